@@ -1,0 +1,81 @@
+"""snnTorch backend: ``snntorch.Leaky`` neurons driven with the notebook's step order.
+
+How the notebook's LIF maps onto ``snn.Leaky`` (snnTorch 1.0.0):
+
+- Leaky's update ``mem = beta*mem + x`` with ``reset_mechanism="none"`` is exactly the
+  notebook's integration ``alpha*v + h`` (beta = alpha = exp(-dt/tau)); the output layer is
+  this alone.
+- Leaky's own resets differ from the notebook's and cannot be configured to match it: Leaky
+  fires from the *updated* membrane and its ``"zero"`` reset zeroes only the previous membrane
+  (the current input survives) with a *detached* reset signal; the notebook fires from the
+  membrane *before* the update (seed quirk 3) and multiplies the whole updated membrane by
+  (1 - s), letting gradients flow through s. So the adapter uses ``reset_mechanism="none"``,
+  takes spikes from ``Leaky.fire`` on the pre-update membrane, and applies the notebook's
+  multiplicative reset itself.
+- The surrogate is passed as ``spike_grad``: :class:`snnsim.functional.SigmoidSpike` (slope 5),
+  not snnTorch's own sigmoid surrogate, which returns NaN gradients for large negative inputs
+  in 1.0.0 (snntorch issue #427).
+- Membranes are passed in and out explicitly (``init_hidden=False``), so Leaky's hidden state
+  and its silent zeroing on a shape change never come into play, and each neuron is removed
+  from snnTorch's class-level ``instances`` list so that sweeps do not accumulate them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ..functional.lif import LIFParameters
+from ..functional.surrogate import SigmoidSpike
+from . import BACKENDS
+
+
+class SnnTorchBackend:
+    name = "snntorch"
+
+    def __init__(self) -> None:
+        import snntorch
+
+        self._snn = snntorch
+        self._neurons: dict[tuple, object] = {}
+
+    def _leaky(self, p: LIFParameters, like: torch.Tensor):
+        key = (p, like.device, like.dtype)
+        neuron = self._neurons.get(key)
+        if neuron is None:
+            neuron = self._snn.Leaky(
+                beta=torch.tensor(p.alpha, dtype=torch.float64),
+                threshold=p.v_th,
+                spike_grad=SigmoidSpike(p.slope),
+                reset_mechanism="none",
+                init_hidden=False,
+            ).to(device=like.device)
+            instances = self._snn.SpikingNeuron.instances
+            if neuron in instances:
+                instances.remove(neuron)
+            self._neurons[key] = neuron
+        return neuron
+
+    def lif(self, h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
+        leaky = self._leaky(p, h)
+        v = s = torch.zeros_like(h[..., 0, :])
+        spikes, membrane = [s], [v]
+        for h_t in h.unbind(-2)[:-1]:
+            _, integrated = leaky(h_t, v)  # alpha*v + h_t (Leaky's own spike output is not used)
+            s_next = leaky.fire(v)  # spike from the membrane before the update
+            v = integrated * (1 - s)  # the notebook's multiplicative reset
+            s = s_next
+            spikes.append(s)
+            membrane.append(v)
+        return torch.stack(spikes, -2), torch.stack(membrane, -2)
+
+    def li(self, h: torch.Tensor, p: LIFParameters) -> torch.Tensor:
+        leaky = self._leaky(p, h)
+        v = torch.zeros_like(h[..., 0, :])
+        membrane = [v]
+        for h_t in h.unbind(-2)[:-1]:
+            _, v = leaky(h_t, v)
+            membrane.append(v)
+        return torch.stack(membrane, -2)
+
+
+BACKENDS["snntorch"] = SnnTorchBackend

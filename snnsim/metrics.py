@@ -1,0 +1,45 @@
+"""Metrics: IPD classification (accuracy, absolute error in degrees, confusion) and regression
+(FVAF, RMSE per output dimension, population variance)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+
+def discretise(ipd: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """IPD in rad, in [-pi/2, pi/2) -> class index ``floor((ipd + pi/2) * n / pi)``."""
+    return ((ipd + math.pi / 2) * n_classes / math.pi).long().clamp_(0, n_classes - 1)
+
+
+def continuise(index: torch.Tensor | np.ndarray, n_classes: int):
+    """Class index -> IPD in rad at the bin midpoint."""
+    return (index + 0.5) / n_classes * math.pi - math.pi / 2
+
+
+def classification_metrics(ipd: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> dict:
+    """Accuracy (%), mean absolute error (deg) between the true IPD and the predicted bin
+    midpoint, and the confusion counts indexed [true_class, pred_class]."""
+    true_class = discretise(ipd, n_classes)
+    accuracy = 100.0 * (true_class == predicted).double().mean().item()
+    error_deg = (ipd.double() - continuise(predicted.double(), n_classes)).abs().mean().item() * 180 / math.pi
+    confusion = torch.zeros(n_classes * n_classes, dtype=torch.int64, device=ipd.device)
+    confusion.index_add_(0, true_class * n_classes + predicted, torch.ones_like(predicted))
+    return {"acc": accuracy, "err_deg": error_deg, "confusion": confusion.view(n_classes, n_classes).cpu().numpy()}
+
+
+def fvaf(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Fraction of variance accounted for, per column: 1 - MSE / VAR (population variance)."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    mse = np.mean((y_true - y_pred) ** 2, axis=0)
+    return 1.0 - mse / np.var(y_true, axis=0)
+
+
+def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """Root mean squared error per column."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    return np.sqrt(np.mean((y_true - y_pred) ** 2, axis=0))

@@ -1,0 +1,68 @@
+"""The decoder network: input -> hidden LIF layer -> output layer, weights without biases.
+
+Weights are ``(in, out)`` matrices as in the notebook, with a leading *model* dimension M so
+that M independent networks (repeats) train as one batched model: ``w1`` is (M, in, hidden)
+and inputs are (M, B, T, in). Each model's slice is initialised from its own generator, so a
+batched model equals its models trained one by one.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import nn
+
+from .backends import Backend
+from .functional.lif import LIFParameters
+from .readouts import Readout
+
+
+class NetworkOutput(NamedTuple):
+    hidden_spikes: torch.Tensor  # (M, B, T, hidden)
+    out_spikes: torch.Tensor | None  # (M, B, T, out) for a spiking output layer
+    out_membrane: torch.Tensor  # (M, B, T, out)
+
+
+def init_weight(shape: tuple[int, int], mode: str, generator: torch.Generator) -> torch.Tensor:
+    """U(-b, b) weights drawn on the CPU (the same on every device).
+
+    ``notebook``: b = 1/sqrt(shape[1]), what ``nn.init._calculate_fan_in_and_fan_out`` returns
+    for an (in, out) matrix (seed quirk 2); ``fan-in``: b = 1/sqrt(shape[0]).
+    """
+    fan = shape[1] if mode == "notebook" else shape[0]
+    bound = 1.0 / math.sqrt(fan)
+    return torch.rand(shape, generator=generator, dtype=torch.float64).mul_(2 * bound).sub_(bound).float()
+
+
+class Decoder(nn.Module):
+    """M independent two-layer spiking networks sharing one backend and readout."""
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, backend: Backend, readout: Readout,
+                 params: LIFParameters, init: str, generators: Sequence[torch.Generator]):
+        super().__init__()
+        self.backend = backend
+        self.readout = readout
+        self.params = params
+        self.w1 = nn.Parameter(torch.stack([init_weight((n_in, n_hidden), init, g) for g in generators]))
+        self.w2 = nn.Parameter(torch.stack([init_weight((n_hidden, n_out), init, g) for g in generators]))
+
+    @property
+    def n_models(self) -> int:
+        return self.w1.shape[0]
+
+    def forward(self, x: torch.Tensor) -> NetworkOutput:
+        """``x``: (M, B, T, in) input spikes -> records of both layers."""
+        h1 = torch.matmul(x, self.w1.unsqueeze(1))  # (M, B, T, hidden), all steps in one product
+        s1, _ = self.backend.lif(h1, self.params)
+        h2 = torch.matmul(s1, self.w2.unsqueeze(1))
+        if self.readout.spiking_output:
+            s2, v2 = self.backend.lif(h2, self.params)
+        else:
+            s2, v2 = None, self.backend.li(h2, self.params)
+        return NetworkOutput(s1, s2, v2)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        out = self(x)
+        return self.readout(out.out_spikes, out.out_membrane)

@@ -1,0 +1,68 @@
+"""Readouts: how the output layer's activity over time becomes one number per output unit.
+
+``READOUTS`` maps a name to a :class:`Readout`; adding a fourth readout is one entry here. Each
+readout says whether the output layer spikes, which output trace it reads (membrane or
+spikes), and how it reduces that trace over time (dimension -2).
+
+- ``mean`` (the notebook's "oc"): mean over time of the output membrane.
+- ``max``: max over time of the output membrane (max-over-time).
+- ``fr``: the output layer spikes; mean spike count per step (firing rate per step, in [0, 1]).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+
+@dataclass(frozen=True)
+class Readout:
+    name: str
+    spiking_output: bool
+    reduce: Callable[[torch.Tensor], torch.Tensor]
+    description: str
+
+    def trace(self, out_spikes: torch.Tensor | None, out_membrane: torch.Tensor) -> torch.Tensor:
+        """The output trace this readout reads, (..., T, N)."""
+        return out_spikes if self.spiking_output else out_membrane
+
+    def __call__(self, out_spikes: torch.Tensor | None, out_membrane: torch.Tensor) -> torch.Tensor:
+        return self.reduce(self.trace(out_spikes, out_membrane))
+
+
+def _mean(x: torch.Tensor) -> torch.Tensor:
+    return x.mean(-2)
+
+
+def _max(x: torch.Tensor) -> torch.Tensor:
+    return x.max(-2).values
+
+
+def sum_over_time(x: torch.Tensor) -> torch.Tensor:
+    """The notebook's evaluation (seed quirk 4): sum over time of the output trace."""
+    return x.sum(-2)
+
+
+READOUTS: dict[str, Readout] = {}
+
+
+def register(readout: Readout) -> Readout:
+    READOUTS[readout.name] = readout
+    return readout
+
+
+register(Readout("mean", False, _mean, "mean over time of the output membrane (the notebook's 'oc')"))
+register(Readout("max", False, _max, "max over time of the output membrane"))
+register(Readout("fr", True, _mean, "spiking output layer, mean spike count per step"))
+
+
+def get_readout(name: str) -> Readout:
+    from .config import READOUT_ALIASES
+
+    name = READOUT_ALIASES.get(name, name)
+    try:
+        return READOUTS[name]
+    except KeyError:
+        raise KeyError(f"unknown readout {name!r}; accepted: {', '.join(READOUTS)}") from None

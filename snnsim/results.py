@@ -1,0 +1,127 @@
+"""Result files: one HDF5 (netCDF4 via h5netcdf) file per run, opened by
+``xarray.open_dataset(path, engine="h5netcdf")``.
+
+Every file carries the full config (JSON in attribute ``config``, and each scalar setting as
+``config_<name>``), the seed, library versions, the device and ``complete = 1``. Files are
+written to a temporary name in the same folder, flushed to disk and renamed, so a killed run
+never leaves a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import xarray as xr
+
+from .errors import ResultError
+
+ENGINE = "h5netcdf"
+SCHEMA_VERSION = 1
+
+
+def library_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for dist in ("snnsim", "torch", "snntorch", "norse", "numpy", "xarray", "h5py", "h5netcdf"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = "not installed"
+    return versions
+
+
+def provenance_attrs(config, device: str) -> dict:
+    """Attributes every result file carries."""
+    attrs = {
+        "config": config.to_json(),
+        "seed": int(config.seed),
+        "task": config.task,
+        "device": str(device),
+        "versions": json.dumps(library_versions(), sort_keys=True),
+        "snnsim_version": library_versions()["snnsim"],
+        "schema_version": SCHEMA_VERSION,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "complete": 1,
+    }
+    for key, value in config.to_dict().items():
+        if isinstance(value, bool):
+            attrs[f"config_{key}"] = int(value)
+        elif isinstance(value, (int, float, str)):
+            attrs[f"config_{key}"] = value
+        elif isinstance(value, list):
+            attrs[f"config_{key}"] = json.dumps(value)
+    return attrs
+
+
+def check_writable(path: str | os.PathLike) -> Path:
+    """Fail early (before any training) if ``path`` cannot be written. Returns the path."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise ResultError(f"--out: {path} is a folder; give a file name such as {path / 'run.h5'}")
+    if not folder.is_dir():
+        raise ResultError(f"--out: folder {folder} does not exist")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".snnsim-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ResultError(f"--out: cannot write in {folder}: {exc.strerror}") from None
+    return path
+
+
+def write(ds: xr.Dataset, path: str | os.PathLike) -> Path:
+    """Write ``ds`` atomically to ``path`` (temporary file, fsync, rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine=ENGINE, invalid_netcdf=True)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def resolve(path: str | os.PathLike) -> Path:
+    """``results/NAME`` -> ``results/NAME.h5`` when only the latter exists."""
+    path = Path(path)
+    if not path.exists() and path.suffix != ".h5" and path.with_name(path.name + ".h5").exists():
+        return path.with_name(path.name + ".h5")
+    return path
+
+
+def load(path: str | os.PathLike) -> xr.Dataset:
+    """Load a result file (a run, or a merged experiment given as ``results/NAME``) into memory.
+
+    Raises:
+        ResultError: the file is missing, not a result file, or incomplete.
+    """
+    path = resolve(path)
+    if not path.exists():
+        raise ResultError(f"no result file at {path}")
+    try:
+        with xr.open_dataset(path, engine=ENGINE) as ds:
+            ds = ds.load()
+    except Exception as exc:  # h5py/netCDF raise many types for a damaged file
+        raise ResultError(f"{path} is not a readable result file ({type(exc).__name__}: {exc})") from None
+    if ds.attrs.get("complete") != 1:
+        raise ResultError(f"{path} is incomplete (no 'complete' mark)")
+    return ds
+
+
+def config_of(ds: xr.Dataset):
+    """The :class:`~snnsim.config.RunConfig` a single-run result file was produced by."""
+    from .config import RunConfig
+
+    return RunConfig.from_json(ds.attrs["config"])

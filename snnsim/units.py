@@ -1,0 +1,46 @@
+"""Parse and format physical quantities given as strings at the edges (CLI, experiment files).
+
+Inside snnsim every duration is in seconds (float).
+"""
+
+from __future__ import annotations
+
+import re
+
+_DURATION_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
+_NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
+_DURATION_RE = re.compile(rf"^\s*({_NUMBER})\s*(s|ms|us|µs)\s*$")
+
+
+def parse_duration(text: str | float | int) -> float:
+    """Return a positive duration in seconds from ``"2ms"``, ``"0.002s"``, ``"2000us"``.
+
+    Numbers without a unit are rejected (is ``2`` seconds or milliseconds?), except when given
+    as a Python number, which is taken as seconds.
+
+    Raises:
+        ValueError: malformed text, unknown unit, or a value that is not strictly positive.
+    """
+    if isinstance(text, bool):
+        raise ValueError(f"expected a duration such as 2ms, got {text!r}")
+    if isinstance(text, (int, float)):
+        value = float(text)
+    else:
+        match = _DURATION_RE.match(str(text))
+        if match is None:
+            raise ValueError(
+                f"expected a duration with a unit (s, ms, us), e.g. 2ms, 0.002s or 2000us; got {text!r}"
+            )
+        value = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+    if not value > 0 or value != value or value == float("inf"):
+        raise ValueError(f"duration must be positive and finite, got {text!r}")
+    return value
+
+
+def format_duration(seconds: float) -> str:
+    """Format seconds with the largest unit that gives a value >= 1: ``0.002 -> "2ms"``."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        value = seconds / scale
+        if value >= 1 or unit == "us":
+            return f"{value:.6g}{unit}"
+    raise AssertionError("unreachable")
