@@ -68,6 +68,15 @@ def spike_probability(ipd: torch.Tensor, offset: torch.Tensor, stim: IPDStimulus
     return stim.rate_max_hz * stim.dt * (0.5 * (1 + torch.sin(theta))) ** stim.envelope_power
 
 
+def draw_offsets(n: int, phase: str, generator: torch.Generator) -> torch.Tensor:
+    """Phase offsets (n,) in cycles, U(0, 1): one shared by all samples or one per sample."""
+    if phase == "per-dataset":
+        return torch.rand(1, generator=generator, device=generator.device).expand(n)
+    if phase == "per-sample":
+        return torch.rand(n, generator=generator, device=generator.device)
+    raise ValueError(f"unknown phase mode {phase!r}; accepted: per-sample, per-dataset")
+
+
 def generate(n: int, stim: IPDStimulus, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw ``n`` IPDs and their spike trains on the generator's device.
 
@@ -77,12 +86,7 @@ def generate(n: int, stim: IPDStimulus, generator: torch.Generator) -> tuple[tor
     """
     device = generator.device
     ipd = torch.rand(n, generator=generator, device=device) * math.pi - math.pi / 2
-    if stim.phase == "per-dataset":
-        offset = torch.rand(1, generator=generator, device=device).expand(n)
-    elif stim.phase == "per-sample":
-        offset = torch.rand(n, generator=generator, device=device)
-    else:
-        raise ValueError(f"unknown phase mode {stim.phase!r}; accepted: per-sample, per-dataset")
+    offset = draw_offsets(n, stim.phase, generator)
     spikes = torch.empty((n, stim.steps, stim.n_inputs), dtype=torch.bool, device=device)
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)

@@ -1,0 +1,145 @@
+"""The BMI data set (``bmi_dataset.pkl``): loading, validation, folds and extraction.
+
+Format (the course's private file; :mod:`snnsim.datasets.bmi_synthetic` builds one like it):
+one pickled dict with keys ``MI``, ``theta``, ``dtheta``, ``ddtheta``, ``torque``, ``time``,
+each a list of 20 numpy arrays (one per fold, rows = samples every 50 ms):
+
+- ``MI``: (n, 960) spike counts of 48 neurons in 20 time bins. The column order is not
+  documented; ``mi_order`` selects it: ``neuron-major`` (default; column = neuron * 20 + bin)
+  or ``bin-major`` (column = bin * 48 + neuron). Bin 19 is taken as the most recent bin.
+- ``theta``, ``dtheta``, ``ddtheta``, ``torque``: (n, 2), column 0 shoulder, 1 elbow.
+- ``time``: (n,) or (n, 1) time stamps, s.
+
+:func:`load` checks all of this and raises :class:`~snnsim.errors.DataError` with one line
+naming the problem (missing key, wrong fold count, mismatched rows, wrong MI width, NaNs).
+"""
+
+from __future__ import annotations
+
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError, DataError
+
+KEYS = ("MI", "theta", "dtheta", "ddtheta", "torque", "time")
+TARGETS = ("theta", "dtheta", "ddtheta", "torque")
+MI_ORDERS = ("neuron-major", "bin-major")
+N_FOLDS = 20
+N_NEURONS = 48
+N_BINS = 20
+JOINTS = ("shoulder", "elbow")
+
+
+def validate(data, source: str = "data") -> dict[str, list[np.ndarray]]:
+    """Check the format; return a dict of float arrays (``time`` flattened to (n,))."""
+    if not isinstance(data, dict):
+        raise DataError(f"{source}: expected a dict with keys {', '.join(KEYS)}, got {type(data).__name__}")
+    missing = [k for k in KEYS if k not in data]
+    if missing:
+        raise DataError(f"{source}: missing key {missing[0]!r} (expected keys: {', '.join(KEYS)})")
+    out: dict[str, list[np.ndarray]] = {}
+    for key in KEYS:
+        folds = data[key]
+        if not isinstance(folds, (list, tuple)):
+            raise DataError(f"{source}: {key} must be a list of {N_FOLDS} fold arrays, got {type(folds).__name__}")
+        if len(folds) != N_FOLDS:
+            raise DataError(f"{source}: {key} has {len(folds)} folds, expected {N_FOLDS}")
+        arrays = []
+        for i, fold in enumerate(folds):
+            try:
+                a = np.asarray(fold, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise DataError(f"{source}: {key} fold {i} is not a numeric array") from None
+            if key == "time":
+                if a.ndim == 2 and a.shape[1] == 1:
+                    a = a[:, 0]
+                if a.ndim != 1:
+                    raise DataError(f"{source}: time fold {i} has shape {a.shape}, expected (n,) or (n, 1)")
+            else:
+                width = N_NEURONS * N_BINS if key == "MI" else 2
+                if a.ndim != 2 or a.shape[1] != width:
+                    raise DataError(f"{source}: {key} fold {i} has shape {a.shape}, expected (n, {width})"
+                                    + (" (48 neurons x 20 bins)" if key == "MI" else " (shoulder, elbow)"))
+            if not np.all(np.isfinite(a)):
+                raise DataError(f"{source}: {key} fold {i} contains NaN or infinite values")
+            arrays.append(a)
+        out[key] = arrays
+    for i in range(N_FOLDS):
+        rows = {k: out[k][i].shape[0] for k in KEYS}
+        if len(set(rows.values())) != 1:
+            detail = ", ".join(f"{k} {n}" for k, n in rows.items())
+            raise DataError(f"{source}: fold {i} has mismatched row counts ({detail})")
+        if rows["MI"] == 0:
+            raise DataError(f"{source}: fold {i} is empty")
+    return out
+
+
+def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.ndarray]]:
+    """Load and validate ``path``; ``None`` -> the cached synthetic data set."""
+    if path is None:
+        from .bmi_synthetic import DATA_SEED, load_or_generate
+
+        return validate(load_or_generate(DATA_SEED if seed is None else seed), "synthetic data")
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"--data: no file at {path}")
+    if path.is_dir():
+        raise DataError(f"--data: {path} is a folder; give the bmi_dataset.pkl file")
+    try:
+        with open(path, "rb") as fh:
+            data = pickle.load(fh)
+    except Exception as exc:  # pickle raises many types for a damaged file
+        raise DataError(f"--data: {path} is not a readable pickle ({type(exc).__name__}: {exc})") from None
+    return validate(data, str(path))
+
+
+def fold_split(rotation: int, n_train: int, n_folds: int = N_FOLDS) -> tuple[np.ndarray, int, int]:
+    """The course's folds: training ``(r + arange(N)) % n``, validation ``(r + n - 2) % n``,
+    test ``(r + n - 1) % n`` (for 20 folds: ``(r+18) % 20`` and ``(r+19) % 20``)."""
+    if not 0 <= rotation < n_folds:
+        raise ConfigError("rotation", f"must be in 0..{n_folds - 1}, got {rotation}")
+    if not 1 <= n_train <= n_folds - 2:
+        raise ConfigError("n_train_folds", f"must be in 1..{n_folds - 2}, got {n_train}")
+    train = (rotation + np.arange(n_train)) % n_folds
+    return train, (rotation + n_folds - 2) % n_folds, (rotation + n_folds - 1) % n_folds
+
+
+def mi_to_sequence(mi: np.ndarray, order: str = "neuron-major") -> np.ndarray:
+    """MI (n, 960) -> counts (n, 20 bins, 48 neurons), bin 0 first."""
+    if order == "neuron-major":
+        return mi.reshape(-1, N_NEURONS, N_BINS).transpose(0, 2, 1)
+    if order == "bin-major":
+        return mi.reshape(-1, N_BINS, N_NEURONS)
+    raise ConfigError("mi_order", f"unknown value {order!r}; accepted: {', '.join(MI_ORDERS)}")
+
+
+@dataclass
+class Split:
+    """One split: MI counts (n, 20, 48), targets (n, len(dims)), time (n,)."""
+
+    counts: np.ndarray
+    y: np.ndarray
+    time: np.ndarray
+    folds: tuple[int, ...]
+
+
+def extract(data: dict, rotation: int, n_train: int, target: str = "dtheta", dims=(0,),
+            mi_order: str = "neuron-major") -> dict[str, Split]:
+    """Training, validation and test splits (dict keyed ``train``, ``val``, ``test``)."""
+    if target not in TARGETS:
+        raise ConfigError("target", f"unknown value {target!r}; accepted: {', '.join(TARGETS)}")
+    n_folds = len(data["MI"])
+    train, val, test = fold_split(rotation, n_train, n_folds)
+    dims = list(dims)
+
+    def split(folds) -> Split:
+        folds = tuple(int(f) for f in folds)
+        mi = np.concatenate([data["MI"][f] for f in folds])
+        y = np.concatenate([data[target][f] for f in folds])[:, dims]
+        t = np.concatenate([data["time"][f] for f in folds])
+        return Split(mi_to_sequence(mi, mi_order), y, t, folds)
+
+    return {"train": split(train), "val": split([val]), "test": split([test])}

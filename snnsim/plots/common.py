@@ -1,0 +1,173 @@
+"""Shared plumbing of the figure library: figure creation, saving, and the reshaping that lets
+every plot accept a single run file and a merged experiment alike.
+
+Figures are plain :class:`matplotlib.figure.Figure` objects (not managed by pyplot), so the
+library works under any backend (Agg in the CLI, inline in notebooks) and never leaks figures.
+
+Dimensions of a result dataset fall into three kinds:
+
+- *grouping* dims: settings that get their own box / curve / panel (``readout``, ``tau``,
+  ``model``, ``n_train_folds`` ...). A setting that a single run file holds only as the
+  attribute ``config_<name>`` is promoted to a length-1 dim by :func:`with_settings`, so the
+  same code serves a run and a merged grid;
+- *per-sample* dims: axes of one value (``epoch``, ``true_class``, ``output``, ``sample`` ...);
+- every other dim (``repeat``, ``seed``, ``rotation`` ...) is a *sample* axis: stacked into one
+  dim ``sample`` by :func:`stack_samples` and summarised (median, spread).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+#: Settings that may be swept in an experiment; each becomes a grouping dim when present.
+SETTINGS = ("task", "backend", "readout", "tau", "model", "n_train_folds", "hidden", "lr", "dt",
+            "phase", "eval", "init", "epochs", "batch_size", "target", "data")
+#: Dims that index the values of one run, never samples.
+PER_SAMPLE_DIMS = ("epoch", "true_class", "pred_class", "output", "sample", "time", "input",
+                   "hidden", "unit", "class")
+SAMPLE = "sample"
+
+#: Train / validation / test colours, used by every figure.
+SPLIT_COLOURS = {"train": "#1f77b4", "val": "#2ca02c", "test": "#d62728"}
+SPLIT_LABELS = {"train": "Training", "val": "Validation", "test": "Test"}
+FORMATS = ("png", "svg")
+
+RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
+      "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False,
+      "axes.spines.right": False, "svg.hashsalt": "snnsim", "svg.fonttype": "path"}
+
+
+def new_figure(width: float = 6.4, height: float = 4.0, **kwargs) -> Figure:
+    """A Figure (constrained layout) outside pyplot, with the library's style."""
+    import matplotlib as mpl
+
+    with mpl.rc_context(RC):
+        fig = Figure(figsize=(width, height), layout="constrained", **kwargs)
+    return fig
+
+
+def styled(fn):
+    """Decorator: run ``fn`` (which creates artists) under the library's rcParams."""
+    import functools
+
+    import matplotlib as mpl
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with mpl.rc_context(RC):
+            return fn(*args, **kwargs)
+
+    return wrapper
+
+
+def save_figure(fig: Figure, path_stem: str | os.PathLike, formats: Sequence[str] = FORMATS,
+                dpi: int = 120) -> list[Path]:
+    """Write ``fig`` to ``<path_stem>.png`` and ``<path_stem>.svg`` (or ``formats``); return the paths.
+
+    A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``).
+    Folders are created. SVG output is deterministic (fixed hash salt, no date).
+    """
+    import matplotlib as mpl
+
+    stem = Path(path_stem)
+    if stem.suffix.lstrip(".") in formats:
+        stem = stem.with_suffix("")
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    written = []
+    with mpl.rc_context(RC):
+        for fmt in formats:
+            path = stem.with_name(f"{stem.name}.{fmt}")
+            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+            fig.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
+            written.append(path)
+    return written
+
+
+def setting_value(ds: xr.Dataset, name: str):
+    """The value of setting ``name`` of a single run (``config_<name>`` attribute), or None."""
+    return ds.attrs.get(f"config_{name}")
+
+
+def with_settings(ds: xr.Dataset, names: Iterable[str]) -> xr.Dataset:
+    """Promote settings held only as ``config_<name>`` attributes to length-1 dims.
+
+    A name that is already a dim is kept; a name with neither a dim nor an attribute is skipped.
+    """
+    for name in names:
+        if name in ds.dims:
+            continue
+        value = setting_value(ds, name)
+        if value is None:
+            continue
+        if name in ds.coords:  # a scalar coordinate left by a .sel()
+            ds = ds.expand_dims(name)
+        else:
+            ds = ds.expand_dims({name: [value]})
+    return ds
+
+
+def grouping_dims(ds: xr.Dataset, by: Sequence[str] | None = None) -> list[str]:
+    """The grouping dims of ``ds``: ``by`` when given (those present), else every swept setting."""
+    names = SETTINGS if by is None else by
+    return [n for n in names if n in ds.dims]
+
+
+def sample_dims(da: xr.DataArray | xr.Dataset, keep: Iterable[str]) -> list[str]:
+    """Dims of ``da`` that are neither in ``keep`` nor per-sample dims: the ones to pool."""
+    keep = set(keep) | set(PER_SAMPLE_DIMS)
+    return [d for d in da.dims if d not in keep]
+
+
+def stack_samples(da: xr.DataArray, keep: Iterable[str]) -> xr.DataArray:
+    """Stack every pooled dim of ``da`` into one dim ``sample`` (length 1 if there is none).
+
+    Index coordinates of the pooled dims are dropped so the result is a plain array.
+    """
+    dims = sample_dims(da, keep)
+    if SAMPLE in da.dims:
+        raise ValueError("stack_samples: the array already has a 'sample' dim")
+    if not dims:
+        return da.expand_dims(SAMPLE)
+    stacked = da.stack({SAMPLE: dims})
+    return stacked.drop_vars([SAMPLE, *dims], errors="ignore")
+
+
+def group_keys(ds: xr.Dataset, dims: Sequence[str]) -> list[dict]:
+    """Every combination of the coordinate values of ``dims`` (outer product, in order)."""
+    keys: list[dict] = [{}]
+    for d in dims:
+        keys = [{**k, d: v} for k in keys for v in ds[d].values.tolist()]
+    return keys
+
+
+def format_setting(name: str, value) -> str:
+    """Human text for one setting value: ``tau`` in ms, readout names as in the notebook."""
+    if name == "tau" or name == "dt":
+        return f"τ = {float(value) * 1e3:g} ms" if name == "tau" else f"dt = {float(value) * 1e3:g} ms"
+    if name == "readout":
+        return {"mean": "mean (oc)"}.get(str(value), str(value))
+    if name == "n_train_folds":
+        return f"{value} folds"
+    if isinstance(value, float):
+        return f"{name} = {value:g}"
+    return str(value)
+
+
+def format_key(key: dict, sep: str = ", ") -> str:
+    return sep.join(format_setting(k, v) for k, v in key.items())
+
+
+def finite(values) -> np.ndarray:
+    """A flat float array without NaN/inf."""
+    v = np.asarray(values, dtype=float).ravel()
+    return v[np.isfinite(v)]
+
+
+def units_of(da: xr.DataArray, default: str = "") -> str:
+    return str(da.attrs.get("units", default))

@@ -1,0 +1,417 @@
+"""Figures of the IPD readout study (the readout notebook's figures, from result datasets).
+
+- :func:`accuracy_boxplot`, :func:`error_boxplot`: training and test accuracy / absolute error
+  per readout x tau, means marked (the notebook's two boxplots);
+- :func:`training_curves`: training loss per epoch, median and spread over repeats;
+- :func:`confusion_figure`: true-vs-estimated IPD histogram and confusion matrix;
+- :func:`input_raster`: spike rasters of a few IPD stimuli (the notebook's 2x4 panel);
+- :func:`weight_matrices`, :func:`hidden_weight_profiles`: hidden-layer weights re-ordered
+  by their weighted mean input index, as in the notebook.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+
+from .common import (SPLIT_COLOURS, SPLIT_LABELS, finite, format_key, group_keys, grouping_dims,
+                     new_figure, stack_samples, styled, with_settings)
+
+#: The notebook's comparison: one box pair per readout x tau.
+READOUT_GROUPS = ("readout", "tau")
+
+
+# ---------------------------------------------------------------------------------------------
+# readout comparison boxplots
+
+def metric_samples(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROUPS) -> dict:
+    """``{group key: {"train": values, "test": values}}`` for ``<split>_<metric>``.
+
+    ``metric`` is ``acc`` or ``err_deg``. Groups are the combinations of the ``by`` dims (a
+    single run's ``config_readout`` / ``config_tau`` count as length-1 dims); every other dim
+    (repeat, seed ...) is pooled; NaN (missing grid points) is dropped. Groups without any
+    value are left out.
+    """
+    ds = with_settings(ds, by)
+    dims = grouping_dims(ds, by)
+    out = {}
+    for key in group_keys(ds, dims):
+        sub = ds.sel(key) if key else ds
+        values = {split: finite(stack_samples(sub[f"{split}_{metric}"], ()).values)
+                  for split in ("train", "test")}
+        if any(v.size for v in values.values()):
+            out[tuple(key.items())] = values
+    return out
+
+
+@styled
+def metric_boxplot(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROUPS,
+                   ylabel: str | None = None, title: str | None = None) -> Figure:
+    """Boxplot of ``train_<metric>`` and ``test_<metric>`` per group, means marked (white dots).
+
+    Boxes are drawn in group order, training then test within a group; ``fig.snnsim_boxes``
+    records ``(group label, split, values)`` of each box in drawing order.
+    """
+    groups = metric_samples(ds, metric, by)
+    if not groups:
+        raise ValueError(f"no values of train_{metric}/test_{metric} to plot")
+    fig = new_figure(max(4.5, 1.1 * len(groups) + 1.5), 3.8)
+    ax = fig.subplots()
+    boxes = []
+    for g, (key, values) in enumerate(groups.items()):
+        label = format_key(dict(key), "\n")
+        for s, split in enumerate(("train", "test")):
+            v = values[split]
+            if not v.size:
+                continue
+            pos = g + (s - 0.5) * 0.38
+            art = ax.boxplot([v], positions=[pos], widths=0.32, patch_artist=True, showmeans=True,
+                             meanprops=dict(marker="o", markerfacecolor="white", markeredgecolor="black",
+                                            markersize=5),
+                             medianprops=dict(color="black"),
+                             flierprops=dict(marker=".", markersize=4, markeredgecolor=SPLIT_COLOURS[split]))
+            for patch in art["boxes"]:
+                patch.set_facecolor(SPLIT_COLOURS[split])
+                patch.set_alpha(0.55)
+                patch.set_gid(f"box:{split}:{g}")
+            boxes.append((label, split, v))
+    ax.set_xticks(range(len(groups)), [format_key(dict(k), "\n") for k in groups])
+    ax.set_xlim(-0.6, len(groups) - 0.4)
+    ax.set_xlabel("Readout, membrane time constant")
+    ax.set_ylabel(ylabel or metric)
+    n = max(len(v) for vals in groups.values() for v in vals.values())
+    ax.set_title(title or metric)
+    handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in ("train", "test")]
+    handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black",
+                          label="mean"))
+    ax.legend(handles=handles, loc="best", frameon=False)
+    ax.annotate(f"boxes: median, quartiles, 1.5 IQR whiskers; up to {n} trainings per box",
+                xy=(0, 0), xycoords="figure fraction", xytext=(4, 3), textcoords="offset points",
+                fontsize=7, color="0.4")
+    fig.snnsim_boxes = boxes
+    return fig
+
+
+def accuracy_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
+    """Training and test accuracy (%) per readout x tau, with the chance level (100/classes)."""
+    fig = metric_boxplot(ds, "acc", by, ylabel="Accuracy (%)", title="IPD classification accuracy")
+    ax = fig.axes[0]
+    n_classes = ds.sizes.get("true_class") or ds.attrs.get("config_n_classes")
+    if n_classes:
+        ax.axhline(100 / n_classes, color="0.5", linestyle=":", linewidth=1, label="chance", zorder=0)
+        handles = ax.get_legend().legend_handles + [ax.lines[-1]]
+        ax.legend(handles=handles, loc="best", frameon=False)
+    return fig
+
+
+def error_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
+    """Training and test mean absolute IPD error (deg) per readout x tau."""
+    return metric_boxplot(ds, "err_deg", by, ylabel="Mean absolute IPD error (deg)",
+                          title="IPD absolute error")
+
+
+# ---------------------------------------------------------------------------------------------
+# training curves
+
+def curve_summary(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float] = (25, 75)) -> dict:
+    """Median and percentile band over the pooled dims of ``da`` along the kept dims."""
+    stacked = stack_samples(da, keep).transpose(..., "sample")
+    v = stacked.values.astype(float)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return {"median": np.nanmedian(v, axis=-1), "low": np.nanpercentile(v, q[0], axis=-1),
+                    "high": np.nanpercentile(v, q[1], axis=-1), "n": stacked.sizes["sample"]}
+
+
+@styled
+def training_curves(ds: xr.Dataset, variable: str = "loss", by: Sequence[str] | None = None,
+                    ylabel: str | None = None, title: str | None = None,
+                    q: tuple[float, float] = (25, 75)) -> Figure:
+    """``variable`` (default the training loss) per epoch: one median line per group, the
+    ``q`` percentile band over repeats (and every other pooled dim) shaded.
+
+    ``by`` defaults to the swept settings present (readout, tau, model ...). ``ax.lines[i]``
+    is group ``i``'s median curve; ``fig.snnsim_groups`` lists the group keys in that order.
+    """
+    if variable not in ds:
+        raise ValueError(f"no variable {variable!r} in the dataset")
+    ds = with_settings(ds, READOUT_GROUPS if by is None and "true_class" in ds.dims else (by or ()))
+    dims = grouping_dims(ds, by)
+    fig = new_figure(6.0, 3.8)
+    ax = fig.subplots()
+    keys = group_keys(ds, dims)
+    colours = _colours(len(keys))
+    n_max = 0
+    for i, key in enumerate(keys):
+        da = ds[variable].sel(key) if key else ds[variable]
+        s = curve_summary(da, ("epoch",), q)
+        n_max = max(n_max, s["n"])
+        epochs = ds["epoch"].values
+        ax.plot(epochs, s["median"], color=colours[i], marker="o", markersize=3,
+                label=format_key(key) or "median")
+        ax.fill_between(epochs, s["low"], s["high"], color=colours[i], alpha=0.2, linewidth=0)
+    ax.set_xlabel("Epoch")
+    ax.set_ylabel(ylabel or _variable_label(ds[variable]))
+    ax.set_title(title or f"Training curves: median, {q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})")
+    if len(ds["epoch"]) <= 20:
+        ax.set_xticks(ds["epoch"].values)
+    ax.legend(loc="best", frameon=False, ncol=2 if len(keys) > 6 else 1)
+    fig.snnsim_groups = keys
+    return fig
+
+
+def _variable_label(da: xr.DataArray) -> str:
+    name = da.attrs.get("long_name", da.name)
+    units = da.attrs.get("units")
+    name = str(name)[0].upper() + str(name)[1:]
+    return f"{name} ({units})" if units else name
+
+
+def _colours(n: int):
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]
+
+
+# ---------------------------------------------------------------------------------------------
+# confusion matrix and histogram
+
+def confusion_counts(ds: xr.Dataset, sel: dict | None = None, repeat: int | None = None) -> xr.DataArray:
+    """Test confusion counts (true_class, pred_class), summed over every dim left after ``sel``
+    (and ``repeat``, when given: one trained model)."""
+    da = ds["confusion"]
+    if sel:
+        da = da.sel(sel)
+    if repeat is not None:
+        da = da.isel(repeat=repeat) if "repeat" in da.dims else da
+    pooled = [d for d in da.dims if d not in ("true_class", "pred_class")]
+    return da.sum(pooled, skipna=True) if pooled else da
+
+
+@styled
+def confusion_figure(ds: xr.Dataset, sel: dict | None = None, repeat: int | None = None,
+                     title: str | None = None) -> Figure:
+    """Left: histogram of true and estimated test IPDs (class counts at the bin midpoints).
+    Right: confusion matrix, each true-IPD column normalised to 1 (the notebook's layout:
+    x true IPD, y estimated IPD, origin lower, -90..90 deg).
+
+    ``sel`` picks one grid point of a merged experiment (e.g. ``{"readout": "fr", "tau": 0.002}``);
+    ``repeat`` one trained model; otherwise the counts of all remaining runs are pooled.
+    """
+    counts = confusion_counts(ds, sel, repeat).transpose("true_class", "pred_class").values.astype(float)
+    n_classes = counts.shape[0]
+    width = 180.0 / n_classes
+    mids = (ds["class_ipd_deg"].values if "class_ipd_deg" in ds.coords
+            else -90 + width * (np.arange(n_classes) + 0.5))
+    true_hist = counts.sum(axis=1)
+    est_hist = counts.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        norm = counts.T / true_hist[None, :]  # rows: estimated class, columns: true class
+    fig = new_figure(9.0, 3.8)
+    ax_h, ax_c = fig.subplots(1, 2)
+    ax_h.bar(mids, true_hist, width=width, alpha=0.6, color="#1f77b4", label="True")
+    ax_h.bar(mids, est_hist, width=width, alpha=0.6, color="#ff7f0e", label="Estimated")
+    ax_h.set_xlabel("IPD (deg)")
+    ax_h.set_ylabel("Test samples")
+    ax_h.set_xlim(-90, 90)
+    ax_h.legend(loc="best", frameon=False)
+    ax_h.set_title("True and estimated IPD")
+    im = ax_c.imshow(norm, interpolation="nearest", aspect="auto", origin="lower", extent=(-90, 90, -90, 90),
+                     vmin=0, vmax=1, cmap="viridis")
+    fig.colorbar(im, ax=ax_c, label="Fraction of true-IPD samples")
+    ax_c.set_xlabel("True IPD (deg)")
+    ax_c.set_ylabel("Estimated IPD (deg)")
+    ax_c.set_title("Confusion matrix")
+    n = int(counts.sum())
+    what = format_key({k: v for k, v in (sel or {}).items()})
+    runs = "one model" if repeat is not None else "pooled over repeats"
+    acc = 100 * np.trace(counts) / n if n else float("nan")
+    fig.suptitle(title or f"Test set{': ' + what if what else ''} ({runs}, {n} samples, accuracy {acc:.1f}%)")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# input raster
+
+def stimulus_of(ds: xr.Dataset | None):
+    """The :class:`~snnsim.encoders.ipd.IPDStimulus` of a run (defaults when unknown)."""
+    from ..encoders.ipd import IPDStimulus
+
+    if ds is None:
+        return IPDStimulus()
+    try:
+        from ..config import RunConfig
+
+        return IPDStimulus.from_config(RunConfig.from_json(ds.attrs["config"]))
+    except Exception:  # a merged experiment may carry no single config
+        names = ("dt", "duration", "tone_hz", "rate_max_hz", "anf_per_ear", "envelope_power", "phase")
+        kwargs = {n: ds.attrs[f"config_{n}"] for n in names if f"config_{n}" in ds.attrs}
+        return IPDStimulus(**kwargs)
+
+
+def make_stimuli(n: int = 8, stimulus=None, seed: int = 0):
+    """``n`` IPD stimuli: (ipd rad (n,), spikes bool (n, T, inputs)) as numpy arrays."""
+    import torch
+
+    from ..encoders.ipd import IPDStimulus, generate
+
+    stimulus = stimulus or IPDStimulus()
+    g = torch.Generator().manual_seed(seed)
+    ipd, spikes = generate(n, stimulus, g)
+    return ipd.numpy(), spikes.numpy()
+
+
+@styled
+def input_raster(ipd=None, spikes=None, *, ds: xr.Dataset | None = None, n: int = 8, seed: int = 0,
+                 stimulus=None, dt: float | None = None, ncols: int = 4) -> Figure:
+    """Spike rasters of ``n`` IPD stimuli in a grid (2x4 for 8), titled with the true IPD.
+
+    Pass arrays (``ipd`` rad (n,), ``spikes`` (n, T, inputs)), or nothing to draw ``n`` fresh
+    stimuli with the stimulus settings of ``ds`` (or the defaults) and ``seed``.
+    ``ax.images[0].get_array()`` of panel ``i`` is ``spikes[i].T``.
+    """
+    if spikes is None:
+        stimulus = stimulus or stimulus_of(ds)
+        ipd, spikes = make_stimuli(n, stimulus, seed)
+        dt = dt or stimulus.dt
+    spikes = np.asarray(spikes)
+    ipd = np.asarray(ipd, dtype=float)
+    n = len(spikes)
+    rows = int(np.ceil(n / ncols))
+    fig = new_figure(2.5 * min(n, ncols) + 0.5, 2.2 * rows + 0.3)
+    axes = np.atleast_1d(fig.subplots(rows, min(n, ncols), sharex=True, sharey=True, squeeze=False)).ravel()
+    steps, inputs = spikes.shape[1], spikes.shape[2]
+    extent = (-0.5, steps - 0.5, -0.5, inputs - 0.5) if dt is None else (0, steps * dt * 1e3, -0.5, inputs - 0.5)
+    for i, ax in enumerate(axes):
+        if i >= n:
+            ax.set_visible(False)
+            continue
+        ax.imshow(spikes[i].T.astype(float), aspect="auto", interpolation="nearest", cmap="gray_r",
+                  origin="lower", extent=extent)
+        ax.set_title(f"True IPD = {np.degrees(ipd[i]):.0f} deg")
+        if i // ncols == rows - 1 or i + ncols >= n:
+            ax.set_xlabel("Time (steps)" if dt is None else "Time (ms)")
+        if i % ncols == 0:
+            ax.set_ylabel("Input neuron index")
+    fig.suptitle(f"Input spikes of {n} IPD stimuli (fibres 0–{inputs // 2 - 1}: ear 1, "
+                 f"{inputs // 2}–{inputs - 1}: ear 2)")
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# hidden-layer weights
+
+def reorder_hidden(w1, w2, threshold: float = 0.5):
+    """The notebook's re-ordering: hidden neurons sorted by the mean over inputs of
+    ``input index * weight``; neurons whose largest |weight| is below ``threshold`` go last.
+
+    Returns ``(w1[:, order], w2[order, :], order)``.
+    """
+    w1 = np.asarray(w1, dtype=float)
+    w2 = np.asarray(w2, dtype=float)
+    index = np.arange(w1.shape[0])[:, None]
+    weighted_mean = np.mean(index * w1, axis=0)
+    weighted_mean[np.max(np.abs(w1), axis=0) < threshold] = np.inf
+    order = np.argsort(weighted_mean, kind="stable")
+    return w1[:, order], w2[order, :], order
+
+
+def weights_of(source, w2=None, repeat: int = 0, sel: dict | None = None):
+    """(w1 (input, hidden), w2 (hidden, output)) from arrays or a dataset with ``w1``/``w2``."""
+    if isinstance(source, xr.Dataset):
+        if "w1" not in source or "w2" not in source:
+            raise ValueError("the dataset has no weights (variables w1 and w2)")
+        ds = source.sel(sel) if sel else source
+        pick = lambda da: da.isel(repeat=repeat) if "repeat" in da.dims else da  # noqa: E731
+        a, b = pick(ds["w1"]), pick(ds["w2"])
+        extra = [d for d in a.dims if d not in ("input", "hidden")] + [d for d in b.dims if d not in ("hidden", "output")]
+        if extra:
+            raise ValueError(f"select one model first (sel=...): dims {sorted(set(extra))} left")
+        return a.transpose("input", "hidden").values, b.transpose("hidden", "output").values
+    if w2 is None:
+        raise ValueError("pass w1 and w2, or a dataset with variables w1 and w2")
+    return np.asarray(source, dtype=float), np.asarray(w2, dtype=float)
+
+
+@styled
+def weight_matrices(w1, w2=None, *, threshold: float = 0.5, repeat: int = 0, sel: dict | None = None) -> Figure:
+    """The notebook's three panels of re-ordered weights: W1 (input x hidden), W2 (hidden x
+    output) and W1 W2 (input x output), each with a colour bar.
+
+    ``w1``/``w2`` are numpy arrays, or ``w1`` is a dataset with variables ``w1`` (repeat,
+    input, hidden) and ``w2`` (repeat, hidden, output).
+    """
+    a, b = weights_of(w1, w2, repeat, sel)
+    a, b, order = reorder_hidden(a, b, threshold)
+    fig = new_figure(10.0, 3.2)
+    axes = fig.subplots(1, 3)
+    panels = ((a, "$W_1$", "Hidden neuron (re-ordered)", "Input neuron index"),
+              (b, "$W_2$", "Output neuron index", "Hidden neuron (re-ordered)"),
+              (a @ b, "$W_1W_2$", "Output neuron index", "Input neuron index"))
+    for ax, (m, title, xlabel, ylabel) in zip(axes, panels):
+        im = ax.imshow(m, interpolation="nearest", aspect="auto", origin="lower", cmap="RdBu_r",
+                       norm=_symmetric(m))
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        fig.colorbar(im, ax=ax, label="Weight")
+    fig.suptitle(f"Weights, hidden neurons sorted by weighted mean input index (|w| < {threshold:g} last)")
+    fig.snnsim_order = order
+    return fig
+
+
+@styled
+def hidden_weight_profiles(w1, w2=None, *, n: int = 15, threshold: float = 0.5, repeat: int = 0,
+                           sel: dict | None = None) -> Figure:
+    """Input weights of up to ``n`` re-ordered hidden neurons against the fibre's phase delay,
+    one curve per ear (the notebook's "Individual W1 weights"). Neurons whose largest |weight|
+    reaches ``threshold`` are shown; when none does, the ``n`` with the largest |weight|.
+    """
+    if w2 is None and not isinstance(w1, xr.Dataset):
+        w2 = np.zeros((np.asarray(w1).shape[1], 1))
+    a, b = weights_of(w1, w2, repeat, sel)
+    a, _, _ = reorder_hidden(a, b, threshold)
+    strong = np.flatnonzero(np.max(np.abs(a), axis=0) >= threshold)
+    note = f"|w| ≥ {threshold:g}"
+    if strong.size == 0:
+        strong = np.sort(np.argsort(-np.max(np.abs(a), axis=0), kind="stable")[:n])
+        note = f"none with |w| ≥ {threshold:g}: largest |w| shown"
+    strong = strong[:n]
+    half = a.shape[0] // 2
+    delays = np.linspace(0, 90, half)
+    cols = min(5, max(1, len(strong)))
+    rows = int(np.ceil(len(strong) / cols))
+    fig = new_figure(2.1 * cols + 0.4, 1.8 * rows + 0.6)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, squeeze=False)).ravel()
+    for ax, j in zip(axes, strong):
+        ax.plot(delays, a[:half, j], label="Ear 1")
+        ax.plot(delays, a[half:2 * half, j], label="Ear 2")
+        ax.set_title(f"hidden {j}", fontsize=8)
+    for ax in axes[len(strong):]:
+        ax.set_visible(False)
+    for ax in axes[:len(strong)]:
+        if ax.get_subplotspec().is_last_row() or ax is axes[len(strong) - 1]:
+            ax.set_xlabel("Phase delay (deg)")
+        if ax.get_subplotspec().is_first_col():
+            ax.set_ylabel("Weight")
+    axes[0].legend(loc="best", frameon=False)
+    fig.suptitle(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})")
+    fig.snnsim_neurons = strong
+    return fig
+
+
+def _symmetric(m):
+    from matplotlib.colors import Normalize
+
+    lim = float(np.nanmax(np.abs(m))) if np.size(m) else 1.0
+    lim = lim or 1.0
+    return Normalize(-lim, lim)

@@ -1,0 +1,121 @@
+"""Merge an experiment's task files into one :class:`xarray.Dataset`.
+
+Each task dataset gets one new length-1 dimension per swept setting (coordinate = its value),
+and the tasks are combined in grid order (:func:`xarray.combine_nested`), so the merged dataset
+has dimensions ``(*swept keys, *task dims)``. Durations (``tau``, ``dt``, ``duration``) are
+coordinates in seconds with ``units = "s"``.
+
+Added: ``task_index`` (int, -1 where no task) over the swept dims. Attributes: ``experiment``
+(name), ``experiment_toml`` (the experiment file's text), ``swept`` (JSON list of keys),
+``fixed`` (JSON), ``n_tasks``, ``missing`` / ``stale`` (JSON lists of the indices left NaN),
+``snnsim_version``, ``complete = 1``.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+
+from .. import results
+from ..errors import ResultError
+from .experiment import UNITS, Experiment
+from .tasks import current_version, merged_path, result_path, states
+
+# per-task attributes that differ between tasks; dropped from the merged dataset
+_PER_TASK_ATTRS = ("config", "seed", "created", "device", "versions")
+
+
+class MergeError(ResultError):
+    """The grid has holes (or stale/corrupt files) and ``allow_missing`` was not given."""
+
+
+def merge(exp: Experiment, root=None, allow_missing: bool = False, write: bool = True) -> xr.Dataset:
+    """Merge the task files of ``exp``; write ``RESULTS/NAME.h5`` when ``write``.
+
+    Raises:
+        MergeError: some task is not done (missing, failed, corrupt or stale) and
+            ``allow_missing`` is false. With ``allow_missing`` those points are NaN and their
+            indices are listed in the attributes ``missing`` and ``stale``.
+    """
+    st = states(exp, root)
+    bad = [s for s in st if s.state != "done"]
+    if bad and not allow_missing:
+        from .tasks import array_spec
+
+        by_state: dict[str, list[int]] = {}
+        for s in bad:
+            by_state.setdefault(s.state, []).append(s.index)
+        summary = "; ".join(f"{k} {array_spec(v)}" for k, v in by_state.items())
+        raise MergeError(f"{exp.name}: {len(bad)} of {exp.grid_size} tasks not done ({summary}); "
+                         f"run them, or merge with --allow-missing to leave them NaN")
+    done = {s.index for s in st if s.state == "done"}
+    if not done:
+        raise MergeError(f"{exp.name}: no completed task to merge")
+
+    loaded: dict[int, xr.Dataset] = {i: results.load(result_path(exp, i, root)) for i in sorted(done)}
+    template = _nan_like(next(iter(loaded.values())))
+    keys = exp.keys
+    swept = exp.swept
+
+    # full product of the (union) values; a point in no block, or not done, gets the NaN template
+    index_at: dict[tuple, int] = {tuple(exp.settings(i).values()): i for i in range(exp.grid_size)}
+    shape = tuple(len(swept[k]) for k in keys)
+
+    def piece(point: tuple) -> xr.Dataset:
+        i = index_at.get(point, -1)
+        ds = loaded[i] if i in loaded else template
+        ds = ds.drop_vars([k for k in keys if k in ds.variables])
+        ds = ds.assign(task_index=((), np.int64(i)))
+        ds.attrs = {}
+        return ds.expand_dims({k: [v] for k, v in zip(keys, point)})
+
+    def nest(prefix: tuple, depth: int):
+        if depth == len(keys):
+            return piece(prefix)
+        return [nest(prefix + (v,), depth + 1) for v in swept[keys[depth]]]
+
+    if keys:
+        merged = xr.combine_nested(nest((), 0), concat_dim=list(keys), join="outer",
+                                   combine_attrs="drop", data_vars="all", coords="different",
+                                   compat="equals")
+    else:
+        merged = piece(())
+    assert tuple(merged.sizes[k] for k in keys) == shape
+    merged["task_index"].attrs = {"long_name": "grid index of the task (-1: not in the grid)"}
+    for k in keys:
+        attrs = {"long_name": f"swept setting {k}"}
+        if k in UNITS:
+            attrs["units"] = UNITS[k]
+        merged[k].attrs = attrs
+
+    first = next(iter(loaded.values()))
+    attrs = {k: v for k, v in first.attrs.items() if k not in _PER_TASK_ATTRS and not
+             any(k == f"config_{key}" for key in keys)}
+    missing = sorted(s.index for s in st if s.state in ("missing", "failed", "corrupt"))
+    stale = sorted(s.index for s in st if s.state == "stale")
+    attrs.update({
+        "experiment": exp.name,
+        "experiment_toml": exp.source,
+        "swept": json.dumps(list(keys)),
+        "fixed": json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in exp.fixed.items()}),
+        "n_tasks": exp.grid_size,
+        "missing": json.dumps(missing),
+        "stale": json.dumps(stale),
+        "snnsim_version": current_version(),
+        "complete": 1,
+    })
+    merged.attrs = attrs
+    if write:
+        results.write(merged, merged_path(exp, root))
+    return merged
+
+
+def _nan_like(ds: xr.Dataset) -> xr.Dataset:
+    """Every numeric data variable as float NaN (coordinates kept)."""
+    out = ds.copy()
+    for name, var in ds.data_vars.items():
+        if np.issubdtype(var.dtype, np.number) or var.dtype == bool:
+            out[name] = var.astype(float) * np.nan
+    return out

@@ -1,0 +1,221 @@
+"""Task result files and task states; running one task.
+
+Task ``INDEX`` of experiment ``NAME`` writes ``RESULTS/NAME/task-INDEX.h5`` (``RESULTS`` is
+``results``, or ``$SNNSIM_RESULTS``, or ``--results-dir``) with :func:`snnsim.results.write`:
+a temporary file, fsync, rename. So a task killed at any moment (even SIGKILL during the
+write) leaves either no ``task-INDEX.h5`` or a complete one; a leftover temporary file
+(``.task-INDEX.h5.*.tmp``) is never taken for a result.
+
+States (:func:`state`):
+
+``done``     the file loads, has ``complete = 1``, and was made by this experiment's config for
+             this index and by this snnsim version;
+``stale``    a complete file, but its config or snnsim version differs from what the
+             experiment file now describes (reported; never merged silently, never overwritten
+             unless asked);
+``corrupt``  a ``task-INDEX.h5`` that does not load or lacks the complete mark;
+``failed``   no result, and a ``task-INDEX.failed`` marker (written by the runner when the run
+             raised an exception; it holds the traceback);
+``missing``  none of the above (never run, still running, killed, cancelled or requeued).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import results
+from .experiment import Experiment
+
+STATES = ("done", "missing", "failed", "corrupt", "stale")
+ENV_RESULTS = "SNNSIM_RESULTS"
+ENV_THREADS = "SNNSIM_THREADS"
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_STALE = 3
+
+
+def results_dir(override: str | os.PathLike | None = None) -> Path:
+    """``override``, else ``$SNNSIM_RESULTS``, else ``results``."""
+    if override is not None:
+        return Path(override)
+    return Path(os.environ.get(ENV_RESULTS) or "results")
+
+
+def task_dir(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
+    return results_dir(root) / exp.name
+
+
+def result_path(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> Path:
+    return task_dir(exp, root) / f"task-{exp.check_index(index)}.h5"
+
+
+def failed_path(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> Path:
+    return task_dir(exp, root) / f"task-{exp.check_index(index)}.failed"
+
+
+def merged_path(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
+    return results_dir(root) / f"{exp.name}.h5"
+
+
+@dataclass(frozen=True)
+class TaskState:
+    index: int
+    state: str
+    reason: str = ""
+
+
+def current_version() -> str:
+    return results.library_versions()["snnsim"]
+
+
+def state(exp: Experiment, index: int, root=None) -> TaskState:
+    """The state of one task (see the module docstring)."""
+    path = result_path(exp, index, root)
+    if path.exists():
+        try:
+            attrs = _attrs(path)
+        except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
+            return TaskState(index, "corrupt", f"unreadable ({type(exc).__name__})")
+        if attrs.get("complete") != 1:
+            return TaskState(index, "corrupt", "no complete mark")
+        try:
+            from ..config import RunConfig
+
+            made_by = RunConfig.from_json(attrs["config"])
+        except Exception as exc:  # noqa: BLE001
+            return TaskState(index, "corrupt", f"no readable config ({type(exc).__name__})")
+        wanted = exp.config(index)
+        if made_by != wanted:
+            diff = [k for k, v in wanted.to_dict().items() if made_by.to_dict().get(k) != v]
+            return TaskState(index, "stale", "config differs: " + ", ".join(
+                f"{k} {made_by.to_dict().get(k)!r} != {wanted.to_dict()[k]!r}" for k in diff))
+        version = attrs.get("snnsim_version")
+        if version != current_version():
+            return TaskState(index, "stale", f"snnsim version {version} != {current_version()}")
+        return TaskState(index, "done")
+    if failed_path(exp, index, root).exists():
+        return TaskState(index, "failed", _last_line(failed_path(exp, index, root)))
+    return TaskState(index, "missing")
+
+
+def states(exp: Experiment, root=None) -> list[TaskState]:
+    return [state(exp, i, root) for i in range(exp.grid_size)]
+
+
+def _attrs(path: Path) -> dict:
+    import xarray as xr
+
+    with xr.open_dataset(path, engine=results.ENGINE) as ds:
+        return dict(ds.attrs)
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1] if lines else ""
+
+
+def array_spec(indices: list[int]) -> str:
+    """Indices in sbatch ``--array`` syntax: ``[0, 1, 2, 5, 7, 8] -> "0-2,5,7-8"``."""
+    indices = sorted(set(indices))
+    parts = []
+    i = 0
+    while i < len(indices):
+        j = i
+        while j + 1 < len(indices) and indices[j + 1] == indices[j] + 1:
+            j += 1
+        parts.append(str(indices[i]) if i == j else f"{indices[i]}-{indices[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+def parse_array_spec(spec: str) -> list[int]:
+    """Inverse of :func:`array_spec` (a ``%K`` throttle and ``:step`` are accepted)."""
+    spec = spec.split("%", 1)[0]
+    out: list[int] = []
+    for part in filter(None, spec.split(",")):
+        step = 1
+        if ":" in part:
+            part, s = part.split(":", 1)
+            step = int(s)
+        if "-" in part:
+            a, b = part.split("-", 1)
+            out += list(range(int(a), int(b) + 1, step))
+        else:
+            out.append(int(part))
+    return sorted(set(out))
+
+
+# -- running one task --------------------------------------------------------------------------
+class Interrupted(BaseException):
+    """Raised in the runner by SIGTERM / SIGUSR1 / SIGINT: stop now, write nothing."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _on_signal(signum, frame):  # noqa: ARG001
+    raise Interrupted(signum)
+
+
+def run_task(exp: Experiment, index: int, root=None, force: bool = False, progress: bool = False,
+             log=print) -> int:
+    """Run task ``index`` unless its result is already complete; return a process exit code.
+
+    0: done (or already done); 1: the run raised (``task-INDEX.failed`` written); 3: a stale
+    result is in the way (rerun with ``force``); 128+N: stopped by signal N, nothing written.
+    """
+    from ..run import execute
+
+    current = state(exp, index, root)
+    if current.state == "done" and not force:
+        log(f"task {index}: already done ({result_path(exp, index, root)}); skipped")
+        return EXIT_OK
+    if current.state == "stale" and not force:
+        log(f"task {index}: a stale result is in the way ({current.reason}); "
+            f"rerun with --force to replace {result_path(exp, index, root)}")
+        return EXIT_STALE
+    cfg = exp.config(index)
+    threads = os.environ.get(ENV_THREADS)
+    if threads:
+        import torch
+
+        torch.set_num_threads(max(1, int(threads)))
+    out = result_path(exp, index, root)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    marker = failed_path(exp, index, root)
+    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    for s in old:
+        signal.signal(s, _on_signal)
+    from .experiment import format_settings
+
+    log(f"task {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
+    try:
+        execute(cfg, out, progress=progress)
+    except Interrupted as exc:
+        name = signal.Signals(exc.signum).name
+        log(f"task {index}: stopped by {name}; no result written (rerun or requeue to complete it)")
+        return 128 + exc.signum
+    except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
+        text = traceback.format_exc()
+        marker.write_text(json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text)
+        print(text, file=sys.stderr)
+        log(f"task {index}: failed; traceback in {marker}")
+        return EXIT_FAILED
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    if marker.exists():
+        marker.unlink()
+    log(f"task {index}: wrote {out}")
+    return EXIT_OK

@@ -1,0 +1,16 @@
+import os
+import sys
+
+import pytest
+import torch
+
+sys.path.insert(0, os.path.dirname(__file__))  # for the notebook oracle module
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture
+def tiny_ipd():
+    """Settings of an IPD run that trains in about a second."""
+    return dict(task="ipd", backend="fused", epochs=2, n_train_batches=3, n_test_batches=1,
+                batch_size=16, hidden=8)

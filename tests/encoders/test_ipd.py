@@ -1,0 +1,76 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from snnsim.encoders.ipd import IPDStimulus, draw_offsets, generate, spike_probability
+
+
+def _numpy_probability(ipd, offset, stim):
+    """The notebook's formula in float64 numpy (one offset per sample)."""
+    T = np.arange(stim.steps) * stim.dt
+    phi = 2 * np.pi * (stim.tone_hz * T[None, :] + offset[:, None])
+    delays = np.linspace(0, np.pi / 2, stim.anf_per_ear)
+    theta = np.zeros((len(ipd), stim.steps, 2 * stim.anf_per_ear))
+    theta[:, :, :stim.anf_per_ear] = phi[:, :, None] + delays[None, None, :]
+    theta[:, :, stim.anf_per_ear:] = phi[:, :, None] + delays[None, None, :] + ipd[:, None, None]
+    return stim.rate_max_hz * stim.dt * (0.5 * (1 + np.sin(theta))) ** stim.envelope_power
+
+
+def test_probability_matches_notebook_formula():
+    stim = IPDStimulus()
+    g = np.random.default_rng(0)
+    ipd = g.uniform(-np.pi / 2, np.pi / 2, 5)
+    offset = g.uniform(0, 1, 5)
+    ours = spike_probability(torch.tensor(ipd, dtype=torch.float32), torch.tensor(offset, dtype=torch.float32), stim)
+    np.testing.assert_allclose(ours.numpy(), _numpy_probability(ipd, offset, stim), atol=2e-6)
+    assert ours.dtype == torch.float32
+
+
+def test_generate_shapes_types_and_ranges():
+    stim = IPDStimulus()
+    ipd, spikes = generate(300, stim, torch.Generator().manual_seed(1))
+    assert ipd.shape == (300,) and spikes.shape == (300, 100, 200) and spikes.dtype == torch.bool
+    assert ipd.min() >= -math.pi / 2 and ipd.max() < math.pi / 2
+
+
+def test_spike_rate_matches_probability():
+    """Empirical spike counts agree with the summed probabilities (Poisson-binomial, 6 sigma)."""
+    stim = IPDStimulus(phase="per-dataset")
+    g = torch.Generator().manual_seed(2)
+    ipd, spikes = generate(400, stim, g)
+    g2 = torch.Generator().manual_seed(2)
+    ipd2 = torch.rand(400, generator=g2) * math.pi - math.pi / 2
+    offset = draw_offsets(400, "per-dataset", g2)
+    assert torch.equal(ipd, ipd2)
+    p = spike_probability(ipd, offset, stim).double()
+    expected, var = p.sum().item(), (p * (1 - p)).sum().item()
+    assert abs(spikes.sum().item() - expected) < 6 * math.sqrt(var)
+    rate_hz = spikes.double().mean().item() / stim.dt
+    assert 0 < rate_hz < stim.rate_max_hz
+
+
+def test_phase_modes():
+    g = torch.Generator().manual_seed(0)
+    shared = draw_offsets(50, "per-dataset", g)
+    assert torch.all(shared == shared[0])
+    own = draw_offsets(50, "per-sample", g)
+    assert len(torch.unique(own)) == 50
+    with pytest.raises(ValueError, match="per-sample, per-dataset"):
+        draw_offsets(3, "random", g)
+
+
+def test_same_seed_same_stimulus_and_different_seed_differs():
+    stim = IPDStimulus()
+    a = generate(64, stim, torch.Generator().manual_seed(5))
+    b = generate(64, stim, torch.Generator().manual_seed(5))
+    c = generate(64, stim, torch.Generator().manual_seed(6))
+    assert torch.equal(a[1], b[1]) and torch.equal(a[0], b[0])
+    assert not torch.equal(a[1], c[1])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: the on-device path runs only with a GPU")
+def test_generate_on_cuda():
+    ipd, spikes = generate(64, IPDStimulus(), torch.Generator(device="cuda").manual_seed(0))
+    assert spikes.is_cuda and spikes.dtype == torch.bool and ipd.is_cuda

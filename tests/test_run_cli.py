@@ -1,0 +1,105 @@
+"""The CLI: one clear line and exit code 2 on bad input, nothing written; result files."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from snnsim import results
+from snnsim.run import main
+
+TINY = ["--epochs", "1", "--n-train-batches", "2", "--n-test-batches", "1", "--batch-size", "8",
+        "--hidden", "8", "--backend", "fused", "--quiet"]
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--readout", "median"], "--readout"),
+    (["--backend", "brian"], "--backend"),
+    (["--tau", "2"], "--tau"),
+    (["--tau", "-2ms"], "--tau"),
+    (["--tau", "2 parsecs"], "--tau"),
+    (["--hidden", "0"], "--hidden"),
+    (["--batch-size", "-4"], "--batch-size"),
+    (["--epochs", "many"], "--epochs"),
+    (["--phase", "random"], "--phase"),
+    (["--device", "tpu"], "--device"),
+    (["--dim", "7", "--task", "bmi"], "--dim"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(argv, flag, tmp_path, capsys):
+    out = tmp_path / "r.h5"
+    with pytest.raises(SystemExit) as info:
+        code = main(argv + ["--out", str(out)] + TINY)
+        raise SystemExit(code)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and flag in err and "Traceback" not in err
+    assert os.listdir(tmp_path) == []
+
+
+def test_accepted_values_are_listed(capsys):
+    with pytest.raises(SystemExit):
+        main(["--readout", "median"])
+    assert "'mean', 'max', 'fr'" in capsys.readouterr().err
+
+
+def test_unwritable_out(tmp_path, capsys):
+    code = main(TINY + ["--out", str(tmp_path / "no" / "such" / "dir" / "r.h5")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "--out" in err
+
+
+def test_cuda_requested_without_gpu(capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: --device cuda is valid here")
+    code = main(TINY + ["--device", "cuda"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--device" in err and err.count("\n") == 1
+
+
+def test_run_writes_a_complete_result_file(tmp_path, capsys):
+    out = tmp_path / "r.h5"
+    assert main(TINY + ["--readout", "fr", "--tau", "2ms", "--repeats", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "test acc %" in printed and "train s" in printed
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        assert set(ds.data_vars) >= {"train_acc", "test_acc", "train_err_deg", "test_err_deg", "train_seconds", "loss", "confusion"}
+        assert ds.loss.dims == ("repeat", "epoch") and ds.confusion.dims == ("repeat", "true_class", "pred_class")
+        assert ds.sizes["repeat"] == 2
+        assert ds.attrs["config_readout"] == "fr" and ds.attrs["config_tau"] == 0.002
+        assert ds.attrs["config_phase"] == "per-sample" and ds.attrs["seed"] == 0
+        assert int(ds.confusion.sum()) == 2 * 8  # every test sample counted once per repeat
+        acc = ds.confusion.values.trace(axis1=1, axis2=2) / 8 * 100
+        np.testing.assert_allclose(acc, ds.test_acc.values)
+    assert results.load(out).attrs["device"] == "cpu"
+
+
+def test_same_seed_same_numbers_and_repeat_r_is_seed_plus_r():
+    a = main_ds(["--repeats", "2", "--seed", "4"])
+    b = main_ds(["--repeats", "2", "--seed", "4"])
+    c = main_ds(["--repeats", "1", "--seed", "5"])
+    for name in ("test_acc", "train_acc", "loss", "confusion"):
+        np.testing.assert_array_equal(a[name].values, b[name].values)
+        np.testing.assert_array_equal(a[name].isel(repeat=1).values, c[name].isel(repeat=0).values)
+
+
+def main_ds(extra):
+    from snnsim.run import build_parser, config_from_args, execute
+
+    cfg = config_from_args(build_parser().parse_args(TINY + extra))
+    return execute(cfg, None, progress=False)
+
+
+def test_module_entry_point_runs(tmp_path):
+    """``python -m snnsim.run`` as a user types it (tiny settings)."""
+    out = tmp_path / "r.h5"
+    proc = subprocess.run([sys.executable, "-m", "snnsim.run", "--readout", "fr", "--tau", "2ms", *TINY, "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert out.exists() and "test acc %" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "snnsim.run", "--tau", "fast"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
