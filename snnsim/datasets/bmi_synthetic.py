@@ -51,14 +51,14 @@ DATA_SEED = 0  # the seed of the default synthetic data set
 
 # calibration (see module docstring)
 SAMPLES_PER_FOLD = 1300
-BASE_RATE_HZ = (4.0, 20.0)  # log-uniform range of baseline rates
+BASE_RATE_HZ = (1.5, 12.0)  # log-uniform range of baseline rates
 VEL_GAIN = (0.2, 0.8)  # log-rate change per unit of normalised joint speed along the preferred direction
 POS_GAIN = 0.15
 ACC_GAIN = 0.1
-PRIVATE_NOISE = 0.6  # sd of the private slow log-rate noise
+PRIVATE_NOISE = 0.7  # sd of the private slow log-rate noise
 SHARED_NOISE = 0.3  # sd of the shared slow gain fluctuation
 NOISE_TAU = 0.5  # s
-DRIFT = 0.08  # per-fold random-walk step of baselines / gains / directions
+DRIFT = 0.03  # per-fold random-walk step of baselines / gains / directions
 
 
 def cache_dir() -> Path:
@@ -133,7 +133,7 @@ def generate(seed: int = DATA_SEED, samples_per_fold: int = SAMPLES_PER_FOLD) ->
     lead = N_BINS * SUB  # history needed before the first sample of a block (1 s)
     max_lag = 20  # sub-steps (200 ms)
     # tuning at the start of the session
-    base = np.log(np.exp(rng.uniform(np.log(BASE_RATE_HZ[0]), np.log(BASE_RATE_HZ[1]), N_NEURONS)))
+    base = rng.uniform(np.log(BASE_RATE_HZ[0]), np.log(BASE_RATE_HZ[1]), N_NEURONS)  # log Hz
     gain = np.exp(rng.uniform(np.log(VEL_GAIN[0]), np.log(VEL_GAIN[1]), N_NEURONS))
     pd = rng.uniform(0, 2 * np.pi, N_NEURONS)
     pos_w = rng.standard_normal((N_NEURONS, 2)) * POS_GAIN
