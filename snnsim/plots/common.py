@@ -153,7 +153,7 @@ def format_setting(name: str, value) -> str:
     if name == "readout":
         return {"mean": "mean (oc)"}.get(str(value), str(value))
     if name == "n_train_folds":
-        return f"{value} folds"
+        return f"{value} training fold{'s' if value != 1 else ''}"
     if isinstance(value, float):
         return f"{name} = {value:g}"
     return str(value)

@@ -1,0 +1,246 @@
+"""Figures of the BMI decoding study (the assignment's Figures 1, 2a and 2b).
+
+- :func:`prediction_trace` (Figure 1): true and predicted shoulder velocity against time on the
+  test fold, zoomed to a window; gaps in the recording are drawn as gaps (NaN breaks);
+- :func:`fvaf_figure`, :func:`rmse_figure` (Figures 2a, 2b): FVAF / RMSE against the number of
+  training folds, one curve each for training, validation and test, one panel per model, the
+  median over rotations and repeats with the inter-quartile range shaded;
+- :func:`learning_curves`: per-epoch training / validation curves per model.
+
+Expected variables (the BMI result schema): ``<split>_fvaf``, ``<split>_rmse`` over
+(repeat, output) for split in train/val/test; ``time`` (sample), ``y_true`` (sample, output),
+``y_pred`` (repeat, sample, output); per-epoch curves over (repeat, epoch). A merged experiment
+adds dims such as ``model``, ``n_train_folds``, ``rotation`` (NaN-padded where missing).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from .common import (SPLIT_COLOURS, SPLIT_LABELS, format_setting, new_figure, stack_samples, styled,
+                     with_settings)
+from .ipd import curve_summary, _colours
+
+SPLITS = ("train", "val", "test")
+TARGET_NAMES = {"theta": ("angle", "rad"), "dtheta": ("velocity", "rad/s"),
+                "ddtheta": ("acceleration", "rad/s²"), "torque": ("torque", "N m")}
+JOINT_NAMES = ("shoulder", "elbow")
+
+
+def target_label(ds: xr.Dataset, output=0) -> tuple[str, str]:
+    """(``"Shoulder velocity"``, ``"rad/s"``) for the run's target and output column."""
+    target = str(ds.attrs.get("config_target", "dtheta"))
+    quantity, units = TARGET_NAMES.get(target, (target, ""))
+    if "y_true" in ds and ds["y_true"].attrs.get("units"):
+        units = str(ds["y_true"].attrs["units"])
+    joint = output
+    if "output" in ds.coords:
+        values = ds["output"].values.tolist()
+        joint = values[output] if isinstance(output, int) and output < len(values) else output
+    if isinstance(joint, (int, np.integer)):
+        dims = ds.attrs.get("config_dims")
+        try:
+            import json
+
+            dims = json.loads(dims) if isinstance(dims, str) else dims
+            joint = JOINT_NAMES[int(dims[int(joint)])]
+        except Exception:
+            joint = JOINT_NAMES[int(joint)] if 0 <= int(joint) < 2 else f"output {joint}"
+    return f"{str(joint).capitalize()} {quantity}", units
+
+
+def _pick_output(da: xr.DataArray, output) -> xr.DataArray:
+    if "output" not in da.dims:
+        return da
+    if isinstance(output, (int, np.integer)) and not (da["output"].dtype.kind in "iu" and output in da["output"].values):
+        return da.isel(output=int(output))
+    return da.sel(output=output)
+
+
+def _first(da: xr.DataArray, keep: Sequence[str], chosen: dict) -> xr.DataArray:
+    """Take index 0 of every dim not in ``keep``, recording the chosen coordinate values."""
+    for d in [d for d in da.dims if d not in keep]:
+        chosen[d] = da[d].values[0].item() if d in da.coords else 0
+        da = da.isel({d: 0})
+    return da
+
+
+def gap_breaks(t, *ys, factor: float = 1.5):
+    """Insert a NaN after every gap in ``t`` (a step longer than ``factor`` x the median step),
+    so a line plot shows gaps as gaps. Returns ``(t, *ys)`` with the NaN rows added."""
+    t = np.asarray(t, dtype=float)
+    ys = [np.asarray(y, dtype=float) for y in ys]
+    if t.size < 2:
+        return (t, *ys)
+    step = np.diff(t)
+    nominal = np.median(step[np.isfinite(step)]) if np.isfinite(step).any() else 0
+    gaps = np.flatnonzero(step > factor * nominal) + 1 if nominal > 0 else np.array([], int)
+    t_out = np.insert(t, gaps, np.nan)
+    return (t_out, *[np.insert(y, gaps, np.nan) for y in ys])
+
+
+@styled
+def prediction_trace(ds: xr.Dataset, window: tuple[float, float] | None = None, window_length: float = 20.0,
+                     output=0, repeat: int = 0, sel: dict | None = None, by: str = "model") -> Figure:
+    """Figure 1: true and predicted ``output`` (default the shoulder) against time on the test
+    fold, within ``window`` = (start, stop) s (default: the first ``window_length`` s).
+
+    ``sel`` picks a grid point of a merged experiment (e.g. ``{"n_train_folds": 18}``); when the
+    ``by`` dim (``model``) is left, one predicted curve is drawn per model. Any other dim left
+    over (rotation, repeat ...) is taken at its first value (``repeat`` picks the model).
+    Samples are joined by lines only within contiguous blocks: ``ax.lines[0]`` is the truth
+    with a NaN at every gap.
+    """
+    for name in ("time", "y_true", "y_pred"):
+        if name not in ds:
+            raise ValueError(f"no variable {name!r} in the dataset: not a BMI result")
+    sel = dict(sel or {})
+    if "n_train_folds" in ds.dims and "n_train_folds" not in sel:
+        sel["n_train_folds"] = ds["n_train_folds"].values.max().item()  # the largest training set
+    ds = ds.sel(sel) if sel else ds
+    if "repeat" in ds["y_pred"].dims:
+        ds = ds.isel(repeat=repeat)
+    chosen: dict = {}
+    time = _first(ds["time"], ("sample",), chosen)
+    truth = _first(_pick_output(ds["y_true"], output), ("sample",), chosen)
+    pred = _pick_output(ds["y_pred"], output)
+    groups = pred[by].values.tolist() if by in pred.dims else [None]
+    t = time.values.astype(float)
+    ok = np.isfinite(t)
+    if window is None:
+        start = float(np.nanmin(t))
+        window = (start, start + window_length)
+    inside = ok & (t >= window[0]) & (t <= window[1])
+    if not inside.any():
+        raise ValueError(f"no test samples in the window {window[0]:g}-{window[1]:g} s")
+    order = np.argsort(t[inside], kind="stable")
+    tw = t[inside][order]
+    label, units = target_label(ds, output)
+    fig = new_figure(9.0, 3.6)
+    ax = fig.subplots()
+    x, y = gap_breaks(tw, truth.values[inside][order])
+    ax.plot(x, y, color="black", linewidth=1.4, label="True", zorder=3)
+    colours = _colours(len(groups))
+    for i, g in enumerate(groups):
+        p = pred.sel({by: g}) if g is not None else pred
+        p = _first(p, ("sample",), chosen)
+        x, y = gap_breaks(tw, p.values[inside][order])
+        name = "Predicted" + (f" ({g})" if g is not None else "")
+        ax.plot(x, y, color=colours[i] if g is not None else "#d62728", linewidth=1.0, alpha=0.9, label=name)
+    ax.axhline(0, color="0.8", linewidth=0.6, zorder=0)
+    ax.set_xlim(*window)
+    ax.set_xlabel("Time (s)")
+    ax.set_ylabel(f"{label} ({units})" if units else label)
+    context = {**sel, **{k: v for k, v in chosen.items() if k not in ("output", by)}}
+    for name in ("rotation", "n_train_folds", "model"):
+        value = ds.attrs.get(f"config_{name}")
+        if name not in context and value is not None and (name != by or groups == [None]):
+            context[name] = value
+    what = ", ".join(format_setting(k, v) if k != "rotation" else f"rotation {v}" for k, v in context.items())
+    ax.set_title(f"Test fold: true and predicted {label.lower()}" + (f" ({what})" if what else ""))
+    ax.annotate("breaks in the lines are gaps in the recording", xy=(1, 0), xycoords="figure fraction",
+                xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=7, color="0.4")
+    ax.legend(loc="upper right", frameon=False, ncol=len(groups) + 1)
+    return fig
+
+
+def _by_model(ds: xr.Dataset, by: str) -> list:
+    return ds[by].values.tolist() if by in ds.dims else [None]
+
+
+@styled
+def training_size_figure(ds: xr.Dataset, metric: str = "fvaf", output=0, by: str = "model",
+                         q: tuple[float, float] = (25, 75), ylabel: str | None = None) -> Figure:
+    """``metric`` (``fvaf`` or ``rmse``) against the number of training folds: one panel per
+    ``by`` value (model), in each one curve per split (training, validation, test): the median
+    over every pooled dim (rotation, repeat, seed ...) with the ``q`` percentile band shaded.
+
+    In each panel ``ax.lines[i]`` is split ``i``'s median curve (splits present, in
+    train/val/test order).
+    """
+    ds = with_settings(ds, ("n_train_folds",))
+    splits = [s for s in SPLITS if f"{s}_{metric}" in ds]
+    if not splits or "n_train_folds" not in ds.dims:
+        raise ValueError(f"need variables <split>_{metric} and a number of training folds")
+    models = _by_model(ds, by)
+    fig = new_figure(3.6 * len(models) + 0.6, 3.6)
+    axes = np.atleast_1d(fig.subplots(1, len(models), sharey=True, squeeze=False)).ravel()
+    folds = ds["n_train_folds"].values
+    label, units = target_label(ds, output)
+    n_max = 0
+    for ax, model in zip(axes, models):
+        for split in splits:
+            da = _pick_output(ds[f"{split}_{metric}"], output)
+            if model is not None:
+                da = da.sel({by: model})
+            s = curve_summary(da, ("n_train_folds",), q)
+            n_max = max(n_max, s["n"])
+            ax.plot(folds, s["median"], marker="o", markersize=3.5, color=SPLIT_COLOURS[split],
+                    label=SPLIT_LABELS[split])
+            ax.fill_between(folds, s["low"], s["high"], color=SPLIT_COLOURS[split], alpha=0.2, linewidth=0)
+        ax.set_xlabel("Number of training folds")
+        ax.set_title(f"{model}" if model is not None else str(ds.attrs.get("config_model", "")))
+        ax.set_xticks(folds)
+        if metric == "fvaf":
+            ax.axhline(0, color="0.7", linewidth=0.6, zorder=0)
+    axes[0].set_ylabel(ylabel or (f"FVAF of {label.lower()}" if metric == "fvaf"
+                                  else f"RMSE of {label.lower()}" + (f" ({units})" if units else "")))
+    axes[0].legend(loc="best", frameon=False)
+    name = "FVAF" if metric == "fvaf" else metric.upper()
+    fig.suptitle(f"{name} against training set size: median over rotations and repeats, "
+                 f"{q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})")
+    return fig
+
+
+def fvaf_figure(ds: xr.Dataset, output=0, **kwargs) -> Figure:
+    """Figure 2a: FVAF against the number of training folds."""
+    return training_size_figure(ds, "fvaf", output, **kwargs)
+
+
+def rmse_figure(ds: xr.Dataset, output=0, **kwargs) -> Figure:
+    """Figure 2b: RMSE against the number of training folds."""
+    return training_size_figure(ds, "rmse", output, **kwargs)
+
+
+def epoch_variables(ds: xr.Dataset) -> list[str]:
+    """Per-epoch curves of a run (``loss``, ``val_loss`` ...), training loss first."""
+    names = [str(n) for n, v in ds.data_vars.items() if "epoch" in v.dims and v.dtype.kind == "f"]
+    return sorted(names, key=lambda n: (not n.startswith(("loss", "train")), n))
+
+
+@styled
+def learning_curves(ds: xr.Dataset, variables: Sequence[str] | None = None, by: str = "model",
+                    sel: dict | None = None, q: tuple[float, float] = (25, 75)) -> Figure:
+    """Per-epoch curves (training loss, validation loss ...) per model: median over repeats
+    and every other pooled dim, ``q`` percentile band. ``sel`` defaults to the largest
+    training set of a training-size grid. Epochs after early stopping are NaN and not drawn.
+    """
+    variables = list(variables or epoch_variables(ds))
+    if not variables:
+        raise ValueError("no per-epoch variables in the dataset")
+    if sel is None and "n_train_folds" in ds.dims:
+        sel = {"n_train_folds": ds["n_train_folds"].values.max().item()}
+    ds = ds.sel(sel) if sel else ds
+    models = _by_model(ds, by)
+    fig = new_figure(3.6 * len(models) + 0.6, 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(models), sharey=True, squeeze=False)).ravel()
+    colours = _colours(len(variables))
+    for ax, model in zip(axes, models):
+        for i, name in enumerate(variables):
+            da = ds[name].sel({by: model}) if model is not None else ds[name]
+            da = da.mean("output") if "output" in da.dims else da
+            s = curve_summary(da, ("epoch",), q)
+            ax.plot(ds["epoch"].values, s["median"], color=colours[i], label=name.replace("_", " "))
+            ax.fill_between(ds["epoch"].values, s["low"], s["high"], color=colours[i], alpha=0.2, linewidth=0)
+        ax.set_xlabel("Epoch")
+        ax.set_title(str(model) if model is not None else str(ds.attrs.get("config_model", "")))
+    first = ds[variables[0]]
+    axes[0].set_ylabel(f"Loss ({first.attrs['units']})" if first.attrs.get("units") else "Loss")
+    axes[0].legend(loc="best", frameon=False)
+    what = ", ".join(format_setting(k, v) for k, v in (sel or {}).items())
+    fig.suptitle("Learning curves" + (f" ({what})" if what else "") + f": median, {q[0]:g}–{q[1]:g}th percentile shaded")
+    return fig
