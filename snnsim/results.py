@@ -64,8 +64,10 @@ def check_writable(path: str | os.PathLike) -> Path:
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ResultError(f"--out: {path} is a folder; give a file name such as {path / 'run.h5'}")
-    if not folder.is_dir():
-        raise ResultError(f"--out: folder {folder} does not exist")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ResultError(f"--out: cannot create folder {folder}: {exc.strerror}") from None
     try:
         fd, probe = tempfile.mkstemp(prefix=".snnsim-probe-", dir=folder)
         os.close(fd)
@@ -94,9 +96,10 @@ def write(ds: xr.Dataset, path: str | os.PathLike) -> Path:
 
 
 def resolve(path: str | os.PathLike) -> Path:
-    """``results/NAME`` -> ``results/NAME.h5`` when only the latter exists."""
+    """``results/NAME`` -> ``results/NAME.h5`` when the latter exists and the former is not a
+    file (it may be the folder ``results/NAME/`` of a sweep's task files)."""
     path = Path(path)
-    if not path.exists() and path.suffix != ".h5" and path.with_name(path.name + ".h5").exists():
+    if not path.is_file() and path.suffix != ".h5" and path.with_name(path.name + ".h5").exists():
         return path.with_name(path.name + ".h5")
     return path
 

@@ -1,0 +1,68 @@
+#!/bin/bash
+# One grid point of an snnsim experiment per SLURM array task.
+#
+#   sbatch slurm/array.sh                                    # the default experiment (ipd_readouts, 60 tasks)
+#   sbatch --array=0-$((N-1)) slurm/array.sh experiments/NAME.toml
+#   sbatch --array=0-59%8 slurm/array.sh experiments/ipd_readouts.toml   # at most 8 at once
+#   python -m snnsim.sweep submit NAME                       # the same, --array = only the tasks not done
+#
+# N: python -m snnsim.sweep count NAME. Submit from the repository root (logs/ must exist; it does
+# in the repository). Each task runs `python -m snnsim.sweep run EXP` for $SLURM_ARRAY_TASK_ID and
+# writes results/NAME/task-INDEX.h5 atomically (or $SNNSIM_RESULTS/NAME/...); a task whose
+# result is already complete exits at once.
+#
+# Pre-emption / time limit: SLURM sends USR1 60 s before the end (--signal=B:USR1@60); the
+# script forwards it to Python, which stops without writing a result, and the task is requeued
+# (--requeue) to start again from scratch. scancel (TERM) stops the task without requeueing it;
+# `python -m snnsim.sweep status NAME` then lists it as missing.
+#
+# Resources: edit the defaults here, in one place (command-line options override them).
+#SBATCH --job-name=snnsim
+#SBATCH --output=logs/%x_%A_%a.out
+#SBATCH --error=logs/%x_%A_%a.err
+#SBATCH --array=0-59
+#SBATCH --cpus-per-task=1
+#SBATCH --mem=2G
+#SBATCH --time=02:00:00
+#SBATCH --signal=B:USR1@60
+#SBATCH --requeue
+##SBATCH --gres=gpu:1           # GPU tasks: remove one '#' here and set device = "cuda" in the experiment
+##SBATCH --partition=gpu
+
+set -u
+EXP=${1:-experiments/ipd_readouts.toml}
+shift $(( $# > 0 ? 1 : 0 ))
+PYTHON=${SNNSIM_PYTHON:-python3}
+TASK="${SLURM_ARRAY_JOB_ID:-${SLURM_JOB_ID:-local}}_${SLURM_ARRAY_TASK_ID:-none}"
+
+# one thread per allocated CPU (torch would otherwise use every core of the node)
+export SNNSIM_THREADS=${SNNSIM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SNNSIM_THREADS}
+
+echo "snnsim task $TASK on $(hostname) at $(date -Is): $PYTHON -m snnsim.sweep run $EXP $*"
+
+child=""
+requeue=0
+on_usr1() { requeue=1; echo "task $TASK: USR1 (time limit / pre-emption): stopping, will requeue" >&2; [[ -n $child ]] && kill -USR1 "$child" 2>/dev/null; }
+on_term() { echo "task $TASK: TERM: stopping without a result" >&2; [[ -n $child ]] && kill -TERM "$child" 2>/dev/null; }
+trap on_usr1 USR1
+trap on_term TERM INT
+
+"$PYTHON" -m snnsim.sweep run "$EXP" "$@" &
+child=$!
+# `wait` returns early when a trapped signal arrives: wait again until the child has exited
+rc=0
+while :; do
+    wait "$child"; rc=$?
+    kill -0 "$child" 2>/dev/null || break
+done
+
+if (( requeue )); then
+    if [[ -n ${SLURM_ARRAY_JOB_ID:-} && -n ${SLURM_ARRAY_TASK_ID:-} ]]; then
+        scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+    elif [[ -n ${SLURM_JOB_ID:-} ]]; then
+        scontrol requeue "$SLURM_JOB_ID"
+    fi
+fi
+echo "task $TASK: exit code $rc at $(date -Is)"
+exit "$rc"

@@ -1,0 +1,273 @@
+"""``python -m snnsim.sweep COMMAND EXP ...``: experiment sweeps on SLURM or on this machine.
+
+EXP is an experiment file (``experiments/NAME.toml``) or just its NAME. Commands::
+
+    count  EXP                 grid size N (tasks 0..N-1)
+    show   EXP [INDEX]         the settings of one task (all tasks without INDEX)
+    run    EXP [INDEX]         run one task (INDEX defaults to $SLURM_ARRAY_TASK_ID)
+    submit EXP [--throttle K]  sbatch slurm/array.sh with --array = the tasks not done
+    local  EXP [-j N]          the same tasks on this machine, N processes at once
+    status EXP                 done / missing / failed / corrupt / stale counts
+    merge  EXP                 one xarray dataset -> RESULTS/NAME.h5
+
+Bad input: one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from ..errors import SnnsimError
+from ..run import EXIT_USAGE, OneLineParser
+from . import experiment as experiment_mod
+from . import tasks as tasks_mod
+
+PROG = "snnsim.sweep"
+ARRAY_SCRIPT = Path(__file__).resolve().parents[2] / "slurm" / "array.sh"
+
+
+def _index(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a task index (an integer >= 0), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a task index (an integer >= 0), got {text!r}")
+    return value
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("--results-dir", default=None,
+                   help="where results go (default $SNNSIM_RESULTS, else 'results')")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    def add(name, help_):
+        s = sub.add_parser(name, help=help_, description=help_)
+        s.add_argument("exp", metavar="EXP", help="experiments/NAME.toml or NAME")
+        return s
+
+    add("count", "print the number of tasks N")
+    s = add("show", "print the settings of a task (all tasks without INDEX)")
+    s.add_argument("index", metavar="INDEX", type=_index, nargs="?")
+    s.add_argument("--json", action="store_true", help="the full run config as JSON")
+    s = add("run", "run one task (skipped when its result is complete)")
+    s.add_argument("index", metavar="INDEX", type=_index, nargs="?",
+                   help="task index (default: $SLURM_ARRAY_TASK_ID)")
+    s.add_argument("--force", action="store_true", help="rerun even if done, and replace a stale result")
+    s.add_argument("--progress", action="store_true", help="show the training progress bar")
+    s = add("submit", "submit the tasks that are not done as a SLURM array job")
+    s.add_argument("--throttle", "-K", type=_positive, default=None, help="at most K tasks at once (--array=...%%K)")
+    s.add_argument("--all", action="store_true", help="every index, even those done (they are skipped when run)")
+    s.add_argument("--rerun-stale", action="store_true", help="also submit stale tasks (replacing their files)")
+    s.add_argument("--script", type=Path, default=ARRAY_SCRIPT, help="sbatch script (default %(default)s)")
+    s.add_argument("--dry-run", action="store_true", help="print the sbatch command, do not run it")
+    s.add_argument("--sbatch-args", default="", metavar="'OPTIONS'",
+                   help="further sbatch options in one string, e.g. --sbatch-args='--time=1:00:00 --partition=gpu'")
+    s = add("local", "run the tasks that are not done on this machine, in parallel processes")
+    s.add_argument("-j", "--jobs", type=_positive, default=1, help="processes at once (default 1)")
+    s.add_argument("--rerun-stale", action="store_true", help="also rerun stale tasks (replacing their files)")
+    s.add_argument("--indices", default=None, help="only these indices (sbatch --array syntax, e.g. 0-3,7)")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    s = add("status", "count done / missing / failed / corrupt / stale tasks")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = add("merge", "merge the task files into RESULTS/NAME.h5")
+    s.add_argument("--allow-missing", action="store_true",
+                   help="merge a grid with holes: missing, failed, corrupt and stale points are NaN and listed")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        exp = experiment_mod.load(ns.exp)
+        return COMMANDS[ns.command](exp, ns)
+    except SnnsimError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_count(exp, ns) -> int:
+    print(exp.grid_size)
+    return 0
+
+
+def cmd_show(exp, ns) -> int:
+    indices = [exp.check_index(ns.index)] if ns.index is not None else range(exp.grid_size)
+    for i in indices:
+        if ns.json:
+            print(exp.config(i).to_json())
+        else:
+            print(f"{i}\t{experiment_mod.format_settings(exp.settings(i))}")
+    return 0
+
+
+def cmd_run(exp, ns) -> int:
+    index = ns.index
+    if index is None:
+        env = os.environ.get("SLURM_ARRAY_TASK_ID")
+        if env is None:
+            raise SnnsimError("run: give INDEX, or run inside a SLURM array job ($SLURM_ARRAY_TASK_ID is not set)")
+        try:
+            index = _index(env)
+        except argparse.ArgumentTypeError:
+            raise SnnsimError(f"run: $SLURM_ARRAY_TASK_ID={env!r} is not a task index") from None
+    exp.check_index(index)
+    log = lambda msg: print(f"{PROG}: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    return tasks_mod.run_task(exp, index, ns.results_dir, force=ns.force, progress=ns.progress, log=log)
+
+
+def _todo(exp, ns, rerun_stale: bool) -> list[int]:
+    wanted = {"missing", "failed", "corrupt"} | ({"stale"} if rerun_stale else set())
+    return [s.index for s in tasks_mod.states(exp, ns.results_dir) if s.state in wanted]
+
+
+def _exp_arg(exp) -> str:
+    return str(Path(exp.path).resolve()) if exp.path else exp.name
+
+
+def cmd_submit(exp, ns) -> int:
+    indices = list(range(exp.grid_size)) if ns.all else _todo(exp, ns, ns.rerun_stale)
+    if not indices:
+        print(f"{exp.name}: all {exp.grid_size} tasks done; nothing to submit")
+        return 0
+    spec = tasks_mod.array_spec(indices)
+    if ns.throttle:
+        spec += f"%{ns.throttle}"
+    extra = shlex.split(ns.sbatch_args)
+    cmd = ["sbatch", "--parsable", f"--array={spec}", *extra, str(ns.script), _exp_arg(exp)]
+    if ns.rerun_stale:
+        cmd.append("--force")
+    env = dict(os.environ)
+    if ns.results_dir is not None:
+        env[tasks_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
+    if ns.dry_run:
+        print(shlex.join(cmd))
+        return 0
+    if shutil.which("sbatch") is None:
+        raise SnnsimError("submit: sbatch not found (no SLURM here?); use `sweep local` to run on this machine")
+    Path("logs").mkdir(exist_ok=True)  # slurm does not create the --output folder
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    job = proc.stdout.strip().split(";")[0]
+    print(f"{exp.name}: submitted {len(indices)} tasks as job {job} (--array={spec})")
+    return 0
+
+
+def cmd_local(exp, ns) -> int:
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from tqdm import tqdm
+
+    todo = _todo(exp, ns, ns.rerun_stale)
+    if ns.indices:
+        try:
+            only = set(tasks_mod.parse_array_spec(ns.indices))
+        except ValueError:
+            raise SnnsimError(f"local: --indices: expected sbatch --array syntax such as 0-3,7, got {ns.indices!r}") from None
+        for i in only:
+            exp.check_index(i)
+        todo = [i for i in todo if i in only]
+    n_done = sum(s.state == "done" for s in tasks_mod.states(exp, ns.results_dir))
+    if not todo:
+        print(f"{exp.name}: nothing to run ({n_done} of {exp.grid_size} tasks done)")
+        return 0
+    logdir = tasks_mod.task_dir(exp, ns.results_dir) / "logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    if ns.results_dir is not None:
+        env[tasks_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
+    if ns.jobs > 1:
+        env.setdefault(tasks_mod.ENV_THREADS, "1")
+        env.setdefault("OMP_NUM_THREADS", "1")
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+
+    def one(i: int) -> tuple[int, int, float]:
+        start = time.perf_counter()
+        cmd = [sys.executable, "-m", "snnsim.sweep", "run", _exp_arg(exp), str(i)]
+        if ns.rerun_stale:
+            cmd.append("--force")
+        with open(logdir / f"task-{i}.log", "w") as log:
+            rc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        return i, rc, time.perf_counter() - start
+
+    start = time.perf_counter()
+    bad: list[tuple[int, int]] = []
+    with ThreadPoolExecutor(max_workers=ns.jobs) as pool, \
+            tqdm(total=len(todo), desc=exp.name, unit="task", disable=ns.quiet, file=sys.stderr) as bar:
+        for fut in as_completed([pool.submit(one, i) for i in todo]):
+            i, rc, _ = fut.result()
+            if rc != 0:
+                bad.append((i, rc))
+            bar.update(1)
+    wall = time.perf_counter() - start
+    print(f"{exp.name}: ran {len(todo)} tasks in {wall:.1f} s with -j {ns.jobs}; "
+          f"{len(todo) - len(bad)} ok, {len(bad)} not ok")
+    for i, rc in sorted(bad):
+        print(f"  task {i}: exit code {rc}; log {logdir / f'task-{i}.log'}")
+    return 1 if bad else 0
+
+
+def cmd_status(exp, ns) -> int:
+    st = tasks_mod.states(exp, ns.results_dir)
+    by: dict[str, list[int]] = {k: [] for k in tasks_mod.STATES}
+    for s in st:
+        by[s.state].append(s.index)
+    todo = sorted(by["missing"] + by["failed"] + by["corrupt"])
+    if ns.json:
+        print(json.dumps({"experiment": exp.name, "n_tasks": exp.grid_size,
+                          **{k: v for k, v in by.items()}, "todo_array": tasks_mod.array_spec(todo)}))
+        return 0
+    print(f"{exp.name}: {exp.grid_size} tasks in {tasks_mod.task_dir(exp, ns.results_dir)}")
+    print("  " + "  ".join(f"{k} {len(v)}" for k, v in by.items()))
+    for k in ("missing", "failed", "corrupt", "stale"):
+        if by[k]:
+            print(f"  {k}: {tasks_mod.array_spec(by[k])}")
+    for s in st:
+        if s.state in ("failed", "corrupt", "stale") and s.reason:
+            print(f"    task {s.index} {s.state}: {s.reason}")
+    if todo:
+        print(f"  to resubmit: --array={tasks_mod.array_spec(todo)}")
+    return 0
+
+
+def cmd_merge(exp, ns) -> int:
+    from .merge import merge
+
+    ds = merge(exp, ns.results_dir, allow_missing=ns.allow_missing)
+    path = tasks_mod.merged_path(exp, ns.results_dir)
+    dims = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
+    print(f"{exp.name}: merged into {path} ({dims})")
+    for key in ("missing", "stale"):
+        listed = json.loads(ds.attrs[key])
+        if listed:
+            print(f"  {key} (NaN): {tasks_mod.array_spec(listed)}")
+    return 0
+
+
+COMMANDS = {"count": cmd_count, "show": cmd_show, "run": cmd_run, "submit": cmd_submit,
+            "local": cmd_local, "status": cmd_status, "merge": cmd_merge}
