@@ -1,0 +1,123 @@
+"""Command line: ``python -m snnsim.plot RESULTS [--out DIR]``: draw every figure that applies.
+
+RESULTS is a result file (a run, or a merged experiment given as ``results/NAME``). Which
+figures apply is decided from the variables present:
+
+- IPD (``confusion``, ``train_acc`` ...): accuracy and error boxplots per readout x tau,
+  training curves, the confusion matrix + IPD histogram (one per readout x tau of a grid),
+  the input raster of 8 stimuli with the run's stimulus settings, and the re-ordered weight
+  plots when the file holds weights (``w1``, ``w2``);
+- BMI (``y_pred``, ``<split>_fvaf`` ...): Figure 1 (true and predicted velocity against time),
+  Figures 2a/2b (FVAF, RMSE against training folds) when ``n_train_folds`` is swept, and the
+  learning curves.
+
+Each figure is written as ``DIR/<name>_<figure>.png`` and ``.svg`` (``name``: the results
+file's stem) and its path printed. A missing or invalid file: one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # noqa: D401
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog="snnsim.plot", description=__doc__.splitlines()[0])
+    p.add_argument("results", help="result file, or results/NAME for a merged experiment")
+    p.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures)")
+    p.add_argument("--format", dest="formats", action="append", choices=("png", "svg", "pdf"),
+                   help="file format; repeat for several (default: png and svg)")
+    p.add_argument("--dpi", type=int, default=120, help="PNG resolution (default 120)")
+    p.add_argument("--window", type=float, nargs=2, metavar=("START", "STOP"),
+                   help="BMI Figure 1: time window in s (default: the first 20 s of the test fold)")
+    p.add_argument("--only", action="append", metavar="FIGURE", help="draw only this figure (repeatable)")
+    return p
+
+
+def figures_for(ds, window=None) -> dict:
+    """``{figure name: callable returning a Figure}`` for every figure that applies to ``ds``."""
+    from . import plots
+    from .plots.common import group_keys, with_settings
+
+    out: dict = {}
+    if {"train_acc", "test_acc"} <= set(ds.data_vars):
+        out["accuracy"] = lambda: plots.accuracy_boxplot(ds)
+    if {"train_err_deg", "test_err_deg"} <= set(ds.data_vars):
+        out["error"] = lambda: plots.error_boxplot(ds)
+    if "confusion" in ds:
+        if "loss" in ds and "epoch" in ds.dims:
+            out["training_curves"] = lambda: plots.training_curves(ds)
+        grid = with_settings(ds, ("readout", "tau"))
+        dims = [d for d in ("readout", "tau") if d in ds.dims]
+        for key in group_keys(grid, dims):
+            sub = ds.sel(key) if key else ds
+            if not bool((sub["confusion"].fillna(0) > 0).any()):
+                continue
+            suffix = "_".join(f"{v * 1e3:g}ms" if k == "tau" else str(v) for k, v in key.items())
+            out["confusion" + ("_" + suffix if suffix else "")] = (lambda k=key: plots.confusion_figure(ds, sel=k or None))
+        out["input_raster"] = lambda: plots.input_raster(ds=ds)
+    if {"w1", "w2"} <= set(ds.data_vars):
+        sel = {d: ds[d].values[0].item() for d in ds["w1"].dims if d not in ("repeat", "input", "hidden")}
+        out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None)
+        out["weight_profiles"] = lambda: plots.hidden_weight_profiles(ds, sel=sel or None)
+    if {"time", "y_true", "y_pred"} <= set(ds.data_vars):
+        out["prediction"] = lambda: plots.prediction_trace(ds, window=tuple(window) if window else None)
+    if "n_train_folds" in ds.dims:
+        if any(f"{s}_fvaf" in ds for s in ("train", "val", "test")):
+            out["fvaf"] = lambda: plots.fvaf_figure(ds)
+        if any(f"{s}_rmse" in ds for s in ("train", "val", "test")):
+            out["rmse"] = lambda: plots.rmse_figure(ds)
+    if "confusion" not in ds and "epoch" in ds.dims and plots.bmi.epoch_variables(ds):
+        out["learning_curves"] = lambda: plots.learning_curves(ds)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from . import results
+    from .errors import SnnsimError
+    from .plots import save_figure
+
+    try:
+        ds = results.load(ns.results)
+    except SnnsimError as exc:
+        print(f"{parser.prog}: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    figures = figures_for(ds, ns.window)
+    if ns.only:
+        unknown = [n for n in ns.only if n not in figures]
+        if unknown:
+            print(f"{parser.prog}: error: --only {unknown[0]}: not a figure of this file "
+                  f"(available: {', '.join(figures) or 'none'})", file=sys.stderr)
+            return EXIT_USAGE
+        figures = {n: f for n, f in figures.items() if n in ns.only}
+    if not figures:
+        print(f"{parser.prog}: error: {ns.results}: no figure applies (not an IPD or BMI result)", file=sys.stderr)
+        return EXIT_USAGE
+    name = results.resolve(ns.results).stem
+    formats = tuple(ns.formats or ("png", "svg"))
+    for fig_name, make in figures.items():
+        try:
+            fig = make()
+        except ValueError as exc:
+            print(f"{parser.prog}: {fig_name}: skipped ({exc})", file=sys.stderr)
+            continue
+        for path in save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
