@@ -54,7 +54,9 @@ def test_load_rejects_missing_damaged_and_incomplete(tmp_path):
 
 def test_check_writable(tmp_path):
     assert results.check_writable(tmp_path / "a.h5") == tmp_path / "a.h5"
-    with pytest.raises(ResultError, match="does not exist"):
-        results.check_writable(tmp_path / "missing" / "a.h5")
+    assert results.check_writable(tmp_path / "new" / "a.h5").parent.is_dir()  # like mkdir -p
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ResultError, match="cannot create folder"):
+        results.check_writable(tmp_path / "file" / "a.h5")
     with pytest.raises(ResultError, match="is a folder"):
         results.check_writable(tmp_path)

@@ -46,7 +46,8 @@ def test_accepted_values_are_listed(capsys):
 
 
 def test_unwritable_out(tmp_path, capsys):
-    code = main(TINY + ["--out", str(tmp_path / "no" / "such" / "dir" / "r.h5")])
+    (tmp_path / "file").write_text("x")
+    code = main(TINY + ["--out", str(tmp_path / "file" / "r.h5")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "--out" in err
 
