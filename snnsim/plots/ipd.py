@@ -55,7 +55,9 @@ def metric_boxplot(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
     """Boxplot of ``train_<metric>`` and ``test_<metric>`` per group, means marked (white dots).
 
     Boxes are drawn in group order, training then test within a group; ``fig.snnsim_boxes``
-    records ``(group label, split, values)`` of each box in drawing order.
+    records ``(group label, split, values)`` of each box in drawing order, and the box patch,
+    median line and mean marker of group ``g`` carry the gids ``box:<split>:<g>``,
+    ``median:<split>:<g>`` and ``mean:<split>:<g>``.
     """
     groups = metric_samples(ds, metric, by)
     if not groups:
@@ -79,6 +81,8 @@ def metric_boxplot(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
                 patch.set_facecolor(SPLIT_COLOURS[split])
                 patch.set_alpha(0.55)
                 patch.set_gid(f"box:{split}:{g}")
+            art["medians"][0].set_gid(f"median:{split}:{g}")
+            art["means"][0].set_gid(f"mean:{split}:{g}")
             boxes.append((label, split, v))
     ax.set_xticks(range(len(groups)), [format_key(dict(k), "\n") for k in groups])
     ax.set_xlim(-0.6, len(groups) - 0.4)
@@ -159,6 +163,8 @@ def training_curves(ds: xr.Dataset, variable: str = "loss", by: Sequence[str] | 
                 label=format_key(key) or "median")
         ax.fill_between(epochs, s["low"], s["high"], color=colours[i], alpha=0.2, linewidth=0)
     ax.set_xlabel("Epoch")
+    if ylabel is None and variable == "loss" and "confusion" in ds:
+        ylabel = "Mean training loss (NLL)"
     ax.set_ylabel(ylabel or _variable_label(ds[variable]))
     ax.set_title(title or f"Training curves: median, {q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})")
     if len(ds["epoch"]) <= 20:
@@ -168,8 +174,11 @@ def training_curves(ds: xr.Dataset, variable: str = "loss", by: Sequence[str] | 
     return fig
 
 
+LABELS = {"loss": "training loss", "val_loss": "validation loss", "train_loss": "training loss"}
+
+
 def _variable_label(da: xr.DataArray) -> str:
-    name = da.attrs.get("long_name", da.name)
+    name = da.attrs.get("long_name") or LABELS.get(str(da.name), da.name)
     units = da.attrs.get("units")
     name = str(name)[0].upper() + str(name)[1:]
     return f"{name} ({units})" if units else name
@@ -321,7 +330,7 @@ def reorder_hidden(w1, w2, threshold: float = 0.5):
     index = np.arange(w1.shape[0])[:, None]
     weighted_mean = np.mean(index * w1, axis=0)
     weighted_mean[np.max(np.abs(w1), axis=0) < threshold] = np.inf
-    order = np.argsort(weighted_mean, kind="stable")
+    order = np.argsort(weighted_mean)  # default kind, as the notebook (ties among weak neurons)
     return w1[:, order], w2[order, :], order
 
 

@@ -1,9 +1,9 @@
-"""Hand-made result datasets of exactly the schema the figures read (fast: no training), and
-one tiny real IPD run to check that the schema matches what :mod:`snnsim.tasks.ipd` writes."""
+"""Fixtures: hand-made result datasets (see fake_results.py) and one tiny real IPD run."""
 
 from __future__ import annotations
 
-import json
+import os
+import sys
 
 import matplotlib
 
@@ -11,104 +11,9 @@ matplotlib.use("Agg")
 
 import numpy as np
 import pytest
-import xarray as xr
 
-N_CLASSES = 12
-
-
-def ipd_run(rng, repeats=3, epochs=4, readout="fr", tau=0.002):
-    classes = np.arange(N_CLASSES)
-    conf = rng.integers(0, 5, size=(repeats, N_CLASSES, N_CLASSES))
-    conf[:, classes, classes] += 20
-    ds = xr.Dataset(
-        {
-            "train_acc": ("repeat", rng.uniform(40, 90, repeats), {"units": "%"}),
-            "test_acc": ("repeat", rng.uniform(30, 80, repeats), {"units": "%"}),
-            "train_err_deg": ("repeat", rng.uniform(3, 20, repeats), {"units": "deg"}),
-            "test_err_deg": ("repeat", rng.uniform(3, 30, repeats), {"units": "deg"}),
-            "train_seconds": ("repeat", rng.uniform(1, 2, repeats), {"units": "s"}),
-            "loss": (("repeat", "epoch"), 2.5 - np.cumsum(rng.uniform(0, 0.3, (repeats, epochs)), axis=1),
-                     {"long_name": "mean training loss (NLL)"}),
-            "confusion": (("repeat", "true_class", "pred_class"), conf),
-        },
-        coords={"repeat": np.arange(repeats), "epoch": np.arange(1, epochs + 1), "true_class": classes,
-                "pred_class": classes,
-                "class_ipd_deg": ("true_class", -90 + 15 * (classes + 0.5)),
-                "seed": ("repeat", np.arange(repeats))},
-    )
-    cfg = {"task": "ipd", "readout": readout, "tau": tau, "n_classes": N_CLASSES, "dt": 0.001, "anf_per_ear": 100}
-    ds.attrs.update({"config": json.dumps(cfg), "task": "ipd", "complete": 1,
-                     **{f"config_{k}": v for k, v in cfg.items()}})
-    return ds
-
-
-def ipd_merged(rng, readouts=("mean", "max", "fr"), taus=(0.02, 0.002), seeds=3, epochs=4):
-    """Stacked like ``snnsim.sweep merge``: one new dim per swept setting, repeat of length 1."""
-    rows = []
-    for r in readouts:
-        cols = []
-        for t in taus:
-            runs = [ipd_run(rng, 1, epochs, r, t).drop_vars("seed") for _ in range(seeds)]
-            cols.append(xr.concat(runs, dim="seed", combine_attrs="drop").assign_coords(seed=np.arange(seeds)))
-        rows.append(xr.concat(cols, dim="tau").assign_coords(tau=list(taus)))
-    ds = xr.concat(rows, dim="readout").assign_coords(readout=list(readouts))
-    ds.attrs.update({"complete": 1, "task": "ipd", "experiment": "ipd_readouts"})
-    return ds
-
-
-def bmi_run(rng, repeats=2, n_blocks=4, block=60, model="snn", n_train_folds=18, rotation=15, epochs=6):
-    """A BMI run: test fold of ``n_blocks`` contiguous blocks (50 ms samples) with gaps."""
-    times = []
-    clock = 100.0
-    for _ in range(n_blocks):
-        times.append(clock + 0.05 * np.arange(block))
-        clock = times[-1][-1] + rng.uniform(1, 4)
-    time = np.concatenate(times)
-    n = time.size
-    truth = np.stack([np.sin(time), np.cos(0.7 * time)], axis=1)
-    pred = truth[None] + rng.normal(0, 0.2, (repeats, n, 2))
-    outputs = ["shoulder", "elbow"]
-    data = {f"{s}_{m}": (("repeat", "output"), rng.uniform(lo, hi, (repeats, 2)))
-            for s in ("train", "val", "test") for m, lo, hi in (("fvaf", 0.2, 0.9), ("rmse", 0.1, 0.6))}
-    data.update({
-        "train_seconds": ("repeat", rng.uniform(1, 2, repeats)),
-        "loss": (("repeat", "epoch"), 1 - np.cumsum(rng.uniform(0, 0.1, (repeats, epochs)), axis=1)),
-        "val_loss": (("repeat", "epoch"), 1.1 - np.cumsum(rng.uniform(0, 0.08, (repeats, epochs)), axis=1)),
-        "time": ("sample", time, {"units": "s"}),
-        "y_true": (("sample", "output"), truth, {"units": "rad/s"}),
-        "y_pred": (("repeat", "sample", "output"), pred, {"units": "rad/s"}),
-    })
-    ds = xr.Dataset(data, coords={"repeat": np.arange(repeats), "epoch": np.arange(1, epochs + 1),
-                                  "sample": np.arange(n), "output": outputs})
-    cfg = {"task": "bmi", "model": model, "n_train_folds": n_train_folds, "rotation": rotation,
-           "target": "dtheta", "dims": [0, 1]}
-    ds.attrs.update({"config": json.dumps(cfg), "task": "bmi", "complete": 1,
-                     **{f"config_{k}": (json.dumps(v) if isinstance(v, list) else v) for k, v in cfg.items()}})
-    return ds
-
-
-def bmi_merged(rng, models=("snn", "ann", "linear"), folds=(1, 2, 4, 8), rotations=(15, 16), repeats=2):
-    rows = []
-    for m in models:
-        cols = []
-        for f in folds:
-            rots = [bmi_run(np.random.default_rng(100 + r), repeats, block=60 + (r - rotations[0]) * 7, model=m,
-                            n_train_folds=f, rotation=r)
-                    for r in rotations]
-            # same test fold per rotation for every model: rebuild the predictions only
-            for ds in rots:
-                for name in ("train_fvaf", "val_fvaf", "test_fvaf", "train_rmse", "val_rmse", "test_rmse"):
-                    ds[name] = (("repeat", "output"), rng.uniform(0, 1, (repeats, 2)))
-                ds["y_pred"] = ds["y_true"].expand_dims(repeat=repeats).transpose("repeat", "sample", "output") \
-                    + rng.normal(0, 0.3, (repeats, ds.sizes["sample"], 2))
-            # test folds differ in length: NaN-padded along sample, as a merge leaves them
-            cols.append(xr.concat(rots, dim="rotation", combine_attrs="drop", data_vars="all", join="outer")
-                        .assign_coords(rotation=list(rotations)))
-        rows.append(xr.concat(cols, dim="n_train_folds", data_vars="all").assign_coords(n_train_folds=list(folds)))
-    ds = xr.concat(rows, dim="model", data_vars="all").assign_coords(model=list(models))
-    ds.attrs.update({"complete": 1, "task": "bmi", "experiment": "bmi_training_size",
-                     "config_target": "dtheta"})
-    return ds
+sys.path.insert(0, os.path.dirname(__file__))
+from fake_results import bmi_merged, bmi_run, ipd_merged, ipd_run  # noqa: E402
 
 
 @pytest.fixture
@@ -141,6 +46,6 @@ def real_ipd_run():
     from snnsim.config import RunConfig
     from snnsim.run import execute
 
-    cfg = RunConfig(task="ipd", backend="fused", readout="fr", tau=0.002, epochs=2, n_train_batches=2,
+    cfg = RunConfig(task="ipd", backend="snntorch", readout="fr", tau=0.002, epochs=2, n_train_batches=2,
                     n_test_batches=1, batch_size=16, hidden=8, repeats=2)
     return execute(cfg, progress=False)

@@ -1,0 +1,180 @@
+"""IPD figures: labels, number of boxes / curves, and the plotted data equal to the dataset's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snnsim import plots
+
+
+def by_gid(ax, prefix):
+    arts = [a for a in ax.get_children() if (a.get_gid() or "").startswith(prefix)]
+    return sorted(arts, key=lambda a: int(a.get_gid().rsplit(":", 1)[1]))
+
+
+def test_accuracy_boxplot_of_a_grid_has_one_box_pair_per_readout_and_tau(ipd_grid):
+    ds = ipd_grid.copy(deep=True)
+    ds["test_acc"].loc[dict(readout="max", tau=0.002, seed=0)] = np.nan  # a missing grid point
+    fig = plots.accuracy_boxplot(ds)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "Accuracy (%)"
+    assert ax.get_xlabel() == "Readout, membrane time constant"
+    assert ax.get_title() == "IPD classification accuracy"
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "mean (oc)\nτ = 20 ms", "mean (oc)\nτ = 2 ms", "max\nτ = 20 ms", "max\nτ = 2 ms", "fr\nτ = 20 ms", "fr\nτ = 2 ms"]
+    assert len(by_gid(ax, "box:")) == 12
+    groups = [(r, t) for r in ("mean", "max", "fr") for t in (0.02, 0.002)]
+    for split in ("train", "test"):
+        medians, means = by_gid(ax, f"median:{split}:"), by_gid(ax, f"mean:{split}:")
+        assert len(medians) == len(means) == 6
+        for (r, t), med, mean in zip(groups, medians, means):
+            values = ds[f"{split}_acc"].sel(readout=r, tau=t).values.ravel()
+            values = values[np.isfinite(values)]
+            assert values.size == (2 if (split, r, t) == ("test", "max", 0.002) else 3)
+            np.testing.assert_allclose(med.get_ydata(), np.median(values))
+            np.testing.assert_allclose(mean.get_ydata(), np.mean(values))
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["Training", "Test", "mean", "chance"]
+    chance = [line for line in ax.lines if line.get_label() == "chance"]
+    np.testing.assert_allclose(chance[0].get_ydata(), 100 / 12)
+
+
+def test_error_boxplot_of_a_single_run_shows_its_repeats(ipd_ds):
+    fig = plots.error_boxplot(ipd_ds)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "Mean absolute IPD error (deg)"
+    assert len(by_gid(ax, "box:")) == 2
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["fr\nτ = 2 ms"]
+    np.testing.assert_allclose(by_gid(ax, "median:test:")[0].get_ydata(), np.median(ipd_ds.test_err_deg.values))
+    np.testing.assert_allclose(by_gid(ax, "mean:train:")[0].get_ydata(), np.mean(ipd_ds.train_err_deg.values))
+    assert fig.snnsim_boxes[1][1] == "test"
+    np.testing.assert_array_equal(fig.snnsim_boxes[1][2], ipd_ds.test_err_deg.values)
+
+
+def test_figures_accept_a_real_run(real_ipd_run, tmp_path):
+    for make in (plots.accuracy_boxplot, plots.error_boxplot, plots.training_curves, plots.confusion_figure):
+        paths = plots.save_figure(make(real_ipd_run), tmp_path / make.__name__)
+        assert [p.suffix for p in paths] == [".png", ".svg"]
+    fig = plots.training_curves(real_ipd_run)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), np.median(real_ipd_run.loss.values, axis=0))
+
+
+def test_training_curves_plot_the_median_over_seeds_per_group(ipd_grid):
+    fig = plots.training_curves(ipd_grid)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Epoch"
+    assert ax.get_ylabel() == "Mean training loss (NLL)"
+    assert len(ax.lines) == 6 and len(ax.collections) == 6  # one median line and one band per group
+    for line, key in zip(ax.lines, fig.snnsim_groups):
+        loss = ipd_grid.loss.sel(key).transpose(..., "epoch").values.reshape(-1, ipd_grid.sizes["epoch"])
+        np.testing.assert_array_equal(line.get_xdata(), ipd_grid.epoch.values)
+        np.testing.assert_allclose(line.get_ydata(), np.median(loss, axis=0))
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "fr (τ = 2 ms)".replace(" (", ", ").replace(")", "")
+
+
+def test_confusion_figure_plots_normalised_counts_and_histograms(ipd_grid):
+    sel = {"readout": "fr", "tau": 0.002}
+    fig = plots.confusion_figure(ipd_grid, sel=sel)
+    ax_h, ax_c = fig.axes[:2]
+    counts = ipd_grid.confusion.sel(sel).sum(("seed", "repeat")).values.astype(float)
+    np.testing.assert_allclose(ax_c.images[0].get_array(), counts.T / counts.sum(axis=1)[None, :])
+    np.testing.assert_allclose(ax_c.images[0].get_array().sum(axis=0), 1)
+    assert (ax_c.get_xlabel(), ax_c.get_ylabel()) == ("True IPD (deg)", "Estimated IPD (deg)")
+    assert ax_c.images[0].get_extent() == [-90, 90, -90, 90]
+    bars = ax_h.patches
+    assert len(bars) == 24
+    np.testing.assert_allclose([b.get_height() for b in bars[:12]], counts.sum(axis=1))
+    np.testing.assert_allclose([b.get_height() for b in bars[12:]], counts.sum(axis=0))
+    np.testing.assert_allclose([b.get_x() + b.get_width() / 2 for b in bars[:12]], ipd_grid.class_ipd_deg.values)
+    assert [t.get_text() for t in ax_h.get_legend().get_texts()] == ["True", "Estimated"]
+    assert ax_h.get_xlabel() == "IPD (deg)"
+    assert "accuracy" in fig.get_suptitle()
+
+
+def test_confusion_of_one_repeat(ipd_ds):
+    fig = plots.confusion_figure(ipd_ds, repeat=1)
+    counts = ipd_ds.confusion.isel(repeat=1).values.astype(float)
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), counts.T / counts.sum(axis=1))
+
+
+def test_input_raster_is_a_2x4_panel_of_the_given_spikes():
+    ipd, spikes = plots.ipd.make_stimuli(8, seed=3)
+    fig = plots.input_raster(ipd, spikes, dt=1e-3)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 8
+    assert axes[0].get_subplotspec().get_gridspec().get_geometry() == (2, 4)
+    for i, ax in enumerate(axes):
+        np.testing.assert_array_equal(ax.images[0].get_array(), spikes[i].T.astype(float))
+        assert ax.get_title() == f"True IPD = {np.degrees(ipd[i]):.0f} deg"
+    assert axes[0].get_ylabel() == "Input neuron index" and axes[4].get_ylabel() == "Input neuron index"
+    assert axes[5].get_xlabel() == "Time (ms)" and axes[1].get_ylabel() == ""
+    assert spikes.shape == (8, 100, 200)
+
+
+def test_input_raster_draws_fresh_stimuli_with_the_runs_settings(ipd_ds):
+    fig = plots.input_raster(ds=ipd_ds, n=4, seed=1)
+    assert len([ax for ax in fig.axes if ax.get_visible()]) == 4
+    ipd, spikes = plots.ipd.make_stimuli(4, seed=1)
+    np.testing.assert_array_equal(fig.axes[2].images[0].get_array(), spikes[2].T.astype(float))
+
+
+def notebook_reorder(w1, w2):
+    """The readout notebook's code, verbatim."""
+    A = np.arange(w1.shape[0])[:, None]
+    weighted_mean = np.mean((A * w1), axis=0)
+    weighted_mean[np.max(np.abs(w1), axis=0) < .5] = np.inf
+    I = np.argsort(weighted_mean)  # noqa: E741
+    return w1[:, I], w2[I, :]
+
+
+@pytest.fixture
+def weights():
+    rng = np.random.default_rng(5)
+    w1 = rng.normal(0, 0.3, (200, 30))
+    w1[:, ::3] *= 0.2  # some weak neurons (max |w| < 0.5) that go last
+    return w1, rng.normal(0, 0.3, (30, 12))
+
+
+def test_reorder_hidden_matches_the_notebook(weights):
+    w1, w2 = weights
+    a, b, order = plots.reorder_hidden(w1, w2)
+    ref_a, ref_b = notebook_reorder(w1, w2)
+    np.testing.assert_array_equal(a, ref_a)
+    np.testing.assert_array_equal(b, ref_b)
+    np.testing.assert_array_equal(a, w1[:, order])
+
+
+def test_weight_matrices_from_arrays_and_from_a_dataset(weights, ipd_ds):
+    w1, w2 = weights
+    a, b = notebook_reorder(w1, w2)
+    fig = plots.weight_matrices(w1, w2)
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 3
+    for image, expected in zip(images, (a, b, a @ b)):
+        np.testing.assert_allclose(image.get_array(), expected)
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["$W_1$", "$W_2$", "$W_1W_2$"]
+    assert fig.axes[0].get_ylabel() == "Input neuron index"
+    ds = ipd_ds.assign(w1=(("repeat", "input", "hidden"), np.stack([w1 * 0, w1, w1 * 2])),
+                       w2=(("repeat", "hidden", "output"), np.stack([w2, w2, w2])))
+    fig = plots.weight_matrices(ds, repeat=1)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), a)
+
+
+def test_hidden_weight_profiles_show_strong_neurons_per_ear(weights):
+    w1, w2 = weights
+    a, _ = notebook_reorder(w1, w2)
+    fig = plots.hidden_weight_profiles(w1, w2)
+    strong = np.flatnonzero(np.abs(a).max(axis=0) > .5)[:15]
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == len(strong) == 15
+    for ax, j in zip(axes, strong):
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), a[:100, j])
+        np.testing.assert_allclose(ax.lines[1].get_ydata(), a[100:, j])
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["Ear 1", "Ear 2"]
+    assert axes[-1].get_xlabel() == "Phase delay (deg)"
+
+
+def test_weights_missing_from_a_dataset_is_a_clear_error(ipd_ds):
+    with pytest.raises(ValueError, match="no weights"):
+        plots.weight_matrices(ipd_ds)
