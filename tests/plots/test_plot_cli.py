@@ -1,0 +1,50 @@
+"""``python -m snnsim.plot``: which figures a file gets, files written, one-line errors."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fake_results import bmi_merged, bmi_run, ipd_merged
+from snnsim import plot, results
+
+
+def test_ipd_grid_gets_boxplots_curves_confusions_and_raster(tmp_path, capsys):
+    results.write(ipd_merged(np.random.default_rng(1)), tmp_path / "ipd_readouts.h5")
+    assert plot.main([str(tmp_path / "ipd_readouts"), "--out", str(tmp_path / "figs"), "--format", "png"]) == 0
+    names = sorted(p.stem for p in (tmp_path / "figs").iterdir())
+    assert names == sorted(["ipd_readouts_accuracy", "ipd_readouts_error", "ipd_readouts_training_curves",
+                            "ipd_readouts_input_raster"]
+                           + [f"ipd_readouts_confusion_{r}_{t}" for r in ("mean", "max", "fr") for t in ("20ms", "2ms")])
+    printed = capsys.readouterr().out.split()
+    assert len(printed) == 10 and all(p.endswith(".png") for p in printed)
+    assert (tmp_path / "figs" / "ipd_readouts_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bmi_grid_and_run(tmp_path):
+    results.write(bmi_merged(np.random.default_rng(2)), tmp_path / "bmi_training_size.h5")
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    assert plot.main([str(tmp_path / "bmi_training_size"), "--out", str(tmp_path), "--only", "fvaf",
+                      "--only", "prediction", "--window", "100", "105"]) == 0
+    assert sorted(p.name for p in tmp_path.glob("bmi_training_size_*")) == [
+        "bmi_training_size_fvaf.png", "bmi_training_size_fvaf.svg",
+        "bmi_training_size_prediction.png", "bmi_training_size_prediction.svg"]
+    assert "<svg" in (tmp_path / "bmi_training_size_fvaf.svg").read_text()
+    assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "one"), "--format", "png"]) == 0
+    assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["one_learning_curves.png", "one_prediction.png"]
+
+
+def test_missing_or_invalid_file_is_one_line_and_exit_2(tmp_path, capsys):
+    assert plot.main([str(tmp_path / "nothing.h5")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("snnsim.plot: error: no result file")
+    (tmp_path / "bad.h5").write_text("not hdf5")
+    assert plot.main([str(tmp_path / "bad.h5")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a readable result file" in err
+    assert not (tmp_path / "figures").exists()
+
+
+def test_unknown_figure_name(tmp_path, capsys):
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    assert plot.main([str(tmp_path / "one.h5"), "--only", "accuracy"]) == 2
+    assert "available: prediction" in capsys.readouterr().err

@@ -1,0 +1,105 @@
+"""BMI figures: gaps as NaN breaks, window, curves per split and model equal to the dataset."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snnsim import plots
+
+
+def labelled(ax):
+    return {line.get_label(): line for line in ax.lines if not line.get_label().startswith("_")}
+
+
+def test_gap_breaks_inserts_nan_after_each_gap():
+    t = np.array([0, 0.05, 0.1, 3.0, 3.05, 9.0])
+    x, y = plots.gap_breaks(t, t * 2)
+    assert np.isnan(x).sum() == 2 and np.isnan(y).sum() == 2
+    np.testing.assert_array_equal(np.flatnonzero(np.isnan(x)), [3, 6])
+    np.testing.assert_array_equal(x[np.isfinite(x)], t)
+
+
+def test_prediction_trace_of_a_run_shows_gaps_as_gaps(bmi_ds):
+    t = bmi_ds.time.values
+    window = (float(t[0]), float(t[0]) + 12)
+    fig = plots.prediction_trace(bmi_ds, window=window)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Time (s)"
+    assert ax.get_ylabel() == "Shoulder velocity (rad/s)"
+    assert ax.get_xlim() == pytest.approx(window)
+    lines = labelled(ax)
+    assert list(lines) == ["True", "Predicted"]
+    inside = (t >= window[0]) & (t <= window[1])
+    gaps = int((np.diff(t[inside]) > 0.075).sum())
+    assert gaps >= 1
+    true_y = lines["True"].get_ydata()
+    assert np.isnan(true_y).sum() == gaps
+    np.testing.assert_allclose(true_y[np.isfinite(true_y)], bmi_ds.y_true.sel(output="shoulder").values[inside])
+    pred = lines["Predicted"].get_ydata()
+    np.testing.assert_allclose(pred[np.isfinite(pred)], bmi_ds.y_pred.isel(repeat=0).sel(output="shoulder").values[inside])
+    x = lines["True"].get_xdata()
+    assert np.array_equal(np.isnan(x), np.isnan(true_y))
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["True", "Predicted"]
+
+
+def test_prediction_trace_of_a_grid_draws_one_prediction_per_model(bmi_grid):
+    fig = plots.prediction_trace(bmi_grid, window_length=8, sel={"rotation": 16})
+    ax = fig.axes[0]
+    lines = labelled(ax)
+    assert list(lines) == ["True", "Predicted (snn)", "Predicted (ann)", "Predicted (linear)"]
+    point = bmi_grid.sel(rotation=16, n_train_folds=8)  # largest training set by default
+    t = point.time.isel(model=0).values
+    inside = np.isfinite(t) & (t <= np.nanmin(t) + 8)
+    for model in ("snn", "ann", "linear"):
+        y = lines[f"Predicted ({model})"].get_ydata()
+        expected = point.y_pred.sel(model=model).isel(repeat=0).sel(output="shoulder").values[inside]
+        np.testing.assert_allclose(y[np.isfinite(y)], expected)
+    assert "rotation 16" in ax.get_title() and "8 training folds" in ax.get_title()
+
+
+def test_prediction_trace_of_elbow(bmi_ds):
+    fig = plots.prediction_trace(bmi_ds, output="elbow")
+    assert fig.axes[0].get_ylabel() == "Elbow velocity (rad/s)"
+
+
+@pytest.mark.parametrize("metric", ["fvaf", "rmse"])
+def test_training_size_figure_has_three_curves_per_model(bmi_grid, metric):
+    ds = bmi_grid.copy(deep=True)
+    ds[f"val_{metric}"].loc[dict(model="ann", n_train_folds=2, rotation=15)] = np.nan  # a missing task
+    fig = getattr(plots, f"{metric}_figure")(ds)
+    axes = fig.axes
+    assert [ax.get_title() for ax in axes] == ["snn", "ann", "linear"]
+    if metric == "fvaf":
+        assert axes[0].get_ylabel() == "FVAF of shoulder velocity"
+    else:
+        assert axes[0].get_ylabel() == "RMSE of shoulder velocity (rad/s)"
+    for ax, model in zip(axes, ("snn", "ann", "linear")):
+        assert ax.get_xlabel() == "Number of training folds"
+        lines = labelled(ax)
+        assert list(lines) == ["Training", "Validation", "Test"]
+        assert len(ax.collections) == 3  # spread bands
+        for split, label in zip(("train", "val", "test"), lines):
+            da = ds[f"{split}_{metric}"].sel(model=model, output="shoulder").transpose("n_train_folds", ...)
+            v = da.values.reshape(da.sizes["n_train_folds"], -1)
+            np.testing.assert_array_equal(lines[label].get_xdata(), ds.n_train_folds.values)
+            np.testing.assert_allclose(lines[label].get_ydata(), np.nanmedian(v, axis=1))
+    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["Training", "Validation", "Test"]
+
+
+def test_training_size_figure_needs_folds(bmi_ds):
+    fig = plots.fvaf_figure(bmi_ds)  # a single run: one point per split, from config_n_train_folds
+    np.testing.assert_array_equal(fig.axes[0].lines[0].get_xdata(), [18])
+    with pytest.raises(ValueError, match="fvaf"):
+        plots.fvaf_figure(bmi_ds.drop_vars(["train_fvaf", "val_fvaf", "test_fvaf"]))
+
+
+def test_learning_curves_per_model(bmi_grid):
+    fig = plots.learning_curves(bmi_grid)
+    assert len(fig.axes) == 3
+    ax = fig.axes[1]
+    lines = labelled(ax)
+    assert list(lines) == ["loss", "val loss"]
+    loss = bmi_grid.loss.sel(model="ann", n_train_folds=8).transpose("epoch", ...).values.reshape(6, -1)
+    np.testing.assert_allclose(lines["loss"].get_ydata(), np.median(loss, axis=1))
+    assert ax.get_xlabel() == "Epoch"
