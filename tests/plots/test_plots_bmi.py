@@ -94,12 +94,22 @@ def test_training_size_figure_needs_folds(bmi_ds):
         plots.fvaf_figure(bmi_ds.drop_vars(["train_fvaf", "val_fvaf", "test_fvaf"]))
 
 
-def test_learning_curves_per_model(bmi_grid):
+def test_learning_curves_one_row_per_variable_one_column_per_model(bmi_grid):
     fig = plots.learning_curves(bmi_grid)
-    assert len(fig.axes) == 3
-    ax = fig.axes[1]
-    lines = labelled(ax)
-    assert list(lines) == ["loss", "val loss"]
-    loss = bmi_grid.loss.sel(model="ann", n_train_folds=8).transpose("epoch", ...).values.reshape(6, -1)
-    np.testing.assert_allclose(lines["loss"].get_ydata(), np.median(loss, axis=1))
-    assert ax.get_xlabel() == "Epoch"
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:3]] == ["snn", "ann", "linear"]
+    assert fig.axes[0].get_ylabel() == "Training loss" and fig.axes[3].get_ylabel() == "Validation loss"
+    for ax, name in ((fig.axes[1], "loss"), (fig.axes[4], "val_loss")):
+        curve = bmi_grid[name].sel(model="ann", n_train_folds=8).transpose("epoch", ...).values.reshape(6, -1)
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), np.median(curve, axis=1))
+    assert fig.axes[4].get_xlabel() == "Epoch"
+
+
+def test_rotation_swept_at_one_size_only_is_left_out_of_figure_2(bmi_grid):
+    ds = bmi_grid.copy(deep=True)
+    for name in ("train_fvaf", "val_fvaf", "test_fvaf"):
+        ds[name].loc[dict(rotation=16, n_train_folds=[1, 2, 4])] = np.nan  # like rotation 5: 18 folds only
+    fig = plots.fvaf_figure(ds)
+    expected = ds.test_fvaf.sel(model="snn", output="shoulder", rotation=15).median("repeat").values
+    np.testing.assert_allclose(fig.axes[0].lines[2].get_ydata(), expected)
+    assert plots.bmi.complete_rotations(ds, "test_fvaf") == [15]
