@@ -83,6 +83,8 @@ def merge(exp: Experiment, root=None, allow_missing: bool = False, write: bool =
     else:
         merged = piece(())
     assert tuple(merged.sizes[k] for k in keys) == shape
+    for var in merged.variables.values():
+        var.encoding = {}  # the task files' int encodings cannot hold the NaN of a hole
     merged["task_index"].attrs = {"long_name": "grid index of the task (-1: not in the grid)"}
     for k in keys:
         attrs = {"long_name": f"swept setting {k}"}

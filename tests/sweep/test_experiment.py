@@ -1,0 +1,132 @@
+"""Experiment files: grid order (last key fastest), count, show, errors."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snnsim.errors import SnnsimError
+from snnsim.sweep import cli, experiment
+from snnsim.sweep.experiment import ExperimentError, loads
+from snnsim.sweep.tasks import array_spec, parse_array_spec
+
+ROOT = Path(__file__).resolve().parents[2]
+
+GRID = """
+name = "g"
+[fixed]
+task = "ipd"
+epochs = 2
+[sweep]
+readout = ["mean", "max", "fr"]
+tau = ["20ms", "2ms"]
+seed = [0, 1, 2, 3]
+"""
+
+
+def test_grid_size_and_last_key_fastest():
+    exp = loads(GRID)
+    assert exp.grid_size == 24
+    assert exp.keys == ("readout", "tau", "seed")
+    expected = [dict(readout=r, tau=t, seed=s)
+                for r, t, s in itertools.product(["mean", "max", "fr"], [0.02, 0.002], [0, 1, 2, 3])]
+    assert exp.all_settings() == expected
+    assert exp.settings(1) == {"readout": "mean", "tau": 0.02, "seed": 1}
+    assert exp.settings(4) == {"readout": "mean", "tau": 0.002, "seed": 0}
+    assert exp.settings(8) == {"readout": "max", "tau": 0.02, "seed": 0}
+    assert all(exp.index_of(**exp.settings(i)) == i for i in range(exp.grid_size))
+
+
+def test_config_merges_fixed_and_swept():
+    exp = loads(GRID)
+    cfg = exp.config(23)
+    assert (cfg.readout, cfg.tau, cfg.seed, cfg.epochs, cfg.repeats) == ("fr", 0.002, 3, 2, 1)
+    assert exp.config(0).tau == pytest.approx(0.02)
+
+
+def test_union_of_blocks_numbers_blocks_in_order():
+    exp = experiment.load(ROOT / "experiments" / "bmi_training_size.toml")
+    assert exp.grid_size == 30
+    assert exp.settings(0) == {"model": "snn", "rotation": 15, "n_train_folds": 1}
+    assert exp.settings(8) == {"model": "snn", "rotation": 15, "n_train_folds": 18}
+    assert exp.settings(9) == {"model": "ann", "rotation": 15, "n_train_folds": 1}
+    assert exp.settings(27) == {"model": "snn", "rotation": 5, "n_train_folds": 18}
+    assert exp.swept["rotation"] == (15, 5)
+    assert exp.swept["n_train_folds"] == (1, 2, 3, 4, 6, 8, 11, 14, 18)
+
+
+def test_shipped_experiments():
+    ipd = experiment.load("ipd_readouts")
+    assert ipd.grid_size == 60 and ipd.keys == ("readout", "tau", "seed")
+    assert ipd.swept["tau"] == (0.02, 0.002)
+    assert {ipd.config(i).repeats for i in range(60)} == {1}
+    assert len({ipd.config(i) for i in range(60)}) == 60
+    smoke = experiment.load(ROOT / "experiments" / "smoke.toml")
+    assert 2 <= smoke.grid_size <= 6
+
+
+def test_count_and_show_cli(capsys):
+    assert cli.main(["count", "ipd_readouts"]) == 0
+    assert capsys.readouterr().out.strip() == "60"
+    assert cli.main(["show", "ipd_readouts", "20"]) == 0
+    assert capsys.readouterr().out.strip() == "20\treadout=max tau=20ms seed=0"
+    assert cli.main(["show", "ipd_readouts", "59", "--json"]) == 0
+    out = capsys.readouterr().out
+    assert '"readout": "fr"' in out and '"tau": 0.002' in out and '"seed": 9' in out
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('name = "x"\n[sweep]\nreadot = ["mean"]\n', "unknown setting sweep.readot"),
+    ('name = "x"\n[fixed]\nfoo = 1\n[sweep]\nseed = [0]\n', "unknown setting fixed.foo"),
+    ('name = "x"\n[sweep]\nreadout = ["mean", "nope"]\n', "readout"),
+    ('name = "x"\n[sweep]\ntau = ["2"]\n', "tau"),
+    ('name = "x"\n[sweep]\nseed = []\n', "non-empty list"),
+    ('name = "x"\n[sweep]\nseed = [0, 0]\n', "twice"),
+    ('name = "x"\n[fixed]\nseed = 1\n[sweep]\nseed = [0]\n', "both fixed and swept"),
+    ('[sweep]\nseed = [0]\n', "'name'"),
+    ('name = "x"\nsweeps = 1\n', "unknown top-level key"),
+    ('name = "x"\n[sweep]\nseed = [[0, 1]]\n', "string or a number"),
+    ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nreadout = ["fr"]\n', "same keys"),
+    ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nseed = [0]\n', "same point"),
+    ('name = "x"\n[sweep\n', "not valid TOML"),
+])
+def test_bad_files_are_one_line_errors(text, fragment):
+    with pytest.raises(ExperimentError) as info:
+        loads(text)
+    assert fragment in str(info.value)
+    assert "\n" not in str(info.value)
+    assert isinstance(info.value, SnnsimError)
+
+
+def test_index_out_of_range():
+    exp = loads(GRID)
+    with pytest.raises(ExperimentError, match="out of range 0..23"):
+        exp.settings(24)
+    with pytest.raises(ExperimentError):
+        exp.config(-1)
+
+
+def test_cli_bad_input_exit_code_2(tmp_path, capsys):
+    assert cli.main(["show", "ipd_readouts", "60"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "out of range 0..59" in err
+    assert cli.main(["count", str(tmp_path / "nope.toml")]) == 2
+    assert "no experiment file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        cli.main(["show", "ipd_readouts", "minus-one"])
+    assert info.value.code == 2
+    # `run` without INDEX outside SLURM
+    assert cli.main(["run", "smoke"]) == 2 or "SLURM_ARRAY_TASK_ID" in __import__("os").environ
+    # the real entry point, once
+    proc = subprocess.run([sys.executable, "-m", "snnsim.sweep", "count", "nope"], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and proc.stderr.startswith("snnsim.sweep: error: no experiment file")
+
+
+@pytest.mark.parametrize("indices, spec", [([0, 1, 2, 5, 7, 8], "0-2,5,7-8"), ([3], "3"), ([], ""), ([9, 1, 2], "1-2,9")])
+def test_array_spec_round_trip(indices, spec):
+    assert array_spec(indices) == spec
+    assert parse_array_spec(spec + "%4") == sorted(indices)

@@ -1,0 +1,207 @@
+"""Task states and merging: dims/coords, holes, NaN with --allow-missing, stale and partial files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from snnsim import results
+from snnsim.sweep import cli
+from snnsim.sweep.experiment import loads
+from snnsim.sweep.merge import MergeError, merge
+from snnsim.sweep.tasks import failed_path, result_path, run_task, state, states
+from snnsim.tasks.ipd import to_dataset
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TEXT = """
+name = "m"
+[fixed]
+task = "ipd"
+backend = "fused"
+epochs = 3
+n_classes = 4
+[sweep]
+readout = ["mean", "max", "fr"]
+tau = ["20ms", "2ms"]
+seed = [0, 1]
+"""
+
+
+@pytest.fixture
+def exp():
+    return loads(TEXT)
+
+
+def fake_task(exp, index, root, **config_changes):
+    """A task file shaped like a real IPD result whose numbers encode the task index."""
+    cfg = exp.config(index).replace(**config_changes)
+    conf = np.full((cfg.n_classes, cfg.n_classes), index)
+    rows = {0: {"loss": np.arange(cfg.epochs) + 100.0 * index,
+                "train": {"acc": float(index), "err_deg": 1.0, "confusion": conf},
+                "test": {"acc": 1000.0 + index, "err_deg": 2.0, "confusion": conf},
+                "seconds": 0.5}}
+    ds = to_dataset(cfg, rows, "cpu")
+    return results.write(ds, result_path(exp, index, root))
+
+
+def test_merge_dims_coords_and_values(exp, tmp_path):
+    for i in range(exp.grid_size):
+        fake_task(exp, i, tmp_path)
+    ds = merge(exp, tmp_path)
+    assert list(ds.dims)[:3] == ["readout", "tau", "seed"]
+    assert dict(ds.sizes) == {"readout": 3, "tau": 2, "seed": 2, "repeat": 1, "epoch": 3, "true_class": 4, "pred_class": 4}
+    assert ds.readout.values.tolist() == ["mean", "max", "fr"]
+    assert ds.tau.values.tolist() == [0.02, 0.002] and ds.tau.attrs["units"] == "s"
+    assert ds.seed.values.tolist() == [0, 1]
+    assert ds.test_acc.dims == ("readout", "tau", "seed", "repeat")
+    # every task's values at its own coordinates: nothing lost, nothing duplicated
+    assert sorted(ds.task_index.values.ravel().tolist()) == list(range(exp.grid_size))
+    for i in range(exp.grid_size):
+        point = ds.sel(exp.settings(i))
+        assert int(point.task_index) == i
+        assert float(point.test_acc.squeeze()) == 1000.0 + i
+        assert point.loss.squeeze().values.tolist() == [100.0 * i + e for e in range(3)]
+        assert int(point.confusion.values.min()) == int(point.confusion.values.max()) == i
+    # written, complete, and loaded back by name
+    again = results.load(tmp_path / "m")
+    assert again.attrs["complete"] == 1 and again.attrs["experiment"] == "m"
+    assert "readout = [" in again.attrs["experiment_toml"] and json.loads(again.attrs["missing"]) == []
+    xr.testing.assert_equal(again, ds)
+    assert again.confusion.dtype.kind == "i"  # no hole: the counts stay integers
+
+
+def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys):
+    for i in range(exp.grid_size):
+        if i not in (3, 7):
+            fake_task(exp, i, tmp_path)
+    with pytest.raises(MergeError, match=r"2 of 12 tasks not done \(missing 3,7\)"):
+        merge(exp, tmp_path)
+    assert not (tmp_path / "m.h5").exists()
+    ds = merge(exp, tmp_path, allow_missing=True)
+    assert json.loads(ds.attrs["missing"]) == [3, 7]
+    assert np.isnan(ds.sel(exp.settings(3)).test_acc).all()
+    assert int(ds.sel(exp.settings(3)).task_index) == 3
+    assert np.isfinite(ds.test_acc).sum() == 10
+    assert float(ds.sel(exp.settings(4)).test_acc.squeeze()) == 1004.0
+    written = results.load(tmp_path / "m.h5")
+    assert np.isnan(written.sel(exp.settings(7)).confusion).all()  # NaN survives the file
+    assert float(written.sel(exp.settings(8)).confusion.max()) == 8.0
+    # the same through the CLI: exit 2 with a one-line reason, then NaN with the flag
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    assert cli.main(["--results-dir", str(tmp_path), "merge", str(exp_file)]) == 2
+    assert "--allow-missing" in capsys.readouterr().err
+    assert cli.main(["--results-dir", str(tmp_path), "merge", str(exp_file), "--allow-missing"]) == 0
+    assert "missing (NaN): 3,7" in capsys.readouterr().out
+
+
+def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys):
+    for i in range(exp.grid_size):
+        fake_task(exp, i, tmp_path, **({"epochs": 4} if i == 5 else {}))
+    # a different code version for task 6
+    path = result_path(exp, 6, tmp_path)
+    ds = results.load(path)
+    ds.attrs["snnsim_version"] = "0.0.1"
+    results.write(ds, path)
+    assert state(exp, 5, tmp_path).state == "stale" and "epochs 4 != 3" in state(exp, 5, tmp_path).reason
+    assert state(exp, 6, tmp_path).state == "stale" and "version 0.0.1" in state(exp, 6, tmp_path).reason
+    with pytest.raises(MergeError, match="stale 5-6"):
+        merge(exp, tmp_path)
+    ds = merge(exp, tmp_path, allow_missing=True)
+    assert json.loads(ds.attrs["stale"]) == [5, 6]
+    assert np.isnan(ds.sel(exp.settings(5)).test_acc).all()
+    # `run` does not overwrite a stale file without --force
+    assert run_task(exp, 5, tmp_path, log=lambda m: None) == 3
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 0
+    out = capsys.readouterr().out
+    assert "done 10  missing 0  failed 0  corrupt 0  stale 2" in out and "stale: 5-6" in out
+
+
+def test_partial_and_temp_files_are_not_complete(exp, tmp_path):
+    fake_task(exp, 0, tmp_path)
+    d = tmp_path / "m"
+    # a leftover temporary file from an interrupted atomic write: the task is missing
+    (d / ".task-1.h5.abc123.tmp").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    # a truncated result file: corrupt
+    good = result_path(exp, 0, tmp_path).read_bytes()
+    result_path(exp, 2, tmp_path).write_bytes(good[: len(good) // 2])
+    # a readable file without the complete mark: corrupt
+    ds = results.load(result_path(exp, 0, tmp_path))
+    del ds.attrs["complete"]
+    ds.to_netcdf(result_path(exp, 3, tmp_path), engine="h5netcdf", invalid_netcdf=True)
+    got = {s.index: s.state for s in states(exp, tmp_path)[:4]}
+    assert got == {0: "done", 1: "missing", 2: "corrupt", 3: "corrupt"}
+    with pytest.raises(MergeError, match="corrupt 2-3"):
+        merge(exp, tmp_path)
+
+
+def test_sigkill_during_the_write_leaves_no_complete_file(exp, tmp_path):
+    """Kill a process inside results.write (after the data, before the rename)."""
+    code = f"""
+import os, sys, time
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+import test_merge as t
+from snnsim.sweep.experiment import loads
+os.fsync = lambda fd: (print("writing", flush=True), time.sleep(60))
+t.fake_task(loads(t.TEXT), 4, {str(tmp_path)!r})
+"""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout.readline().strip() == "writing"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    leftovers = list((tmp_path / "m").glob(".task-4.h5.*.tmp"))
+    assert leftovers, "the kill should have hit the write"
+    assert not result_path(exp, 4, tmp_path).exists()
+    assert state(exp, 4, tmp_path).state == "missing"
+
+
+def test_failed_marker_then_cleared(exp, tmp_path, monkeypatch):
+    from snnsim.tasks import TASKS, Task
+
+    def boom(cfg, progress=True):
+        raise RuntimeError("loss became NaN")
+
+    original = TASKS["ipd"]
+    monkeypatch.setitem(TASKS, "ipd", Task(boom, original.summarise))
+    assert run_task(exp, 2, tmp_path, log=lambda m: None) == 1
+    st = state(exp, 2, tmp_path)
+    assert st.state == "failed" and "loss became NaN" in st.reason
+    assert not result_path(exp, 2, tmp_path).exists()
+    # a later successful run clears the marker
+    monkeypatch.setitem(TASKS, "ipd", Task(lambda cfg, progress=True: results.load(fake_task(exp, 2, tmp_path)),
+                                           original.summarise))
+    assert run_task(exp, 2, tmp_path, log=lambda m: None) == 0
+    assert state(exp, 2, tmp_path).state == "done" and not failed_path(exp, 2, tmp_path).exists()
+    # and a done task is skipped (the failing task is not even called)
+    monkeypatch.setitem(TASKS, "ipd", Task(boom, original.summarise))
+    assert run_task(exp, 2, tmp_path, log=lambda m: None) == 0
+    assert state(exp, 2, tmp_path).state == "done"
+
+
+def test_sigterm_during_training_writes_nothing(tmp_path):
+    """A real task stopped by SIGTERM (scancel) exits 143 and leaves the task missing."""
+    exp_file = tmp_path / "slow.toml"
+    exp_file.write_text('name = "slow"\n[fixed]\ntask = "ipd"\nbackend = "fused"\nepochs = 200\n'
+                        'n_train_batches = 2\nn_test_batches = 1\nbatch_size = 16\nhidden = 8\n[sweep]\nseed = [0]\n')
+    env = dict(os.environ, SNNSIM_RESULTS=str(tmp_path))
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", "run", str(exp_file), "0"],
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    assert "task 0/0 of slow" in proc.stderr.readline()
+    time.sleep(1.5)
+    proc.send_signal(signal.SIGTERM)
+    rest = proc.stderr.read()
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM; no result written" in rest
+    assert not any((tmp_path / "slow").glob("task-0.*"))
