@@ -1,0 +1,156 @@
+"""Generate the analysis notebooks from this file (so they are reviewable as Python):
+
+    python analysis/make_notebooks.py          # writes analysis/ipd_readouts.ipynb, bmi_training_size.ipynb
+
+Each notebook loads a merged experiment with :func:`snnsim.results.load` from
+``$SNNSIM_RESULTS`` (default ``results``) and draws the figures with :mod:`snnsim.plots`; the
+experiment name can be overridden with ``$SNNSIM_IPD_EXPERIMENT`` / ``$SNNSIM_BMI_EXPERIMENT``.
+``tests/analysis/test_notebooks.py`` executes both on smoke-sized grids in CI. Outputs are not
+stored (the committed notebooks are clean; run them to see the figures).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+SETUP = '''%matplotlib inline
+import os
+from pathlib import Path
+
+from snnsim import plots, results
+
+RESULTS = Path(os.environ.get("SNNSIM_RESULTS") or "results")
+FIGURES = os.environ.get("SNNSIM_FIGURES")  # set to a folder to also save PNG + SVG files
+
+
+def show(fig, name):
+    """Save the figure when SNNSIM_FIGURES is set; return it for display."""
+    if FIGURES:
+        plots.save_figure(fig, Path(FIGURES) / name)
+    return fig'''
+
+IPD = [
+    new_markdown_cell("""# IPD readouts: mean, max and firing-rate readouts at τ = 20 ms and 2 ms
+
+The readout notebook's study, run as the `ipd_readouts` experiment
+(`experiments/ipd_readouts.toml`: readout {mean, max, fr} x τ {20 ms, 2 ms} x 10 seeds), merged
+with `python -m snnsim.sweep merge ipd_readouts`. This notebook only loads the merged results
+and calls `snnsim.plots`; the same figures come from
+`python -m snnsim.plot results/ipd_readouts --out docs/figures`.
+
+Readouts: **mean** (the notebook's *oc*: mean membrane potential of non-spiking output
+neurons over time), **max** (maximum over time) and **fr** (spiking output neurons, firing
+rate per step)."""),
+    new_code_cell(SETUP + '''
+
+EXPERIMENT = os.environ.get("SNNSIM_IPD_EXPERIMENT", "ipd_readouts")
+ds = results.load(RESULTS / EXPERIMENT)
+ds'''),
+    new_markdown_cell("""## Input stimuli
+
+Spike rasters of eight stimuli (fibres 0-99 one ear, 100-199 the other; each fibre has its
+own phase delay, and the IPD shifts the second ear's pattern). Drawn fresh with the
+experiment's stimulus settings."""),
+    new_code_cell('show(plots.input_raster(ds=ds, seed=0), "ipd_input_raster")'),
+    new_markdown_cell("""## Accuracy and error per readout and time constant
+
+One pair of boxes (training, test) per readout x τ over the independent trainings (seeds);
+white dots are means, the dotted line is chance (1/12). The second figure is the mean
+absolute IPD error in degrees (the class midpoint against the true IPD)."""),
+    new_code_cell('show(plots.accuracy_boxplot(ds), "ipd_readouts_accuracy")'),
+    new_code_cell('show(plots.error_boxplot(ds), "ipd_readouts_error")'),
+    new_code_cell('''# median over seeds and repeats of the test accuracy (%), per readout x tau
+ds["test_acc"].median([d for d in ds["test_acc"].dims if d not in ("readout", "tau")]).to_pandas()'''),
+    new_markdown_cell("""## Training curves
+
+Mean training loss (NLL) per epoch: median over seeds, inter-quartile range shaded."""),
+    new_code_cell('show(plots.training_curves(ds), "ipd_readouts_training_curves")'),
+    new_markdown_cell("""## Confusion matrices
+
+For each readout x τ: left, the histogram of true and estimated test IPDs; right, the
+confusion matrix with each true-IPD column normalised to 1 (pooled over seeds). A sharp
+diagonal is good; mass off the diagonal near it means errors of one class (15 deg)."""),
+    new_code_cell('''for readout in ds["readout"].values:
+    for tau in ds["tau"].values:
+        key = {"readout": readout, "tau": tau}
+        if float(ds["confusion"].sel(key).fillna(0).sum()) > 0:
+            fig = show(plots.confusion_figure(ds, sel=key), f"ipd_readouts_confusion_{readout}_{tau * 1e3:g}ms")
+            display(fig)'''),
+    new_markdown_cell("""## Hidden-layer weights
+
+The notebook's re-ordered weight plots need trained weights, which the result files hold only
+when they carry the variables `w1` (repeat, input, hidden) and `w2` (repeat, hidden, output).
+`plots.weight_matrices(w1, w2)` and `plots.hidden_weight_profiles(w1, w2)` also take numpy
+arrays directly."""),
+    new_code_cell('''if "w1" in ds and "w2" in ds:
+    key = {d: ds[d].values[0] for d in ds["w1"].dims if d not in ("repeat", "input", "hidden")}
+    display(show(plots.weight_matrices(ds, sel=key), "ipd_readouts_weights"))
+    display(show(plots.hidden_weight_profiles(ds, sel=key), "ipd_readouts_weight_profiles"))
+else:
+    print("no weights in this result file")'''),
+]
+
+BMI = [
+    new_markdown_cell("""# BMI decoding against training-set size
+
+The assignment's Figures 1, 2a and 2b from the `bmi_training_size` experiment
+(`experiments/bmi_training_size.toml`: models snn, ann, linear x training folds
+1..18 at rotation 15, plus rotation 5 with 18 folds for Figure 1), merged with
+`python -m snnsim.sweep merge bmi_training_size`. The same figures come from
+`python -m snnsim.plot results/bmi_training_size --out docs/figures`."""),
+    new_code_cell(SETUP + '''
+
+EXPERIMENT = os.environ.get("SNNSIM_BMI_EXPERIMENT", "bmi_training_size")
+ds = results.load(RESULTS / EXPERIMENT)
+ds'''),
+    new_markdown_cell("""## Figure 1: true and predicted shoulder velocity on the test fold
+
+A 20 s window of the test fold (rotation 5 and the largest training set when present), one
+predicted curve per model. The recording has gaps between contiguous blocks; lines are broken
+there rather than joined across the gap."""),
+    new_code_cell('show(plots.prediction_trace(ds, window_length=20.0), "bmi_training_size_prediction")'),
+    new_markdown_cell("""## Figures 2a and 2b: FVAF and RMSE against the number of training folds
+
+One panel per model, one curve each for the training, validation and test folds: median over
+rotations and repeats, inter-quartile range shaded. Expect training FVAF to fall and
+validation/test FVAF to rise as the training set grows (less over-fitting), converging."""),
+    new_code_cell('show(plots.fvaf_figure(ds), "bmi_training_size_fvaf")'),
+    new_code_cell('show(plots.rmse_figure(ds), "bmi_training_size_rmse")'),
+    new_code_cell('''# test FVAF (shoulder), median over rotations and repeats: rows model, columns training folds
+test = ds["test_fvaf"].isel(output=0)
+test.median([d for d in test.dims if d not in ("model", "n_train_folds")]).to_pandas()'''),
+    new_markdown_cell("""## Learning curves
+
+Training loss and validation FVAF per epoch at the largest training set (early stopping
+leaves later epochs empty; the linear decoder is fitted in closed form: one point)."""),
+    new_code_cell('show(plots.learning_curves(ds), "bmi_training_size_learning_curves")'),
+]
+
+
+def build(cells) -> nbformat.NotebookNode:
+    nb = new_notebook(cells=cells)
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"cell-{i}"
+    return nb
+
+
+NOTEBOOKS = {"ipd_readouts.ipynb": IPD, "bmi_training_size.ipynb": BMI}
+
+
+def main() -> None:
+    for name, cells in NOTEBOOKS.items():
+        nb = build(cells)
+        nbformat.validate(nb)
+        nbformat.write(nb, HERE / name)
+        print(HERE / name)
+
+
+if __name__ == "__main__":
+    main()

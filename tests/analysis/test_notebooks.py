@@ -1,0 +1,135 @@
+"""The analysis notebooks execute top to bottom on smoke-sized merged experiments.
+
+Smoke grids are built with the real pipeline (``snnsim.sweep``: tiny runs, merged), named like
+the real experiments so the notebooks load them unchanged from ``$SNNSIM_RESULTS``. The
+kernel is the running interpreter (a temporary kernelspec on ``$JUPYTER_PATH``), so CI needs
+no ``ipykernel install``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+
+ANALYSIS = Path(__file__).resolve().parents[2] / "analysis"
+KERNEL = "snnsim-test-python"
+
+IPD_SMOKE = """
+name = "ipd_readouts"
+[fixed]
+task = "ipd"
+backend = "snntorch"
+epochs = 2
+n_train_batches = 2
+n_test_batches = 1
+batch_size = 16
+hidden = 8
+repeats = 2
+[sweep]
+readout = ["mean", "max", "fr"]
+tau = ["20ms", "2ms"]
+"""
+
+BMI_SMOKE = """
+name = "bmi_training_size"
+[fixed]
+task = "bmi"
+backend = "snntorch"
+epochs = 2
+hidden = 8
+batch_size = 256
+repeats = 1
+[[sweep]]
+model = ["snn", "linear"]
+rotation = [15]
+n_train_folds = [1, 2]
+[[sweep]]
+model = ["snn", "linear"]
+rotation = [5]
+n_train_folds = [2]
+"""
+
+
+def build_grid(text: str, root: Path):
+    from snnsim.sweep import loads
+    from snnsim.sweep.merge import merge
+    from snnsim.sweep.tasks import run_task
+
+    exp = loads(text)
+    for index in range(exp.grid_size):
+        assert run_task(exp, index, root=root, log=lambda *a, **k: None) == 0
+    return merge(exp, root=root)
+
+
+@pytest.fixture(scope="module")
+def smoke_results(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    build_grid(IPD_SMOKE, root)
+    build_grid(BMI_SMOKE, root)
+    return root
+
+
+@pytest.fixture
+def kernel_env(tmp_path, monkeypatch, smoke_results):
+    spec = tmp_path / "jupyter" / "kernels" / KERNEL
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": "snnsim test", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("SNNSIM_RESULTS", str(smoke_results))
+    monkeypatch.setenv("SNNSIM_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    return tmp_path
+
+
+def execute(name: str, cwd: Path):
+    nb = nbformat.read(ANALYSIS / name, as_version=4)
+    client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=600,
+                                     resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    return nb
+
+
+def images(nb) -> int:
+    return sum("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_ipd_readouts_notebook_runs(kernel_env):
+    nb = execute("ipd_readouts.ipynb", kernel_env)
+    figures = sorted(p.name for p in (kernel_env / "figures").glob("*.png"))
+    assert figures == sorted(["ipd_input_raster.png", "ipd_readouts_accuracy.png", "ipd_readouts_error.png",
+                              "ipd_readouts_training_curves.png"]
+                             + [f"ipd_readouts_confusion_{r}_{t}.png" for r in ("mean", "max", "fr")
+                                for t in ("20ms", "2ms")])
+    assert images(nb) == 10
+    assert (kernel_env / "figures" / "ipd_readouts_accuracy.svg").exists()
+
+
+@pytest.mark.slow
+def test_bmi_training_size_notebook_runs(kernel_env):
+    nb = execute("bmi_training_size.ipynb", kernel_env)
+    figures = sorted(p.name for p in (kernel_env / "figures").glob("*.png"))
+    assert figures == ["bmi_training_size_fvaf.png", "bmi_training_size_learning_curves.png",
+                       "bmi_training_size_prediction.png", "bmi_training_size_rmse.png"]
+    assert images(nb) == 4
+
+
+def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
+    """The .ipynb files are exactly what analysis/make_notebooks.py writes (no stale edits)."""
+    script = (ANALYSIS / "make_notebooks.py").read_text()
+    copy = tmp_path / "make_notebooks.py"
+    copy.write_text(script)
+    subprocess.run([sys.executable, str(copy)], check=True, capture_output=True)
+    for name in ("ipd_readouts.ipynb", "bmi_training_size.ipynb"):
+        assert (tmp_path / name).read_text() == (ANALYSIS / name).read_text(), f"regenerate {name}"
