@@ -51,6 +51,27 @@ def _gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x[torch.arange(x.shape[0], device=x.device)[:, None], index]
 
 
+def _sparse_inputs(cfg: RunConfig, spikes: torch.Tensor):
+    """The training spikes as lists of active inputs when the fused backend's compiled CPU
+    kernels can compute the input currents from them (see :mod:`snnsim.backends.sparse_input`)."""
+    if cfg.backend != "fused":
+        return None
+    from ..backends import sparse_input
+
+    return sparse_input.SpikeRows(spikes) if sparse_input.available(spikes.device) else None
+
+
+def _logits_from_currents(model: Decoder, h1: torch.Tensor) -> torch.Tensor:
+    """:meth:`Decoder.logits` from the hidden layer's input currents (same steps as ``forward``)."""
+    s1, _ = model.backend.lif(h1, model.params)
+    h2 = torch.matmul(s1, model.w2.unsqueeze(1))
+    if model.readout.spiking_output:
+        s2, v2 = model.backend.lif(h2, model.params)
+    else:
+        s2, v2 = None, model.backend.li(h2, model.params)
+    return model.readout(s2, v2)
+
+
 def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tensor, seeds: list[int],
           progress: bool = True) -> np.ndarray:
     """Train in place; return the mean training loss per model and epoch, (M, epochs)."""
@@ -61,6 +82,7 @@ def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tenso
     n_models, n = labels.shape
     n_batches = n // cfg.batch_size
     losses = np.zeros((n_models, cfg.epochs))
+    sparse = _sparse_inputs(cfg, spikes)
     bar = tqdm(total=cfg.epochs * n_batches, disable=not progress, unit="batch", leave=False,
                desc=f"{cfg.backend}/{cfg.readout}/tau={cfg.tau * 1e3:g}ms x{n_models}")
     for epoch in range(cfg.epochs):
@@ -68,9 +90,13 @@ def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tenso
         epoch_loss = torch.zeros(n_models, dtype=torch.float64, device=device)
         for b in range(n_batches):
             index = perm[:, b * cfg.batch_size:(b + 1) * cfg.batch_size]
-            x = _gather(spikes, index).float()
             y = _gather(labels, index)
-            logits = model.logits(x)  # (M, B, C)
+            if sparse is not None:
+                from ..backends.sparse_input import project
+
+                logits = _logits_from_currents(model, project(model.w1, sparse, index))
+            else:
+                logits = model.logits(_gather(spikes, index).float())  # (M, B, C)
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(n_models, -1).mean(1)
             optimiser.zero_grad()
             loss.sum().backward()  # each model's slice gets exactly its own gradient
