@@ -117,34 +117,52 @@ void li_bwd_##SUF(const T* gv, T* gh, int64_t R, int64_t steps, int64_t N, T alp
     }                                                                                           \
 }                                                                                               \
 /* Sparse input projection. rows: R row ids; ptr[q]..ptr[q+1] index idx (active inputs,  */   \
-/* increasing). wp: (C, NP) weights padded to NP (multiple of 8) columns; h: (R, N).       */   \
+/* increasing). wp: (C, NP) weights padded to NP (multiple of 128 bytes) columns; h: (R, N). */ \
 void proj_fwd_##SUF(const int64_t* rows, int64_t R, const int64_t* ptr, const int16_t* idx,     \
                     const T* restrict wp, int64_t N, int64_t NP, T* restrict h) {               \
-    T acc[NP];                                                                                  \
+    /* NP is a multiple of 4 vectors: 4 register accumulators per block of columns */          \
+    enum { L = 32 / sizeof(T) };                                                                \
+    typedef T vec __attribute__((vector_size(32)));                                             \
+    T out[NP];                                                                                  \
     for (int64_t r = 0; r < R; ++r) {                                                           \
         int64_t q = rows[r];                                                                    \
-        for (int64_t n = 0; n < NP; ++n) acc[n] = 0;                                            \
-        for (int64_t k = ptr[q]; k < ptr[q + 1]; ++k) {                                         \
-            const T* restrict wi = wp + (int64_t)idx[k] * NP;                                   \
-            for (int64_t b = 0; b < NP; b += 8)                                                 \
-                for (int j = 0; j < 8; ++j) acc[b + j] += wi[b + j];                            \
+        for (int64_t b = 0; b < NP; b += 4 * L) {                                               \
+            vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, x;                                      \
+            for (int64_t k = ptr[q]; k < ptr[q + 1]; ++k) {                                     \
+                const T* wi = wp + (int64_t)idx[k] * NP + b;                                    \
+                __builtin_memcpy(&x, wi, 32); a0 += x;                                          \
+                __builtin_memcpy(&x, wi + L, 32); a1 += x;                                      \
+                __builtin_memcpy(&x, wi + 2 * L, 32); a2 += x;                                  \
+                __builtin_memcpy(&x, wi + 3 * L, 32); a3 += x;                                  \
+            }                                                                                   \
+            __builtin_memcpy(out + b, &a0, 32); __builtin_memcpy(out + b + L, &a1, 32);         \
+            __builtin_memcpy(out + b + 2 * L, &a2, 32); __builtin_memcpy(out + b + 3 * L, &a3, 32); \
         }                                                                                       \
         T* hr = h + r * N;                                                                      \
-        for (int64_t n = 0; n < N; ++n) hr[n] = acc[n];                                         \
+        for (int64_t n = 0; n < N; ++n) hr[n] = out[n];                                         \
     }                                                                                           \
 }                                                                                               \
 /* gwp: (C, NP) padded gradient accumulator (zeroed by the caller); gh: (R, N). */              \
 void proj_bwd_##SUF(const int64_t* rows, int64_t R, const int64_t* ptr, const int16_t* idx,     \
                     const T* restrict gh, int64_t N, int64_t NP, T* restrict gwp) {             \
+    enum { L = 32 / sizeof(T) };                                                                \
+    typedef T vec __attribute__((vector_size(32)));                                             \
     T g[NP];                                                                                    \
     for (int64_t n = N; n < NP; ++n) g[n] = 0;                                                  \
     for (int64_t r = 0; r < R; ++r) {                                                           \
         int64_t q = rows[r];                                                                    \
         for (int64_t n = 0; n < N; ++n) g[n] = gh[r * N + n];                                  \
-        for (int64_t k = ptr[q]; k < ptr[q + 1]; ++k) {                                         \
-            T* restrict wi = gwp + (int64_t)idx[k] * NP;                                        \
-            for (int64_t b = 0; b < NP; b += 8)                                                 \
-                for (int j = 0; j < 8; ++j) wi[b + j] += g[b + j];                              \
+        for (int64_t b = 0; b < NP; b += 4 * L) {                                               \
+            vec g0, g1, g2, g3, x;                                                              \
+            __builtin_memcpy(&g0, g + b, 32); __builtin_memcpy(&g1, g + b + L, 32);             \
+            __builtin_memcpy(&g2, g + b + 2 * L, 32); __builtin_memcpy(&g3, g + b + 3 * L, 32); \
+            for (int64_t k = ptr[q]; k < ptr[q + 1]; ++k) {                                     \
+                T* wi = gwp + (int64_t)idx[k] * NP + b;                                         \
+                __builtin_memcpy(&x, wi, 32); x += g0; __builtin_memcpy(wi, &x, 32);            \
+                __builtin_memcpy(&x, wi + L, 32); x += g1; __builtin_memcpy(wi + L, &x, 32);    \
+                __builtin_memcpy(&x, wi + 2 * L, 32); x += g2; __builtin_memcpy(wi + 2 * L, &x, 32); \
+                __builtin_memcpy(&x, wi + 3 * L, 32); x += g3; __builtin_memcpy(wi + 3 * L, &x, 32); \
+            }                                                                                   \
         }                                                                                       \
     }                                                                                           \
 }

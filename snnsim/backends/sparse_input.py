@@ -46,8 +46,10 @@ class SpikeRows:
         return (base[:, :, None] + self._steps).reshape(n_models, -1).contiguous()
 
 
-def _padded(n: int) -> int:
-    return (n + 7) // 8 * 8
+def _padded(n: int, dtype: torch.dtype) -> int:
+    """Columns padded to whole blocks of four 32-byte vectors (the kernels' register blocking)."""
+    block = 128 // torch.empty((), dtype=dtype).element_size()
+    return (n + block - 1) // block * block
 
 
 class _Project(torch.autograd.Function):
@@ -55,7 +57,7 @@ class _Project(torch.autograd.Function):
     def forward(ctx, w: torch.Tensor, data: SpikeRows, rows: torch.Tensor):
         n_models, n_rows = rows.shape
         n_out = w.shape[-1]
-        padded = _padded(n_out)
+        padded = _padded(n_out, w.dtype)
         wp = torch.zeros(w.shape[:-1] + (padded,), dtype=w.dtype)
         wp[..., :n_out] = w
         h = torch.empty((n_models, n_rows, n_out), dtype=w.dtype)
@@ -73,7 +75,7 @@ class _Project(torch.autograd.Function):
         data, rows = ctx.data, ctx.rows
         n_models, n_rows = rows.shape
         n_out = ctx.w_shape[-1]
-        padded = _padded(n_out)
+        padded = _padded(n_out, grad_h.dtype)
         grad_w = torch.zeros(ctx.w_shape[:-1] + (padded,), dtype=grad_h.dtype)
         bwd = getattr(_native.library(), f"proj_bwd_{_native.suffix(grad_h.dtype)}")
         for m in range(n_models):
