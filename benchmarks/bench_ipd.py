@@ -5,7 +5,8 @@ plus the whole 60-training grid (3 readouts x 2 taus x 10 repeats) with batched 
 Everything runs in one process, on the same data, one case after the other; each row is the
 median of ``--runs`` trainings. Peak memory: on CUDA ``torch.cuda.max_memory_allocated``; on the
 CPU the peak resident-set growth over the case's start, sampled every 2 ms from
-``/proc/self/statm`` (torch allocations are invisible to tracemalloc).
+``/proc/self/statm`` after returning freed heap memory to the OS with ``malloc_trim``
+(torch allocations are invisible to tracemalloc).
 
     python benchmarks/bench_ipd.py                 # CPU, full
     python benchmarks/bench_ipd.py --quick         # smoke run: 2 epochs, 1 run, grid of 2 repeats
@@ -171,10 +172,20 @@ def train_loop(model: nn.Module, cfg: RunConfig, ipds: torch.Tensor, spikes: tor
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 # -- measurement ---------------------------------------------------------------------------------------
+
+def _trim():
+    """Give freed heap memory back to the OS (glibc), so each case's RSS growth is its own."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
 
 class PeakMemory:
     """Peak memory growth during a ``with`` block (bytes)."""
@@ -193,6 +204,7 @@ class PeakMemory:
             time.sleep(0.002)
 
     def __enter__(self):
+        _trim()
         if self.device.type == "cuda":
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()

@@ -14,8 +14,8 @@ dimension -2 and neurons contiguous, exactly the notebook's LIF step in the inpu
 - ``lif_fwd``: ``v[t+1] = (alpha*v[t] + h[t]) * (1 - s[t])``, ``s[t+1] = v[t] > v_th``.
   Compiled with ``-ffp-contract=off`` so that ``alpha*v + h`` is rounded twice, as torch's
   separate multiply and add are: spikes and membranes are bit-identical to the torch loop.
-- ``lif_bwd``: the BPTT adjoint of :mod:`snnsim.backends.fused`; the surrogate derivative is
-  passed in (computed by torch's vectorised sigmoid).
+- ``lif_bwd``: the BPTT adjoint of :mod:`snnsim.backends.fused`; the sigmoid of the surrogate
+  is passed in (torch's vectorised sigmoid) and its derivative formed in the loop.
 - ``li_fwd`` / ``li_bwd``: the leaky integrator ``v[t+1] = alpha*v[t] + h[t]`` and its
   adjoint ``dh[t] = lam[t+1]``, ``lam[t] = dv[t] + alpha*lam[t+1]``.
 - ``proj_fwd`` / ``proj_bwd``: input currents of binary input spikes given as lists of active
@@ -63,9 +63,9 @@ void lif_fwd_##SUF(const T* h, T* s, T* v, int64_t R, int64_t steps, int64_t N, 
         }                                                                                       \
     }                                                                                           \
 }                                                                                               \
-/* gs, gv may be NULL (no gradient for that output); sg = surrogate derivative at v[t]. */     \
+/* gs, gv may be NULL (no gradient for that output); sg = sigmoid(slope*(v[t] - v_th)).   */   \
 void lif_bwd_##SUF(const T* h, const T* s, const T* v, const T* sg, const T* gs, const T* gv,   \
-                   T* gh, T* work, int64_t R, int64_t steps, int64_t N, T alpha) {              \
+                   T* gh, T* work, int64_t R, int64_t steps, int64_t N, T alpha, T slope) {     \
     T* lv = work; T* ls = work + N;                                                             \
     for (int64_t r = 0; r < R; ++r) {                                                           \
         int64_t off = r * steps * N;                                                            \
@@ -84,7 +84,8 @@ void lif_bwd_##SUF(const T* h, const T* s, const T* v, const T* sg, const T* gs,
                 T keep = (T)1 - sr[o + n];                                                      \
                 T lvn = lv[n];                                                                  \
                 ghr[o + n] = keep * lvn;                                                        \
-                T nv = alpha * keep * lvn + gr[o + n] * ls[n];                                  \
+                T sgn = gr[o + n];                                                              \
+                T nv = alpha * keep * lvn + slope * sgn * ((T)1 - sgn) * ls[n];                 \
                 if (gvr) nv += gvr[o + n];                                                      \
                 T nsv = -(alpha * vr[o + n] + hr[o + n]) * lvn;                                 \
                 if (gsr) nsv += gsr[o + n];                                                     \
@@ -231,7 +232,7 @@ def _build() -> ctypes.CDLL:
         getattr(lib, f"proj_bwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _i64, _p]
         scalar = ctypes.c_float if suf == "f32" else ctypes.c_double
         getattr(lib, f"lif_fwd_{suf}").argtypes += [scalar, scalar]
-        getattr(lib, f"lif_bwd_{suf}").argtypes += [scalar]
+        getattr(lib, f"lif_bwd_{suf}").argtypes += [scalar, scalar]
         getattr(lib, f"li_fwd_{suf}").argtypes = [_p, _p, _i64, _i64, _i64, scalar]
         getattr(lib, f"li_bwd_{suf}").argtypes = [_p, _p, _i64, _i64, _i64, scalar]
         for name in ("lif_fwd", "lif_bwd", "li_fwd", "li_bwd", "proj_fwd", "proj_bwd"):

@@ -24,9 +24,9 @@ Implementations, chosen per call:
 - Otherwise (CUDA, other dtypes, or no C compiler): the same recurrences as torch loops over
   time-major contiguous buffers, without autograd and with in-place ops (about 4 ops per step
   forward, 5 backward); the leaky integrator is one matrix product with a fixed (T, T)
-  lower-triangular matrix of powers of alpha (a linear filter). On CUDA, with Triton
-  installed, the LIF recurrence runs as one Triton kernel per layer
-  (:mod:`snnsim.backends._triton`).
+  lower-triangular matrix of powers of alpha (a linear filter). This is the CUDA path:
+  one launch per step and operation, but no autograd graph; a Triton/CUDA kernel for the
+  recurrence and CUDA graphs for the whole step are not written yet (no GPU to test them).
 """
 
 from __future__ import annotations
@@ -35,12 +35,6 @@ import torch
 
 from ..functional.lif import LIFParameters
 from . import BACKENDS, _native
-
-try:  # optional GPU kernels
-    from . import _triton
-except Exception:  # noqa: BLE001 - no triton: torch loops on CUDA
-    _triton = None
-
 
 def _flat(h: torch.Tensor) -> tuple[torch.Tensor, int, int, int]:
     """Contiguous view (R, T, N) of ``h`` (..., T, N)."""
@@ -136,8 +130,6 @@ class _LIFFunction(torch.autograd.Function):
             sfx = _native.suffix(h.dtype)
             getattr(_native.library(), f"lif_fwd_{sfx}")(h.data_ptr(), spikes.data_ptr(), mem.data_ptr(),
                                                          rows, steps, n, alpha, v_th)
-        elif _triton is not None and _triton.supported(h):
-            spikes, mem = _triton.lif_forward(h, alpha, v_th)
         else:
             spikes, mem = _lif_forward_torch(h, alpha, v_th)
         ctx.save_for_backward(h, spikes, mem)
@@ -155,15 +147,14 @@ class _LIFFunction(torch.autograd.Function):
             h, rows, steps, n = _flat(h)
             gs = None if grad_spikes is None else grad_spikes.contiguous()
             gv = None if grad_mem is None else grad_mem.contiguous()
-            sg = surrogate_derivative(mem, v_th, slope)
+            sig = torch.sub(mem, v_th).mul_(slope)
+            torch.sigmoid(sig, out=sig)  # the C loop forms slope*sig*(1 - sig)
             grad_h = torch.empty_like(h)
             work = torch.empty(2 * n, dtype=h.dtype)
             sfx = _native.suffix(h.dtype)
             getattr(_native.library(), f"lif_bwd_{sfx}")(
-                h.data_ptr(), spikes.data_ptr(), mem.data_ptr(), sg.data_ptr(), _native.ptr(gs), _native.ptr(gv),
-                grad_h.data_ptr(), work.data_ptr(), rows, steps, n, alpha)
-        elif _triton is not None and _triton.supported(h):
-            grad_h = _triton.lif_backward(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
+                h.data_ptr(), spikes.data_ptr(), mem.data_ptr(), sig.data_ptr(), _native.ptr(gs), _native.ptr(gv),
+                grad_h.data_ptr(), work.data_ptr(), rows, steps, n, alpha, slope)
         else:
             grad_h = _lif_backward_torch(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         return grad_h, None, None, None
