@@ -215,7 +215,14 @@ def _build() -> ctypes.CDLL:
     key = hashlib.sha256("\0".join([SOURCE, compiler, *FLAGS, platform.machine(), _cpu_id()]).encode()).hexdigest()[:16]
     target = _cache_dir() / f"lif_kernels_{key}.so"
     if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not os.access(target.parent, os.W_OK):
+                raise PermissionError(str(target.parent))
+        except OSError:  # read-only home (e.g. some cluster nodes): a per-user temp folder
+            target = Path(tempfile.gettempdir()) / f"snnsim-{os.getuid()}" / target.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
         with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
             src = Path(tmp) / "lif_kernels.c"
             src.write_text(SOURCE)
