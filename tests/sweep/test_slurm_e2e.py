@@ -1,0 +1,221 @@
+"""End to end: the `smoke` experiment on a real one-node SLURM cluster, and the same sequence
+through `sweep local` (always run).
+
+Sequence: submit every task, kill one task while it trains, see `status` report it missing,
+resubmit only the missing index, merge, and check the merged dataset's dimensions,
+coordinates and that every task's numbers appear exactly once, at their own coordinates.
+
+The SLURM test uses a running cluster if `sinfo` answers; else, as root, it starts one with
+`slurm/local-cluster.sh start` (and stops it afterwards); else it is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnsim import results
+from snnsim.sweep import experiment
+from snnsim.sweep.tasks import result_path
+
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = ROOT / "experiments" / "smoke.toml"
+CLUSTER = ROOT / "slurm" / "local-cluster.sh"
+
+
+def sweep(*args, env, cwd, check=True, timeout=300) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "snnsim.sweep", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"sweep {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def status(env, cwd) -> dict:
+    return json.loads(sweep("status", str(SMOKE), "--json", env=env, cwd=cwd).stdout)
+
+
+def wait_for(predicate, timeout, what, interval=0.3):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def check_merged(root: Path) -> None:
+    """The merged file: one dim per swept setting, task coordinates, every value once."""
+    exp = experiment.load(SMOKE)
+    ds = results.load(root / exp.name)  # results/NAME -> results/NAME.h5
+    assert list(ds.dims)[: len(exp.keys)] == list(exp.keys)
+    for key, values in exp.swept.items():
+        assert ds[key].values.tolist() == list(values)
+        assert ds.sizes[key] == len(values)
+    cfg = exp.config(0)
+    assert ds.sizes["epoch"] == cfg.epochs and ds.sizes["repeat"] == 1
+    assert ds.test_acc.dims == (*exp.keys, "repeat")
+    assert json.loads(ds.attrs["missing"]) == [] and ds.attrs["n_tasks"] == exp.grid_size
+    assert sorted(ds.task_index.values.ravel().tolist()) == list(range(exp.grid_size))
+    assert np.isfinite(ds.test_acc).all() and np.isfinite(ds.loss).all()
+    for i in range(exp.grid_size):
+        task = results.load(result_path(exp, i, root))
+        point = ds.sel(exp.settings(i))
+        assert int(point.task_index) == i
+        for name in ("test_acc", "train_acc", "loss", "confusion", "train_seconds"):
+            np.testing.assert_array_equal(point[name].values, task[name].values, err_msg=f"task {i} {name}")
+    # and no two tasks are the same numbers (a duplicated file would show here)
+    losses = ds.loss.values.reshape(exp.grid_size, -1)
+    assert len({tuple(row) for row in losses}) == exp.grid_size
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    env = dict(os.environ, SNNSIM_RESULTS=str(tmp_path / "results"), SNNSIM_PYTHON=sys.executable)
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+    return tmp_path, env
+
+
+def _children_running(parent: int, index: int) -> list[int]:
+    """PIDs of `snnsim.sweep run ... INDEX` processes started by ``parent``."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if not p.name.isdigit():
+            continue
+        try:
+            argv = (p / "cmdline").read_bytes().split(b"\0")[:-1]
+            ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == parent and b"snnsim.sweep" in argv and argv[-2:] == [str(SMOKE).encode(), str(index).encode()]:
+            out.append(int(p.name))
+    return out
+
+
+def test_local_sequence(workdir):
+    """submit all (sweep local -j 2), SIGKILL one task mid-training, status, rerun missing, merge."""
+    cwd, env = workdir
+    exp = experiment.load(SMOKE)
+    victim = 1
+    local = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", "local", str(SMOKE), "-j", "2", "--quiet"],
+                             env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = cwd / "results" / "smoke" / "logs" / f"task-{victim}.log"
+    pid = wait_for(lambda: _children_running(local.pid, victim), 60, f"task {victim} to start")[0]
+    wait_for(lambda: log.exists() and f"task {victim}/" in log.read_text(), 60, f"task {victim} to begin training")
+    time.sleep(0.5)
+    os.kill(pid, signal.SIGKILL)
+    out, err = local.communicate(timeout=180)
+    assert local.returncode == 1, out + err
+    assert f"task {victim}: exit code -9" in out
+    st = status(env, cwd)
+    assert st["missing"] == [victim] and st["todo_array"] == str(victim)
+    assert st["done"] == [i for i in range(exp.grid_size) if i != victim]
+    assert st["failed"] == st["corrupt"] == st["stale"] == []
+    # merge refuses the hole
+    refused = sweep("merge", str(SMOKE), env=env, cwd=cwd, check=False)
+    assert refused.returncode == 2 and f"missing {victim}" in refused.stderr
+    # rerun: only the missing index runs
+    again = sweep("local", str(SMOKE), "-j", "2", "--quiet", env=env, cwd=cwd)
+    assert "ran 1 tasks" in again.stdout and "1 ok, 0 not ok" in again.stdout
+    assert status(env, cwd)["done"] == list(range(exp.grid_size))
+    assert "nothing to run" in sweep("local", str(SMOKE), env=env, cwd=cwd).stdout
+    sweep("merge", str(SMOKE), env=env, cwd=cwd)
+    check_merged(cwd / "results")
+
+
+# -- the real cluster ------------------------------------------------------------------------------
+def _cluster_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=20)
+    return proc.returncode == 0 and any(s.strip() in ("idle", "mixed", "allocated", "completing")
+                                        for s in proc.stdout.splitlines())
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if _cluster_up():
+        yield "running"
+        return
+    if os.geteuid() != 0:
+        pytest.skip("no SLURM cluster answers (sinfo) and not root, so slurm/local-cluster.sh cannot start one; "
+                    "the same sequence ran through `sweep local` in test_local_sequence")
+    proc = subprocess.run([str(CLUSTER), "start"], capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0 or not _cluster_up():
+        pytest.skip(f"slurm/local-cluster.sh start failed (exit {proc.returncode}): "
+                    f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no message'}")
+    yield "started"
+    subprocess.run([str(CLUSTER), "stop"], capture_output=True, text=True, timeout=60)
+
+
+def squeue_states(job: str) -> dict[str, str]:
+    proc = subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%i %T"], capture_output=True, text=True)
+    return dict(line.split() for line in proc.stdout.splitlines() if line.strip())
+
+
+def job_field(task: str, field: str) -> str:
+    proc = subprocess.run(["scontrol", "show", "job", task], capture_output=True, text=True)
+    m = re.search(rf"\b{field}=(\S+)", proc.stdout)
+    return m.group(1) if m else ""
+
+
+@pytest.mark.slurm
+def test_slurm_sequence(cluster, workdir):
+    """sbatch the smoke grid; scancel one task mid-training; status shows it missing;
+    `sweep submit` resubmits only it; merge."""
+    cwd, env = workdir
+    exp = experiment.load(SMOKE)
+    n = exp.grid_size
+    (cwd / "logs").mkdir()
+    start = time.monotonic()
+    sub = subprocess.run(["sbatch", "--parsable", f"--array=0-{n - 1}", str(ROOT / "slurm" / "array.sh"), str(SMOKE)],
+                         env=env, cwd=cwd, capture_output=True, text=True, timeout=30)
+    assert sub.returncode == 0, sub.stderr
+    job = sub.stdout.strip().split(";")[0]
+    cancelled = 1
+
+    def training(i):
+        err = cwd / "logs" / f"snnsim_{job}_{i}.err"
+        return squeue_states(job).get(f"{job}_{i}") == "RUNNING" and err.exists() and f"task {i}/" in err.read_text()
+
+    try:
+        # the user cancels one task while it trains (SLURM sends TERM to the batch shell and Python)
+        wait_for(lambda: training(cancelled), 90, f"task {cancelled} to train", interval=0.1)
+        subprocess.run(["scancel", f"{job}_{cancelled}"], check=True, timeout=30)
+        wait_for(lambda: not squeue_states(job), 180, f"job {job} to finish")
+    finally:
+        subprocess.run(["scancel", job], capture_output=True, timeout=30)
+
+    err = (cwd / "logs" / f"snnsim_{job}_{cancelled}.err").read_text()
+    assert "stopped by SIGTERM; no result written" in err, err
+    st = status(env, cwd)
+    assert st["missing"] == [cancelled], st
+    assert st["done"] == [i for i in range(n) if i != cancelled]
+    assert st["failed"] == st["corrupt"] == st["stale"] == []
+    refused = sweep("merge", str(SMOKE), env=env, cwd=cwd, check=False)
+    assert refused.returncode == 2 and f"missing {cancelled}" in refused.stderr
+
+    resub = sweep("submit", str(SMOKE), env=env, cwd=cwd)
+    m = re.search(r"submitted 1 tasks as job (\d+) \(--array=(\S+)\)", resub.stdout)
+    assert m and m.group(2) == str(cancelled), resub.stdout
+    job2 = m.group(1)
+    try:
+        wait_for(lambda: not squeue_states(job2), 120, f"job {job2} to finish")
+    finally:
+        subprocess.run(["scancel", job2], capture_output=True, timeout=30)
+    assert (cwd / "logs" / f"snnsim_{job2}_{cancelled}.out").exists()
+    assert status(env, cwd)["done"] == list(range(n))
+    sweep("merge", str(SMOKE), env=env, cwd=cwd)
+    check_merged(cwd / "results")
+    print(f"slurm e2e: {time.monotonic() - start:.0f} s")
