@@ -11,7 +11,8 @@ So that ``--task bmi`` runs out of the box, :func:`generate` builds a dict with 
 - **Neurons.** 48 motor-cortex-like neurons with log-linear (exponential) tuning: the log
   rate is a baseline plus a cosine tuning to the joint-velocity vector (preferred direction,
   gain), a weaker position and acceleration term, and a private slow noise (Ornstein-Uhlenbeck,
-  0.5 s) plus a shared slow gain fluctuation. Each neuron leads the movement by its own lag
+  0.5 s) plus a shared slow gain fluctuation; the rate saturates softly at 80 Hz
+  (``r / (1 + r / 80 Hz)``), so no bin holds an implausible burst. Each neuron leads the movement by its own lag
   (0-200 ms). Spikes are Poisson; counts are summed into 50 ms bins.
 - **Samples.** One sample every 50 ms. ``MI`` holds 960 columns, **neuron-major**
   (column = neuron * 20 + bin), bin 19 the most recent 50 ms before the sample time and bin 0
@@ -41,7 +42,7 @@ import numpy as np
 
 from .. import seeding
 
-VERSION = 1
+VERSION = 2
 N_FOLDS = 20
 N_NEURONS = 48
 N_BINS = 20
@@ -58,6 +59,7 @@ ACC_GAIN = 0.1
 PRIVATE_NOISE = 0.7  # sd of the private slow log-rate noise
 SHARED_NOISE = 0.3  # sd of the shared slow gain fluctuation
 NOISE_TAU = 0.5  # s
+MAX_RATE_HZ = 80.0  # soft saturation of the rate
 DRIFT = 0.03  # per-fold random-walk step of baselines / gains / directions
 
 
@@ -170,6 +172,7 @@ def generate(seed: int = DATA_SEED, samples_per_fold: int = SAMPLES_PER_FOLD) ->
             noise = _ou(n_sub, N_NEURONS, dt, NOISE_TAU, PRIVATE_NOISE, rng)
             noise += _ou(n_sub, 1, dt, NOISE_TAU * 4, SHARED_NOISE, rng)
             rate = np.exp(base + drive + noise - 0.5 * (PRIVATE_NOISE**2 + SHARED_NOISE**2))
+            rate = rate / (1 + rate / MAX_RATE_HZ)  # soft saturation: no 1 kHz outliers
             counts = rng.poisson(rate * dt)
             binned = counts[: (n_sub // SUB) * SUB].reshape(-1, SUB, N_NEURONS).sum(1)  # (bins, N)
             # sample j (time index lead + j*SUB sub-steps) sees the 20 bins before it

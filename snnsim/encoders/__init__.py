@@ -10,3 +10,4 @@ from typing import Callable
 ENCODERS: dict[str, Callable] = {}
 
 from . import ipd  # noqa: E402,F401  (registration)
+from . import bmi  # noqa: E402,F401  (registration)

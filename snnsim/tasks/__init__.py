@@ -22,3 +22,4 @@ TASKS: dict[str, Task] = {}
 
 from . import ipd  # noqa: E402,F401  (registration)
 
+from . import bmi  # noqa: E402,F401  (registration)
