@@ -251,6 +251,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: no CUDA device is available here")
     device = torch.device(args.device)
     epochs = 2 if args.quick else 10
     runs = 1 if args.quick else args.runs
