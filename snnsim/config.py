@@ -21,6 +21,9 @@ EVAL_MODES = ("readout", "sum")
 INIT_MODES = ("notebook", "fan-in")
 DEVICES = ("cpu", "cuda", "auto")
 READOUT_ALIASES = {"oc": "mean"}
+BMI_MODELS = ("snn", "ann", "linear")
+BMI_TARGETS = ("theta", "dtheta", "ddtheta", "torque")
+MI_ORDERS = ("neuron-major", "bin-major")
 
 
 @dataclass(frozen=True)
@@ -122,6 +125,17 @@ class RunConfig:
             raise ConfigError("n_classes", f"must be an integer >= 2, got {self.n_classes!r}")
         if self.duration < self.dt * 2:
             raise ConfigError("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
+        if self.task == "bmi":
+            _choice("model", self.model, BMI_MODELS)
+            _choice("target", self.target, BMI_TARGETS)
+            _choice("mi_order", self.mi_order, MI_ORDERS)
+            if not self.dims or any(isinstance(d, bool) or d not in (0, 1) for d in self.dims):
+                raise ConfigError("dim", f"output columns must be 0 (shoulder) and/or 1 (elbow), got {self.dims!r}")
+            if isinstance(self.rotation, bool) or not isinstance(self.rotation, int) or not 0 <= self.rotation < 20:
+                raise ConfigError("rotation", f"must be an integer in 0..19, got {self.rotation!r}")
+            if isinstance(self.n_train_folds, bool) or not isinstance(self.n_train_folds, int) or not 1 <= self.n_train_folds <= 18:
+                raise ConfigError("n_train_folds", f"must be an integer in 1..18 (20 folds: 18 training at most, "
+                                  f"one validation, one test), got {self.n_train_folds!r}")
         if self.rate_max_hz * self.dt > 1:
             raise ConfigError("rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}")
 

@@ -1,0 +1,82 @@
+"""BMI loader: format validation (one clear DataError per bad input), folds, MI order."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from snnsim.datasets import bmi
+from snnsim.datasets.bmi_synthetic import generate
+from snnsim.errors import ConfigError, DataError
+from snnsim.run import main
+
+
+@pytest.fixture(scope="module")
+def small():
+    return generate(seed=1, samples_per_fold=230)
+
+
+def _write(tmp_path, data, name="bmi.pkl"):
+    path = tmp_path / name
+    with open(path, "wb") as fh:
+        pickle.dump(data, fh)
+    return path
+
+
+def _copy(data):
+    return {k: [a.copy() for a in v] for k, v in data.items()}
+
+
+def test_synthetic_format_and_determinism(small, tmp_path):
+    data = bmi.load(_write(tmp_path, small))
+    assert data["MI"][0].shape == (230, 960) and data["dtheta"][0].shape == (230, 2)
+    again = generate(seed=1, samples_per_fold=230)
+    assert all(np.array_equal(a, b) for a, b in zip(small["MI"], again["MI"]))
+
+
+@pytest.mark.parametrize("mutate, match", [
+    (lambda d: d.pop("torque"), "missing key 'torque'"),
+    (lambda d: d["MI"].pop(), "MI has 19 folds, expected 20"),
+    (lambda d: d["theta"].__setitem__(3, d["theta"][3][:-5]), "fold 3 has mismatched row counts"),
+    (lambda d: d["MI"].__setitem__(2, d["MI"][2][:, :959]), r"MI fold 2 has shape \(230, 959\), expected \(n, 960\)"),
+    (lambda d: d["dtheta"][4].__setitem__((7, 0), np.nan), "dtheta fold 4 contains NaN"),
+])
+def test_bad_input_one_clear_error(small, tmp_path, mutate, match):
+    data = _copy(small)
+    mutate(data)
+    with pytest.raises(DataError, match=match):
+        bmi.load(_write(tmp_path, data))
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(DataError, match="no file"):
+        bmi.load(tmp_path / "nope.pkl")
+    bad = tmp_path / "bad.pkl"
+    bad.write_bytes(b"not a pickle")
+    with pytest.raises(DataError, match="not a readable pickle"):
+        bmi.load(bad)
+
+
+def test_cli_bad_data_exit_2(small, tmp_path, capsys):
+    data = _copy(small)
+    data.pop("time")
+    assert main(["--task", "bmi", "--model", "linear", "--data", str(_write(tmp_path, data)), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "missing key 'time'" in err
+
+
+def test_fold_split_as_course():
+    train, val, test = bmi.fold_split(5, 18)
+    assert list(train) == [(5 + i) % 20 for i in range(18)] and (val, test) == (3, 4)
+    train, val, test = bmi.fold_split(15, 1)
+    assert list(train) == [15] and (val, test) == (13, 14)
+    for n in (0, 19):
+        with pytest.raises(ConfigError, match="n-train-folds"):
+            bmi.fold_split(5, n)
+
+
+def test_mi_order():
+    mi = np.arange(960.0)[None]
+    seq = bmi.mi_to_sequence(mi, "neuron-major")
+    assert seq.shape == (1, 20, 48) and seq[0, 3, 2] == 2 * 20 + 3
+    assert bmi.mi_to_sequence(mi, "bin-major")[0, 3, 2] == 3 * 48 + 2
