@@ -7,6 +7,10 @@ spikes), and how it reduces that trace over time (dimension -2).
 - ``mean`` (the notebook's "oc"): mean over time of the output membrane.
 - ``max``: max over time of the output membrane (max-over-time).
 - ``fr``: the output layer spikes; mean spike count per step (firing rate per step, in [0, 1]).
+- ``last``: the output membrane at the last step. For inputs whose most recent steps matter
+  most (the BMI bins: bin 19 is the 50 ms just before the prediction), a leaky integrator read
+  at the end weights step k by alpha**(T-1-k), recent steps most; ``mean`` does the opposite
+  (an early input contributes to more of the averaged steps).
 """
 
 from __future__ import annotations
@@ -40,6 +44,10 @@ def _max(x: torch.Tensor) -> torch.Tensor:
     return x.max(-2).values
 
 
+def _last(x: torch.Tensor) -> torch.Tensor:
+    return x[..., -1, :]
+
+
 def sum_over_time(x: torch.Tensor) -> torch.Tensor:
     """The notebook's evaluation (seed quirk 4): sum over time of the output trace."""
     return x.sum(-2)
@@ -56,6 +64,7 @@ def register(readout: Readout) -> Readout:
 register(Readout("mean", False, _mean, "mean over time of the output membrane (the notebook's 'oc')"))
 register(Readout("max", False, _max, "max over time of the output membrane"))
 register(Readout("fr", True, _mean, "spiking output layer, mean spike count per step"))
+register(Readout("last", False, _last, "output membrane at the last step"))
 
 
 def get_readout(name: str) -> Readout:

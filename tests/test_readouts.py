@@ -6,7 +6,7 @@ from snnsim.readouts import READOUTS, get_readout, sum_over_time
 
 
 def test_registry_has_the_three_readouts():
-    assert set(READOUTS) >= {"mean", "max", "fr"}
+    assert set(READOUTS) >= {"mean", "max", "fr", "last"}
     assert get_readout("oc") is READOUTS["mean"]
     assert READOUTS["fr"].spiking_output and not READOUTS["mean"].spiking_output
 
@@ -26,3 +26,17 @@ def test_max_is_at_least_mean_and_fr_is_a_rate(batch, steps, units, seed):
     rate = READOUTS["fr"](s, v)
     assert torch.all((rate >= 0) & (rate <= 1))
     torch.testing.assert_close(sum_over_time(v), READOUTS["mean"](None, v) * steps, rtol=1e-5, atol=1e-5)
+
+
+def test_last_reads_the_final_step_and_weights_recent_inputs_most():
+    v = torch.arange(24.0).view(2, 4, 3)
+    torch.testing.assert_close(READOUTS["last"](None, v), v[:, -1, :])
+    # through a leaky integrator, an input at the last integrated step counts most for `last`
+    # and least for `mean` (an early input lasts through more of the averaged steps)
+    from snnsim.functional.lif import LIFParameters, li_sequence
+
+    p = LIFParameters(alpha=0.8)
+    early, late = torch.zeros(1, 10, 1), torch.zeros(1, 10, 1)
+    early[0, 0, 0] = late[0, 8, 0] = 1.0
+    assert READOUTS["last"](None, li_sequence(late, p)) > READOUTS["last"](None, li_sequence(early, p))
+    assert READOUTS["mean"](None, li_sequence(late, p)) < READOUTS["mean"](None, li_sequence(early, p))

@@ -148,7 +148,8 @@ def run(cfg: RunConfig, progress: bool = True) -> xr.Dataset:
         train_metrics = evaluate(model, cfg, train_ipd, train_spikes)
         test_metrics = evaluate(model, cfg, test_ipd, test_spikes)
         for i, r in enumerate(group):
-            rows[r] = {"loss": losses[i], "train": train_metrics[i], "test": test_metrics[i], "seconds": seconds}
+            rows[r] = {"loss": losses[i], "train": train_metrics[i], "test": test_metrics[i], "seconds": seconds,
+                       "w1": model.w1[i].detach().cpu().numpy(), "w2": model.w2[i].detach().cpu().numpy()}
         del train_spikes, test_spikes
     return to_dataset(cfg, rows, device)
 
@@ -166,6 +167,10 @@ def to_dataset(cfg: RunConfig, rows: dict[int, dict], device) -> xr.Dataset:
             "test_err_deg": ("repeat", col("test", "err_deg"), {"units": "deg", "long_name": "test mean absolute IPD error"}),
             "train_seconds": ("repeat", np.array([rows[r]["seconds"] for r in repeats]), {"units": "s", "long_name": "training wall time"}),
             "loss": (("repeat", "epoch"), np.stack([rows[r]["loss"] for r in repeats]), {"long_name": "mean training loss (NLL)"}),
+            "w1": (("repeat", "input", "hidden"), np.stack([rows[r]["w1"] for r in repeats]),
+                   {"long_name": "trained input-to-hidden weights"}),
+            "w2": (("repeat", "hidden", "output"), np.stack([rows[r]["w2"] for r in repeats]),
+                   {"long_name": "trained hidden-to-output weights"}),
             "confusion": (("repeat", "true_class", "pred_class"), np.stack([rows[r]["test"]["confusion"] for r in repeats]),
                           {"long_name": "test confusion counts"}),
         },
