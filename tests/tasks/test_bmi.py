@@ -55,13 +55,14 @@ def test_snn_same_seed_same_numbers_and_batched(data_path, readout):
     assert np.isfinite(a.test_rmse.values).all()
 
 
-def test_linear_and_ann_learning_curve_ends(data_path):
-    """Test FVAF rises from 1 to 18 training folds for the baselines."""
-    for model, kw in (("linear", {}), ("ann", dict(hidden=16, epochs=4, patience=4))):
+def test_learning_curve_ends_for_every_model(data_path):
+    """Test FVAF rises from 1 to 18 training folds for the spiking decoder and the baselines."""
+    for model, kw in (("linear", {}), ("ann", dict(hidden=16, epochs=4, patience=4)),
+                      ("snn", dict(hidden=30, epochs=8, patience=8, readout="last", tau=0.002, lr=0.005))):
         lo = TASKS["bmi"].run(_cfg(data_path, model=model, n_train_folds=1, **kw), progress=False)
         hi = TASKS["bmi"].run(_cfg(data_path, model=model, n_train_folds=18, **kw), progress=False)
         assert hi.test_fvaf.item() > lo.test_fvaf.item() + 0.05, model
-        assert hi.test_fvaf.item() > 0.3, model
+        assert hi.test_fvaf.item() > (0.2 if model == "snn" else 0.3), model
 
 
 def test_bmi_config_validation():
