@@ -54,7 +54,10 @@ class Decoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> NetworkOutput:
         """``x``: (M, B, T, in) input spikes -> records of both layers."""
-        h1 = torch.matmul(x, self.w1.unsqueeze(1))  # (M, B, T, hidden), all steps in one product
+        return self.forward_currents(torch.matmul(x, self.w1.unsqueeze(1)))  # all steps in one product
+
+    def forward_currents(self, h1: torch.Tensor) -> NetworkOutput:
+        """The network from the hidden layer's input currents ``h1`` (M, B, T, hidden) on."""
         s1, _ = self.backend.lif(h1, self.params)
         h2 = torch.matmul(s1, self.w2.unsqueeze(1))
         if self.readout.spiking_output:
@@ -65,4 +68,8 @@ class Decoder(nn.Module):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = self(x)
+        return self.readout(out.out_spikes, out.out_membrane)
+
+    def logits_from_currents(self, h1: torch.Tensor) -> torch.Tensor:
+        out = self.forward_currents(h1)
         return self.readout(out.out_spikes, out.out_membrane)

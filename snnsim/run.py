@@ -32,7 +32,7 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -42,7 +42,7 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _non_negative_int(text: str) -> int:
+def non_negative_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
@@ -76,14 +76,14 @@ def build_parser() -> OneLineParser:
     g.add_argument("--readout", choices=tuple(READOUTS) + tuple(READOUT_ALIASES), help=f"readout (default {d.readout}; oc = mean)")
     g.add_argument("--tau", type=_duration, help="membrane time constant with a unit: 2ms, 0.002s, 2000us (default 20ms)")
     g.add_argument("--dt", type=_duration, help="simulation step with a unit (default 1ms)")
-    g.add_argument("--hidden", type=_positive_int, help=f"hidden LIF neurons (default {d.hidden})")
-    g.add_argument("--epochs", type=_positive_int, help=f"training epochs (default {d.epochs})")
-    g.add_argument("--batch-size", type=_positive_int, help=f"mini-batch size (default {d.batch_size})")
+    g.add_argument("--hidden", type=positive_int, help=f"hidden LIF neurons (default {d.hidden})")
+    g.add_argument("--epochs", type=positive_int, help=f"training epochs (default {d.epochs})")
+    g.add_argument("--batch-size", type=positive_int, help=f"mini-batch size (default {d.batch_size})")
     g.add_argument("--lr", type=_positive_float, help=f"Adam learning rate (default {d.lr})")
-    g.add_argument("--repeats", type=_positive_int, help=f"independent trainings; repeat r uses seed+r (default {d.repeats})")
+    g.add_argument("--repeats", type=positive_int, help=f"independent trainings; repeat r uses seed+r (default {d.repeats})")
     g.add_argument("--batch-repeats", action=argparse.BooleanOptionalAction,
                    help="train the repeats as one batched model (same numbers, faster; default on)")
-    g.add_argument("--seed", type=_non_negative_int, help=f"random seed (default {d.seed})")
+    g.add_argument("--seed", type=non_negative_int, help=f"random seed (default {d.seed})")
     g.add_argument("--init", choices=INIT_MODES, help=f"weight initialisation (default {d.init})")
     g.add_argument("--device", choices=DEVICES, help=f"where to train (default {d.device})")
     g.add_argument("--threshold", type=_positive_float, help=f"spike threshold (default {d.threshold})")
@@ -91,17 +91,17 @@ def build_parser() -> OneLineParser:
     i = p.add_argument_group("ipd")
     i.add_argument("--phase", choices=PHASE_MODES, help=f"phase offset per data set (notebook) or per sample (default {d.phase})")
     i.add_argument("--eval", choices=EVAL_MODES, help=f"score with the training readout or the notebook's sum over time (default {d.eval})")
-    i.add_argument("--n-train-batches", type=_positive_int, help=f"training set size in batches (default {d.n_train_batches})")
-    i.add_argument("--n-test-batches", type=_positive_int, help=f"test set size in batches (default {d.n_test_batches})")
+    i.add_argument("--n-train-batches", type=positive_int, help=f"training set size in batches (default {d.n_train_batches})")
+    i.add_argument("--n-test-batches", type=positive_int, help=f"test set size in batches (default {d.n_test_batches})")
     b = p.add_argument_group("bmi")
     b.add_argument("--data", help="bmi_dataset.pkl (default: the synthetic data set)")
     b.add_argument("--target", help=f"theta, dtheta, ddtheta or torque (default {d.target})")
     b.add_argument("--dim", dest="dims", action="append", help="output column (0 shoulder, 1 elbow); twice, or 'all' (default 0)")
-    b.add_argument("--rotation", type=_non_negative_int, help=f"fold rotation 0..19 (default {d.rotation})")
-    b.add_argument("--n-train-folds", type=_positive_int, help=f"training folds 1..18 (default {d.n_train_folds})")
+    b.add_argument("--rotation", type=non_negative_int, help=f"fold rotation 0..19 (default {d.rotation})")
+    b.add_argument("--n-train-folds", type=positive_int, help=f"training folds 1..18 (default {d.n_train_folds})")
     b.add_argument("--model", help=f"snn, ann or linear (default {d.model})")
     b.add_argument("--mi-order", help=f"MI column order: neuron-major or bin-major (default {d.mi_order})")
-    b.add_argument("--patience", type=_positive_int, help=f"early-stopping patience in epochs (default {d.patience})")
+    b.add_argument("--patience", type=positive_int, help=f"early-stopping patience in epochs (default {d.patience})")
     o = p.add_argument_group("output")
     o.add_argument("--out", type=Path, help="result file (.h5); default: none written")
     o.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -27,31 +27,12 @@ from pathlib import Path
 
 from ..errors import SnnsimError
 from ..run import EXIT_USAGE, OneLineParser
+from ..run import non_negative_int as _index, positive_int as _positive
 from . import experiment as experiment_mod
 from . import tasks as tasks_mod
 
 PROG = "snnsim.sweep"
 ARRAY_SCRIPT = Path(__file__).resolve().parents[2] / "slurm" / "array.sh"
-
-
-def _index(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a task index (an integer >= 0), got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a task index (an integer >= 0), got {text!r}")
-    return value
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def build_parser() -> OneLineParser:

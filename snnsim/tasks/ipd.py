@@ -61,17 +61,6 @@ def _sparse_inputs(cfg: RunConfig, spikes: torch.Tensor):
     return sparse_input.SpikeRows(spikes) if sparse_input.available(spikes.device) else None
 
 
-def _logits_from_currents(model: Decoder, h1: torch.Tensor) -> torch.Tensor:
-    """:meth:`Decoder.logits` from the hidden layer's input currents (same steps as ``forward``)."""
-    s1, _ = model.backend.lif(h1, model.params)
-    h2 = torch.matmul(s1, model.w2.unsqueeze(1))
-    if model.readout.spiking_output:
-        s2, v2 = model.backend.lif(h2, model.params)
-    else:
-        s2, v2 = None, model.backend.li(h2, model.params)
-    return model.readout(s2, v2)
-
-
 def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tensor, seeds: list[int],
           progress: bool = True) -> np.ndarray:
     """Train in place; return the mean training loss per model and epoch, (M, epochs)."""
@@ -94,7 +83,7 @@ def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tenso
             if sparse is not None:
                 from ..backends.sparse_input import project
 
-                logits = _logits_from_currents(model, project(model.w1, sparse, index))
+                logits = model.logits_from_currents(project(model.w1, sparse, index))
             else:
                 logits = model.logits(_gather(spikes, index).float())  # (M, B, C)
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(n_models, -1).mean(1)
