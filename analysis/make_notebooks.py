@@ -83,12 +83,12 @@ diagonal is good; mass off the diagonal near it means errors of one class (15 de
             display(fig)'''),
     new_markdown_cell("""## Hidden-layer weights
 
-The notebook's re-ordered weight plots need trained weights, which the result files hold only
-when they carry the variables `w1` (repeat, input, hidden) and `w2` (repeat, hidden, output).
+IPD result files carry the trained weights as `w1` (repeat, input_unit, hidden_unit) and `w2`
+(repeat, hidden_unit, output_unit); the notebook's re-ordered weight plots draw one trained model.
 `plots.weight_matrices(w1, w2)` and `plots.hidden_weight_profiles(w1, w2)` also take numpy
 arrays directly."""),
     new_code_cell('''if "w1" in ds and "w2" in ds:
-    key = {d: ds[d].values[0] for d in ds["w1"].dims if d not in ("repeat", "input", "hidden")}
+    key = {d: ds[d].values[0] for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
     display(show(plots.weight_matrices(ds, sel=key), "ipd_readouts_weights"))
     display(show(plots.hidden_weight_profiles(ds, sel=key), "ipd_readouts_weight_profiles"))
 else:

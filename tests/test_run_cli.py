@@ -71,7 +71,7 @@ def test_run_writes_a_complete_result_file(tmp_path, capsys):
         assert set(ds.data_vars) >= {"train_acc", "test_acc", "train_err_deg", "test_err_deg", "train_seconds", "loss", "confusion"}
         assert ds.loss.dims == ("repeat", "epoch") and ds.confusion.dims == ("repeat", "true_class", "pred_class")
         assert ds.sizes["repeat"] == 2
-        assert ds.w1.dims == ("repeat", "input", "hidden") and ds.w1.shape == (2, 200, 8)
+        assert ds.w1.dims == ("repeat", "input_unit", "hidden_unit") and ds.w1.shape == (2, 200, 8)
         assert ds.w2.shape == (2, 8, 12) and float(abs(ds.w1).max()) > 0
         assert ds.attrs["config_readout"] == "fr" and ds.attrs["config_tau"] == 0.002
         assert ds.attrs["config_phase"] == "per-sample" and ds.attrs["seed"] == 0

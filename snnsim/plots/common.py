@@ -29,8 +29,8 @@ from matplotlib.figure import Figure
 SETTINGS = ("task", "backend", "readout", "tau", "model", "n_train_folds", "hidden", "lr", "dt",
             "phase", "eval", "init", "epochs", "batch_size", "target", "data")
 #: Dims that index the values of one run, never samples.
-PER_SAMPLE_DIMS = ("epoch", "true_class", "pred_class", "output", "sample", "time", "input",
-                   "hidden", "unit", "class")
+PER_SAMPLE_DIMS = ("epoch", "true_class", "pred_class", "output", "sample", "time", "input_unit",
+                   "hidden_unit", "output_unit", "unit", "class")
 SAMPLE = "sample"
 
 #: Train / validation / test colours, used by every figure.

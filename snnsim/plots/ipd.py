@@ -342,10 +342,11 @@ def weights_of(source, w2=None, repeat: int = 0, sel: dict | None = None):
         ds = source.sel(sel) if sel else source
         pick = lambda da: da.isel(repeat=repeat) if "repeat" in da.dims else da  # noqa: E731
         a, b = pick(ds["w1"]), pick(ds["w2"])
-        extra = [d for d in a.dims if d not in ("input", "hidden")] + [d for d in b.dims if d not in ("hidden", "output")]
+        extra = ([d for d in a.dims if d not in ("input_unit", "hidden_unit")]
+                 + [d for d in b.dims if d not in ("hidden_unit", "output_unit")])
         if extra:
             raise ValueError(f"select one model first (sel=...): dims {sorted(set(extra))} left")
-        return a.transpose("input", "hidden").values, b.transpose("hidden", "output").values
+        return a.transpose("input_unit", "hidden_unit").values, b.transpose("hidden_unit", "output_unit").values
     if w2 is None:
         raise ValueError("pass w1 and w2, or a dataset with variables w1 and w2")
     return np.asarray(source, dtype=float), np.asarray(w2, dtype=float)

@@ -156,10 +156,6 @@ def to_dataset(cfg: RunConfig, rows: dict[int, dict], device) -> xr.Dataset:
             "test_err_deg": ("repeat", col("test", "err_deg"), {"units": "deg", "long_name": "test mean absolute IPD error"}),
             "train_seconds": ("repeat", np.array([rows[r]["seconds"] for r in repeats]), {"units": "s", "long_name": "training wall time"}),
             "loss": (("repeat", "epoch"), np.stack([rows[r]["loss"] for r in repeats]), {"long_name": "mean training loss (NLL)"}),
-            "w1": (("repeat", "input", "hidden"), np.stack([rows[r]["w1"] for r in repeats]),
-                   {"long_name": "trained input-to-hidden weights"}),
-            "w2": (("repeat", "hidden", "output"), np.stack([rows[r]["w2"] for r in repeats]),
-                   {"long_name": "trained hidden-to-output weights"}),
             "confusion": (("repeat", "true_class", "pred_class"), np.stack([rows[r]["test"]["confusion"] for r in repeats]),
                           {"long_name": "test confusion counts"}),
         },
@@ -172,6 +168,11 @@ def to_dataset(cfg: RunConfig, rows: dict[int, dict], device) -> xr.Dataset:
             "seed": ("repeat", np.array([cfg.seed + r for r in repeats])),
         },
     )
+    if all("w1" in rows[r] for r in repeats):  # trained weights, for the notebook's weight plots
+        ds["w1"] = (("repeat", "input_unit", "hidden_unit"), np.stack([rows[r]["w1"] for r in repeats]),
+                    {"long_name": "trained input-to-hidden weights"})
+        ds["w2"] = (("repeat", "hidden_unit", "output_unit"), np.stack([rows[r]["w2"] for r in repeats]),
+                    {"long_name": "trained hidden-to-output weights"})
     ds.attrs.update(provenance_attrs(cfg, device))
     return ds
 

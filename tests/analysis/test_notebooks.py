@@ -109,10 +109,11 @@ def test_ipd_readouts_notebook_runs(kernel_env):
     nb = execute("ipd_readouts.ipynb", kernel_env)
     figures = sorted(p.name for p in (kernel_env / "figures").glob("*.png"))
     assert figures == sorted(["ipd_input_raster.png", "ipd_readouts_accuracy.png", "ipd_readouts_error.png",
-                              "ipd_readouts_training_curves.png"]
+                              "ipd_readouts_training_curves.png",
+                              "ipd_readouts_weights.png", "ipd_readouts_weight_profiles.png"]  # run files hold w1, w2
                              + [f"ipd_readouts_confusion_{r}_{t}.png" for r in ("mean", "max", "fr")
                                 for t in ("20ms", "2ms")])
-    assert images(nb) == 10
+    assert images(nb) == 12
     assert (kernel_env / "figures" / "ipd_readouts_accuracy.svg").exists()
 
 

@@ -155,8 +155,8 @@ def test_weight_matrices_from_arrays_and_from_a_dataset(weights, ipd_ds):
         np.testing.assert_allclose(image.get_array(), expected)
     assert [ax.get_title() for ax in fig.axes[:3]] == ["$W_1$", "$W_2$", "$W_1W_2$"]
     assert fig.axes[0].get_ylabel() == "Input neuron index"
-    ds = ipd_ds.assign(w1=(("repeat", "input", "hidden"), np.stack([w1 * 0, w1, w1 * 2])),
-                       w2=(("repeat", "hidden", "output"), np.stack([w2, w2, w2])))
+    ds = ipd_ds.assign(w1=(("repeat", "input_unit", "hidden_unit"), np.stack([w1 * 0, w1, w1 * 2])),
+                       w2=(("repeat", "hidden_unit", "output_unit"), np.stack([w2, w2, w2])))
     fig = plots.weight_matrices(ds, repeat=1)
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), a)
 
