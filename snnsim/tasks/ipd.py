@@ -72,6 +72,8 @@ def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tenso
     n_batches = n // cfg.batch_size
     losses = np.zeros((n_models, cfg.epochs))
     sparse = _sparse_inputs(cfg, spikes)
+    if sparse is not None:
+        from ..backends.sparse_input import project
     bar = tqdm(total=cfg.epochs * n_batches, disable=not progress, unit="batch", leave=False,
                desc=f"{cfg.backend}/{cfg.readout}/tau={cfg.tau * 1e3:g}ms x{n_models}")
     for epoch in range(cfg.epochs):
@@ -81,8 +83,6 @@ def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tenso
             index = perm[:, b * cfg.batch_size:(b + 1) * cfg.batch_size]
             y = _gather(labels, index)
             if sparse is not None:
-                from ..backends.sparse_input import project
-
                 logits = model.logits_from_currents(project(model.w1, sparse, index))
             else:
                 logits = model.logits(_gather(spikes, index).float())  # (M, B, C)
