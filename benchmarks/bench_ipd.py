@@ -1,6 +1,8 @@
 """Time one full IPD training (the notebook's setting: 4,096 samples, batch 64, 10 epochs, Adam)
 for the notebook's own loop, snnTorch's and Norse's tutorial-style loops and snnsim's backends,
-plus the whole 60-training grid (3 readouts x 2 taus x 10 repeats) with batched repeats.
+plus the whole 60-training grid (3 readouts x 2 taus x 10 seeds): in this process through
+``snnsim.tasks.ipd.run_many`` (6 batched models of 10 seeds, each seed's data generated once)
+and, on the CPU, as a real sweep of one pack per core (``snnsim.sweep local -j N --pack K``).
 
 Everything runs in one process, on the same data, one case after the other; each row is the
 median of ``--runs`` trainings. Peak memory: on CUDA ``torch.cuda.max_memory_allocated``; on the
@@ -238,6 +240,32 @@ def timed(fn, device) -> tuple[float, int]:
     return seconds, mem.peak
 
 
+def grid_processes(cfgs: list[RunConfig], jobs: int, threads: int) -> float:
+    """Wall time of the grid as a real sweep on this machine: an experiment file with the same
+    settings, ``python -m snnsim.sweep local EXP -j JOBS --pack K`` (K = tasks / JOBS, one pack per
+    process), result files written; in a temporary folder."""
+    import subprocess
+    import tempfile
+
+    seeds = sorted({c.seed for c in cfgs})
+    text = (f'name = "bench_grid"\n[fixed]\ntask = "ipd"\nbackend = "fused"\nepochs = {cfgs[0].epochs}\n'
+            f'device = "{cfgs[0].device}"\n[sweep]\nreadout = ["mean", "max", "fr"]\ntau = ["20ms", "2ms"]\n'
+            f"seed = {seeds}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        exp = os.path.join(tmp, "bench_grid.toml")
+        with open(exp, "w") as fh:
+            fh.write(text)
+        env = dict(os.environ, SNNSIM_THREADS=str(threads or 1), OMP_NUM_THREADS=str(threads or 1))
+        cmd = [sys.executable, "-m", "snnsim.sweep", "--results-dir", os.path.join(tmp, "results"), "local", exp,
+               "-j", str(jobs), "--pack", str(-(-len(cfgs) // jobs)), "--quiet"]
+        start = time.perf_counter()
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise RuntimeError(f"grid sweep failed: {proc.stdout}{proc.stderr}")
+    return seconds
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
@@ -248,6 +276,8 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--only", default="", help="comma-separated row names to run (default all)")
     ap.add_argument("--no-grid", action="store_true")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="also time the grid as this many sweep processes (packs), CPU only (default: all cores)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -259,9 +289,9 @@ def main(argv=None) -> int:
     grid_repeats = 2 if args.quick else 10
     cfg = RunConfig(readout=args.readout, tau=args.tau, epochs=epochs, device=args.device)
     seeds = [0]
-    train_ipd, train_spikes = ipd_task.make_data(cfg, seeds, device, "train")
-    dense = train_spikes[0].float()  # the notebook keeps the whole set as float
-    ipds = train_ipd[0]
+    train_data = [ipd_task.make_split(cfg, 0, device, "train")]
+    dense = train_data[0].spikes.float()  # the notebook keeps the whole set as float
+    ipds = train_data[0].ipd
 
     def notebook():
         torch.manual_seed(0)
@@ -278,7 +308,7 @@ def main(argv=None) -> int:
 
         def fn():
             model = ipd_task.make_model(c, seeds, device)
-            ipd_task.train(model, c, train_ipd, train_spikes, seeds, progress=False)
+            ipd_task.train(model, c, train_data, seeds, progress=False)
         return fn
 
     cases = [
@@ -306,16 +336,19 @@ def main(argv=None) -> int:
         rows.append((name, statistics.median(times), max(peaks), times))
         print(f"  {name}: {', '.join(f'{t:.2f}' for t in times)} s", flush=True)
 
-    grid = None
+    grid_cfgs = [RunConfig(backend="fused", readout=readout, tau=tau, epochs=epochs, seed=seed, device=args.device)
+                 for readout in ("mean", "max", "fr") for tau in (0.02, 0.002) for seed in range(grid_repeats)]
+    grids = []
     if not args.no_grid:
-        def run_grid():
-            for readout in ("mean", "max", "fr"):
-                for tau in (0.02, 0.002):
-                    c = RunConfig(backend="fused", readout=readout, tau=tau, epochs=epochs, repeats=grid_repeats,
-                                  batch_repeats=True, device=args.device)
-                    ipd_task.run(c, progress=False)
-        seconds, peak = timed(run_grid, device)
-        grid = (seconds, peak)
+        # one process: the 60 trainings as 6 batched models of 10 seeds, each seed's data generated once
+        seconds, peak = timed(lambda: ipd_task.run_many(grid_cfgs, progress=False), device)
+        grids.append(("one process (run_many)", seconds, peak))
+        print(f"  grid, one process: {seconds:.1f} s", flush=True)
+        if args.jobs > 1 and device.type == "cpu":
+            seconds = grid_processes(grid_cfgs, args.jobs, args.threads)
+            grids.append((f"{args.jobs} processes (sweep local -j {args.jobs} --pack {-(-len(grid_cfgs) // args.jobs)})",
+                          seconds, None))
+            print(f"  grid, {args.jobs} processes: {seconds:.1f} s", flush=True)
 
     base = next((r[1] for r in rows if r[0] == "notebook loop"), None)
     print()
@@ -323,11 +356,11 @@ def main(argv=None) -> int:
     for name, med, peak, _ in rows:
         ratio = f"{base / med:.1f}x" if base else "-"
         print(f"{name:<26}{med:10.2f}{ratio:>12}{peak / 2**20:10.0f}")
-    if grid is not None:
-        n = 6 * grid_repeats
-        print(f"grid: {n} trainings (3 readouts x 2 taus x {grid_repeats} repeats, fused, batched repeats, "
-              f"data + training + evaluation): {grid[0]:.1f} s ({grid[0] / n:.2f} s per training), "
-              f"peak {grid[1] / 2**20:.0f} MB")
+    n = len(grid_cfgs)
+    for label, seconds, peak in grids:
+        memory = f", peak {peak / 2**20:.0f} MB" if peak is not None else ""
+        print(f"grid: {n} trainings (3 readouts x 2 taus x {grid_repeats} seeds, fused, data + training + "
+              f"evaluation), {label}: {seconds:.1f} s ({seconds / n:.2f} s per training){memory}")
     return 0
 
 

@@ -56,20 +56,40 @@ class Decoder(nn.Module):
         """``x``: (M, B, T, in) input spikes -> records of both layers."""
         return self.forward_currents(torch.matmul(x, self.w1.unsqueeze(1)))  # all steps in one product
 
-    def forward_currents(self, h1: torch.Tensor) -> NetworkOutput:
-        """The network from the hidden layer's input currents ``h1`` (M, B, T, hidden) on."""
-        s1, _ = self.backend.lif(h1, self.params)
-        h2 = torch.matmul(s1, self.w2.unsqueeze(1))
-        if self.readout.spiking_output:
-            s2, v2 = self.backend.lif(h2, self.params)
+    def forward_currents(self, h1: torch.Tensor, time_major: bool = False) -> NetworkOutput:
+        """The network from the hidden layer's input currents ``h1`` (M, B, T, hidden) on.
+
+        ``time_major``: ``h1`` is (M, T, B, hidden) instead. Each layer then sees one row per
+        model whose steps hold all samples' neurons side by side (M, T, B*neurons), which the
+        fused backend's loops run over in long contiguous stretches; the records returned are
+        (M, B, T, ...) views either way, and the numbers are the same.
+        """
+        m = h1.shape[0]
+        if time_major:
+            steps, b = h1.shape[1], h1.shape[2]
+            layer = lambda fn, h: fn(h.reshape(m, steps, -1), self.params)  # noqa: E731
+            record = lambda x, n: x.view(m, steps, b, n).transpose(1, 2)  # noqa: E731
         else:
-            s2, v2 = None, self.backend.li(h2, self.params)
-        return NetworkOutput(s1, s2, v2)
+            layer = lambda fn, h: fn(h, self.params)  # noqa: E731
+            record = lambda x, n: x  # noqa: E731
+        n_hidden, n_out = self.w2.shape[1], self.w2.shape[2]
+        s1, _ = layer(self.backend.lif, h1)
+        # all samples and steps of a model in one product, model by model: the same call for
+        # every model whatever M is (a batched product may round differently for M = 1)
+        # (unbind, not indexing: its backward is one stack, not M zero-filled copies)
+        pairs = zip(s1.reshape(m, -1, n_hidden).unbind(0), self.w2.unbind(0))
+        h2 = torch.stack([s @ w for s, w in pairs]).view(h1.shape[:-1] + (n_out,))
+        if self.readout.spiking_output:
+            s2, v2 = layer(self.backend.lif, h2)
+            s2 = record(s2, n_out)
+        else:
+            s2, v2 = None, layer(self.backend.li, h2)
+        return NetworkOutput(record(s1, n_hidden), s2, record(v2, n_out))
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = self(x)
         return self.readout(out.out_spikes, out.out_membrane)
 
-    def logits_from_currents(self, h1: torch.Tensor) -> torch.Tensor:
-        out = self.forward_currents(h1)
+    def logits_from_currents(self, h1: torch.Tensor, time_major: bool = False) -> torch.Tensor:
+        out = self.forward_currents(h1, time_major)
         return self.readout(out.out_spikes, out.out_membrane)

@@ -147,14 +147,11 @@ class _LIFFunction(torch.autograd.Function):
             h, rows, steps, n = _flat(h)
             gs = None if grad_spikes is None else grad_spikes.contiguous()
             gv = None if grad_mem is None else grad_mem.contiguous()
-            sig = torch.sub(mem, v_th).mul_(slope)
-            torch.sigmoid(sig, out=sig)  # the C loop forms slope*sig*(1 - sig)
             grad_h = torch.empty_like(h)
-            work = torch.empty(2 * n, dtype=h.dtype)
-            sfx = _native.suffix(h.dtype)
-            getattr(_native.library(), f"lif_bwd_{sfx}")(
-                h.data_ptr(), spikes.data_ptr(), mem.data_ptr(), sig.data_ptr(), _native.ptr(gs), _native.ptr(gv),
-                grad_h.data_ptr(), work.data_ptr(), rows, steps, n, alpha, slope)
+            work = torch.empty(3 * n, dtype=h.dtype)
+            getattr(_native.library(), f"lif_bwd_{_native.suffix(h.dtype)}")(
+                h.data_ptr(), spikes.data_ptr(), mem.data_ptr(), _native.ptr(gs), _native.ptr(gv),
+                grad_h.data_ptr(), work.data_ptr(), rows, steps, n, alpha, v_th, slope)
         else:
             grad_h = _lif_backward_torch(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         return grad_h, None, None, None

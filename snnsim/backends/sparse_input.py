@@ -5,8 +5,10 @@ sample, step) row, the sum of the weight rows of the active inputs, and the weig
 ``x^T @ dh`` adds each row's current gradient to the rows of its active inputs. Storing a data
 set once as lists of active inputs (:class:`SpikeRows`) replaces the two dense products of the
 input layer (and the per-batch bool -> float conversion of the input) by these sparse sums,
-about 4x fewer operations; per model and row the sum is sequential in increasing input index,
-so the result does not depend on how many models or samples are batched together.
+about 4x fewer operations. Every sum runs in a fixed order per model (currents: increasing
+input index; weight gradient: per input, sample by sample in batch order, each sample's steps
+in increasing order), so the result does not depend on how many models are batched together
+or on the layout (sample- or time-major) of the currents.
 
 The sums are rounded in a different order than a BLAS product: currents equal ``x @ w`` to
 float tolerance, not bit for bit.
@@ -14,20 +16,30 @@ float tolerance, not bit for bit.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 
 from . import _native
 
 class SpikeRows:
-    """Binary spikes (M, S, T, C) as per-row lists of active inputs (CSR, int16 indices)."""
+    """Binary spikes (S, T, C) of one data set as lists of active inputs (int16 indices):
+
+    - per (sample, step) row, the active inputs (CSR; ``ptr``, ``idx``), for the currents;
+    - per sample and input, the steps at which it is active (:meth:`csc`, built at the first
+      backward pass), for the weight gradient: summed per sample and input in registers, with
+      one store per (sample, input) instead of one per active entry.
+    """
 
     def __init__(self, spikes: torch.Tensor):
         if spikes.device.type != "cpu":
             raise ValueError("SpikeRows holds CPU data")
+        if spikes.dim() != 3:
+            raise ValueError(f"expected spikes (samples, steps, inputs), got shape {tuple(spikes.shape)}")
         self.shape = tuple(spikes.shape)
-        n_models, n_samples, steps, n_in = self.shape
-        if n_in > 32767:
-            raise ValueError("at most 32767 inputs")
+        n_samples, steps, n_in = self.shape
+        if n_in > 32767 or steps > 32767:
+            raise ValueError("at most 32767 inputs and steps")
         flat = spikes.reshape(-1, n_in).contiguous()
         if flat.dtype != torch.bool:
             flat = flat != 0
@@ -37,13 +49,26 @@ class SpikeRows:
         lib.csr_build(x.data_ptr(), flat.shape[0], n_in, self.ptr.data_ptr(), None)
         self.idx = torch.empty(int(self.ptr[-1]) + 1, dtype=torch.int16)  # +1: the branchless fill writes one past
         lib.csr_build(x.data_ptr(), flat.shape[0], n_in, self.ptr.data_ptr(), self.idx.data_ptr())
+        self._x = x  # kept until the per-sample lists are built (first backward pass)
+        self._csc = None
         self._steps = torch.arange(steps, dtype=torch.int64)
 
+    def csc(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The per-sample lists (base, off, step), built at first use (training only)."""
+        if self._csc is None:
+            n_samples, steps, n_in = self.shape
+            lib = _native.library()
+            base = torch.empty(n_samples + 1, dtype=torch.int64)
+            off = torch.empty(n_samples * (n_in + 1), dtype=torch.int32)
+            lib.csc_build(self._x.data_ptr(), n_samples, steps, n_in, base.data_ptr(), off.data_ptr(), None)
+            step = torch.empty(int(base[-1]) + 1, dtype=torch.int16)  # +1: the branchless fill writes one past
+            lib.csc_build(self._x.data_ptr(), n_samples, steps, n_in, base.data_ptr(), off.data_ptr(), step.data_ptr())
+            self._csc, self._x = (base, off, step), None
+        return self._csc
+
     def rows(self, index: torch.Tensor) -> torch.Tensor:
-        """Row ids (M, B*T) of the samples ``index`` (M, B) of every model, steps in order."""
-        n_models, n_samples, steps, _ = self.shape
-        base = (torch.arange(n_models, dtype=torch.int64)[:, None] * n_samples + index.cpu()) * steps
-        return (base[:, :, None] + self._steps).reshape(n_models, -1).contiguous()
+        """Row ids (B*T,) of the samples ``index`` (B,), each sample's steps in order."""
+        return (index.cpu()[:, None] * self.shape[1] + self._steps).reshape(-1).contiguous()
 
 
 def _padded(n: int, dtype: torch.dtype) -> int:
@@ -54,42 +79,47 @@ def _padded(n: int, dtype: torch.dtype) -> int:
 
 class _Project(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, w: torch.Tensor, data: SpikeRows, rows: torch.Tensor):
-        n_models, n_rows = rows.shape
-        n_out = w.shape[-1]
+    def forward(ctx, w: torch.Tensor, data: Sequence[SpikeRows], index: torch.Tensor, time_major: bool):
+        n_models, batch = index.shape
+        steps, n_out = data[0].shape[1], w.shape[-1]
         padded = _padded(n_out, w.dtype)
         wp = torch.zeros(w.shape[:-1] + (padded,), dtype=w.dtype)
         wp[..., :n_out] = w
-        h = torch.empty((n_models, n_rows, n_out), dtype=w.dtype)
+        h = torch.empty((n_models, batch * steps, n_out), dtype=w.dtype)
         fwd = getattr(_native.library(), f"proj_fwd_{_native.suffix(w.dtype)}")
-        for m in range(n_models):
-            fwd(rows[m].data_ptr(), n_rows, data.ptr.data_ptr(), data.idx.data_ptr(), wp[m].data_ptr(), n_out, padded,
-                h[m].data_ptr())
-        ctx.data, ctx.rows, ctx.w_shape = data, rows, w.shape
+        for m, d in enumerate(data):
+            rows = d.rows(index[m])
+            fwd(rows.data_ptr(), rows.shape[0], d.ptr.data_ptr(), d.idx.data_ptr(), wp[m].data_ptr(),
+                n_out, padded, h[m].data_ptr(), steps, batch if time_major else 0)
+        ctx.data, ctx.index, ctx.time_major, ctx.w_shape = data, index, time_major, w.shape
         return h
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_h):
         grad_h = grad_h.contiguous()
-        data, rows = ctx.data, ctx.rows
-        n_models, n_rows = rows.shape
-        n_out = ctx.w_shape[-1]
+        n_models, batch = ctx.index.shape
+        n_in, n_out = ctx.w_shape[-2], ctx.w_shape[-1]
         padded = _padded(n_out, grad_h.dtype)
         grad_w = torch.zeros(ctx.w_shape[:-1] + (padded,), dtype=grad_h.dtype)
         bwd = getattr(_native.library(), f"proj_bwd_{_native.suffix(grad_h.dtype)}")
-        for m in range(n_models):
-            bwd(rows[m].data_ptr(), n_rows, data.ptr.data_ptr(), data.idx.data_ptr(), grad_h[m].data_ptr(),
-                n_out, padded, grad_w[m].data_ptr())
-        return grad_w[..., :n_out], None, None
+        for m, d in enumerate(ctx.data):
+            base, off, step = d.csc()
+            samples = ctx.index[m].cpu().contiguous()
+            bwd(samples.data_ptr(), batch, base.data_ptr(), off.data_ptr(), step.data_ptr(), n_in,
+                grad_h[m].data_ptr(), n_out, padded, d.shape[1], int(ctx.time_major), grad_w[m].data_ptr())
+        return grad_w[..., :n_out], None, None, None
 
 
 def available(device: torch.device) -> bool:
     return device.type == "cpu" and _native.library() is not None
 
 
-def project(w: torch.Tensor, data: SpikeRows, index: torch.Tensor) -> torch.Tensor:
-    """Input currents (M, B, T, out) of samples ``index`` (M, B): ``x[m, index[m]] @ w[m]``."""
-    rows = data.rows(index)
-    h = _Project.apply(w, data, rows)
-    return h.view(index.shape[0], index.shape[1], data.shape[2], w.shape[-1])
+def project(w: torch.Tensor, data: Sequence[SpikeRows], index: torch.Tensor, time_major: bool = False) -> torch.Tensor:
+    """Input currents (M, B, T, out) of samples ``index`` (M, B): model m's currents are
+    ``x_m[index[m]] @ w[m]`` for its data set ``data[m]``; (M, T, B, out) with ``time_major``."""
+    if len(data) != w.shape[0] or index.shape[0] != w.shape[0]:
+        raise ValueError(f"{w.shape[0]} models, {len(data)} data sets and {index.shape[0]} index rows")
+    h = _Project.apply(w, tuple(data), index.to(torch.int64), time_major)
+    m, b, steps = index.shape[0], index.shape[1], data[0].shape[1]
+    return h.view((m, steps, b, w.shape[-1]) if time_major else (m, b, steps, w.shape[-1]))

@@ -2,13 +2,19 @@
 
 EXP is an experiment file (``experiments/NAME.toml``) or just its NAME. Commands::
 
-    count  EXP                 grid size N (tasks 0..N-1)
+    count  EXP [--pack K]      grid size N (tasks 0..N-1), or the number of packs of K tasks
     show   EXP [INDEX]         the settings of one task (all tasks without INDEX)
     run    EXP [INDEX]         run one task (INDEX defaults to $SLURM_ARRAY_TASK_ID)
-    submit EXP [--throttle K]  sbatch slurm/array.sh with --array = the tasks not done
-    local  EXP [-j N]          the same tasks on this machine, N processes at once
+    run    EXP --pack K [P]    run pack P of at most K tasks in one process (P: same default)
+    submit EXP [--throttle J]  sbatch slurm/array.sh with --array = the tasks (packs) not done
+    local  EXP [-j N]          the same tasks (packs) on this machine, N processes at once
     status EXP                 done / missing / failed / corrupt / stale counts
     merge  EXP                 one xarray dataset -> RESULTS/NAME.h5
+
+A pack (``--pack K``) runs up to K tasks in one process: tasks that differ only by seed train
+as one batched model, and tasks that differ by readout or tau share their seeds' data sets
+(see :func:`snnsim.sweep.tasks.pack_indices`); each task still writes its own result file, with
+the numbers it gets when run alone.
 
 Bad input: one line on stderr, exit code 2.
 """
@@ -46,17 +52,23 @@ def build_parser() -> OneLineParser:
         s.add_argument("exp", metavar="EXP", help="experiments/NAME.toml or NAME")
         return s
 
-    add("count", "print the number of tasks N")
+    s = add("count", "print the number of tasks N (or of packs, with --pack)")
+    s.add_argument("--pack", type=_positive, default=None, metavar="K", help="count packs of at most K tasks")
     s = add("show", "print the settings of a task (all tasks without INDEX)")
     s.add_argument("index", metavar="INDEX", type=_index, nargs="?")
     s.add_argument("--json", action="store_true", help="the full run config as JSON")
-    s = add("run", "run one task (skipped when its result is complete)")
+    s = add("run", "run one task, or one pack of tasks (skipped when complete)")
     s.add_argument("index", metavar="INDEX", type=_index, nargs="?",
-                   help="task index (default: $SLURM_ARRAY_TASK_ID)")
+                   help="task index, or pack index with --pack (default: $SLURM_ARRAY_TASK_ID)")
+    s.add_argument("--pack", type=_positive, default=None, metavar="K",
+                   help="run pack INDEX of at most K tasks in this process (shared data, batched seeds)")
     s.add_argument("--force", action="store_true", help="rerun even if done, and replace a stale result")
     s.add_argument("--progress", action="store_true", help="show the training progress bar")
     s = add("submit", "submit the tasks that are not done as a SLURM array job")
-    s.add_argument("--throttle", "-K", type=_positive, default=None, help="at most K tasks at once (--array=...%%K)")
+    s.add_argument("--throttle", "-K", type=_positive, default=None, metavar="J",
+                   help="at most J array tasks at once (--array=...%%J)")
+    s.add_argument("--pack", type=_positive, default=None, metavar="K",
+                   help="one array task per pack of at most K tasks (shared data, batched seeds)")
     s.add_argument("--all", action="store_true", help="every index, even those done (they are skipped when run)")
     s.add_argument("--rerun-stale", action="store_true", help="also submit stale tasks (replacing their files)")
     s.add_argument("--script", type=Path, default=ARRAY_SCRIPT, help="sbatch script (default %(default)s)")
@@ -65,6 +77,8 @@ def build_parser() -> OneLineParser:
                    help="further sbatch options in one string, e.g. --sbatch-args='--time=1:00:00 --partition=gpu'")
     s = add("local", "run the tasks that are not done on this machine, in parallel processes")
     s.add_argument("-j", "--jobs", type=_positive, default=1, help="processes at once (default 1)")
+    s.add_argument("--pack", type=_positive, default=None, metavar="K",
+                   help="one process per pack of at most K tasks (shared data, batched seeds)")
     s.add_argument("--rerun-stale", action="store_true", help="also rerun stale tasks (replacing their files)")
     s.add_argument("--indices", default=None, help="only these indices (sbatch --array syntax, e.g. 0-3,7)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -92,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- commands ----------------------------------------------------------------------------------
 def cmd_count(exp, ns) -> int:
-    print(exp.grid_size)
+    print(tasks_mod.n_packs(exp, ns.pack) if ns.pack else exp.grid_size)
     return 0
 
 
@@ -116,14 +130,24 @@ def cmd_run(exp, ns) -> int:
             index = _index(env)
         except argparse.ArgumentTypeError:
             raise SnnsimError(f"run: $SLURM_ARRAY_TASK_ID={env!r} is not a task index") from None
-    exp.check_index(index)
     log = lambda msg: print(f"{PROG}: {msg}", file=sys.stderr, flush=True)  # noqa: E731
-    return tasks_mod.run_task(exp, index, ns.results_dir, force=ns.force, progress=ns.progress, log=log)
+    if ns.pack:
+        indices = tasks_mod.pack_indices(exp, ns.pack, index)
+        log(f"pack {index} of {tasks_mod.n_packs(exp, ns.pack)} ({len(indices)} tasks): {tasks_mod.array_spec(indices)}")
+    else:
+        indices = [exp.check_index(index)]
+    return tasks_mod.run_tasks(exp, indices, ns.results_dir, force=ns.force, progress=ns.progress, log=log)
 
 
 def _todo(exp, ns, rerun_stale: bool) -> list[int]:
     wanted = {"missing", "failed", "corrupt"} | ({"stale"} if rerun_stale else set())
     return [s.index for s in tasks_mod.states(exp, ns.results_dir) if s.state in wanted]
+
+
+def _todo_packs(exp, ns, todo: list[int]) -> list[int]:
+    """The packs (of ``ns.pack`` tasks) holding at least one of the tasks ``todo``."""
+    packs = tasks_mod.n_packs(exp, ns.pack)
+    return sorted({i % packs for i in todo})
 
 
 def _exp_arg(exp) -> str:
@@ -135,13 +159,16 @@ def cmd_submit(exp, ns) -> int:
     if not indices:
         print(f"{exp.name}: all {exp.grid_size} tasks done; nothing to submit")
         return 0
-    spec = tasks_mod.array_spec(indices)
+    jobs = _todo_packs(exp, ns, indices) if ns.pack else indices
+    spec = tasks_mod.array_spec(jobs)
     if ns.throttle:
         spec += f"%{ns.throttle}"
     extra = shlex.split(ns.sbatch_args)
     cmd = ["sbatch", "--parsable", f"--array={spec}", *extra, str(ns.script), _exp_arg(exp)]
     if ns.rerun_stale:
         cmd.append("--force")
+    if ns.pack:
+        cmd += ["--pack", str(ns.pack)]
     env = dict(os.environ)
     if ns.results_dir is not None:
         env[tasks_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
@@ -155,7 +182,8 @@ def cmd_submit(exp, ns) -> int:
     if proc.returncode != 0:
         raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
     job = proc.stdout.strip().split(";")[0]
-    print(f"{exp.name}: submitted {len(indices)} tasks as job {job} (--array={spec})")
+    packed = f" in {len(jobs)} packs of at most {ns.pack}" if ns.pack else ""
+    print(f"{exp.name}: submitted {len(indices)} tasks{packed} as job {job} (--array={spec})")
     return 0
 
 
@@ -187,29 +215,35 @@ def cmd_local(exp, ns) -> int:
         env.setdefault("OMP_NUM_THREADS", "1")
     env.pop("SLURM_ARRAY_TASK_ID", None)
 
+    unit = "pack" if ns.pack else "task"
+    jobs = _todo_packs(exp, ns, todo) if ns.pack else todo
+
     def one(i: int) -> tuple[int, int, float]:
         start = time.perf_counter()
         cmd = [sys.executable, "-m", "snnsim.sweep", "run", _exp_arg(exp), str(i)]
         if ns.rerun_stale:
             cmd.append("--force")
-        with open(logdir / f"task-{i}.log", "w") as log:
+        if ns.pack:
+            cmd += ["--pack", str(ns.pack)]
+        with open(logdir / f"{unit}-{i}.log", "w") as log:
             rc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
         return i, rc, time.perf_counter() - start
 
     start = time.perf_counter()
     bad: list[tuple[int, int]] = []
     with ThreadPoolExecutor(max_workers=ns.jobs) as pool, \
-            tqdm(total=len(todo), desc=exp.name, unit="task", disable=ns.quiet, file=sys.stderr) as bar:
-        for fut in as_completed([pool.submit(one, i) for i in todo]):
+            tqdm(total=len(jobs), desc=exp.name, unit=unit, disable=ns.quiet, file=sys.stderr) as bar:
+        for fut in as_completed([pool.submit(one, i) for i in jobs]):
             i, rc, _ = fut.result()
             if rc != 0:
                 bad.append((i, rc))
             bar.update(1)
     wall = time.perf_counter() - start
-    print(f"{exp.name}: ran {len(todo)} tasks in {wall:.1f} s with -j {ns.jobs}; "
-          f"{len(todo) - len(bad)} ok, {len(bad)} not ok")
+    packed = f" in {len(jobs)} packs of at most {ns.pack}" if ns.pack else ""
+    print(f"{exp.name}: ran {len(todo)} tasks{packed} in {wall:.1f} s with -j {ns.jobs}; "
+          f"{len(jobs) - len(bad)} ok, {len(bad)} not ok" + (" (packs)" if ns.pack else ""))
     for i, rc in sorted(bad):
-        print(f"  task {i}: exit code {rc}; log {logdir / f'task-{i}.log'}")
+        print(f"  {unit} {i}: exit code {rc}; log {logdir / f'{unit}-{i}.log'}")
     return 1 if bad else 0
 
 

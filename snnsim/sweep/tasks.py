@@ -179,54 +179,106 @@ def _on_signal(signum, frame):  # noqa: ARG001
     raise Interrupted(signum)
 
 
+def n_packs(exp: Experiment, size: int) -> int:
+    """Number of packs when ``size`` tasks (at most) run in one process."""
+    return -(-exp.grid_size // size)
+
+
+def pack_indices(exp: Experiment, size: int, pack: int) -> list[int]:
+    """Task indices of pack ``pack`` of at most ``size`` tasks: every P-th task from ``pack`` on
+    (P packs in all). Strided, not contiguous: with the seed as the last (fastest) sweep key, a
+    pack then holds few seeds for many settings, and a seed's data sets are generated once per
+    pack and shared by all its settings."""
+    packs = n_packs(exp, size)
+    if not 0 <= pack < packs:
+        from ..errors import SnnsimError
+
+        raise SnnsimError(f"pack {pack} out of range: {exp.name} has {packs} packs of at most {size} tasks (0..{packs - 1})")
+    return list(range(pack, exp.grid_size, packs))
+
+
 def run_task(exp: Experiment, index: int, root=None, force: bool = False, progress: bool = False,
              log=print) -> int:
-    """Run task ``index`` unless its result is already complete; return a process exit code.
+    """Run task ``index`` unless its result is already complete; return a process exit code
+    (see :func:`run_tasks`)."""
+    return run_tasks(exp, [index], root, force, progress, log)
 
-    0: done (or already done); 1: the run raised (``task-INDEX.failed`` written); 3: a stale
-    result is in the way (rerun with ``force``); 128+N: stopped by signal N, nothing written.
+
+def run_tasks(exp: Experiment, indices: list[int], root=None, force: bool = False, progress: bool = False,
+              log=print) -> int:
+    """Run the tasks ``indices`` not yet complete in this process; return a process exit code.
+
+    Several tasks run through their study's ``run_many``: those differing only by seed train as
+    one batched model, and those differing by readout or tau share the data sets of their
+    seeds (IPD). Each task's result file is written as soon as its group is trained, with
+    exactly the numbers (and config) of running that task alone.
+
+    0: all done (or already done); 1: the run raised (``task-INDEX.failed`` written for every
+    task of the pack not yet written); 3: a stale result is in the way (rerun with ``force``);
+    128+N: stopped by signal N (results already written stay; nothing half-written).
     """
-    from ..run import execute
+    from ..tasks import TASKS
+    from .experiment import format_settings
 
-    current = state(exp, index, root)
-    if current.state == "done" and not force:
-        log(f"task {index}: already done ({result_path(exp, index, root)}); skipped")
-        return EXIT_OK
-    if current.state == "stale" and not force:
-        log(f"task {index}: a stale result is in the way ({current.reason}); "
-            f"rerun with --force to replace {result_path(exp, index, root)}")
-        return EXIT_STALE
-    cfg = exp.config(index)
+    todo, code = [], EXIT_OK
+    for index in indices:
+        current = state(exp, index, root)
+        if current.state == "done" and not force:
+            log(f"task {index}: already done ({result_path(exp, index, root)}); skipped")
+        elif current.state == "stale" and not force:
+            log(f"task {index}: a stale result is in the way ({current.reason}); "
+                f"rerun with --force to replace {result_path(exp, index, root)}")
+            code = EXIT_STALE
+        else:
+            todo.append(index)
+    if not todo:
+        return code
     threads = os.environ.get(ENV_THREADS)
     if threads:
         import torch
 
         torch.set_num_threads(max(1, int(threads)))
-    out = result_path(exp, index, root)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    marker = failed_path(exp, index, root)
+    cfgs = [exp.config(i) for i in todo]
+    for index in todo:
+        log(f"task {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
+    written: set[int] = set()
+
+    def write(i: int, ds) -> None:
+        index = todo[i]
+        results.write(ds, result_path(exp, index, root))
+        marker = failed_path(exp, index, root)
+        if marker.exists():
+            marker.unlink()
+        written.add(index)
+        log(f"task {index}: wrote {result_path(exp, index, root)}")
+
     old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
     for s in old:
         signal.signal(s, _on_signal)
-    from .experiment import format_settings
-
-    log(f"task {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
     try:
-        execute(cfg, out, progress=progress)
+        results.check_writable(result_path(exp, todo[0], root))  # creates the task folder
+        by_task: dict[str, list[int]] = {}
+        for i, cfg in enumerate(cfgs):
+            by_task.setdefault(cfg.task, []).append(i)
+        for name, members in by_task.items():
+            TASKS[name].run_many([cfgs[i] for i in members], progress=progress,
+                                 on_result=lambda k, ds, members=members: write(members[k], ds))
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
-        log(f"task {index}: stopped by {name}; no result written (rerun or requeue to complete it)")
+        left = [i for i in todo if i not in written]
+        log(f"task{'s' if len(left) > 1 else ''} {array_spec(left)}: stopped by {name}; no result written "
+            "(rerun or requeue to complete it)")
         return 128 + exc.signum
     except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
         text = traceback.format_exc()
-        marker.write_text(json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text)
         print(text, file=sys.stderr)
-        log(f"task {index}: failed; traceback in {marker}")
+        for index in todo:
+            if index not in written:
+                marker = failed_path(exp, index, root)
+                marker.write_text(json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text)
+                log(f"task {index}: failed; traceback in {marker}")
         return EXIT_FAILED
     finally:
         for s, h in old.items():
             signal.signal(s, h)
-    if marker.exists():
-        marker.unlink()
-    log(f"task {index}: wrote {out}")
-    return EXIT_OK
+    return code

@@ -10,6 +10,8 @@ by one; both give the same numbers because every repeat draws from its own rando
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -30,12 +32,30 @@ from ..results import provenance_attrs
 from . import TASKS, Task
 
 
-def make_data(cfg: RunConfig, seeds: list[int], device: torch.device, split: str):
-    """Per-model data sets: ipd (M, N) and spikes (M, N, T, C) bool."""
+@dataclass
+class Split:
+    """One seed's training or test set: IPDs (N,) rad and spike trains (N, T, C) bool."""
+
+    ipd: torch.Tensor
+    spikes: torch.Tensor
+    _rows: object = field(default=None, repr=False)
+
+    def sparse(self):
+        """The spikes as lists of active inputs (:class:`~snnsim.backends.sparse_input.SpikeRows`),
+        built once, or None where the compiled CPU kernels cannot use them."""
+        from ..backends import sparse_input
+
+        if self._rows is None and sparse_input.available(self.spikes.device):
+            self._rows = sparse_input.SpikeRows(self.spikes)
+        return self._rows
+
+
+def make_split(cfg: RunConfig, seed: int, device: torch.device, split: str) -> Split:
+    """The ``split`` ("train" or "test") set of seed ``seed``: its own random stream, so it
+    depends only on the seed and the stimulus settings, not on readout, tau or batching."""
     stim = IPDStimulus.from_config(cfg)
     n = cfg.batch_size * (cfg.n_train_batches if split == "train" else cfg.n_test_batches)
-    pairs = [generate(n, stim, seeding.generator(s, f"ipd-{split}", device)) for s in seeds]
-    return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+    return Split(*generate(n, stim, seeding.generator(seed, f"ipd-{split}", device)))
 
 
 def make_model(cfg: RunConfig, seeds: list[int], device: torch.device) -> Decoder:
@@ -51,29 +71,35 @@ def _gather(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x[torch.arange(x.shape[0], device=x.device)[:, None], index]
 
 
-def _sparse_inputs(cfg: RunConfig, spikes: torch.Tensor):
-    """The training spikes as lists of active inputs when the fused backend's compiled CPU
-    kernels can compute the input currents from them (see :mod:`snnsim.backends.sparse_input`)."""
-    if cfg.backend != "fused":
-        return None
-    from ..backends import sparse_input
+class _Inputs:
+    """The input layer's currents for mini-batches of M models' data sets: from the sparse
+    lists of active inputs (fused backend, CPU kernels; time-major) or from the dense spikes."""
 
-    return sparse_input.SpikeRows(spikes) if sparse_input.available(spikes.device) else None
+    def __init__(self, cfg: RunConfig, data: Sequence[Split]):
+        rows = [d.sparse() for d in data] if cfg.backend == "fused" else [None]
+        self.sparse = rows if all(r is not None for r in rows) else None
+        self.spikes = None if self.sparse is not None else torch.stack([d.spikes for d in data])
+
+    def network(self, model: Decoder, index: torch.Tensor):
+        """The network's records for samples ``index`` (M, B) of each model's data set."""
+        if self.sparse is not None:
+            from ..backends.sparse_input import project
+
+            return model.forward_currents(project(model.w1, self.sparse, index, time_major=True), time_major=True)
+        return model(_gather(self.spikes, index).float())
 
 
-def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tensor, seeds: list[int],
+def train(model: Decoder, cfg: RunConfig, data: Sequence[Split], seeds: list[int],
           progress: bool = True) -> np.ndarray:
-    """Train in place; return the mean training loss per model and epoch, (M, epochs)."""
-    device = spikes.device
-    labels = discretise(ipd, cfg.n_classes)
+    """Train model m on ``data[m]`` in place; return the mean training loss per model and epoch, (M, epochs)."""
+    device = data[0].spikes.device
+    labels = torch.stack([discretise(d.ipd, cfg.n_classes) for d in data])
+    inputs = _Inputs(cfg, data)
     optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     orders = [seeding.generator(s, "order") for s in seeds]
     n_models, n = labels.shape
     n_batches = n // cfg.batch_size
     losses = np.zeros((n_models, cfg.epochs))
-    sparse = _sparse_inputs(cfg, spikes)
-    if sparse is not None:
-        from ..backends.sparse_input import project
     bar = tqdm(total=cfg.epochs * n_batches, disable=not progress, unit="batch", leave=False,
                desc=f"{cfg.backend}/{cfg.readout}/tau={cfg.tau * 1e3:g}ms x{n_models}")
     for epoch in range(cfg.epochs):
@@ -81,11 +107,9 @@ def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tenso
         epoch_loss = torch.zeros(n_models, dtype=torch.float64, device=device)
         for b in range(n_batches):
             index = perm[:, b * cfg.batch_size:(b + 1) * cfg.batch_size]
+            out = inputs.network(model, index)
+            logits = model.readout(out.out_spikes, out.out_membrane)  # (M, B, C)
             y = _gather(labels, index)
-            if sparse is not None:
-                logits = model.logits_from_currents(project(model.w1, sparse, index))
-            else:
-                logits = model.logits(_gather(spikes, index).float())  # (M, B, C)
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(n_models, -1).mean(1)
             optimiser.zero_grad()
             loss.sum().backward()  # each model's slice gets exactly its own gradient
@@ -99,48 +123,95 @@ def train(model: Decoder, cfg: RunConfig, ipd: torch.Tensor, spikes: torch.Tenso
 
 
 @torch.no_grad()
-def predict(model: Decoder, cfg: RunConfig, spikes: torch.Tensor) -> torch.Tensor:
+def predict(model: Decoder, cfg: RunConfig, data: Sequence[Split]) -> torch.Tensor:
     """Predicted class (M, N) with the training readout or the notebook's sum over time."""
     readout = model.readout
+    inputs = _Inputs(cfg, data)
+    n = data[0].ipd.shape[0]
+    device = data[0].spikes.device
     out = []
-    for start in range(0, spikes.shape[1], cfg.batch_size):
-        net = model(spikes[:, start:start + cfg.batch_size].float())
+    for start in range(0, n, cfg.batch_size):
+        index = torch.arange(start, min(n, start + cfg.batch_size), device=device).expand(len(data), -1)
+        net = inputs.network(model, index)
         trace = readout.trace(net.out_spikes, net.out_membrane)
         score = sum_over_time(trace) if cfg.eval == "sum" else readout.reduce(trace)
         out.append(score.argmax(-1))
     return torch.cat(out, dim=1)
 
 
-def evaluate(model, cfg, ipd, spikes) -> list[dict]:
-    predicted = predict(model, cfg, spikes)
-    return [classification_metrics(ipd[m], predicted[m], cfg.n_classes) for m in range(ipd.shape[0])]
+def evaluate(model: Decoder, cfg: RunConfig, data: Sequence[Split]) -> list[dict]:
+    predicted = predict(model, cfg, data)
+    return [classification_metrics(d.ipd, predicted[m], cfg.n_classes) for m, d in enumerate(data)]
 
 
-def run(cfg: RunConfig, progress: bool = True) -> xr.Dataset:
-    """Train ``cfg.repeats`` decoders and return the result dataset (see :mod:`snnsim.results`)."""
-    device = resolve_device(cfg.device)
-    repeats = list(range(cfg.repeats))
-    groups = [repeats] if cfg.batch_repeats else [[r] for r in repeats]
-    rows: dict[int, dict] = {}
-    for group in groups:
-        seeds = [cfg.seed + r for r in group]
-        train_ipd, train_spikes = make_data(cfg, seeds, device, "train")
-        test_ipd, test_spikes = make_data(cfg, seeds, device, "test")
+# -- running configs: one, or a pack of sweep tasks sharing data ---------------------------------
+
+def _group_key(cfg: RunConfig) -> RunConfig:
+    """Configs with equal keys train as one batched model (their seeds side by side)."""
+    return cfg.replace(seed=0, repeats=1)
+
+
+def _data_key(cfg: RunConfig) -> tuple:
+    """What a seed's data sets depend on besides the seed."""
+    return (IPDStimulus.from_config(cfg), cfg.batch_size, cfg.n_train_batches, cfg.n_test_batches)
+
+
+def run_many(cfgs: Sequence[RunConfig], progress: bool = True,
+             on_result: Callable[[int, xr.Dataset], None] | None = None) -> list[xr.Dataset]:
+    """Run several configs in one process and return their result datasets, in order.
+
+    Every (config, repeat) is one model with seed ``cfg.seed + repeat``. Models whose configs
+    differ only by seed and repeats train together as one batched model (unless a config says
+    ``batch_repeats = false``: then each of its repeats trains alone); configs that also differ
+    by readout or tau train one after the other in the same process and share the data sets of
+    their seeds, which are generated once. Every model's numbers are those of running its config
+    alone (batching is exact, see :mod:`snnsim.network`). ``on_result(i, dataset)`` is called as
+    soon as config ``i`` is complete, so a caller can write results while later groups train.
+    """
+    device = resolve_device(cfgs[0].device) if cfgs else None
+    groups: dict[object, list[tuple[int, int]]] = {}  # key -> [(config index, repeat)]
+    for i, cfg in enumerate(cfgs):
+        for r in range(cfg.repeats):
+            groups.setdefault(_group_key(cfg) if cfg.batch_repeats else (i, r), []).append((i, r))
+    cache: dict[tuple, Split] = {}
+
+    def split(cfg: RunConfig, seed: int, name: str) -> Split:
+        key = (_data_key(cfg), resolve_device(cfg.device), seed, name)
+        if key not in cache:
+            cache[key] = make_split(cfg, seed, key[1], name)
+        return cache[key]
+
+    rows: list[dict[int, dict]] = [{} for _ in cfgs]
+    results: list[xr.Dataset | None] = [None] * len(cfgs)
+    for members in groups.values():
+        cfg = cfgs[members[0][0]]
+        device = resolve_device(cfg.device)
+        seeds = [cfgs[i].seed + r for i, r in members]
+        train_data = [split(cfg, s, "train") for s in seeds]
+        test_data = [split(cfg, s, "test") for s in seeds]
         model = make_model(cfg, seeds, device)
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        losses = train(model, cfg, train_ipd, train_spikes, seeds, progress)
+        losses = train(model, cfg, train_data, seeds, progress)
         if device.type == "cuda":
             torch.cuda.synchronize()
-        seconds = (time.perf_counter() - start) / len(group)
-        train_metrics = evaluate(model, cfg, train_ipd, train_spikes)
-        test_metrics = evaluate(model, cfg, test_ipd, test_spikes)
-        for i, r in enumerate(group):
-            rows[r] = {"loss": losses[i], "train": train_metrics[i], "test": test_metrics[i], "seconds": seconds,
-                       "w1": model.w1[i].detach().cpu().numpy(), "w2": model.w2[i].detach().cpu().numpy()}
-        del train_spikes, test_spikes
-    return to_dataset(cfg, rows, device)
+        seconds = (time.perf_counter() - start) / len(seeds)
+        train_metrics = evaluate(model, cfg, train_data)
+        test_metrics = evaluate(model, cfg, test_data)
+        for m, (i, r) in enumerate(members):
+            rows[i][r] = {"loss": losses[m], "train": train_metrics[m], "test": test_metrics[m], "seconds": seconds,
+                          "w1": model.w1[m].detach().cpu().numpy(), "w2": model.w2[m].detach().cpu().numpy()}
+            if len(rows[i]) == cfgs[i].repeats:
+                results[i] = to_dataset(cfgs[i], rows[i], device)
+                if on_result is not None:
+                    on_result(i, results[i])
+    return results
+
+
+def run(cfg: RunConfig, progress: bool = True) -> xr.Dataset:
+    """Train ``cfg.repeats`` decoders and return the result dataset (see :mod:`snnsim.results`)."""
+    return run_many([cfg], progress)[0]
 
 
 def to_dataset(cfg: RunConfig, rows: dict[int, dict], device) -> xr.Dataset:
@@ -192,4 +263,4 @@ def summarise(ds: xr.Dataset) -> str:
     return "\n".join(lines)
 
 
-TASKS["ipd"] = Task(run, summarise)
+TASKS["ipd"] = Task(run, summarise, run_many)

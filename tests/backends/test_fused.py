@@ -97,6 +97,36 @@ def test_native_float32_forward_bit_identical(shape, p, seed):
 
 
 @pytest.mark.skipif(not NATIVE, reason="no C compiler")
+@settings(max_examples=15, deadline=None)
+@given(shape=shapes, p=params, seed=st.integers(0, 2**31 - 1))
+def test_native_float32_gradient(shape, p, seed):
+    """The float32 backward forms the surrogate's sigmoid in C (a vectorised exp to about 2 ulp,
+    not torch's): its gradients equal the reference computed in float64 to float32 rounding."""
+    h, gs, gv = _case(shape, seed, torch.float32)
+    s, v = fused.lif(h, p)
+    g = _grad((s, v), (gs, gv), h)
+    h64 = h.detach().double().requires_grad_()
+    s_ref, v_ref = lif_sequence(h64, p)
+    g_ref = _grad((s_ref, v_ref), (gs.double(), gv.double()), h64)
+    torch.testing.assert_close(g.double(), g_ref, rtol=2e-4, atol=2e-5 * max(1.0, g_ref.abs().max().item()))
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
+def test_native_float32_surrogate_extremes():
+    """Far below and above threshold (the exp's clamped range) the surrogate is finite, >= 0 and
+    matches torch's sigmoid derivative."""
+    p = LIFParameters(alpha=0.5, v_th=1.0, slope=10.0)
+    h = torch.tensor([[[-1e4], [1e4], [-30.0], [30.0], [0.0], [1.0]]]).repeat(1, 2, 1).requires_grad_()
+    s, v = fused.lif(h, p)
+    (g,) = torch.autograd.grad((s * torch.linspace(-1, 1, s.numel()).view_as(s)).sum(), h)
+    assert torch.isfinite(g).all()
+    h64 = h.detach().double().requires_grad_()
+    s_ref, _ = lif_sequence(h64, p)
+    (g_ref,) = torch.autograd.grad((s_ref * torch.linspace(-1, 1, s.numel()).double().view_as(s_ref)).sum(), h64)
+    torch.testing.assert_close(g.double(), g_ref, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
 def test_native_batching_independent():
     """A row's result does not depend on which other rows are computed with it."""
     p = LIFParameters(alpha=math.exp(-0.5))
@@ -120,17 +150,20 @@ def test_gradcheck_smooth_region(impl):
 
 @settings(max_examples=25, deadline=None)
 @given(n_models=st.integers(1, 3), n_samples=st.integers(1, 6), steps=st.integers(1, 9), n_in=st.integers(1, 20),
-       n_out=st.integers(1, 17), density=st.floats(0.0, 1.0), seed=st.integers(0, 2**31 - 1))
-def test_sparse_projection_matches_matmul(n_models, n_samples, steps, n_in, n_out, density, seed):
+       n_out=st.integers(1, 40), density=st.floats(0.0, 1.0), seed=st.integers(0, 2**31 - 1),
+       time_major=st.booleans())
+def test_sparse_projection_matches_matmul(n_models, n_samples, steps, n_in, n_out, density, seed, time_major):
     if not sparse_input.available(torch.device("cpu")):
         pytest.skip("no C compiler")
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(n_models, n_samples, steps, n_in, generator=g) < density
     w = torch.randn(n_models, n_in, n_out, generator=g, dtype=torch.float64).requires_grad_()
     index = torch.randint(0, n_samples, (n_models, 4), generator=g)
-    h = sparse_input.project(w, sparse_input.SpikeRows(x), index)
+    h = sparse_input.project(w, [sparse_input.SpikeRows(x[m]) for m in range(n_models)], index, time_major)
     xb = x[torch.arange(n_models)[:, None], index].double()
-    ref = torch.matmul(xb, w.unsqueeze(1))
+    ref = torch.matmul(xb, w.unsqueeze(1))  # (M, B, T, out)
+    if time_major:
+        ref = ref.transpose(1, 2)
     torch.testing.assert_close(h, ref, rtol=1e-12, atol=1e-12)
     up = torch.randn(ref.shape, generator=g, dtype=torch.float64)
     torch.testing.assert_close(_grad((h,), (up,), w), _grad((ref,), (up,), w), rtol=1e-12, atol=1e-12)

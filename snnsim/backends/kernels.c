@@ -1,0 +1,294 @@
+/* Compiled CPU loops of the fused backend (see _native.py for how they are built and called).
+ *
+ * The file includes itself twice, once with real = float (suffix _f32) and once with
+ * real = double (_f64). Arrays are (rows, steps, n) with n contiguous: a row is one model (the
+ * fused backend passes time-major data, so n = batch * neurons) or one (model, sample) pair.
+ *
+ * Compiled with -ffp-contract=off: alpha*v + h is rounded twice, as torch's separate multiply
+ * and add are, so LIF/LI forward passes are bit-identical to snnsim.functional.lif.
+ */
+#ifndef real
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define R restrict
+
+/* expf to about 2 ulp in [-87, 88] (Cephes' polynomial), written so that gcc vectorises the loops
+ * that call it; used for the float32 surrogate gradient only. */
+static inline float exp_f32(float x) {
+    x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+static inline float sigmoid_f32(float z) { return 1.0f / (1.0f + exp_f32(-z)); }
+static inline double sigmoid_f64(double z) { return 1.0 / (1.0 + exp(-z)); }
+
+/* CSR of a 0/1 byte matrix x (rows, cols): ptr (rows+1), idx (nnz + 1, filled when idx != NULL). */
+void csr_build(const uint8_t* R x, int64_t rows, int64_t cols, int64_t* R ptr, int16_t* R idx) {
+    int64_t k = 0;
+    ptr[0] = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+        const uint8_t* xr = x + r * cols;
+        /* branchless: the input bits are random, a branch would mispredict ~1 in 4 */
+        if (idx) { for (int64_t c = 0; c < cols; ++c) { idx[k] = (int16_t)c; k += xr[c] != 0; } }
+        else { for (int64_t c = 0; c < cols; ++c) k += xr[c] != 0; }
+        ptr[r + 1] = k;
+    }
+}
+
+/* Per-sample CSC of a 0/1 byte array x (samples, steps, cols): for sample s and column c the
+ * steps at which x is 1, increasing, in step[base[s] + off[s*(cols+1) + c] ...]. base (samples + 1)
+ * and off (samples * (cols+1)) are filled by a first call with step == NULL; base[samples] is the
+ * total count. */
+void csc_build(const uint8_t* R x, int64_t samples, int64_t steps, int64_t cols, int64_t* R base,
+               int32_t* R off, int16_t* R step) {
+    int64_t total = 0;
+    int32_t* count = calloc(cols + 1, sizeof(int32_t));
+    for (int64_t s = 0; s < samples; ++s) {
+        const uint8_t* xs = x + s * steps * cols;
+        int32_t* o = off + s * (cols + 1);
+        if (!step) {
+            memset(count, 0, (cols + 1) * sizeof(int32_t));
+            for (int64_t t = 0; t < steps; ++t)
+                for (int64_t c = 0; c < cols; ++c) count[c] += xs[t * cols + c] != 0;
+            o[0] = 0;
+            for (int64_t c = 0; c < cols; ++c) o[c + 1] = o[c] + count[c];
+            base[s] = total;
+            total += o[cols];
+        } else {
+            /* column by column, branchless: an inactive step is written one past the column's
+             * last entry and overwritten by the next column or sample (step has one spare) */
+            int16_t* out = step + base[s];
+            for (int64_t c = 0; c < cols; ++c) {
+                int64_t k = o[c];
+                for (int64_t t = 0; t < steps; ++t) { out[k] = (int16_t)t; k += xs[t * cols + c] != 0; }
+            }
+        }
+    }
+    if (!step) base[samples] = total;
+    free(count);
+}
+
+#define real float
+#define SUF(name) name##_f32
+#define SIGMOID sigmoid_f32
+#include __FILE__
+#undef real
+#undef SUF
+#undef SIGMOID
+
+#define real double
+#define SUF(name) name##_f64
+#define SIGMOID sigmoid_f64
+#include __FILE__
+#undef real
+#undef SUF
+#undef SIGMOID
+
+#else /* ------------------------------------------------------------ kernels for one type */
+
+/* LIF: v[t+1] = (alpha*v[t] + h[t]) * (1 - s[t]),  s[t+1] = v[t] > v_th,  v[0] = s[0] = 0. */
+void SUF(lif_fwd)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n,
+                  real alpha, real vth) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const real* hr = h + r * steps * n;
+        real* sr = s + r * steps * n;
+        real* vr = v + r * steps * n;
+        for (int64_t i = 0; i < n; ++i) { sr[i] = 0; vr[i] = 0; }
+        for (int64_t t = 0; t + 1 < steps; ++t) {
+            const real* ht = hr + t * n; const real* st = sr + t * n; const real* vt = vr + t * n;
+            real* sn = sr + (t + 1) * n; real* vn = vr + (t + 1) * n;
+            for (int64_t i = 0; i < n; ++i) {
+                real a = alpha * vt[i];
+                a = a + ht[i];
+                vn[i] = a * ((real)1 - st[i]);
+                sn[i] = vt[i] > vth ? (real)1 : (real)0;
+            }
+        }
+    }
+}
+
+/* LIF adjoint (BPTT), t = T-2 .. 0, with g_t = slope * sig * (1 - sig), sig = sigmoid(slope*(v_t - vth)):
+ *   gh[t] = (1 - s_t) lv,   lv' = gv[t] + alpha (1 - s_t) lv + g_t ls,   ls' = gs[t] - (alpha v_t + h_t) lv
+ * where lv, ls hold lambda^v_{t+1}, lambda^s_{t+1}. gs or gv may be NULL (no gradient).
+ * work: 3 n scratch values. */
+void SUF(lif_bwd)(const real* R h, const real* R s, const real* R v, const real* R gs, const real* R gv,
+                  real* R gh, real* R work, int64_t rows, int64_t steps, int64_t n,
+                  real alpha, real vth, real slope) {
+    real* R lv = work;
+    real* R ls = work + n;
+    real* R dsg = work + 2 * n;
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t off = r * steps * n, last = (steps - 1) * n;
+        const real* hr = h + off; const real* sr = s + off; const real* vr = v + off;
+        const real* gsr = gs ? gs + off : 0; const real* gvr = gv ? gv + off : 0;
+        real* ghr = gh + off;
+        for (int64_t i = 0; i < n; ++i) {
+            lv[i] = gvr ? gvr[last + i] : (real)0;
+            ls[i] = gsr ? gsr[last + i] : (real)0;
+            ghr[last + i] = 0;
+        }
+        for (int64_t t = steps - 2; t >= 0; --t) {
+            const real* ht = hr + t * n; const real* st = sr + t * n; const real* vt = vr + t * n;
+            real* ght = ghr + t * n;
+            for (int64_t i = 0; i < n; ++i) {
+                real sg = SIGMOID(slope * (vt[i] - vth));
+                dsg[i] = slope * sg * ((real)1 - sg);
+            }
+            if (gvr) {
+                const real* gvt = gvr + t * n;
+                for (int64_t i = 0; i < n; ++i) {
+                    real keep = (real)1 - st[i], l = lv[i];
+                    ght[i] = keep * l;
+                    lv[i] = alpha * keep * l + dsg[i] * ls[i] + gvt[i];
+                    ls[i] = -(alpha * vt[i] + ht[i]) * l;
+                }
+            } else {
+                for (int64_t i = 0; i < n; ++i) {
+                    real keep = (real)1 - st[i], l = lv[i];
+                    ght[i] = keep * l;
+                    lv[i] = alpha * keep * l + dsg[i] * ls[i];
+                    ls[i] = -(alpha * vt[i] + ht[i]) * l;
+                }
+            }
+            if (gsr) {
+                const real* gst = gsr + t * n;
+                for (int64_t i = 0; i < n; ++i) ls[i] += gst[i];
+            }
+        }
+    }
+}
+
+/* Leaky integrator: v[t+1] = alpha*v[t] + h[t], v[0] = 0. */
+void SUF(li_fwd)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, real alpha) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const real* hr = h + r * steps * n; real* vr = v + r * steps * n;
+        for (int64_t i = 0; i < n; ++i) vr[i] = 0;
+        for (int64_t t = 0; t + 1 < steps; ++t) {
+            const real* ht = hr + t * n; const real* vt = vr + t * n; real* vn = vr + (t + 1) * n;
+            for (int64_t i = 0; i < n; ++i) {
+                real a = alpha * vt[i];
+                vn[i] = a + ht[i];
+            }
+        }
+    }
+}
+
+/* Its adjoint: gh[T-1] = 0, gh[T-2] = gv[T-1], gh[t] = gv[t+1] + alpha gh[t+1]. */
+void SUF(li_bwd)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, real alpha) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const real* gr = gv + r * steps * n; real* hr = gh + r * steps * n;
+        int64_t last = (steps - 1) * n;
+        for (int64_t i = 0; i < n; ++i) hr[last + i] = 0;
+        if (steps > 1) for (int64_t i = 0; i < n; ++i) hr[last - n + i] = gr[last + i];
+        for (int64_t t = steps - 3; t >= 0; --t) {
+            const real* gn = gr + (t + 1) * n; const real* hn = hr + (t + 1) * n; real* ht = hr + t * n;
+            for (int64_t i = 0; i < n; ++i) ht[i] = gn[i] + alpha * hn[i];
+        }
+    }
+}
+
+/* Sparse input projection of binary inputs given as lists of active inputs.
+ *
+ * Forward (CSR): rows holds nrows row ids into ptr, in sample-major order (row i = sample
+ * i / steps, step i % steps); ptr[q]..ptr[q+1] index idx (the active inputs of row q,
+ * increasing). wp: (C, np) weights with columns padded to np (a multiple of four 32-byte
+ * vectors). h[row i] = sum over active c of wp[c] (sequential in increasing c), written to row
+ * i of h (n columns), or with batch > 0 to row (i % steps) * batch + i / steps (time-major). */
+void SUF(proj_fwd)(const int64_t* R rows, int64_t nrows, const int64_t* R ptr, const int16_t* R idx,
+                   const real* R wp, int64_t n, int64_t np, real* R h, int64_t steps, int64_t batch) {
+    enum { L = 32 / sizeof(real) };
+    typedef real vec __attribute__((vector_size(32)));
+    real out[2][np];
+    for (int64_t i = 0; i < nrows; i += 2) {
+        int two = i + 1 < nrows;  /* two rows at once: eight independent accumulator chains */
+        int64_t q0 = rows[i], q1 = two ? rows[i + 1] : q0;
+        int64_t k0 = ptr[q0], e0 = ptr[q0 + 1], k1 = ptr[q1], e1 = two ? ptr[q1 + 1] : k1;
+        for (int64_t b = 0; b < np; b += 4 * L) {
+            vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, x;
+            int64_t j0 = k0, j1 = k1;
+            for (; j0 < e0 && j1 < e1; ++j0, ++j1) {
+                const real* u = wp + (int64_t)idx[j0] * np + b;
+                const real* w = wp + (int64_t)idx[j1] * np + b;
+                memcpy(&x, u, 32); a0 += x; memcpy(&x, w, 32); c0 += x;
+                memcpy(&x, u + L, 32); a1 += x; memcpy(&x, w + L, 32); c1 += x;
+                memcpy(&x, u + 2 * L, 32); a2 += x; memcpy(&x, w + 2 * L, 32); c2 += x;
+                memcpy(&x, u + 3 * L, 32); a3 += x; memcpy(&x, w + 3 * L, 32); c3 += x;
+            }
+            for (; j0 < e0; ++j0) {
+                const real* u = wp + (int64_t)idx[j0] * np + b;
+                memcpy(&x, u, 32); a0 += x; memcpy(&x, u + L, 32); a1 += x;
+                memcpy(&x, u + 2 * L, 32); a2 += x; memcpy(&x, u + 3 * L, 32); a3 += x;
+            }
+            for (; j1 < e1; ++j1) {
+                const real* w = wp + (int64_t)idx[j1] * np + b;
+                memcpy(&x, w, 32); c0 += x; memcpy(&x, w + L, 32); c1 += x;
+                memcpy(&x, w + 2 * L, 32); c2 += x; memcpy(&x, w + 3 * L, 32); c3 += x;
+            }
+            memcpy(out[0] + b, &a0, 32); memcpy(out[0] + b + L, &a1, 32);
+            memcpy(out[0] + b + 2 * L, &a2, 32); memcpy(out[0] + b + 3 * L, &a3, 32);
+            memcpy(out[1] + b, &c0, 32); memcpy(out[1] + b + L, &c1, 32);
+            memcpy(out[1] + b + 2 * L, &c2, 32); memcpy(out[1] + b + 3 * L, &c3, 32);
+        }
+        for (int u = 0; u <= two; ++u) {
+            int64_t r = i + u, dst = batch > 0 ? (r % steps) * batch + r / steps : r;
+            memcpy(h + dst * n, out[u], n * sizeof(real));
+        }
+    }
+}
+
+/* Weight gradient (per-sample CSC): gwp[c] += sum over the batch's samples b and the steps t at
+ * which input c of sample b is active of gh[row (b, t)]. samples: nb sample ids; the steps of
+ * (sample s, input c) are step[base[s] + off[s*(C+1) + c] .. base[s] + off[s*(C+1) + c + 1]).
+ * gh rows: sample-major (b*steps + t), or time-major (t*nb + b) when time_major != 0.
+ * gwp: (C, np), zeroed by the caller. Per sample, its gradient rows are first copied into a
+ * padded scratch block, so that every load below is from L1 and no store is in the inner loop. */
+void SUF(proj_bwd)(const int64_t* R samples, int64_t nb, const int64_t* R base, const int32_t* R off,
+                   const int16_t* R step, int64_t C, const real* R gh, int64_t n, int64_t np,
+                   int64_t steps, int64_t time_major, real* R gwp) {
+    enum { L = 32 / sizeof(real) };
+    typedef real vec __attribute__((vector_size(32)));
+    real* g = malloc(steps * np * sizeof(real));
+    memset(g, 0, steps * np * sizeof(real));
+    for (int64_t b = 0; b < nb; ++b) {
+        for (int64_t t = 0; t < steps; ++t) {
+            int64_t row = time_major ? t * nb + b : b * steps + t;
+            memcpy(g + t * np, gh + row * n, n * sizeof(real));
+        }
+        int64_t s = samples[b];
+        const int16_t* st = step + base[s];
+        const int32_t* o = off + s * (C + 1);
+        for (int64_t c = 0; c < C; ++c) {
+            for (int64_t blk = 0; blk < np; blk += 4 * L) {
+                vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, x;
+                for (int32_t k = o[c]; k < o[c + 1]; ++k) {
+                    const real* u = g + (int64_t)st[k] * np + blk;
+                    memcpy(&x, u, 32); a0 += x; memcpy(&x, u + L, 32); a1 += x;
+                    memcpy(&x, u + 2 * L, 32); a2 += x; memcpy(&x, u + 3 * L, 32); a3 += x;
+                }
+                real* w = gwp + c * np + blk;
+                memcpy(&x, w, 32); x += a0; memcpy(w, &x, 32);
+                memcpy(&x, w + L, 32); x += a1; memcpy(w + L, &x, 32);
+                memcpy(&x, w + 2 * L, 32); x += a2; memcpy(w + 2 * L, &x, 32);
+                memcpy(&x, w + 3 * L, 32); x += a3; memcpy(w + 3 * L, &x, 32);
+            }
+        }
+    }
+    free(g);
+}
+
+#endif

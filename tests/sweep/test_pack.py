@@ -1,0 +1,128 @@
+"""Packs: several sweep tasks in one process (batched seeds, shared data) give each task exactly
+the result file it gets when run alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from snnsim.config import RunConfig
+from snnsim.errors import SnnsimError
+from snnsim.sweep import cli
+from snnsim.sweep.experiment import loads
+from snnsim.sweep.tasks import n_packs, pack_indices, result_path, run_task, run_tasks, state
+from snnsim.tasks import TASKS
+from snnsim.tasks import ipd
+
+TEXT = """
+name = "p"
+[fixed]
+task = "ipd"
+backend = "fused"
+epochs = 2
+n_train_batches = 2
+n_test_batches = 1
+batch_size = 8
+hidden = 6
+n_classes = 4
+[sweep]
+readout = ["mean", "fr"]
+tau = ["20ms", "2ms"]
+seed = [0, 1, 2]
+"""
+
+NUMBERS = ("loss", "train_acc", "test_acc", "train_err_deg", "test_err_deg", "confusion", "w1", "w2")
+
+
+def _load(path):
+    with xr.open_dataset(path, engine="h5netcdf") as ds:
+        return ds.load()
+
+
+def _configs(ds):
+    return {k: v for k, v in ds.attrs.items() if k.startswith("config_")}
+
+
+def test_pack_indices_are_strided_and_cover_every_task_once():
+    exp = loads(TEXT)
+    assert exp.grid_size == 12 and n_packs(exp, 5) == 3
+    packs = [pack_indices(exp, 5, p) for p in range(3)]
+    assert packs[0] == [0, 3, 6, 9]
+    assert sorted(i for pack in packs for i in pack) == list(range(12))
+    assert all(len(pack) <= 5 for pack in packs)
+    with pytest.raises(SnnsimError, match="pack 3 out of range"):
+        pack_indices(exp, 5, 3)
+
+
+def test_pack_equals_tasks_run_alone(tmp_path):
+    exp = loads(TEXT)
+    alone, packed = tmp_path / "alone", tmp_path / "packed"
+    for i in range(exp.grid_size):
+        assert run_task(exp, i, alone, log=lambda m: None) == 0
+    logs = []
+    assert run_tasks(exp, list(range(exp.grid_size)), packed, log=logs.append) == 0
+    assert sum("wrote" in line for line in logs) == exp.grid_size
+    for i in range(exp.grid_size):
+        a, b = _load(result_path(exp, i, alone)), _load(result_path(exp, i, packed))
+        for name in NUMBERS:
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"task {i} {name}")
+        assert _configs(a) == _configs(b)
+        assert state(exp, i, packed).state == "done"
+    # a second run of the pack finds everything done and trains nothing
+    logs.clear()
+    assert run_tasks(exp, list(range(exp.grid_size)), packed, log=logs.append) == 0
+    assert all("already done" in line for line in logs)
+
+
+def test_run_many_shares_data_across_readouts_and_taus(monkeypatch):
+    """Four settings x two seeds: each seed's training and test sets are generated once."""
+    calls = []
+    real = ipd.make_split
+
+    def counting(cfg, seed, device, split):
+        calls.append((seed, split))
+        return real(cfg, seed, device, split)
+
+    monkeypatch.setattr(ipd, "make_split", counting)
+    base = RunConfig(backend="fused", epochs=1, n_train_batches=2, n_test_batches=1, batch_size=8, hidden=6,
+                     n_classes=4)
+    cfgs = [base.replace(readout=r, tau=t, seed=s) for r in ("mean", "fr") for t in (0.02, 0.002) for s in (0, 1)]
+    out = TASKS["ipd"].run_many(cfgs, progress=False)
+    assert sorted(calls) == [(0, "test"), (0, "train"), (1, "test"), (1, "train")]
+    assert [int(ds.seed.item()) for ds in out] == [c.seed for c in cfgs]
+    assert [ds.attrs["config_readout"] for ds in out] == [c.readout for c in cfgs]
+
+
+def test_run_many_repeats_and_seeds_overlap():
+    """A config with repeats and one with a single seed inside its range train as one batched
+    model and agree with each other where their seeds coincide."""
+    base = RunConfig(backend="fused", epochs=1, n_train_batches=2, n_test_batches=1, batch_size=8, hidden=6,
+                     n_classes=4)
+    three, one = TASKS["ipd"].run_many([base.replace(seed=0, repeats=3), base.replace(seed=2)], progress=False)
+    assert three.sizes["repeat"] == 3 and one.sizes["repeat"] == 1
+    np.testing.assert_array_equal(three.loss.values[2], one.loss.values[0])
+    np.testing.assert_array_equal(three.w1.values[2], one.w1.values[0])
+
+
+def test_cli_count_and_local_with_packs(tmp_path, monkeypatch, capsys):
+    path = tmp_path / "p.toml"
+    path.write_text(TEXT)
+    assert cli.main(["count", str(path), "--pack", "5"]) == 0
+    assert capsys.readouterr().out.strip() == "3"
+    root = tmp_path / "res"
+    assert cli.main(["--results-dir", str(root), "local", str(path), "--pack", "6", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "ran 12 tasks in 2 packs of at most 6" in out and "2 ok, 0 not ok" in out
+    exp = loads(TEXT)
+    assert all(state(exp, i, root).state == "done" for i in range(exp.grid_size))
+    assert cli.main(["run", str(path), "2", "--pack", "6"]) == 2  # pack out of range: one-line error
+    assert "pack 2 out of range" in capsys.readouterr().err
+
+
+def test_submit_with_packs_dry_run(tmp_path, capsys):
+    path = tmp_path / "p.toml"
+    path.write_text(TEXT)
+    assert cli.main(["--results-dir", str(tmp_path / "r"), "submit", str(path), "--pack", "4", "--dry-run"]) == 0
+    cmd = capsys.readouterr().out
+    assert "--array=0-2" in cmd and cmd.rstrip().endswith("--pack 4")
