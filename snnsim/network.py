@@ -36,6 +36,13 @@ def init_weight(shape: tuple[int, int], mode: str, generator: torch.Generator) -
     return torch.rand(shape, generator=generator, dtype=torch.float64).mul_(2 * bound).sub_(bound).float()
 
 
+def per_model_matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """(M, R, K) @ (M, K, N) as M separate products: the same call for every model whatever M is
+    (a batched product may round differently for M = 1). ``unbind``, not indexing: its
+    backward is one stack, not M zero-filled copies."""
+    return torch.stack([a @ b for a, b in zip(x.unbind(0), w.unbind(0))])
+
+
 class Decoder(nn.Module):
     """M independent two-layer spiking networks sharing one backend and readout."""
 
@@ -74,11 +81,8 @@ class Decoder(nn.Module):
             record = lambda x, n: x  # noqa: E731
         n_hidden, n_out = self.w2.shape[1], self.w2.shape[2]
         s1, _ = layer(self.backend.lif, h1)
-        # all samples and steps of a model in one product, model by model: the same call for
-        # every model whatever M is (a batched product may round differently for M = 1)
-        # (unbind, not indexing: its backward is one stack, not M zero-filled copies)
-        pairs = zip(s1.reshape(m, -1, n_hidden).unbind(0), self.w2.unbind(0))
-        h2 = torch.stack([s @ w for s, w in pairs]).view(h1.shape[:-1] + (n_out,))
+        # all samples and steps of a model in one product, model by model
+        h2 = per_model_matmul(s1.reshape(m, -1, n_hidden), self.w2).view(h1.shape[:-1] + (n_out,))
         if self.readout.spiking_output:
             s2, v2 = layer(self.backend.lif, h2)
             s2 = record(s2, n_out)
