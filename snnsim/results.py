@@ -26,8 +26,12 @@ SCHEMA_VERSION = 1
 
 
 def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for dist in ("snnsim", "torch", "snntorch", "norse", "numpy", "xarray", "h5py", "h5netcdf"):
+    from . import __version__
+
+    # snnsim's own version from the package itself: installed metadata can be stale (a leftover
+    # snnsim.egg-info beside an editable checkout), and a source checkout may have none
+    versions = {"python": platform.python_version(), "snnsim": __version__}
+    for dist in ("torch", "snntorch", "norse", "numpy", "xarray", "h5py", "h5netcdf"):
         try:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -60,3 +60,15 @@ def test_check_writable(tmp_path):
         results.check_writable(tmp_path / "file" / "a.h5")
     with pytest.raises(ResultError, match="is a folder"):
         results.check_writable(tmp_path)
+
+
+def test_version_in_result_files_is_the_package_version():
+    """The version that marks results stale is the code's own, the same as pyproject's."""
+    import re
+    from pathlib import Path
+
+    import snnsim
+
+    text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    assert re.search(r'^version = "([^"]+)"', text, re.M).group(1) == snnsim.__version__
+    assert results.library_versions()["snnsim"] == snnsim.__version__
