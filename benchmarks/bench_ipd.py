@@ -5,10 +5,10 @@ plus the whole 60-training grid (3 readouts x 2 taus x 10 seeds): in this proces
 and, on the CPU, as a real sweep of one pack per core (``snnsim.sweep local -j N --pack K``).
 
 Everything runs in one process, on the same data, one case after the other; each row is the
-median of ``--runs`` trainings. Peak memory: on CUDA ``torch.cuda.max_memory_allocated``; on the
-CPU the peak resident-set growth over the case's start, sampled every 2 ms from
-``/proc/self/statm`` after returning freed heap memory to the OS with ``malloc_trim``
-(torch allocations are invisible to tracemalloc).
+median of ``--runs`` trainings. Peak memory, from one more (untimed) run of each case: on CUDA
+``torch.cuda.max_memory_allocated``; on the CPU the peak resident-set growth over the case's
+start, sampled every 2 ms from ``/proc/self/statm`` after returning freed heap memory to the OS
+with ``malloc_trim`` (torch allocations are invisible to tracemalloc).
 
     python benchmarks/bench_ipd.py                 # CPU, full
     python benchmarks/bench_ipd.py --quick         # smoke run: 2 epochs, 1 run, grid of 2 repeats
@@ -21,6 +21,7 @@ import argparse
 import math
 import os
 import platform
+import resource
 import statistics
 import sys
 import threading
@@ -228,16 +229,24 @@ class PeakMemory:
         return False
 
 
-def timed(fn, device) -> tuple[float, int]:
+def timed(fn, device) -> float:
+    """Wall seconds of ``fn()`` (no memory sampling: on the CPU a sampling thread contends for
+    the GIL with the timed code, which slowed the fused backend by about 20 %)."""
+    _trim()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter() - start
+
+
+def peak_memory(fn, device) -> int:
+    """Peak memory growth of one extra, untimed run of ``fn()`` (bytes)."""
     with PeakMemory(device) as mem:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
         fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = time.perf_counter() - start
-    return seconds, mem.peak
+    return mem.peak
 
 
 def grid_processes(cfgs: list[RunConfig], jobs: int, threads: int) -> float:
@@ -328,12 +337,8 @@ def main(argv=None) -> int:
     for name, fn in cases:
         if only and name not in only:
             continue
-        times, peaks = [], []
-        for _ in range(runs):
-            seconds, peak = timed(fn, device)
-            times.append(seconds)
-            peaks.append(peak)
-        rows.append((name, statistics.median(times), max(peaks), times))
+        times = [timed(fn, device) for _ in range(runs)]
+        rows.append((name, statistics.median(times), peak_memory(fn, device), times))
         print(f"  {name}: {', '.join(f'{t:.2f}' for t in times)} s", flush=True)
 
     grid_cfgs = [RunConfig(backend="fused", readout=readout, tau=tau, epochs=epochs, seed=seed, device=args.device)
@@ -341,7 +346,12 @@ def main(argv=None) -> int:
     grids = []
     if not args.no_grid:
         # one process: the 60 trainings as 6 batched models of 10 seeds, each seed's data generated once
-        seconds, peak = timed(lambda: ipd_task.run_many(grid_cfgs, progress=False), device)
+        before = PeakMemory(device)._rss() if device.type == "cpu" else 0
+        seconds = timed(lambda: ipd_task.run_many(grid_cfgs, progress=False), device)
+        # the grid's peak from the process's lifetime peak (it allocates more than any case
+        # before it), so that the grid is not run a second time just for its memory
+        peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
+                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
         grids.append(("one process (run_many)", seconds, peak))
         print(f"  grid, one process: {seconds:.1f} s", flush=True)
         if args.jobs > 1 and device.type == "cpu":

@@ -219,3 +219,32 @@ def test_slurm_sequence(cluster, workdir):
     sweep("merge", str(SMOKE), env=env, cwd=cwd)
     check_merged(cwd / "results")
     print(f"slurm e2e: {time.monotonic() - start:.0f} s")
+
+
+@pytest.mark.slurm
+def test_slurm_packs(cluster, workdir):
+    """`sweep submit --pack 2`: the 4 smoke tasks as 2 array tasks of 2 (strided), every task's
+    file written, the grid merges, and the numbers equal the tasks run one by one."""
+    cwd, env = workdir
+    exp = experiment.load(SMOKE)
+    (cwd / "logs").mkdir()
+    sub = sweep("submit", str(SMOKE), "--pack", "2", env=env, cwd=cwd)
+    m = re.search(r"submitted 4 tasks in 2 packs of at most 2 as job (\d+) \(--array=0-1\)", sub.stdout)
+    assert m, sub.stdout
+    job = m.group(1)
+    try:
+        wait_for(lambda: not squeue_states(job), 180, f"job {job} to finish")
+    finally:
+        subprocess.run(["scancel", job], capture_output=True, timeout=30)
+    err = (cwd / "logs" / f"snnsim_{job}_0.err").read_text()
+    assert "pack 0 of 2 (2 tasks): 0,2" in err, err
+    assert status(env, cwd)["done"] == list(range(exp.grid_size))
+    sweep("merge", str(SMOKE), env=env, cwd=cwd)
+    check_merged(cwd / "results")
+    alone = cwd / "alone"
+    for i in (0, 3):
+        sweep("run", str(SMOKE), str(i), env=dict(env, SNNSIM_RESULTS=str(alone)), cwd=cwd)
+        a = results.load(result_path(exp, i, alone))
+        b = results.load(result_path(exp, i, cwd / "results"))
+        for name in ("loss", "test_acc", "confusion", "w1"):
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"task {i} {name}")
