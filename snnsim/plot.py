@@ -65,7 +65,7 @@ def figures_for(ds, window=None) -> dict:
             out["confusion" + ("_" + suffix if suffix else "")] = (lambda k=key: plots.confusion_figure(ds, sel=k or None))
         out["input_raster"] = lambda: plots.input_raster(ds=ds)
     if {"w1", "w2"} <= set(ds.data_vars):
-        sel = {d: ds[d].values[0].item() for d in ds["w1"].dims if d not in ("repeat", "input", "hidden")}
+        sel = {d: ds[d].values[0].item() for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
         out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None)
         out["weight_profiles"] = lambda: plots.hidden_weight_profiles(ds, sel=sel or None)
     if {"time", "y_true", "y_pred"} <= set(ds.data_vars):

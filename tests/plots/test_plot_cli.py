@@ -48,3 +48,19 @@ def test_unknown_figure_name(tmp_path, capsys):
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
     assert plot.main([str(tmp_path / "one.h5"), "--only", "accuracy"]) == 2
     assert "available: prediction" in capsys.readouterr().err
+
+
+def test_ipd_grid_with_weights_gets_weight_figures(tmp_path, capsys):
+    """A merged grid with trained weights (as real IPD task files carry) draws the weight
+    figures of its first grid point."""
+    ds = ipd_merged(np.random.default_rng(4))
+    rng = np.random.default_rng(5)
+    grid = [d for d in ds.test_acc.dims]  # swept dims + repeat
+    shape = [ds.sizes[d] for d in grid]
+    ds["w1"] = (grid + ["input_unit", "hidden_unit"], rng.normal(size=shape + [20, 6]))
+    ds["w2"] = (grid + ["hidden_unit", "output_unit"], rng.normal(size=shape + [6, 12]))
+    results.write(ds, tmp_path / "g.h5")
+    assert plot.main([str(tmp_path / "g"), "--out", str(tmp_path / "figs"), "--format", "png",
+                      "--only", "weights", "--only", "weight_profiles"]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["g_weight_profiles.png", "g_weights.png"]
+    assert "skipped" not in capsys.readouterr().err
