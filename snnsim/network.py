@@ -93,7 +93,3 @@ class Decoder(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         out = self(x)
         return self.readout(out.out_spikes, out.out_membrane)
-
-    def logits_from_currents(self, h1: torch.Tensor, time_major: bool = False) -> torch.Tensor:
-        out = self.forward_currents(h1, time_major)
-        return self.readout(out.out_spikes, out.out_membrane)

@@ -14,8 +14,8 @@ dimension -2 and neurons contiguous, exactly the notebook's LIF step in the inpu
 - ``lif_fwd``: ``v[t+1] = (alpha*v[t] + h[t]) * (1 - s[t])``, ``s[t+1] = v[t] > v_th``.
   Compiled with ``-ffp-contract=off`` so that ``alpha*v + h`` is rounded twice, as torch's
   separate multiply and add are: spikes and membranes are bit-identical to the torch loop.
-- ``lif_bwd``: the BPTT adjoint of :mod:`snnsim.backends.fused`; the sigmoid of the surrogate
-  is passed in (torch's vectorised sigmoid) and its derivative formed in the loop.
+- ``lif_bwd``: the BPTT adjoint of :mod:`snnsim.backends.fused`; it forms the surrogate's
+  sigmoid itself (float32: a vectorised exp to about 2 ulp; float64: libm's ``exp``).
 - ``li_fwd`` / ``li_bwd``: the leaky integrator ``v[t+1] = alpha*v[t] + h[t]`` and its
   adjoint ``dh[t] = lam[t+1]``, ``lam[t] = dv[t] + alpha*lam[t+1]``.
 - ``proj_fwd`` / ``proj_bwd``: input currents of binary input spikes given as lists of active

@@ -68,9 +68,7 @@ def spike_probability(ipd: torch.Tensor, offset: torch.Tensor, stim: IPDStimulus
     torch.add(phi[:, :, None], delays, out=left)
     torch.add(left, ipd[:, None, None].float(), out=right)
     # rate*dt * (0.5*(1 + sin))**power, in place (the same float32 operations, one buffer)
-    prob = theta.sin_().add_(1).mul_(0.5)
-    prob = prob.mul_(prob) if stim.envelope_power == 2.0 else prob.pow_(stim.envelope_power)
-    return prob.mul_(stim.rate_max_hz * stim.dt)
+    return theta.sin_().add_(1).mul_(0.5).pow_(stim.envelope_power).mul_(stim.rate_max_hz * stim.dt)
 
 
 def draw_offsets(n: int, phase: str, generator: torch.Generator) -> torch.Tensor:

@@ -149,8 +149,7 @@ def _todo(exp, ns, rerun_stale: bool) -> list[int]:
 
 def _todo_packs(exp, ns, todo: list[int]) -> list[int]:
     """The packs (of ``ns.pack`` tasks) holding at least one of the tasks ``todo``."""
-    packs = tasks_mod.n_packs(exp, ns.pack)
-    return sorted({i % packs for i in todo})
+    return sorted({tasks_mod.pack_of(exp, ns.pack, i) for i in todo})
 
 
 def _exp_arg(exp) -> str:

@@ -197,6 +197,11 @@ def pack_indices(exp: Experiment, size: int, pack: int) -> list[int]:
     return list(range(pack, exp.grid_size, packs))
 
 
+def pack_of(exp: Experiment, size: int, index: int) -> int:
+    """The pack (of at most ``size`` tasks) that holds task ``index`` (see :func:`pack_indices`)."""
+    return index % n_packs(exp, size)
+
+
 def run_task(exp: Experiment, index: int, root=None, force: bool = False, progress: bool = False,
              log=print) -> int:
     """Run task ``index`` unless its result is already complete; return a process exit code

@@ -78,7 +78,7 @@ class _Inputs:
     def __init__(self, cfg: RunConfig, data: Sequence[Split]):
         rows = [d.sparse() for d in data] if cfg.backend == "fused" else [None]
         self.sparse = rows if all(r is not None for r in rows) else None
-        self.spikes = None if self.sparse is not None else torch.stack([d.spikes for d in data])
+        self.data = data
 
     def network(self, model: Decoder, index: torch.Tensor):
         """The network's records for samples ``index`` (M, B) of each model's data set."""
@@ -86,7 +86,7 @@ class _Inputs:
             from ..backends.sparse_input import project
 
             return model.forward_currents(project(model.w1, self.sparse, index, time_major=True), time_major=True)
-        return model(_gather(self.spikes, index).float())
+        return model(torch.stack([d.spikes[i] for d, i in zip(self.data, index)]).float())
 
 
 def train(model: Decoder, cfg: RunConfig, data: Sequence[Split], seeds: list[int],
@@ -168,7 +168,6 @@ def run_many(cfgs: Sequence[RunConfig], progress: bool = True,
     alone (batching is exact, see :mod:`snnsim.network`). ``on_result(i, dataset)`` is called as
     soon as config ``i`` is complete, so a caller can write results while later groups train.
     """
-    device = resolve_device(cfgs[0].device) if cfgs else None
     groups: dict[object, list[tuple[int, int]]] = {}  # key -> [(config index, repeat)]
     for i, cfg in enumerate(cfgs):
         for r in range(cfg.repeats):
