@@ -1,0 +1,82 @@
+"""Where the time of one grid cell goes on the CPU (fused backend, 10 batched seeds, one thread):
+stimulus generation and index lists per seed, one training epoch per model and batch with the
+compiled kernels timed by wrapping their ctypes calls, and evaluation per model.
+
+    python benchmarks/profile_ipd.py                    # fr readout, tau 2 ms, 10 seeds
+    python benchmarks/profile_ipd.py --readout mean --tau 0.02 --models 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import time
+
+import torch
+
+from snnsim.backends import _native
+from snnsim.config import RunConfig
+from snnsim.tasks import ipd
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--readout", default="fr", choices=("mean", "max", "fr"))
+    ap.add_argument("--tau", type=float, default=0.002, help="membrane time constant, s")
+    ap.add_argument("--models", type=int, default=10, help="seeds trained as one batched model")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    device = torch.device("cpu")
+    cfg = RunConfig(backend="fused", readout=args.readout, tau=args.tau, epochs=1, repeats=args.models)
+    seeds = list(range(args.models))
+
+    start = time.perf_counter()
+    data = [ipd.make_split(cfg, s, device, "train") for s in seeds]
+    generation = (time.perf_counter() - start) / len(seeds)
+    start = time.perf_counter()
+    for d in data:
+        d.sparse().csc()
+    lists = (time.perf_counter() - start) / len(seeds)
+
+    lib = _native.library()
+    spent: dict[str, float] = collections.defaultdict(float)
+
+    def timed_call(name, fn):
+        def call(*a):
+            t = time.perf_counter()
+            fn(*a)
+            spent[name] += time.perf_counter() - t
+        return call
+
+    for name in ("lif_fwd_f32", "lif_bwd_f32", "li_fwd_f32", "li_bwd_f32", "proj_fwd_f32", "proj_bwd_f32"):
+        setattr(lib, name, timed_call(name, getattr(lib, name)))
+
+    model = ipd.make_model(cfg, seeds, device)
+    ipd.train(model, cfg, data, seeds, progress=False)  # warm-up epoch
+    spent.clear()
+    start = time.perf_counter()
+    ipd.train(model, cfg, data, seeds, progress=False)
+    epoch = time.perf_counter() - start
+    n_batches = cfg.n_train_batches
+    start = time.perf_counter()
+    ipd.evaluate(model, cfg, data)
+    evaluation = (time.perf_counter() - start) / len(seeds)
+
+    per_batch = epoch / n_batches * 1e3
+    print(f"# fused, readout={cfg.readout}, tau={cfg.tau * 1e3:g} ms, {len(seeds)} batched models, 1 thread")
+    print(f"stimulus generation per seed       {generation:7.2f} s")
+    print(f"index lists (CSR + CSC) per seed   {lists:7.2f} s")
+    print(f"evaluation per model (4,096 samples) {evaluation:5.2f} s")
+    print(f"one epoch: {epoch:.2f} s = {per_batch:.1f} ms per batch of {len(seeds)} models "
+          f"({per_batch / len(seeds):.2f} ms per model and batch)")
+    for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+        ms = seconds / n_batches * 1e3
+        print(f"  {name:<14} {ms:6.2f} ms per batch ({100 * ms / per_batch:4.1f} %)")
+    rest = per_batch - sum(spent.values()) / n_batches * 1e3
+    print(f"  {'rest':<14} {rest:6.2f} ms per batch ({100 * rest / per_batch:4.1f} %): products 30 -> 12, "
+          "Adam, loss, indexing, autograd")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
