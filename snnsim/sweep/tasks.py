@@ -175,7 +175,14 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+
+
 def _on_signal(signum, frame):  # noqa: ARG001
+    # Stop once. Under SLURM the TERM comes twice (slurmstepd signals every process of the step
+    # and array.sh forwards its own): a second one must not interrupt the clean stop itself.
+    for s in _STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
     raise Interrupted(signum)
 
 
@@ -244,8 +251,6 @@ def run_tasks(exp: Experiment, indices: list[int], root=None, force: bool = Fals
 
         torch.set_num_threads(max(1, int(threads)))
     cfgs = [exp.config(i) for i in todo]
-    for index in todo:
-        log(f"task {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
     written: set[int] = set()
 
     def write(i: int, ds) -> None:
@@ -257,10 +262,12 @@ def run_tasks(exp: Experiment, indices: list[int], root=None, force: bool = Fals
         written.add(index)
         log(f"task {index}: wrote {result_path(exp, index, root)}")
 
-    old = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    old = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
     for s in old:
         signal.signal(s, _on_signal)
     try:
+        for index in todo:  # logged with the handlers in place: a signal from now on stops cleanly
+            log(f"task {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
         results.check_writable(result_path(exp, todo[0], root))  # creates the task folder
         by_task: dict[str, list[int]] = {}
         for i, cfg in enumerate(cfgs):

@@ -190,6 +190,32 @@ def test_failed_marker_then_cleared(exp, tmp_path, monkeypatch):
     assert state(exp, 2, tmp_path).state == "done"
 
 
+def test_repeated_signals_while_stopping(exp, tmp_path, monkeypatch):
+    """Under SLURM a task gets TERM twice (slurmstepd, then array.sh forwarding its own). A
+    signal that arrives while the first one's stop is being handled must not break it."""
+    from snnsim.tasks import TASKS, Task
+
+    def stopped(cfg, progress=True):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler raises before this ends
+        raise AssertionError("the signal was not delivered")
+
+    lines = []
+
+    def log(message):
+        if "stopped by" in message:
+            os.kill(os.getpid(), signal.SIGTERM)  # the second TERM, delivered inside the stop
+            os.kill(os.getpid(), signal.SIGUSR1)
+        lines.append(message)
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setitem(TASKS, "ipd", Task(stopped, TASKS["ipd"].summarise))
+    assert run_task(exp, 2, tmp_path, log=log) == 128 + signal.SIGTERM
+    assert any("task 2: stopped by SIGTERM; no result written" in m for m in lines), lines
+    assert signal.getsignal(signal.SIGTERM) is before  # handlers restored afterwards
+    assert state(exp, 2, tmp_path).state == "missing"
+
+
 def test_sigterm_during_training_writes_nothing(tmp_path):
     """A real task stopped by SIGTERM (scancel) exits 143 and leaves the task missing."""
     exp_file = tmp_path / "slow.toml"
