@@ -8,6 +8,11 @@ sys.path.insert(0, os.path.dirname(__file__))  # for the notebook oracle module
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+# Without a GPU, Triton kernels (the fused backend's CUDA path) run on the CPU through Triton's
+# interpreter. Read when a kernel is decorated, so it must be set before Triton is imported.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
+
 
 @pytest.fixture
 def tiny_ipd():

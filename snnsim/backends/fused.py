@@ -21,12 +21,16 @@ Implementations, chosen per call:
 - CPU, float32/float64: compiled C loops (:mod:`snnsim.backends._native`), bit-identical
   forward to :func:`~snnsim.functional.lif.lif_sequence` / ``li_sequence`` and independent of
   how many rows (models, samples) are batched together.
-- Otherwise (CUDA, other dtypes, or no C compiler): the same recurrences as torch loops over
-  time-major contiguous buffers, without autograd and with in-place ops (about 4 ops per step
-  forward, 5 backward); the leaky integrator is one matrix product with a fixed (T, T)
-  lower-triangular matrix of powers of alpha (a linear filter). This is the CUDA path:
-  one launch per step and operation, but no autograd graph; a Triton/CUDA kernel for the
-  recurrence and CUDA graphs for the whole step are not written yet (no GPU to test them).
+- CUDA, float32, with Triton installed: one Triton kernel per layer and direction
+  (:mod:`snnsim.backends.triton_lif`), the T steps walked inside the kernel. Checked against
+  the torch loops on the CPU under Triton's interpreter; not yet run or timed on a GPU.
+- Otherwise (other dtypes, no Triton, or no C compiler): the same recurrences as torch loops
+  over time-major contiguous buffers, without autograd and with in-place ops (about 4 ops per
+  step forward, 5 backward).
+
+The leaky integrator off the CPU is one matrix product with a fixed (T, T) lower-triangular
+matrix of powers of alpha (a linear filter). CUDA graphs for the whole training step are not
+written yet (no GPU to test them).
 """
 
 from __future__ import annotations
@@ -35,6 +39,24 @@ import torch
 
 from ..functional.lif import LIFParameters
 from . import BACKENDS, _native
+
+_TRITON = None  # the triton_lif module once imported; False when Triton cannot be imported
+
+
+def _triton_kernels(h: torch.Tensor):
+    """:mod:`snnsim.backends.triton_lif` when it takes ``h`` (CUDA float32 and Triton present)."""
+    global _TRITON
+    if h.dtype != torch.float32:
+        return None
+    if _TRITON is None:
+        try:
+            from . import triton_lif
+        except ImportError:
+            _TRITON = False
+        else:
+            _TRITON = triton_lif
+    return _TRITON if _TRITON and _TRITON.supported(h) else None
+
 
 def _flat(h: torch.Tensor) -> tuple[torch.Tensor, int, int, int]:
     """Contiguous view (R, T, N) of ``h`` (..., T, N)."""
@@ -130,6 +152,8 @@ class _LIFFunction(torch.autograd.Function):
             sfx = _native.suffix(h.dtype)
             getattr(_native.library(), f"lif_fwd_{sfx}")(h.data_ptr(), spikes.data_ptr(), mem.data_ptr(),
                                                          rows, steps, n, alpha, v_th)
+        elif (kernels := _triton_kernels(h)) is not None:
+            spikes, mem = kernels.lif_forward(h, alpha, v_th)
         else:
             spikes, mem = _lif_forward_torch(h, alpha, v_th)
         ctx.save_for_backward(h, spikes, mem)
@@ -152,6 +176,8 @@ class _LIFFunction(torch.autograd.Function):
             getattr(_native.library(), f"lif_bwd_{_native.suffix(h.dtype)}")(
                 h.data_ptr(), spikes.data_ptr(), mem.data_ptr(), _native.ptr(gs), _native.ptr(gv),
                 grad_h.data_ptr(), work.data_ptr(), rows, steps, n, alpha, v_th, slope)
+        elif (kernels := _triton_kernels(h)) is not None:
+            grad_h = kernels.lif_backward(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         else:
             grad_h = _lif_backward_torch(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         return grad_h, None, None, None
