@@ -9,6 +9,7 @@ batched model equals its models trained one by one.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
 import torch
@@ -19,10 +20,52 @@ from .functional.lif import LIFParameters
 from .readouts import Readout
 
 
-class NetworkOutput(NamedTuple):
-    hidden_spikes: torch.Tensor  # (M, B, T, hidden)
-    out_spikes: torch.Tensor | None  # (M, B, T, out) for a spiking output layer
-    out_membrane: torch.Tensor  # (M, B, T, out)
+class PartOutput(NamedTuple):
+    """Records of the models of one :class:`Part` (M_part models)."""
+
+    hidden_spikes: torch.Tensor  # (M_part, B, T, hidden)
+    out_spikes: torch.Tensor | None  # (M_part, B, T, out) for a spiking output layer
+    out_membrane: torch.Tensor  # (M_part, B, T, out)
+    trace: torch.Tensor  # (M_part, B, T, out): the output trace the part's readout reads
+
+
+@dataclass(frozen=True)
+class NetworkOutput:
+    """Records of all M models: per part as computed, and joined over the model dimension on
+    access (``hidden_spikes`` etc., (M, B, T, ...); ``out_spikes`` is None unless every model's
+    output layer spikes)."""
+
+    parts: tuple[PartOutput, ...]
+
+    def _join(self, field: str) -> torch.Tensor | None:
+        xs = [getattr(p, field) for p in self.parts]
+        if len(xs) == 1 or any(x is None for x in xs):
+            return xs[0] if len(xs) == 1 else None
+        return torch.cat(xs)
+
+    hidden_spikes = property(lambda self: self._join("hidden_spikes"))
+    out_spikes = property(lambda self: self._join("out_spikes"))
+    out_membrane = property(lambda self: self._join("out_membrane"))
+    trace = property(lambda self: self._join("trace"))
+
+
+class Part(NamedTuple):
+    """Models ``models`` (a slice of the model dimension) share a readout and LIF parameters."""
+
+    models: slice
+    readout: Readout
+    params: LIFParameters
+
+
+def _parts(readouts: Sequence[Readout], params: Sequence[LIFParameters]) -> tuple[Part, ...]:
+    """Contiguous runs of models with the same readout and parameters."""
+    parts: list[Part] = []
+    for m, (readout, p) in enumerate(zip(readouts, params)):
+        if parts and parts[-1].readout == readout and parts[-1].params == p:
+            parts[-1] = parts[-1]._replace(models=slice(parts[-1].models.start, m + 1))
+        else:
+            parts.append(Part(slice(m, m + 1), readout, p))
+    return tuple(parts)
 
 
 def init_weight(shape: tuple[int, int], mode: str, generator: torch.Generator) -> torch.Tensor:
@@ -44,20 +87,38 @@ def per_model_matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
 
 class Decoder(nn.Module):
-    """M independent two-layer spiking networks sharing one backend and readout."""
+    """M independent two-layer spiking networks sharing one backend.
 
-    def __init__(self, n_in: int, n_hidden: int, n_out: int, backend: Backend, readout: Readout,
-                 params: LIFParameters, init: str, generators: Sequence[torch.Generator]):
+    ``readout`` and ``params`` are one for all models, or one per model: models that differ by
+    readout or time constant then still train as one batched model (one set of weight tensors,
+    one optimiser), each contiguous run of models with the same readout and parameters going
+    through the backend's neurons as one call (:attr:`parts`).
+    """
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, backend: Backend,
+                 readout: Readout | Sequence[Readout], params: LIFParameters | Sequence[LIFParameters],
+                 init: str, generators: Sequence[torch.Generator]):
         super().__init__()
+        m = len(generators)
+        readouts = [readout] * m if isinstance(readout, Readout) else list(readout)
+        per_model = [params] * m if isinstance(params, LIFParameters) else list(params)
+        if len(readouts) != m or len(per_model) != m:
+            raise ValueError(f"{m} models but {len(readouts)} readouts and {len(per_model)} parameter sets")
         self.backend = backend
-        self.readout = readout
-        self.params = params
+        self.parts = _parts(readouts, per_model)
         self.w1 = nn.Parameter(torch.stack([init_weight((n_in, n_hidden), init, g) for g in generators]))
         self.w2 = nn.Parameter(torch.stack([init_weight((n_hidden, n_out), init, g) for g in generators]))
 
     @property
     def n_models(self) -> int:
         return self.w1.shape[0]
+
+    @property
+    def readout(self) -> Readout:
+        """The readout of every model (an error where models differ: see :attr:`parts`)."""
+        if len({p.readout for p in self.parts}) != 1:
+            raise ValueError("the models of this Decoder differ by readout; see Decoder.parts")
+        return self.parts[0].readout
 
     def forward(self, x: torch.Tensor) -> NetworkOutput:
         """``x``: (M, B, T, in) input spikes -> records of both layers."""
@@ -71,25 +132,39 @@ class Decoder(nn.Module):
         fused backend's loops run over in long contiguous stretches; the records returned are
         (M, B, T, ...) views either way, and the numbers are the same.
         """
+        if len(self.parts) == 1:
+            return NetworkOutput((self._forward_part(h1, self.w2, self.parts[0], time_major),))
+        sizes = [p.models.stop - p.models.start for p in self.parts]
+        return NetworkOutput(tuple(self._forward_part(h, w, part, time_major)
+                                   for h, w, part in zip(h1.split(sizes), self.w2.split(sizes), self.parts)))
+
+    def _forward_part(self, h1: torch.Tensor, w2: torch.Tensor, part: Part, time_major: bool) -> PartOutput:
         m = h1.shape[0]
         if time_major:
             steps, b = h1.shape[1], h1.shape[2]
-            layer = lambda fn, h: fn(h.reshape(m, steps, -1), self.params)  # noqa: E731
+            layer = lambda fn, h: fn(h.reshape(m, steps, -1), part.params)  # noqa: E731
             record = lambda x, n: x.view(m, steps, b, n).transpose(1, 2)  # noqa: E731
         else:
-            layer = lambda fn, h: fn(h, self.params)  # noqa: E731
+            layer = lambda fn, h: fn(h, part.params)  # noqa: E731
             record = lambda x, n: x  # noqa: E731
-        n_hidden, n_out = self.w2.shape[1], self.w2.shape[2]
+        n_hidden, n_out = w2.shape[1], w2.shape[2]
         s1, _ = layer(self.backend.lif, h1)
         # all samples and steps of a model in one product, model by model
-        h2 = per_model_matmul(s1.reshape(m, -1, n_hidden), self.w2).view(h1.shape[:-1] + (n_out,))
-        if self.readout.spiking_output:
+        h2 = per_model_matmul(s1.reshape(m, -1, n_hidden), w2).view(h1.shape[:-1] + (n_out,))
+        if part.readout.spiking_output:
             s2, v2 = layer(self.backend.lif, h2)
             s2 = record(s2, n_out)
         else:
             s2, v2 = None, layer(self.backend.li, h2)
-        return NetworkOutput(record(s1, n_hidden), s2, record(v2, n_out))
+        v2 = record(v2, n_out)
+        return PartOutput(record(s1, n_hidden), s2, v2, part.readout.trace(s2, v2))
+
+    def read(self, out: NetworkOutput, reduce=None) -> torch.Tensor:
+        """(M, B, out): each model's readout of its trace, or ``reduce`` over time of the traces.
+        Reduced part by part, on the records as computed: the numbers of a model do not depend on
+        the other parts."""
+        scores = [(reduce or part.readout.reduce)(o.trace) for part, o in zip(self.parts, out.parts)]
+        return scores[0] if len(scores) == 1 else torch.cat(scores)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        out = self(x)
-        return self.readout(out.out_spikes, out.out_membrane)
+        return self.read(self(x))

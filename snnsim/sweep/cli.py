@@ -11,8 +11,8 @@ EXP is an experiment file (``experiments/NAME.toml``) or just its NAME. Commands
     status EXP                 done / missing / failed / corrupt / stale counts
     merge  EXP                 one xarray dataset -> RESULTS/NAME.h5
 
-A pack (``--pack K``) runs up to K tasks in one process: tasks that differ only by seed train
-as one batched model, and tasks that differ by readout or tau share their seeds' data sets
+A pack (``--pack K``) runs up to K tasks in one process: tasks that differ only by seed,
+readout or tau train as one batched model, sharing their seeds' data sets
 (see :func:`snnsim.sweep.tasks.pack_indices`); each task still writes its own result file, with
 the numbers it gets when run alone.
 

@@ -220,9 +220,9 @@ def run_tasks(exp: Experiment, indices: list[int], root=None, force: bool = Fals
               log=print) -> int:
     """Run the tasks ``indices`` not yet complete in this process; return a process exit code.
 
-    Several tasks run through their study's ``run_many``: those differing only by seed train as
-    one batched model, and those differing by readout or tau share the data sets of their
-    seeds (IPD). Each task's result file is written as soon as its group is trained, with
+    Several tasks run through their study's ``run_many``: those differing only by seed (and,
+    for IPD, by readout or tau) train as one batched model, and IPD tasks share their seeds'
+    data sets. Each task's result file is written as soon as its group is trained, with
     exactly the numbers (and config) of running that task alone.
 
     0: all done (or already done); 1: the run raised (``task-INDEX.failed`` written for every

@@ -9,6 +9,7 @@ by one; both give the same numbers because every repeat draws from its own rando
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -58,11 +59,15 @@ def make_split(cfg: RunConfig, seed: int, device: torch.device, split: str) -> S
     return Split(*generate(n, stim, seeding.generator(seed, f"ipd-{split}", device)))
 
 
-def make_model(cfg: RunConfig, seeds: list[int], device: torch.device) -> Decoder:
-    params = LIFParameters(alpha=cfg.alpha, v_th=cfg.threshold, slope=cfg.surrogate_slope)
+def make_model(cfg: RunConfig | Sequence[RunConfig], seeds: list[int], device: torch.device) -> Decoder:
+    """One decoder per seed; ``cfg`` is one config for all, or one per seed (which may differ by
+    readout and tau, see :func:`_group_key`)."""
+    cfgs = [cfg] * len(seeds) if isinstance(cfg, RunConfig) else list(cfg)
+    params = [LIFParameters(alpha=c.alpha, v_th=c.threshold, slope=c.surrogate_slope) for c in cfgs]
     generators = [seeding.generator(s, "init") for s in seeds]
-    model = Decoder(2 * cfg.anf_per_ear, cfg.hidden, cfg.n_classes, make_backend(cfg.backend),
-                    get_readout(cfg.readout), params, cfg.init, generators)
+    first = cfgs[0]
+    model = Decoder(2 * first.anf_per_ear, first.hidden, first.n_classes, make_backend(first.backend),
+                    [get_readout(c.readout) for c in cfgs], params, first.init, generators)
     return model.to(device)
 
 
@@ -89,6 +94,13 @@ class _Inputs:
         return model(torch.stack([d.spikes[i] for d, i in zip(self.data, index)]).float())
 
 
+def _describe(model: Decoder, dt: float) -> str:
+    """The models' readouts and taus, for progress bars: 'fr/tau=2ms', 'mean,fr/tau=2,20ms'."""
+    readouts = dict.fromkeys(p.readout.name for p in model.parts)
+    taus = dict.fromkeys(f"{-dt / math.log(p.params.alpha) * 1e3:.3g}" for p in model.parts)
+    return f"{','.join(readouts)}/tau={','.join(taus)}ms"
+
+
 def train(model: Decoder, cfg: RunConfig, data: Sequence[Split], seeds: list[int],
           progress: bool = True) -> np.ndarray:
     """Train model m on ``data[m]`` in place; return the mean training loss per model and epoch, (M, epochs)."""
@@ -101,14 +113,14 @@ def train(model: Decoder, cfg: RunConfig, data: Sequence[Split], seeds: list[int
     n_batches = n // cfg.batch_size
     losses = np.zeros((n_models, cfg.epochs))
     bar = tqdm(total=cfg.epochs * n_batches, disable=not progress, unit="batch", leave=False,
-               desc=f"{cfg.backend}/{cfg.readout}/tau={cfg.tau * 1e3:g}ms x{n_models}")
+               desc=f"{cfg.backend}/{_describe(model, cfg.dt)} x{n_models}")
     for epoch in range(cfg.epochs):
         perm = torch.stack([torch.randperm(n, generator=g) for g in orders]).to(device)
         epoch_loss = torch.zeros(n_models, dtype=torch.float64, device=device)
         for b in range(n_batches):
             index = perm[:, b * cfg.batch_size:(b + 1) * cfg.batch_size]
             out = inputs.network(model, index)
-            logits = model.readout(out.out_spikes, out.out_membrane)  # (M, B, C)
+            logits = model.read(out)  # (M, B, C)
             y = _gather(labels, index)
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(n_models, -1).mean(1)
             optimiser.zero_grad()
@@ -125,16 +137,13 @@ def train(model: Decoder, cfg: RunConfig, data: Sequence[Split], seeds: list[int
 @torch.no_grad()
 def predict(model: Decoder, cfg: RunConfig, data: Sequence[Split]) -> torch.Tensor:
     """Predicted class (M, N) with the training readout or the notebook's sum over time."""
-    readout = model.readout
     inputs = _Inputs(cfg, data)
     n = data[0].ipd.shape[0]
     device = data[0].spikes.device
     out = []
     for start in range(0, n, cfg.batch_size):
         index = torch.arange(start, min(n, start + cfg.batch_size), device=device).expand(len(data), -1)
-        net = inputs.network(model, index)
-        trace = readout.trace(net.out_spikes, net.out_membrane)
-        score = sum_over_time(trace) if cfg.eval == "sum" else readout.reduce(trace)
+        score = model.read(inputs.network(model, index), sum_over_time if cfg.eval == "sum" else None)
         out.append(score.argmax(-1))
     return torch.cat(out, dim=1)
 
@@ -146,9 +155,19 @@ def evaluate(model: Decoder, cfg: RunConfig, data: Sequence[Split]) -> list[dict
 
 # -- running configs: one, or a pack of sweep tasks sharing data ---------------------------------
 
+# On the CPU a batched model holds at most this many models; a larger group trains as several
+# batched models, one after the other. Measured with one thread, fr readout, tau 2 ms: 3.6 /
+# 4.9 / 6.8 ms per model and batch for 10 / 30 / 60 models, with 0 / 10,150 / 54,405 minor
+# page faults per batch (the records of more models exceed glibc's 32 MB mmap threshold and are
+# faulted in anew each batch); the 60-training grid as one model took 223 s against 159-173 s
+# as six models of 10 (benchmarks/README.md). On CUDA there is no limit.
+CPU_MODELS_PER_BATCH = 10
+
+
 def _group_key(cfg: RunConfig) -> RunConfig:
-    """Configs with equal keys train as one batched model (their seeds side by side)."""
-    return cfg.replace(seed=0, repeats=1)
+    """Configs with equal keys train as one batched model: those that differ only by seed,
+    repeats, readout or tau (each model keeps its own readout and time constant)."""
+    return cfg.replace(seed=0, repeats=1, readout="mean", tau=0.02)
 
 
 def _data_key(cfg: RunConfig) -> tuple:
@@ -161,17 +180,23 @@ def run_many(cfgs: Sequence[RunConfig], progress: bool = True,
     """Run several configs in one process and return their result datasets, in order.
 
     Every (config, repeat) is one model with seed ``cfg.seed + repeat``. Models whose configs
-    differ only by seed and repeats train together as one batched model (unless a config says
-    ``batch_repeats = false``: then each of its repeats trains alone); configs that also differ
-    by readout or tau train one after the other in the same process and share the data sets of
-    their seeds, which are generated once. Every model's numbers are those of running its config
-    alone (batching is exact, see :mod:`snnsim.network`). ``on_result(i, dataset)`` is called as
-    soon as config ``i`` is complete, so a caller can write results while later groups train.
+    differ only by seed, repeats, readout or tau train together as one batched model, each with
+    its own readout and time constant (unless a config says ``batch_repeats = false``: then
+    each of its repeats trains alone); configs that differ otherwise train one after the other.
+    Each seed's data sets are generated once and shared by every model of that seed. Every
+    model's numbers are those of running its config alone (batching is exact, see
+    :mod:`snnsim.network`). ``on_result(i, dataset)`` is called as soon as config ``i`` is
+    complete, so a caller can write results while later groups train.
     """
     groups: dict[object, list[tuple[int, int]]] = {}  # key -> [(config index, repeat)]
     for i, cfg in enumerate(cfgs):
         for r in range(cfg.repeats):
             groups.setdefault(_group_key(cfg) if cfg.batch_repeats else (i, r), []).append((i, r))
+    batches = []
+    for members in groups.values():  # models with the same readout and tau side by side
+        members.sort(key=lambda m: (cfgs[m[0]].readout, cfgs[m[0]].tau))
+        size = CPU_MODELS_PER_BATCH if resolve_device(cfgs[members[0][0]].device).type == "cpu" else len(members)
+        batches += [members[k:k + size] for k in range(0, len(members), size)]
     cache: dict[tuple, Split] = {}
 
     def split(cfg: RunConfig, seed: int, name: str) -> Split:
@@ -182,13 +207,13 @@ def run_many(cfgs: Sequence[RunConfig], progress: bool = True,
 
     rows: list[dict[int, dict]] = [{} for _ in cfgs]
     results: list[xr.Dataset | None] = [None] * len(cfgs)
-    for members in groups.values():
+    for members in batches:
         cfg = cfgs[members[0][0]]
         device = resolve_device(cfg.device)
         seeds = [cfgs[i].seed + r for i, r in members]
         train_data = [split(cfg, s, "train") for s in seeds]
         test_data = [split(cfg, s, "test") for s in seeds]
-        model = make_model(cfg, seeds, device)
+        model = make_model([cfgs[i] for i, _ in members], seeds, device)
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()

@@ -28,3 +28,30 @@ def test_batched_equals_one_by_one(backend, readout, tau):
         np.testing.assert_array_equal(batched[name].values, single[name].values, err_msg=name)
     # the repeats differ from each other (distinct seeds), so the comparison is not vacuous
     assert not np.allclose(batched["loss"].values[0], batched["loss"].values[1])
+
+
+@pytest.mark.parametrize("backend,cap", [("fused", 100), ("snntorch", 100), ("norse", 100), ("fused", 5)])
+def test_readouts_and_taus_train_as_one_batched_model(backend, cap, monkeypatch):
+    """Configs that differ by readout, tau and seed train as one model (one set of weight
+    tensors, one Adam), each model with its own readout and time constant, or as several of at
+    most ``CPU_MODELS_PER_BATCH`` models; every config gets exactly the numbers of running it alone."""
+    monkeypatch.setattr(ipd, "CPU_MODELS_PER_BATCH", cap)
+    base = RunConfig(backend=backend, **{**TINY, "repeats": 1})
+    cfgs = [base.replace(readout=r, tau=t, seed=s) for r in ("fr", "mean", "max") for t in (0.02, 0.002) for s in (4, 5)]
+    trained = []
+    real_train = ipd.train
+    monkeypatch.setattr(ipd, "train", lambda model, *a, **k: trained.append(model) or real_train(model, *a, **k))
+    together = ipd.run_many(cfgs, progress=False)
+    assert [m.n_models for m in trained] == ([12] if cap == 100 else [5, 5, 2])
+    parts = [(p.readout.name, p.models.stop - p.models.start) for m in trained for p in m.parts]
+    expected = [(r, 2) for r in ("fr", "fr", "max", "max", "mean", "mean")]  # grouped, 2 seeds each
+    assert parts == (expected if cap == 100 else [("fr", 2), ("fr", 2), ("max", 1), ("max", 1), ("max", 2), ("mean", 2), ("mean", 2)])
+    with pytest.raises(ValueError, match="differ by readout"):
+        trained[0].readout
+    for cfg, ds in zip(cfgs, together):
+        alone = ipd.run(cfg, progress=False)
+        assert ds.attrs["config_readout"] == cfg.readout and ds.attrs["config_tau"] == cfg.tau
+        for name in ("loss", "train_acc", "test_acc", "confusion", "w1", "w2"):
+            np.testing.assert_array_equal(ds[name].values, alone[name].values, err_msg=f"{cfg.readout} {cfg.tau} {name}")
+    # the settings matter, so the comparison is not vacuous
+    assert not np.array_equal(together[0]["w2"].values, together[2]["w2"].values)
