@@ -1,7 +1,8 @@
 """Time one full IPD training (the notebook's setting: 4,096 samples, batch 64, 10 epochs, Adam)
 for the notebook's own loop, snnTorch's and Norse's tutorial-style loops and snnsim's backends,
 plus the whole 60-training grid (3 readouts x 2 taus x 10 seeds): in this process through
-``snnsim.tasks.ipd.run_many`` (one batched model of 60, each seed's data generated once)
+``snnsim.tasks.ipd.run_many`` (on the CPU six batched models of 10, on CUDA one of 60; each
+seed's data generated once)
 and, on the CPU, as a real sweep of one pack per core (``snnsim.sweep local -j N --pack K``).
 
 Everything runs in one process, on the same data, one case after the other; each row is the
@@ -345,7 +346,7 @@ def main(argv=None) -> int:
                  for readout in ("mean", "max", "fr") for tau in (0.02, 0.002) for seed in range(grid_repeats)]
     grids = []
     if not args.no_grid:
-        # one process: the 60 trainings as one batched model, each seed's data generated once
+        # one process: the 60 trainings as batched models (CPU: 6 of 10; CUDA: 1 of 60), each seed's data once
         before = PeakMemory(device)._rss() if device.type == "cpu" else 0
         seconds = timed(lambda: ipd_task.run_many(grid_cfgs, progress=False), device)
         # the grid's peak from the process's lifetime peak (it allocates more than any case
