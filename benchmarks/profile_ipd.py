@@ -4,12 +4,14 @@ compiled kernels timed by wrapping their ctypes calls, and evaluation per model.
 
     python benchmarks/profile_ipd.py                    # fr readout, tau 2 ms, 10 seeds
     python benchmarks/profile_ipd.py --readout mean --tau 0.02 --models 1
+    python benchmarks/profile_ipd.py --models 60     # one batched model of 60: page faults
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import resource
 import time
 
 import torch
@@ -54,9 +56,11 @@ def main(argv=None) -> int:
     model = ipd.make_model(cfg, seeds, device)
     ipd.train(model, cfg, data, seeds, progress=False)  # warm-up epoch
     spent.clear()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
     ipd.train(model, cfg, data, seeds, progress=False)
     epoch = time.perf_counter() - start
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     n_batches = cfg.n_train_batches
     start = time.perf_counter()
     ipd.evaluate(model, cfg, data)
@@ -68,7 +72,7 @@ def main(argv=None) -> int:
     print(f"index lists (CSR + CSC) per seed   {lists:7.2f} s")
     print(f"evaluation per model (4,096 samples) {evaluation:5.2f} s")
     print(f"one epoch: {epoch:.2f} s = {per_batch:.1f} ms per batch of {len(seeds)} models "
-          f"({per_batch / len(seeds):.2f} ms per model and batch)")
+          f"({per_batch / len(seeds):.2f} ms per model and batch; {faults / n_batches:,.0f} minor page faults per batch)")
     for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
         ms = seconds / n_batches * 1e3
         print(f"  {name:<14} {ms:6.2f} ms per batch ({100 * ms / per_batch:4.1f} %)")
