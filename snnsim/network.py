@@ -1,9 +1,10 @@
 """The decoder network: input -> hidden LIF layer -> output layer, weights without biases.
 
 Weights are ``(in, out)`` matrices as in the notebook, with a leading *model* dimension M so
-that M independent networks (repeats) train as one batched model: ``w1`` is (M, in, hidden)
-and inputs are (M, B, T, in). Each model's slice is initialised from its own generator, so a
-batched model equals its models trained one by one.
+that M independent networks (repeats, and settings that differ by readout or tau) train as one
+batched model: ``w1`` is (M, in, hidden) and inputs are (M, B, T, in). Each model's slice is
+initialised from its own generator and every per-model computation is independent of the other
+models, so a batched model equals its models trained one by one.
 """
 
 from __future__ import annotations
