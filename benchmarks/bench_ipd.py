@@ -28,6 +28,10 @@ import sys
 import threading
 import time
 
+from snnsim.openmp import prefer_passive_wait
+
+prefer_passive_wait()  # as the command-line entry points do, before torch is imported
+
 import numpy as np
 import torch
 from torch import nn
@@ -331,7 +335,7 @@ def main(argv=None) -> int:
     ]
     only = {s.strip() for s in args.only.split(",") if s.strip()}
     print(f"# device={device} ({torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor() or platform.machine()}), "
-          f"torch {torch.__version__}, threads={torch.get_num_threads()}, cpus={os.cpu_count()}, "
+          f"torch {torch.__version__}, threads={torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, cpus={os.cpu_count()}, "
           f"readout={cfg.readout}, tau={cfg.tau * 1e3:g} ms, epochs={epochs}, runs={runs}", flush=True)
     snnsim_backend("fused")()  # warm-up: builds/loads the compiled kernels outside the timings
     rows = []

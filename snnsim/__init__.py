@@ -9,3 +9,4 @@ only at the edges (CLI, experiment files) by :func:`snnsim.units.parse_duration`
 """
 
 __version__ = "0.2.0"
+

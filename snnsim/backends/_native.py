@@ -8,8 +8,12 @@ the flags and the CPU) under ``$SNNSIM_CACHE`` or ``~/.cache/snnsim``. Without a
 with ``SNNSIM_NO_NATIVE=1``), :func:`library` returns None, a warning is issued once and the
 fused backend runs its vectorised torch loops instead.
 
-Kernels (all single-threaded, one row ``r`` of the leading dimensions at a time, time at
-dimension -2 and neurons contiguous, exactly the notebook's LIF step in the input dtype):
+Kernels (each call single-threaded, one row ``r`` of the leading dimensions at a time, time at
+dimension -2 and neurons contiguous, exactly the notebook's LIF step in the input dtype). The
+callers split the rows (models) into :func:`row_chunks` and run one call per chunk in
+``torch.get_num_threads()`` threads (:func:`run_all`; ``ctypes`` releases the GIL during a
+call); every row is computed the same way whatever the split, so the numbers do not depend on
+the thread count:
 
 - ``lif_fwd``: ``v[t+1] = (alpha*v[t] + h[t]) * (1 - s[t])``, ``s[t+1] = v[t] > v_th``.
   Compiled with ``-ffp-contract=off`` so that ``alpha*v + h`` is rounded twice, as torch's
@@ -35,7 +39,9 @@ import subprocess
 import tempfile
 import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable, Sequence
 
 import torch
 
@@ -139,3 +145,35 @@ def suffix(dtype: torch.dtype) -> str:
 
 def ptr(t: torch.Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
+
+
+# -- threads over rows --------------------------------------------------------------------------
+
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def row_chunks(rows: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges splitting ``rows`` into at most ``torch.get_num_threads()`` chunks."""
+    k = max(1, min(torch.get_num_threads(), rows))
+    bounds = [rows * i // k for i in range(k + 1)]
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a] or [(0, rows)]
+
+
+def run_all(calls: Sequence[Callable[[], None]]) -> None:
+    """Run independent kernel calls, in ``torch.get_num_threads()`` threads where there are
+    several of both."""
+    global _pool, _pool_size
+    threads = min(torch.get_num_threads(), len(calls))
+    if threads <= 1:
+        for call in calls:
+            call()
+        return
+    with _lock:
+        if _pool is None or _pool_size < threads:
+            if _pool is not None:
+                _pool.shutdown(wait=True)
+            _pool, _pool_size = ThreadPoolExecutor(threads, thread_name_prefix="snnsim-kernels"), threads
+        pool = _pool
+    for future in [pool.submit(call) for call in calls]:
+        future.result()

@@ -66,6 +66,13 @@ def _flat(h: torch.Tensor) -> tuple[torch.Tensor, int, int, int]:
     return h, rows, steps, n
 
 
+def _row_pointers(like: torch.Tensor, row_size: int):
+    """``at(t, r)``: address of row ``r`` of a contiguous tensor ``t`` shaped like ``like``
+    (rows of ``row_size`` elements), or None for None."""
+    stride = row_size * like.element_size()
+    return lambda t, r: None if t is None else t.data_ptr() + r * stride
+
+
 def surrogate_derivative(v: torch.Tensor, v_th: float, slope: float) -> torch.Tensor:
     """:math:`\\beta\\sigma(\\beta(v-\\vartheta))(1-\\sigma(\\beta(v-\\vartheta)))`, the notebook's surrogate."""
     sig = torch.sigmoid((v - v_th) * slope)
@@ -149,9 +156,10 @@ class _LIFFunction(torch.autograd.Function):
         if _native.supported(h):
             h, rows, steps, n = _flat(h)
             spikes, mem = torch.empty_like(h), torch.empty_like(h)
-            sfx = _native.suffix(h.dtype)
-            getattr(_native.library(), f"lif_fwd_{sfx}")(h.data_ptr(), spikes.data_ptr(), mem.data_ptr(),
-                                                         rows, steps, n, alpha, v_th)
+            fwd = getattr(_native.library(), f"lif_fwd_{_native.suffix(h.dtype)}")
+            at = _row_pointers(h, steps * n)
+            _native.run_all([lambda a=a, b=b: fwd(at(h, a), at(spikes, a), at(mem, a), b - a, steps, n, alpha, v_th)
+                             for a, b in _native.row_chunks(rows)])
         elif (kernels := _triton_kernels(h)) is not None:
             spikes, mem = kernels.lif_forward(h, alpha, v_th)
         else:
@@ -172,10 +180,14 @@ class _LIFFunction(torch.autograd.Function):
             gs = None if grad_spikes is None else grad_spikes.contiguous()
             gv = None if grad_mem is None else grad_mem.contiguous()
             grad_h = torch.empty_like(h)
-            work = torch.empty(3 * n, dtype=h.dtype)
-            getattr(_native.library(), f"lif_bwd_{_native.suffix(h.dtype)}")(
-                h.data_ptr(), spikes.data_ptr(), mem.data_ptr(), _native.ptr(gs), _native.ptr(gv),
-                grad_h.data_ptr(), work.data_ptr(), rows, steps, n, alpha, v_th, slope)
+            chunks = _native.row_chunks(rows)
+            work = torch.empty(len(chunks), 3 * n, dtype=h.dtype)  # scratch per thread
+            bwd = getattr(_native.library(), f"lif_bwd_{_native.suffix(h.dtype)}")
+            at = _row_pointers(h, steps * n)
+            _native.run_all([lambda k=k, a=a, b=b: bwd(at(h, a), at(spikes, a), at(mem, a), at(gs, a), at(gv, a),
+                                                       at(grad_h, a), work[k].data_ptr(), b - a, steps, n,
+                                                       alpha, v_th, slope)
+                             for k, (a, b) in enumerate(chunks)])
         elif (kernels := _triton_kernels(h)) is not None:
             grad_h = kernels.lif_backward(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         else:
@@ -190,7 +202,10 @@ class _LIFunction(torch.autograd.Function):
     def forward(ctx, h: torch.Tensor, alpha: float):
         h, rows, steps, n = _flat(h)
         mem = torch.empty_like(h)
-        getattr(_native.library(), f"li_fwd_{_native.suffix(h.dtype)}")(h.data_ptr(), mem.data_ptr(), rows, steps, n, alpha)
+        fwd = getattr(_native.library(), f"li_fwd_{_native.suffix(h.dtype)}")
+        at = _row_pointers(h, steps * n)
+        _native.run_all([lambda a=a, b=b: fwd(at(h, a), at(mem, a), b - a, steps, n, alpha)
+                         for a, b in _native.row_chunks(rows)])
         ctx.alpha = alpha
         return mem
 
@@ -199,8 +214,10 @@ class _LIFunction(torch.autograd.Function):
     def backward(ctx, grad_mem):
         grad_mem, rows, steps, n = _flat(grad_mem)
         grad_h = torch.empty_like(grad_mem)
-        getattr(_native.library(), f"li_bwd_{_native.suffix(grad_mem.dtype)}")(
-            grad_mem.data_ptr(), grad_h.data_ptr(), rows, steps, n, ctx.alpha)
+        bwd = getattr(_native.library(), f"li_bwd_{_native.suffix(grad_mem.dtype)}")
+        at = _row_pointers(grad_mem, steps * n)
+        _native.run_all([lambda a=a, b=b: bwd(at(grad_mem, a), at(grad_h, a), b - a, steps, n, ctx.alpha)
+                         for a, b in _native.row_chunks(rows)])
         return grad_h, None
 
 

@@ -87,10 +87,11 @@ class _Project(torch.autograd.Function):
         wp[..., :n_out] = w
         h = torch.empty((n_models, batch * steps, n_out), dtype=w.dtype)
         fwd = getattr(_native.library(), f"proj_fwd_{_native.suffix(w.dtype)}")
-        for m, d in enumerate(data):
-            rows = d.rows(index[m])
-            fwd(rows.data_ptr(), rows.shape[0], d.ptr.data_ptr(), d.idx.data_ptr(), wp[m].data_ptr(),
-                n_out, padded, h[m].data_ptr(), steps, batch if time_major else 0)
+        rows = [d.rows(index[m]) for m, d in enumerate(data)]
+        _native.run_all([lambda m=m, d=d: fwd(rows[m].data_ptr(), rows[m].shape[0], d.ptr.data_ptr(), d.idx.data_ptr(),
+                                              wp[m].data_ptr(), n_out, padded, h[m].data_ptr(), steps,
+                                              batch if time_major else 0)
+                         for m, d in enumerate(data)])
         ctx.data, ctx.index, ctx.time_major, ctx.w_shape = data, index, time_major, w.shape
         return h
 
@@ -103,11 +104,15 @@ class _Project(torch.autograd.Function):
         padded = _padded(n_out, grad_h.dtype)
         grad_w = torch.zeros(ctx.w_shape[:-1] + (padded,), dtype=grad_h.dtype)
         bwd = getattr(_native.library(), f"proj_bwd_{_native.suffix(grad_h.dtype)}")
-        for m, d in enumerate(ctx.data):
-            base, off, step = d.csc()
-            samples = ctx.index[m].cpu().contiguous()
-            bwd(samples.data_ptr(), batch, base.data_ptr(), off.data_ptr(), step.data_ptr(), n_in,
-                grad_h[m].data_ptr(), n_out, padded, d.shape[1], int(ctx.time_major), grad_w[m].data_ptr())
+        lists = [d.csc() for d in ctx.data]
+        samples = [ctx.index[m].cpu().contiguous() for m in range(n_models)]
+
+        def one(m: int) -> None:
+            base, off, step = lists[m]
+            bwd(samples[m].data_ptr(), batch, base.data_ptr(), off.data_ptr(), step.data_ptr(), n_in,
+                grad_h[m].data_ptr(), n_out, padded, ctx.data[m].shape[1], int(ctx.time_major), grad_w[m].data_ptr())
+
+        _native.run_all([lambda m=m: one(m) for m in range(n_models)])
         return grad_w[..., :n_out], None, None, None
 
 

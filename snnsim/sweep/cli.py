@@ -91,6 +91,9 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..openmp import prefer_passive_wait
+
+    prefer_passive_wait()  # before torch is imported: the fused kernels' threads (snnsim/openmp.py)
     parser = build_parser()
     ns = parser.parse_args(argv)
     try:

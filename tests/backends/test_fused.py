@@ -6,6 +6,7 @@ and for the sparse input projection."""
 from __future__ import annotations
 
 import math
+import os
 import warnings
 
 import pytest
@@ -137,6 +138,49 @@ def test_native_batching_independent():
     s1, v1 = fused.lif(h1, p)
     g1 = _grad((s1, v1), (gs[1:2], gv[1:2]), h1)
     assert torch.equal(s1, s[1:2]) and torch.equal(v1, v[1:2]) and torch.equal(g1, g[1:2])
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_native_threads_do_not_change_numbers(threads, monkeypatch):
+    """The kernels split the rows (models) over torch's threads: every layer's records and
+    gradients, and the sparse projection's, equal the one-thread numbers bit for bit, also
+    with more threads than rows and rows that do not split evenly."""
+    p = LIFParameters(alpha=math.exp(-0.5))
+    h, gs, gv = _case(([5], 25, 37), 2, torch.float32)
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(5, 6, 25, 20, generator=g) < 0.3
+    data = [sparse_input.SpikeRows(x[m]) for m in range(5)]
+    w = torch.randn(5, 20, 37, generator=g).requires_grad_()
+    index = torch.randint(0, 6, (5, 4), generator=g)
+
+    def run():
+        s, v = fused.lif(h, p)
+        li = fused.li(h, p)
+        proj = sparse_input.project(w, data, index, time_major=True)
+        return (s, v, li, _grad((s, v), (gs, gv), h), _grad((li,), (gv,), h), proj,
+                _grad((proj,), (torch.ones_like(proj),), w))
+
+    calls = []
+    real = _native.run_all
+    monkeypatch.setattr(_native, "run_all", lambda c: calls.append(len(c)) or real(c))
+    torch.set_num_threads(1)
+    try:
+        one = run()
+        assert set(calls) == {1, 5}  # layers: one chunk of all rows; projection: one call per model
+        calls.clear()
+        torch.set_num_threads(threads)
+        many = run()
+        assert max(calls) > 1  # the work was really split
+    finally:
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    for a, b in zip(one, many):
+        assert torch.equal(a, b)
+    torch.set_num_threads(3)
+    try:
+        assert _native.row_chunks(5) == [(0, 1), (1, 3), (3, 5)] and _native.row_chunks(2) == [(0, 1), (1, 2)]
+    finally:
+        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 def test_gradcheck_smooth_region(impl):

@@ -55,3 +55,20 @@ def test_readouts_and_taus_train_as_one_batched_model(backend, cap, monkeypatch)
             np.testing.assert_array_equal(ds[name].values, alone[name].values, err_msg=f"{cfg.readout} {cfg.tau} {name}")
     # the settings matter, so the comparison is not vacuous
     assert not np.array_equal(together[0]["w2"].values, together[2]["w2"].values)
+
+
+def test_threads_give_the_same_training():
+    """A batched fused training with the kernels split over threads equals the one-thread run."""
+    import torch
+
+    cfg = RunConfig(backend="fused", readout="fr", tau=0.002, **{**TINY, "repeats": 3})
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = ipd.run(cfg, progress=False)
+        torch.set_num_threads(3)
+        three = ipd.run(cfg, progress=False)
+    finally:
+        torch.set_num_threads(before)
+    for name in ("loss", "train_acc", "test_acc", "confusion", "w1", "w2"):
+        np.testing.assert_array_equal(one[name].values, three[name].values, err_msg=name)
