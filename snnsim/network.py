@@ -40,9 +40,9 @@ class NetworkOutput:
 
     def _join(self, field: str) -> torch.Tensor | None:
         xs = [getattr(p, field) for p in self.parts]
-        if len(xs) == 1 or any(x is None for x in xs):
-            return xs[0] if len(xs) == 1 else None
-        return torch.cat(xs)
+        if len(xs) == 1:
+            return xs[0]
+        return None if any(x is None for x in xs) else torch.cat(xs)
 
     hidden_spikes = property(lambda self: self._join("hidden_spikes"))
     out_spikes = property(lambda self: self._join("out_spikes"))

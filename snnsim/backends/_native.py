@@ -31,6 +31,7 @@ the thread count:
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import os
 import platform
@@ -143,8 +144,9 @@ def suffix(dtype: torch.dtype) -> str:
     return "f32" if dtype == torch.float32 else "f64"
 
 
-def ptr(t: torch.Tensor | None) -> int | None:
-    return None if t is None else t.data_ptr()
+def kernel(name: str, dtype: torch.dtype):
+    """The compiled kernel ``name`` for ``dtype`` (``lif_fwd``, float32 -> ``lif_fwd_f32``)."""
+    return getattr(library(), f"{name}_{suffix(dtype)}")
 
 
 # -- threads over rows --------------------------------------------------------------------------
@@ -177,3 +179,23 @@ def run_all(calls: Sequence[Callable[[], None]]) -> None:
         pool = _pool
     for future in [pool.submit(call) for call in calls]:
         future.result()
+
+
+def run_rows(fn, tensors: Sequence[torch.Tensor | None], row_size: int, rows: int, *args, scratch: int = 0) -> None:
+    """``fn(*pointers, [work], chunk_rows, *args)`` once per chunk of :func:`row_chunks`, in threads.
+
+    ``tensors``: contiguous, ``row_size`` elements per row; each is passed as the address of the
+    chunk's first row (None as NULL). ``scratch``: elements of work space per call, passed after
+    the pointers."""
+    chunks = row_chunks(rows)
+    ref = next(t for t in tensors if t is not None)
+    stride = row_size * ref.element_size()
+    work = torch.empty(len(chunks), scratch, dtype=ref.dtype) if scratch else None
+
+    def call(k: int, start: int, stop: int) -> None:
+        pointers = [None if t is None else t.data_ptr() + start * stride for t in tensors]
+        if work is not None:
+            pointers.append(work[k].data_ptr())
+        fn(*pointers, stop - start, *args)
+
+    run_all([functools.partial(call, k, a, b) for k, (a, b) in enumerate(chunks)])

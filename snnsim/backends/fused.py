@@ -66,13 +66,6 @@ def _flat(h: torch.Tensor) -> tuple[torch.Tensor, int, int, int]:
     return h, rows, steps, n
 
 
-def _row_pointers(like: torch.Tensor, row_size: int):
-    """``at(t, r)``: address of row ``r`` of a contiguous tensor ``t`` shaped like ``like``
-    (rows of ``row_size`` elements), or None for None."""
-    stride = row_size * like.element_size()
-    return lambda t, r: None if t is None else t.data_ptr() + r * stride
-
-
 def surrogate_derivative(v: torch.Tensor, v_th: float, slope: float) -> torch.Tensor:
     """:math:`\\beta\\sigma(\\beta(v-\\vartheta))(1-\\sigma(\\beta(v-\\vartheta)))`, the notebook's surrogate."""
     sig = torch.sigmoid((v - v_th) * slope)
@@ -156,10 +149,8 @@ class _LIFFunction(torch.autograd.Function):
         if _native.supported(h):
             h, rows, steps, n = _flat(h)
             spikes, mem = torch.empty_like(h), torch.empty_like(h)
-            fwd = getattr(_native.library(), f"lif_fwd_{_native.suffix(h.dtype)}")
-            at = _row_pointers(h, steps * n)
-            _native.run_all([lambda a=a, b=b: fwd(at(h, a), at(spikes, a), at(mem, a), b - a, steps, n, alpha, v_th)
-                             for a, b in _native.row_chunks(rows)])
+            _native.run_rows(_native.kernel("lif_fwd", h.dtype), (h, spikes, mem), steps * n, rows,
+                             steps, n, alpha, v_th)
         elif (kernels := _triton_kernels(h)) is not None:
             spikes, mem = kernels.lif_forward(h, alpha, v_th)
         else:
@@ -180,14 +171,8 @@ class _LIFFunction(torch.autograd.Function):
             gs = None if grad_spikes is None else grad_spikes.contiguous()
             gv = None if grad_mem is None else grad_mem.contiguous()
             grad_h = torch.empty_like(h)
-            chunks = _native.row_chunks(rows)
-            work = torch.empty(len(chunks), 3 * n, dtype=h.dtype)  # scratch per thread
-            bwd = getattr(_native.library(), f"lif_bwd_{_native.suffix(h.dtype)}")
-            at = _row_pointers(h, steps * n)
-            _native.run_all([lambda k=k, a=a, b=b: bwd(at(h, a), at(spikes, a), at(mem, a), at(gs, a), at(gv, a),
-                                                       at(grad_h, a), work[k].data_ptr(), b - a, steps, n,
-                                                       alpha, v_th, slope)
-                             for k, (a, b) in enumerate(chunks)])
+            _native.run_rows(_native.kernel("lif_bwd", h.dtype), (h, spikes, mem, gs, gv, grad_h), steps * n, rows,
+                             steps, n, alpha, v_th, slope, scratch=3 * n)
         elif (kernels := _triton_kernels(h)) is not None:
             grad_h = kernels.lif_backward(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         else:
@@ -202,10 +187,7 @@ class _LIFunction(torch.autograd.Function):
     def forward(ctx, h: torch.Tensor, alpha: float):
         h, rows, steps, n = _flat(h)
         mem = torch.empty_like(h)
-        fwd = getattr(_native.library(), f"li_fwd_{_native.suffix(h.dtype)}")
-        at = _row_pointers(h, steps * n)
-        _native.run_all([lambda a=a, b=b: fwd(at(h, a), at(mem, a), b - a, steps, n, alpha)
-                         for a, b in _native.row_chunks(rows)])
+        _native.run_rows(_native.kernel("li_fwd", h.dtype), (h, mem), steps * n, rows, steps, n, alpha)
         ctx.alpha = alpha
         return mem
 
@@ -214,10 +196,8 @@ class _LIFunction(torch.autograd.Function):
     def backward(ctx, grad_mem):
         grad_mem, rows, steps, n = _flat(grad_mem)
         grad_h = torch.empty_like(grad_mem)
-        bwd = getattr(_native.library(), f"li_bwd_{_native.suffix(grad_mem.dtype)}")
-        at = _row_pointers(grad_mem, steps * n)
-        _native.run_all([lambda a=a, b=b: bwd(at(grad_mem, a), at(grad_h, a), b - a, steps, n, ctx.alpha)
-                         for a, b in _native.row_chunks(rows)])
+        _native.run_rows(_native.kernel("li_bwd", grad_mem.dtype), (grad_mem, grad_h), steps * n, rows,
+                         steps, n, ctx.alpha)
         return grad_h, None
 
 

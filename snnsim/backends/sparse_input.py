@@ -16,6 +16,7 @@ float tolerance, not bit for bit.
 
 from __future__ import annotations
 
+import functools
 from typing import Sequence
 
 import torch
@@ -86,7 +87,7 @@ class _Project(torch.autograd.Function):
         wp = torch.zeros(w.shape[:-1] + (padded,), dtype=w.dtype)
         wp[..., :n_out] = w
         h = torch.empty((n_models, batch * steps, n_out), dtype=w.dtype)
-        fwd = getattr(_native.library(), f"proj_fwd_{_native.suffix(w.dtype)}")
+        fwd = _native.kernel("proj_fwd", w.dtype)
         rows = [d.rows(index[m]) for m, d in enumerate(data)]
         _native.run_all([lambda m=m, d=d: fwd(rows[m].data_ptr(), rows[m].shape[0], d.ptr.data_ptr(), d.idx.data_ptr(),
                                               wp[m].data_ptr(), n_out, padded, h[m].data_ptr(), steps,
@@ -103,7 +104,7 @@ class _Project(torch.autograd.Function):
         n_in, n_out = ctx.w_shape[-2], ctx.w_shape[-1]
         padded = _padded(n_out, grad_h.dtype)
         grad_w = torch.zeros(ctx.w_shape[:-1] + (padded,), dtype=grad_h.dtype)
-        bwd = getattr(_native.library(), f"proj_bwd_{_native.suffix(grad_h.dtype)}")
+        bwd = _native.kernel("proj_bwd", grad_h.dtype)
         lists = [d.csc() for d in ctx.data]
         samples = [ctx.index[m].cpu().contiguous() for m in range(n_models)]
 
@@ -112,7 +113,7 @@ class _Project(torch.autograd.Function):
             bwd(samples[m].data_ptr(), batch, base.data_ptr(), off.data_ptr(), step.data_ptr(), n_in,
                 grad_h[m].data_ptr(), n_out, padded, ctx.data[m].shape[1], int(ctx.time_major), grad_w[m].data_ptr())
 
-        _native.run_all([lambda m=m: one(m) for m in range(n_models)])
+        _native.run_all([functools.partial(one, m) for m in range(n_models)])
         return grad_w[..., :n_out], None, None, None
 
 
