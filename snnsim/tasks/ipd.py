@@ -156,11 +156,12 @@ def evaluate(model: Decoder, cfg: RunConfig, data: Sequence[Split]) -> list[dict
 # -- running configs: one, or a pack of sweep tasks sharing data ---------------------------------
 
 # On the CPU a batched model holds at most this many models; a larger group trains as several
-# batched models, one after the other. Measured with one thread, fr readout, tau 2 ms: 3.6 /
-# 4.9 / 6.8 ms per model and batch for 10 / 30 / 60 models, with 0 / 10,150 / 54,405 minor
-# page faults per batch (the records of more models exceed glibc's 32 MB mmap threshold and are
-# faulted in anew each batch); the 60-training grid as one model took 223 s against 159-173 s
-# as six models of 10 (benchmarks/README.md). On CUDA there is no limit.
+# batched models, one after the other. `python benchmarks/profile_ipd.py --models M` (one
+# thread, fr, tau 2 ms): 3.41 / 3.63 / 6.19 ms per model and batch for 10 / 30 / 60 models,
+# with 0 / 4,383 / 40,491 minor page faults per batch (the records of more models exceed
+# glibc's 32 MB mmap threshold and are faulted in anew each batch); the 60-training grid as
+# one model took 223 s against 159-173 s as six models of 10 (benchmarks/README.md). On CUDA
+# there is no limit.
 CPU_MODELS_PER_BATCH = 10
 
 
