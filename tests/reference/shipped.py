@@ -1,0 +1,65 @@
+"""Reference numbers of the shipped experiments, made before the study/runner redesign.
+
+``python tests/reference/shipped.py`` runs a shrunken subset of every shipped experiment (same
+settings, fewer epochs and batches) and stores every numeric result variable in
+``tests/reference/shipped.npz``; ``tests/test_shipped_reference.py`` runs the same configs with
+the current code and requires bit-identical variables. Regenerate only when a change of the
+numerics is intended, and say so in the commit.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).parent
+STORE = HERE / "shipped.npz"
+
+# (experiment, job indices, settings replaced to keep it short)
+SHRINK_IPD = {"epochs": 2, "n_train_batches": 3, "n_test_batches": 2}
+CASES = (
+    ("ipd_readouts", (0, 1, 10, 20, 31, 40, 51), SHRINK_IPD),
+    ("ipd_readouts_corrected", (0, 11, 20, 30, 41, 59), SHRINK_IPD),
+    ("bmi_training_size", (0, 8, 9, 17, 18, 26, 27, 28, 29), {"epochs": 3}),
+    ("smoke", (0, 1, 2, 3), {}),
+)
+SKIP = ("train_seconds", "time_stamp")
+
+
+def configs():
+    """[(key, RunConfig)] for every reference job."""
+    from snnsim.sweep.experiment import load
+
+    out = []
+    for name, indices, shrink in CASES:
+        exp = load(name)
+        for i in indices:
+            out.append((f"{name}/{i}", exp.config(i).replace(**shrink)))
+    return out
+
+
+def numbers(ds) -> dict[str, np.ndarray]:
+    """Every numeric data variable of a result dataset but wall times."""
+    return {k: v.values for k, v in ds.data_vars.items() if k not in SKIP and np.issubdtype(v.dtype, np.number)}
+
+
+def run(cfg):
+    """The result dataset of one config, through the package's entry point."""
+    from snnsim.run import execute
+
+    return execute(cfg, None, progress=False)
+
+
+def main() -> None:
+    store = {}
+    for key, cfg in configs():
+        for var, values in numbers(run(cfg)).items():
+            store[f"{key}/{var}"] = values
+        print(key, flush=True)
+    np.savez_compressed(STORE, **store)
+    print(f"wrote {STORE} ({len(store)} arrays)")
+
+
+if __name__ == "__main__":
+    main()
