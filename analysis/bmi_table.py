@@ -1,6 +1,6 @@
 """Print test FVAF / RMSE (median [min-max] over repeats) of BMI run files, one row per file.
 
-    python analysis/bmi_table.py snn_last.h5 snn_mean.h5 ann.h5 linear.h5
+python analysis/bmi_table.py snn_last.h5 snn_mean.h5 ann.h5 linear.h5
 """
 
 import sys
@@ -16,5 +16,7 @@ for path in sys.argv[1:]:
     ds = results.load(path)
     model = ds.attrs["config_model"]
     readout = ds.attrs["config_readout"] if model == "snn" else "-"
-    print(f"| {model} | {readout} | {f(ds.test_fvaf.values)} | {f(ds.test_rmse.values)} | {f(ds.val_fvaf.values)} "
-          f"| {f(ds.train_fvaf.values)} | {np.median(ds.train_seconds.values):.1f} |")
+    print(
+        f"| {model} | {readout} | {f(ds.test_fvaf.values)} | {f(ds.test_rmse.values)} | {f(ds.val_fvaf.values)} "
+        f"| {f(ds.train_fvaf.values)} | {np.median(ds.train_seconds.values):.1f} |"
+    )

@@ -46,11 +46,14 @@ and calls `snnsim.plots`; the same figures come from
 Readouts: **mean** (the notebook's *oc*: mean membrane potential of non-spiking output
 neurons over time), **max** (maximum over time) and **fr** (spiking output neurons, firing
 rate per step)."""),
-    new_code_cell(SETUP + '''
+    new_code_cell(
+        SETUP
+        + """
 
 EXPERIMENT = os.environ.get("SNNSIM_IPD_EXPERIMENT", "ipd_readouts")
 ds = results.load(RESULTS / EXPERIMENT)
-ds'''),
+ds"""
+    ),
     new_markdown_cell("""## Input stimuli
 
 Spike rasters of eight stimuli (fibres 0-99 one ear, 100-199 the other; each fibre has its
@@ -64,8 +67,8 @@ white dots are means, the dotted line is chance (1/12). The second figure is the
 absolute IPD error in degrees (the class midpoint against the true IPD)."""),
     new_code_cell('show(plots.accuracy_boxplot(ds), "ipd_readouts_accuracy")'),
     new_code_cell('show(plots.error_boxplot(ds), "ipd_readouts_error")'),
-    new_code_cell('''# median over seeds and repeats of the test accuracy (%), per readout x tau
-ds["test_acc"].median([d for d in ds["test_acc"].dims if d not in ("readout", "tau")]).to_pandas()'''),
+    new_code_cell("""# median over seeds and repeats of the test accuracy (%), per readout x tau
+ds["test_acc"].median([d for d in ds["test_acc"].dims if d not in ("readout", "tau")]).to_pandas()"""),
     new_markdown_cell("""## Training curves
 
 Mean training loss (NLL) per epoch: median over seeds, inter-quartile range shaded."""),
@@ -75,24 +78,24 @@ Mean training loss (NLL) per epoch: median over seeds, inter-quartile range shad
 For each readout x τ: left, the histogram of true and estimated test IPDs; right, the
 confusion matrix with each true-IPD column normalised to 1 (pooled over seeds). A sharp
 diagonal is good; mass off the diagonal near it means errors of one class (15 deg)."""),
-    new_code_cell('''for readout in ds["readout"].values:
+    new_code_cell("""for readout in ds["readout"].values:
     for tau in ds["tau"].values:
         key = {"readout": readout, "tau": tau}
         if float(ds["confusion"].sel(key).fillna(0).sum()) > 0:
             fig = show(plots.confusion_figure(ds, sel=key), f"ipd_readouts_confusion_{readout}_{tau * 1e3:g}ms")
-            display(fig)'''),
+            display(fig)"""),
     new_markdown_cell("""## Hidden-layer weights
 
 IPD result files carry the trained weights as `w1` (repeat, input_unit, hidden_unit) and `w2`
 (repeat, hidden_unit, output_unit); the notebook's re-ordered weight plots draw one trained model.
 `plots.weight_matrices(w1, w2)` and `plots.hidden_weight_profiles(w1, w2)` also take numpy
 arrays directly."""),
-    new_code_cell('''if "w1" in ds and "w2" in ds:
+    new_code_cell("""if "w1" in ds and "w2" in ds:
     key = {d: ds[d].values[0] for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
     display(show(plots.weight_matrices(ds, sel=key), "ipd_readouts_weights"))
     display(show(plots.hidden_weight_profiles(ds, sel=key), "ipd_readouts_weight_profiles"))
 else:
-    print("no weights in this result file")'''),
+    print("no weights in this result file")"""),
 ]
 
 BMI = [
@@ -103,11 +106,14 @@ The assignment's Figures 1, 2a and 2b from the `bmi_training_size` experiment
 1..18 at rotation 15, plus rotation 5 with 18 folds for Figure 1), merged with
 `python -m snnsim.sweep merge bmi_training_size`. The same figures come from
 `python -m snnsim.plot results/bmi_training_size --out docs/figures`."""),
-    new_code_cell(SETUP + '''
+    new_code_cell(
+        SETUP
+        + """
 
 EXPERIMENT = os.environ.get("SNNSIM_BMI_EXPERIMENT", "bmi_training_size")
 ds = results.load(RESULTS / EXPERIMENT)
-ds'''),
+ds"""
+    ),
     new_markdown_cell("""## Figure 1: true and predicted shoulder velocity on the test fold
 
 A 20 s window of the test fold (rotation 5 and the largest training set when present), one
@@ -121,9 +127,9 @@ rotations and repeats, inter-quartile range shaded. Expect training FVAF to fall
 validation/test FVAF to rise as the training set grows (less over-fitting), converging."""),
     new_code_cell('show(plots.fvaf_figure(ds), "bmi_training_size_fvaf")'),
     new_code_cell('show(plots.rmse_figure(ds), "bmi_training_size_rmse")'),
-    new_code_cell('''# test FVAF (shoulder), median over rotations and repeats: rows model, columns training folds
+    new_code_cell("""# test FVAF (shoulder), median over rotations and repeats: rows model, columns training folds
 test = ds["test_fvaf"].isel(output=0)
-test.median([d for d in test.dims if d not in ("model", "n_train_folds")]).to_pandas()'''),
+test.median([d for d in test.dims if d not in ("model", "n_train_folds")]).to_pandas()"""),
     new_markdown_cell("""## Learning curves
 
 Training loss and validation FVAF per epoch at the largest training set (early stopping

@@ -1,7 +1,7 @@
 """Time one full IPD training (the notebook's setting: 4,096 samples, batch 64, 10 epochs, Adam)
 for the notebook's own loop, snnTorch's and Norse's tutorial-style loops and snnsim's backends,
 plus the whole 60-training grid (3 readouts x 2 taus x 10 seeds): in this process through
-``snnsim.tasks.ipd.run_many`` (on the CPU six batched models of 10, on CUDA one of 60; each
+``snnsim.runner.run_configs`` (on the CPU six batched models of 10, on CUDA one of 60; each
 seed's data generated once)
 and, on the CPU, as a real sweep of one pack per core (``snnsim.sweep local -j N --pack K``).
 
@@ -36,9 +36,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from snnsim import runner
 from snnsim.config import RunConfig
 from snnsim.metrics import discretise
-from snnsim.tasks import ipd as ipd_task
+from snnsim.studies import ipd as ipd_study
 
 # -- the notebook's formulation ("OOP way of SNN model"), written as in the notebook ---------------
 
@@ -55,7 +56,7 @@ class NotebookSurrGradSpike(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        input, = ctx.saved_tensors
+        (input,) = ctx.saved_tensors
         return grad_output * BETA * torch.sigmoid(BETA * input) * (1 - torch.sigmoid(BETA * input))
 
 
@@ -110,6 +111,7 @@ class NotebookNet(nn.Module):
 
 # -- tutorial-style library loops -------------------------------------------------------------------
 
+
 class SnnTorchTutorialNet(nn.Module):
     """snnTorch tutorial 5 style: nn.Linear + snn.Leaky, a Python loop over steps."""
 
@@ -148,8 +150,11 @@ class NorseTutorialNet(nn.Module):
         self.cell1 = LIFBoxCell(LIFBoxParameters(tau_mem_inv=tau_inv), dt=cfg.dt)
         self.fc2 = nn.Linear(cfg.hidden, cfg.n_classes, bias=False)
         self.spiking_out = cfg.readout == "fr"
-        self.cell2 = (LIFBoxCell(LIFBoxParameters(tau_mem_inv=tau_inv), dt=cfg.dt) if self.spiking_out
-                      else LIBoxCell(LIBoxParameters(tau_mem_inv=tau_inv), dt=cfg.dt))
+        self.cell2 = (
+            LIFBoxCell(LIFBoxParameters(tau_mem_inv=tau_inv), dt=cfg.dt)
+            if self.spiking_out
+            else LIBoxCell(LIBoxParameters(tau_mem_inv=tau_inv), dt=cfg.dt)
+        )
 
     def forward(self, x):
         s1 = s2 = None
@@ -172,8 +177,8 @@ def train_loop(model: nn.Module, cfg: RunConfig, ipds: torch.Tensor, spikes: tor
         perm = torch.randperm(spikes.shape[0], device=spikes.device)
         x_all, y_all = spikes[perm], labels[perm]  # the notebook's data_generator copies the set
         for i in range(spikes.shape[0] // cfg.batch_size):
-            x_local = x_all[i * cfg.batch_size:(i + 1) * cfg.batch_size]
-            y_local = y_all[i * cfg.batch_size:(i + 1) * cfg.batch_size]
+            x_local = x_all[i * cfg.batch_size : (i + 1) * cfg.batch_size]
+            y_local = y_all[i * cfg.batch_size : (i + 1) * cfg.batch_size]
             output = model(x_local)
             m = torch.max(output, 1).values if cfg.readout == "max" else torch.mean(output, 1)
             loss = loss_fn(log_softmax_fn(m), y_local)
@@ -184,6 +189,7 @@ def train_loop(model: nn.Module, cfg: RunConfig, ipds: torch.Tensor, spikes: tor
 
 
 # -- measurement ---------------------------------------------------------------------------------------
+
 
 def _trim():
     """Give freed heap memory back to the OS (glibc), so each case's RSS growth is its own."""
@@ -262,16 +268,30 @@ def grid_processes(cfgs: list[RunConfig], jobs: int, threads: int) -> float:
     import tempfile
 
     seeds = sorted({c.seed for c in cfgs})
-    text = (f'name = "bench_grid"\n[fixed]\ntask = "ipd"\nbackend = "fused"\nepochs = {cfgs[0].epochs}\n'
-            f'device = "{cfgs[0].device}"\n[sweep]\nreadout = ["mean", "max", "fr"]\ntau = ["20ms", "2ms"]\n'
-            f"seed = {seeds}\n")
+    text = (
+        f'name = "bench_grid"\n[fixed]\nstudy = "ipd"\nbackend = "fused"\nepochs = {cfgs[0].epochs}\n'
+        f'device = "{cfgs[0].device}"\n[sweep]\nreadout = ["mean", "max", "fr"]\ntau = ["20ms", "2ms"]\n'
+        f"seed = {seeds}\n"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         exp = os.path.join(tmp, "bench_grid.toml")
         with open(exp, "w") as fh:
             fh.write(text)
         env = dict(os.environ, SNNSIM_THREADS=str(threads or 1), OMP_NUM_THREADS=str(threads or 1))
-        cmd = [sys.executable, "-m", "snnsim.sweep", "--results-dir", os.path.join(tmp, "results"), "local", exp,
-               "-j", str(jobs), "--pack", str(-(-len(cfgs) // jobs)), "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "snnsim.sweep",
+            "--results-dir",
+            os.path.join(tmp, "results"),
+            "local",
+            exp,
+            "-j",
+            str(jobs),
+            "--pack",
+            str(-(-len(cfgs) // jobs)),
+            "--quiet",
+        ]
         start = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
@@ -290,8 +310,12 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--only", default="", help="comma-separated row names to run (default all)")
     ap.add_argument("--no-grid", action="store_true")
-    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
-                    help="also time the grid as this many sweep processes (packs), CPU only (default: all cores)")
+    ap.add_argument(
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="also time the grid as this many sweep processes (packs), CPU only (default: all cores)",
+    )
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -303,7 +327,7 @@ def main(argv=None) -> int:
     grid_repeats = 2 if args.quick else 10
     cfg = RunConfig(readout=args.readout, tau=args.tau, epochs=epochs, device=args.device)
     seeds = [0]
-    train_data = [ipd_task.make_split(cfg, 0, device, "train")]
+    train_data = [ipd_study.make_stimuli(cfg, 0, device, "train")]
     dense = train_data[0].spikes.float()  # the notebook keeps the whole set as float
     ipds = train_data[0].ipd
 
@@ -315,14 +339,18 @@ def main(argv=None) -> int:
         def fn():
             torch.manual_seed(0)
             train_loop(cls(cfg).to(device), cfg, ipds, dense)
+
         return fn
 
     def snnsim_backend(name):
         c = cfg.replace(backend=name)
 
         def fn():
-            model = ipd_task.make_model(c, seeds, device)
-            ipd_task.train(model, c, train_data, seeds, progress=False)
+            model = ipd_study.STUDY.make_model([c], seeds, device)
+            trainer = ipd_study.IPDTrainer(model, c, train_data, seeds)
+            for _ in range(c.epochs):
+                trainer.epoch(lambda: None)
+
         return fn
 
     cases = [
@@ -334,9 +362,12 @@ def main(argv=None) -> int:
         ("snnsim fused", snnsim_backend("fused")),
     ]
     only = {s.strip() for s in args.only.split(",") if s.strip()}
-    print(f"# device={device} ({torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor() or platform.machine()}), "
-          f"torch {torch.__version__}, threads={torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, cpus={os.cpu_count()}, "
-          f"readout={cfg.readout}, tau={cfg.tau * 1e3:g} ms, epochs={epochs}, runs={runs}", flush=True)
+    print(
+        f"# device={device} ({torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor() or platform.machine()}), "
+        f"torch {torch.__version__}, threads={torch.get_num_threads()}, OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', '-')}, cpus={os.cpu_count()}, "
+        f"readout={cfg.readout}, tau={cfg.tau * 1e3:g} ms, epochs={epochs}, runs={runs}",
+        flush=True,
+    )
     snnsim_backend("fused")()  # warm-up: builds/loads the compiled kernels outside the timings
     rows = []
     for name, fn in cases:
@@ -346,23 +377,35 @@ def main(argv=None) -> int:
         rows.append((name, statistics.median(times), peak_memory(fn, device), times))
         print(f"  {name}: {', '.join(f'{t:.2f}' for t in times)} s", flush=True)
 
-    grid_cfgs = [RunConfig(backend="fused", readout=readout, tau=tau, epochs=epochs, seed=seed, device=args.device)
-                 for readout in ("mean", "max", "fr") for tau in (0.02, 0.002) for seed in range(grid_repeats)]
+    grid_cfgs = [
+        RunConfig(backend="fused", readout=readout, tau=tau, epochs=epochs, seed=seed, device=args.device)
+        for readout in ("mean", "max", "fr")
+        for tau in (0.02, 0.002)
+        for seed in range(grid_repeats)
+    ]
     grids = []
     if not args.no_grid:
         # one process: the 60 trainings as batched models (CPU: 6 of 10; CUDA: 1 of 60), each seed's data once
         before = PeakMemory(device)._rss() if device.type == "cpu" else 0
-        seconds = timed(lambda: ipd_task.run_many(grid_cfgs, progress=False), device)
+        seconds = timed(lambda: runner.run_configs(grid_cfgs, progress=False), device)
         # the grid's peak from the process's lifetime peak (it allocates more than any case
         # before it), so that the grid is not run a second time just for its memory
-        peak = (torch.cuda.max_memory_allocated() if device.type == "cuda"
-                else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before)
+        peak = (
+            torch.cuda.max_memory_allocated()
+            if device.type == "cuda"
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+        )
         grids.append(("one process (run_many)", seconds, peak))
         print(f"  grid, one process: {seconds:.1f} s", flush=True)
         if args.jobs > 1 and device.type == "cpu":
             seconds = grid_processes(grid_cfgs, args.jobs, args.threads)
-            grids.append((f"{args.jobs} processes (sweep local -j {args.jobs} --pack {-(-len(grid_cfgs) // args.jobs)})",
-                          seconds, None))
+            grids.append(
+                (
+                    f"{args.jobs} processes (sweep local -j {args.jobs} --pack {-(-len(grid_cfgs) // args.jobs)})",
+                    seconds,
+                    None,
+                )
+            )
             print(f"  grid, {args.jobs} processes: {seconds:.1f} s", flush=True)
 
     base = next((r[1] for r in rows if r[0] == "notebook loop"), None)
@@ -374,8 +417,10 @@ def main(argv=None) -> int:
     n = len(grid_cfgs)
     for label, seconds, peak in grids:
         memory = f", peak {peak / 2**20:.0f} MB" if peak is not None else ""
-        print(f"grid: {n} trainings (3 readouts x 2 taus x {grid_repeats} seeds, fused, data + training + "
-              f"evaluation), {label}: {seconds:.1f} s ({seconds / n:.2f} s per training){memory}")
+        print(
+            f"grid: {n} trainings (3 readouts x 2 taus x {grid_repeats} seeds, fused, data + training + "
+            f"evaluation), {label}: {seconds:.1f} s ({seconds / n:.2f} s per training){memory}"
+        )
     return 0
 
 

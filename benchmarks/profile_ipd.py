@@ -22,7 +22,7 @@ import torch
 
 from snnsim.backends import _native
 from snnsim.config import RunConfig
-from snnsim.tasks import ipd
+from snnsim.studies import ipd
 
 
 def main(argv=None) -> int:
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     seeds = list(range(args.models))
 
     start = time.perf_counter()
-    data = [ipd.make_split(cfg, s, device, "train") for s in seeds]
+    data = [ipd.make_stimuli(cfg, s, device, "train") for s in seeds]
     generation = (time.perf_counter() - start) / len(seeds)
     start = time.perf_counter()
     for d in data:
@@ -52,22 +52,24 @@ def main(argv=None) -> int:
             t = time.perf_counter()
             fn(*a)
             spent[name] += time.perf_counter() - t
+
         return call
 
     for name in ("lif_fwd_f32", "lif_bwd_f32", "li_fwd_f32", "li_bwd_f32", "proj_fwd_f32", "proj_bwd_f32"):
         setattr(lib, name, timed_call(name, getattr(lib, name)))
 
-    model = ipd.make_model(cfg, seeds, device)
-    ipd.train(model, cfg, data, seeds, progress=False)  # warm-up epoch
+    model = ipd.STUDY.make_model([cfg] * len(seeds), seeds, device)
+    trainer = ipd.IPDTrainer(model, cfg, data, seeds)
+    trainer.epoch(lambda: None)  # warm-up epoch
     spent.clear()
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     start = time.perf_counter()
-    ipd.train(model, cfg, data, seeds, progress=False)
+    trainer.epoch(lambda: None)
     epoch = time.perf_counter() - start
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     n_batches = cfg.n_train_batches
     start = time.perf_counter()
-    ipd.evaluate(model, cfg, data)
+    ipd.predict(model, cfg, data)
     evaluation = (time.perf_counter() - start) / len(seeds)
 
     per_batch = epoch / n_batches * 1e3
@@ -75,14 +77,18 @@ def main(argv=None) -> int:
     print(f"stimulus generation per seed       {generation:7.2f} s")
     print(f"index lists (CSR + CSC) per seed   {lists:7.2f} s")
     print(f"evaluation per model (4,096 samples) {evaluation:5.2f} s")
-    print(f"one epoch: {epoch:.2f} s = {per_batch:.1f} ms per batch of {len(seeds)} models "
-          f"({per_batch / len(seeds):.2f} ms per model and batch; {faults / n_batches:,.0f} minor page faults per batch)")
+    print(
+        f"one epoch: {epoch:.2f} s = {per_batch:.1f} ms per batch of {len(seeds)} models "
+        f"({per_batch / len(seeds):.2f} ms per model and batch; {faults / n_batches:,.0f} minor page faults per batch)"
+    )
     for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
         ms = seconds / n_batches * 1e3
         print(f"  {name:<14} {ms:6.2f} ms per batch ({100 * ms / per_batch:4.1f} %)")
     rest = per_batch - sum(spent.values()) / n_batches * 1e3
-    print(f"  {'rest':<14} {rest:6.2f} ms per batch ({100 * rest / per_batch:4.1f} %): products 30 -> 12, "
-          "Adam, loss, indexing, autograd")
+    print(
+        f"  {'rest':<14} {rest:6.2f} ms per batch ({100 * rest / per_batch:4.1f} %): products 30 -> 12, "
+        "Adam, loss, indexing, autograd"
+    )
     return 0
 
 

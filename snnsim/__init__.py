@@ -8,5 +8,4 @@ Units inside the package are SI (seconds, hertz, radians); strings such as ``"2m
 only at the edges (CLI, experiment files) by :func:`snnsim.units.parse_duration`.
 """
 
-__version__ = "0.2.0"
-
+__version__ = "0.3.0"

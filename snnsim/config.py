@@ -1,8 +1,15 @@
-"""The one configuration record of a run: a frozen dataclass validated on construction.
+"""The one configuration record of a run, and the one place where settings are checked.
+
+:class:`RunConfig` is a frozen dataclass. Each field carries its own metadata (:func:`setting`):
+its kind, accepted names or range, the studies that use it and the help line of its CLI flag.
+From that metadata come the validation of every value (:meth:`RunConfig.__post_init__`), the
+conversion of text from the CLI and experiment files (:func:`coerce`), the flags of
+``python -m snnsim.run`` and the messages, which always name the flag (``--tau: ...``).
 
 Every field is a name or a number (never a callable), so a config pickles, serialises to JSON
 into the result file, and maps one-to-one onto CLI flags (``tau`` <-> ``--tau``) and onto the
-keys of experiment files. Durations are seconds; frequencies hertz.
+keys of experiment files. Durations are seconds inside; text such as ``"2ms"`` is accepted at
+the edges. Importing this module does not import torch.
 """
 
 from __future__ import annotations
@@ -13,131 +20,118 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .backends import BACKENDS as _BACKENDS
 from .errors import ConfigError
+from .readouts import READOUT_ALIASES, READOUTS
+from .studies import STUDIES as _STUDIES
+from .units import parse_duration
 
-TASKS = ("ipd", "bmi")
+STUDIES = tuple(_STUDIES)
+BACKENDS = tuple(_BACKENDS)
+READOUT_NAMES = tuple(READOUTS) + tuple(READOUT_ALIASES)
 PHASE_MODES = ("per-sample", "per-dataset")
 EVAL_MODES = ("readout", "sum")
 INIT_MODES = ("notebook", "fan-in")
 DEVICES = ("cpu", "cuda", "auto")
-READOUT_ALIASES = {"oc": "mean"}
 BMI_MODELS = ("snn", "ann", "linear")
 BMI_TARGETS = ("theta", "dtheta", "ddtheta", "torque")
 MI_ORDERS = ("neuron-major", "bin-major")
+MAX_SEED = 2**32 - 1
+#: Keys of older result and experiment files, read as today's names.
+LEGACY_KEYS = {"task": "study"}
+
+
+def setting(
+    default: Any,
+    help: str,
+    *,
+    kind: str,
+    choices: tuple[str, ...] = (),
+    low: float | None = None,
+    high: float | None = None,
+    studies: tuple[str, ...] = STUDIES,
+    flag: str | None = None,
+) -> Any:
+    """A :class:`RunConfig` field with its checks and help.
+
+    ``kind``: ``choice`` (one of ``choices``), ``int`` (``low`` <= value <= ``high``), ``float``
+    (finite, ``low`` < value), ``duration`` (seconds > 0; text with a unit accepted), ``bool``,
+    ``path`` (text or None) or ``dims`` (output columns). ``studies``: the studies that read it;
+    another study refuses a value other than the default.
+    """
+    meta = {"help": help, "kind": kind, "choices": choices, "low": low, "high": high, "studies": studies, "flag": flag}
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Settings of one run (one or more repeats of one training).
+    """Settings of one run (one or more repeats of one training); see each field's help."""
 
-    Shared:
-        task: ``ipd`` (sound localisation, classification) or ``bmi`` (arm-state regression).
-        backend: neuron library: ``snntorch``, ``norse`` or ``fused`` (see :mod:`snnsim.backends`).
-        readout: ``mean`` (alias ``oc``), ``max`` or ``fr`` (see :mod:`snnsim.readouts`).
-        tau: membrane time constant of every layer, s. dt: simulation step, s.
-        hidden: hidden LIF neurons. threshold: spike threshold. surrogate_slope: beta of the
-            sigmoid surrogate gradient.
-        epochs, batch_size, lr: Adam training. repeats: independent trainings; repeat ``r``
-            uses seed ``seed + r``. batch_repeats: train the repeats as one batched model
-            (same numbers as one by one, faster).
-        init: ``notebook`` (U(-b, b), b = 1/sqrt(fan-out), seed quirk 2) or ``fan-in``
-            (b = 1/sqrt(fan-in)).
-        device: ``cpu``, ``cuda`` or ``auto``.
-    IPD:
-        phase: ``per-dataset`` (one phase offset per generated data set: the notebook, seed
-            quirk 1) or ``per-sample`` (one offset per sample: corrected).
-        eval: ``readout`` (score with the training readout) or ``sum`` (argmax of the sum over
-            time of the output: the notebook, seed quirk 4).
-        n_train_batches, n_test_batches: data set sizes in batches.
-        tone_hz, rate_max_hz, duration, anf_per_ear, envelope_power, n_classes: stimulus.
-    BMI:
-        data: path of a ``bmi_dataset.pkl`` (None: the bundled synthetic data set).
-        target: ``theta``, ``dtheta``, ``ddtheta`` or ``torque``. dims: output columns
-            (0 shoulder, 1 elbow). rotation, n_train_folds: fold selection. model: ``snn``,
-            ``ann`` or ``linear``. mi_order: MI column order. patience: early-stopping epochs.
-    """
-
-    task: str = "ipd"
-    backend: str = "snntorch"
-    readout: str = "mean"
-    tau: float = 0.02
-    dt: float = 1e-3
-    hidden: int = 30
-    threshold: float = 1.0
-    surrogate_slope: float = 5.0
-    epochs: int = 10
-    batch_size: int = 64
-    lr: float = 0.01
-    repeats: int = 1
-    batch_repeats: bool = True
-    seed: int = 0
-    init: str = "notebook"
-    device: str = "cpu"
+    study: str = setting("ipd", "what is learned and measured", kind="choice", choices=STUDIES)
+    backend: str = setting("snntorch", "neuron library", kind="choice", choices=BACKENDS)
+    readout: str = setting("mean", "how the output layer is read (oc = mean)", kind="choice", choices=READOUT_NAMES)
+    tau: float = setting(0.02, "membrane time constant with a unit: 2ms, 0.002s, 2000us", kind="duration")
+    dt: float = setting(1e-3, "simulation step with a unit", kind="duration")
+    hidden: int = setting(30, "hidden LIF neurons", kind="int", low=1, high=100_000)
+    threshold: float = setting(1.0, "spike threshold", kind="float", low=0)
+    surrogate_slope: float = setting(5.0, "slope of the sigmoid surrogate gradient", kind="float", low=0)
+    epochs: int = setting(10, "training epochs", kind="int", low=1, high=1_000_000)
+    batch_size: int = setting(64, "mini-batch size", kind="int", low=1, high=1_000_000)
+    lr: float = setting(0.01, "Adam learning rate", kind="float", low=0)
+    repeats: int = setting(1, "independent trainings; repeat r uses seed + r", kind="int", low=1, high=100_000)
+    batch_repeats: bool = setting(True, "train the repeats as one batched model (same numbers)", kind="bool")
+    seed: int = setting(0, "random seed", kind="int", low=0, high=MAX_SEED)
+    init: str = setting("notebook", "weight initialisation", kind="choice", choices=INIT_MODES)
+    device: str = setting("cpu", "where to train", kind="choice", choices=DEVICES)
     # IPD
-    phase: str = "per-sample"
-    eval: str = "readout"
-    n_train_batches: int = 64
-    n_test_batches: int = 32
-    tone_hz: float = 20.0
-    rate_max_hz: float = 600.0
-    duration: float = 0.1
-    anf_per_ear: int = 100
-    envelope_power: float = 2.0
-    n_classes: int = 12
+    phase: str = setting(
+        "per-sample", "tone phase offset per sample, or per data set (the notebook)", kind="choice",
+        choices=PHASE_MODES, studies=("ipd",),
+    )  # fmt: skip
+    eval: str = setting(
+        "readout", "score with the training readout, or the notebook's sum over time", kind="choice",
+        choices=EVAL_MODES, studies=("ipd",),
+    )  # fmt: skip
+    n_train_batches: int = setting(
+        64, "training set size in batches", kind="int", low=1, high=1_000_000, studies=("ipd",)
+    )
+    n_test_batches: int = setting(32, "test set size in batches", kind="int", low=1, high=1_000_000, studies=("ipd",))
+    tone_hz: float = setting(20.0, "tone frequency, Hz", kind="float", low=0, studies=("ipd",))
+    rate_max_hz: float = setting(600.0, "peak firing rate of a fibre, Hz", kind="float", low=0, studies=("ipd",))
+    duration: float = setting(0.1, "stimulus duration with a unit", kind="duration", studies=("ipd",))
+    anf_per_ear: int = setting(100, "auditory-nerve fibres per ear", kind="int", low=1, high=10_000, studies=("ipd",))
+    envelope_power: float = setting(2.0, "power of the rate envelope", kind="float", low=0, studies=("ipd",))
+    n_classes: int = setting(12, "IPD classes over -90..90 deg", kind="int", low=2, high=10_000, studies=("ipd",))
     # BMI
-    data: str | None = None
-    target: str = "dtheta"
-    dims: tuple[int, ...] = (0,)
-    rotation: int = 5
-    n_train_folds: int = 18
-    model: str = "snn"
-    mi_order: str = "neuron-major"
-    patience: int = 10
+    data: str | None = setting(None, "bmi_dataset.pkl (default: the synthetic data set)", kind="path", studies=("bmi",))
+    target: str = setting("dtheta", "arm variable to decode", kind="choice", choices=BMI_TARGETS, studies=("bmi",))
+    dims: tuple[int, ...] = setting(
+        (0,), "output column: 0 shoulder, 1 elbow; twice, or all", kind="dims", studies=("bmi",), flag="--dim",
+    )  # fmt: skip
+    rotation: int = setting(5, "fold rotation", kind="int", low=0, high=19, studies=("bmi",))
+    n_train_folds: int = setting(18, "training folds", kind="int", low=1, high=18, studies=("bmi",))
+    model: str = setting("snn", "decoder", kind="choice", choices=BMI_MODELS, studies=("bmi",))
+    mi_order: str = setting("neuron-major", "MI column order", kind="choice", choices=MI_ORDERS, studies=("bmi",))
+    patience: int = setting(10, "early-stopping patience, epochs", kind="int", low=1, high=1_000_000, studies=("bmi",))
 
     def __post_init__(self) -> None:
-        from .backends import BACKENDS
-        from .readouts import READOUTS
-
-        set_ = lambda name, value: object.__setattr__(self, name, value)  # noqa: E731
-        set_("readout", READOUT_ALIASES.get(self.readout, self.readout))
-        if isinstance(self.dims, (list, int)):
-            set_("dims", tuple(self.dims) if isinstance(self.dims, list) else (self.dims,))
-        _choice("task", self.task, TASKS)
-        _choice("backend", self.backend, tuple(BACKENDS))
-        _choice("readout", self.readout, tuple(READOUTS) + tuple(READOUT_ALIASES))
-        _choice("phase", self.phase, PHASE_MODES)
-        _choice("eval", self.eval, EVAL_MODES)
-        _choice("init", self.init, INIT_MODES)
-        _choice("device", self.device, DEVICES)
-        for name in ("tau", "dt", "lr", "threshold", "surrogate_slope", "tone_hz", "rate_max_hz",
-                     "duration", "envelope_power"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise ConfigError(name, f"must be a positive number, got {value!r}")
-        for name in ("hidden", "epochs", "batch_size", "repeats", "n_train_batches", "n_test_batches",
-                     "anf_per_ear", "patience"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(name, f"must be a positive integer, got {value!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
-        if not isinstance(self.n_classes, int) or self.n_classes < 2:
-            raise ConfigError("n_classes", f"must be an integer >= 2, got {self.n_classes!r}")
+        for f in fields(self):
+            value = getattr(self, f.name)
+            checked = coerce(f.name, value)
+            if checked is not value:
+                object.__setattr__(self, f.name, checked)
+        for f in fields(self):
+            if self.study not in f.metadata["studies"] and getattr(self, f.name) != f.default:
+                users = " and ".join(f.metadata["studies"])
+                raise _bad(f.name, f"a setting of the {users} study; the {self.study} study does not use it")
         if self.duration < self.dt * 2:
-            raise ConfigError("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
-        if self.task == "bmi":
-            _choice("model", self.model, BMI_MODELS)
-            _choice("target", self.target, BMI_TARGETS)
-            _choice("mi_order", self.mi_order, MI_ORDERS)
-            if not self.dims or any(isinstance(d, bool) or d not in (0, 1) for d in self.dims):
-                raise ConfigError("dim", f"output columns must be 0 (shoulder) and/or 1 (elbow), got {self.dims!r}")
-            if isinstance(self.rotation, bool) or not isinstance(self.rotation, int) or not 0 <= self.rotation < 20:
-                raise ConfigError("rotation", f"must be an integer in 0..19, got {self.rotation!r}")
-            if isinstance(self.n_train_folds, bool) or not isinstance(self.n_train_folds, int) or not 1 <= self.n_train_folds <= 18:
-                raise ConfigError("n_train_folds", f"must be an integer in 1..18 (20 folds: 18 training at most, "
-                                  f"one validation, one test), got {self.n_train_folds!r}")
+            raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
         if self.rate_max_hz * self.dt > 1:
-            raise ConfigError("rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}")
+            raise _bad(
+                "rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}"
+            )
+        if self.seed + self.repeats - 1 > MAX_SEED:
+            raise _bad("seed", f"seed + repeats - 1 must be <= {MAX_SEED}, got {self.seed + self.repeats - 1}")
 
     # -- derived -----------------------------------------------------------------------------
     @property
@@ -160,25 +154,137 @@ class RunConfig:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        """A config from settings by name (values as in TOML: ``"2ms"`` for durations)."""
+        d = {LEGACY_KEYS.get(k, k): v for k, v in d.items()}
+        unknown = sorted(set(d) - set(field_names()))
         if unknown:
-            raise ConfigError(unknown[0], f"unknown setting; known settings: {', '.join(sorted(known))}")
+            raise ConfigError(unknown[0], f"unknown setting; known settings: {', '.join(field_names())}")
         return cls(**d)
 
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig":
+    def from_json(cls, text: str) -> RunConfig:
         return cls.from_dict(json.loads(text))
 
-    def replace(self, **changes: Any) -> "RunConfig":
+    def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _choice(name: str, value: Any, accepted: tuple[str, ...]) -> None:
-    if value not in accepted:
-        raise ConfigError(name, f"unknown value {value!r}; accepted: {', '.join(accepted)}")
-
-
+# -- checks and conversion -----------------------------------------------------------------------
 def field_names() -> list[str]:
     return [f.name for f in fields(RunConfig)]
+
+
+def metadata(name: str) -> dict[str, Any]:
+    """The metadata of field ``name`` (see :func:`setting`)."""
+    return _FIELDS[name].metadata
+
+
+def flag(name: str) -> str:
+    """The CLI flag of field ``name``: ``batch_size`` -> ``--batch-size``."""
+    return metadata(name)["flag"] or "--" + name.replace("_", "-")
+
+
+def describe(name: str) -> str:
+    """The help line of field ``name`` with its accepted values or range and its default."""
+    meta = metadata(name)
+    text = meta["help"]
+    if meta["kind"] == "choice":
+        text += f"; one of {', '.join(meta['choices'])}"
+    elif meta["kind"] == "int" and meta["high"] is not None and meta["high"] < 1000:
+        text += f"; {meta['low']}..{meta['high']}"
+    default = _FIELDS[name].default
+    if meta["kind"] == "duration":
+        from .units import format_duration
+
+        default = format_duration(default)
+    elif meta["kind"] == "dims":
+        default = ",".join(map(str, default))
+    return f"{text} (default {default})"
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Check ``value`` for field ``name`` and convert it from text or TOML where its kind allows
+    (``"2ms"`` -> 0.002, ``"10"`` -> 10, ``[0, 1]`` -> (0, 1)). Raises :class:`ConfigError`
+    naming the flag; returns ``value`` itself when it is already valid as it is."""
+    meta = metadata(name)
+    kind = meta["kind"]
+    if kind == "choice":
+        if name == "readout" and value in READOUT_ALIASES:
+            return READOUT_ALIASES[value]
+        if value not in meta["choices"]:
+            raise _bad(name, f"unknown value {value!r}; accepted: {', '.join(meta['choices'])}")
+        return value
+    if kind == "duration":
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise _bad(name, str(exc)) from None
+    if kind == "int":
+        return _integer(name, value, meta["low"], meta["high"])
+    if kind == "float":
+        return _number(name, value, meta["low"])
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise _bad(name, f"expected true or false, got {value!r}")
+    if kind == "path":
+        if value is None or (isinstance(value, str) and value):
+            return value
+        raise _bad(name, f"expected a file path, got {value!r}")
+    if kind == "dims":
+        return _dims(name, value)
+    raise AssertionError(f"unknown kind {kind!r}")
+
+
+def _bad(name: str, message: str) -> ConfigError:
+    """The error for field ``name``, naming its flag."""
+    return ConfigError(name, message, flag=flag(name))
+
+
+def _integer(name: str, value: Any, low: int, high: int | None) -> int:
+    if isinstance(value, str):
+        try:
+            value = int(value.strip())
+        except ValueError:
+            raise _bad(name, f"expected an integer, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad(name, f"expected an integer, got {value!r}")
+    if value < low or (high is not None and value > high):
+        span = f"in {low}..{high}" if high is not None else f">= {low}"
+        raise _bad(name, f"must be an integer {span}, got {value!r}")
+    return value
+
+
+def _number(name: str, value: Any, low: float) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise _bad(name, f"expected a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= low:
+        raise _bad(name, f"must be a finite number > {low:g}, got {value!r}")
+    return value
+
+
+def _dims(name: str, value: Any) -> tuple[int, ...]:
+    if isinstance(value, str):
+        value = [0, 1] if value.strip() == "all" else value.split(",")
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, str) and item.strip() in ("0", "1", "all"):
+            out += [0, 1] if item.strip() == "all" else [int(item)]
+        elif not isinstance(item, bool) and item in (0, 1):
+            out.append(int(item))
+        else:
+            raise _bad(name, f"output columns are 0 (shoulder), 1 (elbow) or all, got {item!r}")
+    if not out:
+        raise _bad(name, "give at least one output column: 0 (shoulder), 1 (elbow) or all")
+    dims = tuple(dict.fromkeys(out))
+    return value if value == dims else dims
+
+
+_FIELDS = {f.name: f for f in fields(RunConfig)}

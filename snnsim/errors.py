@@ -1,17 +1,38 @@
-"""Errors that the CLI turns into one line on stderr and exit code 2."""
+"""Errors that the command-line entry points turn into one line on stderr and an exit code.
+
+Exit codes of every snnsim command (also in the README):
+
+====  ==========================================================================
+0     success
+1     a run failed (a sweep job raised; its traceback is in its ``.failed`` file)
+2     bad input: a setting, file or argument (one line names it); nothing written
+3     a stale result is in the way (``sweep run`` without ``--force``)
+130   interrupted (Ctrl-C); 128 + N: stopped by signal N; nothing half-written
+====  ==========================================================================
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_STALE = 3
+EXIT_INTERRUPTED = 130
 
 
 class SnnsimError(Exception):
-    """Base class: a problem with the user's input, reported without a traceback."""
+    """Base class: a problem reported as one line without a traceback, with :attr:`exit_code`."""
+
+    exit_code = EXIT_USAGE
 
 
 class ConfigError(SnnsimError, ValueError):
     """A setting is invalid. The message names the setting (as its CLI flag) and what is accepted."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, flag: str | None = None):
         self.field = field
-        flag = "--" + field.replace("_", "-")
-        super().__init__(f"{flag}: {message}")
+        self.message = message
+        super().__init__(f"{flag or '--' + field.replace('_', '-')}: {message}")
 
 
 class DataError(SnnsimError, ValueError):

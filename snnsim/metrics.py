@@ -4,9 +4,18 @@
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
+
+
+class Classification(NamedTuple):
+    """Accuracy (%), mean absolute IPD error (deg) and confusion counts [true_class, pred_class]."""
+
+    acc: float
+    err_deg: float
+    confusion: np.ndarray
 
 
 def discretise(ipd: torch.Tensor, n_classes: int) -> torch.Tensor:
@@ -19,7 +28,7 @@ def continuise(index: torch.Tensor | np.ndarray, n_classes: int):
     return (index + 0.5) / n_classes * math.pi - math.pi / 2
 
 
-def classification_metrics(ipd: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> dict:
+def classification_metrics(ipd: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> Classification:
     """Accuracy (%), mean absolute error (deg) between the true IPD and the predicted bin
     midpoint, and the confusion counts indexed [true_class, pred_class]."""
     true_class = discretise(ipd, n_classes)
@@ -27,7 +36,7 @@ def classification_metrics(ipd: torch.Tensor, predicted: torch.Tensor, n_classes
     error_deg = (ipd.double() - continuise(predicted.double(), n_classes)).abs().mean().item() * 180 / math.pi
     confusion = torch.zeros(n_classes * n_classes, dtype=torch.int64, device=ipd.device)
     confusion.index_add_(0, true_class * n_classes + predicted, torch.ones_like(predicted))
-    return {"acc": accuracy, "err_deg": error_deg, "confusion": confusion.view(n_classes, n_classes).cpu().numpy()}
+    return Classification(accuracy, error_deg, confusion.view(n_classes, n_classes).cpu().numpy())
 
 
 def fvaf(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:

@@ -10,8 +10,9 @@ models, so a batched model equals its models trained one by one.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -69,6 +70,27 @@ def _parts(readouts: Sequence[Readout], params: Sequence[LIFParameters]) -> tupl
     return tuple(parts)
 
 
+class _Layout:
+    """How a part's currents are laid out for the backend's layers.
+
+    Sample-major: currents (M, B, T, N) go to the layers as they are. Time-major: currents are
+    (M, T, B, N) and each layer sees one row per model, (M, T, B*N), whose steps hold all
+    samples' neurons side by side; records come back as (M, B, T, N) views."""
+
+    def __init__(self, h1: torch.Tensor, time_major: bool):
+        self.time_major = time_major
+        self.models = h1.shape[0]
+        self.steps, self.batch = (h1.shape[1], h1.shape[2]) if time_major else (h1.shape[2], h1.shape[1])
+
+    def rows(self, h: torch.Tensor) -> torch.Tensor:
+        """The layer input of currents ``h``."""
+        return h.reshape(self.models, self.steps, -1) if self.time_major else h
+
+    def record(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """A layer's record ``x`` of ``n`` neurons as (M, B, T, n)."""
+        return x.view(self.models, self.steps, self.batch, n).transpose(1, 2) if self.time_major else x
+
+
 def init_weight(shape: tuple[int, int], mode: str, generator: torch.Generator) -> torch.Tensor:
     """U(-b, b) weights drawn on the CPU (the same on every device).
 
@@ -96,9 +118,17 @@ class Decoder(nn.Module):
     through the backend's neurons as one call (:attr:`parts`).
     """
 
-    def __init__(self, n_in: int, n_hidden: int, n_out: int, backend: Backend,
-                 readout: Readout | Sequence[Readout], params: LIFParameters | Sequence[LIFParameters],
-                 init: str, generators: Sequence[torch.Generator]):
+    def __init__(
+        self,
+        n_in: int,
+        n_hidden: int,
+        n_out: int,
+        backend: Backend,
+        readout: Readout | Sequence[Readout],
+        params: LIFParameters | Sequence[LIFParameters],
+        init: str,
+        generators: Sequence[torch.Generator],
+    ):
         super().__init__()
         m = len(generators)
         readouts = [readout] * m if isinstance(readout, Readout) else list(readout)
@@ -136,29 +166,26 @@ class Decoder(nn.Module):
         if len(self.parts) == 1:
             return NetworkOutput((self._forward_part(h1, self.w2, self.parts[0], time_major),))
         sizes = [p.models.stop - p.models.start for p in self.parts]
-        return NetworkOutput(tuple(self._forward_part(h, w, part, time_major)
-                                   for h, w, part in zip(h1.split(sizes), self.w2.split(sizes), self.parts)))
+        return NetworkOutput(
+            tuple(
+                self._forward_part(h, w, part, time_major)
+                for h, w, part in zip(h1.split(sizes), self.w2.split(sizes), self.parts)
+            )
+        )
 
     def _forward_part(self, h1: torch.Tensor, w2: torch.Tensor, part: Part, time_major: bool) -> PartOutput:
-        m = h1.shape[0]
-        if time_major:
-            steps, b = h1.shape[1], h1.shape[2]
-            layer = lambda fn, h: fn(h.reshape(m, steps, -1), part.params)  # noqa: E731
-            record = lambda x, n: x.view(m, steps, b, n).transpose(1, 2)  # noqa: E731
-        else:
-            layer = lambda fn, h: fn(h, part.params)  # noqa: E731
-            record = lambda x, n: x  # noqa: E731
+        layout = _Layout(h1, time_major)
         n_hidden, n_out = w2.shape[1], w2.shape[2]
-        s1, _ = layer(self.backend.lif, h1)
+        s1, _ = self.backend.lif(layout.rows(h1), part.params)
         # all samples and steps of a model in one product, model by model
-        h2 = per_model_matmul(s1.reshape(m, -1, n_hidden), w2).view(h1.shape[:-1] + (n_out,))
+        h2 = per_model_matmul(s1.reshape(layout.models, -1, n_hidden), w2).view(h1.shape[:-1] + (n_out,))
         if part.readout.spiking_output:
-            s2, v2 = layer(self.backend.lif, h2)
-            s2 = record(s2, n_out)
+            s2, v2 = self.backend.lif(layout.rows(h2), part.params)
+            s2 = layout.record(s2, n_out)
         else:
-            s2, v2 = None, layer(self.backend.li, h2)
-        v2 = record(v2, n_out)
-        return PartOutput(record(s1, n_hidden), s2, v2, part.readout.trace(s2, v2))
+            s2, v2 = None, self.backend.li(layout.rows(h2), part.params)
+        v2 = layout.record(v2, n_out)
+        return PartOutput(layout.record(s1, n_hidden), s2, v2, part.readout.trace(s2, v2))
 
     def read(self, out: NetworkOutput, reduce=None) -> torch.Tensor:
         """(M, B, out): each model's readout of its trace, or ``reduce`` over time of the traces.

@@ -3,11 +3,8 @@
 The fused backend's CPU kernels run in threads of their own (:func:`snnsim.backends._native.run_all`)
 between torch's parallel ops. With torch's default (active) waiting, its OpenMP workers spin for
 a while after every op and keep the cores busy, so the kernels' threads gain nothing; with
-passive waiting they do, but plain torch loops of many tiny ops get slower. Measured on 2 cores,
-2 threads, `OMP_WAIT_POLICY=ACTIVE|PASSIVE python benchmarks/bench_ipd.py --threads 2 --runs 3
---only "notebook loop,snnsim snntorch,snnsim fused" --no-grid --jobs 1`: fused 3.08 s
-(active) against 2.44 s (passive); snnsim's snntorch backend 47.0 s against 46.3 s; the
-notebook's own loop 26.1 s against 35.8 s. So passive waiting is set for snnsim's command-line
+passive waiting they do, but plain torch loops of many tiny ops get slower (measurements and
+their command: benchmarks/README.md). So passive waiting is set for snnsim's command-line
 processes only, never on import of the package: a library user's own torch code keeps torch's
 default.
 

@@ -1,8 +1,9 @@
 """Readouts: how the output layer's activity over time becomes one number per output unit.
 
-``READOUTS`` maps a name to a :class:`Readout`; adding a fourth readout is one entry here. Each
-readout says whether the output layer spikes, which output trace it reads (membrane or
-spikes), and how it reduces that trace over time (dimension -2).
+``READOUTS`` maps a name to a :class:`Readout`; adding a readout is one entry here (and nothing
+else: the config takes its names from this registry). Each readout says whether the output
+layer spikes, which output trace it reads (membrane or spikes), and how it reduces that trace
+over time (dimension -2). ``READOUT_ALIASES`` maps other names of a readout to its name.
 
 - ``mean`` (the notebook's "oc"): mean over time of the output membrane.
 - ``max``: max over time of the output membrane (max-over-time).
@@ -11,14 +12,18 @@ spikes), and how it reduces that trace over time (dimension -2).
   most (the BMI bins: bin 19 is the 50 ms just before the prediction), a leaky integrator read
   at the end weights step k by alpha**(T-1-k), recent steps most; ``mean`` does the opposite
   (an early input contributes to more of the averaged steps).
+
+The reductions are tensor methods, so importing this module does not import torch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -53,23 +58,17 @@ def sum_over_time(x: torch.Tensor) -> torch.Tensor:
     return x.sum(-2)
 
 
-READOUTS: dict[str, Readout] = {}
-
-
-def register(readout: Readout) -> Readout:
-    READOUTS[readout.name] = readout
-    return readout
-
-
-register(Readout("mean", False, _mean, "mean over time of the output membrane (the notebook's 'oc')"))
-register(Readout("max", False, _max, "max over time of the output membrane"))
-register(Readout("fr", True, _mean, "spiking output layer, mean spike count per step"))
-register(Readout("last", False, _last, "output membrane at the last step"))
+READOUTS: dict[str, Readout] = {
+    "mean": Readout("mean", False, _mean, "mean over time of the output membrane (the notebook's 'oc')"),
+    "max": Readout("max", False, _max, "max over time of the output membrane"),
+    "fr": Readout("fr", True, _mean, "spiking output layer, mean spike count per step"),
+    "last": Readout("last", False, _last, "output membrane at the last step"),
+}
+READOUT_ALIASES = {"oc": "mean"}
 
 
 def get_readout(name: str) -> Readout:
-    from .config import READOUT_ALIASES
-
+    """The readout called ``name`` (or one of its aliases)."""
     name = READOUT_ALIASES.get(name, name)
     try:
         return READOUTS[name]

@@ -13,7 +13,7 @@ import json
 import os
 import platform
 import tempfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -23,6 +23,16 @@ from .errors import ResultError
 
 ENGINE = "h5netcdf"
 SCHEMA_VERSION = 1
+#: Bumped whenever a change of snnsim changes the numbers some config produces; a sweep's job
+#: file made with other numerics is stale. (Files without the attribute: snnsim 0.2.0 -> 1.)
+NUMERICS_VERSION = 1
+
+
+def numerics_version(attrs: dict) -> int:
+    """The numerics version a result file was made with (see :data:`NUMERICS_VERSION`)."""
+    if "numerics_version" in attrs:
+        return int(attrs["numerics_version"])
+    return 1 if attrs.get("snnsim_version") == "0.2.0" else 0
 
 
 def library_versions() -> dict[str, str]:
@@ -44,12 +54,13 @@ def provenance_attrs(config, device: str) -> dict:
     attrs = {
         "config": config.to_json(),
         "seed": int(config.seed),
-        "task": config.task,
+        "study": config.study,
         "device": str(device),
         "versions": json.dumps(library_versions(), sort_keys=True),
         "snnsim_version": library_versions()["snnsim"],
         "schema_version": SCHEMA_VERSION,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "numerics_version": NUMERICS_VERSION,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "complete": 1,
     }
     for key, value in config.to_dict().items():

@@ -28,9 +28,7 @@ def parse_duration(text: str | float | int) -> float:
     else:
         match = _DURATION_RE.match(str(text))
         if match is None:
-            raise ValueError(
-                f"expected a duration with a unit (s, ms, us), e.g. 2ms, 0.002s or 2000us; got {text!r}"
-            )
+            raise ValueError(f"expected a duration with a unit (s, ms, us), e.g. 2ms, 0.002s or 2000us; got {text!r}")
         value = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
     if not value > 0 or value != value or value == float("inf"):
         raise ValueError(f"duration must be positive and finite, got {text!r}")

@@ -17,5 +17,4 @@ if not torch.cuda.is_available():
 @pytest.fixture
 def tiny_ipd():
     """Settings of an IPD run that trains in about a second."""
-    return dict(task="ipd", backend="fused", epochs=2, n_train_batches=3, n_test_batches=1,
-                batch_size=16, hidden=8)
+    return dict(study="ipd", backend="fused", epochs=2, n_train_batches=3, n_test_batches=1, batch_size=16, hidden=8)

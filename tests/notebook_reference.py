@@ -28,7 +28,7 @@ class SurrGradSpike(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_output):
-        input, = ctx.saved_tensors
+        (input,) = ctx.saved_tensors
         grad = grad_output * beta * torch.sigmoid(beta * input) * (1 - torch.sigmoid(beta * input))
         return grad
 

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import pickle
 
@@ -9,7 +10,14 @@ from snnsim.errors import ConfigError
 
 def test_defaults_are_the_notebook_setting():
     cfg = RunConfig()
-    assert (cfg.hidden, cfg.epochs, cfg.batch_size, cfg.lr, cfg.n_train_batches, cfg.n_test_batches) == (30, 10, 64, 0.01, 64, 32)
+    assert (cfg.hidden, cfg.epochs, cfg.batch_size, cfg.lr, cfg.n_train_batches, cfg.n_test_batches) == (
+        30,
+        10,
+        64,
+        0.01,
+        64,
+        32,
+    )
     assert cfg.steps == 100 and 2 * cfg.anf_per_ear == 200 and cfg.n_classes == 12
     assert cfg.alpha == pytest.approx(0.951229424500714)
 
@@ -18,11 +26,20 @@ def test_oc_is_an_alias_of_mean():
     assert RunConfig(readout="oc").readout == "mean"
 
 
-@pytest.mark.parametrize("field, value, flag", [
-    ("readout", "median", "--readout"), ("backend", "brian", "--backend"), ("tau", -0.002, "--tau"),
-    ("tau", 0.0, "--tau"), ("hidden", 0, "--hidden"), ("batch_size", 2.5, "--batch-size"),
-    ("phase", "random", "--phase"), ("eval", "mean", "--eval"), ("seed", -1, "--seed"),
-])
+@pytest.mark.parametrize(
+    "field, value, flag",
+    [
+        ("readout", "median", "--readout"),
+        ("backend", "brian", "--backend"),
+        ("tau", -0.002, "--tau"),
+        ("tau", 0.0, "--tau"),
+        ("hidden", 0, "--hidden"),
+        ("batch_size", 2.5, "--batch-size"),
+        ("phase", "random", "--phase"),
+        ("eval", "mean", "--eval"),
+        ("seed", -1, "--seed"),
+    ],
+)
 def test_invalid_settings_name_the_flag(field, value, flag):
     with pytest.raises(ConfigError) as info:
         RunConfig(**{field: value})
@@ -35,7 +52,7 @@ def test_unknown_readout_lists_accepted_values():
 
 
 def test_json_and_pickle_round_trip():
-    cfg = RunConfig(readout="fr", tau=0.002, dims=(0, 1), repeats=3)
+    cfg = RunConfig(study="bmi", readout="fr", tau=0.002, dims=(0, 1), repeats=3)
     assert RunConfig.from_json(cfg.to_json()) == cfg
     assert pickle.loads(pickle.dumps(cfg)) == cfg
     assert json.loads(cfg.to_json())["tau"] == 0.002
@@ -47,5 +64,60 @@ def test_unknown_key_is_rejected():
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         RunConfig().tau = 1.0
+
+
+def test_a_study_refuses_the_settings_of_another():
+    with pytest.raises(ConfigError, match=r"^--data: a setting of the bmi study; the ipd study does not use it"):
+        RunConfig(data="/nonexistent.pkl")
+    with pytest.raises(ConfigError, match=r"^--model: a setting of the bmi study"):
+        RunConfig(model="ann")
+    with pytest.raises(ConfigError, match=r"^--phase: a setting of the ipd study; the bmi study"):
+        RunConfig(study="bmi", phase="per-dataset")
+    assert RunConfig(study="bmi", model="ann").model == "ann"
+
+
+@pytest.mark.parametrize(
+    "field, text, value",
+    [
+        ("tau", "2ms", 0.002),
+        ("epochs", "7", 7),
+        ("lr", "0.003", 0.003),
+        ("batch_repeats", "false", False),
+        ("dims", "all", (0, 1)),
+        ("dims", ["1", "0"], (1, 0)),
+        ("readout", "oc", "mean"),
+        ("seed", "4294967295", 2**32 - 1),
+    ],
+)
+def test_text_from_the_edges_is_converted_by_the_config(field, text, value):
+    study = "bmi" if field == "dims" else "ipd"
+    assert getattr(RunConfig.from_dict({"study": study, field: text}), field) == value
+
+
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("seed", 2**64, r"^--seed: must be an integer in 0\.\.4294967295"),
+        ("epochs", "1.5", r"^--epochs: expected an integer, got '1.5'"),
+        ("tau", "-1ms", r"^--tau: duration must be positive"),
+        ("dims", 7, r"^--dim: output columns are 0"),
+    ],
+)
+def test_messages_name_the_flag_and_the_range(field, value, message):
+    study = "bmi" if field == "dims" else "ipd"
+    with pytest.raises(ConfigError, match=message):
+        RunConfig.from_dict({"study": study, field: value})
+
+
+def test_seed_plus_repeats_stays_in_range():
+    with pytest.raises(ConfigError, match="seed \\+ repeats - 1"):
+        RunConfig(seed=2**32 - 1, repeats=2)
+
+
+def test_older_files_key_task_is_read_as_study():
+    cfg = RunConfig(study="bmi", model="linear")
+    old = cfg.to_dict()
+    old["task"] = old.pop("study")
+    assert RunConfig.from_dict(old) == cfg

@@ -25,15 +25,20 @@ def test_entry_points_set_passive_wait_unless_set(module, argv, preset):
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
     if preset:
         env["OMP_WAIT_POLICY"] = preset
-    out = subprocess.run([sys.executable, "-c", CODE.format(module=module, argv=argv)], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", CODE.format(module=module, argv=argv)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[-2:] == [preset or "PASSIVE", "True"]
 
 
 def test_library_import_leaves_the_policy_alone():
     env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    code = "import os, snnsim, snnsim.tasks.ipd; print(os.environ.get('OMP_WAIT_POLICY'))"
+    code = "import os, snnsim, snnsim.studies.ipd; print(os.environ.get('OMP_WAIT_POLICY'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "None"

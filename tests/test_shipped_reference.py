@@ -25,7 +25,7 @@ def reference():
 @pytest.mark.slow
 @pytest.mark.parametrize("key,cfg", CASES, ids=[key for key, _ in CASES])
 def test_shipped_job_numbers_unchanged(reference, key, cfg):
-    expected = {k[len(key) + 1:]: v for k, v in reference.items() if k.startswith(key + "/")}
+    expected = {k[len(key) + 1 :]: v for k, v in reference.items() if k.startswith(key + "/")}
     got = shipped.numbers(shipped.run(cfg))
     assert sorted(got) == sorted(expected)
     for name, values in expected.items():

@@ -1,11 +1,22 @@
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from snnsim.units import format_duration, parse_duration
 
 
-@pytest.mark.parametrize("text, seconds", [("2ms", 0.002), ("0.002s", 0.002), ("2000us", 0.002),
-                                           ("20 ms", 0.02), ("1e-3s", 0.001), ("2µs", 2e-6), (".5ms", 0.0005)])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("2ms", 0.002),
+        ("0.002s", 0.002),
+        ("2000us", 0.002),
+        ("20 ms", 0.02),
+        ("1e-3s", 0.001),
+        ("2µs", 2e-6),
+        (".5ms", 0.0005),
+    ],
+)
 def test_parse_duration_examples(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds, rel=1e-12)
 

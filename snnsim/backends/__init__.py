@@ -6,17 +6,21 @@ follows the notebook's equations (:mod:`snnsim.functional.lif`):
 - ``lif(h, p) -> (spikes, membrane)``: the hidden (or spiking output) layer;
 - ``li(h, p) -> membrane``: the non-spiking output layer.
 
-``BACKENDS`` is a plain dict of name -> factory; each backend module adds itself in one line.
-Factories import their library only when called, so ``import snnsim`` stays fast.
+``BACKENDS`` is a plain dict of name -> factory. A factory imports its module (and the library
+behind it) only when called, so importing this package, and the config that takes its names
+from here, does not import torch. Adding a backend: a module with a class like
+:class:`~snnsim.backends.fused.FusedBackend`, and one factory and one entry below.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-from ..functional.lif import LIFParameters
+    from ..functional.lif import LIFParameters
 
 
 class Backend(Protocol):
@@ -27,7 +31,25 @@ class Backend(Protocol):
     def li(self, h: torch.Tensor, p: LIFParameters) -> torch.Tensor: ...
 
 
-BACKENDS: dict[str, Callable[[], Backend]] = {}
+def _snntorch() -> Backend:
+    from .snntorch_backend import SnnTorchBackend
+
+    return SnnTorchBackend()
+
+
+def _norse() -> Backend:
+    from .norse_backend import NorseBackend
+
+    return NorseBackend()
+
+
+def _fused() -> Backend:
+    from .fused import FusedBackend
+
+    return FusedBackend()
+
+
+BACKENDS: dict[str, Callable[[], Backend]] = {"snntorch": _snntorch, "norse": _norse, "fused": _fused}
 
 
 def make_backend(name: str) -> Backend:
@@ -37,6 +59,3 @@ def make_backend(name: str) -> Backend:
     except KeyError:
         raise KeyError(f"unknown backend {name!r}; accepted: {', '.join(BACKENDS)}") from None
     return factory()
-
-
-from . import snntorch_backend, norse_backend, fused  # noqa: E402,F401  (registration)

@@ -2,8 +2,8 @@
 use and called through ``ctypes``.
 
 Why not a torch C++ extension: ``torch.utils.cpp_extension.load_inline`` compiles against the
-torch headers, which takes about a minute on a 2-core machine and needs ninja; this file needs
-no torch headers, builds in about a second with ``cc -O3`` and is cached (keyed by the source,
+torch headers, which is slow and needs ninja; this file needs no torch headers, builds with
+``cc -O3`` and is cached (keyed by the source,
 the flags and the CPU) under ``$SNNSIM_CACHE`` or ``~/.cache/snnsim``. Without a compiler (or
 with ``SNNSIM_NO_NATIVE=1``), :func:`library` returns None, a warning is issued once and the
 fused backend runs its vectorised torch loops instead.
@@ -40,15 +40,24 @@ import subprocess
 import tempfile
 import threading
 import warnings
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Callable, Sequence
 
 import torch
 
 SOURCE = (Path(__file__).parent / "kernels.c").read_text()
 
-FLAGS = ["-O3", "-march=native", "-ffp-contract=off", "-fno-fast-math", "-fno-trapping-math", "-shared", "-fPIC", "-std=gnu99"]
+FLAGS = [
+    "-O3",
+    "-march=native",
+    "-ffp-contract=off",
+    "-fno-fast-math",
+    "-fno-trapping-math",
+    "-shared",
+    "-fPIC",
+    "-std=gnu99",
+]
 
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
@@ -127,8 +136,11 @@ def library() -> ctypes.CDLL | None:
                 try:
                     _lib = _build()
                 except Exception as exc:  # noqa: BLE001 - any failure means: use the torch loops
-                    warnings.warn(f"snnsim fused backend: compiled CPU kernels unavailable ({exc}); "
-                                  "using the slower torch loops", RuntimeWarning, stacklevel=3)
+                    warnings.warn(
+                        f"snnsim fused backend: compiled CPU kernels unavailable ({exc}); using the slower torch loops",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
                     _lib = None
             _tried = True
     return _lib
@@ -136,8 +148,10 @@ def library() -> ctypes.CDLL | None:
 
 def supported(*tensors: torch.Tensor) -> bool:
     """True when the compiled kernels can run on these tensors (CPU, float32/float64)."""
-    return all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors) \
+    return (
+        all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors)
         and library() is not None
+    )
 
 
 def suffix(dtype: torch.dtype) -> str:

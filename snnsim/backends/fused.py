@@ -38,7 +38,7 @@ from __future__ import annotations
 import torch
 
 from ..functional.lif import LIFParameters
-from . import BACKENDS, _native
+from . import _native
 
 _TRITON = None  # the triton_lif module once imported; False when Triton cannot be imported
 
@@ -73,6 +73,7 @@ def surrogate_derivative(v: torch.Tensor, v_th: float, slope: float) -> torch.Te
 
 
 # -- torch loops (any device) -------------------------------------------------------------------
+
 
 def _lif_forward_torch(h: torch.Tensor, alpha: float, v_th: float):
     ht = h.movedim(-2, 0).contiguous()  # (T, ..., N): every step is one contiguous block
@@ -119,7 +120,9 @@ def leaky_filter_matrix(alpha: float, steps: int, dtype: torch.dtype, device) ->
     """(T, T) matrix L with ``L[t, k] = alpha**(t-1-k)`` for k < t, else 0: ``v = L @ h``."""
     t = torch.arange(steps, device=device, dtype=torch.float64)
     lag = t[:, None] - 1 - t[None, :]
-    mat = torch.where(lag >= 0, torch.as_tensor(alpha, dtype=torch.float64) ** lag.clamp(min=0), torch.zeros((), dtype=torch.float64))
+    mat = torch.where(
+        lag >= 0, torch.as_tensor(alpha, dtype=torch.float64) ** lag.clamp(min=0), torch.zeros((), dtype=torch.float64)
+    )
     return mat.to(dtype)
 
 
@@ -142,6 +145,7 @@ def _li_torch(h: torch.Tensor, alpha: float) -> torch.Tensor:
 
 # -- autograd functions ---------------------------------------------------------------------------
 
+
 class _LIFFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h: torch.Tensor, alpha: float, v_th: float, slope: float):
@@ -149,8 +153,9 @@ class _LIFFunction(torch.autograd.Function):
         if _native.supported(h):
             h, rows, steps, n = _flat(h)
             spikes, mem = torch.empty_like(h), torch.empty_like(h)
-            _native.run_rows(_native.kernel("lif_fwd", h.dtype), (h, spikes, mem), steps * n, rows,
-                             steps, n, alpha, v_th)
+            _native.run_rows(
+                _native.kernel("lif_fwd", h.dtype), (h, spikes, mem), steps * n, rows, steps, n, alpha, v_th
+            )
         elif (kernels := _triton_kernels(h)) is not None:
             spikes, mem = kernels.lif_forward(h, alpha, v_th)
         else:
@@ -171,8 +176,18 @@ class _LIFFunction(torch.autograd.Function):
             gs = None if grad_spikes is None else grad_spikes.contiguous()
             gv = None if grad_mem is None else grad_mem.contiguous()
             grad_h = torch.empty_like(h)
-            _native.run_rows(_native.kernel("lif_bwd", h.dtype), (h, spikes, mem, gs, gv, grad_h), steps * n, rows,
-                             steps, n, alpha, v_th, slope, scratch=3 * n)
+            _native.run_rows(
+                _native.kernel("lif_bwd", h.dtype),
+                (h, spikes, mem, gs, gv, grad_h),
+                steps * n,
+                rows,
+                steps,
+                n,
+                alpha,
+                v_th,
+                slope,
+                scratch=3 * n,
+            )
         elif (kernels := _triton_kernels(h)) is not None:
             grad_h = kernels.lif_backward(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         else:
@@ -196,8 +211,9 @@ class _LIFunction(torch.autograd.Function):
     def backward(ctx, grad_mem):
         grad_mem, rows, steps, n = _flat(grad_mem)
         grad_h = torch.empty_like(grad_mem)
-        _native.run_rows(_native.kernel("li_bwd", grad_mem.dtype), (grad_mem, grad_h), steps * n, rows,
-                         steps, n, ctx.alpha)
+        _native.run_rows(
+            _native.kernel("li_bwd", grad_mem.dtype), (grad_mem, grad_h), steps * n, rows, steps, n, ctx.alpha
+        )
         return grad_h, None
 
 
@@ -221,6 +237,3 @@ class FusedBackend:
 
     def li(self, h: torch.Tensor, p: LIFParameters) -> torch.Tensor:
         return li(h, p)
-
-
-BACKENDS["fused"] = FusedBackend

@@ -22,15 +22,14 @@ from __future__ import annotations
 import torch
 
 from ..functional.lif import LIFParameters
-from . import BACKENDS
 
 
 class NorseBackend:
     name = "norse"
 
     def __init__(self) -> None:
-        from norse.torch.functional.threshold import threshold
         from norse.torch.functional.leaky_integrator_box import LIBoxState
+        from norse.torch.functional.threshold import threshold
         from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
 
         self._threshold = threshold
@@ -70,6 +69,3 @@ class NorseBackend:
             v, _ = cell(h_t, self._state_cls(v))
             membrane.append(v)
         return torch.stack(membrane, -2)
-
-
-BACKENDS["norse"] = NorseBackend

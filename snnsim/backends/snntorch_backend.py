@@ -26,7 +26,6 @@ import torch
 
 from ..functional.lif import LIFParameters
 from ..functional.surrogate import SigmoidSpike
-from . import BACKENDS
 
 
 class SnnTorchBackend:
@@ -76,6 +75,3 @@ class SnnTorchBackend:
             _, v = leaky(h_t, v)
             membrane.append(v)
         return torch.stack(membrane, -2)
-
-
-BACKENDS["snntorch"] = SnnTorchBackend

@@ -17,11 +17,12 @@ float tolerance, not bit for bit.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 from . import _native
+
 
 class SpikeRows:
     """Binary spikes (S, T, C) of one data set as lists of active inputs (int16 indices):
@@ -89,10 +90,23 @@ class _Project(torch.autograd.Function):
         h = torch.empty((n_models, batch * steps, n_out), dtype=w.dtype)
         fwd = _native.kernel("proj_fwd", w.dtype)
         rows = [d.rows(index[m]) for m, d in enumerate(data)]
-        _native.run_all([lambda m=m, d=d: fwd(rows[m].data_ptr(), rows[m].shape[0], d.ptr.data_ptr(), d.idx.data_ptr(),
-                                              wp[m].data_ptr(), n_out, padded, h[m].data_ptr(), steps,
-                                              batch if time_major else 0)
-                         for m, d in enumerate(data)])
+
+        def one(m: int) -> None:
+            d = data[m]
+            fwd(
+                rows[m].data_ptr(),
+                rows[m].shape[0],
+                d.ptr.data_ptr(),
+                d.idx.data_ptr(),
+                wp[m].data_ptr(),
+                n_out,
+                padded,
+                h[m].data_ptr(),
+                steps,
+                batch if time_major else 0,
+            )
+
+        _native.run_all([functools.partial(one, m) for m in range(n_models)])
         ctx.data, ctx.index, ctx.time_major, ctx.w_shape = data, index, time_major, w.shape
         return h
 
@@ -110,8 +124,20 @@ class _Project(torch.autograd.Function):
 
         def one(m: int) -> None:
             base, off, step = lists[m]
-            bwd(samples[m].data_ptr(), batch, base.data_ptr(), off.data_ptr(), step.data_ptr(), n_in,
-                grad_h[m].data_ptr(), n_out, padded, ctx.data[m].shape[1], int(ctx.time_major), grad_w[m].data_ptr())
+            bwd(
+                samples[m].data_ptr(),
+                batch,
+                base.data_ptr(),
+                off.data_ptr(),
+                step.data_ptr(),
+                n_in,
+                grad_h[m].data_ptr(),
+                n_out,
+                padded,
+                ctx.data[m].shape[1],
+                int(ctx.time_major),
+                grad_w[m].data_ptr(),
+            )
 
         _native.run_all([functools.partial(one, m) for m in range(n_models)])
         return grad_w[..., :n_out], None, None, None

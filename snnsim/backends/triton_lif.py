@@ -44,8 +44,9 @@ def _lif_fwd(h, s, v, steps, n, alpha, vth, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _lif_bwd(h, s, v, gs, gv, gh, steps, n, alpha, vth, slope,
-             HAS_GS: tl.constexpr, HAS_GV: tl.constexpr, BLOCK: tl.constexpr):
+def _lif_bwd(
+    h, s, v, gs, gv, gh, steps, n, alpha, vth, slope, HAS_GS: tl.constexpr, HAS_GV: tl.constexpr, BLOCK: tl.constexpr
+):
     row = tl.program_id(0)
     cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = cols < n
@@ -106,7 +107,20 @@ def lif_backward(h, spikes, mem, grad_spikes, grad_mem, alpha: float, v_th: floa
     gv = None if grad_mem is None else grad_mem.contiguous()
     grad_h = torch.empty_like(h)
     if h.numel():
-        _lif_bwd[_grid(h, steps, n)](h, spikes, mem, h if gs is None else gs, h if gv is None else gv, grad_h,
-                                     steps, n, alpha, v_th, slope,
-                                     HAS_GS=gs is not None, HAS_GV=gv is not None, BLOCK=BLOCK)
+        _lif_bwd[_grid(h, steps, n)](
+            h,
+            spikes,
+            mem,
+            h if gs is None else gs,
+            h if gv is None else gv,
+            grad_h,
+            steps,
+            n,
+            alpha,
+            v_th,
+            slope,
+            HAS_GS=gs is not None,
+            HAS_GV=gv is not None,
+            BLOCK=BLOCK,
+        )
     return grad_h

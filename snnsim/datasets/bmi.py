@@ -19,14 +19,13 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
-from ..errors import ConfigError, DataError
+from ..errors import DataError
 
 KEYS = ("MI", "theta", "dtheta", "ddtheta", "torque", "time")
-TARGETS = ("theta", "dtheta", "ddtheta", "torque")
-MI_ORDERS = ("neuron-major", "bin-major")
 N_FOLDS = 20
 N_NEURONS = 48
 N_BINS = 20
@@ -61,8 +60,10 @@ def validate(data, source: str = "data") -> dict[str, list[np.ndarray]]:
             else:
                 width = N_NEURONS * N_BINS if key == "MI" else 2
                 if a.ndim != 2 or a.shape[1] != width:
-                    raise DataError(f"{source}: {key} fold {i} has shape {a.shape}, expected (n, {width})"
-                                    + (" (48 neurons x 20 bins)" if key == "MI" else " (shoulder, elbow)"))
+                    raise DataError(
+                        f"{source}: {key} fold {i} has shape {a.shape}, expected (n, {width})"
+                        + (" (48 neurons x 20 bins)" if key == "MI" else " (shoulder, elbow)")
+                    )
             if not np.all(np.isfinite(a)):
                 raise DataError(f"{source}: {key} fold {i} contains NaN or infinite values")
             arrays.append(a)
@@ -98,27 +99,23 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
 
 def fold_split(rotation: int, n_train: int, n_folds: int = N_FOLDS) -> tuple[np.ndarray, int, int]:
     """The course's folds: training ``(r + arange(N)) % n``, validation ``(r + n - 2) % n``,
-    test ``(r + n - 1) % n`` (for 20 folds: ``(r+18) % 20`` and ``(r+19) % 20``)."""
-    if not 0 <= rotation < n_folds:
-        raise ConfigError("rotation", f"must be in 0..{n_folds - 1}, got {rotation}")
-    if not 1 <= n_train <= n_folds - 2:
-        raise ConfigError("n_train_folds", f"must be in 1..{n_folds - 2}, got {n_train}")
+    test ``(r + n - 1) % n`` (for 20 folds: ``(r+18) % 20`` and ``(r+19) % 20``). The ranges of
+    ``rotation`` and ``n_train`` are checked by :class:`~snnsim.config.RunConfig`."""
     train = (rotation + np.arange(n_train)) % n_folds
     return train, (rotation + n_folds - 2) % n_folds, (rotation + n_folds - 1) % n_folds
 
 
 def mi_to_sequence(mi: np.ndarray, order: str = "neuron-major") -> np.ndarray:
-    """MI (n, 960) -> counts (n, 20 bins, 48 neurons), bin 0 first."""
-    if order == "neuron-major":
-        return mi.reshape(-1, N_NEURONS, N_BINS).transpose(0, 2, 1)
+    """MI (n, 960) -> counts (n, 20 bins, 48 neurons), bin 0 first; ``order`` is
+    ``neuron-major`` (column = neuron * 20 + bin) or ``bin-major`` (column = bin * 48 + neuron)."""
     if order == "bin-major":
         return mi.reshape(-1, N_BINS, N_NEURONS)
-    raise ConfigError("mi_order", f"unknown value {order!r}; accepted: {', '.join(MI_ORDERS)}")
+    return mi.reshape(-1, N_NEURONS, N_BINS).transpose(0, 2, 1)
 
 
-@dataclass
-class Split:
-    """One split: MI counts (n, 20, 48), targets (n, len(dims)), time (n,)."""
+@dataclass(frozen=True)
+class Folds:
+    """Samples of some folds: MI counts (n, 20, 48), targets (n, len(dims)), time (n,) s."""
 
     counts: np.ndarray
     y: np.ndarray
@@ -126,20 +123,30 @@ class Split:
     folds: tuple[int, ...]
 
 
-def extract(data: dict, rotation: int, n_train: int, target: str = "dtheta", dims=(0,),
-            mi_order: str = "neuron-major") -> dict[str, Split]:
-    """Training, validation and test splits (dict keyed ``train``, ``val``, ``test``)."""
-    if target not in TARGETS:
-        raise ConfigError("target", f"unknown value {target!r}; accepted: {', '.join(TARGETS)}")
+T = TypeVar("T")
+
+
+class Splits(NamedTuple, Generic[T]):
+    """One value per split: training, validation and test folds."""
+
+    train: T
+    val: T
+    test: T
+
+
+def extract(
+    data: dict, rotation: int, n_train: int, target: str = "dtheta", dims=(0,), mi_order: str = "neuron-major"
+) -> Splits[Folds]:
+    """Training, validation and test folds of rotation ``rotation`` with ``n_train`` training folds."""
     n_folds = len(data["MI"])
     train, val, test = fold_split(rotation, n_train, n_folds)
     dims = list(dims)
 
-    def split(folds) -> Split:
+    def split(folds) -> Folds:
         folds = tuple(int(f) for f in folds)
         mi = np.concatenate([data["MI"][f] for f in folds])
         y = np.concatenate([data[target][f] for f in folds])[:, dims]
         t = np.concatenate([data["time"][f] for f in folds])
-        return Split(mi_to_sequence(mi, mi_order), y, t, folds)
+        return Folds(mi_to_sequence(mi, mi_order), y, t, folds)
 
-    return {"train": split(train), "val": split([val]), "test": split([test])}
+    return Splits(split(train), split([val]), split([test]))

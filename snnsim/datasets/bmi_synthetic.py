@@ -23,7 +23,7 @@ So that ``--task bmi`` runs out of the box, :func:`generate` builds a dict with 
   gains and preferred directions), so adding distant training folds helps less than near ones.
 
 Calibration: the parameters below were chosen so that the closed-form linear decoder of
-:mod:`snnsim.tasks.bmi` reaches test FVAF of shoulder velocity about 0.4 with 1 training fold
+:mod:`snnsim.studies.bmi` reaches test FVAF of shoulder velocity about 0.4 with 1 training fold
 and about 0.55 with 18 (rotation 5), the figures of the real data (docs/bmi.md).
 
 The data set is deterministic in its seed and cached after first use under
@@ -177,7 +177,7 @@ def generate(seed: int = DATA_SEED, samples_per_fold: int = SAMPLES_PER_FOLD) ->
             binned = counts[: (n_sub // SUB) * SUB].reshape(-1, SUB, N_NEURONS).sum(1)  # (bins, N)
             # sample j (time index lead + j*SUB sub-steps) sees the 20 bins before it
             sample_bins = N_BINS + np.arange(size)
-            windows = np.stack([binned[b - N_BINS:b] for b in sample_bins])  # (size, 20 bins, N)
+            windows = np.stack([binned[b - N_BINS : b] for b in sample_bins])  # (size, 20 bins, N)
             mi = windows.transpose(0, 2, 1).reshape(size, N_NEURONS * N_BINS)  # neuron-major
             t_idx = lead + np.arange(size) * SUB
             fold_parts["MI"].append(mi.astype(np.float64))

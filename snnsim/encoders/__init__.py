@@ -1,13 +1,5 @@
-"""Encoders: turn a task's raw stimulus or data into input spike trains / currents.
+"""Encoders: a study's raw stimulus or data -> the network's input spike trains or currents.
 
-``ENCODERS`` maps a name to a factory; each encoder module adds itself in one line.
+:mod:`.ipd`: Poisson IPD stimuli (spikes); :mod:`.bmi`: binned spike counts -> input currents.
+Each study calls its encoder itself (:mod:`snnsim.studies`).
 """
-
-from __future__ import annotations
-
-from typing import Callable
-
-ENCODERS: dict[str, Callable] = {}
-
-from . import ipd  # noqa: E402,F401  (registration)
-from . import bmi  # noqa: E402,F401  (registration)

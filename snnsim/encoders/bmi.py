@@ -23,8 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import ENCODERS
-
 PAD = 3  # trailing zero steps so every bin reaches the output layer
 
 
@@ -36,7 +34,7 @@ class Normaliser:
     std: np.ndarray  # (48,)
 
     @classmethod
-    def fit(cls, counts: np.ndarray) -> "Normaliser":
+    def fit(cls, counts: np.ndarray) -> Normaliser:
         """``counts`` (n, bins, neurons) of the training folds."""
         flat = counts.reshape(-1, counts.shape[-1]).astype(np.float64)
         std = flat.std(0)
@@ -49,6 +47,3 @@ def encode(counts: np.ndarray, norm: Normaliser, pad: int = PAD) -> torch.Tensor
     if pad:
         x = np.concatenate([x, np.zeros((x.shape[0], pad, x.shape[2]))], axis=1)
     return torch.from_numpy(x.astype(np.float32))
-
-
-ENCODERS["bmi"] = encode

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 
 import torch
 
-from . import ENCODERS
-
 CHUNK = 256  # samples per generation chunk (bounds the float32 working set to ~20 MB)
 
 
@@ -49,9 +47,8 @@ class IPDStimulus:
         return 2 * self.anf_per_ear
 
     @classmethod
-    def from_config(cls, cfg) -> "IPDStimulus":
-        return cls(cfg.dt, cfg.duration, cfg.tone_hz, cfg.rate_max_hz, cfg.anf_per_ear,
-                   cfg.envelope_power, cfg.phase)
+    def from_config(cls, cfg) -> IPDStimulus:
+        return cls(cfg.dt, cfg.duration, cfg.tone_hz, cfg.rate_max_hz, cfg.anf_per_ear, cfg.envelope_power, cfg.phase)
 
 
 def spike_probability(ipd: torch.Tensor, offset: torch.Tensor, stim: IPDStimulus) -> torch.Tensor:
@@ -97,6 +94,3 @@ def generate(n: int, stim: IPDStimulus, generator: torch.Generator) -> tuple[tor
         draws = torch.rand(prob.shape, generator=generator, device=device)
         torch.lt(draws, prob, out=spikes[start:stop])
     return ipd, spikes
-
-
-ENCODERS["ipd"] = generate

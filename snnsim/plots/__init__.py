@@ -4,15 +4,39 @@
 figure that applies to a results file.
 """
 
-from .bmi import (fvaf_figure, gap_breaks, learning_curves, prediction_trace, rmse_figure,
-                  training_size_figure)
+from .bmi import fvaf_figure, gap_breaks, learning_curves, prediction_trace, rmse_figure, training_size_figure
 from .common import save_figure, stack_samples, with_settings
-from .ipd import (accuracy_boxplot, confusion_figure, error_boxplot, hidden_weight_profiles, input_raster,
-                  metric_boxplot, metric_samples, reorder_hidden, training_curves, weight_matrices)
+from .ipd import (
+    accuracy_boxplot,
+    confusion_figure,
+    error_boxplot,
+    hidden_weight_profiles,
+    input_raster,
+    metric_boxplot,
+    metric_samples,
+    reorder_hidden,
+    training_curves,
+    weight_matrices,
+)
 
 __all__ = [
-    "accuracy_boxplot", "confusion_figure", "error_boxplot", "fvaf_figure", "gap_breaks",
-    "hidden_weight_profiles", "input_raster", "learning_curves", "metric_boxplot", "metric_samples",
-    "prediction_trace", "reorder_hidden", "rmse_figure", "save_figure", "stack_samples",
-    "training_curves", "training_size_figure", "weight_matrices", "with_settings",
+    "accuracy_boxplot",
+    "confusion_figure",
+    "error_boxplot",
+    "fvaf_figure",
+    "gap_breaks",
+    "hidden_weight_profiles",
+    "input_raster",
+    "learning_curves",
+    "metric_boxplot",
+    "metric_samples",
+    "prediction_trace",
+    "reorder_hidden",
+    "rmse_figure",
+    "save_figure",
+    "stack_samples",
+    "training_curves",
+    "training_size_figure",
+    "weight_matrices",
+    "with_settings",
 ]

@@ -15,21 +15,32 @@ adds dims such as ``model``, ``n_train_folds``, ``rotation`` (NaN-padded where m
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
-from .common import (SPLIT_COLOURS, SPLIT_LABELS, format_setting, new_figure, stack_samples, styled,
-                     with_settings)
-from .ipd import curve_summary, _colours
+from .common import (
+    SPLIT_COLOURS,
+    SPLIT_LABELS,
+    colours,
+    curve_summary,
+    format_setting,
+    new_figure,
+    styled,
+    with_settings,
+)
 
 SPLITS = ("train", "val", "test")
 #: The assignment's Figure 1 uses fold rotation 5; taken by default when a grid has it.
 FIGURE1_ROTATION = 5
-TARGET_NAMES = {"theta": ("angle", "rad"), "dtheta": ("velocity", "rad/s"),
-                "ddtheta": ("acceleration", "rad/s²"), "torque": ("torque", "N m")}
+TARGET_NAMES = {
+    "theta": ("angle", "rad"),
+    "dtheta": ("velocity", "rad/s"),
+    "ddtheta": ("acceleration", "rad/s²"),
+    "torque": ("torque", "N m"),
+}
 JOINT_NAMES = ("shoulder", "elbow")
 
 
@@ -58,7 +69,9 @@ def target_label(ds: xr.Dataset, output=0) -> tuple[str, str]:
 def _pick_output(da: xr.DataArray, output) -> xr.DataArray:
     if "output" not in da.dims:
         return da
-    if isinstance(output, (int, np.integer)) and not (da["output"].dtype.kind in "iu" and output in da["output"].values):
+    if isinstance(output, (int, np.integer)) and not (
+        da["output"].dtype.kind in "iu" and output in da["output"].values
+    ):
         return da.isel(output=int(output))
     return da.sel(output=output)
 
@@ -86,8 +99,15 @@ def gap_breaks(t, *ys, factor: float = 1.5):
 
 
 @styled
-def prediction_trace(ds: xr.Dataset, window: tuple[float, float] | None = None, window_length: float = 20.0,
-                     output=0, repeat: int = 0, sel: dict | None = None, by: str = "model") -> Figure:
+def prediction_trace(
+    ds: xr.Dataset,
+    window: tuple[float, float] | None = None,
+    window_length: float = 20.0,
+    output=0,
+    repeat: int = 0,
+    sel: dict | None = None,
+    by: str = "model",
+) -> Figure:
     """Figure 1: true and predicted ``output`` (default the shoulder) against time on the test
     fold, within ``window`` = (start, stop) s (default: the first ``window_length`` s).
 
@@ -129,13 +149,13 @@ def prediction_trace(ds: xr.Dataset, window: tuple[float, float] | None = None, 
     ax = fig.subplots()
     x, y = gap_breaks(tw, truth.values[inside][order])
     ax.plot(x, y, color="black", linewidth=1.4, label="True", zorder=3)
-    colours = _colours(len(groups))
+    palette = colours(len(groups))
     for i, g in enumerate(groups):
         p = pred.sel({by: g}) if g is not None else pred
         p = _first(p, ("sample",), chosen)
         x, y = gap_breaks(tw, p.values[inside][order])
         name = "Predicted" + (f" ({g})" if g is not None else "")
-        ax.plot(x, y, color=colours[i] if g is not None else "#d62728", linewidth=1.0, alpha=0.9, label=name)
+        ax.plot(x, y, color=palette[i] if g is not None else "#d62728", linewidth=1.0, alpha=0.9, label=name)
     ax.axhline(0, color="0.8", linewidth=0.6, zorder=0)
     ax.set_xlim(*window)
     ax.set_xlabel("Time (s)")
@@ -147,8 +167,16 @@ def prediction_trace(ds: xr.Dataset, window: tuple[float, float] | None = None, 
             context[name] = value
     what = ", ".join(format_setting(k, v) if k != "rotation" else f"rotation {v}" for k, v in context.items())
     ax.set_title(f"Test fold: true and predicted {label.lower()}" + (f" ({what})" if what else ""))
-    ax.annotate("breaks in the lines are gaps in the recording", xy=(1, 0), xycoords="figure fraction",
-                xytext=(-4, 3), textcoords="offset points", ha="right", fontsize=7, color="0.4")
+    ax.annotate(
+        "breaks in the lines are gaps in the recording",
+        xy=(1, 0),
+        xycoords="figure fraction",
+        xytext=(-4, 3),
+        textcoords="offset points",
+        ha="right",
+        fontsize=7,
+        color="0.4",
+    )
     ax.legend(loc="upper right", frameon=False, ncol=len(groups) + 1)
     return fig
 
@@ -158,9 +186,15 @@ def _by_model(ds: xr.Dataset, by: str) -> list:
 
 
 @styled
-def training_size_figure(ds: xr.Dataset, metric: str = "fvaf", output=0, by: str = "model",
-                         q: tuple[float, float] = (25, 75), ylabel: str | None = None,
-                         rotations: Sequence[int] | None = None) -> Figure:
+def training_size_figure(
+    ds: xr.Dataset,
+    metric: str = "fvaf",
+    output=0,
+    by: str = "model",
+    q: tuple[float, float] = (25, 75),
+    ylabel: str | None = None,
+    rotations: Sequence[int] | None = None,
+) -> Figure:
     """``metric`` (``fvaf`` or ``rmse``) against the number of training folds: one panel per
     ``by`` value (model), in each one curve per split (training, validation, test): the median
     over every pooled dim (rotation, repeat, seed ...) with the ``q`` percentile band shaded.
@@ -191,20 +225,29 @@ def training_size_figure(ds: xr.Dataset, metric: str = "fvaf", output=0, by: str
                 da = da.sel({by: model})
             s = curve_summary(da, ("n_train_folds",), q)
             n_max = max(n_max, s["n"])
-            ax.plot(folds, s["median"], marker="o", markersize=3.5, color=SPLIT_COLOURS[split],
-                    label=SPLIT_LABELS[split])
+            ax.plot(
+                folds, s["median"], marker="o", markersize=3.5, color=SPLIT_COLOURS[split], label=SPLIT_LABELS[split]
+            )
             ax.fill_between(folds, s["low"], s["high"], color=SPLIT_COLOURS[split], alpha=0.2, linewidth=0)
         ax.set_xlabel("Number of training folds")
         ax.set_title(f"{model}" if model is not None else str(ds.attrs.get("config_model", "")))
         ax.set_xticks(folds)
         if metric == "fvaf":
             ax.axhline(0, color="0.7", linewidth=0.6, zorder=0)
-    axes[0].set_ylabel(ylabel or (f"FVAF of {label.lower()}" if metric == "fvaf"
-                                  else f"RMSE of {label.lower()}" + (f" ({units})" if units else "")))
+    axes[0].set_ylabel(
+        ylabel
+        or (
+            f"FVAF of {label.lower()}"
+            if metric == "fvaf"
+            else f"RMSE of {label.lower()}" + (f" ({units})" if units else "")
+        )
+    )
     axes[0].legend(loc="best", frameon=False)
     name = "FVAF" if metric == "fvaf" else metric.upper()
-    fig.suptitle(f"{name} against training set size: median over rotations and repeats, "
-                 f"{q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})")
+    fig.suptitle(
+        f"{name} against training set size: median over rotations and repeats, "
+        f"{q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})"
+    )
     return fig
 
 
@@ -231,8 +274,12 @@ def rmse_figure(ds: xr.Dataset, output=0, **kwargs) -> Figure:
     return training_size_figure(ds, "rmse", output, **kwargs)
 
 
-CURVE_LABELS = {"loss": "Training loss", "val_loss": "Validation loss", "val_fvaf_curve": "Validation FVAF",
-                "train_loss": "Training loss"}
+CURVE_LABELS = {
+    "loss": "Training loss",
+    "val_loss": "Validation loss",
+    "val_fvaf_curve": "Validation FVAF",
+    "train_loss": "Training loss",
+}
 
 
 def epoch_variables(ds: xr.Dataset) -> list[str]:
@@ -242,8 +289,13 @@ def epoch_variables(ds: xr.Dataset) -> list[str]:
 
 
 @styled
-def learning_curves(ds: xr.Dataset, variables: Sequence[str] | None = None, by: str = "model",
-                    sel: dict | None = None, q: tuple[float, float] = (25, 75)) -> Figure:
+def learning_curves(
+    ds: xr.Dataset,
+    variables: Sequence[str] | None = None,
+    by: str = "model",
+    sel: dict | None = None,
+    q: tuple[float, float] = (25, 75),
+) -> Figure:
     """Per-epoch curves, one row per variable (training loss, validation FVAF ...), one column
     per model: median over repeats and every other pooled dim, ``q`` percentile band shaded.
     ``sel`` defaults to the largest training set of a training-size grid. Epochs after early
@@ -276,6 +328,9 @@ def learning_curves(ds: xr.Dataset, variables: Sequence[str] | None = None, by: 
         label = CURVE_LABELS.get(name, name.replace("_", " "))
         axes[r, 0].set_ylabel(f"{label} ({units})" if units else label)
     what = ", ".join(format_setting(k, v) for k, v in (sel or {}).items())
-    fig.suptitle("Learning curves" + (f" ({what})" if what else "")
-                 + f": median over repeats, {q[0]:g}–{q[1]:g}th percentile shaded")
+    fig.suptitle(
+        "Learning curves"
+        + (f" ({what})" if what else "")
+        + f": median over repeats, {q[0]:g}–{q[1]:g}th percentile shaded"
+    )
     return fig

@@ -18,19 +18,46 @@ Dimensions of a result dataset fall into three kinds:
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 
 #: Settings that may be swept in an experiment; each becomes a grouping dim when present.
-SETTINGS = ("task", "backend", "readout", "tau", "model", "n_train_folds", "hidden", "lr", "dt",
-            "phase", "eval", "init", "epochs", "batch_size", "target", "data")
+SETTINGS = (
+    "task",
+    "backend",
+    "readout",
+    "tau",
+    "model",
+    "n_train_folds",
+    "hidden",
+    "lr",
+    "dt",
+    "phase",
+    "eval",
+    "init",
+    "epochs",
+    "batch_size",
+    "target",
+    "data",
+)
 #: Dims that index the values of one run, never samples.
-PER_SAMPLE_DIMS = ("epoch", "true_class", "pred_class", "output", "sample", "time", "input_unit",
-                   "hidden_unit", "output_unit", "unit", "class")
+PER_SAMPLE_DIMS = (
+    "epoch",
+    "true_class",
+    "pred_class",
+    "output",
+    "sample",
+    "time",
+    "input_unit",
+    "hidden_unit",
+    "output_unit",
+    "unit",
+    "class",
+)
 SAMPLE = "sample"
 
 #: Train / validation / test colours, used by every figure.
@@ -38,9 +65,18 @@ SPLIT_COLOURS = {"train": "#1f77b4", "val": "#2ca02c", "test": "#d62728"}
 SPLIT_LABELS = {"train": "Training", "val": "Validation", "test": "Test"}
 FORMATS = ("png", "svg")
 
-RC = {"font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8,
-      "xtick.labelsize": 8, "ytick.labelsize": 8, "axes.spines.top": False,
-      "axes.spines.right": False, "svg.hashsalt": "snnsim", "svg.fonttype": "path"}
+RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "svg.hashsalt": "snnsim",
+    "svg.fonttype": "path",
+}
 
 
 def new_figure(width: float = 6.4, height: float = 4.0, **kwargs) -> Figure:
@@ -66,8 +102,9 @@ def styled(fn):
     return wrapper
 
 
-def save_figure(fig: Figure, path_stem: str | os.PathLike, formats: Sequence[str] = FORMATS,
-                dpi: int = 120) -> list[Path]:
+def save_figure(
+    fig: Figure, path_stem: str | os.PathLike, formats: Sequence[str] = FORMATS, dpi: int = 120
+) -> list[Path]:
     """Write ``fig`` to ``<path_stem>.png`` and ``<path_stem>.svg`` (or ``formats``); return the paths.
 
     A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``).
@@ -171,3 +208,28 @@ def finite(values) -> np.ndarray:
 
 def units_of(da: xr.DataArray, default: str = "") -> str:
     return str(da.attrs.get("units", default))
+
+
+def curve_summary(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float] = (25, 75)) -> dict:
+    """Median and percentile band over the pooled dims of ``da`` along the kept dims."""
+    stacked = stack_samples(da, keep).transpose(..., "sample")
+    v = stacked.values.astype(float)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return {
+                "median": np.nanmedian(v, axis=-1),
+                "low": np.nanpercentile(v, q[0], axis=-1),
+                "high": np.nanpercentile(v, q[1], axis=-1),
+                "n": stacked.sizes["sample"],
+            }
+
+
+def colours(n: int) -> list:
+    """``n`` distinct colours (tab10, or tab20 beyond 10)."""
+    import matplotlib as mpl
+
+    cmap = mpl.colormaps["tab10" if n <= 10 else "tab20"]
+    return [cmap(i % cmap.N) for i in range(n)]

@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import xarray as xr
@@ -19,8 +19,20 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from .common import (SPLIT_COLOURS, SPLIT_LABELS, finite, format_key, group_keys, grouping_dims,
-                     new_figure, stack_samples, styled, with_settings)
+from .common import (
+    SPLIT_COLOURS,
+    SPLIT_LABELS,
+    colours,
+    curve_summary,
+    finite,
+    format_key,
+    group_keys,
+    grouping_dims,
+    new_figure,
+    stack_samples,
+    styled,
+    with_settings,
+)
 
 #: The notebook's comparison: one box pair per readout x tau.
 READOUT_GROUPS = ("readout", "tau")
@@ -28,6 +40,7 @@ READOUT_GROUPS = ("readout", "tau")
 
 # ---------------------------------------------------------------------------------------------
 # readout comparison boxplots
+
 
 def metric_samples(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROUPS) -> dict:
     """``{group key: {"train": values, "test": values}}`` for ``<split>_<metric>``.
@@ -42,16 +55,16 @@ def metric_samples(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
     out = {}
     for key in group_keys(ds, dims):
         sub = ds.sel(key) if key else ds
-        values = {split: finite(stack_samples(sub[f"{split}_{metric}"], ()).values)
-                  for split in ("train", "test")}
+        values = {split: finite(stack_samples(sub[f"{split}_{metric}"], ()).values) for split in ("train", "test")}
         if any(v.size for v in values.values()):
             out[tuple(key.items())] = values
     return out
 
 
 @styled
-def metric_boxplot(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROUPS,
-                   ylabel: str | None = None, title: str | None = None) -> Figure:
+def metric_boxplot(
+    ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROUPS, ylabel: str | None = None, title: str | None = None
+) -> Figure:
     """Boxplot of ``train_<metric>`` and ``test_<metric>`` per group, means marked (white dots).
 
     Boxes are drawn in group order, training then test within a group; ``fig.snnsim_boxes``
@@ -72,11 +85,16 @@ def metric_boxplot(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
             if not v.size:
                 continue
             pos = g + (s - 0.5) * 0.38
-            art = ax.boxplot([v], positions=[pos], widths=0.32, patch_artist=True, showmeans=True,
-                             meanprops=dict(marker="o", markerfacecolor="white", markeredgecolor="black",
-                                            markersize=5),
-                             medianprops=dict(color="black"),
-                             flierprops=dict(marker=".", markersize=4, markeredgecolor=SPLIT_COLOURS[split]))
+            art = ax.boxplot(
+                [v],
+                positions=[pos],
+                widths=0.32,
+                patch_artist=True,
+                showmeans=True,
+                meanprops=dict(marker="o", markerfacecolor="white", markeredgecolor="black", markersize=5),
+                medianprops=dict(color="black"),
+                flierprops=dict(marker=".", markersize=4, markeredgecolor=SPLIT_COLOURS[split]),
+            )
             for patch in art["boxes"]:
                 patch.set_facecolor(SPLIT_COLOURS[split])
                 patch.set_alpha(0.55)
@@ -91,12 +109,19 @@ def metric_boxplot(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
     n = max(len(v) for vals in groups.values() for v in vals.values())
     ax.set_title(title or metric)
     handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in ("train", "test")]
-    handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black",
-                          label="mean"))
+    handles.append(
+        Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black", label="mean")
+    )
     ax.legend(handles=handles, loc="best", frameon=False)
-    ax.annotate(f"boxes: median, quartiles, 1.5 IQR whiskers; up to {n} trainings per box",
-                xy=(0, 0), xycoords="figure fraction", xytext=(4, 3), textcoords="offset points",
-                fontsize=7, color="0.4")
+    ax.annotate(
+        f"boxes: median, quartiles, 1.5 IQR whiskers; up to {n} trainings per box",
+        xy=(0, 0),
+        xycoords="figure fraction",
+        xytext=(4, 3),
+        textcoords="offset points",
+        fontsize=7,
+        color="0.4",
+    )
     fig.snnsim_boxes = boxes
     return fig
 
@@ -115,30 +140,22 @@ def accuracy_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figu
 
 def error_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
     """Training and test mean absolute IPD error (deg) per readout x tau."""
-    return metric_boxplot(ds, "err_deg", by, ylabel="Mean absolute IPD error (deg)",
-                          title="IPD absolute error")
+    return metric_boxplot(ds, "err_deg", by, ylabel="Mean absolute IPD error (deg)", title="IPD absolute error")
 
 
 # ---------------------------------------------------------------------------------------------
 # training curves
 
-def curve_summary(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float] = (25, 75)) -> dict:
-    """Median and percentile band over the pooled dims of ``da`` along the kept dims."""
-    stacked = stack_samples(da, keep).transpose(..., "sample")
-    v = stacked.values.astype(float)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            return {"median": np.nanmedian(v, axis=-1), "low": np.nanpercentile(v, q[0], axis=-1),
-                    "high": np.nanpercentile(v, q[1], axis=-1), "n": stacked.sizes["sample"]}
-
 
 @styled
-def training_curves(ds: xr.Dataset, variable: str = "loss", by: Sequence[str] | None = None,
-                    ylabel: str | None = None, title: str | None = None,
-                    q: tuple[float, float] = (25, 75)) -> Figure:
+def training_curves(
+    ds: xr.Dataset,
+    variable: str = "loss",
+    by: Sequence[str] | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    q: tuple[float, float] = (25, 75),
+) -> Figure:
     """``variable`` (default the training loss) per epoch: one median line per group, the
     ``q`` percentile band over repeats (and every other pooled dim) shaded.
 
@@ -152,16 +169,15 @@ def training_curves(ds: xr.Dataset, variable: str = "loss", by: Sequence[str] | 
     fig = new_figure(6.0, 3.8)
     ax = fig.subplots()
     keys = group_keys(ds, dims)
-    colours = _colours(len(keys))
+    palette = colours(len(keys))
     n_max = 0
     for i, key in enumerate(keys):
         da = ds[variable].sel(key) if key else ds[variable]
         s = curve_summary(da, ("epoch",), q)
         n_max = max(n_max, s["n"])
         epochs = ds["epoch"].values
-        ax.plot(epochs, s["median"], color=colours[i], marker="o", markersize=3,
-                label=format_key(key) or "median")
-        ax.fill_between(epochs, s["low"], s["high"], color=colours[i], alpha=0.2, linewidth=0)
+        ax.plot(epochs, s["median"], color=palette[i], marker="o", markersize=3, label=format_key(key) or "median")
+        ax.fill_between(epochs, s["low"], s["high"], color=palette[i], alpha=0.2, linewidth=0)
     ax.set_xlabel("Epoch")
     if ylabel is None and variable == "loss" and "confusion" in ds:
         ylabel = "Mean training loss (NLL)"
@@ -184,15 +200,9 @@ def _variable_label(da: xr.DataArray) -> str:
     return f"{name} ({units})" if units else name
 
 
-def _colours(n: int):
-    import matplotlib as mpl
-
-    cmap = mpl.colormaps["tab10" if n <= 10 else "tab20"]
-    return [cmap(i % cmap.N) for i in range(n)]
-
-
 # ---------------------------------------------------------------------------------------------
 # confusion matrix and histogram
+
 
 def confusion_counts(ds: xr.Dataset, sel: dict | None = None, repeat: int | None = None) -> xr.DataArray:
     """Test confusion counts (true_class, pred_class), summed over every dim left after ``sel``
@@ -207,8 +217,9 @@ def confusion_counts(ds: xr.Dataset, sel: dict | None = None, repeat: int | None
 
 
 @styled
-def confusion_figure(ds: xr.Dataset, sel: dict | None = None, repeat: int | None = None,
-                     title: str | None = None) -> Figure:
+def confusion_figure(
+    ds: xr.Dataset, sel: dict | None = None, repeat: int | None = None, title: str | None = None
+) -> Figure:
     """Left: histogram of true and estimated test IPDs (class counts at the bin midpoints).
     Right: confusion matrix, each true-IPD column normalised to 1 (the notebook's layout:
     x true IPD, y estimated IPD, origin lower, -90..90 deg).
@@ -219,8 +230,7 @@ def confusion_figure(ds: xr.Dataset, sel: dict | None = None, repeat: int | None
     counts = confusion_counts(ds, sel, repeat).transpose("true_class", "pred_class").values.astype(float)
     n_classes = counts.shape[0]
     width = 180.0 / n_classes
-    mids = (ds["class_ipd_deg"].values if "class_ipd_deg" in ds.coords
-            else -90 + width * (np.arange(n_classes) + 0.5))
+    mids = ds["class_ipd_deg"].values if "class_ipd_deg" in ds.coords else -90 + width * (np.arange(n_classes) + 0.5)
     true_hist = counts.sum(axis=1)
     est_hist = counts.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -234,8 +244,16 @@ def confusion_figure(ds: xr.Dataset, sel: dict | None = None, repeat: int | None
     ax_h.set_xlim(-90, 90)
     ax_h.legend(loc="best", frameon=False)
     ax_h.set_title("True and estimated IPD")
-    im = ax_c.imshow(norm, interpolation="nearest", aspect="auto", origin="lower", extent=(-90, 90, -90, 90),
-                     vmin=0, vmax=1, cmap="viridis")
+    im = ax_c.imshow(
+        norm,
+        interpolation="nearest",
+        aspect="auto",
+        origin="lower",
+        extent=(-90, 90, -90, 90),
+        vmin=0,
+        vmax=1,
+        cmap="viridis",
+    )
     fig.colorbar(im, ax=ax_c, label="Fraction of true-IPD samples")
     ax_c.set_xlabel("True IPD (deg)")
     ax_c.set_ylabel("Estimated IPD (deg)")
@@ -250,6 +268,7 @@ def confusion_figure(ds: xr.Dataset, sel: dict | None = None, repeat: int | None
 
 # ---------------------------------------------------------------------------------------------
 # input raster
+
 
 def stimulus_of(ds: xr.Dataset | None):
     """The :class:`~snnsim.encoders.ipd.IPDStimulus` of a run (defaults when unknown)."""
@@ -280,8 +299,17 @@ def make_stimuli(n: int = 8, stimulus=None, seed: int = 0):
 
 
 @styled
-def input_raster(ipd=None, spikes=None, *, ds: xr.Dataset | None = None, n: int = 8, seed: int = 0,
-                 stimulus=None, dt: float | None = None, ncols: int = 4) -> Figure:
+def input_raster(
+    ipd=None,
+    spikes=None,
+    *,
+    ds: xr.Dataset | None = None,
+    n: int = 8,
+    seed: int = 0,
+    stimulus=None,
+    dt: float | None = None,
+    ncols: int = 4,
+) -> Figure:
     """Spike rasters of ``n`` IPD stimuli in a grid (2x4 for 8), titled with the true IPD.
 
     Pass arrays (``ipd`` rad (n,), ``spikes`` (n, T, inputs)), or nothing to draw ``n`` fresh
@@ -304,20 +332,28 @@ def input_raster(ipd=None, spikes=None, *, ds: xr.Dataset | None = None, n: int 
         if i >= n:
             ax.set_visible(False)
             continue
-        ax.imshow(spikes[i].T.astype(float), aspect="auto", interpolation="nearest", cmap="gray_r",
-                  origin="lower", extent=extent)
+        ax.imshow(
+            spikes[i].T.astype(float),
+            aspect="auto",
+            interpolation="nearest",
+            cmap="gray_r",
+            origin="lower",
+            extent=extent,
+        )
         ax.set_title(f"True IPD = {np.degrees(ipd[i]):.0f} deg")
         if i // ncols == rows - 1 or i + ncols >= n:
             ax.set_xlabel("Time (steps)" if dt is None else "Time (ms)")
         if i % ncols == 0:
             ax.set_ylabel("Input neuron index")
-    fig.suptitle(f"Input spikes of {n} IPD stimuli (fibres 0–{inputs // 2 - 1}: ear 1, "
-                 f"{inputs // 2}–{inputs - 1}: ear 2)")
+    fig.suptitle(
+        f"Input spikes of {n} IPD stimuli (fibres 0–{inputs // 2 - 1}: ear 1, {inputs // 2}–{inputs - 1}: ear 2)"
+    )
     return fig
 
 
 # ---------------------------------------------------------------------------------------------
 # hidden-layer weights
+
 
 def reorder_hidden(w1, w2, threshold: float = 0.5):
     """The notebook's re-ordering: hidden neurons sorted by the mean over inputs of
@@ -342,8 +378,9 @@ def weights_of(source, w2=None, repeat: int = 0, sel: dict | None = None):
         ds = source.sel(sel) if sel else source
         pick = lambda da: da.isel(repeat=repeat) if "repeat" in da.dims else da  # noqa: E731
         a, b = pick(ds["w1"]), pick(ds["w2"])
-        extra = ([d for d in a.dims if d not in ("input_unit", "hidden_unit")]
-                 + [d for d in b.dims if d not in ("hidden_unit", "output_unit")])
+        extra = [d for d in a.dims if d not in ("input_unit", "hidden_unit")] + [
+            d for d in b.dims if d not in ("hidden_unit", "output_unit")
+        ]
         if extra:
             raise ValueError(f"select one model first (sel=...): dims {sorted(set(extra))} left")
         return a.transpose("input_unit", "hidden_unit").values, b.transpose("hidden_unit", "output_unit").values
@@ -364,12 +401,13 @@ def weight_matrices(w1, w2=None, *, threshold: float = 0.5, repeat: int = 0, sel
     a, b, order = reorder_hidden(a, b, threshold)
     fig = new_figure(10.0, 3.2)
     axes = fig.subplots(1, 3)
-    panels = ((a, "$W_1$", "Hidden neuron (re-ordered)", "Input neuron index"),
-              (b, "$W_2$", "Output neuron index", "Hidden neuron (re-ordered)"),
-              (a @ b, "$W_1W_2$", "Output neuron index", "Input neuron index"))
+    panels = (
+        (a, "$W_1$", "Hidden neuron (re-ordered)", "Input neuron index"),
+        (b, "$W_2$", "Output neuron index", "Hidden neuron (re-ordered)"),
+        (a @ b, "$W_1W_2$", "Output neuron index", "Input neuron index"),
+    )
     for ax, (m, title, xlabel, ylabel) in zip(axes, panels):
-        im = ax.imshow(m, interpolation="nearest", aspect="auto", origin="lower", cmap="RdBu_r",
-                       norm=_symmetric(m))
+        im = ax.imshow(m, interpolation="nearest", aspect="auto", origin="lower", cmap="RdBu_r", norm=_symmetric(m))
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -380,8 +418,9 @@ def weight_matrices(w1, w2=None, *, threshold: float = 0.5, repeat: int = 0, sel
 
 
 @styled
-def hidden_weight_profiles(w1, w2=None, *, n: int = 15, threshold: float = 0.5, repeat: int = 0,
-                           sel: dict | None = None) -> Figure:
+def hidden_weight_profiles(
+    w1, w2=None, *, n: int = 15, threshold: float = 0.5, repeat: int = 0, sel: dict | None = None
+) -> Figure:
     """Input weights of up to ``n`` re-ordered hidden neurons against the fibre's phase delay,
     one curve per ear (the notebook's "Individual W1 weights"). Neurons whose largest |weight|
     reaches ``threshold`` are shown; when none does, the ``n`` with the largest |weight|.
@@ -404,11 +443,11 @@ def hidden_weight_profiles(w1, w2=None, *, n: int = 15, threshold: float = 0.5, 
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, squeeze=False)).ravel()
     for ax, j in zip(axes, strong):
         ax.plot(delays, a[:half, j], label="Ear 1")
-        ax.plot(delays, a[half:2 * half, j], label="Ear 2")
+        ax.plot(delays, a[half : 2 * half, j], label="Ear 2")
         ax.set_title(f"hidden {j}", fontsize=8)
-    for ax in axes[len(strong):]:
+    for ax in axes[len(strong) :]:
         ax.set_visible(False)
-    for ax in axes[:len(strong)]:
+    for ax in axes[: len(strong)]:
         if ax.get_subplotspec().is_last_row() or ax is axes[len(strong) - 1]:
             ax.set_xlabel("Phase delay (deg)")
         if ax.get_subplotspec().is_first_col():

@@ -1,8 +1,8 @@
-"""Experiment sweeps: Cartesian grids of runs, one result file per task, merged into xarray.
+"""Experiment sweeps: Cartesian grids of runs, one result file per job, merged into xarray.
 
 * :mod:`.experiment` -- experiment files (TOML) and the grid's index order.
-* :mod:`.tasks` -- where a task's result goes, its state (done / missing / failed / corrupt /
-  stale), and running one task (``python -m snnsim.sweep run EXP INDEX``).
+* :mod:`.jobs` -- where a job's result goes, its state (done / missing / failed / corrupt /
+  stale), and running one job (``python -m snnsim.sweep run EXP INDEX``).
 * :mod:`.merge` -- one :class:`xarray.Dataset` with one dimension per swept setting.
 * :mod:`.cli` -- ``python -m snnsim.sweep count|show|run|submit|local|status|merge``.
 

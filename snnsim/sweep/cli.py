@@ -2,18 +2,18 @@
 
 EXP is an experiment file (``experiments/NAME.toml``) or just its NAME. Commands::
 
-    count  EXP [--pack K]      grid size N (tasks 0..N-1), or the number of packs of K tasks
-    show   EXP [INDEX]         the settings of one task (all tasks without INDEX)
-    run    EXP [INDEX]         run one task (INDEX defaults to $SLURM_ARRAY_TASK_ID)
-    run    EXP --pack K [P]    run pack P of at most K tasks in one process (P: same default)
-    submit EXP [--throttle J]  sbatch slurm/array.sh with --array = the tasks (packs) not done
-    local  EXP [-j N]          the same tasks (packs) on this machine, N processes at once
+    count  EXP [--pack K]      grid size N (jobs 0..N-1), or the number of packs of K jobs
+    show   EXP [INDEX]         the settings of one job (all jobs without INDEX)
+    run    EXP [INDEX]         run one job (INDEX defaults to $SLURM_ARRAY_TASK_ID)
+    run    EXP --pack K [P]    run pack P of at most K jobs in one process (P: same default)
+    submit EXP [--throttle J]  sbatch slurm/array.sh with --array = the jobs (packs) not done
+    local  EXP [-j N]          the same jobs (packs) on this machine, N processes at once
     status EXP                 done / missing / failed / corrupt / stale counts
     merge  EXP                 one xarray dataset -> RESULTS/NAME.h5
 
-A pack (``--pack K``) runs up to K tasks in one process: tasks that differ only by seed,
+A pack (``--pack K``) runs up to K jobs in one process: jobs that differ only by seed,
 readout or tau train as one batched model, sharing their seeds' data sets
-(see :func:`snnsim.sweep.tasks.pack_indices`); each task still writes its own result file, with
+(see :func:`snnsim.sweep.jobs.pack_indices`); each job still writes its own result file, with
 the numbers it gets when run alone.
 
 Bad input: one line on stderr, exit code 2.
@@ -31,11 +31,12 @@ import sys
 import time
 from pathlib import Path
 
+from ..cli import OneLineParser, guarded
+from ..cli import index as _index
+from ..cli import positive_int as _positive
 from ..errors import SnnsimError
-from ..run import EXIT_USAGE, OneLineParser
-from ..run import non_negative_int as _index, positive_int as _positive
 from . import experiment as experiment_mod
-from . import tasks as tasks_mod
+from . import jobs as jobs_mod
 
 PROG = "snnsim.sweep"
 ARRAY_SCRIPT = Path(__file__).resolve().parents[2] / "slurm" / "array.sh"
@@ -43,8 +44,7 @@ ARRAY_SCRIPT = Path(__file__).resolve().parents[2] / "slurm" / "array.sh"
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--results-dir", default=None,
-                   help="where results go (default $SNNSIM_RESULTS, else 'results')")
+    p.add_argument("--results-dir", default=None, help="where results go (default $SNNSIM_RESULTS, else 'results')")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def add(name, help_):
@@ -52,41 +52,74 @@ def build_parser() -> OneLineParser:
         s.add_argument("exp", metavar="EXP", help="experiments/NAME.toml or NAME")
         return s
 
-    s = add("count", "print the number of tasks N (or of packs, with --pack)")
-    s.add_argument("--pack", type=_positive, default=None, metavar="K", help="count packs of at most K tasks")
-    s = add("show", "print the settings of a task (all tasks without INDEX)")
+    s = add("count", "print the number of jobs N (or of packs, with --pack)")
+    s.add_argument("--pack", type=_positive, default=None, metavar="K", help="count packs of at most K jobs")
+    s = add("show", "print the settings of a job (all jobs without INDEX)")
     s.add_argument("index", metavar="INDEX", type=_index, nargs="?")
     s.add_argument("--json", action="store_true", help="the full run config as JSON")
-    s = add("run", "run one task, or one pack of tasks (skipped when complete)")
-    s.add_argument("index", metavar="INDEX", type=_index, nargs="?",
-                   help="task index, or pack index with --pack (default: $SLURM_ARRAY_TASK_ID)")
-    s.add_argument("--pack", type=_positive, default=None, metavar="K",
-                   help="run pack INDEX of at most K tasks in this process (shared data, batched seeds)")
+    s = add("run", "run one job, or one pack of jobs (skipped when complete)")
+    s.add_argument(
+        "index",
+        metavar="INDEX",
+        type=_index,
+        nargs="?",
+        help="job index, or pack index with --pack (default: $SLURM_ARRAY_TASK_ID)",
+    )
+    s.add_argument(
+        "--pack",
+        type=_positive,
+        default=None,
+        metavar="K",
+        help="run pack INDEX of at most K jobs in this process (shared data, batched seeds)",
+    )
     s.add_argument("--force", action="store_true", help="rerun even if done, and replace a stale result")
     s.add_argument("--progress", action="store_true", help="show the training progress bar")
-    s = add("submit", "submit the tasks that are not done as a SLURM array job")
-    s.add_argument("--throttle", "-K", type=_positive, default=None, metavar="J",
-                   help="at most J array tasks at once (--array=...%%J)")
-    s.add_argument("--pack", type=_positive, default=None, metavar="K",
-                   help="one array task per pack of at most K tasks (shared data, batched seeds)")
+    s = add("submit", "submit the jobs that are not done as a SLURM array job")
+    s.add_argument(
+        "--throttle",
+        "-K",
+        type=_positive,
+        default=None,
+        metavar="J",
+        help="at most J array tasks at once (--array=...%%J)",
+    )
+    s.add_argument(
+        "--pack",
+        type=_positive,
+        default=None,
+        metavar="K",
+        help="one array task per pack of at most K jobs (shared data, batched seeds)",
+    )
     s.add_argument("--all", action="store_true", help="every index, even those done (they are skipped when run)")
-    s.add_argument("--rerun-stale", action="store_true", help="also submit stale tasks (replacing their files)")
+    s.add_argument("--rerun-stale", action="store_true", help="also submit stale jobs (replacing their files)")
     s.add_argument("--script", type=Path, default=ARRAY_SCRIPT, help="sbatch script (default %(default)s)")
     s.add_argument("--dry-run", action="store_true", help="print the sbatch command, do not run it")
-    s.add_argument("--sbatch-args", default="", metavar="'OPTIONS'",
-                   help="further sbatch options in one string, e.g. --sbatch-args='--time=1:00:00 --partition=gpu'")
-    s = add("local", "run the tasks that are not done on this machine, in parallel processes")
-    s.add_argument("-j", "--jobs", type=_positive, default=1, help="processes at once (default 1)")
-    s.add_argument("--pack", type=_positive, default=None, metavar="K",
-                   help="one process per pack of at most K tasks (shared data, batched seeds)")
-    s.add_argument("--rerun-stale", action="store_true", help="also rerun stale tasks (replacing their files)")
+    s.add_argument(
+        "--sbatch-args",
+        default="",
+        metavar="'OPTIONS'",
+        help="further sbatch options in one string, e.g. --sbatch-args='--time=1:00:00 --partition=gpu'",
+    )
+    s = add("local", "run the jobs that are not done on this machine, in parallel processes")
+    s.add_argument("-j", "--processes", type=_positive, default=1, help="processes at once (default 1)")
+    s.add_argument(
+        "--pack",
+        type=_positive,
+        default=None,
+        metavar="K",
+        help="one process per pack of at most K jobs (shared data, batched seeds)",
+    )
+    s.add_argument("--rerun-stale", action="store_true", help="also rerun stale jobs (replacing their files)")
     s.add_argument("--indices", default=None, help="only these indices (sbatch --array syntax, e.g. 0-3,7)")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
-    s = add("status", "count done / missing / failed / corrupt / stale tasks")
+    s = add("status", "count done / missing / failed / corrupt / stale jobs")
     s.add_argument("--json", action="store_true", help="machine-readable output")
-    s = add("merge", "merge the task files into RESULTS/NAME.h5")
-    s.add_argument("--allow-missing", action="store_true",
-                   help="merge a grid with holes: missing, failed, corrupt and stale points are NaN and listed")
+    s = add("merge", "merge the job files into RESULTS/NAME.h5")
+    s.add_argument(
+        "--allow-missing",
+        action="store_true",
+        help="merge a grid with holes: missing, failed, corrupt and stale points are NaN and listed",
+    )
     return p
 
 
@@ -94,25 +127,13 @@ def main(argv: list[str] | None = None) -> int:
     from ..openmp import prefer_passive_wait
 
     prefer_passive_wait()  # before torch is imported: the fused kernels' threads (snnsim/openmp.py)
-    parser = build_parser()
-    ns = parser.parse_args(argv)
-    try:
-        exp = experiment_mod.load(ns.exp)
-        return COMMANDS[ns.command](exp, ns)
-    except SnnsimError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
+    ns = build_parser().parse_args(argv)
+    return guarded(PROG, lambda: COMMANDS[ns.command](experiment_mod.load(ns.exp), ns))
 
 
 # -- commands ----------------------------------------------------------------------------------
 def cmd_count(exp, ns) -> int:
-    print(tasks_mod.n_packs(exp, ns.pack) if ns.pack else exp.grid_size)
+    print(jobs_mod.n_packs(exp, ns.pack) if ns.pack else exp.grid_size)
     return 0
 
 
@@ -135,24 +156,24 @@ def cmd_run(exp, ns) -> int:
         try:
             index = _index(env)
         except argparse.ArgumentTypeError:
-            raise SnnsimError(f"run: $SLURM_ARRAY_TASK_ID={env!r} is not a task index") from None
+            raise SnnsimError(f"run: $SLURM_ARRAY_TASK_ID={env!r} is not a job index") from None
     log = lambda msg: print(f"{PROG}: {msg}", file=sys.stderr, flush=True)  # noqa: E731
     if ns.pack:
-        indices = tasks_mod.pack_indices(exp, ns.pack, index)
-        log(f"pack {index} of {tasks_mod.n_packs(exp, ns.pack)} ({len(indices)} tasks): {tasks_mod.array_spec(indices)}")
+        indices = jobs_mod.pack_indices(exp, ns.pack, index)
+        log(f"pack {index} of {jobs_mod.n_packs(exp, ns.pack)} ({len(indices)} jobs): {jobs_mod.array_spec(indices)}")
     else:
         indices = [exp.check_index(index)]
-    return tasks_mod.run_tasks(exp, indices, ns.results_dir, force=ns.force, progress=ns.progress, log=log)
+    return jobs_mod.run_jobs(exp, indices, ns.results_dir, force=ns.force, progress=ns.progress, log=log)
 
 
 def _todo(exp, ns, rerun_stale: bool) -> list[int]:
     wanted = {"missing", "failed", "corrupt"} | ({"stale"} if rerun_stale else set())
-    return [s.index for s in tasks_mod.states(exp, ns.results_dir) if s.state in wanted]
+    return [s.index for s in jobs_mod.states(exp, ns.results_dir) if s.state in wanted]
 
 
 def _todo_packs(exp, ns, todo: list[int]) -> list[int]:
-    """The packs (of ``ns.pack`` tasks) holding at least one of the tasks ``todo``."""
-    return sorted({tasks_mod.pack_of(exp, ns.pack, i) for i in todo})
+    """The packs (of ``ns.pack`` jobs) holding at least one of the jobs ``todo``."""
+    return sorted({jobs_mod.pack_of(exp, ns.pack, i) for i in todo})
 
 
 def _exp_arg(exp) -> str:
@@ -162,10 +183,10 @@ def _exp_arg(exp) -> str:
 def cmd_submit(exp, ns) -> int:
     indices = list(range(exp.grid_size)) if ns.all else _todo(exp, ns, ns.rerun_stale)
     if not indices:
-        print(f"{exp.name}: all {exp.grid_size} tasks done; nothing to submit")
+        print(f"{exp.name}: all {exp.grid_size} jobs done; nothing to submit")
         return 0
-    jobs = _todo_packs(exp, ns, indices) if ns.pack else indices
-    spec = tasks_mod.array_spec(jobs)
+    entries = _todo_packs(exp, ns, indices) if ns.pack else indices
+    spec = jobs_mod.array_spec(entries)
     if ns.throttle:
         spec += f"%{ns.throttle}"
     extra = shlex.split(ns.sbatch_args)
@@ -176,7 +197,7 @@ def cmd_submit(exp, ns) -> int:
         cmd += ["--pack", str(ns.pack)]
     env = dict(os.environ)
     if ns.results_dir is not None:
-        env[tasks_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
+        env[jobs_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
     if ns.dry_run:
         print(shlex.join(cmd))
         return 0
@@ -187,8 +208,8 @@ def cmd_submit(exp, ns) -> int:
     if proc.returncode != 0:
         raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
     job = proc.stdout.strip().split(";")[0]
-    packed = f" in {len(jobs)} packs of at most {ns.pack}" if ns.pack else ""
-    print(f"{exp.name}: submitted {len(indices)} tasks{packed} as job {job} (--array={spec})")
+    packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
+    print(f"{exp.name}: submitted {len(indices)} jobs{packed} as SLURM array job {job} (--array={spec})")
     return 0
 
 
@@ -200,28 +221,30 @@ def cmd_local(exp, ns) -> int:
     todo = _todo(exp, ns, ns.rerun_stale)
     if ns.indices:
         try:
-            only = set(tasks_mod.parse_array_spec(ns.indices))
+            only = set(jobs_mod.parse_array_spec(ns.indices))
         except ValueError:
-            raise SnnsimError(f"local: --indices: expected sbatch --array syntax such as 0-3,7, got {ns.indices!r}") from None
+            raise SnnsimError(
+                f"local: --indices: expected sbatch --array syntax such as 0-3,7, got {ns.indices!r}"
+            ) from None
         for i in only:
             exp.check_index(i)
         todo = [i for i in todo if i in only]
-    n_done = sum(s.state == "done" for s in tasks_mod.states(exp, ns.results_dir))
+    n_done = sum(s.state == "done" for s in jobs_mod.states(exp, ns.results_dir))
     if not todo:
-        print(f"{exp.name}: nothing to run ({n_done} of {exp.grid_size} tasks done)")
+        print(f"{exp.name}: nothing to run ({n_done} of {exp.grid_size} jobs done)")
         return 0
-    logdir = tasks_mod.task_dir(exp, ns.results_dir) / "logs"
+    logdir = jobs_mod.job_dir(exp, ns.results_dir) / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     if ns.results_dir is not None:
-        env[tasks_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
-    if ns.jobs > 1:
-        env.setdefault(tasks_mod.ENV_THREADS, "1")
+        env[jobs_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
+    if ns.processes > 1:
+        env.setdefault(jobs_mod.ENV_THREADS, "1")
         env.setdefault("OMP_NUM_THREADS", "1")
     env.pop("SLURM_ARRAY_TASK_ID", None)
 
-    unit = "pack" if ns.pack else "task"
-    jobs = _todo_packs(exp, ns, todo) if ns.pack else todo
+    unit = "pack" if ns.pack else "job"
+    entries = _todo_packs(exp, ns, todo) if ns.pack else todo
 
     def one(i: int) -> tuple[int, int, float]:
         start = time.perf_counter()
@@ -236,42 +259,54 @@ def cmd_local(exp, ns) -> int:
 
     start = time.perf_counter()
     bad: list[tuple[int, int]] = []
-    with ThreadPoolExecutor(max_workers=ns.jobs) as pool, \
-            tqdm(total=len(jobs), desc=exp.name, unit=unit, disable=ns.quiet, file=sys.stderr) as bar:
-        for fut in as_completed([pool.submit(one, i) for i in jobs]):
+    with (
+        ThreadPoolExecutor(max_workers=ns.processes) as pool,
+        tqdm(total=len(entries), desc=exp.name, unit=unit, disable=ns.quiet, file=sys.stderr) as bar,
+    ):
+        for fut in as_completed([pool.submit(one, i) for i in entries]):
             i, rc, _ = fut.result()
             if rc != 0:
                 bad.append((i, rc))
             bar.update(1)
     wall = time.perf_counter() - start
-    packed = f" in {len(jobs)} packs of at most {ns.pack}" if ns.pack else ""
-    print(f"{exp.name}: ran {len(todo)} tasks{packed} in {wall:.1f} s with -j {ns.jobs}; "
-          f"{len(jobs) - len(bad)} ok, {len(bad)} not ok" + (" (packs)" if ns.pack else ""))
+    packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
+    print(
+        f"{exp.name}: ran {len(todo)} jobs{packed} in {wall:.1f} s with -j {ns.processes}; "
+        f"{len(entries) - len(bad)} ok, {len(bad)} not ok" + (" (packs)" if ns.pack else "")
+    )
     for i, rc in sorted(bad):
         print(f"  {unit} {i}: exit code {rc}; log {logdir / f'{unit}-{i}.log'}")
     return 1 if bad else 0
 
 
 def cmd_status(exp, ns) -> int:
-    st = tasks_mod.states(exp, ns.results_dir)
-    by: dict[str, list[int]] = {k: [] for k in tasks_mod.STATES}
+    st = jobs_mod.states(exp, ns.results_dir)
+    by: dict[str, list[int]] = {k: [] for k in jobs_mod.STATES}
     for s in st:
         by[s.state].append(s.index)
     todo = sorted(by["missing"] + by["failed"] + by["corrupt"])
     if ns.json:
-        print(json.dumps({"experiment": exp.name, "n_tasks": exp.grid_size,
-                          **{k: v for k, v in by.items()}, "todo_array": tasks_mod.array_spec(todo)}))
+        print(
+            json.dumps(
+                {
+                    "experiment": exp.name,
+                    "n_jobs": exp.grid_size,
+                    **{k: v for k, v in by.items()},
+                    "todo_array": jobs_mod.array_spec(todo),
+                }
+            )
+        )
         return 0
-    print(f"{exp.name}: {exp.grid_size} tasks in {tasks_mod.task_dir(exp, ns.results_dir)}")
+    print(f"{exp.name}: {exp.grid_size} jobs in {jobs_mod.job_dir(exp, ns.results_dir)}")
     print("  " + "  ".join(f"{k} {len(v)}" for k, v in by.items()))
     for k in ("missing", "failed", "corrupt", "stale"):
         if by[k]:
-            print(f"  {k}: {tasks_mod.array_spec(by[k])}")
+            print(f"  {k}: {jobs_mod.array_spec(by[k])}")
     for s in st:
         if s.state in ("failed", "corrupt", "stale") and s.reason:
-            print(f"    task {s.index} {s.state}: {s.reason}")
+            print(f"    job {s.index} {s.state}: {s.reason}")
     if todo:
-        print(f"  to resubmit: --array={tasks_mod.array_spec(todo)}")
+        print(f"  to resubmit: --array={jobs_mod.array_spec(todo)}")
     return 0
 
 
@@ -279,15 +314,22 @@ def cmd_merge(exp, ns) -> int:
     from .merge import merge
 
     ds = merge(exp, ns.results_dir, allow_missing=ns.allow_missing)
-    path = tasks_mod.merged_path(exp, ns.results_dir)
+    path = jobs_mod.merged_path(exp, ns.results_dir)
     dims = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
     print(f"{exp.name}: merged into {path} ({dims})")
     for key in ("missing", "stale"):
         listed = json.loads(ds.attrs[key])
         if listed:
-            print(f"  {key} (NaN): {tasks_mod.array_spec(listed)}")
+            print(f"  {key} (NaN): {jobs_mod.array_spec(listed)}")
     return 0
 
 
-COMMANDS = {"count": cmd_count, "show": cmd_show, "run": cmd_run, "submit": cmd_submit,
-            "local": cmd_local, "status": cmd_status, "merge": cmd_merge}
+COMMANDS = {
+    "count": cmd_count,
+    "show": cmd_show,
+    "run": cmd_run,
+    "submit": cmd_submit,
+    "local": cmd_local,
+    "status": cmd_status,
+    "merge": cmd_merge,
+}

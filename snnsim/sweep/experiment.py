@@ -5,8 +5,8 @@ An experiment file (TOML) looks like::
     name = "ipd_readouts"
     description = "..."             # optional, free text
 
-    [fixed]                         # settings shared by every task (RunConfig field names)
-    task = "ipd"
+    [fixed]                         # settings shared by every job (RunConfig field names)
+    study = "ipd"
     epochs = 10
 
     [sweep]                         # swept settings: lists of scalars, in this order
@@ -14,23 +14,23 @@ An experiment file (TOML) looks like::
     tau = ["20ms", "2ms"]
     seed = [0, 1, 2]
 
-Keys are :class:`~snnsim.config.RunConfig` field names. Durations (``tau``, ``dt``,
-``duration``) are strings with a unit (``"2ms"``) or numbers in seconds.
+Keys are :class:`~snnsim.config.RunConfig` field names, and values are checked and converted by
+:func:`snnsim.config.coerce` (durations such as ``tau`` are strings with a unit, ``"2ms"``, or
+numbers in seconds). The key ``task`` of older files is read as ``study``.
 
-**Index order.** Tasks are numbered ``0 .. N-1`` with the *last* swept key varying fastest
-(C / row-major order, as ``itertools.product``): above, task 0 is (mean, 20ms, 0), task 1 is
-(mean, 20ms, 1), task 3 is (mean, 2ms, 0) and task 6 is (max, 20ms, 0). The order depends only
+**Index order.** Jobs are numbered ``0 .. N-1`` with the *last* swept key varying fastest
+(C / row-major order, as ``itertools.product``): above, job 0 is (mean, 20ms, 0), job 1 is
+(mean, 20ms, 1), job 3 is (mean, 2ms, 0) and job 6 is (max, 20ms, 0). The order depends only
 on the file, so it is stable across machines and runs.
 
 **Unions of grids.** Instead of one ``[sweep]`` table, a file may hold several ``[[sweep]]``
-tables (each a Cartesian product over the same keys, in the same order); their tasks are
+tables (each a Cartesian product over the same keys, in the same order); their jobs are
 numbered one block after the other. Merged, every key becomes one dimension whose coordinate
 is the union of its values (in order of first appearance); points in no block are NaN.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import tomllib
@@ -38,12 +38,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import config
 from ..config import RunConfig, field_names
 from ..errors import ConfigError, SnnsimError
-from ..units import parse_duration
 
-DURATION_KEYS = ("tau", "dt", "duration")
-UNITS = {"tau": "s", "dt": "s", "duration": "s", "tone_hz": "Hz", "rate_max_hz": "Hz", "lr": "1"}
+DURATION_KEYS = tuple(k for k in field_names() if config.metadata(k)["kind"] == "duration")
+UNITS = {**{k: "s" for k in DURATION_KEYS}, "tone_hz": "Hz", "rate_max_hz": "Hz", "lr": "1"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TOP_KEYS = ("name", "description", "fixed", "sweep")
 
@@ -60,7 +60,7 @@ class Experiment:
 
     Attributes:
         name: the experiment's name (results go to ``results/NAME/``).
-        fixed: settings shared by every task (already converted: durations in seconds).
+        fixed: settings shared by every job (already converted: durations in seconds).
         blocks: one or more grids, each a tuple of ``(key, values)`` pairs in file order.
         source: the TOML text the experiment was read from (stored in merged results).
         path: the file it was read from, if any.
@@ -97,7 +97,7 @@ class Experiment:
 
     @property
     def grid_size(self) -> int:
-        """Number of tasks N (indices 0..N-1)."""
+        """Number of jobs N (indices 0..N-1)."""
         return sum(self.block_sizes)
 
     def __len__(self) -> int:
@@ -105,16 +105,16 @@ class Experiment:
 
     def check_index(self, index: int) -> int:
         if isinstance(index, bool) or not isinstance(index, int):
-            raise ExperimentError(f"{self.name}: task index must be an integer, got {index!r}")
+            raise ExperimentError(f"{self.name}: job index must be an integer, got {index!r}")
         if not 0 <= index < self.grid_size:
-            raise ExperimentError(f"{self.name}: task index {index} out of range 0..{self.grid_size - 1}")
+            raise ExperimentError(f"{self.name}: job index {index} out of range 0..{self.grid_size - 1}")
         return index
 
     def settings(self, index: int) -> dict[str, Scalar]:
-        """The swept settings of task ``index`` (last key fastest)."""
+        """The swept settings of job ``index`` (last key fastest)."""
         self.check_index(index)
         rest = index
-        for block, size in zip(self.blocks, self.block_sizes):
+        for block, size in zip(self.blocks, self.block_sizes):  # noqa: B007 - the block holding index
             if rest < size:
                 break
             rest -= size
@@ -125,14 +125,14 @@ class Experiment:
         return {k: out[k] for k in self.keys}
 
     def index_of(self, **settings: Scalar) -> int:
-        """The task index of a point given by all swept settings (inverse of :meth:`settings`)."""
+        """The job index of a point given by all swept settings (inverse of :meth:`settings`)."""
         for index in range(self.grid_size):
             if self.settings(index) == {k: settings.get(k) for k in self.keys}:
                 return index
-        raise ExperimentError(f"{self.name}: no task with settings {settings}")
+        raise ExperimentError(f"{self.name}: no job with settings {settings}")
 
     def config(self, index: int) -> RunConfig:
-        """The full :class:`RunConfig` that task ``index`` runs."""
+        """The full :class:`RunConfig` that job ``index`` runs."""
         return _make_config(self.name, {**self.fixed, **self.settings(index)})
 
     def all_settings(self) -> list[dict[str, Scalar]]:
@@ -176,8 +176,10 @@ def loads(text: str, path: Path | None = None) -> Experiment:
         raise ExperimentError(f"{where}: not valid TOML ({exc})") from None
     unknown = [k for k in doc if k not in TOP_KEYS]
     if unknown:
-        raise ExperimentError(f"{where}: unknown top-level key {unknown[0]!r}; expected {', '.join(TOP_KEYS)} "
-                              f"(settings go under [fixed] or [sweep])")
+        raise ExperimentError(
+            f"{where}: unknown top-level key {unknown[0]!r}; expected {', '.join(TOP_KEYS)} "
+            f"(settings go under [fixed] or [sweep])"
+        )
     name = doc.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ExperimentError(f"{where}: 'name' must be a string of letters, digits, '_', '-', '.'; got {name!r}")
@@ -190,8 +192,9 @@ def loads(text: str, path: Path | None = None) -> Experiment:
     known = set(field_names())
     fixed: dict[str, Any] = {}
     for key, value in fixed_doc.items():
+        key = config.LEGACY_KEYS.get(key, key)
         _check_key(where, "fixed", key, known)
-        fixed[key] = _convert(where, key, value, allow_list=(key == "dims"))
+        fixed[key] = _convert(where, key, value)
 
     sweep_doc = doc.get("sweep", {})
     if isinstance(sweep_doc, dict):
@@ -199,39 +202,42 @@ def loads(text: str, path: Path | None = None) -> Experiment:
     if not isinstance(sweep_doc, list) or not all(isinstance(b, dict) for b in sweep_doc):
         raise ExperimentError(f"{where}: [sweep] must be a table or an array of tables [[sweep]]")
     blocks = []
-    for n, block_doc in enumerate(sweep_doc):
+    for block_doc in sweep_doc:
         block = []
         for key, values in block_doc.items():
+            key = config.LEGACY_KEYS.get(key, key)
             _check_key(where, "sweep", key, known)
             if key in fixed:
                 raise ExperimentError(f"{where}: {key!r} is both fixed and swept")
             if not isinstance(values, list) or not values:
                 raise ExperimentError(f"{where}: sweep.{key} must be a non-empty list of values, got {values!r}")
-            converted = tuple(_convert(where, key, v, allow_list=False) for v in values)
+            converted = tuple(_convert(where, key, v) for v in values)
             if len(set(converted)) != len(converted):
-                raise ExperimentError(f"{where}: sweep.{key} lists a value twice: {values!r}")
+                raise ExperimentError(f"{where}: sweep.{key} lists a value twice (after conversion): {values!r}")
             block.append((key, converted))
         blocks.append(tuple(block))
     if blocks:
         keys = [k for k, _ in blocks[0]]
         for n, block in enumerate(blocks[1:], start=2):
             if [k for k, _ in block] != keys:
-                raise ExperimentError(f"{where}: every [[sweep]] block must sweep the same keys in the same order "
-                                      f"({', '.join(keys)}); block {n} sweeps {', '.join(k for k, _ in block)}")
+                raise ExperimentError(
+                    f"{where}: every [[sweep]] block must sweep the same keys in the same order "
+                    f"({', '.join(keys)}); block {n} sweeps {', '.join(k for k, _ in block)}"
+                )
     exp = Experiment(name=name, fixed=fixed, blocks=tuple(blocks), source=text, path=path, description=description)
     if exp.grid_size == 0:
-        raise ExperimentError(f"{where}: no tasks (an empty [sweep])")
+        raise ExperimentError(f"{where}: no jobs (an empty [sweep])")
     # every point must be a valid, distinct config
     seen: dict[tuple, int] = {}
     for index in range(exp.grid_size):
         point = tuple(exp.settings(index).values())
         if point in seen:
-            raise ExperimentError(f"{where}: tasks {seen[point]} and {index} are the same point {exp.settings(index)}")
+            raise ExperimentError(f"{where}: jobs {seen[point]} and {index} are the same point {exp.settings(index)}")
         seen[point] = index
         try:
             exp.config(index)
         except ExperimentError as exc:
-            raise ExperimentError(f"{exc} (task {index}: {exp.settings(index)})") from None
+            raise ExperimentError(f"{exc} (job {index}: {exp.settings(index)})") from None
     return exp
 
 
@@ -242,28 +248,19 @@ def _check_key(where: str, table: str, key: str, known: set[str]) -> None:
         raise ExperimentError(f"{where}: unknown setting {table}.{key}{hint}")
 
 
-def _convert(where: str, key: str, value: Any, allow_list: bool) -> Any:
-    if isinstance(value, list) and allow_list:
-        return tuple(_convert(where, key, v, allow_list=False) for v in value)
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        if isinstance(value, bool) and key == "batch_repeats":
-            return value
-        raise ExperimentError(f"{where}: {key} must be a string or a number, got {value!r}")
-    if key in DURATION_KEYS:
-        try:
-            return parse_duration(value)
-        except ValueError as exc:
-            raise ExperimentError(f"{where}: {key}: {exc}") from None
-    return value
+def _convert(where: str, key: str, value: Any) -> Any:
+    """A value of the file, checked and converted by the config (:func:`snnsim.config.coerce`)."""
+    try:
+        return config.coerce(key, value)
+    except ConfigError as exc:
+        raise ExperimentError(f"{where}: {key}: {exc.message}") from None
 
 
 def _make_config(name: str, settings: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.from_dict(settings)
     except ConfigError as exc:
-        raise ExperimentError(f"{name}: {exc.field}: {str(exc).split(': ', 1)[1]}") from None
-    except (TypeError, ValueError) as exc:
-        raise ExperimentError(f"{name}: {exc}") from None
+        raise ExperimentError(f"{name}: {exc.field}: {exc.message}") from None
 
 
 def format_settings(settings: dict[str, Any]) -> str:
@@ -274,12 +271,3 @@ def format_settings(settings: dict[str, Any]) -> str:
     for k, v in settings.items():
         parts.append(f"{k}={format_duration(v)}" if k in DURATION_KEYS and isinstance(v, float) else f"{k}={v}")
     return " ".join(parts)
-
-
-def itertools_order_check(exp: Experiment) -> bool:  # pragma: no cover - documentation helper
-    """True when the task order equals ``itertools.product`` over each block (it always should)."""
-    points = []
-    for block in exp.blocks:
-        keys = [k for k, _ in block]
-        points += [dict(zip(keys, p)) for p in itertools.product(*(v for _, v in block))]
-    return points == exp.all_settings()

@@ -1,13 +1,13 @@
-"""Merge an experiment's task files into one :class:`xarray.Dataset`.
+"""Merge an experiment's job files into one :class:`xarray.Dataset`.
 
-Each task dataset gets one new length-1 dimension per swept setting (coordinate = its value),
-and the tasks are combined in grid order (:func:`xarray.combine_nested`), so the merged dataset
-has dimensions ``(*swept keys, *task dims)``. Durations (``tau``, ``dt``, ``duration``) are
+Each job dataset gets one new length-1 dimension per swept setting (coordinate = its value),
+and the jobs are combined in grid order (:func:`xarray.combine_nested`), so the merged dataset
+has dimensions ``(*swept keys, *job dims)``. Durations (``tau``, ``dt``, ``duration``) are
 coordinates in seconds with ``units = "s"``.
 
-Added: ``task_index`` (int, -1 where no task) over the swept dims. Attributes: ``experiment``
+Added: ``job_index`` (int, -1 where no job) over the swept dims. Attributes: ``experiment``
 (name), ``experiment_toml`` (the experiment file's text), ``swept`` (JSON list of keys),
-``fixed`` (JSON), ``n_tasks``, ``missing`` / ``stale`` (JSON lists of the indices left NaN),
+``fixed`` (JSON), ``n_jobs``, ``missing`` / ``stale`` (JSON lists of the indices left NaN),
 ``snnsim_version``, ``complete = 1``.
 """
 
@@ -21,10 +21,10 @@ import xarray as xr
 from .. import results
 from ..errors import ResultError
 from .experiment import UNITS, Experiment
-from .tasks import current_version, merged_path, result_path, states
+from .jobs import found_result, merged_path, states
 
-# per-task attributes that differ between tasks; dropped from the merged dataset
-_PER_TASK_ATTRS = ("config", "seed", "created", "device", "versions")
+# per-job attributes that differ between jobs; dropped from the merged dataset
+_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions")
 
 
 class MergeError(ResultError):
@@ -32,29 +32,31 @@ class MergeError(ResultError):
 
 
 def merge(exp: Experiment, root=None, allow_missing: bool = False, write: bool = True) -> xr.Dataset:
-    """Merge the task files of ``exp``; write ``RESULTS/NAME.h5`` when ``write``.
+    """Merge the job files of ``exp``; write ``RESULTS/NAME.h5`` when ``write``.
 
     Raises:
-        MergeError: some task is not done (missing, failed, corrupt or stale) and
+        MergeError: some job is not done (missing, failed, corrupt or stale) and
             ``allow_missing`` is false. With ``allow_missing`` those points are NaN and their
             indices are listed in the attributes ``missing`` and ``stale``.
     """
     st = states(exp, root)
     bad = [s for s in st if s.state != "done"]
     if bad and not allow_missing:
-        from .tasks import array_spec
+        from .jobs import array_spec
 
         by_state: dict[str, list[int]] = {}
         for s in bad:
             by_state.setdefault(s.state, []).append(s.index)
         summary = "; ".join(f"{k} {array_spec(v)}" for k, v in by_state.items())
-        raise MergeError(f"{exp.name}: {len(bad)} of {exp.grid_size} tasks not done ({summary}); "
-                         f"run them, or merge with --allow-missing to leave them NaN")
+        raise MergeError(
+            f"{exp.name}: {len(bad)} of {exp.grid_size} jobs not done ({summary}); "
+            f"run them, or merge with --allow-missing to leave them NaN"
+        )
     done = {s.index for s in st if s.state == "done"}
     if not done:
-        raise MergeError(f"{exp.name}: no completed task to merge")
+        raise MergeError(f"{exp.name}: no completed job to merge")
 
-    loaded: dict[int, xr.Dataset] = {i: results.load(result_path(exp, i, root)) for i in sorted(done)}
+    loaded: dict[int, xr.Dataset] = {i: results.load(found_result(exp, i, root)) for i in sorted(done)}
     template = _nan_like(next(iter(loaded.values())))
     keys = exp.keys
     swept = exp.swept
@@ -67,7 +69,7 @@ def merge(exp: Experiment, root=None, allow_missing: bool = False, write: bool =
         i = index_at.get(point, -1)
         ds = loaded[i] if i in loaded else template
         ds = ds.drop_vars([k for k in keys if k in ds.variables])
-        ds = ds.assign(task_index=((), np.int64(i)))
+        ds = ds.assign(job_index=((), np.int64(i)))
         ds.attrs = {}
         return ds.expand_dims({k: [v] for k, v in zip(keys, point)})
 
@@ -77,15 +79,21 @@ def merge(exp: Experiment, root=None, allow_missing: bool = False, write: bool =
         return [nest(prefix + (v,), depth + 1) for v in swept[keys[depth]]]
 
     if keys:
-        merged = xr.combine_nested(nest((), 0), concat_dim=list(keys), join="outer",
-                                   combine_attrs="drop", data_vars="all", coords="different",
-                                   compat="equals")
+        merged = xr.combine_nested(
+            nest((), 0),
+            concat_dim=list(keys),
+            join="outer",
+            combine_attrs="drop",
+            data_vars="all",
+            coords="different",
+            compat="equals",
+        )
     else:
         merged = piece(())
     assert tuple(merged.sizes[k] for k in keys) == shape
     for var in merged.variables.values():
-        var.encoding = {}  # the task files' int encodings cannot hold the NaN of a hole
-    merged["task_index"].attrs = {"long_name": "grid index of the task (-1: not in the grid)"}
+        var.encoding = {}  # the job files' int encodings cannot hold the NaN of a hole
+    merged["job_index"].attrs = {"long_name": "grid index of the job (-1: not in the grid)"}
     for k in keys:
         attrs = {"long_name": f"swept setting {k}"}
         if k in UNITS:
@@ -93,21 +101,26 @@ def merge(exp: Experiment, root=None, allow_missing: bool = False, write: bool =
         merged[k].attrs = attrs
 
     first = next(iter(loaded.values()))
-    attrs = {k: v for k, v in first.attrs.items() if k not in _PER_TASK_ATTRS and not
-             any(k == f"config_{key}" for key in keys)}
+    attrs = {
+        k: v
+        for k, v in first.attrs.items()
+        if k not in _PER_JOB_ATTRS and not any(k == f"config_{key}" for key in keys)
+    }
     missing = sorted(s.index for s in st if s.state in ("missing", "failed", "corrupt"))
     stale = sorted(s.index for s in st if s.state == "stale")
-    attrs.update({
-        "experiment": exp.name,
-        "experiment_toml": exp.source,
-        "swept": json.dumps(list(keys)),
-        "fixed": json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in exp.fixed.items()}),
-        "n_tasks": exp.grid_size,
-        "missing": json.dumps(missing),
-        "stale": json.dumps(stale),
-        "snnsim_version": current_version(),
-        "complete": 1,
-    })
+    attrs.update(
+        {
+            "experiment": exp.name,
+            "experiment_toml": exp.source,
+            "swept": json.dumps(list(keys)),
+            "fixed": json.dumps({k: list(v) if isinstance(v, tuple) else v for k, v in exp.fixed.items()}),
+            "n_jobs": exp.grid_size,
+            "missing": json.dumps(missing),
+            "stale": json.dumps(stale),
+            "snnsim_version": results.library_versions()["snnsim"],
+            "complete": 1,
+        }
+    )
     merged.attrs = attrs
     if write:
         results.write(merged, merged_path(exp, root))

@@ -25,7 +25,7 @@ KERNEL = "snnsim-test-python"
 IPD_SMOKE = """
 name = "ipd_readouts"
 [fixed]
-task = "ipd"
+study = "ipd"
 backend = "snntorch"
 epochs = 2
 n_train_batches = 2
@@ -41,7 +41,7 @@ tau = ["20ms", "2ms"]
 BMI_SMOKE = """
 name = "bmi_training_size"
 [fixed]
-task = "bmi"
+study = "bmi"
 backend = "snntorch"
 epochs = 2
 hidden = 8
@@ -60,12 +60,12 @@ n_train_folds = [2]
 
 def build_grid(text: str, root: Path):
     from snnsim.sweep import loads
+    from snnsim.sweep.jobs import run_job
     from snnsim.sweep.merge import merge
-    from snnsim.sweep.tasks import run_task
 
     exp = loads(text)
     for index in range(exp.grid_size):
-        assert run_task(exp, index, root=root, log=lambda *a, **k: None) == 0
+        assert run_job(exp, index, root=root, log=lambda *a, **k: None) == 0
     return merge(exp, root=root)
 
 
@@ -81,9 +81,15 @@ def smoke_results(tmp_path_factory):
 def kernel_env(tmp_path, monkeypatch, smoke_results):
     spec = tmp_path / "jupyter" / "kernels" / KERNEL
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "snnsim test", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "snnsim test",
+                "language": "python",
+            }
+        )
+    )
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
     monkeypatch.setenv("SNNSIM_RESULTS", str(smoke_results))
     monkeypatch.setenv("SNNSIM_FIGURES", str(tmp_path / "figures"))
@@ -93,26 +99,35 @@ def kernel_env(tmp_path, monkeypatch, smoke_results):
 
 def execute(name: str, cwd: Path):
     nb = nbformat.read(ANALYSIS / name, as_version=4)
-    client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=600,
-                                     resources={"metadata": {"path": str(cwd)}})
+    client = nbclient.NotebookClient(nb, kernel_name=KERNEL, timeout=600, resources={"metadata": {"path": str(cwd)}})
     client.execute()
     return nb
 
 
 def images(nb) -> int:
-    return sum("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
-               for out in cell.get("outputs", []))
+    return sum(
+        "image/png" in out.get("data", {})
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    )
 
 
 @pytest.mark.slow
 def test_ipd_readouts_notebook_runs(kernel_env):
     nb = execute("ipd_readouts.ipynb", kernel_env)
     figures = sorted(p.name for p in (kernel_env / "figures").glob("*.png"))
-    assert figures == sorted(["ipd_input_raster.png", "ipd_readouts_accuracy.png", "ipd_readouts_error.png",
-                              "ipd_readouts_training_curves.png",
-                              "ipd_readouts_weights.png", "ipd_readouts_weight_profiles.png"]  # run files hold w1, w2
-                             + [f"ipd_readouts_confusion_{r}_{t}.png" for r in ("mean", "max", "fr")
-                                for t in ("20ms", "2ms")])
+    assert figures == sorted(
+        [
+            "ipd_input_raster.png",
+            "ipd_readouts_accuracy.png",
+            "ipd_readouts_error.png",
+            "ipd_readouts_training_curves.png",
+            "ipd_readouts_weights.png",
+            "ipd_readouts_weight_profiles.png",
+        ]  # run files hold w1, w2
+        + [f"ipd_readouts_confusion_{r}_{t}.png" for r in ("mean", "max", "fr") for t in ("20ms", "2ms")]
+    )
     assert images(nb) == 12
     assert (kernel_env / "figures" / "ipd_readouts_accuracy.svg").exists()
 
@@ -121,8 +136,12 @@ def test_ipd_readouts_notebook_runs(kernel_env):
 def test_bmi_training_size_notebook_runs(kernel_env):
     nb = execute("bmi_training_size.ipynb", kernel_env)
     figures = sorted(p.name for p in (kernel_env / "figures").glob("*.png"))
-    assert figures == ["bmi_training_size_fvaf.png", "bmi_training_size_learning_curves.png",
-                       "bmi_training_size_prediction.png", "bmi_training_size_rmse.png"]
+    assert figures == [
+        "bmi_training_size_fvaf.png",
+        "bmi_training_size_learning_curves.png",
+        "bmi_training_size_prediction.png",
+        "bmi_training_size_rmse.png",
+    ]
     assert images(nb) == 4
 
 

@@ -11,7 +11,8 @@ import warnings
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from snnsim.backends import _native, fused, sparse_input
 from snnsim.functional.lif import LIFParameters, li_sequence, lif_sequence
@@ -158,8 +159,15 @@ def test_native_threads_do_not_change_numbers(threads, monkeypatch):
         s, v = fused.lif(h, p)
         li = fused.li(h, p)
         proj = sparse_input.project(w, data, index, time_major=True)
-        return (s, v, li, _grad((s, v), (gs, gv), h), _grad((li,), (gv,), h), proj,
-                _grad((proj,), (torch.ones_like(proj),), w))
+        return (
+            s,
+            v,
+            li,
+            _grad((s, v), (gs, gv), h),
+            _grad((li,), (gv,), h),
+            proj,
+            _grad((proj,), (torch.ones_like(proj),), w),
+        )
 
     calls = []
     real = _native.run_all
@@ -193,9 +201,16 @@ def test_gradcheck_smooth_region(impl):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n_models=st.integers(1, 3), n_samples=st.integers(1, 6), steps=st.integers(1, 9), n_in=st.integers(1, 20),
-       n_out=st.integers(1, 40), density=st.floats(0.0, 1.0), seed=st.integers(0, 2**31 - 1),
-       time_major=st.booleans())
+@given(
+    n_models=st.integers(1, 3),
+    n_samples=st.integers(1, 6),
+    steps=st.integers(1, 9),
+    n_in=st.integers(1, 20),
+    n_out=st.integers(1, 40),
+    density=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**31 - 1),
+    time_major=st.booleans(),
+)
 def test_sparse_projection_matches_matmul(n_models, n_samples, steps, n_in, n_out, density, seed, time_major):
     if not sparse_input.available(torch.device("cpu")):
         pytest.skip("no C compiler")

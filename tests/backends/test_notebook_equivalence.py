@@ -1,12 +1,12 @@
 """Every backend reproduces the notebook oracle: identical spikes, membranes and gradients to
 float tolerance (float64, so that rounding cannot flip a spike)."""
 
+import notebook_reference as nb
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-import notebook_reference as nb
 from snnsim.backends import BACKENDS, make_backend
 from snnsim.functional.lif import LIFParameters
 from snnsim.network import Decoder
@@ -30,8 +30,16 @@ def _inputs(seed):
 
 def _decoder(backend, readout, tau, w1, w2):
     params = LIFParameters(alpha=float(np.exp(-nb.dt / tau)), v_th=1.0, slope=5.0)
-    model = Decoder(N_IN, N_HID, N_OUT, make_backend(backend), get_readout(readout), params, "notebook",
-                    [torch.Generator().manual_seed(0)])
+    model = Decoder(
+        N_IN,
+        N_HID,
+        N_OUT,
+        make_backend(backend),
+        get_readout(readout),
+        params,
+        "notebook",
+        [torch.Generator().manual_seed(0)],
+    )
     model = model.double()
     with torch.no_grad():
         model.w1.copy_(w1.detach()[None])

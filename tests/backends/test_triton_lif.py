@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from snnsim.backends import _native, fused
 from snnsim.functional.lif import LIFParameters, lif_sequence
@@ -28,8 +29,9 @@ def kernels():
     from snnsim.backends import triton_lif
 
     if not (triton_lif.INTERPRETED or torch.cuda.is_available()):
-        pytest.fail("no GPU and Triton not interpreted: tests/conftest.py sets TRITON_INTERPRET=1 "
-                    "before Triton is imported")
+        pytest.fail(
+            "no GPU and Triton not interpreted: tests/conftest.py sets TRITON_INTERPRET=1 before Triton is imported"
+        )
     return triton_lif
 
 

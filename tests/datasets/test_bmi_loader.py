@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
+from snnsim.config import RunConfig
 from snnsim.datasets import bmi
 from snnsim.datasets.bmi_synthetic import generate
 from snnsim.errors import ConfigError, DataError
@@ -34,13 +35,19 @@ def test_synthetic_format_and_determinism(small, tmp_path):
     assert all(np.array_equal(a, b) for a, b in zip(small["MI"], again["MI"]))
 
 
-@pytest.mark.parametrize("mutate, match", [
-    (lambda d: d.pop("torque"), "missing key 'torque'"),
-    (lambda d: d["MI"].pop(), "MI has 19 folds, expected 20"),
-    (lambda d: d["theta"].__setitem__(3, d["theta"][3][:-5]), "fold 3 has mismatched row counts"),
-    (lambda d: d["MI"].__setitem__(2, d["MI"][2][:, :959]), r"MI fold 2 has shape \(230, 959\), expected \(n, 960\)"),
-    (lambda d: d["dtheta"][4].__setitem__((7, 0), np.nan), "dtheta fold 4 contains NaN"),
-])
+@pytest.mark.parametrize(
+    "mutate, match",
+    [
+        (lambda d: d.pop("torque"), "missing key 'torque'"),
+        (lambda d: d["MI"].pop(), "MI has 19 folds, expected 20"),
+        (lambda d: d["theta"].__setitem__(3, d["theta"][3][:-5]), "fold 3 has mismatched row counts"),
+        (
+            lambda d: d["MI"].__setitem__(2, d["MI"][2][:, :959]),
+            r"MI fold 2 has shape \(230, 959\), expected \(n, 960\)",
+        ),
+        (lambda d: d["dtheta"][4].__setitem__((7, 0), np.nan), "dtheta fold 4 contains NaN"),
+    ],
+)
 def test_bad_input_one_clear_error(small, tmp_path, mutate, match):
     data = _copy(small)
     mutate(data)
@@ -70,9 +77,9 @@ def test_fold_split_as_course():
     assert list(train) == [(5 + i) % 20 for i in range(18)] and (val, test) == (3, 4)
     train, val, test = bmi.fold_split(15, 1)
     assert list(train) == [15] and (val, test) == (13, 14)
-    for n in (0, 19):
+    for n in (0, 19):  # the config is where the ranges are checked
         with pytest.raises(ConfigError, match="n-train-folds"):
-            bmi.fold_split(5, n)
+            RunConfig(study="bmi", n_train_folds=n)
 
 
 def test_mi_order():

@@ -13,8 +13,8 @@ def _numpy_probability(ipd, offset, stim):
     phi = 2 * np.pi * (stim.tone_hz * T[None, :] + offset[:, None])
     delays = np.linspace(0, np.pi / 2, stim.anf_per_ear)
     theta = np.zeros((len(ipd), stim.steps, 2 * stim.anf_per_ear))
-    theta[:, :, :stim.anf_per_ear] = phi[:, :, None] + delays[None, None, :]
-    theta[:, :, stim.anf_per_ear:] = phi[:, :, None] + delays[None, None, :] + ipd[:, None, None]
+    theta[:, :, : stim.anf_per_ear] = phi[:, :, None] + delays[None, None, :]
+    theta[:, :, stim.anf_per_ear :] = phi[:, :, None] + delays[None, None, :] + ipd[:, None, None]
     return stim.rate_max_hz * stim.dt * (0.5 * (1 + np.sin(theta))) ** stim.envelope_power
 
 

@@ -46,6 +46,16 @@ def real_ipd_run():
     from snnsim.config import RunConfig
     from snnsim.run import execute
 
-    cfg = RunConfig(task="ipd", backend="snntorch", readout="fr", tau=0.002, epochs=2, n_train_batches=2,
-                    n_test_batches=1, batch_size=16, hidden=8, repeats=2)
+    cfg = RunConfig(
+        study="ipd",
+        backend="snntorch",
+        readout="fr",
+        tau=0.002,
+        epochs=2,
+        n_train_batches=2,
+        n_test_batches=1,
+        batch_size=16,
+        hidden=8,
+        repeats=2,
+    )
     return execute(cfg, progress=False)

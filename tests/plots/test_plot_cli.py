@@ -1,20 +1,25 @@
-"""``python -m snnsim.plot``: which figures a file gets, files written, one-line errors."""
+"""``python -m snnsim.plots``: which figures a file gets, files written, one-line errors."""
 
 from __future__ import annotations
 
-import numpy as np
+import subprocess
+import sys
 
+import numpy as np
 from fake_results import bmi_merged, bmi_run, ipd_merged
-from snnsim import plot, results
+
+from snnsim import results
+from snnsim.plots import __main__ as plot
 
 
 def test_ipd_grid_gets_boxplots_curves_confusions_and_raster(tmp_path, capsys):
     results.write(ipd_merged(np.random.default_rng(1)), tmp_path / "ipd_readouts.h5")
     assert plot.main([str(tmp_path / "ipd_readouts"), "--out", str(tmp_path / "figs"), "--format", "png"]) == 0
     names = sorted(p.stem for p in (tmp_path / "figs").iterdir())
-    assert names == sorted(["ipd_readouts_accuracy", "ipd_readouts_error", "ipd_readouts_training_curves",
-                            "ipd_readouts_input_raster"]
-                           + [f"ipd_readouts_confusion_{r}_{t}" for r in ("mean", "max", "fr") for t in ("20ms", "2ms")])
+    assert names == sorted(
+        ["ipd_readouts_accuracy", "ipd_readouts_error", "ipd_readouts_training_curves", "ipd_readouts_input_raster"]
+        + [f"ipd_readouts_confusion_{r}_{t}" for r in ("mean", "max", "fr") for t in ("20ms", "2ms")]
+    )
     printed = capsys.readouterr().out.split()
     assert len(printed) == 10 and all(p.endswith(".png") for p in printed)
     assert (tmp_path / "figs" / "ipd_readouts_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -23,11 +28,29 @@ def test_ipd_grid_gets_boxplots_curves_confusions_and_raster(tmp_path, capsys):
 def test_bmi_grid_and_run(tmp_path):
     results.write(bmi_merged(np.random.default_rng(2)), tmp_path / "bmi_training_size.h5")
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
-    assert plot.main([str(tmp_path / "bmi_training_size"), "--out", str(tmp_path), "--only", "fvaf",
-                      "--only", "prediction", "--window", "100", "105"]) == 0
+    assert (
+        plot.main(
+            [
+                str(tmp_path / "bmi_training_size"),
+                "--out",
+                str(tmp_path),
+                "--only",
+                "fvaf",
+                "--only",
+                "prediction",
+                "--window",
+                "100",
+                "105",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in tmp_path.glob("bmi_training_size_*")) == [
-        "bmi_training_size_fvaf.png", "bmi_training_size_fvaf.svg",
-        "bmi_training_size_prediction.png", "bmi_training_size_prediction.svg"]
+        "bmi_training_size_fvaf.png",
+        "bmi_training_size_fvaf.svg",
+        "bmi_training_size_prediction.png",
+        "bmi_training_size_prediction.svg",
+    ]
     assert "<svg" in (tmp_path / "bmi_training_size_fvaf.svg").read_text()
     assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "one"), "--format", "png"]) == 0
     assert sorted(p.name for p in (tmp_path / "one").iterdir()) == ["one_learning_curves.png", "one_prediction.png"]
@@ -36,7 +59,7 @@ def test_bmi_grid_and_run(tmp_path):
 def test_missing_or_invalid_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert plot.main([str(tmp_path / "nothing.h5")]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("snnsim.plot: error: no result file")
+    assert err.count("\n") == 1 and err.startswith("snnsim.plots: error: no result file")
     (tmp_path / "bad.h5").write_text("not hdf5")
     assert plot.main([str(tmp_path / "bad.h5")]) == 2
     err = capsys.readouterr().err
@@ -60,7 +83,52 @@ def test_ipd_grid_with_weights_gets_weight_figures(tmp_path, capsys):
     ds["w1"] = (grid + ["input_unit", "hidden_unit"], rng.normal(size=shape + [20, 6]))
     ds["w2"] = (grid + ["hidden_unit", "output_unit"], rng.normal(size=shape + [6, 12]))
     results.write(ds, tmp_path / "g.h5")
-    assert plot.main([str(tmp_path / "g"), "--out", str(tmp_path / "figs"), "--format", "png",
-                      "--only", "weights", "--only", "weight_profiles"]) == 0
+    assert (
+        plot.main(
+            [
+                str(tmp_path / "g"),
+                "--out",
+                str(tmp_path / "figs"),
+                "--format",
+                "png",
+                "--only",
+                "weights",
+                "--only",
+                "weight_profiles",
+            ]
+        )
+        == 0
+    )
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == ["g_weight_profiles.png", "g_weights.png"]
     assert "skipped" not in capsys.readouterr().err
+
+
+def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys):
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    (tmp_path / "taken").write_text("a file, not a folder")
+    for argv, fragment in (
+        ([str(tmp_path / "one.h5"), "--dpi", "0"], "--dpi"),
+        ([str(tmp_path / "one.h5"), "--out", str(tmp_path / "taken")], "--out"),
+    ):
+        try:
+            code = plot.main(argv)
+        except SystemExit as exc:  # argparse's own exit for a bad argument type
+            code = exc.code
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and fragment in err and "Traceback" not in err
+    assert (tmp_path / "taken").read_text() == "a file, not a folder"
+
+
+def test_module_and_its_old_name(tmp_path):
+    """``python -m snnsim.plots`` and the alias ``python -m snnsim.plot`` draw the same figures."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    for module in ("snnsim.plots", "snnsim.plot"):
+        out = tmp_path / module
+        proc = subprocess.run(
+            [sys.executable, "-m", module, str(tmp_path / "one.h5"), "--out", str(out), "--format", "png"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert sorted(p.name for p in out.iterdir()) == ["one_learning_curves.png", "one_prediction.png"]

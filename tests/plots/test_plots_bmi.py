@@ -37,7 +37,9 @@ def test_prediction_trace_of_a_run_shows_gaps_as_gaps(bmi_ds):
     assert np.isnan(true_y).sum() == gaps
     np.testing.assert_allclose(true_y[np.isfinite(true_y)], bmi_ds.y_true.sel(output="shoulder").values[inside])
     pred = lines["Predicted"].get_ydata()
-    np.testing.assert_allclose(pred[np.isfinite(pred)], bmi_ds.y_pred.isel(repeat=0).sel(output="shoulder").values[inside])
+    np.testing.assert_allclose(
+        pred[np.isfinite(pred)], bmi_ds.y_pred.isel(repeat=0).sel(output="shoulder").values[inside]
+    )
     x = lines["True"].get_xdata()
     assert np.array_equal(np.isnan(x), np.isnan(true_y))
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["True", "Predicted"]

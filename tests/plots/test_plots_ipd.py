@@ -22,7 +22,13 @@ def test_accuracy_boxplot_of_a_grid_has_one_box_pair_per_readout_and_tau(ipd_gri
     assert ax.get_xlabel() == "Readout, membrane time constant"
     assert ax.get_title() == "IPD classification accuracy"
     assert [t.get_text() for t in ax.get_xticklabels()] == [
-        "mean (oc)\nτ = 20 ms", "mean (oc)\nτ = 2 ms", "max\nτ = 20 ms", "max\nτ = 2 ms", "fr\nτ = 20 ms", "fr\nτ = 2 ms"]
+        "mean (oc)\nτ = 20 ms",
+        "mean (oc)\nτ = 2 ms",
+        "max\nτ = 20 ms",
+        "max\nτ = 2 ms",
+        "fr\nτ = 20 ms",
+        "fr\nτ = 2 ms",
+    ]
     assert len(by_gid(ax, "box:")) == 12
     groups = [(r, t) for r in ("mean", "max", "fr") for t in (0.02, 0.002)]
     for split in ("train", "test"):
@@ -70,7 +76,9 @@ def test_training_curves_plot_the_median_over_seeds_per_group(ipd_grid):
         loss = ipd_grid.loss.sel(key).transpose(..., "epoch").values.reshape(-1, ipd_grid.sizes["epoch"])
         np.testing.assert_array_equal(line.get_xdata(), ipd_grid.epoch.values)
         np.testing.assert_allclose(line.get_ydata(), np.median(loss, axis=0))
-    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "fr (τ = 2 ms)".replace(" (", ", ").replace(")", "")
+    assert [t.get_text() for t in ax.get_legend().get_texts()][-1] == "fr (τ = 2 ms)".replace(" (", ", ").replace(
+        ")", ""
+    )
 
 
 def test_confusion_figure_plots_normalised_counts_and_histograms(ipd_grid):
@@ -123,7 +131,7 @@ def notebook_reorder(w1, w2):
     """The readout notebook's code, verbatim."""
     A = np.arange(w1.shape[0])[:, None]
     weighted_mean = np.mean((A * w1), axis=0)
-    weighted_mean[np.max(np.abs(w1), axis=0) < .5] = np.inf
+    weighted_mean[np.max(np.abs(w1), axis=0) < 0.5] = np.inf
     I = np.argsort(weighted_mean)  # noqa: E741
     return w1[:, I], w2[I, :]
 
@@ -155,8 +163,10 @@ def test_weight_matrices_from_arrays_and_from_a_dataset(weights, ipd_ds):
         np.testing.assert_allclose(image.get_array(), expected)
     assert [ax.get_title() for ax in fig.axes[:3]] == ["$W_1$", "$W_2$", "$W_1W_2$"]
     assert fig.axes[0].get_ylabel() == "Input neuron index"
-    ds = ipd_ds.assign(w1=(("repeat", "input_unit", "hidden_unit"), np.stack([w1 * 0, w1, w1 * 2])),
-                       w2=(("repeat", "hidden_unit", "output_unit"), np.stack([w2, w2, w2])))
+    ds = ipd_ds.assign(
+        w1=(("repeat", "input_unit", "hidden_unit"), np.stack([w1 * 0, w1, w1 * 2])),
+        w2=(("repeat", "hidden_unit", "output_unit"), np.stack([w2, w2, w2])),
+    )
     fig = plots.weight_matrices(ds, repeat=1)
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), a)
 
@@ -165,7 +175,7 @@ def test_hidden_weight_profiles_show_strong_neurons_per_ear(weights):
     w1, w2 = weights
     a, _ = notebook_reorder(w1, w2)
     fig = plots.hidden_weight_profiles(w1, w2)
-    strong = np.flatnonzero(np.abs(a).max(axis=0) > .5)[:15]
+    strong = np.flatnonzero(np.abs(a).max(axis=0) > 0.5)[:15]
     axes = [ax for ax in fig.axes if ax.get_visible()]
     assert len(axes) == len(strong) == 15
     for ax, j in zip(axes, strong):

@@ -12,14 +12,14 @@ import pytest
 from snnsim.errors import SnnsimError
 from snnsim.sweep import cli, experiment
 from snnsim.sweep.experiment import ExperimentError, loads
-from snnsim.sweep.tasks import array_spec, parse_array_spec
+from snnsim.sweep.jobs import array_spec, parse_array_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 
 GRID = """
 name = "g"
 [fixed]
-task = "ipd"
+study = "ipd"
 epochs = 2
 [sweep]
 readout = ["mean", "max", "fr"]
@@ -32,8 +32,10 @@ def test_grid_size_and_last_key_fastest():
     exp = loads(GRID)
     assert exp.grid_size == 24
     assert exp.keys == ("readout", "tau", "seed")
-    expected = [dict(readout=r, tau=t, seed=s)
-                for r, t, s in itertools.product(["mean", "max", "fr"], [0.02, 0.002], [0, 1, 2, 3])]
+    expected = [
+        dict(readout=r, tau=t, seed=s)
+        for r, t, s in itertools.product(["mean", "max", "fr"], [0.02, 0.002], [0, 1, 2, 3])
+    ]
     assert exp.all_settings() == expected
     assert exp.settings(1) == {"readout": "mean", "tau": 0.02, "seed": 1}
     assert exp.settings(4) == {"readout": "mean", "tau": 0.002, "seed": 0}
@@ -79,21 +81,24 @@ def test_count_and_show_cli(capsys):
     assert '"readout": "fr"' in out and '"tau": 0.002' in out and '"seed": 9' in out
 
 
-@pytest.mark.parametrize("text, fragment", [
-    ('name = "x"\n[sweep]\nreadot = ["mean"]\n', "unknown setting sweep.readot"),
-    ('name = "x"\n[fixed]\nfoo = 1\n[sweep]\nseed = [0]\n', "unknown setting fixed.foo"),
-    ('name = "x"\n[sweep]\nreadout = ["mean", "nope"]\n', "readout"),
-    ('name = "x"\n[sweep]\ntau = ["2"]\n', "tau"),
-    ('name = "x"\n[sweep]\nseed = []\n', "non-empty list"),
-    ('name = "x"\n[sweep]\nseed = [0, 0]\n', "twice"),
-    ('name = "x"\n[fixed]\nseed = 1\n[sweep]\nseed = [0]\n', "both fixed and swept"),
-    ('[sweep]\nseed = [0]\n', "'name'"),
-    ('name = "x"\nsweeps = 1\n', "unknown top-level key"),
-    ('name = "x"\n[sweep]\nseed = [[0, 1]]\n', "string or a number"),
-    ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nreadout = ["fr"]\n', "same keys"),
-    ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nseed = [0]\n', "same point"),
-    ('name = "x"\n[sweep\n', "not valid TOML"),
-])
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ('name = "x"\n[sweep]\nreadot = ["mean"]\n', "unknown setting sweep.readot"),
+        ('name = "x"\n[fixed]\nfoo = 1\n[sweep]\nseed = [0]\n', "unknown setting fixed.foo"),
+        ('name = "x"\n[sweep]\nreadout = ["mean", "nope"]\n', "readout"),
+        ('name = "x"\n[sweep]\ntau = ["2"]\n', "tau"),
+        ('name = "x"\n[sweep]\nseed = []\n', "non-empty list"),
+        ('name = "x"\n[sweep]\nseed = [0, 0]\n', "twice"),
+        ('name = "x"\n[fixed]\nseed = 1\n[sweep]\nseed = [0]\n', "both fixed and swept"),
+        ("[sweep]\nseed = [0]\n", "'name'"),
+        ('name = "x"\nsweeps = 1\n', "unknown top-level key"),
+        ('name = "x"\n[sweep]\nseed = [[0, 1]]\n', "seed: expected an integer"),
+        ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nreadout = ["fr"]\n', "same keys"),
+        ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nseed = [0]\n', "same point"),
+        ('name = "x"\n[sweep\n', "not valid TOML"),
+    ],
+)
 def test_bad_files_are_one_line_errors(text, fragment):
     with pytest.raises(ExperimentError) as info:
         loads(text)
@@ -122,11 +127,25 @@ def test_cli_bad_input_exit_code_2(tmp_path, capsys):
     # `run` without INDEX outside SLURM
     assert cli.main(["run", "smoke"]) == 2 or "SLURM_ARRAY_TASK_ID" in __import__("os").environ
     # the real entry point, once
-    proc = subprocess.run([sys.executable, "-m", "snnsim.sweep", "count", "nope"], capture_output=True, text=True, cwd=ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snnsim.sweep", "count", "nope"], capture_output=True, text=True, cwd=ROOT
+    )
     assert proc.returncode == 2 and proc.stderr.startswith("snnsim.sweep: error: no experiment file")
 
 
-@pytest.mark.parametrize("indices, spec", [([0, 1, 2, 5, 7, 8], "0-2,5,7-8"), ([3], "3"), ([], ""), ([9, 1, 2], "1-2,9")])
+@pytest.mark.parametrize(
+    "indices, spec", [([0, 1, 2, 5, 7, 8], "0-2,5,7-8"), ([3], "3"), ([], ""), ([9, 1, 2], "1-2,9")]
+)
 def test_array_spec_round_trip(indices, spec):
     assert array_spec(indices) == spec
     assert parse_array_spec(spec + "%4") == sorted(indices)
+
+
+def test_aliases_are_resolved_before_duplicates_are_counted():
+    with pytest.raises(ExperimentError, match="twice"):
+        loads('name = "x"\n[sweep]\nreadout = ["mean", "oc"]\n')
+
+
+def test_the_old_key_task_is_read_as_study():
+    exp = loads('name = "x"\n[fixed]\ntask = "bmi"\nmodel = "linear"\n[sweep]\nseed = [0, 1]\n')
+    assert exp.config(1).study == "bmi" and exp.fixed == {"study": "bmi", "model": "linear"}

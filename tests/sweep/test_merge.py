@@ -14,19 +14,21 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from snnsim import results
+from snnsim import results, runner
+from snnsim.metrics import Classification
+from snnsim.studies import Outcome, ipd
+from snnsim.studies.ipd import IPDRepeat
 from snnsim.sweep import cli
 from snnsim.sweep.experiment import loads
+from snnsim.sweep.jobs import failed_path, result_path, run_job, state, states
 from snnsim.sweep.merge import MergeError, merge
-from snnsim.sweep.tasks import failed_path, result_path, run_task, state, states
-from snnsim.tasks.ipd import to_dataset
 
 ROOT = Path(__file__).resolve().parents[2]
 
 TEXT = """
 name = "m"
 [fixed]
-task = "ipd"
+study = "ipd"
 backend = "fused"
 epochs = 3
 n_classes = 4
@@ -42,33 +44,47 @@ def exp():
     return loads(TEXT)
 
 
-def fake_task(exp, index, root, **config_changes):
-    """A task file shaped like a real IPD result whose numbers encode the task index."""
+def fake_job(exp, index, root, **config_changes):
+    """A job file shaped like a real IPD result whose numbers encode the job index."""
     cfg = exp.config(index).replace(**config_changes)
     conf = np.full((cfg.n_classes, cfg.n_classes), index)
-    rows = {0: {"loss": np.arange(cfg.epochs) + 100.0 * index,
-                "train": {"acc": float(index), "err_deg": 1.0, "confusion": conf},
-                "test": {"acc": 1000.0 + index, "err_deg": 2.0, "confusion": conf},
-                "seconds": 0.5}}
-    ds = to_dataset(cfg, rows, "cpu")
+    repeat = IPDRepeat(
+        np.arange(cfg.epochs) + 100.0 * index,
+        Classification(float(index), 1.0, conf),
+        Classification(1000.0 + index, 2.0, conf),
+        np.zeros((200, cfg.hidden)),
+        np.zeros((cfg.hidden, cfg.n_classes)),
+    )
+    ds = ipd.STUDY.to_dataset(cfg, {0: Outcome(repeat, 0.5)}, None, "cpu")
     return results.write(ds, result_path(exp, index, root))
 
 
 def test_merge_dims_coords_and_values(exp, tmp_path):
     for i in range(exp.grid_size):
-        fake_task(exp, i, tmp_path)
+        fake_job(exp, i, tmp_path)
     ds = merge(exp, tmp_path)
     assert list(ds.dims)[:3] == ["readout", "tau", "seed"]
-    assert dict(ds.sizes) == {"readout": 3, "tau": 2, "seed": 2, "repeat": 1, "epoch": 3, "true_class": 4, "pred_class": 4}
+    assert dict(ds.sizes) == {
+        "readout": 3,
+        "tau": 2,
+        "seed": 2,
+        "repeat": 1,
+        "epoch": 3,
+        "true_class": 4,
+        "pred_class": 4,
+        "input_unit": 200,
+        "hidden_unit": 30,
+        "output_unit": 4,
+    }
     assert ds.readout.values.tolist() == ["mean", "max", "fr"]
     assert ds.tau.values.tolist() == [0.02, 0.002] and ds.tau.attrs["units"] == "s"
     assert ds.seed.values.tolist() == [0, 1]
     assert ds.test_acc.dims == ("readout", "tau", "seed", "repeat")
     # every task's values at its own coordinates: nothing lost, nothing duplicated
-    assert sorted(ds.task_index.values.ravel().tolist()) == list(range(exp.grid_size))
+    assert sorted(ds.job_index.values.ravel().tolist()) == list(range(exp.grid_size))
     for i in range(exp.grid_size):
         point = ds.sel(exp.settings(i))
-        assert int(point.task_index) == i
+        assert int(point.job_index) == i
         assert float(point.test_acc.squeeze()) == 1000.0 + i
         assert point.loss.squeeze().values.tolist() == [100.0 * i + e for e in range(3)]
         assert int(point.confusion.values.min()) == int(point.confusion.values.max()) == i
@@ -83,14 +99,14 @@ def test_merge_dims_coords_and_values(exp, tmp_path):
 def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys):
     for i in range(exp.grid_size):
         if i not in (3, 7):
-            fake_task(exp, i, tmp_path)
-    with pytest.raises(MergeError, match=r"2 of 12 tasks not done \(missing 3,7\)"):
+            fake_job(exp, i, tmp_path)
+    with pytest.raises(MergeError, match=r"2 of 12 jobs not done \(missing 3,7\)"):
         merge(exp, tmp_path)
     assert not (tmp_path / "m.h5").exists()
     ds = merge(exp, tmp_path, allow_missing=True)
     assert json.loads(ds.attrs["missing"]) == [3, 7]
     assert np.isnan(ds.sel(exp.settings(3)).test_acc).all()
-    assert int(ds.sel(exp.settings(3)).task_index) == 3
+    assert int(ds.sel(exp.settings(3)).job_index) == 3
     assert np.isfinite(ds.test_acc).sum() == 10
     assert float(ds.sel(exp.settings(4)).test_acc.squeeze()) == 1004.0
     written = results.load(tmp_path / "m.h5")
@@ -107,21 +123,21 @@ def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys):
 
 def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys):
     for i in range(exp.grid_size):
-        fake_task(exp, i, tmp_path, **({"epochs": 4} if i == 5 else {}))
-    # a different code version for task 6
+        fake_job(exp, i, tmp_path, **({"epochs": 4} if i == 5 else {}))
+    # other numerics (an older snnsim) for job 6
     path = result_path(exp, 6, tmp_path)
     ds = results.load(path)
-    ds.attrs["snnsim_version"] = "0.0.1"
+    ds.attrs["numerics_version"] = 0
     results.write(ds, path)
     assert state(exp, 5, tmp_path).state == "stale" and "epochs 4 != 3" in state(exp, 5, tmp_path).reason
-    assert state(exp, 6, tmp_path).state == "stale" and "version 0.0.1" in state(exp, 6, tmp_path).reason
+    assert state(exp, 6, tmp_path).state == "stale" and "numerics version 0" in state(exp, 6, tmp_path).reason
     with pytest.raises(MergeError, match="stale 5-6"):
         merge(exp, tmp_path)
     ds = merge(exp, tmp_path, allow_missing=True)
     assert json.loads(ds.attrs["stale"]) == [5, 6]
     assert np.isnan(ds.sel(exp.settings(5)).test_acc).all()
     # `run` does not overwrite a stale file without --force
-    assert run_task(exp, 5, tmp_path, log=lambda m: None) == 3
+    assert run_job(exp, 5, tmp_path, log=lambda m: None) == 3
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
     assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 0
@@ -130,10 +146,10 @@ def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys):
 
 
 def test_partial_and_temp_files_are_not_complete(exp, tmp_path):
-    fake_task(exp, 0, tmp_path)
+    fake_job(exp, 0, tmp_path)
     d = tmp_path / "m"
     # a leftover temporary file from an interrupted atomic write: the task is missing
-    (d / ".task-1.h5.abc123.tmp").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+    (d / ".job-1.h5.abc123.tmp").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
     # a truncated result file: corrupt
     good = result_path(exp, 0, tmp_path).read_bytes()
     result_path(exp, 2, tmp_path).write_bytes(good[: len(good) // 2])
@@ -155,47 +171,45 @@ sys.path.insert(0, {str(Path(__file__).parent)!r})
 import test_merge as t
 from snnsim.sweep.experiment import loads
 os.fsync = lambda fd: (print("writing", flush=True), time.sleep(60))
-t.fake_task(loads(t.TEXT), 4, {str(tmp_path)!r})
+t.fake_job(loads(t.TEXT), 4, {str(tmp_path)!r})
 """
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     assert proc.stdout.readline().strip() == "writing"
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    leftovers = list((tmp_path / "m").glob(".task-4.h5.*.tmp"))
+    leftovers = list((tmp_path / "m").glob(".job-4.h5.*.tmp"))
     assert leftovers, "the kill should have hit the write"
     assert not result_path(exp, 4, tmp_path).exists()
     assert state(exp, 4, tmp_path).state == "missing"
 
 
 def test_failed_marker_then_cleared(exp, tmp_path, monkeypatch):
-    from snnsim.tasks import TASKS, Task
-
-    def boom(cfg, progress=True):
+    def boom(cfgs, progress=True, on_result=None):
         raise RuntimeError("loss became NaN")
 
-    original = TASKS["ipd"]
-    monkeypatch.setitem(TASKS, "ipd", Task(boom, original.summarise))
-    assert run_task(exp, 2, tmp_path, log=lambda m: None) == 1
+    def fake(cfgs, progress=True, on_result=None):
+        on_result(0, results.load(fake_job(exp, 2, tmp_path)))
+
+    monkeypatch.setattr(runner, "run_configs", boom)
+    assert run_job(exp, 2, tmp_path, log=lambda m: None) == 1
     st = state(exp, 2, tmp_path)
     assert st.state == "failed" and "loss became NaN" in st.reason
     assert not result_path(exp, 2, tmp_path).exists()
     # a later successful run clears the marker
-    monkeypatch.setitem(TASKS, "ipd", Task(lambda cfg, progress=True: results.load(fake_task(exp, 2, tmp_path)),
-                                           original.summarise))
-    assert run_task(exp, 2, tmp_path, log=lambda m: None) == 0
+    monkeypatch.setattr(runner, "run_configs", fake)
+    assert run_job(exp, 2, tmp_path, log=lambda m: None) == 0
     assert state(exp, 2, tmp_path).state == "done" and not failed_path(exp, 2, tmp_path).exists()
     # and a done task is skipped (the failing task is not even called)
-    monkeypatch.setitem(TASKS, "ipd", Task(boom, original.summarise))
-    assert run_task(exp, 2, tmp_path, log=lambda m: None) == 0
+    monkeypatch.setattr(runner, "run_configs", boom)
+    assert run_job(exp, 2, tmp_path, log=lambda m: None) == 0
     assert state(exp, 2, tmp_path).state == "done"
 
 
 def test_repeated_signals_while_stopping(exp, tmp_path, monkeypatch):
     """Under SLURM a task gets TERM twice (slurmstepd, then array.sh forwarding its own). A
     signal that arrives while the first one's stop is being handled must not break it."""
-    from snnsim.tasks import TASKS, Task
 
-    def stopped(cfg, progress=True):
+    def stopped(cfgs, progress=True, on_result=None):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler raises before this ends
         raise AssertionError("the signal was not delivered")
@@ -209,9 +223,9 @@ def test_repeated_signals_while_stopping(exp, tmp_path, monkeypatch):
         lines.append(message)
 
     before = signal.getsignal(signal.SIGTERM)
-    monkeypatch.setitem(TASKS, "ipd", Task(stopped, TASKS["ipd"].summarise))
-    assert run_task(exp, 2, tmp_path, log=log) == 128 + signal.SIGTERM
-    assert any("task 2: stopped by SIGTERM; no result written" in m for m in lines), lines
+    monkeypatch.setattr(runner, "run_configs", stopped)
+    assert run_job(exp, 2, tmp_path, log=log) == 128 + signal.SIGTERM
+    assert any("job 2: stopped by SIGTERM; no result written" in m for m in lines), lines
     assert signal.getsignal(signal.SIGTERM) is before  # handlers restored afterwards
     assert state(exp, 2, tmp_path).state == "missing"
 
@@ -219,15 +233,48 @@ def test_repeated_signals_while_stopping(exp, tmp_path, monkeypatch):
 def test_sigterm_during_training_writes_nothing(tmp_path):
     """A real task stopped by SIGTERM (scancel) exits 143 and leaves the task missing."""
     exp_file = tmp_path / "slow.toml"
-    exp_file.write_text('name = "slow"\n[fixed]\ntask = "ipd"\nbackend = "fused"\nepochs = 200\n'
-                        'n_train_batches = 2\nn_test_batches = 1\nbatch_size = 16\nhidden = 8\n[sweep]\nseed = [0]\n')
+    exp_file.write_text(
+        'name = "slow"\n[fixed]\nstudy = "ipd"\nbackend = "fused"\nepochs = 200\n'
+        "n_train_batches = 2\nn_test_batches = 1\nbatch_size = 16\nhidden = 8\n[sweep]\nseed = [0]\n"
+    )
     env = dict(os.environ, SNNSIM_RESULTS=str(tmp_path))
-    proc = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", "run", str(exp_file), "0"],
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
-    assert "task 0/0 of slow" in proc.stderr.readline()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snnsim.sweep", "run", str(exp_file), "0"],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    assert "job 0/0 of slow" in proc.stderr.readline()
     time.sleep(1.5)
     proc.send_signal(signal.SIGTERM)
     rest = proc.stderr.read()
     assert proc.wait(timeout=30) == 128 + signal.SIGTERM
     assert "stopped by SIGTERM; no result written" in rest
-    assert not any((tmp_path / "slow").glob("task-0.*"))
+    assert not any((tmp_path / "slow").glob("job-0.*"))
+
+
+def test_result_folders_of_snnsim_0_2_are_read(exp, tmp_path):
+    """Job files named ``task-INDEX.h5`` whose config says ``task`` (snnsim 0.2.0, no numerics
+    version) count as done and merge; a rerun with --force replaces them under the new name."""
+    for i in range(exp.grid_size):
+        path = fake_job(exp, i, tmp_path)
+        if i % 2:
+            ds = results.load(path)
+            config = json.loads(ds.attrs["config"])
+            config["task"] = config.pop("study")
+            ds.attrs.update(config=json.dumps(config), snnsim_version="0.2.0")
+            del ds.attrs["numerics_version"]
+            results.write(ds, path.with_name(f"task-{i}.h5"))
+            path.unlink()
+    assert all(s.state == "done" for s in states(exp, tmp_path))
+    ds = merge(exp, tmp_path)
+    assert float(ds.sel(exp.settings(3)).test_acc.squeeze()) == 1003.0
+    old = tmp_path / "m" / "task-1.h5"
+    made = results.load(old)
+    made.attrs["snnsim_version"] = "0.1.0"  # other numerics: stale, and replaced by a forced rerun
+    results.write(made, old)
+    assert state(exp, 1, tmp_path).state == "stale"
+    assert run_job(exp, 1, tmp_path, force=True, log=lambda m: None) == 0
+    assert not old.exists() and result_path(exp, 1, tmp_path).exists()
+    assert state(exp, 1, tmp_path).state == "done"

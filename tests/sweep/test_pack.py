@@ -7,18 +7,18 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from snnsim import runner
 from snnsim.config import RunConfig
 from snnsim.errors import SnnsimError
+from snnsim.studies import bmi, ipd
 from snnsim.sweep import cli
 from snnsim.sweep.experiment import loads
-from snnsim.sweep.tasks import n_packs, pack_indices, result_path, run_task, run_tasks, state
-from snnsim.tasks import TASKS
-from snnsim.tasks import ipd
+from snnsim.sweep.jobs import n_packs, pack_indices, result_path, run_job, run_jobs, state
 
 TEXT = """
 name = "p"
 [fixed]
-task = "ipd"
+study = "ipd"
 backend = "fused"
 epochs = 2
 n_train_batches = 2
@@ -59,9 +59,9 @@ def test_pack_equals_tasks_run_alone(tmp_path):
     exp = loads(TEXT)
     alone, packed = tmp_path / "alone", tmp_path / "packed"
     for i in range(exp.grid_size):
-        assert run_task(exp, i, alone, log=lambda m: None) == 0
+        assert run_job(exp, i, alone, log=lambda m: None) == 0
     logs = []
-    assert run_tasks(exp, list(range(exp.grid_size)), packed, log=logs.append) == 0
+    assert run_jobs(exp, list(range(exp.grid_size)), packed, log=logs.append) == 0
     assert sum("wrote" in line for line in logs) == exp.grid_size
     for i in range(exp.grid_size):
         a, b = _load(result_path(exp, i, alone)), _load(result_path(exp, i, packed))
@@ -71,24 +71,25 @@ def test_pack_equals_tasks_run_alone(tmp_path):
         assert state(exp, i, packed).state == "done"
     # a second run of the pack finds everything done and trains nothing
     logs.clear()
-    assert run_tasks(exp, list(range(exp.grid_size)), packed, log=logs.append) == 0
+    assert run_jobs(exp, list(range(exp.grid_size)), packed, log=logs.append) == 0
     assert all("already done" in line for line in logs)
 
 
 def test_run_many_shares_data_across_readouts_and_taus(monkeypatch):
     """Four settings x two seeds: each seed's training and test sets are generated once."""
     calls = []
-    real = ipd.make_split
+    real = ipd.make_stimuli
 
     def counting(cfg, seed, device, split):
         calls.append((seed, split))
         return real(cfg, seed, device, split)
 
-    monkeypatch.setattr(ipd, "make_split", counting)
-    base = RunConfig(backend="fused", epochs=1, n_train_batches=2, n_test_batches=1, batch_size=8, hidden=6,
-                     n_classes=4)
+    monkeypatch.setattr(ipd, "make_stimuli", counting)
+    base = RunConfig(
+        backend="fused", epochs=1, n_train_batches=2, n_test_batches=1, batch_size=8, hidden=6, n_classes=4
+    )
     cfgs = [base.replace(readout=r, tau=t, seed=s) for r in ("mean", "fr") for t in (0.02, 0.002) for s in (0, 1)]
-    out = TASKS["ipd"].run_many(cfgs, progress=False)
+    out = runner.run_configs(cfgs, progress=False)
     assert sorted(calls) == [(0, "test"), (0, "train"), (1, "test"), (1, "train")]
     assert [int(ds.seed.item()) for ds in out] == [c.seed for c in cfgs]
     assert [ds.attrs["config_readout"] for ds in out] == [c.readout for c in cfgs]
@@ -97,9 +98,10 @@ def test_run_many_shares_data_across_readouts_and_taus(monkeypatch):
 def test_run_many_repeats_and_seeds_overlap():
     """A config with repeats and one with a single seed inside its range train as one batched
     model and agree with each other where their seeds coincide."""
-    base = RunConfig(backend="fused", epochs=1, n_train_batches=2, n_test_batches=1, batch_size=8, hidden=6,
-                     n_classes=4)
-    three, one = TASKS["ipd"].run_many([base.replace(seed=0, repeats=3), base.replace(seed=2)], progress=False)
+    base = RunConfig(
+        backend="fused", epochs=1, n_train_batches=2, n_test_batches=1, batch_size=8, hidden=6, n_classes=4
+    )
+    three, one = runner.run_configs([base.replace(seed=0, repeats=3), base.replace(seed=2)], progress=False)
     assert three.sizes["repeat"] == 3 and one.sizes["repeat"] == 1
     np.testing.assert_array_equal(three.loss.values[2], one.loss.values[0])
     np.testing.assert_array_equal(three.w1.values[2], one.w1.values[0])
@@ -113,7 +115,7 @@ def test_cli_count_and_local_with_packs(tmp_path, monkeypatch, capsys):
     root = tmp_path / "res"
     assert cli.main(["--results-dir", str(root), "local", str(path), "--pack", "6", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "ran 12 tasks in 2 packs of at most 6" in out and "2 ok, 0 not ok" in out
+    assert "ran 12 jobs in 2 packs of at most 6" in out and "2 ok, 0 not ok" in out
     exp = loads(TEXT)
     assert all(state(exp, i, root).state == "done" for i in range(exp.grid_size))
     assert cli.main(["run", str(path), "2", "--pack", "6"]) == 2  # pack out of range: one-line error
@@ -126,3 +128,57 @@ def test_submit_with_packs_dry_run(tmp_path, capsys):
     assert cli.main(["--results-dir", str(tmp_path / "r"), "submit", str(path), "--pack", "4", "--dry-run"]) == 0
     cmd = capsys.readouterr().out
     assert "--array=0-2" in cmd and cmd.rstrip().endswith("--pack 4")
+
+
+BMI_NUMBERS = ("loss", "val_fvaf_curve", "train_fvaf", "val_fvaf", "test_fvaf", "test_rmse", "y_pred", "best_epoch")
+
+
+def test_bmi_pack_equals_jobs_run_alone(tmp_path, monkeypatch):
+    """BMI sweeps pack like IPD: the jobs of each model that differ only by seed train as one
+    batched model, and every job's file equals the one it gets alone."""
+    import pickle
+
+    from snnsim.datasets.bmi_synthetic import generate
+
+    data = tmp_path / "small.pkl"
+    with open(data, "wb") as fh:
+        pickle.dump(generate(seed=0, samples_per_fold=300), fh)
+    exp = loads(f"""
+name = "b"
+[fixed]
+study = "bmi"
+data = "{data}"
+backend = "fused"
+readout = "last"
+tau = "2ms"
+hidden = 8
+epochs = 3
+batch_size = 128
+lr = 0.003
+n_train_folds = 2
+patience = 2
+[sweep]
+model = ["snn", "ann", "linear"]
+seed = [0, 1, 2]
+""")
+    alone, packed = tmp_path / "alone", tmp_path / "packed"
+    for i in range(exp.grid_size):
+        assert run_job(exp, i, alone, log=lambda m: None) == 0
+    trained = []
+    real_fit = bmi.STUDY.fit
+
+    def counting(model, cfgs, *args, **kwargs):
+        trained.append(len(cfgs))
+        return real_fit(model, cfgs, *args, **kwargs)
+
+    monkeypatch.setattr(bmi.STUDY, "fit", counting)
+    assert run_jobs(exp, list(range(exp.grid_size)), packed, log=lambda m: None) == 0
+    assert trained == [3, 3, 3]  # one batched model of three seeds per model kind
+    for i in range(exp.grid_size):
+        a, b = _load(result_path(exp, i, alone)), _load(result_path(exp, i, packed))
+        for name in BMI_NUMBERS:
+            np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"job {i} {name}")
+        assert _configs(a) == _configs(b)
+    # the seeds matter (the comparison is not vacuous), except for the deterministic ridge
+    snn0, snn1 = _load(result_path(exp, 0, packed)), _load(result_path(exp, 1, packed))
+    assert not np.array_equal(snn0.y_pred.values, snn1.y_pred.values)

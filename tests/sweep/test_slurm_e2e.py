@@ -26,7 +26,7 @@ import pytest
 
 from snnsim import results
 from snnsim.sweep import experiment
-from snnsim.sweep.tasks import result_path
+from snnsim.sweep.jobs import result_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "experiments" / "smoke.toml"
@@ -34,8 +34,9 @@ CLUSTER = ROOT / "slurm" / "local-cluster.sh"
 
 
 def sweep(*args, env, cwd, check=True, timeout=300) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "snnsim.sweep", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "snnsim.sweep", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
         raise AssertionError(f"sweep {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
@@ -66,13 +67,13 @@ def check_merged(root: Path) -> None:
     cfg = exp.config(0)
     assert ds.sizes["epoch"] == cfg.epochs and ds.sizes["repeat"] == 1
     assert ds.test_acc.dims == (*exp.keys, "repeat")
-    assert json.loads(ds.attrs["missing"]) == [] and ds.attrs["n_tasks"] == exp.grid_size
-    assert sorted(ds.task_index.values.ravel().tolist()) == list(range(exp.grid_size))
+    assert json.loads(ds.attrs["missing"]) == [] and ds.attrs["n_jobs"] == exp.grid_size
+    assert sorted(ds.job_index.values.ravel().tolist()) == list(range(exp.grid_size))
     assert np.isfinite(ds.test_acc).all() and np.isfinite(ds.loss).all()
     for i in range(exp.grid_size):
         task = results.load(result_path(exp, i, root))
         point = ds.sel(exp.settings(i))
-        assert int(point.task_index) == i
+        assert int(point.job_index) == i
         for name in ("test_acc", "train_acc", "loss", "confusion", "train_seconds"):
             np.testing.assert_array_equal(point[name].values, task[name].values, err_msg=f"task {i} {name}")
     # and no two tasks are the same numbers (a duplicated file would show here)
@@ -108,16 +109,22 @@ def test_local_sequence(workdir):
     cwd, env = workdir
     exp = experiment.load(SMOKE)
     victim = 1
-    local = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", "local", str(SMOKE), "-j", "2", "--quiet"],
-                             env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    log = cwd / "results" / "smoke" / "logs" / f"task-{victim}.log"
+    local = subprocess.Popen(
+        [sys.executable, "-m", "snnsim.sweep", "local", str(SMOKE), "-j", "2", "--quiet"],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log = cwd / "results" / "smoke" / "logs" / f"job-{victim}.log"
     pid = wait_for(lambda: _children_running(local.pid, victim), 60, f"task {victim} to start")[0]
-    wait_for(lambda: log.exists() and f"task {victim}/" in log.read_text(), 60, f"task {victim} to begin training")
+    wait_for(lambda: log.exists() and f"job {victim}/" in log.read_text(), 60, f"task {victim} to begin training")
     time.sleep(0.5)
     os.kill(pid, signal.SIGKILL)
     out, err = local.communicate(timeout=180)
     assert local.returncode == 1, out + err
-    assert f"task {victim}: exit code -9" in out
+    assert f"job {victim}: exit code -9" in out
     st = status(env, cwd)
     assert st["missing"] == [victim] and st["todo_array"] == str(victim)
     assert st["done"] == [i for i in range(exp.grid_size) if i != victim]
@@ -127,7 +134,7 @@ def test_local_sequence(workdir):
     assert refused.returncode == 2 and f"missing {victim}" in refused.stderr
     # rerun: only the missing index runs
     again = sweep("local", str(SMOKE), "-j", "2", "--quiet", env=env, cwd=cwd)
-    assert "ran 1 tasks" in again.stdout and "1 ok, 0 not ok" in again.stdout
+    assert "ran 1 jobs" in again.stdout and "1 ok, 0 not ok" in again.stdout
     assert status(env, cwd)["done"] == list(range(exp.grid_size))
     assert "nothing to run" in sweep("local", str(SMOKE), env=env, cwd=cwd).stdout
     sweep("merge", str(SMOKE), env=env, cwd=cwd)
@@ -139,8 +146,9 @@ def _cluster_up() -> bool:
     if shutil.which("sinfo") is None:
         return False
     proc = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=20)
-    return proc.returncode == 0 and any(s.strip() in ("idle", "mixed", "allocated", "completing")
-                                        for s in proc.stdout.splitlines())
+    return proc.returncode == 0 and any(
+        s.strip() in ("idle", "mixed", "allocated", "completing") for s in proc.stdout.splitlines()
+    )
 
 
 @pytest.fixture(scope="module")
@@ -149,12 +157,16 @@ def cluster():
         yield "running"
         return
     if os.geteuid() != 0:
-        pytest.skip("no SLURM cluster answers (sinfo) and not root, so slurm/local-cluster.sh cannot start one; "
-                    "the same sequence ran through `sweep local` in test_local_sequence")
+        pytest.skip(
+            "no SLURM cluster answers (sinfo) and not root, so slurm/local-cluster.sh cannot start one; "
+            "the same sequence ran through `sweep local` in test_local_sequence"
+        )
     proc = subprocess.run([str(CLUSTER), "start"], capture_output=True, text=True, timeout=900)
     if proc.returncode != 0 or not _cluster_up():
-        pytest.skip(f"slurm/local-cluster.sh start failed (exit {proc.returncode}): "
-                    f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no message'}")
+        pytest.skip(
+            f"slurm/local-cluster.sh start failed (exit {proc.returncode}): "
+            f"{proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else 'no message'}"
+        )
     yield "started"
     subprocess.run([str(CLUSTER), "stop"], capture_output=True, text=True, timeout=60)
 
@@ -179,15 +191,21 @@ def test_slurm_sequence(cluster, workdir):
     n = exp.grid_size
     (cwd / "logs").mkdir()
     start = time.monotonic()
-    sub = subprocess.run(["sbatch", "--parsable", f"--array=0-{n - 1}", str(ROOT / "slurm" / "array.sh"), str(SMOKE)],
-                         env=env, cwd=cwd, capture_output=True, text=True, timeout=30)
+    sub = subprocess.run(
+        ["sbatch", "--parsable", f"--array=0-{n - 1}", str(ROOT / "slurm" / "array.sh"), str(SMOKE)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert sub.returncode == 0, sub.stderr
     job = sub.stdout.strip().split(";")[0]
     cancelled = 1
 
     def training(i):
         err = cwd / "logs" / f"snnsim_{job}_{i}.err"
-        return squeue_states(job).get(f"{job}_{i}") == "RUNNING" and err.exists() and f"task {i}/" in err.read_text()
+        return squeue_states(job).get(f"{job}_{i}") == "RUNNING" and err.exists() and f"job {i}/" in err.read_text()
 
     try:
         # the user cancels one task while it trains (SLURM sends TERM to the batch shell and Python)
@@ -207,7 +225,7 @@ def test_slurm_sequence(cluster, workdir):
     assert refused.returncode == 2 and f"missing {cancelled}" in refused.stderr
 
     resub = sweep("submit", str(SMOKE), env=env, cwd=cwd)
-    m = re.search(r"submitted 1 tasks as job (\d+) \(--array=(\S+)\)", resub.stdout)
+    m = re.search(r"submitted 1 jobs as SLURM array job (\d+) \(--array=(\S+)\)", resub.stdout)
     assert m and m.group(2) == str(cancelled), resub.stdout
     job2 = m.group(1)
     try:
@@ -229,7 +247,7 @@ def test_slurm_packs(cluster, workdir):
     exp = experiment.load(SMOKE)
     (cwd / "logs").mkdir()
     sub = sweep("submit", str(SMOKE), "--pack", "2", env=env, cwd=cwd)
-    m = re.search(r"submitted 4 tasks in 2 packs of at most 2 as job (\d+) \(--array=0-1\)", sub.stdout)
+    m = re.search(r"submitted 4 jobs in 2 packs of at most 2 as SLURM array job (\d+) \(--array=0-1\)", sub.stdout)
     assert m, sub.stdout
     job = m.group(1)
     try:
@@ -237,7 +255,7 @@ def test_slurm_packs(cluster, workdir):
     finally:
         subprocess.run(["scancel", job], capture_output=True, timeout=30)
     err = (cwd / "logs" / f"snnsim_{job}_0.err").read_text()
-    assert "pack 0 of 2 (2 tasks): 0,2" in err, err
+    assert "pack 0 of 2 (2 jobs): 0,2" in err, err
     assert status(env, cwd)["done"] == list(range(exp.grid_size))
     sweep("merge", str(SMOKE), env=env, cwd=cwd)
     check_merged(cwd / "results")

@@ -4,22 +4,26 @@ give the same results as training the repeats one by one with the same seeds."""
 import numpy as np
 import pytest
 
+from snnsim import runner
 from snnsim.config import RunConfig
-from snnsim.tasks import ipd
+from snnsim.studies import ipd
 
-TINY = dict(task="ipd", epochs=2, n_train_batches=3, n_test_batches=1, batch_size=8, hidden=8, repeats=3, seed=4)
+TINY = dict(study="ipd", epochs=2, n_train_batches=3, n_test_batches=1, batch_size=8, hidden=8, repeats=3, seed=4)
 
 
-@pytest.mark.parametrize("backend,readout,tau", [
-    ("fused", "mean", 0.02),
-    ("fused", "fr", 0.002),
-    ("fused", "max", 0.002),
-    ("snntorch", "fr", 0.02),
-])
+@pytest.mark.parametrize(
+    "backend,readout,tau",
+    [
+        ("fused", "mean", 0.02),
+        ("fused", "fr", 0.002),
+        ("fused", "max", 0.002),
+        ("snntorch", "fr", 0.02),
+    ],
+)
 def test_batched_equals_one_by_one(backend, readout, tau):
     cfg = RunConfig(backend=backend, readout=readout, tau=tau, **TINY)
-    batched = ipd.run(cfg.replace(batch_repeats=True), progress=False)
-    single = ipd.run(cfg.replace(batch_repeats=False), progress=False)
+    batched = runner.run(cfg.replace(batch_repeats=True), progress=False)
+    single = runner.run(cfg.replace(batch_repeats=False), progress=False)
     # every repeat draws from its own seed streams and every per-model computation is
     # independent of the batch of models, so the numbers agree to float rounding (in practice
     # bit for bit; spikes identical, hence accuracies and confusions exactly equal)
@@ -35,24 +39,30 @@ def test_readouts_and_taus_train_as_one_batched_model(backend, cap, monkeypatch)
     """Configs that differ by readout, tau and seed train as one model (one set of weight
     tensors, one Adam), each model with its own readout and time constant, or as several of at
     most ``CPU_MODELS_PER_BATCH`` models; every config gets exactly the numbers of running it alone."""
-    monkeypatch.setattr(ipd, "CPU_MODELS_PER_BATCH", cap)
+    monkeypatch.setattr(runner, "CPU_MODELS_PER_BATCH", cap)
     base = RunConfig(backend=backend, **{**TINY, "repeats": 1})
-    cfgs = [base.replace(readout=r, tau=t, seed=s) for r in ("fr", "mean", "max") for t in (0.02, 0.002) for s in (4, 5)]
+    cfgs = [
+        base.replace(readout=r, tau=t, seed=s) for r in ("fr", "mean", "max") for t in (0.02, 0.002) for s in (4, 5)
+    ]
     trained = []
-    real_train = ipd.train
-    monkeypatch.setattr(ipd, "train", lambda model, *a, **k: trained.append(model) or real_train(model, *a, **k))
-    together = ipd.run_many(cfgs, progress=False)
+    real_fit = ipd.STUDY.fit
+    monkeypatch.setattr(ipd.STUDY, "fit", lambda model, *a, **k: trained.append(model) or real_fit(model, *a, **k))
+    together = runner.run_configs(cfgs, progress=False)
     assert [m.n_models for m in trained] == ([12] if cap == 100 else [5, 5, 2])
     parts = [(p.readout.name, p.models.stop - p.models.start) for m in trained for p in m.parts]
     expected = [(r, 2) for r in ("fr", "fr", "max", "max", "mean", "mean")]  # grouped, 2 seeds each
-    assert parts == (expected if cap == 100 else [("fr", 2), ("fr", 2), ("max", 1), ("max", 1), ("max", 2), ("mean", 2), ("mean", 2)])
+    assert parts == (
+        expected if cap == 100 else [("fr", 2), ("fr", 2), ("max", 1), ("max", 1), ("max", 2), ("mean", 2), ("mean", 2)]
+    )
     with pytest.raises(ValueError, match="differ by readout"):
-        trained[0].readout
+        _ = trained[0].readout
     for cfg, ds in zip(cfgs, together):
-        alone = ipd.run(cfg, progress=False)
+        alone = runner.run(cfg, progress=False)
         assert ds.attrs["config_readout"] == cfg.readout and ds.attrs["config_tau"] == cfg.tau
         for name in ("loss", "train_acc", "test_acc", "confusion", "w1", "w2"):
-            np.testing.assert_array_equal(ds[name].values, alone[name].values, err_msg=f"{cfg.readout} {cfg.tau} {name}")
+            np.testing.assert_array_equal(
+                ds[name].values, alone[name].values, err_msg=f"{cfg.readout} {cfg.tau} {name}"
+            )
     # the settings matter, so the comparison is not vacuous
     assert not np.array_equal(together[0]["w2"].values, together[2]["w2"].values)
 
@@ -65,9 +75,9 @@ def test_threads_give_the_same_training():
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = ipd.run(cfg, progress=False)
+        one = runner.run(cfg, progress=False)
         torch.set_num_threads(3)
-        three = ipd.run(cfg, progress=False)
+        three = runner.run(cfg, progress=False)
     finally:
         torch.set_num_threads(before)
     for name in ("loss", "train_acc", "test_acc", "confusion", "w1", "w2"):

@@ -1,20 +1,21 @@
-"""Task result files and task states; running one task.
+"""Job result files and job states; running one job.
 
-Task ``INDEX`` of experiment ``NAME`` writes ``RESULTS/NAME/task-INDEX.h5`` (``RESULTS`` is
+Job ``INDEX`` of experiment ``NAME`` writes ``RESULTS/NAME/job-INDEX.h5`` (``RESULTS`` is
 ``results``, or ``$SNNSIM_RESULTS``, or ``--results-dir``) with :func:`snnsim.results.write`:
-a temporary file, fsync, rename. So a task killed at any moment (even SIGKILL during the
-write) leaves either no ``task-INDEX.h5`` or a complete one; a leftover temporary file
-(``.task-INDEX.h5.*.tmp``) is never taken for a result.
+a temporary file, fsync, rename. So a job killed at any moment (even SIGKILL during the
+write) leaves either no ``job-INDEX.h5`` or a complete one; a leftover temporary file
+(``.job-INDEX.h5.*.tmp``) is never taken for a result. Result folders of snnsim 0.2 name the
+files ``task-INDEX.h5`` (and ``task-INDEX.failed``); they are read as they are.
 
 States (:func:`state`):
 
 ``done``     the file loads, has ``complete = 1``, and was made by this experiment's config for
-             this index and by this snnsim version;
-``stale``    a complete file, but its config or snnsim version differs from what the
-             experiment file now describes (reported; never merged silently, never overwritten
-             unless asked);
-``corrupt``  a ``task-INDEX.h5`` that does not load or lacks the complete mark;
-``failed``   no result, and a ``task-INDEX.failed`` marker (written by the runner when the run
+             this index with this snnsim's numerics (:data:`snnsim.results.NUMERICS_VERSION`);
+``stale``    a complete file, but its config or numerics version differs from what the
+             experiment file and this snnsim now give (reported; never merged silently, never
+             overwritten unless asked);
+``corrupt``  a ``job-INDEX.h5`` that does not load or lacks the complete mark;
+``failed``   no result, and a ``job-INDEX.failed`` marker (written by the runner when the run
              raised an exception; it holds the traceback);
 ``missing``  none of the above (never run, still running, killed, cancelled or requeued).
 """
@@ -30,15 +31,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import results
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_STALE, SnnsimError
 from .experiment import Experiment
 
 STATES = ("done", "missing", "failed", "corrupt", "stale")
 ENV_RESULTS = "SNNSIM_RESULTS"
 ENV_THREADS = "SNNSIM_THREADS"
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_STALE = 3
+PREFIX = "job"
+LEGACY_PREFIX = "task"  # snnsim 0.2's name of a job file
 
 
 def results_dir(override: str | os.PathLike | None = None) -> Path:
@@ -48,16 +48,32 @@ def results_dir(override: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get(ENV_RESULTS) or "results")
 
 
-def task_dir(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
+def job_dir(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
     return results_dir(root) / exp.name
 
 
 def result_path(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> Path:
-    return task_dir(exp, root) / f"task-{exp.check_index(index)}.h5"
+    """Where job ``index`` writes its result: ``RESULTS/NAME/job-INDEX.h5``."""
+    return job_dir(exp, root) / f"{PREFIX}-{exp.check_index(index)}.h5"
 
 
 def failed_path(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> Path:
-    return task_dir(exp, root) / f"task-{exp.check_index(index)}.failed"
+    """The marker a failed job leaves (with its traceback)."""
+    return job_dir(exp, root) / f"{PREFIX}-{exp.check_index(index)}.failed"
+
+
+def found_result(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> Path:
+    """The result file of job ``index`` as it is on disk: ``job-INDEX.h5``, else the
+    ``task-INDEX.h5`` of an older result folder, else (neither exists) :func:`result_path`."""
+    path = result_path(exp, index, root)
+    legacy = path.with_name(f"{LEGACY_PREFIX}-{index}.h5")
+    return legacy if not path.exists() and legacy.exists() else path
+
+
+def _found_marker(exp: Experiment, index: int, root) -> Path:
+    path = failed_path(exp, index, root)
+    legacy = path.with_name(f"{LEGACY_PREFIX}-{index}.failed")
+    return legacy if not path.exists() and legacy.exists() else path
 
 
 def merged_path(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
@@ -65,52 +81,58 @@ def merged_path(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
 
 
 @dataclass(frozen=True)
-class TaskState:
+class JobState:
     index: int
     state: str
     reason: str = ""
 
 
-def current_version() -> str:
-    return results.library_versions()["snnsim"]
-
-
-def state(exp: Experiment, index: int, root=None) -> TaskState:
-    """The state of one task (see the module docstring)."""
-    path = result_path(exp, index, root)
+def state(exp: Experiment, index: int, root=None) -> JobState:
+    """The state of one job (see the module docstring)."""
+    path = found_result(exp, index, root)
     if path.exists():
         try:
             attrs = _attrs(path)
         except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
-            return TaskState(index, "corrupt", f"unreadable ({type(exc).__name__})")
+            return JobState(index, "corrupt", f"unreadable ({type(exc).__name__})")
         if attrs.get("complete") != 1:
-            return TaskState(index, "corrupt", "no complete mark")
+            return JobState(index, "corrupt", "no complete mark")
         try:
             from ..config import RunConfig
 
             made_by = RunConfig.from_json(attrs["config"])
         except Exception as exc:  # noqa: BLE001
-            return TaskState(index, "corrupt", f"no readable config ({type(exc).__name__})")
+            return JobState(index, "corrupt", f"no readable config ({type(exc).__name__})")
         wanted = exp.config(index)
         if made_by != wanted:
             diff = [k for k, v in wanted.to_dict().items() if made_by.to_dict().get(k) != v]
-            return TaskState(index, "stale", "config differs: " + ", ".join(
-                f"{k} {made_by.to_dict().get(k)!r} != {wanted.to_dict()[k]!r}" for k in diff))
-        version = attrs.get("snnsim_version")
-        if version != current_version():
-            return TaskState(index, "stale", f"snnsim version {version} != {current_version()}")
-        return TaskState(index, "done")
-    if failed_path(exp, index, root).exists():
-        return TaskState(index, "failed", _last_line(failed_path(exp, index, root)))
-    return TaskState(index, "missing")
+            return JobState(
+                index,
+                "stale",
+                "config differs: "
+                + ", ".join(f"{k} {made_by.to_dict().get(k)!r} != {wanted.to_dict()[k]!r}" for k in diff),
+            )
+        numerics = results.numerics_version(attrs)
+        if numerics != results.NUMERICS_VERSION:
+            return JobState(
+                index,
+                "stale",
+                f"numerics version {numerics} (snnsim {attrs.get('snnsim_version')}) "
+                f"!= {results.NUMERICS_VERSION} of this snnsim",
+            )
+        return JobState(index, "done")
+    marker = _found_marker(exp, index, root)
+    if marker.exists():
+        return JobState(index, "failed", _last_line(marker))
+    return JobState(index, "missing")
 
 
-def states(exp: Experiment, root=None) -> list[TaskState]:
+def states(exp: Experiment, root=None) -> list[JobState]:
     return [state(exp, i, root) for i in range(exp.grid_size)]
 
 
 def _attrs(path: Path) -> dict:
-    """The file's global attributes, read with h5py (10x faster than opening it with xarray)."""
+    """The file's global attributes, read with h5py (much faster than opening it with xarray)."""
     import h5py
     import numpy as np
 
@@ -166,7 +188,7 @@ def parse_array_spec(spec: str) -> list[int]:
     return sorted(set(out))
 
 
-# -- running one task --------------------------------------------------------------------------
+# -- running one job --------------------------------------------------------------------------
 class Interrupted(BaseException):
     """Raised in the runner by SIGTERM / SIGUSR1 / SIGINT: stop now, write nothing."""
 
@@ -187,59 +209,61 @@ def _on_signal(signum, frame):  # noqa: ARG001
 
 
 def n_packs(exp: Experiment, size: int) -> int:
-    """Number of packs when ``size`` tasks (at most) run in one process."""
+    """Number of packs when ``size`` jobs (at most) run in one process."""
     return -(-exp.grid_size // size)
 
 
 def pack_indices(exp: Experiment, size: int, pack: int) -> list[int]:
-    """Task indices of pack ``pack`` of at most ``size`` tasks: every P-th task from ``pack`` on
+    """Job indices of pack ``pack`` of at most ``size`` jobs: every P-th job from ``pack`` on
     (P packs in all). Strided, not contiguous: with the seed as the last (fastest) sweep key, a
     pack then holds few seeds for many settings, and a seed's data sets are generated once per
     pack and shared by all its settings."""
     packs = n_packs(exp, size)
     if not 0 <= pack < packs:
-        from ..errors import SnnsimError
-
-        raise SnnsimError(f"pack {pack} out of range: {exp.name} has {packs} packs of at most {size} tasks (0..{packs - 1})")
+        raise SnnsimError(
+            f"pack {pack} out of range: {exp.name} has {packs} packs of at most {size} jobs (0..{packs - 1})"
+        )
     return list(range(pack, exp.grid_size, packs))
 
 
 def pack_of(exp: Experiment, size: int, index: int) -> int:
-    """The pack (of at most ``size`` tasks) that holds task ``index`` (see :func:`pack_indices`)."""
+    """The pack (of at most ``size`` jobs) that holds job ``index`` (see :func:`pack_indices`)."""
     return index % n_packs(exp, size)
 
 
-def run_task(exp: Experiment, index: int, root=None, force: bool = False, progress: bool = False,
-             log=print) -> int:
-    """Run task ``index`` unless its result is already complete; return a process exit code
-    (see :func:`run_tasks`)."""
-    return run_tasks(exp, [index], root, force, progress, log)
+def run_job(exp: Experiment, index: int, root=None, force: bool = False, progress: bool = False, log=print) -> int:
+    """Run job ``index`` unless its result is already complete; return a process exit code
+    (see :func:`run_jobs`)."""
+    return run_jobs(exp, [index], root, force, progress, log)
 
 
-def run_tasks(exp: Experiment, indices: list[int], root=None, force: bool = False, progress: bool = False,
-              log=print) -> int:
-    """Run the tasks ``indices`` not yet complete in this process; return a process exit code.
+def run_jobs(
+    exp: Experiment, indices: list[int], root=None, force: bool = False, progress: bool = False, log=print
+) -> int:
+    """Run the jobs ``indices`` not yet complete in this process; return a process exit code.
 
-    Several tasks run through their study's ``run_many``: those differing only by seed (and,
-    for IPD, by readout or tau) train as one batched model, and IPD tasks share their seeds'
-    data sets. Each task's result file is written as soon as its group is trained, with
-    exactly the numbers (and config) of running that task alone.
+    The jobs run through :func:`snnsim.runner.run_configs`: those that differ only by seed (and,
+    for IPD, by readout or tau) train as one batched model and share their data. Each job's
+    result file is written as soon as its batched model is trained, with exactly the numbers
+    (and config) of running that job alone.
 
-    0: all done (or already done); 1: the run raised (``task-INDEX.failed`` written for every
-    task of the pack not yet written); 3: a stale result is in the way (rerun with ``force``);
+    0: all done (or already done); 1: the run raised (``job-INDEX.failed`` written for every
+    job of the pack not yet written); 3: a stale result is in the way (rerun with ``force``);
     128+N: stopped by signal N (results already written stay; nothing half-written).
     """
-    from ..tasks import TASKS
+    from ..runner import run_configs
     from .experiment import format_settings
 
     todo, code = [], EXIT_OK
     for index in indices:
         current = state(exp, index, root)
         if current.state == "done" and not force:
-            log(f"task {index}: already done ({result_path(exp, index, root)}); skipped")
+            log(f"job {index}: already done ({found_result(exp, index, root)}); skipped")
         elif current.state == "stale" and not force:
-            log(f"task {index}: a stale result is in the way ({current.reason}); "
-                f"rerun with --force to replace {result_path(exp, index, root)}")
+            log(
+                f"job {index}: a stale result is in the way ({current.reason}); "
+                f"rerun with --force to replace {result_path(exp, index, root)}"
+            )
             code = EXIT_STALE
         else:
             todo.append(index)
@@ -255,31 +279,33 @@ def run_tasks(exp: Experiment, indices: list[int], root=None, force: bool = Fals
 
     def write(i: int, ds) -> None:
         index = todo[i]
-        results.write(ds, result_path(exp, index, root))
+        path = results.write(ds, result_path(exp, index, root))
         marker = failed_path(exp, index, root)
-        if marker.exists():
-            marker.unlink()
+        for old in (
+            marker,
+            path.with_name(f"{LEGACY_PREFIX}-{index}.h5"),
+            marker.with_name(f"{LEGACY_PREFIX}-{index}.failed"),
+        ):
+            if old.exists():
+                old.unlink()  # a failure marker, or a replaced result of an older name
         written.add(index)
-        log(f"task {index}: wrote {result_path(exp, index, root)}")
+        log(f"job {index}: wrote {result_path(exp, index, root)}")
 
     old = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
     for s in old:
         signal.signal(s, _on_signal)
     try:
         for index in todo:  # logged with the handlers in place: a signal from now on stops cleanly
-            log(f"task {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
-        results.check_writable(result_path(exp, todo[0], root))  # creates the task folder
-        by_task: dict[str, list[int]] = {}
-        for i, cfg in enumerate(cfgs):
-            by_task.setdefault(cfg.task, []).append(i)
-        for name, members in by_task.items():
-            TASKS[name].run_many([cfgs[i] for i in members], progress=progress,
-                                 on_result=lambda k, ds, members=members: write(members[k], ds))
+            log(f"job {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
+        results.check_writable(result_path(exp, todo[0], root))  # creates the job folder
+        run_configs(cfgs, progress=progress, on_result=write)
     except Interrupted as exc:
         name = signal.Signals(exc.signum).name
         left = [i for i in todo if i not in written]
-        log(f"task{'s' if len(left) > 1 else ''} {array_spec(left)}: stopped by {name}; no result written "
-            "(rerun or requeue to complete it)")
+        log(
+            f"job{'s' if len(left) > 1 else ''} {array_spec(left)}: stopped by {name}; no result written "
+            "(rerun or requeue to complete it)"
+        )
         return 128 + exc.signum
     except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
         text = traceback.format_exc()
@@ -288,7 +314,7 @@ def run_tasks(exp: Experiment, indices: list[int], root=None, force: bool = Fals
             if index not in written:
                 marker = failed_path(exp, index, root)
                 marker.write_text(json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text)
-                log(f"task {index}: failed; traceback in {marker}")
+                log(f"job {index}: failed; traceback in {marker}")
         return EXIT_FAILED
     finally:
         for s, h in old.items():

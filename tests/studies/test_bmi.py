@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from snnsim import runner
 from snnsim.config import RunConfig
 from snnsim.datasets.bmi_synthetic import generate
 from snnsim.errors import ConfigError
 from snnsim.run import main
-from snnsim.tasks import TASKS
 
 
 @pytest.fixture(scope="module")
@@ -22,16 +22,46 @@ def data_path(tmp_path_factory):
 
 
 def _cfg(data_path, **kw):
-    base = dict(task="bmi", data=data_path, backend="fused", hidden=8, epochs=2, batch_size=128,
-                lr=0.003, n_train_folds=2, patience=2)
+    base = dict(
+        study="bmi",
+        data=data_path,
+        backend="fused",
+        hidden=8,
+        epochs=2,
+        batch_size=128,
+        lr=0.003,
+        n_train_folds=2,
+        patience=2,
+    )
     base.update(kw)
     return RunConfig(**base)
 
 
 def test_result_file_and_cli(data_path, tmp_path, capsys):
     out = tmp_path / "r.h5"
-    rc = main(["--task", "bmi", "--data", data_path, "--backend", "fused", "--hidden", "8", "--epochs", "2",
-               "--n-train-folds", "2", "--dim", "all", "--repeats", "2", "--quiet", "--out", str(out)])
+    rc = main(
+        [
+            "--task",
+            "bmi",
+            "--data",
+            data_path,
+            "--backend",
+            "fused",
+            "--hidden",
+            "8",
+            "--epochs",
+            "2",
+            "--n-train-folds",
+            "2",
+            "--dim",
+            "all",
+            "--repeats",
+            "2",
+            "--quiet",
+            "--out",
+            str(out),
+        ]
+    )
     assert rc == 0
     printed = capsys.readouterr().out
     assert "test fvaf elbow" in printed and "val rmse shoulder" in printed
@@ -48,8 +78,8 @@ def test_result_file_and_cli(data_path, tmp_path, capsys):
 @pytest.mark.parametrize("readout", ["mean", "max", "fr"])
 def test_snn_same_seed_same_numbers_and_batched(data_path, readout):
     cfg = _cfg(data_path, readout=readout, repeats=2)
-    a = TASKS["bmi"].run(cfg, progress=False)
-    b = TASKS["bmi"].run(cfg.replace(batch_repeats=False), progress=False)
+    a = runner.run(cfg, progress=False)
+    b = runner.run(cfg.replace(batch_repeats=False), progress=False)
     np.testing.assert_array_equal(a.test_fvaf.values, b.test_fvaf.values)
     np.testing.assert_array_equal(a.y_pred.values, b.y_pred.values)
     assert np.isfinite(a.test_rmse.values).all()
@@ -57,20 +87,23 @@ def test_snn_same_seed_same_numbers_and_batched(data_path, readout):
 
 def test_learning_curve_ends_for_every_model(data_path):
     """Test FVAF rises from 1 to 18 training folds for the spiking decoder and the baselines."""
-    for model, kw in (("linear", {}), ("ann", dict(hidden=16, epochs=4, patience=4)),
-                      ("snn", dict(hidden=30, epochs=8, patience=8, readout="last", tau=0.002, lr=0.005))):
-        lo = TASKS["bmi"].run(_cfg(data_path, model=model, n_train_folds=1, **kw), progress=False)
-        hi = TASKS["bmi"].run(_cfg(data_path, model=model, n_train_folds=18, **kw), progress=False)
+    for model, kw in (
+        ("linear", {}),
+        ("ann", dict(hidden=16, epochs=4, patience=4)),
+        ("snn", dict(hidden=30, epochs=8, patience=8, readout="last", tau=0.002, lr=0.005)),
+    ):
+        lo = runner.run(_cfg(data_path, model=model, n_train_folds=1, **kw), progress=False)
+        hi = runner.run(_cfg(data_path, model=model, n_train_folds=18, **kw), progress=False)
         assert hi.test_fvaf.item() > lo.test_fvaf.item() + 0.05, model
         assert hi.test_fvaf.item() > (0.2 if model == "snn" else 0.3), model
 
 
 def test_bmi_config_validation():
     with pytest.raises(ConfigError, match="n-train-folds"):
-        RunConfig(task="bmi", n_train_folds=19)
+        RunConfig(study="bmi", n_train_folds=19)
     with pytest.raises(ConfigError, match="--rotation"):
-        RunConfig(task="bmi", rotation=20)
+        RunConfig(study="bmi", rotation=20)
     with pytest.raises(ConfigError, match="--model"):
-        RunConfig(task="bmi", model="rnn")
+        RunConfig(study="bmi", model="rnn")
     with pytest.raises(ConfigError, match="--target"):
-        RunConfig(task="bmi", target="speed")
+        RunConfig(study="bmi", target="speed")

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from snnsim.config import RunConfig
-from snnsim.tasks.ipd import run
+from snnsim.runner import run
 
 
 @pytest.mark.parametrize("backend", ["snntorch", "norse", "fused"])

@@ -1,0 +1,132 @@
+"""Command line: ``python -m snnsim.plots RESULTS [--out DIR]``: draw every figure that applies.
+
+RESULTS is a result file (a run, or a merged experiment given as ``results/NAME``). Which
+figures apply is decided from the variables present:
+
+- IPD (``confusion``, ``train_acc`` ...): accuracy and error boxplots per readout x tau,
+  training curves, the confusion matrix + IPD histogram (one per readout x tau of a grid),
+  the input raster of 8 stimuli with the run's stimulus settings, and the re-ordered weight
+  plots when the file holds weights (``w1``, ``w2``);
+- BMI (``y_pred``, ``<split>_fvaf`` ...): Figure 1 (true and predicted velocity against time),
+  Figures 2a/2b (FVAF, RMSE against training folds) when ``n_train_folds`` is swept, and the
+  learning curves.
+
+Each figure is written as ``DIR/<name>_<figure>.png`` and ``.svg`` (``name``: the results
+file's stem) and its path printed. A missing or invalid file: one line on stderr, exit code 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..cli import OneLineParser, guarded, positive_int
+from ..errors import SnnsimError
+
+PROG = "snnsim.plots"
+
+
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("results", help="result file, or results/NAME for a merged experiment")
+    p.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures)")
+    p.add_argument(
+        "--format",
+        dest="formats",
+        action="append",
+        choices=("png", "svg", "pdf"),
+        help="file format; repeat for several (default: png and svg)",
+    )
+    p.add_argument("--dpi", type=positive_int, default=120, help="PNG resolution (default 120)")
+    p.add_argument(
+        "--window",
+        type=float,
+        nargs=2,
+        metavar=("START", "STOP"),
+        help="BMI Figure 1: time window in s (default: the first 20 s of the test fold)",
+    )
+    p.add_argument("--only", action="append", metavar="FIGURE", help="draw only this figure (repeatable)")
+    return p
+
+
+def figures_for(ds, window=None) -> dict:
+    """``{figure name: callable returning a Figure}`` for every figure that applies to ``ds``."""
+    from .. import plots
+    from .common import group_keys, with_settings
+
+    out: dict = {}
+    if {"train_acc", "test_acc"} <= set(ds.data_vars):
+        out["accuracy"] = lambda: plots.accuracy_boxplot(ds)
+    if {"train_err_deg", "test_err_deg"} <= set(ds.data_vars):
+        out["error"] = lambda: plots.error_boxplot(ds)
+    if "confusion" in ds:
+        if "loss" in ds and "epoch" in ds.dims:
+            out["training_curves"] = lambda: plots.training_curves(ds)
+        grid = with_settings(ds, ("readout", "tau"))
+        dims = [d for d in ("readout", "tau") if d in ds.dims]
+        for key in group_keys(grid, dims):
+            sub = ds.sel(key) if key else ds
+            if not bool((sub["confusion"].fillna(0) > 0).any()):
+                continue
+            suffix = "_".join(f"{v * 1e3:g}ms" if k == "tau" else str(v) for k, v in key.items())
+            out["confusion" + ("_" + suffix if suffix else "")] = lambda k=key: plots.confusion_figure(
+                ds, sel=k or None
+            )
+        out["input_raster"] = lambda: plots.input_raster(ds=ds)
+    if {"w1", "w2"} <= set(ds.data_vars):
+        sel = {d: ds[d].values[0].item() for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
+        out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None)
+        out["weight_profiles"] = lambda: plots.hidden_weight_profiles(ds, sel=sel or None)
+    if {"time", "y_true", "y_pred"} <= set(ds.data_vars):
+        out["prediction"] = lambda: plots.prediction_trace(ds, window=tuple(window) if window else None)
+    if "n_train_folds" in ds.dims:
+        if any(f"{s}_fvaf" in ds for s in ("train", "val", "test")):
+            out["fvaf"] = lambda: plots.fvaf_figure(ds)
+        if any(f"{s}_rmse" in ds for s in ("train", "val", "test")):
+            out["rmse"] = lambda: plots.rmse_figure(ds)
+    if "confusion" not in ds and "epoch" in ds.dims and plots.bmi.epoch_variables(ds):
+        out["learning_curves"] = lambda: plots.learning_curves(ds)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    return guarded(PROG, lambda: draw(ns))
+
+
+def draw(ns) -> int:
+    """Draw the figures asked for by parsed arguments ``ns``; print each file's path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from .. import results
+    from .common import save_figure
+
+    if ns.out.exists() and not ns.out.is_dir():
+        raise SnnsimError(f"--out: {ns.out} is a file; give the folder the figures go to")
+    ds = results.load(ns.results)
+    figures = figures_for(ds, ns.window)
+    if ns.only:
+        unknown = [n for n in ns.only if n not in figures]
+        if unknown:
+            raise SnnsimError(
+                f"--only {unknown[0]}: not a figure of this file (available: {', '.join(figures) or 'none'})"
+            )
+        figures = {n: f for n, f in figures.items() if n in ns.only}
+    if not figures:
+        raise SnnsimError(f"{ns.results}: no figure applies (not an IPD or BMI result)")
+    name = results.resolve(ns.results).stem
+    formats = tuple(ns.formats or ("png", "svg"))
+    for fig_name, make in figures.items():
+        try:
+            fig = make()
+        except ValueError as exc:
+            print(f"{PROG}: {fig_name}: skipped ({exc})", file=sys.stderr)
+            continue
+        for path in save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi):
+            print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,403 @@
+"""BMI decoding: arm state from 48 motor-cortex neurons' binned spike counts.
+
+Data: :func:`snnsim.datasets.bmi.load` (``--data``, default the synthetic data set), folds of
+the course (:func:`~snnsim.datasets.bmi.fold_split`), target ``--target`` columns ``--dim``.
+Targets are z-scored with the training folds' statistics for training; metrics (FVAF, RMSE per
+output, population variance) are computed in the original units on the training, validation
+and test folds.
+
+Models (``--model``):
+
+- ``snn`` (default): the shared :class:`~snnsim.network.Decoder` (hidden LIF layer of the
+  chosen backend, output layer read by the readout registry) on the ``bmi`` encoder's input
+  currents (20 bins = 20 steps, + 3 flush steps), followed by a per-output affine head
+  ``y = a * readout + b`` (the network has no biases; the head only rescales). ``mean``,
+  ``max`` and ``last`` read the non-spiking leaky-integrator output. ``fr`` makes the output
+  layer spike, as for IPD, with **two** output neurons per dimension in push-pull:
+  ``y = a * (rate+ - rate-) + b``; a single firing rate in [0, 1] could not represent a signed
+  velocity without a large baseline rate.
+- ``ann``: the assignment's shallow dense network: 960 z-scored inputs -> ``--hidden`` ELU
+  units -> linear outputs, with biases.
+- ``linear``: ridge regression (Wiener filter over the 20 bins) on the 960 z-scored inputs
+  plus a bias, closed form; the ridge strength is picked on the validation fold from a
+  log-spaced grid (1e-1 .. 1e5). It is deterministic: all repeats give the same numbers.
+
+Training (snn, ann): Adam (``--lr``), mean squared error on the z-scored targets, shuffled
+mini-batches of ``--batch-size`` (last partial batch dropped), at most ``--epochs`` epochs,
+early stopping on the mean validation FVAF with ``--patience`` (:mod:`snnsim.training`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import xarray as xr
+from torch import nn
+
+from .. import seeding
+from ..backends import make_backend
+from ..config import RunConfig
+from ..datasets import bmi as bmi_data
+from ..datasets.bmi import Folds, Splits
+from ..encoders.bmi import Normaliser, encode
+from ..functional.lif import LIFParameters
+from ..metrics import fvaf, rmse
+from ..network import Decoder
+from ..readouts import get_readout
+from ..results import provenance_attrs
+from ..training import Training, fit_epochs
+from . import Outcome
+
+RIDGE_GRID = tuple(10.0**k for k in np.arange(-1, 5.5, 0.5))
+EVAL_CHUNK = 4096
+SPLITS = Splits._fields
+UNITS = {"theta": "rad", "dtheta": "rad/s", "ddtheta": "rad/s^2", "torque": "N m"}
+
+
+# -- data ------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class BMIData:
+    """The folds of one config, normalised with the training folds' statistics only.
+
+    x: model inputs per split: currents (n, 23, 48) for ``snn``, z-scored counts (n, 960) otherwise.
+    y: z-scored targets per split (n, D). y_mean, y_std: the targets' normalisation (D,).
+    """
+
+    folds: Splits[Folds]
+    x: Splits[torch.Tensor]
+    y: Splits[torch.Tensor]
+    y_mean: np.ndarray
+    y_std: np.ndarray
+
+
+def prepare(cfg: RunConfig, device: torch.device | str = "cpu") -> BMIData:
+    """Load, split and normalise the data of ``cfg`` (inputs and targets on ``device``)."""
+    folds = bmi_data.extract(
+        bmi_data.load(cfg.data), cfg.rotation, cfg.n_train_folds, cfg.target, cfg.dims, cfg.mi_order
+    )
+    y_mean, y_std = folds.train.y.mean(0), folds.train.y.std(0)
+    y_std = np.where(y_std > 0, y_std, 1.0)
+    if cfg.model == "snn":
+        norm = Normaliser.fit(folds.train.counts)
+        x = Splits(*(encode(f.counts, norm) for f in folds))
+    else:
+        flat = Splits(*(f.counts.reshape(len(f.counts), -1) for f in folds))
+        mu, sd = flat.train.mean(0), flat.train.std(0)
+        sd = np.where(sd > 0, sd, 1.0)
+        x = Splits(*(torch.from_numpy(((v - mu) / sd).astype(np.float32)) for v in flat))
+    y = Splits(*(torch.from_numpy(((f.y - y_mean) / y_std).astype(np.float32)) for f in folds))
+    if cfg.model != "linear":
+        x, y = Splits(*(v.to(device) for v in x)), Splits(*(v.to(device) for v in y))
+    return BMIData(folds, x, y, y_mean, y_std)
+
+
+# -- models ----------------------------------------------------------------------------------------
+class SNNRegressor(nn.Module):
+    """M spiking decoders (:class:`Decoder`) with a per-output affine head."""
+
+    def __init__(self, cfg: RunConfig, n_out: int, generators: Sequence[torch.Generator]):
+        super().__init__()
+        readout = get_readout(cfg.readout)
+        self.push_pull = readout.spiking_output
+        params = LIFParameters(alpha=cfg.alpha, v_th=cfg.threshold, slope=cfg.surrogate_slope)
+        n_units = 2 * n_out if self.push_pull else n_out
+        self.decoder = Decoder(
+            bmi_data.N_NEURONS, cfg.hidden, n_units, make_backend(cfg.backend), readout, params, cfg.init, generators
+        )
+        m = len(generators)
+        self.scale = nn.Parameter(torch.ones(m, 1, n_out))
+        self.bias = nn.Parameter(torch.zeros(m, 1, n_out))
+        self.n_out = n_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (M, B, T, 48) currents -> (M, B, n_out)."""
+        z = self.decoder.logits(x)
+        if self.push_pull:
+            z = z[..., : self.n_out] - z[..., self.n_out :]
+        return self.scale * z + self.bias
+
+
+def _uniform(shape: tuple[int, ...], fan: int, g: torch.Generator) -> torch.Tensor:
+    b = 1.0 / math.sqrt(fan)
+    return torch.rand(shape, generator=g, dtype=torch.float64).mul_(2 * b).sub_(b).float()
+
+
+class ANNRegressor(nn.Module):
+    """M shallow dense networks: inputs -> hidden ELU -> linear outputs (fan-in uniform init).
+    Each model's products are separate calls, so a model's numbers do not depend on M."""
+
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, generators: Sequence[torch.Generator]):
+        super().__init__()
+        self.w1 = nn.Parameter(torch.stack([_uniform((n_in, n_hidden), n_in, g) for g in generators]))
+        self.b1 = nn.Parameter(torch.stack([_uniform((1, n_hidden), n_in, g) for g in generators]))
+        self.w2 = nn.Parameter(torch.stack([_uniform((n_hidden, n_out), n_hidden, g) for g in generators]))
+        self.b2 = nn.Parameter(torch.stack([_uniform((1, n_out), n_hidden, g) for g in generators]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (M, B, 960) -> (M, B, n_out)."""
+        return torch.cat([
+            torch.baddbmm(b2, F.elu(torch.baddbmm(b1, xm, w1)), w2)
+            for xm, w1, b1, w2, b2 in zip(*(t.split(1) for t in (x, self.w1, self.b1, self.w2, self.b2)))
+        ])  # fmt: skip
+
+
+class RidgeRegressor(nn.Module):
+    """M copies of one ridge regression, fitted in closed form by :func:`fit_ridge` and applied
+    in float64 with numpy (:meth:`predict`)."""
+
+    def __init__(self, n_models: int):
+        super().__init__()
+        self.n_models = n_models
+        self.w: np.ndarray | None = None  # (961, D), the last row the bias
+        self.ridge_lambda = math.nan
+
+    def predict(self, x: torch.Tensor) -> np.ndarray:
+        """x (N, 960) -> (M, N, D) float64."""
+        pred = np.c_[x.double().numpy(), np.ones(x.shape[0])] @ self.w
+        return np.broadcast_to(pred, (self.n_models, *pred.shape))
+
+
+def fit_ridge(data: BMIData) -> tuple[np.ndarray, float, float]:
+    """Ridge regression with the ridge strength chosen on the validation fold.
+
+    Returns weights (961, D) (last row the bias), the chosen strength and its validation FVAF.
+    """
+    a = np.c_[data.x.train.double().numpy(), np.ones(data.x.train.shape[0])]
+    av = np.c_[data.x.val.double().numpy(), np.ones(data.x.val.shape[0])]
+    y, yv = data.y.train.double().numpy(), data.y.val.double().numpy()
+    gram, rhs = a.T @ a, a.T @ y
+    best = (-np.inf, None, None)
+    for lam in RIDGE_GRID:
+        reg = np.full(a.shape[1], lam)
+        reg[-1] = 0.0  # the bias is not penalised
+        w = np.linalg.solve(gram + np.diag(reg), rhs)
+        score = float(fvaf(yv, av @ w).mean())
+        if score > best[0]:
+            best = (score, lam, w)
+    return best[2], best[1], best[0]
+
+
+# -- training --------------------------------------------------------------------------------------
+def predictions(model: nn.Module, x: torch.Tensor, n_models: int) -> np.ndarray:
+    """Predictions (M, N, n_out) in z-scored units, float64."""
+    if isinstance(model, RidgeRegressor):
+        return model.predict(x)
+    return predict(model, x, n_models).double().cpu().numpy()
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, n_models: int) -> torch.Tensor:
+    """Predictions (M, N, n_out) in z-scored units."""
+    out = []
+    for start in range(0, x.shape[0], EVAL_CHUNK):
+        chunk = x[start : start + EVAL_CHUNK]
+        out.append(model(chunk.unsqueeze(0).expand(n_models, *chunk.shape)))
+    return torch.cat(out, dim=1)
+
+
+def _fvaf_torch(y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
+    """Mean over outputs of FVAF per model: y (N, D), pred (M, N, D) -> (M,)."""
+    mse = ((pred - y) ** 2).double().mean(1)
+    return (1 - mse / y.double().var(0, unbiased=False)).mean(-1)
+
+
+class BMITrainer:
+    """Adam on the MSE of z-scored targets; validation: mean FVAF on the validation fold."""
+
+    def __init__(self, model: nn.Module, cfg: RunConfig, data: BMIData, seeds: Sequence[int]):
+        self.model, self.data = model, data
+        self.n_models, self.n_samples = len(seeds), data.x.train.shape[0]
+        self.batch = min(cfg.batch_size, self.n_samples)
+        self.n_batches = self.n_samples // self.batch
+        self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.orders = [seeding.generator(s, "order") for s in seeds]
+
+    def epoch(self, on_batch) -> np.ndarray:
+        x, y = self.data.x.train, self.data.y.train
+        perm = torch.stack([torch.randperm(self.n_samples, generator=g) for g in self.orders]).to(x.device)
+        epoch_loss = torch.zeros(self.n_models, dtype=torch.float64, device=x.device)
+        self.model.train()
+        for b in range(self.n_batches):
+            index = perm[:, b * self.batch : (b + 1) * self.batch]
+            loss = ((self.model(x[index]) - y[index]) ** 2).mean((1, 2))  # (M,)
+            self.optimiser.zero_grad()
+            loss.sum().backward()  # each model's slice gets exactly its own gradient
+            self.optimiser.step()
+            epoch_loss += loss.detach().double()
+            on_batch()
+        return (epoch_loss / self.n_batches).cpu().numpy()
+
+    def validate(self) -> np.ndarray:
+        self.model.eval()
+        return _fvaf_torch(self.data.y.val, predict(self.model, self.data.x.val, self.n_models)).cpu().numpy()
+
+
+# -- results ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SplitScores:
+    """Per-output FVAF and RMSE (D,) and predictions (N, D), in the target's units."""
+
+    fvaf: np.ndarray
+    rmse: np.ndarray
+    pred: np.ndarray
+
+
+@dataclass(frozen=True)
+class BMIRepeat:
+    """What one repeat produced."""
+
+    loss: np.ndarray  # (epochs,) NaN after early stop; linear: epoch 1 only
+    val_curve: np.ndarray  # (epochs,)
+    best_epoch: int
+    ridge_lambda: float  # NaN except for linear
+    scores: Splits[SplitScores]
+
+
+def _describe(cfg: RunConfig, n_models: int) -> str:
+    return f"bmi {cfg.model}" + (f" {cfg.backend} {cfg.readout}" if cfg.model == "snn" else "") + f" x{n_models}"
+
+
+class BMIStudy:
+    name = "bmi"
+
+    def group_key(self, cfg: RunConfig) -> RunConfig:
+        """Configs that differ only by seed and repeats train as one batched model."""
+        return cfg.replace(seed=0, repeats=1)
+
+    def data_key(self, cfg: RunConfig, seed: int) -> tuple:
+        """The data depend on the data set, folds, target and the model's input kind, not on the seed."""
+        kind = "currents" if cfg.model == "snn" else ("cpu" if cfg.model == "linear" else "flat")
+        return (cfg.data, cfg.rotation, cfg.n_train_folds, cfg.target, cfg.dims, cfg.mi_order, kind)
+
+    def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> BMIData:
+        return prepare(cfg, device)
+
+    def make_model(self, cfgs: Sequence[RunConfig], seeds: Sequence[int], device: torch.device) -> nn.Module:
+        cfg = cfgs[0]
+        n_out = len(cfg.dims)
+        if cfg.model == "linear":
+            return RidgeRegressor(len(seeds))
+        generators = [seeding.generator(s, "init") for s in seeds]
+        if cfg.model == "snn":
+            model = SNNRegressor(cfg, n_out, generators)
+        else:
+            model = ANNRegressor(bmi_data.N_NEURONS * bmi_data.N_BINS, cfg.hidden, n_out, generators)
+        return model.to(device)
+
+    def fit(
+        self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], seeds: Sequence[int], progress: bool
+    ) -> Training:
+        cfg, n = cfgs[0], len(seeds)
+        if isinstance(model, RidgeRegressor):
+            model.w, model.ridge_lambda, val = fit_ridge(data[0])
+            pred = model.predict(data[0].x.train)[0]
+            loss = np.full((n, cfg.epochs), np.nan)
+            loss[:, 0] = float(np.mean((pred - data[0].y.train.double().numpy()) ** 2))
+            curve = np.full((n, cfg.epochs), np.nan)
+            curve[:, 0] = val
+            return Training(loss, curve, np.ones(n, dtype=int))
+        trainer = BMITrainer(model, cfg, data[0], seeds)
+        return fit_epochs(model, trainer, n, cfg.epochs, cfg.patience, progress, _describe(cfg, n))
+
+    def evaluate(
+        self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], training: Training
+    ) -> list[BMIRepeat]:
+        d, n = data[0], len(cfgs)
+        model.eval()
+        scores = []
+        for folds, x in zip(d.folds, d.x):
+            pred = predictions(model, x, n) * d.y_std + d.y_mean
+            scores.append([SplitScores(fvaf(folds.y, p), rmse(folds.y, p), p) for p in pred])
+        lam = getattr(model, "ridge_lambda", math.nan)
+        return [
+            BMIRepeat(training.loss[m], training.val_curve[m], int(training.best_epoch[m]), lam,
+                      Splits(*(s[m] for s in scores)))
+            for m in range(n)
+        ]  # fmt: skip
+
+    def to_dataset(
+        self, cfg: RunConfig, outcomes: Mapping[int, Outcome], data: BMIData, device: torch.device
+    ) -> xr.Dataset:
+        repeats = sorted(outcomes)
+        rows: list[BMIRepeat] = [outcomes[r].result for r in repeats]
+        units = UNITS[cfg.target]
+        test = data.folds.test
+        variables = {}
+        for split, label in zip(SPLITS, ("training", "validation", "test")):
+            scores = [getattr(r.scores, split) for r in rows]
+            variables[f"{split}_fvaf"] = (
+                ("repeat", "output"),
+                np.stack([s.fvaf for s in scores]),
+                {"long_name": f"{label} FVAF (1 - MSE/VAR, population variance)"},
+            )
+            variables[f"{split}_rmse"] = (
+                ("repeat", "output"),
+                np.stack([s.rmse for s in scores]),
+                {"units": units, "long_name": f"{label} RMSE"},
+            )
+        variables.update({
+            "train_seconds": ("repeat", np.array([outcomes[r].seconds for r in repeats]),
+                              {"units": "s", "long_name": "training wall time"}),
+            "best_epoch": ("repeat", np.array([r.best_epoch for r in rows]),
+                           {"long_name": "epoch whose weights were kept (early stopping); 1 for linear"}),
+            "ridge_lambda": ("repeat", np.array([r.ridge_lambda for r in rows], dtype=float),
+                             {"long_name": "ridge strength chosen on the validation fold (linear only, else NaN)"}),
+            "loss": (("repeat", "epoch"), np.stack([r.loss for r in rows]),
+                     {"long_name": "mean training loss (MSE, z-scored targets); NaN after early stop; linear: epoch 1 only"}),
+            "val_fvaf_curve": (("repeat", "epoch"), np.stack([r.val_curve for r in rows]),
+                               {"long_name": "validation FVAF (mean over outputs) per epoch; NaN after early stop; "
+                                             "linear: epoch 1 only"}),
+            "time": ("sample", test.time, {"units": "s", "long_name": "test-fold time stamp"}),
+            "y_true": (("sample", "output"), test.y, {"units": units, "long_name": f"true {cfg.target} (test fold)"}),
+            "y_pred": (("repeat", "sample", "output"), np.stack([r.scores.test.pred for r in rows]).astype(np.float32),
+                       {"units": units, "long_name": f"predicted {cfg.target} (test fold)"}),
+        })  # fmt: skip
+        ds = xr.Dataset(
+            variables,
+            coords={
+                "repeat": repeats,
+                "output": [bmi_data.JOINTS[d] for d in cfg.dims],
+                "dim": ("output", np.array(cfg.dims)),
+                "epoch": np.arange(1, cfg.epochs + 1),
+                "sample": np.arange(len(test.time)),
+                "seed": ("repeat", np.array([cfg.seed + r for r in repeats])),
+            },
+        )
+        ds.attrs.update(provenance_attrs(cfg, device))
+        ds.attrs.update({
+            "train_folds": json.dumps(list(data.folds.train.folds)), "val_fold": data.folds.val.folds[0],
+            "test_fold": test.folds[0], "data_source": cfg.data or "synthetic",
+        })  # fmt: skip
+        return ds
+
+    def summarise(self, ds: xr.Dataset) -> str:
+        """FVAF and RMSE per split and output: median [min-max] over repeats."""
+        a = ds.attrs
+        model = a["config_model"]
+        desc = model + (
+            f"  backend={a['config_backend']}  readout={a['config_readout']}  tau={a['config_tau'] * 1e3:g} ms"
+            if model == "snn"
+            else ""
+        )
+        lines = [
+            f"BMI  {desc}  target={a['config_target']}  rotation={a['config_rotation']}  "
+            f"train folds={a['config_n_train_folds']}  repeats={ds.sizes['repeat']}  device={a['device']}",
+            f"{'':18}{'median':>9}{'min':>9}{'max':>9}",
+        ]
+        for out in ds["output"].values:
+            for metric in ("fvaf", "rmse"):
+                for split in SPLITS:
+                    v = ds[f"{split}_{metric}"].sel(output=out).values
+                    lines.append(f"{f'{split} {metric} {out}':18}{np.median(v):9.3f}{v.min():9.3f}{v.max():9.3f}")
+        v = ds["train_seconds"].values
+        lines.append(f"{'train s':18}{np.median(v):9.2f}{v.min():9.2f}{v.max():9.2f}")
+        return "\n".join(lines)
+
+
+STUDY = BMIStudy()

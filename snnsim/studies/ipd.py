@@ -1,0 +1,271 @@
+"""IPD sound localisation: decoders of Poisson IPD stimuli classify the IPD into 12 bins.
+
+Follows the notebook: per repeat, a fresh training set (n_train_batches * batch_size samples)
+and test set (n_test_batches * batch_size), Adam, NLL of log-softmax of the readout, shuffled
+mini-batches with the last partial batch dropped; accuracy and mean absolute error (deg) on
+training and test sets. Each repeat's data and initialisation come from its own random
+streams, so a model's numbers do not depend on what it is batched with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+import xarray as xr
+
+from .. import seeding
+from ..backends import make_backend
+from ..config import RunConfig
+from ..encoders.ipd import IPDStimulus, generate
+from ..functional.lif import LIFParameters
+from ..metrics import Classification, classification_metrics, continuise, discretise
+from ..network import Decoder, NetworkOutput
+from ..readouts import get_readout, sum_over_time
+from ..results import provenance_attrs
+from ..training import Training, fit_epochs
+from . import Outcome
+
+
+@dataclass
+class Stimuli:
+    """One seed's training or test set: IPDs (N,) rad and spike trains (N, T, C) bool."""
+
+    ipd: torch.Tensor
+    spikes: torch.Tensor
+    _rows: object = field(default=None, repr=False)
+
+    def sparse(self):
+        """The spikes as lists of active inputs (:class:`~snnsim.backends.sparse_input.SpikeRows`),
+        built once, or None where the compiled CPU kernels cannot use them."""
+        from ..backends import sparse_input
+
+        if self._rows is None and sparse_input.available(self.spikes.device):
+            self._rows = sparse_input.SpikeRows(self.spikes)
+        return self._rows
+
+
+@dataclass(frozen=True)
+class IPDData:
+    """One seed's data sets."""
+
+    train: Stimuli
+    test: Stimuli
+
+
+@dataclass(frozen=True)
+class IPDRepeat:
+    """What one repeat produced: loss per epoch, metrics and trained weights."""
+
+    loss: np.ndarray  # (epochs,)
+    train: Classification
+    test: Classification
+    w1: np.ndarray  # (inputs, hidden)
+    w2: np.ndarray  # (hidden, classes)
+
+
+def make_stimuli(cfg: RunConfig, seed: int, device: torch.device, split: str) -> Stimuli:
+    """The ``split`` ("train" or "test") set of seed ``seed``: its own random stream, so it
+    depends only on the seed and the stimulus settings, not on readout, tau or batching."""
+    stim = IPDStimulus.from_config(cfg)
+    n = cfg.batch_size * (cfg.n_train_batches if split == "train" else cfg.n_test_batches)
+    return Stimuli(*generate(n, stim, seeding.generator(seed, f"ipd-{split}", device)))
+
+
+def per_model_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """Per-model data x (M, N, ...) and per-model rows index (M, B) -> x[m, index[m]] (M, B, ...)."""
+    return x[torch.arange(x.shape[0], device=x.device)[:, None], index]
+
+
+class InputCurrents:
+    """The network's records for mini-batches of M models' data sets: from the sparse lists of
+    active inputs (fused backend, CPU kernels; time-major layers) or from the dense spikes."""
+
+    def __init__(self, cfg: RunConfig, sets: Sequence[Stimuli]):
+        rows = [s.sparse() for s in sets] if cfg.backend == "fused" else [None]
+        self.sparse = rows if all(r is not None for r in rows) else None
+        self.sets = sets
+
+    def network(self, model: Decoder, index: torch.Tensor) -> NetworkOutput:
+        """The network's records for samples ``index`` (M, B) of each model's data set."""
+        if self.sparse is not None:
+            from ..backends.sparse_input import project
+
+            return model.forward_currents(project(model.w1, self.sparse, index, time_major=True), time_major=True)
+        return model(torch.stack([s.spikes[i] for s, i in zip(self.sets, index)]).float())
+
+
+class IPDTrainer:
+    """Adam on the NLL of the readout's log-softmax; one shuffled pass over the data per epoch."""
+
+    def __init__(self, model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli], seeds: Sequence[int]):
+        self.model, self.cfg = model, cfg
+        self.device = sets[0].spikes.device
+        self.labels = torch.stack([discretise(s.ipd, cfg.n_classes) for s in sets])
+        self.inputs = InputCurrents(cfg, sets)
+        self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.orders = [seeding.generator(s, "order") for s in seeds]
+        self.n_models, self.n_samples = self.labels.shape
+        self.n_batches = self.n_samples // cfg.batch_size
+
+    def epoch(self, on_batch) -> np.ndarray:
+        size = self.cfg.batch_size
+        perm = torch.stack([torch.randperm(self.n_samples, generator=g) for g in self.orders]).to(self.device)
+        epoch_loss = torch.zeros(self.n_models, dtype=torch.float64, device=self.device)
+        for b in range(self.n_batches):
+            index = perm[:, b * size : (b + 1) * size]
+            logits = self.model.read(self.inputs.network(self.model, index))  # (M, B, C)
+            y = per_model_rows(self.labels, index)
+            loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(self.n_models, -1).mean(1)
+            self.optimiser.zero_grad()
+            loss.sum().backward()  # each model's slice gets exactly its own gradient
+            self.optimiser.step()
+            epoch_loss += loss.detach().double()
+            on_batch()
+        return (epoch_loss / self.n_batches).cpu().numpy()
+
+    def validate(self) -> None:
+        return None
+
+
+@torch.no_grad()
+def predict(model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli]) -> torch.Tensor:
+    """Predicted class (M, N) with the training readout or the notebook's sum over time."""
+    inputs = InputCurrents(cfg, sets)
+    n = sets[0].ipd.shape[0]
+    device = sets[0].spikes.device
+    out = []
+    for start in range(0, n, cfg.batch_size):
+        index = torch.arange(start, min(n, start + cfg.batch_size), device=device).expand(len(sets), -1)
+        score = model.read(inputs.network(model, index), sum_over_time if cfg.eval == "sum" else None)
+        out.append(score.argmax(-1))
+    return torch.cat(out, dim=1)
+
+
+def _describe(cfgs: Sequence[RunConfig]) -> str:
+    """The models' backend, readouts and taus, for progress bars: 'fused mean,fr/tau=2,20ms x4'."""
+    readouts = dict.fromkeys(c.readout for c in cfgs)
+    taus = dict.fromkeys(f"{c.tau * 1e3:.3g}" for c in cfgs)
+    return f"{cfgs[0].backend} {','.join(readouts)}/tau={','.join(taus)}ms x{len(cfgs)}"
+
+
+class IPDStudy:
+    name = "ipd"
+
+    def group_key(self, cfg: RunConfig) -> RunConfig:
+        """Configs that differ only by seed, repeats, readout or tau train as one batched model
+        (each model keeps its own readout and time constant)."""
+        return cfg.replace(seed=0, repeats=1, readout="mean", tau=0.02)
+
+    def data_key(self, cfg: RunConfig, seed: int) -> tuple:
+        return (IPDStimulus.from_config(cfg), cfg.batch_size, cfg.n_train_batches, cfg.n_test_batches, seed)
+
+    def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> IPDData:
+        return IPDData(make_stimuli(cfg, seed, device, "train"), make_stimuli(cfg, seed, device, "test"))
+
+    def make_model(self, cfgs: Sequence[RunConfig], seeds: Sequence[int], device: torch.device) -> Decoder:
+        """One decoder per seed, each with its config's readout and time constant."""
+        params = [LIFParameters(alpha=c.alpha, v_th=c.threshold, slope=c.surrogate_slope) for c in cfgs]
+        generators = [seeding.generator(s, "init") for s in seeds]
+        first = cfgs[0]
+        model = Decoder(
+            2 * first.anf_per_ear, first.hidden, first.n_classes, make_backend(first.backend),
+            [get_readout(c.readout) for c in cfgs], params, first.init, generators,
+        )  # fmt: skip
+        return model.to(device)
+
+    def fit(
+        self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData], seeds: Sequence[int], progress: bool
+    ) -> Training:
+        cfg = cfgs[0]
+        trainer = IPDTrainer(model, cfg, [d.train for d in data], seeds)
+        return fit_epochs(
+            model, trainer, len(seeds), cfg.epochs, patience=cfg.epochs, progress=progress, desc=_describe(cfgs)
+        )
+
+    def evaluate(
+        self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData], training: Training
+    ) -> list[IPDRepeat]:
+        cfg = cfgs[0]
+        scores = {}
+        for split in ("train", "test"):
+            sets = [getattr(d, split) for d in data]
+            predicted = predict(model, cfg, sets)
+            scores[split] = [classification_metrics(s.ipd, predicted[m], cfg.n_classes) for m, s in enumerate(sets)]
+        w1, w2 = model.w1.detach().cpu().numpy(), model.w2.detach().cpu().numpy()
+        return [
+            IPDRepeat(training.loss[m], scores["train"][m], scores["test"][m], w1[m], w2[m]) for m in range(len(data))
+        ]
+
+    def to_dataset(
+        self, cfg: RunConfig, outcomes: Mapping[int, Outcome], data: IPDData, device: torch.device
+    ) -> xr.Dataset:
+        repeats = sorted(outcomes)
+        rows: list[IPDRepeat] = [outcomes[r].result for r in repeats]
+        classes = np.arange(cfg.n_classes)
+        midpoints = np.degrees(continuise(classes.astype(float), cfg.n_classes))
+        per_repeat = {
+            "train_acc": ([r.train.acc for r in rows], "%", "training accuracy"),
+            "test_acc": ([r.test.acc for r in rows], "%", "test accuracy"),
+            "train_err_deg": ([r.train.err_deg for r in rows], "deg", "training mean absolute IPD error"),
+            "test_err_deg": ([r.test.err_deg for r in rows], "deg", "test mean absolute IPD error"),
+            "train_seconds": ([outcomes[r].seconds for r in repeats], "s", "training wall time"),
+        }
+        variables = {k: ("repeat", np.array(v), {"units": u, "long_name": n}) for k, (v, u, n) in per_repeat.items()}
+        variables["loss"] = (
+            ("repeat", "epoch"),
+            np.stack([r.loss for r in rows]),
+            {"long_name": "mean training loss (NLL)"},
+        )
+        variables["confusion"] = (
+            ("repeat", "true_class", "pred_class"), np.stack([r.test.confusion for r in rows]),
+            {"long_name": "test confusion counts"},
+        )  # fmt: skip
+        variables["w1"] = (
+            ("repeat", "input_unit", "hidden_unit"),
+            np.stack([r.w1 for r in rows]),
+            {"long_name": "trained input-to-hidden weights"},
+        )
+        variables["w2"] = (
+            ("repeat", "hidden_unit", "output_unit"),
+            np.stack([r.w2 for r in rows]),
+            {"long_name": "trained hidden-to-output weights"},
+        )
+        ds = xr.Dataset(
+            variables,
+            coords={
+                "repeat": repeats,
+                "epoch": np.arange(1, cfg.epochs + 1),
+                "true_class": classes,
+                "pred_class": classes,
+                "class_ipd_deg": ("true_class", midpoints, {"units": "deg", "long_name": "bin midpoint IPD"}),
+                "seed": ("repeat", np.array([cfg.seed + r for r in repeats])),
+            },
+        )
+        ds.attrs.update(provenance_attrs(cfg, device))
+        return ds
+
+    def summarise(self, ds: xr.Dataset) -> str:
+        """A short table: median [min-max] over repeats of accuracy, error and training time."""
+        a = ds.attrs
+        lines = [
+            f"IPD  backend={a['config_backend']}  readout={a['config_readout']}  tau={a['config_tau'] * 1e3:g} ms  "
+            f"phase={a['config_phase']}  eval={a['config_eval']}  repeats={ds.sizes['repeat']}  device={a['device']}",
+            f"{'':14}{'median':>9}{'min':>9}{'max':>9}",
+        ]
+        for name, label in (
+            ("train_acc", "train acc %"),
+            ("test_acc", "test acc %"),
+            ("train_err_deg", "train err deg"),
+            ("test_err_deg", "test err deg"),
+            ("train_seconds", "train s"),
+        ):
+            v = ds[name].values
+            lines.append(f"{label:14}{np.median(v):9.2f}{v.min():9.2f}{v.max():9.2f}")
+        return "\n".join(lines)
+
+
+STUDY = IPDStudy()

@@ -1,0 +1,124 @@
+"""The shape of the package: light imports, no import cycles, registries that match the config."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from snnsim import config
+from snnsim.backends import BACKENDS
+from snnsim.readouts import READOUT_ALIASES, READOUTS
+from snnsim.studies import STUDIES
+
+PACKAGE = Path(__file__).resolve().parents[1] / "snnsim"
+LIGHT = (
+    "snnsim.config",
+    "snnsim.cli",
+    "snnsim.errors",
+    "snnsim.units",
+    "snnsim.readouts",
+    "snnsim.results",
+    "snnsim.studies",
+    "snnsim.backends",
+    "snnsim.sweep.experiment",
+    "snnsim.sweep.jobs",
+    "snnsim.sweep.merge",
+    "snnsim.sweep.cli",
+)
+
+
+def test_config_experiments_and_sweep_bookkeeping_import_without_torch():
+    code = f"import sys; import {', '.join(LIGHT)}; print(sorted(m for m in sys.modules if m.split('.')[0] == 'torch'))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "command", [["count", "smoke"], ["show", "smoke", "1"], ["show", "smoke", "--json"], ["status", "smoke"]]
+)
+def test_sweep_bookkeeping_runs_where_torch_is_absent(command, tmp_path):
+    """``sys.modules['torch'] = None`` makes every ``import torch`` fail, as without torch."""
+    code = (
+        "import sys; sys.modules['torch'] = None; from snnsim.sweep.cli import main; "
+        f"sys.exit(main(['--results-dir', {str(tmp_path)!r}, *{command!r}]))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip()
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path, modules: set[str]) -> set[str]:
+    """The snnsim modules a module imports at its top level (not inside functions: those run
+    later, after every module has loaded)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("snnsim")}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            if not base.startswith("snnsim"):
+                continue
+            for alias in node.names:
+                sub = f"{base}.{alias.name}"
+                out.add(sub if sub in modules else base)
+    return out & modules
+
+
+def test_no_import_cycle_inside_the_package():
+    paths = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph = {name: _imports(path, set(paths)) - {name} for name, path in paths.items()}
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                cycle = stack[stack.index(nxt) :] + [nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert "snnsim.config" in graph and graph["snnsim.config"]  # the graph is not empty
+
+
+def test_the_cycle_check_finds_a_cycle(tmp_path, monkeypatch):
+    """The checker above is not vacuous: a package whose __init__ imports a module that imports
+    the package back is reported."""
+    pkg = tmp_path / "snnsim"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("from . import a\nREGISTRY = {}\n")
+    (pkg / "sub" / "a.py").write_text("from . import REGISTRY\n")
+    monkeypatch.setattr(sys.modules[__name__], "PACKAGE", pkg)
+    with pytest.raises(AssertionError, match="import cycle: snnsim.sub -> snnsim.sub.a -> snnsim.sub"):
+        test_no_import_cycle_inside_the_package()
+
+
+def test_the_config_takes_its_names_from_the_registries():
+    assert config.STUDIES == tuple(STUDIES) == ("ipd", "bmi")
+    assert config.BACKENDS == tuple(BACKENDS)
+    assert config.READOUT_NAMES == tuple(READOUTS) + tuple(READOUT_ALIASES)
+    assert set(READOUT_ALIASES.values()) <= set(READOUTS)
