@@ -28,10 +28,6 @@ import sys
 import threading
 import time
 
-from snnsim.openmp import prefer_passive_wait
-
-prefer_passive_wait()  # as the command-line entry points do, before torch is imported
-
 import numpy as np
 import torch
 from torch import nn

@@ -14,10 +14,6 @@ import collections
 import resource
 import time
 
-from snnsim.openmp import prefer_passive_wait
-
-prefer_passive_wait()  # as the command-line entry points do, before torch is imported
-
 import torch
 
 from snnsim.backends import _native

@@ -5,11 +5,52 @@ error-handling skeleton that turns errors into one line and an exit code (:mod:`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, SnnsimError
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+#: How torch's allocators say that memory ran out.
+OUT_OF_MEMORY = ("can't allocate memory", "out of memory", "not enough memory")
+
+
+class Interrupted(BaseException):
+    """Raised by :func:`stop_on_signals` when a stop signal arrives: stop now, write nothing."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+def _raise_interrupted(signum: int, frame: object) -> None:
+    # Stop once. Under SLURM the TERM comes twice (slurmstepd signals every process of the step
+    # and array.sh forwards its own): a second one must not interrupt the clean stop itself.
+    for s in STOP_SIGNALS:
+        signal.signal(s, signal.SIG_IGN)
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[None]:
+    """SIGTERM (scancel), SIGUSR1 (SLURM's time-limit warning) and SIGINT raise
+    :class:`Interrupted` in the main thread, so that a run stops cleanly: temporary files are
+    removed on the way out and no result is half-written. The old handlers come back after."""
+    old = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    for s in STOP_SIGNALS:
+        signal.signal(s, _raise_interrupted)
+    try:
+        yield
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -87,6 +128,18 @@ def guarded(prog: str, body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing half-written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Interrupted as exc:
+        print(f"{prog}: stopped by {exc.name}; no result written", file=sys.stderr)
+        return 128 + exc.signum
+    except (MemoryError, RuntimeError) as exc:
+        if not isinstance(exc, MemoryError) and not any(m in str(exc) for m in OUT_OF_MEMORY):
+            raise
+        print(
+            f"{prog}: error: out of memory ({type(exc).__name__}); use smaller settings "
+            "(--batch-size, --hidden, --repeats, data set sizes)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED

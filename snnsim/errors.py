@@ -7,6 +7,9 @@ Exit codes of every snnsim command (also in the README):
 1     a run failed (a sweep job raised; its traceback is in its ``.failed`` file)
 2     bad input: a setting, file or argument (one line names it); nothing written
 3     a stale result is in the way (``sweep run`` without ``--force``)
+4     a training diverged (its loss or weights became NaN or infinite); no result written
+5     the result could not be written where asked (disk full, no permission, another run wrote
+      the file meanwhile); the message says where it was saved instead, if anywhere
 130   interrupted (Ctrl-C); 128 + N: stopped by signal N; nothing half-written
 ====  ==========================================================================
 """
@@ -17,6 +20,8 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_STALE = 3
+EXIT_DIVERGED = 4
+EXIT_NOT_WRITTEN = 5
 EXIT_INTERRUPTED = 130
 
 
@@ -41,3 +46,14 @@ class DataError(SnnsimError, ValueError):
 
 class ResultError(SnnsimError, ValueError):
     """A result file is missing, incomplete or inconsistent."""
+
+
+class DivergedError(SnnsimError, ArithmeticError):
+    """A training's loss or weights became NaN or infinite. ``model``: its index in the batched
+    model; the runner names the config and repeat."""
+
+    exit_code = EXIT_DIVERGED
+
+    def __init__(self, message: str, model: int = 0, epoch: int = 0):
+        self.model, self.epoch = model, epoch
+        super().__init__(message)

@@ -2,13 +2,20 @@
 ``xarray.open_dataset(path, engine="h5netcdf")``.
 
 Every file carries the full config (JSON in attribute ``config``, and each scalar setting as
-``config_<name>``), the seed, library versions, the device and ``complete = 1``. Files are
-written to a temporary name in the same folder, flushed to disk and renamed, so a killed run
-never leaves a file that looks complete.
+``config_<name>``), the seed, library versions, the device, ``complete = 1`` and
+``data_sha256``, a SHA-256 of every stored array and global attribute: :func:`verify` (used by
+:func:`load` and by the sweep's job states) finds a file whose bytes were damaged after writing.
+
+Files are written with :func:`snnsim.atomic_write.write_bytes`: encoded in memory, written to a
+temporary file beside the target (mode as the umask gives), flushed, then linked into place,
+never replacing an existing file unless asked. So a killed run never leaves a file that looks
+complete, a full disk leaves nothing behind, and of two runs writing one path only one succeeds.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import platform
@@ -19,13 +26,15 @@ from pathlib import Path
 
 import xarray as xr
 
+from .atomic_write import write_bytes
 from .errors import ResultError
 
 ENGINE = "h5netcdf"
 SCHEMA_VERSION = 1
 #: Bumped whenever a change of snnsim changes the numbers some config produces; a sweep's job
 #: file made with other numerics is stale. (Files without the attribute: snnsim 0.2.0 -> 1.)
-NUMERICS_VERSION = 1
+#: 2: torch's ops and numpy's BLAS on one thread during a run (snnsim.threads).
+NUMERICS_VERSION = 2
 
 
 def numerics_version(attrs: dict) -> int:
@@ -73,41 +82,82 @@ def provenance_attrs(config, device: str) -> dict:
     return attrs
 
 
-def check_writable(path: str | os.PathLike) -> Path:
-    """Fail early (before any training) if ``path`` cannot be written. Returns the path."""
+def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str = "--out") -> Path:
+    """Fail early (before any training) if ``path`` cannot be written, or exists and
+    ``overwrite`` is false. Creates the folder. Returns the path."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise ResultError(f"--out: {path} is a folder; give a file name such as {path / 'run.h5'}")
+        raise ResultError(f"{flag}: {path} is a folder; give a file name such as {path / 'run.h5'}")
+    if path.exists() and not overwrite:
+        raise ResultError(f"{flag}: {path} exists; give another name, or --overwrite to replace it")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ResultError(f"--out: cannot create folder {folder}: {exc.strerror}") from None
+        raise ResultError(f"{flag}: cannot create folder {folder}: {exc.strerror}") from None
     try:
         fd, probe = tempfile.mkstemp(prefix=".snnsim-probe-", dir=folder)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
-        raise ResultError(f"--out: cannot write in {folder}: {exc.strerror}") from None
+        raise ResultError(f"{flag}: cannot write in {folder}: {exc.strerror}") from None
     return path
 
 
-def write(ds: xr.Dataset, path: str | os.PathLike) -> Path:
-    """Write ``ds`` atomically to ``path`` (temporary file, fsync, rename)."""
+def encode(ds: xr.Dataset) -> bytes:
+    """The bytes of ``ds`` as an HDF5 file, with its ``data_sha256`` attribute."""
+    import h5py
+
+    buffer = io.BytesIO(bytes(ds.to_netcdf(None, engine=ENGINE, invalid_netcdf=True)))
+    with h5py.File(buffer, "r+") as f:
+        f.attrs["data_sha256"] = _digest(f)
+    return buffer.getvalue()
+
+
+def _digest(f) -> str:
+    """SHA-256 of every dataset (name, type, shape, values) and global attribute of an open
+    h5py file, in name order, but the ``data_sha256`` attribute itself."""
+    import h5py
+    import numpy as np
+
+    h = hashlib.sha256()
+    names: list[str] = []
+    f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+    for name in sorted(names):
+        values = f[name][()]
+        h.update(f"{name}|{f[name].dtype}|{np.shape(values)}|".encode())
+        array = np.asarray(values)
+        h.update(array.tobytes() if array.dtype.kind in "biufc" else repr(array.tolist()).encode())
+    for key in sorted(k for k in f.attrs if k != "data_sha256"):
+        h.update(f"{key}={f.attrs[key]!r}|".encode())
+    return h.hexdigest()
+
+
+def verify(path: str | os.PathLike) -> str | None:
+    """None when every array and attribute of the result file ``path`` reads back as written
+    (its ``data_sha256``; files without one: every array reads), else the reason."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            stored = f.attrs.get("data_sha256")
+            digest = _digest(f)
+    except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
+        return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+    if stored is not None:
+        stored = stored.decode() if isinstance(stored, bytes) else str(stored)
+        if stored != digest:
+            return "data damaged after writing (checksum mismatch)"
+    return None
+
+
+def write(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write ``ds`` to ``path`` (see the module docstring). Raises
+    :class:`~snnsim.atomic_write.PathTaken` when ``path`` exists and ``overwrite`` is false, and
+    :class:`~snnsim.atomic_write.WriteFailed` when the file system refuses (nothing left behind)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine=ENGINE, invalid_netcdf=True)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_bytes(path, encode(ds), overwrite=overwrite)
 
 
 def resolve(path: str | os.PathLike) -> Path:
@@ -128,6 +178,9 @@ def load(path: str | os.PathLike) -> xr.Dataset:
     path = resolve(path)
     if not path.exists():
         raise ResultError(f"no result file at {path}")
+    damage = verify(path)
+    if damage:
+        raise ResultError(f"{path} is not a readable result file: {damage}")
     try:
         with xr.open_dataset(path, engine=ENGINE) as ds:
             ds = ds.load()

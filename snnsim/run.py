@@ -3,20 +3,35 @@
 Every flag is a :class:`~snnsim.config.RunConfig` field (``--batch-size`` <-> ``batch_size``);
 the config checks the values, so a bad one gets the config's one-line message naming the flag,
 exit code 2 and nothing written.
+
+``--out FILE`` is checked before training: an existing file is not replaced unless
+``--overwrite`` is given, and a folder, an unwritable place or a nearly full file system are
+refused at once. If the file cannot be written after training (the disk filled up meanwhile,
+or another run wrote the same path first), the result is not silently lost: the message says
+where it could be saved, and with ``--fallback-dir DIR`` it is saved there (exit code 5 either
+way). SIGTERM, SIGUSR1 and Ctrl-C stop the run without leaving a partial or temporary file.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
+import tempfile
 from dataclasses import fields
 from pathlib import Path
 
 import xarray as xr
 
 from . import config
-from .cli import OneLineParser, guarded
+from .atomic_write import PathTaken, WriteFailed, clean_leftovers
+from .cli import OneLineParser, guarded, stop_on_signals
 from .config import RunConfig
+from .errors import EXIT_NOT_WRITTEN, ResultError, SnnsimError
+
+#: Free space a result file's file system must have before training starts.
+MIN_FREE_BYTES = 1 << 20
 
 GROUPS = {("ipd", "bmi"): "run", ("ipd",): "ipd", ("bmi",): "bmi"}
 
@@ -37,32 +52,123 @@ def build_parser() -> OneLineParser:
         group.add_argument(config.flag(f.name), **kwargs)
     groups["run"].add_argument("--task", dest="study", help=argparse.SUPPRESS)  # the old name of --study
     o = p.add_argument_group("output")
-    o.add_argument("--out", type=Path, help="result file (.h5); default: none written")
+    o.add_argument("--out", help="result file (.h5); default: none written")
+    o.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
+    o.add_argument("--fallback-dir", help="if --out cannot be written after training, save the result in this folder")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
 
+OUTPUT_FLAGS = ("out", "overwrite", "fallback_dir", "quiet")
+
+
 def config_from_args(ns: argparse.Namespace) -> RunConfig:
     """The config of parsed flags (checked by :class:`RunConfig`)."""
-    return RunConfig.from_dict({k: v for k, v in vars(ns).items() if k not in ("out", "quiet")})
+    return RunConfig.from_dict({k: v for k, v in vars(ns).items() if k not in OUTPUT_FLAGS})
 
 
-def execute(cfg: RunConfig, out: Path | None = None, progress: bool = True) -> xr.Dataset:
-    """Run one config and write its result file (atomically) when ``out`` is given."""
-    from . import results, runner
+class NotSaved(SnnsimError):
+    """The result could not be written at ``--out`` (the message says what happened to it)."""
 
+    exit_code = EXIT_NOT_WRITTEN
+
+
+def out_path(text: str | os.PathLike) -> Path:
+    """``--out`` as a path; a name that ends with a slash is a folder, not a file."""
+    if str(text).endswith(("/", os.sep)):
+        raise ResultError(f"--out: {text} names a folder; give a file name such as {Path(text) / 'run.h5'}")
+    return Path(text)
+
+
+def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None) -> None:
+    """Check before training that ``out`` can be written (see the module docstring); remove
+    temporary files that killed runs left beside it."""
+    from . import results
+
+    removed, kept = clean_leftovers(out)
+    if removed:
+        print(f"snnsim.run: removed {len(removed)} temporary file(s) of killed runs beside {out}", file=sys.stderr)
+    if kept:
+        print(
+            f"snnsim.run: note: {len(kept)} temporary file(s) beside {out} belong to other or running "
+            f"writers: {', '.join(p.name for p in kept)}",
+            file=sys.stderr,
+        )
+    results.check_writable(out, overwrite)
+    free = shutil.disk_usage(out.parent if str(out.parent) else ".").free
+    if free < MIN_FREE_BYTES:
+        raise NotSaved(f"--out: only {free / 1024:.0f} kB free on the file system of {out}; nothing trained")
+    if fallback_dir is not None and not (fallback_dir.is_dir() and os.access(fallback_dir, os.W_OK)):
+        raise ResultError(f"--fallback-dir: {fallback_dir} is not a writable folder")
+
+
+def _spare_folder(near: Path, size: int) -> tuple[Path, int] | None:
+    """A writable folder on another file system than ``near`` with room for ``size`` bytes."""
+    here = os.stat(near).st_dev
+    best = None
+    for folder in (Path(tempfile.gettempdir()), Path.home(), Path.cwd()):
+        try:
+            if os.stat(folder).st_dev == here or not os.access(folder, os.W_OK):
+                continue
+            free = shutil.disk_usage(folder).free
+        except OSError:
+            continue
+        if free > size and (best is None or free > best[1]):
+            best = (folder, free)
+    return best
+
+
+def save(ds: xr.Dataset, out: Path, overwrite: bool, fallback_dir: Path | None) -> Path:
+    """Write the result; where ``out`` fails, say where it could go, or save it there when asked."""
+    from . import results
+
+    try:
+        return results.write(ds, out, overwrite=overwrite)
+    except PathTaken:
+        # another run wrote this path while this one trained: keep this result beside it
+        other = out.with_name(f"{out.stem}.{os.getpid()}{out.suffix}")
+        results.write(ds, other)
+        raise NotSaved(
+            f"--out: {out} was written by another run while this one trained; this result is in {other}"
+        ) from None
+    except WriteFailed as exc:
+        if fallback_dir is not None:
+            other = fallback_dir / out.name
+            if other.exists():
+                other = other.with_name(f"{out.stem}.{os.getpid()}{out.suffix}")
+            results.write(ds, other)
+            raise NotSaved(f"--out: {exc}; the result was saved to {other} (--fallback-dir)") from None
+        size = len(results.encode(ds))
+        spare = _spare_folder(out.parent if str(out.parent) else Path("."), size)
+        hint = (
+            f"; it could be saved in {spare[0]} ({spare[1] / 1e9:.1f} GB free): rerun with --fallback-dir {spare[0]}"
+            if spare
+            else ""
+        )
+        raise NotSaved(f"--out: {exc}; the trained result ({size / 1e6:.2f} MB) is lost{hint}") from None
+
+
+def execute(
+    cfg: RunConfig,
+    out: str | os.PathLike | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    fallback_dir: str | os.PathLike | None = None,
+) -> xr.Dataset:
+    """Run one config and write its result file when ``out`` is given (see the module docstring)."""
+    from . import runner
+
+    out = None if out is None else out_path(out)
+    fallback = None if fallback_dir is None else Path(fallback_dir)
     if out is not None:
-        results.check_writable(out)
+        prepare_out(out, overwrite, fallback)
     ds = runner.run(cfg, progress=progress)
     if out is not None:
-        results.write(ds, out)
+        save(ds, out, overwrite, fallback)
     return ds
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .openmp import prefer_passive_wait
-
-    prefer_passive_wait()  # before torch is imported: the fused kernels' threads (snnsim/openmp.py)
     ns = build_parser().parse_args(argv)
 
     def body() -> int:
@@ -70,13 +176,20 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = config_from_args(ns)
         out = getattr(ns, "out", None)
-        ds = execute(cfg, out, progress=not getattr(ns, "quiet", False))
+        ds = execute(
+            cfg,
+            out,
+            not getattr(ns, "quiet", False),
+            getattr(ns, "overwrite", False),
+            getattr(ns, "fallback_dir", None),
+        )
         print(summarise(ds))
         if out is not None:
             print(f"result file: {out}")
         return 0
 
-    return guarded("snnsim.run", body)
+    with stop_on_signals():  # around the error handling too: a second signal cannot break a stop
+        return guarded("snnsim.run", body)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ It owns what is the same for every study (:mod:`snnsim.studies`):
   shared by every model that uses them;
 - **timing** (the ``train_seconds`` of each repeat: training time of its batched model divided
   by its number of models) and **result callbacks**: ``on_result(i, dataset)`` as soon as
-  config ``i`` has all its repeats, so that a caller can write results while later groups train.
+  config ``i`` has all its repeats, so that a caller can write results while later groups train;
+- **failures**: a repeat whose training diverges (:class:`~snnsim.errors.DivergedError`) fails
+  its config; without ``on_failure`` the run stops with that error, with it the config is
+  reported (``on_failure(i, error)``) and the other models of its batched model train again
+  without it;
+- **threads** (:func:`snnsim.threads.deterministic`): the numbers do not depend on them.
 
 Every model's numbers equal those of running its config alone: batching is exact
 (:mod:`snnsim.network`) and every random draw comes from a stream keyed by the model's seed.
@@ -26,8 +31,10 @@ from typing import Any
 import torch
 import xarray as xr
 
+from . import threads
 from .config import RunConfig
 from .device import resolve_device
+from .errors import DivergedError, SnnsimError
 from .studies import Outcome, Study, get_study
 
 #: Most models in one batched model on the CPU; a larger group trains as several batched models,
@@ -74,15 +81,64 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_memory(cfgs: Sequence[RunConfig], batches: Sequence[Sequence[Member]]) -> None:
+    """Refuse (one line) a run whose data and largest batched model would not fit in memory."""
+    free = available_memory()
+    if free is None:
+        return
+    data: dict[Hashable, int] = {}
+    largest = 0
+    for members in batches:
+        work = 0
+        for i, r in members:
+            study = get_study(cfgs[i].study)
+            data_bytes, model_bytes = study.memory_bytes(cfgs[i])
+            data[(study.name, study.data_key(cfgs[i], cfgs[i].seed + r))] = data_bytes
+            work += model_bytes
+        largest = max(largest, work)
+    need = sum(data.values()) + largest
+    if need > 0.8 * free:  # the estimate is rough; leave room for everything else
+        raise SnnsimError(
+            f"this run needs about {need / 1e9:.1f} GB of memory and {free / 1e9:.1f} GB are available; "
+            "use smaller settings (--batch-size, --hidden, --n-train-batches, --n-test-batches, --repeats)"
+        )
+
+
 def run_configs(
-    cfgs: Sequence[RunConfig], progress: bool = True, on_result: Callable[[int, xr.Dataset], None] | None = None
-) -> list[xr.Dataset]:
-    """Run ``cfgs`` in this process and return their result datasets, in order (see the module
-    docstring)."""
+    cfgs: Sequence[RunConfig],
+    progress: bool = True,
+    on_result: Callable[[int, xr.Dataset], None] | None = None,
+    on_failure: Callable[[int, DivergedError], None] | None = None,
+) -> list[xr.Dataset | None]:
+    """Run ``cfgs`` in this process and return their result datasets, in order (None for a
+    config that failed and was reported to ``on_failure``); see the module docstring."""
+    check_memory(cfgs, plan(cfgs))
+    with threads.deterministic():
+        return _run(cfgs, progress, on_result, on_failure)
+
+
+def _run(cfgs, progress, on_result, on_failure) -> list[xr.Dataset | None]:
     cache = DataCache()
     outcomes: list[dict[int, Outcome]] = [{} for _ in cfgs]
     results: list[xr.Dataset | None] = [None] * len(cfgs)
-    for members in plan(cfgs):
+    failed: set[int] = set()
+    queue = plan(cfgs)
+    while queue:
+        members = [m for m in queue.pop(0) if m[0] not in failed]
+        if not members:
+            continue
         batch = [cfgs[i] for i, _ in members]
         seeds = [cfgs[i].seed + r for i, r in members]
         study = get_study(batch[0].study)
@@ -91,7 +147,19 @@ def run_configs(
         model = study.make_model(batch, seeds, device)
         _synchronise(device)
         start = time.perf_counter()
-        training = study.fit(model, batch, data, seeds, progress)
+        try:
+            training = study.fit(model, batch, data, seeds, progress)
+        except DivergedError as exc:
+            i, r = members[exc.model]
+            error = DivergedError(
+                f"repeat {r} (seed {seeds[exc.model]}) {exc}; no result written", exc.model, exc.epoch
+            )
+            if on_failure is None:
+                raise error from None
+            failed.add(i)
+            on_failure(i, error)
+            queue.insert(0, [m for m in members if m[0] != i])  # the others again, without it
+            continue
         _synchronise(device)
         seconds = (time.perf_counter() - start) / len(seeds)
         for (i, r), result in zip(members, study.evaluate(model, batch, data, training)):

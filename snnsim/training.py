@@ -1,7 +1,9 @@
 """The epoch loop every gradient-trained study shares: progress, validation and early stopping.
 
 A study supplies a :class:`Trainer` (one epoch of mini-batches over M models, and optionally a
-validation score per model); :func:`fit_epochs` runs the epochs. With validation, each model
+validation score per model); :func:`fit_epochs` runs the epochs. After every epoch the loss and
+weights of every model are checked: a model whose loss or weights are NaN or infinite stops the
+training with a :class:`~snnsim.errors.DivergedError` naming it and the epoch. With validation, each model
 keeps its best weights: after ``patience`` epochs without a new best, a model stops being
 tracked (its best weights are frozen, the other models go on), training ends when no model is
 tracked, and every model's best weights are restored. Models are independent, so a model's
@@ -15,8 +17,11 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+import torch
 from torch import nn
 from tqdm.auto import tqdm
+
+from .errors import DivergedError
 
 
 class Trainer(Protocol):
@@ -58,6 +63,7 @@ def fit_epochs(
     bar = tqdm(total=epochs * trainer.n_batches, disable=not progress, unit="batch", leave=False, desc=desc)
     for epoch in range(epochs):
         loss = trainer.epoch(bar.update)
+        _check_finite(model, loss, n_models, epoch + 1)
         score = trainer.validate()
         if score is None:
             losses[:, epoch] = loss
@@ -81,3 +87,15 @@ def fit_epochs(
         return Training(losses)
     model.load_state_dict(best_state)
     return Training(losses, val_curve, best_epoch)
+
+
+def _check_finite(model: nn.Module, loss: np.ndarray, n_models: int, epoch: int) -> None:
+    """Raise :class:`DivergedError` for the first model whose loss or weights are not finite."""
+    finite = np.isfinite(loss)
+    with torch.no_grad():
+        for p in model.parameters():
+            finite &= p.reshape(n_models, -1).isfinite().all(1).cpu().numpy()
+    if not finite.all():
+        m = int(np.flatnonzero(~finite)[0])
+        what = f"the training loss is {loss[m]}" if not np.isfinite(loss[m]) else "its weights are not finite"
+        raise DivergedError(f"diverged in epoch {epoch}: {what}", model=m, epoch=epoch)

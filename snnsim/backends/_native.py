@@ -11,7 +11,7 @@ fused backend runs its vectorised torch loops instead.
 Kernels (each call single-threaded, one row ``r`` of the leading dimensions at a time, time at
 dimension -2 and neurons contiguous, exactly the notebook's LIF step in the input dtype). The
 callers split the rows (models) into :func:`row_chunks` and run one call per chunk in
-``torch.get_num_threads()`` threads (:func:`run_all`; ``ctypes`` releases the GIL during a
+:func:`~snnsim.threads.kernel_threads` threads (:func:`run_all`; ``ctypes`` releases the GIL during a
 call); every row is computed the same way whatever the split, so the numbers do not depend on
 the thread count:
 
@@ -45,6 +45,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+
+from ..threads import kernel_threads
 
 SOURCE = (Path(__file__).parent / "kernels.c").read_text()
 
@@ -170,17 +172,17 @@ _pool_size = 0
 
 
 def row_chunks(rows: int) -> list[tuple[int, int]]:
-    """[start, stop) ranges splitting ``rows`` into at most ``torch.get_num_threads()`` chunks."""
-    k = max(1, min(torch.get_num_threads(), rows))
+    """[start, stop) ranges splitting ``rows`` into at most :func:`~snnsim.threads.kernel_threads` chunks."""
+    k = max(1, min(kernel_threads(), rows))
     bounds = [rows * i // k for i in range(k + 1)]
     return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a] or [(0, rows)]
 
 
 def run_all(calls: Sequence[Callable[[], None]]) -> None:
-    """Run independent kernel calls, in ``torch.get_num_threads()`` threads where there are
-    several of both."""
+    """Run independent kernel calls, in :func:`~snnsim.threads.kernel_threads` threads where
+    there are several of both."""
     global _pool, _pool_size
-    threads = min(torch.get_num_threads(), len(calls))
+    threads = min(kernel_threads(), len(calls))
     if threads <= 1:
         for call in calls:
             call()

@@ -48,6 +48,10 @@ def validate(data, source: str = "data") -> dict[str, list[np.ndarray]]:
             raise DataError(f"{source}: {key} has {len(folds)} folds, expected {N_FOLDS}")
         arrays = []
         for i, fold in enumerate(folds):
+            kind = np.asarray(fold).dtype.kind
+            if kind not in "iuf":
+                what = {"b": "boolean", "c": "complex"}.get(kind, "not numbers")
+                raise DataError(f"{source}: {key} fold {i} is {what}; expected real numbers")
             try:
                 a = np.asarray(fold, dtype=np.float64)
             except (TypeError, ValueError):
@@ -66,6 +70,10 @@ def validate(data, source: str = "data") -> dict[str, list[np.ndarray]]:
                     )
             if not np.all(np.isfinite(a)):
                 raise DataError(f"{source}: {key} fold {i} contains NaN or infinite values")
+            if key == "MI" and (np.any(a < 0) or np.any(a != np.round(a))):
+                raise DataError(
+                    f"{source}: MI fold {i} holds values that are not spike counts (negative or not whole numbers)"
+                )
             arrays.append(a)
         out[key] = arrays
     for i in range(N_FOLDS):

@@ -45,6 +45,10 @@ class Study(Protocol):
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> Any:
         """The data one model trains and is evaluated on."""
 
+    def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
+        """Estimated bytes of (one data key's data, one model's training): the runner refuses a
+        run that would not fit in the memory available."""
+
     def make_model(self, cfgs: Sequence[RunConfig], seeds: Sequence[int], device: torch.device) -> nn.Module:
         """One batched model of ``len(seeds)`` models, model m initialised from seed ``seeds[m]``."""
 

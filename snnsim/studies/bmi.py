@@ -45,7 +45,8 @@ from ..backends import make_backend
 from ..config import RunConfig
 from ..datasets import bmi as bmi_data
 from ..datasets.bmi import Folds, Splits
-from ..encoders.bmi import Normaliser, encode
+from ..encoders.bmi import PAD, Normaliser, encode
+from ..errors import DataError
 from ..functional.lif import LIFParameters
 from ..metrics import fvaf, rmse
 from ..network import Decoder
@@ -81,6 +82,7 @@ def prepare(cfg: RunConfig, device: torch.device | str = "cpu") -> BMIData:
     folds = bmi_data.extract(
         bmi_data.load(cfg.data), cfg.rotation, cfg.n_train_folds, cfg.target, cfg.dims, cfg.mi_order
     )
+    check_targets(cfg, folds)
     y_mean, y_std = folds.train.y.mean(0), folds.train.y.std(0)
     y_std = np.where(y_std > 0, y_std, 1.0)
     if cfg.model == "snn":
@@ -95,6 +97,18 @@ def prepare(cfg: RunConfig, device: torch.device | str = "cpu") -> BMIData:
     if cfg.model != "linear":
         x, y = Splits(*(v.to(device) for v in x)), Splits(*(v.to(device) for v in y))
     return BMIData(folds, x, y, y_mean, y_std)
+
+
+def check_targets(cfg: RunConfig, folds: Splits[Folds]) -> None:
+    """FVAF needs a target that varies in every split: refuse a constant one (or a one-row fold)."""
+    for split, f in zip(SPLITS, folds):
+        for d, column in zip(cfg.dims, f.y.T):
+            if len(column) < 2 or np.var(column) == 0:
+                raise DataError(
+                    f"--target: {cfg.target} ({bmi_data.JOINTS[d]}) is constant in the {split} fold(s) "
+                    f"{','.join(map(str, f.folds))} ({len(column)} rows): FVAF is undefined there; choose another "
+                    "--target, --dim, --rotation or data set"
+                )
 
 
 # -- models ----------------------------------------------------------------------------------------
@@ -274,6 +288,18 @@ class BMIStudy:
         """The data depend on the data set, folds, target and the model's input kind, not on the seed."""
         kind = "currents" if cfg.model == "snn" else ("cpu" if cfg.model == "linear" else "flat")
         return (cfg.data, cfg.rotation, cfg.n_train_folds, cfg.target, cfg.dims, cfg.mi_order, kind)
+
+    def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
+        """Data: the data set in float64 (the file's size, or about 26,000 samples of 960 counts
+        for the synthetic set) three times (loaded, split, normalised); training: a mini-batch's
+        float32 records and gradients over 23 steps, and the weights with Adam's moments."""
+        from pathlib import Path
+
+        size = Path(cfg.data).stat().st_size if cfg.data and Path(cfg.data).is_file() else 26_000 * 965 * 8
+        steps = bmi_data.N_BINS + PAD
+        work = cfg.batch_size * steps * 8 * (cfg.hidden + 2 * len(cfg.dims)) * 4
+        weights = (bmi_data.N_NEURONS * bmi_data.N_BINS + 2) * cfg.hidden * 4 * 4
+        return 3 * size, work + weights
 
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> BMIData:
         return prepare(cfg, device)

@@ -20,7 +20,7 @@ import xarray as xr
 from .. import seeding
 from ..backends import make_backend
 from ..config import RunConfig
-from ..encoders.ipd import IPDStimulus, generate
+from ..encoders.ipd import CHUNK, IPDStimulus, generate
 from ..functional.lif import LIFParameters
 from ..metrics import Classification, classification_metrics, continuise, discretise
 from ..network import Decoder, NetworkOutput
@@ -162,6 +162,17 @@ class IPDStudy:
 
     def data_key(self, cfg: RunConfig, seed: int) -> tuple:
         return (IPDStimulus.from_config(cfg), cfg.batch_size, cfg.n_train_batches, cfg.n_test_batches, seed)
+
+    def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
+        """Data: bool spikes and their lists of active inputs (about 1 + 1 byte per entry), plus a
+        float32 generation chunk; training: a mini-batch's float32 records and their gradients
+        (about 8 per neuron and step), weights with gradients and Adam's moments."""
+        inputs, steps = 2 * cfg.anf_per_ear, cfg.steps
+        samples = cfg.batch_size * (cfg.n_train_batches + cfg.n_test_batches)
+        data = samples * steps * inputs * 2 + CHUNK * steps * inputs * 4 * 3
+        work = cfg.batch_size * steps * (inputs + 8 * (cfg.hidden + cfg.n_classes)) * 4
+        weights = (inputs * cfg.hidden + cfg.hidden * cfg.n_classes) * 4 * 4
+        return data, work + weights
 
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> IPDData:
         return IPDData(make_stimuli(cfg, seed, device, "train"), make_stimuli(cfg, seed, device, "test"))

@@ -28,13 +28,17 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
-from ..cli import OneLineParser, guarded
+from ..atomic_write import leftovers
+from ..cli import Interrupted, OneLineParser, guarded, stop_on_signals
 from ..cli import index as _index
 from ..cli import positive_int as _positive
 from ..errors import SnnsimError
+from ..threads import ENV as THREADS_ENV
+from ..threads import kernel_threads
 from . import experiment as experiment_mod
 from . import jobs as jobs_mod
 
@@ -124,11 +128,15 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..openmp import prefer_passive_wait
-
-    prefer_passive_wait()  # before torch is imported: the fused kernels' threads (snnsim/openmp.py)
     ns = build_parser().parse_args(argv)
-    return guarded(PROG, lambda: COMMANDS[ns.command](experiment_mod.load(ns.exp), ns))
+    return guarded(PROG, lambda: _command(ns))
+
+
+def _command(ns: argparse.Namespace) -> int:
+    root = jobs_mod.results_dir(ns.results_dir)
+    if root.exists() and not root.is_dir():
+        raise SnnsimError(f"--results-dir: {root} is a file; give a folder")
+    return COMMANDS[ns.command](experiment_mod.load(ns.exp), ns)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -238,36 +246,60 @@ def cmd_local(exp, ns) -> int:
     env = dict(os.environ)
     if ns.results_dir is not None:
         env[jobs_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
-    if ns.processes > 1:
-        env.setdefault(jobs_mod.ENV_THREADS, "1")
-        env.setdefault("OMP_NUM_THREADS", "1")
+    if ns.processes > 1:  # the cores are shared by the processes (the numbers do not change)
+        env.setdefault(THREADS_ENV, str(max(1, kernel_threads() // ns.processes)))
     env.pop("SLURM_ARRAY_TASK_ID", None)
 
     unit = "pack" if ns.pack else "job"
     entries = _todo_packs(exp, ns, todo) if ns.pack else todo
 
-    def one(i: int) -> tuple[int, int, float]:
-        start = time.perf_counter()
+    running: dict[int, subprocess.Popen] = {}
+    stopping = threading.Event()
+
+    def one(i: int) -> tuple[int, int | None]:
         cmd = [sys.executable, "-m", "snnsim.sweep", "run", _exp_arg(exp), str(i)]
         if ns.rerun_stale:
             cmd.append("--force")
         if ns.pack:
             cmd += ["--pack", str(ns.pack)]
-        with open(logdir / f"{unit}-{i}.log", "w") as log:
-            rc = subprocess.run(cmd, env=env, stdout=log, stderr=subprocess.STDOUT).returncode
-        return i, rc, time.perf_counter() - start
+        if stopping.is_set():
+            return i, None
+        with open(logdir / f"{unit}-{i}.log", "a") as log:  # appended: a concurrent sweep's log stays
+            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n")
+            log.flush()
+            running[i] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            rc = running[i].wait()
+            running.pop(i, None)
+        return i, rc
 
     start = time.perf_counter()
     bad: list[tuple[int, int]] = []
+    stopped: Interrupted | None = None
     with (
         ThreadPoolExecutor(max_workers=ns.processes) as pool,
         tqdm(total=len(entries), desc=exp.name, unit=unit, disable=ns.quiet, file=sys.stderr) as bar,
     ):
-        for fut in as_completed([pool.submit(one, i) for i in entries]):
-            i, rc, _ = fut.result()
-            if rc != 0:
-                bad.append((i, rc))
-            bar.update(1)
+        futures = [pool.submit(one, i) for i in entries]
+        try:
+            with stop_on_signals():
+                for fut in as_completed(futures):
+                    i, rc = fut.result()
+                    if rc:
+                        bad.append((i, rc))
+                    bar.update(1)
+        except Interrupted as exc:  # pass the signal on to the jobs running, start no more
+            stopped = exc
+            stopping.set()
+            for fut in futures:
+                fut.cancel()
+            for proc in list(running.values()):
+                proc.send_signal(exc.signum)
+    if stopped is not None:
+        print(
+            f"{exp.name}: stopped by {stopped.name}; the jobs running were stopped too (rerun to complete them)",
+            file=sys.stderr,
+        )
+        return 128 + stopped.signum
     wall = time.perf_counter() - start
     packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
     print(
@@ -285,6 +317,7 @@ def cmd_status(exp, ns) -> int:
     for s in st:
         by[s.state].append(s.index)
     todo = sorted(by["missing"] + by["failed"] + by["corrupt"])
+    temporaries = [t for i in range(exp.grid_size) for t in leftovers(jobs_mod.result_path(exp, i, ns.results_dir))]
     if ns.json:
         print(
             json.dumps(
@@ -293,6 +326,7 @@ def cmd_status(exp, ns) -> int:
                     "n_jobs": exp.grid_size,
                     **{k: v for k, v in by.items()},
                     "todo_array": jobs_mod.array_spec(todo),
+                    "temporaries": [str(t) for t in temporaries],
                 }
             )
         )
@@ -303,8 +337,14 @@ def cmd_status(exp, ns) -> int:
         if by[k]:
             print(f"  {k}: {jobs_mod.array_spec(by[k])}")
     for s in st:
-        if s.state in ("failed", "corrupt", "stale") and s.reason:
+        if s.state in ("running", "failed", "corrupt", "stale") and s.reason:
             print(f"    job {s.index} {s.state}: {s.reason}")
+    if temporaries:
+        print(
+            f"  {len(temporaries)} temporary file(s) of interrupted writes (removed when their job runs again): "
+            + ", ".join(t.name for t in temporaries[:5])
+            + (" ..." if len(temporaries) > 5 else "")
+        )
     if todo:
         print(f"  to resubmit: --array={jobs_mod.array_spec(todo)}")
     return 0

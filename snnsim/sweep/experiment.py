@@ -164,6 +164,8 @@ def load(exp: str | Path) -> Experiment:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ExperimentError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise ExperimentError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
     return loads(text, path=path)
 
 

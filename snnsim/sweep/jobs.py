@@ -9,12 +9,15 @@ files ``task-INDEX.h5`` (and ``task-INDEX.failed``); they are read as they are.
 
 States (:func:`state`):
 
-``done``     the file loads, has ``complete = 1``, and was made by this experiment's config for
+``running``  a live process holds the job's lock (:class:`JobLock`);
+``done``     the file loads, its data read back as written (:func:`snnsim.results.verify`), it has
+             ``complete = 1``, and it was made by this experiment's config for
              this index with this snnsim's numerics (:data:`snnsim.results.NUMERICS_VERSION`);
 ``stale``    a complete file, but its config or numerics version differs from what the
              experiment file and this snnsim now give (reported; never merged silently, never
              overwritten unless asked);
-``corrupt``  a ``job-INDEX.h5`` that does not load or lacks the complete mark;
+``corrupt``  a ``job-INDEX.h5`` that does not load, whose data do not read back as written, or
+             that lacks the complete mark;
 ``failed``   no result, and a ``job-INDEX.failed`` marker (written by the runner when the run
              raised an exception; it holds the traceback);
 ``missing``  none of the above (never run, still running, killed, cancelled or requeued).
@@ -22,21 +25,23 @@ States (:func:`state`):
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
-import signal
+import socket
 import sys
+import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import results
-from ..errors import EXIT_FAILED, EXIT_OK, EXIT_STALE, SnnsimError
+from ..atomic_write import WriteFailed, clean_leftovers
+from ..errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_NOT_WRITTEN, EXIT_OK, EXIT_STALE, SnnsimError
 from .experiment import Experiment
 
-STATES = ("done", "missing", "failed", "corrupt", "stale")
+STATES = ("done", "running", "missing", "failed", "corrupt", "stale")
 ENV_RESULTS = "SNNSIM_RESULTS"
-ENV_THREADS = "SNNSIM_THREADS"
 PREFIX = "job"
 LEGACY_PREFIX = "task"  # snnsim 0.2's name of a job file
 
@@ -89,8 +94,14 @@ class JobState:
 
 def state(exp: Experiment, index: int, root=None) -> JobState:
     """The state of one job (see the module docstring)."""
+    holder = job_lock(exp, index, root).holder()
+    if holder is not None:
+        return JobState(index, "running", f"by {holder}")
     path = found_result(exp, index, root)
     if path.exists():
+        damage = results.verify(path)
+        if damage:
+            return JobState(index, "corrupt", damage)
         try:
             attrs = _attrs(path)
         except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
@@ -188,26 +199,67 @@ def parse_array_spec(spec: str) -> list[int]:
     return sorted(set(out))
 
 
-# -- running one job --------------------------------------------------------------------------
-class Interrupted(BaseException):
-    """Raised in the runner by SIGTERM / SIGUSR1 / SIGINT: stop now, write nothing."""
+# -- locks: one runner per job --------------------------------------------------------------------
+class JobLock:
+    """An exclusive lock on one job, held while a process runs it: ``flock`` on the hidden file
+    ``.job-INDEX.lock``, released when the holder exits or dies, by the kernel (on NFS through
+    its lock manager, so it also holds across the nodes of a cluster). The lock file says which
+    host and process hold it."""
 
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
+    def __init__(self, path: Path):
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, wait: float = 1.0) -> bool:
+        """Take the lock, trying for ``wait`` seconds (a ``status`` probe holds it for a moment)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.05)
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{socket.gethostname()} pid {os.getpid()}\n".encode())
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def holder(self) -> str | None:
+        """Who holds the lock ("host pid N"), or None when nobody does."""
+        if self._fd is not None or not self.path.exists():
+            return None
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+            finally:
+                os.close(fd)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        return None
 
 
-_STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+def job_lock(exp: Experiment, index: int, root=None) -> JobLock:
+    return JobLock(job_dir(exp, root) / f".{PREFIX}-{exp.check_index(index)}.lock")
 
 
-def _on_signal(signum, frame):  # noqa: ARG001
-    # Stop once. Under SLURM the TERM comes twice (slurmstepd signals every process of the step
-    # and array.sh forwards its own): a second one must not interrupt the clean stop itself.
-    for s in _STOP_SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
-    raise Interrupted(signum)
-
-
+# -- running jobs ----------------------------------------------------------------------------------
 def n_packs(exp: Experiment, size: int) -> int:
     """Number of packs when ``size`` jobs (at most) run in one process."""
     return -(-exp.grid_size // size)
@@ -237,6 +289,14 @@ def run_job(exp: Experiment, index: int, root=None, force: bool = False, progres
     return run_jobs(exp, [index], root, force, progress, log)
 
 
+def _mark_failed(exp: Experiment, index: int, root, text: str, log) -> None:
+    marker = failed_path(exp, index, root)
+    try:
+        marker.write_text(json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text)
+    except OSError as exc:  # e.g. the disk is full: say so, the job stays missing
+        log(f"job {index}: could not write {marker} ({exc.strerror})")
+
+
 def run_jobs(
     exp: Experiment, indices: list[int], root=None, force: bool = False, progress: bool = False, log=print
 ) -> int:
@@ -245,12 +305,16 @@ def run_jobs(
     The jobs run through :func:`snnsim.runner.run_configs`: those that differ only by seed (and,
     for IPD, by readout or tau) train as one batched model and share their data. Each job's
     result file is written as soon as its batched model is trained, with exactly the numbers
-    (and config) of running that job alone.
+    (and config) of running that job alone. A job another live process is running (its lock is
+    held) is skipped; temporary files that killed writers left are removed.
 
-    0: all done (or already done); 1: the run raised (``job-INDEX.failed`` written for every
-    job of the pack not yet written); 3: a stale result is in the way (rerun with ``force``);
-    128+N: stopped by signal N (results already written stay; nothing half-written).
+    Exit codes (:mod:`snnsim.errors`): 0 all done (or already done, or being run elsewhere);
+    1 the run raised (``job-INDEX.failed`` with the traceback, for every job not yet written);
+    3 a stale result is in the way (rerun with ``force``); 4 a job's training diverged (its
+    ``.failed`` says which repeat and epoch; the other jobs are written); 5 a result could not
+    be written (disk full ...); 128+N stopped by signal N (results already written stay).
     """
+    from ..cli import Interrupted, stop_on_signals
     from ..runner import run_configs
     from .experiment import format_settings
 
@@ -265,58 +329,75 @@ def run_jobs(
                 f"rerun with --force to replace {result_path(exp, index, root)}"
             )
             code = EXIT_STALE
+        elif current.state == "running":
+            log(f"job {index}: being run {current.reason}; skipped")
         else:
             todo.append(index)
-    if not todo:
-        return code
-    threads = os.environ.get(ENV_THREADS)
-    if threads:
-        import torch
-
-        torch.set_num_threads(max(1, int(threads)))
-    cfgs = [exp.config(i) for i in todo]
+    results.check_writable(result_path(exp, indices[0], root), overwrite=True, flag="--results-dir")
+    locks = {}
+    for index in todo:
+        lock = job_lock(exp, index, root)
+        if lock.acquire():
+            locks[index] = lock
+        else:
+            log(f"job {index}: being run by {lock.holder() or 'another process'}; skipped")
+    todo = [i for i in todo if i in locks]
     written: set[int] = set()
+    diverged: set[int] = set()
+    with stop_on_signals():  # also around the handlers below: a second signal cannot break a stop
+        try:
+            if not todo:
+                return code
+            for index in todo:
+                removed, kept = clean_leftovers(result_path(exp, index, root))
+                if removed:
+                    log(f"job {index}: removed {len(removed)} temporary file(s) of killed writers")
+            cfgs = [exp.config(i) for i in todo]
 
-    def write(i: int, ds) -> None:
-        index = todo[i]
-        path = results.write(ds, result_path(exp, index, root))
-        marker = failed_path(exp, index, root)
-        for old in (
-            marker,
-            path.with_name(f"{LEGACY_PREFIX}-{index}.h5"),
-            marker.with_name(f"{LEGACY_PREFIX}-{index}.failed"),
-        ):
-            if old.exists():
-                old.unlink()  # a failure marker, or a replaced result of an older name
-        written.add(index)
-        log(f"job {index}: wrote {result_path(exp, index, root)}")
-
-    old = {s: signal.getsignal(s) for s in _STOP_SIGNALS}
-    for s in old:
-        signal.signal(s, _on_signal)
-    try:
-        for index in todo:  # logged with the handlers in place: a signal from now on stops cleanly
-            log(f"job {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
-        results.check_writable(result_path(exp, todo[0], root))  # creates the job folder
-        run_configs(cfgs, progress=progress, on_result=write)
-    except Interrupted as exc:
-        name = signal.Signals(exc.signum).name
-        left = [i for i in todo if i not in written]
-        log(
-            f"job{'s' if len(left) > 1 else ''} {array_spec(left)}: stopped by {name}; no result written "
-            "(rerun or requeue to complete it)"
-        )
-        return 128 + exc.signum
-    except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
-        text = traceback.format_exc()
-        print(text, file=sys.stderr)
-        for index in todo:
-            if index not in written:
+            def write(i: int, ds) -> None:
+                index = todo[i]
+                path = results.write(ds, result_path(exp, index, root), overwrite=True)  # the job is locked
                 marker = failed_path(exp, index, root)
-                marker.write_text(json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text)
-                log(f"job {index}: failed; traceback in {marker}")
-        return EXIT_FAILED
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
-    return code
+                for old in (
+                    marker,
+                    path.with_name(f"{LEGACY_PREFIX}-{index}.h5"),
+                    marker.with_name(f"{LEGACY_PREFIX}-{index}.failed"),
+                ):
+                    if old.exists():
+                        old.unlink()  # a failure marker, or a replaced result of an older name
+                written.add(index)
+                log(f"job {index}: wrote {path}")
+
+            def fail(i: int, error: Exception) -> None:
+                index = todo[i]
+                diverged.add(index)
+                _mark_failed(exp, index, root, f"{error}", log)
+                log(f"job {index}: failed: {error}")
+
+            for index in todo:
+                log(f"job {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
+            run_configs(cfgs, progress=progress, on_result=write, on_failure=fail)
+        except Interrupted as exc:
+            left = [i for i in todo if i not in written and i not in diverged]
+            log(
+                f"job{'s' if len(left) > 1 else ''} {array_spec(left)}: stopped by {exc.name}; no result written "
+                "(rerun or requeue to complete it)"
+            )
+            return 128 + exc.signum
+        except WriteFailed as exc:
+            for index in todo:
+                if index not in written and index not in diverged:
+                    log(f"job {index}: not written: {exc}")
+            return EXIT_NOT_WRITTEN
+        except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
+            text = traceback.format_exc()
+            print(text, file=sys.stderr)
+            for index in todo:
+                if index not in written and index not in diverged:
+                    _mark_failed(exp, index, root, text, log)
+                    log(f"job {index}: failed; traceback in {failed_path(exp, index, root)}")
+            return EXIT_FAILED
+        finally:
+            for lock in locks.values():
+                lock.release()
+    return EXIT_DIVERGED if diverged else code

@@ -24,7 +24,7 @@ from .experiment import UNITS, Experiment
 from .jobs import found_result, merged_path, states
 
 # per-job attributes that differ between jobs; dropped from the merged dataset
-_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions")
+_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256")
 
 
 class MergeError(ResultError):
@@ -123,7 +123,7 @@ def merge(exp: Experiment, root=None, allow_missing: bool = False, write: bool =
     )
     merged.attrs = attrs
     if write:
-        results.write(merged, merged_path(exp, root))
+        results.write(merged, merged_path(exp, root), overwrite=True)  # a merge replaces the previous one
     return merged
 
 

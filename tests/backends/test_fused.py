@@ -6,7 +6,6 @@ and for the sparse input projection."""
 from __future__ import annotations
 
 import math
-import os
 import warnings
 
 import pytest
@@ -144,7 +143,7 @@ def test_native_batching_independent():
 @pytest.mark.skipif(not NATIVE, reason="no C compiler")
 @pytest.mark.parametrize("threads", [2, 3, 8])
 def test_native_threads_do_not_change_numbers(threads, monkeypatch):
-    """The kernels split the rows (models) over torch's threads: every layer's records and
+    """The kernels split the rows (models) over $SNNSIM_THREADS threads: every layer's records and
     gradients, and the sparse projection's, equal the one-thread numbers bit for bit, also
     with more threads than rows and rows that do not split evenly."""
     p = LIFParameters(alpha=math.exp(-0.5))
@@ -172,23 +171,17 @@ def test_native_threads_do_not_change_numbers(threads, monkeypatch):
     calls = []
     real = _native.run_all
     monkeypatch.setattr(_native, "run_all", lambda c: calls.append(len(c)) or real(c))
-    torch.set_num_threads(1)
-    try:
-        one = run()
-        assert set(calls) == {1, 5}  # layers: one chunk of all rows; projection: one call per model
-        calls.clear()
-        torch.set_num_threads(threads)
-        many = run()
-        assert max(calls) > 1  # the work was really split
-    finally:
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    monkeypatch.setenv("SNNSIM_THREADS", "1")
+    one = run()
+    assert set(calls) == {1, 5}  # layers: one chunk of all rows; projection: one call per model
+    calls.clear()
+    monkeypatch.setenv("SNNSIM_THREADS", str(threads))
+    many = run()
+    assert max(calls) > 1  # the work was really split
     for a, b in zip(one, many):
         assert torch.equal(a, b)
-    torch.set_num_threads(3)
-    try:
-        assert _native.row_chunks(5) == [(0, 1), (1, 3), (3, 5)] and _native.row_chunks(2) == [(0, 1), (1, 2)]
-    finally:
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    monkeypatch.setenv("SNNSIM_THREADS", "3")
+    assert _native.row_chunks(5) == [(0, 1), (1, 3), (3, 5)] and _native.row_chunks(2) == [(0, 1), (1, 2)]
 
 
 def test_gradcheck_smooth_region(impl):

@@ -128,7 +128,7 @@ def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys):
     path = result_path(exp, 6, tmp_path)
     ds = results.load(path)
     ds.attrs["numerics_version"] = 0
-    results.write(ds, path)
+    results.write(ds, path, overwrite=True)
     assert state(exp, 5, tmp_path).state == "stale" and "epochs 4 != 3" in state(exp, 5, tmp_path).reason
     assert state(exp, 6, tmp_path).state == "stale" and "numerics version 0" in state(exp, 6, tmp_path).reason
     with pytest.raises(MergeError, match="stale 5-6"):
@@ -142,7 +142,7 @@ def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys):
     exp_file.write_text(TEXT)
     assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 0
     out = capsys.readouterr().out
-    assert "done 10  missing 0  failed 0  corrupt 0  stale 2" in out and "stale: 5-6" in out
+    assert "done 10  running 0  missing 0  failed 0  corrupt 0  stale 2" in out and "stale: 5-6" in out
 
 
 def test_partial_and_temp_files_are_not_complete(exp, tmp_path):
@@ -184,10 +184,10 @@ t.fake_job(loads(t.TEXT), 4, {str(tmp_path)!r})
 
 
 def test_failed_marker_then_cleared(exp, tmp_path, monkeypatch):
-    def boom(cfgs, progress=True, on_result=None):
+    def boom(cfgs, progress=True, on_result=None, on_failure=None):
         raise RuntimeError("loss became NaN")
 
-    def fake(cfgs, progress=True, on_result=None):
+    def fake(cfgs, progress=True, on_result=None, on_failure=None):
         on_result(0, results.load(fake_job(exp, 2, tmp_path)))
 
     monkeypatch.setattr(runner, "run_configs", boom)
@@ -209,7 +209,7 @@ def test_repeated_signals_while_stopping(exp, tmp_path, monkeypatch):
     """Under SLURM a task gets TERM twice (slurmstepd, then array.sh forwarding its own). A
     signal that arrives while the first one's stop is being handled must not break it."""
 
-    def stopped(cfgs, progress=True, on_result=None):
+    def stopped(cfgs, progress=True, on_result=None, on_failure=None):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler raises before this ends
         raise AssertionError("the signal was not delivered")
@@ -255,16 +255,16 @@ def test_sigterm_during_training_writes_nothing(tmp_path):
 
 
 def test_result_folders_of_snnsim_0_2_are_read(exp, tmp_path):
-    """Job files named ``task-INDEX.h5`` whose config says ``task`` (snnsim 0.2.0, no numerics
-    version) count as done and merge; a rerun with --force replaces them under the new name."""
+    """Job files named ``task-INDEX.h5`` whose config says ``task`` (snnsim 0.2) are read: done
+    when made with today's numerics (they merge), stale when not (a real 0.2.0 file: no
+    numerics version, 0.2.0's numerics); a rerun with --force replaces them under the new name."""
     for i in range(exp.grid_size):
         path = fake_job(exp, i, tmp_path)
         if i % 2:
             ds = results.load(path)
             config = json.loads(ds.attrs["config"])
             config["task"] = config.pop("study")
-            ds.attrs.update(config=json.dumps(config), snnsim_version="0.2.0")
-            del ds.attrs["numerics_version"]
+            ds.attrs["config"] = json.dumps(config)
             results.write(ds, path.with_name(f"task-{i}.h5"))
             path.unlink()
     assert all(s.state == "done" for s in states(exp, tmp_path))
@@ -272,9 +272,11 @@ def test_result_folders_of_snnsim_0_2_are_read(exp, tmp_path):
     assert float(ds.sel(exp.settings(3)).test_acc.squeeze()) == 1003.0
     old = tmp_path / "m" / "task-1.h5"
     made = results.load(old)
-    made.attrs["snnsim_version"] = "0.1.0"  # other numerics: stale, and replaced by a forced rerun
-    results.write(made, old)
-    assert state(exp, 1, tmp_path).state == "stale"
+    made.attrs["snnsim_version"] = "0.2.0"
+    del made.attrs["numerics_version"]
+    results.write(made, old, overwrite=True)
+    st = state(exp, 1, tmp_path)
+    assert st.state == "stale" and "numerics version 1 (snnsim 0.2.0)" in st.reason
     assert run_job(exp, 1, tmp_path, force=True, log=lambda m: None) == 0
     assert not old.exists() and result_path(exp, 1, tmp_path).exists()
     assert state(exp, 1, tmp_path).state == "done"

@@ -1,0 +1,151 @@
+"""Writing a file so that no reader ever sees half of it and nothing is replaced by surprise.
+
+:func:`write_bytes` writes the bytes to a temporary file beside the target, named
+``.NAME.HOST.PID.TOKEN.tmp``, created with the mode a normally created file gets under the
+process's umask; flushes it to disk; then puts it in place:
+
+- without ``overwrite``, with a hard link, which fails when the target exists: of two processes
+  writing one path, exactly one succeeds, and the other is told (:class:`PathTaken`);
+- with ``overwrite``, with a rename, which replaces the target in one step.
+
+A process killed during the write leaves at most its temporary file, never a partial target.
+:func:`leftovers` lists the temporaries of a target; :func:`clean_leftovers` removes those whose
+writer is gone (same host, no such process) and returns the others.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import socket
+from pathlib import Path
+
+from .errors import EXIT_NOT_WRITTEN, SnnsimError
+
+
+class WriteFailed(SnnsimError, OSError):
+    """The file could not be written (no space, no permission ...); nothing was left behind."""
+
+    exit_code = EXIT_NOT_WRITTEN
+
+    def __init__(self, path: Path, reason: str, errno_: int | None = None):
+        self.path, self.reason, self.errno_ = path, reason, errno_
+        super().__init__(f"cannot write {path}: {reason}; nothing written there")
+
+
+class PathTaken(WriteFailed):
+    """The target exists (and ``overwrite`` was not asked for)."""
+
+    def __init__(self, path: Path):
+        super().__init__(path, "the file exists (another run wrote it)", errno.EEXIST)
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_") or "host"
+
+
+def temporary_name(path: Path) -> Path:
+    """A fresh temporary name beside ``path`` that says which process writes it."""
+    return path.with_name(f".{path.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` atomically (see the module docstring). Raises
+    :class:`PathTaken` or :class:`WriteFailed` (an ``OSError``) with nothing left behind."""
+    path = Path(path)
+    tmp = temporary_name(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_new(tmp, path)
+        _sync_folder(path.parent)
+    except FileExistsError:
+        _remove(tmp)
+        raise PathTaken(path) from None
+    except OSError as exc:
+        _remove(tmp)
+        raise WriteFailed(path, exc.strerror or str(exc), exc.errno) from None
+    except BaseException:  # a stop signal or Ctrl-C in the middle: no temporary left behind
+        _remove(tmp)
+        raise
+    return path
+
+
+def _link_new(tmp: Path, path: Path) -> None:
+    """Put ``tmp`` in place as ``path`` only if ``path`` does not exist (FileExistsError)."""
+    try:
+        os.link(tmp, path)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK):
+            raise
+        # a file system without hard links: the check and the rename are two steps here
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "exists", str(path)) from None
+        os.rename(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove(tmp: Path) -> None:
+    try:
+        os.unlink(tmp)
+    except FileNotFoundError:
+        pass
+
+
+def leftovers(path: str | os.PathLike) -> list[Path]:
+    """Temporary files of ``path`` left by writers that did not finish (killed, or still writing)."""
+    path = Path(path)
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        return []
+    return sorted(folder.glob(f".{path.name}.*.tmp"))
+
+
+def _writer_gone(tmp: Path) -> bool:
+    """True when ``tmp`` was made on this host by a process that no longer exists."""
+    parts = tmp.name[len(".") :].rsplit(".", 4)  # NAME, HOST, PID, TOKEN, "tmp"
+    if len(parts) != 5 or parts[1] != _host() or not parts[2].isdigit():
+        return False
+    try:
+        os.kill(int(parts[2]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def clean_leftovers(path: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """Remove the temporaries of ``path`` whose writer is gone; return (removed, kept)."""
+    removed, kept = [], []
+    for tmp in leftovers(path):
+        if _writer_gone(tmp):
+            _remove(tmp)
+            removed.append(tmp)
+        else:
+            kept.append(tmp)
+    return removed, kept

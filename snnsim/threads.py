@@ -1,0 +1,47 @@
+"""Threads, and numbers that do not depend on them.
+
+Torch's CPU reductions (matrix products over many samples, sums) split their work by the
+number of threads, and so round differently with 1 and with 2 threads; training amplifies the
+last bit into different weights and accuracies. So during a run (:func:`deterministic`) torch's
+own ops and numpy's BLAS run on one thread, and the cores are used by snnsim's compiled kernels
+instead (:mod:`snnsim.backends._native`), which split their work by model rows, every row
+computed the same way whatever the split: the same config and seed give the same numbers
+whatever the thread count, by hand, under SLURM or in ``sweep local -j N``.
+
+:func:`kernel_threads`: ``$SNNSIM_THREADS``, else the CPUs this process may run on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+
+ENV = "SNNSIM_THREADS"
+
+
+def kernel_threads() -> int:
+    """Threads for snnsim's compiled kernels."""
+    value = os.environ.get(ENV, "").strip()
+    if value.isdigit() and int(value) > 0:
+        return int(value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def deterministic() -> Iterator[None]:
+    """Torch's intra-op threads and every BLAS/OpenMP pool of the process at one thread, then
+    back to what they were."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)

@@ -1,0 +1,379 @@
+"""Nothing lost, nothing silent: the faults a user meets, through the real command lines.
+
+Each test runs ``python -m snnsim.run`` or ``python -m snnsim.sweep`` in a subprocess, as a user
+types it, and checks the exit code, the one line on stderr, and what is (not) on disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnsim import results
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--backend", "fused", "--epochs", "1", "--n-train-batches", "2", "--n-test-batches", "1", "--batch-size", "8",
+        "--hidden", "8", "--quiet"]  # fmt: skip
+
+
+def snnsim(module: str, *args: str, cwd: Path | None = None, env: dict | None = None, timeout: int = 300,
+           preexec_fn=None) -> subprocess.CompletedProcess:  # fmt: skip
+    return subprocess.run([sys.executable, "-m", f"snnsim.{module}", *args], capture_output=True, text=True,
+                          cwd=cwd or ROOT, env=env, timeout=timeout, preexec_fn=preexec_fn)  # fmt: skip
+
+
+def one_line_error(proc: subprocess.CompletedProcess, code: int, *fragments: str) -> str:
+    """``proc`` failed with ``code`` and exactly one line on stderr that holds every fragment."""
+    err = proc.stderr
+    assert proc.returncode == code, (proc.returncode, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+    return err
+
+
+def no_temporaries(folder: Path) -> bool:
+    return not any(p.name.endswith(".tmp") for p in folder.iterdir())
+
+
+# -- 1. overwrite --------------------------------------------------------------------------------
+def test_an_existing_out_is_kept_unless_overwrite_is_asked(tmp_path):
+    out = tmp_path / "r.h5"
+    out.write_text("precious")
+    one_line_error(snnsim("run", *TINY, "--out", str(out)), 2, "--out", "exists", "--overwrite")
+    assert out.read_text() == "precious"
+    proc = snnsim("run", *TINY, "--out", str(out), "--overwrite")
+    assert proc.returncode == 0, proc.stderr
+    assert results.load(out).attrs["complete"] == 1
+
+
+def test_two_runs_writing_one_path_do_not_both_succeed(tmp_path):
+    out = tmp_path / "r.h5"
+    cmd = [sys.executable, "-m", "snnsim.run", *TINY, "--epochs", "3", "--out", str(out)]
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for _ in "ab"]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    codes = sorted(p.returncode for p in procs)
+    assert codes[0] == 0 and codes[1] in (2, 5), (codes, outputs)
+    assert sum("result file:" in o for o, _ in outputs) == 1
+    assert results.load(out).attrs["complete"] == 1
+    if codes[1] == 5:  # both trained: the loser's result is kept beside the file, and it says where
+        err = next(e for p, (_, e) in zip(procs, outputs) if p.returncode == 5)
+        kept = [p for p in tmp_path.iterdir() if p.name not in ("r.h5",)]
+        assert len(kept) == 1 and kept[0].name in err and results.load(kept[0]).attrs["complete"] == 1
+    assert no_temporaries(tmp_path)
+
+
+# -- 2. permissions ------------------------------------------------------------------------------
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
+def test_result_files_get_the_mode_of_the_umask(tmp_path, umask, mode):
+    out = tmp_path / "r.h5"
+    proc = snnsim("run", *TINY, "--out", str(out), preexec_fn=lambda: os.umask(umask))
+    assert proc.returncode == 0, proc.stderr
+    assert out.stat().st_mode & 0o777 == mode
+
+
+# -- 3. full disk -------------------------------------------------------------------------------
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a real file system of 1.2 MB (a tmpfs, where this process may mount one), or
+    else a process limit of 1.2 MB per file (RLIMIT_FSIZE: the kernel refuses the write with
+    EFBIG). Yields (folder, preexec_fn for the subprocess, the expected reason)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(folder)], capture_output=True
+    ).returncode == 0  # fmt: skip
+    if mounted:
+        yield folder, None, "No space left on device"
+        subprocess.run(["umount", str(folder)], check=True)
+        return
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_200_000, 1_200_000))
+
+    yield folder, limit, "File too large"
+
+
+def test_full_disk_one_line_nothing_partial_and_the_result_not_lost_silently(small_disk, tmp_path):
+    folder, limit, reason = small_disk
+    big = [*TINY, "--hidden", "2000"]  # w1 alone is 1.6 MB: more than the small disk holds
+    err = one_line_error(snnsim("run", *big, "--out", str(folder / "r.h5"), preexec_fn=limit), 5,
+                         str(folder / "r.h5"), reason, "lost", "--fallback-dir")  # fmt: skip
+    assert os.listdir(folder) == [] and "Segmentation" not in err
+    spare = tmp_path / "spare"
+    spare.mkdir()
+    err = one_line_error(snnsim("run", *big, "--out", str(folder / "r.h5"), "--fallback-dir", str(spare),
+                                preexec_fn=limit), 5, str(spare / "r.h5"))  # fmt: skip
+    assert os.listdir(folder) == [] and results.load(spare / "r.h5").sizes["hidden_unit"] == 2000
+
+
+def test_full_disk_in_a_sweep(small_disk, tmp_path):
+    folder, limit, reason = small_disk
+    exp = tmp_path / "big.toml"
+    exp.write_text('name = "big"\n[fixed]\nbackend = "fused"\nepochs = 1\nn_train_batches = 1\nn_test_batches = 1\n'
+                   'batch_size = 8\nhidden = 2000\n[sweep]\nseed = [0]\n')  # fmt: skip
+    proc = snnsim("sweep", "--results-dir", str(folder), "run", str(exp), "0", preexec_fn=limit)
+    assert proc.returncode == 5, proc.stderr
+    assert reason in proc.stderr and "Traceback" not in proc.stderr
+    assert [p.name for p in (folder / "big").iterdir() if not p.name.startswith(".job-0.lock")] == []
+
+
+# -- 4. signals and leftover temporaries -----------------------------------------------------------
+def test_sigterm_stops_a_run_cleanly(tmp_path):
+    out = tmp_path / "r.h5"
+    args = [a for a in TINY if a != "--quiet"]  # the progress bar says when training has begun
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.run", *args, "--epochs", "300", "--out", str(out)],
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    seen = ""
+    while "batch" not in seen:
+        seen += proc.stderr.read(1)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.strip().splitlines()[-1] == "snnsim.run: stopped by SIGTERM; no result written"
+    assert os.listdir(tmp_path) == []
+
+
+def test_sigterm_during_the_write_leaves_no_temporary(tmp_path):
+    """The write is held open (a slow fsync) and the process gets SIGTERM inside it."""
+    out = tmp_path / "r.h5"
+    code = (
+        "import os, sys, time\n"
+        "real = os.fsync\n"
+        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(30), real(fd))\n"
+        "from snnsim.run import main\n"
+        f"sys.exit(main({[*TINY, '--out', str(out)]!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)  # fmt: skip
+    assert proc.stdout.readline().strip() == "writing"
+    assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # the write is under way
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert os.listdir(tmp_path) == []
+
+
+def test_temporaries_of_killed_writers_are_removed_by_the_next_run(tmp_path):
+    out = tmp_path / "r.h5"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    host = os.uname().nodename.replace(".", "_")
+    stale = tmp_path / f".r.h5.{host}.{int(dead.stdout)}.0a1b2c3d.tmp"
+    stale.write_bytes(b"\x89HDF half a file")
+    other = tmp_path / ".r.h5.otherhost.1.0a1b2c3d.tmp"  # another host's writer: reported, kept
+    other.write_bytes(b"\x89HDF")
+    proc = snnsim("run", *TINY, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "removed 1 temporary file(s) of killed runs" in proc.stderr and other.name in proc.stderr
+    assert not stale.exists() and other.exists()
+
+
+# -- 5. corrupt job files ------------------------------------------------------------------------
+SMOKE = """name = "s"
+[fixed]
+backend = "fused"
+epochs = 1
+n_train_batches = 2
+n_test_batches = 1
+batch_size = 8
+hidden = 8
+[sweep]
+seed = [0, 1, 2]
+"""
+
+
+def test_a_damaged_job_file_is_corrupt_rerun_and_named_by_merge(tmp_path):
+    exp = tmp_path / "s.toml"
+    exp.write_text(SMOKE)
+    res = ["--results-dir", str(tmp_path / "res")]
+    assert snnsim("sweep", *res, "local", str(exp), "--pack", "3", "--quiet").returncode == 0
+    job = tmp_path / "res" / "s" / "job-1.h5"
+    good = results.load(job)
+    data = bytearray(job.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 300] = bytes(b ^ 0x5A for b in data[middle : middle + 300])
+    job.write_bytes(bytes(data))
+    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    assert status["corrupt"] == [1] and status["done"] == [0, 2]
+    human = snnsim("sweep", *res, "status", str(exp)).stdout
+    assert "job 1 corrupt: " in human
+    merged = snnsim("sweep", *res, "merge", str(exp))
+    one_line_error(merged, 2, "corrupt 1")
+    again = snnsim("sweep", *res, "local", str(exp), "--pack", "3", "--quiet")
+    assert again.returncode == 0 and "ran 1 jobs" in again.stdout
+    again = results.load(job)
+    for name in ("loss", "test_acc", "w1", "w2"):
+        np.testing.assert_array_equal(again[name].values, good[name].values)
+
+
+# -- 6. two sweeps at once -------------------------------------------------------------------------
+def test_a_job_run_by_another_live_process_is_skipped(tmp_path):
+    exp = tmp_path / "slow.toml"
+    exp.write_text(SMOKE.replace("epochs = 1", "epochs = 30000").replace("seed = [0, 1, 2]", "seed = [0, 1]"))
+    res = ["--results-dir", str(tmp_path / "res")]
+    first = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", *res, "local", str(exp), "--indices", "0",
+                              "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    log = tmp_path / "res" / "s" / "logs" / "job-0.log"
+    deadline = time.time() + 60
+    while not (log.exists() and "job 0/1 of s:" in log.read_text()) and time.time() < deadline:
+        time.sleep(0.2)
+    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    assert status["running"] == [0] and status["missing"] == [1]
+    # a second sweep of the same experiment leaves job 0 to its runner, and its log alone
+    second = snnsim("sweep", *res, "local", str(exp), "--indices", "0", "--quiet")
+    assert second.returncode == 0 and "nothing to run" in second.stdout
+    direct = snnsim("sweep", *res, "run", str(exp), "0")
+    assert direct.returncode == 0 and "job 0: being run by" in direct.stderr and "pid" in direct.stderr
+    assert "job 0/1 of s:" in log.read_text()
+    first.send_signal(signal.SIGTERM)  # `sweep local` passes it on to the job it runs
+    first.communicate(timeout=60)
+    assert first.returncode == 128 + signal.SIGTERM
+    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    assert status["running"] == [] and status["missing"] == [0, 1]  # the lock died with its holder
+
+
+# -- 7. divergence ---------------------------------------------------------------------------------
+def test_divergence_is_an_error_naming_repeat_and_epoch(tmp_path):
+    out = tmp_path / "r.h5"
+    one_line_error(snnsim("run", *TINY, "--lr", "1e30", "--repeats", "2", "--out", str(out)), 4,
+                   "repeat 0 (seed 0) diverged in epoch 1", "no result written")  # fmt: skip
+    assert os.listdir(tmp_path) == []
+    one_line_error(snnsim("run", "--study", "bmi", "--model", "ann", "--lr", "1e30", "--epochs", "2", "--quiet",
+                          "--n-train-folds", "1"), 4, "diverged in epoch 1")  # fmt: skip
+
+
+def test_a_diverging_job_fails_with_its_reason_and_the_others_are_written(tmp_path):
+    exp = tmp_path / "d.toml"
+    exp.write_text(SMOKE.replace("[sweep]\nseed = [0, 1, 2]", "[sweep]\nlr = [0.01, 1e30]\nseed = [0, 1]"))
+    res = ["--results-dir", str(tmp_path / "res")]
+    proc = snnsim("sweep", *res, "run", str(exp), "0", "--pack", "4")
+    assert proc.returncode == 4, proc.stderr
+    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    assert status["done"] == [0, 1] and status["failed"] == [2, 3]
+    human = snnsim("sweep", *res, "status", str(exp)).stdout
+    assert "job 2 failed: repeat 0 (seed 0) diverged in epoch 1" in human
+
+
+# -- 8. threads ------------------------------------------------------------------------------------
+NUMBERS = ("loss", "train_acc", "test_acc", "confusion", "w1", "w2", "test_fvaf", "y_pred", "val_fvaf_curve")
+
+
+@pytest.mark.parametrize("args", [
+    ["--backend", "fused", "--epochs", "2", "--n-train-batches", "16", "--n-test-batches", "4", "--repeats", "2"],
+    ["--backend", "snntorch", "--epochs", "1", "--n-train-batches", "6", "--n-test-batches", "2"],
+    ["--study", "bmi", "--backend", "fused", "--readout", "last", "--tau", "2ms", "--epochs", "2", "--batch-size", "256",
+     "--n-train-folds", "6"],
+    ["--study", "bmi", "--model", "linear", "--n-train-folds", "12"],
+], ids=["ipd-fused", "ipd-snntorch", "bmi-snn", "bmi-linear"])  # fmt: skip
+def test_the_thread_count_does_not_change_the_numbers(args, tmp_path):
+    files = []
+    for threads in ("1", "2"):
+        env = dict(os.environ, OMP_NUM_THREADS=threads, SNNSIM_THREADS=threads, MKL_NUM_THREADS=threads)
+        out = tmp_path / f"t{threads}.h5"
+        proc = snnsim("run", *args, "--quiet", "--out", str(out), env=env, timeout=600)
+        assert proc.returncode == 0, proc.stderr
+        files.append(results.load(out))
+    compared = [n for n in NUMBERS if n in files[0]]
+    assert len(compared) >= 4
+    for name in compared:
+        np.testing.assert_array_equal(files[0][name].values, files[1][name].values, err_msg=name)
+
+
+# -- 9, 10. bad input: one line, exit 2, nothing written --------------------------------------------
+@pytest.fixture(scope="module")
+def bmi_file(tmp_path_factory):
+    import pickle
+
+    from snnsim.datasets.bmi_synthetic import generate
+
+    folder = tmp_path_factory.mktemp("bmi")
+    base = generate(seed=0, samples_per_fold=300)
+
+    def variant(name, key, change):
+        data = {k: list(v) for k, v in base.items()}
+        data[key] = [change(a) for a in data[key]]
+        with open(folder / f"{name}.pkl", "wb") as fh:
+            pickle.dump(data, fh)
+        return str(folder / f"{name}.pkl")
+
+    return {
+        "complex": variant("complex", "MI", lambda a: a.astype(complex)),
+        "negative": variant("negative", "MI", lambda a: a - 1),
+        "boolean": variant("boolean", "MI", lambda a: a > 0),
+        "constant": variant("constant", "dtheta", np.zeros_like),
+    }
+
+
+@pytest.mark.parametrize("kind, fragment", [
+    ("complex", "MI fold 0 is complex"), ("negative", "not spike counts"), ("boolean", "MI fold 0 is boolean"),
+    ("constant", "is constant in the train fold"),
+])  # fmt: skip
+@pytest.mark.parametrize("model", ["snn", "linear"])
+def test_bad_bmi_data_is_refused(bmi_file, kind, fragment, model, tmp_path):
+    out = tmp_path / "r.h5"
+    one_line_error(snnsim("run", "--study", "bmi", "--model", model, "--data", bmi_file[kind], "--epochs", "1",
+                          "--quiet", "--out", str(out)), 2, fragment)  # fmt: skip
+    assert not out.exists()
+
+
+def test_a_one_row_fold_is_refused(tmp_path):
+    import pickle
+
+    from snnsim.datasets.bmi_synthetic import generate
+
+    data = generate(seed=0, samples_per_fold=300)
+    data = {k: [a[:1] if i == 4 else a for i, a in enumerate(v)] for k, v in data.items()}  # test fold of rotation 5
+    path = tmp_path / "one.pkl"
+    with open(path, "wb") as fh:
+        pickle.dump(data, fh)
+    one_line_error(snnsim("run", "--study", "bmi", "--model", "linear", "--data", str(path), "--quiet"), 2,
+                   "test fold(s) 4 (1 rows)")  # fmt: skip
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--data", "/nonexistent.pkl", "--model", "ann"], "a setting of the bmi study; the ipd study does not use it"),
+    (["--model", "lstm"], "--model: unknown value 'lstm'"),
+    (["--out", "newdir/"], "--out: newdir/ names a folder"),
+    (["--epoch", "1"], "unrecognized arguments: --epoch"),
+    (["--thr", "0.5"], "unrecognized arguments: --thr"),
+    (["--seed", "18446744073709551616"], "--seed: must be an integer in 0..4294967295"),
+    (["--tau", "-1ms"], "--tau: duration must be positive"),
+    (["--batch-size", "1000000"], "GB of memory"),
+    (["--n-train-batches", "1000000"], "GB of memory"),
+    (["--rate-max-hz", "5000"], "--rate-max-hz: rate_max_hz * dt must be <= 1"),
+    (["--duration", "1ms"], "--duration: must hold at least two steps"),
+])  # fmt: skip
+def test_bad_settings_one_line_exit_2_nothing_written(args, fragment, tmp_path):
+    one_line_error(snnsim("run", *TINY, *args, cwd=tmp_path), 2, fragment)
+    assert os.listdir(tmp_path) == []
+
+
+def test_every_flag_named_in_a_message_exists():
+    from snnsim import config
+    from snnsim.run import build_parser
+
+    options = build_parser()._option_string_actions
+    for name in config.field_names():
+        assert config.flag(name) in options, name
+
+
+def test_experiment_files_that_are_not_utf8_and_a_results_dir_that_is_a_file(tmp_path):
+    exp = tmp_path / "latin.toml"
+    exp.write_bytes('name = "x"\n# café\n[sweep]\nseed = [0]\n'.encode("latin-1"))
+    one_line_error(snnsim("sweep", "count", str(exp)), 2, "not UTF-8")
+    (tmp_path / "afile").write_text("x")
+    one_line_error(snnsim("sweep", "--results-dir", str(tmp_path / "afile"), "status", "smoke"), 2,
+                   "--results-dir", "is a file")  # fmt: skip
+    dup = tmp_path / "dup.toml"
+    dup.write_text('name = "x"\n[sweep]\nreadout = ["mean", "oc"]\n')
+    one_line_error(snnsim("sweep", "count", str(dup)), 2, "twice")
