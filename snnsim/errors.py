@@ -29,7 +29,7 @@ class SnnsimError(Exception):
 class ConfigError(SnnsimError, ValueError):
     """A setting is invalid. The message names the setting (as its CLI flag) and what is accepted."""
 
-    def __init__(self, field: str, message: str, flag: str | None = None):
+    def __init__(self, field: str, message: str, flag: str | None = None) -> None:
         self.field = field
         self.message = message
         super().__init__(f"{flag or '--' + field.replace('_', '-')}: {message}")

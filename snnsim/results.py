@@ -16,10 +16,14 @@ import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
 from .errors import ResultError
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 ENGINE = "h5netcdf"
 SCHEMA_VERSION = 1
@@ -49,7 +53,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def provenance_attrs(config, device: str) -> dict:
+def provenance_attrs(config: RunConfig, device: str) -> dict:
     """Attributes every result file carries."""
     attrs = {
         "config": config.to_json(),
@@ -138,7 +142,7 @@ def load(path: str | os.PathLike) -> xr.Dataset:
     return ds
 
 
-def config_of(ds: xr.Dataset):
+def config_of(ds: xr.Dataset) -> RunConfig:
     """The :class:`~snnsim.config.RunConfig` a single-run result file was produced by."""
     from .config import RunConfig
 

@@ -27,12 +27,18 @@ import os
 import signal
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, NoReturn
 
 from .. import results
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_STALE, SnnsimError
 from .experiment import Experiment
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 STATES = ("done", "missing", "failed", "corrupt", "stale")
 ENV_RESULTS = "SNNSIM_RESULTS"
@@ -70,7 +76,7 @@ def found_result(exp: Experiment, index: int, root: str | os.PathLike | None = N
     return legacy if not path.exists() and legacy.exists() else path
 
 
-def _found_marker(exp: Experiment, index: int, root) -> Path:
+def _found_marker(exp: Experiment, index: int, root: str | os.PathLike | None) -> Path:
     path = failed_path(exp, index, root)
     legacy = path.with_name(f"{LEGACY_PREFIX}-{index}.failed")
     return legacy if not path.exists() and legacy.exists() else path
@@ -87,7 +93,7 @@ class JobState:
     reason: str = ""
 
 
-def state(exp: Experiment, index: int, root=None) -> JobState:
+def state(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> JobState:
     """The state of one job (see the module docstring)."""
     path = found_result(exp, index, root)
     if path.exists():
@@ -127,7 +133,7 @@ def state(exp: Experiment, index: int, root=None) -> JobState:
     return JobState(index, "missing")
 
 
-def states(exp: Experiment, root=None) -> list[JobState]:
+def states(exp: Experiment, root: str | os.PathLike | None = None) -> list[JobState]:
     return [state(exp, i, root) for i in range(exp.grid_size)]
 
 
@@ -192,7 +198,7 @@ def parse_array_spec(spec: str) -> list[int]:
 class Interrupted(BaseException):
     """Raised in the runner by SIGTERM / SIGUSR1 / SIGINT: stop now, write nothing."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
@@ -200,7 +206,7 @@ class Interrupted(BaseException):
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 
 
-def _on_signal(signum, frame):  # noqa: ARG001
+def _on_signal(signum: int, frame: FrameType | None) -> NoReturn:  # noqa: ARG001
     # Stop once. Under SLURM the TERM comes twice (slurmstepd signals every process of the step
     # and array.sh forwards its own): a second one must not interrupt the clean stop itself.
     for s in _STOP_SIGNALS:
@@ -231,14 +237,26 @@ def pack_of(exp: Experiment, size: int, index: int) -> int:
     return index % n_packs(exp, size)
 
 
-def run_job(exp: Experiment, index: int, root=None, force: bool = False, progress: bool = False, log=print) -> int:
+def run_job(
+    exp: Experiment,
+    index: int,
+    root: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> int:
     """Run job ``index`` unless its result is already complete; return a process exit code
     (see :func:`run_jobs`)."""
     return run_jobs(exp, [index], root, force, progress, log)
 
 
 def run_jobs(
-    exp: Experiment, indices: list[int], root=None, force: bool = False, progress: bool = False, log=print
+    exp: Experiment,
+    indices: list[int],
+    root: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
 ) -> int:
     """Run the jobs ``indices`` not yet complete in this process; return a process exit code.
 
@@ -277,7 +295,7 @@ def run_jobs(
     cfgs = [exp.config(i) for i in todo]
     written: set[int] = set()
 
-    def write(i: int, ds) -> None:
+    def write(i: int, ds: xr.Dataset) -> None:
         index = todo[i]
         path = results.write(ds, result_path(exp, index, root))
         marker = failed_path(exp, index, root)
