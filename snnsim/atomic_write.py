@@ -29,7 +29,7 @@ class WriteFailed(SnnsimError, OSError):
 
     exit_code = EXIT_NOT_WRITTEN
 
-    def __init__(self, path: Path, reason: str, errno_: int | None = None):
+    def __init__(self, path: Path, reason: str, errno_: int | None = None) -> None:
         self.path, self.reason, self.errno_ = path, reason, errno_
         super().__init__(f"cannot write {path}: {reason}; nothing written there")
 
@@ -37,7 +37,7 @@ class WriteFailed(SnnsimError, OSError):
 class PathTaken(WriteFailed):
     """The target exists (and ``overwrite`` was not asked for)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         super().__init__(path, "the file exists (another run wrote it)", errno.EEXIST)
 
 

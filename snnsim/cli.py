@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any, NoReturn
 
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, SnnsimError
 
@@ -21,7 +22,7 @@ OUT_OF_MEMORY = ("can't allocate memory", "out of memory", "not enough memory")
 class Interrupted(BaseException):
     """Raised by :func:`stop_on_signals` when a stop signal arrives: stop now, write nothing."""
 
-    def __init__(self, signum: int):
+    def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
 
@@ -58,14 +59,16 @@ class OneLineParser(argparse.ArgumentParser):
     are never abbreviated, and an option's value may start with ``-`` (``--tau -1ms`` reaches
     the checks of the setting instead of failing as "expected one argument")."""
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
 
-    def error(self, message: str):
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
-    def parse_known_args(self, args: Sequence[str] | None = None, namespace=None):
+    def parse_known_args(
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
         args = list(sys.argv[1:] if args is None else args)
         return super().parse_known_args(_attach_dashed_values(self, args), namespace)
 

@@ -34,7 +34,7 @@ class SnnsimError(Exception):
 class ConfigError(SnnsimError, ValueError):
     """A setting is invalid. The message names the setting (as its CLI flag) and what is accepted."""
 
-    def __init__(self, field: str, message: str, flag: str | None = None):
+    def __init__(self, field: str, message: str, flag: str | None = None) -> None:
         self.field = field
         self.message = message
         super().__init__(f"{flag or '--' + field.replace('_', '-')}: {message}")
@@ -54,6 +54,6 @@ class DivergedError(SnnsimError, ArithmeticError):
 
     exit_code = EXIT_DIVERGED
 
-    def __init__(self, message: str, model: int = 0, epoch: int = 0):
+    def __init__(self, message: str, model: int = 0, epoch: int = 0) -> None:
         self.model, self.epoch = model, epoch
         super().__init__(message)

@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import torch
+
+_Index = TypeVar("_Index", torch.Tensor, np.ndarray)
 
 
 class Classification(NamedTuple):
@@ -23,7 +25,7 @@ def discretise(ipd: torch.Tensor, n_classes: int) -> torch.Tensor:
     return ((ipd + math.pi / 2) * n_classes / math.pi).long().clamp_(0, n_classes - 1)
 
 
-def continuise(index: torch.Tensor | np.ndarray, n_classes: int):
+def continuise(index: _Index, n_classes: int) -> _Index:
     """Class index -> IPD in rad at the bin midpoint."""
     return (index + 0.5) / n_classes * math.pi - math.pi / 2
 

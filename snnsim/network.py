@@ -10,7 +10,7 @@ models, so a batched model equals its models trained one by one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -77,7 +77,7 @@ class _Layout:
     (M, T, B, N) and each layer sees one row per model, (M, T, B*N), whose steps hold all
     samples' neurons side by side; records come back as (M, B, T, N) views."""
 
-    def __init__(self, h1: torch.Tensor, time_major: bool):
+    def __init__(self, h1: torch.Tensor, time_major: bool) -> None:
         self.time_major = time_major
         self.models = h1.shape[0]
         self.steps, self.batch = (h1.shape[1], h1.shape[2]) if time_major else (h1.shape[2], h1.shape[1])
@@ -128,7 +128,7 @@ class Decoder(nn.Module):
         params: LIFParameters | Sequence[LIFParameters],
         init: str,
         generators: Sequence[torch.Generator],
-    ):
+    ) -> None:
         super().__init__()
         m = len(generators)
         readouts = [readout] * m if isinstance(readout, Readout) else list(readout)
@@ -187,7 +187,7 @@ class Decoder(nn.Module):
         v2 = layout.record(v2, n_out)
         return PartOutput(layout.record(s1, n_hidden), s2, v2, part.readout.trace(s2, v2))
 
-    def read(self, out: NetworkOutput, reduce=None) -> torch.Tensor:
+    def read(self, out: NetworkOutput, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """(M, B, out): each model's readout of its trace, or ``reduce`` over time of the traces.
         Reduced part by part, on the records as computed: the numbers of a model do not depend on
         the other parts."""

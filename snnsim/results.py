@@ -23,11 +23,17 @@ import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import xarray as xr
 
 from .atomic_write import write_bytes
 from .errors import ResultError
+
+if TYPE_CHECKING:
+    import h5py
+
+    from .config import RunConfig
 
 ENGINE = "h5netcdf"
 SCHEMA_VERSION = 1
@@ -58,7 +64,7 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def provenance_attrs(config, device: str) -> dict:
+def provenance_attrs(config: RunConfig, device: str) -> dict:
     """Attributes every result file carries."""
     attrs = {
         "config": config.to_json(),
@@ -114,7 +120,7 @@ def encode(ds: xr.Dataset) -> bytes:
     return buffer.getvalue()
 
 
-def _digest(f) -> str:
+def _digest(f: h5py.File) -> str:
     """SHA-256 of every dataset (name, type, shape, values) and global attribute of an open
     h5py file, in name order, but the ``data_sha256`` attribute itself."""
     import h5py
@@ -191,7 +197,7 @@ def load(path: str | os.PathLike) -> xr.Dataset:
     return ds
 
 
-def config_of(ds: xr.Dataset):
+def config_of(ds: xr.Dataset) -> RunConfig:
     """The :class:`~snnsim.config.RunConfig` a single-run result file was produced by."""
     from .config import RunConfig
 

@@ -129,7 +129,12 @@ def run_configs(
         return _run(cfgs, progress, on_result, on_failure)
 
 
-def _run(cfgs, progress, on_result, on_failure) -> list[xr.Dataset | None]:
+def _run(
+    cfgs: Sequence[RunConfig],
+    progress: bool,
+    on_result: Callable[[int, xr.Dataset], None] | None,
+    on_failure: Callable[[int, DivergedError], None] | None,
+) -> list[xr.Dataset | None]:
     cache = DataCache()
     outcomes: list[dict[int, Outcome]] = [{} for _ in cfgs]
     results: list[xr.Dataset | None] = [None] * len(cfgs)

@@ -160,7 +160,7 @@ def suffix(dtype: torch.dtype) -> str:
     return "f32" if dtype == torch.float32 else "f64"
 
 
-def kernel(name: str, dtype: torch.dtype):
+def kernel(name: str, dtype: torch.dtype) -> Callable[..., None]:
     """The compiled kernel ``name`` for ``dtype`` (``lif_fwd``, float32 -> ``lif_fwd_f32``)."""
     return getattr(library(), f"{name}_{suffix(dtype)}")
 
@@ -197,7 +197,14 @@ def run_all(calls: Sequence[Callable[[], None]]) -> None:
         future.result()
 
 
-def run_rows(fn, tensors: Sequence[torch.Tensor | None], row_size: int, rows: int, *args, scratch: int = 0) -> None:
+def run_rows(
+    fn: Callable[..., None],
+    tensors: Sequence[torch.Tensor | None],
+    row_size: int,
+    rows: int,
+    *args: float,
+    scratch: int = 0,
+) -> None:
     """``fn(*pointers, [work], chunk_rows, *args)`` once per chunk of :func:`row_chunks`, in threads.
 
     ``tensors``: contiguous, ``row_size`` elements per row; each is passed as the address of the

@@ -35,6 +35,9 @@ written yet (no GPU to test them).
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import Any
+
 import torch
 
 from ..functional.lif import LIFParameters
@@ -43,7 +46,7 @@ from . import _native
 _TRITON = None  # the triton_lif module once imported; False when Triton cannot be imported
 
 
-def _triton_kernels(h: torch.Tensor):
+def _triton_kernels(h: torch.Tensor) -> ModuleType | None:
     """:mod:`snnsim.backends.triton_lif` when it takes ``h`` (CUDA float32 and Triton present)."""
     global _TRITON
     if h.dtype != torch.float32:
@@ -75,7 +78,7 @@ def surrogate_derivative(v: torch.Tensor, v_th: float, slope: float) -> torch.Te
 # -- torch loops (any device) -------------------------------------------------------------------
 
 
-def _lif_forward_torch(h: torch.Tensor, alpha: float, v_th: float):
+def _lif_forward_torch(h: torch.Tensor, alpha: float, v_th: float) -> tuple[torch.Tensor, torch.Tensor]:
     ht = h.movedim(-2, 0).contiguous()  # (T, ..., N): every step is one contiguous block
     steps = ht.shape[0]
     mem = torch.empty_like(ht)
@@ -91,7 +94,16 @@ def _lif_forward_torch(h: torch.Tensor, alpha: float, v_th: float):
     return spikes.movedim(0, -2), mem.movedim(0, -2)
 
 
-def _lif_backward_torch(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope):
+def _lif_backward_torch(
+    h: torch.Tensor,
+    spikes: torch.Tensor,
+    mem: torch.Tensor,
+    grad_spikes: torch.Tensor | None,
+    grad_mem: torch.Tensor | None,
+    alpha: float,
+    v_th: float,
+    slope: float,
+) -> torch.Tensor:
     steps = h.shape[-2]
     tm = lambda x: None if x is None else x.movedim(-2, 0).contiguous()  # noqa: E731
     ht, st, vt, gst, gvt = tm(h), tm(spikes), tm(mem), tm(grad_spikes), tm(grad_mem)
@@ -116,7 +128,7 @@ def _lif_backward_torch(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slop
     return grad_h.movedim(0, -2)
 
 
-def leaky_filter_matrix(alpha: float, steps: int, dtype: torch.dtype, device) -> torch.Tensor:
+def leaky_filter_matrix(alpha: float, steps: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(T, T) matrix L with ``L[t, k] = alpha**(t-1-k)`` for k < t, else 0: ``v = L @ h``."""
     t = torch.arange(steps, device=device, dtype=torch.float64)
     lag = t[:, None] - 1 - t[None, :]
@@ -129,7 +141,7 @@ def leaky_filter_matrix(alpha: float, steps: int, dtype: torch.dtype, device) ->
 _FILTERS: dict[tuple, torch.Tensor] = {}
 
 
-def _filter(alpha: float, steps: int, dtype, device) -> torch.Tensor:
+def _filter(alpha: float, steps: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     key = (alpha, steps, dtype, str(device))
     mat = _FILTERS.get(key)
     if mat is None:
@@ -148,7 +160,9 @@ def _li_torch(h: torch.Tensor, alpha: float) -> torch.Tensor:
 
 class _LIFFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, h: torch.Tensor, alpha: float, v_th: float, slope: float):
+    def forward(
+        ctx: Any, h: torch.Tensor, alpha: float, v_th: float, slope: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         ctx.set_materialize_grads(False)
         if _native.supported(h):
             h, rows, steps, n = _flat(h)
@@ -166,7 +180,9 @@ class _LIFFunction(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_spikes, grad_mem):
+    def backward(
+        ctx: Any, grad_spikes: torch.Tensor | None, grad_mem: torch.Tensor | None
+    ) -> tuple[torch.Tensor | None, None, None, None]:
         h, spikes, mem = ctx.saved_tensors
         alpha, v_th, slope = ctx.params
         if grad_spikes is None and grad_mem is None:
@@ -199,7 +215,7 @@ class _LIFunction(torch.autograd.Function):
     """Leaky integrator on CPU via the compiled recurrence (exact, batching-independent)."""
 
     @staticmethod
-    def forward(ctx, h: torch.Tensor, alpha: float):
+    def forward(ctx: Any, h: torch.Tensor, alpha: float) -> torch.Tensor:
         h, rows, steps, n = _flat(h)
         mem = torch.empty_like(h)
         _native.run_rows(_native.kernel("li_fwd", h.dtype), (h, mem), steps * n, rows, steps, n, alpha)
@@ -208,7 +224,7 @@ class _LIFunction(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_mem):
+    def backward(ctx: Any, grad_mem: torch.Tensor) -> tuple[torch.Tensor, None]:
         grad_mem, rows, steps, n = _flat(grad_mem)
         grad_h = torch.empty_like(grad_mem)
         _native.run_rows(

@@ -19,9 +19,14 @@ How the notebook's LIF maps onto Norse (1.1.0):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..functional.lif import LIFParameters
+
+if TYPE_CHECKING:
+    from norse.torch.module.leaky_integrator_box import LIBoxCell
 
 
 class NorseBackend:
@@ -37,7 +42,7 @@ class NorseBackend:
         self._params_cls = LIBoxParameters
         self._state_cls = LIBoxState
 
-    def _cell(self, p: LIFParameters, like: torch.Tensor):
+    def _cell(self, p: LIFParameters, like: torch.Tensor) -> tuple[LIBoxCell, float]:
         dt = 1.0  # the time unit cancels: only dt*tau_mem_inv = 1 - alpha matters
         params = self._params_cls(
             tau_mem_inv=torch.as_tensor((1.0 - p.alpha) / dt, dtype=like.dtype, device=like.device),

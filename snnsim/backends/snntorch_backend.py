@@ -22,10 +22,15 @@ How the notebook's LIF maps onto ``snn.Leaky`` (snnTorch 1.0.0):
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
 from ..functional.lif import LIFParameters
 from ..functional.surrogate import SigmoidSpike
+
+if TYPE_CHECKING:
+    from snntorch import Leaky
 
 
 class SnnTorchBackend:
@@ -37,7 +42,7 @@ class SnnTorchBackend:
         self._snn = snntorch
         self._neurons: dict[tuple, object] = {}
 
-    def _leaky(self, p: LIFParameters, like: torch.Tensor):
+    def _leaky(self, p: LIFParameters, like: torch.Tensor) -> Leaky:
         key = (p, like.device, like.dtype)
         neuron = self._neurons.get(key)
         if neuron is None:

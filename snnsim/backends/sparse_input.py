@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 
@@ -33,7 +34,7 @@ class SpikeRows:
       one store per (sample, input) instead of one per active entry.
     """
 
-    def __init__(self, spikes: torch.Tensor):
+    def __init__(self, spikes: torch.Tensor) -> None:
         if spikes.device.type != "cpu":
             raise ValueError("SpikeRows holds CPU data")
         if spikes.dim() != 3:
@@ -81,7 +82,9 @@ def _padded(n: int, dtype: torch.dtype) -> int:
 
 class _Project(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, w: torch.Tensor, data: Sequence[SpikeRows], index: torch.Tensor, time_major: bool):
+    def forward(
+        ctx: Any, w: torch.Tensor, data: Sequence[SpikeRows], index: torch.Tensor, time_major: bool
+    ) -> torch.Tensor:
         n_models, batch = index.shape
         steps, n_out = data[0].shape[1], w.shape[-1]
         padded = _padded(n_out, w.dtype)
@@ -112,7 +115,7 @@ class _Project(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_h):
+    def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
         grad_h = grad_h.contiguous()
         n_models, batch = ctx.index.shape
         n_in, n_out = ctx.w_shape[-2], ctx.w_shape[-1]

@@ -21,6 +21,8 @@ BLOCK = 128  # neurons per program; rows x ceil(N / BLOCK) programs in all
 INTERPRETED = bool(triton.knobs.runtime.interpret)  # kernels decorated for the CPU interpreter
 
 
+# The kernels' parameters stay unannotated: Triton reads parameter annotations as kernel types.
+# ruff: disable[ANN001, ANN202]
 @triton.jit
 def _lif_fwd(h, s, v, steps, n, alpha, vth, BLOCK: tl.constexpr):
     row = tl.program_id(0)
@@ -79,12 +81,15 @@ def _lif_bwd(
             lam_s += tl.load(gs + at, mask=mask, other=0.0)
 
 
+# ruff: enable[ANN001, ANN202]
+
+
 def supported(h: torch.Tensor) -> bool:
     """True for the tensors the fused backend hands these kernels: float32 on CUDA."""
     return h.dtype == torch.float32 and h.is_cuda
 
 
-def _grid(h: torch.Tensor, steps: int, n: int):
+def _grid(h: torch.Tensor, steps: int, n: int) -> tuple[int, int]:
     rows = h.numel() // max(steps * n, 1)
     return rows, triton.cdiv(n, BLOCK)
 
@@ -99,7 +104,16 @@ def lif_forward(h: torch.Tensor, alpha: float, v_th: float) -> tuple[torch.Tenso
     return spikes, mem
 
 
-def lif_backward(h, spikes, mem, grad_spikes, grad_mem, alpha: float, v_th: float, slope: float) -> torch.Tensor:
+def lif_backward(
+    h: torch.Tensor,
+    spikes: torch.Tensor,
+    mem: torch.Tensor,
+    grad_spikes: torch.Tensor | None,
+    grad_mem: torch.Tensor | None,
+    alpha: float,
+    v_th: float,
+    slope: float,
+) -> torch.Tensor:
     """Gradient with respect to ``h`` of the records' gradients (either may be None)."""
     h, spikes, mem = h.contiguous(), spikes.contiguous(), mem.contiguous()
     steps, n = h.shape[-2], h.shape[-1]

@@ -17,6 +17,7 @@ naming the problem (missing key, wrong fold count, mismatched rows, wrong MI wid
 from __future__ import annotations
 
 import pickle
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, NamedTuple, TypeVar
@@ -32,7 +33,7 @@ N_BINS = 20
 JOINTS = ("shoulder", "elbow")
 
 
-def validate(data, source: str = "data") -> dict[str, list[np.ndarray]]:
+def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
     """Check the format; return a dict of float arrays (``time`` flattened to (n,))."""
     if not isinstance(data, dict):
         raise DataError(f"{source}: expected a dict with keys {', '.join(KEYS)}, got {type(data).__name__}")
@@ -143,14 +144,19 @@ class Splits(NamedTuple, Generic[T]):
 
 
 def extract(
-    data: dict, rotation: int, n_train: int, target: str = "dtheta", dims=(0,), mi_order: str = "neuron-major"
+    data: dict,
+    rotation: int,
+    n_train: int,
+    target: str = "dtheta",
+    dims: Sequence[int] = (0,),
+    mi_order: str = "neuron-major",
 ) -> Splits[Folds]:
     """Training, validation and test folds of rotation ``rotation`` with ``n_train`` training folds."""
     n_folds = len(data["MI"])
     train, val, test = fold_split(rotation, n_train, n_folds)
     dims = list(dims)
 
-    def split(folds) -> Folds:
+    def split(folds: Iterable[int]) -> Folds:
         folds = tuple(int(f) for f in folds)
         mi = np.concatenate([data["MI"][f] for f in folds])
         y = np.concatenate([data[target][f] for f in folds])[:, dims]

@@ -71,7 +71,9 @@ def cache_path(seed: int = DATA_SEED) -> Path:
     return cache_dir() / f"bmi_synthetic_v{VERSION}_seed{seed}.pkl"
 
 
-def _min_jerk(n_steps: int, dt: float, rng: np.random.Generator, start: np.ndarray):
+def _min_jerk(
+    n_steps: int, dt: float, rng: np.random.Generator, start: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Joint angle, velocity and acceleration (n_steps, 2) of random minimum-jerk reaches."""
     lo, hi = np.array([-0.3, 0.4]), np.array([1.2, 2.2])
     theta = np.empty((n_steps, 2))
@@ -103,7 +105,7 @@ def _min_jerk(n_steps: int, dt: float, rng: np.random.Generator, start: np.ndarr
     return theta, dtheta, ddtheta
 
 
-def _torque(theta, dtheta, ddtheta):
+def _torque(theta: np.ndarray, dtheta: np.ndarray, ddtheta: np.ndarray) -> np.ndarray:
     """Two-link planar arm dynamics (upper arm 0.3 m 1.9 kg, forearm 0.33 m 1.7 kg), N m."""
     m1, m2, l1, r1, r2, i1, i2, b = 1.9, 1.7, 0.3, 0.16, 0.19, 0.017, 0.026, 0.05
     c2, s2 = np.cos(theta[:, 1]), np.sin(theta[:, 1])

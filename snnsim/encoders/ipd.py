@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
 
 CHUNK = 256  # samples per generation chunk (bounds the float32 working set to ~20 MB)
 
@@ -47,7 +51,7 @@ class IPDStimulus:
         return 2 * self.anf_per_ear
 
     @classmethod
-    def from_config(cls, cfg) -> IPDStimulus:
+    def from_config(cls, cfg: RunConfig) -> IPDStimulus:
         return cls(cfg.dt, cfg.duration, cfg.tone_hz, cfg.rate_max_hz, cfg.anf_per_ear, cfg.envelope_power, cfg.phase)
 
 

@@ -11,6 +11,8 @@ inputs, snntorch issue #427).
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
@@ -18,13 +20,13 @@ class SigmoidSurrogate(torch.autograd.Function):
     """``forward(x, slope) = (x > 0)``; backward: derivative of ``sigmoid(slope * x)``."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, slope: float) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, slope: float) -> torch.Tensor:
         ctx.save_for_backward(x)
         ctx.slope = slope
         return (x > 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor):
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:
         (x,) = ctx.saved_tensors
         sig = torch.sigmoid(ctx.slope * x)
         return grad_output * ctx.slope * sig * (1 - sig), None
@@ -38,7 +40,7 @@ def spike_fn(x: torch.Tensor, slope: float = 5.0) -> torch.Tensor:
 class SigmoidSpike:
     """A picklable callable ``x -> spike_fn(x, slope)``, usable as snnTorch's ``spike_grad``."""
 
-    def __init__(self, slope: float = 5.0):
+    def __init__(self, slope: float = 5.0) -> None:
         self.slope = float(slope)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:

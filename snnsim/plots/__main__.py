@@ -17,11 +17,17 @@ file's stem) and its path printed. A missing or invalid file: one line on stderr
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..cli import OneLineParser, guarded, positive_int
 from ..errors import SnnsimError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 PROG = "snnsim.plots"
 
@@ -49,7 +55,7 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def figures_for(ds, window=None) -> dict:
+def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     """``{figure name: callable returning a Figure}`` for every figure that applies to ``ds``."""
     from .. import plots
     from .common import group_keys, with_settings
@@ -94,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     return guarded(PROG, lambda: draw(ns))
 
 
-def draw(ns) -> int:
+def draw(ns: argparse.Namespace) -> int:
     """Draw the figures asked for by parsed arguments ``ns``; print each file's path."""
     import matplotlib
 

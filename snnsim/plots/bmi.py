@@ -16,6 +16,7 @@ adds dims such as ``model``, ``n_train_folds``, ``rotation`` (NaN-padded where m
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
@@ -32,6 +33,9 @@ from .common import (
     with_settings,
 )
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 SPLITS = ("train", "val", "test")
 #: The assignment's Figure 1 uses fold rotation 5; taken by default when a grid has it.
 FIGURE1_ROTATION = 5
@@ -44,7 +48,7 @@ TARGET_NAMES = {
 JOINT_NAMES = ("shoulder", "elbow")
 
 
-def target_label(ds: xr.Dataset, output=0) -> tuple[str, str]:
+def target_label(ds: xr.Dataset, output: int | str = 0) -> tuple[str, str]:
     """(``"Shoulder velocity"``, ``"rad/s"``) for the run's target and output column."""
     target = str(ds.attrs.get("config_target", "dtheta"))
     quantity, units = TARGET_NAMES.get(target, (target, ""))
@@ -66,7 +70,7 @@ def target_label(ds: xr.Dataset, output=0) -> tuple[str, str]:
     return f"{str(joint).capitalize()} {quantity}", units
 
 
-def _pick_output(da: xr.DataArray, output) -> xr.DataArray:
+def _pick_output(da: xr.DataArray, output: int | str) -> xr.DataArray:
     if "output" not in da.dims:
         return da
     if isinstance(output, (int, np.integer)) and not (
@@ -84,7 +88,7 @@ def _first(da: xr.DataArray, keep: Sequence[str], chosen: dict) -> xr.DataArray:
     return da
 
 
-def gap_breaks(t, *ys, factor: float = 1.5):
+def gap_breaks(t: ArrayLike, *ys: ArrayLike, factor: float = 1.5) -> tuple[np.ndarray, ...]:
     """Insert a NaN after every gap in ``t`` (a step longer than ``factor`` x the median step),
     so a line plot shows gaps as gaps. Returns ``(t, *ys)`` with the NaN rows added."""
     t = np.asarray(t, dtype=float)
@@ -103,7 +107,7 @@ def prediction_trace(
     ds: xr.Dataset,
     window: tuple[float, float] | None = None,
     window_length: float = 20.0,
-    output=0,
+    output: int | str = 0,
     repeat: int = 0,
     sel: dict | None = None,
     by: str = "model",
@@ -189,7 +193,7 @@ def _by_model(ds: xr.Dataset, by: str) -> list:
 def training_size_figure(
     ds: xr.Dataset,
     metric: str = "fvaf",
-    output=0,
+    output: int | str = 0,
     by: str = "model",
     q: tuple[float, float] = (25, 75),
     ylabel: str | None = None,
@@ -251,7 +255,7 @@ def training_size_figure(
     return fig
 
 
-def complete_rotations(ds: xr.Dataset, variable: str):
+def complete_rotations(ds: xr.Dataset, variable: str) -> list[int] | None:
     """Rotations with a value at every ``n_train_folds`` (for some model/repeat); None if no
     ``rotation`` dim, or if no rotation is complete (then all are used)."""
     if "rotation" not in ds.dims or "n_train_folds" not in ds.dims:
@@ -264,12 +268,12 @@ def complete_rotations(ds: xr.Dataset, variable: str):
     return rotations or None
 
 
-def fvaf_figure(ds: xr.Dataset, output=0, **kwargs) -> Figure:
+def fvaf_figure(ds: xr.Dataset, output: int | str = 0, **kwargs: Any) -> Figure:
     """Figure 2a: FVAF against the number of training folds."""
     return training_size_figure(ds, "fvaf", output, **kwargs)
 
 
-def rmse_figure(ds: xr.Dataset, output=0, **kwargs) -> Figure:
+def rmse_figure(ds: xr.Dataset, output: int | str = 0, **kwargs: Any) -> Figure:
     """Figure 2b: RMSE against the number of training folds."""
     return training_size_figure(ds, "rmse", output, **kwargs)
 

@@ -18,12 +18,19 @@ Dimensions of a result dataset fall into three kinds:
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 #: Settings that may be swept in an experiment; each becomes a grouping dim when present.
 SETTINGS = (
@@ -79,7 +86,7 @@ RC = {
 }
 
 
-def new_figure(width: float = 6.4, height: float = 4.0, **kwargs) -> Figure:
+def new_figure(width: float = 6.4, height: float = 4.0, **kwargs: Any) -> Figure:
     """A Figure (constrained layout) outside pyplot, with the library's style."""
     import matplotlib as mpl
 
@@ -88,14 +95,14 @@ def new_figure(width: float = 6.4, height: float = 4.0, **kwargs) -> Figure:
     return fig
 
 
-def styled(fn):
+def styled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator: run ``fn`` (which creates artists) under the library's rcParams."""
     import functools
 
     import matplotlib as mpl
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         with mpl.rc_context(RC):
             return fn(*args, **kwargs)
 
@@ -126,7 +133,7 @@ def save_figure(
     return written
 
 
-def setting_value(ds: xr.Dataset, name: str):
+def setting_value(ds: xr.Dataset, name: str) -> Any:
     """The value of setting ``name`` of a single run (``config_<name>`` attribute), or None."""
     return ds.attrs.get(f"config_{name}")
 
@@ -183,7 +190,7 @@ def group_keys(ds: xr.Dataset, dims: Sequence[str]) -> list[dict]:
     return keys
 
 
-def format_setting(name: str, value) -> str:
+def format_setting(name: str, value: Any) -> str:
     """Human text for one setting value: ``tau`` in ms, readout names as in the notebook."""
     if name == "tau" or name == "dt":
         return f"τ = {float(value) * 1e3:g} ms" if name == "tau" else f"dt = {float(value) * 1e3:g} ms"
@@ -200,7 +207,7 @@ def format_key(key: dict, sep: str = ", ") -> str:
     return sep.join(format_setting(k, v) for k, v in key.items())
 
 
-def finite(values) -> np.ndarray:
+def finite(values: ArrayLike) -> np.ndarray:
     """A flat float array without NaN/inf."""
     v = np.asarray(values, dtype=float).ravel()
     return v[np.isfinite(v)]

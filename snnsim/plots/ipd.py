@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xarray as xr
@@ -33,6 +34,12 @@ from .common import (
     styled,
     with_settings,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.colors import Normalize
+    from numpy.typing import ArrayLike
+
+    from ..encoders.ipd import IPDStimulus
 
 #: The notebook's comparison: one box pair per readout x tau.
 READOUT_GROUPS = ("readout", "tau")
@@ -270,7 +277,7 @@ def confusion_figure(
 # input raster
 
 
-def stimulus_of(ds: xr.Dataset | None):
+def stimulus_of(ds: xr.Dataset | None) -> IPDStimulus:
     """The :class:`~snnsim.encoders.ipd.IPDStimulus` of a run (defaults when unknown)."""
     from ..encoders.ipd import IPDStimulus
 
@@ -286,7 +293,7 @@ def stimulus_of(ds: xr.Dataset | None):
         return IPDStimulus(**kwargs)
 
 
-def make_stimuli(n: int = 8, stimulus=None, seed: int = 0):
+def make_stimuli(n: int = 8, stimulus: IPDStimulus | None = None, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """``n`` IPD stimuli: (ipd rad (n,), spikes bool (n, T, inputs)) as numpy arrays."""
     import torch
 
@@ -300,13 +307,13 @@ def make_stimuli(n: int = 8, stimulus=None, seed: int = 0):
 
 @styled
 def input_raster(
-    ipd=None,
-    spikes=None,
+    ipd: ArrayLike | None = None,
+    spikes: ArrayLike | None = None,
     *,
     ds: xr.Dataset | None = None,
     n: int = 8,
     seed: int = 0,
-    stimulus=None,
+    stimulus: IPDStimulus | None = None,
     dt: float | None = None,
     ncols: int = 4,
 ) -> Figure:
@@ -355,7 +362,7 @@ def input_raster(
 # hidden-layer weights
 
 
-def reorder_hidden(w1, w2, threshold: float = 0.5):
+def reorder_hidden(w1: ArrayLike, w2: ArrayLike, threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The notebook's re-ordering: hidden neurons sorted by the mean over inputs of
     ``input index * weight``; neurons whose largest |weight| is below ``threshold`` go last.
 
@@ -370,7 +377,9 @@ def reorder_hidden(w1, w2, threshold: float = 0.5):
     return w1[:, order], w2[order, :], order
 
 
-def weights_of(source, w2=None, repeat: int = 0, sel: dict | None = None):
+def weights_of(
+    source: xr.Dataset | ArrayLike, w2: ArrayLike | None = None, repeat: int = 0, sel: dict | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(w1 (input, hidden), w2 (hidden, output)) from arrays or a dataset with ``w1``/``w2``."""
     if isinstance(source, xr.Dataset):
         if "w1" not in source or "w2" not in source:
@@ -390,7 +399,14 @@ def weights_of(source, w2=None, repeat: int = 0, sel: dict | None = None):
 
 
 @styled
-def weight_matrices(w1, w2=None, *, threshold: float = 0.5, repeat: int = 0, sel: dict | None = None) -> Figure:
+def weight_matrices(
+    w1: xr.Dataset | ArrayLike,
+    w2: ArrayLike | None = None,
+    *,
+    threshold: float = 0.5,
+    repeat: int = 0,
+    sel: dict | None = None,
+) -> Figure:
     """The notebook's three panels of re-ordered weights: W1 (input x hidden), W2 (hidden x
     output) and W1 W2 (input x output), each with a colour bar.
 
@@ -419,7 +435,13 @@ def weight_matrices(w1, w2=None, *, threshold: float = 0.5, repeat: int = 0, sel
 
 @styled
 def hidden_weight_profiles(
-    w1, w2=None, *, n: int = 15, threshold: float = 0.5, repeat: int = 0, sel: dict | None = None
+    w1: xr.Dataset | ArrayLike,
+    w2: ArrayLike | None = None,
+    *,
+    n: int = 15,
+    threshold: float = 0.5,
+    repeat: int = 0,
+    sel: dict | None = None,
 ) -> Figure:
     """Input weights of up to ``n`` re-ordered hidden neurons against the fibre's phase delay,
     one curve per ear (the notebook's "Individual W1 weights"). Neurons whose largest |weight|
@@ -458,7 +480,7 @@ def hidden_weight_profiles(
     return fig
 
 
-def _symmetric(m):
+def _symmetric(m: np.ndarray) -> Normalize:
     from matplotlib.colors import Normalize
 
     lim = float(np.nanmax(np.abs(m))) if np.size(m) else 1.0

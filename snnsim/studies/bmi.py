@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,7 +115,7 @@ def check_targets(cfg: RunConfig, folds: Splits[Folds]) -> None:
 class SNNRegressor(nn.Module):
     """M spiking decoders (:class:`Decoder`) with a per-output affine head."""
 
-    def __init__(self, cfg: RunConfig, n_out: int, generators: Sequence[torch.Generator]):
+    def __init__(self, cfg: RunConfig, n_out: int, generators: Sequence[torch.Generator]) -> None:
         super().__init__()
         readout = get_readout(cfg.readout)
         self.push_pull = readout.spiking_output
@@ -146,7 +146,7 @@ class ANNRegressor(nn.Module):
     """M shallow dense networks: inputs -> hidden ELU -> linear outputs (fan-in uniform init).
     Each model's products are separate calls, so a model's numbers do not depend on M."""
 
-    def __init__(self, n_in: int, n_hidden: int, n_out: int, generators: Sequence[torch.Generator]):
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, generators: Sequence[torch.Generator]) -> None:
         super().__init__()
         self.w1 = nn.Parameter(torch.stack([_uniform((n_in, n_hidden), n_in, g) for g in generators]))
         self.b1 = nn.Parameter(torch.stack([_uniform((1, n_hidden), n_in, g) for g in generators]))
@@ -165,7 +165,7 @@ class RidgeRegressor(nn.Module):
     """M copies of one ridge regression, fitted in closed form by :func:`fit_ridge` and applied
     in float64 with numpy (:meth:`predict`)."""
 
-    def __init__(self, n_models: int):
+    def __init__(self, n_models: int) -> None:
         super().__init__()
         self.n_models = n_models
         self.w: np.ndarray | None = None  # (961, D), the last row the bias
@@ -224,7 +224,7 @@ def _fvaf_torch(y: torch.Tensor, pred: torch.Tensor) -> torch.Tensor:
 class BMITrainer:
     """Adam on the MSE of z-scored targets; validation: mean FVAF on the validation fold."""
 
-    def __init__(self, model: nn.Module, cfg: RunConfig, data: BMIData, seeds: Sequence[int]):
+    def __init__(self, model: nn.Module, cfg: RunConfig, data: BMIData, seeds: Sequence[int]) -> None:
         self.model, self.data = model, data
         self.n_models, self.n_samples = len(seeds), data.x.train.shape[0]
         self.batch = min(cfg.batch_size, self.n_samples)
@@ -232,7 +232,7 @@ class BMITrainer:
         self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.orders = [seeding.generator(s, "order") for s in seeds]
 
-    def epoch(self, on_batch) -> np.ndarray:
+    def epoch(self, on_batch: Callable[[], None]) -> np.ndarray:
         x, y = self.data.x.train, self.data.y.train
         perm = torch.stack([torch.randperm(self.n_samples, generator=g) for g in self.orders]).to(x.device)
         epoch_loss = torch.zeros(self.n_models, dtype=torch.float64, device=x.device)

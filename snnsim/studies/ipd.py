@@ -9,8 +9,9 @@ streams, so a model's numbers do not depend on what it is batched with.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -29,6 +30,9 @@ from ..results import provenance_attrs
 from ..training import Training, fit_epochs
 from . import Outcome
 
+if TYPE_CHECKING:
+    from ..backends.sparse_input import SpikeRows
+
 
 @dataclass
 class Stimuli:
@@ -38,7 +42,7 @@ class Stimuli:
     spikes: torch.Tensor
     _rows: object = field(default=None, repr=False)
 
-    def sparse(self):
+    def sparse(self) -> SpikeRows | None:
         """The spikes as lists of active inputs (:class:`~snnsim.backends.sparse_input.SpikeRows`),
         built once, or None where the compiled CPU kernels cannot use them."""
         from ..backends import sparse_input
@@ -84,7 +88,7 @@ class InputCurrents:
     """The network's records for mini-batches of M models' data sets: from the sparse lists of
     active inputs (fused backend, CPU kernels; time-major layers) or from the dense spikes."""
 
-    def __init__(self, cfg: RunConfig, sets: Sequence[Stimuli]):
+    def __init__(self, cfg: RunConfig, sets: Sequence[Stimuli]) -> None:
         rows = [s.sparse() for s in sets] if cfg.backend == "fused" else [None]
         self.sparse = rows if all(r is not None for r in rows) else None
         self.sets = sets
@@ -101,7 +105,7 @@ class InputCurrents:
 class IPDTrainer:
     """Adam on the NLL of the readout's log-softmax; one shuffled pass over the data per epoch."""
 
-    def __init__(self, model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli], seeds: Sequence[int]):
+    def __init__(self, model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli], seeds: Sequence[int]) -> None:
         self.model, self.cfg = model, cfg
         self.device = sets[0].spikes.device
         self.labels = torch.stack([discretise(s.ipd, cfg.n_classes) for s in sets])
@@ -111,7 +115,7 @@ class IPDTrainer:
         self.n_models, self.n_samples = self.labels.shape
         self.n_batches = self.n_samples // cfg.batch_size
 
-    def epoch(self, on_batch) -> np.ndarray:
+    def epoch(self, on_batch: Callable[[], None]) -> np.ndarray:
         size = self.cfg.batch_size
         perm = torch.stack([torch.randperm(self.n_samples, generator=g) for g in self.orders]).to(self.device)
         epoch_loss = torch.zeros(self.n_models, dtype=torch.float64, device=self.device)

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..atomic_write import leftovers
 from ..cli import Interrupted, OneLineParser, guarded, stop_on_signals
@@ -42,6 +43,9 @@ from ..threads import kernel_threads
 from . import experiment as experiment_mod
 from . import jobs as jobs_mod
 
+if TYPE_CHECKING:
+    from .experiment import Experiment
+
 PROG = "snnsim.sweep"
 ARRAY_SCRIPT = Path(__file__).resolve().parents[2] / "slurm" / "array.sh"
 
@@ -51,7 +55,7 @@ def build_parser() -> OneLineParser:
     p.add_argument("--results-dir", default=None, help="where results go (default $SNNSIM_RESULTS, else 'results')")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    def add(name, help_):
+    def add(name: str, help_: str) -> OneLineParser:
         s = sub.add_parser(name, help=help_, description=help_)
         s.add_argument("exp", metavar="EXP", help="experiments/NAME.toml or NAME")
         return s
@@ -140,12 +144,12 @@ def _command(ns: argparse.Namespace) -> int:
 
 
 # -- commands ----------------------------------------------------------------------------------
-def cmd_count(exp, ns) -> int:
+def cmd_count(exp: Experiment, ns: argparse.Namespace) -> int:
     print(jobs_mod.n_packs(exp, ns.pack) if ns.pack else exp.grid_size)
     return 0
 
 
-def cmd_show(exp, ns) -> int:
+def cmd_show(exp: Experiment, ns: argparse.Namespace) -> int:
     indices = [exp.check_index(ns.index)] if ns.index is not None else range(exp.grid_size)
     for i in indices:
         if ns.json:
@@ -155,7 +159,7 @@ def cmd_show(exp, ns) -> int:
     return 0
 
 
-def cmd_run(exp, ns) -> int:
+def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
     index = ns.index
     if index is None:
         env = os.environ.get("SLURM_ARRAY_TASK_ID")
@@ -174,21 +178,21 @@ def cmd_run(exp, ns) -> int:
     return jobs_mod.run_jobs(exp, indices, ns.results_dir, force=ns.force, progress=ns.progress, log=log)
 
 
-def _todo(exp, ns, rerun_stale: bool) -> list[int]:
+def _todo(exp: Experiment, ns: argparse.Namespace, rerun_stale: bool) -> list[int]:
     wanted = {"missing", "failed", "corrupt"} | ({"stale"} if rerun_stale else set())
     return [s.index for s in jobs_mod.states(exp, ns.results_dir) if s.state in wanted]
 
 
-def _todo_packs(exp, ns, todo: list[int]) -> list[int]:
+def _todo_packs(exp: Experiment, ns: argparse.Namespace, todo: list[int]) -> list[int]:
     """The packs (of ``ns.pack`` jobs) holding at least one of the jobs ``todo``."""
     return sorted({jobs_mod.pack_of(exp, ns.pack, i) for i in todo})
 
 
-def _exp_arg(exp) -> str:
+def _exp_arg(exp: Experiment) -> str:
     return str(Path(exp.path).resolve()) if exp.path else exp.name
 
 
-def cmd_submit(exp, ns) -> int:
+def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
     indices = list(range(exp.grid_size)) if ns.all else _todo(exp, ns, ns.rerun_stale)
     if not indices:
         print(f"{exp.name}: all {exp.grid_size} jobs done; nothing to submit")
@@ -221,7 +225,7 @@ def cmd_submit(exp, ns) -> int:
     return 0
 
 
-def cmd_local(exp, ns) -> int:
+def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     from tqdm import tqdm
@@ -311,7 +315,7 @@ def cmd_local(exp, ns) -> int:
     return 1 if bad else 0
 
 
-def cmd_status(exp, ns) -> int:
+def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
     st = jobs_mod.states(exp, ns.results_dir)
     by: dict[str, list[int]] = {k: [] for k in jobs_mod.STATES}
     for s in st:
@@ -350,7 +354,7 @@ def cmd_status(exp, ns) -> int:
     return 0
 
 
-def cmd_merge(exp, ns) -> int:
+def cmd_merge(exp: Experiment, ns: argparse.Namespace) -> int:
     from .merge import merge
 
     ds = merge(exp, ns.results_dir, allow_missing=ns.allow_missing)

@@ -32,13 +32,18 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .. import results
 from ..atomic_write import WriteFailed, clean_leftovers
 from ..errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_NOT_WRITTEN, EXIT_OK, EXIT_STALE, SnnsimError
 from .experiment import Experiment
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 STATES = ("done", "running", "missing", "failed", "corrupt", "stale")
 ENV_RESULTS = "SNNSIM_RESULTS"
@@ -75,7 +80,7 @@ def found_result(exp: Experiment, index: int, root: str | os.PathLike | None = N
     return legacy if not path.exists() and legacy.exists() else path
 
 
-def _found_marker(exp: Experiment, index: int, root) -> Path:
+def _found_marker(exp: Experiment, index: int, root: str | os.PathLike | None) -> Path:
     path = failed_path(exp, index, root)
     legacy = path.with_name(f"{LEGACY_PREFIX}-{index}.failed")
     return legacy if not path.exists() and legacy.exists() else path
@@ -92,7 +97,7 @@ class JobState:
     reason: str = ""
 
 
-def state(exp: Experiment, index: int, root=None) -> JobState:
+def state(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> JobState:
     """The state of one job (see the module docstring)."""
     holder = job_lock(exp, index, root).holder()
     if holder is not None:
@@ -138,7 +143,7 @@ def state(exp: Experiment, index: int, root=None) -> JobState:
     return JobState(index, "missing")
 
 
-def states(exp: Experiment, root=None) -> list[JobState]:
+def states(exp: Experiment, root: str | os.PathLike | None = None) -> list[JobState]:
     return [state(exp, i, root) for i in range(exp.grid_size)]
 
 
@@ -206,7 +211,7 @@ class JobLock:
     its lock manager, so it also holds across the nodes of a cluster). The lock file says which
     host and process hold it."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path) -> None:
         self.path = path
         self._fd: int | None = None
 
@@ -255,7 +260,7 @@ class JobLock:
         return None
 
 
-def job_lock(exp: Experiment, index: int, root=None) -> JobLock:
+def job_lock(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> JobLock:
     return JobLock(job_dir(exp, root) / f".{PREFIX}-{exp.check_index(index)}.lock")
 
 
@@ -283,13 +288,22 @@ def pack_of(exp: Experiment, size: int, index: int) -> int:
     return index % n_packs(exp, size)
 
 
-def run_job(exp: Experiment, index: int, root=None, force: bool = False, progress: bool = False, log=print) -> int:
+def run_job(
+    exp: Experiment,
+    index: int,
+    root: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
+) -> int:
     """Run job ``index`` unless its result is already complete; return a process exit code
     (see :func:`run_jobs`)."""
     return run_jobs(exp, [index], root, force, progress, log)
 
 
-def _mark_failed(exp: Experiment, index: int, root, text: str, log) -> None:
+def _mark_failed(
+    exp: Experiment, index: int, root: str | os.PathLike | None, text: str, log: Callable[[str], None]
+) -> None:
     marker = failed_path(exp, index, root)
     try:
         marker.write_text(json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text)
@@ -298,7 +312,12 @@ def _mark_failed(exp: Experiment, index: int, root, text: str, log) -> None:
 
 
 def run_jobs(
-    exp: Experiment, indices: list[int], root=None, force: bool = False, progress: bool = False, log=print
+    exp: Experiment,
+    indices: list[int],
+    root: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = False,
+    log: Callable[[str], None] = print,
 ) -> int:
     """Run the jobs ``indices`` not yet complete in this process; return a process exit code.
 
@@ -354,7 +373,7 @@ def run_jobs(
                     log(f"job {index}: removed {len(removed)} temporary file(s) of killed writers")
             cfgs = [exp.config(i) for i in todo]
 
-            def write(i: int, ds) -> None:
+            def write(i: int, ds: xr.Dataset) -> None:
                 index = todo[i]
                 path = results.write(ds, result_path(exp, index, root), overwrite=True)  # the job is locked
                 marker = failed_path(exp, index, root)

@@ -14,6 +14,7 @@ Added: ``job_index`` (int, -1 where no job) over the swept dims. Attributes: ``e
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import xarray as xr
@@ -31,7 +32,9 @@ class MergeError(ResultError):
     """The grid has holes (or stale/corrupt files) and ``allow_missing`` was not given."""
 
 
-def merge(exp: Experiment, root=None, allow_missing: bool = False, write: bool = True) -> xr.Dataset:
+def merge(
+    exp: Experiment, root: str | os.PathLike | None = None, allow_missing: bool = False, write: bool = True
+) -> xr.Dataset:
     """Merge the job files of ``exp``; write ``RESULTS/NAME.h5`` when ``write``.
 
     Raises:
@@ -73,7 +76,7 @@ def merge(exp: Experiment, root=None, allow_missing: bool = False, write: bool =
         ds.attrs = {}
         return ds.expand_dims({k: [v] for k, v in zip(keys, point)})
 
-    def nest(prefix: tuple, depth: int):
+    def nest(prefix: tuple, depth: int) -> xr.Dataset | list:
         if depth == len(keys):
             return piece(prefix)
         return [nest(prefix + (v,), depth + 1) for v in swept[keys[depth]]]
