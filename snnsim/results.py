@@ -40,7 +40,8 @@ SCHEMA_VERSION = 1
 #: Bumped whenever a change of snnsim changes the numbers some config produces; a sweep's job
 #: file made with other numerics is stale. (Files without the attribute: snnsim 0.2.0 -> 1.)
 #: 2: torch's ops and numpy's BLAS on one thread during a run (snnsim.threads).
-NUMERICS_VERSION = 2
+#: 3: the fused IPD network as one compiled operation (other summation orders); Adam fused.
+NUMERICS_VERSION = 3
 
 
 def numerics_version(attrs: dict) -> int:

@@ -129,12 +129,19 @@ def run_configs(
         return _run(cfgs, progress, on_result, on_failure)
 
 
+def _import_optimisers() -> None:
+    """Load what torch's optimisers import at their first use (``torch._dynamo``, seconds on a
+    small CPU), so that this one-off cost of the process is not counted as training time."""
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+
+
 def _run(
     cfgs: Sequence[RunConfig],
     progress: bool,
     on_result: Callable[[int, xr.Dataset], None] | None,
     on_failure: Callable[[int, DivergedError], None] | None,
 ) -> list[xr.Dataset | None]:
+    _import_optimisers()
     cache = DataCache()
     outcomes: list[dict[int, Outcome]] = [{} for _ in cfgs]
     results: list[xr.Dataset | None] = [None] * len(cfgs)

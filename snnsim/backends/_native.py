@@ -3,17 +3,16 @@ use and called through ``ctypes``.
 
 Why not a torch C++ extension: ``torch.utils.cpp_extension.load_inline`` compiles against the
 torch headers, which is slow and needs ninja; this file needs no torch headers, builds with
-``cc -O3`` and is cached (keyed by the source,
-the flags and the CPU) under ``$SNNSIM_CACHE`` or ``~/.cache/snnsim``. Without a compiler (or
-with ``SNNSIM_NO_NATIVE=1``), :func:`library` returns None, a warning is issued once and the
-fused backend runs its vectorised torch loops instead.
+``cc -O3 -fopenmp`` (without OpenMP where the compiler lacks it: one thread) and is cached
+(keyed by the source, the flags and the CPU) under ``$SNNSIM_CACHE`` or ``~/.cache/snnsim``.
+Without a compiler (or with ``SNNSIM_NO_NATIVE=1``), :func:`library` returns None, a warning is
+issued once and the fused backend runs its vectorised torch loops instead.
 
-Kernels (each call single-threaded, one row ``r`` of the leading dimensions at a time, time at
-dimension -2 and neurons contiguous, exactly the notebook's LIF step in the input dtype). The
-callers split the rows (models) into :func:`row_chunks` and run one call per chunk in
-:func:`~snnsim.threads.kernel_threads` threads (:func:`run_all`; ``ctypes`` releases the GIL during a
-call); every row is computed the same way whatever the split, so the numbers do not depend on
-the thread count:
+Kernels (time at dimension -2 and neurons contiguous, exactly the notebook's LIF step in the
+input dtype). Each call takes a thread count last (:func:`threads_for`) and splits its work
+into that many tiles with OpenMP: rows (models), or windows of columns of a few rows, or spans
+of rows or inputs; every value is computed by the same code whatever the split, so the
+numbers do not depend on the thread count (``ctypes`` releases the GIL during a call):
 
 - ``lif_fwd``: ``v[t+1] = (alpha*v[t] + h[t]) * (1 - s[t])``, ``s[t+1] = v[t] > v_th``.
   Compiled with ``-ffp-contract=off`` so that ``alpha*v + h`` is rounded twice, as torch's
@@ -25,13 +24,14 @@ the thread count:
 - ``proj_fwd`` / ``proj_bwd``: input currents of binary input spikes given as lists of active
   inputs, ``h[r] = sum_{i active} w[i]`` (a sequential sum in increasing ``i``) and the
   weight gradient ``dw[i] += dh[r]`` for every active ``i``: a sparse replacement for the two
-  dense products ``x @ w`` and ``x^T @ dh`` (the input spikes are ~22 % dense).
+  dense products ``x @ w`` and ``x^T @ dh`` (the input spikes are ~22 % dense);
+- ``spike_mm_fwd`` / ``spike_mm_bwd``: the product of 0/1 hidden spikes with the output weights
+  and its gradients, in fixed summation orders.
 """
 
 from __future__ import annotations
 
 import ctypes
-import functools
 import hashlib
 import os
 import platform
@@ -41,7 +41,6 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -50,6 +49,8 @@ from ..threads import kernel_threads
 
 SOURCE = (Path(__file__).parent / "kernels.c").read_text()
 
+#: OpenMP for the kernels' threads; a compiler without it builds them without threads.
+OPENMP = "-fopenmp"
 FLAGS = [
     "-O3",
     "-march=native",
@@ -82,13 +83,30 @@ def _cache_dir() -> Path:
     return Path(base)
 
 
+def _flags() -> list[str]:
+    """:data:`FLAGS` and ``$SNNSIM_CFLAGS`` (e.g. ``-DSNNSIM_KEEP_SUBNORMALS`` for comparisons)."""
+    return [*FLAGS, *os.environ.get("SNNSIM_CFLAGS", "").split()]
+
+
+def _compile(compiler: str, flags: list[str], target: Path) -> None:
+    """Build the kernels into ``target`` (atomically: concurrent builders never see a partial file)."""
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        src = Path(tmp).resolve() / "kernels.c"  # absolute: the file includes itself (__FILE__)
+        src.write_text(SOURCE)
+        out = Path(tmp) / target.name
+        proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[:2000]}")
+        os.replace(out, target)
+
+
 def _build() -> ctypes.CDLL:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
         raise RuntimeError("no C compiler found (cc, gcc or clang)")
-    key = hashlib.sha256("\0".join([SOURCE, compiler, *FLAGS, platform.machine(), _cpu_id()]).encode()).hexdigest()[:16]
-    target = _cache_dir() / f"lif_kernels_{key}.so"
-    if not target.exists():
+    for flags in ([*_flags(), OPENMP], _flags()):  # without OpenMP: one thread
+        key = hashlib.sha256("\0".join([SOURCE, compiler, *flags, platform.machine(), _cpu_id()]).encode()).hexdigest()
+        target = _cache_dir() / f"lif_kernels_{key[:16]}.so"
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             if not os.access(target.parent, os.W_OK):
@@ -96,27 +114,26 @@ def _build() -> ctypes.CDLL:
         except OSError:  # read-only home (e.g. some cluster nodes): a per-user temp folder
             target = Path(tempfile.gettempdir()) / f"snnsim-{os.getuid()}" / target.name
             target.parent.mkdir(parents=True, exist_ok=True)
-    if not target.exists():
-        with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-            src = Path(tmp).resolve() / "kernels.c"  # absolute: the file includes itself (__FILE__)
-            src.write_text(SOURCE)
-            out = Path(tmp) / target.name
-            proc = subprocess.run([compiler, *FLAGS, str(src), "-o", str(out)], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[:2000]}")
-            os.replace(out, target)  # atomic: concurrent builders never see a partial file
-    lib = ctypes.CDLL(str(target))
+        try:
+            if not target.exists():
+                _compile(compiler, flags, target)
+            lib = ctypes.CDLL(str(target))
+            break
+        except (RuntimeError, OSError):
+            if OPENMP not in flags:
+                raise
     for suf in ("f32", "f64"):
-        getattr(lib, f"lif_fwd_{suf}").argtypes = [_p, _p, _p, _i64, _i64, _i64]  # + 2 scalars, set below
-        getattr(lib, f"lif_bwd_{suf}").argtypes = [_p] * 7 + [_i64, _i64, _i64]
-        getattr(lib, f"proj_fwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _i64, _p, _i64, _i64]
-        getattr(lib, f"proj_bwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _p, _i64, _i64, _i64, _i64, _p]
         scalar = ctypes.c_float if suf == "f32" else ctypes.c_double
-        getattr(lib, f"lif_fwd_{suf}").argtypes += [scalar, scalar]
-        getattr(lib, f"lif_bwd_{suf}").argtypes += [scalar, scalar, scalar]
-        getattr(lib, f"li_fwd_{suf}").argtypes = [_p, _p, _i64, _i64, _i64, scalar]
-        getattr(lib, f"li_bwd_{suf}").argtypes = [_p, _p, _i64, _i64, _i64, scalar]
-        for name in ("lif_fwd", "lif_bwd", "li_fwd", "li_bwd", "proj_fwd", "proj_bwd"):
+        layer = [_i64] * 3  # rows, steps, columns
+        getattr(lib, f"lif_fwd_{suf}").argtypes = [_p] * 3 + layer + [scalar] * 2 + [_i64]
+        getattr(lib, f"lif_bwd_{suf}").argtypes = [_p] * 6 + layer + [scalar] * 3 + [_i64]
+        getattr(lib, f"li_fwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64]
+        getattr(lib, f"li_bwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64]
+        getattr(lib, f"proj_fwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _i64, _p, _i64, _i64, _i64]
+        getattr(lib, f"proj_bwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _p, _i64, _i64, _i64, _i64, _p, _i64]
+        getattr(lib, f"spike_mm_fwd_{suf}").argtypes = [_p] * 3 + [_i64] * 6
+        getattr(lib, f"spike_mm_bwd_{suf}").argtypes = [_p] * 5 + [_i64] * 6
+        for name in ("lif_fwd", "lif_bwd", "li_fwd", "li_bwd", "proj_fwd", "proj_bwd", "spike_mm_fwd", "spike_mm_bwd"):
             getattr(lib, f"{name}_{suf}").restype = None
     lib.csr_build.argtypes = [_p, _i64, _i64, _p, _p]
     lib.csr_build.restype = None
@@ -165,60 +182,22 @@ def kernel(name: str, dtype: torch.dtype) -> Callable[..., None]:
     return getattr(library(), f"{name}_{suffix(dtype)}")
 
 
-# -- threads over rows --------------------------------------------------------------------------
+# -- threads ------------------------------------------------------------------------------------
 
-_pool: ThreadPoolExecutor | None = None
-_pool_size = 0
-
-
-def row_chunks(rows: int) -> list[tuple[int, int]]:
-    """[start, stop) ranges splitting ``rows`` into at most :func:`~snnsim.threads.kernel_threads` chunks."""
-    k = max(1, min(kernel_threads(), rows))
-    bounds = [rows * i // k for i in range(k + 1)]
-    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a] or [(0, rows)]
+#: Fewer elements than this per kernel call run on one thread: waking a thread costs more than
+#: such a call takes.
+MIN_PARALLEL = 1 << 16
 
 
-def run_all(calls: Sequence[Callable[[], None]]) -> None:
-    """Run independent kernel calls, in :func:`~snnsim.threads.kernel_threads` threads where
-    there are several of both."""
-    global _pool, _pool_size
-    threads = min(kernel_threads(), len(calls))
-    if threads <= 1:
-        for call in calls:
-            call()
-        return
-    with _lock:
-        if _pool is None or _pool_size < threads:
-            if _pool is not None:
-                _pool.shutdown(wait=True)
-            _pool, _pool_size = ThreadPoolExecutor(threads, thread_name_prefix="snnsim-kernels"), threads
-        pool = _pool
-    for future in [pool.submit(call) for call in calls]:
-        future.result()
+def threads_for(elements: int) -> int:
+    """Threads for a kernel call over ``elements`` values (the kernels split their work with
+    OpenMP into that many tiles; the numbers do not depend on it)."""
+    return max(1, min(kernel_threads(), elements // MIN_PARALLEL))
 
 
-def run_rows(
-    fn: Callable[..., None],
-    tensors: Sequence[torch.Tensor | None],
-    row_size: int,
-    rows: int,
-    *args: float,
-    scratch: int = 0,
-) -> None:
-    """``fn(*pointers, [work], chunk_rows, *args)`` once per chunk of :func:`row_chunks`, in threads.
-
-    ``tensors``: contiguous, ``row_size`` elements per row; each is passed as the address of the
-    chunk's first row (None as NULL). ``scratch``: elements of work space per call, passed after
-    the pointers."""
-    chunks = row_chunks(rows)
-    ref = next(t for t in tensors if t is not None)
-    stride = row_size * ref.element_size()
-    work = torch.empty(len(chunks), scratch, dtype=ref.dtype) if scratch else None
-
-    def call(k: int, start: int, stop: int) -> None:
-        pointers = [None if t is None else t.data_ptr() + start * stride for t in tensors]
-        if work is not None:
-            pointers.append(work[k].data_ptr())
-        fn(*pointers, stop - start, *args)
-
-    run_all([functools.partial(call, k, a, b) for k, (a, b) in enumerate(chunks)])
+def run_layer(fn: Callable[..., None], tensors: Sequence[torch.Tensor | None], rows: int, steps: int, n: int,
+              *scalars: float) -> None:  # fmt: skip
+    """``fn(*pointers, rows, steps, n, *scalars, threads)`` on contiguous (rows, steps, n) tensors
+    (None passed as NULL)."""
+    pointers = [None if t is None else t.data_ptr() for t in tensors]
+    fn(*pointers, rows, steps, n, *scalars, threads_for(rows * steps * n))

@@ -158,6 +158,45 @@ def _li_torch(h: torch.Tensor, alpha: float) -> torch.Tensor:
 # -- autograd functions ---------------------------------------------------------------------------
 
 
+def lif_forward_native(h: torch.Tensor, alpha: float, v_th: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes and membranes of a LIF layer, compiled kernels (CPU); ``h`` contiguous (..., T, N)."""
+    _, rows, steps, n = _flat(h)
+    spikes, mem = torch.empty_like(h), torch.empty_like(h)
+    _native.run_layer(_native.kernel("lif_fwd", h.dtype), (h, spikes, mem), rows, steps, n, alpha, v_th)
+    return spikes, mem
+
+
+def lif_backward_native(
+    h: torch.Tensor, spikes: torch.Tensor, mem: torch.Tensor, gs: torch.Tensor | None, gv: torch.Tensor | None,
+    alpha: float, v_th: float, slope: float,
+) -> torch.Tensor:  # fmt: skip
+    """The input-current gradient of :func:`lif_forward_native` (gradients ``gs``/``gv`` of spikes
+    and membranes, either may be None)."""
+    _, rows, steps, n = _flat(h)
+    gs = None if gs is None else gs.contiguous()
+    gv = None if gv is None else gv.contiguous()
+    grad_h = torch.empty_like(h)
+    _native.run_layer(_native.kernel("lif_bwd", h.dtype), (h, spikes, mem, gs, gv, grad_h), rows, steps, n, alpha,
+                      v_th, slope)  # fmt: skip
+    return grad_h
+
+
+def li_forward_native(h: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Membranes of a leaky integrator, compiled kernels (CPU); ``h`` contiguous (..., T, N)."""
+    _, rows, steps, n = _flat(h)
+    mem = torch.empty_like(h)
+    _native.run_layer(_native.kernel("li_fwd", h.dtype), (h, mem), rows, steps, n, alpha)
+    return mem
+
+
+def li_backward_native(grad_mem: torch.Tensor, alpha: float) -> torch.Tensor:
+    """The input-current gradient of :func:`li_forward_native`."""
+    grad_mem, rows, steps, n = _flat(grad_mem)
+    grad_h = torch.empty_like(grad_mem)
+    _native.run_layer(_native.kernel("li_bwd", grad_mem.dtype), (grad_mem, grad_h), rows, steps, n, alpha)
+    return grad_h
+
+
 class _LIFFunction(torch.autograd.Function):
     @staticmethod
     def forward(
@@ -165,11 +204,8 @@ class _LIFFunction(torch.autograd.Function):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         ctx.set_materialize_grads(False)
         if _native.supported(h):
-            h, rows, steps, n = _flat(h)
-            spikes, mem = torch.empty_like(h), torch.empty_like(h)
-            _native.run_rows(
-                _native.kernel("lif_fwd", h.dtype), (h, spikes, mem), steps * n, rows, steps, n, alpha, v_th
-            )
+            h = h.contiguous()
+            spikes, mem = lif_forward_native(h, alpha, v_th)
         elif (kernels := _triton_kernels(h)) is not None:
             spikes, mem = kernels.lif_forward(h, alpha, v_th)
         else:
@@ -188,22 +224,7 @@ class _LIFFunction(torch.autograd.Function):
         if grad_spikes is None and grad_mem is None:
             return None, None, None, None
         if _native.supported(h):
-            h, rows, steps, n = _flat(h)
-            gs = None if grad_spikes is None else grad_spikes.contiguous()
-            gv = None if grad_mem is None else grad_mem.contiguous()
-            grad_h = torch.empty_like(h)
-            _native.run_rows(
-                _native.kernel("lif_bwd", h.dtype),
-                (h, spikes, mem, gs, gv, grad_h),
-                steps * n,
-                rows,
-                steps,
-                n,
-                alpha,
-                v_th,
-                slope,
-                scratch=3 * n,
-            )
+            grad_h = lif_backward_native(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         elif (kernels := _triton_kernels(h)) is not None:
             grad_h = kernels.lif_backward(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         else:
@@ -216,21 +237,13 @@ class _LIFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, h: torch.Tensor, alpha: float) -> torch.Tensor:
-        h, rows, steps, n = _flat(h)
-        mem = torch.empty_like(h)
-        _native.run_rows(_native.kernel("li_fwd", h.dtype), (h, mem), steps * n, rows, steps, n, alpha)
         ctx.alpha = alpha
-        return mem
+        return li_forward_native(h.contiguous(), alpha)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_mem: torch.Tensor) -> tuple[torch.Tensor, None]:
-        grad_mem, rows, steps, n = _flat(grad_mem)
-        grad_h = torch.empty_like(grad_mem)
-        _native.run_rows(
-            _native.kernel("li_bwd", grad_mem.dtype), (grad_mem, grad_h), steps * n, rows, steps, n, ctx.alpha
-        )
-        return grad_h, None
+        return li_backward_native(grad_mem, ctx.alpha), None
 
 
 def lif(h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:

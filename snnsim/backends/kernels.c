@@ -15,6 +15,43 @@
 
 #define R restrict
 
+/* Threads: every exported kernel takes nth (threads) last and splits its work into nth tiles
+ * with OpenMP (static: tile k always on the same rows/columns for a given nth); each element is
+ * computed by the same code whatever the tiling, so the numbers do not depend on nth. */
+static inline void span_of(int64_t k, int64_t parts, int64_t n, int64_t multiple, int64_t* a, int64_t* b) {
+    *a = (n * k / parts + multiple - 1) / multiple * multiple;
+    *b = k + 1 == parts ? n : (n * (k + 1) / parts + multiple - 1) / multiple * multiple;
+    if (*a > n) *a = n;
+    if (*b > n) *b = n;
+}
+
+/* Tile k of nth over (rows, n): whole rows when there are at least nth of them, else windows of
+ * columns (multiples of 16: whole cache lines). */
+static inline void tile_of(int64_t k, int64_t nth, int64_t rows, int64_t n, int64_t* r0, int64_t* r1,
+                           int64_t* c0, int64_t* c1) {
+    if (rows >= nth || n < 32) { span_of(k, nth, rows, 1, r0, r1); *c0 = 0; *c1 = n; }
+    else { *r0 = 0; *r1 = rows; span_of(k, nth, n, 16, c0, c1); }
+}
+
+/* Subnormal floats flushed to zero (and read as zero) inside the backward kernels, then the
+ * caller's mode restored: the surrogate's sigmoid of far-off membranes is ~1e-40, and this
+ * CPU computes with subnormal numbers about 10x slower. Only values below 1.2e-38 change. */
+#if defined(SNNSIM_KEEP_SUBNORMALS)  /* for comparisons: SNNSIM_CFLAGS=-DSNNSIM_KEEP_SUBNORMALS */
+#define FTZ_BEGIN
+#define FTZ_END
+#elif defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define FTZ_BEGIN unsigned int saved_csr_ = _mm_getcsr(); _mm_setcsr(saved_csr_ | 0x8040u);
+#define FTZ_END _mm_setcsr(saved_csr_);
+#elif defined(__aarch64__)
+#define FTZ_BEGIN uint64_t saved_fpcr_; __asm__ volatile("mrs %0, fpcr" : "=r"(saved_fpcr_)); \
+    __asm__ volatile("msr fpcr, %0" : : "r"(saved_fpcr_ | (UINT64_C(1) << 24)));
+#define FTZ_END __asm__ volatile("msr fpcr, %0" : : "r"(saved_fpcr_));
+#else
+#define FTZ_BEGIN
+#define FTZ_END
+#endif
+
 /* expf to about 2 ulp in [-87, 88] (Cephes' polynomial), written so that gcc vectorises the loops
  * that call it; used for the float32 surrogate gradient only. */
 static inline float exp_f32(float x) {
@@ -101,17 +138,20 @@ void csc_build(const uint8_t* R x, int64_t samples, int64_t steps, int64_t cols,
 
 #else /* ------------------------------------------------------------ kernels for one type */
 
+/* Arrays are (rows, steps, ld); a call works on n <= ld columns starting at the pointers (the
+ * callers split wide rows into column windows: every column is independent). */
+
 /* LIF: v[t+1] = (alpha*v[t] + h[t]) * (1 - s[t]),  s[t+1] = v[t] > v_th,  v[0] = s[0] = 0. */
-void SUF(lif_fwd)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n,
-                  real alpha, real vth) {
+static void SUF(lif_fwd_tile)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n,
+                              int64_t ld, real alpha, real vth) {
     for (int64_t r = 0; r < rows; ++r) {
-        const real* hr = h + r * steps * n;
-        real* sr = s + r * steps * n;
-        real* vr = v + r * steps * n;
+        const real* hr = h + r * steps * ld;
+        real* sr = s + r * steps * ld;
+        real* vr = v + r * steps * ld;
         for (int64_t i = 0; i < n; ++i) { sr[i] = 0; vr[i] = 0; }
         for (int64_t t = 0; t + 1 < steps; ++t) {
-            const real* ht = hr + t * n; const real* st = sr + t * n; const real* vt = vr + t * n;
-            real* sn = sr + (t + 1) * n; real* vn = vr + (t + 1) * n;
+            const real* ht = hr + t * ld; const real* st = sr + t * ld; const real* vt = vr + t * ld;
+            real* sn = sr + (t + 1) * ld; real* vn = vr + (t + 1) * ld;
             for (int64_t i = 0; i < n; ++i) {
                 real a = alpha * vt[i];
                 a = a + ht[i];
@@ -126,14 +166,15 @@ void SUF(lif_fwd)(const real* R h, real* R s, real* R v, int64_t rows, int64_t s
  *   gh[t] = (1 - s_t) lv,   lv' = gv[t] + alpha (1 - s_t) lv + g_t ls,   ls' = gs[t] - (alpha v_t + h_t) lv
  * where lv, ls hold lambda^v_{t+1}, lambda^s_{t+1}. gs or gv may be NULL (no gradient).
  * work: 3 n scratch values. */
-void SUF(lif_bwd)(const real* R h, const real* R s, const real* R v, const real* R gs, const real* R gv,
-                  real* R gh, real* R work, int64_t rows, int64_t steps, int64_t n,
-                  real alpha, real vth, real slope) {
+static void SUF(lif_bwd_tile)(const real* R h, const real* R s, const real* R v, const real* R gs,
+                              const real* R gv, real* R gh, real* R work, int64_t rows, int64_t steps, int64_t n,
+                              int64_t ld, real alpha, real vth, real slope) {
+    FTZ_BEGIN
     real* R lv = work;
     real* R ls = work + n;
     real* R dsg = work + 2 * n;
     for (int64_t r = 0; r < rows; ++r) {
-        int64_t off = r * steps * n, last = (steps - 1) * n;
+        int64_t off = r * steps * ld, last = (steps - 1) * ld;
         const real* hr = h + off; const real* sr = s + off; const real* vr = v + off;
         const real* gsr = gs ? gs + off : 0; const real* gvr = gv ? gv + off : 0;
         real* ghr = gh + off;
@@ -143,14 +184,14 @@ void SUF(lif_bwd)(const real* R h, const real* R s, const real* R v, const real*
             ghr[last + i] = 0;
         }
         for (int64_t t = steps - 2; t >= 0; --t) {
-            const real* ht = hr + t * n; const real* st = sr + t * n; const real* vt = vr + t * n;
-            real* ght = ghr + t * n;
+            const real* ht = hr + t * ld; const real* st = sr + t * ld; const real* vt = vr + t * ld;
+            real* ght = ghr + t * ld;
             for (int64_t i = 0; i < n; ++i) {
                 real sg = SIGMOID(slope * (vt[i] - vth));
                 dsg[i] = slope * sg * ((real)1 - sg);
             }
             if (gvr) {
-                const real* gvt = gvr + t * n;
+                const real* gvt = gvr + t * ld;
                 for (int64_t i = 0; i < n; ++i) {
                     real keep = (real)1 - st[i], l = lv[i];
                     ght[i] = keep * l;
@@ -166,20 +207,22 @@ void SUF(lif_bwd)(const real* R h, const real* R s, const real* R v, const real*
                 }
             }
             if (gsr) {
-                const real* gst = gsr + t * n;
+                const real* gst = gsr + t * ld;
                 for (int64_t i = 0; i < n; ++i) ls[i] += gst[i];
             }
         }
     }
+    FTZ_END
 }
 
 /* Leaky integrator: v[t+1] = alpha*v[t] + h[t], v[0] = 0. */
-void SUF(li_fwd)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, real alpha) {
+static void SUF(li_fwd_tile)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, int64_t ld,
+                             real alpha) {
     for (int64_t r = 0; r < rows; ++r) {
-        const real* hr = h + r * steps * n; real* vr = v + r * steps * n;
+        const real* hr = h + r * steps * ld; real* vr = v + r * steps * ld;
         for (int64_t i = 0; i < n; ++i) vr[i] = 0;
         for (int64_t t = 0; t + 1 < steps; ++t) {
-            const real* ht = hr + t * n; const real* vt = vr + t * n; real* vn = vr + (t + 1) * n;
+            const real* ht = hr + t * ld; const real* vt = vr + t * ld; real* vn = vr + (t + 1) * ld;
             for (int64_t i = 0; i < n; ++i) {
                 real a = alpha * vt[i];
                 vn[i] = a + ht[i];
@@ -189,34 +232,86 @@ void SUF(li_fwd)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_
 }
 
 /* Its adjoint: gh[T-1] = 0, gh[T-2] = gv[T-1], gh[t] = gv[t+1] + alpha gh[t+1]. */
-void SUF(li_bwd)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, real alpha) {
+static void SUF(li_bwd_tile)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, int64_t ld,
+                             real alpha) {
+    FTZ_BEGIN
     for (int64_t r = 0; r < rows; ++r) {
-        const real* gr = gv + r * steps * n; real* hr = gh + r * steps * n;
-        int64_t last = (steps - 1) * n;
+        const real* gr = gv + r * steps * ld; real* hr = gh + r * steps * ld;
+        int64_t last = (steps - 1) * ld;
         for (int64_t i = 0; i < n; ++i) hr[last + i] = 0;
-        if (steps > 1) for (int64_t i = 0; i < n; ++i) hr[last - n + i] = gr[last + i];
+        if (steps > 1) for (int64_t i = 0; i < n; ++i) hr[last - ld + i] = gr[last + i];
         for (int64_t t = steps - 3; t >= 0; --t) {
-            const real* gn = gr + (t + 1) * n; const real* hn = hr + (t + 1) * n; real* ht = hr + t * n;
+            const real* gn = gr + (t + 1) * ld; const real* hn = hr + (t + 1) * ld; real* ht = hr + t * ld;
             for (int64_t i = 0; i < n; ++i) ht[i] = gn[i] + alpha * hn[i];
         }
+    }
+    FTZ_END
+}
+
+/* The layers over (rows, steps, n), split into nth tiles (see tile_of). */
+void SUF(lif_fwd)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n, real alpha,
+                  real vth, int64_t nth) {
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        int64_t r0, r1, c0, c1;
+        tile_of(k, nth, rows, n, &r0, &r1, &c0, &c1);
+        int64_t o = r0 * steps * n + c0;
+        if (r1 > r0 && c1 > c0) SUF(lif_fwd_tile)(h + o, s + o, v + o, r1 - r0, steps, c1 - c0, n, alpha, vth);
+    }
+}
+
+void SUF(lif_bwd)(const real* R h, const real* R s, const real* R v, const real* R gs, const real* R gv,
+                  real* R gh, int64_t rows, int64_t steps, int64_t n, real alpha, real vth, real slope, int64_t nth) {
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        int64_t r0, r1, c0, c1;
+        tile_of(k, nth, rows, n, &r0, &r1, &c0, &c1);
+        int64_t o = r0 * steps * n + c0;
+        if (r1 > r0 && c1 > c0) {
+            real* work = malloc(3 * (c1 - c0) * sizeof(real));
+            SUF(lif_bwd_tile)(h + o, s + o, v + o, gs ? gs + o : 0, gv ? gv + o : 0, gh + o, work, r1 - r0, steps,
+                              c1 - c0, n, alpha, vth, slope);
+            free(work);
+        }
+    }
+}
+
+void SUF(li_fwd)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, real alpha, int64_t nth) {
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        int64_t r0, r1, c0, c1;
+        tile_of(k, nth, rows, n, &r0, &r1, &c0, &c1);
+        int64_t o = r0 * steps * n + c0;
+        if (r1 > r0 && c1 > c0) SUF(li_fwd_tile)(h + o, v + o, r1 - r0, steps, c1 - c0, n, alpha);
+    }
+}
+
+void SUF(li_bwd)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, real alpha, int64_t nth) {
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        int64_t r0, r1, c0, c1;
+        tile_of(k, nth, rows, n, &r0, &r1, &c0, &c1);
+        int64_t o = r0 * steps * n + c0;
+        if (r1 > r0 && c1 > c0) SUF(li_bwd_tile)(gv + o, gh + o, r1 - r0, steps, c1 - c0, n, alpha);
     }
 }
 
 /* Sparse input projection of binary inputs given as lists of active inputs.
  *
- * Forward (CSR): rows holds nrows row ids into ptr, in sample-major order (row i = sample
- * i / steps, step i % steps); ptr[q]..ptr[q+1] index idx (the active inputs of row q,
+ * Forward (CSR): rows holds row ids into ptr, in sample-major order (row i = sample
+ * i / steps, step i % steps); a call computes rows first .. first + nrows - 1 of it; ptr[q]..ptr[q+1] index idx (the active inputs of row q,
  * increasing). wp: (C, np) weights with columns padded to np (a multiple of four 32-byte
  * vectors). h[row i] = sum over active c of wp[c] (sequential in increasing c), written to row
  * i of h (n columns), or with batch > 0 to row (i % steps) * batch + i / steps (time-major). */
-void SUF(proj_fwd)(const int64_t* R rows, int64_t nrows, const int64_t* R ptr, const int16_t* R idx,
-                   const real* R wp, int64_t n, int64_t np, real* R h, int64_t steps, int64_t batch) {
+static void SUF(proj_fwd_tile)(const int64_t* R rows, int64_t first, int64_t nrows, const int64_t* R ptr,
+                               const int16_t* R idx, const real* R wp, int64_t n, int64_t np, real* R h,
+                               int64_t steps, int64_t batch) {
     enum { L = 32 / sizeof(real) };
     typedef real vec __attribute__((vector_size(32)));
     real out[2][np];
     for (int64_t i = 0; i < nrows; i += 2) {
         int two = i + 1 < nrows;  /* two rows at once: eight independent accumulator chains */
-        int64_t q0 = rows[i], q1 = two ? rows[i + 1] : q0;
+        int64_t q0 = rows[first + i], q1 = two ? rows[first + i + 1] : q0;
         int64_t k0 = ptr[q0], e0 = ptr[q0 + 1], k1 = ptr[q1], e1 = two ? ptr[q1 + 1] : k1;
         for (int64_t b = 0; b < np; b += 4 * L) {
             vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, c0 = {0}, c1 = {0}, c2 = {0}, c3 = {0}, x;
@@ -245,7 +340,7 @@ void SUF(proj_fwd)(const int64_t* R rows, int64_t nrows, const int64_t* R ptr, c
             memcpy(out[1] + b + 2 * L, &c2, 32); memcpy(out[1] + b + 3 * L, &c3, 32);
         }
         for (int u = 0; u <= two; ++u) {
-            int64_t r = i + u, dst = batch > 0 ? (r % steps) * batch + r / steps : r;
+            int64_t r = first + i + u, dst = batch > 0 ? (r % steps) * batch + r / steps : r;
             memcpy(h + dst * n, out[u], n * sizeof(real));
         }
     }
@@ -255,11 +350,13 @@ void SUF(proj_fwd)(const int64_t* R rows, int64_t nrows, const int64_t* R ptr, c
  * which input c of sample b is active of gh[row (b, t)]. samples: nb sample ids; the steps of
  * (sample s, input c) are step[base[s] + off[s*(C+1) + c] .. base[s] + off[s*(C+1) + c + 1]).
  * gh rows: sample-major (b*steps + t), or time-major (t*nb + b) when time_major != 0.
+ * Only inputs c0 <= c < c1 (callers split the inputs over threads; each input's sum keeps its order).
  * gwp: (C, np), zeroed by the caller. Per sample, its gradient rows are first copied into a
  * padded scratch block, so that every load below is from L1 and no store is in the inner loop. */
-void SUF(proj_bwd)(const int64_t* R samples, int64_t nb, const int64_t* R base, const int32_t* R off,
-                   const int16_t* R step, int64_t C, const real* R gh, int64_t n, int64_t np,
-                   int64_t steps, int64_t time_major, real* R gwp) {
+static void SUF(proj_bwd_tile)(const int64_t* R samples, int64_t nb, const int64_t* R base,
+                               const int32_t* R off, const int16_t* R step, int64_t C, const real* R gh, int64_t n,
+                               int64_t np, int64_t steps, int64_t time_major, real* R gwp, int64_t c0, int64_t c1) {
+    FTZ_BEGIN
     enum { L = 32 / sizeof(real) };
     typedef real vec __attribute__((vector_size(32)));
     real* g = malloc(steps * np * sizeof(real));
@@ -272,7 +369,7 @@ void SUF(proj_bwd)(const int64_t* R samples, int64_t nb, const int64_t* R base, 
         int64_t s = samples[b];
         const int16_t* st = step + base[s];
         const int32_t* o = off + s * (C + 1);
-        for (int64_t c = 0; c < C; ++c) {
+        for (int64_t c = c0; c < c1; ++c) {
             for (int64_t blk = 0; blk < np; blk += 4 * L) {
                 vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, x;
                 for (int32_t k = o[c]; k < o[c + 1]; ++k) {
@@ -289,6 +386,113 @@ void SUF(proj_bwd)(const int64_t* R samples, int64_t nb, const int64_t* R base, 
         }
     }
     free(g);
+    FTZ_END
+}
+
+/* The projection of nrows rows (forward: rows split into nth spans) and its weight gradient
+ * (inputs split into nth spans). */
+void SUF(proj_fwd)(const int64_t* R rows, int64_t nrows, const int64_t* R ptr, const int16_t* R idx,
+                   const real* R wp, int64_t n, int64_t np, real* R h, int64_t steps, int64_t batch, int64_t nth) {
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        int64_t a, b;
+        span_of(k, nth, nrows, 2, &a, &b);
+        if (b > a) SUF(proj_fwd_tile)(rows, a, b - a, ptr, idx, wp, n, np, h, steps, batch);
+    }
+}
+
+void SUF(proj_bwd)(const int64_t* R samples, int64_t nb, const int64_t* R base, const int32_t* R off,
+                   const int16_t* R step, int64_t C, const real* R gh, int64_t n, int64_t np, int64_t steps,
+                   int64_t time_major, real* R gwp, int64_t nth) {
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        int64_t a, b;
+        span_of(k, nth, C, 1, &a, &b);
+        if (b > a) SUF(proj_bwd_tile)(samples, nb, base, off, step, C, gh, n, np, steps, time_major, gwp, a, b);
+    }
+}
+
+/* Products of 0/1 spikes with a weight matrix, row r (a model) at a time, fixed summation orders:
+ * s (rows, steps, batch * H) time-major spikes, w (rows, H, O), h / gh (rows, steps, batch * O).
+ * Forward: h[r, t, b, k] = sum over j with s[r, t, b, j] != 0 of w[r, j, k] (j increasing).
+ * Backward: gs[r, t, b, j] = sum_k gh[r, t, b, k] w[r, j, k] (k increasing, from 0);
+ * gw[r, j, k] = sum over (t, b) with s[r, t, b, j] != 0 of gh[r, t, b, k] (t, then b, increasing). */
+void SUF(spike_mm_fwd)(const real* R s, const real* R w, real* R h, int64_t rows, int64_t steps, int64_t batch,
+                       int64_t H, int64_t O, int64_t nth) {
+    int64_t total = rows * steps * batch;  /* (row, step, sample) triples, split into nth spans */
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        int64_t a, b;
+        span_of(k, nth, total, 1, &a, &b);
+        for (int64_t q = a; q < b; ++q) {
+            const real* wr = w + (q / (steps * batch)) * H * O;
+            const real* sq = s + q * H;
+            real* hq = h + q * O;
+            for (int64_t o = 0; o < O; ++o) hq[o] = 0;
+            for (int64_t j = 0; j < H; ++j) {
+                if (sq[j] != 0) {  /* the spikes are sparse: add the rows of the active neurons */
+                    const real* wj = wr + j * O;
+                    for (int64_t o = 0; o < O; ++o) hq[o] += wj[o];
+                }
+            }
+        }
+    }
+}
+
+void SUF(spike_mm_bwd)(const real* R s, const real* R w, const real* R gh, real* R gs, real* R gw, int64_t rows,
+                       int64_t steps, int64_t batch, int64_t H, int64_t O, int64_t nth) {
+    int64_t per_row = steps * batch, total = rows * per_row;
+    /* gs: (row, step, sample) triples split into nth spans; sums over o along j, with w transposed */
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        FTZ_BEGIN
+        int64_t a, b;
+        span_of(k, nth, total, 1, &a, &b);
+        real* wt = malloc(H * O * sizeof(real));
+        int64_t loaded = -1;
+        for (int64_t q = a; q < b; ++q) {
+            int64_t r = q / per_row;
+            if (r != loaded) {
+                const real* wr = w + r * H * O;
+                for (int64_t j = 0; j < H; ++j)
+                    for (int64_t o = 0; o < O; ++o) wt[o * H + j] = wr[j * O + o];
+                loaded = r;
+            }
+            const real* gq = gh + q * O;
+            real* gsq = gs + q * H;
+            for (int64_t j = 0; j < H; ++j) gsq[j] = 0;
+            for (int64_t o = 0; o < O; ++o) {
+                const real g = gq[o];
+                const real* wo = wt + o * H;
+                for (int64_t j = 0; j < H; ++j) gsq[j] += g * wo[j];
+            }
+        }
+        free(wt);
+        FTZ_END
+    }
+    /* gw: the hidden neurons j split into nth spans; every thread reads its part of each row of
+     * spikes once, and every (j, o) sums over the triples q in increasing order */
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        FTZ_BEGIN
+        int64_t a, b;
+        span_of(k, nth, H, 1, &a, &b);
+        for (int64_t r = 0; r < rows; ++r) {
+            real* gwr = gw + r * H * O;
+            for (int64_t i = a * O; i < b * O; ++i) gwr[i] = 0;
+            for (int64_t q = r * per_row; q < (r + 1) * per_row; ++q) {
+                const real* sq = s + q * H;
+                const real* gq = gh + q * O;
+                for (int64_t j = a; j < b; ++j) {
+                    if (sq[j] != 0) {
+                        real* gwj = gwr + j * O;
+                        for (int64_t o = 0; o < O; ++o) gwj[o] += gq[o];
+                    }
+                }
+            }
+        }
+        FTZ_END
+    }
 }
 
 #endif

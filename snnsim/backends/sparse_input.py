@@ -16,7 +16,6 @@ float tolerance, not bit for bit.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,70 +79,55 @@ def _padded(n: int, dtype: torch.dtype) -> int:
     return (n + block - 1) // block * block
 
 
+def project_forward(w: torch.Tensor, data: Sequence[SpikeRows], index: torch.Tensor, time_major: bool) -> torch.Tensor:
+    """Input currents (M, B*T, out) (rows time-major with ``time_major``) of samples ``index``
+    (M, B) of each model's data set: model m's are ``x_m[index[m]] @ w[m]``."""
+    n_models, batch = index.shape
+    steps, n_out = data[0].shape[1], w.shape[-1]
+    padded = _padded(n_out, w.dtype)
+    wp = torch.zeros(w.shape[:-1] + (padded,), dtype=w.dtype)
+    wp[..., :n_out] = w
+    h = torch.empty((n_models, batch * steps, n_out), dtype=w.dtype)
+    fwd = _native.kernel("proj_fwd", w.dtype)
+    threads = _native.threads_for(batch * steps * n_out)
+    for m, d in enumerate(data):
+        rows = d.rows(index[m])
+        fwd(rows.data_ptr(), rows.shape[0], d.ptr.data_ptr(), d.idx.data_ptr(), wp[m].data_ptr(), n_out, padded,
+            h[m].data_ptr(), steps, batch if time_major else 0, threads)  # fmt: skip
+    return h
+
+
+def project_backward(
+    grad_h: torch.Tensor, data: Sequence[SpikeRows], index: torch.Tensor, time_major: bool, w_shape: torch.Size
+) -> torch.Tensor:
+    """The weight gradient (M, in, out) of :func:`project_forward` for current gradients ``grad_h``."""
+    grad_h = grad_h.contiguous()
+    n_models, batch = index.shape
+    n_in, n_out = w_shape[-2], w_shape[-1]
+    padded = _padded(n_out, grad_h.dtype)
+    grad_w = torch.zeros(w_shape[:-1] + (padded,), dtype=grad_h.dtype)
+    bwd = _native.kernel("proj_bwd", grad_h.dtype)
+    threads = _native.threads_for(batch * data[0].shape[1] * n_out)
+    for m, d in enumerate(data):
+        base, off, step = d.csc()
+        samples = index[m].cpu().contiguous()
+        bwd(samples.data_ptr(), batch, base.data_ptr(), off.data_ptr(), step.data_ptr(), n_in, grad_h[m].data_ptr(),
+            n_out, padded, d.shape[1], int(time_major), grad_w[m].data_ptr(), threads)  # fmt: skip
+    return grad_w[..., :n_out]
+
+
 class _Project(torch.autograd.Function):
     @staticmethod
     def forward(
         ctx: Any, w: torch.Tensor, data: Sequence[SpikeRows], index: torch.Tensor, time_major: bool
     ) -> torch.Tensor:
-        n_models, batch = index.shape
-        steps, n_out = data[0].shape[1], w.shape[-1]
-        padded = _padded(n_out, w.dtype)
-        wp = torch.zeros(w.shape[:-1] + (padded,), dtype=w.dtype)
-        wp[..., :n_out] = w
-        h = torch.empty((n_models, batch * steps, n_out), dtype=w.dtype)
-        fwd = _native.kernel("proj_fwd", w.dtype)
-        rows = [d.rows(index[m]) for m, d in enumerate(data)]
-
-        def one(m: int) -> None:
-            d = data[m]
-            fwd(
-                rows[m].data_ptr(),
-                rows[m].shape[0],
-                d.ptr.data_ptr(),
-                d.idx.data_ptr(),
-                wp[m].data_ptr(),
-                n_out,
-                padded,
-                h[m].data_ptr(),
-                steps,
-                batch if time_major else 0,
-            )
-
-        _native.run_all([functools.partial(one, m) for m in range(n_models)])
         ctx.data, ctx.index, ctx.time_major, ctx.w_shape = data, index, time_major, w.shape
-        return h
+        return project_forward(w, data, index, time_major)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor, None, None, None]:
-        grad_h = grad_h.contiguous()
-        n_models, batch = ctx.index.shape
-        n_in, n_out = ctx.w_shape[-2], ctx.w_shape[-1]
-        padded = _padded(n_out, grad_h.dtype)
-        grad_w = torch.zeros(ctx.w_shape[:-1] + (padded,), dtype=grad_h.dtype)
-        bwd = _native.kernel("proj_bwd", grad_h.dtype)
-        lists = [d.csc() for d in ctx.data]
-        samples = [ctx.index[m].cpu().contiguous() for m in range(n_models)]
-
-        def one(m: int) -> None:
-            base, off, step = lists[m]
-            bwd(
-                samples[m].data_ptr(),
-                batch,
-                base.data_ptr(),
-                off.data_ptr(),
-                step.data_ptr(),
-                n_in,
-                grad_h[m].data_ptr(),
-                n_out,
-                padded,
-                ctx.data[m].shape[1],
-                int(ctx.time_major),
-                grad_w[m].data_ptr(),
-            )
-
-        _native.run_all([functools.partial(one, m) for m in range(n_models)])
-        return grad_w[..., :n_out], None, None, None
+        return project_backward(grad_h, ctx.data, ctx.index, ctx.time_major, ctx.w_shape), None, None, None
 
 
 def available(device: torch.device) -> bool:

@@ -229,7 +229,7 @@ class BMITrainer:
         self.n_models, self.n_samples = len(seeds), data.x.train.shape[0]
         self.batch = min(cfg.batch_size, self.n_samples)
         self.n_batches = self.n_samples // self.batch
-        self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
         self.orders = [seeding.generator(s, "order") for s in seeds]
 
     def epoch(self, on_batch: Callable[[], None]) -> np.ndarray:

@@ -24,7 +24,7 @@ from ..config import RunConfig
 from ..encoders.ipd import CHUNK, IPDStimulus, generate
 from ..functional.lif import LIFParameters
 from ..metrics import Classification, classification_metrics, continuise, discretise
-from ..network import Decoder, NetworkOutput
+from ..network import Decoder, NetworkOutput, PartOutput
 from ..readouts import get_readout, sum_over_time
 from ..results import provenance_attrs
 from ..training import Training, fit_epochs
@@ -85,8 +85,10 @@ def per_model_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 class InputCurrents:
-    """The network's records for mini-batches of M models' data sets: from the sparse lists of
-    active inputs (fused backend, CPU kernels; time-major layers) or from the dense spikes."""
+    """The network's records for mini-batches of M models' data sets: on the CPU with the fused
+    backend, the whole network as one compiled operation per part on the lists of active inputs
+    (:mod:`~snnsim.backends.fused_network`; only the output trace is kept); otherwise the
+    :class:`~snnsim.network.Decoder` on the dense spikes."""
 
     def __init__(self, cfg: RunConfig, sets: Sequence[Stimuli]) -> None:
         rows = [s.sparse() for s in sets] if cfg.backend == "fused" else [None]
@@ -96,9 +98,16 @@ class InputCurrents:
     def network(self, model: Decoder, index: torch.Tensor) -> NetworkOutput:
         """The network's records for samples ``index`` (M, B) of each model's data set."""
         if self.sparse is not None:
-            from ..backends.sparse_input import project
+            from ..backends import fused_network
 
-            return model.forward_currents(project(model.w1, self.sparse, index, time_major=True), time_major=True)
+            parts = []
+            for part in model.parts:
+                m = part.models
+                trace = fused_network.network(
+                    model.w1[m], model.w2[m], self.sparse[m], index[m], part.params, part.readout.spiking_output
+                )
+                parts.append(PartOutput(None, None, None, trace.transpose(1, 2)))
+            return NetworkOutput(tuple(parts))
         return model(torch.stack([s.spikes[i] for s, i in zip(self.sets, index)]).float())
 
 
@@ -110,7 +119,7 @@ class IPDTrainer:
         self.device = sets[0].spikes.device
         self.labels = torch.stack([discretise(s.ipd, cfg.n_classes) for s in sets])
         self.inputs = InputCurrents(cfg, sets)
-        self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
         self.orders = [seeding.generator(s, "order") for s in seeds]
         self.n_models, self.n_samples = self.labels.shape
         self.n_batches = self.n_samples // cfg.batch_size
@@ -179,7 +188,13 @@ class IPDStudy:
         return data, work + weights
 
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> IPDData:
-        return IPDData(make_stimuli(cfg, seed, device, "train"), make_stimuli(cfg, seed, device, "test"))
+        """The seed's training and test sets; for the fused backend on the CPU also their lists
+        of active inputs (part of preparing the data, not of training)."""
+        data = IPDData(make_stimuli(cfg, seed, device, "train"), make_stimuli(cfg, seed, device, "test"))
+        if cfg.backend == "fused" and (rows := data.train.sparse()) is not None:
+            rows.csc()
+            data.test.sparse()
+        return data
 
     def make_model(self, cfgs: Sequence[RunConfig], seeds: Sequence[int], device: torch.device) -> Decoder:
         """One decoder per seed, each with its config's readout and time constant."""

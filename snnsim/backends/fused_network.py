@@ -1,0 +1,105 @@
+"""The whole decoder network on the CPU as one autograd operation (fused backend, spike inputs).
+
+Forward, with the compiled kernels and no autograd graph inside: the input currents as sums of
+the weight rows of active inputs (:mod:`~snnsim.backends.sparse_input`), the hidden LIF layer,
+the product of hidden spikes (0/1) with the output weights as sums of weight rows
+(``spike_mm_fwd``), and the output layer (leaky integrator, or LIF for a spiking readout). The
+backward pass runs the same chain back (``spike_mm_bwd`` and the layers' adjoints). The
+equations are those of :class:`~snnsim.network.Decoder` with the fused backend; only the
+rounding of the sums differs from the per-layer path (tests: ``tests/backends/test_fused_network.py``).
+
+It replaces about twenty autograd nodes per mini-batch by one: on the 2-core CPU of this
+project the autograd and Python overhead, not the arithmetic, was half of a batch's time
+(benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from ..functional.lif import LIFParameters
+from . import _native
+from .fused import li_backward_native, li_forward_native, lif_backward_native, lif_forward_native
+from .sparse_input import SpikeRows, project_backward, project_forward
+
+
+def _spike_mm(s: torch.Tensor, w: torch.Tensor, batch: int) -> torch.Tensor:
+    rows, steps = s.shape[0], s.shape[1]
+    h = torch.empty((rows, steps, batch * w.shape[-1]), dtype=w.dtype)
+    _native.kernel("spike_mm_fwd", w.dtype)(
+        s.data_ptr(), w.data_ptr(), h.data_ptr(), rows, steps, batch, w.shape[-2], w.shape[-1],
+        _native.threads_for(s.numel()),
+    )  # fmt: skip
+    return h
+
+
+class _Network(torch.autograd.Function):
+    @staticmethod
+    def forward(
+        ctx: Any,
+        w1: torch.Tensor,
+        w2: torch.Tensor,
+        data: Sequence[SpikeRows],
+        index: torch.Tensor,
+        p: LIFParameters,
+        spiking_output: bool,
+    ) -> torch.Tensor:
+        n_models, batch = index.shape
+        steps = data[0].shape[1]
+        w1, w2 = w1.detach().contiguous(), w2.detach().contiguous()
+        alpha, v_th = float(p.alpha), float(p.v_th)
+        h1 = project_forward(w1, data, index, time_major=True).view(n_models, steps, -1)
+        s1, v1 = lif_forward_native(h1, alpha, v_th)
+        h2 = _spike_mm(s1, w2, batch)
+        if spiking_output:
+            s2, v2 = lif_forward_native(h2, alpha, v_th)
+            trace = s2
+        else:
+            s2, v2 = None, li_forward_native(h2, alpha)
+            trace = v2
+        ctx.save_for_backward(w2, h1, s1, v1, h2, s2, v2)
+        ctx.data, ctx.index, ctx.p, ctx.spiking, ctx.w1_shape = data, index, p, spiking_output, w1.shape
+        return trace.view(n_models, steps, batch, w2.shape[-1])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_trace: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None]:
+        w2, h1, s1, v1, h2, s2, v2 = ctx.saved_tensors
+        p = ctx.p
+        alpha, v_th, slope = float(p.alpha), float(p.v_th), float(p.slope)
+        n_models, batch = ctx.index.shape
+        g = grad_trace.reshape(h2.shape).contiguous()
+        if ctx.spiking:
+            gh2 = lif_backward_native(h2, s2, v2, g, None, alpha, v_th, slope)
+        else:
+            gh2 = li_backward_native(g, alpha)
+        gs1 = torch.empty_like(s1)
+        gw2 = torch.empty_like(w2)
+        _native.kernel("spike_mm_bwd", w2.dtype)(
+            s1.data_ptr(), w2.data_ptr(), gh2.data_ptr(), gs1.data_ptr(), gw2.data_ptr(), n_models, s1.shape[1],
+            batch, w2.shape[-2], w2.shape[-1], _native.threads_for(s1.numel()),
+        )  # fmt: skip
+        gh1 = lif_backward_native(h1, s1, v1, gs1, None, alpha, v_th, slope)
+        gw1 = project_backward(gh1.view(n_models, -1, h1.shape[-1] // batch), ctx.data, ctx.index, True, ctx.w1_shape)
+        return gw1, gw2, None, None, None, None
+
+
+def supported(w1: torch.Tensor) -> bool:
+    """The op runs where the compiled kernels do: CPU, float32 or float64."""
+    return _native.supported(w1)
+
+
+def network(
+    w1: torch.Tensor,
+    w2: torch.Tensor,
+    data: Sequence[SpikeRows],
+    index: torch.Tensor,
+    p: LIFParameters,
+    spiking_output: bool,
+) -> torch.Tensor:
+    """The output trace (M, T, B, out), time-major, of samples ``index`` (M, B) of each model's
+    data set: the output layer's spikes (``spiking_output``) or membranes."""
+    return _Network.apply(w1, w2, tuple(data), index.to(torch.int64), p, spiking_output)

@@ -1,0 +1,81 @@
+"""The whole network as one compiled operation equals the layer-by-layer Decoder."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from snnsim.backends import _native, fused_network, make_backend, sparse_input
+from snnsim.functional.lif import LIFParameters
+from snnsim.network import Decoder
+from snnsim.readouts import get_readout
+
+NATIVE = _native.library() is not None
+pytestmark = pytest.mark.skipif(not NATIVE, reason="no C compiler")
+
+
+def _case(readout: str, tau: float, dtype: torch.dtype, models: int = 2, seed: int = 0):
+    g = torch.Generator().manual_seed(seed)
+    n_in, n_hidden, n_out, steps, samples, batch = 20, 9, 4, 30, 12, 5
+    spikes = torch.rand(models, samples, steps, n_in, generator=g) < 0.3
+    data = [sparse_input.SpikeRows(spikes[m]) for m in range(models)]
+    index = torch.stack([torch.randperm(samples, generator=g)[:batch] for _ in range(models)])
+    params = LIFParameters(alpha=math.exp(-1e-3 / tau), v_th=1.0, slope=5.0)
+    gens = [torch.Generator().manual_seed(seed + 10 + m) for m in range(models)]
+    model = Decoder(n_in, n_hidden, n_out, make_backend("fused"), get_readout(readout), params, "fan-in", gens)
+    with torch.no_grad():  # larger weights than the init, so that the hidden layer spikes
+        model.w1.mul_(6.0)
+    model = model.to(dtype)
+    dense = torch.stack([spikes[m][index[m]] for m in range(models)]).to(dtype)
+    upstream = torch.randn(models, batch, steps, n_out, generator=g, dtype=torch.float64).to(dtype)
+    return model, data, index, dense, params, upstream
+
+
+@pytest.mark.parametrize("readout", ["mean", "fr"])
+@pytest.mark.parametrize("tau", [0.02, 0.002])
+def test_forward_and_gradients_equal_the_decoder_float64(readout, tau):
+    model, data, index, dense, params, upstream = _case(readout, tau, torch.float64)
+    spiking = get_readout(readout).spiking_output
+    fast = fused_network.network(model.w1, model.w2, data, index, params, spiking).transpose(1, 2)
+    (fast * upstream).sum().backward()
+    g1, g2 = model.w1.grad.clone(), model.w2.grad.clone()
+    model.zero_grad()
+    slow = model(dense).trace
+    (slow * upstream).sum().backward()
+    assert fast.shape == slow.shape
+    if spiking:
+        assert torch.equal(fast, slow)
+    torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g1, model.w1.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g2, model.w2.grad, rtol=1e-10, atol=1e-12)
+    assert g1.abs().sum() > 0 and g2.abs().sum() > 0  # the case is not vacuous
+
+
+def test_float32_close_to_the_decoder():
+    model, data, index, dense, params, upstream = _case("mean", 0.02, torch.float32)
+    fast = fused_network.network(model.w1, model.w2, data, index, params, False).transpose(1, 2)
+    (fast * upstream).sum().backward()
+    g1 = model.w1.grad.clone()
+    model.zero_grad()
+    slow = model(dense).trace
+    (slow * upstream).sum().backward()
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(g1, model.w1.grad, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("threads", ["2", "3"])
+def test_the_thread_count_does_not_change_the_numbers(threads, monkeypatch):
+    monkeypatch.setattr(_native, "MIN_PARALLEL", 1)  # split even this small case
+    results = []
+    for t in ("1", threads):
+        monkeypatch.setenv("SNNSIM_THREADS", t)
+        for models in (1, 3):
+            model, data, index, dense, params, upstream = _case("fr", 0.002, torch.float32, models)
+            out = fused_network.network(model.w1, model.w2, data, index, params, True)
+            (out * upstream.transpose(1, 2)).sum().backward()
+            results.append((out, model.w1.grad, model.w2.grad))
+    for a, b in zip(results[:2], results[2:]):
+        for x, y in zip(a, b):
+            assert torch.equal(x, y)
