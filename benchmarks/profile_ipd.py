@@ -51,8 +51,16 @@ def main(argv=None) -> int:
 
         return call
 
-    for name in ("lif_fwd_f32", "lif_bwd_f32", "li_fwd_f32", "li_bwd_f32", "proj_fwd_f32", "proj_bwd_f32",
-                 "spike_mm_fwd_f32", "spike_mm_bwd_f32"):
+    for name in (
+        "lif_fwd_f32",
+        "lif_bwd_f32",
+        "li_fwd_f32",
+        "li_bwd_f32",
+        "proj_fwd_f32",
+        "proj_bwd_f32",
+        "spike_mm_fwd_f32",
+        "spike_mm_bwd_f32",
+    ):
         setattr(lib, name, timed_call(name, getattr(lib, name)))
 
     model = ipd.STUDY.make_model([cfg] * len(seeds), seeds, device)
