@@ -109,6 +109,17 @@ def per_model_matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return torch.stack([a @ b for a, b in zip(x.unbind(0), w.unbind(0))])
 
 
+def hidden_product(s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Hidden spikes (M, R, hidden) times output weights (M, hidden, out): on the CPU as sums of
+    weight rows (compiled, :func:`~snnsim.backends.fused_network.spike_product`), elsewhere as
+    :func:`per_model_matmul`."""
+    from .backends import fused_network
+
+    if fused_network.supported(w):
+        return fused_network.spike_product(s, w)
+    return per_model_matmul(s, w)
+
+
 class Decoder(nn.Module):
     """M independent two-layer spiking networks sharing one backend.
 
@@ -178,7 +189,7 @@ class Decoder(nn.Module):
         n_hidden, n_out = w2.shape[1], w2.shape[2]
         s1, _ = self.backend.lif(layout.rows(h1), part.params)
         # all samples and steps of a model in one product, model by model
-        h2 = per_model_matmul(s1.reshape(layout.models, -1, n_hidden), w2).view(h1.shape[:-1] + (n_out,))
+        h2 = hidden_product(s1.reshape(layout.models, -1, n_hidden), w2).view(h1.shape[:-1] + (n_out,))
         if part.readout.spiking_output:
             s2, v2 = self.backend.lif(layout.rows(h2), part.params)
             s2 = layout.record(s2, n_out)

@@ -148,6 +148,21 @@ def save(ds: xr.Dataset, out: Path, overwrite: bool, fallback_dir: Path | None) 
         raise NotSaved(f"--out: {exc}; the trained result ({size / 1e6:.2f} MB) is lost{hint}") from None
 
 
+#: Mini-batches above which a library backend prints a hint toward the fused backend.
+HINT_BATCHES = 100
+
+
+def speed_hint(cfg: RunConfig) -> str | None:
+    """A one-line note when a run on a library backend will take long (None otherwise)."""
+    if cfg.backend == "fused" or (cfg.study == "bmi" and cfg.model != "snn"):
+        return None
+    batches = cfg.epochs * cfg.repeats * (cfg.n_train_batches if cfg.study == "ipd" else 100)
+    if batches < HINT_BATCHES:
+        return None
+    return (f"snnsim.run: note: the {cfg.backend} backend steps through time in Python; --backend fused runs the "
+            "same equations about 10x faster (benchmarks/README.md)")  # fmt: skip
+
+
 def execute(
     cfg: RunConfig,
     out: str | os.PathLike | None = None,
@@ -162,6 +177,8 @@ def execute(
     fallback = None if fallback_dir is None else Path(fallback_dir)
     if out is not None:
         prepare_out(out, overwrite, fallback)
+    if progress and (hint := speed_hint(cfg)):
+        print(hint, file=sys.stderr)
     ds = runner.run(cfg, progress=progress)
     if out is not None:
         save(ds, out, overwrite, fallback)

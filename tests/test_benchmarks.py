@@ -1,6 +1,6 @@
 """The benchmark scripts run (smoke runs: the figures themselves are measured, not tested)."""
 
-import os
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -9,23 +9,31 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(*args):
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    out = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
 
-def test_bench_ipd_quick():
-    out = _run(
-        "benchmarks/bench_ipd.py", "--quick", "--threads", "1", "--only", "notebook loop,snnsim fused", "--no-grid"
-    )
+def test_bench_ipd_quick(tmp_path):
+    """Each case in its own process (a baseline and snnsim's CLI), the grid through sweep local;
+    the table and the raw JSON record."""
+    out = _run("benchmarks/bench_ipd.py", "--quick", "--only", "notebook loop,snnsim fused", "--no-tuned",
+               "--results", str(tmp_path))  # fmt: skip
     rows = {
-        line.split()[0] + " " + line.split()[1]: line
-        for line in out.splitlines()
-        if line.startswith(("notebook", "snnsim"))
+        line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ") and "case" not in line
     }
     assert set(rows) == {"notebook loop", "snnsim fused"}
-    assert "x" in rows["snnsim fused"].split()[3]  # a ratio against the notebook loop
+    assert rows["snnsim fused"].split("|")[3].strip().endswith("x")  # a ratio against the notebook loop
+    (record,) = tmp_path.glob("cpu-*-quick.json")
+    data = json.loads(record.read_text())
+    assert set(data["times"]) == {"notebook loop", "snnsim fused"} and data["grids"][0]["experiment"] == "smoke"
+    assert "snnsim.run" in data["commands"]["snnsim fused"] and data["machine"]["torch"]
+
+
+def test_baseline_runs_in_its_own_process():
+    out = _run("benchmarks/baselines.py", "norse", "--epochs", "1", "--n-train-batches", "2")
+    row = json.loads(out.strip().splitlines()[-1])
+    assert row["case"] == "norse" and row["train_s"] > 0 and row["threads"] >= 1
 
 
 def test_profile_ipd_one_model():

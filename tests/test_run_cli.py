@@ -135,3 +135,14 @@ def test_module_entry_point_runs(tmp_path):
         [sys.executable, "-m", "snnsim.run", "--tau", "fast"], capture_output=True, text=True, timeout=300
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_a_long_run_on_a_library_backend_gets_a_hint_toward_fused():
+    from snnsim.config import RunConfig
+    from snnsim.run import speed_hint
+
+    assert "--backend fused" in speed_hint(RunConfig(backend="snntorch"))
+    assert "--backend fused" in speed_hint(RunConfig(backend="norse", study="bmi", epochs=30))
+    assert speed_hint(RunConfig(backend="fused")) is None
+    assert speed_hint(RunConfig(backend="snntorch", epochs=1, n_train_batches=4)) is None  # a short run
+    assert speed_hint(RunConfig(study="bmi", model="linear")) is None

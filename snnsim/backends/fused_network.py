@@ -87,6 +87,32 @@ class _Network(torch.autograd.Function):
         return gw1, gw2, None, None, None, None
 
 
+class _SpikeProduct(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        s, w = s.detach().contiguous(), w.detach().contiguous()
+        ctx.save_for_backward(s, w)
+        return _spike_mm(s, w, 1)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        s, w = ctx.saved_tensors
+        grad_h = grad_h.contiguous()
+        gs, gw = torch.empty_like(s), torch.empty_like(w)
+        _native.kernel("spike_mm_bwd", w.dtype)(
+            s.data_ptr(), w.data_ptr(), grad_h.data_ptr(), gs.data_ptr(), gw.data_ptr(), s.shape[0], s.shape[1], 1,
+            w.shape[-2], w.shape[-1], _native.threads_for(s.numel()),
+        )  # fmt: skip
+        return gs, gw
+
+
+def spike_product(s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """``s @ w`` per model for 0/1 spikes ``s`` (M, R, H) and weights ``w`` (M, H, O): sums of the
+    weight rows of active neurons in a fixed order, and its gradients (compiled kernels)."""
+    return _SpikeProduct.apply(s, w)
+
+
 def supported(w1: torch.Tensor) -> bool:
     """The op runs where the compiled kernels do: CPU, float32 or float64."""
     return _native.supported(w1)

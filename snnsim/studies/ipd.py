@@ -85,30 +85,34 @@ def per_model_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 class InputCurrents:
-    """The network's records for mini-batches of M models' data sets: on the CPU with the fused
-    backend, the whole network as one compiled operation per part on the lists of active inputs
-    (:mod:`~snnsim.backends.fused_network`; only the output trace is kept); otherwise the
-    :class:`~snnsim.network.Decoder` on the dense spikes."""
+    """The network's records for mini-batches of M models' data sets. On the CPU (with the
+    compiled kernels) the input currents are sums of the weight rows of active inputs
+    (:mod:`~snnsim.backends.sparse_input`), and with the fused backend the whole network is one
+    compiled operation per part (:mod:`~snnsim.backends.fused_network`; only the output trace is
+    kept); otherwise the :class:`~snnsim.network.Decoder` runs on the dense spikes."""
 
     def __init__(self, cfg: RunConfig, sets: Sequence[Stimuli]) -> None:
-        rows = [s.sparse() for s in sets] if cfg.backend == "fused" else [None]
+        rows = [s.sparse() for s in sets]
         self.sparse = rows if all(r is not None for r in rows) else None
+        self.fused = cfg.backend == "fused"
         self.sets = sets
 
     def network(self, model: Decoder, index: torch.Tensor) -> NetworkOutput:
         """The network's records for samples ``index`` (M, B) of each model's data set."""
-        if self.sparse is not None:
-            from ..backends import fused_network
+        if self.sparse is None:
+            return model(torch.stack([s.spikes[i] for s, i in zip(self.sets, index)]).float())
+        from ..backends import fused_network, sparse_input
 
-            parts = []
-            for part in model.parts:
-                m = part.models
-                trace = fused_network.network(
-                    model.w1[m], model.w2[m], self.sparse[m], index[m], part.params, part.readout.spiking_output
-                )
-                parts.append(PartOutput(None, None, None, trace.transpose(1, 2)))
-            return NetworkOutput(tuple(parts))
-        return model(torch.stack([s.spikes[i] for s, i in zip(self.sets, index)]).float())
+        if not self.fused:
+            return model.forward_currents(sparse_input.project(model.w1, self.sparse, index))
+        parts = []
+        for part in model.parts:
+            m = part.models
+            trace = fused_network.network(
+                model.w1[m], model.w2[m], self.sparse[m], index[m], part.params, part.readout.spiking_output
+            )
+            parts.append(PartOutput(None, None, None, trace.transpose(1, 2)))
+        return NetworkOutput(tuple(parts))
 
 
 class IPDTrainer:
@@ -188,10 +192,10 @@ class IPDStudy:
         return data, work + weights
 
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> IPDData:
-        """The seed's training and test sets; for the fused backend on the CPU also their lists
-        of active inputs (part of preparing the data, not of training)."""
+        """The seed's training and test sets; on the CPU also their lists of active inputs (part
+        of preparing the data, not of training)."""
         data = IPDData(make_stimuli(cfg, seed, device, "train"), make_stimuli(cfg, seed, device, "test"))
-        if cfg.backend == "fused" and (rows := data.train.sparse()) is not None:
+        if (rows := data.train.sparse()) is not None:
             rows.csc()
             data.test.sparse()
         return data
