@@ -36,6 +36,7 @@ DEVICES = ("cpu", "cuda", "auto")
 BMI_MODELS = ("snn", "ann", "linear")
 BMI_TARGETS = ("theta", "dtheta", "ddtheta", "torque")
 MI_ORDERS = ("neuron-major", "bin-major")
+NEURONS = ("notebook", "standard")
 MAX_SEED = 2**32 - 1
 #: Keys of older result and experiment files, read as today's names.
 LEGACY_KEYS = {"task": "study"}
@@ -82,6 +83,11 @@ class RunConfig:
     batch_repeats: bool = setting(True, "train the repeats as one batched model (same numbers)", kind="bool")
     seed: int = setting(0, "random seed", kind="int", low=0, high=MAX_SEED)
     init: str = setting("notebook", "weight initialisation", kind="choice", choices=INIT_MODES)
+    neuron: str = setting(
+        "notebook", "LIF step: the notebook's (spike from the pre-update membrane, reset a step later) or "
+        "standard (spike from the updated membrane, reset to 0 in the same step, as NIR's LIF)", kind="choice",
+        choices=NEURONS,
+    )  # fmt: skip
     device: str = setting("cpu", "where to train", kind="choice", choices=DEVICES)
     # IPD
     phase: str = setting(
@@ -96,6 +102,10 @@ class RunConfig:
         64, "training set size in batches", kind="int", low=1, high=1_000_000, studies=("ipd",)
     )
     n_test_batches: int = setting(32, "test set size in batches", kind="int", low=1, high=1_000_000, studies=("ipd",))
+    n_val_batches: int = setting(
+        0, "validation set size in batches (0: none); with it, early stopping and the best weights", kind="int",
+        low=0, high=1_000_000, studies=("ipd",),
+    )  # fmt: skip
     tone_hz: float = setting(20.0, "tone frequency, Hz", kind="float", low=0, studies=("ipd",))
     rate_max_hz: float = setting(600.0, "peak firing rate of a fibre, Hz", kind="float", low=0, studies=("ipd",))
     duration: float = setting(0.1, "stimulus duration with a unit", kind="duration", studies=("ipd",))
@@ -112,7 +122,8 @@ class RunConfig:
     n_train_folds: int = setting(18, "training folds", kind="int", low=1, high=18, studies=("bmi",))
     model: str = setting("snn", "decoder", kind="choice", choices=BMI_MODELS, studies=("bmi",))
     mi_order: str = setting("neuron-major", "MI column order", kind="choice", choices=MI_ORDERS, studies=("bmi",))
-    patience: int = setting(10, "early-stopping patience, epochs", kind="int", low=1, high=1_000_000, studies=("bmi",))
+    patience: int = setting(10, "early-stopping patience (epochs without a better validation score)", kind="int",
+                            low=1, high=1_000_000)  # fmt: skip
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -130,6 +141,9 @@ class RunConfig:
             raise _bad(
                 "rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}"
             )
+        if self.neuron == "standard" and self.backend == "fused":
+            raise _bad("neuron", "the fused backend's kernels carry the notebook neuron only; the standard neuron "
+                                 "runs on --backend snntorch or norse")  # fmt: skip
         if self.seed + self.repeats - 1 > MAX_SEED:
             raise _bad("seed", f"seed + repeats - 1 must be <= {MAX_SEED}, got {self.seed + self.repeats - 1}")
 

@@ -23,12 +23,20 @@ from .readouts import Readout
 
 
 class PartOutput(NamedTuple):
-    """Records of the models of one :class:`Part` (M_part models)."""
+    """Records of the models of one :class:`Part` (M_part models); the compiled network keeps
+    only the trace and the hidden spike counts (the records are then None)."""
 
-    hidden_spikes: torch.Tensor  # (M_part, B, T, hidden)
+    hidden_spikes: torch.Tensor | None  # (M_part, B, T, hidden)
     out_spikes: torch.Tensor | None  # (M_part, B, T, out) for a spiking output layer
-    out_membrane: torch.Tensor  # (M_part, B, T, out)
+    out_membrane: torch.Tensor | None  # (M_part, B, T, out)
     trace: torch.Tensor  # (M_part, B, T, out): the output trace the part's readout reads
+    hidden_count: torch.Tensor | None = None  # (M_part,) hidden spikes, where the records are not kept
+
+    def hidden_spike_count(self) -> torch.Tensor:
+        """Hidden spikes per model (M_part,), float64."""
+        if self.hidden_count is not None:
+            return self.hidden_count.double()
+        return self.hidden_spikes.detach().double().sum(tuple(range(1, self.hidden_spikes.dim())))
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,10 @@ class NetworkOutput:
         if len(xs) == 1:
             return xs[0]
         return None if any(x is None for x in xs) else torch.cat(xs)
+
+    def hidden_spike_count(self) -> torch.Tensor:
+        """Hidden spikes per model (M,), float64."""
+        return torch.cat([p.hidden_spike_count() for p in self.parts])
 
     hidden_spikes = property(lambda self: self._join("hidden_spikes"))
     out_spikes = property(lambda self: self._join("out_spikes"))

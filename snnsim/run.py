@@ -28,7 +28,7 @@ from . import config
 from .atomic_write import PathTaken, WriteFailed, clean_leftovers
 from .cli import OneLineParser, guarded, stop_on_signals
 from .config import RunConfig
-from .errors import EXIT_NOT_WRITTEN, ResultError, SnnsimError
+from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
 
 #: Free space a result file's file system must have before training starts.
 MIN_FREE_BYTES = 1 << 20
@@ -51,20 +51,44 @@ def build_parser() -> OneLineParser:
             kwargs["metavar"] = f.name.upper()
         group.add_argument(config.flag(f.name), **kwargs)
     groups["run"].add_argument("--task", dest="study", help=argparse.SUPPRESS)  # the old name of --study
+    groups["run"].add_argument("--config", help="a TOML file of settings (RunConfig field names); flags win over it")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="result file (.h5); default: none written")
     o.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     o.add_argument("--fallback-dir", help="if --out cannot be written after training, save the result in this folder")
     o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.add_argument("--tensorboard", metavar="DIR", help="write per-epoch scalars and weight histograms for TensorBoard")
+    o.add_argument("--keep-checkpoints", action="store_true",
+                   help="keep the per-epoch checkpoint beside --out after the result is written")  # fmt: skip
     return p
 
 
-OUTPUT_FLAGS = ("out", "overwrite", "fallback_dir", "quiet")
+OUTPUT_FLAGS = ("out", "overwrite", "fallback_dir", "quiet", "config", "tensorboard", "keep_checkpoints")
+
+
+def config_file(path: str | os.PathLike) -> dict:
+    """The settings of a config file: a TOML table of RunConfig field names (durations as "2ms")."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("config", f"no file {path}") from None
+    except OSError as exc:
+        raise ConfigError("config", f"cannot read {path} ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError("config", f"{path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("config", f"{path} is not valid TOML ({exc})") from None
+    return doc
 
 
 def config_from_args(ns: argparse.Namespace) -> RunConfig:
-    """The config of parsed flags (checked by :class:`RunConfig`)."""
-    return RunConfig.from_dict({k: v for k, v in vars(ns).items() if k not in OUTPUT_FLAGS})
+    """The config of parsed flags over a ``--config`` file (checked by :class:`RunConfig`)."""
+    settings = config_file(ns.config) if getattr(ns, "config", None) else {}
+    settings.update({k: v for k, v in vars(ns).items() if k not in OUTPUT_FLAGS})
+    return RunConfig.from_dict(settings)
 
 
 class NotSaved(SnnsimError):
@@ -163,14 +187,23 @@ def speed_hint(cfg: RunConfig) -> str | None:
             "same equations about 10x faster (benchmarks/README.md)")  # fmt: skip
 
 
+def checkpoint_path(out: Path, members: list) -> Path:
+    """The checkpoint of the batched model of repeats ``members`` beside the result file ``out``."""
+    repeats = [r for _, r in members]
+    return out.with_name(f".{out.name}.r{min(repeats)}-{max(repeats)}.ckpt")
+
+
 def execute(
     cfg: RunConfig,
     out: str | os.PathLike | None = None,
     progress: bool = True,
     overwrite: bool = False,
     fallback_dir: str | os.PathLike | None = None,
+    tensorboard: str | os.PathLike | None = None,
+    keep_checkpoints: bool = False,
 ) -> xr.Dataset:
-    """Run one config and write its result file when ``out`` is given (see the module docstring)."""
+    """Run one config and write its result file when ``out`` is given (see the module docstring).
+    With ``out``, a checkpoint beside it after every epoch lets the same command resume."""
     from . import runner
 
     out = None if out is None else out_path(out)
@@ -179,7 +212,17 @@ def execute(
         prepare_out(out, overwrite, fallback)
     if progress and (hint := speed_hint(cfg)):
         print(hint, file=sys.stderr)
-    ds = runner.run(cfg, progress=progress)
+    hooks = None
+    if tensorboard is not None:
+        from .monitor import TensorBoardHook
+
+        def hooks(cfgs: list, members: list) -> list:
+            return [TensorBoardHook(tensorboard, [f"repeat-{r}" for _, r in members])]
+
+    ds = runner.run_configs(
+        [cfg], progress, hooks=hooks, checkpoints=None if out is None else (lambda c, m: checkpoint_path(out, m)),
+        keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
+    )[0]  # fmt: skip
     if out is not None:
         save(ds, out, overwrite, fallback)
     return ds
@@ -193,13 +236,9 @@ def main(argv: list[str] | None = None) -> int:
 
         cfg = config_from_args(ns)
         out = getattr(ns, "out", None)
-        ds = execute(
-            cfg,
-            out,
-            not getattr(ns, "quiet", False),
-            getattr(ns, "overwrite", False),
-            getattr(ns, "fallback_dir", None),
-        )
+        ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
+                     getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),
+                     getattr(ns, "keep_checkpoints", False))  # fmt: skip
         print(summarise(ds))
         if out is not None:
             print(f"result file: {out}")

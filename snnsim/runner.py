@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Hashable, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -36,6 +37,7 @@ from .config import RunConfig
 from .device import resolve_device
 from .errors import DivergedError, SnnsimError
 from .studies import Outcome, Study, get_study
+from .training import EpochHook, FitOptions, remove_checkpoint
 
 #: Most models in one batched model on the CPU; a larger group trains as several batched models,
 #: one after the other (more models' records exceed glibc's mmap threshold and are page-faulted in
@@ -121,12 +123,23 @@ def run_configs(
     progress: bool = True,
     on_result: Callable[[int, xr.Dataset], None] | None = None,
     on_failure: Callable[[int, DivergedError], None] | None = None,
+    hooks: Callable[[Sequence[RunConfig], Sequence[Member]], Sequence[EpochHook]] | None = None,
+    checkpoints: Callable[[Sequence[RunConfig], Sequence[Member]], Path] | None = None,
+    keep_checkpoints: bool = False,
+    log: Callable[[str], None] = lambda message: None,
 ) -> list[xr.Dataset | None]:
     """Run ``cfgs`` in this process and return their result datasets, in order (None for a
-    config that failed and was reported to ``on_failure``); see the module docstring."""
+    config that failed and was reported to ``on_failure``); see the module docstring.
+
+    ``hooks(cfgs, members)`` gives the hooks that see every epoch of a batched model
+    (:class:`~snnsim.training.EpochHook`; members: (config index, repeat) of its models).
+    ``checkpoints(cfgs, members)`` names the checkpoint file of a batched model (members:
+    (config index, repeat)); each batched model then saves one after every epoch and resumes
+    from it, and it is removed once the results of all its configs are written (unless
+    ``keep_checkpoints``). ``log`` gets one-line messages (a resumed fit says so)."""
     check_memory(cfgs, plan(cfgs))
     with threads.deterministic():
-        return _run(cfgs, progress, on_result, on_failure)
+        return _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpoints, log)
 
 
 def _import_optimisers() -> None:
@@ -135,17 +148,13 @@ def _import_optimisers() -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
-def _run(
-    cfgs: Sequence[RunConfig],
-    progress: bool,
-    on_result: Callable[[int, xr.Dataset], None] | None,
-    on_failure: Callable[[int, DivergedError], None] | None,
-) -> list[xr.Dataset | None]:
+def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpoints, log) -> list:  # noqa: ANN001
     _import_optimisers()
     cache = DataCache()
     outcomes: list[dict[int, Outcome]] = [{} for _ in cfgs]
     results: list[xr.Dataset | None] = [None] * len(cfgs)
     failed: set[int] = set()
+    pending: list[tuple[Path, set[int]]] = []  # checkpoints and the configs they wait for
     queue = plan(cfgs)
     while queue:
         members = [m for m in queue.pop(0) if m[0] not in failed]
@@ -157,15 +166,19 @@ def _run(
         device = resolve_device(batch[0].device)
         data = [cache.get(study, c, s, device) for c, s in zip(batch, seeds)]
         model = study.make_model(batch, seeds, device)
+        checkpoint = checkpoints(cfgs, members) if checkpoints is not None else None
+        options = FitOptions(progress, tuple(hooks(cfgs, members)) if hooks else (), checkpoint, log)
         _synchronise(device)
         start = time.perf_counter()
         try:
-            training = study.fit(model, batch, data, seeds, progress)
+            training = study.fit(model, batch, data, seeds, options)
         except DivergedError as exc:
             i, r = members[exc.model]
             error = DivergedError(
                 f"repeat {r} (seed {seeds[exc.model]}) {exc}; no result written", exc.model, exc.epoch
             )
+            if checkpoint is not None:
+                remove_checkpoint(checkpoint)
             if on_failure is None:
                 raise error from None
             failed.add(i)
@@ -174,6 +187,8 @@ def _run(
             continue
         _synchronise(device)
         seconds = (time.perf_counter() - start) / len(seeds)
+        if checkpoint is not None:
+            pending.append((checkpoint, {i for i, _ in members}))
         for (i, r), result in zip(members, study.evaluate(model, batch, data, training)):
             outcomes[i][r] = Outcome(result, seconds)
             if len(outcomes[i]) == cfgs[i].repeats:
@@ -181,6 +196,9 @@ def _run(
                 results[i] = study.to_dataset(cfgs[i], outcomes[i], first, device)
                 if on_result is not None:
                     on_result(i, results[i])
+        for path, waits in pending:
+            if not keep_checkpoints and all(results[i] is not None or i in failed for i in waits):
+                remove_checkpoint(path)
     return results
 
 

@@ -1,20 +1,33 @@
-"""The epoch loop every gradient-trained study shares: progress, validation and early stopping.
+"""The epoch loop every gradient-trained study shares: progress, validation, early stopping,
+divergence checks, per-epoch hooks and checkpoints that resume.
 
 A study supplies a :class:`Trainer` (one epoch of mini-batches over M models, and optionally a
-validation score per model); :func:`fit_epochs` runs the epochs. After every epoch the loss and
-weights of every model are checked: a model whose loss or weights are NaN or infinite stops the
-training with a :class:`~snnsim.errors.DivergedError` naming it and the epoch. With validation, each model
-keeps its best weights: after ``patience`` epochs without a new best, a model stops being
-tracked (its best weights are frozen, the other models go on), training ends when no model is
-tracked, and every model's best weights are restored. Models are independent, so a model's
-numbers are those of training it alone.
+validation score per model); :func:`fit_epochs` runs the epochs.
+
+- **Divergence.** After every epoch the loss and weights of every model are checked: a model
+  whose loss or weights are NaN or infinite stops the training with a
+  :class:`~snnsim.errors.DivergedError` naming it and the epoch.
+- **Early stopping.** With validation, each model keeps its best weights: after ``patience``
+  epochs without a new best, a model stops being tracked (its best weights are frozen, the
+  other models go on), training ends when no model is tracked, and every model's best weights
+  are restored. Models are independent, so a model's numbers are those of training it alone.
+- **Hooks** (:class:`EpochHook`) see each epoch's record (:class:`EpochRecord`): TensorBoard,
+  pruning of a tuning trial.
+- **Checkpoints.** With ``options.checkpoint``, the whole state (weights, the trainer's
+  optimiser and random generators, every per-epoch record, the early-stopping state) is
+  written atomically after every epoch; a fit given the same checkpoint path and the same
+  models starts again after the last saved epoch and ends with exactly the numbers of a fit
+  that was never interrupted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Protocol
+import io
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -33,6 +46,40 @@ class Trainer(Protocol):
     def validate(self) -> np.ndarray | None:
         """Validation score per model (M,), higher is better; None: no validation, no early stopping."""
 
+    def hidden_rate_hz(self) -> np.ndarray | None:
+        """Mean hidden firing rate per model (M,) over the last epoch's samples, Hz (None: no spikes)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything besides the weights that the next epochs depend on (optimiser, generators)."""
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """What one epoch of M models produced (arrays of shape (M,))."""
+
+    epoch: int  # 1-based
+    loss: np.ndarray
+    score: np.ndarray | None
+    lr: float
+    hidden_rate_hz: np.ndarray | None
+    model: nn.Module
+
+
+class EpochHook(Protocol):
+    def __call__(self, record: EpochRecord) -> None: ...
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """How a fit runs besides its configs: progress bar, hooks, checkpoint file, where messages go."""
+
+    progress: bool = True
+    hooks: Sequence[EpochHook] = ()
+    checkpoint: Path | None = None
+    log: Callable[[str], None] = field(default=lambda message: None)
+
 
 @dataclass(frozen=True)
 class Training:
@@ -41,52 +88,129 @@ class Training:
     loss: (M, epochs) mean training loss per epoch, NaN after a model stopped.
     val_curve: (M, epochs) validation score per epoch (NaN after a stop), or None.
     best_epoch: (M,) 1-based epoch whose weights were kept, or None.
+    lr: (epochs,) learning rate of each epoch. hidden_rate: (M, epochs) Hz, or None.
+    resumed_from: the epoch a checkpoint resumed after (0: from the start).
     """
 
     loss: np.ndarray
     val_curve: np.ndarray | None = None
     best_epoch: np.ndarray | None = None
+    lr: np.ndarray | None = None
+    hidden_rate: np.ndarray | None = None
+    resumed_from: int = 0
 
 
-def fit_epochs(
-    model: nn.Module, trainer: Trainer, n_models: int, epochs: int, patience: int, progress: bool, desc: str
-) -> Training:
+class _State:
+    """The loop's own state (saved in checkpoints)."""
+
+    def __init__(self, model: nn.Module, n_models: int, epochs: int) -> None:
+        self.losses = np.full((n_models, epochs), np.nan)
+        self.val_curve = np.full((n_models, epochs), np.nan)
+        self.rates = np.full((n_models, epochs), np.nan)
+        self.lr = np.full(epochs, np.nan)
+        self.best_val = np.full(n_models, -np.inf)
+        self.best_epoch = np.zeros(n_models, dtype=int)
+        self.active = np.ones(n_models, dtype=bool)
+        self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self.validated = False
+        self.epoch = 0  # epochs done
+
+    ARRAYS = ("losses", "val_curve", "rates", "lr", "best_val", "best_epoch", "active")
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k).copy() for k in self.ARRAYS}
+        out.update(best_state=self.best_state, validated=self.validated, epoch=self.epoch)
+        return out
+
+    def load(self, d: dict[str, Any]) -> None:
+        for k in self.ARRAYS:
+            setattr(self, k, d[k].copy())
+        self.best_state, self.validated, self.epoch = d["best_state"], d["validated"], d["epoch"]
+
+
+def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, state: _State, epochs: int) -> None:
+    """Write the checkpoint of a fit after epoch ``state.epoch`` atomically, and a small JSON
+    beside it (``PATH.json``: epoch, epochs) that status commands read without torch."""
+    from .atomic_write import write_bytes
+
+    buffer = io.BytesIO()
+    torch.save({"key": key, "model": model.state_dict(), "trainer": trainer.state_dict(), "loop": state.to_dict()},
+               buffer)  # fmt: skip
+    write_bytes(path, buffer.getvalue(), overwrite=True)
+    write_bytes(Path(f"{path}.json"), json.dumps({"epoch": state.epoch, "epochs": epochs}).encode(), overwrite=True)
+
+
+def remove_checkpoint(path: Path) -> None:
+    for p in (path, Path(f"{path}.json")):
+        p.unlink(missing_ok=True)
+
+
+def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, patience: int, desc: str,
+               options: FitOptions, key: str = "") -> Training:  # fmt: skip
     """Train ``model`` (M = ``n_models`` models, every state tensor with a leading model dim) for
-    at most ``epochs`` epochs; see the module docstring."""
-    losses = np.full((n_models, epochs), np.nan)
-    val_curve = np.full((n_models, epochs), np.nan)
-    best_val = np.full(n_models, -np.inf)
-    best_epoch = np.zeros(n_models, dtype=int)
-    active = np.ones(n_models, dtype=bool)
-    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    validated = False
-    bar = tqdm(total=epochs * trainer.n_batches, disable=not progress, unit="batch", leave=False, desc=desc)
-    for epoch in range(epochs):
+    at most ``epochs`` epochs; see the module docstring. ``key`` identifies the models in a
+    checkpoint (their configs and seeds): a checkpoint with another key is not resumed."""
+    state = _State(model, n_models, epochs)
+    resumed = 0
+    if options.checkpoint is not None and options.checkpoint.exists():
+        saved = torch.load(options.checkpoint, weights_only=False)
+        if saved.get("key") == key:
+            model.load_state_dict(saved["model"])
+            trainer.load_state_dict(saved["trainer"])
+            state.load(saved["loop"])
+            resumed = state.epoch
+            options.log(f"resuming from the checkpoint after epoch {resumed} of {epochs} ({options.checkpoint})")
+        else:
+            options.log(f"{options.checkpoint} holds other models; starting from epoch 1")
+    bar = tqdm(total=epochs * trainer.n_batches, initial=resumed * trainer.n_batches, disable=not options.progress,
+               unit="batch", leave=False, desc=desc)  # fmt: skip
+    finished = bool(state.epoch and not state.active.any())
+    for epoch in range(state.epoch, epochs):
+        if finished:
+            break
         loss = trainer.epoch(bar.update)
         _check_finite(model, loss, n_models, epoch + 1)
         score = trainer.validate()
+        rate = trainer.hidden_rate_hz()
+        state.lr[epoch] = _lr(trainer)
         if score is None:
-            losses[:, epoch] = loss
+            state.losses[:, epoch] = loss
+            if rate is not None:
+                state.rates[:, epoch] = rate
             bar.set_postfix(loss=f"{loss.mean():.3f}")
-            continue
-        validated = True
-        for m in np.flatnonzero(active):
-            losses[m, epoch] = loss[m]
-            val_curve[m, epoch] = score[m]
-            if score[m] > best_val[m]:
-                best_val[m], best_epoch[m] = score[m], epoch + 1
-                for k, v in model.state_dict().items():
-                    best_state[k][m] = v[m].detach()
-            elif epoch + 1 - best_epoch[m] >= patience:
-                active[m] = False
-        bar.set_postfix(loss=f"{np.nanmean(losses[:, epoch]):.3f}", val=f"{np.nanmean(val_curve[:, epoch]):.3f}")
-        if not active.any():
-            break
+        else:
+            state.validated = True
+            for m in np.flatnonzero(state.active):
+                state.losses[m, epoch] = loss[m]
+                state.val_curve[m, epoch] = score[m]
+                if rate is not None:
+                    state.rates[m, epoch] = rate[m]
+                if score[m] > state.best_val[m]:
+                    state.best_val[m], state.best_epoch[m] = score[m], epoch + 1
+                    for k, v in model.state_dict().items():
+                        state.best_state[k][m] = v[m].detach()
+                elif epoch + 1 - state.best_epoch[m] >= patience:
+                    state.active[m] = False
+            bar.set_postfix(loss=f"{np.nanmean(state.losses[:, epoch]):.3f}",
+                            val=f"{np.nanmean(state.val_curve[:, epoch]):.3f}")  # fmt: skip
+            finished = not state.active.any()
+        state.epoch = epoch + 1
+        record = EpochRecord(epoch + 1, loss, score, float(state.lr[epoch]), rate, model)
+        for hook in options.hooks:
+            hook(record)
+        if options.checkpoint is not None:
+            save_checkpoint(options.checkpoint, key, model, trainer, state, epochs)
     bar.close()
-    if not validated:
-        return Training(losses)
-    model.load_state_dict(best_state)
-    return Training(losses, val_curve, best_epoch)
+    rates = state.rates if np.isfinite(state.rates).any() else None
+    if not state.validated:
+        return Training(state.losses, lr=state.lr, hidden_rate=rates, resumed_from=resumed)
+    model.load_state_dict(state.best_state)
+    return Training(state.losses, state.val_curve, state.best_epoch, state.lr, rates, resumed)
+
+
+def _lr(trainer: Trainer) -> float:
+    optimiser = getattr(trainer, "optimiser", None)
+    return float(optimiser.param_groups[0]["lr"]) if optimiser is not None else float("nan")
 
 
 def _check_finite(model: nn.Module, loss: np.ndarray, n_models: int, epoch: int) -> None:

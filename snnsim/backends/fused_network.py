@@ -62,11 +62,15 @@ class _Network(torch.autograd.Function):
             trace = v2
         ctx.save_for_backward(w2, h1, s1, v1, h2, s2, v2)
         ctx.data, ctx.index, ctx.p, ctx.spiking, ctx.w1_shape = data, index, p, spiking_output, w1.shape
-        return trace.view(n_models, steps, batch, w2.shape[-1])
+        counts = s1.sum((1, 2), dtype=torch.float64)
+        ctx.mark_non_differentiable(counts)
+        return trace.view(n_models, steps, batch, w2.shape[-1]), counts
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_trace: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None]:
+    def backward(
+        ctx: Any, grad_trace: torch.Tensor, grad_counts: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None]:
         w2, h1, s1, v1, h2, s2, v2 = ctx.saved_tensors
         p = ctx.p
         alpha, v_th, slope = float(p.alpha), float(p.v_th), float(p.slope)
@@ -125,7 +129,8 @@ def network(
     index: torch.Tensor,
     p: LIFParameters,
     spiking_output: bool,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The output trace (M, T, B, out), time-major, of samples ``index`` (M, B) of each model's
-    data set: the output layer's spikes (``spiking_output``) or membranes."""
+    data set (the output layer's spikes with ``spiking_output``, else its membranes), and the
+    hidden spikes per model (M,)."""
     return _Network.apply(w1, w2, tuple(data), index.to(torch.int64), p, spiking_output)

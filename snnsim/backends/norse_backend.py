@@ -56,6 +56,15 @@ class NorseBackend:
     def lif(self, h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
         cell, gain = self._cell(p, h)
         v = s = torch.zeros_like(h[..., 0, :])
+        if p.neuron == "standard":  # spike from the updated membrane, reset to 0 in the same step
+            spikes, membrane = [], []
+            for h_t in (h * gain).unbind(-2):
+                integrated, _ = cell(h_t, self._state_cls(v))
+                s = self._fire(integrated, p)
+                v = integrated * (1 - s)
+                spikes.append(s)
+                membrane.append(v)
+            return torch.stack(spikes, -2), torch.stack(membrane, -2)
         spikes, membrane = [s], [v]
         for h_t in (h * gain).unbind(-2)[:-1]:
             integrated, _ = cell(h_t, self._state_cls(v))  # alpha*v + h_t
@@ -69,8 +78,9 @@ class NorseBackend:
     def li(self, h: torch.Tensor, p: LIFParameters) -> torch.Tensor:
         cell, gain = self._cell(p, h)
         v = torch.zeros_like(h[..., 0, :])
-        membrane = [v]
-        for h_t in (h * gain).unbind(-2)[:-1]:
-            v, _ = cell(h_t, self._state_cls(v))
+        steps = h.unbind(-2) if p.neuron == "standard" else h.unbind(-2)[:-1]
+        membrane = [] if p.neuron == "standard" else [v]
+        for h_t in steps:
+            v, _ = cell(h_t * gain, self._state_cls(v))
             membrane.append(v)
         return torch.stack(membrane, -2)

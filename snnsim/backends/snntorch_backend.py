@@ -83,6 +83,15 @@ class SnnTorchBackend:
     def lif(self, h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
         leaky, firing = self._leaky(p, h, False), self._leaky(p, h, True)
         v = s = torch.zeros_like(h[..., 0, :])
+        spikes, membrane = [], []
+        if p.neuron == "standard":  # spike from the updated membrane, reset to 0 in the same step
+            for h_t in h.unbind(-2):
+                integrated = _integrate(leaky, h_t, v)
+                s = firing.fire(integrated)
+                v = integrated * (1 - s)
+                spikes.append(s)
+                membrane.append(v)
+            return torch.stack(spikes, -2), torch.stack(membrane, -2)
         spikes, membrane = [s], [v]
         for h_t in h.unbind(-2)[:-1]:
             integrated = _integrate(leaky, h_t, v)  # alpha*v + h_t
@@ -96,6 +105,12 @@ class SnnTorchBackend:
     def li(self, h: torch.Tensor, p: LIFParameters) -> torch.Tensor:
         leaky = self._leaky(p, h, False)
         v = torch.zeros_like(h[..., 0, :])
+        if p.neuron == "standard":
+            membrane = []
+            for h_t in h.unbind(-2):
+                v = _integrate(leaky, h_t, v)
+                membrane.append(v)
+            return torch.stack(membrane, -2)
         membrane = [v]
         for h_t in h.unbind(-2)[:-1]:
             v = _integrate(leaky, h_t, v)

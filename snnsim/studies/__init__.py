@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from torch import nn
 
     from ..config import RunConfig
-    from ..training import Training
+    from ..training import FitOptions, Training
 
 
 class Outcome(NamedTuple):
@@ -53,9 +53,11 @@ class Study(Protocol):
         """One batched model of ``len(seeds)`` models, model m initialised from seed ``seeds[m]``."""
 
     def fit(
-        self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[Any], seeds: Sequence[int], progress: bool
-    ) -> Training:
-        """Train in place (model m on ``data[m]``)."""
+        self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[Any], seeds: Sequence[int],
+        options: FitOptions,
+    ) -> Training:  # fmt: skip
+        """Train in place (model m on ``data[m]``); gradient-trained studies pass ``options``
+        (progress, hooks, checkpoint) to :func:`snnsim.training.fit_epochs`."""
 
     def evaluate(self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[Any], training: Training) -> list:
         """One per-repeat record per model."""

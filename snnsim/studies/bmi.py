@@ -43,6 +43,7 @@ from torch import nn
 from .. import seeding
 from ..backends import make_backend
 from ..config import RunConfig
+from ..costs import Costs
 from ..datasets import bmi as bmi_data
 from ..datasets.bmi import Folds, Splits
 from ..encoders.bmi import PAD, Normaliser, encode
@@ -52,9 +53,12 @@ from ..metrics import fvaf, rmse
 from ..network import Decoder
 from ..readouts import get_readout
 from ..results import provenance_attrs
-from ..training import Training, fit_epochs
+from ..training import FitOptions, Training, fit_epochs
 from . import Outcome
+from .ipd import checkpoint_key, cost_variables, epoch_variables
 
+#: One input step of the spiking decoder is one 50 ms bin of counts (for firing rates in Hz).
+BIN_SECONDS = 0.05
 RIDGE_GRID = tuple(10.0**k for k in np.arange(-1, 5.5, 0.5))
 EVAL_CHUNK = 4096
 SPLITS = Splits._fields
@@ -68,6 +72,7 @@ class BMIData:
 
     x: model inputs per split: currents (n, 23, 48) for ``snn``, z-scored counts (n, 960) otherwise.
     y: z-scored targets per split (n, D). y_mean, y_std: the targets' normalisation (D,).
+    x_mean, x_std: the inputs' normalisation: per neuron (48,) for ``snn``, per column (960,) otherwise.
     """
 
     folds: Splits[Folds]
@@ -75,6 +80,8 @@ class BMIData:
     y: Splits[torch.Tensor]
     y_mean: np.ndarray
     y_std: np.ndarray
+    x_mean: np.ndarray
+    x_std: np.ndarray
 
 
 def prepare(cfg: RunConfig, device: torch.device | str = "cpu") -> BMIData:
@@ -87,16 +94,24 @@ def prepare(cfg: RunConfig, device: torch.device | str = "cpu") -> BMIData:
     y_std = np.where(y_std > 0, y_std, 1.0)
     if cfg.model == "snn":
         norm = Normaliser.fit(folds.train.counts)
-        x = Splits(*(encode(f.counts, norm) for f in folds))
+        mu, sd = norm.mean, norm.std
     else:
-        flat = Splits(*(f.counts.reshape(len(f.counts), -1) for f in folds))
-        mu, sd = flat.train.mean(0), flat.train.std(0)
+        flat = folds.train.counts.reshape(len(folds.train.counts), -1)
+        mu, sd = flat.mean(0), flat.std(0)
         sd = np.where(sd > 0, sd, 1.0)
-        x = Splits(*(torch.from_numpy(((v - mu) / sd).astype(np.float32)) for v in flat))
+    x = Splits(*(model_inputs(cfg, f.counts, mu, sd) for f in folds))
     y = Splits(*(torch.from_numpy(((f.y - y_mean) / y_std).astype(np.float32)) for f in folds))
     if cfg.model != "linear":
         x, y = Splits(*(v.to(device) for v in x)), Splits(*(v.to(device) for v in y))
-    return BMIData(folds, x, y, y_mean, y_std)
+    return BMIData(folds, x, y, y_mean, y_std, mu, sd)
+
+
+def model_inputs(cfg: RunConfig, counts: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """Counts (n, 20, 48) -> the model's inputs with the training folds' normalisation."""
+    if cfg.model == "snn":
+        return encode(counts, Normaliser(mean, std))
+    flat = counts.reshape(len(counts), -1)
+    return torch.from_numpy(((flat - mean) / std).astype(np.float32))
 
 
 def check_targets(cfg: RunConfig, folds: Splits[Folds]) -> None:
@@ -119,7 +134,7 @@ class SNNRegressor(nn.Module):
         super().__init__()
         readout = get_readout(cfg.readout)
         self.push_pull = readout.spiking_output
-        params = LIFParameters(alpha=cfg.alpha, v_th=cfg.threshold, slope=cfg.surrogate_slope)
+        params = LIFParameters(cfg.alpha, cfg.threshold, cfg.surrogate_slope, cfg.neuron)
         n_units = 2 * n_out if self.push_pull else n_out
         self.decoder = Decoder(
             bmi_data.N_NEURONS, cfg.hidden, n_units, make_backend(cfg.backend), readout, params, cfg.init, generators
@@ -128,10 +143,13 @@ class SNNRegressor(nn.Module):
         self.scale = nn.Parameter(torch.ones(m, 1, n_out))
         self.bias = nn.Parameter(torch.zeros(m, 1, n_out))
         self.n_out = n_out
+        self.hidden_spikes = torch.zeros(m, dtype=torch.float64)  # of the calls since the last reset
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (M, B, T, 48) currents -> (M, B, n_out)."""
-        z = self.decoder.logits(x)
+        out = self.decoder(x)
+        self.hidden_spikes += out.hidden_spike_count().cpu()
+        z = self.decoder.read(out)
         if self.push_pull:
             z = z[..., : self.n_out] - z[..., self.n_out :]
         return self.scale * z + self.bias
@@ -225,7 +243,7 @@ class BMITrainer:
     """Adam on the MSE of z-scored targets; validation: mean FVAF on the validation fold."""
 
     def __init__(self, model: nn.Module, cfg: RunConfig, data: BMIData, seeds: Sequence[int]) -> None:
-        self.model, self.data = model, data
+        self.model, self.data, self.cfg = model, data, cfg
         self.n_models, self.n_samples = len(seeds), data.x.train.shape[0]
         self.batch = min(cfg.batch_size, self.n_samples)
         self.n_batches = self.n_samples // self.batch
@@ -236,6 +254,8 @@ class BMITrainer:
         x, y = self.data.x.train, self.data.y.train
         perm = torch.stack([torch.randperm(self.n_samples, generator=g) for g in self.orders]).to(x.device)
         epoch_loss = torch.zeros(self.n_models, dtype=torch.float64, device=x.device)
+        if isinstance(self.model, SNNRegressor):
+            self.model.hidden_spikes.zero_()
         self.model.train()
         for b in range(self.n_batches):
             index = perm[:, b * self.batch : (b + 1) * self.batch]
@@ -249,7 +269,26 @@ class BMITrainer:
 
     def validate(self) -> np.ndarray:
         self.model.eval()
-        return _fvaf_torch(self.data.y.val, predict(self.model, self.data.x.val, self.n_models)).cpu().numpy()
+        spikes = getattr(self.model, "hidden_spikes", torch.zeros(0)).clone()  # the rate is the training's
+        score = _fvaf_torch(self.data.y.val, predict(self.model, self.data.x.val, self.n_models)).cpu().numpy()
+        if isinstance(self.model, SNNRegressor):
+            self.model.hidden_spikes.copy_(spikes)
+        return score
+
+    def hidden_rate_hz(self) -> np.ndarray | None:
+        if not isinstance(self.model, SNNRegressor):
+            return None
+        steps = self.data.x.train.shape[1]
+        neuron_seconds = self.n_batches * self.batch * self.cfg.hidden * steps * BIN_SECONDS
+        return (self.model.hidden_spikes / neuron_seconds).numpy()
+
+    def state_dict(self) -> dict:
+        return {"optimiser": self.optimiser.state_dict(), "orders": [g.get_state() for g in self.orders]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimiser.load_state_dict(state["optimiser"])
+        for g, saved in zip(self.orders, state["orders"]):
+            g.set_state(saved)
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -271,6 +310,52 @@ class BMIRepeat:
     best_epoch: int
     ridge_lambda: float  # NaN except for linear
     scores: Splits[SplitScores]
+    weights: dict[str, np.ndarray]  # the trained model's tensors by name (see WEIGHT_DIMS)
+    costs: Costs
+    lr: np.ndarray | None = None
+    hidden_rate: np.ndarray | None = None
+
+
+#: The trained tensors of each model kind in a result file: name -> dims after ``repeat``.
+WEIGHT_DIMS = {
+    "snn": {"w1": ("input_unit", "hidden_unit"), "w2": ("hidden_unit", "output_unit"),
+            "head_scale": ("output",), "head_bias": ("output",)},
+    "ann": {"ann_w1": ("feature", "hidden_unit"), "ann_b1": ("hidden_unit",), "ann_w2": ("hidden_unit", "output"),
+            "ann_b2": ("output",)},
+    "linear": {"ridge_w": ("feature_bias", "output")},
+}  # fmt: skip
+
+
+def weights_of(model: nn.Module, m: int) -> dict[str, np.ndarray]:
+    """Model ``m``'s trained tensors by their result-file names."""
+    if isinstance(model, RidgeRegressor):
+        return {"ridge_w": np.array(model.w)}
+    if isinstance(model, SNNRegressor):
+        t = {"w1": model.decoder.w1[m], "w2": model.decoder.w2[m], "head_scale": model.scale[m, 0],
+             "head_bias": model.bias[m, 0]}  # fmt: skip
+    else:
+        t = {"ann_w1": model.w1[m], "ann_b1": model.b1[m, 0], "ann_w2": model.w2[m], "ann_b2": model.b2[m, 0]}
+    return {k: v.detach().cpu().numpy() for k, v in t.items()}
+
+
+def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs]:
+    """Each model's cost metrics (:mod:`snnsim.costs`) on the test fold's inputs ``x``."""
+    from .. import costs
+
+    if isinstance(model, RidgeRegressor):
+        w = torch.from_numpy(np.array(model.w))
+        one = costs.dense([w[:-1]], [w[-1]], x.double())
+        return [one] * model.n_models
+    if isinstance(model, ANNRegressor):
+        return [costs.dense([model.w1[m], model.w2[m]], [model.b1[m], model.b2[m]], x)
+                for m in range(model.w1.shape[0])]  # fmt: skip
+    with torch.no_grad():
+        xs = x.unsqueeze(0).expand(model.decoder.n_models, *x.shape)
+        out = model.decoder(xs)
+    spiking = out.out_spikes
+    return [costs.spiking(model.decoder.w1[m], model.decoder.w2[m], x, out.hidden_spikes[m],
+                          None if spiking is None else spiking[m], BIN_SECONDS, 2 * model.n_out)
+            for m in range(model.decoder.n_models)]  # fmt: skip
 
 
 def _describe(cfg: RunConfig, n_models: int) -> str:
@@ -316,9 +401,8 @@ class BMIStudy:
             model = ANNRegressor(bmi_data.N_NEURONS * bmi_data.N_BINS, cfg.hidden, n_out, generators)
         return model.to(device)
 
-    def fit(
-        self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], seeds: Sequence[int], progress: bool
-    ) -> Training:
+    def fit(self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], seeds: Sequence[int],
+            options: FitOptions) -> Training:  # fmt: skip
         cfg, n = cfgs[0], len(seeds)
         if isinstance(model, RidgeRegressor):
             model.w, model.ridge_lambda, val = fit_ridge(data[0])
@@ -329,7 +413,8 @@ class BMIStudy:
             curve[:, 0] = val
             return Training(loss, curve, np.ones(n, dtype=int))
         trainer = BMITrainer(model, cfg, data[0], seeds)
-        return fit_epochs(model, trainer, n, cfg.epochs, cfg.patience, progress, _describe(cfg, n))
+        return fit_epochs(model, trainer, n, cfg.epochs, cfg.patience, _describe(cfg, n), options,
+                          checkpoint_key(cfgs, seeds))  # fmt: skip
 
     def evaluate(
         self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], training: Training
@@ -341,9 +426,12 @@ class BMIStudy:
             pred = predictions(model, x, n) * d.y_std + d.y_mean
             scores.append([SplitScores(fvaf(folds.y, p), rmse(folds.y, p), p) for p in pred])
         lam = getattr(model, "ridge_lambda", math.nan)
+        x_test = d.x.test if d.x.test.device.type == "cpu" else d.x.test.cpu()
+        costs = model_costs(model, x_test, cfgs[0])
         return [
             BMIRepeat(training.loss[m], training.val_curve[m], int(training.best_epoch[m]), lam,
-                      Splits(*(s[m] for s in scores)))
+                      Splits(*(s[m] for s in scores)), weights_of(model, m), costs[m], training.lr,
+                      None if training.hidden_rate is None else training.hidden_rate[m])
             for m in range(n)
         ]  # fmt: skip
 
@@ -384,6 +472,16 @@ class BMIStudy:
             "y_pred": (("repeat", "sample", "output"), np.stack([r.scores.test.pred for r in rows]).astype(np.float32),
                        {"units": units, "long_name": f"predicted {cfg.target} (test fold)"}),
         })  # fmt: skip
+        for name, dims in WEIGHT_DIMS[cfg.model].items():
+            variables[name] = (("repeat", *dims), np.stack([r.weights[name] for r in rows]),
+                               {"long_name": f"trained {name.replace('_', ' ')}"})  # fmt: skip
+        features = "input_unit" if cfg.model == "snn" else "feature"
+        variables["x_mean"] = (features, data.x_mean, {"long_name": "input normalisation: mean (training folds)"})
+        variables["x_std"] = (features, data.x_std, {"long_name": "input normalisation: standard deviation"})
+        variables["y_mean"] = ("output", data.y_mean, {"units": units, "long_name": "target mean (training folds)"})
+        variables["y_std"] = ("output", data.y_std, {"units": units, "long_name": "target standard deviation"})
+        variables.update(epoch_variables(rows))
+        variables.update(cost_variables([r.costs for r in rows]))
         ds = xr.Dataset(
             variables,
             coords={

@@ -9,6 +9,7 @@ streams, so a model's numbers do not depend on what it is batched with.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -21,13 +22,16 @@ import xarray as xr
 from .. import seeding
 from ..backends import make_backend
 from ..config import RunConfig
+from ..costs import VARIABLES as COST_VARIABLES
+from ..costs import Costs
+from ..costs import spiking as spiking_costs
 from ..encoders.ipd import CHUNK, IPDStimulus, generate
 from ..functional.lif import LIFParameters
 from ..metrics import Classification, classification_metrics, continuise, discretise
 from ..network import Decoder, NetworkOutput, PartOutput
 from ..readouts import get_readout, sum_over_time
 from ..results import provenance_attrs
-from ..training import Training, fit_epochs
+from ..training import FitOptions, Training, fit_epochs
 from . import Outcome
 
 if TYPE_CHECKING:
@@ -54,28 +58,40 @@ class Stimuli:
 
 @dataclass(frozen=True)
 class IPDData:
-    """One seed's data sets."""
+    """One seed's data sets (``val``: None without a validation set)."""
 
     train: Stimuli
     test: Stimuli
+    val: Stimuli | None = None
 
 
 @dataclass(frozen=True)
 class IPDRepeat:
-    """What one repeat produced: loss per epoch, metrics and trained weights."""
+    """What one repeat produced: per-epoch curves, metrics, trained weights and costs."""
 
     loss: np.ndarray  # (epochs,)
     train: Classification
     test: Classification
     w1: np.ndarray  # (inputs, hidden)
     w2: np.ndarray  # (hidden, classes)
+    costs: Costs
+    val: Classification | None = None
+    val_curve: np.ndarray | None = None  # (epochs,) validation accuracy, %
+    best_epoch: int = 0
+    lr: np.ndarray | None = None  # (epochs,)
+    hidden_rate: np.ndarray | None = None  # (epochs,) Hz
+
+
+#: Test samples whose records give the cost metrics (a model's network run on them in full).
+COST_SAMPLES = 512
 
 
 def make_stimuli(cfg: RunConfig, seed: int, device: torch.device, split: str) -> Stimuli:
-    """The ``split`` ("train" or "test") set of seed ``seed``: its own random stream, so it
+    """The ``split`` ("train", "val" or "test") set of seed ``seed``: its own random stream, so it
     depends only on the seed and the stimulus settings, not on readout, tau or batching."""
     stim = IPDStimulus.from_config(cfg)
-    n = cfg.batch_size * (cfg.n_train_batches if split == "train" else cfg.n_test_batches)
+    batches = {"train": cfg.n_train_batches, "test": cfg.n_test_batches, "val": cfg.n_val_batches}[split]
+    n = cfg.batch_size * batches
     return Stimuli(*generate(n, stim, seeding.generator(seed, f"ipd-{split}", device)))
 
 
@@ -108,18 +124,20 @@ class InputCurrents:
         parts = []
         for part in model.parts:
             m = part.models
-            trace = fused_network.network(
+            trace, counts = fused_network.network(
                 model.w1[m], model.w2[m], self.sparse[m], index[m], part.params, part.readout.spiking_output
             )
-            parts.append(PartOutput(None, None, None, trace.transpose(1, 2)))
+            parts.append(PartOutput(None, None, None, trace.transpose(1, 2), counts))
         return NetworkOutput(tuple(parts))
 
 
 class IPDTrainer:
-    """Adam on the NLL of the readout's log-softmax; one shuffled pass over the data per epoch."""
+    """Adam on the NLL of the readout's log-softmax; one shuffled pass over the data per epoch;
+    the validation accuracy (%) when the data have a validation set."""
 
-    def __init__(self, model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli], seeds: Sequence[int]) -> None:
-        self.model, self.cfg = model, cfg
+    def __init__(self, model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli], seeds: Sequence[int],
+                 val: Sequence[Stimuli] | None = None) -> None:  # fmt: skip
+        self.model, self.cfg, self.val = model, cfg, val
         self.device = sets[0].spikes.device
         self.labels = torch.stack([discretise(s.ipd, cfg.n_classes) for s in sets])
         self.inputs = InputCurrents(cfg, sets)
@@ -127,25 +145,46 @@ class IPDTrainer:
         self.orders = [seeding.generator(s, "order") for s in seeds]
         self.n_models, self.n_samples = self.labels.shape
         self.n_batches = self.n_samples // cfg.batch_size
+        self._spikes = torch.zeros(self.n_models, dtype=torch.float64)
 
     def epoch(self, on_batch: Callable[[], None]) -> np.ndarray:
         size = self.cfg.batch_size
         perm = torch.stack([torch.randperm(self.n_samples, generator=g) for g in self.orders]).to(self.device)
         epoch_loss = torch.zeros(self.n_models, dtype=torch.float64, device=self.device)
+        self._spikes.zero_()
         for b in range(self.n_batches):
             index = perm[:, b * size : (b + 1) * size]
-            logits = self.model.read(self.inputs.network(self.model, index))  # (M, B, C)
+            out = self.inputs.network(self.model, index)
+            logits = self.model.read(out)  # (M, B, C)
             y = per_model_rows(self.labels, index)
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(self.n_models, -1).mean(1)
             self.optimiser.zero_grad()
             loss.sum().backward()  # each model's slice gets exactly its own gradient
             self.optimiser.step()
             epoch_loss += loss.detach().double()
+            self._spikes += out.hidden_spike_count().cpu()
             on_batch()
         return (epoch_loss / self.n_batches).cpu().numpy()
 
-    def validate(self) -> None:
-        return None
+    def validate(self) -> np.ndarray | None:
+        if self.val is None:
+            return None
+        predicted = predict(self.model, self.cfg, self.val)
+        return np.array([classification_metrics(s.ipd, predicted[m], self.cfg.n_classes).acc
+                         for m, s in enumerate(self.val)])  # fmt: skip
+
+    def hidden_rate_hz(self) -> np.ndarray:
+        cfg = self.cfg
+        neuron_seconds = self.n_batches * cfg.batch_size * cfg.hidden * cfg.steps * cfg.dt
+        return (self._spikes / neuron_seconds).numpy()
+
+    def state_dict(self) -> dict:
+        return {"optimiser": self.optimiser.state_dict(), "orders": [g.get_state() for g in self.orders]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimiser.load_state_dict(state["optimiser"])
+        for g, saved in zip(self.orders, state["orders"]):
+            g.set_state(saved)
 
 
 @torch.no_grad()
@@ -160,6 +199,51 @@ def predict(model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli]) -> torch.Te
         score = model.read(inputs.network(model, index), sum_over_time if cfg.eval == "sum" else None)
         out.append(score.argmax(-1))
     return torch.cat(out, dim=1)
+
+
+@torch.no_grad()
+def cost_of(model: Decoder, cfgs: Sequence[RunConfig], sets: Sequence[Stimuli]) -> list[Costs]:
+    """Each model's cost metrics (:mod:`snnsim.costs`) from its records on its first
+    :data:`COST_SAMPLES` test samples, through the layer-by-layer network."""
+    n = min(COST_SAMPLES, sets[0].spikes.shape[0])
+    x = torch.stack([s.spikes[:n] for s in sets]).to(model.w1.dtype)
+    out = model(x)
+    costs = []
+    for m, cfg in enumerate(cfgs):
+        part = next(p for p in model.parts if p.models.start <= m < p.models.stop)
+        o = out.parts[model.parts.index(part)]
+        k = m - part.models.start
+        costs.append(spiking_costs(model.w1[m], model.w2[m], x[m], o.hidden_spikes[k],
+                                   None if o.out_spikes is None else o.out_spikes[k], cfg.dt))  # fmt: skip
+    return costs
+
+
+def epoch_variables(rows: Sequence) -> dict:
+    """The learning rate and hidden firing rate per epoch of per-repeat records (``lr``,
+    ``hidden_rate``), as result variables over (repeat, epoch)."""
+    out = {}
+    if all(r.lr is not None for r in rows):
+        out["lr_curve"] = (
+            ("repeat", "epoch"),
+            np.stack([r.lr for r in rows]),
+            {"long_name": "learning rate per epoch"},
+        )
+    if all(r.hidden_rate is not None for r in rows):
+        out["hidden_rate_curve"] = (("repeat", "epoch"), np.stack([r.hidden_rate for r in rows]),
+                                    {"units": "Hz", "long_name": "hidden firing rate per epoch (training)"})  # fmt: skip
+    return out
+
+
+def cost_variables(costs: Sequence[Costs]) -> dict:
+    """The cost metrics of per-repeat records as result variables over ``repeat``."""
+    return {name: ("repeat", np.array([getattr(c, name) for c in costs], dtype=float),
+                   {"units": units, "long_name": long})
+            for name, units, long in COST_VARIABLES}  # fmt: skip
+
+
+def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int]) -> str:
+    """What a checkpoint must have been made by to be resumed: the models' configs and seeds."""
+    return json.dumps([[c.to_json(), s] for c, s in zip(cfgs, seeds)])
 
 
 def _describe(cfgs: Sequence[RunConfig]) -> str:
@@ -178,14 +262,15 @@ class IPDStudy:
         return cfg.replace(seed=0, repeats=1, readout="mean", tau=0.02)
 
     def data_key(self, cfg: RunConfig, seed: int) -> tuple:
-        return (IPDStimulus.from_config(cfg), cfg.batch_size, cfg.n_train_batches, cfg.n_test_batches, seed)
+        return (IPDStimulus.from_config(cfg), cfg.batch_size, cfg.n_train_batches, cfg.n_test_batches,
+                cfg.n_val_batches, seed)  # fmt: skip
 
     def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
         """Data: bool spikes and their lists of active inputs (about 1 + 1 byte per entry), plus a
         float32 generation chunk; training: a mini-batch's float32 records and their gradients
         (about 8 per neuron and step), weights with gradients and Adam's moments."""
         inputs, steps = 2 * cfg.anf_per_ear, cfg.steps
-        samples = cfg.batch_size * (cfg.n_train_batches + cfg.n_test_batches)
+        samples = cfg.batch_size * (cfg.n_train_batches + cfg.n_test_batches + cfg.n_val_batches)
         data = samples * steps * inputs * 2 + CHUNK * steps * inputs * 4 * 3
         work = cfg.batch_size * steps * (inputs + 8 * (cfg.hidden + cfg.n_classes)) * 4
         weights = (inputs * cfg.hidden + cfg.hidden * cfg.n_classes) * 4 * 4
@@ -194,15 +279,18 @@ class IPDStudy:
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> IPDData:
         """The seed's training and test sets; on the CPU also their lists of active inputs (part
         of preparing the data, not of training)."""
-        data = IPDData(make_stimuli(cfg, seed, device, "train"), make_stimuli(cfg, seed, device, "test"))
+        val = make_stimuli(cfg, seed, device, "val") if cfg.n_val_batches else None
+        data = IPDData(make_stimuli(cfg, seed, device, "train"), make_stimuli(cfg, seed, device, "test"), val)
         if (rows := data.train.sparse()) is not None:
             rows.csc()
-            data.test.sparse()
+            for other in (data.test, data.val):
+                if other is not None:
+                    other.sparse()
         return data
 
     def make_model(self, cfgs: Sequence[RunConfig], seeds: Sequence[int], device: torch.device) -> Decoder:
         """One decoder per seed, each with its config's readout and time constant."""
-        params = [LIFParameters(alpha=c.alpha, v_th=c.threshold, slope=c.surrogate_slope) for c in cfgs]
+        params = [LIFParameters(c.alpha, c.threshold, c.surrogate_slope, c.neuron) for c in cfgs]
         generators = [seeding.generator(s, "init") for s in seeds]
         first = cfgs[0]
         model = Decoder(
@@ -211,27 +299,42 @@ class IPDStudy:
         )  # fmt: skip
         return model.to(device)
 
-    def fit(
-        self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData], seeds: Sequence[int], progress: bool
-    ) -> Training:
+    def fit(self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData], seeds: Sequence[int],
+            options: FitOptions) -> Training:  # fmt: skip
         cfg = cfgs[0]
-        trainer = IPDTrainer(model, cfg, [d.train for d in data], seeds)
-        return fit_epochs(
-            model, trainer, len(seeds), cfg.epochs, patience=cfg.epochs, progress=progress, desc=_describe(cfgs)
-        )
+        val = [d.val for d in data] if cfg.n_val_batches else None
+        trainer = IPDTrainer(model, cfg, [d.train for d in data], seeds, val)
+        return fit_epochs(model, trainer, len(seeds), cfg.epochs, cfg.patience, _describe(cfgs), options,
+                          checkpoint_key(cfgs, seeds))  # fmt: skip
 
-    def evaluate(
-        self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData], training: Training
-    ) -> list[IPDRepeat]:
+    def evaluate(self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData],
+                 training: Training) -> list[IPDRepeat]:  # fmt: skip
         cfg = cfgs[0]
         scores = {}
-        for split in ("train", "test"):
+        for split in ("train", "test", "val"):
             sets = [getattr(d, split) for d in data]
+            if any(s is None for s in sets):
+                scores[split] = [None] * len(data)
+                continue
             predicted = predict(model, cfg, sets)
             scores[split] = [classification_metrics(s.ipd, predicted[m], cfg.n_classes) for m, s in enumerate(sets)]
         w1, w2 = model.w1.detach().cpu().numpy(), model.w2.detach().cpu().numpy()
+        costs = cost_of(model, cfgs, [d.test for d in data])
         return [
-            IPDRepeat(training.loss[m], scores["train"][m], scores["test"][m], w1[m], w2[m]) for m in range(len(data))
+            IPDRepeat(
+                training.loss[m],
+                scores["train"][m],
+                scores["test"][m],
+                w1[m],
+                w2[m],
+                costs[m],
+                scores["val"][m],
+                None if training.val_curve is None else training.val_curve[m],
+                0 if training.best_epoch is None else int(training.best_epoch[m]),
+                training.lr,
+                None if training.hidden_rate is None else training.hidden_rate[m],
+            )  # fmt: skip
+            for m in range(len(data))
         ]
 
     def to_dataset(
@@ -268,6 +371,16 @@ class IPDStudy:
             np.stack([r.w2 for r in rows]),
             {"long_name": "trained hidden-to-output weights"},
         )
+        variables.update(epoch_variables(rows))
+        if cfg.n_val_batches:
+            variables["val_acc"] = ("repeat", np.array([r.val.acc for r in rows]),
+                                    {"units": "%", "long_name": "validation accuracy (best weights)"})  # fmt: skip
+            variables["val_acc_curve"] = (("repeat", "epoch"), np.stack([r.val_curve for r in rows]),
+                                          {"units": "%", "long_name": "validation accuracy per epoch; NaN after "
+                                           "early stop"})  # fmt: skip
+            variables["best_epoch"] = ("repeat", np.array([r.best_epoch for r in rows]),
+                                       {"long_name": "epoch whose weights were kept (early stopping)"})  # fmt: skip
+        variables.update(cost_variables([r.costs for r in rows]))
         ds = xr.Dataset(
             variables,
             coords={

@@ -82,6 +82,7 @@ def build_parser() -> OneLineParser:
     )
     s.add_argument("--force", action="store_true", help="rerun even if done, and replace a stale result")
     s.add_argument("--progress", action="store_true", help="show the training progress bar")
+    s.add_argument("--keep-checkpoints", action="store_true", help="keep the per-epoch checkpoints after writing")
     s = add("submit", "submit the jobs that are not done as a SLURM array job")
     s.add_argument(
         "--throttle",
@@ -100,6 +101,7 @@ def build_parser() -> OneLineParser:
     )
     s.add_argument("--all", action="store_true", help="every index, even those done (they are skipped when run)")
     s.add_argument("--rerun-stale", action="store_true", help="also submit stale jobs (replacing their files)")
+    s.add_argument("--failed", action="store_true", help="submit only the failed jobs")
     s.add_argument("--script", type=Path, default=ARRAY_SCRIPT, help="sbatch script (default %(default)s)")
     s.add_argument("--dry-run", action="store_true", help="print the sbatch command, do not run it")
     s.add_argument(
@@ -175,11 +177,14 @@ def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
         log(f"pack {index} of {jobs_mod.n_packs(exp, ns.pack)} ({len(indices)} jobs): {jobs_mod.array_spec(indices)}")
     else:
         indices = [exp.check_index(index)]
-    return jobs_mod.run_jobs(exp, indices, ns.results_dir, force=ns.force, progress=ns.progress, log=log)
+    return jobs_mod.run_jobs(exp, indices, ns.results_dir, force=ns.force, progress=ns.progress, log=log,
+                             keep_checkpoints=ns.keep_checkpoints)  # fmt: skip
 
 
 def _todo(exp: Experiment, ns: argparse.Namespace, rerun_stale: bool) -> list[int]:
     wanted = {"missing", "failed", "corrupt"} | ({"stale"} if rerun_stale else set())
+    if getattr(ns, "failed", False):
+        wanted = {"failed"}
     return [s.index for s in jobs_mod.states(exp, ns.results_dir) if s.state in wanted]
 
 
@@ -331,6 +336,9 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
                     **{k: v for k, v in by.items()},
                     "todo_array": jobs_mod.array_spec(todo),
                     "temporaries": [str(t) for t in temporaries],
+                    "reasons": {s.index: s.reason for s in st if s.reason},
+                    "wall_seconds": {s.index: s.wall_seconds for s in st if s.wall_seconds is not None},
+                    "peak_rss_mb": {s.index: s.peak_rss_mb for s in st if s.peak_rss_mb is not None},
                 }
             )
         )
@@ -349,6 +357,11 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
             + ", ".join(t.name for t in temporaries[:5])
             + (" ..." if len(temporaries) > 5 else "")
         )
+    walls = [s.wall_seconds for s in st if s.wall_seconds is not None]
+    peaks = [s.peak_rss_mb for s in st if s.peak_rss_mb is not None]
+    if walls:
+        print(f"  done jobs: wall time until written {min(walls):.1f}-{max(walls):.1f} s, "
+              f"peak memory {min(peaks):.0f}-{max(peaks):.0f} MB")  # fmt: skip
     if todo:
         print(f"  to resubmit: --array={jobs_mod.array_spec(todo)}")
     return 0

@@ -45,7 +45,7 @@ from ..errors import ConfigError, SnnsimError
 DURATION_KEYS = tuple(k for k in field_names() if config.metadata(k)["kind"] == "duration")
 UNITS = {**{k: "s" for k in DURATION_KEYS}, "tone_hz": "Hz", "rate_max_hz": "Hz", "lr": "1"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-TOP_KEYS = ("name", "description", "fixed", "sweep")
+TOP_KEYS = ("name", "description", "fixed", "sweep", "tensorboard")
 
 Scalar = str | int | float
 
@@ -65,6 +65,7 @@ class Experiment:
         source: the TOML text the experiment was read from (stored in merged results).
         path: the file it was read from, if any.
         description: free text.
+        tensorboard: a folder for TensorBoard (the jobs' per-epoch scalars, one run per job), or None.
     """
 
     name: str
@@ -73,6 +74,7 @@ class Experiment:
     source: str = ""
     path: Path | None = None
     description: str = ""
+    tensorboard: str | None = None
 
     # -- the grid ---------------------------------------------------------------------------
     @property
@@ -226,7 +228,11 @@ def loads(text: str, path: Path | None = None) -> Experiment:
                     f"{where}: every [[sweep]] block must sweep the same keys in the same order "
                     f"({', '.join(keys)}); block {n} sweeps {', '.join(k for k, _ in block)}"
                 )
-    exp = Experiment(name=name, fixed=fixed, blocks=tuple(blocks), source=text, path=path, description=description)
+    tensorboard = doc.get("tensorboard")
+    if tensorboard is not None and (not isinstance(tensorboard, str) or not tensorboard):
+        raise ExperimentError(f"{where}: 'tensorboard' must be a folder name, got {tensorboard!r}")
+    exp = Experiment(name=name, fixed=fixed, blocks=tuple(blocks), source=text, path=path, description=description,
+                     tensorboard=tensorboard)  # fmt: skip
     if exp.grid_size == 0:
         raise ExperimentError(f"{where}: no jobs (an empty [sweep])")
     # every point must be a valid, distinct config

@@ -28,6 +28,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
+import resource
 import socket
 import sys
 import time
@@ -95,13 +97,17 @@ class JobState:
     index: int
     state: str
     reason: str = ""
+    wall_seconds: float | None = None  # done jobs: the process's wall time until the file was written
+    peak_rss_mb: float | None = None  # done jobs: the process's peak memory then
 
 
 def state(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> JobState:
     """The state of one job (see the module docstring)."""
     holder = job_lock(exp, index, root).holder()
     if holder is not None:
-        return JobState(index, "running", f"by {holder}")
+        progress = checkpoint_progress(exp, root).get(index)
+        at = f" (epoch {progress[0]}/{progress[1]})" if progress else ""
+        return JobState(index, "running", f"by {holder}{at}")
     path = found_result(exp, index, root)
     if path.exists():
         damage = results.verify(path)
@@ -136,7 +142,8 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None) ->
                 f"numerics version {numerics} (snnsim {attrs.get('snnsim_version')}) "
                 f"!= {results.NUMERICS_VERSION} of this snnsim",
             )
-        return JobState(index, "done")
+        wall, peak = attrs.get("job_wall_seconds"), attrs.get("peak_rss_mb")
+        return JobState(index, "done", "", None if wall is None else float(wall), None if peak is None else float(peak))
     marker = _found_marker(exp, index, root)
     if marker.exists():
         return JobState(index, "failed", _last_line(marker))
@@ -260,6 +267,48 @@ class JobLock:
         return None
 
 
+def checkpoint_path(
+    exp: Experiment, jobs: list[int], repeats: list[int], root: str | os.PathLike | None = None
+) -> Path:
+    """The checkpoint of the batched model of ``jobs`` (their repeats ``repeats``):
+    ``.job-3.r0-0.ckpt``, or ``.jobs-0,2,4-8.r0-0.ckpt`` for a batched model of a pack."""
+    spec = array_spec(jobs)
+    name = f".job-{spec}" if len(set(jobs)) == 1 else f".jobs-{spec}"
+    return job_dir(exp, root) / f"{name}.r{min(repeats)}-{max(repeats)}.ckpt"
+
+
+def checkpoint_progress(exp: Experiment, root: str | os.PathLike | None = None) -> dict[int, tuple[int, int]]:
+    """Job index -> (epochs done, epochs) from the checkpoints in the job folder (their small
+    JSON sidecars: no torch needed)."""
+    out: dict[int, tuple[int, int]] = {}
+    folder = job_dir(exp, root)
+    if not folder.is_dir():
+        return out
+    for side in folder.glob(".job*.ckpt.json"):
+        match = re.match(r"^\.jobs?-([0-9,-]+)\.r\d+-\d+\.ckpt\.json$", side.name)
+        if not match:
+            continue
+        try:
+            info = json.loads(side.read_text())
+        except (OSError, ValueError):
+            continue
+        for index in parse_array_spec(match.group(1)):
+            out[index] = (int(info["epoch"]), int(info["epochs"]))
+    return out
+
+
+def tensorboard_hooks(exp: Experiment, todo: list[int]) -> Callable:
+    """Epoch hooks writing each job's scalars under the experiment's ``tensorboard`` folder."""
+
+    def hooks(cfgs: list, members: list) -> list:
+        from ..monitor import TensorBoardHook
+
+        labels = [f"job-{todo[i]}" + (f"/repeat-{r}" if cfgs[i].repeats > 1 else "") for i, r in members]
+        return [TensorBoardHook(exp.tensorboard, labels)]
+
+    return hooks
+
+
 def job_lock(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> JobLock:
     return JobLock(job_dir(exp, root) / f".{PREFIX}-{exp.check_index(index)}.lock")
 
@@ -295,10 +344,11 @@ def run_job(
     force: bool = False,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    keep_checkpoints: bool = False,
 ) -> int:
     """Run job ``index`` unless its result is already complete; return a process exit code
     (see :func:`run_jobs`)."""
-    return run_jobs(exp, [index], root, force, progress, log)
+    return run_jobs(exp, [index], root, force, progress, log, keep_checkpoints)
 
 
 def _mark_failed(
@@ -318,6 +368,7 @@ def run_jobs(
     force: bool = False,
     progress: bool = False,
     log: Callable[[str], None] = print,
+    keep_checkpoints: bool = False,
 ) -> int:
     """Run the jobs ``indices`` not yet complete in this process; return a process exit code.
 
@@ -325,7 +376,11 @@ def run_jobs(
     for IPD, by readout or tau) train as one batched model and share their data. Each job's
     result file is written as soon as its batched model is trained, with exactly the numbers
     (and config) of running that job alone. A job another live process is running (its lock is
-    held) is skipped; temporary files that killed writers left are removed.
+    held) is skipped; temporary files that killed writers left are removed. Every batched model
+    saves a checkpoint after each epoch (:func:`checkpoint_path`) and a run of the same jobs
+    resumes from it (a requeued SLURM task, or a rerun after a kill); it is removed when the
+    jobs' files are written, unless ``keep_checkpoints``. Each job file records the process's
+    wall time until it was written (``job_wall_seconds``) and peak memory (``peak_rss_mb``).
 
     Exit codes (:mod:`snnsim.errors`): 0 all done (or already done, or being run elsewhere);
     1 the run raised (``job-INDEX.failed`` with the traceback, for every job not yet written);
@@ -375,6 +430,8 @@ def run_jobs(
 
             def write(i: int, ds: xr.Dataset) -> None:
                 index = todo[i]
+                ds.attrs["job_wall_seconds"] = time.monotonic() - started
+                ds.attrs["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
                 path = results.write(ds, result_path(exp, index, root), overwrite=True)  # the job is locked
                 marker = failed_path(exp, index, root)
                 for old in (
@@ -395,7 +452,14 @@ def run_jobs(
 
             for index in todo:
                 log(f"job {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
-            run_configs(cfgs, progress=progress, on_result=write, on_failure=fail)
+            started = time.monotonic()
+            run_configs(
+                cfgs, progress=progress, on_result=write, on_failure=fail,
+                hooks=None if exp.tensorboard is None else tensorboard_hooks(exp, todo),
+                checkpoints=lambda cs, members: checkpoint_path(exp, [todo[i] for i, _ in members],
+                                                                [r for _, r in members], root),
+                keep_checkpoints=keep_checkpoints, log=lambda message: log(message),
+            )  # fmt: skip
         except Interrupted as exc:
             left = [i for i in todo if i not in written and i not in diverged]
             log(

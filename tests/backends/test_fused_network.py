@@ -38,11 +38,14 @@ def _case(readout: str, tau: float, dtype: torch.dtype, models: int = 2, seed: i
 def test_forward_and_gradients_equal_the_decoder_float64(readout, tau):
     model, data, index, dense, params, upstream = _case(readout, tau, torch.float64)
     spiking = get_readout(readout).spiking_output
-    fast = fused_network.network(model.w1, model.w2, data, index, params, spiking).transpose(1, 2)
+    fast, counts = fused_network.network(model.w1, model.w2, data, index, params, spiking)
+    fast = fast.transpose(1, 2)
     (fast * upstream).sum().backward()
     g1, g2 = model.w1.grad.clone(), model.w2.grad.clone()
     model.zero_grad()
-    slow = model(dense).trace
+    records = model(dense)
+    slow = records.trace
+    torch.testing.assert_close(counts, records.hidden_spike_count())
     (slow * upstream).sum().backward()
     assert fast.shape == slow.shape
     if spiking:
@@ -55,7 +58,7 @@ def test_forward_and_gradients_equal_the_decoder_float64(readout, tau):
 
 def test_float32_close_to_the_decoder():
     model, data, index, dense, params, upstream = _case("mean", 0.02, torch.float32)
-    fast = fused_network.network(model.w1, model.w2, data, index, params, False).transpose(1, 2)
+    fast = fused_network.network(model.w1, model.w2, data, index, params, False)[0].transpose(1, 2)
     (fast * upstream).sum().backward()
     g1 = model.w1.grad.clone()
     model.zero_grad()
@@ -73,7 +76,7 @@ def test_the_thread_count_does_not_change_the_numbers(threads, monkeypatch):
         monkeypatch.setenv("SNNSIM_THREADS", t)
         for models in (1, 3):
             model, data, index, dense, params, upstream = _case("fr", 0.002, torch.float32, models)
-            out = fused_network.network(model.w1, model.w2, data, index, params, True)
+            out = fused_network.network(model.w1, model.w2, data, index, params, True)[0]
             (out * upstream.transpose(1, 2)).sum().backward()
             results.append((out, model.w1.grad, model.w2.grad))
     for a, b in zip(results[:2], results[2:]):

@@ -1,0 +1,100 @@
+"""Cost of a trained decoder next to its accuracy, as NeuroBench defines the metrics.
+
+Computed from a model's weights and its records on the test set (per sample, averaged over the
+test samples), for the decoder network input -> hidden LIF -> output (LI or LIF):
+
+- ``n_params``: weights (and biases) of the model; ``footprint_bytes``: their bytes (float32).
+  NeuroBench's ``Footprint`` also counts the buffers of the modules it is given (20 bytes per
+  snnTorch ``Leaky``); snnsim's network has none.
+- ``connection_sparsity``: the fraction of weights that are zero.
+- ``activation_sparsity``: 1 - spikes / (neurons x steps) over the hidden and output neurons
+  (an LI output layer never spikes), as NeuroBench's ``ActivationSparsity`` counts them.
+- ``synops_dense``: multiply-accumulates of the dense layers per sample, every weight at every
+  integrated step: (T - 1) x (inputs x hidden + hidden x outputs).
+- ``synops_eff_macs`` / ``synops_eff_acs``: the effective synaptic operations per sample, each
+  non-zero input times the number of non-zero weights it reaches; an input that is a spike
+  (0 or 1) costs an accumulate (AC), any other value a multiply-accumulate (MAC), as in
+  NeuroBench's ``SynapticOperations``.
+- ``hidden_rate_hz``: the hidden neurons' mean firing rate, spikes / (neuron x duration).
+
+The network integrates T - 1 of its T input steps (the records start with the zero state), so
+the steps counted are the first T - 1, as NeuroBench counts them when given those steps
+(``tests/test_costs.py`` checks every metric against NeuroBench on the snnTorch backend).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+#: (name, units, long name) of every cost variable of a result file.
+VARIABLES = (
+    ("n_params", "1", "trainable parameters"),
+    ("footprint_bytes", "B", "memory of the parameters (float32)"),
+    ("connection_sparsity", "1", "fraction of weights that are zero"),
+    ("activation_sparsity", "1", "1 - spikes per neuron and step (hidden and output neurons, test set)"),
+    ("synops_dense", "1", "dense synaptic operations (MACs) per sample"),
+    ("synops_eff_macs", "1", "effective synaptic multiply-accumulates per sample (non-spike inputs)"),
+    ("synops_eff_acs", "1", "effective synaptic accumulates per sample (spike inputs)"),
+    ("hidden_rate_hz", "Hz", "mean firing rate of the hidden neurons (test set)"),
+)
+
+
+class Costs(NamedTuple):
+    n_params: float
+    footprint_bytes: float
+    connection_sparsity: float
+    activation_sparsity: float
+    synops_dense: float
+    synops_eff_macs: float
+    synops_eff_acs: float
+    hidden_rate_hz: float
+
+
+def _is_binary(x: torch.Tensor) -> bool:
+    return bool(((x == 0) | (x == 1)).all())
+
+
+def _effective(x: torch.Tensor, w: torch.Tensor) -> float:
+    """Sum over samples and steps of (non-zero inputs x their non-zero fan-out): x (N, T, in), w (in, out)."""
+    fan = (w != 0).sum(1).to(torch.float64)
+    return float(((x != 0).to(torch.float64) * fan).sum())
+
+
+def spiking(w1: torch.Tensor, w2: torch.Tensor, x: torch.Tensor, hidden_spikes: torch.Tensor,
+            out_spikes: torch.Tensor | None, dt: float, extra_params: int = 0) -> Costs:  # fmt: skip
+    """Costs of one spiking decoder: weights ``w1`` (in, hidden), ``w2`` (hidden, out); its inputs
+    ``x`` (N, T, in) (spikes or currents), hidden spikes (N, T, hidden) and output spikes (or
+    None for an LI output) on N test samples. ``extra_params``: further parameters (a BMI head)."""
+    n, steps = x.shape[0], x.shape[1]
+    used = slice(0, steps - 1)  # the integrated steps
+    weights = [w1, w2]
+    n_weights = sum(int(w.numel()) for w in weights)
+    zeros = sum(int((w == 0).sum()) for w in weights)
+    xs, s1 = x[:, used], hidden_spikes[:, used]
+    s2 = out_spikes[:, used] if out_spikes is not None else None
+    input_ops = _effective(xs, w1) / n
+    hidden_ops = _effective(s1, w2) / n
+    macs = 0.0 if _is_binary(xs) else input_ops
+    acs = hidden_ops + (input_ops if _is_binary(xs) else 0.0)
+    n_hidden, n_out = w1.shape[1], w2.shape[1]
+    spikes = float(s1.sum()) + (float(s2.sum()) if s2 is not None else 0.0)
+    activation_sparsity = 1.0 - spikes / (n * (steps - 1) * (n_hidden + n_out))
+    rate = float(hidden_spikes.sum()) / (n * n_hidden * steps * dt)
+    n_params = n_weights + extra_params
+    return Costs(float(n_params), float(4 * n_params), zeros / n_weights, activation_sparsity,
+                 float((steps - 1) * (w1.numel() + w2.numel())), macs, acs, rate)  # fmt: skip
+
+
+def dense(weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor) -> Costs:
+    """Costs of a non-spiking feed-forward network (ANN, linear decoder) on inputs ``x`` (N, in):
+    one step; the first layer's effective operations from its non-zero inputs, the others dense."""
+    n_weights = sum(int(w.numel()) for w in weights)
+    n_params = n_weights + sum(int(b.numel()) for b in biases)
+    zeros = sum(int((w == 0).sum()) for w in weights)
+    first = _effective(x[:, None], weights[0]) / x.shape[0]
+    rest = float(sum(int((w != 0).sum()) for w in weights[1:]))
+    return Costs(float(n_params), float(4 * n_params), zeros / n_weights, np.nan, float(n_weights), first + rest,
+                 0.0, np.nan)  # fmt: skip

@@ -1,0 +1,173 @@
+"""``python -m snnsim.export RESULT.h5 [--repeat R] --format nir|pt --out PATH``: a trained model
+out of a result file, for other tools.
+
+Every IPD result file holds the trained weights of each repeat (``w1`` (input_unit, hidden_unit)
+and ``w2`` (hidden_unit, output_unit)) and the full config, so a model is exported without
+training again.
+
+``--format pt``: a ``torch.save`` dict: ``w1``, ``w2`` (float32, (in, out) layout), ``alpha`` (the
+membrane decay per step), ``threshold``, ``readout``, ``dt`` (s), ``tau`` (s), ``config`` (JSON),
+``repeat``, ``seed``.
+
+``--format nir``: a NIR graph (the Neuromorphic Intermediate Representation, ``nir.write``;
+HDF5) input -> Linear(w1) -> LIF -> Linear(w2) -> LI (readouts mean, max, last) or LIF (fr) ->
+output. NIR neurons are continuous-time, ``tau dv/dt = (v_leak - v) + r I``; the importers of
+Norse (``norse.torch.from_nir``) and snnTorch (``snntorch.import_nir``) integrate them with
+forward Euler at a step ``dt``, ``v <- (1 - dt/tau) v + (dt/tau) r I``. snnsim's step is
+``v <- alpha v + h``, so the graph has ``tau = dt / (1 - alpha)`` (Euler's decay is alpha), ``r =
+1`` and the weights multiplied by ``1 / (1 - alpha)`` (undoing Euler's input gain; Norse ignores
+``r``, snnTorch folds it into the threshold, so only this choice reads the same in both),
+``v_leak = 0``, ``v_reset = 0``, ``v_threshold`` = the threshold, and ``dt = 1e-4`` (the step
+snnTorch's importer assumes; load in Norse with ``from_nir(graph, dt=1e-4)``). The metadata
+holds the real step (``step_s``), alpha, tau, the readout (its reduction over time is not part
+of the graph) and the neuron model.
+
+The neurons: a NIR LIF fires from its updated membrane and resets it in the same step. snnsim's
+``standard`` neuron (``--neuron standard``) does exactly that, and its exported graph reproduces
+snnsim's spikes and membranes in Norse and snnTorch (``tests/test_export.py``). The default
+``notebook`` neuron fires from the membrane before the step's update and resets one step later
+(seed quirk 3), which no NIR node can express: its graph reproduces snnsim's network up to each
+hidden neuron's first spike (with delays of +2 steps for hidden spikes, +3 for the output
+membrane) and differs afterwards; the metadata says so.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .cli import OneLineParser, guarded
+from .cli import index as _index
+from .errors import ResultError
+
+PROG = "snnsim.export"
+#: The step snnTorch's NIR importer assumes (snntorch/import_nir.py), s.
+NIR_DT = 1e-4
+FORMATS = ("nir", "pt")
+
+
+def network_to_nir(
+    w1: np.ndarray,
+    w2: np.ndarray,
+    alpha: float,
+    threshold: float,
+    readout: str,
+    neuron: str,
+    step_s: float,
+    dt: float = NIR_DT,
+) -> Any:  # fmt: skip  (a nir.NIRGraph)
+    """One model as a ``nir.NIRGraph``; ``w1`` (in, hidden) and ``w2`` (hidden, out) in snnsim's
+    layout, ``alpha`` the decay per step of ``step_s`` seconds (see the module docstring)."""
+    import nir
+
+    if not 0.0 < alpha < 1.0:
+        raise ResultError(f"alpha must be in (0, 1) to be written as a NIR time constant, got {alpha}")
+    w1, w2 = np.asarray(w1, dtype=np.float64), np.asarray(w2, dtype=np.float64)
+    (n_in, n_hidden), n_out = w1.shape, w2.shape[1]
+    gain, tau = 1.0 / (1.0 - alpha), dt / (1.0 - alpha)
+
+    def full(n: int, value: float) -> np.ndarray:
+        return np.full(n, value, dtype=np.float32)
+
+    def lif(n: int) -> Any:  # a nir.LIF
+        return nir.LIF(tau=full(n, tau), r=full(n, 1.0), v_leak=full(n, 0.0), v_threshold=full(n, threshold),
+                       v_reset=full(n, 0.0))  # fmt: skip
+
+    spiking_out = readout == "fr"
+    out = lif(n_out) if spiking_out else nir.LI(tau=full(n_out, tau), r=full(n_out, 1.0), v_leak=full(n_out, 0.0))
+    nodes = {
+        "input": nir.Input(input_type=np.array([n_in])),
+        "fc1": nir.Linear(weight=(w1.T * gain).astype(np.float32)),
+        "lif1": lif(n_hidden),
+        "fc2": nir.Linear(weight=(w2.T * gain).astype(np.float32)),
+        "out": out,
+        "output": nir.Output(output_type=np.array([n_out])),
+    }
+    edges = [("input", "fc1"), ("fc1", "lif1"), ("lif1", "fc2"), ("fc2", "out"), ("out", "output")]
+    neuron_note = (
+        "fires from the updated membrane and resets it in the same step: as nir.LIF"
+        if neuron == "standard"
+        else "fires from the membrane before the step's update and resets one step later (the notebook's); "
+        "equal to nir.LIF up to each neuron's first spike (hidden spikes +2 steps, output membrane +3)"
+    )
+    metadata = {"source": "snnsim", "dt": float(dt), "step_s": float(step_s), "alpha": float(alpha),
+                "tau_s": float(-step_s / math.log(alpha)), "readout": readout, "neuron": neuron,
+                "neuron_model": neuron_note}  # fmt: skip
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
+
+
+def model_of(path: str | Path, repeat: int | None) -> dict:
+    """The trained model of repeat ``repeat`` (the first when None) of an IPD result file."""
+    from . import results
+    from .config import RunConfig
+
+    ds = results.load(path)
+    if "w1" not in ds or "config" not in ds.attrs:
+        raise ResultError(f"{path}: no trained weights (w1, w2) of a single run; export takes a result file of "
+                          "python -m snnsim.run or a sweep's job file")  # fmt: skip
+    cfg = RunConfig.from_json(ds.attrs["config"])
+    repeats = [int(r) for r in ds["repeat"].values]
+    r = repeats[0] if repeat is None else repeat
+    if r not in repeats:
+        raise ResultError(f"--repeat: {r} is not a repeat of {path} (repeats: {', '.join(map(str, repeats))})")
+    return {
+        "w1": ds["w1"].sel(repeat=r).values.astype(np.float32),
+        "w2": ds["w2"].sel(repeat=r).values.astype(np.float32),
+        "alpha": cfg.alpha, "threshold": cfg.threshold, "readout": cfg.readout, "dt": cfg.dt, "tau": cfg.tau,
+        "neuron": getattr(cfg, "neuron", "notebook"), "config": cfg.to_json(), "repeat": r, "seed": cfg.seed + r,
+    }  # fmt: skip
+
+
+def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = None, overwrite: bool = False) -> Path:
+    """Write repeat ``repeat`` of result file ``path`` to ``out`` in format ``fmt``."""
+    import io
+
+    import torch
+
+    from .atomic_write import write_bytes
+
+    m = model_of(path, repeat)
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise ResultError(f"--out: {out} exists; give another name, or --overwrite to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "pt":
+        buffer = io.BytesIO()
+        torch.save({**m, "w1": torch.from_numpy(m["w1"]), "w2": torch.from_numpy(m["w2"])}, buffer)
+        return write_bytes(out, buffer.getvalue(), overwrite)
+    import nir
+
+    graph = network_to_nir(m["w1"], m["w2"], m["alpha"], m["threshold"], m["readout"], m["neuron"], m["dt"])
+    graph.metadata.update({"config": m["config"], "repeat": m["repeat"], "seed": m["seed"]})
+    tmp = out.with_name(f".{out.name}.export.tmp")
+    try:
+        nir.write(str(tmp), graph)
+        data = tmp.read_bytes()
+    finally:
+        tmp.unlink(missing_ok=True)
+    return write_bytes(out, data, overwrite)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("result", help="a result file (python -m snnsim.run --out, or a sweep's job file)")
+    p.add_argument("--repeat", type=_index, default=None, help="which repeat's model (default: the first)")
+    p.add_argument("--format", required=True, choices=FORMATS, help="nir (NIR graph, HDF5) or pt (torch.save dict)")
+    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    ns = p.parse_args(argv)
+
+    def body() -> int:
+        path = export(ns.result, ns.format, ns.out, ns.repeat, ns.overwrite)
+        print(f"{path} ({ns.format}, repeat {model_of(ns.result, ns.repeat)['repeat']} of {ns.result})")
+        return 0
+
+    return guarded(PROG, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""Live monitoring of trainings with TensorBoard (``torch.utils.tensorboard``).
+
+:class:`TensorBoardHook` is an epoch hook (:class:`~snnsim.training.EpochHook`): after every
+epoch it writes, for each model of a batched model, the training loss, the validation score,
+the learning rate and the hidden firing rate as scalars, and the weights as histograms, into
+its own run folder (``DIR/LABEL``, one per repeat or sweep job). The same numbers stay in the
+result file (``loss``, ``val_*_curve``, ``lr_curve``, ``hidden_rate_curve``).
+
+    tensorboard --logdir DIR
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from .training import EpochRecord
+
+
+class TensorBoardHook:
+    """Writes each model's per-epoch scalars and weight histograms under ``folder / label``."""
+
+    def __init__(self, folder: str | Path, labels: Sequence[str], score_name: str = "validation") -> None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.writers = [SummaryWriter(log_dir=str(Path(folder) / label)) for label in labels]
+        self.score_name = score_name
+
+    def __call__(self, record: EpochRecord) -> None:
+        params = {name: p.detach() for name, p in record.model.named_parameters()}
+        for m, writer in enumerate(self.writers):
+            step = record.epoch
+            writer.add_scalar("loss/train", float(record.loss[m]), step)
+            if record.score is not None:
+                writer.add_scalar(f"score/{self.score_name}", float(record.score[m]), step)
+            writer.add_scalar("lr", record.lr, step)
+            if record.hidden_rate_hz is not None:
+                writer.add_scalar("hidden_rate_hz", float(record.hidden_rate_hz[m]), step)
+            for name, p in params.items():
+                writer.add_histogram(f"weights/{name}", p[m].cpu(), step)
+            writer.flush()
+
+    def close(self) -> None:
+        for writer in self.writers:
+            writer.close()

@@ -1,0 +1,208 @@
+"""``python -m snnsim.predict MODEL --data DATA --out PREDICTIONS.h5``: a trained model's predictions
+on new data, with every repeat of the model.
+
+MODEL is a result file (``python -m snnsim.run --out``, or a sweep's job file): it holds the
+trained weights of each repeat and the full config, and for BMI the normalisation of the
+training folds.
+
+- IPD: ``--data FILE.npz`` with an array ``spikes`` (samples, steps, 2 x fibres per ear) of 0/1
+  values, and optionally ``ipd`` (samples,) in rad; or ``--stimuli N [--seed S]``: N fresh
+  stimuli drawn with the model's stimulus settings. The file gets ``predicted_class`` and
+  ``predicted_ipd_deg`` (repeat, sample), and with true IPDs ``ipd_deg``, ``accuracy`` and
+  ``error_deg`` (repeat).
+- BMI: ``--data bmi_dataset.pkl`` (the course format) and ``--fold K`` (repeatable; default
+  every fold): the file gets ``y_pred`` (repeat, sample, output), ``y_true``, ``time``, ``fold``
+  and ``fvaf`` (repeat, output).
+
+Bad input gets one line and exit code 2; the predictions are written atomically (never
+replacing a file unless ``--overwrite``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import xarray as xr
+
+from .cli import OneLineParser, guarded
+from .cli import index as _index
+from .cli import positive_int as _positive
+from .config import RunConfig
+from .errors import DataError, ResultError
+
+PROG = "snnsim.predict"
+
+
+def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
+    from . import results
+
+    ds = results.load(path)
+    if "config" not in ds.attrs:
+        raise ResultError(f"{path}: not the result file of one run (a merged experiment?)")
+    return ds, RunConfig.from_json(ds.attrs["config"])
+
+
+def ipd_stimuli(cfg: RunConfig, data: str | None, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Spikes (N, T, C) float and true IPDs (N,) rad or None."""
+    from .encoders.ipd import IPDStimulus, generate
+    from .seeding import generator
+
+    stim = IPDStimulus.from_config(cfg)
+    if data is None:
+        ipd, spikes = generate(n, stim, generator(seed, "ipd-predict"))
+        return spikes.float(), ipd
+    try:
+        arrays = np.load(data)
+        spikes = np.asarray(arrays["spikes"])
+    except (OSError, ValueError, KeyError) as exc:
+        raise DataError(f"--data: {data} is not an .npz file with an array 'spikes' ({type(exc).__name__})") from None
+    if spikes.ndim != 3 or spikes.shape[1:] != (stim.steps, stim.n_inputs):
+        raise DataError(f"--data: spikes have shape {spikes.shape}; the model takes (samples, {stim.steps}, "
+                        f"{stim.n_inputs})")  # fmt: skip
+    if not np.isin(spikes, (0, 1)).all():
+        raise DataError("--data: spikes must be 0 or 1")
+    ipd = torch.from_numpy(np.asarray(arrays["ipd"], dtype=np.float32)) if "ipd" in arrays else None
+    return torch.from_numpy(spikes.astype(np.float32)), ipd
+
+
+@torch.no_grad()
+def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch.Tensor | None) -> xr.Dataset:
+    from .backends import make_backend
+    from .functional.lif import LIFParameters
+    from .metrics import classification_metrics, continuise
+    from .network import Decoder
+    from .readouts import get_readout, sum_over_time
+
+    repeats = [int(r) for r in ds["repeat"].values]
+    params = LIFParameters(cfg.alpha, cfg.threshold, cfg.surrogate_slope, cfg.neuron)
+    model = Decoder(spikes.shape[-1], cfg.hidden, cfg.n_classes, make_backend(cfg.backend), get_readout(cfg.readout),
+                    params, cfg.init, [torch.Generator() for _ in repeats])  # fmt: skip
+    model.w1.copy_(torch.from_numpy(ds["w1"].values))
+    model.w2.copy_(torch.from_numpy(ds["w2"].values))
+    classes = []
+    for start in range(0, spikes.shape[0], cfg.batch_size):
+        x = spikes[start : start + cfg.batch_size].unsqueeze(0).expand(len(repeats), -1, -1, -1)
+        score = model.read(model(x), sum_over_time if cfg.eval == "sum" else None)
+        classes.append(score.argmax(-1))
+    predicted = torch.cat(classes, 1)
+    out = xr.Dataset(
+        {"predicted_class": (("repeat", "sample"), predicted.numpy()),
+         "predicted_ipd_deg": (("repeat", "sample"), np.degrees(continuise(predicted.double().numpy(), cfg.n_classes)),
+                               {"units": "deg", "long_name": "IPD of the predicted class (bin midpoint)"})},
+        coords={"repeat": repeats, "sample": np.arange(spikes.shape[0])},
+    )  # fmt: skip
+    if ipd is not None:
+        scores = [classification_metrics(ipd, predicted[m], cfg.n_classes) for m in range(len(repeats))]
+        out["ipd_deg"] = ("sample", np.degrees(ipd.double().numpy()), {"units": "deg", "long_name": "true IPD"})
+        out["accuracy"] = ("repeat", np.array([s.acc for s in scores]), {"units": "%"})
+        out["error_deg"] = (
+            "repeat",
+            np.array([s.err_deg for s in scores]),
+            {"units": "deg", "long_name": "mean absolute IPD error"},
+        )
+    return out
+
+
+@torch.no_grad()
+def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | None) -> xr.Dataset:
+    from .datasets import bmi as bmi_data
+    from .metrics import fvaf
+    from .studies.bmi import WEIGHT_DIMS, model_inputs
+
+    raw = bmi_data.load(data)
+    chosen = folds if folds else list(range(bmi_data.N_FOLDS))
+    for k in chosen:
+        if not 0 <= k < bmi_data.N_FOLDS:
+            raise DataError(f"--fold: {k} is not a fold (0..{bmi_data.N_FOLDS - 1})")
+    counts = bmi_data.mi_to_sequence(np.concatenate([raw["MI"][k] for k in chosen]), cfg.mi_order)
+    y_true = np.concatenate([raw[cfg.target][k] for k in chosen])[:, list(cfg.dims)]
+    time = np.concatenate([raw["time"][k] for k in chosen])
+    fold = np.concatenate([np.full(len(raw["time"][k]), k) for k in chosen])
+    x = model_inputs(cfg, counts, ds["x_mean"].values, ds["x_std"].values)
+    w = {name: torch.from_numpy(ds[name].values) for name in WEIGHT_DIMS[cfg.model]}
+    z = _bmi_outputs(cfg, w, x)  # (R, N, D) z-scored
+    pred = z * ds["y_std"].values + ds["y_mean"].values
+    units = ds["y_pred"].attrs.get("units", "")
+    return xr.Dataset(
+        {"y_pred": (("repeat", "sample", "output"), pred.astype(np.float32), {"units": units}),
+         "y_true": (("sample", "output"), y_true, {"units": units}),
+         "time": ("sample", time, {"units": "s"}), "fold": ("sample", fold),
+         "fvaf": (("repeat", "output"), np.stack([fvaf(y_true, p) for p in pred]))},
+        coords={"repeat": ds["repeat"].values, "output": ds["output"].values, "sample": np.arange(len(time))},
+    )  # fmt: skip
+
+
+def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) -> np.ndarray:
+    import torch.nn.functional as F
+
+    if cfg.model == "linear":
+        a = np.c_[x.double().numpy(), np.ones(x.shape[0])]
+        return np.stack([a @ wr for wr in w["ridge_w"].double().numpy()])
+    if cfg.model == "ann":
+        hidden = F.elu(torch.einsum("nf,rfh->rnh", x, w["ann_w1"]) + w["ann_b1"][:, None])
+        return (torch.einsum("rnh,rho->rno", hidden, w["ann_w2"]) + w["ann_b2"][:, None]).double().numpy()
+    from .backends import make_backend
+    from .functional.lif import LIFParameters
+    from .network import Decoder
+    from .readouts import get_readout
+
+    readout = get_readout(cfg.readout)
+    n_out = w["head_scale"].shape[-1]
+    params = LIFParameters(cfg.alpha, cfg.threshold, cfg.surrogate_slope, cfg.neuron)
+    model = Decoder(x.shape[-1], cfg.hidden, w["w2"].shape[-1], make_backend(cfg.backend), readout, params, cfg.init,
+                    [torch.Generator() for _ in range(w["w1"].shape[0])])  # fmt: skip
+    model.w1.copy_(w["w1"])
+    model.w2.copy_(w["w2"])
+    out = []
+    for start in range(0, x.shape[0], 4096):
+        chunk = x[start : start + 4096]
+        z = model.logits(chunk.unsqueeze(0).expand(w["w1"].shape[0], *chunk.shape))
+        if readout.spiking_output:
+            z = z[..., :n_out] - z[..., n_out:]
+        out.append(w["head_scale"][:, None] * z + w["head_bias"][:, None])
+    return torch.cat(out, 1).double().numpy()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("model", help="a result file holding the trained model (python -m snnsim.run --out)")
+    p.add_argument("--data", help="IPD: an .npz with 'spikes' (and 'ipd'); BMI: a bmi_dataset.pkl")
+    p.add_argument("--stimuli", type=_positive, help="IPD: draw this many fresh stimuli instead of --data")
+    p.add_argument("--seed", type=_index, default=0, help="IPD: seed of the fresh stimuli (default 0)")
+    p.add_argument("--fold", type=_index, action="append", help="BMI: predict this fold (repeatable; default all)")
+    p.add_argument("--out", required=True, help="the predictions file (.h5)")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    ns = p.parse_args(argv)
+
+    def body() -> int:
+        from . import results
+
+        ds, cfg = _model_file(ns.model)
+        results.check_writable(ns.out, ns.overwrite)
+        if cfg.study == "ipd":
+            if (ns.data is None) == (ns.stimuli is None):
+                raise DataError("give --data FILE.npz or --stimuli N (one of them) for an IPD model")
+            out = predict_ipd(ds, cfg, *ipd_stimuli(cfg, ns.data, ns.stimuli, ns.seed))
+        else:
+            if ns.data is None:
+                raise DataError("--data: give the bmi_dataset.pkl to predict on")
+            out = predict_bmi(ds, cfg, ns.data, ns.fold)
+        out.attrs.update({"model": str(Path(ns.model).resolve()), "config": ds.attrs["config"], "complete": 1,
+                          "data": ns.data or f"{ns.stimuli} fresh stimuli, seed {ns.seed}"})  # fmt: skip
+        results.write(out, ns.out, overwrite=ns.overwrite)
+        summary = ""
+        if "accuracy" in out:
+            summary = f"; accuracy {np.median(out.accuracy.values):.1f} % (median over repeats)"
+        elif "fvaf" in out:
+            summary = f"; FVAF {np.median(out.fvaf.values):.3f} (median over repeats and outputs)"
+        print(f"{ns.out}: {out.sizes['sample']} samples x {out.sizes['repeat']} repeats{summary}")
+        return 0
+
+    return guarded(PROG, body)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

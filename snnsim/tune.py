@@ -1,0 +1,477 @@
+"""``python -m snnsim.tune COMMAND SPEC.toml``: hyper-parameter search with Optuna, locally or on SLURM.
+
+A spec file names the fixed settings, the search space, the number of trials, the sampler and
+the pruner; the objective is always a validation score, never the test set: the best validation
+accuracy (IPD, ``n_val_batches`` > 0) or validation FVAF (BMI) over the epochs of a trial::
+
+    name = "ipd_tune"
+    trials = 20                    # the budget, shared by every worker
+    sampler = "tpe"                # tpe | random
+    pruner = "median"              # median | halving | none: on the per-epoch validation score
+    seed = 0                       # worker k samples with seed + k
+
+    [fixed]                        # RunConfig settings of every trial
+    study = "ipd"
+    backend = "fused"
+    n_val_batches = 8
+
+    [search]                       # a range (log scale optional, integer with step) or choices
+    lr = { low = 1e-3, high = 3e-2, log = true }
+    hidden = { low = 16, high = 64, step = 8 }
+    tau = { choices = ["2ms", "5ms", "20ms"] }
+
+Commands::
+
+    run    SPEC [-j N]        N local worker processes until the budget is used (default 1)
+    worker SPEC               one worker: trials until the budget is used (what SLURM runs)
+    submit SPEC [--workers K] sbatch slurm/tune.sh as an array of K workers
+    status SPEC [--json]      best so far; trials complete / running / pruned / failed
+    best   SPEC --out F.toml  the best trial's full config, runnable by python -m snnsim.run --config
+    merge  SPEC               every completed trial's result file into RESULTS/NAME.h5 (dim trial)
+
+The study lives in ``RESULTS/NAME/optuna.journal``: Optuna's journal file storage with an
+``open`` lock file (safe on NFSv3+, unlike SQLite on NFS). Each completed trial writes a normal
+result file ``RESULTS/NAME/trial-N.h5`` (the config, the trial's number and parameters as
+attributes). A worker stopped by a signal marks its trial failed; ``status`` lists trials left
+running by workers that died.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from . import config as config_mod
+from .cli import OneLineParser, guarded
+from .cli import positive_int as _positive
+from .config import RunConfig
+from .errors import ConfigError, SnnsimError
+
+PROG = "snnsim.tune"
+SAMPLERS = ("tpe", "random")
+PRUNERS = ("median", "halving", "none")
+TOP_KEYS = ("name", "description", "trials", "sampler", "pruner", "seed", "fixed", "search")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SCRIPT = Path(__file__).resolve().parents[1] / "slurm" / "tune.sh"
+
+
+class SpecError(SnnsimError, ValueError):
+    """A tuning spec is missing or malformed."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched setting: a float or int range (``log``, ``step``) or a list of ``choices``."""
+
+    name: str
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple = ()
+
+    def suggest(self, trial: Any) -> Any:
+        if self.choices:
+            return trial.suggest_categorical(self.name, list(self.choices))
+        integer = config_mod.metadata(self.name)["kind"] == "int"
+        if integer:
+            return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
+        return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    trials: int
+    sampler: str
+    pruner: str
+    seed: int
+    fixed: dict[str, Any]
+    search: tuple[Param, ...]
+    path: Path
+    description: str = ""
+
+    @property
+    def objective(self) -> str:
+        """The validation score every trial maximises."""
+        return "val_fvaf" if self.fixed.get("study") == "bmi" else "val_acc"
+
+    def config(self, params: dict[str, Any]) -> RunConfig:
+        return RunConfig.from_dict({**self.fixed, **params, "repeats": 1})
+
+
+def load(path: str | Path) -> Spec:
+    """Read and check a spec file: every setting through :class:`RunConfig`, the search space
+    by its bounds; the configs at both ends of every range must be valid."""
+    path = Path(path)
+    try:
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise SpecError(f"{path}: not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SpecError(f"{path}: not valid TOML ({exc})") from None
+    unknown = [k for k in doc if k not in TOP_KEYS]
+    if unknown:
+        raise SpecError(f"{path}: unknown key {unknown[0]!r}; expected {', '.join(TOP_KEYS)}")
+    name = doc.get("name")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise SpecError(f"{path}: 'name' must be letters, digits, '_', '-', '.'; got {name!r}")
+
+    def choice(key: str, accepted: tuple[str, ...], default: str) -> str:
+        value = doc.get(key, default)
+        if value not in accepted:
+            raise SpecError(f"{path}: {key} must be one of {', '.join(accepted)}, got {value!r}")
+        return value
+
+    trials, seed = doc.get("trials", 20), doc.get("seed", 0)
+    if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
+        raise SpecError(f"{path}: trials must be a positive integer, got {trials!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError(f"{path}: seed must be a non-negative integer, got {seed!r}")
+    fixed = {}
+    for key, value in dict(doc.get("fixed", {})).items():
+        key = config_mod.LEGACY_KEYS.get(key, key)
+        try:
+            fixed[key] = config_mod.coerce(key, value) if key in config_mod.field_names() else None
+        except ConfigError as exc:
+            raise SpecError(f"{path}: fixed.{key}: {exc.message}") from None
+        if key not in config_mod.field_names():
+            raise SpecError(f"{path}: unknown setting fixed.{key}")
+    search = []
+    for key, desc in dict(doc.get("search", {})).items():
+        if key not in config_mod.field_names():
+            raise SpecError(f"{path}: unknown setting search.{key}")
+        if key in fixed:
+            raise SpecError(f"{path}: {key!r} is both fixed and searched")
+        if not isinstance(desc, dict) or not ({"choices"} <= set(desc) or {"low", "high"} <= set(desc)):
+            raise SpecError(f"{path}: search.{key} must be {{ low = .., high = .. }} or {{ choices = [..] }}")
+        try:
+            if "choices" in desc:
+                values = tuple(config_mod.coerce(key, v) for v in desc["choices"])
+                param = Param(key, choices=values)
+            else:
+                low, high = (config_mod.coerce(key, desc[b]) for b in ("low", "high"))
+                if not low < high:
+                    raise SpecError(f"{path}: search.{key}: low must be below high")
+                param = Param(key, float(low), float(high), bool(desc.get("log", False)), desc.get("step"))
+        except ConfigError as exc:
+            raise SpecError(f"{path}: search.{key}: {exc.message}") from None
+        search.append(param)
+    if not search:
+        raise SpecError(f"{path}: [search] names no setting")
+    spec = Spec(name, trials, choice("sampler", SAMPLERS, "tpe"), choice("pruner", PRUNERS, "median"), seed, fixed,
+                tuple(search), path, str(doc.get("description", "")))  # fmt: skip
+    try:
+        ends = [{p.name: (p.choices[0] if p.choices else _typed(p, p.low)) for p in search},
+                {p.name: (p.choices[-1] if p.choices else _typed(p, p.high)) for p in search}]  # fmt: skip
+        cfgs = [spec.config(e) for e in ends]
+    except ConfigError as exc:
+        raise SpecError(f"{path}: {exc}") from None
+    if cfgs[0].study == "ipd" and cfgs[0].n_val_batches < 1:
+        raise SpecError(f"{path}: fixed.n_val_batches must be at least 1: trials are scored on validation data")
+    return spec
+
+
+def _typed(p: Param, value: float) -> Any:
+    return int(value) if config_mod.metadata(p.name)["kind"] == "int" else value
+
+
+# -- the study ------------------------------------------------------------------------------------
+def folder(spec: Spec, root: str | os.PathLike | None = None) -> Path:
+    from .sweep.jobs import results_dir
+
+    return results_dir(root) / spec.name
+
+
+def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0) -> Any:
+    """The Optuna study of ``spec`` in its journal file, created by the first worker to come."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path = folder(spec, root) / "optuna.journal"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    seed = spec.seed + worker
+    sampler = optuna.samplers.TPESampler(seed=seed) if spec.sampler == "tpe" else optuna.samplers.RandomSampler(seed)
+    pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+              "halving": optuna.pruners.SuccessiveHalvingPruner(),
+              "none": optuna.pruners.NopPruner()}[spec.pruner]  # fmt: skip
+    return optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner,
+                               direction="maximize", load_if_exists=True)  # fmt: skip
+
+
+def trial_path(spec: Spec, number: int, root: str | os.PathLike | None = None) -> Path:
+    return folder(spec, root) / f"trial-{number}.h5"
+
+
+class PruneHook:
+    """Reports each epoch's validation score to the trial; prunes it when the pruner says so."""
+
+    def __init__(self, trial: Any) -> None:
+        self.trial = trial
+
+    def __call__(self, epoch: int, loss: Any, score: Any) -> None:
+        import optuna
+
+        if score is None:
+            return
+        self.trial.report(float(score[0]), epoch)
+        if self.trial.should_prune():
+            raise optuna.TrialPruned()
+
+
+def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None) -> float:
+    """One trial: suggest, train with pruning, write its result file; the best validation score."""
+    from . import results, runner
+
+    params = {p.name: p.suggest(trial) for p in spec.search}
+    cfg = spec.config(params)
+    ds = runner.run_configs([cfg], progress=False, hooks=[PruneHook(trial)])[0]
+    curve = ds["val_acc_curve" if spec.objective == "val_acc" else "val_fvaf_curve"].values
+    value = float(curve[0][~(curve[0] != curve[0])].max())
+    ds.attrs.update({"trial_number": trial.number, "trial_params": json.dumps(params), "objective": spec.objective,
+                     "objective_value": value, "tune_spec": spec.path.read_text()})  # fmt: skip
+    results.write(ds, trial_path(spec, trial.number, root), overwrite=True)
+    return value
+
+
+def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log=print) -> int:  # noqa: ANN001
+    """Run trials until the budget is used: ask a trial, stop when its number is past the budget
+    (numbers are unique and dense across workers)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from .cli import Interrupted, stop_on_signals
+
+    s = study(spec, root, worker)
+    done = 0
+    with stop_on_signals():
+        while True:
+            trial = s.ask()
+            if trial.number >= spec.trials:
+                s.tell(trial, state=TrialState.FAIL)
+                trial_over_budget(s, trial.number)
+                log(f"{spec.name}: budget of {spec.trials} trials used; worker {worker} stops")
+                return 0
+            try:
+                value = run_trial(spec, trial, root)
+            except optuna.TrialPruned:
+                s.tell(trial, state=TrialState.PRUNED)
+                log(f"trial {trial.number}: pruned")
+            except Interrupted as exc:
+                s.tell(trial, state=TrialState.FAIL)
+                log(f"trial {trial.number}: stopped by {exc.name}; marked failed")
+                return 128 + exc.signum
+            except Exception as exc:  # noqa: BLE001 - recorded, and the worker goes on
+                s.tell(trial, state=TrialState.FAIL)
+                s.set_trial_user_attr(trial.number, "error", f"{type(exc).__name__}: {exc}")
+                log(f"trial {trial.number}: failed: {type(exc).__name__}: {exc}")
+            else:
+                s.tell(trial, value)
+                log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}")
+            done += 1
+
+
+def trial_over_budget(s: Any, number: int) -> None:
+    s.set_trial_system_attr(number, "over_budget", True)
+
+
+def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Trials by state (over-budget asks left out) and the best completed trial."""
+    s = study(spec, root)
+    by: dict[str, list[int]] = {"complete": [], "running": [], "pruned": [], "failed": []}
+    names = {"COMPLETE": "complete", "RUNNING": "running", "PRUNED": "pruned", "FAIL": "failed", "WAITING": "running"}
+    for t in s.get_trials(deepcopy=False):
+        if t.system_attrs.get("over_budget"):
+            continue
+        by[names[t.state.name]].append(t.number)
+    out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by}
+    if by["complete"]:
+        best = s.best_trial
+        out["best"] = {"number": best.number, "value": best.value, "params": best.params}
+    return out
+
+
+def best_config(spec: Spec, root: str | os.PathLike | None = None) -> RunConfig:
+    info = summary(spec, root)
+    if "best" not in info:
+        raise SnnsimError(f"{spec.name}: no completed trial yet")
+    return spec.config(info["best"]["params"])
+
+
+def to_toml(cfg: RunConfig, header: str) -> str:
+    """A config as a TOML file of RunConfig fields (``python -m snnsim.run --config``)."""
+    lines = [f"# {line}" for line in header.splitlines()]
+    for key, value in cfg.to_dict().items():
+        if value is None:
+            continue
+        if config_mod.metadata(key)["kind"] == "duration":
+            lines.append(f'{key} = "{value * 1e3:.12g}ms"')
+        else:
+            lines.append(f"{key} = {json.dumps(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def merge(spec: Spec, root: str | os.PathLike | None = None) -> Path:
+    """Every completed trial's result file, stacked along a dim ``trial`` with each searched
+    setting a coordinate over it, into ``RESULTS/NAME.h5``."""
+    import xarray as xr
+
+    from . import results
+    from .sweep.jobs import results_dir
+
+    info = summary(spec, root)
+    files = [trial_path(spec, n, root) for n in sorted(info["complete"]) if trial_path(spec, n, root).exists()]
+    if not files:
+        raise SnnsimError(f"{spec.name}: no completed trial to merge")
+    pieces = []
+    for path in files:
+        ds = results.load(path)
+        params = json.loads(ds.attrs["trial_params"])
+        number = int(ds.attrs["trial_number"])
+        ds = ds.drop_vars([k for k in params if k in ds.variables])
+        attrs = dict(ds.attrs)
+        ds.attrs = {}
+        pieces.append(ds.expand_dims(trial=[number]).assign_coords({k: ("trial", [v]) for k, v in params.items()})
+                      .assign(objective_value=("trial", [attrs["objective_value"]])))  # fmt: skip
+    merged = xr.concat(pieces, dim="trial", join="outer", combine_attrs="drop")
+    merged.attrs = {"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
+                    "complete": 1, "n_trials": len(files)}  # fmt: skip
+    out = results_dir(root) / f"{spec.name}.h5"
+    results.write(merged, out, overwrite=True)
+    return out
+
+
+# -- command line ----------------------------------------------------------------------------------
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("--results-dir", default=None, help="where results go (default $SNNSIM_RESULTS, else 'results')")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    def add(name: str, help_: str) -> OneLineParser:
+        s = sub.add_parser(name, help=help_, description=help_)
+        s.add_argument("spec", metavar="SPEC", help="a tuning spec (TOML)")
+        return s
+
+    s = add("run", "run local workers until the budget of trials is used")
+    s.add_argument("-j", "--processes", type=_positive, default=1, help="worker processes at once (default 1)")
+    add("worker", "one worker: trials until the budget is used ($SLURM_ARRAY_TASK_ID numbers it)")
+    s = add("submit", "sbatch slurm/tune.sh as an array of workers")
+    s.add_argument("--workers", type=_positive, default=2, help="array tasks (default 2)")
+    s.add_argument("--dry-run", action="store_true", help="print the sbatch command, do not run it")
+    s.add_argument("--sbatch-args", default="", metavar="'OPTIONS'", help="further sbatch options in one string")
+    s = add("status", "best so far and trials by state")
+    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = add("best", "write the best trial's config as TOML")
+    s.add_argument("--out", required=True, help="the TOML file to write")
+    s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add("merge", "merge the completed trials' result files into RESULTS/NAME.h5")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    ns = build_parser().parse_args(argv)
+    return guarded(PROG, lambda: COMMANDS[ns.command](load(ns.spec), ns))
+
+
+def _log(message: str) -> None:
+    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+
+
+def cmd_worker(spec: Spec, ns: Any) -> int:
+    return work(spec, ns.results_dir, int(os.environ.get("SLURM_ARRAY_TASK_ID", "0")), _log)
+
+
+def cmd_run(spec: Spec, ns: Any) -> int:
+    if ns.processes == 1:
+        return work(spec, ns.results_dir, 0, _log)
+    logs = folder(spec, ns.results_dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ, SNNSIM_THREADS=str(max(1, (os.cpu_count() or 1) // ns.processes)))
+    procs = []
+    for k in range(ns.processes):
+        cmd = [sys.executable, "-m", "snnsim.tune", *(["--results-dir", ns.results_dir] if ns.results_dir else []),
+               "worker", str(spec.path)]  # fmt: skip
+        with open(logs / f"worker-{k}.log", "a") as log:
+            procs.append(subprocess.Popen(cmd, env={**env, "SLURM_ARRAY_TASK_ID": str(k)}, stdout=log,
+                                          stderr=subprocess.STDOUT))  # fmt: skip
+    codes = [p.wait() for p in procs]
+    info = summary(spec, ns.results_dir)
+    print(_status_line(info))
+    return max(codes) if any(codes) else 0
+
+
+def cmd_submit(spec: Spec, ns: Any) -> int:
+    cmd = ["sbatch", "--parsable", f"--array=0-{ns.workers - 1}", *shlex.split(ns.sbatch_args), str(SCRIPT),
+           str(spec.path.resolve())]  # fmt: skip
+    if ns.dry_run:
+        print(shlex.join(cmd))
+        return 0
+    if shutil.which("sbatch") is None:
+        raise SnnsimError("submit: sbatch not found (no SLURM here?); use `tune run -j N` on this machine")
+    env = dict(os.environ)
+    if ns.results_dir is not None:
+        env["SNNSIM_RESULTS"] = str(Path(ns.results_dir).resolve())
+    Path("logs").mkdir(exist_ok=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    print(f"{spec.name}: submitted {ns.workers} workers as SLURM array job {proc.stdout.strip().split(';')[0]}")
+    return 0
+
+
+def _status_line(info: dict[str, Any]) -> str:
+    counts = "  ".join(f"{k} {len(info[k])}" for k in ("complete", "running", "pruned", "failed"))
+    best = info.get("best")
+    text = f"{info['name']}: budget {info['budget']}; {counts}"
+    if best:
+        text += f"\n  best: trial {best['number']}, {info['objective']} = {best['value']:.4f}, {best['params']}"
+    return text
+
+
+def cmd_status(spec: Spec, ns: Any) -> int:
+    info = summary(spec, ns.results_dir)
+    print(json.dumps(info) if ns.json else _status_line(info))
+    return 0
+
+
+def cmd_best(spec: Spec, ns: Any) -> int:
+    from .atomic_write import write_bytes
+
+    cfg = best_config(spec, ns.results_dir)
+    info = summary(spec, ns.results_dir)["best"]
+    out = Path(ns.out)
+    if out.exists() and not ns.overwrite:
+        raise SnnsimError(f"--out: {out} exists; give another name, or --overwrite to replace it")
+    header = (f"best trial {info['number']} of {spec.name} ({spec.path}): {spec.objective} = {info['value']:.4f}\n"
+              f"run it: python -m snnsim.run --config {out}")  # fmt: skip
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_bytes(out, to_toml(cfg, header).encode(), overwrite=ns.overwrite)
+    print(f"{out}: trial {info['number']}, {spec.objective} = {info['value']:.4f}")
+    return 0
+
+
+def cmd_merge(spec: Spec, ns: Any) -> int:
+    path = merge(spec, ns.results_dir)
+    print(f"{spec.name}: merged into {path}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "worker": cmd_worker, "submit": cmd_submit, "status": cmd_status, "best": cmd_best,
+            "merge": cmd_merge}  # fmt: skip
+
+if __name__ == "__main__":
+    sys.exit(main())

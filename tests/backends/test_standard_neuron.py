@@ -1,0 +1,54 @@
+"""The standard LIF (spike from the updated membrane, reset to 0 in the same step: NIR's LIF)
+on every backend that carries it equals a plain loop of its equations, in float64."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from snnsim.backends import make_backend
+from snnsim.config import RunConfig
+from snnsim.errors import ConfigError
+from snnsim.functional.lif import LIFParameters, li_sequence, lif_sequence
+
+
+def plain(h: torch.Tensor, alpha: float, v_th: float, spiking: bool):
+    """u = alpha v + h_t; s = u > v_th; v = u (1 - s), the state after each input."""
+    v = torch.zeros_like(h[:, 0])
+    spikes, membrane = [], []
+    for t in range(h.shape[1]):
+        u = alpha * v + h[:, t]
+        s = (u > v_th).to(h.dtype) if spiking else torch.zeros_like(u)
+        v = u * (1 - s)
+        spikes.append(s)
+        membrane.append(v)
+    return torch.stack(spikes, 1), torch.stack(membrane, 1)
+
+
+@pytest.mark.parametrize("backend", ["snntorch", "norse"])
+@pytest.mark.parametrize("tau", [0.002, 0.02])
+def test_backend_equals_the_plain_equations(backend, tau):
+    p = LIFParameters(alpha=math.exp(-1e-3 / tau), v_th=1.0, slope=5.0, neuron="standard")
+    g = torch.Generator().manual_seed(1)
+    h = (torch.randn(3, 40, 7, generator=g, dtype=torch.float64) * 0.9 + 0.4).requires_grad_()
+    s, v = make_backend(backend).lif(h, p)
+    s_ref, v_ref = plain(h.detach(), p.alpha, p.v_th, True)
+    assert s_ref.sum() > 0 and torch.equal(s, s_ref)
+    torch.testing.assert_close(v, v_ref, rtol=1e-10, atol=1e-10)
+    li = make_backend(backend).li(h, p)
+    torch.testing.assert_close(li, plain(h.detach(), p.alpha, math.inf, False)[1], rtol=1e-10, atol=1e-10)
+    # gradients: the backend's equal the functional reference's (the same surrogate and reset)
+    gs, gv = torch.randn_like(s), torch.randn_like(v)
+    (grad,) = torch.autograd.grad((s * gs).sum() + (v * gv).sum() + li.sum(), h)
+    h2 = h.detach().requires_grad_()
+    s2, v2 = lif_sequence(h2, p)
+    (ref,) = torch.autograd.grad((s2 * gs).sum() + (v2 * gv).sum() + li_sequence(h2, p).sum(), h2)
+    torch.testing.assert_close(grad, ref, rtol=1e-8, atol=1e-10)
+
+
+def test_the_fused_backend_refuses_the_standard_neuron_in_one_line():
+    with pytest.raises(ConfigError, match="^--neuron: the fused backend's kernels carry the notebook neuron only"):
+        RunConfig(backend="fused", neuron="standard")
+    assert RunConfig(backend="norse", neuron="standard").neuron == "standard"

@@ -1,0 +1,115 @@
+"""Cost metrics: golden values by hand, and every metric checked against NeuroBench on a model of
+the snnTorch backend (NeuroBench hooks the network's nn.Linear and snn.Leaky layers)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from snnsim import costs
+from snnsim.backends import make_backend
+from snnsim.functional.lif import LIFParameters
+from snnsim.network import Decoder
+from snnsim.readouts import get_readout
+
+
+def test_golden_values_by_hand():
+    # 3 inputs -> 2 hidden -> 1 output; one zero weight in each layer
+    w1 = torch.tensor([[1.0, 0.0], [0.5, 0.5], [2.0, 1.0]])  # input 0 reaches 1 neuron, 1 and 2 reach 2
+    w2 = torch.tensor([[0.0], [1.0]])  # hidden 0 reaches nothing, hidden 1 one output
+    x = torch.zeros(2, 4, 3)  # 2 samples, 4 steps (3 integrated)
+    x[0, 0, 0] = x[0, 1, 1] = x[1, 2, 2] = 1  # fan-outs 1, 2, 2 -> 5 input ACs in all
+    x[1, 3, 0] = 1  # the last step is not integrated: not counted
+    s1 = torch.zeros(2, 4, 2)
+    s1[0, 1, 0] = s1[0, 2, 1] = s1[1, 1, 1] = 1  # fan-outs 0, 1, 1 -> 2 hidden ACs
+    s1[1, 3, 1] = 1  # last step: counted in the rate, not in the operations
+    c = costs.spiking(w1, w2, x, s1, None, dt=1e-3)
+    assert c.n_params == 8 and c.footprint_bytes == 32
+    assert c.connection_sparsity == pytest.approx(2 / 8)
+    assert c.synops_dense == 3 * (6 + 2)
+    assert c.synops_eff_acs == pytest.approx((5 + 2) / 2) and c.synops_eff_macs == 0
+    assert c.activation_sparsity == pytest.approx(1 - 3 / (2 * 3 * 3))  # 3 integrated spikes, 3 neurons x 3 steps
+    assert c.hidden_rate_hz == pytest.approx(4 / (2 * 2 * 4 * 1e-3))
+    # currents instead of spikes: multiply-accumulates
+    m = costs.spiking(w1, w2, x * 0.5, s1, None, dt=1e-3)
+    assert m.synops_eff_macs == pytest.approx(5 / 2) and m.synops_eff_acs == pytest.approx(2 / 2)
+
+
+neurobench = pytest.importorskip("neurobench")
+
+
+@pytest.mark.parametrize("readout", ["mean", "fr"])
+def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
+    """The same weights in a network NeuroBench can hook: nn.Linear layers and snn.Leaky
+    subclasses that step exactly like snnsim's notebook neuron (checked against snnsim's own
+    records first); NeuroBench runs on the T - 1 input steps snnsim integrates."""
+    import snntorch as snn
+    from neurobench.benchmarks import Benchmark
+    from neurobench.metrics.static import ConnectionSparsity, Footprint, ParameterCount
+    from neurobench.metrics.workload import ActivationSparsity, SynapticOperations
+    from neurobench.models import SNNTorchModel
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    alpha, n_in, n_hidden, n_out, steps, n = math.exp(-0.1), 40, 12, 5, 30, 6
+    params = LIFParameters(alpha=alpha)
+    model = Decoder(n_in, n_hidden, n_out, make_backend("snntorch"), get_readout(readout), params, "fan-in",
+                    [torch.Generator().manual_seed(0)])  # fmt: skip
+    with torch.no_grad():
+        model.w1.mul_(5).masked_fill_(torch.rand(model.w1.shape, generator=torch.Generator().manual_seed(1)) < 0.2, 0)
+    x = (torch.rand(n, steps, n_in, generator=torch.Generator().manual_seed(2)) < 0.2).float()
+    with torch.no_grad():
+        rec = model(x[None])
+    ours = costs.spiking(model.w1[0].detach(), model.w2[0].detach(), x, rec.hidden_spikes[0],
+                         None if rec.out_spikes is None else rec.out_spikes[0], 1e-3)  # fmt: skip
+    assert rec.hidden_spikes.sum() > 0
+
+    class NotebookLIF(snn.Leaky):  # emits its stored spike: snnsim's record at step t
+        def __init__(self, li: bool) -> None:
+            super().__init__(beta=alpha, threshold=1.0, init_hidden=True, reset_mechanism="none")
+            self.li = li
+
+        def forward(self, h):
+            if self.mem.shape != h.shape:
+                self.reset_mem(like=h)
+            if self.li:
+                self.mem = self.beta * self.mem + h
+                return torch.zeros_like(h)
+            out = self.s
+            self.s = (self.mem > self.threshold).float()
+            self.mem = (self.beta * self.mem + h) * (1 - out)
+            return out
+
+        def reset_mem(self, like=None):
+            like = self.mem if like is None else like
+            self.mem, self.s = torch.zeros_like(like), torch.zeros_like(like)
+            return self.mem
+
+    class Net(nn.Sequential):
+        def reset(self):
+            for m in self.modules():
+                if isinstance(m, NotebookLIF):
+                    m.reset_mem()
+
+    net = Net(nn.Linear(n_in, n_hidden, bias=False), NotebookLIF(False), nn.Linear(n_hidden, n_out, bias=False),
+              NotebookLIF(readout != "fr"))  # fmt: skip
+    with torch.no_grad():
+        net[0].weight.copy_(model.w1[0].T)
+        net[2].weight.copy_(model.w2[0].T)
+    loader = DataLoader(TensorDataset(x[:, :-1], torch.zeros(n)), batch_size=n)
+    bench = Benchmark(SNNTorchModel(net), loader, [], [], [[Footprint, ParameterCount, ConnectionSparsity],
+                                                          [ActivationSparsity, SynapticOperations]])  # fmt: skip
+    theirs = bench.run(quiet=True)
+    leaky_buffers = 2 * 20  # beta, threshold, graded_spikes_factor (4 B) and reset_mechanism_val (8 B) per Leaky
+    assert theirs["ParameterCount"] == ours.n_params
+    assert theirs["Footprint"] - leaky_buffers == ours.footprint_bytes
+    assert theirs["ConnectionSparsity"] == pytest.approx(ours.connection_sparsity, abs=1e-4)  # NB rounds to 4 places
+    assert theirs["ActivationSparsity"] == pytest.approx(ours.activation_sparsity, rel=1e-12)
+    ops = theirs["SynapticOperations"]
+    assert ops["Dense"] == ours.synops_dense
+    assert ops["Effective_ACs"] == pytest.approx(ours.synops_eff_acs, rel=1e-12)
+    assert ops["Effective_MACs"] == pytest.approx(ours.synops_eff_macs) == 0.0
+    assert 0 < ours.activation_sparsity < 1 and np.isfinite(ours.hidden_rate_hz)

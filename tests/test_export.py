@@ -1,0 +1,185 @@
+"""``python -m snnsim.export``: a trained model to NIR (and torch.save), and the NIR graph read by
+Norse and snnTorch reproduces snnsim's spikes and membranes on the same input.
+
+Both libraries' importers build one-step modules (the tests loop over time) and neither maps
+``nir.LI`` (Norse's ``from_nir`` drops the node, snnTorch's raises), so the loaders below add an
+LI mapping with each library's own leaky integrator.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from snnsim import results
+from snnsim.backends import make_backend
+from snnsim.config import RunConfig
+from snnsim.export import NIR_DT
+from snnsim.functional.lif import LIFParameters
+from snnsim.network import Decoder
+from snnsim.readouts import get_readout
+
+nir = pytest.importorskip("nir")
+nirtorch = pytest.importorskip("nirtorch")
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["--backend", "snntorch", "--neuron", "standard", "--epochs", "1", "--n-train-batches", "2", "--n-test-batches",
+        "1", "--batch-size", "8", "--hidden", "10", "--quiet"]  # fmt: skip
+
+
+def load_norse(graph):
+    from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
+    from norse.torch.utils.import_nir import _import_norse_module
+
+    class LI(torch.nn.Module):
+        def __init__(self, node):
+            super().__init__()
+            r, tau, leak = (torch.from_numpy(np.asarray(a, np.float32)) for a in (node.r, node.tau, node.v_leak))
+            self.register_buffer("r", r)
+            self.cell = LIBoxCell(LIBoxParameters(tau_mem_inv=1 / tau, v_leak=leak), dt=NIR_DT)
+
+        def forward(self, x, state=None):
+            return self.cell(self.r * x, state)
+
+    def node_map(node):
+        if isinstance(node, nir.LI):
+            return LI(node)
+        return _import_norse_module(node, ignore_warnings=True, dt=NIR_DT)  # what norse.torch.from_nir uses
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return nirtorch.load(graph, node_map)
+
+
+def load_snntorch(graph):
+    import snntorch as snn
+    from snntorch.import_nir import _nir_to_snntorch_module
+
+    class LI(torch.nn.Module):  # snnTorch's conventions: dt = 1e-4, beta = 1 - dt/tau, input gain r dt/tau
+        def __init__(self, node):
+            super().__init__()
+            tau = np.asarray(node.tau, np.float64)
+            self.register_buffer("gain", torch.tensor(np.asarray(node.r) * NIR_DT / tau, dtype=torch.float32))
+            self.leaky = snn.Leaky(beta=torch.tensor(1 - NIR_DT / tau, dtype=torch.float32), reset_mechanism="none",
+                                   init_hidden=True)  # fmt: skip
+
+        def forward(self, x):
+            self.leaky(self.gain * x)
+            return self.leaky.mem
+
+    def to_module(node):  # what snntorch.import_nir.import_from_nir uses
+        return _nir_to_snntorch_module(node, init_hidden=True)
+
+    return nirtorch.nir_to_torch(graph, {nir.Linear: to_module, nir.LIF: to_module, nir.LI: LI})
+
+
+@torch.no_grad()
+def run_graph(lib: str, graph, x: torch.Tensor):
+    """x (B, T, in) -> the graph's hidden spikes and output, (B, T, .), one call per step."""
+    model = load_norse(graph) if lib == "norse" else load_snntorch(graph)
+    hidden, outs, state = [], [], None
+    if lib == "snntorch":
+        hook = model.lif1.register_forward_hook(lambda m, i, o: hidden.append(o.clone()))
+    for t in range(x.shape[1]):
+        out, state = model(x[:, t], state)
+        outs.append(out.clone())
+        if lib == "norse":
+            hidden.append(state.cache["lif1"].clone())
+    if lib == "snntorch":
+        hook.remove()
+    return torch.stack(hidden, 1), torch.stack(outs, 1)
+
+
+def snnsim_records(ds, x: torch.Tensor):
+    """The trained model of a result file, run by snnsim on x (B, T, in)."""
+    cfg = RunConfig.from_json(ds.attrs["config"])
+    params = LIFParameters(alpha=cfg.alpha, v_th=cfg.threshold, slope=cfg.surrogate_slope, neuron=cfg.neuron)
+    model = Decoder(x.shape[-1], cfg.hidden, cfg.n_classes, make_backend(cfg.backend), get_readout(cfg.readout),
+                    params, cfg.init, [torch.Generator()])  # fmt: skip
+    with torch.no_grad():
+        model.w1.copy_(torch.from_numpy(ds.w1.values[:1]))
+        model.w2.copy_(torch.from_numpy(ds.w2.values[:1]))
+        return model(x[None])
+
+
+def export(args, tmp_path):
+    return subprocess.run([sys.executable, "-m", "snnsim.export", *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=300)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Result files of tiny standard-neuron and notebook-neuron trainings, through the CLI."""
+    folder = tmp_path_factory.mktemp("export")
+    files = {}
+    for readout in ("mean", "fr"):
+        for neuron in ("standard", "notebook"):
+            out = folder / f"{readout}-{neuron}.h5"
+            args = [a if a != "standard" else neuron for a in TINY]
+            proc = subprocess.run([sys.executable, "-m", "snnsim.run", *args, "--readout", readout, "--tau", "5ms",
+                                   "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+            files[readout, neuron] = out
+    return files
+
+
+def stimuli(seed: int = 3, n: int = 4) -> torch.Tensor:
+    from snnsim.studies.ipd import make_stimuli
+
+    cfg = RunConfig(batch_size=n, n_test_batches=1)
+    return make_stimuli(cfg, seed, torch.device("cpu"), "test").spikes.float()
+
+
+@pytest.mark.parametrize("lib", ["norse", "snntorch"])
+@pytest.mark.parametrize("readout", ["mean", "fr"])
+def test_the_nir_graph_reproduces_snnsim_in_norse_and_snntorch(trained, lib, readout, tmp_path):
+    ds = results.load(trained[readout, "standard"])
+    proc = export([str(trained[readout, "standard"]), "--format", "nir", "--out", str(tmp_path / "net.nir")], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    graph = nir.read(str(tmp_path / "net.nir"))
+    assert graph.metadata["readout"] == readout and graph.metadata["neuron"] == "standard"
+    x = stimuli()
+    hidden, out = run_graph(lib, graph, x)
+    rec = snnsim_records(ds, x)
+    assert rec.hidden_spikes.sum() > 0  # the case is not vacuous
+    assert torch.equal(hidden, rec.hidden_spikes[0])
+    if readout == "fr":
+        assert torch.equal(out, rec.out_spikes[0])
+    else:
+        torch.testing.assert_close(out, rec.out_membrane[0], rtol=1e-5, atol=1e-4)
+
+
+def test_the_notebook_neuron_agrees_until_the_first_hidden_spike(trained, tmp_path):
+    """The notebook neuron (spike from the pre-update membrane, reset a step later) has no NIR
+    node: its graph equals snnsim's network, two steps later, until each hidden neuron's first
+    spike; the metadata says so."""
+    ds = results.load(trained["mean", "notebook"])
+    assert export([str(trained["mean", "notebook"]), "--format", "nir", "--out", str(tmp_path / "n.nir")],
+                  tmp_path).returncode == 0  # fmt: skip
+    graph = nir.read(str(tmp_path / "n.nir"))
+    assert "first spike" in graph.metadata["neuron_model"]
+    x = stimuli()
+    hidden, _ = run_graph("norse", graph, x)
+    sim = snnsim_records(ds, x).hidden_spikes[0][:, 2:]
+    nir_spikes = hidden[:, :-2]
+    before_first = (torch.cumsum(nir_spikes, 1) - nir_spikes) == 0
+    assert nir_spikes[before_first].sum() > 0
+    assert torch.equal(sim[before_first], nir_spikes[before_first])
+
+
+def test_pt_export_and_one_line_errors(trained, tmp_path):
+    path = trained["mean", "standard"]
+    assert export([str(path), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path).returncode == 0
+    saved = torch.load(tmp_path / "m.pt")
+    ds = results.load(path)
+    np.testing.assert_array_equal(saved["w1"].numpy(), ds.w1.values[0])
+    assert saved["readout"] == "mean" and saved["repeat"] == 0 and 0 < saved["alpha"] < 1
+    taken = export([str(path), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path)
+    assert taken.returncode == 2 and "exists" in taken.stderr and taken.stderr.count("\n") == 1
+    bad = export([str(path), "--format", "pt", "--repeat", "3", "--out", str(tmp_path / "r.pt")], tmp_path)
+    assert bad.returncode == 2 and "--repeat: 3 is not a repeat" in bad.stderr
