@@ -219,13 +219,15 @@ def execute(
         def hooks(cfgs: list, members: list) -> list:
             return [TensorBoardHook(tensorboard, [f"repeat-{r}" for _, r in members])]
 
-    ds = runner.run_configs(
-        [cfg], progress, hooks=hooks, checkpoints=None if out is None else (lambda c, m: checkpoint_path(out, m)),
+    def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
+        if out is not None:
+            save(ds, out, overwrite, fallback)
+
+    return runner.run_configs(
+        [cfg], progress, on_result=write,
+        hooks=hooks, checkpoints=None if out is None else (lambda c, m: checkpoint_path(out, m)),
         keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
     )[0]  # fmt: skip
-    if out is not None:
-        save(ds, out, overwrite, fallback)
-    return ds
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -154,6 +154,7 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
     outcomes: list[dict[int, Outcome]] = [{} for _ in cfgs]
     results: list[xr.Dataset | None] = [None] * len(cfgs)
     failed: set[int] = set()
+    resumed: dict[int, int] = {}  # config -> the latest epoch one of its batched models resumed after
     pending: list[tuple[Path, set[int]]] = []  # checkpoints and the configs they wait for
     queue = plan(cfgs)
     while queue:
@@ -189,11 +190,15 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
         seconds = (time.perf_counter() - start) / len(seeds)
         if checkpoint is not None:
             pending.append((checkpoint, {i for i, _ in members}))
+        for i, _ in members:
+            resumed[i] = max(resumed.get(i, 0), training.resumed_from)
         for (i, r), result in zip(members, study.evaluate(model, batch, data, training)):
             outcomes[i][r] = Outcome(result, seconds)
             if len(outcomes[i]) == cfgs[i].repeats:
                 first = cache.get(study, cfgs[i], cfgs[i].seed, device)
                 results[i] = study.to_dataset(cfgs[i], outcomes[i], first, device)
+                if resumed.get(i):
+                    results[i].attrs["resumed_from_epoch"] = resumed[i]
                 if on_result is not None:
                     on_result(i, results[i])
         for path, waits in pending:

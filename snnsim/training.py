@@ -195,11 +195,11 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                             val=f"{np.nanmean(state.val_curve[:, epoch]):.3f}")  # fmt: skip
             finished = not state.active.any()
         state.epoch = epoch + 1
+        if options.checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
+            save_checkpoint(options.checkpoint, key, model, trainer, state, epochs)
         record = EpochRecord(epoch + 1, loss, score, float(state.lr[epoch]), rate, model)
         for hook in options.hooks:
             hook(record)
-        if options.checkpoint is not None:
-            save_checkpoint(options.checkpoint, key, model, trainer, state, epochs)
     bar.close()
     rates = state.rates if np.isfinite(state.rates).any() else None
     if not state.validated:

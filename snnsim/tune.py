@@ -48,13 +48,18 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from . import config as config_mod
 from .cli import OneLineParser, guarded
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import ConfigError, SnnsimError
+
+if TYPE_CHECKING:
+    from .training import EpochRecord
 
 PROG = "snnsim.tune"
 SAMPLERS = ("tpe", "random")
@@ -223,12 +228,12 @@ class PruneHook:
     def __init__(self, trial: Any) -> None:
         self.trial = trial
 
-    def __call__(self, epoch: int, loss: Any, score: Any) -> None:
+    def __call__(self, record: EpochRecord) -> None:
         import optuna
 
-        if score is None:
+        if record.score is None:
             return
-        self.trial.report(float(score[0]), epoch)
+        self.trial.report(float(record.score[0]), record.epoch)
         if self.trial.should_prune():
             raise optuna.TrialPruned()
 
@@ -239,9 +244,9 @@ def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None) -> 
 
     params = {p.name: p.suggest(trial) for p in spec.search}
     cfg = spec.config(params)
-    ds = runner.run_configs([cfg], progress=False, hooks=[PruneHook(trial)])[0]
+    ds = runner.run_configs([cfg], progress=False, hooks=lambda cfgs, members: [PruneHook(trial)])[0]
     curve = ds["val_acc_curve" if spec.objective == "val_acc" else "val_fvaf_curve"].values
-    value = float(curve[0][~(curve[0] != curve[0])].max())
+    value = float(np.nanmax(curve[0]))
     ds.attrs.update({"trial_number": trial.number, "trial_params": json.dumps(params), "objective": spec.objective,
                      "objective_value": value, "tune_spec": spec.path.read_text()})  # fmt: skip
     results.write(ds, trial_path(spec, trial.number, root), overwrite=True)

@@ -28,6 +28,7 @@ LIGHT = (
     "snnsim.sweep.jobs",
     "snnsim.sweep.merge",
     "snnsim.sweep.cli",
+    "snnsim.tune",
 )
 
 

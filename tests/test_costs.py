@@ -38,9 +38,6 @@ def test_golden_values_by_hand():
     assert m.synops_eff_macs == pytest.approx(5 / 2) and m.synops_eff_acs == pytest.approx(2 / 2)
 
 
-neurobench = pytest.importorskip("neurobench")
-
-
 @pytest.mark.parametrize("readout", ["mean", "fr"])
 def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
     """The same weights in a network NeuroBench can hook: nn.Linear layers and snn.Leaky
@@ -68,8 +65,8 @@ def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
     assert rec.hidden_spikes.sum() > 0
 
     class NotebookLIF(snn.Leaky):  # emits its stored spike: snnsim's record at step t
-        def __init__(self, li: bool) -> None:
-            super().__init__(beta=alpha, threshold=1.0, init_hidden=True, reset_mechanism="none")
+        def __init__(self, li: bool, last: bool) -> None:
+            super().__init__(beta=alpha, threshold=1.0, init_hidden=True, reset_mechanism="none", output=last)
             self.li = li
 
         def forward(self, h):
@@ -77,11 +74,12 @@ def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
                 self.reset_mem(like=h)
             if self.li:
                 self.mem = self.beta * self.mem + h
-                return torch.zeros_like(h)
-            out = self.s
-            self.s = (self.mem > self.threshold).float()
-            self.mem = (self.beta * self.mem + h) * (1 - out)
-            return out
+                out = torch.zeros_like(h)
+            else:
+                out = self.s
+                self.s = (self.mem > self.threshold).float()
+                self.mem = (self.beta * self.mem + h) * (1 - out)
+            return (out, self.mem) if self.output else out  # the last layer: (spikes, membrane)
 
         def reset_mem(self, like=None):
             like = self.mem if like is None else like
@@ -94,8 +92,8 @@ def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
                 if isinstance(m, NotebookLIF):
                     m.reset_mem()
 
-    net = Net(nn.Linear(n_in, n_hidden, bias=False), NotebookLIF(False), nn.Linear(n_hidden, n_out, bias=False),
-              NotebookLIF(readout != "fr"))  # fmt: skip
+    net = Net(nn.Linear(n_in, n_hidden, bias=False), NotebookLIF(False, False), nn.Linear(n_hidden, n_out, bias=False),
+              NotebookLIF(readout != "fr", True))  # fmt: skip
     with torch.no_grad():
         net[0].weight.copy_(model.w1[0].T)
         net[2].weight.copy_(model.w2[0].T)

@@ -519,8 +519,11 @@ class BMIStudy:
                 for split in SPLITS:
                     v = ds[f"{split}_{metric}"].sel(output=out).values
                     lines.append(f"{f'{split} {metric} {out}':18}{np.median(v):9.3f}{v.min():9.3f}{v.max():9.3f}")
-        v = ds["train_seconds"].values
-        lines.append(f"{'train s':18}{np.median(v):9.2f}{v.min():9.2f}{v.max():9.2f}")
+        for name, label in (("hidden_rate_hz", "hidden Hz"), ("synops_eff_acs", "synops/sample"),
+                            ("synops_eff_macs", "MACs/sample"), ("train_seconds", "train s")):  # fmt: skip
+            v = ds[name].values if name in ds else np.array([np.nan])
+            if np.isfinite(v).any() and (name != "synops_eff_acs" or v.max() > 0):
+                lines.append(f"{label:18}{np.nanmedian(v):9.2f}{np.nanmin(v):9.2f}{np.nanmax(v):9.2f}")
         return "\n".join(lines)
 
 

@@ -405,11 +405,16 @@ class IPDStudy:
         ]
         for name, label in (
             ("train_acc", "train acc %"),
+            ("val_acc", "val acc %"),
             ("test_acc", "test acc %"),
             ("train_err_deg", "train err deg"),
             ("test_err_deg", "test err deg"),
+            ("hidden_rate_hz", "hidden Hz"),
+            ("synops_eff_acs", "synops/sample"),
             ("train_seconds", "train s"),
         ):
+            if name not in ds:
+                continue
             v = ds[name].values
             lines.append(f"{label:14}{np.median(v):9.2f}{v.min():9.2f}{v.max():9.2f}")
         return "\n".join(lines)

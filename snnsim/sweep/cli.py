@@ -349,7 +349,9 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
         if by[k]:
             print(f"  {k}: {jobs_mod.array_spec(by[k])}")
     for s in st:
-        if s.state in ("running", "failed", "corrupt", "stale") and s.reason:
+        if s.state == "running":
+            print(f"    job {s.index} running {s.reason}")
+        elif s.reason:
             print(f"    job {s.index} {s.state}: {s.reason}")
     if temporaries:
         print(

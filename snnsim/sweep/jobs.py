@@ -106,8 +106,8 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None) ->
     holder = job_lock(exp, index, root).holder()
     if holder is not None:
         progress = checkpoint_progress(exp, root).get(index)
-        at = f" (epoch {progress[0]}/{progress[1]})" if progress else ""
-        return JobState(index, "running", f"by {holder}{at}")
+        at = f"(epoch {progress[0]}/{progress[1]}) " if progress else ""
+        return JobState(index, "running", f"{at}by {holder}")
     path = found_result(exp, index, root)
     if path.exists():
         damage = results.verify(path)
@@ -147,6 +147,9 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None) ->
     marker = _found_marker(exp, index, root)
     if marker.exists():
         return JobState(index, "failed", _last_line(marker))
+    progress = checkpoint_progress(exp, root).get(index)
+    if progress:
+        return JobState(index, "missing", f"resumes from its checkpoint after epoch {progress[0]}/{progress[1]}")
     return JobState(index, "missing")
 
 

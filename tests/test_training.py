@@ -1,0 +1,160 @@
+"""Checkpoints that resume: a run stopped by SIGTERM mid-training and started again with the same
+command ends with the numbers of a run that was never stopped, bit for bit (the training time
+aside); the checkpoint is removed once the result file is written, unless kept."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnsim import results, runner
+from snnsim.config import RunConfig
+from snnsim.datasets.bmi_synthetic import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+IPD = ["--backend", "fused", "--epochs", "12", "--n-train-batches", "24", "--n-test-batches", "2", "--batch-size", "64",
+       "--hidden", "32", "--n-val-batches", "2", "--patience", "3", "--quiet"]  # fmt: skip
+TIMING = {"train_seconds"}
+VARYING_ATTRS = {"created", "resumed_from_epoch", "data_sha256"}  # the checksum covers train_seconds
+
+
+def same_numbers(a, b) -> None:
+    """Every variable and attribute of two result datasets equal, bit for bit (timings aside)."""
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in sorted(set(a.data_vars) - TIMING):
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    assert {k: v for k, v in a.attrs.items() if k not in VARYING_ATTRS} == {
+        k: v for k, v in b.attrs.items() if k not in VARYING_ATTRS
+    }
+
+
+def sidecar(folder: Path) -> dict | None:
+    found = sorted(folder.glob(".*.ckpt.json"))
+    if not found:
+        return None
+    try:
+        return json.loads(found[0].read_text())
+    except ValueError:  # replaced between glob and read
+        return None
+
+
+def stop_after_checkpoint(cmd: list[str], folder: Path, at_least: int, timeout: float = 120) -> tuple[int, str]:
+    """Start ``cmd``, send SIGTERM once a checkpoint in ``folder`` has ``at_least`` epochs; the
+    exit code and stderr."""
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and proc.poll() is None:
+        info = sidecar(folder)
+        if info and info["epoch"] >= at_least:
+            proc.send_signal(signal.SIGTERM)
+            break
+        time.sleep(0.02)
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, err
+
+
+def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snnsim.run", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+
+
+def test_sigterm_then_the_same_command_resumes_and_ends_bit_for_bit(tmp_path):
+    whole, resumed = tmp_path / "whole" / "r.h5", tmp_path / "resumed" / "r.h5"
+    whole.parent.mkdir()
+    resumed.parent.mkdir()
+    assert run(*IPD, "--out", str(whole)).returncode == 0
+    assert not list(whole.parent.glob(".*ckpt*"))  # removed once the result was written
+
+    cmd = [sys.executable, "-m", "snnsim.run", *IPD, "--out", str(resumed)]
+    code, err = stop_after_checkpoint(cmd, resumed.parent, at_least=2)
+    assert code == 128 + signal.SIGTERM, err
+    assert err.strip().splitlines()[-1] == "snnsim.run: stopped by SIGTERM; no result written"
+    assert not resumed.exists()
+    stopped_at = sidecar(resumed.parent)["epoch"]
+    assert 2 <= stopped_at < 12
+
+    again = run(*IPD, "--out", str(resumed))
+    assert again.returncode == 0, again.stderr
+    lines = [line for line in again.stderr.splitlines() if "resuming" in line]
+    assert len(lines) == 1 and f"resuming from the checkpoint after epoch {stopped_at} of 12" in lines[0], again.stderr
+    a, b = results.load(whole), results.load(resumed)
+    same_numbers(a, b)
+    assert b.attrs["resumed_from_epoch"] == stopped_at and "resumed_from_epoch" not in a.attrs
+    assert not list(resumed.parent.glob(".*ckpt*"))
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
+    out = tmp_path / "r.h5"
+    code, _ = stop_after_checkpoint([sys.executable, "-m", "snnsim.run", *IPD, "--out", str(out)], tmp_path, 1)
+    assert code == 128 + signal.SIGTERM
+    other = run(*IPD, "--lr", "0.002", "--out", str(out))
+    assert other.returncode == 0, other.stderr
+    assert "holds other models; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
+    assert results.load(out).attrs.get("resumed_from_epoch") is None
+
+
+def test_keep_checkpoints_keeps_the_last_one(tmp_path):
+    out = tmp_path / "r.h5"
+    args = [a if a != "12" else "3" for a in IPD]  # 3 epochs
+    assert run(*args, "--out", str(out), "--keep-checkpoints").returncode == 0
+    kept = list(tmp_path.glob(".r.h5.*.ckpt"))
+    assert len(kept) == 1 and json.loads(Path(f"{kept[0]}.json").read_text()) == {"epoch": 3, "epochs": 3}
+
+
+@pytest.fixture(scope="module")
+def bmi_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bmi") / "small.pkl"
+    with open(path, "wb") as fh:
+        pickle.dump(generate(seed=0, samples_per_fold=400), fh)
+    return str(path)
+
+
+class Stop(Exception):
+    """Raised by a hook after an epoch: the fit stops there, as a killed process would."""
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(study="ipd", backend="snntorch", epochs=4, n_train_batches=3, n_test_batches=1, n_val_batches=1,
+             batch_size=16, hidden=8, repeats=2),
+        dict(study="ipd", backend="norse", readout="fr", epochs=4, n_train_batches=3, n_test_batches=1, batch_size=16,
+             hidden=8),
+        dict(study="bmi", model="snn", backend="fused", epochs=4, hidden=8, batch_size=128, n_train_folds=2,
+             patience=4),
+        dict(study="bmi", model="ann", epochs=4, hidden=8, batch_size=128, n_train_folds=2, patience=4),
+    ],
+    ids=["ipd-snntorch-val", "ipd-norse-fr", "bmi-snn", "bmi-ann"],
+)
+def test_every_study_and_backend_resumes_exactly(settings, bmi_path, tmp_path):
+    """In one process: the fit stopped after epoch 2 (by an exception from an epoch hook), then
+    run again with the same checkpoint; the same numbers as a fit that never stopped."""
+    if settings["study"] == "bmi":
+        settings = dict(settings, data=bmi_path)
+    cfg = RunConfig(**settings)
+    whole = runner.run_configs([cfg], progress=False)[0]
+
+    def stop_after_2(cfgs, members):
+        def hook(record):
+            if record.epoch == 2:
+                raise Stop
+
+        return [hook]
+
+    ckpt = tmp_path / "c.ckpt"
+    with pytest.raises(Stop):
+        runner.run_configs([cfg], progress=False, hooks=stop_after_2, checkpoints=lambda c, m: ckpt)
+    assert json.loads(Path(f"{ckpt}.json").read_text())["epoch"] == 2
+    messages = []
+    again = runner.run_configs([cfg], progress=False, checkpoints=lambda c, m: ckpt, log=messages.append)[0]
+    assert messages == [f"resuming from the checkpoint after epoch 2 of 4 ({ckpt})"]
+    same_numbers(whole, again)
+    assert not ckpt.exists()
