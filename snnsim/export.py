@@ -1,9 +1,11 @@
 """``python -m snnsim.export RESULT.h5 [--repeat R] --format nir|pt --out PATH``: a trained model
 out of a result file, for other tools.
 
-Every IPD result file holds the trained weights of each repeat (``w1`` (input_unit, hidden_unit)
-and ``w2`` (hidden_unit, output_unit)) and the full config, so a model is exported without
-training again.
+Every IPD result file and every BMI ``snn`` result file holds the trained weights of each repeat
+(``w1`` (input_unit, hidden_unit) and ``w2`` (hidden_unit, output_unit)) and the full config, so a
+model is exported without training again. A BMI decoder's affine head on its readout
+(``head_scale``, ``head_bias``) and its scaling (``x_mean``, ``x_std``, ``y_mean``, ``y_std``) go
+into the ``pt`` dict and the NIR metadata (they act outside the spiking graph).
 
 ``--format pt``: a ``torch.save`` dict: ``w1``, ``w2`` (float32, (in, out) layout), ``alpha`` (the
 membrane decay per step), ``threshold``, ``readout``, ``dt`` (s), ``tau`` (s), ``config`` (JSON),
@@ -33,6 +35,7 @@ membrane) and differs afterwards; the metadata says so.
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -48,6 +51,9 @@ PROG = "snnsim.export"
 #: The step snnTorch's NIR importer assumes (snntorch/import_nir.py), s.
 NIR_DT = 1e-4
 FORMATS = ("nir", "pt")
+#: A BMI decoder's affine head on its readout (per output) and its input and target scaling.
+BMI_HEAD = ("head_scale", "head_bias")
+BMI_SCALING = ("x_mean", "x_std", "y_mean", "y_std")
 
 
 def network_to_nir(
@@ -106,6 +112,10 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     from .config import RunConfig
 
     ds = results.load(path)
+    study = json.loads(ds.attrs.get("config", "{}")).get("study")
+    if study == "bmi" and json.loads(ds.attrs["config"]).get("model") != "snn":
+        raise ResultError(f"{path}: this bmi model is not a spiking network; its trained weights are variables of "
+                          "the result file (snnsim.results.load)")  # fmt: skip
     if "w1" not in ds or "config" not in ds.attrs:
         raise ResultError(f"{path}: no trained weights (w1, w2) of a single run; export takes a result file of "
                           "python -m snnsim.run or a sweep's job file")  # fmt: skip
@@ -119,6 +129,8 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
         "w2": ds["w2"].sel(repeat=r).values.astype(np.float32),
         "alpha": cfg.alpha, "threshold": cfg.threshold, "readout": cfg.readout, "dt": cfg.dt, "tau": cfg.tau,
         "neuron": getattr(cfg, "neuron", "notebook"), "config": cfg.to_json(), "repeat": r, "seed": cfg.seed + r,
+        **({k: ds[k].sel(repeat=r).values.astype(np.float32) for k in BMI_HEAD} if cfg.study == "bmi" else {}),
+        **({k: ds[k].values.astype(np.float32) for k in BMI_SCALING} if cfg.study == "bmi" else {}),
     }  # fmt: skip
 
 
@@ -137,12 +149,13 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     out.parent.mkdir(parents=True, exist_ok=True)
     if fmt == "pt":
         buffer = io.BytesIO()
-        torch.save({**m, "w1": torch.from_numpy(m["w1"]), "w2": torch.from_numpy(m["w2"])}, buffer)
+        torch.save({k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in m.items()}, buffer)
         return write_bytes(out, buffer.getvalue(), overwrite)
     import nir
 
     graph = network_to_nir(m["w1"], m["w2"], m["alpha"], m["threshold"], m["readout"], m["neuron"], m["dt"])
     graph.metadata.update({"config": m["config"], "repeat": m["repeat"], "seed": m["seed"]})
+    graph.metadata.update({k: m[k] for k in (*BMI_HEAD, *BMI_SCALING) if k in m})  # outside the graph (BMI)
     tmp = out.with_name(f".{out.name}.export.tmp")
     try:
         nir.write(str(tmp), graph)

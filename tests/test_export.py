@@ -183,3 +183,33 @@ def test_pt_export_and_one_line_errors(trained, tmp_path):
     assert taken.returncode == 2 and "exists" in taken.stderr and taken.stderr.count("\n") == 1
     bad = export([str(path), "--format", "pt", "--repeat", "3", "--out", str(tmp_path / "r.pt")], tmp_path)
     assert bad.returncode == 2 and "--repeat: 3 is not a repeat" in bad.stderr
+
+
+def test_a_bmi_snn_exports_with_its_head_and_scaling_and_an_ann_is_refused(tmp_path):
+    import pickle
+
+    from snnsim.datasets.bmi_synthetic import generate
+
+    data = tmp_path / "small.pkl"
+    data.write_bytes(pickle.dumps(generate(seed=0, samples_per_fold=400)))
+    files = {}
+    for model in ("snn", "ann"):
+        files[model] = tmp_path / f"{model}.h5"
+        proc = subprocess.run([sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", model, "--data",
+                               str(data), "--epochs", "1", "--hidden", "8", "--n-train-folds", "2", "--quiet", "--out",
+                               str(files[model])], capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+    ds = results.load(files["snn"])
+    assert export([str(files["snn"]), "--format", "pt", "--out", str(tmp_path / "b.pt")], tmp_path).returncode == 0
+    saved = torch.load(tmp_path / "b.pt")
+    for name in ("w1", "w2", "head_scale", "head_bias"):
+        np.testing.assert_array_equal(saved[name].numpy(), ds[name].values[0], err_msg=name)
+    for name in ("x_mean", "x_std", "y_mean", "y_std"):
+        np.testing.assert_array_equal(saved[name].numpy(), ds[name].values.astype(np.float32), err_msg=name)
+    assert export([str(files["snn"]), "--format", "nir", "--out", str(tmp_path / "b.nir")], tmp_path).returncode == 0
+    graph = nir.read(str(tmp_path / "b.nir"))
+    np.testing.assert_array_equal(graph.metadata["head_scale"], ds.head_scale.values[0])
+    assert graph.nodes["fc1"].weight.shape == ds.w1.values[0].T.shape
+    refused = export([str(files["ann"]), "--format", "nir", "--out", str(tmp_path / "a.nir")], tmp_path)
+    assert refused.returncode == 2 and "not a spiking network" in refused.stderr, refused.stderr
+    assert refused.stderr.count("\n") == 1 and not (tmp_path / "a.nir").exists()
