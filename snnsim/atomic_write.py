@@ -50,9 +50,12 @@ def temporary_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{_host()}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
 
 
-def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bool = False) -> Path:
+def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bool = False,
+                durable: bool = True) -> Path:  # fmt: skip
     """Write ``data`` to ``path`` atomically (see the module docstring). Raises
-    :class:`PathTaken` or :class:`WriteFailed` (an ``OSError``) with nothing left behind."""
+    :class:`PathTaken` or :class:`WriteFailed` (an ``OSError``) with nothing left behind.
+    ``durable=False`` skips the two syncs: still atomic for a killed process, not for a power
+    cut (for files that are rewritten often and checked when read, such as checkpoints)."""
     path = Path(path)
     tmp = temporary_name(path)
     try:
@@ -61,14 +64,16 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         if overwrite:
             os.replace(tmp, path)
         else:
             _link_new(tmp, path)
-        _sync_folder(path.parent)
+        if durable:
+            _sync_folder(path.parent)
     except FileExistsError:
         _remove(tmp)
         raise PathTaken(path) from None

@@ -136,8 +136,20 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
     buffer = io.BytesIO()
     torch.save({"key": key, "model": model.state_dict(), "trainer": trainer.state_dict(), "loop": state.to_dict()},
                buffer)  # fmt: skip
-    write_bytes(path, buffer.getvalue(), overwrite=True)
-    write_bytes(Path(f"{path}.json"), json.dumps({"epoch": state.epoch, "epochs": epochs}).encode(), overwrite=True)
+    write_bytes(path, buffer.getvalue(), overwrite=True, durable=False)  # atomic; read back with a check
+    write_bytes(Path(f"{path}.json"), json.dumps({"epoch": state.epoch, "epochs": epochs}).encode(), overwrite=True,
+                durable=False)  # fmt: skip
+
+
+def _read_checkpoint(options: FitOptions) -> dict[str, Any] | None:
+    """The checkpoint of ``options``, or None when there is none or it does not read back."""
+    if options.checkpoint is None or not options.checkpoint.exists():
+        return None
+    try:
+        return torch.load(options.checkpoint, weights_only=False)
+    except Exception as exc:  # noqa: BLE001  (torn by a power cut, or not a checkpoint at all)
+        options.log(f"{options.checkpoint} is unreadable ({type(exc).__name__}); starting from epoch 1")
+        return None
 
 
 def remove_checkpoint(path: Path) -> None:
@@ -152,8 +164,8 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     checkpoint (their configs and seeds): a checkpoint with another key is not resumed."""
     state = _State(model, n_models, epochs)
     resumed = 0
-    if options.checkpoint is not None and options.checkpoint.exists():
-        saved = torch.load(options.checkpoint, weights_only=False)
+    saved = _read_checkpoint(options)
+    if saved is not None:
         if saved.get("key") == key:
             model.load_state_dict(saved["model"])
             trainer.load_state_dict(saved["trainer"])

@@ -18,6 +18,7 @@ import pytest
 from snnsim import results, runner
 from snnsim.config import RunConfig
 from snnsim.datasets.bmi_synthetic import generate
+from snnsim.run import checkpoint_path
 
 ROOT = Path(__file__).resolve().parents[1]
 IPD = ["--backend", "fused", "--epochs", "12", "--n-train-batches", "24", "--n-test-batches", "2", "--batch-size", "64",
@@ -101,6 +102,19 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     assert results.load(out).attrs.get("resumed_from_epoch") is None
 
 
+def test_an_unreadable_checkpoint_is_reported_and_training_starts_over(tmp_path):
+    """A checkpoint torn by a power cut (they are written atomically but not synced) is not
+    resumed: one line names it, and the run trains from epoch 1."""
+    out = tmp_path / "r.h5"
+    args = [a if a != "12" else "2" for a in IPD]  # 2 epochs
+    torn = checkpoint_path(out, [(None, 0)])
+    torn.write_bytes(b"PK\x03\x04 half a checkpoint")
+    proc = run(*args, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{torn} is unreadable" in proc.stderr and "starting from epoch 1" in proc.stderr
+    assert results.load(out).attrs.get("resumed_from_epoch") is None and not torn.exists()
+
+
 def test_keep_checkpoints_keeps_the_last_one(tmp_path):
     out = tmp_path / "r.h5"
     args = [a if a != "12" else "3" for a in IPD]  # 3 epochs
@@ -124,12 +138,30 @@ class Stop(Exception):
 @pytest.mark.parametrize(
     "settings",
     [
-        dict(study="ipd", backend="snntorch", epochs=4, n_train_batches=3, n_test_batches=1, n_val_batches=1,
-             batch_size=16, hidden=8, repeats=2),
-        dict(study="ipd", backend="norse", readout="fr", epochs=4, n_train_batches=3, n_test_batches=1, batch_size=16,
-             hidden=8),
-        dict(study="bmi", model="snn", backend="fused", epochs=4, hidden=8, batch_size=128, n_train_folds=2,
-             patience=4),
+        dict(
+            study="ipd",
+            backend="snntorch",
+            epochs=4,
+            n_train_batches=3,
+            n_test_batches=1,
+            n_val_batches=1,
+            batch_size=16,
+            hidden=8,
+            repeats=2,
+        ),
+        dict(
+            study="ipd",
+            backend="norse",
+            readout="fr",
+            epochs=4,
+            n_train_batches=3,
+            n_test_batches=1,
+            batch_size=16,
+            hidden=8,
+        ),
+        dict(
+            study="bmi", model="snn", backend="fused", epochs=4, hidden=8, batch_size=128, n_train_folds=2, patience=4
+        ),
         dict(study="bmi", model="ann", epochs=4, hidden=8, batch_size=128, n_train_folds=2, patience=4),
     ],
     ids=["ipd-snntorch-val", "ipd-norse-fr", "bmi-snn", "bmi-ann"],
