@@ -57,6 +57,7 @@ from .cli import OneLineParser, guarded
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import ConfigError, SnnsimError
+from .units import parse_duration
 
 if TYPE_CHECKING:
     from .training import EpochRecord
@@ -161,6 +162,11 @@ def load(path: str | Path) -> Spec:
             raise SpecError(f"{path}: {key!r} is both fixed and searched")
         if not isinstance(desc, dict) or not ({"choices"} <= set(desc) or {"low", "high"} <= set(desc)):
             raise SpecError(f"{path}: search.{key} must be {{ low = .., high = .. }} or {{ choices = [..] }}")
+        extra = set(desc) - ({"choices"} if "choices" in desc else {"low", "high", "log", "step"})
+        if extra:
+            raise SpecError(f"{path}: search.{key}: unknown or conflicting key {sorted(extra)[0]!r}")
+        if desc.get("log") and "step" in desc:
+            raise SpecError(f"{path}: search.{key}: a log-scale range takes no step")
         try:
             if "choices" in desc:
                 values = tuple(config_mod.coerce(key, v) for v in desc["choices"])
@@ -267,8 +273,8 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
         while True:
             trial = s.ask()
             if trial.number >= spec.trials:
+                trial.set_user_attr("over_budget", True)  # before tell: a finished trial takes no attrs
                 s.tell(trial, state=TrialState.FAIL)
-                trial_over_budget(s, trial.number)
                 log(f"{spec.name}: budget of {spec.trials} trials used; worker {worker} stops")
                 return 0
             try:
@@ -281,17 +287,13 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 log(f"trial {trial.number}: stopped by {exc.name}; marked failed")
                 return 128 + exc.signum
             except Exception as exc:  # noqa: BLE001 - recorded, and the worker goes on
+                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
                 s.tell(trial, state=TrialState.FAIL)
-                s.set_trial_user_attr(trial.number, "error", f"{type(exc).__name__}: {exc}")
                 log(f"trial {trial.number}: failed: {type(exc).__name__}: {exc}")
             else:
                 s.tell(trial, value)
                 log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}")
             done += 1
-
-
-def trial_over_budget(s: Any, number: int) -> None:
-    s.set_trial_system_attr(number, "over_budget", True)
 
 
 def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -300,7 +302,7 @@ def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]
     by: dict[str, list[int]] = {"complete": [], "running": [], "pruned": [], "failed": []}
     names = {"COMPLETE": "complete", "RUNNING": "running", "PRUNED": "pruned", "FAIL": "failed", "WAITING": "running"}
     for t in s.get_trials(deepcopy=False):
-        if t.system_attrs.get("over_budget"):
+        if t.user_attrs.get("over_budget"):
             continue
         by[names[t.state.name]].append(t.number)
     out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by}
@@ -324,7 +326,10 @@ def to_toml(cfg: RunConfig, header: str) -> str:
         if value is None:
             continue
         if config_mod.metadata(key)["kind"] == "duration":
-            lines.append(f'{key} = "{value * 1e3:.12g}ms"')
+            text = f"{value * 1e3:.12g}ms"
+            if parse_duration(text) != value:  # a searched duration: the exact seconds, so a rerun is exact
+                text = f"{value!r}s"
+            lines.append(f'{key} = "{text}"')
         else:
             lines.append(f"{key} = {json.dumps(value)}")
     return "\n".join(lines) + "\n"
@@ -348,11 +353,16 @@ def merge(spec: Spec, root: str | os.PathLike | None = None) -> Path:
         params = json.loads(ds.attrs["trial_params"])
         number = int(ds.attrs["trial_number"])
         ds = ds.drop_vars([k for k in params if k in ds.variables])
+        # a searched size (hidden ...) changes the length of a dim without coordinates: index it,
+        # so that trials of different sizes align (NaN-padded) instead of refusing to concatenate
+        ds = ds.assign_coords({d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes})
         attrs = dict(ds.attrs)
         ds.attrs = {}
         pieces.append(ds.expand_dims(trial=[number]).assign_coords({k: ("trial", [v]) for k, v in params.items()})
                       .assign(objective_value=("trial", [attrs["objective_value"]])))  # fmt: skip
     merged = xr.concat(pieces, dim="trial", join="outer", combine_attrs="drop")
+    for var in merged.variables.values():
+        var.encoding = {}  # the trial files' int encodings cannot hold the NaN of the padding
     merged.attrs = {"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
                     "complete": 1, "n_trials": len(files)}  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"

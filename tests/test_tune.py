@@ -1,0 +1,321 @@
+"""``python -m snnsim.tune``: spec checks, a local search with two workers, reproducing the best
+trial, merging, pruning with the real :class:`~snnsim.tune.PruneHook`, and workers on SLURM.
+
+Everything goes through the real command line (``[sys.executable, "-m", "snnsim.tune", ...]``)
+with results in ``tmp_path``, except the pruning tests, which drive :func:`snnsim.tune.run_trial`
+and :func:`snnsim.tune.work` in this process (a trial costs ~0.4 s once torch is warm).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sweep.test_slurm_e2e import cluster, squeue_states, wait_for  # noqa: F401 - the cluster fixture
+
+from snnsim import results, tune
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A search that trains in well under a second per trial (plus ~4 s of start-up per worker).
+TINY = """
+name = "tiny"
+trials = {trials}
+sampler = "random"
+pruner = "{pruner}"
+seed = 0
+
+[fixed]
+study = "ipd"
+backend = "fused"
+epochs = 2
+n_train_batches = 2
+n_test_batches = 1
+n_val_batches = 1
+batch_size = 16
+
+[search]
+lr = {{ low = 1e-3, high = 3e-2, log = true }}
+hidden = {{ low = 4, high = 12, step = 4 }}
+tau = {{ low = "5ms", high = "20ms" }}  # a range: best --out must keep it exact
+"""
+
+# Learns within an epoch at lr 1e-2 (validation accuracy ~20 %), not at all at lr 1e-6 (~11 %).
+LEARNS = """
+name = "{name}"
+trials = {trials}
+sampler = "random"
+pruner = "median"
+
+[fixed]
+study = "ipd"
+backend = "fused"
+tau = "5ms"
+epochs = 2
+n_train_batches = 6
+n_test_batches = 1
+n_val_batches = 2
+batch_size = 32
+hidden = 16
+
+[search]
+lr = { low = 1e-7, high = 1e-1, log = true }
+"""
+
+
+def env_for(results_dir: Path) -> dict[str, str]:
+    env = dict(os.environ, SNNSIM_RESULTS=str(results_dir), SNNSIM_PYTHON=sys.executable)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+    return env
+
+
+def cli(*args, env, cwd, module="snnsim.tune", timeout=180) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", module, *map(str, args)], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout)  # fmt: skip
+
+
+def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def one_line_error(proc: subprocess.CompletedProcess) -> str:
+    """A refused command: exit code 2, one line on stderr, no traceback, nothing on stdout."""
+    assert proc.returncode == 2, f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert re.match(r"snnsim\.tune( \w+)?: error: ", lines[0]), lines[0]  # argparse names the subcommand
+    assert proc.stdout == ""
+    return lines[0]
+
+
+def status(spec: Path, env, cwd) -> dict:
+    return json.loads(ok(cli("status", spec, "--json", env=env, cwd=cwd)).stdout)
+
+
+# -- malformed specs -------------------------------------------------------------------------------
+GOOD = TINY.format(trials=4, pruner="median")
+BAD = {
+    "objective on the test set": (GOOD.replace('seed = 0\n', 'seed = 0\nobjective = "test_acc"\n', 1),
+                                  "unknown key 'objective'"),
+    "low above high": (GOOD.replace("low = 1e-3, high = 3e-2", "low = 3e-2, high = 1e-3"),
+                       "search.lr: low must be below high"),
+    "unknown sampler": (GOOD.replace('"random"', '"grid"'), "sampler must be one of tpe, random, got 'grid'"),
+    "unknown pruner": (GOOD.replace('pruner = "median"', 'pruner = "hyperband"'), "pruner must be one of"),
+    "search key not a setting": (GOOD.replace("lr = {", "learning_rate = {"), "unknown setting search.learning_rate"),
+    "fixed key not a setting": (GOOD.replace("epochs = 2", "epoch = 2"), "unknown setting fixed.epoch"),
+    "fixed value invalid": (GOOD.replace('backend = "fused"', 'backend = "gpu"'), "fixed.backend"),
+    "searched value invalid": (GOOD.replace('"5ms"', '"5"'), "search.tau"),
+    "no validation data (IPD)": (GOOD.replace("n_val_batches = 1\n", ""), "n_val_batches must be at least 1"),
+    "fixed and searched": (GOOD.replace("epochs = 2", "epochs = 2\nhidden = 8"), "'hidden' is both fixed and searched"),
+    "log scale with a step": (GOOD.replace("log = true", "log = true, step = 1e-3"), "log-scale range takes no step"),
+    "misspelt range key": (GOOD.replace("log = true", "lgo = true"), "unknown or conflicting key 'lgo'"),
+    "empty search": (GOOD.split("[search]")[0], "[search] names no setting"),
+    "trials not positive": (GOOD.replace("trials = 4", "trials = 0"), "trials must be a positive integer"),
+    "not TOML": ("name = \n", "not valid TOML"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_malformed_spec_is_one_line_and_exit_2(tmp_path, case):
+    text, message = BAD[case]
+    spec = tmp_path / "spec.toml"
+    spec.write_text(text)
+    line = one_line_error(cli("status", spec, env=env_for(tmp_path / "results"), cwd=tmp_path))
+    assert message in line
+    assert not (tmp_path / "results").exists(), "a refused spec must not create its study"
+
+
+def test_missing_spec_and_usage_errors(tmp_path):
+    env = env_for(tmp_path / "results")
+    assert "cannot read" in one_line_error(cli("status", tmp_path / "none.toml", env=env, cwd=tmp_path))
+    spec = tmp_path / "spec.toml"
+    spec.write_text(GOOD)
+    assert "--out" in one_line_error(cli("best", spec, env=env, cwd=tmp_path))  # --out is required
+    assert "-j" in one_line_error(cli("run", spec, "-j", "0", env=env, cwd=tmp_path))
+    # a good spec before any trial: status says so, best refuses
+    assert status(spec, env, tmp_path)["complete"] == []
+    assert "no completed trial" in one_line_error(cli("best", spec, "--out", "b.toml", env=env, cwd=tmp_path))
+    assert not (tmp_path / "b.toml").exists()
+
+
+@pytest.mark.parametrize("name", ["ipd_tune", "bmi_tune"])
+def test_shipped_specs_load(tmp_path, name):
+    path = ROOT / "experiments" / f"{name}.toml"
+    spec = tune.load(path)
+    assert spec.name == name and spec.objective == {"ipd_tune": "val_acc", "bmi_tune": "val_fvaf"}[name]
+    assert {"lr", "hidden", "tau"} <= {p.name for p in spec.search}
+    assert spec.config({}).backend == "fused"
+    dry = ok(cli("submit", path, "--workers", "3", "--dry-run", env=env_for(tmp_path / "r"), cwd=tmp_path))
+    assert dry.stdout.split()[:3] == ["sbatch", "--parsable", "--array=0-2"]
+    assert dry.stdout.split()[-2:] == [str(ROOT / "slurm" / "tune.sh"), str(path)]
+
+
+# -- a local search with two workers ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def searched(tmp_path_factory):
+    """`tune run SPEC -j 2` of 4 tiny trials; (spec, results dir, env, cwd, status)."""
+    cwd = tmp_path_factory.mktemp("tune")
+    spec = cwd / "tiny.toml"
+    spec.write_text(TINY.format(trials=4, pruner="median"))
+    env = env_for(cwd / "results")
+    run = ok(cli("run", spec, "-j", "2", env=env, cwd=cwd))
+    assert run.stdout.startswith("tiny: budget 4;")
+    return spec, cwd / "results", env, cwd, status(spec, env, cwd)
+
+
+@pytest.mark.slow
+def test_run_status_counts_and_trial_files(searched):
+    spec, root, env, cwd, st = searched
+    ended = st["complete"] + st["pruned"] + st["failed"]
+    assert sorted(ended) == [0, 1, 2, 3] and st["running"] == [] and st["budget"] == 4
+    assert st["failed"] == [], st
+    assert len(st["complete"]) >= 3  # the median pruner starts pruning after 3 completed trials
+    values = {}
+    for n in range(4):
+        path = root / "tiny" / f"trial-{n}.h5"
+        assert path.exists() == (n in st["complete"]), n  # pruned trials leave no result file
+        if n not in st["complete"]:
+            continue
+        ds = results.load(path)
+        params = json.loads(ds.attrs["trial_params"])
+        config = json.loads(ds.attrs["config"])
+        assert int(ds.attrs["trial_number"]) == n and ds.attrs["objective"] == "val_acc"
+        assert set(params) == {"lr", "hidden", "tau"}
+        assert {k: config[k] for k in params} == params
+        assert 1e-3 <= params["lr"] <= 3e-2 and params["hidden"] in (4, 8, 12) and 0.005 <= params["tau"] <= 0.02
+        assert float(ds.attrs["objective_value"]) == np.nanmax(ds.val_acc_curve.values)
+        values[n] = (float(ds.attrs["objective_value"]), params)
+    best = st["best"]
+    top = max(v for v, _ in values.values())
+    assert best["value"] == top and values[best["number"]] == (top, best["params"])
+    # the workers shared the budget: 4 trials in all, over-budget asks not listed
+    logs = sorted((root / "tiny" / "logs").glob("worker-*.log"))
+    assert len(logs) == 2
+    assert all("budget of 4 trials used" in log.read_text() for log in logs)
+
+
+@pytest.mark.slow
+def test_best_reproduces_the_trial(searched):
+    spec, root, env, cwd, st = searched
+    out = cwd / "best.toml"
+    made = ok(cli("best", spec, "--out", out, env=env, cwd=cwd))
+    assert made.stdout.startswith(f"{out}: trial {st['best']['number']}")
+    text = out.read_text()
+    ok(cli("--config", out, "--out", cwd / "r.h5", "--quiet", module="snnsim.run", env=env, cwd=cwd))
+    again = results.load(cwd / "r.h5")
+    trial = results.load(root / "tiny" / f"trial-{st['best']['number']}.h5")
+    assert json.loads(again.attrs["config"]) == json.loads(trial.attrs["config"])  # every setting, exactly
+    for name in ("val_acc_curve", "test_acc", "train_acc", "loss", "confusion", "w1", "w2"):
+        np.testing.assert_array_equal(again[name].values, trial[name].values, err_msg=name)
+    assert np.nanmax(again.val_acc_curve.values) == st["best"]["value"]
+    # an existing --out is not replaced without --overwrite
+    out.write_text("# mine\n")
+    assert "exists" in one_line_error(cli("best", spec, "--out", out, env=env, cwd=cwd))
+    assert out.read_text() == "# mine\n"
+    ok(cli("best", spec, "--out", out, "--overwrite", env=env, cwd=cwd))
+    assert out.read_text() == text
+
+
+@pytest.mark.slow
+def test_merge_stacks_trials(searched):
+    spec, root, env, cwd, st = searched
+    ok(cli("merge", spec, env=env, cwd=cwd))
+    merged = results.load(root / "tiny.h5")
+    assert merged.sizes["trial"] == len(st["complete"])
+    assert merged.trial.values.tolist() == sorted(st["complete"])
+    assert merged.test_acc.dims == ("trial", "repeat")
+    for n in st["complete"]:
+        trial = results.load(root / "tiny" / f"trial-{n}.h5")
+        point = merged.sel(trial=n)
+        params = json.loads(trial.attrs["trial_params"])
+        assert {k: point[k].item() for k in params} == params
+        assert point.objective_value.item() == trial.attrs["objective_value"]
+        np.testing.assert_array_equal(point.val_acc_curve.values, trial.val_acc_curve.values)
+        hidden = params["hidden"]  # trials of other sizes: the hidden units past this one's are padding
+        np.testing.assert_array_equal(point.w1.isel(hidden_unit=slice(0, hidden)).values, trial.w1.values)
+        assert np.isnan(point.w1.isel(hidden_unit=slice(hidden, None)).values).all()
+
+
+# -- pruning ---------------------------------------------------------------------------------------
+def test_prune_hook_prunes_a_worse_trial(tmp_path):
+    """A real in-memory study with a median pruner: the trial that cannot learn (lr 1e-6) is
+    pruned by the real PruneHook inside training; the same trial as the earlier ones is not."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "4"))
+    spec = tune.load(path)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0),
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=0))  # fmt: skip
+    for lr in (1e-2, 1e-2, 1e-6, 1e-2):
+        study.enqueue_trial({"lr": lr})
+    for _ in range(4):
+        trial = study.ask()
+        try:
+            study.tell(trial, tune.run_trial(spec, trial, tmp_path))
+        except optuna.TrialPruned:
+            study.tell(trial, state=TrialState.PRUNED)
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.PRUNED, TrialState.COMPLETE]
+    pruned = trials[2]
+    assert pruned.params == {"lr": 1e-6} and not tune.trial_path(spec, 2, tmp_path).exists()
+    assert list(pruned.intermediate_values) == [1]  # stopped after its first epoch, not trained to the end
+    assert pruned.intermediate_values[1] < np.median([t.intermediate_values[1] for t in trials[:2]])
+    for t in (trials[0], trials[1], trials[3]):  # every epoch reported, the numbers of the result file
+        curve = results.load(tune.trial_path(spec, t.number, tmp_path)).val_acc_curve.values[0]
+        assert t.intermediate_values == {e + 1: v for e, v in enumerate(curve)}
+        assert t.value == np.nanmax(curve)
+
+
+def test_worker_records_pruned_trials(tmp_path):
+    """tune.work on the study's journal with the spec's median pruner (3 startup trials): the
+    trial that cannot learn is recorded pruned, `status` counts it, and the budget holds."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "5"))
+    spec = tune.load(path)
+    root = tmp_path / "results"
+    for lr in (1e-2, 1e-2, 1e-2, 1e-6, 1e-2):
+        tune.study(spec, root).enqueue_trial({"lr": lr})
+    messages = []
+    assert tune.work(spec, root, 0, messages.append) == 0
+    assert "trial 3: pruned" in messages and messages[-1].endswith("budget of 5 trials used; worker 0 stops")
+    st = status(path, env_for(root), tmp_path)
+    assert st["complete"] == [0, 1, 2, 4] and st["pruned"] == [3] and st["failed"] == st["running"] == []
+    assert sorted(p.name for p in (root / "learns").glob("trial-*.h5")) == [f"trial-{n}.h5" for n in (0, 1, 2, 4)]
+
+
+# -- SLURM -----------------------------------------------------------------------------------------
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_slurm_workers(cluster, tmp_path):  # noqa: F811 - the imported fixture
+    """`tune submit --workers 2`: an array job of two workers shares a budget of 3 trials."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(trials=3, pruner="none"))
+    env = env_for(tmp_path / "results")
+    sub = ok(cli("submit", spec, "--workers", "2", env=env, cwd=tmp_path, timeout=30))
+    m = re.search(r"submitted 2 workers as SLURM array job (\d+)", sub.stdout)
+    assert m, sub.stdout
+    job = m.group(1)
+    try:
+        wait_for(lambda: not squeue_states(job), 180, f"job {job} to finish", interval=0.5)
+    finally:
+        subprocess.run(["scancel", job], capture_output=True, timeout=30)
+    for k in (0, 1):
+        out = (tmp_path / "logs" / f"snnsim-tune_{job}_{k}.out").read_text()
+        err = (tmp_path / "logs" / f"snnsim-tune_{job}_{k}.err").read_text()
+        assert "worker exit code 0" in out and f"budget of 3 trials used; worker {k} stops" in err, out + err
+    st = status(spec, env, tmp_path)
+    assert st["complete"] == [0, 1, 2] and st["pruned"] == st["failed"] == st["running"] == [], st
+    for n in range(3):
+        ds = results.load(tmp_path / "results" / "tiny" / f"trial-{n}.h5")
+        assert int(ds.attrs["trial_number"]) == n
