@@ -6,11 +6,16 @@ the learning rate and the hidden firing rate as scalars, and the weights as hist
 its own run folder (``DIR/LABEL``, one per repeat or sweep job). The same numbers stay in the
 result file (``loss``, ``val_*_curve``, ``lr_curve``, ``hidden_rate_curve``).
 
+Every epoch's events are flushed to disk; the writers (an event file and a writer thread each)
+are closed by :meth:`TensorBoardHook.close`, or else when the hook is dropped (the runner holds a
+batched model's hooks only while it trains) and at the latest when the process exits.
+
     tensorboard --logdir DIR
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +30,8 @@ class TensorBoardHook:
 
         self.writers = [SummaryWriter(log_dir=str(Path(folder) / label)) for label in labels]
         self.score_name = score_name
+        # not a bound method: the finaliser must not keep the hook alive
+        self._close = weakref.finalize(self, _close_writers, self.writers)
 
     def __call__(self, record: EpochRecord) -> None:
         params = {name: p.detach() for name, p in record.model.named_parameters()}
@@ -41,5 +48,10 @@ class TensorBoardHook:
             writer.flush()
 
     def close(self) -> None:
-        for writer in self.writers:
-            writer.close()
+        """Flush and close the writers (once; later calls do nothing)."""
+        self._close()
+
+
+def _close_writers(writers: Sequence) -> None:
+    for writer in writers:
+        writer.close()

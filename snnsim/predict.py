@@ -42,7 +42,17 @@ def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
     ds = results.load(path)
     if "config" not in ds.attrs:
         raise ResultError(f"{path}: not the result file of one run (a merged experiment?)")
-    return ds, RunConfig.from_json(ds.attrs["config"])
+    cfg = RunConfig.from_json(ds.attrs["config"])
+    if cfg.study == "ipd":
+        needed = ["w1", "w2"]
+    else:
+        from .studies.bmi import WEIGHT_DIMS
+
+        needed = [*WEIGHT_DIMS[cfg.model], "x_mean", "x_std", "y_mean", "y_std", "y_pred"]
+    missing = [name for name in needed if name not in ds]
+    if missing:
+        raise ResultError(f"{path}: holds no trained model (no {', '.join(missing)}; a predictions file?)")
+    return ds, cfg
 
 
 def ipd_stimuli(cfg: RunConfig, data: str | None, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -56,15 +66,22 @@ def ipd_stimuli(cfg: RunConfig, data: str | None, n: int | None, seed: int) -> t
         return spikes.float(), ipd
     try:
         arrays = np.load(data)
+        if not isinstance(arrays, np.lib.npyio.NpzFile):  # an .npy file: one array, no names
+            raise KeyError("spikes")
         spikes = np.asarray(arrays["spikes"])
+        ipd = np.asarray(arrays["ipd"]) if "ipd" in arrays.files else None
     except (OSError, ValueError, KeyError) as exc:
         raise DataError(f"--data: {data} is not an .npz file with an array 'spikes' ({type(exc).__name__})") from None
-    if spikes.ndim != 3 or spikes.shape[1:] != (stim.steps, stim.n_inputs):
+    if spikes.ndim != 3 or spikes.shape[1:] != (stim.steps, stim.n_inputs) or not len(spikes):
         raise DataError(f"--data: spikes have shape {spikes.shape}; the model takes (samples, {stim.steps}, "
-                        f"{stim.n_inputs})")  # fmt: skip
+                        f"{stim.n_inputs}) with at least one sample")  # fmt: skip
     if not np.isin(spikes, (0, 1)).all():
         raise DataError("--data: spikes must be 0 or 1")
-    ipd = torch.from_numpy(np.asarray(arrays["ipd"], dtype=np.float32)) if "ipd" in arrays else None
+    if ipd is not None:
+        if ipd.shape != spikes.shape[:1] or ipd.dtype.kind not in "iuf" or not np.isfinite(ipd).all():
+            raise DataError(f"--data: ipd must hold one finite IPD (rad) per sample, shape ({len(spikes)},); "
+                            f"got {ipd.dtype} of shape {ipd.shape}")  # fmt: skip
+        ipd = torch.from_numpy(ipd.astype(np.float32))
     return torch.from_numpy(spikes.astype(np.float32)), ipd
 
 
@@ -136,14 +153,18 @@ def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | No
 
 
 def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) -> np.ndarray:
-    import torch.nn.functional as F
-
     if cfg.model == "linear":
         a = np.c_[x.double().numpy(), np.ones(x.shape[0])]
         return np.stack([a @ wr for wr in w["ridge_w"].double().numpy()])
-    if cfg.model == "ann":
-        hidden = F.elu(torch.einsum("nf,rfh->rnh", x, w["ann_w1"]) + w["ann_b1"][:, None])
-        return (torch.einsum("rnh,rho->rno", hidden, w["ann_w2"]) + w["ann_b2"][:, None]).double().numpy()
+    if cfg.model == "ann":  # the study's own model and products: the numbers of the result file, bit for bit
+        from .studies.bmi import ANNRegressor
+        from .studies.bmi import predict as ann_predict
+
+        repeats, n_in, n_hidden = w["ann_w1"].shape
+        ann = ANNRegressor(n_in, n_hidden, w["ann_w2"].shape[-1], [torch.Generator() for _ in range(repeats)])
+        for name in ("w1", "b1", "w2", "b2"):
+            getattr(ann, name).copy_(w[f"ann_{name}"].reshape(getattr(ann, name).shape))
+        return ann_predict(ann, x, repeats).double().numpy()
     from .backends import make_backend
     from .functional.lif import LIFParameters
     from .network import Decoder
@@ -185,10 +206,14 @@ def main(argv: list[str] | None = None) -> int:
         if cfg.study == "ipd":
             if (ns.data is None) == (ns.stimuli is None):
                 raise DataError("give --data FILE.npz or --stimuli N (one of them) for an IPD model")
+            if ns.fold:
+                raise DataError("--fold is for BMI models; this is an IPD model")
             out = predict_ipd(ds, cfg, *ipd_stimuli(cfg, ns.data, ns.stimuli, ns.seed))
         else:
             if ns.data is None:
                 raise DataError("--data: give the bmi_dataset.pkl to predict on")
+            if ns.stimuli is not None:
+                raise DataError("--stimuli is for IPD models; this is a BMI model")
             out = predict_bmi(ds, cfg, ns.data, ns.fold)
         out.attrs.update({"model": str(Path(ns.model).resolve()), "config": ds.attrs["config"], "complete": 1,
                           "data": ns.data or f"{ns.stimuli} fresh stimuli, seed {ns.seed}"})  # fmt: skip

@@ -213,21 +213,27 @@ def execute(
     if progress and (hint := speed_hint(cfg)):
         print(hint, file=sys.stderr)
     hooks = None
+    monitors: list = []  # closed when the run ends, however it ends
     if tensorboard is not None:
         from .monitor import TensorBoardHook
 
         def hooks(cfgs: list, members: list) -> list:
-            return [TensorBoardHook(tensorboard, [f"repeat-{r}" for _, r in members])]
+            monitors.append(TensorBoardHook(tensorboard, [f"repeat-{r}" for _, r in members]))
+            return monitors[-1:]
 
     def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
         if out is not None:
             save(ds, out, overwrite, fallback)
 
-    return runner.run_configs(
-        [cfg], progress, on_result=write,
-        hooks=hooks, checkpoints=None if out is None else (lambda c, m: checkpoint_path(out, m)),
-        keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
-    )[0]  # fmt: skip
+    try:
+        return runner.run_configs(
+            [cfg], progress, on_result=write,
+            hooks=hooks, checkpoints=None if out is None else (lambda c, m: checkpoint_path(out, m)),
+            keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
+        )[0]  # fmt: skip
+    finally:
+        for monitor in monitors:
+            monitor.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,155 @@
+"""TensorBoard monitoring (``python -m snnsim.run --tensorboard DIR``, and the ``tensorboard`` key
+of experiment files): every epoch's scalars equal the per-epoch curves of the result file, every
+epoch has weight histograms (those of the kept epoch are the result's weights), and the event
+writers are closed when a run ends."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tensorboard.backend.event_processing import event_accumulator as ea
+
+from snnsim import results, runner
+from snnsim import run as run_cli
+from snnsim.config import RunConfig
+from snnsim.datasets.bmi_synthetic import generate
+from snnsim.sweep import jobs
+from snnsim.sweep.experiment import load as load_experiment
+
+ROOT = Path(__file__).resolve().parents[1]
+IPD = ["--backend", "fused", "--epochs", "3", "--n-train-batches", "4", "--n-test-batches", "1", "--batch-size", "32",
+       "--hidden", "16", "--n-val-batches", "1", "--repeats", "2", "--quiet"]  # fmt: skip
+#: TensorBoard scalar tag -> the result variable holding the same number per epoch.
+SCALARS = {"loss/train": "loss", "lr": "lr_curve", "hidden_rate_hz": "hidden_rate_curve"}
+IPD_WEIGHTS = {"weights/w1": "w1", "weights/w2": "w2"}
+BMI_WEIGHTS = {"weights/decoder.w1": "w1", "weights/decoder.w2": "w2", "weights/scale": "head_scale",
+               "weights/bias": "head_bias"}  # fmt: skip
+
+
+def events(folder: Path) -> ea.EventAccumulator:
+    acc = ea.EventAccumulator(str(folder), size_guidance={ea.SCALARS: 0, ea.HISTOGRAMS: 0})
+    acc.Reload()
+    return acc
+
+
+def check_run(folder: Path, ds, repeat: int, score: str, weights: dict[str, str]) -> None:
+    """The events in ``folder`` are those of repeat ``repeat`` of the result ``ds``: per-epoch
+    scalars equal to its curves (as float32, TensorBoard's precision), and histograms of every
+    weight in every epoch; those of the kept (best) epoch describe the result's weights exactly."""
+    acc = events(folder)
+    tags = {**SCALARS, "score/validation": score}
+    assert set(acc.Tags()["scalars"]) == set(tags)
+    epochs = [int(e) for e in ds["epoch"].values]
+    for tag, name in tags.items():
+        want = ds[name].sel(repeat=repeat).values
+        assert np.isfinite(want).all(), name  # no early stop in these runs: every epoch has a value
+        got = acc.Scalars(tag)
+        assert [e.step for e in got] == epochs, tag
+        assert [e.value for e in got] == [float(np.float32(v)) for v in want], tag
+    assert set(acc.Tags()["histograms"]) == set(weights)
+    best = int(ds["best_epoch"].sel(repeat=repeat))
+    for tag, name in weights.items():
+        got = {e.step: e.histogram_value for e in acc.Histograms(tag)}
+        assert sorted(got) == epochs, tag
+        w = ds[name].sel(repeat=repeat).values.astype(float).reshape(-1)
+        h = got[best]
+        assert (h.num, h.min, h.max, h.sum, h.sum_squares) == (w.size, w.min(), w.max(), w.sum(), w.dot(w)), tag
+        assert sum(h.bucket) == w.size
+
+
+def open_writers() -> tuple[list[str], list[str]]:
+    """Event files this process has open, and its live event-writer threads."""
+    fds = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if "tfevents" in target:
+            fds.append(target)
+    threads = [t.name for t in threading.enumerate() if type(t).__name__ == "_AsyncWriterThread"]
+    return fds, threads
+
+
+def test_ipd_run_writes_the_result_files_curves_and_histograms(tmp_path):
+    """Read right after the process exited: complete events, one run folder per repeat."""
+    tb, out = tmp_path / "tb", tmp_path / "r.h5"
+    proc = subprocess.run([sys.executable, "-m", "snnsim.run", *IPD, "--tensorboard", str(tb), "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ds = results.load(out)
+    assert sorted(p.name for p in tb.iterdir()) == ["repeat-0", "repeat-1"]
+    for r in (0, 1):
+        check_run(tb / f"repeat-{r}", ds, r, "val_acc_curve", IPD_WEIGHTS)
+
+
+@pytest.fixture(scope="module")
+def bmi_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bmi") / "small.pkl"
+    with open(path, "wb") as fh:
+        pickle.dump(generate(seed=0, samples_per_fold=300), fh)
+    return str(path)
+
+
+def test_bmi_run_in_process_and_its_writers_are_closed(bmi_path, tmp_path):
+    """The command's main() in this process: the same checks, and afterwards no event file is
+    open and no writer thread is left."""
+    tb, out = tmp_path / "tb", tmp_path / "b.h5"
+    before = open_writers()
+    code = run_cli.main(["--study", "bmi", "--model", "snn", "--backend", "fused", "--epochs", "3", "--hidden", "8",
+                         "--batch-size", "128", "--n-train-folds", "2", "--repeats", "2", "--data", bmi_path,
+                         "--quiet", "--tensorboard", str(tb), "--out", str(out)])  # fmt: skip
+    assert code == 0
+    assert open_writers() == before
+    ds = results.load(out)
+    for r in (0, 1):
+        check_run(tb / f"repeat-{r}", ds, r, "val_fvaf_curve", BMI_WEIGHTS)
+
+
+def test_sweep_hooks_are_closed_when_their_batched_model_is_done(tmp_path, tiny_ipd):
+    """The hooks of sweep jobs (which nobody closes explicitly) close once the runner drops them."""
+    toml = tmp_path / "e.toml"
+    toml.write_text(f'name = "e"\ntensorboard = "{tmp_path / "tb"}"\n[fixed]\nstudy = "ipd"\n[sweep]\nseed = [0, 1]\n')
+    exp = load_experiment(toml)
+    before = open_writers()
+    cfg = RunConfig(**tiny_ipd)
+    runner.run_configs([cfg, cfg.replace(seed=1)], progress=False, hooks=jobs.tensorboard_hooks(exp, [0, 1]))
+    assert open_writers() == before
+    assert sorted(p.name for p in (tmp_path / "tb").iterdir()) == ["job-0", "job-1"]
+    assert [e.step for e in events(tmp_path / "tb" / "job-1").Scalars("loss/train")] == [1, 2]
+
+
+def test_experiment_tensorboard_key_gives_one_run_per_job(tmp_path):
+    """``python -m snnsim.sweep local`` on an experiment with ``tensorboard = DIR``: DIR/job-INDEX
+    holds the curves of that job's result file."""
+    tb = tmp_path / "tb"
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(f"""name = "tiny"
+tensorboard = "{tb}"
+[fixed]
+study = "ipd"
+backend = "fused"
+epochs = 2
+n_train_batches = 3
+n_test_batches = 1
+n_val_batches = 1
+batch_size = 16
+hidden = 8
+[sweep]
+seed = [0, 1]
+""")
+    proc = subprocess.run([sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "results"), "local",
+                           str(toml), "--pack", "2", "--quiet"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert sorted(p.name for p in tb.iterdir()) == ["job-0", "job-1"]
+    for index in (0, 1):
+        ds = results.load(tmp_path / "results" / "tiny" / f"job-{index}.h5")
+        check_run(tb / f"job-{index}", ds, 0, "val_acc_curve", IPD_WEIGHTS)

@@ -1,0 +1,177 @@
+"""``python -m snnsim.predict MODEL``: a trained model's predictions on new data reproduce what the
+result file holds for the same data (IPD test sets; BMI folds), fresh stimuli are deterministic,
+and bad input gets one line on stderr, exit code 2 and no file."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from snnsim import predict, results
+from snnsim import run as run_cli
+from snnsim.datasets.bmi_synthetic import generate
+from snnsim.metrics import discretise
+from snnsim.studies.ipd import make_stimuli
+
+ROOT = Path(__file__).resolve().parents[1]
+IPD = ["--backend", "fused", "--epochs", "2", "--n-train-batches", "3", "--n-test-batches", "2", "--batch-size", "32",
+       "--hidden", "16", "--repeats", "2", "--quiet"]  # fmt: skip
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "snnsim.predict", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+
+
+def in_process(*args: str) -> int:
+    return predict.main([str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def ipd_model(tmp_path_factory) -> Path:
+    """A tiny IPD model (2 repeats) trained by the command's main() in this process."""
+    out = tmp_path_factory.mktemp("ipd") / "r.h5"
+    assert run_cli.main([*IPD, "--out", str(out)]) == 0
+    return out
+
+
+def scored_test_set(ipd_model: Path, folder: Path, repeat: int) -> Path:
+    """The test set repeat ``repeat`` of the model was scored on, as an .npz."""
+    ds = results.load(ipd_model)
+    cfg = results.config_of(ds)
+    stim = make_stimuli(cfg, int(ds["seed"].sel(repeat=repeat)), torch.device("cpu"), "test")
+    path = folder / f"test{repeat}.npz"
+    np.savez(path, spikes=stim.spikes.numpy(), ipd=stim.ipd.numpy())
+    return path
+
+
+def test_ipd_predictions_reproduce_the_result_files_test_scores(ipd_model, tmp_path):
+    """Each repeat was tested on its own test set (seed + repeat): predicting that set gives its
+    accuracy, error and confusion matrix exactly. The first by a separate process."""
+    ds = results.load(ipd_model)
+    n_classes = results.config_of(ds).n_classes
+    for r in (0, 1):
+        data, out = scored_test_set(ipd_model, tmp_path, r), tmp_path / f"p{r}.h5"
+        if r == 0:
+            proc = cli(str(ipd_model), "--data", str(data), "--out", str(out))
+            assert proc.returncode == 0, proc.stderr
+            assert proc.stdout.startswith(f"{out}: 64 samples x 2 repeats; accuracy ")
+        else:
+            assert in_process(ipd_model, "--data", data, "--out", out) == 0
+        p = results.load(out)
+        assert list(p["repeat"].values) == [0, 1] and p.sizes["sample"] == 64
+        assert float(p["accuracy"].sel(repeat=r)) == float(ds["test_acc"].sel(repeat=r))
+        assert float(p["error_deg"].sel(repeat=r)) == float(ds["test_err_deg"].sel(repeat=r))
+        predicted = p["predicted_class"].sel(repeat=r).values
+        ipd = torch.from_numpy(np.load(data)["ipd"])
+        np.testing.assert_array_equal(p["ipd_deg"].values, np.degrees(ipd.double().numpy()))
+        true = discretise(ipd, n_classes).numpy()
+        confusion = np.zeros((n_classes, n_classes), dtype=int)
+        np.add.at(confusion, (true, predicted), 1)
+        np.testing.assert_array_equal(confusion, ds["confusion"].sel(repeat=r).values)
+        np.testing.assert_array_equal(
+            p["predicted_ipd_deg"].sel(repeat=r).values, ds["class_ipd_deg"].values[predicted]
+        )
+
+
+def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
+    outs = [tmp_path / name for name in ("a.h5", "b.h5", "c.h5")]
+    for out, seed in zip(outs, (3, 3, 4)):
+        assert in_process(ipd_model, "--stimuli", 40, "--seed", seed, "--out", out) == 0
+    a, b, c = (results.load(out) for out in outs)
+    assert a.sizes["sample"] == 40 and set(a.data_vars) == set(b.data_vars)
+    for name in a.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    assert not np.array_equal(a["ipd_deg"].values, c["ipd_deg"].values)  # another seed, other stimuli
+    true = discretise(torch.from_numpy(np.radians(a["ipd_deg"].values)), results.config_of(a).n_classes).numpy()
+    np.testing.assert_allclose(a["accuracy"].values, 100 * (a["predicted_class"].values == true).mean(1))
+
+
+@pytest.fixture(scope="module")
+def bmi_path(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("bmi") / "small.pkl"
+    with open(path, "wb") as fh:
+        pickle.dump(generate(seed=0, samples_per_fold=300), fh)
+    return path
+
+
+@pytest.mark.parametrize("model", ["snn", "ann", "linear"])
+def test_bmi_predictions_reproduce_the_result_files_folds(model, bmi_path, tmp_path):
+    """Trained by the command's main(); ``--fold TEST`` gives the stored test predictions and
+    FVAF bit for bit, ``--fold VAL`` the validation FVAF."""
+    out = tmp_path / "b.h5"
+    code = run_cli.main(["--study", "bmi", "--model", model, "--backend", "fused", "--epochs", "2", "--hidden", "8",
+                         "--batch-size", "128", "--n-train-folds", "2", "--repeats", "2", "--data", str(bmi_path),
+                         "--quiet", "--out", str(out)])  # fmt: skip
+    assert code == 0
+    ds = results.load(out)
+    test_fold, val_fold = int(ds.attrs["test_fold"]), int(ds.attrs["val_fold"])
+    assert in_process(out, "--data", bmi_path, "--fold", test_fold, "--out", tmp_path / "test.h5") == 0
+    p = results.load(tmp_path / "test.h5")
+    for name in ("y_pred", "y_true", "time"):
+        np.testing.assert_array_equal(p[name].values, ds[name].values, err_msg=name)
+    np.testing.assert_array_equal(p["fvaf"].values, ds["test_fvaf"].values)
+    assert (p["fold"].values == test_fold).all() and list(p["output"].values) == list(ds["output"].values)
+    assert in_process(out, "--data", bmi_path, "--fold", val_fold, "--out", tmp_path / "val.h5") == 0
+    np.testing.assert_array_equal(results.load(tmp_path / "val.h5")["fvaf"].values, ds["val_fvaf"].values)
+
+
+def _npz(folder: Path, name: str, **arrays) -> Path:
+    np.savez(folder / name, **arrays)
+    return folder / name
+
+
+def _npy(folder: Path, name: str, array: np.ndarray) -> Path:
+    np.save(folder / name, array)
+    return folder / name
+
+
+BAD = {
+    "missing model": lambda m, d: (d / "nope.h5", ["--stimuli", "4"], "no result file"),
+    "no spikes": lambda m, d: (m, ["--data", _npz(d, "x.npz", x=np.zeros(3))], "with an array 'spikes'"),
+    "wrong shape": lambda m, d: (m, ["--data", _npz(d, "s.npz", spikes=np.zeros((4, 10, 3)))], "have shape (4, 10, 3)"),
+    "an .npy": lambda m, d: (m, ["--data", _npy(d, "a.npy", np.zeros((4, 100, 200)))], "'spikes'"),
+    "no samples": lambda m, d: (m, ["--data", _npz(d, "e.npz", spikes=np.zeros((0, 100, 200)))], "at least one"),
+    "not spikes": lambda m, d: (m, ["--data", _npz(d, "h.npz", spikes=np.full((2, 100, 200), 2))], "0 or 1"),
+    "ipd per sample": lambda m, d: (m, ["--data", _npz(d, "i.npz", spikes=np.zeros((4, 100, 200)), ipd=np.zeros(3))],
+                                    "one finite IPD (rad) per sample"),
+    "no data": lambda m, d: (m, [], "give --data FILE.npz or --stimuli N"),
+    "fold of IPD": lambda m, d: (m, ["--stimuli", "4", "--fold", "1"], "--fold is for BMI models"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_input_is_one_line_exit_2_and_no_file(case, ipd_model, tmp_path, capsys):
+    """The command's main(): an uncaught exception (a traceback) would fail the test."""
+    model, args, message = BAD[case](ipd_model, tmp_path)
+    out = tmp_path / "p.h5"
+    assert in_process(model, *args, "--out", out) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("snnsim.predict: error: ") and message in lines[0], lines
+    assert not out.exists()
+
+
+def test_a_predictions_file_is_no_model(ipd_model, tmp_path, capsys):
+    first = tmp_path / "p.h5"
+    assert in_process(ipd_model, "--stimuli", 4, "--out", first) == 0
+    capsys.readouterr()
+    assert in_process(first, "--stimuli", 4, "--out", tmp_path / "q.h5") == 2
+    assert "holds no trained model" in capsys.readouterr().err
+    assert not (tmp_path / "q.h5").exists()
+
+
+def test_an_existing_out_is_kept_without_overwrite(ipd_model, tmp_path, capsys):
+    out = tmp_path / "p.h5"
+    out.write_bytes(b"keep")
+    assert in_process(ipd_model, "--stimuli", 4, "--out", out) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"snnsim.predict: error: --out: {out} exists; give another name, or --overwrite to replace it"]
+    assert out.read_bytes() == b"keep"
+    assert in_process(ipd_model, "--stimuli", 4, "--out", out, "--overwrite") == 0
+    assert results.load(out).sizes["sample"] == 4
