@@ -36,6 +36,8 @@ class TensorBoardHook:
     def __call__(self, record: EpochRecord) -> None:
         params = {name: p.detach() for name, p in record.model.named_parameters()}
         for m, writer in enumerate(self.writers):
+            if not record.tracked[m]:  # stopped early: the result file has no numbers for it either
+                continue
             step = record.epoch
             writer.add_scalar("loss/train", float(record.loss[m]), step)
             if record.score is not None:

@@ -65,6 +65,7 @@ class EpochRecord:
     lr: float
     hidden_rate_hz: np.ndarray | None
     model: nn.Module
+    tracked: np.ndarray  # (M,) bool: models still training this epoch (not stopped early before it)
 
 
 class EpochHook(Protocol):
@@ -180,6 +181,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     for epoch in range(state.epoch, epochs):
         if finished:
             break
+        tracked = state.active.copy()
         loss = trainer.epoch(bar.update)
         _check_finite(model, loss, n_models, epoch + 1)
         score = trainer.validate()
@@ -209,7 +211,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
         state.epoch = epoch + 1
         if options.checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
             save_checkpoint(options.checkpoint, key, model, trainer, state, epochs)
-        record = EpochRecord(epoch + 1, loss, score, float(state.lr[epoch]), rate, model)
+        record = EpochRecord(epoch + 1, loss, score, float(state.lr[epoch]), rate, model, tracked)
         for hook in options.hooks:
             hook(record)
     bar.close()

@@ -113,6 +113,26 @@ def test_bmi_run_in_process_and_its_writers_are_closed(bmi_path, tmp_path):
         check_run(tb / f"repeat-{r}", ds, r, "val_fvaf_curve", BMI_WEIGHTS)
 
 
+def test_a_model_stopped_early_gets_no_further_events(bmi_path, tmp_path):
+    """Early stopping (patience 1) ends some repeats before others: each repeat's events stop at
+    its last epoch with numbers in the result file (later ones are NaN there)."""
+    tb, out = tmp_path / "tb", tmp_path / "a.h5"
+    code = run_cli.main(["--study", "bmi", "--model", "ann", "--epochs", "6", "--hidden", "8", "--batch-size", "128",
+                         "--n-train-folds", "2", "--repeats", "3", "--patience", "1", "--data", bmi_path, "--quiet",
+                         "--tensorboard", str(tb), "--out", str(out)])  # fmt: skip
+    assert code == 0
+    ds = results.load(out)
+    lengths = []
+    for r in range(3):
+        want = ds["loss"].sel(repeat=r).values
+        kept = [int(e) for e, v in zip(ds["epoch"].values, want, strict=True) if np.isfinite(v)]
+        got = events(tb / f"repeat-{r}").Scalars("loss/train")
+        assert [e.step for e in got] == kept
+        assert [e.value for e in got] == [float(np.float32(v)) for v in want[np.isfinite(want)]]
+        lengths.append(len(kept))
+    assert min(lengths) < 6  # the case is not vacuous: a repeat stopped early
+
+
 def test_sweep_hooks_are_closed_when_their_batched_model_is_done(tmp_path, tiny_ipd):
     """The hooks of sweep jobs (which nobody closes explicitly) close once the runner drops them."""
     toml = tmp_path / "e.toml"
