@@ -126,7 +126,8 @@ def guarded(prog: str, body: Callable[[], int]) -> int:
     try:
         return body()
     except SnnsimError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        one_line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # quoted library text
+        print(f"{prog}: error: {one_line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing half-written", file=sys.stderr)
