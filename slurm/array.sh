@@ -8,13 +8,21 @@
 #
 # N: python -m snnsim.sweep count NAME. Submit from the repository root (logs/ must exist; it does
 # in the repository). Each task runs `python -m snnsim.sweep run EXP` for $SLURM_ARRAY_TASK_ID and
-# writes results/NAME/task-INDEX.h5 atomically (or $SNNSIM_RESULTS/NAME/...); a task whose
+# writes results/NAME/job-INDEX.h5 atomically (or $SNNSIM_RESULTS/NAME/...); a task whose
 # result is already complete exits at once.
 #
-# Pre-emption / time limit: SLURM sends USR1 60 s before the end (--signal=B:USR1@60); the
-# script forwards it to Python, which stops without writing a result, and the task is requeued
-# (--requeue) to start again from scratch. scancel (TERM) stops the task without requeueing it;
-# `python -m snnsim.sweep status NAME` then lists it as missing.
+# Pre-emption / time limit: SLURM sends USR1 to this script 60 s before the end
+# (--signal=B:USR1@60; by hand: `scancel --signal=USR1 -b JOBID_INDEX`). The script forwards it
+# to Python, which stops at once without writing a result; the per-epoch checkpoint of the run
+# (results/NAME/.job-INDEX.r*.ckpt, .jobs-... for a pack, with a .ckpt.json sidecar) stays. The script then requeues
+# the task (`scontrol requeue JOBID_INDEX`, allowed by --requeue and JobRequeue=1, SLURM's
+# default) and the task, started again with the same index, resumes after the last finished
+# epoch: its log says "resuming from the checkpoint after epoch E of N", and the result is bit
+# for bit that of an uninterrupted run. SLURM starts a requeued task no sooner than about
+# 2 minutes later (the credential lifetime, AuthInfo=cred_expire); both attempts write to the
+# same log files (--open-mode=append). A task that finished before the signal is not requeued.
+# scancel (TERM) stops the task without requeueing it; `python -m snnsim.sweep status NAME`
+# then lists it as missing (resuming from its checkpoint when run or submitted again).
 #
 # Resources: edit the defaults here, in one place (command-line options override them).
 #SBATCH --job-name=snnsim
@@ -26,6 +34,7 @@
 #SBATCH --time=02:00:00
 #SBATCH --signal=B:USR1@60
 #SBATCH --requeue
+#SBATCH --open-mode=append
 ##SBATCH --gres=gpu:1           # GPU tasks: remove one '#' here and set device = "cuda" in the experiment
 ##SBATCH --partition=gpu
 
@@ -43,26 +52,40 @@ echo "snnsim task $TASK on $(hostname) at $(date -Is): $PYTHON -m snnsim.sweep r
 
 child=""
 requeue=0
-on_usr1() { requeue=1; echo "task $TASK: USR1 (time limit / pre-emption): stopping, will requeue" >&2; [[ -n $child ]] && kill -USR1 "$child" 2>/dev/null; }
-on_term() { echo "task $TASK: TERM: stopping without a result" >&2; [[ -n $child ]] && kill -TERM "$child" 2>/dev/null; }
+on_usr1() {
+    requeue=1
+    echo "task $TASK: USR1 (time limit / pre-emption): stopping; the task will be requeued and resume from its checkpoint" >&2
+    [[ -n $child ]] && kill -USR1 "$child" 2>/dev/null
+}
+on_term() {
+    (( requeue )) && return  # the requeue below ends this attempt: the child has stopped already
+    echo "task $TASK: TERM: stopping without a result" >&2
+    [[ -n $child ]] && kill -TERM "$child" 2>/dev/null
+}
 trap on_usr1 USR1
 trap on_term TERM INT
 
 "$PYTHON" -m snnsim.sweep run "$EXP" "$@" &
 child=$!
+(( requeue )) && kill -USR1 "$child" 2>/dev/null  # USR1 came while the child was starting
 # `wait` returns early when a trapped signal arrives: wait again until the child has exited
 rc=0
 while :; do
     wait "$child"; rc=$?
     kill -0 "$child" 2>/dev/null || break
 done
+echo "task $TASK: exit code $rc at $(date -Is)"
 
-if (( requeue )); then
+if (( requeue && rc != 0 )); then  # stopped before its result was written
     if [[ -n ${SLURM_ARRAY_JOB_ID:-} && -n ${SLURM_ARRAY_TASK_ID:-} ]]; then
-        scontrol requeue "${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
-    elif [[ -n ${SLURM_JOB_ID:-} ]]; then
-        scontrol requeue "$SLURM_JOB_ID"
+        target="${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}"
+    else
+        target=${SLURM_JOB_ID:-}
+    fi
+    if [[ -n $target ]]; then
+        echo "task $TASK: requeueing $target (it resumes from its checkpoint)" >&2
+        # SLURM ends this attempt (the script too) as soon as the requeue is accepted
+        scontrol requeue "$target" || echo "task $TASK: scontrol requeue $target failed" >&2
     fi
 fi
-echo "task $TASK: exit code $rc at $(date -Is)"
 exit "$rc"

@@ -6,6 +6,7 @@ figure that applies to a results file.
 
 from .bmi import fvaf_figure, gap_breaks, learning_curves, prediction_trace, rmse_figure, training_size_figure
 from .common import save_figure, stack_samples, with_settings
+from .costs import cost_figure
 from .ipd import (
     accuracy_boxplot,
     confusion_figure,
@@ -22,6 +23,7 @@ from .ipd import (
 __all__ = [
     "accuracy_boxplot",
     "confusion_figure",
+    "cost_figure",
     "error_boxplot",
     "fvaf_figure",
     "gap_breaks",

@@ -10,6 +10,10 @@ figures apply is decided from the variables present:
 - BMI (``y_pred``, ``<split>_fvaf`` ...): Figure 1 (true and predicted velocity against time),
   Figures 2a/2b (FVAF, RMSE against training folds) when ``n_train_folds`` is swept, and the
   learning curves.
+- A merged grid (a swept setting such as ``readout`` or ``model`` is a dim) with cost variables
+  (``synops_eff_acs`` ...): ``costs``, the test accuracy (IPD) or test FVAF (BMI) against the
+  effective synaptic operations per sample, one marker per grid point (mean and s.d. over
+  repeats, log x axis).
 
 Each figure is written as ``DIR/<name>_<figure>.png`` and ``.svg`` (``name``: the results
 file's stem) and its path printed. A missing or invalid file: one line on stderr, exit code 2.
@@ -58,7 +62,8 @@ def build_parser() -> OneLineParser:
 def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     """``{figure name: callable returning a Figure}`` for every figure that applies to ``ds``."""
     from .. import plots
-    from .common import group_keys, with_settings
+    from .common import group_keys, grouping_dims, with_settings
+    from .costs import METRICS
 
     out: dict = {}
     if {"train_acc", "test_acc"} <= set(ds.data_vars):
@@ -90,6 +95,12 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
             out["fvaf"] = lambda: plots.fvaf_figure(ds)
         if any(f"{s}_rmse" in ds for s in ("train", "val", "test")):
             out["rmse"] = lambda: plots.rmse_figure(ds)
+    if (
+        grouping_dims(ds)
+        and {"synops_eff_acs", "synops_eff_macs"} <= set(ds.data_vars)
+        and any(m in ds for m in METRICS)
+    ):
+        out["costs"] = lambda: plots.cost_figure(ds)
     if "confusion" not in ds and "epoch" in ds.dims and plots.bmi.epoch_variables(ds):
         out["learning_curves"] = lambda: plots.learning_curves(ds)
     return out

@@ -13,6 +13,27 @@ import xarray as xr
 N_CLASSES = 12
 
 
+def cost_variables(rng, repeats, spiking_inputs=True, spiking=True):
+    """The cost variables of :mod:`snnsim.costs` over ``repeat``: synaptic operations per sample
+    (accumulates for spike inputs and hidden spikes, multiply-accumulates for real inputs)."""
+    from snnsim.costs import VARIABLES
+
+    n_params = float(rng.integers(500, 5000))
+    acs = rng.uniform(1e3, 1e5, repeats) if spiking else np.zeros(repeats)
+    macs = np.zeros(repeats) if spiking_inputs else rng.uniform(1e3, 1e5, repeats)
+    values = {
+        "n_params": np.full(repeats, n_params),
+        "footprint_bytes": np.full(repeats, 4 * n_params),
+        "connection_sparsity": np.zeros(repeats),
+        "activation_sparsity": rng.uniform(0.8, 1, repeats) if spiking else np.full(repeats, np.nan),
+        "synops_dense": np.full(repeats, 100 * n_params),
+        "synops_eff_macs": macs,
+        "synops_eff_acs": acs,
+        "hidden_rate_hz": rng.uniform(1, 50, repeats) if spiking else np.full(repeats, np.nan),
+    }
+    return {name: ("repeat", values[name], {"units": units, "long_name": long}) for name, units, long in VARIABLES}
+
+
 def ipd_run(rng, repeats=3, epochs=4, readout="fr", tau=0.002):
     classes = np.arange(N_CLASSES)
     conf = rng.integers(0, 5, size=(repeats, N_CLASSES, N_CLASSES))
@@ -30,6 +51,7 @@ def ipd_run(rng, repeats=3, epochs=4, readout="fr", tau=0.002):
                 {"long_name": "mean training loss (NLL)"},
             ),
             "confusion": (("repeat", "true_class", "pred_class"), conf),
+            **cost_variables(rng, repeats),
         },
         coords={
             "repeat": np.arange(repeats),
@@ -86,6 +108,7 @@ def bmi_run(rng, repeats=2, n_blocks=4, block=60, model="snn", n_train_folds=18,
             "time": ("sample", time, {"units": "s"}),
             "y_true": (("sample", "output"), truth, {"units": "rad/s"}),
             "y_pred": (("repeat", "sample", "output"), pred, {"units": "rad/s"}),
+            **cost_variables(rng, repeats, spiking_inputs=False, spiking=model == "snn"),
         }
     )
     ds = xr.Dataset(

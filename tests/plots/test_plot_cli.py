@@ -18,10 +18,11 @@ def test_ipd_grid_gets_boxplots_curves_confusions_and_raster(tmp_path, capsys):
     names = sorted(p.stem for p in (tmp_path / "figs").iterdir())
     assert names == sorted(
         ["ipd_readouts_accuracy", "ipd_readouts_error", "ipd_readouts_training_curves", "ipd_readouts_input_raster"]
+        + ["ipd_readouts_costs"]
         + [f"ipd_readouts_confusion_{r}_{t}" for r in ("mean", "max", "fr") for t in ("20ms", "2ms")]
     )
     printed = capsys.readouterr().out.split()
-    assert len(printed) == 10 and all(p.endswith(".png") for p in printed)
+    assert len(printed) == 11 and all(p.endswith(".png") for p in printed)
     assert (tmp_path / "figs" / "ipd_readouts_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,0 +1,163 @@
+"""Accuracy (IPD) or FVAF (BMI) against the synaptic operations a model needs per sample, one
+marker per grid point of a merged sweep (the cost variables of :mod:`snnsim.costs`).
+
+:func:`cost_figure` draws, for every combination of the swept settings (readout x tau, model x
+training folds ...), the mean over repeats (and every other pooled dim: seed, rotation ...) of the
+operations (x, log scale) and of the metric (y), with error bars of one standard deviation
+over those samples on both axes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from matplotlib.figure import Figure
+
+from .common import (
+    colours,
+    format_key,
+    group_keys,
+    grouping_dims,
+    new_figure,
+    sample_dims,
+    stack_samples,
+    styled,
+    with_settings,
+)
+
+#: ``ops`` choices: (cost variables summed, axis label).
+OPS = {
+    "effective": (
+        ("synops_eff_acs", "synops_eff_macs"),
+        "Effective synaptic operations (ACs + MACs per sample)",
+    ),
+    "acs": (("synops_eff_acs",), "Effective synaptic accumulates (ACs per sample)"),
+    "macs": (("synops_eff_macs",), "Effective synaptic multiply-accumulates (MACs per sample)"),
+    "dense": (("synops_dense",), "Dense synaptic operations (MACs per sample)"),
+}
+#: Metrics drawn by default, the first present: IPD test accuracy, else BMI test FVAF.
+METRICS = ("test_acc", "test_fvaf")
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
+
+
+def _metric_label(ds: xr.Dataset, metric: str, output: int | str | None) -> tuple[str, str]:
+    """(axis label, short name) of ``metric``."""
+    split, _, kind = metric.partition("_")
+    split_name = {"train": "Training", "val": "Validation", "test": "Test"}.get(split, split)
+    if kind == "acc":
+        return f"{split_name} accuracy ({ds[metric].attrs.get('units', '%')})", f"{split_name.lower()} accuracy"
+    if kind == "fvaf":
+        from .bmi import target_label
+
+        of = "the mean over outputs" if output is None else target_label(ds, output)[0].lower()
+        return f"{split_name} FVAF of {of} (1)", f"{split_name.lower()} FVAF"
+    units = ds[metric].attrs.get("units")
+    return metric + (f" ({units})" if units else ""), metric
+
+
+def _pooled(da: xr.DataArray, dims: Sequence[str], key: dict) -> np.ndarray:
+    """The values of grid point ``key`` as one flat array over the pooled dims (repeat, seed ...)."""
+    da = da.sel(key) if key else da
+    return stack_samples(da, dims).transpose(..., "sample").values.astype(float).ravel()
+
+
+@styled
+def cost_figure(
+    ds: xr.Dataset,
+    metric: str | None = None,
+    ops: str = "effective",
+    by: Sequence[str] | None = None,
+    output: int | str | None = 0,
+    title: str | None = None,
+) -> Figure:
+    """``metric`` (default: ``test_acc``, else ``test_fvaf``) against synaptic operations per
+    sample (``ops``: ``effective`` = ACs + MACs, ``acs``, ``macs`` or ``dense``; see
+    :mod:`snnsim.costs`), one marker per grid point of the settings ``by`` (default: every swept
+    setting present), at the mean over repeats and every other pooled dim, with error bars of one
+    standard deviation (``ddof=1``; none for a single sample). FVAF is that of output ``output``
+    (None: the mean over outputs).
+
+    Samples where the operations or the metric are NaN (missing grid points) are left out; a grid
+    point without any sample gets no marker. The x axis is logarithmic. ``fig.snnsim_points``
+    lists the points drawn, in order: dicts with ``key``, ``x``, ``y``, ``xerr``, ``yerr``, ``n``;
+    point ``i``'s marker is the line of gid ``point:i``.
+    """
+    from .bmi import _pick_output
+
+    if ops not in OPS:
+        raise ValueError(f"ops {ops!r}: expected one of {', '.join(OPS)}")
+    names, xlabel = OPS[ops]
+    missing = [n for n in names if n not in ds]
+    if missing:
+        raise ValueError(f"no cost variable {missing[0]!r} in the dataset (results of an older snnsim?)")
+    if metric is None:
+        metric = next((m for m in METRICS if m in ds), None)
+        if metric is None:
+            raise ValueError(f"no metric to draw: none of {', '.join(METRICS)} in the dataset")
+    elif metric not in ds:
+        raise ValueError(f"no variable {metric!r} in the dataset")
+    ds = with_settings(ds, by or ())
+    dims = grouping_dims(ds, by)
+    x_da = sum(ds[n] for n in names)
+    y_da = ds[metric]
+    if "output" in y_da.dims:
+        y_da = y_da.mean("output") if output is None else _pick_output(y_da, output)
+    x_da, y_da = xr.broadcast(x_da, y_da)
+    y_da = y_da.transpose(*x_da.dims)
+    ylabel, short = _metric_label(ds, metric, output)
+
+    keys = group_keys(ds, dims)
+    fig = new_figure(6.4, 4.2)
+    ax = fig.subplots()
+    palette = colours(len(keys))
+    first = ds[dims[0]].values.tolist() if dims else []
+    points: list[dict[str, Any]] = []
+    for i, key in enumerate(keys):
+        x, y = _pooled(x_da, dims, key), _pooled(y_da, dims, key)
+        ok = np.isfinite(x) & np.isfinite(y)
+        x, y = x[ok], y[ok]
+        if not x.size:
+            continue
+        ddof = 1 if x.size > 1 else 0
+        point = {"key": key, "x": x.mean(), "y": y.mean(), "xerr": x.std(ddof=ddof), "yerr": y.std(ddof=ddof)}
+        point["n"] = int(x.size)
+        marker = MARKERS[first.index(key[dims[0]]) % len(MARKERS)] if dims else MARKERS[0]
+        bars = ax.errorbar(
+            point["x"],
+            point["y"],
+            xerr=point["xerr"],
+            yerr=point["yerr"],
+            fmt=marker,
+            color=palette[i],
+            markersize=5,
+            capsize=2,
+            elinewidth=0.8,
+            label=format_key(key) if key else str(ds.attrs.get("experiment", "run")),
+        )
+        bars.lines[0].set_gid(f"point:{len(points)}")
+        points.append(point)
+    if not points:
+        raise ValueError(f"no grid point with finite {metric} and operations")
+    if min(p["x"] for p in points) <= 0:
+        raise ValueError(f"{ops} synaptic operations are 0 at some grid point: no log axis (try ops='dense')")
+    ax.set_xscale("log")
+    low, high = ax.get_xlim()
+    if np.log10(high / low) < 1:  # less than a decade: plain ticks, not a crowd of minor labels
+        from matplotlib import ticker
+
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    n_max = max(p["n"] for p in points)
+    over = ", ".join(sample_dims(x_da, dims)) or "repeats"
+    ax.set_title(
+        title or f"{short[0].upper()}{short[1:]} against synaptic operations: mean ± s.d. over {over} (n ≤ {n_max})"
+    )
+    ax.legend(loc="best", frameon=False, title=", ".join(dims) if dims else None)
+    fig.snnsim_points = points
+    return fig

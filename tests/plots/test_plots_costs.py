@@ -1,0 +1,106 @@
+"""Accuracy / FVAF against synaptic operations: labels, one marker per grid point, and each
+marker and error bar at the mean and s.d. of the merged data over its samples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from fake_results import bmi_merged, ipd_merged
+
+from snnsim import plots, results
+from snnsim.plots import __main__ as plot
+
+
+def markers(ax):
+    """The marker line of each grid point, in order (gid ``point:i``)."""
+    lines = [line for line in ax.lines if (line.get_gid() or "").startswith("point:")]
+    return sorted(lines, key=lambda line: int(line.get_gid().split(":")[1]))
+
+
+def xy(line):
+    return np.asarray(line.get_xdata(), dtype=float), np.asarray(line.get_ydata(), dtype=float)
+
+
+def pooled(da, key):
+    """Flat values of one grid point over the pooled dims (seed, repeat, rotation ...)."""
+    return da.sel(key).values.ravel().astype(float)
+
+
+def test_ipd_grid_one_point_per_readout_and_tau_at_the_means(ipd_grid):
+    ds = ipd_grid.copy(deep=True)
+    ds["test_acc"].loc[dict(readout="max", tau=0.002, seed=0)] = np.nan  # a missing job
+    fig = plots.cost_figure(ds)
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "Effective synaptic operations (ACs + MACs per sample)"
+    assert ax.get_ylabel() == "Test accuracy (%)"
+    assert ax.get_xscale() == "log"
+    assert ax.get_title() == "Test accuracy against synaptic operations: mean ± s.d. over seed, repeat (n ≤ 3)"
+    keys = [{"readout": r, "tau": t} for r in ("mean", "max", "fr") for t in (0.02, 0.002)]
+    points = markers(ax)
+    assert len(points) == len(keys) == len(fig.snnsim_points) == 6
+    assert [p["key"] for p in fig.snnsim_points] == keys
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == [f"{r}, τ = {t:g} ms" for r in ("mean (oc)", "max", "fr") for t in (20, 2)]
+    assert ax.get_legend().get_title().get_text() == "readout, tau"
+    for key, line, point in zip(keys, points, fig.snnsim_points):
+        x = pooled(ds.synops_eff_acs + ds.synops_eff_macs, key)
+        y = pooled(ds.test_acc, key)
+        ok = np.isfinite(y)
+        assert ok.sum() == (2 if key == {"readout": "max", "tau": 0.002} else 3)
+        np.testing.assert_allclose(xy(line)[0], [x[ok].mean()])
+        np.testing.assert_allclose(xy(line)[1], [y[ok].mean()])
+        np.testing.assert_allclose([point["xerr"], point["yerr"]], [x[ok].std(ddof=1), y[ok].std(ddof=1)])
+        assert point["n"] == ok.sum()
+    # the error bars drawn span mean ± s.d. in y
+    caps = [c for c in ax.collections if len(c.get_segments()) == 1]
+    spans = sorted(
+        (round(float(s[0][1]), 9), round(float(s[1][1]), 9))
+        for c in caps
+        for s in c.get_segments()
+        if s[0][0] == s[1][0]
+    )
+    wanted = sorted((round(p["y"] - p["yerr"], 9), round(p["y"] + p["yerr"], 9)) for p in fig.snnsim_points)
+    assert spans == wanted
+
+
+def test_bmi_grid_fvaf_of_the_first_output_per_model_and_training_size(bmi_grid):
+    fig = plots.cost_figure(bmi_grid)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "Test FVAF of shoulder velocity (1)"
+    assert ax.get_xlabel() == "Effective synaptic operations (ACs + MACs per sample)"
+    keys = [{"model": m, "n_train_folds": f} for m in ("snn", "ann", "linear") for f in (1, 2, 4, 8)]
+    assert [p["key"] for p in fig.snnsim_points] == keys
+    points = markers(ax)
+    assert len(points) == 12
+    ops = bmi_grid.synops_eff_acs + bmi_grid.synops_eff_macs
+    for key, line in zip(keys, points):
+        np.testing.assert_allclose(xy(line)[0], [pooled(ops, key).mean()])
+        np.testing.assert_allclose(xy(line)[1], [pooled(bmi_grid.test_fvaf.isel(output=0), key).mean()])
+    # the non-spiking models do no accumulates, only multiply-accumulates
+    assert float(bmi_grid.synops_eff_acs.sel(model="linear").max()) == 0
+
+
+def test_dense_operations_and_bad_requests(ipd_grid):
+    fig = plots.cost_figure(ipd_grid, ops="dense")
+    assert fig.axes[0].get_xlabel() == "Dense synaptic operations (MACs per sample)"
+    line = markers(fig.axes[0])[0]
+    np.testing.assert_allclose(xy(line)[0], [pooled(ipd_grid.synops_dense, {"readout": "mean", "tau": 0.02}).mean()])
+    with pytest.raises(ValueError, match="synops_eff_acs"):
+        plots.cost_figure(ipd_grid.drop_vars("synops_eff_acs"))
+    with pytest.raises(ValueError, match="macs"):  # all zero for spike inputs: no log axis
+        plots.cost_figure(ipd_grid, ops="macs")
+    with pytest.raises(ValueError, match="ops 'flops'"):
+        plots.cost_figure(ipd_grid, ops="flops")
+
+
+def test_cli_draws_costs_for_a_merged_grid(tmp_path, capsys):
+    results.write(ipd_merged(np.random.default_rng(7)), tmp_path / "grid.h5")
+    assert (
+        plot.main([str(tmp_path / "grid"), "--out", str(tmp_path / "figs"), "--only", "costs", "--format", "png"]) == 0
+    )
+    png = tmp_path / "figs" / "grid_costs.png"
+    assert capsys.readouterr().out.split() == [str(png)]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    results.write(bmi_merged(np.random.default_rng(8)), tmp_path / "bmi.h5")
+    assert plot.main([str(tmp_path / "bmi"), "--out", str(tmp_path / "figs"), "--only", "costs"]) == 0
+    assert sorted(p.name for p in (tmp_path / "figs").glob("bmi_*")) == ["bmi_costs.png", "bmi_costs.svg"]

@@ -1,0 +1,108 @@
+"""The sweep record through the real commands: `sweep local` runs a grid in which some jobs
+fail for a real reason (training that diverges at lr 1e30), then `sweep status --json` says
+which failed and why (the last line of each failed job's error), the wall time and peak memory
+of each done job, and `sweep submit --failed` resubmits exactly the failed ones."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from snnsim import results
+from snnsim.sweep import experiment
+from snnsim.sweep.jobs import failed_path, parse_array_spec, result_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# seed x lr: jobs 1 and 3 (lr 1e30) diverge in their first epoch, jobs 0 and 2 train
+EXPERIMENT = """name = "st"
+description = "sweep status test: two seeds, a sane and a divergent learning rate"
+[fixed]
+task = "ipd"
+backend = "fused"
+epochs = 2
+n_train_batches = 2
+n_test_batches = 1
+batch_size = 8
+hidden = 8
+[sweep]
+seed = [0, 1]
+lr = [0.01, 1e30]
+"""
+
+
+def sweep(*args: str, results_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+    return subprocess.run(
+        [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(results_dir), *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
+    toml = tmp_path / "st.toml"
+    toml.write_text(EXPERIMENT)
+    exp = experiment.load(toml)
+    res = tmp_path / "res"
+    diverging = [i for i in range(exp.grid_size) if exp.settings(i)["lr"] == 1e30]
+    assert diverging == [1, 3]
+
+    start = time.monotonic()
+    # one process for the 4 jobs (a pack): each job is still written, or fails, on its own
+    local = sweep("local", str(toml), "--pack", "4", "--quiet", results_dir=res, cwd=tmp_path)
+    elapsed = time.monotonic() - start
+    assert local.returncode == 1, local.stdout + local.stderr
+    assert "ran 4 jobs in 1 packs" in local.stdout and "pack 0: exit code 4" in local.stdout  # EXIT_DIVERGED
+    log = (res / "st" / "logs" / "pack-0.log").read_text()
+
+    proc = sweep("status", str(toml), "--json", results_dir=res, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    st = json.loads(proc.stdout)
+    assert st["done"] == [0, 2] and st["failed"] == diverging
+    assert st["missing"] == st["corrupt"] == st["stale"] == st["running"] == []
+    assert st["todo_array"] == "1,3"
+
+    # the reason of a failed job: the last line of its error, as the job wrote it
+    assert sorted(st["reasons"]) == ["1", "3"]
+    for i in diverging:
+        text = failed_path(exp, i, res).read_text()
+        last = [line for line in text.splitlines() if line.strip()][-1]
+        assert st["reasons"][str(i)] == last
+        assert "diverged in epoch 1" in last
+        assert f"job {i}: failed: {last}" in log  # the runner's own words in the job's log
+
+    # wall time and peak memory of each done job, read back from its result file
+    assert sorted(st["wall_seconds"]) == sorted(st["peak_rss_mb"]) == ["0", "2"]
+    for i in (0, 2):
+        wall, peak = st["wall_seconds"][str(i)], st["peak_rss_mb"][str(i)]
+        trained = float(results.load(result_path(exp, i, res))["train_seconds"].sum())
+        assert 0 < trained <= wall < elapsed  # the run's wall time covers its training
+        assert 30 < peak < 64 * 1024  # MB: a Python process with torch, not bytes or kB
+
+    human = sweep("status", str(toml), results_dir=res, cwd=tmp_path).stdout
+    for i in diverging:
+        assert f"job {i} failed: {st['reasons'][str(i)]}" in human
+    assert "done jobs: wall time until written" in human and "to resubmit: --array=1,3" in human
+
+    # --failed: exactly the failed indices in the array
+    dry = sweep("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
+    assert dry.returncode == 0, dry.stderr
+    cmd = shlex.split(dry.stdout.strip())
+    array = [a for a in cmd if a.startswith("--array=")]
+    assert len(array) == 1 and parse_array_spec(array[0].split("=", 1)[1]) == diverging
+    assert cmd[0] == "sbatch" and cmd[-1] == str(toml.resolve())
+    # a job no longer failed (its marker gone, so it is missing) is left out of --failed
+    failed_path(exp, 1, res).unlink()
+    dry = sweep("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
+    assert re.search(r"--array=3(\s|$)", dry.stdout), dry.stdout
