@@ -15,6 +15,7 @@ way). SIGTERM, SIGUSR1 and Ctrl-C stop the run without leaving a partial or temp
 from __future__ import annotations
 
 import argparse
+import glob
 import os
 import shutil
 import sys
@@ -92,9 +93,14 @@ def config_from_args(ns: argparse.Namespace) -> RunConfig:
 
 
 class NotSaved(SnnsimError):
-    """The result could not be written at ``--out`` (the message says what happened to it)."""
+    """The result could not be written at ``--out`` (the message says what happened to it);
+    ``saved_to``: where it was saved instead, if anywhere."""
 
     exit_code = EXIT_NOT_WRITTEN
+
+    def __init__(self, message: str, saved_to: Path | None = None) -> None:
+        super().__init__(message)
+        self.saved_to = saved_to
 
 
 def out_path(text: str | os.PathLike) -> Path:
@@ -153,7 +159,7 @@ def save(ds: xr.Dataset, out: Path, overwrite: bool, fallback_dir: Path | None) 
         other = out.with_name(f"{out.stem}.{os.getpid()}{out.suffix}")
         results.write(ds, other)
         raise NotSaved(
-            f"--out: {out} was written by another run while this one trained; this result is in {other}"
+            f"--out: {out} was written by another run while this one trained; this result is in {other}", other
         ) from None
     except WriteFailed as exc:
         if fallback_dir is not None:
@@ -161,7 +167,7 @@ def save(ds: xr.Dataset, out: Path, overwrite: bool, fallback_dir: Path | None) 
             if other.exists():
                 other = other.with_name(f"{out.stem}.{os.getpid()}{out.suffix}")
             results.write(ds, other)
-            raise NotSaved(f"--out: {exc}; the result was saved to {other} (--fallback-dir)") from None
+            raise NotSaved(f"--out: {exc}; the result was saved to {other} (--fallback-dir)", other) from None
         size = len(results.encode(ds))
         spare = _spare_folder(out.parent if str(out.parent) else Path("."), size)
         hint = (
@@ -222,8 +228,22 @@ def execute(
             return monitors[-1:]
 
     def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
-        if out is not None:
+        if out is None:
+            return
+        try:
             save(ds, out, overwrite, fallback)
+        except NotSaved as exc:  # saved elsewhere: its checkpoints are done with; lost: they stay
+            from .training import remove_checkpoint
+
+            kept = sorted(out.parent.glob(f".{glob.escape(out.name)}.r*-*.ckpt"))
+            if exc.saved_to is not None:
+                for path in kept if not keep_checkpoints else []:
+                    remove_checkpoint(path)
+                raise
+            if not kept:
+                raise
+            raise NotSaved(f"{exc}; the checkpoint of its last epoch stays ({kept[0].name}): the same command "
+                           "resumes from it and only writes the result") from None  # fmt: skip
 
     try:
         return runner.run_configs(

@@ -34,6 +34,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from .atomic_write import WriteFailed
 from .errors import DivergedError
 
 
@@ -165,6 +166,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     checkpoint (their configs and seeds): a checkpoint with another key is not resumed."""
     state = _State(model, n_models, epochs)
     resumed = 0
+    checkpoint = options.checkpoint
     saved = _read_checkpoint(options)
     if saved is not None:
         if saved.get("key") == key:
@@ -209,8 +211,12 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                             val=f"{np.nanmean(state.val_curve[:, epoch]):.3f}")  # fmt: skip
             finished = not state.active.any()
         state.epoch = epoch + 1
-        if options.checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
-            save_checkpoint(options.checkpoint, key, model, trainer, state, epochs)
+        if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
+            try:
+                save_checkpoint(checkpoint, key, model, trainer, state, epochs)
+            except WriteFailed as exc:  # a full disk or quota: the training itself goes on
+                options.log(f"checkpoint: cannot write {exc.path} ({exc.reason}); training goes on without them")
+                checkpoint = None
         record = EpochRecord(epoch + 1, loss, score, float(state.lr[epoch]), rate, model, tracked)
         for hook in options.hooks:
             hook(record)

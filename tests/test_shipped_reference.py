@@ -1,5 +1,7 @@
 """The shipped experiments give the numbers stored before the study/runner redesign
-(``tests/reference/shipped.py``): every numeric result variable, bit for bit."""
+(``tests/reference/shipped.py``): every numeric result variable, bit for bit. Variables added
+since (the costs, per-epoch curves of the life cycle, BMI's trained weights and scaling) are
+listed in ``ADDED``; any other new or missing variable fails."""
 
 from __future__ import annotations
 
@@ -14,6 +16,12 @@ shipped = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(shipped)
 
 CASES = shipped.configs()
+#: Result variables added after the reference was stored (their computation has tests of its own).
+ADDED = {
+    "n_params", "footprint_bytes", "connection_sparsity", "activation_sparsity", "synops_dense", "synops_eff_macs",
+    "synops_eff_acs", "hidden_rate_hz", "hidden_rate_curve", "lr_curve",
+    "w1", "w2", "head_scale", "head_bias", "x_mean", "x_std", "y_mean", "y_std",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +35,6 @@ def reference():
 def test_shipped_job_numbers_unchanged(reference, key, cfg):
     expected = {k[len(key) + 1 :]: v for k, v in reference.items() if k.startswith(key + "/")}
     got = shipped.numbers(shipped.run(cfg))
-    assert sorted(got) == sorted(expected)
+    assert set(expected) <= set(got) and set(got) - set(expected) <= ADDED, sorted(set(got) ^ set(expected))
     for name, values in expected.items():
         np.testing.assert_array_equal(got[name], values, err_msg=f"{key} {name}")

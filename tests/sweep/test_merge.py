@@ -15,6 +15,7 @@ import pytest
 import xarray as xr
 
 from snnsim import results, runner
+from snnsim.costs import Costs
 from snnsim.metrics import Classification
 from snnsim.studies import Outcome, ipd
 from snnsim.studies.ipd import IPDRepeat
@@ -54,6 +55,7 @@ def fake_job(exp, index, root, **config_changes):
         Classification(1000.0 + index, 2.0, conf),
         np.zeros((200, cfg.hidden)),
         np.zeros((cfg.hidden, cfg.n_classes)),
+        Costs(*(float(index + k) for k in range(len(Costs._fields)))),
     )
     ds = ipd.STUDY.to_dataset(cfg, {0: Outcome(repeat, 0.5)}, None, "cpu")
     return results.write(ds, result_path(exp, index, root))
@@ -184,10 +186,10 @@ t.fake_job(loads(t.TEXT), 4, {str(tmp_path)!r})
 
 
 def test_failed_marker_then_cleared(exp, tmp_path, monkeypatch):
-    def boom(cfgs, progress=True, on_result=None, on_failure=None):
+    def boom(cfgs, progress=True, on_result=None, on_failure=None, **options):
         raise RuntimeError("loss became NaN")
 
-    def fake(cfgs, progress=True, on_result=None, on_failure=None):
+    def fake(cfgs, progress=True, on_result=None, on_failure=None, **options):
         on_result(0, results.load(fake_job(exp, 2, tmp_path)))
 
     monkeypatch.setattr(runner, "run_configs", boom)
@@ -209,7 +211,7 @@ def test_repeated_signals_while_stopping(exp, tmp_path, monkeypatch):
     """Under SLURM a task gets TERM twice (slurmstepd, then array.sh forwarding its own). A
     signal that arrives while the first one's stop is being handled must not break it."""
 
-    def stopped(cfgs, progress=True, on_result=None, on_failure=None):
+    def stopped(cfgs, progress=True, on_result=None, on_failure=None, **options):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)  # the handler raises before this ends
         raise AssertionError("the signal was not delivered")

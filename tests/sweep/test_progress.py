@@ -1,0 +1,86 @@
+"""What a sweep says while it works: `sweep status` shows a running job's epoch from its
+checkpoint ("running (epoch k/n)"), a stopped job that will resume from its checkpoint, and
+`sweep local` draws one progress bar over the sweep (jobs done / total)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from snnsim import results
+
+ROOT = Path(__file__).resolve().parents[2]
+EXPERIMENT = """name = "pr"
+[fixed]
+study = "ipd"
+backend = "fused"
+epochs = {epochs}
+n_train_batches = 12
+n_test_batches = 1
+batch_size = 32
+hidden = 16
+[sweep]
+seed = [0, 1]
+"""
+
+
+def write(tmp_path: Path, epochs: int) -> Path:
+    toml = tmp_path / "pr.toml"
+    toml.write_text(EXPERIMENT.format(epochs=epochs))
+    return toml
+
+
+def sweep(*args: str, res: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    proc = subprocess.run([sys.executable, "-m", "snnsim.sweep", "--results-dir", str(res), *args], env=env,
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def progress(folder: Path) -> dict | None:
+    for side in folder.glob(".*.ckpt.json"):
+        try:
+            return json.loads(side.read_text())
+        except ValueError:  # being replaced
+            return None
+    return None
+
+
+def test_status_shows_the_epoch_of_a_running_job_and_a_stopped_one_resumes(tmp_path):
+    toml, res = write(tmp_path, epochs=40), tmp_path / "res"
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    job = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", "--results-dir", str(res), "run", str(toml), "0"],
+                           env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        end = time.monotonic() + 120
+        while time.monotonic() < end and not (progress(res / "pr") or {}).get("epoch", 0) >= 1:
+            assert job.poll() is None, job.communicate()
+            time.sleep(0.05)
+        text = sweep("status", str(toml), res=res).stdout
+        line = next(ln for ln in text.splitlines() if "job 0" in ln)
+        k, n = map(int, re.search(r"job 0 running \(epoch (\d+)/(\d+)\) by ", line).groups())
+        assert 1 <= k < n == 40
+    finally:
+        job.send_signal(signal.SIGTERM)
+        job.communicate(timeout=60)
+    assert job.returncode == 128 + signal.SIGTERM
+    st = json.loads(sweep("status", str(toml), "--json", res=res).stdout)
+    assert 0 in st["missing"]
+    stopped = re.fullmatch(r"resumes from its checkpoint after epoch (\d+)/40", st["reasons"]["0"])
+    assert stopped and int(stopped.group(1)) >= k
+
+
+def test_sweep_local_draws_one_bar_over_the_jobs(tmp_path):
+    toml, res = write(tmp_path, epochs=1), tmp_path / "res"
+    proc = sweep("local", str(toml), res=res)
+    bars = [part for part in re.split(r"[\r\n]", proc.stderr) if part.startswith("pr:")]
+    assert bars and "2/2" in bars[-1] and "100%" in bars[-1], proc.stderr
+    assert all(results.load(res / "pr" / f"job-{i}.h5").attrs["complete"] == 1 for i in (0, 1))
