@@ -54,13 +54,19 @@ class Costs(NamedTuple):
 
 
 def _is_binary(x: torch.Tensor) -> bool:
-    return bool(((x == 0) | (x == 1)).all())
+    return x.dtype == torch.bool or bool(((x == 0) | (x == 1)).all())
 
 
 def _effective(x: torch.Tensor, w: torch.Tensor) -> float:
-    """Sum over samples and steps of (non-zero inputs x their non-zero fan-out): x (N, T, in), w (in, out)."""
+    """Sum over samples and steps of (non-zero inputs x their non-zero fan-out): x (N, T, in), w (in, out).
+    Counted per input (non-zero entries times fan-out), exact in float64."""
     fan = (w != 0).sum(1).to(torch.float64)
-    return float(((x != 0).to(torch.float64) * fan).sum())
+    active = (x if x.dtype == torch.bool else x != 0).reshape(-1, x.shape[-1])
+    if active.shape[0] < 2**24:  # sums of 0/1 in float32 are exact below 2**24 (and much faster than bool's)
+        counts = active.to(torch.float32).sum(0).to(torch.float64)
+    else:
+        counts = active.sum(0).to(torch.float64)
+    return float((counts * fan).sum())
 
 
 def spiking(w1: torch.Tensor, w2: torch.Tensor, x: torch.Tensor, hidden_spikes: torch.Tensor,

@@ -62,7 +62,8 @@ class _Network(torch.autograd.Function):
             trace = v2
         ctx.save_for_backward(w2, h1, s1, v1, h2, s2, v2)
         ctx.data, ctx.index, ctx.p, ctx.spiking, ctx.w1_shape = data, index, p, spiking_output, w1.shape
-        counts = s1.sum((1, 2), dtype=torch.float64)
+        # spike counts are integers: a float32 sum is exact below 2**24 per model
+        counts = (s1.sum((1, 2)) if s1[0].numel() < 2**24 else s1.sum((1, 2), dtype=torch.float64)).double()
         ctx.mark_non_differentiable(counts)
         return trace.view(n_models, steps, batch, w2.shape[-1]), counts
 

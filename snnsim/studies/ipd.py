@@ -206,14 +206,14 @@ def cost_of(model: Decoder, cfgs: Sequence[RunConfig], sets: Sequence[Stimuli]) 
     """Each model's cost metrics (:mod:`snnsim.costs`) from its records on its first
     :data:`COST_SAMPLES` test samples, through the layer-by-layer network."""
     n = min(COST_SAMPLES, sets[0].spikes.shape[0])
-    x = torch.stack([s.spikes[:n] for s in sets]).to(model.w1.dtype)
-    out = model(x)
+    spikes = torch.stack([s.spikes[:n] for s in sets])  # bool: the costs count spikes as accumulates
+    out = model(spikes.to(model.w1.dtype))
     costs = []
     for m, cfg in enumerate(cfgs):
         part = next(p for p in model.parts if p.models.start <= m < p.models.stop)
         o = out.parts[model.parts.index(part)]
         k = m - part.models.start
-        costs.append(spiking_costs(model.w1[m], model.w2[m], x[m], o.hidden_spikes[k],
+        costs.append(spiking_costs(model.w1[m], model.w2[m], spikes[m], o.hidden_spikes[k],
                                    None if o.out_spikes is None else o.out_spikes[k], cfg.dt))  # fmt: skip
     return costs
 
