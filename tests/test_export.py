@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from snnsim import results
+from snnsim import run as run_cli
 from snnsim.backends import make_backend
 from snnsim.config import RunConfig
 from snnsim.export import NIR_DT
@@ -121,9 +122,7 @@ def trained(tmp_path_factory):
         for neuron in ("standard", "notebook"):
             out = folder / f"{readout}-{neuron}.h5"
             args = [a if a != "standard" else neuron for a in TINY]
-            proc = subprocess.run([sys.executable, "-m", "snnsim.run", *args, "--readout", readout, "--tau", "5ms",
-                                   "--out", str(out)], capture_output=True, text=True, cwd=ROOT, timeout=600)  # fmt: skip
-            assert proc.returncode == 0, proc.stderr
+            assert run_cli.main([*args, "--readout", readout, "--tau", "5ms", "--out", str(out)]) == 0  # in-process
             files[readout, neuron] = out
     return files
 
@@ -195,10 +194,8 @@ def test_a_bmi_snn_exports_with_its_head_and_scaling_and_an_ann_is_refused(tmp_p
     files = {}
     for model in ("snn", "ann"):
         files[model] = tmp_path / f"{model}.h5"
-        proc = subprocess.run([sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", model, "--data",
-                               str(data), "--epochs", "1", "--hidden", "8", "--n-train-folds", "2", "--quiet", "--out",
-                               str(files[model])], capture_output=True, text=True, cwd=ROOT, timeout=300)  # fmt: skip
-        assert proc.returncode == 0, proc.stderr
+        assert run_cli.main(["--study", "bmi", "--model", model, "--data", str(data), "--epochs", "1", "--hidden", "8",
+                             "--n-train-folds", "2", "--quiet", "--out", str(files[model])]) == 0  # fmt: skip
     ds = results.load(files["snn"])
     assert export([str(files["snn"]), "--format", "pt", "--out", str(tmp_path / "b.pt")], tmp_path).returncode == 0
     saved = torch.load(tmp_path / "b.pt")
