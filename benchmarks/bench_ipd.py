@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     grids = []
     if not args.no_grid:
         experiment = "smoke" if args.quick else "ipd_readouts_corrected"
-        for processes in sorted({1, info["cores"]}):
+        for processes in [info["cores"]] if args.quick else sorted({1, info["cores"]}):  # a smoke run: once
             seconds, cmd = grid(experiment, processes, user_env)
             grids.append({"experiment": experiment, "processes": processes, "seconds": seconds, "command": cmd})
             print(f"  grid {experiment}, {processes} process(es): {seconds:.1f} s", flush=True)

@@ -20,7 +20,8 @@ CASES = shipped.configs()
 ADDED = {
     "n_params", "footprint_bytes", "connection_sparsity", "activation_sparsity", "synops_dense", "synops_eff_macs",
     "synops_eff_acs", "hidden_rate_hz", "hidden_rate_curve", "lr_curve",
-    "w1", "w2", "head_scale", "head_bias", "x_mean", "x_std", "y_mean", "y_std",
+    "w1", "w2", "head_scale", "head_bias", "ann_w1", "ann_b1", "ann_w2", "ann_b2", "ridge_w",
+    "x_mean", "x_std", "y_mean", "y_std",
 }  # fmt: skip
 
 

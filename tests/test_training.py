@@ -21,7 +21,7 @@ from snnsim.datasets.bmi_synthetic import generate
 from snnsim.run import checkpoint_path
 
 ROOT = Path(__file__).resolve().parents[1]
-IPD = ["--backend", "fused", "--epochs", "12", "--n-train-batches", "24", "--n-test-batches", "2", "--batch-size", "64",
+IPD = ["--backend", "fused", "--epochs", "12", "--n-train-batches", "12", "--n-test-batches", "2", "--batch-size", "64",
        "--hidden", "32", "--n-val-batches", "2", "--patience", "3", "--quiet"]  # fmt: skip
 TIMING = {"train_seconds"}
 VARYING_ATTRS = {"created", "resumed_from_epoch", "data_sha256"}  # the checksum covers train_seconds
