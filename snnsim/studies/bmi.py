@@ -512,7 +512,7 @@ class BMIStudy:
         lines = [
             f"BMI  {desc}  target={a['config_target']}  rotation={a['config_rotation']}  "
             f"train folds={a['config_n_train_folds']}  repeats={ds.sizes['repeat']}  device={a['device']}",
-            f"{'':18}{'median':>9}{'min':>9}{'max':>9}",
+            f"{'':18}{'median':>11}{'min':>11}{'max':>11}",
         ]
         for out in ds["output"].values:
             for metric in ("fvaf", "rmse"):
@@ -523,7 +523,7 @@ class BMIStudy:
                             ("synops_eff_macs", "MACs/sample"), ("train_seconds", "train s")):  # fmt: skip
             v = ds[name].values if name in ds else np.array([np.nan])
             if np.isfinite(v).any() and (name != "synops_eff_acs" or v.max() > 0):
-                lines.append(f"{label:18}{np.nanmedian(v):9.2f}{np.nanmin(v):9.2f}{np.nanmax(v):9.2f}")
+                lines.append(f"{label:18}{np.nanmedian(v):11.2f}{np.nanmin(v):11.2f}{np.nanmax(v):11.2f}")
         return "\n".join(lines)
 
 

@@ -401,7 +401,7 @@ class IPDStudy:
         lines = [
             f"IPD  backend={a['config_backend']}  readout={a['config_readout']}  tau={a['config_tau'] * 1e3:g} ms  "
             f"phase={a['config_phase']}  eval={a['config_eval']}  repeats={ds.sizes['repeat']}  device={a['device']}",
-            f"{'':14}{'median':>9}{'min':>9}{'max':>9}",
+            f"{'':14}{'median':>11}{'min':>11}{'max':>11}",
         ]
         for name, label in (
             ("train_acc", "train acc %"),
@@ -416,7 +416,7 @@ class IPDStudy:
             if name not in ds:
                 continue
             v = ds[name].values
-            lines.append(f"{label:14}{np.median(v):9.2f}{v.min():9.2f}{v.max():9.2f}")
+            lines.append(f"{label:14}{np.median(v):11.2f}{v.min():11.2f}{v.max():11.2f}")
         return "\n".join(lines)
 
 
