@@ -99,6 +99,22 @@ def _attach_dashed_values(parser: argparse.ArgumentParser, args: list[str]) -> l
     return out
 
 
+def command_parser(prog: str, description: str, operand: str, metavar: str,
+                   operand_help: str) -> tuple[OneLineParser, Callable[[str, str], OneLineParser]]:  # fmt: skip
+    """The parser of a command with ``--results-dir`` and subcommands that each take one operand
+    (``sweep COMMAND EXP``, ``tune COMMAND SPEC``), and the function that adds a subcommand."""
+    p = OneLineParser(prog=prog, description=description)
+    p.add_argument("--results-dir", default=None, help="where results go (default $SNNSIM_RESULTS, else 'results')")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    def add(name: str, help_: str) -> OneLineParser:
+        s = sub.add_parser(name, help=help_, description=help_)
+        s.add_argument(operand, metavar=metavar, help=operand_help)
+        return s
+
+    return p, add
+
+
 def positive_int(text: str) -> int:
     """argparse type of a command argument: an integer >= 1."""
     return _int_at_least(text, 1)

@@ -199,6 +199,11 @@ def checkpoint_path(out: Path, members: list) -> Path:
     return out.with_name(f".{out.name}.r{min(repeats)}-{max(repeats)}.ckpt")
 
 
+def checkpoints_of(out: Path) -> list[Path]:
+    """Every checkpoint (:func:`checkpoint_path`) beside the result file ``out``."""
+    return sorted(out.parent.glob(f".{glob.escape(out.name)}.r*-*.ckpt"))
+
+
 def execute(
     cfg: RunConfig,
     out: str | os.PathLike | None = None,
@@ -235,7 +240,7 @@ def execute(
         except NotSaved as exc:  # saved elsewhere: its checkpoints are done with; lost: they stay
             from .training import remove_checkpoint
 
-            kept = sorted(out.parent.glob(f".{glob.escape(out.name)}.r*-*.ckpt"))
+            kept = checkpoints_of(out)
             if exc.saved_to is not None:
                 for path in kept if not keep_checkpoints else []:
                     remove_checkpoint(path)

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config as config_mod
-from .cli import OneLineParser, guarded
+from .cli import OneLineParser, command_parser, guarded
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import ConfigError, SnnsimError
@@ -372,14 +372,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None) -> Path:
 
 # -- command line ----------------------------------------------------------------------------------
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--results-dir", default=None, help="where results go (default $SNNSIM_RESULTS, else 'results')")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-
-    def add(name: str, help_: str) -> OneLineParser:
-        s = sub.add_parser(name, help=help_, description=help_)
-        s.add_argument("spec", metavar="SPEC", help="a tuning spec (TOML)")
-        return s
+    p, add = command_parser(PROG, __doc__.splitlines()[0], "spec", "SPEC", "a tuning spec (TOML)")
 
     s = add("run", "run local workers until the budget of trials is used")
     s.add_argument("-j", "--processes", type=_positive, default=1, help="worker processes at once (default 1)")

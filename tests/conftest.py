@@ -18,3 +18,15 @@ if not torch.cuda.is_available():
 def tiny_ipd():
     """Settings of an IPD run that trains in about a second."""
     return dict(study="ipd", backend="fused", epochs=2, n_train_batches=3, n_test_batches=1, batch_size=16, hidden=8)
+
+
+@pytest.fixture(scope="session")
+def bmi_path(tmp_path_factory) -> str:
+    """A small synthetic BMI data set in the course format (300 samples per fold), as a file."""
+    import pickle
+
+    from snnsim.datasets.bmi_synthetic import generate
+
+    path = tmp_path_factory.mktemp("bmi") / "small.pkl"
+    path.write_bytes(pickle.dumps(generate(seed=0, samples_per_fold=300)))
+    return str(path)

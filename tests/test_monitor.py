@@ -6,20 +6,17 @@ writers are closed when a run ends."""
 from __future__ import annotations
 
 import os
-import pickle
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import numpy as np
-import pytest
 from tensorboard.backend.event_processing import event_accumulator as ea
 
 from snnsim import results, runner
 from snnsim import run as run_cli
 from snnsim.config import RunConfig
-from snnsim.datasets.bmi_synthetic import generate
 from snnsim.sweep import jobs
 from snnsim.sweep.experiment import load as load_experiment
 
@@ -88,14 +85,6 @@ def test_ipd_run_writes_the_result_files_curves_and_histograms(tmp_path):
     assert sorted(p.name for p in tb.iterdir()) == ["repeat-0", "repeat-1"]
     for r in (0, 1):
         check_run(tb / f"repeat-{r}", ds, r, "val_acc_curve", IPD_WEIGHTS)
-
-
-@pytest.fixture(scope="module")
-def bmi_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bmi") / "small.pkl"
-    with open(path, "wb") as fh:
-        pickle.dump(generate(seed=0, samples_per_fold=300), fh)
-    return str(path)
 
 
 def test_bmi_run_in_process_and_its_writers_are_closed(bmi_path, tmp_path):

@@ -4,7 +4,6 @@ and bad input gets one line on stderr, exit code 2 and no file."""
 
 from __future__ import annotations
 
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,6 @@ import torch
 
 from snnsim import predict, results
 from snnsim import run as run_cli
-from snnsim.datasets.bmi_synthetic import generate
 from snnsim.metrics import discretise
 from snnsim.studies.ipd import make_stimuli
 
@@ -91,14 +89,6 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     assert not np.array_equal(a["ipd_deg"].values, c["ipd_deg"].values)  # another seed, other stimuli
     true = discretise(torch.from_numpy(np.radians(a["ipd_deg"].values)), results.config_of(a).n_classes).numpy()
     np.testing.assert_allclose(a["accuracy"].values, 100 * (a["predicted_class"].values == true).mean(1))
-
-
-@pytest.fixture(scope="module")
-def bmi_path(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("bmi") / "small.pkl"
-    with open(path, "wb") as fh:
-        pickle.dump(generate(seed=0, samples_per_fold=300), fh)
-    return path
 
 
 @pytest.mark.parametrize("model", ["snn", "ann", "linear"])

@@ -5,7 +5,6 @@ aside); the checkpoint is removed once the result file is written, unless kept."
 from __future__ import annotations
 
 import json
-import pickle
 import signal
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import pytest
 
 from snnsim import results, runner
 from snnsim.config import RunConfig
-from snnsim.datasets.bmi_synthetic import generate
 from snnsim.run import checkpoint_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -121,14 +119,6 @@ def test_keep_checkpoints_keeps_the_last_one(tmp_path):
     assert run(*args, "--out", str(out), "--keep-checkpoints").returncode == 0
     kept = list(tmp_path.glob(".r.h5.*.ckpt"))
     assert len(kept) == 1 and json.loads(Path(f"{kept[0]}.json").read_text()) == {"epoch": 3, "epochs": 3}
-
-
-@pytest.fixture(scope="module")
-def bmi_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bmi") / "small.pkl"
-    with open(path, "wb") as fh:
-        pickle.dump(generate(seed=0, samples_per_fold=400), fh)
-    return str(path)
 
 
 class Stop(Exception):

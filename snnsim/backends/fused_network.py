@@ -46,7 +46,7 @@ class _Network(torch.autograd.Function):
         index: torch.Tensor,
         p: LIFParameters,
         spiking_output: bool,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         n_models, batch = index.shape
         steps = data[0].shape[1]
         w1, w2 = w1.detach().contiguous(), w2.detach().contiguous()

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..atomic_write import leftovers
-from ..cli import Interrupted, OneLineParser, guarded, stop_on_signals
+from ..cli import Interrupted, OneLineParser, command_parser, guarded, stop_on_signals
 from ..cli import index as _index
 from ..cli import positive_int as _positive
 from ..errors import SnnsimError
@@ -51,14 +51,7 @@ ARRAY_SCRIPT = Path(__file__).resolve().parents[2] / "slurm" / "array.sh"
 
 
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--results-dir", default=None, help="where results go (default $SNNSIM_RESULTS, else 'results')")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
-
-    def add(name: str, help_: str) -> OneLineParser:
-        s = sub.add_parser(name, help=help_, description=help_)
-        s.add_argument("exp", metavar="EXP", help="experiments/NAME.toml or NAME")
-        return s
+    p, add = command_parser(PROG, __doc__.splitlines()[0], "exp", "EXP", "experiments/NAME.toml or NAME")
 
     s = add("count", "print the number of jobs N (or of packs, with --pack)")
     s.add_argument("--pack", type=_positive, default=None, metavar="K", help="count packs of at most K jobs")
