@@ -22,7 +22,7 @@ from typing import Any
 
 from .backends import BACKENDS as _BACKENDS
 from .errors import ConfigError
-from .readouts import READOUT_ALIASES, READOUTS
+from .readouts import LEARNED_READOUTS, READOUT_ALIASES, READOUTS
 from .studies import STUDIES as _STUDIES
 from .units import parse_duration
 
@@ -37,6 +37,7 @@ BMI_MODELS = ("snn", "ann", "linear")
 BMI_TARGETS = ("theta", "dtheta", "ddtheta", "torque")
 MI_ORDERS = ("neuron-major", "bin-major")
 NEURONS = ("notebook", "standard")
+LR_SCHEDULES = ("constant", "cosine")
 MAX_SEED = 2**32 - 1
 #: Keys of older result and experiment files, read as today's names.
 LEGACY_KEYS = {"task": "study"}
@@ -56,7 +57,7 @@ def setting(
     """A :class:`RunConfig` field with its checks and help.
 
     ``kind``: ``choice`` (one of ``choices``), ``int`` (``low`` <= value <= ``high``), ``float``
-    (finite, ``low`` < value), ``duration`` (seconds > 0; text with a unit accepted), ``bool``,
+    (finite, ``low`` < value), ``amount`` (finite, >= 0; 0 turns the option off), ``duration`` (seconds > 0; text with a unit accepted), ``bool``,
     ``path`` (text or None) or ``dims`` (output columns). ``studies``: the studies that read it;
     another study refuses a value other than the default.
     """
@@ -79,6 +80,12 @@ class RunConfig:
     epochs: int = setting(10, "training epochs", kind="int", low=1, high=1_000_000)
     batch_size: int = setting(64, "mini-batch size", kind="int", low=1, high=1_000_000)
     lr: float = setting(0.01, "Adam learning rate", kind="float", low=0)
+    lr_schedule: str = setting(
+        "constant", "learning rate over the epochs: constant, or cosine (from --lr down to 0 at the end)",
+        kind="choice", choices=LR_SCHEDULES,
+    )  # fmt: skip
+    weight_decay: float = setting(0.0, "Adam's L2 weight decay (0: none)", kind="amount")
+    grad_clip: float = setting(0.0, "clip each model's gradient norm to this (0: no clipping)", kind="amount")
     repeats: int = setting(1, "independent trainings; repeat r uses seed + r", kind="int", low=1, high=100_000)
     batch_repeats: bool = setting(True, "train the repeats as one batched model (same numbers)", kind="bool")
     seed: int = setting(0, "random seed", kind="int", low=0, high=MAX_SEED)
@@ -122,6 +129,10 @@ class RunConfig:
     n_train_folds: int = setting(18, "training folds", kind="int", low=1, high=18, studies=("bmi",))
     model: str = setting("snn", "decoder", kind="choice", choices=BMI_MODELS, studies=("bmi",))
     mi_order: str = setting("neuron-major", "MI column order", kind="choice", choices=MI_ORDERS, studies=("bmi",))
+    input_noise: float = setting(
+        0.0, "sd of Gaussian noise added to the z-scored inputs of every training batch (0: none)", kind="amount",
+        studies=("bmi",),
+    )  # fmt: skip
     patience: int = setting(10, "early-stopping patience (epochs without a better validation score)", kind="int",
                             low=1, high=1_000_000)  # fmt: skip
 
@@ -141,6 +152,9 @@ class RunConfig:
             raise _bad(
                 "rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}"
             )
+        if self.readout in LEARNED_READOUTS and self.study not in LEARNED_READOUTS[self.readout]:
+            raise _bad("readout", f"{self.readout} learns weights of its own, which only the "
+                                  f"{' and '.join(LEARNED_READOUTS[self.readout])} study's model carries")  # fmt: skip
         if self.neuron == "standard" and self.backend == "fused":
             raise _bad("neuron", "the fused backend's kernels carry the notebook neuron only; the standard neuron "
                                  "runs on --backend snntorch or norse")  # fmt: skip
@@ -238,6 +252,13 @@ def coerce(name: str, value: Any) -> Any:
         return _integer(name, value, meta["low"], meta["high"])
     if kind == "float":
         return _number(name, value, meta["low"])
+    if kind == "amount":
+        if value == 0 and not isinstance(value, bool):
+            return value
+        try:
+            return _number(name, value, 0.0)
+        except ConfigError:
+            raise _bad(name, f"must be a finite number >= 0 (0: off), got {value!r}") from None
     if kind == "bool":
         if isinstance(value, bool):
             return value

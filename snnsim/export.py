@@ -52,7 +52,7 @@ PROG = "snnsim.export"
 NIR_DT = 1e-4
 FORMATS = ("nir", "pt")
 #: A BMI decoder's affine head on its readout (per output) and its input and target scaling.
-BMI_HEAD = ("head_scale", "head_bias")
+BMI_HEAD = ("head_scale", "head_bias", "readout_weights")  # readout_weights: the "weighted" readout only
 BMI_SCALING = ("x_mean", "x_std", "y_mean", "y_std")
 
 
@@ -129,7 +129,7 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
         "w2": ds["w2"].sel(repeat=r).values.astype(np.float32),
         "alpha": cfg.alpha, "threshold": cfg.threshold, "readout": cfg.readout, "dt": cfg.dt, "tau": cfg.tau,
         "neuron": getattr(cfg, "neuron", "notebook"), "config": cfg.to_json(), "repeat": r, "seed": cfg.seed + r,
-        **({k: ds[k].sel(repeat=r).values.astype(np.float32) for k in BMI_HEAD} if cfg.study == "bmi" else {}),
+        **({k: ds[k].sel(repeat=r).values.astype(np.float32) for k in BMI_HEAD if k in ds} if cfg.study == "bmi" else {}),
         **({k: ds[k].values.astype(np.float32) for k in BMI_SCALING} if cfg.study == "bmi" else {}),
     }  # fmt: skip
 

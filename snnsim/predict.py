@@ -46,9 +46,9 @@ def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
     if cfg.study == "ipd":
         needed = ["w1", "w2"]
     else:
-        from .studies.bmi import WEIGHT_DIMS
+        from .studies.bmi import weight_dims
 
-        needed = [*WEIGHT_DIMS[cfg.model], "x_mean", "x_std", "y_mean", "y_std", "y_pred"]
+        needed = [*weight_dims(cfg), "x_mean", "x_std", "y_mean", "y_std", "y_pred"]
     missing = [name for name in needed if name not in ds]
     if missing:
         raise ResultError(f"{path}: holds no trained model (no {', '.join(missing)}; a predictions file?)")
@@ -127,7 +127,7 @@ def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch
 def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | None) -> xr.Dataset:
     from .datasets import bmi as bmi_data
     from .metrics import fvaf
-    from .studies.bmi import WEIGHT_DIMS, model_inputs
+    from .studies.bmi import model_inputs, weight_dims
 
     raw = bmi_data.load(data)
     chosen = folds if folds else list(range(bmi_data.N_FOLDS))
@@ -139,7 +139,7 @@ def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | No
     time = np.concatenate([raw["time"][k] for k in chosen])
     fold = np.concatenate([np.full(len(raw["time"][k]), k) for k in chosen])
     x = model_inputs(cfg, counts, ds["x_mean"].values, ds["x_std"].values)
-    w = {name: torch.from_numpy(ds[name].values) for name in WEIGHT_DIMS[cfg.model]}
+    w = {name: torch.from_numpy(ds[name].values) for name in weight_dims(cfg)}
     z = _bmi_outputs(cfg, w, x)  # (R, N, D) z-scored
     pred = z * ds["y_std"].values + ds["y_mean"].values
     units = ds["y_pred"].attrs.get("units", "")
@@ -180,7 +180,13 @@ def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) ->
     out = []
     for start in range(0, x.shape[0], 4096):
         chunk = x[start : start + 4096]
-        z = model.logits(chunk.unsqueeze(0).expand(w["w1"].shape[0], *chunk.shape))
+        out_chunk = model(chunk.unsqueeze(0).expand(w["w1"].shape[0], *chunk.shape))
+        if "readout_weights" in w:
+            from .studies.bmi import weighted_readout
+
+            z = weighted_readout(out_chunk.trace, w["readout_weights"])
+        else:
+            z = model.read(out_chunk)
         if readout.spiking_output:
             z = z[..., :n_out] - z[..., n_out:]
         out.append(w["head_scale"][:, None] * z + w["head_bias"][:, None])

@@ -12,6 +12,9 @@ over time (dimension -2). ``READOUT_ALIASES`` maps other names of a readout to i
   most (the BMI bins: bin 19 is the 50 ms just before the prediction), a leaky integrator read
   at the end weights step k by alpha**(T-1-k), recent steps most; ``mean`` does the opposite
   (an early input contributes to more of the averaged steps).
+- ``weighted`` (BMI): a learned weighting over time steps of the output membrane, one weight
+  per step and output unit, starting as ``mean``; the weights belong to the model
+  (:class:`snnsim.studies.bmi.SNNRegressor`), so ``reduce`` here is the starting ``mean``.
 
 The reductions are tensor methods, so importing this module does not import torch.
 """
@@ -63,7 +66,10 @@ READOUTS: dict[str, Readout] = {
     "max": Readout("max", False, _max, "max over time of the output membrane"),
     "fr": Readout("fr", True, _mean, "spiking output layer, mean spike count per step"),
     "last": Readout("last", False, _last, "output membrane at the last step"),
+    "weighted": Readout("weighted", False, _mean, "learned weighting over time steps of the output membrane (BMI)"),
 }
+#: Readouts with learned parameters of their own, and the studies whose models carry them.
+LEARNED_READOUTS = {"weighted": ("bmi",)}
 READOUT_ALIASES = {"oc": "mean"}
 
 

@@ -13,6 +13,9 @@ validation score per model); :func:`fit_epochs` runs the epochs.
   are restored. Models are independent, so a model's numbers are those of training it alone.
 - **Hooks** (:class:`EpochHook`) see each epoch's record (:class:`EpochRecord`): TensorBoard,
   pruning of a tuning trial.
+- **Optimisation** shared by the studies: Adam with the config's weight decay
+  (:func:`make_optimiser`), a learning rate per epoch (``lr_at``, :func:`epoch_lr`) and
+  gradient clipping per model (:func:`clip_gradients`).
 - **Checkpoints.** With ``options.checkpoint``, the whole state (weights, the trainer's
   optimiser and random generators, every per-epoch record, the early-stopping state) is
   written atomically after every epoch; a fit given the same checkpoint path and the same
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +71,35 @@ class EpochRecord:
     hidden_rate_hz: np.ndarray | None
     model: nn.Module
     tracked: np.ndarray  # (M,) bool: models still training this epoch (not stopped early before it)
+
+
+def make_optimiser(model: nn.Module, cfg: Any) -> torch.optim.Adam:
+    """Adam over ``model``'s parameters with ``cfg.lr`` and ``cfg.weight_decay`` (L2)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+
+
+def epoch_lr(cfg: Any, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (0-based): ``cfg.lr``, or with ``lr_schedule =
+    "cosine"`` ``lr * (1 + cos(pi * epoch / epochs)) / 2`` (lr in the first epoch, towards 0)."""
+    if cfg.lr_schedule == "cosine":
+        return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
+    return cfg.lr
+
+
+@torch.no_grad()
+def clip_gradients(model: nn.Module, n_models: int, max_norm: float) -> None:
+    """Scale each model's gradient (every parameter has a leading model dimension) so that its
+    norm over all parameters is at most ``max_norm``, as ``clip_grad_norm_`` does for one model;
+    0 turns clipping off. Models are clipped independently."""
+    if not max_norm:
+        return
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return
+    norm = torch.stack([g.reshape(n_models, -1).double().pow(2).sum(1) for g in grads]).sum(0).sqrt()
+    factor = (max_norm / (norm + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(factor.to(g.dtype).view(-1, *([1] * (g.dim() - 1))))
 
 
 class EpochHook(Protocol):
@@ -160,10 +193,11 @@ def remove_checkpoint(path: Path) -> None:
 
 
 def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, patience: int, desc: str,
-               options: FitOptions, key: str = "") -> Training:  # fmt: skip
+               options: FitOptions, key: str = "", lr_at: Callable[[int], float] | None = None) -> Training:  # fmt: skip
     """Train ``model`` (M = ``n_models`` models, every state tensor with a leading model dim) for
     at most ``epochs`` epochs; see the module docstring. ``key`` identifies the models in a
-    checkpoint (their configs and seeds): a checkpoint with another key is not resumed."""
+    checkpoint (their configs and seeds): a checkpoint with another key is not resumed.
+    ``lr_at(epoch)`` (0-based) sets the learning rate of ``trainer.optimiser`` before each epoch."""
     state = _State(model, n_models, epochs)
     resumed = 0
     checkpoint = options.checkpoint
@@ -184,6 +218,9 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
         if finished:
             break
         tracked = state.active.copy()
+        if lr_at is not None:
+            for group in trainer.optimiser.param_groups:
+                group["lr"] = lr_at(epoch)
         loss = trainer.epoch(bar.update)
         _check_finite(model, loss, n_models, epoch + 1)
         score = trainer.validate()

@@ -88,11 +88,20 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
 
 
 def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.ndarray]]:
-    """Load and validate ``path``; ``None`` -> the cached synthetic data set."""
-    if path is None:
-        from .bmi_synthetic import DATA_SEED, load_or_generate
+    """Load and validate ``path``; ``None`` -> the cached synthetic data set; ``synthetic:NAME:SEED``
+    -> a member of the synthetic generator family (:mod:`snnsim.datasets.bmi_synthetic`)."""
+    from . import bmi_synthetic
 
-        return validate(load_or_generate(DATA_SEED if seed is None else seed), "synthetic data")
+    if path is None:
+        return validate(
+            bmi_synthetic.load_or_generate(bmi_synthetic.DATA_SEED if seed is None else seed), "synthetic data"
+        )
+    try:
+        source = bmi_synthetic.parse_source(str(path))
+    except ValueError as exc:
+        raise DataError(f"--data: {exc}") from None
+    if source is not None:
+        return validate(bmi_synthetic.load_or_generate(source[1], source[0]), f"synthetic data {path}")
     path = Path(path)
     if not path.exists():
         raise DataError(f"--data: no file at {path}")

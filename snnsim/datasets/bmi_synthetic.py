@@ -26,16 +26,25 @@ Calibration: the parameters below were chosen so that the closed-form linear dec
 :mod:`snnsim.studies.bmi` reaches test FVAF of shoulder velocity about 0.4 with 1 training fold
 and about 0.55 with 18 (rotation 5), the figures of the real data (docs/bmi.md).
 
-The data set is deterministic in its seed and cached after first use under
-``$SNNSIM_CACHE`` (default ``~/.cache/snnsim/``) as ``bmi_synthetic_v{VERSION}_seed{seed}.pkl``,
-written atomically. Bump :data:`VERSION` whenever the generator changes.
+**A family of generators.** The settings above are one member (``standard``) of
+:data:`FAMILY`: named :class:`Generator` records that change one aspect each (firing rates,
+tuning strength, noise, drift, lags, number of blocks per fold), so that a recipe can be chosen
+on several generators and seeds instead of fitting one (``--data synthetic:NAME:SEED``, see
+:func:`parse_source`; docs/bmi.md lists them).
+
+The data set is deterministic in its generator and seed and cached after first use under
+``$SNNSIM_CACHE`` (default ``~/.cache/snnsim/``) as ``bmi_synthetic_v{VERSION}_seed{seed}.pkl``
+(``..._{member}_seed{seed}.pkl`` for the other members), written atomically. Bump
+:data:`VERSION` whenever the generator changes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pickle
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -61,14 +70,66 @@ SHARED_NOISE = 0.3  # sd of the shared slow gain fluctuation
 NOISE_TAU = 0.5  # s
 MAX_RATE_HZ = 80.0  # soft saturation of the rate
 DRIFT = 0.03  # per-fold random-walk step of baselines / gains / directions
+MAX_LAG = 20  # sub-steps (200 ms): the largest lead of a neuron over the movement
+BLOCKS = (4, 6)  # contiguous blocks per fold (inclusive range)
+
+
+@dataclass(frozen=True)
+class Generator:
+    """The settings of one member of the generator family (see the module docstring)."""
+
+    base_rate_hz: tuple[float, float] = BASE_RATE_HZ
+    vel_gain: tuple[float, float] = VEL_GAIN
+    pos_gain: float = POS_GAIN
+    acc_gain: float = ACC_GAIN
+    private_noise: float = PRIVATE_NOISE
+    shared_noise: float = SHARED_NOISE
+    noise_tau: float = NOISE_TAU
+    max_rate_hz: float = MAX_RATE_HZ
+    drift: float = DRIFT
+    max_lag: int = MAX_LAG
+    blocks: tuple[int, int] = BLOCKS
+
+
+STANDARD = Generator()
+#: The generator family: ``standard`` (the default data set) and one change of it per member.
+FAMILY: dict[str, Generator] = {
+    "standard": STANDARD,
+    "sparse": dataclasses.replace(STANDARD, base_rate_hz=(0.5, 5.0)),  # low firing rates
+    "weak": dataclasses.replace(STANDARD, vel_gain=(0.1, 0.4)),  # broad, weak velocity tuning
+    "noisy": dataclasses.replace(STANDARD, private_noise=1.0, shared_noise=0.5),
+    "drifting": dataclasses.replace(STANDARD, drift=0.08),  # tuning changes faster across folds
+    "lagged": dataclasses.replace(STANDARD, max_lag=60),  # neurons lead by up to 600 ms
+    "fragmented": dataclasses.replace(STANDARD, blocks=(8, 12)),  # many short blocks per fold
+}
+SOURCE_PREFIX = "synthetic"
+
+
+def parse_source(text: str) -> tuple[str, int] | None:
+    """``synthetic``, ``synthetic:NAME`` or ``synthetic:NAME:SEED`` -> (member, seed); None for
+    anything else (a file path). Raises ValueError for an unknown member or a bad seed."""
+    parts = text.split(":")
+    if parts[0] != SOURCE_PREFIX or len(parts) > 3:
+        return None
+    member = parts[1] if len(parts) > 1 and parts[1] else "standard"
+    if member not in FAMILY:
+        raise ValueError(f"unknown synthetic generator {member!r}; the family: {', '.join(FAMILY)}")
+    try:
+        seed = int(parts[2]) if len(parts) == 3 else DATA_SEED
+    except ValueError:
+        raise ValueError(f"the seed of {text!r} must be an integer >= 0") from None
+    if seed < 0:
+        raise ValueError(f"the seed of {text!r} must be an integer >= 0")
+    return member, seed
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("SNNSIM_CACHE") or Path.home() / ".cache" / "snnsim")
 
 
-def cache_path(seed: int = DATA_SEED) -> Path:
-    return cache_dir() / f"bmi_synthetic_v{VERSION}_seed{seed}.pkl"
+def cache_path(seed: int = DATA_SEED, member: str = "standard") -> Path:
+    name = "" if member == "standard" else f"_{member}"
+    return cache_dir() / f"bmi_synthetic_v{VERSION}{name}_seed{seed}.pkl"
 
 
 def _min_jerk(
@@ -130,18 +191,21 @@ def _ou(n_steps: int, n: int, dt: float, tau: float, sd: float, rng: np.random.G
     return x
 
 
-def generate(seed: int = DATA_SEED, samples_per_fold: int = SAMPLES_PER_FOLD) -> dict[str, list[np.ndarray]]:
-    """Build the synthetic data set (see the module docstring). Deterministic in ``seed``."""
+def generate(
+    seed: int = DATA_SEED, samples_per_fold: int = SAMPLES_PER_FOLD, gen: Generator = STANDARD
+) -> dict[str, list[np.ndarray]]:
+    """Build the synthetic data set of generator ``gen`` (see the module docstring).
+    Deterministic in ``gen`` and ``seed``."""
     rng = seeding.numpy_rng(seed, "bmi-synthetic")
     dt = BIN / SUB
     lead = N_BINS * SUB  # history needed before the first sample of a block (1 s)
-    max_lag = 20  # sub-steps (200 ms)
+    max_lag = gen.max_lag
     # tuning at the start of the session
-    base = rng.uniform(np.log(BASE_RATE_HZ[0]), np.log(BASE_RATE_HZ[1]), N_NEURONS)  # log Hz
-    gain = np.exp(rng.uniform(np.log(VEL_GAIN[0]), np.log(VEL_GAIN[1]), N_NEURONS))
+    base = rng.uniform(np.log(gen.base_rate_hz[0]), np.log(gen.base_rate_hz[1]), N_NEURONS)  # log Hz
+    gain = np.exp(rng.uniform(np.log(gen.vel_gain[0]), np.log(gen.vel_gain[1]), N_NEURONS))
     pd = rng.uniform(0, 2 * np.pi, N_NEURONS)
-    pos_w = rng.standard_normal((N_NEURONS, 2)) * POS_GAIN
-    acc_w = rng.standard_normal((N_NEURONS, 2)) * ACC_GAIN
+    pos_w = rng.standard_normal((N_NEURONS, 2)) * gen.pos_gain
+    acc_w = rng.standard_normal((N_NEURONS, 2)) * gen.acc_gain
     lag = rng.integers(0, max_lag + 1, N_NEURONS)
     vel_scale = np.array([1.2, 1.5])  # rad/s: typical joint speeds, to normalise velocity
     acc_scale = np.array([8.0, 10.0])
@@ -152,10 +216,10 @@ def generate(seed: int = DATA_SEED, samples_per_fold: int = SAMPLES_PER_FOLD) ->
     pos = theta_mid.copy()
     for fold in range(N_FOLDS):
         if fold:
-            base = base + rng.standard_normal(N_NEURONS) * DRIFT
-            gain = gain * np.exp(rng.standard_normal(N_NEURONS) * DRIFT)
-            pd = pd + rng.standard_normal(N_NEURONS) * DRIFT
-        n_blocks = int(rng.integers(4, 7))
+            base = base + rng.standard_normal(N_NEURONS) * gen.drift
+            gain = gain * np.exp(rng.standard_normal(N_NEURONS) * gen.drift)
+            pd = pd + rng.standard_normal(N_NEURONS) * gen.drift
+        n_blocks = int(rng.integers(gen.blocks[0], gen.blocks[1] + 1))
         cuts = np.sort(rng.choice(np.arange(100, samples_per_fold - 100), n_blocks - 1, replace=False))
         sizes = np.diff(np.concatenate([[0], cuts, [samples_per_fold]]))
         fold_parts = {k: [] for k in out}
@@ -171,10 +235,10 @@ def generate(seed: int = DATA_SEED, samples_per_fold: int = SAMPLES_PER_FOLD) ->
             drive = gain * np.einsum("tnk,nk->tn", v[idx], direction)
             drive += np.einsum("tnk,nk->tn", (th - theta_mid)[idx], pos_w)
             drive += np.einsum("tnk,nk->tn", (ddth / acc_scale)[idx], acc_w)
-            noise = _ou(n_sub, N_NEURONS, dt, NOISE_TAU, PRIVATE_NOISE, rng)
-            noise += _ou(n_sub, 1, dt, NOISE_TAU * 4, SHARED_NOISE, rng)
-            rate = np.exp(base + drive + noise - 0.5 * (PRIVATE_NOISE**2 + SHARED_NOISE**2))
-            rate = rate / (1 + rate / MAX_RATE_HZ)  # soft saturation: no 1 kHz outliers
+            noise = _ou(n_sub, N_NEURONS, dt, gen.noise_tau, gen.private_noise, rng)
+            noise += _ou(n_sub, 1, dt, gen.noise_tau * 4, gen.shared_noise, rng)
+            rate = np.exp(base + drive + noise - 0.5 * (gen.private_noise**2 + gen.shared_noise**2))
+            rate = rate / (1 + rate / gen.max_rate_hz)  # soft saturation: no 1 kHz outliers
             counts = rng.poisson(rate * dt)
             binned = counts[: (n_sub // SUB) * SUB].reshape(-1, SUB, N_NEURONS).sum(1)  # (bins, N)
             # sample j (time index lead + j*SUB sub-steps) sees the 20 bins before it
@@ -197,16 +261,17 @@ def generate(seed: int = DATA_SEED, samples_per_fold: int = SAMPLES_PER_FOLD) ->
     return out
 
 
-def load_or_generate(seed: int = DATA_SEED) -> dict[str, list[np.ndarray]]:
-    """The cached synthetic data set, generated (and cached atomically) on first use."""
-    path = cache_path(seed)
+def load_or_generate(seed: int = DATA_SEED, member: str = "standard") -> dict[str, list[np.ndarray]]:
+    """The cached synthetic data set of family member ``member``, generated (and cached
+    atomically) on first use."""
+    path = cache_path(seed, member)
     if path.exists():
         try:
             with open(path, "rb") as fh:
                 return pickle.load(fh)
         except Exception:  # a damaged cache is rebuilt
             pass
-    data = generate(seed)
+    data = generate(seed, gen=FAMILY[member])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

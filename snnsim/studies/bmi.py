@@ -53,9 +53,9 @@ from ..metrics import fvaf, rmse
 from ..network import Decoder
 from ..readouts import get_readout
 from ..results import provenance_attrs
-from ..training import FitOptions, Training, fit_epochs
+from ..training import FitOptions, Training, clip_gradients, fit_epochs, make_optimiser
 from . import Outcome
-from .ipd import checkpoint_key, cost_variables, epoch_variables
+from .ipd import checkpoint_key, cost_variables, epoch_variables, lr_at
 
 #: One input step of the spiking decoder is one 50 ms bin of counts (for firing rates in Hz).
 BIN_SECONDS = 0.05
@@ -142,6 +142,11 @@ class SNNRegressor(nn.Module):
         m = len(generators)
         self.scale = nn.Parameter(torch.ones(m, 1, n_out))
         self.bias = nn.Parameter(torch.zeros(m, 1, n_out))
+        steps = bmi_data.N_BINS + PAD
+        # the learned readout's weights over time (M, T, units), starting as the mean over steps
+        self.time_weights = (
+            nn.Parameter(torch.full((m, steps, n_units), 1 / steps)) if cfg.readout == "weighted" else None
+        )
         self.n_out = n_out
         self.hidden_spikes = torch.zeros(m, dtype=torch.float64)  # of the calls since the last reset
 
@@ -149,10 +154,15 @@ class SNNRegressor(nn.Module):
         """x (M, B, T, 48) currents -> (M, B, n_out)."""
         out = self.decoder(x)
         self.hidden_spikes += out.hidden_spike_count().cpu()
-        z = self.decoder.read(out)
+        z = self.decoder.read(out) if self.time_weights is None else weighted_readout(out.trace, self.time_weights)
         if self.push_pull:
             z = z[..., : self.n_out] - z[..., self.n_out :]
         return self.scale * z + self.bias
+
+
+def weighted_readout(trace: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The ``weighted`` readout: trace (M, B, T, N) weighted by ``weights`` (M, T, N) and summed over time."""
+    return (trace * weights.unsqueeze(1)).sum(-2)
 
 
 def _uniform(shape: tuple[int, ...], fan: int, g: torch.Generator) -> torch.Tensor:
@@ -247,8 +257,16 @@ class BMITrainer:
         self.n_models, self.n_samples = len(seeds), data.x.train.shape[0]
         self.batch = min(cfg.batch_size, self.n_samples)
         self.n_batches = self.n_samples // self.batch
-        self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+        self.optimiser = make_optimiser(model, cfg)
         self.orders = [seeding.generator(s, "order") for s in seeds]
+        self.noise = [seeding.generator(s, "input-noise") for s in seeds] if cfg.input_noise else []
+
+    def _noisy(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs (M, B, ...) plus Gaussian noise of sd ``input_noise``, each model's from its own stream."""
+        if not self.noise:
+            return x
+        noise = torch.stack([torch.randn(x.shape[1:], generator=g) for g in self.noise]).to(x.device, x.dtype)
+        return x + self.cfg.input_noise * noise
 
     def epoch(self, on_batch: Callable[[], None]) -> np.ndarray:
         x, y = self.data.x.train, self.data.y.train
@@ -259,9 +277,10 @@ class BMITrainer:
         self.model.train()
         for b in range(self.n_batches):
             index = perm[:, b * self.batch : (b + 1) * self.batch]
-            loss = ((self.model(x[index]) - y[index]) ** 2).mean((1, 2))  # (M,)
+            loss = ((self.model(self._noisy(x[index])) - y[index]) ** 2).mean((1, 2))  # (M,)
             self.optimiser.zero_grad()
             loss.sum().backward()  # each model's slice gets exactly its own gradient
+            clip_gradients(self.model, self.n_models, self.cfg.grad_clip)
             self.optimiser.step()
             epoch_loss += loss.detach().double()
             on_batch()
@@ -283,11 +302,12 @@ class BMITrainer:
         return (self.model.hidden_spikes / neuron_seconds).numpy()
 
     def state_dict(self) -> dict:
-        return {"optimiser": self.optimiser.state_dict(), "orders": [g.get_state() for g in self.orders]}
+        return {"optimiser": self.optimiser.state_dict(), "orders": [g.get_state() for g in self.orders],
+                "noise": [g.get_state() for g in self.noise]}  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
         self.optimiser.load_state_dict(state["optimiser"])
-        for g, saved in zip(self.orders, state["orders"]):
+        for g, saved in zip(self.orders + self.noise, state["orders"] + state.get("noise", [])):
             g.set_state(saved)
 
 
@@ -326,6 +346,15 @@ WEIGHT_DIMS = {
 }  # fmt: skip
 
 
+def weight_dims(cfg: RunConfig) -> dict[str, tuple[str, ...]]:
+    """The trained tensors of ``cfg``'s model in a result file (:data:`WEIGHT_DIMS`, and the
+    ``weighted`` readout's ``readout_weights`` over (step, output_unit))."""
+    dims = dict(WEIGHT_DIMS[cfg.model])
+    if cfg.model == "snn" and cfg.readout == "weighted":
+        dims["readout_weights"] = ("step", "output_unit")
+    return dims
+
+
 def weights_of(model: nn.Module, m: int) -> dict[str, np.ndarray]:
     """Model ``m``'s trained tensors by their result-file names."""
     if isinstance(model, RidgeRegressor):
@@ -333,6 +362,8 @@ def weights_of(model: nn.Module, m: int) -> dict[str, np.ndarray]:
     if isinstance(model, SNNRegressor):
         t = {"w1": model.decoder.w1[m], "w2": model.decoder.w2[m], "head_scale": model.scale[m, 0],
              "head_bias": model.bias[m, 0]}  # fmt: skip
+        if model.time_weights is not None:
+            t["readout_weights"] = model.time_weights[m]
     else:
         t = {"ann_w1": model.w1[m], "ann_b1": model.b1[m, 0], "ann_w2": model.w2[m], "ann_b2": model.b2[m, 0]}
     return {k: v.detach().cpu().numpy() for k, v in t.items()}
@@ -414,7 +445,7 @@ class BMIStudy:
             return Training(loss, curve, np.ones(n, dtype=int))
         trainer = BMITrainer(model, cfg, data[0], seeds)
         return fit_epochs(model, trainer, n, cfg.epochs, cfg.patience, _describe(cfg, n), options,
-                          checkpoint_key(cfgs, seeds))  # fmt: skip
+                          checkpoint_key(cfgs, seeds), lr_at(cfg))  # fmt: skip
 
     def evaluate(
         self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], training: Training
@@ -472,7 +503,7 @@ class BMIStudy:
             "y_pred": (("repeat", "sample", "output"), np.stack([r.scores.test.pred for r in rows]).astype(np.float32),
                        {"units": units, "long_name": f"predicted {cfg.target} (test fold)"}),
         })  # fmt: skip
-        for name, dims in WEIGHT_DIMS[cfg.model].items():
+        for name, dims in weight_dims(cfg).items():
             variables[name] = (("repeat", *dims), np.stack([r.weights[name] for r in rows]),
                                {"long_name": f"trained {name.replace('_', ' ')}"})  # fmt: skip
         features = "input_unit" if cfg.model == "snn" else "feature"

@@ -31,7 +31,7 @@ from ..metrics import Classification, classification_metrics, continuise, discre
 from ..network import Decoder, NetworkOutput, PartOutput
 from ..readouts import get_readout, sum_over_time
 from ..results import provenance_attrs
-from ..training import FitOptions, Training, fit_epochs
+from ..training import FitOptions, Training, clip_gradients, epoch_lr, fit_epochs, make_optimiser
 from . import Outcome
 
 if TYPE_CHECKING:
@@ -141,7 +141,7 @@ class IPDTrainer:
         self.device = sets[0].spikes.device
         self.labels = torch.stack([discretise(s.ipd, cfg.n_classes) for s in sets])
         self.inputs = InputCurrents(cfg, sets)
-        self.optimiser = torch.optim.Adam(model.parameters(), lr=cfg.lr, fused=True)
+        self.optimiser = make_optimiser(model, cfg)
         self.orders = [seeding.generator(s, "order") for s in seeds]
         self.n_models, self.n_samples = self.labels.shape
         self.n_batches = self.n_samples // cfg.batch_size
@@ -160,6 +160,7 @@ class IPDTrainer:
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(self.n_models, -1).mean(1)
             self.optimiser.zero_grad()
             loss.sum().backward()  # each model's slice gets exactly its own gradient
+            clip_gradients(self.model, self.n_models, self.cfg.grad_clip)
             self.optimiser.step()
             epoch_loss += loss.detach().double()
             self._spikes += out.hidden_spike_count().cpu()
@@ -246,6 +247,11 @@ def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int]) -> str:
     return json.dumps([[c.to_json(), s] for c, s in zip(cfgs, seeds)])
 
 
+def lr_at(cfg: RunConfig) -> Callable[[int], float] | None:
+    """The learning rate per epoch of ``cfg`` (None: constant)."""
+    return None if cfg.lr_schedule == "constant" else lambda epoch: epoch_lr(cfg, epoch)
+
+
 def _describe(cfgs: Sequence[RunConfig]) -> str:
     """The models' backend, readouts and taus, for progress bars: 'fused mean,fr/tau=2,20ms x4'."""
     readouts = dict.fromkeys(c.readout for c in cfgs)
@@ -305,7 +311,7 @@ class IPDStudy:
         val = [d.val for d in data] if cfg.n_val_batches else None
         trainer = IPDTrainer(model, cfg, [d.train for d in data], seeds, val)
         return fit_epochs(model, trainer, len(seeds), cfg.epochs, cfg.patience, _describe(cfgs), options,
-                          checkpoint_key(cfgs, seeds))  # fmt: skip
+                          checkpoint_key(cfgs, seeds), lr_at(cfg))  # fmt: skip
 
     def evaluate(self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData],
                  training: Training) -> list[IPDRepeat]:  # fmt: skip
