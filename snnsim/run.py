@@ -27,6 +27,7 @@ import xarray as xr
 
 from . import config
 from .atomic_write import PathTaken, WriteFailed, clean_leftovers
+from . import recipes
 from .cli import OneLineParser, guarded, stop_on_signals
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
@@ -86,10 +87,33 @@ def config_file(path: str | os.PathLike) -> dict:
 
 
 def config_from_args(ns: argparse.Namespace) -> RunConfig:
-    """The config of parsed flags over a ``--config`` file (checked by :class:`RunConfig`)."""
+    """The config of parsed flags over a ``--config`` file over the study's recipe
+    (:mod:`snnsim.recipes`), checked by :class:`RunConfig`."""
+    settings = _settings(ns)
+    return RunConfig.from_dict({**recipe_of(settings), **settings})
+
+
+def _settings(ns: argparse.Namespace) -> dict:
     settings = config_file(ns.config) if getattr(ns, "config", None) else {}
     settings.update({k: v for k, v in vars(ns).items() if k not in OUTPUT_FLAGS})
-    return RunConfig.from_dict(settings)
+    return settings
+
+
+def recipe_of(settings: dict) -> dict:
+    """The recipe defaults (:func:`snnsim.recipes.defaults`) of the study and model ``settings`` name."""
+    study = settings.get("study", settings.get("task", "ipd"))
+    return recipes.defaults(study, settings.get("model", "snn")) if isinstance(study, str) else {}
+
+
+def recipe_note(ns: argparse.Namespace) -> str | None:
+    """A one-line note naming the recipe defaults that a run's flags and config file left in place."""
+    settings = _settings(ns)
+    used = {k: v for k, v in recipe_of(settings).items() if k not in settings}
+    if not used:
+        return None
+    study = settings.get("study", settings.get("task"))
+    listed = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in used.items())
+    return f"snnsim.run: {study} recipe defaults (docs/recipes.md; flags override): {listed}"
 
 
 class NotSaved(SnnsimError):
@@ -268,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import summarise
 
         cfg = config_from_args(ns)
+        if (note := recipe_note(ns)) and not getattr(ns, "quiet", False):
+            print(note, file=sys.stderr)
         out = getattr(ns, "out", None)
         ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
                      getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),

@@ -1,0 +1,35 @@
+"""Task-aware defaults: the settings ``python -m snnsim.run`` starts from for a study and model.
+
+:class:`~snnsim.config.RunConfig`'s own defaults are the notebook's IPD settings. A BMI user
+who gives only ``--study bmi`` (or ``--task bmi``) gets the BMI recipe instead: the settings of
+``experiments/bmi_best.toml``, chosen on validation folds over the synthetic generator family
+(docs/recipes.md). Flags and ``--config`` files win over these defaults; the result file holds
+the full config either way. Experiment files (sweeps) and code that builds a ``RunConfig``
+directly are not affected.
+
+Importing this module does not import torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: (study, model) -> settings that replace RunConfig's defaults in ``python -m snnsim.run``.
+RECIPES: dict[tuple[str, str], dict[str, Any]] = {
+    ("bmi", "snn"): {
+        "backend": "fused",
+        "readout": "weighted",
+        "tau": "2ms",
+        "epochs": 30,
+        "batch_size": 256,
+        "lr": 0.003,
+    },
+}
+
+#: The experiment file that holds each recipe (a test checks that they agree).
+RECIPE_FILES = {("bmi", "snn"): "experiments/bmi_best.toml"}
+
+
+def defaults(study: str, model: str = "snn") -> dict[str, Any]:
+    """The recipe settings of ``study`` and ``model`` (empty where RunConfig's defaults hold)."""
+    return dict(RECIPES.get((study, model), {}))
