@@ -20,9 +20,10 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
         "backend": "fused",
         "readout": "weighted",
         "tau": "2ms",
+        "hidden": 200,
         "epochs": 30,
         "batch_size": 256,
-        "lr": 0.003,
+        "lr": 0.001,
     },
 }
 

@@ -25,9 +25,8 @@ from pathlib import Path
 
 import xarray as xr
 
-from . import config
+from . import config, recipes
 from .atomic_write import PathTaken, WriteFailed, clean_leftovers
-from . import recipes
 from .cli import OneLineParser, guarded, stop_on_signals
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError

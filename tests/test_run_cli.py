@@ -57,7 +57,7 @@ def test_bad_input_one_line_exit_2_nothing_written(argv, flag, tmp_path, capsys)
 
 def test_accepted_values_are_listed(capsys):
     assert main(["--readout", "median"]) == 2
-    assert "accepted: mean, max, fr, last, oc" in capsys.readouterr().err
+    assert "accepted: mean, max, fr, last, weighted, oc" in capsys.readouterr().err
 
 
 def test_unwritable_out(tmp_path, capsys):

@@ -1,0 +1,57 @@
+"""The synthetic BMI generator family: ``synthetic:NAME:SEED`` sources, one-line errors, the
+standard member is the default data set, and each member changes what its name says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from snnsim.datasets import bmi as bmi_data
+from snnsim.datasets import bmi_synthetic as syn
+from snnsim.errors import DataError
+
+
+@pytest.mark.parametrize(
+    "text,expected",
+    [("synthetic", ("standard", 0)), ("synthetic:noisy", ("noisy", 0)), ("synthetic:weak:3", ("weak", 3)),
+     ("synthetic::2", ("standard", 2)), ("data/bmi_dataset.pkl", None), ("synthetic.pkl", None)],
+)  # fmt: skip
+def test_parse_source(text, expected):
+    assert syn.parse_source(text) == expected
+
+
+@pytest.mark.parametrize("text,message", [("synthetic:nope", "unknown synthetic generator 'nope'"),
+                                          ("synthetic:weak:x", "must be an integer"),
+                                          ("synthetic:weak:-1", "must be an integer >= 0")])  # fmt: skip
+def test_bad_sources_are_one_line(text, message, capsys):
+    with pytest.raises(DataError, match=message):
+        bmi_data.load(text)
+    from snnsim.run import main
+
+    assert main(["--study", "bmi", "--data", text, "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --data:") and message in err[0]
+
+
+def test_cache_names():
+    assert syn.cache_path(0).name == f"bmi_synthetic_v{syn.VERSION}_seed0.pkl"  # the default set's old name
+    assert syn.cache_path(3, "noisy").name == f"bmi_synthetic_v{syn.VERSION}_noisy_seed3.pkl"
+
+
+def _blocks(data: dict) -> list[int]:
+    """Contiguous blocks per fold (time jumps of more than one bin, plus one)."""
+    return [int((np.diff(t[:, 0]) > 1.5 * syn.BIN).sum()) + 1 for t in data["time"]]
+
+
+def test_members_change_what_they_say():
+    standard = syn.generate(0, samples_per_fold=300)
+    assert all(4 <= b <= 6 for b in _blocks(standard))
+    same = syn.generate(0, samples_per_fold=300, gen=syn.FAMILY["standard"])
+    assert all(np.array_equal(a, b) for k in standard for a, b in zip(standard[k], same[k]))
+    sparse = syn.generate(0, samples_per_fold=300, gen=syn.FAMILY["sparse"])
+    rate = lambda d: np.mean([mi.mean() for mi in d["MI"]]) / syn.BIN  # noqa: E731  (Hz)
+    assert rate(sparse) < 0.6 * rate(standard)
+    fragmented = syn.generate(0, samples_per_fold=300, gen=syn.FAMILY["fragmented"])
+    assert all(8 <= b <= 12 for b in _blocks(fragmented))
+    # the arm's movements do not depend on the neurons' settings
+    np.testing.assert_array_equal(standard["dtheta"][0][:50], sparse["dtheta"][0][:50])

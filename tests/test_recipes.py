@@ -1,0 +1,43 @@
+"""Task-aware defaults (:mod:`snnsim.recipes`): ``--study bmi`` alone runs the BMI recipe, which is
+exactly the shipped ``experiments/bmi_best.toml``; a config file wins over the recipe and flags
+win over both; IPD and the BMI baselines keep RunConfig's defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from snnsim import recipes
+from snnsim.config import RunConfig
+from snnsim.run import build_parser, config_file, config_from_args, recipe_note
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cfg_of(*args: str) -> RunConfig:
+    return config_from_args(build_parser().parse_args(list(args)))
+
+
+def test_every_recipe_is_its_shipped_file():
+    for (study, model), path in recipes.RECIPE_FILES.items():
+        shipped = RunConfig.from_dict(config_file(ROOT / path))
+        assert shipped == cfg_of("--study", study, "--model", model) == cfg_of("--task", study)
+        assert shipped == RunConfig.from_dict({"study": study, "model": model, **recipes.defaults(study, model)})
+        assert shipped != RunConfig(study=study, model=model)  # the recipe does change RunConfig's defaults
+
+
+def test_flags_over_config_file_over_recipe(tmp_path):
+    toml = tmp_path / "mine.toml"
+    toml.write_text('study = "bmi"\nreadout = "last"\nhidden = 12\n')
+    cfg = cfg_of("--config", str(toml), "--hidden", "7")
+    recipe = recipes.defaults("bmi", "snn")
+    assert (cfg.readout, cfg.hidden) == ("last", 7)
+    assert cfg.epochs == recipe["epochs"] and cfg.backend == recipe["backend"]  # what neither names
+    note = recipe_note(build_parser().parse_args(["--config", str(toml), "--hidden", "7"]))
+    assert note.startswith("snnsim.run: bmi recipe defaults") and "--readout" not in note and "--hidden" not in note
+
+
+def test_ipd_and_baselines_keep_runconfig_defaults():
+    assert cfg_of() == RunConfig()
+    assert recipe_note(build_parser().parse_args([])) is None
+    for model in ("ann", "linear"):
+        assert cfg_of("--study", "bmi", "--model", model) == RunConfig(study="bmi", model=model)
