@@ -113,6 +113,10 @@ class RunConfig:
         0, "validation set size in batches (0: none); with it, early stopping and the best weights", kind="int",
         low=0, high=1_000_000, studies=("ipd",),
     )  # fmt: skip
+    fresh_data: bool = setting(
+        False, "a new training set (new phases and Poisson draws) every epoch after the first", kind="bool",
+        studies=("ipd",),
+    )  # fmt: skip
     tone_hz: float = setting(20.0, "tone frequency, Hz", kind="float", low=0, studies=("ipd",))
     rate_max_hz: float = setting(600.0, "peak firing rate of a fibre, Hz", kind="float", low=0, studies=("ipd",))
     duration: float = setting(0.1, "stimulus duration with a unit", kind="duration", studies=("ipd",))
@@ -129,6 +133,10 @@ class RunConfig:
     n_train_folds: int = setting(18, "training folds", kind="int", low=1, high=18, studies=("bmi",))
     model: str = setting("snn", "decoder", kind="choice", choices=BMI_MODELS, studies=("bmi",))
     mi_order: str = setting("neuron-major", "MI column order", kind="choice", choices=MI_ORDERS, studies=("bmi",))
+    readout_units: int = setting(
+        1, "output units per decoded dimension, their weighted readouts summed (with --readout weighted)",
+        kind="int", low=1, high=64, studies=("bmi",),
+    )  # fmt: skip
     input_noise: float = setting(
         0.0, "sd of Gaussian noise added to the z-scored inputs of every training batch (0: none)", kind="amount",
         studies=("bmi",),
@@ -155,6 +163,9 @@ class RunConfig:
         if self.readout in LEARNED_READOUTS and self.study not in LEARNED_READOUTS[self.readout]:
             raise _bad("readout", f"{self.readout} learns weights of its own, which only the "
                                   f"{' and '.join(LEARNED_READOUTS[self.readout])} study's model carries")  # fmt: skip
+        if self.readout_units > 1 and self.readout != "weighted":
+            raise _bad("readout_units", f"{self.readout_units} units per output are summed after the weighted "
+                                        "readout; use it with --readout weighted")  # fmt: skip
         if self.neuron == "standard" and self.backend == "fused":
             raise _bad("neuron", "the fused backend's kernels carry the notebook neuron only; the standard neuron "
                                  "runs on --backend snntorch or norse")  # fmt: skip

@@ -184,7 +184,7 @@ def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) ->
         if "readout_weights" in w:
             from .studies.bmi import weighted_readout
 
-            z = weighted_readout(out_chunk.trace, w["readout_weights"])
+            z = weighted_readout(out_chunk.trace, w["readout_weights"], cfg.readout_units)
         else:
             z = model.read(out_chunk)
         if readout.spiking_output:

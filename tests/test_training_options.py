@@ -97,3 +97,19 @@ def test_bmi_options_reproducible_and_batched(bmi_path):
     for option in (dict(weight_decay=1e-3), dict(grad_clip=0.01), dict(input_noise=0.3)):
         other = runner.run(_bmi(bmi_path, readout="weighted", lr_schedule="cosine", **option), progress=False)
         assert not np.array_equal(other["w1"].values, plain["w1"].values), option
+
+
+def test_ipd_fresh_data_per_epoch():
+    """With ``fresh_data`` the first epoch trains on the usual training set (same loss as without),
+    later epochs on new sets from the model's own streams: batched equals alone, and it differs
+    from training on the same set again."""
+    cfg = RunConfig(backend="fused", epochs=3, n_train_batches=3, n_test_batches=2, batch_size=32, hidden=16,
+                    repeats=2, tau=0.002, fresh_data=True)  # fmt: skip
+    a = runner.run(cfg, progress=False)
+    b = runner.run(cfg.replace(batch_repeats=False), progress=False)
+    same = runner.run(cfg.replace(fresh_data=False), progress=False)
+    for name in ("w1", "w2", "loss", "test_acc"):
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    np.testing.assert_array_equal(a["loss"].values[:, 0], same["loss"].values[:, 0])
+    assert not np.array_equal(a["loss"].values[:, 1:], same["loss"].values[:, 1:])
+    assert a.attrs["config_fresh_data"] in (1, True)

@@ -140,7 +140,8 @@ class SNNRegressor(nn.Module):
         readout = get_readout(cfg.readout)
         self.push_pull = readout.spiking_output
         params = LIFParameters(cfg.alpha, cfg.threshold, cfg.surrogate_slope, cfg.neuron)
-        n_units = 2 * n_out if self.push_pull else n_out
+        self.units = cfg.readout_units  # output units per dimension (summed after the weighted readout)
+        n_units = 2 * n_out if self.push_pull else n_out * self.units
         self.decoder = Decoder(
             bmi_data.N_NEURONS, cfg.hidden, n_units, make_backend(cfg.backend), readout, params, cfg.init, generators
         )
@@ -160,7 +161,10 @@ class SNNRegressor(nn.Module):
         """x (M, B, T, 48) currents -> (M, B, n_out)."""
         out = self.decoder(x)
         self.hidden_spikes += out.hidden_spike_count().cpu()
-        z = self.decoder.read(out) if self.time_weights is None else weighted_readout(out.trace, self.readout_weights)
+        if self.time_weights is None:
+            z = self.decoder.read(out)
+        else:
+            z = weighted_readout(out.trace, self.readout_weights, self.units)
         if self.push_pull:
             z = z[..., : self.n_out] - z[..., self.n_out :]
         return self.scale * z + self.bias
@@ -171,10 +175,16 @@ class SNNRegressor(nn.Module):
         return self.time_weights[:, : bmi_data.N_BINS + PAD]
 
 
-def weighted_readout(trace: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+def weighted_readout(trace: torch.Tensor, weights: torch.Tensor, units: int = 1) -> torch.Tensor:
     """The ``weighted`` readout: trace (M, B, T, N) weighted by ``weights`` (M, T, N) and summed over
-    time, model by model (the same calls whatever M is, as :func:`~snnsim.network.per_model_matmul`)."""
-    return torch.stack([(t * w).sum(-2) for t, w in zip(trace.unbind(0), weights.unbind(0))])
+    time, then each output's ``units`` consecutive units summed: (M, B, N / units). Model by model
+    (the same calls whatever M is, as :func:`~snnsim.network.per_model_matmul`)."""
+
+    def one(t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        z = (t * w).sum(-2)
+        return z if units == 1 else z.unflatten(-1, (-1, units)).sum(-1)
+
+    return torch.stack([one(t, w) for t, w in zip(trace.unbind(0), weights.unbind(0))])
 
 
 def _uniform(shape: tuple[int, ...], fan: int, g: torch.Generator) -> torch.Tensor:
@@ -396,8 +406,9 @@ def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs
         xs = x.unsqueeze(0).expand(model.decoder.n_models, *x.shape)
         out = model.decoder(xs)
     spiking = out.out_spikes
+    extra = 2 * model.n_out + (model.readout_weights[0].numel() if model.time_weights is not None else 0)
     return [costs.spiking(model.decoder.w1[m], model.decoder.w2[m], x, out.hidden_spikes[m],
-                          None if spiking is None else spiking[m], BIN_SECONDS, 2 * model.n_out)
+                          None if spiking is None else spiking[m], BIN_SECONDS, extra)
             for m in range(model.decoder.n_models)]  # fmt: skip
 
 

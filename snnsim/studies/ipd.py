@@ -95,6 +95,16 @@ def make_stimuli(cfg: RunConfig, seed: int, device: torch.device, split: str) ->
     return Stimuli(*generate(n, stim, seeding.generator(seed, f"ipd-{split}", device)))
 
 
+def epoch_stimuli(cfg: RunConfig, seed: int, device: torch.device, epoch: int) -> Stimuli:
+    """The training set of epoch ``epoch`` (0-based) with ``fresh_data``: epoch 0 trains on the
+    seed's training set, every later epoch on a new one from its own stream (as large)."""
+    if epoch == 0:
+        return make_stimuli(cfg, seed, device, "train")
+    stim = IPDStimulus.from_config(cfg)
+    n = cfg.batch_size * cfg.n_train_batches
+    return Stimuli(*generate(n, stim, seeding.generator(seed, f"ipd-train-epoch-{epoch}", device)))
+
+
 def per_model_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     """Per-model data x (M, N, ...) and per-model rows index (M, B) -> x[m, index[m]] (M, B, ...)."""
     return x[torch.arange(x.shape[0], device=x.device)[:, None], index]
@@ -137,17 +147,28 @@ class IPDTrainer:
 
     def __init__(self, model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli], seeds: Sequence[int],
                  val: Sequence[Stimuli] | None = None) -> None:  # fmt: skip
-        self.model, self.cfg, self.val = model, cfg, val
+        self.model, self.cfg, self.val, self.seeds = model, cfg, val, list(seeds)
         self.device = sets[0].spikes.device
-        self.labels = torch.stack([discretise(s.ipd, cfg.n_classes) for s in sets])
-        self.inputs = InputCurrents(cfg, sets)
+        self._use(sets)
+        self.epochs_done = 0
         self.optimiser = make_optimiser(model, cfg)
         self.orders = [seeding.generator(s, "order") for s in seeds]
         self.n_models, self.n_samples = self.labels.shape
         self.n_batches = self.n_samples // cfg.batch_size
         self._spikes = torch.zeros(self.n_models, dtype=torch.float64)
 
+    def _use(self, sets: Sequence[Stimuli]) -> None:
+        """Train on ``sets`` (one training set per model) from now on."""
+        if sets[0].sparse() is not None:
+            for s in sets:
+                s.sparse().csc()
+        self.labels = torch.stack([discretise(s.ipd, self.cfg.n_classes) for s in sets])
+        self.inputs = InputCurrents(self.cfg, sets)
+
     def epoch(self, on_batch: Callable[[], None]) -> np.ndarray:
+        if self.cfg.fresh_data and self.epochs_done > 0:
+            self._use([epoch_stimuli(self.cfg, s, self.device, self.epochs_done) for s in self.seeds])
+        self.epochs_done += 1
         size = self.cfg.batch_size
         perm = torch.stack([torch.randperm(self.n_samples, generator=g) for g in self.orders]).to(self.device)
         epoch_loss = torch.zeros(self.n_models, dtype=torch.float64, device=self.device)
@@ -180,12 +201,14 @@ class IPDTrainer:
         return (self._spikes / neuron_seconds).numpy()
 
     def state_dict(self) -> dict:
-        return {"optimiser": self.optimiser.state_dict(), "orders": [g.get_state() for g in self.orders]}
+        return {"optimiser": self.optimiser.state_dict(), "orders": [g.get_state() for g in self.orders],
+                "epochs_done": self.epochs_done}  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
         self.optimiser.load_state_dict(state["optimiser"])
         for g, saved in zip(self.orders, state["orders"]):
             g.set_state(saved)
+        self.epochs_done = state.get("epochs_done", 0)
 
 
 @torch.no_grad()
