@@ -91,14 +91,18 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     np.testing.assert_allclose(a["accuracy"].values, 100 * (a["predicted_class"].values == true).mean(1))
 
 
-@pytest.mark.parametrize("model", ["snn", "ann", "linear"])
-def test_bmi_predictions_reproduce_the_result_files_folds(model, bmi_path, tmp_path):
-    """Trained by the command's main(); ``--fold TEST`` gives the stored test predictions and
-    FVAF bit for bit, ``--fold VAL`` the validation FVAF."""
+@pytest.mark.parametrize(
+    "model,extra", [("snn", []), ("snn", ["--readout-units", "3"]), ("snn", ["--readout", "last"]), ("ann", []),
+                    ("linear", [])],
+)  # fmt: skip
+def test_bmi_predictions_reproduce_the_result_files_folds(model, extra, bmi_path, tmp_path):
+    """Trained by the command's main() (snn: the recipe's weighted readout unless ``extra`` says
+    otherwise); ``--fold TEST`` gives the stored test predictions and FVAF bit for bit, ``--fold
+    VAL`` the validation FVAF."""
     out = tmp_path / "b.h5"
     code = run_cli.main(["--study", "bmi", "--model", model, "--backend", "fused", "--epochs", "2", "--hidden", "8",
                          "--batch-size", "128", "--n-train-folds", "2", "--repeats", "2", "--data", str(bmi_path),
-                         "--quiet", "--out", str(out)])  # fmt: skip
+                         "--quiet", "--out", str(out), *extra])  # fmt: skip
     assert code == 0
     ds = results.load(out)
     test_fold, val_fold = int(ds.attrs["test_fold"]), int(ds.attrs["val_fold"])

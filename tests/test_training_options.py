@@ -75,6 +75,10 @@ def test_bad_amounts_are_one_line(flag, value, capsys):
 def test_input_noise_is_bmi_only():
     with pytest.raises(ConfigError, match="--input-noise: a setting of the bmi study"):
         RunConfig(input_noise=0.1)
+    with pytest.raises(ConfigError, match="--readout-units: 2 units per output are summed after the weighted"):
+        RunConfig(study="bmi", readout="last", readout_units=2)
+    with pytest.raises(ConfigError, match="--readout: weighted learns weights of its own"):
+        RunConfig(readout="weighted")
 
 
 def _bmi(bmi_path: str, **kw) -> RunConfig:
@@ -87,7 +91,8 @@ def test_bmi_options_reproducible_and_batched(bmi_path):
     """All options at once: the lr curve follows the schedule, the numbers repeat, and two
     repeats trained as one batched model equal them trained one by one (clipping and noise are
     per model)."""
-    cfg = _bmi(bmi_path, readout="weighted", weight_decay=1e-3, grad_clip=0.5, input_noise=0.3, lr_schedule="cosine")
+    cfg = _bmi(bmi_path, readout="weighted", readout_units=3, weight_decay=1e-3, grad_clip=0.5, input_noise=0.3,
+               lr_schedule="cosine")  # fmt: skip
     a = runner.run(cfg, progress=False)
     b = runner.run(cfg.replace(batch_repeats=False), progress=False)
     for name in ("y_pred", "loss", "w1", "readout_weights", "test_fvaf"):
