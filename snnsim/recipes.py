@@ -19,6 +19,7 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("bmi", "snn"): {
         "backend": "fused",
         "readout": "weighted",
+        "readout_units": 8,
         "tau": "2ms",
         "hidden": 200,
         "epochs": 30,
@@ -31,6 +32,17 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
 RECIPE_FILES = {("bmi", "snn"): "experiments/bmi_best.toml"}
 
 
-def defaults(study: str, model: str = "snn") -> dict[str, Any]:
-    """The recipe settings of ``study`` and ``model`` (empty where RunConfig's defaults hold)."""
-    return dict(RECIPES.get((study, model), {}))
+#: Recipe settings that hold only together with another setting's value: (setting, value).
+#: ``--readout last`` with the BMI recipe drops its ``readout_units`` (summed weighted readouts).
+REQUIRES: dict[str, tuple[str, Any]] = {"readout_units": ("readout", "weighted")}
+
+
+def defaults(study: str, model: str = "snn", given: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The recipe settings of ``study`` and ``model`` (empty where RunConfig's defaults hold),
+    without those that do not go with the settings ``given`` (:data:`REQUIRES`)."""
+    recipe = dict(RECIPES.get((study, model), {}))
+    given = given or {}
+    for key, (other, value) in REQUIRES.items():
+        if key in recipe and {**recipe, **given}.get(other, value) != value:
+            del recipe[key]
+    return recipe

@@ -101,7 +101,7 @@ def _settings(ns: argparse.Namespace) -> dict:
 def recipe_of(settings: dict) -> dict:
     """The recipe defaults (:func:`snnsim.recipes.defaults`) of the study and model ``settings`` name."""
     study = settings.get("study", settings.get("task", "ipd"))
-    return recipes.defaults(study, settings.get("model", "snn")) if isinstance(study, str) else {}
+    return recipes.defaults(study, settings.get("model", "snn"), settings) if isinstance(study, str) else {}
 
 
 def recipe_note(ns: argparse.Namespace) -> str | None:

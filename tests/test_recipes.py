@@ -30,7 +30,7 @@ def test_flags_over_config_file_over_recipe(tmp_path):
     toml.write_text('study = "bmi"\nreadout = "last"\nhidden = 12\n')
     cfg = cfg_of("--config", str(toml), "--hidden", "7")
     recipe = recipes.defaults("bmi", "snn")
-    assert (cfg.readout, cfg.hidden) == ("last", 7)
+    assert (cfg.readout, cfg.hidden, cfg.readout_units) == ("last", 7, 1)  # units go with the weighted readout
     assert cfg.epochs == recipe["epochs"] and cfg.backend == recipe["backend"]  # what neither names
     note = recipe_note(build_parser().parse_args(["--config", str(toml), "--hidden", "7"]))
     assert note.startswith("snnsim.run: bmi recipe defaults") and "--readout" not in note and "--hidden" not in note
