@@ -74,8 +74,13 @@ class EpochRecord:
 
 
 def make_optimiser(model: nn.Module, cfg: Any) -> torch.optim.Adam:
-    """Adam over ``model``'s parameters with ``cfg.lr`` and ``cfg.weight_decay`` (L2)."""
-    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
+    """Adam over ``model``'s parameters with ``cfg.lr`` and ``cfg.weight_decay`` (L2).
+
+    torch's single-tensor implementation (``foreach=False``, as the notebook's CPU Adam), not the
+    fused one: the fused CPU kernel rounds a tensor's vectorised part and its tail differently,
+    so a model whose slice of a batched parameter is not aligned to the vector width would be
+    updated differently batched than alone (``tests/test_training_options.py``)."""
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=False)
 
 
 def epoch_lr(cfg: Any, epoch: int) -> float:

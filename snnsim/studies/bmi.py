@@ -57,11 +57,6 @@ from ..training import FitOptions, Training, clip_gradients, fit_epochs, make_op
 from . import Outcome
 from .ipd import checkpoint_key, cost_variables, epoch_variables, lr_at
 
-#: Rows of the ``weighted`` readout's parameter per model: the 23 steps padded to 32, so that every
-#: model's slice is a multiple of 16 floats. torch's fused CPU Adam updates the vector-aligned
-#: part of a tensor and its tail with differently rounded code, so a slice that is not aligned
-#: would be updated differently in a batched model than alone.
-TIME_WEIGHT_ROWS = 32
 #: One input step of the spiking decoder is one 50 ms bin of counts (for firing rates in Hz).
 BIN_SECONDS = 0.05
 RIDGE_GRID = tuple(10.0**k for k in np.arange(-1, 5.5, 0.5))
@@ -151,9 +146,7 @@ class SNNRegressor(nn.Module):
         self.time_weights = None
         if cfg.readout == "weighted":  # the learned readout's weights over time, starting as the mean over steps
             steps = bmi_data.N_BINS + PAD
-            weights = torch.zeros(m, TIME_WEIGHT_ROWS, n_units)
-            weights[:, :steps] = 1 / steps
-            self.time_weights = nn.Parameter(weights)
+            self.time_weights = nn.Parameter(torch.full((m, steps, n_units), 1 / steps))
         self.n_out = n_out
         self.hidden_spikes = torch.zeros(m, dtype=torch.float64)  # of the calls since the last reset
 
@@ -164,15 +157,10 @@ class SNNRegressor(nn.Module):
         if self.time_weights is None:
             z = self.decoder.read(out)
         else:
-            z = weighted_readout(out.trace, self.readout_weights, self.units)
+            z = weighted_readout(out.trace, self.time_weights, self.units)
         if self.push_pull:
             z = z[..., : self.n_out] - z[..., self.n_out :]
         return self.scale * z + self.bias
-
-    @property
-    def readout_weights(self) -> torch.Tensor:
-        """The ``weighted`` readout's weights (M, T, units) (the parameter without its padding)."""
-        return self.time_weights[:, : bmi_data.N_BINS + PAD]
 
 
 def weighted_readout(trace: torch.Tensor, weights: torch.Tensor, units: int = 1) -> torch.Tensor:
@@ -385,7 +373,7 @@ def weights_of(model: nn.Module, m: int) -> dict[str, np.ndarray]:
         t = {"w1": model.decoder.w1[m], "w2": model.decoder.w2[m], "head_scale": model.scale[m, 0],
              "head_bias": model.bias[m, 0]}  # fmt: skip
         if model.time_weights is not None:
-            t["readout_weights"] = model.readout_weights[m]
+            t["readout_weights"] = model.time_weights[m]
     else:
         t = {"ann_w1": model.w1[m], "ann_b1": model.b1[m, 0], "ann_w2": model.w2[m], "ann_b2": model.b2[m, 0]}
     return {k: v.detach().cpu().numpy() for k, v in t.items()}
@@ -406,7 +394,7 @@ def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs
         xs = x.unsqueeze(0).expand(model.decoder.n_models, *x.shape)
         out = model.decoder(xs)
     spiking = out.out_spikes
-    extra = 2 * model.n_out + (model.readout_weights[0].numel() if model.time_weights is not None else 0)
+    extra = 2 * model.n_out + (model.time_weights[0].numel() if model.time_weights is not None else 0)
     return [costs.spiking(model.decoder.w1[m], model.decoder.w2[m], x, out.hidden_spikes[m],
                           None if spiking is None else spiking[m], BIN_SECONDS, extra)
             for m in range(model.decoder.n_models)]  # fmt: skip
