@@ -41,3 +41,8 @@ def test_ipd_and_baselines_keep_runconfig_defaults():
     assert recipe_note(build_parser().parse_args([])) is None
     for model in ("ann", "linear"):
         assert cfg_of("--study", "bmi", "--model", model) == RunConfig(study="bmi", model=model)
+
+
+def test_ipd_recipe_file_is_a_valid_config():
+    cfg = RunConfig.from_dict(config_file(ROOT / "experiments" / "ipd_best.toml"))
+    assert cfg.study == "ipd" and cfg.fresh_data and cfg.n_val_batches > 0  # chosen and stopped on validation
