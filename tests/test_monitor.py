@@ -27,7 +27,7 @@ IPD = ["--backend", "fused", "--epochs", "3", "--n-train-batches", "4", "--n-tes
 SCALARS = {"loss/train": "loss", "lr": "lr_curve", "hidden_rate_hz": "hidden_rate_curve"}
 IPD_WEIGHTS = {"weights/w1": "w1", "weights/w2": "w2"}
 BMI_WEIGHTS = {"weights/decoder.w1": "w1", "weights/decoder.w2": "w2", "weights/scale": "head_scale",
-               "weights/bias": "head_bias"}  # fmt: skip
+               "weights/bias": "head_bias", "weights/readout_weights": "readout_weights"}  # fmt: skip
 
 
 def events(folder: Path) -> ea.EventAccumulator:
@@ -88,8 +88,8 @@ def test_ipd_run_writes_the_result_files_curves_and_histograms(tmp_path):
 
 
 def test_bmi_run_in_process_and_its_writers_are_closed(bmi_path, tmp_path):
-    """The command's main() in this process: the same checks, and afterwards no event file is
-    open and no writer thread is left."""
+    """The command's main() in this process (the BMI recipe's weighted readout): the same checks,
+    and afterwards no event file is open and no writer thread is left."""
     tb, out = tmp_path / "tb", tmp_path / "b.h5"
     before = open_writers()
     code = run_cli.main(["--study", "bmi", "--model", "snn", "--backend", "fused", "--epochs", "3", "--hidden", "8",

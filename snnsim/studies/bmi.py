@@ -143,10 +143,10 @@ class SNNRegressor(nn.Module):
         m = len(generators)
         self.scale = nn.Parameter(torch.ones(m, 1, n_out))
         self.bias = nn.Parameter(torch.zeros(m, 1, n_out))
-        self.time_weights = None
+        self.readout_weights = None
         if cfg.readout == "weighted":  # the learned readout's weights over time, starting as the mean over steps
             steps = bmi_data.N_BINS + PAD
-            self.time_weights = nn.Parameter(torch.full((m, steps, n_units), 1 / steps))
+            self.readout_weights = nn.Parameter(torch.full((m, steps, n_units), 1 / steps))
         self.n_out = n_out
         self.hidden_spikes = torch.zeros(m, dtype=torch.float64)  # of the calls since the last reset
 
@@ -154,10 +154,10 @@ class SNNRegressor(nn.Module):
         """x (M, B, T, 48) currents -> (M, B, n_out)."""
         out = self.decoder(x)
         self.hidden_spikes += out.hidden_spike_count().cpu()
-        if self.time_weights is None:
+        if self.readout_weights is None:
             z = self.decoder.read(out)
         else:
-            z = weighted_readout(out.trace, self.time_weights, self.units)
+            z = weighted_readout(out.trace, self.readout_weights, self.units)
         if self.push_pull:
             z = z[..., : self.n_out] - z[..., self.n_out :]
         return self.scale * z + self.bias
@@ -372,8 +372,8 @@ def weights_of(model: nn.Module, m: int) -> dict[str, np.ndarray]:
     if isinstance(model, SNNRegressor):
         t = {"w1": model.decoder.w1[m], "w2": model.decoder.w2[m], "head_scale": model.scale[m, 0],
              "head_bias": model.bias[m, 0]}  # fmt: skip
-        if model.time_weights is not None:
-            t["readout_weights"] = model.time_weights[m]
+        if model.readout_weights is not None:
+            t["readout_weights"] = model.readout_weights[m]
     else:
         t = {"ann_w1": model.w1[m], "ann_b1": model.b1[m, 0], "ann_w2": model.w2[m], "ann_b2": model.b2[m, 0]}
     return {k: v.detach().cpu().numpy() for k, v in t.items()}
@@ -394,7 +394,7 @@ def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs
         xs = x.unsqueeze(0).expand(model.decoder.n_models, *x.shape)
         out = model.decoder(xs)
     spiking = out.out_spikes
-    extra = 2 * model.n_out + (model.time_weights[0].numel() if model.time_weights is not None else 0)
+    extra = 2 * model.n_out + (model.readout_weights[0].numel() if model.readout_weights is not None else 0)
     return [costs.spiking(model.decoder.w1[m], model.decoder.w2[m], x, out.hidden_spikes[m],
                           None if spiking is None else spiking[m], BIN_SECONDS, extra)
             for m in range(model.decoder.n_models)]  # fmt: skip
