@@ -156,41 +156,25 @@ def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) ->
     if cfg.model == "linear":
         a = np.c_[x.double().numpy(), np.ones(x.shape[0])]
         return np.stack([a @ wr for wr in w["ridge_w"].double().numpy()])
-    if cfg.model == "ann":  # the study's own model and products: the numbers of the result file, bit for bit
-        from .studies.bmi import ANNRegressor
-        from .studies.bmi import predict as ann_predict
+    # the study's own models and products: the numbers of the result file, bit for bit
+    from .studies.bmi import ANNRegressor, SNNRegressor
+    from .studies.bmi import predict as study_predict
 
-        repeats, n_in, n_hidden = w["ann_w1"].shape
-        ann = ANNRegressor(n_in, n_hidden, w["ann_w2"].shape[-1], [torch.Generator() for _ in range(repeats)])
-        for name in ("w1", "b1", "w2", "b2"):
-            getattr(ann, name).copy_(w[f"ann_{name}"].reshape(getattr(ann, name).shape))
-        return ann_predict(ann, x, repeats).double().numpy()
-    from .backends import make_backend
-    from .functional.lif import LIFParameters
-    from .network import Decoder
-    from .readouts import get_readout
-
-    readout = get_readout(cfg.readout)
-    n_out = w["head_scale"].shape[-1]
-    params = LIFParameters(cfg.alpha, cfg.threshold, cfg.surrogate_slope, cfg.neuron)
-    model = Decoder(x.shape[-1], cfg.hidden, w["w2"].shape[-1], make_backend(cfg.backend), readout, params, cfg.init,
-                    [torch.Generator() for _ in range(w["w1"].shape[0])])  # fmt: skip
-    model.w1.copy_(w["w1"])
-    model.w2.copy_(w["w2"])
-    out = []
-    for start in range(0, x.shape[0], 4096):
-        chunk = x[start : start + 4096]
-        out_chunk = model(chunk.unsqueeze(0).expand(w["w1"].shape[0], *chunk.shape))
-        if "readout_weights" in w:
-            from .studies.bmi import weighted_readout
-
-            z = weighted_readout(out_chunk.trace, w["readout_weights"], cfg.readout_units)
-        else:
-            z = model.read(out_chunk)
-        if readout.spiking_output:
-            z = z[..., :n_out] - z[..., n_out:]
-        out.append(w["head_scale"][:, None] * z + w["head_bias"][:, None])
-    return torch.cat(out, 1).double().numpy()
+    repeats = next(iter(w.values())).shape[0]
+    generators = [torch.Generator() for _ in range(repeats)]
+    if cfg.model == "ann":
+        _, n_in, n_hidden = w["ann_w1"].shape
+        model = ANNRegressor(n_in, n_hidden, w["ann_w2"].shape[-1], generators)
+        names = {f"ann_{name}": name for name in ("w1", "b1", "w2", "b2")}
+    else:
+        model = SNNRegressor(cfg, w["head_scale"].shape[-1], generators)
+        names = {"w1": "decoder.w1", "w2": "decoder.w2", "head_scale": "scale", "head_bias": "bias",
+                 "readout_weights": "readout_weights"}  # fmt: skip
+    params = dict(model.named_parameters())
+    for stored, name in names.items():
+        if stored in w:
+            params[name].copy_(w[stored].reshape(params[name].shape))
+    return study_predict(model, x, repeats).double().numpy()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -88,11 +88,15 @@ def config_file(path: str | os.PathLike) -> dict:
 def config_from_args(ns: argparse.Namespace) -> RunConfig:
     """The config of parsed flags over a ``--config`` file over the study's recipe
     (:mod:`snnsim.recipes`), checked by :class:`RunConfig`."""
-    settings = _settings(ns)
+    return _config_of(_settings(ns))
+
+
+def _config_of(settings: dict) -> RunConfig:
     return RunConfig.from_dict({**recipe_of(settings), **settings})
 
 
 def _settings(ns: argparse.Namespace) -> dict:
+    """The settings a run's ``--config`` file and flags name (flags win)."""
     settings = config_file(ns.config) if getattr(ns, "config", None) else {}
     settings.update({k: v for k, v in vars(ns).items() if k not in OUTPUT_FLAGS})
     return settings
@@ -106,7 +110,10 @@ def recipe_of(settings: dict) -> dict:
 
 def recipe_note(ns: argparse.Namespace) -> str | None:
     """A one-line note naming the recipe defaults that a run's flags and config file left in place."""
-    settings = _settings(ns)
+    return _note_of(_settings(ns))
+
+
+def _note_of(settings: dict) -> str | None:
     used = {k: v for k, v in recipe_of(settings).items() if k not in settings}
     if not used:
         return None
@@ -290,8 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         from .runner import summarise
 
-        cfg = config_from_args(ns)
-        if (note := recipe_note(ns)) and not getattr(ns, "quiet", False):
+        settings = _settings(ns)  # the config file is read once
+        cfg = _config_of(settings)
+        if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
         out = getattr(ns, "out", None)
         ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),

@@ -14,7 +14,7 @@ validation score per model); :func:`fit_epochs` runs the epochs.
 - **Hooks** (:class:`EpochHook`) see each epoch's record (:class:`EpochRecord`): TensorBoard,
   pruning of a tuning trial.
 - **Optimisation** shared by the studies: Adam with the config's weight decay
-  (:func:`make_optimiser`), a learning rate per epoch (``lr_at``, :func:`epoch_lr`) and
+  (:func:`make_optimiser`), a learning rate per epoch (:func:`lr_at`, :func:`epoch_lr`) and
   gradient clipping per model (:func:`clip_gradients`).
 - **Checkpoints.** With ``options.checkpoint``, the whole state (weights, the trainer's
   optimiser and random generators, every per-epoch record, the early-stopping state) is
@@ -89,6 +89,11 @@ def epoch_lr(cfg: Any, epoch: int) -> float:
     if cfg.lr_schedule == "cosine":
         return cfg.lr * 0.5 * (1 + math.cos(math.pi * epoch / cfg.epochs))
     return cfg.lr
+
+
+def lr_at(cfg: Any) -> Callable[[int], float] | None:
+    """The learning rate per epoch of ``cfg`` for :func:`fit_epochs` (None: constant)."""
+    return None if cfg.lr_schedule == "constant" else lambda epoch: epoch_lr(cfg, epoch)
 
 
 @torch.no_grad()

@@ -92,16 +92,17 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
     -> a member of the synthetic generator family (:mod:`snnsim.datasets.bmi_synthetic`)."""
     from . import bmi_synthetic
 
-    if path is None:
-        return validate(
-            bmi_synthetic.load_or_generate(bmi_synthetic.DATA_SEED if seed is None else seed), "synthetic data"
-        )
     try:
-        source = bmi_synthetic.parse_source(str(path))
+        source = (
+            ("standard", bmi_synthetic.DATA_SEED if seed is None else seed)
+            if path is None
+            else bmi_synthetic.parse_source(str(path))
+        )
     except ValueError as exc:
         raise DataError(f"--data: {exc}") from None
     if source is not None:
-        return validate(bmi_synthetic.load_or_generate(source[1], source[0]), f"synthetic data {path}")
+        member, member_seed = source
+        return validate(bmi_synthetic.load_or_generate(member_seed, member), f"synthetic data {path or ''}".strip())
     path = Path(path)
     if not path.exists():
         raise DataError(f"--data: no file at {path}")

@@ -53,9 +53,9 @@ from ..metrics import fvaf, rmse
 from ..network import Decoder
 from ..readouts import get_readout
 from ..results import provenance_attrs
-from ..training import FitOptions, Training, clip_gradients, fit_epochs, make_optimiser
+from ..training import FitOptions, Training, clip_gradients, fit_epochs, lr_at, make_optimiser
 from . import Outcome
-from .ipd import checkpoint_key, cost_variables, epoch_variables, lr_at
+from .ipd import checkpoint_key, cost_variables, epoch_variables
 
 #: One input step of the spiking decoder is one 50 ms bin of counts (for firing rates in Hz).
 BIN_SECONDS = 0.05

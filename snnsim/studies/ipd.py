@@ -31,7 +31,7 @@ from ..metrics import Classification, classification_metrics, continuise, discre
 from ..network import Decoder, NetworkOutput, PartOutput
 from ..readouts import get_readout, sum_over_time
 from ..results import provenance_attrs
-from ..training import FitOptions, Training, clip_gradients, epoch_lr, fit_epochs, make_optimiser
+from ..training import FitOptions, Training, clip_gradients, fit_epochs, lr_at, make_optimiser
 from . import Outcome
 
 if TYPE_CHECKING:
@@ -86,23 +86,15 @@ class IPDRepeat:
 COST_SAMPLES = 512
 
 
-def make_stimuli(cfg: RunConfig, seed: int, device: torch.device, split: str) -> Stimuli:
+def make_stimuli(cfg: RunConfig, seed: int, device: torch.device, split: str, epoch: int = 0) -> Stimuli:
     """The ``split`` ("train", "val" or "test") set of seed ``seed``: its own random stream, so it
-    depends only on the seed and the stimulus settings, not on readout, tau or batching."""
+    depends only on the seed and the stimulus settings, not on readout, tau or batching. With
+    ``epoch`` > 0 (``fresh_data``), the new training set of that epoch (0-based), from its own stream."""
     stim = IPDStimulus.from_config(cfg)
     batches = {"train": cfg.n_train_batches, "test": cfg.n_test_batches, "val": cfg.n_val_batches}[split]
     n = cfg.batch_size * batches
-    return Stimuli(*generate(n, stim, seeding.generator(seed, f"ipd-{split}", device)))
-
-
-def epoch_stimuli(cfg: RunConfig, seed: int, device: torch.device, epoch: int) -> Stimuli:
-    """The training set of epoch ``epoch`` (0-based) with ``fresh_data``: epoch 0 trains on the
-    seed's training set, every later epoch on a new one from its own stream (as large)."""
-    if epoch == 0:
-        return make_stimuli(cfg, seed, device, "train")
-    stim = IPDStimulus.from_config(cfg)
-    n = cfg.batch_size * cfg.n_train_batches
-    return Stimuli(*generate(n, stim, seeding.generator(seed, f"ipd-train-epoch-{epoch}", device)))
+    stream = f"ipd-{split}-epoch-{epoch}" if epoch else f"ipd-{split}"
+    return Stimuli(*generate(n, stim, seeding.generator(seed, stream, device)))
 
 
 def per_model_rows(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -167,7 +159,7 @@ class IPDTrainer:
 
     def epoch(self, on_batch: Callable[[], None]) -> np.ndarray:
         if self.cfg.fresh_data and self.epochs_done > 0:
-            self._use([epoch_stimuli(self.cfg, s, self.device, self.epochs_done) for s in self.seeds])
+            self._use([make_stimuli(self.cfg, s, self.device, "train", self.epochs_done) for s in self.seeds])
         self.epochs_done += 1
         size = self.cfg.batch_size
         perm = torch.stack([torch.randperm(self.n_samples, generator=g) for g in self.orders]).to(self.device)
@@ -268,11 +260,6 @@ def cost_variables(costs: Sequence[Costs]) -> dict:
 def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int]) -> str:
     """What a checkpoint must have been made by to be resumed: the models' configs and seeds."""
     return json.dumps([[c.to_json(), s] for c, s in zip(cfgs, seeds)])
-
-
-def lr_at(cfg: RunConfig) -> Callable[[int], float] | None:
-    """The learning rate per epoch of ``cfg`` (None: constant)."""
-    return None if cfg.lr_schedule == "constant" else lambda epoch: epoch_lr(cfg, epoch)
 
 
 def _describe(cfgs: Sequence[RunConfig]) -> str:
