@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from .backends import BACKENDS as _BACKENDS
+from .backends import MODEL_SPACE
 from .errors import ConfigError
 from .readouts import LEARNED_READOUTS, READOUT_ALIASES, READOUTS
 from .studies import STUDIES as _STUDIES
@@ -38,6 +39,7 @@ BMI_TARGETS = ("theta", "dtheta", "ddtheta", "torque")
 MI_ORDERS = ("neuron-major", "bin-major")
 NEURONS = ("notebook", "standard")
 LR_SCHEDULES = ("constant", "cosine")
+DELAY_MODES = ("none", "fixed", "learned")
 MAX_SEED = 2**32 - 1
 #: Keys of older result and experiment files, read as today's names.
 LEGACY_KEYS = {"task": "study"}
@@ -57,8 +59,10 @@ def setting(
     """A :class:`RunConfig` field with its checks and help.
 
     ``kind``: ``choice`` (one of ``choices``), ``int`` (``low`` <= value <= ``high``), ``float``
-    (finite, ``low`` < value), ``amount`` (finite, >= 0; 0 turns the option off), ``duration`` (seconds > 0; text with a unit accepted), ``bool``,
-    ``path`` (text or None) or ``dims`` (output columns). ``studies``: the studies that read it;
+    (finite, ``low`` < value), ``amount`` (finite, >= 0; 0 turns the option off), ``duration``
+    (seconds > 0; text with a unit accepted), ``span`` (a duration or 0: off), ``bool``, ``path``
+    (text or None), ``dims`` (output columns) or ``sizes`` (layer sizes: one integer, or several
+    as ``64,64``). ``studies``: the studies that read it;
     another study refuses a value other than the default.
     """
     meta = {"help": help, "kind": kind, "choices": choices, "low": low, "high": high, "studies": studies, "flag": flag}
@@ -74,7 +78,9 @@ class RunConfig:
     readout: str = setting("mean", "how the output layer is read (oc = mean)", kind="choice", choices=READOUT_NAMES)
     tau: float = setting(0.02, "membrane time constant with a unit: 2ms, 0.002s, 2000us", kind="duration")
     dt: float = setting(1e-3, "simulation step with a unit", kind="duration")
-    hidden: int = setting(30, "hidden LIF neurons", kind="int", low=1, high=100_000)
+    hidden: int | tuple[int, ...] = setting(
+        30, "hidden LIF neurons; several hidden layers as 64,64", kind="sizes", low=1, high=100_000
+    )
     threshold: float = setting(1.0, "spike threshold", kind="float", low=0)
     surrogate_slope: float = setting(5.0, "slope of the sigmoid surrogate gradient", kind="float", low=0)
     epochs: int = setting(10, "training epochs", kind="int", low=1, high=1_000_000)
@@ -96,6 +102,20 @@ class RunConfig:
         choices=NEURONS,
     )  # fmt: skip
     device: str = setting("cpu", "where to train", kind="choice", choices=DEVICES)
+    # the model space (snnsim.functional.cell, snnsim.functional.delay): library backends, standard neuron
+    tau_syn: float = setting(0.0, "synaptic current time constant with a unit, e.g. 5ms (0: none)", kind="span")
+    recurrent: bool = setting(False, "all-to-all recurrent weights in every hidden layer", kind="bool")
+    learn_tau: bool = setting(False, "train a membrane time constant per hidden neuron (starting at --tau)",
+                              kind="bool")  # fmt: skip
+    tau_adapt: float = setting(0.0, "adaptive threshold: its decay time constant with a unit, e.g. 100ms (0: a "
+                               "fixed threshold)", kind="span")  # fmt: skip
+    adapt_jump: float = setting(0.5, "threshold increase per spike of the adaptive threshold", kind="float", low=0)
+    delays: str = setting("none", "axonal delays of the input channels: none, fixed (random, drawn once) or "
+                          "learned", kind="choice", choices=DELAY_MODES)  # fmt: skip
+    max_delay: float = setting(0.02, "largest input delay with a unit", kind="duration")
+    rate_reg: float = setting(0.0, "firing-rate regularisation: weight of the mean squared relative deviation "
+                              "of each hidden neuron's rate from --rate-target (0: none)", kind="amount")  # fmt: skip
+    rate_target: float = setting(10.0, "target firing rate of the hidden neurons, Hz", kind="float", low=0)
     # IPD
     phase: str = setting(
         "per-sample", "tone phase offset per sample, or per data set (the notebook)", kind="choice",
@@ -141,6 +161,10 @@ class RunConfig:
         0.0, "sd of Gaussian noise added to the z-scored inputs of every training batch (0: none)", kind="amount",
         studies=("bmi",),
     )  # fmt: skip
+    dropout: float = setting(
+        0.0, "probability of zeroing each input of a training batch (inverted dropout; 0: none)", kind="amount",
+        studies=("bmi",),
+    )  # fmt: skip
     patience: int = setting(10, "early-stopping patience (epochs without a better validation score)", kind="int",
                             low=1, high=1_000_000)  # fmt: skip
 
@@ -169,10 +193,40 @@ class RunConfig:
         if self.neuron == "standard" and self.backend == "fused":
             raise _bad("neuron", "the fused backend's kernels carry the notebook neuron only; the standard neuron "
                                  "runs on --backend snntorch or norse")  # fmt: skip
+        self._check_model_space()
         if self.seed + self.repeats - 1 > MAX_SEED:
             raise _bad("seed", f"seed + repeats - 1 must be <= {MAX_SEED}, got {self.seed + self.repeats - 1}")
 
+    def _check_model_space(self) -> None:
+        """Model-space options: on the backends that carry them, with the standard neuron, for
+        the spiking decoders, and their sub-settings only with them."""
+        if self.dropout >= 1:
+            raise _bad("dropout", f"must be below 1 (the probability of zeroing an input), got {self.dropout}")
+        for sub, main in (("adapt_jump", "tau_adapt"), ("max_delay", "delays"), ("rate_target", "rate_reg")):
+            if getattr(self, sub) != _FIELDS[sub].default and getattr(self, main) == _FIELDS[main].default:
+                raise _bad(sub, f"a setting of {flag(main)}, which is off; set {flag(main)} too")
+        used = [name for name in MODEL_SPACE if name != "hidden" and getattr(self, name) != _FIELDS[name].default]
+        if len(self.hidden_sizes) > 1:
+            used.insert(0, "hidden")
+        for name in used:
+            if self.backend not in MODEL_SPACE[name]:
+                what = "several hidden layers run" if name == "hidden" else "runs"
+                raise _bad(name, f"{what} on --backend {' or '.join(MODEL_SPACE[name])} only; the {self.backend} "
+                                 "backend does not carry it")  # fmt: skip
+            if self.study == "bmi" and self.model != "snn":
+                raise _bad(name, f"a setting of the spiking decoder (--model snn), not of --model {self.model}")
+            if name != "rate_reg" and self.neuron != "standard":
+                raise _bad(name, "the model-space neurons step as the libraries' neurons do (spike from the updated "
+                                 "membrane); add --neuron standard")  # fmt: skip
+        if self.delays != "none" and self.max_delay < self.dt:
+            raise _bad("max_delay", f"must be at least one step of dt={self.dt} s, got {self.max_delay} s")
+
     # -- derived -----------------------------------------------------------------------------
+    @property
+    def hidden_sizes(self) -> tuple[int, ...]:
+        """Neurons of each hidden layer."""
+        return self.hidden if isinstance(self.hidden, tuple) else (self.hidden,)
+
     @property
     def steps(self) -> int:
         """Number of simulation steps of one IPD stimulus."""
@@ -187,6 +241,8 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["dims"] = list(self.dims)
+        if isinstance(self.hidden, tuple):
+            d["hidden"] = list(self.hidden)
         return d
 
     def to_json(self) -> str:
@@ -233,7 +289,7 @@ def describe(name: str) -> str:
     elif meta["kind"] == "int" and meta["high"] is not None and meta["high"] < 1000:
         text += f"; {meta['low']}..{meta['high']}"
     default = _FIELDS[name].default
-    if meta["kind"] == "duration":
+    if meta["kind"] in ("duration", "span"):
         from .units import format_duration
 
         default = format_duration(default)
@@ -254,11 +310,13 @@ def coerce(name: str, value: Any) -> Any:
         if value not in meta["choices"]:
             raise _bad(name, f"unknown value {value!r}; accepted: {', '.join(meta['choices'])}")
         return value
-    if kind == "duration":
+    if kind == "duration" or (kind == "span" and value not in (0, "0")):
         try:
             return parse_duration(value)
         except ValueError as exc:
-            raise _bad(name, str(exc)) from None
+            raise _bad(name, str(exc) + (" (or 0: off)" if kind == "span" else "")) from None
+    if kind == "span":
+        return 0.0 if isinstance(value, str) or isinstance(value, bool) else value
     if kind == "int":
         return _integer(name, value, meta["low"], meta["high"])
     if kind == "float":
@@ -282,6 +340,8 @@ def coerce(name: str, value: Any) -> Any:
         raise _bad(name, f"expected a file path, got {value!r}")
     if kind == "dims":
         return _dims(name, value)
+    if kind == "sizes":
+        return _sizes(name, value, meta["low"], meta["high"])
     raise AssertionError(f"unknown kind {kind!r}")
 
 
@@ -313,6 +373,20 @@ def _number(name: str, value: Any, low: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= low:
         raise _bad(name, f"must be a finite number > {low:g}, got {value!r}")
     return value
+
+
+def _sizes(name: str, value: Any, low: int, high: int) -> int | tuple[int, ...]:
+    """One size (an int) or several (a tuple of at least two): ``30``, ``"64,64"``, ``[64, 64]``."""
+    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else [value]
+    try:
+        sizes = tuple(_integer(name, item, low, high) for item in items)
+    except ConfigError:
+        raise _bad(name, f"expected layer sizes in {low}..{high}, one (30) or several (64,64), got {value!r}") from None
+    if not sizes:
+        raise _bad(name, "give at least one layer size")
+    if len(sizes) == 1:
+        return value if isinstance(value, int) and not isinstance(value, bool) else sizes[0]
+    return value if value == sizes else sizes
 
 
 def _dims(name: str, value: Any) -> tuple[int, ...]:

@@ -24,10 +24,13 @@ the steps counted are the first T - 1, as NeuroBench counts them when given thos
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from .network import Decoder
 
 #: (name, units, long name) of every cost variable of a result file.
 VARIABLES = (
@@ -74,24 +77,49 @@ def spiking(w1: torch.Tensor, w2: torch.Tensor, x: torch.Tensor, hidden_spikes: 
     """Costs of one spiking decoder: weights ``w1`` (in, hidden), ``w2`` (hidden, out); its inputs
     ``x`` (N, T, in) (spikes or currents), hidden spikes (N, T, hidden) and output spikes (or
     None for an LI output) on N test samples. ``extra_params``: further parameters (a BMI head)."""
+    return network([(x, w1), (hidden_spikes, w2)], [hidden_spikes], out_spikes, w2.shape[1], dt, extra_params)
+
+
+def network(connections: list[tuple[torch.Tensor, torch.Tensor]], hidden: list[torch.Tensor],
+            out_spikes: torch.Tensor | None, n_out: int, dt: float, extra_params: int = 0) -> Costs:  # fmt: skip
+    """Costs of a spiking network of any shape: ``connections`` (presynaptic activity (N, T, n_pre),
+    weights (n_pre, n_post)), the first from the inputs, then every hidden-layer and recurrent
+    projection; ``hidden``: each hidden layer's spikes (N, T, n); ``out_spikes`` (or None for an
+    LI output layer) of ``n_out`` neurons; ``extra_params``: parameters beyond the weights."""
+    x = connections[0][0]
     n, steps = x.shape[0], x.shape[1]
     used = slice(0, steps - 1)  # the integrated steps
-    weights = [w1, w2]
+    weights = [w for _, w in connections]
     n_weights = sum(int(w.numel()) for w in weights)
     zeros = sum(int((w == 0).sum()) for w in weights)
-    xs, s1 = x[:, used], hidden_spikes[:, used]
-    s2 = out_spikes[:, used] if out_spikes is not None else None
-    input_ops = _effective(xs, w1) / n
-    hidden_ops = _effective(s1, w2) / n
+    xs = x[:, used]
+    input_ops = _effective(xs, weights[0]) / n
+    hidden_ops = sum(_effective(a[:, used], w) for a, w in connections[1:]) / n
     macs = 0.0 if _is_binary(xs) else input_ops
     acs = hidden_ops + (input_ops if _is_binary(xs) else 0.0)
-    n_hidden, n_out = w1.shape[1], w2.shape[1]
-    spikes = float(s1.sum()) + (float(s2.sum()) if s2 is not None else 0.0)
+    n_hidden = sum(s.shape[-1] for s in hidden)
+    spikes = sum(float(s[:, used].sum()) for s in hidden)
+    spikes += float(out_spikes[:, used].sum()) if out_spikes is not None else 0.0
     activation_sparsity = 1.0 - spikes / (n * (steps - 1) * (n_hidden + n_out))
-    rate = float(hidden_spikes.sum()) / (n * n_hidden * steps * dt)
+    rate = sum(float(s.sum()) for s in hidden) / (n * n_hidden * steps * dt)
     n_params = n_weights + extra_params
     return Costs(float(n_params), float(4 * n_params), zeros / n_weights, activation_sparsity,
-                 float((steps - 1) * (w1.numel() + w2.numel())), macs, acs, rate)  # fmt: skip
+                 float((steps - 1) * n_weights), macs, acs, rate)  # fmt: skip
+
+
+def of_decoder(decoder: Decoder, m: int, x: torch.Tensor, hidden_spikes: torch.Tensor, out_spikes: torch.Tensor | None,
+               dt: float, extra_params: int = 0) -> Costs:  # fmt: skip
+    """Costs of model ``m`` of a :class:`~snnsim.network.Decoder` from its inputs ``x`` (N, T, in),
+    hidden spikes (N, T, all hidden neurons) and output spikes; learned decays and delays
+    count as parameters."""
+    layers = dict(zip((f"hidden{k}" for k in range(len(decoder.arch.hidden))),
+                      hidden_spikes.split(list(decoder.arch.hidden), -1)))  # fmt: skip
+    activity = {"input": x, **layers}
+    connections = [(activity[source], w[m]) for source, _, w in decoder.connections()]
+    extra = extra_params + sum(int(d[m].numel()) for d in decoder.decays)
+    if decoder.arch.delays == "learned":
+        extra += int(decoder.delays[m].numel())
+    return network(connections, list(layers.values()), out_spikes, decoder.w2.shape[2], dt, extra)
 
 
 def dense(weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor) -> Costs:

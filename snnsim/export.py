@@ -106,6 +106,16 @@ def network_to_nir(
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
+def _model_space(config: dict) -> list[str]:
+    """The model-space settings (snnsim.backends.MODEL_SPACE) that a stored config turns on."""
+    from .backends import MODEL_SPACE
+    from .config import RunConfig, flag
+
+    default = RunConfig()
+    on = [flag(k) for k in MODEL_SPACE if k not in ("hidden", "rate_reg") and config.get(k, getattr(default, k)) != getattr(default, k)]
+    return (["--hidden " + ",".join(map(str, config["hidden"]))] if isinstance(config.get("hidden"), list) else []) + on
+
+
 def model_of(path: str | Path, repeat: int | None) -> dict:
     """The trained model of repeat ``repeat`` (the first when None) of an IPD result file."""
     from . import results
@@ -116,6 +126,9 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     if study == "bmi" and json.loads(ds.attrs["config"]).get("model") != "snn":
         raise ResultError(f"{path}: this bmi model is not a spiking network; its trained weights are variables of "
                           "the result file (snnsim.results.load)")  # fmt: skip
+    if "w1" in ds and "config" in ds.attrs and _model_space(json.loads(ds.attrs["config"])):
+        raise ResultError(f"{path}: export carries the one-hidden-layer LIF network; this model uses "
+                          f"{', '.join(_model_space(json.loads(ds.attrs['config'])))}")  # fmt: skip
     if "w1" not in ds or "config" not in ds.attrs:
         raise ResultError(f"{path}: no trained weights (w1, w2) of a single run; export takes a result file of "
                           "python -m snnsim.run or a sweep's job file")  # fmt: skip

@@ -12,14 +12,52 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
 from .backends import Backend
+from .functional.cell import ALPHA_MAX, CellOptions
+from .functional.delay import delay
 from .functional.lif import LIFParameters
 from .readouts import Readout
+
+if TYPE_CHECKING:
+    from .config import RunConfig
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """The hidden layers of a decoder (the model space, :mod:`snnsim.functional.cell`).
+
+    ``hidden``: neurons per hidden layer; ``cell``: synaptic current and adaptive threshold;
+    ``recurrent``: all-to-all recurrent weights in every hidden layer; ``learn_tau``: a trained
+    membrane decay per hidden neuron; ``delays``: ``none``, ``fixed`` (drawn once) or ``learned``
+    axonal delays of the input channels (:mod:`snnsim.functional.delay`) of at most
+    ``max_delay`` steps. The default, one LIF layer, is the notebook's network."""
+
+    hidden: tuple[int, ...]
+    cell: CellOptions = CellOptions()
+    recurrent: bool = False
+    learn_tau: bool = False
+    delays: str = "none"
+    max_delay: int = 0
+
+    @property
+    def general(self) -> bool:
+        """Whether any model-space option is on (the network then runs :meth:`Decoder._forward_general`)."""
+        return self != Architecture(self.hidden[:1])
+
+    @classmethod
+    def from_config(cls, cfg: RunConfig) -> Architecture:
+        def decay(tau: float) -> float:
+            return math.exp(-cfg.dt / tau) if tau else 0.0
+
+        cell = CellOptions(decay(cfg.tau_syn), decay(cfg.tau_adapt), cfg.adapt_jump if cfg.tau_adapt else 0.0)
+        return cls(cfg.hidden_sizes, cell, cfg.recurrent, cfg.learn_tau, cfg.delays,
+                   int(round(cfg.max_delay / cfg.dt)) if cfg.delays != "none" else 0)  # fmt: skip
 
 
 class PartOutput(NamedTuple):
@@ -31,6 +69,7 @@ class PartOutput(NamedTuple):
     out_membrane: torch.Tensor | None  # (M_part, B, T, out)
     trace: torch.Tensor  # (M_part, B, T, out): the output trace the part's readout reads
     hidden_count: torch.Tensor | None = None  # (M_part,) hidden spikes, where the records are not kept
+    # several hidden layers: hidden_spikes holds them all side by side, (M_part, B, T, sum of sizes)
 
     def hidden_spike_count(self) -> torch.Tensor:
         """Hidden spikes per model (M_part,), float64."""
@@ -103,6 +142,51 @@ class _Layout:
         return x.view(self.models, self.steps, self.batch, n).transpose(1, 2) if self.time_major else x
 
 
+def unit_dim(k: int) -> str:
+    """The result-file dimension of hidden layer ``k``'s neurons."""
+    return "hidden_unit" if k == 0 else f"hidden_unit_{k}"
+
+
+def weight_dims(arch: Architecture) -> dict[str, tuple[str, ...]]:
+    """The trained tensors of a decoder in a result file: name -> dims after ``repeat``
+    (``w1``, ``w2`` and, beyond the default network, the model-space parameters)."""
+    last = len(arch.hidden) - 1
+    dims = {"w1": ("input_unit", unit_dim(0)), "w2": (unit_dim(last), "output_unit")}
+    for k in range(last):
+        dims[f"w_hidden{k + 1}"] = (unit_dim(k), unit_dim(k + 1))
+    for k in range(len(arch.hidden) if arch.recurrent else 0):
+        dims[f"w_recurrent{k}"] = (unit_dim(k), unit_dim(k) + "_post")
+    for k in range(len(arch.hidden) if arch.learn_tau else 0):
+        dims[f"alpha_hidden{k}"] = (unit_dim(k),)
+    if arch.delays != "none":
+        dims["input_delay"] = ("input_unit",)
+    return dims
+
+
+def weight_values(model: Decoder, m: int) -> dict[str, np.ndarray]:
+    """Model ``m``'s trained tensors by their :func:`weight_dims` names (float32 arrays;
+    ``input_delay`` in steps, ``alpha_hidden{k}`` the membrane decays per step)."""
+    t = {"w1": model.w1[m], "w2": model.w2[m]}
+    t.update({f"w_hidden{k + 1}": w[m] for k, w in enumerate(model.hidden_weights)})
+    t.update({f"w_recurrent{k}": w[m] for k, w in enumerate(model.recurrent_weights)})
+    t.update({f"alpha_hidden{k}": a[m, 0].clamp(0, ALPHA_MAX) for k, a in enumerate(model.decays)})
+    if model.delays is not None:
+        t["input_delay"] = model.delays[m].clamp(0, model.arch.max_delay)
+    return {k: v.detach().cpu().numpy() for k, v in t.items()}
+
+
+@torch.no_grad()
+def load_weights(model: Decoder, values: dict[str, torch.Tensor]) -> None:
+    """Copy stored tensors (:func:`weight_dims` names, each (M, ...)) into ``model``; the inverse
+    of :func:`weight_values` (stored decays and delays are the clamped ones: the same network)."""
+    targets = {"w1": model.w1, "w2": model.w2, "input_delay": model.delays}
+    targets.update({f"w_hidden{k + 1}": w for k, w in enumerate(model.hidden_weights)})
+    targets.update({f"w_recurrent{k}": w for k, w in enumerate(model.recurrent_weights)})
+    targets.update({f"alpha_hidden{k}": a for k, a in enumerate(model.decays)})
+    for name in weight_dims(model.arch):
+        targets[name].copy_(values[name].reshape(targets[name].shape))
+
+
 def init_weight(shape: tuple[int, int], mode: str, generator: torch.Generator) -> torch.Tensor:
     """U(-b, b) weights drawn on the CPU (the same on every device).
 
@@ -139,6 +223,12 @@ class Decoder(nn.Module):
     readout or time constant then still train as one batched model (one set of weight tensors,
     one optimiser), each contiguous run of models with the same readout and parameters going
     through the backend's neurons as one call (:attr:`parts`).
+
+    ``arch``: the hidden layers (:class:`Architecture`; default one LIF layer of ``n_hidden``).
+    Beyond the default, the network has ``hidden_weights`` (between hidden layers),
+    ``recurrent_weights``, ``decays`` (learned membrane decays, (M, 1, n)) and ``delays``
+    ((M, in), steps), each drawn after w1 and w2 from the model's generator, and it runs on the
+    library backends' :meth:`cell` (:mod:`snnsim.functional.cell`).
     """
 
     def __init__(
@@ -151,8 +241,12 @@ class Decoder(nn.Module):
         params: LIFParameters | Sequence[LIFParameters],
         init: str,
         generators: Sequence[torch.Generator],
+        arch: Architecture | None = None,
     ) -> None:
         super().__init__()
+        self.arch = arch or Architecture((n_hidden,))
+        if self.arch.hidden[0] != n_hidden:
+            raise ValueError(f"n_hidden {n_hidden} but the architecture's first layer has {self.arch.hidden[0]}")
         m = len(generators)
         readouts = [readout] * m if isinstance(readout, Readout) else list(readout)
         per_model = [params] * m if isinstance(params, LIFParameters) else list(params)
@@ -161,7 +255,34 @@ class Decoder(nn.Module):
         self.backend = backend
         self.parts = _parts(readouts, per_model)
         self.w1 = nn.Parameter(torch.stack([init_weight((n_in, n_hidden), init, g) for g in generators]))
-        self.w2 = nn.Parameter(torch.stack([init_weight((n_hidden, n_out), init, g) for g in generators]))
+        last = self.arch.hidden[-1]
+        self.w2 = nn.Parameter(torch.stack([init_weight((last, n_out), init, g) for g in generators]))
+        self._init_model_space(n_in, per_model, init, generators)
+
+    def _init_model_space(self, n_in: int, per_model: Sequence[LIFParameters], init: str,
+                          generators: Sequence[torch.Generator]) -> None:  # fmt: skip
+        """The parameters of the model-space options, drawn after w1 and w2."""
+        arch, sizes = self.arch, self.arch.hidden
+        self.hidden_weights = nn.ParameterList(
+            nn.Parameter(torch.stack([init_weight((a, b), init, g) for g in generators]))
+            for a, b in zip(sizes[:-1], sizes[1:])
+        )  # fmt: skip
+        self.recurrent_weights = nn.ParameterList(
+            nn.Parameter(torch.stack([init_weight((n, n), init, g) for g in generators]))
+            for n in (sizes if arch.recurrent else ())
+        )  # fmt: skip
+        self.decays = nn.ParameterList(
+            nn.Parameter(torch.tensor([[[p.alpha] * n] for p in per_model]))
+            for n in (sizes if arch.learn_tau else ())
+        )  # fmt: skip
+        if arch.delays == "none":
+            self.delays = None
+            return
+        d = torch.stack([torch.rand(n_in, generator=g, dtype=torch.float64) * arch.max_delay for g in generators])
+        if arch.delays == "learned":
+            self.delays = nn.Parameter(d.float())
+        else:
+            self.register_buffer("delays", d.float())
 
     @property
     def n_models(self) -> int:
@@ -176,6 +297,8 @@ class Decoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> NetworkOutput:
         """``x``: (M, B, T, in) input spikes -> records of both layers."""
+        if self.delays is not None:
+            x = delay(x, self.delays, self.arch.max_delay)
         return self.forward_currents(torch.matmul(x, self.w1.unsqueeze(1)))  # all steps in one product
 
     def forward_currents(self, h1: torch.Tensor, time_major: bool = False) -> NetworkOutput:
@@ -197,6 +320,8 @@ class Decoder(nn.Module):
         )
 
     def _forward_part(self, h1: torch.Tensor, w2: torch.Tensor, part: Part, time_major: bool) -> PartOutput:
+        if self.arch.general:
+            return self._forward_general(h1, w2, part)
         layout = _Layout(h1, time_major)
         n_hidden, n_out = w2.shape[1], w2.shape[2]
         s1, _ = self.backend.lif(layout.rows(h1), part.params)
@@ -209,6 +334,39 @@ class Decoder(nn.Module):
             s2, v2 = None, self.backend.li(layout.rows(h2), part.params)
         v2 = layout.record(v2, n_out)
         return PartOutput(layout.record(s1, n_hidden), s2, v2, part.readout.trace(s2, v2))
+
+    def _forward_general(self, h: torch.Tensor, w2: torch.Tensor, part: Part) -> PartOutput:
+        """A part through the model-space hidden layers (sample-major currents (M_part, B, T, n))."""
+        m, arch = part.models, self.arch
+        layers = []
+        for k in range(len(arch.hidden)):
+            if k:
+                h = per_model_matmul(layers[-1].flatten(1, 2), self.hidden_weights[k - 1][m]).view(
+                    h.shape[:-1] + (arch.hidden[k],)
+                )  # fmt: skip
+            alpha = self.decays[k][m].clamp(0, ALPHA_MAX) if arch.learn_tau else None
+            recurrent = self.recurrent_weights[k][m] if arch.recurrent else None
+            s, _ = self.backend.cell(h, part.params, arch.cell, alpha, recurrent)
+            layers.append(s)
+        n_out = w2.shape[2]
+        h2 = per_model_matmul(layers[-1].flatten(1, 2), w2).view(h.shape[:-1] + (n_out,))
+        if part.readout.spiking_output:
+            s2, v2 = self.backend.lif(h2, part.params)
+        else:
+            s2, v2 = None, self.backend.li(h2, part.params)
+        hidden = layers[0] if len(layers) == 1 else torch.cat(layers, -1)
+        return PartOutput(hidden, s2, v2, part.readout.trace(s2, v2))
+
+    def connections(self) -> list[tuple[str, str, torch.Tensor]]:
+        """(source, target, weights (M, n_source, n_target)) of every weight matrix: sources and
+        targets are ``input``, ``hidden{k}`` and ``output``."""
+        names = [f"hidden{k}" for k in range(len(self.arch.hidden))]
+        out = [("input", names[0], self.w1)]
+        for k, w in enumerate(self.hidden_weights):
+            out.append((names[k], names[k + 1], w))
+        for k, w in enumerate(self.recurrent_weights):
+            out.append((names[k], names[k], w))
+        return out + [(names[-1], "output", self.w2)]
 
     def read(self, out: NetworkOutput, reduce: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
         """(M, B, out): each model's readout of its trace, or ``reduce`` over time of the traces.

@@ -90,15 +90,15 @@ def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch
     from .backends import make_backend
     from .functional.lif import LIFParameters
     from .metrics import classification_metrics, continuise
-    from .network import Decoder
+    from .network import Architecture, Decoder, load_weights, weight_dims
     from .readouts import get_readout, sum_over_time
 
     repeats = [int(r) for r in ds["repeat"].values]
     params = LIFParameters(cfg.alpha, cfg.threshold, cfg.surrogate_slope, cfg.neuron)
-    model = Decoder(spikes.shape[-1], cfg.hidden, cfg.n_classes, make_backend(cfg.backend), get_readout(cfg.readout),
-                    params, cfg.init, [torch.Generator() for _ in repeats])  # fmt: skip
-    model.w1.copy_(torch.from_numpy(ds["w1"].values))
-    model.w2.copy_(torch.from_numpy(ds["w2"].values))
+    arch = Architecture.from_config(cfg)
+    model = Decoder(spikes.shape[-1], cfg.hidden_sizes[0], cfg.n_classes, make_backend(cfg.backend),
+                    get_readout(cfg.readout), params, cfg.init, [torch.Generator() for _ in repeats], arch)  # fmt: skip
+    load_weights(model, {name: torch.from_numpy(ds[name].values) for name in weight_dims(arch)})
     classes = []
     for start in range(0, spikes.shape[0], cfg.batch_size):
         x = spikes[start : start + cfg.batch_size].unsqueeze(0).expand(len(repeats), -1, -1, -1)
@@ -167,9 +167,11 @@ def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) ->
         model = ANNRegressor(n_in, n_hidden, w["ann_w2"].shape[-1], generators)
         names = {f"ann_{name}": name for name in ("w1", "b1", "w2", "b2")}
     else:
+        from .network import load_weights
+
         model = SNNRegressor(cfg, w["head_scale"].shape[-1], generators)
-        names = {"w1": "decoder.w1", "w2": "decoder.w2", "head_scale": "scale", "head_bias": "bias",
-                 "readout_weights": "readout_weights"}  # fmt: skip
+        load_weights(model.decoder, w)
+        names = {"head_scale": "scale", "head_bias": "bias", "readout_weights": "readout_weights"}
     params = dict(model.named_parameters())
     for stored, name in names.items():
         if stored in w:

@@ -31,7 +31,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import torch
@@ -40,6 +40,9 @@ from tqdm.auto import tqdm
 
 from .atomic_write import WriteFailed
 from .errors import DivergedError
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 
 class Trainer(Protocol):
@@ -94,6 +97,14 @@ def epoch_lr(cfg: Any, epoch: int) -> float:
 def lr_at(cfg: Any) -> Callable[[int], float] | None:
     """The learning rate per epoch of ``cfg`` for :func:`fit_epochs` (None: constant)."""
     return None if cfg.lr_schedule == "constant" else lambda epoch: epoch_lr(cfg, epoch)
+
+
+def rate_penalty(hidden_spikes: torch.Tensor, cfg: RunConfig, step_seconds: float) -> torch.Tensor:
+    """Firing-rate regularisation per model (M,): ``rate_reg`` times the mean over hidden neurons
+    of ((r - r*) / r*)^2, with r a neuron's rate (Hz) over the mini-batch's samples and steps
+    (``hidden_spikes`` (M, B, T, N), steps of ``step_seconds``) and r* = ``rate_target``."""
+    rate = hidden_spikes.mean((1, 2)) / step_seconds
+    return cfg.rate_reg * ((rate - cfg.rate_target) / cfg.rate_target).pow(2).mean(-1)
 
 
 @torch.no_grad()

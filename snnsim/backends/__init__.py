@@ -4,7 +4,10 @@ Every backend turns input currents ``h`` of shape (..., T, N) into records of th
 follows the notebook's equations (:mod:`snnsim.functional.lif`):
 
 - ``lif(h, p) -> (spikes, membrane)``: the hidden (or spiking output) layer;
-- ``li(h, p) -> membrane``: the non-spiking output layer.
+- ``li(h, p) -> membrane``: the non-spiking output layer;
+- ``cell(h, p, opts, alpha, recurrent) -> (spikes, membrane)``: the model-space hidden layer
+  (:mod:`snnsim.functional.cell`: synaptic current, recurrence, per-neuron decays, adaptive
+  threshold), on the library backends only (:data:`MODEL_SPACE` says which backend carries what).
 
 ``BACKENDS`` is a plain dict of name -> factory. A factory imports its module (and the library
 behind it) only when called, so importing this package, and the config that takes its names
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, Protocol
 if TYPE_CHECKING:
     import torch
 
+    from ..functional.cell import CellOptions
     from ..functional.lif import LIFParameters
 
 
@@ -29,6 +33,11 @@ class Backend(Protocol):
     def lif(self, h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def li(self, h: torch.Tensor, p: LIFParameters) -> torch.Tensor: ...
+
+    def cell(
+        self, h: torch.Tensor, p: LIFParameters, opts: CellOptions, alpha: torch.Tensor | None,
+        recurrent: torch.Tensor | None,
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...  # fmt: skip
 
 
 def _snntorch() -> Backend:
@@ -50,6 +59,17 @@ def _fused() -> Backend:
 
 
 BACKENDS: dict[str, Callable[[], Backend]] = {"snntorch": _snntorch, "norse": _norse, "fused": _fused}
+
+#: Model-space options (config fields) -> the backends that carry them; the config refuses the rest.
+MODEL_SPACE: dict[str, tuple[str, ...]] = {
+    "hidden": ("snntorch", "norse"),  # several hidden layers
+    "tau_syn": ("snntorch", "norse"),
+    "recurrent": ("snntorch", "norse"),
+    "learn_tau": ("snntorch", "norse"),
+    "tau_adapt": ("norse",),
+    "delays": ("snntorch", "norse"),
+    "rate_reg": ("snntorch", "norse"),
+}
 
 
 def make_backend(name: str) -> Backend:

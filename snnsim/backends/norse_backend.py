@@ -15,6 +15,17 @@ How the notebook's LIF maps onto Norse (1.1.0):
   (beta/4)*(1 - tanh(beta x/2)^2)``. Calling ``threshold(c*(v - v_th), "tanh", 2)`` with
   ``c = beta/4`` gives exactly the notebook's gradient (the forward Heaviside is unchanged by
   the positive factor c).
+- The model-space layer (:meth:`NorseBackend.cell`, :mod:`snnsim.functional.cell`) runs the
+  feed-forward steps of Norse's ``LIFBoxCell`` (no synaptic current), ``LIFCell`` (synaptic
+  current) or ``LSNNCell`` (adaptive threshold) in units scaled by ``c = slope/4`` (input,
+  threshold and adaptation jump times c), so that Norse's own ``threshold(v - v_th, "tanh", 2)``
+  inside the step has the notebook's surrogate gradient; membranes come back divided by c. The
+  Euler steps give the reference's exact decays with ``tau_mem_inv = 1 - alpha`` (per neuron
+  where the decays are learned), ``tau_syn_inv = 1 - a_s`` and ``tau_adapt_inv = 1 - rho``
+  (dt = 1), inputs times ``c/(1 - alpha)``. ``LSNNCell``'s step adds its input to the current
+  after the membrane update; the adapter adds each step's input to the current state before
+  the step (input 0 to the step), which is ``LIFCell``'s order. Recurrent input ``s_{t-1} V``
+  is added to the input current as ``LIFRecurrentCell`` does, with one weight matrix per model.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from ..functional.cell import CellOptions, per_model_product
 from ..functional.lif import LIFParameters
 
 if TYPE_CHECKING:
@@ -84,3 +96,56 @@ class NorseBackend:
             v, _ = cell(h_t * gain, self._state_cls(v))
             membrane.append(v)
         return torch.stack(membrane, -2)
+
+    def cell(
+        self,
+        h: torch.Tensor,
+        p: LIFParameters,
+        opts: CellOptions,
+        alpha: torch.Tensor | None = None,
+        recurrent: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model-space layer (:func:`snnsim.functional.cell.cell_sequence`) over currents
+        ``h`` (M, B, T, N) through ``LIFBoxCell``/``LIFCell``/``LSNNCell``'s steps."""
+        from norse.torch.functional.lif import LIFFeedForwardState, lif_feed_forward_step
+        from norse.torch.functional.lif import LIFParameters as NorseLIF
+        from norse.torch.functional.lif_box import LIFBoxFeedForwardState, LIFBoxParameters, lif_box_feed_forward_step
+        from norse.torch.functional.lsnn import LSNNFeedForwardState, LSNNParameters, lsnn_feed_forward_step
+
+        def t(x: float | torch.Tensor) -> torch.Tensor:
+            return torch.as_tensor(x, dtype=h.dtype, device=h.device)
+
+        c = p.slope / 4.0
+        g = 1.0 - t(p.alpha if alpha is None else alpha)  # dt * tau_mem_inv
+        gain, zero = c / g, t(0.0)
+        common = {"tau_mem_inv": g, "v_leak": zero, "v_th": t(c * p.v_th), "v_reset": zero, "method": "tanh",
+                  "alpha": 2.0}  # fmt: skip
+        zeros = torch.zeros_like(h[..., 0, :])
+        if opts.adaptive:
+            params = LSNNParameters(tau_syn_inv=t(1.0 - opts.syn_decay), tau_adapt_inv=t(1.0 - opts.adapt_decay),
+                                    beta=t(c * opts.adapt_jump), **common)  # fmt: skip
+            state = LSNNFeedForwardState(v=zeros, i=zeros, b=zeros + c * p.v_th)
+
+            def step(x: torch.Tensor, state: LSNNFeedForwardState) -> tuple:
+                return lsnn_feed_forward_step(zeros, state._replace(i=state.i + x), params, dt=1.0)
+        elif opts.syn_decay:
+            params = NorseLIF(tau_syn_inv=t(1.0 - opts.syn_decay), **common)
+            state = LIFFeedForwardState(v=zeros, i=zeros)
+
+            def step(x: torch.Tensor, state: LIFFeedForwardState) -> tuple:
+                return lif_feed_forward_step(x, state, params, dt=1.0)
+        else:
+            params = LIFBoxParameters(**common)
+            state = LIFBoxFeedForwardState(v=zeros)
+
+            def step(x: torch.Tensor, state: LIFBoxFeedForwardState) -> tuple:
+                return lif_box_feed_forward_step(x, state, params, dt=1.0)
+
+        s = zeros
+        spikes, membrane = [], []
+        for h_t in h.unbind(-2):
+            x = h_t if recurrent is None else h_t + per_model_product(s, recurrent)
+            s, state = step(x * gain, state)
+            spikes.append(s)
+            membrane.append(state.v / c)
+        return torch.stack(spikes, -2), torch.stack(membrane, -2)

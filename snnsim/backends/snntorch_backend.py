@@ -17,6 +17,13 @@ How the notebook's LIF maps onto ``snn.Leaky`` (snnTorch 1.0.0):
 - The surrogate is passed as ``spike_grad``: :class:`snnsim.functional.SigmoidSpike` (slope 5),
   not snnTorch's own sigmoid surrogate, which returns NaN gradients for large negative inputs
   in 1.0.0 (snntorch issue #427).
+- The model-space layer (:meth:`SnnTorchBackend.cell`, :mod:`snnsim.functional.cell`) runs
+  ``Leaky``, ``Synaptic`` (synaptic current), ``RLeaky`` or ``RSynaptic`` (recurrent) the same
+  way: their state function with ``reset_mechanism="none"``, ``fire`` on the updated membrane
+  and the reset to zero applied by the adapter. Per-neuron (learned) decays are given to the
+  neuron as its ``beta`` tensor; the recurrent connection is the neuron's own ``recurrent``
+  slot, filled with the M models' weights (one product per model). snnTorch has no adaptive
+  threshold: the config refuses one on this backend.
 - Membranes are passed in explicitly (``init_hidden=False``), so Leaky's silent zeroing of a
   mis-shaped hidden state never comes into play, and each neuron is removed
   from snnTorch's class-level ``instances`` list so that sweeps do not accumulate them.
@@ -27,7 +34,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 
+from ..functional.cell import CellOptions, per_model_product
 from ..functional.lif import LIFParameters
 from ..functional.surrogate import SigmoidSpike
 
@@ -50,6 +59,18 @@ def _integrate(leaky: Leaky, h_t: torch.Tensor, v: torch.Tensor) -> torch.Tensor
     that ``Leaky.forward`` adds and the adapter does not use: 44 against 275 us per call here."""
     leaky.mem = v
     return leaky.state_function(h_t)
+
+
+class PerModelRecurrent(nn.Module):
+    """The recurrent slot of ``RLeaky``/``RSynaptic`` for M models: spikes (M, B, N) times each
+    model's weights ``weight`` (M, N, N), set before each run."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight: torch.Tensor | None = None
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        return per_model_product(s, self.weight)
 
 
 class SnnTorchBackend:
@@ -116,3 +137,62 @@ class SnnTorchBackend:
             v = _integrate(leaky, h_t, v)
             membrane.append(v)
         return torch.stack(membrane, -2)
+
+    def _cell_neuron(self, opts: CellOptions, recurrent: bool, n: int, like: torch.Tensor) -> nn.Module:
+        """The snnTorch neuron of a model-space layer of ``n`` neurons, integration only."""
+        key = ("cell", opts, recurrent, n, like.device)
+        neuron = self._neurons.get(key)
+        if neuron is None:
+            kw = {"reset_mechanism": "none", "init_hidden": False, "spike_grad": Step()}
+            if recurrent:
+                kw.update(all_to_all=True, linear_features=n)
+            syn = torch.tensor(opts.syn_decay, dtype=torch.float64)
+            if opts.syn_decay:
+                cls = self._snn.RSynaptic if recurrent else self._snn.Synaptic
+                neuron = cls(alpha=syn, beta=0.5, **kw)
+            else:
+                neuron = (self._snn.RLeaky if recurrent else self._snn.Leaky)(beta=0.5, **kw)
+            if recurrent:
+                neuron.recurrent = PerModelRecurrent()
+            instances = self._snn.SpikingNeuron.instances
+            if neuron in instances:
+                instances.remove(neuron)
+            self._neurons[key] = neuron.to(device=like.device)
+            neuron = self._neurons[key]
+        return neuron
+
+    def cell(
+        self,
+        h: torch.Tensor,
+        p: LIFParameters,
+        opts: CellOptions,
+        alpha: torch.Tensor | None = None,
+        recurrent: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model-space layer (:func:`snnsim.functional.cell.cell_sequence`) over currents
+        ``h`` (M, B, T, N) through ``Leaky``/``Synaptic``/``RLeaky``/``RSynaptic``."""
+        if opts.adaptive:
+            raise ValueError("snnTorch has no adaptive-threshold neuron; use the norse backend (LSNN)")
+        neuron = self._cell_neuron(opts, recurrent is not None, h.shape[-1], h)
+        firing = self._leaky(p, h, True)
+        neuron.beta = torch.as_tensor(p.alpha if alpha is None else alpha, dtype=h.dtype, device=h.device)
+        if recurrent is not None:
+            neuron.recurrent.weight = recurrent
+        v = s = c = torch.zeros_like(h[..., 0, :])
+        spikes, membrane = [], []
+        for h_t in h.unbind(-2):
+            neuron.mem = v
+            if recurrent is not None:
+                neuron.spk = s
+            if opts.syn_decay:
+                neuron.syn = c
+                c, u = neuron.state_function(h_t)
+            else:
+                u = neuron.state_function(h_t)
+            s = firing.fire(u)
+            v = u * (1 - s)
+            spikes.append(s)
+            membrane.append(v)
+        if recurrent is not None:
+            neuron.recurrent.weight = None  # no reference to this run's graph
+        return torch.stack(spikes, -2), torch.stack(membrane, -2)

@@ -50,10 +50,12 @@ from ..encoders.bmi import PAD, Normaliser, encode
 from ..errors import DataError
 from ..functional.lif import LIFParameters
 from ..metrics import fvaf, rmse
-from ..network import Decoder
+from ..network import Architecture, Decoder
+from ..network import weight_dims as decoder_weight_dims
+from ..network import weight_values as decoder_weight_values
 from ..readouts import get_readout
 from ..results import provenance_attrs
-from ..training import FitOptions, Training, clip_gradients, fit_epochs, lr_at, make_optimiser
+from ..training import FitOptions, Training, clip_gradients, fit_epochs, lr_at, make_optimiser, rate_penalty
 from . import Outcome
 from .ipd import checkpoint_key, cost_variables, epoch_variables
 
@@ -138,8 +140,9 @@ class SNNRegressor(nn.Module):
         self.units = cfg.readout_units  # output units per dimension (summed after the weighted readout)
         n_units = 2 * n_out if self.push_pull else n_out * self.units
         self.decoder = Decoder(
-            bmi_data.N_NEURONS, cfg.hidden, n_units, make_backend(cfg.backend), readout, params, cfg.init, generators
-        )
+            bmi_data.N_NEURONS, cfg.hidden_sizes[0], n_units, make_backend(cfg.backend), readout, params, cfg.init,
+            generators, Architecture.from_config(cfg),
+        )  # fmt: skip
         m = len(generators)
         self.scale = nn.Parameter(torch.ones(m, 1, n_out))
         self.bias = nn.Parameter(torch.zeros(m, 1, n_out))
@@ -149,11 +152,13 @@ class SNNRegressor(nn.Module):
             self.readout_weights = nn.Parameter(torch.full((m, steps, n_units), 1 / steps))
         self.n_out = n_out
         self.hidden_spikes = torch.zeros(m, dtype=torch.float64)  # of the calls since the last reset
+        self.last_hidden: torch.Tensor | None = None  # the last call's hidden spikes (rate regularisation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (M, B, T, 48) currents -> (M, B, n_out)."""
         out = self.decoder(x)
         self.hidden_spikes += out.hidden_spike_count().cpu()
+        self.last_hidden = out.hidden_spikes if self.training else None
         if self.readout_weights is None:
             z = self.decoder.read(out)
         else:
@@ -270,13 +275,19 @@ class BMITrainer:
         self.optimiser = make_optimiser(model, cfg)
         self.orders = [seeding.generator(s, "order") for s in seeds]
         self.noise = [seeding.generator(s, "input-noise") for s in seeds] if cfg.input_noise else []
+        self.dropout = [seeding.generator(s, "dropout") for s in seeds] if cfg.dropout else []
 
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
-        """Inputs (M, B, ...) plus Gaussian noise of sd ``input_noise``, each model's from its own stream."""
-        if not self.noise:
-            return x
-        noise = torch.stack([torch.randn(x.shape[1:], generator=g) for g in self.noise]).to(x.device, x.dtype)
-        return x + self.cfg.input_noise * noise
+        """Inputs (M, B, ...) plus Gaussian noise of sd ``input_noise`` and with inverted dropout
+        of probability ``dropout``, each model's draws from its own streams."""
+        if self.noise:
+            noise = torch.stack([torch.randn(x.shape[1:], generator=g) for g in self.noise]).to(x.device, x.dtype)
+            x = x + self.cfg.input_noise * noise
+        if self.dropout:
+            p = self.cfg.dropout
+            keep = torch.stack([torch.rand(x.shape[1:], generator=g) >= p for g in self.dropout]).to(x.device)
+            x = x * keep.to(x.dtype) / (1 - p)
+        return x
 
     def epoch(self, on_batch: Callable[[], None]) -> np.ndarray:
         x, y = self.data.x.train, self.data.y.train
@@ -288,6 +299,8 @@ class BMITrainer:
         for b in range(self.n_batches):
             index = perm[:, b * self.batch : (b + 1) * self.batch]
             loss = ((self.model(self._noisy(x[index])) - y[index]) ** 2).mean((1, 2))  # (M,)
+            if self.cfg.rate_reg:
+                loss = loss + rate_penalty(self.model.last_hidden, self.cfg, BIN_SECONDS)
             self.optimiser.zero_grad()
             loss.sum().backward()  # each model's slice gets exactly its own gradient
             clip_gradients(self.model, self.n_models, self.cfg.grad_clip)
@@ -308,17 +321,18 @@ class BMITrainer:
         if not isinstance(self.model, SNNRegressor):
             return None
         steps = self.data.x.train.shape[1]
-        neuron_seconds = self.n_batches * self.batch * self.cfg.hidden * steps * BIN_SECONDS
+        neuron_seconds = self.n_batches * self.batch * sum(self.cfg.hidden_sizes) * steps * BIN_SECONDS
         return (self.model.hidden_spikes / neuron_seconds).numpy()
 
     def state_dict(self) -> dict:
         return {"optimiser": self.optimiser.state_dict(), "orders": [g.get_state() for g in self.orders],
-                "noise": [g.get_state() for g in self.noise]}  # fmt: skip
+                "noise": [g.get_state() for g in self.noise], "dropout": [g.get_state() for g in self.dropout]}  # fmt: skip
 
     def load_state_dict(self, state: dict) -> None:
         self.optimiser.load_state_dict(state["optimiser"])
-        for g, saved in zip(self.orders + self.noise, state["orders"] + state.get("noise", [])):
-            g.set_state(saved)
+        saved = state["orders"] + state.get("noise", []) + state.get("dropout", [])
+        for g, one in zip(self.orders + self.noise + self.dropout, saved):
+            g.set_state(one)
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -348,8 +362,7 @@ class BMIRepeat:
 
 #: The trained tensors of each model kind in a result file: name -> dims after ``repeat``.
 WEIGHT_DIMS = {
-    "snn": {"w1": ("input_unit", "hidden_unit"), "w2": ("hidden_unit", "output_unit"),
-            "head_scale": ("output",), "head_bias": ("output",)},
+    "snn": {"head_scale": ("output",), "head_bias": ("output",)},  # and the decoder's (network.weight_dims)
     "ann": {"ann_w1": ("feature", "hidden_unit"), "ann_b1": ("hidden_unit",), "ann_w2": ("hidden_unit", "output"),
             "ann_b2": ("output",)},
     "linear": {"ridge_w": ("feature_bias", "output")},
@@ -359,7 +372,8 @@ WEIGHT_DIMS = {
 def weight_dims(cfg: RunConfig) -> dict[str, tuple[str, ...]]:
     """The trained tensors of ``cfg``'s model in a result file (:data:`WEIGHT_DIMS`, and the
     ``weighted`` readout's ``readout_weights`` over (step, output_unit))."""
-    dims = dict(WEIGHT_DIMS[cfg.model])
+    dims = {**decoder_weight_dims(Architecture.from_config(cfg)), **WEIGHT_DIMS["snn"]} if cfg.model == "snn" else \
+        dict(WEIGHT_DIMS[cfg.model])  # fmt: skip
     if cfg.model == "snn" and cfg.readout == "weighted":
         dims["readout_weights"] = ("step", "output_unit")
     return dims
@@ -370,10 +384,10 @@ def weights_of(model: nn.Module, m: int) -> dict[str, np.ndarray]:
     if isinstance(model, RidgeRegressor):
         return {"ridge_w": np.array(model.w)}
     if isinstance(model, SNNRegressor):
-        t = {"w1": model.decoder.w1[m], "w2": model.decoder.w2[m], "head_scale": model.scale[m, 0],
-             "head_bias": model.bias[m, 0]}  # fmt: skip
+        t = {"head_scale": model.scale[m, 0], "head_bias": model.bias[m, 0]}
         if model.readout_weights is not None:
             t["readout_weights"] = model.readout_weights[m]
+        return {**decoder_weight_values(model.decoder, m), **{k: v.detach().cpu().numpy() for k, v in t.items()}}
     else:
         t = {"ann_w1": model.w1[m], "ann_b1": model.b1[m, 0], "ann_w2": model.w2[m], "ann_b2": model.b2[m, 0]}
     return {k: v.detach().cpu().numpy() for k, v in t.items()}
@@ -395,8 +409,8 @@ def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs
         out = model.decoder(xs)
     spiking = out.out_spikes
     extra = 2 * model.n_out + (model.readout_weights[0].numel() if model.readout_weights is not None else 0)
-    return [costs.spiking(model.decoder.w1[m], model.decoder.w2[m], x, out.hidden_spikes[m],
-                          None if spiking is None else spiking[m], BIN_SECONDS, extra)
+    return [costs.of_decoder(model.decoder, m, x, out.hidden_spikes[m], None if spiking is None else spiking[m],
+                             BIN_SECONDS, extra)
             for m in range(model.decoder.n_models)]  # fmt: skip
 
 
@@ -424,8 +438,9 @@ class BMIStudy:
 
         size = Path(cfg.data).stat().st_size if cfg.data and Path(cfg.data).is_file() else 26_000 * 965 * 8
         steps = bmi_data.N_BINS + PAD
-        work = cfg.batch_size * steps * 8 * (cfg.hidden + 2 * len(cfg.dims)) * 4
-        weights = (bmi_data.N_NEURONS * bmi_data.N_BINS + 2) * cfg.hidden * 4 * 4
+        hidden = sum(cfg.hidden_sizes)
+        work = cfg.batch_size * steps * 8 * (hidden + 2 * len(cfg.dims)) * 4
+        weights = (bmi_data.N_NEURONS * bmi_data.N_BINS + 2 + hidden) * hidden * 4 * 4
         return 3 * size, work + weights
 
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> BMIData:

@@ -24,14 +24,14 @@ from ..backends import make_backend
 from ..config import RunConfig
 from ..costs import VARIABLES as COST_VARIABLES
 from ..costs import Costs
-from ..costs import spiking as spiking_costs
+from ..costs import of_decoder as decoder_costs
 from ..encoders.ipd import CHUNK, IPDStimulus, generate
 from ..functional.lif import LIFParameters
 from ..metrics import Classification, classification_metrics, continuise, discretise
-from ..network import Decoder, NetworkOutput, PartOutput
+from ..network import Architecture, Decoder, NetworkOutput, PartOutput, weight_dims, weight_values
 from ..readouts import get_readout, sum_over_time
 from ..results import provenance_attrs
-from ..training import FitOptions, Training, clip_gradients, fit_epochs, lr_at, make_optimiser
+from ..training import FitOptions, Training, clip_gradients, fit_epochs, lr_at, make_optimiser, rate_penalty
 from . import Outcome
 
 if TYPE_CHECKING:
@@ -72,8 +72,7 @@ class IPDRepeat:
     loss: np.ndarray  # (epochs,)
     train: Classification
     test: Classification
-    w1: np.ndarray  # (inputs, hidden)
-    w2: np.ndarray  # (hidden, classes)
+    weights: dict[str, np.ndarray]  # w1 (inputs, hidden), w2 (hidden, classes), ... (network.weight_dims)
     costs: Costs
     val: Classification | None = None
     val_curve: np.ndarray | None = None  # (epochs,) validation accuracy, %
@@ -81,6 +80,8 @@ class IPDRepeat:
     lr: np.ndarray | None = None  # (epochs,)
     hidden_rate: np.ndarray | None = None  # (epochs,) Hz
 
+
+LONG_NAMES = {"w1": "trained input-to-hidden weights", "w2": "trained hidden-to-output weights"}
 
 #: Test samples whose records give the cost metrics (a model's network run on them in full).
 COST_SAMPLES = 512
@@ -110,7 +111,7 @@ class InputCurrents:
     kept); otherwise the :class:`~snnsim.network.Decoder` runs on the dense spikes."""
 
     def __init__(self, cfg: RunConfig, sets: Sequence[Stimuli]) -> None:
-        rows = [s.sparse() for s in sets]
+        rows = [s.sparse() for s in sets] if cfg.delays == "none" else [None]  # delays act on the dense inputs
         self.sparse = rows if all(r is not None for r in rows) else None
         self.fused = cfg.backend == "fused"
         self.sets = sets
@@ -171,6 +172,8 @@ class IPDTrainer:
             logits = self.model.read(out)  # (M, B, C)
             y = per_model_rows(self.labels, index)
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(self.n_models, -1).mean(1)
+            if self.cfg.rate_reg:
+                loss = loss + rate_penalty(out.hidden_spikes, self.cfg, self.cfg.dt)
             self.optimiser.zero_grad()
             loss.sum().backward()  # each model's slice gets exactly its own gradient
             clip_gradients(self.model, self.n_models, self.cfg.grad_clip)
@@ -189,7 +192,7 @@ class IPDTrainer:
 
     def hidden_rate_hz(self) -> np.ndarray:
         cfg = self.cfg
-        neuron_seconds = self.n_batches * cfg.batch_size * cfg.hidden * cfg.steps * cfg.dt
+        neuron_seconds = self.n_batches * cfg.batch_size * sum(cfg.hidden_sizes) * cfg.steps * cfg.dt
         return (self._spikes / neuron_seconds).numpy()
 
     def state_dict(self) -> dict:
@@ -229,7 +232,7 @@ def cost_of(model: Decoder, cfgs: Sequence[RunConfig], sets: Sequence[Stimuli]) 
         part = next(p for p in model.parts if p.models.start <= m < p.models.stop)
         o = out.parts[model.parts.index(part)]
         k = m - part.models.start
-        costs.append(spiking_costs(model.w1[m], model.w2[m], spikes[m], o.hidden_spikes[k],
+        costs.append(decoder_costs(model, m, spikes[m], o.hidden_spikes[k],
                                    None if o.out_spikes is None else o.out_spikes[k], cfg.dt))  # fmt: skip
     return costs
 
@@ -288,8 +291,9 @@ class IPDStudy:
         inputs, steps = 2 * cfg.anf_per_ear, cfg.steps
         samples = cfg.batch_size * (cfg.n_train_batches + cfg.n_test_batches + cfg.n_val_batches)
         data = samples * steps * inputs * 2 + CHUNK * steps * inputs * 4 * 3
-        work = cfg.batch_size * steps * (inputs + 8 * (cfg.hidden + cfg.n_classes)) * 4
-        weights = (inputs * cfg.hidden + cfg.hidden * cfg.n_classes) * 4 * 4
+        hidden = sum(cfg.hidden_sizes)
+        work = cfg.batch_size * steps * (inputs + 8 * (hidden + cfg.n_classes)) * 4
+        weights = (inputs * hidden + hidden * (hidden + cfg.n_classes)) * 4 * 4
         return data, work + weights
 
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> IPDData:
@@ -310,8 +314,8 @@ class IPDStudy:
         generators = [seeding.generator(s, "init") for s in seeds]
         first = cfgs[0]
         model = Decoder(
-            2 * first.anf_per_ear, first.hidden, first.n_classes, make_backend(first.backend),
-            [get_readout(c.readout) for c in cfgs], params, first.init, generators,
+            2 * first.anf_per_ear, first.hidden_sizes[0], first.n_classes, make_backend(first.backend),
+            [get_readout(c.readout) for c in cfgs], params, first.init, generators, Architecture.from_config(first),
         )  # fmt: skip
         return model.to(device)
 
@@ -334,15 +338,13 @@ class IPDStudy:
                 continue
             predicted = predict(model, cfg, sets)
             scores[split] = [classification_metrics(s.ipd, predicted[m], cfg.n_classes) for m, s in enumerate(sets)]
-        w1, w2 = model.w1.detach().cpu().numpy(), model.w2.detach().cpu().numpy()
         costs = cost_of(model, cfgs, [d.test for d in data])
         return [
             IPDRepeat(
                 training.loss[m],
                 scores["train"][m],
                 scores["test"][m],
-                w1[m],
-                w2[m],
+                weight_values(model, m),
                 costs[m],
                 scores["val"][m],
                 None if training.val_curve is None else training.val_curve[m],
@@ -377,16 +379,9 @@ class IPDStudy:
             ("repeat", "true_class", "pred_class"), np.stack([r.test.confusion for r in rows]),
             {"long_name": "test confusion counts"},
         )  # fmt: skip
-        variables["w1"] = (
-            ("repeat", "input_unit", "hidden_unit"),
-            np.stack([r.w1 for r in rows]),
-            {"long_name": "trained input-to-hidden weights"},
-        )
-        variables["w2"] = (
-            ("repeat", "hidden_unit", "output_unit"),
-            np.stack([r.w2 for r in rows]),
-            {"long_name": "trained hidden-to-output weights"},
-        )
+        for name, dims in weight_dims(Architecture.from_config(cfg)).items():
+            variables[name] = (("repeat", *dims), np.stack([r.weights[name] for r in rows]),
+                               {"long_name": LONG_NAMES.get(name, f"trained {name.replace('_', ' ')}")})  # fmt: skip
         variables.update(epoch_variables(rows))
         if cfg.n_val_batches:
             variables["val_acc"] = ("repeat", np.array([r.val.acc for r in rows]),

@@ -1,0 +1,105 @@
+"""Each library backend's model-space layer equals the reference equations
+(:func:`snnsim.functional.cell.cell_sequence`): spikes, membranes and the gradients of the
+inputs, the learned decays and the recurrent weights (float64); and a whole model-space
+:class:`~snnsim.network.Decoder` equals the same network composed from the references, with
+a batched model equal to its models alone."""
+
+import itertools
+
+import pytest
+import torch
+
+from snnsim.backends import MODEL_SPACE, make_backend
+from snnsim.functional.cell import CellOptions, cell_sequence, per_model_product
+from snnsim.functional.delay import delay
+from snnsim.functional.lif import LIFParameters, li_sequence
+from snnsim.network import Architecture, Decoder
+from snnsim.readouts import get_readout
+
+P = LIFParameters(alpha=0.6, v_th=1.0, slope=5.0, neuron="standard")
+M, B, T, N = 2, 3, 25, 6
+
+CASES = list(itertools.product([False, True], repeat=4))  # (synaptic, adaptive, recurrent, learned decays)
+
+
+def _case_id(case):
+    names = ("syn", "adapt", "rec", "learn")
+    return "+".join(n for n, on in zip(names, case) if on) or "lif"
+
+
+@pytest.mark.parametrize("backend", ["snntorch", "norse"])
+@pytest.mark.parametrize("case", CASES, ids=_case_id)
+def test_backend_cell_matches_the_reference(backend, case):
+    syn, adapt, rec, learn = case
+    if adapt and backend not in MODEL_SPACE["tau_adapt"]:
+        with pytest.raises(ValueError, match="norse"):
+            make_backend(backend).cell(torch.zeros(1, 1, 2, 1), P, CellOptions(0.0, 0.9, 0.3))
+        return
+    g = torch.Generator().manual_seed(sum(case) + 10 * learn)
+    scale = 0.4 if syn else 1.3  # a synaptic current sums about 1/(1 - 0.7) steps of input
+    h = (torch.rand(M, B, T, N, generator=g, dtype=torch.float64) * scale).requires_grad_()
+    opts = CellOptions(0.7 if syn else 0.0, 0.9 if adapt else 0.0, 0.3 if adapt else 0.0)
+    v_rec = (torch.rand(M, N, N, generator=g, dtype=torch.float64) - 0.5).requires_grad_() if rec else None
+    alpha = (torch.rand(M, 1, N, generator=g, dtype=torch.float64) * 0.9).requires_grad_() if learn else None
+    weights = torch.rand(M, B, T, N, generator=g, dtype=torch.float64)
+    leaves = [t for t in (h, v_rec, alpha) if t is not None]
+
+    def run(fn):
+        s, v = fn(h, P, opts, alpha, v_rec)
+        return s, v, torch.autograd.grad((s * weights).sum() + (v * v * weights).sum(), leaves)
+
+    s_ref, v_ref, g_ref = run(cell_sequence)
+    s, v, grads = run(make_backend(backend).cell)
+    assert 0 < s_ref.sum() < s_ref.numel() / 2, "the case must exercise spikes and silence"
+    assert torch.equal(s, s_ref)
+    torch.testing.assert_close(v, v_ref, rtol=1e-10, atol=1e-12)
+    for got, want in zip(grads, g_ref):
+        assert want.abs().sum() > 0
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+
+
+def _arch():
+    return Architecture((7, 5), CellOptions(0.5, 0.0, 0.0), recurrent=True, learn_tau=True, delays="learned",
+                        max_delay=4)  # fmt: skip
+
+
+def _decoder(backend, n_models, seed0=0):
+    gens = [torch.Generator().manual_seed(seed0 + m) for m in range(n_models)]
+    return Decoder(10, 7, 4, make_backend(backend), get_readout("mean"), P, "notebook", gens, _arch()).double()
+
+
+def _reference(model, x):
+    """The same network from the plain references: delays, the cells, the hidden-to-hidden
+    product, the LI output and the mean readout."""
+    arch = model.arch
+    h = torch.matmul(delay(x, model.delays, arch.max_delay), model.w1.unsqueeze(1))
+    for k in range(len(arch.hidden)):
+        if k:
+            h = torch.matmul(s, model.hidden_weights[k - 1].unsqueeze(1))
+        s, _ = cell_sequence(h, P, arch.cell, model.decays[k].clamp(0, 0.999), model.recurrent_weights[k])
+    return li_sequence(torch.matmul(s, model.w2.unsqueeze(1)), P).mean(-2)
+
+
+@pytest.mark.parametrize("backend", ["snntorch", "norse"])
+def test_model_space_decoder_matches_the_composed_reference_and_batches(backend):
+    g = torch.Generator().manual_seed(5)
+    x = (torch.rand(2, 4, 30, 10, generator=g, dtype=torch.float64) < 0.5).double()
+    model = _decoder(backend, 2)
+    with torch.no_grad():
+        model.w1.mul_(3.0)
+    out = model(x)
+    assert out.hidden_spikes.shape == (2, 4, 30, 12) and out.hidden_spikes.sum() > 0
+    logits = model.read(out)
+    ref = _reference(model, x)
+    torch.testing.assert_close(logits, ref, rtol=1e-10, atol=1e-12)
+    grads = torch.autograd.grad(logits.pow(2).sum(), [model.delays, model.decays[0], model.recurrent_weights[1]])
+    grads_ref = torch.autograd.grad(ref.pow(2).sum(), [model.delays, model.decays[0], model.recurrent_weights[1]])
+    for got, want in zip(grads, grads_ref):
+        assert want.abs().sum() > 0
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+    alone = _decoder(backend, 1, seed0=1)  # model 1 alone: the same initial parameters, the same numbers
+    with torch.no_grad():
+        alone.w1.mul_(3.0)
+    for a, b in zip(alone.parameters(), model.parameters()):
+        assert torch.equal(a[0], b[1])
+    assert torch.equal(alone.read(alone(x[1:])), logits[1:].detach())
