@@ -112,7 +112,11 @@ def _model_space(config: dict) -> list[str]:
     from .config import RunConfig, flag
 
     default = RunConfig()
-    on = [flag(k) for k in MODEL_SPACE if k not in ("hidden", "rate_reg") and config.get(k, getattr(default, k)) != getattr(default, k)]
+    on = [
+        flag(k)
+        for k in MODEL_SPACE
+        if k not in ("hidden", "rate_reg") and config.get(k, getattr(default, k)) != getattr(default, k)
+    ]
     return (["--hidden " + ",".join(map(str, config["hidden"]))] if isinstance(config.get("hidden"), list) else []) + on
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from snnsim.backends import MODEL_SPACE, make_backend
-from snnsim.functional.cell import CellOptions, cell_sequence, per_model_product
+from snnsim.functional.cell import CellOptions, cell_sequence
 from snnsim.functional.delay import delay
 from snnsim.functional.lif import LIFParameters, li_sequence
 from snnsim.network import Architecture, Decoder
@@ -73,6 +73,7 @@ def _reference(model, x):
     product, the LI output and the mean readout."""
     arch = model.arch
     h = torch.matmul(delay(x, model.delays, arch.max_delay), model.w1.unsqueeze(1))
+    s = None
     for k in range(len(arch.hidden)):
         if k:
             h = torch.matmul(s, model.hidden_weights[k - 1].unsqueeze(1))

@@ -20,7 +20,9 @@ def test_synaptic_current_by_hand():
     # c = 0.5 c + h; u = 0.5 v + c: c 0.6, 0.3, 0.15, 0.875; u 0.6, 0.6, 0.45, 1.1 (spike, reset)
     s, v = _run([[0.6, 0.0, 0.0, 0.8]], CellOptions(syn_decay=0.5))
     assert s == [[0, 0, 0, 1]]
-    assert torch.allclose(torch.tensor(v, dtype=torch.float64), torch.tensor([[0.6, 0.6, 0.45, 0.0]], dtype=torch.float64))
+    assert torch.allclose(
+        torch.tensor(v, dtype=torch.float64), torch.tensor([[0.6, 0.6, 0.45, 0.0]], dtype=torch.float64)
+    )
 
 
 def test_adaptive_threshold_by_hand():
