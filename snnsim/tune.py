@@ -88,7 +88,7 @@ class Param:
     def suggest(self, trial: Any) -> Any:
         if self.choices:
             return trial.suggest_categorical(self.name, list(self.choices))
-        integer = config_mod.metadata(self.name)["kind"] == "int"
+        integer = config_mod.metadata(self.name)["kind"] in ("int", "sizes")
         if integer:
             return trial.suggest_int(self.name, int(self.low), int(self.high), step=int(self.step or 1), log=self.log)
         return trial.suggest_float(self.name, self.low, self.high, step=self.step, log=self.log)
@@ -195,7 +195,7 @@ def load(path: str | Path) -> Spec:
 
 
 def _typed(p: Param, value: float) -> Any:
-    return int(value) if config_mod.metadata(p.name)["kind"] == "int" else value
+    return int(value) if config_mod.metadata(p.name)["kind"] in ("int", "sizes") else value
 
 
 # -- the study ------------------------------------------------------------------------------------

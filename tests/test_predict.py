@@ -93,7 +93,9 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
 
 @pytest.mark.parametrize(
     "model,extra", [("snn", []), ("snn", ["--readout-units", "3"]), ("snn", ["--readout", "last"]), ("ann", []),
-                    ("linear", [])],
+                    ("linear", []),
+                    ("snn", ["--backend", "norse", "--neuron", "standard", "--hidden", "8,4", "--recurrent",
+                             "--tau-syn", "5ms", "--tau-adapt", "50ms", "--learn-tau", "--delays", "learned"])],
 )  # fmt: skip
 def test_bmi_predictions_reproduce_the_result_files_folds(model, extra, bmi_path, tmp_path):
     """Trained by the command's main() (snn: the recipe's weighted readout unless ``extra`` says

@@ -53,8 +53,7 @@ def fake_job(exp, index, root, **config_changes):
         np.arange(cfg.epochs) + 100.0 * index,
         Classification(float(index), 1.0, conf),
         Classification(1000.0 + index, 2.0, conf),
-        np.zeros((200, cfg.hidden)),
-        np.zeros((cfg.hidden, cfg.n_classes)),
+        {"w1": np.zeros((200, cfg.hidden)), "w2": np.zeros((cfg.hidden, cfg.n_classes))},
         Costs(*(float(index + k) for k in range(len(Costs._fields)))),
     )
     ds = ipd.STUDY.to_dataset(cfg, {0: Outcome(repeat, 0.5)}, None, "cpu")

@@ -1,0 +1,91 @@
+"""The model space through the config, the CLI and both studies: one-line refusals, result
+files that carry every trained tensor, the firing-rate penalty and BMI dropout."""
+
+import numpy as np
+import pytest
+import torch
+
+from snnsim import results, runner
+from snnsim.config import RunConfig
+from snnsim.errors import ConfigError
+from snnsim.training import rate_penalty
+
+LIB = dict(backend="norse", neuron="standard")
+
+
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        (dict(hidden="16,16", backend="fused"), "--hidden: several hidden layers run on --backend snntorch or norse"),
+        (dict(tau_adapt="50ms", backend="snntorch", neuron="standard"), "--tau-adapt: runs on --backend norse only"),
+        (dict(recurrent=True, backend="norse"), "--recurrent: the model-space neurons step as the libraries'"),
+        (dict(delays="learned", backend="fused"), "--delays: runs on --backend snntorch or norse only"),
+        (dict(adapt_jump=1.0), "--adapt-jump: a setting of --tau-adapt, which is off"),
+        (dict(max_delay="5ms"), "--max-delay: a setting of --delays, which is off"),
+        (dict(study="bmi", model="ann", learn_tau=True, **LIB), "--learn-tau: a setting of the spiking decoder"),
+        (dict(hidden="8,x"), "--hidden: expected layer sizes"),
+        (dict(tau_syn="-2ms"), "--tau-syn: duration must be positive"),
+        (dict(dropout=0.1), "--dropout: a setting of the bmi study"),
+        (dict(study="bmi", dropout=1.5), "--dropout: must be below 1"),
+    ],
+)
+def test_refusals_name_the_flag(settings, message):
+    with pytest.raises(ConfigError, match=message):
+        RunConfig(**settings)
+
+
+def test_cli_refusal_is_one_line(capsys):
+    from snnsim.run import main
+
+    assert main(["--tau-syn", "5ms", "--backend", "fused"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["snnsim.run: error: --tau-syn: runs on --backend snntorch or norse only; the fused backend does "
+                   "not carry it"]  # fmt: skip
+
+
+def test_hidden_sizes_round_trip():
+    cfg = RunConfig(hidden="16,8", **LIB)
+    assert cfg.hidden == (16, 8) and cfg.hidden_sizes == (16, 8)
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+    assert RunConfig(hidden="12").hidden == 12 and RunConfig(hidden=[12]).hidden_sizes == (12,)
+
+
+def test_rate_penalty_golden():
+    # 2 models, 1 sample, 4 steps of 10 ms, 2 neurons: rates 50/25 Hz and 0/100 Hz; target 50 Hz
+    s = torch.tensor([[[[1, 1], [0, 0], [0, 0], [1, 0]]], [[[0, 1], [0, 1], [0, 1], [0, 1]]]], dtype=torch.float64)
+    cfg = RunConfig(rate_reg=2.0, rate_target=50.0)
+    got = rate_penalty(s, cfg, 0.01)
+    # model 0: ((50-50)/50)^2 = 0, ((25-50)/50)^2 = 0.25 -> 2 * 0.125; model 1: 1 and 1 -> 2 * 1
+    torch.testing.assert_close(got, torch.tensor([0.25, 2.0], dtype=torch.float64))
+
+
+def test_ipd_model_space_result_file_and_costs(tmp_path):
+    cfg = RunConfig(hidden="8,6", recurrent=True, tau_syn="5ms", tau_adapt="50ms", learn_tau=True, delays="learned",
+                    max_delay="4ms", rate_reg=0.1, tau="5ms", epochs=2, n_train_batches=2, n_test_batches=1,
+                    batch_size=16, repeats=2, **LIB)  # fmt: skip
+    ds = runner.run(cfg, progress=False)
+    shapes = {name: ds[name].shape[1:] for name in ds.data_vars}
+    assert shapes["w1"] == (200, 8) and shapes["w_hidden1"] == (8, 6) and shapes["w2"] == (6, 12)
+    assert shapes["w_recurrent0"] == (8, 8) and shapes["w_recurrent1"] == (6, 6)
+    assert shapes["alpha_hidden0"] == (8,) and shapes["input_delay"] == (200,)
+    alpha = ds["alpha_hidden0"].values
+    assert not np.allclose(alpha, np.exp(-1 / 5)) and (alpha <= 0.999).all()  # trained, within the clamp
+    delays = ds["input_delay"].values
+    assert (delays >= 0).all() and (delays <= 4).all()
+    weights = 200 * 8 + 8 * 6 + 6 * 12 + 8 * 8 + 6 * 6
+    np.testing.assert_array_equal(ds["n_params"].values, weights + 8 + 6 + 200)
+    assert np.isfinite(ds["test_acc"].values).all() and (ds["hidden_rate_hz"].values > 0).all()
+    path = results.write(ds, tmp_path / "ms.h5")
+    assert results.config_of(results.load(path)) == cfg
+
+
+def test_bmi_dropout_and_model_space_batched_equals_alone(bmi_path):
+    cfg = RunConfig(study="bmi", data=bmi_path, hidden="8,4", recurrent=True, learn_tau=True, tau="2ms",
+                    dropout=0.3, readout="last", epochs=2, batch_size=128, n_train_folds=2, patience=2, repeats=2,
+                    backend="snntorch", neuron="standard")  # fmt: skip
+    a = runner.run(cfg, progress=False)
+    b = runner.run(cfg.replace(batch_repeats=False), progress=False)
+    for name in ("y_pred", "loss", "w1", "w_hidden1", "w_recurrent0", "alpha_hidden1"):
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    plain = runner.run(cfg.replace(dropout=0.0, repeats=1), progress=False)
+    assert not np.array_equal(plain["w1"].values[0], a["w1"].values[0])
