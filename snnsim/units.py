@@ -36,7 +36,10 @@ def parse_duration(text: str | float | int) -> float:
 
 
 def format_duration(seconds: float) -> str:
-    """Format seconds with the largest unit that gives a value >= 1: ``0.002 -> "2ms"``."""
+    """Format seconds with the largest unit that gives a value >= 1: ``0.002 -> "2ms"``; 0 -> ``"0"``
+    (an option that takes a duration or 0 for off)."""
+    if seconds == 0:
+        return "0"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         value = seconds / scale
         if value >= 1 or unit == "us":

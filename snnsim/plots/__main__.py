@@ -84,6 +84,8 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
                 ds, sel=k or None
             )
         out["input_raster"] = lambda: plots.input_raster(ds=ds)
+    if "confusion" in ds and any(d in ds.dims for d in plots.ipd.MODEL_SPACE_DIMS):
+        out["model_space"] = lambda: plots.model_space_figure(ds)
     if {"w1", "w2"} <= set(ds.data_vars):
         sel = {d: ds[d].values[0].item() for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
         out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None)

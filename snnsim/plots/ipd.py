@@ -27,6 +27,7 @@ from .common import (
     curve_summary,
     finite,
     format_key,
+    format_setting,
     group_keys,
     grouping_dims,
     new_figure,
@@ -486,3 +487,72 @@ def _symmetric(m: np.ndarray) -> Normalize:
     lim = float(np.nanmax(np.abs(m))) if np.size(m) else 1.0
     lim = lim or 1.0
     return Normalize(-lim, lim)
+
+
+# ---------------------------------------------------------------------------------------------
+# the model space
+
+#: Swept settings that make a model-space figure (issue 13's study a).
+MODEL_SPACE_DIMS = ("tau_syn", "tau_adapt", "recurrent", "learn_tau", "delays", "hidden")
+
+
+def model_space_label(key: dict) -> str:
+    """Short text of one model-space setting: 'syn 5 ms, adapt 50 ms, rec, delays learned, 100 hidden'."""
+    parts = []
+    for name, value in key.items():
+        if name in ("tau_syn", "tau_adapt"):
+            word = "syn" if name == "tau_syn" else "adapt"
+            parts.append(f"{word} {float(value) * 1e3:g} ms" if float(value) else f"no {word}")
+        elif name in ("recurrent", "learn_tau"):
+            parts.append(("rec" if name == "recurrent" else "learned tau") if value else
+                         ("ff" if name == "recurrent" else "fixed tau"))  # fmt: skip
+        elif name == "delays":
+            parts.append("no delays" if value == "none" else f"delays {value}")
+        elif name == "hidden":
+            parts.append(f"{value} hidden")
+        else:
+            parts.append(format_setting(name, value))
+    return ", ".join(parts)
+
+
+@styled
+def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
+    """Validation and test ``metric`` (``acc`` or ``err_deg``) of every model-space setting,
+    one row per setting sorted by the median validation score (best on top; test read after),
+    seeds pooled: boxes of the seeds and their median. ``fig.snnsim_rows`` records
+    ``(label, val values, test values)`` from top to bottom."""
+    dims = [d for d in MODEL_SPACE_DIMS if d in ds.dims]
+    if not dims:
+        raise ValueError("no model-space dimension (tau_syn, tau_adapt, recurrent, learn_tau, delays, hidden) to plot")
+    splits = [s for s in ("val", "test") if f"{s}_{metric}" in ds]
+    rows = []
+    for key in group_keys(ds, dims):
+        sub = ds.sel(key)
+        values = {s: finite(stack_samples(sub[f"{s}_{metric}"], ()).values) for s in splits}
+        if values[splits[0]].size:
+            rows.append((model_space_label(key), values))
+    better = max if metric == "acc" else min
+    rows.sort(key=lambda r: np.median(r[1][splits[0]]), reverse=better is max)
+    fig = new_figure(7.5, 0.32 * len(rows) + 1.4)
+    ax = fig.subplots()
+    n = len(rows)
+    for i, (_, values) in enumerate(rows):
+        y = n - 1 - i
+        for j, split in enumerate(splits):
+            v = values[split]
+            art = ax.boxplot([v], positions=[y + (j - 0.5) * 0.36], widths=0.3, vert=False, patch_artist=True,
+                             medianprops=dict(color="black"), flierprops=dict(marker=".", markersize=3))  # fmt: skip
+            for patch in art["boxes"]:
+                patch.set_facecolor(SPLIT_COLOURS[split])
+                patch.set_alpha(0.55)
+    ax.set_yticks(range(n), [r[0] for r in reversed(rows)], fontsize=7)
+    ax.set_ylim(-0.7, n - 0.3)
+    label = {"acc": "Accuracy (%)", "err_deg": "Mean absolute IPD error (deg)"}[metric]
+    ax.set_xlabel(label)
+    ax.set_ylabel("Hidden layer (sorted by median validation score)")
+    seeds = max(v.size for _, vals in rows for v in vals.values())
+    ax.set_title(f"IPD model space: {label.split(' (')[0].lower()} per setting, {seeds} seeds")
+    handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in splits]
+    ax.legend(handles=handles, loc="lower left", frameon=False, fontsize=8)
+    fig.snnsim_rows = [(label, vals.get("val"), vals.get("test")) for label, vals in rows]
+    return fig

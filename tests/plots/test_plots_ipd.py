@@ -188,3 +188,37 @@ def test_hidden_weight_profiles_show_strong_neurons_per_ear(weights):
 def test_weights_missing_from_a_dataset_is_a_clear_error(ipd_ds):
     with pytest.raises(ValueError, match="no weights"):
         plots.weight_matrices(ipd_ds)
+
+
+def _model_space_grid(rng):
+    """A merged model-space grid: tau_syn x recurrent x hidden x seed, val and test accuracy."""
+    import xarray as xr
+
+    shape = (2, 2, 2, 3)
+    val = rng.uniform(60, 90, shape)
+    dims = ("tau_syn", "recurrent", "hidden", "seed")
+    ds = xr.Dataset(
+        {"val_acc": (dims, val, {"units": "%"}), "test_acc": (dims, val - 1, {"units": "%"}),
+         "confusion": (dims + ("true_class", "pred_class"), np.ones(shape + (2, 2)))},
+        coords={"tau_syn": [0.0, 0.005], "recurrent": [False, True], "hidden": [30, 100], "seed": [0, 1, 2]},
+    )  # fmt: skip
+    return ds
+
+
+def test_model_space_figure_rows_sorted_by_validation(rng):
+    ds = _model_space_grid(rng)
+    fig = plots.model_space_figure(ds)
+    ax = fig.axes[0]
+    rows = fig.snnsim_rows
+    assert len(rows) == 8 and ax.get_xlabel() == "Accuracy (%)"
+    medians = [np.median(val) for _, val, _ in rows]
+    assert medians == sorted(medians, reverse=True)  # best validation score on top
+    label, val, test = rows[0]
+    key = {"tau_syn": 0.005 if "syn 5 ms" in label else 0.0, "recurrent": "rec" in label.split(", "),
+           "hidden": 100 if "100 hidden" in label else 30}  # fmt: skip
+    np.testing.assert_array_equal(val, ds["val_acc"].sel(key).values)
+    np.testing.assert_array_equal(test, ds["test_acc"].sel(key).values)
+    assert [t.get_text() for t in ax.get_yticklabels()][-1] == label  # top row
+    assert plots.ipd.model_space_label({"tau_syn": 0.0, "tau_adapt": 0.05, "delays": "learned"}) == (
+        "no syn, adapt 50 ms, delays learned"
+    )
