@@ -89,3 +89,11 @@ def test_bmi_dropout_and_model_space_batched_equals_alone(bmi_path):
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
     plain = runner.run(cfg.replace(dropout=0.0, repeats=1), progress=False)
     assert not np.array_equal(plain["w1"].values[0], a["w1"].values[0])
+
+
+def test_model_space_registry_names_config_fields():
+    from snnsim.backends import BACKENDS, MODEL_SPACE
+    from snnsim.config import field_names
+
+    assert set(MODEL_SPACE) <= set(field_names())
+    assert all(set(b) <= set(BACKENDS) and b for b in MODEL_SPACE.values())
