@@ -190,9 +190,6 @@ class RunConfig:
         if self.readout_units > 1 and self.readout != "weighted":
             raise _bad("readout_units", f"{self.readout_units} units per output are summed after the weighted "
                                         "readout; use it with --readout weighted")  # fmt: skip
-        if self.neuron == "standard" and self.backend == "fused":
-            raise _bad("neuron", "the fused backend's kernels carry the notebook neuron only; the standard neuron "
-                                 "runs on --backend snntorch or norse")  # fmt: skip
         self._check_model_space()
         if self.seed + self.repeats - 1 > MAX_SEED:
             raise _bad("seed", f"seed + repeats - 1 must be <= {MAX_SEED}, got {self.seed + self.repeats - 1}")

@@ -125,10 +125,11 @@ def _build() -> ctypes.CDLL:
     for suf in ("f32", "f64"):
         scalar = ctypes.c_float if suf == "f32" else ctypes.c_double
         layer = [_i64] * 3  # rows, steps, columns
-        getattr(lib, f"lif_fwd_{suf}").argtypes = [_p] * 3 + layer + [scalar] * 2 + [_i64]
-        getattr(lib, f"lif_bwd_{suf}").argtypes = [_p] * 6 + layer + [scalar] * 3 + [_i64]
-        getattr(lib, f"li_fwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64]
-        getattr(lib, f"li_bwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64]
+        # the layers' last two arguments: standard (the standard neuron's step order, 0/1) and threads
+        getattr(lib, f"lif_fwd_{suf}").argtypes = [_p] * 3 + layer + [scalar] * 2 + [_i64, _i64]
+        getattr(lib, f"lif_bwd_{suf}").argtypes = [_p] * 6 + layer + [scalar] * 3 + [_i64, _i64]
+        getattr(lib, f"li_fwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64, _i64]
+        getattr(lib, f"li_bwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64, _i64]
         getattr(lib, f"proj_fwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _i64, _p, _i64, _i64, _i64]
         getattr(lib, f"proj_bwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _p, _i64, _i64, _i64, _i64, _p, _i64]
         getattr(lib, f"spike_mm_fwd_{suf}").argtypes = [_p] * 3 + [_i64] * 6

@@ -28,6 +28,11 @@ Implementations, chosen per call:
   over time-major contiguous buffers, without autograd and with in-place ops (about 4 ops per
   step forward, 5 backward).
 
+The standard neuron (``neuron="standard"``: spike from the updated membrane, reset in the same
+step) has its own compiled loops on the CPU (``standard=1`` in the kernels, adjoint in
+``kernels.c``); elsewhere it runs the reference steps of :mod:`snnsim.functional.lif` under
+autograd.
+
 The leaky integrator off the CPU is one matrix product with a fixed (T, T) lower-triangular
 matrix of powers of alpha (a linear filter). CUDA graphs for the whole training step are not
 written yet (no GPU to test them).
@@ -40,7 +45,7 @@ from typing import Any
 
 import torch
 
-from ..functional.lif import LIFParameters
+from ..functional.lif import LIFParameters, li_sequence, standard_lif_sequence
 from . import _native
 
 _TRITON = None  # the triton_lif module once imported; False when Triton cannot be imported
@@ -158,17 +163,20 @@ def _li_torch(h: torch.Tensor, alpha: float) -> torch.Tensor:
 # -- autograd functions ---------------------------------------------------------------------------
 
 
-def lif_forward_native(h: torch.Tensor, alpha: float, v_th: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spikes and membranes of a LIF layer, compiled kernels (CPU); ``h`` contiguous (..., T, N)."""
+def lif_forward_native(
+    h: torch.Tensor, alpha: float, v_th: float, standard: bool = False
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Spikes and membranes of a LIF layer, compiled kernels (CPU); ``h`` contiguous (..., T, N);
+    ``standard``: the standard neuron's step order."""
     _, rows, steps, n = _flat(h)
     spikes, mem = torch.empty_like(h), torch.empty_like(h)
-    _native.run_layer(_native.kernel("lif_fwd", h.dtype), (h, spikes, mem), rows, steps, n, alpha, v_th)
+    _native.run_layer(_native.kernel("lif_fwd", h.dtype), (h, spikes, mem), rows, steps, n, alpha, v_th, int(standard))
     return spikes, mem
 
 
 def lif_backward_native(
     h: torch.Tensor, spikes: torch.Tensor, mem: torch.Tensor, gs: torch.Tensor | None, gv: torch.Tensor | None,
-    alpha: float, v_th: float, slope: float,
+    alpha: float, v_th: float, slope: float, standard: bool = False,
 ) -> torch.Tensor:  # fmt: skip
     """The input-current gradient of :func:`lif_forward_native` (gradients ``gs``/``gv`` of spikes
     and membranes, either may be None)."""
@@ -177,23 +185,24 @@ def lif_backward_native(
     gv = None if gv is None else gv.contiguous()
     grad_h = torch.empty_like(h)
     _native.run_layer(_native.kernel("lif_bwd", h.dtype), (h, spikes, mem, gs, gv, grad_h), rows, steps, n, alpha,
-                      v_th, slope)  # fmt: skip
+                      v_th, slope, int(standard))  # fmt: skip
     return grad_h
 
 
-def li_forward_native(h: torch.Tensor, alpha: float) -> torch.Tensor:
+def li_forward_native(h: torch.Tensor, alpha: float, standard: bool = False) -> torch.Tensor:
     """Membranes of a leaky integrator, compiled kernels (CPU); ``h`` contiguous (..., T, N)."""
     _, rows, steps, n = _flat(h)
     mem = torch.empty_like(h)
-    _native.run_layer(_native.kernel("li_fwd", h.dtype), (h, mem), rows, steps, n, alpha)
+    _native.run_layer(_native.kernel("li_fwd", h.dtype), (h, mem), rows, steps, n, alpha, int(standard))
     return mem
 
 
-def li_backward_native(grad_mem: torch.Tensor, alpha: float) -> torch.Tensor:
+def li_backward_native(grad_mem: torch.Tensor, alpha: float, standard: bool = False) -> torch.Tensor:
     """The input-current gradient of :func:`li_forward_native`."""
     grad_mem, rows, steps, n = _flat(grad_mem)
     grad_h = torch.empty_like(grad_mem)
-    _native.run_layer(_native.kernel("li_bwd", grad_mem.dtype), (grad_mem, grad_h), rows, steps, n, alpha)
+    _native.run_layer(_native.kernel("li_bwd", grad_mem.dtype), (grad_mem, grad_h), rows, steps, n, alpha,
+                      int(standard))  # fmt: skip
     return grad_h
 
 
@@ -236,26 +245,54 @@ class _LIFunction(torch.autograd.Function):
     """Leaky integrator on CPU via the compiled recurrence (exact, batching-independent)."""
 
     @staticmethod
-    def forward(ctx: Any, h: torch.Tensor, alpha: float) -> torch.Tensor:
-        ctx.alpha = alpha
-        return li_forward_native(h.contiguous(), alpha)
+    def forward(ctx: Any, h: torch.Tensor, alpha: float, standard: bool) -> torch.Tensor:
+        ctx.alpha, ctx.standard = alpha, standard
+        return li_forward_native(h.contiguous(), alpha, standard)
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_mem: torch.Tensor) -> tuple[torch.Tensor, None]:
-        return li_backward_native(grad_mem, ctx.alpha), None
+    def backward(ctx: Any, grad_mem: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        return li_backward_native(grad_mem, ctx.alpha, ctx.standard), None, None
+
+
+class _StandardLIFFunction(torch.autograd.Function):
+    """The standard LIF on CPU via the compiled recurrence and its adjoint."""
+
+    @staticmethod
+    def forward(
+        ctx: Any, h: torch.Tensor, alpha: float, v_th: float, slope: float
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.set_materialize_grads(False)
+        h = h.contiguous()
+        spikes, mem = lif_forward_native(h, alpha, v_th, standard=True)
+        ctx.save_for_backward(h, spikes, mem)
+        ctx.params = (alpha, v_th, slope)
+        return spikes, mem
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_spikes: torch.Tensor | None, grad_mem: torch.Tensor | None) -> tuple:
+        if grad_spikes is None and grad_mem is None:
+            return None, None, None, None
+        h, spikes, mem = ctx.saved_tensors
+        return lif_backward_native(h, spikes, mem, grad_spikes, grad_mem, *ctx.params, standard=True), None, None, None
 
 
 def lif(h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused LIF layer: (spikes, membrane) records of input currents ``h`` (..., T, N)."""
+    if p.neuron == "standard":
+        if _native.supported(h):
+            return _StandardLIFFunction.apply(h, float(p.alpha), float(p.v_th), float(p.slope))
+        return standard_lif_sequence(h, p)
     return _LIFFunction.apply(h, float(p.alpha), float(p.v_th), float(p.slope))
 
 
 def li(h: torch.Tensor, p: LIFParameters) -> torch.Tensor:
     """Fused leaky integrator: membrane record of input currents ``h`` (..., T, N)."""
+    standard = p.neuron == "standard"
     if _native.supported(h):
-        return _LIFunction.apply(h, float(p.alpha))
-    return _li_torch(h, float(p.alpha))
+        return _LIFunction.apply(h, float(p.alpha), standard)
+    return li_sequence(h, p) if standard else _li_torch(h, float(p.alpha))
 
 
 class FusedBackend:

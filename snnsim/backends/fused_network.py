@@ -50,15 +50,15 @@ class _Network(torch.autograd.Function):
         n_models, batch = index.shape
         steps = data[0].shape[1]
         w1, w2 = w1.detach().contiguous(), w2.detach().contiguous()
-        alpha, v_th = float(p.alpha), float(p.v_th)
+        alpha, v_th, std = float(p.alpha), float(p.v_th), p.neuron == "standard"
         h1 = project_forward(w1, data, index, time_major=True).view(n_models, steps, -1)
-        s1, v1 = lif_forward_native(h1, alpha, v_th)
+        s1, v1 = lif_forward_native(h1, alpha, v_th, std)
         h2 = _spike_mm(s1, w2, batch)
         if spiking_output:
-            s2, v2 = lif_forward_native(h2, alpha, v_th)
+            s2, v2 = lif_forward_native(h2, alpha, v_th, std)
             trace = s2
         else:
-            s2, v2 = None, li_forward_native(h2, alpha)
+            s2, v2 = None, li_forward_native(h2, alpha, std)
             trace = v2
         ctx.save_for_backward(w2, h1, s1, v1, h2, s2, v2)
         ctx.data, ctx.index, ctx.p, ctx.spiking, ctx.w1_shape = data, index, p, spiking_output, w1.shape
@@ -74,20 +74,20 @@ class _Network(torch.autograd.Function):
     ) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None]:
         w2, h1, s1, v1, h2, s2, v2 = ctx.saved_tensors
         p = ctx.p
-        alpha, v_th, slope = float(p.alpha), float(p.v_th), float(p.slope)
+        alpha, v_th, slope, std = float(p.alpha), float(p.v_th), float(p.slope), p.neuron == "standard"
         n_models, batch = ctx.index.shape
         g = grad_trace.reshape(h2.shape).contiguous()
         if ctx.spiking:
-            gh2 = lif_backward_native(h2, s2, v2, g, None, alpha, v_th, slope)
+            gh2 = lif_backward_native(h2, s2, v2, g, None, alpha, v_th, slope, std)
         else:
-            gh2 = li_backward_native(g, alpha)
+            gh2 = li_backward_native(g, alpha, std)
         gs1 = torch.empty_like(s1)
         gw2 = torch.empty_like(w2)
         _native.kernel("spike_mm_bwd", w2.dtype)(
             s1.data_ptr(), w2.data_ptr(), gh2.data_ptr(), gs1.data_ptr(), gw2.data_ptr(), n_models, s1.shape[1],
             batch, w2.shape[-2], w2.shape[-1], _native.threads_for(s1.numel()),
         )  # fmt: skip
-        gh1 = lif_backward_native(h1, s1, v1, gs1, None, alpha, v_th, slope)
+        gh1 = lif_backward_native(h1, s1, v1, gs1, None, alpha, v_th, slope, std)
         gw1 = project_backward(gh1.view(n_models, -1, h1.shape[-1] // batch), ctx.data, ctx.index, True, ctx.w1_shape)
         return gw1, gw2, None, None, None, None
 

@@ -248,20 +248,113 @@ static void SUF(li_bwd_tile)(const real* R gv, real* R gh, int64_t rows, int64_t
     FTZ_END
 }
 
-/* The layers over (rows, steps, n), split into nth tiles (see tile_of). */
+/* The standard LIF (snnsim.functional.lif, neuron="standard"): u[t] = alpha*v[t-1] + h[t],
+ * s[t] = u[t] > v_th, v[t] = u[t] (1 - s[t]), v[-1] = 0: records after each input. */
+static void SUF(slif_fwd_tile)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n,
+                               int64_t ld, real alpha, real vth) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const real* hr = h + r * steps * ld;
+        real* sr = s + r * steps * ld;
+        real* vr = v + r * steps * ld;
+        for (int64_t t = 0; t < steps; ++t) {
+            const real* ht = hr + t * ld; const real* vp = vr + (t - 1) * ld;
+            real* st = sr + t * ld; real* vt = vr + t * ld;
+            for (int64_t i = 0; i < n; ++i) {
+                real u = t ? alpha * vp[i] : (real)0;
+                u = u + ht[i];
+                real spike = u > vth ? (real)1 : (real)0;
+                st[i] = spike;
+                vt[i] = u * ((real)1 - spike);
+            }
+        }
+    }
+}
+
+/* Its adjoint, t = T-1 .. 0, with u_t recomputed and g_t = slope * sig * (1 - sig),
+ * sig = sigmoid(slope*(u_t - vth)):
+ *   lv = gv[t] + alpha du_{t+1},   du_t = lv ((1 - s_t) - u_t g_t) + gs[t] g_t,   gh[t] = du_t.
+ * work: n scratch values (du_{t+1}). */
+static void SUF(slif_bwd_tile)(const real* R h, const real* R s, const real* R v, const real* R gs,
+                               const real* R gv, real* R gh, real* R work, int64_t rows, int64_t steps, int64_t n,
+                               int64_t ld, real alpha, real vth, real slope) {
+    FTZ_BEGIN
+    real* R du = work;
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t off = r * steps * ld;
+        const real* hr = h + off; const real* sr = s + off; const real* vr = v + off;
+        const real* gsr = gs ? gs + off : 0; const real* gvr = gv ? gv + off : 0;
+        real* ghr = gh + off;
+        for (int64_t i = 0; i < n; ++i) du[i] = 0;
+        for (int64_t t = steps - 1; t >= 0; --t) {
+            const real* ht = hr + t * ld; const real* st = sr + t * ld; const real* vp = vr + (t - 1) * ld;
+            real* ght = ghr + t * ld;
+            for (int64_t i = 0; i < n; ++i) {
+                real u = t ? alpha * vp[i] : (real)0;
+                u = u + ht[i];
+                real sg = SIGMOID(slope * (u - vth));
+                real g = slope * sg * ((real)1 - sg);
+                real lv = alpha * du[i];
+                if (gvr) lv = lv + gvr[t * ld + i];
+                real d = lv * (((real)1 - st[i]) - u * g);
+                if (gsr) d = d + gsr[t * ld + i] * g;
+                ght[i] = d;
+                du[i] = d;
+            }
+        }
+    }
+    FTZ_END
+}
+
+/* The standard leaky integrator: v[t] = alpha*v[t-1] + h[t], v[-1] = 0. */
+static void SUF(sli_fwd_tile)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, int64_t ld,
+                              real alpha) {
+    for (int64_t r = 0; r < rows; ++r) {
+        const real* hr = h + r * steps * ld; real* vr = v + r * steps * ld;
+        for (int64_t i = 0; i < n; ++i) vr[i] = hr[i];
+        for (int64_t t = 1; t < steps; ++t) {
+            const real* ht = hr + t * ld; const real* vp = vr + (t - 1) * ld; real* vt = vr + t * ld;
+            for (int64_t i = 0; i < n; ++i) {
+                real a = alpha * vp[i];
+                vt[i] = a + ht[i];
+            }
+        }
+    }
+}
+
+/* Its adjoint: gh[T-1] = gv[T-1], gh[t] = gv[t] + alpha gh[t+1]. */
+static void SUF(sli_bwd_tile)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, int64_t ld,
+                              real alpha) {
+    FTZ_BEGIN
+    for (int64_t r = 0; r < rows; ++r) {
+        const real* gr = gv + r * steps * ld; real* hr = gh + r * steps * ld;
+        int64_t last = (steps - 1) * ld;
+        for (int64_t i = 0; i < n; ++i) hr[last + i] = gr[last + i];
+        for (int64_t t = steps - 2; t >= 0; --t) {
+            const real* gt = gr + t * ld; const real* hn = hr + (t + 1) * ld; real* ht = hr + t * ld;
+            for (int64_t i = 0; i < n; ++i) ht[i] = gt[i] + alpha * hn[i];
+        }
+    }
+    FTZ_END
+}
+
+/* The layers over (rows, steps, n), split into nth tiles (see tile_of); standard != 0: the
+ * standard neuron's step order (slif / sli above). */
 void SUF(lif_fwd)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n, real alpha,
-                  real vth, int64_t nth) {
+                  real vth, int64_t standard, int64_t nth) {
     #pragma omp parallel for num_threads(nth) schedule(static, 1)
     for (int64_t k = 0; k < nth; ++k) {
         int64_t r0, r1, c0, c1;
         tile_of(k, nth, rows, n, &r0, &r1, &c0, &c1);
         int64_t o = r0 * steps * n + c0;
-        if (r1 > r0 && c1 > c0) SUF(lif_fwd_tile)(h + o, s + o, v + o, r1 - r0, steps, c1 - c0, n, alpha, vth);
+        if (r1 > r0 && c1 > c0)
+            (standard ? SUF(slif_fwd_tile) : SUF(lif_fwd_tile))(h + o, s + o, v + o, r1 - r0, steps, c1 - c0, n,
+                                                                  alpha, vth);
     }
 }
 
 void SUF(lif_bwd)(const real* R h, const real* R s, const real* R v, const real* R gs, const real* R gv,
-                  real* R gh, int64_t rows, int64_t steps, int64_t n, real alpha, real vth, real slope, int64_t nth) {
+                  real* R gh, int64_t rows, int64_t steps, int64_t n, real alpha, real vth, real slope,
+                  int64_t standard, int64_t nth) {
     #pragma omp parallel for num_threads(nth) schedule(static, 1)
     for (int64_t k = 0; k < nth; ++k) {
         int64_t r0, r1, c0, c1;
@@ -269,30 +362,35 @@ void SUF(lif_bwd)(const real* R h, const real* R s, const real* R v, const real*
         int64_t o = r0 * steps * n + c0;
         if (r1 > r0 && c1 > c0) {
             real* work = malloc(3 * (c1 - c0) * sizeof(real));
-            SUF(lif_bwd_tile)(h + o, s + o, v + o, gs ? gs + o : 0, gv ? gv + o : 0, gh + o, work, r1 - r0, steps,
-                              c1 - c0, n, alpha, vth, slope);
+            (standard ? SUF(slif_bwd_tile) : SUF(lif_bwd_tile))(h + o, s + o, v + o, gs ? gs + o : 0,
+                                                                  gv ? gv + o : 0, gh + o, work, r1 - r0, steps,
+                                                                  c1 - c0, n, alpha, vth, slope);
             free(work);
         }
     }
 }
 
-void SUF(li_fwd)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, real alpha, int64_t nth) {
+void SUF(li_fwd)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, real alpha, int64_t standard,
+                 int64_t nth) {
     #pragma omp parallel for num_threads(nth) schedule(static, 1)
     for (int64_t k = 0; k < nth; ++k) {
         int64_t r0, r1, c0, c1;
         tile_of(k, nth, rows, n, &r0, &r1, &c0, &c1);
         int64_t o = r0 * steps * n + c0;
-        if (r1 > r0 && c1 > c0) SUF(li_fwd_tile)(h + o, v + o, r1 - r0, steps, c1 - c0, n, alpha);
+        if (r1 > r0 && c1 > c0)
+            (standard ? SUF(sli_fwd_tile) : SUF(li_fwd_tile))(h + o, v + o, r1 - r0, steps, c1 - c0, n, alpha);
     }
 }
 
-void SUF(li_bwd)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, real alpha, int64_t nth) {
+void SUF(li_bwd)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, real alpha, int64_t standard,
+                 int64_t nth) {
     #pragma omp parallel for num_threads(nth) schedule(static, 1)
     for (int64_t k = 0; k < nth; ++k) {
         int64_t r0, r1, c0, c1;
         tile_of(k, nth, rows, n, &r0, &r1, &c0, &c1);
         int64_t o = r0 * steps * n + c0;
-        if (r1 > r0 && c1 > c0) SUF(li_bwd_tile)(gv + o, gh + o, r1 - r0, steps, c1 - c0, n, alpha);
+        if (r1 > r0 && c1 > c0)
+            (standard ? SUF(sli_bwd_tile) : SUF(li_bwd_tile))(gv + o, gh + o, r1 - r0, steps, c1 - c0, n, alpha);
     }
 }
 
