@@ -533,7 +533,7 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
             rows.append((model_space_label(key), values))
     better = max if metric == "acc" else min
     rows.sort(key=lambda r: np.median(r[1][splits[0]]), reverse=better is max)
-    fig = new_figure(7.5, 0.32 * len(rows) + 1.4)
+    fig = new_figure(9.0, 0.32 * len(rows) + 1.6)
     ax = fig.subplots()
     n = len(rows)
     for i, (_, values) in enumerate(rows):
@@ -549,10 +549,10 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     ax.set_ylim(-0.7, n - 0.3)
     label = {"acc": "Accuracy (%)", "err_deg": "Mean absolute IPD error (deg)"}[metric]
     ax.set_xlabel(label)
-    ax.set_ylabel("Hidden layer (sorted by median validation score)")
+    ax.set_ylabel("Setting (best validation on top)")
     seeds = max(v.size for _, vals in rows for v in vals.values())
     ax.set_title(f"IPD model space: {label.split(' (')[0].lower()} per setting, {seeds} seeds")
     handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in splits]
-    ax.legend(handles=handles, loc="lower left", frameon=False, fontsize=8)
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     fig.snnsim_rows = [(label, vals.get("val"), vals.get("test")) for label, vals in rows]
     return fig

@@ -60,6 +60,17 @@ def merge(
         raise MergeError(f"{exp.name}: no completed job to merge")
 
     loaded: dict[int, xr.Dataset] = {i: results.load(found_result(exp, i, root)) for i in sorted(done)}
+    # a swept size (hidden = [30, 100]) changes the length of dims without coordinates: index
+    # those dims, so that jobs of different sizes align (NaN-padded) instead of refusing to combine
+    sizes: dict[str, set[int]] = {}
+    for ds in loaded.values():
+        for d, n in ds.sizes.items():
+            if d not in ds.indexes:
+                sizes.setdefault(d, set()).add(n)
+    ragged = [d for d, ns in sizes.items() if len(ns) > 1]
+    if ragged:
+        loaded = {i: ds.assign_coords({d: np.arange(ds.sizes[d]) for d in ragged if d in ds.dims})
+                  for i, ds in loaded.items()}  # fmt: skip
     template = _nan_like(next(iter(loaded.values())))
     keys = exp.keys
     swept = exp.swept

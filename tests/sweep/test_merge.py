@@ -281,3 +281,17 @@ def test_result_folders_of_snnsim_0_2_are_read(exp, tmp_path):
     assert run_job(exp, 1, tmp_path, force=True, log=lambda m: None) == 0
     assert not old.exists() and result_path(exp, 1, tmp_path).exists()
     assert state(exp, 1, tmp_path).state == "done"
+
+
+def test_jobs_of_different_sizes_merge_nan_padded(tmp_path):
+    """Jobs whose weights differ in size (a swept hidden size) align on the longer dim, the
+    shorter ones padded with NaN, instead of refusing to combine."""
+    exp = loads(TEXT.replace("seed = [0, 1]", "hidden = [4, 8]"))
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    ds = merge(exp, tmp_path)
+    assert ds.sizes["hidden_unit"] == 8
+    small = ds["w1"].isel(repeat=0).sel(readout="mean", tau=0.02, hidden=4)
+    big = ds["w1"].isel(repeat=0).sel(readout="mean", tau=0.02, hidden=8)
+    assert np.isnan(small.values[:, 4:]).all() and not np.isnan(small.values[:, :4]).any()
+    assert not np.isnan(big.values).any()
