@@ -66,16 +66,31 @@ def plan(cfgs: Sequence[RunConfig]) -> list[list[Member]]:
 
 
 class DataCache:
-    """Each study's data, made once per data key and device."""
+    """Each study's data, made once per data key and device, and dropped once no model still to
+    train or report needs it (:meth:`retain`): a pack of jobs on different data holds one
+    job's data at a time, not all of them."""
 
     def __init__(self) -> None:
         self._data: dict[Hashable, Any] = {}
+
+    @staticmethod
+    def key(cfg: RunConfig, seed: int) -> Hashable:
+        study = get_study(cfg.study)
+        return (study.name, study.data_key(cfg, seed), resolve_device(cfg.device))
 
     def get(self, study: Study, cfg: RunConfig, seed: int, device: torch.device) -> Any:
         key = (study.name, study.data_key(cfg, seed), device)
         if key not in self._data:
             self._data[key] = study.make_data(cfg, seed, device)
         return self._data[key]
+
+    def retain(self, keys: set[Hashable]) -> None:
+        """Drop the data of every key not in ``keys``."""
+        for key in [k for k in self._data if k not in keys]:
+            del self._data[key]
+
+    def __len__(self) -> int:
+        return len(self._data)
 
 
 def _synchronise(device: torch.device) -> None:
@@ -204,6 +219,10 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
         for path, waits in pending:
             if not keep_checkpoints and all(results[i] is not None or i in failed for i in waits):
                 remove_checkpoint(path)
+        # keep the data of the models still to train, and each unfinished config's first seed (its result's)
+        needed = {cache.key(cfgs[i], cfgs[i].seed + r) for members in queue for i, r in members if i not in failed}
+        needed |= {cache.key(c, c.seed) for i, c in enumerate(cfgs) if results[i] is None and i not in failed}
+        cache.retain(needed)
     return results
 
 
