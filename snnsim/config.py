@@ -202,10 +202,7 @@ class RunConfig:
         for sub, main in (("adapt_jump", "tau_adapt"), ("max_delay", "delays"), ("rate_target", "rate_reg")):
             if getattr(self, sub) != _FIELDS[sub].default and getattr(self, main) == _FIELDS[main].default:
                 raise _bad(sub, f"a setting of {flag(main)}, which is off; set {flag(main)} too")
-        used = [name for name in MODEL_SPACE if name != "hidden" and getattr(self, name) != _FIELDS[name].default]
-        if len(self.hidden_sizes) > 1:
-            used.insert(0, "hidden")
-        for name in used:
+        for name in self.model_space:
             if self.backend not in MODEL_SPACE[name]:
                 what = "several hidden layers run" if name == "hidden" else "runs"
                 raise _bad(name, f"{what} on --backend {' or '.join(MODEL_SPACE[name])} only; the {self.backend} "
@@ -217,6 +214,13 @@ class RunConfig:
                                  "membrane); add --neuron standard")  # fmt: skip
         if self.delays != "none" and self.max_delay < self.dt:
             raise _bad("max_delay", f"must be at least one step of dt={self.dt} s, got {self.max_delay} s")
+
+    @property
+    def model_space(self) -> list[str]:
+        """The model-space options (``backends.MODEL_SPACE``) this config turns on, by field name
+        (``hidden`` where there are several hidden layers)."""
+        return [name for name in MODEL_SPACE
+                if (len(self.hidden_sizes) > 1 if name == "hidden" else getattr(self, name) != _FIELDS[name].default)]  # fmt: skip
 
     # -- derived -----------------------------------------------------------------------------
     @property

@@ -106,37 +106,25 @@ def network_to_nir(
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
-def _model_space(config: dict) -> list[str]:
-    """The model-space settings (snnsim.backends.MODEL_SPACE) that a stored config turns on."""
-    from .backends import MODEL_SPACE
-    from .config import RunConfig, flag
-
-    default = RunConfig()
-    on = [
-        flag(k)
-        for k in MODEL_SPACE
-        if k not in ("hidden", "rate_reg") and config.get(k, getattr(default, k)) != getattr(default, k)
-    ]
-    return (["--hidden " + ",".join(map(str, config["hidden"]))] if isinstance(config.get("hidden"), list) else []) + on
-
-
 def model_of(path: str | Path, repeat: int | None) -> dict:
     """The trained model of repeat ``repeat`` (the first when None) of an IPD result file."""
     from . import results
-    from .config import RunConfig
+    from .config import RunConfig, flag
 
     ds = results.load(path)
     study = json.loads(ds.attrs.get("config", "{}")).get("study")
     if study == "bmi" and json.loads(ds.attrs["config"]).get("model") != "snn":
         raise ResultError(f"{path}: this bmi model is not a spiking network; its trained weights are variables of "
                           "the result file (snnsim.results.load)")  # fmt: skip
-    if "w1" in ds and "config" in ds.attrs and _model_space(json.loads(ds.attrs["config"])):
-        raise ResultError(f"{path}: export carries the one-hidden-layer LIF network; this model uses "
-                          f"{', '.join(_model_space(json.loads(ds.attrs['config'])))}")  # fmt: skip
     if "w1" not in ds or "config" not in ds.attrs:
         raise ResultError(f"{path}: no trained weights (w1, w2) of a single run; export takes a result file of "
                           "python -m snnsim.run or a sweep's job file")  # fmt: skip
     cfg = RunConfig.from_json(ds.attrs["config"])
+    network = [flag(k) + (" " + ",".join(map(str, cfg.hidden)) if k == "hidden" else "")
+               for k in cfg.model_space if k != "rate_reg"]  # fmt: skip
+    if network:
+        raise ResultError(f"{path}: export carries the one-hidden-layer LIF network; this model uses "
+                          f"{', '.join(network)}")  # fmt: skip
     repeats = [int(r) for r in ds["repeat"].values]
     r = repeats[0] if repeat is None else repeat
     if r not in repeats:

@@ -163,28 +163,37 @@ def weight_dims(arch: Architecture) -> dict[str, tuple[str, ...]]:
     return dims
 
 
+def _named_tensors(model: Decoder) -> dict[str, torch.Tensor]:
+    """The decoder's trained tensors (all M models) by their :func:`weight_dims` names."""
+    t = {"w1": model.w1, "w2": model.w2}
+    t.update({f"w_hidden{k + 1}": w for k, w in enumerate(model.hidden_weights)})
+    t.update({f"w_recurrent{k}": w for k, w in enumerate(model.recurrent_weights)})
+    t.update({f"alpha_hidden{k}": a for k, a in enumerate(model.decays)})
+    if model.delays is not None:
+        t["input_delay"] = model.delays
+    return t
+
+
 def weight_values(model: Decoder, m: int) -> dict[str, np.ndarray]:
     """Model ``m``'s trained tensors by their :func:`weight_dims` names (float32 arrays;
-    ``input_delay`` in steps, ``alpha_hidden{k}`` the membrane decays per step)."""
-    t = {"w1": model.w1[m], "w2": model.w2[m]}
-    t.update({f"w_hidden{k + 1}": w[m] for k, w in enumerate(model.hidden_weights)})
-    t.update({f"w_recurrent{k}": w[m] for k, w in enumerate(model.recurrent_weights)})
-    t.update({f"alpha_hidden{k}": a[m, 0].clamp(0, ALPHA_MAX) for k, a in enumerate(model.decays)})
-    if model.delays is not None:
-        t["input_delay"] = model.delays[m].clamp(0, model.arch.max_delay)
-    return {k: v.detach().cpu().numpy() for k, v in t.items()}
+    ``input_delay`` in steps, ``alpha_hidden{k}`` the membrane decays per step, both as used)."""
+    out = {}
+    for name, t in _named_tensors(model).items():
+        v = t[m]
+        if name.startswith("alpha_hidden"):
+            v = v[0].clamp(0, ALPHA_MAX)
+        elif name == "input_delay":
+            v = v.clamp(0, model.arch.max_delay)
+        out[name] = v.detach().cpu().numpy()
+    return out
 
 
 @torch.no_grad()
 def load_weights(model: Decoder, values: dict[str, torch.Tensor]) -> None:
     """Copy stored tensors (:func:`weight_dims` names, each (M, ...)) into ``model``; the inverse
     of :func:`weight_values` (stored decays and delays are the clamped ones: the same network)."""
-    targets = {"w1": model.w1, "w2": model.w2, "input_delay": model.delays}
-    targets.update({f"w_hidden{k + 1}": w for k, w in enumerate(model.hidden_weights)})
-    targets.update({f"w_recurrent{k}": w for k, w in enumerate(model.recurrent_weights)})
-    targets.update({f"alpha_hidden{k}": a for k, a in enumerate(model.decays)})
-    for name in weight_dims(model.arch):
-        targets[name].copy_(values[name].reshape(targets[name].shape))
+    for name, target in _named_tensors(model).items():
+        target.copy_(values[name].reshape(target.shape))
 
 
 def init_weight(shape: tuple[int, int], mode: str, generator: torch.Generator) -> torch.Tensor:

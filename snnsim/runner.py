@@ -79,7 +79,7 @@ class DataCache:
         return (study.name, study.data_key(cfg, seed), resolve_device(cfg.device))
 
     def get(self, study: Study, cfg: RunConfig, seed: int, device: torch.device) -> Any:
-        key = (study.name, study.data_key(cfg, seed), device)
+        key = self.key(cfg, seed)
         if key not in self._data:
             self._data[key] = study.make_data(cfg, seed, device)
         return self._data[key]

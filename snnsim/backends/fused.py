@@ -209,36 +209,37 @@ def li_backward_native(grad_mem: torch.Tensor, alpha: float, standard: bool = Fa
 class _LIFFunction(torch.autograd.Function):
     @staticmethod
     def forward(
-        ctx: Any, h: torch.Tensor, alpha: float, v_th: float, slope: float
+        ctx: Any, h: torch.Tensor, alpha: float, v_th: float, slope: float, standard: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor]:
         ctx.set_materialize_grads(False)
-        if _native.supported(h):
+        if _native.supported(h):  # the only path that carries the standard neuron (see lif)
             h = h.contiguous()
-            spikes, mem = lif_forward_native(h, alpha, v_th)
+            spikes, mem = lif_forward_native(h, alpha, v_th, standard)
         elif (kernels := _triton_kernels(h)) is not None:
             spikes, mem = kernels.lif_forward(h, alpha, v_th)
         else:
             spikes, mem = _lif_forward_torch(h, alpha, v_th)
         ctx.save_for_backward(h, spikes, mem)
         ctx.params = (alpha, v_th, slope)
+        ctx.standard = standard
         return spikes, mem
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(
         ctx: Any, grad_spikes: torch.Tensor | None, grad_mem: torch.Tensor | None
-    ) -> tuple[torch.Tensor | None, None, None, None]:
+    ) -> tuple[torch.Tensor | None, None, None, None, None]:
         h, spikes, mem = ctx.saved_tensors
         alpha, v_th, slope = ctx.params
         if grad_spikes is None and grad_mem is None:
-            return None, None, None, None
+            return None, None, None, None, None
         if _native.supported(h):
-            grad_h = lif_backward_native(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
+            grad_h = lif_backward_native(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope, ctx.standard)
         elif (kernels := _triton_kernels(h)) is not None:
             grad_h = kernels.lif_backward(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
         else:
             grad_h = _lif_backward_torch(h, spikes, mem, grad_spikes, grad_mem, alpha, v_th, slope)
-        return grad_h, None, None, None
+        return grad_h, None, None, None, None
 
 
 class _LIFunction(torch.autograd.Function):
@@ -255,36 +256,12 @@ class _LIFunction(torch.autograd.Function):
         return li_backward_native(grad_mem, ctx.alpha, ctx.standard), None, None
 
 
-class _StandardLIFFunction(torch.autograd.Function):
-    """The standard LIF on CPU via the compiled recurrence and its adjoint."""
-
-    @staticmethod
-    def forward(
-        ctx: Any, h: torch.Tensor, alpha: float, v_th: float, slope: float
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        ctx.set_materialize_grads(False)
-        h = h.contiguous()
-        spikes, mem = lif_forward_native(h, alpha, v_th, standard=True)
-        ctx.save_for_backward(h, spikes, mem)
-        ctx.params = (alpha, v_th, slope)
-        return spikes, mem
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_spikes: torch.Tensor | None, grad_mem: torch.Tensor | None) -> tuple:
-        if grad_spikes is None and grad_mem is None:
-            return None, None, None, None
-        h, spikes, mem = ctx.saved_tensors
-        return lif_backward_native(h, spikes, mem, grad_spikes, grad_mem, *ctx.params, standard=True), None, None, None
-
-
 def lif(h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
     """Fused LIF layer: (spikes, membrane) records of input currents ``h`` (..., T, N)."""
-    if p.neuron == "standard":
-        if _native.supported(h):
-            return _StandardLIFFunction.apply(h, float(p.alpha), float(p.v_th), float(p.slope))
+    standard = p.neuron == "standard"
+    if standard and not _native.supported(h):  # no Triton or torch-loop kernels for its step order
         return standard_lif_sequence(h, p)
-    return _LIFFunction.apply(h, float(p.alpha), float(p.v_th), float(p.slope))
+    return _LIFFunction.apply(h, float(p.alpha), float(p.v_th), float(p.slope), standard)
 
 
 def li(h: torch.Tensor, p: LIFParameters) -> torch.Tensor:
