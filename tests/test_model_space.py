@@ -17,7 +17,10 @@ LIB = dict(backend="norse", neuron="standard")
     "settings,message",
     [
         (dict(hidden="16,16", backend="fused"), "--hidden: several hidden layers run on --backend snntorch or norse"),
-        (dict(tau_adapt="50ms", backend="snntorch", neuron="standard"), "--tau-adapt: runs on --backend norse only"),
+        (
+            dict(tau_adapt="50ms", backend="snntorch", neuron="standard"),
+            "--tau-adapt: runs on --backend norse or fused only",
+        ),
         (dict(recurrent=True, backend="norse"), "--recurrent: the model-space neurons step as the libraries'"),
         (dict(delays="learned", backend="fused"), "--delays: runs on --backend snntorch or norse only"),
         (dict(adapt_jump=1.0), "--adapt-jump: a setting of --tau-adapt, which is off"),

@@ -7,7 +7,8 @@ follows the notebook's equations (:mod:`snnsim.functional.lif`):
 - ``li(h, p) -> membrane``: the non-spiking output layer;
 - ``cell(h, p, opts, alpha, recurrent) -> (spikes, membrane)``: the model-space hidden layer
   (:mod:`snnsim.functional.cell`: synaptic current, recurrence, per-neuron decays, adaptive
-  threshold), on the library backends only (:data:`MODEL_SPACE` says which backend carries what).
+  threshold), on the library backends, and the adaptive threshold on ``fused`` too
+  (:data:`MODEL_SPACE` says which backend carries what).
 
 ``BACKENDS`` is a plain dict of name -> factory. A factory imports its module (and the library
 behind it) only when called, so importing this package, and the config that takes its names
@@ -66,7 +67,7 @@ MODEL_SPACE: dict[str, tuple[str, ...]] = {
     "tau_syn": ("snntorch", "norse"),
     "recurrent": ("snntorch", "norse"),
     "learn_tau": ("snntorch", "norse"),
-    "tau_adapt": ("norse",),
+    "tau_adapt": ("norse", "fused"),
     "delays": ("snntorch", "norse"),
     "rate_reg": ("snntorch", "norse"),
 }

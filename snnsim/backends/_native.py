@@ -19,6 +19,9 @@ numbers do not depend on the thread count (``ctypes`` releases the GIL during a 
   separate multiply and add are: spikes and membranes are bit-identical to the torch loop.
 - ``lif_bwd``: the BPTT adjoint of :mod:`snnsim.backends.fused`; it forms the surrogate's
   sigmoid itself (float32: a vectorised exp to about 2 ulp; float64: libm's ``exp``).
+- ``alif_fwd`` / ``alif_bwd``: the standard neuron with an adaptive threshold
+  (:mod:`snnsim.functional.cell`, adaptation only) and its adjoint; the forward also records the
+  adaptation ``A`` after each step (the adjoint reads it).
 - ``li_fwd`` / ``li_bwd``: the leaky integrator ``v[t+1] = alpha*v[t] + h[t]`` and its
   adjoint ``dh[t] = lam[t+1]``, ``lam[t] = dv[t] + alpha*lam[t+1]``.
 - ``proj_fwd`` / ``proj_bwd``: input currents of binary input spikes given as lists of active
@@ -128,13 +131,26 @@ def _build() -> ctypes.CDLL:
         # the layers' last two arguments: standard (the standard neuron's step order, 0/1) and threads
         getattr(lib, f"lif_fwd_{suf}").argtypes = [_p] * 3 + layer + [scalar] * 2 + [_i64, _i64]
         getattr(lib, f"lif_bwd_{suf}").argtypes = [_p] * 6 + layer + [scalar] * 3 + [_i64, _i64]
+        getattr(lib, f"alif_fwd_{suf}").argtypes = [_p] * 4 + layer + [scalar] * 4 + [_i64]
+        getattr(lib, f"alif_bwd_{suf}").argtypes = [_p] * 7 + layer + [scalar] * 5 + [_i64]
         getattr(lib, f"li_fwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64, _i64]
         getattr(lib, f"li_bwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64, _i64]
         getattr(lib, f"proj_fwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _i64, _p, _i64, _i64, _i64]
         getattr(lib, f"proj_bwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _p, _i64, _i64, _i64, _i64, _p, _i64]
         getattr(lib, f"spike_mm_fwd_{suf}").argtypes = [_p] * 3 + [_i64] * 6
         getattr(lib, f"spike_mm_bwd_{suf}").argtypes = [_p] * 5 + [_i64] * 6
-        for name in ("lif_fwd", "lif_bwd", "li_fwd", "li_bwd", "proj_fwd", "proj_bwd", "spike_mm_fwd", "spike_mm_bwd"):
+        for name in (
+            "lif_fwd",
+            "lif_bwd",
+            "alif_fwd",
+            "alif_bwd",
+            "li_fwd",
+            "li_bwd",
+            "proj_fwd",
+            "proj_bwd",
+            "spike_mm_fwd",
+            "spike_mm_bwd",
+        ):
             getattr(lib, f"{name}_{suf}").restype = None
     lib.csr_build.argtypes = [_p, _i64, _i64, _p, _p]
     lib.csr_build.restype = None

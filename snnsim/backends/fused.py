@@ -45,6 +45,7 @@ from typing import Any
 
 import torch
 
+from ..functional.cell import CellOptions, cell_sequence
 from ..functional.lif import LIFParameters, li_sequence, standard_lif_sequence
 from . import _native
 
@@ -189,6 +190,32 @@ def lif_backward_native(
     return grad_h
 
 
+def alif_forward_native(
+    h: torch.Tensor, alpha: float, v_th: float, rho: float, beta: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Spikes, membranes and threshold adaptations of the standard neuron with an adaptive
+    threshold (decay ``rho``, jump ``beta`` per spike), compiled kernels (CPU); ``h`` contiguous."""
+    _, rows, steps, n = _flat(h)
+    spikes, mem, adapt = torch.empty_like(h), torch.empty_like(h), torch.empty_like(h)
+    _native.run_layer(_native.kernel("alif_fwd", h.dtype), (h, spikes, mem, adapt), rows, steps, n, alpha, v_th,
+                      rho, beta)  # fmt: skip
+    return spikes, mem, adapt
+
+
+def alif_backward_native(
+    h: torch.Tensor, records: tuple[torch.Tensor, torch.Tensor, torch.Tensor], gs: torch.Tensor | None,
+    gv: torch.Tensor | None, alpha: float, v_th: float, slope: float, rho: float, beta: float,
+) -> torch.Tensor:  # fmt: skip
+    """The input-current gradient of :func:`alif_forward_native` (``records``: its outputs)."""
+    _, rows, steps, n = _flat(h)
+    gs = None if gs is None else gs.contiguous()
+    gv = None if gv is None else gv.contiguous()
+    grad_h = torch.empty_like(h)
+    _native.run_layer(_native.kernel("alif_bwd", h.dtype), (h, *records, gs, gv, grad_h), rows, steps, n, alpha,
+                      v_th, slope, rho, beta)  # fmt: skip
+    return grad_h
+
+
 def li_forward_native(h: torch.Tensor, alpha: float, standard: bool = False) -> torch.Tensor:
     """Membranes of a leaky integrator, compiled kernels (CPU); ``h`` contiguous (..., T, N)."""
     _, rows, steps, n = _flat(h)
@@ -242,6 +269,28 @@ class _LIFFunction(torch.autograd.Function):
         return grad_h, None, None, None, None
 
 
+class _ALIFFunction(torch.autograd.Function):
+    """The adaptive standard neuron on CPU via the compiled recurrence and its adjoint."""
+
+    @staticmethod
+    def forward(ctx: Any, h: torch.Tensor, params: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        ctx.set_materialize_grads(False)
+        alpha, v_th, _, rho, beta = params
+        h = h.contiguous()
+        records = alif_forward_native(h, alpha, v_th, rho, beta)
+        ctx.save_for_backward(h, *records)
+        ctx.params = params
+        return records[0], records[1]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_spikes: torch.Tensor | None, grad_mem: torch.Tensor | None) -> tuple:
+        h, *records = ctx.saved_tensors
+        if grad_spikes is None and grad_mem is None:
+            return None, None
+        return alif_backward_native(h, tuple(records), grad_spikes, grad_mem, *ctx.params), None
+
+
 class _LIFunction(torch.autograd.Function):
     """Leaky integrator on CPU via the compiled recurrence (exact, batching-independent)."""
 
@@ -272,8 +321,32 @@ def li(h: torch.Tensor, p: LIFParameters) -> torch.Tensor:
     return li_sequence(h, p) if standard else _li_torch(h, float(p.alpha))
 
 
+def adaptive_lif(h: torch.Tensor, p: LIFParameters, opts: CellOptions) -> tuple[torch.Tensor, torch.Tensor]:
+    """The standard neuron with an adaptive threshold (``opts``: adaptation only): (spikes,
+    membrane) records of input currents ``h`` (..., T, N); compiled kernels on the CPU, the
+    reference steps elsewhere."""
+    if not _native.supported(h):
+        return cell_sequence(h, p, opts)
+    params = (float(p.alpha), float(p.v_th), float(p.slope), float(opts.adapt_decay), float(opts.adapt_jump))
+    return _ALIFFunction.apply(h, params)
+
+
 class FusedBackend:
     name = "fused"
+
+    def cell(
+        self,
+        h: torch.Tensor,
+        p: LIFParameters,
+        opts: CellOptions,
+        alpha: torch.Tensor | None = None,
+        recurrent: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The model-space layer as far as the kernels carry it: the adaptive threshold
+        (:data:`snnsim.backends.MODEL_SPACE`); the config refuses the other options first."""
+        if alpha is not None or recurrent is not None or opts.syn_decay:
+            raise ValueError("the fused backend carries only the adaptive threshold of the model space")
+        return adaptive_lif(h, p, opts) if opts.adaptive else lif(h, p)
 
     def lif(self, h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
         return lif(h, p)

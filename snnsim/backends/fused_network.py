@@ -20,10 +20,20 @@ from typing import Any
 
 import torch
 
+from ..functional.cell import CellOptions
 from ..functional.lif import LIFParameters
 from . import _native
-from .fused import li_backward_native, li_forward_native, lif_backward_native, lif_forward_native
+from .fused import (
+    alif_backward_native,
+    alif_forward_native,
+    li_backward_native,
+    li_forward_native,
+    lif_backward_native,
+    lif_forward_native,
+)
 from .sparse_input import SpikeRows, project_backward, project_forward
+
+_LIF = CellOptions()  # no model-space option
 
 
 def _spike_mm(s: torch.Tensor, w: torch.Tensor, batch: int) -> torch.Tensor:
@@ -46,13 +56,17 @@ class _Network(torch.autograd.Function):
         index: torch.Tensor,
         p: LIFParameters,
         spiking_output: bool,
+        opts: CellOptions,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         n_models, batch = index.shape
         steps = data[0].shape[1]
         w1, w2 = w1.detach().contiguous(), w2.detach().contiguous()
         alpha, v_th, std = float(p.alpha), float(p.v_th), p.neuron == "standard"
         h1 = project_forward(w1, data, index, time_major=True).view(n_models, steps, -1)
-        s1, v1 = lif_forward_native(h1, alpha, v_th, std)
+        if opts.adaptive:  # the standard neuron with an adaptive threshold (the config checked both)
+            s1, v1, a1 = alif_forward_native(h1, alpha, v_th, opts.adapt_decay, opts.adapt_jump)
+        else:
+            (s1, v1), a1 = lif_forward_native(h1, alpha, v_th, std), None
         h2 = _spike_mm(s1, w2, batch)
         if spiking_output:
             s2, v2 = lif_forward_native(h2, alpha, v_th, std)
@@ -60,8 +74,9 @@ class _Network(torch.autograd.Function):
         else:
             s2, v2 = None, li_forward_native(h2, alpha, std)
             trace = v2
-        ctx.save_for_backward(w2, h1, s1, v1, h2, s2, v2)
+        ctx.save_for_backward(w2, h1, s1, v1, a1, h2, s2, v2)
         ctx.data, ctx.index, ctx.p, ctx.spiking, ctx.w1_shape = data, index, p, spiking_output, w1.shape
+        ctx.opts = opts
         # spike counts are integers: a float32 sum is exact below 2**24 per model
         counts = (s1.sum((1, 2)) if s1[0].numel() < 2**24 else s1.sum((1, 2), dtype=torch.float64)).double()
         ctx.mark_non_differentiable(counts)
@@ -71,8 +86,8 @@ class _Network(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(
         ctx: Any, grad_trace: torch.Tensor, grad_counts: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None]:
-        w2, h1, s1, v1, h2, s2, v2 = ctx.saved_tensors
+    ) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None, None]:
+        w2, h1, s1, v1, a1, h2, s2, v2 = ctx.saved_tensors
         p = ctx.p
         alpha, v_th, slope, std = float(p.alpha), float(p.v_th), float(p.slope), p.neuron == "standard"
         n_models, batch = ctx.index.shape
@@ -87,9 +102,15 @@ class _Network(torch.autograd.Function):
             s1.data_ptr(), w2.data_ptr(), gh2.data_ptr(), gs1.data_ptr(), gw2.data_ptr(), n_models, s1.shape[1],
             batch, w2.shape[-2], w2.shape[-1], _native.threads_for(s1.numel()),
         )  # fmt: skip
-        gh1 = lif_backward_native(h1, s1, v1, gs1, None, alpha, v_th, slope, std)
+        opts = ctx.opts
+        if opts.adaptive:
+            gh1 = alif_backward_native(
+                h1, (s1, v1, a1), gs1, None, alpha, v_th, slope, opts.adapt_decay, opts.adapt_jump
+            )
+        else:
+            gh1 = lif_backward_native(h1, s1, v1, gs1, None, alpha, v_th, slope, std)
         gw1 = project_backward(gh1.view(n_models, -1, h1.shape[-1] // batch), ctx.data, ctx.index, True, ctx.w1_shape)
-        return gw1, gw2, None, None, None, None
+        return gw1, gw2, None, None, None, None, None
 
 
 class _SpikeProduct(torch.autograd.Function):
@@ -130,8 +151,10 @@ def network(
     index: torch.Tensor,
     p: LIFParameters,
     spiking_output: bool,
+    opts: CellOptions = _LIF,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The output trace (M, T, B, out), time-major, of samples ``index`` (M, B) of each model's
     data set (the output layer's spikes with ``spiking_output``, else its membranes), and the
-    hidden spikes per model (M,)."""
-    return _Network.apply(w1, w2, tuple(data), index.to(torch.int64), p, spiking_output)
+    hidden spikes per model (M,). ``opts``: the hidden layer's model-space options, of which the
+    kernels carry the adaptive threshold (with the standard neuron)."""
+    return _Network.apply(w1, w2, tuple(data), index.to(torch.int64), p, spiking_output, opts)

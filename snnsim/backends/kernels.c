@@ -337,6 +337,108 @@ static void SUF(sli_bwd_tile)(const real* R gv, real* R gh, int64_t rows, int64_
     FTZ_END
 }
 
+/* The standard LIF with an adaptive threshold (snnsim.functional.cell, adaptation only):
+ *   u[t] = alpha*v[t-1] + h[t],  z[t] = (u[t] - vth) - rho*A[t-1],  s[t] = z[t] > 0,
+ *   A[t] = rho*A[t-1] + beta*s[t],  v[t] = u[t] (1 - s[t]),  v[-1] = A[-1] = 0;
+ * a holds A after each step. */
+static void SUF(salif_fwd_tile)(const real* R h, real* R s, real* R v, real* R a, int64_t rows, int64_t steps,
+                                int64_t n, int64_t ld, real alpha, real vth, real rho, real beta) {
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t off = r * steps * ld;
+        for (int64_t t = 0; t < steps; ++t) {
+            const real* ht = h + off + t * ld; const real* vp = v + off + (t - 1) * ld;
+            const real* ap = a + off + (t - 1) * ld;
+            real* st = s + off + t * ld; real* vt = v + off + t * ld; real* at = a + off + t * ld;
+            for (int64_t i = 0; i < n; ++i) {
+                real u = t ? alpha * vp[i] : (real)0;
+                u = u + ht[i];
+                real adapt = t ? ap[i] : (real)0;
+                real z = u - vth;
+                real decayed = rho * adapt;
+                z = z - decayed;
+                real spike = z > 0 ? (real)1 : (real)0;
+                real jump = beta * spike;
+                st[i] = spike;
+                at[i] = decayed + jump;
+                vt[i] = u * ((real)1 - spike);
+            }
+        }
+    }
+}
+
+/* Its adjoint, t = T-1 .. 0, with u_t, z_t recomputed, g_t = slope * sig * (1 - sig),
+ * sig = sigmoid(slope * z_t), and the adjoints of the next step carried (du, dz, la = dL/dA_{t+1}):
+ *   la_t = rho (la_{t+1} - dz_{t+1}),  lv = gv[t] + alpha du_{t+1},
+ *   dz_t = (gs[t] - u_t lv + beta la_t) g_t,  du_t = lv (1 - s_t) + dz_t,  gh[t] = du_t.
+ * work: 3 n scratch values. */
+static void SUF(salif_bwd_tile)(const real* R h, const real* R s, const real* R v, const real* R a,
+                                const real* R gs, const real* R gv, real* R gh, real* R work, int64_t rows,
+                                int64_t steps, int64_t n, int64_t ld, real alpha, real vth, real slope, real rho,
+                                real beta) {
+    FTZ_BEGIN
+    real* R du = work;
+    real* R dz = work + n;
+    real* R la = work + 2 * n;
+    for (int64_t r = 0; r < rows; ++r) {
+        int64_t off = r * steps * ld;
+        for (int64_t i = 0; i < n; ++i) { du[i] = 0; dz[i] = 0; la[i] = 0; }
+        for (int64_t t = steps - 1; t >= 0; --t) {
+            const real* ht = h + off + t * ld; const real* st = s + off + t * ld;
+            const real* vp = v + off + (t - 1) * ld; const real* ap = a + off + (t - 1) * ld;
+            real* ght = gh + off + t * ld;
+            for (int64_t i = 0; i < n; ++i) {
+                real u = t ? alpha * vp[i] : (real)0;
+                u = u + ht[i];
+                real z = (u - vth) - rho * (t ? ap[i] : (real)0);
+                real sg = SIGMOID(slope * z);
+                real g = slope * sg * ((real)1 - sg);
+                real lA = rho * (la[i] - dz[i]);
+                real lv = alpha * du[i];
+                if (gv) lv = lv + gv[off + t * ld + i];
+                real ls = beta * lA - u * lv;
+                if (gs) ls = ls + gs[off + t * ld + i];
+                real d = ls * g;
+                real dn = lv * ((real)1 - st[i]) + d;
+                ght[i] = dn;
+                du[i] = dn;
+                dz[i] = d;
+                la[i] = lA;
+            }
+        }
+    }
+    FTZ_END
+}
+
+/* The adaptive layer over (rows, steps, n), split into nth tiles (see tile_of). */
+void SUF(alif_fwd)(const real* R h, real* R s, real* R v, real* R a, int64_t rows, int64_t steps, int64_t n,
+                   real alpha, real vth, real rho, real beta, int64_t nth) {
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        int64_t r0, r1, c0, c1;
+        tile_of(k, nth, rows, n, &r0, &r1, &c0, &c1);
+        int64_t o = r0 * steps * n + c0;
+        if (r1 > r0 && c1 > c0)
+            SUF(salif_fwd_tile)(h + o, s + o, v + o, a + o, r1 - r0, steps, c1 - c0, n, alpha, vth, rho, beta);
+    }
+}
+
+void SUF(alif_bwd)(const real* R h, const real* R s, const real* R v, const real* R a, const real* R gs,
+                   const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, real alpha, real vth,
+                   real slope, real rho, real beta, int64_t nth) {
+    #pragma omp parallel for num_threads(nth) schedule(static, 1)
+    for (int64_t k = 0; k < nth; ++k) {
+        int64_t r0, r1, c0, c1;
+        tile_of(k, nth, rows, n, &r0, &r1, &c0, &c1);
+        int64_t o = r0 * steps * n + c0;
+        if (r1 > r0 && c1 > c0) {
+            real* work = malloc(3 * (c1 - c0) * sizeof(real));
+            SUF(salif_bwd_tile)(h + o, s + o, v + o, a + o, gs ? gs + o : 0, gv ? gv + o : 0, gh + o, work, r1 - r0,
+                                steps, c1 - c0, n, alpha, vth, slope, rho, beta);
+            free(work);
+        }
+    }
+}
+
 /* The layers over (rows, steps, n), split into nth tiles (see tile_of); standard != 0: the
  * standard neuron's step order (slif / sli above). */
 void SUF(lif_fwd)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n, real alpha,

@@ -172,7 +172,7 @@ class SnnTorchBackend:
         """The model-space layer (:func:`snnsim.functional.cell.cell_sequence`) over currents
         ``h`` (M, B, T, N) through ``Leaky``/``Synaptic``/``RLeaky``/``RSynaptic``."""
         if opts.adaptive:
-            raise ValueError("snnTorch has no adaptive-threshold neuron; use the norse backend (LSNN)")
+            raise ValueError("snnTorch has no adaptive-threshold neuron; use the norse backend (LSNN) or fused")
         neuron = self._cell_neuron(opts, recurrent is not None, h.shape[-1], h)
         firing = self._leaky(p, h, True)
         neuron.beta = torch.as_tensor(p.alpha if alpha is None else alpha, dtype=h.dtype, device=h.device)

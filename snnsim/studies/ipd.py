@@ -128,8 +128,9 @@ class InputCurrents:
         for part in model.parts:
             m = part.models
             trace, counts = fused_network.network(
-                model.w1[m], model.w2[m], self.sparse[m], index[m], part.params, part.readout.spiking_output
-            )
+                model.w1[m], model.w2[m], self.sparse[m], index[m], part.params, part.readout.spiking_output,
+                model.arch.cell,
+            )  # fmt: skip
             parts.append(PartOutput(None, None, None, trace.transpose(1, 2), counts))
         return NetworkOutput(tuple(parts))
 

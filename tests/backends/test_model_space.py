@@ -27,13 +27,21 @@ def _case_id(case):
     return "+".join(n for n, on in zip(names, case) if on) or "lif"
 
 
-@pytest.mark.parametrize("backend", ["snntorch", "norse"])
+@pytest.mark.parametrize("backend", ["snntorch", "norse", "fused"])
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_backend_cell_matches_the_reference(backend, case):
     syn, adapt, rec, learn = case
     if adapt and backend not in MODEL_SPACE["tau_adapt"]:
         with pytest.raises(ValueError, match="norse"):
             make_backend(backend).cell(torch.zeros(1, 1, 2, 1), P, CellOptions(0.0, 0.9, 0.3))
+        return
+    if backend == "fused" and (syn or rec or learn):  # the kernels carry the adaptive threshold only
+        opts = CellOptions(0.7 if syn else 0.0, 0.0, 0.0)
+        alpha = torch.full((1, 1, 1), 0.5) if learn else None
+        recurrent = torch.zeros(1, 1, 1) if rec else None
+        with pytest.raises(ValueError, match="adaptive threshold"):
+            make_backend(backend).cell(torch.zeros(1, 1, 2, 1), P, opts, alpha, recurrent)
+        assert not any(backend in MODEL_SPACE[name] for name in ("tau_syn", "recurrent", "learn_tau"))
         return
     g = torch.Generator().manual_seed(sum(case) + 10 * learn)
     scale = 0.4 if syn else 1.3  # a synaptic current sums about 1/(1 - 0.7) steps of input
