@@ -619,23 +619,29 @@ void SUF(proj_bwd)(const int64_t* R samples, int64_t nb, const int64_t* R base, 
  * gw[r, j, k] = sum over (t, b) with s[r, t, b, j] != 0 of gh[r, t, b, k] (t, then b, increasing). */
 void SUF(spike_mm_fwd)(const real* R s, const real* R w, real* R h, int64_t rows, int64_t steps, int64_t batch,
                        int64_t H, int64_t O, int64_t nth) {
-    int64_t total = rows * steps * batch;  /* (row, step, sample) triples, split into nth spans */
+    int64_t per_row = steps * batch, total = rows * per_row;  /* (row, step, sample) triples, split into nth spans */
     #pragma omp parallel for num_threads(nth) schedule(static, 1)
     for (int64_t k = 0; k < nth; ++k) {
         int64_t a, b;
         span_of(k, nth, total, 1, &a, &b);
-        for (int64_t q = a; q < b; ++q) {
-            const real* wr = w + (q / (steps * batch)) * H * O;
-            const real* sq = s + q * H;
-            real* hq = h + q * O;
-            for (int64_t o = 0; o < O; ++o) hq[o] = 0;
-            for (int64_t j = 0; j < H; ++j) {
-                if (sq[j] != 0) {  /* the spikes are sparse: add the rows of the active neurons */
-                    const real* wj = wr + j * O;
+        int32_t* active = malloc((H + 1) * sizeof(int32_t));
+        for (int64_t r = a / per_row; r * per_row < b; ++r) {
+            const real* wr = w + r * H * O;
+            int64_t q0 = r * per_row > a ? r * per_row : a, q1 = (r + 1) * per_row < b ? (r + 1) * per_row : b;
+            for (int64_t q = q0; q < q1; ++q) {
+                const real* sq = s + q * H;
+                real* hq = h + q * O;
+                /* the spikes are sparse: list the active neurons (branch-free), then add their rows */
+                int64_t na = 0;
+                for (int64_t j = 0; j < H; ++j) { active[na] = (int32_t)j; na += sq[j] != 0; }
+                for (int64_t o = 0; o < O; ++o) hq[o] = 0;
+                for (int64_t i = 0; i < na; ++i) {
+                    const real* wj = wr + (int64_t)active[i] * O;
                     for (int64_t o = 0; o < O; ++o) hq[o] += wj[o];
                 }
             }
         }
+        free(active);
     }
 }
 
@@ -649,48 +655,49 @@ void SUF(spike_mm_bwd)(const real* R s, const real* R w, const real* R gh, real*
         int64_t a, b;
         span_of(k, nth, total, 1, &a, &b);
         real* wt = malloc(H * O * sizeof(real));
-        int64_t loaded = -1;
-        for (int64_t q = a; q < b; ++q) {
-            int64_t r = q / per_row;
-            if (r != loaded) {
-                const real* wr = w + r * H * O;
-                for (int64_t j = 0; j < H; ++j)
-                    for (int64_t o = 0; o < O; ++o) wt[o * H + j] = wr[j * O + o];
-                loaded = r;
-            }
-            const real* gq = gh + q * O;
-            real* gsq = gs + q * H;
-            for (int64_t j = 0; j < H; ++j) gsq[j] = 0;
-            for (int64_t o = 0; o < O; ++o) {
-                const real g = gq[o];
-                const real* wo = wt + o * H;
-                for (int64_t j = 0; j < H; ++j) gsq[j] += g * wo[j];
+        for (int64_t r = a / per_row; r * per_row < b; ++r) {
+            const real* wr = w + r * H * O;
+            for (int64_t j = 0; j < H; ++j)
+                for (int64_t o = 0; o < O; ++o) wt[o * H + j] = wr[j * O + o];
+            int64_t q0 = r * per_row > a ? r * per_row : a, q1 = (r + 1) * per_row < b ? (r + 1) * per_row : b;
+            for (int64_t q = q0; q < q1; ++q) {
+                const real* gq = gh + q * O;
+                real* gsq = gs + q * H;
+                for (int64_t j = 0; j < H; ++j) gsq[j] = 0;
+                for (int64_t o = 0; o < O; ++o) {
+                    const real g = gq[o];
+                    const real* wo = wt + o * H;
+                    for (int64_t j = 0; j < H; ++j) gsq[j] += g * wo[j];
+                }
             }
         }
         free(wt);
         FTZ_END
     }
     /* gw: the hidden neurons j split into nth spans; every thread reads its part of each row of
-     * spikes once, and every (j, o) sums over the triples q in increasing order */
+     * spikes once, lists its active neurons (branch-free), and every (j, o) sums over the triples
+     * q in increasing order */
     #pragma omp parallel for num_threads(nth) schedule(static, 1)
     for (int64_t k = 0; k < nth; ++k) {
         FTZ_BEGIN
         int64_t a, b;
         span_of(k, nth, H, 1, &a, &b);
+        int32_t* active = malloc((H + 1) * sizeof(int32_t));
         for (int64_t r = 0; r < rows; ++r) {
             real* gwr = gw + r * H * O;
             for (int64_t i = a * O; i < b * O; ++i) gwr[i] = 0;
             for (int64_t q = r * per_row; q < (r + 1) * per_row; ++q) {
                 const real* sq = s + q * H;
                 const real* gq = gh + q * O;
-                for (int64_t j = a; j < b; ++j) {
-                    if (sq[j] != 0) {
-                        real* gwj = gwr + j * O;
-                        for (int64_t o = 0; o < O; ++o) gwj[o] += gq[o];
-                    }
+                int64_t na = 0;
+                for (int64_t j = a; j < b; ++j) { active[na] = (int32_t)j; na += sq[j] != 0; }
+                for (int64_t i = 0; i < na; ++i) {
+                    real* gwj = gwr + (int64_t)active[i] * O;
+                    for (int64_t o = 0; o < O; ++o) gwj[o] += gq[o];
                 }
             }
         }
+        free(active);
         FTZ_END
     }
 }

@@ -82,3 +82,30 @@ def test_the_thread_count_does_not_change_the_numbers(threads, monkeypatch):
     for a, b in zip(results[:2], results[2:]):
         for x, y in zip(a, b):
             assert torch.equal(x, y)
+
+
+@pytest.mark.parametrize("density", [0.0, 0.1, 0.6, 1.0])
+def test_spike_product_sums_in_its_stated_order_bit_for_bit(density):
+    """``spike_product`` (float32): h[m, r] = sum over active j, increasing, of w[m, j];
+    gs[m, r, j] = sum over k, increasing, of gh[m, r, k] w[m, j, k]; gw[m, j] = sum over rows r,
+    increasing, with s[m, r, j] active, of gh[m, r]: each equal to plain sequential sums."""
+    g = torch.Generator().manual_seed(int(density * 10))
+    models, rows, n_hidden, n_out = 2, 23, 9, 5
+    s = (torch.rand(models, rows, n_hidden, generator=g) < density).float()
+    w = torch.randn(models, n_hidden, n_out, generator=g).requires_grad_()
+    gh = torch.randn(models, rows, n_out, generator=g)
+    h = fused_network.spike_product(s, w)
+    gw = torch.autograd.grad(h, w, gh)[0]
+    s2 = s.clone().requires_grad_()
+    gs = torch.autograd.grad(fused_network.spike_product(s2, w.detach()), s2, gh)[0]
+    w = w.detach()
+    want_h, want_gs, want_gw = torch.zeros_like(h), torch.zeros_like(s), torch.zeros_like(w)
+    for m in range(models):
+        for r in range(rows):
+            for j in range(n_hidden):
+                if s[m, r, j]:
+                    want_h[m, r] = want_h[m, r] + w[m, j]
+                    want_gw[m, j] = want_gw[m, j] + gh[m, r]
+                for k in range(n_out):
+                    want_gs[m, r, j] = want_gs[m, r, j] + gh[m, r, k] * w[m, j, k]
+    assert torch.equal(h, want_h) and torch.equal(gw, want_gw) and torch.equal(gs, want_gs)
