@@ -109,3 +109,37 @@ def test_spike_product_sums_in_its_stated_order_bit_for_bit(density):
                 for k in range(n_out):
                     want_gs[m, r, j] = want_gs[m, r, j] + gh[m, r, k] * w[m, j, k]
     assert torch.equal(h, want_h) and torch.equal(gw, want_gw) and torch.equal(gs, want_gs)
+
+
+def test_adaptive_network_equals_the_composed_reference_float64_whatever_the_threads(monkeypatch):
+    """The whole-network op with the adaptive threshold (standard neuron): trace and weight
+    gradients equal the plain composition (input product, reference cell, output product, the
+    standard leaky integrator), in float64; the same numbers with 1 and 2 kernel threads."""
+    from snnsim.functional.cell import CellOptions, cell_sequence
+    from snnsim.functional.lif import li_sequence
+
+    model, data, index, dense, params, upstream = _case("mean", 0.002, torch.float64)
+    params = params._replace(neuron="standard")
+    opts = CellOptions(0.0, math.exp(-1 / 20), 0.5)
+    monkeypatch.setattr(_native, "MIN_PARALLEL", 1)  # split even this small case
+    runs = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("SNNSIM_THREADS", threads)
+        w1, w2 = model.w1.detach().clone().requires_grad_(), model.w2.detach().clone().requires_grad_()
+        trace, counts = fused_network.network(w1, w2, data, index, params, False, opts)
+        (trace.transpose(1, 2) * upstream).sum().backward()
+        runs.append((trace.transpose(1, 2), counts, w1.grad, w2.grad))
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+    w1, w2 = model.w1.detach().clone().requires_grad_(), model.w2.detach().clone().requires_grad_()
+    s, _ = cell_sequence(torch.matmul(dense, w1.unsqueeze(1)), params, opts)
+    plain_s, _ = cell_sequence(torch.matmul(dense, w1.detach().unsqueeze(1)), params, CellOptions())
+    ref = li_sequence(torch.matmul(s, w2.unsqueeze(1)), params)
+    (ref * upstream).sum().backward()
+    trace, counts, g1, g2 = runs[0]
+    assert 0 < s.sum() < plain_s.sum(), "the adaptation must act"
+    torch.testing.assert_close(counts, s.detach().sum((1, 2, 3)))
+    torch.testing.assert_close(trace, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(g1, w1.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g2, w2.grad, rtol=1e-10, atol=1e-12)
+    assert g1.abs().sum() > 0
