@@ -31,7 +31,8 @@ Implementations, chosen per call:
 The standard neuron (``neuron="standard"``: spike from the updated membrane, reset in the same
 step) has its own compiled loops on the CPU (``standard=1`` in the kernels, adjoint in
 ``kernels.c``); elsewhere it runs the reference steps of :mod:`snnsim.functional.lif` under
-autograd.
+autograd. So does the standard neuron with an adaptive threshold (``alif_fwd``/``alif_bwd``,
+the only model-space option the kernels carry; elsewhere :func:`~snnsim.functional.cell.cell_sequence`).
 
 The leaky integrator off the CPU is one matrix product with a fixed (T, T) lower-triangular
 matrix of powers of alpha (a linear filter). CUDA graphs for the whole training step are not
