@@ -192,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         from . import results
+        from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
         results.check_writable(ns.out, ns.overwrite)
@@ -200,13 +201,15 @@ def main(argv: list[str] | None = None) -> int:
                 raise DataError("give --data FILE.npz or --stimuli N (one of them) for an IPD model")
             if ns.fold:
                 raise DataError("--fold is for BMI models; this is an IPD model")
-            out = predict_ipd(ds, cfg, *ipd_stimuli(cfg, ns.data, ns.stimuli, ns.seed))
+            with deterministic():  # the run's own thread settings: its numbers, bit for bit
+                out = predict_ipd(ds, cfg, *ipd_stimuli(cfg, ns.data, ns.stimuli, ns.seed))
         else:
             if ns.data is None:
                 raise DataError("--data: give the bmi_dataset.pkl to predict on")
             if ns.stimuli is not None:
                 raise DataError("--stimuli is for IPD models; this is a BMI model")
-            out = predict_bmi(ds, cfg, ns.data, ns.fold)
+            with deterministic():
+                out = predict_bmi(ds, cfg, ns.data, ns.fold)
         out.attrs.update({"model": str(Path(ns.model).resolve()), "config": ds.attrs["config"], "complete": 1,
                           "data": ns.data or f"{ns.stimuli} fresh stimuli, seed {ns.seed}"})  # fmt: skip
         results.write(out, ns.out, overwrite=ns.overwrite)
