@@ -72,3 +72,78 @@ def test_version_in_result_files_is_the_package_version():
     text = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
     assert re.search(r'^version = "([^"]+)"', text, re.M).group(1) == snnsim.__version__
     assert results.library_versions()["snnsim"] == snnsim.__version__
+
+
+def _assert_reads_as_xarray(path):
+    """``results.load`` (h5py + CF decoding) gives what ``xarray.open_dataset`` gives: values,
+    dtypes, coordinates, attributes and the encodings a rewrite depends on."""
+    fast = results.load(path)
+    with xr.open_dataset(path, engine="h5netcdf") as opened:
+        plain = opened.load()
+    xr.testing.assert_identical(fast, plain)
+    assert list(fast.dims) == list(plain.dims)
+    for name, var in plain.variables.items():
+        assert fast[name].dtype == var.dtype, name
+        for key in ("dtype", "_FillValue", "units"):
+            assert str(fast[name].encoding.get(key)) == str(var.encoding.get(key)), (name, key)
+    for key, value in plain.attrs.items():
+        assert type(fast.attrs[key]) is type(value), key
+
+
+def test_load_reads_what_xarray_reads(tmp_path):
+    """A dataset with every kind a result file holds: float32/64, int, bool, text (as data,
+    index and attribute), scalars, dimensions without coordinates, 2-D coordinates, NaN."""
+    rng = np.random.default_rng(0)
+    ds = xr.Dataset(
+        {
+            "acc": (("repeat", "epoch"), rng.random((2, 3))),
+            "w": (("repeat", "unit", "hidden_unit"), rng.random((2, 4, 5)).astype(np.float32)),
+            "best": ("repeat", np.array([3, 1])),
+            "ok": ("repeat", np.array([True, False])),
+            "label": ("repeat", np.array(["left", "right"])),
+            "total": ((), 2.5),
+            "gap": ("epoch", np.array([1.0, np.nan, 3.0]), {"units": "s", "long_name": "a gap"}),
+        },
+        coords={
+            "repeat": [0, 1],
+            "epoch": [1, 2, 3],
+            "output": ("unit", ["a", "bb", "c", "d"]),
+            "grid": (("repeat", "epoch"), np.arange(6).reshape(2, 3)),
+        },  # fmt: skip
+    )
+    ds.attrs.update(results.provenance_attrs(RunConfig(readout="fr"), "cpu"))
+    ds.attrs.update({"ratio": 0.5, "list_json": json.dumps([1, 2]), "n": np.int64(7)})
+    _assert_reads_as_xarray(results.write(ds, tmp_path / "kinds.h5"))
+
+
+@pytest.mark.parametrize("args", [["--backend", "fused"], ["--backend", "norse", "--readout", "max"],
+                                  ["--study", "bmi", "--model", "linear"]])  # fmt: skip
+def test_load_reads_real_result_files_as_xarray(tmp_path, args):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run.h5"
+    small = ["--epochs", "1", "--repeats", "2"] + (["--n-train-batches", "2", "--n-test-batches", "1"]
+                                                    if "bmi" not in args else [])  # fmt: skip
+    subprocess.run([sys.executable, "-m", "snnsim.run", *args, *small, "--out", str(out)], check=True,
+                   capture_output=True)  # fmt: skip
+    _assert_reads_as_xarray(out)
+
+
+def test_load_finds_damage_and_falls_back_on_other_layouts(tmp_path):
+    """A flipped value fails the checksum; a file with a group (not a layout the fast reader
+    knows) is read by xarray's reader."""
+    import h5py
+
+    path = results.write(_dataset(), tmp_path / "run.h5")
+    with h5py.File(path, "r+") as f:
+        f["test_acc"][0] = 51.0
+    with pytest.raises(ResultError, match="checksum mismatch"):
+        results.load(path)
+    other = tmp_path / "grouped.h5"
+    ds = _dataset()
+    ds.to_netcdf(other, engine="h5netcdf")
+    ds.to_netcdf(other, engine="h5netcdf", group="extra", mode="a")
+    with pytest.raises(results._NotAResultLayout):
+        results.read(other)
+    xr.testing.assert_identical(results.load(other), ds)

@@ -101,8 +101,10 @@ class JobState:
     peak_rss_mb: float | None = None  # done jobs: the process's peak memory then
 
 
-def state(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> JobState:
-    """The state of one job (see the module docstring)."""
+def state(exp: Experiment, index: int, root: str | os.PathLike | None = None, check_data: bool = True) -> JobState:
+    """The state of one job (see the module docstring). ``check_data=False`` skips reading the
+    arrays back (:func:`snnsim.results.verify`): for a caller that loads the file next, which
+    checks them anyway."""
     holder = job_lock(exp, index, root).holder()
     if holder is not None:
         progress = checkpoint_progress(exp, root).get(index)
@@ -110,7 +112,7 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None) ->
         return JobState(index, "running", f"{at}by {holder}")
     path = found_result(exp, index, root)
     if path.exists():
-        damage = results.verify(path)
+        damage = results.verify(path) if check_data else None
         if damage:
             return JobState(index, "corrupt", damage)
         try:
@@ -153,8 +155,8 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None) ->
     return JobState(index, "missing")
 
 
-def states(exp: Experiment, root: str | os.PathLike | None = None) -> list[JobState]:
-    return [state(exp, i, root) for i in range(exp.grid_size)]
+def states(exp: Experiment, root: str | os.PathLike | None = None, check_data: bool = True) -> list[JobState]:
+    return [state(exp, i, root, check_data) for i in range(exp.grid_size)]
 
 
 def _attrs(path: Path) -> dict:

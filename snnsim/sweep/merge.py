@@ -13,16 +13,18 @@ Added: ``job_index`` (int, -1 where no job) over the swept dims. Attributes: ``e
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 
 import numpy as np
 import xarray as xr
+from tqdm.auto import tqdm
 
 from .. import results
 from ..errors import ResultError
 from .experiment import UNITS, Experiment
-from .jobs import found_result, merged_path, states
+from .jobs import JobState, found_result, merged_path, states
 
 # per-job attributes that differ between jobs; dropped from the merged dataset
 _PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256")
@@ -42,7 +44,14 @@ def merge(
             ``allow_missing`` is false. With ``allow_missing`` those points are NaN and their
             indices are listed in the attributes ``missing`` and ``stale``.
     """
-    st = states(exp, root)
+    st = states(exp, root, check_data=False)  # loading a done file checks its data
+    loaded: dict[int, xr.Dataset] = {}
+    for s in tqdm(st, desc=f"{exp.name}: reading job files", unit="file", disable=None, leave=False):
+        if s.state == "done":
+            try:
+                loaded[s.index] = results.load(found_result(exp, s.index, root))
+            except ResultError as exc:
+                st[s.index] = JobState(s.index, "corrupt", str(exc))
     bad = [s for s in st if s.state != "done"]
     if bad and not allow_missing:
         from .jobs import array_spec
@@ -55,11 +64,9 @@ def merge(
             f"{exp.name}: {len(bad)} of {exp.grid_size} jobs not done ({summary}); "
             f"run them, or merge with --allow-missing to leave them NaN"
         )
-    done = {s.index for s in st if s.state == "done"}
-    if not done:
+    if not loaded:
         raise MergeError(f"{exp.name}: no completed job to merge")
 
-    loaded: dict[int, xr.Dataset] = {i: results.load(found_result(exp, i, root)) for i in sorted(done)}
     # a swept size (hidden = [30, 100]) changes the length of dims without coordinates: index
     # those dims, so that jobs of different sizes align (NaN-padded) instead of refusing to combine
     sizes: dict[str, set[int]] = {}
@@ -79,31 +86,14 @@ def merge(
     index_at: dict[tuple, int] = {tuple(exp.settings(i).values()): i for i in range(exp.grid_size)}
     shape = tuple(len(swept[k]) for k in keys)
 
-    def piece(point: tuple) -> xr.Dataset:
-        i = index_at.get(point, -1)
-        ds = loaded[i] if i in loaded else template
-        ds = ds.drop_vars([k for k in keys if k in ds.variables])
-        ds = ds.assign(job_index=((), np.int64(i)))
-        ds.attrs = {}
-        return ds.expand_dims({k: [v] for k, v in zip(keys, point)})
-
-    def nest(prefix: tuple, depth: int) -> xr.Dataset | list:
-        if depth == len(keys):
-            return piece(prefix)
-        return [nest(prefix + (v,), depth + 1) for v in swept[keys[depth]]]
-
-    if keys:
-        merged = xr.combine_nested(
-            nest((), 0),
-            concat_dim=list(keys),
-            join="outer",
-            combine_attrs="drop",
-            data_vars="all",
-            coords="different",
-            compat="equals",
-        )
-    else:
-        merged = piece(())
+    points = list(itertools.product(*(swept[k] for k in keys)))  # grid order, last key fastest
+    job_index = np.array([index_at.get(point, -1) for point in points], dtype=np.int64)
+    pieces = []
+    for i in job_index:
+        ds = loaded[int(i)] if int(i) in loaded else template
+        pieces.append(ds.drop_vars([k for k in keys if k in ds.variables]))
+    merged = stack(pieces, {k: swept[k] for k in keys})
+    merged["job_index"] = (keys, job_index.reshape(shape))
     assert tuple(merged.sizes[k] for k in keys) == shape
     for var in merged.variables.values():
         var.encoding = {}  # the job files' int encodings cannot hold the NaN of a hole
@@ -139,6 +129,67 @@ def merge(
     if write:
         results.write(merged, merged_path(exp, root), overwrite=True)  # a merge replaces the previous one
     return merged
+
+
+def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
+    """The datasets ``pieces`` (one per grid point, in grid order: the last key varies
+    fastest) as one dataset with the swept keys as new leading dimensions.
+
+    What ``xarray.combine_nested(..., join="outer", data_vars="all", coords="different",
+    combine_attrs="drop")`` gives for the pieces nested by key (``tests/sweep/test_merge.py``
+    checks it), without its pairwise concatenations: the pieces are aligned once (outer join:
+    NaN where a piece lacks an index value), then every variable is stacked by numpy. A
+    variable that some pieces lack is NaN there; a non-index coordinate equal in every piece
+    stays as it is, else it is stacked too.
+    """
+    keys = tuple(swept)
+    if not keys:
+        return pieces[0]
+    shape = tuple(len(v) for v in swept.values())
+    aligned = xr.align(*pieces, join="outer", copy=False)
+
+    def union(kind: str) -> list[str]:
+        names: dict[str, None] = {}
+        for ds in aligned:
+            names.update(dict.fromkeys(getattr(ds, kind) if kind == "data_vars" else
+                                       [c for c in ds.coords if c not in ds.indexes]))  # fmt: skip
+        return list(names)
+
+    def stacked(name: str) -> xr.Variable:
+        present = [ds.variables[name] for ds in aligned if name in ds.variables]
+        # a name whose dims differ between pieces (x_mean over `feature` or `input_unit`) is
+        # broadcast over the union of its dims, in order of appearance, as xarray's concat does
+        dims = tuple(dict.fromkeys(d for v in present for d in v.dims))
+        sizes = {d: n for v in present for d, n in v.sizes.items()}
+        common = tuple(sizes[d] for d in dims)
+        hole = None
+        arrays = []
+        for ds in aligned:
+            if name in ds.variables:
+                arrays.append(ds.variables[name].set_dims(dims, common).values)
+            else:
+                if hole is None:
+                    kind = present[0].dtype.kind  # NaN in the type xarray's concat fills with
+                    fill = present[0].dtype if kind in "fc" else np.float64 if kind in "iu" else object
+                    hole = np.full(common, np.nan, dtype=fill)
+                arrays.append(hole)
+        return xr.Variable(keys + dims, np.stack(arrays).reshape(shape + common))
+
+    variables = {name: stacked(name) for name in union("data_vars")}
+    coords: dict[str, xr.Variable] = {k: xr.Variable((k,), _index_values(v)) for k, v in swept.items()}
+    for name in aligned[0].indexes:
+        coords[name] = aligned[0].variables[name]
+    for name in union("coords"):
+        present = [ds.variables[name] for ds in aligned if name in ds.variables]
+        same = len(present) == len(aligned) and all(v.equals(present[0]) for v in present[1:])
+        coords[name] = present[0] if same else stacked(name)
+    return xr.Dataset(variables, coords=coords)
+
+
+def _index_values(values: tuple) -> np.ndarray:
+    """A swept setting's values as a concatenated index holds them (text as objects)."""
+    array = np.asarray(values)
+    return array.astype(object) if array.dtype.kind == "U" else array
 
 
 def _nan_like(ds: xr.Dataset) -> xr.Dataset:

@@ -295,3 +295,66 @@ def test_jobs_of_different_sizes_merge_nan_padded(tmp_path):
     big = ds["w1"].isel(repeat=0).sel(readout="mean", tau=0.02, hidden=8)
     assert np.isnan(small.values[:, 4:]).all() and not np.isnan(small.values[:, :4]).any()
     assert not np.isnan(big.values).any()
+
+
+def reference_stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
+    """:func:`snnsim.sweep.merge.stack` as xarray's nested combine computes it (the merge's
+    implementation up to snnsim 0.3.0: one concatenation per nesting level and point)."""
+    keys = list(swept)
+    points = iter(pieces)
+
+    def nest(prefix: tuple, depth: int) -> xr.Dataset | list:
+        if depth == len(keys):
+            return next(points).expand_dims({k: [v] for k, v in zip(keys, prefix)})
+        return [nest(prefix + (v,), depth + 1) for v in swept[keys[depth]]]
+
+    tree = nest((), 0)
+    if not keys:
+        return tree
+    return xr.combine_nested(
+        tree, concat_dim=keys, join="outer", combine_attrs="drop", data_vars="all", coords="different",
+        compat="equals",
+    )  # fmt: skip
+
+
+def assert_stacks_alike(pieces, swept):
+    from snnsim.sweep.merge import stack
+
+    got, want = stack(pieces, swept), reference_stack(pieces, swept)
+    xr.testing.assert_identical(got, want)
+    for name, var in want.variables.items():
+        assert got[name].dtype == var.dtype, name
+
+
+def test_stack_equals_xarrays_nested_combine_on_ipd_jobs(exp, tmp_path):
+    """Real job files of a grid with holes (the NaN template) and a ragged size: the fast stack
+    equals xarray's nested combine, values, dtypes, coordinates and attributes."""
+    from snnsim.sweep.merge import _nan_like
+
+    for i in range(exp.grid_size - 2):
+        fake_job(exp, i, tmp_path)
+    loaded = [results.load(result_path(exp, i, tmp_path)) for i in range(exp.grid_size - 2)]
+    loaded += [_nan_like(loaded[0])] * 2
+    pieces = [ds.drop_vars([k for k in exp.keys if k in ds.variables]) for ds in loaded]
+    for p in pieces:
+        p.attrs = {}
+    assert_stacks_alike(pieces, {k: exp.swept[k] for k in exp.keys})
+    assert_stacks_alike(pieces[:1], {})
+
+
+def test_stack_equals_xarrays_nested_combine_on_bmi_models(tmp_path):
+    """BMI jobs of three model kinds (each with its own weight variables) and an outer join on
+    an indexed dimension: the fast stack equals xarray's nested combine."""
+    ds_by_model = {}
+    for model in ("linear", "ann", "snn"):
+        out = tmp_path / f"{model}.h5"
+        args = ["--study", "bmi", "--model", model, "--epochs", "1", "--hidden", "8", "--out", str(out)]
+        if model == "snn":
+            args += ["--backend", "fused"]
+        subprocess.run([sys.executable, "-m", "snnsim.run", *args], check=True, capture_output=True)
+        ds = results.load(out)
+        ds.attrs = {}
+        ds_by_model[model] = ds
+    shorter = ds_by_model["snn"].isel(sample=slice(0, 100))  # an outer join on `sample`
+    pieces = [ds_by_model["linear"], ds_by_model["ann"], ds_by_model["snn"], shorter]
+    assert_stacks_alike(pieces, {"model": ("linear", "ann"), "copy": (0, 1)})
