@@ -117,16 +117,16 @@ def test_load_reads_what_xarray_reads(tmp_path):
 
 
 @pytest.mark.parametrize("args", [["--backend", "fused"], ["--backend", "norse", "--readout", "max"],
-                                  ["--study", "bmi", "--model", "linear"]])  # fmt: skip
-def test_load_reads_real_result_files_as_xarray(tmp_path, args):
-    import subprocess
-    import sys
+                                  ["--study", "bmi", "--model", "ann"]])  # fmt: skip
+def test_load_reads_real_result_files_as_xarray(tmp_path, args, bmi_path):
+    from snnsim import run as run_cli
 
     out = tmp_path / "run.h5"
-    small = ["--epochs", "1", "--repeats", "2"] + (["--n-train-batches", "2", "--n-test-batches", "1"]
-                                                    if "bmi" not in args else [])  # fmt: skip
-    subprocess.run([sys.executable, "-m", "snnsim.run", *args, *small, "--out", str(out)], check=True,
-                   capture_output=True)  # fmt: skip
+    small = ["--epochs", "1", "--repeats", "2", "--quiet"]
+    small += (
+        ["--data", bmi_path, "--hidden", "8"] if "bmi" in args else ["--n-train-batches", "2", "--n-test-batches", "1"]
+    )
+    assert run_cli.main([*args, *small, "--out", str(out)]) == 0
     _assert_reads_as_xarray(out)
 
 

@@ -342,16 +342,17 @@ def test_stack_equals_xarrays_nested_combine_on_ipd_jobs(exp, tmp_path):
     assert_stacks_alike(pieces[:1], {})
 
 
-def test_stack_equals_xarrays_nested_combine_on_bmi_models(tmp_path):
+def test_stack_equals_xarrays_nested_combine_on_bmi_models(tmp_path, bmi_path):
     """BMI jobs of three model kinds (each with its own weight variables) and an outer join on
     an indexed dimension: the fast stack equals xarray's nested combine."""
+    from snnsim import run as run_cli
+
     ds_by_model = {}
     for model in ("linear", "ann", "snn"):
         out = tmp_path / f"{model}.h5"
-        args = ["--study", "bmi", "--model", model, "--epochs", "1", "--hidden", "8", "--out", str(out)]
-        if model == "snn":
-            args += ["--backend", "fused"]
-        subprocess.run([sys.executable, "-m", "snnsim.run", *args], check=True, capture_output=True)
+        args = ["--study", "bmi", "--model", model, "--backend", "fused", "--epochs", "1", "--hidden", "8",
+                "--n-train-folds", "2", "--data", bmi_path, "--quiet", "--out", str(out)]  # fmt: skip
+        assert run_cli.main(args) == 0
         ds = results.load(out)
         ds.attrs = {}
         ds_by_model[model] = ds
