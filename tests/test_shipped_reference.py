@@ -1,7 +1,9 @@
 """The shipped experiments give the numbers stored before the study/runner redesign
-(``tests/reference/shipped.py``): every numeric result variable, bit for bit. Variables added
-since (the costs, per-epoch curves of the life cycle, BMI's trained weights and scaling) are
-listed in ``ADDED``; any other new or missing variable fails."""
+(``tests/reference/shipped.py``): every numeric result variable, bit for bit, against the
+numbers stored for this kind of CPU. Variables added since (the costs, per-epoch curves of the
+life cycle, BMI's trained weights and scaling) are listed in ``ADDED``; any other new or missing
+variable fails. On a kind of CPU without stored numbers, each case must instead give the same
+numbers twice, with one kernel thread and with two (a warning names the missing file)."""
 
 from __future__ import annotations
 
@@ -27,13 +29,23 @@ ADDED = {
 
 @pytest.fixture(scope="module")
 def reference():
+    if not shipped.STORE.exists():
+        return None
     with np.load(shipped.STORE) as store:
         return {k: store[k] for k in store.files}
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key,cfg", CASES, ids=[key for key, _ in CASES])
-def test_shipped_job_numbers_unchanged(reference, key, cfg):
+def test_shipped_job_numbers_unchanged(reference, key, cfg, monkeypatch):
+    if reference is None:
+        import warnings
+
+        warnings.warn(f"no stored numbers for this CPU ({shipped.STORE.name}): checking that the numbers "
+                      "do not depend on the thread count instead", stacklevel=1)  # fmt: skip
+        monkeypatch.setenv("SNNSIM_THREADS", "1")
+        reference = {f"{key}/{k}": v for k, v in shipped.numbers(shipped.run(cfg)).items()}
+        monkeypatch.setenv("SNNSIM_THREADS", "2")
     expected = {k[len(key) + 1 :]: v for k, v in reference.items() if k.startswith(key + "/")}
     got = shipped.numbers(shipped.run(cfg))
     assert set(expected) <= set(got) and set(got) - set(expected) <= ADDED, sorted(set(got) ^ set(expected))

@@ -2,9 +2,17 @@
 
 ``python tests/reference/shipped.py`` runs a shrunken subset of every shipped experiment (same
 settings, fewer epochs and batches) and stores every numeric result variable in
-``tests/reference/shipped.npz``; ``tests/test_shipped_reference.py`` runs the same configs with
-the current code and requires bit-identical variables. Regenerate only when a change of the
-numerics is intended, and say so in the commit.
+``tests/reference/shipped-PLATFORM.npz``; ``tests/test_shipped_reference.py`` runs the same
+configs with the current code and requires bit-identical variables. Regenerate only when a
+change of the numerics is intended, and say so in the commit.
+
+The numbers are stored per kind of CPU (:data:`PLATFORM`: torch's CPU capability and the CPU
+vendor): torch's and numpy's vectorised kernels round differently with other vector widths and
+instruction sets (a float32 training then ends a few last bits, and after a few epochs a few
+samples, elsewhere), so bit-identity holds on one kind of CPU, not across kinds.
+``shipped-AVX2-AuthenticAMD.npz`` was made at commit 39b70ac on the AMD EPYC machines of the
+project's first sessions; ``shipped-AVX512-GenuineIntel.npz`` by running this script of commit
+39b70ac on an Intel Xeon (AVX-512) machine on 2026-12-01, so that both hold that commit's numbers.
 """
 
 from __future__ import annotations
@@ -14,7 +22,25 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).parent
-STORE = HERE / "shipped.npz"
+
+
+def platform_id() -> str:
+    """torch's CPU capability (``AVX2``, ``AVX512``, ...) and the CPU vendor, e.g. ``AVX2-AuthenticAMD``."""
+    import platform
+
+    import torch
+
+    vendor = platform.machine()
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+        vendor = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("vendor_id")), vendor)
+    except OSError:
+        pass
+    return f"{torch.backends.cpu.get_cpu_capability()}-{vendor}"
+
+
+PLATFORM = platform_id()
+STORE = HERE / f"shipped-{PLATFORM}.npz"
 
 # (experiment, job indices, settings replaced to keep it short)
 SHRINK_IPD = {"epochs": 2, "n_train_batches": 3, "n_test_batches": 2}
