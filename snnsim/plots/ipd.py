@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+import matplotlib
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
@@ -44,6 +45,13 @@ if TYPE_CHECKING:
 
 #: The notebook's comparison: one box pair per readout x tau.
 READOUT_GROUPS = ("readout", "tau")
+
+#: horizontal boxes: ``orientation`` from matplotlib 3.10 (``vert`` is deprecated there), ``vert`` before
+HORIZONTAL = (
+    {"orientation": "horizontal"}
+    if tuple(int(x) for x in matplotlib.__version__.split(".")[:2]) >= (3, 10)
+    else {"vert": False}
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,7 +548,7 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
         y = n - 1 - i
         for j, split in enumerate(splits):
             v = values[split]
-            art = ax.boxplot([v], positions=[y + (j - 0.5) * 0.36], widths=0.3, vert=False, patch_artist=True,
+            art = ax.boxplot([v], positions=[y + (j - 0.5) * 0.36], widths=0.3, **HORIZONTAL, patch_artist=True,
                              medianprops=dict(color="black"), flierprops=dict(marker=".", markersize=3))  # fmt: skip
             for patch in art["boxes"]:
                 patch.set_facecolor(SPLIT_COLOURS[split])
