@@ -129,29 +129,21 @@ def _build() -> ctypes.CDLL:
         scalar = ctypes.c_float if suf == "f32" else ctypes.c_double
         layer = [_i64] * 3  # rows, steps, columns
         # the layers' last two arguments: standard (the standard neuron's step order, 0/1) and threads
-        getattr(lib, f"lif_fwd_{suf}").argtypes = [_p] * 3 + layer + [scalar] * 2 + [_i64, _i64]
-        getattr(lib, f"lif_bwd_{suf}").argtypes = [_p] * 6 + layer + [scalar] * 3 + [_i64, _i64]
-        getattr(lib, f"alif_fwd_{suf}").argtypes = [_p] * 4 + layer + [scalar] * 4 + [_i64]
-        getattr(lib, f"alif_bwd_{suf}").argtypes = [_p] * 7 + layer + [scalar] * 5 + [_i64]
-        getattr(lib, f"li_fwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64, _i64]
-        getattr(lib, f"li_bwd_{suf}").argtypes = [_p] * 2 + layer + [scalar, _i64, _i64]
-        getattr(lib, f"proj_fwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _i64, _p, _i64, _i64, _i64]
-        getattr(lib, f"proj_bwd_{suf}").argtypes = [_p, _i64, _p, _p, _p, _i64, _p, _i64, _i64, _i64, _i64, _p, _i64]
-        getattr(lib, f"spike_mm_fwd_{suf}").argtypes = [_p] * 3 + [_i64] * 6
-        getattr(lib, f"spike_mm_bwd_{suf}").argtypes = [_p] * 5 + [_i64] * 6
-        for name in (
-            "lif_fwd",
-            "lif_bwd",
-            "alif_fwd",
-            "alif_bwd",
-            "li_fwd",
-            "li_bwd",
-            "proj_fwd",
-            "proj_bwd",
-            "spike_mm_fwd",
-            "spike_mm_bwd",
-        ):
-            getattr(lib, f"{name}_{suf}").restype = None
+        signatures = {
+            "lif_fwd": [_p] * 3 + layer + [scalar] * 2 + [_i64, _i64],
+            "lif_bwd": [_p] * 6 + layer + [scalar] * 3 + [_i64, _i64],
+            "alif_fwd": [_p] * 4 + layer + [scalar] * 4 + [_i64],
+            "alif_bwd": [_p] * 7 + layer + [scalar] * 5 + [_i64],
+            "li_fwd": [_p] * 2 + layer + [scalar, _i64, _i64],
+            "li_bwd": [_p] * 2 + layer + [scalar, _i64, _i64],
+            "proj_fwd": [_p, _i64, _p, _p, _p, _i64, _i64, _p, _i64, _i64, _i64],
+            "proj_bwd": [_p, _i64, _p, _p, _p, _i64, _p, _i64, _i64, _i64, _i64, _p, _i64],
+            "spike_mm_fwd": [_p] * 3 + [_i64] * 6,
+            "spike_mm_bwd": [_p] * 5 + [_i64] * 6,
+        }
+        for name, argtypes in signatures.items():
+            fn = getattr(lib, f"{name}_{suf}")
+            fn.argtypes, fn.restype = argtypes, None
     lib.csr_build.argtypes = [_p, _i64, _i64, _p, _p]
     lib.csr_build.restype = None
     lib.csc_build.argtypes = [_p, _i64, _i64, _i64, _p, _p, _p]
