@@ -14,6 +14,14 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
+def pytest_collection_modifyitems(config, items):
+    """The SLURM tests share the one-node cluster: one xdist worker runs them one after another
+    (``--dist loadgroup``), so that no test's jobs wait in the queue behind another test's."""
+    for item in items:
+        if item.get_closest_marker("slurm"):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
 @pytest.fixture
 def tiny_ipd():
     """Settings of an IPD run that trains in about a second."""

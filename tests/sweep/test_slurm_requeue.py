@@ -64,19 +64,19 @@ def test_usr1_requeues_the_task_and_it_resumes_bit_for_bit(cluster, workdir):  #
     task = f"{job}_0"
     err = cwd / "logs" / f"snnsim_{job}_0.err"
     try:
-        sent_at = wait_for(lambda: epoch_saved(folder) >= 2 and epoch_saved(folder), 120, "a checkpoint of epoch 2",
+        sent_at = wait_for(lambda: epoch_saved(folder) >= 2 and epoch_saved(folder), 300, "a checkpoint of epoch 2",
                            interval=0.05)  # fmt: skip
         subprocess.run(["scancel", "--signal=USR1", "-b", task], check=True, timeout=30)
         # the script requeues the task: pending again, restarted once
         wait_for(lambda: squeue_states(job).get(task) == "PENDING" and job_field(task, "Restarts") == "1",
-                 60, "the task to be requeued")  # fmt: skip
+                 120, "the task to be requeued")  # fmt: skip
         assert epoch_saved(folder) >= sent_at  # the checkpoint stays
         assert not result_path(exp, 0, cwd / "results").exists()
         # SLURM holds a requeued task back for the credential lifetime (about 2 min); start it a few
         # seconds from now instead: a launch credential must be newer than the revoked one of the
         # first attempt (whole seconds), else slurmd refuses the task
         subprocess.run(["scontrol", "update", f"JobId={task}", "StartTime=now+3"], check=True, timeout=30)
-        wait_for(lambda: not squeue_states(job), 180, f"job {job} to finish")
+        wait_for(lambda: not squeue_states(job), 300, f"job {job} to finish")
     finally:
         subprocess.run(["scancel", job], capture_output=True, timeout=30)
 
