@@ -37,6 +37,7 @@ DEVICES = ("cpu", "cuda", "auto")
 BMI_MODELS = ("snn", "ann", "linear")
 BMI_TARGETS = ("theta", "dtheta", "ddtheta", "torque")
 MI_ORDERS = ("neuron-major", "bin-major")
+BMI_ENCODINGS = ("bins", "window")
 NEURONS = ("notebook", "standard")
 LR_SCHEDULES = ("constant", "cosine")
 DELAY_MODES = ("none", "fixed", "learned")
@@ -153,6 +154,14 @@ class RunConfig:
     n_train_folds: int = setting(18, "training folds", kind="int", low=1, high=18, studies=("bmi",))
     model: str = setting("snn", "decoder", kind="choice", choices=BMI_MODELS, studies=("bmi",))
     mi_order: str = setting("neuron-major", "MI column order", kind="choice", choices=MI_ORDERS, studies=("bmi",))
+    encoding: str = setting(
+        "bins", "how the spiking decoder sees a sample: bins (one step per 50 ms bin, 48 input currents) or "
+        "window (all 960 bin x neuron values as input currents, held for --window-steps steps)", kind="choice",
+        choices=BMI_ENCODINGS, studies=("bmi",),
+    )  # fmt: skip
+    window_steps: int = setting(
+        8, "steps for which the window encoding holds its currents", kind="int", low=1, high=1000, studies=("bmi",)
+    )
     readout_units: int = setting(
         1, "output units per decoded dimension, their weighted readouts summed (with --readout weighted)",
         kind="int", low=1, high=64, studies=("bmi",),
@@ -190,6 +199,14 @@ class RunConfig:
         if self.readout_units > 1 and self.readout != "weighted":
             raise _bad("readout_units", f"{self.readout_units} units per output are summed after the weighted "
                                         "readout; use it with --readout weighted")  # fmt: skip
+        if self.window_steps != _FIELDS["window_steps"].default and self.encoding != "window":
+            raise _bad("window_steps", "a setting of --encoding window; add it")
+        if self.encoding != "bins" and self.model != "snn":
+            raise _bad("encoding", f"a setting of the spiking decoder (--model snn); --model {self.model} reads "
+                                   "the 960 values directly")  # fmt: skip
+        if self.encoding == "window" and self.delays != "none":
+            raise _bad("delays", "input delays need inputs that change over time; --encoding window holds one "
+                                 "input for all steps")  # fmt: skip
         self._check_model_space()
         if self.seed + self.repeats - 1 > MAX_SEED:
             raise _bad("seed", f"seed + repeats - 1 must be <= {MAX_SEED}, got {self.seed + self.repeats - 1}")

@@ -310,6 +310,14 @@ class Decoder(nn.Module):
             x = delay(x, self.delays, self.arch.max_delay)
         return self.forward_currents(torch.matmul(x, self.w1.unsqueeze(1)))  # all steps in one product
 
+    def forward_held(self, x: torch.Tensor, steps: int) -> NetworkOutput:
+        """``x``: (M, B, 1, in) input currents held for ``steps`` steps -> records of both layers
+        (the input product once, not once per step; no input delays)."""
+        if self.delays is not None:
+            raise ValueError("a held input has no delays to apply")
+        h1 = per_model_matmul(x.flatten(1, 2), self.w1).unsqueeze(2)  # (M, B, 1, hidden)
+        return self.forward_currents(h1.expand(*h1.shape[:-2], steps, h1.shape[-1]))
+
     def forward_currents(self, h1: torch.Tensor, time_major: bool = False) -> NetworkOutput:
         """The network from the hidden layer's input currents ``h1`` (M, B, T, hidden) on.
 

@@ -1,5 +1,9 @@
-"""BMI encoder: 20 bins of 48 neurons' spike counts -> 20 time steps of input current.
+"""BMI encoder: 20 bins of 48 neurons' spike counts -> input currents of the spiking decoder.
 
+Two encodings (``--encoding``): ``bins`` (:func:`encode`, the default) and ``window``
+(:func:`encode_window`).
+
+**bins**: 20 time steps of 48 input currents.
 Each sample's MI row becomes a sequence: bin ``k`` of the 20 is time step ``k`` of the spiking
 network (one step of ``dt`` per bin, so ``tau`` is measured in bins of ``dt``: with the defaults
 ``dt`` = 1 ms and ``tau`` = 20 ms, the membrane forgets with ``alpha = exp(-1/20)`` per bin, a memory
@@ -47,3 +51,15 @@ def encode(counts: np.ndarray, norm: Normaliser, pad: int = PAD) -> torch.Tensor
     if pad:
         x = np.concatenate([x, np.zeros((x.shape[0], pad, x.shape[2]))], axis=1)
     return torch.from_numpy(x.astype(np.float32))
+
+
+def encode_window(counts: np.ndarray, norm: Normaliser) -> torch.Tensor:
+    """Counts (n, 20, 48) -> one step of 960 input currents (n, 1, 960), float32: the whole window.
+
+    **window**: every (bin, neuron) value is an input channel of its own, z-scored as in
+    :func:`encode`, in bin-major order (channel = bin * 48 + neuron). The decoder holds these
+    currents for ``window_steps`` steps (``SNNRegressor`` expands the one step), so its first
+    layer can weight each bin of each neuron separately, as the ridge and ANN decoders do, and the
+    hidden neurons turn the held current into a spike rate."""
+    x = encode(counts, norm, pad=0)
+    return x.reshape(x.shape[0], 1, -1)

@@ -60,6 +60,7 @@ PER_SAMPLE_DIMS = (
     "sample",
     "time",
     "input_unit",
+    "neuron",
     "hidden_unit",
     "output_unit",
     "unit",

@@ -46,7 +46,7 @@ from ..config import RunConfig
 from ..costs import Costs
 from ..datasets import bmi as bmi_data
 from ..datasets.bmi import Folds, Splits
-from ..encoders.bmi import PAD, Normaliser, encode
+from ..encoders.bmi import PAD, Normaliser, encode, encode_window
 from ..errors import DataError
 from ..functional.lif import LIFParameters
 from ..metrics import fvaf, rmse
@@ -111,7 +111,7 @@ def prepare(cfg: RunConfig, device: torch.device | str = "cpu") -> BMIData:
 def model_inputs(cfg: RunConfig, counts: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
     """Counts (n, 20, 48) -> the model's inputs with the training folds' normalisation."""
     if cfg.model == "snn":
-        return encode(counts, Normaliser(mean, std))
+        return (encode_window if cfg.encoding == "window" else encode)(counts, Normaliser(mean, std))
     flat = counts.reshape(len(counts), -1)
     return torch.from_numpy(((flat - mean) / std).astype(np.float32))
 
@@ -139,8 +139,10 @@ class SNNRegressor(nn.Module):
         params = LIFParameters(cfg.alpha, cfg.threshold, cfg.surrogate_slope, cfg.neuron)
         self.units = cfg.readout_units  # output units per dimension (summed after the weighted readout)
         n_units = 2 * n_out if self.push_pull else n_out * self.units
+        self.window_steps = cfg.window_steps if cfg.encoding == "window" else 0  # steps the window is held
+        n_in = bmi_data.N_NEURONS * (bmi_data.N_BINS if self.window_steps else 1)
         self.decoder = Decoder(
-            bmi_data.N_NEURONS, cfg.hidden_sizes[0], n_units, make_backend(cfg.backend), readout, params, cfg.init,
+            n_in, cfg.hidden_sizes[0], n_units, make_backend(cfg.backend), readout, params, cfg.init,
             generators, Architecture.from_config(cfg),
         )  # fmt: skip
         m = len(generators)
@@ -148,15 +150,19 @@ class SNNRegressor(nn.Module):
         self.bias = nn.Parameter(torch.zeros(m, 1, n_out))
         self.readout_weights = None
         if cfg.readout == "weighted":  # the learned readout's weights over time, starting as the mean over steps
-            steps = bmi_data.N_BINS + PAD
+            steps = steps_of(cfg)
             self.readout_weights = nn.Parameter(torch.full((m, steps, n_units), 1 / steps))
         self.n_out = n_out
         self.hidden_spikes = torch.zeros(m, dtype=torch.float64)  # of the calls since the last reset
         self.last_hidden: torch.Tensor | None = None  # the last call's hidden spikes (rate regularisation)
 
+    def held(self, x: torch.Tensor) -> torch.Tensor:
+        """The decoder's input currents over time: the window encoding's one step held for its steps."""
+        return x.expand(*x.shape[:-2], self.window_steps, x.shape[-1]) if self.window_steps else x
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x (M, B, T, 48) currents -> (M, B, n_out)."""
-        out = self.decoder(x)
+        """x (M, B, T, 48) currents (bins), or (M, B, 1, 960) (window) -> (M, B, n_out)."""
+        out = self.decoder.forward_held(x, self.window_steps) if self.window_steps else self.decoder(x)
         self.hidden_spikes += out.hidden_spike_count().cpu()
         self.last_hidden = out.hidden_spikes if self.training else None
         if self.readout_weights is None:
@@ -166,6 +172,11 @@ class SNNRegressor(nn.Module):
         if self.push_pull:
             z = z[..., : self.n_out] - z[..., self.n_out :]
         return self.scale * z + self.bias
+
+
+def steps_of(cfg: RunConfig) -> int:
+    """Time steps of the spiking decoder: 20 bins and the trailing zeros, or the window's steps."""
+    return cfg.window_steps if cfg.encoding == "window" else bmi_data.N_BINS + PAD
 
 
 def weighted_readout(trace: torch.Tensor, weights: torch.Tensor, units: int = 1) -> torch.Tensor:
@@ -404,6 +415,7 @@ def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs
     if isinstance(model, ANNRegressor):
         return [costs.dense([model.w1[m], model.w2[m]], [model.b1[m], model.b2[m]], x)
                 for m in range(model.w1.shape[0])]  # fmt: skip
+    x = model.held(x)
     with torch.no_grad():
         xs = x.unsqueeze(0).expand(model.decoder.n_models, *x.shape)
         out = model.decoder(xs)
@@ -427,7 +439,7 @@ class BMIStudy:
 
     def data_key(self, cfg: RunConfig, seed: int) -> tuple:
         """The data depend on the data set, folds, target and the model's input kind, not on the seed."""
-        kind = "currents" if cfg.model == "snn" else ("cpu" if cfg.model == "linear" else "flat")
+        kind = cfg.encoding if cfg.model == "snn" else ("cpu" if cfg.model == "linear" else "flat")
         return (cfg.data, cfg.rotation, cfg.n_train_folds, cfg.target, cfg.dims, cfg.mi_order, kind)
 
     def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
@@ -437,7 +449,7 @@ class BMIStudy:
         from pathlib import Path
 
         size = Path(cfg.data).stat().st_size if cfg.data and Path(cfg.data).is_file() else 26_000 * 965 * 8
-        steps = bmi_data.N_BINS + PAD
+        steps = steps_of(cfg)
         hidden = sum(cfg.hidden_sizes)
         work = cfg.batch_size * steps * 8 * (hidden + 2 * len(cfg.dims)) * 4
         weights = (bmi_data.N_NEURONS * bmi_data.N_BINS + 2 + hidden) * hidden * 4 * 4
@@ -532,7 +544,8 @@ class BMIStudy:
         for name, dims in weight_dims(cfg).items():
             variables[name] = (("repeat", *dims), np.stack([r.weights[name] for r in rows]),
                                {"long_name": f"trained {name.replace('_', ' ')}"})  # fmt: skip
-        features = "input_unit" if cfg.model == "snn" else "feature"
+        # per neuron for the spiking decoder (with --encoding window: 960 input units, 48 neurons), else per column
+        features = "feature" if cfg.model != "snn" else ("neuron" if cfg.encoding == "window" else "input_unit")
         variables["x_mean"] = (features, data.x_mean, {"long_name": "input normalisation: mean (training folds)"})
         variables["x_std"] = (features, data.x_std, {"long_name": "input normalisation: standard deviation"})
         variables["y_mean"] = ("output", data.y_mean, {"units": units, "long_name": "target mean (training folds)"})

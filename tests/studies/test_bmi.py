@@ -107,3 +107,26 @@ def test_bmi_config_validation():
         RunConfig(study="bmi", model="rnn")
     with pytest.raises(ConfigError, match="--target"):
         RunConfig(study="bmi", target="speed")
+
+
+def test_window_encoding_trains_and_holds_its_input_for_its_steps(data_path):
+    """--encoding window: 960 input channels, readout weights over the window's steps, the same
+    numbers batched or not."""
+    cfg = _cfg(data_path, encoding="window", window_steps=5, readout="weighted", repeats=2)
+    a = runner.run(cfg, progress=False)
+    b = runner.run(cfg.replace(batch_repeats=False), progress=False)
+    np.testing.assert_array_equal(a.y_pred.values, b.y_pred.values)
+    assert a.sizes["step"] == 5 and a.readout_weights.dims == ("repeat", "step", "output_unit")
+    assert a.w1.sizes["input_unit"] == 960 and a.x_mean.dims == ("neuron",) and a.sizes["neuron"] == 48
+    assert np.isfinite(a.test_fvaf.values).all() and a.attrs["config_encoding"] == "window"
+
+
+def test_window_encoding_refusals():
+    with pytest.raises(ConfigError, match="--window-steps.*--encoding window"):
+        RunConfig(study="bmi", window_steps=4)
+    with pytest.raises(ConfigError, match="--encoding.*--model snn"):
+        RunConfig(study="bmi", model="ann", encoding="window")
+    with pytest.raises(ConfigError, match="--delays"):
+        RunConfig(study="bmi", encoding="window", neuron="standard", backend="norse", delays="fixed")
+    with pytest.raises(ConfigError, match="--encoding"):
+        RunConfig(study="ipd", encoding="window")
