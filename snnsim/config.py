@@ -156,7 +156,8 @@ class RunConfig:
     mi_order: str = setting("neuron-major", "MI column order", kind="choice", choices=MI_ORDERS, studies=("bmi",))
     encoding: str = setting(
         "bins", "how the spiking decoder sees a sample: bins (one step per 50 ms bin, 48 input currents) or "
-        "window (all 960 bin x neuron values as input currents, held for --window-steps steps)", kind="choice",
+        "window (all 960 bin x neuron values as input currents, held for --window-steps steps); the ANN and "
+        "ridge decoders always read the 960 values", kind="choice",
         choices=BMI_ENCODINGS, studies=("bmi",),
     )  # fmt: skip
     window_steps: int = setting(
@@ -201,9 +202,6 @@ class RunConfig:
                                         "readout; use it with --readout weighted")  # fmt: skip
         if self.window_steps != _FIELDS["window_steps"].default and self.encoding != "window":
             raise _bad("window_steps", "a setting of --encoding window; add it")
-        if self.encoding != "bins" and self.model != "snn":
-            raise _bad("encoding", f"a setting of the spiking decoder (--model snn); --model {self.model} reads "
-                                   "the 960 values directly")  # fmt: skip
         if self.encoding == "window" and self.delays != "none":
             raise _bad("delays", "input delays need inputs that change over time; --encoding window holds one "
                                  "input for all steps")  # fmt: skip

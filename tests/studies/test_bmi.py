@@ -124,8 +124,6 @@ def test_window_encoding_trains_and_holds_its_input_for_its_steps(data_path):
 def test_window_encoding_refusals():
     with pytest.raises(ConfigError, match="--window-steps.*--encoding window"):
         RunConfig(study="bmi", window_steps=4)
-    with pytest.raises(ConfigError, match="--encoding.*--model snn"):
-        RunConfig(study="bmi", model="ann", encoding="window")
     with pytest.raises(ConfigError, match="--delays"):
         RunConfig(study="bmi", encoding="window", neuron="standard", backend="norse", delays="fixed")
     with pytest.raises(ConfigError, match="--encoding"):
