@@ -18,13 +18,15 @@ from typing import Any
 RECIPES: dict[tuple[str, str], dict[str, Any]] = {
     ("bmi", "snn"): {
         "backend": "fused",
+        "encoding": "window",
         "readout": "weighted",
-        "readout_units": 8,
         "tau": "2ms",
         "hidden": 200,
+        "init": "fan-in",
         "epochs": 30,
         "batch_size": 256,
-        "lr": 0.001,
+        "lr": 0.0003,
+        "weight_decay": 0.05,
     },
 }
 
