@@ -35,8 +35,9 @@ RECIPE_FILES = {("bmi", "snn"): "experiments/bmi_best.toml"}
 
 
 #: Recipe settings that hold only together with another setting's value: (setting, value).
-#: ``--readout last`` with the BMI recipe drops its ``readout_units`` (summed weighted readouts).
-REQUIRES: dict[str, tuple[str, Any]] = {"readout_units": ("readout", "weighted")}
+#: ``--delays fixed|learned`` with the BMI recipe drops its ``encoding`` (a held window has no
+#: time course to delay); ``readout_units`` (summed weighted readouts) goes with ``weighted``.
+REQUIRES: dict[str, tuple[str, Any]] = {"readout_units": ("readout", "weighted"), "encoding": ("delays", "none")}
 
 
 def defaults(study: str, model: str = "snn", given: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -92,14 +92,15 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "model,extra", [("snn", []), ("snn", ["--readout-units", "3"]), ("snn", ["--readout", "last"]), ("ann", []),
+    "model,extra", [("snn", []), ("snn", ["--readout-units", "3"]), ("snn", ["--readout", "last"]),
+                    ("snn", ["--encoding", "bins"]), ("ann", []),
                     ("linear", []),
                     ("snn", ["--backend", "norse", "--neuron", "standard", "--hidden", "8,4", "--recurrent",
                              "--tau-syn", "5ms", "--tau-adapt", "50ms", "--learn-tau", "--delays", "learned"])],
 )  # fmt: skip
 def test_bmi_predictions_reproduce_the_result_files_folds(model, extra, bmi_path, tmp_path):
-    """Trained by the command's main() (snn: the recipe's weighted readout unless ``extra`` says
-    otherwise); ``--fold TEST`` gives the stored test predictions and FVAF bit for bit, ``--fold
+    """Trained by the command's main() (snn: the recipe's window encoding and weighted readout
+    unless ``extra`` says otherwise; with ``--delays`` the recipe's encoding is dropped); ``--fold TEST`` gives the stored test predictions and FVAF bit for bit, ``--fold
     VAL`` the validation FVAF."""
     out = tmp_path / "b.h5"
     code = run_cli.main(["--study", "bmi", "--model", model, "--backend", "fused", "--epochs", "2", "--hidden", "8",

@@ -46,3 +46,9 @@ def test_ipd_and_baselines_keep_runconfig_defaults():
 def test_ipd_recipe_file_is_a_valid_config():
     cfg = RunConfig.from_dict(config_file(ROOT / "experiments" / "ipd_best.toml"))
     assert cfg.study == "ipd" and cfg.fresh_data and cfg.n_val_batches > 0  # chosen and stopped on validation
+
+
+def test_input_delays_drop_the_recipes_window_encoding():
+    assert cfg_of("--study", "bmi").encoding == "window"
+    cfg = cfg_of("--study", "bmi", "--backend", "norse", "--neuron", "standard", "--delays", "fixed")
+    assert cfg.encoding == "bins" and cfg.lr == recipes.defaults("bmi", "snn")["lr"]
