@@ -59,7 +59,7 @@ from ..training import FitOptions, Training, clip_gradients, fit_epochs, lr_at, 
 from . import Outcome
 from .ipd import checkpoint_key, cost_variables, epoch_variables
 
-#: One input step of the spiking decoder is one 50 ms bin of counts (for firing rates in Hz).
+#: One bin of counts, s; with the bins encoding one step of the spiking decoder (firing rates in Hz).
 BIN_SECONDS = 0.05
 RIDGE_GRID = tuple(10.0**k for k in np.arange(-1, 5.5, 0.5))
 EVAL_CHUNK = 4096
@@ -177,6 +177,12 @@ class SNNRegressor(nn.Module):
 def steps_of(cfg: RunConfig) -> int:
     """Time steps of the spiking decoder: 20 bins and the trailing zeros, or the window's steps."""
     return cfg.window_steps if cfg.encoding == "window" else bmi_data.N_BINS + PAD
+
+
+def step_seconds(cfg: RunConfig) -> float:
+    """Seconds of data per step of the spiking decoder, for its firing rates in Hz: one 50 ms bin,
+    or (window encoding) the 1 s window spread over the window's steps."""
+    return bmi_data.N_BINS * BIN_SECONDS / cfg.window_steps if cfg.encoding == "window" else BIN_SECONDS
 
 
 def weighted_readout(trace: torch.Tensor, weights: torch.Tensor, units: int = 1) -> torch.Tensor:
@@ -311,7 +317,7 @@ class BMITrainer:
             index = perm[:, b * self.batch : (b + 1) * self.batch]
             loss = ((self.model(self._noisy(x[index])) - y[index]) ** 2).mean((1, 2))  # (M,)
             if self.cfg.rate_reg:
-                loss = loss + rate_penalty(self.model.last_hidden, self.cfg, BIN_SECONDS)
+                loss = loss + rate_penalty(self.model.last_hidden, self.cfg, step_seconds(self.cfg))
             self.optimiser.zero_grad()
             loss.sum().backward()  # each model's slice gets exactly its own gradient
             clip_gradients(self.model, self.n_models, self.cfg.grad_clip)
@@ -331,8 +337,8 @@ class BMITrainer:
     def hidden_rate_hz(self) -> np.ndarray | None:
         if not isinstance(self.model, SNNRegressor):
             return None
-        steps = self.data.x.train.shape[1]
-        neuron_seconds = self.n_batches * self.batch * sum(self.cfg.hidden_sizes) * steps * BIN_SECONDS
+        seconds = steps_of(self.cfg) * step_seconds(self.cfg)  # of one sample
+        neuron_seconds = self.n_batches * self.batch * sum(self.cfg.hidden_sizes) * seconds
         return (self.model.hidden_spikes / neuron_seconds).numpy()
 
     def state_dict(self) -> dict:
@@ -422,7 +428,7 @@ def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs
     spiking = out.out_spikes
     extra = 2 * model.n_out + (model.readout_weights[0].numel() if model.readout_weights is not None else 0)
     return [costs.of_decoder(model.decoder, m, x, out.hidden_spikes[m], None if spiking is None else spiking[m],
-                             BIN_SECONDS, extra)
+                             step_seconds(cfg), extra)
             for m in range(model.decoder.n_models)]  # fmt: skip
 
 

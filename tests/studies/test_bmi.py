@@ -128,3 +128,29 @@ def test_window_encoding_refusals():
         RunConfig(study="bmi", encoding="window", neuron="standard", backend="norse", delays="fixed")
     with pytest.raises(ConfigError, match="--encoding"):
         RunConfig(study="ipd", encoding="window")
+
+
+def test_window_hidden_rate_counts_every_held_step(data_path):
+    """The training's hidden rate (Hz) with the window encoding: spikes over all window steps,
+    each step 1 s / window_steps of data; checked against the spikes of the decoder run on the
+    input repeated over the steps (the path that does not hold it)."""
+    import torch
+
+    from snnsim import seeding
+    from snnsim.studies import bmi
+
+    cfg = _cfg(data_path, encoding="window", window_steps=5, hidden=16, init="fan-in", repeats=2)
+    data = bmi.prepare(cfg)
+    model = bmi.SNNRegressor(cfg, 1, [seeding.generator(s, "init") for s in (0, 1)])
+    with torch.no_grad():
+        model.decoder.w1.mul_(8.0)  # so that the hidden layer fires
+    trainer = bmi.BMITrainer(model, cfg, data, [0, 1])
+    trainer.n_batches, trainer.batch = 1, 64
+    x = data.x.train[:64].unsqueeze(0).expand(2, 64, 1, 960)
+    model.hidden_spikes.zero_()
+    with torch.no_grad():
+        model(x)
+        spikes = model.decoder(x.expand(2, 64, 5, 960)).hidden_spikes.double().sum((1, 2, 3))
+    assert spikes.min() > 0
+    expected = spikes / (64 * 16 * 5 * (1.0 / 5))  # samples x neurons x steps x seconds per step
+    np.testing.assert_allclose(trainer.hidden_rate_hz(), expected.numpy(), rtol=1e-12)
