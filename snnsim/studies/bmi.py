@@ -337,8 +337,8 @@ class BMITrainer:
     def hidden_rate_hz(self) -> np.ndarray | None:
         if not isinstance(self.model, SNNRegressor):
             return None
-        seconds = steps_of(self.cfg) * step_seconds(self.cfg)  # of one sample
-        neuron_seconds = self.n_batches * self.batch * sum(self.cfg.hidden_sizes) * seconds
+        steps, seconds = steps_of(self.cfg), step_seconds(self.cfg)  # a sample's steps, s per step
+        neuron_seconds = self.n_batches * self.batch * sum(self.cfg.hidden_sizes) * steps * seconds
         return (self.model.hidden_spikes / neuron_seconds).numpy()
 
     def state_dict(self) -> dict:
