@@ -50,7 +50,7 @@ from ..encoders.bmi import PAD, Normaliser, encode, encode_window
 from ..errors import DataError
 from ..functional.lif import LIFParameters
 from ..metrics import fvaf, rmse
-from ..network import Architecture, Decoder
+from ..network import Architecture, Decoder, NetworkOutput
 from ..network import weight_dims as decoder_weight_dims
 from ..network import weight_values as decoder_weight_values
 from ..readouts import get_readout
@@ -160,9 +160,13 @@ class SNNRegressor(nn.Module):
         """The decoder's input currents over time: the window encoding's one step held for its steps."""
         return x.expand(*x.shape[:-2], self.window_steps, x.shape[-1]) if self.window_steps else x
 
+    def decode(self, x: torch.Tensor) -> NetworkOutput:
+        """The decoder's records for x (M, B, T, 48) currents (bins), or (M, B, 1, 960) (window)."""
+        return self.decoder.forward_held(x, self.window_steps) if self.window_steps else self.decoder(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (M, B, T, 48) currents (bins), or (M, B, 1, 960) (window) -> (M, B, n_out)."""
-        out = self.decoder.forward_held(x, self.window_steps) if self.window_steps else self.decoder(x)
+        out = self.decode(x)
         self.hidden_spikes += out.hidden_spike_count().cpu()
         self.last_hidden = out.hidden_spikes if self.training else None
         if self.readout_weights is None:
@@ -421,10 +425,9 @@ def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs
     if isinstance(model, ANNRegressor):
         return [costs.dense([model.w1[m], model.w2[m]], [model.b1[m], model.b2[m]], x)
                 for m in range(model.w1.shape[0])]  # fmt: skip
-    x = model.held(x)
     with torch.no_grad():
-        xs = x.unsqueeze(0).expand(model.decoder.n_models, *x.shape)
-        out = model.decoder(xs)
+        out = model.decode(x.unsqueeze(0).expand(model.decoder.n_models, *x.shape))
+    x = model.held(x)  # the inputs at every step, as the costs count them
     spiking = out.out_spikes
     extra = 2 * model.n_out + (model.readout_weights[0].numel() if model.readout_weights is not None else 0)
     return [costs.of_decoder(model.decoder, m, x, out.hidden_spikes[m], None if spiking is None else spiking[m],
