@@ -5,7 +5,9 @@ Every IPD result file and every BMI ``snn`` result file holds the trained weight
 (``w1`` (input_unit, hidden_unit) and ``w2`` (hidden_unit, output_unit)) and the full config, so a
 model is exported without training again. A BMI decoder's affine head on its readout
 (``head_scale``, ``head_bias``) and its scaling (``x_mean``, ``x_std``, ``y_mean``, ``y_std``) go
-into the ``pt`` dict and the NIR metadata (they act outside the spiking graph).
+into the ``pt`` dict and the NIR metadata (they act outside the spiking graph), and so does
+how its input is presented: ``input_encoding`` ``bins`` (one 48-value step per 50 ms bin) or
+``window`` (the 960 values as one input vector, fed for ``hold_steps`` steps).
 
 ``--format pt``: a ``torch.save`` dict: ``w1``, ``w2`` (float32, (in, out) layout), ``alpha`` (the
 membrane decay per step), ``threshold``, ``readout``, ``dt`` (s), ``tau`` (s), ``config`` (JSON),
@@ -39,13 +41,16 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .cli import OneLineParser, guarded
 from .cli import index as _index
 from .errors import ResultError
+
+if TYPE_CHECKING:
+    from .config import RunConfig
 
 PROG = "snnsim.export"
 #: The step snnTorch's NIR importer assumes (snntorch/import_nir.py), s.
@@ -54,6 +59,8 @@ FORMATS = ("nir", "pt")
 #: A BMI decoder's affine head on its readout (per output) and its input and target scaling.
 BMI_HEAD = ("head_scale", "head_bias", "readout_weights")  # readout_weights: the "weighted" readout only
 BMI_SCALING = ("x_mean", "x_std", "y_mean", "y_std")
+#: How a BMI decoder's input is presented (``hold_steps``: the window encoding only).
+BMI_INPUT = ("input_encoding", "hold_steps")
 
 
 def network_to_nir(
@@ -136,7 +143,15 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
         "neuron": getattr(cfg, "neuron", "notebook"), "config": cfg.to_json(), "repeat": r, "seed": cfg.seed + r,
         **({k: ds[k].sel(repeat=r).values.astype(np.float32) for k in BMI_HEAD if k in ds} if cfg.study == "bmi" else {}),
         **({k: ds[k].values.astype(np.float32) for k in BMI_SCALING} if cfg.study == "bmi" else {}),
+        **(_bmi_input(cfg) if cfg.study == "bmi" else {}),
     }  # fmt: skip
+
+
+def _bmi_input(cfg: RunConfig) -> dict:
+    """How a BMI decoder's input reaches the graph: ``bins`` (one step per 50 ms bin, 48 inputs)
+    or ``window`` (all 960 values at once, held for ``hold_steps`` steps)."""
+    held = {"hold_steps": cfg.window_steps} if cfg.encoding == "window" else {}
+    return {"input_encoding": cfg.encoding, **held}
 
 
 def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = None, overwrite: bool = False) -> Path:
@@ -160,7 +175,7 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
 
     graph = network_to_nir(m["w1"], m["w2"], m["alpha"], m["threshold"], m["readout"], m["neuron"], m["dt"])
     graph.metadata.update({"config": m["config"], "repeat": m["repeat"], "seed": m["seed"]})
-    graph.metadata.update({k: m[k] for k in (*BMI_HEAD, *BMI_SCALING) if k in m})  # outside the graph (BMI)
+    graph.metadata.update({k: m[k] for k in (*BMI_HEAD, *BMI_SCALING, *BMI_INPUT) if k in m})  # outside the graph (BMI)
     tmp = out.with_name(f".{out.name}.export.tmp")
     try:
         nir.write(str(tmp), graph)

@@ -206,6 +206,9 @@ def test_a_bmi_snn_exports_with_its_head_and_scaling_and_an_ann_is_refused(tmp_p
     assert export([str(files["snn"]), "--format", "nir", "--out", str(tmp_path / "b.nir")], tmp_path).returncode == 0
     graph = nir.read(str(tmp_path / "b.nir"))
     np.testing.assert_array_equal(graph.metadata["head_scale"], ds.head_scale.values[0])
+    # the recipe's window encoding: 960 inputs, each sample's vector held for window_steps steps
+    assert (graph.metadata["input_encoding"], graph.metadata["hold_steps"]) == ("window", 8)
+    assert (saved["input_encoding"], saved["hold_steps"]) == ("window", 8)
     assert graph.nodes["fc1"].weight.shape == ds.w1.values[0].T.shape
     refused = export([str(files["ann"]), "--format", "nir", "--out", str(tmp_path / "a.nir")], tmp_path)
     assert refused.returncode == 2 and "not a spiking network" in refused.stderr, refused.stderr
