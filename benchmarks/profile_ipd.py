@@ -60,6 +60,8 @@ def main(argv=None) -> int:
         "proj_bwd_f32",
         "spike_mm_fwd_f32",
         "spike_mm_bwd_f32",
+        "net_fwd_f32",
+        "net_bwd_f32",
     ):
         setattr(lib, name, timed_call(name, getattr(lib, name)))
 
@@ -73,6 +75,7 @@ def main(argv=None) -> int:
     epoch = time.perf_counter() - start
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     n_batches = cfg.n_train_batches
+    kernels = dict(spent)  # the epoch's kernel calls only (the evaluation below calls them too)
     start = time.perf_counter()
     ipd.predict(model, cfg, data)
     evaluation = (time.perf_counter() - start) / len(seeds)
@@ -86,13 +89,13 @@ def main(argv=None) -> int:
         f"one epoch: {epoch:.2f} s = {per_batch:.1f} ms per batch of {len(seeds)} models "
         f"({per_batch / len(seeds):.2f} ms per model and batch; {faults / n_batches:,.0f} minor page faults per batch)"
     )
-    for name, seconds in sorted(spent.items(), key=lambda kv: -kv[1]):
+    for name, seconds in sorted(kernels.items(), key=lambda kv: -kv[1]):
         ms = seconds / n_batches * 1e3
         print(f"  {name:<14} {ms:6.2f} ms per batch ({100 * ms / per_batch:4.1f} %)")
-    rest = per_batch - sum(spent.values()) / n_batches * 1e3
+    rest = per_batch - sum(kernels.values()) / n_batches * 1e3
     print(
-        f"  {'rest':<14} {rest:6.2f} ms per batch ({100 * rest / per_batch:4.1f} %): products 30 -> 12, "
-        "Adam, loss, indexing, autograd"
+        f"  {'rest':<14} {rest:6.2f} ms per batch ({100 * rest / per_batch:4.1f} %): the readout, loss, "
+        "Adam, indexing, autograd, Python"
     )
     return 0
 

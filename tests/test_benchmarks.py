@@ -39,4 +39,4 @@ def test_baseline_runs_in_its_own_process():
 def test_profile_ipd_one_model():
     out = _run("benchmarks/profile_ipd.py", "--models", "1", "--readout", "mean", "--tau", "0.02")
     assert "ms per model and batch" in out and "minor page faults per batch" in out
-    assert "lif_fwd_f32" in out and "proj_fwd_f32" in out
+    assert "net_fwd_f32" in out and "net_bwd_f32" in out

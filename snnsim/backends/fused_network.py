@@ -11,6 +11,13 @@ rounding of the sums differs from the per-layer path (tests: ``tests/backends/te
 It replaces about twenty autograd nodes per mini-batch by one: on the 2-core CPU of this
 project the autograd and Python overhead, not the arithmetic, was half of a batch's time
 (benchmarks/README.md).
+
+Without the adaptive threshold the network runs one (model, sample) at a time through the
+whole chain (``net_fwd`` / ``net_bwd``, :class:`_PerSample`): a sample's records (steps x 32
+values per layer) stay in the core's cache instead of layer-wide arrays of megabytes, and only
+the hidden layer's currents and membranes are kept for the backward pass. Its trace equals the
+layer-by-layer kernels' bit for bit; its weight gradients are summed per tile of
+:data:`SAMPLES_PER_TILE` samples, then over the tiles in order (whatever the thread count).
 """
 
 from __future__ import annotations
@@ -31,7 +38,7 @@ from .fused import (
     lif_backward_native,
     lif_forward_native,
 )
-from .sparse_input import SpikeRows, project_backward, project_forward
+from .sparse_input import SpikeRows, _padded, project_backward, project_forward
 
 _LIF = CellOptions()  # no model-space option
 
@@ -113,6 +120,101 @@ class _Network(torch.autograd.Function):
         return gw1, gw2, None, None, None, None, None
 
 
+#: Samples per tile of the per-sample kernels: each tile sums its samples' weight gradients, then
+#: a model's tiles are summed in order, so the numbers depend on this constant, never on the threads.
+SAMPLES_PER_TILE = 16
+
+
+def _vector_padded(n: int, dtype: torch.dtype) -> int:
+    """``n`` rounded up to whole 32-byte vectors."""
+    lanes = 32 // torch.empty((), dtype=dtype).element_size()
+    return (n + lanes - 1) // lanes * lanes
+
+
+def _addresses(tensors: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
+    return torch.tensor([[t.data_ptr() for t in row] for row in tensors], dtype=torch.int64)
+
+
+class _PerSample(torch.autograd.Function):
+    """The network without the adaptive threshold, one (model, sample) at a time in the compiled
+    kernels ``net_fwd`` / ``net_bwd``: every layer's records for a sample stay in cache, and only
+    the hidden layer's currents and membranes (and a spiking output's) are kept for the backward
+    pass. The trace is bit-identical to :class:`_Network`'s; the weight gradients are summed per
+    tile of :data:`SAMPLES_PER_TILE` samples, so they equal its to float rounding."""
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        w1: torch.Tensor,
+        w2: torch.Tensor,
+        data: Sequence[SpikeRows],
+        index: torch.Tensor,
+        p: LIFParameters,
+        spiking_output: bool,
+        record: bool,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        n_models, batch = index.shape
+        steps, n_in = data[0].shape[1], data[0].shape[2]
+        n_hidden, n_out, dtype = w1.shape[-1], w2.shape[-1], w1.dtype
+        hp, op = _padded(n_hidden, dtype), _vector_padded(n_out, dtype)
+        w1p = torch.zeros((n_models, n_in, hp), dtype=dtype)
+        w1p[..., :n_hidden] = w1.detach()
+        w2p = torch.zeros((n_models, hp, op), dtype=dtype)
+        w2p[:, :n_hidden, :n_out] = w2.detach()
+        index = index.contiguous()
+        per = -(-batch // SAMPLES_PER_TILE)
+        trace = torch.empty((n_models, steps, batch, n_out), dtype=dtype)
+        counts = torch.empty(n_models * per, dtype=torch.int64)
+        h1 = v1 = h2 = v2 = None
+        if record:
+            h1, v1 = (torch.empty((n_models, batch, steps, hp), dtype=dtype) for _ in range(2))
+            if spiking_output:
+                h2, v2 = (torch.empty((n_models, batch, steps, op), dtype=dtype) for _ in range(2))
+        std = p.neuron == "standard"
+        pointers = [None if t is None else t.data_ptr() for t in (trace, h1, v1, h2, v2)]
+        csr = _addresses([(d.ptr, d.idx) for d in data])  # kept alive through the call
+        _native.kernel("net_fwd", dtype)(
+            csr.data_ptr(), index.data_ptr(), w1p.data_ptr(),
+            w2p.data_ptr(), n_models, batch, steps, n_in, n_hidden, hp, n_out, op, float(p.alpha), float(p.v_th),
+            int(std), int(spiking_output), *pointers, counts.data_ptr(), SAMPLES_PER_TILE,
+            _native.threads_for(n_models * batch * steps * hp),
+        )  # fmt: skip
+        ctx.save_for_backward(w2, h1, v1, h2, v2)
+        ctx.data, ctx.index, ctx.p, ctx.spiking, ctx.w1_shape = data, index, p, spiking_output, w1.shape
+        counts = counts.view(n_models, per).sum(1).double()
+        ctx.mark_non_differentiable(counts)
+        return trace, counts
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(
+        ctx: Any, grad_trace: torch.Tensor, grad_counts: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None, None]:
+        w2, h1, v1, h2, v2 = ctx.saved_tensors
+        if h1 is None:
+            raise RuntimeError("the network ran without records (no gradient was wanted)")
+        p, data, index = ctx.p, ctx.data, ctx.index
+        n_models, batch = index.shape
+        steps, n_in = data[0].shape[1], data[0].shape[2]
+        n_hidden, n_out, dtype = w2.shape[-2], w2.shape[-1], w2.dtype
+        hp, op = h1.shape[-1], _vector_padded(n_out, dtype)
+        w2t = torch.zeros((n_models, n_out, hp), dtype=dtype)
+        w2t[..., :n_hidden] = w2.detach().transpose(1, 2)
+        per = -(-batch // SAMPLES_PER_TILE)
+        gw1t, gw1 = torch.empty((n_models * per, n_in, hp), dtype=dtype), torch.empty((n_models, n_in, hp), dtype=dtype)
+        gw2t, gw2 = torch.empty((n_models * per, hp, op), dtype=dtype), torch.empty((n_models, hp, op), dtype=dtype)
+        g = grad_trace.to(dtype).contiguous()
+        pointers = [None if t is None else t.data_ptr() for t in (g, h1, v1, h2, v2, gw1t, gw2t, gw1, gw2)]
+        csc = _addresses([d.csc() for d in data])  # kept alive through the call
+        _native.kernel("net_bwd", dtype)(
+            csc.data_ptr(), index.data_ptr(), w2t.data_ptr(), n_models, batch,
+            steps, n_in, n_hidden, hp, n_out, op, float(p.alpha), float(p.v_th), float(p.slope),
+            int(p.neuron == "standard"), int(ctx.spiking), *pointers, SAMPLES_PER_TILE,
+            _native.threads_for(n_models * batch * steps * hp),
+        )  # fmt: skip
+        return gw1[..., :n_hidden], gw2[:, :n_hidden, :n_out], None, None, None, None, None
+
+
 class _SpikeProduct(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -157,4 +259,8 @@ def network(
     data set (the output layer's spikes with ``spiking_output``, else its membranes), and the
     hidden spikes per model (M,). ``opts``: the hidden layer's model-space options, of which the
     kernels carry the adaptive threshold (with the standard neuron)."""
-    return _Network.apply(w1, w2, tuple(data), index.to(torch.int64), p, spiking_output, opts)
+    index = index.to(torch.int64)
+    if opts == _LIF:
+        record = torch.is_grad_enabled() and (w1.requires_grad or w2.requires_grad)
+        return _PerSample.apply(w1, w2, tuple(data), index, p, spiking_output, record)
+    return _Network.apply(w1, w2, tuple(data), index, p, spiking_output, opts)

@@ -14,6 +14,10 @@
 #include <string.h>
 
 #define R restrict
+#define INLINE __attribute__((always_inline))
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 /* Threads: every exported kernel takes nth (threads) last and splits its work into nth tiles
  * with OpenMP (static: tile k always on the same rows/columns for a given nth); each element is
@@ -24,6 +28,8 @@ static inline void span_of(int64_t k, int64_t parts, int64_t n, int64_t multiple
     if (*a > n) *a = n;
     if (*b > n) *b = n;
 }
+
+static inline int64_t min_i64(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* Tile k of nth over (rows, n): whole rows when there are at least nth of them, else windows of
  * columns (multiples of 16: whole cache lines). */
@@ -142,7 +148,7 @@ void csc_build(const uint8_t* R x, int64_t samples, int64_t steps, int64_t cols,
  * callers split wide rows into column windows: every column is independent). */
 
 /* LIF: v[t+1] = (alpha*v[t] + h[t]) * (1 - s[t]),  s[t+1] = v[t] > v_th,  v[0] = s[0] = 0. */
-static void SUF(lif_fwd_tile)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n,
+static inline INLINE void SUF(lif_fwd_tile)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n,
                               int64_t ld, real alpha, real vth) {
     for (int64_t r = 0; r < rows; ++r) {
         const real* hr = h + r * steps * ld;
@@ -166,7 +172,7 @@ static void SUF(lif_fwd_tile)(const real* R h, real* R s, real* R v, int64_t row
  *   gh[t] = (1 - s_t) lv,   lv' = gv[t] + alpha (1 - s_t) lv + g_t ls,   ls' = gs[t] - (alpha v_t + h_t) lv
  * where lv, ls hold lambda^v_{t+1}, lambda^s_{t+1}. gs or gv may be NULL (no gradient).
  * work: 3 n scratch values. */
-static void SUF(lif_bwd_tile)(const real* R h, const real* R s, const real* R v, const real* R gs,
+static inline INLINE void SUF(lif_bwd_tile)(const real* R h, const real* R s, const real* R v, const real* R gs,
                               const real* R gv, real* R gh, real* R work, int64_t rows, int64_t steps, int64_t n,
                               int64_t ld, real alpha, real vth, real slope) {
     FTZ_BEGIN
@@ -216,7 +222,7 @@ static void SUF(lif_bwd_tile)(const real* R h, const real* R s, const real* R v,
 }
 
 /* Leaky integrator: v[t+1] = alpha*v[t] + h[t], v[0] = 0. */
-static void SUF(li_fwd_tile)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, int64_t ld,
+static inline INLINE void SUF(li_fwd_tile)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, int64_t ld,
                              real alpha) {
     for (int64_t r = 0; r < rows; ++r) {
         const real* hr = h + r * steps * ld; real* vr = v + r * steps * ld;
@@ -232,7 +238,7 @@ static void SUF(li_fwd_tile)(const real* R h, real* R v, int64_t rows, int64_t s
 }
 
 /* Its adjoint: gh[T-1] = 0, gh[T-2] = gv[T-1], gh[t] = gv[t+1] + alpha gh[t+1]. */
-static void SUF(li_bwd_tile)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, int64_t ld,
+static inline INLINE void SUF(li_bwd_tile)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, int64_t ld,
                              real alpha) {
     FTZ_BEGIN
     for (int64_t r = 0; r < rows; ++r) {
@@ -250,7 +256,7 @@ static void SUF(li_bwd_tile)(const real* R gv, real* R gh, int64_t rows, int64_t
 
 /* The standard LIF (snnsim.functional.lif, neuron="standard"): u[t] = alpha*v[t-1] + h[t],
  * s[t] = u[t] > v_th, v[t] = u[t] (1 - s[t]), v[-1] = 0: records after each input. */
-static void SUF(slif_fwd_tile)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n,
+static inline INLINE void SUF(slif_fwd_tile)(const real* R h, real* R s, real* R v, int64_t rows, int64_t steps, int64_t n,
                                int64_t ld, real alpha, real vth) {
     for (int64_t r = 0; r < rows; ++r) {
         const real* hr = h + r * steps * ld;
@@ -274,7 +280,7 @@ static void SUF(slif_fwd_tile)(const real* R h, real* R s, real* R v, int64_t ro
  * sig = sigmoid(slope*(u_t - vth)):
  *   lv = gv[t] + alpha du_{t+1},   du_t = lv ((1 - s_t) - u_t g_t) + gs[t] g_t,   gh[t] = du_t.
  * work: n scratch values (du_{t+1}). */
-static void SUF(slif_bwd_tile)(const real* R h, const real* R s, const real* R v, const real* R gs,
+static inline INLINE void SUF(slif_bwd_tile)(const real* R h, const real* R s, const real* R v, const real* R gs,
                                const real* R gv, real* R gh, real* R work, int64_t rows, int64_t steps, int64_t n,
                                int64_t ld, real alpha, real vth, real slope) {
     FTZ_BEGIN
@@ -306,7 +312,7 @@ static void SUF(slif_bwd_tile)(const real* R h, const real* R s, const real* R v
 }
 
 /* The standard leaky integrator: v[t] = alpha*v[t-1] + h[t], v[-1] = 0. */
-static void SUF(sli_fwd_tile)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, int64_t ld,
+static inline INLINE void SUF(sli_fwd_tile)(const real* R h, real* R v, int64_t rows, int64_t steps, int64_t n, int64_t ld,
                               real alpha) {
     for (int64_t r = 0; r < rows; ++r) {
         const real* hr = h + r * steps * ld; real* vr = v + r * steps * ld;
@@ -322,7 +328,7 @@ static void SUF(sli_fwd_tile)(const real* R h, real* R v, int64_t rows, int64_t 
 }
 
 /* Its adjoint: gh[T-1] = gv[T-1], gh[t] = gv[t] + alpha gh[t+1]. */
-static void SUF(sli_bwd_tile)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, int64_t ld,
+static inline INLINE void SUF(sli_bwd_tile)(const real* R gv, real* R gh, int64_t rows, int64_t steps, int64_t n, int64_t ld,
                               real alpha) {
     FTZ_BEGIN
     for (int64_t r = 0; r < rows; ++r) {
@@ -698,6 +704,303 @@ void SUF(spike_mm_bwd)(const real* R s, const real* R w, const real* R gh, real*
             }
         }
         free(active);
+        FTZ_END
+    }
+}
+
+/* ---------------------------------------------------------- the IPD network, one sample at a time */
+
+/* A LIF layer's spikes (steps, n) recomputed from its records h, v with the forward's operations:
+ * notebook s[t+1] = v[t] > vth, s[0] = 0; standard s[t] = (alpha v[t-1] + h[t]) > vth. */
+static inline INLINE void SUF(spikes_of)(const real* R h, const real* R v, real* R s, int64_t steps, int64_t n, real alpha,
+                           real vth, int64_t standard) {
+    for (int64_t t = 0; t < steps; ++t) {
+        real* st = s + t * n;
+        if (standard) {
+            for (int64_t i = 0; i < n; ++i) {
+                real u = t ? alpha * v[(t - 1) * n + i] : (real)0;
+                u = u + h[t * n + i];
+                st[i] = u > vth ? (real)1 : (real)0;
+            }
+        } else if (t == 0) {
+            for (int64_t i = 0; i < n; ++i) st[i] = 0;
+        } else {
+            for (int64_t i = 0; i < n; ++i) st[i] = v[(t - 1) * n + i] > vth ? (real)1 : (real)0;
+        }
+    }
+}
+
+/* The indices j < n of the nonzero values of x, increasing, into active; returns their count.
+ * With AVX, n <= 64: vector compares and a bit mask (x holds whole vectors up to n rounded up). */
+static inline INLINE int64_t SUF(list_active)(const real* R x, int64_t n, int32_t* R active) {
+    int64_t na = 0;
+#if defined(__AVX__)
+    if (n <= 64) {
+        uint64_t m = 0;
+        int64_t i = 0;
+        if (sizeof(real) == 4) {
+            for (; i + 8 <= n; i += 8)
+                m |= (uint64_t)(uint32_t)_mm256_movemask_ps(
+                         _mm256_cmp_ps(_mm256_loadu_ps((const float*)x + i), _mm256_setzero_ps(), _CMP_NEQ_UQ)) << i;
+        } else {
+            for (; i + 4 <= n; i += 4)
+                m |= (uint64_t)(uint32_t)_mm256_movemask_pd(
+                         _mm256_cmp_pd(_mm256_loadu_pd((const double*)x + i), _mm256_setzero_pd(), _CMP_NEQ_UQ)) << i;
+        }
+        for (; i < n; ++i) m |= (uint64_t)(x[i] != 0) << i;
+        while (m) { active[na++] = (int32_t)__builtin_ctzll(m); m &= m - 1; }
+        return na;
+    }
+#endif
+    for (int64_t j = 0; j < n; ++j) { active[na] = (int32_t)j; na += x[j] != 0; }
+    return na;
+}
+
+/* The per-sample helpers below work on blocks of 128 bytes (32 floats, 16 doubles) as two
+ * 64-byte vectors: one register each with AVX-512, two with AVX2 (the compiler splits them).
+ * Every lane's sum keeps its order, so the numbers do not depend on the vector width. */
+
+/* One sample's input currents into h (steps, np): row t is the sum, in increasing c, of the rows
+ * wp[c] of the inputs c active in row q0 + t of the CSR (as proj_fwd_tile); two steps at once.
+ * np: a multiple of 128 bytes (a constant where inlined). */
+static inline INLINE void SUF(sample_currents)(const int64_t* R ptr, const int16_t* R idx, int64_t q0,
+                                               int64_t steps, const real* R wp, const int64_t np, real* R h) {
+    enum { W = 64 / sizeof(real) };
+    typedef real wide __attribute__((vector_size(64)));
+    for (int64_t t = 0; t < steps; t += 2) {
+        int two = t + 1 < steps;
+        int64_t k0 = ptr[q0 + t], e0 = ptr[q0 + t + 1], k1 = two ? e0 : 0, e1 = two ? ptr[q0 + t + 2] : 0;
+        for (int64_t b = 0; b < np; b += 2 * W) {
+            wide a0 = {0}, a1 = {0}, c0 = {0}, c1 = {0}, x;
+            int64_t j0 = k0, j1 = k1;
+            for (; j0 < e0 && j1 < e1; ++j0, ++j1) {
+                const real* u = wp + (int64_t)idx[j0] * np + b;
+                const real* w = wp + (int64_t)idx[j1] * np + b;
+                memcpy(&x, u, 64); a0 += x; memcpy(&x, w, 64); c0 += x;
+                memcpy(&x, u + W, 64); a1 += x; memcpy(&x, w + W, 64); c1 += x;
+            }
+            for (; j0 < e0; ++j0) {
+                const real* u = wp + (int64_t)idx[j0] * np + b;
+                memcpy(&x, u, 64); a0 += x; memcpy(&x, u + W, 64); a1 += x;
+            }
+            for (; j1 < e1; ++j1) {
+                const real* w = wp + (int64_t)idx[j1] * np + b;
+                memcpy(&x, w, 64); c0 += x; memcpy(&x, w + W, 64); c1 += x;
+            }
+            real* h0 = h + t * np + b;
+            memcpy(h0, &a0, 64); memcpy(h0 + W, &a1, 64);
+            if (two) { memcpy(h0 + np, &c0, 64); memcpy(h0 + np + W, &c1, 64); }
+        }
+    }
+}
+
+/* One sample's input weight gradient added to gwp (C, np): for every input c, the rows of g
+ * (steps, np) at the steps where c is active (st[o[c]] .. st[o[c+1]-1], increasing) summed from
+ * zero, then added to row c (as proj_bwd_tile); two inputs at once. */
+static inline INLINE void SUF(sample_weight_grad)(const int32_t* R o, const int16_t* R st, int64_t C,
+                                                  const real* R g, const int64_t np, real* R gwp) {
+    enum { W = 64 / sizeof(real) };
+    typedef real wide __attribute__((vector_size(64)));
+    for (int64_t c = 0; c < C; c += 2) {
+        int two = c + 1 < C;
+        int32_t k0 = o[c], e0 = o[c + 1], k1 = two ? e0 : 0, e1 = two ? o[c + 2] : 0;
+        for (int64_t blk = 0; blk < np; blk += 2 * W) {
+            wide a0 = {0}, a1 = {0}, c0 = {0}, c1 = {0}, x;
+            int32_t j0 = k0, j1 = k1;
+            for (; j0 < e0 && j1 < e1; ++j0, ++j1) {
+                const real* u = g + (int64_t)st[j0] * np + blk;
+                const real* w = g + (int64_t)st[j1] * np + blk;
+                memcpy(&x, u, 64); a0 += x; memcpy(&x, w, 64); c0 += x;
+                memcpy(&x, u + W, 64); a1 += x; memcpy(&x, w + W, 64); c1 += x;
+            }
+            for (; j0 < e0; ++j0) {
+                const real* u = g + (int64_t)st[j0] * np + blk;
+                memcpy(&x, u, 64); a0 += x; memcpy(&x, u + W, 64); a1 += x;
+            }
+            for (; j1 < e1; ++j1) {
+                const real* w = g + (int64_t)st[j1] * np + blk;
+                memcpy(&x, w, 64); c0 += x; memcpy(&x, w + W, 64); c1 += x;
+            }
+            real* w0 = gwp + c * np + blk;
+            memcpy(&x, w0, 64); x += a0; memcpy(w0, &x, 64);
+            memcpy(&x, w0 + W, 64); x += a1; memcpy(w0 + W, &x, 64);
+            if (two) {
+                real* w1 = w0 + np;
+                memcpy(&x, w1, 64); x += c0; memcpy(w1, &x, 64);
+                memcpy(&x, w1 + W, 64); x += c1; memcpy(w1 + W, &x, 64);
+            }
+        }
+    }
+}
+
+/* gs[t] = w2 gh[t] for every step: gs[t, j] = sum over o < O, increasing, of gh[t, o] wt[o, j]
+ * (from zero; as spike_mm_bwd), in registers. wt (O, np), gh (steps, ldg), gs (steps, np). */
+static inline INLINE void SUF(sample_spike_grad)(const real* R gh, int64_t ldg, const real* R wt, int64_t O,
+                                                 int64_t steps, const int64_t np, real* R gs) {
+    enum { W = 64 / sizeof(real) };
+    typedef real wide __attribute__((vector_size(64)));
+    for (int64_t t = 0; t < steps; ++t) {
+        const real* gq = gh + t * ldg;
+        for (int64_t blk = 0; blk < np; blk += 2 * W) {
+            wide a0 = {0}, a1 = {0}, x;
+            for (int64_t o = 0; o < O; ++o) {
+                const real g = gq[o];
+                const real* w = wt + o * np + blk;
+                memcpy(&x, w, 64); a0 += g * x; memcpy(&x, w + W, 64); a1 += g * x;
+            }
+            real* d = gs + t * np + blk;
+            memcpy(d, &a0, 64); memcpy(d + W, &a1, 64);
+        }
+    }
+}
+
+/* The whole IPD network (input sums, hidden LIF, hidden spikes x w2, output LI or LIF) for each
+ * (model, sample) in turn, with that sample's records (steps x 32 values per layer) in cache
+ * instead of layer-wide arrays: the same operations in the same order as proj_fwd, lif_fwd,
+ * spike_mm_fwd and li_fwd / lif_fwd, so the trace is bit-identical to theirs.
+ * csr: per model the addresses of its data set's CSR (ptr, idx); index (M, B) sample ids;
+ * w1p (M, C, Hp), w2p (M, Hp, Op) zero-padded (Hp a multiple of four 32-byte vectors).
+ * trace (M, T, B, O): the output membranes, or spikes with spiking != 0. Records for the backward
+ * pass when h1r != NULL: h1r, v1r (M, B, T, Hp), and with spiking h2r, v2r (M, B, T, Op).
+ * Work is split into tiles of `chunk` samples of one model; counts (M * tiles per model) gets
+ * each tile's hidden spike count. */
+void SUF(net_fwd)(const int64_t* R csr, const int64_t* R index, const real* R w1p, const real* R w2p, int64_t M,
+                  int64_t B, int64_t T, int64_t C, int64_t H, int64_t Hp, int64_t O, int64_t Op, real alpha,
+                  real vth, int64_t standard, int64_t spiking, real* R trace, real* R h1r, real* R v1r,
+                  real* R h2r, real* R v2r, int64_t* R counts, int64_t chunk, int64_t nth) {
+    enum { L = 32 / sizeof(real) };
+    int64_t per = (B + chunk - 1) / chunk, tiles = M * per;
+    #pragma omp parallel num_threads(nth)
+    {
+        real* buf = malloc((3 * T * Hp + 3 * T * Op) * sizeof(real));
+        int32_t* active = malloc((H + 1) * sizeof(int32_t));
+        #pragma omp for schedule(static)
+        for (int64_t k = 0; k < tiles; ++k) {
+            int64_t m = k / per, b0 = (k % per) * chunk, b1 = min_i64(B, b0 + chunk), count = 0;
+            const int64_t* ptr = (const int64_t*)(intptr_t)csr[2 * m];
+            const int16_t* idx = (const int16_t*)(intptr_t)csr[2 * m + 1];
+            const real* w1 = w1p + m * C * Hp; const real* w2 = w2p + m * Hp * Op;
+            for (int64_t b = b0; b < b1; ++b) {
+                int64_t smp = index[m * B + b], rec = (m * B + b) * T;
+                real* H1 = h1r ? h1r + rec * Hp : buf;
+                real* V1 = v1r ? v1r + rec * Hp : buf + T * Hp;
+                real* S1 = buf + 2 * T * Hp;
+                real* H2 = h2r ? h2r + rec * Op : buf + 3 * T * Hp;
+                real* V2 = v2r ? v2r + rec * Op : buf + 3 * T * Hp + T * Op;
+                real* S2 = buf + 3 * T * Hp + 2 * T * Op;
+                if (Hp == 4 * L) SUF(sample_currents)(ptr, idx, smp * T, T, w1, 4 * L, H1);
+                else SUF(sample_currents)(ptr, idx, smp * T, T, w1, Hp, H1);
+                if (Hp == 32 && standard) SUF(slif_fwd_tile)(H1, S1, V1, 1, T, 32, 32, alpha, vth);
+                else if (Hp == 32) SUF(lif_fwd_tile)(H1, S1, V1, 1, T, 32, 32, alpha, vth);
+                else (standard ? SUF(slif_fwd_tile) : SUF(lif_fwd_tile))(H1, S1, V1, 1, T, Hp, Hp, alpha, vth);
+                for (int64_t t = 0; t < T; ++t) {
+                    const real* st = S1 + t * Hp;
+                    real* h2 = H2 + t * Op;
+                    int64_t na = SUF(list_active)(st, H, active);
+                    count += na;
+                    for (int64_t o = 0; o < Op; ++o) h2[o] = 0;
+                    for (int64_t i = 0; i < na; ++i) {
+                        const real* wj = w2 + (int64_t)active[i] * Op;
+                        for (int64_t o = 0; o < Op; ++o) h2[o] += wj[o];
+                    }
+                }
+                if (spiking)
+                    (standard ? SUF(slif_fwd_tile) : SUF(lif_fwd_tile))(H2, S2, V2, 1, T, Op, Op, alpha, vth);
+                else
+                    (standard ? SUF(sli_fwd_tile) : SUF(li_fwd_tile))(H2, V2, 1, T, Op, Op, alpha);
+                const real* out = spiking ? S2 : V2;
+                for (int64_t t = 0; t < T; ++t)
+                    memcpy(trace + ((m * T + t) * B + b) * O, out + t * Op, O * sizeof(real));
+            }
+            counts[k] = count;
+        }
+        free(active); free(buf);
+    }
+}
+
+/* Its gradient with respect to w1 and w2 for the trace's gradient gtrace (M, T, B, O), from the
+ * records of net_fwd: per sample, the same adjoints as li_bwd / lif_bwd, spike_mm_bwd, lif_bwd
+ * and proj_bwd. Each tile of `chunk` samples sums its samples' weight gradients in sample order
+ * into its own block of gw1t (tiles, C, Hp) and gw2t (tiles, Hp, Op); gw1 (M, C, Hp) and gw2
+ * (M, Hp, Op) are then the sums of a model's tiles in tile order: the numbers depend on `chunk`,
+ * never on nth. csc: per model the addresses of (base, off, step); w2t (M, O, Hp) is w2
+ * transposed (zero-padded). */
+void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2t, int64_t M, int64_t B, int64_t T,
+                  int64_t C, int64_t H, int64_t Hp, int64_t O, int64_t Op, real alpha, real vth, real slope,
+                  int64_t standard, int64_t spiking, const real* R gtrace, const real* R h1r, const real* R v1r,
+                  const real* R h2r, const real* R v2r, real* R gw1t, real* R gw2t, real* R gw1, real* R gw2,
+                  int64_t chunk, int64_t nth) {
+    enum { L = 32 / sizeof(real) };
+    int64_t per = (B + chunk - 1) / chunk, tiles = M * per;
+    #pragma omp parallel num_threads(nth)
+    {
+        FTZ_BEGIN
+        real* buf = malloc((3 * T * Hp + 3 * T * Op + 3 * (Hp > Op ? Hp : Op)) * sizeof(real));
+        int32_t* active = malloc((H + 1) * sizeof(int32_t));
+        real* S1 = buf; real* GS1 = buf + T * Hp; real* GH1 = buf + 2 * T * Hp;
+        real* G = buf + 3 * T * Hp; real* GH2 = G + T * Op; real* S2 = GH2 + T * Op;
+        real* work = S2 + T * Op;
+        #pragma omp for schedule(static)
+        for (int64_t k = 0; k < tiles; ++k) {
+            int64_t m = k / per, b0 = (k % per) * chunk, b1 = min_i64(B, b0 + chunk);
+            const int64_t* base = (const int64_t*)(intptr_t)csc[3 * m];
+            const int32_t* off = (const int32_t*)(intptr_t)csc[3 * m + 1];
+            const int16_t* step = (const int16_t*)(intptr_t)csc[3 * m + 2];
+            const real* wt = w2t + m * O * Hp;
+            real* g1 = gw1t + k * C * Hp; real* g2 = gw2t + k * Hp * Op;
+            memset(g1, 0, C * Hp * sizeof(real));
+            memset(g2, 0, Hp * Op * sizeof(real));
+            for (int64_t b = b0; b < b1; ++b) {
+                int64_t smp = index[m * B + b], rec = (m * B + b) * T;
+                const real* H1 = h1r + rec * Hp; const real* V1 = v1r + rec * Hp;
+                for (int64_t t = 0; t < T; ++t) {
+                    real* gt = G + t * Op;
+                    memcpy(gt, gtrace + ((m * T + t) * B + b) * O, O * sizeof(real));
+                    for (int64_t o = O; o < Op; ++o) gt[o] = 0;
+                }
+                if (spiking) {
+                    const real* H2 = h2r + rec * Op; const real* V2 = v2r + rec * Op;
+                    SUF(spikes_of)(H2, V2, S2, T, Op, alpha, vth, standard);
+                    (standard ? SUF(slif_bwd_tile) : SUF(lif_bwd_tile))(H2, S2, V2, G, 0, GH2, work, 1, T, Op, Op,
+                                                                          alpha, vth, slope);
+                } else {
+                    (standard ? SUF(sli_bwd_tile) : SUF(li_bwd_tile))(G, GH2, 1, T, Op, Op, alpha);
+                }
+                if (Hp == 32) SUF(spikes_of)(H1, V1, S1, T, 32, alpha, vth, standard);
+                else SUF(spikes_of)(H1, V1, S1, T, Hp, alpha, vth, standard);
+                if (Hp == 4 * L) SUF(sample_spike_grad)(GH2, Op, wt, O, T, 4 * L, GS1);
+                else SUF(sample_spike_grad)(GH2, Op, wt, O, T, Hp, GS1);
+                for (int64_t t = 0; t < T; ++t) {
+                    const real* gq = GH2 + t * Op;
+                    const real* st = S1 + t * Hp;
+                    int64_t na = SUF(list_active)(st, H, active);
+                    for (int64_t i = 0; i < na; ++i) {
+                        real* gwj = g2 + (int64_t)active[i] * Op;
+                        for (int64_t o = 0; o < Op; ++o) gwj[o] += gq[o];
+                    }
+                }
+                if (Hp == 32 && standard) SUF(slif_bwd_tile)(H1, S1, V1, GS1, 0, GH1, work, 1, T, 32, 32, alpha, vth, slope);
+                else if (Hp == 32) SUF(lif_bwd_tile)(H1, S1, V1, GS1, 0, GH1, work, 1, T, 32, 32, alpha, vth, slope);
+                else (standard ? SUF(slif_bwd_tile) : SUF(lif_bwd_tile))(H1, S1, V1, GS1, 0, GH1, work, 1, T, Hp, Hp,
+                                                                           alpha, vth, slope);
+                const int32_t* o = off + smp * (C + 1);
+                const int16_t* st = step + base[smp];
+                if (Hp == 4 * L) SUF(sample_weight_grad)(o, st, C, GH1, 4 * L, g1);
+                else SUF(sample_weight_grad)(o, st, C, GH1, Hp, g1);
+            }
+        }
+        /* each model's gradient: its tiles' blocks summed in tile order (elements split over threads) */
+        int64_t n1 = C * Hp, n2 = Hp * Op;
+        #pragma omp for schedule(static)
+        for (int64_t e = 0; e < M * (n1 + n2); ++e) {
+            int64_t m = e / (n1 + n2), i = e % (n1 + n2);
+            const real* src = i < n1 ? gw1t + m * per * n1 + i : gw2t + m * per * n2 + (i - n1);
+            int64_t stride = i < n1 ? n1 : n2;
+            real acc = src[0];
+            for (int64_t c = 1; c < per; ++c) acc += src[c * stride];
+            if (i < n1) gw1[m * n1 + i] = acc; else gw2[m * n2 + (i - n1)] = acc;
+        }
+        free(active); free(buf);
         FTZ_END
     }
 }

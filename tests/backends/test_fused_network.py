@@ -143,3 +143,66 @@ def test_adaptive_network_equals_the_composed_reference_float64_whatever_the_thr
     torch.testing.assert_close(g1, w1.grad, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(g2, w2.grad, rtol=1e-10, atol=1e-12)
     assert g1.abs().sum() > 0
+
+
+def _layers_case(n_hidden: int, batch: int, neuron: str, dtype: torch.dtype, seed: int = 3):
+    """Two models with their own data sets, weights large enough that both layers spike."""
+    g = torch.Generator().manual_seed(seed)
+    models, n_in, n_out, steps, samples = 2, 21, 5, 25, batch + 7
+    spikes = torch.rand(models, samples, steps, n_in, generator=g) < 0.3
+    data = tuple(sparse_input.SpikeRows(spikes[m]) for m in range(models))
+    index = torch.stack([torch.randperm(samples, generator=g)[:batch] for _ in range(models)])
+    w1 = (torch.randn(models, n_in, n_hidden, generator=g, dtype=torch.float64) * 0.6).to(dtype)
+    w2 = (torch.randn(models, n_hidden, n_out, generator=g, dtype=torch.float64) * 0.8).to(dtype)
+    params = LIFParameters(alpha=math.exp(-1e-3 / 5e-3), v_th=1.0, slope=5.0, neuron=neuron)
+    upstream = torch.randn(models, steps, batch, n_out, generator=g, dtype=torch.float64).to(dtype)
+    return w1, w2, data, index, params, upstream
+
+
+def _run(op, w1, w2, data, index, params, upstream, spiking, *extra):
+    w1, w2 = w1.clone().requires_grad_(), w2.clone().requires_grad_()
+    trace, counts = op.apply(w1, w2, data, index, params, spiking, *extra)
+    (trace * upstream).sum().backward()
+    return trace.detach(), counts, w1.grad, w2.grad
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("neuron", ["notebook", "standard"])
+@pytest.mark.parametrize("spiking", [False, True])
+@pytest.mark.parametrize("n_hidden", [9, 40, 70])
+def test_per_sample_kernels_equal_the_layer_kernels(n_hidden, spiking, neuron, dtype):
+    """The network one sample at a time (``net_fwd`` / ``net_bwd``, several tiles of samples) gives
+    the layer-by-layer kernels' trace and spike counts bit for bit, and their weight gradients to
+    float rounding (only the grouping of the sums over samples differs)."""
+    from snnsim.functional.cell import CellOptions
+
+    case = _layers_case(n_hidden, 2 * fused_network.SAMPLES_PER_TILE + 5, neuron, dtype)
+    fast = _run(fused_network._PerSample, *case, spiking, True)
+    slow = _run(fused_network._Network, *case, spiking, CellOptions())
+    assert torch.equal(fast[0], slow[0].view_as(fast[0]))
+    assert torch.equal(fast[1], slow[1])
+    assert 0 < fast[1].min() and fast[0].abs().sum() > 0  # both layers active: the case is not vacuous
+    tol = {"rtol": 1e-11, "atol": 1e-11} if dtype == torch.float64 else {"rtol": 1e-4, "atol": 1e-5}
+    for a, b in zip(fast[2:], slow[2:]):
+        assert a.abs().sum() > 0
+        torch.testing.assert_close(a, b, **tol)
+
+
+def test_per_sample_kernels_do_not_depend_on_the_thread_count(monkeypatch):
+    monkeypatch.setattr(_native, "MIN_PARALLEL", 1)  # split even this small case
+    case = _layers_case(30, 3 * fused_network.SAMPLES_PER_TILE + 1, "notebook", torch.float32)
+    runs = []
+    for threads in ("1", "2", "3"):
+        monkeypatch.setenv("SNNSIM_THREADS", threads)
+        runs.append(_run(fused_network._PerSample, *case, True, True))
+    for other in runs[1:]:
+        for a, b in zip(runs[0], other):
+            assert torch.equal(a, b)
+
+
+def test_per_sample_kernels_without_records_refuse_a_backward_pass():
+    w1, w2, data, index, params, upstream = _layers_case(9, 4, "notebook", torch.float64)
+    w1.requires_grad_()
+    trace, _ = fused_network._PerSample.apply(w1, w2, data, index, params, False, False)
+    with pytest.raises(RuntimeError, match="without records"):
+        trace.sum().backward()

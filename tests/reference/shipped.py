@@ -13,6 +13,12 @@ samples, elsewhere), so bit-identity holds on one kind of CPU, not across kinds.
 ``shipped-AVX2-AuthenticAMD.npz`` was made at commit 39b70ac on the AMD EPYC machines of the
 project's first sessions; ``shipped-AVX512-GenuineIntel.npz`` by running this script of commit
 39b70ac on an Intel Xeon (AVX-512) machine on 2026-12-01, so that both hold that commit's numbers.
+
+The fused backend's per-sample kernels (2026-12-01, later) sum the weight gradients in another
+grouping (per tile of samples), an intended change at the rounding level that moves every fused
+IPD training's numbers: the Intel file was made anew with that code; the AMD file keeps only
+the cases that change did not touch (the BMI ones; no AMD machine was at hand), and on AMD the
+IPD cases check instead that their numbers do not depend on the thread count.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from snnsim import results
 from snnsim.sweep import experiment
 from snnsim.sweep.jobs import result_path
 
-EPOCHS = 16
+EPOCHS = 120
 EXPERIMENT = f"""name = "rq"
 description = "requeue test: one job of a few seconds, {EPOCHS} short epochs"
 [fixed]
