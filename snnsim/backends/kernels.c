@@ -760,78 +760,73 @@ static inline INLINE int64_t SUF(list_active)(const real* R x, int64_t n, int32_
  * 64-byte vectors: one register each with AVX-512, two with AVX2 (the compiler splits them).
  * Every lane's sum keeps its order, so the numbers do not depend on the vector width. */
 
+/* Sums of rows: out[r] = sum over j in [k[r], e[r]), increasing, of the row base + list[j] * np,
+ * for four lists r at once (eight independent accumulator chains per 128-byte block), then each
+ * list's remaining entries. np: a multiple of 128 bytes (a constant where inlined). Each sum keeps
+ * its order, so the numbers are those of one list at a time. */
+#define SUM_ROWS_4(TYPE_IDX)                                                                          \
+    for (int64_t blk = 0; blk < np; blk += 2 * W) {                                                 \
+        wide a[4][2];                                                                                \
+        for (int r = 0; r < 4; ++r) { a[r][0] = (wide){0}; a[r][1] = (wide){0}; }                     \
+        int64_t n = e[0] - k[0];                                                                     \
+        for (int r = 1; r < 4; ++r) if (e[r] - k[r] < n) n = e[r] - k[r];                             \
+        for (int64_t i = 0; i < n; ++i) {                                                            \
+            for (int r = 0; r < 4; ++r) {                                                            \
+                const real* u = base + (int64_t)list[k[r] + i] * np + blk;                            \
+                wide x;                                                                              \
+                memcpy(&x, u, 64); a[r][0] += x; memcpy(&x, u + W, 64); a[r][1] += x;                \
+            }                                                                                        \
+        }                                                                                            \
+        for (int r = 0; r < 4; ++r) {                                                                \
+            for (int64_t j = k[r] + n; j < e[r]; ++j) {                                              \
+                const real* u = base + (int64_t)list[j] * np + blk;                                   \
+                wide x;                                                                              \
+                memcpy(&x, u, 64); a[r][0] += x; memcpy(&x, u + W, 64); a[r][1] += x;                \
+            }                                                                                        \
+        }                                                                                            \
+        for (int r = 0; r < rows; ++r) STORE_ROW(r)                                                  \
+    }
+
 /* One sample's input currents into h (steps, np): row t is the sum, in increasing c, of the rows
- * wp[c] of the inputs c active in row q0 + t of the CSR (as proj_fwd_tile); two steps at once.
- * np: a multiple of 128 bytes (a constant where inlined). */
-static inline INLINE void SUF(sample_currents)(const int64_t* R ptr, const int16_t* R idx, int64_t q0,
-                                               int64_t steps, const real* R wp, const int64_t np, real* R h) {
+ * wp[c] of the inputs c active in row q0 + t of the CSR (as proj_fwd_tile); four steps at once. */
+static inline INLINE void SUF(sample_currents)(const int64_t* R ptr, const int16_t* R list, int64_t q0,
+                                               int64_t steps, const real* R base, const int64_t np, real* R h) {
     enum { W = 64 / sizeof(real) };
     typedef real wide __attribute__((vector_size(64)));
-    for (int64_t t = 0; t < steps; t += 2) {
-        int two = t + 1 < steps;
-        int64_t k0 = ptr[q0 + t], e0 = ptr[q0 + t + 1], k1 = two ? e0 : 0, e1 = two ? ptr[q0 + t + 2] : 0;
-        for (int64_t b = 0; b < np; b += 2 * W) {
-            wide a0 = {0}, a1 = {0}, c0 = {0}, c1 = {0}, x;
-            int64_t j0 = k0, j1 = k1;
-            for (; j0 < e0 && j1 < e1; ++j0, ++j1) {
-                const real* u = wp + (int64_t)idx[j0] * np + b;
-                const real* w = wp + (int64_t)idx[j1] * np + b;
-                memcpy(&x, u, 64); a0 += x; memcpy(&x, w, 64); c0 += x;
-                memcpy(&x, u + W, 64); a1 += x; memcpy(&x, w + W, 64); c1 += x;
-            }
-            for (; j0 < e0; ++j0) {
-                const real* u = wp + (int64_t)idx[j0] * np + b;
-                memcpy(&x, u, 64); a0 += x; memcpy(&x, u + W, 64); a1 += x;
-            }
-            for (; j1 < e1; ++j1) {
-                const real* w = wp + (int64_t)idx[j1] * np + b;
-                memcpy(&x, w, 64); c0 += x; memcpy(&x, w + W, 64); c1 += x;
-            }
-            real* h0 = h + t * np + b;
-            memcpy(h0, &a0, 64); memcpy(h0 + W, &a1, 64);
-            if (two) { memcpy(h0 + np, &c0, 64); memcpy(h0 + np + W, &c1, 64); }
+    for (int64_t t = 0; t < steps; t += 4) {
+        int rows = steps - t < 4 ? (int)(steps - t) : 4;
+        int64_t k[4], e[4];
+        for (int r = 0; r < 4; ++r) {
+            k[r] = r < rows ? ptr[q0 + t + r] : 0;
+            e[r] = r < rows ? ptr[q0 + t + r + 1] : 0;
         }
+#define STORE_ROW(r) { real* d = h + (t + r) * np + blk; memcpy(d, &a[r][0], 64); memcpy(d + W, &a[r][1], 64); }
+        SUM_ROWS_4(int16_t)
+#undef STORE_ROW
     }
 }
 
 /* One sample's input weight gradient added to gwp (C, np): for every input c, the rows of g
- * (steps, np) at the steps where c is active (st[o[c]] .. st[o[c+1]-1], increasing) summed from
- * zero, then added to row c (as proj_bwd_tile); two inputs at once. */
-static inline INLINE void SUF(sample_weight_grad)(const int32_t* R o, const int16_t* R st, int64_t C,
-                                                  const real* R g, const int64_t np, real* R gwp) {
+ * (steps, np) at the steps where c is active (list[o[c]] .. list[o[c+1]-1], increasing) summed
+ * from zero, then added to row c (as proj_bwd_tile); four inputs at once. */
+static inline INLINE void SUF(sample_weight_grad)(const int32_t* R o, const int16_t* R list, int64_t C,
+                                                  const real* R base, const int64_t np, real* R gwp) {
     enum { W = 64 / sizeof(real) };
     typedef real wide __attribute__((vector_size(64)));
-    for (int64_t c = 0; c < C; c += 2) {
-        int two = c + 1 < C;
-        int32_t k0 = o[c], e0 = o[c + 1], k1 = two ? e0 : 0, e1 = two ? o[c + 2] : 0;
-        for (int64_t blk = 0; blk < np; blk += 2 * W) {
-            wide a0 = {0}, a1 = {0}, c0 = {0}, c1 = {0}, x;
-            int32_t j0 = k0, j1 = k1;
-            for (; j0 < e0 && j1 < e1; ++j0, ++j1) {
-                const real* u = g + (int64_t)st[j0] * np + blk;
-                const real* w = g + (int64_t)st[j1] * np + blk;
-                memcpy(&x, u, 64); a0 += x; memcpy(&x, w, 64); c0 += x;
-                memcpy(&x, u + W, 64); a1 += x; memcpy(&x, w + W, 64); c1 += x;
-            }
-            for (; j0 < e0; ++j0) {
-                const real* u = g + (int64_t)st[j0] * np + blk;
-                memcpy(&x, u, 64); a0 += x; memcpy(&x, u + W, 64); a1 += x;
-            }
-            for (; j1 < e1; ++j1) {
-                const real* w = g + (int64_t)st[j1] * np + blk;
-                memcpy(&x, w, 64); c0 += x; memcpy(&x, w + W, 64); c1 += x;
-            }
-            real* w0 = gwp + c * np + blk;
-            memcpy(&x, w0, 64); x += a0; memcpy(w0, &x, 64);
-            memcpy(&x, w0 + W, 64); x += a1; memcpy(w0 + W, &x, 64);
-            if (two) {
-                real* w1 = w0 + np;
-                memcpy(&x, w1, 64); x += c0; memcpy(w1, &x, 64);
-                memcpy(&x, w1 + W, 64); x += c1; memcpy(w1 + W, &x, 64);
-            }
+    for (int64_t c = 0; c < C; c += 4) {
+        int rows = C - c < 4 ? (int)(C - c) : 4;
+        int64_t k[4], e[4];
+        for (int r = 0; r < 4; ++r) {
+            k[r] = r < rows ? o[c + r] : 0;
+            e[r] = r < rows ? o[c + r + 1] : 0;
         }
+#define STORE_ROW(r) { real* d = gwp + (c + r) * np + blk; wide y; memcpy(&y, d, 64); y += a[r][0]; memcpy(d, &y, 64); \
+                       memcpy(&y, d + W, 64); y += a[r][1]; memcpy(d + W, &y, 64); }
+        SUM_ROWS_4(int16_t)
+#undef STORE_ROW
     }
 }
+#undef SUM_ROWS_4
 
 /* gs[t] = w2 gh[t] for every step: gs[t, j] = sum over o < O, increasing, of gh[t, o] wt[o, j]
  * (from zero; as spike_mm_bwd), in registers. wt (O, np), gh (steps, ldg), gs (steps, np). */
