@@ -15,8 +15,9 @@ project the autograd and Python overhead, not the arithmetic, was half of a batc
 Without the adaptive threshold the network runs one (model, sample) at a time through the
 whole chain (``net_fwd`` / ``net_bwd``, :class:`_PerSample`): a sample's records (steps x 32
 values per layer) stay in the core's cache instead of layer-wide arrays of megabytes, and only
-the hidden layer's currents and membranes are kept for the backward pass. Its trace equals the
-layer-by-layer kernels' bit for bit; its weight gradients are summed per tile of
+the hidden layer's currents (and a spiking output's records) are kept for the backward pass,
+which computes the hidden membranes again from them. Its trace equals the layer-by-layer
+kernels' bit for bit; its weight gradients are summed per tile of
 :data:`SAMPLES_PER_TILE` samples, then over the tiles in order (whatever the thread count).
 """
 
@@ -138,8 +139,8 @@ def _addresses(tensors: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
 class _PerSample(torch.autograd.Function):
     """The network without the adaptive threshold, one (model, sample) at a time in the compiled
     kernels ``net_fwd`` / ``net_bwd``: every layer's records for a sample stay in cache, and only
-    the hidden layer's currents and membranes (and a spiking output's) are kept for the backward
-    pass. The trace is bit-identical to :class:`_Network`'s; the weight gradients are summed per
+    the hidden layer's currents (and a spiking output's records) are kept for the backward pass.
+    The trace is bit-identical to :class:`_Network`'s; the weight gradients are summed per
     tile of :data:`SAMPLES_PER_TILE` samples, so they equal its to float rounding."""
 
     @staticmethod
@@ -167,7 +168,7 @@ class _PerSample(torch.autograd.Function):
         counts = torch.empty(n_models * per, dtype=torch.int64)
         h1 = v1 = h2 = v2 = None
         if record:
-            h1, v1 = (torch.empty((n_models, batch, steps, hp), dtype=dtype) for _ in range(2))
+            h1 = torch.empty((n_models, batch, steps, hp), dtype=dtype)  # the membranes: computed again
             if spiking_output:
                 h2, v2 = (torch.empty((n_models, batch, steps, op), dtype=dtype) for _ in range(2))
         std = p.neuron == "standard"

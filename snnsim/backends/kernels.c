@@ -914,7 +914,8 @@ void SUF(net_fwd)(const int64_t* R csr, const int64_t* R index, const real* R w1
 }
 
 /* Its gradient with respect to w1 and w2 for the trace's gradient gtrace (M, T, B, O), from the
- * records of net_fwd: per sample, the same adjoints as li_bwd / lif_bwd, spike_mm_bwd, lif_bwd
+ * records of net_fwd (v1r may be NULL: the hidden membranes are then computed again from h1r):
+ * per sample, the same adjoints as li_bwd / lif_bwd, spike_mm_bwd, lif_bwd
  * and proj_bwd. Each tile of `chunk` samples sums its samples' weight gradients in sample order
  * into its own block of gw1t (tiles, C, Hp) and gw2t (tiles, Hp, Op); gw1 (M, C, Hp) and gw2
  * (M, Hp, Op) are then the sums of a model's tiles in tile order: the numbers depend on `chunk`,
@@ -930,10 +931,10 @@ void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2
     #pragma omp parallel num_threads(nth)
     {
         FTZ_BEGIN
-        real* buf = malloc((3 * T * Hp + 3 * T * Op + 3 * (Hp > Op ? Hp : Op)) * sizeof(real));
+        real* buf = malloc((4 * T * Hp + 3 * T * Op + 3 * (Hp > Op ? Hp : Op)) * sizeof(real));
         int32_t* active = malloc((H + 1) * sizeof(int32_t));
-        real* S1 = buf; real* GS1 = buf + T * Hp; real* GH1 = buf + 2 * T * Hp;
-        real* G = buf + 3 * T * Hp; real* GH2 = G + T * Op; real* S2 = GH2 + T * Op;
+        real* S1 = buf; real* GS1 = buf + T * Hp; real* GH1 = buf + 2 * T * Hp; real* V1s = buf + 3 * T * Hp;
+        real* G = buf + 4 * T * Hp; real* GH2 = G + T * Op; real* S2 = GH2 + T * Op;
         real* work = S2 + T * Op;
         #pragma omp for schedule(static)
         for (int64_t k = 0; k < tiles; ++k) {
@@ -947,7 +948,8 @@ void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2
             memset(g2, 0, Hp * Op * sizeof(real));
             for (int64_t b = b0; b < b1; ++b) {
                 int64_t smp = index[m * B + b], rec = (m * B + b) * T;
-                const real* H1 = h1r + rec * Hp; const real* V1 = v1r + rec * Hp;
+                const real* H1 = h1r + rec * Hp;
+                const real* V1 = v1r ? v1r + rec * Hp : V1s;
                 for (int64_t t = 0; t < T; ++t) {
                     real* gt = G + t * Op;
                     memcpy(gt, gtrace + ((m * T + t) * B + b) * O, O * sizeof(real));
@@ -961,8 +963,14 @@ void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2
                 } else {
                     (standard ? SUF(sli_bwd_tile) : SUF(li_bwd_tile))(G, GH2, 1, T, Op, Op, alpha);
                 }
-                if (Hp == 32) SUF(spikes_of)(H1, V1, S1, T, 32, alpha, vth, standard);
-                else SUF(spikes_of)(H1, V1, S1, T, Hp, alpha, vth, standard);
+                if (v1r) {
+                    if (Hp == 32) SUF(spikes_of)(H1, V1, S1, T, 32, alpha, vth, standard);
+                    else SUF(spikes_of)(H1, V1, S1, T, Hp, alpha, vth, standard);
+                } else {  /* the hidden layer's forward pass again, from its currents (the same operations) */
+                    if (Hp == 32 && standard) SUF(slif_fwd_tile)(H1, S1, V1s, 1, T, 32, 32, alpha, vth);
+                    else if (Hp == 32) SUF(lif_fwd_tile)(H1, S1, V1s, 1, T, 32, 32, alpha, vth);
+                    else (standard ? SUF(slif_fwd_tile) : SUF(lif_fwd_tile))(H1, S1, V1s, 1, T, Hp, Hp, alpha, vth);
+                }
                 if (Hp == 4 * L) SUF(sample_spike_grad)(GH2, Op, wt, O, T, 4 * L, GS1);
                 else SUF(sample_spike_grad)(GH2, Op, wt, O, T, Hp, GS1);
                 for (int64_t t = 0; t < T; ++t) {
