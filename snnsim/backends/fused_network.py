@@ -164,7 +164,7 @@ class _PerSample(torch.autograd.Function):
         w2p[:, :n_hidden, :n_out] = w2.detach()
         index = index.contiguous()
         per = -(-batch // SAMPLES_PER_TILE)
-        trace = torch.empty((n_models, steps, batch, n_out), dtype=dtype)
+        trace = torch.empty((n_models, batch, steps, n_out), dtype=dtype)
         counts = torch.empty(n_models * per, dtype=torch.int64)
         h1 = v1 = h2 = v2 = None
         if record:
@@ -256,7 +256,7 @@ def network(
     spiking_output: bool,
     opts: CellOptions = _LIF,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The output trace (M, T, B, out), time-major, of samples ``index`` (M, B) of each model's
+    """The output trace (M, B, T, out) of samples ``index`` (M, B) of each model's
     data set (the output layer's spikes with ``spiking_output``, else its membranes), and the
     hidden spikes per model (M,). ``opts``: the hidden layer's model-space options, of which the
     kernels carry the adaptive threshold (with the standard neuron)."""
@@ -264,4 +264,5 @@ def network(
     if opts == _LIF:
         record = torch.is_grad_enabled() and (w1.requires_grad or w2.requires_grad)
         return _PerSample.apply(w1, w2, tuple(data), index, p, spiking_output, record)
-    return _Network.apply(w1, w2, tuple(data), index, p, spiking_output, opts)
+    trace, counts = _Network.apply(w1, w2, tuple(data), index, p, spiking_output, opts)
+    return trace.transpose(1, 2), counts

@@ -178,7 +178,6 @@ static inline INLINE void SUF(lif_bwd_tile)(const real* R h, const real* R s, co
     FTZ_BEGIN
     real* R lv = work;
     real* R ls = work + n;
-    real* R dsg = work + 2 * n;
     for (int64_t r = 0; r < rows; ++r) {
         int64_t off = r * steps * ld, last = (steps - 1) * ld;
         const real* hr = h + off; const real* sr = s + off; const real* vr = v + off;
@@ -192,29 +191,20 @@ static inline INLINE void SUF(lif_bwd_tile)(const real* R h, const real* R s, co
         for (int64_t t = steps - 2; t >= 0; --t) {
             const real* ht = hr + t * ld; const real* st = sr + t * ld; const real* vt = vr + t * ld;
             real* ght = ghr + t * ld;
+            /* one pass per step (each element's operations as in three separate loops) */
+            const real* gvt = gvr ? gvr + t * ld : 0;
+            const real* gst = gsr ? gsr + t * ld : 0;
             for (int64_t i = 0; i < n; ++i) {
                 real sg = SIGMOID(slope * (vt[i] - vth));
-                dsg[i] = slope * sg * ((real)1 - sg);
-            }
-            if (gvr) {
-                const real* gvt = gvr + t * ld;
-                for (int64_t i = 0; i < n; ++i) {
-                    real keep = (real)1 - st[i], l = lv[i];
-                    ght[i] = keep * l;
-                    lv[i] = alpha * keep * l + dsg[i] * ls[i] + gvt[i];
-                    ls[i] = -(alpha * vt[i] + ht[i]) * l;
-                }
-            } else {
-                for (int64_t i = 0; i < n; ++i) {
-                    real keep = (real)1 - st[i], l = lv[i];
-                    ght[i] = keep * l;
-                    lv[i] = alpha * keep * l + dsg[i] * ls[i];
-                    ls[i] = -(alpha * vt[i] + ht[i]) * l;
-                }
-            }
-            if (gsr) {
-                const real* gst = gsr + t * ld;
-                for (int64_t i = 0; i < n; ++i) ls[i] += gst[i];
+                real d = slope * sg * ((real)1 - sg);
+                real keep = (real)1 - st[i], l = lv[i];
+                ght[i] = keep * l;
+                real nl = alpha * keep * l + d * ls[i];
+                if (gvt) nl = nl + gvt[i];
+                real nls = -(alpha * vt[i] + ht[i]) * l;
+                if (gst) nls += gst[i];
+                lv[i] = nl;
+                ls[i] = nls;
             }
         }
     }
@@ -855,7 +845,7 @@ static inline INLINE void SUF(sample_spike_grad)(const real* R gh, int64_t ldg, 
  * spike_mm_fwd and li_fwd / lif_fwd, so the trace is bit-identical to theirs.
  * csr: per model the addresses of its data set's CSR (ptr, idx); index (M, B) sample ids;
  * w1p (M, C, Hp), w2p (M, Hp, Op) zero-padded (Hp a multiple of four 32-byte vectors).
- * trace (M, T, B, O): the output membranes, or spikes with spiking != 0. Records for the backward
+ * trace (M, B, T, O): the output membranes, or spikes with spiking != 0. Records for the backward
  * pass when h1r != NULL: h1r, v1r (M, B, T, Hp), and with spiking h2r, v2r (M, B, T, Op).
  * Work is split into tiles of `chunk` samples of one model; counts (M * tiles per model) gets
  * each tile's hidden spike count. */
@@ -904,8 +894,7 @@ void SUF(net_fwd)(const int64_t* R csr, const int64_t* R index, const real* R w1
                 else
                     (standard ? SUF(sli_fwd_tile) : SUF(li_fwd_tile))(H2, V2, 1, T, Op, Op, alpha);
                 const real* out = spiking ? S2 : V2;
-                for (int64_t t = 0; t < T; ++t)
-                    memcpy(trace + ((m * T + t) * B + b) * O, out + t * Op, O * sizeof(real));
+                for (int64_t t = 0; t < T; ++t) memcpy(trace + (rec + t) * O, out + t * Op, O * sizeof(real));
             }
             counts[k] = count;
         }
@@ -913,7 +902,7 @@ void SUF(net_fwd)(const int64_t* R csr, const int64_t* R index, const real* R w1
     }
 }
 
-/* Its gradient with respect to w1 and w2 for the trace's gradient gtrace (M, T, B, O), from the
+/* Its gradient with respect to w1 and w2 for the trace's gradient gtrace (M, B, T, O), from the
  * records of net_fwd (v1r may be NULL: the hidden membranes are then computed again from h1r):
  * per sample, the same adjoints as li_bwd / lif_bwd, spike_mm_bwd, lif_bwd
  * and proj_bwd. Each tile of `chunk` samples sums its samples' weight gradients in sample order
@@ -952,7 +941,7 @@ void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2
                 const real* V1 = v1r ? v1r + rec * Hp : V1s;
                 for (int64_t t = 0; t < T; ++t) {
                     real* gt = G + t * Op;
-                    memcpy(gt, gtrace + ((m * T + t) * B + b) * O, O * sizeof(real));
+                    memcpy(gt, gtrace + (rec + t) * O, O * sizeof(real));
                     for (int64_t o = O; o < Op; ++o) gt[o] = 0;
                 }
                 if (spiking) {

@@ -131,7 +131,7 @@ class InputCurrents:
                 model.w1[m], model.w2[m], self.sparse[m], index[m], part.params, part.readout.spiking_output,
                 model.arch.cell,
             )  # fmt: skip
-            parts.append(PartOutput(None, None, None, trace.transpose(1, 2), counts))
+            parts.append(PartOutput(None, None, None, trace, counts))
         return NetworkOutput(tuple(parts))
 
 
