@@ -140,8 +140,8 @@ def _build() -> ctypes.CDLL:
             "proj_bwd": [_p, _i64, _p, _p, _p, _i64, _p, _i64, _i64, _i64, _i64, _p, _i64],
             "spike_mm_fwd": [_p] * 3 + [_i64] * 6,
             "spike_mm_bwd": [_p] * 5 + [_i64] * 6,
-            "net_fwd": [_p] * 4 + [_i64] * 8 + [scalar] * 2 + [_i64] * 2 + [_p] * 6 + [_i64] * 2,
-            "net_bwd": [_p] * 3 + [_i64] * 8 + [scalar] * 3 + [_i64] * 2 + [_p] * 9 + [_i64] * 2,
+            "net_fwd": [_p] * 4 + [_i64] * 8 + [scalar] * 2 + [_i64] * 2 + [_p] * 5 + [_i64] * 2,
+            "net_bwd": [_p] * 3 + [_i64] * 8 + [scalar] * 3 + [_i64] * 2 + [_p] * 8 + [_i64] * 2,
         }
         for name, argtypes in signatures.items():
             fn = getattr(lib, f"{name}_{suf}")

@@ -166,13 +166,13 @@ class _PerSample(torch.autograd.Function):
         per = -(-batch // SAMPLES_PER_TILE)
         trace = torch.empty((n_models, batch, steps, n_out), dtype=dtype)
         counts = torch.empty(n_models * per, dtype=torch.int64)
-        h1 = v1 = h2 = v2 = None
+        h1 = h2 = v2 = None
         if record:
-            h1 = torch.empty((n_models, batch, steps, hp), dtype=dtype)  # the membranes: computed again
+            h1 = torch.empty((n_models, batch, steps, hp), dtype=dtype)  # the membranes are computed again
             if spiking_output:
                 h2, v2 = (torch.empty((n_models, batch, steps, op), dtype=dtype) for _ in range(2))
         std = p.neuron == "standard"
-        pointers = [None if t is None else t.data_ptr() for t in (trace, h1, v1, h2, v2)]
+        pointers = [None if t is None else t.data_ptr() for t in (trace, h1, h2, v2)]
         csr = _addresses([(d.ptr, d.idx) for d in data])  # kept alive through the call
         _native.kernel("net_fwd", dtype)(
             csr.data_ptr(), index.data_ptr(), w1p.data_ptr(),
@@ -180,7 +180,7 @@ class _PerSample(torch.autograd.Function):
             int(std), int(spiking_output), *pointers, counts.data_ptr(), SAMPLES_PER_TILE,
             _native.threads_for(n_models * batch * steps * hp),
         )  # fmt: skip
-        ctx.save_for_backward(w2, h1, v1, h2, v2)
+        ctx.save_for_backward(w2, h1, h2, v2)
         ctx.data, ctx.index, ctx.p, ctx.spiking, ctx.w1_shape = data, index, p, spiking_output, w1.shape
         counts = counts.view(n_models, per).sum(1).double()
         ctx.mark_non_differentiable(counts)
@@ -191,7 +191,7 @@ class _PerSample(torch.autograd.Function):
     def backward(
         ctx: Any, grad_trace: torch.Tensor, grad_counts: torch.Tensor | None
     ) -> tuple[torch.Tensor, torch.Tensor, None, None, None, None, None]:
-        w2, h1, v1, h2, v2 = ctx.saved_tensors
+        w2, h1, h2, v2 = ctx.saved_tensors
         if h1 is None:
             raise RuntimeError("the network ran without records (no gradient was wanted)")
         p, data, index = ctx.p, ctx.data, ctx.index
@@ -205,7 +205,7 @@ class _PerSample(torch.autograd.Function):
         gw1t, gw1 = torch.empty((n_models * per, n_in, hp), dtype=dtype), torch.empty((n_models, n_in, hp), dtype=dtype)
         gw2t, gw2 = torch.empty((n_models * per, hp, op), dtype=dtype), torch.empty((n_models, hp, op), dtype=dtype)
         g = grad_trace.to(dtype).contiguous()
-        pointers = [None if t is None else t.data_ptr() for t in (g, h1, v1, h2, v2, gw1t, gw2t, gw1, gw2)]
+        pointers = [None if t is None else t.data_ptr() for t in (g, h1, h2, v2, gw1t, gw2t, gw1, gw2)]
         csc = _addresses([d.csc() for d in data])  # kept alive through the call
         _native.kernel("net_bwd", dtype)(
             csc.data_ptr(), index.data_ptr(), w2t.data_ptr(), n_models, batch,

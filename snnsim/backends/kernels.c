@@ -846,12 +846,12 @@ static inline INLINE void SUF(sample_spike_grad)(const real* R gh, int64_t ldg, 
  * csr: per model the addresses of its data set's CSR (ptr, idx); index (M, B) sample ids;
  * w1p (M, C, Hp), w2p (M, Hp, Op) zero-padded (Hp a multiple of four 32-byte vectors).
  * trace (M, B, T, O): the output membranes, or spikes with spiking != 0. Records for the backward
- * pass when h1r != NULL: h1r, v1r (M, B, T, Hp), and with spiking h2r, v2r (M, B, T, Op).
+ * pass when h1r != NULL: the hidden currents h1r (M, B, T, Hp), and with spiking h2r, v2r (M, B, T, Op).
  * Work is split into tiles of `chunk` samples of one model; counts (M * tiles per model) gets
  * each tile's hidden spike count. */
 void SUF(net_fwd)(const int64_t* R csr, const int64_t* R index, const real* R w1p, const real* R w2p, int64_t M,
                   int64_t B, int64_t T, int64_t C, int64_t H, int64_t Hp, int64_t O, int64_t Op, real alpha,
-                  real vth, int64_t standard, int64_t spiking, real* R trace, real* R h1r, real* R v1r,
+                  real vth, int64_t standard, int64_t spiking, real* R trace, real* R h1r,
                   real* R h2r, real* R v2r, int64_t* R counts, int64_t chunk, int64_t nth) {
     enum { L = 32 / sizeof(real) };
     int64_t per = (B + chunk - 1) / chunk, tiles = M * per;
@@ -868,7 +868,7 @@ void SUF(net_fwd)(const int64_t* R csr, const int64_t* R index, const real* R w1
             for (int64_t b = b0; b < b1; ++b) {
                 int64_t smp = index[m * B + b], rec = (m * B + b) * T;
                 real* H1 = h1r ? h1r + rec * Hp : buf;
-                real* V1 = v1r ? v1r + rec * Hp : buf + T * Hp;
+                real* V1 = buf + T * Hp;
                 real* S1 = buf + 2 * T * Hp;
                 real* H2 = h2r ? h2r + rec * Op : buf + 3 * T * Hp;
                 real* V2 = v2r ? v2r + rec * Op : buf + 3 * T * Hp + T * Op;
@@ -903,8 +903,8 @@ void SUF(net_fwd)(const int64_t* R csr, const int64_t* R index, const real* R w1
 }
 
 /* Its gradient with respect to w1 and w2 for the trace's gradient gtrace (M, B, T, O), from the
- * records of net_fwd (v1r may be NULL: the hidden membranes are then computed again from h1r):
- * per sample, the same adjoints as li_bwd / lif_bwd, spike_mm_bwd, lif_bwd
+ * records of net_fwd (the hidden membranes computed again from the currents h1r, with the
+ * forward's operations): per sample, the same adjoints as li_bwd / lif_bwd, spike_mm_bwd, lif_bwd
  * and proj_bwd. Each tile of `chunk` samples sums its samples' weight gradients in sample order
  * into its own block of gw1t (tiles, C, Hp) and gw2t (tiles, Hp, Op); gw1 (M, C, Hp) and gw2
  * (M, Hp, Op) are then the sums of a model's tiles in tile order: the numbers depend on `chunk`,
@@ -912,7 +912,7 @@ void SUF(net_fwd)(const int64_t* R csr, const int64_t* R index, const real* R w1
  * transposed (zero-padded). */
 void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2t, int64_t M, int64_t B, int64_t T,
                   int64_t C, int64_t H, int64_t Hp, int64_t O, int64_t Op, real alpha, real vth, real slope,
-                  int64_t standard, int64_t spiking, const real* R gtrace, const real* R h1r, const real* R v1r,
+                  int64_t standard, int64_t spiking, const real* R gtrace, const real* R h1r,
                   const real* R h2r, const real* R v2r, real* R gw1t, real* R gw2t, real* R gw1, real* R gw2,
                   int64_t chunk, int64_t nth) {
     enum { L = 32 / sizeof(real) };
@@ -922,7 +922,7 @@ void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2
         FTZ_BEGIN
         real* buf = malloc((4 * T * Hp + 3 * T * Op + 3 * (Hp > Op ? Hp : Op)) * sizeof(real));
         int32_t* active = malloc((H + 1) * sizeof(int32_t));
-        real* S1 = buf; real* GS1 = buf + T * Hp; real* GH1 = buf + 2 * T * Hp; real* V1s = buf + 3 * T * Hp;
+        real* S1 = buf; real* GS1 = buf + T * Hp; real* GH1 = buf + 2 * T * Hp; real* V1 = buf + 3 * T * Hp;
         real* G = buf + 4 * T * Hp; real* GH2 = G + T * Op; real* S2 = GH2 + T * Op;
         real* work = S2 + T * Op;
         #pragma omp for schedule(static)
@@ -938,7 +938,6 @@ void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2
             for (int64_t b = b0; b < b1; ++b) {
                 int64_t smp = index[m * B + b], rec = (m * B + b) * T;
                 const real* H1 = h1r + rec * Hp;
-                const real* V1 = v1r ? v1r + rec * Hp : V1s;
                 for (int64_t t = 0; t < T; ++t) {
                     real* gt = G + t * Op;
                     memcpy(gt, gtrace + (rec + t) * O, O * sizeof(real));
@@ -952,14 +951,10 @@ void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2
                 } else {
                     (standard ? SUF(sli_bwd_tile) : SUF(li_bwd_tile))(G, GH2, 1, T, Op, Op, alpha);
                 }
-                if (v1r) {
-                    if (Hp == 32) SUF(spikes_of)(H1, V1, S1, T, 32, alpha, vth, standard);
-                    else SUF(spikes_of)(H1, V1, S1, T, Hp, alpha, vth, standard);
-                } else {  /* the hidden layer's forward pass again, from its currents (the same operations) */
-                    if (Hp == 32 && standard) SUF(slif_fwd_tile)(H1, S1, V1s, 1, T, 32, 32, alpha, vth);
-                    else if (Hp == 32) SUF(lif_fwd_tile)(H1, S1, V1s, 1, T, 32, 32, alpha, vth);
-                    else (standard ? SUF(slif_fwd_tile) : SUF(lif_fwd_tile))(H1, S1, V1s, 1, T, Hp, Hp, alpha, vth);
-                }
+                /* the hidden layer's forward pass again, from its currents (the same operations) */
+                if (Hp == 32 && standard) SUF(slif_fwd_tile)(H1, S1, V1, 1, T, 32, 32, alpha, vth);
+                else if (Hp == 32) SUF(lif_fwd_tile)(H1, S1, V1, 1, T, 32, 32, alpha, vth);
+                else (standard ? SUF(slif_fwd_tile) : SUF(lif_fwd_tile))(H1, S1, V1, 1, T, Hp, Hp, alpha, vth);
                 if (Hp == 4 * L) SUF(sample_spike_grad)(GH2, Op, wt, O, T, 4 * L, GS1);
                 else SUF(sample_spike_grad)(GH2, Op, wt, O, T, Hp, GS1);
                 for (int64_t t = 0; t < T; ++t) {
