@@ -172,8 +172,16 @@ def cluster():
 
 
 def squeue_states(job: str) -> dict[str, str]:
-    proc = subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%i %T"], capture_output=True, text=True)
-    return dict(line.split() for line in proc.stdout.splitlines() if line.strip())
+    """Task id -> state of the job's tasks still queued or running ({} once all have left). A
+    failed query (squeue times out on a loaded machine) is asked again, never read as empty."""
+    for _ in range(20):
+        proc = subprocess.run(["squeue", "-h", "-r", "-j", job, "-o", "%i %T"], capture_output=True, text=True)
+        if proc.returncode == 0:
+            return dict(line.split() for line in proc.stdout.splitlines() if line.strip())
+        if "Invalid job id" in proc.stderr:  # gone from the controller (MinJobAge after its end)
+            return {}
+        time.sleep(0.5)
+    raise AssertionError(f"squeue kept failing: {proc.stderr.strip()}")
 
 
 def job_field(task: str, field: str) -> str:
