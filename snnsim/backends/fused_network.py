@@ -39,7 +39,7 @@ from .fused import (
     lif_backward_native,
     lif_forward_native,
 )
-from .sparse_input import SpikeRows, _padded, project_backward, project_forward
+from .sparse_input import SpikeRows, padded_width, project_backward, project_forward
 
 _LIF = CellOptions()  # no model-space option
 
@@ -126,12 +126,6 @@ class _Network(torch.autograd.Function):
 SAMPLES_PER_TILE = 16
 
 
-def _vector_padded(n: int, dtype: torch.dtype) -> int:
-    """``n`` rounded up to whole 32-byte vectors."""
-    lanes = 32 // torch.empty((), dtype=dtype).element_size()
-    return (n + lanes - 1) // lanes * lanes
-
-
 def _addresses(tensors: Sequence[Sequence[torch.Tensor]]) -> torch.Tensor:
     return torch.tensor([[t.data_ptr() for t in row] for row in tensors], dtype=torch.int64)
 
@@ -157,7 +151,7 @@ class _PerSample(torch.autograd.Function):
         n_models, batch = index.shape
         steps, n_in = data[0].shape[1], data[0].shape[2]
         n_hidden, n_out, dtype = w1.shape[-1], w2.shape[-1], w1.dtype
-        hp, op = _padded(n_hidden, dtype), _vector_padded(n_out, dtype)
+        hp, op = padded_width(n_hidden, dtype), padded_width(n_out, dtype, 32)
         w1p = torch.zeros((n_models, n_in, hp), dtype=dtype)
         w1p[..., :n_hidden] = w1.detach()
         w2p = torch.zeros((n_models, hp, op), dtype=dtype)
@@ -181,7 +175,7 @@ class _PerSample(torch.autograd.Function):
             _native.threads_for(n_models * batch * steps * hp),
         )  # fmt: skip
         ctx.save_for_backward(w2, h1, h2, v2)
-        ctx.data, ctx.index, ctx.p, ctx.spiking, ctx.w1_shape = data, index, p, spiking_output, w1.shape
+        ctx.data, ctx.index, ctx.p, ctx.spiking = data, index, p, spiking_output
         counts = counts.view(n_models, per).sum(1).double()
         ctx.mark_non_differentiable(counts)
         return trace, counts
@@ -198,7 +192,7 @@ class _PerSample(torch.autograd.Function):
         n_models, batch = index.shape
         steps, n_in = data[0].shape[1], data[0].shape[2]
         n_hidden, n_out, dtype = w2.shape[-2], w2.shape[-1], w2.dtype
-        hp, op = h1.shape[-1], _vector_padded(n_out, dtype)
+        hp, op = h1.shape[-1], padded_width(n_out, dtype, 32)
         w2t = torch.zeros((n_models, n_out, hp), dtype=dtype)
         w2t[..., :n_hidden] = w2.detach().transpose(1, 2)
         per = -(-batch // SAMPLES_PER_TILE)

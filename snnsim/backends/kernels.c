@@ -750,39 +750,39 @@ static inline INLINE int64_t SUF(list_active)(const real* R x, int64_t n, int32_
  * 64-byte vectors: one register each with AVX-512, two with AVX2 (the compiler splits them).
  * Every lane's sum keeps its order, so the numbers do not depend on the vector width. */
 
-/* Sums of rows: out[r] = sum over j in [k[r], e[r]), increasing, of the row base + list[j] * np,
- * for four lists r at once (eight independent accumulator chains per 128-byte block), then each
- * list's remaining entries. np: a multiple of 128 bytes (a constant where inlined). Each sum keeps
- * its order, so the numbers are those of one list at a time. */
-#define SUM_ROWS_4(TYPE_IDX)                                                                          \
-    for (int64_t blk = 0; blk < np; blk += 2 * W) {                                                 \
-        wide a[4][2];                                                                                \
-        for (int r = 0; r < 4; ++r) { a[r][0] = (wide){0}; a[r][1] = (wide){0}; }                     \
-        int64_t n = e[0] - k[0];                                                                     \
-        for (int r = 1; r < 4; ++r) if (e[r] - k[r] < n) n = e[r] - k[r];                             \
-        for (int64_t i = 0; i < n; ++i) {                                                            \
-            for (int r = 0; r < 4; ++r) {                                                            \
-                const real* u = base + (int64_t)list[k[r] + i] * np + blk;                            \
-                wide x;                                                                              \
-                memcpy(&x, u, 64); a[r][0] += x; memcpy(&x, u + W, 64); a[r][1] += x;                \
-            }                                                                                        \
-        }                                                                                            \
-        for (int r = 0; r < 4; ++r) {                                                                \
-            for (int64_t j = k[r] + n; j < e[r]; ++j) {                                              \
-                const real* u = base + (int64_t)list[j] * np + blk;                                   \
-                wide x;                                                                              \
-                memcpy(&x, u, 64); a[r][0] += x; memcpy(&x, u + W, 64); a[r][1] += x;                \
-            }                                                                                        \
-        }                                                                                            \
-        for (int r = 0; r < rows; ++r) STORE_ROW(r)                                                  \
+typedef real SUF(wide) __attribute__((vector_size(64)));
+
+/* One 128-byte block (columns blk ..) of four sums of rows: a[r] = sum over j in [k[r], e[r]),
+ * increasing, of the row base + list[j] * np; the four lists at once (eight independent
+ * accumulator chains), then each list's remaining entries. Each sum keeps its order, so the
+ * numbers are those of one list at a time. np: a multiple of 128 bytes (a constant where inlined). */
+static inline INLINE void SUF(sum_rows_4)(const int64_t* R k, const int64_t* R e, const int16_t* R list,
+                                          const real* R base, const int64_t np, int64_t blk,
+                                          SUF(wide) a[4][2]) {
+    enum { W = 64 / sizeof(real) };
+    for (int r = 0; r < 4; ++r) { a[r][0] = (SUF(wide)){0}; a[r][1] = (SUF(wide)){0}; }
+    int64_t n = e[0] - k[0];
+    for (int r = 1; r < 4; ++r) if (e[r] - k[r] < n) n = e[r] - k[r];
+    SUF(wide) x;
+    for (int64_t i = 0; i < n; ++i) {
+        for (int r = 0; r < 4; ++r) {
+            const real* u = base + (int64_t)list[k[r] + i] * np + blk;
+            memcpy(&x, u, 64); a[r][0] += x; memcpy(&x, u + W, 64); a[r][1] += x;
+        }
     }
+    for (int r = 0; r < 4; ++r) {
+        for (int64_t j = k[r] + n; j < e[r]; ++j) {
+            const real* u = base + (int64_t)list[j] * np + blk;
+            memcpy(&x, u, 64); a[r][0] += x; memcpy(&x, u + W, 64); a[r][1] += x;
+        }
+    }
+}
 
 /* One sample's input currents into h (steps, np): row t is the sum, in increasing c, of the rows
  * wp[c] of the inputs c active in row q0 + t of the CSR (as proj_fwd_tile); four steps at once. */
 static inline INLINE void SUF(sample_currents)(const int64_t* R ptr, const int16_t* R list, int64_t q0,
                                                int64_t steps, const real* R base, const int64_t np, real* R h) {
     enum { W = 64 / sizeof(real) };
-    typedef real wide __attribute__((vector_size(64)));
     for (int64_t t = 0; t < steps; t += 4) {
         int rows = steps - t < 4 ? (int)(steps - t) : 4;
         int64_t k[4], e[4];
@@ -790,9 +790,14 @@ static inline INLINE void SUF(sample_currents)(const int64_t* R ptr, const int16
             k[r] = r < rows ? ptr[q0 + t + r] : 0;
             e[r] = r < rows ? ptr[q0 + t + r + 1] : 0;
         }
-#define STORE_ROW(r) { real* d = h + (t + r) * np + blk; memcpy(d, &a[r][0], 64); memcpy(d + W, &a[r][1], 64); }
-        SUM_ROWS_4(int16_t)
-#undef STORE_ROW
+        for (int64_t blk = 0; blk < np; blk += 2 * W) {
+            SUF(wide) a[4][2];
+            SUF(sum_rows_4)(k, e, list, base, np, blk, a);
+            for (int r = 0; r < rows; ++r) {
+                real* d = h + (t + r) * np + blk;
+                memcpy(d, &a[r][0], 64); memcpy(d + W, &a[r][1], 64);
+            }
+        }
     }
 }
 
@@ -802,7 +807,6 @@ static inline INLINE void SUF(sample_currents)(const int64_t* R ptr, const int16
 static inline INLINE void SUF(sample_weight_grad)(const int32_t* R o, const int16_t* R list, int64_t C,
                                                   const real* R base, const int64_t np, real* R gwp) {
     enum { W = 64 / sizeof(real) };
-    typedef real wide __attribute__((vector_size(64)));
     for (int64_t c = 0; c < C; c += 4) {
         int rows = C - c < 4 ? (int)(C - c) : 4;
         int64_t k[4], e[4];
@@ -810,13 +814,25 @@ static inline INLINE void SUF(sample_weight_grad)(const int32_t* R o, const int1
             k[r] = r < rows ? o[c + r] : 0;
             e[r] = r < rows ? o[c + r + 1] : 0;
         }
-#define STORE_ROW(r) { real* d = gwp + (c + r) * np + blk; wide y; memcpy(&y, d, 64); y += a[r][0]; memcpy(d, &y, 64); \
-                       memcpy(&y, d + W, 64); y += a[r][1]; memcpy(d + W, &y, 64); }
-        SUM_ROWS_4(int16_t)
-#undef STORE_ROW
+        for (int64_t blk = 0; blk < np; blk += 2 * W) {
+            SUF(wide) a[4][2], y;
+            SUF(sum_rows_4)(k, e, list, base, np, blk, a);
+            for (int r = 0; r < rows; ++r) {
+                real* d = gwp + (c + r) * np + blk;
+                memcpy(&y, d, 64); y += a[r][0]; memcpy(d, &y, 64);
+                memcpy(&y, d + W, 64); y += a[r][1]; memcpy(d + W, &y, 64);
+            }
+        }
     }
 }
-#undef SUM_ROWS_4
+
+/* The hidden LIF layer of one sample, (steps, n) records, n == 32 compiled as a constant. */
+static inline INLINE void SUF(hidden_fwd)(const real* R h, real* R s, real* R v, int64_t steps, int64_t n,
+                                          real alpha, real vth, int64_t standard) {
+    if (n == 32 && standard) SUF(slif_fwd_tile)(h, s, v, 1, steps, 32, 32, alpha, vth);
+    else if (n == 32) SUF(lif_fwd_tile)(h, s, v, 1, steps, 32, 32, alpha, vth);
+    else (standard ? SUF(slif_fwd_tile) : SUF(lif_fwd_tile))(h, s, v, 1, steps, n, n, alpha, vth);
+}
 
 /* gs[t] = w2 gh[t] for every step: gs[t, j] = sum over o < O, increasing, of gh[t, o] wt[o, j]
  * (from zero; as spike_mm_bwd), in registers. wt (O, np), gh (steps, ldg), gs (steps, np). */
@@ -875,9 +891,7 @@ void SUF(net_fwd)(const int64_t* R csr, const int64_t* R index, const real* R w1
                 real* S2 = buf + 3 * T * Hp + 2 * T * Op;
                 if (Hp == 4 * L) SUF(sample_currents)(ptr, idx, smp * T, T, w1, 4 * L, H1);
                 else SUF(sample_currents)(ptr, idx, smp * T, T, w1, Hp, H1);
-                if (Hp == 32 && standard) SUF(slif_fwd_tile)(H1, S1, V1, 1, T, 32, 32, alpha, vth);
-                else if (Hp == 32) SUF(lif_fwd_tile)(H1, S1, V1, 1, T, 32, 32, alpha, vth);
-                else (standard ? SUF(slif_fwd_tile) : SUF(lif_fwd_tile))(H1, S1, V1, 1, T, Hp, Hp, alpha, vth);
+                SUF(hidden_fwd)(H1, S1, V1, T, Hp, alpha, vth, standard);
                 for (int64_t t = 0; t < T; ++t) {
                     const real* st = S1 + t * Hp;
                     real* h2 = H2 + t * Op;
@@ -952,9 +966,7 @@ void SUF(net_bwd)(const int64_t* R csc, const int64_t* R index, const real* R w2
                     (standard ? SUF(sli_bwd_tile) : SUF(li_bwd_tile))(G, GH2, 1, T, Op, Op, alpha);
                 }
                 /* the hidden layer's forward pass again, from its currents (the same operations) */
-                if (Hp == 32 && standard) SUF(slif_fwd_tile)(H1, S1, V1, 1, T, 32, 32, alpha, vth);
-                else if (Hp == 32) SUF(lif_fwd_tile)(H1, S1, V1, 1, T, 32, 32, alpha, vth);
-                else (standard ? SUF(slif_fwd_tile) : SUF(lif_fwd_tile))(H1, S1, V1, 1, T, Hp, Hp, alpha, vth);
+                SUF(hidden_fwd)(H1, S1, V1, T, Hp, alpha, vth, standard);
                 if (Hp == 4 * L) SUF(sample_spike_grad)(GH2, Op, wt, O, T, 4 * L, GS1);
                 else SUF(sample_spike_grad)(GH2, Op, wt, O, T, Hp, GS1);
                 for (int64_t t = 0; t < T; ++t) {

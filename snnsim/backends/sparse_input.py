@@ -73,9 +73,10 @@ class SpikeRows:
         return (index.cpu()[:, None] * self.shape[1] + self._steps).reshape(-1).contiguous()
 
 
-def _padded(n: int, dtype: torch.dtype) -> int:
-    """Columns padded to whole blocks of four 32-byte vectors (the kernels' register blocking)."""
-    block = 128 // torch.empty((), dtype=dtype).element_size()
+def padded_width(n: int, dtype: torch.dtype, block_bytes: int = 128) -> int:
+    """``n`` columns rounded up to whole blocks of ``block_bytes`` (the kernels' register blocking:
+    four 32-byte vectors by default)."""
+    block = block_bytes // torch.empty((), dtype=dtype).element_size()
     return (n + block - 1) // block * block
 
 
@@ -84,7 +85,7 @@ def project_forward(w: torch.Tensor, data: Sequence[SpikeRows], index: torch.Ten
     (M, B) of each model's data set: model m's are ``x_m[index[m]] @ w[m]``."""
     n_models, batch = index.shape
     steps, n_out = data[0].shape[1], w.shape[-1]
-    padded = _padded(n_out, w.dtype)
+    padded = padded_width(n_out, w.dtype)
     wp = torch.zeros(w.shape[:-1] + (padded,), dtype=w.dtype)
     wp[..., :n_out] = w
     h = torch.empty((n_models, batch * steps, n_out), dtype=w.dtype)
@@ -104,7 +105,7 @@ def project_backward(
     grad_h = grad_h.contiguous()
     n_models, batch = index.shape
     n_in, n_out = w_shape[-2], w_shape[-1]
-    padded = _padded(n_out, grad_h.dtype)
+    padded = padded_width(n_out, grad_h.dtype)
     grad_w = torch.zeros(w_shape[:-1] + (padded,), dtype=grad_h.dtype)
     bwd = _native.kernel("proj_bwd", grad_h.dtype)
     threads = _native.threads_for(batch * data[0].shape[1] * n_out)
