@@ -93,6 +93,8 @@ class RunConfig:
     )  # fmt: skip
     weight_decay: float = setting(0.0, "Adam's L2 weight decay (0: none)", kind="amount")
     grad_clip: float = setting(0.0, "clip each model's gradient norm to this (0: no clipping)", kind="amount")
+    ema: float = setting(0.0, "decay per mini-batch of an exponential moving average of the weights, e.g. 0.99; "
+                         "validation, early stopping and the kept model use the average (0: none)", kind="amount")  # fmt: skip
     repeats: int = setting(1, "independent trainings; repeat r uses seed + r", kind="int", low=1, high=100_000)
     batch_repeats: bool = setting(True, "train the repeats as one batched model (same numbers)", kind="bool")
     seed: int = setting(0, "random seed", kind="int", low=0, high=MAX_SEED)
@@ -212,6 +214,8 @@ class RunConfig:
     def _check_model_space(self) -> None:
         """Model-space options: on the backends that carry them, with the standard neuron, for
         the spiking decoders, and their sub-settings only with them."""
+        if self.ema >= 1:
+            raise _bad("ema", f"must be below 1 (the weight of the average's past per mini-batch), got {self.ema}")
         if self.dropout >= 1:
             raise _bad("dropout", f"must be below 1 (the probability of zeroing an input), got {self.dropout}")
         for sub, main in (("adapt_jump", "tau_adapt"), ("max_delay", "delays"), ("rate_target", "rate_reg")):

@@ -16,6 +16,9 @@ validation score per model); :func:`fit_epochs` runs the epochs.
 - **Optimisation** shared by the studies: Adam with the config's weight decay
   (:func:`make_optimiser`), a learning rate per epoch (:func:`lr_at`, :func:`epoch_lr`) and
   gradient clipping per model (:func:`clip_gradients`).
+- **Weight average.** With ``average`` > 0 the loop keeps an exponential moving average of the
+  weights over mini-batches (:class:`WeightAverage`); validation, early stopping and the weights
+  a fit ends with are those of the average, not of the last step.
 - **Checkpoints.** With ``options.checkpoint``, the whole state (weights, the trainer's
   optimiser and random generators, every per-epoch record, the early-stopping state) is
   written atomically after every epoch; a fit given the same checkpoint path and the same
@@ -28,7 +31,8 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -123,6 +127,57 @@ def clip_gradients(model: nn.Module, n_models: int, max_norm: float) -> None:
         g.mul_(factor.to(g.dtype).view(-1, *([1] * (g.dim() - 1))))
 
 
+class WeightAverage:
+    """Exponential moving average of a model's parameters over mini-batches, bias-corrected as
+    Adam's moments are: after n updates with weights w_1..w_n and decay d,
+    ``sum_k (1 - d) d^(n-k) w_k / (1 - d^n)``. Kept in float64 with plain elementwise products
+    and sums (no fused multiply-add), so a model's average is the same batched and alone."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.params = list(model.parameters())
+        self.decay, self.updates = decay, 0
+        self.sums = [torch.zeros_like(p, dtype=torch.float64) for p in self.params]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Add the parameters as they are now (after an optimiser step)."""
+        self.updates += 1
+        for total, p in zip(self.sums, self.params):
+            total.mul_(self.decay).add_(p.double() * (1 - self.decay))
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """Within the block the model holds the averaged weights; after it, its own again."""
+        if not self.updates:
+            yield
+            return
+        with torch.no_grad():
+            own = [p.detach().clone() for p in self.params]
+        self.apply()
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for saved, p in zip(own, self.params):
+                    p.copy_(saved)
+
+    @torch.no_grad()
+    def apply(self) -> None:
+        """Set the model's parameters to the average (no update yet: leave them)."""
+        if self.updates:
+            scale = 1 - self.decay**self.updates
+            for total, p in zip(self.sums, self.params):
+                p.copy_(total / scale)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"updates": self.updates, "sums": [t.clone() for t in self.sums]}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.updates = state["updates"]
+        for total, saved in zip(self.sums, state["sums"]):
+            total.copy_(saved)
+
+
 class EpochHook(Protocol):
     def __call__(self, record: EpochRecord) -> None: ...
 
@@ -159,7 +214,7 @@ class Training:
 class _State:
     """The loop's own state (saved in checkpoints)."""
 
-    def __init__(self, model: nn.Module, n_models: int, epochs: int) -> None:
+    def __init__(self, model: nn.Module, n_models: int, epochs: int, average: WeightAverage | None) -> None:
         self.losses = np.full((n_models, epochs), np.nan)
         self.val_curve = np.full((n_models, epochs), np.nan)
         self.rates = np.full((n_models, epochs), np.nan)
@@ -170,18 +225,23 @@ class _State:
         self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.validated = False
         self.epoch = 0  # epochs done
+        self.average = average
 
     ARRAYS = ("losses", "val_curve", "rates", "lr", "best_val", "best_epoch", "active")
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k).copy() for k in self.ARRAYS}
         out.update(best_state=self.best_state, validated=self.validated, epoch=self.epoch)
+        if self.average is not None:
+            out["average"] = self.average.state_dict()
         return out
 
     def load(self, d: dict[str, Any]) -> None:
         for k in self.ARRAYS:
             setattr(self, k, d[k].copy())
         self.best_state, self.validated, self.epoch = d["best_state"], d["validated"], d["epoch"]
+        if self.average is not None:
+            self.average.load_state_dict(d["average"])
 
 
 def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, state: _State, epochs: int) -> None:
@@ -214,12 +274,15 @@ def remove_checkpoint(path: Path) -> None:
 
 
 def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, patience: int, desc: str,
-               options: FitOptions, key: str = "", lr_at: Callable[[int], float] | None = None) -> Training:  # fmt: skip
+               options: FitOptions, key: str = "", lr_at: Callable[[int], float] | None = None,
+               average: float = 0.0) -> Training:  # fmt: skip
     """Train ``model`` (M = ``n_models`` models, every state tensor with a leading model dim) for
     at most ``epochs`` epochs; see the module docstring. ``key`` identifies the models in a
     checkpoint (their configs and seeds): a checkpoint with another key is not resumed.
-    ``lr_at(epoch)`` (0-based) sets the learning rate of ``trainer.optimiser`` before each epoch."""
-    state = _State(model, n_models, epochs)
+    ``lr_at(epoch)`` (0-based) sets the learning rate of ``trainer.optimiser`` before each epoch.
+    ``average``: the decay per mini-batch of the weight average (:class:`WeightAverage`; 0: none)."""
+    weights = WeightAverage(model, average) if average else None
+    state = _State(model, n_models, epochs, weights)
     resumed = 0
     checkpoint = options.checkpoint
     saved = _read_checkpoint(options)
@@ -242,32 +305,22 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
         if lr_at is not None:
             for group in trainer.optimiser.param_groups:
                 group["lr"] = lr_at(epoch)
-        loss = trainer.epoch(bar.update)
+        loss = trainer.epoch(bar.update if weights is None else lambda: (weights.update(), bar.update()))
         _check_finite(model, loss, n_models, epoch + 1)
-        score = trainer.validate()
         rate = trainer.hidden_rate_hz()
         state.lr[epoch] = _lr(trainer)
+        with nullcontext() if weights is None else weights.applied():
+            score = trainer.validate()
+            if score is not None:
+                finished = _track_best(model, state, epoch, loss, score, rate, patience)
         if score is None:
             state.losses[:, epoch] = loss
             if rate is not None:
                 state.rates[:, epoch] = rate
             bar.set_postfix(loss=f"{loss.mean():.3f}")
         else:
-            state.validated = True
-            for m in np.flatnonzero(state.active):
-                state.losses[m, epoch] = loss[m]
-                state.val_curve[m, epoch] = score[m]
-                if rate is not None:
-                    state.rates[m, epoch] = rate[m]
-                if score[m] > state.best_val[m]:
-                    state.best_val[m], state.best_epoch[m] = score[m], epoch + 1
-                    for k, v in model.state_dict().items():
-                        state.best_state[k][m] = v[m].detach()
-                elif epoch + 1 - state.best_epoch[m] >= patience:
-                    state.active[m] = False
             bar.set_postfix(loss=f"{np.nanmean(state.losses[:, epoch]):.3f}",
                             val=f"{np.nanmean(state.val_curve[:, epoch]):.3f}")  # fmt: skip
-            finished = not state.active.any()
         state.epoch = epoch + 1
         if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
             try:
@@ -281,9 +334,31 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     bar.close()
     rates = state.rates if np.isfinite(state.rates).any() else None
     if not state.validated:
+        if weights is not None:
+            weights.apply()
         return Training(state.losses, lr=state.lr, hidden_rate=rates, resumed_from=resumed)
     model.load_state_dict(state.best_state)
     return Training(state.losses, state.val_curve, state.best_epoch, state.lr, rates, resumed)
+
+
+def _track_best(model: nn.Module, state: _State, epoch: int, loss: np.ndarray, score: np.ndarray,
+                rate: np.ndarray | None, patience: int) -> bool:  # fmt: skip
+    """Record epoch ``epoch`` (0-based) of the models still tracked, keep each model's best
+    weights (the model's as they are now), stop tracking a model after ``patience`` epochs
+    without a new best. True when no model is tracked any more."""
+    state.validated = True
+    for m in np.flatnonzero(state.active):
+        state.losses[m, epoch] = loss[m]
+        state.val_curve[m, epoch] = score[m]
+        if rate is not None:
+            state.rates[m, epoch] = rate[m]
+        if score[m] > state.best_val[m]:
+            state.best_val[m], state.best_epoch[m] = score[m], epoch + 1
+            for k, v in model.state_dict().items():
+                state.best_state[k][m] = v[m].detach()
+        elif epoch + 1 - state.best_epoch[m] >= patience:
+            state.active[m] = False
+    return not state.active.any()
 
 
 def _lr(trainer: Trainer) -> float:

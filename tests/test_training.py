@@ -150,7 +150,15 @@ class Stop(Exception):
             hidden=8,
         ),
         dict(
-            study="bmi", model="snn", backend="fused", epochs=4, hidden=8, batch_size=128, n_train_folds=2, patience=4
+            study="bmi",
+            model="snn",
+            backend="fused",
+            epochs=4,
+            hidden=8,
+            batch_size=128,
+            n_train_folds=2,
+            patience=4,
+            ema=0.9,
         ),
         dict(study="bmi", model="ann", epochs=4, hidden=8, batch_size=128, n_train_folds=2, patience=4),
     ],

@@ -1,5 +1,5 @@
 """Training options shared by the studies (weight decay, learning-rate schedule, per-model gradient
-clipping, BMI input noise): golden values, a plain reference for the clipping, and the standards
+clipping, the weight average, BMI input noise): golden values, a plain reference for the clipping, and the standards
 that hold for every run: same config and seed give the same numbers, and a batched model's
 numbers equal its models trained alone."""
 
@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from snnsim import runner
 from snnsim.config import RunConfig
 from snnsim.errors import ConfigError
-from snnsim.training import clip_gradients, epoch_lr, make_optimiser
+from snnsim.training import WeightAverage, clip_gradients, epoch_lr, make_optimiser
 
 
 def test_cosine_schedule_golden_values():
@@ -74,6 +74,96 @@ def test_optimiser_updates_a_model_alike_batched_and_alone(n):
     assert torch.equal(batched.w[1], alone.w[0])
 
 
+def test_weight_average_golden_values():
+    """Decay 0.5 over weights 1, 3, 7: sums 0.5, 0.25 + 1.5 = 1.75, 0.875 + 3.5 = 4.375, divided
+    by 1 - 0.5^n = 0.5, 0.75, 0.875: averages 1, 7/3, 5 (by hand). Outside the block the model
+    holds its own weights."""
+    model = torch.nn.Linear(1, 1, bias=False)
+    with torch.no_grad():
+        model.weight.fill_(0.25)
+    average = WeightAverage(model, 0.5)
+    with average.applied():
+        assert model.weight.item() == 0.25  # no update yet: the model's own weights
+    expected = []
+    for w in (1.0, 3.0, 7.0):
+        with torch.no_grad():
+            model.weight.fill_(w)
+        average.update()
+        with average.applied():
+            expected.append(model.weight.item())
+        assert model.weight.item() == w
+    assert expected == pytest.approx([1.0, 7 / 3, 5.0], rel=1e-7)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 70), decay=st.floats(0.5, 0.999))
+def test_weight_average_of_a_model_alike_batched_and_alone(n, decay):
+    """The average of a model's slice of a batched parameter equals its average alone, bit for
+    bit, whatever the slice's size and place (no vectorised fused arithmetic), and equals a plain
+    float64 reference of the formula to rounding."""
+    g = torch.Generator().manual_seed(n)
+    batched, alone = torch.nn.Module(), torch.nn.Module()
+    batched.w = torch.nn.Parameter(torch.zeros(3, n))
+    alone.w = torch.nn.Parameter(torch.zeros(1, n))
+    avg_b, avg_a = WeightAverage(batched, decay), WeightAverage(alone, decay)
+    history = []
+    for _ in range(30):
+        w = torch.randn(n, generator=g)
+        history.append(w.double())
+        with torch.no_grad():
+            batched.w.copy_(torch.stack([2 * w, w, w - 1]))
+            alone.w.copy_(w[None])
+        avg_b.update()
+        avg_a.update()
+    with avg_b.applied(), avg_a.applied():
+        assert torch.equal(batched.w[1], alone.w[0])
+        k = len(history)
+        reference = sum((1 - decay) * decay ** (k - 1 - i) * w for i, w in enumerate(history)) / (1 - decay**k)
+        torch.testing.assert_close(alone.w[0].double(), reference, rtol=1e-6, atol=1e-6)
+
+
+class _Steps:
+    """A trainer whose mini-batches set the weights of its 2 models to given values (model 1:
+    twice model 0's) and whose validation score is the weight the model holds then."""
+
+    n_batches = 2
+
+    def __init__(self, model, values, validate):
+        self.model, self.values, self.scores = model, iter(values), validate
+
+    def epoch(self, on_batch):
+        for _ in range(self.n_batches):
+            with torch.no_grad():
+                self.model.w.copy_(torch.tensor([[1.0], [2.0]]) * next(self.values))
+            on_batch()
+        return np.zeros(2)
+
+    def validate(self):
+        return self.model.w[:, 0].detach().numpy().copy() if self.scores else None
+
+    def hidden_rate_hz(self):
+        return None
+
+
+@pytest.mark.parametrize("validate", [True, False])
+def test_fit_validates_and_keeps_the_averaged_weights(validate):
+    """Weights 1, 3 (epoch 1) then 7, 15 (epoch 2) at decay 0.5: the averages after the epochs
+    are 7/3 and 9.6875 / 0.9375 = 31/3 (by hand). Validation sees them, not the last weights, and
+    the fit ends with the average (the best epoch's with validation: the second here)."""
+    from snnsim.training import FitOptions, fit_epochs
+
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.zeros(2, 1))
+    trainer = _Steps(model, [1.0, 3.0, 7.0, 15.0], validate)
+    training = fit_epochs(model, trainer, 2, 2, 5, "", FitOptions(progress=False), average=0.5)
+    np.testing.assert_allclose(model.w[:, 0].detach().numpy(), [31 / 3, 62 / 3], rtol=1e-6)
+    if validate:
+        np.testing.assert_allclose(training.val_curve, [[7 / 3, 31 / 3], [14 / 3, 62 / 3]], rtol=1e-6)
+        assert list(training.best_epoch) == [2, 2]
+    else:
+        assert training.val_curve is None
+
+
 def test_clipping_off_leaves_gradients():
     model = torch.nn.Linear(2, 2)
     model.weight.grad = torch.full((2, 2), 100.0)
@@ -81,7 +171,7 @@ def test_clipping_off_leaves_gradients():
     assert (model.weight.grad == 100.0).all()
 
 
-@pytest.mark.parametrize("flag", ["--weight-decay", "--grad-clip", "--input-noise"])
+@pytest.mark.parametrize("flag", ["--weight-decay", "--grad-clip", "--input-noise", "--ema"])
 @pytest.mark.parametrize("value", ["-1", "nan", "x"])
 def test_bad_amounts_are_one_line(flag, value, capsys):
     from snnsim.run import main
@@ -90,6 +180,16 @@ def test_bad_amounts_are_one_line(flag, value, capsys):
     assert main([*study, flag, value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: {flag}: must be a finite number >= 0")
+
+
+def test_an_average_without_a_past_is_refused(capsys):
+    from snnsim.run import main
+
+    assert main(["--ema", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "snnsim.run: error: --ema: must be below 1 (the weight of the average's past per mini-batch), got 1.0"
+    ]
 
 
 def test_input_noise_is_bmi_only():
@@ -112,14 +212,14 @@ def test_bmi_options_reproducible_and_batched(bmi_path):
     repeats trained as one batched model equal them trained one by one (clipping and noise are
     per model)."""
     cfg = _bmi(bmi_path, readout="weighted", readout_units=3, weight_decay=1e-3, grad_clip=0.5, input_noise=0.3,
-               lr_schedule="cosine")  # fmt: skip
+               lr_schedule="cosine", ema=0.9)  # fmt: skip
     a = runner.run(cfg, progress=False)
     b = runner.run(cfg.replace(batch_repeats=False), progress=False)
     for name in ("y_pred", "loss", "w1", "readout_weights", "test_fvaf"):
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
     np.testing.assert_allclose(a["lr_curve"].values[0], [epoch_lr(cfg, e) for e in range(3)])
     plain = runner.run(_bmi(bmi_path, readout="weighted", lr_schedule="cosine"), progress=False)
-    for option in (dict(weight_decay=1e-3), dict(grad_clip=0.01), dict(input_noise=0.3)):
+    for option in (dict(weight_decay=1e-3), dict(grad_clip=0.01), dict(input_noise=0.3), dict(ema=0.9)):
         other = runner.run(_bmi(bmi_path, readout="weighted", lr_schedule="cosine", **option), progress=False)
         assert not np.array_equal(other["w1"].values, plain["w1"].values), option
 

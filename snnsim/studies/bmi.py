@@ -492,7 +492,7 @@ class BMIStudy:
             return Training(loss, curve, np.ones(n, dtype=int))
         trainer = BMITrainer(model, cfg, data[0], seeds)
         return fit_epochs(model, trainer, n, cfg.epochs, cfg.patience, _describe(cfg, n), options,
-                          checkpoint_key(cfgs, seeds), lr_at(cfg))  # fmt: skip
+                          checkpoint_key(cfgs, seeds), lr_at(cfg), cfg.ema)  # fmt: skip
 
     def evaluate(
         self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], training: Training

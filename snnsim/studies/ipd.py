@@ -326,7 +326,7 @@ class IPDStudy:
         val = [d.val for d in data] if cfg.n_val_batches else None
         trainer = IPDTrainer(model, cfg, [d.train for d in data], seeds, val)
         return fit_epochs(model, trainer, len(seeds), cfg.epochs, cfg.patience, _describe(cfgs), options,
-                          checkpoint_key(cfgs, seeds), lr_at(cfg))  # fmt: skip
+                          checkpoint_key(cfgs, seeds), lr_at(cfg), cfg.ema)  # fmt: skip
 
     def evaluate(self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData],
                  training: Training) -> list[IPDRepeat]:  # fmt: skip
