@@ -27,7 +27,7 @@ import torch
 if TYPE_CHECKING:
     from ..config import RunConfig
 
-CHUNK = 256  # samples per generation chunk (bounds the float32 working set to ~20 MB)
+CHUNK = 32  # samples per generation chunk: a float32 working set of ~2.6 MB that stays in cache
 
 
 @dataclass(frozen=True)

@@ -74,3 +74,17 @@ def test_same_seed_same_stimulus_and_different_seed_differs():
 def test_generate_on_cuda():
     ipd, spikes = generate(64, IPDStimulus(), torch.Generator(device="cuda").manual_seed(0))
     assert spikes.is_cuda and spikes.dtype == torch.bool and ipd.is_cuda
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 32, 1000])
+def test_the_generation_chunk_does_not_change_the_stimulus(monkeypatch, chunk):
+    """The chunk of samples generated at once is a speed setting: the random stream is read in
+    the same order, so the spikes are the same bit for bit (here 70 samples: chunks that divide
+    it, that do not, and one larger than the set)."""
+    import snnsim.encoders.ipd as ipd
+
+    stim = IPDStimulus()
+    reference = generate(70, stim, torch.Generator().manual_seed(3))
+    monkeypatch.setattr(ipd, "CHUNK", chunk)
+    again = generate(70, stim, torch.Generator().manual_seed(3))
+    assert torch.equal(reference[0], again[0]) and torch.equal(reference[1], again[1])
