@@ -169,6 +169,10 @@ class RunConfig:
         1, "output units per decoded dimension, their weighted readouts summed (with --readout weighted)",
         kind="int", low=1, high=64, studies=("bmi",),
     )  # fmt: skip
+    input_rank: int = setting(
+        0, "rank of the spiking decoder's input weights: w1 = A B, trained as A (inputs, R) and B (R, hidden) "
+        "(0: full rank)", kind="int", low=0, high=1_000_000, studies=("bmi",),
+    )  # fmt: skip
     input_noise: float = setting(
         0.0, "sd of Gaussian noise added to the z-scored inputs of every training batch (0: none)", kind="amount",
         studies=("bmi",),
@@ -204,6 +208,13 @@ class RunConfig:
                                         "readout; use it with --readout weighted")  # fmt: skip
         if self.window_steps != _FIELDS["window_steps"].default and self.encoding != "window":
             raise _bad("window_steps", "a setting of --encoding window; add it")
+        if self.input_rank:
+            if self.model != "snn":
+                raise _bad("input_rank", f"a setting of the spiking decoder (--model snn), not of --model {self.model}")
+            inputs = 48 * 20 if self.encoding == "window" else 48
+            if self.input_rank > inputs:
+                raise _bad("input_rank", f"at most the {inputs} inputs of --encoding {self.encoding}, "
+                                         f"got {self.input_rank}")  # fmt: skip
         if self.encoding == "window" and self.delays != "none":
             raise _bad("delays", "input delays need inputs that change over time; --encoding window holds one "
                                  "input for all steps")  # fmt: skip

@@ -169,7 +169,8 @@ def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) ->
     else:
         from .network import load_weights
 
-        model = SNNRegressor(cfg, w["head_scale"].shape[-1], generators)
+        # the stored w1 is the product the model used (a low-rank model's too): a full-rank model holds it
+        model = SNNRegressor(cfg.replace(input_rank=0), w["head_scale"].shape[-1], generators)
         load_weights(model.decoder, w)
         names = {"head_scale": "scale", "head_bias": "bias", "readout_weights": "readout_weights"}
     params = dict(model.named_parameters())

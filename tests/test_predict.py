@@ -93,7 +93,7 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
 
 @pytest.mark.parametrize(
     "model,extra", [("snn", []), ("snn", ["--readout-units", "3"]), ("snn", ["--readout", "last"]),
-                    ("snn", ["--encoding", "bins"]), ("ann", []),
+                    ("snn", ["--encoding", "bins"]), ("snn", ["--input-rank", "3"]), ("ann", []),
                     ("linear", []),
                     ("snn", ["--backend", "norse", "--neuron", "standard", "--hidden", "8,4", "--recurrent",
                              "--tau-syn", "5ms", "--tau-adapt", "50ms", "--learn-tau", "--delays", "learned"])],

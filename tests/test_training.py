@@ -159,6 +159,7 @@ class Stop(Exception):
             n_train_folds=2,
             patience=4,
             ema=0.9,
+            input_rank=4,
         ),
         dict(study="bmi", model="ann", epochs=4, hidden=8, batch_size=128, n_train_folds=2, patience=4),
     ],

@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 import xarray as xr
 from torch import nn
+from torch.nn.utils import parametrize
 
 from .. import seeding
 from ..backends import make_backend
@@ -50,7 +51,7 @@ from ..encoders.bmi import PAD, Normaliser, encode, encode_window
 from ..errors import DataError
 from ..functional.lif import LIFParameters
 from ..metrics import fvaf, rmse
-from ..network import Architecture, Decoder, NetworkOutput
+from ..network import Architecture, Decoder, NetworkOutput, per_model_matmul
 from ..network import weight_dims as decoder_weight_dims
 from ..network import weight_values as decoder_weight_values
 from ..readouts import get_readout
@@ -153,6 +154,8 @@ class SNNRegressor(nn.Module):
             steps = steps_of(cfg)
             self.readout_weights = nn.Parameter(torch.full((m, steps, n_units), 1 / steps))
         self.n_out = n_out
+        if cfg.input_rank:
+            factor_input_weights(self.decoder, cfg.input_rank, generators)
         self.hidden_spikes = torch.zeros(m, dtype=torch.float64)  # of the calls since the last reset
         self.last_hidden: torch.Tensor | None = None  # the last call's hidden spikes (rate regularisation)
 
@@ -176,6 +179,36 @@ class SNNRegressor(nn.Module):
         if self.push_pull:
             z = z[..., : self.n_out] - z[..., self.n_out :]
         return self.scale * z + self.bias
+
+
+class LowRank(nn.Module):
+    """A parametrisation of M weight matrices (M, inputs, hidden) as products A B of factors
+    (M, inputs, R) and (M, R, hidden), one product per model (:func:`per_model_matmul`)."""
+
+    def __init__(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        super().__init__()
+        self._start: tuple[torch.Tensor, torch.Tensor] | None = (a, b)
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return per_model_matmul(a, b)
+
+    def right_inverse(self, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The factors to start from (drawn by :func:`factor_input_weights`); a low-rank matrix
+        is not set from a full one afterwards: set its factors."""
+        if self._start is None:
+            raise ValueError("a low-rank w1 is set through its factors (parametrizations.w1.original0/1)")
+        start, self._start = self._start, None
+        return start
+
+
+def factor_input_weights(decoder: Decoder, rank: int, generators: Sequence[torch.Generator]) -> None:
+    """Make ``decoder.w1`` the product A B of trained factors of rank ``rank``, drawn from the
+    models' generators after every other weight: A fan-in uniform, B uniform with variance 1/R,
+    so that A B has the variance of a fan-in uniform w1."""
+    _, n_in, n_hidden = decoder.w1.shape
+    a = torch.stack([_uniform((n_in, rank), n_in, g) for g in generators])
+    b = torch.stack([_uniform((rank, n_hidden), 1, g) * math.sqrt(3 / rank) for g in generators])
+    parametrize.register_parametrization(decoder, "w1", LowRank(a, b))
 
 
 def steps_of(cfg: RunConfig) -> int:
@@ -430,6 +463,9 @@ def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs
     x = model.held(x)  # the inputs at every step, as the costs count them
     spiking = out.out_spikes
     extra = 2 * model.n_out + (model.readout_weights[0].numel() if model.readout_weights is not None else 0)
+    if parametrize.is_parametrized(model.decoder, "w1"):  # the factors are the parameters, not their product
+        a, b = model.decoder.parametrizations.w1.original0, model.decoder.parametrizations.w1.original1
+        extra += a[0].numel() + b[0].numel() - model.decoder.w1[0].numel()
     return [costs.of_decoder(model.decoder, m, x, out.hidden_spikes[m], None if spiking is None else spiking[m],
                              step_seconds(cfg), extra)
             for m in range(model.decoder.n_models)]  # fmt: skip

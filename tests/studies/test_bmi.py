@@ -154,3 +154,47 @@ def test_window_hidden_rate_counts_every_held_step(data_path):
     assert spikes.min() > 0
     expected = spikes / (64 * 16 * 5 * (1.0 / 5))  # samples x neurons x steps x seconds per step
     np.testing.assert_allclose(trainer.hidden_rate_hz(), expected.numpy(), rtol=1e-12)
+
+
+def test_low_rank_input_weights(data_path):
+    """--input-rank R: w1 is the product A B of trained factors (model by model), the optimiser
+    sees the factors and not w1, the parameters counted are the factors', and the numbers are
+    the same batched or not."""
+    import torch
+
+    from snnsim import seeding
+    from snnsim.studies import bmi
+
+    cfg = _cfg(data_path, encoding="window", readout="weighted", init="fan-in", input_rank=3, repeats=2)
+    model = bmi.SNNRegressor(cfg, 1, [seeding.generator(s, "init") for s in (0, 1)])
+    a, b = model.decoder.parametrizations.w1.original0, model.decoder.parametrizations.w1.original1
+    assert a.shape == (2, 960, 3) and b.shape == (2, 3, 8)
+    for m in range(2):
+        torch.testing.assert_close(model.decoder.w1[m], a[m] @ b[m], rtol=0, atol=0)
+    names = {name for name, _ in model.named_parameters()}
+    assert (
+        "decoder.w1" not in names
+        and {"decoder.parametrizations.w1.original0", "decoder.parametrizations.w1.original1"} <= names
+    )
+    # the product has about the variance of a fan-in uniform w1 (1 / (3 x 960))
+    assert float(model.decoder.w1.detach().var()) == pytest.approx(1 / (3 * 960), rel=0.2)
+    with pytest.raises(ValueError, match="set through its factors"):
+        model.decoder.w1 = torch.zeros(2, 960, 8)
+
+    low = runner.run(cfg, progress=False)
+    alone = runner.run(cfg.replace(batch_repeats=False), progress=False)
+    np.testing.assert_array_equal(low.y_pred.values, alone.y_pred.values)
+    full = runner.run(cfg.replace(input_rank=0), progress=False)
+    # the same decoder but for w1: 960 x 8 weights replaced by 960 x 3 + 3 x 8 factors (by hand)
+    assert low.n_params.values[0] == full.n_params.values[0] - 960 * 8 + 960 * 3 + 3 * 8
+    assert not np.array_equal(low.w1.values, full.w1.values)
+
+
+def test_low_rank_refusals():
+    with pytest.raises(ConfigError, match="--input-rank: a setting of the spiking decoder"):
+        RunConfig(study="bmi", model="ann", input_rank=4)
+    with pytest.raises(ConfigError, match="--input-rank: at most the 48 inputs of --encoding bins, got 49"):
+        RunConfig(study="bmi", input_rank=49)
+    with pytest.raises(ConfigError, match="--input-rank: a setting of the bmi study"):
+        RunConfig(input_rank=4)
+    RunConfig(study="bmi", encoding="window", input_rank=960)
