@@ -19,6 +19,10 @@ import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
 from .training import EpochRecord
 
 
@@ -34,7 +38,7 @@ class TensorBoardHook:
         self._close = weakref.finalize(self, _close_writers, self.writers)
 
     def __call__(self, record: EpochRecord) -> None:
-        params = {name: p.detach() for name, p in record.model.named_parameters()}
+        params = weights_of(record.model)
         for m, writer in enumerate(self.writers):
             if not record.tracked[m]:  # stopped early: the result file has no numbers for it either
                 continue
@@ -52,6 +56,20 @@ class TensorBoardHook:
     def close(self) -> None:
         """Flush and close the writers (once; later calls do nothing)."""
         self._close()
+
+
+def weights_of(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's weights by name for the histograms: its parameters, and a tensor
+    parametrised with ``torch.nn.utils.parametrize`` (the low-rank ``decoder.w1`` of
+    ``--input-rank``) as the value the model uses, beside its trained factors
+    (``decoder.w1.factor0``, ``decoder.w1.factor1``)."""
+    out = {name.replace("parametrizations.", "").replace(".original", ".factor"): p.detach()
+           for name, p in model.named_parameters()}  # fmt: skip
+    for prefix, module in model.named_modules():
+        if parametrize.is_parametrized(module):
+            for name in module.parametrizations:
+                out[f"{prefix}.{name}" if prefix else name] = getattr(module, name).detach()
+    return out
 
 
 def _close_writers(writers: Sequence) -> None:

@@ -27,6 +27,7 @@ RECIPES: dict[tuple[str, str], dict[str, Any]] = {
         "batch_size": 256,
         "lr": 0.0003,
         "weight_decay": 0.05,
+        "input_rank": 32,
     },
 }
 

@@ -28,6 +28,8 @@ SCALARS = {"loss/train": "loss", "lr": "lr_curve", "hidden_rate_hz": "hidden_rat
 IPD_WEIGHTS = {"weights/w1": "w1", "weights/w2": "w2"}
 BMI_WEIGHTS = {"weights/decoder.w1": "w1", "weights/decoder.w2": "w2", "weights/scale": "head_scale",
                "weights/bias": "head_bias", "weights/readout_weights": "readout_weights"}  # fmt: skip
+#: The BMI recipe's low-rank w1 (--input-rank): its factors beside the product (no result variable).
+FACTORS = {"weights/decoder.w1.factor0": None, "weights/decoder.w1.factor1": None}
 
 
 def events(folder: Path) -> ea.EventAccumulator:
@@ -36,7 +38,7 @@ def events(folder: Path) -> ea.EventAccumulator:
     return acc
 
 
-def check_run(folder: Path, ds, repeat: int, score: str, weights: dict[str, str]) -> None:
+def check_run(folder: Path, ds, repeat: int, score: str, weights: dict[str, str | None]) -> None:
     """The events in ``folder`` are those of repeat ``repeat`` of the result ``ds``: per-epoch
     scalars equal to its curves (as float32, TensorBoard's precision), and histograms of every
     weight in every epoch; those of the kept (best) epoch describe the result's weights exactly."""
@@ -55,6 +57,8 @@ def check_run(folder: Path, ds, repeat: int, score: str, weights: dict[str, str]
     for tag, name in weights.items():
         got = {e.step: e.histogram_value for e in acc.Histograms(tag)}
         assert sorted(got) == epochs, tag
+        if name is None:  # not a result variable: a histogram in every epoch
+            continue
         w = ds[name].sel(repeat=repeat).values.astype(float).reshape(-1)
         h = got[best]
         assert (h.num, h.min, h.max, h.sum, h.sum_squares) == (w.size, w.min(), w.max(), w.sum(), w.dot(w)), tag
@@ -88,18 +92,20 @@ def test_ipd_run_writes_the_result_files_curves_and_histograms(tmp_path):
 
 
 def test_bmi_run_in_process_and_its_writers_are_closed(bmi_path, tmp_path):
-    """The command's main() in this process (the BMI recipe's weighted readout): the same checks,
-    and afterwards no event file is open and no writer thread is left."""
+    """The command's main() in this process (the BMI recipe's weighted readout and low-rank
+    w1: the product's histograms describe the result's w1 exactly, its factors are logged
+    too; with --ema the histograms are of the averaged weights, which the result keeps): the
+    same checks, and afterwards no event file is open and no writer thread is left."""
     tb, out = tmp_path / "tb", tmp_path / "b.h5"
     before = open_writers()
     code = run_cli.main(["--study", "bmi", "--model", "snn", "--backend", "fused", "--epochs", "3", "--hidden", "8",
                          "--batch-size", "128", "--n-train-folds", "2", "--repeats", "2", "--data", bmi_path,
-                         "--quiet", "--tensorboard", str(tb), "--out", str(out)])  # fmt: skip
+                         "--ema", "0.9", "--quiet", "--tensorboard", str(tb), "--out", str(out)])  # fmt: skip
     assert code == 0
     assert open_writers() == before
     ds = results.load(out)
     for r in (0, 1):
-        check_run(tb / f"repeat-{r}", ds, r, "val_fvaf_curve", BMI_WEIGHTS)
+        check_run(tb / f"repeat-{r}", ds, r, "val_fvaf_curve", {**BMI_WEIGHTS, **FACTORS})
 
 
 def test_a_model_stopped_early_gets_no_further_events(bmi_path, tmp_path):
