@@ -22,6 +22,7 @@ from typing import Any
 
 from .backends import BACKENDS as _BACKENDS
 from .backends import MODEL_SPACE
+from .datasets.bmi import N_BINS, N_NEURONS
 from .errors import ConfigError
 from .readouts import LEARNED_READOUTS, READOUT_ALIASES, READOUTS
 from .studies import STUDIES as _STUDIES
@@ -211,7 +212,7 @@ class RunConfig:
         if self.input_rank:
             if self.model != "snn":
                 raise _bad("input_rank", f"a setting of the spiking decoder (--model snn), not of --model {self.model}")
-            inputs = 48 * 20 if self.encoding == "window" else 48
+            inputs = N_NEURONS * N_BINS if self.encoding == "window" else N_NEURONS
             if self.input_rank > inputs:
                 raise _bad("input_rank", f"at most the {inputs} inputs of --encoding {self.encoding}, "
                                          f"got {self.input_rank}")  # fmt: skip

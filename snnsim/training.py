@@ -148,9 +148,6 @@ class WeightAverage:
     @contextmanager
     def applied(self) -> Iterator[None]:
         """Within the block the model holds the averaged weights; after it, its own again."""
-        if not self.updates:
-            yield
-            return
         with torch.no_grad():
             own = [p.detach().clone() for p in self.params]
         self.apply()

@@ -465,7 +465,7 @@ def model_costs(model: nn.Module, x: torch.Tensor, cfg: RunConfig) -> list[Costs
     extra = 2 * model.n_out + (model.readout_weights[0].numel() if model.readout_weights is not None else 0)
     if parametrize.is_parametrized(model.decoder, "w1"):  # the factors are the parameters, not their product
         a, b = model.decoder.parametrizations.w1.original0, model.decoder.parametrizations.w1.original1
-        extra += a[0].numel() + b[0].numel() - model.decoder.w1[0].numel()
+        extra += a[0].numel() + b[0].numel() - a.shape[1] * b.shape[2]
     return [costs.of_decoder(model.decoder, m, x, out.hidden_spikes[m], None if spiking is None else spiking[m],
                              step_seconds(cfg), extra)
             for m in range(model.decoder.n_models)]  # fmt: skip
