@@ -235,8 +235,7 @@ class RunConfig:
                 raise _bad(sub, f"a setting of {flag(main)}, which is off; set {flag(main)} too")
         for name in self.model_space:
             if self.backend not in MODEL_SPACE[name]:
-                what = "several hidden layers run" if name == "hidden" else "runs"
-                raise _bad(name, f"{what} on --backend {' or '.join(MODEL_SPACE[name])} only; the {self.backend} "
+                raise _bad(name, f"runs on --backend {' or '.join(MODEL_SPACE[name])} only; the {self.backend} "
                                  "backend does not carry it")  # fmt: skip
             if self.study == "bmi" and self.model != "snn":
                 raise _bad(name, f"a setting of the spiking decoder (--model snn), not of --model {self.model}")

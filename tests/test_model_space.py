@@ -16,7 +16,10 @@ LIB = dict(backend="norse", neuron="standard")
 @pytest.mark.parametrize(
     "settings,message",
     [
-        (dict(hidden="16,16", backend="fused"), "--hidden: several hidden layers run on --backend snntorch or norse"),
+        (
+            dict(hidden="16,16", recurrent=True, backend="fused", neuron="standard"),
+            "--recurrent: runs on --backend snntorch or norse only",
+        ),
         (
             dict(tau_adapt="50ms", backend="snntorch", neuron="standard"),
             "--tau-adapt: runs on --backend norse or fused only",

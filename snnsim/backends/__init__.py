@@ -63,7 +63,7 @@ BACKENDS: dict[str, Callable[[], Backend]] = {"snntorch": _snntorch, "norse": _n
 
 #: Model-space options (config fields) -> the backends that carry them; the config refuses the rest.
 MODEL_SPACE: dict[str, tuple[str, ...]] = {
-    "hidden": ("snntorch", "norse"),  # several hidden layers
+    "hidden": ("snntorch", "norse", "fused"),  # several hidden layers
     "tau_syn": ("snntorch", "norse"),
     "recurrent": ("snntorch", "norse"),
     "learn_tau": ("snntorch", "norse"),

@@ -122,7 +122,7 @@ class InputCurrents:
             return model(torch.stack([s.spikes[i] for s, i in zip(self.sets, index)]).float())
         from ..backends import fused_network, sparse_input
 
-        if not self.fused:
+        if not self.fused or len(model.arch.hidden) > 1:  # the one-operation network has one hidden layer
             return model.forward_currents(sparse_input.project(model.w1, self.sparse, index))
         parts = []
         for part in model.parts:

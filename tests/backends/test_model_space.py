@@ -112,3 +112,48 @@ def test_model_space_decoder_matches_the_composed_reference_and_batches(backend)
     for a, b in zip(alone.parameters(), model.parameters()):
         assert torch.equal(a[0], b[1])
     assert torch.equal(alone.read(alone(x[1:])), logits[1:].detach())
+
+
+def test_fused_several_hidden_layers_match_the_composed_reference():
+    """The fused backend's several hidden layers (compiled adaptive layers, torch's products
+    between them) equal the reference network, values and gradients (float64)."""
+    arch = Architecture((7, 5), CellOptions(0.0, 0.9, 0.3))
+    gens = [torch.Generator().manual_seed(m) for m in range(2)]
+    model = Decoder(10, 7, 4, make_backend("fused"), get_readout("mean"), P, "notebook", gens, arch).double()
+    x = (torch.rand(2, 4, 30, 10, generator=torch.Generator().manual_seed(5), dtype=torch.float64) < 0.5).double()
+    with torch.no_grad():
+        model.w1.mul_(3.0)
+        model.hidden_weights[0].mul_(3.0)
+    logits = model.read(model(x))
+    h, s = torch.matmul(x, model.w1.unsqueeze(1)), None
+    for k in range(2):
+        if k:
+            h = torch.matmul(s, model.hidden_weights[0].unsqueeze(1))
+        s, _ = cell_sequence(h, P, arch.cell)
+        assert 0 < s.sum() < s.numel() / 2, "every layer must spike and stay silent in places"
+    ref = li_sequence(torch.matmul(s, model.w2.unsqueeze(1)), P).mean(-2)
+    torch.testing.assert_close(logits, ref, rtol=1e-10, atol=1e-12)
+    leaves = [model.w1, model.hidden_weights[0], model.w2]
+    grads = torch.autograd.grad(logits.pow(2).sum(), leaves)
+    for got, want in zip(grads, torch.autograd.grad(ref.pow(2).sum(), leaves)):
+        assert want.abs().sum() > 0
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+
+
+def test_fused_several_hidden_layers_ipd_run_equals_norse():
+    """A short IPD training with two adaptive hidden layers: the fused backend (sparse input
+    sums, compiled layers) and Norse's LSNN steps give the same loss curve (float32: to rounding)."""
+    import numpy as np
+
+    from snnsim import runner
+    from snnsim.config import RunConfig
+
+    cfg = RunConfig(neuron="standard", backend="fused", tau="2ms", tau_adapt="20ms", epochs=2, n_train_batches=3,
+                    n_test_batches=1, batch_size=16, hidden="12,8")  # fmt: skip
+    a = runner.run(cfg, progress=False)
+    b = runner.run(cfg.replace(backend="norse"), progress=False)
+    one = runner.run(cfg.replace(hidden=12), progress=False)
+    np.testing.assert_allclose(a["loss"].values, b["loss"].values, rtol=1e-4)
+    assert a["w_hidden1"].shape == (1, 12, 8) and a["w2"].shape == (1, 8, 12)
+    np.testing.assert_allclose(a["w_hidden1"].values, b["w_hidden1"].values, rtol=1e-3, atol=1e-5)
+    assert not np.allclose(a["loss"].values, one["loss"].values, rtol=1e-3), "the second layer must change the run"
