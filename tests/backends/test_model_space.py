@@ -6,10 +6,13 @@ a batched model equal to its models alone."""
 
 import itertools
 
+import numpy as np
 import pytest
 import torch
 
+from snnsim import runner
 from snnsim.backends import MODEL_SPACE, make_backend
+from snnsim.config import RunConfig
 from snnsim.functional.cell import CellOptions, cell_sequence
 from snnsim.functional.delay import delay
 from snnsim.functional.lif import LIFParameters, li_sequence
@@ -76,16 +79,21 @@ def _decoder(backend, n_models, seed0=0):
     return Decoder(10, 7, 4, make_backend(backend), get_readout("mean"), P, "notebook", gens, _arch()).double()
 
 
-def _reference(model, x):
+def _reference(model, x, layers=None):
     """The same network from the plain references: delays, the cells, the hidden-to-hidden
-    product, the LI output and the mean readout."""
+    product, the LI output and the mean readout (each hidden layer's spikes appended to
+    ``layers``, when given); the options the model does not have are left out."""
     arch = model.arch
-    h = torch.matmul(delay(x, model.delays, arch.max_delay), model.w1.unsqueeze(1))
-    s = None
+    if model.delays is not None:
+        x = delay(x, model.delays, arch.max_delay)
+    h, s = torch.matmul(x, model.w1.unsqueeze(1)), None
     for k in range(len(arch.hidden)):
         if k:
             h = torch.matmul(s, model.hidden_weights[k - 1].unsqueeze(1))
-        s, _ = cell_sequence(h, P, arch.cell, model.decays[k].clamp(0, 0.999), model.recurrent_weights[k])
+        alpha = model.decays[k].clamp(0, 0.999) if arch.learn_tau else None
+        s, _ = cell_sequence(h, P, arch.cell, alpha, model.recurrent_weights[k] if arch.recurrent else None)
+        if layers is not None:
+            layers.append(s)
     return li_sequence(torch.matmul(s, model.w2.unsqueeze(1)), P).mean(-2)
 
 
@@ -125,13 +133,10 @@ def test_fused_several_hidden_layers_match_the_composed_reference():
         model.w1.mul_(3.0)
         model.hidden_weights[0].mul_(3.0)
     logits = model.read(model(x))
-    h, s = torch.matmul(x, model.w1.unsqueeze(1)), None
-    for k in range(2):
-        if k:
-            h = torch.matmul(s, model.hidden_weights[0].unsqueeze(1))
-        s, _ = cell_sequence(h, P, arch.cell)
+    layers = []
+    ref = _reference(model, x, layers)
+    for s in layers:
         assert 0 < s.sum() < s.numel() / 2, "every layer must spike and stay silent in places"
-    ref = li_sequence(torch.matmul(s, model.w2.unsqueeze(1)), P).mean(-2)
     torch.testing.assert_close(logits, ref, rtol=1e-10, atol=1e-12)
     leaves = [model.w1, model.hidden_weights[0], model.w2]
     grads = torch.autograd.grad(logits.pow(2).sum(), leaves)
@@ -143,11 +148,6 @@ def test_fused_several_hidden_layers_match_the_composed_reference():
 def test_fused_several_hidden_layers_ipd_run_equals_norse():
     """A short IPD training with two adaptive hidden layers: the fused backend (sparse input
     sums, compiled layers) and Norse's LSNN steps give the same loss curve (float32: to rounding)."""
-    import numpy as np
-
-    from snnsim import runner
-    from snnsim.config import RunConfig
-
     cfg = RunConfig(neuron="standard", backend="fused", tau="2ms", tau_adapt="20ms", epochs=2, n_train_batches=3,
                     n_test_batches=1, batch_size=16, hidden="12,8")  # fmt: skip
     a = runner.run(cfg, progress=False)
