@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from snnsim.config import RunConfig
 from snnsim.errors import SnnsimError
+from snnsim.run import config_file
 from snnsim.sweep import cli, experiment
 from snnsim.sweep.experiment import ExperimentError, loads
 from snnsim.sweep.jobs import array_spec, parse_array_spec
@@ -69,6 +71,23 @@ def test_shipped_experiments():
     assert len({ipd.config(i) for i in range(60)}) == 60
     smoke = experiment.load(ROOT / "experiments" / "smoke.toml")
     assert 2 <= smoke.grid_size <= 6
+
+
+def test_learning_curve_runs_the_bmi_recipe():
+    """The spiking decoder of the 540-job learning curve is the shipped recipe at every point
+    (only the swept rotation and training folds, and the curve's target, differ); the ANN and
+    ridge share its data settings without the spiking decoder's own input_rank."""
+    exp = experiment.load("bmi_learning_curve")
+    assert exp.grid_size == 540 and exp.keys == ("model", "input_rank", "rotation", "n_train_folds")
+    recipe = RunConfig.from_dict(config_file(ROOT / "experiments" / "bmi_best.toml")).to_dict()
+    own = {"rotation", "n_train_folds", "target", "dims", "repeats", "seed"}
+    for i in (0, 100, 179):
+        cfg = exp.config(i).to_dict()
+        assert cfg["model"] == "snn" and {k: v for k, v in cfg.items() if k not in own} == {
+            k: v for k, v in recipe.items() if k not in own
+        }
+    assert [exp.settings(i)["model"] for i in (179, 180, 359, 360)] == ["snn", "ann", "ann", "linear"]
+    assert {exp.config(i).input_rank for i in range(180, 540)} == {0}
 
 
 def test_count_and_show_cli(capsys):
