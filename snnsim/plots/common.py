@@ -219,7 +219,8 @@ def units_of(da: xr.DataArray, default: str = "") -> str:
 
 
 def curve_summary(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float] = (25, 75)) -> dict:
-    """Median and percentile band over the pooled dims of ``da`` along the kept dims."""
+    """Median and percentile band over the pooled dims of ``da`` along the kept dims; ``n``: the
+    most values (not NaN) pooled at one point."""
     stacked = stack_samples(da, keep).transpose(..., "sample")
     v = stacked.values.astype(float)
     with np.errstate(all="ignore"):
@@ -231,7 +232,7 @@ def curve_summary(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float] 
                 "median": np.nanmedian(v, axis=-1),
                 "low": np.nanpercentile(v, q[0], axis=-1),
                 "high": np.nanpercentile(v, q[1], axis=-1),
-                "n": stacked.sizes["sample"],
+                "n": int(np.isfinite(v).sum(-1).max(initial=0)),
             }
 
 

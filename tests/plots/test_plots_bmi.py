@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from snnsim import plots
 
@@ -115,3 +116,20 @@ def test_rotation_swept_at_one_size_only_is_left_out_of_figure_2(bmi_grid):
     expected = ds.test_fvaf.sel(model="snn", output="shoulder", rotation=15).median("repeat").values
     np.testing.assert_allclose(fig.axes[0].lines[2].get_ydata(), expected)
     assert plots.bmi.complete_rotations(ds, "test_fvaf") == [15]
+
+
+def test_a_setting_of_one_model_only_pools_nothing_twice(bmi_grid):
+    """A union of grids (bmi_learning_curve: input_rank 32 for snn, 0 for ann and linear) leaves
+    a dimension with one value per point; the figure draws the same curves, and its n counts values."""
+    plain = plots.fvaf_figure(bmi_grid)
+    is_snn = bmi_grid.model == "snn"
+    union = xr.concat(
+        [bmi_grid.where(is_snn).expand_dims(input_rank=[32]), bmi_grid.where(~is_snn).expand_dims(input_rank=[0])],
+        "input_rank",
+    )
+    fig = plots.fvaf_figure(union)
+    for a, b in zip(plain.axes, fig.axes):
+        for la, lb in zip(a.lines, b.lines):
+            np.testing.assert_allclose(la.get_ydata(), lb.get_ydata())
+    n = bmi_grid.sizes["rotation"] * bmi_grid.sizes["repeat"]
+    assert fig._suptitle.get_text().endswith(f"(n ≤ {n})") and plain._suptitle.get_text() == fig._suptitle.get_text()
