@@ -326,9 +326,10 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                 options.log(f"checkpoint: cannot write {exc.path} ({exc.reason}); training goes on without them")
                 checkpoint = None
         record = EpochRecord(epoch + 1, loss, score, float(state.lr[epoch]), rate, model, tracked)
-        with nullcontext() if weights is None else weights.applied():  # the weights validation saw
-            for hook in options.hooks:
-                hook(record)
+        if options.hooks:
+            with nullcontext() if weights is None else weights.applied():  # the weights validation saw
+                for hook in options.hooks:
+                    hook(record)
     bar.close()
     rates = state.rates if np.isfinite(state.rates).any() else None
     if not state.validated:
