@@ -11,11 +11,7 @@ from snnsim import results
 
 ds = results.load(sys.argv[1])
 t = ds.test_fvaf
-for d in [d for d in t.dims if d not in ("model", "rotation", "n_train_folds")]:
-    # a setting of one model only (input_rank) separates the experiment's grids: one value per point
-    if int(t.notnull().sum(d).max()) > 1:
-        sys.exit(f"{d}: several values per model, rotation and size; select one first")
-    t = t.max(d)
+t = t.squeeze([d for d in t.dims if d not in ("model", "rotation", "n_train_folds") and t.sizes[d] == 1])
 med = t.median("rotation")
 n = t.sizes["rotation"]
 print(f"| training folds | snn | ann | ridge | snn - ridge | ann - ridge | snn >= ridge (of {n} rotations) |")

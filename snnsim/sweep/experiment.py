@@ -26,7 +26,10 @@ on the file, so it is stable across machines and runs.
 **Unions of grids.** Instead of one ``[sweep]`` table, a file may hold several ``[[sweep]]``
 tables (each a Cartesian product over the same keys, in the same order); their jobs are
 numbered one block after the other. Merged, every key becomes one dimension whose coordinate
-is the union of its values (in order of first appearance); points in no block are NaN.
+is the union of its values (in order of first appearance); points in no block are NaN. A key
+whose value follows from an earlier key's in every block (``input_rank`` from ``model`` in
+``bmi_learning_curve``: 32 for snn, 0 for ann and linear) is no dimension of its own but a
+coordinate along that key's dimension (:attr:`Experiment.coordinates`), so it adds no empty points.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ class Experiment:
     # -- the grid ---------------------------------------------------------------------------
     @property
     def keys(self) -> tuple[str, ...]:
-        """Swept keys in file order (the merged dataset's new dimensions)."""
+        """Swept keys in file order."""
         return tuple(k for k, _ in self.blocks[0]) if self.blocks else ()
 
     @property
@@ -92,6 +95,31 @@ class Experiment:
                     if v not in out[key]:
                         out[key].append(v)
         return {k: tuple(v) for k, v in out.items()}
+
+    @property
+    def coordinates(self) -> dict[str, str]:
+        """Swept keys whose value follows from an earlier swept key's at every job, each with that
+        key (``{"input_rank": "model"}``). Only a union of grids has them; a key of one value has
+        none. Merged, such a key is a coordinate along the other key's dimension."""
+        if len(self.blocks) < 2:
+            return {}
+        points = self.all_settings()
+        out: dict[str, str] = {}
+        for i, key in enumerate(self.keys):
+            if len(self.swept[key]) < 2:
+                continue
+            for anchor in (k for k in self.keys[:i] if k not in out):
+                value_of: dict = {}
+                if all(value_of.setdefault(p[anchor], p[key]) == p[key] for p in points):
+                    out[key] = anchor
+                    break
+        return out
+
+    @property
+    def dims(self) -> tuple[str, ...]:
+        """The merged dataset's new dimensions: the swept keys but :attr:`coordinates`."""
+        coordinates = self.coordinates
+        return tuple(k for k in self.keys if k not in coordinates)
 
     @property
     def block_sizes(self) -> tuple[int, ...]:

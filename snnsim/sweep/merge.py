@@ -1,9 +1,11 @@
 """Merge an experiment's job files into one :class:`xarray.Dataset`.
 
 Each job dataset gets one new length-1 dimension per swept setting (coordinate = its value),
-and the jobs are combined in grid order (:func:`xarray.combine_nested`), so the merged dataset
-has dimensions ``(*swept keys, *job dims)``. Durations (``tau``, ``dt``, ``duration``) are
-coordinates in seconds with ``units = "s"``.
+and the jobs are combined in grid order (:func:`stack`), so the merged dataset has dimensions
+``(*swept keys, *job dims)``; a swept setting that follows from another (a union of grids:
+:attr:`~snnsim.sweep.experiment.Experiment.coordinates`) is a coordinate along that setting's
+dimension instead. Durations (``tau``, ``dt``, ``duration``) are coordinates in seconds with
+``units = "s"``.
 
 Added: ``job_index`` (int, -1 where no job) over the swept dims. Attributes: ``experiment``
 (name), ``experiment_toml`` (the experiment file's text), ``swept`` (JSON list of keys),
@@ -79,27 +81,35 @@ def merge(
         loaded = {i: ds.assign_coords({d: np.arange(ds.sizes[d]) for d in ragged if d in ds.dims})
                   for i, ds in loaded.items()}  # fmt: skip
     template = _nan_like(next(iter(loaded.values())))
-    keys = exp.keys
-    swept = exp.swept
+    keys, dims, swept, follows = exp.keys, exp.dims, exp.swept, exp.coordinates
 
-    # full product of the (union) values; a point in no block, or not done, gets the NaN template
-    index_at: dict[tuple, int] = {tuple(exp.settings(i).values()): i for i in range(exp.grid_size)}
-    shape = tuple(len(swept[k]) for k in keys)
+    # full product of the (union) values of the dims; a point in no block, or not done, gets the
+    # NaN template (a key that follows another is fixed by the dims' values: not in the product)
+    index_at: dict[tuple, int] = {}
+    value_of: dict[str, dict] = {k: {} for k in follows}
+    for i in range(exp.grid_size):
+        settings = exp.settings(i)
+        index_at[tuple(settings[k] for k in dims)] = i
+        for k, anchor in follows.items():
+            value_of[k][settings[anchor]] = settings[k]
+    shape = tuple(len(swept[k]) for k in dims)
 
-    points = list(itertools.product(*(swept[k] for k in keys)))  # grid order, last key fastest
+    points = list(itertools.product(*(swept[k] for k in dims)))  # grid order, last key fastest
     job_index = np.array([index_at.get(point, -1) for point in points], dtype=np.int64)
     pieces = []
     for i in job_index:
         ds = loaded[int(i)] if int(i) in loaded else template
         pieces.append(ds.drop_vars([k for k in keys if k in ds.variables]))
-    merged = stack(pieces, {k: swept[k] for k in keys})
-    merged["job_index"] = (keys, job_index.reshape(shape))
-    assert tuple(merged.sizes[k] for k in keys) == shape
+    merged = stack(pieces, {k: swept[k] for k in dims})
+    merged["job_index"] = (dims, job_index.reshape(shape))
+    assert tuple(merged.sizes[k] for k in dims) == shape
+    for k, anchor in follows.items():
+        merged.coords[k] = (anchor, _index_values(tuple(value_of[k][v] for v in swept[anchor])))
     for var in merged.variables.values():
         var.encoding = {}  # the job files' int encodings cannot hold the NaN of a hole
     merged["job_index"].attrs = {"long_name": "grid index of the job (-1: not in the grid)"}
     for k in keys:
-        attrs = {"long_name": f"swept setting {k}"}
+        attrs = {"long_name": f"swept setting {k}" + (f" (follows {follows[k]})" if k in follows else "")}
         if k in UNITS:
             attrs["units"] = UNITS[k]
         merged[k].attrs = attrs

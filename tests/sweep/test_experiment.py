@@ -61,6 +61,8 @@ def test_union_of_blocks_numbers_blocks_in_order():
     assert exp.settings(27) == {"model": "snn", "rotation": 5, "n_train_folds": 18}
     assert exp.swept["rotation"] == (15, 5)
     assert exp.swept["n_train_folds"] == (1, 2, 3, 4, 6, 8, 11, 14, 18)
+    assert exp.coordinates == {} and exp.dims == exp.keys  # no setting follows from another
+    assert loads(GRID).coordinates == {}
 
 
 def test_shipped_experiments():
@@ -87,6 +89,8 @@ def test_learning_curve_runs_the_bmi_recipe():
             k: v for k, v in recipe.items() if k not in own
         }
     assert [exp.settings(i)["model"] for i in (179, 180, 359, 360)] == ["snn", "ann", "ann", "linear"]
+    assert exp.coordinates == {"input_rank": "model"}  # merged: a coordinate along model
+    assert exp.dims == ("model", "rotation", "n_train_folds")
     assert {exp.config(i).input_rank for i in range(180, 540)} == {0}
 
 

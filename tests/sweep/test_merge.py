@@ -359,3 +359,43 @@ def test_stack_equals_xarrays_nested_combine_on_bmi_models(tmp_path, bmi_path):
     shorter = ds_by_model["snn"].isel(sample=slice(0, 100))  # an outer join on `sample`
     pieces = [ds_by_model["linear"], ds_by_model["ann"], ds_by_model["snn"], shorter]
     assert_stacks_alike(pieces, {"model": ("linear", "ann"), "copy": (0, 1)})
+
+
+UNION = """
+name = "u"
+[fixed]
+study = "ipd"
+backend = "fused"
+epochs = 3
+n_classes = 4
+[[sweep]]
+readout = ["mean"]
+hidden = [4]
+tau = ["20ms", "2ms"]
+[[sweep]]
+readout = ["max", "fr"]
+hidden = [8]
+tau = ["20ms", "2ms"]
+"""
+
+
+def test_a_setting_that_follows_another_is_a_coordinate_not_a_dimension(tmp_path):
+    """A union of grids where hidden follows readout (4 for mean, 8 for max and fr): merged,
+    hidden is a coordinate along readout, every point holds its job, and nothing is empty."""
+    exp = loads(UNION)
+    assert exp.coordinates == {"hidden": "readout"} and exp.dims == ("readout", "tau")
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    ds = merge(exp, tmp_path)
+    assert "hidden" not in ds.dims and ds["hidden"].dims == ("readout",)
+    assert ds["hidden"].values.tolist() == [4, 8, 8] and ds["hidden"].attrs["long_name"].endswith("(follows readout)")
+    assert ds.sizes["readout"] == 3 and ds.sizes["tau"] == 2
+    for i in range(exp.grid_size):
+        s = exp.settings(i)
+        point = ds.sel(readout=s["readout"], tau=s["tau"])
+        assert int(point.job_index) == i and float(point.train_acc.squeeze()) == i
+        assert int(point.hidden) == s["hidden"]
+    assert not ds.train_acc.isnull().any()
+    # with a block where hidden takes another value for mean, hidden is a dimension again
+    wider = loads(UNION + '[[sweep]]\nreadout = ["mean"]\nhidden = [8]\ntau = ["2ms"]\n')
+    assert wider.coordinates == {} and wider.dims == ("readout", "hidden", "tau")
