@@ -38,6 +38,7 @@ import math
 import re
 import tomllib
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -96,11 +97,12 @@ class Experiment:
                         out[key].append(v)
         return {k: tuple(v) for k, v in out.items()}
 
-    @property
+    @cached_property
     def coordinates(self) -> dict[str, str]:
         """Swept keys whose value follows from an earlier swept key's at every job, each with that
         key (``{"input_rank": "model"}``). Only a union of grids has them; a key of one value has
-        none. Merged, such a key is a coordinate along the other key's dimension."""
+        none. Merged, such a key is a coordinate along the other key's dimension. Computed once
+        (it walks every job)."""
         if len(self.blocks) < 2:
             return {}
         points = self.all_settings()
