@@ -1,0 +1,84 @@
+"""Is the spiking decoder's output layer what keeps it below ridge? Refit a linear readout of
+its hidden spikes in closed form and compare (BMI result files of ``--model snn``).
+
+For every repeat of each file, the trained hidden layer is run again (snnTorch backend, the
+same equations) on the training, validation and test folds; ridge regression, strength chosen
+on the validation fold (the ridge decoder's grid), then maps (a) each hidden neuron's spike
+count per sample or (b) its spikes per step to the z-scored targets. Prints validation, test
+and training FVAF of the decoder as trained and of both refits.
+
+python analysis/bmi_readout_refit.py weak.h5 fragmented.h5
+"""
+
+import sys
+
+import numpy as np
+import torch
+
+from snnsim.metrics import fvaf
+from snnsim.network import load_weights
+from snnsim.predict import _model_file
+from snnsim.studies.bmi import RIDGE_GRID, SNNRegressor, prepare, weight_dims
+
+SPLITS = ("train", "val", "test")
+
+
+def ridge(features: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str, float]:
+    """FVAF per split of ridge from ``features`` to ``y``, its strength chosen on ``val``."""
+    a = {s: np.c_[features[s], np.ones(len(features[s]))] for s in SPLITS}
+    gram, rhs = a["train"].T @ a["train"], a["train"].T @ y["train"]
+    best = {"val": -np.inf}
+    for lam in RIDGE_GRID:
+        reg = np.full(gram.shape[0], lam)
+        reg[-1] = 0.0
+        w = np.linalg.solve(gram + np.diag(reg), rhs)
+        score = {s: float(fvaf(y[s], a[s] @ w).mean()) for s in SPLITS}
+        if score["val"] > best["val"]:
+            best = score
+    return best
+
+
+def hidden_spikes(path: str) -> tuple[np.ndarray, dict, dict]:
+    """Hidden spikes (repeat, sample, step, neuron) per split, targets per split, FVAF as trained."""
+    ds, cfg = _model_file(path)
+    if cfg.study != "bmi" or cfg.model != "snn":
+        sys.exit(f"bmi_readout_refit: {path}: not a BMI --model snn result file")
+    data = prepare(cfg)
+    w = {name: torch.from_numpy(ds[name].values) for name in weight_dims(cfg)}
+    repeats = w["head_scale"].shape[0]
+    # the stored w1 is the product the model used; the snnTorch backend keeps every record
+    model = SNNRegressor(cfg.replace(input_rank=0, backend="snntorch"), w["head_scale"].shape[-1],
+                         [torch.Generator() for _ in range(repeats)])  # fmt: skip
+    load_weights(model.decoder, w)
+    model.eval()
+    spikes = {}
+    with torch.no_grad():
+        for s in SPLITS:
+            x = getattr(data.x, s)
+            chunks = [model.decode(c.unsqueeze(0).expand(repeats, *c.shape)).hidden_spikes for c in x.split(2048)]
+            spikes[s] = torch.cat(chunks, 1).double().numpy()
+    y = {s: getattr(data.y, s).double().numpy() for s in SPLITS}
+    trained = {s: ds[f"{s}_fvaf"].mean("output").values for s in SPLITS}
+    return spikes, y, trained
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    print("| file | repeat | hidden spikes per neuron and sample | as trained val / test / train "
+          "| refit on counts | refit per step |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for path in sys.argv[1:]:
+        spikes, y, trained = hidden_spikes(path)
+        for r in range(spikes["train"].shape[0]):
+            s = {k: v[r] for k, v in spikes.items()}
+            counts = ridge({k: v.sum(1) for k, v in s.items()}, y)
+            steps = ridge({k: v.reshape(len(v), -1) for k, v in s.items()}, y)
+            cells = [" / ".join(f"{f[k]:.3f}" for k in ("val", "test", "train")) for f in (
+                {k: trained[k][r] for k in SPLITS}, counts, steps)]  # fmt: skip
+            per_sample = s["train"].sum((1, 2)).mean() / s["train"].shape[-1]
+            print(f"| {path} | {r} | {per_sample:.2f} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
