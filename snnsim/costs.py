@@ -66,7 +66,7 @@ def _effective(x: torch.Tensor, w: torch.Tensor) -> float:
     fan = (w != 0).sum(1).to(torch.float64)
     active = (x if x.dtype == torch.bool else x != 0).reshape(-1, x.shape[-1])
     if active.shape[0] < 2**24:  # sums of 0/1 in float32 are exact below 2**24 (and much faster than bool's)
-        counts = active.to(torch.float32).sum(0).to(torch.float64)
+        counts = active.view(torch.uint8).sum(0, dtype=torch.float32).to(torch.float64)
     else:
         counts = active.sum(0).to(torch.float64)
     return float((counts * fan).sum())

@@ -110,10 +110,11 @@ class InputCurrents:
     compiled operation per part (:mod:`~snnsim.backends.fused_network`; only the output trace is
     kept); otherwise the :class:`~snnsim.network.Decoder` runs on the dense spikes."""
 
-    def __init__(self, cfg: RunConfig, sets: Sequence[Stimuli]) -> None:
+    def __init__(self, cfg: RunConfig, sets: Sequence[Stimuli], records: bool = False) -> None:
+        """``records``: keep every layer's records (never the one-operation network)."""
         rows = [s.sparse() for s in sets] if cfg.delays == "none" else [None]  # delays act on the dense inputs
         self.sparse = rows if all(r is not None for r in rows) else None
-        self.fused = cfg.backend == "fused"
+        self.fused = cfg.backend == "fused" and not records
         self.sets = sets
 
     def network(self, model: Decoder, index: torch.Tensor) -> NetworkOutput:
@@ -224,10 +225,12 @@ def predict(model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli]) -> torch.Te
 @torch.no_grad()
 def cost_of(model: Decoder, cfgs: Sequence[RunConfig], sets: Sequence[Stimuli]) -> list[Costs]:
     """Each model's cost metrics (:mod:`snnsim.costs`) from its records on its first
-    :data:`COST_SAMPLES` test samples, through the layer-by-layer network."""
+    :data:`COST_SAMPLES` test samples, through the layer-by-layer network (input currents as
+    :class:`InputCurrents` computes them for training and predictions)."""
     n = min(COST_SAMPLES, sets[0].spikes.shape[0])
-    spikes = torch.stack([s.spikes[:n] for s in sets])  # bool: the costs count spikes as accumulates
-    out = model(spikes.to(model.w1.dtype))
+    spikes = [s.spikes[:n] for s in sets]  # bool: the costs count spikes as accumulates
+    index = torch.arange(n, device=spikes[0].device).expand(len(sets), -1)
+    out = InputCurrents(cfgs[0], sets, records=True).network(model, index)
     costs = []
     for m, cfg in enumerate(cfgs):
         part = next(p for p in model.parts if p.models.start <= m < p.models.stop)

@@ -1,8 +1,11 @@
 import numpy as np
 import pytest
+import torch
 
 from snnsim.config import RunConfig
+from snnsim.costs import of_decoder
 from snnsim.runner import run
+from snnsim.studies import ipd
 
 
 @pytest.mark.parametrize("backend", ["snntorch", "norse", "fused"])
@@ -27,3 +30,31 @@ def test_learns_well_above_chance():
     assert ds.test_acc.item() > 40
     assert ds.test_err_deg.item() < 20
     assert ds.loss.values[0, -1] < ds.loss.values[0, 0]
+
+
+@torch.no_grad()
+def test_costs_come_from_the_records_the_predictions_use():
+    """cost_of runs the network on the sparse input sums, as training and predictions do: in
+    float64 its costs equal those of the dense layer-by-layer run; in float32 its hidden spikes
+    are those the compiled one-operation network (the predictions' path) counts."""
+    cfgs = [RunConfig(backend="fused", readout=r, tau=t, hidden=8, batch_size=16, n_test_batches=4)
+            for r, t in (("fr", 0.002), ("mean", 0.02), ("max", 0.002))]  # fmt: skip
+    seeds = [0, 1, 2]
+    sets = [ipd.make_stimuli(cfgs[0], s, torch.device("cpu"), "test") for s in seeds]
+    spikes = torch.stack([s.spikes[: ipd.COST_SAMPLES] for s in sets])
+    index = torch.arange(spikes.shape[1]).expand(len(sets), -1)
+
+    model = ipd.IPDStudy().make_model(cfgs, seeds, torch.device("cpu")).double()
+    got, out = ipd.cost_of(model, cfgs, sets), model(spikes.double())
+    for m, cfg in enumerate(cfgs):
+        o = out.parts[m]  # one part per readout
+        want = of_decoder(model, m, spikes[m], o.hidden_spikes[0], None if o.out_spikes is None else o.out_spikes[0],
+                          cfg.dt)  # fmt: skip
+        assert got[m] == want
+        assert want.hidden_rate_hz > 0 and want.synops_eff_acs > 0
+
+    model = ipd.IPDStudy().make_model(cfgs, seeds, torch.device("cpu"))
+    got = ipd.cost_of(model, cfgs, sets)
+    counts = ipd.InputCurrents(cfgs[0], sets).network(model, index).hidden_spike_count()
+    seconds = spikes.shape[1] * spikes.shape[2] * cfgs[0].dt * cfgs[0].hidden
+    np.testing.assert_allclose([c.hidden_rate_hz for c in got], counts.numpy() / seconds, rtol=1e-12)
