@@ -5,6 +5,7 @@ compiled kernels timed by wrapping their ctypes calls, and evaluation per model.
     python benchmarks/profile_ipd.py                    # fr readout, tau 2 ms, 10 seeds
     python benchmarks/profile_ipd.py --readout mean --tau 0.02 --models 1
     python benchmarks/profile_ipd.py --models 60     # one batched model of 60: page faults
+    python benchmarks/profile_ipd.py --epochs 6      # six timed epochs (run two at once: contention)
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def main(argv=None) -> int:
     ap.add_argument("--readout", default="fr", choices=("mean", "max", "fr"))
     ap.add_argument("--tau", type=float, default=0.002, help="membrane time constant, s")
     ap.add_argument("--models", type=int, default=10, help="seeds trained as one batched model")
+    ap.add_argument(
+        "--epochs", type=int, default=1, help="timed epochs (each one's time is printed); the last is profiled"
+    )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     device = torch.device("cpu")
@@ -68,11 +72,14 @@ def main(argv=None) -> int:
     model = ipd.STUDY.make_model([cfg] * len(seeds), seeds, device)
     trainer = ipd.IPDTrainer(model, cfg, data, seeds)
     trainer.epoch(lambda: None)  # warm-up epoch
-    spent.clear()
-    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-    start = time.perf_counter()
-    trainer.epoch(lambda: None)
-    epoch = time.perf_counter() - start
+    for e in range(args.epochs):
+        spent.clear()
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start = time.perf_counter()
+        trainer.epoch(lambda: None)
+        epoch = time.perf_counter() - start
+        if args.epochs > 1:
+            print(f"epoch {e + 2}: {epoch:.2f} s (ended {time.strftime('%H:%M:%S')})", flush=True)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
     n_batches = cfg.n_train_batches
     kernels = dict(spent)  # the epoch's kernel calls only (the evaluation below calls them too)
