@@ -30,6 +30,8 @@ numbers do not depend on the thread count (``ctypes`` releases the GIL during a 
   dense products ``x @ w`` and ``x^T @ dh`` (the input spikes are ~22 % dense);
 - ``spike_mm_fwd`` / ``spike_mm_bwd``: the product of 0/1 hidden spikes with the output weights
   and its gradients, in fixed summation orders.
+- ``mt_bernoulli_f32``: the IPD stimulus' Bernoulli draws from torch's CPU generator stream
+  (:mod:`snnsim.encoders.bernoulli`).
 """
 
 from __future__ import annotations
@@ -150,6 +152,8 @@ def _build() -> ctypes.CDLL:
     lib.csr_build.restype = None
     lib.csc_build.argtypes = [_p, _i64, _i64, _i64, _p, _p, _p]
     lib.csc_build.restype = None
+    lib.mt_bernoulli_f32.argtypes = [_p, _p, _p, _i64, _p]
+    lib.mt_bernoulli_f32.restype = None
     return lib
 
 
@@ -167,7 +171,7 @@ def library() -> ctypes.CDLL | None:
                     _lib = _build()
                 except Exception as exc:  # noqa: BLE001 - any failure means: use the torch loops
                     warnings.warn(
-                        f"snnsim fused backend: compiled CPU kernels unavailable ({exc}); using the slower torch loops",
+                        f"snnsim: compiled CPU kernels unavailable ({exc}); the fused backend and the IPD stimuli use slower torch ops",
                         RuntimeWarning,
                         stacklevel=3,
                     )

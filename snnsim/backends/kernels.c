@@ -126,6 +126,41 @@ void csc_build(const uint8_t* R x, int64_t samples, int64_t steps, int64_t cols,
     free(count);
 }
 
+/* Bernoulli draws from torch's CPU generator: the MT19937 stream of state mt (624 words) at
+ * position *pos (624: the state is twisted first), each draw u = (word & 0xFFFFFF) * 2^-24 as
+ * torch.rand gives in float32, and out[i] = u < p[i] as torch.lt: the bytes of
+ * torch.lt(torch.rand(n, generator=g), p) (tested bit for bit). *pos is advanced. */
+static void mt_twist(uint32_t* R mt) {
+#define MT_Y(a, b) (((a) & 0x80000000u) | ((b) & 0x7fffffffu))
+#define MT_NEXT(m, y) ((m) ^ ((y) >> 1) ^ (((y) & 1u) ? 0x9908b0dfu : 0u))
+    int i = 0;
+    for (; i < 227; ++i) { uint32_t y = MT_Y(mt[i], mt[i + 1]); mt[i] = MT_NEXT(mt[i + 397], y); }
+    for (; i < 623; ++i) { uint32_t y = MT_Y(mt[i], mt[i + 1]); mt[i] = MT_NEXT(mt[i - 227], y); }
+    { uint32_t y = MT_Y(mt[623], mt[0]); mt[623] = MT_NEXT(mt[396], y); }
+#undef MT_Y
+#undef MT_NEXT
+}
+
+void mt_bernoulli_f32(uint32_t* R mt, int64_t* R pos, const float* R p, int64_t n, uint8_t* R out) {
+    int64_t k = *pos, i = 0;
+    while (i < n) {
+        if (k >= 624) { mt_twist(mt); k = 0; }
+        int64_t m = min_i64(624 - k, n - i);
+        const uint32_t* w = mt + k;
+        for (int64_t j = 0; j < m; ++j) {
+            uint32_t y = w[j];
+            y ^= y >> 11;
+            y ^= (y << 7) & 0x9d2c5680u;
+            y ^= (y << 15) & 0xefc60000u;
+            y ^= y >> 18;
+            out[i + j] = (float)(y & 0xffffffu) * 5.9604644775390625e-08f < p[i + j];
+        }
+        i += m;
+        k += m;
+    }
+    *pos = k;
+}
+
 #define real float
 #define SUF(name) name##_f32
 #define SIGMOID sigmoid_f32

@@ -12,7 +12,8 @@ Phase offset modes:
 - ``per-sample``: one offset per sample (corrected).
 
 Everything is generated with torch on the requested device, in float32 and in chunks of
-samples, so no (samples, steps, fibres) float64 array is ever built. Spikes are returned as
+samples, so no (samples, steps, fibres) float64 array is ever built; on the CPU the uniform
+draws and their comparison run in compiled code, the same bits as torch's (:mod:`.bernoulli`). Spikes are returned as
 ``bool`` (1 byte per entry) and converted to float one batch at a time.
 """
 
@@ -23,6 +24,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import torch
+
+from . import bernoulli
 
 if TYPE_CHECKING:
     from ..config import RunConfig
@@ -92,9 +95,14 @@ def generate(n: int, stim: IPDStimulus, generator: torch.Generator) -> tuple[tor
     ipd = torch.rand(n, generator=generator, device=device) * math.pi - math.pi / 2
     offset = draw_offsets(n, stim.phase, generator)
     spikes = torch.empty((n, stim.steps, stim.n_inputs), dtype=torch.bool, device=device)
+    compiled = bernoulli.draws(generator)  # the same draws as the torch ops below, faster
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
         prob = spike_probability(ipd[start:stop], offset[start:stop], stim)
-        draws = torch.rand(prob.shape, generator=generator, device=device)
-        torch.lt(draws, prob, out=spikes[start:stop])
+        if compiled is not None:
+            compiled(prob, spikes[start:stop])
+        else:
+            torch.lt(torch.rand(prob.shape, generator=generator, device=device), prob, out=spikes[start:stop])
+    if compiled is not None:
+        compiled.close()
     return ipd, spikes
