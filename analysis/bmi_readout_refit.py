@@ -18,24 +18,15 @@ import torch
 from snnsim.metrics import fvaf
 from snnsim.network import load_weights
 from snnsim.predict import _model_file
-from snnsim.studies.bmi import RIDGE_GRID, SNNRegressor, prepare, weight_dims
+from snnsim.studies.bmi import SNNRegressor, prepare, ridge, weight_dims
 
 SPLITS = ("train", "val", "test")
 
 
-def ridge(features: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str, float]:
+def refit(features: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str, float]:
     """FVAF per split of ridge from ``features`` to ``y``, its strength chosen on ``val``."""
-    a = {s: np.c_[features[s], np.ones(len(features[s]))] for s in SPLITS}
-    gram, rhs = a["train"].T @ a["train"], a["train"].T @ y["train"]
-    best = {"val": -np.inf}
-    for lam in RIDGE_GRID:
-        reg = np.full(gram.shape[0], lam)
-        reg[-1] = 0.0
-        w = np.linalg.solve(gram + np.diag(reg), rhs)
-        score = {s: float(fvaf(y[s], a[s] @ w).mean()) for s in SPLITS}
-        if score["val"] > best["val"]:
-            best = score
-    return best
+    w, _, _ = ridge(features["train"], y["train"], features["val"], y["val"])
+    return {s: float(fvaf(y[s], np.c_[features[s], np.ones(len(features[s]))] @ w).mean()) for s in SPLITS}
 
 
 def hidden_spikes(path: str) -> tuple[np.ndarray, dict, dict]:
@@ -72,8 +63,8 @@ def main() -> None:
         spikes, y, trained = hidden_spikes(path)
         for r in range(spikes["train"].shape[0]):
             s = {k: v[r] for k, v in spikes.items()}
-            counts = ridge({k: v.sum(1) for k, v in s.items()}, y)
-            steps = ridge({k: v.reshape(len(v), -1) for k, v in s.items()}, y)
+            counts = refit({k: v.sum(1) for k, v in s.items()}, y)
+            steps = refit({k: v.reshape(len(v), -1) for k, v in s.items()}, y)
             cells = [" / ".join(f"{f[k]:.3f}" for k in ("val", "test", "train")) for f in (
                 {k: trained[k][r] for k in SPLITS}, counts, steps)]  # fmt: skip
             per_sample = s["train"].sum((1, 2)).mean() / s["train"].shape[-1]

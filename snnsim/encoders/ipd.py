@@ -13,8 +13,8 @@ Phase offset modes:
 
 Everything is generated with torch on the requested device, in float32 and in chunks of
 samples, so no (samples, steps, fibres) float64 array is ever built; on the CPU the uniform
-draws and their comparison run in compiled code, the same bits as torch's (:mod:`.bernoulli`). Spikes are returned as
-``bool`` (1 byte per entry) and converted to float one batch at a time.
+draws and their comparison run in compiled code, the same bits as torch's (:mod:`.bernoulli`).
+Spikes are returned as ``bool`` (1 byte per entry) and converted to float one batch at a time.
 """
 
 from __future__ import annotations

@@ -279,16 +279,23 @@ def fit_ridge(data: BMIData) -> tuple[np.ndarray, float, float]:
 
     Returns weights (961, D) (last row the bias), the chosen strength and its validation FVAF.
     """
-    a = np.c_[data.x.train.double().numpy(), np.ones(data.x.train.shape[0])]
-    av = np.c_[data.x.val.double().numpy(), np.ones(data.x.val.shape[0])]
-    y, yv = data.y.train.double().numpy(), data.y.val.double().numpy()
+    return ridge(data.x.train.double().numpy(), data.y.train.double().numpy(),
+                 data.x.val.double().numpy(), data.y.val.double().numpy())  # fmt: skip
+
+
+def ridge(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Ridge regression from features x (n, F) to y (n, D) with an unpenalised bias, its strength
+    (:data:`RIDGE_GRID`) chosen by the mean FVAF on (x_val, y_val). Returns weights (F + 1, D)
+    (last row the bias), the strength and its validation FVAF."""
+    a = np.c_[x, np.ones(x.shape[0])]
+    av = np.c_[x_val, np.ones(x_val.shape[0])]
     gram, rhs = a.T @ a, a.T @ y
     best = (-np.inf, None, None)
     for lam in RIDGE_GRID:
         reg = np.full(a.shape[1], lam)
         reg[-1] = 0.0  # the bias is not penalised
         w = np.linalg.solve(gram + np.diag(reg), rhs)
-        score = float(fvaf(yv, av @ w).mean())
+        score = float(fvaf(y_val, av @ w).mean())
         if score > best[0]:
             best = (score, lam, w)
     return best[2], best[1], best[0]
