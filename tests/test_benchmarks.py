@@ -40,3 +40,8 @@ def test_profile_ipd_one_model():
     out = _run("benchmarks/profile_ipd.py", "--models", "1", "--readout", "mean", "--tau", "0.02")
     assert "ms per model and batch" in out and "minor page faults per batch" in out
     assert "net_fwd_f32" in out and "net_bwd_f32" in out
+
+
+def test_neighbour_loops_report_their_rate():
+    assert "products per second" in _run("benchmarks/neighbour.py", "matmul", "--seconds", "0.2")
+    assert "GB/s" in _run("benchmarks/neighbour.py", "copy", "--seconds", "0.2")
