@@ -69,7 +69,7 @@ MODEL_SPACE: dict[str, tuple[str, ...]] = {
     "learn_tau": ("snntorch", "norse"),
     "tau_adapt": ("norse", "fused"),
     "delays": ("snntorch", "norse"),
-    "rate_reg": ("snntorch", "norse"),
+    "rate_reg": ("snntorch", "norse", "fused"),
 }
 
 

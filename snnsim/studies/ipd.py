@@ -158,7 +158,8 @@ class IPDTrainer:
             for s in sets:
                 s.sparse().csc()
         self.labels = torch.stack([discretise(s.ipd, self.cfg.n_classes) for s in sets])
-        self.inputs = InputCurrents(self.cfg, sets)
+        # the rate penalty needs the hidden spikes' records (the one-operation network keeps counts)
+        self.inputs = InputCurrents(self.cfg, sets, records=self.cfg.rate_reg > 0)
 
     def epoch(self, on_batch: Callable[[], None]) -> np.ndarray:
         if self.cfg.fresh_data and self.epochs_done > 0:

@@ -157,3 +157,20 @@ def test_fused_several_hidden_layers_ipd_run_equals_norse():
     assert a["w_hidden1"].shape == (1, 12, 8) and a["w2"].shape == (1, 8, 12)
     np.testing.assert_allclose(a["w_hidden1"].values, b["w_hidden1"].values, rtol=1e-3, atol=1e-5)
     assert not np.allclose(a["loss"].values, one["loss"].values, rtol=1e-3), "the second layer must change the run"
+
+
+@pytest.mark.parametrize("study", ["ipd", "bmi"])
+def test_fused_rate_regularisation_run_equals_snntorch(study, bmi_path):
+    """--rate-reg on the fused backend (the hidden spikes' records with their gradient) gives the
+    snntorch backend's training to rounding, and a training other than without the penalty."""
+    common = dict(backend="fused", tau="2ms", epochs=2, batch_size=16, rate_reg=2.0, rate_target=40.0)
+    if study == "ipd":
+        cfg = RunConfig(n_train_batches=3, n_test_batches=1, hidden=12, **common)
+    else:
+        cfg = RunConfig(study="bmi", data=bmi_path, n_train_folds=2, hidden=12, readout="last", **common)
+    a = runner.run(cfg, progress=False)
+    b = runner.run(cfg.replace(backend="snntorch"), progress=False)
+    plain = runner.run(cfg.replace(rate_reg=0.0, rate_target=10.0), progress=False)
+    np.testing.assert_allclose(a["loss"].values, b["loss"].values, rtol=1e-4)
+    np.testing.assert_allclose(a["w1"].values, b["w1"].values, rtol=1e-3, atol=1e-5)
+    assert not np.allclose(a["w1"].values, plain["w1"].values, rtol=1e-3), "the penalty must change the training"
