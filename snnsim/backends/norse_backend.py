@@ -30,6 +30,7 @@ How the notebook's LIF maps onto Norse (1.1.0):
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING
 
 import torch
@@ -45,9 +46,11 @@ class NorseBackend:
     name = "norse"
 
     def __init__(self) -> None:
-        from norse.torch.functional.leaky_integrator_box import LIBoxState
-        from norse.torch.functional.threshold import threshold
-        from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
+        with warnings.catch_warnings():  # Norse's import decorates with torch.jit.script: a FutureWarning per run
+            warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", FutureWarning)
+            from norse.torch.functional.leaky_integrator_box import LIBoxState
+            from norse.torch.functional.threshold import threshold
+            from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
 
         self._threshold = threshold
         self._cell_cls = LIBoxCell
