@@ -14,6 +14,14 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 
+def pytest_sessionstart(session):
+    """Build the compiled kernels (or load them from the cache) before any test runs: a first
+    build announces itself on stderr, which must not land in the output a test captures."""
+    from snnsim.backends import _native
+
+    _native.library()
+
+
 def pytest_collection_modifyitems(config, items):
     """The SLURM tests share the one-node cluster: one xdist worker runs them one after another
     (``--dist loadgroup``), so that no test's jobs wait in the queue behind another test's."""

@@ -42,6 +42,7 @@ import os
 import platform
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
 import warnings
@@ -121,6 +122,8 @@ def _build() -> ctypes.CDLL:
             target.parent.mkdir(parents=True, exist_ok=True)
         try:
             if not target.exists():
+                print(f"snnsim: compiling the CPU kernels into {target.parent} (once per machine; about 10 s)",
+                      file=sys.stderr, flush=True)  # fmt: skip
                 _compile(compiler, flags, target)
             lib = ctypes.CDLL(str(target))
             break

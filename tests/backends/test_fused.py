@@ -293,3 +293,16 @@ def test_flushing_subnormals_in_the_backward_kernels_keeps_the_gradients(tmp_pat
     # the case does reach the subnormal range: the reference's surrogate has values below it
     sg = torch.sigmoid(5.0 * (lif_sequence(h64.detach(), p)[1] - 1.0))
     assert bool(((sg > 0) & (sg < torch.finfo(torch.float32).tiny)).any())
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
+def test_a_first_build_says_it_compiles_and_a_cached_one_is_silent(monkeypatch, tmp_path, capsys):
+    """The one-time compile (seconds) is announced on stderr, so that a first run does not look
+    hung; a later process finds the cached library and prints nothing."""
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path))
+    for first in (True, False):
+        monkeypatch.setattr(_native, "_tried", False)
+        monkeypatch.setattr(_native, "_lib", None)
+        assert _native.library() is not None
+        assert ("compiling the CPU kernels" in capsys.readouterr().err) == first
+    assert len(list(tmp_path.glob("lif_kernels_*.so"))) == 1
