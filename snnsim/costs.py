@@ -17,6 +17,11 @@ test samples), for the decoder network input -> hidden LIF -> output (LI or LIF)
   NeuroBench's ``SynapticOperations``.
 - ``hidden_rate_hz``: the hidden neurons' mean firing rate, spikes / (neuron x duration).
 
+A low-rank input layer (BMI ``--input-rank R``) counts as the network runs it: its parameters
+are the two factors, its synaptic operations those of their product, the inputs x hidden matrix
+the decoder multiplies by (a network that applied the factors one after the other would do
+inputs x R + R x hidden per step instead).
+
 The network integrates T - 1 of its T input steps (the records start with the zero state), so
 the steps counted are the first T - 1, as NeuroBench counts them when given those steps
 (``tests/test_costs.py`` checks every metric against NeuroBench on the snnTorch backend).
