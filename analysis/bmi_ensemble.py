@@ -32,8 +32,7 @@ def scores(data: str, n: int) -> dict[str, tuple[float, float]]:
     """(val, test) FVAF of ridge, the single models' median and the K-model averages."""
     study, cpu = BMIStudy(), torch.device("cpu")
     linear = study.make_data(config(data, "linear"), 0, cpu)
-    _, _, ridge_val = fit_ridge(linear)
-    w = fit_ridge(linear)[0]
+    w, _, ridge_val = fit_ridge(linear)
     x_test = np.c_[linear.x.test.double().numpy(), np.ones(len(linear.x.test))]
     ridge_test = float(np.mean(fvaf(linear.folds.test.y, (x_test @ w) * linear.y_std + linear.y_mean)))
     cfg = config(data, "snn")
