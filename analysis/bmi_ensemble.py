@@ -16,7 +16,7 @@ import torch
 from snnsim.config import RunConfig, coerce
 from snnsim.metrics import fvaf
 from snnsim.recipes import defaults
-from snnsim.studies.bmi import BMIStudy, fit_ridge, predictions
+from snnsim.studies.bmi import BMIData, BMIRepeat, BMIStudy
 from snnsim.training import FitOptions
 
 SIZES = (2, 5, 10, 20)
@@ -28,28 +28,27 @@ def config(data: str, model: str) -> RunConfig:
     return RunConfig.from_dict({k: coerce(k, v) for k, v in settings.items()})
 
 
+def trained(data: str, model: str, n: int) -> tuple[BMIData, list[BMIRepeat]]:
+    """The data and the study's evaluation (per-repeat scores and predictions) of ``n`` models."""
+    study, cpu, cfg, seeds = BMIStudy(), torch.device("cpu"), config(data, model), list(range(n))
+    d = study.make_data(cfg, 0, cpu)
+    net = study.make_model([cfg] * n, seeds, cpu)
+    training = study.fit(net, [cfg] * n, [d], seeds, FitOptions(progress=False))
+    return d, study.evaluate(net, [cfg] * n, [d], training)
+
+
 def scores(data: str, n: int) -> dict[str, tuple[float, float]]:
     """(val, test) FVAF of ridge, the single models' median and the K-model averages."""
-    study, cpu = BMIStudy(), torch.device("cpu")
-    linear = study.make_data(config(data, "linear"), 0, cpu)
-    w, _, ridge_val = fit_ridge(linear)
-    x_test = np.c_[linear.x.test.double().numpy(), np.ones(len(linear.x.test))]
-    ridge_test = float(np.mean(fvaf(linear.folds.test.y, (x_test @ w) * linear.y_std + linear.y_mean)))
-    cfg = config(data, "snn")
-    d = study.make_data(cfg, 0, cpu)
-    seeds = list(range(n))
-    model = study.make_model([cfg] * n, seeds, cpu)
-    study.fit(model, [cfg] * n, [d], seeds, FitOptions(progress=False))
-    model.eval()
-    out = {"ridge": (ridge_val, ridge_test)}
-    pred = {s: predictions(model, getattr(d.x, s), n) * d.y_std + d.y_mean for s in ("val", "test")}
-
-    def score(split: str, p: np.ndarray) -> float:
-        return float(np.mean(fvaf(getattr(d.folds, split).y, p)))
-
-    out["single (median)"] = tuple(float(np.median([score(s, p) for p in pred[s]])) for s in ("val", "test"))
+    splits = ("val", "test")
+    _, (ridge,) = trained(data, "linear", 1)
+    d, rows = trained(data, "snn", n)
+    out = {"ridge": tuple(float(getattr(ridge.scores, s).fvaf.mean()) for s in splits)}
+    out["single (median)"] = tuple(float(np.median([getattr(r.scores, s).fvaf.mean() for r in rows])) for s in splits)
     for k in (k for k in SIZES if k <= n):
-        out[f"mean of {k}"] = tuple(score(s, pred[s][:k].mean(0)) for s in ("val", "test"))
+        out[f"mean of {k}"] = tuple(
+            float(fvaf(getattr(d.folds, s).y, np.mean([getattr(r.scores, s).pred for r in rows[:k]], 0)).mean())
+            for s in splits
+        )
     return out
 
 

@@ -177,7 +177,7 @@ def test_per_sample_kernels_equal_the_layer_kernels(n_hidden, spiking, neuron, d
     float rounding (only the grouping of the sums over samples differs)."""
     from snnsim.functional.cell import CellOptions
 
-    # outputs padded to one 64-byte vector (summed in a register): 5 in float64, 12 in float32
+    # outputs padded to exactly one 64-byte vector: 5 in float64, 12 (IPD's) in float32
     n_out = 12 if n_hidden == 40 else 5
     case = _layers_case(n_hidden, 2 * fused_network.SAMPLES_PER_TILE + 5, neuron, dtype, n_out=n_out)
     fast = _run(fused_network._PerSample, *case, spiking, True)
