@@ -85,13 +85,29 @@ def grid(experiment: str, processes: int, env: dict[str, str]) -> tuple[float, l
     return seconds, cmd
 
 
+def cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return {}
+    fields: dict[str, str] = {}
+    for line in text.split("\n\n")[0].splitlines():
+        key, _, value = line.partition(":")
+        fields[key.strip()] = value.strip()
+    return fields
+
+
 def machine() -> dict[str, object]:
     import torch
 
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), platform.processor())  # fmt: skip
+    info = cpuinfo()
+    cpu = info.get("model name", platform.processor())
+    flags = set(info.get("flags", "").split())
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "other"
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    return {"cpu": cpu, "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__,
+    return {"cpu": cpu, "cpu_family": info.get("cpu family", "?"), "cpu_model": info.get("model", "?"),
+            "simd": simd, "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__,
             "torch_default_threads": torch.get_num_threads(), "cuda_build": torch.version.cuda,
             "python": platform.python_version(), "snnsim_commit": commit.stdout.strip(),
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
@@ -116,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_tuned:
         settings["1 thread"] = {**user_env, **ONE_THREAD}
     info = machine()
-    print(f"# {info['cpu']}, {info['cores']} cores, torch {info['torch']} (default {info['torch_default_threads']} "
+    print(f"# {info['cpu']} (family {info['cpu_family']}, model {info['cpu_model']}, {info['simd']}), {info['cores']} cores, torch {info['torch']} (default {info['torch_default_threads']} "
           f"threads), readout={args.readout}, tau={args.tau * 1e3:g} ms, epochs={args.epochs}, runs={runs}",
           flush=True)  # fmt: skip
     times: dict[str, dict[str, list[float]]] = {}

@@ -58,8 +58,11 @@ class IPDStimulus:
         return cls(cfg.dt, cfg.duration, cfg.tone_hz, cfg.rate_max_hz, cfg.anf_per_ear, cfg.envelope_power, cfg.phase)
 
 
-def spike_probability(ipd: torch.Tensor, offset: torch.Tensor, stim: IPDStimulus) -> torch.Tensor:
-    """Per-step spike probability (N, T, 2*anf) for IPDs (N,) rad and phase offsets (N,) cycles."""
+def spike_probability(
+    ipd: torch.Tensor, offset: torch.Tensor, stim: IPDStimulus, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Per-step spike probability (N, T, 2*anf) for IPDs (N,) rad and phase offsets (N,) cycles,
+    written into the first N rows of ``out`` (float32, at least N rows) where given."""
     device = ipd.device
     t = torch.arange(stim.steps, device=device, dtype=torch.float32) * stim.dt
     # phase of the tone in cycles, wrapped to [0, 1) before scaling to rad (keeps float32 exact enough)
@@ -67,7 +70,9 @@ def spike_probability(ipd: torch.Tensor, offset: torch.Tensor, stim: IPDStimulus
     phi = 2 * math.pi * cycles  # (N, T)
     delays = torch.linspace(0, math.pi / 2, stim.anf_per_ear, device=device, dtype=torch.float32)
     n_samples, steps, anf = phi.shape[0], phi.shape[1], stim.anf_per_ear
-    theta = torch.empty((n_samples, steps, 2 * anf), device=device, dtype=torch.float32)
+    if out is None:
+        out = torch.empty((n_samples, steps, 2 * anf), device=device, dtype=torch.float32)
+    theta = out[:n_samples]
     left, right = theta[..., :anf], theta[..., anf:]
     torch.add(phi[:, :, None], delays, out=left)
     torch.add(left, ipd[:, None, None].float(), out=right)
@@ -96,9 +101,11 @@ def generate(n: int, stim: IPDStimulus, generator: torch.Generator) -> tuple[tor
     offset = draw_offsets(n, stim.phase, generator)
     spikes = torch.empty((n, stim.steps, stim.n_inputs), dtype=torch.bool, device=device)
     compiled = bernoulli.draws(generator)  # the same draws as the torch ops below, faster
+    # one buffer for every chunk: a fresh one per chunk cost as much again in first-touch page faults
+    buffer = torch.empty((min(n, CHUNK), stim.steps, stim.n_inputs), device=device, dtype=torch.float32)
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
-        prob = spike_probability(ipd[start:stop], offset[start:stop], stim)
+        prob = spike_probability(ipd[start:stop], offset[start:stop], stim, out=buffer)
         if compiled is not None:
             compiled(prob, spikes[start:stop])
         else:

@@ -28,6 +28,17 @@ def test_probability_matches_notebook_formula():
     assert ours.dtype == torch.float32
 
 
+def test_probability_into_a_buffer_equals_a_fresh_one():
+    """generate() reuses one buffer over its chunks: the values written there are the same bit for
+    bit, in the buffer's first N rows."""
+    stim = IPDStimulus()
+    ipd, offset = torch.rand(5) * math.pi - math.pi / 2, torch.rand(5)
+    buffer = torch.full((8, stim.steps, stim.n_inputs), -1.0)
+    into = spike_probability(ipd, offset, stim, out=buffer)
+    assert torch.equal(into, spike_probability(ipd, offset, stim))
+    assert into.data_ptr() == buffer.data_ptr() and torch.all(buffer[5:] == -1.0)
+
+
 def test_generate_shapes_types_and_ranges():
     stim = IPDStimulus()
     ipd, spikes = generate(300, stim, torch.Generator().manual_seed(1))
