@@ -85,6 +85,14 @@ def grid(experiment: str, processes: int, env: dict[str, str]) -> tuple[float, l
     return seconds, cmd
 
 
+def speed_probe(seconds: float) -> float:
+    """How fast this shared machine runs at the moment: products per second of a one-thread
+    256 x 256 matrix-product loop (``neighbour.py matmul``) in a process of its own."""
+    cmd = [sys.executable, str(HERE / "neighbour.py"), "matmul", "--size", "256", "--seconds", str(seconds)]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return float(out.split(":")[1].split()[0].replace(",", ""))
+
+
 def cpuinfo() -> dict[str, str]:
     """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
     try:
@@ -135,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# {info['cpu']} (family {info['cpu_family']}, model {info['cpu_model']}, {info['simd']}), {info['cores']} cores, torch {info['torch']} (default {info['torch_default_threads']} "
           f"threads), readout={args.readout}, tau={args.tau * 1e3:g} ms, epochs={args.epochs}, runs={runs}",
           flush=True)  # fmt: skip
+    probe_seconds = 1.0 if args.quick else 5.0
+    speed = {"before": speed_probe(probe_seconds)}
+    print(f"# machine speed: {speed['before']:,.0f} matrix products per second (256 x 256, one thread)", flush=True)
     times: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.h5"
@@ -156,6 +167,10 @@ def main(argv: list[str] | None = None) -> int:
             grids.append({"experiment": experiment, "processes": processes, "seconds": seconds, "command": cmd})
             print(f"  grid {experiment}, {processes} process(es): {seconds:.1f} s", flush=True)
 
+    speed["after"] = speed_probe(probe_seconds)
+    print(f"# machine speed after the runs: {speed['after']:,.0f} matrix products per second "
+          f"(before: {speed['before']:,.0f}; a gap means the machine's speed changed during the run)",
+          flush=True)  # fmt: skip
     medians = {n: {s: statistics.median(v) for s, v in by.items()} for n, by in times.items()}
     base = medians.get("notebook loop", {})
     print()
@@ -173,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     record.write_text(json.dumps({
         "machine": info, "settings": {k: {e: v[e] for e in ONE_THREAD if e in v} for k, v in settings.items()},
         "args": {k: str(v) for k, v in vars(args).items()}, "commands": commands, "times": times,
-        "medians": medians, "grids": grids,
+        "medians": medians, "grids": grids, "speed_probe": speed,
     }, indent=1))  # fmt: skip
     print(f"raw timings: {record}")
     return 0

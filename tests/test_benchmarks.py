@@ -30,6 +30,9 @@ def test_bench_ipd_quick(tmp_path):
     assert "snnsim.run" in data["commands"]["snnsim fused"] and data["machine"]["torch"]
     # which processor: two machines of one vendor name differed 3x in speed
     assert data["machine"]["simd"] in {"AVX-512", "AVX2", "other"} and data["machine"]["cpu_family"]
+    # how fast the shared machine ran, before the cases and after the grid (its own process)
+    assert data["speed_probe"]["before"] > 0 and data["speed_probe"]["after"] > 0
+    assert "machine speed after the runs" in out
 
 
 def test_baseline_runs_in_its_own_process():
