@@ -19,11 +19,6 @@ grouping (per tile of samples), an intended change at the rounding level that mo
 IPD training's numbers: the Intel file was made anew with that code; the AMD file keeps only
 the cases that change did not touch (the BMI ones; no AMD machine was at hand), and on AMD the
 IPD cases check instead that their numbers do not depend on the thread count.
-
-``shipped-AVX512-AuthenticAMD.npz`` (an AMD EPYC Zen 5 machine, 2026-12-02) was made by this script
-at commit c89ca52, the first time such a machine was at hand: it holds that commit's numbers, not
-39b70ac's, and guards every later change on that kind of CPU (the test passed there with one and
-with two kernel threads).
 """
 
 from __future__ import annotations
