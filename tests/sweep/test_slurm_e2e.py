@@ -151,8 +151,10 @@ def _cluster_up() -> bool:
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def cluster():
+    """The one-node cluster for every SLURM test of the session (they run on one xdist worker):
+    started once and stopped at the end, not stopped and started again between modules."""
     if _cluster_up():
         yield "running"
         return
