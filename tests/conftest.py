@@ -22,12 +22,26 @@ def pytest_sessionstart(session):
     _native.library()
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups into the node ids
 def pytest_collection_modifyitems(config, items):
     """The SLURM tests share the one-node cluster: one xdist worker runs them one after another
     (``--dist loadgroup``), so that no test's jobs wait in the queue behind another test's."""
     for item in items:
         if item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.xdist_group("slurm"))
+
+
+@pytest.fixture(autouse=True)
+def _slurm_tests_share_one_worker(request):
+    """Under ``--dist loadgroup`` a SLURM test must carry its group in its node id (``...@slurm``),
+    the sign that xdist sends all of them to one worker; without it they would start, use and
+    stop the one cluster from two workers at once."""
+    if request.node.get_closest_marker("slurm") and getattr(request.config.option, "loadgroup", False):
+        if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker of --dist loadgroup (xdist sets the option there)
+            assert request.node.nodeid.endswith("@slurm"), (
+                "pytest-xdist did not group the SLURM tests on one worker: the group mark came after xdist "
+                "read it, or pytest is 9.2 (pytest-dev/pytest-xdist issue 1386; the test extras pin < 9.2)"
+            )
 
 
 @pytest.fixture
