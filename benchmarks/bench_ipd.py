@@ -140,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_tuned:
         settings["1 thread"] = {**user_env, **ONE_THREAD}
     info = machine()
-    print(f"# {info['cpu']} (family {info['cpu_family']}, model {info['cpu_model']}, {info['simd']}), {info['cores']} cores, torch {info['torch']} (default {info['torch_default_threads']} "
+    print(f"# {info['cpu']} (family {info['cpu_family']}, model {info['cpu_model']}, {info['simd']}), "
+          f"{info['cores']} cores, torch {info['torch']} (default {info['torch_default_threads']} "
           f"threads), readout={args.readout}, tau={args.tau * 1e3:g} ms, epochs={args.epochs}, runs={runs}",
           flush=True)  # fmt: skip
     probe_seconds = 1.0 if args.quick else 5.0

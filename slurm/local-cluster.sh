@@ -103,11 +103,7 @@ CONFEOF
 start_daemon() {  # start_daemon NAME PIDFILE CMD...: start NAME unless ours is alive; record its PID
     local name=$1 pidfile=$2; shift 2
     if alive "$name"; then say "$name already running (pid $(cat "$STATE/$name.pid"))"; return 0; fi
-    local other i
-    for i in $(seq 50); do  # one that `stop` just ended (or its forked helper) may take a moment to exit
-        running_pid "$name" >/dev/null || break
-        sleep 0.1
-    done
+    local other
     if other=$(running_pid "$name"); then
         die "a $name not started by this script runs (pid $other); stop it first or use it directly"
     fi
