@@ -17,6 +17,7 @@ import time
 
 import torch
 
+from snnsim import allocator
 from snnsim.backends import _native
 from snnsim.config import RunConfig
 from snnsim.studies import ipd
@@ -32,6 +33,7 @@ def main(argv=None) -> int:
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
+    allocator.keep_freed_memory()  # as the runner does
     device = torch.device("cpu")
     cfg = RunConfig(backend="fused", readout=args.readout, tau=args.tau, epochs=1, repeats=args.models)
     seeds = list(range(args.models))

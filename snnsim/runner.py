@@ -16,7 +16,8 @@ It owns what is the same for every study (:mod:`snnsim.studies`):
   its config; without ``on_failure`` the run stops with that error, with it the config is
   reported (``on_failure(i, error)``) and the other models of its batched model train again
   without it;
-- **threads** (:func:`snnsim.threads.deterministic`): the numbers do not depend on them.
+- **threads** (:func:`snnsim.threads.deterministic`): the numbers do not depend on them;
+- **memory**: freed blocks stay in the process (:func:`snnsim.allocator.keep_freed_memory`).
 
 Every model's numbers equal those of running its config alone: batching is exact
 (:mod:`snnsim.network`) and every random draw comes from a stream keyed by the model's seed.
@@ -32,7 +33,7 @@ from typing import Any
 import torch
 import xarray as xr
 
-from . import threads
+from . import allocator, threads
 from .config import RunConfig
 from .device import resolve_device
 from .errors import DivergedError, SnnsimError
@@ -153,6 +154,7 @@ def run_configs(
     from it, and it is removed once the results of all its configs are written (unless
     ``keep_checkpoints``). ``log`` gets one-line messages (a resumed fit says so)."""
     check_memory(cfgs, plan(cfgs))
+    allocator.keep_freed_memory()
     with threads.deterministic():
         return _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpoints, log)
 
