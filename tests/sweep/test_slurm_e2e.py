@@ -26,11 +26,14 @@ import pytest
 
 from snnsim import results
 from snnsim.sweep import experiment
-from snnsim.sweep.jobs import result_path
+from snnsim.sweep.jobs import checkpoint_path, result_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "experiments" / "smoke.toml"
 CLUSTER = ROOT / "slurm" / "local-cluster.sh"
+#: Epochs of the killed sequences' grid: its tasks train for seconds, not milliseconds, so
+#: that a kill after a task's first checkpoint lands while it trains.
+LONG_EPOCHS = 400
 
 
 def sweep(*args, env, cwd, check=True, timeout=300) -> subprocess.CompletedProcess:
@@ -42,8 +45,23 @@ def sweep(*args, env, cwd, check=True, timeout=300) -> subprocess.CompletedProce
     return proc
 
 
-def status(env, cwd) -> dict:
-    return json.loads(sweep("status", str(SMOKE), "--json", env=env, cwd=cwd).stdout)
+def status(env, cwd, path=SMOKE) -> dict:
+    return json.loads(sweep("status", str(path), "--json", env=env, cwd=cwd).stdout)
+
+
+def long_smoke(cwd: Path) -> Path:
+    """The smoke grid with :data:`LONG_EPOCHS` epochs, as ``cwd/smoke.toml``."""
+    text = SMOKE.read_text()
+    assert "\nepochs = 16\n" in text
+    path = cwd / "smoke.toml"
+    path.write_text(text.replace("\nepochs = 16\n", f"\nepochs = {LONG_EPOCHS}\n"))
+    return path
+
+
+def first_checkpoint(exp, index: int, cwd: Path) -> Path | None:
+    """The checkpoint of job ``index`` once its first epoch is saved (it is training)."""
+    path = checkpoint_path(exp, [index], [0], cwd / "results")
+    return path if path.exists() else None
 
 
 def wait_for(predicate, timeout, what, interval=0.3):
@@ -56,9 +74,9 @@ def wait_for(predicate, timeout, what, interval=0.3):
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-def check_merged(root: Path) -> None:
+def check_merged(root: Path, path: Path = SMOKE) -> None:
     """The merged file: one dim per swept setting, task coordinates, every value once."""
-    exp = experiment.load(SMOKE)
+    exp = experiment.load(path)
     ds = results.load(root / exp.name)  # results/NAME -> results/NAME.h5
     assert list(ds.dims)[: len(exp.keys)] == list(exp.keys)
     for key, values in exp.swept.items():
@@ -88,7 +106,7 @@ def workdir(tmp_path):
     return tmp_path, env
 
 
-def _children_running(parent: int, index: int) -> list[int]:
+def _children_running(parent: int, index: int, path: Path = SMOKE) -> list[int]:
     """PIDs of `snnsim.sweep run ... INDEX` processes started by ``parent``."""
     out = []
     for p in Path("/proc").iterdir():
@@ -99,18 +117,20 @@ def _children_running(parent: int, index: int) -> list[int]:
             ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == parent and b"snnsim.sweep" in argv and argv[-2:] == [str(SMOKE).encode(), str(index).encode()]:
+        if ppid == parent and b"snnsim.sweep" in argv and argv[-2:] == [str(path).encode(), str(index).encode()]:
             out.append(int(p.name))
     return out
 
 
 def test_local_sequence(workdir):
-    """submit all (sweep local -j 2), SIGKILL one task mid-training, status, rerun missing, merge."""
+    """submit all (sweep local -j 2), SIGKILL one task while it trains (after its first
+    checkpoint), status, rerun missing (it resumes from the checkpoint), merge."""
     cwd, env = workdir
-    exp = experiment.load(SMOKE)
+    path = long_smoke(cwd)
+    exp = experiment.load(path)
     victim = 1
     local = subprocess.Popen(
-        [sys.executable, "-m", "snnsim.sweep", "local", str(SMOKE), "-j", "2", "--quiet"],
+        [sys.executable, "-m", "snnsim.sweep", "local", str(path), "-j", "2", "--quiet"],
         env=env,
         cwd=cwd,
         stdout=subprocess.PIPE,
@@ -118,27 +138,30 @@ def test_local_sequence(workdir):
         text=True,
     )
     log = cwd / "results" / "smoke" / "logs" / f"job-{victim}.log"
-    pid = wait_for(lambda: _children_running(local.pid, victim), 60, f"task {victim} to start")[0]
-    wait_for(lambda: log.exists() and f"job {victim}/" in log.read_text(), 60, f"task {victim} to begin training")
-    time.sleep(0.5)
+    pid = wait_for(lambda: _children_running(local.pid, victim, path), 60, f"task {victim} to start")[0]
+    checkpoint = wait_for(lambda: first_checkpoint(exp, victim, cwd), 120, f"task {victim} to train", interval=0.05)
     os.kill(pid, signal.SIGKILL)
     out, err = local.communicate(timeout=180)
     assert local.returncode == 1, out + err
     assert f"job {victim}: exit code -9" in out
-    st = status(env, cwd)
+    assert checkpoint.exists() and not result_path(exp, victim, cwd / "results").exists()
+    st = status(env, cwd, path)
     assert st["missing"] == [victim] and st["todo_array"] == str(victim)
     assert st["done"] == [i for i in range(exp.grid_size) if i != victim]
     assert st["failed"] == st["corrupt"] == st["stale"] == []
     # merge refuses the hole
-    refused = sweep("merge", str(SMOKE), env=env, cwd=cwd, check=False)
+    refused = sweep("merge", str(path), env=env, cwd=cwd, check=False)
     assert refused.returncode == 2 and f"missing {victim}" in refused.stderr
-    # rerun: only the missing index runs
-    again = sweep("local", str(SMOKE), "-j", "2", "--quiet", env=env, cwd=cwd)
+    # rerun: only the missing index runs, from the epoch its checkpoint saved
+    again = sweep("local", str(path), "-j", "2", "--quiet", env=env, cwd=cwd)
     assert "ran 1 jobs" in again.stdout and "1 ok, 0 not ok" in again.stdout
-    assert status(env, cwd)["done"] == list(range(exp.grid_size))
-    assert "nothing to run" in sweep("local", str(SMOKE), env=env, cwd=cwd).stdout
-    sweep("merge", str(SMOKE), env=env, cwd=cwd)
-    check_merged(cwd / "results")
+    m = re.search(r"resuming from the checkpoint after epoch (\d+) of (\d+)", log.read_text())
+    assert m and 1 <= int(m.group(1)) < LONG_EPOCHS == int(m.group(2)), log.read_text()
+    assert status(env, cwd, path)["done"] == list(range(exp.grid_size))
+    assert not checkpoint.exists()
+    assert "nothing to run" in sweep("local", str(path), env=env, cwd=cwd).stdout
+    sweep("merge", str(path), env=env, cwd=cwd)
+    check_merged(cwd / "results", path)
 
 
 # -- the real cluster ------------------------------------------------------------------------------
@@ -194,15 +217,16 @@ def job_field(task: str, field: str) -> str:
 
 @pytest.mark.slurm
 def test_slurm_sequence(cluster, workdir):
-    """sbatch the smoke grid; scancel one task mid-training; status shows it missing;
-    `sweep submit` resubmits only it; merge."""
+    """sbatch the smoke grid; scancel one task while it trains (after its first checkpoint);
+    status shows it missing; `sweep submit` resubmits only it, and it resumes; merge."""
     cwd, env = workdir
-    exp = experiment.load(SMOKE)
+    path = long_smoke(cwd)
+    exp = experiment.load(path)
     n = exp.grid_size
     (cwd / "logs").mkdir()
     start = time.monotonic()
     sub = subprocess.run(
-        ["sbatch", "--parsable", f"--array=0-{n - 1}", str(ROOT / "slurm" / "array.sh"), str(SMOKE)],
+        ["sbatch", "--parsable", f"--array=0-{n - 1}", str(ROOT / "slurm" / "array.sh"), str(path)],
         env=env,
         cwd=cwd,
         capture_output=True,
@@ -213,13 +237,9 @@ def test_slurm_sequence(cluster, workdir):
     job = sub.stdout.strip().split(";")[0]
     cancelled = 1
 
-    def training(i):
-        err = cwd / "logs" / f"snnsim_{job}_{i}.err"
-        return squeue_states(job).get(f"{job}_{i}") == "RUNNING" and err.exists() and f"job {i}/" in err.read_text()
-
     try:
         # the user cancels one task while it trains (SLURM sends TERM to the batch shell and Python)
-        wait_for(lambda: training(cancelled), 90, f"task {cancelled} to train", interval=0.1)
+        checkpoint = wait_for(lambda: first_checkpoint(exp, cancelled, cwd), 120, f"task {cancelled} to train", 0.05)
         subprocess.run(["scancel", f"{job}_{cancelled}"], check=True, timeout=30)
         wait_for(lambda: not squeue_states(job), 180, f"job {job} to finish")
     finally:
@@ -227,14 +247,15 @@ def test_slurm_sequence(cluster, workdir):
 
     err = (cwd / "logs" / f"snnsim_{job}_{cancelled}.err").read_text()
     assert "stopped by SIGTERM; no result written" in err, err
-    st = status(env, cwd)
+    assert checkpoint.exists()
+    st = status(env, cwd, path)
     assert st["missing"] == [cancelled], st
     assert st["done"] == [i for i in range(n) if i != cancelled]
     assert st["failed"] == st["corrupt"] == st["stale"] == []
-    refused = sweep("merge", str(SMOKE), env=env, cwd=cwd, check=False)
+    refused = sweep("merge", str(path), env=env, cwd=cwd, check=False)
     assert refused.returncode == 2 and f"missing {cancelled}" in refused.stderr
 
-    resub = sweep("submit", str(SMOKE), env=env, cwd=cwd)
+    resub = sweep("submit", str(path), env=env, cwd=cwd)
     m = re.search(r"submitted 1 jobs as SLURM array job (\d+) \(--array=(\S+)\)", resub.stdout)
     assert m and m.group(2) == str(cancelled), resub.stdout
     job2 = m.group(1)
@@ -243,9 +264,12 @@ def test_slurm_sequence(cluster, workdir):
     finally:
         subprocess.run(["scancel", job2], capture_output=True, timeout=30)
     assert (cwd / "logs" / f"snnsim_{job2}_{cancelled}.out").exists()
-    assert status(env, cwd)["done"] == list(range(n))
-    sweep("merge", str(SMOKE), env=env, cwd=cwd)
-    check_merged(cwd / "results")
+    err2 = (cwd / "logs" / f"snnsim_{job2}_{cancelled}.err").read_text()
+    m = re.search(r"resuming from the checkpoint after epoch (\d+) of (\d+)", err2)
+    assert m and 1 <= int(m.group(1)) < LONG_EPOCHS == int(m.group(2)), err2
+    assert status(env, cwd, path)["done"] == list(range(n))
+    sweep("merge", str(path), env=env, cwd=cwd)
+    check_merged(cwd / "results", path)
     print(f"slurm e2e: {time.monotonic() - start:.0f} s")
 
 
