@@ -7,8 +7,9 @@ first, raised as blocks are freed) with ``mmap`` and returns them to the operati
 the next step's tensors are then new pages, which the kernel faults in and zeroes one 4 KiB
 page at a time: over a million page faults in one pack of the IPD grid. :func:`keep_freed_memory`
 sets the mmap threshold to 32 MiB (glibc's largest) and the trim threshold to 256 MiB, so
-that freed blocks are reused; only the process's memory held between steps grows (by at most the
-trim threshold). The numbers do not change: every tensor is written before it is read.
+that freed blocks are reused: the process holds on to memory it freed (up to 256 MiB free at
+the top of its heap) instead of returning it. The numbers do not change: every tensor is written
+before it is read.
 Measured in ``benchmarks/README.md`` ("Freed memory kept").
 
 Nothing is changed where the C library is not glibc, or where the user has set glibc's own
