@@ -19,6 +19,7 @@ settings (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_`` or ``GLIBC_TUNA
 from __future__ import annotations
 
 import ctypes
+import functools
 import os
 import sys
 
@@ -28,18 +29,10 @@ MMAP_THRESHOLD = 32 << 20  # bytes: glibc's largest mmap threshold on 64-bit sys
 TRIM_THRESHOLD = 256 << 20  # bytes
 USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "GLIBC_TUNABLES")
 
-_applied: bool | None = None
 
-
+@functools.cache
 def keep_freed_memory() -> bool:
     """Set glibc's mmap and trim thresholds for this process (once); True if they are set."""
-    global _applied
-    if _applied is None:
-        _applied = _apply()
-    return _applied
-
-
-def _apply() -> bool:
     if not sys.platform.startswith("linux") or any(name in os.environ for name in USER_SETTINGS):
         return False
     try:

@@ -36,12 +36,12 @@ def _slurm_tests_share_one_worker(request):
     """Under ``--dist loadgroup`` a SLURM test must carry its group in its node id (``...@slurm``),
     the sign that xdist sends all of them to one worker; without it they would start, use and
     stop the one cluster from two workers at once."""
-    if request.node.get_closest_marker("slurm") and getattr(request.config.option, "loadgroup", False):
-        if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker of --dist loadgroup (xdist sets the option there)
-            assert request.node.nodeid.endswith("@slurm"), (
-                "pytest-xdist did not group the SLURM tests on one worker: the group mark came after xdist "
-                "read it, or pytest is 9.2 (pytest-dev/pytest-xdist issue 1386; the test extras pin < 9.2)"
-            )
+    on_a_loadgroup_worker = getattr(request.config.option, "loadgroup", False) and os.environ.get("PYTEST_XDIST_WORKER")
+    if request.node.get_closest_marker("slurm") and on_a_loadgroup_worker:
+        assert request.node.nodeid.endswith("@slurm"), (
+            "pytest-xdist did not group the SLURM tests on one worker: the group mark came after xdist "
+            "read it, or pytest is 9.2 (pytest-dev/pytest-xdist issue 1386; the test extras pin < 9.2)"
+        )
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from snnsim import allocator
 # after warm-up steps, the page faults of the later steps.
 STEPS = textwrap.dedent(
     """
-    import resource, sys, torch
+    import resource, torch
     from snnsim import allocator
-    print(allocator.keep_freed_memory() if sys.argv[1] == "keep" else "default")
+    print(allocator.keep_freed_memory())
     def step():
         blocks = [torch.empty(1 << 20).fill_(1.0) for _ in range(5)]
         del blocks
@@ -31,16 +31,16 @@ STEPS = textwrap.dedent(
 PAGES_PER_TENSOR = (4 << 20) // 4096
 
 
-def faults(mode: str, **env: str) -> tuple[str, int]:
+def faults(**env: str) -> tuple[str, int]:
     clean = {k: v for k, v in os.environ.items() if k not in allocator.USER_SETTINGS}
     out = subprocess.run(
-        [sys.executable, "-c", STEPS, mode], env={**clean, **env}, capture_output=True, text=True, check=True
+        [sys.executable, "-c", STEPS], env={**clean, **env}, capture_output=True, text=True, check=True
     ).stdout.split()
     return out[0], int(out[1])
 
 
 def test_freed_tensors_are_reused_instead_of_page_faulted_in_again() -> None:
-    applied, kept = faults("keep")
+    applied, kept = faults()
     assert applied == "True"
     assert kept < PAGES_PER_TENSOR  # not even one tensor's pages in 20 steps
 
@@ -48,6 +48,6 @@ def test_freed_tensors_are_reused_instead_of_page_faulted_in_again() -> None:
 def test_the_users_own_malloc_settings_are_left_alone() -> None:
     # glibc's first mmap threshold (128 KiB) set by the user, fixed: every block of the steps is
     # mapped anew, and the count above sees each of its pages faulted in
-    applied, fresh = faults("keep", MALLOC_MMAP_THRESHOLD_="131072")
+    applied, fresh = faults(MALLOC_MMAP_THRESHOLD_="131072")
     assert applied == "False"
     assert fresh >= 20 * 5 * PAGES_PER_TENSOR
