@@ -31,15 +31,32 @@ How the notebook's LIF maps onto Norse (1.1.0):
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 
 from ..functional.cell import CellOptions, per_model_product
 from ..functional.lif import LIFParameters
 
-if TYPE_CHECKING:
-    from norse.torch.module.leaky_integrator_box import LIBoxCell
+Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class Constants(NamedTuple):
+    """A layer's numbers as 0-dim tensors of its dtype: torch converts a Python number operand to
+    the tensor's dtype with a copy on every operation (the same value), a tenth of the loop's time."""
+
+    gain: torch.Tensor  # the input gain 1/(1 - alpha)
+    c: torch.Tensor  # slope/4: Norse's tanh surrogate with the notebook's gradient
+    v_th: torch.Tensor
+    one: torch.Tensor
+
+    @classmethod
+    def of(cls, p: LIFParameters, like: torch.Tensor) -> Constants:
+        def t(x: float) -> torch.Tensor:
+            return torch.tensor(x, dtype=like.dtype, device=like.device)
+
+        return cls(t(1.0 / (1.0 - p.alpha)), t(p.slope / 4.0), t(p.v_th), t(1.0))
 
 
 class NorseBackend:
@@ -48,55 +65,67 @@ class NorseBackend:
     def __init__(self) -> None:
         with warnings.catch_warnings():  # Norse's import decorates with torch.jit.script: a FutureWarning per run
             warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", FutureWarning)
-            from norse.torch.functional.leaky_integrator_box import LIBoxState
+            from norse.torch.functional.leaky_integrator_box import (
+                LIBoxParameters,
+                LIBoxState,
+                li_box_feed_forward_step,
+            )
             from norse.torch.functional.threshold import threshold
-            from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
 
         self._threshold = threshold
-        self._cell_cls = LIBoxCell
+        self._step = li_box_feed_forward_step
         self._params_cls = LIBoxParameters
         self._state_cls = LIBoxState
 
-    def _cell(self, p: LIFParameters, like: torch.Tensor) -> tuple[LIBoxCell, float]:
+    def _cell(self, p: LIFParameters, like: torch.Tensor) -> tuple[Step, Constants]:
+        """``LIBoxCell``'s step function, ``(h_t, v) -> alpha*v + h_t`` for inputs times the gain,
+        and the layer's constants. The step is called directly, as ``LIBoxCell.forward`` calls it
+        (the same numbers), without the module call around it."""
         dt = 1.0  # the time unit cancels: only dt*tau_mem_inv = 1 - alpha matters
         params = self._params_cls(
             tau_mem_inv=torch.as_tensor((1.0 - p.alpha) / dt, dtype=like.dtype, device=like.device),
             v_leak=torch.zeros((), dtype=like.dtype, device=like.device),
         )
-        return self._cell_cls(params, dt=dt), 1.0 / (1.0 - p.alpha)
 
-    def _fire(self, v: torch.Tensor, p: LIFParameters) -> torch.Tensor:
-        return self._threshold((p.slope / 4.0) * (v - p.v_th), "tanh", 2.0)
+        def cell(h_t: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+            return self._step(h_t, self._state_cls(v), params, dt)[0]
+
+        return cell, Constants.of(p, like)
+
+    def _fire(self, v: torch.Tensor, k: Constants) -> torch.Tensor:
+        return self._threshold(k.c * (v - k.v_th), "tanh", 2.0)
 
     def lif(self, h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
-        cell, gain = self._cell(p, h)
+        cell, k = self._cell(p, h)
         v = s = torch.zeros_like(h[..., 0, :])
         if p.neuron == "standard":  # spike from the updated membrane, reset to 0 in the same step
             spikes, membrane = [], []
-            for h_t in (h * gain).unbind(-2):
-                integrated, _ = cell(h_t, self._state_cls(v))
-                s = self._fire(integrated, p)
-                v = integrated * (1 - s)
+            for h_t in (h * k.gain).unbind(-2):
+                integrated = cell(h_t, v)
+                s = self._fire(integrated, k)
+                v = integrated * (k.one - s)
                 spikes.append(s)
                 membrane.append(v)
             return torch.stack(spikes, -2), torch.stack(membrane, -2)
         spikes, membrane = [s], [v]
-        for h_t in (h * gain).unbind(-2)[:-1]:
-            integrated, _ = cell(h_t, self._state_cls(v))  # alpha*v + h_t
-            s_next = self._fire(v, p)
-            v = integrated * (1 - s)
+        for h_t in (h * k.gain).unbind(-2)[:-1]:
+            integrated = cell(h_t, v)  # alpha*v + h_t
+            s_next = self._fire(v, k)
+            v = integrated * (k.one - s)
             s = s_next
             spikes.append(s)
             membrane.append(v)
         return torch.stack(spikes, -2), torch.stack(membrane, -2)
 
     def li(self, h: torch.Tensor, p: LIFParameters) -> torch.Tensor:
-        cell, gain = self._cell(p, h)
+        cell, k = self._cell(p, h)
         v = torch.zeros_like(h[..., 0, :])
-        steps = h.unbind(-2) if p.neuron == "standard" else h.unbind(-2)[:-1]
+        steps = (h * k.gain).unbind(-2)  # the input gain in one product, as in lif
+        if p.neuron != "standard":
+            steps = steps[:-1]
         membrane = [] if p.neuron == "standard" else [v]
         for h_t in steps:
-            v, _ = cell(h_t * gain, self._state_cls(v))
+            v = cell(h_t, v)
             membrane.append(v)
         return torch.stack(membrane, -2)
 

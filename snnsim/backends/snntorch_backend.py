@@ -89,7 +89,7 @@ class SnnTorchBackend:
         neuron = self._neurons.get(key)
         if neuron is None:
             neuron = self._snn.Leaky(
-                beta=torch.tensor(p.alpha, dtype=torch.float64),
+                beta=torch.tensor(p.alpha, dtype=like.dtype),  # of the layer's dtype: no conversion per step
                 threshold=p.v_th,
                 spike_grad=SigmoidSpike(p.slope) if spiking else Step(),
                 reset_mechanism="none",
@@ -104,12 +104,13 @@ class SnnTorchBackend:
     def lif(self, h: torch.Tensor, p: LIFParameters) -> tuple[torch.Tensor, torch.Tensor]:
         leaky, firing = self._leaky(p, h, False), self._leaky(p, h, True)
         v = s = torch.zeros_like(h[..., 0, :])
+        one = torch.ones((), dtype=h.dtype, device=h.device)  # a Python 1 would be converted every step
         spikes, membrane = [], []
         if p.neuron == "standard":  # spike from the updated membrane, reset to 0 in the same step
             for h_t in h.unbind(-2):
                 integrated = _integrate(leaky, h_t, v)
                 s = firing.fire(integrated)
-                v = integrated * (1 - s)
+                v = integrated * (one - s)
                 spikes.append(s)
                 membrane.append(v)
             return torch.stack(spikes, -2), torch.stack(membrane, -2)
@@ -117,7 +118,7 @@ class SnnTorchBackend:
         for h_t in h.unbind(-2)[:-1]:
             integrated = _integrate(leaky, h_t, v)  # alpha*v + h_t
             s_next = firing.fire(v)  # spike from the membrane before the update
-            v = integrated * (1 - s)  # the notebook's multiplicative reset
+            v = integrated * (one - s)  # the notebook's multiplicative reset
             s = s_next
             spikes.append(s)
             membrane.append(v)
