@@ -6,7 +6,9 @@ How the notebook's LIF maps onto Norse (1.1.0):
   ``1 - dt*tau_mem_inv`` per step (0.5 at tau = 2 ms, dt = 1 ms) instead of the notebook's
   ``exp(-dt/tau)`` (0.607), and an input gain of ``dt*tau_mem_inv``. The adapter therefore
   sets ``tau_mem_inv = (1 - alpha)/dt`` and ``v_leak = 0`` and feeds ``h/(1 - alpha)``, which
-  makes one ``LIBoxCell`` step exactly ``alpha*v + h`` (up to float rounding).
+  makes one ``LIBoxCell`` step exactly ``alpha*v + h`` (up to float rounding). The adapter calls
+  the cell's step function, ``li_box_feed_forward_step``, as ``LIBoxCell.forward`` does, without
+  the module call around it, and passes its constants as 0-dim tensors (the same numbers).
 - ``LIFBoxCell`` fires from the updated membrane and resets at once; the notebook fires from the
   membrane before the update and resets one step later by multiplying with (1 - s) (seed quirk
   3), so the adapter composes ``LIBoxCell`` with Norse's ``threshold`` in the notebook's order.
