@@ -41,8 +41,8 @@ from .studies import Outcome, Study, get_study
 from .training import EpochHook, FitOptions, remove_checkpoint
 
 #: Most models in one batched model on the CPU; a larger group trains as several batched models,
-#: one after the other (more models' records exceed glibc's mmap threshold and are page-faulted in
-#: anew each batch: measured in benchmarks/README.md). On CUDA there is no limit.
+#: one after the other (set when more models' records were page-faulted in anew each batch; with
+#: the per-sample kernels 30 are no faster per model: benchmarks/README.md). On CUDA no limit.
 CPU_MODELS_PER_BATCH = 10
 
 Member = tuple[int, int]  # (config index, repeat)
