@@ -19,6 +19,14 @@ grouping (per tile of samples), an intended change at the rounding level that mo
 IPD training's numbers: the Intel file was made anew with that code; the AMD file keeps only
 the cases that change did not touch (the BMI ones; no AMD machine was at hand), and on AMD the
 IPD cases check instead that their numbers do not depend on the thread count.
+
+Files made since name the CPU family and model too (:func:`cpu_model_id`), and a test reads
+them before the file of the kind: the AMD and Intel AVX-512 files differ in every case, so one
+model's numbers may not hold on another model of the same vendor, where the test then falls
+back to the file of the kind or to the thread check. ``shipped-AVX512-AuthenticAMD-f26m2.npz``
+was made on 2026-12-02 at commit f3bca80 on the AMD EPYC Zen 5 machine (family 26, model 2)
+of benchmarks/README.md, where no file of the kind existed; the same numbers came back with one
+kernel thread and with two.
 """
 
 from __future__ import annotations
@@ -30,23 +38,34 @@ import numpy as np
 HERE = Path(__file__).parent
 
 
+def _cpuinfo(field: str, default: str) -> str:
+    """The first value of ``field`` in /proc/cpuinfo (``default`` where there is none)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return default
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.split(":", 1)[0].strip() == field), default)
+
+
 def platform_id() -> str:
     """torch's CPU capability (``AVX2``, ``AVX512``, ...) and the CPU vendor, e.g. ``AVX2-AuthenticAMD``."""
     import platform
 
     import torch
 
-    vendor = platform.machine()
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        vendor = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("vendor_id")), vendor)
-    except OSError:
-        pass
-    return f"{torch.backends.cpu.get_cpu_capability()}-{vendor}"
+    return f"{torch.backends.cpu.get_cpu_capability()}-{_cpuinfo('vendor_id', platform.machine())}"
+
+
+def cpu_model_id() -> str:
+    """:func:`platform_id` and the CPU family and model, e.g. ``AVX512-AuthenticAMD-f26m2`` (Zen 5)."""
+    return f"{platform_id()}-f{_cpuinfo('cpu family', '?')}m{_cpuinfo('model', '?')}"
 
 
 PLATFORM = platform_id()
-STORE = HERE / f"shipped-{PLATFORM}.npz"
+#: Where :func:`main` writes: numbers of one CPU family and model.
+MODEL_STORE = HERE / f"shipped-{cpu_model_id()}.npz"
+#: The stored numbers a test reads: this CPU model's, else those of its kind (capability and vendor).
+STORE = MODEL_STORE if MODEL_STORE.exists() else HERE / f"shipped-{PLATFORM}.npz"
 
 # (experiment, job indices, settings replaced to keep it short)
 SHRINK_IPD = {"epochs": 2, "n_train_batches": 3, "n_test_batches": 2}
@@ -89,8 +108,8 @@ def main() -> None:
         for var, values in numbers(run(cfg)).items():
             store[f"{key}/{var}"] = values
         print(key, flush=True)
-    np.savez_compressed(STORE, **store)
-    print(f"wrote {STORE} ({len(store)} arrays)")
+    np.savez_compressed(MODEL_STORE, **store)
+    print(f"wrote {MODEL_STORE} ({len(store)} arrays)")
 
 
 if __name__ == "__main__":
