@@ -41,7 +41,7 @@ import torch
 from ..functional.cell import CellOptions, per_model_product
 from ..functional.lif import LIFParameters
 
-Step = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+CellStep = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (h_t, v) -> the next membrane
 
 
 class Constants(NamedTuple):
@@ -79,7 +79,7 @@ class NorseBackend:
         self._params_cls = LIBoxParameters
         self._state_cls = LIBoxState
 
-    def _cell(self, p: LIFParameters, like: torch.Tensor) -> tuple[Step, Constants]:
+    def _cell(self, p: LIFParameters, like: torch.Tensor) -> tuple[CellStep, Constants]:
         """``LIBoxCell``'s step function, ``(h_t, v) -> alpha*v + h_t`` for inputs times the gain,
         and the layer's constants. The step is called directly, as ``LIBoxCell.forward`` calls it
         (the same numbers), without the module call around it."""

@@ -31,6 +31,7 @@ kernel thread and with two.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +39,18 @@ import numpy as np
 HERE = Path(__file__).parent
 
 
+@functools.cache
+def _cpuinfo_lines() -> tuple[str, ...]:
+    """The lines of /proc/cpuinfo, read once (none where there is no such file)."""
+    try:
+        return tuple(Path("/proc/cpuinfo").read_text().splitlines())
+    except OSError:
+        return ()
+
+
 def _cpuinfo(field: str, default: str) -> str:
     """The first value of ``field`` in /proc/cpuinfo (``default`` where there is none)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return default
+    lines = _cpuinfo_lines()
     return next((ln.split(":", 1)[1].strip() for ln in lines if ln.split(":", 1)[0].strip() == field), default)
 
 
