@@ -50,3 +50,34 @@ def test_profile_ipd_one_model():
 def test_neighbour_loops_report_their_rate():
     assert "products per second" in _run("benchmarks/neighbour.py", "matmul", "--seconds", "0.2")
     assert "GB/s" in _run("benchmarks/neighbour.py", "copy", "--seconds", "0.2")
+
+
+def test_grid_profile_sums_a_raw_profile_by_stage(tmp_path):
+    """Hand-made py-spy raw lines (stack;stack count): each sample in its first matching stage,
+    seconds = samples / rate, per job process."""
+    parent = 'process 1:"python -m snnsim.sweep local smoke -j 2"'
+    job = [f'process {p}:"python -m snnsim.sweep run smoke.toml {p} --pack 2"' for p in (2, 3)]
+    lines = [
+        f"{parent};main (snnsim/sweep/cli.py:1);cmd_local (snnsim/sweep/cli.py:2) 4",
+        f"{parent};{job[0]};IPDTrainer.epoch (ipd.py:1);backward (autograd.py:1);_PerSample.backward (f.py:1) 30",
+        f"{parent};{job[1]};IPDTrainer.epoch (ipd.py:1);_PerSample.forward (f.py:1) 10",
+        f"{parent};{job[1]};IPDStudy.evaluate (ipd.py:2);cost_of (ipd.py:3);_PerSample.forward (f.py:1) 6",
+        f"{parent};{job[0]};run_jobs.<locals>.write (jobs.py:1);encode (results.py:1) 8",
+        f"{parent};{job[0]} 2",
+        "",
+    ]
+    profile = tmp_path / "grid.txt"
+    profile.write_text("\n".join(lines))
+    rows = {}
+    for line in _run("benchmarks/grid_profile.py", str(profile), "--rate", "2").splitlines():
+        if line.startswith("| ") and "stage" not in line:
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows[cells[0]] = (float(cells[1]), float(cells[2]))
+    assert rows == {
+        "training: net_bwd (the kernel call)": (15.0, 7.5),
+        "training: net_fwd (the kernel call)": (5.0, 2.5),
+        "evaluation: cost metrics": (3.0, 1.5),  # its kernel call counts as evaluation
+        "result files": (4.0, 2.0),
+        "the sweep's own process": (2.0, 1.0),
+        "a process's start and end (no Python frame)": (1.0, 0.5),
+    }
