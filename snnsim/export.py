@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cli import OneLineParser, guarded
+from .cli import OneLineParser, guarded, process
 from .cli import index as _index
 from .errors import ResultError
 
@@ -203,4 +203,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(process(main))

@@ -2,7 +2,8 @@
 
 import sys
 
+from .cli import process
 from .plots.__main__ import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(process(main))

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .cli import OneLineParser, guarded
+from .cli import OneLineParser, guarded, process
 from .cli import index as _index
 from .cli import positive_int as _positive
 from .config import RunConfig
@@ -226,4 +226,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(process(main))

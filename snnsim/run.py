@@ -22,14 +22,16 @@ import sys
 import tempfile
 from dataclasses import fields
 from pathlib import Path
-
-import xarray as xr
+from typing import TYPE_CHECKING
 
 from . import config, recipes
 from .atomic_write import PathTaken, WriteFailed, clean_leftovers
-from .cli import OneLineParser, guarded, stop_on_signals
+from .cli import OneLineParser, guarded, process, stop_on_signals
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
+
+if TYPE_CHECKING:
+    import xarray as xr
 
 #: Free space a result file's file system must have before training starts.
 MIN_FREE_BYTES = 1 << 20
@@ -314,5 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         return guarded("snnsim.run", body)
 
 
+def command() -> int:
+    """The ``snnsim`` command and ``python -m snnsim.run``: :func:`main` as a process
+    (:func:`snnsim.cli.process`)."""
+    return process(main)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(command())

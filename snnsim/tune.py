@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config as config_mod
-from .cli import OneLineParser, command_parser, guarded
+from .cli import OneLineParser, command_parser, guarded, process
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import ConfigError, SnnsimError
@@ -482,4 +482,4 @@ COMMANDS = {"run": cmd_run, "worker": cmd_worker, "submit": cmd_submit, "status"
             "merge": cmd_merge}  # fmt: skip
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(process(main))

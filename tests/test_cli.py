@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from snnsim.cli import guarded
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from snnsim.cli import GC_YOUNG_THRESHOLD, guarded
 from snnsim.errors import DataError
 
 
@@ -13,3 +19,53 @@ def test_an_error_quoting_multi_line_library_text_stays_one_line(capsys):
     assert guarded("snnsim.test", body) == DataError.exit_code
     err = capsys.readouterr().err
     assert err == "snnsim.test: error: --data: x.pkl is not a readable pickle (Error: first line second line )\n"
+
+
+def _python(code: str) -> str:
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()[-1].split()  # the last line: what the code printed at its end
+
+
+def test_a_process_collects_garbage_less_eagerly_and_freezes_what_is_alive_at_its_end():
+    """In its own interpreter: importing snnsim keeps Python's settings; process() runs main with
+    the young generation's threshold raised, still collects cyclic garbage, returns main's exit
+    code and leaves the objects alive at the end frozen (the collections at exit skip them)."""
+    before, during, collected, code, frozen = _python("""
+        import gc
+        import snnsim.cli
+        before = gc.get_threshold()[0]
+        seen = {}
+
+        def main():
+            seen["threshold"] = gc.get_threshold()[0]
+            cycle = []
+            cycle.append(cycle)
+            del cycle
+            seen["collected"] = gc.collect()
+            return 3
+
+        code = snnsim.cli.process(main)
+        print(before, seen["threshold"], seen["collected"], code, gc.get_freeze_count())
+    """)
+    assert int(before) == 700 and int(during) == GC_YOUNG_THRESHOLD
+    assert int(collected) >= 1 and int(code) == 3 and int(frozen) > 1000
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["snnsim.run", "snnsim.sweep", "snnsim.tune", "snnsim.plots", "snnsim.plot", "snnsim.export", "snnsim.predict"],
+)
+def test_every_command_runs_as_a_process(module):
+    """``python -m MODULE --help`` goes through process(): the threshold is raised, and the
+    objects are frozen even when the command ends by SystemExit."""
+    threshold, frozen = _python(f"""
+        import gc, runpy, sys
+        sys.argv = ["{module}", "--help"]
+        try:
+            runpy.run_module("{module}", run_name="__main__", alter_sys=True)
+        except SystemExit:
+            pass
+        print(gc.get_threshold()[0], gc.get_freeze_count())
+    """)
+    assert int(threshold) == GC_YOUNG_THRESHOLD and int(frozen) > 1000

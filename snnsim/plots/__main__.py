@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cli import OneLineParser, guarded, positive_int
+from ..cli import OneLineParser, guarded, positive_int, process
 from ..errors import SnnsimError
 
 if TYPE_CHECKING:
@@ -148,4 +148,4 @@ def draw(ns: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(process(main))
