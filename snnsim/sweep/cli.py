@@ -223,6 +223,20 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
     return 0
 
 
+def pack_hint(exp: Experiment, n_todo: int, ns: argparse.Namespace) -> str | None:
+    """A one-line note when ``local`` would start one process per job for at least two jobs per
+    process (None otherwise): packs share start-up and data, with the same numbers."""
+    if ns.pack or n_todo < 2 * ns.processes:
+        return None
+    size = -(-exp.grid_size // ns.processes)
+    packs = jobs_mod.n_packs(exp, size)
+    return (
+        f"snnsim.sweep: note: each of the {n_todo} jobs starts a process of its own and makes its own data; "
+        f"--pack {size} runs them in {packs} process{'es' if packs > 1 else ''}, trained together with the "
+        "same numbers (docs/sweeps.md)"
+    )
+
+
 def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -254,6 +268,8 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
 
     unit = "pack" if ns.pack else "job"
     entries = _todo_packs(exp, ns, todo) if ns.pack else todo
+    if not ns.quiet and (note := pack_hint(exp, len(todo), ns)):
+        print(note, file=sys.stderr)
 
     running: dict[int, subprocess.Popen] = {}
     stopping = threading.Event()

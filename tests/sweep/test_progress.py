@@ -87,3 +87,19 @@ def test_sweep_local_draws_one_bar_over_the_jobs(tmp_path):
     bars = [part for part in re.split(r"[\r\n]", proc.stderr) if part.startswith("pr:")]
     assert bars and "2/2" in bars[-1] and "100%" in bars[-1], proc.stderr
     assert all(results.load(res / "pr" / f"job-{i}.h5").attrs["complete"] == 1 for i in (0, 1))
+
+
+def test_sweep_local_suggests_packs_when_each_job_would_start_a_process(tmp_path):
+    """Two jobs on one process: a one-line note toward --pack (one pack of both); none with
+    --pack, none with --quiet, none when there is a process per job."""
+    toml = write(tmp_path, epochs=1)
+    note = "--pack 2 runs them in 1 process"
+    proc = sweep("local", str(toml), res=tmp_path / "a")
+    assert [line for line in proc.stderr.splitlines() if "note:" in line] == [
+        "snnsim.sweep: note: each of the 2 jobs starts a process of its own and makes its own data; "
+        + note
+        + ", trained together with the same numbers (docs/sweeps.md)"
+    ]
+    for args, res in ((["--pack", "2"], "b"), (["--quiet"], "c"), (["-j", "2"], "d")):
+        proc = sweep("local", str(toml), *args, res=tmp_path / res)
+        assert "note:" not in proc.stderr, args
