@@ -1,0 +1,93 @@
+"""analysis/bmi_heldout_data.py: a second BMI generator in the course's format."""
+
+from __future__ import annotations
+
+import importlib.util
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from snnsim.datasets.bmi import N_FOLDS, validate
+
+SCRIPT = Path(__file__).resolve().parents[2] / "analysis" / "bmi_heldout_data.py"
+
+
+@pytest.fixture(scope="module")
+def heldout():
+    spec = importlib.util.spec_from_file_location("bmi_heldout_data", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def data(heldout):
+    return heldout.generate(0)
+
+
+def test_the_data_set_has_the_course_format(data):
+    folds = validate(data, "heldout")
+    assert all(len(folds[k]) == N_FOLDS for k in folds)
+    sizes = [len(f) for f in folds["MI"]]
+    assert min(sizes) >= 1000 and max(sizes) <= 1600
+    rates = np.concatenate(folds["MI"]).reshape(-1, 48, 20).mean((0, 2)) / 0.05  # Hz per neuron
+    assert 1.0 < rates.min() and rates.max() < 80.0
+
+
+def test_a_sample_sees_the_twenty_bins_before_it(data):
+    """Consecutive samples of a block are one bin apart: sample j+1's bins 0..18 are sample j's 1..19."""
+    mi = data["MI"][0].reshape(-1, 48, 20)
+    time = data["time"][0]
+    same_block = np.isclose(np.diff(time), 0.05)
+    assert same_block.mean() > 0.99
+    first = np.flatnonzero(same_block)[:200]
+    np.testing.assert_array_equal(mi[first + 1, :, :19], mi[first, :, 1:])
+
+
+def test_the_arm_stays_in_a_plausible_range(data):
+    theta = np.concatenate(data["theta"])
+    lo, hi = np.percentile(theta, [1, 99], axis=0)
+    assert np.all(lo > [-1.0, 0.3]) and np.all(hi < [1.8, 2.6])
+    np.testing.assert_allclose(np.concatenate(data["dtheta"]).std(0), [0.5, 0.6], rtol=0.3)
+
+
+def test_renewal_spikes_are_more_regular_than_poisson(heldout):
+    """Gamma(2) renewal at a constant rate: the mean count follows the rate, the Fano factor of
+    long windows is about 1/2 (1 for Poisson)."""
+    rng = np.random.default_rng(1)
+    steps = int(2000 / heldout.DT)
+    counts = heldout.renewal_counts(np.full((steps, 3), 20.0), rng)
+    per_second = counts.reshape(2000, -1, 3).sum(1)
+    np.testing.assert_allclose(per_second.mean(0), 20.0, rtol=0.03)
+    fano = per_second.var(0) / per_second.mean(0)
+    assert np.all((fano > 0.4) & (fano < 0.65)), fano
+
+
+def test_the_seed_decides_the_data(heldout, data):
+    again = heldout.generate(0)
+    np.testing.assert_array_equal(again["MI"][3], data["MI"][3])
+    other = heldout.generate(1)
+    assert other["MI"][0].shape != data["MI"][0].shape or not np.array_equal(other["MI"][0], data["MI"][0])
+
+
+def test_the_script_refuses_to_overwrite(heldout, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(heldout, "generate", lambda seed: {"seed": seed})  # the writing, not the data
+    out = tmp_path / "heldout.pkl"
+    assert heldout.main([str(out), "--seed", "3"]) == 0
+    assert pickle.loads(out.read_bytes()) == {"seed": 3}
+    assert heldout.main([str(out), "--seed", "4"]) == 1
+    assert "exists" in capsys.readouterr().err
+    assert pickle.loads(out.read_bytes()) == {"seed": 3}
+
+
+def test_lowpass_is_the_first_order_recursion(heldout):
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((300, 2))
+    a = np.exp(-heldout.DT / 0.01)
+    want, y = np.empty_like(x), np.zeros(2)
+    for t in range(len(x)):  # the plain recursion
+        y = a * y + (1 - a) * x[t]
+        want[t] = y
+    np.testing.assert_allclose(heldout.lowpass(x, 0.01), want, atol=1e-12)
