@@ -103,8 +103,9 @@ def renewal_counts(rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return counts
 
 
-def generate(seed: int = 0) -> dict[str, list[np.ndarray]]:
-    """The data set of ``seed`` in the course's format (see the module docstring)."""
+def generate(seed: int = 0, fold_samples: tuple[int, int] = (1000, 1600)) -> dict[str, list[np.ndarray]]:
+    """The data set of ``seed`` in the course's format (see the module docstring); each fold
+    holds ``fold_samples`` samples (inclusive range; at least 200)."""
     rng = np.random.default_rng([seed, 2718])
     base = np.exp(rng.uniform(np.log(3.0), np.log(30.0), N_NEURONS))  # Hz
     depth = np.where(np.arange(N_NEURONS) < N_TUNED, rng.uniform(0.1, 0.5, N_NEURONS), 0.0)
@@ -118,7 +119,7 @@ def generate(seed: int = 0) -> dict[str, list[np.ndarray]]:
     for fold in range(N_FOLDS):
         if fold:
             base = base * np.exp(rng.standard_normal(N_NEURONS) * 0.05)
-        size_total = int(rng.integers(1000, 1601))
+        size_total = int(rng.integers(fold_samples[0], fold_samples[1] + 1))
         n_blocks = int(rng.integers(3, 8))
         cuts = np.sort(rng.choice(np.arange(80, size_total - 80), n_blocks - 1, replace=False))
         parts = {k: [] for k in out}
