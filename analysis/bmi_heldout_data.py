@@ -20,7 +20,7 @@ rotations 5, 10, 15), never on a spiking decoder: the first version's ridge test
 the slow private noise and a tuning depth of 0.1-0.5 instead of 0.2-0.8 brought it to 0.35-0.44,
 near the issue's held-out data (0.19-0.40) and the course's real data (about 0.55).
 
-python analysis/bmi_heldout_data.py heldout.pkl --seed 0
+python analysis/bmi_heldout_data.py results/bmi_heldout0.pkl --seed 0
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import pickle
 import sys
+from pathlib import Path
 
 import numpy as np
 
@@ -158,12 +159,13 @@ def generate(seed: int = 0, fold_samples: tuple[int, int] = (1000, 1600)) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", help="the .pkl file to write (must not exist)")
+    parser.add_argument("out", help="the .pkl file to write (must not exist; its folder is made)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if args.seed < 0:
         parser.error("--seed must be >= 0")
     data = generate(args.seed)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     try:
         with open(args.out, "xb") as fh:
             pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)

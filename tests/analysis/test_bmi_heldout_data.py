@@ -77,7 +77,7 @@ def test_the_seed_decides_the_data(heldout):
 
 def test_the_script_refuses_to_overwrite(heldout, tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(heldout, "generate", lambda seed: {"seed": seed})  # the writing, not the data
-    out = tmp_path / "heldout.pkl"
+    out = tmp_path / "results" / "heldout.pkl"  # the folder is made
     assert heldout.main([str(out), "--seed", "3"]) == 0
     assert pickle.loads(out.read_bytes()) == {"seed": 3}
     assert heldout.main([str(out), "--seed", "4"]) == 1

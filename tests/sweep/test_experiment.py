@@ -94,6 +94,22 @@ def test_learning_curve_runs_the_bmi_recipe():
     assert {exp.config(i).input_rank for i in range(180, 540)} == {0}
 
 
+def test_heldout_curve_runs_the_bmi_recipe_on_the_heldout_data():
+    """The held-out generator's learning curve: the recipe's spiking decoder and ridge, on the file
+    that analysis/bmi_heldout_data.py writes, from 8 training folds up."""
+    exp = experiment.load("bmi_heldout_curve")
+    assert exp.grid_size == 160 and exp.swept["n_train_folds"] == (8, 11, 14, 18)
+    recipe = RunConfig.from_dict(config_file(ROOT / "experiments" / "bmi_best.toml")).to_dict()
+    own = {"rotation", "n_train_folds", "target", "dims", "repeats", "seed", "data"}
+    for i in (0, 79):
+        cfg = exp.config(i).to_dict()
+        assert cfg["data"] == "results/bmi_heldout0.pkl"
+        assert cfg["model"] == "snn" and {k: v for k, v in cfg.items() if k not in own} == {
+            k: v for k, v in recipe.items() if k not in own
+        }
+    assert {exp.config(i).model for i in range(80, 160)} == {"linear"}
+
+
 def test_count_and_show_cli(capsys):
     assert cli.main(["count", "ipd_readouts"]) == 0
     assert capsys.readouterr().out.strip() == "60"
