@@ -34,6 +34,7 @@ import numpy as np
 
 N_FOLDS, N_NEURONS, N_BINS = 20, 48, 20
 N_TUNED = 36
+LAGS = (-50, 125)  # steps of 2 ms: from 100 ms behind (follows) to 250 ms ahead of the arm (leads)
 BIN = 0.05  # s
 SUB = 25  # steps of 2 ms per bin
 DT = BIN / SUB
@@ -109,11 +110,12 @@ def generate(seed: int = 0, fold_samples: tuple[int, int] = (1000, 1600)) -> dic
     holds ``fold_samples`` samples (inclusive range; at least 200)."""
     rng = np.random.default_rng([seed, 2718])
     base = np.exp(rng.uniform(np.log(3.0), np.log(30.0), N_NEURONS))  # Hz
-    depth = np.where(np.arange(N_NEURONS) < N_TUNED, rng.uniform(0.1, 0.5, N_NEURONS), 0.0)
+    tuned = np.arange(N_NEURONS) < N_TUNED
+    depth = np.where(tuned, rng.uniform(0.1, 0.5, N_NEURONS), 0.0)
     pd = rng.uniform(0, 2 * np.pi, N_NEURONS)
-    speed_w = np.where(np.arange(N_NEURONS) < N_TUNED, rng.uniform(-0.3, 0.5, N_NEURONS), 0.0)
-    pos_w = rng.standard_normal((N_NEURONS, 2)) * 0.2 * (np.arange(N_NEURONS) < N_TUNED)[:, None]
-    lag = rng.integers(-50, 126, N_NEURONS)  # steps of 2 ms: -100 ms (follows) .. 250 ms (leads)
+    speed_w = np.where(tuned, rng.uniform(-0.3, 0.5, N_NEURONS), 0.0)
+    pos_w = rng.standard_normal((N_NEURONS, 2)) * 0.2 * tuned[:, None]
+    lag = rng.integers(LAGS[0], LAGS[1] + 1, N_NEURONS)
     vel_scale = np.array([1.0, 1.2])  # rad/s
     out = {k: [] for k in ("MI", "theta", "dtheta", "ddtheta", "torque", "time")}
     clock, pos = 0.0, MID.copy()
@@ -126,8 +128,8 @@ def generate(seed: int = 0, fold_samples: tuple[int, int] = (1000, 1600)) -> dic
         parts = {k: [] for k in out}
         for size in np.diff(np.concatenate([[0], cuts, [size_total]])):
             clock += rng.uniform(0.5, 4.0)
-            lead, pad = N_BINS * SUB + 50, 126
-            n = lead + size * SUB + pad
+            lead = N_BINS * SUB - LAGS[0]  # the first sample's window, and the arm before it
+            n = lead + size * SUB + LAGS[1] + 1
             th, dth, ddth = arm(n, rng, pos)
             pos = th[-1]
             idx = np.clip(np.arange(n)[:, None] + lag[None, :], 0, n - 1)  # (n, N): the arm at t + lag

@@ -21,7 +21,7 @@ def test_an_error_quoting_multi_line_library_text_stays_one_line(capsys):
     assert err == "snnsim.test: error: --data: x.pkl is not a readable pickle (Error: first line second line )\n"
 
 
-def _python(code: str) -> str:
+def _python(code: str) -> list[str]:
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()[-1].split()  # the last line: what the code printed at its end

@@ -34,10 +34,9 @@ TINY = ["--backend", "snntorch", "--neuron", "standard", "--epochs", "1", "--n-t
 
 
 def load_norse(graph):
-    with warnings.catch_warnings():  # Norse's first import: torch's FutureWarning on its jit.script decorations
-        warnings.filterwarnings("ignore", r"`torch\.jit\.script` is deprecated", FutureWarning)
-        from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
-        from norse.torch.utils.import_nir import _import_norse_module
+    make_backend("norse")  # loads Norse without its jit.script deprecation warnings
+    from norse.torch.module.leaky_integrator_box import LIBoxCell, LIBoxParameters
+    from norse.torch.utils.import_nir import _import_norse_module
 
     class LI(torch.nn.Module):
         def __init__(self, node):
