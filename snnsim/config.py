@@ -353,12 +353,13 @@ def coerce(name: str, value: Any) -> Any:
     if kind == "float":
         return _number(name, value, meta["low"])
     if kind == "amount":
-        if value == 0 and not isinstance(value, bool):
-            return value
         try:
-            return _number(name, value, 0.0)
-        except ConfigError:
-            raise _bad(name, f"must be a finite number >= 0 (0: off), got {value!r}") from None
+            number = float(value.strip()) if isinstance(value, str) else value
+        except ValueError:
+            number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) or number < 0:
+            raise _bad(name, f"must be a finite number >= 0 (0: off), got {value!r}")
+        return number
     if kind == "bool":
         if isinstance(value, bool):
             return value

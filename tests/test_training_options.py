@@ -5,6 +5,7 @@ numbers equal its models trained alone."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -180,6 +181,19 @@ def test_bad_amounts_are_one_line(flag, value, capsys):
     assert main([*study, flag, value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: {flag}: must be a finite number >= 0")
+
+
+@pytest.mark.parametrize("flag", ["--weight-decay", "--grad-clip", "--input-noise", "--ema", "--rate-reg"])
+@pytest.mark.parametrize("value", ["0", "0.0"])
+def test_zero_turns_an_amount_off_from_the_command_line(flag, value):
+    """Every amount's help says "0: off": also when the 0 is a flag's text, not a number."""
+    from snnsim.run import build_parser, config_from_args
+
+    def config(*args: str) -> RunConfig:
+        return config_from_args(build_parser().parse_args(["--study", "bmi", *args]))
+
+    field = flag[2:].replace("-", "_")
+    assert config(flag, value) == dataclasses.replace(config(), **{field: 0.0})
 
 
 def test_an_average_without_a_past_is_refused(capsys):
