@@ -195,6 +195,7 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
     if not indices:
         print(f"{exp.name}: all {exp.grid_size} jobs done; nothing to submit")
         return 0
+    jobs_mod.check_data(exp, indices)
     entries = _todo_packs(exp, ns, indices) if ns.pack else indices
     spec = jobs_mod.array_spec(entries)
     if ns.throttle:
@@ -257,6 +258,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     if not todo:
         print(f"{exp.name}: nothing to run ({n_done} of {exp.grid_size} jobs done)")
         return 0
+    jobs_mod.check_data(exp, todo)
     logdir = jobs_mod.job_dir(exp, ns.results_dir) / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)

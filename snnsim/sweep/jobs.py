@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 
 from .. import results
 from ..atomic_write import WriteFailed, clean_leftovers
-from ..errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_NOT_WRITTEN, EXIT_OK, EXIT_STALE, SnnsimError
+from ..errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_NOT_WRITTEN, EXIT_OK, EXIT_STALE, DataError, SnnsimError
 from .experiment import Experiment
 
 if TYPE_CHECKING:
@@ -157,6 +157,28 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None, ch
 
 def states(exp: Experiment, root: str | os.PathLike | None = None, check_data: bool = True) -> list[JobState]:
     return [state(exp, i, root, check_data) for i in range(exp.grid_size)]
+
+
+def check_data(exp: Experiment, indices: list[int]) -> None:
+    """Read every data file that jobs ``indices`` read, once each, with the checks a run makes
+    (:func:`snnsim.datasets.bmi.load`): a missing or malformed file is one :class:`DataError`
+    before any job starts, not a failure in every job's log. Synthetic sources are only parsed
+    (making them is the jobs' work). Relative paths are read from the current folder, as the
+    jobs started from it read them."""
+    from ..datasets import bmi, bmi_synthetic
+
+    readers: dict[str, int] = {}
+    for i in indices:
+        data = exp.config(i).data
+        if data is not None:
+            readers[data] = readers.get(data, 0) + 1
+    for data, n in readers.items():
+        try:
+            if bmi_synthetic.parse_source(data) is None:
+                bmi.load(data)
+        except (DataError, ValueError) as exc:
+            message = str(exc) if isinstance(exc, DataError) else f"--data: {exc}"
+            raise DataError(f"{exp.name}: {message} (read by {n} job{'s' * (n > 1)}); no job started") from None
 
 
 def _attrs(path: Path) -> dict:

@@ -1,0 +1,62 @@
+"""`sweep local` and `sweep submit` read the jobs' data files before starting anything: a missing
+or malformed file is one line and exit code 2, not a failure in every job's log."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from snnsim.datasets.bmi_synthetic import generate
+from snnsim.errors import DataError
+from snnsim.sweep import cli
+from snnsim.sweep.experiment import loads
+from snnsim.sweep.jobs import check_data, job_dir
+
+
+def _experiment(data: str, tmp_path):
+    path = tmp_path / "d.toml"
+    path.write_text(f"""
+name = "d"
+[fixed]
+study = "bmi"
+data = "{data}"
+epochs = 1
+n_train_folds = 2
+[sweep]
+model = ["linear"]
+seed = [0, 1, 2]
+""")
+    return path
+
+
+@pytest.mark.parametrize("command", [["local", "-j", "1"], ["submit", "--dry-run"]])
+def test_a_missing_data_file_starts_nothing(command, tmp_path, capsys):
+    missing = tmp_path / "nowhere.pkl"
+    path = _experiment(str(missing), tmp_path)
+    results = tmp_path / "r"
+    verb, *rest = command
+    assert cli.main(["--results-dir", str(results), verb, str(path), *rest]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"snnsim.sweep: error: d: --data: no file at {missing} (read by 3 jobs); no job started"
+    ]
+    assert captured.out == ""
+    assert not job_dir(loads(path.read_text(), path), results).exists()  # no log, no marker, no result
+
+
+def test_a_malformed_file_and_an_unknown_member_are_one_line(tmp_path):
+    damaged = tmp_path / "damaged.pkl"
+    damaged.write_text("not a pickle")
+    with pytest.raises(DataError, match=r"^d: --data: .*damaged.pkl is not a readable pickle .*; no job started$"):
+        check_data(loads(_experiment(str(damaged), tmp_path).read_text()), [0, 1])
+    with pytest.raises(DataError, match=r"^d: --data: unknown synthetic generator 'nosuch'.* \(read by 1 job\)"):
+        check_data(loads(_experiment("synthetic:nosuch:1", tmp_path).read_text()), [2])
+
+
+def test_good_data_passes(tmp_path):
+    data = tmp_path / "small.pkl"
+    with open(data, "wb") as fh:
+        pickle.dump(generate(seed=0, samples_per_fold=300), fh)
+    for source in (str(data), "synthetic:weak:3"):
+        check_data(loads(_experiment(source, tmp_path).read_text()), [0, 1, 2])  # raises nothing
