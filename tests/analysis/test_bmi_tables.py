@@ -1,0 +1,95 @@
+"""analysis/bmi_against_ridge.py and analysis/bmi_learning_curve_table.py on small hand-made
+datasets, against values computed by hand."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+ANALYSIS = Path(__file__).resolve().parents[2] / "analysis"
+
+
+def _script(name: str):
+    spec = importlib.util.spec_from_file_location(name, ANALYSIS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _run(model: str, val: list[float], test: list[float], seconds: list[float], **config) -> xr.Dataset:
+    attrs = {"config_model": model, "config_data": "results/held/out0.pkl", "config_rotation": 5,
+             "config_n_train_folds": 18, "config_target": "dtheta", "config_dims": "[0]"}  # fmt: skip
+    attrs.update({f"config_{k}": v for k, v in config.items()})
+    return xr.Dataset(
+        {
+            "val_fvaf": (("repeat", "output"), np.array(val)[:, None]),
+            "test_fvaf": (("repeat", "output"), np.array(test)[:, None]),
+            "train_seconds": ("repeat", np.array(seconds)),
+        },
+        attrs=attrs,
+    )
+
+
+def test_against_ridge_row():
+    against = _script("bmi_against_ridge")
+    snn = _run("snn", [0.40, 0.44, 0.42], [0.30, 0.36, 0.33], [10.0, 12.0, 30.0])
+    ridge = _run("linear", [0.41], [0.32], [0.1])
+    # medians: val 0.42, test 0.33 (min 0.30, max 0.36), seconds 12; 0.33 - 0.32 = +0.01
+    assert against.row(snn, ridge) == "| out0.pkl | 0.420 | 0.330 [0.300-0.360] | 0.410 | 0.320 | +0.010 | 12.0 |"
+    member = _run("snn", [0.5], [0.5], [1.0], data="synthetic:weak:3")
+    assert against.row(member, _run("linear", [0.5], [0.6], [1.0], data="synthetic:weak:3")).startswith(
+        "| weak:3 | 0.500 | 0.500 [0.500-0.500] | 0.500 | 0.600 | -0.100 |"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ridge", "message"),
+    [
+        (_run("ann", [0.4], [0.3], [1.0]), "give SNN.h5:RIDGE.h5"),
+        (_run("linear", [0.4], [0.3], [1.0], rotation=10), "differ in rotation"),
+        (
+            _run("linear", [0.4], [0.3], [1.0], data="synthetic:weak:1", n_train_folds=8),
+            "differ in data, n_train_folds",
+        ),
+    ],
+)
+def test_against_ridge_refuses_pairs_that_do_not_compare(ridge, message):
+    against = _script("bmi_against_ridge")
+    with pytest.raises(ValueError, match=message):
+        against.row(_run("snn", [0.4], [0.3], [1.0]), ridge)
+
+
+def _curve(models: list[str]) -> xr.Dataset:
+    """test FVAF = rotation / 10 + n_train_folds / 100, plus 0.05 for snn at rotations 0 and 1
+    and 0.02 for ann: 3 rotations, training folds 8 and 18."""
+    rotation, folds = np.arange(3), np.array([8, 18])
+    base = rotation[:, None] / 10 + folds[None, :] / 100
+    extra = {"snn": np.array([0.05, 0.05, -0.01])[:, None], "ann": 0.02, "linear": 0.0}
+    values = np.stack([base + extra[m] for m in models])[..., None]
+    return xr.Dataset(
+        {"test_fvaf": (("model", "rotation", "n_train_folds", "output"), values)},
+        coords={"model": models, "rotation": rotation, "n_train_folds": folds},
+    )
+
+
+def test_learning_curve_table_with_and_without_the_ann():
+    curve = _script("bmi_learning_curve_table")
+    # medians over rotations 0, 1, 2: linear 0.1 + k/100; snn +0.05 (0.15 + k/100); ann +0.02
+    assert curve.table(_curve(["snn", "ann", "linear"])).splitlines() == [
+        "| training folds | snn | ann | ridge | snn - ridge | ann - ridge | snn >= ridge (of 3 rotations) |",
+        "|---|---|---|---|---|---|---|",
+        "| 8 | 0.230 | 0.200 | 0.180 | +0.050 | +0.020 | 2 |",
+        "| 18 | 0.330 | 0.300 | 0.280 | +0.050 | +0.020 | 2 |",
+    ]
+    assert curve.table(_curve(["snn", "linear"])).splitlines() == [
+        "| training folds | snn | ridge | snn - ridge | snn >= ridge (of 3 rotations) |",
+        "|---|---|---|---|---|",
+        "| 8 | 0.230 | 0.180 | +0.050 | 2 |",
+        "| 18 | 0.330 | 0.280 | +0.050 | 2 |",
+    ]
+    with pytest.raises(ValueError, match="needs the models snn and linear, has snn, ann"):
+        curve.table(_curve(["snn", "ann"]))
