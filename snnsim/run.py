@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
 
     def body() -> int:
-        from .runner import summarise
+        from .runner import summarise, unresponsive_note
 
         settings = _settings(ns)  # the config file is read once
         cfg = _config_of(settings)
@@ -310,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
         print(summarise(ds))
         if out is not None:
             print(f"result file: {out}")
+        if note := unresponsive_note(ds):
+            print(f"snnsim.run: {note}", file=sys.stderr)
         return 0
 
     with stop_on_signals():  # around the error handling too: a second signal cannot break a stop

@@ -236,3 +236,32 @@ def run(cfg: RunConfig, progress: bool = True) -> xr.Dataset:
 def summarise(ds: xr.Dataset) -> str:
     """The table ``python -m snnsim.run`` prints for a result dataset of any study."""
     return get_study(ds.attrs["study"]).summarise(ds)
+
+
+def unresponsive_note(ds: xr.Dataset) -> str | None:
+    """A one-line warning naming the repeats whose test predictions are all alike, as a hidden
+    layer without spikes gives (BMI: every output's spread over the test samples is below 1 % of
+    the target's; IPD: one class for every sample); None otherwise."""
+    import numpy as np
+
+    if "y_pred" in ds:
+        spread = ds["y_pred"].std("sample") / ds["y_true"].std("sample")
+        alike = (spread <= 0.01).all("output").values
+        what = "(almost) the same value for every test sample"
+    elif "confusion" in ds:
+        alike = (ds["confusion"].values.sum(axis=1) > 0).sum(axis=-1) <= 1
+        what = "one class for every test sample"
+    else:
+        return None
+    repeats = [int(r) for r in np.flatnonzero(alike)]
+    if not repeats:
+        return None
+    rates = ""
+    if "hidden_rate_hz" in ds:
+        rates = " (hidden Hz: " + ", ".join(f"{ds['hidden_rate_hz'].values[r]:.2f}" for r in repeats) + ")"
+    which = f"repeat {repeats[0]}" if len(repeats) == 1 else "repeats " + ", ".join(map(str, repeats))
+    return (
+        f"warning: {which} of {ds.sizes['repeat']} predict{'s' * (len(repeats) == 1)} {what}{rates}: the network "
+        "does not respond to its input, as when no hidden spike reaches the output (fewer layers, a lower "
+        "--threshold or another --init may change that)"
+    )

@@ -149,3 +149,14 @@ def test_a_long_run_on_a_library_backend_gets_a_hint_toward_fused():
     assert speed_hint(RunConfig(backend="fused")) is None
     assert speed_hint(RunConfig(backend="snntorch", epochs=1, n_train_batches=4)) is None  # a short run
     assert speed_hint(RunConfig(study="bmi", model="linear")) is None
+
+
+def test_a_silent_network_is_named_in_a_warning(capsys):
+    """A threshold no membrane reaches: no hidden spike, every test sample the same class."""
+    assert main(TINY + ["--threshold", "1e6", "--repeats", "2"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "snnsim.run: warning: repeats 0, 1 of 2 predict one class for every test sample (hidden Hz: 0.00, 0.00): "
+        "the network does not respond to its input, as when no hidden spike reaches the output (fewer layers, "
+        "a lower --threshold or another --init may change that)"
+    ]
