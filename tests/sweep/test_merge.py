@@ -232,10 +232,13 @@ def test_repeated_signals_while_stopping(exp, tmp_path, monkeypatch):
 
 
 def test_sigterm_during_training_writes_nothing(tmp_path):
-    """A real task stopped by SIGTERM (scancel) exits 143 and leaves the task missing."""
+    """A real task stopped by SIGTERM (scancel) exits 143 and leaves the task missing. Its
+    training takes about a minute (5,000 tiny epochs), so the signal comes in the middle of it on
+    any machine (with 200 epochs the training could end within the 1.5 s on a fast one, and the
+    signal then came after the handlers were restored: exit -15)."""
     exp_file = tmp_path / "slow.toml"
     exp_file.write_text(
-        'name = "slow"\n[fixed]\nstudy = "ipd"\nbackend = "fused"\nepochs = 200\n'
+        'name = "slow"\n[fixed]\nstudy = "ipd"\nbackend = "fused"\nepochs = 5000\n'
         "n_train_batches = 2\nn_test_batches = 1\nbatch_size = 16\nhidden = 8\n[sweep]\nseed = [0]\n"
     )
     env = dict(os.environ, SNNSIM_RESULTS=str(tmp_path))
