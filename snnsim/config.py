@@ -43,6 +43,8 @@ NEURONS = ("notebook", "standard")
 LR_SCHEDULES = ("constant", "cosine")
 DELAY_MODES = ("none", "fixed", "learned")
 MAX_SEED = 2**32 - 1
+#: Steps per sample before an input can reach the output of a network of the notebook neuron.
+NOTEBOOK_REACH = 4
 #: Keys of older result and experiment files, read as today's names.
 LEGACY_KEYS = {"task": "study"}
 
@@ -197,6 +199,7 @@ class RunConfig:
                 raise _bad(f.name, f"a setting of the {users} study; the {self.study} study does not use it")
         if self.duration < self.dt * 2:
             raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
+        self._check_reach()
         if self.rate_max_hz * self.dt > 1:
             raise _bad(
                 "rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}"
@@ -222,6 +225,16 @@ class RunConfig:
         self._check_model_space()
         if self.seed + self.repeats - 1 > MAX_SEED:
             raise _bad("seed", f"seed + repeats - 1 must be <= {MAX_SEED}, got {self.seed + self.repeats - 1}")
+
+    def _check_reach(self) -> None:
+        """Enough steps per sample for an input to reach the output through the neuron's delays."""
+        if self.neuron != "notebook" or (self.study == "bmi" and (self.model != "snn" or self.encoding != "window")):
+            return
+        name, steps = ("duration", self.steps) if self.study == "ipd" else ("window_steps", self.window_steps)
+        if steps < NOTEBOOK_REACH:
+            raise _bad(name, f"gives {steps} step(s) per sample; the notebook neuron needs at least {NOTEBOOK_REACH} for "
+                             "an input to reach the output (its spike comes 2 steps after the input and the output "
+                             "integrates it a step later): give more steps, or --neuron standard")  # fmt: skip
 
     def _check_model_space(self) -> None:
         """Model-space options: on the backends that carry them, with the standard neuron, for

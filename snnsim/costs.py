@@ -10,7 +10,7 @@ test samples), for the decoder network input -> hidden LIF -> output (LI or LIF)
 - ``activation_sparsity``: 1 - spikes / (neurons x steps) over the hidden and output neurons
   (an LI output layer never spikes), as NeuroBench's ``ActivationSparsity`` counts them.
 - ``synops_dense``: multiply-accumulates of the dense layers per sample, every weight at every
-  integrated step: (T - 1) x (inputs x hidden + hidden x outputs).
+  integrated step: (T - 1) x (inputs x hidden + hidden x outputs) for the notebook neuron.
 - ``synops_eff_macs`` / ``synops_eff_acs``: the effective synaptic operations per sample, each
   non-zero input times the number of non-zero weights it reaches; an input that is a spike
   (0 or 1) costs an accumulate (AC), any other value a multiply-accumulate (MAC), as in
@@ -22,9 +22,11 @@ are the two factors, its synaptic operations those of their product, the inputs 
 the decoder multiplies by (a network that applied the factors one after the other would do
 inputs x R + R x hidden per step instead).
 
-The network integrates T - 1 of its T input steps (the records start with the zero state), so
-the steps counted are the first T - 1, as NeuroBench counts them when given those steps
-(``tests/test_costs.py`` checks every metric against NeuroBench on the snnTorch backend).
+The steps counted are those the network integrates: the notebook neuron integrates T - 1 of its
+T input steps (its records start with the zero state), the standard neuron all T; NeuroBench,
+given those steps, counts the same (``tests/test_costs.py`` checks every metric against
+NeuroBench on the snnTorch backend, for both neurons). A recurrent projection integrates the
+previous step's spikes: its effective operations count the spikes of all but the last step.
 """
 
 from __future__ import annotations
@@ -48,6 +50,14 @@ VARIABLES = (
     ("synops_eff_acs", "1", "effective synaptic accumulates per sample (spike inputs)"),
     ("hidden_rate_hz", "Hz", "mean firing rate of the hidden neurons (test set)"),
 )
+
+
+class Connection(NamedTuple):
+    """One weight matrix of a network and the activity it carries."""
+
+    activity: torch.Tensor  # presynaptic activity (N, T, n_pre): input values or spikes
+    weights: torch.Tensor  # (n_pre, n_post)
+    recurrent: bool = False  # a recurrent projection integrates the previous step's spikes
 
 
 class Costs(NamedTuple):
@@ -78,38 +88,48 @@ def _effective(x: torch.Tensor, w: torch.Tensor) -> float:
 
 
 def spiking(w1: torch.Tensor, w2: torch.Tensor, x: torch.Tensor, hidden_spikes: torch.Tensor,
-            out_spikes: torch.Tensor | None, dt: float, extra_params: int = 0) -> Costs:  # fmt: skip
+            out_spikes: torch.Tensor | None, dt: float, extra_params: int = 0, neuron: str = "notebook") -> Costs:  # fmt: skip
     """Costs of one spiking decoder: weights ``w1`` (in, hidden), ``w2`` (hidden, out); its inputs
     ``x`` (N, T, in) (spikes or currents), hidden spikes (N, T, hidden) and output spikes (or
-    None for an LI output) on N test samples. ``extra_params``: further parameters (a BMI head)."""
-    return network([(x, w1), (hidden_spikes, w2)], [hidden_spikes], out_spikes, w2.shape[1], dt, extra_params)
+    None for an LI output) on N test samples. ``extra_params``: further parameters (a BMI head);
+    ``neuron``: ``notebook`` or ``standard`` (which steps are integrated: module docstring)."""
+    connections = [Connection(x, w1), Connection(hidden_spikes, w2)]
+    return network(connections, [hidden_spikes], out_spikes, w2.shape[1], dt, extra_params, neuron)
 
 
-def network(connections: list[tuple[torch.Tensor, torch.Tensor]], hidden: list[torch.Tensor],
-            out_spikes: torch.Tensor | None, n_out: int, dt: float, extra_params: int = 0) -> Costs:  # fmt: skip
-    """Costs of a spiking network of any shape: ``connections`` (presynaptic activity (N, T, n_pre),
-    weights (n_pre, n_post)), the first from the inputs, then every hidden-layer and recurrent
-    projection; ``hidden``: each hidden layer's spikes (N, T, n); ``out_spikes`` (or None for an
-    LI output layer) of ``n_out`` neurons; ``extra_params``: parameters beyond the weights."""
+def integrated_steps(steps: int, neuron: str) -> int:
+    """The input steps a network of ``neuron`` integrates out of ``steps``."""
+    return steps - 1 if neuron == "notebook" else steps
+
+
+def network(connections: list[Connection], hidden: list[torch.Tensor], out_spikes: torch.Tensor | None, n_out: int,
+            dt: float, extra_params: int = 0, neuron: str = "notebook") -> Costs:  # fmt: skip
+    """Costs of a spiking network of any shape: ``connections``, the first from the inputs, then
+    every hidden-layer and recurrent projection; ``hidden``: each hidden layer's spikes (N, T, n);
+    ``out_spikes`` (or None for an LI output layer) of ``n_out`` neurons; ``extra_params``:
+    parameters beyond the weights; ``neuron``: ``notebook`` or ``standard``."""
     x = connections[0][0]
     n, steps = x.shape[0], x.shape[1]
-    used = slice(0, steps - 1)  # the integrated steps
-    weights = [w for _, w in connections]
+    run = integrated_steps(steps, neuron)
+    if run < 1:
+        raise ValueError(f"a {neuron} network of {steps} step(s) integrates none of its inputs")
+    used = slice(0, run)
+    weights = [c.weights for c in connections]
     n_weights = sum(int(w.numel()) for w in weights)
     zeros = sum(int((w == 0).sum()) for w in weights)
     xs = x[:, used]
     input_ops = _effective(xs, weights[0]) / n
-    hidden_ops = sum(_effective(a[:, used], w) for a, w in connections[1:]) / n
+    hidden_ops = sum(_effective(c.activity[:, : run - c.recurrent], c.weights) for c in connections[1:]) / n
     macs = 0.0 if _is_binary(xs) else input_ops
     acs = hidden_ops + (input_ops if _is_binary(xs) else 0.0)
     n_hidden = sum(s.shape[-1] for s in hidden)
     spikes = sum(float(s[:, used].sum()) for s in hidden)
     spikes += float(out_spikes[:, used].sum()) if out_spikes is not None else 0.0
-    activation_sparsity = 1.0 - spikes / (n * (steps - 1) * (n_hidden + n_out))
+    activation_sparsity = 1.0 - spikes / (n * run * (n_hidden + n_out))
     rate = sum(float(s.sum()) for s in hidden) / (n * n_hidden * steps * dt)
     n_params = n_weights + extra_params
     return Costs(float(n_params), float(4 * n_params), zeros / n_weights, activation_sparsity,
-                 float((steps - 1) * n_weights), macs, acs, rate)  # fmt: skip
+                 float(run * n_weights), macs, acs, rate)  # fmt: skip
 
 
 def of_decoder(decoder: Decoder, m: int, x: torch.Tensor, hidden_spikes: torch.Tensor, out_spikes: torch.Tensor | None,
@@ -120,11 +140,12 @@ def of_decoder(decoder: Decoder, m: int, x: torch.Tensor, hidden_spikes: torch.T
     layers = dict(zip((f"hidden{k}" for k in range(len(decoder.arch.hidden))),
                       hidden_spikes.split(list(decoder.arch.hidden), -1)))  # fmt: skip
     activity = {"input": x, **layers}
-    connections = [(activity[source], w[m]) for source, _, w in decoder.connections()]
+    connections = [Connection(activity[source], w[m], source == target) for source, target, w in decoder.connections()]
     extra = extra_params + sum(int(d[m].numel()) for d in decoder.decays)
     if decoder.arch.delays == "learned":
         extra += int(decoder.delays[m].numel())
-    return network(connections, list(layers.values()), out_spikes, decoder.w2.shape[2], dt, extra)
+    neuron = next(p.params.neuron for p in decoder.parts if p.models.start <= m < p.models.stop)
+    return network(connections, list(layers.values()), out_spikes, decoder.w2.shape[2], dt, extra, neuron)
 
 
 def dense(weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor) -> Costs:

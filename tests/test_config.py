@@ -121,3 +121,37 @@ def test_older_files_key_task_is_read_as_study():
     old = cfg.to_dict()
     old["task"] = old.pop("study")
     assert RunConfig.from_dict(old) == cfg
+
+
+@pytest.mark.parametrize(
+    "settings, flag",
+    [(dict(duration="3ms"), "--duration"), (dict(study="bmi", encoding="window", window_steps=3), "--window-steps")],
+)
+def test_too_few_steps_for_the_notebook_neuron_are_refused(settings, flag):
+    with pytest.raises(ConfigError, match=f"^{flag}: gives 3 step.*needs at least 4.*--neuron standard"):
+        RunConfig.from_dict(settings)
+    RunConfig.from_dict({**settings, "neuron": "standard"})  # fires in the step of its input
+    four = {**settings, "duration": "4ms"} if "duration" in settings else {**settings, "window_steps": 4}
+    RunConfig.from_dict(four)
+    RunConfig.from_dict({"study": "bmi", "encoding": "bins", "model": "linear"})  # not a spiking window
+
+
+@pytest.mark.parametrize("steps, responds", [(3, False), (4, True)])
+def test_the_notebook_neuron_needs_four_steps_to_reach_the_output(steps, responds):
+    """Why the check above says 4: the output of a notebook-neuron network over 3 steps is the
+    same for every input, whatever the weights; over 4 it is not."""
+    import torch
+
+    from snnsim.backends import make_backend
+    from snnsim.functional.lif import LIFParameters
+    from snnsim.network import Decoder
+    from snnsim.readouts import get_readout
+
+    model = Decoder(6, 5, 2, make_backend("snntorch"), get_readout("mean"), LIFParameters(alpha=0.9), "fan-in",
+                    [torch.Generator().manual_seed(0)])  # fmt: skip
+    with torch.no_grad():
+        model.w1.abs_().mul_(100)  # a hidden neuron with input is far above threshold
+        x = torch.rand(1, 8, steps, 6, generator=torch.Generator().manual_seed(1))
+        x[:, :4] = 0  # half the samples without input
+        trace = model(x).trace
+    assert bool((trace != trace[:, :1]).any()) is responds  # does any sample's output differ?

@@ -3,6 +3,7 @@ the snnTorch backend (NeuroBench hooks the network's nn.Linear and snn.Leaky lay
 
 from __future__ import annotations
 
+import copy
 import math
 
 import numpy as np
@@ -38,11 +39,35 @@ def test_golden_values_by_hand():
     assert m.synops_eff_macs == pytest.approx(5 / 2) and m.synops_eff_acs == pytest.approx(2 / 2)
 
 
+def test_golden_values_by_hand_for_the_standard_neuron_and_a_recurrent_projection():
+    # the network of the test above; the standard neuron integrates all 4 steps
+    w1 = torch.tensor([[1.0, 0.0], [0.5, 0.5], [2.0, 1.0]])
+    w2 = torch.tensor([[0.0], [1.0]])
+    x = torch.zeros(2, 4, 3)
+    x[0, 0, 0] = x[0, 1, 1] = x[1, 2, 2] = x[1, 3, 0] = 1  # fan-outs 1, 2, 2, 1 -> 6 input ACs
+    s1 = torch.zeros(2, 4, 2)
+    s1[0, 1, 0] = s1[0, 2, 1] = s1[1, 1, 1] = s1[1, 3, 1] = 1  # fan-outs to the output 0, 1, 1, 1 -> 3 ACs
+    c = costs.spiking(w1, w2, x, s1, None, dt=1e-3, neuron="standard")
+    assert c.synops_dense == 4 * (6 + 2)
+    assert c.synops_eff_acs == pytest.approx((6 + 3) / 2)
+    assert c.activation_sparsity == pytest.approx(1 - 4 / (2 * 4 * 3))  # 4 spikes, 3 neurons x 4 steps
+    # a recurrent projection integrates the previous step's spikes: the last step's spike is not counted
+    wr = torch.tensor([[1.0, 1.0], [0.0, 1.0]])  # hidden 0 reaches 2, hidden 1 one
+    connections = [costs.Connection(x, w1), costs.Connection(s1, wr, recurrent=True), costs.Connection(s1, w2)]
+    r = costs.network(connections, [s1], None, 1, 1e-3, neuron="standard")
+    assert r.n_params == 12 and r.synops_dense == 4 * (6 + 4 + 2)
+    assert r.synops_eff_acs == pytest.approx((6 + (2 + 1 + 1) + 3) / 2)
+    with pytest.raises(ValueError, match="integrates none"):
+        costs.spiking(w1, w2, x[:, :1], s1[:, :1], None, dt=1e-3)  # one notebook step: nothing integrated
+
+
+@pytest.mark.parametrize("neuron", ["notebook", "standard"])
 @pytest.mark.parametrize("readout", ["mean", "fr"])
-def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
+def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout, neuron):
     """The same weights in a network NeuroBench can hook: nn.Linear layers and snn.Leaky
-    subclasses that step exactly like snnsim's notebook neuron (checked against snnsim's own
-    records first); NeuroBench runs on the T - 1 input steps snnsim integrates."""
+    subclasses that step exactly like snnsim's neuron (checked against snnsim's own records
+    first); NeuroBench runs on the input steps snnsim integrates (T - 1 for the notebook neuron,
+    T for the standard one)."""
     import snntorch as snn
     from neurobench.benchmarks import Benchmark
     from neurobench.metrics.static import ConnectionSparsity, Footprint, ParameterCount
@@ -52,7 +77,7 @@ def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
     from torch.utils.data import DataLoader, TensorDataset
 
     alpha, n_in, n_hidden, n_out, steps, n = math.exp(-0.1), 40, 12, 5, 30, 6
-    params = LIFParameters(alpha=alpha)
+    params = LIFParameters(alpha=alpha, neuron=neuron)
     model = Decoder(n_in, n_hidden, n_out, make_backend("snntorch"), get_readout(readout), params, "fan-in",
                     [torch.Generator().manual_seed(0)])  # fmt: skip
     with torch.no_grad():
@@ -61,10 +86,10 @@ def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
     with torch.no_grad():
         rec = model(x[None])
     ours = costs.spiking(model.w1[0].detach(), model.w2[0].detach(), x, rec.hidden_spikes[0],
-                         None if rec.out_spikes is None else rec.out_spikes[0], 1e-3)  # fmt: skip
+                         None if rec.out_spikes is None else rec.out_spikes[0], 1e-3, neuron=neuron)  # fmt: skip
     assert rec.hidden_spikes.sum() > 0
 
-    class NotebookLIF(snn.Leaky):  # emits its stored spike: snnsim's record at step t
+    class LIF(snn.Leaky):  # emits snnsim's record of the step
         def __init__(self, li: bool, last: bool) -> None:
             super().__init__(beta=alpha, threshold=1.0, init_hidden=True, reset_mechanism="none", output=last)
             self.li = li
@@ -75,10 +100,14 @@ def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
             if self.li:
                 self.mem = self.beta * self.mem + h
                 out = torch.zeros_like(h)
-            else:
+            elif neuron == "notebook":  # the stored spike, from the membrane before this step
                 out = self.s
                 self.s = (self.mem > self.threshold).float()
                 self.mem = (self.beta * self.mem + h) * (1 - out)
+            else:  # standard: spike from the updated membrane, reset to 0 in the same step
+                self.mem = self.beta * self.mem + h
+                out = (self.mem > self.threshold).float()
+                self.mem = self.mem * (1 - out)
             return (out, self.mem) if self.output else out  # the last layer: (spikes, membrane)
 
         def reset_mem(self, like=None):
@@ -89,15 +118,20 @@ def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout):
     class Net(nn.Sequential):
         def reset(self):
             for m in self.modules():
-                if isinstance(m, NotebookLIF):
+                if isinstance(m, LIF):
                     m.reset_mem()
 
-    net = Net(nn.Linear(n_in, n_hidden, bias=False), NotebookLIF(False, False), nn.Linear(n_hidden, n_out, bias=False),
-              NotebookLIF(readout != "fr", True))  # fmt: skip
+    net = Net(nn.Linear(n_in, n_hidden, bias=False), LIF(False, False), nn.Linear(n_hidden, n_out, bias=False),
+              LIF(readout != "fr", True))  # fmt: skip
     with torch.no_grad():
         net[0].weight.copy_(model.w1[0].T)
         net[2].weight.copy_(model.w2[0].T)
-    loader = DataLoader(TensorDataset(x[:, :-1], torch.zeros(n)), batch_size=n)
+    run = steps - 1 if neuron == "notebook" else steps
+    probe = copy.deepcopy(net)  # stepping a copy leaves the benchmarked net's buffers as they are
+    with torch.no_grad():  # the stand-in steps as snnsim does: the same hidden spikes
+        hidden = torch.stack([probe[1](probe[0](x[:, t])) for t in range(run)], 1)
+    assert torch.equal(hidden, rec.hidden_spikes[0][:, :run])
+    loader = DataLoader(TensorDataset(x[:, :run], torch.zeros(n)), batch_size=n)
     bench = Benchmark(SNNTorchModel(net), loader, [], [], [[Footprint, ParameterCount, ConnectionSparsity],
                                                           [ActivationSparsity, SynapticOperations]])  # fmt: skip
     theirs = bench.run(quiet=True)
