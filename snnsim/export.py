@@ -161,12 +161,10 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     import torch
 
     from .atomic_write import write_bytes
+    from .results import check_writable
 
     m = model_of(path, repeat)
-    out = Path(out)
-    if out.exists() and not overwrite:
-        raise ResultError(f"--out: {out} exists; give another name, or --overwrite to replace it")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_writable(out, overwrite, example=f"model.{fmt}")
     if fmt == "pt":
         buffer = io.BytesIO()
         torch.save({k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in m.items()}, buffer)

@@ -89,13 +89,15 @@ def provenance_attrs(config: RunConfig, device: str) -> dict:
     return attrs
 
 
-def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str = "--out") -> Path:
+def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str = "--out",
+                   example: str = "run.h5") -> Path:  # fmt: skip
     """Fail early (before any training) if ``path`` cannot be written, or exists and
-    ``overwrite`` is false. Creates the folder. Returns the path."""
+    ``overwrite`` is false. Creates the folder. Returns the path. ``example``: a file name the
+    message for a folder suggests."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
-        raise ResultError(f"{flag}: {path} is a folder; give a file name such as {path / 'run.h5'}")
+        raise ResultError(f"{flag}: {path} is a folder; give a file name such as {path / example}")
     if path.exists() and not overwrite:
         raise ResultError(f"{flag}: {path} exists; give another name, or --overwrite to replace it")
     try:

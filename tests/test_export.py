@@ -183,6 +183,11 @@ def test_pt_export_and_one_line_errors(trained, tmp_path):
     assert taken.returncode == 2 and "exists" in taken.stderr and taken.stderr.count("\n") == 1
     bad = export([str(path), "--format", "pt", "--repeat", "3", "--out", str(tmp_path / "r.pt")], tmp_path)
     assert bad.returncode == 2 and "--repeat: 3 is not a repeat" in bad.stderr
+    (tmp_path / "models").mkdir()
+    folder = export([str(path), "--format", "nir", "--out", str(tmp_path / "models"), "--overwrite"], tmp_path)
+    assert folder.returncode == 2 and folder.stderr.count("\n") == 1
+    assert f"--out: {tmp_path / 'models'} is a folder; give a file name such as" in folder.stderr
+    assert (tmp_path / "models").is_dir() and not any((tmp_path / "models").iterdir())
 
 
 def test_a_bmi_snn_exports_with_its_head_and_scaling_and_an_ann_is_refused(tmp_path):

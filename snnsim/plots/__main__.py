@@ -16,12 +16,15 @@ figures apply is decided from the variables present:
   repeats, log x axis).
 
 Each figure is written as ``DIR/<name>_<figure>.png`` and ``.svg`` (``name``: the results
-file's stem) and its path printed. A missing or invalid file: one line on stderr, exit code 2.
+file's stem) and its path printed. A figure that cannot be drawn (no test samples in
+``--window``) is skipped with a line on stderr. A missing or invalid file, an empty or reversed
+``--window``, or a run where every figure was skipped: one line on stderr, exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,6 +126,8 @@ def draw(ns: argparse.Namespace) -> int:
 
     if ns.out.exists() and not ns.out.is_dir():
         raise SnnsimError(f"--out: {ns.out} is a file; give the folder the figures go to")
+    if ns.window and not (math.isfinite(ns.window[0]) and math.isfinite(ns.window[1]) and ns.window[0] < ns.window[1]):
+        raise SnnsimError(f"--window: START must be below STOP, both finite (s), got {ns.window[0]:g} {ns.window[1]:g}")
     ds = results.load(ns.results)
     figures = figures_for(ds, ns.window)
     if ns.only:
@@ -136,6 +141,7 @@ def draw(ns: argparse.Namespace) -> int:
         raise SnnsimError(f"{ns.results}: no figure applies (not an IPD or BMI result)")
     name = results.resolve(ns.results).stem
     formats = tuple(ns.formats or ("png", "svg"))
+    drawn = 0
     for fig_name, make in figures.items():
         try:
             fig = make()
@@ -144,6 +150,9 @@ def draw(ns: argparse.Namespace) -> int:
             continue
         for path in save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi):
             print(path)
+        drawn += 1
+    if not drawn:
+        raise SnnsimError(f"{ns.results}: no figure drawn (each was skipped, as said above)")
     return 0
 
 

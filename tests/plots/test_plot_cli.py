@@ -133,3 +133,20 @@ def test_module_and_its_old_name(tmp_path):
         )
         assert proc.returncode == 0, proc.stderr
         assert sorted(p.name for p in out.iterdir()) == ["one_learning_curves.png", "one_prediction.png"]
+
+
+def test_a_bad_window_or_nothing_drawn_is_an_error(tmp_path, capsys):
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    for window in (["5", "1"], ["nan", "3"], ["2", "2"]):
+        assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--window", *window]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("snnsim.plots: error: --window: START must be below STOP")
+    assert not (tmp_path / "f").exists()
+    # a window after the recording: the only figure asked for is skipped, so nothing is drawn
+    argv = [str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--only", "prediction", "--window", "1e6", "2e6"]
+    assert plot.main(argv) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "prediction: skipped (no test samples in the window" in err[0] and "no figure drawn" in err[1]
+    # the other figures of a file are still drawn when one is skipped: exit 0
+    assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "g"), "--window", "1e6", "2e6"]) == 0
+    assert [p.stem for p in (tmp_path / "g").glob("*.png")] == ["one_learning_curves"]
