@@ -43,6 +43,8 @@ NEURONS = ("notebook", "standard")
 LR_SCHEDULES = ("constant", "cosine")
 DELAY_MODES = ("none", "fixed", "learned")
 MAX_SEED = 2**32 - 1
+#: Most simulation steps of one IPD stimulus.
+MAX_STEPS = 1_000_000
 #: Steps per sample before an input can reach the output of a network of the notebook neuron.
 NOTEBOOK_REACH = 4
 #: Keys of older result and experiment files, read as today's names.
@@ -199,6 +201,8 @@ class RunConfig:
                 raise _bad(f.name, f"a setting of the {users} study; the {self.study} study does not use it")
         if self.duration < self.dt * 2:
             raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
+        if self.duration > self.dt * MAX_STEPS:
+            raise _bad("duration", f"must hold at most {MAX_STEPS:,} steps of dt={self.dt} s, got {self.duration} s")
         self._check_reach()
         if self.rate_max_hz * self.dt > 1:
             raise _bad(
@@ -349,6 +353,8 @@ def coerce(name: str, value: Any) -> Any:
     meta = metadata(name)
     kind = meta["kind"]
     if kind == "choice":
+        if not isinstance(value, str):
+            raise _bad(name, f"expected one of {', '.join(meta['choices'])}, got {value!r}")
         if name == "readout" and value in READOUT_ALIASES:
             return READOUT_ALIASES[value]
         if value not in meta["choices"]:

@@ -4,7 +4,7 @@ import pickle
 
 import pytest
 
-from snnsim.config import RunConfig
+from snnsim.config import RunConfig, field_names, flag, metadata
 from snnsim.errors import ConfigError
 
 
@@ -155,3 +155,18 @@ def test_the_notebook_neuron_needs_four_steps_to_reach_the_output(steps, respond
         x[:, :4] = 0  # half the samples without input
         trace = model(x).trace
     assert bool((trace != trace[:, :1]).any()) is responds  # does any sample's output differ?
+
+
+ODD_VALUES = [[1], ["mean"], [], (), {"a": 1}, None, True, float("nan"), float("inf"), -1, "", " ", 10**30, 1e308]
+
+
+@pytest.mark.parametrize("name", [n for n in field_names() if n != "study"])
+def test_any_value_of_any_setting_is_accepted_or_a_config_error(name):
+    """What an experiment or config file can hold (a list, a table, a huge number) gives a
+    ConfigError naming the flag, never another exception from deep inside."""
+    study = next(s for s in ("ipd", "bmi") if s in metadata(name)["studies"])
+    for value in ODD_VALUES:
+        try:
+            RunConfig.from_dict({"study": study, name: value})
+        except ConfigError as exc:  # this setting's flag, or another's where they conflict (dt and duration)
+            assert str(exc).split(": ", 1)[0] in {flag(n) for n in field_names()}
