@@ -20,6 +20,9 @@ accuracy (IPD, ``n_val_batches`` > 0) or validation FVAF (BMI) over the epochs o
     hidden = { low = 16, high = 64, step = 8 }
     tau = { choices = ["2ms", "5ms", "20ms"] }
 
+A ``step`` must divide ``high - low`` (Optuna would shrink the range with only a warning), and be
+an integer for an integer setting; ``log`` is true or false; ``choices`` is a non-empty list.
+
 Commands::
 
     run    SPEC [-j N]        N local worker processes until the budget is used (default 1)
@@ -39,6 +42,7 @@ running by workers that died.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shlex
@@ -165,8 +169,12 @@ def load(path: str | Path) -> Spec:
         extra = set(desc) - ({"choices"} if "choices" in desc else {"low", "high", "log", "step"})
         if extra:
             raise SpecError(f"{path}: search.{key}: unknown or conflicting key {sorted(extra)[0]!r}")
+        if not isinstance(desc.get("log", False), bool):
+            raise SpecError(f"{path}: search.{key}: log must be true or false, got {desc['log']!r}")
         if desc.get("log") and "step" in desc:
             raise SpecError(f"{path}: search.{key}: a log-scale range takes no step")
+        if "choices" in desc and not (isinstance(desc["choices"], list) and desc["choices"]):
+            raise SpecError(f"{path}: search.{key}: choices must be a non-empty list, got {desc['choices']!r}")
         try:
             if "choices" in desc:
                 values = tuple(config_mod.coerce(key, v) for v in desc["choices"])
@@ -175,7 +183,8 @@ def load(path: str | Path) -> Spec:
                 low, high = (config_mod.coerce(key, desc[b]) for b in ("low", "high"))
                 if not low < high:
                     raise SpecError(f"{path}: search.{key}: low must be below high")
-                param = Param(key, float(low), float(high), bool(desc.get("log", False)), desc.get("step"))
+                step = _step(f"{path}: search.{key}", desc.get("step"), low, high, _integer(key))
+                param = Param(key, float(low), float(high), bool(desc.get("log", False)), step)
         except ConfigError as exc:
             raise SpecError(f"{path}: search.{key}: {exc.message}") from None
         search.append(param)
@@ -194,8 +203,27 @@ def load(path: str | Path) -> Spec:
     return spec
 
 
+def _step(where: str, step: Any, low: float, high: float, integer: bool) -> float | None:
+    """A range's ``step``: None, or a number > 0 (an integer for an ``integer`` setting) that
+    divides ``high - low`` (Optuna would otherwise shrink the range with a warning)."""
+    if step is None:
+        return None
+    kinds = int if integer else (int, float)
+    if isinstance(step, bool) or not isinstance(step, kinds) or not math.isfinite(step) or step <= 0:
+        raise SpecError(f"{where}: step must be {'an integer' if integer else 'a number'} > 0, got {step!r}")
+    n = (high - low) / step
+    if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
+        raise SpecError(f"{where}: high - low ({high - low:g}) must be a multiple of step ({step:g})")
+    return step
+
+
+def _integer(name: str) -> bool:
+    """Whether setting ``name`` takes integers."""
+    return config_mod.metadata(name)["kind"] in ("int", "sizes")
+
+
 def _typed(p: Param, value: float) -> Any:
-    return int(value) if config_mod.metadata(p.name)["kind"] in ("int", "sizes") else value
+    return int(value) if _integer(p.name) else value
 
 
 # -- the study ------------------------------------------------------------------------------------

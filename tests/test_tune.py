@@ -120,6 +120,15 @@ BAD = {
     "empty search": (GOOD.split("[search]")[0], "[search] names no setting"),
     "trials not positive": (GOOD.replace("trials = 4", "trials = 0"), "trials must be a positive integer"),
     "not TOML": ("name = \n", "not valid TOML"),
+    "step zero": (GOOD.replace("step = 4", "step = 0"), "search.hidden: step must be an integer > 0, got 0"),
+    "negative step": (GOOD.replace("step = 4", "step = -4"), "search.hidden: step must be an integer > 0"),
+    "fractional step of an integer": (GOOD.replace("step = 4", "step = 2.5"), "step must be an integer > 0"),
+    "step not dividing the range": (GOOD.replace("step = 4", "step = 5"), "high - low (8) must be a multiple of step (5)"),
+    "log not a boolean": (GOOD.replace("log = true", 'log = "yes"'), "search.lr: log must be true or false"),
+    "empty choices": (GOOD.replace('tau = {{ low = "5ms", high = "20ms" }}'.replace("{{", "{").replace("}}", "}"),
+                                   "tau = { choices = [] }"), "search.tau: choices must be a non-empty list"),
+    "a list as a choice": (GOOD.replace("[search]", '[search]\nreadout = { choices = [["mean"]] }'),
+                           "search.readout: expected one of"),
 }  # fmt: skip
 
 
