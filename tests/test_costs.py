@@ -61,6 +61,28 @@ def test_golden_values_by_hand_for_the_standard_neuron_and_a_recurrent_projectio
         costs.spiking(w1, w2, x[:, :1], s1[:, :1], None, dt=1e-3)  # one notebook step: nothing integrated
 
 
+def test_input_delays_count_the_delayed_input_the_first_layer_integrates():
+    """Input 0 delayed 0 steps, input 1 by 2 (both whole: spikes stay spikes), input 2 by 0.5
+    (a spike becomes 0.5 at its step and 0.5 a step later: multiply-accumulates)."""
+    from snnsim.network import Architecture
+
+    arch = Architecture((2,), delays="fixed", max_delay=3)
+    model = Decoder(3, 2, 1, make_backend("snntorch"), get_readout("mean"), LIFParameters(0.9, neuron="standard"),
+                    "fan-in", [torch.Generator().manual_seed(0)], arch)  # fmt: skip
+    with torch.no_grad():
+        model.w1.copy_(torch.tensor([[[1.0, 0.0], [0.5, 0.5], [2.0, 1.0]]]))  # fan-outs 1, 2, 2
+        model.delays.copy_(torch.tensor([[0.0, 2.0, 0.5]]))
+    x = torch.zeros(1, 4, 3)
+    x[0, 0, 0] = x[0, 1, 1] = x[0, 3, 1] = 1  # input 1's spike at step 3 arrives after the last step
+    spikes = torch.zeros(1, 4, 2)
+    whole = costs.of_decoder(model, 0, x, spikes, None, 1e-3)
+    assert whole.synops_eff_acs == 1 + 2 and whole.synops_eff_macs == 0  # input 0 at step 0, input 1 at step 3
+    x[0, 2, 2] = 1  # -> 0.5 at steps 2 and 3 of input 2
+    graded = costs.of_decoder(model, 0, x, spikes, None, 1e-3)
+    assert graded.synops_eff_macs == 1 + 2 + 2 * 2 and graded.synops_eff_acs == 0  # the layer's input is graded now
+    assert graded.n_params == 3 * 2 + 2 * 1  # fixed delays are no parameters
+
+
 @pytest.mark.parametrize("neuron", ["notebook", "standard"])
 @pytest.mark.parametrize("readout", ["mean", "fr"])
 def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout, neuron):
