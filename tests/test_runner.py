@@ -47,3 +47,8 @@ def test_unresponsive_note_names_the_repeats_whose_predictions_are_alike():
         "warning: repeat 0 of 2 predicts one class for every test sample (hidden Hz: 0.00): "
     )
     assert unresponsive_note(ipd.isel(repeat=[1])) is None
+    ridge = bmi.assign(hidden_rate_hz=("repeat", [np.nan] * 3))  # no spiking neurons: no spike advice
+    assert unresponsive_note(ridge) == (
+        "warning: repeats 0, 1 of 3 predict (almost) the same value for every test sample: the decoder does not "
+        "respond to its input (do the inputs vary between samples?)"
+    )

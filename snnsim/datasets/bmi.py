@@ -49,7 +49,12 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
             raise DataError(f"{source}: {key} has {len(folds)} folds, expected {N_FOLDS}")
         arrays = []
         for i, fold in enumerate(folds):
-            kind = np.asarray(fold).dtype.kind
+            try:
+                kind = np.asarray(fold).dtype.kind
+            except ValueError:  # rows of different lengths
+                raise DataError(
+                    f"{source}: {key} fold {i} is not a rectangular array (rows of different lengths)"
+                ) from None
             if kind not in "iuf":
                 what = {"b": "boolean", "c": "complex"}.get(kind, "not numbers")
                 raise DataError(f"{source}: {key} fold {i} is {what}; expected real numbers")

@@ -46,6 +46,10 @@ def test_synthetic_format_and_determinism(small, tmp_path):
             r"MI fold 2 has shape \(230, 959\), expected \(n, 960\)",
         ),
         (lambda d: d["dtheta"][4].__setitem__((7, 0), np.nan), "dtheta fold 4 contains NaN"),
+        (
+            lambda d: d["MI"].__setitem__(1, [list(r) for r in d["MI"][1][:3]] + [[1.0]]),
+            "MI fold 1 is not a rectangular array",
+        ),
     ],
 )
 def test_bad_input_one_clear_error(small, tmp_path, mutate, match):
