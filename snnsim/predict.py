@@ -20,6 +20,7 @@ replacing a file unless ``--overwrite``).
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 
@@ -81,6 +82,9 @@ def ipd_stimuli(cfg: RunConfig, data: str | None, n: int | None, seed: int) -> t
         if ipd.shape != spikes.shape[:1] or ipd.dtype.kind not in "iuf" or not np.isfinite(ipd).all():
             raise DataError(f"--data: ipd must hold one finite IPD (rad) per sample, shape ({len(spikes)},); "
                             f"got {ipd.dtype} of shape {ipd.shape}")  # fmt: skip
+        if np.abs(ipd).max() > math.pi / 2 + 1e-6:  # the classes cover -90..90 deg; outside, the end classes
+            raise DataError(f"--data: ipd must lie in -pi/2..pi/2 rad (-90..90 deg), got {ipd.min():g}..{ipd.max():g}"
+                            + (" (degrees?)" if np.abs(ipd).max() <= 90 else ""))  # fmt: skip
         ipd = torch.from_numpy(ipd.astype(np.float32))
     return torch.from_numpy(spikes.astype(np.float32)), ipd
 

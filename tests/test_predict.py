@@ -138,6 +138,9 @@ BAD = {
     "not spikes": lambda m, d: (m, ["--data", _npz(d, "h.npz", spikes=np.full((2, 100, 200), 2))], "0 or 1"),
     "ipd per sample": lambda m, d: (m, ["--data", _npz(d, "i.npz", spikes=np.zeros((4, 100, 200)), ipd=np.zeros(3))],
                                     "one finite IPD (rad) per sample"),
+    "ipd in degrees": lambda m, d: (m, ["--data", _npz(d, "g.npz", spikes=np.zeros((2, 100, 200)),
+                                                          ipd=np.array([-45.0, 30.0]))],
+                                    "ipd must lie in -pi/2..pi/2 rad (-90..90 deg), got -45..30 (degrees?)"),
     "no data": lambda m, d: (m, [], "give --data FILE.npz or --stimuli N"),
     "fold of IPD": lambda m, d: (m, ["--stimuli", "4", "--fold", "1"], "--fold is for BMI models"),
 }  # fmt: skip
