@@ -204,6 +204,9 @@ class RunConfig:
         if self.duration > self.dt * MAX_STEPS:
             raise _bad("duration", f"must hold at most {MAX_STEPS:,} steps of dt={self.dt} s, got {self.duration} s")
         self._check_reach()
+        if self.tone_hz * self.dt >= 0.5:
+            raise _bad("tone_hz", f"must be below half the step rate (1 / (2 dt) = {0.5 / self.dt:g} Hz), or the "
+                                  f"sampled tone aliases; got {self.tone_hz:g} Hz")  # fmt: skip
         if self.rate_max_hz * self.dt > 1:
             raise _bad(
                 "rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}"

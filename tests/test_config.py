@@ -170,3 +170,10 @@ def test_any_value_of_any_setting_is_accepted_or_a_config_error(name):
             RunConfig.from_dict({"study": study, name: value})
         except ConfigError as exc:  # this setting's flag, or another's where they conflict (dt and duration)
             assert str(exc).split(": ", 1)[0] in {flag(n) for n in field_names()}
+
+
+def test_a_tone_above_the_nyquist_frequency_of_dt_is_refused():
+    with pytest.raises(ConfigError, match=r"^--tone-hz: must be below half the step rate .* = 500 Hz"):
+        RunConfig(tone_hz=500.0)  # dt 1 ms: 2 samples per period
+    assert RunConfig(tone_hz=499.0, dt="1ms").tone_hz == 499.0
+    assert RunConfig(tone_hz=1000.0, dt="0.1ms", rate_max_hz=600.0).tone_hz == 1000.0  # a finer step carries it
