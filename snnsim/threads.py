@@ -15,20 +15,26 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 
 ENV = "SNNSIM_THREADS"
 
 
 def kernel_threads() -> int:
-    """Threads for snnsim's compiled kernels."""
+    """Threads for snnsim's compiled kernels. A ``$SNNSIM_THREADS`` that is not a positive
+    integer is named in a warning (once) and the CPUs are used; the numbers do not change."""
     value = os.environ.get(ENV, "").strip()
     if value.isdigit() and int(value) > 0:
         return int(value)
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cpus = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cpus = max(1, os.cpu_count() or 1)
+    if value:
+        warnings.warn(f"{ENV}={value!r} is not a positive integer; using the {cpus} CPU(s) of this process",
+                      stacklevel=2)  # fmt: skip
+    return cpus
 
 
 @contextlib.contextmanager
