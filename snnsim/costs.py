@@ -108,7 +108,7 @@ def network(connections: list[Connection], hidden: list[torch.Tensor], out_spike
     every hidden-layer and recurrent projection; ``hidden``: each hidden layer's spikes (N, T, n);
     ``out_spikes`` (or None for an LI output layer) of ``n_out`` neurons; ``extra_params``:
     parameters beyond the weights; ``neuron``: ``notebook`` or ``standard``."""
-    x = connections[0][0]
+    x = connections[0].activity
     n, steps = x.shape[0], x.shape[1]
     run = integrated_steps(steps, neuron)
     if run < 1:
