@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 import torch
 
+from .functional.delay import delay
+
 if TYPE_CHECKING:
     from .network import Decoder
 
@@ -140,8 +142,6 @@ def of_decoder(decoder: Decoder, m: int, x: torch.Tensor, hidden_spikes: torch.T
     delayed input it integrates (a fractional delay spreads a spike over two steps as
     graded values: multiply-accumulates)."""
     if decoder.delays is not None:
-        from .functional.delay import delay
-
         with torch.no_grad():
             x = delay(x[None].to(decoder.delays.dtype), decoder.delays[m : m + 1], decoder.arch.max_delay)[0]
     layers = dict(zip((f"hidden{k}" for k in range(len(decoder.arch.hidden))),
@@ -151,7 +151,7 @@ def of_decoder(decoder: Decoder, m: int, x: torch.Tensor, hidden_spikes: torch.T
     extra = extra_params + sum(int(d[m].numel()) for d in decoder.decays)
     if decoder.arch.delays == "learned":
         extra += int(decoder.delays[m].numel())
-    neuron = next(p.params.neuron for p in decoder.parts if p.models.start <= m < p.models.stop)
+    neuron = decoder.part_of(m).params.neuron
     return network(connections, list(layers.values()), out_spikes, decoder.w2.shape[2], dt, extra, neuron)
 
 

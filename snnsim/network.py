@@ -297,6 +297,10 @@ class Decoder(nn.Module):
     def n_models(self) -> int:
         return self.w1.shape[0]
 
+    def part_of(self, m: int) -> Part:
+        """The part (:attr:`parts`: readout and LIF parameters) that holds model ``m``."""
+        return next(p for p in self.parts if p.models.start <= m < p.models.stop)
+
     @property
     def readout(self) -> Readout:
         """The readout of every model (an error where models differ: see :attr:`parts`)."""

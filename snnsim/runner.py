@@ -258,10 +258,10 @@ def unresponsive_note(ds: xr.Dataset) -> str | None:
         return None
     which = f"repeat {repeats[0]}" if len(repeats) == 1 else "repeats " + ", ".join(map(str, repeats))
     head = f"warning: {which} of {ds.sizes['repeat']} predict{'s' * (len(repeats) == 1)} {what}"
-    rates = ds["hidden_rate_hz"].values[repeats] if "hidden_rate_hz" in ds else np.array([])
-    if not np.isfinite(rates).all():  # a decoder without spiking neurons (BMI ridge, ANN)
+    hz = ds["hidden_rate_hz"].values[repeats] if "hidden_rate_hz" in ds else np.array([])
+    if not np.isfinite(hz).all():  # a decoder without spiking neurons (BMI ridge, ANN)
         return f"{head}: the decoder does not respond to its input (do the inputs vary between samples?)"
-    rates = " (hidden Hz: " + ", ".join(f"{r:.2f}" for r in rates) + ")" if rates.size else ""
+    rates = " (hidden Hz: " + ", ".join(f"{r:.2f}" for r in hz) + ")" if hz.size else ""
     return (
         f"{head}{rates}: the network does not respond to its input, as when no hidden spike reaches the output "
         "(fewer layers, a lower --threshold or another --init may change that)"

@@ -234,7 +234,7 @@ def cost_of(model: Decoder, cfgs: Sequence[RunConfig], sets: Sequence[Stimuli]) 
     out = InputCurrents(cfgs[0], sets, records=True).network(model, index)
     costs = []
     for m, cfg in enumerate(cfgs):
-        part = next(p for p in model.parts if p.models.start <= m < p.models.stop)
+        part = model.part_of(m)
         o = out.parts[model.parts.index(part)]
         k = m - part.models.start
         costs.append(decoder_costs(model, m, spikes[m], o.hidden_spikes[k],
