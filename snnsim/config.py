@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -36,6 +37,9 @@ EVAL_MODES = ("readout", "sum")
 INIT_MODES = ("notebook", "fan-in")
 DEVICES = ("cpu", "cuda", "auto")
 BMI_MODELS = ("snn", "ann", "linear")
+#: The BMI decoders that a setting of the spiking network, or of a trained network, is read by.
+SPIKING = ("snn",)
+TRAINED = ("snn", "ann")
 BMI_TARGETS = ("theta", "dtheta", "ddtheta", "torque")
 MI_ORDERS = ("neuron-major", "bin-major")
 BMI_ENCODINGS = ("bins", "window")
@@ -60,6 +64,7 @@ def setting(
     low: float | None = None,
     high: float | None = None,
     studies: tuple[str, ...] = STUDIES,
+    models: tuple[str, ...] = BMI_MODELS,
     flag: str | None = None,
 ) -> Any:
     """A :class:`RunConfig` field with its checks and help.
@@ -69,9 +74,11 @@ def setting(
     (seconds > 0; text with a unit accepted), ``span`` (a duration or 0: off), ``bool``, ``path``
     (text or None), ``dims`` (output columns) or ``sizes`` (layer sizes: one integer, or several
     as ``64,64``). ``studies``: the studies that read it;
-    another study refuses a value other than the default.
+    another study refuses a value other than the default. ``models``: the BMI decoders
+    (``--model``) that read it (:meth:`RunConfig.unread`).
     """
-    meta = {"help": help, "kind": kind, "choices": choices, "low": low, "high": high, "studies": studies, "flag": flag}
+    meta = {"help": help, "kind": kind, "choices": choices, "low": low, "high": high, "studies": studies,
+            "models": models, "flag": flag}  # fmt: skip
     return field(default=default, metadata=meta)
 
 
@@ -80,50 +87,66 @@ class RunConfig:
     """Settings of one run (one or more repeats of one training); see each field's help."""
 
     study: str = setting("ipd", "what is learned and measured", kind="choice", choices=STUDIES)
-    backend: str = setting("snntorch", "neuron library", kind="choice", choices=BACKENDS)
-    readout: str = setting("mean", "how the output layer is read (oc = mean)", kind="choice", choices=READOUT_NAMES)
-    tau: float = setting(0.02, "membrane time constant with a unit: 2ms, 0.002s, 2000us", kind="duration")
-    dt: float = setting(1e-3, "simulation step with a unit", kind="duration")
-    hidden: int | tuple[int, ...] = setting(
-        30, "hidden LIF neurons; several hidden layers as 64,64", kind="sizes", low=1, high=100_000
+    backend: str = setting("snntorch", "neuron library", kind="choice", models=SPIKING, choices=BACKENDS)
+    readout: str = setting(
+        "mean", "how the output layer is read (oc = mean)", kind="choice", models=SPIKING, choices=READOUT_NAMES
     )
-    threshold: float = setting(1.0, "spike threshold", kind="float", low=0)
-    surrogate_slope: float = setting(5.0, "slope of the sigmoid surrogate gradient", kind="float", low=0)
-    epochs: int = setting(10, "training epochs", kind="int", low=1, high=1_000_000)
-    batch_size: int = setting(64, "mini-batch size", kind="int", low=1, high=1_000_000)
-    lr: float = setting(0.01, "Adam learning rate", kind="float", low=0)
+    tau: float = setting(
+        0.02, "membrane time constant with a unit: 2ms, 0.002s, 2000us", kind="duration", models=SPIKING
+    )
+    dt: float = setting(1e-3, "simulation step with a unit", kind="duration", models=SPIKING)
+    hidden: int | tuple[int, ...] = setting(
+        30, "hidden LIF neurons; several hidden layers as 64,64", kind="sizes", models=TRAINED, low=1, high=100_000
+    )
+    threshold: float = setting(1.0, "spike threshold", kind="float", models=SPIKING, low=0)
+    surrogate_slope: float = setting(
+        5.0, "slope of the sigmoid surrogate gradient", kind="float", models=SPIKING, low=0
+    )
+    epochs: int = setting(10, "training epochs", kind="int", models=TRAINED, low=1, high=1_000_000)
+    batch_size: int = setting(64, "mini-batch size", kind="int", models=TRAINED, low=1, high=1_000_000)
+    lr: float = setting(0.01, "Adam learning rate", kind="float", models=TRAINED, low=0)
     lr_schedule: str = setting(
         "constant", "learning rate over the epochs: constant, or cosine (from --lr down to 0 at the end)",
-        kind="choice", choices=LR_SCHEDULES,
+        kind="choice", models=TRAINED, choices=LR_SCHEDULES,
     )  # fmt: skip
-    weight_decay: float = setting(0.0, "Adam's L2 weight decay (0: none)", kind="amount")
-    grad_clip: float = setting(0.0, "clip each model's gradient norm to this (0: no clipping)", kind="amount")
+    weight_decay: float = setting(0.0, "Adam's L2 weight decay (0: none)", kind="amount", models=TRAINED)
+    grad_clip: float = setting(
+        0.0, "clip each model's gradient norm to this (0: no clipping)", kind="amount", models=TRAINED
+    )
     ema: float = setting(0.0, "decay per mini-batch of an exponential moving average of the weights, e.g. 0.99; "
-                         "validation, early stopping and the kept model use the average (0: none)", kind="amount")  # fmt: skip
+                         "validation, early stopping and the kept model use the average (0: none)", kind="amount",
+                         models=TRAINED)  # fmt: skip
     repeats: int = setting(1, "independent trainings; repeat r uses seed + r", kind="int", low=1, high=100_000)
     batch_repeats: bool = setting(True, "train the repeats as one batched model (same numbers)", kind="bool")
     seed: int = setting(0, "random seed", kind="int", low=0, high=MAX_SEED)
-    init: str = setting("notebook", "weight initialisation", kind="choice", choices=INIT_MODES)
+    init: str = setting("notebook", "weight initialisation", kind="choice", models=SPIKING, choices=INIT_MODES)
     neuron: str = setting(
         "notebook", "LIF step: the notebook's (spike from the pre-update membrane, reset a step later) or "
         "standard (spike from the updated membrane, reset to 0 in the same step, as NIR's LIF)", kind="choice",
-        choices=NEURONS,
+        models=SPIKING, choices=NEURONS,
     )  # fmt: skip
     device: str = setting("cpu", "where to train", kind="choice", choices=DEVICES)
     # the model space (snnsim.functional.cell, snnsim.functional.delay): library backends, standard neuron
-    tau_syn: float = setting(0.0, "synaptic current time constant with a unit, e.g. 5ms (0: none)", kind="span")
-    recurrent: bool = setting(False, "all-to-all recurrent weights in every hidden layer", kind="bool")
+    tau_syn: float = setting(
+        0.0, "synaptic current time constant with a unit, e.g. 5ms (0: none)", kind="span", models=SPIKING
+    )
+    recurrent: bool = setting(False, "all-to-all recurrent weights in every hidden layer", kind="bool", models=SPIKING)
     learn_tau: bool = setting(False, "train a membrane time constant per hidden neuron (starting at --tau)",
-                              kind="bool")  # fmt: skip
+                              kind="bool", models=SPIKING)  # fmt: skip
     tau_adapt: float = setting(0.0, "adaptive threshold: its decay time constant with a unit, e.g. 100ms (0: a "
-                               "fixed threshold)", kind="span")  # fmt: skip
-    adapt_jump: float = setting(0.5, "threshold increase per spike of the adaptive threshold", kind="float", low=0)
+                               "fixed threshold)", kind="span", models=SPIKING)  # fmt: skip
+    adapt_jump: float = setting(
+        0.5, "threshold increase per spike of the adaptive threshold", kind="float", models=SPIKING, low=0
+    )
     delays: str = setting("none", "axonal delays of the input channels: none, fixed (random, drawn once) or "
-                          "learned", kind="choice", choices=DELAY_MODES)  # fmt: skip
-    max_delay: float = setting(0.02, "largest input delay with a unit", kind="duration")
+                          "learned", kind="choice", models=SPIKING, choices=DELAY_MODES)  # fmt: skip
+    max_delay: float = setting(0.02, "largest input delay with a unit", kind="duration", models=SPIKING)
     rate_reg: float = setting(0.0, "firing-rate regularisation: weight of the mean squared relative deviation "
-                              "of each hidden neuron's rate from --rate-target (0: none)", kind="amount")  # fmt: skip
-    rate_target: float = setting(10.0, "target firing rate of the hidden neurons, Hz", kind="float", low=0)
+                              "of each hidden neuron's rate from --rate-target (0: none)", kind="amount",
+                              models=SPIKING)  # fmt: skip
+    rate_target: float = setting(
+        10.0, "target firing rate of the hidden neurons, Hz", kind="float", models=SPIKING, low=0
+    )
     # IPD
     phase: str = setting(
         "per-sample", "tone phase offset per sample, or per data set (the notebook)", kind="choice",
@@ -164,30 +187,31 @@ class RunConfig:
     encoding: str = setting(
         "bins", "how the spiking decoder sees a sample: bins (one step per 50 ms bin, 48 input currents) or "
         "window (all 960 bin x neuron values as input currents, held for --window-steps steps); the ANN and "
-        "ridge decoders always read the 960 values", kind="choice",
+        "ridge decoders always read the 960 values", kind="choice", models=SPIKING,
         choices=BMI_ENCODINGS, studies=("bmi",),
     )  # fmt: skip
     window_steps: int = setting(
-        8, "steps for which the window encoding holds its currents", kind="int", low=1, high=1000, studies=("bmi",)
-    )
+        8, "steps for which the window encoding holds its currents", kind="int", models=SPIKING, low=1, high=1000,
+        studies=("bmi",),
+    )  # fmt: skip
     readout_units: int = setting(
         1, "output units per decoded dimension, their weighted readouts summed (with --readout weighted)",
-        kind="int", low=1, high=64, studies=("bmi",),
+        kind="int", models=SPIKING, low=1, high=64, studies=("bmi",),
     )  # fmt: skip
     input_rank: int = setting(
         0, "rank of the spiking decoder's input weights: w1 = A B, trained as A (inputs, R) and B (R, hidden) "
-        "(0: full rank)", kind="int", low=0, high=1_000_000, studies=("bmi",),
+        "(0: full rank)", kind="int", models=SPIKING, low=0, high=1_000_000, studies=("bmi",),
     )  # fmt: skip
     input_noise: float = setting(
         0.0, "sd of Gaussian noise added to the z-scored inputs of every training batch (0: none)", kind="amount",
-        studies=("bmi",),
+        models=TRAINED, studies=("bmi",),
     )  # fmt: skip
     dropout: float = setting(
         0.0, "probability of zeroing each input of a training batch (inverted dropout; 0: none)", kind="amount",
-        studies=("bmi",),
+        models=TRAINED, studies=("bmi",),
     )  # fmt: skip
     patience: int = setting(10, "early-stopping patience (epochs without a better validation score)", kind="int",
-                            low=1, high=1_000_000)  # fmt: skip
+                            models=TRAINED, low=1, high=1_000_000)  # fmt: skip
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -199,18 +223,9 @@ class RunConfig:
             if self.study not in f.metadata["studies"] and getattr(self, f.name) != f.default:
                 users = " and ".join(f.metadata["studies"])
                 raise _bad(f.name, f"a setting of the {users} study; the {self.study} study does not use it")
-        if self.duration < self.dt * 2:
-            raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
-        if self.duration > self.dt * MAX_STEPS:
-            raise _bad("duration", f"must hold at most {MAX_STEPS:,} steps of dt={self.dt} s, got {self.duration} s")
+        if self.study == "ipd":
+            self._check_stimulus()
         self._check_reach()
-        if self.tone_hz * self.dt >= 0.5:
-            raise _bad("tone_hz", f"must be below half the step rate (1 / (2 dt) = {0.5 / self.dt:g} Hz), or the "
-                                  f"sampled tone aliases; got {self.tone_hz:g} Hz")  # fmt: skip
-        if self.rate_max_hz * self.dt > 1:
-            raise _bad(
-                "rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}"
-            )
         if self.readout in LEARNED_READOUTS and self.study not in LEARNED_READOUTS[self.readout]:
             raise _bad("readout", f"{self.readout} learns weights of its own, which only the "
                                   f"{' and '.join(LEARNED_READOUTS[self.readout])} study's model carries")  # fmt: skip
@@ -232,6 +247,20 @@ class RunConfig:
         self._check_model_space()
         if self.seed + self.repeats - 1 > MAX_SEED:
             raise _bad("seed", f"seed + repeats - 1 must be <= {MAX_SEED}, got {self.seed + self.repeats - 1}")
+
+    def _check_stimulus(self) -> None:
+        """The IPD stimulus against the step ``dt``: its duration, tone and peak rate."""
+        if self.duration < self.dt * 2:
+            raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
+        if self.duration > self.dt * MAX_STEPS:
+            raise _bad("duration", f"must hold at most {MAX_STEPS:,} steps of dt={self.dt} s, got {self.duration} s")
+        if self.tone_hz * self.dt >= 0.5:
+            raise _bad("tone_hz", f"must be below half the step rate (1 / (2 dt) = {0.5 / self.dt:g} Hz), or the "
+                                  f"sampled tone aliases; got {self.tone_hz:g} Hz")  # fmt: skip
+        if self.rate_max_hz * self.dt > 1:
+            raise _bad(
+                "rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}"
+            )
 
     def _check_reach(self) -> None:
         """Enough steps per sample for an input to reach the output through the neuron's delays."""
@@ -271,6 +300,13 @@ class RunConfig:
         (``hidden`` where there are several hidden layers)."""
         return [name for name in MODEL_SPACE
                 if (len(self.hidden_sizes) > 1 if name == "hidden" else getattr(self, name) != _FIELDS[name].default)]  # fmt: skip
+
+    def unread(self, names: Iterable[str]) -> list[str]:
+        """Those of the settings ``names`` that this config's BMI decoder (``--model``) does not
+        read: the spiking network's for ``ann``, and also the training's for ``linear``."""
+        if self.study != "bmi":
+            return []
+        return [name for name in names if name in _FIELDS and self.model not in _FIELDS[name].metadata["models"]]
 
     # -- derived -----------------------------------------------------------------------------
     @property

@@ -124,6 +124,20 @@ def _note_of(settings: dict) -> str | None:
     return f"snnsim.run: {study} recipe defaults (docs/recipes.md; flags override): {listed}"
 
 
+#: What each non-spiking BMI decoder is, for :func:`unread_note`.
+BASELINES = {"ann": "a non-spiking network", "linear": "ridge regression, fitted in closed form"}
+
+
+def unread_note(cfg: RunConfig, settings: dict) -> str | None:
+    """A one-line note naming the settings a run gave that its BMI decoder does not read."""
+    names = cfg.unread(settings)
+    if not names:
+        return None
+    listed = ", ".join(config.flag(name) for name in names)
+    effect = "it has" if len(names) == 1 else "they have"
+    return f"snnsim.run: note: --model {cfg.model} ({BASELINES[cfg.model]}) does not read {listed}; {effect} no effect"
+
+
 class NotSaved(SnnsimError):
     """The result could not be written at ``--out`` (the message says what happened to it);
     ``saved_to``: where it was saved instead, if anywhere."""
@@ -302,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(ns)  # the config file is read once
         cfg = _config_of(settings)
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
+            print(note, file=sys.stderr)
+        if note := unread_note(cfg, settings):
             print(note, file=sys.stderr)
         out = getattr(ns, "out", None)
         ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),

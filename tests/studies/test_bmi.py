@@ -7,7 +7,8 @@ import pytest
 import xarray as xr
 
 from snnsim import runner
-from snnsim.config import RunConfig
+from snnsim.backends import MODEL_SPACE
+from snnsim.config import RunConfig, field_names, metadata
 from snnsim.datasets.bmi_synthetic import generate
 from snnsim.errors import ConfigError
 from snnsim.run import main
@@ -98,7 +99,56 @@ def test_learning_curve_ends_for_every_model(data_path):
         assert hi.test_fvaf.item() > (0.2 if model == "snn" else 0.3), model
 
 
+#: Settings of the spiking network that the ANN and ridge do not read, each changed from _cfg's.
+SPIKING_CHANGES = dict(backend="norse", readout="weighted", readout_units=2, tau=0.005, dt=0.002, threshold=0.5,
+                       surrogate_slope=2.0, init="fan-in", neuron="standard", encoding="window", window_steps=4)  # fmt: skip
+#: Settings of the training that ridge does not read (fitted in closed form), each changed.
+TRAINING_CHANGES = dict(hidden=7, epochs=3, batch_size=32, lr=0.1, lr_schedule="cosine", weight_decay=0.1,
+                        grad_clip=1e-3, ema=0.5, patience=1, input_noise=0.5, dropout=0.5)  # fmt: skip
+
+
+def test_what_a_baseline_is_said_not_to_read_leaves_its_numbers_alone(data_path):
+    """RunConfig.unread (the note of ``snnsim.run``) names exactly the settings a baseline ignores:
+    changing them all leaves its predictions as they were; the other model-space settings are
+    refused for it outright."""
+    for model, changes in (("ann", SPIKING_CHANGES), ("linear", {**SPIKING_CHANGES, **TRAINING_CHANGES})):
+        cfg = _cfg(data_path, model=model)
+        assert cfg.unread([*changes, "rotation", "seed", "data"]) == list(changes), model
+        refused = {*MODEL_SPACE, "adapt_jump", "max_delay", "rate_target", "input_rank"} - {"hidden"}  # all refused
+        assert set(changes) == {n for n in field_names() if model not in metadata(n)["models"]} - refused
+        a, b = runner.run(cfg, progress=False), runner.run(cfg.replace(**changes), progress=False)
+        np.testing.assert_array_equal(a.y_pred.values, b.y_pred.values)
+    for name, value in TRAINING_CHANGES.items():  # the ANN reads these: each changes its predictions
+        if name in ("epochs", "patience"):  # early stopping may keep the same epoch's weights
+            continue
+        cfg = _cfg(data_path, model="ann")
+        a, b = runner.run(cfg, progress=False), runner.run(cfg.replace(**{name: value}), progress=False)
+        assert not np.array_equal(a.y_pred.values, b.y_pred.values), name
+    refused = dict(tau_syn=0.005, recurrent=True, learn_tau=True, tau_adapt=0.05, adapt_jump=1.0, delays="fixed",
+                   max_delay=0.01, rate_reg=0.1, rate_target=5.0, input_rank=4, hidden=(8, 8))  # fmt: skip
+    assert set(refused) == set(MODEL_SPACE) | {"adapt_jump", "max_delay", "rate_target", "input_rank"}
+    for model in ("ann", "linear"):
+        for name, value in refused.items():
+            with pytest.raises(ConfigError, match=f"not of --model {model}|which is off"):
+                backend = MODEL_SPACE.get(name, ("fused",))[0]  # one that carries it
+                RunConfig(study="bmi", model=model, neuron="standard", backend=backend, **{name: value})
+    assert _cfg(data_path).unread(SPIKING_CHANGES) == [] and RunConfig().unread(["readout"]) == []
+
+
+def test_run_names_the_flags_a_baseline_does_not_read(data_path, capsys):
+    assert main(["--study", "bmi", "--model", "linear", "--data", data_path, "--readout", "last", "--epochs", "3",
+                 "--rotation", "2", "--quiet"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--model linear (ridge regression, fitted in closed form) does not read --readout, --epochs;" in err
+    assert main(["--study", "bmi", "--model", "snn", "--data", data_path, "--readout", "last", "--epochs", "1",
+                 "--quiet"]) == 0  # fmt: skip
+    assert "does not read" not in capsys.readouterr().err
+
+
 def test_bmi_config_validation():
+    assert RunConfig(study="bmi", dt=0.1).dt == 0.1  # the IPD stimulus's checks of dt are not the BMI study's
+    with pytest.raises(ConfigError, match="--rate-max-hz"):
+        RunConfig(study="ipd", dt=0.002)
     with pytest.raises(ConfigError, match="n-train-folds"):
         RunConfig(study="bmi", n_train_folds=19)
     with pytest.raises(ConfigError, match="--rotation"):
