@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -258,9 +259,8 @@ class RunConfig:
             raise _bad("tone_hz", f"must be below half the step rate (1 / (2 dt) = {0.5 / self.dt:g} Hz), or the "
                                   f"sampled tone aliases; got {self.tone_hz:g} Hz")  # fmt: skip
         if self.rate_max_hz * self.dt > 1:
-            raise _bad(
-                "rate_max_hz", f"rate_max_hz * dt must be <= 1 (one spike per step), got {self.rate_max_hz * self.dt}"
-            )
+            raise _bad("rate_max_hz", f"at most one spike per step of dt={self.dt:g} s: must be <= "
+                                      f"{1 / self.dt:g} Hz (or a smaller --dt), got {self.rate_max_hz:g} Hz")  # fmt: skip
 
     def _check_reach(self) -> None:
         """Enough steps per sample for an input to reach the output through the neuron's delays."""
@@ -399,13 +399,13 @@ def coerce(name: str, value: Any) -> Any:
         if value not in meta["choices"]:
             raise _bad(name, f"unknown value {value!r}; accepted: {', '.join(meta['choices'])}")
         return value
-    if kind == "duration" or (kind == "span" and value not in (0, "0")):
+    if kind == "duration" or (kind == "span" and not _zero(value)):
         try:
             return parse_duration(value)
         except ValueError as exc:
             raise _bad(name, str(exc) + (" (or 0: off)" if kind == "span" else "")) from None
     if kind == "span":
-        return 0.0 if isinstance(value, str) or isinstance(value, bool) else value
+        return 0.0 if isinstance(value, str) else value
     if kind == "int":
         return _integer(name, value, meta["low"], meta["high"])
     if kind == "float":
@@ -433,6 +433,13 @@ def coerce(name: str, value: Any) -> Any:
     if kind == "sizes":
         return _sizes(name, value, meta["low"], meta["high"])
     raise AssertionError(f"unknown kind {kind!r}")
+
+
+def _zero(value: Any) -> bool:
+    """Whether ``value`` is zero, with or without a unit: 0, 0.0, "0", "0ms", "0.0 s" (off)."""
+    if isinstance(value, str):
+        return re.fullmatch(r"\s*(0+(\.0*)?|\.0+)\s*(s|ms|us)?\s*", value) is not None
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0
 
 
 def _bad(name: str, message: str) -> ConfigError:
@@ -480,9 +487,9 @@ def _sizes(name: str, value: Any, low: int, high: int) -> int | tuple[int, ...]:
 
 
 def _dims(name: str, value: Any) -> tuple[int, ...]:
-    if isinstance(value, str):
-        value = [0, 1] if value.strip() == "all" else value.split(",")
+    """Output columns from ``0``, ``"all"``, ``"0,1"``, ``[0, 1]`` or the CLI's list (``--dim 0 --dim 1``)."""
     items = list(value) if isinstance(value, (list, tuple)) else [value]
+    items = [part for item in items for part in (item.split(",") if isinstance(item, str) else [item])]
     out = []
     for item in items:
         if isinstance(item, str) and item.strip() in ("0", "1", "all"):

@@ -43,10 +43,31 @@ REQUIRES: dict[str, tuple[str, Any]] = {"readout_units": ("readout", "weighted")
 
 def defaults(study: str, model: str = "snn", given: dict[str, Any] | None = None) -> dict[str, Any]:
     """The recipe settings of ``study`` and ``model`` (empty where RunConfig's defaults hold),
-    without those that do not go with the settings ``given`` (:data:`REQUIRES`)."""
+    without those that do not go with the settings ``given`` (:data:`REQUIRES`), and without the
+    recipe's backend where ``given`` turns on a model-space option that it does not carry
+    (``--recurrent`` with the BMI recipe runs on RunConfig's default backend, not ``fused``)."""
     recipe = dict(RECIPES.get((study, model), {}))
     given = given or {}
     for key, (other, value) in REQUIRES.items():
         if key in recipe and {**recipe, **given}.get(other, value) != value:
             del recipe[key]
+    if "backend" in recipe and "backend" not in given and _needs_another_backend(recipe["backend"], given):
+        del recipe["backend"]
     return recipe
+
+
+def _needs_another_backend(backend: str, given: dict[str, Any]) -> bool:
+    """Whether ``given`` turns on a model-space option that ``backend`` does not carry."""
+    from .backends import MODEL_SPACE
+    from .config import RunConfig, coerce
+    from .errors import ConfigError
+
+    for name, carriers in MODEL_SPACE.items():
+        if name in given and backend not in carriers:
+            try:
+                on = coerce(name, given[name]) != getattr(RunConfig, name)
+            except ConfigError:  # RunConfig names the bad value
+                continue
+            if on:
+                return True
+    return False

@@ -196,6 +196,9 @@ def load(path: str | os.PathLike) -> xr.Dataset:
     path = resolve(path)
     if not path.exists():
         raise ResultError(f"no result file at {path}")
+    if path.is_dir():
+        raise ResultError(f"{path} is a folder, not a result file; give a run's .h5 file, or results/NAME of an "
+                          "experiment merged by `python -m snnsim.sweep merge NAME`")  # fmt: skip
     try:
         ds, damage = read(path)
     except _NotAResultLayout:

@@ -87,6 +87,10 @@ def test_a_study_refuses_the_settings_of_another():
         ("batch_repeats", "false", False),
         ("dims", "all", (0, 1)),
         ("dims", ["1", "0"], (1, 0)),
+        ("dims", ["0,1"], (0, 1)),  # --dim 0,1 on the command line
+        ("tau_syn", "0ms", 0.0),  # off, with a unit
+        ("tau_syn", "0.0", 0.0),
+        ("tau_adapt", "0 s", 0.0),
         ("readout", "oc", "mean"),
         ("seed", "4294967295", 2**32 - 1),
     ],
@@ -103,6 +107,8 @@ def test_text_from_the_edges_is_converted_by_the_config(field, text, value):
         ("epochs", "1.5", r"^--epochs: expected an integer, got '1.5'"),
         ("tau", "-1ms", r"^--tau: duration must be positive"),
         ("dims", 7, r"^--dim: output columns are 0"),
+        ("tau_syn", "-0ms", r"^--tau-syn: duration must be positive"),
+        ("tau_syn", False, r"^--tau-syn: expected a duration"),
     ],
 )
 def test_messages_name_the_flag_and_the_range(field, value, message):
@@ -177,3 +183,10 @@ def test_a_tone_above_the_nyquist_frequency_of_dt_is_refused():
         RunConfig(tone_hz=500.0)  # dt 1 ms: 2 samples per period
     assert RunConfig(tone_hz=499.0, dt="1ms").tone_hz == 499.0
     assert RunConfig(tone_hz=1000.0, dt="0.1ms", rate_max_hz=600.0).tone_hz == 1000.0  # a finer step carries it
+
+
+def test_a_peak_rate_above_one_spike_per_step_names_dt_and_the_bound():
+    with pytest.raises(ConfigError, match=r"^--rate-max-hz: at most one spike per step of dt=0.002 s: must be <= "
+                                          r"500 Hz \(or a smaller --dt\), got 600 Hz"):  # fmt: skip
+        RunConfig(dt="2ms")
+    assert RunConfig(dt="2ms", rate_max_hz=500.0).rate_max_hz == 500.0

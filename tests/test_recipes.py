@@ -52,3 +52,16 @@ def test_input_delays_drop_the_recipes_window_encoding():
     assert cfg_of("--study", "bmi").encoding == "window"
     cfg = cfg_of("--study", "bmi", "--backend", "norse", "--neuron", "standard", "--delays", "fixed")
     assert cfg.encoding == "bins" and cfg.lr == recipes.defaults("bmi", "snn")["lr"]
+
+
+def test_a_model_space_option_the_recipes_backend_lacks_drops_that_backend():
+    """``--recurrent`` (snnTorch and Norse only) with the BMI recipe runs on RunConfig's default
+    backend instead of being refused for the recipe's ``fused``; the rest of the recipe holds."""
+    recipe = recipes.defaults("bmi", "snn")
+    for option in (["--recurrent"], ["--tau-syn", "5ms"], ["--learn-tau"], ["--delays", "fixed"]):
+        cfg = cfg_of("--study", "bmi", "--neuron", "standard", *option)
+        assert cfg.backend == RunConfig.backend != recipe["backend"], option
+        assert (cfg.lr, cfg.input_rank, cfg.readout) == (recipe["lr"], recipe["input_rank"], recipe["readout"])
+    for kept in (["--tau-syn", "0ms"], ["--no-recurrent"], ["--tau-adapt", "50ms"], ["--hidden", "8,8"]):
+        assert cfg_of("--study", "bmi", "--neuron", "standard", *kept).backend == recipe["backend"], kept
+    assert cfg_of("--study", "bmi", "--neuron", "standard", "--recurrent", "--backend", "norse").backend == "norse"

@@ -41,6 +41,7 @@ The data set is deterministic in its generator and seed and cached after first u
 from __future__ import annotations
 
 import dataclasses
+import numbers
 import os
 import pickle
 import tempfile
@@ -191,11 +192,25 @@ def _ou(n_steps: int, n: int, dt: float, tau: float, sd: float, rng: np.random.G
     return x
 
 
+#: Samples between a fold's ends and its first and last cut between blocks.
+EDGE = 100
+
+
 def generate(
     seed: int = DATA_SEED, samples_per_fold: int = SAMPLES_PER_FOLD, gen: Generator = STANDARD
 ) -> dict[str, list[np.ndarray]]:
     """Build the synthetic data set of generator ``gen`` (see the module docstring).
-    Deterministic in ``gen`` and ``seed``."""
+    Deterministic in ``gen`` and ``seed``. Blocks start at least ``EDGE`` samples from a fold's
+    ends, so a fold holds at least 2 ``EDGE`` + blocks - 1 samples."""
+    least = 2 * EDGE + gen.blocks[1] - 1
+    if (
+        isinstance(samples_per_fold, bool)
+        or not isinstance(samples_per_fold, numbers.Integral)
+        or samples_per_fold < least
+    ):
+        raise ValueError(f"samples_per_fold must be an integer >= {least} for this generator (up to {gen.blocks[1]} "
+                         f"blocks per fold, the first and the last at least {EDGE} samples long), got "
+                         f"{samples_per_fold!r}")  # fmt: skip
     rng = seeding.numpy_rng(seed, "bmi-synthetic")
     dt = BIN / SUB
     lead = N_BINS * SUB  # history needed before the first sample of a block (1 s)
@@ -220,7 +235,7 @@ def generate(
             gain = gain * np.exp(rng.standard_normal(N_NEURONS) * gen.drift)
             pd = pd + rng.standard_normal(N_NEURONS) * gen.drift
         n_blocks = int(rng.integers(gen.blocks[0], gen.blocks[1] + 1))
-        cuts = np.sort(rng.choice(np.arange(100, samples_per_fold - 100), n_blocks - 1, replace=False))
+        cuts = np.sort(rng.choice(np.arange(EDGE, samples_per_fold - EDGE), n_blocks - 1, replace=False))
         sizes = np.diff(np.concatenate([[0], cuts, [samples_per_fold]]))
         fold_parts = {k: [] for k in out}
         for size in sizes:

@@ -399,6 +399,8 @@ def weights_of(
         extra = [d for d in a.dims if d not in ("input_unit", "hidden_unit")] + [
             d for d in b.dims if d not in ("hidden_unit", "output_unit")
         ]
+        if "hidden_unit_1" in extra:
+            raise ValueError("the figure draws one hidden layer's weights; this network has several")
         if extra:
             raise ValueError(f"select one model first (sel=...): dims {sorted(set(extra))} left")
         return a.transpose("input_unit", "hidden_unit").values, b.transpose("hidden_unit", "output_unit").values

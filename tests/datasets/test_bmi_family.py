@@ -55,3 +55,15 @@ def test_members_change_what_they_say():
     assert all(8 <= b <= 12 for b in _blocks(fragmented))
     # the arm's movements do not depend on the neurons' settings
     np.testing.assert_array_equal(standard["dtheta"][0][:50], sparse["dtheta"][0][:50])
+
+
+def test_folds_too_small_for_the_blocks_are_refused_by_name():
+    """A fold holds up to ``blocks`` blocks, the first and last at least EDGE samples long."""
+    frag = syn.FAMILY["fragmented"]
+    least = 2 * syn.EDGE + frag.blocks[1] - 1
+    with pytest.raises(ValueError, match=rf"^samples_per_fold must be an integer >= {least} .* got {least - 1}$"):
+        syn.generate(samples_per_fold=least - 1, gen=frag)
+    data = syn.generate(samples_per_fold=np.int64(least), gen=frag)  # the least is enough, a numpy int too
+    assert all(len(mi) == least for mi in data["MI"])
+    with pytest.raises(ValueError, match="got 300.0"):
+        syn.generate(samples_per_fold=300.0)

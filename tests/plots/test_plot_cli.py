@@ -65,6 +65,10 @@ def test_missing_or_invalid_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert plot.main([str(tmp_path / "bad.h5")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a readable result file" in err
+    (tmp_path / "runs").mkdir()
+    assert plot.main([str(tmp_path / "runs")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"snnsim.plots: error: {tmp_path / 'runs'} is a folder, not a")
     assert not (tmp_path / "figures").exists()
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from snnsim import plots
+from snnsim.plots.ipd import weights_of
 
 
 def by_gid(ax, prefix):
@@ -222,3 +224,14 @@ def test_model_space_figure_rows_sorted_by_validation(rng):
     assert plots.ipd.model_space_label({"tau_syn": 0.0, "tau_adapt": 0.05, "delays": "learned"}) == (
         "no syn, adapt 50 ms, delays learned"
     )
+
+
+def test_weights_of_a_network_of_several_hidden_layers_are_refused_by_name():
+    rng = np.random.default_rng(0)
+    w1 = (("input_unit", "hidden_unit"), rng.normal(size=(4, 3)))
+    one = xr.Dataset({"w1": w1, "w2": (("hidden_unit", "output_unit"), rng.normal(size=(3, 2)))})
+    assert [w.shape for w in weights_of(one)] == [(4, 3), (3, 2)]
+    two = xr.Dataset({"w1": w1, "w_hidden1": (("hidden_unit", "hidden_unit_1"), rng.normal(size=(3, 3))),
+                      "w2": (("hidden_unit_1", "output_unit"), rng.normal(size=(3, 2)))})  # fmt: skip
+    with pytest.raises(ValueError, match="^the figure draws one hidden layer's weights; this network has several$"):
+        weights_of(two)
