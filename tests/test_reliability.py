@@ -367,7 +367,7 @@ def test_a_one_row_fold_is_refused(tmp_path):
     (["--tau", "-1ms"], "--tau: duration must be positive"),
     (["--batch-size", "1000000"], "GB of memory"),
     (["--n-train-batches", "1000000"], "GB of memory"),
-    (["--rate-max-hz", "5000"], "--rate-max-hz: rate_max_hz * dt must be <= 1"),
+    (["--rate-max-hz", "5000"], "--rate-max-hz: at most one spike per step of dt=0.001 s: must be <= 1000 Hz"),
     (["--duration", "1ms"], "--duration: must hold at least two steps"),
 ])  # fmt: skip
 def test_bad_settings_one_line_exit_2_nothing_written(args, fragment, tmp_path):
