@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +72,7 @@ def ipd_stimuli(cfg: RunConfig, data: str | None, n: int | None, seed: int) -> t
             raise KeyError("spikes")
         spikes = np.asarray(arrays["spikes"])
         ipd = np.asarray(arrays["ipd"]) if "ipd" in arrays.files else None
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: an empty file
         raise DataError(f"--data: {data} is not an .npz file with an array 'spikes' ({type(exc).__name__})") from None
     if spikes.ndim != 3 or spikes.shape[1:] != (stim.steps, stim.n_inputs) or not len(spikes):
         raise DataError(f"--data: spikes have shape {spikes.shape}; the model takes (samples, {stim.steps}, "
@@ -135,9 +136,11 @@ def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | No
 
     raw = bmi_data.load(data)
     chosen = folds if folds else list(range(bmi_data.N_FOLDS))
-    for k in chosen:
+    for n, k in enumerate(chosen):
         if not 0 <= k < bmi_data.N_FOLDS:
             raise DataError(f"--fold: {k} is not a fold (0..{bmi_data.N_FOLDS - 1})")
+        if k in chosen[:n]:
+            raise DataError(f"--fold: fold {k} is given twice (its samples would count twice)")
     counts = bmi_data.mi_to_sequence(np.concatenate([raw["MI"][k] for k in chosen]), cfg.mi_order)
     y_true = np.concatenate([raw[cfg.target][k] for k in chosen])[:, list(cfg.dims)]
     time = np.concatenate([raw["time"][k] for k in chosen])
@@ -200,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
+        if Path(ns.out).resolve() == Path(ns.model).resolve():
+            raise DataError(f"--out: {ns.out} is the model file; write the predictions to another file")
         results.check_writable(ns.out, ns.overwrite)
         if cfg.study == "ipd":
             if (ns.data is None) == (ns.stimuli is None):

@@ -129,6 +129,11 @@ def _npy(folder: Path, name: str, array: np.ndarray) -> Path:
     return folder / name
 
 
+def _bytes(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
 BAD = {
     "missing model": lambda m, d: (d / "nope.h5", ["--stimuli", "4"], "no result file"),
     "no spikes": lambda m, d: (m, ["--data", _npz(d, "x.npz", x=np.zeros(3))], "with an array 'spikes'"),
@@ -141,6 +146,9 @@ BAD = {
     "ipd in degrees": lambda m, d: (m, ["--data", _npz(d, "g.npz", spikes=np.zeros((2, 100, 200)),
                                                           ipd=np.array([-45.0, 30.0]))],
                                     "ipd must lie in -pi/2..pi/2 rad (-90..90 deg), got -45..30 (degrees?)"),
+    "empty .npz": lambda m, d: (m, ["--data", _bytes(d / "z.npz", b"")], "with an array 'spikes' (EOFError)"),
+    "not a zip": lambda m, d: (m, ["--data", _bytes(d / "t.npz", b"PK\x03\x04 not a zip")],
+                               "with an array 'spikes' (BadZipFile)"),
     "no data": lambda m, d: (m, [], "give --data FILE.npz or --stimuli N"),
     "fold of IPD": lambda m, d: (m, ["--stimuli", "4", "--fold", "1"], "--fold is for BMI models"),
 }  # fmt: skip
@@ -175,3 +183,26 @@ def test_an_existing_out_is_kept_without_overwrite(ipd_model, tmp_path, capsys):
     assert out.read_bytes() == b"keep"
     assert in_process(ipd_model, "--stimuli", 4, "--out", out, "--overwrite") == 0
     assert results.load(out).sizes["sample"] == 4
+
+
+def test_the_model_file_is_never_the_out(ipd_model, tmp_path, capsys):
+    """Even with --overwrite: the predictions would replace the trained model."""
+    model = tmp_path / "m.h5"
+    model.write_bytes(Path(ipd_model).read_bytes())
+    assert in_process(model, "--stimuli", 4, "--out", model, "--overwrite") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.predict: error: --out: {model} is the model file; write the predictions to another file"
+    ]
+    assert model.read_bytes() == Path(ipd_model).read_bytes()
+
+
+def test_a_fold_given_twice_is_refused(bmi_path, tmp_path, capsys):
+    out = tmp_path / "b.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
+                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert in_process(out, "--data", bmi_path, "--fold", 0, "--fold", 0, "--out", tmp_path / "p.h5") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "snnsim.predict: error: --fold: fold 0 is given twice (its samples would count twice)"
+    ]
+    assert not (tmp_path / "p.h5").exists()
