@@ -159,14 +159,21 @@ def process(main: Callable[[], int]) -> int:
 
 def guarded(prog: str, body: Callable[[], int]) -> int:
     """Run a command's ``body`` and return its exit code; a :class:`~snnsim.errors.SnnsimError`
-    becomes one line on stderr and the error's exit code, Ctrl-C exit code 130, and a closed
-    output pipe (``| head``) a quiet stop."""
+    becomes one line on stderr and the error's exit code, a path that cannot be made or written
+    (a file in the way of a folder, no permission) one line and exit code 2, Ctrl-C exit code
+    130, and a closed output pipe (``| head``) a quiet stop."""
     try:
         return body()
     except SnnsimError as exc:
         one_line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # quoted library text
         print(f"{prog}: error: {one_line}", file=sys.stderr)
         return exc.exit_code
+    except (NotADirectoryError, FileExistsError, IsADirectoryError, PermissionError) as exc:
+        # a path the user gave (or its folder) that cannot be made or written: a file where a
+        # folder must go, a folder where a file must go, no permission
+        what = "exists and is not a folder" if isinstance(exc, FileExistsError) else exc.strerror
+        print(f"{prog}: error: {exc.filename}: {what}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing half-written", file=sys.stderr)
         return EXIT_INTERRUPTED

@@ -56,6 +56,17 @@ NOTEBOOK_REACH = 4
 LEGACY_KEYS = {"task": "study"}
 
 
+def current_name(key: str, seen: Any) -> str:
+    """Setting ``key`` by its current name (:data:`LEGACY_KEYS`: ``task`` is ``study``). Raises
+    :class:`ConfigError` when ``seen`` (the names of a table read so far) already holds it: the
+    table gives one setting under both its names."""
+    new = LEGACY_KEYS.get(key, key)
+    if new in seen:  # TOML refuses a key given twice, so the other one was the other name
+        old = next(k for k, v in LEGACY_KEYS.items() if v == new)
+        raise ConfigError(new, f"{old} and {new} are the same setting ({old} is its old name); give one")
+    return new
+
+
 def setting(
     default: Any,
     help: str,

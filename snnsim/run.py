@@ -84,7 +84,13 @@ def config_file(path: str | os.PathLike) -> dict:
         raise ConfigError("config", f"{path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", f"{path} is not valid TOML ({exc})") from None
-    return doc
+    settings: dict = {}
+    for key, value in doc.items():
+        try:
+            settings[config.current_name(key, settings)] = value
+        except ConfigError as exc:
+            raise ConfigError("config", f"{path}: {exc.message}") from None
+    return settings
 
 
 def config_from_args(ns: argparse.Namespace) -> RunConfig:

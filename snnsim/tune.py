@@ -35,8 +35,11 @@ Commands::
 The study lives in ``RESULTS/NAME/optuna.journal``: Optuna's journal file storage with an
 ``open`` lock file (safe on NFSv3+, unlike SQLite on NFS). Each completed trial writes a normal
 result file ``RESULTS/NAME/trial-N.h5`` (the config, the trial's number and parameters as
-attributes). A worker stopped by a signal marks its trial failed; ``status`` lists trials left
-running by workers that died.
+attributes). The study remembers the spec's ``[fixed]`` and ``[search]``: a spec of the same name
+that changes them is refused (``trials``, the sampler, the pruner and the seed may change). A
+worker stopped by a signal marks its trial ``stopped``, which does not count against the budget
+(a requeued worker runs it again); ``status`` lists trials left running by workers that died,
+which do count.
 """
 
 from __future__ import annotations
@@ -71,6 +74,10 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "halving", "none")
 TOP_KEYS = ("name", "description", "trials", "sampler", "pruner", "seed", "fixed", "search")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+#: The largest seed: worker k samples with ``seed + k``, and numpy's seeds end at 2**32 - 1.
+MAX_SEED = 2**31 - 1
+#: Settings that no search may vary: the objective (val_acc or val_fvaf) follows from ``study``.
+UNSEARCHABLE = ("study",)
 SCRIPT = Path(__file__).resolve().parents[1] / "slurm" / "tune.sh"
 
 
@@ -118,6 +125,12 @@ class Spec:
     def config(self, params: dict[str, Any]) -> RunConfig:
         return RunConfig.from_dict({**self.fixed, **params, "repeats": 1})
 
+    @property
+    def space(self) -> str:
+        """The fixed settings and the search space as JSON: what a study's trials have in common."""
+        search = [{k: v for k, v in vars(p).items() if v not in (None, False, ())} for p in self.search]
+        return json.dumps({"fixed": self.fixed, "search": search}, sort_keys=True)
+
 
 def load(path: str | Path) -> Spec:
     """Read and check a spec file: every setting through :class:`RunConfig`, the search space
@@ -147,11 +160,14 @@ def load(path: str | Path) -> Spec:
     trials, seed = doc.get("trials", 20), doc.get("seed", 0)
     if isinstance(trials, bool) or not isinstance(trials, int) or trials < 1:
         raise SpecError(f"{path}: trials must be a positive integer, got {trials!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError(f"{path}: seed must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise SpecError(f"{path}: seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
+    for table in ("fixed", "search"):
+        if not isinstance(doc.get(table, {}), dict):
+            raise SpecError(f"{path}: {table} must be a table [{table}] of settings, got {doc[table]!r}")
     fixed = {}
-    for key, value in dict(doc.get("fixed", {})).items():
-        key = config_mod.LEGACY_KEYS.get(key, key)
+    for key, value in doc.get("fixed", {}).items():
+        key = _new_name(path, "fixed", key, fixed)
         try:
             fixed[key] = config_mod.coerce(key, value) if key in config_mod.field_names() else None
         except ConfigError as exc:
@@ -159,9 +175,13 @@ def load(path: str | Path) -> Spec:
         if key not in config_mod.field_names():
             raise SpecError(f"{path}: unknown setting fixed.{key}")
     search = []
-    for key, desc in dict(doc.get("search", {})).items():
+    for key, desc in doc.get("search", {}).items():
+        key = _new_name(path, "search", key, [p.name for p in search])
         if key not in config_mod.field_names():
             raise SpecError(f"{path}: unknown setting search.{key}")
+        if key in UNSEARCHABLE:
+            raise SpecError(f"{path}: search.{key}: cannot be searched (the objective follows from it); "
+                            f"give one {key} in [fixed], or one spec per {key}")  # fmt: skip
         if key in fixed:
             raise SpecError(f"{path}: {key!r} is both fixed and searched")
         if not isinstance(desc, dict) or not ({"choices"} <= set(desc) or {"low", "high"} <= set(desc)):
@@ -203,6 +223,13 @@ def load(path: str | Path) -> Spec:
     return spec
 
 
+def _new_name(path: Path, table: str, key: str, seen: Any) -> str:
+    try:
+        return config_mod.current_name(key, seen)
+    except ConfigError as exc:
+        raise SpecError(f"{path}: [{table}]: {exc.message}") from None
+
+
 def _step(where: str, step: Any, low: float, high: float, integer: bool) -> float | None:
     """A range's ``step``: None, or a number > 0 (an integer for an ``integer`` setting) that
     divides ``high - low`` (Optuna would otherwise shrink the range with a warning)."""
@@ -233,14 +260,21 @@ def folder(spec: Spec, root: str | os.PathLike | None = None) -> Path:
     return results_dir(root) / spec.name
 
 
-def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0) -> Any:
-    """The Optuna study of ``spec`` in its journal file, created by the first worker to come."""
+def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, create: bool = True) -> Any:
+    """The Optuna study of ``spec`` in its journal file, created by the first worker to come
+    (None without ``create`` when there is none yet). Refused when the folder holds a sweep's
+    job files, or the study was made by a spec with other fixed settings or search space."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = folder(spec, root) / "optuna.journal"
+    if any(path.parent.glob("job-*.h5")) or any(path.parent.glob("task-*.h5")):
+        raise SpecError(f"{path.parent} holds the job files of a sweep named {spec.name!r}; "
+                        "give the tuning spec another name")  # fmt: skip
+    if not create and not path.exists():
+        return None
     path.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
     seed = spec.seed + worker
@@ -248,8 +282,17 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0) ->
     pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
               "halving": optuna.pruners.SuccessiveHalvingPruner(),
               "none": optuna.pruners.NopPruner()}[spec.pruner]  # fmt: skip
-    return optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner,
-                               direction="maximize", load_if_exists=True)  # fmt: skip
+    s = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner,
+                            direction="maximize", load_if_exists=True)  # fmt: skip
+    made_by = s.user_attrs.get("space")
+    if made_by is None:
+        s.set_user_attr("space", spec.space)  # the first worker; another racing it sets the same text
+    elif made_by != spec.space:
+        old, new = json.loads(made_by), json.loads(spec.space)
+        changed = [t for t in ("fixed", "search") if old[t] != new[t]]
+        raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
+                        "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip
+    return s
 
 
 def trial_path(spec: Spec, number: int, root: str | os.PathLike | None = None) -> Path:
@@ -287,9 +330,22 @@ def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None) -> 
     return value
 
 
+def _uncounted(t: Any) -> bool:
+    """Whether trial ``t`` is left out of the budget and of the counts: an ask past the budget,
+    or a trial stopped by a signal (its worker was cancelled or requeued)."""
+    return bool(t.user_attrs.get("over_budget") or t.user_attrs.get("stopped"))
+
+
+def _used(s: Any, number: int) -> int:
+    """The trials before trial ``number`` that count against the budget. Trial numbers are unique
+    and dense across workers, so each trial sees the ones asked before it; a trial stopped later
+    only frees its place for the trials asked after."""
+    return sum(1 for t in s.get_trials(deepcopy=False) if t.number < number and not _uncounted(t))
+
+
 def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log=print) -> int:  # noqa: ANN001
-    """Run trials until the budget is used: ask a trial, stop when its number is past the budget
-    (numbers are unique and dense across workers)."""
+    """Run trials until the budget is used: ask a trial, stop when the trials before it that
+    count (:func:`_used`) fill the budget."""
     import optuna
     from optuna.trial import TrialState
 
@@ -300,7 +356,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
     with stop_on_signals():
         while True:
             trial = s.ask()
-            if trial.number >= spec.trials:
+            if _used(s, trial.number) >= spec.trials:
                 trial.set_user_attr("over_budget", True)  # before tell: a finished trial takes no attrs
                 s.tell(trial, state=TrialState.FAIL)
                 log(f"{spec.name}: budget of {spec.trials} trials used; worker {worker} stops")
@@ -311,8 +367,9 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 s.tell(trial, state=TrialState.PRUNED)
                 log(f"trial {trial.number}: pruned")
             except Interrupted as exc:
+                trial.set_user_attr("stopped", exc.name)
                 s.tell(trial, state=TrialState.FAIL)
-                log(f"trial {trial.number}: stopped by {exc.name}; marked failed")
+                log(f"trial {trial.number}: stopped by {exc.name}; not counted against the budget")
                 return 128 + exc.signum
             except Exception as exc:  # noqa: BLE001 - recorded, and the worker goes on
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
@@ -325,14 +382,15 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
 
 
 def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Trials by state (over-budget asks left out) and the best completed trial."""
-    s = study(spec, root)
-    by: dict[str, list[int]] = {"complete": [], "running": [], "pruned": [], "failed": []}
+    """Trials by state (over-budget asks left out; ``stopped``: by a signal, not counted against
+    the budget) and the best completed trial. Reads the study without creating it."""
+    s = study(spec, root, create=False)
+    by: dict[str, list[int]] = {"complete": [], "running": [], "pruned": [], "failed": [], "stopped": []}
     names = {"COMPLETE": "complete", "RUNNING": "running", "PRUNED": "pruned", "FAIL": "failed", "WAITING": "running"}
-    for t in s.get_trials(deepcopy=False):
+    for t in s.get_trials(deepcopy=False) if s is not None else ():
         if t.user_attrs.get("over_budget"):
             continue
-        by[names[t.state.name]].append(t.number)
+        by["stopped" if t.user_attrs.get("stopped") else names[t.state.name]].append(t.number)
     out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by}
     if by["complete"]:
         best = s.best_trial
@@ -363,16 +421,22 @@ def to_toml(cfg: RunConfig, header: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def merge(spec: Spec, root: str | os.PathLike | None = None) -> Path:
+def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool = False) -> Path:
     """Every completed trial's result file, stacked along a dim ``trial`` with each searched
-    setting a coordinate over it, into ``RESULTS/NAME.h5``."""
+    setting a coordinate over it, into ``RESULTS/NAME.h5``. A completed trial whose file is gone
+    is refused, or left out with ``allow_missing`` (listed in the attribute ``missing``)."""
     import xarray as xr
 
     from . import results
-    from .sweep.jobs import results_dir
+    from .sweep.jobs import array_spec, check_merged_kind, results_dir
 
+    check_merged_kind(results_dir(root) / f"{spec.name}.h5", "tune")
     info = summary(spec, root)
-    files = [trial_path(spec, n, root) for n in sorted(info["complete"]) if trial_path(spec, n, root).exists()]
+    missing = [n for n in sorted(info["complete"]) if not trial_path(spec, n, root).exists()]
+    if missing and not allow_missing:
+        raise SnnsimError(f"{spec.name}: completed trials {array_spec(missing)} have no result file in "
+                          f"{folder(spec, root)}; merge with --allow-missing to leave them out")  # fmt: skip
+    files = [trial_path(spec, n, root) for n in sorted(info["complete"]) if n not in missing]
     if not files:
         raise SnnsimError(f"{spec.name}: no completed trial to merge")
     pieces = []
@@ -392,7 +456,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None) -> Path:
     for var in merged.variables.values():
         var.encoding = {}  # the trial files' int encodings cannot hold the NaN of the padding
     merged.attrs = {"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
-                    "complete": 1, "n_trials": len(files)}  # fmt: skip
+                    "complete": 1, "n_trials": len(files), "missing": json.dumps(missing)}  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"
     results.write(merged, out, overwrite=True)
     return out
@@ -414,13 +478,21 @@ def build_parser() -> OneLineParser:
     s = add("best", "write the best trial's config as TOML")
     s.add_argument("--out", required=True, help="the TOML file to write")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
-    add("merge", "merge the completed trials' result files into RESULTS/NAME.h5")
+    s = add("merge", "merge the completed trials' result files into RESULTS/NAME.h5")
+    s.add_argument("--allow-missing", action="store_true", help="leave out completed trials whose file is gone")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
-    return guarded(PROG, lambda: COMMANDS[ns.command](load(ns.spec), ns))
+
+    def body() -> int:
+        from .sweep.jobs import check_results_dir
+
+        check_results_dir(ns.results_dir)
+        return COMMANDS[ns.command](load(ns.spec), ns)
+
+    return guarded(PROG, body)
 
 
 def _log(message: str) -> None:
@@ -428,7 +500,10 @@ def _log(message: str) -> None:
 
 
 def cmd_worker(spec: Spec, ns: Any) -> int:
-    return work(spec, ns.results_dir, int(os.environ.get("SLURM_ARRAY_TASK_ID", "0")), _log)
+    text = os.environ.get("SLURM_ARRAY_TASK_ID", "0")
+    if not (text.isascii() and text.isdigit() and int(text) <= MAX_SEED):
+        raise SnnsimError(f"worker: $SLURM_ARRAY_TASK_ID={text!r} is not a worker number (0..{MAX_SEED})")
+    return work(spec, ns.results_dir, int(text), _log)
 
 
 def cmd_run(spec: Spec, ns: Any) -> int:
@@ -470,7 +545,7 @@ def cmd_submit(spec: Spec, ns: Any) -> int:
 
 
 def _status_line(info: dict[str, Any]) -> str:
-    counts = "  ".join(f"{k} {len(info[k])}" for k in ("complete", "running", "pruned", "failed"))
+    counts = "  ".join(f"{k} {len(info[k])}" for k in ("complete", "running", "pruned", "failed", "stopped"))
     best = info.get("best")
     text = f"{info['name']}: budget {info['budget']}; {counts}"
     if best:
@@ -501,7 +576,7 @@ def cmd_best(spec: Spec, ns: Any) -> int:
 
 
 def cmd_merge(spec: Spec, ns: Any) -> int:
-    path = merge(spec, ns.results_dir)
+    path = merge(spec, ns.results_dir, ns.allow_missing)
     print(f"{spec.name}: merged into {path}")
     return 0
 

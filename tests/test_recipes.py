@@ -65,3 +65,18 @@ def test_a_model_space_option_the_recipes_backend_lacks_drops_that_backend():
     for kept in (["--tau-syn", "0ms"], ["--no-recurrent"], ["--tau-adapt", "50ms"], ["--hidden", "8,8"]):
         assert cfg_of("--study", "bmi", "--neuron", "standard", *kept).backend == recipe["backend"], kept
     assert cfg_of("--study", "bmi", "--neuron", "standard", "--recurrent", "--backend", "norse").backend == "norse"
+
+
+def test_a_config_file_naming_study_twice_is_refused(tmp_path, capsys):
+    """``task`` is the old name of ``study``: a file with both would run whichever came last."""
+    from snnsim.run import main
+
+    toml = tmp_path / "both.toml"
+    toml.write_text('study = "ipd"\ntask = "bmi"\n')
+    assert main(["--config", str(toml), "--quiet", "--out", str(tmp_path / "r.h5")]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.run: error: --config: {toml}: task and study are the same setting (task is its old name); give one"
+    ]
+    toml.write_text('task = "bmi"\nmodel = "linear"\n')  # the old name alone still reads
+    assert cfg_of("--config", str(toml)).study == "bmi"
+    assert cfg_of("--config", str(toml), "--study", "ipd", "--model", "snn").study == "ipd"  # a flag wins

@@ -129,6 +129,16 @@ BAD = {
                                    "tau = { choices = [] }"), "search.tau: choices must be a non-empty list"),
     "a list as a choice": (GOOD.replace("[search]", '[search]\nreadout = { choices = [["mean"]] }'),
                            "search.readout: expected one of"),
+    "fixed not a table": ("fixed = 5\n" + GOOD.split("[fixed]")[0] + "[search]" + GOOD.split("[search]")[1],
+                          "fixed must be a table [fixed]"),
+    "search a list": ("search = [1, 2]\n" + GOOD.split("[search]")[0], "search must be a table [search]"),
+    "seed past numpy's": (GOOD.replace("seed = 0", "seed = 5000000000"), "seed must be an integer in 0..2147483647"),
+    "study searched": (GOOD.replace('study = "ipd"\n', "").replace("[search]", '[search]\nstudy = { choices = '
+                       '["bmi", "ipd"] }'), "search.study: cannot be searched (the objective follows from it)"),
+    "task searched": (GOOD.replace('study = "ipd"\n', "").replace("[search]", '[search]\ntask = { choices = '
+                      '["ipd"] }'), "search.study: cannot be searched"),
+    "task and study": (GOOD.replace('study = "ipd"', 'study = "ipd"\ntask = "bmi"'),
+                       "[fixed]: task and study are the same setting (task is its old name); give one"),
 }  # fmt: skip
 
 
@@ -149,10 +159,25 @@ def test_missing_spec_and_usage_errors(tmp_path):
     spec.write_text(GOOD)
     assert "--out" in one_line_error(cli("best", spec, env=env, cwd=tmp_path))  # --out is required
     assert "-j" in one_line_error(cli("run", spec, "-j", "0", env=env, cwd=tmp_path))
-    # a good spec before any trial: status says so, best refuses
+    # a good spec before any trial: status says so (and makes no study), best refuses
     assert status(spec, env, tmp_path)["complete"] == []
+    assert not (tmp_path / "results").exists()
     assert "no completed trial" in one_line_error(cli("best", spec, "--out", "b.toml", env=env, cwd=tmp_path))
     assert not (tmp_path / "b.toml").exists()
+    # a worker number that is none
+    for task in ("abc", "", "-5"):
+        env_task = {**env, "SLURM_ARRAY_TASK_ID": task}
+        line = one_line_error(cli("worker", spec, env=env_task, cwd=tmp_path))
+        assert line == f"snnsim.tune: error: worker: $SLURM_ARRAY_TASK_ID={task!r} is not a worker number " \
+                       "(0..2147483647)"  # fmt: skip
+    # results folders in the way
+    (tmp_path / "file").write_text("")
+    line = one_line_error(cli("--results-dir", tmp_path / "file", "status", spec, env=env, cwd=tmp_path))
+    assert line == f"snnsim.tune: error: --results-dir: {tmp_path / 'file'} is a file; give a folder"
+    (tmp_path / "r2").mkdir()
+    (tmp_path / "r2" / "tiny").write_text("")
+    line = one_line_error(cli("--results-dir", tmp_path / "r2", "run", spec, env=env, cwd=tmp_path))
+    assert line == f"snnsim.tune: error: {tmp_path / 'r2' / 'tiny'}: exists and is not a folder"
 
 
 @pytest.mark.parametrize("name", ["ipd_tune", "bmi_tune"])
@@ -251,6 +276,51 @@ def test_merge_stacks_trials(searched):
         hidden = params["hidden"]  # trials of other sizes: the hidden units past this one's are padding
         np.testing.assert_array_equal(point.w1.isel(hidden_unit=slice(0, hidden)).values, trial.w1.values)
         assert np.isnan(point.w1.isel(hidden_unit=slice(hidden, None)).values).all()
+
+
+def test_a_changed_spec_of_the_same_name_is_refused(tmp_path):
+    """The study remembers [fixed] and [search]; the budget, sampler, pruner and seed may change."""
+    path = tmp_path / "learns.toml"
+    text = LEARNS.replace("{name}", "learns").replace("{trials}", "4")
+    path.write_text(text)
+    root = tmp_path / "results"
+    tune.study(tune.load(path), root)
+    path.write_text(text.replace("trials = 4", "trials = 8").replace('"random"', '"tpe"'))
+    tune.study(tune.load(path), root)
+    for changed, what in [(text.replace("hidden = 16", "hidden = 32"), "fixed"),
+                          (text.replace("high = 1e-1", "high = 1e-2"), "search"),
+                          (text.replace("hidden = 16\n", "").replace("[search]\n", "[search]\nhidden = { choices = "
+                                                                       "[16, 32] }\n"), "fixed and search")]:  # fmt: skip
+        path.write_text(changed)
+        with pytest.raises(tune.SpecError, match=f"made by a spec named 'learns' with other {what} settings; its "
+                                                 "trials would mix"):  # fmt: skip
+            tune.study(tune.load(path), root)
+
+
+def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path):
+    """A trial stopped by a signal (its worker cancelled or requeued) does not count against the
+    budget; a merge refuses a completed trial whose file is gone, unless told to leave it out."""
+    from optuna.trial import TrialState
+
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    spec = tune.load(path)
+    root = tmp_path / "results"
+    s = tune.study(spec, root)
+    stopped = s.ask()  # what work() records when SIGTERM arrives mid-trial
+    stopped.set_user_attr("stopped", "SIGTERM")
+    s.tell(stopped, state=TrialState.FAIL)
+    messages = []
+    assert tune.work(spec, root, 0, messages.append) == 0
+    info = tune.summary(spec, root)
+    assert info["stopped"] == [0] and info["complete"] == [1, 2] and info["failed"] == [], info
+    assert messages[-1].endswith("budget of 2 trials used; worker 0 stops")
+    tune.trial_path(spec, 1, root).unlink()
+    with pytest.raises(tune.SnnsimError, match=r"completed trials 1 have no result file in .*--allow-missing"):
+        tune.merge(spec, root)
+    assert not (root / "learns.h5").exists()
+    merged = results.load(tune.merge(spec, root, allow_missing=True))
+    assert merged.trial.values.tolist() == [2] and json.loads(merged.attrs["missing"]) == [1]
 
 
 # -- pruning ---------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ naming the problem (missing key, wrong fold count, mismatched rows, wrong MI wid
 
 from __future__ import annotations
 
+import hashlib
 import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -31,6 +32,34 @@ N_FOLDS = 20
 N_NEURONS = 48
 N_BINS = 20
 JOINTS = ("shoulder", "elbow")
+#: SHA-256 of each data file this process loaded (by resolved path): what its runs trained on.
+LOADED: dict[str, str] = {}
+_SHA256: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 (hex) of the file at ``path`` now; computed once per path, size and mtime."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key not in _SHA256:
+        _SHA256[key] = hashlib.sha256(p.read_bytes()).hexdigest()
+    return _SHA256[key]
+
+
+def is_file_source(data: str | None) -> bool:
+    """Whether ``--data`` names a file (not None, nor a ``synthetic:`` source)."""
+    from . import bmi_synthetic
+
+    try:
+        return data is not None and bmi_synthetic.parse_source(str(data)) is None
+    except ValueError:
+        return False
+
+
+def loaded_sha256(path: str | Path) -> str:
+    """The SHA-256 of data file ``path`` as this process loaded it (else as it is now)."""
+    return LOADED.get(str(Path(path).resolve())) or file_sha256(path)
 
 
 def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
@@ -114,11 +143,13 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
     if path.is_dir():
         raise DataError(f"--data: {path} is a folder; give the bmi_dataset.pkl file")
     try:
-        with open(path, "rb") as fh:
-            data = pickle.load(fh)
+        raw = path.read_bytes()
+        data = pickle.loads(raw)
     except Exception as exc:  # pickle raises many types for a damaged file
         raise DataError(f"--data: {path} is not a readable pickle ({type(exc).__name__}: {exc})") from None
-    return validate(data, str(path))
+    out = validate(data, str(path))
+    LOADED[str(path.resolve())] = hashlib.sha256(raw).hexdigest()
+    return out
 
 
 def fold_split(rotation: int, n_train: int, n_folds: int = N_FOLDS) -> tuple[np.ndarray, int, int]:

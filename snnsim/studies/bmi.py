@@ -620,6 +620,8 @@ class BMIStudy:
             "train_folds": json.dumps(list(data.folds.train.folds)), "val_fold": data.folds.val.folds[0],
             "test_fold": test.folds[0], "data_source": cfg.data or "synthetic",
         })  # fmt: skip
+        if bmi_data.is_file_source(cfg.data):
+            ds.attrs["data_file_sha256"] = bmi_data.loaded_sha256(cfg.data)
         return ds
 
     def summarise(self, ds: xr.Dataset) -> str:

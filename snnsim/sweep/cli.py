@@ -74,6 +74,7 @@ def build_parser() -> OneLineParser:
         help="run pack INDEX of at most K jobs in this process (shared data, batched seeds)",
     )
     s.add_argument("--force", action="store_true", help="rerun even if done, and replace a stale result")
+    s.add_argument("--rerun-stale", action="store_true", help="replace a stale result (done jobs are skipped)")
     s.add_argument("--progress", action="store_true", help="show the training progress bar")
     s.add_argument("--keep-checkpoints", action="store_true", help="keep the per-epoch checkpoints after writing")
     s = add("submit", "submit the jobs that are not done as a SLURM array job")
@@ -132,10 +133,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _command(ns: argparse.Namespace) -> int:
-    root = jobs_mod.results_dir(ns.results_dir)
-    if root.exists() and not root.is_dir():
-        raise SnnsimError(f"--results-dir: {root} is a file; give a folder")
-    return COMMANDS[ns.command](experiment_mod.load(ns.exp), ns)
+    jobs_mod.check_results_dir(ns.results_dir)
+    exp = experiment_mod.load(ns.exp)
+    folder = jobs_mod.job_dir(exp, ns.results_dir)
+    if (folder / "optuna.journal").exists():
+        raise SnnsimError(f"{folder} holds the study of a tuning spec named {exp.name!r}; "
+                          "give the experiment another name")  # fmt: skip
+    return COMMANDS[ns.command](exp, ns)
 
 
 # -- commands ----------------------------------------------------------------------------------
@@ -171,7 +175,7 @@ def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
     else:
         indices = [exp.check_index(index)]
     return jobs_mod.run_jobs(exp, indices, ns.results_dir, force=ns.force, progress=ns.progress, log=log,
-                             keep_checkpoints=ns.keep_checkpoints)  # fmt: skip
+                             keep_checkpoints=ns.keep_checkpoints, rerun_stale=ns.rerun_stale)  # fmt: skip
 
 
 def _todo(exp: Experiment, ns: argparse.Namespace, rerun_stale: bool) -> list[int]:
@@ -203,7 +207,7 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
     extra = shlex.split(ns.sbatch_args)
     cmd = ["sbatch", "--parsable", f"--array={spec}", *extra, str(ns.script), _exp_arg(exp)]
     if ns.rerun_stale:
-        cmd.append("--force")
+        cmd.append("--rerun-stale")
     if ns.pack:
         cmd += ["--pack", str(ns.pack)]
     env = dict(os.environ)
@@ -244,7 +248,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     todo = _todo(exp, ns, ns.rerun_stale)
-    if ns.indices:
+    if ns.indices is not None:
         try:
             only = set(jobs_mod.parse_array_spec(ns.indices))
         except ValueError:
@@ -254,11 +258,11 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         for i in only:
             exp.check_index(i)
         todo = [i for i in todo if i in only]
-    n_done = sum(s.state == "done" for s in jobs_mod.states(exp, ns.results_dir))
     if not todo:
-        print(f"{exp.name}: nothing to run ({n_done} of {exp.grid_size} jobs done)")
+        print(f"{exp.name}: nothing to run{' of --indices ' + ns.indices if ns.indices else ''} "
+              f"({_nothing_to_run(exp, ns)})")  # fmt: skip
         return 0
-    jobs_mod.check_data(exp, todo)
+    jobs_mod.check_data(exp, todo, here=True)
     logdir = jobs_mod.job_dir(exp, ns.results_dir) / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -279,7 +283,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     def one(i: int) -> tuple[int, int | None]:
         cmd = [sys.executable, "-m", "snnsim.sweep", "run", _exp_arg(exp), str(i)]
         if ns.rerun_stale:
-            cmd.append("--force")
+            cmd.append("--rerun-stale")
         if ns.pack:
             cmd += ["--pack", str(ns.pack)]
         if stopping.is_set():
@@ -329,6 +333,21 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     for i, rc in sorted(bad):
         print(f"  {unit} {i}: exit code {rc}; log {logdir / f'{unit}-{i}.log'}")
     return 1 if bad else 0
+
+
+def _nothing_to_run(exp: Experiment, ns: argparse.Namespace) -> str:
+    """Why ``local`` has nothing to run: how many jobs are done, and the stale ones it leaves."""
+    by: dict[str, list[int]] = {}
+    for s in jobs_mod.states(exp, ns.results_dir):
+        by.setdefault(s.state, []).append(s.index)
+    text = f"{len(by.get('done', []))} of {exp.grid_size} jobs done"
+    if by.get("stale") and not ns.rerun_stale:
+        stale = by["stale"]
+        text += (f"; {len(stale)} stale ({jobs_mod.array_spec(stale)}: made by another config or snnsim), "
+                 "rerun with --rerun-stale")  # fmt: skip
+    if by.get("running"):
+        text += f"; {len(by['running'])} running"
+    return text
 
 
 def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:

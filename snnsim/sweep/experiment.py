@@ -226,7 +226,7 @@ def loads(text: str, path: Path | None = None) -> Experiment:
     known = set(field_names())
     fixed: dict[str, Any] = {}
     for key, value in fixed_doc.items():
-        key = config.LEGACY_KEYS.get(key, key)
+        key = _new_name(where, "fixed", key, fixed)
         _check_key(where, "fixed", key, known)
         fixed[key] = _convert(where, key, value)
 
@@ -236,10 +236,12 @@ def loads(text: str, path: Path | None = None) -> Experiment:
     if not isinstance(sweep_doc, list) or not all(isinstance(b, dict) for b in sweep_doc):
         raise ExperimentError(f"{where}: [sweep] must be a table or an array of tables [[sweep]]")
     blocks = []
-    for block_doc in sweep_doc:
+    for n, block_doc in enumerate(sweep_doc, start=1):
+        if not block_doc:
+            raise ExperimentError(f"{where}: [[sweep]] block {n} is empty; give each block its swept settings")
         block = []
         for key, values in block_doc.items():
-            key = config.LEGACY_KEYS.get(key, key)
+            key = _new_name(where, "sweep", key, [k for k, _ in block])
             _check_key(where, "sweep", key, known)
             if key in fixed:
                 raise ExperimentError(f"{where}: {key!r} is both fixed and swept")
@@ -277,6 +279,13 @@ def loads(text: str, path: Path | None = None) -> Experiment:
         except ExperimentError as exc:
             raise ExperimentError(f"{exc} (job {index}: {exp.settings(index)})") from None
     return exp
+
+
+def _new_name(where: str, table: str, key: str, seen: Any) -> str:
+    try:
+        return config.current_name(key, seen)
+    except ConfigError as exc:
+        raise ExperimentError(f"{where}: [{table}]: {exc.message}") from None
 
 
 def _check_key(where: str, table: str, key: str, known: set[str]) -> None:

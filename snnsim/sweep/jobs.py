@@ -60,6 +60,33 @@ def results_dir(override: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get(ENV_RESULTS) or "results")
 
 
+def check_results_dir(override: str | None) -> Path:
+    """:func:`results_dir`, refused (naming where it came from) when empty or a file."""
+    where = "--results-dir" if override is not None else f"${ENV_RESULTS}" if os.environ.get(ENV_RESULTS) else None
+    if override == "":
+        raise SnnsimError("--results-dir: empty; give a folder")
+    root = results_dir(override)
+    if root.exists() and not root.is_dir():
+        raise SnnsimError(f"{where or 'the results folder'}: {root} is a file; give a folder")
+    return root
+
+
+def check_merged_kind(path: Path, kind: str) -> None:
+    """Refuse to replace the merged file ``path`` when the other command made it (a ``tune``
+    merge has the attribute ``tune_spec``, a ``sweep`` merge ``experiment``): a sweep and a
+    tuning spec of the same name would replace each other's results."""
+    if not path.is_file():
+        return
+    try:
+        attrs = file_attrs(path)
+    except Exception:  # noqa: BLE001 - a damaged file is replaced, as before
+        return
+    theirs = "tune" if "tune_spec" in attrs else "sweep" if "experiment" in attrs else None
+    if theirs not in (None, kind):
+        raise SnnsimError(f"{path} holds the merged results of a {theirs} named {path.stem!r}; "
+                          f"give this {kind} another name")  # fmt: skip
+
+
 def job_dir(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
     return results_dir(root) / exp.name
 
@@ -116,7 +143,7 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None, ch
         if damage:
             return JobState(index, "corrupt", damage)
         try:
-            attrs = _attrs(path)
+            attrs = file_attrs(path)
         except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
             return JobState(index, "corrupt", f"unreadable ({type(exc).__name__})")
         if attrs.get("complete") != 1:
@@ -144,6 +171,9 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None, ch
                 f"numerics version {numerics} (snnsim {attrs.get('snnsim_version')}) "
                 f"!= {results.NUMERICS_VERSION} of this snnsim",
             )
+        changed = _data_changed(wanted.data, attrs.get("data_file_sha256"))
+        if changed:
+            return JobState(index, "stale", changed)
         wall, peak = attrs.get("job_wall_seconds"), attrs.get("peak_rss_mb")
         return JobState(index, "done", "", None if wall is None else float(wall), None if peak is None else float(peak))
     marker = _found_marker(exp, index, root)
@@ -155,18 +185,44 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None, ch
     return JobState(index, "missing")
 
 
+def _data_changed(data: str | None, digest: str | None) -> str | None:
+    """Why a job that trained on data file ``data`` (SHA-256 ``digest``, recorded since snnsim
+    0.3.0) is stale: the file differs now; None when it is the same, or cannot be read to tell."""
+    from ..datasets.bmi import file_sha256, is_file_source
+
+    if digest is None or not is_file_source(data):
+        return None
+    try:
+        now = file_sha256(data)
+    except OSError:
+        return None
+    return (
+        None if now == digest else f"data file {data} changed since (SHA-256 {digest[:12]}... then, {now[:12]}... now)"
+    )
+
+
 def states(exp: Experiment, root: str | os.PathLike | None = None, check_data: bool = True) -> list[JobState]:
     return [state(exp, i, root, check_data) for i in range(exp.grid_size)]
 
 
-def check_data(exp: Experiment, indices: list[int]) -> None:
+def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
     """Read every data file that jobs ``indices`` read, once each, with the checks a run makes
     (:func:`snnsim.datasets.bmi.load`): a missing or malformed file is one :class:`DataError`
     before any job starts, not a failure in every job's log. Synthetic sources are only parsed
     (making them is the jobs' work). Relative paths are read from the current folder, as the
-    jobs started from it read them."""
+    jobs started from it read them. The experiment's ``tensorboard`` folder must not be a file;
+    with ``here`` (the jobs run on this machine) a job on ``cuda`` needs a CUDA device here."""
     from ..datasets import bmi, bmi_synthetic
 
+    if exp.tensorboard is not None and Path(exp.tensorboard).exists() and not Path(exp.tensorboard).is_dir():
+        raise SnnsimError(f"{exp.name}: tensorboard = {exp.tensorboard!r} is a file; give a folder; no job started")
+    on_cuda = [i for i in indices if exp.config(i).device == "cuda"]
+    if here and on_cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SnnsimError(f"{exp.name}: jobs {array_spec(on_cuda)} run on cuda, and this machine has no CUDA "
+                              "device; submit them to a GPU partition, or set device = \"auto\"; no job started")  # fmt: skip
     readers: dict[str, int] = {}
     for i in indices:
         data = exp.config(i).data
@@ -181,7 +237,7 @@ def check_data(exp: Experiment, indices: list[int]) -> None:
             raise DataError(f"{exp.name}: {message} (read by {n} job{'s' * (n > 1)}); no job started") from None
 
 
-def _attrs(path: Path) -> dict:
+def file_attrs(path: Path) -> dict:
     """The file's global attributes, read with h5py (much faster than opening it with xarray)."""
     import h5py
     import numpy as np
@@ -221,20 +277,25 @@ def array_spec(indices: list[int]) -> str:
     return ",".join(parts)
 
 
+_ARRAY_PART = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?")
+
+
 def parse_array_spec(spec: str) -> list[int]:
-    """Inverse of :func:`array_spec` (a ``%K`` throttle and ``:step`` are accepted)."""
-    spec = spec.split("%", 1)[0]
+    """Inverse of :func:`array_spec`: sbatch ``--array`` syntax (``0-3,7``, ``0-9:2``, a ``%K``
+    throttle). Raises ValueError for anything else, an empty range (``5-3``) or a step of 0."""
+    spec, _, throttle = spec.strip().partition("%")
+    if _ and not (throttle.isascii() and throttle.isdigit() and int(throttle) > 0):
+        raise ValueError(f"bad throttle %{throttle}")
     out: list[int] = []
-    for part in filter(None, spec.split(",")):
-        step = 1
-        if ":" in part:
-            part, s = part.split(":", 1)
-            step = int(s)
-        if "-" in part:
-            a, b = part.split("-", 1)
-            out += list(range(int(a), int(b) + 1, step))
-        else:
-            out.append(int(part))
+    for part in spec.split(","):
+        match = _ARRAY_PART.fullmatch(part.strip())
+        if match is None:
+            raise ValueError(f"bad part {part!r}")
+        a, b, step = match.groups()
+        a, b, step = int(a), int(a if b is None else b), int(step or 1)
+        if b < a or step < 1:
+            raise ValueError(f"empty range {part!r}")
+        out += range(a, b + 1, step)
     return sorted(set(out))
 
 
@@ -317,10 +378,12 @@ def checkpoint_progress(exp: Experiment, root: str | os.PathLike | None = None) 
             continue
         try:
             info = json.loads(side.read_text())
-        except (OSError, ValueError):
+            progress = (int(info["epoch"]), int(info["epochs"]))
+            indices = parse_array_spec(match.group(1))
+        except (OSError, ValueError, KeyError, TypeError):  # damaged, or not ours: no progress to show
             continue
-        for index in parse_array_spec(match.group(1)):
-            out[index] = (int(info["epoch"]), int(info["epochs"]))
+        for index in indices:
+            out[index] = progress
     return out
 
 
@@ -396,6 +459,7 @@ def run_jobs(
     progress: bool = False,
     log: Callable[[str], None] = print,
     keep_checkpoints: bool = False,
+    rerun_stale: bool = False,
 ) -> int:
     """Run the jobs ``indices`` not yet complete in this process; return a process exit code.
 
@@ -411,7 +475,8 @@ def run_jobs(
 
     Exit codes (:mod:`snnsim.errors`): 0 all done (or already done, or being run elsewhere);
     1 the run raised (``job-INDEX.failed`` with the traceback, for every job not yet written);
-    3 a stale result is in the way (rerun with ``force``); 4 a job's training diverged (its
+    3 a stale result is in the way (rerun with ``force``, or ``rerun_stale``: replace stale
+    results, skip done ones); 4 a job's training diverged (its
     ``.failed`` says which repeat and epoch; the other jobs are written); 5 a result could not
     be written (disk full ...); 128+N stopped by signal N (results already written stay).
     """
@@ -424,10 +489,10 @@ def run_jobs(
         current = state(exp, index, root)
         if current.state == "done" and not force:
             log(f"job {index}: already done ({found_result(exp, index, root)}); skipped")
-        elif current.state == "stale" and not force:
+        elif current.state == "stale" and not (force or rerun_stale):
             log(
                 f"job {index}: a stale result is in the way ({current.reason}); "
-                f"rerun with --force to replace {result_path(exp, index, root)}"
+                f"rerun with --rerun-stale (or --force) to replace {result_path(exp, index, root)}"
             )
             code = EXIT_STALE
         elif current.state == "running":

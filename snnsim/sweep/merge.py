@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -26,10 +27,10 @@ from tqdm.auto import tqdm
 from .. import results
 from ..errors import ResultError
 from .experiment import UNITS, Experiment
-from .jobs import JobState, found_result, merged_path, states
+from .jobs import JobState, check_merged_kind, file_attrs, found_result, merged_path, states
 
 # per-job attributes that differ between jobs; dropped from the merged dataset
-_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256")
+_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256", "data_file_sha256")
 
 
 class MergeError(ResultError):
@@ -137,8 +138,30 @@ def merge(
     )
     merged.attrs = attrs
     if write:
+        check_merged_kind(merged_path(exp, root), "sweep")
+        _check_no_loss(exp, merged_path(exp, root), set(missing + stale))
         results.write(merged, merged_path(exp, root), overwrite=True)  # a merge replaces the previous one
     return merged
+
+
+def _check_no_loss(exp: Experiment, path: Path, holes: set[int]) -> None:
+    """Refuse to replace the merged file ``path`` of this very experiment file with one that has
+    holes (``--allow-missing``) at jobs it holds: their job files are gone, corrupt or stale
+    since, and their numbers would be lost."""
+    if not holes or not path.is_file():
+        return
+    try:
+        attrs = file_attrs(path)
+        if attrs.get("experiment_toml") != exp.source:
+            return  # another grid: replaced, as every merge replaces the previous one
+        had = holes - set(json.loads(attrs["missing"])) - set(json.loads(attrs["stale"]))
+    except Exception:  # noqa: BLE001 - a damaged merged file holds nothing to keep
+        return
+    if had:
+        from .jobs import array_spec
+
+        raise MergeError(f"{path} holds jobs {array_spec(sorted(had))}, which are not done now; merging would "
+                         "replace their numbers with NaN: rerun them, or move that file away first")  # fmt: skip
 
 
 def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
@@ -197,7 +220,11 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
 
 
 def _index_values(values: tuple) -> np.ndarray:
-    """A swept setting's values as a concatenated index holds them (text as objects)."""
+    """A swept setting's values as a concatenated index holds them (text as objects). Where
+    some value is a list (``hidden = [8, "8,8"]``, ``dims = ["0,1", 2]``), every value is its
+    text as on the command line: ``"8"``, ``"8,8"``."""
+    if any(isinstance(v, tuple) for v in values):
+        return np.array([",".join(map(str, v)) if isinstance(v, tuple) else str(v) for v in values], dtype=object)
     array = np.asarray(values)
     return array.astype(object) if array.dtype.kind == "U" else array
 

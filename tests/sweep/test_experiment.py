@@ -136,8 +136,13 @@ def test_count_and_show_cli(capsys):
         ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nreadout = ["fr"]\n', "same keys"),
         ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nseed = [0]\n', "same point"),
         ('name = "x"\n[sweep\n', "not valid TOML"),
+        ('name = "x"\n[fixed]\ntask = "ipd"\nstudy = "bmi"\n[sweep]\nseed = [0]\n',
+         "[fixed]: task and study are the same setting (task is its old name); give one"),
+        ('name = "x"\n[sweep]\nstudy = ["ipd"]\ntask = ["bmi"]\n', "[sweep]: task and study are the same setting"),
+        ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\n', "[[sweep]] block 2 is empty"),
+        ('name = "x"\n[[sweep]]\n', "[[sweep]] block 1 is empty"),
     ],
-)
+)  # fmt: skip
 def test_bad_files_are_one_line_errors(text, fragment):
     with pytest.raises(ExperimentError) as info:
         loads(text)
@@ -177,7 +182,25 @@ def test_cli_bad_input_exit_code_2(tmp_path, capsys):
 )
 def test_array_spec_round_trip(indices, spec):
     assert array_spec(indices) == spec
-    assert parse_array_spec(spec + "%4") == sorted(indices)
+    if indices:
+        assert parse_array_spec(spec + "%4") == sorted(indices)
+
+
+@pytest.mark.parametrize("spec", ["", ",", "5-3", "1,,2", "4%abc", "4%0", "0-3:0", "a", "-1", "1-", "3%"])
+def test_parse_array_spec_refuses_what_sbatch_refuses(spec):
+    """An empty list, an empty range or a bad throttle is refused, not read as no job (or every job)."""
+    with pytest.raises(ValueError):
+        parse_array_spec(spec)
+
+
+@pytest.mark.parametrize("indices", ["", "5-3", ",", "4%abc"])
+def test_local_refuses_bad_indices(indices, tmp_path, capsys):
+    exp_file = tmp_path / "x.toml"
+    exp_file.write_text('name = "x"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = [0, 1]\n')
+    assert cli.main(["--results-dir", str(tmp_path / "r"), "local", str(exp_file), "--indices", indices]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "--indices: expected sbatch --array syntax" in err[0], err
+    assert not (tmp_path / "r" / "x").exists()
 
 
 def test_aliases_are_resolved_before_duplicates_are_counted():

@@ -1,0 +1,185 @@
+"""What a sweep refuses, or reports, instead of losing or mixing results: a merge that would
+replace numbers with NaN, a tuning study of the same name, a data file changed under done jobs,
+stale jobs a rerun leaves alone, damaged checkpoint sidecars, paths in the way, and settings that
+cannot run on this machine (checked before any job starts)."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from sweep.test_merge import TEXT, fake_job
+
+from snnsim import results
+from snnsim.datasets.bmi_synthetic import generate
+from snnsim.sweep import cli
+from snnsim.sweep.experiment import loads
+from snnsim.sweep.jobs import result_path, run_jobs, state, states
+from snnsim.sweep.merge import MergeError, merge
+
+BMI = """
+name = "g"
+[fixed]
+study = "bmi"
+model = "linear"
+n_train_folds = 2
+data = "{data}"
+[sweep]
+seed = [0, 1]
+"""
+
+
+def one_line(capsys) -> str:
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.sweep: error: "), err
+    return err[0]
+
+
+def test_allow_missing_does_not_replace_a_jobs_numbers_with_nan(tmp_path):
+    exp = loads(TEXT)
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    merge(exp, tmp_path)
+    merged = tmp_path / "m.h5"
+    before = merged.read_bytes()
+    result_path(exp, 3, tmp_path).write_bytes(b"damaged")  # job 3 was merged, and is corrupt now
+    with pytest.raises(MergeError, match=r"holds jobs 3, which are not done now; merging would replace"):
+        merge(exp, tmp_path, allow_missing=True)
+    assert merged.read_bytes() == before
+    # moved away (or another grid): merged with the hole, as asked
+    merged.rename(tmp_path / "kept.h5")
+    ds = merge(exp, tmp_path, allow_missing=True)
+    assert json.loads(ds.attrs["missing"]) == [3] and np.isnan(ds.sel(exp.settings(3)).test_acc).all()
+    # a second merge with the same hole replaces the first: nothing more is lost
+    merge(exp, tmp_path, allow_missing=True)
+
+
+def test_a_sweep_and_a_tuning_study_of_one_name_are_refused(tmp_path, capsys):
+    from snnsim import tune
+
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    exp = loads(TEXT)
+    fake_job(exp, 0, tmp_path)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "m"\n[fixed]\nstudy = "ipd"\nn_val_batches = 1\n[search]\nlr = { low = 1e-3, high = 1e-2 }\n'
+    )
+    assert tune.main(["--results-dir", str(tmp_path), "run", str(spec)]) == 2
+    assert "holds the job files of a sweep named 'm'; give the tuning spec another name" in capsys.readouterr().err
+    assert not (tmp_path / "m" / "optuna.journal").exists()
+    # the other way round: a study's folder is no sweep's
+    result_path(exp, 0, tmp_path).unlink()
+    tune.study(tune.load(spec), tmp_path)
+    assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 2
+    assert "holds the study of a tuning spec named 'm'; give the experiment another name" in one_line(capsys)
+    # and a merged file of the one is not replaced by the other's merge
+    shutil.rmtree(tmp_path / "m")
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    merge(exp, tmp_path)
+    shutil.rmtree(tmp_path / "m")
+    with pytest.raises(tune.SnnsimError, match="holds the merged results of a sweep named 'm'"):
+        tune.merge(tune.load(spec), tmp_path)
+
+
+def test_a_swept_list_setting_merges_with_its_text_as_labels(tmp_path, tiny_ipd):
+    """``hidden = [8, "8,8"]``: one and two hidden layers; merged, the coordinate is "8", "8,8"."""
+    fixed = "\n".join(f"{k} = {json.dumps(v)}" for k, v in {**tiny_ipd, "n_val_batches": 0}.items() if k != "hidden")
+    exp = loads(f'name = "h"\n[fixed]\n{fixed}\nneuron = "standard"\n[sweep]\nhidden = [8, "8,8"]\n')
+    assert run_jobs(exp, [0, 1], tmp_path, log=lambda m: None) == 0
+    ds = merge(exp, tmp_path)
+    assert ds.hidden.values.tolist() == ["8", "8,8"]
+    for i, label in enumerate(["8", "8,8"]):
+        job = results.load(result_path(exp, i, tmp_path))
+        np.testing.assert_array_equal(ds.test_acc.sel(hidden=label).values, job.test_acc.values)
+    assert results.load(tmp_path / "h.h5").hidden.values.tolist() == ["8", "8,8"]
+
+
+def test_a_data_file_changed_under_done_jobs_makes_them_stale(tmp_path, bmi_path, capsys):
+    data = tmp_path / "data.pkl"
+    shutil.copy(bmi_path, data)
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=data))
+    exp = loads(exp_file.read_text())
+    res = tmp_path / "r"
+    assert run_jobs(exp, [0, 1], res, log=lambda m: None) == 0
+    assert [s.state for s in states(exp, res)] == ["done", "done"]
+    job0 = results.load(result_path(exp, 0, res))
+    assert len(job0.attrs["data_file_sha256"]) == 64
+    data.write_bytes(pickle.dumps(generate(seed=1, samples_per_fold=300)))  # another data set, same path
+    st = [state(exp, i, res) for i in range(2)]
+    assert [s.state for s in st] == ["stale", "stale"]
+    assert st[0].reason.startswith(f"data file {data} changed since (SHA-256 {job0.attrs['data_file_sha256'][:12]}")
+    # `local` says why it has nothing to run, and how to rerun
+    assert cli.main(["--results-dir", str(res), "local", str(exp_file), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "nothing to run (0 of 2 jobs done; 2 stale (0-1: made by another config or snnsim), rerun with " \
+           "--rerun-stale)" in out, out  # fmt: skip
+    # a rerun of stale jobs replaces them and leaves done ones as they are
+    assert run_jobs(exp, [0], res, rerun_stale=True, log=lambda m: None) == 0
+    done_bytes = result_path(exp, 0, res).read_bytes()
+    logged: list[str] = []
+    assert run_jobs(exp, [0, 1], res, rerun_stale=True, log=logged.append) == 0
+    assert any("job 0: already done" in m for m in logged), logged
+    assert result_path(exp, 0, res).read_bytes() == done_bytes
+    assert [s.state for s in states(exp, res)] == ["done", "done"]
+
+
+def test_a_damaged_checkpoint_sidecar_is_no_progress(tmp_path, capsys):
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / ".job-5.r0-0.ckpt.json").write_text("{}")
+    (folder / ".job-6.r0-0.ckpt.json").write_text('{"epoch": "x", "epochs": 3}')
+    (folder / ".jobs-5-3.r0-0.ckpt.json").write_text('{"epoch": 1, "epochs": 3}')
+    assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["missing"] == list(range(12))
+
+
+def test_local_checks_the_device_and_the_tensorboard_folder_first(tmp_path, capsys):
+    exp_file = tmp_path / "c.toml"
+    exp_file.write_text(
+        'name = "c"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\ndevice = "cuda"\n[sweep]\nseed = [0, 1]\n'
+    )
+    code = cli.main(["--results-dir", str(tmp_path), "local", str(exp_file), "--quiet", "--indices", "0"])
+    if torch.cuda.is_available():  # a GPU machine runs it
+        assert code == 0 and result_path(loads(exp_file.read_text()), 0, tmp_path).exists()
+    else:
+        assert code == 2
+        assert one_line(capsys).endswith("jobs 0 run on cuda, and this machine has no CUDA device; submit them to a "
+                                         'GPU partition, or set device = "auto"; no job started')  # fmt: skip
+        assert not (tmp_path / "c").exists()
+    (tmp_path / "tb").write_text("a file")
+    exp_file.write_text(f'name = "t"\ntensorboard = "{tmp_path / "tb"}"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n'
+                        '[sweep]\nseed = [0]\n')  # fmt: skip
+    assert cli.main(["--results-dir", str(tmp_path), "local", str(exp_file), "--quiet"]) == 2
+    assert "is a file; give a folder; no job started" in one_line(capsys)
+    assert not (tmp_path / "t").exists()
+
+
+def test_results_folders_in_the_way_are_one_line(tmp_path, capsys, monkeypatch):
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("SNNSIM_RESULTS", str(blocker))
+    assert cli.main(["status", str(exp_file)]) == 2
+    assert one_line(capsys) == f"snnsim.sweep: error: $SNNSIM_RESULTS: {blocker} is a file; give a folder"
+    assert cli.main(["--results-dir", str(blocker), "status", str(exp_file)]) == 2
+    assert one_line(capsys) == f"snnsim.sweep: error: --results-dir: {blocker} is a file; give a folder"
+    assert cli.main(["--results-dir", "", "status", str(exp_file)]) == 2
+    assert one_line(capsys) == "snnsim.sweep: error: --results-dir: empty; give a folder"
+    # a file where the experiment's folder goes, or below a file
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "m").write_text("")
+    for root in (tmp_path / "r", blocker / "below"):
+        assert cli.main(["--results-dir", str(root), "local", str(exp_file), "--quiet"]) == 2
+        line = one_line(capsys)
+        assert line.startswith(f"snnsim.sweep: error: {root}") and "Not a directory" in line, line
+    assert (tmp_path / "r" / "m").read_text() == ""
