@@ -198,6 +198,9 @@ def load(path: str | Path) -> Spec:
         try:
             if "choices" in desc:
                 values = tuple(config_mod.coerce(key, v) for v in desc["choices"])
+                if len(set(values)) != len(values):
+                    raise SpecError(f"{path}: search.{key}: choices list a value twice (after conversion): "
+                                    f"{desc['choices']!r}")  # fmt: skip
                 param = Param(key, choices=values)
             else:
                 low, high = (config_mod.coerce(key, desc[b]) for b in ("low", "high"))

@@ -137,6 +137,10 @@ BAD = {
                        '["bmi", "ipd"] }'), "search.study: cannot be searched (the objective follows from it)"),
     "task searched": (GOOD.replace('study = "ipd"\n', "").replace("[search]", '[search]\ntask = { choices = '
                       '["ipd"] }'), "search.study: cannot be searched"),
+    "a choice twice": (GOOD.replace("[search]", '[search]\nreadout = { choices = ["mean", "fr", "mean"] }'),
+                       "search.readout: choices list a value twice"),
+    "a duration twice": (GOOD.replace('tau = { low = "5ms", high = "20ms" }', 'tau = { choices = ["2ms", 0.002] }'),
+                         "search.tau: choices list a value twice (after conversion): ['2ms', 0.002]"),
     "task and study": (GOOD.replace('study = "ipd"', 'study = "ipd"\ntask = "bmi"'),
                        "[fixed]: task and study are the same setting (task is its old name); give one"),
 }  # fmt: skip

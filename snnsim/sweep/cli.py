@@ -279,6 +279,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
 
     running: dict[int, subprocess.Popen] = {}
     stopping = threading.Event()
+    launching = threading.Lock()  # a job starts, or the stop takes the jobs running: not both at once
 
     def one(i: int) -> tuple[int, int | None]:
         cmd = [sys.executable, "-m", "snnsim.sweep", "run", _exp_arg(exp), str(i)]
@@ -289,9 +290,12 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         if stopping.is_set():
             return i, None
         with open(logdir / f"{unit}-{i}.log", "a") as log:  # appended: a concurrent sweep's log stays
-            log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n")
-            log.flush()
-            running[i] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+            with launching:
+                if stopping.is_set():
+                    return i, None
+                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n")
+                log.flush()
+                running[i] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
             rc = running[i].wait()
             running.pop(i, None)
         return i, rc
@@ -313,10 +317,12 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
                     bar.update(1)
         except Interrupted as exc:  # pass the signal on to the jobs running, start no more
             stopped = exc
-            stopping.set()
+            with launching:
+                stopping.set()
+                started = list(running.values())
             for fut in futures:
                 fut.cancel()
-            for proc in list(running.values()):
+            for proc in started:
                 proc.send_signal(exc.signum)
     if stopped is not None:
         print(
