@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -201,6 +202,7 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
         return 0
     jobs_mod.check_data(exp, indices)
     entries = _todo_packs(exp, ns, indices) if ns.pack else indices
+    _check_array_size(exp, ns, max(entries))
     spec = jobs_mod.array_spec(entries)
     if ns.throttle:
         spec += f"%{ns.throttle}"
@@ -226,6 +228,31 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
     packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
     print(f"{exp.name}: submitted {len(indices)} jobs{packed} as SLURM array job {job} (--array={spec})")
     return 0
+
+
+def max_array_size() -> int | None:
+    """The cluster's ``MaxArraySize`` (array indices run 0 .. MaxArraySize - 1), None where
+    ``scontrol`` does not tell."""
+    if shutil.which("scontrol") is None:
+        return None
+    try:
+        proc = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", proc.stdout, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def _check_array_size(exp: Experiment, ns: argparse.Namespace, top: int) -> None:
+    """Refuse an array whose largest index ``top`` this cluster would refuse (sbatch says only
+    "Invalid job array specification"), naming the ``--pack`` that fits."""
+    limit = max_array_size()
+    if limit is None or top < limit:
+        return
+    k = -(-exp.grid_size // limit)  # packs of k jobs: at most `limit` packs
+    what = f"pack {top}" if ns.pack else f"job {top}"
+    raise SnnsimError(f"submit: {what} is past this cluster's MaxArraySize ({limit}: array indices 0..{limit - 1}); "
+                      f"--pack {k} runs the {exp.grid_size} jobs as {jobs_mod.n_packs(exp, k)} array tasks")  # fmt: skip
 
 
 def pack_hint(exp: Experiment, n_todo: int, ns: argparse.Namespace) -> str | None:

@@ -300,3 +300,25 @@ def test_slurm_packs(cluster, workdir):
         b = results.load(result_path(exp, i, cwd / "results"))
         for name in ("loss", "test_acc", "confusion", "w1"):
             np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"task {i} {name}")
+
+
+@pytest.mark.slurm
+def test_submit_refuses_an_array_past_max_array_size(cluster, workdir):
+    """sbatch would answer only "Invalid job array specification"; submit names the limit and the
+    --pack that fits, and with that pack the array fits."""
+    from snnsim.sweep.cli import max_array_size
+
+    cwd, env = workdir
+    limit = max_array_size()
+    assert limit is not None and limit > 1, "scontrol show config gives MaxArraySize"
+    n = limit + 5
+    path = cwd / "big.toml"
+    path.write_text(f'name = "big"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = {list(range(n))}\n')
+    refused = sweep("submit", str(path), env=env, cwd=cwd, check=False)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+        f"snnsim.sweep: error: submit: job {n - 1} is past this cluster's MaxArraySize ({limit}: array indices "
+        f"0..{limit - 1}); --pack 2 runs the {n} jobs as {-(-n // 2)} array tasks"
+    ]
+    packed = sweep("submit", str(path), "--pack", "2", "--dry-run", env=env, cwd=cwd)
+    assert f"--array=0-{-(-n // 2) - 1} " in packed.stdout
+    assert not (cwd / "results" / "big").exists()
