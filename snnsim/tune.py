@@ -39,7 +39,8 @@ attributes). The study remembers the spec's ``[fixed]`` and ``[search]``: a spec
 that changes them is refused (``trials``, the sampler, the pruner and the seed may change). A
 worker stopped by a signal marks its trial ``stopped``, which does not count against the budget
 (a requeued worker runs it again); ``status`` lists trials left running by workers that died,
-which do count.
+which do count. A worker whose every trial failed exits 1; a BMI data file the trials read, and
+a CUDA device for trials on ``cuda`` (``run``, ``worker``), are checked before any trial.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ from . import config as config_mod
 from .cli import OneLineParser, command_parser, guarded, process
 from .cli import positive_int as _positive
 from .config import RunConfig
-from .errors import ConfigError, SnnsimError
+from .errors import EXIT_FAILED, ConfigError, SnnsimError
 from .units import parse_duration
 
 if TYPE_CHECKING:
@@ -124,6 +125,11 @@ class Spec:
 
     def config(self, params: dict[str, Any]) -> RunConfig:
         return RunConfig.from_dict({**self.fixed, **params, "repeats": 1})
+
+    def ends(self) -> list[RunConfig]:
+        """The configs at both ends of every range (the first and the last of every choice)."""
+        return [self.config({p.name: (p.choices[0] if p.choices else _typed(p, p.low)) for p in self.search}),
+                self.config({p.name: (p.choices[-1] if p.choices else _typed(p, p.high)) for p in self.search})]  # fmt: skip
 
     @property
     def space(self) -> str:
@@ -216,9 +222,7 @@ def load(path: str | Path) -> Spec:
     spec = Spec(name, trials, choice("sampler", SAMPLERS, "tpe"), choice("pruner", PRUNERS, "median"), seed, fixed,
                 tuple(search), path, str(doc.get("description", "")))  # fmt: skip
     try:
-        ends = [{p.name: (p.choices[0] if p.choices else _typed(p, p.low)) for p in search},
-                {p.name: (p.choices[-1] if p.choices else _typed(p, p.high)) for p in search}]  # fmt: skip
-        cfgs = [spec.config(e) for e in ends]
+        cfgs = spec.ends()
     except ConfigError as exc:
         raise SpecError(f"{path}: {exc}") from None
     if cfgs[0].study == "ipd" and cfgs[0].n_val_batches < 1:
@@ -355,7 +359,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
     from .cli import Interrupted, stop_on_signals
 
     s = study(spec, root, worker)
-    done = 0
+    done = failed = 0
     with stop_on_signals():
         while True:
             trial = s.ask()
@@ -363,6 +367,9 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 trial.set_user_attr("over_budget", True)  # before tell: a finished trial takes no attrs
                 s.tell(trial, state=TrialState.FAIL)
                 log(f"{spec.name}: budget of {spec.trials} trials used; worker {worker} stops")
+                if done and failed == done:
+                    log(f"every trial of worker {worker} failed ({done}); their errors are above")
+                    return EXIT_FAILED
                 return 0
             try:
                 value = run_trial(spec, trial, root)
@@ -377,6 +384,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
             except Exception as exc:  # noqa: BLE001 - recorded, and the worker goes on
                 trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
                 s.tell(trial, state=TrialState.FAIL)
+                failed += 1
                 log(f"trial {trial.number}: failed: {type(exc).__name__}: {exc}")
             else:
                 s.tell(trial, value)
@@ -502,14 +510,32 @@ def _log(message: str) -> None:
     print(f"{PROG}: {message}", file=sys.stderr, flush=True)
 
 
+def check_runnable(spec: Spec, here: bool = True) -> None:
+    """Before any trial: a BMI data file the trials read loads, and (``here``: the trials run on
+    this machine) a trial on ``cuda`` has a CUDA device here; else every trial would fail."""
+    from .datasets import bmi
+
+    for cfg in spec.ends():
+        if here and cfg.device == "cuda":
+            import torch
+
+            if not torch.cuda.is_available():
+                raise SnnsimError(f"{spec.path}: the trials run on cuda, and this machine has no CUDA device; "
+                                  'submit them to a GPU partition, or set device = "auto"')  # fmt: skip
+        if cfg.study == "bmi" and bmi.is_file_source(cfg.data):
+            bmi.load(cfg.data)
+
+
 def cmd_worker(spec: Spec, ns: Any) -> int:
     text = os.environ.get("SLURM_ARRAY_TASK_ID", "0")
     if not (text.isascii() and text.isdigit() and int(text) <= MAX_SEED):
         raise SnnsimError(f"worker: $SLURM_ARRAY_TASK_ID={text!r} is not a worker number (0..{MAX_SEED})")
+    check_runnable(spec)
     return work(spec, ns.results_dir, int(text), _log)
 
 
 def cmd_run(spec: Spec, ns: Any) -> int:
+    check_runnable(spec)
     if ns.processes == 1:
         return work(spec, ns.results_dir, 0, _log)
     logs = folder(spec, ns.results_dir) / "logs"
@@ -529,6 +555,7 @@ def cmd_run(spec: Spec, ns: Any) -> int:
 
 
 def cmd_submit(spec: Spec, ns: Any) -> int:
+    check_runnable(spec, here=False)
     cmd = ["sbatch", "--parsable", f"--array=0-{ns.workers - 1}", *shlex.split(ns.sbatch_args), str(SCRIPT),
            str(spec.path.resolve())]  # fmt: skip
     if ns.dry_run:

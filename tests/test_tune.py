@@ -327,6 +327,40 @@ def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path
     assert merged.trial.values.tolist() == [2] and json.loads(merged.attrs["missing"]) == [1]
 
 
+def test_a_worker_whose_every_trial_failed_exits_1(tmp_path):
+    """Every trial diverges (lr 1e29..1e30): recorded failed, with the reason, and the worker's exit
+    code says so (a SLURM array shows the task failed)."""
+    path = tmp_path / "diverges.toml"
+    path.write_text(LEARNS.replace("{name}", "diverges").replace("{trials}", "2").replace("1e-7", "1e29")
+                    .replace("high = 1e-1", "high = 1e30"))  # fmt: skip
+    spec = tune.load(path)
+    messages = []
+    assert tune.work(spec, tmp_path, 0, messages.append) == 1
+    assert messages[-1] == "every trial of worker 0 failed (2); their errors are above"
+    assert sum("failed: DivergedError" in m for m in messages) == 2, messages
+    assert tune.summary(spec, tmp_path)["failed"] == [0, 1]
+
+
+def test_trials_that_cannot_run_here_are_refused_before_any_trial(tmp_path, bmi_path):
+    env = env_for(tmp_path / "results")
+    spec = tmp_path / "b.toml"
+    text = 'name = "b"\n[fixed]\nstudy = "bmi"\nmodel = "ann"\ndata = "{data}"\n[search]\nlr = { low = 1e-3, high = 1e-2 }\n'
+    spec.write_text(text.replace("{data}", str(tmp_path / "none.pkl")))
+    assert one_line_error(cli("run", spec, env=env, cwd=tmp_path)).endswith(
+        f"--data: no file at {tmp_path / 'none.pkl'}"
+    )
+    assert not (tmp_path / "results").exists()
+    spec.write_text(text.replace("{data}", bmi_path).replace('model = "ann"', 'model = "ann"\ndevice = "cuda"'))
+    import torch
+
+    if not torch.cuda.is_available():  # a GPU machine would run them
+        line = one_line_error(cli("run", spec, env=env, cwd=tmp_path))
+        assert line.endswith("the trials run on cuda, and this machine has no CUDA device; submit them to a GPU "
+                             'partition, or set device = "auto"')  # fmt: skip
+        assert not (tmp_path / "results").exists()
+        assert ok(cli("submit", spec, "--dry-run", env=env, cwd=tmp_path)).stdout.startswith("sbatch ")
+
+
 # -- pruning ---------------------------------------------------------------------------------------
 def test_prune_hook_prunes_a_worse_trial(tmp_path):
     """A real in-memory study with a median pruner: the trial that cannot learn (lr 1e-6) is
