@@ -164,7 +164,7 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     from .results import check_writable
 
     m = model_of(path, repeat)
-    out = check_writable(out, overwrite, example=f"model.{fmt}")
+    out = check_writable(out, overwrite, example=f"model.{fmt}", inputs={"the result file": path})
     if fmt == "pt":
         buffer = io.BytesIO()
         torch.save({k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in m.items()}, buffer)

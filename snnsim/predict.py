@@ -203,9 +203,7 @@ def main(argv: list[str] | None = None) -> int:
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
-        if Path(ns.out).resolve() == Path(ns.model).resolve():
-            raise DataError(f"--out: {ns.out} is the model file; write the predictions to another file")
-        results.check_writable(ns.out, ns.overwrite)
+        results.check_writable(ns.out, ns.overwrite, inputs={"the model file": ns.model, "the --data file": ns.data})
         if cfg.study == "ipd":
             if (ns.data is None) == (ns.stimuli is None):
                 raise DataError("give --data FILE.npz or --stimuli N (one of them) for an IPD model")

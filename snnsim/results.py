@@ -89,12 +89,34 @@ def provenance_attrs(config: RunConfig, device: str) -> dict:
     return attrs
 
 
+def same_file(path: str | os.PathLike, other: str | os.PathLike) -> bool:
+    """Whether ``path`` and ``other`` (``results/NAME`` resolved as :func:`load` does) name one file."""
+    other = resolve(other)
+    try:
+        if Path(path).resolve() == other.resolve():
+            return True
+        return Path(path).exists() and other.exists() and os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
+def file_name(text: str | os.PathLike, flag: str = "--out", example: str = "run.h5") -> Path:
+    """``text`` as the path of a file to write; a name that ends with a slash is a folder."""
+    if str(text).endswith(("/", os.sep)):
+        raise ResultError(f"{flag}: {text} names a folder; give a file name such as {Path(text) / example}")
+    return Path(text)
+
+
 def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str = "--out",
-                   example: str = "run.h5") -> Path:  # fmt: skip
-    """Fail early (before any training) if ``path`` cannot be written, or exists and
-    ``overwrite`` is false. Creates the folder. Returns the path. ``example``: a file name the
-    message for a folder suggests."""
-    path = Path(path)
+                   example: str = "run.h5", inputs: dict | None = None) -> Path:  # fmt: skip
+    """Fail early (before any training) if ``path`` cannot be written, exists and ``overwrite``
+    is false, or is one of the ``inputs`` (``{"the model file": path}``; None values skipped).
+    Creates the folder. Returns the path. ``example``: a file name the message for a folder
+    suggests."""
+    path = file_name(path, flag, example)
+    for what, given in (inputs or {}).items():
+        if given is not None and same_file(path, given):
+            raise ResultError(f"{flag}: {path} is {what}; write to another file")
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ResultError(f"{flag}: {path} is a folder; give a file name such as {path / example}")

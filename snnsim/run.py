@@ -157,14 +157,14 @@ class NotSaved(SnnsimError):
 
 def out_path(text: str | os.PathLike) -> Path:
     """``--out`` as a path; a name that ends with a slash is a folder, not a file."""
-    if str(text).endswith(("/", os.sep)):
-        raise ResultError(f"--out: {text} names a folder; give a file name such as {Path(text) / 'run.h5'}")
-    return Path(text)
+    from .results import file_name
+
+    return file_name(text)
 
 
-def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None) -> None:
-    """Check before training that ``out`` can be written (see the module docstring); remove
-    temporary files that killed runs left beside it."""
+def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: dict | None = None) -> None:
+    """Check before training that ``out`` can be written and is none of the ``inputs`` (see
+    :func:`results.check_writable`); remove temporary files that killed runs left beside it."""
     from . import results
 
     removed, kept = clean_leftovers(out)
@@ -176,7 +176,7 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None) -> None:
             f"writers: {', '.join(p.name for p in kept)}",
             file=sys.stderr,
         )
-    results.check_writable(out, overwrite)
+    results.check_writable(out, overwrite, inputs=inputs)
     free = shutil.disk_usage(out.parent if str(out.parent) else ".").free
     if free < MIN_FREE_BYTES:
         raise NotSaved(f"--out: only {free / 1024:.0f} kB free on the file system of {out}; nothing trained")
@@ -264,15 +264,18 @@ def execute(
     fallback_dir: str | os.PathLike | None = None,
     tensorboard: str | os.PathLike | None = None,
     keep_checkpoints: bool = False,
+    config_file: str | os.PathLike | None = None,
 ) -> xr.Dataset:
     """Run one config and write its result file when ``out`` is given (see the module docstring).
-    With ``out``, a checkpoint beside it after every epoch lets the same command resume."""
+    With ``out``, a checkpoint beside it after every epoch lets the same command resume.
+    ``out`` may be neither the data file nor ``config_file`` (the file the config was read from)."""
     from . import runner
 
     out = None if out is None else out_path(out)
     fallback = None if fallback_dir is None else Path(fallback_dir)
     if out is not None:
-        prepare_out(out, overwrite, fallback)
+        prepare_out(out, overwrite, fallback,
+                    {"the --data file": getattr(cfg, "data", None), "the --config file": config_file})  # fmt: skip
     if progress and (hint := speed_hint(cfg)):
         print(hint, file=sys.stderr)
     hooks = None
@@ -328,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         out = getattr(ns, "out", None)
         ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
                      getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),
-                     getattr(ns, "keep_checkpoints", False))  # fmt: skip
+                     getattr(ns, "keep_checkpoints", False), getattr(ns, "config", None))  # fmt: skip
         print(summarise(ds))
         if out is not None:
             print(f"result file: {out}")

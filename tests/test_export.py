@@ -188,6 +188,21 @@ def test_pt_export_and_one_line_errors(trained, tmp_path):
     assert folder.returncode == 2 and folder.stderr.count("\n") == 1
     assert f"--out: {tmp_path / 'models'} is a folder; give a file name such as" in folder.stderr
     assert (tmp_path / "models").is_dir() and not any((tmp_path / "models").iterdir())
+    slash = export([str(path), "--format", "pt", "--out", f"{tmp_path / 'new'}/"], tmp_path)
+    assert slash.returncode == 2 and slash.stderr.count("\n") == 1 and "names a folder" in slash.stderr
+    assert not (tmp_path / "new").exists()
+
+
+def test_the_result_file_is_never_the_out(trained, tmp_path):
+    """Even with --overwrite: the export would replace the trained model it reads."""
+    path = tmp_path / "m.h5"
+    path.write_bytes(trained["mean", "standard"].read_bytes())
+    before = path.read_bytes()
+    for given in (path, tmp_path / "m"):  # results/NAME is results/NAME.h5 for every reader
+        done = export([str(given), "--format", "pt", "--out", str(path), "--overwrite"], tmp_path)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1
+        assert f"--out: {path} is the result file; write to another file" in done.stderr
+    assert path.read_bytes() == before
 
 
 def test_a_bmi_snn_exports_with_its_head_and_scaling_and_an_ann_is_refused(tmp_path):

@@ -191,9 +191,32 @@ def test_the_model_file_is_never_the_out(ipd_model, tmp_path, capsys):
     model.write_bytes(Path(ipd_model).read_bytes())
     assert in_process(model, "--stimuli", 4, "--out", model, "--overwrite") == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"snnsim.predict: error: --out: {model} is the model file; write the predictions to another file"
+        f"snnsim.predict: error: --out: {model} is the model file; write to another file"
     ]
     assert model.read_bytes() == Path(ipd_model).read_bytes()
+    stem = tmp_path / "m"  # the model as results/NAME, which every reader takes for results/NAME.h5
+    assert in_process(stem, "--stimuli", 4, "--out", model, "--overwrite") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.predict: error: --out: {model} is the model file; write to another file"
+    ]
+    assert model.read_bytes() == Path(ipd_model).read_bytes()
+
+
+def test_the_data_file_is_never_the_out_and_a_folder_name_is_refused(ipd_model, tmp_path, capsys):
+    stimuli = tmp_path / "s.npz"
+    np.savez(stimuli, spikes=np.zeros((2, 100, 200)))
+    before = stimuli.read_bytes()
+    assert in_process(ipd_model, "--data", stimuli, "--out", stimuli, "--overwrite") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.predict: error: --out: {stimuli} is the --data file; write to another file"
+    ]
+    assert stimuli.read_bytes() == before
+    assert in_process(ipd_model, "--stimuli", 4, "--out", f"{tmp_path / 'new'}/") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.predict: error: --out: {tmp_path / 'new'}/ names a folder; give a file name such as "
+        f"{tmp_path / 'new' / 'run.h5'}"
+    ]
+    assert not (tmp_path / "new").exists()
 
 
 def test_a_fold_given_twice_is_refused(bmi_path, tmp_path, capsys):

@@ -375,6 +375,20 @@ def test_bad_settings_one_line_exit_2_nothing_written(args, fragment, tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_the_out_is_never_an_input_file(bmi_path, tmp_path):
+    """Even with --overwrite: the result would replace the data or the config it was made from."""
+    data = tmp_path / "d.pkl"
+    data.write_bytes(Path(bmi_path).read_bytes())
+    one_line_error(snnsim("run", "--study", "bmi", "--model", "linear", "--data", str(data), "--out", str(data),
+                          "--overwrite", "--quiet"), 2, f"--out: {data} is the --data file; write to another file")  # fmt: skip
+    assert data.read_bytes() == Path(bmi_path).read_bytes()
+    config = tmp_path / "c.toml"
+    config.write_text('study = "bmi"\nmodel = "linear"\n')
+    one_line_error(snnsim("run", "--config", str(config), "--data", str(data), "--out", str(config), "--overwrite"),
+                   2, f"--out: {config} is the --config file; write to another file")  # fmt: skip
+    assert config.read_text() == 'study = "bmi"\nmodel = "linear"\n'
+
+
 def test_every_flag_named_in_a_message_exists():
     from snnsim import config
     from snnsim.run import build_parser
