@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .. import results
 from ..errors import ResultError
-from .experiment import UNITS, Experiment
+from .experiment import UNITS, Experiment, loads
 from .jobs import JobState, check_merged_kind, file_attrs, found_result, merged_path, states
 
 # per-job attributes that differ between jobs; dropped from the merged dataset
@@ -144,6 +144,11 @@ def merge(
     return merged
 
 
+def _same_grid(a: Experiment, b: Experiment) -> bool:
+    """Whether ``a`` and ``b`` run the same jobs (comments, layout and description aside)."""
+    return a.fixed == b.fixed and a.blocks == b.blocks
+
+
 def _check_no_loss(exp: Experiment, path: Path, holes: set[int]) -> None:
     """Refuse to replace the merged file ``path`` of this very experiment file with one that has
     holes (``--allow-missing``) at jobs it holds: their job files are gone, corrupt or stale
@@ -152,7 +157,7 @@ def _check_no_loss(exp: Experiment, path: Path, holes: set[int]) -> None:
         return
     try:
         attrs = file_attrs(path)
-        if attrs.get("experiment_toml") != exp.source:
+        if attrs.get("experiment") != exp.name or not _same_grid(loads(attrs["experiment_toml"]), exp):
             return  # another grid: replaced, as every merge replaces the previous one
         had = holes - set(json.loads(attrs["missing"])) - set(json.loads(attrs["stale"]))
     except Exception:  # noqa: BLE001 - a damaged merged file holds nothing to keep

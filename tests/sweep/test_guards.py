@@ -50,6 +50,11 @@ def test_allow_missing_does_not_replace_a_jobs_numbers_with_nan(tmp_path):
     with pytest.raises(MergeError, match=r"holds jobs 3, which are not done now; merging would replace"):
         merge(exp, tmp_path, allow_missing=True)
     assert merged.read_bytes() == before
+    edited = loads("# the same grid, commented\n" + TEXT.replace("\n", "  \n"))
+    assert edited.source != exp.source
+    with pytest.raises(MergeError, match=r"holds jobs 3, which are not done now"):
+        merge(edited, tmp_path, allow_missing=True)
+    assert merged.read_bytes() == before
     # moved away (or another grid): merged with the hole, as asked
     merged.rename(tmp_path / "kept.h5")
     ds = merge(exp, tmp_path, allow_missing=True)
