@@ -135,7 +135,23 @@ class Spec:
     def space(self) -> str:
         """The fixed settings and the search space as JSON: what a study's trials have in common."""
         search = [{k: v for k, v in vars(p).items() if v not in (None, False, ())} for p in self.search]
-        return json.dumps({"fixed": self.fixed, "search": search}, sort_keys=True)
+        return json.dumps(_canonical({"fixed": self.fixed, "search": search}), sort_keys=True)
+
+
+def _canonical(space: dict) -> dict:
+    """``space`` (:attr:`Spec.space`) with every number a float and the search sorted by name:
+    ``weight_decay = 0`` and ``0.0``, or the same ranges in another order, are the same space."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return float(v)
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return {"fixed": plain(space["fixed"]), "search": sorted(plain(space["search"]), key=lambda p: p["name"])}
 
 
 def load(path: str | Path) -> Spec:
@@ -294,9 +310,7 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     made_by = s.user_attrs.get("space")
     if made_by is None:
         s.set_user_attr("space", spec.space)  # the first worker; another racing it sets the same text
-    elif made_by != spec.space:
-        old, new = json.loads(made_by), json.loads(spec.space)
-        changed = [t for t in ("fixed", "search") if old[t] != new[t]]
+    elif changed := [t for t in ("fixed", "search") if _canonical(json.loads(made_by))[t] != json.loads(spec.space)[t]]:
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
                         "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip
     return s

@@ -299,6 +299,14 @@ def test_a_changed_spec_of_the_same_name_is_refused(tmp_path):
         with pytest.raises(tune.SpecError, match=f"made by a spec named 'learns' with other {what} settings; its "
                                                  "trials would mix"):  # fmt: skip
             tune.study(tune.load(path), root)
+    # the same space written otherwise: another order, 0 for 0.0
+    two = LEARNS.replace("{name}", "two").replace("{trials}", "4") + "weight_decay = { low = 0.0, high = 1e-3 }\n"
+    path.write_text(two)
+    tune.study(tune.load(path), root)
+    lines = two.splitlines()
+    path.write_text("\n".join([*lines[:-2], lines[-1].replace("0.0", "0"), lines[-2]]) + "\n")
+    assert tune.load(path).search[0].name == "weight_decay"
+    tune.study(tune.load(path), root)
 
 
 def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path):
