@@ -283,6 +283,10 @@ def folder(spec: Spec, root: str | os.PathLike | None = None) -> Path:
     return results_dir(root) / spec.name
 
 
+# what a sweep leaves in its folder, done or not: results, failure markers, locks, checkpoints
+SWEEP_FILES = ("job-*", "task-*", ".job-*", ".jobs-*")
+
+
 def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, create: bool = True) -> Any:
     """The Optuna study of ``spec`` in its journal file, created by the first worker to come
     (None without ``create`` when there is none yet). Refused when the folder holds a sweep's
@@ -293,7 +297,7 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = folder(spec, root) / "optuna.journal"
-    if any(path.parent.glob("job-*.h5")) or any(path.parent.glob("task-*.h5")):
+    if any(any(path.parent.glob(p)) for p in SWEEP_FILES):
         raise SpecError(f"{path.parent} holds the job files of a sweep named {spec.name!r}; "
                         "give the tuning spec another name")  # fmt: skip
     if not create and not path.exists():

@@ -77,8 +77,13 @@ def test_a_sweep_and_a_tuning_study_of_one_name_are_refused(tmp_path, capsys):
     assert tune.main(["--results-dir", str(tmp_path), "run", str(spec)]) == 2
     assert "holds the job files of a sweep named 'm'; give the tuning spec another name" in capsys.readouterr().err
     assert not (tmp_path / "m" / "optuna.journal").exists()
-    # the other way round: a study's folder is no sweep's
     result_path(exp, 0, tmp_path).unlink()
+    for left in ("job-0.failed", ".job-1.lock", ".jobs-0,2.r0-0.ckpt"):  # a sweep's, though none is done
+        (tmp_path / "m" / left).write_text("")
+        with pytest.raises(tune.SpecError, match="holds the job files of a sweep named 'm'"):
+            tune.study(tune.load(spec), tmp_path)
+        (tmp_path / "m" / left).unlink()
+    # the other way round: a study's folder is no sweep's
     tune.study(tune.load(spec), tmp_path)
     assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 2
     assert "holds the study of a tuning spec named 'm'; give the experiment another name" in one_line(capsys)
