@@ -133,9 +133,13 @@ def test_a_data_file_changed_under_done_jobs_makes_them_stale(tmp_path, bmi_path
     # a rerun of stale jobs replaces them and leaves done ones as they are
     assert run_jobs(exp, [0], res, rerun_stale=True, log=lambda m: None) == 0
     done_bytes = result_path(exp, 0, res).read_bytes()
-    logged: list[str] = []
-    assert run_jobs(exp, [0, 1], res, rerun_stale=True, log=logged.append) == 0
-    assert any("job 0: already done" in m for m in logged), logged
+    # submit and local pass --rerun-stale on, never --force (which would rerun done jobs too)
+    assert cli.main(["--results-dir", str(res), "submit", str(exp_file), "--rerun-stale", "--pack", "2",
+                     "--dry-run"]) == 0  # fmt: skip
+    line = capsys.readouterr().out.strip().split()
+    assert line[-3:] == ["--rerun-stale", "--pack", "2"] and "--force" not in line, line
+    assert cli.main(["--results-dir", str(res), "local", str(exp_file), "--rerun-stale", "--pack", "2", "--quiet"]) == 0
+    assert "job 0: already done" in (res / "g" / "logs" / "pack-0.log").read_text()
     assert result_path(exp, 0, res).read_bytes() == done_bytes
     assert [s.state for s in states(exp, res)] == ["done", "done"]
 
