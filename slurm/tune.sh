@@ -7,7 +7,8 @@
 # Each worker runs `python -m snnsim.tune worker SPEC`: it asks the shared study (the journal
 # file results/NAME/optuna.journal, safe on a cluster file system) for trials until the spec's
 # budget is used; array task k samples with seed + k. A trial's result file is
-# results/NAME/trial-N.h5. USR1 (time limit) and TERM stop the worker; its trial is marked failed.
+# results/NAME/trial-N.h5. USR1 (time limit) and TERM stop the worker; its trial is marked
+# stopped and does not count against the budget (submit again to run the rest; nothing requeues).
 #SBATCH --job-name=snnsim-tune
 #SBATCH --output=logs/%x_%A_%a.out
 #SBATCH --error=logs/%x_%A_%a.err

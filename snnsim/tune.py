@@ -38,7 +38,7 @@ result file ``RESULTS/NAME/trial-N.h5`` (the config, the trial's number and para
 attributes). The study remembers the spec's ``[fixed]`` and ``[search]``: a spec of the same name
 that changes them is refused (``trials``, the sampler, the pruner and the seed may change). A
 worker stopped by a signal marks its trial ``stopped``, which does not count against the budget
-(a requeued worker runs it again); ``status`` lists trials left running by workers that died,
+(another worker, or one submitted again, runs a new trial in its place); ``status`` lists trials left running by workers that died,
 which do count. A worker whose every trial failed exits 1; a BMI data file the trials read, and
 a CUDA device for trials on ``cuda`` (``run``, ``worker``), are checked before any trial.
 """
@@ -357,7 +357,7 @@ def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None) -> 
 
 def _uncounted(t: Any) -> bool:
     """Whether trial ``t`` is left out of the budget and of the counts: an ask past the budget,
-    or a trial stopped by a signal (its worker was cancelled or requeued)."""
+    or a trial stopped by a signal (its worker was cancelled or reached its time limit)."""
     return bool(t.user_attrs.get("over_budget") or t.user_attrs.get("stopped"))
 
 

@@ -310,7 +310,7 @@ def test_a_changed_spec_of_the_same_name_is_refused(tmp_path):
 
 
 def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path):
-    """A trial stopped by a signal (its worker cancelled or requeued) does not count against the
+    """A trial stopped by a signal (its worker cancelled, or at its time limit) does not count against the
     budget; a merge refuses a completed trial whose file is gone, unless told to leave it out."""
     from optuna.trial import TrialState
 
