@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import os
 import signal
@@ -13,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
-from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, SnnsimError
+from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_WRITTEN, EXIT_USAGE, SnnsimError
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 #: In a command-line process, Python's cyclic garbage collector looks at its young objects after
@@ -157,23 +158,23 @@ def process(main: Callable[[], int]) -> int:
         gc.freeze()
 
 
+# what makes a path unusable, as the user gave it: one line, not a traceback
+PATH_ERRORS = frozenset({errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
+                         errno.ENOSPC, errno.EDQUOT})  # fmt: skip
+
+
 def guarded(prog: str, body: Callable[[], int]) -> int:
     """Run a command's ``body`` and return its exit code; a :class:`~snnsim.errors.SnnsimError`
     becomes one line on stderr and the error's exit code, a path that cannot be made or written
-    (a file in the way of a folder, no permission) one line and exit code 2, Ctrl-C exit code
-    130, and a closed output pipe (``| head``) a quiet stop."""
+    (a file in the way of a folder, no permission, a read-only file system) one line and exit
+    code 2 (5 for a full disk), Ctrl-C exit code 130, and a closed output pipe (``| head``) a
+    quiet stop."""
     try:
         return body()
     except SnnsimError as exc:
         one_line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # quoted library text
         print(f"{prog}: error: {one_line}", file=sys.stderr)
         return exc.exit_code
-    except (NotADirectoryError, FileExistsError, IsADirectoryError, PermissionError) as exc:
-        # a path the user gave (or its folder) that cannot be made or written: a file where a
-        # folder must go, a folder where a file must go, no permission
-        what = "exists and is not a folder" if isinstance(exc, FileExistsError) else exc.strerror
-        print(f"{prog}: error: {exc.filename}: {what}", file=sys.stderr)
-        return EXIT_USAGE
     except KeyboardInterrupt:
         print(f"{prog}: interrupted; nothing half-written", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -192,3 +193,14 @@ def guarded(prog: str, body: Callable[[], int]) -> int:
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_FAILED
+    except OSError as exc:
+        # a path the user gave (or its folder) that cannot be made or written: a file where a
+        # folder must go, a folder where a file must go, no permission, a read-only or full disk
+        if exc.errno not in PATH_ERRORS:
+            raise
+        what = exc.strerror or str(exc)
+        if isinstance(exc, FileExistsError) and exc.filename and os.path.isfile(exc.filename):
+            what = "exists and is not a folder"
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"{prog}: error: {where}{what}", file=sys.stderr)
+        return EXIT_USAGE if exc.errno not in (errno.ENOSPC, errno.EDQUOT) else EXIT_NOT_WRITTEN

@@ -154,3 +154,25 @@ def test_a_bad_window_or_nothing_drawn_is_an_error(tmp_path, capsys):
     # the other figures of a file are still drawn when one is skipped: exit 0
     assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "g"), "--window", "1e6", "2e6"]) == 0
     assert [p.stem for p in (tmp_path / "g").glob("*.png")] == ["one_learning_curves"]
+
+
+def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
+    """A real read-only file system, and a real full one (tmpfs, where this process may mount
+    them; else a folder without write permission, which a non-root user gets)."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    for options, code, reason in [("ro,size=1m", 2, "Read-only file system"), ("size=8k", 5, "No space left on device")]:
+        folder = tmp_path / options.split(",")[0]
+        folder.mkdir()
+        mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
+                                 capture_output=True).returncode == 0  # fmt: skip
+        if not mounted:
+            folder.chmod(0o555)
+            code, reason = 2, "Permission denied"
+        try:
+            assert plot.main([str(tmp_path / "one.h5"), "--out", str(folder), "--format", "png"]) == code
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and err.startswith("snnsim.plots: error: ") and reason in err, err
+            assert list(folder.iterdir()) == []  # no half-written figure
+        finally:
+            if mounted:
+                subprocess.run(["umount", str(folder)], check=True)
