@@ -160,7 +160,10 @@ def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
     """A real read-only file system, and a real full one (tmpfs, where this process may mount
     them; else a folder without write permission, which a non-root user gets)."""
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
-    for options, code, reason in [("ro,size=1m", 2, "Read-only file system"), ("size=8k", 5, "No space left on device")]:
+    for options, code, reason in [
+        ("ro,size=1m", 2, "Read-only file system"),
+        ("size=8k", 5, "No space left on device"),
+    ]:
         folder = tmp_path / options.split(",")[0]
         folder.mkdir()
         mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
