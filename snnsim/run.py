@@ -75,7 +75,7 @@ def config_file(path: str | os.PathLike) -> dict:
 
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark some editors write is no setting
     except FileNotFoundError:
         raise ConfigError("config", f"no file {path}") from None
     except OSError as exc:
@@ -86,11 +86,23 @@ def config_file(path: str | os.PathLike) -> dict:
         raise ConfigError("config", f"{path} is not valid TOML ({exc})") from None
     settings: dict = {}
     for key, value in doc.items():
+        if config.LEGACY_KEYS.get(key, key) not in config.field_names():
+            raise ConfigError("config", f"{path}: {_not_a_setting(key)}")
         try:
             settings[config.current_name(key, settings)] = value
         except ConfigError as exc:
             raise ConfigError("config", f"{path}: {exc.message}") from None
     return settings
+
+
+def _not_a_setting(key: str) -> str:
+    """Why ``key`` of a run's config file is refused."""
+    if key in OUTPUT_FLAGS:
+        return f"{key!r} is a command-line option, not a setting: give --{key.replace('_', '-')} on the command line"
+    if key in ("fixed", "sweep", "search", "name"):
+        return (f"{key!r} is not a setting: a run's config file is one table of settings; [fixed], [sweep] and "
+                "[search] belong in experiment and tuning files (python -m snnsim.sweep, python -m snnsim.tune)")  # fmt: skip
+    return f"{key!r} is not a setting; known settings: {', '.join(config.field_names())}"
 
 
 def config_from_args(ns: argparse.Namespace) -> RunConfig:

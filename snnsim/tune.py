@@ -159,7 +159,7 @@ def load(path: str | Path) -> Spec:
     by its bounds; the configs at both ends of every range must be valid."""
     path = Path(path)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
         raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError:

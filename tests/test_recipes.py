@@ -80,3 +80,33 @@ def test_a_config_file_naming_study_twice_is_refused(tmp_path, capsys):
     toml.write_text('task = "bmi"\nmodel = "linear"\n')  # the old name alone still reads
     assert cfg_of("--config", str(toml)).study == "bmi"
     assert cfg_of("--config", str(toml), "--study", "ipd", "--model", "snn").study == "ipd"  # a flag wins
+
+
+def test_a_config_file_key_that_is_no_setting_is_named_as_a_key(tmp_path, capsys):
+    """Not as a flag (``--fixed: unknown setting``): it is a key of the file."""
+    from snnsim.run import main
+
+    toml = tmp_path / "c.toml"
+    for text, why in [('out = "r.h5"\n', "'out' is a command-line option, not a setting: give --out on the command line"),
+                      ('[fixed]\nstudy = "bmi"\n', "'fixed' is not a setting: a run's config file is one table of "
+                                                   "settings; [fixed], [sweep] and [search] belong in experiment"),
+                      ("epoch = 3\n", "'epoch' is not a setting; known settings: study, ")]:  # fmt: skip
+        toml.write_text(text)
+        assert main(["--config", str(toml), "--quiet"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {toml}: {why}"), err
+
+
+def test_a_byte_order_mark_is_no_setting(tmp_path):
+    """Some editors start a UTF-8 file with one; TOML readers refuse it."""
+    from snnsim import tune
+    from snnsim.sweep.experiment import load
+
+    toml = tmp_path / "c.toml"
+    toml.write_bytes(b'\xef\xbb\xbfstudy = "bmi"\nmodel = "linear"\n')
+    assert cfg_of("--config", str(toml)).model == "linear"
+    toml.write_bytes(b'\xef\xbb\xbfname = "e"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = [0, 1]\n')
+    assert load(toml).grid_size == 2
+    toml.write_bytes(b'\xef\xbb\xbfname = "t"\n[fixed]\nstudy = "ipd"\nn_val_batches = 1\n'
+                     b"[search]\nlr = { low = 1e-3, high = 1e-2 }\n")  # fmt: skip
+    assert tune.load(toml).name == "t"

@@ -193,7 +193,7 @@ def load(exp: str | Path) -> Experiment:
     """Read and check an experiment file (a path, or a NAME in ``experiments/``)."""
     path = find(exp)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         raise ExperimentError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
