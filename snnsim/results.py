@@ -237,6 +237,9 @@ def load(path: str | os.PathLike) -> xr.Dataset:
         except Exception as exc:  # h5py/netCDF raise many types for a damaged file
             raise ResultError(f"{path} is not a readable result file ({type(exc).__name__}: {exc})") from None
     if ds.attrs.get("complete") != 1:
+        if not any(k in ds.attrs for k in ("snnsim_version", "config", "experiment", "tune_spec")):
+            raise ResultError(f"{path} is not an snnsim result file (an HDF5 file without snnsim's attributes: "
+                              "give a file written by python -m snnsim.run, sweep merge or tune merge)")  # fmt: skip
         raise ResultError(f"{path} is incomplete (no 'complete' mark)")
     return ds
 

@@ -50,6 +50,9 @@ def test_load_rejects_missing_damaged_and_incomplete(tmp_path):
     ds.to_netcdf(tmp_path / "partial.h5", engine="h5netcdf")
     with pytest.raises(ResultError, match="incomplete"):
         results.load(tmp_path / "partial.h5")
+    xr.Dataset({"a": ("t", np.arange(3))}).to_netcdf(tmp_path / "other.h5", engine="h5netcdf")  # not snnsim's
+    with pytest.raises(ResultError, match=r"other.h5 is not an snnsim result file \(an HDF5 file without snnsim's"):
+        results.load(tmp_path / "other.h5")
 
 
 def test_check_writable(tmp_path):
