@@ -125,6 +125,14 @@ def positive_int(text: str) -> int:
     return _int_at_least(text, 1)
 
 
+def dpi(text: str) -> int:
+    """argparse type of ``--dpi``: an integer in 1..2400 (print quality is 300 to 600)."""
+    value = _int_at_least(text, 1)
+    if value > 2400:
+        raise argparse.ArgumentTypeError(f"expected at most 2400 (print quality is 300 to 600), got {text!r}")
+    return value
+
+
 def index(text: str) -> int:
     """argparse type of a command argument: an integer >= 0 (a job or pack index)."""
     return _int_at_least(text, 0)
@@ -163,12 +171,14 @@ PATH_ERRORS = frozenset({errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES
                          errno.ENOSPC, errno.EDQUOT})  # fmt: skip
 
 
-def guarded(prog: str, body: Callable[[], int]) -> int:
+def guarded(
+    prog: str, body: Callable[[], int], memory: str = "--batch-size, --hidden, --repeats, data set sizes"
+) -> int:
     """Run a command's ``body`` and return its exit code; a :class:`~snnsim.errors.SnnsimError`
     becomes one line on stderr and the error's exit code, a path that cannot be made or written
     (a file in the way of a folder, no permission, a read-only file system) one line and exit
     code 2 (5 for a full disk), Ctrl-C exit code 130, and a closed output pipe (``| head``) a
-    quiet stop."""
+    quiet stop. ``memory``: the options that size the command's memory, named when it runs out."""
     try:
         return body()
     except SnnsimError as exc:
@@ -185,8 +195,7 @@ def guarded(prog: str, body: Callable[[], int]) -> int:
         if not isinstance(exc, MemoryError) and not any(m in str(exc) for m in OUT_OF_MEMORY):
             raise
         print(
-            f"{prog}: error: out of memory ({type(exc).__name__}); use smaller settings "
-            "(--batch-size, --hidden, --repeats, data set sizes)",
+            f"{prog}: error: out of memory ({type(exc).__name__}); use smaller settings ({memory})",
             file=sys.stderr,
         )
         return EXIT_FAILED

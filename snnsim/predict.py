@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{ns.out}: {out.sizes['sample']} samples x {out.sizes['repeat']} repeats{summary}")
         return 0
 
-    return guarded(PROG, body)
+    return guarded(PROG, body, memory="--stimuli, or a --data file of fewer samples")
 
 
 if __name__ == "__main__":

@@ -229,3 +229,18 @@ def test_a_fold_given_twice_is_refused(bmi_path, tmp_path, capsys):
         "snnsim.predict: error: --fold: fold 0 is given twice (its samples would count twice)"
     ]
     assert not (tmp_path / "p.h5").exists()
+
+
+def test_out_of_memory_names_the_option_that_sizes_it(ipd_model, tmp_path):
+    """Under a real 8 GB address-space limit, 10^8 stimuli (some 16 TB of spikes) cannot be made."""
+    import resource
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))
+
+    proc = subprocess.run([sys.executable, "-m", "snnsim.predict", str(ipd_model), "--stimuli", "100000000", "--out",
+                           str(tmp_path / "p.h5")], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          preexec_fn=limit)  # fmt: skip
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "out of memory" in proc.stderr and "(--stimuli, or a --data file of fewer samples)" in proc.stderr
+    assert not (tmp_path / "p.h5").exists()

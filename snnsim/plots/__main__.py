@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cli import OneLineParser, guarded, positive_int, process
+from ..cli import OneLineParser, dpi, guarded, process
 from ..errors import SnnsimError
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def build_parser() -> OneLineParser:
         choices=("png", "svg", "pdf"),
         help="file format; repeat for several (default: png and svg)",
     )
-    p.add_argument("--dpi", type=positive_int, default=120, help="PNG resolution (default 120)")
+    p.add_argument("--dpi", type=dpi, default=120, help="PNG resolution in dots per inch (default 120, at most 2400)")
     p.add_argument(
         "--window",
         type=float,
@@ -113,7 +113,7 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
-    return guarded(PROG, lambda: draw(ns))
+    return guarded(PROG, lambda: draw(ns), memory="--dpi")
 
 
 def draw(ns: argparse.Namespace) -> int:

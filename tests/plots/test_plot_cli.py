@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 from fake_results import bmi_merged, bmi_run, ipd_merged
 
 from snnsim import results
@@ -70,6 +71,18 @@ def test_missing_or_invalid_file_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"snnsim.plots: error: {tmp_path / 'runs'} is a folder, not a")
     assert not (tmp_path / "figures").exists()
+
+
+def test_a_dpi_past_what_a_figure_can_hold_is_refused(tmp_path, capsys):
+    """Not an out-of-memory message that names training settings."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    with pytest.raises(SystemExit) as stop:  # argparse's exit
+        plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--dpi", "100000"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "snnsim.plots: error: argument --dpi: expected at most 2400 (print quality is 300 to 600), got '100000'"
+    ]
+    assert not (tmp_path / "f").exists()
 
 
 def test_unknown_figure_name(tmp_path, capsys):
