@@ -9,7 +9,8 @@ figures apply is decided from the variables present:
   plots when the file holds weights (``w1``, ``w2``);
 - BMI (``y_pred``, ``<split>_fvaf`` ...): Figure 1 (true and predicted velocity against time),
   Figures 2a/2b (FVAF, RMSE against training folds) when ``n_train_folds`` is swept, and the
-  learning curves.
+  learning curves, and for a spiking decoder (``w1``, ``w2``) its weights and the input weights
+  of its strongest hidden neurons over recorded neurons x 50 ms bins (``weight_profiles``).
 - A merged grid (a swept setting such as ``readout`` or ``model`` is a dim) with cost variables
   (``synops_eff_acs`` ...): ``costs``, the test accuracy (IPD) or test FVAF (BMI) against the
   effective synaptic operations per sample, one marker per grid point (mean and s.d. over
@@ -92,7 +93,8 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     if {"w1", "w2"} <= set(ds.data_vars):
         sel = {d: ds[d].values[0].item() for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
         out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None)
-        out["weight_profiles"] = lambda: plots.hidden_weight_profiles(ds, sel=sel or None)
+        profiles = plots.bmi.input_weight_profiles if plots.bmi.is_bmi(ds) else plots.hidden_weight_profiles
+        out["weight_profiles"] = lambda: profiles(ds, sel=sel or None)
     if {"time", "y_true", "y_pred"} <= set(ds.data_vars):
         out["prediction"] = lambda: plots.prediction_trace(ds, window=tuple(window) if window else None)
     if "n_train_folds" in ds.dims:

@@ -96,6 +96,14 @@ def new_figure(width: float = 6.4, height: float = 4.0, **kwargs: Any) -> Figure
     return fig
 
 
+def wrapped(text: str, fig: Figure, fontsize: float = 11.0) -> str:
+    """``text`` broken into lines that fit the width of ``fig`` at ``fontsize`` pt (a title)."""
+    import textwrap
+
+    chars = int(fig.get_figwidth() * 72 / (0.6 * fontsize))
+    return "\n".join(textwrap.fill(line, max(chars, 20)) for line in text.split("\n"))
+
+
 def styled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator: run ``fn`` (which creates artists) under the library's rcParams."""
     import functools

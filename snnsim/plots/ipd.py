@@ -456,8 +456,11 @@ def hidden_weight_profiles(
 ) -> Figure:
     """Input weights of up to ``n`` re-ordered hidden neurons against the fibre's phase delay,
     one curve per ear (the notebook's "Individual W1 weights"). Neurons whose largest |weight|
-    reaches ``threshold`` are shown; when none does, the ``n`` with the largest |weight|.
+    reaches ``threshold`` are shown; when none does, the ``n`` with the largest |weight|. IPD
+    only: a BMI dataset is refused (see :func:`snnsim.plots.bmi.input_weight_profiles`).
     """
+    if isinstance(w1, xr.Dataset) and (w1.attrs.get("study") == "bmi" or "y_pred" in w1):
+        raise ValueError("a BMI result has no ears or phase delays: draw plots.bmi.input_weight_profiles")
     if w2 is None and not isinstance(w1, xr.Dataset):
         w2 = np.zeros((np.asarray(w1).shape[1], 1))
     a, b = weights_of(w1, w2, repeat, sel)
