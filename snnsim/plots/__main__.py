@@ -3,7 +3,8 @@
 RESULTS is a result file (a run, or a merged experiment given as ``results/NAME``). Which
 figures apply is decided from the variables present:
 
-- IPD (``confusion``, ``train_acc`` ...): accuracy and error boxplots per readout x tau,
+- IPD (``confusion``, ``train_acc`` ...): accuracy and error boxplots per readout x tau (and
+  any other swept setting that varies: boxes pool only seeds and repeats),
   training curves, the confusion matrix + IPD histogram (one per readout x tau of a grid),
   the input raster of 8 stimuli with the run's stimulus settings, and the re-ordered weight
   plots when the file holds weights (``w1``, ``w2``);

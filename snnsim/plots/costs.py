@@ -22,6 +22,8 @@ from .common import (
     group_keys,
     grouping_dims,
     new_figure,
+    pooled_settings,
+    refuse_pooled_settings,
     sample_dims,
     stack_samples,
     styled,
@@ -76,7 +78,7 @@ def cost_figure(
     """``metric`` (default: ``test_acc``, else ``test_fvaf``) against synaptic operations per
     sample (``ops``: ``effective`` = ACs + MACs, ``acs``, ``macs`` or ``dense``; see
     :mod:`snnsim.costs`), one marker per grid point of the settings ``by`` (default: every swept
-    setting present), at the mean over repeats and every other pooled dim, with error bars of one
+    setting present; a ``by`` that leaves another varying setting to pool is refused), at the mean over repeats and every other pooled dim, with error bars of one
     standard deviation (``ddof=1``; none for a single sample). FVAF is that of output ``output``
     (None: the mean over outputs).
 
@@ -107,6 +109,9 @@ def cost_figure(
         y_da = y_da.mean("output") if output is None else _pick_output(y_da, output)
     x_da, y_da = xr.broadcast(x_da, y_da)
     y_da = y_da.transpose(*x_da.dims)
+    if by is None:
+        dims += pooled_settings(y_da, dims)
+    refuse_pooled_settings(y_da, dims)
     ylabel, short = _metric_label(ds, metric, output)
 
     keys = group_keys(ds, dims)

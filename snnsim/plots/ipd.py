@@ -32,6 +32,7 @@ from .common import (
     group_keys,
     grouping_dims,
     new_figure,
+    pooled_settings,
     stack_samples,
     styled,
     with_settings,
@@ -62,12 +63,14 @@ def metric_samples(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
     """``{group key: {"train": values, "test": values}}`` for ``<split>_<metric>``.
 
     ``metric`` is ``acc`` or ``err_deg``. Groups are the combinations of the ``by`` dims (a
-    single run's ``config_readout`` / ``config_tau`` count as length-1 dims); every other dim
-    (repeat, seed ...) is pooled; NaN (missing grid points) is dropped. Groups without any
-    value are left out.
+    single run's ``config_readout`` / ``config_tau`` count as length-1 dims) and of every other
+    swept setting that varies (``recurrent``, ``tau_syn`` ...: :func:`pooled_settings`); only
+    replicates (repeat, seed) are pooled; NaN (missing grid points) is dropped. Groups without
+    any value are left out.
     """
     ds = with_settings(ds, by)
     dims = grouping_dims(ds, by)
+    dims += pooled_settings(ds[f"test_{metric}"], dims)
     out = {}
     for key in group_keys(ds, dims):
         sub = ds.sel(key) if key else ds
@@ -120,7 +123,7 @@ def metric_boxplot(
             boxes.append((label, split, v))
     ax.set_xticks(range(len(groups)), [format_key(dict(k), "\n") for k in groups])
     ax.set_xlim(-0.6, len(groups) - 0.4)
-    ax.set_xlabel("Readout, membrane time constant")
+    ax.set_xlabel(group_label([name for name, _ in next(iter(groups))]))
     ax.set_ylabel(ylabel or metric)
     n = max(len(v) for vals in groups.values() for v in vals.values())
     ax.set_title(title or metric)
@@ -140,6 +143,15 @@ def metric_boxplot(
     )
     fig.snnsim_boxes = boxes
     return fig
+
+
+AXIS_NAMES = {"readout": "readout", "tau": "membrane time constant"}
+
+
+def group_label(dims: Sequence[str]) -> str:
+    """Axis label of boxes grouped by ``dims``: 'Readout, membrane time constant, recurrent'."""
+    text = ", ".join(AXIS_NAMES.get(d, d) for d in dims) or "run"
+    return text[0].upper() + text[1:]
 
 
 def accuracy_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
@@ -175,13 +187,16 @@ def training_curves(
     """``variable`` (default the training loss) per epoch: one median line per group, the
     ``q`` percentile band over repeats (and every other pooled dim) shaded.
 
-    ``by`` defaults to the swept settings present (readout, tau, model ...). ``ax.lines[i]``
+    ``by`` defaults to the swept settings present (readout, tau, model, recurrent ...); a ``by``
+    that leaves another varying setting to pool is refused (ValueError). ``ax.lines[i]``
     is group ``i``'s median curve; ``fig.snnsim_groups`` lists the group keys in that order.
     """
     if variable not in ds:
         raise ValueError(f"no variable {variable!r} in the dataset")
     ds = with_settings(ds, READOUT_GROUPS if by is None and "true_class" in ds.dims else (by or ()))
     dims = grouping_dims(ds, by)
+    if by is None:
+        dims += pooled_settings(ds[variable], dims)
     fig = new_figure(6.0, 3.8)
     ax = fig.subplots()
     keys = group_keys(ds, dims)
@@ -532,12 +547,14 @@ def model_space_label(key: dict) -> str:
 def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     """Validation and test ``metric`` (``acc`` or ``err_deg``) of every model-space setting,
     one row per setting sorted by the median validation score (best on top; test read after),
-    seeds pooled: boxes of the seeds and their median. ``fig.snnsim_rows`` records
+    seeds pooled (any other varying setting, such as ``readout``, is part of the row): boxes of
+    the seeds and their median. ``fig.snnsim_rows`` records
     ``(label, val values, test values)`` from top to bottom."""
     dims = [d for d in MODEL_SPACE_DIMS if d in ds.dims]
     if not dims:
         raise ValueError("no model-space dimension (tau_syn, tau_adapt, recurrent, learn_tau, delays, hidden) to plot")
     splits = [s for s in ("val", "test") if f"{s}_{metric}" in ds]
+    dims += pooled_settings(ds[f"{splits[0]}_{metric}"], dims)
     rows = []
     for key in group_keys(ds, dims):
         sub = ds.sel(key)

@@ -179,3 +179,14 @@ def test_weight_profiles_of_a_bmi_bins_run_are_weights_per_recorded_neuron(bmi_d
         np.testing.assert_allclose(ax.lines[0].get_ydata(), w1[:, j])
     with pytest.raises(ValueError, match="BMI"):
         plots.hidden_weight_profiles(ds)
+
+
+def test_figure_2_refuses_to_pool_a_swept_hidden_size(bmi_grid):
+    """A sweep of ``hidden`` besides model x training folds: the curves would mix network sizes."""
+    ds = xr.concat([bmi_grid, bmi_grid + 0.1], "hidden").assign_coords(hidden=[30, 100])
+    with pytest.raises(ValueError, match="would pool different settings \\(hidden: 30, 100\\)"):
+        plots.fvaf_figure(ds)
+    with pytest.raises(ValueError, match="hidden"):
+        plots.learning_curves(ds)
+    fig = plots.fvaf_figure(ds.sel(hidden=100))
+    assert len(fig.axes) == 3
