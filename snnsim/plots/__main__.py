@@ -143,7 +143,7 @@ def draw(ns: argparse.Namespace) -> int:
     if not figures:
         raise SnnsimError(f"{ns.results}: no figure applies (not an IPD or BMI result)")
     name = results.resolve(ns.results).stem
-    formats = tuple(ns.formats or ("png", "svg"))
+    formats = tuple(dict.fromkeys(ns.formats or ("png", "svg")))
     drawn = 0
     for fig_name, make in figures.items():
         try:

@@ -149,7 +149,7 @@ def prediction_trace(
         window = (start, start + window_length)
     inside = ok & (t >= window[0]) & (t <= window[1])
     if not inside.any():
-        raise ValueError(f"no test samples in the window {window[0]:g}-{window[1]:g} s")
+        raise ValueError(f"no test samples in the window [{window[0]:g}, {window[1]:g}] s")
     order = np.argsort(t[inside], kind="stable")
     tw = t[inside][order]
     label, units = target_label(ds, output)
@@ -174,7 +174,7 @@ def prediction_trace(
         if name not in context and value is not None and (name != by or groups == [None]):
             context[name] = value
     what = ", ".join(format_setting(k, v) if k != "rotation" else f"rotation {v}" for k, v in context.items())
-    ax.set_title(f"Test fold: true and predicted {label.lower()}" + (f" ({what})" if what else ""))
+    ax.set_title(wrapped(f"Test fold: true and predicted {label.lower()}" + (f" ({what})" if what else ""), fig, 10))
     ax.annotate(
         "breaks in the lines are gaps in the recording",
         xy=(1, 0),
@@ -253,8 +253,11 @@ def training_size_figure(
     axes[0].legend(loc="best", frameon=False)
     name = "FVAF" if metric == "fvaf" else metric.upper()
     fig.suptitle(
-        f"{name} against training set size: median over rotations and repeats, "
-        f"{q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})"
+        wrapped(
+            f"{name} against training set size: median over rotations and repeats, "
+            f"{q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})",
+            fig,
+        )
     )
     return fig
 
@@ -337,9 +340,12 @@ def learning_curves(
         axes[r, 0].set_ylabel(f"{label} ({units})" if units else label)
     what = ", ".join(format_setting(k, v) for k, v in (sel or {}).items())
     fig.suptitle(
-        "Learning curves"
-        + (f" ({what})" if what else "")
-        + f": median over repeats, {q[0]:g}–{q[1]:g}th percentile shaded"
+        wrapped(
+            "Learning curves"
+            + (f" ({what})" if what else "")
+            + f": median over repeats, {q[0]:g}–{q[1]:g}th percentile shaded",
+            fig,
+        )
     )
     return fig
 

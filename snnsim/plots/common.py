@@ -103,8 +103,13 @@ def wrapped(text: str, fig: Figure, fontsize: float = 11.0) -> str:
     """``text`` broken into lines that fit the width of ``fig`` at ``fontsize`` pt (a title)."""
     import textwrap
 
-    chars = int(fig.get_figwidth() * 72 / (0.6 * fontsize))
+    chars = int(fig.get_figwidth() * 72 / (0.55 * fontsize))
     return "\n".join(textwrap.fill(line, max(chars, 20)) for line in text.split("\n"))
+
+
+def plural(n: int, word: str) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def styled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
@@ -126,11 +131,13 @@ def save_figure(
 ) -> list[Path]:
     """Write ``fig`` to ``<path_stem>.png`` and ``<path_stem>.svg`` (or ``formats``); return the paths.
 
-    A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``).
+    A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``); a
+    format listed twice is written once.
     Folders are created. SVG output is deterministic (fixed hash salt, no date).
     """
     import matplotlib as mpl
 
+    formats = tuple(dict.fromkeys(formats))  # a format given twice is written once
     stem = Path(path_stem)
     if stem.suffix.lstrip(".") in formats:
         stem = stem.with_suffix("")

@@ -28,6 +28,7 @@ from .common import (
     stack_samples,
     styled,
     with_settings,
+    wrapped,
 )
 
 #: ``ops`` choices: (cost variables summed, axis label).
@@ -161,7 +162,12 @@ def cost_figure(
     n_max = max(p["n"] for p in points)
     over = ", ".join(sample_dims(x_da, dims)) or "repeats"
     ax.set_title(
-        title or f"{short[0].upper()}{short[1:]} against synaptic operations: mean ± s.d. over {over} (n ≤ {n_max})"
+        wrapped(
+            title
+            or f"{short[0].upper()}{short[1:]} against synaptic operations: mean ± s.d. over {over} (n ≤ {n_max})",
+            fig,
+            10,
+        )
     )
     ax.legend(loc="best", frameon=False, title=", ".join(dims) if dims else None)
     fig.snnsim_points = points

@@ -32,10 +32,12 @@ from .common import (
     group_keys,
     grouping_dims,
     new_figure,
+    plural,
     pooled_settings,
     stack_samples,
     styled,
     with_settings,
+    wrapped,
 )
 
 if TYPE_CHECKING:
@@ -126,21 +128,14 @@ def metric_boxplot(
     ax.set_xlabel(group_label([name for name, _ in next(iter(groups))]))
     ax.set_ylabel(ylabel or metric)
     n = max(len(v) for vals in groups.values() for v in vals.values())
-    ax.set_title(title or metric)
+    ax.set_title(wrapped(title or metric, fig, 10))
     handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in ("train", "test")]
     handles.append(
         Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black", label="mean")
     )
     ax.legend(handles=handles, loc="best", frameon=False)
-    ax.annotate(
-        f"boxes: median, quartiles, 1.5 IQR whiskers; up to {n} trainings per box",
-        xy=(0, 0),
-        xycoords="figure fraction",
-        xytext=(4, 3),
-        textcoords="offset points",
-        fontsize=7,
-        color="0.4",
-    )
+    note = f"boxes: median, quartiles, 1.5 IQR whiskers; up to {plural(n, 'training')} per box"
+    fig.supxlabel(note, x=0.01, ha="left", fontsize=7, color="0.4")  # laid out below the axes
     fig.snnsim_boxes = boxes
     return fig
 
@@ -154,6 +149,7 @@ def group_label(dims: Sequence[str]) -> str:
     return text[0].upper() + text[1:]
 
 
+@styled
 def accuracy_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
     """Training and test accuracy (%) per readout x tau, with the chance level (100/classes)."""
     fig = metric_boxplot(ds, "acc", by, ylabel="Accuracy (%)", title="IPD classification accuracy")
@@ -213,7 +209,9 @@ def training_curves(
     if ylabel is None and variable == "loss" and "confusion" in ds:
         ylabel = "Mean training loss (NLL)"
     ax.set_ylabel(ylabel or _variable_label(ds[variable]))
-    ax.set_title(title or f"Training curves: median, {q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})")
+    ax.set_title(
+        wrapped(title or f"Training curves: median, {q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})", fig, 10)
+    )
     if len(ds["epoch"]) <= 20:
         ax.set_xticks(ds["epoch"].values)
     ax.legend(loc="best", frameon=False, ncol=2 if len(keys) > 6 else 1)
@@ -293,7 +291,9 @@ def confusion_figure(
     what = format_key({k: v for k, v in (sel or {}).items()})
     runs = "one model" if repeat is not None else "pooled over repeats"
     acc = 100 * np.trace(counts) / n if n else float("nan")
-    fig.suptitle(title or f"Test set{': ' + what if what else ''} ({runs}, {n} samples, accuracy {acc:.1f}%)")
+    fig.suptitle(
+        wrapped(title or f"Test set{': ' + what if what else ''} ({runs}, {n} samples, accuracy {acc:.1f}%)", fig)
+    )
     return fig
 
 
@@ -376,8 +376,9 @@ def input_raster(
             ax.set_xlabel("Time (steps)" if dt is None else "Time (ms)")
         if i % ncols == 0:
             ax.set_ylabel("Input neuron index")
+    what = "1 IPD stimulus" if n == 1 else f"{n} IPD stimuli"
     fig.suptitle(
-        f"Input spikes of {n} IPD stimuli (fibres 0–{inputs // 2 - 1}: ear 1, {inputs // 2}–{inputs - 1}: ear 2)"
+        wrapped(f"Input spikes of {what} (fibres 0–{inputs // 2 - 1}: ear 1, {inputs // 2}–{inputs - 1}: ear 2)", fig)
     )
     return fig
 
@@ -454,7 +455,9 @@ def weight_matrices(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         fig.colorbar(im, ax=ax, label="Weight")
-    fig.suptitle(f"Weights, hidden neurons sorted by weighted mean input index (|w| < {threshold:g} last)")
+    fig.suptitle(
+        wrapped(f"Weights, hidden neurons sorted by weighted mean input index (|w| < {threshold:g} last)", fig)
+    )
     fig.snnsim_order = order
     return fig
 
@@ -504,7 +507,7 @@ def hidden_weight_profiles(
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("Weight")
     axes[0].legend(loc="best", frameon=False)
-    fig.suptitle(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})")
+    fig.suptitle(wrapped(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})", fig))
     fig.snnsim_neurons = strong
     return fig
 
@@ -581,7 +584,9 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     ax.set_xlabel(label)
     ax.set_ylabel("Setting (best validation on top)")
     seeds = max(v.size for _, vals in rows for v in vals.values())
-    ax.set_title(f"IPD model space: {label.split(' (')[0].lower()} per setting, {seeds} seeds")
+    ax.set_title(
+        wrapped(f"IPD model space: {label.split(' (')[0].lower()} per setting, {plural(seeds, 'seed')}", fig, 10)
+    )
     handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in splits]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     fig.snnsim_rows = [(label, vals.get("val"), vals.get("test")) for label, vals in rows]

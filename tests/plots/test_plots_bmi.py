@@ -190,3 +190,21 @@ def test_figure_2_refuses_to_pool_a_swept_hidden_size(bmi_grid):
         plots.learning_curves(ds)
     fig = plots.fvaf_figure(ds.sel(hidden=100))
     assert len(fig.axes) == 3
+
+
+@pytest.mark.parametrize("make", ["fvaf", "learning_curves"])
+def test_suptitles_of_a_one_model_grid_fit_the_figure(bmi_grid, make):
+    """One model makes a narrow figure: the title is wrapped, not cut at the edges."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    ds = bmi_grid.sel(model=["snn"])
+    fig = plots.fvaf_figure(ds) if make == "fvaf" else plots.learning_curves(ds)
+    FigureCanvasAgg(fig).draw()
+    box = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+    assert "\n" in fig.get_suptitle()
+
+
+def test_a_window_with_negative_times_is_printed_unambiguously(bmi_ds):
+    with pytest.raises(ValueError, match=r"^no test samples in the window \[-5, -1\] s$"):
+        plots.prediction_trace(bmi_ds, window=(-5, -1))

@@ -284,3 +284,30 @@ def test_training_curves_split_or_refuse_a_pooled_setting(rng):
     assert {tuple(k) for k in fig.snnsim_groups} == {("readout", "tau", "recurrent")}
     with pytest.raises(ValueError, match="would pool different settings \\(recurrent: False, True\\)"):
         plots.training_curves(ds, by=("readout", "tau"))
+
+
+def drawn_extent(fig, text):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return text.get_window_extent(fig.canvas.get_renderer())
+
+
+def test_boxplot_footnote_sits_below_the_axes_and_counts_in_the_singular(rng):
+    from fake_results import ipd_run
+
+    fig = plots.accuracy_boxplot(ipd_run(rng, repeats=1))
+    ax = fig.axes[0]
+    note = fig._supxlabel
+    assert note.get_text().endswith("up to 1 training per box")
+    box = drawn_extent(fig, note)
+    assert box.y1 <= ax.xaxis.label.get_window_extent().y0  # under the x label, not on it
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1
+    assert not fig.axes[0].texts
+    assert fig.axes[0].get_legend().get_texts()[0].get_fontsize() == 8  # the library's style
+
+
+def test_model_space_of_one_seed_says_seed(rng):
+    ds = _model_space_grid(rng).isel(seed=[0])
+    title = plots.model_space_figure(ds).axes[0].get_title()
+    assert title.endswith("per setting, 1 seed")
