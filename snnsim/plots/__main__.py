@@ -4,7 +4,8 @@ RESULTS is a result file (a run, or a merged experiment given as ``results/NAME`
 figures apply is decided from the variables present:
 
 - IPD (``confusion``, ``train_acc`` ...): accuracy and error boxplots per readout x tau (and
-  any other swept setting that varies: boxes pool only seeds and repeats),
+  any other swept setting that varies: boxes pool only seeds and repeats; so do the confusion
+  matrices, one per grid point, e.g. ``confusion_fr_2ms_recurrent-True``),
   training curves, the confusion matrix + IPD histogram (one per readout x tau of a grid),
   the input raster of 8 stimuli with the run's stimulus settings, and the re-ordered weight
   plots when the file holds weights (``w1``, ``w2``);
@@ -67,7 +68,7 @@ def build_parser() -> OneLineParser:
 def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     """``{figure name: callable returning a Figure}`` for every figure that applies to ``ds``."""
     from .. import plots
-    from .common import group_keys, grouping_dims, with_settings
+    from .common import group_keys, grouping_dims, pooled_settings, with_settings
     from .costs import METRICS
 
     out: dict = {}
@@ -80,11 +81,12 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
             out["training_curves"] = lambda: plots.training_curves(ds)
         grid = with_settings(ds, ("readout", "tau"))
         dims = [d for d in ("readout", "tau") if d in ds.dims]
+        dims += pooled_settings(ds["confusion"], dims)
         for key in group_keys(grid, dims):
             sub = ds.sel(key) if key else ds
             if not bool((sub["confusion"].fillna(0) > 0).any()):
                 continue
-            suffix = "_".join(f"{v * 1e3:g}ms" if k == "tau" else str(v) for k, v in key.items())
+            suffix = "_".join(confusion_suffix(k, v) for k, v in key.items())
             out["confusion" + ("_" + suffix if suffix else "")] = lambda k=key: plots.confusion_figure(
                 ds, sel=k or None
             )
@@ -112,6 +114,13 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     if "confusion" not in ds and "epoch" in ds.dims and plots.bmi.epoch_variables(ds):
         out["learning_curves"] = lambda: plots.learning_curves(ds)
     return out
+
+
+def confusion_suffix(name: str, value: object) -> str:
+    """File-name part of one grid setting: ``20ms`` (tau), ``fr`` (readout), ``recurrent-True``."""
+    if name == "tau":
+        return f"{float(value) * 1e3:g}ms"
+    return str(value) if name == "readout" else f"{name}-{value}"
 
 
 def main(argv: list[str] | None = None) -> int:

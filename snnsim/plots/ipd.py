@@ -34,6 +34,7 @@ from .common import (
     new_figure,
     plural,
     pooled_settings,
+    refuse_pooled_settings,
     stack_samples,
     styled,
     with_settings,
@@ -254,8 +255,10 @@ def confusion_figure(
     x true IPD, y estimated IPD, origin lower, -90..90 deg).
 
     ``sel`` picks one grid point of a merged experiment (e.g. ``{"readout": "fr", "tau": 0.002}``);
-    ``repeat`` one trained model; otherwise the counts of all remaining runs are pooled.
+    ``repeat`` one trained model; otherwise the counts of all remaining runs are pooled (seeds
+    and repeats only: a ``sel`` that leaves a varying setting is refused, ValueError).
     """
+    refuse_pooled_settings(ds["confusion"].sel(sel) if sel else ds["confusion"], ("true_class", "pred_class"))
     counts = confusion_counts(ds, sel, repeat).transpose("true_class", "pred_class").values.astype(float)
     n_classes = counts.shape[0]
     width = 180.0 / n_classes

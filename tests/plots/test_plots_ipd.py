@@ -311,3 +311,16 @@ def test_model_space_of_one_seed_says_seed(rng):
     ds = _model_space_grid(rng).isel(seed=[0])
     title = plots.model_space_figure(ds).axes[0].get_title()
     assert title.endswith("per setting, 1 seed")
+
+
+def test_confusion_figures_one_per_grid_point_of_every_varying_setting(rng):
+    from snnsim.plots.__main__ import figures_for
+
+    ds = _with_recurrent(rng)
+    names = [n for n in figures_for(ds) if n.startswith("confusion")]
+    assert len(names) == 12 and "confusion_fr_2ms_recurrent-True" in names
+    fig = figures_for(ds)["confusion_fr_2ms_recurrent-True"]()
+    counts = ds.confusion.sel(readout="fr", tau=0.002, recurrent=True).sum(("seed", "repeat")).values
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), counts.T / counts.sum(axis=1)[None, :])
+    with pytest.raises(ValueError, match="recurrent"):
+        plots.confusion_figure(ds, sel={"readout": "fr", "tau": 0.002})
