@@ -4,7 +4,15 @@
 figure that applies to a results file.
 """
 
-from .bmi import fvaf_figure, gap_breaks, learning_curves, prediction_trace, rmse_figure, training_size_figure
+from .bmi import (
+    fvaf_figure,
+    gap_breaks,
+    input_weight_profiles,
+    learning_curves,
+    prediction_trace,
+    rmse_figure,
+    training_size_figure,
+)
 from .common import save_figure, stack_samples, with_settings
 from .costs import cost_figure
 from .ipd import (
@@ -30,6 +38,7 @@ __all__ = [
     "gap_breaks",
     "hidden_weight_profiles",
     "input_raster",
+    "input_weight_profiles",
     "learning_curves",
     "metric_boxplot",
     "metric_samples",

@@ -3,13 +3,16 @@
 RESULTS is a result file (a run, or a merged experiment given as ``results/NAME``). Which
 figures apply is decided from the variables present:
 
-- IPD (``confusion``, ``train_acc`` ...): accuracy and error boxplots per readout x tau,
+- IPD (``confusion``, ``train_acc`` ...): accuracy and error boxplots per readout x tau (and
+  any other swept setting that varies: boxes pool only seeds and repeats; so do the confusion
+  matrices, one per grid point, e.g. ``confusion_fr_2ms_recurrent-True``),
   training curves, the confusion matrix + IPD histogram (one per readout x tau of a grid),
   the input raster of 8 stimuli with the run's stimulus settings, and the re-ordered weight
   plots when the file holds weights (``w1``, ``w2``);
 - BMI (``y_pred``, ``<split>_fvaf`` ...): Figure 1 (true and predicted velocity against time),
   Figures 2a/2b (FVAF, RMSE against training folds) when ``n_train_folds`` is swept, and the
-  learning curves.
+  learning curves, and for a spiking decoder (``w1``, ``w2``) its weights and the input weights
+  of its strongest hidden neurons over recorded neurons x 50 ms bins (``weight_profiles``).
 - A merged grid (a swept setting such as ``readout`` or ``model`` is a dim) with cost variables
   (``synops_eff_acs`` ...): ``costs``, the test accuracy (IPD) or test FVAF (BMI) against the
   effective synaptic operations per sample, one marker per grid point (mean and s.d. over
@@ -65,7 +68,7 @@ def build_parser() -> OneLineParser:
 def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     """``{figure name: callable returning a Figure}`` for every figure that applies to ``ds``."""
     from .. import plots
-    from .common import group_keys, grouping_dims, with_settings
+    from .common import group_keys, grouping_dims, pooled_settings, with_settings
     from .costs import METRICS
 
     out: dict = {}
@@ -78,11 +81,12 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
             out["training_curves"] = lambda: plots.training_curves(ds)
         grid = with_settings(ds, ("readout", "tau"))
         dims = [d for d in ("readout", "tau") if d in ds.dims]
+        dims += pooled_settings(ds["confusion"], dims)
         for key in group_keys(grid, dims):
             sub = ds.sel(key) if key else ds
             if not bool((sub["confusion"].fillna(0) > 0).any()):
                 continue
-            suffix = "_".join(f"{v * 1e3:g}ms" if k == "tau" else str(v) for k, v in key.items())
+            suffix = "_".join(confusion_suffix(k, v) for k, v in key.items())
             out["confusion" + ("_" + suffix if suffix else "")] = lambda k=key: plots.confusion_figure(
                 ds, sel=k or None
             )
@@ -92,7 +96,8 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     if {"w1", "w2"} <= set(ds.data_vars):
         sel = {d: ds[d].values[0].item() for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
         out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None)
-        out["weight_profiles"] = lambda: plots.hidden_weight_profiles(ds, sel=sel or None)
+        profiles = plots.bmi.input_weight_profiles if plots.bmi.is_bmi(ds) else plots.hidden_weight_profiles
+        out["weight_profiles"] = lambda: profiles(ds, sel=sel or None)
     if {"time", "y_true", "y_pred"} <= set(ds.data_vars):
         out["prediction"] = lambda: plots.prediction_trace(ds, window=tuple(window) if window else None)
     if "n_train_folds" in ds.dims:
@@ -109,6 +114,13 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     if "confusion" not in ds and "epoch" in ds.dims and plots.bmi.epoch_variables(ds):
         out["learning_curves"] = lambda: plots.learning_curves(ds)
     return out
+
+
+def confusion_suffix(name: str, value: object) -> str:
+    """File-name part of one grid setting: ``20ms`` (tau), ``fr`` (readout), ``recurrent-True``."""
+    if name == "tau":
+        return f"{float(value) * 1e3:g}ms"
+    return str(value) if name == "readout" else f"{name}-{value}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,7 +152,7 @@ def draw(ns: argparse.Namespace) -> int:
     if not figures:
         raise SnnsimError(f"{ns.results}: no figure applies (not an IPD or BMI result)")
     name = results.resolve(ns.results).stem
-    formats = tuple(ns.formats or ("png", "svg"))
+    formats = tuple(dict.fromkeys(ns.formats or ("png", "svg")))
     drawn = 0
     for fig_name, make in figures.items():
         try:

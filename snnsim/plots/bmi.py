@@ -5,7 +5,9 @@
 - :func:`fvaf_figure`, :func:`rmse_figure` (Figures 2a, 2b): FVAF / RMSE against the number of
   training folds, one curve each for training, validation and test, one panel per model, the
   median over rotations and repeats with the inter-quartile range shaded;
-- :func:`learning_curves`: per-epoch training / validation curves per model.
+- :func:`learning_curves`: per-epoch training / validation curves per model;
+- :func:`input_weight_profiles`: the spiking decoder's input weights of a few hidden neurons,
+  over the recorded neurons (and the 50 ms bins of the window encoding).
 
 Expected variables (the BMI result schema): ``<split>_fvaf``, ``<split>_rmse`` over
 (repeat, output) for split in train/val/test; ``time`` (sample), ``y_true`` (sample, output),
@@ -31,7 +33,9 @@ from .common import (
     new_figure,
     styled,
     with_settings,
+    wrapped,
 )
+from .ipd import _symmetric, weights_of
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -145,7 +149,7 @@ def prediction_trace(
         window = (start, start + window_length)
     inside = ok & (t >= window[0]) & (t <= window[1])
     if not inside.any():
-        raise ValueError(f"no test samples in the window {window[0]:g}-{window[1]:g} s")
+        raise ValueError(f"no test samples in the window [{window[0]:g}, {window[1]:g}] s")
     order = np.argsort(t[inside], kind="stable")
     tw = t[inside][order]
     label, units = target_label(ds, output)
@@ -170,7 +174,7 @@ def prediction_trace(
         if name not in context and value is not None and (name != by or groups == [None]):
             context[name] = value
     what = ", ".join(format_setting(k, v) if k != "rotation" else f"rotation {v}" for k, v in context.items())
-    ax.set_title(f"Test fold: true and predicted {label.lower()}" + (f" ({what})" if what else ""))
+    ax.set_title(wrapped(f"Test fold: true and predicted {label.lower()}" + (f" ({what})" if what else ""), fig, 10))
     ax.annotate(
         "breaks in the lines are gaps in the recording",
         xy=(1, 0),
@@ -249,8 +253,11 @@ def training_size_figure(
     axes[0].legend(loc="best", frameon=False)
     name = "FVAF" if metric == "fvaf" else metric.upper()
     fig.suptitle(
-        f"{name} against training set size: median over rotations and repeats, "
-        f"{q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})"
+        wrapped(
+            f"{name} against training set size: median over rotations and repeats, "
+            f"{q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})",
+            fig,
+        )
     )
     return fig
 
@@ -333,8 +340,62 @@ def learning_curves(
         axes[r, 0].set_ylabel(f"{label} ({units})" if units else label)
     what = ", ".join(format_setting(k, v) for k, v in (sel or {}).items())
     fig.suptitle(
-        "Learning curves"
-        + (f" ({what})" if what else "")
-        + f": median over repeats, {q[0]:g}–{q[1]:g}th percentile shaded"
+        wrapped(
+            "Learning curves"
+            + (f" ({what})" if what else "")
+            + f": median over repeats, {q[0]:g}–{q[1]:g}th percentile shaded",
+            fig,
+        )
     )
+    return fig
+
+
+def is_bmi(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` is a BMI result (a run or a merged experiment)."""
+    return ds.attrs.get("study") == "bmi" or "y_pred" in ds
+
+
+@styled
+def input_weight_profiles(ds: xr.Dataset, *, n: int = 15, repeat: int = 0, sel: dict | None = None) -> Figure:
+    """Input weights ``w1`` of the ``n`` hidden neurons of a spiking BMI decoder with the largest
+    |weight|, one panel each (in neuron order). Window encoding (960 inputs, channel = bin x 48 +
+    neuron): an image of recorded neuron (y) against 50 ms bin (x, bin 19 the most recent). Bins
+    encoding (48 inputs, each neuron's current over the 20 bins): weight against recorded neuron.
+    ``fig.snnsim_neurons`` lists the hidden neurons drawn.
+    """
+    from ..datasets.bmi import N_BINS, N_NEURONS
+    from ..studies.bmi import BIN_SECONDS
+
+    a, _ = weights_of(ds, None, repeat, sel)
+    if a.shape[0] not in (N_NEURONS, N_NEURONS * N_BINS):
+        raise ValueError(f"{a.shape[0]} input units: expected {N_NEURONS} (bins) or {N_NEURONS * N_BINS} (window)")
+    window = a.shape[0] == N_NEURONS * N_BINS
+    neurons = np.sort(np.argsort(-np.max(np.abs(a), axis=0), kind="stable")[:n])
+    cols = min(5, len(neurons))
+    rows = int(np.ceil(len(neurons) / cols))
+    fig = new_figure(2.1 * cols + (1.0 if window else 0.4), 1.9 * rows + 0.8)
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)).ravel()
+    norm = _symmetric(a[:, neurons])
+    for ax, j in zip(axes, neurons):
+        if window:
+            image = a[:, j].reshape(N_BINS, N_NEURONS).T
+            im = ax.imshow(image, aspect="auto", origin="lower", interpolation="nearest", cmap="RdBu_r", norm=norm)
+        else:
+            ax.plot(np.arange(N_NEURONS), a[:, j])
+        ax.set_title(f"hidden {j}", fontsize=8)
+    for ax in axes[len(neurons) :]:
+        ax.set_visible(False)
+    bin_ms = f"{BIN_SECONDS * 1e3:g} ms"
+    for i, ax in enumerate(axes[: len(neurons)]):
+        if i + cols >= len(neurons):
+            ax.xaxis.set_tick_params(labelbottom=True)  # above a hidden panel
+    fig.supxlabel(f"Bin ({bin_ms}; {N_BINS - 1} = most recent)" if window else "Recorded neuron", fontsize=9)
+    fig.supylabel("Recorded neuron" if window else "Weight", fontsize=9)
+    if window:
+        fig.colorbar(im, ax=list(axes[: len(neurons)]), label="Weight")
+    inputs = f"{N_NEURONS} recorded neurons x {N_BINS} bins of {bin_ms}" if window else f"{N_NEURONS} recorded neurons"
+    fig.suptitle(
+        wrapped(f"Input weights $W_1$ of the {len(neurons)} hidden neurons with the largest |w| ({inputs})", fig)
+    )
+    fig.snnsim_neurons = neurons
     return fig

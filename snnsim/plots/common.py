@@ -67,6 +67,9 @@ PER_SAMPLE_DIMS = (
     "class",
 )
 SAMPLE = "sample"
+#: Dims that replicate one configuration (seeds, repeats, BMI fold rotations): the only dims a
+#: box or curve pools. Any other pooled dim is a swept setting (see :func:`pooled_settings`).
+REPLICATE_DIMS = ("repeat", "seed", "rotation")
 
 #: Train / validation / test colours, used by every figure.
 SPLIT_COLOURS = {"train": "#1f77b4", "val": "#2ca02c", "test": "#d62728"}
@@ -96,6 +99,19 @@ def new_figure(width: float = 6.4, height: float = 4.0, **kwargs: Any) -> Figure
     return fig
 
 
+def wrapped(text: str, fig: Figure, fontsize: float = 11.0) -> str:
+    """``text`` broken into lines that fit the width of ``fig`` at ``fontsize`` pt (a title)."""
+    import textwrap
+
+    chars = int(fig.get_figwidth() * 72 / (0.55 * fontsize))
+    return "\n".join(textwrap.fill(line, max(chars, 20)) for line in text.split("\n"))
+
+
+def plural(n: int, word: str) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def styled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     """Decorator: run ``fn`` (which creates artists) under the library's rcParams."""
     import functools
@@ -115,11 +131,13 @@ def save_figure(
 ) -> list[Path]:
     """Write ``fig`` to ``<path_stem>.png`` and ``<path_stem>.svg`` (or ``formats``); return the paths.
 
-    A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``).
+    A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``); a
+    format listed twice is written once.
     Folders are created. SVG output is deterministic (fixed hash salt, no date).
     """
     import matplotlib as mpl
 
+    formats = tuple(dict.fromkeys(formats))  # a format given twice is written once
     stem = Path(path_stem)
     if stem.suffix.lstrip(".") in formats:
         stem = stem.with_suffix("")
@@ -169,6 +187,30 @@ def sample_dims(da: xr.DataArray | xr.Dataset, keep: Iterable[str]) -> list[str]
     return [d for d in da.dims if d not in keep]
 
 
+def pooled_settings(da: xr.DataArray, keep: Iterable[str]) -> list[str]:
+    """Dims that pooling ``da`` over everything but ``keep`` would mix: pooled dims that are not
+    replicates (:data:`REPLICATE_DIMS`) and hold values at more than one coordinate for some
+    point of the kept dims (a setting of a union of grids, one value per point, is not mixed)."""
+    keep = [d for d in keep if d in da.dims]
+    out = []
+    for d in sample_dims(da, keep):
+        if d in REPLICATE_DIMS or da.sizes[d] < 2:
+            continue
+        other = [o for o in da.dims if o not in (d, *keep)]
+        present = da.notnull().any(other) if other else da.notnull()
+        if bool((present.sum(d) > 1).any()):
+            out.append(d)
+    return out
+
+
+def refuse_pooled_settings(da: xr.DataArray, keep: Iterable[str]) -> None:
+    """Raise ValueError naming the settings that pooling ``da`` outside ``keep`` would mix."""
+    mixed = pooled_settings(da, keep)
+    if mixed:
+        values = "; ".join(f"{d}: {', '.join(str(v) for v in da[d].values.tolist())}" for d in mixed)
+        raise ValueError(f"would pool different settings ({values}); select one with sel=")
+
+
 def stack_samples(da: xr.DataArray, keep: Iterable[str]) -> xr.DataArray:
     """Stack every pooled dim of ``da`` into one dim ``sample`` (length 1 if there is none).
 
@@ -199,6 +241,10 @@ def format_setting(name: str, value: Any) -> str:
         return {"mean": "mean (oc)"}.get(str(value), str(value))
     if name == "n_train_folds":
         return f"{value} training fold{'s' if value != 1 else ''}"
+    if name.startswith("tau_"):
+        return f"{name} = {float(value) * 1e3:g} ms"
+    if isinstance(value, (bool, np.bool_, int, np.integer)):
+        return f"{name} = {value}"
     if isinstance(value, float):
         return f"{name} = {value:g}"
     return str(value)
@@ -220,7 +266,8 @@ def units_of(da: xr.DataArray, default: str = "") -> str:
 
 def curve_summary(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float] = (25, 75)) -> dict:
     """Median and percentile band over the pooled dims of ``da`` along the kept dims; ``n``: the
-    most values (not NaN) pooled at one point."""
+    most values (not NaN) pooled at one point. Pooling different settings is refused (ValueError)."""
+    refuse_pooled_settings(da, keep)
     stacked = stack_samples(da, keep).transpose(..., "sample")
     v = stacked.values.astype(float)
     with np.errstate(all="ignore"):

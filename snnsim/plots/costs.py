@@ -22,10 +22,13 @@ from .common import (
     group_keys,
     grouping_dims,
     new_figure,
+    pooled_settings,
+    refuse_pooled_settings,
     sample_dims,
     stack_samples,
     styled,
     with_settings,
+    wrapped,
 )
 
 #: ``ops`` choices: (cost variables summed, axis label).
@@ -76,7 +79,7 @@ def cost_figure(
     """``metric`` (default: ``test_acc``, else ``test_fvaf``) against synaptic operations per
     sample (``ops``: ``effective`` = ACs + MACs, ``acs``, ``macs`` or ``dense``; see
     :mod:`snnsim.costs`), one marker per grid point of the settings ``by`` (default: every swept
-    setting present), at the mean over repeats and every other pooled dim, with error bars of one
+    setting present; a ``by`` that leaves another varying setting to pool is refused), at the mean over repeats and every other pooled dim, with error bars of one
     standard deviation (``ddof=1``; none for a single sample). FVAF is that of output ``output``
     (None: the mean over outputs).
 
@@ -107,6 +110,9 @@ def cost_figure(
         y_da = y_da.mean("output") if output is None else _pick_output(y_da, output)
     x_da, y_da = xr.broadcast(x_da, y_da)
     y_da = y_da.transpose(*x_da.dims)
+    if by is None:
+        dims += pooled_settings(y_da, dims)
+    refuse_pooled_settings(y_da, dims)
     ylabel, short = _metric_label(ds, metric, output)
 
     keys = group_keys(ds, dims)
@@ -156,7 +162,12 @@ def cost_figure(
     n_max = max(p["n"] for p in points)
     over = ", ".join(sample_dims(x_da, dims)) or "repeats"
     ax.set_title(
-        title or f"{short[0].upper()}{short[1:]} against synaptic operations: mean ± s.d. over {over} (n ≤ {n_max})"
+        wrapped(
+            title
+            or f"{short[0].upper()}{short[1:]} against synaptic operations: mean ± s.d. over {over} (n ≤ {n_max})",
+            fig,
+            10,
+        )
     )
     ax.legend(loc="best", frameon=False, title=", ".join(dims) if dims else None)
     fig.snnsim_points = points

@@ -32,9 +32,13 @@ from .common import (
     group_keys,
     grouping_dims,
     new_figure,
+    plural,
+    pooled_settings,
+    refuse_pooled_settings,
     stack_samples,
     styled,
     with_settings,
+    wrapped,
 )
 
 if TYPE_CHECKING:
@@ -62,12 +66,14 @@ def metric_samples(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
     """``{group key: {"train": values, "test": values}}`` for ``<split>_<metric>``.
 
     ``metric`` is ``acc`` or ``err_deg``. Groups are the combinations of the ``by`` dims (a
-    single run's ``config_readout`` / ``config_tau`` count as length-1 dims); every other dim
-    (repeat, seed ...) is pooled; NaN (missing grid points) is dropped. Groups without any
-    value are left out.
+    single run's ``config_readout`` / ``config_tau`` count as length-1 dims) and of every other
+    swept setting that varies (``recurrent``, ``tau_syn`` ...: :func:`pooled_settings`); only
+    replicates (repeat, seed) are pooled; NaN (missing grid points) is dropped. Groups without
+    any value are left out.
     """
     ds = with_settings(ds, by)
     dims = grouping_dims(ds, by)
+    dims += pooled_settings(ds[f"test_{metric}"], dims)
     out = {}
     for key in group_keys(ds, dims):
         sub = ds.sel(key) if key else ds
@@ -120,28 +126,31 @@ def metric_boxplot(
             boxes.append((label, split, v))
     ax.set_xticks(range(len(groups)), [format_key(dict(k), "\n") for k in groups])
     ax.set_xlim(-0.6, len(groups) - 0.4)
-    ax.set_xlabel("Readout, membrane time constant")
+    ax.set_xlabel(group_label([name for name, _ in next(iter(groups))]))
     ax.set_ylabel(ylabel or metric)
     n = max(len(v) for vals in groups.values() for v in vals.values())
-    ax.set_title(title or metric)
+    ax.set_title(wrapped(title or metric, fig, 10))
     handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in ("train", "test")]
     handles.append(
         Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black", label="mean")
     )
     ax.legend(handles=handles, loc="best", frameon=False)
-    ax.annotate(
-        f"boxes: median, quartiles, 1.5 IQR whiskers; up to {n} trainings per box",
-        xy=(0, 0),
-        xycoords="figure fraction",
-        xytext=(4, 3),
-        textcoords="offset points",
-        fontsize=7,
-        color="0.4",
-    )
+    note = f"boxes: median, quartiles, 1.5 IQR whiskers; up to {plural(n, 'training')} per box"
+    fig.supxlabel(note, x=0.01, ha="left", fontsize=7, color="0.4")  # laid out below the axes
     fig.snnsim_boxes = boxes
     return fig
 
 
+AXIS_NAMES = {"readout": "readout", "tau": "membrane time constant"}
+
+
+def group_label(dims: Sequence[str]) -> str:
+    """Axis label of boxes grouped by ``dims``: 'Readout, membrane time constant, recurrent'."""
+    text = ", ".join(AXIS_NAMES.get(d, d) for d in dims) or "run"
+    return text[0].upper() + text[1:]
+
+
+@styled
 def accuracy_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
     """Training and test accuracy (%) per readout x tau, with the chance level (100/classes)."""
     fig = metric_boxplot(ds, "acc", by, ylabel="Accuracy (%)", title="IPD classification accuracy")
@@ -175,13 +184,16 @@ def training_curves(
     """``variable`` (default the training loss) per epoch: one median line per group, the
     ``q`` percentile band over repeats (and every other pooled dim) shaded.
 
-    ``by`` defaults to the swept settings present (readout, tau, model ...). ``ax.lines[i]``
+    ``by`` defaults to the swept settings present (readout, tau, model, recurrent ...); a ``by``
+    that leaves another varying setting to pool is refused (ValueError). ``ax.lines[i]``
     is group ``i``'s median curve; ``fig.snnsim_groups`` lists the group keys in that order.
     """
     if variable not in ds:
         raise ValueError(f"no variable {variable!r} in the dataset")
     ds = with_settings(ds, READOUT_GROUPS if by is None and "true_class" in ds.dims else (by or ()))
     dims = grouping_dims(ds, by)
+    if by is None:
+        dims += pooled_settings(ds[variable], dims)
     fig = new_figure(6.0, 3.8)
     ax = fig.subplots()
     keys = group_keys(ds, dims)
@@ -198,7 +210,9 @@ def training_curves(
     if ylabel is None and variable == "loss" and "confusion" in ds:
         ylabel = "Mean training loss (NLL)"
     ax.set_ylabel(ylabel or _variable_label(ds[variable]))
-    ax.set_title(title or f"Training curves: median, {q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})")
+    ax.set_title(
+        wrapped(title or f"Training curves: median, {q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})", fig, 10)
+    )
     if len(ds["epoch"]) <= 20:
         ax.set_xticks(ds["epoch"].values)
     ax.legend(loc="best", frameon=False, ncol=2 if len(keys) > 6 else 1)
@@ -241,8 +255,10 @@ def confusion_figure(
     x true IPD, y estimated IPD, origin lower, -90..90 deg).
 
     ``sel`` picks one grid point of a merged experiment (e.g. ``{"readout": "fr", "tau": 0.002}``);
-    ``repeat`` one trained model; otherwise the counts of all remaining runs are pooled.
+    ``repeat`` one trained model; otherwise the counts of all remaining runs are pooled (seeds
+    and repeats only: a ``sel`` that leaves a varying setting is refused, ValueError).
     """
+    refuse_pooled_settings(ds["confusion"].sel(sel) if sel else ds["confusion"], ("true_class", "pred_class"))
     counts = confusion_counts(ds, sel, repeat).transpose("true_class", "pred_class").values.astype(float)
     n_classes = counts.shape[0]
     width = 180.0 / n_classes
@@ -278,7 +294,9 @@ def confusion_figure(
     what = format_key({k: v for k, v in (sel or {}).items()})
     runs = "one model" if repeat is not None else "pooled over repeats"
     acc = 100 * np.trace(counts) / n if n else float("nan")
-    fig.suptitle(title or f"Test set{': ' + what if what else ''} ({runs}, {n} samples, accuracy {acc:.1f}%)")
+    fig.suptitle(
+        wrapped(title or f"Test set{': ' + what if what else ''} ({runs}, {n} samples, accuracy {acc:.1f}%)", fig)
+    )
     return fig
 
 
@@ -361,8 +379,9 @@ def input_raster(
             ax.set_xlabel("Time (steps)" if dt is None else "Time (ms)")
         if i % ncols == 0:
             ax.set_ylabel("Input neuron index")
+    what = "1 IPD stimulus" if n == 1 else f"{n} IPD stimuli"
     fig.suptitle(
-        f"Input spikes of {n} IPD stimuli (fibres 0–{inputs // 2 - 1}: ear 1, {inputs // 2}–{inputs - 1}: ear 2)"
+        wrapped(f"Input spikes of {what} (fibres 0–{inputs // 2 - 1}: ear 1, {inputs // 2}–{inputs - 1}: ear 2)", fig)
     )
     return fig
 
@@ -439,7 +458,9 @@ def weight_matrices(
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         fig.colorbar(im, ax=ax, label="Weight")
-    fig.suptitle(f"Weights, hidden neurons sorted by weighted mean input index (|w| < {threshold:g} last)")
+    fig.suptitle(
+        wrapped(f"Weights, hidden neurons sorted by weighted mean input index (|w| < {threshold:g} last)", fig)
+    )
     fig.snnsim_order = order
     return fig
 
@@ -456,8 +477,11 @@ def hidden_weight_profiles(
 ) -> Figure:
     """Input weights of up to ``n`` re-ordered hidden neurons against the fibre's phase delay,
     one curve per ear (the notebook's "Individual W1 weights"). Neurons whose largest |weight|
-    reaches ``threshold`` are shown; when none does, the ``n`` with the largest |weight|.
+    reaches ``threshold`` are shown; when none does, the ``n`` with the largest |weight|. IPD
+    only: a BMI dataset is refused (see :func:`snnsim.plots.bmi.input_weight_profiles`).
     """
+    if isinstance(w1, xr.Dataset) and (w1.attrs.get("study") == "bmi" or "y_pred" in w1):
+        raise ValueError("a BMI result has no ears or phase delays: draw plots.bmi.input_weight_profiles")
     if w2 is None and not isinstance(w1, xr.Dataset):
         w2 = np.zeros((np.asarray(w1).shape[1], 1))
     a, b = weights_of(w1, w2, repeat, sel)
@@ -486,7 +510,7 @@ def hidden_weight_profiles(
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("Weight")
     axes[0].legend(loc="best", frameon=False)
-    fig.suptitle(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})")
+    fig.suptitle(wrapped(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})", fig))
     fig.snnsim_neurons = strong
     return fig
 
@@ -529,12 +553,14 @@ def model_space_label(key: dict) -> str:
 def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     """Validation and test ``metric`` (``acc`` or ``err_deg``) of every model-space setting,
     one row per setting sorted by the median validation score (best on top; test read after),
-    seeds pooled: boxes of the seeds and their median. ``fig.snnsim_rows`` records
+    seeds pooled (any other varying setting, such as ``readout``, is part of the row): boxes of
+    the seeds and their median. ``fig.snnsim_rows`` records
     ``(label, val values, test values)`` from top to bottom."""
     dims = [d for d in MODEL_SPACE_DIMS if d in ds.dims]
     if not dims:
         raise ValueError("no model-space dimension (tau_syn, tau_adapt, recurrent, learn_tau, delays, hidden) to plot")
     splits = [s for s in ("val", "test") if f"{s}_{metric}" in ds]
+    dims += pooled_settings(ds[f"{splits[0]}_{metric}"], dims)
     rows = []
     for key in group_keys(ds, dims):
         sub = ds.sel(key)
@@ -561,7 +587,9 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     ax.set_xlabel(label)
     ax.set_ylabel("Setting (best validation on top)")
     seeds = max(v.size for _, vals in rows for v in vals.values())
-    ax.set_title(f"IPD model space: {label.split(' (')[0].lower()} per setting, {seeds} seeds")
+    ax.set_title(
+        wrapped(f"IPD model space: {label.split(' (')[0].lower()} per setting, {plural(seeds, 'seed')}", fig, 10)
+    )
     handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in splits]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)
     fig.snnsim_rows = [(label, vals.get("val"), vals.get("test")) for label, vals in rows]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from fake_results import bmi_merged, bmi_run, ipd_merged
 
-from snnsim import results
+from snnsim import plots, results
 from snnsim.plots import __main__ as plot
 
 
@@ -192,3 +192,13 @@ def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
         finally:
             if mounted:
                 subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_format_given_twice_is_written_and_printed_once(tmp_path, capsys):
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    argv = [str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--only", "prediction"]
+    assert plot.main([*argv, "--format", "png", "--format", "png", "--format", "svg"]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(tmp_path / "f" / "one_prediction.png"), str(tmp_path / "f" / "one_prediction.svg")]
+    fig = plots.prediction_trace(results.load(tmp_path / "one.h5"))
+    assert plots.save_figure(fig, tmp_path / "g", ("png", "png")) == [tmp_path / "g.png"]

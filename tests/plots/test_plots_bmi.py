@@ -133,3 +133,78 @@ def test_a_setting_of_one_model_only_pools_nothing_twice(bmi_grid):
             np.testing.assert_allclose(la.get_ydata(), lb.get_ydata())
     n = bmi_grid.sizes["rotation"] * bmi_grid.sizes["repeat"]
     assert fig._suptitle.get_text().endswith(f"(n ≤ {n})") and plain._suptitle.get_text() == fig._suptitle.get_text()
+
+
+def with_weights(ds, n_inputs, hidden=6, seed=0):
+    """``ds`` with spiking-decoder weights ``w1`` (repeat, input_unit, hidden_unit) and ``w2``."""
+    rng = np.random.default_rng(seed)
+    repeats = ds.sizes["repeat"]
+    return ds.assign(
+        w1=(("repeat", "input_unit", "hidden_unit"), rng.normal(size=(repeats, n_inputs, hidden))),
+        w2=(("repeat", "hidden_unit", "output_unit"), rng.normal(size=(repeats, hidden, 2))),
+    )
+
+
+def figure_texts(fig):
+    fig.canvas.draw()
+    return [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text")) if t.get_text()]
+
+
+def test_weight_profiles_of_a_bmi_window_run_are_neuron_by_bin_images(bmi_ds):
+    """The CLI's weight_profiles of a BMI result: recorded neuron x 50 ms bin, no ears or IPD."""
+    from snnsim.plots.__main__ import figures_for
+
+    ds = with_weights(bmi_ds, 960)
+    fig = figures_for(ds)["weight_profiles"]()
+    texts = " ".join(figure_texts(fig))
+    assert not any(word in texts for word in ("Ear", "Phase", "IPD", "deg"))
+    assert fig.get_supylabel() == "Recorded neuron" and "50 ms" in fig.get_supxlabel()
+    assert "48 recorded neurons x 20 bins of 50 ms" in fig.get_suptitle().replace("\n", " ")
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == len(fig.snnsim_neurons) == 6
+    w1 = ds.w1.isel(repeat=0).values
+    for ax, j in zip(panels, fig.snnsim_neurons):
+        assert ax.get_title() == f"hidden {j}"
+        np.testing.assert_allclose(ax.images[0].get_array(), w1[:, j].reshape(20, 48).T)  # bin-major channels
+
+
+def test_weight_profiles_of_a_bmi_bins_run_are_weights_per_recorded_neuron(bmi_ds):
+    ds = with_weights(bmi_ds, 48)
+    fig = plots.input_weight_profiles(ds, n=4)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    assert len(axes) == 4 and fig.get_supxlabel() == "Recorded neuron" and fig.get_supylabel() == "Weight"
+    w1 = ds.w1.isel(repeat=0).values
+    assert set(fig.snnsim_neurons) == set(np.argsort(-np.abs(w1).max(axis=0))[:4])
+    for ax, j in zip(axes, fig.snnsim_neurons):
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), w1[:, j])
+    with pytest.raises(ValueError, match="BMI"):
+        plots.hidden_weight_profiles(ds)
+
+
+def test_figure_2_refuses_to_pool_a_swept_hidden_size(bmi_grid):
+    """A sweep of ``hidden`` besides model x training folds: the curves would mix network sizes."""
+    ds = xr.concat([bmi_grid, bmi_grid + 0.1], "hidden").assign_coords(hidden=[30, 100])
+    with pytest.raises(ValueError, match="would pool different settings \\(hidden: 30, 100\\)"):
+        plots.fvaf_figure(ds)
+    with pytest.raises(ValueError, match="hidden"):
+        plots.learning_curves(ds)
+    fig = plots.fvaf_figure(ds.sel(hidden=100))
+    assert len(fig.axes) == 3
+
+
+@pytest.mark.parametrize("make", ["fvaf", "learning_curves"])
+def test_suptitles_of_a_one_model_grid_fit_the_figure(bmi_grid, make):
+    """One model makes a narrow figure: the title is wrapped, not cut at the edges."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    ds = bmi_grid.sel(model=["snn"])
+    fig = plots.fvaf_figure(ds) if make == "fvaf" else plots.learning_curves(ds)
+    FigureCanvasAgg(fig).draw()
+    box = fig._suptitle.get_window_extent(fig.canvas.get_renderer())
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1 and box.y1 <= fig.bbox.y1
+    assert "\n" in fig.get_suptitle()
+
+
+def test_a_window_with_negative_times_is_printed_unambiguously(bmi_ds):
+    with pytest.raises(ValueError, match=r"^no test samples in the window \[-5, -1\] s$"):
+        plots.prediction_trace(bmi_ds, window=(-5, -1))

@@ -104,3 +104,19 @@ def test_cli_draws_costs_for_a_merged_grid(tmp_path, capsys):
     results.write(bmi_merged(np.random.default_rng(8)), tmp_path / "bmi.h5")
     assert plot.main([str(tmp_path / "bmi"), "--out", str(tmp_path / "figs"), "--only", "costs"]) == 0
     assert sorted(p.name for p in (tmp_path / "figs").glob("bmi_*")) == ["bmi_costs.png", "bmi_costs.svg"]
+
+
+def test_a_swept_setting_off_the_default_groups_gets_its_own_points():
+    """``recurrent`` swept besides readout x tau: one point per configuration, or a refusal for a
+    ``by`` that would pool it."""
+    import xarray as xr
+
+    rng = np.random.default_rng(7)
+    ds = xr.concat([ipd_merged(rng), ipd_merged(rng)], "recurrent").assign_coords(recurrent=[False, True])
+    fig = plots.cost_figure(ds)
+    assert len(markers(fig.axes[0])) == 12
+    for point in fig.snnsim_points:
+        assert set(point["key"]) == {"readout", "tau", "recurrent"} and point["n"] == ds.sizes["seed"]
+        np.testing.assert_allclose(point["y"], pooled(ds.test_acc, point["key"]).mean())
+    with pytest.raises(ValueError, match="recurrent"):
+        plots.cost_figure(ds, by=("readout", "tau"))

@@ -235,3 +235,92 @@ def test_weights_of_a_network_of_several_hidden_layers_are_refused_by_name():
                       "w2": (("hidden_unit_1", "output_unit"), rng.normal(size=(3, 2)))})  # fmt: skip
     with pytest.raises(ValueError, match="^the figure draws one hidden layer's weights; this network has several$"):
         weights_of(two)
+
+
+def _with_recurrent(rng):
+    """``ipd_merged`` swept over ``recurrent`` too: the recurrent networks score 30 points lower."""
+    from fake_results import ipd_merged
+
+    ff = ipd_merged(rng)
+    rec = ipd_merged(rng)
+    for name in ("train_acc", "test_acc"):
+        rec[name] = rec[name] - 30
+    return xr.concat([ff, rec], "recurrent").assign_coords(recurrent=[False, True])
+
+
+def test_boxplots_never_pool_a_swept_setting_off_their_axis(rng):
+    """``recurrent`` is swept but not a readout x tau axis: each box holds one configuration's seeds."""
+    ds = _with_recurrent(rng)
+    fig = plots.accuracy_boxplot(ds)
+    ax = fig.axes[0]
+    assert len(by_gid(ax, "box:")) == 2 * 12
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels[:2] == ["mean (oc)\nτ = 20 ms\nrecurrent = False", "mean (oc)\nτ = 20 ms\nrecurrent = True"]
+    assert ax.get_xlabel() == "Readout, membrane time constant, recurrent"
+    keys = plots.metric_samples(ds, "acc")
+    assert len(keys) == 12
+    for key, values in keys.items():
+        expected = ds["test_acc"].sel(dict(key)).values.ravel()
+        np.testing.assert_array_equal(np.sort(values["test"]), np.sort(expected))
+        assert values["test"].size == ds.sizes["seed"]
+    medians = by_gid(ax, "median:test:")
+    for med, key in zip(medians, keys):
+        np.testing.assert_allclose(med.get_ydata(), np.median(ds["test_acc"].sel(dict(key)).values))
+
+
+def test_model_space_rows_keep_other_swept_settings_apart(rng):
+    ds = _model_space_grid(rng)
+    ds = xr.concat([ds, ds - 20], "readout").assign_coords(readout=["mean", "max"])
+    fig = plots.model_space_figure(ds)
+    rows = fig.snnsim_rows
+    assert len(rows) == 16 and all(r[1].size == ds.sizes["seed"] for r in rows)
+    assert sum("max" in label.split(", ") for label, _, _ in rows) == 8
+
+
+def test_training_curves_split_or_refuse_a_pooled_setting(rng):
+    ds = _with_recurrent(rng)
+    fig = plots.training_curves(ds)
+    assert len(fig.axes[0].lines) == 12
+    assert {tuple(k) for k in fig.snnsim_groups} == {("readout", "tau", "recurrent")}
+    with pytest.raises(ValueError, match="would pool different settings \\(recurrent: False, True\\)"):
+        plots.training_curves(ds, by=("readout", "tau"))
+
+
+def drawn_extent(fig, text):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    return text.get_window_extent(fig.canvas.get_renderer())
+
+
+def test_boxplot_footnote_sits_below_the_axes_and_counts_in_the_singular(rng):
+    from fake_results import ipd_run
+
+    fig = plots.accuracy_boxplot(ipd_run(rng, repeats=1))
+    ax = fig.axes[0]
+    note = fig._supxlabel
+    assert note.get_text().endswith("up to 1 training per box")
+    box = drawn_extent(fig, note)
+    assert box.y1 <= ax.xaxis.label.get_window_extent().y0  # under the x label, not on it
+    assert box.x0 >= 0 and box.x1 <= fig.bbox.x1
+    assert not fig.axes[0].texts
+    assert fig.axes[0].get_legend().get_texts()[0].get_fontsize() == 8  # the library's style
+
+
+def test_model_space_of_one_seed_says_seed(rng):
+    ds = _model_space_grid(rng).isel(seed=[0])
+    title = plots.model_space_figure(ds).axes[0].get_title()
+    assert title.endswith("per setting, 1 seed")
+
+
+def test_confusion_figures_one_per_grid_point_of_every_varying_setting(rng):
+    from snnsim.plots.__main__ import figures_for
+
+    ds = _with_recurrent(rng)
+    names = [n for n in figures_for(ds) if n.startswith("confusion")]
+    assert len(names) == 12 and "confusion_fr_2ms_recurrent-True" in names
+    fig = figures_for(ds)["confusion_fr_2ms_recurrent-True"]()
+    counts = ds.confusion.sel(readout="fr", tau=0.002, recurrent=True).sum(("seed", "repeat")).values
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), counts.T / counts.sum(axis=1)[None, :])
+    with pytest.raises(ValueError, match="recurrent"):
+        plots.confusion_figure(ds, sel={"readout": "fr", "tau": 0.002})
