@@ -6,11 +6,13 @@ data, folds, target or output columns is refused: their scores would not be comp
 python analysis/bmi_against_ridge.py snn_weak.h5:ridge_weak.h5 snn_lagged.h5:ridge_lagged.h5
 """
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from _common import WrongResultError, load, parser, run
+
+PROG = "bmi_against_ridge"
 
 HEADER = (
     "| data | snn val | snn test [min-max] | ridge val | ridge test | snn - ridge (test) | snn train s per repeat |\n"
@@ -26,13 +28,13 @@ def data_name(ds: xr.Dataset) -> str:
 
 
 def row(snn: xr.Dataset, ridge: xr.Dataset) -> str:
-    """One table row; ValueError if the two are not a spiking and a ridge run on the same folds."""
+    """One table row; WrongResultError if the two are not a spiking and a ridge run on the same folds."""
     models = (snn.attrs["config_model"], ridge.attrs["config_model"])
     if models != ("snn", "linear"):
-        raise ValueError(f"give SNN.h5:RIDGE.h5 (a --model snn and a --model linear run), got {models}")
+        raise WrongResultError(f"give SNN.h5:RIDGE.h5 (a --model snn and a --model linear run), got {models}")
     differ = [k for k in SAME if str(snn.attrs.get(f"config_{k}")) != str(ridge.attrs.get(f"config_{k}"))]
     if differ:
-        raise ValueError(f"the two runs differ in {', '.join(differ)}")
+        raise WrongResultError(f"the two runs differ in {', '.join(differ)}")
     sv, st = snn.val_fvaf.values.ravel(), snn.test_fvaf.values.ravel()
     rv, rt = float(ridge.val_fvaf.values.ravel()[0]), float(ridge.test_fvaf.values.ravel()[0])
     return (
@@ -41,16 +43,25 @@ def row(snn: xr.Dataset, ridge: xr.Dataset) -> str:
     )
 
 
-def main(pairs: list[str]) -> None:
-    from snnsim import results
-
-    print(HEADER)
+def main() -> None:
+    p = parser(PROG, __doc__)
+    p.add_argument("pairs", nargs="+", metavar="SNN.h5:RIDGE.h5", help="a spiking and a ridge run on the same folds")
+    pairs = p.parse_args().pairs
+    what, variables = "a BMI run file", ("val_fvaf", "test_fvaf", "train_seconds")
+    rows = []
     for pair in pairs:
+        paths = pair.split(":")
+        if len(paths) != 2:
+            p.error(f"{pair}: give SNN.h5:RIDGE.h5, two run files joined by ':'")
+        runs = [load(path, what, study="bmi", merged=False, variables=variables, attrs=("config_model",))
+                for path in paths]  # fmt: skip
         try:
-            print(row(*(results.load(p) for p in pair.split(":"))))
-        except (TypeError, ValueError) as exc:
-            sys.exit(f"bmi_against_ridge: {pair}: {exc}")
+            rows.append(row(*runs))
+        except WrongResultError as exc:
+            raise WrongResultError(f"{pair}: {exc}") from None
+    print(HEADER)
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run(PROG, main)

@@ -8,17 +8,19 @@ beside the ridge decoder's.
 python analysis/bmi_ensemble.py weak:1 fragmented:1 --models 10
 """
 
-import argparse
-
 import numpy as np
 import torch
+from _common import parser, run
 
+from snnsim.cli import positive_int
 from snnsim.config import RunConfig, coerce
+from snnsim.datasets.bmi_synthetic import parse_source
 from snnsim.metrics import fvaf
 from snnsim.recipes import defaults
 from snnsim.studies.bmi import BMIData, BMIRepeat, BMIStudy
 from snnsim.training import FitOptions
 
+PROG = "bmi_ensemble"
 SIZES = (2, 5, 10, 20)
 
 
@@ -53,10 +55,15 @@ def scores(data: str, n: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = parser(PROG, __doc__)
     ap.add_argument("data", nargs="+", help="members of the synthetic family, e.g. weak:1")
-    ap.add_argument("--models", type=int, default=10)
+    ap.add_argument("--models", type=positive_int, default=10)
     args = ap.parse_args()
+    for data in args.data:  # a bad member is refused before any training
+        try:
+            parse_source(f"synthetic:{data}")
+        except ValueError as exc:
+            ap.error(f"{data}: {exc}")
     torch.set_num_threads(1)
     for data in args.data:
         for name, (val, test) in scores(data, args.models).items():
@@ -64,4 +71,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(PROG, main)

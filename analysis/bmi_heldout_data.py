@@ -25,12 +25,15 @@ python analysis/bmi_heldout_data.py results/bmi_heldout0.pkl --seed 0
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import sys
 from pathlib import Path
 
 import numpy as np
+from _common import parser
+
+from snnsim.cli import guarded, index
+from snnsim.errors import ResultError
 
 N_FOLDS, N_NEURONS, N_BINS = 20, 48, 20
 N_TUNED = 36
@@ -159,23 +162,31 @@ def generate(seed: int = 0, fold_samples: tuple[int, int] = (1000, 1600)) -> dic
     return out
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("out", help="the .pkl file to write (must not exist; its folder is made)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.seed < 0:
-        parser.error("--seed must be >= 0")
-    data = generate(args.seed)
+PROG = "bmi_heldout_data"
+
+
+def write(argv: list[str] | None = None) -> int:
+    """The script's body: ResultError when ``out`` exists."""
+    p = parser(PROG, __doc__)
+    p.add_argument("out", help="the .pkl file to write (must not exist; its folder is made)")
+    p.add_argument("--seed", type=index, default=0)
+    args = p.parse_args(argv)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if Path(args.out).exists():  # refused before generating
+        raise ResultError(f"{args.out} exists; give a new path")
+    data = generate(args.seed)
     try:
         with open(args.out, "xb") as fh:
             pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
     except FileExistsError:
-        print(f"bmi_heldout_data: {args.out} exists; give a new path", file=sys.stderr)
-        return 1
+        raise ResultError(f"{args.out} exists; give a new path") from None
     print(f"wrote {args.out} (seed {args.seed})")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit code of the script; bad input is one line on stderr and exit code 2."""
+    return guarded(PROG, lambda: write(argv))
 
 
 if __name__ == "__main__":

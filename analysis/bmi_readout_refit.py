@@ -10,16 +10,18 @@ and training FVAF of the decoder as trained and of both refits.
 python analysis/bmi_readout_refit.py weak.h5 fragmented.h5
 """
 
-import sys
-
 import numpy as np
 import torch
+import xarray as xr
+from _common import WrongResultError, describe, parser, run
 
+from snnsim.config import RunConfig
 from snnsim.metrics import fvaf
 from snnsim.network import load_weights
 from snnsim.predict import _model_file
 from snnsim.studies.bmi import SNNRegressor, prepare, ridge, weight_dims
 
+PROG = "bmi_readout_refit"
 SPLITS = ("train", "val", "test")
 
 
@@ -29,11 +31,17 @@ def refit(features: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str
     return {s: float(fvaf(y[s], np.c_[features[s], np.ones(len(features[s]))] @ w).mean()) for s in SPLITS}
 
 
-def hidden_spikes(path: str) -> tuple[np.ndarray, dict, dict]:
-    """Hidden spikes (repeat, sample, step, neuron) per split, targets per split, FVAF as trained."""
+def snn_run(path: str) -> tuple[xr.Dataset, RunConfig]:
+    """The run file ``path`` and its config; WrongResultError unless a BMI ``--model snn`` run."""
     ds, cfg = _model_file(path)
     if cfg.study != "bmi" or cfg.model != "snn":
-        sys.exit(f"bmi_readout_refit: {path}: not a BMI --model snn result file")
+        model = f" of --model {cfg.model}" if cfg.study == "bmi" else ""
+        raise WrongResultError(f"{path} is {describe(ds)}{model}, not a BMI --model snn run file")
+    return ds, cfg
+
+
+def hidden_spikes(ds: xr.Dataset, cfg: RunConfig) -> tuple[np.ndarray, dict, dict]:
+    """Hidden spikes (repeat, sample, step, neuron) per split, targets per split, FVAF as trained."""
     data = prepare(cfg)
     w = {name: torch.from_numpy(ds[name].values) for name in weight_dims(cfg)}
     repeats = w["head_scale"].shape[0]
@@ -54,13 +62,15 @@ def hidden_spikes(path: str) -> tuple[np.ndarray, dict, dict]:
 
 
 def main() -> None:
-    if len(sys.argv) < 2:
-        sys.exit(__doc__)
+    p = parser(PROG, __doc__)
+    p.add_argument("runs", nargs="+", metavar="RUN.h5", help="result files of BMI --model snn runs")
+    paths = p.parse_args().runs
+    runs = [snn_run(path) for path in paths]  # every file checked before the first is run
     print("| file | repeat | hidden spikes per neuron and sample | as trained val / test / train "
           "| refit on counts | refit per step |")  # fmt: skip
     print("|---|---|---|---|---|---|")
-    for path in sys.argv[1:]:
-        spikes, y, trained = hidden_spikes(path)
+    for path, (ds, cfg) in zip(paths, runs, strict=True):
+        spikes, y, trained = hidden_spikes(ds, cfg)
         for r in range(spikes["train"].shape[0]):
             s = {k: v[r] for k, v in spikes.items()}
             counts = refit({k: v.sum(1) for k, v in s.items()}, y)
@@ -72,4 +82,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(PROG, main)

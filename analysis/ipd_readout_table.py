@@ -1,16 +1,15 @@
 """Print the readout x tau table of a merged IPD experiment (median [min-max] over seeds);
-with a second argument, beside the notebook's figures (REFERENCE.md section 1).
+with a second argument, beside the notebook's figures (REFERENCE.md section 1). A seed missing
+from the merge (``--allow-missing``) is left out of its cell, which says "(k of n)".
 
     python analysis/ipd_readout_table.py results/ipd_readouts ref
 """
 
-import sys
-
 import numpy as np
+from _common import load, missing_jobs, parser, run, spread
 
-from snnsim import results
-
-ref = {
+PROG = "ipd_readout_table"
+REF = {
     ("mean", 0.02): "47.5 [25.0-75.1] | 10.5 [5.3-30.9]",
     ("mean", 0.002): "84.7 [82.7-86.4] | 4.3 [4.1-4.5]",
     ("max", 0.02): "22.1 [8.2-30.6] | 31.4 [19.9-70.4]",
@@ -18,28 +17,42 @@ ref = {
     ("fr", 0.02): "45.7 [38.1-57.7] | 10.6 [7.9-13.3]",
     ("fr", 0.002): "58.6 [54.0-64.2] | 8.2 [6.9-8.8]",
 }
-ds = results.load(sys.argv[1])
-show_ref = len(sys.argv) > 2
-hdr = (
-    "| readout | tau | test accuracy % | notebook | test abs. error deg | notebook | train accuracy % |"
-    if show_ref
-    else "| readout | tau | test accuracy % | test abs. error deg | train accuracy % |"
-)
-print(hdr)
-print("|---" * (hdr.count("|") - 1) + "|")
+VARIABLES = ("test_acc", "test_err_deg", "train_acc", "train_seconds")
 
 
-def f(v):
-    return f"{np.median(v):.1f} [{v.min():.1f}-{v.max():.1f}]"
+def table(ds, show_ref: bool) -> list[str]:
+    """The table's lines: one row per readout x tau, then the median training time."""
+    hdr = (
+        "| readout | tau | test accuracy % | notebook | test abs. error deg | notebook | train accuracy % |"
+        if show_ref
+        else "| readout | tau | test accuracy % | test abs. error deg | train accuracy % |"
+    )
+    lines = [hdr, "|---" * (hdr.count("|") - 1) + "|"]
+    for r in ds.readout.values:
+        for t in ds.tau.values:
+            sel = ds.sel(readout=r, tau=t)
+            acc, err, train = (spread(sel[v].values, 1) for v in ("test_acc", "test_err_deg", "train_acc"))
+            if show_ref:
+                ref_acc, ref_err = REF.get((str(r), float(t)), "- | -").split(" | ")
+                acc, err = f"{acc} | {ref_acc}", f"{err} | {ref_err}"
+            lines.append(f"| {r} | {t * 1e3:g} ms | {acc} | {err} | {train} |")
+    seconds = ds.train_seconds.values[np.isfinite(ds.train_seconds.values)]
+    lines.append(f"\nmedian training time per task: {np.median(seconds):.1f} s")
+    if missing := missing_jobs(ds):
+        lines.append(f"left out, missing from the merge: job(s) {', '.join(map(str, missing))}; "
+                     "(k of n) marks a cell of k seeds instead of n")  # fmt: skip
+    return lines
 
 
-for r in ds.readout.values:
-    for t in ds.tau.values:
-        sel = ds.sel(readout=r, tau=t)
-        if show_ref:
-            acc, err = ref[(str(r), float(t))].split(" | ")
-            row = f"| {r} | {t * 1e3:g} ms | {f(sel.test_acc.values.ravel())} | {acc} | {f(sel.test_err_deg.values.ravel())} | {err} | {f(sel.train_acc.values.ravel())} |"
-        else:
-            row = f"| {r} | {t * 1e3:g} ms | {f(sel.test_acc.values.ravel())} | {f(sel.test_err_deg.values.ravel())} | {f(sel.train_acc.values.ravel())} |"
-        print(row)
-print(f"\nmedian training time per task: {np.median(ds.train_seconds.values):.1f} s")
+def main() -> None:
+    p = parser(PROG, __doc__)
+    p.add_argument("merged", help="a merged IPD readout x tau experiment (results/NAME or its .h5 file)")
+    p.add_argument("ref", nargs="?", choices=["ref"], help="also print the notebook's figures")
+    args = p.parse_args()
+    what = "an IPD readout x tau sweep"
+    ds = load(args.merged, what, study="ipd", merged=True, dims=("readout", "tau"), variables=VARIABLES)
+    print("\n".join(table(ds, args.ref is not None)))
+
+
+if __name__ == "__main__":
+    run(PROG, main)

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
+from _common import parser, run
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 HERE = Path(__file__).resolve().parent
@@ -151,6 +152,7 @@ NOTEBOOKS = {"ipd_readouts.ipynb": IPD, "bmi_training_size.ipynb": BMI}
 
 
 def main() -> None:
+    parser("make_notebooks", __doc__).parse_args()
     for name, cells in NOTEBOOKS.items():
         nb = build(cells)
         nbformat.validate(nb)
@@ -159,4 +161,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run("make_notebooks", main)

@@ -80,7 +80,7 @@ def test_the_script_refuses_to_overwrite(heldout, tmp_path, capsys, monkeypatch)
     out = tmp_path / "results" / "heldout.pkl"  # the folder is made
     assert heldout.main([str(out), "--seed", "3"]) == 0
     assert pickle.loads(out.read_bytes()) == {"seed": 3}
-    assert heldout.main([str(out), "--seed", "4"]) == 1
+    assert heldout.main([str(out), "--seed", "4"]) == 2
     assert "exists" in capsys.readouterr().err
     assert pickle.loads(out.read_bytes()) == {"seed": 3}
 

@@ -150,6 +150,7 @@ def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
     script = (ANALYSIS / "make_notebooks.py").read_text()
     copy = tmp_path / "make_notebooks.py"
     copy.write_text(script)
+    (tmp_path / "_common.py").write_text((ANALYSIS / "_common.py").read_text())
     subprocess.run([sys.executable, str(copy)], check=True, capture_output=True)
     for name in ("ipd_readouts.ipynb", "bmi_training_size.ipynb"):
         assert (tmp_path / name).read_text() == (ANALYSIS / name).read_text(), f"regenerate {name}"

@@ -1,0 +1,78 @@
+"""What the analysis scripts share: a one-line error and an exit code instead of a traceback
+(:func:`snnsim.cli.guarded`), result files checked to be of the kind a script reads, and
+medians that skip the NaN of jobs missing from a merged experiment (``merge --allow-missing``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterable
+from typing import NoReturn
+
+import numpy as np
+import xarray as xr
+
+from snnsim import results
+from snnsim.cli import OneLineParser, guarded
+from snnsim.errors import ResultError
+
+
+class WrongResultError(ResultError):
+    """A readable result file of another kind than the script reads (another study, a single run
+    where a merged experiment is needed or the reverse, variables or dimensions missing)."""
+
+
+def parser(prog: str, doc: str) -> OneLineParser:
+    """The script's parser: a usage error is one line and exit code 2."""
+    return OneLineParser(prog=prog, description=doc.strip().splitlines()[0])
+
+
+def run(prog: str, main: Callable[[], object]) -> NoReturn:
+    """Exit with ``main``'s code (0 for None); an :class:`~snnsim.errors.SnnsimError` is one
+    line ``PROG: error: ...`` on stderr and its exit code."""
+    sys.exit(guarded(prog, lambda: main() or 0))
+
+
+def describe(ds: xr.Dataset) -> str:
+    """What a result file holds, for an error: "a merged 'ipd_readouts' experiment (study ipd)"."""
+    study = ds.attrs.get("study") or ds.attrs.get("config_study") or "unknown"
+    if "experiment" in ds.attrs:
+        return f"a merged '{ds.attrs['experiment']}' experiment (study {study})"
+    return f"a single run (study {study})"
+
+
+def load(path: str | os.PathLike, what: str, *, study: str, merged: bool, dims: Iterable[str] = (),
+         variables: Iterable[str] = (), attrs: Iterable[str] = ()) -> xr.Dataset:  # fmt: skip
+    """The result file ``path``, refused with :class:`WrongResultError` unless it is of
+    ``study``, merged or a single run as ``merged`` says, and holds ``dims``, ``variables`` and
+    ``attrs``; ``what`` names the kind in the message ("an IPD readout x tau sweep")."""
+    ds = results.load(path)
+    kind = ds.attrs.get("study") or ds.attrs.get("config_study")
+    if kind != study or ("experiment" in ds.attrs) != merged:
+        raise WrongResultError(f"{path} is {describe(ds)}, not {what}")
+    lacks = (
+        [d for d in dims if d not in ds.dims]
+        + [v for v in variables if v not in ds]
+        + [a for a in attrs if a not in ds.attrs]
+    )
+    if lacks:
+        raise WrongResultError(f"{path} is {describe(ds)} without {', '.join(lacks)}; not {what}")
+    return ds
+
+
+def missing_jobs(ds: xr.Dataset) -> list[int]:
+    """The job indices a merged experiment holds as NaN (missing, failed, corrupt or stale)."""
+    return sorted(json.loads(ds.attrs.get("missing", "[]")) + json.loads(ds.attrs.get("stale", "[]")))
+
+
+def spread(values: np.ndarray, digits: int) -> str:
+    """``median [min-max]`` of the finite ``values``, with ``(k of n)`` when only k of the n
+    are finite (the others: jobs missing from the merge); ``- (0 of n)`` when none is."""
+    values = np.asarray(values, dtype=float).ravel()
+    ok = values[np.isfinite(values)]
+    count = "" if ok.size == values.size else f" ({ok.size} of {values.size})"
+    if not ok.size:
+        return "-" + count
+    return f"{np.median(ok):.{digits}f} [{ok.min():.{digits}f}-{ok.max():.{digits}f}]{count}"

@@ -1,0 +1,244 @@
+"""Every analysis script on bad input: one line on stderr and exit code 2, never a traceback; the
+table scripts on merged experiments with a job missing (``merge --allow-missing``): medians of the
+seeds present, the gap shown, never NaN."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from snnsim import results
+from snnsim.costs import Costs
+from snnsim.metrics import Classification
+from snnsim.network import Architecture, weight_dims
+from snnsim.studies import Outcome, ipd
+from snnsim.studies.ipd import IPDRepeat
+from snnsim.sweep.experiment import loads
+from snnsim.sweep.jobs import result_path
+from snnsim.sweep.merge import merge
+
+ROOT = Path(__file__).resolve().parents[2]
+ANALYSIS = ROOT / "analysis"
+
+READOUTS = """
+name = "ipd_readouts"
+[fixed]
+study = "ipd"
+epochs = 2
+n_classes = 4
+hidden = 4
+[sweep]
+readout = ["mean", "max"]
+tau = ["20ms", "2ms"]
+seed = [0, 1, 2]
+"""
+
+MODEL_SPACE = """
+name = "ipd_model_space"
+[fixed]
+study = "ipd"
+neuron = "standard"
+epochs = 2
+n_classes = 4
+hidden = 4
+n_val_batches = 1
+[sweep]
+tau_syn = ["0", "5ms"]
+recurrent = [false, true]
+seed = [0, 1, 2]
+"""
+
+
+def fake_ipd_job(exp, index: int, root: Path) -> None:
+    """A job file shaped like a real IPD result: train accuracy = index, test accuracy = 50 +
+    index, validation accuracy = 20 + index, test error 2 deg, 0.5 s of training."""
+    cfg = exp.config(index)
+    conf = np.zeros((cfg.n_classes, cfg.n_classes), dtype=int)
+    shapes = {"input_unit": 2 * cfg.anf_per_ear, "hidden_unit": cfg.hidden, "output_unit": cfg.n_classes}
+    dims = weight_dims(Architecture.from_config(cfg))
+    weights = {name: np.zeros([shapes.get(d, 1) for d in names]) for name, names in dims.items()}
+    repeat = IPDRepeat(
+        np.zeros(cfg.epochs),
+        Classification(float(index), 1.0, conf),
+        Classification(50.0 + index, 2.0, conf),
+        weights,
+        Costs(*(0.0 for _ in Costs._fields)),
+        val=Classification(20.0 + index, 3.0, conf) if cfg.n_val_batches else None,
+        val_curve=np.zeros(cfg.epochs) if cfg.n_val_batches else None,
+    )
+    results.write(ipd.STUDY.to_dataset(cfg, {0: Outcome(repeat, 0.5)}, None, "cpu"), result_path(exp, index, root))
+
+
+def merged_with_holes(text: str, root: Path, missing: set[int]) -> Path:
+    """``text``'s experiment merged with ``--allow-missing`` from fake jobs, ``missing`` left out."""
+    exp = loads(text)
+    for i in range(exp.grid_size):
+        if i not in missing:
+            fake_ipd_job(exp, i, root)
+    merge(exp, root, allow_missing=True)
+    return root / f"{exp.name}.h5"
+
+
+def bmi_run(path: Path, model: str, test: list[float]) -> Path:
+    """A BMI run file of ``model`` whose FVAFs per repeat are ``test``."""
+    v = ("repeat", "output"), np.array(test)[:, None]
+    ds = xr.Dataset(
+        {"test_fvaf": v, "val_fvaf": v, "train_fvaf": v, "test_rmse": v, "train_seconds": ("repeat", [1.0] * len(test))},
+        attrs={"study": "bmi", "config_study": "bmi", "config_model": model, "config_readout": "weighted",
+               "config_data": "synthetic:weak:1", "complete": 1},
+    )  # fmt: skip
+    return results.write(ds, path)
+
+
+def bmi_curve(path: Path) -> Path:
+    """A merged BMI learning curve: test FVAF = rotation / 10 + folds / 100 (+0.05 for snn), 3
+    rotations, folds 8 and 18; the snn job at rotation 1, 18 folds missing (NaN)."""
+    models, rotation, folds = ["snn", "linear"], np.arange(3), np.array([8, 18])
+    base = rotation[:, None] / 10 + folds[None, :] / 100
+    values = np.stack([base + 0.05, base])
+    values[0, 1, 1] = np.nan
+    ds = xr.Dataset(
+        {"test_fvaf": (("model", "rotation", "n_train_folds", "output"), values[..., None])},
+        coords={"model": models, "rotation": rotation, "n_train_folds": folds},
+        attrs={"study": "bmi", "config_study": "bmi", "experiment": "bmi_learning_curve", "missing": "[3]",
+               "stale": "[]", "complete": 1},
+    )  # fmt: skip
+    return results.write(ds, path)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("results")
+    (root / "notes.txt").write_text("not a result file\n")
+    readouts = merged_with_holes(READOUTS, root, {4})
+    no_err = results.load(readouts).drop_vars("test_err_deg")
+    return {
+        "notes": root / "notes.txt",
+        "readouts": readouts,
+        "readouts_no_err": results.write(no_err, root / "no_err.h5"),
+        "model_space": merged_with_holes(MODEL_SPACE, root / "ms", {3, 4, 5, 7}),
+        "ipd_run": result_path(loads(READOUTS), 0, root),
+        "snn": bmi_run(root / "snn.h5", "snn", [0.4, 0.5, 0.3]),
+        "ridge": bmi_run(root / "ridge.h5", "linear", [0.45]),
+        "curve": bmi_curve(root / "bmi_learning_curve.h5"),
+    }
+
+
+def run_script(name: str, *args: object) -> subprocess.CompletedProcess:
+    """``python analysis/NAME.py ARGS`` with this checkout's snnsim."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, str(ANALYSIS / f"{name}.py"), *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+# script, its arguments (names of `files` in braces), what the one line says
+BAD_INPUT = [
+    ("ipd_readout_table", [], "the following arguments are required"),
+    ("ipd_readout_table", ["{notes}"], "is not a readable result file"),
+    ("ipd_readout_table", ["{readouts}", "table"], "invalid choice: 'table'"),
+    ("ipd_readout_table", ["{curve}"], "is a merged 'bmi_learning_curve' experiment (study bmi), not an IPD readout"),
+    ("ipd_readout_table", ["{ipd_run}"], "is a single run (study ipd), not an IPD readout x tau sweep"),
+    ("ipd_readout_table", ["{readouts_no_err}"], "without test_err_deg; not an IPD readout x tau sweep"),
+    ("ipd_model_space_table", ["{readouts}/nothing.h5"], "no result file at"),
+    ("ipd_model_space_table", ["{readouts}"], "'ipd_readouts' experiment (study ipd) without val_acc"),
+    ("bmi_learning_curve_table", ["{readouts}"], "is a merged 'ipd_readouts' experiment (study ipd), not a BMI"),
+    ("bmi_learning_curve_table", ["{snn}"], "is a single run (study bmi), not a BMI learning curve"),
+    ("bmi_table", [], "the following arguments are required: RUN.h5"),
+    ("bmi_table", ["{snn}", "{curve}"], "is a merged 'bmi_learning_curve' experiment (study bmi), not a BMI run"),
+    ("bmi_table", ["{ipd_run}"], "is a single run (study ipd), not a BMI run file"),
+    ("bmi_against_ridge", ["{snn}"], "give SNN.h5:RIDGE.h5, two run files joined by ':'"),
+    ("bmi_against_ridge", ["{ridge}:{snn}"], "give SNN.h5:RIDGE.h5 (a --model snn and a --model linear run)"),
+    ("bmi_against_ridge", ["{snn}:{notes}"], "is not a readable result file"),
+    ("bmi_readout_refit", [], "the following arguments are required: RUN.h5"),
+    ("bmi_readout_refit", ["{curve}"], "not the result file of one run"),
+    ("bmi_readout_refit", ["{ipd_run}"], "is a single run (study ipd), not a BMI --model snn run file"),
+    ("bmi_ensemble", ["weak:1", "nonsense:1"], "nonsense:1: unknown synthetic generator 'nonsense'"),
+    ("bmi_ensemble", ["weak:1", "--models", "0"], "--models: expected an integer >= 1, got '0'"),
+    ("bmi_heldout_data", ["{notes}"], "notes.txt exists; give a new path"),
+    ("bmi_heldout_data", ["{notes}/x.pkl"], "notes.txt"),
+    ("bmi_heldout_data", ["out.pkl", "--seed", "-1"], "--seed: expected an integer >= 0, got '-1'"),
+    ("make_notebooks", ["extra"], "unrecognized arguments: extra"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "args", "message"), BAD_INPUT, ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_INPUT)]
+)
+def test_bad_input_is_one_line_and_exit_code_2(files, name, args, message):
+    proc = run_script(name, *(a.format(**files) for a in args))
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith(f"{name}: error: ") and message in proc.stderr, proc.stderr
+    assert proc.stdout == ""
+
+
+def test_readout_table_skips_the_missing_seed_and_says_so(files):
+    proc = run_script("ipd_readout_table", files["readouts"], "ref")
+    assert proc.returncode == 0, proc.stderr
+    assert "nan" not in proc.stdout.lower()
+    lines = proc.stdout.splitlines()
+    # job 4 is (mean, 2 ms, seed 1): its cell holds jobs 3 and 5 (test accuracy 53, 55)
+    assert (
+        "| mean | 20 ms | 51.0 [50.0-52.0] | 47.5 [25.0-75.1] | 2.0 [2.0-2.0] | 10.5 [5.3-30.9] | 1.0 [0.0-2.0] |"
+        in lines
+    )
+    assert (
+        "| mean | 2 ms | 54.0 [53.0-55.0] (2 of 3) | 84.7 [82.7-86.4] | 2.0 [2.0-2.0] (2 of 3) | 4.3 [4.1-4.5] "
+        "| 4.0 [3.0-5.0] (2 of 3) |"
+    ) in lines
+    assert "median training time per task: 0.5 s" in lines
+    assert lines[-1] == "left out, missing from the merge: job(s) 4; (k of n) marks a cell of k seeds instead of n"
+
+
+def test_model_space_table_shows_short_and_empty_settings(files):
+    proc = run_script("ipd_model_space_table", files["model_space"])
+    assert proc.returncode == 0, proc.stderr
+    # jobs 3-5 are (no syn, rec): no seed; job 7 is (syn 5 ms, ff, seed 1); validation accuracy
+    # is 20 + job, test accuracy 50 + job
+    assert proc.stdout.splitlines() == [
+        "| setting | val acc % (median of 3) | (test acc %) | (test err deg) | s per training |",
+        "|---|---|---|---|---|",
+        "| syn 5 ms, rec | 30.00 | 60.00 | 2.00 | 0 |",
+        "| syn 5 ms, ff (2 of 3 seeds) | 27.00 | 57.00 | 2.00 | 0 |",
+        "| no syn, ff | 21.00 | 51.00 | 2.00 | 0 |",
+        "",
+        "no seed in the merge: no syn, rec",
+        "",
+        "| option | val acc, with - without (median [min-max] over pairs) | (test acc) | pairs |",
+        "|---|---|---|---|",
+        "| syn 5 ms (vs no syn) | +6.00 [+6.00 to +6.00] | +6.00 | 2 of 6 |",  # ff, seeds 0 and 2
+        "| rec (vs ff) | +3.00 [+3.00 to +3.00] | +3.00 | 2 of 6 |",  # syn 5 ms, seeds 0 and 2
+        "",
+        "left out, missing from the merge: job(s) 3, 4, 5, 7",
+    ]
+
+
+def test_learning_curve_table_marks_the_missing_rotation(files):
+    proc = run_script("bmi_learning_curve_table", files["curve"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "| training folds | snn | ridge | snn - ridge | snn >= ridge (of 3 rotations) |",
+        "|---|---|---|---|---|",
+        "| 8 | 0.230 | 0.180 | +0.050 | 3 |",
+        # snn at rotations 0 and 2: 0.23, 0.43 -> 0.33; ridge 0.18, 0.28, 0.38 -> 0.28
+        "| 18 | 0.330 (2 of 3) | 0.280 | +0.050 (2 of 3) | 2 of 2 |",
+        "",
+        "left out, missing from the merge: job(s) 3; (k of n) marks a median of k rotations instead of n",
+    ]
+
+
+def test_bmi_table_rows(files):
+    proc = run_script("bmi_table", files["snn"], files["ridge"])
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[2:] == [
+        "| snn | weighted | 0.400 [0.300-0.500] | 0.400 [0.300-0.500] | 0.400 [0.300-0.500] | 0.400 [0.300-0.500] | 1.0 |",
+        "| linear | - | 0.450 [0.450-0.450] | 0.450 [0.450-0.450] | 0.450 [0.450-0.450] | 0.450 [0.450-0.450] | 1.0 |",
+    ]
