@@ -167,13 +167,6 @@ class NotSaved(SnnsimError):
         self.saved_to = saved_to
 
 
-def out_path(text: str | os.PathLike) -> Path:
-    """``--out`` as a path; a name that ends with a slash is a folder, not a file."""
-    from .results import file_name
-
-    return file_name(text)
-
-
 def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: dict | None = None) -> None:
     """Check before training that ``out`` can be written and is none of the ``inputs`` (see
     :func:`results.check_writable`); remove temporary files that killed runs left beside it."""
@@ -281,9 +274,9 @@ def execute(
     """Run one config and write its result file when ``out`` is given (see the module docstring).
     With ``out``, a checkpoint beside it after every epoch lets the same command resume.
     ``out`` may be neither the data file nor ``config_file`` (the file the config was read from)."""
-    from . import runner
+    from . import results, runner
 
-    out = None if out is None else out_path(out)
+    out = None if out is None else results.file_name(out)
     fallback = None if fallback_dir is None else Path(fallback_dir)
     if out is not None:
         prepare_out(out, overwrite, fallback,

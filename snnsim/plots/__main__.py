@@ -68,7 +68,7 @@ def build_parser() -> OneLineParser:
 def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     """``{figure name: callable returning a Figure}`` for every figure that applies to ``ds``."""
     from .. import plots
-    from .common import group_keys, grouping_dims, pooled_settings, with_settings
+    from .common import group_keys, grouping_dims, is_bmi, pooled_settings, with_settings
     from .costs import METRICS
 
     out: dict = {}
@@ -96,7 +96,7 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     if {"w1", "w2"} <= set(ds.data_vars):
         sel = {d: ds[d].values[0].item() for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
         out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None)
-        profiles = plots.bmi.input_weight_profiles if plots.bmi.is_bmi(ds) else plots.hidden_weight_profiles
+        profiles = plots.input_weight_profiles if is_bmi(ds) else plots.hidden_weight_profiles
         out["weight_profiles"] = lambda: profiles(ds, sel=sel or None)
     if {"time", "y_true", "y_pred"} <= set(ds.data_vars):
         out["prediction"] = lambda: plots.prediction_trace(ds, window=tuple(window) if window else None)

@@ -32,10 +32,11 @@ from .common import (
     format_setting,
     new_figure,
     styled,
+    symmetric_norm,
     with_settings,
     wrapped,
 )
-from .ipd import _symmetric, weights_of
+from .ipd import weights_of
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -350,11 +351,6 @@ def learning_curves(
     return fig
 
 
-def is_bmi(ds: xr.Dataset) -> bool:
-    """Whether ``ds`` is a BMI result (a run or a merged experiment)."""
-    return ds.attrs.get("study") == "bmi" or "y_pred" in ds
-
-
 @styled
 def input_weight_profiles(ds: xr.Dataset, *, n: int = 15, repeat: int = 0, sel: dict | None = None) -> Figure:
     """Input weights ``w1`` of the ``n`` hidden neurons of a spiking BMI decoder with the largest
@@ -375,7 +371,7 @@ def input_weight_profiles(ds: xr.Dataset, *, n: int = 15, repeat: int = 0, sel: 
     rows = int(np.ceil(len(neurons) / cols))
     fig = new_figure(2.1 * cols + (1.0 if window else 0.4), 1.9 * rows + 0.8)
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True, squeeze=False)).ravel()
-    norm = _symmetric(a[:, neurons])
+    norm = symmetric_norm(a[:, neurons])
     for ax, j in zip(axes, neurons):
         if window:
             image = a[:, j].reshape(N_BINS, N_NEURONS).T

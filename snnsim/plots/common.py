@@ -27,6 +27,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 if TYPE_CHECKING:
+    from matplotlib.colors import Normalize
     from numpy.typing import ArrayLike
 
 _P = ParamSpec("_P")
@@ -110,6 +111,19 @@ def wrapped(text: str, fig: Figure, fontsize: float = 11.0) -> str:
 def plural(n: int, word: str) -> str:
     """'1 seed', '3 seeds'."""
     return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def is_bmi(ds: xr.Dataset) -> bool:
+    """Whether ``ds`` is a BMI result (a run or a merged experiment)."""
+    return ds.attrs.get("study") == "bmi" or "y_pred" in ds
+
+
+def symmetric_norm(m: np.ndarray) -> Normalize:
+    """A colour ``Normalize`` centred on 0 that holds every value of ``m`` (weights)."""
+    from matplotlib.colors import Normalize
+
+    lim = float(np.nanmax(np.abs(m))) if np.size(m) else 1.0
+    return Normalize(-(lim or 1.0), lim or 1.0)
 
 
 def styled(fn: Callable[_P, _R]) -> Callable[_P, _R]:

@@ -31,18 +31,19 @@ from .common import (
     format_setting,
     group_keys,
     grouping_dims,
+    is_bmi,
     new_figure,
     plural,
     pooled_settings,
     refuse_pooled_settings,
     stack_samples,
     styled,
+    symmetric_norm,
     with_settings,
     wrapped,
 )
 
 if TYPE_CHECKING:
-    from matplotlib.colors import Normalize
     from numpy.typing import ArrayLike
 
     from ..encoders.ipd import IPDStimulus
@@ -453,7 +454,7 @@ def weight_matrices(
         (a @ b, "$W_1W_2$", "Output neuron index", "Input neuron index"),
     )
     for ax, (m, title, xlabel, ylabel) in zip(axes, panels):
-        im = ax.imshow(m, interpolation="nearest", aspect="auto", origin="lower", cmap="RdBu_r", norm=_symmetric(m))
+        im = ax.imshow(m, interpolation="nearest", aspect="auto", origin="lower", cmap="RdBu_r", norm=symmetric_norm(m))
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
@@ -480,7 +481,7 @@ def hidden_weight_profiles(
     reaches ``threshold`` are shown; when none does, the ``n`` with the largest |weight|. IPD
     only: a BMI dataset is refused (see :func:`snnsim.plots.bmi.input_weight_profiles`).
     """
-    if isinstance(w1, xr.Dataset) and (w1.attrs.get("study") == "bmi" or "y_pred" in w1):
+    if isinstance(w1, xr.Dataset) and is_bmi(w1):
         raise ValueError("a BMI result has no ears or phase delays: draw plots.bmi.input_weight_profiles")
     if w2 is None and not isinstance(w1, xr.Dataset):
         w2 = np.zeros((np.asarray(w1).shape[1], 1))
@@ -513,14 +514,6 @@ def hidden_weight_profiles(
     fig.suptitle(wrapped(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})", fig))
     fig.snnsim_neurons = strong
     return fig
-
-
-def _symmetric(m: np.ndarray) -> Normalize:
-    from matplotlib.colors import Normalize
-
-    lim = float(np.nanmax(np.abs(m))) if np.size(m) else 1.0
-    lim = lim or 1.0
-    return Normalize(-lim, lim)
 
 
 # ---------------------------------------------------------------------------------------------
