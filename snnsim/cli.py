@@ -172,13 +172,18 @@ PATH_ERRORS = frozenset({errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES
 
 
 def guarded(
-    prog: str, body: Callable[[], int], memory: str = "--batch-size, --hidden, --repeats, data set sizes"
+    prog: str,
+    body: Callable[[], int],
+    memory: str = "--batch-size, --hidden, --repeats, data set sizes",
+    out: str | os.PathLike | None = None,
 ) -> int:
     """Run a command's ``body`` and return its exit code; a :class:`~snnsim.errors.SnnsimError`
     becomes one line on stderr and the error's exit code, a path that cannot be made or written
     (a file in the way of a folder, no permission, a read-only file system) one line and exit
     code 2 (5 for a full disk), Ctrl-C exit code 130, and a closed output pipe (``| head``) a
-    quiet stop. ``memory``: the options that size the command's memory, named when it runs out."""
+    quiet stop. ``memory``: the options that size the command's memory, named when it runs out;
+    ``out``: the command's output, named when a write error carries no path (a full disk under
+    matplotlib)."""
     try:
         return body()
     except SnnsimError as exc:
@@ -210,6 +215,7 @@ def guarded(
         what = exc.strerror or str(exc)
         if isinstance(exc, FileExistsError) and exc.filename and os.path.isfile(exc.filename):
             what = "exists and is not a folder"
-        where = f"{exc.filename}: " if exc.filename else ""
+        path = exc.filename or out
+        where = f"{path}: " if path else ""
         print(f"{prog}: error: {where}{what}", file=sys.stderr)
         return EXIT_USAGE if exc.errno not in (errno.ENOSPC, errno.EDQUOT) else EXIT_NOT_WRITTEN

@@ -125,7 +125,7 @@ def confusion_suffix(name: str, value: object) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
-    return guarded(PROG, lambda: draw(ns), memory="--dpi")
+    return guarded(PROG, lambda: draw(ns), memory="--dpi", out=ns.out)
 
 
 def draw(ns: argparse.Namespace) -> int:

@@ -187,7 +187,7 @@ def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
         try:
             assert plot.main([str(tmp_path / "one.h5"), "--out", str(folder), "--format", "png"]) == code
             err = capsys.readouterr().err
-            assert err.count("\n") == 1 and err.startswith("snnsim.plots: error: ") and reason in err, err
+            assert err.count("\n") == 1 and err.startswith(f"snnsim.plots: error: {folder}") and reason in err, err
             assert list(folder.iterdir()) == []  # no half-written figure
         finally:
             if mounted:
