@@ -187,7 +187,10 @@ class RunConfig:
     envelope_power: float = setting(2.0, "power of the rate envelope", kind="float", low=0, studies=("ipd",))
     n_classes: int = setting(12, "IPD classes over -90..90 deg", kind="int", low=2, high=10_000, studies=("ipd",))
     # BMI
-    data: str | None = setting(None, "bmi_dataset.pkl (default: the synthetic data set)", kind="path", studies=("bmi",))
+    data: str | None = setting(
+        None, "a bmi_dataset.pkl file, or synthetic:NAME[:SEED] of the generator family (default: the synthetic "
+        "data set, synthetic:standard:0)", kind="path", studies=("bmi",),
+    )  # fmt: skip
     target: str = setting("dtheta", "arm variable to decode", kind="choice", choices=BMI_TARGETS, studies=("bmi",))
     dims: tuple[int, ...] = setting(
         (0,), "output column: 0 shoulder, 1 elbow; twice, or all", kind="dims", studies=("bmi",), flag="--dim",
@@ -393,6 +396,8 @@ def describe(name: str) -> str:
         default = format_duration(default)
     elif meta["kind"] == "dims":
         default = ",".join(map(str, default))
+    elif default is None:  # the text says what is used instead
+        return text
     return f"{text} (default {default})"
 
 

@@ -40,7 +40,12 @@ GROUPS = {("ipd", "bmi"): "run", ("ipd",): "ipd", ("bmi",): "bmi"}
 
 
 def build_parser() -> OneLineParser:
-    p = OneLineParser(prog="snnsim.run", description=__doc__.splitlines()[0], argument_default=argparse.SUPPRESS)
+    p = OneLineParser(
+        prog="snnsim.run",
+        description=__doc__.splitlines()[0],
+        epilog=recipe_epilog(),
+        argument_default=argparse.SUPPRESS,
+    )
     groups = {title: p.add_argument_group(title) for title in GROUPS.values()}
     for f in fields(RunConfig):
         meta = f.metadata
@@ -126,6 +131,18 @@ def recipe_of(settings: dict) -> dict:
     """The recipe defaults (:func:`snnsim.recipes.defaults`) of the study and model ``settings`` name."""
     study = settings.get("study", settings.get("task", "ipd"))
     return recipes.defaults(study, settings.get("model", "snn"), settings) if isinstance(study, str) else {}
+
+
+def recipe_epilog() -> str:
+    """The help text's note on the defaults that each recipe (:data:`snnsim.recipes.RECIPES`) replaces."""
+    lines = []
+    for (study, model), recipe in recipes.RECIPES.items():
+        listed = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in recipe.items())
+        lines.append(
+            f"--study {study} (--model {model}) starts from its recipe, not the defaults above: {listed} "
+            f"({recipes.RECIPE_FILES[study, model]}, docs/recipes.md); --config and flags win over it."
+        )
+    return "\n".join(lines)
 
 
 def recipe_note(ns: argparse.Namespace) -> str | None:

@@ -60,6 +60,23 @@ def test_accepted_values_are_listed(capsys):
     assert "accepted: mean, max, fr, last, weighted, oc" in capsys.readouterr().err
 
 
+def test_help_names_the_recipe_defaults_and_the_data_default(capsys):
+    """``--help`` shows RunConfig's defaults; a BMI user must also learn what ``--study bmi``
+    changes, every recipe setting by its flag, and ``--data`` must not claim a default of None."""
+    from snnsim.recipes import RECIPES
+
+    with pytest.raises(SystemExit) as stop:
+        main(["--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    for (study, _), recipe in RECIPES.items():
+        assert f"--study {study}" in text
+        for key, value in recipe.items():
+            assert f"--{key.replace('_', '-')} {value}" in text.split(f"--study {study}")[-1]
+    assert "(default None)" not in text
+    assert "synthetic:NAME[:SEED]" in text
+
+
 def test_unwritable_out(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code = main(TINY + ["--out", str(tmp_path / "file" / "r.h5")])
