@@ -137,9 +137,8 @@ def recipe_epilog() -> str:
     """The help text's note on the defaults that each recipe (:data:`snnsim.recipes.RECIPES`) replaces."""
     lines = []
     for (study, model), recipe in recipes.RECIPES.items():
-        listed = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in recipe.items())
         lines.append(
-            f"--study {study} (--model {model}) starts from its recipe, not the defaults above: {listed} "
+            f"--study {study} (--model {model}) starts from its recipe, not the defaults above: {_flags(recipe)} "
             f"({recipes.RECIPE_FILES[study, model]}, docs/recipes.md); --config and flags win over it."
         )
     return "\n".join(lines)
@@ -155,8 +154,12 @@ def _note_of(settings: dict) -> str | None:
     if not used:
         return None
     study = settings.get("study", settings.get("task"))
-    listed = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in used.items())
-    return f"snnsim.run: {study} recipe defaults (docs/recipes.md; flags override): {listed}"
+    return f"snnsim.run: {study} recipe defaults (docs/recipes.md; flags override): {_flags(used)}"
+
+
+def _flags(settings: dict) -> str:
+    """Settings as the flags that give them: ``{"batch_size": 256}`` -> ``--batch-size 256``."""
+    return " ".join(f"{config.flag(k)} {v}" for k, v in settings.items())
 
 
 #: What each non-spiking BMI decoder is, for :func:`unread_note`.

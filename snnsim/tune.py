@@ -39,8 +39,9 @@ attributes). The study remembers the spec's ``[fixed]`` and ``[search]``: a spec
 that changes them is refused (``trials``, the sampler, the pruner and the seed may change). A
 worker stopped by a signal marks its trial ``stopped``, which does not count against the budget
 (another worker, or one submitted again, runs a new trial in its place); ``status`` lists trials
-left running by workers that died, which do count. A worker whose every trial failed exits 1; a BMI data file the trials read, and
-a CUDA device for trials on ``cuda`` (``run``, ``worker``), are checked before any trial.
+left running by workers that died, which do count. A worker whose every trial failed exits 1; a
+BMI data file the trials read, and a CUDA device for trials on ``cuda`` (``run``, ``worker``), are
+checked before any trial.
 """
 
 from __future__ import annotations
