@@ -1,0 +1,97 @@
+"""Could another stopping rule take the BMI recipe to ridge where it falls short?
+
+For each data set, trains N models with the recipe (``experiments/bmi_best.toml``; seeds
+0..N-1, one batched model, one thread) for all of its epochs (no early stop) and scores every
+epoch on the validation and, for the record only, the test fold. Prints the medians over the
+models per epoch, the test FVAF of each model's best validation epoch (what early stopping keeps)
+and the best median test FVAF of any epoch: no rule that picks an epoch can do better than that.
+Test scores choose nothing here.
+
+python analysis/bmi_epoch_curves.py weak:1 sparse:3 --models 5
+"""
+
+import numpy as np
+import torch
+from _common import parser, run
+
+from snnsim.cli import positive_int
+from snnsim.config import RunConfig, coerce
+from snnsim.datasets.bmi_synthetic import parse_source
+from snnsim.metrics import fvaf
+from snnsim.recipes import defaults
+from snnsim.studies.bmi import BMIData, BMIStudy, predictions
+from snnsim.training import EpochRecord, FitOptions
+
+PROG = "bmi_epoch_curves"
+
+
+def config(data: str, model: str) -> RunConfig:
+    recipe = defaults("bmi") if model == "snn" else {}
+    settings = {**recipe, "study": "bmi", "model": model, "data": f"synthetic:{data}"}
+    if model == "snn":
+        settings["patience"] = recipe["epochs"]  # every epoch runs; the best is still kept
+    return RunConfig.from_dict({k: coerce(k, v) for k, v in settings.items()})
+
+
+def ridge_scores(data: str) -> tuple[float, float]:
+    """Validation and test FVAF of the ridge decoder."""
+    study, cpu, cfg = BMIStudy(), torch.device("cpu"), config(data, "linear")
+    d = study.make_data(cfg, 0, cpu)
+    net = study.make_model([cfg], [0], cpu)
+    (row,) = study.evaluate(net, [cfg], [d], study.fit(net, [cfg], [d], [0], FitOptions(progress=False)))
+    return float(row.scores.val.fvaf.mean()), float(row.scores.test.fvaf.mean())
+
+
+def curves(data: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validation and test FVAF (n, epochs) of ``n`` recipe models after every epoch, and each
+    model's best validation epoch (1-based: the weights early stopping keeps)."""
+    study, cpu, cfg, seeds = BMIStudy(), torch.device("cpu"), config(data, "snn"), list(range(n))
+    d: BMIData = study.make_data(cfg, 0, cpu)
+    net = study.make_model([cfg] * n, seeds, cpu)
+    test = []
+
+    def score(record: EpochRecord) -> None:
+        model = record.model
+        model.eval()
+        spikes = model.hidden_spikes.clone()  # the training's rate, as validation leaves it
+        test.append([fvaf(d.y.test.double().numpy(), p).mean() for p in predictions(model, d.x.test, n)])
+        model.hidden_spikes.copy_(spikes)
+
+    training = study.fit(net, [cfg] * n, [d], seeds, FitOptions(progress=False, hooks=[score]))
+    return training.val_curve, np.array(test).T, training.best_epoch
+
+
+def report(data: str, n: int) -> list[str]:
+    ridge_val, ridge_test = ridge_scores(data)
+    val, test, best = curves(data, n)
+    kept = test[np.arange(n), best - 1]
+    med_val, med_test = np.median(val, 0), np.median(test, 0)
+    top = int(med_test.argmax())
+    return [
+        f"{data}: ridge {ridge_val:.3f} ({ridge_test:.3f})",
+        "  epoch " + " ".join(f"{e + 1:6d}" for e in range(val.shape[1])),
+        "  val   " + " ".join(f"{x:6.3f}" for x in med_val),
+        "  test  " + " ".join(f"{x:6.3f}" for x in med_test),
+        f"  best validation epochs {' '.join(str(b) for b in best)}: test {np.median(kept):.3f} "
+        f"[{kept.min():.3f}-{kept.max():.3f}]; best median test of any epoch {med_test[top]:.3f} "
+        f"(epoch {top + 1}), ridge {ridge_test:.3f}",
+    ]
+
+
+def main() -> None:
+    ap = parser(PROG, __doc__)
+    ap.add_argument("data", nargs="+", help="members of the synthetic family, e.g. weak:1")
+    ap.add_argument("--models", type=positive_int, default=5)
+    args = ap.parse_args()
+    for data in args.data:  # a bad member is refused before any training
+        try:
+            parse_source(f"synthetic:{data}")
+        except ValueError as exc:
+            ap.error(f"{data}: {exc}")
+    torch.set_num_threads(1)
+    for data in args.data:
+        print("\n".join(report(data, args.models)), flush=True)
+
+
+if __name__ == "__main__":
+    run(PROG, main)
