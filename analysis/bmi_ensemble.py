@@ -10,11 +10,9 @@ python analysis/bmi_ensemble.py weak:1 fragmented:1 --models 10
 
 import numpy as np
 import torch
-from _common import parser, run
+from _common import member_args, run
 
-from snnsim.cli import positive_int
 from snnsim.config import RunConfig, coerce
-from snnsim.datasets.bmi_synthetic import parse_source
 from snnsim.metrics import fvaf
 from snnsim.recipes import defaults
 from snnsim.studies.bmi import BMIData, BMIRepeat, BMIStudy
@@ -55,15 +53,7 @@ def scores(data: str, n: int) -> dict[str, tuple[float, float]]:
 
 
 def main() -> None:
-    ap = parser(PROG, __doc__)
-    ap.add_argument("data", nargs="+", help="members of the synthetic family, e.g. weak:1")
-    ap.add_argument("--models", type=positive_int, default=10)
-    args = ap.parse_args()
-    for data in args.data:  # a bad member is refused before any training
-        try:
-            parse_source(f"synthetic:{data}")
-        except ValueError as exc:
-            ap.error(f"{data}: {exc}")
+    args = member_args(PROG, __doc__, 10)
     torch.set_num_threads(1)
     for data in args.data:
         for name, (val, test) in scores(data, args.models).items():

@@ -12,11 +12,9 @@ python analysis/bmi_epoch_curves.py weak:1 sparse:3 --models 5
 
 import numpy as np
 import torch
-from _common import parser, run
+from _common import member_args, run
 
-from snnsim.cli import positive_int
 from snnsim.config import RunConfig, coerce
-from snnsim.datasets.bmi_synthetic import parse_source
 from snnsim.metrics import fvaf
 from snnsim.recipes import defaults
 from snnsim.studies.bmi import BMIData, BMIStudy, predictions
@@ -79,15 +77,7 @@ def report(data: str, n: int) -> list[str]:
 
 
 def main() -> None:
-    ap = parser(PROG, __doc__)
-    ap.add_argument("data", nargs="+", help="members of the synthetic family, e.g. weak:1")
-    ap.add_argument("--models", type=positive_int, default=5)
-    args = ap.parse_args()
-    for data in args.data:  # a bad member is refused before any training
-        try:
-            parse_source(f"synthetic:{data}")
-        except ValueError as exc:
-            ap.error(f"{data}: {exc}")
+    args = member_args(PROG, __doc__, 5)
     torch.set_num_threads(1)
     for data in args.data:
         print("\n".join(report(data, args.models)), flush=True)
