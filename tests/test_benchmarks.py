@@ -81,3 +81,26 @@ def test_grid_profile_sums_a_raw_profile_by_stage(tmp_path):
         "the sweep's own process": (2.0, 1.0),
         "a process's start and end (no Python frame)": (1.0, 0.5),
     }
+
+
+def test_device_agreement_is_exact_on_one_device():
+    """The same training twice on the CPU (data copied, same initial weights): equal to the bit,
+    so a drift the script shows between two devices is the arithmetic's."""
+    out = _run("benchmarks/device_agreement.py", "fused", "norse", "--devices", "cpu", "cpu", "--epochs", "2",
+               "--n-train-batches", "3")  # fmt: skip
+    lines = [line for line in out.splitlines() if "max |w diff|" in line]
+    assert len(lines) == 4  # two backends x two readouts
+    for line in lines:
+        assert line.split("max |w diff| ")[1].split()[0] == "0"
+        losses = line.split("loss cpu ")[1].split(" | ")[0].split(" cpu ")
+        assert len(losses) == 2 and losses[0] == losses[1] and losses[0].count(",") == 1  # 2 epochs
+
+
+def test_device_agreement_refuses_a_missing_gpu():
+    import torch
+
+    if torch.cuda.is_available():  # a GPU machine: the refusal does not apply there
+        return
+    out = subprocess.run([sys.executable, "benchmarks/device_agreement.py", "fused"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 2 and "no CUDA device" in out.stderr and "Traceback" not in out.stderr
