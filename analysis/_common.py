@@ -5,7 +5,6 @@ medians that skip the NaN of jobs missing from a merged experiment (``merge --al
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -16,8 +15,7 @@ import numpy as np
 import xarray as xr
 
 from snnsim import results
-from snnsim.cli import OneLineParser, guarded, positive_int
-from snnsim.datasets.bmi_synthetic import parse_source
+from snnsim.cli import OneLineParser, guarded
 from snnsim.errors import ResultError
 
 
@@ -29,21 +27,6 @@ class WrongResultError(ResultError):
 def parser(prog: str, doc: str) -> OneLineParser:
     """The script's parser: a usage error is one line and exit code 2."""
     return OneLineParser(prog=prog, description=doc.strip().splitlines()[0])
-
-
-def member_args(prog: str, doc: str, models: int) -> argparse.Namespace:
-    """Parse ``DATA... [--models N]`` (members of the synthetic BMI family, ``weak:1``; ``N``
-    decoders per member, default ``models``); a bad member is refused before any training."""
-    ap = parser(prog, doc)
-    ap.add_argument("data", nargs="+", help="members of the synthetic family, e.g. weak:1")
-    ap.add_argument("--models", type=positive_int, default=models)
-    args = ap.parse_args()
-    for data in args.data:
-        try:
-            parse_source(f"synthetic:{data}")
-        except ValueError as exc:
-            ap.error(f"{data}: {exc}")
-    return args
 
 
 def run(prog: str, main: Callable[[], object]) -> NoReturn:

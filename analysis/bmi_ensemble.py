@@ -10,31 +10,13 @@ python analysis/bmi_ensemble.py weak:1 fragmented:1 --models 10
 
 import numpy as np
 import torch
-from _common import member_args, run
+from _common import run
+from _members import member_args, trained
 
-from snnsim.config import RunConfig, coerce
 from snnsim.metrics import fvaf
-from snnsim.recipes import defaults
-from snnsim.studies.bmi import BMIData, BMIRepeat, BMIStudy
-from snnsim.training import FitOptions
 
 PROG = "bmi_ensemble"
 SIZES = (2, 5, 10, 20)
-
-
-def config(data: str, model: str) -> RunConfig:
-    settings = {**(defaults("bmi") if model == "snn" else {}), "study": "bmi", "model": model,
-                "data": f"synthetic:{data}"}  # fmt: skip
-    return RunConfig.from_dict({k: coerce(k, v) for k, v in settings.items()})
-
-
-def trained(data: str, model: str, n: int) -> tuple[BMIData, list[BMIRepeat]]:
-    """The data and the study's evaluation (per-repeat scores and predictions) of ``n`` models."""
-    study, cpu, cfg, seeds = BMIStudy(), torch.device("cpu"), config(data, model), list(range(n))
-    d = study.make_data(cfg, 0, cpu)
-    net = study.make_model([cfg] * n, seeds, cpu)
-    training = study.fit(net, [cfg] * n, [d], seeds, FitOptions(progress=False))
-    return d, study.evaluate(net, [cfg] * n, [d], training)
 
 
 def scores(data: str, n: int) -> dict[str, tuple[float, float]]:

@@ -12,9 +12,9 @@ python analysis/bmi_epoch_curves.py weak:1 sparse:3 --models 5
 
 import numpy as np
 import torch
-from _common import member_args, run
+from _common import run
+from _members import config, member_args, trained
 
-from snnsim.config import RunConfig, coerce
 from snnsim.metrics import fvaf
 from snnsim.recipes import defaults
 from snnsim.studies.bmi import BMIData, BMIStudy, predictions
@@ -23,27 +23,18 @@ from snnsim.training import EpochRecord, FitOptions
 PROG = "bmi_epoch_curves"
 
 
-def config(data: str, model: str) -> RunConfig:
-    recipe = defaults("bmi") if model == "snn" else {}
-    settings = {**recipe, "study": "bmi", "model": model, "data": f"synthetic:{data}"}
-    if model == "snn":
-        settings["patience"] = recipe["epochs"]  # every epoch runs; the best is still kept
-    return RunConfig.from_dict({k: coerce(k, v) for k, v in settings.items()})
-
-
 def ridge_scores(data: str) -> tuple[float, float]:
     """Validation and test FVAF of the ridge decoder."""
-    study, cpu, cfg = BMIStudy(), torch.device("cpu"), config(data, "linear")
-    d = study.make_data(cfg, 0, cpu)
-    net = study.make_model([cfg], [0], cpu)
-    (row,) = study.evaluate(net, [cfg], [d], study.fit(net, [cfg], [d], [0], FitOptions(progress=False)))
+    _, (row,) = trained(data, "linear", 1)
     return float(row.scores.val.fvaf.mean()), float(row.scores.test.fvaf.mean())
 
 
 def curves(data: str, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Validation and test FVAF (n, epochs) of ``n`` recipe models after every epoch, and each
-    model's best validation epoch (1-based: the weights early stopping keeps)."""
-    study, cpu, cfg, seeds = BMIStudy(), torch.device("cpu"), config(data, "snn"), list(range(n))
+    model's best validation epoch (1-based: the weights early stopping keeps). Patience = epochs:
+    every epoch runs; the best is still kept."""
+    cfg = config(data, "snn", patience=defaults("bmi")["epochs"])
+    study, cpu, seeds = BMIStudy(), torch.device("cpu"), list(range(n))
     d: BMIData = study.make_data(cfg, 0, cpu)
     net = study.make_model([cfg] * n, seeds, cpu)
     test = []

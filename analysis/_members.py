@@ -1,0 +1,49 @@
+"""What the BMI probe scripts share: their command line (members of the synthetic family and a
+number of decoders), the run config of a member, and a trained batch of decoders on it."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+from _common import parser
+
+from snnsim.cli import positive_int
+from snnsim.config import RunConfig, coerce
+from snnsim.datasets.bmi_synthetic import parse_source
+from snnsim.recipes import defaults
+from snnsim.studies.bmi import BMIData, BMIRepeat, BMIStudy
+from snnsim.training import FitOptions
+
+
+def member_args(prog: str, doc: str, models: int) -> argparse.Namespace:
+    """Parse ``DATA... [--models N]`` (members of the synthetic BMI family, ``weak:1``; ``N``
+    decoders per member, default ``models``); a bad member is refused before any training."""
+    ap = parser(prog, doc)
+    ap.add_argument("data", nargs="+", help="members of the synthetic family, e.g. weak:1")
+    ap.add_argument("--models", type=positive_int, default=models)
+    args = ap.parse_args()
+    for data in args.data:
+        try:
+            parse_source(f"synthetic:{data}")
+        except ValueError as exc:
+            ap.error(f"{data}: {exc}")
+    return args
+
+
+def config(data: str, model: str, **changes: object) -> RunConfig:
+    """``model`` (snn: the BMI recipe, ``experiments/bmi_best.toml``; linear: ridge) on member
+    ``data``, with ``changes`` on top."""
+    settings = {**(defaults("bmi") if model == "snn" else {}), "study": "bmi", "model": model,
+                "data": f"synthetic:{data}", **changes}  # fmt: skip
+    return RunConfig.from_dict({k: coerce(k, v) for k, v in settings.items()})
+
+
+def trained(data: str, model: str, n: int) -> tuple[BMIData, list[BMIRepeat]]:
+    """The data and the study's evaluation (per-repeat scores and predictions) of ``n`` models
+    (seeds 0..n-1, one batched model, on the CPU)."""
+    study, cpu, cfg, seeds = BMIStudy(), torch.device("cpu"), config(data, model), list(range(n))
+    d = study.make_data(cfg, 0, cpu)
+    net = study.make_model([cfg] * n, seeds, cpu)
+    training = study.fit(net, [cfg] * n, [d], seeds, FitOptions(progress=False))
+    return d, study.evaluate(net, [cfg] * n, [d], training)
