@@ -20,11 +20,13 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import xarray as xr
 
 from .atomic_write import write_bytes
@@ -236,12 +238,19 @@ def load(path: str | os.PathLike) -> xr.Dataset:
                 ds = opened.load()
         except Exception as exc:  # h5py/netCDF raise many types for a damaged file
             raise ResultError(f"{path} is not a readable result file ({type(exc).__name__}: {exc})") from None
-    if ds.attrs.get("complete") != 1:
+    if not is_complete(ds.attrs):
         if not any(k in ds.attrs for k in ("snnsim_version", "config", "experiment", "tune_spec")):
             raise ResultError(f"{path} is not an snnsim result file (an HDF5 file without snnsim's attributes: "
                               "give a file written by python -m snnsim.run, sweep merge or tune merge)")  # fmt: skip
         raise ResultError(f"{path} is incomplete (no 'complete' mark)")
     return ds
+
+
+def is_complete(attrs: Mapping[str, Any]) -> bool:
+    """Whether a file's attributes carry the mark of a completed write (``complete = 1``, a
+    scalar: a damaged or foreign file may hold anything there)."""
+    mark = np.asarray(attrs.get("complete"), dtype=object)
+    return mark.size == 1 and type(mark.item()) is not bool and mark.item() == 1
 
 
 class _NotAResultLayout(Exception):

@@ -87,6 +87,8 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
             if not bool((sub["confusion"].fillna(0) > 0).any()):
                 continue
             suffix = "_".join(confusion_suffix(k, v) for k, v in key.items())
+            if "confusion_" + suffix in out:  # two taus alike in 6 digits: all digits, or one is lost
+                suffix = "_".join(confusion_suffix(k, v, exact=True) for k, v in key.items())
             out["confusion" + ("_" + suffix if suffix else "")] = lambda k=key: plots.confusion_figure(
                 ds, sel=k or None
             )
@@ -116,10 +118,11 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     return out
 
 
-def confusion_suffix(name: str, value: object) -> str:
-    """File-name part of one grid setting: ``20ms`` (tau), ``fr`` (readout), ``recurrent-True``."""
+def confusion_suffix(name: str, value: object, exact: bool = False) -> str:
+    """File-name part of one grid setting: ``20ms`` (tau, 6 digits; 15 with ``exact``), ``fr``
+    (readout), ``recurrent-True``."""
     if name == "tau":
-        return f"{float(value) * 1e3:g}ms"
+        return f"{float(value) * 1e3:{'.15g' if exact else 'g'}}ms"
     return str(value) if name == "readout" else f"{name}-{value}"
 
 

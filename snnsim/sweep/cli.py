@@ -206,7 +206,10 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
     spec = jobs_mod.array_spec(entries)
     if ns.throttle:
         spec += f"%{ns.throttle}"
-    extra = shlex.split(ns.sbatch_args)
+    try:
+        extra = shlex.split(ns.sbatch_args)
+    except ValueError as exc:  # an unbalanced quote
+        raise SnnsimError(f"submit: --sbatch-args {ns.sbatch_args!r}: {exc}") from None
     cmd = ["sbatch", "--parsable", f"--array={spec}", *extra, str(ns.script), _exp_arg(exp)]
     if ns.rerun_stale:
         cmd.append("--rerun-stale")

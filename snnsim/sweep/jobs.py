@@ -14,8 +14,9 @@ States (:func:`state`):
              ``complete = 1``, and it was made by this experiment's config for
              this index with this snnsim's numerics (:data:`snnsim.results.NUMERICS_VERSION`);
 ``stale``    a complete file, but its config or numerics version differs from what the
-             experiment file and this snnsim now give (reported; never merged silently, never
-             overwritten unless asked);
+             experiment file and this snnsim now give, or its config is one this snnsim cannot
+             read (a newer snnsim's) (reported; never merged silently, never overwritten unless
+             asked);
 ``corrupt``  a ``job-INDEX.h5`` that does not load, whose data do not read back as written, or
              that lacks the complete mark;
 ``failed``   no result, and a ``job-INDEX.failed`` marker (written by the runner when the run
@@ -137,6 +138,11 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None, ch
         progress = checkpoint_progress(exp, root).get(index)
         at = f"(epoch {progress[0]}/{progress[1]}) " if progress else ""
         return JobState(index, "running", f"{at}by {holder}")
+    return file_state(exp, index, root, check_data)
+
+
+def file_state(exp: Experiment, index: int, root: str | os.PathLike | None = None, check_data: bool = True) -> JobState:
+    """The state of one job from its files alone, whoever holds its lock (the holder asks)."""
     path = found_result(exp, index, root)
     if path.exists():
         damage = results.verify(path) if check_data else None
@@ -146,14 +152,17 @@ def state(exp: Experiment, index: int, root: str | os.PathLike | None = None, ch
             attrs = file_attrs(path)
         except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
             return JobState(index, "corrupt", f"unreadable ({type(exc).__name__})")
-        if attrs.get("complete") != 1:
+        if not results.is_complete(attrs):
             return JobState(index, "corrupt", "no complete mark")
+        if "config" not in attrs:
+            return JobState(index, "corrupt", "no config")
         try:
             from ..config import RunConfig
 
             made_by = RunConfig.from_json(attrs["config"])
-        except Exception as exc:  # noqa: BLE001
-            return JobState(index, "corrupt", f"no readable config ({type(exc).__name__})")
+        except Exception as exc:  # noqa: BLE001 - a complete file of another snnsim: kept, not rerun
+            reason = str(exc).splitlines()[0].split("; ")[0] if str(exc) else type(exc).__name__
+            return JobState(index, "stale", f"a config this snnsim cannot read ({reason})")
         wanted = exp.config(index)
         if made_by != wanted:
             diff = [k for k, v in wanted.to_dict().items() if made_by.to_dict().get(k) != v]
@@ -475,6 +484,8 @@ def run_jobs(
 
     Exit codes (:mod:`snnsim.errors`): 0 all done (or already done, or being run elsewhere);
     1 the run raised (``job-INDEX.failed`` with the traceback, for every job not yet written);
+    2 bad input found by the run (a :class:`~snnsim.errors.SnnsimError`: its one line, in the
+    ``.failed`` of every job not yet written);
     3 a stale result is in the way (rerun with ``force``, or ``rerun_stale``: replace stale
     results, skip done ones); 4 a job's training diverged (its
     ``.failed`` says which repeat and epoch; the other jobs are written); 5 a result could not
@@ -507,6 +518,10 @@ def run_jobs(
             locks[index] = lock
         else:
             log(f"job {index}: being run by {lock.holder() or 'another process'}; skipped")
+    for index in list(locks):  # another process may have finished it between the check and the lock
+        if not force and file_state(exp, index, root).state == "done":
+            log(f"job {index}: written by another process meanwhile; skipped")
+            locks.pop(index).release()
     todo = [i for i in todo if i in locks]
     written: set[int] = set()
     diverged: set[int] = set()
@@ -564,6 +579,12 @@ def run_jobs(
                 if index not in written and index not in diverged:
                     log(f"job {index}: not written: {exc}")
             return EXIT_NOT_WRITTEN
+        except SnnsimError as exc:  # bad input found by the run (a data file gone since submit ...)
+            for index in todo:
+                if index not in written and index not in diverged:
+                    _mark_failed(exp, index, root, f"{exc}", log)
+                    log(f"job {index}: failed: {exc}")
+            return exc.exit_code
         except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
             text = traceback.format_exc()
             print(text, file=sys.stderr)

@@ -27,10 +27,13 @@ from tqdm.auto import tqdm
 from .. import results
 from ..errors import ResultError
 from .experiment import UNITS, Experiment, loads
-from .jobs import JobState, check_merged_kind, file_attrs, found_result, merged_path, states
+from .jobs import JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
 
 # per-job attributes that differ between jobs; dropped from the merged dataset
-_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256", "data_file_sha256")
+_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256", "data_file_sha256",
+                  "job_wall_seconds", "peak_rss_mb")  # fmt: skip
+# per-job attributes the merged dataset keeps: as they are where every job agrees, else by job
+_SHARED_ATTRS = ("versions", "device")
 
 
 class MergeError(ResultError):
@@ -57,8 +60,6 @@ def merge(
                 st[s.index] = JobState(s.index, "corrupt", str(exc))
     bad = [s for s in st if s.state != "done"]
     if bad and not allow_missing:
-        from .jobs import array_spec
-
         by_state: dict[str, list[int]] = {}
         for s in bad:
             by_state.setdefault(s.state, []).append(s.index)
@@ -136,12 +137,31 @@ def merge(
             "complete": 1,
         }
     )
+    attrs.update(_shared_attrs(loaded))
     merged.attrs = attrs
     if write:
         check_merged_kind(merged_path(exp, root), "sweep")
         _check_no_loss(exp, merged_path(exp, root), set(missing + stale))
         results.write(merged, merged_path(exp, root), overwrite=True)  # a merge replaces the previous one
     return merged
+
+
+def _shared_attrs(loaded: dict[int, xr.Dataset]) -> dict[str, str]:
+    """The jobs' library versions and device: ``versions`` as in a job file where all jobs agree,
+    else ``versions_by_job``, a JSON list of ``{"jobs": "0-3,7", "versions": ...}``."""
+    out = {}
+    for key in _SHARED_ATTRS:
+        jobs: dict[str, list[int]] = {}
+        for index, ds in loaded.items():
+            if key in ds.attrs:
+                jobs.setdefault(str(ds.attrs[key]), []).append(index)
+        if len(jobs) == 1:
+            out[key] = next(iter(jobs))
+        elif jobs:
+            out[f"{key}_by_job"] = json.dumps(
+                [{"jobs": array_spec(v), key: json.loads(k) if key == "versions" else k} for k, v in jobs.items()]
+            )
+    return out
 
 
 def _same_grid(a: Experiment, b: Experiment) -> bool:

@@ -313,6 +313,15 @@ def test_model_space_of_one_seed_says_seed(rng):
     assert title.endswith("per setting, 1 seed")
 
 
+def test_confusion_figures_of_taus_alike_in_six_digits_keep_both(rng):
+    from fake_results import ipd_merged
+
+    from snnsim.plots.__main__ import figures_for
+
+    names = [n for n in figures_for(ipd_merged(rng, ("mean",), (0.02, 0.0200000001))) if n.startswith("confusion")]
+    assert names == ["confusion_mean_20ms", "confusion_mean_20.0000001ms"]
+
+
 def test_confusion_figures_one_per_grid_point_of_every_varying_setting(rng):
     from snnsim.plots.__main__ import figures_for
 

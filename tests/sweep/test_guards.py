@@ -9,6 +9,7 @@ import json
 import pickle
 import shutil
 
+import h5py
 import numpy as np
 import pytest
 import torch
@@ -16,6 +17,7 @@ from sweep.test_merge import TEXT, fake_job
 
 from snnsim import results
 from snnsim.datasets.bmi_synthetic import generate
+from snnsim.errors import ResultError
 from snnsim.sweep import cli
 from snnsim.sweep.experiment import loads
 from snnsim.sweep.jobs import result_path, run_jobs, state, states
@@ -197,3 +199,78 @@ def test_results_folders_in_the_way_are_one_line(tmp_path, capsys, monkeypatch):
         line = one_line(capsys)
         assert line.startswith(f"snnsim.sweep: error: {root}") and "Not a directory" in line, line
     assert (tmp_path / "r" / "m").read_text() == ""
+
+
+def test_run_on_bad_input_is_one_line_and_a_failed_job(tmp_path, bmi_path, capsys):
+    """``sweep run`` (what a SLURM task calls) finds a data file removed since ``submit``."""
+    data = tmp_path / "data.pkl"
+    shutil.copy(bmi_path, data)
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=data))
+    data.unlink()
+    assert cli.main(["--results-dir", str(tmp_path / "r"), "run", str(exp_file), "0"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"job 0: failed: --data: no file at {data}" in err, err
+    st = state(loads(exp_file.read_text()), 0, tmp_path / "r")
+    assert st.state == "failed" and f"no file at {data}" in st.reason
+
+
+def test_unbalanced_sbatch_args_are_one_line(tmp_path, capsys):
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    argv = ["--results-dir", str(tmp_path), "submit", str(exp_file), "--dry-run", "--sbatch-args", "'unterminated"]
+    assert cli.main(argv) == 2
+    assert one_line(capsys) == 'snnsim.sweep: error: submit: --sbatch-args "\'unterminated": No closing quotation'
+
+
+def test_a_complete_mark_that_is_not_one_number_is_corrupt(tmp_path, capsys):
+    exp = loads(TEXT)
+    path = fake_job(exp, 0, tmp_path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["complete"] = np.array([1, 1])
+    assert state(exp, 0, tmp_path, check_data=False).reason == "no complete mark"
+    bare = tmp_path / "bare.h5"  # no checksum either: the mark itself must be read with care
+    with h5py.File(bare, "w") as f:
+        f.attrs.update({"complete": np.array([1, 1]), "snnsim_version": "0.3.0"})
+    with pytest.raises(ResultError, match="is incomplete"):
+        results.load(bare)
+
+
+def test_a_results_folder_that_cannot_be_made_is_one_line(tmp_path, capsys):
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    assert cli.main(["--results-dir", "/proc/no-such-folder", "local", str(exp_file), "--quiet"]) == 2
+    assert one_line(capsys).startswith("snnsim.sweep: error: /proc/no-such-folder")
+
+
+def test_a_job_written_by_another_process_after_the_check_is_not_rerun(tmp_path, monkeypatch):
+    """The state is read before the lock is taken; a job finished in between stays as written."""
+    from snnsim.sweep import jobs
+
+    exp = loads(TEXT)
+    real = jobs.JobLock.acquire
+
+    def acquire_after_another_finished(lock):  # the other process writes job 1 just before
+        fake_job(exp, 1, tmp_path)
+        return real(lock)
+
+    monkeypatch.setattr(jobs.JobLock, "acquire", acquire_after_another_finished)
+    logged = []
+    assert run_jobs(exp, [1], tmp_path, log=logged.append) == 0
+    assert "job 1: written by another process meanwhile; skipped" in logged
+    assert results.load(result_path(exp, 1, tmp_path)).test_acc.item() == 1001.0  # the other's numbers
+
+
+def test_a_complete_file_with_a_config_this_snnsim_cannot_read_is_kept(tmp_path):
+    """A newer snnsim's file (a setting unknown here): stale, never rerun over unless asked."""
+    exp = loads(TEXT)
+    path = fake_job(exp, 0, tmp_path)
+    ds = results.load(path)
+    ds.attrs["config"] = json.dumps({**json.loads(ds.attrs["config"]), "new_setting": 1})
+    results.write(ds, path, overwrite=True)  # intact: its checksum matches
+    before = path.read_bytes()
+    st = state(exp, 0, tmp_path)
+    assert st.state == "stale" and st.reason.startswith("a config this snnsim cannot read (")
+    assert st.reason.endswith("(--new-setting: unknown setting)")
+    assert run_jobs(exp, [0], tmp_path, log=lambda m: None) == 3
+    assert path.read_bytes() == before

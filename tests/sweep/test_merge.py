@@ -402,3 +402,24 @@ def test_a_setting_that_follows_another_is_a_coordinate_not_a_dimension(tmp_path
     # with a block where hidden takes another value for mean, hidden is a dimension again
     wider = loads(UNION + '[[sweep]]\nreadout = ["mean"]\nhidden = [8]\ntau = ["2ms"]\n')
     assert wider.coordinates == {} and wider.dims == ("readout", "hidden", "tau")
+
+
+def test_the_merged_file_keeps_the_jobs_versions_and_device(exp, tmp_path):
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    one = results.load(result_path(exp, 0, tmp_path)).attrs
+    ds = merge(exp, tmp_path)
+    assert ds.attrs["versions"] == one["versions"] and ds.attrs["device"] == "cpu"
+    assert "job_wall_seconds" not in ds.attrs and "versions_by_job" not in ds.attrs
+    # a job made with another torch: the merged file says which jobs used which versions
+    path = result_path(exp, 5, tmp_path)
+    other = results.load(path)
+    other.attrs["versions"] = json.dumps({**json.loads(one["versions"]), "torch": "0.0.1"}, sort_keys=True)
+    results.write(other, path, overwrite=True)
+    ds = merge(exp, tmp_path)
+    by_job = json.loads(ds.attrs["versions_by_job"])
+    assert "versions" not in ds.attrs
+    assert [(b["jobs"], b["versions"]["torch"]) for b in by_job] == [
+        ("0-4,6-11", json.loads(one["versions"])["torch"]),
+        ("5", "0.0.1"),
+    ]
