@@ -95,8 +95,7 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
         out["input_raster"] = lambda: plots.input_raster(ds=ds)
     if "confusion" in ds and any(d in ds.dims for d in plots.ipd.MODEL_SPACE_DIMS):
         out["model_space"] = lambda: plots.model_space_figure(ds)
-    if {"w1", "w2"} <= set(ds.data_vars):
-        sel = {d: ds[d].values[0].item() for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
+    if {"w1", "w2"} <= set(ds.data_vars) and (sel := first_trained(ds["w1"])) is not None:
         out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None)
         profiles = plots.input_weight_profiles if is_bmi(ds) else plots.hidden_weight_profiles
         out["weight_profiles"] = lambda: profiles(ds, sel=sel or None)
@@ -116,6 +115,19 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     if "confusion" not in ds and "epoch" in ds.dims and plots.bmi.epoch_variables(ds):
         out["learning_curves"] = lambda: plots.learning_curves(ds)
     return out
+
+
+def first_trained(w1: xr.DataArray) -> dict | None:
+    """The first grid point (``{setting: value}``, empty for one run) whose weights exist: a
+    merge with ``--allow-missing`` leaves NaN where a job was not run; None if none was."""
+    import numpy as np
+
+    own = [d for d in w1.dims if d in ("repeat", "input_unit", "hidden_unit")]
+    trained = w1.notnull().any(own)
+    points = np.argwhere(np.atleast_1d(trained.values))
+    if not len(points):
+        return None
+    return {d: w1[d].values[i].item() for d, i in zip(trained.dims, points[0])}
 
 
 def confusion_suffix(name: str, value: object, exact: bool = False) -> str:

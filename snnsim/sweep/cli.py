@@ -38,7 +38,7 @@ from ..atomic_write import leftovers
 from ..cli import Interrupted, OneLineParser, command_parser, guarded, stop_on_signals
 from ..cli import index as _index
 from ..cli import positive_int as _positive
-from ..errors import SnnsimError
+from ..errors import EXIT_STALE, SnnsimError
 from ..threads import ENV as THREADS_ENV
 from ..threads import kernel_threads
 from . import experiment as experiment_mod
@@ -342,7 +342,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
             with stop_on_signals():
                 for fut in as_completed(futures):
                     i, rc = fut.result()
-                    if rc:
+                    if rc and rc != EXIT_STALE:  # 3: a pack's stale jobs, left alone as not asked for
                         bad.append((i, rc))
                     bar.update(1)
         except Interrupted as exc:  # pass the signal on to the jobs running, start no more

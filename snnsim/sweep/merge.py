@@ -50,6 +50,8 @@ def merge(
             ``allow_missing`` is false. With ``allow_missing`` those points are NaN and their
             indices are listed in the attributes ``missing`` and ``stale``.
     """
+    if write and merged_path(exp, root).is_dir():
+        raise ResultError(f"{merged_path(exp, root)} is a folder; move it away: the merged results are written there")
     st = states(exp, root, check_data=False)  # loading a done file checks its data
     loaded: dict[int, xr.Dataset] = {}
     for s in tqdm(st, desc=f"{exp.name}: reading job files", unit="file", disable=None, leave=False):

@@ -121,6 +121,22 @@ def test_ipd_grid_with_weights_gets_weight_figures(tmp_path, capsys):
     assert "skipped" not in capsys.readouterr().err
 
 
+def test_weight_figures_skip_grid_points_that_were_not_run():
+    """Merged with --allow-missing, the first grid point may be NaN: the figures show the first
+    point that was trained, and none are offered when no point was."""
+    ds = ipd_merged(np.random.default_rng(4))
+    grid = [d for d in ds.test_acc.dims]
+    w1 = np.random.default_rng(5).normal(size=[ds.sizes[d] for d in grid] + [20, 6])
+    w1[0, 0] = np.nan  # readout mean, tau 20 ms: not run
+    ds["w1"] = (grid + ["input_unit", "hidden_unit"], w1)
+    ds["w2"] = (grid + ["hidden_unit", "output_unit"], np.ones([ds.sizes[d] for d in grid] + [6, 12]))
+    assert plot.first_trained(ds["w1"]) == {"readout": "mean", "tau": 0.002, "seed": 0}
+    fig = plot.figures_for(ds)["weights"]()
+    assert np.isfinite(fig.axes[0].images[0].get_array()).all()
+    ds["w1"][:] = np.nan
+    assert plot.first_trained(ds["w1"]) is None and "weights" not in plot.figures_for(ds)
+
+
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys):
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
     (tmp_path / "taken").write_text("a file, not a folder")

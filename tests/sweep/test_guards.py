@@ -274,3 +274,27 @@ def test_a_complete_file_with_a_config_this_snnsim_cannot_read_is_kept(tmp_path)
     assert st.reason.endswith("(--new-setting: unknown setting)")
     assert run_jobs(exp, [0], tmp_path, log=lambda m: None) == 3
     assert path.read_bytes() == before
+
+
+def test_local_with_packs_leaves_stale_jobs_and_succeeds(tmp_path, bmi_path, capsys):
+    """A pack holding a stale job it was not asked to replace: the other jobs run, exit 0."""
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    exp = loads(exp_file.read_text())
+    assert run_jobs(exp, [0], tmp_path, log=lambda m: None) == 0
+    path = result_path(exp, 0, tmp_path)
+    ds = results.load(path)
+    ds.attrs["config"] = json.dumps({**json.loads(ds.attrs["config"]), "n_train_folds": 3})  # another config's
+    results.write(ds, path, overwrite=True)
+    stale = path.read_bytes()
+    assert cli.main(["--results-dir", str(tmp_path), "local", str(exp_file), "--pack", "2", "--quiet"]) == 0
+    assert "1 ok, 0 not ok (packs)" in capsys.readouterr().out
+    assert [s.state for s in states(exp, tmp_path)] == ["stale", "done"] and path.read_bytes() == stale
+
+
+def test_merge_into_a_folder_is_refused_before_reading(tmp_path, capsys):
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    (tmp_path / "m.h5").mkdir()
+    assert cli.main(["--results-dir", str(tmp_path), "merge", str(exp_file)]) == 2
+    assert one_line(capsys).endswith("m.h5 is a folder; move it away: the merged results are written there")
