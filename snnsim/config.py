@@ -52,6 +52,11 @@ MAX_SEED = 2**32 - 1
 MAX_STEPS = 1_000_000
 #: Steps per sample before an input can reach the output of a network of the notebook neuron.
 NOTEBOOK_REACH = 4
+#: Steps of a BMI sample of ``--encoding bins``: its bins and ``snnsim.encoders.bmi.PAD`` (3)
+#: trailing steps (a test checks; that module imports torch, which this one does not).
+BMI_STEPS = N_BINS + 3
+#: The largest float32: an amount (weight decay, clipping norm ...) that torch multiplies float32 tensors by.
+FLOAT32_MAX = 3.4028234663852886e38
 #: Keys of older result and experiment files, read as today's names.
 LEGACY_KEYS = {"task": "study"}
 
@@ -305,8 +310,20 @@ class RunConfig:
             if name != "rate_reg" and self.neuron != "standard":
                 raise _bad(name, "the model-space neurons step as the libraries' neurons do (spike from the updated "
                                  "membrane); add --neuron standard")  # fmt: skip
-        if self.delays != "none" and self.max_delay < self.dt:
-            raise _bad("max_delay", f"must be at least one step of dt={self.dt} s, got {self.max_delay} s")
+        if self.delays != "none":
+            self._check_max_delay()
+
+    def _check_max_delay(self) -> None:
+        """``max_delay`` from one step (dt) to the last step of a sample: the delay kernel spans
+        ``max_delay / dt + 1`` steps, and an input delayed by a sample's steps or more never reaches
+        the network (only the zeros before the sample do)."""
+        steps = self.steps if self.study == "ipd" else BMI_STEPS
+        whole = (f"the whole stimulus of --duration {self.duration:g} s" if self.study == "ipd"
+                 else f"a whole BMI sample of {N_BINS} bins and {BMI_STEPS - N_BINS} trailing steps")  # fmt: skip
+        if self.max_delay < self.dt or self.delay_steps > steps - 1:
+            raise _bad("max_delay", f"must be in {self.dt:g}..{(steps - 1) * self.dt:g} s, 1 to {steps - 1} steps of "
+                                    f"dt={self.dt:g} s (an input delayed by {steps} steps or more, {whole}, never "
+                                    f"reaches the network), got {self.max_delay:g} s")  # fmt: skip
 
     @property
     def model_space(self) -> list[str]:
@@ -332,6 +349,11 @@ class RunConfig:
     def steps(self) -> int:
         """Number of simulation steps of one IPD stimulus."""
         return int(round(self.duration / self.dt))
+
+    @property
+    def delay_steps(self) -> int:
+        """Steps of the largest input delay (``max_delay / dt``, as the network rounds it; 0 without delays)."""
+        return int(round(self.max_delay / self.dt)) if self.delays != "none" else 0
 
     @property
     def alpha(self) -> float:
@@ -431,8 +453,10 @@ def coerce(name: str, value: Any) -> Any:
             number = float(value.strip()) if isinstance(value, str) else value
         except ValueError:
             number = None
-        if isinstance(number, bool) or not isinstance(number, (int, float)) or not math.isfinite(number) or number < 0:
-            raise _bad(name, f"must be a finite number >= 0 (0: off), got {value!r}")
+        if (isinstance(number, bool) or not isinstance(number, (int, float)) or not _finite(number) or number < 0
+                or number > FLOAT32_MAX):  # fmt: skip
+            raise _bad(name, f"must be a number in 0..{FLOAT32_MAX:.3g} (0: off; torch computes in float32), "
+                             f"got {_shown(value)}")  # fmt: skip
         return number
     if kind == "bool":
         if isinstance(value, bool):
@@ -483,9 +507,26 @@ def _number(name: str, value: Any, low: float) -> float:
             value = float(value.strip())
         except ValueError:
             raise _bad(name, f"expected a number, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= low:
-        raise _bad(name, f"must be a finite number > {low:g}, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value <= low:
+        raise _bad(name, f"must be a finite number > {low:g}, got {_shown(value)}")
     return value
+
+
+def _finite(x: float) -> bool:
+    """Whether ``x`` is a finite float (an integer past float's range is not)."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
+
+
+def _shown(value: Any) -> str:
+    """``value`` for an error message: an integer of hundreds of digits by its length."""
+    return (
+        f"an integer of {len(str(abs(value)))} digits"
+        if isinstance(value, int) and abs(value) > 10**20
+        else repr(value)
+    )
 
 
 def _sizes(name: str, value: Any, low: int, high: int) -> int | tuple[int, ...]:

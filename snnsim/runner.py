@@ -130,7 +130,8 @@ def check_memory(cfgs: Sequence[RunConfig], batches: Sequence[Sequence[Member]])
     if need > 0.8 * free:  # the estimate is rough; leave room for everything else
         raise SnnsimError(
             f"this run needs about {need / 1e9:.1f} GB of memory and {free / 1e9:.1f} GB are available; "
-            "use smaller settings (--batch-size, --hidden, --n-train-batches, --n-test-batches, --repeats)"
+            "use smaller settings (--batch-size, --hidden, --n-train-batches, --n-test-batches, --repeats, --duration, "
+            "--max-delay)"
         )
 
 

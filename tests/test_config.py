@@ -190,3 +190,48 @@ def test_a_peak_rate_above_one_spike_per_step_names_dt_and_the_bound():
                                           r"500 Hz \(or a smaller --dt\), got 600 Hz"):  # fmt: skip
         RunConfig(dt="2ms")
     assert RunConfig(dt="2ms", rate_max_hz=500.0).rate_max_hz == 500.0
+
+
+DELAYS = dict(delays="learned", neuron="standard", backend="norse")
+
+
+@pytest.mark.parametrize(
+    "settings, accepted",
+    [
+        (dict(max_delay="99ms"), True),  # 99 steps: the first step's input reaches the last (100th) step
+        (dict(max_delay="99.4ms"), True),  # 99 steps, as the network rounds it
+        (dict(max_delay="100ms"), False),  # the kernel's last lag would only ever see the zeros before the stimulus
+        (dict(max_delay="1000s"), False),
+        (dict(max_delay="0.5ms"), False),  # less than one step
+        (dict(max_delay="49.5ms", dt="0.5ms", duration="50ms"), True),
+        (dict(max_delay="50ms", dt="0.5ms", duration="50ms"), False),
+        (dict(study="bmi", max_delay="22ms"), True),  # 22 of a BMI sample's 23 steps
+        (dict(study="bmi", max_delay="23ms"), False),
+    ],
+)
+def test_max_delay_is_at_most_the_last_step_of_a_sample(settings, accepted):
+    from snnsim.config import BMI_STEPS, coerce
+
+    given = coerce("max_delay", settings["max_delay"])
+    ok = RunConfig(**{**DELAYS, **settings, "max_delay": "1ms"})  # the same sample, the smallest delay
+    steps = ok.steps if ok.study == "ipd" else BMI_STEPS
+    if accepted:
+        cfg = RunConfig(**DELAYS, **settings)
+        assert 1 <= cfg.delay_steps == round(given / cfg.dt) <= steps - 1
+        return
+    with pytest.raises(ConfigError) as info:
+        RunConfig(**DELAYS, **settings)
+    message = str(info.value)
+    assert message.startswith(f"--max-delay: must be in {ok.dt:g}..{(steps - 1) * ok.dt:g} s, 1 to {steps - 1} "
+                              f"steps of dt={ok.dt:g} s (an input delayed by {steps} steps or more")  # fmt: skip
+    assert message.endswith(f"never reaches the network), got {given:g} s") and "\n" not in message
+
+
+def test_bmi_steps_are_those_of_the_bmi_encoder():
+    """config.BMI_STEPS (which must not import torch) is the spiking decoder's steps with delays."""
+    from snnsim.config import BMI_STEPS
+    from snnsim.datasets.bmi import N_BINS
+    from snnsim.encoders.bmi import PAD
+    from snnsim.studies.bmi import steps_of
+
+    assert BMI_STEPS == N_BINS + PAD == steps_of(RunConfig(study="bmi", **DELAYS))

@@ -103,3 +103,87 @@ def test_model_space_registry_names_config_fields():
 
     assert set(MODEL_SPACE) <= set(field_names())
     assert all(set(b) <= set(BACKENDS) and b for b in MODEL_SPACE.values())
+
+
+DELAY_RUN = ["--epochs", "1", "--n-train-batches", "1", "--n-test-batches", "1", "--quiet", "--delays", "learned",
+             "--neuron", "standard"]  # fmt: skip
+
+#: Peak memory (bytes; the growth of VmHWM, the process's peak resident set, which unlike
+#: ru_maxrss starts afresh in a new program) of one forward and backward pass of learned delays
+#: on (1, B, T, 200) inputs, after a small pass that loads the kernels.
+MEASURE = """
+import sys, torch
+from snnsim.functional.delay import delay
+def peak():
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
+def once(b, t, d):
+    x = (torch.rand(1, b, t, 200, generator=torch.Generator().manual_seed(0)) < 0.1).float()
+    lag = (torch.rand(1, 200, generator=torch.Generator().manual_seed(1)) * d).requires_grad_()
+    delay(x, lag, d).sum().backward()
+once(2, 4, 2)
+b, t, d = map(int, sys.argv[1:])
+base = peak()
+once(b, t, d)
+print(peak() - base)
+"""
+
+
+def test_memory_estimate_counts_the_delay_steps():
+    """The estimate grows with --max-delay and is of the order of the measured peak of the
+    delays' pass (the inputs padded by the delay's steps): 1.3-2x it where measured."""
+    import os
+    import subprocess
+    import sys
+
+    from snnsim.studies.bmi import STUDY as BMI
+    from snnsim.studies.ipd import STUDY as IPD
+
+    def work(of, **settings):
+        return of.memory_bytes(RunConfig(**settings))[1]
+
+    ipd = dict(duration="1s", batch_size=8, **LIB)
+    none = work(IPD, **ipd)
+    short, long = (work(IPD, delays="learned", max_delay=d, **ipd) for d in ("1ms", "999ms"))
+    assert none < short < long
+    bmi = dict(study="bmi", **LIB)
+    assert work(BMI, **bmi) < work(BMI, delays="fixed", max_delay="1ms", **bmi) < work(BMI, delays="fixed",
+                                                                                       max_delay="22ms", **bmi)  # fmt: skip
+    if not os.path.exists("/proc/self/status"):
+        pytest.skip("measures the peak resident set in /proc/self/status (Linux)")
+    measured = int(subprocess.run([sys.executable, "-c", MEASURE, "8", "1000", "999"], capture_output=True, text=True,
+                                  check=True, timeout=120).stdout)  # fmt: skip
+    assert 0.8 * measured <= long - none <= 4 * measured, (measured, long - none)  # rough, as the check is
+
+
+def test_cli_max_delay_beyond_the_stimulus_exits_2_at_once(tmp_path):
+    """The audit's run (--max-delay 1000s: a million-step kernel, >10 GB and minutes) is refused
+    in one line before any work."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "snnsim.run", *DELAY_RUN, "--batch-size", "8", "--max-delay",
+                           "1000s"], capture_output=True, text=True, cwd=tmp_path, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("snnsim.run: error: --max-delay: must be in 0.001..0.099 s, 1 to 99 steps")
+    assert "got 1000 s" in proc.stderr and "Traceback" not in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_memory_check_refuses_a_large_allowed_delay(monkeypatch, capsys):
+    """A delay within the bound but with a large batch: refused by the memory check, which would
+    let the same run without delays through."""
+    from snnsim.run import main
+    from snnsim.studies.ipd import STUDY
+
+    settings = dict(duration="1s", batch_size=4096, n_train_batches=1, n_test_batches=1, **LIB)
+    cfgs = [RunConfig(**settings), RunConfig(delays="learned", max_delay="999ms", **settings)]
+    need = [sum(STUDY.memory_bytes(c)) for c in cfgs]
+    free = (need[0] + need[1]) / 2 / 0.8  # the runner asks for at most 80% of the memory available
+    assert need[0] < 0.8 * free < need[1]
+    monkeypatch.setattr(runner, "available_memory", lambda: int(free))
+    runner.check_memory(cfgs[:1], runner.plan(cfgs[:1]))
+    argv = [*DELAY_RUN, "--backend", "norse", "--duration", "1s", "--batch-size", "4096", "--max-delay", "999ms"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "GB of memory" in err, err

@@ -100,6 +100,27 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     assert results.load(out).attrs.get("resumed_from_epoch") is None
 
 
+def test_a_checkpoint_made_on_other_data_under_the_same_path_is_not_resumed(tmp_path, bmi_path):
+    """A config names the data file by path only; the checkpoint's key holds the file's SHA-256."""
+    import pickle
+
+    from snnsim.datasets.bmi_synthetic import generate
+
+    data, out = tmp_path / "d.pkl", tmp_path / "r.h5"
+    data.write_bytes(Path(bmi_path).read_bytes())
+    args = ["--study", "bmi", "--model", "snn", "--epochs", "2", "--n-train-folds", "1", "--hidden", "8",
+            "--data", str(data), "--out", str(out), "--keep-checkpoints", "--quiet"]  # fmt: skip
+    assert run(*args).returncode == 0
+    out.unlink()  # the checkpoint of the last epoch stays
+    same = run(*args)
+    assert same.returncode == 0 and "resuming from the checkpoint after epoch 2 of 2" in same.stderr, same.stderr
+    out.unlink()
+    data.write_bytes(pickle.dumps(generate(seed=1, samples_per_fold=300)))  # other data, same path
+    other = run(*args)
+    assert other.returncode == 0, other.stderr
+    assert "holds other models; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
+
+
 def test_an_unreadable_checkpoint_is_reported_and_training_starts_over(tmp_path):
     """A checkpoint torn by a power cut (they are written atomically but not synced) is not
     resumed: one line names it, and the run trains from epoch 1."""

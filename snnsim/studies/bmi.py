@@ -118,15 +118,31 @@ def model_inputs(cfg: RunConfig, counts: np.ndarray, mean: np.ndarray, std: np.n
 
 
 def check_targets(cfg: RunConfig, folds: Splits[Folds]) -> None:
-    """FVAF needs a target that varies in every split: refuse a constant one (or a one-row fold)."""
+    """FVAF needs a target that varies in every split: refuse a constant one (or a one-row fold),
+    and targets or training counts whose variance overflows (no finite normalisation)."""
     for split, f in zip(SPLITS, folds):
         for d, column in zip(cfg.dims, f.y.T):
-            if len(column) < 2 or np.var(column) == 0:
+            with np.errstate(over="ignore", invalid="ignore"):
+                spread = np.std(column)
+            if len(column) < 2 or spread == 0:
                 raise DataError(
                     f"--target: {cfg.target} ({bmi_data.JOINTS[d]}) is constant in the {split} fold(s) "
                     f"{','.join(map(str, f.folds))} ({len(column)} rows): FVAF is undefined there; choose another "
                     "--target, --dim, --rotation or data set"
                 )
+            if not np.isfinite(spread):
+                raise DataError(
+                    f"--data: {cfg.target} ({bmi_data.JOINTS[d]}) in the {split} fold(s) "
+                    f"{','.join(map(str, f.folds))} is too large to normalise (largest magnitude "
+                    f"{np.abs(column).max():.3g}; its variance overflows)"
+                )
+    with np.errstate(over="ignore", invalid="ignore"):
+        spread = folds.train.counts.std()
+    if not np.isfinite(spread):
+        raise DataError(
+            f"--data: the spike counts of the training fold(s) {','.join(map(str, folds.train.folds))} are too "
+            f"large to normalise (largest {np.abs(folds.train.counts).max():.3g}; their variance overflows)"
+        )
 
 
 # -- models ----------------------------------------------------------------------------------------
@@ -298,6 +314,8 @@ def ridge(x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray) ->
         score = float(fvaf(y_val, av @ w).mean())
         if score > best[0]:
             best = (score, lam, w)
+    if best[2] is None:
+        raise DataError("ridge: no strength gave a finite validation FVAF (NaN or overflowing features or targets)")
     return best[2], best[1], best[0]
 
 
@@ -497,7 +515,8 @@ class BMIStudy:
     def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
         """Data: the data set in float64 (the file's size, or about 26,000 samples of 960 counts
         for the synthetic set) three times (loaded, split, normalised); training: a mini-batch's
-        float32 records and gradients over 23 steps, and the weights with Adam's moments."""
+        float32 records and gradients over 23 steps, and the weights with Adam's moments; input
+        delays as in :meth:`IPDStudy.memory_bytes <snnsim.studies.ipd.IPDStudy.memory_bytes>`."""
         from pathlib import Path
 
         size = Path(cfg.data).stat().st_size if cfg.data and Path(cfg.data).is_file() else 26_000 * 965 * 8
@@ -505,6 +524,10 @@ class BMIStudy:
         hidden = sum(cfg.hidden_sizes)
         work = cfg.batch_size * steps * 8 * (hidden + 2 * len(cfg.dims)) * 4
         weights = (bmi_data.N_NEURONS * bmi_data.N_BINS + 2 + hidden) * hidden * 4 * 4
+        if cfg.delays != "none":  # the 48 input currents of --encoding bins, padded by the delay's steps
+            inputs = bmi_data.N_NEURONS
+            work += (cfg.batch_size * inputs * (3 * (cfg.delay_steps + steps) + 4 * steps)
+                     + 6 * inputs * (cfg.delay_steps + 1)) * 4  # fmt: skip
         return 3 * size, work + weights
 
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> BMIData:
@@ -534,8 +557,9 @@ class BMIStudy:
             curve[:, 0] = val
             return Training(loss, curve, np.ones(n, dtype=int))
         trainer = BMITrainer(model, cfg, data[0], seeds)
+        digest = bmi_data.loaded_sha256(cfg.data) if bmi_data.is_file_source(cfg.data) else None
         return fit_epochs(model, trainer, n, cfg.epochs, cfg.patience, _describe(cfg, n), options,
-                          checkpoint_key(cfgs, seeds), lr_at(cfg), cfg.ema)  # fmt: skip
+                          checkpoint_key(cfgs, seeds, digest), lr_at(cfg), cfg.ema)  # fmt: skip
 
     def evaluate(
         self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], training: Training

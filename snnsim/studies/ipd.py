@@ -265,9 +265,10 @@ def cost_variables(costs: Sequence[Costs]) -> dict:
             for name, units, long in COST_VARIABLES}  # fmt: skip
 
 
-def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int]) -> str:
-    """What a checkpoint must have been made by to be resumed: the models' configs and seeds."""
-    return json.dumps([[c.to_json(), s] for c, s in zip(cfgs, seeds)])
+def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int], data_sha256: str | None = None) -> str:
+    """What a checkpoint must have been made by to be resumed: the models' configs and seeds,
+    and the SHA-256 of the data file they train on (a config names only its path)."""
+    return json.dumps([[c.to_json(), s] for c, s in zip(cfgs, seeds)] + ([data_sha256] if data_sha256 else []))
 
 
 def _describe(cfgs: Sequence[RunConfig]) -> str:
@@ -292,13 +293,19 @@ class IPDStudy:
     def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
         """Data: bool spikes and their lists of active inputs (about 1 + 1 byte per entry), plus a
         float32 generation chunk; training: a mini-batch's float32 records and their gradients
-        (about 8 per neuron and step), weights with gradients and Adam's moments."""
+        (about 8 per neuron and step), weights with gradients and Adam's moments. Input delays
+        (:func:`~snnsim.functional.delay.delay`) add 3 float32 copies of the inputs padded by the
+        delay's steps, 4 of the delayed inputs and 6 of the delay kernel: above the measured peak
+        on the CPU, by up to 2x (``tests/test_model_space.py``)."""
         inputs, steps = 2 * cfg.anf_per_ear, cfg.steps
         samples = cfg.batch_size * (cfg.n_train_batches + cfg.n_test_batches + cfg.n_val_batches)
         data = samples * steps * inputs * 2 + CHUNK * steps * inputs * 4 * 3
         hidden = sum(cfg.hidden_sizes)
         work = cfg.batch_size * steps * (inputs + 8 * (hidden + cfg.n_classes)) * 4
         weights = (inputs * hidden + hidden * (hidden + cfg.n_classes)) * 4 * 4
+        if cfg.delays != "none":
+            work += (cfg.batch_size * inputs * (3 * (cfg.delay_steps + steps) + 4 * steps)
+                     + 6 * inputs * (cfg.delay_steps + 1)) * 4  # fmt: skip
         return data, work + weights
 
     def make_data(self, cfg: RunConfig, seed: int, device: torch.device) -> IPDData:
