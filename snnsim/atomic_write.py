@@ -117,7 +117,7 @@ def _sync_folder(folder: Path) -> None:
 def _remove(tmp: Path) -> None:
     try:
         os.unlink(tmp)
-    except FileNotFoundError:
+    except OSError:  # never made (its name too long ...), or gone: the write's own error is raised
         pass
 
 

@@ -167,7 +167,7 @@ def process(main: Callable[[], int]) -> int:
 
 
 # what makes a path unusable, as the user gave it: one line, not a traceback
-PATH_ERRORS = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
+PATH_ERRORS = frozenset({errno.ENOENT, errno.ENAMETOOLONG, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
                          errno.ENOSPC, errno.EDQUOT})  # fmt: skip
 
 

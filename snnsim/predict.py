@@ -20,9 +20,11 @@ replacing a file unless ``--overwrite``).
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 import zipfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -219,7 +221,12 @@ def main(argv: list[str] | None = None) -> int:
             with deterministic():
                 out = predict_bmi(ds, cfg, ns.data, ns.fold)
         out.attrs.update({"model": str(Path(ns.model).resolve()), "config": ds.attrs["config"], "complete": 1,
-                          "data": ns.data or f"{ns.stimuli} fresh stimuli, seed {ns.seed}"})  # fmt: skip
+                          "seed": int(cfg.seed), "data": ns.data or f"{ns.stimuli} fresh stimuli, seed {ns.seed}",
+                          "versions": json.dumps(results.library_versions(), sort_keys=True),
+                          "snnsim_version": results.library_versions()["snnsim"],
+                          "created": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
+        if ns.stimuli is not None:
+            out.attrs["stimuli_seed"] = int(ns.seed)
         results.write(out, ns.out, overwrite=ns.overwrite)
         summary = ""
         if "accuracy" in out:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from .atomic_write import write_bytes
+from .atomic_write import temporary_name, write_bytes
 from .errors import ResultError
 
 if TYPE_CHECKING:
@@ -122,12 +122,21 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str =
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ResultError(f"{flag}: {path} is a folder; give a file name such as {path / example}")
-    if path.exists() and not overwrite:
-        raise ResultError(f"{flag}: {path} exists; give another name, or --overwrite to replace it")
+    if path.exists() and not path.is_file():
+        raise ResultError(f"{flag}: {path} is not a regular file (a device, pipe or socket); give a file name")
+    if os.path.lexists(path) and not overwrite:
+        broken = " (a symbolic link to nothing)" if not path.exists() else ""
+        raise ResultError(f"{flag}: {path} exists{broken}; give another name, or --overwrite to replace it")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResultError(f"{flag}: cannot create folder {folder}: {exc.strerror}") from None
+    longest = temporary_name(path.with_name(f".{path.name}.r99999-99999.ckpt.json")).name  # a checkpoint's sidecar
+    limit = os.pathconf(folder, "PC_NAME_MAX")
+    if len(longest.encode()) > limit:
+        room = limit - (len(longest.encode()) - len(path.name.encode()))
+        raise ResultError(f"{flag}: the file name {path.name[:20]}... is {len(path.name.encode())} bytes long; at "
+                          f"most {room} here (temporary and checkpoint files beside it add to it)")  # fmt: skip
     try:
         fd, probe = tempfile.mkstemp(prefix=".snnsim-probe-", dir=folder)
         os.close(fd)

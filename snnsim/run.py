@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import glob
+import json
 import os
 import shutil
 import sys
@@ -58,7 +59,7 @@ def build_parser() -> OneLineParser:
         else:
             kwargs["metavar"] = f.name.upper()
         group.add_argument(config.flag(f.name), **kwargs)
-    groups["run"].add_argument("--task", dest="study", help=argparse.SUPPRESS)  # the old name of --study
+    groups["run"].add_argument("--task", dest="task", help=argparse.SUPPRESS)  # the old name of --study
     groups["run"].add_argument("--config", help="a TOML file of settings (RunConfig field names); flags win over it")
     o = p.add_argument_group("output")
     o.add_argument("--out", help="result file (.h5); default: none written")
@@ -123,14 +124,21 @@ def _config_of(settings: dict) -> RunConfig:
 def _settings(ns: argparse.Namespace) -> dict:
     """The settings a run's ``--config`` file and flags name (flags win)."""
     settings = config_file(ns.config) if getattr(ns, "config", None) else {}
-    settings.update({k: v for k, v in vars(ns).items() if k not in OUTPUT_FLAGS})
+    flags = {k: v for k, v in vars(ns).items() if k not in OUTPUT_FLAGS}
+    if "task" in flags:
+        if "study" in flags:
+            raise ConfigError("study", "give --study or --task (its old name), not both")
+        flags["study"] = flags.pop("task")
+    settings.update(flags)
     return settings
 
 
 def recipe_of(settings: dict) -> dict:
     """The recipe defaults (:func:`snnsim.recipes.defaults`) of the study and model ``settings`` name."""
-    study = settings.get("study", settings.get("task", "ipd"))
-    return recipes.defaults(study, settings.get("model", "snn"), settings) if isinstance(study, str) else {}
+    study, model = settings.get("study", settings.get("task", "ipd")), settings.get("model", "snn")
+    if not (isinstance(study, str) and isinstance(model, str)):
+        return {}  # RunConfig names the bad value
+    return recipes.defaults(study, model, settings)
 
 
 def recipe_epilog() -> str:
@@ -209,6 +217,17 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: d
         raise ResultError(f"--fallback-dir: {fallback_dir} is not a writable folder")
 
 
+def check_tensorboard(given: str | os.PathLike, out: Path | None) -> None:
+    """Before training: ``--tensorboard`` names a folder (made if missing) that is not the result file."""
+    if not os.fspath(given):
+        raise ResultError("--tensorboard: empty; give a folder for the event files")
+    folder = Path(given)
+    if folder.exists() and not folder.is_dir():
+        raise ResultError(f"--tensorboard: {folder} is a file; give a folder")
+    if out is not None and folder.resolve() == out.resolve():
+        raise ResultError(f"--tensorboard: {folder} is the --out file; give another folder")
+
+
 def _spare_folder(near: Path, size: int) -> tuple[Path, int] | None:
     """A writable folder on another file system than ``near`` with room for ``size`` bytes."""
     here = os.stat(near).st_dev
@@ -281,6 +300,21 @@ def checkpoints_of(out: Path) -> list[Path]:
     return sorted(out.parent.glob(f".{glob.escape(out.name)}.r*-*.ckpt"))
 
 
+def _kept_checkpoint(path: Path) -> str:
+    """What the checkpoint ``path`` left by a run whose result was not saved lets a rerun skip:
+    its sidecar says which epoch it holds (one that could not be written is older than the last)."""
+    try:
+        info = json.loads(Path(f"{path}.json").read_text())
+        epoch, epochs = int(info["epoch"]), int(info["epochs"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"its checkpoint stays ({path.name}): the same command resumes from it"
+    if epoch >= epochs:
+        return f"the checkpoint of its last epoch stays ({path.name}): the same command resumes from it and only " \
+               "writes the result"  # fmt: skip
+    return f"the checkpoint of epoch {epoch} of {epochs} stays ({path.name}; later ones could not be written): " \
+           f"the same command resumes from it and trains epochs {epoch + 1}-{epochs} again"  # fmt: skip
+
+
 def execute(
     cfg: RunConfig,
     out: str | os.PathLike | None = None,
@@ -301,6 +335,8 @@ def execute(
     if out is not None:
         prepare_out(out, overwrite, fallback,
                     {"the --data file": getattr(cfg, "data", None), "the --config file": config_file})  # fmt: skip
+    if tensorboard is not None:
+        check_tensorboard(tensorboard, out)
     if progress and (hint := speed_hint(cfg)):
         print(hint, file=sys.stderr)
     hooks = None
@@ -327,8 +363,7 @@ def execute(
                 raise
             if not kept:
                 raise
-            raise NotSaved(f"{exc}; the checkpoint of its last epoch stays ({kept[0].name}): the same command "
-                           "resumes from it and only writes the result") from None  # fmt: skip
+            raise NotSaved(f"{exc}; {_kept_checkpoint(kept[0])}") from None
 
     try:
         return runner.run_configs(

@@ -227,6 +227,12 @@ def load(path: str | Path) -> Spec:
                 param = Param(key, choices=values)
             else:
                 low, high = (config_mod.coerce(key, desc[b]) for b in ("low", "high"))
+                kind = config_mod.metadata(key)["kind"]
+                if kind not in ("int", "float", "amount", "duration", "span", "sizes") or not all(
+                    isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high)
+                ):
+                    raise SpecError(f"{path}: search.{key}: a range needs numbers (one layer for hidden); "
+                                    f"give {key} = {{ choices = [..] }}")  # fmt: skip
                 if not low < high:
                     raise SpecError(f"{path}: search.{key}: low must be below high")
                 step = _step(f"{path}: search.{key}", desc.get("step"), low, high, _integer(key))
@@ -260,12 +266,19 @@ def _step(where: str, step: Any, low: float, high: float, integer: bool) -> floa
     if step is None:
         return None
     kinds = int if integer else (int, float)
-    if isinstance(step, bool) or not isinstance(step, kinds) or not math.isfinite(step) or step <= 0:
+    if isinstance(step, bool) or not isinstance(step, kinds) or not _finite(step) or step <= 0:
         raise SpecError(f"{where}: step must be {'an integer' if integer else 'a number'} > 0, got {step!r}")
     n = (high - low) / step
     if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
         raise SpecError(f"{where}: high - low ({high - low:g}) must be a multiple of step ({step:g})")
     return step
+
+
+def _finite(x: float) -> bool:
+    try:
+        return math.isfinite(x)
+    except OverflowError:  # an integer past float's range
+        return False
 
 
 def _integer(name: str) -> bool:

@@ -24,7 +24,10 @@ def parse_duration(text: str | float | int) -> float:
     if isinstance(text, bool):
         raise ValueError(f"expected a duration such as 2ms, got {text!r}")
     if isinstance(text, (int, float)):
-        value = float(text)
+        try:
+            value = float(text)
+        except OverflowError:  # an integer past float's range
+            raise ValueError(f"duration must be finite, got an integer of {len(str(abs(text)))} digits") from None
     else:
         match = _DURATION_RE.match(str(text))
         if match is None:

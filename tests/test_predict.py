@@ -89,6 +89,10 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     assert not np.array_equal(a["ipd_deg"].values, c["ipd_deg"].values)  # another seed, other stimuli
     true = discretise(torch.from_numpy(np.radians(a["ipd_deg"].values)), results.config_of(a).n_classes).numpy()
     np.testing.assert_allclose(a["accuracy"].values, 100 * (a["predicted_class"].values == true).mean(1))
+    # provenance as a run's result file carries it: the model's seed, the stimuli's, library versions
+    model = results.load(ipd_model)
+    assert a.attrs["seed"] == model.attrs["seed"] and (a.attrs["stimuli_seed"], c.attrs["stimuli_seed"]) == (3, 4)
+    assert a.attrs["versions"] == model.attrs["versions"] and a.attrs["snnsim_version"] == model.attrs["snnsim_version"]
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,32 @@ def test_a_config_file_naming_study_twice_is_refused(tmp_path, capsys):
     assert cfg_of("--config", str(toml), "--study", "ipd", "--model", "snn").study == "ipd"  # a flag wins
 
 
+def test_study_and_task_flags_together_are_refused(capsys):
+    """``--task`` is the old name of ``--study``: with both the last one would silently win."""
+    from snnsim.run import main
+
+    assert main(["--task", "bmi", "--study", "ipd", "--quiet"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "snnsim.run: error: --study: give --study or --task (its old name), not both"
+    ]
+    assert cfg_of("--task", "bmi").study == "bmi"
+
+
+def test_a_study_or_model_that_is_no_name_is_one_line(tmp_path, capsys):
+    """The recipe is looked up by study and model: a list or table there is a bad value, not a key."""
+    from snnsim.run import main
+
+    toml = tmp_path / "c.toml"
+    for text, line in [('model = ["snn"]\n', "--model: expected one of snn, ann, linear, got ['snn']"),
+                       ('study = "bmi"\nmodel = {a = 1}\n', "--model: expected one of snn, ann, linear, got {'a': 1}"),
+                       ('study = ["bmi"]\n', "--study: ")]:  # fmt: skip
+        toml.write_text(text)
+        assert main(["--config", str(toml), "--quiet", "--out", str(tmp_path / "r.h5")]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: {line}"), err
+    assert not (tmp_path / "r.h5").exists()
+
+
 def test_a_config_file_key_that_is_no_setting_is_named_as_a_key(tmp_path, capsys):
     """Not as a flag (``--fixed: unknown setting``): it is a key of the file."""
     from snnsim.run import main

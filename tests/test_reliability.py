@@ -139,6 +139,21 @@ def test_full_disk_in_a_sweep(small_disk, tmp_path):
     assert [p.name for p in (folder / "big").iterdir() if not p.name.startswith(".job-0.lock")] == []
 
 
+def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
+    """The disk may fill before the last checkpoint: the message says what a rerun trains again."""
+    from snnsim.run import _kept_checkpoint
+
+    ckpt = tmp_path / ".r.h5.r0-0.ckpt"
+    side = tmp_path / ".r.h5.r0-0.ckpt.json"
+    side.write_text('{"epoch": 20, "epochs": 60}')
+    assert _kept_checkpoint(ckpt).startswith("the checkpoint of epoch 20 of 60 stays (.r.h5.r0-0.ckpt; later ones")
+    assert _kept_checkpoint(ckpt).endswith("resumes from it and trains epochs 21-60 again")
+    side.write_text('{"epoch": 60, "epochs": 60}')
+    assert "of its last epoch stays" in _kept_checkpoint(ckpt) and "only writes the result" in _kept_checkpoint(ckpt)
+    side.write_text("{")
+    assert _kept_checkpoint(ckpt) == "its checkpoint stays (.r.h5.r0-0.ckpt): the same command resumes from it"
+
+
 # -- 4. signals and leftover temporaries -----------------------------------------------------------
 def test_sigterm_stops_a_run_cleanly(tmp_path):
     out = tmp_path / "r.h5"
@@ -328,12 +343,16 @@ def bmi_file(tmp_path_factory):
         "negative": variant("negative", "MI", lambda a: a - 1),
         "boolean": variant("boolean", "MI", lambda a: a > 0),
         "constant": variant("constant", "dtheta", np.zeros_like),
+        "huge target": variant("huge", "dtheta", lambda a: a * 1e300),
+        "huge counts": variant("hugecounts", "MI", lambda a: a * 1e300),
     }
 
 
 @pytest.mark.parametrize("kind, fragment", [
     ("complex", "MI fold 0 is complex"), ("negative", "not spike counts"), ("boolean", "MI fold 0 is boolean"),
     ("constant", "is constant in the train fold"),
+    ("huge target", "in the train fold(s) 5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,0,1,2 is too large to normalise"),
+    ("huge counts", "spike counts of the training fold(s) 5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,0,1,2 are too large"),
 ])  # fmt: skip
 @pytest.mark.parametrize("model", ["snn", "linear"])
 def test_bad_bmi_data_is_refused(bmi_file, kind, fragment, model, tmp_path):
@@ -373,6 +392,31 @@ def test_a_one_row_fold_is_refused(tmp_path):
 def test_bad_settings_one_line_exit_2_nothing_written(args, fragment, tmp_path):
     one_line_error(snnsim("run", *TINY, *args, cwd=tmp_path), 2, fragment)
     assert os.listdir(tmp_path) == []
+
+
+def test_out_names_that_cannot_be_written_are_refused_before_training(tmp_path):
+    """A name too long for the checkpoint and temporary files beside it (the training would be
+    lost at its first checkpoint), or past the file system's limit; a broken symbolic link; a
+    device or pipe that --overwrite would replace."""
+    room = os.pathconf(tmp_path, "PC_NAME_MAX")
+    for n, fragment in [(room - 20, f"is {room - 17} bytes long; at most"), (room + 40, "File name too long")]:
+        one_line_error(snnsim("run", *TINY, "--out", "b" * n + ".h5", cwd=tmp_path), 2, fragment)
+        assert os.listdir(tmp_path) == []
+    (tmp_path / "link.h5").symlink_to("nothing")
+    one_line_error(snnsim("run", *TINY, "--out", "link.h5", cwd=tmp_path), 2,
+                   "--out: link.h5 exists (a symbolic link to nothing)")  # fmt: skip
+    os.mkfifo(tmp_path / "pipe")
+    one_line_error(snnsim("run", *TINY, "--out", "pipe", "--overwrite", cwd=tmp_path), 2,
+                   "--out: pipe is not a regular file (a device, pipe or socket)")  # fmt: skip
+    assert sorted(os.listdir(tmp_path)) == ["link.h5", "pipe"] and (tmp_path / "link.h5").is_symlink()
+
+
+def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_path):
+    (tmp_path / "afile").write_text("")
+    for folder, fragment in [("", "--tensorboard: empty; give a folder"), ("r.h5", "r.h5 is the --out file"),
+                             ("afile", "--tensorboard: afile is a file; give a folder")]:  # fmt: skip
+        one_line_error(snnsim("run", *TINY, "--out", "r.h5", "--tensorboard", folder, cwd=tmp_path), 2, fragment)
+        assert os.listdir(tmp_path) == ["afile"]
 
 
 def test_the_out_is_never_an_input_file(bmi_path, tmp_path):

@@ -173,14 +173,28 @@ def test_clipping_off_leaves_gradients():
 
 
 @pytest.mark.parametrize("flag", ["--weight-decay", "--grad-clip", "--input-noise", "--ema"])
-@pytest.mark.parametrize("value", ["-1", "nan", "x"])
+@pytest.mark.parametrize("value", ["-1", "nan", "x", "1e39"])
 def test_bad_amounts_are_one_line(flag, value, capsys):
+    """1e39: past float32, which torch's optimiser cannot multiply by (a traceback from Adam)."""
     from snnsim.run import main
 
     study = ["--study", "bmi"] if flag == "--input-noise" else []
     assert main([*study, flag, value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: {flag}: must be a finite number >= 0")
+    assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: {flag}: must be a number in 0..3.4e+38 (0: off")
+
+
+def test_integers_past_floats_range_in_a_config_file_are_one_line(tmp_path, capsys):
+    from snnsim.run import main
+
+    toml = tmp_path / "c.toml"
+    for key, line in [("lr", "--lr: must be a finite number > 0, got an integer of 401 digits"),
+                      ("weight_decay", "--weight-decay: must be a number in 0..3.4e+38"),
+                      ("tau", "--tau: duration must be finite, got an integer of 401 digits")]:  # fmt: skip
+        toml.write_text(f"{key} = 1{'0' * 400}\n")
+        assert main(["--config", str(toml), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: {line}"), err
 
 
 @pytest.mark.parametrize("flag", ["--weight-decay", "--grad-clip", "--input-noise", "--ema", "--rate-reg"])

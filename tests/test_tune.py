@@ -143,6 +143,13 @@ BAD = {
                          "search.tau: choices list a value twice (after conversion): ['2ms', 0.002]"),
     "task and study": (GOOD.replace('study = "ipd"', 'study = "ipd"\ntask = "bmi"'),
                        "[fixed]: task and study are the same setting (task is its old name); give one"),
+    "a range of names": (GOOD.replace("[search]", '[search]\nreadout = { low = "fr", high = "mean" }'),
+                         "search.readout: a range needs numbers (one layer for hidden); give readout = { choices"),
+    "a range of layer lists": (GOOD.replace("low = 4, high = 12, step = 4", "low = [4, 4], high = [8, 8]"),
+                               "search.hidden: a range needs numbers"),
+    "a range of booleans": (GOOD.replace("[search]", "[search]\nrecurrent = { low = false, high = true }"),
+                            "search.recurrent: a range needs numbers"),
+    "a step past float's range": (GOOD.replace("step = 4", "step = 1" + "0" * 400), "step must be an integer > 0"),
 }  # fmt: skip
 
 
