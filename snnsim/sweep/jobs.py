@@ -69,6 +69,11 @@ def check_results_dir(override: str | None) -> Path:
     root = results_dir(override)
     if root.exists() and not root.is_dir():
         raise SnnsimError(f"{where or 'the results folder'}: {root} is a file; give a folder")
+    for above in root.absolute().parents:  # a file above it: no job's file can be there
+        if above.exists():
+            if not above.is_dir():
+                raise SnnsimError(f"{where or 'the results folder'}: {root}: {above} is a file, not a folder")
+            break
     return root
 
 

@@ -194,10 +194,14 @@ def test_results_folders_in_the_way_are_one_line(tmp_path, capsys, monkeypatch):
     # a file where the experiment's folder goes, or below a file
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "m").write_text("")
-    for root in (tmp_path / "r", blocker / "below"):
-        assert cli.main(["--results-dir", str(root), "local", str(exp_file), "--quiet"]) == 2
-        line = one_line(capsys)
-        assert line.startswith(f"snnsim.sweep: error: {root}") and "Not a directory" in line, line
+    root = tmp_path / "r"
+    assert cli.main(["--results-dir", str(root), "local", str(exp_file), "--quiet"]) == 2
+    line = one_line(capsys)
+    assert line.startswith(f"snnsim.sweep: error: {root}") and "Not a directory" in line, line
+    for command in ("local", "merge", "status"):  # merge and status said "jobs not done"
+        assert cli.main(["--results-dir", str(blocker / "below"), command, str(exp_file)]) == 2
+        assert one_line(capsys) == f"snnsim.sweep: error: --results-dir: {blocker / 'below'}: {blocker} is a file, " \
+                                   "not a folder"  # fmt: skip
     assert (tmp_path / "r" / "m").read_text() == ""
 
 
