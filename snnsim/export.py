@@ -37,7 +37,6 @@ membrane) and differs afterwards; the metadata says so.
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -116,17 +115,16 @@ def network_to_nir(
 def model_of(path: str | Path, repeat: int | None) -> dict:
     """The trained model of repeat ``repeat`` (the first when None) of an IPD result file."""
     from . import results
-    from .config import RunConfig, flag
+    from .config import flag
 
     ds = results.load(path)
-    study = json.loads(ds.attrs.get("config", "{}")).get("study")
-    if study == "bmi" and json.loads(ds.attrs["config"]).get("model") != "snn":
+    cfg = results.config_of(ds, path) if "config" in ds.attrs else None
+    if cfg is not None and cfg.study == "bmi" and cfg.model != "snn":
         raise ResultError(f"{path}: this bmi model is not a spiking network; its trained weights are variables of "
                           "the result file (snnsim.results.load)")  # fmt: skip
-    if "w1" not in ds or "config" not in ds.attrs:
+    if "w1" not in ds or cfg is None:
         raise ResultError(f"{path}: no trained weights (w1, w2) of a single run; export takes a result file of "
                           "python -m snnsim.run or a sweep's job file")  # fmt: skip
-    cfg = RunConfig.from_json(ds.attrs["config"])
     network = [flag(k) + (" " + ",".join(map(str, cfg.hidden)) if k == "hidden" else "")
                for k in cfg.model_space if k != "rate_reg"]  # fmt: skip
     if network:

@@ -44,9 +44,7 @@ def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
     from . import results
 
     ds = results.load(path)
-    if "config" not in ds.attrs:
-        raise ResultError(f"{path}: not the result file of one run (a merged experiment?)")
-    cfg = RunConfig.from_json(ds.attrs["config"])
+    cfg = results.config_of(ds, path)
     if cfg.study == "ipd":
         needed = ["w1", "w2"]
     else:

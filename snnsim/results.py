@@ -334,8 +334,18 @@ def _attr_value(value: object) -> object:
     return value
 
 
-def config_of(ds: xr.Dataset) -> RunConfig:
-    """The :class:`~snnsim.config.RunConfig` a single-run result file was produced by."""
+def config_of(ds: xr.Dataset, where: str | os.PathLike = "the result file") -> RunConfig:
+    """The :class:`~snnsim.config.RunConfig` a single-run result file was produced by.
+
+    Raises:
+        ResultError: the file has no config, or one this snnsim cannot read (``where`` names it).
+    """
     from .config import RunConfig
 
-    return RunConfig.from_json(ds.attrs["config"])
+    if "config" not in ds.attrs:
+        raise ResultError(f"{where}: not the result file of one run (no config; a merged experiment?)")
+    try:
+        return RunConfig.from_json(ds.attrs["config"])
+    except Exception as exc:  # noqa: BLE001 - not JSON, not a dict, a setting unknown here ...
+        reason = str(exc).splitlines()[0].split("; ")[0] if str(exc) else type(exc).__name__
+        raise ResultError(f"{where}: its config is not one this snnsim reads ({reason})") from None

@@ -248,3 +248,25 @@ def test_out_of_memory_names_the_option_that_sizes_it(ipd_model, tmp_path):
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1, proc.stderr
     assert "out of memory" in proc.stderr and "(--stimuli, or a --data file of fewer samples)" in proc.stderr
     assert not (tmp_path / "p.h5").exists()
+
+
+@pytest.mark.parametrize("config, reason", [
+    ("{not json", "its config is not one this snnsim reads ("),
+    ("[1, 2]", "its config is not one this snnsim reads ("),
+    ('{"study": "ipd", "new_setting": 1}', "its config is not one this snnsim reads (--new-setting: unknown setting)"),
+])  # fmt: skip
+def test_a_model_file_whose_config_cannot_be_read_is_one_line(config, reason, ipd_model, tmp_path, capsys):
+    """An intact file (its checksum matches) of another snnsim, or edited by hand: predict and
+    export name the file in one line, not a JSONDecodeError or AttributeError traceback."""
+    from snnsim import export
+
+    ds = results.load(ipd_model)
+    ds.attrs["config"] = config
+    model = results.write(ds, tmp_path / "m.h5")
+    assert in_process(model, "--stimuli", 4, "--out", tmp_path / "p.h5") == 2
+    assert export.main([str(model), "--format", "pt", "--out", str(tmp_path / "m.pt")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    for line, prog in zip(lines, ("predict", "export")):
+        assert line.startswith(f"snnsim.{prog}: error: {model}: {reason}") and line.endswith(")"), line
+    assert not (tmp_path / "p.h5").exists() and not (tmp_path / "m.pt").exists()
