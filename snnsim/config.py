@@ -453,7 +453,7 @@ def coerce(name: str, value: Any) -> Any:
             number = float(value.strip()) if isinstance(value, str) else value
         except ValueError:
             number = None
-        if (isinstance(number, bool) or not isinstance(number, (int, float)) or not _finite(number) or number < 0
+        if (isinstance(number, bool) or not isinstance(number, (int, float)) or not finite(number) or number < 0
                 or number > FLOAT32_MAX):  # fmt: skip
             raise _bad(name, f"must be a number in 0..{FLOAT32_MAX:.3g} (0: off; torch computes in float32), "
                              f"got {_shown(value)}")  # fmt: skip
@@ -507,12 +507,12 @@ def _number(name: str, value: Any, low: float) -> float:
             value = float(value.strip())
         except ValueError:
             raise _bad(name, f"expected a number, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value) or value <= low:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value <= low:
         raise _bad(name, f"must be a finite number > {low:g}, got {_shown(value)}")
     return value
 
 
-def _finite(x: float) -> bool:
+def finite(x: float) -> bool:
     """Whether ``x`` is a finite float (an integer past float's range is not)."""
     try:
         return math.isfinite(x)

@@ -340,12 +340,24 @@ def config_of(ds: xr.Dataset, where: str | os.PathLike = "the result file") -> R
     Raises:
         ResultError: the file has no config, or one this snnsim cannot read (``where`` names it).
     """
-    from .config import RunConfig
-
     if "config" not in ds.attrs:
         raise ResultError(f"{where}: not the result file of one run (no config; a merged experiment?)")
+    return read_config(ds.attrs["config"], where)
+
+
+def read_config(text: str, where: str | os.PathLike = "the result file") -> RunConfig:
+    """The :class:`~snnsim.config.RunConfig` of a file's ``config`` attribute ``text``.
+
+    Raises:
+        ResultError: not JSON, not a table, or a setting or value this snnsim does not know
+            (its ``reason``: the first clause of the config's own error).
+    """
+    from .config import RunConfig
+
     try:
-        return RunConfig.from_json(ds.attrs["config"])
+        return RunConfig.from_json(text)
     except Exception as exc:  # noqa: BLE001 - not JSON, not a dict, a setting unknown here ...
-        reason = str(exc).splitlines()[0].split("; ")[0] if str(exc) else type(exc).__name__
-        raise ResultError(f"{where}: its config is not one this snnsim reads ({reason})") from None
+        reason = str(exc).splitlines()[0].split("; ")[0] if str(exc) else type(exc).__name__  # not the known list
+    error = ResultError(f"{where}: its config is not one this snnsim reads ({reason})")
+    error.reason = reason  # for callers that word it their own way
+    raise error

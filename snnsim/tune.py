@@ -47,7 +47,6 @@ checked before any trial.
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import shlex
@@ -266,19 +265,12 @@ def _step(where: str, step: Any, low: float, high: float, integer: bool) -> floa
     if step is None:
         return None
     kinds = int if integer else (int, float)
-    if isinstance(step, bool) or not isinstance(step, kinds) or not _finite(step) or step <= 0:
+    if isinstance(step, bool) or not isinstance(step, kinds) or not config_mod.finite(step) or step <= 0:
         raise SpecError(f"{where}: step must be {'an integer' if integer else 'a number'} > 0, got {step!r}")
     n = (high - low) / step
     if abs(n - round(n)) > 1e-9 * max(1.0, abs(n)):
         raise SpecError(f"{where}: high - low ({high - low:g}) must be a multiple of step ({step:g})")
     return step
-
-
-def _finite(x: float) -> bool:
-    try:
-        return math.isfinite(x)
-    except OverflowError:  # an integer past float's range
-        return False
 
 
 def _integer(name: str) -> bool:

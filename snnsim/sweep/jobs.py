@@ -42,7 +42,16 @@ from typing import TYPE_CHECKING
 
 from .. import results
 from ..atomic_write import WriteFailed, clean_leftovers
-from ..errors import EXIT_DIVERGED, EXIT_FAILED, EXIT_NOT_WRITTEN, EXIT_OK, EXIT_STALE, DataError, SnnsimError
+from ..errors import (
+    EXIT_DIVERGED,
+    EXIT_FAILED,
+    EXIT_NOT_WRITTEN,
+    EXIT_OK,
+    EXIT_STALE,
+    DataError,
+    ResultError,
+    SnnsimError,
+)
 from .experiment import Experiment
 
 if TYPE_CHECKING:
@@ -162,12 +171,9 @@ def file_state(exp: Experiment, index: int, root: str | os.PathLike | None = Non
         if "config" not in attrs:
             return JobState(index, "corrupt", "no config")
         try:
-            from ..config import RunConfig
-
-            made_by = RunConfig.from_json(attrs["config"])
-        except Exception as exc:  # noqa: BLE001 - a complete file of another snnsim: kept, not rerun
-            reason = str(exc).splitlines()[0].split("; ")[0] if str(exc) else type(exc).__name__
-            return JobState(index, "stale", f"a config this snnsim cannot read ({reason})")
+            made_by = results.read_config(attrs["config"], path)
+        except ResultError as exc:  # a complete file of another snnsim: kept, not rerun
+            return JobState(index, "stale", f"a config this snnsim cannot read ({exc.reason})")
         wanted = exp.config(index)
         if made_by != wanted:
             diff = [k for k, v in wanted.to_dict().items() if made_by.to_dict().get(k) != v]
