@@ -3,7 +3,8 @@
 
 Every file carries the full config (JSON in attribute ``config``, and each scalar setting as
 ``config_<name>``), the seed, library versions, the device, ``complete = 1`` and
-``data_sha256``, a SHA-256 of every stored array and global attribute: :func:`verify` (used by
+``data_sha256``, a SHA-256 of every stored array, its attributes and every global attribute
+(:data:`DIGEST`): :func:`verify` (used by
 :func:`load` and by the sweep's job states) finds a file whose bytes were damaged after writing.
 
 Files are written with :func:`snnsim.atomic_write.write_bytes`: encoded in memory, written to a
@@ -157,28 +158,79 @@ def encode(ds: xr.Dataset) -> bytes:
 
 
 def _digest(f: h5py.File) -> str:
-    """SHA-256 of every dataset (name, type, shape, values) and global attribute of an open
-    h5py file, in name order, but the ``data_sha256`` attribute itself."""
+    """The current checksum (:data:`DIGEST`) of an open h5py file: SHA-256 of every dataset (name,
+    type, shape, values) with its attributes, and of every global attribute but ``data_sha256``
+    itself, in name order."""
+    contents = _contents(f)
+    return _digest_of(*contents)
+
+
+def _contents(f: h5py.File) -> tuple[dict[str, tuple[object, object]], dict[str, object], dict[str, dict]]:
+    """The datasets (name -> (dtype, values)), global attributes and datasets' attributes of ``f``."""
     import h5py
 
     names: list[str] = []
     f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-    return _digest_of({name: (f[name].dtype, f[name][()]) for name in names}, dict(f.attrs))
+    return ({name: (f[name].dtype, f[name][()]) for name in names}, dict(f.attrs),
+            {name: dict(f[name].attrs) for name in names})  # fmt: skip
 
 
-def _digest_of(datasets: dict[str, tuple[object, object]], attrs: dict[str, object]) -> str:
-    """:func:`_digest` of datasets given as name -> (dtype, values) and of the raw attributes."""
-    import numpy as np
+#: The prefix of a ``data_sha256`` that covers the datasets' attributes too (units, fill values,
+#: the netCDF dimension ids) and writes every attribute as its type and bytes; a checksum without
+#: it (files written before 2026-12-04) covers arrays and global attributes, the attributes as
+#: numpy's ``repr``; those files still verify.
+DIGEST = "v2:"
+#: Attributes of a dataset that hold HDF5 object references (their repr names no object).
+_REFERENCES = ("DIMENSION_LIST", "REFERENCE_LIST")
 
+
+def _digest_of(datasets: dict[str, tuple[object, object]], attrs: dict[str, object],
+               dataset_attrs: dict[str, dict]) -> str:  # fmt: skip
+    """:data:`DIGEST` and the SHA-256 of datasets given as name -> (dtype, values), the raw global
+    attributes and each dataset's raw attributes (name -> dict)."""
     h = hashlib.sha256()
     for name in sorted(datasets):
-        dtype, value = datasets[name]
-        h.update(f"{name}|{dtype}|{np.shape(value)}|".encode())
-        array = np.asarray(value)
-        h.update(array.tobytes() if array.dtype.kind in "biufc" else repr(array.tolist()).encode())
+        _hash_values(h, name, *datasets[name])
+        for key in sorted(k for k in dataset_attrs.get(name, {}) if k not in _REFERENCES):
+            h.update(f"{name}@{key}=".encode() + _attr_bytes(dataset_attrs[name][key]))
+    for key in sorted(k for k in attrs if k != "data_sha256"):
+        h.update(f"{key}=".encode() + _attr_bytes(attrs[key]))
+    return DIGEST + h.hexdigest()
+
+
+def _digest_v1(datasets: dict[str, tuple[object, object]], attrs: dict[str, object]) -> str:
+    """The checksum of files written before :data:`DIGEST`: arrays and global attributes, the
+    attributes as numpy's ``repr`` of the running numpy."""
+    h = hashlib.sha256()
+    for name in sorted(datasets):
+        _hash_values(h, name, *datasets[name])
     for key in sorted(k for k in attrs if k != "data_sha256"):
         h.update(f"{key}={attrs[key]!r}|".encode())
     return h.hexdigest()
+
+
+def _hash_values(h: Any, name: str, dtype: object, value: object) -> None:
+    array = np.asarray(value)
+    h.update(f"{name}|{dtype}|{np.shape(value)}|".encode())
+    h.update(array.tobytes() if array.dtype.kind in "biufc" else repr(array.tolist()).encode())
+
+
+def _attr_bytes(value: object) -> bytes:
+    """An attribute as its type, shape and bytes (numbers) or Python repr of its items (text):
+    the same whatever numpy prints."""
+    array = np.asarray(value)
+    if array.dtype.kind in "biufc":
+        return f"{array.dtype.str}{array.shape}|".encode() + np.ascontiguousarray(array).tobytes()
+    return f"{array.dtype.kind}{array.shape}|{array.tolist()!r}|".encode()
+
+
+def _intact(stored: object, datasets: dict[str, tuple[object, object]], attrs: dict[str, object],
+            dataset_attrs: dict[str, dict]) -> bool:  # fmt: skip
+    """Whether the checksum ``stored`` (:data:`DIGEST`, or the earlier one) matches the contents."""
+    stored = stored.decode() if isinstance(stored, bytes) else str(stored)
+    if stored.startswith(DIGEST):
+        return stored == _digest_of(datasets, attrs, dataset_attrs)
+    return stored == _digest_v1(datasets, attrs)
 
 
 def verify(path: str | os.PathLike) -> str | None:
@@ -189,13 +241,11 @@ def verify(path: str | os.PathLike) -> str | None:
     try:
         with h5py.File(path, "r") as f:
             stored = f.attrs.get("data_sha256")
-            digest = _digest(f)
+            contents = _contents(f)
     except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
         return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-    if stored is not None:
-        stored = stored.decode() if isinstance(stored, bytes) else str(stored)
-        if stored != digest:
-            return "data damaged after writing (checksum mismatch)"
+    if stored is not None and not _intact(stored, *contents):
+        return "data damaged after writing (checksum mismatch)"
     return None
 
 
@@ -296,10 +346,9 @@ def read(path: str | os.PathLike) -> tuple[xr.Dataset, str | None]:
         dtypes = {name: obj.dtype for name, obj in datasets.items()}
     stored = raw_attrs.get("data_sha256")
     damage = None
-    if stored is not None:
-        stored = stored.decode() if isinstance(stored, bytes) else str(stored)
-        if stored != _digest_of({name: (dtypes[name], values[name]) for name in values}, raw_attrs):
-            damage = "data damaged after writing (checksum mismatch)"
+    if stored is not None and not _intact(stored, {name: (dtypes[name], values[name]) for name in values}, raw_attrs,
+                                          attrs):  # fmt: skip
+        damage = "data damaged after writing (checksum mismatch)"
     global_attrs = {k: _attr_value(v) for k, v in raw_attrs.items()}
     strings = {name for name, dtype in dtypes.items() if h5py.check_string_dtype(dtype) is not None}
     variables = {}

@@ -150,3 +150,56 @@ def test_load_finds_damage_and_falls_back_on_other_layouts(tmp_path):
     with pytest.raises(results._NotAResultLayout):
         results.read(other)
     xr.testing.assert_identical(results.load(other), ds)
+
+
+@pytest.mark.parametrize("attr, value", [("units", "deg"), ("_FillValue", -1.0), ("long_name", "tesp accuracy")])
+def test_a_changed_variable_attribute_fails_the_checksum(attr, value, tmp_path):
+    """Units and fill values change what the numbers mean (a fill value hides them): a
+    variable's attributes are covered as well as its values."""
+    import h5py
+
+    ds = _dataset()
+    ds["test_acc"].attrs.update({"units": "%", "long_name": "test accuracy"})
+    path = results.write(ds, tmp_path / "run.h5")
+    assert results.verify(path) is None
+    with h5py.File(path, "r+") as f:
+        f["test_acc"].attrs[attr] = value
+    assert results.verify(path) == "data damaged after writing (checksum mismatch)"
+    with pytest.raises(ResultError, match="checksum mismatch"):
+        results.load(path)
+
+
+def _rewrite_digest(path, digest):
+    import h5py
+
+    with h5py.File(path, "r+") as f:
+        datasets, attrs, _ = results._contents(f)
+        f.attrs["data_sha256"] = digest(datasets, attrs)
+
+
+def test_files_of_the_earlier_checksum_still_verify(tmp_path):
+    """A file written before the checksum covered variable attributes carries the earlier one
+    (no prefix): it verifies, and damage to its arrays is still found."""
+    import h5py
+
+    path = results.write(_dataset(), tmp_path / "old.h5")
+    _rewrite_digest(path, results._digest_v1)
+    with h5py.File(path, "r") as f:
+        assert not str(f.attrs["data_sha256"]).startswith(results.DIGEST)
+    assert results.verify(path) is None
+    assert results.load(path).test_acc.values.tolist() == [50.0, 60.0]
+    with h5py.File(path, "r+") as f:
+        f["test_acc"][0] = 51.0
+    assert results.verify(path) == "data damaged after writing (checksum mismatch)"
+
+
+def test_the_checksum_does_not_depend_on_how_numpy_prints(tmp_path):
+    """Numbers are hashed as their type and bytes, not as numpy's repr (which numpy may change)."""
+    import h5py
+
+    path = results.write(_dataset(), tmp_path / "run.h5")
+    with h5py.File(path, "r") as f:
+        stored = f.attrs["data_sha256"]
+        with np.printoptions(legacy="1.25"):
+            assert results._digest(f) == stored
+    assert str(stored).startswith(results.DIGEST)
