@@ -116,6 +116,7 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     """The trained model of repeat ``repeat`` (the first when None) of an IPD result file."""
     from . import results
     from .config import flag
+    from .predict import check_shapes
 
     ds = results.load(path)
     cfg = results.config_of(ds, path) if "config" in ds.attrs else None
@@ -125,6 +126,7 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     if "w1" not in ds or cfg is None:
         raise ResultError(f"{path}: no trained weights (w1, w2) of a single run; export takes a result file of "
                           "python -m snnsim.run or a sweep's job file")  # fmt: skip
+    check_shapes(ds, cfg, path)
     network = [flag(k) + (" " + ",".join(map(str, cfg.hidden)) if k == "hidden" else "")
                for k in cfg.model_space if k != "rate_reg"]  # fmt: skip
     if network:

@@ -54,7 +54,50 @@ def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
     missing = [name for name in needed if name not in ds]
     if missing:
         raise ResultError(f"{path}: holds no trained model (no {', '.join(missing)}; a predictions file?)")
+    check_shapes(ds, cfg, path)
     return ds, cfg
+
+
+def trained_shapes(cfg: RunConfig) -> dict[str, tuple[int, ...]]:
+    """The shapes (per repeat) of the trained tensors, and for BMI of the normalisation, that a
+    result file of ``cfg`` holds: those of the model its study builds."""
+    from .backends import make_backend
+    from .functional.lif import LIFParameters
+    from .network import Architecture, Decoder, weight_values
+    from .readouts import get_readout
+
+    generators = [torch.Generator()]
+    if cfg.study == "ipd":
+        from .encoders.ipd import IPDStimulus
+
+        params = LIFParameters(cfg.alpha, cfg.threshold, cfg.surrogate_slope, cfg.neuron)
+        model = Decoder(IPDStimulus.from_config(cfg).n_inputs, cfg.hidden_sizes[0], cfg.n_classes,
+                        make_backend(cfg.backend), get_readout(cfg.readout), params, cfg.init, generators,
+                        Architecture.from_config(cfg))  # fmt: skip
+        return {name: v.shape for name, v in weight_values(model, 0).items()}
+    from .datasets.bmi import N_BINS, N_NEURONS
+    from .studies.bmi import ANNRegressor, SNNRegressor, weights_of
+
+    n_out, n_in = len(cfg.dims), N_BINS * N_NEURONS
+    if cfg.model == "linear":
+        shapes = {"ridge_w": (n_in + 1, n_out)}
+    else:
+        model = (SNNRegressor(cfg.replace(input_rank=0), n_out, generators) if cfg.model == "snn" else
+                 ANNRegressor(n_in, cfg.hidden_sizes[0], n_out, generators))  # fmt: skip
+        shapes = {name: v.shape for name, v in weights_of(model, 0).items()}
+    x = N_NEURONS if cfg.model == "snn" else n_in
+    return {**shapes, "x_mean": (x,), "x_std": (x,), "y_mean": (n_out,), "y_std": (n_out,)}
+
+
+def check_shapes(ds: xr.Dataset, cfg: RunConfig, path: str | Path) -> None:
+    """Refuse a model file whose stored tensors do not have the shapes its config gives (a file
+    edited by hand, or its config changed): one line, not an error from inside torch."""
+    for name, shape in trained_shapes(cfg).items():
+        if name in ds:
+            stored = tuple(n for d, n in ds[name].sizes.items() if d != "repeat")
+            if stored != tuple(shape):
+                raise ResultError(f"{path}: its {name} has shape {stored} per repeat, but its config gives "
+                                  f"{tuple(shape)}; its weights and config do not belong together")  # fmt: skip
 
 
 def ipd_stimuli(cfg: RunConfig, data: str | None, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -270,3 +270,38 @@ def test_a_model_file_whose_config_cannot_be_read_is_one_line(config, reason, ip
     for line, prog in zip(lines, ("predict", "export")):
         assert line.startswith(f"snnsim.{prog}: error: {model}: {reason}") and line.endswith(")"), line
     assert not (tmp_path / "p.h5").exists() and not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.parametrize("change, name", [({"hidden": 7}, "w1"), ({"n_classes": 10}, "w2")])
+def test_weights_that_do_not_fit_the_config_are_one_line(change, name, ipd_model, tmp_path, capsys):
+    """A model file whose config was edited (its checksum recomputed): predict and export name
+    the tensor that does not fit, not a RuntimeError from torch, and export writes no NIR file."""
+    from snnsim import export
+
+    ds = results.load(ipd_model)
+    ds.attrs["config"] = results.config_of(ds).replace(**change).to_json()
+    model = results.write(ds, tmp_path / "m.h5")
+    assert in_process(model, "--stimuli", 4, "--out", tmp_path / "p.h5") == 2
+    assert export.main([str(model), "--format", "nir", "--out", str(tmp_path / "m.nir")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2, lines
+    for line, prog in zip(lines, ("predict", "export")):
+        assert line.startswith(f"snnsim.{prog}: error: {model}: its {name} has shape ("), line
+        assert line.endswith("its weights and config do not belong together"), line
+    assert not (tmp_path / "p.h5").exists() and not (tmp_path / "m.nir").exists()
+
+
+def test_bmi_weights_that_do_not_fit_the_config_are_one_line(bmi_path, tmp_path, capsys):
+    """A BMI ridge model whose config names two outputs but whose weights hold one."""
+    out = tmp_path / "b.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
+                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    ds = results.load(out)
+    cfg = results.config_of(ds)
+    ds.attrs["config"] = cfg.replace(dims=(0, 1) if len(cfg.dims) == 1 else (0,)).to_json()
+    model = results.write(ds, tmp_path / "m.h5")
+    capsys.readouterr()
+    assert in_process(model, "--data", bmi_path, "--out", tmp_path / "p.h5") == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"snnsim.predict: error: {model}: its ridge_w has shape (961, "), line
+    assert not (tmp_path / "p.h5").exists()
