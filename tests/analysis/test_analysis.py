@@ -162,6 +162,8 @@ BAD_INPUT = [
     ("bmi_ensemble", ["weak:1", "--models", "0"], "--models: expected an integer >= 1, got '0'"),
     ("bmi_epoch_curves", ["weak:1", "nonsense:1"], "nonsense:1: unknown synthetic generator 'nonsense'"),
     ("bmi_epoch_curves", ["weak:1", "--models", "0"], "--models: expected an integer >= 1, got '0'"),
+    ("bmi_linear_by_gradient", ["weak:1", "nonsense:1"], "nonsense:1: unknown synthetic generator 'nonsense'"),
+    ("bmi_linear_by_gradient", ["weak:1", "--models", "0"], "--models: expected an integer >= 1, got '0'"),
     ("bmi_heldout_data", ["{notes}"], "notes.txt exists; give a new path"),
     ("bmi_heldout_data", ["{notes}/x.pkl"], "notes.txt"),
     ("bmi_heldout_data", ["out.pkl", "--seed", "-1"], "--seed: expected an integer >= 0, got '-1'"),
