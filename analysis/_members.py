@@ -4,6 +4,7 @@ number of decoders), the run config of a member, and a trained batch of decoders
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
 import torch
 from _common import parser
@@ -29,6 +30,15 @@ def member_args(prog: str, doc: str, models: int) -> argparse.Namespace:
         except ValueError as exc:
             ap.error(f"{data}: {exc}")
     return args
+
+
+def print_reports(prog: str, doc: str, models: int, report: Callable[[str, int], list[str]]) -> None:
+    """Parse the command line (:func:`member_args`) and print ``report(member, models)`` for
+    each member as it is done, torch on one thread."""
+    args = member_args(prog, doc, models)
+    torch.set_num_threads(1)
+    for data in args.data:
+        print("\n".join(report(data, args.models)), flush=True)
 
 
 def config(data: str, model: str, **changes: object) -> RunConfig:

@@ -13,7 +13,7 @@ python analysis/bmi_epoch_curves.py weak:1 sparse:3 --models 5
 import numpy as np
 import torch
 from _common import run
-from _members import config, member_args, trained
+from _members import config, print_reports, trained
 
 from snnsim.metrics import fvaf
 from snnsim.recipes import defaults
@@ -68,10 +68,7 @@ def report(data: str, n: int) -> list[str]:
 
 
 def main() -> None:
-    args = member_args(PROG, __doc__, 5)
-    torch.set_num_threads(1)
-    for data in args.data:
-        print("\n".join(report(data, args.models)), flush=True)
+    print_reports(PROG, __doc__, 5, report)
 
 
 if __name__ == "__main__":

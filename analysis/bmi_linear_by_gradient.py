@@ -15,7 +15,7 @@ python analysis/bmi_linear_by_gradient.py weak:1 sparse:3 --models 3
 import numpy as np
 import torch
 from _common import run
-from _members import config, member_args, trained
+from _members import config, print_reports, trained
 
 from snnsim.config import RunConfig
 from snnsim.metrics import fvaf
@@ -69,10 +69,7 @@ def report(data: str, n: int) -> list[str]:
 
 
 def main() -> None:
-    args = member_args(PROG, __doc__, 3)
-    torch.set_num_threads(1)
-    for data in args.data:
-        print("\n".join(report(data, args.models)), flush=True)
+    print_reports(PROG, __doc__, 3, report)
 
 
 if __name__ == "__main__":
