@@ -161,8 +161,7 @@ def _digest(f: h5py.File) -> str:
     """The current checksum (:data:`DIGEST`) of an open h5py file: SHA-256 of every dataset (name,
     type, shape, values) with its attributes, and of every global attribute but ``data_sha256``
     itself, in name order."""
-    contents = _contents(f)
-    return _digest_of(*contents)
+    return _digest_of(*_contents(f))
 
 
 def _contents(f: h5py.File) -> tuple[dict[str, tuple[object, object]], dict[str, object], dict[str, dict]]:
