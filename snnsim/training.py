@@ -196,7 +196,8 @@ class Training:
     loss: (M, epochs) mean training loss per epoch, NaN after a model stopped.
     val_curve: (M, epochs) validation score per epoch (NaN after a stop), or None.
     best_epoch: (M,) 1-based epoch whose weights were kept, or None.
-    lr: (epochs,) learning rate of each epoch. hidden_rate: (M, epochs) Hz, or None.
+    lr: (epochs,) learning rate of each epoch the fit ran (:meth:`lr_of`: one model's).
+    hidden_rate: (M, epochs) Hz, or None.
     resumed_from: the epoch a checkpoint resumed after (0: from the start).
     """
 
@@ -206,6 +207,11 @@ class Training:
     lr: np.ndarray | None = None
     hidden_rate: np.ndarray | None = None
     resumed_from: int = 0
+
+    def lr_of(self, m: int) -> np.ndarray | None:
+        """(epochs,) the learning rate of each epoch model ``m`` trained, NaN after it stopped:
+        the same whichever models it was trained with."""
+        return None if self.lr is None else np.where(np.isnan(self.loss[m]), np.nan, self.lr)
 
 
 class _State:

@@ -575,7 +575,7 @@ class BMIStudy:
         costs = model_costs(model, x_test, cfgs[0])
         return [
             BMIRepeat(training.loss[m], training.val_curve[m], int(training.best_epoch[m]), lam,
-                      Splits(*(s[m] for s in scores)), weights_of(model, m), costs[m], training.lr,
+                      Splits(*(s[m] for s in scores)), weights_of(model, m), costs[m], training.lr_of(m),
                       None if training.hidden_rate is None else training.hidden_rate[m])
             for m in range(n)
         ]  # fmt: skip

@@ -361,7 +361,7 @@ class IPDStudy:
                 scores["val"][m],
                 None if training.val_curve is None else training.val_curve[m],
                 0 if training.best_epoch is None else int(training.best_epoch[m]),
-                training.lr,
+                training.lr_of(m),
                 None if training.hidden_rate is None else training.hidden_rate[m],
             )  # fmt: skip
             for m in range(len(data))

@@ -82,3 +82,18 @@ def test_threads_give_the_same_training():
         torch.set_num_threads(before)
     for name in ("loss", "train_acc", "test_acc", "confusion", "w1", "w2"):
         np.testing.assert_array_equal(one[name].values, three[name].values, err_msg=name)
+
+
+def test_repeats_that_stop_at_different_epochs_are_stored_the_same_batched_or_not():
+    """Early stopping ends the repeats at different epochs. Every variable of a repeat, its
+    ``lr_curve`` included (NaN after its own stop, not after the last repeat's), is the same
+    batched or trained alone."""
+    cfg = RunConfig(backend="fused", epochs=6, n_train_batches=2, n_test_batches=1, hidden=8, n_val_batches=1,
+                    patience=1, repeats=2, seed=0)  # fmt: skip
+    batched = runner.run(cfg.replace(batch_repeats=True), progress=False)
+    single = runner.run(cfg.replace(batch_repeats=False), progress=False)
+    epochs = np.isfinite(batched["loss"].values).sum(1)
+    assert epochs[0] != epochs[1], epochs  # the repeats stop apart, so the comparison is not vacuous
+    np.testing.assert_array_equal(np.isfinite(batched["lr_curve"].values).sum(1), epochs)
+    for name in sorted(set(batched.data_vars) - {"train_seconds"}):
+        np.testing.assert_array_equal(batched[name].values, single[name].values, err_msg=name)
