@@ -55,6 +55,7 @@ import subprocess
 import sys
 import tomllib
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -464,6 +465,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
 
     from . import results
     from .sweep.jobs import array_spec, check_merged_kind, results_dir
+    from .sweep.merge import PER_JOB_ATTRS, shared_attrs
 
     check_merged_kind(results_dir(root) / f"{spec.name}.h5", "tune")
     info = summary(spec, root)
@@ -474,7 +476,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     files = [trial_path(spec, n, root) for n in sorted(info["complete"]) if n not in missing]
     if not files:
         raise SnnsimError(f"{spec.name}: no completed trial to merge")
-    pieces = []
+    pieces, loaded = [], {}
     for path in files:
         ds = results.load(path)
         params = json.loads(ds.attrs["trial_params"])
@@ -484,14 +486,24 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
         # so that trials of different sizes align (NaN-padded) instead of refusing to concatenate
         ds = ds.assign_coords({d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes})
         attrs = dict(ds.attrs)
+        loaded[number] = xr.Dataset(attrs=attrs)
         ds.attrs = {}
         pieces.append(ds.expand_dims(trial=[number]).assign_coords({k: ("trial", [v]) for k, v in params.items()})
                       .assign(objective_value=("trial", [attrs["objective_value"]])))  # fmt: skip
     merged = xr.concat(pieces, dim="trial", join="outer", combine_attrs="drop")
     for var in merged.variables.values():
         var.encoding = {}  # the trial files' int encodings cannot hold the NaN of the padding
-    merged.attrs = {"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
-                    "complete": 1, "n_trials": len(files), "missing": json.dumps(missing)}  # fmt: skip
+    # the settings every trial shares (the first trial's, but what the search set per trial),
+    # snnsim's and the libraries' versions
+    searched = {f"config_{p.name}" for p in spec.search}
+    first = next(iter(loaded.values())).attrs
+    merged.attrs = {k: v for k, v in first.items() if k not in PER_JOB_ATTRS and k not in searched
+                    and k not in ("trial_number", "trial_params", "objective_value")}  # fmt: skip
+    merged.attrs.update(shared_attrs(loaded, by="trial"))
+    merged.attrs.update({"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
+                         "complete": 1, "n_trials": len(files), "missing": json.dumps(missing),
+                         "snnsim_version": results.library_versions()["snnsim"],
+                         "optuna_version": metadata.version("optuna")})  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"
     results.write(merged, out, overwrite=True)
     return out

@@ -287,6 +287,16 @@ def test_merge_stacks_trials(searched):
         hidden = params["hidden"]  # trials of other sizes: the hidden units past this one's are padding
         np.testing.assert_array_equal(point.w1.isel(hidden_unit=slice(0, hidden)).values, trial.w1.values)
         assert np.isnan(point.w1.isel(hidden_unit=slice(hidden, None)).values).all()
+    # provenance: the versions, and the settings every trial shares but none the search set
+    trial = results.load(root / "tiny" / f"trial-{st['complete'][0]}.h5")
+    assert merged.attrs["versions"] == trial.attrs["versions"]
+    assert merged.attrs["snnsim_version"] == trial.attrs["snnsim_version"]
+    assert merged.attrs["numerics_version"] == trial.attrs["numerics_version"]
+    assert merged.attrs["optuna_version"] == __import__("optuna").__version__
+    shared = {k for k in trial.attrs if k.startswith("config_") and k[7:] not in params}
+    assert shared and all(merged.attrs[k] == trial.attrs[k] for k in shared)
+    assert not any(f"config_{k}" in merged.attrs for k in params)
+    assert "trial_params" not in merged.attrs and "seed" not in merged.attrs
 
 
 def test_a_changed_spec_of_the_same_name_is_refused(tmp_path):

@@ -30,10 +30,10 @@ from .experiment import UNITS, Experiment, loads
 from .jobs import JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
 
 # per-job attributes that differ between jobs; dropped from the merged dataset
-_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256", "data_file_sha256",
+PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256", "data_file_sha256",
                   "job_wall_seconds", "peak_rss_mb")  # fmt: skip
 # per-job attributes the merged dataset keeps: as they are where every job agrees, else by job
-_SHARED_ATTRS = ("versions", "device")
+SHARED_ATTRS = ("versions", "device")
 
 
 class MergeError(ResultError):
@@ -122,7 +122,7 @@ def merge(
     attrs = {
         k: v
         for k, v in first.attrs.items()
-        if k not in _PER_JOB_ATTRS and not any(k == f"config_{key}" for key in keys)
+        if k not in PER_JOB_ATTRS and not any(k == f"config_{key}" for key in keys)
     }
     missing = sorted(s.index for s in st if s.state in ("missing", "failed", "corrupt"))
     stale = sorted(s.index for s in st if s.state == "stale")
@@ -139,7 +139,7 @@ def merge(
             "complete": 1,
         }
     )
-    attrs.update(_shared_attrs(loaded))
+    attrs.update(shared_attrs(loaded))
     merged.attrs = attrs
     if write:
         check_merged_kind(merged_path(exp, root), "sweep")
@@ -148,11 +148,12 @@ def merge(
     return merged
 
 
-def _shared_attrs(loaded: dict[int, xr.Dataset]) -> dict[str, str]:
+def shared_attrs(loaded: dict[int, xr.Dataset], by: str = "job") -> dict[str, str]:
     """The jobs' library versions and device: ``versions`` as in a job file where all jobs agree,
-    else ``versions_by_job``, a JSON list of ``{"jobs": "0-3,7", "versions": ...}``."""
+    else ``versions_by_job``, a JSON list of ``{"jobs": "0-3,7", "versions": ...}`` (``by``:
+    ``trial`` for a tuning study's trials: ``versions_by_trial``, ``{"trials": ...}``)."""
     out = {}
-    for key in _SHARED_ATTRS:
+    for key in SHARED_ATTRS:
         jobs: dict[str, list[int]] = {}
         for index, ds in loaded.items():
             if key in ds.attrs:
@@ -160,8 +161,8 @@ def _shared_attrs(loaded: dict[int, xr.Dataset]) -> dict[str, str]:
         if len(jobs) == 1:
             out[key] = next(iter(jobs))
         elif jobs:
-            out[f"{key}_by_job"] = json.dumps(
-                [{"jobs": array_spec(v), key: json.loads(k) if key == "versions" else k} for k, v in jobs.items()]
+            out[f"{key}_by_{by}"] = json.dumps(
+                [{f"{by}s": array_spec(v), key: json.loads(k) if key == "versions" else k} for k, v in jobs.items()]
             )
     return out
 
