@@ -120,9 +120,7 @@ def merge(
 
     first = next(iter(loaded.values()))
     attrs = {
-        k: v
-        for k, v in first.attrs.items()
-        if k not in PER_JOB_ATTRS and not any(k == f"config_{key}" for key in keys)
+        k: v for k, v in first.attrs.items() if k not in PER_JOB_ATTRS and not any(k == f"config_{key}" for key in keys)
     }
     missing = sorted(s.index for s in st if s.state in ("missing", "failed", "corrupt"))
     stale = sorted(s.index for s in st if s.state == "stale")
