@@ -60,31 +60,20 @@ def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
 
 def trained_shapes(cfg: RunConfig) -> dict[str, tuple[int, ...]]:
     """The shapes (per repeat) of the trained tensors, and for BMI of the normalisation, that a
-    result file of ``cfg`` holds: those of the model its study builds."""
-    from .backends import make_backend
-    from .functional.lif import LIFParameters
-    from .network import Architecture, Decoder, weight_values
-    from .readouts import get_readout
+    result file of ``cfg`` holds: those of the model its study builds (``make_model``)."""
+    from .studies import get_study
 
-    generators = [torch.Generator()]
+    model = get_study(cfg.study).make_model([cfg], [0], torch.device("cpu"))
     if cfg.study == "ipd":
-        from .encoders.ipd import IPDStimulus
+        from .network import weight_values
 
-        params = LIFParameters(cfg.alpha, cfg.threshold, cfg.surrogate_slope, cfg.neuron)
-        model = Decoder(IPDStimulus.from_config(cfg).n_inputs, cfg.hidden_sizes[0], cfg.n_classes,
-                        make_backend(cfg.backend), get_readout(cfg.readout), params, cfg.init, generators,
-                        Architecture.from_config(cfg))  # fmt: skip
         return {name: v.shape for name, v in weight_values(model, 0).items()}
     from .datasets.bmi import N_BINS, N_NEURONS
-    from .studies.bmi import ANNRegressor, SNNRegressor, weights_of
+    from .studies.bmi import RidgeRegressor, weights_of
 
     n_out, n_in = len(cfg.dims), N_BINS * N_NEURONS
-    if cfg.model == "linear":
-        shapes = {"ridge_w": (n_in + 1, n_out)}
-    else:
-        model = (SNNRegressor(cfg.replace(input_rank=0), n_out, generators) if cfg.model == "snn" else
-                 ANNRegressor(n_in, cfg.hidden_sizes[0], n_out, generators))  # fmt: skip
-        shapes = {name: v.shape for name, v in weights_of(model, 0).items()}
+    shapes = ({"ridge_w": (n_in + 1, n_out)} if isinstance(model, RidgeRegressor) else
+              {name: v.shape for name, v in weights_of(model, 0).items()})  # fmt: skip
     x = N_NEURONS if cfg.model == "snn" else n_in
     return {**shapes, "x_mean": (x,), "x_std": (x,), "y_mean": (n_out,), "y_std": (n_out,)}
 
