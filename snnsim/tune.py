@@ -465,7 +465,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
 
     from . import results
     from .sweep.jobs import array_spec, check_merged_kind, results_dir
-    from .sweep.merge import PER_JOB_ATTRS, shared_attrs
+    from .sweep.merge import carried_attrs
 
     check_merged_kind(results_dir(root) / f"{spec.name}.h5", "tune")
     info = summary(spec, root)
@@ -485,21 +485,16 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
         # a searched size (hidden ...) changes the length of a dim without coordinates: index it,
         # so that trials of different sizes align (NaN-padded) instead of refusing to concatenate
         ds = ds.assign_coords({d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes})
-        attrs = dict(ds.attrs)
-        loaded[number] = xr.Dataset(attrs=attrs)
+        attrs = loaded[number] = dict(ds.attrs)
         ds.attrs = {}
         pieces.append(ds.expand_dims(trial=[number]).assign_coords({k: ("trial", [v]) for k, v in params.items()})
                       .assign(objective_value=("trial", [attrs["objective_value"]])))  # fmt: skip
     merged = xr.concat(pieces, dim="trial", join="outer", combine_attrs="drop")
     for var in merged.variables.values():
         var.encoding = {}  # the trial files' int encodings cannot hold the NaN of the padding
-    # the settings every trial shares (the first trial's, but what the search set per trial),
-    # snnsim's and the libraries' versions
-    searched = {f"config_{p.name}" for p in spec.search}
-    first = next(iter(loaded.values())).attrs
-    merged.attrs = {k: v for k, v in first.items() if k not in PER_JOB_ATTRS and k not in searched
-                    and k not in ("trial_number", "trial_params", "objective_value")}  # fmt: skip
-    merged.attrs.update(shared_attrs(loaded, by="trial"))
+    # the settings every trial shares (not what the search set per trial), snnsim's and the libraries' versions
+    shared = carried_attrs(loaded, [p.name for p in spec.search], by="trial")
+    merged.attrs = {k: v for k, v in shared.items() if k not in ("trial_number", "trial_params", "objective_value")}
     merged.attrs.update({"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
                          "complete": 1, "n_trials": len(files), "missing": json.dumps(missing),
                          "snnsim_version": results.library_versions()["snnsim"],

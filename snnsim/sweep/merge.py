@@ -18,7 +18,9 @@ from __future__ import annotations
 import itertools
 import json
 import os
+from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -30,10 +32,10 @@ from .experiment import UNITS, Experiment, loads
 from .jobs import JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
 
 # per-job attributes that differ between jobs; dropped from the merged dataset
-PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256", "data_file_sha256",
+_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256", "data_file_sha256",
                   "job_wall_seconds", "peak_rss_mb")  # fmt: skip
 # per-job attributes the merged dataset keeps: as they are where every job agrees, else by job
-SHARED_ATTRS = ("versions", "device")
+_SHARED_ATTRS = ("versions", "device")
 
 
 class MergeError(ResultError):
@@ -118,10 +120,7 @@ def merge(
             attrs["units"] = UNITS[k]
         merged[k].attrs = attrs
 
-    first = next(iter(loaded.values()))
-    attrs = {
-        k: v for k, v in first.attrs.items() if k not in PER_JOB_ATTRS and not any(k == f"config_{key}" for key in keys)
-    }
+    attrs = carried_attrs({i: ds.attrs for i, ds in loaded.items()}, keys)
     missing = sorted(s.index for s in st if s.state in ("missing", "failed", "corrupt"))
     stale = sorted(s.index for s in st if s.state == "stale")
     attrs.update(
@@ -137,7 +136,6 @@ def merge(
             "complete": 1,
         }
     )
-    attrs.update(shared_attrs(loaded))
     merged.attrs = attrs
     if write:
         check_merged_kind(merged_path(exp, root), "sweep")
@@ -146,21 +144,24 @@ def merge(
     return merged
 
 
-def shared_attrs(loaded: dict[int, xr.Dataset], by: str = "job") -> dict[str, str]:
-    """The jobs' library versions and device: ``versions`` as in a job file where all jobs agree,
-    else ``versions_by_job``, a JSON list of ``{"jobs": "0-3,7", "versions": ...}`` (``by``:
-    ``trial`` for a tuning study's trials: ``versions_by_trial``, ``{"trials": ...}``)."""
-    out = {}
-    for key in SHARED_ATTRS:
-        jobs: dict[str, list[int]] = {}
-        for index, ds in loaded.items():
-            if key in ds.attrs:
-                jobs.setdefault(str(ds.attrs[key]), []).append(index)
-        if len(jobs) == 1:
-            out[key] = next(iter(jobs))
-        elif jobs:
+def carried_attrs(attrs: Mapping[int, Mapping[str, Any]], varied: Iterable[str], by: str = "job") -> dict[str, Any]:
+    """What a merged file keeps of its pieces' attributes (``attrs`` by job or trial number): the
+    first piece's, but the per-piece ones and the settings ``varied`` over the pieces; and the
+    library versions and device, as in a piece where all agree, else ``versions_by_job``, a JSON
+    list of ``{"jobs": "0-3,7", "versions": ...}`` (``by = "trial"``: ``versions_by_trial``,
+    ``{"trials": ...}``)."""
+    settings = {f"config_{key}" for key in varied}
+    out = {k: v for k, v in next(iter(attrs.values())).items() if k not in _PER_JOB_ATTRS and k not in settings}
+    for key in _SHARED_ATTRS:
+        values: dict[str, list[int]] = {}
+        for index, a in attrs.items():
+            if key in a:
+                values.setdefault(str(a[key]), []).append(index)
+        if len(values) == 1:
+            out[key] = next(iter(values))
+        elif values:
             out[f"{key}_by_{by}"] = json.dumps(
-                [{f"{by}s": array_spec(v), key: json.loads(k) if key == "versions" else k} for k, v in jobs.items()]
+                [{f"{by}s": array_spec(v), key: json.loads(k) if key == "versions" else k} for k, v in values.items()]
             )
     return out
 
