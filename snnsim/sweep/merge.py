@@ -257,9 +257,10 @@ def _index_values(values: tuple) -> np.ndarray:
 
 
 def _nan_like(ds: xr.Dataset) -> xr.Dataset:
-    """Every numeric data variable as float NaN (coordinates kept)."""
+    """Every numeric data variable as NaN (coordinates kept): in its own type if it is a float
+    (float32 weights stay float32), else as float64."""
     out = ds.copy()
     for name, var in ds.data_vars.items():
         if np.issubdtype(var.dtype, np.number) or var.dtype == bool:
-            out[name] = var.astype(float) * np.nan
+            out[name] = var.astype(var.dtype if var.dtype.kind in "fc" else np.float64) * np.nan
     return out

@@ -122,6 +122,23 @@ def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys):
     assert "missing (NaN): 3,7" in capsys.readouterr().out
 
 
+def test_holes_keep_the_jobs_float32(exp, tmp_path):
+    """A hole is NaN in the jobs' own float type: float32 weights stay float32 (not twice the size)."""
+    for i in range(exp.grid_size):
+        if i != 5:
+            path = fake_job(exp, i, tmp_path)
+            ds = results.load(path)
+            ds["w1"] = ds.w1.astype(np.float32) + i
+            path.unlink()
+            results.write(ds, path)
+    ds = merge(exp, tmp_path, allow_missing=True)
+    assert ds.w1.dtype == np.float32
+    assert np.isnan(ds.sel(exp.settings(5)).w1).all()
+    assert float(ds.sel(exp.settings(4)).w1.max()) == 4.0
+    assert ds.confusion.dtype == np.float64  # integers need a float type to hold NaN
+    assert results.load(tmp_path / "m.h5").w1.dtype == np.float32
+
+
 def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys):
     for i in range(exp.grid_size):
         fake_job(exp, i, tmp_path, **({"epochs": 4} if i == 5 else {}))
