@@ -23,7 +23,7 @@ accuracy (IPD, ``n_val_batches`` > 0) or validation FVAF (BMI) over the epochs o
 A ``step`` must divide ``high - low`` (Optuna would shrink the range with only a warning), and be
 an integer for an integer setting; ``log`` is true or false; ``choices`` is a non-empty list.
 
-Commands::
+SPEC is a spec file (``experiments/NAME.toml``) or just its NAME, as for sweeps. Commands::
 
     run    SPEC [-j N]        N local worker processes until the budget is used (default 1)
     worker SPEC               one worker: trials until the budget is used (what SLURM runs)
@@ -66,6 +66,7 @@ from .cli import OneLineParser, command_parser, guarded, process
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import EXIT_FAILED, ConfigError, SnnsimError
+from .sweep.experiment import find
 from .units import parse_duration
 
 if TYPE_CHECKING:
@@ -156,9 +157,10 @@ def _canonical(space: dict) -> dict:
 
 
 def load(path: str | Path) -> Spec:
-    """Read and check a spec file: every setting through :class:`RunConfig`, the search space
-    by its bounds; the configs at both ends of every range must be valid."""
-    path = Path(path)
+    """Read and check a spec file (a path, or a NAME in ``experiments/``, as for sweeps): every
+    setting through :class:`RunConfig`, the search space by its bounds; the configs at both
+    ends of every range must be valid."""
+    path = find(path, "tuning spec", SpecError)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
@@ -506,7 +508,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
 
 # -- command line ----------------------------------------------------------------------------------
 def build_parser() -> OneLineParser:
-    p, add = command_parser(PROG, __doc__.splitlines()[0], "spec", "SPEC", "a tuning spec (TOML)")
+    p, add = command_parser(PROG, __doc__.splitlines()[0], "spec", "SPEC", "experiments/NAME.toml or NAME")
 
     s = add("run", "run local workers until the budget of trials is used")
     s.add_argument("-j", "--processes", type=_positive, default=1, help="worker processes at once (default 1)")

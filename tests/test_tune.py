@@ -165,7 +165,12 @@ def test_malformed_spec_is_one_line_and_exit_2(tmp_path, case):
 
 def test_missing_spec_and_usage_errors(tmp_path):
     env = env_for(tmp_path / "results")
-    assert "cannot read" in one_line_error(cli("status", tmp_path / "none.toml", env=env, cwd=tmp_path))
+    assert "no tuning spec" in one_line_error(cli("status", tmp_path / "none.toml", env=env, cwd=tmp_path))
+    line = one_line_error(cli("status", "no_such_spec", env=env, cwd=tmp_path))
+    assert "no tuning spec 'no_such_spec'" in line and "experiments/no_such_spec.toml" in line
+    # a NAME is a shipped spec, as for sweeps: experiments/NAME.toml of the source tree
+    assert status("ipd_tune", env, tmp_path) == status(ROOT / "experiments" / "ipd_tune.toml", env, tmp_path)
+    assert status("ipd_tune", env, tmp_path)["name"] == "ipd_tune"
     spec = tmp_path / "spec.toml"
     spec.write_text(GOOD)
     assert "--out" in one_line_error(cli("best", spec, env=env, cwd=tmp_path))  # --out is required

@@ -172,9 +172,10 @@ class Experiment:
 
 
 # -- loading ---------------------------------------------------------------------------------
-def find(exp: str | Path, root: Path | None = None) -> Path:
-    """Resolve an experiment argument: a path to a ``.toml`` file, or a NAME of
-    ``experiments/NAME.toml`` (in the current folder, else in the snnsim source tree)."""
+def find(exp: str | Path, what: str = "experiment file", error: type[Exception] | None = None) -> Path:
+    """Resolve an experiment (or tuning spec, ``what``) argument: a path to a ``.toml`` file,
+    or a NAME of ``experiments/NAME.toml`` (in the current folder, else in the snnsim source
+    tree). Not found: ``error`` (default :class:`ExperimentError`) naming the paths tried."""
     p = Path(exp)
     if p.is_file():
         return p
@@ -186,7 +187,7 @@ def find(exp: str | Path, root: Path | None = None) -> Path:
         if c.is_file():
             return c
     looked = ", ".join(str(c) for c in [p, *candidates])
-    raise ExperimentError(f"no experiment file {exp!r} (looked for {looked})")
+    raise (error or ExperimentError)(f"no {what} {exp!r} (looked for {looked})")
 
 
 def load(exp: str | Path) -> Experiment:
