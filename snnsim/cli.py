@@ -168,7 +168,7 @@ def process(main: Callable[[], int]) -> int:
 
 # what makes a path unusable, as the user gave it: one line, not a traceback
 PATH_ERRORS = frozenset({errno.ENOENT, errno.ENAMETOOLONG, errno.ENOTDIR, errno.EEXIST, errno.EISDIR, errno.EACCES, errno.EPERM, errno.EROFS,
-                         errno.ENOSPC, errno.EDQUOT})  # fmt: skip
+                         errno.ENOSPC, errno.EDQUOT, errno.EFBIG})  # fmt: skip
 
 
 def guarded(
@@ -218,4 +218,4 @@ def guarded(
         path = exc.filename or out
         where = f"{path}: " if path else ""
         print(f"{prog}: error: {where}{what}", file=sys.stderr)
-        return EXIT_USAGE if exc.errno not in (errno.ENOSPC, errno.EDQUOT) else EXIT_NOT_WRITTEN
+        return EXIT_USAGE if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else EXIT_NOT_WRITTEN

@@ -261,7 +261,7 @@ def resolve(path: str | os.PathLike) -> Path:
     """``results/NAME`` -> ``results/NAME.h5`` when the latter exists and the former is not a
     file (it may be the folder ``results/NAME/`` of a sweep's task files)."""
     path = Path(path)
-    if not path.is_file() and path.suffix != ".h5" and path.with_name(path.name + ".h5").exists():
+    if path.name and not path.is_file() and path.suffix != ".h5" and path.with_name(path.name + ".h5").exists():
         return path.with_name(path.name + ".h5")
     return path
 

@@ -53,6 +53,9 @@ def test_load_rejects_missing_damaged_and_incomplete(tmp_path):
     xr.Dataset({"a": ("t", np.arange(3))}).to_netcdf(tmp_path / "other.h5", engine="h5netcdf")  # not snnsim's
     with pytest.raises(ResultError, match=r"other.h5 is not an snnsim result file \(an HDF5 file without snnsim's"):
         results.load(tmp_path / "other.h5")
+    for folder in (".", "/", ""):  # a path without a name (no NAME.h5 beside it to try)
+        with pytest.raises(ResultError, match="is a folder, not a result file"):
+            results.load(folder)
 
 
 def test_check_writable(tmp_path):

@@ -17,6 +17,7 @@ Dimensions of a result dataset fall into three kinds:
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
@@ -25,6 +26,8 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+
+from ..atomic_write import WriteFailed, write_bytes
 
 if TYPE_CHECKING:
     from matplotlib.colors import Normalize
@@ -147,7 +150,9 @@ def save_figure(
 
     A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``); a
     format listed twice is written once.
-    Folders are created. SVG output is deterministic (fixed hash salt, no date).
+    Folders are created. SVG output is deterministic (fixed hash salt, no date). Each file is
+    put in place in one step (:func:`~snnsim.atomic_write.write_bytes`): a figure that cannot be
+    written (full disk) leaves the previous one, if any, and no partial file.
     """
     import matplotlib as mpl
 
@@ -161,7 +166,12 @@ def save_figure(
         for fmt in formats:
             path = stem.with_name(f"{stem.name}.{fmt}")
             metadata = {"Date": None} if fmt == "svg" else {"Software": None}
-            fig.savefig(path, format=fmt, dpi=dpi, metadata=metadata)
+            image = io.BytesIO()
+            fig.savefig(image, format=fmt, dpi=dpi, metadata=metadata)
+            try:  # in one step: a full disk leaves the previous figure, not half of the new one
+                write_bytes(path, image.getbuffer(), overwrite=True)
+            except WriteFailed as exc:  # the path and reason, as any other write error of the command
+                raise OSError(exc.errno_, exc.reason, str(path)) from None
             written.append(path)
     return written
 

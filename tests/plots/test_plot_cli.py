@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
 import subprocess
 import sys
 
@@ -208,6 +211,46 @@ def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
         finally:
             if mounted:
                 subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_keeps_the_previous_figure(tmp_path):
+    """A figure redrawn onto a full file system (a real tmpfs, where this process may mount one;
+    else a per-file size limit, RLIMIT_FSIZE) fails in one line with exit 5 and leaves the
+    previous figure whole, and no temporary file."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(folder)], capture_output=True
+    ).returncode == 0  # fmt: skip
+    argv = [sys.executable, "-m", "snnsim.plots", str(tmp_path / "one.h5"), "--out", str(folder),
+            "--format", "png", "--only", "prediction"]  # fmt: skip
+    try:
+        assert subprocess.run(argv, capture_output=True).returncode == 0
+        figure = folder / "one_prediction.png"
+        before = figure.read_bytes()
+        limit, reason = None, "No space left on device"
+        if mounted:
+            fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the rest of the file system
+            with pytest.raises(OSError, match="No space left"):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            os.close(fd)
+        else:
+            reason = "File too large"
+
+            def limit() -> None:  # the figure at 300 dpi is larger than the one at 120
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (len(before), len(before)))
+
+        proc = subprocess.run([*argv, "--dpi", "300"], capture_output=True, text=True, preexec_fn=limit)
+        assert proc.returncode == 5, proc.stderr
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"snnsim.plots: error: {figure}: {reason}")
+        assert figure.read_bytes() == before  # the previous figure, whole
+        assert sorted(p.name for p in folder.iterdir()) == ["filler", "one_prediction.png"][1 - mounted :]
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_format_given_twice_is_written_and_printed_once(tmp_path, capsys):
