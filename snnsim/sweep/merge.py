@@ -200,7 +200,8 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
     checks it), without its pairwise concatenations: the pieces are aligned once (outer join:
     NaN where a piece lacks an index value), then every variable is stacked by numpy. A
     variable that some pieces lack is NaN there; a non-index coordinate equal in every piece
-    stays as it is, else it is stacked too.
+    stays as it is, else it is stacked too. Unlike ``combine_attrs="drop"``, each stacked
+    variable keeps the first piece's attributes (``units``, ``long_name``).
     """
     keys = tuple(swept)
     if not keys:
@@ -233,7 +234,7 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
                     fill = present[0].dtype if kind in "fc" else np.float64 if kind in "iu" else object
                     hole = np.full(common, np.nan, dtype=fill)
                 arrays.append(hole)
-        return xr.Variable(keys + dims, np.stack(arrays).reshape(shape + common))
+        return xr.Variable(keys + dims, np.stack(arrays).reshape(shape + common), attrs=present[0].attrs)
 
     variables = {name: stacked(name) for name in union("data_vars")}
     coords: dict[str, xr.Variable] = {k: xr.Variable((k,), _index_values(v)) for k, v in swept.items()}

@@ -95,6 +95,10 @@ def test_merge_dims_coords_and_values(exp, tmp_path):
     assert "readout = [" in again.attrs["experiment_toml"] and json.loads(again.attrs["missing"]) == []
     xr.testing.assert_equal(again, ds)
     assert again.confusion.dtype.kind == "i"  # no hole: the counts stay integers
+    job = results.load(result_path(exp, 0, tmp_path))  # each variable keeps its units and long name
+    kept = {name: {k: again[name].attrs.get(k) for k in ("units", "long_name")} for name in job.data_vars}
+    assert kept == {name: {k: v.attrs.get(k) for k in ("units", "long_name")} for name, v in job.data_vars.items()}
+    assert again.test_err_deg.attrs["units"] == "deg"
 
 
 def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys):
@@ -332,7 +336,7 @@ def reference_stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dat
     if not keys:
         return tree
     return xr.combine_nested(
-        tree, concat_dim=keys, join="outer", combine_attrs="drop", data_vars="all", coords="different",
+        tree, concat_dim=keys, join="outer", combine_attrs="override", data_vars="all", coords="different",
         compat="equals",
     )  # fmt: skip
 
