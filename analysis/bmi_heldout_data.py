@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 from _common import parser
 
+from snnsim.atomic_write import PathTaken, write_bytes
 from snnsim.cli import guarded, index
 from snnsim.errors import ResultError
 
@@ -175,10 +176,9 @@ def write(argv: list[str] | None = None) -> int:
     if Path(args.out).exists():  # refused before generating
         raise ResultError(f"{args.out} exists; give a new path")
     data = generate(args.seed)
-    try:
-        with open(args.out, "xb") as fh:
-            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-    except FileExistsError:
+    try:  # in one step: a full disk leaves no partial file that would block the next try
+        write_bytes(args.out, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    except PathTaken:
         raise ResultError(f"{args.out} exists; give a new path") from None
     print(f"wrote {args.out} (seed {args.seed})")
     return 0

@@ -44,13 +44,13 @@ import dataclasses
 import numbers
 import os
 import pickle
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import seeding
+from ..atomic_write import write_bytes
 
 VERSION = 2
 N_FOLDS = 20
@@ -289,12 +289,7 @@ def load_or_generate(seed: int = DATA_SEED, member: str = "standard") -> dict[st
     data = generate(seed, gen=FAMILY[member])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError:  # read-only home: run without a cache
+        write_bytes(path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL), overwrite=True)
+    except OSError:  # read-only home or full disk: run without a cache (no temporary left)
         pass
     return data

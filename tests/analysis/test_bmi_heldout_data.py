@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import pickle
+import resource
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +87,28 @@ def test_the_script_refuses_to_overwrite(heldout, tmp_path, capsys, monkeypatch)
     assert heldout.main([str(out), "--seed", "4"]) == 2
     assert "exists" in capsys.readouterr().err
     assert pickle.loads(out.read_bytes()) == {"seed": 3}
+
+
+def test_a_full_disk_leaves_no_partial_file(tmp_path):
+    """A write refused by the kernel (a per-file size limit of 1 MB, RLIMIT_FSIZE) is one line
+    naming the file, exit 5, and leaves nothing: the same command works once there is room."""
+    out = tmp_path / "heldout.pkl"
+    code = (f"import importlib.util, sys, numpy as np; spec = importlib.util.spec_from_file_location('h', {str(SCRIPT)!r}); "
+            "h = importlib.util.module_from_spec(spec); spec.loader.exec_module(h); "
+            "h.generate = lambda seed: {'MI': np.zeros(500_000)}; sys.exit(h.main(sys.argv[1:]))")  # fmt: skip
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
+
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, preexec_fn=limit,
+                          cwd=SCRIPT.parent)  # fmt: skip
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.count("\n") == 1 and str(out) in proc.stderr and "File too large" in proc.stderr
+    assert list(tmp_path.iterdir()) == []
+    proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=SCRIPT.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert pickle.loads(out.read_bytes())["MI"].shape == (500_000,)
 
 
 def test_lowpass_is_the_first_order_recursion(heldout):
