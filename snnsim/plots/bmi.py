@@ -93,6 +93,16 @@ def _first(da: xr.DataArray, keep: Sequence[str], chosen: dict) -> xr.DataArray:
     return da
 
 
+def _first_with_data(da: xr.DataArray, keep: Sequence[str]) -> dict[str, int]:
+    """The index, over every dim not in ``keep``, of the first point (in order) where ``da`` has
+    a finite value; index 0 of each where it has none."""
+    rest = [d for d in da.dims if d not in keep]
+    finite = np.isfinite(da).any([d for d in da.dims if d in keep]).transpose(*rest).values
+    hits = np.flatnonzero(finite.ravel())
+    index = np.unravel_index(hits[0], finite.shape) if hits.size else (0,) * len(rest)
+    return {d: int(i) for d, i in zip(rest, index)}
+
+
 def gap_breaks(t: ArrayLike, *ys: ArrayLike, factor: float = 1.5) -> tuple[np.ndarray, ...]:
     """Insert a NaN after every gap in ``t`` (a step longer than ``factor`` x the median step),
     so a line plot shows gaps as gaps. Returns ``(t, *ys)`` with the NaN rows added."""
@@ -139,9 +149,13 @@ def prediction_trace(
     if "repeat" in ds["y_pred"].dims:
         ds = ds.isel(repeat=repeat)
     chosen: dict = {}
-    time = _first(ds["time"], ("sample",), chosen)
-    truth = _first(_pick_output(ds["y_true"], output), ("sample",), chosen)
+    point = _first_with_data(ds["time"], ("sample",))  # a merge with holes: a job that has a test fold
+    chosen.update({d: ds[d].values[i].item() if d in ds.coords else int(i) for d, i in point.items()})
+    time = _first(ds["time"].isel(point), ("sample",), chosen)
+    truth = ds["y_true"].isel({d: i for d, i in point.items() if d in ds["y_true"].dims})
+    truth = _first(_pick_output(truth, output), ("sample",), chosen)
     pred = _pick_output(ds["y_pred"], output)
+    pred = pred.isel({d: i for d, i in point.items() if d in pred.dims and d != by})  # the truth's point
     groups = pred[by].values.tolist() if by in pred.dims else [None]
     t = time.values.astype(float)
     ok = np.isfinite(t)
@@ -162,6 +176,8 @@ def prediction_trace(
     for i, g in enumerate(groups):
         p = pred.sel({by: g}) if g is not None else pred
         p = _first(p, ("sample",), chosen)
+        if g is not None and np.isnan(p.values[inside]).all():  # a hole of the merge: no curve, no legend entry
+            continue
         x, y = gap_breaks(tw, p.values[inside][order])
         name = "Predicted" + (f" ({g})" if g is not None else "")
         ax.plot(x, y, color=palette[i] if g is not None else "#d62728", linewidth=1.0, alpha=0.9, label=name)

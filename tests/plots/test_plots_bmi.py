@@ -61,6 +61,25 @@ def test_prediction_trace_of_a_grid_draws_one_prediction_per_model(bmi_grid):
     assert "rotation 16" in ax.get_title() and "8 training folds" in ax.get_title()
 
 
+def test_prediction_trace_of_a_grid_with_a_hole_uses_the_jobs_that_ran(bmi_grid):
+    """A merge with holes (--allow-missing): the first model's job at the point is missing (all
+    NaN); the truth and time come from a job that ran, and the missing model has no curve."""
+    ds = bmi_grid.copy(deep=True)
+    for name in ("time", "y_true", "y_pred"):
+        ds[name].loc[dict(model="snn", rotation=16, n_train_folds=8)] = np.nan
+    fig = plots.prediction_trace(ds, window_length=8, sel={"rotation": 16})
+    lines = labelled(fig.axes[0])
+    assert list(lines) == ["True", "Predicted (ann)", "Predicted (linear)"]
+    point = bmi_grid.sel(rotation=16, n_train_folds=8)
+    t = point.time.isel(model=0).values
+    inside = np.isfinite(t) & (t <= np.nanmin(t) + 8)
+    true_y = lines["True"].get_ydata()
+    np.testing.assert_allclose(true_y[np.isfinite(true_y)], point.y_true.sel(model="ann", output="shoulder")[inside])
+    y = lines["Predicted (linear)"].get_ydata()
+    expected = point.y_pred.sel(model="linear").isel(repeat=0).sel(output="shoulder").values[inside]
+    np.testing.assert_allclose(y[np.isfinite(y)], expected)
+
+
 def test_prediction_trace_of_elbow(bmi_ds):
     fig = plots.prediction_trace(bmi_ds, output="elbow")
     assert fig.axes[0].get_ylabel() == "Elbow velocity (rad/s)"
