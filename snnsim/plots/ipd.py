@@ -187,7 +187,8 @@ def training_curves(
 
     ``by`` defaults to the swept settings present (readout, tau, model, recurrent ...); a ``by``
     that leaves another varying setting to pool is refused (ValueError). ``ax.lines[i]``
-    is group ``i``'s median curve; ``fig.snnsim_groups`` lists the group keys in that order.
+    is group ``i``'s median curve; ``fig.snnsim_groups`` lists the group keys in that order. A
+    group with no data (its jobs missing from a merge) is left out.
     """
     if variable not in ds:
         raise ValueError(f"no variable {variable!r} in the dataset")
@@ -199,10 +200,13 @@ def training_curves(
     ax = fig.subplots()
     keys = group_keys(ds, dims)
     palette = colours(len(keys))
-    n_max = 0
+    n_max, drawn = 0, []
     for i, key in enumerate(keys):
         da = ds[variable].sel(key) if key else ds[variable]
         s = curve_summary(da, ("epoch",), q)
+        if np.isnan(s["median"]).all():  # every job of the group is a hole of the merge: no line, no legend entry
+            continue
+        drawn.append(key)
         n_max = max(n_max, s["n"])
         epochs = ds["epoch"].values
         ax.plot(epochs, s["median"], color=palette[i], marker="o", markersize=3, label=format_key(key) or "median")
@@ -216,8 +220,8 @@ def training_curves(
     )
     if len(ds["epoch"]) <= 20:
         ax.set_xticks(ds["epoch"].values)
-    ax.legend(loc="best", frameon=False, ncol=2 if len(keys) > 6 else 1)
-    fig.snnsim_groups = keys
+    ax.legend(loc="best", frameon=False, ncol=2 if len(drawn) > 6 else 1)
+    fig.snnsim_groups = drawn
     return fig
 
 

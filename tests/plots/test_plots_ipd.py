@@ -83,6 +83,18 @@ def test_training_curves_plot_the_median_over_seeds_per_group(ipd_grid):
     )
 
 
+def test_training_curves_leave_out_a_group_whose_jobs_are_missing(ipd_grid):
+    """Every job of fr, 2 ms missing from the merge (NaN): no line and no legend entry for it."""
+    ds = ipd_grid.copy(deep=True)
+    ds["loss"].loc[dict(readout="fr", tau=0.002)] = np.nan
+    fig = plots.training_curves(ds)
+    ax = fig.axes[0]
+    assert len(ax.lines) == 5 and len(fig.snnsim_groups) == 5
+    assert {"readout": "fr", "tau": 0.002} not in [dict(k) for k in fig.snnsim_groups]
+    texts = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(texts) == 5 and "fr, τ = 2 ms" not in texts and "fr, τ = 20 ms" in texts
+
+
 def test_confusion_figure_plots_normalised_counts_and_histograms(ipd_grid):
     sel = {"readout": "fr", "tau": 0.002}
     fig = plots.confusion_figure(ipd_grid, sel=sel)
