@@ -292,7 +292,8 @@ def load(path: str | os.PathLike) -> xr.Dataset:
         raise ResultError(f"{path} is not a readable result file: {damage}")
     if ds is None:  # a layout the fast reader does not know: xarray's own reader
         try:
-            with xr.open_dataset(path, engine=ENGINE) as opened:
+            # phony_dims: a foreign HDF5 file's dims without names (h5netcdf warns when not given)
+            with xr.open_dataset(path, engine=ENGINE, phony_dims="access") as opened:
                 ds = opened.load()
         except Exception as exc:  # h5py/netCDF raise many types for a damaged file
             raise ResultError(f"{path} is not a readable result file ({type(exc).__name__}: {exc})") from None

@@ -1,6 +1,8 @@
 import json
 import os
+import warnings
 
+import h5py
 import numpy as np
 import pytest
 import xarray as xr
@@ -53,6 +55,12 @@ def test_load_rejects_missing_damaged_and_incomplete(tmp_path):
     xr.Dataset({"a": ("t", np.arange(3))}).to_netcdf(tmp_path / "other.h5", engine="h5netcdf")  # not snnsim's
     with pytest.raises(ResultError, match=r"other.h5 is not an snnsim result file \(an HDF5 file without snnsim's"):
         results.load(tmp_path / "other.h5")
+    with h5py.File(tmp_path / "plain.h5", "w") as f:  # HDF5 without netCDF dims: no warning, one error
+        f["x"] = np.arange(3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ResultError, match="plain.h5 is not an snnsim result file"):
+            results.load(tmp_path / "plain.h5")
     for folder in (".", "/", ""):  # a path without a name (no NAME.h5 beside it to try)
         with pytest.raises(ResultError, match="is a folder, not a result file"):
             results.load(folder)
