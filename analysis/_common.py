@@ -38,9 +38,16 @@ def run(prog: str, main: Callable[[], object]) -> NoReturn:
 def describe(ds: xr.Dataset) -> str:
     """What a result file holds, for an error: "a merged 'ipd_readouts' experiment (study ipd)"."""
     study = ds.attrs.get("study") or ds.attrs.get("config_study") or "unknown"
+    if is_tuning(ds):
+        return f"a merged '{ds.attrs.get('name')}' tuning (study {study})"
     if "experiment" in ds.attrs:
         return f"a merged '{ds.attrs['experiment']}' experiment (study {study})"
     return f"a single run (study {study})"
+
+
+def is_tuning(ds: xr.Dataset) -> bool:
+    """A ``python -m snnsim.tune merge`` file (dim ``trial``; a trial's own file has no such dim)."""
+    return "tune_spec" in ds.attrs and "trial" in ds.dims
 
 
 def load(path: str | os.PathLike, what: str, *, study: str, merged: bool, dims: Iterable[str] = (),
@@ -50,7 +57,7 @@ def load(path: str | os.PathLike, what: str, *, study: str, merged: bool, dims: 
     ``attrs``; ``what`` names the kind in the message ("an IPD readout x tau sweep")."""
     ds = results.load(path)
     kind = ds.attrs.get("study") or ds.attrs.get("config_study")
-    if kind != study or ("experiment" in ds.attrs) != merged:
+    if kind != study or is_tuning(ds) or ("experiment" in ds.attrs) != merged:
         raise WrongResultError(f"{path} is {describe(ds)}, not {what}")
     lacks = (
         [d for d in dims if d not in ds.dims]

@@ -112,6 +112,14 @@ def bmi_curve(path: Path) -> Path:
     return results.write(ds, path)
 
 
+def tuning(run: Path, path: Path) -> Path:
+    """A run file laid out as ``tune merge`` writes one: dim ``trial``, the spec and its name."""
+    ds = results.load(run)
+    ds = ds.expand_dims(trial=[0, 1]).assign(objective_value=("trial", [0.5, 0.6]))
+    ds.attrs.update({"tune_spec": 'name = "ipd_tune"\n', "name": "ipd_tune", "n_trials": 2})
+    return results.write(ds, path)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("results")
@@ -127,6 +135,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "snn": bmi_run(root / "snn.h5", "snn", [0.4, 0.5, 0.3]),
         "ridge": bmi_run(root / "ridge.h5", "linear", [0.45]),
         "curve": bmi_curve(root / "bmi_learning_curve.h5"),
+        "tuning": tuning(result_path(loads(READOUTS), 0, root), root / "ipd_tune.h5"),
     }
 
 
@@ -144,6 +153,8 @@ BAD_INPUT = [
     ("ipd_readout_table", ["{readouts}", "table"], "invalid choice: 'table'"),
     ("ipd_readout_table", ["{curve}"], "is a merged 'bmi_learning_curve' experiment (study bmi), not an IPD readout"),
     ("ipd_readout_table", ["{ipd_run}"], "is a single run (study ipd), not an IPD readout x tau sweep"),
+    ("ipd_readout_table", ["{tuning}"], "is a merged 'ipd_tune' tuning (study ipd), not an IPD readout x tau sweep"),
+    ("bmi_table", ["{tuning}"], "is a merged 'ipd_tune' tuning (study ipd), not a BMI run file"),
     ("ipd_readout_table", ["{readouts_no_err}"], "without test_err_deg; not an IPD readout x tau sweep"),
     ("ipd_model_space_table", ["{readouts}/nothing.h5"], "no result file at"),
     ("ipd_model_space_table", ["{readouts}"], "'ipd_readouts' experiment (study ipd) without val_acc"),
