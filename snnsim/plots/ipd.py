@@ -551,7 +551,7 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     """Validation and test ``metric`` (``acc`` or ``err_deg``) of every model-space setting,
     one row per setting sorted by the median validation score (best on top; test read after),
     seeds pooled (any other varying setting, such as ``readout``, is part of the row): boxes of
-    the seeds and their median. ``fig.snnsim_rows`` records
+    the seeds and their median, validation above test, every seed a dot in its split's colour. ``fig.snnsim_rows`` records
     ``(label, val values, test values)`` from top to bottom."""
     dims = [d for d in MODEL_SPACE_DIMS if d in ds.dims]
     if not dims:
@@ -571,13 +571,16 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     n = len(rows)
     for i, (_, values) in enumerate(rows):
         y = n - 1 - i
-        for j, split in enumerate(splits):
-            v = values[split]
-            art = ax.boxplot([v], positions=[y + (j - 0.5) * 0.36], widths=0.3, **HORIZONTAL, patch_artist=True,
-                             medianprops=dict(color="black"), flierprops=dict(marker=".", markersize=3))  # fmt: skip
+        for j, split in enumerate(splits):  # validation above test, as in the legend
+            v, at = values[split], y + (0.5 - j) * 0.36
+            art = ax.boxplot([v], positions=[at], widths=0.3, **HORIZONTAL, patch_artist=True,
+                             medianprops=dict(color="black"), flierprops=dict(marker="none"))  # fmt: skip
             for patch in art["boxes"]:
                 patch.set_facecolor(SPLIT_COLOURS[split])
                 patch.set_alpha(0.55)
+            # every seed as a dot in its split's colour: a row of one seed (a merge with holes) has no box
+            ax.plot(v, np.full(v.size, at), linestyle="none", marker="o", markersize=3, color=SPLIT_COLOURS[split],
+                    zorder=3)  # fmt: skip
     ax.set_yticks(range(n), [r[0] for r in reversed(rows)], fontsize=7)
     ax.set_ylim(-0.7, n - 0.3)
     label = {"acc": "Accuracy (%)", "err_deg": "Mean absolute IPD error (deg)"}[metric]

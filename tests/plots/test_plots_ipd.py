@@ -233,6 +233,14 @@ def test_model_space_figure_rows_sorted_by_validation(rng):
     np.testing.assert_array_equal(val, ds["val_acc"].sel(key).values)
     np.testing.assert_array_equal(test, ds["test_acc"].sel(key).values)
     assert [t.get_text() for t in ax.get_yticklabels()][-1] == label  # top row
+    # every seed a dot in its split's colour, validation above test (as in the legend)
+    dots = [line for line in ax.lines if line.get_marker() == "o"]
+    val_dots, test_dots = dots[0], dots[1]  # the top row is drawn first
+    np.testing.assert_array_equal(val_dots.get_xdata(), val)
+    np.testing.assert_array_equal(test_dots.get_xdata(), test)
+    assert val_dots.get_ydata()[0] > test_dots.get_ydata()[0]
+    assert val_dots.get_color() == plots.ipd.SPLIT_COLOURS["val"] != test_dots.get_color()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Validation", "Test"]
     assert plots.ipd.model_space_label({"tau_syn": 0.0, "tau_adapt": 0.05, "delays": "learned"}) == (
         "no syn, adapt 50 ms, delays learned"
     )
