@@ -118,6 +118,7 @@ def check_memory(cfgs: Sequence[RunConfig], batches: Sequence[Sequence[Member]])
         return
     data: dict[Hashable, int] = {}
     largest = 0
+    flags = dict.fromkeys(get_study(cfg.study).memory_flags for cfg in cfgs)
     for members in batches:
         work = 0
         for i, r in members:
@@ -130,8 +131,7 @@ def check_memory(cfgs: Sequence[RunConfig], batches: Sequence[Sequence[Member]])
     if need > 0.8 * free:  # the estimate is rough; leave room for everything else
         raise SnnsimError(
             f"this run needs about {need / 1e9:.1f} GB of memory and {free / 1e9:.1f} GB are available; "
-            "use smaller settings (--batch-size, --hidden, --n-train-batches, --n-test-batches, --repeats, --duration, "
-            "--max-delay)"
+            f"use smaller settings ({'; '.join(flags)})"
         )
 
 

@@ -34,6 +34,7 @@ class Study(Protocol):
     a batched model; every model's numbers must not depend on the other models."""
 
     name: str
+    memory_flags: str  # the flags that size a run's memory, named when the runner refuses one
 
     def group_key(self, cfg: RunConfig) -> Hashable:
         """Configs with equal keys train as one batched model (at most :data:`~snnsim.runner.CPU_MODELS_PER_BATCH`

@@ -502,6 +502,7 @@ def _describe(cfg: RunConfig, n_models: int) -> str:
 
 class BMIStudy:
     name = "bmi"
+    memory_flags = "--batch-size, --hidden, --repeats, --window-steps, --max-delay"
 
     def group_key(self, cfg: RunConfig) -> RunConfig:
         """Configs that differ only by seed and repeats train as one batched model."""
@@ -514,12 +515,21 @@ class BMIStudy:
 
     def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
         """Data: the data set in float64 (the file's size, or about 26,000 samples of 960 counts
-        for the synthetic set) three times (loaded, split, normalised); training: a mini-batch's
-        float32 records and gradients over 23 steps, and the weights with Adam's moments; input
+        for the synthetic set) three times (loaded, split, normalised); training (``snn``): a
+        mini-batch's float32 records and gradients over its steps, and the weights with Adam's
+        moments (``ann``: its one layer; ``linear``: ridge's products, whatever ``hidden``); input
         delays as in :meth:`IPDStudy.memory_bytes <snnsim.studies.ipd.IPDStudy.memory_bytes>`."""
         from pathlib import Path
 
         size = Path(cfg.data).stat().st_size if cfg.data and Path(cfg.data).is_file() else 26_000 * 965 * 8
+        features = bmi_data.N_NEURONS * bmi_data.N_BINS
+        if cfg.model == "linear":  # ridge in float64: a copy of the inputs, and 960 x 960 products per strength
+            return 3 * size, size + 16 * features * features * 8
+        if (
+            cfg.model == "ann"
+        ):  # one ELU layer: the weights with their gradients and Adam's moments, a batch's activations
+            weights = ((features + 1) * cfg.hidden + (cfg.hidden + 1) * len(cfg.dims)) * 4 * 4
+            return 3 * size, weights + cfg.batch_size * (features + 3 * cfg.hidden + 2 * len(cfg.dims)) * 4 * 2
         steps = steps_of(cfg)
         hidden = sum(cfg.hidden_sizes)
         work = cfg.batch_size * steps * 8 * (hidden + 2 * len(cfg.dims)) * 4

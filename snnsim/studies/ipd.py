@@ -280,6 +280,7 @@ def _describe(cfgs: Sequence[RunConfig]) -> str:
 
 class IPDStudy:
     name = "ipd"
+    memory_flags = "--batch-size, --hidden, --n-train-batches, --n-test-batches, --repeats, --duration, --max-delay"
 
     def group_key(self, cfg: RunConfig) -> RunConfig:
         """Configs that differ only by seed, repeats, readout or tau train as one batched model

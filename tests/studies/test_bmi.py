@@ -249,3 +249,23 @@ def test_low_rank_refusals():
     with pytest.raises(ConfigError, match="--input-rank: a setting of the bmi study"):
         RunConfig(input_rank=4)
     RunConfig(study="bmi", encoding="window", input_rank=960)
+
+
+def test_the_memory_estimate_follows_the_model(monkeypatch):
+    """Ridge does not read --hidden; the ANN's one layer grows with hidden, not hidden squared;
+    a refusal names the BMI flags that size the run, not IPD's."""
+    from snnsim.errors import SnnsimError
+    from snnsim.studies.bmi import STUDY
+
+    def need(**settings):
+        return sum(STUDY.memory_bytes(RunConfig(study="bmi", **settings)))
+
+    assert need(model="linear", hidden=100_000) == need(model="linear") < 1e9
+    small, large = need(model="ann", hidden=15_000), need(model="ann", hidden=30_000)
+    weights = ((960 + 1) * 30_000 + (30_000 + 1) * 2) * 4  # float32 parameters of the 30,000-unit ANN
+    assert 4 * weights <= large <= 4 * weights + 2e9 and large / small < 2.2
+    monkeypatch.setattr(runner, "available_memory", lambda: int(1e6))
+    cfgs = [RunConfig(study="bmi")]
+    with pytest.raises(SnnsimError, match="GB of memory") as refused:
+        runner.check_memory(cfgs, runner.plan(cfgs))
+    assert "--window-steps" in str(refused.value) and "--n-train-batches" not in str(refused.value)
