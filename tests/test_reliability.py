@@ -331,9 +331,9 @@ def bmi_file(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bmi")
     base = generate(seed=0, samples_per_fold=300)
 
-    def variant(name, key, change):
+    def variant(name, key, change, fold=None):  # every fold, or only fold `fold`
         data = {k: list(v) for k, v in base.items()}
-        data[key] = [change(a) for a in data[key]]
+        data[key] = [change(a) if fold in (None, i) else a for i, a in enumerate(data[key])]
         with open(folder / f"{name}.pkl", "wb") as fh:
             pickle.dump(data, fh)
         return str(folder / f"{name}.pkl")
@@ -345,6 +345,16 @@ def bmi_file(tmp_path_factory):
         "constant": variant("constant", "dtheta", np.zeros_like),
         "huge target": variant("huge", "dtheta", lambda a: a * 1e300),
         "huge counts": variant("hugecounts", "MI", lambda a: a * 1e300),
+        # fold 4: the test fold of rotation 5; one count past float32's range, a target constant but for rounding
+        "huge test count": variant(
+            "hugetest", "MI", lambda a: np.where(np.arange(a.size).reshape(a.shape) == 5, 1e40, a), fold=4
+        ),
+        "near-constant test target": variant(
+            "nearconst",
+            "dtheta",
+            lambda a: np.concatenate([[[1 + 1e-12, 0]], np.tile([[1.0, 0]], (len(a) - 1, 1))]),
+            fold=4,
+        ),
     }
 
 
@@ -353,6 +363,8 @@ def bmi_file(tmp_path_factory):
     ("constant", "is constant in the train fold"),
     ("huge target", "in the train fold(s) 5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,0,1,2 is too large to normalise"),
     ("huge counts", "spike counts of the training fold(s) 5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,0,1,2 are too large"),
+    ("huge test count", "the spike counts of the test fold(s) 4 are too large for float32 once normalised (largest 1e+40)"),
+    ("near-constant test target", "(shoulder) is constant in the test fold(s) 4"),
 ])  # fmt: skip
 @pytest.mark.parametrize("model", ["snn", "linear"])
 def test_bad_bmi_data_is_refused(bmi_file, kind, fragment, model, tmp_path):

@@ -102,7 +102,14 @@ def prepare(cfg: RunConfig, device: torch.device | str = "cpu") -> BMIData:
         flat = folds.train.counts.reshape(len(folds.train.counts), -1)
         mu, sd = flat.mean(0), flat.std(0)
         sd = np.where(sd > 0, sd, 1.0)
-    x = Splits(*(model_inputs(cfg, f.counts, mu, sd) for f in folds))
+    with np.errstate(over="ignore"):  # refused below, in one line
+        x = Splits(*(model_inputs(cfg, f.counts, mu, sd) for f in folds))
+    for split, f, inputs in zip(SPLITS, folds, x):  # float32 inputs: a count beyond its range would be inf
+        if not torch.isfinite(inputs).all():
+            raise DataError(
+                f"--data: the spike counts of the {split} fold(s) {','.join(map(str, f.folds))} are too large for "
+                f"float32 once normalised (largest {np.abs(f.counts).max():.3g})"
+            )
     y = Splits(*(torch.from_numpy(((f.y - y_mean) / y_std).astype(np.float32)) for f in folds))
     if cfg.model != "linear":
         x, y = Splits(*(v.to(device) for v in x)), Splits(*(v.to(device) for v in y))
@@ -124,7 +131,8 @@ def check_targets(cfg: RunConfig, folds: Splits[Folds]) -> None:
         for d, column in zip(cfg.dims, f.y.T):
             with np.errstate(over="ignore", invalid="ignore"):
                 spread = np.std(column)
-            if len(column) < 2 or spread == 0:
+                scale = np.abs(column).max() if len(column) else 0.0
+            if len(column) < 2 or spread == 0 or spread <= 1e-9 * scale:  # constant, or constant but for rounding
                 raise DataError(
                     f"--target: {cfg.target} ({bmi_data.JOINTS[d]}) is constant in the {split} fold(s) "
                     f"{','.join(map(str, f.folds))} ({len(column)} rows): FVAF is undefined there; choose another "
