@@ -218,7 +218,8 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: d
 
 
 def check_tensorboard(given: str | os.PathLike, out: Path | None) -> None:
-    """Before training: ``--tensorboard`` names a folder (made if missing) that is not the result file."""
+    """Before training: ``--tensorboard`` names a folder (made if missing) that is not the result
+    file, and where this process may write."""
     if not os.fspath(given):
         raise ResultError("--tensorboard: empty; give a folder for the event files")
     folder = Path(given)
@@ -226,6 +227,11 @@ def check_tensorboard(given: str | os.PathLike, out: Path | None) -> None:
         raise ResultError(f"--tensorboard: {folder} is a file; give a folder")
     if out is not None and folder.resolve() == out.resolve():
         raise ResultError(f"--tensorboard: {folder} is the --out file; give another folder")
+    made_in = folder.resolve()
+    while not made_in.exists():  # the folder, or the nearest one above that exists
+        made_in = made_in.parent
+    if not os.access(made_in, os.W_OK):
+        raise ResultError(f"--tensorboard: cannot write in {made_in} (read-only or no permission); give another folder")
 
 
 def _spare_folder(near: Path, size: int) -> tuple[Path, int] | None:

@@ -429,6 +429,21 @@ def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_
                              ("afile", "--tensorboard: afile is a file; give a folder")]:  # fmt: skip
         one_line_error(snnsim("run", *TINY, "--out", "r.h5", "--tensorboard", folder, cwd=tmp_path), 2, fragment)
         assert os.listdir(tmp_path) == ["afile"]
+    # a read-only file system (a tmpfs, where this process may mount one; else a folder without write permission)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(locked)],
+                                                   capture_output=True).returncode == 0  # fmt: skip
+    if not mounted:
+        locked.chmod(0o555)
+    try:
+        one_line_error(snnsim("run", *TINY, "--out", "r.h5", "--tensorboard", "locked/tb", cwd=tmp_path), 2,
+                       f"--tensorboard: cannot write in {locked} (read-only or no permission)")  # fmt: skip
+        assert sorted(os.listdir(tmp_path)) == ["afile", "locked"]
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(locked)], check=True)
+        locked.chmod(0o755)
 
 
 def test_the_out_is_never_an_input_file(bmi_path, tmp_path):

@@ -509,9 +509,10 @@ def hidden_weight_profiles(
         ax.set_title(f"hidden {j}", fontsize=8)
     for ax in axes[len(strong) :]:
         ax.set_visible(False)
-    for ax in axes[: len(strong)]:
-        if ax.get_subplotspec().is_last_row() or ax is axes[len(strong) - 1]:
+    for i, ax in enumerate(axes[: len(strong)]):
+        if i + cols >= len(strong):  # no panel below it (the last row, or above a hidden panel)
             ax.set_xlabel("Phase delay (deg)")
+            ax.xaxis.set_tick_params(labelbottom=True)
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("Weight")
     axes[0].legend(loc="best", frameon=False)

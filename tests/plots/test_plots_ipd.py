@@ -197,6 +197,12 @@ def test_hidden_weight_profiles_show_strong_neurons_per_ear(weights):
         np.testing.assert_allclose(ax.lines[1].get_ydata(), a[100:, j])
     assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["Ear 1", "Ear 2"]
     assert axes[-1].get_xlabel() == "Phase delay (deg)"
+    # 12 panels in rows of 5: the three above the empty slots also get tick labels and the axis label
+    fig = plots.hidden_weight_profiles(w1, w2, n=12)
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    below = [i + 5 >= 12 for i in range(12)]
+    assert [ax.get_xlabel() == "Phase delay (deg)" for ax in axes] == below
+    assert [any(t.get_visible() and t.get_text() for t in ax.get_xticklabels()) for ax in axes] == below
 
 
 def test_weights_missing_from_a_dataset_is_a_clear_error(ipd_ds):
