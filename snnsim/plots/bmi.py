@@ -151,11 +151,10 @@ def prediction_trace(
     chosen: dict = {}
     point = _first_with_data(ds["time"], ("sample",))  # a merge with holes: a job that has a test fold
     chosen.update({d: ds[d].values[i].item() if d in ds.coords else int(i) for d, i in point.items()})
-    time = _first(ds["time"].isel(point), ("sample",), chosen)
-    truth = ds["y_true"].isel({d: i for d, i in point.items() if d in ds["y_true"].dims})
-    truth = _first(_pick_output(truth, output), ("sample",), chosen)
-    pred = _pick_output(ds["y_pred"], output)
-    pred = pred.isel({d: i for d, i in point.items() if d in pred.dims and d != by})  # the truth's point
+    time = ds["time"].isel(point)
+    truth = _first(_pick_output(ds["y_true"].isel(point, missing_dims="ignore"), output), ("sample",), chosen)
+    at_truth = {d: i for d, i in point.items() if d != by}  # every model, at the truth's point
+    pred = _pick_output(ds["y_pred"].isel(at_truth, missing_dims="ignore"), output)
     groups = pred[by].values.tolist() if by in pred.dims else [None]
     t = time.values.astype(float)
     ok = np.isfinite(t)

@@ -552,8 +552,8 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     """Validation and test ``metric`` (``acc`` or ``err_deg``) of every model-space setting,
     one row per setting sorted by the median validation score (best on top; test read after),
     seeds pooled (any other varying setting, such as ``readout``, is part of the row): boxes of
-    the seeds and their median, validation above test, every seed a dot in its split's colour. ``fig.snnsim_rows`` records
-    ``(label, val values, test values)`` from top to bottom."""
+    the seeds and their median, validation above test, every seed a dot in its split's colour.
+    ``fig.snnsim_rows`` records ``(label, val values, test values)`` from top to bottom."""
     dims = [d for d in MODEL_SPACE_DIMS if d in ds.dims]
     if not dims:
         raise ValueError("no model-space dimension (tau_syn, tau_adapt, recurrent, learn_tau, delays, hidden) to plot")

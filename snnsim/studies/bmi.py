@@ -533,9 +533,7 @@ class BMIStudy:
         features = bmi_data.N_NEURONS * bmi_data.N_BINS
         if cfg.model == "linear":  # ridge in float64: a copy of the inputs, and 960 x 960 products per strength
             return 3 * size, size + 16 * features * features * 8
-        if (
-            cfg.model == "ann"
-        ):  # one ELU layer: the weights with their gradients and Adam's moments, a batch's activations
+        if cfg.model == "ann":  # one ELU layer: weights, gradients, Adam's moments; a batch's activations
             weights = ((features + 1) * cfg.hidden + (cfg.hidden + 1) * len(cfg.dims)) * 4 * 4
             return 3 * size, weights + cfg.batch_size * (features + 3 * cfg.hidden + 2 * len(cfg.dims)) * 4 * 2
         steps = steps_of(cfg)
