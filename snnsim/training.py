@@ -4,8 +4,8 @@ divergence checks, per-epoch hooks and checkpoints that resume.
 A study supplies a :class:`Trainer` (one epoch of mini-batches over M models, and optionally a
 validation score per model); :func:`fit_epochs` runs the epochs.
 
-- **Divergence.** After every epoch the loss and weights of every model are checked: a model
-  whose loss or weights are NaN or infinite stops the training with a
+- **Divergence.** After every epoch the loss, weights and optimiser moments of every model are
+  checked: a model with any of them NaN or infinite stops the training with a
   :class:`~snnsim.errors.DivergedError` naming it and the epoch.
 - **Early stopping.** With validation, each model keeps its best weights: after ``patience``
   epochs without a new best, a model stops being tracked (its best weights are frozen, the
@@ -309,7 +309,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             for group in trainer.optimiser.param_groups:
                 group["lr"] = lr_at(epoch)
         loss = trainer.epoch(bar.update if weights is None else lambda: (weights.update(), bar.update()))
-        _check_finite(model, loss, n_models, epoch + 1)
+        _check_finite(model, loss, n_models, epoch + 1, getattr(trainer, "optimiser", None))
         rate = trainer.hidden_rate_hz()
         state.lr[epoch] = _lr(trainer)
         with nullcontext() if weights is None else weights.applied():
@@ -371,13 +371,29 @@ def _lr(trainer: Trainer) -> float:
     return float(optimiser.param_groups[0]["lr"]) if optimiser is not None else float("nan")
 
 
-def _check_finite(model: nn.Module, loss: np.ndarray, n_models: int, epoch: int) -> None:
-    """Raise :class:`DivergedError` for the first model whose loss or weights are not finite."""
-    finite = np.isfinite(loss)
+def _check_finite(model: nn.Module, loss: np.ndarray, n_models: int, epoch: int,
+                  optimiser: torch.optim.Optimizer | None = None) -> None:  # fmt: skip
+    """Raise :class:`DivergedError` for the first model whose loss, weights or optimiser state
+    are not finite (once Adam's moments overflow, every later step is 0: the weights freeze)."""
+    loss_ok = np.isfinite(loss)
+    weights_ok = np.ones(n_models, dtype=bool)
+    moments_ok = np.ones(n_models, dtype=bool)
     with torch.no_grad():
         for p in model.parameters():
-            finite &= p.reshape(n_models, -1).isfinite().all(1).cpu().numpy()
-    if not finite.all():
-        m = int(np.flatnonzero(~finite)[0])
-        what = f"the training loss is {loss[m]}" if not np.isfinite(loss[m]) else "its weights are not finite"
+            weights_ok &= p.reshape(n_models, -1).isfinite().all(1).cpu().numpy()
+            state = optimiser.state.get(p, {}) if optimiser is not None else {}
+            for v in state.values():
+                if torch.is_tensor(v) and v.shape == p.shape:
+                    moments_ok &= v.reshape(n_models, -1).isfinite().all(1).cpu().numpy()
+    ok = loss_ok & weights_ok & moments_ok
+    if not ok.all():
+        m = int(np.flatnonzero(~ok)[0])
+        if not loss_ok[m]:
+            what = f"the training loss is {loss[m]}"
+        elif not weights_ok[m]:
+            what = "its weights are not finite"
+        else:
+            what = (
+                "its gradients overflowed the optimiser (a setting such as --weight-decay or --rate-reg is too large)"
+            )
         raise DivergedError(f"diverged in epoch {epoch}: {what}", model=m, epoch=epoch)

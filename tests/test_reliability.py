@@ -284,6 +284,17 @@ def test_divergence_is_an_error_naming_repeat_and_epoch(tmp_path):
                           "--n-train-folds", "1"), 4, "diverged in epoch 1")  # fmt: skip
 
 
+def test_an_optimiser_that_overflowed_is_divergence_not_frozen_weights(tmp_path):
+    # Adam's second moment overflows to inf: every later step is 0 and the weights freeze, while
+    # loss and weights stay finite; this was a finished result equal to the untrained model
+    out = tmp_path / "r.h5"
+    one_line_error(snnsim("run", *TINY, "--weight-decay", "3e38", "--out", str(out)), 4,
+                   "diverged in epoch 1: its gradients overflowed the optimiser", "--weight-decay")  # fmt: skip
+    assert os.listdir(tmp_path) == []
+    one_line_error(snnsim("run", "--study", "bmi", "--epochs", "1", "--quiet", "--n-train-folds", "1",
+                          "--weight-decay", "3e38"), 4, "its gradients overflowed the optimiser")  # fmt: skip
+
+
 def test_a_diverging_job_fails_with_its_reason_and_the_others_are_written(tmp_path):
     exp = tmp_path / "d.toml"
     exp.write_text(SMOKE.replace("[sweep]\nseed = [0, 1, 2]", "[sweep]\nlr = [0.01, 1e30]\nseed = [0, 1]"))
