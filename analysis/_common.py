@@ -74,6 +74,16 @@ def missing_jobs(ds: xr.Dataset) -> list[int]:
     return sorted(json.loads(ds.attrs.get("missing", "[]")) + json.loads(ds.attrs.get("stale", "[]")))
 
 
+def joints(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
+    """A BMI run's decoded joints, each as (`` (NAME)`` to add to its row's label, or ``""`` when the
+    run decodes one, the run's values of that joint only): a table pools only repeats."""
+    n = ds.sizes.get("output", 1)
+    if n == 1:
+        return [("", ds)]
+    names = ds["output"].values if "output" in ds.coords else range(n)
+    return [(f" ({name})", ds.isel(output=i)) for i, name in enumerate(names)]
+
+
 def spread(values: np.ndarray, digits: int) -> str:
     """``median [min-max]`` of the finite ``values``, with ``(k of n)`` when only k of the n
     are finite (the others: jobs missing from the merge); ``- (0 of n)`` when none is."""

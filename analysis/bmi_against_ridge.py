@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
-from _common import WrongResultError, load, parser, run
+from _common import WrongResultError, joints, load, parser, run
 
 PROG = "bmi_against_ridge"
 
@@ -27,20 +27,24 @@ def data_name(ds: xr.Dataset) -> str:
     return data.removeprefix("synthetic:") if data.startswith("synthetic:") else Path(data).name
 
 
-def row(snn: xr.Dataset, ridge: xr.Dataset) -> str:
-    """One table row; WrongResultError if the two are not a spiking and a ridge run on the same folds."""
+def rows(snn: xr.Dataset, ridge: xr.Dataset) -> list[str]:
+    """One table row per decoded joint (named after it when the runs decode both); WrongResultError
+    if the two are not a spiking and a ridge run on the same folds."""
     models = (snn.attrs["config_model"], ridge.attrs["config_model"])
     if models != ("snn", "linear"):
         raise WrongResultError(f"give SNN.h5:RIDGE.h5 (a --model snn and a --model linear run), got {models}")
     differ = [k for k in SAME if str(snn.attrs.get(f"config_{k}")) != str(ridge.attrs.get(f"config_{k}"))]
     if differ:
         raise WrongResultError(f"the two runs differ in {', '.join(differ)}")
-    sv, st = snn.val_fvaf.values.ravel(), snn.test_fvaf.values.ravel()
-    rv, rt = float(ridge.val_fvaf.values.ravel()[0]), float(ridge.test_fvaf.values.ravel()[0])
-    return (
-        f"| {data_name(snn)} | {np.median(sv):.3f} | {np.median(st):.3f} [{st.min():.3f}-{st.max():.3f}] "
-        f"| {rv:.3f} | {rt:.3f} | {np.median(st) - rt:+.3f} | {np.median(snn.train_seconds.values):.1f} |"
-    )
+    out = []
+    for (name, s), (_, r) in zip(joints(snn), joints(ridge), strict=True):
+        sv, st = s.val_fvaf.values.ravel(), s.test_fvaf.values.ravel()
+        rv, rt = float(r.val_fvaf.values.ravel()[0]), float(r.test_fvaf.values.ravel()[0])
+        out.append(
+            f"| {data_name(snn)}{name} | {np.median(sv):.3f} | {np.median(st):.3f} [{st.min():.3f}-{st.max():.3f}] "
+            f"| {rv:.3f} | {rt:.3f} | {np.median(st) - rt:+.3f} | {np.median(snn.train_seconds.values):.1f} |"
+        )
+    return out
 
 
 def main() -> None:
@@ -48,7 +52,7 @@ def main() -> None:
     p.add_argument("pairs", nargs="+", metavar="SNN.h5:RIDGE.h5", help="a spiking and a ridge run on the same folds")
     pairs = p.parse_args().pairs
     what, variables = "a BMI run file", ("val_fvaf", "test_fvaf", "train_seconds")
-    rows = []
+    lines = []
     for pair in pairs:
         paths = pair.split(":")
         if len(paths) != 2:
@@ -56,11 +60,11 @@ def main() -> None:
         runs = [load(path, what, study="bmi", merged=False, variables=variables, attrs=("config_model",))
                 for path in paths]  # fmt: skip
         try:
-            rows.append(row(*runs))
+            lines += rows(*runs)
         except WrongResultError as exc:
             raise WrongResultError(f"{pair}: {exc}") from None
     print(HEADER)
-    print("\n".join(rows))
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

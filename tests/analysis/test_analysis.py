@@ -257,3 +257,12 @@ def test_bmi_table_rows(files):
         "| snn | weighted | 0.400 [0.300-0.500] | 0.400 [0.300-0.500] | 0.400 [0.300-0.500] | 0.400 [0.300-0.500] | 1.0 |",
         "| linear | - | 0.450 [0.450-0.450] | 0.450 [0.450-0.450] | 0.450 [0.450-0.450] | 0.450 [0.450-0.450] | 1.0 |",
     ]
+
+
+def test_bmi_table_names_the_files_rmse_unit(tmp_path):
+    # the header said rad/s whatever the target; a --target theta run's RMSE is in rad
+    ds = results.load(bmi_run(tmp_path / "a.h5", "ann", [0.4]))
+    ds["test_rmse"].attrs["units"] = "rad"
+    proc = run_script("bmi_table", results.write(ds, tmp_path / "theta.h5"))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].split(" | ")[3] == "test RMSE (rad)"

@@ -39,11 +39,42 @@ def test_against_ridge_row():
     snn = _run("snn", [0.40, 0.44, 0.42], [0.30, 0.36, 0.33], [10.0, 12.0, 30.0])
     ridge = _run("linear", [0.41], [0.32], [0.1])
     # medians: val 0.42, test 0.33 (min 0.30, max 0.36), seconds 12; 0.33 - 0.32 = +0.01
-    assert against.row(snn, ridge) == "| out0.pkl | 0.420 | 0.330 [0.300-0.360] | 0.410 | 0.320 | +0.010 | 12.0 |"
+    assert against.rows(snn, ridge) == ["| out0.pkl | 0.420 | 0.330 [0.300-0.360] | 0.410 | 0.320 | +0.010 | 12.0 |"]
     member = _run("snn", [0.5], [0.5], [1.0], data="synthetic:weak:3")
-    assert against.row(member, _run("linear", [0.5], [0.6], [1.0], data="synthetic:weak:3")).startswith(
+    assert against.rows(member, _run("linear", [0.5], [0.6], [1.0], data="synthetic:weak:3"))[0].startswith(
         "| weak:3 | 0.500 | 0.500 [0.500-0.500] | 0.500 | 0.600 | -0.100 |"
     )
+
+
+def _both_joints(model: str, val: list[list[float]], test: list[list[float]]) -> xr.Dataset:
+    """A run of both joints (``--dim all``): ``val``/``test`` per repeat, [shoulder, elbow]."""
+    ds = _run(model, [0.0] * len(val), [0.0] * len(val), [1.0] * len(val), dims="[0, 1]")
+    values = {"val_fvaf": np.array(val), "test_fvaf": np.array(test)}
+    return ds.assign({k: (("repeat", "output"), v) for k, v in values.items()}).assign_coords(
+        output=["shoulder", "elbow"]
+    )
+
+
+def test_against_ridge_compares_each_joint_with_its_own():
+    # the spiking run's joints were pooled into one median and compared with ridge's shoulder
+    against = _script("bmi_against_ridge")
+    snn = _both_joints("snn", [[0.40, 0.20], [0.44, 0.24]], [[0.30, 0.10], [0.36, 0.16]])
+    ridge = _both_joints("linear", [[0.41, 0.21]], [[0.32, 0.12]])
+    # shoulder: test median (0.30 + 0.36) / 2 = 0.33, 0.33 - 0.32 = +0.01; elbow: 0.13 - 0.12
+    assert against.rows(snn, ridge) == [
+        "| out0.pkl (shoulder) | 0.420 | 0.330 [0.300-0.360] | 0.410 | 0.320 | +0.010 | 1.0 |",
+        "| out0.pkl (elbow) | 0.220 | 0.130 [0.100-0.160] | 0.210 | 0.120 | +0.010 | 1.0 |",
+    ]
+
+
+def test_bmi_table_gives_each_joint_its_row():
+    table = _script("bmi_table")
+    ds = _both_joints("ann", [[0.40, 0.20], [0.44, 0.24], [0.42, 0.22]], [[0.30, 0.10], [0.36, 0.16], [0.33, 0.13]])
+    ds = ds.assign(train_fvaf=ds.val_fvaf, test_rmse=ds.test_fvaf * 10)
+    assert table.rows(ds) == [
+        "| ann (shoulder) | - | 0.330 [0.300-0.360] | 3.300 [3.000-3.600] | 0.420 [0.400-0.440] | 0.420 [0.400-0.440] | 1.0 |",
+        "| ann (elbow) | - | 0.130 [0.100-0.160] | 1.300 [1.000-1.600] | 0.220 [0.200-0.240] | 0.220 [0.200-0.240] | 1.0 |",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -60,7 +91,7 @@ def test_against_ridge_row():
 def test_against_ridge_refuses_pairs_that_do_not_compare(ridge, message):
     against = _script("bmi_against_ridge")
     with pytest.raises(ValueError, match=message):
-        against.row(_run("snn", [0.4], [0.3], [1.0]), ridge)
+        against.rows(_run("snn", [0.4], [0.3], [1.0]), ridge)
 
 
 def _curve(models: list[str]) -> xr.Dataset:
