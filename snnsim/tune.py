@@ -8,7 +8,7 @@ accuracy (IPD, ``n_val_batches`` > 0) or validation FVAF (BMI) over the epochs o
     trials = 20                    # the budget, shared by every worker
     sampler = "tpe"                # tpe | random
     pruner = "median"              # median | halving | none: on the per-epoch validation score
-    seed = 0                       # worker k samples with seed + k
+    seed = 0                       # worker k samples with seed + k (restarted: see study())
 
     [fixed]                        # RunConfig settings of every trial
     study = "ipd"
@@ -299,7 +299,10 @@ SWEEP_FILES = ("job-*", "task-*", ".job-*", ".jobs-*")
 def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, create: bool = True) -> Any:
     """The Optuna study of ``spec`` in its journal file, created by the first worker to come
     (None without ``create`` when there is none yet). Refused when the folder holds a sweep's
-    job files, or the study was made by a spec with other fixed settings or search space."""
+    job files, or the study was made by a spec with other fixed settings or search space.
+    Worker k samples with seed ``seed + k`` in a new study; in a study that has asked trials
+    already (a worker restarted or resubmitted) with a seed drawn from (seed, k, trials asked),
+    so that it does not ask the points its first run asked again."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
@@ -313,13 +316,15 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
-    seed = spec.seed + worker
-    sampler = optuna.samplers.TPESampler(seed=seed) if spec.sampler == "tpe" else optuna.samplers.RandomSampler(seed)
     pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
               "halving": optuna.pruners.SuccessiveHalvingPruner(),
               "none": optuna.pruners.NopPruner()}[spec.pruner]  # fmt: skip
-    s = optuna.create_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner,
-                            direction="maximize", load_if_exists=True)  # fmt: skip
+    s = optuna.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed + worker),
+                            pruner=pruner, direction="maximize", load_if_exists=True)  # fmt: skip
+    if asked := len(s.get_trials(deepcopy=False)):
+        # a resumed or resubmitted worker: a seed of its own, or it would ask the points again
+        # that the same seed asked before (random sampling, and TPE's first trials)
+        s.sampler = _sampler(spec, int(np.random.SeedSequence([spec.seed, worker, asked]).generate_state(1)[0]))
     made_by = s.user_attrs.get("space")
     if made_by is None:
         s.set_user_attr("space", spec.space)  # the first worker; another racing it sets the same text
@@ -327,6 +332,12 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
                         "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip
     return s
+
+
+def _sampler(spec: Spec, seed: int) -> Any:
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed) if spec.sampler == "tpe" else optuna.samplers.RandomSampler(seed)
 
 
 def trial_path(spec: Spec, number: int, root: str | os.PathLike | None = None) -> Path:

@@ -357,6 +357,30 @@ def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path
     assert merged.trial.values.tolist() == [2] and json.loads(merged.attrs["missing"]) == [1]
 
 
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_worker_asks_new_points(tmp_path, sampler):
+    """A worker started again (resumed after a signal, resubmitted) had the same sampler seed and
+    asked the points of its first run again: half a budget spent on repeats."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "8").replace('"random"', f'"{sampler}"'))
+    spec, root = tune.load(path), tmp_path / "results"
+
+    def asks(n: int) -> list[float]:
+        s, lrs = tune.study(spec, root, worker=0), []
+        for _ in range(n):
+            trial = s.ask()
+            lrs.append(trial.suggest_float("lr", 1e-7, 1e-1, log=True))
+            s.tell(trial, 0.5)
+        return lrs
+
+    first, again = asks(2), asks(2)
+    assert not set(first) & set(again), (first, again)
+    # a fresh study of the same spec asks what the first did: the seed still fixes the sequence
+    path.write_text(path.read_text().replace('name = "learns"', 'name = "fresh"'))
+    spec = tune.load(path)
+    assert asks(2) == first
+
+
 def test_a_worker_whose_every_trial_failed_exits_1(tmp_path):
     """Every trial diverges (lr 1e29..1e30): recorded failed, with the reason, and the worker's exit
     code says so (a SLURM array shows the task failed)."""
