@@ -6,6 +6,10 @@ the learning rate and the hidden firing rate as scalars, and the weights as hist
 its own run folder (``DIR/LABEL``, one per repeat or sweep job). The same numbers stay in the
 result file (``loss``, ``val_*_curve``, ``lr_curve``, ``hidden_rate_curve``).
 
+A run resumed from its checkpoint writes the checkpoint's epoch again (a stop may have cut its
+events short), and TensorBoard hides the earlier process's events from that epoch on
+(``purge_step``), so each epoch is there once.
+
 Every epoch's events are flushed to disk; the writers (an event file and a writer thread each)
 are closed by :meth:`TensorBoardHook.close`, or else when the hook is dropped (the runner holds a
 batched model's hooks only while it trains) and at the latest when the process exits.
@@ -30,14 +34,20 @@ class TensorBoardHook:
     """Writes each model's per-epoch scalars and weight histograms under ``folder / label``."""
 
     def __init__(self, folder: str | Path, labels: Sequence[str], score_name: str = "validation") -> None:
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.writers = [SummaryWriter(log_dir=str(Path(folder) / label)) for label in labels]
+        self.folders = [Path(folder) / label for label in labels]
+        self.writers: list = []  # opened by the first record
         self.score_name = score_name
         # not a bound method: the finaliser must not keep the hook alive
         self._close = weakref.finalize(self, _close_writers, self.writers)
 
     def __call__(self, record: EpochRecord) -> None:
+        if not self.writers:
+            from torch.utils.tensorboard import SummaryWriter
+
+            # TensorBoard hides the folder's earlier events from this epoch on: those of a run
+            # stopped after it (a resumed fit starts with its checkpoint's epoch again), or of an
+            # earlier run of the same name
+            self.writers += [SummaryWriter(log_dir=str(f), purge_step=record.epoch) for f in self.folders]
         params = weights_of(record.model)
         for m, writer in enumerate(self.writers):
             if not record.tracked[m]:  # stopped early: the result file has no numbers for it either

@@ -12,7 +12,8 @@ validation score per model); :func:`fit_epochs` runs the epochs.
   other models go on), training ends when no model is tracked, and every model's best weights
   are restored. Models are independent, so a model's numbers are those of training it alone.
 - **Hooks** (:class:`EpochHook`) see each epoch's record (:class:`EpochRecord`): TensorBoard,
-  pruning of a tuning trial.
+  pruning of a tuning trial. A fit resumed from a checkpoint gives them the checkpoint's epoch
+  again first: a stop may have cut short their writing of it.
 - **Optimisation** shared by the studies: Adam with the config's weight decay
   (:func:`make_optimiser`), a learning rate per epoch (:func:`lr_at`, :func:`epoch_lr`) and
   gradient clipping per model (:func:`clip_gradients`).
@@ -296,6 +297,8 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             state.load(saved["loop"])
             resumed = state.epoch
             options.log(f"resuming from the checkpoint after epoch {resumed} of {epochs} ({options.checkpoint})")
+            if resumed:  # a stop while the hooks wrote that epoch would leave it out of their logs
+                _call_hooks(options.hooks, state, model, weights, resumed)
         else:
             options.log(f"{options.checkpoint} holds other models; starting from epoch 1")
     bar = tqdm(total=epochs * trainer.n_batches, initial=resumed * trainer.n_batches, disable=not options.progress,
@@ -304,7 +307,6 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     for epoch in range(state.epoch, epochs):
         if finished:
             break
-        tracked = state.active.copy()
         if lr_at is not None:
             for group in trainer.optimiser.param_groups:
                 group["lr"] = lr_at(epoch)
@@ -331,11 +333,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             except WriteFailed as exc:  # a full disk or quota: the training itself goes on
                 options.log(f"checkpoint: cannot write {exc.path} ({exc.reason}); training goes on without them")
                 checkpoint = None
-        record = EpochRecord(epoch + 1, loss, score, float(state.lr[epoch]), rate, model, tracked)
-        if options.hooks:
-            with nullcontext() if weights is None else weights.applied():  # the weights validation saw
-                for hook in options.hooks:
-                    hook(record)
+        _call_hooks(options.hooks, state, model, weights, epoch + 1)
     bar.close()
     rates = state.rates if np.isfinite(state.rates).any() else None
     if not state.validated:
@@ -344,6 +342,23 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
         return Training(state.losses, lr=state.lr, hidden_rate=rates, resumed_from=resumed)
     model.load_state_dict(state.best_state)
     return Training(state.losses, state.val_curve, state.best_epoch, state.lr, rates, resumed)
+
+
+def _call_hooks(hooks: Sequence[EpochHook], state: _State, model: nn.Module, weights: WeightAverage | None,
+                epoch: int) -> None:  # fmt: skip
+    """Give ``hooks`` the record of epoch ``epoch`` (1-based, done) as the loop's state holds it:
+    right after the epoch, and again on resuming after it."""
+    if not hooks:
+        return
+    i = epoch - 1
+    rate = None if np.isnan(state.rates[:, i]).all() else state.rates[:, i]
+    score = state.val_curve[:, i] if state.validated else None
+    # the models the epoch trained: a model stopped early before it has no loss recorded
+    record = EpochRecord(epoch, state.losses[:, i], score, float(state.lr[i]), rate, model,
+                         np.isfinite(state.losses[:, i]))  # fmt: skip
+    with nullcontext() if weights is None else weights.applied():  # the weights validation saw
+        for hook in hooks:
+            hook(record)
 
 
 def _track_best(model: nn.Module, state: _State, epoch: int, loss: np.ndarray, score: np.ndarray,

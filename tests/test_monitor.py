@@ -6,12 +6,14 @@ writers are closed when a run ends."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 from tensorboard.backend.event_processing import event_accumulator as ea
 
 from snnsim import results, runner
@@ -168,3 +170,37 @@ seed = [0, 1]
     for index in (0, 1):
         ds = results.load(tmp_path / "results" / "tiny" / f"job-{index}.h5")
         check_run(tb / f"job-{index}", ds, 0, "val_acc_curve", IPD_WEIGHTS)
+
+
+# ``python -m snnsim.run`` whose TensorBoard hook gets a real SIGTERM at epoch 2, before or after
+# writing it: the checkpoint of epoch 2 is on disk then (it is written before the hooks)
+STOPPED_AT_EPOCH_2 = """
+import os, signal, sys
+from snnsim import monitor, run
+write, when = monitor.TensorBoardHook.__call__, sys.argv.pop(1)
+def call(self, record):
+    if record.epoch != 2 or when == "after":
+        write(self, record)
+    if record.epoch == 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+monitor.TensorBoardHook.__call__ = call
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_run_stopped_at_its_hooks_and_resumed_logs_every_epoch_once(tmp_path, when):
+    """Stopped while the hook writes epoch 2, the resumed run started after epoch 2 and its logs
+    lacked it; stopped after the hook, the resumed run must not log epoch 2 twice."""
+    tb, out = tmp_path / "tb", tmp_path / "r.h5"
+    args = [*IPD, "--tensorboard", str(tb), "--out", str(out)]
+    first = subprocess.run([sys.executable, "-c", STOPPED_AT_EPOCH_2, when, *args], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert first.returncode == 128 + signal.SIGTERM, first.stderr
+    assert not out.exists()
+    again = subprocess.run([sys.executable, "-m", "snnsim.run", *args], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert again.returncode == 0 and "resuming from the checkpoint after epoch 2 of 3" in again.stderr, again.stderr
+    ds = results.load(out)
+    for r in (0, 1):
+        check_run(tb / f"repeat-{r}", ds, r, "val_acc_curve", IPD_WEIGHTS)
