@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from .atomic_write import temporary_name, write_bytes
+from .atomic_write import WriteFailed, temporary_name, write_bytes
 from .errors import ResultError
 
 if TYPE_CHECKING:
@@ -253,7 +253,12 @@ def write(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) -> P
     :class:`~snnsim.atomic_write.PathTaken` when ``path`` exists and ``overwrite`` is false, and
     :class:`~snnsim.atomic_write.WriteFailed` when the file system refuses (nothing left behind)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a folder must go, no permission, a read-only disk
+        where = Path(exc.filename) if exc.filename else path.parent
+        reason = f"{where} is a file, not a folder" if isinstance(exc, FileExistsError) else exc.strerror or str(exc)
+        raise WriteFailed(path, reason, exc.errno) from None
     return write_bytes(path, encode(ds), overwrite=overwrite)
 
 

@@ -364,8 +364,14 @@ def execute(
 
             kept = checkpoints_of(out)
             if exc.saved_to is not None:
+                stuck = []
                 for path in kept if not keep_checkpoints else []:
-                    remove_checkpoint(path)
+                    try:
+                        remove_checkpoint(path)
+                    except OSError:  # the folder that refused the result may refuse this too
+                        stuck.append(path)
+                if stuck:
+                    raise NotSaved(f"{exc}; its checkpoint {stuck[0]} could not be removed", exc.saved_to) from None
                 raise
             if not kept:
                 raise

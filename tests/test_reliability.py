@@ -139,6 +139,49 @@ def test_full_disk_in_a_sweep(small_disk, tmp_path):
     assert [p.name for p in (folder / "big").iterdir() if not p.name.startswith(".job-0.lock")] == []
 
 
+# ``python -m snnsim.run`` whose --out folder breaks after training, right before the result is
+# written: replaced by a file, or made read-only (remounted, where it is a tmpfs; else chmod)
+BROKEN_BEFORE_SAVING = """
+import shutil, subprocess, sys
+from snnsim import run
+real, fault = run.save, sys.argv.pop(1)
+def save(ds, out, overwrite, fallback):
+    if fault == "file":
+        shutil.rmtree(out.parent)
+        out.parent.write_text("")
+    elif subprocess.run(["mount", "-o", "remount,ro", str(out.parent)], capture_output=True).returncode:
+        out.parent.chmod(0o555)
+    return real(ds, out, overwrite, fallback)
+run.save = save
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("fault", ["file", "read-only"])
+def test_an_out_folder_that_breaks_during_training_leaves_the_result_in_the_fallback(tmp_path, fault):
+    """A folder replaced by a file was a one-line exit 2 with the result lost; a read-only one
+    saved the result but exited 2 naming only the checkpoint that could not be removed."""
+    folder, spare = tmp_path / "out", tmp_path / "spare"
+    folder.mkdir()
+    spare.mkdir()
+    mounted = fault == "read-only" and os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True
+    ).returncode == 0  # fmt: skip
+    try:
+        proc = subprocess.run([sys.executable, "-c", BROKEN_BEFORE_SAVING, fault, *TINY, "--epochs", "2",
+                               "--out", str(folder / "r.h5"), "--fallback-dir", str(spare)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        err = one_line_error(proc, 5, f"the result was saved to {spare / 'r.h5'} (--fallback-dir)")
+        assert results.load(spare / "r.h5").attrs["complete"] == 1
+        if fault == "read-only":  # the checkpoint stays in the read-only folder, and the line says so
+            assert f"its checkpoint {folder / '.r.h5.r0-0.ckpt'} could not be removed" in err
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
+        if folder.is_dir():
+            folder.chmod(0o755)
+
+
 def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
     """The disk may fill before the last checkpoint: the message says what a rerun trains again."""
     from snnsim.run import _kept_checkpoint
