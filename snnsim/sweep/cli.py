@@ -198,7 +198,7 @@ def _exp_arg(exp: Experiment) -> str:
 def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
     indices = list(range(exp.grid_size)) if ns.all else _todo(exp, ns, ns.rerun_stale)
     if not indices:
-        print(f"{exp.name}: all {exp.grid_size} jobs done; nothing to submit")
+        print(f"{exp.name}: nothing to submit ({_nothing_to_run(exp, ns)})")
         return 0
     jobs_mod.check_data(exp, indices)
     entries = _todo_packs(exp, ns, indices) if ns.pack else indices
@@ -372,7 +372,8 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
 
 
 def _nothing_to_run(exp: Experiment, ns: argparse.Namespace) -> str:
-    """Why ``local`` has nothing to run: how many jobs are done, and the stale ones it leaves."""
+    """Why ``local`` or ``submit`` has nothing to run: how many jobs are done, the stale ones it
+    leaves, and with ``--failed`` the missing ones."""
     by: dict[str, list[int]] = {}
     for s in jobs_mod.states(exp, ns.results_dir):
         by.setdefault(s.state, []).append(s.index)
@@ -383,6 +384,8 @@ def _nothing_to_run(exp: Experiment, ns: argparse.Namespace) -> str:
                  "rerun with --rerun-stale")  # fmt: skip
     if by.get("running"):
         text += f"; {len(by['running'])} running"
+    if getattr(ns, "failed", False) and (other := len(by.get("missing", [])) + len(by.get("corrupt", []))):
+        text += f"; none failed ({other} missing or corrupt: without --failed they run too)"
     return text
 
 

@@ -106,3 +106,9 @@ def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
     failed_path(exp, 1, res).unlink()
     dry = sweep("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
     assert re.search(r"--array=3(\s|$)", dry.stdout), dry.stdout
+    # none failed any more: nothing to submit, and it does not say that every job is done
+    failed_path(exp, 3, res).unlink()
+    dry = sweep("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
+    assert dry.returncode == 0 and dry.stdout == (
+        "st: nothing to submit (2 of 4 jobs done; none failed (2 missing or corrupt: without --failed they run too))\n"
+    ), dry.stdout
