@@ -164,7 +164,7 @@ def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch
 def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | None) -> xr.Dataset:
     from .datasets import bmi as bmi_data
     from .metrics import fvaf
-    from .studies.bmi import model_inputs, weight_dims
+    from .studies.bmi import check_target_columns, checked_inputs, weight_dims
 
     raw = bmi_data.load(data)
     chosen = folds if folds else list(range(bmi_data.N_FOLDS))
@@ -177,7 +177,8 @@ def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | No
     y_true = np.concatenate([raw[cfg.target][k] for k in chosen])[:, list(cfg.dims)]
     time = np.concatenate([raw["time"][k] for k in chosen])
     fold = np.concatenate([np.full(len(raw["time"][k]), k) for k in chosen])
-    x = model_inputs(cfg, counts, ds["x_mean"].values, ds["x_std"].values)
+    check_target_columns(cfg, y_true, "predicted fold(s)", chosen, "--fold or data set")
+    x = checked_inputs(cfg, counts, ds["x_mean"].values, ds["x_std"].values, "predicted fold(s)", chosen)
     w = {name: torch.from_numpy(ds[name].values) for name in weight_dims(cfg)}
     z = _bmi_outputs(cfg, w, x)  # (R, N, D) z-scored
     pred = z * ds["y_std"].values + ds["y_mean"].values

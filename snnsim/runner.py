@@ -246,7 +246,8 @@ def unresponsive_note(ds: xr.Dataset) -> str | None:
     import numpy as np
 
     if "y_pred" in ds:
-        spread = ds["y_pred"].std("sample") / ds["y_true"].std("sample")
+        # in float64: the spread of float32 predictions in a tiny unit (1e-30) would underflow to 0
+        spread = ds["y_pred"].astype(np.float64).std("sample") / ds["y_true"].astype(np.float64).std("sample")
         alike = (spread <= 0.01).all("output").values
         what = "(almost) the same value for every test sample"
     elif "confusion" in ds:

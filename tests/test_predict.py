@@ -305,3 +305,35 @@ def test_bmi_weights_that_do_not_fit_the_config_are_one_line(bmi_path, tmp_path,
     (line,) = capsys.readouterr().err.splitlines()
     assert line.startswith(f"snnsim.predict: error: {model}: its ridge_w has shape (961, "), line
     assert not (tmp_path / "p.h5").exists()
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        ("constant", "--target: {target} (shoulder) is constant in the predicted fold(s) 4 (300 rows): FVAF is "
+                     "undefined there; choose another --fold or data set"),
+        ("huge", "--data: the spike counts of the predicted fold(s) 4 are too large for float32 once normalised "
+                 "(largest 1e+200)"),
+    ],
+)  # fmt: skip
+def test_bmi_folds_the_run_would_refuse_are_refused(damage, message, bmi_path, tmp_path, capsys):
+    """A fold whose target is constant (FVAF undefined) or whose counts leave float32 once
+    normalised: the run's own one-line refusals, not a scored FVAF of -inf or NaN with exit 0."""
+    import pickle
+
+    out = tmp_path / "b.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
+                         "--dim", "0", "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    target = results.config_of(results.load(out)).target
+    data = pickle.loads(Path(bmi_path).read_bytes())
+    if damage == "constant":
+        data[target][4] = np.array(data[target][4], dtype=float)
+        data[target][4][:, 0] = 0.25
+    else:
+        data["MI"][4] = np.array(data["MI"][4], dtype=float)
+        data["MI"][4][0, 0] = 1e200
+    damaged = _bytes(tmp_path / "damaged.pkl", pickle.dumps(data))
+    capsys.readouterr()
+    assert in_process(out, "--data", damaged, "--fold", 4, "--out", tmp_path / "p.h5") == 2
+    assert capsys.readouterr().err.splitlines() == [f"snnsim.predict: error: {message.format(target=target)}"]
+    assert not (tmp_path / "p.h5").exists()

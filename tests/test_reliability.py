@@ -398,6 +398,7 @@ def bmi_file(tmp_path_factory):
         "boolean": variant("boolean", "MI", lambda a: a > 0),
         "constant": variant("constant", "dtheta", np.zeros_like),
         "huge target": variant("huge", "dtheta", lambda a: a * 1e300),
+        "target past float32": variant("past32", "dtheta", lambda a: a * 1e40),
         "huge counts": variant("hugecounts", "MI", lambda a: a * 1e300),
         # fold 4: the test fold of rotation 5; one count past float32's range, a target constant but for rounding
         "huge test count": variant(
@@ -416,6 +417,8 @@ def bmi_file(tmp_path_factory):
     ("complex", "MI fold 0 is complex"), ("negative", "not spike counts"), ("boolean", "MI fold 0 is boolean"),
     ("constant", "is constant in the train fold"),
     ("huge target", "in the train fold(s) 5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,0,1,2 is too large to normalise"),
+    ("target past float32", "(shoulder) in the train fold(s) 5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,0,1,2 is too "
+                            "large for float32 predictions (largest magnitude "),
     ("huge counts", "spike counts of the training fold(s) 5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,0,1,2 are too large"),
     ("huge test count", "the spike counts of the test fold(s) 4 are too large for float32 once normalised (largest 1e+40)"),
     ("near-constant test target", "(shoulder) is constant in the test fold(s) 4"),

@@ -102,14 +102,7 @@ def prepare(cfg: RunConfig, device: torch.device | str = "cpu") -> BMIData:
         flat = folds.train.counts.reshape(len(folds.train.counts), -1)
         mu, sd = flat.mean(0), flat.std(0)
         sd = np.where(sd > 0, sd, 1.0)
-    with np.errstate(over="ignore"):  # refused below, in one line
-        x = Splits(*(model_inputs(cfg, f.counts, mu, sd) for f in folds))
-    for split, f, inputs in zip(SPLITS, folds, x):  # float32 inputs: a count beyond its range would be inf
-        if not torch.isfinite(inputs).all():
-            raise DataError(
-                f"--data: the spike counts of the {split} fold(s) {','.join(map(str, f.folds))} are too large for "
-                f"float32 once normalised (largest {np.abs(f.counts).max():.3g})"
-            )
+    x = Splits(*(checked_inputs(cfg, f.counts, mu, sd, f"{split} fold(s)", f.folds) for split, f in zip(SPLITS, folds)))
     y = Splits(*(torch.from_numpy(((f.y - y_mean) / y_std).astype(np.float32)) for f in folds))
     if cfg.model != "linear":
         x, y = Splits(*(v.to(device) for v in x)), Splits(*(v.to(device) for v in y))
@@ -124,26 +117,25 @@ def model_inputs(cfg: RunConfig, counts: np.ndarray, mean: np.ndarray, std: np.n
     return torch.from_numpy(((flat - mean) / std).astype(np.float32))
 
 
+def checked_inputs(
+    cfg: RunConfig, counts: np.ndarray, mean: np.ndarray, std: np.ndarray, where: str, folds: Sequence[int]
+) -> torch.Tensor:
+    """:func:`model_inputs`, refusing counts beyond float32's range once normalised (they would be inf)."""
+    with np.errstate(over="ignore"):  # refused below, in one line
+        inputs = model_inputs(cfg, counts, mean, std)
+    if not torch.isfinite(inputs).all():
+        raise DataError(
+            f"--data: the spike counts of the {where} {','.join(map(str, folds))} are too large for "
+            f"float32 once normalised (largest {np.abs(counts).max():.3g})"
+        )
+    return inputs
+
+
 def check_targets(cfg: RunConfig, folds: Splits[Folds]) -> None:
     """FVAF needs a target that varies in every split: refuse a constant one (or a one-row fold),
     and targets or training counts whose variance overflows (no finite normalisation)."""
     for split, f in zip(SPLITS, folds):
-        for d, column in zip(cfg.dims, f.y.T):
-            with np.errstate(over="ignore", invalid="ignore"):
-                spread = np.std(column)
-                scale = np.abs(column).max() if len(column) else 0.0
-            if len(column) < 2 or spread == 0 or spread <= 1e-9 * scale:  # constant, or constant but for rounding
-                raise DataError(
-                    f"--target: {cfg.target} ({bmi_data.JOINTS[d]}) is constant in the {split} fold(s) "
-                    f"{','.join(map(str, f.folds))} ({len(column)} rows): FVAF is undefined there; choose another "
-                    "--target, --dim, --rotation or data set"
-                )
-            if not np.isfinite(spread):
-                raise DataError(
-                    f"--data: {cfg.target} ({bmi_data.JOINTS[d]}) in the {split} fold(s) "
-                    f"{','.join(map(str, f.folds))} is too large to normalise (largest magnitude "
-                    f"{np.abs(column).max():.3g}; its variance overflows)"
-                )
+        check_target_columns(cfg, f.y, f"{split} fold(s)", f.folds, "--target, --dim, --rotation or data set")
     with np.errstate(over="ignore", invalid="ignore"):
         spread = folds.train.counts.std()
     if not np.isfinite(spread):
@@ -151,6 +143,29 @@ def check_targets(cfg: RunConfig, folds: Splits[Folds]) -> None:
             f"--data: the spike counts of the training fold(s) {','.join(map(str, folds.train.folds))} are too "
             f"large to normalise (largest {np.abs(folds.train.counts).max():.3g}; their variance overflows)"
         )
+
+
+def check_target_columns(cfg: RunConfig, y: np.ndarray, where: str, folds: Sequence[int], choices: str) -> None:
+    """Refuse a column of ``y`` (rows, len(cfg.dims)) that is constant (FVAF undefined) or overflows."""
+    for d, column in zip(cfg.dims, y.T):
+        with np.errstate(over="ignore", invalid="ignore"):
+            spread = np.std(column)
+            scale = np.abs(column).max() if len(column) else 0.0
+        if len(column) < 2 or spread == 0 or spread <= 1e-9 * scale:  # constant, or constant but for rounding
+            raise DataError(
+                f"--target: {cfg.target} ({bmi_data.JOINTS[d]}) is constant in the {where} "
+                f"{','.join(map(str, folds))} ({len(column)} rows): FVAF is undefined there; choose another {choices}"
+            )
+        if not np.isfinite(spread):
+            raise DataError(
+                f"--data: {cfg.target} ({bmi_data.JOINTS[d]}) in the {where} {','.join(map(str, folds))} is too "
+                f"large to normalise (largest magnitude {np.abs(column).max():.3g}; its variance overflows)"
+            )
+        if scale > np.finfo(np.float32).max:  # the result file's predictions are float32: they would be inf
+            raise DataError(
+                f"--data: {cfg.target} ({bmi_data.JOINTS[d]}) in the {where} {','.join(map(str, folds))} is too "
+                f"large for float32 predictions (largest magnitude {scale:.3g}); give it in a smaller unit"
+            )
 
 
 # -- models ----------------------------------------------------------------------------------------
