@@ -144,7 +144,10 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         raise DataError(f"--data: {path} is a folder; give the bmi_dataset.pkl file")
     try:
         raw = path.read_bytes()
-        data = pickle.loads(raw)
+        try:
+            data = pickle.loads(raw)
+        except UnicodeDecodeError:  # a Python 2 pickle: numpy's array bytes were str there
+            data = pickle.loads(raw, encoding="latin1")
     except Exception as exc:  # pickle raises many types for a damaged file
         raise DataError(f"--data: {path} is not a readable pickle ({type(exc).__name__}: {exc})") from None
     out = validate(data, str(path))

@@ -59,6 +59,37 @@ def test_bad_input_one_clear_error(small, tmp_path, mutate, match):
         bmi.load(_write(tmp_path, data))
 
 
+def test_a_python_2_pickle_loads(small, tmp_path):
+    """Python 2 pickled numpy's array bytes as str (opcodes BINSTRING/SHORT_BINSTRING), which
+    Python 3 decodes as ASCII by default and fails on; the course's file may come from then."""
+    import io
+    import struct
+
+    class Python2Pickler(pickle._Pickler):
+        dispatch = pickle._Pickler.dispatch.copy()
+
+        def save_bytes(self, obj):
+            head = (
+                pickle.SHORT_BINSTRING + bytes([len(obj)])
+                if len(obj) < 256
+                else pickle.BINSTRING + struct.pack("<i", len(obj))
+            )
+            self.write(head + obj)
+            self.memoize(obj)
+
+        dispatch[bytes] = save_bytes
+
+    buf = io.BytesIO()
+    Python2Pickler(buf, protocol=2).dump(small)
+    path = tmp_path / "py2.pkl"
+    path.write_bytes(buf.getvalue())
+    with pytest.raises(UnicodeDecodeError):
+        pickle.loads(buf.getvalue())
+    data, expected = bmi.load(path), bmi.load(_write(tmp_path, small))
+    assert data.keys() == expected.keys()
+    assert all(np.array_equal(a, b) for k in data for a, b in zip(data[k], expected[k]))
+
+
 def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(DataError, match="no file"):
         bmi.load(tmp_path / "nope.pkl")
