@@ -270,15 +270,23 @@ def loads(text: str, path: Path | None = None) -> Experiment:
         raise ExperimentError(f"{where}: no jobs (an empty [sweep])")
     # every point must be a valid, distinct config
     seen: dict[tuple, int] = {}
+    trained: dict[tuple[RunConfig, int], int] = {}  # (config but its seed, a trained seed) -> job
     for index in range(exp.grid_size):
         point = tuple(exp.settings(index).values())
         if point in seen:
             raise ExperimentError(f"{where}: jobs {seen[point]} and {index} are the same point {exp.settings(index)}")
         seen[point] = index
         try:
-            exp.config(index)
+            cfg = exp.config(index)
         except ExperimentError as exc:
             raise ExperimentError(f"{exc} (job {index}: {exp.settings(index)})") from None
+        rest = cfg.replace(seed=0, repeats=1)
+        for seed in range(cfg.seed, cfg.seed + cfg.repeats):  # repeat r trains with seed + r
+            if (other := trained.setdefault((rest, seed), index)) != index:
+                raise ExperimentError(
+                    f"{where}: jobs {other} and {index} both train seed {seed} with the same settings (repeat r "
+                    f"trains with seed + r): with repeats = {cfg.repeats}, space the swept seeds {cfg.repeats} apart"
+                )
     return exp
 
 

@@ -136,6 +136,11 @@ def test_count_and_show_cli(capsys):
         ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nreadout = ["fr"]\n', "same keys"),
         ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nseed = [0]\n', "same point"),
         ('name = "x"\n[sweep\n', "not valid TOML"),
+        ('name = "x"\n[fixed]\nrepeats = 3\n[sweep]\nreadout = ["fr", "max"]\nseed = [0, 10, 12]\n',
+         "jobs 1 and 2 both train seed 12 with the same settings (repeat r trains with seed + r): with repeats = 3, "
+         "space the swept seeds 3 apart"),
+        ('name = "x"\n[[sweep]]\nrepeats = [2]\nseed = [0]\n[[sweep]]\nrepeats = [1]\nseed = [1]\n',
+         "jobs 0 and 1 both train seed 1"),
         ('name = "x"\n[fixed]\ntask = "ipd"\nstudy = "bmi"\n[sweep]\nseed = [0]\n',
          "[fixed]: task and study are the same setting (task is its old name); give one"),
         ('name = "x"\n[sweep]\nstudy = ["ipd"]\ntask = ["bmi"]\n', "[sweep]: task and study are the same setting"),
@@ -149,6 +154,11 @@ def test_bad_files_are_one_line_errors(text, fragment):
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
     assert isinstance(info.value, SnnsimError)
+
+
+def test_swept_seeds_spaced_by_repeats_are_accepted():
+    exp = loads('name = "x"\n[fixed]\nrepeats = 3\n[sweep]\nreadout = ["fr", "max"]\nseed = [0, 3, 10]\n')
+    assert len(exp) == 6
 
 
 def test_index_out_of_range():
