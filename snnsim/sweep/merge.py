@@ -167,8 +167,11 @@ def carried_attrs(attrs: Mapping[int, Mapping[str, Any]], varied: Iterable[str],
 
 
 def _same_grid(a: Experiment, b: Experiment) -> bool:
-    """Whether ``a`` and ``b`` run the same jobs (comments, layout and description aside)."""
-    return a.fixed == b.fixed and a.blocks == b.blocks
+    """Whether ``a`` and ``b`` run the same jobs at the same points (comments, layout, description
+    and how a setting is written aside: a default given or left out, ``"2ms"`` or ``0.002``)."""
+    return len(a) == len(b) and all(
+        a.settings(i) == b.settings(i) and a.config(i) == b.config(i) for i in range(len(a))
+    )
 
 
 def _check_no_loss(exp: Experiment, path: Path, holes: set[int]) -> None:

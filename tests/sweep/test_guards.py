@@ -57,6 +57,11 @@ def test_allow_missing_does_not_replace_a_jobs_numbers_with_nan(tmp_path):
     with pytest.raises(MergeError, match=r"holds jobs 3, which are not done now"):
         merge(edited, tmp_path, allow_missing=True)
     assert merged.read_bytes() == before
+    rewritten = loads(TEXT.replace("epochs = 3", "epochs = 3\nrepeats = 1").replace('"2ms"', "0.002"))
+    assert (rewritten.fixed, rewritten.blocks) != (exp.fixed, exp.blocks)  # the same jobs, written otherwise
+    with pytest.raises(MergeError, match=r"holds jobs 3, which are not done now"):
+        merge(rewritten, tmp_path, allow_missing=True)
+    assert merged.read_bytes() == before
     # moved away (or another grid): merged with the hole, as asked
     merged.rename(tmp_path / "kept.h5")
     ds = merge(exp, tmp_path, allow_missing=True)
