@@ -232,9 +232,23 @@ def _intact(stored: object, datasets: dict[str, tuple[object, object]], attrs: d
     return stored == _digest_v1(datasets, attrs)
 
 
+def _damage(stored: object, datasets: dict[str, tuple[object, object]], attrs: dict[str, object],
+            dataset_attrs: dict[str, dict]) -> str | None:  # fmt: skip
+    """Why contents with the checksum ``stored`` are not as written; None when they are."""
+    if stored is None:  # files of numerics version 3 on were all written with a checksum
+        try:
+            version = numerics_version({k: _attr_value(attrs[k]) for k in ("numerics_version", "snnsim_version")
+                                        if k in attrs})  # fmt: skip
+        except (TypeError, ValueError):
+            return "its numerics_version is not a number"
+        return "its checksum (data_sha256) was removed after writing" if version >= 3 else None
+    return None if _intact(stored, datasets, attrs, dataset_attrs) else "data damaged after writing (checksum mismatch)"
+
+
 def verify(path: str | os.PathLike) -> str | None:
     """None when every array and attribute of the result file ``path`` reads back as written
-    (its ``data_sha256``; files without one: every array reads), else the reason."""
+    (its ``data_sha256``; files older than numerics version 3 without one: every array reads),
+    else the reason."""
     import h5py
 
     try:
@@ -243,9 +257,7 @@ def verify(path: str | os.PathLike) -> str | None:
             contents = _contents(f)
     except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
         return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
-    if stored is not None and not _intact(stored, *contents):
-        return "data damaged after writing (checksum mismatch)"
-    return None
+    return _damage(stored, *contents)
 
 
 def write(ds: xr.Dataset, path: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -350,10 +362,7 @@ def read(path: str | os.PathLike) -> tuple[xr.Dataset, str | None]:
         raw_attrs = dict(f.attrs)
         dtypes = {name: obj.dtype for name, obj in datasets.items()}
     stored = raw_attrs.get("data_sha256")
-    damage = None
-    if stored is not None and not _intact(stored, {name: (dtypes[name], values[name]) for name in values}, raw_attrs,
-                                          attrs):  # fmt: skip
-        damage = "data damaged after writing (checksum mismatch)"
+    damage = _damage(stored, {name: (dtypes[name], values[name]) for name in values}, raw_attrs, attrs)
     global_attrs = {k: _attr_value(v) for k, v in raw_attrs.items()}
     strings = {name for name, dtype in dtypes.items() if h5py.check_string_dtype(dtype) is not None}
     variables = {}

@@ -48,6 +48,7 @@ def test_load_rejects_missing_damaged_and_incomplete(tmp_path):
     with pytest.raises(ResultError, match="not a readable result file"):
         results.load(tmp_path / "bad.h5")
     ds = _dataset()
+    del ds.attrs["numerics_version"]  # xarray's writer adds no checksum: a file from before version 3
     ds.attrs["complete"] = 0
     ds.to_netcdf(tmp_path / "partial.h5", engine="h5netcdf")
     with pytest.raises(ResultError, match="incomplete"):
@@ -156,6 +157,7 @@ def test_load_finds_damage_and_falls_back_on_other_layouts(tmp_path):
         results.load(path)
     other = tmp_path / "grouped.h5"
     ds = _dataset()
+    del ds.attrs["numerics_version"]  # xarray's writer adds no checksum: a file from before version 3
     ds.to_netcdf(other, engine="h5netcdf")
     ds.to_netcdf(other, engine="h5netcdf", group="extra", mode="a")
     with pytest.raises(results._NotAResultLayout):
@@ -186,6 +188,24 @@ def _rewrite_digest(path, digest):
     with h5py.File(path, "r+") as f:
         datasets, attrs, _ = results._contents(f)
         f.attrs["data_sha256"] = digest(datasets, attrs)
+
+
+def test_a_removed_checksum_is_damage(tmp_path):
+    """Every file of numerics version 3 on was written with a checksum: one without it was edited
+    (its numbers can be anything); an older file without one still reads."""
+    import h5py
+
+    path = results.write(_dataset(), tmp_path / "run.h5")
+    with h5py.File(path, "r+") as f:
+        del f.attrs["data_sha256"]
+        f["test_acc"][0] = 99.0
+    assert results.verify(path) == "its checksum (data_sha256) was removed after writing"
+    with pytest.raises(ResultError, match=r"run.h5 is not a readable result file: its checksum \(data_sha256\) was"):
+        results.load(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["numerics_version"] = 2
+    assert results.verify(path) is None
+    assert results.load(path).test_acc.values.tolist() == [99.0, 60.0]
 
 
 def test_files_of_the_earlier_checksum_still_verify(tmp_path):
