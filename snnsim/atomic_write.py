@@ -19,6 +19,7 @@ import errno
 import os
 import secrets
 import socket
+import sys
 from pathlib import Path
 
 from .errors import EXIT_NOT_WRITTEN, SnnsimError
@@ -154,3 +155,14 @@ def clean_leftovers(path: str | os.PathLike) -> tuple[list[Path], list[Path]]:
         else:
             kept.append(tmp)
     return removed, kept
+
+
+def clean_and_report(path: str | os.PathLike, prog: str, writers: str) -> None:
+    """:func:`clean_leftovers`, saying on stderr what it removed (of killed ``writers``, e.g.
+    "runs") and which temporaries it kept."""
+    removed, kept = clean_leftovers(path)
+    if removed:
+        print(f"{prog}: removed {len(removed)} temporary file(s) of killed {writers} beside {path}", file=sys.stderr)
+    if kept:
+        print(f"{prog}: note: {len(kept)} temporary file(s) beside {path} belong to other or running writers: "
+              f"{', '.join(p.name for p in kept)}", file=sys.stderr)  # fmt: skip

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import config, recipes
-from .atomic_write import PathTaken, WriteFailed, clean_leftovers
+from .atomic_write import PathTaken, WriteFailed, clean_and_report
 from .cli import OneLineParser, guarded, process, stop_on_signals
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
@@ -200,15 +200,7 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: d
     :func:`results.check_writable`); remove temporary files that killed runs left beside it."""
     from . import results
 
-    removed, kept = clean_leftovers(out)
-    if removed:
-        print(f"snnsim.run: removed {len(removed)} temporary file(s) of killed runs beside {out}", file=sys.stderr)
-    if kept:
-        print(
-            f"snnsim.run: note: {len(kept)} temporary file(s) beside {out} belong to other or running "
-            f"writers: {', '.join(p.name for p in kept)}",
-            file=sys.stderr,
-        )
+    clean_and_report(out, "snnsim.run", "runs")
     results.check_writable(out, overwrite, inputs=inputs)
     free = shutil.disk_usage(out.parent if str(out.parent) else ".").free
     if free < MIN_FREE_BYTES:

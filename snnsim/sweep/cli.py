@@ -439,10 +439,13 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
 
 
 def cmd_merge(exp: Experiment, ns: argparse.Namespace) -> int:
+    from ..atomic_write import clean_and_report
     from .merge import merge
 
-    ds = merge(exp, ns.results_dir, allow_missing=ns.allow_missing)
     path = jobs_mod.merged_path(exp, ns.results_dir)
+    clean_and_report(path, PROG, "merges")
+    with stop_on_signals():  # scancel in the middle: no temporary left beside the merged file
+        ds = merge(exp, ns.results_dir, allow_missing=ns.allow_missing)
     dims = ", ".join(f"{k}={v}" for k, v in ds.sizes.items())
     print(f"{exp.name}: merged into {path} ({dims})")
     for key in ("missing", "stale"):

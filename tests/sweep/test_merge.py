@@ -444,3 +444,38 @@ def test_the_merged_file_keeps_the_jobs_versions_and_device(exp, tmp_path):
         ("0-4,6-11", json.loads(one["versions"])["torch"]),
         ("5", "0.0.1"),
     ]
+
+
+def test_a_merge_stopped_or_killed_in_its_write_leaves_no_temporary(exp, tmp_path):
+    """SIGTERM (scancel) inside the merged file's write: exit 143 and no temporary; SIGKILL: the
+    next merge removes the temporary and says so. The previous merged file stays byte for byte."""
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    merge_cmd = ["--results-dir", str(tmp_path), "merge", str(exp_file)]
+    assert cli.main(merge_cmd) == 0
+    merged = tmp_path / "m.h5"
+    before = merged.read_bytes()
+    code = (
+        "import os, sys, time\nfrom snnsim.sweep.cli import main\n"
+        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
+        f"sys.exit(main({merge_cmd!r}))\n"
+    )
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT)  # fmt: skip
+        assert proc.stdout.readline().strip() == "writing"
+        assert list(tmp_path.glob(".m.h5.*.tmp")), "the signal should hit the write"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert merged.read_bytes() == before
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 128 + signal.SIGTERM, err
+            assert "snnsim.sweep: stopped by SIGTERM; no result written" in err
+            assert not list(tmp_path.glob(".m.h5.*.tmp"))
+    assert len(list(tmp_path.glob(".m.h5.*.tmp"))) == 1  # the killed writer's
+    proc = subprocess.run([sys.executable, "-m", "snnsim.sweep", *merge_cmd], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert f"snnsim.sweep: removed 1 temporary file(s) of killed merges beside {merged}" in proc.stderr
+    assert not list(tmp_path.glob(".m.h5.*.tmp"))
