@@ -442,7 +442,8 @@ def test_a_one_row_fold_is_refused(tmp_path):
     with open(path, "wb") as fh:
         pickle.dump(data, fh)
     one_line_error(snnsim("run", "--study", "bmi", "--model", "linear", "--data", str(path), "--quiet"), 2,
-                   "test fold(s) 4 (1 rows)")  # fmt: skip
+                   "--data: the test fold(s) 4 hold(s) 1 row(s): FVAF needs at least 2; choose another --target, --dim, "
+                   "--rotation or data set")  # fmt: skip
 
 
 @pytest.mark.parametrize("args, fragment", [

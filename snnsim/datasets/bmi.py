@@ -78,6 +78,8 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
             raise DataError(f"{source}: {key} has {len(folds)} folds, expected {N_FOLDS}")
         arrays = []
         for i, fold in enumerate(folds):
+            if np.ma.isMaskedArray(fold):  # np.asarray would use the masked values as data
+                raise DataError(f"{source}: {key} fold {i} is a masked array; give plain arrays without masked values")
             try:
                 kind = np.asarray(fold).dtype.kind
             except ValueError:  # rows of different lengths

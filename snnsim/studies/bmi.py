@@ -146,12 +146,18 @@ def check_targets(cfg: RunConfig, folds: Splits[Folds]) -> None:
 
 
 def check_target_columns(cfg: RunConfig, y: np.ndarray, where: str, folds: Sequence[int], choices: str) -> None:
-    """Refuse a column of ``y`` (rows, len(cfg.dims)) that is constant (FVAF undefined) or overflows."""
+    """Refuse a column of ``y`` (rows, len(cfg.dims)) that is constant or shorter than 2 rows (FVAF
+    undefined), or overflows."""
     for d, column in zip(cfg.dims, y.T):
         with np.errstate(over="ignore", invalid="ignore"):
             spread = np.std(column)
             scale = np.abs(column).max() if len(column) else 0.0
-        if len(column) < 2 or spread == 0 or spread <= 1e-9 * scale:  # constant, or constant but for rounding
+        if len(column) < 2:
+            raise DataError(
+                f"--data: the {where} {','.join(map(str, folds))} hold(s) {len(column)} row(s): FVAF needs at least 2; "
+                f"choose another {choices}"
+            )
+        if spread == 0 or spread <= 1e-9 * scale:  # constant, or constant but for rounding
             raise DataError(
                 f"--target: {cfg.target} ({bmi_data.JOINTS[d]}) is constant in the {where} "
                 f"{','.join(map(str, folds))} ({len(column)} rows): FVAF is undefined there; choose another {choices}"

@@ -47,6 +47,10 @@ def test_synthetic_format_and_determinism(small, tmp_path):
         ),
         (lambda d: d["dtheta"][4].__setitem__((7, 0), np.nan), "dtheta fold 4 contains NaN"),
         (
+            lambda d: d["MI"].__setitem__(3, np.ma.masked_array(d["MI"][3], mask=d["MI"][3] > 5)),
+            "MI fold 3 is a masked array; give plain arrays without masked values",
+        ),
+        (
             lambda d: d["MI"].__setitem__(1, [list(r) for r in d["MI"][1][:3]] + [[1.0]]),
             "MI fold 1 is not a rectangular array",
         ),
