@@ -9,8 +9,9 @@ process's umask; flushes it to disk; then puts it in place:
 - with ``overwrite``, with a rename, which replaces the target in one step.
 
 A process killed during the write leaves at most its temporary file, never a partial target.
-:func:`leftovers` lists the temporaries of a target; :func:`clean_leftovers` removes those whose
-writer is gone (same host, no such process) and returns the others.
+:func:`leftovers` lists the temporaries of a target (:func:`leftovers_by_target`: of every target
+in a folder, from one listing); :func:`clean_leftovers` removes those whose writer is gone (same
+host, no such process) and returns the others.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import os
 import secrets
 import socket
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 
 from .errors import EXIT_NOT_WRITTEN, SnnsimError
@@ -131,6 +133,20 @@ def leftovers(path: str | os.PathLike) -> list[Path]:
     return sorted(folder.glob(f".{path.name}.*.tmp"))
 
 
+def leftovers_by_target(folder: Path, names: Iterable[str]) -> dict[str, list[Path]]:
+    """The temporaries among ``names`` (entries of ``folder``) by the name of their target:
+    ``result[T]`` is :func:`leftovers` of ``folder / T`` (a name ``T`` without glob characters),
+    from one listing of the folder instead of one per target."""
+    out: dict[str, list[Path]] = {}
+    for name in names:
+        if not (name.startswith(".") and name.endswith(".tmp")):
+            continue
+        for end in range(1, len(name)):  # every T with name = ".T.*.tmp"
+            if name[end] == "." and name.endswith(".tmp", end + 1):
+                out.setdefault(name[1:end], []).append(folder / name)
+    return {target: sorted(paths) for target, paths in out.items()}
+
+
 def _writer_gone(tmp: Path) -> bool:
     """True when ``tmp`` was made on this host by a process that no longer exists."""
     parts = tmp.name[len(".") :].rsplit(".", 4)  # NAME, HOST, PID, TOKEN, "tmp"
@@ -145,10 +161,11 @@ def _writer_gone(tmp: Path) -> bool:
     return False
 
 
-def clean_leftovers(path: str | os.PathLike) -> tuple[list[Path], list[Path]]:
-    """Remove the temporaries of ``path`` whose writer is gone; return (removed, kept)."""
+def clean_leftovers(path: str | os.PathLike, found: list[Path] | None = None) -> tuple[list[Path], list[Path]]:
+    """Remove the temporaries of ``path`` whose writer is gone; return (removed, kept).
+    ``found``: those temporaries, where the caller has listed them (:func:`leftovers_by_target`)."""
     removed, kept = [], []
-    for tmp in leftovers(path):
+    for tmp in leftovers(path) if found is None else found:
         if _writer_gone(tmp):
             _remove(tmp)
             removed.append(tmp)

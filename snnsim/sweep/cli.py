@@ -34,7 +34,6 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic_write import leftovers
 from ..cli import Interrupted, OneLineParser, command_parser, guarded, stop_on_signals
 from ..cli import index as _index
 from ..cli import positive_int as _positive
@@ -390,12 +389,15 @@ def _nothing_to_run(exp: Experiment, ns: argparse.Namespace) -> str:
 
 
 def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
-    st = jobs_mod.states(exp, ns.results_dir)
+    listing = jobs_mod.list_folder(exp, ns.results_dir)  # once: not once per job
+    st = jobs_mod.states(exp, ns.results_dir, listing=listing)
     by: dict[str, list[int]] = {k: [] for k in jobs_mod.STATES}
     for s in st:
         by[s.state].append(s.index)
     todo = sorted(by["missing"] + by["failed"] + by["corrupt"])
-    temporaries = [t for i in range(exp.grid_size) for t in leftovers(jobs_mod.result_path(exp, i, ns.results_dir))]
+    temporaries = [
+        t for i in range(exp.grid_size) for t in listing.leftovers(jobs_mod.result_path(exp, i, ns.results_dir))
+    ]
     if ns.json:
         print(
             json.dumps(

@@ -37,11 +37,12 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import results
-from ..atomic_write import WriteFailed, clean_leftovers
+from ..atomic_write import WriteFailed, clean_leftovers, leftovers_by_target
 from ..errors import (
     EXIT_DIVERGED,
     EXIT_FAILED,
@@ -143,19 +144,31 @@ class JobState:
     peak_rss_mb: float | None = None  # done jobs: the process's peak memory then
 
 
-def state(exp: Experiment, index: int, root: str | os.PathLike | None = None, check_data: bool = True) -> JobState:
+def state(
+    exp: Experiment,
+    index: int,
+    root: str | os.PathLike | None = None,
+    check_data: bool = True,
+    listing: Listing | None = None,
+) -> JobState:
     """The state of one job (see the module docstring). ``check_data=False`` skips reading the
     arrays back (:func:`snnsim.results.verify`): for a caller that loads the file next, which
-    checks them anyway."""
+    checks them anyway. ``listing``: the job folder's, for a caller asking about many jobs."""
     holder = job_lock(exp, index, root).holder()
     if holder is not None:
-        progress = checkpoint_progress(exp, root).get(index)
+        progress = checkpoint_progress(exp, root, listing).get(index)
         at = f"(epoch {progress[0]}/{progress[1]}) " if progress else ""
         return JobState(index, "running", f"{at}by {holder}")
-    return file_state(exp, index, root, check_data)
+    return file_state(exp, index, root, check_data, listing)
 
 
-def file_state(exp: Experiment, index: int, root: str | os.PathLike | None = None, check_data: bool = True) -> JobState:
+def file_state(
+    exp: Experiment,
+    index: int,
+    root: str | os.PathLike | None = None,
+    check_data: bool = True,
+    listing: Listing | None = None,
+) -> JobState:
     """The state of one job from its files alone, whoever holds its lock (the holder asks)."""
     path = found_result(exp, index, root)
     if path.exists():
@@ -199,7 +212,7 @@ def file_state(exp: Experiment, index: int, root: str | os.PathLike | None = Non
     marker = _found_marker(exp, index, root)
     if marker.exists():
         return JobState(index, "failed", _last_line(marker))
-    progress = checkpoint_progress(exp, root).get(index)
+    progress = checkpoint_progress(exp, root, listing).get(index)
     if progress:
         return JobState(index, "missing", f"resumes from its checkpoint after epoch {progress[0]}/{progress[1]}")
     return JobState(index, "missing")
@@ -221,8 +234,12 @@ def _data_changed(data: str | None, digest: str | None) -> str | None:
     )
 
 
-def states(exp: Experiment, root: str | os.PathLike | None = None, check_data: bool = True) -> list[JobState]:
-    return [state(exp, i, root, check_data) for i in range(exp.grid_size)]
+def states(
+    exp: Experiment, root: str | os.PathLike | None = None, check_data: bool = True, listing: Listing | None = None
+) -> list[JobState]:
+    """The state of every job, with one listing of the job folder (``listing``, else a new one)."""
+    listing = list_folder(exp, root) if listing is None else listing
+    return [state(exp, i, root, check_data, listing) for i in range(exp.grid_size)]
 
 
 def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
@@ -385,26 +402,63 @@ def checkpoint_path(
     return job_dir(exp, root) / f"{name}.r{min(repeats)}-{max(repeats)}.ckpt"
 
 
-def checkpoint_progress(exp: Experiment, root: str | os.PathLike | None = None) -> dict[int, tuple[int, int]]:
+def checkpoint_progress(
+    exp: Experiment, root: str | os.PathLike | None = None, listing: Listing | None = None
+) -> dict[int, tuple[int, int]]:
     """Job index -> (epochs done, epochs) from the checkpoints in the job folder (their small
-    JSON sidecars: no torch needed)."""
-    out: dict[int, tuple[int, int]] = {}
+    JSON sidecars: no torch needed), as ``listing`` (else a new listing) found them."""
+    return (list_folder(exp, root) if listing is None else listing).progress
+
+
+_SIDECAR = re.compile(r"\.jobs?-([0-9,-]+)\.r\d+-\d+\.ckpt\.json")
+
+
+@dataclass(frozen=True)
+class Listing:
+    """The names in a job folder, listed once: a command that asks about every job reads its
+    checkpoints and temporaries from here, not from one listing per job (jobs x files)."""
+
+    folder: Path
+    names: tuple[str, ...]  # in the order listed
+
+    @cached_property
+    def progress(self) -> dict[int, tuple[int, int]]:
+        """See :func:`checkpoint_progress`."""
+        out: dict[int, tuple[int, int]] = {}
+        for name in self.names:
+            match = _SIDECAR.fullmatch(name)
+            if not match:
+                continue
+            try:
+                info = json.loads((self.folder / name).read_text())
+                progress = (int(info["epoch"]), int(info["epochs"]))
+                indices = parse_array_spec(match.group(1))
+            except (OSError, ValueError, KeyError, TypeError):  # damaged, or not ours: no progress to show
+                continue
+            for index in indices:
+                out[index] = progress
+        return out
+
+    @cached_property
+    def _temporaries(self) -> dict[str, list[Path]]:
+        return leftovers_by_target(self.folder, self.names)
+
+    def leftovers(self, path: Path) -> list[Path]:
+        """:func:`snnsim.atomic_write.leftovers` of the file ``path`` in this folder."""
+        return self._temporaries.get(path.name, [])
+
+
+def list_folder(exp: Experiment, root: str | os.PathLike | None = None) -> Listing:
+    """The job folder's names now (none where it is not a folder, or cannot be read: as
+    :meth:`pathlib.Path.glob` finds none)."""
     folder = job_dir(exp, root)
     if not folder.is_dir():
-        return out
-    for side in folder.glob(".job*.ckpt.json"):
-        match = re.match(r"^\.jobs?-([0-9,-]+)\.r\d+-\d+\.ckpt\.json$", side.name)
-        if not match:
-            continue
-        try:
-            info = json.loads(side.read_text())
-            progress = (int(info["epoch"]), int(info["epochs"]))
-            indices = parse_array_spec(match.group(1))
-        except (OSError, ValueError, KeyError, TypeError):  # damaged, or not ours: no progress to show
-            continue
-        for index in indices:
-            out[index] = progress
-    return out
+        return Listing(folder, ())
+    try:
+        with os.scandir(folder) as entries:
+            return Listing(folder, tuple(entry.name for entry in entries))
+    except PermissionError:
+        return Listing(folder, ())
 
 
 def tensorboard_hooks(exp: Experiment, todo: list[int]) -> Callable:
@@ -507,8 +561,9 @@ def run_jobs(
     from .experiment import format_settings
 
     todo, code = [], EXIT_OK
+    listing = list_folder(exp, root)
     for index in indices:
-        current = state(exp, index, root)
+        current = state(exp, index, root, listing=listing)
         if current.state == "done" and not force:
             log(f"job {index}: already done ({found_result(exp, index, root)}); skipped")
         elif current.state == "stale" and not (force or rerun_stale):
@@ -529,8 +584,9 @@ def run_jobs(
             locks[index] = lock
         else:
             log(f"job {index}: being run by {lock.holder() or 'another process'}; skipped")
+    listing = list_folder(exp, root)  # with the locks held: no writer of these jobs adds to it
     for index in list(locks):  # another process may have finished it between the check and the lock
-        if not force and file_state(exp, index, root).state == "done":
+        if not force and file_state(exp, index, root, listing=listing).state == "done":
             log(f"job {index}: written by another process meanwhile; skipped")
             locks.pop(index).release()
     todo = [i for i in todo if i in locks]
@@ -541,7 +597,8 @@ def run_jobs(
             if not todo:
                 return code
             for index in todo:
-                removed, kept = clean_leftovers(result_path(exp, index, root))
+                path = result_path(exp, index, root)
+                removed, kept = clean_leftovers(path, listing.leftovers(path))
                 if removed:
                     log(f"job {index}: removed {len(removed)} temporary file(s) of killed writers")
             cfgs = [exp.config(i) for i in todo]
