@@ -237,6 +237,8 @@ def load(path: str | Path) -> Spec:
                                     f"give {key} = {{ choices = [..] }}")  # fmt: skip
                 if not low < high:
                     raise SpecError(f"{path}: search.{key}: low must be below high")
+                if desc.get("log") and not low > 0:
+                    raise SpecError(f"{path}: search.{key}: a log-scale range needs low > 0, got {desc['low']!r}")
                 step = _step(f"{path}: search.{key}", desc.get("step"), low, high, _integer(key))
                 param = Param(key, float(low), float(high), bool(desc.get("log", False)), step)
         except ConfigError as exc:
@@ -474,11 +476,10 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     """Every completed trial's result file, stacked along a dim ``trial`` with each searched
     setting a coordinate over it, into ``RESULTS/NAME.h5``. A completed trial whose file is gone
     is refused, or left out with ``allow_missing`` (listed in the attribute ``missing``)."""
-    import xarray as xr
 
     from . import results
     from .sweep.jobs import array_spec, check_merged_kind, results_dir
-    from .sweep.merge import carried_attrs
+    from .sweep.merge import carried_attrs, index_values, stack
 
     check_merged_kind(results_dir(root) / f"{spec.name}.h5", "tune")
     info = summary(spec, root)
@@ -489,7 +490,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     files = [trial_path(spec, n, root) for n in sorted(info["complete"]) if n not in missing]
     if not files:
         raise SnnsimError(f"{spec.name}: no completed trial to merge")
-    pieces, loaded = [], {}
+    pieces, loaded, searched = [], {}, []
     for path in files:
         ds = results.load(path)
         params = json.loads(ds.attrs["trial_params"])
@@ -500,9 +501,14 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
         ds = ds.assign_coords({d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes})
         attrs = loaded[number] = dict(ds.attrs)
         ds.attrs = {}
-        pieces.append(ds.expand_dims(trial=[number]).assign_coords({k: ("trial", [v]) for k, v in params.items()})
-                      .assign(objective_value=("trial", [attrs["objective_value"]])))  # fmt: skip
-    merged = xr.concat(pieces, dim="trial", join="outer", combine_attrs="drop")
+        searched.append(params)
+        pieces.append(ds.assign(objective_value=attrs["objective_value"]))
+    # as a sweep's merge: a variable or dim that some trials lack (a second layer) is NaN there
+    merged = stack(pieces, {"trial": tuple(loaded)})
+    # each searched setting a coordinate over the trials; a list (hidden = [8, 4]) as its text, "8,4"
+    names = list(dict.fromkeys(k for params in searched for k in params))
+    merged = merged.assign_coords({k: ("trial", index_values(tuple(_as_value(p.get(k)) for p in searched)))
+                                   for k in names})  # fmt: skip
     for var in merged.variables.values():
         var.encoding = {}  # the trial files' int encodings cannot hold the NaN of the padding
     # the settings every trial shares (not what the search set per trial), snnsim's and the libraries' versions
@@ -515,6 +521,11 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     out = results_dir(root) / f"{spec.name}.h5"
     results.write(merged, out, overwrite=True)
     return out
+
+
+def _as_value(value: Any) -> Any:
+    """A trial parameter as read back from JSON, with lists as tuples (as a sweep's values)."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 # -- command line ----------------------------------------------------------------------------------

@@ -115,6 +115,8 @@ BAD = {
     "searched value invalid": (GOOD.replace('"5ms"', '"5"'), "search.tau"),
     "no validation data (IPD)": (GOOD.replace("n_val_batches = 1\n", ""), "n_val_batches must be at least 1"),
     "fixed and searched": (GOOD.replace("epochs = 2", "epochs = 2\nhidden = 8"), "'hidden' is both fixed and searched"),
+    "log scale from zero": (GOOD.replace("[search]\n", "[search]\nweight_decay = { low = 0.0, high = 1e-2, log = true }\n"),
+                            "search.weight_decay: a log-scale range needs low > 0, got 0.0"),
     "log scale with a step": (GOOD.replace("log = true", "log = true, step = 1e-3"), "log-scale range takes no step"),
     "misspelt range key": (GOOD.replace("log = true", "lgo = true"), "unknown or conflicting key 'lgo'"),
     "empty search": (GOOD.split("[search]")[0], "[search] names no setting"),
@@ -490,3 +492,23 @@ def test_slurm_workers(cluster, tmp_path):  # noqa: F811 - the imported fixture
     for n in range(3):
         ds = results.load(tmp_path / "results" / "tiny" / f"trial-{n}.h5")
         assert int(ds.attrs["trial_number"]) == n
+
+
+def test_merge_of_choices_that_are_lists(tmp_path):
+    """``hidden = { choices = [8, [8, 4]] }``: merged, each trial's hidden is a text coordinate as
+    a sweep's (``"8"``, ``"8,4"``), and its first layer's weights are the trial's."""
+    spec = tmp_path / "layers.toml"
+    spec.write_text(TINY.format(trials=3, pruner="none").replace("seed = 0", "seed = 2")
+                    .replace("hidden = { low = 4, high = 12, step = 4 }", "hidden = { choices = [8, [8, 4]] }")
+                    .replace("batch_size = 16", 'batch_size = 16\nneuron = "standard"'))  # fmt: skip
+    env, root = env_for(tmp_path / "results"), tmp_path / "results"
+    ok(cli("run", spec, env=env, cwd=tmp_path))
+    ok(cli("merge", spec, env=env, cwd=tmp_path))
+    merged = results.load(root / "tiny.h5")
+    texts = []
+    for n in merged.trial.values:
+        trial = results.load(root / "tiny" / f"trial-{n}.h5")
+        hidden = json.loads(trial.attrs["trial_params"])["hidden"]
+        texts.append(",".join(map(str, hidden)) if isinstance(hidden, list) else str(hidden))
+        np.testing.assert_array_equal(merged.sel(trial=n).w1.isel(hidden_unit=slice(0, 8)).values, trial.w1.values)
+    assert merged.hidden.values.tolist() == texts and set(texts) == {"8", "8,4"}

@@ -110,7 +110,7 @@ def merge(
     merged["job_index"] = (dims, job_index.reshape(shape))
     assert tuple(merged.sizes[k] for k in dims) == shape
     for k, anchor in follows.items():
-        merged.coords[k] = (anchor, _index_values(tuple(value_of[k][v] for v in swept[anchor])))
+        merged.coords[k] = (anchor, index_values(tuple(value_of[k][v] for v in swept[anchor])))
     for var in merged.variables.values():
         var.encoding = {}  # the job files' int encodings cannot hold the NaN of a hole
     merged["job_index"].attrs = {"long_name": "grid index of the job (-1: not in the grid)"}
@@ -240,7 +240,7 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
         return xr.Variable(keys + dims, np.stack(arrays).reshape(shape + common), attrs=present[0].attrs)
 
     variables = {name: stacked(name) for name in union("data_vars")}
-    coords: dict[str, xr.Variable] = {k: xr.Variable((k,), _index_values(v)) for k, v in swept.items()}
+    coords: dict[str, xr.Variable] = {k: xr.Variable((k,), index_values(v)) for k, v in swept.items()}
     for name in aligned[0].indexes:
         coords[name] = aligned[0].variables[name]
     for name in union("coords"):
@@ -250,7 +250,7 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
     return xr.Dataset(variables, coords=coords)
 
 
-def _index_values(values: tuple) -> np.ndarray:
+def index_values(values: tuple) -> np.ndarray:
     """A swept setting's values as a concatenated index holds them (text as objects). Where
     some value is a list (``hidden = [8, "8,8"]``, ``dims = ["0,1", 2]``), every value is its
     text as on the command line: ``"8"``, ``"8,8"``."""
