@@ -41,7 +41,14 @@ def _raise_interrupted(signum: int, frame: object) -> None:
     # and array.sh forwards its own): a second one must not interrupt the clean stop itself.
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+    if _held is not None:  # inside signals_held(): raised when its step is over
+        _held.append(signum)
+        return
     raise Interrupted(signum)
+
+
+#: The stop signals that arrived inside :func:`signals_held` (None outside it).
+_held: list[int] | None = None
 
 
 @contextlib.contextmanager
@@ -57,6 +64,20 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
+
+
+@contextlib.contextmanager
+def signals_held() -> Iterator[None]:
+    """Hold the stop signals over a short step that must not be cut in two (a trial's file written
+    but not yet recorded): one that arrives meanwhile raises :class:`Interrupted` after the step."""
+    global _held
+    arrived = _held = []
+    try:
+        yield
+    finally:
+        _held = None
+    if arrived:
+        raise Interrupted(arrived[0])
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -62,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config as config_mod
-from .cli import OneLineParser, command_parser, guarded, process
+from .cli import Interrupted, OneLineParser, command_parser, guarded, process, signals_held, stop_on_signals
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import EXIT_FAILED, ConfigError, SnnsimError
@@ -396,8 +396,6 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
     import optuna
     from optuna.trial import TrialState
 
-    from .cli import Interrupted, stop_on_signals
-
     s = study(spec, root, worker)
     done = failed = 0
     with stop_on_signals():
@@ -427,8 +425,14 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 failed += 1
                 log(f"trial {trial.number}: failed: {type(exc).__name__}: {exc}")
             else:
-                s.tell(trial, value)
-                log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}")
+                try:
+                    with signals_held():  # its file is written: a stop now must not leave it running for good
+                        s.tell(trial, value)
+                    log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}")
+                except Interrupted as exc:
+                    log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}, recorded; then "
+                        f"stopped by {exc.name}")  # fmt: skip
+                    return 128 + exc.signum
             done += 1
 
 
@@ -596,14 +600,25 @@ def cmd_run(spec: Spec, ns: Any) -> int:
     logs = folder(spec, ns.results_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SNNSIM_THREADS=str(max(1, (os.cpu_count() or 1) // ns.processes)))
-    procs = []
-    for k in range(ns.processes):
-        cmd = [sys.executable, "-m", "snnsim.tune", *(["--results-dir", ns.results_dir] if ns.results_dir else []),
-               "worker", str(spec.path)]  # fmt: skip
-        with open(logs / f"worker-{k}.log", "a") as log:
-            procs.append(subprocess.Popen(cmd, env={**env, "SLURM_ARRAY_TASK_ID": str(k)}, stdout=log,
-                                          stderr=subprocess.STDOUT))  # fmt: skip
-    codes = [p.wait() for p in procs]
+    procs: list[subprocess.Popen] = []
+    try:
+        with stop_on_signals():
+            for k in range(ns.processes):
+                cmd = [sys.executable, "-m", "snnsim.tune",
+                       *(["--results-dir", ns.results_dir] if ns.results_dir else []), "worker", str(spec.path)]  # fmt: skip
+                with open(logs / f"worker-{k}.log", "a") as log:
+                    procs.append(subprocess.Popen(cmd, env={**env, "SLURM_ARRAY_TASK_ID": str(k)}, stdout=log,
+                                                  stderr=subprocess.STDOUT))  # fmt: skip
+            codes = [p.wait() for p in procs]
+    except Interrupted as exc:  # pass the signal on: each worker marks its trial stopped and exits
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(exc.signum)
+        for p in procs:
+            p.wait()
+        print(f"{spec.name}: stopped by {exc.name}; the workers were stopped too (their trials are not counted; "
+              "run again to go on)", file=sys.stderr)  # fmt: skip
+        return 128 + exc.signum
     info = summary(spec, ns.results_dir)
     print(_status_line(info))
     return max(codes) if any(codes) else 0

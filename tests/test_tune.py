@@ -512,3 +512,59 @@ def test_merge_of_choices_that_are_lists(tmp_path):
         texts.append(",".join(map(str, hidden)) if isinstance(hidden, list) else str(hidden))
         np.testing.assert_array_equal(merged.sel(trial=n).w1.isel(hidden_unit=slice(0, 8)).values, trial.w1.values)
     assert merged.hidden.values.tolist() == texts and set(texts) == {"8", "8,4"}
+
+
+def test_sigterm_to_run_with_workers_stops_them(tmp_path):
+    """``tune run -j 2`` stopped by SIGTERM (scancel, kill) passes it on: both workers mark
+    their trials stopped (not counted) and exit; nothing keeps training as an orphan."""
+    import signal
+    import time
+
+    spec = tmp_path / "long.toml"
+    spec.write_text(TINY.format(trials=4, pruner="none").replace("epochs = 2", "epochs = 5000"))
+    env, root = env_for(tmp_path / "results"), tmp_path / "results"
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.tune", "run", "-j", "2", str(spec)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    loaded = tune.load(spec)
+    try:
+        end = time.monotonic() + 120
+        while time.monotonic() < end:
+            assert proc.poll() is None, proc.communicate()
+            if (root / "tiny").is_dir() and len(tune.summary(loaded, root)["running"]) == 2:
+                break
+            time.sleep(0.5)
+        else:
+            pytest.fail("the two workers did not start their trials")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "tiny: stopped by SIGTERM; the workers were stopped too" in err
+    info = tune.summary(loaded, root)
+    assert info["running"] == [] and len(info["stopped"]) == 2, info
+
+
+def test_a_stop_while_a_finished_trial_is_recorded_waits_for_the_record(tmp_path, monkeypatch):
+    """A real SIGTERM sent at the moment the worker tells Optuna a finished trial's value (its
+    file written): the trial is recorded complete, not left running for good, then the worker stops."""
+    import signal
+
+    import optuna
+
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    spec, root = tune.load(path), tmp_path / "results"
+    tell = optuna.study.Study.tell
+
+    def signalled_tell(self, trial, values=None, state=None, skip_if_finished=False):
+        if values is not None:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return tell(self, trial, values, state, skip_if_finished)
+
+    monkeypatch.setattr(optuna.study.Study, "tell", signalled_tell)
+    messages = []
+    assert tune.work(spec, root, 0, messages.append) == 128 + signal.SIGTERM
+    assert messages[-1].startswith("trial 0: val_acc = ") and messages[-1].endswith("recorded; then stopped by SIGTERM")
+    info = tune.summary(spec, root)
+    assert info["complete"] == [0] and info["running"] == [], info
+    assert tune.trial_path(spec, 0, root).exists()
