@@ -6,8 +6,13 @@ Every IPD result file and every BMI ``snn`` result file holds the trained weight
 model is exported without training again. A BMI decoder's affine head on its readout
 (``head_scale``, ``head_bias``) and its scaling (``x_mean``, ``x_std``, ``y_mean``, ``y_std``) go
 into the ``pt`` dict and the NIR metadata (they act outside the spiking graph), and so does
-how its input is presented: ``input_encoding`` ``bins`` (one 48-value step per 50 ms bin) or
-``window`` (the 960 values as one input vector, fed for ``hold_steps`` steps).
+how its input is presented: ``input_encoding`` ``bins`` (one 48-value step per 50 ms bin, then
+``pad_steps`` steps of zero input so that the last bin reaches the output) or ``window`` (the 960
+values as one input vector, fed for ``hold_steps`` steps), and how the readout's units make the
+outputs: ``push_pull`` (the ``fr`` readout: output d is unit d minus unit n + d) or
+``readout_units`` consecutive units summed per output (the ``weighted`` readout). An IPD model's
+``eval`` says how its predictions are scored: ``readout`` (its readout) or ``sum`` (the sum over
+time of the output membrane, the notebook's).
 
 ``--format pt``: a ``torch.save`` dict: ``w1``, ``w2`` (float32, (in, out) layout), ``alpha`` (the
 membrane decay per step), ``threshold``, ``readout``, ``dt`` (s), ``tau`` (s), ``config`` (JSON),
@@ -58,8 +63,9 @@ FORMATS = ("nir", "pt")
 #: A BMI decoder's affine head on its readout (per output) and its input and target scaling.
 BMI_HEAD = ("head_scale", "head_bias", "readout_weights")  # readout_weights: the "weighted" readout only
 BMI_SCALING = ("x_mean", "x_std", "y_mean", "y_std")
-#: How a BMI decoder's input is presented (``hold_steps``: the window encoding only).
-BMI_INPUT = ("input_encoding", "hold_steps")
+#: How a BMI decoder's input is presented (``hold_steps``: window; ``pad_steps``: bins) and its
+#: readout's units combined into outputs.
+BMI_INPUT = ("input_encoding", "hold_steps", "pad_steps", "push_pull", "readout_units")
 
 
 def network_to_nir(
@@ -141,6 +147,7 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
         "w2": ds["w2"].sel(repeat=r).values.astype(np.float32),
         "alpha": cfg.alpha, "threshold": cfg.threshold, "readout": cfg.readout, "dt": cfg.dt, "tau": cfg.tau,
         "neuron": getattr(cfg, "neuron", "notebook"), "config": cfg.to_json(), "repeat": r, "seed": cfg.seed + r,
+        **({"eval": cfg.eval} if cfg.study == "ipd" else {}),
         **({k: ds[k].sel(repeat=r).values.astype(np.float32) for k in BMI_HEAD if k in ds} if cfg.study == "bmi" else {}),
         **({k: ds[k].values.astype(np.float32) for k in BMI_SCALING} if cfg.study == "bmi" else {}),
         **(_bmi_input(cfg) if cfg.study == "bmi" else {}),
@@ -148,10 +155,16 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
 
 
 def _bmi_input(cfg: RunConfig) -> dict:
-    """How a BMI decoder's input reaches the graph: ``bins`` (one step per 50 ms bin, 48 inputs)
-    or ``window`` (all 960 values at once, held for ``hold_steps`` steps)."""
-    held = {"hold_steps": cfg.window_steps} if cfg.encoding == "window" else {}
-    return {"input_encoding": cfg.encoding, **held}
+    """How a BMI decoder's input reaches the graph: ``bins`` (one step per 50 ms bin, 48 inputs,
+    then ``pad_steps`` zero steps) or ``window`` (all 960 values at once, held for ``hold_steps``
+    steps); and how the graph's output units make the decoded outputs."""
+    from .encoders.bmi import PAD
+    from .readouts import get_readout
+
+    held = {"hold_steps": cfg.window_steps} if cfg.encoding == "window" else {"pad_steps": PAD}
+    push_pull = bool(get_readout(cfg.readout).spiking_output)
+    return {"input_encoding": cfg.encoding, **held, "push_pull": push_pull,
+            "readout_units": 1 if push_pull else cfg.readout_units}  # fmt: skip
 
 
 def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = None, overwrite: bool = False) -> Path:
@@ -172,7 +185,7 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     import nir
 
     graph = network_to_nir(m["w1"], m["w2"], m["alpha"], m["threshold"], m["readout"], m["neuron"], m["dt"])
-    graph.metadata.update({"config": m["config"], "repeat": m["repeat"], "seed": m["seed"]})
+    graph.metadata.update({k: m[k] for k in ("config", "repeat", "seed", "eval") if k in m})
     graph.metadata.update({k: m[k] for k in (*BMI_HEAD, *BMI_SCALING, *BMI_INPUT) if k in m})  # outside the graph (BMI)
     tmp = out.with_name(f".{out.name}.export.tmp")
     try:

@@ -234,3 +234,73 @@ def test_a_bmi_snn_exports_with_its_head_and_scaling_and_an_ann_is_refused(tmp_p
     refused = export([str(files["ann"]), "--format", "nir", "--out", str(tmp_path / "a.nir")], tmp_path)
     assert refused.returncode == 2 and "not a spiking network" in refused.stderr, refused.stderr
     assert refused.stderr.count("\n") == 1 and not (tmp_path / "a.nir").exists()
+
+
+def _euler(graph, x: np.ndarray) -> np.ndarray:
+    """The NIR graph fc1 -> lif1 -> fc2 -> out run by forward Euler at its ``dt`` (the module
+    docstring's rule): x (batch, steps, inputs) -> the output's membrane or spikes per step."""
+    dt, fc1, lif, fc2, out = graph.metadata["dt"], *(graph.nodes[k] for k in ("fc1", "lif1", "fc2", "out"))
+    v1, v2, trace = np.zeros((len(x), fc1.weight.shape[0])), np.zeros((len(x), fc2.weight.shape[0])), []
+    for t in range(x.shape[1]):
+        v1 = v1 + dt / lif.tau * (lif.v_leak - v1 + lif.r * (x[:, t] @ fc1.weight.T.astype(np.float64)))
+        s1 = v1 > lif.v_threshold
+        v1 = np.where(s1, lif.v_reset, v1)
+        v2 = v2 + dt / out.tau * (out.v_leak - v2 + out.r * (s1 @ fc2.weight.T.astype(np.float64)))
+        if isinstance(out, nir.LIF):
+            s2 = v2 > out.v_threshold
+            v2 = np.where(s2, out.v_reset, v2)
+            trace.append(s2.astype(np.float64))
+        else:
+            trace.append(v2.copy())
+    return np.stack(trace, 1)
+
+
+@pytest.mark.parametrize("flags", [
+    ["--encoding", "bins", "--readout", "last"],  # 20 bins, then the pad_steps zero steps
+    ["--encoding", "window", "--readout", "fr"],  # push-pull: unit d minus unit n + d
+    ["--encoding", "window", "--readout", "weighted", "--readout-units", "2"],  # 2 units summed per output
+])  # fmt: skip
+def test_a_bmi_graph_read_by_its_metadata_gives_the_predictions(flags, bmi_path, tmp_path):
+    """Fed and read out as its metadata says (input steps, readout, how units make outputs, head
+    and scaling), the exported graph gives snnsim.predict's predictions."""
+    from snnsim.datasets import bmi as bmi_data
+
+    model, nir_file, pred = tmp_path / "m.h5", tmp_path / "m.nir", tmp_path / "p.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "snn", "--neuron", "standard", "--data", bmi_path, "--epochs",
+                         "1", "--hidden", "16", "--n-train-folds", "2", "--dim", "all", "--repeats", "1", "--quiet",
+                         "--out", str(model), *flags]) == 0  # fmt: skip
+    assert export([str(model), "--format", "nir", "--out", str(nir_file)], tmp_path).returncode == 0
+    proc = subprocess.run([sys.executable, "-m", "snnsim.predict", str(model), "--data", bmi_path, "--fold", "0",
+                           "--out", str(pred)], cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    expected = results.load(pred)["y_pred"].values[0]
+    graph, cfg = nir.read(str(nir_file)), results.config_of(results.load(model))
+    md = graph.metadata
+    counts = bmi_data.mi_to_sequence(bmi_data.load(bmi_path)["MI"][0], cfg.mi_order)
+    z = (counts - md["x_mean"]) / md["x_std"]
+    if md["input_encoding"] == "window":
+        x = np.repeat(z.reshape(len(z), 1, -1), int(md["hold_steps"]), axis=1)
+    else:
+        x = np.concatenate([z, np.zeros((len(z), int(md["pad_steps"]), z.shape[-1]))], axis=1)
+    trace = _euler(graph, x)
+    if md["readout"] == "weighted":
+        units = (trace * md["readout_weights"][None]).sum(1)
+    else:
+        units = {"last": trace[:, -1], "fr": trace.mean(1)}[md["readout"]]
+    n = expected.shape[-1]
+    if md["push_pull"]:
+        units = units[:, :n] - units[:, n:]
+    units = units.reshape(len(units), n, int(md["readout_units"])).sum(-1)
+    y = (md["head_scale"] * units + md["head_bias"]) * md["y_std"] + md["y_mean"]
+    np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+
+
+def test_an_ipd_graph_says_how_its_predictions_are_scored(tmp_path):
+    """``--eval sum`` scores with the sum over time of the output membrane, not the readout: the
+    metadata names both."""
+    for mode in ("readout", "sum"):
+        out = tmp_path / f"{mode}.h5"
+        assert run_cli.main([*TINY, "--readout", "max", "--eval", mode, "--out", str(out)]) == 0
+        assert export([str(out), "--format", "nir", "--out", str(tmp_path / f"{mode}.nir")], tmp_path).returncode == 0
+        metadata = nir.read(str(tmp_path / f"{mode}.nir")).metadata
+        assert (metadata["readout"], metadata["eval"]) == ("max", mode)
