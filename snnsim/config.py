@@ -121,7 +121,8 @@ class RunConfig:
     )
     epochs: int = setting(10, "training epochs", kind="int", models=TRAINED, low=1, high=1_000_000)
     batch_size: int = setting(64, "mini-batch size", kind="int", models=TRAINED, low=1, high=1_000_000)
-    lr: float = setting(0.01, "Adam learning rate", kind="float", models=TRAINED, low=0)
+    # Adam's first step is 10 x lr (its bias correction), in float32: a larger lr overflows inside torch
+    lr: float = setting(0.01, "Adam learning rate", kind="float", models=TRAINED, low=0, high=FLOAT32_MAX / 10)
     lr_schedule: str = setting(
         "constant", "learning rate over the epochs: constant, or cosine (from --lr down to 0 at the end)",
         kind="choice", models=TRAINED, choices=LR_SCHEDULES,
@@ -265,6 +266,10 @@ class RunConfig:
             raise _bad("delays", "input delays need inputs that change over time; --encoding window holds one "
                                  "input for all steps")  # fmt: skip
         self._check_model_space()
+        if self.backend == "norse" and self.alpha == 1.0:  # Norse's LIF leaks by dt/tau: it cannot hold alpha = 1
+            raise _bad("tau", f"{self.tau:g} s is so long against dt that the membrane does not decay within float "
+                              "precision (alpha = 1), which the norse backend cannot express; use --backend "
+                              "snntorch or fused, or a shorter --tau")  # fmt: skip
         if self.seed + self.repeats - 1 > MAX_SEED:
             raise _bad("seed", f"seed + repeats - 1 must be <= {MAX_SEED}, got {self.seed + self.repeats - 1}")
 
@@ -447,7 +452,7 @@ def coerce(name: str, value: Any) -> Any:
     if kind == "int":
         return _integer(name, value, meta["low"], meta["high"])
     if kind == "float":
-        return _number(name, value, meta["low"])
+        return _number(name, value, meta["low"], meta["high"])
     if kind == "amount":
         try:
             number = float(value.strip()) if isinstance(value, str) else value
@@ -501,14 +506,17 @@ def _integer(name: str, value: Any, low: int, high: int | None) -> int:
     return value
 
 
-def _number(name: str, value: Any, low: float) -> float:
+def _number(name: str, value: Any, low: float, high: float | None = None) -> float:
     if isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError:
             raise _bad(name, f"expected a number, got {value!r}") from None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value <= low:
-        raise _bad(name, f"must be a finite number > {low:g}, got {_shown(value)}")
+        raise _bad(name, f"must be a finite number > {low:g}" + (f" and <= {high:g}" if high is not None else "")
+                   + f", got {_shown(value)}")  # fmt: skip
+    if high is not None and value > high:
+        raise _bad(name, f"must be a finite number > {low:g} and <= {high:g}, got {_shown(value)}")
     return value
 
 

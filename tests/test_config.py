@@ -109,12 +109,22 @@ def test_text_from_the_edges_is_converted_by_the_config(field, text, value):
         ("dims", 7, r"^--dim: output columns are 0"),
         ("tau_syn", "-0ms", r"^--tau-syn: duration must be positive"),
         ("tau_syn", False, r"^--tau-syn: expected a duration"),
+        ("lr", 1e38, r"^--lr: must be a finite number > 0 and <= 3\.40282e\+37, got 1e\+38$"),  # overflowed in Adam
     ],
 )
 def test_messages_name_the_flag_and_the_range(field, value, message):
     study = "bmi" if field == "dims" else "ipd"
     with pytest.raises(ConfigError, match=message):
         RunConfig.from_dict({"study": study, field: value})
+
+
+def test_a_membrane_without_decay_is_refused_on_norse_only():
+    """At dt/tau below float precision alpha is 1: snnTorch and the fused kernels hold a membrane
+    that does not leak; Norse's LIF leaks by dt/tau and divided by zero."""
+    for backend in ("snntorch", "fused"):
+        assert RunConfig(backend=backend, tau=1e14).alpha == 1.0
+    with pytest.raises(ConfigError, match=r"^--tau: 1e\+14 s is so long .* \(alpha = 1\), which the norse backend"):
+        RunConfig(backend="norse", tau=1e14)
 
 
 def test_seed_plus_repeats_stays_in_range():
