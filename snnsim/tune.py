@@ -661,15 +661,16 @@ def cmd_status(spec: Spec, ns: Any) -> int:
 
 def cmd_best(spec: Spec, ns: Any) -> int:
     from .atomic_write import write_bytes
+    from .results import check_writable
 
     cfg = best_config(spec, ns.results_dir)
     info = summary(spec, ns.results_dir)["best"]
-    out = Path(ns.out)
-    if out.exists() and not ns.overwrite:
-        raise SnnsimError(f"--out: {out} exists; give another name, or --overwrite to replace it")
+    out = check_writable(ns.out, ns.overwrite, example="best.toml", inputs={"the tuning spec": spec.path})
+    study_folder = folder(spec, ns.results_dir).resolve()
+    if study_folder in out.resolve().parents:  # its trials' files and the study's journal
+        raise SnnsimError(f"--out: {out} is in the study's folder {study_folder}; write elsewhere")
     header = (f"best trial {info['number']} of {spec.name} ({spec.path}): {spec.objective} = {info['value']:.4f}\n"
               f"run it: python -m snnsim.run --config {out}")  # fmt: skip
-    out.parent.mkdir(parents=True, exist_ok=True)
     write_bytes(out, to_toml(cfg, header).encode(), overwrite=ns.overwrite)
     print(f"{out}: trial {info['number']}, {spec.objective} = {info['value']:.4f}")
     return 0

@@ -568,3 +568,23 @@ def test_a_stop_while_a_finished_trial_is_recorded_waits_for_the_record(tmp_path
     info = tune.summary(spec, root)
     assert info["complete"] == [0] and info["running"] == [], info
     assert tune.trial_path(spec, 0, root).exists()
+
+
+def test_best_never_writes_over_the_spec_or_the_study(tmp_path, capsys):
+    """``best --out`` with ``--overwrite`` refuses the spec itself, the study's own files and a
+    folder, in one line (exit 2), and leaves them as they were."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    trial = tune.trial_path(spec, 0, root)
+    before = {p: p.read_bytes() for p in (path, trial)}
+    (tmp_path / "folder").mkdir()
+    for out, reason in [(path, f"--out: {path} is the tuning spec; write to another file"),
+                        (trial, f"--out: {trial} is in the study's folder {tune.folder(spec, root).resolve()}"),
+                        (tmp_path / "folder", "is a folder; give a file name such as")]:  # fmt: skip
+        code = tune.main(["--results-dir", str(root), "best", str(path), "--out", str(out), "--overwrite"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and len(err) == 1 and reason in err[0], (code, err)
+    assert {p: p.read_bytes() for p in before} == before
+    assert tune.main(["--results-dir", str(root), "best", str(path), "--out", str(tmp_path / "best.toml")]) == 0
