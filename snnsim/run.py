@@ -184,6 +184,22 @@ def unread_note(cfg: RunConfig, settings: dict) -> str | None:
     return f"snnsim.run: note: --model {cfg.model} ({BASELINES[cfg.model]}) does not read {listed}; {effect} no effect"
 
 
+def idle_note(cfg: RunConfig, settings: dict, ns: argparse.Namespace) -> str | None:
+    """A one-line note naming the flags a run gave that have no effect with its other settings."""
+    idle = []
+    if getattr(ns, "out", None) is None:
+        idle += [f"{flag} (no --out)" for flag, given in (("--overwrite", getattr(ns, "overwrite", False)),
+                 ("--fallback-dir", getattr(ns, "fallback_dir", None)),
+                 ("--keep-checkpoints", getattr(ns, "keep_checkpoints", False))) if given]  # fmt: skip
+    if cfg.study == "ipd" and "patience" in settings and cfg.n_val_batches == 0:
+        idle.append("--patience (no --n-val-batches: early stopping needs validation data)")
+    if cfg.study == "bmi" and cfg.model == "linear" and getattr(ns, "tensorboard", None):
+        idle.append("--tensorboard (ridge regression has no epochs)")
+    if not idle:
+        return None
+    return f"snnsim.run: note: {', '.join(idle)} {'has' if len(idle) == 1 else 'have'} no effect"
+
+
 class NotSaved(SnnsimError):
     """The result could not be written at ``--out`` (the message says what happened to it);
     ``saved_to``: where it was saved instead, if anywhere."""
@@ -390,8 +406,9 @@ def main(argv: list[str] | None = None) -> int:
         cfg = _config_of(settings)
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
-        if (note := unread_note(cfg, settings)) and not getattr(ns, "quiet", False):
-            print(note, file=sys.stderr)
+        for note in (unread_note(cfg, settings), idle_note(cfg, settings, ns)):
+            if note and not getattr(ns, "quiet", False):
+                print(note, file=sys.stderr)
         out = getattr(ns, "out", None)
         ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
                      getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),

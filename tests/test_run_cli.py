@@ -177,3 +177,20 @@ def test_a_silent_network_is_named_in_a_warning(capsys):
         "the network does not respond to its input, as when no hidden spike reaches the output (fewer layers, "
         "a lower --threshold or another --init may change that)"
     ]
+
+
+def test_flags_without_effect_get_a_note(capsys, tmp_path, bmi_path):
+    """Flags that the other settings make idle are named, not silently dropped."""
+    loud = [a for a in TINY if a != "--quiet"]  # --quiet leaves notes out
+    assert main([*loud, "--patience", "3", "--overwrite", "--keep-checkpoints"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert notes == ["snnsim.run: note: --overwrite (no --out), --keep-checkpoints (no --out), --patience (no "
+                     "--n-val-batches: early stopping needs validation data) have no effect"]  # fmt: skip
+    assert main([*loud, "--patience", "3", "--n-val-batches", "1", "--out", str(tmp_path / "r.h5")]) == 0
+    assert "note:" not in capsys.readouterr().err
+    assert main(["--study", "bmi", "--model", "linear", "--data", bmi_path, "--n-train-folds", "2", "--quiet",
+                 "--tensorboard", str(tmp_path / "tb")]) == 0  # fmt: skip
+    assert main(["--study", "bmi", "--model", "linear", "--data", bmi_path, "--n-train-folds", "2",
+                 "--tensorboard", str(tmp_path / "tb")]) == 0  # fmt: skip
+    notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
+    assert notes == ["snnsim.run: note: --tensorboard (ridge regression has no epochs) has no effect"]
