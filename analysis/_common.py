@@ -9,6 +9,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import NoReturn
 
 import numpy as np
@@ -82,6 +83,16 @@ def joints(ds: xr.Dataset) -> list[tuple[str, xr.Dataset]]:
         return [("", ds)]
     names = ds["output"].values if "output" in ds.coords else range(n)
     return [(f" ({name})", ds.isel(output=i)) for i, name in enumerate(names)]
+
+
+#: The settings that make two BMI runs' scores comparable: the folds and what is decoded.
+SAME = ("data", "rotation", "n_train_folds", "target", "dims")
+
+
+def data_name(ds: xr.Dataset) -> str:
+    """``weak:1`` for a synthetic member, a file's name (not its folder) for a data file."""
+    data = ds.attrs.get("config_data") or "synthetic:standard:0"
+    return data.removeprefix("synthetic:") if data.startswith("synthetic:") else Path(data).name
 
 
 def spread(values: np.ndarray, digits: int) -> str:

@@ -6,11 +6,9 @@ data, folds, target or output columns is refused: their scores would not be comp
 python analysis/bmi_against_ridge.py snn_weak.h5:ridge_weak.h5 snn_lagged.h5:ridge_lagged.h5
 """
 
-from pathlib import Path
-
 import numpy as np
 import xarray as xr
-from _common import WrongResultError, joints, load, parser, run
+from _common import SAME, WrongResultError, data_name, joints, load, parser, run
 
 PROG = "bmi_against_ridge"
 
@@ -18,13 +16,6 @@ HEADER = (
     "| data | snn val | snn test [min-max] | ridge val | ridge test | snn - ridge (test) | snn train s per repeat |\n"
     "|---|---|---|---|---|---|---|"
 )
-SAME = ("data", "rotation", "n_train_folds", "target", "dims")  # the folds and what is decoded
-
-
-def data_name(ds: xr.Dataset) -> str:
-    """``weak:1`` for a synthetic member, a file's name (not its folder) for a data file."""
-    data = ds.attrs.get("config_data") or "synthetic:standard:0"
-    return data.removeprefix("synthetic:") if data.startswith("synthetic:") else Path(data).name
 
 
 def rows(snn: xr.Dataset, ridge: xr.Dataset) -> list[str]:

@@ -77,6 +77,23 @@ def test_bmi_table_gives_each_joint_its_row():
     ]
 
 
+def test_bmi_table_names_the_data_set_of_each_row_where_they_differ():
+    """Runs on other data sets (or folds) in one table: a column says which row is which."""
+    table = _script("bmi_table")
+
+    def run(model, **config):
+        ds = _run(model, [0.4], [0.3], [1.0], **config)
+        return ds.assign(train_fvaf=ds.val_fvaf, test_rmse=ds.test_fvaf * 10)
+
+    same = table.table([run("snn"), run("linear")])
+    assert same[0].startswith("| model | readout |") and same[1] == "|---" * 7 + "|"
+    lines = table.table([run("snn"), run("snn", data="synthetic:weak:1", rotation=10), run("linear")])
+    assert lines[0].startswith("| data | rotation | model | readout | test FVAF |") and lines[1] == "|---" * 9 + "|"
+    assert [line.split(" | ")[:3] for line in lines[2:]] == [
+        ["| out0.pkl", "5", "snn"], ["| weak:1", "10", "snn"], ["| out0.pkl", "5", "linear"]
+    ]  # fmt: skip
+
+
 @pytest.mark.parametrize(
     ("ridge", "message"),
     [
