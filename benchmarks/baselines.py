@@ -17,12 +17,15 @@ import json
 import math
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from snnsim.cli import guarded
 from snnsim.config import RunConfig
+from snnsim.device import resolve_device
 from snnsim.metrics import discretise
 from snnsim.studies.ipd import make_stimuli
 
@@ -185,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n-train-batches", type=int, default=64)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
-    device = torch.device(args.device)
+    device = resolve_device(args.device)
     cfg = RunConfig(readout=args.readout, tau=args.tau, epochs=args.epochs, n_train_batches=args.n_train_batches,
                     device=args.device)  # fmt: skip
     data = make_stimuli(cfg, 0, device, "train")
@@ -210,4 +213,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(guarded(Path(__file__).name, main))

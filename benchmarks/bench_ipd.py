@@ -34,6 +34,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from snnsim.cli import guarded, positive_float, positive_int
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "SNNSIM_THREADS": "1"}
@@ -125,15 +127,21 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 epoch of 4 batches, 1 run, the smoke grid")
-    ap.add_argument("--runs", type=int, default=3, help="repeats per case (median reported)")
+    ap.add_argument("--runs", type=positive_int, default=3, help="repeats per case (median reported)")
     ap.add_argument("--readout", default="mean", choices=("mean", "max", "fr"))
-    ap.add_argument("--tau", type=float, default=0.02, help="membrane time constant, s")
+    ap.add_argument("--tau", type=positive_float, default=0.02, help="membrane time constant, s")
     ap.add_argument("--only", default="", help="comma-separated case names (default: all)")
     ap.add_argument("--no-grid", action="store_true")
     ap.add_argument("--no-tuned", action="store_true", help="skip the one-thread runs")
     ap.add_argument("--results", type=Path, default=HERE / "results", help="folder of the JSON record")
     args = ap.parse_args(argv)
+    if args.results.exists() and not args.results.is_dir():
+        ap.error(f"--results: {args.results} is a file; give the folder of the JSON records")
     args.epochs, args.n_train_batches = (1, 4) if args.quick else (10, 64)
+    names = set(cases(args, Path("run.h5")))
+    unknown = sorted({s.strip() for s in args.only.split(",") if s.strip()} - names)
+    if unknown:
+        ap.error(f"--only: unknown case {unknown[0]!r}; cases: {', '.join(sorted(names))}")
     runs = 1 if args.quick else args.runs
     user_env = dict(os.environ)
     settings = {"default": user_env}
@@ -196,4 +204,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(guarded(Path(__file__).name, main))

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from snnsim.cli import guarded
 from snnsim.config import RunConfig
+from snnsim.device import resolve_device
 from snnsim.studies.ipd import IPDData, IPDStudy, Stimuli
 from snnsim.training import FitOptions
 
@@ -47,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if "cuda" in args.devices and not torch.cuda.is_available():
         ap.error("--devices: cuda asked for, but torch sees no CUDA device here")
-    a, b = (torch.device(d) for d in args.devices)
+    a, b = (resolve_device(d) for d in args.devices)
     for backend in args.backends:
         for readout, tau in CASES:
             cfg = RunConfig(study="ipd", backend=backend, readout=readout, tau=tau, epochs=args.epochs,
@@ -62,4 +65,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(guarded(Path(__file__).name, main))

@@ -13,6 +13,10 @@ from __future__ import annotations
 import argparse
 import collections
 import re
+from pathlib import Path
+
+from snnsim.cli import guarded, positive_float
+from snnsim.errors import SnnsimError
 
 #: (stage, the functions that mark it), the first match wins.
 STAGES = (
@@ -62,10 +66,17 @@ def summarise(lines: list[str], rate: float) -> tuple[dict[str, float], int]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("profile", help="py-spy record --format raw output")
-    ap.add_argument("--rate", type=float, default=20, help="py-spy's --rate, samples per second")
+    ap.add_argument("--rate", type=positive_float, default=20, help="py-spy's --rate, samples per second")
     args = ap.parse_args(argv)
-    with open(args.profile) as f:
-        seconds, n = summarise(f.readlines(), args.rate)
+    try:
+        with open(args.profile) as f:
+            seconds, n = summarise(f.readlines(), args.rate)
+    except OSError as exc:
+        raise SnnsimError(f"{args.profile}: {exc.strerror}") from None
+    except (ValueError, UnicodeDecodeError):
+        raise SnnsimError(f"{args.profile}: not a raw py-spy profile (py-spy record --format raw)") from None
+    if not seconds:
+        raise SnnsimError(f"{args.profile}: no samples in it (py-spy record --format raw)")
     total = sum(seconds.values())
     per = max(n, 1)
     print(f"{total:.1f} s sampled in all, {n} job processes")
@@ -76,4 +87,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(guarded(Path(__file__).name, main))

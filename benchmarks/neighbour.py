@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
+
+from snnsim.cli import guarded, positive_float, positive_int
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("kind", choices=("matmul", "copy"))
-    ap.add_argument("--size", type=int, default=128, help="matrix side (matmul)")
-    ap.add_argument("--seconds", type=float, default=16.0)
+    ap.add_argument("--size", type=positive_int, default=128, help="matrix side (matmul)")
+    ap.add_argument("--seconds", type=positive_float, default=16.0)
     args = ap.parse_args(argv)
     if args.kind == "matmul":
         import torch
@@ -43,4 +46,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(guarded(Path(__file__).name, main))

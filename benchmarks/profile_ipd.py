@@ -14,11 +14,13 @@ import argparse
 import collections
 import resource
 import time
+from pathlib import Path
 
 import torch
 
 from snnsim import allocator
 from snnsim.backends import _native
+from snnsim.cli import guarded, positive_int
 from snnsim.config import RunConfig
 from snnsim.studies import ipd
 
@@ -27,7 +29,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--readout", default="fr", choices=("mean", "max", "fr"))
     ap.add_argument("--tau", type=float, default=0.002, help="membrane time constant, s")
-    ap.add_argument("--models", type=int, default=10, help="seeds trained as one batched model")
+    ap.add_argument("--models", type=positive_int, default=10, help="seeds trained as one batched model")
     ap.add_argument(
         "--epochs", type=int, default=1, help="timed epochs (each one's time is printed); the last is profiled"
     )
@@ -110,4 +112,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(guarded(Path(__file__).name, main))

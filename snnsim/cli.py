@@ -8,6 +8,7 @@ import argparse
 import contextlib
 import errno
 import gc
+import math
 import os
 import signal
 import sys
@@ -144,6 +145,17 @@ def command_parser(prog: str, description: str, operand: str, metavar: str,
 def positive_int(text: str) -> int:
     """argparse type of a command argument: an integer >= 1."""
     return _int_at_least(text, 1)
+
+
+def positive_float(text: str) -> float:
+    """argparse type of a command argument: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
+    return value
 
 
 def dpi(text: str) -> int:

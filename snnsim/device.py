@@ -13,4 +13,12 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device", "cuda requested but no CUDA device is available; accepted here: cpu, auto")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError("device", f"unknown device {name!r}; accepted: cpu, cuda, auto") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError("device", f"snnsim runs on cpu or cuda, got {name!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", f"{name} requested but no CUDA device is available; accepted here: cpu, auto")
+    return device

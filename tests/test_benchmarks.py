@@ -106,3 +106,24 @@ def test_device_agreement_refuses_a_missing_gpu():
     out = subprocess.run([sys.executable, "benchmarks/device_agreement.py", "fused"], cwd=ROOT,
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert out.returncode == 2 and "no CUDA device" in out.stderr and "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["baselines.py", "notebook", "--tau", "0"], "baselines.py: error: --tau: duration must be positive"),
+    (["baselines.py", "notebook", "--device", "tpu"], "baselines.py: error: --device: unknown device 'tpu'"),
+    (["device_agreement.py", "fused", "--devices", "tpu", "cpu"], "device_agreement.py: error: --device: unknown"),
+    (["profile_ipd.py", "--models", "0"], "profile_ipd.py: error: argument --models: expected an integer >= 1"),
+    (["grid_profile.py", "nosuch.txt"], "grid_profile.py: error: nosuch.txt: No such file or directory"),
+    (["grid_profile.py", "README.md"], "grid_profile.py: error: README.md: not a raw py-spy profile"),
+    (["neighbour.py", "copy", "--seconds", "nan"], "neighbour.py: error: argument --seconds: must be a finite number"),
+    (["bench_ipd.py", "--only", "bogus"], "bench_ipd.py: error: --only: unknown case 'bogus'; cases: "),
+    (["bench_ipd.py", "--results", "README.md"], "bench_ipd.py: error: --results: README.md is a file"),
+])  # fmt: skip
+def test_bad_arguments_are_one_line_and_exit_2(args, message):
+    """The benchmark scripts hold to the command-line contract: a bad argument is one line on
+    stderr (after argparse's usage line where argparse refuses it), exit 2, no traceback."""
+    proc = subprocess.run([sys.executable, f"benchmarks/{args[0]}", *args[1:]], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert lines[-1].startswith(message), lines
