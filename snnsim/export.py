@@ -27,7 +27,10 @@ forward Euler at a step ``dt``, ``v <- (1 - dt/tau) v + (dt/tau) r I``. snnsim's
 1`` and the weights multiplied by ``1 / (1 - alpha)`` (undoing Euler's input gain; Norse ignores
 ``r``, snnTorch folds it into the threshold, so only this choice reads the same in both),
 ``v_leak = 0``, ``v_reset = 0``, ``v_threshold`` = the threshold, and ``dt = 1e-4`` (the step
-snnTorch's importer assumes; load in Norse with ``from_nir(graph, dt=1e-4)``). The metadata
+snnTorch's importer assumes; load in Norse with ``from_nir(graph, dt=1e-4)``). Neither importer
+maps the ``LI`` output node of the mean, max and last readouts (Norse's drops it silently, so the
+output is the layer's input current; snnTorch's raises): map it to the library's leaky integrator
+as ``tests/test_export.py`` does. The metadata
 holds the real step (``step_s``), alpha, tau, the readout (its reduction over time is not part
 of the graph) and the neuron model.
 
