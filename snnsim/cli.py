@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
@@ -193,10 +194,24 @@ def process(main: Callable[[], int]) -> int:
     per process on the benchmark machine (benchmarks/README.md); importing snnsim changes
     nothing of the kind."""
     gc.set_threshold(GC_YOUNG_THRESHOLD)
+    warnings.formatwarning = _one_line_warning
     try:
         return main()
     finally:
         gc.freeze()
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+_format_warning = warnings.formatwarning
+
+
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                      line: str | None = None) -> str:  # fmt: skip
+    """snnsim's own warnings as one line, ``snnsim: warning: ...`` (not a source line after it);
+    other libraries' as Python prints them."""
+    if os.path.abspath(filename).startswith(_PACKAGE + os.sep):
+        return f"snnsim: warning: {message}\n"
+    return _format_warning(message, category, filename, lineno, line)
 
 
 # what makes a path unusable, as the user gave it: one line, not a traceback

@@ -29,3 +29,20 @@ def test_unset_is_the_cpus_without_a_warning(monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert kernel_threads() == len(os.sched_getaffinity(0))
+
+
+def test_a_command_line_says_it_in_one_line():
+    """In a command's process the warning is one line naming snnsim, not Python's two (a file
+    and line, then the source line of the call)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, SNNSIM_THREADS="abc")
+    proc = subprocess.run([sys.executable, "-m", "snnsim.run", "--epochs", "1", "--n-train-batches", "1",
+                           "--n-test-batches", "1", "--hidden", "4", "--backend", "fused", "--quiet"],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    warned = [line for line in proc.stderr.splitlines() if "SNNSIM_THREADS" in line or "warnings.warn" in line]
+    assert warned == ["snnsim: warning: SNNSIM_THREADS='abc' is not a positive integer; using the "
+                      f"{len(os.sched_getaffinity(0))} CPU(s) of this process"]  # fmt: skip
