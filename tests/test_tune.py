@@ -588,3 +588,21 @@ def test_best_never_writes_over_the_spec_or_the_study(tmp_path, capsys):
         assert code == 2 and len(err) == 1 and reason in err[0], (code, err)
     assert {p: p.read_bytes() for p in before} == before
     assert tune.main(["--results-dir", str(root), "best", str(path), "--out", str(tmp_path / "best.toml")]) == 0
+
+
+def test_the_median_pruner_never_prunes_a_first_epoch(tmp_path):
+    """Epochs are reported from 1: after 3 complete trials, a trial below their median is pruned
+    from its second epoch, not in its first (Optuna's warm-up counts steps)."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(trials=8, pruner="median"))
+    s = tune.study(tune.load(path), tmp_path / "results")
+    for _ in range(3):
+        done = s.ask()
+        for epoch in (1, 2):
+            done.report(50.0, epoch)
+        s.tell(done, 50.0)
+    trial = s.ask()
+    trial.report(1.0, 1)
+    assert not trial.should_prune()
+    trial.report(1.0, 2)
+    assert trial.should_prune()
