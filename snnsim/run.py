@@ -347,8 +347,10 @@ def execute(
     out = None if out is None else results.file_name(out)
     fallback = None if fallback_dir is None else Path(fallback_dir)
     if out is not None:
-        prepare_out(out, overwrite, fallback,
-                    {"the --data file": getattr(cfg, "data", None), "the --config file": config_file})  # fmt: skip
+        from .datasets.bmi_synthetic import source_file
+
+        data = source_file(cfg.data) if cfg.study == "bmi" else getattr(cfg, "data", None)  # a synthetic set's cache
+        prepare_out(out, overwrite, fallback, {"the --data file": data, "the --config file": config_file})
     if tensorboard is not None:
         check_tensorboard(tensorboard, out)
     if progress and (hint := speed_hint(cfg)):

@@ -51,6 +51,7 @@ import numpy as np
 
 from .. import seeding
 from ..atomic_write import write_bytes
+from ..config import MAX_SEED
 
 VERSION = 2
 N_FOLDS = 20
@@ -115,13 +116,22 @@ def parse_source(text: str) -> tuple[str, int] | None:
     member = parts[1] if len(parts) > 1 and parts[1] else "standard"
     if member not in FAMILY:
         raise ValueError(f"unknown synthetic generator {member!r}; the family: {', '.join(FAMILY)}")
+    if len(parts) < 3:
+        return member, DATA_SEED
+    digits = parts[2]  # ASCII digits only: " 3" or another script's digits would name the same data otherwise
+    if not (digits.isascii() and digits.isdigit()) or int(digits) > MAX_SEED:
+        raise ValueError(f"the seed of {text!r} must be an integer in 0..{MAX_SEED}")
+    return member, int(digits)
+
+
+def source_file(data: str | None) -> str | Path | None:
+    """The file a BMI ``--data`` value reads: the cache file of a synthetic member (None: the
+    default one), else ``data`` itself (a path, or a value :func:`parse_source` refuses)."""
     try:
-        seed = int(parts[2]) if len(parts) == 3 else DATA_SEED
+        source = ("standard", DATA_SEED) if data is None else parse_source(data)
     except ValueError:
-        raise ValueError(f"the seed of {text!r} must be an integer >= 0") from None
-    if seed < 0:
-        raise ValueError(f"the seed of {text!r} must be an integer >= 0")
-    return member, seed
+        return data
+    return data if source is None else cache_path(source[1], source[0])
 
 
 def cache_dir() -> Path:

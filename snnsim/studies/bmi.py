@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -548,9 +549,9 @@ class BMIStudy:
         mini-batch's float32 records and gradients over its steps, and the weights with Adam's
         moments (``ann``: its one layer; ``linear``: ridge's products, whatever ``hidden``); input
         delays as in :meth:`IPDStudy.memory_bytes <snnsim.studies.ipd.IPDStudy.memory_bytes>`."""
-        from pathlib import Path
 
-        size = Path(cfg.data).stat().st_size if cfg.data and Path(cfg.data).is_file() else 26_000 * 965 * 8
+        # os.path.isfile: False, not an OSError, for a name too long for a path (a huge synthetic seed)
+        size = os.path.getsize(cfg.data) if cfg.data and os.path.isfile(cfg.data) else 26_000 * 965 * 8
         features = bmi_data.N_NEURONS * bmi_data.N_BINS
         if cfg.model == "linear":  # ridge in float64: a copy of the inputs, and 960 x 960 products per strength
             return 3 * size, size + 16 * features * features * 8

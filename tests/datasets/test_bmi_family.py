@@ -22,7 +22,10 @@ def test_parse_source(text, expected):
 
 @pytest.mark.parametrize("text,message", [("synthetic:nope", "unknown synthetic generator 'nope'"),
                                           ("synthetic:weak:x", "must be an integer"),
-                                          ("synthetic:weak:-1", "must be an integer >= 0")])  # fmt: skip
+                                          ("synthetic:weak:-1", "must be an integer in 0..4294967295"),
+                                          ("synthetic:weak: 3", "must be an integer in 0..4294967295"),
+                                          ("synthetic:weak:\u0663", "must be an integer in 0..4294967295"),
+                                          ("synthetic:weak:" + "9" * 300, "must be an integer in 0..4294967295")])  # fmt: skip
 def test_bad_sources_are_one_line(text, message, capsys):
     with pytest.raises(DataError, match=message):
         bmi_data.load(text)
@@ -67,3 +70,18 @@ def test_folds_too_small_for_the_blocks_are_refused_by_name():
     assert all(len(mi) == least for mi in data["MI"])
     with pytest.raises(ValueError, match="got 300.0"):
         syn.generate(samples_per_fold=300.0)
+
+
+def test_a_run_never_writes_over_a_synthetic_sets_cache(monkeypatch, tmp_path, capsys):
+    """``--out`` naming the cache file that ``--data synthetic:...`` (or the default) reads is the
+    --data file, refused as a data file given by its path is."""
+    from snnsim.run import main
+
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path))
+    for data in (["--data", "synthetic:standard:0"], []):
+        cache = syn.cache_path(0)
+        assert main(["--study", "bmi", "--model", "linear", *data, "--out", str(cache), "--overwrite", "--quiet"]) == 2
+        assert (
+            capsys.readouterr().err.strip()
+            == f"snnsim.run: error: --out: {cache} is the --data file; write to another file"
+        )
