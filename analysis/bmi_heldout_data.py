@@ -25,9 +25,9 @@ python analysis/bmi_heldout_data.py results/bmi_heldout0.pkl --seed 0
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
-from pathlib import Path
 
 import numpy as np
 from _common import parser
@@ -35,6 +35,7 @@ from _common import parser
 from snnsim.atomic_write import PathTaken, write_bytes
 from snnsim.cli import guarded, index
 from snnsim.errors import ResultError
+from snnsim.results import check_writable
 
 N_FOLDS, N_NEURONS, N_BINS = 20, 48, 20
 N_TUNED = 36
@@ -172,9 +173,9 @@ def write(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="the .pkl file to write (must not exist; its folder is made)")
     p.add_argument("--seed", type=index, default=0)
     args = p.parse_args(argv)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    if Path(args.out).exists():  # refused before generating
+    if os.path.lexists(args.out):  # refused before generating (a broken link too)
         raise ResultError(f"{args.out} exists; give a new path")
+    check_writable(args.out, flag="OUT", example="heldout.pkl")  # a folder name, an empty name, a read-only folder
     data = generate(args.seed)
     try:  # in one step: a full disk leaves no partial file that would block the next try
         write_bytes(args.out, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))

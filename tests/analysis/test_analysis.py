@@ -177,6 +177,7 @@ BAD_INPUT = [
     ("bmi_linear_by_gradient", ["weak:1", "--models", "0"], "--models: expected an integer >= 1, got '0'"),
     ("bmi_heldout_data", ["{notes}"], "notes.txt exists; give a new path"),
     ("bmi_heldout_data", ["{notes}/x.pkl"], "notes.txt"),
+    ("bmi_heldout_data", ["{notes}.d/"], "notes.txt.d/ names a folder; give a file name such as"),
     ("bmi_heldout_data", ["out.pkl", "--seed", "-1"], "--seed: expected an integer >= 0, got '-1'"),
     ("make_notebooks", ["extra"], "unrecognized arguments: extra"),
 ]
