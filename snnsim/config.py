@@ -57,6 +57,8 @@ NOTEBOOK_REACH = 4
 BMI_STEPS = N_BINS + 3
 #: The largest float32: an amount (weight decay, clipping norm ...) that torch multiplies float32 tensors by.
 FLOAT32_MAX = 3.4028234663852886e38
+#: The smallest normal float32 (smaller numbers are subnormal, which the compiled kernels flush to 0).
+FLOAT32_TINY = 1.1754943508222875e-38
 #: Keys of older result and experiment files, read as today's names.
 LEGACY_KEYS = {"task": "study"}
 
@@ -517,6 +519,9 @@ def _number(name: str, value: Any, low: float, high: float | None = None) -> flo
                    + f", got {_shown(value)}")  # fmt: skip
     if high is not None and value > high:
         raise _bad(name, f"must be a finite number > {low:g} and <= {high:g}, got {_shown(value)}")
+    if value != 0 and not FLOAT32_TINY <= abs(value) <= FLOAT32_MAX:  # torch computes in float32: 0 or inf there
+        raise _bad(name, f"{_shown(value)} is out of float32's range ({FLOAT32_TINY:.3g}..{FLOAT32_MAX:.3g} in "
+                         "size), in which torch computes")  # fmt: skip
     return value
 
 

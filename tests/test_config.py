@@ -109,6 +109,8 @@ def test_text_from_the_edges_is_converted_by_the_config(field, text, value):
         ("dims", 7, r"^--dim: output columns are 0"),
         ("tau_syn", "-0ms", r"^--tau-syn: duration must be positive"),
         ("tau_syn", False, r"^--tau-syn: expected a duration"),
+        ("threshold", 1e39, r"^--threshold: 1e\+39 is out of float32's range \(1\.18e-38\.\.3\.4e\+38 in size\)"),
+        ("lr", 1e-320, r"^--lr: 1e-320 is out of float32's range"),  # 0 in float32: training frozen silently
         ("lr", 1e38, r"^--lr: must be a finite number > 0 and <= 3\.40282e\+37, got 1e\+38$"),  # overflowed in Adam
     ],
 )
