@@ -128,15 +128,16 @@ def leftovers(path: str | os.PathLike) -> list[Path]:
     """Temporary files of ``path`` left by writers that did not finish (killed, or still writing)."""
     path = Path(path)
     folder = path.parent if str(path.parent) else Path(".")
-    if not folder.is_dir():
+    try:
+        names = os.listdir(folder)
+    except OSError:  # no such folder, or not one, or unreadable: no temporaries found there
         return []
-    return sorted(folder.glob(f".{path.name}.*.tmp"))
+    return leftovers_by_target(folder, names).get(path.name, [])
 
 
 def leftovers_by_target(folder: Path, names: Iterable[str]) -> dict[str, list[Path]]:
-    """The temporaries among ``names`` (entries of ``folder``) by the name of their target:
-    ``result[T]`` is :func:`leftovers` of ``folder / T`` (a name ``T`` without glob characters),
-    from one listing of the folder instead of one per target."""
+    """The temporaries among ``names`` (entries of ``folder``) by the name of their target: every
+    ``.T.*.tmp`` under ``T``. A caller asking about many targets lists the folder once for all."""
     out: dict[str, list[Path]] = {}
     for name in names:
         if not (name.startswith(".") and name.endswith(".tmp")):

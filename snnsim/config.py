@@ -514,11 +514,10 @@ def _number(name: str, value: Any, low: float, high: float | None = None) -> flo
             value = float(value.strip())
         except ValueError:
             raise _bad(name, f"expected a number, got {value!r}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value <= low:
+    if (isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value <= low
+            or (high is not None and value > high)):  # fmt: skip
         raise _bad(name, f"must be a finite number > {low:g}" + (f" and <= {high:g}" if high is not None else "")
                    + f", got {_shown(value)}")  # fmt: skip
-    if high is not None and value > high:
-        raise _bad(name, f"must be a finite number > {low:g} and <= {high:g}, got {_shown(value)}")
     if value != 0 and not FLOAT32_TINY <= abs(value) <= FLOAT32_MAX:  # torch computes in float32: 0 or inf there
         raise _bad(name, f"{_shown(value)} is out of float32's range ({FLOAT32_TINY:.3g}..{FLOAT32_MAX:.3g} in "
                          "size), in which torch computes")  # fmt: skip

@@ -11,8 +11,6 @@ def resolve_device(name: str) -> torch.device:
     """``cpu``, ``cuda`` or ``auto`` (cuda when available) -> torch.device."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device", "cuda requested but no CUDA device is available; accepted here: cpu, auto")
     try:
         device = torch.device(name)
     except (RuntimeError, ValueError):

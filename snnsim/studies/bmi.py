@@ -166,7 +166,7 @@ def check_target_columns(cfg: RunConfig, y: np.ndarray, where: str, folds: Seque
         if not np.isfinite(spread):
             raise DataError(
                 f"--data: {cfg.target} ({bmi_data.JOINTS[d]}) in the {where} {','.join(map(str, folds))} is too "
-                f"large to normalise (largest magnitude {np.abs(column).max():.3g}; its variance overflows)"
+                f"large to normalise (largest magnitude {scale:.3g}; its variance overflows)"
             )
         if scale > np.finfo(np.float32).max:  # the result file's predictions are float32: they would be inf
             raise DataError(
