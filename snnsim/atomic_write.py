@@ -175,10 +175,11 @@ def clean_leftovers(path: str | os.PathLike, found: list[Path] | None = None) ->
     return removed, kept
 
 
-def clean_and_report(path: str | os.PathLike, prog: str, writers: str) -> None:
+def clean_and_report(path: str | os.PathLike, prog: str, writers: str, found: list[Path] | None = None) -> None:
     """:func:`clean_leftovers`, saying on stderr what it removed (of killed ``writers``, e.g.
-    "runs") and which temporaries it kept."""
-    removed, kept = clean_leftovers(path)
+    "runs") and which temporaries it kept. ``found``: the temporaries to look at (default: those
+    of ``path``)."""
+    removed, kept = clean_leftovers(path, found)
     if removed:
         print(f"{prog}: removed {len(removed)} temporary file(s) of killed {writers} beside {path}", file=sys.stderr)
     if kept:

@@ -18,6 +18,7 @@ import argparse
 import glob
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import config, recipes
-from .atomic_write import PathTaken, WriteFailed, clean_and_report
+from .atomic_write import PathTaken, WriteFailed, clean_and_report, leftovers, leftovers_by_target
 from .cli import OneLineParser, guarded, process, stop_on_signals
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
@@ -216,7 +217,7 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: d
     :func:`results.check_writable`); remove temporary files that killed runs left beside it."""
     from . import results
 
-    clean_and_report(out, "snnsim.run", "runs")
+    clean_and_report(out, "snnsim.run", "runs", leftovers(out) + checkpoint_leftovers(out))
     results.check_writable(out, overwrite, inputs=inputs)
     free = shutil.disk_usage(out.parent if str(out.parent) else ".").free
     if free < MIN_FREE_BYTES:
@@ -312,6 +313,20 @@ def checkpoint_path(out: Path, members: list) -> Path:
 def checkpoints_of(out: Path) -> list[Path]:
     """Every checkpoint (:func:`checkpoint_path`) beside the result file ``out``."""
     return sorted(out.parent.glob(f".{glob.escape(out.name)}.r*-*.ckpt"))
+
+
+def checkpoint_leftovers(out: Path) -> list[Path]:
+    """Temporary files of the checkpoints (and their sidecars) beside the result file ``out``,
+    left by runs killed while they wrote one (:func:`checkpoint_path`)."""
+    folder = out.parent if str(out.parent) else Path(".")
+    try:
+        names = os.listdir(folder)
+    except OSError:  # no such folder yet, or not one: check_writable says so
+        return []
+    checkpoint = re.compile(rf"\.{re.escape(out.name)}\.r\d+-\d+\.ckpt(\.json)?")
+    found = {tmp for target, paths in leftovers_by_target(folder, names).items() if checkpoint.fullmatch(target)
+             for tmp in paths}  # fmt: skip
+    return sorted(found)
 
 
 def _kept_checkpoint(path: Path) -> str:

@@ -249,6 +249,36 @@ def test_temporaries_of_killed_writers_are_removed_by_the_next_run(tmp_path):
     assert not stale.exists() and other.exists()
 
 
+def test_a_run_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(tmp_path):
+    """SIGKILL while a checkpoint is written leaves its temporary (``..r.h5.r0-0.ckpt.HOST.PID.TOKEN.tmp``,
+    as large as the checkpoint); the next run of the same --out removed only the result's own
+    temporaries, so this one stayed for good."""
+    out = tmp_path / "r.h5"
+    code = (
+        "import os, sys, time\n"
+        "real = os.replace\n"
+        "def held(src, dst):\n"
+        "    if '.ckpt' in str(dst):\n"
+        "        print('writing', flush=True)\n"
+        "        time.sleep(60)\n"
+        "    real(src, dst)\n"
+        "os.replace = held\n"
+        "from snnsim.run import main\n"
+        f"sys.exit(main({[*TINY, '--out', str(out)]!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)  # fmt: skip
+    assert proc.stdout.readline().strip() == "writing"
+    proc.kill()
+    proc.communicate(timeout=60)
+    stale = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert len(stale) == 1 and stale[0].name.startswith("..r.h5.r0-0.ckpt."), stale
+    rerun = snnsim("run", *TINY, "--out", str(out))
+    assert rerun.returncode == 0, rerun.stderr
+    assert "removed 1 temporary file(s) of killed runs" in rerun.stderr
+    assert os.listdir(tmp_path) == ["r.h5"]
+
+
 # -- 5. corrupt job files ------------------------------------------------------------------------
 SMOKE = """name = "s"
 [fixed]
