@@ -14,13 +14,18 @@ Every epoch's events are flushed to disk; the writers (an event file and a write
 are closed by :meth:`TensorBoardHook.close`, or else when the hook is dropped (the runner holds a
 batched model's hooks only while it trains) and at the latest when the process exits.
 
+Monitoring never costs the training: when the folder cannot be written (a full disk, a quota),
+the hook says so in one line and writes nothing more; the run goes on and writes its result.
+
     tensorboard --logdir DIR
 """
 
 from __future__ import annotations
 
+import threading
+import warnings
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -33,21 +38,39 @@ from .training import EpochRecord
 class TensorBoardHook:
     """Writes each model's per-epoch scalars and weight histograms under ``folder / label``."""
 
-    def __init__(self, folder: str | Path, labels: Sequence[str], score_name: str = "validation") -> None:
-        self.folders = [Path(folder) / label for label in labels]
+    def __init__(self, folder: str | Path, labels: Sequence[str], score_name: str = "validation",
+                 log: Callable[[str], None] | None = None) -> None:  # fmt: skip
+        """``log``: where the one line goes when the folder cannot be written (default: a warning)."""
+        self.folder = Path(folder)
+        self.folders = [self.folder / label for label in labels]
         self.writers: list = []  # opened by the first record
         self.score_name = score_name
+        self.log = log or (lambda message: warnings.warn(message, stacklevel=2))
+        self.failed = False
         # not a bound method: the finaliser must not keep the hook alive
         self._close = weakref.finalize(self, _close_writers, self.writers)
 
     def __call__(self, record: EpochRecord) -> None:
+        if self.failed:
+            return
+        try:
+            self._write(record)
+        except OSError as exc:  # no space, a quota, a folder gone: the training itself goes on
+            self.failed = True
+            self.log(f"tensorboard: cannot write in {self.folder} ({exc.strerror or exc}); training goes on without it")
+            self._close()
+
+    def _write(self, record: EpochRecord) -> None:
         if not self.writers:
             from torch.utils.tensorboard import SummaryWriter
+
+            _quiet_writer_threads()
 
             # TensorBoard hides the folder's earlier events from this epoch on: those of a run
             # stopped after it (a resumed fit starts with its checkpoint's epoch again), or of an
             # earlier run of the same name
-            self.writers += [SummaryWriter(log_dir=str(f), purge_step=record.epoch) for f in self.folders]
+            for f in self.folders:  # one by one: those opened before a failure are closed
+                self.writers.append(SummaryWriter(log_dir=str(f), purge_step=record.epoch))
         params = weights_of(record.model)
         for m, writer in enumerate(self.writers):
             if not record.tracked[m]:  # stopped early: the result file has no numbers for it either
@@ -84,4 +107,23 @@ def weights_of(model: nn.Module) -> dict[str, torch.Tensor]:
 
 def _close_writers(writers: Sequence) -> None:
     for writer in writers:
-        writer.close()
+        try:
+            writer.close()
+        except OSError:  # the events that could not be written: the hook has said so
+            pass
+
+
+def _quiet_writer_threads() -> None:
+    """Keep an event writer's thread from printing a traceback when its file cannot be written:
+    the writer raises the same error in the thread that writes next, where the hook reports it."""
+    previous = threading.excepthook
+    if getattr(previous, "snnsim_quiet_writers", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if type(args.thread).__name__ == "_AsyncWriterThread" and issubclass(args.exc_type, OSError):
+            return
+        previous(args)
+
+    hook.snnsim_quiet_writers = True  # type: ignore[attr-defined]
+    threading.excepthook = hook

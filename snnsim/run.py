@@ -375,8 +375,12 @@ def execute(
     if tensorboard is not None:
         from .monitor import TensorBoardHook
 
+        def say(message: str) -> None:
+            print(f"snnsim.run: {message}", file=sys.stderr)
+
         def hooks(cfgs: list, members: list) -> list:
-            monitors.append(TensorBoardHook(tensorboard, [f"repeat-{r}" for _, r in members]))
+            labels = [f"repeat-{r}" for _, r in members]
+            monitors.append(TensorBoardHook(tensorboard, labels, log=say))
             return monitors[-1:]
 
     def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
