@@ -190,13 +190,9 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     graph = network_to_nir(m["w1"], m["w2"], m["alpha"], m["threshold"], m["readout"], m["neuron"], m["dt"])
     graph.metadata.update({k: m[k] for k in ("config", "repeat", "seed", "eval") if k in m})
     graph.metadata.update({k: m[k] for k in (*BMI_HEAD, *BMI_SCALING, *BMI_INPUT) if k in m})  # outside the graph (BMI)
-    tmp = out.with_name(f".{out.name}.export.tmp")
-    try:
-        nir.write(str(tmp), graph)
-        data = tmp.read_bytes()
-    finally:
-        tmp.unlink(missing_ok=True)
-    return write_bytes(out, data, overwrite)
+    buffer = io.BytesIO()  # in memory, then put in place as one file (never a fixed scratch name beside it)
+    nir.write(buffer, graph)
+    return write_bytes(out, buffer.getvalue(), overwrite)
 
 
 def main(argv: list[str] | None = None) -> int:
