@@ -268,16 +268,15 @@ def save(ds: xr.Dataset, out: Path, overwrite: bool, fallback_dir: Path | None) 
     except PathTaken:
         # another run wrote this path while this one trained: keep this result beside it
         other = out.with_name(f"{out.stem}.{os.getpid()}{out.suffix}")
-        results.write(ds, other)
-        raise NotSaved(
-            f"--out: {out} was written by another run while this one trained; this result is in {other}", other
-        ) from None
+        why = f"--out: {out} was written by another run while this one trained"
+        _write_instead(ds, other, why)
+        raise NotSaved(f"{why}; this result is in {other}", other) from None
     except WriteFailed as exc:
         if fallback_dir is not None:
             other = fallback_dir / out.name
             if other.exists():
                 other = other.with_name(f"{out.stem}.{os.getpid()}{out.suffix}")
-            results.write(ds, other)
+            _write_instead(ds, other, f"--out: {exc}", "--fallback-dir: ")
             raise NotSaved(f"--out: {exc}; the result was saved to {other} (--fallback-dir)", other) from None
         size = len(results.encode(ds))
         spare = _spare_folder(out.parent if str(out.parent) else Path("."), size)
@@ -287,6 +286,18 @@ def save(ds: xr.Dataset, out: Path, overwrite: bool, fallback_dir: Path | None) 
             else ""
         )
         raise NotSaved(f"--out: {exc}; the trained result ({size / 1e6:.2f} MB) is lost{hint}") from None
+
+
+def _write_instead(ds: xr.Dataset, other: Path, why: str, flag: str = "") -> None:
+    """Write the result to ``other``, where ``--out`` failed (``why``); if that fails too, say
+    both and that the result is lost (:class:`NotSaved`)."""
+    from . import results
+
+    try:
+        results.write(ds, other)
+    except WriteFailed as exc:
+        size = len(results.encode(ds))
+        raise NotSaved(f"{why}; {flag}{exc}; the trained result ({size / 1e6:.2f} MB) is lost") from None
 
 
 #: Mini-batches above which a library backend prints a hint toward the fused backend.

@@ -128,6 +128,21 @@ def test_full_disk_one_line_nothing_partial_and_the_result_not_lost_silently(sma
     assert os.listdir(folder) == [] and results.load(spare / "r.h5").sizes["hidden_unit"] == 2000
 
 
+def test_full_disk_under_out_and_fallback_dir_names_both_and_says_the_result_is_lost(small_disk):
+    """Before, only the fallback's failure was said ("snnsim.run: error: cannot write
+    FALLBACK/r.h5: No space left on device; nothing written there"): neither --out nor that the
+    trained result was lost."""
+    folder, limit, reason = small_disk
+    spare = folder / "spare"  # on the same full file system
+    spare.mkdir()
+    big = [*TINY, "--hidden", "2000"]
+    proc = snnsim("run", *big, "--out", str(folder / "r.h5"), "--fallback-dir", str(spare), preexec_fn=limit)
+    err = one_line_error(no_checkpoint(proc, reason), 5, f"--out: cannot write {folder / 'r.h5'}: {reason}",
+                         f"--fallback-dir: cannot write {spare / 'r.h5'}: {reason}", "the trained result")  # fmt: skip
+    assert err.rstrip().endswith("is lost") and "Traceback" not in err
+    assert os.listdir(folder) == ["spare"] and os.listdir(spare) == []
+
+
 def test_full_disk_in_a_sweep(small_disk, tmp_path):
     folder, limit, reason = small_disk
     exp = tmp_path / "big.toml"
