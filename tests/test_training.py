@@ -121,6 +121,24 @@ def test_a_checkpoint_made_on_other_data_under_the_same_path_is_not_resumed(tmp_
     assert "holds other models; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
 
 
+def test_a_checkpoint_made_with_other_numerics_is_not_resumed(tmp_path):
+    """An snnsim whose numbers differ (another ``NUMERICS_VERSION``: a requeued job after an update)
+    resumed the old one's checkpoint and wrote a file that claims its own numerics for epochs
+    the other trained."""
+    out = tmp_path / "r.h5"
+    args = [*[a if a != "12" else "2" for a in IPD], "--out", str(out), "--keep-checkpoints"]  # 2 epochs
+    assert run(*args).returncode == 0
+    out.unlink()  # the checkpoint of the last epoch stays
+    bumped = ("import sys; from snnsim import results; results.NUMERICS_VERSION += 1\n"
+              "from snnsim.run import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
+    other = subprocess.run([sys.executable, "-c", bumped, *args], cwd=ROOT, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert other.returncode == 0, other.stderr
+    assert "holds other models; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
+    ds = results.load(out)
+    assert ds.attrs.get("resumed_from_epoch") is None and ds.attrs["numerics_version"] == results.NUMERICS_VERSION + 1
+
+
 def test_an_unreadable_checkpoint_is_reported_and_training_starts_over(tmp_path):
     """A checkpoint torn by a power cut (they are written atomically but not synced) is not
     resumed: one line names it, and the run trains from epoch 1."""

@@ -267,8 +267,13 @@ def cost_variables(costs: Sequence[Costs]) -> dict:
 
 def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int], data_sha256: str | None = None) -> str:
     """What a checkpoint must have been made by to be resumed: the models' configs and seeds,
-    and the SHA-256 of the data file they train on (a config names only its path)."""
-    return json.dumps([[c.to_json(), s] for c, s in zip(cfgs, seeds)] + ([data_sha256] if data_sha256 else []))
+    the SHA-256 of the data file they train on (a config names only its path), and the numerics
+    version of snnsim (:data:`snnsim.results.NUMERICS_VERSION`: epochs trained by an snnsim whose
+    numbers differ are not continued under this one's)."""
+    from .. import results
+
+    key = [[c.to_json(), s] for c, s in zip(cfgs, seeds)] + ([data_sha256] if data_sha256 else [])
+    return json.dumps([*key, {"numerics_version": results.NUMERICS_VERSION}])
 
 
 def _describe(cfgs: Sequence[RunConfig]) -> str:
