@@ -397,7 +397,7 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
     todo = sorted(by["missing"] + by["failed"] + by["corrupt"])
     temporaries = [
         t for i in range(exp.grid_size) for t in listing.leftovers(jobs_mod.result_path(exp, i, ns.results_dir))
-    ]
+    ] + listing.checkpoint_leftovers()
     if ns.json:
         print(
             json.dumps(

@@ -411,6 +411,7 @@ def checkpoint_progress(
 
 
 _SIDECAR = re.compile(r"\.jobs?-([0-9,-]+)\.r\d+-\d+\.ckpt\.json")
+_CHECKPOINT = re.compile(r"\.jobs?-[0-9,-]+\.r\d+-\d+\.ckpt(\.json)?")
 
 
 @dataclass(frozen=True)
@@ -446,6 +447,12 @@ class Listing:
     def leftovers(self, path: Path) -> list[Path]:
         """:func:`snnsim.atomic_write.leftovers` of the file ``path`` in this folder."""
         return self._temporaries.get(path.name, [])
+
+    def checkpoint_leftovers(self) -> list[Path]:
+        """Temporaries of the folder's checkpoints and their sidecars (:func:`checkpoint_path`),
+        left by jobs killed while they wrote one."""
+        found = {tmp for target, paths in self._temporaries.items() if _CHECKPOINT.fullmatch(target) for tmp in paths}
+        return sorted(found)
 
 
 def list_folder(exp: Experiment, root: str | os.PathLike | None = None) -> Listing:
@@ -601,6 +608,9 @@ def run_jobs(
                 removed, kept = clean_leftovers(path, listing.leftovers(path))
                 if removed:
                     log(f"job {index}: removed {len(removed)} temporary file(s) of killed writers")
+            removed, _ = clean_leftovers(listing.folder, listing.checkpoint_leftovers())  # only of dead writers
+            if removed:
+                log(f"removed {len(removed)} temporary file(s) of checkpoints that killed jobs were writing")
             cfgs = [exp.config(i) for i in todo]
 
             def write(i: int, ds: xr.Dataset) -> None:

@@ -103,3 +103,36 @@ def test_sweep_local_suggests_packs_when_each_job_would_start_a_process(tmp_path
     for args, res in ((["--pack", "2"], "b"), (["--quiet"], "c"), (["-j", "2"], "d")):
         proc = sweep("local", str(toml), *args, res=tmp_path / res)
         assert "note:" not in proc.stderr, args
+
+
+def test_a_job_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(tmp_path):
+    """SIGKILL in a checkpoint's write leaves its temporary (``..job-0.r0-0.ckpt.HOST.PID.TOKEN.tmp``);
+    `sweep status` did not list it and the job's next run removed only its result's temporaries."""
+    toml, res = write(tmp_path, 2), tmp_path / "res"
+    code = (
+        "import os, sys, time\n"
+        "real = os.replace\n"
+        "def held(src, dst):\n"
+        "    if '.ckpt' in str(dst):\n"
+        "        print('writing', flush=True)\n"
+        "        time.sleep(60)\n"
+        "    real(src, dst)\n"
+        "os.replace = held\n"
+        "from snnsim.sweep.cli import main\n"
+        f"sys.exit(main(['--results-dir', {str(res)!r}, 'run', {str(toml)!r}, '0']))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env)  # fmt: skip
+    assert proc.stdout.readline().strip() == "writing"
+    proc.kill()
+    proc.communicate(timeout=60)
+    folder = res / "pr"
+    stale = [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert len(stale) == 1 and stale[0].name.startswith("..job-0.r0-0.ckpt."), stale
+    status = sweep("status", str(toml), res=res, check=False)
+    assert "1 temporary file(s) of interrupted writes" in status.stdout and stale[0].name in status.stdout
+    again = sweep("run", str(toml), "0", res=res)
+    assert "removed 1 temporary file(s) of checkpoints" in again.stdout + again.stderr
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert results.load(folder / "job-0.h5").attrs["complete"] == 1
