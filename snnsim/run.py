@@ -239,6 +239,8 @@ def check_tensorboard(given: str | os.PathLike, out: Path | None) -> None:
     made_in = folder.resolve()
     while not made_in.exists():  # the folder, or the nearest one above that exists
         made_in = made_in.parent
+    if not made_in.is_dir():
+        raise ResultError(f"--tensorboard: {folder} is below the file {made_in}; give a folder")
     if not os.access(made_in, os.W_OK):
         raise ResultError(f"--tensorboard: cannot write in {made_in} (read-only or no permission); give another folder")
 

@@ -528,8 +528,10 @@ def test_out_names_that_cannot_be_written_are_refused_before_training(tmp_path):
 
 def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_path):
     (tmp_path / "afile").write_text("")
+    # afile/tb: below a file; passed the check, trained, then "afile/tb: Not a directory" (exit 2, result lost)
     for folder, fragment in [("", "--tensorboard: empty; give a folder"), ("r.h5", "r.h5 is the --out file"),
-                             ("afile", "--tensorboard: afile is a file; give a folder")]:  # fmt: skip
+                             ("afile", "--tensorboard: afile is a file; give a folder"),
+                             ("afile/tb", f"--tensorboard: afile/tb is below the file {tmp_path / 'afile'}")]:  # fmt: skip
         one_line_error(snnsim("run", *TINY, "--out", "r.h5", "--tensorboard", folder, cwd=tmp_path), 2, fragment)
         assert os.listdir(tmp_path) == ["afile"]
     # a read-only file system (a tmpfs, where this process may mount one; else a folder without write permission)
