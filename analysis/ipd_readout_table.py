@@ -1,12 +1,16 @@
 """Print the readout x tau table of a merged IPD experiment (median [min-max] over seeds);
 with a second argument, beside the notebook's figures (REFERENCE.md section 1). A seed missing
-from the merge (``--allow-missing``) is left out of its cell, which says "(k of n)".
+from the merge (``--allow-missing``) is left out of its cell, which says "(k of n)". Another
+setting the experiment sweeps (``eval``, ``backend`` ...) gets a column, and a row per value: a
+cell pools seeds and repeats only.
 
     python analysis/ipd_readout_table.py results/ipd_readouts ref
 """
 
 import numpy as np
 from _common import load, missing_jobs, parser, run, spread
+
+from snnsim.plots.common import format_setting, group_keys, pooled_settings
 
 PROG = "ipd_readout_table"
 REF = {
@@ -22,20 +26,24 @@ VARIABLES = ("test_acc", "test_err_deg", "train_acc", "train_seconds")
 
 def table(ds, show_ref: bool) -> list[str]:
     """The table's lines: one row per readout x tau, then the median training time."""
+    other = pooled_settings(ds["test_acc"], ("readout", "tau"))  # swept besides readout, tau and seed
+    settings = "".join(f" {d} |" for d in other)
     hdr = (
-        "| readout | tau | test accuracy % | notebook | test abs. error deg | notebook | train accuracy % |"
+        f"| readout | tau |{settings} test accuracy % | notebook | test abs. error deg | notebook | train accuracy % |"
         if show_ref
-        else "| readout | tau | test accuracy % | test abs. error deg | train accuracy % |"
+        else f"| readout | tau |{settings} test accuracy % | test abs. error deg | train accuracy % |"
     )
     lines = [hdr, "|---" * (hdr.count("|") - 1) + "|"]
     for r in ds.readout.values:
         for t in ds.tau.values:
-            sel = ds.sel(readout=r, tau=t)
-            acc, err, train = (spread(sel[v].values, 1) for v in ("test_acc", "test_err_deg", "train_acc"))
-            if show_ref:
-                ref_acc, ref_err = REF.get((str(r), float(t)), "- | -").split(" | ")
-                acc, err = f"{acc} | {ref_acc}", f"{err} | {ref_err}"
-            lines.append(f"| {r} | {t * 1e3:g} ms | {acc} | {err} | {train} |")
+            for key in group_keys(ds, other):
+                sel = ds.sel(readout=r, tau=t, **key)
+                acc, err, train = (spread(sel[v].values, 1) for v in ("test_acc", "test_err_deg", "train_acc"))
+                if show_ref:
+                    ref_acc, ref_err = REF.get((str(r), float(t)), "- | -").split(" | ")
+                    acc, err = f"{acc} | {ref_acc}", f"{err} | {ref_err}"
+                values = "".join(f" {format_setting(d, v)} |" for d, v in key.items())
+                lines.append(f"| {r} | {t * 1e3:g} ms |{values} {acc} | {err} | {train} |")
     seconds = ds.train_seconds.values[np.isfinite(ds.train_seconds.values)]
     lines.append(f"\nmedian training time per task: {np.median(seconds):.1f} s")
     if missing := missing_jobs(ds):

@@ -214,6 +214,33 @@ def test_readout_table_skips_the_missing_seed_and_says_so(files):
     assert lines[-1] == "left out, missing from the merge: job(s) 4; (k of n) marks a cell of k seeds instead of n"
 
 
+READOUTS_EVAL = """
+name = "ipd_readouts_eval"
+[fixed]
+study = "ipd"
+epochs = 2
+n_classes = 4
+hidden = 4
+[sweep]
+readout = ["mean"]
+tau = ["20ms"]
+eval = ["sum", "readout"]
+seed = [0, 1]
+"""
+
+
+def test_readout_table_gives_another_swept_setting_its_own_rows(tmp_path):
+    """A sweep of eval besides readout x tau: one row per eval, not both pooled into one cell
+    (jobs 0, 1 are eval sum: test accuracy 50, 51; jobs 2, 3 eval readout: 52, 53)."""
+    path = merged_with_holes(READOUTS_EVAL, tmp_path, set())
+    proc = run_script("ipd_readout_table", path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "| readout | tau | eval | test accuracy % | test abs. error deg | train accuracy % |"
+    assert "| mean | 20 ms | sum | 50.5 [50.0-51.0] | 2.0 [2.0-2.0] | 0.5 [0.0-1.0] |" in lines
+    assert "| mean | 20 ms | readout | 52.5 [52.0-53.0] | 2.0 [2.0-2.0] | 2.5 [2.0-3.0] |" in lines
+
+
 def test_model_space_table_shows_short_and_empty_settings(files):
     proc = run_script("ipd_model_space_table", files["model_space"])
     assert proc.returncode == 0, proc.stderr
