@@ -88,15 +88,19 @@ diagonal is good; mass off the diagonal near it means errors of one class (15 de
     new_markdown_cell("""## Hidden-layer weights
 
 IPD result files carry the trained weights as `w1` (repeat, input_unit, hidden_unit) and `w2`
-(repeat, hidden_unit, output_unit); the notebook's re-ordered weight plots draw one trained model.
+(repeat, hidden_unit, output_unit); the notebook's re-ordered weight plots draw one trained model:
+the first grid point that was run (a merge with `--allow-missing` holds NaN where a job was not).
 `plots.weight_matrices(w1, w2)` and `plots.hidden_weight_profiles(w1, w2)` also take numpy
 arrays directly."""),
-    new_code_cell("""if "w1" in ds and "w2" in ds:
-    key = {d: ds[d].values[0] for d in ds["w1"].dims if d not in ("repeat", "input_unit", "hidden_unit")}
-    display(show(plots.weight_matrices(ds, sel=key), "ipd_readouts_weights"))
-    display(show(plots.hidden_weight_profiles(ds, sel=key), "ipd_readouts_weight_profiles"))
+    new_code_cell("""from snnsim.plots.common import first_trained
+
+key = first_trained(ds["w1"]) if "w1" in ds and "w2" in ds else None
+if key is not None:
+    print("weights of", key or "the run")
+    display(show(plots.weight_matrices(ds, sel=key or None), "ipd_readouts_weights"))
+    display(show(plots.hidden_weight_profiles(ds, sel=key or None), "ipd_readouts_weight_profiles"))
 else:
-    print("no weights in this result file")"""),
+    print("no trained weights in this result file")"""),
 ]
 
 BMI = [

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from ..cli import OneLineParser, dpi, guarded, process
 from ..errors import SnnsimError
+from .common import first_trained
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -115,19 +116,6 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     if "confusion" not in ds and "epoch" in ds.dims and plots.bmi.epoch_variables(ds):
         out["learning_curves"] = lambda: plots.learning_curves(ds)
     return out
-
-
-def first_trained(w1: xr.DataArray) -> dict | None:
-    """The first grid point (``{setting: value}``, empty for one run) whose weights exist: a
-    merge with ``--allow-missing`` leaves NaN where a job was not run; None if none was."""
-    import numpy as np
-
-    own = [d for d in w1.dims if d in ("repeat", "input_unit", "hidden_unit")]
-    trained = w1.notnull().any(own)
-    points = np.argwhere(np.atleast_1d(trained.values))
-    if not len(points):
-        return None
-    return {d: w1[d].values[i].item() for d, i in zip(trained.dims, points[0])}
 
 
 def confusion_suffix(name: str, value: object, exact: bool = False) -> str:

@@ -257,6 +257,17 @@ def group_keys(ds: xr.Dataset, dims: Sequence[str]) -> list[dict]:
     return keys
 
 
+def first_trained(w1: xr.DataArray) -> dict | None:
+    """The first grid point (``{setting: value}``, empty for one run) whose weights exist: a
+    merge with ``--allow-missing`` leaves NaN where a job was not run; None if none was."""
+    own = [d for d in w1.dims if d in ("repeat", "input_unit", "hidden_unit")]
+    trained = w1.notnull().any(own)
+    points = np.argwhere(np.atleast_1d(trained.values))
+    if not len(points):
+        return None
+    return {d: w1[d].values[i].item() for d, i in zip(trained.dims, points[0])}
+
+
 def format_setting(name: str, value: Any) -> str:
     """Human text for one setting value: ``tau`` in ms, readout names as in the notebook."""
     if name == "tau" or name == "dt":

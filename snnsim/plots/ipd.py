@@ -427,6 +427,10 @@ def weights_of(
             raise ValueError("the figure draws one hidden layer's weights; this network has several")
         if extra:
             raise ValueError(f"select one model first (sel=...): dims {sorted(set(extra))} left")
+        if not bool(a.notnull().any()):
+            where = f" at {format_key(sel)}" if sel else ""
+            raise ValueError(f"no trained weights{where} (its job is missing from the merge: NaN); "
+                             "plots.common.first_trained(ds['w1']) names a point that was run")  # fmt: skip
         return a.transpose("input_unit", "hidden_unit").values, b.transpose("hidden_unit", "output_unit").values
     if w2 is None:
         raise ValueError("pass w1 and w2, or a dataset with variables w1 and w2")

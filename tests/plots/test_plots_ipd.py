@@ -210,6 +210,30 @@ def test_weights_missing_from_a_dataset_is_a_clear_error(ipd_ds):
         plots.weight_matrices(ipd_ds)
 
 
+def test_weights_of_a_grid_point_that_was_not_run_are_refused(rng):
+    """A merge with holes (--allow-missing) has NaN weights at a job that was not run: the weight
+    figures of that point are refused (they were drawn empty), and ``first_trained`` names a
+    point that was run (the analysis notebook draws that one)."""
+    from fake_results import ipd_merged
+
+    from snnsim.plots.common import first_trained
+
+    ds = ipd_merged(rng)
+    grid = list(ds.test_acc.dims)
+    w1 = rng.normal(size=[ds.sizes[d] for d in grid] + [20, 6])
+    w1[0, 0, 0] = np.nan  # readout mean, tau 20 ms, seed 0: not run
+    ds["w1"] = (grid + ["input_unit", "hidden_unit"], w1)
+    ds["w2"] = (grid + ["hidden_unit", "output_unit"], np.ones([ds.sizes[d] for d in grid] + [6, 12]))
+    hole = {"readout": "mean", "tau": 0.02, "seed": 0}
+    for figure in (plots.weight_matrices, plots.hidden_weight_profiles):
+        with pytest.raises(ValueError, match="no trained weights at mean \\(oc\\), τ = 20 ms, seed = 0"):
+            figure(ds, sel=hole)
+    key = first_trained(ds["w1"])
+    assert key == {"readout": "mean", "tau": 0.02, "seed": 1}
+    fig = plots.weight_matrices(ds, sel=key)
+    assert np.isfinite(fig.axes[0].images[0].get_array()).all()
+
+
 def _model_space_grid(rng):
     """A merged model-space grid: tau_syn x recurrent x hidden x seed, val and test accuracy."""
     import xarray as xr
