@@ -310,7 +310,10 @@ def confusion_figure(
 
 
 def stimulus_of(ds: xr.Dataset | None) -> IPDStimulus:
-    """The :class:`~snnsim.encoders.ipd.IPDStimulus` of a run (defaults when unknown)."""
+    """The :class:`~snnsim.encoders.ipd.IPDStimulus` of a run (defaults when unknown). A merged
+    experiment's stimulus settings are its fixed ones (``config_<name>``) and those it sweeps
+    with a single value; one swept with several values (``dt``, ``phase`` ...) is refused
+    (ValueError): no single stimulus is the experiment's."""
     from ..encoders.ipd import IPDStimulus
 
     if ds is None:
@@ -321,7 +324,19 @@ def stimulus_of(ds: xr.Dataset | None) -> IPDStimulus:
         return IPDStimulus.from_config(RunConfig.from_json(ds.attrs["config"]))
     except Exception:  # a merged experiment may carry no single config
         names = ("dt", "duration", "tone_hz", "rate_max_hz", "anf_per_ear", "envelope_power", "phase")
-        kwargs = {n: ds.attrs[f"config_{n}"] for n in names if f"config_{n}" in ds.attrs}
+        kwargs, varying = {}, []
+        for n in names:
+            if n in ds.coords:  # swept: a dim, or a coordinate along another (a tuning's trial)
+                values = np.unique(ds[n].values)
+                if values.size > 1:
+                    varying.append(f"{n} ({', '.join(format_setting(n, v) for v in values.tolist())})")
+                elif values.size:
+                    kwargs[n] = values[0].item()
+            elif f"config_{n}" in ds.attrs:
+                kwargs[n] = ds.attrs[f"config_{n}"]
+        if varying:
+            raise ValueError(f"the experiment sweeps the stimulus: {'; '.join(varying)}; "
+                             "pass stimulus=IPDStimulus(...) to draw one") from None  # fmt: skip
         return IPDStimulus(**kwargs)
 
 

@@ -141,6 +141,26 @@ def test_input_raster_draws_fresh_stimuli_with_the_runs_settings(ipd_ds):
     np.testing.assert_array_equal(fig.axes[2].images[0].get_array(), spikes[2].T.astype(float))
 
 
+def test_input_raster_of_a_sweep_of_the_stimulus_is_refused(rng):
+    """A merged experiment that sweeps a stimulus setting (dt) holds it as a dim, not as a
+    ``config_`` attribute: the raster drew the default stimulus (dt 1 ms, 100 steps), which no
+    job ran. Several values are refused; a sweep of one value is drawn with it."""
+    from fake_results import ipd_merged
+
+    from snnsim.plots.ipd import stimulus_of
+
+    ds = ipd_merged(rng, taus=(0.02,)).isel(tau=0).expand_dims(dt=[0.0005, 0.0015])
+    with pytest.raises(ValueError, match=r"sweeps the stimulus: dt \(dt = 0.5 ms, dt = 1.5 ms\)"):
+        plots.input_raster(ds=ds)
+    one = ds.isel(dt=[1])
+    assert stimulus_of(one).dt == 0.0015 and stimulus_of(one).steps == 67
+    fig = plots.input_raster(ds=one, n=2)
+    assert fig.axes[0].images[0].get_array().shape == (200, 67)
+    # a tuning's searched setting is a coordinate along trial
+    trials = ds.isel(dt=0, drop=True).expand_dims(trial=[0, 1]).assign_coords(phase=("trial", ["per-dataset"] * 2))
+    assert stimulus_of(trials).phase == "per-dataset"
+
+
 def notebook_reorder(w1, w2):
     """The readout notebook's code, verbatim."""
     A = np.arange(w1.shape[0])[:, None]
