@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING
 
 from ..cli import OneLineParser, dpi, guarded, process
 from ..errors import SnnsimError
-from .common import first_trained
+from .common import first_trained, merge_holes
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -155,6 +155,8 @@ def draw(ns: argparse.Namespace) -> int:
     if not figures:
         raise SnnsimError(f"{ns.results}: no figure applies (not an IPD or BMI result)")
     name = results.resolve(ns.results).stem
+    if holes := merge_holes(ds):
+        print(f"{PROG}: note: {ns.results}: {holes} of every figure", file=sys.stderr)
     formats = tuple(dict.fromkeys(ns.formats or ("png", "svg")))
     drawn = 0
     for fig_name, make in figures.items():

@@ -268,6 +268,24 @@ def first_trained(w1: xr.DataArray) -> dict | None:
     return {d: w1[d].values[i].item() for d, i in zip(trained.dims, points[0])}
 
 
+def merge_holes(ds: xr.Dataset) -> str:
+    """For a merge with holes (``sweep merge --allow-missing``): '3 of 12 jobs missing from the
+    merge (0,10-11), left out'; '' for a complete merge or a single run."""
+    import json
+
+    from ..sweep.jobs import array_spec
+
+    try:
+        missing = sorted(set(json.loads(ds.attrs.get("missing", "[]")) + json.loads(ds.attrs.get("stale", "[]"))))
+    except (TypeError, ValueError):
+        return ""
+    if not missing:
+        return ""
+    of = f" of {int(ds.attrs['n_jobs'])}" if "n_jobs" in ds.attrs else ""
+    return f"{len(missing)}{of} {'job' if len(missing) == 1 and not of else 'jobs'} missing from the merge " \
+           f"({array_spec(missing)}), left out"  # fmt: skip
+
+
 def format_setting(name: str, value: Any) -> str:
     """Human text for one setting value: ``tau`` in ms, readout names as in the notebook."""
     if name == "tau" or name == "dt":

@@ -32,6 +32,7 @@ from .common import (
     group_keys,
     grouping_dims,
     is_bmi,
+    merge_holes,
     new_figure,
     plural,
     pooled_settings,
@@ -137,6 +138,8 @@ def metric_boxplot(
     )
     ax.legend(handles=handles, loc="best", frameon=False)
     note = f"boxes: median, quartiles, 1.5 IQR whiskers; up to {plural(n, 'training')} per box"
+    if holes := merge_holes(ds):
+        note += f"\n{holes}"
     fig.supxlabel(note, x=0.01, ha="left", fontsize=7, color="0.4")  # laid out below the axes
     fig.snnsim_boxes = boxes
     return fig

@@ -30,6 +30,30 @@ def test_ipd_grid_gets_boxplots_curves_confusions_and_raster(tmp_path, capsys):
     assert (tmp_path / "figs" / "ipd_readouts_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_merge_with_holes_is_named_on_stderr_and_under_the_boxes(tmp_path, capsys):
+    """A merge with --allow-missing: the jobs left out are named (a grid of 18 with 1 job run
+    drew one box pair as if it were the whole experiment)."""
+    ds = ipd_merged(np.random.default_rng(1))
+    for name in ("train_acc", "test_acc"):
+        ds[name].loc[dict(readout="fr", tau=0.002)] = np.nan  # jobs 15-17 not run
+    ds["test_acc"].loc[dict(readout="mean", tau=0.02, seed=0)] = np.nan  # job 0: damaged since (stale)
+    ds.attrs.update({"missing": "[15, 16, 17]", "stale": "[0]", "n_jobs": 18})
+    results.write(ds, tmp_path / "ipd_readouts.h5")
+    out = tmp_path / "figs"
+    assert plot.main([str(tmp_path / "ipd_readouts"), "--out", str(out), "--format", "png", "--only", "accuracy"]) == 0
+    err = capsys.readouterr().err
+    assert err == (
+        f"snnsim.plots: note: {tmp_path / 'ipd_readouts'}: 4 of 18 jobs missing from the merge (0,15-17), "
+        "left out of every figure\n"
+    )
+    fig = plots.accuracy_boxplot(results.load(tmp_path / "ipd_readouts"))
+    assert fig._supxlabel.get_text().splitlines()[-1] == "4 of 18 jobs missing from the merge (0,15-17), left out"
+    results.write(ipd_merged(np.random.default_rng(1)), tmp_path / "whole.h5")
+    assert plot.main([str(tmp_path / "whole.h5"), "--out", str(out), "--format", "png", "--only", "accuracy"]) == 0
+    assert capsys.readouterr().err == ""
+    assert "missing" not in plots.accuracy_boxplot(results.load(tmp_path / "whole.h5"))._supxlabel.get_text()
+
+
 def test_bmi_grid_and_run(tmp_path):
     results.write(bmi_merged(np.random.default_rng(2)), tmp_path / "bmi_training_size.h5")
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
