@@ -216,7 +216,7 @@ def training_curves(
         ax.fill_between(epochs, s["low"], s["high"], color=palette[i], alpha=0.2, linewidth=0)
     ax.set_xlabel("Epoch")
     if ylabel is None and variable == "loss" and "confusion" in ds:
-        ylabel = "Mean training loss (NLL)"
+        ylabel = "Mean training loss (NLL" + _penalty_note(ds) + ")"
     ax.set_ylabel(ylabel or _variable_label(ds[variable]))
     ax.set_title(
         wrapped(title or f"Training curves: median, {q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})", fig, 10)
@@ -226,6 +226,15 @@ def training_curves(
     ax.legend(loc="best", frameon=False, ncol=2 if len(drawn) > 6 else 1)
     fig.snnsim_groups = drawn
     return fig
+
+
+def _penalty_note(ds: xr.Dataset) -> str:
+    """What an IPD ``loss`` holds besides the NLL: the firing-rate penalty of ``--rate-reg``
+    (added to the loss it trains on), in every run or where ``rate_reg`` (swept) is above 0."""
+    reg = np.atleast_1d(ds["rate_reg"].values if "rate_reg" in ds.coords else ds.attrs.get("config_rate_reg", 0.0))
+    if not (reg > 0).any():
+        return ""
+    return " + firing-rate penalty" if (reg > 0).all() else " + firing-rate penalty where rate_reg > 0"
 
 
 LABELS = {"loss": "training loss", "val_loss": "validation loss", "train_loss": "training loss"}

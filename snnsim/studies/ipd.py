@@ -391,7 +391,11 @@ class IPDStudy:
         variables["loss"] = (
             ("repeat", "epoch"),
             np.stack([r.loss for r in rows]),
-            {"long_name": "mean training loss (NLL)"},
+            {
+                "long_name": "mean training loss (NLL + firing-rate penalty)"
+                if cfg.rate_reg
+                else "mean training loss (NLL)"
+            },
         )
         variables["confusion"] = (
             ("repeat", "true_class", "pred_class"), np.stack([r.test.confusion for r in rows]),

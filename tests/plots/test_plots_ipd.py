@@ -68,6 +68,16 @@ def test_figures_accept_a_real_run(real_ipd_run, tmp_path):
     np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), np.median(real_ipd_run.loss.values, axis=0))
 
 
+def test_training_curves_of_a_sweep_of_rate_reg_say_where_the_loss_holds_the_penalty(ipd_grid):
+    """A merge keeps the first job's ``long_name``: the label is made from ``rate_reg``."""
+    ds = ipd_grid.isel(readout=[0], tau=[0]).expand_dims(rate_reg=[0.0, 1.0])
+    label = "Mean training loss (NLL + firing-rate penalty where rate_reg > 0)"
+    assert plots.training_curves(ds).axes[0].get_ylabel() == label
+    assert plots.training_curves(ds.sel(rate_reg=[1.0])).axes[0].get_ylabel() == label.replace(
+        " where rate_reg > 0", ""
+    )
+
+
 def test_training_curves_plot_the_median_over_seeds_per_group(ipd_grid):
     fig = plots.training_curves(ipd_grid)
     ax = fig.axes[0]

@@ -23,6 +23,21 @@ def test_sum_evaluation_differs_only_for_max(tiny_ipd):
         np.testing.assert_array_equal(a.test_acc.values, b.test_acc.values)
 
 
+def test_the_loss_of_a_rate_regularised_run_is_named_with_its_penalty(tiny_ipd):
+    """``loss`` is the loss trained on: with --rate-reg it holds the firing-rate penalty too, and
+    its name (the figures' axis label) says so; it said "NLL" alone."""
+    from snnsim import plots
+
+    cfgs = [RunConfig(**tiny_ipd, repeats=1), RunConfig(**tiny_ipd, repeats=1, rate_reg=1.0, rate_target=100.0)]
+    plain, regularised = (run(c, progress=False) for c in cfgs)
+    assert plain.loss.attrs["long_name"] == "mean training loss (NLL)"
+    assert regularised.loss.attrs["long_name"] == "mean training loss (NLL + firing-rate penalty)"
+    assert (regularised.loss.values > plain.loss.values).all()  # same data and initial weights, plus the penalty
+    assert plots.training_curves(plain).axes[0].get_ylabel() == "Mean training loss (NLL)"
+    label = plots.training_curves(regularised).axes[0].get_ylabel()
+    assert label == "Mean training loss (NLL + firing-rate penalty)"
+
+
 def test_learns_well_above_chance():
     """A short real training at tau = 2 ms: far above the 8.3 % chance level."""
     cfg = RunConfig(backend="fused", readout="mean", tau=0.002, epochs=3, n_train_batches=24, n_test_batches=4)
