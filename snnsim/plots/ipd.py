@@ -231,10 +231,12 @@ def training_curves(
 def _penalty_note(ds: xr.Dataset) -> str:
     """What an IPD ``loss`` holds besides the NLL: the firing-rate penalty of ``--rate-reg``
     (added to the loss it trains on), in every run or where ``rate_reg`` (swept) is above 0."""
+    from ..training import PENALTY
+
     reg = np.atleast_1d(ds["rate_reg"].values if "rate_reg" in ds.coords else ds.attrs.get("config_rate_reg", 0.0))
     if not (reg > 0).any():
         return ""
-    return " + firing-rate penalty" if (reg > 0).all() else " + firing-rate penalty where rate_reg > 0"
+    return PENALTY if (reg > 0).all() else f"{PENALTY} where rate_reg > 0"
 
 
 LABELS = {"loss": "training loss", "val_loss": "validation loss", "train_loss": "training loss"}

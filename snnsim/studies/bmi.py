@@ -57,7 +57,16 @@ from ..network import weight_dims as decoder_weight_dims
 from ..network import weight_values as decoder_weight_values
 from ..readouts import get_readout
 from ..results import provenance_attrs
-from ..training import FitOptions, Training, clip_gradients, fit_epochs, lr_at, make_optimiser, rate_penalty
+from ..training import (
+    PENALTY,
+    FitOptions,
+    Training,
+    clip_gradients,
+    fit_epochs,
+    lr_at,
+    make_optimiser,
+    rate_penalty,
+)
 from . import Outcome
 from .ipd import checkpoint_key, cost_variables, epoch_variables
 
@@ -646,7 +655,8 @@ class BMIStudy:
             "ridge_lambda": ("repeat", np.array([r.ridge_lambda for r in rows], dtype=float),
                              {"long_name": "ridge strength chosen on the validation fold (linear only, else NaN)"}),
             "loss": (("repeat", "epoch"), np.stack([r.loss for r in rows]),
-                     {"long_name": "mean training loss (MSE, z-scored targets); NaN after early stop; linear: epoch 1 only"}),
+                     {"long_name": f"mean training loss (MSE, z-scored targets{PENALTY if cfg.rate_reg else ''}); "
+                                   "NaN after early stop; linear: epoch 1 only"}),
             "val_fvaf_curve": (("repeat", "epoch"), np.stack([r.val_curve for r in rows]),
                                {"long_name": "validation FVAF (mean over outputs) per epoch; NaN after early stop; "
                                              "linear: epoch 1 only"}),

@@ -31,7 +31,16 @@ from ..metrics import Classification, classification_metrics, continuise, discre
 from ..network import Architecture, Decoder, NetworkOutput, PartOutput, weight_dims, weight_values
 from ..readouts import get_readout, sum_over_time
 from ..results import provenance_attrs
-from ..training import FitOptions, Training, clip_gradients, fit_epochs, lr_at, make_optimiser, rate_penalty
+from ..training import (
+    PENALTY,
+    FitOptions,
+    Training,
+    clip_gradients,
+    fit_epochs,
+    lr_at,
+    make_optimiser,
+    rate_penalty,
+)
 from . import Outcome
 
 if TYPE_CHECKING:
@@ -391,11 +400,7 @@ class IPDStudy:
         variables["loss"] = (
             ("repeat", "epoch"),
             np.stack([r.loss for r in rows]),
-            {
-                "long_name": "mean training loss (NLL + firing-rate penalty)"
-                if cfg.rate_reg
-                else "mean training loss (NLL)"
-            },
+            {"long_name": f"mean training loss (NLL{PENALTY if cfg.rate_reg else ''})"},
         )
         variables["confusion"] = (
             ("repeat", "true_class", "pred_class"), np.stack([r.test.confusion for r in rows]),

@@ -86,6 +86,19 @@ def test_snn_same_seed_same_numbers_and_batched(data_path, readout):
     assert np.isfinite(a.test_rmse.values).all()
 
 
+def test_the_loss_of_a_rate_regularised_run_is_named_with_its_penalty(data_path):
+    """``loss`` is the loss trained on: with --rate-reg it holds the firing-rate penalty too, and
+    its name says so (it said "MSE" alone)."""
+    plain = runner.run(_cfg(data_path), progress=False)
+    regularised = runner.run(_cfg(data_path, rate_reg=1.0, rate_target=100.0), progress=False)
+    assert plain.loss.attrs["long_name"].startswith("mean training loss (MSE, z-scored targets);")
+    assert regularised.loss.attrs["long_name"].startswith(
+        "mean training loss (MSE, z-scored targets + firing-rate penalty);"
+    )
+    first = np.s_[:, 0]  # the same data and initial weights: the first epoch's loss differs by the penalty
+    assert (regularised.loss.values[first] > plain.loss.values[first]).all()
+
+
 def test_learning_curve_ends_for_every_model(data_path):
     """Test FVAF rises from 1 to 18 training folds for the spiking decoder and the baselines."""
     for model, kw in (
