@@ -126,6 +126,31 @@ def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys):
     assert "missing (NaN): 3,7" in capsys.readouterr().out
 
 
+def test_a_job_running_during_a_merge_with_holes_is_listed_missing(exp, tmp_path, capsys):
+    """A job another process runs (its lock held) is NaN in a merge with --allow-missing, and so
+    listed in `missing`: it was left out of it, so the merged file claimed no hole, and a later
+    merge with that job cancelled was refused as if the file held its numbers."""
+    from snnsim.sweep.jobs import job_lock
+
+    for i in range(exp.grid_size):
+        if i not in (3, 7):
+            fake_job(exp, i, tmp_path)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    lock = job_lock(exp, 3, tmp_path)
+    assert lock.acquire()
+    try:
+        assert state(exp, 3, tmp_path).state == "running"
+        ds = merge(exp, tmp_path, allow_missing=True)
+        assert json.loads(ds.attrs["missing"]) == [3, 7]
+        assert np.isnan(ds.sel(exp.settings(3)).test_acc).all()
+        capsys.readouterr()
+    finally:
+        lock.release()  # the job is cancelled: missing now
+    assert cli.main(["--results-dir", str(tmp_path), "merge", str(exp_file), "--allow-missing"]) == 0
+    assert "missing (NaN): 3,7" in capsys.readouterr().out
+
+
 def test_holes_keep_the_jobs_float32(exp, tmp_path):
     """A hole is NaN in the jobs' own float type: float32 weights stay float32 (not twice the size)."""
     for i in range(exp.grid_size):
