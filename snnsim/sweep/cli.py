@@ -5,7 +5,7 @@ EXP is an experiment file (``experiments/NAME.toml``) or just its NAME. Commands
     count  EXP [--pack K]      grid size N (jobs 0..N-1), or the number of packs of K jobs
     show   EXP [INDEX]         the settings of one job (all jobs without INDEX)
     run    EXP [INDEX]         run one job (INDEX defaults to $SLURM_ARRAY_TASK_ID)
-    run    EXP --pack K [P]    run pack P of at most K jobs in one process (P: same default)
+    run    EXP [P] --pack K    run pack P of at most K jobs in one process (P: same default)
     submit EXP [--throttle J]  sbatch slurm/array.sh with --array = the jobs (packs) not done
     local  EXP [-j N]          the same jobs (packs) on this machine, N processes at once
     status EXP                 done / missing / failed / corrupt / stale counts
