@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cli import OneLineParser, guarded, process
+from .cli import OneLineParser, guarded, process, stop_on_signals
 from .cli import index as _index
 from .errors import ResultError
 
@@ -176,11 +176,12 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
 
     import torch
 
-    from .atomic_write import write_bytes
+    from .atomic_write import clean_and_report, write_bytes
     from .results import check_writable
 
     m = model_of(path, repeat)
     out = check_writable(out, overwrite, example=f"model.{fmt}", inputs={"the result file": path})
+    clean_and_report(out, PROG, "exports")  # temporaries of exports killed in their write
     if fmt == "pt":
         buffer = io.BytesIO()
         torch.save({k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in m.items()}, buffer)
@@ -209,7 +210,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{path} ({ns.format}, repeat {model_of(ns.result, ns.repeat)['repeat']} of {ns.result})")
         return 0
 
-    return guarded(PROG, body)
+    with stop_on_signals():  # scancel in the middle of the write: no temporary left beside --out
+        return guarded(PROG, body)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .cli import OneLineParser, guarded, process
+from .cli import OneLineParser, guarded, process, stop_on_signals
 from .cli import index as _index
 from .cli import positive_int as _positive
 from .config import RunConfig
@@ -233,10 +233,14 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         from . import results
+        from .atomic_write import clean_and_report
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
-        results.check_writable(ns.out, ns.overwrite, inputs={"the model file": ns.model, "the --data file": ns.data})
+        target = results.check_writable(
+            ns.out, ns.overwrite, inputs={"the model file": ns.model, "the --data file": ns.data}
+        )
+        clean_and_report(target, PROG, "predictions")  # temporaries of predictions killed in their write
         if cfg.study == "ipd":
             if (ns.data is None) == (ns.stimuli is None):
                 raise DataError("give --data FILE.npz or --stimuli N (one of them) for an IPD model")
@@ -267,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{ns.out}: {out.sizes['sample']} samples x {out.sizes['repeat']} repeats{summary}")
         return 0
 
-    return guarded(PROG, body, memory="--stimuli, or a --data file of fewer samples")
+    with stop_on_signals():  # scancel in the middle of the write: no temporary left beside --out
+        return guarded(PROG, body, memory="--stimuli, or a --data file of fewer samples")
 
 
 if __name__ == "__main__":

@@ -193,6 +193,37 @@ def test_pt_export_and_one_line_errors(trained, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_an_export_stopped_or_killed_in_its_write_leaves_no_temporary(trained, tmp_path):
+    """SIGTERM (scancel) inside the write: exit 143, one line, no temporary (it was left beside
+    --out for good, with no message); SIGKILL: the next export removes the killed one's temporary."""
+    import signal
+
+    out = tmp_path / "m.pt"
+    args = [str(trained["mean", "standard"]), "--format", "pt", "--out", str(out)]
+    code = (
+        "import os, sys, time\nfrom snnsim.export import main\n"
+        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT)  # fmt: skip
+        assert proc.stdout.readline().strip() == "writing"
+        assert list(tmp_path.glob(".m.pt.*.tmp")), "the signal should hit the write"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert not out.exists()
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 128 + signal.SIGTERM, err
+            assert err == "snnsim.export: stopped by SIGTERM; no result written\n"
+            assert not list(tmp_path.glob(".m.pt.*.tmp"))
+    assert len(list(tmp_path.glob(".m.pt.*.tmp"))) == 1  # the killed writer's
+    done = export(args, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"snnsim.export: removed 1 temporary file(s) of killed exports beside {out}" in done.stderr
+    assert not list(tmp_path.glob(".m.pt.*.tmp")) and out.is_file()
+
+
 def test_the_result_file_is_never_the_out(trained, tmp_path):
     """Even with --overwrite: the export would replace the trained model it reads."""
     path = tmp_path / "m.h5"

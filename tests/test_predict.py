@@ -189,6 +189,37 @@ def test_an_existing_out_is_kept_without_overwrite(ipd_model, tmp_path, capsys):
     assert results.load(out).sizes["sample"] == 4
 
 
+def test_predictions_stopped_or_killed_in_their_write_leave_no_temporary(ipd_model, tmp_path):
+    """SIGTERM (scancel) inside the write: exit 143, one line, no temporary (it was left beside
+    --out for good, with no message); SIGKILL: the next prediction removes the killed one's."""
+    import signal
+
+    out = tmp_path / "p.h5"
+    args = [str(ipd_model), "--stimuli", "4", "--out", str(out)]
+    code = (
+        "import os, sys, time\nfrom snnsim.predict import main\n"
+        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
+        f"sys.exit(main({args!r}))\n"
+    )
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, cwd=ROOT)  # fmt: skip
+        assert proc.stdout.readline().strip() == "writing"
+        assert list(tmp_path.glob(".p.h5.*.tmp")), "the signal should hit the write"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        assert not out.exists()
+        if sig == signal.SIGTERM:
+            assert proc.returncode == 128 + signal.SIGTERM, err
+            assert err == "snnsim.predict: stopped by SIGTERM; no result written\n"
+            assert not list(tmp_path.glob(".p.h5.*.tmp"))
+    assert len(list(tmp_path.glob(".p.h5.*.tmp"))) == 1  # the killed writer's
+    done = cli(*args)
+    assert done.returncode == 0, done.stderr
+    assert f"snnsim.predict: removed 1 temporary file(s) of killed predictions beside {out}" in done.stderr
+    assert not list(tmp_path.glob(".p.h5.*.tmp")) and out.is_file()
+
+
 def test_the_model_file_is_never_the_out(ipd_model, tmp_path, capsys):
     """Even with --overwrite: the predictions would replace the trained model."""
     model = tmp_path / "m.h5"
