@@ -33,7 +33,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -261,8 +261,14 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
     torch.save({"key": key, "model": model.state_dict(), "trainer": trainer.state_dict(), "loop": state.to_dict()},
                buffer)  # fmt: skip
     write_bytes(path, buffer.getvalue(), overwrite=True, durable=False)  # atomic; read back with a check
-    write_bytes(Path(f"{path}.json"), json.dumps({"epoch": state.epoch, "epochs": epochs}).encode(), overwrite=True,
-                durable=False)  # fmt: skip
+    sidecar = Path(f"{path}.json")
+    try:
+        write_bytes(sidecar, json.dumps({"epoch": state.epoch, "epochs": epochs}).encode(), overwrite=True,
+                    durable=False)  # fmt: skip
+    except WriteFailed:  # the old sidecar names an epoch before the checkpoint's: no sidecar says less, not wrong
+        with suppress(OSError):
+            sidecar.unlink()
+        raise
 
 
 def _read_checkpoint(options: FitOptions) -> dict[str, Any] | None:

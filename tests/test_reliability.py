@@ -212,6 +212,52 @@ def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
     assert _kept_checkpoint(ckpt) == "its checkpoint stays (.r.h5.r0-0.ckpt): the same command resumes from it"
 
 
+# ``python -m snnsim.run`` whose disk fills up (another job on it) right after the checkpoint of
+# epoch 2 is in place, before its sidecar is written
+FULL_BEFORE_SIDECAR = """
+import sys
+from snnsim import atomic_write, run
+real, fill, sidecars = atomic_write.write_bytes, sys.argv.pop(1), []
+def write_bytes(path, data, overwrite=False, durable=True):
+    if str(path).endswith(".ckpt.json"):
+        sidecars.append(path)
+        if len(sidecars) == 2:
+            with open(fill, "wb", buffering=0) as fh:
+                try:
+                    while True:
+                        fh.write(bytes(4096))
+                except OSError:
+                    pass
+    return real(path, data, overwrite, durable)
+atomic_write.write_bytes = write_bytes
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+def test_a_sidecar_that_cannot_be_written_does_not_name_an_older_epoch(tmp_path):
+    """The checkpoint of epoch 2 was written and its sidecar was not: the sidecar of epoch 1 stayed,
+    and the "not saved" line said "the checkpoint of epoch 1 of 3 stays ... trains epochs 2-3
+    again" of a checkpoint that holds epoch 2 (sweep status showed epoch 1 too)."""
+    import torch
+
+    folder = tmp_path / "small"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                                           capture_output=True).returncode:  # fmt: skip
+        pytest.skip("needs root to mount a small file system")
+    try:
+        proc = subprocess.run([sys.executable, "-c", FULL_BEFORE_SIDECAR, str(folder / "other-job"), *TINY, "--epochs",
+                               "3", "--out", str(folder / "r.h5")], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)  # fmt: skip
+        err = one_line_error(no_checkpoint(proc, "No space left on device"), 5, "lost")
+        ckpt = folder / ".r.h5.r0-0.ckpt"
+        assert torch.load(ckpt, weights_only=False)["loop"]["epoch"] == 2
+        assert not (folder / ".r.h5.r0-0.ckpt.json").exists()
+        assert "its checkpoint stays (.r.h5.r0-0.ckpt): the same command resumes from it" in err
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
 # -- 4. signals and leftover temporaries -----------------------------------------------------------
 def test_sigterm_stops_a_run_cleanly(tmp_path):
     out = tmp_path / "r.h5"
