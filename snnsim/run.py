@@ -15,6 +15,7 @@ way). SIGTERM, SIGUSR1 and Ctrl-C stop the run without leaving a partial or temp
 from __future__ import annotations
 
 import argparse
+import contextlib
 import glob
 import json
 import os
@@ -396,14 +397,20 @@ def execute(
             monitors.append(TensorBoardHook(tensorboard, labels, log=say))
             return monitors[-1:]
 
+    own: list[Path] = []  # this run's checkpoints, one per batched model (others: of killed runs of other settings)
+
+    def checkpoint_of(cfgs: list, members: list) -> Path:
+        own.append(checkpoint_path(out, members))
+        return own[-1]
+
     def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
+        from .training import remove_checkpoint
+
         if out is None:
             return
         try:
             save(ds, out, overwrite, fallback)
         except NotSaved as exc:  # saved elsewhere: its checkpoints are done with; lost: they stay
-            from .training import remove_checkpoint
-
             kept = checkpoints_of(out)
             if exc.saved_to is not None:
                 stuck = []
@@ -415,14 +422,23 @@ def execute(
                 if stuck:
                     raise NotSaved(f"{exc}; its checkpoint {stuck[0]} could not be removed", exc.saved_to) from None
                 raise
+            kept = [path for path in kept if path in own]  # the one a rerun of this command resumes from
             if not kept:
                 raise
             raise NotSaved(f"{exc}; {_kept_checkpoint(kept[0])}") from None
+        # the result is written: the checkpoints of a killed run with other --repeats or batching are of no more use
+        stale = [path for path in checkpoints_of(out) if path not in own] if not keep_checkpoints else []
+        for path in stale:
+            with contextlib.suppress(OSError):
+                remove_checkpoint(path)
+        if stale:
+            print(f"snnsim.run: removed the checkpoint(s) of an earlier run of {out} with other settings: "
+                  f"{', '.join(path.name for path in stale)}", file=sys.stderr)  # fmt: skip
 
     try:
         return runner.run_configs(
             [cfg], progress, on_result=write,
-            hooks=hooks, checkpoints=None if out is None else (lambda c, m: checkpoint_path(out, m)),
+            hooks=hooks, checkpoints=None if out is None else checkpoint_of,
             keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
         )[0]  # fmt: skip
     finally:

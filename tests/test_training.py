@@ -100,6 +100,37 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     assert results.load(out).attrs.get("resumed_from_epoch") is None
 
 
+LOST_AT_THE_WRITE = """
+import sys
+from pathlib import Path
+from snnsim import results, run
+from snnsim.atomic_write import WriteFailed
+def write(ds, path, overwrite=False):
+    raise WriteFailed(Path(path), "No space left on device", 28)
+results.write = write
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+def test_a_checkpoint_of_other_repeats_is_not_left_for_good_nor_named(tmp_path):
+    """A run killed with --repeats 2 (checkpoint .r0-1), then run again with --repeats 3 (.r0-2): the
+    .r0-1 checkpoint stayed for good after the result was written, and a result not saved was
+    said to leave "the checkpoint of epoch E of 12 stays (.r.h5.r0-1.ckpt ...)", another run's."""
+    out = tmp_path / "r.h5"
+    killed = [sys.executable, "-m", "snnsim.run", *IPD, "--repeats", "2", "--out", str(out)]
+    code, _ = stop_after_checkpoint(killed, tmp_path, 1)
+    assert code == 128 + signal.SIGTERM and (tmp_path / ".r.h5.r0-1.ckpt").exists()
+    short = [*[a if a != "12" else "2" for a in IPD], "--repeats", "3", "--out", str(out)]
+    lost = subprocess.run([sys.executable, "-c", LOST_AT_THE_WRITE, *short], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert lost.returncode == 5, lost.stderr
+    assert "the checkpoint of its last epoch stays (.r.h5.r0-2.ckpt)" in lost.stderr and "r0-1" not in lost.stderr
+    done = run(*short)
+    assert done.returncode == 0, done.stderr
+    assert f"removed the checkpoint(s) of an earlier run of {out} with other settings: .r.h5.r0-1.ckpt" in done.stderr
+    assert not list(tmp_path.glob(".*ckpt*")) and results.load(out).sizes["repeat"] == 3
+
+
 def test_a_checkpoint_made_on_other_data_under_the_same_path_is_not_resumed(tmp_path, bmi_path):
     """A config names the data file by path only; the checkpoint's key holds the file's SHA-256."""
     import pickle
