@@ -32,6 +32,8 @@ class Interrupted(BaseException):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+        #: the result file, where the signal came after it was written (the stop then cut short only what follows)
+        self.written: str | os.PathLike | None = None
 
     @property
     def name(self) -> str:
@@ -242,7 +244,8 @@ def guarded(
         print(f"{prog}: interrupted; nothing half-written", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Interrupted as exc:
-        print(f"{prog}: stopped by {exc.name}; no result written", file=sys.stderr)
+        done = f" after writing the result file {exc.written}" if exc.written is not None else "; no result written"
+        print(f"{prog}: stopped by {exc.name}{done}", file=sys.stderr)
         return 128 + exc.signum
     except (MemoryError, RuntimeError) as exc:
         if not isinstance(exc, MemoryError) and not any(m in str(exc) for m in OUT_OF_MEMORY):

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from . import config, recipes
 from .atomic_write import PathTaken, WriteFailed, clean_and_report, leftovers, leftovers_by_target
-from .cli import OneLineParser, guarded, process, stop_on_signals
+from .cli import Interrupted, OneLineParser, guarded, process, stop_on_signals
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
 
@@ -358,6 +358,15 @@ def _kept_checkpoint(path: Path) -> str:
            f"the same command resumes from it and trains epochs {epoch + 1}-{epochs} again"  # fmt: skip
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """Which file ``path`` is (device, inode), or None: a file put in place by an atomic write is a new one."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def execute(
     cfg: RunConfig,
     out: str | os.PathLike | None = None,
@@ -372,6 +381,7 @@ def execute(
     With ``out``, a checkpoint beside it after every epoch lets the same command resume.
     ``out`` may be neither the data file nor ``config_file`` (the file the config was read from)."""
     from . import results, runner
+    from .training import remove_checkpoint
 
     out = None if out is None else results.file_name(out)
     fallback = None if fallback_dir is None else Path(fallback_dir)
@@ -397,6 +407,7 @@ def execute(
             monitors.append(TensorBoardHook(tensorboard, labels, log=say))
             return monitors[-1:]
 
+    written: list[Path] = []  # the result file, once written
     own: list[Path] = []  # this run's checkpoints, one per batched model (others: of killed runs of other settings)
 
     def checkpoint_of(cfgs: list, members: list) -> Path:
@@ -404,12 +415,15 @@ def execute(
         return own[-1]
 
     def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
-        from .training import remove_checkpoint
-
         if out is None:
             return
+        before = _identity(out)
         try:
-            save(ds, out, overwrite, fallback)
+            written.append(save(ds, out, overwrite, fallback))
+        except Interrupted:  # in place already when the signal came in the write's last step (its folder's sync)?
+            if _identity(out) not in (None, before):
+                written.append(out)
+            raise
         except NotSaved as exc:  # saved elsewhere: its checkpoints are done with; lost: they stay
             kept = checkpoints_of(out)
             if exc.saved_to is not None:
@@ -436,20 +450,29 @@ def execute(
                   f"{', '.join(path.name for path in stale)}", file=sys.stderr)  # fmt: skip
 
     try:
-        return runner.run_configs(
-            [cfg], progress, on_result=write,
-            hooks=hooks, checkpoints=None if out is None else checkpoint_of,
-            keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
-        )[0]  # fmt: skip
-    finally:
-        for monitor in monitors:
-            monitor.close()
+        try:
+            return runner.run_configs(
+                [cfg], progress, on_result=write,
+                hooks=hooks, checkpoints=None if out is None else checkpoint_of,
+                keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
+            )[0]  # fmt: skip
+        finally:
+            for monitor in monitors:
+                monitor.close()
+    except Interrupted as exc:  # after the result was written: say so, and finish removing its checkpoints
+        if written:
+            exc.written = written[0]
+            for path in own if not keep_checkpoints else []:
+                with contextlib.suppress(OSError):
+                    remove_checkpoint(path)
+        raise
 
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
 
     def body() -> int:
+        from . import results
         from .runner import summarise, unresponsive_note
 
         settings = _settings(ns)  # the config file is read once
@@ -463,11 +486,16 @@ def main(argv: list[str] | None = None) -> int:
         ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
                      getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),
                      getattr(ns, "keep_checkpoints", False), getattr(ns, "config", None))  # fmt: skip
-        print(summarise(ds))
-        if out is not None:
-            print(f"result file: {out}")
-        if note := unresponsive_note(ds):
-            print(f"snnsim.run: {note}", file=sys.stderr)
+        try:
+            print(summarise(ds))
+            if out is not None:
+                print(f"result file: {out}")
+            if note := unresponsive_note(ds):
+                print(f"snnsim.run: {note}", file=sys.stderr)
+        except Interrupted as exc:  # the result file is written: say so
+            if out is not None:
+                exc.written = results.file_name(out)
+            raise
         return 0
 
     with stop_on_signals():  # around the error handling too: a second signal cannot break a stop

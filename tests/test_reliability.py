@@ -296,6 +296,47 @@ def test_sigterm_during_the_write_leaves_no_temporary(tmp_path):
     assert not out.exists() and left and all(".ckpt" in n and not n.endswith(".tmp") for n in left), left
 
 
+# ``python -m snnsim.run`` that gets a real SIGTERM after its result file is in place: in the sync
+# of its folder (the write's last step), in the summary, or while TensorBoard closes
+STOPPED_AFTER_THE_WRITE = """
+import os, signal, sys
+from snnsim import monitor, run, runner
+when = sys.argv.pop(1)
+def stop():
+    os.kill(os.getpid(), signal.SIGTERM)
+if when == "folder sync":
+    real, calls = os.fsync, []
+    def fsync(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # the result file's, then its folder's
+            stop()
+        return real(fd)
+    os.fsync = fsync
+elif when == "summary":
+    summarise = runner.summarise
+    runner.summarise = lambda ds: (stop(), summarise(ds))[1]
+else:
+    close = monitor.TensorBoardHook.close
+    monitor.TensorBoardHook.close = lambda self: (stop(), close(self))[1]
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("when", ["folder sync", "summary", "tensorboard"])
+def test_a_stop_after_the_result_is_written_says_so(when, tmp_path):
+    """It said "stopped by SIGTERM; no result written" (exit 143) beside a complete result file,
+    and the checkpoint could stay beside it for good."""
+    out = tmp_path / "r.h5"
+    proc = subprocess.run([sys.executable, "-c", STOPPED_AFTER_THE_WRITE, when, *TINY, "--epochs", "2", "--out",
+                           str(out), "--tensorboard", str(tmp_path / "tb")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert proc.stderr.splitlines()[-1] == f"snnsim.run: stopped by SIGTERM after writing the result file {out}"
+    assert "no result written" not in proc.stderr and "Traceback" not in proc.stderr
+    assert results.load(out).attrs["complete"] == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5", "tb"]  # no checkpoint, no temporary
+
+
 def test_temporaries_of_killed_writers_are_removed_by_the_next_run(tmp_path):
     out = tmp_path / "r.h5"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
