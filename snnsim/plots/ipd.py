@@ -265,6 +265,17 @@ def confusion_counts(ds: xr.Dataset, sel: dict | None = None, repeat: int | None
     return da.sum(pooled, skipna=True) if pooled else da
 
 
+def _pooled_models(ds: xr.Dataset, sel: dict | None, repeat: int | None) -> str:
+    """What the counts of :func:`confusion_counts` pool: "one model", or "4 models pooled over
+    seed, repeat" (trained models only: a merge's holes are not counted)."""
+    da = ds["confusion"].sel(sel) if sel else ds["confusion"]
+    if repeat is not None and "repeat" in da.dims:
+        da = da.isel(repeat=repeat)
+    pooled = [d for d in da.dims if d not in ("true_class", "pred_class")]
+    models = int(da.notnull().any(("true_class", "pred_class")).sum())
+    return "one model" if models == 1 else f"{models} models pooled over {', '.join(pooled)}"
+
+
 @styled
 def confusion_figure(
     ds: xr.Dataset, sel: dict | None = None, repeat: int | None = None, title: str | None = None
@@ -311,7 +322,7 @@ def confusion_figure(
     ax_c.set_title("Confusion matrix")
     n = int(counts.sum())
     what = format_key({k: v for k, v in (sel or {}).items()})
-    runs = "one model" if repeat is not None else "pooled over repeats"
+    runs = _pooled_models(ds, sel, repeat)
     acc = 100 * np.trace(counts) / n if n else float("nan")
     fig.suptitle(
         wrapped(title or f"Test set{': ' + what if what else ''} ({runs}, {n} samples, accuracy {acc:.1f}%)", fig)

@@ -130,6 +130,18 @@ def test_confusion_of_one_repeat(ipd_ds):
     np.testing.assert_allclose(fig.axes[1].images[0].get_array(), counts.T / counts.sum(axis=1))
 
 
+def test_the_confusion_title_names_what_it_pools(ipd_grid, ipd_ds):
+    """It said "pooled over repeats" of counts pooled over seeds too, and "one model" of one
+    repeat of every seed."""
+    sel = {"readout": "fr", "tau": 0.002}
+    seeds, repeats = ipd_grid.sizes["seed"], ipd_grid.sizes["repeat"]
+    title = plots.confusion_figure(ipd_grid, sel=sel).get_suptitle().replace("\n", " ")
+    assert f"({seeds * repeats} models pooled over seed, repeat," in title
+    title = plots.confusion_figure(ipd_grid, sel=sel, repeat=0).get_suptitle().replace("\n", " ")
+    assert f"({seeds} models pooled over seed," in title
+    assert "(one model," in plots.confusion_figure(ipd_ds, repeat=1).get_suptitle()
+
+
 def test_input_raster_is_a_2x4_panel_of_the_given_spikes():
     ipd, spikes = plots.ipd.make_stimuli(8, seed=3)
     fig = plots.input_raster(ipd, spikes, dt=1e-3)
