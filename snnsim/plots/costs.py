@@ -2,9 +2,10 @@
 marker per grid point of a merged sweep (the cost variables of :mod:`snnsim.costs`).
 
 :func:`cost_figure` draws, for every combination of the swept settings (readout x tau, model x
-training folds ...), the mean over repeats (and every other pooled dim: seed, rotation ...) of the
-operations (x, log scale) and of the metric (y), with error bars of one standard deviation
-over those samples on both axes.
+training folds ...), the median over repeats (and every other pooled dim: seed, rotation ...) of
+the operations (x, log scale) and of the metric (y), with error bars from the lower to the upper
+quartile of those samples on both axes (as the boxplots; within the values, so an accuracy's bar
+never runs below 0 %).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ OPS = {
 }
 #: Metrics drawn by default, the first present: IPD test accuracy, else BMI test FVAF.
 METRICS = ("test_acc", "test_fvaf")
+#: The error bars' ends and the marker: lower quartile, median, upper quartile.
+QUARTILES = (25, 50, 75)
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 
 
@@ -79,8 +82,8 @@ def cost_figure(
     """``metric`` (default: ``test_acc``, else ``test_fvaf``) against synaptic operations per
     sample (``ops``: ``effective`` = ACs + MACs, ``acs``, ``macs`` or ``dense``; see
     :mod:`snnsim.costs`), one marker per grid point of the settings ``by`` (default: every swept
-    setting present; a ``by`` that leaves another varying setting to pool is refused), at the mean over repeats and every other pooled dim, with error bars of one
-    standard deviation (``ddof=1``; none for a single sample). FVAF is that of output ``output``
+    setting present; a ``by`` that leaves another varying setting to pool is refused), at the median over repeats and every other pooled dim, with error bars from
+    the lower to the upper quartile (none for a single sample). FVAF is that of output ``output``
     (None: the mean over outputs).
 
     Samples where the operations or the metric are NaN (missing grid points) are left out; a grid
@@ -127,15 +130,17 @@ def cost_figure(
         x, y = x[ok], y[ok]
         if not x.size:
             continue
-        ddof = 1 if x.size > 1 else 0
-        point = {"key": key, "x": x.mean(), "y": y.mean(), "xerr": x.std(ddof=ddof), "yerr": y.std(ddof=ddof)}
+        # median and quartiles, as the boxplots: within the values (mean - s.d. ran below 0 % accuracy)
+        (x_low, x_mid, x_high), (y_low, y_mid, y_high) = np.percentile(x, QUARTILES), np.percentile(y, QUARTILES)
+        point = {"key": key, "x": x_mid, "y": y_mid, "xerr": (x_mid - x_low, x_high - x_mid),
+                 "yerr": (y_mid - y_low, y_high - y_mid)}  # fmt: skip
         point["n"] = int(x.size)
         marker = MARKERS[first.index(key[dims[0]]) % len(MARKERS)] if dims else MARKERS[0]
         bars = ax.errorbar(
             point["x"],
             point["y"],
-            xerr=point["xerr"],
-            yerr=point["yerr"],
+            xerr=np.reshape(point["xerr"], (2, 1)),
+            yerr=np.reshape(point["yerr"], (2, 1)),
             fmt=marker,
             color=palette[i],
             markersize=5,
@@ -164,7 +169,7 @@ def cost_figure(
     ax.set_title(
         wrapped(
             title
-            or f"{short[0].upper()}{short[1:]} against synaptic operations: mean ± s.d. over {over} (n ≤ {n_max})",
+            or f"{short[0].upper()}{short[1:]} against synaptic operations: median and quartiles over {over} (n ≤ {n_max})",
             fig,
             10,
         )
