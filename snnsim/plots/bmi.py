@@ -103,6 +103,28 @@ def _first_with_data(da: xr.DataArray, keep: Sequence[str]) -> dict[str, int]:
     return {d: int(i) for d, i in zip(rest, index)}
 
 
+def default_point(ran: xr.DataArray, sel: dict, rotation: int | None = None) -> dict:
+    """``sel`` with the defaults of a BMI figure where it leaves them: the largest
+    ``n_train_folds`` and (``rotation``) that rotation, among the grid points where ``ran`` (a
+    mask, True where a job's values exist) holds a value: a merge with holes (``--allow-missing``)
+    holds NaN where a job was not run, and a point no job ran has nothing to draw."""
+    sel = dict(sel)
+
+    def ran_at(dim: str) -> np.ndarray:
+        """The values of ``dim`` where a job ran at ``sel`` (all of them if none did)."""
+        here = ran.sel({k: v for k, v in sel.items() if k in ran.dims})
+        if dim not in here.dims:
+            return ran[dim].values
+        some = here.any([d for d in here.dims if d != dim]).values
+        return ran[dim].values[some] if some.any() else ran[dim].values
+
+    if "n_train_folds" in ran.dims and "n_train_folds" not in sel:
+        sel["n_train_folds"] = ran_at("n_train_folds").max().item()  # the largest training set
+    if rotation is not None and "rotation" in ran.dims and "rotation" not in sel and rotation in ran_at("rotation"):
+        sel["rotation"] = rotation
+    return sel
+
+
 def gap_breaks(t: ArrayLike, *ys: ArrayLike, factor: float = 1.5) -> tuple[np.ndarray, ...]:
     """Insert a NaN after every gap in ``t`` (a step longer than ``factor`` x the median step),
     so a line plot shows gaps as gaps. Returns ``(t, *ys)`` with the NaN rows added."""
@@ -131,7 +153,7 @@ def prediction_trace(
     fold, within ``window`` = (start, stop) s (default: the first ``window_length`` s).
 
     ``sel`` picks a grid point of a merged experiment (default: the largest ``n_train_folds``
-    and rotation 5 when present, as in the assignment); when the
+    and rotation 5 when present, as in the assignment, among the points whose jobs ran); when the
     ``by`` dim (``model``) is left, one predicted curve is drawn per model. Any other dim left
     over (rotation, repeat ...) is taken at its first value (``repeat`` picks the model).
     Samples are joined by lines only within contiguous blocks: ``ax.lines[0]`` is the truth
@@ -140,11 +162,7 @@ def prediction_trace(
     for name in ("time", "y_true", "y_pred"):
         if name not in ds:
             raise ValueError(f"no variable {name!r} in the dataset: not a BMI result")
-    sel = dict(sel or {})
-    if "n_train_folds" in ds.dims and "n_train_folds" not in sel:
-        sel["n_train_folds"] = ds["n_train_folds"].values.max().item()  # the largest training set
-    if "rotation" in ds.dims and "rotation" not in sel and FIGURE1_ROTATION in ds["rotation"].values:
-        sel["rotation"] = FIGURE1_ROTATION
+    sel = default_point(ds["time"].notnull(), sel or {}, FIGURE1_ROTATION)
     ds = ds.sel(sel) if sel else ds
     if "repeat" in ds["y_pred"].dims:
         ds = ds.isel(repeat=repeat)
@@ -158,6 +176,9 @@ def prediction_trace(
     groups = pred[by].values.tolist() if by in pred.dims else [None]
     t = time.values.astype(float)
     ok = np.isfinite(t)
+    if not ok.any():
+        where = ", ".join(f"{k} {v}" for k, v in sel.items())
+        raise ValueError(f"no test fold at {where or 'this point'}: no job there is in the merge")
     if window is None:
         start = float(np.nanmin(t))
         window = (start, start + window_length)
@@ -325,14 +346,15 @@ def learning_curves(
 ) -> Figure:
     """Per-epoch curves, one row per variable (training loss, validation FVAF ...), one column
     per model: median over repeats and every other pooled dim, ``q`` percentile band shaded.
-    ``sel`` defaults to the largest training set of a training-size grid. Epochs after early
+    ``sel`` defaults to the largest training set of a training-size grid that a job ran (a merge
+    with holes). Epochs after early
     stopping are NaN and not drawn.
     """
     variables = list(variables or epoch_variables(ds))
     if not variables:
         raise ValueError("no per-epoch variables in the dataset")
-    if sel is None and "n_train_folds" in ds.dims:
-        sel = {"n_train_folds": ds["n_train_folds"].values.max().item()}
+    if sel is None:
+        sel = default_point(ds[variables[0]].notnull(), {})
     ds = ds.sel(sel) if sel else ds
     models = _by_model(ds, by)
     fig = new_figure(3.2 * len(models) + 0.6, 2.4 * len(variables) + 0.6)

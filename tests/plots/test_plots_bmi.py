@@ -227,3 +227,40 @@ def test_suptitles_of_a_one_model_grid_fit_the_figure(bmi_grid, make):
 def test_a_window_with_negative_times_is_printed_unambiguously(bmi_ds):
     with pytest.raises(ValueError, match=r"^no test samples in the window \[-5, -1\] s$"):
         plots.prediction_trace(bmi_ds, window=(-5, -1))
+
+
+def holes(ds, **point):
+    """``ds`` as ``sweep merge --allow-missing`` leaves it when the jobs at ``point`` did not run."""
+    ds = ds.copy(deep=True)
+    for name, da in ds.data_vars.items():
+        if set(point) <= set(da.dims) and da.dtype.kind == "f":
+            ds[name].loc[point] = np.nan
+    return ds
+
+
+def test_figure_1_of_a_merge_without_rotation_5_draws_a_rotation_that_ran(rng):
+    """bmi_training_size's rotation-5 jobs missing from the merge: Figure 1 was skipped ("no test
+    samples in the window [nan, nan] s"); it draws the largest training set of a rotation that ran."""
+    from fake_results import bmi_merged
+
+    grid = bmi_merged(rng, rotations=(5, 15))
+    fig = plots.prediction_trace(holes(grid, rotation=5), window_length=8)
+    ax = fig.axes[0]
+    assert "rotation 15" in ax.get_title() and "8 training folds" in ax.get_title()
+    point = grid.sel(rotation=15, n_train_folds=8)
+    t = point.time.isel(model=0).values
+    inside = np.isfinite(t) & (t <= np.nanmin(t) + 8)
+    true_y = labelled(ax)["True"].get_ydata()
+    np.testing.assert_allclose(true_y[np.isfinite(true_y)], point.y_true.isel(model=0).sel(output="shoulder")[inside])
+    # the assignment's rotation 5 is still the default where it ran
+    assert "rotation 5" in plots.prediction_trace(grid, window_length=8).axes[0].get_title()
+    with pytest.raises(ValueError, match="^no test fold at rotation 5, n_train_folds 8: no job there is in the merge$"):
+        plots.prediction_trace(holes(grid, rotation=5), sel={"rotation": 5})
+
+
+def test_learning_curves_of_a_merge_without_the_largest_training_set_draw_one_that_ran(bmi_grid):
+    """Every job of the largest training set missing: the figure was empty panels titled with it."""
+    fig = plots.learning_curves(holes(bmi_grid, n_train_folds=8))
+    assert "(4 training folds)" in fig.get_suptitle()
+    curve = bmi_grid["loss"].sel(model="ann", n_train_folds=4).transpose("epoch", ...).values.reshape(6, -1)
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), np.median(curve, axis=1))
