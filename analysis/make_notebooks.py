@@ -132,8 +132,14 @@ rotations and repeats, inter-quartile range shaded. Expect training FVAF to fall
 validation/test FVAF to rise as the training set grows (less over-fitting), converging."""),
     new_code_cell('show(plots.fvaf_figure(ds), "bmi_training_size_fvaf")'),
     new_code_cell('show(plots.rmse_figure(ds), "bmi_training_size_rmse")'),
-    new_code_cell("""# test FVAF (shoulder), median over rotations and repeats: rows model, columns training folds
+    new_code_cell("""# test FVAF (shoulder), median over repeats and the rotations of Figure 2a (those run at every
+# training-set size, not rotation 5 at 18 folds only): rows model, columns training folds
+from snnsim.plots.bmi import complete_rotations
+
 test = ds["test_fvaf"].isel(output=0)
+rotations = complete_rotations(ds, "test_fvaf")
+if rotations is not None:
+    test = test.sel(rotation=rotations)
 test.median([d for d in test.dims if d not in ("model", "n_train_folds")]).to_pandas()"""),
     new_markdown_cell("""## Learning curves
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 nbformat = pytest.importorskip("nbformat")
@@ -133,7 +134,7 @@ def test_ipd_readouts_notebook_runs(kernel_env):
 
 
 @pytest.mark.slow
-def test_bmi_training_size_notebook_runs(kernel_env):
+def test_bmi_training_size_notebook_runs(kernel_env, smoke_results):
     nb = execute("bmi_training_size.ipynb", kernel_env)
     figures = sorted(p.name for p in (kernel_env / "figures").glob("*.png"))
     assert figures == [
@@ -143,6 +144,19 @@ def test_bmi_training_size_notebook_runs(kernel_env):
         "bmi_training_size_rmse.png",
     ]
     assert images(nb) == 4
+    # the table of test FVAF gives Figure 2a's test curves: rotation 5, run at the largest
+    # training set only, is left out of both (the table pooled it into its last column)
+    from snnsim import plots, results
+
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and 'ds["test_fvaf"]' in c.source]
+    (out,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    header, _, *rows = out.data["text/plain"].splitlines()
+    assert header.split() == ["n_train_folds", "1", "2"]
+    table = {row.split()[0]: [float(v) for v in row.split()[1:]] for row in rows}
+    fig = plots.fvaf_figure(results.load(smoke_results / "bmi_training_size"))
+    assert list(table) == [ax.get_title() for ax in fig.axes] == ["snn", "linear"]
+    for ax in fig.axes:
+        np.testing.assert_allclose(table[ax.get_title()], ax.lines[2].get_ydata(), rtol=1e-5)
 
 
 def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
