@@ -708,18 +708,21 @@ class BMIStudy:
         lines = [
             f"BMI  {desc}  target={a['config_target']}  rotation={a['config_rotation']}  "
             f"train folds={a['config_n_train_folds']}  repeats={ds.sizes['repeat']}  device={a['device']}",
-            f"{'':18}{'median':>11}{'min':>11}{'max':>11}",
         ]
+        width = max(18, *(len(f"train rmse {out} ") for out in ds["output"].values))  # values under their names
+        lines.append(f"{'':{width}}{'median':>11}{'min':>11}{'max':>11}")
         for out in ds["output"].values:
             for metric in ("fvaf", "rmse"):
                 for split in SPLITS:
                     v = ds[f"{split}_{metric}"].sel(output=out).values
-                    lines.append(f"{f'{split} {metric} {out}':18}{np.median(v):9.3f}{v.min():9.3f}{v.max():9.3f}")
+                    lines.append(
+                        f"{f'{split} {metric} {out}':{width}}{np.median(v):11.3f}{v.min():11.3f}{v.max():11.3f}"
+                    )
         for name, label in (("hidden_rate_hz", "hidden Hz"), ("synops_eff_acs", "synops/sample"),
                             ("synops_eff_macs", "MACs/sample"), ("train_seconds", "train s")):  # fmt: skip
             v = ds[name].values if name in ds else np.array([np.nan])
             if np.isfinite(v).any() and (name != "synops_eff_acs" or v.max() > 0):
-                lines.append(f"{label:18}{np.nanmedian(v):11.2f}{np.nanmin(v):11.2f}{np.nanmax(v):11.2f}")
+                lines.append(f"{label:{width}}{np.nanmedian(v):11.2f}{np.nanmin(v):11.2f}{np.nanmax(v):11.2f}")
         return "\n".join(lines)
 
 

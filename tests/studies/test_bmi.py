@@ -76,6 +76,32 @@ def test_result_file_and_cli(data_path, tmp_path, capsys):
     assert ds.attrs["test_fold"] == 4 and ds.attrs["config_model"] == "snn"
 
 
+def test_the_printed_table_has_its_numbers_under_their_column_names():
+    """``snnsim.run``'s BMI table: 9-wide numbers under 11-wide names, and labels longer than
+    their 18 columns ("train fvaf shoulder"), had pushed each row's numbers off its columns."""
+    from snnsim.studies.bmi import STUDY
+
+    values = {f"{s}_{m}": (("repeat", "output"), np.array([[0.5, -0.25], [0.75, 1.5]]) + i)
+              for i, (s, m) in enumerate((s, m) for s in ("train", "val", "test") for m in ("fvaf", "rmse"))}  # fmt: skip
+    values["train_seconds"] = ("repeat", np.array([12.0, 14.0]))
+    ds = xr.Dataset(values, coords={"repeat": [0, 1], "output": ["shoulder", "elbow"]})
+    ds.attrs.update(config_model="linear", config_target="dtheta", config_rotation=5, config_n_train_folds=18,
+                    device="cpu")  # fmt: skip
+    header, *rows = STUDY.summarise(ds).splitlines()[1:]
+    ends = [header.index(name) + len(name) for name in ("median", "min", "max")]
+    assert len(rows) == 13
+    for row in rows:
+        label = row[: ends[0] - 11].strip()
+        cells = [row[end - 11 : end] for end in ends]
+        assert all(c.strip() and c[0] == " " for c in cells) and len(row) == ends[-1], row
+        if label == "train s":
+            assert [float(c) for c in cells] == [13.0, 12.0, 14.0]
+        else:
+            split, metric, out = label.split()
+            v = ds[f"{split}_{metric}"].sel(output=out).values
+            assert [float(c) for c in cells] == pytest.approx([np.median(v), v.min(), v.max()], abs=5e-4)
+
+
 @pytest.mark.parametrize("readout", ["mean", "max", "fr"])
 def test_snn_same_seed_same_numbers_and_batched(data_path, readout):
     cfg = _cfg(data_path, readout=readout, repeats=2)
