@@ -31,6 +31,7 @@ from .common import (
     curve_summary,
     format_setting,
     new_figure,
+    sample_dims,
     styled,
     symmetric_norm,
     with_settings,
@@ -226,6 +227,21 @@ def prediction_trace(
     return fig
 
 
+def pooled_over(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float], n: int) -> str:
+    """What a figure's curves of ``da`` along ``keep`` show: "median over rotation, repeat,
+    25–75th percentile shaded (n ≤ 20)" (the pooled dims with values at more than one coordinate
+    for some point of ``keep``; a setting of a union of grids, one value per point, is not
+    named), or "one run" (``n`` the most values pooled at one point)."""
+    keep = [d for d in keep if d in da.dims]
+    dims = []
+    for d in sample_dims(da, keep):
+        other = [o for o in da.dims if o not in (d, *keep)]
+        present = da.notnull().any(other) if other else da.notnull()
+        if bool((present.sum(d) > 1).any()):
+            dims.append(d)
+    return f"median over {', '.join(dims)}, {q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n})" if dims else "one run"
+
+
 def _by_model(ds: xr.Dataset, by: str) -> list:
     return ds[by].values.tolist() if by in ds.dims else [None]
 
@@ -291,8 +307,8 @@ def training_size_figure(
     name = "FVAF" if metric == "fvaf" else metric.upper()
     fig.suptitle(
         wrapped(
-            f"{name} against training set size: median over rotations and repeats, "
-            f"{q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})",
+            f"{name} against training set size: "
+            + pooled_over(_pick_output(ds[f"{splits[-1]}_{metric}"], output), ("n_train_folds", by), q, n_max),
             fig,
         )
     )
@@ -345,10 +361,10 @@ def learning_curves(
     q: tuple[float, float] = (25, 75),
 ) -> Figure:
     """Per-epoch curves, one row per variable (training loss, validation FVAF ...), one column
-    per model: median over repeats and every other pooled dim, ``q`` percentile band shaded.
-    ``sel`` defaults to the largest training set of a training-size grid that a job ran (a merge
-    with holes). Epochs after early
-    stopping are NaN and not drawn.
+    per model: median over repeats and every other pooled dim (rotation ...; the title names
+    them), ``q`` percentile band shaded. ``sel`` defaults to the largest training set of a
+    training-size grid that a job ran (a merge with holes). Epochs after early stopping are NaN
+    and not drawn.
     """
     variables = list(variables or epoch_variables(ds))
     if not variables:
@@ -360,12 +376,14 @@ def learning_curves(
     fig = new_figure(3.2 * len(models) + 0.6, 2.4 * len(variables) + 0.6)
     axes = fig.subplots(len(variables), len(models), sharex=True, sharey="row", squeeze=False)
     epochs = ds["epoch"].values
+    n_max = 0
     for r, name in enumerate(variables):
         for c, model in enumerate(models):
             ax = axes[r, c]
             da = ds[name].sel({by: model}) if model is not None else ds[name]
             da = da.mean("output") if "output" in da.dims else da
             s = curve_summary(da, ("epoch",), q)
+            n_max = max(n_max, s["n"])
             colour = SPLIT_COLOURS["val" if name.startswith("val") else "train"]
             ax.plot(epochs, s["median"], color=colour, marker="o", markersize=2.5, label="median")
             ax.fill_between(epochs, s["low"], s["high"], color=colour, alpha=0.2, linewidth=0)
@@ -381,7 +399,7 @@ def learning_curves(
         wrapped(
             "Learning curves"
             + (f" ({what})" if what else "")
-            + f": median over repeats, {q[0]:g}–{q[1]:g}th percentile shaded",
+            + f": {pooled_over(ds[variables[0]], ('epoch', 'output', by), q, n_max)}",
             fig,
         )
     )

@@ -264,3 +264,20 @@ def test_learning_curves_of_a_merge_without_the_largest_training_set_draw_one_th
     assert "(4 training folds)" in fig.get_suptitle()
     curve = bmi_grid["loss"].sel(model="ann", n_train_folds=4).transpose("epoch", ...).values.reshape(6, -1)
     np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), np.median(curve, axis=1))
+
+
+def test_the_titles_name_what_the_curves_pool(bmi_grid):
+    """The learning curves said "median over repeats" of curves pooled over rotations too (20
+    rotations of one repeat in bmi_learning_curve), and Figure 2 "median over rotations and
+    repeats" of one run per point (bmi_training_size)."""
+    n = bmi_grid.sizes["rotation"] * bmi_grid.sizes["repeat"]
+    title = plots.learning_curves(bmi_grid).get_suptitle().replace("\n", " ")
+    assert title.endswith(f": median over rotation, repeat, 25–75th percentile shaded (n ≤ {n})")
+    one_repeat = bmi_grid.isel(repeat=[0])
+    title = plots.learning_curves(one_repeat).get_suptitle().replace("\n", " ")
+    assert title.endswith(f": median over rotation, 25–75th percentile shaded (n ≤ {bmi_grid.sizes['rotation']})")
+    one_run = one_repeat.isel(rotation=[0])
+    for fig in (plots.learning_curves(one_run), plots.fvaf_figure(one_run)):
+        assert fig.get_suptitle().replace("\n", " ").endswith(": one run")
+    title = plots.rmse_figure(bmi_grid).get_suptitle().replace("\n", " ")
+    assert title.endswith(f": median over rotation, repeat, 25–75th percentile shaded (n ≤ {n})")
