@@ -95,12 +95,18 @@ def data_name(ds: xr.Dataset) -> str:
     return data.removeprefix("synthetic:") if data.startswith("synthetic:") else Path(data).name
 
 
+def span(low: float, high: float, digits: int) -> str:
+    """``0.300-0.500``, or ``-0.811 to -0.034`` when ``low`` is negative (``-0.811--0.034`` and
+    ``-0.206-0.004`` would be hard to read: FVAF is negative where a decoder is worse than the mean)."""
+    return f"{low:.{digits}f}{' to ' if low < 0 else '-'}{high:.{digits}f}"
+
+
 def spread(values: np.ndarray, digits: int) -> str:
-    """``median [min-max]`` of the finite ``values``, with ``(k of n)`` when only k of the n
-    are finite (the others: jobs missing from the merge); ``- (0 of n)`` when none is."""
+    """``median [min-max]`` (:func:`span`) of the finite ``values``, with ``(k of n)`` when only k
+    of the n are finite (the others: jobs missing from the merge); ``- (0 of n)`` when none is."""
     values = np.asarray(values, dtype=float).ravel()
     ok = values[np.isfinite(values)]
     count = "" if ok.size == values.size else f" ({ok.size} of {values.size})"
     if not ok.size:
         return "-" + count
-    return f"{np.median(ok):.{digits}f} [{ok.min():.{digits}f}-{ok.max():.{digits}f}]{count}"
+    return f"{np.median(ok):.{digits}f} [{span(ok.min(), ok.max(), digits)}]{count}"

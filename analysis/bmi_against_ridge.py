@@ -8,7 +8,7 @@ python analysis/bmi_against_ridge.py snn_weak.h5:ridge_weak.h5 snn_lagged.h5:rid
 
 import numpy as np
 import xarray as xr
-from _common import SAME, WrongResultError, data_name, joints, load, parser, run
+from _common import SAME, WrongResultError, data_name, joints, load, parser, run, span
 
 PROG = "bmi_against_ridge"
 
@@ -32,7 +32,7 @@ def rows(snn: xr.Dataset, ridge: xr.Dataset) -> list[str]:
         sv, st = s.val_fvaf.values.ravel(), s.test_fvaf.values.ravel()
         rv, rt = float(r.val_fvaf.values.ravel()[0]), float(r.test_fvaf.values.ravel()[0])
         out.append(
-            f"| {data_name(snn)}{name} | {np.median(sv):.3f} | {np.median(st):.3f} [{st.min():.3f}-{st.max():.3f}] "
+            f"| {data_name(snn)}{name} | {np.median(sv):.3f} | {np.median(st):.3f} [{span(st.min(), st.max(), 3)}] "
             f"| {rv:.3f} | {rt:.3f} | {np.median(st) - rt:+.3f} | {np.median(snn.train_seconds.values):.1f} |"
         )
     return out

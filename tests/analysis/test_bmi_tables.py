@@ -46,6 +46,17 @@ def test_against_ridge_row():
     )
 
 
+def test_a_range_of_negative_fvaf_reads_unambiguously():
+    """A spiking decoder worse than the mean (1 training fold) had "[-0.811--0.034]" and
+    "[-0.206-0.004]" (is the upper end 0.004 or -0.004?)."""
+    against, table = _script("bmi_against_ridge"), _script("bmi_table")
+    snn = _run("snn", [-0.2, 0.1, -0.3], [-0.811, -0.5, -0.034], [1.0, 1.0, 1.0])
+    row = against.rows(snn, _run("linear", [0.41], [0.32], [0.1]))[0]
+    assert row == "| out0.pkl | -0.200 | -0.500 [-0.811 to -0.034] | 0.410 | 0.320 | -0.820 | 1.0 |"
+    assert table.spread(np.array([-0.206, 0.004, -0.1]), 3) == "-0.100 [-0.206 to 0.004]"  # bmi_table's cells
+    assert table.spread(np.array([0.3, 0.5, np.nan]), 3) == "0.400 [0.300-0.500] (2 of 3)"  # as before
+
+
 def _both_joints(model: str, val: list[list[float]], test: list[list[float]]) -> xr.Dataset:
     """A run of both joints (``--dim all``): ``val``/``test`` per repeat, [shoulder, elbow]."""
     ds = _run(model, [0.0] * len(val), [0.0] * len(val), [1.0] * len(val), dims="[0, 1]")
