@@ -137,6 +137,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.results.exists() and not args.results.is_dir():
         ap.error(f"--results: {args.results} is a file; give the folder of the JSON records")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            ap.error("--device: cuda asked for, but torch sees no CUDA device here")
+        if not args.no_grid:  # sweep local runs the experiment's own device: a CPU grid in a cuda record
+            ap.error("--device cuda: the grid runs on its experiment's device (the CPU), not CUDA; add --no-grid")
     args.epochs, args.n_train_batches = (1, 4) if args.quick else (10, 64)
     names = set(cases(args, Path("run.h5")))
     unknown = sorted({s.strip() for s in args.only.split(",") if s.strip()} - names)

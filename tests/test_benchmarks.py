@@ -118,6 +118,8 @@ def test_device_agreement_refuses_a_missing_gpu():
     (["neighbour.py", "copy", "--seconds", "nan"], "neighbour.py: error: argument --seconds: must be a finite number"),
     (["bench_ipd.py", "--only", "bogus"], "bench_ipd.py: error: --only: unknown case 'bogus'; cases: "),
     (["bench_ipd.py", "--results", "README.md"], "bench_ipd.py: error: --results: README.md is a file"),
+    # no GPU: refused before any case runs; a GPU: the grid would time the CPU in a cuda record
+    (["bench_ipd.py", "--device", "cuda", "--quick", "--only", "snnsim fused"], "bench_ipd.py: error: --device"),
 ])  # fmt: skip
 def test_bad_arguments_are_one_line_and_exit_2(args, message):
     """The benchmark scripts hold to the command-line contract: a bad argument is one line on
