@@ -129,3 +129,26 @@ def test_bad_arguments_are_one_line_and_exit_2(args, message):
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[-1].startswith(message), lines
+
+
+def test_readme_numbers_are_those_of_the_stored_records():
+    """Every stored CPU record is quoted in benchmarks/README.md as its script computes it: each
+    case's repeats, their median and its ratio to the notebook loop's median, and the grids'
+    wall seconds (a transcription or arithmetic slip fails here)."""
+    import statistics
+
+    readme = (ROOT / "benchmarks" / "README.md").read_text()
+    records = sorted((ROOT / "benchmarks" / "results").glob("cpu-*.json"))
+    assert records
+    for record in records:
+        assert record.name in readme, f"{record.name} is not cited"
+        data = json.loads(record.read_text())
+        notebook = statistics.median(data["times"]["notebook loop"]["default"])
+        for case, by in data["times"].items():
+            runs = by["default"]
+            median = statistics.median(runs)
+            assert median == data["medians"][case]["default"]
+            assert ", ".join(f"{t:.2f}" for t in runs) in readme, (record.name, case)
+            assert f"{notebook / median:.1f}x" in readme, (record.name, case)
+        for g in data["grids"]:
+            assert f"{g['seconds']:.1f}" in readme, (record.name, g["processes"])
