@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     ap.add_argument("--tau", type=float, default=0.002, help="membrane time constant, s")
     ap.add_argument("--models", type=positive_int, default=10, help="seeds trained as one batched model")
     ap.add_argument(
-        "--epochs", type=int, default=1, help="timed epochs (each one's time is printed); the last is profiled"
+        "--epochs", type=positive_int, default=1, help="timed epochs (each one's time is printed); the last is profiled"
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

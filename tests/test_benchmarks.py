@@ -113,6 +113,7 @@ def test_device_agreement_refuses_a_missing_gpu():
     (["baselines.py", "notebook", "--device", "tpu"], "baselines.py: error: --device: unknown device 'tpu'"),
     (["device_agreement.py", "fused", "--devices", "tpu", "cpu"], "device_agreement.py: error: --device: unknown"),
     (["profile_ipd.py", "--models", "0"], "profile_ipd.py: error: argument --models: expected an integer >= 1"),
+    (["profile_ipd.py", "--models", "1", "--epochs", "0"], "profile_ipd.py: error: argument --epochs: expected an"),
     (["grid_profile.py", "nosuch.txt"], "grid_profile.py: error: nosuch.txt: No such file or directory"),
     (["grid_profile.py", "README.md"], "grid_profile.py: error: README.md: not a raw py-spy profile"),
     (["neighbour.py", "copy", "--seconds", "nan"], "neighbour.py: error: argument --seconds: must be a finite number"),
