@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 
 from snnsim.cli import guarded, positive_float, positive_int
+from snnsim.units import parse_duration
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -46,8 +47,10 @@ def cases(args: argparse.Namespace, out: Path) -> dict[str, list[str]]:
     common = ["--readout", args.readout, "--tau", str(args.tau), "--epochs", str(args.epochs)]
     size = ["--n-train-batches", str(args.n_train_batches)]
     base = [sys.executable, str(HERE / "baselines.py")]
+    tau = f"{args.tau * 1e3:g}ms"  # as a user writes it, where that is the baselines' tau exactly
+    tau = tau if parse_duration(tau) == args.tau else f"{args.tau!r}s"
     run = [sys.executable, "-m", "snnsim.run", "--quiet", "--overwrite", "--out", str(out),
-           "--readout", args.readout, "--tau", f"{args.tau * 1e3:g}ms", "--epochs", str(args.epochs), *size,
+           "--readout", args.readout, "--tau", tau, "--epochs", str(args.epochs), *size,
            "--device", args.device]  # fmt: skip
     return {
         "notebook loop": [*base, "notebook", *common, *size, "--device", args.device],

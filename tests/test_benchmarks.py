@@ -153,3 +153,29 @@ def test_readme_numbers_are_those_of_the_stored_records():
             assert f"{notebook / median:.1f}x" in readme, (record.name, case)
         for g in data["grids"]:
             assert f"{g['seconds']:.1f}" in readme, (record.name, g["processes"])
+
+
+@pytest.mark.parametrize("tau", [0.02, 0.002, 0.0123456789])
+def test_bench_ipd_gives_the_baselines_and_snnsim_one_tau(tau, tmp_path):
+    """The baselines take --tau in seconds, snnsim's CLI a duration: both must mean the same tau,
+    or the cases compared train different networks."""
+    import argparse
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_ipd
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    from snnsim.units import parse_duration
+
+    args = argparse.Namespace(readout="mean", tau=tau, epochs=1, n_train_batches=2, device="cpu")
+    commands = bench_ipd.cases(args, tmp_path / "run.h5")
+
+    def value(cmd):
+        return cmd[cmd.index("--tau") + 1]
+
+    assert float(value(commands["notebook loop"])) == tau
+    for name in ("snnsim snntorch", "snnsim norse", "snnsim fused"):
+        assert parse_duration(value(commands[name])) == tau, (name, value(commands[name]))
+    if tau in (0.02, 0.002):  # written as a user writes them, as benchmarks/README.md shows
+        assert value(commands["snnsim fused"]) == f"{tau * 1e3:g}ms"
