@@ -48,6 +48,7 @@ import torch
 
 from ..functional.cell import CellOptions, cell_sequence
 from ..functional.lif import LIFParameters, li_sequence, standard_lif_sequence
+from ..functional.surrogate import sigmoid
 from . import _native
 
 _TRITON = None  # the triton_lif module once imported; False when Triton cannot be imported
@@ -78,7 +79,7 @@ def _flat(h: torch.Tensor) -> tuple[torch.Tensor, int, int, int]:
 
 def surrogate_derivative(v: torch.Tensor, v_th: float, slope: float) -> torch.Tensor:
     """:math:`\\beta\\sigma(\\beta(v-\\vartheta))(1-\\sigma(\\beta(v-\\vartheta)))`, the notebook's surrogate."""
-    sig = torch.sigmoid((v - v_th) * slope)
+    sig = sigmoid((v - v_th) * slope)
     return sig.mul_(1 - sig).mul_(slope)
 
 
