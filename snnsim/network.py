@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .backends import Backend
-from .functional.cell import ALPHA_MAX, CellOptions
+from .functional.cell import ALPHA_MAX, CellOptions, per_model_product
 from .functional.delay import delay
 from .functional.lif import LIFParameters
 from .readouts import Readout
@@ -209,9 +209,9 @@ def init_weight(shape: tuple[int, int], mode: str, generator: torch.Generator) -
 
 def per_model_matmul(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """(M, R, K) @ (M, K, N) as M separate products: the same call for every model whatever M is
-    (a batched product may round differently for M = 1). ``unbind``, not indexing: its
-    backward is one stack, not M zero-filled copies."""
-    return torch.stack([a @ b for a, b in zip(x.unbind(0), w.unbind(0))])
+    (a batched product may round differently for M = 1), on aligned copies of the operands
+    (:func:`~snnsim.functional.cell.per_model_product`)."""
+    return per_model_product(x, w)
 
 
 def hidden_product(s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ against hand-computed values.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 
@@ -54,9 +54,35 @@ class CellOptions(NamedTuple):
         return self.adapt_jump != 0.0
 
 
+class _PerModelProduct(torch.autograd.Function):
+    """(M, R, K) @ (M, K, N) model by model, every product (forward and backward) on fresh copies
+    of the model's operands. The BLAS (MKL) rounds a small product differently when an operand
+    starts at an address that is not aligned, as model m's slice of a batched tensor does at
+    offset m * R * K (and the slices of the gradients in the backward pass): a model's numbers
+    would then depend on how many models are batched with it. Fresh copies start aligned."""
+
+    @staticmethod
+    def forward(ctx: Any, s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(s, w)
+        return torch.stack([a.clone() @ b.clone() for a, b in zip(s.unbind(0), w.unbind(0))])
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        s, w = ctx.saved_tensors
+        grads = [g.clone() for g in grad.unbind(0)]
+        gs = gw = None
+        if ctx.needs_input_grad[0]:
+            gs = torch.stack([g @ b.clone().T for g, b in zip(grads, w.unbind(0))])
+        if ctx.needs_input_grad[1]:
+            gw = torch.stack([a.clone().T @ g for a, g in zip(s.unbind(0), grads)])
+        return gs, gw
+
+
 def per_model_product(s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """(M, B, K) @ (M, K, N), model by model (the same call whatever M is)."""
-    return torch.stack([a @ b for a, b in zip(s.unbind(0), w.unbind(0))])
+    """(M, B, K) @ (M, K, N), model by model: the same numbers for a model whatever M is and
+    wherever the model sits in the batch (:class:`_PerModelProduct`)."""
+    return _PerModelProduct.apply(s, w)
 
 
 def cell_sequence(

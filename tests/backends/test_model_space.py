@@ -174,3 +174,29 @@ def test_fused_rate_regularisation_run_equals_snntorch(study, bmi_path):
     np.testing.assert_allclose(a["loss"].values, b["loss"].values, rtol=1e-4)
     np.testing.assert_allclose(a["w1"].values, b["w1"].values, rtol=1e-3, atol=1e-5)
     assert not np.allclose(a["w1"].values, plain["w1"].values, rtol=1e-3), "the penalty must change the training"
+
+
+@pytest.mark.parametrize("backend", ["reference", "snntorch", "norse"])
+def test_recurrent_layer_gradients_of_a_model_batched_equal_alone(backend):
+    """Float32, 7 samples x 5 neurons: model 1's slices of the batched tensors start at addresses
+    that are not aligned, and its numbers (forward and every gradient) are still those it has alone."""
+    layer = cell_sequence if backend == "reference" else make_backend(backend).cell
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in a run (snnsim.threads)
+    try:
+        for seed in range(3):
+            g = torch.Generator().manual_seed(seed)
+            h0 = torch.randn(2, 7, 9, 5, generator=g) * 1.5
+            r0 = torch.randn(2, 5, 5, generator=g) * 0.5
+            w = torch.randn(2, 7, 9, 5, generator=g)
+            h, r = h0.clone().requires_grad_(True), r0.clone().requires_grad_(True)
+            s, v = layer(h, P, CellOptions(), None, r)
+            gh, gr = torch.autograd.grad((s * w).sum() + v.sum(), (h, r))
+            assert s.sum() > 0 and gr.abs().sum() > 0
+            h1, r1 = h0[1:].clone().requires_grad_(True), r0[1:].clone().requires_grad_(True)
+            s1, v1 = layer(h1, P, CellOptions(), None, r1)
+            gh1, gr1 = torch.autograd.grad((s1 * w[1:]).sum() + v1.sum(), (h1, r1))
+            assert torch.equal(s1, s[1:].detach()) and torch.equal(v1, v[1:].detach())
+            assert torch.equal(gh1, gh[1:]) and torch.equal(gr1, gr[1:]), seed
+    finally:
+        torch.set_num_threads(before)
