@@ -44,7 +44,9 @@ SCHEMA_VERSION = 1
 #: file made with other numerics is stale. (Files without the attribute: snnsim 0.2.0 -> 1.)
 #: 2: torch's ops and numpy's BLAS on one thread during a run (snnsim.threads).
 #: 3: the fused IPD network as one compiled operation (other summation orders); Adam fused.
-NUMERICS_VERSION = 3
+#: 4: the surrogate's sigmoid padded to whole vector blocks and per-model products on aligned
+#: copies (a model's gradients the same batched or alone; last bits of snntorch/norse runs).
+NUMERICS_VERSION = 4
 
 
 def numerics_version(attrs: dict) -> int:
