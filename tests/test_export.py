@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from signalled_write import signal_in_write
 
 from snnsim import results
 from snnsim import run as run_cli
@@ -200,21 +201,11 @@ def test_an_export_stopped_or_killed_in_its_write_leaves_no_temporary(trained, t
 
     out = tmp_path / "m.pt"
     args = [str(trained["mean", "standard"]), "--format", "pt", "--out", str(out)]
-    code = (
-        "import os, sys, time\nfrom snnsim.export import main\n"
-        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
-        f"sys.exit(main({args!r}))\n"
-    )
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=ROOT)  # fmt: skip
-        assert proc.stdout.readline().strip() == "writing"
-        assert list(tmp_path.glob(".m.pt.*.tmp")), "the signal should hit the write"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
+        returncode, err = signal_in_write("snnsim.export", args, ".m.pt.*.tmp", tmp_path, sig)
         assert not out.exists()
         if sig == signal.SIGTERM:
-            assert proc.returncode == 128 + signal.SIGTERM, err
+            assert returncode == 128 + signal.SIGTERM, err
             assert err == "snnsim.export: stopped by SIGTERM; no result written\n"
             assert not list(tmp_path.glob(".m.pt.*.tmp"))
     assert len(list(tmp_path.glob(".m.pt.*.tmp"))) == 1  # the killed writer's

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from signalled_write import signal_in_write
 
 from snnsim import predict, results
 from snnsim import run as run_cli
@@ -196,21 +197,11 @@ def test_predictions_stopped_or_killed_in_their_write_leave_no_temporary(ipd_mod
 
     out = tmp_path / "p.h5"
     args = [str(ipd_model), "--stimuli", "4", "--out", str(out)]
-    code = (
-        "import os, sys, time\nfrom snnsim.predict import main\n"
-        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
-        f"sys.exit(main({args!r}))\n"
-    )
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=ROOT)  # fmt: skip
-        assert proc.stdout.readline().strip() == "writing"
-        assert list(tmp_path.glob(".p.h5.*.tmp")), "the signal should hit the write"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
+        returncode, err = signal_in_write("snnsim.predict", args, ".p.h5.*.tmp", tmp_path, sig)
         assert not out.exists()
         if sig == signal.SIGTERM:
-            assert proc.returncode == 128 + signal.SIGTERM, err
+            assert returncode == 128 + signal.SIGTERM, err
             assert err == "snnsim.predict: stopped by SIGTERM; no result written\n"
             assert not list(tmp_path.glob(".p.h5.*.tmp"))
     assert len(list(tmp_path.glob(".p.h5.*.tmp"))) == 1  # the killed writer's

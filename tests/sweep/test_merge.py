@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from signalled_write import signal_in_write
 
 from snnsim import results, runner
 from snnsim.costs import Costs
@@ -214,7 +215,7 @@ def test_sigkill_during_the_write_leaves_no_complete_file(exp, tmp_path):
     """Kill a process inside results.write (after the data, before the rename)."""
     code = f"""
 import os, sys, time
-sys.path.insert(0, {str(Path(__file__).parent)!r})
+sys.path[:0] = [{str(Path(__file__).parent)!r}, {str(Path(__file__).parents[1])!r}]  # test_merge, signalled_write
 import test_merge as t
 from snnsim.sweep.experiment import loads
 os.fsync = lambda fd: (print("writing", flush=True), time.sleep(60))
@@ -482,21 +483,11 @@ def test_a_merge_stopped_or_killed_in_its_write_leaves_no_temporary(exp, tmp_pat
     assert cli.main(merge_cmd) == 0
     merged = tmp_path / "m.h5"
     before = merged.read_bytes()
-    code = (
-        "import os, sys, time\nfrom snnsim.sweep.cli import main\n"
-        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
-        f"sys.exit(main({merge_cmd!r}))\n"
-    )
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, cwd=ROOT)  # fmt: skip
-        assert proc.stdout.readline().strip() == "writing"
-        assert list(tmp_path.glob(".m.h5.*.tmp")), "the signal should hit the write"
-        proc.send_signal(sig)
-        _, err = proc.communicate(timeout=60)
+        returncode, err = signal_in_write("snnsim.sweep.cli", merge_cmd, ".m.h5.*.tmp", tmp_path, sig)
         assert merged.read_bytes() == before
         if sig == signal.SIGTERM:
-            assert proc.returncode == 128 + signal.SIGTERM, err
+            assert returncode == 128 + signal.SIGTERM, err
             assert "snnsim.sweep: stopped by SIGTERM; no result written" in err
             assert not list(tmp_path.glob(".m.h5.*.tmp"))
     assert len(list(tmp_path.glob(".m.h5.*.tmp"))) == 1  # the killed writer's

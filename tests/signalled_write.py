@@ -1,0 +1,27 @@
+"""A command stopped by a signal inside its atomic write (the tests of export, predict and sweep merge)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def signal_in_write(module: str, argv: list[str], temporaries: str, folder: Path, sig: int) -> tuple[int, str]:
+    """Run ``module``'s ``main(argv)`` in its own process, hold it in the write (``os.fsync``
+    sleeps), check that its temporary (``folder.glob(temporaries)``) is there, send ``sig``;
+    returns the exit code and stderr."""
+    code = (
+        f"import os, sys, time\nfrom {module} import main\n"
+        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
+        f"sys.exit(main({argv!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)  # fmt: skip
+    assert proc.stdout.readline().strip() == "writing"
+    assert list(folder.glob(temporaries)), "the signal should hit the write"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err
