@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .common import (
     SPLIT_COLOURS,
@@ -343,6 +344,8 @@ CURVE_LABELS = {
     "val_loss": "Validation loss",
     "val_fvaf_curve": "Validation FVAF",
     "train_loss": "Training loss",
+    "hidden_rate_curve": "Hidden firing rate",
+    "lr_curve": "Learning rate",
 }
 
 
@@ -394,6 +397,7 @@ def learning_curves(
         units = ds[name].attrs.get("units")
         label = CURVE_LABELS.get(name, name.replace("_", " "))
         axes[r, 0].set_ylabel(f"{label} ({units})" if units else label)
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole (sharex: every panel)
     what = ", ".join(format_setting(k, v) for k, v in (sel or {}).items())
     fig.suptitle(
         wrapped(
