@@ -271,7 +271,7 @@ def _pooled_models(ds: xr.Dataset, sel: dict | None, repeat: int | None) -> str:
     da = ds["confusion"].sel(sel) if sel else ds["confusion"]
     if repeat is not None and "repeat" in da.dims:
         da = da.isel(repeat=repeat)
-    pooled = [d for d in da.dims if d not in ("true_class", "pred_class")]
+    pooled = [d for d in da.dims if d not in ("true_class", "pred_class") and da.sizes[d] > 1]  # one repeat: none
     models = int(da.notnull().any(("true_class", "pred_class")).sum())
     return "one model" if models == 1 else f"{models} models pooled over {', '.join(pooled)}"
 

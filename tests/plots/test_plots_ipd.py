@@ -132,14 +132,19 @@ def test_confusion_of_one_repeat(ipd_ds):
 
 def test_the_confusion_title_names_what_it_pools(ipd_grid, ipd_ds):
     """It said "pooled over repeats" of counts pooled over seeds too, and "one model" of one
-    repeat of every seed."""
+    repeat of every seed; a dim of one value (one repeat per seed) is not pooled."""
+    import xarray as xr
+
     sel = {"readout": "fr", "tau": 0.002}
-    seeds, repeats = ipd_grid.sizes["seed"], ipd_grid.sizes["repeat"]
-    title = plots.confusion_figure(ipd_grid, sel=sel).get_suptitle().replace("\n", " ")
-    assert f"({seeds * repeats} models pooled over seed, repeat," in title
-    title = plots.confusion_figure(ipd_grid, sel=sel, repeat=0).get_suptitle().replace("\n", " ")
-    assert f"({seeds} models pooled over seed," in title
+    seeds = ipd_grid.sizes["seed"]
+    two = xr.concat([ipd_grid, ipd_grid], "repeat").assign_coords(repeat=[0, 1])  # two repeats per seed
+    title = plots.confusion_figure(two, sel=sel).get_suptitle().replace("\n", " ")
+    assert f"({2 * seeds} models pooled over seed, repeat," in title
+    title = plots.confusion_figure(two, sel=sel, repeat=0).get_suptitle().replace("\n", " ")
+    assert f"({seeds} models pooled over seed," in title and "repeat" not in title
     assert "(one model," in plots.confusion_figure(ipd_ds, repeat=1).get_suptitle()
+    title = plots.confusion_figure(ipd_grid.isel(repeat=[0]), sel=sel).get_suptitle().replace("\n", " ")
+    assert f"({seeds} models pooled over seed," in title and "repeat" not in title  # as ipd_readouts
 
 
 def test_input_raster_is_a_2x4_panel_of_the_given_spikes():
