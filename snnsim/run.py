@@ -62,7 +62,8 @@ def build_parser() -> OneLineParser:
             kwargs["metavar"] = f.name.upper()
         group.add_argument(config.flag(f.name), **kwargs)
     groups["run"].add_argument("--task", dest="task", help=argparse.SUPPRESS)  # the old name of --study
-    groups["run"].add_argument("--config", help="a TOML file of settings (RunConfig field names); flags win over it")
+    groups["run"].add_argument("--config", action=_OneConfig,
+                               help="a TOML file of settings (RunConfig field names); flags win over it")  # fmt: skip
     o = p.add_argument_group("output")
     o.add_argument("--out", help="result file (.h5); default: none written")
     o.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
@@ -72,6 +73,16 @@ def build_parser() -> OneLineParser:
     o.add_argument("--keep-checkpoints", action="store_true",
                    help="keep the per-epoch checkpoint beside --out after the result is written")  # fmt: skip
     return p
+
+
+class _OneConfig(argparse.Action):
+    """``--config FILE``, given once: a second file would silently replace the first."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        if (first := getattr(namespace, self.dest, None)) is not None:
+            parser.error(f"--config: give one config file (got {first} and {values}); "
+                         "put the settings of both in one file, or give the other as flags")  # fmt: skip
+        setattr(namespace, self.dest, values)
 
 
 OUTPUT_FLAGS = ("out", "overwrite", "fallback_dir", "quiet", "config", "tensorboard", "keep_checkpoints")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from snnsim import recipes
 from snnsim.config import RunConfig
 from snnsim.run import build_parser, config_file, config_from_args, recipe_note
@@ -136,3 +138,18 @@ def test_a_byte_order_mark_is_no_setting(tmp_path):
     toml.write_bytes(b'\xef\xbb\xbfname = "t"\n[fixed]\nstudy = "ipd"\nn_val_batches = 1\n'
                      b"[search]\nlr = { low = 1e-3, high = 1e-2 }\n")  # fmt: skip
     assert tune.load(toml).name == "t"
+
+
+def test_a_second_config_file_is_refused_not_silently_dropped(tmp_path, capsys):
+    """``--config a.toml --config b.toml`` used only b.toml (argparse's last-wins): a user who
+    meant to layer two files lost a's settings without a word. One file per run, said in one line."""
+    a, b = tmp_path / "a.toml", tmp_path / "b.toml"
+    a.write_text("hidden = 7\n")
+    b.write_text("epochs = 1\n")
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["--config", str(a), "--config", str(b)])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"snnsim.run: error: --config: give one config file (got {a} and {b}); "
+                   "put the settings of both in one file, or give the other as flags"], err  # fmt: skip
+    assert cfg_of("--config", str(a)).hidden == 7
