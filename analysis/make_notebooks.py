@@ -29,10 +29,11 @@ RESULTS = Path(os.environ.get("SNNSIM_RESULTS") or "results")
 FIGURES = os.environ.get("SNNSIM_FIGURES")  # set to a folder to also save PNG + SVG files
 
 
-def show(fig, name):
-    """Save the figure when SNNSIM_FIGURES is set; return it for display."""
+def show(fig, figure):
+    """Save the figure when SNNSIM_FIGURES is set, as EXPERIMENT_FIGURE (the name that
+    python -m snnsim.plots gives it); return it for display."""
     if FIGURES:
-        plots.save_figure(fig, Path(FIGURES) / name)
+        plots.save_figure(fig, Path(FIGURES) / f"{EXPERIMENT}_{figure}")
     return fig'''
 
 IPD = [
@@ -60,20 +61,20 @@ ds"""
 Spike rasters of eight stimuli (fibres 0-99 one ear, 100-199 the other; each fibre has its
 own phase delay, and the IPD shifts the second ear's pattern). Drawn fresh with the
 experiment's stimulus settings."""),
-    new_code_cell('show(plots.input_raster(ds=ds, seed=0), "ipd_input_raster")'),
+    new_code_cell('show(plots.input_raster(ds=ds, seed=0), "input_raster")'),
     new_markdown_cell("""## Accuracy and error per readout and time constant
 
 One pair of boxes (training, test) per readout x τ over the independent trainings (seeds);
 white dots are means, the dotted line is chance (1/12). The second figure is the mean
 absolute IPD error in degrees (the class midpoint against the true IPD)."""),
-    new_code_cell('show(plots.accuracy_boxplot(ds), "ipd_readouts_accuracy")'),
-    new_code_cell('show(plots.error_boxplot(ds), "ipd_readouts_error")'),
+    new_code_cell('show(plots.accuracy_boxplot(ds), "accuracy")'),
+    new_code_cell('show(plots.error_boxplot(ds), "error")'),
     new_code_cell("""# median over seeds and repeats of the test accuracy (%), per readout x tau
 ds["test_acc"].median([d for d in ds["test_acc"].dims if d not in ("readout", "tau")]).to_pandas()"""),
     new_markdown_cell("""## Training curves
 
 Mean training loss (NLL) per epoch: median over seeds, inter-quartile range shaded."""),
-    new_code_cell('show(plots.training_curves(ds), "ipd_readouts_training_curves")'),
+    new_code_cell('show(plots.training_curves(ds), "training_curves")'),
     new_markdown_cell("""## Confusion matrices
 
 For each readout x τ: left, the histogram of true and estimated test IPDs; right, the
@@ -83,7 +84,7 @@ diagonal is good; mass off the diagonal near it means errors of one class (15 de
     for tau in ds["tau"].values:
         key = {"readout": readout, "tau": tau}
         if float(ds["confusion"].sel(key).fillna(0).sum()) > 0:
-            fig = show(plots.confusion_figure(ds, sel=key), f"ipd_readouts_confusion_{readout}_{tau * 1e3:g}ms")
+            fig = show(plots.confusion_figure(ds, sel=key), f"confusion_{readout}_{tau * 1e3:g}ms")
             display(fig)"""),
     new_markdown_cell("""## Hidden-layer weights
 
@@ -97,8 +98,8 @@ arrays directly."""),
 key = first_trained(ds["w1"]) if "w1" in ds and "w2" in ds else None
 if key is not None:
     print("weights of", key or "the run")
-    display(show(plots.weight_matrices(ds, sel=key or None), "ipd_readouts_weights"))
-    display(show(plots.hidden_weight_profiles(ds, sel=key or None), "ipd_readouts_weight_profiles"))
+    display(show(plots.weight_matrices(ds, sel=key or None), "weights"))
+    display(show(plots.hidden_weight_profiles(ds, sel=key or None), "weight_profiles"))
 else:
     print("no trained weights in this result file")"""),
 ]
@@ -124,14 +125,14 @@ ds"""
 A 20 s window of the test fold (rotation 5 and the largest training set when present), one
 predicted curve per model. The recording has gaps between contiguous blocks; lines are broken
 there rather than joined across the gap."""),
-    new_code_cell('show(plots.prediction_trace(ds, window_length=20.0), "bmi_training_size_prediction")'),
+    new_code_cell('show(plots.prediction_trace(ds, window_length=20.0), "prediction")'),
     new_markdown_cell("""## Figures 2a and 2b: FVAF and RMSE against the number of training folds
 
 One panel per model, one curve each for the training, validation and test folds: median over
 rotations and repeats, inter-quartile range shaded. Expect training FVAF to fall and
 validation/test FVAF to rise as the training set grows (less over-fitting), converging."""),
-    new_code_cell('show(plots.fvaf_figure(ds), "bmi_training_size_fvaf")'),
-    new_code_cell('show(plots.rmse_figure(ds), "bmi_training_size_rmse")'),
+    new_code_cell('show(plots.fvaf_figure(ds), "fvaf")'),
+    new_code_cell('show(plots.rmse_figure(ds), "rmse")'),
     new_code_cell("""# test FVAF (shoulder), median over repeats and the rotations of Figure 2a (those run at every
 # training-set size, not rotation 5 at 18 folds only): rows model, columns training folds
 from snnsim.plots.bmi import complete_rotations
@@ -145,7 +146,7 @@ test.median([d for d in test.dims if d not in ("model", "n_train_folds")]).to_pa
 
 Training loss and validation FVAF per epoch at the largest training set (early stopping
 leaves later epochs empty; the linear decoder is fitted in closed form: one point)."""),
-    new_code_cell('show(plots.learning_curves(ds), "bmi_training_size_learning_curves")'),
+    new_code_cell('show(plots.learning_curves(ds), "learning_curves")'),
 ]
 
 

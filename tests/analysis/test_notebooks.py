@@ -120,7 +120,7 @@ def test_ipd_readouts_notebook_runs(kernel_env):
     figures = sorted(p.name for p in (kernel_env / "figures").glob("*.png"))
     assert figures == sorted(
         [
-            "ipd_input_raster.png",
+            "ipd_readouts_input_raster.png",
             "ipd_readouts_accuracy.png",
             "ipd_readouts_error.png",
             "ipd_readouts_training_curves.png",
@@ -168,3 +168,35 @@ def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
     subprocess.run([sys.executable, str(copy)], check=True, capture_output=True)
     for name in ("ipd_readouts.ipynb", "bmi_training_size.ipynb"):
         assert (tmp_path / name).read_text() == (ANALYSIS / name).read_text(), f"regenerate {name}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "notebook, variable, name",
+    [
+        ("ipd_readouts.ipynb", "SNNSIM_IPD_EXPERIMENT", "ipd_readouts"),
+        ("bmi_training_size.ipynb", "SNNSIM_BMI_EXPERIMENT", "bmi_training_size"),
+    ],
+)
+def test_notebook_figures_are_named_as_snnsim_plots_names_them(
+    kernel_env, smoke_results, monkeypatch, notebook, variable, name
+):
+    """With $SNNSIM_FIGURES, a notebook saves each figure under the name that
+    ``python -m snnsim.plots`` gives it for the experiment loaded, also when the experiment
+    is another one ($SNNSIM_*_EXPERIMENT): never under another experiment's name, where
+    ``SNNSIM_FIGURES=docs/figures`` would replace that experiment's figures."""
+    import shutil
+
+    from snnsim.plots.__main__ import main as plots_main
+
+    other = kernel_env / "other"
+    other.mkdir()
+    shutil.copy(smoke_results / f"{name}.h5", other / "renamed_experiment.h5")
+    monkeypatch.setenv("SNNSIM_RESULTS", str(other))
+    monkeypatch.setenv(variable, "renamed_experiment")
+    execute(notebook, kernel_env)
+    saved = {p.name for p in (kernel_env / "figures").glob("*.png")}
+    assert plots_main([str(other / "renamed_experiment"), "--out", str(kernel_env / "cli"), "--format", "png"]) == 0
+    drawn = {p.name for p in (kernel_env / "cli").glob("*.png")}
+    assert saved and all(s.startswith("renamed_experiment_") for s in saved), sorted(saved)
+    assert saved <= drawn, sorted(saved - drawn)
