@@ -25,7 +25,10 @@ from pathlib import Path
 
 from snnsim import plots, results
 
-RESULTS = Path(os.environ.get("SNNSIM_RESULTS") or "results")
+# Jupyter runs a notebook in its own folder (analysis/); relative paths are the repository
+# root's, where the sweeps write results/
+ROOT = Path.cwd().parent if Path.cwd().name == "analysis" else Path.cwd()
+RESULTS = ROOT / (os.environ.get("SNNSIM_RESULTS") or "results")
 FIGURES = os.environ.get("SNNSIM_FIGURES")  # set to a folder to also save PNG + SVG files
 
 
@@ -33,7 +36,7 @@ def show(fig, figure):
     """Save the figure when SNNSIM_FIGURES is set, as EXPERIMENT_FIGURE (the name that
     python -m snnsim.plots gives it); return it for display."""
     if FIGURES:
-        plots.save_figure(fig, Path(FIGURES) / f"{EXPERIMENT}_{figure}")
+        plots.save_figure(fig, ROOT / FIGURES / f"{EXPERIMENT}_{figure}")
     return fig'''
 
 IPD = [

@@ -200,3 +200,26 @@ def test_notebook_figures_are_named_as_snnsim_plots_names_them(
     drawn = {p.name for p in (kernel_env / "cli").glob("*.png")}
     assert saved and all(s.startswith("renamed_experiment_") for s in saved), sorted(saved)
     assert saved <= drawn, sorted(saved - drawn)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "notebook, name", [("ipd_readouts.ipynb", "ipd_readouts"), ("bmi_training_size.ipynb", "bmi_training_size")]
+)
+def test_notebook_runs_as_docs_figures_md_runs_it(kernel_env, smoke_results, monkeypatch, notebook, name):
+    """docs/figures.md's command, ``SNNSIM_RESULTS=results SNNSIM_FIGURES=docs/figures jupyter
+    nbconvert --execute analysis/NOTEBOOK`` from the repository root: Jupyter runs a notebook
+    in its own folder (analysis/), and the relative paths are the root's (where the sweeps write
+    results/), so the notebook finds the merged experiment and saves into the root's docs/figures."""
+    import shutil
+
+    root = kernel_env / "repo"
+    (root / "analysis").mkdir(parents=True)
+    (root / "results").mkdir()
+    shutil.copy(ANALYSIS / notebook, root / "analysis" / notebook)
+    shutil.copy(smoke_results / f"{name}.h5", root / "results" / f"{name}.h5")
+    monkeypatch.setenv("SNNSIM_RESULTS", "results")
+    monkeypatch.setenv("SNNSIM_FIGURES", "docs/figures")
+    execute(notebook, root / "analysis")
+    assert (root / "docs" / "figures" / f"{name}_{'accuracy' if name.startswith('ipd') else 'fvaf'}.png").is_file()
+    assert not (root / "analysis" / "docs").exists()
