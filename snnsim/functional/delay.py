@@ -7,7 +7,7 @@ delayed input differentiable in ``d_i`` (learned delays):
 .. math::
     \\tilde x_{t,i} = \\sum_{k=0}^{D} \\max(0, 1 - |k - d_i|)\\, x_{t-k,i}, \\qquad x_{t<0} = 0
 
-Computed as one causal depthwise convolution per model; ``tests/functional/test_delay.py``
+Computed as one causal depthwise convolution per model; ``tests/functional/test_cell.py``
 checks it against this sum written as a loop.
 """
 

@@ -1,0 +1,49 @@
+"""What the documentation names exists: every repository file that README.md, docs/, the
+benchmarks' README, the experiment files' comments and the docstrings of snnsim/ and
+analysis/ point a reader to, and every test named as ``FILE.py::test_name``. (CHANGELOG.md is
+history: it names files that are gone on purpose.)"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCUMENTS = sorted(
+    [ROOT / "README.md", ROOT / "benchmarks" / "README.md"]
+    + list((ROOT / "docs").glob("*.md"))
+    + list((ROOT / "experiments").glob("*.toml"))
+    + list((ROOT / "analysis").glob("*.py"))
+    + list((ROOT / "snnsim").rglob("*.py"))
+)
+#: A path into the repository: a top-level folder, then a file with one of the repository's kinds.
+PATH = re.compile(
+    r"(?<![\w./-])((?:snnsim|tests|analysis|benchmarks|experiments|slurm|docs)/[\w/.-]*?\.(?:py|toml|sh|md|ipynb|png))"
+    r"(?:::(\w+))?"
+)
+
+
+def named_paths(text: str) -> list[tuple[str, str | None]]:
+    """The repository paths (and ``::test`` names) a text names; placeholders (NAME) skipped."""
+    return [(p, test) for p, test in PATH.findall(text) if "NAME" not in p]
+
+
+def test_the_pattern_finds_paths_and_test_names():
+    text = "see `tests/functional/test_cell.py::test_x`, docs/figures/a.png and experiments/NAME.toml"
+    assert named_paths(text) == [("tests/functional/test_cell.py", "test_x"), ("docs/figures/a.png", "")]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_file_and_test_a_document_names_exists(document):
+    text = document.read_text()
+    for path, test in named_paths(text):
+        target = ROOT / path
+        if not target.exists() and (document.parent / path).exists():
+            target = document.parent / path  # docs/*.md name their figures relative to docs/
+        assert target.exists(), f"{document.relative_to(ROOT)} names {path}, which does not exist"
+        if test:
+            assert re.search(rf"^\s*(?:async )?def {test}\(", target.read_text(), re.M), (
+                f"{document.relative_to(ROOT)} names {path}::{test}, which is not a test there"
+            )
