@@ -34,6 +34,8 @@ class Interrupted(BaseException):
         self.signum = signum
         #: the result file, where the signal came after it was written (the stop then cut short only what follows)
         self.written: str | os.PathLike | None = None
+        #: what a rerun resumes from, where no result was written and a checkpoint stays
+        self.kept: str | None = None
 
     @property
     def name(self) -> str:
@@ -245,6 +247,7 @@ def guarded(
         return EXIT_INTERRUPTED
     except Interrupted as exc:
         done = f" after writing the result file {exc.written}" if exc.written is not None else "; no result written"
+        done += f"; {exc.kept}" if exc.written is None and exc.kept else ""
         print(f"{prog}: stopped by {exc.name}{done}", file=sys.stderr)
         return 128 + exc.signum
     except (MemoryError, RuntimeError) as exc:

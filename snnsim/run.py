@@ -354,9 +354,10 @@ def checkpoint_leftovers(out: Path) -> list[Path]:
     return sorted(found)
 
 
-def _kept_checkpoint(path: Path) -> str:
+def _kept_checkpoint(path: Path, stopped: bool = False) -> str:
     """What the checkpoint ``path`` left by a run whose result was not saved lets a rerun skip:
-    its sidecar says which epoch it holds (one that could not be written is older than the last)."""
+    its sidecar says which epoch it holds (one that could not be written is older than the last,
+    unless the run was ``stopped`` by a signal)."""
     try:
         info = json.loads(Path(f"{path}.json").read_text())
         epoch, epochs = int(info["epoch"]), int(info["epochs"])
@@ -365,6 +366,8 @@ def _kept_checkpoint(path: Path) -> str:
     if epoch >= epochs:
         return f"the checkpoint of its last epoch stays ({path.name}): the same command resumes from it and only " \
                "writes the result"  # fmt: skip
+    if stopped:
+        return f"the checkpoint of epoch {epoch} of {epochs} stays ({path.name}): the same command resumes from it"
     return f"the checkpoint of epoch {epoch} of {epochs} stays ({path.name}; later ones could not be written): " \
            f"the same command resumes from it and trains epochs {epoch + 1}-{epochs} again"  # fmt: skip
 
@@ -476,6 +479,9 @@ def execute(
             for path in own if not keep_checkpoints else []:
                 with contextlib.suppress(OSError):
                     remove_checkpoint(path)
+        elif kept := [path for path in dict.fromkeys(own) if path.exists()]:  # what the same command resumes from
+            exc.kept = _kept_checkpoint(kept[0], stopped=True) if len(kept) == 1 else \
+                f"their checkpoints stay ({', '.join(p.name for p in kept)}): the same command resumes from them"  # fmt: skip
         raise
 
 

@@ -75,10 +75,13 @@ def test_sigterm_then_the_same_command_resumes_and_ends_bit_for_bit(tmp_path):
     cmd = [sys.executable, "-m", "snnsim.run", *IPD, "--out", str(resumed)]
     code, err = stop_after_checkpoint(cmd, resumed.parent, at_least=2)
     assert code == 128 + signal.SIGTERM, err
-    assert err.strip().splitlines()[-1] == "snnsim.run: stopped by SIGTERM; no result written"
     assert not resumed.exists()
     stopped_at = sidecar(resumed.parent)["epoch"]
     assert 2 <= stopped_at < 12
+    assert err.strip().splitlines()[-1] == (  # the stop names what a rerun resumes from
+        f"snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch {stopped_at} of 12 stays "
+        f"(.r.h5.r0-0.ckpt): the same command resumes from it"
+    )
 
     again = run(*IPD, "--out", str(resumed))
     assert again.returncode == 0, again.stderr
