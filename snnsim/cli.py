@@ -247,7 +247,7 @@ def guarded(
         return EXIT_INTERRUPTED
     except Interrupted as exc:
         done = f" after writing the result file {exc.written}" if exc.written is not None else "; no result written"
-        done += f"; {exc.kept}" if exc.written is None and exc.kept else ""
+        done += f"; {exc.kept}" if exc.kept else ""
         print(f"{prog}: stopped by {exc.name}{done}", file=sys.stderr)
         return 128 + exc.signum
     except (MemoryError, RuntimeError) as exc:
