@@ -264,6 +264,22 @@ def test_model_space_table_shows_short_and_empty_settings(files):
     ]
 
 
+def test_model_space_table_compares_each_value_with_the_first(tmp_path):
+    # tau_syn swept at three values, recurrent at one: one row per value after the first, none
+    # for recurrent (it has no "with" to compare)
+    text = MODEL_SPACE.replace('["0", "5ms"]', '["0", "5ms", "10ms"]').replace("[false, true]", "[false]")
+    proc = run_script("ipd_model_space_table", merged_with_holes(text, tmp_path, set()))
+    assert proc.returncode == 0, proc.stderr
+    effects = proc.stdout.split("| pairs |\n|---|---|---|---|\n")[1].splitlines()
+    # job = 3 * tau_syn index + seed: validation accuracy 20 + job
+    assert effects == [
+        "| syn 5 ms (vs no syn) | +3.00 [+3.00 to +3.00] | +3.00 | 3 of 3 |",
+        "| syn 10 ms (vs no syn) | +6.00 [+6.00 to +6.00] | +6.00 | 3 of 3 |",
+        "",
+        "no effect for recurrent: one value swept",
+    ]
+
+
 def test_learning_curve_table_marks_the_missing_rotation(files):
     proc = run_script("bmi_learning_curve_table", files["curve"])
     assert proc.returncode == 0, proc.stderr
