@@ -205,7 +205,8 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
             queue.insert(0, [m for m in members if m[0] != i])  # the others again, without it
             continue
         _synchronise(device)
-        seconds = (time.perf_counter() - start) / len(seeds)
+        # with the time the stopped run spent on the epochs a checkpoint resumed after
+        seconds = (time.perf_counter() - start + training.resumed_seconds) / len(seeds)
         if checkpoint is not None:
             pending.append((checkpoint, {i for i, _ in members}))
         for i, _ in members:

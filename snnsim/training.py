@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
@@ -204,6 +205,7 @@ class Training:
     lr: (epochs,) learning rate of each epoch the fit ran (:meth:`lr_of`: one model's).
     hidden_rate: (M, epochs) Hz, or None.
     resumed_from: the epoch a checkpoint resumed after (0: from the start).
+    resumed_seconds: wall time (s) the fit had spent up to that checkpoint, in the stopped run.
     """
 
     loss: np.ndarray
@@ -212,6 +214,7 @@ class Training:
     lr: np.ndarray | None = None
     hidden_rate: np.ndarray | None = None
     resumed_from: int = 0
+    resumed_seconds: float = 0.0
 
     def lr_of(self, m: int) -> np.ndarray | None:
         """(epochs,) the learning rate of each epoch model ``m`` trained, NaN after it stopped:
@@ -233,13 +236,14 @@ class _State:
         self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         self.validated = False
         self.epoch = 0  # epochs done
+        self.seconds = 0.0  # wall time of the fit up to the end of epoch ``epoch``, all runs together
         self.average = average
 
     ARRAYS = ("losses", "val_curve", "rates", "lr", "best_val", "best_epoch", "active")
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k).copy() for k in self.ARRAYS}
-        out.update(best_state=self.best_state, validated=self.validated, epoch=self.epoch)
+        out.update(best_state=self.best_state, validated=self.validated, epoch=self.epoch, seconds=self.seconds)
         if self.average is not None:
             out["average"] = self.average.state_dict()
         return out
@@ -248,6 +252,7 @@ class _State:
         for k in self.ARRAYS:
             setattr(self, k, d[k].copy())
         self.best_state, self.validated, self.epoch = d["best_state"], d["validated"], d["epoch"]
+        self.seconds = d.get("seconds", 0.0)  # not in checkpoints of older versions
         if self.average is not None:
             self.average.load_state_dict(d["average"])
 
@@ -295,9 +300,10 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     checkpoint (their configs and seeds): a checkpoint with another key is not resumed.
     ``lr_at(epoch)`` (0-based) sets the learning rate of ``trainer.optimiser`` before each epoch.
     ``average``: the decay per mini-batch of the weight average (:class:`WeightAverage`; 0: none)."""
+    start = time.perf_counter()
     weights = WeightAverage(model, average) if average else None
     state = _State(model, n_models, epochs, weights)
-    resumed = 0
+    resumed, before = 0, 0.0  # the epochs and seconds of a stopped run this fit resumes
     checkpoint = options.checkpoint
     saved = _read_checkpoint(options)
     if saved is not None:
@@ -305,7 +311,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             model.load_state_dict(saved["model"])
             trainer.load_state_dict(saved["trainer"])
             state.load(saved["loop"])
-            resumed = state.epoch
+            resumed, before = state.epoch, state.seconds
             options.log(f"resuming from the checkpoint after epoch {resumed} of {epochs} ({options.checkpoint})")
             if resumed:  # a stop while the hooks wrote that epoch would leave it out of their logs
                 _call_hooks(options.hooks, state, model, weights, resumed)
@@ -336,7 +342,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
         else:
             bar.set_postfix(loss=f"{np.nanmean(state.losses[:, epoch]):.3f}",
                             val=f"{np.nanmean(state.val_curve[:, epoch]):.3f}")  # fmt: skip
-        state.epoch = epoch + 1
+        state.epoch, state.seconds = epoch + 1, before + time.perf_counter() - start
         if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
             try:
                 save_checkpoint(checkpoint, key, model, trainer, state, epochs)
@@ -349,9 +355,9 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     if not state.validated:
         if weights is not None:
             weights.apply()
-        return Training(state.losses, lr=state.lr, hidden_rate=rates, resumed_from=resumed)
+        return Training(state.losses, lr=state.lr, hidden_rate=rates, resumed_from=resumed, resumed_seconds=before)
     model.load_state_dict(state.best_state)
-    return Training(state.losses, state.val_curve, state.best_epoch, state.lr, rates, resumed)
+    return Training(state.losses, state.val_curve, state.best_epoch, state.lr, rates, resumed, before)
 
 
 def _call_hooks(hooks: Sequence[EpochHook], state: _State, model: nn.Module, weights: WeightAverage | None,

@@ -262,3 +262,27 @@ def test_every_study_and_backend_resumes_exactly(settings, bmi_path, tmp_path):
     assert messages == [f"resuming from the checkpoint after epoch 2 of 4 ({ckpt})"]
     same_numbers(whole, again)
     assert not ckpt.exists()
+
+
+def test_train_seconds_of_a_resumed_run_count_the_epochs_before_the_stop(tmp_path):
+    """``train_seconds`` is the training's wall time: a fit resumed from its checkpoint adds the
+    time the stopped run spent on the epochs it saved, not only this process's."""
+    cfg = RunConfig(study="ipd", backend="fused", epochs=3, n_train_batches=1, n_test_batches=1, batch_size=16,
+                    hidden=8)  # fmt: skip
+    pause = 1.0
+
+    def slow_then_stop(cfgs, members):  # an epoch hook runs within the timed training
+        def hook(record):
+            time.sleep(pause)
+            if record.epoch == 2:
+                raise Stop
+
+        return [hook]
+
+    ckpt = tmp_path / "c.ckpt"
+    with pytest.raises(Stop):
+        runner.run_configs([cfg], progress=False, hooks=slow_then_stop, checkpoints=lambda c, m: ckpt)
+    again = runner.run_configs([cfg], progress=False, checkpoints=lambda c, m: ckpt)[0]
+    assert again.attrs["resumed_from_epoch"] == 2
+    # the first epoch's pause came before the checkpoint of epoch 2; epoch 3 alone takes far less
+    assert float(again["train_seconds"].values[0]) >= pause
