@@ -173,6 +173,28 @@ def test_a_checkpoint_made_with_other_numerics_is_not_resumed(tmp_path):
     assert ds.attrs.get("resumed_from_epoch") is None and ds.attrs["numerics_version"] == results.NUMERICS_VERSION + 1
 
 
+def test_a_checkpoint_made_on_another_kind_of_device_is_not_resumed(tmp_path):
+    """``--device auto`` picks a GPU where the node has one: a job requeued from a CPU node onto
+    a GPU node (or back) would continue epochs of one device on the other, and its file would
+    name only the last. The checkpoint's key names the device; one of another kind (here a
+    CPU checkpoint relabelled as a GPU node's) is not resumed."""
+    import torch
+
+    out = tmp_path / "r.h5"
+    args = [*[a if a != "12" else "2" for a in IPD], "--out", str(out), "--keep-checkpoints"]  # 2 epochs
+    assert run(*args).returncode == 0
+    out.unlink()  # the checkpoint of the last epoch stays
+    path = checkpoint_path(out, [(None, 0)])
+    saved = torch.load(path, weights_only=False)
+    assert '"device": "cpu"' in saved["key"]
+    saved["key"] = saved["key"].replace('"device": "cpu"', '"device": "cuda"')
+    torch.save(saved, path)
+    other = run(*args)
+    assert other.returncode == 0, other.stderr
+    assert "holds other models; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
+    assert results.load(out).attrs.get("resumed_from_epoch") is None
+
+
 def test_an_unreadable_checkpoint_is_reported_and_training_starts_over(tmp_path):
     """A checkpoint torn by a power cut (they are written atomically but not synced) is not
     resumed: one line names it, and the run trains from epoch 1."""
