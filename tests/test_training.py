@@ -220,6 +220,21 @@ class Stop(Exception):
     """Raised by a hook after an epoch: the fit stops there, as a killed process would."""
 
 
+def stop_at(epoch: int, pause: float = 0.0):
+    """Epoch hooks (``runner.run_configs(hooks=...)``) that sleep ``pause`` s after every epoch
+    and raise :class:`Stop` after ``epoch`` (1-based), once its checkpoint is written."""
+
+    def hooks(cfgs, members):
+        def hook(record):
+            time.sleep(pause)
+            if record.epoch == epoch:
+                raise Stop
+
+        return [hook]
+
+    return hooks
+
+
 @pytest.mark.parametrize(
     "settings",
     [
@@ -268,16 +283,9 @@ def test_every_study_and_backend_resumes_exactly(settings, bmi_path, tmp_path):
     cfg = RunConfig(**settings)
     whole = runner.run_configs([cfg], progress=False)[0]
 
-    def stop_after_2(cfgs, members):
-        def hook(record):
-            if record.epoch == 2:
-                raise Stop
-
-        return [hook]
-
     ckpt = tmp_path / "c.ckpt"
     with pytest.raises(Stop):
-        runner.run_configs([cfg], progress=False, hooks=stop_after_2, checkpoints=lambda c, m: ckpt)
+        runner.run_configs([cfg], progress=False, hooks=stop_at(2), checkpoints=lambda c, m: ckpt)
     assert json.loads(Path(f"{ckpt}.json").read_text())["epoch"] == 2
     messages = []
     again = runner.run_configs([cfg], progress=False, checkpoints=lambda c, m: ckpt, log=messages.append)[0]
@@ -292,18 +300,9 @@ def test_train_seconds_of_a_resumed_run_count_the_epochs_before_the_stop(tmp_pat
     cfg = RunConfig(study="ipd", backend="fused", epochs=3, n_train_batches=1, n_test_batches=1, batch_size=16,
                     hidden=8)  # fmt: skip
     pause = 1.0
-
-    def slow_then_stop(cfgs, members):  # an epoch hook runs within the timed training
-        def hook(record):
-            time.sleep(pause)
-            if record.epoch == 2:
-                raise Stop
-
-        return [hook]
-
     ckpt = tmp_path / "c.ckpt"
-    with pytest.raises(Stop):
-        runner.run_configs([cfg], progress=False, hooks=slow_then_stop, checkpoints=lambda c, m: ckpt)
+    with pytest.raises(Stop):  # an epoch hook runs within the timed training
+        runner.run_configs([cfg], progress=False, hooks=stop_at(2, pause), checkpoints=lambda c, m: ckpt)
     again = runner.run_configs([cfg], progress=False, checkpoints=lambda c, m: ckpt)[0]
     assert again.attrs["resumed_from_epoch"] == 2
     # the first epoch's pause came before the checkpoint of epoch 2; epoch 3 alone takes far less
