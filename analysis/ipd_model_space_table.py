@@ -1,8 +1,9 @@
 """Print the IPD model-space study's tables from the merged sweep: every setting's median over
 the seeds (validation accuracy first, the column settings are ranked by; test read after), then
 each option's effect: the median over seeds and the other options' settings of the paired
-difference (each swept value minus the first; none for an option swept at one value). Seeds missing from the merge (``--allow-missing``)
-are left out: a setting of fewer seeds says how many, one of none is listed apart.
+difference (each swept value minus the first; none for an option swept at one value). Seeds
+missing from the merge (``--allow-missing``) are left out: a setting of fewer seeds says how
+many, one of none is listed apart.
 
 python analysis/ipd_model_space_table.py results/ipd_model_space.h5
 """
@@ -54,20 +55,22 @@ def settings_table(data: xr.Dataset, dims: list[str]) -> list[str]:
 
 
 def effects_table(data: xr.Dataset, dims: list[str]) -> list[str]:
-    """Each option's paired difference (with minus without), over the pairs both present."""
+    """Each option's paired differences (each value minus the first), over the pairs both present."""
     lines = ["| option | val acc, with - without (median [min-max] over pairs) | (test acc) | pairs |",
              "|---|---|---|---|"]  # fmt: skip
-    for d, on in ((dim, on) for dim in dims for on in data[dim].values[1:]):  # each value against the first
-        off = data[d].values[0]
-        diff = {
-            s: (data[f"{s}_acc"].sel({d: on}) - data[f"{s}_acc"].sel({d: off})).values.ravel() for s in ("val", "test")
-        }
-        v, t = (x[np.isfinite(x)] for x in (diff["val"], diff["test"]))
-        if v.size:
-            label = model_space_label({d: on})
-            test = f"{np.median(t):+.2f}" if t.size else "-"
-            lines.append(f"| {label} (vs {model_space_label({d: off})}) | {np.median(v):+.2f} "
-                         f"[{v.min():+.2f} to {v.max():+.2f}] | {test} | {v.size} of {diff['val'].size} |")  # fmt: skip
+    for d in dims:
+        off, *others = data[d].values
+        for on in others:  # each value against the first
+            diff = {
+                s: (data[f"{s}_acc"].sel({d: on}) - data[f"{s}_acc"].sel({d: off})).values.ravel()
+                for s in ("val", "test")
+            }
+            v, t = (x[np.isfinite(x)] for x in (diff["val"], diff["test"]))
+            if v.size:
+                label = model_space_label({d: on})
+                test = f"{np.median(t):+.2f}" if t.size else "-"
+                lines.append(f"| {label} (vs {model_space_label({d: off})}) | {np.median(v):+.2f} "
+                             f"[{v.min():+.2f} to {v.max():+.2f}] | {test} | {v.size} of {diff['val'].size} |")  # fmt: skip
     if single := [d for d in dims if data.sizes[d] == 1]:
         lines.append(f"\nno effect for {', '.join(single)}: one value swept")
     return lines

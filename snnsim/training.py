@@ -297,7 +297,8 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                average: float = 0.0) -> Training:  # fmt: skip
     """Train ``model`` (M = ``n_models`` models, every state tensor with a leading model dim) for
     at most ``epochs`` epochs; see the module docstring. ``key`` identifies the models in a
-    checkpoint (their configs and seeds): a checkpoint with another key is not resumed.
+    checkpoint (their configs and seeds): a checkpoint with another key, or made on another kind
+    of device (``--device auto`` may pick a GPU on the node a requeued job lands on), is not resumed.
     ``lr_at(epoch)`` (0-based) sets the learning rate of ``trainer.optimiser`` before each epoch.
     ``average``: the decay per mini-batch of the weight average (:class:`WeightAverage`; 0: none)."""
     start = time.perf_counter()
@@ -305,6 +306,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     state = _State(model, n_models, epochs, weights)
     resumed, before = 0, 0.0  # the epochs and seconds of a stopped run this fit resumes
     checkpoint = options.checkpoint
+    key = json.dumps({"models": key, "device": next(model.parameters()).device.type})
     saved = _read_checkpoint(options)
     if saved is not None:
         if saved.get("key") == key:

@@ -606,7 +606,7 @@ class BMIStudy:
         trainer = BMITrainer(model, cfg, data[0], seeds)
         digest = bmi_data.loaded_sha256(cfg.data) if bmi_data.is_file_source(cfg.data) else None
         return fit_epochs(model, trainer, n, cfg.epochs, cfg.patience, _describe(cfg, n), options,
-                          checkpoint_key(cfgs, seeds, next(model.parameters()).device, digest), lr_at(cfg), cfg.ema)  # fmt: skip
+                          checkpoint_key(cfgs, seeds, digest), lr_at(cfg), cfg.ema)  # fmt: skip
 
     def evaluate(
         self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], training: Training

@@ -274,18 +274,15 @@ def cost_variables(costs: Sequence[Costs]) -> dict:
             for name, units, long in COST_VARIABLES}  # fmt: skip
 
 
-def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int], device: torch.device,
-                   data_sha256: str | None = None) -> str:  # fmt: skip
+def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int], data_sha256: str | None = None) -> str:
     """What a checkpoint must have been made by to be resumed: the models' configs and seeds,
-    the kind of device they train on (``--device auto`` may pick a GPU on the node a requeued job
-    lands on: epochs of the CPU are not continued there), the SHA-256 of the data file they train
-    on (a config names only its path), and the numerics version of snnsim
-    (:data:`snnsim.results.NUMERICS_VERSION`: epochs trained by an snnsim whose numbers differ are
-    not continued under this one's)."""
+    the SHA-256 of the data file they train on (a config names only its path), and the numerics
+    version of snnsim (:data:`snnsim.results.NUMERICS_VERSION`: epochs trained by an snnsim whose
+    numbers differ are not continued under this one's)."""
     from .. import results
 
     key = [[c.to_json(), s] for c, s in zip(cfgs, seeds)] + ([data_sha256] if data_sha256 else [])
-    return json.dumps([*key, {"numerics_version": results.NUMERICS_VERSION, "device": device.type}])
+    return json.dumps([*key, {"numerics_version": results.NUMERICS_VERSION}])
 
 
 def _describe(cfgs: Sequence[RunConfig]) -> str:
@@ -355,7 +352,7 @@ class IPDStudy:
         val = [d.val for d in data] if cfg.n_val_batches else None
         trainer = IPDTrainer(model, cfg, [d.train for d in data], seeds, val)
         return fit_epochs(model, trainer, len(seeds), cfg.epochs, cfg.patience, _describe(cfgs), options,
-                          checkpoint_key(cfgs, seeds, next(model.parameters()).device), lr_at(cfg), cfg.ema)  # fmt: skip
+                          checkpoint_key(cfgs, seeds), lr_at(cfg), cfg.ema)  # fmt: skip
 
     def evaluate(self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData],
                  training: Training) -> list[IPDRepeat]:  # fmt: skip
