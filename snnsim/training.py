@@ -280,11 +280,23 @@ def _read_checkpoint(options: FitOptions) -> dict[str, Any] | None:
     """The checkpoint of ``options``, or None when there is none or it does not read back."""
     if options.checkpoint is None or not options.checkpoint.exists():
         return None
-    try:
-        return torch.load(options.checkpoint, weights_only=False)
+    try:  # a GPU node's checkpoint on a CPU-only node reads into memory, for the key to refuse it
+        return torch.load(options.checkpoint, weights_only=False,
+                          map_location=None if torch.cuda.is_available() else "cpu")  # fmt: skip
     except Exception as exc:  # noqa: BLE001  (torn by a power cut, or not a checkpoint at all)
         options.log(f"{options.checkpoint} is unreadable ({type(exc).__name__}); starting from epoch 1")
         return None
+
+
+def _other(saved: Any, key: str) -> str:
+    """Why a checkpoint whose key is ``saved`` is not resumed by a fit whose key is ``key``."""
+    try:
+        was, now = json.loads(saved), json.loads(key)
+        if was["models"] == now["models"] and was["device"] != now["device"]:
+            return f"was made on a {was['device']} device, this run is on {now['device']}"
+    except (TypeError, ValueError, KeyError):  # no key, or one of an earlier snnsim version
+        pass
+    return "holds other models"
 
 
 def remove_checkpoint(path: Path) -> None:
@@ -318,7 +330,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             if resumed:  # a stop while the hooks wrote that epoch would leave it out of their logs
                 _call_hooks(options.hooks, state, model, weights, resumed)
         else:
-            options.log(f"{options.checkpoint} holds other models; starting from epoch 1")
+            options.log(f"{options.checkpoint} {_other(saved.get('key'), key)}; starting from epoch 1")
     bar = tqdm(total=epochs * trainer.n_batches, initial=resumed * trainer.n_batches, disable=not options.progress,
                unit="batch", leave=False, desc=desc)  # fmt: skip
     finished = bool(state.epoch and not state.active.any())

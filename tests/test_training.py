@@ -174,10 +174,12 @@ def test_a_checkpoint_made_with_other_numerics_is_not_resumed(tmp_path):
 
 
 def test_a_checkpoint_made_on_another_kind_of_device_is_not_resumed(tmp_path):
-    """``--device auto`` picks a GPU where the node has one: a job requeued from a CPU node onto
-    a GPU node (or back) would continue epochs of one device on the other, and its file would
-    name only the last. The checkpoint's key names the device; one of another kind (here a
-    CPU checkpoint relabelled as a GPU node's) is not resumed."""
+    """``--device auto`` picks a GPU where the node has one: a job requeued from a GPU node onto
+    a CPU node (or back) would continue epochs of one device on the other, and its file would
+    name only the last. The checkpoint's key names the device; one of another kind is not
+    resumed, and the run says why. Here a CPU checkpoint is saved again as a GPU node saves it:
+    its key says cuda and its tensors are tagged for cuda:0, which ``torch.load`` refuses to
+    read on a machine without CUDA unless told where to put them."""
     import torch
 
     out = tmp_path / "r.h5"
@@ -189,9 +191,15 @@ def test_a_checkpoint_made_on_another_kind_of_device_is_not_resumed(tmp_path):
     assert '"device": "cpu"' in saved["key"]
     saved["key"] = saved["key"].replace('"device": "cpu"', '"device": "cuda"')
     torch.save(saved, path)
+    as_gpu = "import sys, torch; torch.serialization.register_package(0, lambda s: 'cuda:0', lambda s, loc: None)"
+    as_gpu += "; torch.save(torch.load(sys.argv[1], weights_only=False), sys.argv[1])"
+    subprocess.run([sys.executable, "-c", as_gpu, str(path)], check=True)  # a process of its own: the tag stays there
+    with open(path, "rb") as f:
+        assert b"cuda:0" in f.read()
     other = run(*args)
     assert other.returncode == 0, other.stderr
-    assert "holds other models; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
+    assert f"{path} was made on a cuda device, this run is on cpu; starting from epoch 1" in other.stderr
+    assert "resuming" not in other.stderr and "unreadable" not in other.stderr
     assert results.load(out).attrs.get("resumed_from_epoch") is None
 
 
