@@ -63,7 +63,8 @@ def build_parser() -> OneLineParser:
         group.add_argument(config.flag(f.name), **kwargs)
     groups["run"].add_argument("--task", dest="task", help=argparse.SUPPRESS)  # the old name of --study
     groups["run"].add_argument("--config", action=_OneConfig,
-                               help="a TOML file of settings (RunConfig field names); flags win over it")  # fmt: skip
+                               help="a TOML file of settings (RunConfig field names), or a run's result file (.h5) to "
+                                    "run again with its settings; flags win over it")  # fmt: skip
     o = p.add_argument_group("output")
     o.add_argument("--out", help="result file (.h5); default: none written")
     o.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
@@ -88,11 +89,18 @@ class _OneConfig(argparse.Action):
 OUTPUT_FLAGS = ("out", "overwrite", "fallback_dir", "quiet", "config", "tensorboard", "keep_checkpoints")
 
 
-def config_file(path: str | os.PathLike) -> dict:
-    """The settings of a config file: a TOML table of RunConfig field names (durations as "2ms")."""
+#: The first bytes of an HDF5 file, and so of every result file.
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
+    """The settings of a config file: a TOML table of RunConfig field names (durations as "2ms"),
+    or a run's result file (:func:`result_settings`; ``data_given``: ``--data`` is a flag)."""
     import tomllib
 
     path = Path(path)
+    if _is_hdf5(path):
+        return result_settings(path, data_given)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark some editors write is no setting
     except FileNotFoundError:
@@ -112,6 +120,48 @@ def config_file(path: str | os.PathLike) -> dict:
         except ConfigError as exc:
             raise ConfigError("config", f"{path}: {exc.message}") from None
     return settings
+
+
+def _is_hdf5(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
+    except OSError:  # config_file names what is wrong
+        return False
+
+
+def result_settings(path: Path, data_given: bool = False) -> dict:
+    """The settings of the run that wrote result file ``path`` (a run's or a sweep job's): its
+    study and model, and each setting where it differs from their recipe, so that ``--config
+    FILE.h5`` runs it again with the same numbers (with snnsim's same numerics version).
+
+    Raises:
+        ConfigError: not a run's result file, or (unless ``data_given``) its BMI data file has
+            changed since: its SHA-256 is not the one the file records.
+    """
+    from . import results
+
+    try:
+        ds = results.load(path)
+        run = results.config_of(ds, path)
+    except ResultError as exc:
+        raise ConfigError("config", str(exc)) from None
+    if (made_from := ds.attrs.get("data_file_sha256")) and not data_given:
+        from .datasets.bmi import file_sha256
+
+        with contextlib.suppress(OSError):  # a data file that is gone: the run names it
+            if (now := file_sha256(run.data)) != made_from:
+                raise ConfigError("config", f"{path} was made from {run.data} with SHA-256 {made_from[:12]}..., "
+                                  f"which has changed since (now {now[:12]}...); give --data {run.data} to run on "
+                                  "it as it is now")  # fmt: skip
+    full = run.to_dict()
+    settings = {"study": run.study} | ({"model": run.model} if run.model != RunConfig.model else {})  # the recipe's
+    for _ in full:  # each pass adds the settings where the recipe's config still differs
+        now = _config_of(settings).to_dict()
+        if not (differ := {k: v for k, v in full.items() if now[k] != v}):
+            return settings
+        settings.update(differ)
+    return full
 
 
 def _not_a_setting(key: str) -> str:
@@ -136,8 +186,8 @@ def _config_of(settings: dict) -> RunConfig:
 
 def _settings(ns: argparse.Namespace) -> dict:
     """The settings a run's ``--config`` file and flags name (flags win)."""
-    settings = config_file(ns.config) if getattr(ns, "config", None) else {}
     flags = {k: v for k, v in vars(ns).items() if k not in OUTPUT_FLAGS}
+    settings = config_file(ns.config, "data" in flags) if getattr(ns, "config", None) else {}
     if "task" in flags:
         if "study" in flags:
             raise ConfigError("study", "give --study or --task (its old name), not both")

@@ -194,3 +194,78 @@ def test_flags_without_effect_get_a_note(capsys, tmp_path, bmi_path):
                  "--tensorboard", str(tmp_path / "tb")]) == 0  # fmt: skip
     notes = [line for line in capsys.readouterr().err.splitlines() if "note:" in line]
     assert notes == ["snnsim.run: note: --tensorboard (ridge regression has no epochs) has no effect"]
+
+
+def _notes(err: str) -> list[str]:
+    """The lines snnsim.run writes to stderr (not the progress bars)."""
+    return [line for line in err.replace("\r", "\n").splitlines() if line.startswith("snnsim.run")]
+
+
+def _same_run(a_path, b_path) -> None:
+    a, b = results.load(a_path), results.load(b_path)
+    assert a.attrs["config"] == b.attrs["config"]
+    assert set(a.data_vars) == set(b.data_vars)
+    for name in sorted(set(a.data_vars) - {"train_seconds"}):
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--backend", "norse", "--hidden", "13", "--batch-size", "37", "--tau", "5ms", "--readout", "fr", "--seed", "4",
+         "--repeats", "2", "--epochs", "2", "--n-train-batches", "2", "--n-test-batches", "1", "--n-val-batches", "1"],
+        # 64 is RunConfig's default batch size but not the BMI recipe's: the file's run must keep it
+        ["--study", "bmi", "--epochs", "2", "--hidden", "31", "--batch-size", "64", "--rotation", "7"],
+        ["--study", "bmi", "--model", "linear", "--n-train-folds", "9"],
+    ],
+)  # fmt: skip
+def test_a_result_file_as_config_runs_its_run_again(argv, tmp_path, capsys):
+    """``--config RUN.h5`` takes the settings the file records: the same numbers, bit for bit,
+    and no note about settings the first run did not give."""
+    first, again = tmp_path / "a.h5", tmp_path / "b.h5"
+    assert main([*argv, "--out", str(first)]) == 0
+    given = _notes(capsys.readouterr().err)
+    assert main(["--config", str(first), "--out", str(again)]) == 0
+    assert _notes(capsys.readouterr().err) == given  # the recipe's note, none on unread settings
+    _same_run(first, again)
+    assert main(["--config", str(first), "--seed", "9", "--out", str(tmp_path / "c.h5"), "--quiet"]) == 0  # flags win
+    assert results.config_of(results.load(tmp_path / "c.h5")).seed == 9
+
+
+def test_a_result_file_whose_data_file_changed_is_refused(tmp_path, capsys, bmi_path):
+    """The numbers would not be the run's: one line, exit 2, unless --data says to use it."""
+    import hashlib
+    import shutil
+
+    data, first = tmp_path / "data.pkl", tmp_path / "a.h5"
+    shutil.copy(bmi_path, data)
+    base = ["--study", "bmi", "--model", "linear", "--data", str(data), "--quiet"]
+    assert main([*base, "--out", str(first)]) == 0
+    with open(data, "ab") as f:
+        f.write(b"\0")  # the pickle still loads: the trailing byte is never read
+    made, now = results.load(first).attrs["data_file_sha256"], hashlib.sha256(data.read_bytes()).hexdigest()
+    capsys.readouterr()
+    assert main(["--config", str(first), "--out", str(tmp_path / "b.h5")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"snnsim.run: error: --config: {first} was made from {data} with SHA-256 {made[:12]}..., "
+                   f"which has changed since (now {now[:12]}...); give --data {data} to run on it as it is now"]  # fmt: skip
+    assert not (tmp_path / "b.h5").exists()
+    assert main(["--config", str(first), "--data", str(data), "--out", str(tmp_path / "b.h5"), "--quiet"]) == 0
+
+
+def test_a_file_that_is_not_a_run_is_refused_as_config(tmp_path, capsys):
+    """Results without one run's config (as a merged experiment) and a damaged result file: one
+    line, exit 2."""
+    run = tmp_path / "a.h5"
+    assert main([*TINY, "--out", str(run)]) == 0
+    merged = tmp_path / "merged.h5"  # as a merged experiment: results without one run's config
+    ds = results.load(run)
+    del ds.attrs["config"]
+    results.write(ds, merged)
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(run.read_bytes()[:-300])
+    for path, why in [(merged, "not the result file of one run"), (damaged, "is not a readable result file")]:
+        capsys.readouterr()
+        assert main(["--config", str(path), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("snnsim.run: error: --config: ") and why in err[0], err
