@@ -247,6 +247,20 @@ def unread_note(cfg: RunConfig, settings: dict) -> str | None:
     return f"snnsim.run: note: --model {cfg.model} ({BASELINES[cfg.model]}) does not read {listed}; {effect} no effect"
 
 
+def unit_note(settings: dict, ns: argparse.Namespace) -> str | None:
+    """A one-line note naming the durations that a TOML ``--config`` file gives as bare numbers,
+    which are seconds (``tau = 20`` is 20 s), where flags do not replace them."""
+    path = getattr(ns, "config", None)
+    if path is None or _is_hdf5(Path(path)):
+        return None
+    bare = [f"{name} = {value!r}" for name, value in settings.items()
+            if config.metadata(name)["kind"] in ("duration", "span") and type(value) in (int, float) and value]  # fmt: skip
+    if not bare:
+        return None
+    return (f"snnsim.run: note: {path} gives {', '.join(bare)} without a unit: read as seconds "
+            '(e.g. "20ms" for milliseconds)')  # fmt: skip
+
+
 def idle_note(cfg: RunConfig, settings: dict, ns: argparse.Namespace) -> str | None:
     """A one-line note naming the flags a run gave that have no effect with its other settings."""
     idle = []
@@ -546,7 +560,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = _config_of(settings)
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
-        for note in (unread_note(cfg, settings), idle_note(cfg, settings, ns)):
+        for note in (unread_note(cfg, settings), idle_note(cfg, settings, ns), unit_note(settings, ns)):
             if note and not getattr(ns, "quiet", False):
                 print(note, file=sys.stderr)
         out = getattr(ns, "out", None)

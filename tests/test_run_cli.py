@@ -269,3 +269,16 @@ def test_a_file_that_is_not_a_run_is_refused_as_config(tmp_path, capsys):
         assert main(["--config", str(path), "--quiet"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("snnsim.run: error: --config: ") and why in err[0], err
+
+
+def test_bare_durations_in_a_config_file_get_a_note(tmp_path, capsys):
+    """``tau = 20`` in a TOML file is 20 s, as documented: a note says so (not for "2ms", a 0 that
+    turns a span off, or a duration a flag replaces)."""
+    toml = tmp_path / "c.toml"
+    toml.write_text('neuron = "standard"\ntau = 20\ntau_syn = 0.005\ntau_adapt = 0\ndt = "1ms"\n')
+    norse = [a if a != "fused" else "norse" for a in TINY if a != "--quiet"]  # notes are quiet with --quiet
+    assert main([*norse, "--config", str(toml)]) == 0
+    note = f"snnsim.run: note: {toml} gives tau = 20, tau_syn = 0.005 without a unit: read as seconds"
+    assert [n for n in _notes(capsys.readouterr().err) if "unit" in n] == [f'{note} (e.g. "20ms" for milliseconds)']
+    assert main([*norse, "--config", str(toml), "--tau", "2ms", "--tau-syn", "5ms"]) == 0
+    assert not [n for n in _notes(capsys.readouterr().err) if "unit" in n]

@@ -606,3 +606,21 @@ def test_the_median_pruner_never_prunes_a_first_epoch(tmp_path):
     assert not trial.should_prune()
     trial.report(1.0, 2)
     assert trial.should_prune()
+
+
+def test_best_files_give_every_duration_with_a_unit(tmp_path):
+    """``tune best`` writes durations and spans (``tau_syn``, ``tau_adapt``; 0: off) with units, so
+    ``snnsim.run --config`` reads them back exactly and has no bare number to note."""
+    from snnsim.config import RunConfig
+    from snnsim.run import build_parser, config_file, unit_note
+
+    cfg = RunConfig(backend="norse", neuron="standard", tau=0.002, tau_syn=0.005, tau_adapt=0.05, delays="fixed",
+                    max_delay=0.011)  # fmt: skip
+    text = tune.to_toml(cfg, "best trial")
+    assert 'tau_syn = "5ms"' in text and 'tau_adapt = "50ms"' in text and 'tau = "2ms"' in text
+    assert "recurrent = false" in text and "# best trial" in text
+    path = tmp_path / "best.toml"
+    path.write_text(text)
+    settings = config_file(path)
+    assert RunConfig.from_dict(settings) == cfg
+    assert unit_note(settings, build_parser().parse_args(["--config", str(path)])) is None
