@@ -6,6 +6,8 @@ data, folds, target or output columns is refused: their scores would not be comp
 python analysis/bmi_against_ridge.py snn_weak.h5:ridge_weak.h5 snn_lagged.h5:ridge_lagged.h5
 """
 
+from pathlib import Path
+
 import numpy as np
 import xarray as xr
 from _common import SAME, WrongResultError, data_name, joints, load, parser, run, span
@@ -38,6 +40,15 @@ def rows(snn: xr.Dataset, ridge: xr.Dataset) -> list[str]:
     return out
 
 
+def split_pair(pair: str) -> tuple[str, str] | None:
+    """``SNN.h5:RIDGE.h5`` as two paths; a name may hold ':' too (``snn_weak:1.h5``), so where
+    several colons split it, the one split into two existing files; None where none or several do."""
+    splits = [(pair[:i], pair[i + 1 :]) for i, c in enumerate(pair) if c == ":"]
+    if len(splits) > 1:
+        splits = [(a, b) for a, b in splits if Path(a).is_file() and Path(b).is_file()]
+    return splits[0] if len(splits) == 1 else None
+
+
 def main() -> None:
     p = parser(PROG, __doc__)
     p.add_argument("pairs", nargs="+", metavar="SNN.h5:RIDGE.h5", help="a spiking and a ridge run on the same folds")
@@ -45,8 +56,8 @@ def main() -> None:
     what, variables = "a BMI run file", ("val_fvaf", "test_fvaf", "train_seconds")
     lines = []
     for pair in pairs:
-        paths = pair.split(":")
-        if len(paths) != 2:
+        paths = split_pair(pair)
+        if paths is None:
             p.error(f"{pair}: give SNN.h5:RIDGE.h5, two run files joined by ':'")
         runs = [load(path, what, study="bmi", merged=False, variables=variables, attrs=("config_model",))
                 for path in paths]  # fmt: skip

@@ -152,3 +152,14 @@ def test_learning_curve_table_with_and_without_the_ann():
     ]
     with pytest.raises(ValueError, match="needs the models snn and linear, has snn, ann"):
         curve.table(_curve(["snn", "ann"]))
+
+
+def test_a_pair_of_files_whose_names_hold_colons_is_split_where_both_exist(tmp_path):
+    """``snn_weak:1.h5:ridge_weak:1.h5`` (files named after ``--data synthetic:weak:1``) was refused."""
+    against = _script("bmi_against_ridge")
+    snn, ridge = tmp_path / "snn_weak:1.h5", tmp_path / "ridge_weak:1.h5"
+    assert against.split_pair(f"{snn}:{ridge}") is None  # neither file exists: no split is known
+    snn.touch(), ridge.touch()
+    assert against.split_pair(f"{snn}:{ridge}") == (str(snn), str(ridge))
+    assert against.split_pair("a.h5:b.h5") == ("a.h5", "b.h5")  # one colon: the files' checks come later
+    assert against.split_pair("a.h5") is None
