@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .backends import Backend
-from .functional.cell import ALPHA_MAX, CellOptions, per_model_product
+from .functional.cell import ALPHA_MAX, CellOptions, per_model, per_model_product
 from .functional.delay import delay
 from .functional.lif import LIFParameters
 from .readouts import Readout
@@ -312,7 +312,9 @@ class Decoder(nn.Module):
         """``x``: (M, B, T, in) input spikes -> records of both layers."""
         if self.delays is not None:
             x = delay(x, self.delays, self.arch.max_delay)
-        return self.forward_currents(torch.matmul(x, self.w1.unsqueeze(1)))  # all steps in one product
+        # all steps in one product, model by model: a model's slice of one batched product rounds
+        # otherwise for some sizes (7 hidden neurons and 23 steps)
+        return self.forward_currents(per_model(lambda xm, w: torch.matmul(xm, w.unsqueeze(1)), x, self.w1))
 
     def forward_held(self, x: torch.Tensor, steps: int) -> NetworkOutput:
         """``x``: (M, B, 1, in) input currents held for ``steps`` steps -> records of both layers

@@ -25,6 +25,7 @@ against hand-computed values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -83,6 +84,29 @@ def per_model_product(s: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """(M, B, K) @ (M, K, N), model by model: the same numbers for a model whatever M is and
     wherever the model sits in the batch (:class:`_PerModelProduct`)."""
     return _PerModelProduct.apply(s, w)
+
+
+class _FreshGradient(torch.autograd.Function):
+    """The identity, whose backward hands on a fresh copy of the gradient (see :func:`per_model`)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad.clone()
+
+
+def per_model(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> torch.Tensor:
+    """``fn`` model by model (``tensors`` share the leading dim M), concatenated: each call gets
+    fresh copies of its model's slices, and its backward a fresh copy of its slice of the
+    gradient, as a model alone has them, so that a model's numbers do not depend on M (as
+    :class:`_PerModelProduct`, for operations of any kind)."""
+    return torch.cat([
+        _FreshGradient.apply(fn(*(t.clone() for t in parts))) for parts in zip(*(t.split(1) for t in tensors))
+    ])  # fmt: skip
 
 
 def cell_sequence(

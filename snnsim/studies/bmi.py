@@ -50,6 +50,7 @@ from ..datasets import bmi as bmi_data
 from ..datasets.bmi import Folds, Splits
 from ..encoders.bmi import PAD, Normaliser, encode, encode_window
 from ..errors import DataError
+from ..functional.cell import per_model
 from ..functional.lif import LIFParameters
 from ..metrics import fvaf, rmse
 from ..network import Architecture, Decoder, NetworkOutput, per_model_matmul
@@ -296,7 +297,8 @@ def _uniform(shape: tuple[int, ...], fan: int, g: torch.Generator) -> torch.Tens
 
 class ANNRegressor(nn.Module):
     """M shallow dense networks: inputs -> hidden ELU -> linear outputs (fan-in uniform init).
-    Each model's products are separate calls, so a model's numbers do not depend on M."""
+    Each model's products are separate calls on fresh copies (:func:`~snnsim.functional.cell.per_model`),
+    so a model's numbers do not depend on M."""
 
     def __init__(self, n_in: int, n_hidden: int, n_out: int, generators: Sequence[torch.Generator]) -> None:
         super().__init__()
@@ -307,10 +309,8 @@ class ANNRegressor(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (M, B, 960) -> (M, B, n_out)."""
-        return torch.cat([
-            torch.baddbmm(b2, F.elu(torch.baddbmm(b1, xm, w1)), w2)
-            for xm, w1, b1, w2, b2 in zip(*(t.split(1) for t in (x, self.w1, self.b1, self.w2, self.b2)))
-        ])  # fmt: skip
+        return per_model(lambda xm, w1, b1, w2, b2: torch.baddbmm(b2, F.elu(torch.baddbmm(b1, xm, w1)), w2),
+                         x, self.w1, self.b1, self.w2, self.b2)  # fmt: skip
 
 
 class RidgeRegressor(nn.Module):
