@@ -136,8 +136,9 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
     FILE.h5`` runs it again with the same numbers (with snnsim's same numerics version).
 
     Raises:
-        ConfigError: not a run's result file, or (unless ``data_given``) its BMI data file has
-            changed since: its SHA-256 is not the one the file records.
+        ConfigError: not a run's result file (a merged experiment, a predictions file), or
+            (unless ``data_given``) its BMI data file has changed since: its SHA-256 is not the
+            one the file records.
     """
     from . import results
 
@@ -146,6 +147,9 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
         run = results.config_of(ds, path)
     except ResultError as exc:
         raise ConfigError("config", str(exc)) from None
+    if "model" in ds.attrs:  # python -m snnsim.predict's file: its model's config, not the data file's SHA-256
+        raise ConfigError("config", f"{path} is a predictions file (python -m snnsim.predict) of the model in "
+                          f"{ds.attrs['model']}, not a run's result file; give {ds.attrs['model']}")  # fmt: skip
     if (made_from := ds.attrs.get("data_file_sha256")) and not data_given:
         from .datasets.bmi import file_sha256
 

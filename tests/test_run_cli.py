@@ -282,3 +282,25 @@ def test_bare_durations_in_a_config_file_get_a_note(tmp_path, capsys):
     assert [n for n in _notes(capsys.readouterr().err) if "unit" in n] == [f'{note} (e.g. "20ms" for milliseconds)']
     assert main([*norse, "--config", str(toml), "--tau", "2ms", "--tau-syn", "5ms"]) == 0
     assert not [n for n in _notes(capsys.readouterr().err) if "unit" in n]
+
+
+def test_a_predictions_file_is_refused_as_config(tmp_path, capsys, bmi_path):
+    """A predictions file (python -m snnsim.predict) carries the config of its model's run but
+    not that run's data file SHA-256: taken as a run's file it would train again, on a data file
+    changed since, as if it were that run. One line, exit 2, nothing written."""
+    import shutil
+
+    data, run, pred = tmp_path / "data.pkl", tmp_path / "run.h5", tmp_path / "pred.h5"
+    shutil.copy(bmi_path, data)
+    assert main(["--study", "bmi", "--model", "linear", "--data", str(data), "--quiet", "--out", str(run)]) == 0
+    from snnsim.predict import main as predict
+
+    assert predict([str(run), "--data", str(data), "--fold", "0", "--out", str(pred)]) == 0
+    with open(data, "ab") as f:
+        f.write(b"\0")  # the data file changes; the run's own file is refused for it
+    capsys.readouterr()
+    assert main(["--config", str(pred), "--quiet", "--out", str(tmp_path / "again.h5")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"snnsim.run: error: --config: {pred} is a predictions file (python -m snnsim.predict) of the "
+                   f"model in {run.resolve()}, not a run's result file; give {run.resolve()}"], err  # fmt: skip
+    assert not (tmp_path / "again.h5").exists()
