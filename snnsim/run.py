@@ -95,11 +95,12 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     """The settings of a config file: a TOML table of RunConfig field names (durations as "2ms"),
-    or a run's result file (:func:`result_settings`; ``data_given``: ``--data`` is a flag)."""
+    or a run's result file (an HDF5 file, or any ``.h5`` file: :func:`result_settings`;
+    ``data_given``: ``--data`` is a flag)."""
     import tomllib
 
     path = Path(path)
-    if _is_hdf5(path):
+    if _is_hdf5(path) or path.suffix.lower() == ".h5":  # an empty or cut .h5 is no TOML file of no settings
         return result_settings(path, data_given)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark some editors write is no setting

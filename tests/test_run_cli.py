@@ -304,3 +304,20 @@ def test_a_predictions_file_is_refused_as_config(tmp_path, capsys, bmi_path):
     assert err == [f"snnsim.run: error: --config: {pred} is a predictions file (python -m snnsim.predict) of the "
                    f"model in {run.resolve()}, not a run's result file; give {run.resolve()}"], err  # fmt: skip
     assert not (tmp_path / "again.h5").exists()
+
+
+def test_an_empty_or_cut_result_file_is_refused_as_config(tmp_path, capsys):
+    """A result file (.h5) cut to nothing, or to fewer bytes than HDF5's signature, is no TOML
+    file of no settings: one line, exit 2, and nothing trained or written (an empty one ran the
+    defaults before)."""
+    run = tmp_path / "a.h5"
+    assert main([*TINY, "--out", str(run)]) == 0
+    empty, cut = tmp_path / "empty.h5", tmp_path / "cut.h5"
+    empty.write_bytes(b"")
+    cut.write_bytes(run.read_bytes()[:4])
+    for path in (empty, cut):
+        capsys.readouterr()
+        assert main([*TINY, "--config", str(path), "--out", str(tmp_path / "b.h5")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"snnsim.run: error: --config: {path} is not a readable result file: unreadable (OSError)"]
+        assert not (tmp_path / "b.h5").exists()
