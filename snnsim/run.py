@@ -154,11 +154,20 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
     if (made_from := ds.attrs.get("data_file_sha256")) and not data_given:
         from .datasets.bmi import file_sha256
 
-        with contextlib.suppress(OSError):  # a data file that is gone: the run names it
-            if (now := file_sha256(run.data)) != made_from:
-                raise ConfigError("config", f"{path} was made from {run.data} with SHA-256 {made_from[:12]}..., "
-                                  f"which has changed since (now {now[:12]}...); give --data {run.data} to run on "
-                                  "it as it is now")  # fmt: skip
+        data = Path(run.data)
+        try:
+            now = file_sha256(data)
+        except OSError:  # a data file that is gone: the run names it (a relative path is named here)
+            now = None
+        if not data.is_absolute() and now != made_from:  # read from this folder, which may not be the run's
+            found = "which does not exist" if now is None else f"with SHA-256 {now[:12]}..."
+            raise ConfigError("config", f"{path} was made from {run.data} with SHA-256 {made_from[:12]}..., a path "
+                              f"relative to the folder that run started in; from this folder it is {data.resolve()}, "
+                              f"{found}: run from that folder, or give --data FILE")  # fmt: skip
+        if now is not None and now != made_from:
+            raise ConfigError("config", f"{path} was made from {run.data} with SHA-256 {made_from[:12]}..., "
+                              f"which has changed since (now {now[:12]}...); give --data {run.data} to run on "
+                              "it as it is now")  # fmt: skip
     full = run.to_dict()
     settings = {"study": run.study} | ({"model": run.model} if run.model != RunConfig.model else {})  # the recipe's
     for _ in full:  # each pass adds the settings where the recipe's config still differs

@@ -321,3 +321,36 @@ def test_an_empty_or_cut_result_file_is_refused_as_config(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert err == [f"snnsim.run: error: --config: {path} is not a readable result file: unreadable (OSError)"]
         assert not (tmp_path / "b.h5").exists()
+
+
+def test_a_relative_data_path_is_named_as_one_from_another_folder(tmp_path, capsys, monkeypatch, bmi_path):
+    """A run given ``--data data.pkl`` records that relative path. From another folder, another
+    data.pkl is not the run's file "changed since" (nor to be run on with --data data.pkl), and a
+    missing one is not a --data flag the user gave: the message says the path is relative."""
+    import pickle
+    import shutil
+
+    first, other = tmp_path / "first", tmp_path / "other"
+    first.mkdir(), other.mkdir()
+    shutil.copy(bmi_path, first / "data.pkl")
+    data = pickle.loads((first / "data.pkl").read_bytes())
+    (other / "data.pkl").write_bytes(pickle.dumps({**data, "theta": data["theta"][::-1]}))  # another data set
+    monkeypatch.chdir(first)
+    assert main(["--study", "bmi", "--model", "linear", "--data", "data.pkl", "--quiet", "--out", "run.h5"]) == 0
+    made = results.load("run.h5").attrs["data_file_sha256"]
+    run = first / "run.h5"
+    for folder, found in [(other, "with SHA-256 "), (tmp_path, "which does not exist: ")]:
+        monkeypatch.chdir(folder)
+        capsys.readouterr()
+        assert main(["--config", str(run), "--quiet", "--out", "again.h5"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {run} was made from data.pkl with "
+                                                   f"SHA-256 {made[:12]}..., a path relative to the folder that run "
+                                                   f"started in; from this folder it is {folder / 'data.pkl'}, "
+                                                   f"{found}"), err  # fmt: skip
+        assert "changed since" not in err[0] and not (folder / "again.h5").exists()
+    monkeypatch.chdir(other)  # --data names the file to run on
+    assert main(["--config", str(run), "--data", str(first / "data.pkl"), "--quiet", "--out", "again.h5"]) == 0
+    a, b = results.load(run), results.load(other / "again.h5")
+    for name in sorted(set(a.data_vars) - {"train_seconds"}):
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
