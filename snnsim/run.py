@@ -275,6 +275,21 @@ def unit_note(settings: dict, ns: argparse.Namespace) -> str | None:
             '(e.g. "20ms" for milliseconds)')  # fmt: skip
 
 
+def rerun_note(ns: argparse.Namespace) -> str | None:
+    """A one-line note where ``--config`` is a result file made by an snnsim of other numerics
+    (:data:`snnsim.results.NUMERICS_VERSION`): its run, again, gives other numbers."""
+    path = getattr(ns, "config", None)
+    if path is None or not _is_hdf5(Path(path)):
+        return None
+    from . import results
+
+    made = results.numerics_version(results.load(path).attrs)
+    if made == results.NUMERICS_VERSION:
+        return None
+    return (f"snnsim.run: note: {path} was made by an snnsim of numerics version {made}, this one has "
+            f"{results.NUMERICS_VERSION}: its run gives other numbers here (in the last bits, or more)")  # fmt: skip
+
+
 def idle_note(cfg: RunConfig, settings: dict, ns: argparse.Namespace) -> str | None:
     """A one-line note naming the flags a run gave that have no effect with its other settings."""
     idle = []
@@ -574,7 +589,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = _config_of(settings)
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
-        for note in (unread_note(cfg, settings), idle_note(cfg, settings, ns), unit_note(settings, ns)):
+        for note in (unread_note(cfg, settings), idle_note(cfg, settings, ns), unit_note(settings, ns),
+                     rerun_note(ns)):  # fmt: skip
             if note and not getattr(ns, "quiet", False):
                 print(note, file=sys.stderr)
         out = getattr(ns, "out", None)

@@ -354,3 +354,24 @@ def test_a_relative_data_path_is_named_as_one_from_another_folder(tmp_path, caps
     a, b = results.load(run), results.load(other / "again.h5")
     for name in sorted(set(a.data_vars) - {"train_seconds"}):
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_a_result_file_of_other_numerics_gets_a_note(tmp_path, capsys, monkeypatch):
+    """A file made by an snnsim of another numerics version reruns, with a note that its numbers
+    will not be the file's."""
+    first = tmp_path / "a.h5"
+    monkeypatch.setattr(results, "NUMERICS_VERSION", results.NUMERICS_VERSION - 1)  # an older snnsim wrote it
+    assert main([*TINY, "--out", str(first)]) == 0
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["--config", str(first)]) == 0
+    old, now = results.NUMERICS_VERSION - 1, results.NUMERICS_VERSION
+    assert [n for n in _notes(capsys.readouterr().err) if "numerics" in n] == [
+        f"snnsim.run: note: {first} was made by an snnsim of numerics version {old}, this one has {now}: "
+        "its run gives other numbers here (in the last bits, or more)"
+    ]
+    again = tmp_path / "b.h5"
+    assert main(["--config", str(first), "--out", str(again)]) == 0
+    capsys.readouterr()
+    assert main(["--config", str(again)]) == 0  # made by this snnsim
+    assert not [n for n in _notes(capsys.readouterr().err) if "numerics" in n]
