@@ -100,7 +100,7 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     import tomllib
 
     path = Path(path)
-    if _is_hdf5(path) or path.suffix.lower() == ".h5":  # an empty or cut .h5 is no TOML file of no settings
+    if _is_result_file(path):
         return result_settings(path, data_given)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark some editors write is no setting
@@ -129,6 +129,20 @@ def _is_hdf5(path: Path) -> bool:
             return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
     except OSError:  # config_file names what is wrong
         return False
+
+
+def _is_result_file(path: Path) -> bool:
+    """Whether ``--config`` names a result file (an empty or cut .h5 is no TOML file of no settings)."""
+    return _is_hdf5(path) or path.suffix.lower() == ".h5"
+
+
+def named(ns: argparse.Namespace, settings: dict) -> dict:
+    """Those of a run's ``settings`` that its user named: flags and a TOML file's keys, not the
+    settings of a result file run again (:func:`result_settings`), which its notes leave alone."""
+    path = getattr(ns, "config", None)
+    if path is None or not _is_result_file(Path(path)):
+        return settings
+    return {k: v for k, v in settings.items() if k in vars(ns) and k not in OUTPUT_FLAGS}
 
 
 def result_settings(path: Path, data_given: bool = False) -> dict:
@@ -589,8 +603,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = _config_of(settings)
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
-        for note in (unread_note(cfg, settings), idle_note(cfg, settings, ns), unit_note(settings, ns),
-                     rerun_note(ns)):  # fmt: skip
+        given = named(ns, settings)
+        for note in (unread_note(cfg, given), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns)):
             if note and not getattr(ns, "quiet", False):
                 print(note, file=sys.stderr)
         out = getattr(ns, "out", None)

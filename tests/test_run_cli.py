@@ -375,3 +375,18 @@ def test_a_result_file_of_other_numerics_gets_a_note(tmp_path, capsys, monkeypat
     capsys.readouterr()
     assert main(["--config", str(again)]) == 0  # made by this snnsim
     assert not [n for n in _notes(capsys.readouterr().err) if "numerics" in n]
+
+
+def test_a_rerun_notes_only_the_settings_its_user_names(tmp_path, capsys):
+    """The unread-setting note of a ridge run names the flags given; run again from its file, the
+    run names none (the file's settings were not typed), and names a flag given then."""
+    first = tmp_path / "a.h5"
+    assert main(["--study", "bmi", "--model", "linear", "--hidden", "50", "--out", str(first)]) == 0
+    unread = "snnsim.run: note: --model linear (ridge regression, fitted in closed form) does not read"
+    assert [n for n in _notes(capsys.readouterr().err) if n.startswith(unread)] == [
+        f"{unread} --hidden; it has no effect"
+    ]
+    assert main(["--config", str(first)]) == 0
+    assert not [n for n in _notes(capsys.readouterr().err) if n.startswith(unread)]
+    assert main(["--config", str(first), "--tau", "5ms"]) == 0
+    assert [n for n in _notes(capsys.readouterr().err) if n.startswith(unread)] == [f"{unread} --tau; it has no effect"]
