@@ -123,7 +123,11 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     return settings
 
 
-def _is_hdf5(path: Path) -> bool:
+def _is_result_file(path: Path) -> bool:
+    """Whether ``--config`` names a result file: a ``.h5`` file (an empty or cut one is no TOML
+    file of no settings), or any file that starts as HDF5 files do."""
+    if path.suffix.lower() == ".h5":
+        return True
     try:
         with path.open("rb") as f:
             return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
@@ -131,16 +135,16 @@ def _is_hdf5(path: Path) -> bool:
         return False
 
 
-def _is_result_file(path: Path) -> bool:
-    """Whether ``--config`` names a result file (an empty or cut .h5 is no TOML file of no settings)."""
-    return _is_hdf5(path) or path.suffix.lower() == ".h5"
+def rerun_file(ns: argparse.Namespace) -> Path | None:
+    """The result file whose run ``--config`` runs again (None: no ``--config``, or a TOML file)."""
+    path = getattr(ns, "config", None)
+    return Path(path) if path is not None and _is_result_file(Path(path)) else None
 
 
 def named(ns: argparse.Namespace, settings: dict) -> dict:
     """Those of a run's ``settings`` that its user named: flags and a TOML file's keys, not the
     settings of a result file run again (:func:`result_settings`), which its notes leave alone."""
-    path = getattr(ns, "config", None)
-    if path is None or not _is_result_file(Path(path)):
+    if rerun_file(ns) is None:
         return settings
     return {k: v for k, v in settings.items() if k in vars(ns) and k not in OUTPUT_FLAGS}
 
@@ -279,7 +283,7 @@ def unit_note(settings: dict, ns: argparse.Namespace) -> str | None:
     """A one-line note naming the durations that a TOML ``--config`` file gives as bare numbers,
     which are seconds (``tau = 20`` is 20 s), where flags do not replace them."""
     path = getattr(ns, "config", None)
-    if path is None or _is_hdf5(Path(path)):
+    if path is None or rerun_file(ns) is not None:
         return None
     bare = [f"{name} = {value!r}" for name, value in settings.items()
             if config.metadata(name)["kind"] in ("duration", "span") and type(value) in (int, float) and value]  # fmt: skip
@@ -292,8 +296,8 @@ def unit_note(settings: dict, ns: argparse.Namespace) -> str | None:
 def rerun_note(ns: argparse.Namespace) -> str | None:
     """A one-line note where ``--config`` is a result file made by an snnsim of other numerics
     (:data:`snnsim.results.NUMERICS_VERSION`): its run, again, gives other numbers."""
-    path = getattr(ns, "config", None)
-    if path is None or not _is_hdf5(Path(path)):
+    path = rerun_file(ns)
+    if path is None:
         return None
     from . import results
 

@@ -467,7 +467,8 @@ def to_toml(cfg: RunConfig, header: str) -> str:
     for key, value in cfg.to_dict().items():
         if value is None:
             continue
-        if config_mod.metadata(key)["kind"] == "duration" or (config_mod.metadata(key)["kind"] == "span" and value):
+        kind = config_mod.metadata(key)["kind"]
+        if kind == "duration" or (kind == "span" and value):
             text = f"{value * 1e3:.12g}ms"
             if parse_duration(text) != value:  # a searched duration: the exact seconds, so a rerun is exact
                 text = f"{value!r}s"
