@@ -518,8 +518,8 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     for var in merged.variables.values():
         var.encoding = {}  # the trial files' int encodings cannot hold the NaN of the padding
     # the settings every trial shares (not what the search set per trial), snnsim's and the libraries' versions
-    shared = carried_attrs(loaded, [p.name for p in spec.search], by="trial")
-    merged.attrs = {k: v for k, v in shared.items() if k not in ("trial_number", "trial_params", "objective_value")}
+    merged.attrs = carried_attrs(loaded, [p.name for p in spec.search], by="trial",
+                                 drop=("trial_number", "trial_params", "objective_value"))  # fmt: skip
     merged.attrs.update({"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
                          "complete": 1, "n_trials": len(files), "missing": json.dumps(missing),
                          "snnsim_version": results.library_versions()["snnsim"],

@@ -10,7 +10,8 @@ dimension instead. Durations (``tau``, ``dt``, ``duration``) are coordinates in 
 Added: ``job_index`` (int, -1 where no job) over the swept dims. Attributes: ``experiment``
 (name), ``experiment_toml`` (the experiment file's text), ``swept`` (JSON list of keys),
 ``fixed`` (JSON), ``n_jobs``, ``missing`` / ``stale`` (JSON lists of the indices left NaN),
-``snnsim_version``, ``complete = 1``.
+``snnsim_version``, ``complete = 1``; the job files' other attributes as :func:`carried_attrs`
+keeps them.
 """
 
 from __future__ import annotations
@@ -31,11 +32,9 @@ from ..errors import ResultError
 from .experiment import UNITS, Experiment, loads
 from .jobs import JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
 
-# per-job attributes that differ between jobs; dropped from the merged dataset
-_PER_JOB_ATTRS = ("config", "seed", "created", "device", "versions", "data_sha256", "data_file_sha256",
-                  "job_wall_seconds", "peak_rss_mb")  # fmt: skip
-# per-job attributes the merged dataset keeps: as they are where every job agrees, else by job
-_SHARED_ATTRS = ("versions", "device")
+# per-job attributes dropped from the merged dataset: each job's own (its checksum, when and
+# how long it ran, its full config: the merged file has the experiment file and the coordinates)
+_PER_JOB_ATTRS = ("config", "seed", "created", "data_sha256", "job_wall_seconds", "peak_rss_mb")
 
 
 class MergeError(ResultError):
@@ -145,26 +144,36 @@ def merge(
     return merged
 
 
-def carried_attrs(attrs: Mapping[int, Mapping[str, Any]], varied: Iterable[str], by: str = "job") -> dict[str, Any]:
-    """What a merged file keeps of its pieces' attributes (``attrs`` by job or trial number): the
-    first piece's, but the per-piece ones and the settings ``varied`` over the pieces; and the
-    library versions and device, as in a piece where all agree, else ``versions_by_job``, a JSON
-    list of ``{"jobs": "0-3,7", "versions": ...}`` (``by = "trial"``: ``versions_by_trial``,
-    ``{"trials": ...}``)."""
-    settings = {f"config_{key}" for key in varied}
-    out = {k: v for k, v in next(iter(attrs.values())).items() if k not in _PER_JOB_ATTRS and k not in settings}
-    for key in _SHARED_ATTRS:
-        values: dict[str, list[int]] = {}
+def carried_attrs(
+    attrs: Mapping[int, Mapping[str, Any]], varied: Iterable[str], by: str = "job", drop: Iterable[str] = ()
+) -> dict[str, Any]:
+    """What a merged file keeps of its pieces' attributes (``attrs`` by job or trial number),
+    but the per-piece ones, the settings ``varied`` over the pieces and ``drop``: an attribute
+    as it is where every piece has it alike, else ``NAME_by_job``, a JSON list of ``{"jobs":
+    "0-3,7", NAME: value}`` over the pieces that have it (a BMI sweep over ``rotation``:
+    ``test_fold_by_job``; ``by = "trial"``: ``NAME_by_trial``, ``{"trials": ...}``)."""
+    skip = {*_PER_JOB_ATTRS, *(f"config_{key}" for key in varied), *drop}
+    out: dict[str, Any] = {}
+    for key in dict.fromkeys(k for a in attrs.values() for k in a if k not in skip):
+        values: dict[str, tuple[Any, list[int]]] = {}
         for index, a in attrs.items():
             if key in a:
-                values.setdefault(str(a[key]), []).append(index)
-        if len(values) == 1:
-            out[key] = next(iter(values))
-        elif values:
+                values.setdefault(str(a[key]), (a[key], []))[1].append(index)
+        (value, indices), *others = values.values()
+        if not others and len(indices) == len(attrs):
+            out[key] = value
+        else:
             out[f"{key}_by_{by}"] = json.dumps(
-                [{f"{by}s": array_spec(v), key: json.loads(k) if key == "versions" else k} for k, v in values.items()]
+                [{f"{by}s": array_spec(v), key: _json_value(key, x)} for x, v in values.values()]
             )
     return out
+
+
+def _json_value(key: str, value: Any) -> Any:
+    """An attribute's value as JSON can hold it (``versions``, itself JSON text, as its object)."""
+    if key == "versions":
+        return json.loads(value)
+    return value.tolist() if isinstance(value, (np.ndarray, np.generic)) else value
 
 
 def _same_grid(a: Experiment, b: Experiment) -> bool:

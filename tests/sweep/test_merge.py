@@ -472,6 +472,26 @@ def test_the_merged_file_keeps_the_jobs_versions_and_device(exp, tmp_path):
     ]
 
 
+def test_an_attribute_that_differs_between_jobs_is_kept_by_job(tmp_path, bmi_path):
+    """A BMI sweep over the rotation: each job's folds differ, so the merged file lists them by
+    job (it held the first job's test fold for all before), and the data file's checksum, alike
+    in every job, stays as it is."""
+    exp = loads(f'name = "r"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\nn_train_folds = 2\ndata = "{bmi_path}"\n'
+                "[sweep]\nrotation = [0, 5, 7]\n")  # fmt: skip
+    for i in range(exp.grid_size):
+        assert run_job(exp, i, tmp_path, log=lambda _: None) == 0
+    jobs = [results.load(result_path(exp, i, tmp_path)).attrs for i in range(exp.grid_size)]
+    ds = merge(exp, tmp_path)
+    for key in ("test_fold", "val_fold", "train_folds"):
+        assert key not in ds.attrs
+        by_job = {b["jobs"]: b[key] for b in json.loads(ds.attrs[f"{key}_by_job"])}
+        assert by_job == {str(i): jobs[i][key].item() if key != "train_folds" else jobs[i][key] for i in range(3)}
+    assert [jobs[i]["test_fold"] for i in range(3)] == [19, 4, 6]
+    assert ds.attrs["data_file_sha256"] == jobs[0]["data_file_sha256"] and "data_file_sha256_by_job" not in ds.attrs
+    assert ds.attrs["data_source"] == bmi_path and ds.attrs["config_n_train_folds"] == 2
+    assert "config_rotation" not in ds.attrs and "config" not in ds.attrs
+
+
 def test_a_merge_stopped_or_killed_in_its_write_leaves_no_temporary(exp, tmp_path):
     """SIGTERM (scancel) inside the merged file's write: exit 143 and no temporary; SIGKILL: the
     next merge removes the temporary and says so. The previous merged file stays byte for byte."""
