@@ -8,7 +8,7 @@ EXP is an experiment file (``experiments/NAME.toml``) or just its NAME. Commands
     run    EXP [P] --pack K    run pack P of at most K jobs in one process (P: same default)
     submit EXP [--throttle J]  sbatch slurm/array.sh with --array = the jobs (packs) not done
     local  EXP [-j N]          the same jobs (packs) on this machine, N processes at once
-    status EXP                 done / missing / failed / corrupt / stale counts
+    status EXP                 done / running / queued / missing / failed / corrupt / stale jobs
     merge  EXP                 one xarray dataset -> RESULTS/NAME.h5
 
 A pack (``--pack K``) runs up to K jobs in one process: jobs that differ only by seed,
@@ -42,6 +42,7 @@ from ..threads import ENV as THREADS_ENV
 from ..threads import kernel_threads
 from . import experiment as experiment_mod
 from . import jobs as jobs_mod
+from . import queue as queue_mod
 
 if TYPE_CHECKING:
     from .experiment import Experiment
@@ -178,11 +179,13 @@ def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
                              keep_checkpoints=ns.keep_checkpoints, rerun_stale=ns.rerun_stale)  # fmt: skip
 
 
-def _todo(exp: Experiment, ns: argparse.Namespace, rerun_stale: bool) -> list[int]:
+def _todo(exp: Experiment, ns: argparse.Namespace, rerun_stale: bool, st: list | None = None) -> list[int]:
+    """The jobs to run of the states ``st`` (else read now): missing, failed, corrupt (and stale);
+    not the ones done, running or queued in SLURM."""
     wanted = {"missing", "failed", "corrupt"} | ({"stale"} if rerun_stale else set())
     if getattr(ns, "failed", False):
         wanted = {"failed"}
-    return [s.index for s in jobs_mod.states(exp, ns.results_dir) if s.state in wanted]
+    return [s.index for s in (jobs_mod.states(exp, ns.results_dir) if st is None else st) if s.state in wanted]
 
 
 def _todo_packs(exp: Experiment, ns: argparse.Namespace, todo: list[int]) -> list[int]:
@@ -195,10 +198,15 @@ def _exp_arg(exp: Experiment) -> str:
 
 
 def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
-    indices = list(range(exp.grid_size)) if ns.all else _todo(exp, ns, ns.rerun_stale)
+    st = jobs_mod.states(exp, ns.results_dir)
+    indices = list(range(exp.grid_size)) if ns.all else _todo(exp, ns, ns.rerun_stale, st)
     if not indices:
-        print(f"{exp.name}: nothing to submit ({_nothing_to_run(exp, ns)})")
+        print(f"{exp.name}: nothing to submit ({_nothing_to_run(exp, ns, st)})")
         return 0
+    waiting = [s.index for s in st if s.state == "queued"]
+    if waiting and not ns.all:
+        print(f"{exp.name}: jobs {jobs_mod.array_spec(waiting)} wait in the SLURM queue already "
+              f"({_queued_summary(st)}); not submitted again (--all submits every job)")  # fmt: skip
     jobs_mod.check_data(exp, indices)
     entries = _todo_packs(exp, ns, indices) if ns.pack else indices
     _check_array_size(exp, ns, max(entries))
@@ -227,6 +235,7 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
     if proc.returncode != 0:
         raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
     job = proc.stdout.strip().split(";")[0]
+    queue_mod.record(exp, ns.results_dir, job, ns.pack or 0)
     packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
     print(f"{exp.name}: submitted {len(indices)} jobs{packed} as SLURM array job {job} (--array={spec})")
     return 0
@@ -370,11 +379,11 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _nothing_to_run(exp: Experiment, ns: argparse.Namespace) -> str:
+def _nothing_to_run(exp: Experiment, ns: argparse.Namespace, st: list | None = None) -> str:
     """Why ``local`` or ``submit`` has nothing to run: how many jobs are done, the stale ones it
-    leaves, and with ``--failed`` the missing ones."""
+    leaves, the ones running or queued, and with ``--failed`` the missing ones."""
     by: dict[str, list[int]] = {}
-    for s in jobs_mod.states(exp, ns.results_dir):
+    for s in jobs_mod.states(exp, ns.results_dir) if st is None else st:
         by.setdefault(s.state, []).append(s.index)
     text = f"{len(by.get('done', []))} of {exp.grid_size} jobs done"
     if by.get("stale") and not ns.rerun_stale:
@@ -383,9 +392,22 @@ def _nothing_to_run(exp: Experiment, ns: argparse.Namespace) -> str:
                  "rerun with --rerun-stale")  # fmt: skip
     if by.get("running"):
         text += f"; {len(by['running'])} running"
+    if by.get("queued"):
+        text += f"; {len(by['queued'])} queued in SLURM"
     if getattr(ns, "failed", False) and (other := len(by.get("missing", [])) + len(by.get("corrupt", []))):
         text += f"; none failed ({other} missing or corrupt: without --failed they run too)"
     return text
+
+
+def _queued_summary(st: list) -> str:
+    """The queued jobs by SLURM array job and task state: ``"SLURM job 472: 5 PENDING, 1 RUNNING"``."""
+    count: dict[str, dict[str, int]] = {}
+    for s in st:
+        if s.state == "queued":  # reason "SLURM job 472_3 PENDING"
+            task, state = s.reason.split()[-2:]
+            by_state = count.setdefault(task.split("_")[0], {})
+            by_state[state] = by_state.get(state, 0) + 1
+    return "; ".join(f"SLURM job {j}: " + ", ".join(f"{n} {k}" for k, n in c.items()) for j, c in count.items())
 
 
 def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
@@ -416,13 +438,13 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
         return 0
     print(f"{exp.name}: {exp.grid_size} jobs in {jobs_mod.job_dir(exp, ns.results_dir)}")
     print("  " + "  ".join(f"{k} {len(v)}" for k, v in by.items()))
-    for k in ("missing", "failed", "corrupt", "stale"):
+    for k in ("queued", "missing", "failed", "corrupt", "stale"):
         if by[k]:
-            print(f"  {k}: {jobs_mod.array_spec(by[k])}")
+            print(f"  {k}: {jobs_mod.array_spec(by[k])}" + (f" ({_queued_summary(st)})" if k == "queued" else ""))
     for s in st:
         if s.state == "running":
             print(f"    job {s.index} running {s.reason}")
-        elif s.reason:
+        elif s.reason and s.state != "queued":
             print(f"    job {s.index} {s.state}: {s.reason}")
     if temporaries:
         print(

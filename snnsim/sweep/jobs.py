@@ -21,6 +21,8 @@ States (:func:`state`):
              that lacks the complete mark;
 ``failed``   no result, and a ``job-INDEX.failed`` marker (written by the runner when the run
              raised an exception; it holds the traceback);
+``queued``   not done or running, and a task of an array job that ``sweep submit`` sent still
+             waits for it in the SLURM queue (:mod:`snnsim.sweep.queue`; asked by :func:`states`);
 ``missing``  none of the above (never run, still running, killed, cancelled or requeued).
 """
 
@@ -58,7 +60,7 @@ from .experiment import Experiment
 if TYPE_CHECKING:
     import xarray as xr
 
-STATES = ("done", "running", "missing", "failed", "corrupt", "stale")
+STATES = ("done", "running", "queued", "missing", "failed", "corrupt", "stale")
 ENV_RESULTS = "SNNSIM_RESULTS"
 PREFIX = "job"
 LEGACY_PREFIX = "task"  # snnsim 0.2's name of a job file
@@ -237,9 +239,16 @@ def _data_changed(data: str | None, digest: str | None) -> str | None:
 def states(
     exp: Experiment, root: str | os.PathLike | None = None, check_data: bool = True, listing: Listing | None = None
 ) -> list[JobState]:
-    """The state of every job, with one listing of the job folder (``listing``, else a new one)."""
+    """The state of every job, with one listing of the job folder (``listing``, else a new one),
+    and one question to the SLURM queue: a job neither done nor running that a queued task will
+    run is ``queued``."""
+    from .queue import queued
+
     listing = list_folder(exp, root) if listing is None else listing
-    return [state(exp, i, root, check_data, listing) for i in range(exp.grid_size)]
+    waiting = queued(exp, root)
+    out = [state(exp, i, root, check_data, listing) for i in range(exp.grid_size)]
+    return [JobState(s.index, "queued", waiting[s.index]) if s.index in waiting and s.state not in ("done", "running")
+            else s for s in out]  # fmt: skip
 
 
 def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:

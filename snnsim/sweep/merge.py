@@ -120,8 +120,8 @@ def merge(
         merged[k].attrs = attrs
 
     attrs = carried_attrs({i: ds.attrs for i, ds in loaded.items()}, keys)
-    # every hole but the stale ones, a job still running included: its point is NaN here too
-    missing = sorted(s.index for s in st if s.state in ("missing", "running", "failed", "corrupt"))
+    # every hole but the stale ones, a job still queued or running included: its point is NaN here too
+    missing = sorted(s.index for s in st if s.state in ("missing", "queued", "running", "failed", "corrupt"))
     stale = sorted(s.index for s in st if s.state == "stale")
     attrs.update(
         {

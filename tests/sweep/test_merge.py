@@ -190,7 +190,7 @@ def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys):
     exp_file.write_text(TEXT)
     assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 0
     out = capsys.readouterr().out
-    assert "done 10  running 0  missing 0  failed 0  corrupt 0  stale 2" in out and "stale: 5-6" in out
+    assert "done 10  running 0  queued 0  missing 0  failed 0  corrupt 0  stale 2" in out and "stale: 5-6" in out
 
 
 def test_partial_and_temp_files_are_not_complete(exp, tmp_path):

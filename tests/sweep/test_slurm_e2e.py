@@ -322,3 +322,46 @@ def test_submit_refuses_an_array_past_max_array_size(cluster, workdir):
     packed = sweep("submit", str(path), "--pack", "2", "--dry-run", env=env, cwd=cwd)
     assert f"--array=0-{-(-n // 2) - 1} " in packed.stdout
     assert not (cwd / "results" / "big").exists()
+
+
+@pytest.mark.slurm
+def test_jobs_waiting_in_the_queue_are_queued_not_missing(cluster, workdir):
+    """`submit --pack 2` held in the queue (`--hold`): `status` shows the 4 jobs queued, not
+    missing; a second `submit` and `local` start none of them; `merge` names them. A third `submit` without packs, of only what is not queued, after `scancel` of one
+    pack: its 2 jobs are missing again and only they are submitted."""
+    cwd, env = workdir
+    exp = experiment.load(SMOKE)
+    (cwd / "logs").mkdir()
+    sub = sweep("submit", str(SMOKE), "--pack", "2", "--sbatch-args=--hold", env=env, cwd=cwd)
+    m = re.search(r"as SLURM array job (\d+) \(--array=0-1\)", sub.stdout)
+    assert m, sub.stdout
+    job = m.group(1)
+    jobs = []
+    try:
+        st = status(env, cwd)
+        assert st["queued"] == list(range(exp.grid_size)) and st["missing"] == [] and st["todo_array"] == "", st
+        assert st["reasons"] == {str(i): f"SLURM job {job}_{i % 2} PENDING" for i in range(exp.grid_size)}
+        text = sweep("status", str(SMOKE), env=env, cwd=cwd).stdout
+        assert f"queued: 0-3 (SLURM job {job}: 4 PENDING)" in text and "to resubmit" not in text, text
+        again = sweep("submit", str(SMOKE), env=env, cwd=cwd)
+        assert "nothing to submit (0 of 4 jobs done; 4 queued in SLURM)" in again.stdout, again.stdout
+        assert "nothing to run" in sweep("local", str(SMOKE), env=env, cwd=cwd).stdout
+        refused = sweep("merge", str(SMOKE), env=env, cwd=cwd, check=False)
+        assert refused.returncode == 2 and "4 of 4 jobs not done (queued 0-3)" in refused.stderr, refused.stderr
+        # pack 1 (jobs 1 and 3) cancelled: those two are missing, and the next submit sends only them
+        subprocess.run(["scancel", f"{job}_1"], check=True, timeout=30)
+        wait_for(lambda: "1" not in squeue_states(job) and f"{job}_1" not in squeue_states(job), 60, "the cancel")
+        st = status(env, cwd)
+        assert st["queued"] == [0, 2] and st["missing"] == [1, 3], st
+        third = sweep("submit", str(SMOKE), "--sbatch-args=--hold", env=env, cwd=cwd)
+        assert f"jobs 0,2 wait in the SLURM queue already (SLURM job {job}: 2 PENDING)" in third.stdout, third.stdout
+        m = re.search(r"submitted 2 jobs as SLURM array job (\d+) \(--array=1,3\)", third.stdout)
+        assert m, third.stdout
+        jobs.append(m.group(1))
+        st = status(env, cwd)
+        assert st["queued"] == [0, 1, 2, 3] and st["reasons"]["3"] == f"SLURM job {jobs[0]}_3 PENDING", st
+    finally:
+        subprocess.run(["scancel", job, *jobs], capture_output=True, timeout=30)
+    wait_for(lambda: not squeue_states(job) and not squeue_states(jobs[0]), 60, "the jobs to leave the queue")
+    st = status(env, cwd)
+    assert st["missing"] == [0, 1, 2, 3] and st["queued"] == [], st
