@@ -235,7 +235,11 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
     if proc.returncode != 0:
         raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
     job = proc.stdout.strip().split(";")[0]
-    queue_mod.record(exp, ns.results_dir, job, ns.pack or 0)
+    try:
+        queue_mod.record(exp, ns.results_dir, job, ns.pack or 0)
+    except OSError as exc:  # the jobs are submitted: say what is lost, do not fail
+        print(f"{PROG}: note: could not record array job {job} in {queue_mod.record_path(exp, ns.results_dir)} "
+              f"({exc.strerror or exc}); `status` shows its jobs missing until they start", file=sys.stderr)  # fmt: skip
     packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
     print(f"{exp.name}: submitted {len(indices)} jobs{packed} as SLURM array job {job} (--array={spec})")
     return 0

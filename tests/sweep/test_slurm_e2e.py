@@ -365,3 +365,12 @@ def test_jobs_waiting_in_the_queue_are_queued_not_missing(cluster, workdir):
     wait_for(lambda: not squeue_states(job) and not squeue_states(jobs[0]), 60, "the jobs to leave the queue")
     st = status(env, cwd)
     assert st["missing"] == [0, 1, 2, 3] and st["queued"] == [], st
+    # a record that cannot be written: the jobs are submitted all the same, with a note
+    record = cwd / "results" / "smoke" / ".slurm-submitted"
+    record.unlink()
+    record.mkdir()
+    sub = sweep("submit", str(SMOKE), "--sbatch-args=--hold", env=env, cwd=cwd)
+    m = re.search(r"submitted 4 jobs as SLURM array job (\d+)", sub.stdout)
+    assert m, sub.stdout
+    subprocess.run(["scancel", m.group(1)], capture_output=True, timeout=30)
+    assert f"could not record array job {m.group(1)} in {record}" in sub.stderr, sub.stderr
