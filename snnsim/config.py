@@ -160,7 +160,7 @@ class RunConfig:
     )
     delays: str = setting("none", "axonal delays of the input channels: none, fixed (random, drawn once) or "
                           "learned", kind="choice", models=SPIKING, choices=DELAY_MODES)  # fmt: skip
-    max_delay: float = setting(0.02, "largest input delay with a unit", kind="duration", models=SPIKING)
+    max_delay: float = setting(0.02, "largest input delay in whole steps of dt", kind="duration", models=SPIKING)
     rate_reg: float = setting(0.0, "firing-rate regularisation: weight of the mean squared relative deviation "
                               "of each hidden neuron's rate from --rate-target (0: none)", kind="amount",
                               models=SPIKING)  # fmt: skip
@@ -190,7 +190,7 @@ class RunConfig:
     )  # fmt: skip
     tone_hz: float = setting(20.0, "tone frequency, Hz", kind="float", low=0, studies=("ipd",))
     rate_max_hz: float = setting(600.0, "peak firing rate of a fibre, Hz", kind="float", low=0, studies=("ipd",))
-    duration: float = setting(0.1, "stimulus duration with a unit", kind="duration", studies=("ipd",))
+    duration: float = setting(0.1, "stimulus duration in whole steps of dt", kind="duration", studies=("ipd",))
     anf_per_ear: int = setting(100, "auditory-nerve fibres per ear", kind="int", low=1, high=10_000, studies=("ipd",))
     envelope_power: float = setting(2.0, "power of the rate envelope", kind="float", low=0, studies=("ipd",))
     n_classes: int = setting(12, "IPD classes over -90..90 deg", kind="int", low=2, high=10_000, studies=("ipd",))
@@ -281,6 +281,7 @@ class RunConfig:
             raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
         if self.duration > self.dt * MAX_STEPS:
             raise _bad("duration", f"must hold at most {MAX_STEPS:,} steps of dt={self.dt} s, got {self.duration} s")
+        self._check_whole_steps("duration")
         if self.tone_hz * self.dt >= 0.5:
             raise _bad("tone_hz", f"must be below half the step rate (1 / (2 dt) = {0.5 / self.dt:g} Hz), or the "
                                   f"sampled tone aliases; got {self.tone_hz:g} Hz")  # fmt: skip
@@ -331,6 +332,16 @@ class RunConfig:
             raise _bad("max_delay", f"must be in {self.dt:g}..{(steps - 1) * self.dt:g} s, 1 to {steps - 1} steps of "
                                     f"dt={self.dt:g} s (an input delayed by {steps} steps or more, {whole}, never "
                                     f"reaches the network), got {self.max_delay:g} s")  # fmt: skip
+        self._check_whole_steps("max_delay")
+
+    def _check_whole_steps(self, name: str) -> None:
+        """The duration ``name`` is a whole number of steps of ``dt`` (it is simulated as one)."""
+        value = getattr(self, name)
+        steps = value / self.dt
+        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+            lo, hi = math.floor(steps), math.ceil(steps)
+            raise _bad(name, f"must be a whole number of steps of dt={self.dt:g} s, got {value:g} s ({steps:.6g} "
+                             f"steps): give {lo * self.dt:g} s or {hi * self.dt:g} s")  # fmt: skip
 
     @property
     def model_space(self) -> list[str]:
@@ -359,7 +370,7 @@ class RunConfig:
 
     @property
     def delay_steps(self) -> int:
-        """Steps of the largest input delay (``max_delay / dt``, as the network rounds it; 0 without delays)."""
+        """Steps of the largest input delay (``max_delay / dt``, a whole number; 0 without delays)."""
         return int(round(self.max_delay / self.dt)) if self.delays != "none" else 0
 
     @property

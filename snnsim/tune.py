@@ -21,7 +21,9 @@ accuracy (IPD, ``n_val_batches`` > 0) or validation FVAF (BMI) over the epochs o
     tau = { choices = ["2ms", "5ms", "20ms"] }
 
 A ``step`` must divide ``high - low`` (Optuna would shrink the range with only a warning), and be
-an integer for an integer setting; ``log`` is true or false; ``choices`` is a non-empty list.
+an integer for an integer setting (a duration's may carry a unit: ``step = "10ms"``); ``log`` is
+true or false; ``choices`` is a non-empty list. ``duration`` and ``max_delay`` run as whole
+steps of ``dt``: their range needs a step (a multiple of ``dt``), or give choices.
 
 SPEC is a spec file (``experiments/NAME.toml``) or just its NAME, as for sweeps. Commands::
 
@@ -81,6 +83,7 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_SEED = 2**31 - 1
 #: Settings that no search may vary: the objective (val_acc or val_fvaf) follows from ``study``.
 UNSEARCHABLE = ("study",)
+STEPPED = ("duration", "max_delay")  # durations simulated as whole steps of dt: a range needs a step
 SCRIPT = Path(__file__).resolve().parents[1] / "slurm" / "tune.sh"
 
 
@@ -239,7 +242,13 @@ def load(path: str | Path) -> Spec:
                     raise SpecError(f"{path}: search.{key}: low must be below high")
                 if desc.get("log") and not low > 0:
                     raise SpecError(f"{path}: search.{key}: a log-scale range needs low > 0, got {desc['low']!r}")
-                step = _step(f"{path}: search.{key}", desc.get("step"), low, high, _integer(key))
+                if key in STEPPED and "step" not in desc:
+                    raise SpecError(f"{path}: search.{key}: runs as a whole number of steps of dt: give a step "
+                                    "(a multiple of dt, such as step = \"1ms\") or choices")  # fmt: skip
+                step = desc.get("step")
+                if kind in ("duration", "span") and isinstance(step, str):  # step = "1ms"
+                    step = config_mod.coerce(key, step)
+                step = _step(f"{path}: search.{key}", step, low, high, _integer(key))
                 param = Param(key, float(low), float(high), bool(desc.get("log", False)), step)
         except ConfigError as exc:
             raise SpecError(f"{path}: search.{key}: {exc.message}") from None

@@ -4,7 +4,7 @@ import pickle
 
 import pytest
 
-from snnsim.config import RunConfig, field_names, flag, metadata
+from snnsim.config import RunConfig, coerce, field_names, flag, metadata
 from snnsim.errors import ConfigError
 
 
@@ -208,10 +208,33 @@ DELAYS = dict(delays="learned", neuron="standard", backend="norse")
 
 
 @pytest.mark.parametrize(
+    "settings, name, given, lo, hi",
+    [
+        (dict(duration="100.4ms"), "duration", "0.1004 s (100.4 steps)", "0.1", "0.101"),
+        (dict(duration="100.5ms"), "duration", "0.1005 s (100.5 steps)", "0.1", "0.101"),
+        (dict(dt="0.3ms"), "duration", "0.1 s (333.333 steps)", "0.0999", "0.1002"),
+        (dict(**DELAYS, max_delay="99.4ms"), "max_delay", "0.0994 s (99.4 steps)", "0.099", "0.1"),
+        (dict(**DELAYS, max_delay="2.5ms"), "max_delay", "0.0025 s (2.5 steps)", "0.002", "0.003"),
+        (dict(**DELAYS, study="bmi", max_delay="1.5ms"), "max_delay", "0.0015 s (1.5 steps)", "0.001", "0.002"),
+    ],
+)
+def test_a_duration_that_is_no_whole_number_of_steps_is_refused(settings, name, given, lo, hi):
+    """A duration simulated as a number of steps of dt is refused where it is none (it was
+    rounded silently, so that the file named a duration the run did not simulate)."""
+    dt = coerce("dt", settings.get("dt", "1ms"))
+    with pytest.raises(ConfigError) as info:
+        RunConfig(**settings)
+    assert str(info.value) == (f"{flag(name)}: must be a whole number of steps of dt={dt:g} s, got {given}: "
+                               f"give {lo} s or {hi} s")  # fmt: skip
+    # a whole number of steps, in float (0.1 / 0.001 = 100.00000000000001; 333 * 0.3 ms) is taken
+    assert RunConfig(duration=0.1).steps == 100 and RunConfig(dt="0.3ms", duration=333 * 0.0003).steps == 333
+    assert RunConfig(**DELAYS, max_delay=0.007).delay_steps == 7
+
+
+@pytest.mark.parametrize(
     "settings, accepted",
     [
         (dict(max_delay="99ms"), True),  # 99 steps: the first step's input reaches the last (100th) step
-        (dict(max_delay="99.4ms"), True),  # 99 steps, as the network rounds it
         (dict(max_delay="100ms"), False),  # the kernel's last lag would only ever see the zeros before the stimulus
         (dict(max_delay="1000s"), False),
         (dict(max_delay="0.5ms"), False),  # less than one step

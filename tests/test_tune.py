@@ -20,6 +20,7 @@ import pytest
 from sweep.test_slurm_e2e import cluster, squeue_states, wait_for  # noqa: F401 - the cluster fixture
 
 from snnsim import results, tune
+from snnsim.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -151,6 +152,8 @@ BAD = {
                                "search.hidden: a range needs numbers"),
     "a range of booleans": (GOOD.replace("[search]", "[search]\nrecurrent = { low = false, high = true }"),
                             "search.recurrent: a range needs numbers"),
+    "a stepped duration without a step": (GOOD.replace("[search]", '[search]\nduration = { low = "50ms", high = "100ms" }'),
+                                          "search.duration: runs as a whole number of steps of dt: give a step"),
     "a step past float's range": (GOOD.replace("step = 4", "step = 1" + "0" * 400), "step must be an integer > 0"),
 }  # fmt: skip
 
@@ -163,6 +166,17 @@ def test_malformed_spec_is_one_line_and_exit_2(tmp_path, case):
     line = one_line_error(cli("status", spec, env=env_for(tmp_path / "results"), cwd=tmp_path))
     assert message in line
     assert not (tmp_path / "results").exists(), "a refused spec must not create its study"
+
+
+def test_a_stepped_duration_takes_a_step_with_a_unit(tmp_path):
+    """``duration = { low = "50ms", high = "100ms", step = "10ms" }``: every point the sampler
+    can draw is a whole number of steps (the config refuses any other)."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(GOOD.replace("[search]", '[search]\nduration = { low = "50ms", high = "100ms", step = "10ms" }'))
+    param = next(p for p in tune.load(spec).search if p.name == "duration")
+    assert (param.low, param.high, param.step) == (0.05, 0.1, 0.01)
+    points = [param.low + k * param.step for k in range(6)]  # as Optuna's stepped float range draws them
+    assert [RunConfig(duration=d).steps for d in points] == [50, 60, 70, 80, 90, 100]
 
 
 def test_missing_spec_and_usage_errors(tmp_path):
