@@ -236,7 +236,7 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
         raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
     job = proc.stdout.strip().split(";")[0]
     try:
-        queue_mod.record(exp, ns.results_dir, job, ns.pack or 0)
+        queue_mod.record(exp, ns.results_dir, job, ns.pack or 0, ns.rerun_stale)
     except OSError as exc:  # the jobs are submitted: say what is lost, do not fail
         print(f"{PROG}: note: could not record array job {job} in {queue_mod.record_path(exp, ns.results_dir)} "
               f"({exc.strerror or exc}); `status` shows its jobs missing until they start", file=sys.stderr)  # fmt: skip

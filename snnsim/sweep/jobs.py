@@ -23,6 +23,8 @@ States (:func:`state`):
              raised an exception; it holds the traceback);
 ``queued``   not done or running, and a task of an array job that ``sweep submit`` sent still
              waits for it in the SLURM queue (:mod:`snnsim.sweep.queue`; asked by :func:`states`);
+             a stale job only where that array job was sent with ``--rerun-stale``, else it
+             leaves the job as it is;
 ``missing``  none of the above (never run, still running, killed, cancelled or requeued).
 """
 
@@ -245,8 +247,8 @@ def states(
     from .queue import queued
 
     listing = list_folder(exp, root) if listing is None else listing
-    waiting = queued(exp, root)
     out = [state(exp, i, root, check_data, listing) for i in range(exp.grid_size)]
+    waiting = queued(exp, root, stale={s.index for s in out if s.state == "stale"})
     return [JobState(s.index, "queued", waiting[s.index]) if s.index in waiting and s.state not in ("done", "running")
             else s for s in out]  # fmt: skip
 

@@ -1,9 +1,11 @@
 """The jobs of an experiment that wait in (or run from) a SLURM queue.
 
 ``sweep submit`` records each array job it submits in ``RESULTS/NAME/.slurm-submitted``
-(one line: ``JOBID PACK``, ``PACK`` 0 without ``--pack``). :func:`queued` asks ``squeue`` which
-tasks of those array jobs are still in the queue, so that ``status`` shows their jobs as
-*queued*, not missing, and a second ``submit`` does not submit them again. An array job sent
+(one line: ``JOBID PACK STALE``, ``PACK`` 0 without ``--pack``, ``STALE`` 1 with
+``--rerun-stale``, else 0). :func:`queued` asks ``squeue`` which tasks of those array jobs are
+still in the queue, so that ``status`` shows their jobs as *queued*, not missing, and a second
+``submit`` does not submit them again. A stale job stays *stale* unless its array job was sent
+with ``--rerun-stale``: without it, the task leaves the job as it is. An array job sent
 by ``sbatch slurm/array.sh`` directly is not recorded, and its jobs stay *missing* until they
 start.
 """
@@ -14,6 +16,7 @@ import getpass
 import os
 import shutil
 import subprocess
+from collections.abc import Collection
 from pathlib import Path
 
 from ..errors import SnnsimError
@@ -27,8 +30,9 @@ def record_path(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
     return job_dir(exp, root) / RECORD
 
 
-def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str, int]]:
-    """The recorded ``(array job id, pack size)`` pairs; none where the record is absent or unreadable."""
+def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str, int, bool]]:
+    """The recorded ``(array job id, pack size, reruns stale jobs)``; none where the record is
+    absent or unreadable (a line of two fields, as snnsim wrote them first: not rerunning stale)."""
     try:
         lines = record_path(exp, root).read_text().splitlines()
     except OSError:
@@ -36,8 +40,8 @@ def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str
     out = []
     for line in lines:
         parts = line.split()
-        if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
-            out.append((parts[0], int(parts[1])))
+        if len(parts) in (2, 3) and all(p.isdigit() for p in parts):
+            out.append((parts[0], int(parts[1]), len(parts) == 3 and parts[2] == "1"))
     return out
 
 
@@ -61,31 +65,34 @@ def _queue() -> dict[str, dict[int, str]] | None:
     return out
 
 
-def queued(exp: Experiment, root: str | os.PathLike | None = None) -> dict[int, str]:
+def queued(exp: Experiment, root: str | os.PathLike | None = None, stale: Collection[int] = ()) -> dict[int, str]:
     """Job index -> where it waits (``"SLURM job 123_4 PENDING"``), for the jobs of the array
-    jobs ``sweep submit`` recorded that are still in the queue; {} where none is recorded or
-    ``squeue`` does not answer."""
+    jobs ``sweep submit`` recorded that are still in the queue, the ``stale`` jobs only where
+    the array job reruns them (``--rerun-stale``); {} where none is recorded or ``squeue`` does
+    not answer."""
     recorded = _recorded(exp, root)
     queue = _queue() if recorded else None
     if not queue:
         return {}
     out: dict[int, str] = {}
-    for job, pack in recorded:
+    for job, pack, rerun_stale in recorded:
         for task, state in queue.get(job, {}).items():
             try:
                 indices = pack_indices(exp, pack, task) if pack else [exp.check_index(task)]
             except SnnsimError:  # the experiment file changed since: not a task of this grid
                 continue
             for index in indices:
+                if index in stale and not rerun_stale:  # the task leaves it alone
+                    continue
                 out.setdefault(index, f"SLURM job {job}_{task} {state}")
     return out
 
 
-def record(exp: Experiment, root: str | os.PathLike | None, job: str, pack: int) -> None:
-    """Record the array job ``job`` (of packs of ``pack`` jobs, 0: none) that ``sweep submit``
-    sent, keeping only the recorded jobs still in the queue."""
+def record(exp: Experiment, root: str | os.PathLike | None, job: str, pack: int, rerun_stale: bool = False) -> None:
+    """Record the array job ``job`` (of packs of ``pack`` jobs, 0: none; rerunning stale jobs
+    or not) that ``sweep submit`` sent, keeping only the recorded jobs still in the queue."""
     queue = _queue() or {}
-    kept = [(j, p) for j, p in _recorded(exp, root) if j in queue]
+    kept = [r for r in _recorded(exp, root) if r[0] in queue]
     path = record_path(exp, root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{j} {p}\n" for j, p in [*kept, (job, pack)]))
+    path.write_text("".join(f"{j} {p} {int(s)}\n" for j, p, s in [*kept, (job, pack, rerun_stale)]))

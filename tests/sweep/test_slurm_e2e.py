@@ -374,3 +374,34 @@ def test_jobs_waiting_in_the_queue_are_queued_not_missing(cluster, workdir):
     assert m, sub.stdout
     subprocess.run(["scancel", m.group(1)], capture_output=True, timeout=30)
     assert f"could not record array job {m.group(1)} in {record}" in sub.stderr, sub.stderr
+
+
+@pytest.mark.slurm
+def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
+    """A pack held in the queue that holds a stale job: the task will leave that job alone (it
+    was not sent with --rerun-stale), so `status` shows it stale, not queued, and a `submit
+    --rerun-stale` sends it."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    path = cwd / "smoke.toml"
+    path.write_text(SMOKE.read_text())
+    sweep("run", str(path), "0", env=env, cwd=cwd)
+    path.write_text(SMOKE.read_text().replace("\nepochs = 16\n", "\nepochs = 15\n"))
+    st = status(env, cwd, path)
+    assert st["stale"] == [0] and st["missing"] == [1, 2, 3], st
+    sub = sweep("submit", str(path), "--pack", "2", "--sbatch-args=--hold", env=env, cwd=cwd)
+    m = re.search(r"submitted 3 jobs in 2 packs of at most 2 as SLURM array job (\d+) \(--array=0-1\)", sub.stdout)
+    assert m, sub.stdout
+    jobs = [m.group(1)]
+    try:
+        st = status(env, cwd, path)
+        assert st["stale"] == [0] and st["queued"] == [1, 2, 3], st
+        again = sweep("submit", str(path), "--rerun-stale", "--sbatch-args=--hold", env=env, cwd=cwd)
+        m = re.search(r"submitted 1 jobs as SLURM array job (\d+) \(--array=0\)", again.stdout)
+        assert m, again.stdout
+        jobs.append(m.group(1))
+        st = status(env, cwd, path)
+        assert st["queued"] == [0, 1, 2, 3] and st["reasons"]["0"] == f"SLURM job {jobs[1]}_0 PENDING", st
+    finally:
+        subprocess.run(["scancel", *jobs], capture_output=True, timeout=30)
+    wait_for(lambda: not any(squeue_states(j) for j in jobs), 60, "the jobs to leave the queue")
