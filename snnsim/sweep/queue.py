@@ -90,9 +90,10 @@ def queued(exp: Experiment, root: str | os.PathLike | None = None, stale: Collec
 
 def record(exp: Experiment, root: str | os.PathLike | None, job: str, pack: int, rerun_stale: bool = False) -> None:
     """Record the array job ``job`` (of packs of ``pack`` jobs, 0: none; rerunning stale jobs
-    or not) that ``sweep submit`` sent, keeping only the recorded jobs still in the queue."""
-    queue = _queue() or {}
-    kept = [r for r in _recorded(exp, root) if r[0] in queue]
+    or not) that ``sweep submit`` sent, keeping only the recorded jobs still in the queue (all
+    of them where ``squeue`` does not answer: one that does not is no sign they have left)."""
+    queue = _queue()
+    kept = [r for r in _recorded(exp, root) if queue is None or r[0] in queue]
     path = record_path(exp, root)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{j} {p} {int(s)}\n" for j, p, s in [*kept, (job, pack, rerun_stale)]))

@@ -405,3 +405,32 @@ def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
     finally:
         subprocess.run(["scancel", *jobs], capture_output=True, timeout=30)
     wait_for(lambda: not any(squeue_states(j) for j in jobs), 60, "the jobs to leave the queue")
+
+
+@pytest.mark.slurm
+def test_a_submit_that_cannot_ask_squeue_keeps_the_record(cluster, workdir):
+    """A second `submit` while `squeue` fails (here: an invalid $SQUEUE_STATES, which squeue
+    refuses with exit code 1; on a loaded cluster, a time-out) still records the first array
+    job: once the second has left the queue, the first one's jobs show queued, not missing to
+    resubmit."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    first = sweep("submit", str(SMOKE), "--sbatch-args=--hold", env=env, cwd=cwd)
+    m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", first.stdout)
+    assert m, first.stdout
+    jobs = [m.group(1)]
+    try:
+        blind = dict(env, SQUEUE_STATES="no-such-state")
+        assert subprocess.run(["squeue"], capture_output=True, env=blind).returncode != 0
+        second = sweep("submit", str(SMOKE), "--all", "--sbatch-args=--hold", env=blind, cwd=cwd)
+        m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", second.stdout)
+        assert m, second.stdout
+        jobs.append(m.group(1))
+        subprocess.run(["scancel", jobs[1]], check=True, timeout=30)
+        wait_for(lambda: not squeue_states(jobs[1]), 60, "the second array job to leave the queue")
+        st = status(env, cwd)
+        assert st["queued"] == [0, 1, 2, 3] and st["missing"] == [], st
+        assert st["reasons"]["0"] == f"SLURM job {jobs[0]}_0 PENDING", st
+    finally:
+        subprocess.run(["scancel", *jobs], capture_output=True, timeout=30)
+    wait_for(lambda: not any(squeue_states(j) for j in jobs), 60, "the jobs to leave the queue")
