@@ -338,7 +338,7 @@ class RunConfig:
         """The duration ``name`` is a whole number of steps of ``dt`` (it is simulated as one)."""
         value = getattr(self, name)
         steps = value / self.dt
-        if abs(steps - round(steps)) > 1e-6 * max(1.0, steps):
+        if not whole_steps(value, self.dt):
             lo, hi = math.floor(steps), math.ceil(steps)
             raise _bad(name, f"must be a whole number of steps of dt={self.dt:g} s, got {value:g} s ({steps:.6g} "
                              f"steps): give {lo * self.dt:g} s or {hi * self.dt:g} s")  # fmt: skip
@@ -439,6 +439,12 @@ def describe(name: str) -> str:
     elif default is None:  # the text says what is used instead
         return text
     return f"{text} (default {default})"
+
+
+def whole_steps(value: float, dt: float) -> bool:
+    """Whether the duration ``value`` (s) is a whole number of steps of ``dt`` (s), to float error."""
+    steps = value / dt
+    return abs(steps - round(steps)) <= 1e-6 * max(1.0, steps)
 
 
 def coerce(name: str, value: Any) -> Any:

@@ -23,7 +23,9 @@ accuracy (IPD, ``n_val_batches`` > 0) or validation FVAF (BMI) over the epochs o
 A ``step`` must divide ``high - low`` (Optuna would shrink the range with only a warning), and be
 an integer for an integer setting (a duration's may carry a unit: ``step = "10ms"``); ``log`` is
 true or false; ``choices`` is a non-empty list. ``duration`` and ``max_delay`` run as whole
-steps of ``dt``: their range needs a step (a multiple of ``dt``), or give choices.
+steps of ``dt``: their range needs a step (a multiple of ``dt``), or give choices; a searched
+``dt`` takes choices (or a stepped range) that divide them. A spec that a trial's config would
+refuse on these grounds is refused when it is read.
 
 SPEC is a spec file (``experiments/NAME.toml``) or just its NAME, as for sweeps. Commands::
 
@@ -261,9 +263,44 @@ def load(path: str | Path) -> Spec:
         cfgs = spec.ends()
     except ConfigError as exc:
         raise SpecError(f"{path}: {exc}") from None
+    _check_stepped(spec, cfgs[0])
     if cfgs[0].study == "ipd" and cfgs[0].n_val_batches < 1:
         raise SpecError(f"{path}: fixed.n_val_batches must be at least 1: trials are scored on validation data")
     return spec
+
+
+def _check_stepped(spec: Spec, cfg: RunConfig) -> None:
+    """Every trial's ``duration`` (IPD) and ``max_delay`` (with delays) a whole number of steps
+    of its ``dt``, as a trial's config must be: checked here, not by failing trials. ``cfg``: a
+    config of the spec (for the settings not searched)."""
+    search = {p.name: p for p in spec.search}
+    delays = search["delays"].choices if "delays" in search else (cfg.delays,)
+    stepped = [name for name, on in (("duration", cfg.study == "ipd"), ("max_delay", any(d != "none" for d in delays)))
+               if on]  # fmt: skip
+    if not stepped:
+        return
+    dt = search.get("dt")
+    if dt is not None and not dt.choices and dt.step is None:
+        raise SpecError(f"{spec.path}: search.dt: a range of dt gives durations ({', '.join(stepped)}) that are no "
+                        "whole number of steps; give dt as choices (or a range with a step) that divide them")  # fmt: skip
+    if dt is None:
+        dts: tuple = (cfg.dt,)
+    else:
+        dts = dt.choices or tuple(dt.low + k * dt.step for k in range(round((dt.high - dt.low) / dt.step) + 1))
+    for name in stepped:
+        p = search.get(name)
+        if p is None:
+            values = [(name, getattr(cfg, name))]
+        elif p.choices:
+            values = [(f"{name} choice", v) for v in p.choices]
+        else:  # a range's values are low + k * step: whole numbers of steps where low and step are
+            values = [(f"{name} low", p.low), (f"{name} step", p.step)]
+        for step in dts:
+            for what, value in values:
+                if not config_mod.whole_steps(value, step):
+                    raise SpecError(f"{spec.path}: search.{name if p is not None else 'dt'}: {what} {value:g} s is no "
+                                    f"whole number of steps of dt={step:g} s ({value / step:.6g} steps), which a "
+                                    f"trial would refuse; give {'multiples of dt' if p is not None else 'a dt that divides it'}")  # fmt: skip
 
 
 def _new_name(path: Path, table: str, key: str, seen: Any) -> str:

@@ -155,6 +155,18 @@ BAD = {
     "a stepped duration without a step": (GOOD.replace("[search]", '[search]\nduration = { low = "50ms", high = "100ms" }'),
                                           "search.duration: runs as a whole number of steps of dt: give a step"),
     "a step past float's range": (GOOD.replace("step = 4", "step = 1" + "0" * 400), "step must be an integer > 0"),
+    # every trial would fail at its config: refused here, not trial by trial
+    "a duration step that is no multiple of dt": (
+        GOOD.replace("[search]", '[search]\nduration = { low = "50ms", high = "60ms", step = "0.5ms" }'),
+        "search.duration: duration step 0.0005 s is no whole number of steps of dt=0.001 s"),
+    "a duration choice that is no multiple of dt": (
+        GOOD.replace("[search]", '[search]\nduration = { choices = ["50ms", "55.5ms", "60ms"] }'),
+        "search.duration: duration choice 0.0555 s is no whole number of steps of dt=0.001 s"),
+    "a range of dt (IPD: the duration)": (GOOD.replace("[search]", '[search]\ndt = { low = "0.5ms", high = "1ms" }'),
+                                          "search.dt: a range of dt gives durations (duration)"),
+    "a dt choice that does not divide the duration": (
+        GOOD.replace("[search]", '[search]\ndt = { choices = ["0.5ms", "0.3ms", "1ms"] }'),
+        "search.dt: duration 0.1 s is no whole number of steps of dt=0.0003 s"),
 }  # fmt: skip
 
 
@@ -177,6 +189,23 @@ def test_a_stepped_duration_takes_a_step_with_a_unit(tmp_path):
     assert (param.low, param.high, param.step) == (0.05, 0.1, 0.01)
     points = [param.low + k * param.step for k in range(6)]  # as Optuna's stepped float range draws them
     assert [RunConfig(duration=d).steps for d in points] == [50, 60, 70, 80, 90, 100]
+
+
+def test_dt_searched_as_divisors_of_the_duration_is_accepted(tmp_path):
+    """dt as choices (or a stepped range) that divide the duration: every trial's config is valid."""
+    spec = tmp_path / "spec.toml"
+    for search in (
+        'dt = { choices = ["0.5ms", "1ms", "2ms"] }',
+        'dt = { low = "0.5ms", high = "1ms", step = "0.5ms" }',
+    ):
+        spec.write_text(
+            GOOD.replace("[search]", f"[search]\n{search}").replace("epochs = 2", "epochs = 2\nrate_max_hz = 400")
+        )
+        dt = next(p for p in tune.load(spec).search if p.name == "dt")
+        for value in dt.choices or (dt.low, dt.high):
+            assert tune.load(spec).config({"dt": value, "lr": 1e-3, "hidden": 8, "tau": 0.005}).steps == round(
+                0.1 / value
+            )
 
 
 def test_missing_spec_and_usage_errors(tmp_path):
