@@ -12,7 +12,6 @@ start.
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
 import subprocess
@@ -47,11 +46,13 @@ def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str
 
 def _queue() -> dict[str, dict[int, str]] | None:
     """This user's array tasks in the SLURM queue: array job id -> task id -> state
-    (``PENDING``, ``RUNNING``, ...); None where ``squeue`` is absent or does not answer."""
+    (``PENDING``, ``RUNNING``, ...); None where ``squeue`` is absent or does not answer. The user
+    by number: a name from $USER may be another's, and a user id may have no name here (a
+    container started with ``--user``)."""
     if shutil.which("squeue") is None:
         return None
     try:
-        proc = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%F %K %T"],
+        proc = subprocess.run(["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%F %K %T"],
                               capture_output=True, text=True, timeout=30)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -434,3 +434,30 @@ def test_a_submit_that_cannot_ask_squeue_keeps_the_record(cluster, workdir):
     finally:
         subprocess.run(["scancel", *jobs], capture_output=True, timeout=30)
     wait_for(lambda: not any(squeue_states(j) for j in jobs), 60, "the jobs to leave the queue")
+
+
+@pytest.mark.slurm
+def test_status_asks_squeue_for_this_user_by_number(cluster, workdir):
+    """`status` of a grid with a recorded array job asks squeue for the jobs of this user id:
+    with $USER naming another user, the held jobs are still queued; and a user id with no name
+    (a container run with --user, here a user namespace) and no $USER gets a status, not a
+    KeyError traceback from getpass."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    sub = sweep("submit", str(SMOKE), "--sbatch-args=--hold", env=env, cwd=cwd)
+    m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", sub.stdout)
+    assert m, sub.stdout
+    try:
+        st = status(dict(env, USER="nobody", LOGNAME="nobody"), cwd)
+        assert st["queued"] == [0, 1, 2, 3], st
+        nameless = ["unshare", "--user", "--map-user=54321", "--map-group=54321"]
+        if subprocess.run([*nameless, "true"], capture_output=True).returncode != 0:
+            pytest.skip("no user namespaces here (unshare --user)")
+        bare = {k: v for k, v in env.items() if k not in ("USER", "LOGNAME", "LNAME", "USERNAME")}
+        proc = subprocess.run([*nameless, sys.executable, "-m", "snnsim.sweep", "status", str(SMOKE)], env=bare,
+                              cwd=cwd, capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+        assert "smoke: 4 jobs in" in proc.stdout, proc.stdout
+    finally:
+        subprocess.run(["scancel", m.group(1)], capture_output=True, timeout=30)
+    wait_for(lambda: not squeue_states(m.group(1)), 60, "the jobs to leave the queue")
