@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Collection
 from pathlib import Path
 
@@ -44,19 +45,26 @@ def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str
     return out
 
 
-def _queue() -> dict[str, dict[int, str]] | None:
+def _queue(why: list[str] | None = None) -> dict[str, dict[int, str]] | None:
     """This user's array tasks in the SLURM queue: array job id -> task id -> state
     (``PENDING``, ``RUNNING``, ...); None where ``squeue`` is absent or does not answer. The user
     by number: a name from $USER may be another's, and a user id may have no name here (a
-    container started with ``--user``)."""
+    container started with ``--user``). ``why``: where given, the reason it did not answer is
+    appended to it."""
     if shutil.which("squeue") is None:
+        if why is not None:
+            why.append("squeue not found")
         return None
     try:
         proc = subprocess.run(["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%F %K %T"],
                               capture_output=True, text=True, timeout=30)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        if why is not None:
+            why.append("squeue timed out after 30 s" if isinstance(exc, subprocess.TimeoutExpired) else str(exc))
         return None
     if proc.returncode != 0:
+        if why is not None:
+            why.append((proc.stderr.strip().splitlines() or [f"squeue: exit code {proc.returncode}"])[0])
         return None
     out: dict[str, dict[int, str]] = {}
     for line in proc.stdout.splitlines():
@@ -72,8 +80,14 @@ def queued(exp: Experiment, root: str | os.PathLike | None = None, stale: Collec
     the array job reruns them (``--rerun-stale``); {} where none is recorded or ``squeue`` does
     not answer."""
     recorded = _recorded(exp, root)
-    queue = _queue() if recorded else None
-    if not queue:
+    if not recorded:
+        return {}
+    why: list[str] = []
+    queue = _queue(why)
+    if queue is None:  # the jobs of these array jobs would show missing, and be submitted again
+        print(f"snnsim.sweep: note: could not ask SLURM which jobs of array job(s) "
+              f"{', '.join(j for j, _, _ in recorded)} still wait ({why[0] if why else 'no answer'}); "
+              "jobs waiting in the queue show as missing", file=sys.stderr)  # fmt: skip
         return {}
     out: dict[int, str] = {}
     for job, pack, rerun_stale in recorded:

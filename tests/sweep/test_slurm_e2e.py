@@ -422,6 +422,10 @@ def test_a_submit_that_cannot_ask_squeue_keeps_the_record(cluster, workdir):
     try:
         blind = dict(env, SQUEUE_STATES="no-such-state")
         assert subprocess.run(["squeue"], capture_output=True, env=blind).returncode != 0
+        # status cannot tell the jobs queued, and says so, naming the array job and squeue's error
+        seen = sweep("status", str(SMOKE), env=blind, cwd=cwd)
+        assert (f"note: could not ask SLURM which jobs of array job(s) {jobs[0]} still wait (squeue: error: "
+                "Invalid job state specified: no-such-state)") in seen.stderr, seen.stderr  # fmt: skip
         second = sweep("submit", str(SMOKE), "--all", "--sbatch-args=--hold", env=blind, cwd=cwd)
         m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", second.stdout)
         assert m, second.stdout
