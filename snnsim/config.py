@@ -340,7 +340,7 @@ class RunConfig:
         steps = value / self.dt
         if not whole_steps(value, self.dt):
             lo, hi = math.floor(steps), math.ceil(steps)
-            raise _bad(name, f"must be a whole number of steps of dt={self.dt:g} s, got {value:g} s ({steps:.6g} "
+            raise _bad(name, f"must be a whole number of steps of dt={self.dt:g} s, got {value:.10g} s ({steps:.10g} "
                              f"steps): give {lo * self.dt:g} s or {hi * self.dt:g} s")  # fmt: skip
 
     @property
@@ -444,7 +444,7 @@ def describe(name: str) -> str:
 def whole_steps(value: float, dt: float) -> bool:
     """Whether the duration ``value`` (s) is a whole number of steps of ``dt`` (s), to float error."""
     steps = value / dt
-    return abs(steps - round(steps)) <= 1e-6 * max(1.0, steps)
+    return abs(steps - round(steps)) <= 1e-9 * max(1.0, steps)  # float error, not a part of a step
 
 
 def coerce(name: str, value: Any) -> Any:

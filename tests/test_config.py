@@ -212,7 +212,9 @@ DELAYS = dict(delays="learned", neuron="standard", backend="norse")
     [
         (dict(duration="100.4ms"), "duration", "0.1004 s (100.4 steps)", "0.1", "0.101"),
         (dict(duration="100.5ms"), "duration", "0.1005 s (100.5 steps)", "0.1", "0.101"),
-        (dict(dt="0.3ms"), "duration", "0.1 s (333.333 steps)", "0.0999", "0.1002"),
+        (dict(dt="0.3ms"), "duration", "0.1 s (333.3333333 steps)", "0.0999", "0.1002"),
+        # float error is not a part of a step: 600000.4 steps of 1 us are none
+        (dict(dt="1us", duration="0.6000004s"), "duration", "0.6000004 s (600000.4 steps)", "0.6", "0.600001"),
         (dict(**DELAYS, max_delay="99.4ms"), "max_delay", "0.0994 s (99.4 steps)", "0.099", "0.1"),
         (dict(**DELAYS, max_delay="2.5ms"), "max_delay", "0.0025 s (2.5 steps)", "0.002", "0.003"),
         (dict(**DELAYS, study="bmi", max_delay="1.5ms"), "max_delay", "0.0015 s (1.5 steps)", "0.001", "0.002"),
