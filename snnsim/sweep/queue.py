@@ -26,6 +26,12 @@ from .jobs import job_dir, pack_indices
 RECORD = ".slurm-submitted"
 
 
+def _squeue_env() -> dict[str, str]:
+    """The environment without the user's ``SQUEUE_*`` defaults (``SQUEUE_STATES``,
+    ``SQUEUE_PARTITION`` ...), which would hide some of the queued tasks."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("SQUEUE_")}
+
+
 def record_path(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
     return job_dir(exp, root) / RECORD
 
@@ -56,7 +62,7 @@ def _queue(why: list[str] | None = None) -> dict[str, dict[int, str]] | None:
             why.append("squeue not found")
         return None
     try:
-        proc = subprocess.run(["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%F %K %T"],
+        proc = subprocess.run(["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%F %K %T"], env=_squeue_env(),
                               capture_output=True, text=True, timeout=30)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
         if why is not None:

@@ -409,10 +409,10 @@ def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
 
 @pytest.mark.slurm
 def test_a_submit_that_cannot_ask_squeue_keeps_the_record(cluster, workdir):
-    """A second `submit` while `squeue` fails (here: an invalid $SQUEUE_STATES, which squeue
-    refuses with exit code 1; on a loaded cluster, a time-out) still records the first array
-    job: once the second has left the queue, the first one's jobs show queued, not missing to
-    resubmit."""
+    """A second `submit` while `squeue` cannot answer (here: a PATH with sbatch and scontrol but
+    no squeue; on a loaded cluster, a time-out) still records the first array job: once the
+    second has left the queue, the first one's jobs show queued, not missing to resubmit. And
+    the user's own $SQUEUE_* settings (here $SQUEUE_STATES=RUNNING) do not hide queued jobs."""
     cwd, env = workdir
     (cwd / "logs").mkdir()
     first = sweep("submit", str(SMOKE), "--sbatch-args=--hold", env=env, cwd=cwd)
@@ -420,12 +420,16 @@ def test_a_submit_that_cannot_ask_squeue_keeps_the_record(cluster, workdir):
     assert m, first.stdout
     jobs = [m.group(1)]
     try:
-        blind = dict(env, SQUEUE_STATES="no-such-state")
-        assert subprocess.run(["squeue"], capture_output=True, env=blind).returncode != 0
-        # status cannot tell the jobs queued, and says so, naming the array job and squeue's error
+        assert status(dict(env, SQUEUE_STATES="RUNNING"), cwd)["queued"] == [0, 1, 2, 3]
+        bin_dir = cwd / "bin"
+        bin_dir.mkdir()
+        for tool in ("sbatch", "scontrol"):
+            (bin_dir / tool).symlink_to(shutil.which(tool))
+        blind = dict(env, PATH=str(bin_dir))
+        # status cannot tell the jobs queued, and says so, naming the array job and the reason
         seen = sweep("status", str(SMOKE), env=blind, cwd=cwd)
-        assert (f"note: could not ask SLURM which jobs of array job(s) {jobs[0]} still wait (squeue: error: "
-                "Invalid job state specified: no-such-state)") in seen.stderr, seen.stderr  # fmt: skip
+        assert (f"note: could not ask SLURM which jobs of array job(s) {jobs[0]} still wait (squeue not "
+                "found); jobs waiting in the queue show as missing") in seen.stderr, seen.stderr  # fmt: skip
         second = sweep("submit", str(SMOKE), "--all", "--sbatch-args=--hold", env=blind, cwd=cwd)
         m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", second.stdout)
         assert m, second.stdout
