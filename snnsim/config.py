@@ -277,11 +277,11 @@ class RunConfig:
 
     def _check_stimulus(self) -> None:
         """The IPD stimulus against the step ``dt``: its duration, tone and peak rate."""
-        if self.duration < self.dt * 2:
-            raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
-        if self.duration > self.dt * MAX_STEPS:
+        if not self.duration / self.dt < MAX_STEPS + 0.5:  # an infinite duration too
             raise _bad("duration", f"must hold at most {MAX_STEPS:,} steps of dt={self.dt} s, got {self.duration} s")
         self._check_whole_steps("duration")
+        if self.steps < 2:  # counted in steps: 2 * 0.05 ms is 9.999999999999999e-05 s
+            raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
         if self.tone_hz * self.dt >= 0.5:
             raise _bad("tone_hz", f"must be below half the step rate (1 / (2 dt) = {0.5 / self.dt:g} Hz), or the "
                                   f"sampled tone aliases; got {self.tone_hz:g} Hz")  # fmt: skip

@@ -231,6 +231,8 @@ def test_a_duration_that_is_no_whole_number_of_steps_is_refused(settings, name, 
     # a whole number of steps, in float (0.1 / 0.001 = 100.00000000000001; 333 * 0.3 ms) is taken
     assert RunConfig(duration=0.1).steps == 100 and RunConfig(dt="0.3ms", duration=333 * 0.0003).steps == 333
     assert RunConfig(**DELAYS, max_delay=0.007).delay_steps == 7
+    # two steps are the least, counted in steps (2 * 0.05 ms is 9.999999999999999e-05 s in float)
+    assert RunConfig(dt="0.05ms", duration="100us", neuron="standard").steps == 2
 
 
 @pytest.mark.parametrize(
