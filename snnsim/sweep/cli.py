@@ -404,11 +404,12 @@ def _nothing_to_run(exp: Experiment, ns: argparse.Namespace, st: list | None = N
 
 
 def _queued_summary(st: list) -> str:
-    """The queued jobs by SLURM array job and task state: ``"SLURM job 472: 5 PENDING, 1 RUNNING"``."""
+    """The queued jobs by SLURM array job and task state: ``"SLURM job 472: 5 PENDING (Priority),
+    1 RUNNING"``."""
     count: dict[str, dict[str, int]] = {}
     for s in st:
-        if s.state == "queued":  # reason "SLURM job 472_3 PENDING"
-            task, state = s.reason.split()[-2:]
+        if s.state == "queued":  # reason "SLURM job 472_3 PENDING (Priority)"
+            task, state = s.reason.removeprefix("SLURM job ").split(" ", 1)
             by_state = count.setdefault(task.split("_")[0], {})
             by_state[state] = by_state.get(state, 0) + 1
     return "; ".join(f"SLURM job {j}: " + ", ".join(f"{n} {k}" for k, n in c.items()) for j, c in count.items())

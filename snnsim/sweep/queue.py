@@ -52,8 +52,8 @@ def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str
 
 
 def _queue(why: list[str] | None = None) -> dict[str, dict[int, str]] | None:
-    """This user's array tasks in the SLURM queue: array job id -> task id -> state
-    (``PENDING``, ``RUNNING``, ...); None where ``squeue`` is absent or does not answer. The user
+    """This user's array tasks in the SLURM queue: array job id -> task id -> state, with the
+    reason a task waits (``PENDING (Priority)``, ``PENDING (JobHeldUser)``, ``RUNNING``, ...); None where ``squeue`` is absent or does not answer. The user
     by number: a name from $USER may be another's, and a user id may have no name here (a
     container started with ``--user``). ``why``: where given, the reason it did not answer is
     appended to it."""
@@ -62,7 +62,7 @@ def _queue(why: list[str] | None = None) -> dict[str, dict[int, str]] | None:
             why.append("squeue not found")
         return None
     try:
-        proc = subprocess.run(["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%F %K %T"], env=_squeue_env(),
+        proc = subprocess.run(["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%F|%K|%T|%r"], env=_squeue_env(),
                               capture_output=True, text=True, timeout=30)  # fmt: skip
     except (OSError, subprocess.TimeoutExpired) as exc:
         if why is not None:
@@ -74,14 +74,16 @@ def _queue(why: list[str] | None = None) -> dict[str, dict[int, str]] | None:
         return None
     out: dict[str, dict[int, str]] = {}
     for line in proc.stdout.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[1].isdigit():  # a job that is no array has task "N/A"
-            out.setdefault(parts[0], {})[int(parts[1])] = parts[2]
+        parts = line.strip().split("|", 3)
+        if len(parts) == 4 and parts[1].isdigit():  # a job that is no array has task "N/A"
+            state, why_waits = parts[2], parts[3].strip()
+            text = f"{state} ({why_waits})" if why_waits not in ("", "None") else state
+            out.setdefault(parts[0], {})[int(parts[1])] = text
     return out
 
 
 def queued(exp: Experiment, root: str | os.PathLike | None = None, stale: Collection[int] = ()) -> dict[int, str]:
-    """Job index -> where it waits (``"SLURM job 123_4 PENDING"``), for the jobs of the array
+    """Job index -> where it waits (``"SLURM job 123_4 PENDING (Priority)"``), for the jobs of the array
     jobs ``sweep submit`` recorded that are still in the queue, the ``stale`` jobs only where
     the array job reruns them (``--rerun-stale``); {} where none is recorded or ``squeue`` does
     not answer."""

@@ -340,9 +340,9 @@ def test_jobs_waiting_in_the_queue_are_queued_not_missing(cluster, workdir):
     try:
         st = status(env, cwd)
         assert st["queued"] == list(range(exp.grid_size)) and st["missing"] == [] and st["todo_array"] == "", st
-        assert st["reasons"] == {str(i): f"SLURM job {job}_{i % 2} PENDING" for i in range(exp.grid_size)}
+        assert st["reasons"] == {str(i): f"SLURM job {job}_{i % 2} PENDING (JobHeldUser)" for i in range(exp.grid_size)}
         text = sweep("status", str(SMOKE), env=env, cwd=cwd).stdout
-        assert f"queued: 0-3 (SLURM job {job}: 4 PENDING)" in text and "to resubmit" not in text, text
+        assert f"queued: 0-3 (SLURM job {job}: 4 PENDING (JobHeldUser))" in text and "to resubmit" not in text, text
         again = sweep("submit", str(SMOKE), env=env, cwd=cwd)
         assert "nothing to submit (0 of 4 jobs done; 4 queued in SLURM)" in again.stdout, again.stdout
         assert "nothing to run" in sweep("local", str(SMOKE), env=env, cwd=cwd).stdout
@@ -354,12 +354,14 @@ def test_jobs_waiting_in_the_queue_are_queued_not_missing(cluster, workdir):
         st = status(env, cwd)
         assert st["queued"] == [0, 2] and st["missing"] == [1, 3], st
         third = sweep("submit", str(SMOKE), "--sbatch-args=--hold", env=env, cwd=cwd)
-        assert f"jobs 0,2 wait in the SLURM queue already (SLURM job {job}: 2 PENDING)" in third.stdout, third.stdout
+        assert f"jobs 0,2 wait in the SLURM queue already (SLURM job {job}: 2 PENDING (JobHeldUser))" in third.stdout, (
+            third.stdout
+        )
         m = re.search(r"submitted 2 jobs as SLURM array job (\d+) \(--array=1,3\)", third.stdout)
         assert m, third.stdout
         jobs.append(m.group(1))
         st = status(env, cwd)
-        assert st["queued"] == [0, 1, 2, 3] and st["reasons"]["3"] == f"SLURM job {jobs[0]}_3 PENDING", st
+        assert st["queued"] == [0, 1, 2, 3] and st["reasons"]["3"] == f"SLURM job {jobs[0]}_3 PENDING (JobHeldUser)", st
     finally:
         subprocess.run(["scancel", job, *jobs], capture_output=True, timeout=30)
     wait_for(lambda: not squeue_states(job) and not squeue_states(jobs[0]), 60, "the jobs to leave the queue")
@@ -401,7 +403,7 @@ def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
         assert m, again.stdout
         jobs.append(m.group(1))
         st = status(env, cwd, path)
-        assert st["queued"] == [0, 1, 2, 3] and st["reasons"]["0"] == f"SLURM job {jobs[1]}_0 PENDING", st
+        assert st["queued"] == [0, 1, 2, 3] and st["reasons"]["0"] == f"SLURM job {jobs[1]}_0 PENDING (JobHeldUser)", st
     finally:
         subprocess.run(["scancel", *jobs], capture_output=True, timeout=30)
     wait_for(lambda: not any(squeue_states(j) for j in jobs), 60, "the jobs to leave the queue")
@@ -438,7 +440,7 @@ def test_a_submit_that_cannot_ask_squeue_keeps_the_record(cluster, workdir):
         wait_for(lambda: not squeue_states(jobs[1]), 60, "the second array job to leave the queue")
         st = status(env, cwd)
         assert st["queued"] == [0, 1, 2, 3] and st["missing"] == [], st
-        assert st["reasons"]["0"] == f"SLURM job {jobs[0]}_0 PENDING", st
+        assert st["reasons"]["0"] == f"SLURM job {jobs[0]}_0 PENDING (JobHeldUser)", st
     finally:
         subprocess.run(["scancel", *jobs], capture_output=True, timeout=30)
     wait_for(lambda: not any(squeue_states(j) for j in jobs), 60, "the jobs to leave the queue")
