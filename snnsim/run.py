@@ -224,6 +224,9 @@ def _settings(ns: argparse.Namespace) -> dict:
         if "study" in flags:
             raise ConfigError("study", "give --study or --task (its old name), not both")
         flags["study"] = flags.pop("task")
+    if "study" in flags and "study" in settings and flags["study"] != settings["study"] and rerun_file(ns):
+        raise ConfigError("study", f"{ns.config} is a run of the {settings['study']} study, which --config runs "
+                                   f"again; it cannot run as the {flags['study']} study")  # fmt: skip
     settings.update(flags)
     return settings
 

@@ -306,6 +306,22 @@ def test_a_predictions_file_is_refused_as_config(tmp_path, capsys, bmi_path):
     assert not (tmp_path / "again.h5").exists()
 
 
+def test_a_result_file_runs_its_own_study_again(tmp_path, capsys):
+    """``--config ipd_run.h5 --study bmi`` (or ``--task bmi``) is refused naming the file's
+    study; before, the error named an IPD setting the user never gave (``--n-train-batches``)."""
+    run = tmp_path / "a.h5"
+    assert main([*TINY, "--out", str(run)]) == 0
+    for flag in ("--study", "--task"):
+        capsys.readouterr()
+        assert main(["--config", str(run), flag, "bmi", "--quiet", "--out", str(tmp_path / "b.h5")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"snnsim.run: error: --study: {run} is a run of the ipd study, which --config runs again; "
+                       "it cannot run as the bmi study"], err  # fmt: skip
+        assert not (tmp_path / "b.h5").exists()
+    assert main(["--config", str(run), "--study", "ipd", "--quiet", "--out", str(tmp_path / "c.h5")]) == 0
+    _same_run(run, tmp_path / "c.h5")
+
+
 def test_an_empty_or_cut_result_file_is_refused_as_config(tmp_path, capsys):
     """A result file (.h5) cut to nothing, or to fewer bytes than HDF5's signature, is no TOML
     file of no settings: one line, exit 2, and nothing trained or written (an empty one ran the
