@@ -45,8 +45,10 @@ def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
 
     ds = results.load(path)
     cfg = results.config_of(ds, path)
-    if cfg.study == "ipd":
-        needed = ["w1", "w2"]
+    if cfg.study == "ipd":  # w1, w2 and the model-space tensors its config needs
+        from .network import Architecture, weight_dims
+
+        needed = list(weight_dims(Architecture.from_config(cfg)))
     else:
         from .studies.bmi import weight_dims
 

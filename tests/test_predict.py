@@ -359,3 +359,23 @@ def test_bmi_folds_the_run_would_refuse_are_refused(damage, message, bmi_path, t
     assert in_process(out, "--data", damaged, "--fold", 4, "--out", tmp_path / "p.h5") == 2
     assert capsys.readouterr().err.splitlines() == [f"snnsim.predict: error: {message.format(target=target)}"]
     assert not (tmp_path / "p.h5").exists()
+
+
+def test_an_ipd_model_space_file_without_its_tensors_is_one_line(ipd_model, tmp_path, capsys):
+    """An IPD model file whose config needs recurrent weights that it does not hold (dropped from
+    the file, or the config edited): one line and exit 2, not xarray's KeyError traceback."""
+    trained = tmp_path / "rec.h5"
+    assert run_cli.main(["--backend", "norse", "--neuron", "standard", "--recurrent", "--epochs", "1",
+                         "--n-train-batches", "1", "--n-test-batches", "1", "--batch-size", "8", "--hidden", "6",
+                         "--quiet", "--out", str(trained)]) == 0  # fmt: skip
+    dropped = results.write(results.load(trained).drop_vars("w_recurrent0"), tmp_path / "dropped.h5")
+    ds = results.load(ipd_model)
+    ds.attrs["config"] = results.config_of(ds).replace(backend="norse", neuron="standard", recurrent=True).to_json()
+    edited = results.write(ds, tmp_path / "edited.h5")
+    capsys.readouterr()
+    for model in (dropped, edited):
+        assert in_process(model, "--stimuli", 4, "--out", tmp_path / "p.h5") == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"snnsim.predict: error: {model}: holds no trained model (no w_recurrent0; a predictions file?)"
+        ]
+        assert not (tmp_path / "p.h5").exists()
