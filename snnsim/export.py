@@ -125,7 +125,7 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     """The trained model of repeat ``repeat`` (the first when None) of an IPD result file."""
     from . import results
     from .config import flag
-    from .predict import check_shapes
+    from .predict import check_complete, check_shapes
 
     ds = results.load(path)
     cfg = results.config_of(ds, path) if "config" in ds.attrs else None
@@ -141,6 +141,7 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     if network:
         raise ResultError(f"{path}: export carries the one-hidden-layer LIF network; this model uses "
                           f"{', '.join(network)}")  # fmt: skip
+    check_complete(ds, cfg, path)  # a BMI head or scaling left out would give a wrong model
     repeats = [int(r) for r in ds["repeat"].values]
     r = repeats[0] if repeat is None else repeat
     if r not in repeats:

@@ -45,19 +45,26 @@ def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
 
     ds = results.load(path)
     cfg = results.config_of(ds, path)
-    if cfg.study == "ipd":  # w1, w2 and the model-space tensors its config needs
+    check_complete(ds, cfg, path, also=("y_pred",) if cfg.study == "bmi" else ())  # y_pred: its units
+    check_shapes(ds, cfg, path)
+    return ds, cfg
+
+
+def check_complete(ds: xr.Dataset, cfg: RunConfig, path: str | Path, also: tuple[str, ...] = ()) -> None:
+    """Refuse a model file that lacks a tensor its config's model needs (w1, w2 and the
+    model-space tensors; for BMI also its head and normalisation), and those named in ``also``:
+    one line, not a KeyError from xarray (predict) or a graph without them (export)."""
+    if cfg.study == "ipd":
         from .network import Architecture, weight_dims
 
         needed = list(weight_dims(Architecture.from_config(cfg)))
     else:
         from .studies.bmi import weight_dims
 
-        needed = [*weight_dims(cfg), "x_mean", "x_std", "y_mean", "y_std", "y_pred"]
-    missing = [name for name in needed if name not in ds]
+        needed = [*weight_dims(cfg), "x_mean", "x_std", "y_mean", "y_std"]
+    missing = [name for name in (*needed, *also) if name not in ds]
     if missing:
         raise ResultError(f"{path}: holds no trained model (no {', '.join(missing)}; a predictions file?)")
-    check_shapes(ds, cfg, path)
-    return ds, cfg
 
 
 def trained_shapes(cfg: RunConfig) -> dict[str, tuple[int, ...]]:

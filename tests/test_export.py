@@ -355,3 +355,25 @@ def test_an_ipd_graph_says_how_its_predictions_are_scored(tmp_path):
         assert export([str(out), "--format", "nir", "--out", str(tmp_path / f"{mode}.nir")], tmp_path).returncode == 0
         metadata = nir.read(str(tmp_path / f"{mode}.nir")).metadata
         assert (metadata["readout"], metadata["eval"]) == ("max", mode)
+
+
+@pytest.mark.parametrize("dropped", ["head_scale", "readout_weights", "x_mean", "w2"])
+def test_a_bmi_model_without_its_head_scaling_or_weights_is_one_line(dropped, bmi_path, tmp_path, capsys):
+    """A BMI snn result file lacking its affine head or its readout's weights (the recipe's
+    weighted readout) was exported without them, a graph whose outputs are not the model's, exit
+    0; one lacking its scaling or w2 gave xarray's KeyError traceback. Now one line, exit 2, no file."""
+    from snnsim import export as export_cli
+
+    trained = tmp_path / "snn.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "snn", "--data", bmi_path, "--epochs", "1", "--hidden", "8",
+                         "--n-train-folds", "2", "--quiet", "--out", str(trained)]) == 0  # fmt: skip
+    ds = results.load(trained)
+    assert results.config_of(ds).readout == "weighted" and dropped in ds
+    model = results.write(ds.drop_vars(dropped), tmp_path / "m.h5")
+    capsys.readouterr()
+    for fmt in ("nir", "pt"):
+        assert export_cli.main([str(model), "--format", fmt, "--out", str(tmp_path / f"m.{fmt}")]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"snnsim.export: error: {model}: holds no trained model (no {dropped}; a predictions file?)"
+        ]
+        assert not (tmp_path / f"m.{fmt}").exists()
