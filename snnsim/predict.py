@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", help="a result file holding the trained model (python -m snnsim.run --out)")
     p.add_argument("--data", help="IPD: an .npz with 'spikes' (and 'ipd'); BMI: a bmi_dataset.pkl")
     p.add_argument("--stimuli", type=_positive, help="IPD: draw this many fresh stimuli instead of --data")
-    p.add_argument("--seed", type=_index, default=0, help="IPD: seed of the fresh stimuli (default 0)")
+    p.add_argument("--seed", type=_index, help="IPD: seed of the fresh stimuli of --stimuli (default 0)")
     p.add_argument("--fold", type=_index, action="append", help="BMI: predict this fold (repeatable; default all)")
     p.add_argument("--out", required=True, help="the predictions file (.h5)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
@@ -255,6 +255,9 @@ def main(argv: list[str] | None = None) -> int:
                 raise DataError("give --data FILE.npz or --stimuli N (one of them) for an IPD model")
             if ns.fold:
                 raise DataError("--fold is for BMI models; this is an IPD model")
+            if ns.seed is not None and ns.stimuli is None:
+                raise DataError("--seed is the seed of the fresh stimuli of --stimuli; a --data file has its own")
+            ns.seed = ns.seed or 0
             with deterministic():  # the run's own thread settings: its numbers, bit for bit
                 out = predict_ipd(ds, cfg, *ipd_stimuli(cfg, ns.data, ns.stimuli, ns.seed))
         else:
@@ -262,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise DataError("--data: give the bmi_dataset.pkl to predict on")
             if ns.stimuli is not None:
                 raise DataError("--stimuli is for IPD models; this is a BMI model")
+            if ns.seed is not None:
+                raise DataError("--seed is for IPD models (the seed of --stimuli); this is a BMI model")
             with deterministic():
                 out = predict_bmi(ds, cfg, ns.data, ns.fold)
         out.attrs.update({"model": str(Path(ns.model).resolve()), "config": ds.attrs["config"], "complete": 1,

@@ -156,6 +156,8 @@ BAD = {
                                "with an array 'spikes' (BadZipFile)"),
     "no data": lambda m, d: (m, [], "give --data FILE.npz or --stimuli N"),
     "fold of IPD": lambda m, d: (m, ["--stimuli", "4", "--fold", "1"], "--fold is for BMI models"),
+    "seed of a data file": lambda m, d: (m, ["--data", _npz(d, "k.npz", spikes=np.zeros((2, 100, 200))), "--seed",
+                                              "3"], "--seed is the seed of the fresh stimuli of --stimuli"),
 }  # fmt: skip
 
 
@@ -253,6 +255,19 @@ def test_a_fold_given_twice_is_refused(bmi_path, tmp_path, capsys):
     assert in_process(out, "--data", bmi_path, "--fold", 0, "--fold", 0, "--out", tmp_path / "p.h5") == 2
     assert capsys.readouterr().err.splitlines() == [
         "snnsim.predict: error: --fold: fold 0 is given twice (its samples would count twice)"
+    ]
+    assert not (tmp_path / "p.h5").exists()
+
+
+def test_a_seed_for_a_bmi_model_is_refused(bmi_path, tmp_path, capsys):
+    """--seed draws IPD stimuli only: a BMI prediction ignored it silently (exit 0)."""
+    out = tmp_path / "b.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
+                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert in_process(out, "--data", bmi_path, "--seed", 4, "--out", tmp_path / "p.h5") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "snnsim.predict: error: --seed is for IPD models (the seed of --stimuli); this is a BMI model"
     ]
     assert not (tmp_path / "p.h5").exists()
 
