@@ -246,6 +246,11 @@ def main(argv: list[str] | None = None) -> int:
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
+        made = results.numerics_version(ds.attrs)
+        if made != results.NUMERICS_VERSION:
+            print(f"{PROG}: note: {ns.model} was trained by an snnsim of numerics version {made}, this one has "
+                  f"{results.NUMERICS_VERSION}: its predictions here can differ from the scores it stored (in "
+                  "the last bits, or more)", file=sys.stderr)  # fmt: skip
         target = results.check_writable(
             ns.out, ns.overwrite, inputs={"the model file": ns.model, "the --data file": ns.data}
         )
@@ -272,7 +277,8 @@ def main(argv: list[str] | None = None) -> int:
         out.attrs.update({"model": str(Path(ns.model).resolve()), "config": ds.attrs["config"], "complete": 1,
                           "seed": int(cfg.seed), "data": ns.data or f"{ns.stimuli} fresh stimuli, seed {ns.seed}",
                           "versions": json.dumps(results.library_versions(), sort_keys=True),
-                          "snnsim_version": results.library_versions()["snnsim"],
+                          "snnsim_version": results.library_versions()["snnsim"], "device": "cpu",
+                          "numerics_version": results.NUMERICS_VERSION,
                           "created": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
         if ns.stimuli is not None:
             out.attrs["stimuli_seed"] = int(ns.seed)

@@ -94,6 +94,23 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     model = results.load(ipd_model)
     assert a.attrs["seed"] == model.attrs["seed"] and (a.attrs["stimuli_seed"], c.attrs["stimuli_seed"]) == (3, 4)
     assert a.attrs["versions"] == model.attrs["versions"] and a.attrs["snnsim_version"] == model.attrs["snnsim_version"]
+    assert a.attrs["numerics_version"] == model.attrs["numerics_version"] and a.attrs["device"] == "cpu"
+
+
+def test_a_model_of_other_numerics_gets_a_note(ipd_model, tmp_path, capsys):
+    """A model trained by an snnsim of other numerics predicts, with a note that its stored
+    scores may not be reproduced; a model of this snnsim's numerics gets none."""
+    older = tmp_path / "older.h5"
+    ds = results.load(ipd_model)
+    ds.attrs["numerics_version"] = results.NUMERICS_VERSION - 1
+    results.write(ds, older)
+    capsys.readouterr()
+    for model, note in ((ipd_model, False), (older, True)):
+        assert in_process(model, "--stimuli", 8, "--out", tmp_path / f"{model.stem}_p.h5") == 0
+        err = capsys.readouterr().err
+        expected = (f"snnsim.predict: note: {model} was trained by an snnsim of numerics version "
+                    f"{results.NUMERICS_VERSION - 1}, this one has {results.NUMERICS_VERSION}")  # fmt: skip
+        assert (expected in err) == note, err
 
 
 @pytest.mark.parametrize(
