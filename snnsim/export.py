@@ -8,7 +8,9 @@ model is exported without training again. A BMI decoder's affine head on its rea
 into the ``pt`` dict and the NIR metadata (they act outside the spiking graph), and so does
 how its input is presented: ``input_encoding`` ``bins`` (one 48-value step per 50 ms bin, then
 ``pad_steps`` steps of zero input so that the last bin reaches the output) or ``window`` (the 960
-values as one input vector, fed for ``hold_steps`` steps), and how the readout's units make the
+values as one input vector, fed for ``hold_steps`` steps), in the order ``input_order`` says
+(window: bin-major, input = bin * 48 + neuron, whatever the column order of the data file's MI
+rows; ``x_mean`` and ``x_std`` in the same order), and how the readout's units make the
 outputs: ``push_pull`` (the ``fr`` readout: output d is unit d minus unit n + d) or
 ``readout_units`` consecutive units summed per output (the ``weighted`` readout). An IPD model's
 ``eval`` says how its predictions are scored: ``readout`` (its readout) or ``sum`` (the sum over
@@ -68,7 +70,7 @@ BMI_HEAD = ("head_scale", "head_bias", "readout_weights")  # readout_weights: th
 BMI_SCALING = ("x_mean", "x_std", "y_mean", "y_std")
 #: How a BMI decoder's input is presented (``hold_steps``: window; ``pad_steps``: bins) and its
 #: readout's units combined into outputs.
-BMI_INPUT = ("input_encoding", "hold_steps", "pad_steps", "push_pull", "readout_units")
+BMI_INPUT = ("input_encoding", "input_order", "hold_steps", "pad_steps", "push_pull", "readout_units")
 
 
 def network_to_nir(
@@ -165,7 +167,10 @@ def _bmi_input(cfg: RunConfig) -> dict:
     from .encoders.bmi import PAD
     from .readouts import get_readout
 
-    held = {"hold_steps": cfg.window_steps} if cfg.encoding == "window" else {"pad_steps": PAD}
+    if cfg.encoding == "window":
+        held = {"hold_steps": cfg.window_steps, "input_order": "bin-major: input = bin * 48 + neuron, bin 0 first"}
+    else:
+        held = {"pad_steps": PAD, "input_order": "step = bin (bin 0 first), input = neuron"}
     push_pull = bool(get_readout(cfg.readout).spiking_output)
     return {"input_encoding": cfg.encoding, **held, "push_pull": push_pull,
             "readout_units": 1 if push_pull else cfg.readout_units}  # fmt: skip

@@ -310,6 +310,7 @@ def _euler(graph, x: np.ndarray) -> np.ndarray:
     ["--encoding", "bins", "--readout", "last"],  # 20 bins, then the pad_steps zero steps
     ["--encoding", "window", "--readout", "fr"],  # push-pull: unit d minus unit n + d
     ["--encoding", "window", "--readout", "weighted", "--readout-units", "2"],  # 2 units summed per output
+    ["--encoding", "window", "--readout", "last", "--mi-order", "bin-major"],  # the data file's other column order
 ])  # fmt: skip
 def test_a_bmi_graph_read_by_its_metadata_gives_the_predictions(flags, bmi_path, tmp_path):
     """Fed and read out as its metadata says (input steps, readout, how units make outputs, head
@@ -329,7 +330,8 @@ def test_a_bmi_graph_read_by_its_metadata_gives_the_predictions(flags, bmi_path,
     md = graph.metadata
     counts = bmi_data.mi_to_sequence(bmi_data.load(bmi_path)["MI"][0], cfg.mi_order)
     z = (counts - md["x_mean"]) / md["x_std"]
-    if md["input_encoding"] == "window":
+    if md["input_encoding"] == "window":  # the order the metadata names, whatever the data file's MI order
+        assert md["input_order"] == "bin-major: input = bin * 48 + neuron, bin 0 first"
         x = np.repeat(z.reshape(len(z), 1, -1), int(md["hold_steps"]), axis=1)
     else:
         x = np.concatenate([z, np.zeros((len(z), int(md["pad_steps"]), z.shape[-1]))], axis=1)
