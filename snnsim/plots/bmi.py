@@ -56,8 +56,9 @@ JOINT_NAMES = ("shoulder", "elbow")
 
 
 def target_label(ds: xr.Dataset, output: int | str = 0) -> tuple[str, str]:
-    """(``"Shoulder velocity"``, ``"rad/s"``) for the run's target and output column."""
-    target = str(ds.attrs.get("config_target", "dtheta"))
+    """(``"Shoulder velocity"``, ``"rad/s"``) for the run's target and output column (a
+    predictions file of ``snnsim.predict`` has the model's settings in its ``config`` only)."""
+    target = str(ds.attrs.get("config_target") or run_setting(ds, "target") or "dtheta")
     quantity, units = TARGET_NAMES.get(target, (target, ""))
     if "y_true" in ds and ds["y_true"].attrs.get("units"):
         units = str(ds["y_true"].attrs["units"])
@@ -66,7 +67,7 @@ def target_label(ds: xr.Dataset, output: int | str = 0) -> tuple[str, str]:
         values = ds["output"].values.tolist()
         joint = values[output] if isinstance(output, int) and output < len(values) else output
     if isinstance(joint, (int, np.integer)):
-        dims = ds.attrs.get("config_dims")
+        dims = ds.attrs.get("config_dims") or run_setting(ds, "dims")
         try:
             import json
 
@@ -75,6 +76,17 @@ def target_label(ds: xr.Dataset, output: int | str = 0) -> tuple[str, str]:
         except Exception:
             joint = JOINT_NAMES[int(joint)] if 0 <= int(joint) < 2 else f"output {joint}"
     return f"{str(joint).capitalize()} {quantity}", units
+
+
+def run_setting(ds: xr.Dataset, name: str) -> Any:
+    """Setting ``name`` from the full ``config`` (JSON) of a file that has no ``config_<name>``
+    (a predictions file), or None."""
+    import json
+
+    try:
+        return json.loads(ds.attrs["config"]).get(name)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _pick_output(da: xr.DataArray, output: int | str) -> xr.DataArray:
@@ -213,7 +225,8 @@ def prediction_trace(
         if name not in context and value is not None and (name != by or groups == [None]):
             context[name] = value
     what = ", ".join(format_setting(k, v) if k != "rotation" else f"rotation {v}" for k, v in context.items())
-    ax.set_title(wrapped(f"Test fold: true and predicted {label.lower()}" + (f" ({what})" if what else ""), fig, 10))
+    ax.set_title(wrapped(f"{fold_name(ds, inside)}: true and predicted {label.lower()}" + (f" ({what})" if what else ""),
+                         fig, 10))  # fmt: skip
     ax.annotate(
         "breaks in the lines are gaps in the recording",
         xy=(1, 0),
@@ -226,6 +239,16 @@ def prediction_trace(
     )
     ax.legend(loc="upper right", frameon=False, ncol=len(groups) + 1)
     return fig
+
+
+def fold_name(ds: xr.Dataset, inside: np.ndarray) -> str:
+    """``Test fold`` for a run or a sweep (they hold the test fold only); for a predictions file
+    (``snnsim.predict``: a ``fold`` per sample, any folds, training folds too) the folds of the
+    samples drawn: "Fold 3", "Folds 0, 1"."""
+    if "fold" not in ds.data_vars or ds["fold"].dims != ("sample",):
+        return "Test fold"
+    folds = np.unique(ds["fold"].values[inside]).tolist()
+    return f"Fold{'s' if len(folds) > 1 else ''} {', '.join(str(int(k)) for k in folds)}"
 
 
 def pooled_over(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float], n: int) -> str:

@@ -285,3 +285,28 @@ def test_a_format_given_twice_is_written_and_printed_once(tmp_path, capsys):
     assert printed == [str(tmp_path / "f" / "one_prediction.png"), str(tmp_path / "f" / "one_prediction.svg")]
     fig = plots.prediction_trace(results.load(tmp_path / "one.h5"))
     assert plots.save_figure(fig, tmp_path / "g", ("png", "png")) == [tmp_path / "g.png"]
+
+
+def test_a_bmi_predictions_file_names_its_folds_and_the_models_target(bmi_path, tmp_path, capsys):
+    """Figure 1 of a ``snnsim.predict`` file of an elbow-angle decoder, predicted on its
+    validation fold: the title said "Test fold ... elbow velocity" and the axis "Elbow velocity
+    (rad)" (the target was read only from ``config_*`` attributes, which such a file lacks)."""
+    from snnsim import predict
+    from snnsim import run as run_cli
+
+    model = tmp_path / "m.h5"
+    (tmp_path / "m.toml").write_text(
+        f'study = "bmi"\nmodel = "linear"\nepochs = 1\ntarget = "theta"\ndims = [1]\ndata = "{bmi_path}"\n'
+    )
+    assert run_cli.main(["--config", str(tmp_path / "m.toml"), "--quiet", "--out", str(model)]) == 0
+    val = int(results.load(model).attrs["val_fold"])
+    pred = tmp_path / "p.h5"
+    assert predict.main([str(model), "--data", bmi_path, "--fold", str(val), "--out", str(pred)]) == 0
+    fig = plots.prediction_trace(results.load(pred))
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "Elbow angle (rad)"
+    assert ax.get_title().startswith(f"Fold {val}: true and predicted elbow angle")
+    assert "Test fold" not in ax.get_title()
+    run = plots.prediction_trace(results.load(model)).axes[0]
+    assert run.get_title().startswith("Test fold: true and predicted elbow angle")
+    capsys.readouterr()
