@@ -38,7 +38,7 @@ from .common import (
     with_settings,
     wrapped,
 )
-from .ipd import weights_of
+from .ipd import model_drawn, weights_of
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -473,7 +473,11 @@ def input_weight_profiles(ds: xr.Dataset, *, n: int = 15, repeat: int = 0, sel: 
         fig.colorbar(im, ax=list(axes[: len(neurons)]), label="Weight")
     inputs = f"{N_NEURONS} recorded neurons x {N_BINS} bins of {bin_ms}" if window else f"{N_NEURONS} recorded neurons"
     fig.suptitle(
-        wrapped(f"Input weights $W_1$ of the {len(neurons)} hidden neurons with the largest |w| ({inputs})", fig)
+        wrapped(
+            f"Input weights $W_1$ of the {len(neurons)} hidden neurons with the largest |w| ({inputs})"
+            + model_drawn(ds, repeat, sel),
+            fig,
+        )
     )
     fig.snnsim_neurons = neurons
     return fig

@@ -477,6 +477,18 @@ def weights_of(
     return np.asarray(source, dtype=float), np.asarray(w2, dtype=float)
 
 
+def model_drawn(source: xr.Dataset | ArrayLike, repeat: int = 0, sel: dict | None = None) -> str:
+    """The line a weight figure gets naming the model it draws: "Model: mean (oc), τ = 2 ms,
+    seed = 0, repeat 0" (the grid point ``sel`` and, with several repeats, the repeat); '' for
+    numpy arrays and a run of one repeat."""
+    if not isinstance(source, xr.Dataset):
+        return ""
+    parts = [format_key(sel)] if sel else []
+    if source.sizes.get("repeat", 1) > 1:
+        parts.append(f"repeat {source['repeat'].values[repeat].item() if 'repeat' in source.coords else repeat}")
+    return "\nModel: " + ", ".join(parts) if parts else ""
+
+
 @styled
 def weight_matrices(
     w1: xr.Dataset | ArrayLike,
@@ -508,7 +520,11 @@ def weight_matrices(
         ax.set_ylabel(ylabel)
         fig.colorbar(im, ax=ax, label="Weight")
     fig.suptitle(
-        wrapped(f"Weights, hidden neurons sorted by weighted mean input index (|w| < {threshold:g} last)", fig)
+        wrapped(
+            f"Weights, hidden neurons sorted by weighted mean input index (|w| < {threshold:g} last)"
+            + model_drawn(w1, repeat, sel),
+            fig,
+        )
     )
     fig.snnsim_order = order
     return fig
@@ -560,7 +576,9 @@ def hidden_weight_profiles(
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("Weight")
     axes[0].legend(loc="best", frameon=False)
-    fig.suptitle(wrapped(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})", fig))
+    fig.suptitle(
+        wrapped(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})" + model_drawn(w1, repeat, sel), fig)
+    )
     fig.snnsim_neurons = strong
     return fig
 

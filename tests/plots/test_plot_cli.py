@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import xarray as xr
 from fake_results import bmi_merged, bmi_run, ipd_merged
 
 from snnsim import plots, results
@@ -310,3 +311,24 @@ def test_a_bmi_predictions_file_names_its_folds_and_the_models_target(bmi_path, 
     run = plots.prediction_trace(results.load(model)).axes[0]
     assert run.get_title().startswith("Test fold: true and predicted elbow angle")
     capsys.readouterr()
+
+
+def test_weight_figures_name_the_model_they_draw():
+    """Of a merge whose first grid point was not run, the weight figures draw another point's
+    model (and of several repeats, one): their titles named neither, so a reader took them for
+    the first grid point's (docs/figures.md: "mean, τ = 20 ms, seed 0")."""
+    ds = ipd_merged(np.random.default_rng(4))
+    grid = [d for d in ds.test_acc.dims]
+    w1 = np.random.default_rng(5).normal(size=[ds.sizes[d] for d in grid] + [20, 6])
+    w1[0, 0] = np.nan  # readout mean, tau 20 ms: not run
+    ds["w1"] = (grid + ["input_unit", "hidden_unit"], w1)
+    ds["w2"] = (grid + ["hidden_unit", "output_unit"], np.ones([ds.sizes[d] for d in grid] + [6, 12]))
+    figures = plot.figures_for(ds)
+    for name in ("weights", "weight_profiles"):
+        title = figures[name]()._suptitle.get_text()
+        assert title.splitlines()[-1] == "Model: mean (oc), τ = 2 ms, seed = 0", (name, title)
+    run = ds.isel(readout=0, tau=1, seed=0).drop_vars(["readout", "tau", "seed"])
+    run = xr.concat([run, run], "repeat").assign_coords(repeat=[0, 1])
+    title = plots.weight_matrices(run, repeat=1)._suptitle.get_text()
+    assert title.splitlines()[-1] == "Model: repeat 1"
+    assert "Model" not in plots.weight_matrices(w1[0, 1, 0, 0], np.ones((6, 12)))._suptitle.get_text()
