@@ -303,6 +303,20 @@ def format_setting(name: str, value: Any) -> str:
     return str(value)
 
 
+def described(ds: xr.Dataset, key: dict) -> dict:
+    """``key`` (a grid point: ``{dim: value}``) with the settings that follow its dims, for a
+    label: a coordinate along a swept dim (``lr`` along ``readout`` in a union of grids, the
+    sampled ``lr`` and ``tau`` along a tuning's ``trial``) gets its value at the point. Select
+    with ``key`` itself: such a coordinate is no index."""
+    out = dict(key)
+    for name, coord in ds.coords.items():
+        if name in ds.dims or name in out or coord.ndim != 1 or coord.dims[0] not in key:
+            continue
+        dim = coord.dims[0]
+        out[name] = coord.sel({dim: key[dim]}).values.item()
+    return out
+
+
 def format_key(key: dict, sep: str = ", ") -> str:
     return sep.join(format_setting(k, v) for k, v in key.items())
 

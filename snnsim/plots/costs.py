@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from .common import (
     colours,
+    described,
     format_key,
     group_keys,
     grouping_dims,
@@ -146,7 +147,7 @@ def cost_figure(
             markersize=5,
             capsize=2,
             elinewidth=0.8,
-            label=format_key(key) if key else str(ds.attrs.get("experiment", "run")),
+            label=format_key(described(ds, key)) if key else str(ds.attrs.get("experiment", "run")),
         )
         bars.lines[0].set_gid(f"point:{len(points)}")
         points.append(point)

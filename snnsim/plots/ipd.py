@@ -26,6 +26,7 @@ from .common import (
     SPLIT_LABELS,
     colours,
     curve_summary,
+    described,
     finite,
     format_key,
     format_setting,
@@ -97,13 +98,15 @@ def metric_boxplot(
     ``median:<split>:<g>`` and ``mean:<split>:<g>``.
     """
     groups = metric_samples(ds, metric, by)
+    labelled = with_settings(ds, by)
+    labels = [format_key(described(labelled, dict(k)), "\n") for k in groups]
     if not groups:
         raise ValueError(f"no values of train_{metric}/test_{metric} to plot")
     fig = new_figure(max(4.5, 1.1 * len(groups) + 1.5), 3.8)
     ax = fig.subplots()
     boxes = []
-    for g, (key, values) in enumerate(groups.items()):
-        label = format_key(dict(key), "\n")
+    for g, values in enumerate(groups.values()):
+        label = labels[g]
         for s, split in enumerate(("train", "test")):
             v = values[split]
             if not v.size:
@@ -126,7 +129,7 @@ def metric_boxplot(
             art["medians"][0].set_gid(f"median:{split}:{g}")
             art["means"][0].set_gid(f"mean:{split}:{g}")
             boxes.append((label, split, v))
-    ax.set_xticks(range(len(groups)), [format_key(dict(k), "\n") for k in groups])
+    ax.set_xticks(range(len(groups)), labels)
     ax.set_xlim(-0.6, len(groups) - 0.4)
     ax.set_xlabel(group_label([name for name, _ in next(iter(groups))]))
     ax.set_ylabel(ylabel or metric)
@@ -212,7 +215,14 @@ def training_curves(
         drawn.append(key)
         n_max = max(n_max, s["n"])
         epochs = ds["epoch"].values
-        ax.plot(epochs, s["median"], color=palette[i], marker="o", markersize=3, label=format_key(key) or "median")
+        ax.plot(
+            epochs,
+            s["median"],
+            color=palette[i],
+            marker="o",
+            markersize=3,
+            label=format_key(described(ds, key)) or "median",
+        )
         ax.fill_between(epochs, s["low"], s["high"], color=palette[i], alpha=0.2, linewidth=0)
     ax.set_xlabel("Epoch")
     if ylabel is None and variable == "loss" and "confusion" in ds:
@@ -321,7 +331,7 @@ def confusion_figure(
     ax_c.set_ylabel("Estimated IPD (deg)")
     ax_c.set_title("Confusion matrix")
     n = int(counts.sum())
-    what = format_key({k: v for k, v in (sel or {}).items()})
+    what = format_key(described(ds, sel or {}))
     runs = _pooled_models(ds, sel, repeat)
     acc = 100 * np.trace(counts) / n if n else float("nan")
     fig.suptitle(
@@ -626,7 +636,7 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
         sub = ds.sel(key)
         values = {s: finite(stack_samples(sub[f"{s}_{metric}"], ()).values) for s in splits}
         if values[splits[0]].size:
-            rows.append((model_space_label(key), values))
+            rows.append((model_space_label(described(ds, key)), values))
     better = max if metric == "acc" else min
     rows.sort(key=lambda r: np.median(r[1][splits[0]]), reverse=better is max)
     fig = new_figure(9.0, 0.32 * len(rows) + 1.6)

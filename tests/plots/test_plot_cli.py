@@ -332,3 +332,19 @@ def test_weight_figures_name_the_model_they_draw():
     title = plots.weight_matrices(run, repeat=1)._suptitle.get_text()
     assert title.splitlines()[-1] == "Model: repeat 1"
     assert "Model" not in plots.weight_matrices(w1[0, 1, 0, 0], np.ones((6, 12)))._suptitle.get_text()
+
+
+def test_a_setting_that_follows_a_swept_one_is_named_with_it():
+    """A union of grids keeps a setting that follows another as a coordinate along its dim
+    (``lr`` along ``readout``; a tuning's sampled settings along ``trial``): the boxes, curves,
+    cost points and confusion titles named only the readout (or "trial = 0"), so readouts
+    trained at different learning rates read as a comparison of readouts alone."""
+    ds = ipd_merged(np.random.default_rng(1)).assign_coords(lr=("readout", [0.01, 0.02, 0.05]))
+    figures = plot.figures_for(ds)
+    ticks = [t.get_text() for t in figures["accuracy"]().axes[0].get_xticklabels()]
+    assert ticks[0] == "mean (oc)\nτ = 20 ms\nlr = 0.01" and ticks[-1] == "fr\nτ = 2 ms\nlr = 0.05"
+    legend = [t.get_text() for t in figures["training_curves"]().axes[0].get_legend().get_texts()]
+    assert legend[0] == "mean (oc), τ = 20 ms, lr = 0.01" and legend[-1] == "fr, τ = 2 ms, lr = 0.05"
+    legend = [t.get_text() for t in figures["costs"]().axes[0].get_legend().get_texts()]
+    assert legend[2] == "max, τ = 20 ms, lr = 0.02"
+    assert "Test set: max, τ = 2 ms, lr = 0.02 (" in figures["confusion_max_2ms"]()._suptitle.get_text()
