@@ -622,7 +622,8 @@ def model_space_label(key: dict) -> str:
 @styled
 def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     """Validation and test ``metric`` (``acc`` or ``err_deg``) of every model-space setting,
-    one row per setting sorted by the median validation score (best on top; test read after),
+    one row per setting sorted by the median validation score (best on top; test read after;
+    by the test score, as the axis says, for runs without validation data),
     seeds pooled (any other varying setting, such as ``readout``, is part of the row): boxes of
     the seeds and their median, validation above test, every seed a dot in its split's colour.
     ``fig.snnsim_rows`` records ``(label, val values, test values)`` from top to bottom."""
@@ -658,7 +659,7 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     ax.set_ylim(-0.7, n - 0.3)
     label = {"acc": "Accuracy (%)", "err_deg": "Mean absolute IPD error (deg)"}[metric]
     ax.set_xlabel(label)
-    ax.set_ylabel("Setting (best validation on top)")
+    ax.set_ylabel(f"Setting (best {SPLIT_LABELS[splits[0]].lower()} on top)")  # test where no validation
     seeds = max(v.size for _, vals in rows for v in vals.values())
     ax.set_title(
         wrapped(f"IPD model space: {label.split(' (')[0].lower()} per setting, {plural(seeds, 'seed')}", fig, 10)

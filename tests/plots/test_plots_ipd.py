@@ -430,3 +430,13 @@ def test_confusion_figures_one_per_grid_point_of_every_varying_setting(rng):
     np.testing.assert_allclose(fig.axes[1].images[0].get_array(), counts.T / counts.sum(axis=1)[None, :])
     with pytest.raises(ValueError, match="recurrent"):
         plots.confusion_figure(ds, sel={"readout": "fr", "tau": 0.002})
+
+
+def test_model_space_without_validation_says_its_rows_are_sorted_by_test(rng):
+    """Runs without validation data (``n_val_batches = 0``) have test scores only: the rows
+    are sorted by them, but the axis said "best validation on top"."""
+    fig = plots.model_space_figure(_model_space_grid(rng).drop_vars("val_acc"))
+    medians = [np.median(test) for _, _, test in fig.snnsim_rows]
+    assert medians == sorted(medians, reverse=True)
+    assert fig.axes[0].get_ylabel() == "Setting (best test on top)"
+    assert plots.model_space_figure(_model_space_grid(rng)).axes[0].get_ylabel() == "Setting (best validation on top)"
