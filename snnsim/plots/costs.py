@@ -87,12 +87,14 @@ def cost_figure(
     the lower to the upper quartile (none for a single sample). FVAF is that of output ``output``
     (None: the mean over outputs).
 
+    A BMI grid over ``n_train_folds`` and ``rotation`` pools the rotations run at every number of
+    training folds (:func:`snnsim.plots.bmi.complete_rotations`, as Figures 2a/2b).
     Samples where the operations or the metric are NaN (missing grid points) are left out; a grid
     point without any sample gets no marker. The x axis is logarithmic. ``fig.snnsim_points``
     lists the points drawn, in order: dicts with ``key``, ``x``, ``y``, ``xerr``, ``yerr``, ``n``;
     point ``i``'s marker is the line of gid ``point:i``.
     """
-    from .bmi import _pick_output
+    from .bmi import _pick_output, complete_rotations
 
     if ops not in OPS:
         raise ValueError(f"ops {ops!r}: expected one of {', '.join(OPS)}")
@@ -106,6 +108,9 @@ def cost_figure(
             raise ValueError(f"no metric to draw: none of {', '.join(METRICS)} in the dataset")
     elif metric not in ds:
         raise ValueError(f"no variable {metric!r} in the dataset")
+    rotations = complete_rotations(ds, metric)  # as Figure 2a: a rotation run at some sizes only
+    if rotations is not None:  # (bmi_training_size's rotation 5 at 18 folds) would change the sample there
+        ds = ds.sel(rotation=rotations)
     ds = with_settings(ds, by or ())
     dims = grouping_dims(ds, by)
     x_da = sum(ds[n] for n in names)

@@ -138,3 +138,21 @@ def test_a_swept_setting_off_the_default_groups_gets_its_own_points():
         np.testing.assert_allclose(point["y"], np.median(pooled(ds.test_acc, point["key"])))
     with pytest.raises(ValueError, match="recurrent"):
         plots.cost_figure(ds, by=("readout", "tau"))
+
+
+def test_a_rotation_run_at_one_training_size_only_is_left_out_as_in_figure_2a(bmi_grid):
+    """bmi_training_size runs rotation 5 at 18 folds only (for Figure 1): Figure 2a leaves it
+    out (complete_rotations), but the cost figure pooled it into its 18-fold points, so the
+    same model and training size had two test FVAFs in the two figures."""
+    ds = bmi_grid.copy(deep=True)
+    for name in ("test_fvaf", "synops_eff_acs", "synops_eff_macs"):
+        ds[name].loc[dict(rotation=16, n_train_folds=[1, 2, 4])] = np.nan  # rotation 16: 8 folds only
+    fig = plots.cost_figure(ds)
+    fvaf = plots.fvaf_figure(ds)
+    for model, ax in zip(("snn", "ann", "linear"), fvaf.axes):
+        point = next(p for p in fig.snnsim_points if p["key"] == {"model": model, "n_train_folds": 8})
+        test = next(line for line in ax.lines if line.get_label() == "Test")
+        np.testing.assert_allclose(point["y"], test.get_ydata()[-1])  # Figure 2a's test median at 8
+        np.testing.assert_allclose(point["y"], np.median(pooled(ds.test_fvaf.isel(output=0), {"model": model,
+                                   "n_train_folds": 8, "rotation": 15})))  # fmt: skip
+        assert point["n"] == ds.sizes["repeat"]
