@@ -153,6 +153,9 @@ def draw(ns: argparse.Namespace) -> int:
             )
         figures = {n: f for n, f in figures.items() if n in ns.only}
     if not figures:
+        if "predicted_class" in ds:  # snnsim.predict of an IPD model: classes per stimulus, no figure of them
+            raise SnnsimError(f"{ns.results}: an IPD predictions file (snnsim.predict); no figure applies: "
+                              "give the model's result file (python -m snnsim.run --out)")  # fmt: skip
         raise SnnsimError(f"{ns.results}: no figure applies (not an IPD or BMI result)")
     name = results.resolve(ns.results).stem
     if holes := merge_holes(ds):

@@ -348,3 +348,22 @@ def test_a_setting_that_follows_a_swept_one_is_named_with_it():
     legend = [t.get_text() for t in figures["costs"]().axes[0].get_legend().get_texts()]
     assert legend[2] == "max, τ = 20 ms, lr = 0.02"
     assert "Test set: max, τ = 2 ms, lr = 0.02 (" in figures["confusion_max_2ms"]()._suptitle.get_text()
+
+
+def test_an_ipd_predictions_file_is_named_as_one(tmp_path, capsys):
+    """``snnsim.predict`` of an IPD model gives no figure: the error said "not an IPD or BMI
+    result" of a file made from an IPD result."""
+    from snnsim import predict
+    from snnsim import run as run_cli
+
+    model = tmp_path / "m.h5"
+    argv = ["--backend", "fused", "--epochs", "1", "--n-train-batches", "1", "--n-test-batches", "1",
+            "--batch-size", "16", "--hidden", "8", "--quiet", "--out", str(model)]  # fmt: skip
+    assert run_cli.main(argv) == 0
+    assert predict.main([str(model), "--stimuli", "4", "--out", str(tmp_path / "p.h5")]) == 0
+    capsys.readouterr()
+    code = subprocess.run([sys.executable, "-m", "snnsim.plots", str(tmp_path / "p.h5"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert code.returncode == 2 and code.stdout == ""
+    assert code.stderr == (f"snnsim.plots: error: {tmp_path / 'p.h5'}: an IPD predictions file (snnsim.predict); "
+                           "no figure applies: give the model's result file (python -m snnsim.run --out)\n")  # fmt: skip
