@@ -57,11 +57,18 @@ JOINT_NAMES = ("shoulder", "elbow")
 
 def target_label(ds: xr.Dataset, output: int | str = 0) -> tuple[str, str]:
     """(``"Shoulder velocity"``, ``"rad/s"``) for the run's target and output column (a
-    predictions file of ``snnsim.predict`` has the model's settings in its ``config`` only)."""
-    target = str(ds.attrs.get("config_target") or run_setting(ds, "target") or "dtheta")
-    quantity, units = TARGET_NAMES.get(target, (target, ""))
-    if "y_true" in ds and ds["y_true"].attrs.get("units"):
-        units = str(ds["y_true"].attrs["units"])
+    predictions file of ``snnsim.predict`` has the model's settings in its ``config`` only). Of a
+    sweep over ``target``, the target of ``ds`` (a point: a scalar coordinate), or the swept ones
+    ("Shoulder angle / velocity", no units): the merged ``y_true`` has the first job's units."""
+    if "target" in ds.coords:
+        targets = [str(t) for t in dict.fromkeys(np.atleast_1d(ds["target"].values).tolist())]
+        quantity = " / ".join(TARGET_NAMES.get(t, (t, ""))[0] for t in targets)
+        units = TARGET_NAMES.get(targets[0], ("", ""))[1] if len(targets) == 1 else ""
+    else:
+        target = str(ds.attrs.get("config_target") or run_setting(ds, "target") or "dtheta")
+        quantity, units = TARGET_NAMES.get(target, (target, ""))
+        if "y_true" in ds and ds["y_true"].attrs.get("units"):
+            units = str(ds["y_true"].attrs["units"])
     joint = output
     if "output" in ds.coords:
         values = ds["output"].values.tolist()
@@ -201,7 +208,7 @@ def prediction_trace(
         raise ValueError(f"no test samples in the window [{window[0]:g}, {window[1]:g}] s")
     order = np.argsort(t[inside], kind="stable")
     tw = t[inside][order]
-    label, units = target_label(ds, output)
+    label, units = target_label(ds.isel(point, missing_dims="ignore"), output)  # the point drawn
     fig = new_figure(9.0, 3.6)
     ax = fig.subplots()
     x, y = gap_breaks(tw, truth.values[inside][order])

@@ -295,3 +295,22 @@ def test_the_titles_name_what_the_curves_pool(bmi_grid):
         assert fig.get_suptitle().replace("\n", " ").endswith(": one run")
     title = plots.rmse_figure(bmi_grid).get_suptitle().replace("\n", " ")
     assert title.endswith(f": median over rotation, repeat, 25–75th percentile shaded (n ≤ {n})")
+
+
+def test_a_sweep_over_the_target_labels_each_point_with_its_own(bmi_grid):
+    """A merged sweep of ``target = ["theta", "dtheta"]`` has no ``config_target`` and the first
+    job's ``y_true`` units ("rad"): Figure 1 of the velocity point said "Shoulder velocity
+    (rad)", of the angle point "Shoulder velocity", and the cost axis "FVAF of shoulder velocity"
+    of points of both targets."""
+    import xarray as xr
+
+    ds = bmi_grid.copy()
+    del ds.attrs["config_target"]
+    ds = xr.concat([ds, ds], "target", data_vars="all").assign_coords(target=["theta", "dtheta"])
+    ds["y_true"].attrs["units"] = "rad"  # the merge keeps the first job's attributes
+    for target, label in (("theta", "Shoulder angle (rad)"), ("dtheta", "Shoulder velocity (rad/s)")):
+        ax = plots.prediction_trace(ds, window_length=8, sel={"target": target}).axes[0]
+        assert ax.get_ylabel() == label
+        assert f"true and predicted {label.split(' (')[0].lower()} (" in ax.get_title()
+    cost = plots.cost_figure(ds, by=("target", "model", "n_train_folds"))
+    assert cost.axes[0].get_ylabel() == "Test FVAF of shoulder angle / velocity (1)"
