@@ -188,7 +188,8 @@ def prediction_trace(
     if "repeat" in ds["y_pred"].dims:
         ds = ds.isel(repeat=repeat)
     chosen: dict = {}
-    point = _first_with_data(ds["time"], ("sample",))  # a merge with holes: a job that has a test fold
+    # a merge with holes: a job that has a test fold; a sweep over dims: one that decodes ``output``
+    point = _first_with_data(_pick_output(ds["y_true"], output).broadcast_like(ds["time"]), ("sample",))
     chosen.update({d: ds[d].values[i].item() if d in ds.coords else int(i) for d, i in point.items()})
     time = ds["time"].isel(point)
     truth = _first(_pick_output(ds["y_true"].isel(point, missing_dims="ignore"), output), ("sample",), chosen)

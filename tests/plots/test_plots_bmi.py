@@ -314,3 +314,21 @@ def test_a_sweep_over_the_target_labels_each_point_with_its_own(bmi_grid):
         assert f"true and predicted {label.split(' (')[0].lower()} (" in ax.get_title()
     cost = plots.cost_figure(ds, by=("target", "model", "n_train_folds"))
     assert cost.axes[0].get_ylabel() == "Test FVAF of shoulder angle / velocity (1)"
+
+
+def test_figure_1_of_a_sweep_over_dims_draws_a_point_that_decodes_the_output(bmi_grid):
+    """A sweep ``dims = [[1], [0]]`` merges the outputs as a union: at each point the joint it
+    does not decode is NaN. Figure 1 took the first point (the elbow decoder) and its output 0
+    (the shoulder): an empty figure, exit 0."""
+    import xarray as xr
+
+    elbow, shoulder = bmi_grid.copy(deep=True), bmi_grid.copy(deep=True)
+    for name in ("y_true", "y_pred"):
+        elbow[name].loc[dict(output="shoulder")] = np.nan
+        shoulder[name].loc[dict(output="elbow")] = np.nan
+    ds = xr.concat([elbow, shoulder], "dims", data_vars="all").assign_coords(dims=["1", "0"])
+    for output, joint in ((0, "shoulder"), ("elbow", "elbow")):
+        ax = plots.prediction_trace(ds, window_length=8, output=output).axes[0]
+        truth, pred = ax.lines[0].get_ydata(), ax.lines[1].get_ydata()
+        assert np.isfinite(truth).sum() > 10 and np.isfinite(pred).sum() > 10, output
+        assert ax.get_ylabel().startswith(joint.capitalize())
