@@ -149,15 +149,21 @@ def test_ipd_grid_with_weights_gets_weight_figures(tmp_path, capsys):
     assert "skipped" not in capsys.readouterr().err
 
 
-def test_weight_figures_skip_grid_points_that_were_not_run():
-    """Merged with --allow-missing, the first grid point may be NaN: the figures show the first
-    point that was trained, and none are offered when no point was."""
+def merged_without_its_first_point():
+    """A merged IPD grid with weights, whose first point (readout mean, tau 20 ms) was not run."""
     ds = ipd_merged(np.random.default_rng(4))
     grid = [d for d in ds.test_acc.dims]
     w1 = np.random.default_rng(5).normal(size=[ds.sizes[d] for d in grid] + [20, 6])
     w1[0, 0] = np.nan  # readout mean, tau 20 ms: not run
     ds["w1"] = (grid + ["input_unit", "hidden_unit"], w1)
     ds["w2"] = (grid + ["hidden_unit", "output_unit"], np.ones([ds.sizes[d] for d in grid] + [6, 12]))
+    return ds
+
+
+def test_weight_figures_skip_grid_points_that_were_not_run():
+    """Merged with --allow-missing, the first grid point may be NaN: the figures show the first
+    point that was trained, and none are offered when no point was."""
+    ds = merged_without_its_first_point()
     assert plot.first_trained(ds["w1"]) == {"readout": "mean", "tau": 0.002, "seed": 0}
     fig = plot.figures_for(ds)["weights"]()
     assert np.isfinite(fig.axes[0].images[0].get_array()).all()
@@ -317,12 +323,7 @@ def test_weight_figures_name_the_model_they_draw():
     """Of a merge whose first grid point was not run, the weight figures draw another point's
     model (and of several repeats, one): their titles named neither, so a reader took them for
     the first grid point's (docs/figures.md: "mean, τ = 20 ms, seed 0")."""
-    ds = ipd_merged(np.random.default_rng(4))
-    grid = [d for d in ds.test_acc.dims]
-    w1 = np.random.default_rng(5).normal(size=[ds.sizes[d] for d in grid] + [20, 6])
-    w1[0, 0] = np.nan  # readout mean, tau 20 ms: not run
-    ds["w1"] = (grid + ["input_unit", "hidden_unit"], w1)
-    ds["w2"] = (grid + ["hidden_unit", "output_unit"], np.ones([ds.sizes[d] for d in grid] + [6, 12]))
+    ds = merged_without_its_first_point()
     figures = plot.figures_for(ds)
     for name in ("weights", "weight_profiles"):
         title = figures[name]()._suptitle.get_text()
@@ -331,7 +332,7 @@ def test_weight_figures_name_the_model_they_draw():
     run = xr.concat([run, run], "repeat").assign_coords(repeat=[0, 1])
     title = plots.weight_matrices(run, repeat=1)._suptitle.get_text()
     assert title.splitlines()[-1] == "Model: repeat 1"
-    assert "Model" not in plots.weight_matrices(w1[0, 1, 0, 0], np.ones((6, 12)))._suptitle.get_text()
+    assert "Model" not in plots.weight_matrices(ds["w1"].values[0, 1, 0, 0], np.ones((6, 12)))._suptitle.get_text()
 
 
 def test_a_setting_that_follows_a_swept_one_is_named_with_it():
