@@ -86,13 +86,14 @@ def target_label(ds: xr.Dataset, output: int | str = 0) -> tuple[str, str]:
 
 
 def run_setting(ds: xr.Dataset, name: str) -> Any:
-    """Setting ``name`` from the full ``config`` (JSON) of a file that has no ``config_<name>``
-    (a predictions file), or None."""
-    import json
+    """Setting ``name`` of the run's full config (:func:`snnsim.results.config_of`), for a file
+    that has no ``config_<name>`` (a predictions file), or None (a merged file: no config)."""
+    from .. import results
+    from ..errors import ResultError
 
     try:
-        return json.loads(ds.attrs["config"]).get(name)
-    except (KeyError, TypeError, ValueError, AttributeError):
+        return getattr(results.config_of(ds), name)
+    except ResultError:
         return None
 
 

@@ -98,10 +98,10 @@ def metric_boxplot(
     ``median:<split>:<g>`` and ``mean:<split>:<g>``.
     """
     groups = metric_samples(ds, metric, by)
-    labelled = with_settings(ds, by)
-    labels = [format_key(described(labelled, dict(k)), "\n") for k in groups]
     if not groups:
         raise ValueError(f"no values of train_{metric}/test_{metric} to plot")
+    labelled = with_settings(ds, by)
+    labels = [format_key(described(labelled, dict(k)), "\n") for k in groups]
     fig = new_figure(max(4.5, 1.1 * len(groups) + 1.5), 3.8)
     ax = fig.subplots()
     boxes = []

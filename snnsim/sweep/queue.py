@@ -53,10 +53,10 @@ def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str
 
 def _queue(why: list[str] | None = None) -> dict[str, dict[int, str]] | None:
     """This user's array tasks in the SLURM queue: array job id -> task id -> state, with the
-    reason a task waits (``PENDING (Priority)``, ``PENDING (JobHeldUser)``, ``RUNNING``, ...); None where ``squeue`` is absent or does not answer. The user
-    by number: a name from $USER may be another's, and a user id may have no name here (a
-    container started with ``--user``). ``why``: where given, the reason it did not answer is
-    appended to it."""
+    reason a task waits (``PENDING (Priority)``, ``PENDING (JobHeldUser)``, ``RUNNING``, ...);
+    None where ``squeue`` is absent or does not answer. The user by number: a name from $USER
+    may be another's, and a user id may have no name here (a container started with
+    ``--user``). ``why``: where given, the reason it did not answer is appended to it."""
     if shutil.which("squeue") is None:
         if why is not None:
             why.append("squeue not found")
@@ -83,10 +83,10 @@ def _queue(why: list[str] | None = None) -> dict[str, dict[int, str]] | None:
 
 
 def queued(exp: Experiment, root: str | os.PathLike | None = None, stale: Collection[int] = ()) -> dict[int, str]:
-    """Job index -> where it waits (``"SLURM job 123_4 PENDING (Priority)"``), for the jobs of the array
-    jobs ``sweep submit`` recorded that are still in the queue, the ``stale`` jobs only where
-    the array job reruns them (``--rerun-stale``); {} where none is recorded or ``squeue`` does
-    not answer."""
+    """Job index -> where it waits (``"SLURM job 123_4 PENDING (Priority)"``), for the jobs of
+    the array jobs ``sweep submit`` recorded that are still in the queue, the ``stale`` jobs only
+    where the array job reruns them (``--rerun-stale``); {} where none is recorded or ``squeue``
+    does not answer."""
     recorded = _recorded(exp, root)
     if not recorded:
         return {}
