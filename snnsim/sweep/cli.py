@@ -198,6 +198,13 @@ def _exp_arg(exp: Experiment) -> str:
 
 
 def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
+    if ns.dry_run:  # sends nothing, writes nothing
+        return _submit(exp, ns)
+    with queue_mod.submitting(exp, ns.results_dir):  # another submit at once waits, then sees these jobs queued
+        return _submit(exp, ns)
+
+
+def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     st = jobs_mod.states(exp, ns.results_dir)
     indices = list(range(exp.grid_size)) if ns.all else _todo(exp, ns, ns.rerun_stale, st)
     if not indices:
@@ -239,7 +246,7 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
         queue_mod.record(exp, ns.results_dir, job, ns.pack or 0, ns.rerun_stale)
     except OSError as exc:  # the jobs are submitted: say what is lost, do not fail
         print(f"{PROG}: note: could not record array job {job} in {queue_mod.record_path(exp, ns.results_dir)} "
-              f"({exc.strerror or exc}); `status` shows its jobs missing until they start", file=sys.stderr)  # fmt: skip
+              f"({getattr(exc, 'reason', None) or exc.strerror or exc}); `status` shows its jobs missing until they start", file=sys.stderr)  # fmt: skip
     packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
     print(f"{exp.name}: submitted {len(indices)} jobs{packed} as SLURM array job {job} (--array={spec})")
     return 0

@@ -4,7 +4,9 @@
 (one line: ``JOBID PACK STALE``, ``PACK`` 0 without ``--pack``, ``STALE`` 1 with
 ``--rerun-stale``, else 0). :func:`queued` asks ``squeue`` which tasks of those array jobs are
 still in the queue, so that ``status`` shows their jobs as *queued*, not missing, and a second
-``submit`` does not submit them again. A stale job stays *stale* unless its array job was sent
+``submit`` does not submit them again. A ``submit`` holds the experiment's lock
+``.slurm-submitted.lock`` from reading the jobs' states until it has recorded its array job
+(:func:`submitting`): of two at once, the second waits, then sees the first one's jobs queued. A stale job stays *stale* unless its array job was sent
 with ``--rerun-stale``: without it, the task leaves the job as it is. An array job sent
 by ``sbatch slurm/array.sh`` directly is not recorded, and its jobs stay *missing* until they
 start.
@@ -12,13 +14,16 @@ start.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from pathlib import Path
 
+from .. import atomic_write
 from ..errors import SnnsimError
 from .experiment import Experiment
 from .jobs import job_dir, pack_indices
@@ -34,6 +39,30 @@ def _squeue_env() -> dict[str, str]:
 
 def record_path(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
     return job_dir(exp, root) / RECORD
+
+
+@contextlib.contextmanager
+def submitting(exp: Experiment, root: str | os.PathLike | None = None) -> Iterator[None]:
+    """Hold the experiment's submit lock (``flock`` on ``.slurm-submitted.lock``, released by
+    the kernel when the holder exits or dies) for the ``with`` block; wait, with a note, while
+    another ``sweep submit`` of the experiment holds it."""
+    path = record_path(exp, root).with_name(RECORD + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise SnnsimError(f"submit: cannot create the lock {path}: {exc.strerror or exc}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(
+                f"snnsim.sweep: waiting for another `sweep submit` of {exp.name} ({path})", file=sys.stderr, flush=True
+            )
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str, int, bool]]:
@@ -114,9 +143,11 @@ def queued(exp: Experiment, root: str | os.PathLike | None = None, stale: Collec
 def record(exp: Experiment, root: str | os.PathLike | None, job: str, pack: int, rerun_stale: bool = False) -> None:
     """Record the array job ``job`` (of packs of ``pack`` jobs, 0: none; rerunning stale jobs
     or not) that ``sweep submit`` sent, keeping only the recorded jobs still in the queue (all
-    of them where ``squeue`` does not answer: one that does not is no sign they have left)."""
+    of them where ``squeue`` does not answer: one that does not is no sign they have left).
+    Call it inside :func:`submitting`: two writers at once would each drop the other's line."""
     queue = _queue()
     kept = [r for r in _recorded(exp, root) if queue is None or r[0] in queue]
     path = record_path(exp, root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(f"{j} {p} {int(s)}\n" for j, p, s in [*kept, (job, pack, rerun_stale)]))
+    text = "".join(f"{j} {p} {int(s)}\n" for j, p, s in [*kept, (job, pack, rerun_stale)])
+    atomic_write.write_bytes(path, text.encode(), overwrite=True)

@@ -379,6 +379,27 @@ def test_jobs_waiting_in_the_queue_are_queued_not_missing(cluster, workdir):
 
 
 @pytest.mark.slurm
+def test_two_submits_at_once_send_each_job_once(cluster, workdir):
+    """Two `submit`s of one experiment started together: one sends the 4 jobs, the other waits
+    for it, then finds them queued and sends nothing; the record keeps the one array job."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    cmd = [sys.executable, "-m", "snnsim.sweep", "submit", str(SMOKE), "--sbatch-args=--hold"]
+    procs = [subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    outs = [p.communicate(timeout=300) for p in procs]
+    sent = [m.group(1) for out, _ in outs if (m := re.search(r"as SLURM array job (\d+)", out))]
+    try:
+        assert [p.returncode for p in procs] == [0, 0], outs
+        assert len(sent) == 1, outs
+        assert any("nothing to submit (0 of 4 jobs done; 4 queued in SLURM)" in out for out, _ in outs), outs
+        record = (cwd / "results" / "smoke" / ".slurm-submitted").read_text()
+        assert record == f"{sent[0]} 0 0\n", record
+    finally:
+        subprocess.run(["scancel", *sent], capture_output=True, timeout=30)
+
+
+@pytest.mark.slurm
 def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
     """A pack held in the queue that holds a stale job: the task will leave that job alone (it
     was not sent with --rerun-stale), so `status` shows it stale, not queued, and a `submit
