@@ -20,7 +20,8 @@ figures apply is decided from the variables present:
 
 Each figure is written as ``DIR/<name>_<figure>.png`` and ``.svg`` (``name``: the results
 file's stem) and its path printed. A figure that cannot be drawn (no test samples in
-``--window``) is skipped with a line on stderr. A missing or invalid file, an empty or reversed
+``--window``) is skipped with a line on stderr; ``--window`` where that figure is not drawn is
+noted and ignored. A missing or invalid file, an empty or reversed
 ``--window``, or a run where every figure was skipped: one line on stderr, exit code 2.
 """
 
@@ -157,6 +158,9 @@ def draw(ns: argparse.Namespace) -> int:
             raise SnnsimError(f"{ns.results}: an IPD predictions file (snnsim.predict); no figure applies: "
                               "give the model's result file (python -m snnsim.run --out)")  # fmt: skip
         raise SnnsimError(f"{ns.results}: no figure applies (not an IPD or BMI result)")
+    if ns.window and "prediction" not in figures:
+        print(f"{PROG}: note: --window applies to BMI Figure 1 (prediction) only, not drawn here; ignored",
+              file=sys.stderr)  # fmt: skip
     name = results.resolve(ns.results).stem
     if holes := merge_holes(ds):
         print(f"{PROG}: note: {ns.results}: {holes} of every figure", file=sys.stderr)

@@ -217,6 +217,10 @@ def test_a_bad_window_or_nothing_drawn_is_an_error(tmp_path, capsys):
     # the other figures of a file are still drawn when one is skipped: exit 0
     assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "g"), "--window", "1e6", "2e6"]) == 0
     assert [p.stem for p in (tmp_path / "g").glob("*.png")] == ["one_learning_curves"]
+    # a window where Figure 1 is not drawn: said, not ignored silently
+    argv = [str(tmp_path / "one.h5"), "--out", str(tmp_path / "h"), "--only", "learning_curves", "--window", "0", "5"]
+    assert plot.main(argv) == 0
+    assert "note: --window applies to BMI Figure 1 (prediction) only, not drawn here" in capsys.readouterr().err
 
 
 def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
