@@ -150,7 +150,8 @@ def save_figure(
 
     A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``); a
     format listed twice is written once.
-    Folders are created. SVG output is deterministic (fixed hash salt, no date). Each file is
+    Folders are created. Every format is deterministic: the same figure gives the same bytes (SVG: fixed hash
+    salt; SVG and PDF: no date). Each file is
     put in place in one step (:func:`~snnsim.atomic_write.write_bytes`): a figure that cannot be
     written (full disk) leaves the previous one, if any, and no partial file.
     """
@@ -165,7 +166,9 @@ def save_figure(
     with mpl.rc_context(RC):
         for fmt in formats:
             path = stem.with_name(f"{stem.name}.{fmt}")
-            metadata = {"Date": None} if fmt == "svg" else {"Software": None}
+            metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "Software": None}}.get(
+                fmt, {"Software": None}
+            )
             image = io.BytesIO()
             fig.savefig(image, format=fmt, dpi=dpi, metadata=metadata)
             try:  # in one step: a full disk leaves the previous figure, not half of the new one

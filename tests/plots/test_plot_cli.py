@@ -7,6 +7,7 @@ import resource
 import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -296,6 +297,18 @@ def test_a_format_given_twice_is_written_and_printed_once(tmp_path, capsys):
     assert printed == [str(tmp_path / "f" / "one_prediction.png"), str(tmp_path / "f" / "one_prediction.svg")]
     fig = plots.prediction_trace(results.load(tmp_path / "one.h5"))
     assert plots.save_figure(fig, tmp_path / "g", ("png", "png")) == [tmp_path / "g.png"]
+
+
+def test_a_figure_drawn_again_later_is_the_same_bytes(tmp_path):
+    """PNG, SVG and PDF: no date or other varying stamp in the files (PDF dates have 1 s steps)."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    ds = results.load(tmp_path / "one.h5")
+    first = plots.save_figure(plots.prediction_trace(ds), tmp_path / "a", ("png", "svg", "pdf"))
+    time.sleep(1.1)
+    again = plots.save_figure(plots.prediction_trace(ds), tmp_path / "b", ("png", "svg", "pdf"))
+    assert [p.suffix for p in first] == [".png", ".svg", ".pdf"]
+    for a, b in zip(first, again):
+        assert a.read_bytes() == b.read_bytes(), a.suffix
 
 
 def test_a_bmi_predictions_file_names_its_folds_and_the_models_target(bmi_path, tmp_path, capsys):
