@@ -12,7 +12,8 @@ training folds.
   ``error_deg`` (repeat).
 - BMI: ``--data bmi_dataset.pkl`` (the course format) and ``--fold K`` (repeatable; default
   every fold): the file gets ``y_pred`` (repeat, sample, output), ``y_true``, ``time``, ``fold``
-  and ``fvaf`` (repeat, output).
+  and ``fvaf`` (repeat, output), and the data file's SHA-256 (``data_file_sha256``) as a run's
+  result file has it.
 
 Bad input gets one line and exit code 2; the predictions are written atomically (never
 replacing a file unless ``--overwrite``).
@@ -243,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         from . import results
         from .atomic_write import clean_and_report
+        from .datasets import bmi as bmi_data
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
@@ -282,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
                           "created": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
         if ns.stimuli is not None:
             out.attrs["stimuli_seed"] = int(ns.seed)
+        if cfg.study == "bmi" and bmi_data.is_file_source(ns.data):  # the bytes it read, as a run's file has it
+            out.attrs["data_file_sha256"] = bmi_data.loaded_sha256(ns.data)
         results.write(out, ns.out, overwrite=ns.overwrite)
         summary = ""
         if "accuracy" in out:

@@ -166,7 +166,7 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
         run = results.config_of(ds, path)
     except ResultError as exc:
         raise ConfigError("config", str(exc)) from None
-    if "model" in ds.attrs:  # python -m snnsim.predict's file: its model's config, not the data file's SHA-256
+    if "model" in ds.attrs:  # python -m snnsim.predict's file: its model's config, not a run of its own
         raise ConfigError("config", f"{path} is a predictions file (python -m snnsim.predict) of the model in "
                           f"{ds.attrs['model']}, not a run's result file; give {ds.attrs['model']}")  # fmt: skip
     if (made_from := ds.attrs.get("data_file_sha256")) and not data_given:

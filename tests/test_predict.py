@@ -289,6 +289,27 @@ def test_a_seed_for_a_bmi_model_is_refused(bmi_path, tmp_path, capsys):
     assert not (tmp_path / "p.h5").exists()
 
 
+def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_path, tmp_path):
+    """A predictions file names its data file by the path as given (relative to a folder it does not
+    record): without the file's SHA-256, as a run's result file has it, the data its predictions and
+    FVAF came from could not be told from a file changed or replaced since."""
+    import hashlib
+    import pickle
+
+    out = tmp_path / "b.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
+                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    other = tmp_path / "other.pkl"  # the same samples with one fold's counts changed: other bytes
+    data = pickle.loads(Path(bmi_path).read_bytes())
+    data["MI"][0] = data["MI"][0] + 1
+    other.write_bytes(pickle.dumps(data))
+    for path in (Path(bmi_path), other):
+        p = tmp_path / f"p_{path.stem}.h5"
+        assert in_process(out, "--data", path, "--fold", 0, "--out", p) == 0
+        assert results.load(p).attrs["data_file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert results.load(out).attrs["data_file_sha256"] == hashlib.sha256(Path(bmi_path).read_bytes()).hexdigest()
+
+
 def test_out_of_memory_names_the_option_that_sizes_it(ipd_model, tmp_path):
     """Under a real 8 GB address-space limit, 10^8 stimuli (some 16 TB of spikes) cannot be made."""
     import resource
