@@ -379,3 +379,25 @@ def test_a_bmi_model_without_its_head_scaling_or_weights_is_one_line(dropped, bm
             f"snnsim.export: error: {model}: holds no trained model (no {dropped}; a predictions file?)"
         ]
         assert not (tmp_path / f"m.{fmt}").exists()
+
+
+def test_an_exported_bmi_model_names_the_libraries_and_data_file_it_was_trained_with(bmi_path, tmp_path):
+    """The exported file carries the config and seed, and also (as its result file does) the library
+    versions that trained the model and the SHA-256 of the BMI data file it was trained on: without
+    them a model out of its result file could not be traced to what made it."""
+    import hashlib
+    import json
+
+    model = tmp_path / "m.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "snn", "--data", bmi_path, "--epochs", "1", "--hidden", "8",
+                         "--n-train-folds", "2", "--quiet", "--out", str(model)]) == 0  # fmt: skip
+    ds = results.load(model)
+    digest = hashlib.sha256(Path(bmi_path).read_bytes()).hexdigest()
+    assert export([str(model), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path).returncode == 0
+    assert export([str(model), "--format", "nir", "--out", str(tmp_path / "m.nir")], tmp_path).returncode == 0
+    for md in (torch.load(tmp_path / "m.pt"), nir.read(str(tmp_path / "m.nir")).metadata):
+        assert (
+            md["versions"] == ds.attrs["versions"]
+            and json.loads(md["versions"])["torch"] == torch.__version__.split("+")[0]
+        )
+        assert md["data_file_sha256"] == digest
