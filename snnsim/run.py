@@ -537,6 +537,7 @@ def execute(
 
     written: list[Path] = []  # the result file, once written
     own: list[Path] = []  # this run's checkpoints, one per batched model (others: of killed runs of other settings)
+    mine: set[Path] = set()  # those that hold this run's state (till then: maybe a killed run's of other settings)
 
     def checkpoint_of(cfgs: list, members: list) -> Path:
         own.append(checkpoint_path(out, members))
@@ -564,7 +565,7 @@ def execute(
                 if stuck:
                     raise NotSaved(f"{exc}; its checkpoint {stuck[0]} could not be removed", exc.saved_to) from None
                 raise
-            kept = [path for path in kept if path in own]  # the one a rerun of this command resumes from
+            kept = [path for path in kept if path in mine]  # the one a rerun of this command resumes from
             if not kept:
                 raise
             raise NotSaved(f"{exc}; {_kept_checkpoint(kept[0])}") from None
@@ -583,6 +584,7 @@ def execute(
                 [cfg], progress, on_result=write,
                 hooks=hooks, checkpoints=None if out is None else checkpoint_of,
                 keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
+                owned=mine.add,
             )[0]  # fmt: skip
         finally:
             for monitor in monitors:
@@ -593,7 +595,7 @@ def execute(
             for path in own if not keep_checkpoints else []:
                 with contextlib.suppress(OSError):
                     remove_checkpoint(path)
-        elif kept := [path for path in dict.fromkeys(own) if path.exists()]:  # what the same command resumes from
+        elif kept := [path for path in dict.fromkeys(own) if path in mine and path.exists()]:  # what a rerun resumes
             exc.kept = _kept_checkpoint(kept[0], stopped=True) if len(kept) == 1 else \
                 f"their checkpoints stay ({', '.join(p.name for p in kept)}): the same command resumes from them"  # fmt: skip
         raise

@@ -187,12 +187,15 @@ class EpochHook(Protocol):
 
 @dataclass(frozen=True)
 class FitOptions:
-    """How a fit runs besides its configs: progress bar, hooks, checkpoint file, where messages go."""
+    """How a fit runs besides its configs: progress bar, hooks, checkpoint file, where messages go.
+    ``owned(path)`` is told the checkpoint file once it holds this fit's state (resumed from, or
+    written): until then the file there may be another run's, of other settings."""
 
     progress: bool = True
     hooks: Sequence[EpochHook] = ()
     checkpoint: Path | None = None
     log: Callable[[str], None] = field(default=lambda message: None)
+    owned: Callable[[Path], None] = field(default=lambda path: None)
 
 
 @dataclass(frozen=True)
@@ -327,6 +330,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             state.load(saved["loop"])
             resumed, before = state.epoch, state.seconds
             options.log(f"resuming from the checkpoint after epoch {resumed} of {epochs} ({options.checkpoint})")
+            options.owned(options.checkpoint)
             if resumed:  # a stop while the hooks wrote that epoch would leave it out of their logs
                 _call_hooks(options.hooks, state, model, weights, resumed)
         else:
@@ -360,7 +364,10 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
         if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
             try:
                 save_checkpoint(checkpoint, key, model, trainer, state, epochs)
+                options.owned(checkpoint)
             except WriteFailed as exc:  # a full disk or quota: the training itself goes on
+                if Path(exc.path) != checkpoint:  # the checkpoint is in place, its sidecar is not
+                    options.owned(checkpoint)
                 options.log(f"checkpoint: cannot write {exc.path} ({exc.reason}); training goes on without them")
                 checkpoint = None
         _call_hooks(options.hooks, state, model, weights, epoch + 1)

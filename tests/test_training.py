@@ -103,6 +103,27 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     assert results.load(out).attrs.get("resumed_from_epoch") is None
 
 
+def test_a_stop_before_the_first_checkpoint_does_not_name_another_runs_checkpoint(tmp_path):
+    """A run of other settings into the same --out, stopped before its first epoch ended, said "the
+    checkpoint of epoch 1 of 12 stays (.r.h5.r0-0.ckpt): the same command resumes from it" of the
+    checkpoint of the killed run before it, which it does not resume: the same command started from
+    epoch 1. That checkpoint stays, for its own command."""
+    out = tmp_path / "r.h5"
+    code, _ = stop_after_checkpoint([sys.executable, "-m", "snnsim.run", *IPD, "--out", str(out)], tmp_path, 1)
+    assert code == 128 + signal.SIGTERM
+    held = sidecar(tmp_path)["epoch"]
+    other = [*[a if a != "12" else "400" for a in IPD], "--out", str(out)]  # other settings, a long first epoch
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.run", *other], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    assert "holds other models; starting from epoch 1" in proc.stderr.readline()
+    proc.send_signal(signal.SIGTERM)
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert sidecar(tmp_path)["epoch"] == held  # its first epoch did not end: the checkpoint is the earlier run's
+    assert err.strip().splitlines()[-1] == "snnsim.run: stopped by SIGTERM; no result written", err
+    again = run(*IPD, "--out", str(out))  # the earlier run's command still resumes from its checkpoint
+    assert again.returncode == 0 and f"resuming from the checkpoint after epoch {held} of 12" in again.stderr
+
+
 LOST_AT_THE_WRITE = """
 import sys
 from pathlib import Path
