@@ -264,19 +264,21 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
     """Write the checkpoint of a fit after epoch ``state.epoch`` atomically, and a small JSON
     beside it (``PATH.json``: epoch, epochs) that status commands read without torch."""
     from .atomic_write import write_bytes
+    from .cli import signals_held
 
     buffer = io.BytesIO()
     torch.save({"key": key, "model": model.state_dict(), "trainer": trainer.state_dict(), "loop": state.to_dict()},
                buffer)  # fmt: skip
     write_bytes(path, buffer.getvalue(), overwrite=True, durable=False)  # atomic; read back with a check
     sidecar = Path(f"{path}.json")
-    try:
-        write_bytes(sidecar, json.dumps({"epoch": state.epoch, "epochs": epochs}).encode(), overwrite=True,
-                    durable=False)  # fmt: skip
-    except WriteFailed:  # the old sidecar names an epoch before the checkpoint's: no sidecar says less, not wrong
-        with suppress(OSError):
-            sidecar.unlink()
-        raise
+    with signals_held():  # the checkpoint is in place: a stop now would leave the previous epoch's sidecar
+        try:
+            write_bytes(sidecar, json.dumps({"epoch": state.epoch, "epochs": epochs}).encode(), overwrite=True,
+                        durable=False)  # fmt: skip
+        except WriteFailed:  # the old sidecar names an epoch before the checkpoint's: no sidecar says less, not wrong
+            with suppress(OSError):
+                sidecar.unlink()
+            raise
 
 
 def _read_checkpoint(options: FitOptions) -> dict[str, Any] | None:

@@ -124,6 +124,42 @@ def test_a_stop_before_the_first_checkpoint_does_not_name_another_runs_checkpoin
     assert again.returncode == 0 and f"resuming from the checkpoint after epoch {held} of 12" in again.stderr
 
 
+STOPPED_BEFORE_THE_SIDECAR = """
+import os, signal, sys
+from snnsim import atomic_write, run
+real, sidecars = atomic_write.write_bytes, []
+def write_bytes(path, data, overwrite=False, durable=True):
+    if str(path).endswith(".ckpt.json"):
+        sidecars.append(path)
+        if len(sidecars) == 2:  # the checkpoint of epoch 2 is in place, its sidecar not yet
+            os.kill(os.getpid(), signal.SIGTERM)
+    return real(path, data, overwrite, durable)
+atomic_write.write_bytes = write_bytes
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+def test_a_stop_between_a_checkpoint_and_its_sidecar_names_the_epoch_it_holds(tmp_path):
+    """SIGTERM after the checkpoint of epoch 2 was put in place and before its sidecar: the sidecar
+    of epoch 1 stayed, the stop said "the checkpoint of epoch 1 of 3 stays" and the same command
+    then resumed "after epoch 2" (``sweep status`` showed epoch 1 too)."""
+    import torch
+
+    out = tmp_path / "r.h5"
+    args = [*[a if a != "12" else "3" for a in IPD], "--out", str(out)]  # 3 epochs
+    proc = subprocess.run([sys.executable, "-c", STOPPED_BEFORE_THE_SIDECAR, *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    held = torch.load(tmp_path / ".r.h5.r0-0.ckpt", weights_only=False)["loop"]["epoch"]
+    assert held == 2 and sidecar(tmp_path)["epoch"] == held
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch 2 of 3 stays (.r.h5.r0-0.ckpt): "
+        "the same command resumes from it"
+    )
+    again = run(*args)
+    assert again.returncode == 0 and "resuming from the checkpoint after epoch 2 of 3" in again.stderr, again.stderr
+
+
 LOST_AT_THE_WRITE = """
 import sys
 from pathlib import Path
