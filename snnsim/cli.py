@@ -75,8 +75,12 @@ def stop_on_signals() -> Iterator[None]:
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Hold the stop signals over a short step that must not be cut in two (a trial's file written
-    but not yet recorded): one that arrives meanwhile raises :class:`Interrupted` after the step."""
+    but not yet recorded): one that arrives meanwhile raises :class:`Interrupted` after the step.
+    Inside another such step, the outer one holds them until it is over."""
     global _held
+    if _held is not None:
+        yield
+        return
     arrived = _held = []
     try:
         yield

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from snnsim.cli import GC_YOUNG_THRESHOLD, guarded
+from snnsim.cli import GC_YOUNG_THRESHOLD, Interrupted, guarded, signals_held, stop_on_signals
 from snnsim.errors import DataError
 
 
@@ -69,3 +71,17 @@ def test_every_command_runs_as_a_process(module):
         print(gc.get_threshold()[0], gc.get_freeze_count())
     """)
     assert int(threshold) == GC_YOUNG_THRESHOLD and int(frozen) > 1000
+
+
+def test_a_stop_inside_nested_held_steps_waits_for_the_outer_one():
+    """A held step inside another (a checkpoint's sidecar written while a trial is recorded):
+    the stop is raised when the outer step is over, not between the two."""
+    steps = []
+    with stop_on_signals(), pytest.raises(Interrupted) as stopped:
+        with signals_held():
+            with signals_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                steps.append("inner")
+            steps.append("outer")  # not reached where the inner step raised, or dropped the hold
+        steps.append("after")
+    assert steps == ["inner", "outer"] and stopped.value.signum == signal.SIGTERM
