@@ -293,12 +293,31 @@ def _read_checkpoint(options: FitOptions) -> dict[str, Any] | None:
         return None
 
 
+#: The libraries whose versions a checkpoint must have been made with to be resumed: those that
+#: compute (a result file names one set of versions for all its epochs).
+COMPUTING = ("torch", "snntorch", "norse", "numpy")
+
+
+def _computing_versions() -> dict[str, str]:
+    from .results import library_versions
+
+    versions = library_versions()
+    return {name: versions[name] for name in COMPUTING}
+
+
 def _other(saved: Any, key: str) -> str:
     """Why a checkpoint whose key is ``saved`` is not resumed by a fit whose key is ``key``."""
     try:
         was, now = json.loads(saved), json.loads(key)
         if was["models"] == now["models"] and was["device"] != now["device"]:
             return f"was made on a {was['device']} device, this run is on {now['device']}"
+        if was["models"] == now["models"] and was.get("versions") != now["versions"]:
+            old = was.get("versions") or {}
+            changed = [f"{k} {old.get(k, '?')}" for k in now["versions"] if old.get(k) != now["versions"][k]]
+            now_text = ", ".join(
+                f"{k} {now['versions'][k]}" for k in now["versions"] if old.get(k) != now["versions"][k]
+            )
+            return f"was made with {', '.join(changed)}, this run has {now_text}"
     except (TypeError, ValueError, KeyError):  # no key, or one of an earlier snnsim version
         pass
     return "holds other models"
@@ -314,8 +333,9 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                average: float = 0.0) -> Training:  # fmt: skip
     """Train ``model`` (M = ``n_models`` models, every state tensor with a leading model dim) for
     at most ``epochs`` epochs; see the module docstring. ``key`` identifies the models in a
-    checkpoint (their configs and seeds): a checkpoint with another key, or made on another kind
-    of device (``--device auto`` may pick a GPU on the node a requeued job lands on), is not resumed.
+    checkpoint (their configs and seeds): a checkpoint with another key, made on another kind
+    of device (``--device auto`` may pick a GPU on the node a requeued job lands on) or with other
+    versions of the libraries that compute (:data:`COMPUTING`), is not resumed.
     ``lr_at(epoch)`` (0-based) sets the learning rate of ``trainer.optimiser`` before each epoch.
     ``average``: the decay per mini-batch of the weight average (:class:`WeightAverage`; 0: none)."""
     start = time.perf_counter()
@@ -323,7 +343,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     state = _State(model, n_models, epochs, weights)
     resumed, before = 0, 0.0  # the epochs and seconds of a stopped run this fit resumes
     checkpoint = options.checkpoint
-    key = json.dumps({"models": key, "device": next(model.parameters()).device.type})
+    key = json.dumps({"models": key, "device": next(model.parameters()).device.type, "versions": _computing_versions()})
     saved = _read_checkpoint(options)
     if saved is not None:
         if saved.get("key") == key:

@@ -260,6 +260,29 @@ def test_a_checkpoint_made_on_another_kind_of_device_is_not_resumed(tmp_path):
     assert results.load(out).attrs.get("resumed_from_epoch") is None
 
 
+def test_a_checkpoint_made_with_another_torch_is_not_resumed(tmp_path):
+    """A job killed, then resumed after torch was upgraded, would continue one version's epochs
+    with the other's, and its file would name only the last versions: not resumed, said why."""
+    import torch
+
+    out = tmp_path / "r.h5"
+    args = [*[a if a != "12" else "2" for a in IPD], "--out", str(out), "--keep-checkpoints"]  # 2 epochs
+    assert run(*args).returncode == 0
+    out.unlink()  # the checkpoint of the last epoch stays
+    path = checkpoint_path(out, [(None, 0)])
+    saved = torch.load(path, weights_only=False)
+    version = results.library_versions()["torch"]
+    now = f'"torch": "{version}"'
+    assert now in saved["key"]
+    saved["key"] = saved["key"].replace(now, '"torch": "2.0.0"')
+    torch.save(saved, path)
+    other = run(*args)
+    assert other.returncode == 0, other.stderr
+    assert f"{path} was made with torch 2.0.0, this run has torch {version}; starting from epoch 1" in (other.stderr)
+    assert "resuming" not in other.stderr
+    assert results.load(out).attrs.get("resumed_from_epoch") is None
+
+
 def test_an_unreadable_checkpoint_is_reported_and_training_starts_over(tmp_path):
     """A checkpoint torn by a power cut (they are written atomically but not synced) is not
     resumed: one line names it, and the run trains from epoch 1."""
