@@ -58,6 +58,7 @@ import shutil
 import subprocess
 import sys
 import tomllib
+import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -363,14 +364,20 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     if not create and not path.exists():
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    storage = JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    lock = JournalFileOpenLock(str(path))
     # epochs are reported from 1 and Optuna prunes from step n_warmup_steps on: never in the first epoch
     pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
               "halving": optuna.pruners.SuccessiveHalvingPruner(),
               "none": optuna.pruners.NopPruner()}[spec.pruner]  # fmt: skip
-    s = optuna.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed + worker),
-                            pruner=pruner, direction="maximize", load_if_exists=True)  # fmt: skip
-    if asked := len(s.get_trials(deepcopy=False)):
+    _check_journal(path, lock)
+    try:
+        storage = JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
+        s = optuna.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed + worker),
+                                pruner=pruner, direction="maximize", load_if_exists=True)  # fmt: skip
+        asked = len(s.get_trials(deepcopy=False))
+    except (ValueError, KeyError, TypeError, IndexError, AssertionError) as exc:  # what Optuna's replay raises
+        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+    if asked:
         # a resumed or resubmitted worker: a seed of its own, or it would ask the points again
         # that the same seed asked before (random sampling, and TPE's first trials)
         s.sampler = _sampler(spec, int(np.random.SeedSequence([spec.seed, worker, asked]).generate_state(1)[0]))
@@ -381,6 +388,72 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
                         "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip
     return s
+
+
+def _damaged(path: Path, why: str) -> SpecError:
+    return SpecError(f"{path}: damaged, not an Optuna journal that can be read ({why}); nothing was written to it: "
+                     "restore it, or move its folder away to start the study again")  # fmt: skip
+
+
+def _check_journal(path: Path, lock: Any) -> None:
+    """Refuse a journal that is not one before Optuna appends to it: Optuna's reader passes over a
+    bad last line (it raises only for a bad line with lines after it), and the record it then
+    appends would leave the journal unreadable for good. An unfinished last record is cut
+    (:func:`_drop_unfinished_record`)."""
+    _drop_unfinished_record(path, lock)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return
+    lines = data.split(b"\n")
+    tail = lines.pop()  # b"" after the last newline; else a record another worker is writing now
+    if tail and not tail.startswith(b'{"op_code":'):
+        raise _damaged(path, "its last line is no journal record")
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+        except ValueError:
+            raise _damaged(path, f"line {number} is not JSON") from None
+        if not isinstance(record, dict) or "op_code" not in record:
+            raise _damaged(path, f"line {number} is no Optuna record")
+
+
+def _drop_unfinished_record(path: Path, lock: Any) -> None:
+    """Cut a journal's last record if it is unfinished (no newline: a worker killed, or a disk
+    that filled up, while it wrote): Optuna skips such a line when it reads, but appends the next
+    record to it, which makes one line that is no JSON and the whole journal unreadable. Checked
+    again under the journal's lock, so that a record another worker is writing now is left alone;
+    a last line that is no record's beginning (another file) is left for the reader to refuse."""
+    if not _unfinished(path):
+        return
+    lock.acquire()
+    try:
+        if size := _unfinished(path):
+            with open(path, "rb") as f:
+                data = f.read(size)
+            keep = data.rfind(b"\n") + 1
+            if not data[keep:].startswith(b'{"op_code":'):  # not a record cut short: leave it to the reader
+                return
+            with open(path, "r+b") as f:
+                f.truncate(keep)
+                os.fsync(f.fileno())
+            warnings.warn(f"{path}: dropped an unfinished last record ({size - keep} bytes; its worker stopped "
+                          "while writing it, and no reader had taken it)", stacklevel=2)  # fmt: skip
+    finally:
+        lock.release()
+
+
+def _unfinished(path: Path) -> int:
+    """The size of the journal at ``path`` if its last byte is not a newline, else 0."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            if size == 0:
+                return 0
+            f.seek(size - 1)
+            return size if f.read(1) != b"\n" else 0
+    except FileNotFoundError:
+        return 0
 
 
 def _sampler(spec: Spec, seed: int) -> Any:

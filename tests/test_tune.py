@@ -667,3 +667,30 @@ def test_best_files_give_every_duration_with_a_unit(tmp_path):
     settings = config_file(path)
     assert RunConfig.from_dict(settings) == cfg
     assert unit_note(settings, build_parser().parse_args(["--config", str(path)])) is None
+
+
+def test_a_journal_cut_short_or_damaged(tmp_path):
+    """A journal whose last record was cut short (a worker killed, or a full disk, while it wrote):
+    the next worker appended to the unfinished line and left the whole journal unreadable (every
+    command a traceback). It is cut back to its last whole record, and the study goes on. A
+    journal that is no journal is refused in one line (exit 2) and left as it was."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    env = env_for(root)
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    journal = tune.folder(spec, root) / "optuna.journal"
+    whole = journal.read_bytes()
+    journal.write_bytes(whole + whole.splitlines(keepends=True)[-1][:40])  # a record cut short
+    path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
+    run = ok(cli("run", path, env=env, cwd=tmp_path))
+    assert "dropped an unfinished last record (40 bytes" in run.stderr
+    st = status(path, env, tmp_path)
+    assert st["complete"] == [0, 2] and st["running"] == st["failed"] == [], st  # 1: the ask past the budget
+    assert journal.read_bytes().startswith(whole)
+    for damage in (b"hello\n", b"\xff\xfe not a record"):
+        journal.write_bytes(whole + damage)
+        for command in ("run", "status"):
+            line = one_line_error(cli(command, path, env=env, cwd=tmp_path))
+            assert line.startswith(f"snnsim.tune: error: {journal}: damaged, not an Optuna journal"), line
+            assert journal.read_bytes() == whole + damage
