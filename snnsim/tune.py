@@ -347,7 +347,8 @@ SWEEP_FILES = ("job-*", "task-*", ".job-*", ".jobs-*")
 
 def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, create: bool = True) -> Any:
     """The Optuna study of ``spec`` in its journal file, created by the first worker to come
-    (None without ``create`` when there is none yet). Refused when the folder holds a sweep's
+    (without ``create``: only read, nothing appended to the journal; None when there is none
+    yet). Refused when the folder holds a sweep's
     job files, or the study was made by a spec with other fixed settings or search space.
     Worker k samples with seed ``seed + k`` in a new study; in a study that has asked trials
     already (a worker restarted or resubmitted) with a seed drawn from (seed, k, trials asked),
@@ -369,20 +370,28 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
               "halving": optuna.pruners.SuccessiveHalvingPruner(),
               "none": optuna.pruners.NopPruner()}[spec.pruner]  # fmt: skip
-    _check_journal(path, lock)
+    _check_journal(path, lock, repair=create)
     try:
         storage = JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
-        s = optuna.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed + worker),
-                                pruner=pruner, direction="maximize", load_if_exists=True)  # fmt: skip
+        if not create:  # status, best, merge: read it, append nothing (create_study would log a record each time)
+            if spec.name not in [made.study_name for made in storage.get_all_studies()]:
+                return None
+            s = optuna.load_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed),
+                                  pruner=pruner)  # fmt: skip
+        else:
+            s = optuna.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed + worker),
+                                    pruner=pruner, direction="maximize", load_if_exists=True)  # fmt: skip
         asked = len(s.get_trials(deepcopy=False))
     except (ValueError, KeyError, TypeError, IndexError, AssertionError) as exc:  # what Optuna's replay raises
         raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
-    if asked:
+    if asked and create:
         # a resumed or resubmitted worker: a seed of its own, or it would ask the points again
         # that the same seed asked before (random sampling, and TPE's first trials)
         s.sampler = _sampler(spec, int(np.random.SeedSequence([spec.seed, worker, asked]).generate_state(1)[0]))
     made_by = s.user_attrs.get("space")
     if made_by is None:
+        if not create:
+            return s  # no trial yet: the first worker records the space
         s.set_user_attr("space", spec.space)  # the first worker; another racing it sets the same text
     elif changed := [t for t in ("fixed", "search") if _canonical(json.loads(made_by))[t] != json.loads(spec.space)[t]]:
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
@@ -395,12 +404,13 @@ def _damaged(path: Path, why: str) -> SpecError:
                      "restore it, or move its folder away to start the study again")  # fmt: skip
 
 
-def _check_journal(path: Path, lock: Any) -> None:
+def _check_journal(path: Path, lock: Any, repair: bool = True) -> None:
     """Refuse a journal that is not one before Optuna appends to it: Optuna's reader passes over a
     bad last line (it raises only for a bad line with lines after it), and the record it then
     appends would leave the journal unreadable for good. An unfinished last record is cut
-    (:func:`_drop_unfinished_record`)."""
-    _drop_unfinished_record(path, lock)
+    (:func:`_drop_unfinished_record`; with ``repair``: by a command that appends)."""
+    if repair:
+        _drop_unfinished_record(path, lock)
     try:
         data = path.read_bytes()
     except FileNotFoundError:

@@ -694,3 +694,22 @@ def test_a_journal_cut_short_or_damaged(tmp_path):
             line = one_line_error(cli(command, path, env=env, cwd=tmp_path))
             assert line.startswith(f"snnsim.tune: error: {journal}: damaged, not an Optuna journal"), line
             assert journal.read_bytes() == whole + damage
+
+
+def test_status_best_and_merge_only_read_the_journal(tmp_path):
+    """``status``, ``best`` and ``merge`` read the study: each appended a record to its journal
+    (Optuna's create_study), so they needed its lock (30 s of waiting and lock warnings after a
+    worker was killed holding it) and write access to the study's folder."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    env = env_for(root)
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    journal = tune.folder(spec, root) / "optuna.journal"
+    before = journal.read_bytes()
+    lock = Path(f"{journal}.lock")
+    lock.write_text("")  # a worker killed (-9) while it held the lock
+    assert status(path, env, tmp_path)["complete"] == [0]
+    ok(cli("best", path, "--out", tmp_path / "best.toml", env=env, cwd=tmp_path, timeout=20))
+    ok(cli("merge", path, env=env, cwd=tmp_path, timeout=20))
+    assert journal.read_bytes() == before
