@@ -34,7 +34,8 @@ SPEC is a spec file (``experiments/NAME.toml``) or just its NAME, as for sweeps.
     submit SPEC [--workers K] sbatch slurm/tune.sh as an array of K workers
     status SPEC [--json]      best so far; trials complete / running / pruned / failed
     best   SPEC --out F.toml  the best trial's full config, runnable by python -m snnsim.run --config
-    merge  SPEC               every completed trial's result file into RESULTS/NAME.h5 (dim trial)
+    merge  SPEC               every completed trial's result file into RESULTS/NAME.h5 (dim trial); the
+                              others (pruned, failed, stopped) listed in its attribute unmerged_trials
 
 The study lives in ``RESULTS/NAME/optuna.journal``: Optuna's journal file storage with an
 ``open`` lock file (safe on NFSv3+, unlike SQLite on NFS). Each completed trial writes a normal
@@ -571,15 +572,37 @@ def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]
     the budget) and the best completed trial. Reads the study without creating it."""
     s = study(spec, root, create=False)
     by: dict[str, list[int]] = {"complete": [], "running": [], "pruned": [], "failed": [], "stopped": []}
-    names = {"COMPLETE": "complete", "RUNNING": "running", "PRUNED": "pruned", "FAIL": "failed", "WAITING": "running"}
     for t in s.get_trials(deepcopy=False) if s is not None else ():
         if t.user_attrs.get("over_budget"):
             continue
-        by["stopped" if t.user_attrs.get("stopped") else names[t.state.name]].append(t.number)
+        by[_state(t)].append(t.number)
     out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by}
     if by["complete"]:
         best = s.best_trial
         out["best"] = {"number": best.number, "value": best.value, "params": best.params}
+    return out
+
+
+def _state(t: Any) -> str:
+    """A trial's state as ``status`` names it: complete, running, pruned, failed or stopped."""
+    names = {"COMPLETE": "complete", "RUNNING": "running", "PRUNED": "pruned", "FAIL": "failed", "WAITING": "running"}
+    return "stopped" if t.user_attrs.get("stopped") else names[t.state.name]
+
+
+def _unmerged(spec: Spec, root: str | os.PathLike | None) -> list[dict[str, Any]]:
+    """The trials that left no result file to merge (pruned, failed, stopped, still running),
+    asks past the budget left out: each one's number, state, parameters, the validation score
+    of every epoch it reported and, for a failed one, its error."""
+    s = study(spec, root, create=False)
+    out = []
+    for t in s.get_trials(deepcopy=False) if s is not None else ():
+        if t.user_attrs.get("over_budget") or _state(t) == "complete":
+            continue
+        record = {"number": t.number, "state": _state(t), "params": t.params,
+                  "epoch_values": {str(k): v for k, v in sorted(t.intermediate_values.items())}}  # fmt: skip
+        if "error" in t.user_attrs:
+            record["error"] = t.user_attrs["error"]
+        out.append(record)
     return out
 
 
@@ -610,7 +633,9 @@ def to_toml(cfg: RunConfig, header: str) -> str:
 def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool = False) -> Path:
     """Every completed trial's result file, stacked along a dim ``trial`` with each searched
     setting a coordinate over it, into ``RESULTS/NAME.h5``. A completed trial whose file is gone
-    is refused, or left out with ``allow_missing`` (listed in the attribute ``missing``)."""
+    is refused, or left out with ``allow_missing`` (listed in the attribute ``missing``). The
+    trials that wrote no file (pruned, failed, stopped, running) are listed in the attribute
+    ``unmerged_trials`` (JSON: number, state, params, ``epoch_values``, error)."""
 
     from . import results
     from .sweep.jobs import array_spec, check_merged_kind, results_dir
@@ -651,6 +676,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
                                  drop=("trial_number", "trial_params", "objective_value"))  # fmt: skip
     merged.attrs.update({"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
                          "complete": 1, "n_trials": len(files), "missing": json.dumps(missing),
+                         "unmerged_trials": json.dumps(_unmerged(spec, root)),
                          "snnsim_version": results.library_versions()["snnsim"],
                          "optuna_version": metadata.version("optuna")})  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"

@@ -713,3 +713,22 @@ def test_status_best_and_merge_only_read_the_journal(tmp_path):
     ok(cli("best", path, "--out", tmp_path / "best.toml", env=env, cwd=tmp_path, timeout=20))
     ok(cli("merge", path, env=env, cwd=tmp_path, timeout=20))
     assert journal.read_bytes() == before
+
+
+def test_merge_lists_the_trials_that_wrote_no_file(tmp_path):
+    """A pruned trial (and any failed or stopped one) left no trace in the merged file: its
+    parameters and scores were only in the journal. They are listed in ``unmerged_trials``."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "5"))
+    spec, root = tune.load(path), tmp_path / "results"
+    for lr in (1e-2, 1e-2, 1e-2, 1e-6, 1e-2):
+        tune.study(spec, root).enqueue_trial({"lr": lr})
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    merged = results.load(tune.merge(spec, root))
+    assert merged.trial.values.tolist() == [0, 1, 2, 4]
+    pruned = tune.study(spec, root, create=False).trials[3]
+    assert json.loads(merged.attrs["unmerged_trials"]) == [
+        {"number": 3, "state": "pruned", "params": {"lr": 1e-6},
+         "epoch_values": {str(k): v for k, v in pruned.intermediate_values.items()}}
+    ]  # fmt: skip
+    assert pruned.intermediate_values  # it reported an epoch before it was pruned
