@@ -22,8 +22,8 @@ accuracy (IPD, ``n_val_batches`` > 0) or validation FVAF (BMI) over the epochs o
 
 A ``step`` must divide ``high - low`` (Optuna would shrink the range with only a warning), and be
 an integer for an integer setting (a duration's may carry a unit: ``step = "10ms"``); ``log`` is
-true or false; ``choices`` is a non-empty list. ``duration`` and ``max_delay`` run as whole
-steps of ``dt``: their range needs a step (a multiple of ``dt``), or give choices; a searched
+true or false; ``choices`` is a list of two values or more (one is a ``[fixed]`` setting).
+``duration`` and ``max_delay`` run as whole steps of ``dt``: their range needs a step (a multiple of ``dt``), or give choices; a searched
 ``dt`` takes choices (or a stepped range) that divide them. A spec that a trial's config would
 refuse on these grounds is refused when it is read.
 
@@ -233,6 +233,9 @@ def load(path: str | Path) -> Spec:
                 if len(set(values)) != len(values):
                     raise SpecError(f"{path}: search.{key}: choices list a value twice (after conversion): "
                                     f"{desc['choices']!r}")  # fmt: skip
+                if len(values) == 1:  # as low = high: no search, and a search of one point runs one config again
+                    raise SpecError(f"{path}: search.{key}: one choice ({desc['choices'][0]!r}) is no search; give "
+                                    f"{key} in [fixed], or two choices or more")  # fmt: skip
                 param = Param(key, choices=values)
             else:
                 low, high = (config_mod.coerce(key, desc[b]) for b in ("low", "high"))

@@ -140,6 +140,8 @@ BAD = {
                        '["bmi", "ipd"] }'), "search.study: cannot be searched (the objective follows from it)"),
     "task searched": (GOOD.replace('study = "ipd"\n', "").replace("[search]", '[search]\ntask = { choices = '
                       '["ipd"] }'), "search.study: cannot be searched"),
+    "one choice": (GOOD.replace("[search]", '[search]\nreadout = { choices = ["fr"] }'),
+                   "search.readout: one choice ('fr') is no search; give readout in [fixed], or two choices or more"),
     "a choice twice": (GOOD.replace("[search]", '[search]\nreadout = { choices = ["mean", "fr", "mean"] }'),
                        "search.readout: choices list a value twice"),
     "a duration twice": (GOOD.replace('tau = { low = "5ms", high = "20ms" }', 'tau = { choices = ["2ms", 0.002] }'),
