@@ -534,10 +534,20 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
     done = failed = 0
     with stop_on_signals():
         while True:
-            trial = s.ask()
-            if _used(s, trial.number) >= spec.trials:
-                trial.set_user_attr("over_budget", True)  # before tell: a finished trial takes no attrs
-                s.tell(trial, state=TrialState.FAIL)
+            over = False
+            try:
+                with signals_held():  # a stop between the ask and its check must not leave the trial running
+                    trial = s.ask()
+                    if over := _used(s, trial.number) >= spec.trials:
+                        trial.set_user_attr("over_budget", True)  # before tell: a finished trial takes no attrs
+                        s.tell(trial, state=TrialState.FAIL)
+            except Interrupted as exc:
+                if not over:
+                    _stopped(s, trial, exc)
+                    log(f"trial {trial.number}: stopped by {exc.name} before it started; not counted against "
+                        "the budget")  # fmt: skip
+                return 128 + exc.signum
+            if over:
                 log(f"{spec.name}: budget of {spec.trials} trials used; worker {worker} stops")
                 if done and failed == done:
                     log(f"every trial of worker {worker} failed ({done}); their errors are above")
@@ -546,16 +556,26 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
             try:
                 value = run_trial(spec, trial, root)
             except optuna.TrialPruned:
-                s.tell(trial, state=TrialState.PRUNED)
+                try:
+                    with signals_held():  # a stop now must not leave it running for good
+                        s.tell(trial, state=TrialState.PRUNED)
+                except Interrupted as exc:
+                    log(f"trial {trial.number}: pruned, recorded; then stopped by {exc.name}")
+                    return 128 + exc.signum
                 log(f"trial {trial.number}: pruned")
             except Interrupted as exc:
-                trial.set_user_attr("stopped", exc.name)
-                s.tell(trial, state=TrialState.FAIL)
+                _stopped(s, trial, exc)
                 log(f"trial {trial.number}: stopped by {exc.name}; not counted against the budget")
                 return 128 + exc.signum
             except Exception as exc:  # noqa: BLE001 - recorded, and the worker goes on
-                trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-                s.tell(trial, state=TrialState.FAIL)
+                try:
+                    with signals_held():
+                        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
+                        s.tell(trial, state=TrialState.FAIL)
+                except Interrupted as stop:
+                    log(f"trial {trial.number}: failed: {type(exc).__name__}: {exc}; recorded, then stopped by "
+                        f"{stop.name}")  # fmt: skip
+                    return 128 + stop.signum
                 failed += 1
                 log(f"trial {trial.number}: failed: {type(exc).__name__}: {exc}")
             else:
@@ -568,6 +588,19 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                         f"stopped by {exc.name}")  # fmt: skip
                     return 128 + exc.signum
             done += 1
+
+
+def _stopped(s: Any, trial: Any, exc: Interrupted) -> None:
+    """Record ``trial`` stopped by the signal of ``exc`` (not counted against the budget); a
+    second signal meanwhile waits for the record."""
+    from optuna.trial import TrialState
+
+    try:
+        with signals_held():
+            trial.set_user_attr("stopped", exc.name)
+            s.tell(trial, state=TrialState.FAIL)
+    except Interrupted:
+        pass
 
 
 def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]:

@@ -734,3 +734,40 @@ def test_merge_lists_the_trials_that_wrote_no_file(tmp_path):
          "epoch_values": {str(k): v for k, v in pruned.intermediate_values.items()}}
     ]  # fmt: skip
     assert pruned.intermediate_values  # it reported an epoch before it was pruned
+
+
+@pytest.mark.parametrize("moment", ["ask", "pruned"])
+def test_a_stop_while_a_trial_is_asked_or_recorded_pruned_leaves_none_running(tmp_path, monkeypatch, moment):
+    """A real SIGTERM at the moment a worker checks a new trial against the budget, or records a
+    pruned trial: the trial was left "running" for good (counted against the budget, listed as
+    running by status) and the worker ended on an uncaught stop. Now it is stopped or pruned."""
+    import signal
+
+    import optuna
+
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "5"))
+    spec, root = tune.load(path), tmp_path / "results"
+    if moment == "ask":
+        used = tune._used
+
+        def signalled_used(s, number):
+            os.kill(os.getpid(), signal.SIGTERM)
+            return used(s, number)
+
+        monkeypatch.setattr(tune, "_used", signalled_used)
+    else:
+        for lr in (1e-2, 1e-2, 1e-2, 1e-6):
+            tune.study(spec, root).enqueue_trial({"lr": lr})
+        tell = optuna.study.Study.tell
+
+        def signalled_tell(self, trial, values=None, state=None, skip_if_finished=False):
+            if state == optuna.trial.TrialState.PRUNED:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return tell(self, trial, values, state, skip_if_finished)
+
+        monkeypatch.setattr(optuna.study.Study, "tell", signalled_tell)
+    assert tune.work(spec, root, 0, lambda message: None) == 128 + signal.SIGTERM
+    info = tune.summary(spec, root)
+    assert info["running"] == [], info
+    assert (info["stopped"], info["pruned"]) == (([0], []) if moment == "ask" else ([], [3])), info
