@@ -814,7 +814,21 @@ def cmd_run(spec: Spec, ns: Any) -> int:
         return 128 + exc.signum
     info = summary(spec, ns.results_dir)
     print(_status_line(info))
-    return max(codes) if any(codes) else 0
+    for k, code in enumerate(codes):
+        if code < 0:  # killed by a signal it could not catch (SIGKILL: the out-of-memory killer, kill -9)
+            print(f"{spec.name}: worker {k} was killed by {_signal_name(-code)} (its log: {logs / f'worker-{k}.log'}); "
+                  "a trial it was running stays running and counts against the budget", file=sys.stderr)  # fmt: skip
+    # as a shell reports a killed process: 128 + N (Popen gives -N, which max() ranked below success)
+    return max(128 - code if code < 0 else code for code in codes)
+
+
+def _signal_name(signum: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
 
 
 def cmd_submit(spec: Spec, ns: Any) -> int:

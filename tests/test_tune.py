@@ -771,3 +771,30 @@ def test_a_stop_while_a_trial_is_asked_or_recorded_pruned_leaves_none_running(tm
     info = tune.summary(spec, root)
     assert info["running"] == [], info
     assert (info["stopped"], info["pruned"]) == (([0], []) if moment == "ask" else ([], [3])), info
+
+
+def test_run_with_a_worker_killed_does_not_exit_0(tmp_path):
+    """``tune run -j 2`` whose worker is killed by SIGKILL (the out-of-memory killer, kill -9):
+    Popen's return code -9 ranked below 0 in max(), so the run exited 0 as if all went well."""
+    import signal
+    import time
+
+    if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
+        pytest.skip("finds the workers through Linux's /proc/PID/task/PID/children")
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(trials=2, pruner="none"))
+    env = env_for(tmp_path / "results")
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.tune", "run", "-j", "2", str(spec)], env=env, cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        children, end = [], time.monotonic() + 60
+        while len(children) < 2 and time.monotonic() < end:
+            time.sleep(0.05)
+            children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        assert len(children) == 2, "the two workers did not start"
+        os.kill(int(children[0]), signal.SIGKILL)
+    finally:
+        out, err = proc.communicate(timeout=180)
+    assert proc.returncode == 128 + signal.SIGKILL, (proc.returncode, out, err)
+    assert f"tiny: worker 0 was killed by SIGKILL (its log: {tmp_path / 'results' / 'tiny' / 'logs' / 'worker-0.log'})" \
+        in err, err  # fmt: skip
