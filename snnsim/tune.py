@@ -377,11 +377,13 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     _check_journal(path, lock, repair=create)
     try:
         storage = JournalStorage(JournalFileBackend(str(path), lock_obj=lock))
-        if not create:  # status, best, merge: read it, append nothing (create_study would log a record each time)
-            if spec.name not in [made.study_name for made in storage.get_all_studies()]:
-                return None
-            s = optuna.load_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed),
+        # an existing study is loaded: create_study would log a record each time (status, best and
+        # merge would write), and before a refusal below
+        if spec.name in [made.study_name for made in storage.get_all_studies()]:
+            s = optuna.load_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed + worker),
                                   pruner=pruner)  # fmt: skip
+        elif not create:
+            return None
         else:
             s = optuna.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed + worker),
                                     pruner=pruner, direction="maximize", load_if_exists=True)  # fmt: skip
@@ -400,7 +402,31 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     elif changed := [t for t in ("fixed", "search") if _canonical(json.loads(made_by))[t] != json.loads(spec.space)[t]]:
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
                         "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip
+    if create:  # run, worker: status, best and merge read what the trials made
+        _check_data(spec, s, path)
     return s
+
+
+def _check_data(spec: Spec, s: Any, path: Path) -> None:
+    """A BMI data file named in ``[fixed]``: the study remembers its SHA-256 (the first worker's),
+    and a worker that finds the file changed since is refused, as a sweep's stale jobs are: else
+    trials on two data sets mix, and the pruner and ``best`` compare them."""
+    from .datasets.bmi import file_sha256, is_file_source
+
+    data = spec.fixed.get("data")
+    if spec.fixed.get("study") != "bmi" or not is_file_source(data):
+        return
+    try:
+        now = file_sha256(data)
+    except OSError:
+        return  # a trial says why it cannot read it
+    made_on = s.user_attrs.get("data_file_sha256")
+    if made_on is None:
+        s.set_user_attr("data_file_sha256", now)
+    elif made_on != now:
+        raise SpecError(f"{path}: its trials trained on data file {data} with SHA-256 {made_on[:12]}..., which has "
+                        f"changed since ({now[:12]}... now); its trials would mix: restore that file, or give this "
+                        "spec another name")  # fmt: skip
 
 
 def _damaged(path: Path, why: str) -> SpecError:

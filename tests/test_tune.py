@@ -798,3 +798,30 @@ def test_run_with_a_worker_killed_does_not_exit_0(tmp_path):
     assert proc.returncode == 128 + signal.SIGKILL, (proc.returncode, out, err)
     assert f"tiny: worker 0 was killed by SIGKILL (its log: {tmp_path / 'results' / 'tiny' / 'logs' / 'worker-0.log'})" \
         in err, err  # fmt: skip
+
+
+def test_a_data_file_changed_between_workers_is_refused(tmp_path, bmi_path):
+    """A study whose BMI data file was replaced between two runs of its workers went on: its
+    trials trained on two data sets, the pruner and ``best`` compared them. The study remembers
+    the file's SHA-256, and a worker that finds it changed is refused in one line."""
+    import shutil
+
+    data = tmp_path / "data.pkl"
+    shutil.copyfile(bmi_path, data)
+    path = tmp_path / "b.toml"
+    text = ('name = "b"\ntrials = {trials}\nsampler = "random"\npruner = "none"\n[fixed]\nstudy = "bmi"\nmodel = "ann"\n'
+            'epochs = 1\nhidden = 4\nn_train_folds = 1\ndata = "data.pkl"\n[search]\nlr = { low = 1e-3, high = 1e-2 }\n')  # fmt: skip
+    path.write_text(text.replace("{trials}", "1"))
+    env = env_for(tmp_path / "results")
+    ok(cli("run", path, env=env, cwd=tmp_path))
+    path.write_text(text.replace("{trials}", "2"))
+    data.write_bytes(data.read_bytes() + b"\n")  # another file: a different data set would do the same
+    journal = tmp_path / "results" / "b" / "optuna.journal"
+    before = journal.read_bytes()
+    line = one_line_error(cli("run", path, env=env, cwd=tmp_path))
+    assert "its trials trained on data file data.pkl with SHA-256" in line and "changed since" in line, line
+    assert journal.read_bytes() == before
+    assert status(path, env, tmp_path)["complete"] == [0]  # status still reads it
+    shutil.copyfile(bmi_path, data)  # the file restored: the study goes on
+    ok(cli("run", path, env=env, cwd=tmp_path))
+    assert status(path, env, tmp_path)["complete"] == [0, 2]  # 1: the ask past the first budget
