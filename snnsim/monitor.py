@@ -8,7 +8,9 @@ result file (``loss``, ``val_*_curve``, ``lr_curve``, ``hidden_rate_curve``).
 
 A run resumed from its checkpoint writes the checkpoint's epoch again (a stop may have cut its
 events short), and TensorBoard hides the earlier process's events from that epoch on
-(``purge_step``), so each epoch is there once.
+(``purge_step``), so each epoch is there once. A run that was stopped without ``--tensorboard``
+(or into another folder) and resumed with it has events from the checkpoint's epoch on only;
+its result file has every epoch.
 
 Every epoch's events are flushed to disk; the writers (an event file and a writer thread each)
 are closed by :meth:`TensorBoardHook.close`, or else when the hook is dropped (the runner holds a
