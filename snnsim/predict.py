@@ -286,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             out.attrs["stimuli_seed"] = int(ns.seed)
         if cfg.study == "bmi" and bmi_data.is_file_source(ns.data):  # the bytes it read, as a run's file has it
             out.attrs["data_file_sha256"] = bmi_data.loaded_sha256(ns.data)
+        elif cfg.study == "bmi" and (digest := bmi_data.synthetic_sha256(ns.data)):  # the arrays it decoded
+            out.attrs["synthetic_data_sha256"] = digest
         results.write(out, ns.out, overwrite=ns.overwrite)
         summary = ""
         if "accuracy" in out:

@@ -186,6 +186,14 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
             raise ConfigError("config", f"{path} was made from {run.data} with SHA-256 {made_from[:12]}..., "
                               f"which has changed since (now {now[:12]}...); give --data {run.data} to run on "
                               "it as it is now")  # fmt: skip
+    if (made_from := ds.attrs.get("synthetic_data_sha256")) and not data_given:
+        from .datasets.bmi import synthetic_sha256
+
+        if (now := synthetic_sha256(run.data)) != made_from:
+            source = run.data or "synthetic (the standard set)"
+            raise ConfigError("config", f"{path} was made from {source} with SHA-256 {made_from[:12]}...; this "
+                              f"snnsim's generator or its cache ($SNNSIM_CACHE) gives {now[:12]}... now; "
+                              f"give --data {run.data or 'synthetic'} to run on it as it is now")  # fmt: skip
     full = run.to_dict()
     settings = {"study": run.study} | ({"model": run.model} if run.model != RunConfig.model else {})  # the recipe's
     for _ in full:  # each pass adds the settings where the recipe's config still differs

@@ -296,6 +296,8 @@ def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_path, 
     import hashlib
     import pickle
 
+    from snnsim.datasets import bmi as bmi_data
+
     out = tmp_path / "b.h5"
     assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
                          "--quiet", "--out", str(out)]) == 0  # fmt: skip
@@ -308,6 +310,11 @@ def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_path, 
         assert in_process(out, "--data", path, "--fold", 0, "--out", p) == 0
         assert results.load(p).attrs["data_file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
     assert results.load(out).attrs["data_file_sha256"] == hashlib.sha256(Path(bmi_path).read_bytes()).hexdigest()
+    synthetic = tmp_path / "p_synthetic.h5"  # a synthetic member: the SHA-256 of its arrays, as a run records it
+    assert in_process(out, "--data", "synthetic:weak:1", "--fold", 0, "--out", synthetic) == 0
+    attrs = results.load(synthetic).attrs
+    assert "data_file_sha256" not in attrs
+    assert attrs["synthetic_data_sha256"] == bmi_data.arrays_sha256(bmi_data.load("synthetic:weak:1"))
 
 
 def test_out_of_memory_names_the_option_that_sizes_it(ipd_model, tmp_path):

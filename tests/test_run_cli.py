@@ -253,6 +253,43 @@ def test_a_result_file_whose_data_file_changed_is_refused(tmp_path, capsys, bmi_
     assert main(["--config", str(first), "--data", str(data), "--out", str(tmp_path / "b.h5"), "--quiet"]) == 0
 
 
+def test_a_synthetic_run_names_its_arrays_and_a_changed_cache_is_refused(tmp_path, capsys, monkeypatch):
+    """A run on a synthetic member records the SHA-256 of the arrays it trained on (here computed
+    from the cache file by hand); a cache changed since (edited, or left by another generator of
+    the same version) gives other numbers: `--config` refuses it in one line, unless --data."""
+    import hashlib
+    import pickle
+
+    from snnsim.datasets import bmi
+
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(bmi, "SYNTHETIC", {})
+    first = tmp_path / "a.h5"
+    assert (
+        main(["--study", "bmi", "--model", "linear", "--data", "synthetic:weak:1", "--quiet", "--out", str(first)]) == 0
+    )
+    (cache,) = (tmp_path / "cache").iterdir()
+    data = pickle.loads(cache.read_bytes())
+    by_hand = hashlib.sha256()
+    for key in ("MI", "theta", "dtheta", "ddtheta", "torque", "time"):
+        for fold in data[key]:
+            a = np.asarray(fold, dtype=float).reshape(len(fold)) if key == "time" else np.asarray(fold, dtype=float)
+            by_hand.update(f"{key}|{a.dtype.str}|{a.shape}|".encode() + a.tobytes())
+    made = results.load(first).attrs["synthetic_data_sha256"]
+    assert made == by_hand.hexdigest()
+    data["MI"][3][0, 0] += 1  # one count more: still a valid data set
+    cache.write_bytes(pickle.dumps(data))
+    monkeypatch.setattr(bmi, "SYNTHETIC", {})  # a new process: nothing loaded yet
+    capsys.readouterr()
+    assert main(["--config", str(first), "--out", str(tmp_path / "b.h5")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{first} was made from synthetic:weak:1 with SHA-256 {made[:12]}...;" in err[0], err
+    assert not (tmp_path / "b.h5").exists()
+    argv = ["--config", str(first), "--data", "synthetic:weak:1", "--out", str(tmp_path / "b.h5"), "--quiet"]
+    assert main(argv) == 0
+    assert results.load(tmp_path / "b.h5").attrs["synthetic_data_sha256"] != made
+
+
 def test_a_file_that_is_not_a_run_is_refused_as_config(tmp_path, capsys):
     """Results without one run's config (as a merged experiment) and a damaged result file: one
     line, exit 2."""

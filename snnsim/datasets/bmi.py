@@ -35,6 +35,9 @@ JOINTS = ("shoulder", "elbow")
 #: SHA-256 of each data file this process loaded (by resolved path): what its runs trained on.
 LOADED: dict[str, str] = {}
 _SHA256: dict[tuple[str, int, int], str] = {}
+#: SHA-256 of the arrays of each synthetic data set this process loaded (:func:`arrays_sha256`),
+#: by (member, seed): what its runs trained on, whether generated or read from the cache.
+SYNTHETIC: dict[tuple[str, int], str] = {}
 
 
 def file_sha256(path: str | Path) -> str:
@@ -45,6 +48,34 @@ def file_sha256(path: str | Path) -> str:
     if key not in _SHA256:
         _SHA256[key] = hashlib.sha256(p.read_bytes()).hexdigest()
     return _SHA256[key]
+
+
+def arrays_sha256(data: dict[str, list[np.ndarray]]) -> str:
+    """A SHA-256 (hex) of a data set's arrays: each key of :data:`KEYS`, each fold's dtype, shape
+    and values."""
+    digest = hashlib.sha256()
+    for key in KEYS:
+        for fold in data[key]:
+            a = np.ascontiguousarray(fold)
+            digest.update(f"{key}|{a.dtype.str}|{a.shape}|".encode())
+            digest.update(a)  # C-contiguous: its bytes, without a copy
+    return digest.hexdigest()
+
+
+def synthetic_sha256(data: str | None) -> str | None:
+    """The :func:`arrays_sha256` of synthetic source ``data`` (None: the standard set) as this
+    process loaded it (loaded now where it has not been); None for a data file."""
+    from . import bmi_synthetic
+
+    try:
+        source = ("standard", bmi_synthetic.DATA_SEED) if data is None else bmi_synthetic.parse_source(str(data))
+    except ValueError:
+        return None
+    if source is None:
+        return None
+    if source not in SYNTHETIC:
+        load(data)
+    return SYNTHETIC[source]
 
 
 def is_file_source(data: str | None) -> bool:
@@ -138,7 +169,9 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         raise DataError(f"--data: {exc}") from None
     if source is not None:
         member, member_seed = source
-        return validate(bmi_synthetic.load_or_generate(member_seed, member), f"synthetic data {path or ''}".strip())
+        out = validate(bmi_synthetic.load_or_generate(member_seed, member), f"synthetic data {path or ''}".strip())
+        SYNTHETIC[(member, member_seed)] = arrays_sha256(out)
+        return out
     path = Path(path)
     if not path.exists():
         raise DataError(f"--data: no file at {path}")

@@ -694,6 +694,8 @@ class BMIStudy:
         })  # fmt: skip
         if bmi_data.is_file_source(cfg.data):
             ds.attrs["data_file_sha256"] = bmi_data.loaded_sha256(cfg.data)
+        else:  # generated, or read from the cache: the arrays it trained on
+            ds.attrs["synthetic_data_sha256"] = bmi_data.synthetic_sha256(cfg.data)
         return ds
 
     def summarise(self, ds: xr.Dataset) -> str:
