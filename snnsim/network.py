@@ -343,8 +343,8 @@ class Decoder(nn.Module):
         )
 
     def _forward_part(self, h1: torch.Tensor, w2: torch.Tensor, part: Part, time_major: bool) -> PartOutput:
-        if self.arch.general:
-            return self._forward_general(h1, w2, part)
+        if self.arch.general:  # the model-space layers step sample-major currents
+            return self._forward_general(h1.transpose(1, 2) if time_major else h1, w2, part)
         layout = _Layout(h1, time_major)
         n_hidden, n_out = w2.shape[1], w2.shape[2]
         s1, _ = self.backend.lif(layout.rows(h1), part.params)
