@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .backends import ALPHA_MAX, MODEL_SPACE
 from .backends import BACKENDS as _BACKENDS
-from .backends import MODEL_SPACE
 from .datasets.bmi import N_BINS, N_NEURONS
 from .errors import ConfigError
 from .readouts import LEARNED_READOUTS, READOUT_ALIASES, READOUTS
@@ -318,6 +318,11 @@ class RunConfig:
             if name != "rate_reg" and self.neuron != "standard":
                 raise _bad(name, "the model-space neurons step as the libraries' neurons do (spike from the updated "
                                  "membrane); add --neuron standard")  # fmt: skip
+        if self.learn_tau and self.alpha > ALPHA_MAX:  # the learned decays are clamped: frozen above it
+            longest = -self.dt / math.log(ALPHA_MAX)
+            raise _bad("tau", f"with --learn-tau, must be below {longest:.5g} s (a membrane decay per step of at most "
+                              f"{ALPHA_MAX:g} at dt={self.dt:g} s, the largest a learned decay may take; a longer "
+                              f"tau would run at that decay and never learn), got {self.tau:g} s")  # fmt: skip
         if self.delays != "none":
             self._check_max_delay()
 

@@ -33,6 +33,9 @@ LIB = dict(backend="norse", neuron="standard")
         (dict(tau_syn="-2ms"), "--tau-syn: duration must be positive"),
         (dict(dropout=0.1), "--dropout: a setting of the bmi study"),
         (dict(study="bmi", dropout=1.5), "--dropout: must be below 1"),
+        # a decay above the clamp of the learned decays would run at the clamp, with no gradient
+        (dict(learn_tau=True, tau="2s", **LIB), r"--tau: with --learn-tau, must be below 0\.9995 s"),
+        (dict(learn_tau=True, tau="0.9995s", **LIB), r"--tau: with --learn-tau, must be below 0\.9995 s"),
     ],
 )
 def test_refusals_name_the_flag(settings, message):
@@ -187,3 +190,28 @@ def test_memory_check_refuses_a_large_allowed_delay(monkeypatch, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "GB of memory" in err, err
+
+
+def test_learned_decays_start_at_the_longest_tau_allowed_and_learn():
+    """The longest --tau that --learn-tau accepts starts the learned decays at its own decay (not the
+    clamp) and gives them a gradient (above it the clamp would hold them fixed: refused above)."""
+    import math
+
+    import torch
+
+    from snnsim.backends import ALPHA_MAX, make_backend
+    from snnsim.functional.lif import LIFParameters
+    from snnsim.network import Architecture, Decoder
+    from snnsim.readouts import get_readout
+
+    cfg = RunConfig(learn_tau=True, tau="0.9994s", **LIB)
+    assert cfg.alpha <= ALPHA_MAX
+    p = LIFParameters(cfg.alpha, 1.0, 5.0, "standard")
+    model = Decoder(5, 4, 3, make_backend("snntorch"), get_readout("mean"), p, "fan-in",
+                    [torch.Generator().manual_seed(0)], Architecture((4,), learn_tau=True)).double()  # fmt: skip
+    with torch.no_grad():
+        model.w1.mul_(4)
+    x = (torch.rand(1, 3, 20, 5, generator=torch.Generator().manual_seed(1)) < 0.5).double()
+    model.read(model(x)).pow(2).sum().backward()
+    assert math.isclose(float(model.decays[0][0, 0, 0]), cfg.alpha, rel_tol=1e-7)  # float32 parameters
+    assert model.decays[0].grad.abs().min() > 0

@@ -61,6 +61,11 @@ def _fused() -> Backend:
 
 BACKENDS: dict[str, Callable[[], Backend]] = {"snntorch": _snntorch, "norse": _norse, "fused": _fused}
 
+#: Largest membrane decay per step a learned time constant (``--learn-tau``) may reach: the learned
+#: decays are clamped to [0, ALPHA_MAX] (Norse's Euler step divides by 1 - alpha). Here, without torch,
+#: so that the config can refuse a ``--tau`` whose decay lies above it.
+ALPHA_MAX = 0.999
+
 #: Model-space options (config fields) -> the backends that carry them; the config refuses the rest.
 MODEL_SPACE: dict[str, tuple[str, ...]] = {
     "hidden": ("snntorch", "norse", "fused"),  # several hidden layers

@@ -30,11 +30,9 @@ from typing import Any, NamedTuple
 
 import torch
 
+from ..backends import ALPHA_MAX as ALPHA_MAX  # the largest learned membrane decay (re-exported)
 from .lif import LIFParameters
 from .surrogate import spike_fn
-
-#: Largest membrane decay a learned time constant may reach (Norse's Euler step divides by 1 - alpha).
-ALPHA_MAX = 0.999
 
 
 class CellOptions(NamedTuple):
