@@ -9,7 +9,7 @@ training folds.
   values, and optionally ``ipd`` (samples,) in rad; or ``--stimuli N [--seed S]``: N fresh
   stimuli drawn with the model's stimulus settings. The file gets ``predicted_class`` and
   ``predicted_ipd_deg`` (repeat, sample), and with true IPDs ``ipd_deg``, ``accuracy`` and
-  ``error_deg`` (repeat).
+  ``error_deg`` (repeat); with ``--data``, the file's SHA-256 (``data_file_sha256``).
 - BMI: ``--data bmi_dataset.pkl`` (the course format) and ``--fold K`` (repeatable; default
   every fold): the file gets ``y_pred`` (repeat, sample, output), ``y_true``, ``time``, ``fold``
   and ``fvaf`` (repeat, output), and the data file's SHA-256 (``data_file_sha256``) as a run's
@@ -21,6 +21,8 @@ replacing a file unless ``--overwrite``).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import math
 import sys
@@ -99,17 +101,21 @@ def check_shapes(ds: xr.Dataset, cfg: RunConfig, path: str | Path) -> None:
                                   f"{tuple(shape)}; its weights and config do not belong together")  # fmt: skip
 
 
-def ipd_stimuli(cfg: RunConfig, data: str | None, n: int | None, seed: int) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Spikes (N, T, C) float and true IPDs (N,) rad or None."""
+def ipd_stimuli(
+    cfg: RunConfig, data: str | None, n: int | None, seed: int
+) -> tuple[torch.Tensor, torch.Tensor | None, str | None]:
+    """Spikes (N, T, C) float, true IPDs (N,) rad or None, and the SHA-256 of the bytes of the
+    ``data`` file they were read from (None for drawn stimuli)."""
     from .encoders.ipd import IPDStimulus, generate
     from .seeding import generator
 
     stim = IPDStimulus.from_config(cfg)
     if data is None:
         ipd, spikes = generate(n, stim, generator(seed, "ipd-predict"))
-        return spikes.float(), ipd
+        return spikes.float(), ipd, None
     try:
-        arrays = np.load(data)
+        raw = Path(data).read_bytes()  # read once: the digest is of the bytes the arrays came from
+        arrays = np.load(io.BytesIO(raw))
         if not isinstance(arrays, np.lib.npyio.NpzFile):  # an .npy file: one array, no names
             raise KeyError("spikes")
         spikes = np.asarray(arrays["spikes"])
@@ -129,7 +135,7 @@ def ipd_stimuli(cfg: RunConfig, data: str | None, n: int | None, seed: int) -> t
             raise DataError(f"--data: ipd must lie in -pi/2..pi/2 rad (-90..90 deg), got {ipd.min():g}..{ipd.max():g}"
                             + (" (degrees?)" if np.abs(ipd).max() <= 90 else ""))  # fmt: skip
         ipd = torch.from_numpy(ipd.astype(np.float32))
-    return torch.from_numpy(spikes.astype(np.float32)), ipd
+    return torch.from_numpy(spikes.astype(np.float32)), ipd, hashlib.sha256(raw).hexdigest()
 
 
 @torch.no_grad()
@@ -248,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
+        data_sha256 = None
         made = results.numerics_version(ds.attrs)
         if made != results.NUMERICS_VERSION:
             print(f"{PROG}: note: {ns.model} was trained by an snnsim of numerics version {made}, this one has "
@@ -266,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise DataError("--seed is the seed of the fresh stimuli of --stimuli; a --data file has its own")
             ns.seed = ns.seed or 0
             with deterministic():  # the run's own thread settings: its numbers, bit for bit
-                out = predict_ipd(ds, cfg, *ipd_stimuli(cfg, ns.data, ns.stimuli, ns.seed))
+                spikes, ipd, data_sha256 = ipd_stimuli(cfg, ns.data, ns.stimuli, ns.seed)
+                out = predict_ipd(ds, cfg, spikes, ipd)
         else:
             if ns.data is None:
                 raise DataError("--data: give the bmi_dataset.pkl to predict on")
@@ -288,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
             out.attrs["data_file_sha256"] = bmi_data.loaded_sha256(ns.data)
         elif cfg.study == "bmi" and (digest := bmi_data.synthetic_sha256(ns.data)):  # the arrays it decoded
             out.attrs["synthetic_data_sha256"] = digest
+        elif cfg.study == "ipd" and data_sha256:  # the same for an IPD model's .npz
+            out.attrs["data_file_sha256"] = data_sha256
         results.write(out, ns.out, overwrite=ns.overwrite)
         summary = ""
         if "accuracy" in out:

@@ -317,6 +317,22 @@ def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_path, 
     assert attrs["synthetic_data_sha256"] == bmi_data.arrays_sha256(bmi_data.load("synthetic:weak:1"))
 
 
+def test_ipd_predictions_record_the_sha256_of_the_data_file_they_read(ipd_model, tmp_path):
+    """An IPD predictions file of a --data FILE.npz carries the file's SHA-256, as a BMI one does:
+    two files of other bytes give other digests, each that of its own bytes; drawn stimuli have none."""
+    import hashlib
+
+    rng = np.random.default_rng(0)
+    first = _npz(tmp_path, "a.npz", spikes=rng.random((3, 100, 200)) < 0.05, ipd=np.array([-1.0, 0.0, 1.0]))
+    second = _npz(tmp_path, "b.npz", spikes=rng.random((3, 100, 200)) < 0.05)
+    for path in (first, second):
+        p = tmp_path / f"p_{path.stem}.h5"
+        assert in_process(ipd_model, "--data", path, "--out", p) == 0
+        assert results.load(p).attrs["data_file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert in_process(ipd_model, "--stimuli", 2, "--out", tmp_path / "fresh.h5") == 0
+    assert "data_file_sha256" not in results.load(tmp_path / "fresh.h5").attrs
+
+
 def test_out_of_memory_names_the_option_that_sizes_it(ipd_model, tmp_path):
     """Under a real 8 GB address-space limit, 10^8 stimuli (some 16 TB of spikes) cannot be made."""
     import resource
