@@ -27,6 +27,7 @@ import json
 import math
 import sys
 import zipfile
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -120,7 +121,8 @@ def ipd_stimuli(
             raise KeyError("spikes")
         spikes = np.asarray(arrays["spikes"])
         ipd = np.asarray(arrays["ipd"]) if "ipd" in arrays.files else None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:  # EOFError: an empty file
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        # EOFError: an empty file; zlib.error: a damaged member of an np.savez_compressed file
         raise DataError(f"--data: {data} is not an .npz file with an array 'spikes' ({type(exc).__name__})") from None
     if spikes.ndim != 3 or spikes.shape[1:] != (stim.steps, stim.n_inputs) or not len(spikes):
         raise DataError(f"--data: spikes have shape {spikes.shape}; the model takes (samples, {stim.steps}, "

@@ -156,6 +156,16 @@ def _bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+def _damaged_compressed_npz(folder: Path) -> Path:
+    """An ``np.savez_compressed`` file whose deflated spikes have bytes flipped: the zip's
+    directory reads, its member's compressed stream does not."""
+    path = folder / "c.npz"
+    np.savez_compressed(path, spikes=np.random.default_rng(0).random((4, 100, 200)) < 0.05)
+    data = bytearray(path.read_bytes())
+    data[200:400] = bytes(b ^ 0xFF for b in data[200:400])
+    return _bytes(path, bytes(data))
+
+
 BAD = {
     "missing model": lambda m, d: (d / "nope.h5", ["--stimuli", "4"], "no result file"),
     "no spikes": lambda m, d: (m, ["--data", _npz(d, "x.npz", x=np.zeros(3))], "with an array 'spikes'"),
@@ -171,6 +181,7 @@ BAD = {
     "empty .npz": lambda m, d: (m, ["--data", _bytes(d / "z.npz", b"")], "with an array 'spikes' (EOFError)"),
     "not a zip": lambda m, d: (m, ["--data", _bytes(d / "t.npz", b"PK\x03\x04 not a zip")],
                                "with an array 'spikes' (BadZipFile)"),
+    "damaged compressed .npz": lambda m, d: (m, ["--data", _damaged_compressed_npz(d)], "with an array 'spikes'"),
     "no data": lambda m, d: (m, [], "give --data FILE.npz or --stimuli N"),
     "fold of IPD": lambda m, d: (m, ["--stimuli", "4", "--fold", "1"], "--fold is for BMI models"),
     "seed of a data file": lambda m, d: (m, ["--data", _npz(d, "k.npz", spikes=np.zeros((2, 100, 200))), "--seed",
