@@ -185,7 +185,8 @@ class RunConfig:
         low=0, high=1_000_000, studies=("ipd",),
     )  # fmt: skip
     fresh_data: bool = setting(
-        False, "a new training set (new phases and Poisson draws) every epoch after the first", kind="bool",
+        False, "a new training set (new phases and Poisson draws) every epoch after the first (the training "
+        "accuracy is scored on the first epoch's set)", kind="bool",
         studies=("ipd",),
     )  # fmt: skip
     tone_hz: float = setting(20.0, "tone frequency, Hz", kind="float", low=0, studies=("ipd",))
