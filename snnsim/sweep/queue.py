@@ -45,8 +45,10 @@ def record_path(exp: Experiment, root: str | os.PathLike | None = None) -> Path:
 def submitting(exp: Experiment, root: str | os.PathLike | None = None) -> Iterator[None]:
     """Hold the experiment's submit lock (``flock`` on ``.slurm-submitted.lock``, released by
     the kernel when the holder exits or dies) for the ``with`` block; wait, with a note, while
-    another ``sweep submit`` of the experiment holds it."""
+    another ``sweep submit`` of the experiment holds it. Folders it made for the lock are removed
+    again where the block recorded nothing (a submit refused, or with nothing to submit)."""
     path = record_path(exp, root).with_name(RECORD + ".lock")
+    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # innermost first
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
@@ -62,6 +64,11 @@ def submitting(exp: Experiment, root: str | os.PathLike | None = None) -> Iterat
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
+        if made and not record_path(exp, root).exists():  # leave no folder of a submit that sent nothing
+            with contextlib.suppress(OSError):
+                path.unlink()
+                for folder in made:
+                    folder.rmdir()
         os.close(fd)  # releases the lock
 
 
