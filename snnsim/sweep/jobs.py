@@ -359,7 +359,9 @@ class JobLock:
         self._fd: int | None = None
 
     def acquire(self, wait: float = 1.0) -> bool:
-        """Take the lock, trying for ``wait`` seconds (a ``status`` probe holds it for a moment)."""
+        """Take the lock, trying for ``wait`` seconds (a ``status`` probe holds it for a moment).
+        Raises :class:`~snnsim.atomic_write.WriteFailed`, naming the lock file and holding nothing,
+        where the holder cannot be written in it (a full disk)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
         deadline = time.monotonic() + wait
@@ -372,8 +374,13 @@ class JobLock:
                     os.close(fd)
                     return False
                 time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{socket.gethostname()} pid {os.getpid()}\n".encode())
+        try:  # who holds it, for `status`: a full disk is said here, naming the lock, not as a bare errno
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{socket.gethostname()} pid {os.getpid()}\n".encode())
+        except OSError as exc:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            raise WriteFailed(self.path, exc.strerror or str(exc), exc.errno) from None
         self._fd = fd
         return True
 
@@ -598,7 +605,13 @@ def run_jobs(
     locks = {}
     for index in todo:
         lock = job_lock(exp, index, root)
-        if lock.acquire():
+        try:
+            acquired = lock.acquire()
+        except WriteFailed:  # the disk is full: the locks taken so far are not kept
+            for held in locks.values():
+                held.release()
+            raise
+        if acquired:
             locks[index] = lock
         else:
             log(f"job {index}: being run by {lock.holder() or 'another process'}; skipped")

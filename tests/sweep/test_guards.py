@@ -6,8 +6,12 @@ cannot run on this machine (checked before any job starts)."""
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import resource
 import shutil
+import signal
+import subprocess
 
 import h5py
 import numpy as np
@@ -20,7 +24,7 @@ from snnsim.datasets.bmi_synthetic import generate
 from snnsim.errors import ResultError
 from snnsim.sweep import cli
 from snnsim.sweep.experiment import loads
-from snnsim.sweep.jobs import result_path, run_jobs, state, states
+from snnsim.sweep.jobs import job_dir, job_lock, result_path, run_jobs, state, states
 from snnsim.sweep.merge import MergeError, merge
 
 BMI = """
@@ -307,3 +311,50 @@ def test_merge_into_a_folder_is_refused_before_reading(tmp_path, capsys):
     (tmp_path / "m.h5").mkdir()
     assert cli.main(["--results-dir", str(tmp_path), "merge", str(exp_file)]) == 2
     assert one_line(capsys).endswith("m.h5 is a folder; move it away: the merged results are written there")
+
+
+def test_a_full_disk_at_the_job_locks_is_one_line_naming_the_lock_and_holds_none(tmp_path, bmi_path, capsys):
+    """A pack run on a full file system (a real tmpfs, where this process may mount one; else a
+    per-file size limit of 0, RLIMIT_FSIZE): the lock of job 0 (its file written before) is taken,
+    the holder of job 1 cannot be written. Before, the run said only "snnsim.sweep: error: No
+    space left on device", naming no file, and kept job 0 locked."""
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    exp = loads(exp_file.read_text())
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True
+    ).returncode == 0  # fmt: skip
+    job_dir(exp, folder).mkdir()
+    old_handler, old_limit = signal.getsignal(signal.SIGXFSZ), resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        if mounted:
+            job_lock(exp, 0, folder).path.write_text("an earlier holder\n")  # one page, freed and taken again
+            fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the rest of the file system
+            with pytest.raises(OSError, match="No space left"):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            os.close(fd)
+            reason = "No space left on device"
+        else:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (0, old_limit[1]))
+            reason = "File too large"
+        code = cli.main(["--results-dir", str(folder), "run", str(exp_file), "0", "--pack", "2"])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    try:
+        assert code == 5
+        failed = 1 if mounted else 0
+        err = capsys.readouterr().err.splitlines()
+        assert err[0] == "snnsim.sweep: pack 0 of 1 (2 jobs): 0-1", err
+        assert err[1:] == [
+            f"snnsim.sweep: error: cannot write {job_lock(exp, failed, folder).path}: {reason}; nothing written there"
+        ]
+        assert [job_lock(exp, i, folder).holder() for i in range(2)] == [None, None]  # no lock kept in this process
+        assert [s.state for s in states(exp, folder)] == ["missing", "missing"]
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
