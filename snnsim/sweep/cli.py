@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 from ..cli import Interrupted, OneLineParser, command_parser, guarded, stop_on_signals
 from ..cli import index as _index
 from ..cli import positive_int as _positive
-from ..errors import EXIT_STALE, SnnsimError
+from ..errors import EXIT_NOT_WRITTEN, EXIT_STALE, SnnsimError
 from ..threads import ENV as THREADS_ENV
 from ..threads import kernel_threads
 from . import experiment as experiment_mod
@@ -327,6 +327,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         print(note, file=sys.stderr)
 
     running: dict[int, subprocess.Popen] = {}
+    unlogged: dict[int, str] = {}  # the jobs (packs) not started: their log could not be written
     stopping = threading.Event()
     launching = threading.Lock()  # a job starts, or the stop takes the jobs running: not both at once
 
@@ -338,12 +339,21 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
             cmd += ["--pack", str(ns.pack)]
         if stopping.is_set():
             return i, None
-        with open(logdir / f"{unit}-{i}.log", "a") as log:  # appended: a concurrent sweep's log stays
+        path = logdir / f"{unit}-{i}.log"
+        try:  # unbuffered: a full disk fails the header's write here, not later at close
+            log = open(path, "ab", buffering=0)  # appended: a concurrent sweep's log stays
+        except OSError as exc:
+            unlogged[i] = f"not started: cannot write its log {path} ({exc.strerror or exc})"
+            return i, EXIT_NOT_WRITTEN
+        with log:
             with launching:
                 if stopping.is_set():
                     return i, None
-                log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n")
-                log.flush()
+                try:
+                    log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n".encode())
+                except OSError as exc:  # a full disk: this job is not started, the others go on
+                    unlogged[i] = f"not started: cannot write its log {path} ({exc.strerror or exc})"
+                    return i, EXIT_NOT_WRITTEN
                 running[i] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
             rc = running[i].wait()
             running.pop(i, None)
@@ -386,7 +396,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         f"{len(entries) - len(bad)} ok, {len(bad)} not ok" + (" (packs)" if ns.pack else "")
     )
     for i, rc in sorted(bad):
-        print(f"  {unit} {i}: exit code {rc}; log {logdir / f'{unit}-{i}.log'}")
+        print(f"  {unit} {i}: " + (unlogged.get(i) or f"exit code {rc}; log {logdir / f'{unit}-{i}.log'}"))
     return 1 if bad else 0
 
 

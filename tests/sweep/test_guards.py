@@ -12,6 +12,7 @@ import resource
 import shutil
 import signal
 import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -355,6 +356,46 @@ def test_a_full_disk_at_the_job_locks_is_one_line_naming_the_lock_and_holds_none
         ]
         assert [job_lock(exp, i, folder).holder() for i in range(2)] == [None, None]  # no lock kept in this process
         assert [s.state for s in states(exp, folder)] == ["missing", "missing"]
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_local_on_a_full_disk_names_each_log_it_cannot_write(tmp_path, bmi_path):
+    """`local` whose job logs cannot be written (a real full tmpfs, where this process may mount
+    one; else a per-file size limit of 0, RLIMIT_FSIZE): each job is reported as not started,
+    naming its log. Before, the first failed log write ended `local` with "snnsim.sweep: error:
+    No space left on device", naming no file and no job."""
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], capture_output=True
+    ).returncode == 0  # fmt: skip
+    limit, reason = None, "No space left on device"
+    try:
+        if mounted:
+            fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the file system
+            with pytest.raises(OSError, match="No space left"):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            os.close(fd)
+        else:
+            reason = "File too large"
+
+            def limit() -> None:
+                signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+                resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.RLIM_INFINITY))
+
+        argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(folder), "local", str(exp_file), "--quiet"]
+        proc = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limit)
+        assert proc.returncode == 1, proc.stdout + proc.stderr
+        assert proc.stderr == "" and "0 ok, 2 not ok" in proc.stdout, proc.stdout + proc.stderr
+        logs = folder / "g" / "logs"
+        for i in range(2):
+            assert f"  job {i}: not started: cannot write its log {logs / f'job-{i}.log'} ({reason})" in proc.stdout
+        assert not (folder / "g" / "job-0.h5").exists() and not (folder / "g" / "job-1.h5").exists()
     finally:
         if mounted:
             subprocess.run(["umount", str(folder)], check=True)
