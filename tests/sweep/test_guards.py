@@ -399,3 +399,48 @@ def test_local_on_a_full_disk_names_each_log_it_cannot_write(tmp_path, bmi_path)
     finally:
         if mounted:
             subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_merge_on_a_full_disk_is_one_line_exit_5_and_keeps_the_earlier_merged_file(tmp_path, capsys):
+    """docs/sweeps.md: `merge` exits 5 where the merged file cannot be written, and an earlier
+    merged file stays as it was (a real full tmpfs, where this process may mount one; else a
+    per-file size limit below the merged file's size, RLIMIT_FSIZE)."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(folder)], capture_output=True
+    ).returncode == 0  # fmt: skip
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    exp = loads(TEXT)
+    old_handler, old_limit = signal.getsignal(signal.SIGXFSZ), resource.getrlimit(resource.RLIMIT_FSIZE)
+    try:
+        for i in range(exp.grid_size):
+            fake_job(exp, i, folder)
+        assert cli.main(["--results-dir", str(folder), "merge", str(exp_file)]) == 0
+        merged = folder / "m.h5"
+        before = merged.read_bytes()
+        capsys.readouterr()
+        if mounted:
+            fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the rest of the file system
+            with pytest.raises(OSError, match="No space left"):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+            os.close(fd)
+            reason = "No space left on device"
+        else:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (len(before) // 2, old_limit[1]))
+            reason = "File too large"
+        code = cli.main(["--results-dir", str(folder), "merge", str(exp_file)])
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, old_limit)
+        signal.signal(signal.SIGXFSZ, old_handler)
+    try:
+        assert code == 5
+        assert one_line(capsys) == f"snnsim.sweep: error: cannot write {merged}: {reason}; nothing written there"
+        assert merged.read_bytes() == before
+        assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
