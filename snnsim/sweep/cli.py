@@ -74,6 +74,12 @@ def build_parser() -> OneLineParser:
         metavar="K",
         help="run pack INDEX of at most K jobs in this process (shared data, batched seeds)",
     )
+    s.add_argument(
+        "--only",
+        default=None,
+        metavar="JOBS",
+        help="with --pack: only these jobs of the pack (sbatch --array syntax; `local --indices` passes them)",
+    )
     s.add_argument("--force", action="store_true", help="rerun even if done, and replace a stale result")
     s.add_argument("--rerun-stale", action="store_true", help="replace a stale result (done jobs are skipped)")
     s.add_argument("--progress", action="store_true", help="show the training progress bar")
@@ -170,8 +176,15 @@ def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
         except argparse.ArgumentTypeError:
             raise SnnsimError(f"run: $SLURM_ARRAY_TASK_ID={env!r} is not a job index") from None
     log = lambda msg: print(f"{PROG}: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+    if ns.only is not None and not ns.pack:
+        raise SnnsimError("run: --only selects jobs of a pack; give --pack K too")
     if ns.pack:
         indices = jobs_mod.pack_indices(exp, ns.pack, index)
+        if ns.only is not None:
+            only = _parse_indices(exp, "--only", ns.only)
+            indices = [i for i in indices if i in only]
+            if not indices:
+                raise SnnsimError(f"run: --only {ns.only}: none of them is in pack {index}")
         log(f"pack {index} of {jobs_mod.n_packs(exp, ns.pack)} ({len(indices)} jobs): {jobs_mod.array_spec(indices)}")
     else:
         indices = [exp.check_index(index)]
@@ -291,6 +304,17 @@ def pack_hint(exp: Experiment, n_todo: int, ns: argparse.Namespace) -> str | Non
     )
 
 
+def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
+    """The job indices ``spec`` (sbatch ``--array`` syntax), each checked against the grid."""
+    try:
+        only = set(jobs_mod.parse_array_spec(spec))
+    except ValueError:
+        raise SnnsimError(f"{flag}: expected sbatch --array syntax such as 0-3,7, got {spec!r}") from None
+    for i in only:
+        exp.check_index(i)
+    return only
+
+
 def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
@@ -298,14 +322,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
 
     todo = _todo(exp, ns, ns.rerun_stale)
     if ns.indices is not None:
-        try:
-            only = set(jobs_mod.parse_array_spec(ns.indices))
-        except ValueError:
-            raise SnnsimError(
-                f"local: --indices: expected sbatch --array syntax such as 0-3,7, got {ns.indices!r}"
-            ) from None
-        for i in only:
-            exp.check_index(i)
+        only = _parse_indices(exp, "local: --indices", ns.indices)
         todo = [i for i in todo if i in only]
     if not todo:
         print(f"{exp.name}: nothing to run{' of --indices ' + ns.indices if ns.indices else ''} "
@@ -337,6 +354,8 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
             cmd.append("--rerun-stale")
         if ns.pack:
             cmd += ["--pack", str(ns.pack)]
+            if ns.indices is not None:  # only the jobs asked for, not the whole pack
+                cmd += ["--only", jobs_mod.array_spec([j for j in todo if jobs_mod.pack_of(exp, ns.pack, j) == i])]
         if stopping.is_set():
             return i, None
         path = logdir / f"{unit}-{i}.log"

@@ -444,3 +444,20 @@ def test_merge_on_a_full_disk_is_one_line_exit_5_and_keeps_the_earlier_merged_fi
     finally:
         if mounted:
             subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_local_indices_with_packs_runs_only_the_jobs_asked_for(tmp_path, bmi_path, capsys):
+    """`local --pack 2 --indices 0`: pack 0 holds jobs 0 and 1, and only job 0 runs. Before, the
+    whole pack ran (job 1 too) while `local` said it ran 1 job."""
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    exp = loads(exp_file.read_text())
+    argv = ["--results-dir", str(tmp_path), "local", str(exp_file), "--pack", "2", "--quiet"]
+    assert cli.main([*argv, "--indices", "0"]) == 0
+    assert "ran 1 jobs in 1 packs of at most 2" in capsys.readouterr().out
+    assert [s.state for s in states(exp, tmp_path)] == ["done", "missing"]
+    assert cli.main([*argv, "--indices", "1"]) == 0
+    assert [s.state for s in states(exp, tmp_path)] == ["done", "done"]
+    # run --only: jobs of the pack, nothing else
+    assert cli.main(["--results-dir", str(tmp_path), "run", str(exp_file), "0", "--only", "0"]) == 2
+    assert one_line(capsys).endswith("run: --only selects jobs of a pack; give --pack K too")
