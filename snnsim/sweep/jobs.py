@@ -216,8 +216,14 @@ def file_state(
     marker = _found_marker(exp, index, root)
     if marker.exists():
         return JobState(index, "failed", _last_line(marker))
-    progress = checkpoint_progress(exp, root, listing).get(index)
+    listing = list_folder(exp, root) if listing is None else listing
+    progress = listing.progress.get(index)
     if progress:
+        batch = listing.checkpoint_jobs[index]
+        if done := [j for j in batch if j != index and found_result(exp, j, root).exists()]:
+            # its pack runs without the done jobs: another batched model, another checkpoint
+            return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}, of jobs "
+                            f"{array_spec(batch)}) cannot resume: job {array_spec(done)} is done since")  # fmt: skip
         return JobState(index, "missing", f"resumes from its checkpoint after epoch {progress[0]}/{progress[1]}")
     return JobState(index, "missing")
 
@@ -420,6 +426,26 @@ def checkpoint_path(
     return job_dir(exp, root) / f"{name}.r{min(repeats)}-{max(repeats)}.ckpt"
 
 
+def _remove_orphaned_checkpoints(
+    exp: Experiment, root: str | os.PathLike | None, listing: Listing, todo: list[int], log: Callable[[str], None]
+) -> None:
+    """Remove the checkpoints of batched models that cannot resume: one of their jobs is done
+    (a pack killed after some of its results were written), so their other jobs run in another
+    batched model. Not one that this run may form again (its jobs all among ``todo``), nor one
+    with a job another process runs."""
+    for path, batch, progress in listing.checkpoints:
+        done = [j for j in batch if found_result(exp, j, root).exists()]
+        if not done or set(batch) <= set(todo) or any(job_lock(exp, j, root).holder() for j in batch if j not in todo):
+            continue
+        try:
+            for file in (path, Path(f"{path}.json")):
+                file.unlink(missing_ok=True)
+        except OSError:  # clutter left, not a reason to fail the jobs
+            continue
+        log(f"removed the checkpoint {path.name} (epoch {progress[0]}/{progress[1]}): job {array_spec(done)} "
+            "of it is done, so it cannot resume")  # fmt: skip
+
+
 def checkpoint_progress(
     exp: Experiment, root: str | os.PathLike | None = None, listing: Listing | None = None
 ) -> dict[int, tuple[int, int]]:
@@ -441,9 +467,9 @@ class Listing:
     names: tuple[str, ...]  # in the order listed
 
     @cached_property
-    def progress(self) -> dict[int, tuple[int, int]]:
-        """See :func:`checkpoint_progress`."""
-        out: dict[int, tuple[int, int]] = {}
+    def checkpoints(self) -> list[tuple[Path, list[int], tuple[int, int]]]:
+        """The checkpoints with a readable sidecar: (checkpoint path, its jobs, (epochs done, epochs))."""
+        out = []
         for name in self.names:
             match = _SIDECAR.fullmatch(name)
             if not match:
@@ -454,9 +480,18 @@ class Listing:
                 indices = parse_array_spec(match.group(1))
             except (OSError, ValueError, KeyError, TypeError):  # damaged, or not ours: no progress to show
                 continue
-            for index in indices:
-                out[index] = progress
+            out.append((self.folder / name.removesuffix(".json"), indices, progress))
         return out
+
+    @cached_property
+    def progress(self) -> dict[int, tuple[int, int]]:
+        """See :func:`checkpoint_progress`."""
+        return {index: progress for _, indices, progress in self.checkpoints for index in indices}
+
+    @cached_property
+    def checkpoint_jobs(self) -> dict[int, list[int]]:
+        """Job index -> the jobs of the batched model its checkpoint holds (a pack's: several)."""
+        return {index: indices for _, indices, _ in self.checkpoints for index in indices}
 
     @cached_property
     def _temporaries(self) -> dict[str, list[Path]]:
@@ -635,6 +670,8 @@ def run_jobs(
             removed, _ = clean_leftovers(listing.folder, listing.checkpoint_leftovers())  # only of dead writers
             if removed:
                 log(f"removed {len(removed)} temporary file(s) of checkpoints that killed jobs were writing")
+            if not keep_checkpoints:
+                _remove_orphaned_checkpoints(exp, root, listing, todo, log)
             cfgs = [exp.config(i) for i in todo]
 
             def write(i: int, ds: xr.Dataset) -> None:

@@ -13,7 +13,7 @@ from snnsim.errors import SnnsimError
 from snnsim.studies import bmi, ipd
 from snnsim.sweep import cli
 from snnsim.sweep.experiment import loads
-from snnsim.sweep.jobs import n_packs, pack_indices, result_path, run_job, run_jobs, state
+from snnsim.sweep.jobs import checkpoint_path, n_packs, pack_indices, result_path, run_job, run_jobs, state
 
 TEXT = """
 name = "p"
@@ -182,3 +182,25 @@ seed = [0, 1, 2]
     # the seeds matter (the comparison is not vacuous), except for the deterministic ridge
     snn0, snn1 = _load(result_path(exp, 0, packed)), _load(result_path(exp, 1, packed))
     assert not np.array_equal(snn0.y_pred.values, snn1.y_pred.values)
+
+
+def test_a_pack_checkpoint_that_cannot_resume_is_named_and_removed(tmp_path):
+    """A pack stopped after one of its results was written: its other jobs run in another batched
+    model, which does not resume from the pack's checkpoint. `status` says so (not "resumes"),
+    and the next run of the pack removes that checkpoint (61 MB for a pack of hidden 3000)."""
+    exp = loads(TEXT.replace("seed = [0, 1, 2]", "seed = [0]"))
+    pack = pack_indices(exp, 2, 0)
+    assert pack == [0, 2]
+    assert run_jobs(exp, pack, tmp_path, log=lambda m: None, keep_checkpoints=True) == 0
+    ckpt = checkpoint_path(exp, pack, [0], tmp_path)
+    assert ckpt.exists() and ckpt.with_name(ckpt.name + ".json").exists()
+    result_path(exp, 2, tmp_path).unlink()  # as a pack stopped between its two result files
+    st = state(exp, 2, tmp_path)
+    assert st.state == "missing"
+    assert st.reason == "its checkpoint (epoch 2/2, of jobs 0,2) cannot resume: job 0 is done since", st.reason
+    logs = []
+    assert run_jobs(exp, pack, tmp_path, log=logs.append) == 0
+    assert f"removed the checkpoint {ckpt.name} (epoch 2/2): job 0 of it is done, so it cannot resume" in logs, logs
+    assert not ckpt.exists() and not ckpt.with_name(ckpt.name + ".json").exists()
+    assert state(exp, 2, tmp_path).state == "done"
+    assert not [p.name for p in (tmp_path / exp.name).iterdir() if ".ckpt" in p.name]
