@@ -34,7 +34,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from snnsim.atomic_write import write_bytes
 from snnsim.cli import guarded, positive_float, positive_int
+from snnsim.errors import ResultError
+from snnsim.results import check_writable
 from snnsim.units import parse_duration
 
 HERE = Path(__file__).resolve().parent
@@ -140,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if args.results.exists() and not args.results.is_dir():
         ap.error(f"--results: {args.results} is a file; give the folder of the JSON records")
+    try:  # before the runs (minutes), not after them: the folder made and written in, or refused
+        check_writable(args.results / f"{args.device}-00000000-000000.json", flag="--results", example="")
+    except ResultError as exc:
+        ap.error(str(exc))
     if args.device == "cuda":
         import torch
 
@@ -202,13 +209,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {by['default']:.2f} | {ratio} | {by[best]:.2f} ({best}) | {tuned} |")
     for g in grids:
         print(f"grid: {g['experiment']} with {g['processes']} process(es): {g['seconds']:.1f} s")
-    args.results.mkdir(parents=True, exist_ok=True)
     record = args.results / f"{args.device}-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
-    record.write_text(json.dumps({
+    # in one step: never a half-written record, never another run's record replaced
+    write_bytes(record, json.dumps({
         "machine": info, "settings": {k: {e: v[e] for e in ONE_THREAD if e in v} for k, v in settings.items()},
         "args": {k: str(v) for k, v in vars(args).items()}, "commands": commands, "times": times,
         "medians": medians, "grids": grids, "speed_probe": speed,
-    }, indent=1))  # fmt: skip
+    }, indent=1).encode())  # fmt: skip
     print(f"raw timings: {record}")
     return 0
 

@@ -132,6 +132,18 @@ def test_bad_arguments_are_one_line_and_exit_2(args, message):
     assert lines[-1].startswith(message), lines
 
 
+def test_bench_ipd_refuses_a_results_folder_it_cannot_make_before_any_run():
+    """--results under a file: refused at the start, not after the runs (which take 25 minutes
+    in full) when the raw record is written and the timings would be lost."""
+    args = ["--quick", "--only", "snnsim fused", "--no-grid", "--no-tuned", "--results", "README.md/records"]
+    proc = subprocess.run([sys.executable, "benchmarks/bench_ipd.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("bench_ipd.py: error: --results: cannot create folder README.md/records"), proc.stderr
+    assert "run 1" not in proc.stdout, proc.stdout  # nothing measured
+
+
 def test_readme_numbers_are_those_of_the_stored_records():
     """Every stored CPU record is quoted in benchmarks/README.md as its script computes it: each
     case's repeats, their median and its ratio to the notebook loop's median, and the grids'
