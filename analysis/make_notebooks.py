@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 
 from snnsim import plots, results
+from snnsim.plots.common import merge_holes
 
 # Jupyter runs a notebook in its own folder (analysis/); relative paths are the repository
 # root's, where the sweeps write results/
@@ -37,7 +38,14 @@ def show(fig, figure):
     python -m snnsim.plots gives it); return it for display."""
     if FIGURES:
         plots.save_figure(fig, ROOT / FIGURES / f"{EXPERIMENT}_{figure}")
-    return fig'''
+    return fig
+
+
+def name_holes(ds):
+    """A merge with holes (sweep merge --allow-missing): say which jobs are left out of every
+    figure and table below, as python -m snnsim.plots does."""
+    if holes := merge_holes(ds):
+        print(f"{EXPERIMENT}: {holes}")'''
 
 IPD = [
     new_markdown_cell("""# IPD readouts: mean, max and firing-rate readouts at τ = 20 ms and 2 ms
@@ -57,6 +65,7 @@ rate per step)."""),
 
 EXPERIMENT = os.environ.get("SNNSIM_IPD_EXPERIMENT", "ipd_readouts")
 ds = results.load(RESULTS / EXPERIMENT)
+name_holes(ds)
 ds"""
     ),
     new_markdown_cell("""## Input stimuli
@@ -73,7 +82,11 @@ absolute IPD error in degrees (the class midpoint against the true IPD)."""),
     new_code_cell('show(plots.accuracy_boxplot(ds), "accuracy")'),
     new_code_cell('show(plots.error_boxplot(ds), "error")'),
     new_code_cell("""# median over seeds and repeats of the test accuracy (%), per readout x tau
-ds["test_acc"].median([d for d in ds["test_acc"].dims if d not in ("readout", "tau")]).to_pandas()"""),
+test = ds["test_acc"]
+pooled = [d for d in test.dims if d not in ("readout", "tau")]
+if merge_holes(ds):  # jobs missing from the merge: how many trainings each median is of
+    print("trainings per median (the others missing from the merge):", test.notnull().sum(pooled).to_pandas(), "", sep="\\n")
+test.median(pooled).to_pandas()"""),
     new_markdown_cell("""## Training curves
 
 Mean training loss (NLL) per epoch: median over seeds, inter-quartile range shaded."""),
@@ -121,6 +134,7 @@ The assignment's Figures 1, 2a and 2b from the `bmi_training_size` experiment
 
 EXPERIMENT = os.environ.get("SNNSIM_BMI_EXPERIMENT", "bmi_training_size")
 ds = results.load(RESULTS / EXPERIMENT)
+name_holes(ds)
 ds"""
     ),
     new_markdown_cell("""## Figure 1: true and predicted shoulder velocity on the test fold
@@ -144,7 +158,10 @@ test = ds["test_fvaf"].isel(output=0)
 rotations = complete_rotations(ds, "test_fvaf")
 if rotations is not None:
     test = test.sel(rotation=rotations)
-test.median([d for d in test.dims if d not in ("model", "n_train_folds")]).to_pandas()"""),
+pooled = [d for d in test.dims if d not in ("model", "n_train_folds")]
+if merge_holes(ds):  # jobs missing from the merge: how many trainings each median is of
+    print("trainings per median (the others missing from the merge):", test.notnull().sum(pooled).to_pandas(), "", sep="\\n")
+test.median(pooled).to_pandas()"""),
     new_markdown_cell("""## Learning curves
 
 Training loss and validation FVAF per epoch at the largest training set (early stopping

@@ -159,6 +159,36 @@ def test_bmi_training_size_notebook_runs(kernel_env, smoke_results):
         np.testing.assert_allclose(table[ax.get_title()], ax.lines[2].get_ydata(), rtol=1e-5)
 
 
+@pytest.mark.slow
+def test_ipd_readouts_notebook_names_the_jobs_missing_from_the_merge(kernel_env, tmp_path, monkeypatch):
+    """A merge with a hole (``sweep merge --allow-missing``, job 0 = mean at 20 ms not run): the
+    notebook says which jobs are left out, and its median table how many trainings each median
+    is of, as ``python -m snnsim.plots`` and ``analysis/ipd_readout_table.py`` do; the table
+    alone pooled the trainings present without a word."""
+    from snnsim.sweep import loads
+    from snnsim.sweep.jobs import run_job
+    from snnsim.sweep.merge import merge
+
+    root = tmp_path / "holes"
+    exp = loads(IPD_SMOKE)
+    for index in range(1, exp.grid_size):
+        assert run_job(exp, index, root=root, log=lambda *a, **k: None) == 0
+    merge(exp, root=root, allow_missing=True)
+    monkeypatch.setenv("SNNSIM_RESULTS", str(root))
+    nb = execute("ipd_readouts.ipynb", kernel_env)
+    text = [
+        out.get("text", "")
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.output_type == "stream"
+    ]
+    assert any("ipd_readouts: 1 of 6 jobs missing from the merge (0), left out" in t for t in text), text
+    (counts,) = [t for t in text if t.startswith("trainings per median")]
+    table = {row.split()[0]: [int(v) for v in row.split()[1:]] for row in counts.splitlines()[3:6]}
+    assert table == {"mean": [0, 2], "max": [2, 2], "fr": [2, 2]}, counts
+
+
 def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
     """The .ipynb files are exactly what analysis/make_notebooks.py writes (no stale edits)."""
     script = (ANALYSIS / "make_notebooks.py").read_text()
