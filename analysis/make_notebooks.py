@@ -96,12 +96,13 @@ Mean training loss (NLL) per epoch: median over seeds, inter-quartile range shad
 For each readout x τ: left, the histogram of true and estimated test IPDs; right, the
 confusion matrix with each true-IPD column normalised to 1 (pooled over seeds). A sharp
 diagonal is good; mass off the diagonal near it means errors of one class (15 deg)."""),
-    new_code_cell("""for readout in ds["readout"].values:
-    for tau in ds["tau"].values:
-        key = {"readout": readout, "tau": tau}
-        if float(ds["confusion"].sel(key).fillna(0).sum()) > 0:
-            fig = show(plots.confusion_figure(ds, sel=key), f"confusion_{readout}_{tau * 1e3:g}ms")
-            display(fig)"""),
+    new_code_cell("""# one per grid point that was run (readout x tau, and any other swept setting), as python -m
+# snnsim.plots draws and names them; a single run's file: its one matrix
+from snnsim.plots.__main__ import figures_for
+
+for name, draw in figures_for(ds).items():
+    if name.startswith("confusion"):
+        display(show(draw(), name))"""),
     new_markdown_cell("""## Hidden-layer weights
 
 IPD result files carry the trained weights as `w1` (repeat, input_unit, hidden_unit) and `w2`

@@ -189,6 +189,27 @@ def test_ipd_readouts_notebook_names_the_jobs_missing_from_the_merge(kernel_env,
     assert table == {"mean": [0, 2], "max": [2, 2], "fr": [2, 2]}, counts
 
 
+@pytest.mark.slow
+def test_ipd_readouts_notebook_runs_on_a_single_run(kernel_env, smoke_results, monkeypatch):
+    """$SNNSIM_IPD_EXPERIMENT naming one run's file (no readout or tau dim): the notebook runs to
+    the end and draws its confusion matrix under the name snnsim.plots gives it; the confusion
+    cell looped over ds["readout"] and ds["tau"] and stopped with a KeyError."""
+    import shutil
+
+    from snnsim.plots.__main__ import main as plots_main
+
+    other = kernel_env / "single"
+    other.mkdir()
+    shutil.copy(smoke_results / "ipd_readouts" / "job-0.h5", other / "one_run.h5")
+    monkeypatch.setenv("SNNSIM_RESULTS", str(other))
+    monkeypatch.setenv("SNNSIM_IPD_EXPERIMENT", "one_run")
+    execute("ipd_readouts.ipynb", kernel_env)
+    saved = {p.name for p in (kernel_env / "figures").glob("*.png")}
+    assert "one_run_confusion.png" in saved, sorted(saved)
+    assert plots_main([str(other / "one_run.h5"), "--out", str(kernel_env / "cli"), "--format", "png"]) == 0
+    assert saved <= {p.name for p in (kernel_env / "cli").glob("*.png")}, sorted(saved)
+
+
 def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
     """The .ipynb files are exactly what analysis/make_notebooks.py writes (no stale edits)."""
     script = (ANALYSIS / "make_notebooks.py").read_text()
