@@ -77,9 +77,12 @@ def build_parser() -> OneLineParser:
 
 
 class _OneConfig(argparse.Action):
-    """``--config FILE``, given once: a second file would silently replace the first."""
+    """``--config FILE``, given once: a second file would silently replace the first; an empty
+    name (an unset ``$CONFIG``) would run the defaults without a word."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:  # noqa: ANN001
+        if not values:
+            parser.error("--config: empty; give a TOML file of settings or a run's result file (.h5)")
         if (first := getattr(namespace, self.dest, None)) is not None:
             parser.error(f"--config: give one config file (got {first} and {values}); "
                          "put the settings of both in one file, or give the other as flags")  # fmt: skip

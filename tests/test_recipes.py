@@ -153,3 +153,13 @@ def test_a_second_config_file_is_refused_not_silently_dropped(tmp_path, capsys):
     assert err == [f"snnsim.run: error: --config: give one config file (got {a} and {b}); "
                    "put the settings of both in one file, or give the other as flags"], err  # fmt: skip
     assert cfg_of("--config", str(a)).hidden == 7
+
+
+def test_an_empty_config_name_is_refused_not_ignored(capsys):
+    """``--config ""`` (an unset ``$CONFIG`` in a job script) ran RunConfig's defaults without a
+    word, as if no ``--config`` had been given. One line, exit 2."""
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["--config", "", "--epochs", "1"])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["snnsim.run: error: --config: empty; give a TOML file of settings or a run's result file (.h5)"]
