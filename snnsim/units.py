@@ -5,9 +5,13 @@ Inside snnsim every duration is in seconds (float).
 
 from __future__ import annotations
 
+import decimal
 import re
 
-_DURATION_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
+#: Each unit as a power of ten of a second.
+_DURATION_UNITS = {"s": 0, "ms": -3, "us": -6, "µs": -6}
+#: Shifts a decimal number's exponent without rounding it (and without raising past float's range).
+_EXACT = decimal.Context(prec=100, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[])
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _DURATION_RE = re.compile(rf"^\s*({_NUMBER})\s*(s|ms|us|µs)\s*$")
 
@@ -32,10 +36,19 @@ def parse_duration(text: str | float | int) -> float:
         match = _DURATION_RE.match(str(text))
         if match is None:
             raise ValueError(f"expected a duration with a unit (s, ms, us), e.g. 2ms, 0.002s or 2000us; got {text!r}")
-        value = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        value = _seconds(match.group(1), _DURATION_UNITS[match.group(2)])
     if not value > 0 or value != value or value == float("inf"):
         raise ValueError(f"duration must be positive and finite, got {text!r}")
     return value
+
+
+def _seconds(number: str, power: int) -> float:
+    """The float nearest to the decimal ``number`` x 10**``power`` s, whichever unit spells it:
+    ``"9ms"``, ``"0.009s"`` and ``"9000us"`` are all 0.009 (``9 * 1e-3`` is 0.009000000000000001)."""
+    try:
+        return float(decimal.Decimal(number).scaleb(power, _EXACT))
+    except ArithmeticError:  # an exponent past Decimal's range: inf or 0, refused by the caller
+        return float(number) * 10.0**power
 
 
 def format_duration(seconds: float) -> str:

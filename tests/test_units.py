@@ -30,3 +30,20 @@ def test_parse_duration_rejects(text):
 @given(st.floats(min_value=1e-6, max_value=1e3, allow_nan=False))
 def test_format_parse_round_trip(seconds):
     assert parse_duration(format_duration(seconds)) == pytest.approx(seconds, rel=1e-5)
+
+
+@pytest.mark.parametrize("ms", ["9", "0.1", "0.9", "13", "50", "100", "2.6", "0.07"])
+def test_every_unit_gives_the_same_seconds(ms):
+    """``9ms`` was ``9 * 1e-3`` = 0.009000000000000001 and ``100000us`` 0.09999999999999999, so
+    one duration spelt in two units made two configs (``--duration 100000us`` was refused for BMI
+    as a change of the IPD-only default 0.1 s, where ``100ms`` was accepted). Each spelling is now
+    the float nearest to the decimal value, that of the same number written in seconds."""
+    nearest = float(f"{ms}e-3")
+    assert parse_duration(f"{ms}ms") == parse_duration(f"{ms}e-3s") == parse_duration(f"{ms}e3us") == nearest
+
+
+def test_a_default_spelt_in_another_unit_is_the_default():
+    from snnsim.config import RunConfig
+
+    assert RunConfig(study="bmi", model="linear", duration="100000us") == RunConfig(study="bmi", model="linear")
+    assert RunConfig(tau="9ms").tau == RunConfig(tau="0.009s").tau == RunConfig(tau="9000us").tau == 0.009
