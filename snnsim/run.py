@@ -69,7 +69,9 @@ def build_parser() -> OneLineParser:
     o.add_argument("--out", help="result file (.h5); default: none written")
     o.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     o.add_argument("--fallback-dir", help="if --out cannot be written after training, save the result in this folder")
-    o.add_argument("--quiet", action="store_true", help="no progress bar")
+    o.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no notes (recipe defaults, settings without effect, durations without "
+                        "a unit); warnings and errors still print")  # fmt: skip
     o.add_argument("--tensorboard", metavar="DIR", help="write per-epoch scalars and weight histograms for TensorBoard")
     o.add_argument("--keep-checkpoints", action="store_true",
                    help="keep the per-epoch checkpoint beside --out after the result is written")  # fmt: skip

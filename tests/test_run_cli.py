@@ -77,6 +77,20 @@ def test_help_names_the_recipe_defaults_and_the_data_default(capsys):
     assert "synthetic:NAME[:SEED]" in text
 
 
+def test_help_says_that_quiet_drops_the_notes(tmp_path, capsys):
+    """``--quiet``'s help said "no progress bar", but it drops the notes too, among them the one that
+    a TOML file's ``tau = 20`` is read as 20 s: the help says so, and it is so."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "--quiet no progress bar and no notes" in text
+    toml = tmp_path / "c.toml"
+    toml.write_text("tau = 0.02\n")
+    for quiet, notes in ((["--quiet"], 0), ([], 1)):
+        assert main(["--config", str(toml), *[a for a in TINY if a != "--quiet"], *quiet]) == 0
+        assert len([n for n in _notes(capsys.readouterr().err) if "without a unit" in n]) == notes
+
+
 def test_unwritable_out(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code = main(TINY + ["--out", str(tmp_path / "file" / "r.h5")])
