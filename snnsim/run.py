@@ -525,6 +525,8 @@ def execute(
     from .training import remove_checkpoint
 
     out = None if out is None else results.file_name(out)
+    if fallback_dir is not None and not os.fspath(fallback_dir):  # Path("") would be the current folder
+        raise ResultError("--fallback-dir: empty; give a folder for the result if --out cannot be written")
     fallback = None if fallback_dir is None else Path(fallback_dir)
     if out is not None:
         from .datasets.bmi_synthetic import source_file

@@ -91,6 +91,16 @@ def test_help_says_that_quiet_drops_the_notes(tmp_path, capsys):
         assert len([n for n in _notes(capsys.readouterr().err) if "without a unit" in n]) == notes
 
 
+def test_an_empty_fallback_dir_is_refused(tmp_path, capsys):
+    """``--fallback-dir ""`` (an unset variable) was taken as the current folder: refused like
+    ``--tensorboard ""``, before training, with nothing written."""
+    out = tmp_path / "r.h5"
+    assert main([*TINY, "--out", str(out), "--fallback-dir", ""]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["snnsim.run: error: --fallback-dir: empty; give a folder for the result if --out cannot be written"]
+    assert os.listdir(tmp_path) == []
+
+
 def test_unwritable_out(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code = main(TINY + ["--out", str(tmp_path / "file" / "r.h5")])
