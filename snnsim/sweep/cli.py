@@ -359,20 +359,23 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         if stopping.is_set():
             return i, None
         path = logdir / f"{unit}-{i}.log"
+
+        def not_started(exc: OSError) -> tuple[int, int]:  # a full disk: this job is not started, the others go on
+            unlogged[i] = f"not started: cannot write its log {path} ({exc.strerror or exc})"
+            return i, EXIT_NOT_WRITTEN
+
         try:  # unbuffered: a full disk fails the header's write here, not later at close
             log = open(path, "ab", buffering=0)  # appended: a concurrent sweep's log stays
         except OSError as exc:
-            unlogged[i] = f"not started: cannot write its log {path} ({exc.strerror or exc})"
-            return i, EXIT_NOT_WRITTEN
+            return not_started(exc)
         with log:
             with launching:
                 if stopping.is_set():
                     return i, None
                 try:
                     log.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} {shlex.join(cmd)}\n".encode())
-                except OSError as exc:  # a full disk: this job is not started, the others go on
-                    unlogged[i] = f"not started: cannot write its log {path} ({exc.strerror or exc})"
-                    return i, EXIT_NOT_WRITTEN
+                except OSError as exc:
+                    return not_started(exc)
                 running[i] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
             rc = running[i].wait()
             running.pop(i, None)
