@@ -59,7 +59,6 @@ import shutil
 import subprocess
 import sys
 import tomllib
-import warnings
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -477,8 +476,8 @@ def _drop_unfinished_record(path: Path, lock: Any) -> None:
             with open(path, "r+b") as f:
                 f.truncate(keep)
                 os.fsync(f.fileno())
-            warnings.warn(f"{path}: dropped an unfinished last record ({size - keep} bytes; its worker stopped "
-                          "while writing it, and no reader had taken it)", stacklevel=2)  # fmt: skip
+            print(f"{PROG}: note: {path}: dropped an unfinished last record ({size - keep} bytes; its worker "
+                  "stopped while writing it, and no reader had taken it)", file=sys.stderr)  # fmt: skip
     finally:
         lock.release()
 

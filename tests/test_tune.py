@@ -686,7 +686,7 @@ def test_a_journal_cut_short_or_damaged(tmp_path):
     journal.write_bytes(whole + whole.splitlines(keepends=True)[-1][:40])  # a record cut short
     path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
     run = ok(cli("run", path, env=env, cwd=tmp_path))
-    assert "dropped an unfinished last record (40 bytes" in run.stderr
+    assert f"snnsim.tune: note: {journal}: dropped an unfinished last record (40 bytes" in run.stderr
     st = status(path, env, tmp_path)
     assert st["complete"] == [0, 2] and st["running"] == st["failed"] == [], st  # 1: the ask past the budget
     assert journal.read_bytes().startswith(whole)
