@@ -135,7 +135,7 @@ def ipd_stimuli(
                             f"got {ipd.dtype} of shape {ipd.shape}")  # fmt: skip
         if np.abs(ipd).max() > math.pi / 2 + 1e-6:  # the classes cover -90..90 deg; outside, the end classes
             raise DataError(f"--data: ipd must lie in -pi/2..pi/2 rad (-90..90 deg), got {ipd.min():g}..{ipd.max():g}"
-                            + (" (degrees?)" if np.abs(ipd).max() <= 90 else ""))  # fmt: skip
+                            + (" (degrees?)" if math.pi < np.abs(ipd).max() <= 90 else ""))  # fmt: skip
         ipd = torch.from_numpy(ipd.astype(np.float32))
     return torch.from_numpy(spikes.astype(np.float32)), ipd, hashlib.sha256(raw).hexdigest()
 

@@ -178,6 +178,9 @@ BAD = {
     "ipd in degrees": lambda m, d: (m, ["--data", _npz(d, "g.npz", spikes=np.zeros((2, 100, 200)),
                                                           ipd=np.array([-45.0, 30.0]))],
                                     "ipd must lie in -pi/2..pi/2 rad (-90..90 deg), got -45..30 (degrees?)"),
+    "ipd in radians, out of range": lambda m, d: (m, ["--data", _npz(d, "r.npz", spikes=np.zeros((2, 100, 200)),
+                                                                       ipd=np.array([2.0, 0.0]))],
+                                                  "(-90..90 deg), got 0..2$"),  # not taken for degrees
     "empty .npz": lambda m, d: (m, ["--data", _bytes(d / "z.npz", b"")], "with an array 'spikes' (EOFError)"),
     "not a zip": lambda m, d: (m, ["--data", _bytes(d / "t.npz", b"PK\x03\x04 not a zip")],
                                "with an array 'spikes' (BadZipFile)"),
@@ -196,7 +199,8 @@ def test_bad_input_is_one_line_exit_2_and_no_file(case, ipd_model, tmp_path, cap
     out = tmp_path / "p.h5"
     assert in_process(model, *args, "--out", out) == 2
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("snnsim.predict: error: ") and message in lines[0], lines
+    assert len(lines) == 1 and lines[0].startswith("snnsim.predict: error: "), lines
+    assert lines[0].endswith(message[:-1]) if message.endswith("$") else message in lines[0], lines
     assert not out.exists()
 
 
