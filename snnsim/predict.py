@@ -114,6 +114,10 @@ def ipd_stimuli(
     if data is None:
         ipd, spikes = generate(n, stim, generator(seed, "ipd-predict"))
         return spikes.float(), ipd, None
+    if not Path(data).exists():
+        raise DataError(f"--data: no file at {data}")
+    if Path(data).is_dir():
+        raise DataError(f"--data: {data} is a folder; give the .npz file of stimuli")
     try:
         raw = Path(data).read_bytes()  # read once: the digest is of the bytes the arrays came from
         arrays = np.load(io.BytesIO(raw))
