@@ -122,9 +122,14 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
         if config.LEGACY_KEYS.get(key, key) not in config.field_names():
             raise ConfigError("config", f"{path}: {_not_a_setting(key)}")
         try:
-            settings[config.current_name(key, settings)] = value
+            name = config.current_name(key, settings)
         except ConfigError as exc:
             raise ConfigError("config", f"{path}: {exc.message}") from None
+        try:
+            config.coerce(name, value)  # a bad value is named with its file, not as a flag never given
+        except ConfigError as exc:
+            raise ConfigError("config", f"{path}: {key}: {exc.message}") from None
+        settings[name] = value
     return settings
 
 

@@ -96,17 +96,20 @@ def test_study_and_task_flags_together_are_refused(capsys):
 
 
 def test_a_study_or_model_that_is_no_name_is_one_line(tmp_path, capsys):
-    """The recipe is looked up by study and model: a list or table there is a bad value, not a key."""
+    """The recipe is looked up by study and model: a list or table there is a bad value, not a key.
+    A bad value of a config file is named with the file and its key."""
     from snnsim.run import main
 
     toml = tmp_path / "c.toml"
-    for text, line in [('model = ["snn"]\n', "--model: expected one of snn, ann, linear, got ['snn']"),
-                       ('study = "bmi"\nmodel = {a = 1}\n', "--model: expected one of snn, ann, linear, got {'a': 1}"),
-                       ('study = ["bmi"]\n', "--study: ")]:  # fmt: skip
+    for text, line in [('model = ["snn"]\n', "model: expected one of snn, ann, linear, got ['snn']"),
+                       ('study = "bmi"\nmodel = {a = 1}\n', "model: expected one of snn, ann, linear, got {'a': 1}"),
+                       ('study = ["bmi"]\n', "study: "), ("seed = 1e3\n", "seed: expected an integer, got 1000.0"),
+                       ('tau = "abc"\n', "tau: expected a duration")]:  # fmt: skip
         toml.write_text(text)
         assert main(["--config", str(toml), "--quiet", "--out", str(tmp_path / "r.h5")]) == 2
         err = capsys.readouterr().err.splitlines()
-        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: {line}"), err
+        # named with its file, not as a flag the user never gave
+        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {toml}: {line}"), err
     assert not (tmp_path / "r.h5").exists()
 
 
