@@ -508,7 +508,7 @@ def coerce(name: str, value: Any) -> Any:
 def _zero(value: Any) -> bool:
     """Whether ``value`` is zero, with or without a unit: 0, 0.0, "0", "0ms", "0.0 s", "0µs" (off)."""
     if isinstance(value, str):
-        return re.fullmatch(r"\s*(0+(\.0*)?|\.0+)\s*(s|ms|us|µs)?\s*", value) is not None
+        return re.fullmatch(r"\s*(0+(\.0*)?|\.0+)\s*(s|ms|us|\u00b5s|\u03bcs)?\s*", value) is not None
     return not isinstance(value, bool) and isinstance(value, (int, float)) and value == 0
 
 

@@ -9,11 +9,11 @@ import decimal
 import re
 
 #: Each unit as a power of ten of a second.
-_DURATION_UNITS = {"s": 0, "ms": -3, "us": -6, "µs": -6}
+_DURATION_UNITS = {"s": 0, "ms": -3, "us": -6, "\u00b5s": -6, "\u03bcs": -6}  # micro sign and Greek mu
 #: Shifts a decimal number's exponent without rounding it (and without raising past float's range).
 _EXACT = decimal.Context(prec=100, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[])
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
-_DURATION_RE = re.compile(rf"^\s*({_NUMBER})\s*(s|ms|us|µs)\s*$")
+_DURATION_RE = re.compile(rf"^\s*({_NUMBER})\s*({'|'.join(_DURATION_UNITS)})\s*$")
 
 
 def parse_duration(text: str | float | int) -> float:

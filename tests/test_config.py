@@ -92,6 +92,7 @@ def test_a_study_refuses_the_settings_of_another():
         ("tau_syn", "0.0", 0.0),
         ("tau_adapt", "0 s", 0.0),
         ("tau_syn", "0µs", 0.0),  # off in every unit that parse_duration takes (µs was refused as not positive)
+        ("tau_syn", "0\u03bcs", 0.0),  # Greek mu
         ("readout", "oc", "mean"),
         ("seed", "4294967295", 2**32 - 1),
     ],

@@ -14,6 +14,7 @@ from snnsim.units import format_duration, parse_duration
         ("20 ms", 0.02),
         ("1e-3s", 0.001),
         ("2µs", 2e-6),
+        ("2\u03bcs", 2e-6),  # Greek mu, as many keyboards type it, beside the micro sign
         (".5ms", 0.0005),
     ],
 )
