@@ -413,9 +413,12 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         return 128 + stopped.signum
     wall = time.perf_counter() - start
     packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
+    unstarted = [j for j in todo if (jobs_mod.pack_of(exp, ns.pack, j) if ns.pack else j) in unlogged]
     print(
-        f"{exp.name}: ran {len(todo)} jobs{packed} in {wall:.1f} s with -j {ns.processes}; "
-        f"{len(entries) - len(bad)} ok, {len(bad)} not ok" + (" (packs)" if ns.pack else "")
+        f"{exp.name}: ran {len(todo) - len(unstarted)} jobs{packed} in {wall:.1f} s with -j {ns.processes}; "
+        f"{len(entries) - len(bad)} ok, {len(bad)} not ok"
+        + (" (packs)" if ns.pack else "")
+        + (f"; {len(unstarted)} jobs not started" if unstarted else "")
     )
     for i, rc in sorted(bad):
         print(f"  {unit} {i}: " + (unlogged.get(i) or f"exit code {rc}; log {logdir / f'{unit}-{i}.log'}"))

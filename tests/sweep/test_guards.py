@@ -391,7 +391,9 @@ def test_local_on_a_full_disk_names_each_log_it_cannot_write(tmp_path, bmi_path)
         argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(folder), "local", str(exp_file), "--quiet"]
         proc = subprocess.run(argv, capture_output=True, text=True, preexec_fn=limit)
         assert proc.returncode == 1, proc.stdout + proc.stderr
-        assert proc.stderr == "" and "0 ok, 2 not ok" in proc.stdout, proc.stdout + proc.stderr
+        assert (
+            proc.stderr == "" and "ran 0 jobs" in proc.stdout and "0 ok, 2 not ok; 2 jobs not started" in proc.stdout
+        ), proc.stdout + proc.stderr
         logs = folder / "g" / "logs"
         for i in range(2):
             assert f"  job {i}: not started: cannot write its log {logs / f'job-{i}.log'} ({reason})" in proc.stdout
