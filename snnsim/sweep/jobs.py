@@ -616,7 +616,7 @@ def run_jobs(
     ``.failed`` says which repeat and epoch; the other jobs are written); 5 a result could not
     be written (disk full ...); 128+N stopped by signal N (results already written stay).
     """
-    from ..cli import Interrupted, stop_on_signals
+    from ..cli import Interrupted, signals_held, stop_on_signals
     from ..runner import run_configs
     from .experiment import format_settings
 
@@ -678,17 +678,18 @@ def run_jobs(
                 index = todo[i]
                 ds.attrs["job_wall_seconds"] = time.monotonic() - started
                 ds.attrs["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                path = results.write(ds, result_path(exp, index, root), overwrite=True)  # the job is locked
-                marker = failed_path(exp, index, root)
-                for old in (
-                    marker,
-                    path.with_name(f"{LEGACY_PREFIX}-{index}.h5"),
-                    marker.with_name(f"{LEGACY_PREFIX}-{index}.failed"),
-                ):
-                    if old.exists():
-                        old.unlink()  # a failure marker, or a replaced result of an older name
-                written.add(index)
-                log(f"job {index}: wrote {path}")
+                with signals_held():  # a stop once the file is in place would say it was not written
+                    path = results.write(ds, result_path(exp, index, root), overwrite=True)  # the job is locked
+                    marker = failed_path(exp, index, root)
+                    for old in (
+                        marker,
+                        path.with_name(f"{LEGACY_PREFIX}-{index}.h5"),
+                        marker.with_name(f"{LEGACY_PREFIX}-{index}.failed"),
+                    ):
+                        if old.exists():
+                            old.unlink()  # a failure marker, or a replaced result of an older name
+                    written.add(index)
+                    log(f"job {index}: wrote {path}")
 
             def fail(i: int, error: Exception) -> None:
                 index = todo[i]
@@ -708,6 +709,9 @@ def run_jobs(
             )  # fmt: skip
         except Interrupted as exc:
             left = [i for i in todo if i not in written and i not in diverged]
+            if not left:  # while the last result was written: nothing to rerun or requeue
+                log(f"stopped by {exc.name} after every result was written")
+                return EXIT_DIVERGED if diverged else code
             log(
                 f"job{'s' if len(left) > 1 else ''} {array_spec(left)}: stopped by {exc.name}; no result written "
                 "(rerun or requeue to complete it)"

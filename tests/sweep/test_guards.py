@@ -463,3 +463,28 @@ def test_local_indices_with_packs_runs_only_the_jobs_asked_for(tmp_path, bmi_pat
     # run --only: jobs of the pack, nothing else
     assert cli.main(["--results-dir", str(tmp_path), "run", str(exp_file), "0", "--only", "0"]) == 2
     assert one_line(capsys).endswith("run: --only selects jobs of a pack; give --pack K too")
+
+
+def test_a_stop_once_the_result_is_in_place_counts_it_written(tmp_path, bmi_path):
+    """A stop (SIGTERM, SLURM's USR1) that lands after a job's result file is in place, while its
+    folder is synced: the job said "stopped; no result written" and exited 143, and under SLURM
+    its task was requeued for nothing. The write finishes first; the job is written, exit 0."""
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path).replace("seed = [0, 1]", "seed = [0]"))
+    code = (  # hold the process in the fsync of a folder: the result's, once it is in place
+        "import os, stat, sys, time\nfrom snnsim.sweep.cli import main\nfsync = os.fsync\n"
+        "def held(fd):\n    if stat.S_ISDIR(os.fstat(fd).st_mode):\n"
+        "        print('syncing', flush=True)\n        time.sleep(3)\n    return fsync(fd)\n"
+        "os.fsync = held\n"
+        f"sys.exit(main(['--results-dir', {str(tmp_path)!r}, 'run', {str(exp_file)!r}, '0']))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "syncing"
+    result = tmp_path / "g" / "job-0.h5"
+    assert result.exists(), "the signal should land once the result is in place"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert f"job 0: wrote {result}" in err and "stopped by SIGTERM after every result was written" in err, err
+    assert "no result written" not in err
+    assert state(loads(exp_file.read_text()), 0, tmp_path).state == "done"
