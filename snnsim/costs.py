@@ -3,9 +3,11 @@
 Computed from a model's weights and its records on the test set (per sample, averaged over the
 test samples), for the decoder network input -> hidden LIF -> output (LI or LIF):
 
-- ``n_params``: weights (and biases) of the model; ``footprint_bytes``: their bytes (float32).
-  NeuroBench's ``Footprint`` also counts the buffers of the modules it is given (20 bytes per
-  snnTorch ``Leaky``); snnsim's network has none.
+- ``n_params``: weights (and biases) of the model; ``footprint_bytes``: their bytes (float32)
+  and those of the network's buffers, as NeuroBench's ``Footprint`` counts them: fixed input
+  delays (``--delays fixed``, one per input channel) are a buffer, not a parameter, that the
+  network needs to run. (NeuroBench also counts 20 bytes per snnTorch ``Leaky``; snnsim's
+  neurons have no buffers.)
 - ``connection_sparsity``: the fraction of weights that are zero.
 - ``activation_sparsity``: 1 - spikes / (neurons x steps) over the hidden and output neurons
   (an LI output layer never spikes), as NeuroBench's ``ActivationSparsity`` counts them.
@@ -44,7 +46,7 @@ if TYPE_CHECKING:
 #: (name, units, long name) of every cost variable of a result file.
 VARIABLES = (
     ("n_params", "1", "trainable parameters"),
-    ("footprint_bytes", "B", "memory of the parameters (float32)"),
+    ("footprint_bytes", "B", "memory of the parameters and buffers (float32)"),
     ("connection_sparsity", "1", "fraction of weights that are zero"),
     ("activation_sparsity", "1", "1 - spikes per neuron and step (hidden and output neurons, test set)"),
     ("synops_dense", "1", "dense synaptic operations (MACs) per sample"),
@@ -105,11 +107,12 @@ def integrated_steps(steps: int, neuron: str) -> int:
 
 
 def network(connections: list[Connection], hidden: list[torch.Tensor], out_spikes: torch.Tensor | None, n_out: int,
-            dt: float, extra_params: int = 0, neuron: str = "notebook") -> Costs:  # fmt: skip
+            dt: float, extra_params: int = 0, neuron: str = "notebook", buffers: int = 0) -> Costs:  # fmt: skip
     """Costs of a spiking network of any shape: ``connections``, the first from the inputs, then
     every hidden-layer and recurrent projection; ``hidden``: each hidden layer's spikes (N, T, n);
     ``out_spikes`` (or None for an LI output layer) of ``n_out`` neurons; ``extra_params``:
-    parameters beyond the weights; ``neuron``: ``notebook`` or ``standard``."""
+    parameters beyond the weights; ``neuron``: ``notebook`` or ``standard``; ``buffers``: values
+    the network stores that are not parameters (in the footprint only)."""
     x = connections[0].activity
     n, steps = x.shape[0], x.shape[1]
     run = integrated_steps(steps, neuron)
@@ -130,7 +133,7 @@ def network(connections: list[Connection], hidden: list[torch.Tensor], out_spike
     activation_sparsity = 1.0 - spikes / (n * run * (n_hidden + n_out))
     rate = sum(float(s.sum()) for s in hidden) / (n * n_hidden * steps * dt)
     n_params = n_weights + extra_params
-    return Costs(float(n_params), float(4 * n_params), zeros / n_weights, activation_sparsity,
+    return Costs(float(n_params), float(4 * (n_params + buffers)), zeros / n_weights, activation_sparsity,
                  float(run * n_weights), macs, acs, rate)  # fmt: skip
 
 
@@ -138,7 +141,7 @@ def of_decoder(decoder: Decoder, m: int, x: torch.Tensor, hidden_spikes: torch.T
                dt: float, extra_params: int = 0) -> Costs:  # fmt: skip
     """Costs of model ``m`` of a :class:`~snnsim.network.Decoder` from its inputs ``x`` (N, T, in),
     hidden spikes (N, T, all hidden neurons) and output spikes; learned decays and delays
-    count as parameters. With input delays, the first layer's operations are those on the
+    count as parameters, fixed delays as a buffer (in the footprint). With input delays, the first layer's operations are those on the
     delayed input it integrates (a fractional delay spreads a spike over two steps as
     graded values: multiply-accumulates)."""
     if decoder.delays is not None:
@@ -149,10 +152,11 @@ def of_decoder(decoder: Decoder, m: int, x: torch.Tensor, hidden_spikes: torch.T
     activity = {"input": x, **layers}
     connections = [Connection(activity[source], w[m], source == target) for source, target, w in decoder.connections()]
     extra = extra_params + sum(int(d[m].numel()) for d in decoder.decays)
-    if decoder.arch.delays == "learned":
-        extra += int(decoder.delays[m].numel())
+    delays = 0 if decoder.delays is None else int(decoder.delays[m].numel())
+    learned = decoder.arch.delays == "learned"
     neuron = decoder.part_of(m).params.neuron
-    return network(connections, list(layers.values()), out_spikes, decoder.w2.shape[2], dt, extra, neuron)
+    return network(connections, list(layers.values()), out_spikes, decoder.w2.shape[2], dt,
+                   extra + (delays if learned else 0), neuron, 0 if learned else delays)  # fmt: skip
 
 
 def dense(weights: list[torch.Tensor], biases: list[torch.Tensor], x: torch.Tensor) -> Costs:

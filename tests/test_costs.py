@@ -167,3 +167,22 @@ def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout, neuron)
     assert ops["Effective_ACs"] == pytest.approx(ours.synops_eff_acs, rel=1e-12)
     assert ops["Effective_MACs"] == pytest.approx(ours.synops_eff_macs) == 0.0
     assert 0 < ours.activation_sparsity < 1 and np.isfinite(ours.hidden_rate_hz)
+
+
+@pytest.mark.parametrize("mode", ["fixed", "learned"])
+def test_footprint_counts_the_delays_as_neurobench_does(mode):
+    """Fixed input delays are a buffer the network needs to run: NeuroBench's Footprint counts
+    them (and ParameterCount does not); learned delays are parameters, counted by both."""
+    from neurobench.metrics.static import Footprint, ParameterCount
+    from neurobench.models import TorchModel
+
+    from snnsim.network import Architecture
+
+    model = Decoder(4, 3, 2, make_backend("snntorch"), get_readout("mean"), LIFParameters(0.9, neuron="standard"),
+                    "fan-in", [torch.Generator().manual_seed(0)], Architecture((3,), delays=mode, max_delay=2))  # fmt: skip
+    x = (torch.rand(2, 5, 4, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    with torch.no_grad():
+        rec = model(x[None])
+    c = costs.of_decoder(model, 0, x, rec.hidden_spikes[0], None, 1e-3)
+    assert c.n_params == 4 * 3 + 3 * 2 + (4 if mode == "learned" else 0) == ParameterCount()(TorchModel(model))
+    assert c.footprint_bytes == 4 * (4 * 3 + 3 * 2 + 4) == Footprint()(TorchModel(model))
