@@ -434,7 +434,8 @@ class IPDStudy:
         return ds
 
     def summarise(self, ds: xr.Dataset) -> str:
-        """A short table: median [min-max] over repeats of accuracy, error and training time."""
+        """A short table: median [min-max] over repeats of accuracy, error, hidden rate, synaptic
+        operations (accumulates, and multiply-accumulates where there are any) and training time."""
         a = ds.attrs
         lines = [
             f"IPD  backend={a['config_backend']}  readout={a['config_readout']}  tau={a['config_tau'] * 1e3:g} ms  "
@@ -449,10 +450,11 @@ class IPDStudy:
             ("test_err_deg", "test err deg"),
             ("hidden_rate_hz", "hidden Hz"),
             ("synops_eff_acs", "synops/sample"),
+            ("synops_eff_macs", "MACs/sample"),
             ("train_seconds", "train s"),
         ):
-            if name not in ds:
-                continue
+            if name not in ds or (name == "synops_eff_macs" and not (ds[name].values > 0).any()):
+                continue  # MACs: only where the input a layer integrates is graded (fractional input delays)
             v = ds[name].values
             lines.append(f"{label:14}{np.median(v):11.2f}{v.min():11.2f}{v.max():11.2f}")
         return "\n".join(lines)

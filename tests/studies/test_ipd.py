@@ -73,3 +73,20 @@ def test_costs_come_from_the_records_the_predictions_use():
     counts = ipd.InputCurrents(cfgs[0], sets).network(model, index).hidden_spike_count()
     seconds = spikes.shape[1] * spikes.shape[2] * cfgs[0].dt * cfgs[0].hidden
     np.testing.assert_allclose([c.hidden_rate_hz for c in got], counts.numpy() / seconds, rtol=1e-12)
+
+
+def test_the_printed_table_shows_the_multiply_accumulates_of_a_graded_input():
+    """With fractional input delays the first layer integrates graded values (MACs, most of the
+    operations): the table showed the accumulates only, as "synops/sample"."""
+    import xarray as xr
+
+    values = {name: ("repeat", np.array([1.0, 3.0])) for name in ("test_acc", "synops_eff_acs", "train_seconds")}
+    values["synops_eff_macs"] = ("repeat", np.array([20000.0, 40000.0]))
+    ds = xr.Dataset(values, coords={"repeat": [0, 1]})
+    ds.attrs.update(config_backend="norse", config_readout="mean", config_tau=0.002, config_phase="per-sample",
+                    config_eval="readout", device="cpu")  # fmt: skip
+    rows = {line[:14].strip(): line[14:].split() for line in ipd.STUDY.summarise(ds).splitlines()[2:]}
+    assert rows["MACs/sample"] == ["30000.00", "20000.00", "40000.00"]
+    assert rows["synops/sample"] == ["2.00", "1.00", "3.00"]
+    ds["synops_eff_macs"] = ("repeat", np.zeros(2))  # spike inputs: no MACs, no row
+    assert "MACs/sample" not in ipd.STUDY.summarise(ds)
