@@ -618,8 +618,7 @@ class BMIStudy:
             pred = predictions(model, x, n) * d.y_std + d.y_mean
             scores.append([SplitScores(fvaf(folds.y, p), rmse(folds.y, p), p) for p in pred])
         lam = getattr(model, "ridge_lambda", math.nan)
-        x_test = d.x.test if d.x.test.device.type == "cpu" else d.x.test.cpu()
-        costs = model_costs(model, x_test, cfgs[0])
+        costs = model_costs(model, d.x.test, cfgs[0])  # on the model's device (ridge's data stay on the CPU)
         return [
             BMIRepeat(training.loss[m], training.val_curve[m], int(training.best_epoch[m]), lam,
                       Splits(*(s[m] for s in scores)), weights_of(model, m), costs[m], training.lr_of(m),

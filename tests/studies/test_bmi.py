@@ -308,3 +308,14 @@ def test_the_memory_estimate_follows_the_model(monkeypatch):
     with pytest.raises(SnnsimError, match="GB of memory") as refused:
         runner.check_memory(cfgs, runner.plan(cfgs))
     assert "--window-steps" in str(refused.value) and "--n-train-batches" not in str(refused.value)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device: runs only with a GPU")
+@pytest.mark.parametrize("model", ["snn", "ann", "linear"])
+def test_a_run_on_cuda_gets_its_costs_and_the_cpu_numbers(data_path, model):
+    """The costs were counted from the test inputs moved to the CPU, with the model on the GPU:
+    a run on cuda trained, then failed in its costs (devices mixed). Its costs equal the CPU run's."""
+    cfg = _cfg(data_path, model=model, backend="snntorch" if model == "snn" else "fused")
+    cpu, gpu = runner.run(cfg, progress=False), runner.run(cfg.replace(device="cuda"), progress=False)
+    for name in ("synops_eff_acs", "synops_eff_macs", "n_params", "footprint_bytes"):
+        np.testing.assert_allclose(gpu[name].values, cpu[name].values, rtol=1e-6, err_msg=name)
