@@ -47,3 +47,30 @@ def test_every_file_and_test_a_document_names_exists(document):
             assert re.search(rf"^\s*(?:async )?def {test}\(", target.read_text(), re.M), (
                 f"{document.relative_to(ROOT)} names {path}::{test}, which is not a test there"
             )
+
+
+def _sizes(text: str, sep: str) -> dict[str, int]:
+    """``{name: size}`` of a list such as ``a: 3, b: 2`` (``sep`` ``:``) or ``a=3, b=2`` (``=``)."""
+    return {k.strip(): int(v) for k, v in (item.split(sep) for item in re.split(r",\s*", text.strip()))}
+
+
+def test_the_merged_ipd_dataset_in_sweeps_md_is_what_merge_gives():
+    """docs/sweeps.md's picture of the merged ``ipd_readouts`` (its dimensions and sizes, its
+    variables, and the line ``sweep merge`` printed) is that of the experiment's job files now."""
+    from snnsim import runner
+    from snnsim.sweep.experiment import load
+
+    text = (ROOT / "docs" / "sweeps.md").read_text()
+    block = re.search(r"^```\nDimensions: (.*?)\nCoordinates: .*?\nData: (.*?)\n```", text, re.M | re.S)
+    dims = _sizes(re.sub(r"\s+", " ", block.group(1)), ":")
+    data = {v for v in re.findall(r"\b(\w+)(?: \([^)]*\))?(?:,|$)", re.sub(r"\s+", " ", block.group(2)))}
+    printed = re.search(r"The merged `ipd_readouts` printed `([^`]*)`", text)
+    assert printed, "docs/sweeps.md no longer quotes the line the merge of ipd_readouts printed"
+
+    exp = load("ipd_readouts")
+    # job 0's settings, on a data set small enough to train in a second: the sizes stay its own
+    ds = runner.run(exp.config(0).replace(n_train_batches=1, n_test_batches=1, batch_size=8), progress=False)
+    merged = {**{k: len(v) for k, v in exp.swept.items()}, **ds.sizes}
+    assert dims == merged
+    assert _sizes(re.sub(r"\s+", " ", printed.group(1)), "=") == merged
+    assert data == set(ds.data_vars) | {"job_index"}
