@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 
 from snnsim import results
-from snnsim.cli import OneLineParser, guarded
+from snnsim.cli import OneLineParser, description_of, guarded
 from snnsim.errors import ResultError
 
 
@@ -27,7 +27,7 @@ class WrongResultError(ResultError):
 
 def parser(prog: str, doc: str) -> OneLineParser:
     """The script's parser: a usage error is one line and exit code 2."""
-    return OneLineParser(prog=prog, description=doc.strip().splitlines()[0])
+    return OneLineParser(prog=prog, description=description_of(doc))
 
 
 def run(prog: str, main: Callable[[], object]) -> NoReturn:

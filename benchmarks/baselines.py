@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from snnsim.cli import guarded
+from snnsim.cli import description_of, guarded
 from snnsim.config import RunConfig
 from snnsim.device import resolve_device
 from snnsim.metrics import discretise
@@ -180,7 +180,7 @@ CASES = {"notebook": NotebookNet, "snntorch": SnnTorchTutorialNet, "norse": Nors
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=description_of(__doc__))
     ap.add_argument("case", choices=tuple(CASES))
     ap.add_argument("--readout", default="mean", choices=("mean", "max", "fr"))
     ap.add_argument("--tau", type=float, default=0.02, help="membrane time constant, s")

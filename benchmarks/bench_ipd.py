@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from snnsim.atomic_write import write_bytes
-from snnsim.cli import guarded, positive_float, positive_int
+from snnsim.cli import description_of, guarded, positive_float, positive_int
 from snnsim.errors import ResultError
 from snnsim.results import check_writable
 from snnsim.units import parse_duration
@@ -130,7 +130,7 @@ def machine() -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=description_of(__doc__))
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 epoch of 4 batches, 1 run, the smoke grid")
     ap.add_argument("--runs", type=positive_int, default=3, help="repeats per case (median reported)")

@@ -15,7 +15,7 @@ import collections
 import re
 from pathlib import Path
 
-from snnsim.cli import guarded, positive_float
+from snnsim.cli import description_of, guarded, positive_float
 from snnsim.errors import SnnsimError
 
 #: (stage, the functions that mark it), the first match wins.
@@ -64,7 +64,7 @@ def summarise(lines: list[str], rate: float) -> tuple[dict[str, float], int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=description_of(__doc__))
     ap.add_argument("profile", help="py-spy record --format raw output")
     ap.add_argument("--rate", type=positive_float, default=20, help="py-spy's --rate, samples per second")
     args = ap.parse_args(argv)

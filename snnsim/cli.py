@@ -90,6 +90,12 @@ def signals_held() -> Iterator[None]:
         raise Interrupted(arrived[0])
 
 
+def description_of(doc: str | None) -> str:
+    """A command's ``--help`` description: the first paragraph of its docstring ``doc``, in one
+    line (its first line alone may stop mid-sentence)."""
+    return " ".join((doc or "").strip().split("\n\n")[0].split())
+
+
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (``prog: error: ...``) and exit code 2, flags
     are never abbreviated, and an option's value may start with ``-`` (``--tau -1ms`` reaches

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cli import OneLineParser, guarded, process, stop_on_signals
+from .cli import OneLineParser, description_of, guarded, process, stop_on_signals
 from .cli import index as _index
 from .errors import ResultError
 
@@ -207,7 +207,7 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    p = OneLineParser(prog=PROG, description=description_of(__doc__))
     p.add_argument("result", help="a result file (python -m snnsim.run --out, or a sweep's job file)")
     p.add_argument("--repeat", type=_index, default=None, help="which repeat's model (default: the first)")
     p.add_argument("--format", required=True, choices=FORMATS, help="nir (NIR graph, HDF5) or pt (torch.save dict)")

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .cli import OneLineParser, guarded, process, stop_on_signals
+from .cli import OneLineParser, description_of, guarded, process, stop_on_signals
 from .cli import index as _index
 from .cli import positive_int as _positive
 from .config import RunConfig
@@ -243,7 +243,7 @@ def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    p = OneLineParser(prog=PROG, description=description_of(__doc__))
     p.add_argument("model", help="a result file holding the trained model (python -m snnsim.run --out)")
     p.add_argument("--data", help="IPD: an .npz with 'spikes' (and 'ipd'); BMI: a bmi_dataset.pkl")
     p.add_argument("--stimuli", type=_positive, help="IPD: draw this many fresh stimuli instead of --data")

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from . import config, recipes
 from .atomic_write import PathTaken, WriteFailed, clean_and_report, leftovers, leftovers_by_target
-from .cli import Interrupted, OneLineParser, guarded, process, stop_on_signals
+from .cli import Interrupted, OneLineParser, description_of, guarded, process, stop_on_signals
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
 
@@ -45,7 +45,7 @@ GROUPS = {("ipd", "bmi"): "run", ("ipd",): "ipd", ("bmi",): "bmi"}
 def build_parser() -> OneLineParser:
     p = OneLineParser(
         prog="snnsim.run",
-        description=__doc__.splitlines()[0],
+        description=description_of(__doc__),
         epilog=recipe_epilog(),
         argument_default=argparse.SUPPRESS,
     )

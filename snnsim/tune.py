@@ -67,7 +67,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config as config_mod
-from .cli import Interrupted, OneLineParser, command_parser, guarded, process, signals_held, stop_on_signals
+from .cli import (
+    Interrupted,
+    OneLineParser,
+    command_parser,
+    description_of,
+    guarded,
+    process,
+    signals_held,
+    stop_on_signals,
+)
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import EXIT_FAILED, ConfigError, SnnsimError
@@ -752,7 +761,7 @@ def _as_value(value: Any) -> Any:
 
 # -- command line ----------------------------------------------------------------------------------
 def build_parser() -> OneLineParser:
-    p, add = command_parser(PROG, __doc__.splitlines()[0], "spec", "SPEC", "experiments/NAME.toml or NAME")
+    p, add = command_parser(PROG, description_of(__doc__), "spec", "SPEC", "experiments/NAME.toml or NAME")
 
     s = add("run", "run local workers until the budget of trials is used")
     s.add_argument("-j", "--processes", type=_positive, default=1, help="worker processes at once (default 1)")

@@ -74,3 +74,43 @@ def test_the_merged_ipd_dataset_in_sweeps_md_is_what_merge_gives():
     assert dims == merged
     assert _sizes(re.sub(r"\s+", " ", printed.group(1)), "=") == merged
     assert data == set(ds.data_vars) | {"job_index"}
+
+
+#: Every command a reader runs, as ``python -m MODULE`` or ``python SCRIPT``.
+COMMANDS = [f"snnsim.{m}" for m in ("run", "sweep", "tune", "plots", "predict", "export")] + sorted(
+    str(p.relative_to(ROOT))
+    for p in list((ROOT / "analysis").glob("*.py")) + list((ROOT / "benchmarks").glob("*.py"))
+    if not p.name.startswith("_") and "def main(" in p.read_text()
+)
+
+
+@pytest.mark.filterwarnings(
+    "ignore:.*found in sys.modules after import:RuntimeWarning"
+)  # runpy of a __main__ imported before
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_describes_a_command_with_its_docstrings_first_paragraph(command, monkeypatch, capsys):
+    """``--help`` opens with the command's description whole: the first paragraph of its
+    docstring, not its first line, which often stops mid-sentence."""
+    import ast
+    import runpy
+    import sys
+
+    if command.endswith(".py"):
+        path = ROOT / command
+        monkeypatch.setattr(sys, "argv", [str(path), "--help"])
+        monkeypatch.syspath_prepend(str(path.parent))
+        launch = lambda: runpy.run_path(str(path), run_name="__main__")  # noqa: E731
+    else:
+        module = {"snnsim.plots": "snnsim.plots.__main__", "snnsim.sweep": "snnsim.sweep.__main__"}.get(
+            command, command
+        )
+        parser_in = {"snnsim.sweep": "snnsim.sweep.cli"}.get(command, module)  # the module whose docstring it shows
+        path = ROOT / (parser_in.replace(".", "/") + ".py")
+        monkeypatch.setattr(sys, "argv", [command, "--help"])
+        launch = lambda: runpy.run_module(module, run_name="__main__", alter_sys=False)  # noqa: E731
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    with pytest.raises(SystemExit) as stopped:
+        launch()
+    assert stopped.value.code == 0
+    shown = " ".join(capsys.readouterr().out.split())
+    assert " ".join(doc.strip().split("\n\n")[0].split()) in shown

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cli import Interrupted, OneLineParser, command_parser, guarded, stop_on_signals
+from ..cli import Interrupted, OneLineParser, command_parser, description_of, guarded, stop_on_signals
 from ..cli import index as _index
 from ..cli import positive_int as _positive
 from ..errors import EXIT_NOT_WRITTEN, EXIT_STALE, SnnsimError
@@ -52,7 +52,7 @@ ARRAY_SCRIPT = Path(__file__).resolve().parents[2] / "slurm" / "array.sh"
 
 
 def build_parser() -> OneLineParser:
-    p, add = command_parser(PROG, __doc__.splitlines()[0], "exp", "EXP", "experiments/NAME.toml or NAME")
+    p, add = command_parser(PROG, description_of(__doc__), "exp", "EXP", "experiments/NAME.toml or NAME")
 
     s = add("count", "print the number of jobs N (or of packs, with --pack)")
     s.add_argument("--pack", type=_positive, default=None, metavar="K", help="count packs of at most K jobs")
