@@ -156,3 +156,23 @@ def test_a_rotation_run_at_one_training_size_only_is_left_out_as_in_figure_2a(bm
         np.testing.assert_allclose(point["y"], np.median(pooled(ds.test_fvaf.isel(output=0), {"model": model,
                                    "n_train_folds": 8, "rotation": 15})))  # fmt: skip
         assert point["n"] == ds.sizes["repeat"]
+
+
+def test_a_long_legend_stays_off_the_points_and_inside_the_figure(rng):
+    """bmi_training_size's grid (3 models x 9 training-set sizes, 27 entries): the legend neither
+    covers the axes nor runs off the figure, and the axes keep a usable height."""
+    grid = bmi_merged(rng, folds=(1, 2, 3, 4, 6, 8, 11, 14, 18), rotations=(15,), repeats=1)
+    fig = plots.cost_figure(grid)
+    assert len(fig.snnsim_points) == 27
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # as save_figure draws it
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legend = (fig.legends or [fig.axes[0].get_legend()])[0]
+    box, axes = legend.get_window_extent(renderer), fig.axes[0].get_window_extent(renderer)
+    whole = fig.bbox
+    assert len(legend.get_texts()) == 27
+    assert not box.overlaps(axes), "the legend covers the points"
+    assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
+    assert axes.height > 0.4 * whole.height
