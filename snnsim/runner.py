@@ -129,9 +129,10 @@ def check_memory(cfgs: Sequence[RunConfig], batches: Sequence[Sequence[Member]])
         largest = max(largest, work)
     need = sum(data.values()) + largest
     if need > 0.8 * free:  # the estimate is rough; leave room for everything else
+        fewer = "; or run fewer jobs at once (a smaller --pack)" if len(cfgs) > 1 else ""
         raise SnnsimError(
-            f"this run needs about {need / 1e9:.1f} GB of memory and {free / 1e9:.1f} GB are available; "
-            f"use smaller settings ({'; '.join(flags)})"
+            f"this run needs about {need / 1e9:.1f} GB of memory, more than 80 % of the {free / 1e9:.1f} GB "
+            f"available; use smaller settings ({'; '.join(flags)}){fewer}"
         )
 
 

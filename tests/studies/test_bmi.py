@@ -308,6 +308,14 @@ def test_the_memory_estimate_follows_the_model(monkeypatch):
     with pytest.raises(SnnsimError, match="GB of memory") as refused:
         runner.check_memory(cfgs, runner.plan(cfgs))
     assert "--window-steps" in str(refused.value) and "--n-train-batches" not in str(refused.value)
+    assert "more than 80 % of the 0.0 GB available" in str(refused.value) and "--pack" not in str(refused.value)
+    # several configs at once (a sweep's pack): fewer of them is a remedy too
+    data, model = STUDY.memory_bytes(cfgs[0])  # a pack of 4 seeds: the data once, 4 models
+    monkeypatch.setattr(runner, "available_memory", lambda: int((data + 2.5 * model) / 0.8))
+    pack = [RunConfig(study="bmi", seed=s) for s in range(4)]
+    with pytest.raises(SnnsimError, match=r"; or run fewer jobs at once \(a smaller --pack\)$"):
+        runner.check_memory(pack, runner.plan(pack))
+    runner.check_memory(cfgs, runner.plan(cfgs))  # one of them fits
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device: runs only with a GPU")
