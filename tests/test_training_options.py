@@ -188,13 +188,13 @@ def test_integers_past_floats_range_in_a_config_file_are_one_line(tmp_path, caps
     from snnsim.run import main
 
     toml = tmp_path / "c.toml"
-    for key, line in [("lr", "--lr: must be a finite number > 0 and <= 3.40282e+37, got an integer of 401 digits"),
-                      ("weight_decay", "--weight-decay: must be a number in 0..3.4e+38"),
-                      ("tau", "--tau: duration must be finite, got an integer of 401 digits")]:  # fmt: skip
+    for key, line in [("lr", "lr: must be a finite number > 0 and <= 3.40282e+37, got an integer of 401 digits"),
+                      ("weight_decay", "weight_decay: must be a number in 0..3.4e+38"),
+                      ("tau", "tau: duration must be finite, got an integer of 401 digits")]:  # fmt: skip
         toml.write_text(f"{key} = 1{'0' * 400}\n")
         assert main(["--config", str(toml), "--quiet"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: {line}"), err
+        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {toml}: {line}"), err
 
 
 @pytest.mark.parametrize("flag", ["--weight-decay", "--grad-clip", "--input-noise", "--ema", "--rate-reg"])
