@@ -230,6 +230,19 @@ def test_a_checkpoint_made_with_other_numerics_is_not_resumed(tmp_path):
     assert ds.attrs.get("resumed_from_epoch") is None and ds.attrs["numerics_version"] == results.NUMERICS_VERSION + 1
 
 
+def _last_checkpoint(tmp_path):
+    """A 2-epoch IPD run's arguments, its result path (removed) and its last checkpoint, kept:
+    (args, out, checkpoint path, the checkpoint as torch loads it)."""
+    import torch
+
+    out = tmp_path / "r.h5"
+    args = [*[a if a != "12" else "2" for a in IPD], "--out", str(out), "--keep-checkpoints"]  # 2 epochs
+    assert run(*args).returncode == 0
+    out.unlink()  # the checkpoint of the last epoch stays
+    path = checkpoint_path(out, [(None, 0)])
+    return args, out, path, torch.load(path, weights_only=False)
+
+
 def test_a_checkpoint_made_on_another_kind_of_device_is_not_resumed(tmp_path):
     """``--device auto`` picks a GPU where the node has one: a job requeued from a GPU node onto
     a CPU node (or back) would continue epochs of one device on the other, and its file would
@@ -239,12 +252,7 @@ def test_a_checkpoint_made_on_another_kind_of_device_is_not_resumed(tmp_path):
     read on a machine without CUDA unless told where to put them."""
     import torch
 
-    out = tmp_path / "r.h5"
-    args = [*[a if a != "12" else "2" for a in IPD], "--out", str(out), "--keep-checkpoints"]  # 2 epochs
-    assert run(*args).returncode == 0
-    out.unlink()  # the checkpoint of the last epoch stays
-    path = checkpoint_path(out, [(None, 0)])
-    saved = torch.load(path, weights_only=False)
+    args, out, path, saved = _last_checkpoint(tmp_path)
     assert '"device": "cpu"' in saved["key"]
     saved["key"] = saved["key"].replace('"device": "cpu"', '"device": "cuda"')
     torch.save(saved, path)
@@ -265,12 +273,7 @@ def test_a_checkpoint_made_with_another_torch_is_not_resumed(tmp_path):
     with the other's, and its file would name only the last versions: not resumed, said why."""
     import torch
 
-    out = tmp_path / "r.h5"
-    args = [*[a if a != "12" else "2" for a in IPD], "--out", str(out), "--keep-checkpoints"]  # 2 epochs
-    assert run(*args).returncode == 0
-    out.unlink()  # the checkpoint of the last epoch stays
-    path = checkpoint_path(out, [(None, 0)])
-    saved = torch.load(path, weights_only=False)
+    args, out, path, saved = _last_checkpoint(tmp_path)
     version = results.library_versions()["torch"]
     now = f'"torch": "{version}"'
     assert now in saved["key"]

@@ -671,17 +671,21 @@ def test_best_files_give_every_duration_with_a_unit(tmp_path):
     assert unit_note(settings, build_parser().parse_args(["--config", str(path)])) is None
 
 
+def _one_trial_study(tmp_path):
+    """A study of one completed trial: (spec path, spec, results root, env, its journal)."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    return path, spec, root, env_for(root), tune.folder(spec, root) / "optuna.journal"
+
+
 def test_a_journal_cut_short_or_damaged(tmp_path):
     """A journal whose last record was cut short (a worker killed, or a full disk, while it wrote):
     the next worker appended to the unfinished line and left the whole journal unreadable (every
     command a traceback). It is cut back to its last whole record, and the study goes on. A
     journal that is no journal is refused in one line (exit 2) and left as it was."""
-    path = tmp_path / "learns.toml"
-    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
-    spec, root = tune.load(path), tmp_path / "results"
-    env = env_for(root)
-    assert tune.work(spec, root, 0, lambda message: None) == 0
-    journal = tune.folder(spec, root) / "optuna.journal"
+    path, spec, root, env, journal = _one_trial_study(tmp_path)
     whole = journal.read_bytes()
     journal.write_bytes(whole + whole.splitlines(keepends=True)[-1][:40])  # a record cut short
     path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
@@ -702,12 +706,7 @@ def test_status_best_and_merge_only_read_the_journal(tmp_path):
     """``status``, ``best`` and ``merge`` read the study: each appended a record to its journal
     (Optuna's create_study), so they needed its lock (30 s of waiting and lock warnings after a
     worker was killed holding it) and write access to the study's folder."""
-    path = tmp_path / "learns.toml"
-    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
-    spec, root = tune.load(path), tmp_path / "results"
-    env = env_for(root)
-    assert tune.work(spec, root, 0, lambda message: None) == 0
-    journal = tune.folder(spec, root) / "optuna.journal"
+    path, spec, root, env, journal = _one_trial_study(tmp_path)
     before = journal.read_bytes()
     lock = Path(f"{journal}.lock")
     lock.write_text("")  # a worker killed (-9) while it held the lock

@@ -40,6 +40,15 @@ seed = [0, 1]
 """
 
 
+def fill(folder) -> None:
+    """Fill the (small, real) file system of ``folder`` to its last page."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    with pytest.raises(OSError, match="No space left"):
+        while True:
+            os.write(fd, b"\0" * 4096)
+    os.close(fd)
+
+
 def one_line(capsys) -> str:
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("snnsim.sweep: error: "), err
@@ -332,11 +341,7 @@ def test_a_full_disk_at_the_job_locks_is_one_line_naming_the_lock_and_holds_none
     try:
         if mounted:
             job_lock(exp, 0, folder).path.write_text("an earlier holder\n")  # one page, freed and taken again
-            fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the rest of the file system
-            with pytest.raises(OSError, match="No space left"):
-                while True:
-                    os.write(fd, b"\0" * 4096)
-            os.close(fd)
+            fill(folder)  # the rest of the file system
             reason = "No space left on device"
         else:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
@@ -376,11 +381,7 @@ def test_local_on_a_full_disk_names_each_log_it_cannot_write(tmp_path, bmi_path)
     limit, reason = None, "No space left on device"
     try:
         if mounted:
-            fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the file system
-            with pytest.raises(OSError, match="No space left"):
-                while True:
-                    os.write(fd, b"\0" * 4096)
-            os.close(fd)
+            fill(folder)  # the rest of the file system
         else:
             reason = "File too large"
 
@@ -424,11 +425,7 @@ def test_merge_on_a_full_disk_is_one_line_exit_5_and_keeps_the_earlier_merged_fi
         before = merged.read_bytes()
         capsys.readouterr()
         if mounted:
-            fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)  # fill the rest of the file system
-            with pytest.raises(OSError, match="No space left"):
-                while True:
-                    os.write(fd, b"\0" * 4096)
-            os.close(fd)
+            fill(folder)  # the rest of the file system
             reason = "No space left on device"
         else:
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
