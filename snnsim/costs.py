@@ -141,9 +141,9 @@ def of_decoder(decoder: Decoder, m: int, x: torch.Tensor, hidden_spikes: torch.T
                dt: float, extra_params: int = 0) -> Costs:  # fmt: skip
     """Costs of model ``m`` of a :class:`~snnsim.network.Decoder` from its inputs ``x`` (N, T, in),
     hidden spikes (N, T, all hidden neurons) and output spikes; learned decays and delays
-    count as parameters, fixed delays as a buffer (in the footprint). With input delays, the first layer's operations are those on the
-    delayed input it integrates (a fractional delay spreads a spike over two steps as
-    graded values: multiply-accumulates)."""
+    count as parameters, fixed delays as a buffer (in the footprint). With input delays, the
+    first layer's operations are those on the delayed input it integrates (a fractional delay
+    spreads a spike over two steps as graded values: multiply-accumulates)."""
     if decoder.delays is not None:
         with torch.no_grad():
             x = delay(x[None].to(decoder.delays.dtype), decoder.delays[m : m + 1], decoder.arch.max_delay)[0]

@@ -311,13 +311,10 @@ def _other(saved: Any, key: str) -> str:
         was, now = json.loads(saved), json.loads(key)
         if was["models"] == now["models"] and was["device"] != now["device"]:
             return f"was made on a {was['device']} device, this run is on {now['device']}"
-        if was["models"] == now["models"] and was.get("versions") != now["versions"]:
-            old = was.get("versions") or {}
-            changed = [f"{k} {old.get(k, '?')}" for k in now["versions"] if old.get(k) != now["versions"][k]]
-            now_text = ", ".join(
-                f"{k} {now['versions'][k]}" for k in now["versions"] if old.get(k) != now["versions"][k]
-            )
-            return f"was made with {', '.join(changed)}, this run has {now_text}"
+        old, new = was.get("versions") or {}, now["versions"]
+        if was["models"] == now["models"] and (changed := [k for k in new if old.get(k) != new[k]]):
+            made_with = ", ".join(f"{k} {old.get(k, '?')}" for k in changed)
+            return f"was made with {made_with}, this run has {', '.join(f'{k} {new[k]}' for k in changed)}"
     except (TypeError, ValueError, KeyError):  # no key, or one of an earlier snnsim version
         pass
     return "holds other models"

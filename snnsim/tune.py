@@ -577,7 +577,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                         s.tell(trial, state=TrialState.FAIL)
             except Interrupted as exc:
                 if not over:
-                    _stopped(s, trial, exc)
+                    _tell(s, trial, state=TrialState.FAIL, stopped=exc.name)
                     log(f"trial {trial.number}: stopped by {exc.name} before it started; not counted against "
                         "the budget")  # fmt: skip
                 return 128 + exc.signum
@@ -590,57 +590,52 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
             try:
                 value = run_trial(spec, trial, root)
             except optuna.TrialPruned:
-                try:
-                    with signals_held():  # a stop now must not leave it running for good
-                        s.tell(trial, state=TrialState.PRUNED)
-                except Interrupted as exc:
-                    log(f"trial {trial.number}: pruned, recorded; then stopped by {exc.name}")
-                    return 128 + exc.signum
+                if stop := _tell(s, trial, state=TrialState.PRUNED):
+                    log(f"trial {trial.number}: pruned, recorded; then stopped by {stop.name}")
+                    return 128 + stop.signum
                 log(f"trial {trial.number}: pruned")
             except Interrupted as exc:
-                _stopped(s, trial, exc)
+                _tell(s, trial, state=TrialState.FAIL, stopped=exc.name)
                 log(f"trial {trial.number}: stopped by {exc.name}; not counted against the budget")
                 return 128 + exc.signum
             except Exception as exc:  # noqa: BLE001 - recorded, and the worker goes on
-                try:
-                    with signals_held():
-                        trial.set_user_attr("error", f"{type(exc).__name__}: {exc}")
-                        s.tell(trial, state=TrialState.FAIL)
-                except Interrupted as stop:
-                    log(f"trial {trial.number}: failed: {type(exc).__name__}: {exc}; recorded, then stopped by "
-                        f"{stop.name}")  # fmt: skip
+                error = f"{type(exc).__name__}: {exc}"
+                if stop := _tell(s, trial, state=TrialState.FAIL, error=error):
+                    log(f"trial {trial.number}: failed: {error}; recorded, then stopped by {stop.name}")
                     return 128 + stop.signum
                 failed += 1
-                log(f"trial {trial.number}: failed: {type(exc).__name__}: {exc}")
+                log(f"trial {trial.number}: failed: {error}")
             else:
-                try:
-                    with signals_held():  # its file is written: a stop now must not leave it running for good
-                        s.tell(trial, value)
-                    log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}")
-                except Interrupted as exc:
-                    log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}, recorded; then "
-                        f"stopped by {exc.name}")  # fmt: skip
-                    return 128 + exc.signum
+                stop = _tell(s, trial, value)  # its file is written
+                log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}"
+                    + (f", recorded; then stopped by {stop.name}" if stop else ""))  # fmt: skip
+                if stop:
+                    return 128 + stop.signum
             done += 1
 
 
-def _stopped(s: Any, trial: Any, exc: Interrupted) -> None:
-    """Record ``trial`` stopped by the signal of ``exc`` (not counted against the budget); a
-    second signal meanwhile waits for the record."""
-    from optuna.trial import TrialState
-
+def _tell(s: Any, trial: Any, value: float | None = None, state: Any = None, **attrs: str) -> Interrupted | None:
+    """Record ``trial``: its user ``attrs``, then its ``value`` (complete) or ``state``, with the
+    stop signals held, so that a stop cannot leave it running for good. Returns the stop that
+    came meanwhile, if any."""
     try:
         with signals_held():
-            trial.set_user_attr("stopped", exc.name)
-            s.tell(trial, state=TrialState.FAIL)
-    except Interrupted:
-        pass
+            for name, text in attrs.items():
+                trial.set_user_attr(name, text)
+            s.tell(trial, value, state=state)
+    except Interrupted as stop:
+        return stop
+    return None
 
 
 def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]:
     """Trials by state (over-budget asks left out; ``stopped``: by a signal, not counted against
     the budget) and the best completed trial. Reads the study without creating it."""
-    s = study(spec, root, create=False)
+    return _summary_of(spec, study(spec, root, create=False))
+
+
+def _summary_of(spec: Spec, s: Any) -> dict[str, Any]:
+    """:func:`summary` of the loaded study ``s`` (None: no study yet)."""
     by: dict[str, list[int]] = {"complete": [], "running": [], "pruned": [], "failed": [], "stopped": []}
     for t in s.get_trials(deepcopy=False) if s is not None else ():
         if t.user_attrs.get("over_budget"):
@@ -659,11 +654,10 @@ def _state(t: Any) -> str:
     return "stopped" if t.user_attrs.get("stopped") else names[t.state.name]
 
 
-def _unmerged(spec: Spec, root: str | os.PathLike | None) -> list[dict[str, Any]]:
-    """The trials that left no result file to merge (pruned, failed, stopped, still running),
-    asks past the budget left out: each one's number, state, parameters, the validation score
-    of every epoch it reported and, for a failed one, its error."""
-    s = study(spec, root, create=False)
+def _unmerged(s: Any) -> list[dict[str, Any]]:
+    """The trials of the loaded study ``s`` that left no result file to merge (pruned, failed,
+    stopped, still running), asks past the budget left out: each one's number, state,
+    parameters, the validation score of every epoch it reported and, for a failed one, its error."""
     out = []
     for t in s.get_trials(deepcopy=False) if s is not None else ():
         if t.user_attrs.get("over_budget") or _state(t) == "complete":
@@ -712,7 +706,8 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     from .sweep.merge import carried_attrs, index_values, stack
 
     check_merged_kind(results_dir(root) / f"{spec.name}.h5", "tune")
-    info = summary(spec, root)
+    s = study(spec, root, create=False)  # read once: the trials to merge and those that wrote no file
+    info = _summary_of(spec, s)
     missing = [n for n in sorted(info["complete"]) if not trial_path(spec, n, root).exists()]
     if missing and not allow_missing:
         raise SnnsimError(f"{spec.name}: completed trials {array_spec(missing)} have no result file in "
@@ -746,7 +741,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
                                  drop=("trial_number", "trial_params", "objective_value"))  # fmt: skip
     merged.attrs.update({"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
                          "complete": 1, "n_trials": len(files), "missing": json.dumps(missing),
-                         "unmerged_trials": json.dumps(_unmerged(spec, root)),
+                         "unmerged_trials": json.dumps(_unmerged(s)),
                          "snnsim_version": results.library_versions()["snnsim"],
                          "optuna_version": metadata.version("optuna")})  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"

@@ -65,10 +65,8 @@ def arrays_sha256(data: dict[str, list[np.ndarray]]) -> str:
 def synthetic_sha256(data: str | None) -> str | None:
     """The :func:`arrays_sha256` of synthetic source ``data`` (None: the standard set) as this
     process loaded it (loaded now where it has not been); None for a data file."""
-    from . import bmi_synthetic
-
     try:
-        source = ("standard", bmi_synthetic.DATA_SEED) if data is None else bmi_synthetic.parse_source(str(data))
+        source = _synthetic_source(data)
     except ValueError:
         return None
     if source is None:
@@ -76,6 +74,16 @@ def synthetic_sha256(data: str | None) -> str | None:
     if source not in SYNTHETIC:
         load(data)
     return SYNTHETIC[source]
+
+
+def _synthetic_source(data: str | Path | None, seed: int | None = None) -> tuple[str, int] | None:
+    """(member, seed) of a synthetic ``--data`` value (None: the standard set, of ``seed`` or the
+    default one); None for a file. Raises ValueError for a bad ``synthetic:`` value."""
+    from . import bmi_synthetic
+
+    if data is None:
+        return "standard", bmi_synthetic.DATA_SEED if seed is None else seed
+    return bmi_synthetic.parse_source(str(data))
 
 
 def is_file_source(data: str | None) -> bool:
@@ -160,11 +168,7 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
     from . import bmi_synthetic
 
     try:
-        source = (
-            ("standard", bmi_synthetic.DATA_SEED if seed is None else seed)
-            if path is None
-            else bmi_synthetic.parse_source(str(path))
-        )
+        source = _synthetic_source(path, seed)
     except ValueError as exc:
         raise DataError(f"--data: {exc}") from None
     if source is not None:

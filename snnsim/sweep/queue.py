@@ -15,7 +15,7 @@ start.
 from __future__ import annotations
 
 import contextlib
-import fcntl
+import math
 import os
 import shutil
 import subprocess
@@ -26,7 +26,7 @@ from pathlib import Path
 from .. import atomic_write
 from ..errors import SnnsimError
 from .experiment import Experiment
-from .jobs import job_dir, pack_indices
+from .jobs import JobLock, job_dir, pack_indices
 
 RECORD = ".slurm-submitted"
 
@@ -47,29 +47,24 @@ def submitting(exp: Experiment, root: str | os.PathLike | None = None) -> Iterat
     the kernel when the holder exits or dies) for the ``with`` block; wait, with a note, while
     another ``sweep submit`` of the experiment holds it. Folders it made for the lock are removed
     again where the block recorded nothing (a submit refused, or with nothing to submit)."""
-    path = record_path(exp, root).with_name(RECORD + ".lock")
-    made = [p for p in (path.parent, *path.parent.parents) if not p.exists()]  # innermost first
+    lock = JobLock(record_path(exp, root).with_name(RECORD + ".lock"))
+    made = [p for p in (lock.path.parent, *lock.path.parent.parents) if not p.exists()]  # innermost first
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        if not lock.acquire(wait=0):
+            print(f"snnsim.sweep: waiting for another `sweep submit` of {exp.name} ({lock.holder() or lock.path})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            lock.acquire(wait=math.inf)
     except OSError as exc:
-        raise SnnsimError(f"submit: cannot create the lock {path}: {exc.strerror or exc}") from None
+        raise SnnsimError(f"submit: cannot take the lock {lock.path}: {exc.strerror or exc}") from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            print(
-                f"snnsim.sweep: waiting for another `sweep submit` of {exp.name} ({path})", file=sys.stderr, flush=True
-            )
-            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         if made and not record_path(exp, root).exists():  # leave no folder of a submit that sent nothing
             with contextlib.suppress(OSError):
-                path.unlink()
+                lock.path.unlink()
                 for folder in made:
                     folder.rmdir()
-        os.close(fd)  # releases the lock
+        lock.release()
 
 
 def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str, int, bool]]:
