@@ -213,5 +213,5 @@ def test_learned_decays_start_at_the_longest_tau_allowed_and_learn():
         model.w1.mul_(4)
     x = (torch.rand(1, 3, 20, 5, generator=torch.Generator().manual_seed(1)) < 0.5).double()
     model.read(model(x)).pow(2).sum().backward()
-    assert math.isclose(float(model.decays[0][0, 0, 0]), cfg.alpha, rel_tol=1e-7)  # float32 parameters
+    assert math.isclose(model.decays[0][0, 0, 0].item(), cfg.alpha, rel_tol=1e-7)  # float32 parameters
     assert model.decays[0].grad.abs().min() > 0
