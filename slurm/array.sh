@@ -21,7 +21,7 @@
 # for bit that of an uninterrupted run. SLURM starts a requeued task no sooner than about
 # 2 minutes later (the credential lifetime, AuthInfo=cred_expire); both attempts write to the
 # same log files (--open-mode=append). A task that finished before the signal is not requeued.
-# scancel (TERM) stops the task without requeueing it; `python -m snnsim.sweep status NAME`
+# scancel (TERM) stops the task without requeueing it, also after a USR1; `python -m snnsim.sweep status NAME`
 # then lists it as missing (resuming from its checkpoint when run or submitted again).
 #
 # Resources: edit the defaults here, in one place (command-line options override them).
@@ -51,15 +51,22 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$SNNSIM_THREADS}
 echo "snnsim task $TASK on $(hostname) at $(date -Is): $PYTHON -m snnsim.sweep run $EXP $*"
 
 child=""
-requeue=0
+trapped=0    # a trap ran (it cuts a wait short)
+requeue=0    # USR1 came: requeue this task once its child has stopped
+cancelled=0  # TERM came (scancel): no requeue, even after a USR1
+requeued=0   # `scontrol requeue` is under way: SLURM's TERM that ends this attempt follows
 on_usr1() {
+    trapped=1
+    (( cancelled )) && return
     requeue=1
     echo "task $TASK: USR1 (time limit / pre-emption): stopping; the task will be requeued and resume from its checkpoint" >&2
     [[ -n $child ]] && kill -USR1 "$child" 2>/dev/null
 }
 on_term() {
-    (( requeue )) && return  # the requeue below ends this attempt: the child has stopped already
-    echo "task $TASK: TERM: stopping without a result" >&2
+    trapped=1
+    (( requeued )) && return  # the requeue below ends this attempt: the child has stopped already
+    cancelled=1 requeue=0
+    echo "task $TASK: TERM: stopping without a result; not requeued" >&2
     [[ -n $child ]] && kill -TERM "$child" 2>/dev/null
 }
 trap on_usr1 USR1
@@ -69,10 +76,14 @@ trap on_term TERM INT
 child=$!
 (( requeue )) && kill -USR1 "$child" 2>/dev/null  # USR1 came while the child was starting
 # `wait` returns early when a trapped signal arrives: wait again until the child has exited
+# (it returns 128+N for the trap's signal, also where the child ended and bash reaped it
+# meanwhile: then a last wait gives the child's own exit code)
 rc=0
 while :; do
+    trapped=0
     wait "$child"; rc=$?
-    kill -0 "$child" 2>/dev/null || break
+    (( trapped )) || break  # the child's own exit code
+    if ! kill -0 "$child" 2>/dev/null; then wait "$child"; rc=$?; break; fi
 done
 echo "task $TASK: exit code $rc at $(date -Is)"
 
@@ -82,7 +93,8 @@ if (( requeue && rc != 0 )); then  # stopped before its result was written
     else
         target=${SLURM_JOB_ID:-}
     fi
-    if [[ -n $target ]]; then
+    if [[ -n $target ]] && (( ! cancelled )); then  # a TERM after the USR1: cancelled, not requeued
+        requeued=1
         echo "task $TASK: requeueing $target (it resumes from its checkpoint)" >&2
         # SLURM ends this attempt (the script too) as soon as the requeue is accepted
         scontrol requeue "$target" || echo "task $TASK: scontrol requeue $target failed" >&2
