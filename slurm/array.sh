@@ -86,6 +86,7 @@ while :; do
     if ! kill -0 "$child" 2>/dev/null; then wait "$child"; rc=$?; break; fi
 done
 echo "task $TASK: exit code $rc at $(date -Is)"
+(( requeue && rc == 0 )) && echo "task $TASK: not requeued: it ended with exit code 0 (its results are written)" >&2
 
 if (( requeue && rc != 0 )); then  # stopped before its result was written
     if [[ -n ${SLURM_ARRAY_JOB_ID:-} && -n ${SLURM_ARRAY_TASK_ID:-} ]]; then

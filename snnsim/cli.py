@@ -206,12 +206,19 @@ def process(main: Callable[[], int]) -> int:
     objects instead (garbage is still collected), and the objects alive when ``main`` ends are
     frozen (``gc.freeze``), which the interpreter's collections at exit skip. About 1.4 s less
     per process on the benchmark machine (benchmarks/README.md); importing snnsim changes
-    nothing of the kind."""
+    nothing of the kind.
+
+    Once ``main`` has returned, its exit code is final: the stop signals (:data:`STOP_SIGNALS`)
+    are ignored while the interpreter exits (up to a second with torch loaded). A USR1 there
+    killed the process (exit 138) after its results were written, and slurm/array.sh requeued
+    the finished task."""
     gc.set_threshold(GC_YOUNG_THRESHOLD)
     warnings.formatwarning = _one_line_warning
     try:
         return main()
     finally:
+        for s in STOP_SIGNALS:
+            signal.signal(s, signal.SIG_IGN)
         gc.freeze()
 
 

@@ -85,3 +85,18 @@ def test_a_stop_inside_nested_held_steps_waits_for_the_outer_one():
             steps.append("outer")  # not reached where the inner step raised, or dropped the hold
         steps.append("after")
     assert steps == ["inner", "outer"] and stopped.value.signum == signal.SIGTERM
+
+
+def test_a_stop_signal_after_main_returned_keeps_its_exit_code():
+    """A stop signal while the interpreter exits (after ``main`` returned) is ignored: the exit
+    code stays main's. Under SLURM a USR1 there killed a task whose results were written (exit
+    138), and slurm/array.sh requeued it."""
+    (code,) = _python("""
+        import os, signal
+        import snnsim.cli
+        code = snnsim.cli.process(lambda: 0)
+        for s in (signal.SIGUSR1, signal.SIGTERM, signal.SIGINT):
+            os.kill(os.getpid(), s)
+        print(code)
+    """)
+    assert int(code) == 0

@@ -184,6 +184,7 @@ def test_usr1_as_the_child_ends_with_its_result_is_no_requeue(tmp_path):
         proc.send_signal(signal.SIGUSR1)
         out, err = proc.communicate(timeout=30)
         assert proc.returncode == 0 and "task 7_0: exit code 0" in out, f"attempt {attempt}: {out}{err}"
+        assert "not requeued: it ended with exit code 0" in err, err
         assert not calls.exists(), calls.read_text()
 
 
