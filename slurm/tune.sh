@@ -24,15 +24,20 @@ export SNNSIM_THREADS=${SNNSIM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}
 echo "snnsim tune worker ${SLURM_ARRAY_JOB_ID:-local}_${SLURM_ARRAY_TASK_ID:-0} on $(hostname) at $(date -Is): $SPEC"
 
 child=""
-forward() { [[ -n $child ]] && kill -"$1" "$child" 2>/dev/null; }
+trapped=0
+forward() { trapped=1; [[ -n $child ]] && kill -"$1" "$child" 2>/dev/null; }
 trap 'forward USR1' USR1
 trap 'forward TERM' TERM INT
 "$PYTHON" -m snnsim.tune worker "$SPEC" &
 child=$!
+# `wait` returns early (128+N) when a trapped signal arrives, also where the child ended and bash
+# reaped it meanwhile: wait again until the child has exited; a last wait gives its own exit code
 rc=0
 while :; do
+    trapped=0
     wait "$child"; rc=$?
-    kill -0 "$child" 2>/dev/null || break
+    (( trapped )) || break  # the child's own exit code
+    if ! kill -0 "$child" 2>/dev/null; then wait "$child"; rc=$?; break; fi
 done
 echo "worker exit code $rc at $(date -Is)"
 exit "$rc"

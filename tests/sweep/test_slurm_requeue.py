@@ -198,3 +198,23 @@ def test_term_after_usr1_is_no_requeue(tmp_path):
     assert "TERM: stopping without a result; not requeued" in err, err
     assert "task 7_0: exit code 138" in out, out + err
     assert not calls.exists(), calls.read_text()
+
+
+def test_tune_worker_script_reports_its_childs_own_exit_code(tmp_path):
+    """slurm/tune.sh: a USR1 that lands as the worker exits 0 was reported as exit code 138 (the
+    trap's, where bash had reaped the worker meanwhile), and the SLURM task failed. Five times."""
+    for attempt in range(5):
+        folder = tmp_path / str(attempt)
+        folder.mkdir()
+        (folder / "python").write_text(
+            "#!/bin/bash\ntrap 'exit 0' USR1; sleep 5 >/dev/null 2>&1 & touch started; wait $!\n"
+        )
+        (folder / "python").chmod(0o755)
+        env = dict(os.environ, SNNSIM_PYTHON=str(folder / "python"))
+        proc = subprocess.Popen(["bash", str(ROOT / "slurm" / "tune.sh"), "x.toml"], env=env, cwd=folder,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        wait_for(lambda f=folder: (f / "started").exists(), 30, "the worker to start", interval=0.02)
+        time.sleep(0.3)  # the script is in its wait
+        proc.send_signal(signal.SIGUSR1)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and "worker exit code 0" in out, f"attempt {attempt}: {out}{err}"
