@@ -39,8 +39,8 @@ SPEC is a spec file (``experiments/NAME.toml``) or just its NAME, as for sweeps.
 
 The study lives in ``RESULTS/NAME/optuna.journal``: Optuna's journal file storage with an
 ``open`` lock file (safe on NFSv3+, unlike SQLite on NFS). Each completed trial writes a normal
-result file ``RESULTS/NAME/trial-N.h5`` (the config, the trial's number and parameters as
-attributes). The study remembers the spec's ``[fixed]`` and ``[search]``: a spec of the same name
+result file ``RESULTS/NAME/trial-N.h5`` (the config, the trial's number and parameters and the
+version of Optuna that chose them as attributes). The study remembers the spec's ``[fixed]`` and ``[search]``: a spec of the same name
 that changes them is refused (``trials``, the sampler, the pruner and the seed may change). A
 worker stopped by a signal marks its trial ``stopped``, which does not count against the budget
 (another worker, or one submitted again, runs a new trial in its place); ``status`` lists trials
@@ -540,7 +540,8 @@ def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None) -> 
     curve = ds["val_acc_curve" if spec.objective == "val_acc" else "val_fvaf_curve"].values
     value = float(np.nanmax(curve[0]))
     ds.attrs.update({"trial_number": trial.number, "trial_params": json.dumps(params), "objective": spec.objective,
-                     "objective_value": value, "tune_spec": spec.path.read_text()})  # fmt: skip
+                     "objective_value": value, "tune_spec": spec.path.read_text(),
+                     "optuna_version": metadata.version("optuna")})  # fmt: skip
     results.write(ds, trial_path(spec, trial.number, root), overwrite=True)
     return value
 

@@ -824,3 +824,20 @@ def test_a_data_file_changed_between_workers_is_refused(tmp_path, bmi_path):
     shutil.copyfile(bmi_path, data)  # the file restored: the study goes on
     ok(cli("run", path, env=env, cwd=tmp_path))
     assert status(path, env, tmp_path)["complete"] == [0, 2]  # 1: the ask past the first budget
+
+
+def test_a_trial_file_names_the_optuna_that_chose_its_settings(tmp_path):
+    """A trial's result file carries, beside snnsim's and the computing libraries' versions, the
+    version of Optuna whose sampler chose its settings (and whose pruner let it finish)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("epochs = 2", "epochs = 1"))
+    spec = tune.load(path)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(0))
+    trial = study.ask()
+    tune.run_trial(spec, trial, tmp_path)
+    attrs = results.load(tune.trial_path(spec, trial.number, tmp_path)).attrs
+    assert attrs["optuna_version"] == optuna.__version__
+    assert json.loads(attrs["versions"])["torch"] and int(attrs["seed"]) == json.loads(attrs["config"])["seed"]
