@@ -737,14 +737,15 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
                                    for k in names})  # fmt: skip
     for var in merged.variables.values():
         var.encoding = {}  # the trial files' int encodings cannot hold the NaN of the padding
-    # the settings every trial shares (not what the search set per trial), snnsim's and the libraries' versions
+    # the settings every trial shares (not what the search set per trial), and the versions of snnsim, the
+    # libraries and Optuna that made the trials (NAME_by_trial where they differ); the merger's in merged_with
     merged.attrs = carried_attrs(loaded, [p.name for p in spec.search], by="trial",
                                  drop=("trial_number", "trial_params", "objective_value"))  # fmt: skip
     merged.attrs.update({"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
                          "complete": 1, "n_trials": len(files), "missing": json.dumps(missing),
                          "unmerged_trials": json.dumps(_unmerged(s)),
-                         "snnsim_version": results.library_versions()["snnsim"],
-                         "optuna_version": metadata.version("optuna")})  # fmt: skip
+                         "merged_with": json.dumps({**results.library_versions(), "optuna": metadata.version("optuna")},
+                                                   sort_keys=True)})  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"
     results.write(merged, out, overwrite=True)
     return out

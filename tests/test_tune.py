@@ -841,3 +841,24 @@ def test_a_trial_file_names_the_optuna_that_chose_its_settings(tmp_path):
     attrs = results.load(tune.trial_path(spec, trial.number, tmp_path)).attrs
     assert attrs["optuna_version"] == optuna.__version__
     assert json.loads(attrs["versions"])["torch"] and int(attrs["seed"]) == json.loads(attrs["config"])["seed"]
+
+
+def test_a_tune_merge_keeps_the_versions_that_made_the_trials(tmp_path):
+    """The merged file's ``snnsim_version`` and ``optuna_version`` are those that made the trials,
+    by trial where they differ, never the merger's (which is in ``merged_with``)."""
+    import optuna
+
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2").replace("epochs = 2", "epochs = 1"))
+    spec = tune.load(path)
+    root = tmp_path / "results"
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    for n, (snnsim, made_with) in enumerate([("0.3.0.dev1", "4.1.0"), ("0.3.0.dev1", "4.2.0")]):
+        ds = results.load(tune.trial_path(spec, n, root))
+        ds.attrs.update({"snnsim_version": snnsim, "optuna_version": made_with})
+        results.write(ds, tune.trial_path(spec, n, root), overwrite=True)
+    merged = results.load(tune.merge(spec, root))
+    assert merged.attrs["snnsim_version"] == "0.3.0.dev1" and "optuna_version" not in merged.attrs
+    by_trial = {e["trials"]: e["optuna_version"] for e in json.loads(merged.attrs["optuna_version_by_trial"])}
+    assert by_trial == {"0": "4.1.0", "1": "4.2.0"}
+    assert json.loads(merged.attrs["merged_with"]) == {**results.library_versions(), "optuna": optuna.__version__}

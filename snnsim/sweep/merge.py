@@ -10,8 +10,9 @@ dimension instead. Durations (``tau``, ``dt``, ``duration``) are coordinates in 
 Added: ``job_index`` (int, -1 where no job) over the swept dims. Attributes: ``experiment``
 (name), ``experiment_toml`` (the experiment file's text), ``swept`` (JSON list of keys),
 ``fixed`` (JSON), ``n_jobs``, ``missing`` / ``stale`` (JSON lists of the indices left NaN),
-``snnsim_version``, ``complete = 1``; the job files' other attributes as :func:`carried_attrs`
-keeps them.
+``merged_with`` (JSON: the versions of the snnsim and libraries that merged), ``complete = 1``;
+the job files' other attributes as :func:`carried_attrs` keeps them: ``snnsim_version`` and
+``versions`` are those that made the jobs (``NAME_by_job`` where jobs differ), never the merger's.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def merge(
             "n_jobs": exp.grid_size,
             "missing": json.dumps(missing),
             "stale": json.dumps(stale),
-            "snnsim_version": results.library_versions()["snnsim"],
+            "merged_with": json.dumps(results.library_versions(), sort_keys=True),
             "complete": 1,
         }
     )

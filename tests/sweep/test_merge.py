@@ -515,3 +515,32 @@ def test_a_merge_stopped_or_killed_in_its_write_leaves_no_temporary(exp, tmp_pat
     assert proc.returncode == 0, proc.stderr
     assert f"snnsim.sweep: removed 1 temporary file(s) of killed merges beside {merged}" in proc.stderr
     assert not list(tmp_path.glob(".m.h5.*.tmp"))
+
+
+def test_a_merge_keeps_the_versions_that_made_the_jobs(exp, tmp_path):
+    """The merged file's ``snnsim_version`` is that of the snnsim that made the jobs, not the one
+    that merged them (recorded apart, in ``merged_with``); jobs made by different versions (of
+    the same numerics) each keep theirs, by job."""
+    here = results.library_versions()
+
+    def made_by(index: int, snnsim: str, torch: str) -> None:
+        result_path(exp, index, tmp_path).unlink(missing_ok=True)
+        path = fake_job(exp, index, tmp_path)
+        ds = results.load(path)
+        ds.attrs["snnsim_version"] = snnsim
+        ds.attrs["versions"] = json.dumps({**here, "snnsim": snnsim, "torch": torch}, sort_keys=True)
+        results.write(ds, path, overwrite=True)
+
+    for i in range(exp.grid_size):
+        made_by(i, "0.3.0.dev1", "2.5.0")
+    merged = merge(exp, tmp_path)
+    assert merged.attrs["snnsim_version"] == "0.3.0.dev1"
+    assert json.loads(merged.attrs["versions"])["torch"] == "2.5.0"
+    assert json.loads(merged.attrs["merged_with"]) == here
+    made_by(1, "0.3.0.dev2", "2.6.0")
+    merged = merge(exp, tmp_path)
+    assert "snnsim_version" not in merged.attrs and "versions" not in merged.attrs
+    by_job = {e["jobs"]: e["snnsim_version"] for e in json.loads(merged.attrs["snnsim_version_by_job"])}
+    assert by_job == {"0,2-11": "0.3.0.dev1", "1": "0.3.0.dev2"}
+    versions = {e["jobs"]: e["versions"]["torch"] for e in json.loads(merged.attrs["versions_by_job"])}
+    assert versions == {"0,2-11": "2.5.0", "1": "2.6.0"}
