@@ -18,8 +18,9 @@ time of the output membrane, the notebook's).
 
 ``--format pt``: a ``torch.save`` dict: ``w1``, ``w2`` (float32, (in, out) layout), ``alpha`` (the
 membrane decay per step), ``threshold``, ``readout``, ``dt`` (s), ``tau`` (s), ``config`` (JSON),
-``repeat``, ``seed``, ``versions`` (JSON: the libraries that trained it) and, for a BMI model
-trained on a data file, ``data_file_sha256``; the NIR metadata holds them too.
+``repeat``, ``seed``, ``versions`` (JSON: the libraries that trained it), ``numerics_version``
+(of the snnsim that trained it) and, for a BMI model, ``data_file_sha256`` (trained on a data
+file) or ``synthetic_data_sha256`` (on a synthetic set); the NIR metadata holds them too.
 
 ``--format nir``: a NIR graph (the Neuromorphic Intermediate Representation, ``nir.write``;
 HDF5) input -> Linear(w1) -> LIF -> Linear(w2) -> LI (readouts mean, max, last) or LIF (fr) ->
@@ -69,8 +70,9 @@ FORMATS = ("nir", "pt")
 #: A BMI decoder's affine head on its readout (per output) and its input and target scaling.
 BMI_HEAD = ("head_scale", "head_bias", "readout_weights")  # readout_weights: the "weighted" readout only
 BMI_SCALING = ("x_mean", "x_std", "y_mean", "y_std")
-#: What trained the model, from its result file: library versions and (BMI) the data file's SHA-256.
-PROVENANCE = ("versions", "data_file_sha256")
+#: What trained the model, from its result file: library versions, (BMI) the data file's SHA-256 or
+#: the synthetic data set's (``numerics_version`` beside them: inferred for files without it).
+PROVENANCE = ("versions", "data_file_sha256", "synthetic_data_sha256")
 #: How a BMI decoder's input is presented (``hold_steps``: window; ``pad_steps``: bins) and its
 #: readout's units combined into outputs.
 BMI_INPUT = ("input_encoding", "input_order", "hold_steps", "pad_steps", "push_pull", "readout_units")
@@ -157,6 +159,7 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
         "alpha": cfg.alpha, "threshold": cfg.threshold, "readout": cfg.readout, "dt": cfg.dt, "tau": cfg.tau,
         "neuron": getattr(cfg, "neuron", "notebook"), "config": cfg.to_json(), "repeat": r, "seed": cfg.seed + r,
         **{k: ds.attrs[k] for k in PROVENANCE if k in ds.attrs},  # what trained it, as its result file says
+        "numerics_version": results.numerics_version(ds.attrs),
         **({"eval": cfg.eval} if cfg.study == "ipd" else {}),
         **({k: ds[k].sel(repeat=r).values.astype(np.float32) for k in BMI_HEAD if k in ds} if cfg.study == "bmi" else {}),
         **({k: ds[k].values.astype(np.float32) for k in BMI_SCALING} if cfg.study == "bmi" else {}),
@@ -199,7 +202,8 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     import nir
 
     graph = network_to_nir(m["w1"], m["w2"], m["alpha"], m["threshold"], m["readout"], m["neuron"], m["dt"])
-    graph.metadata.update({k: m[k] for k in ("config", "repeat", "seed", "eval", *PROVENANCE) if k in m})
+    graph.metadata.update({k: m[k] for k in ("config", "repeat", "seed", "eval", "numerics_version", *PROVENANCE)
+                           if k in m})  # fmt: skip
     graph.metadata.update({k: m[k] for k in (*BMI_HEAD, *BMI_SCALING, *BMI_INPUT) if k in m})  # outside the graph (BMI)
     buffer = io.BytesIO()  # in memory, then put in place as one file (never a fixed scratch name beside it)
     nir.write(buffer, graph)

@@ -401,3 +401,19 @@ def test_an_exported_bmi_model_names_the_libraries_and_data_file_it_was_trained_
             and json.loads(md["versions"])["torch"] == torch.__version__.split("+")[0]
         )
         assert md["data_file_sha256"] == digest
+
+
+def test_an_exported_model_names_its_numerics_and_synthetic_data(tmp_path):
+    """The export carries, as its result file does, the numerics version the model was trained
+    with and, for a BMI model trained on a synthetic data set, the SHA-256 of that set's arrays:
+    the identity of what it learned from, where there is no data file to hash."""
+    model = tmp_path / "m.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "snn", "--data", "synthetic:standard:1", "--epochs", "1",
+                         "--hidden", "8", "--n-train-folds", "2", "--quiet", "--out", str(model)]) == 0  # fmt: skip
+    ds = results.load(model)
+    assert len(ds.attrs["synthetic_data_sha256"]) == 64
+    assert export([str(model), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path).returncode == 0
+    assert export([str(model), "--format", "nir", "--out", str(tmp_path / "m.nir")], tmp_path).returncode == 0
+    for md in (torch.load(tmp_path / "m.pt"), nir.read(str(tmp_path / "m.nir")).metadata):
+        assert md["synthetic_data_sha256"] == ds.attrs["synthetic_data_sha256"]
+        assert int(md["numerics_version"]) == int(ds.attrs["numerics_version"]) == results.NUMERICS_VERSION
