@@ -3,7 +3,8 @@ on new data, with every repeat of the model.
 
 MODEL is a result file (``python -m snnsim.run --out``, or a sweep's job file): it holds the
 trained weights of each repeat and the full config, and for BMI the normalisation of the
-training folds.
+training folds. The predictions file names it (``model``) with the SHA-256 of its bytes
+(``model_sha256``).
 
 - IPD: ``--data FILE.npz`` with an array ``spikes`` (samples, steps, 2 x fibres per ear) of 0/1
   values, and optionally ``ipd`` (samples,) in rad; or ``--stimuli N [--seed S]``: N fresh
@@ -260,6 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
+        model_sha256 = hashlib.sha256(results.resolve(ns.model).read_bytes()).hexdigest()  # the model it read
         data_sha256 = None
         made = results.numerics_version(ds.attrs)
         if made != results.NUMERICS_VERSION:
@@ -290,7 +292,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise DataError("--seed is for IPD models (the seed of --stimuli); this is a BMI model")
             with deterministic():
                 out = predict_bmi(ds, cfg, ns.data, ns.fold)
-        out.attrs.update({"model": str(Path(ns.model).resolve()), "config": ds.attrs["config"], "complete": 1,
+        out.attrs.update({"model": str(Path(ns.model).resolve()), "model_sha256": model_sha256,
+                          "config": ds.attrs["config"], "complete": 1,
                           "seed": int(cfg.seed), "data": ns.data or f"{ns.stimuli} fresh stimuli, seed {ns.seed}",
                           "versions": json.dumps(results.library_versions(), sort_keys=True),
                           "snnsim_version": results.library_versions()["snnsim"], "device": "cpu",

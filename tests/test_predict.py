@@ -472,3 +472,16 @@ def test_an_ipd_model_space_file_without_its_tensors_is_one_line(ipd_model, tmp_
             f"snnsim.predict: error: {model}: holds no trained model (no w_recurrent0; a predictions file?)"
         ]
         assert not (tmp_path / "p.h5").exists()
+
+
+def test_predictions_name_the_bytes_of_their_model_file(ipd_model, tmp_path):
+    """A predictions file names its model by path and by the SHA-256 of the file it read: a model
+    file trained again under the same name (``--overwrite``) is not taken for the one that
+    predicted."""
+    import hashlib
+
+    out = tmp_path / "p.h5"
+    assert in_process(ipd_model, "--stimuli", 8, "--out", out) == 0
+    attrs = results.load(out).attrs
+    assert attrs["model"] == str(Path(ipd_model).resolve())
+    assert attrs["model_sha256"] == hashlib.sha256(Path(ipd_model).read_bytes()).hexdigest()
