@@ -16,6 +16,9 @@ Every epoch's events are flushed to disk; the writers (an event file and a write
 are closed by :meth:`TensorBoardHook.close`, or else when the hook is dropped (the runner holds a
 batched model's hooks only while it trains) and at the latest when the process exits.
 
+Each run folder also holds, as the text summary ``provenance`` (JSON), the model's full config,
+its seed (``seed + repeat``), the library versions and the numerics version (:func:`provenance_text`).
+
 Monitoring never costs the training: when the folder cannot be written (a full disk, a quota),
 the hook says so in one line and writes nothing more; the run goes on and writes its result.
 
@@ -24,11 +27,13 @@ the hook says so in one line and writes nothing more; the run goes on and writes
 
 from __future__ import annotations
 
+import json
 import threading
 import warnings
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -36,17 +41,22 @@ from torch.nn.utils import parametrize
 
 from .training import EpochRecord
 
+if TYPE_CHECKING:
+    from .config import RunConfig
+
 
 class TensorBoardHook:
     """Writes each model's per-epoch scalars and weight histograms under ``folder / label``."""
 
     def __init__(self, folder: str | Path, labels: Sequence[str], score_name: str = "validation",
-                 log: Callable[[str], None] | None = None) -> None:  # fmt: skip
-        """``log``: where the one line goes when the folder cannot be written (default: a warning)."""
+                 log: Callable[[str], None] | None = None, provenance: Sequence[str] = ()) -> None:  # fmt: skip
+        """``log``: where the one line goes when the folder cannot be written (default: a warning);
+        ``provenance``: per label, the text each run folder gets when it opens (:func:`provenance_text`)."""
         self.folder = Path(folder)
         self.folders = [self.folder / label for label in labels]
         self.writers: list = []  # opened by the first record
         self.score_name = score_name
+        self.provenance = list(provenance)
         self.log = log or (lambda message: warnings.warn(message, stacklevel=2))
         self.failed = False
         # not a bound method: the finaliser must not keep the hook alive
@@ -73,6 +83,8 @@ class TensorBoardHook:
             # earlier run of the same name
             for f in self.folders:  # one by one: those opened before a failure are closed
                 self.writers.append(SummaryWriter(log_dir=str(f), purge_step=record.epoch))
+            for writer, text in zip(self.writers, self.provenance):
+                writer.add_text("provenance", text, record.epoch)
         params = weights_of(record.model)
         for m, writer in enumerate(self.writers):
             if not record.tracked[m]:  # stopped early: the result file has no numbers for it either
@@ -91,6 +103,15 @@ class TensorBoardHook:
     def close(self) -> None:
         """Flush and close the writers (once; later calls do nothing)."""
         self._close()
+
+
+def provenance_text(cfg: RunConfig, seed: int) -> str:
+    """What made a model's run, as JSON: its full config, its seed, the library versions and the
+    numerics version (as its result file has them)."""
+    from .results import NUMERICS_VERSION, library_versions
+
+    return json.dumps({"config": json.loads(cfg.to_json()), "seed": int(seed), "versions": library_versions(),
+                       "numerics_version": NUMERICS_VERSION}, sort_keys=True)  # fmt: skip
 
 
 def weights_of(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -545,14 +545,15 @@ def execute(
     hooks = None
     monitors: list = []  # closed when the run ends, however it ends
     if tensorboard is not None:
-        from .monitor import TensorBoardHook
+        from .monitor import TensorBoardHook, provenance_text
 
         def say(message: str) -> None:
             print(f"snnsim.run: {message}", file=sys.stderr)
 
         def hooks(cfgs: list, members: list) -> list:
             labels = [f"repeat-{r}" for _, r in members]
-            monitors.append(TensorBoardHook(tensorboard, labels, log=say))
+            made = [provenance_text(cfgs[i], cfgs[i].seed + r) for i, r in members]
+            monitors.append(TensorBoardHook(tensorboard, labels, log=say, provenance=made))
             return monitors[-1:]
 
     written: list[Path] = []  # the result file, once written

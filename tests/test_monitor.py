@@ -5,6 +5,7 @@ writers are closed when a run ends."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -65,6 +66,14 @@ def check_run(folder: Path, ds, repeat: int, score: str, weights: dict[str, str 
         h = got[best]
         assert (h.num, h.min, h.max, h.sum, h.sum_squares) == (w.size, w.min(), w.max(), w.sum(), w.dot(w)), tag
         assert sum(h.bucket) == w.size
+
+
+def provenance_of(folder: Path) -> dict:
+    """The run folder's one ``provenance`` text summary, as JSON."""
+    acc = ea.EventAccumulator(str(folder), size_guidance={ea.TENSORS: 0})
+    acc.Reload()
+    (event,) = acc.Tensors("provenance/text_summary")
+    return json.loads(event.tensor_proto.string_val[0].decode())
 
 
 def open_writers() -> tuple[list[str], list[str]]:
@@ -170,6 +179,8 @@ seed = [0, 1]
     for index in (0, 1):
         ds = results.load(tmp_path / "results" / "tiny" / f"job-{index}.h5")
         check_run(tb / f"job-{index}", ds, 0, "val_acc_curve", IPD_WEIGHTS)
+        made = provenance_of(tb / f"job-{index}")  # the job's own, though the pack trained both as one
+        assert made["config"] == json.loads(ds.attrs["config"]) and made["seed"] == index
 
 
 # ``python -m snnsim.run`` whose TensorBoard hook gets a real SIGTERM at epoch 2, before or after
@@ -233,3 +244,18 @@ def test_a_full_disk_under_tensorboard_costs_the_events_not_the_result(tmp_path)
         assert results.load(out).attrs["complete"] == 1
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_each_run_folder_names_its_config_seed_and_versions(tmp_path):
+    """Every TensorBoard run (one per repeat, one per sweep job) carries, as a text summary
+    ``provenance``, the full config, the model's seed (``seed + repeat``), the library versions
+    and the numerics version: a run folder copied away from its result file still says what
+    made it."""
+    tb, out = tmp_path / "tb", tmp_path / "r.h5"
+    assert run_cli.main([*IPD, "--seed", "7", "--epochs", "1", "--tensorboard", str(tb), "--out", str(out)]) == 0
+    ds = results.load(out)
+    for r in (0, 1):
+        made = provenance_of(tb / f"repeat-{r}")
+        assert RunConfig.from_json(json.dumps(made["config"])) == results.config_of(ds)
+        assert made["seed"] == 7 + r and made["versions"] == json.loads(ds.attrs["versions"])
+        assert made["numerics_version"] == results.NUMERICS_VERSION

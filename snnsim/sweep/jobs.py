@@ -525,10 +525,11 @@ def tensorboard_hooks(exp: Experiment, todo: list[int]) -> Callable:
     """Epoch hooks writing each job's scalars under the experiment's ``tensorboard`` folder."""
 
     def hooks(cfgs: list, members: list) -> list:
-        from ..monitor import TensorBoardHook
+        from ..monitor import TensorBoardHook, provenance_text
 
         labels = [f"job-{todo[i]}" + (f"/repeat-{r}" if cfgs[i].repeats > 1 else "") for i, r in members]
-        return [TensorBoardHook(exp.tensorboard, labels)]
+        made = [provenance_text(cfgs[i], cfgs[i].seed + r) for i, r in members]
+        return [TensorBoardHook(exp.tensorboard, labels, provenance=made)]
 
     return hooks
 
