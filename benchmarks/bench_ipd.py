@@ -14,7 +14,8 @@ minutes apart:
 A *tuned* column runs every case again with one thread (``OMP_NUM_THREADS=1``,
 ``SNNSIM_THREADS=1``) and reports each case at its better setting; the main column is the
 default. Each figure is the median of ``--runs`` repeats. The raw timings, the machine, torch's
-build and every command go to ``benchmarks/results/<device>-<time>.json``.
+build, the versions of snnsim (its commit and numerics version) and the libraries, and every
+command go to ``benchmarks/results/<device>-<time>.json``.
 
     python benchmarks/bench_ipd.py                       # CPU, the table in benchmarks/README.md
     python benchmarks/bench_ipd.py --quick               # smoke run (tiny trainings, one run)
@@ -37,7 +38,7 @@ from pathlib import Path
 from snnsim.atomic_write import write_bytes
 from snnsim.cli import description_of, guarded, positive_float, positive_int
 from snnsim.errors import ResultError
-from snnsim.results import check_writable
+from snnsim.results import NUMERICS_VERSION, check_writable, library_versions
 from snnsim.units import parse_duration
 
 HERE = Path(__file__).resolve().parent
@@ -126,6 +127,7 @@ def machine() -> dict[str, object]:
             "simd": simd, "cores": len(os.sched_getaffinity(0)), "torch": torch.__version__,
             "torch_default_threads": torch.get_num_threads(), "cuda_build": torch.version.cuda,
             "python": platform.python_version(), "snnsim_commit": commit.stdout.strip(),
+            "versions": library_versions(), "numerics_version": NUMERICS_VERSION,
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}  # fmt: skip
 
 

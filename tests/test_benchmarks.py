@@ -191,3 +191,19 @@ def test_bench_ipd_gives_the_baselines_and_snnsim_one_tau(tau, tmp_path):
         assert parse_duration(value(commands[name])) == tau, (name, value(commands[name]))
     if tau in (0.02, 0.002):  # written as a user writes them, as benchmarks/README.md shows
         assert value(commands["snnsim fused"]) == f"{tau * 1e3:g}ms"
+
+
+def test_a_benchmark_record_names_the_versions_that_ran_it():
+    """A record's ``machine`` names, beside the commit, snnsim's version and numerics version and
+    the versions of every library a run's result file names (torch, snnTorch, Norse, numpy, ...):
+    timings of two records compare only where these agree."""
+    from snnsim import results
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench_ipd
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    info = bench_ipd.machine()
+    assert info["versions"] == results.library_versions() and info["numerics_version"] == results.NUMERICS_VERSION
+    assert json.loads(json.dumps(info)) == info  # as the JSON record holds it
