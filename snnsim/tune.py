@@ -362,6 +362,8 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     (without ``create``: only read, nothing appended to the journal; None when there is none
     yet). Refused when the folder holds a sweep's
     job files, or the study was made by a spec with other fixed settings or search space.
+    The first worker records, beside the space, the spec's ``seed`` and ``made_with`` (JSON: the
+    versions of snnsim, its numerics, the libraries and Optuna).
     Worker k samples with seed ``seed + k`` in a new study; in a study that has asked trials
     already (a worker restarted or resubmitted) with a seed drawn from (seed, k, trials asked),
     so that it does not ask the points its first run asked again."""
@@ -407,6 +409,12 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         if not create:
             return s  # no trial yet: the first worker records the space
         s.set_user_attr("space", spec.space)  # the first worker; another racing it sets the same text
+        from . import results
+
+        # what made the study: the sampler's seed, the versions of what ran it
+        s.set_user_attr("seed", spec.seed)
+        s.set_user_attr("made_with", json.dumps({**results.library_versions(), "optuna": optuna.__version__,
+                                                 "numerics_version": results.NUMERICS_VERSION}, sort_keys=True))  # fmt: skip
     elif changed := [t for t in ("fixed", "search") if _canonical(json.loads(made_by))[t] != json.loads(spec.space)[t]]:
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
                         "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip

@@ -862,3 +862,20 @@ def test_a_tune_merge_keeps_the_versions_that_made_the_trials(tmp_path):
     by_trial = {e["trials"]: e["optuna_version"] for e in json.loads(merged.attrs["optuna_version_by_trial"])}
     assert by_trial == {"0": "4.1.0", "1": "4.2.0"}
     assert json.loads(merged.attrs["merged_with"]) == {**results.library_versions(), "optuna": optuna.__version__}
+
+
+def test_the_journal_names_the_versions_and_seed_of_the_study(tmp_path):
+    """The study's attributes in its journal hold, beside the space (``[fixed]`` and ``[search]``),
+    the sampler's seed and the versions of snnsim (and its numerics), the libraries and Optuna of
+    the worker that made it: the journal alone says what ran the search."""
+    import optuna
+
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("pruner", "seed = 5\npruner"))
+    spec = tune.load(path)
+    root = tmp_path / "results"
+    tune.study(spec, root)
+    attrs = tune.study(spec, root, create=False).user_attrs  # read back from the journal
+    assert attrs["seed"] == 5
+    assert json.loads(attrs["made_with"]) == {**results.library_versions(), "optuna": optuna.__version__,
+                                              "numerics_version": results.NUMERICS_VERSION}  # fmt: skip
