@@ -20,6 +20,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from .common import (
     SPLIT_COLOURS,
@@ -528,6 +529,8 @@ def weight_matrices(
         ax.set_title(title)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
+        for axis in (ax.xaxis, ax.yaxis):  # neuron indices: no tick at 0.5 (one or two outputs)
+            axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         fig.colorbar(im, ax=ax, label="Weight")
     fig.suptitle(
         wrapped(

@@ -232,6 +232,21 @@ def test_weight_matrices_from_arrays_and_from_a_dataset(weights, ipd_ds):
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), a)
 
 
+@pytest.mark.parametrize("outputs", [1, 2, 12])
+def test_weight_matrices_tick_only_whole_neuron_indices(weights, outputs):
+    """Every axis of the three panels counts neurons: no tick at -0.5, 0.5 ... (a BMI decoder of
+    one or two outputs gave its W2 and W1 W2 panels x ticks -0.5, 0.0, 0.5, 1.0, 1.5)."""
+    w1, w2 = weights
+    fig = plots.weight_matrices(w1, w2[:, :outputs])
+    fig.canvas.draw()
+    for ax in fig.axes[:6]:
+        if not ax.images:  # a colour bar
+            continue
+        for axis, (low, high) in ((ax.xaxis, sorted(ax.get_xlim())), (ax.yaxis, sorted(ax.get_ylim()))):
+            ticks = [t for t in axis.get_majorticklocs() if low <= t <= high]
+            assert ticks and all(float(t).is_integer() for t in ticks), (ax.get_title(), ticks)
+
+
 def test_hidden_weight_profiles_show_strong_neurons_per_ear(weights):
     w1, w2 = weights
     a, _ = notebook_reorder(w1, w2)
