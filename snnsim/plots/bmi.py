@@ -246,7 +246,7 @@ def prediction_trace(
         fontsize=7,
         color="0.4",
     )
-    ax.legend(loc="upper right", frameon=False, ncol=len(groups) + 1)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the axes: never over a peak
     return fig
 
 

@@ -588,7 +588,7 @@ def hidden_weight_profiles(
             ax.xaxis.set_tick_params(labelbottom=True)
         if ax.get_subplotspec().is_first_col():
             ax.set_ylabel("Weight")
-    axes[0].legend(loc="best", frameon=False)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", frameon=False)  # off the curves
     fig.suptitle(
         wrapped(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})" + model_drawn(w1, repeat, sel), fig)
     )

@@ -46,6 +46,31 @@ def test_prediction_trace_of_a_run_shows_gaps_as_gaps(bmi_ds):
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["True", "Predicted"]
 
 
+def legend_boxes(fig):
+    """(the figure's legends' boxes, its visible axes' boxes) in display units, drawn as
+    save_figure draws them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    axes = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+    return [lg.get_window_extent(renderer) for lg in legends], axes
+
+
+def test_prediction_trace_legend_stays_off_the_traces(bmi_grid):
+    """Figure 1's legend sat in the upper right corner of the axes, over the traces wherever the
+    velocity peaked there (a real 4-fold run: the true peak ran through "Predicted (snn)"); it
+    goes beside the axes, inside the figure."""
+    fig = plots.prediction_trace(bmi_grid, window_length=8, sel={"rotation": 16})
+    legends, axes = legend_boxes(fig)
+    assert len(legends) == 1 and len(fig.axes[0].get_legend().get_texts()) == 4  # True + 3 models
+    assert not any(box.overlaps(ax) for box in legends for ax in axes), "the legend covers the traces"
+    whole = fig.bbox
+    assert all(whole.x0 <= b.x0 and b.x1 <= whole.x1 and whole.y0 <= b.y0 and b.y1 <= whole.y1 for b in legends)
+
+
 def test_prediction_trace_of_a_grid_draws_one_prediction_per_model(bmi_grid):
     fig = plots.prediction_trace(bmi_grid, window_length=8, sel={"rotation": 16})
     ax = fig.axes[0]

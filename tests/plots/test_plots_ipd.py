@@ -257,7 +257,7 @@ def test_hidden_weight_profiles_show_strong_neurons_per_ear(weights):
     for ax, j in zip(axes, strong):
         np.testing.assert_allclose(ax.lines[0].get_ydata(), a[:100, j])
         np.testing.assert_allclose(ax.lines[1].get_ydata(), a[100:, j])
-    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["Ear 1", "Ear 2"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["Ear 1", "Ear 2"]
     assert axes[-1].get_xlabel() == "Phase delay (deg)"
     # 12 panels in rows of 5: the three above the empty slots also get tick labels and the axis label
     fig = plots.hidden_weight_profiles(w1, w2, n=12)
@@ -265,6 +265,22 @@ def test_hidden_weight_profiles_show_strong_neurons_per_ear(weights):
     below = [i + 5 >= 12 for i in range(12)]
     assert [ax.get_xlabel() == "Phase delay (deg)" for ax in axes] == below
     assert [any(t.get_visible() and t.get_text() for t in ax.get_xticklabels()) for ax in axes] == below
+
+
+def test_hidden_weight_profiles_legend_covers_no_panel(weights):
+    """The ears' legend sat inside the first panel, over its curves; it goes outside every panel."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    w1, w2 = weights
+    fig = plots.hidden_weight_profiles(w1, w2)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+    assert len(legends) == 1 and [t.get_text() for t in legends[0].get_texts()] == ["Ear 1", "Ear 2"]
+    box = legends[0].get_window_extent(renderer)
+    panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == 15 and not any(box.overlaps(p) for p in panels), "the legend covers a panel"
 
 
 def test_weights_missing_from_a_dataset_is_a_clear_error(ipd_ds):
