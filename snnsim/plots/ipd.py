@@ -314,6 +314,7 @@ def confusion_figure(
     ax_h.bar(mids, est_hist, width=width, alpha=0.6, color="#ff7f0e", label="Estimated")
     ax_h.set_xlabel("IPD (deg)")
     ax_h.set_ylabel("Test samples")
+    ax_h.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no tick at 0.25 in a small test set
     ax_h.set_xlim(-90, 90)
     ax_h.legend(loc="best", frameon=False)
     ax_h.set_title("True and estimated IPD")

@@ -124,6 +124,24 @@ def test_confusion_figure_plots_normalised_counts_and_histograms(ipd_grid):
     assert "accuracy" in fig.get_suptitle()
 
 
+def test_confusion_histogram_counts_in_whole_samples(ipd_ds):
+    """A small test set (one sample per class, two of one): the histogram's y axis counts test
+    samples, so its ticks are whole numbers (they were 0, 0.25, 0.5 ...)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    ds = ipd_ds.isel(repeat=[0]).copy(deep=True)
+    counts = np.eye(ds.sizes["true_class"], dtype=int)
+    counts[3, 3] = 2
+    ds["confusion"].values[0] = counts
+    fig = plots.confusion_figure(ds)
+    FigureCanvasAgg(fig).draw()
+    ax_h = fig.axes[0]
+    assert ax_h.get_ylabel() == "Test samples" and max(p.get_height() for p in ax_h.patches) == 2
+    low, high = ax_h.get_ylim()
+    ticks = [t for t in ax_h.get_yticks() if low <= t <= high]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+
+
 def test_confusion_of_one_repeat(ipd_ds):
     fig = plots.confusion_figure(ipd_ds, repeat=1)
     counts = ipd_ds.confusion.isel(repeat=1).values.astype(float)
