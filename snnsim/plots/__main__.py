@@ -13,7 +13,7 @@ figures apply is decided from the variables present:
   Figures 2a/2b (FVAF, RMSE against training folds) when ``n_train_folds`` is swept, and the
   learning curves, and for a spiking decoder (``w1``, ``w2``) its weights and the input weights
   of its strongest hidden neurons over recorded neurons x 50 ms bins (``weight_profiles``).
-- A merged grid (a swept setting such as ``readout`` or ``model`` is a dim) with cost variables
+- A merged grid (a swept setting such as ``readout``, ``model`` or ``recurrent`` is a dim) with cost variables
   (``synops_eff_acs`` ...): ``costs``, the test accuracy (IPD) or test FVAF (BMI) against the
   effective synaptic operations per sample, one marker per grid point (mean and s.d. over
   repeats, log x axis).
@@ -109,9 +109,9 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
         if any(f"{s}_rmse" in ds for s in ("train", "val", "test")):
             out["rmse"] = lambda: plots.rmse_figure(ds)
     if (
-        grouping_dims(ds)
-        and {"synops_eff_acs", "synops_eff_macs"} <= set(ds.data_vars)
-        and any(m in ds for m in METRICS)
+        {"synops_eff_acs", "synops_eff_macs"} <= set(ds.data_vars)
+        and (metric := next((m for m in METRICS if m in ds), None))
+        and (grouping_dims(ds) or pooled_settings(ds[metric], ()))  # or a model-space grid (recurrent ...)
     ):
         out["costs"] = lambda: plots.cost_figure(ds)
     if "confusion" not in ds and "epoch" in ds.dims and plots.bmi.epoch_variables(ds):

@@ -32,6 +32,26 @@ def test_ipd_grid_gets_boxplots_curves_confusions_and_raster(tmp_path, capsys):
     assert (tmp_path / "figs" / "ipd_readouts_accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_a_model_space_grid_gets_the_costs_figure(tmp_path, capsys):
+    """A grid that sweeps model-space settings only (recurrent x tau_syn, seeds: as
+    ipd_model_space) is a grid with costs: recurrence and synaptic currents change the synaptic
+    operations. Its costs figure was not drawn: the CLI offered it only for the settings of
+    plots.common.SETTINGS (readout, tau, model ...), though cost_figure draws this grid."""
+    rows = []
+    for _ in (False, True):
+        ds = ipd_merged(np.random.default_rng(3), readouts=("mean", "fr"), taus=(0.002,)).isel(tau=0, drop=True)
+        rows.append(ds.rename(readout="tau_syn").assign_coords(tau_syn=[0.0, 0.005]))
+    grid = xr.concat(rows, dim="recurrent").assign_coords(recurrent=[False, True])
+    grid.attrs.update({"complete": 1, "study": "ipd", "experiment": "ipd_model_space"})
+    results.write(grid, tmp_path / "ipd_model_space.h5")
+    out = tmp_path / "figs"
+    assert plot.main([str(tmp_path / "ipd_model_space"), "--out", str(out), "--format", "png", "--only", "costs"]) == 0
+    assert capsys.readouterr().out.split() == [str(out / "ipd_model_space_costs.png")]
+    fig = plot.figures_for(results.load(tmp_path / "ipd_model_space"))["costs"]()
+    assert len(fig.snnsim_points) == 4
+    assert fig.axes[0].get_legend().get_title().get_text() == "recurrent, tau_syn"
+
+
 def test_a_merge_with_holes_is_named_on_stderr_and_under_the_boxes(tmp_path, capsys):
     """A merge with --allow-missing: the jobs left out are named (a grid of 18 with 1 job run
     drew one box pair as if it were the whole experiment)."""
