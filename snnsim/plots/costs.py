@@ -35,9 +35,9 @@ from .common import (
 )
 
 #: ``ops`` choices: (cost variables summed, axis label).
-#: Legend entries that fit inside the axes; more go beside them, in columns of LEGEND_ROWS (a
-#: BMI grid of 3 models x 9 training-set sizes has 27, which covered the points).
-LEGEND_INSIDE = 10
+#: The legend goes beside the axes, in columns of LEGEND_ROWS entries: inside them it covered
+#: points (a BMI grid of 3 models x 9 training-set sizes has 27) or, at loc="best", the error
+#: bars of a grid of 4.
 LEGEND_ROWS = 14
 OPS = {
     "effective": (
@@ -175,9 +175,6 @@ def cost_figure(
         ax.xaxis.set_minor_formatter(ticker.NullFormatter())
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ncol = math.ceil(len(points) / LEGEND_ROWS) if len(points) > LEGEND_INSIDE else 0
-    if ncol:  # beside the axes, on a figure widened for it
-        fig.set_size_inches(6.4 + 2.2 * ncol, 4.2)
     n_max = max(p["n"] for p in points)
     over = ", ".join(sample_dims(x_da, dims)) or "repeats"
     ax.set_title(
@@ -188,10 +185,9 @@ def cost_figure(
             10,
         )
     )
+    ncol = math.ceil(len(points) / LEGEND_ROWS)  # beside the axes, on a figure widened for it
+    fig.set_size_inches(6.4 + 2.2 * ncol, 4.2)  # after the title, wrapped to the axes' width
     legend_title = ", ".join(dims) if dims else None
-    if ncol:
-        ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol, frameon=False, title=legend_title)
-    else:
-        ax.legend(loc="best", frameon=False, title=legend_title)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol, frameon=False, title=legend_title)
     fig.snnsim_points = points
     return fig

@@ -158,6 +158,24 @@ def test_a_rotation_run_at_one_training_size_only_is_left_out_as_in_figure_2a(bm
         assert point["n"] == ds.sizes["repeat"]
 
 
+def test_a_short_legend_stays_off_the_error_bars(rng):
+    """A grid of 4 points (a tiny ipd_model_space: recurrent x tau_syn) put its legend inside the
+    axes at loc="best", where an error bar ran through its markers; every legend goes beside the
+    axes, inside the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = plots.cost_figure(ipd_merged(rng, readouts=("mean", "fr"), taus=(0.02, 0.002)))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    legend = (fig.legends or [fig.axes[0].get_legend()])[0]
+    box, axes, whole = legend.get_window_extent(renderer), fig.axes[0].get_window_extent(renderer), fig.bbox
+    assert len(legend.get_texts()) == 4
+    assert not box.overlaps(axes), "the legend lies over the points and error bars"
+    assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
+    assert axes.width > 0.5 * whole.width
+
+
 def test_a_long_legend_stays_off_the_points_and_inside_the_figure(rng):
     """bmi_training_size's grid (3 models x 9 training-set sizes, 27 entries): the legend neither
     covers the axes nor runs off the figure, and the axes keep a usable height."""
