@@ -19,8 +19,10 @@ figures apply is decided from the variables present:
   repeats, log x axis).
 
 Each figure is written as ``DIR/<name>_<figure>.png`` and ``.svg`` (``name``: the results
-file's stem) and its path printed. A figure that cannot be drawn (no test samples in
-``--window``) is skipped with a line on stderr; ``--window`` where that figure is not drawn is
+file's stem) and its path printed; a figure already there is replaced, in one step (figures
+are drawn again after each merge; give result files of one name each their own ``--out``).
+A figure that cannot be drawn (no test samples in ``--window``) is skipped with a line on
+stderr; ``--window`` where that figure is not drawn is
 noted and ignored. A missing or invalid file, an empty or reversed
 ``--window``, or a run where every figure was skipped: one line on stderr, exit code 2.
 """

@@ -269,6 +269,26 @@ def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
                 subprocess.run(["umount", str(folder)], check=True)
 
 
+def test_a_figure_already_there_is_replaced_by_the_new_results_and_nothing_else_is(tmp_path, capsys):
+    """The documented behaviour (docs/figures.md): drawing again after a new merge replaces the
+    figure with that of the new results, byte for byte as a fresh draw, and leaves every other
+    file of the folder as it was."""
+    out, fresh = tmp_path / "figs", tmp_path / "fresh"
+    argv = ["--format", "png", "--only", "accuracy"]
+    results.write(ipd_merged(np.random.default_rng(1)), tmp_path / "ipd_readouts.h5")
+    assert plot.main([str(tmp_path / "ipd_readouts"), "--out", str(out), *argv]) == 0
+    figure = out / "ipd_readouts_accuracy.png"
+    old = figure.read_bytes()
+    (out / "notes.txt").write_text("mine")
+    results.write(ipd_merged(np.random.default_rng(2)), tmp_path / "ipd_readouts.h5", overwrite=True)
+    assert plot.main([str(tmp_path / "ipd_readouts"), "--out", str(out), *argv]) == 0
+    assert plot.main([str(tmp_path / "ipd_readouts"), "--out", str(fresh), *argv]) == 0
+    assert figure.read_bytes() != old and figure.read_bytes() == (fresh / figure.name).read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == ["ipd_readouts_accuracy.png", "notes.txt"]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert capsys.readouterr().err == ""
+
+
 def test_a_full_disk_keeps_the_previous_figure(tmp_path):
     """A figure redrawn onto a full file system (a real tmpfs, where this process may mount one;
     else a per-file size limit, RLIMIT_FSIZE) fails in one line with exit 5 and leaves the
