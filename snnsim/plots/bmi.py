@@ -387,6 +387,14 @@ def epoch_variables(ds: xr.Dataset) -> list[str]:
     return sorted(names, key=lambda n: (not n.startswith(("loss", "train")), n))
 
 
+def _kind_of(da: xr.DataArray) -> str:
+    """What the long name of a per-epoch curve says in brackets before its first ';':
+    "MSE, z-scored targets" of "mean training loss (MSE, z-scored targets); NaN after ..."."""
+    head = str(da.attrs.get("long_name", "")).split(";")[0]
+    start, end = head.find("("), head.rfind(")")
+    return head[start + 1 : end] if 0 <= start < end else ""
+
+
 @styled
 def learning_curves(
     ds: xr.Dataset,
@@ -428,6 +436,8 @@ def learning_curves(
                 ax.set_xlabel("Epoch")
         units = ds[name].attrs.get("units")
         label = CURVE_LABELS.get(name, name.replace("_", " "))
+        if not units and (kind := _kind_of(ds[name])):  # the loss's kind (MSE ...), the FVAF's outputs
+            label += f"\n({kind})"
         axes[r, 0].set_ylabel(f"{label} ({units})" if units else label)
     axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole (sharex: every panel)
     what = ", ".join(format_setting(k, v) for k, v in (sel or {}).items())

@@ -166,6 +166,23 @@ def test_learning_curves_name_the_rate_and_learning_rate_rows_and_count_whole_ep
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
 
 
+def test_learning_curves_say_what_the_loss_and_the_fvaf_are_of(bmi_grid):
+    """The training loss row read "Training loss": no unit, no kind; a BMI run's loss is the
+    MSE of z-scored targets (plus the firing-rate penalty with --rate-reg) and its validation
+    FVAF the mean over outputs, as the variables' long names say. The rows name them."""
+    ds = bmi_grid.copy()
+    ds["loss"].attrs["long_name"] = "mean training loss (MSE, z-scored targets); NaN after early stop"
+    ds["val_fvaf_curve"] = (ds["loss"] * 0 + 0.5).assign_attrs(
+        long_name="validation FVAF (mean over outputs) per epoch; NaN after early stop; linear: epoch 1 only"
+    )
+    fig = plots.learning_curves(ds, variables=["loss", "val_fvaf_curve"])
+    labels = [fig.axes[3 * r].get_ylabel() for r in range(2)]
+    assert labels == ["Training loss\n(MSE, z-scored targets)", "Validation FVAF\n(mean over outputs)"]
+    ds["loss"].attrs["long_name"] = "mean training loss (MSE, z-scored targets + firing-rate penalty); NaN after"
+    fig = plots.learning_curves(ds, variables=["loss"])
+    assert fig.axes[0].get_ylabel() == "Training loss\n(MSE, z-scored targets + firing-rate penalty)"
+
+
 def test_rotation_swept_at_one_size_only_is_left_out_of_figure_2(bmi_grid):
     ds = bmi_grid.copy(deep=True)
     for name in ("train_fvaf", "val_fvaf", "test_fvaf"):
