@@ -303,6 +303,8 @@ def format_setting(name: str, value: Any) -> str:
         return f"{name} = {value}"
     if isinstance(value, float):
         return f"{name} = {value:g}"
+    if not any(c.isalpha() for c in str(value)):  # "0,1" (dims) reads as a number alone; "snn" does not
+        return f"{name} = {value}"
     return str(value)
 
 

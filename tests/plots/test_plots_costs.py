@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 from fake_results import bmi_merged, ipd_merged
 
 from snnsim import plots, results
@@ -156,6 +157,17 @@ def test_a_rotation_run_at_one_training_size_only_is_left_out_as_in_figure_2a(bm
         np.testing.assert_allclose(point["y"], np.median(pooled(ds.test_fvaf.isel(output=0), {"model": model,
                                    "n_train_folds": 8, "rotation": 15})))  # fmt: skip
         assert point["n"] == ds.sizes["repeat"]
+
+
+def test_a_sweep_of_decoded_dims_names_the_setting_in_the_legend(rng):
+    """A merged sweep over ``dims`` (its values the strings "1" and "0,1") labelled its points
+    "linear, 1 training fold, 0,1": a bare "0,1" that reads as a number. A value without a
+    letter gets its setting's name: "dims = 0,1"."""
+    one = bmi_merged(rng, models=("linear",), folds=(1, 2), rotations=(15,), repeats=1)
+    grid = xr.concat([one, one], dim="dims").assign_coords(dims=["1", "0,1"])
+    fig = plots.cost_figure(grid)
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert legend == [f"linear, {n}, dims = {d}" for n in ("1 training fold", "2 training folds") for d in ("1", "0,1")]
 
 
 def test_a_short_legend_stays_off_the_error_bars(rng):
