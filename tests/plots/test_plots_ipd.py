@@ -481,6 +481,21 @@ def test_confusion_figures_one_per_grid_point_of_every_varying_setting(rng):
         plots.confusion_figure(ds, sel={"readout": "fr", "tau": 0.002})
 
 
+def test_confusion_figures_of_a_swept_duration_are_named_in_ms(rng):
+    """A grid over tau_syn (0 and 5 ms, as ipd_model_space) named its confusion figures
+    ``confusion_..._tau_syn-0.005`` (seconds), though the figure's title and the tau part of
+    the name read ms (``2ms``, "tau_syn = 5 ms"); every duration is named in ms."""
+    from fake_results import ipd_merged
+
+    from snnsim.plots.__main__ import figures_for
+
+    ds = ipd_merged(rng, readouts=("fr",), taus=(0.002,))
+    ds = xr.concat([ds, ds], dim="tau_syn").assign_coords(tau_syn=[0.0, 0.005])
+    names = [n for n in figures_for(ds) if n.startswith("confusion")]
+    assert names == ["confusion_fr_2ms_tau_syn-0ms", "confusion_fr_2ms_tau_syn-5ms"]
+    assert "tau_syn = 5 ms" in figures_for(ds)[names[1]]()._suptitle.get_text()
+
+
 def test_model_space_without_validation_says_its_rows_are_sorted_by_test(rng):
     """Runs without validation data (``n_val_batches = 0``) have test scores only: the rows
     are sorted by them, but the axis said "best validation on top"."""
