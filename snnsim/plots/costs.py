@@ -24,6 +24,7 @@ from .common import (
     format_key,
     group_keys,
     grouping_dims,
+    merge_holes,
     new_figure,
     pooled_settings,
     refuse_pooled_settings,
@@ -184,6 +185,7 @@ def cost_figure(
             fig,
             10,
         )
+        + (f"\n{holes}" if (holes := merge_holes(ds)) else "")  # grid points left out: say so
     )
     ncol = math.ceil(len(points) / LEGEND_ROWS)  # beside the axes, on a figure widened for it
     fig.set_size_inches(6.4 + 2.2 * ncol, 4.2)  # after the title, wrapped to the axes' width

@@ -229,8 +229,10 @@ def training_curves(
     if ylabel is None and variable == "loss" and "confusion" in ds:
         ylabel = "Mean training loss (NLL" + _penalty_note(ds) + ")"
     ax.set_ylabel(ylabel or _variable_label(ds[variable]))
+    holes = merge_holes(ds)  # a group left out above: say so, as the boxplots' footnote
     ax.set_title(
         wrapped(title or f"Training curves: median, {q[0]:g}–{q[1]:g}th percentile shaded (n ≤ {n_max})", fig, 10)
+        + (f"\n{holes}" if holes else "")
     )
     if len(ds["epoch"]) <= 20:
         ax.set_xticks(ds["epoch"].values)

@@ -76,6 +76,21 @@ def test_a_merge_with_holes_is_named_on_stderr_and_under_the_boxes(tmp_path, cap
     assert "missing" not in plots.accuracy_boxplot(results.load(tmp_path / "whole.h5"))._supxlabel.get_text()
 
 
+def test_a_merge_with_holes_is_named_in_the_curves_and_costs_figures_too():
+    """A group whose jobs are all missing is left out of the training curves and the cost
+    figure (no line, no marker, no legend entry): the figure alone read as the whole grid.
+    Their titles name the holes, as the boxplots' footnote does."""
+    ds = ipd_merged(np.random.default_rng(1))
+    for name in ("loss", "test_acc", "synops_eff_acs"):
+        ds[name].loc[dict(readout="fr", tau=0.002)] = np.nan  # jobs 15-17 not run
+    ds.attrs.update({"missing": "[15, 16, 17]", "n_jobs": 18})
+    holes = "3 of 18 jobs missing from the merge (15-17), left out"
+    for figure in (plots.training_curves, plots.cost_figure):
+        fig = figure(ds)
+        assert fig.axes[0].get_title().splitlines()[-1] == holes, figure.__name__
+        assert holes not in figure(ipd_merged(np.random.default_rng(1))).axes[0].get_title()
+
+
 def test_bmi_grid_and_run(tmp_path):
     results.write(bmi_merged(np.random.default_rng(2)), tmp_path / "bmi_training_size.h5")
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
