@@ -79,7 +79,7 @@ from .cli import (
 )
 from .cli import positive_int as _positive
 from .config import RunConfig
-from .errors import EXIT_FAILED, ConfigError, SnnsimError
+from .errors import EXIT_FAILED, ConfigError, ResultError, SnnsimError
 from .sweep.experiment import find
 from .units import parse_duration
 
@@ -721,14 +721,22 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     if missing and not allow_missing:
         raise SnnsimError(f"{spec.name}: completed trials {array_spec(missing)} have no result file in "
                           f"{folder(spec, root)}; merge with --allow-missing to leave them out")  # fmt: skip
-    files = [trial_path(spec, n, root) for n in sorted(info["complete"]) if n not in missing]
+    numbers = [n for n in sorted(info["complete"]) if n not in missing]
+    files = [trial_path(spec, n, root) for n in numbers]
     if not files:
         raise SnnsimError(f"{spec.name}: no completed trial to merge")
     pieces, loaded, searched = [], {}, []
-    for path in files:
+    for n, path in zip(numbers, files):
         ds = results.load(path)
-        params = json.loads(ds.attrs["trial_params"])
+        # a file put in a trial's place (a run's result, another trial's file) would be merged as that trial
+        if not {"trial_number", "trial_params"} <= set(ds.attrs):
+            raise ResultError(f"{path}: is not a trial file of {spec.name} (no trial_number, trial_params); "
+                              f"move it away, then merge with --allow-missing to leave the trial out")  # fmt: skip
         number = int(ds.attrs["trial_number"])
+        if number != n:
+            raise ResultError(f"{path}: holds trial {number}, not trial {n}; move it away, "
+                              "then merge with --allow-missing to leave the trial out")  # fmt: skip
+        params = json.loads(ds.attrs["trial_params"])
         ds = ds.drop_vars([k for k in params if k in ds.variables])
         # a searched size (hidden ...) changes the length of a dim without coordinates: index it,
         # so that trials of different sizes align (NaN-padded) instead of refusing to concatenate

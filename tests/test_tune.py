@@ -879,3 +879,24 @@ def test_the_journal_names_the_versions_and_seed_of_the_study(tmp_path):
     assert attrs["seed"] == 5
     assert json.loads(attrs["made_with"]) == {**results.library_versions(), "optuna": optuna.__version__,
                                               "numerics_version": results.NUMERICS_VERSION}  # fmt: skip
+@pytest.mark.parametrize("damage", ["not a trial file", "another trial's file"])
+def test_merge_refuses_a_trial_file_that_is_not_the_trial(tmp_path, damage):
+    """A trial's file replaced by a run's result file (no trial attributes) made ``merge`` a
+    KeyError traceback; by another trial's file, a ValueError from inside the stacking. Each is
+    now one line naming the file, and the merged file already there is left as it was."""
+    path, spec, root, env, _ = _one_trial_study(tmp_path)
+    merged = ok(cli("merge", path, env=env, cwd=tmp_path)) and root / "learns.h5"
+    before = merged.read_bytes()
+    trial = tune.trial_path(spec, 0, root)
+    ds = results.load(trial)
+    if damage == "not a trial file":
+        for key in ("trial_number", "trial_params", "objective", "objective_value", "tune_spec"):
+            del ds.attrs[key]
+    else:
+        ds.attrs["trial_number"] = 1
+    results.write(ds, trial, overwrite=True)
+    line = one_line_error(cli("merge", path, env=env, cwd=tmp_path))
+    expected = "is not a trial file of learns" if damage == "not a trial file" else "holds trial 1, not trial 0"
+    assert line.startswith(f"snnsim.tune: error: {trial}: "), line
+    assert expected in line, line
+    assert merged.read_bytes() == before
