@@ -211,6 +211,9 @@ def _exp_arg(exp: Experiment) -> str:
 
 
 def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
+    if not ns.script.is_file():  # sbatch would refuse it only after ./logs is made; a dry run printed it
+        what = "is a folder" if ns.script.is_dir() else "no such file"
+        raise SnnsimError(f"submit: --script: {ns.script}: {what}; give the sbatch script (default {ARRAY_SCRIPT})")
     if ns.dry_run:  # sends nothing, writes nothing
         return _submit(exp, ns)
     with queue_mod.submitting(exp, ns.results_dir):  # another submit at once waits, then sees these jobs queued

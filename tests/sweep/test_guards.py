@@ -485,3 +485,18 @@ def test_a_stop_once_the_result_is_in_place_counts_it_written(tmp_path, bmi_path
     assert f"job 0: wrote {result}" in err and "stopped by SIGTERM after every result was written" in err, err
     assert "no result written" not in err
     assert state(loads(exp_file.read_text()), 0, tmp_path).state == "done"
+
+
+@pytest.mark.parametrize("script", ["no-such.sh", "."])
+def test_a_submit_script_that_is_no_file_is_one_line(tmp_path, capsys, monkeypatch, script):
+    """``submit --script`` naming no file (or a folder): ``--dry-run`` printed an sbatch command
+    that could never run, with exit 0, and a real submit made ./logs before sbatch refused."""
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    monkeypatch.chdir(tmp_path)
+    for dry in (["--dry-run"], []):
+        argv = ["--results-dir", str(tmp_path / "r"), "submit", str(exp_file), "--script", script, *dry]
+        assert cli.main(argv) == 2
+        line = one_line(capsys)
+        assert line.startswith(f"snnsim.sweep: error: submit: --script: {script}"), line
+    assert not (tmp_path / "logs").exists() and not (tmp_path / "r").exists()
