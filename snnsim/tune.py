@@ -802,7 +802,10 @@ def main(argv: list[str] | None = None) -> int:
         check_results_dir(ns.results_dir)
         return COMMANDS[ns.command](load(ns.spec), ns)
 
-    return guarded(PROG, body)
+    from .sweep.jobs import results_dir
+
+    # a write error that names no file (Optuna's journal on a full disk): the results folder
+    return guarded(PROG, body, out=results_dir(ns.results_dir))
 
 
 def _log(message: str) -> None:

@@ -900,3 +900,27 @@ def test_merge_refuses_a_trial_file_that_is_not_the_trial(tmp_path, damage):
     assert line.startswith(f"snnsim.tune: error: {trial}: "), line
     assert expected in line, line
     assert merged.read_bytes() == before
+
+
+def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
+    """``tune run`` with its results folder on a full disk: Optuna's journal write failed with an
+    error that names no file, and the one line said only "snnsim.tune: error: No space left on
+    device". It names the results folder (exit 5), and once there is room the study runs."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
+    try:
+        path = tmp_path / "learns.toml"
+        path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+        with open(small / "fill", "wb", buffering=0) as fh:  # every block taken
+            with pytest.raises(OSError, match="No space left"):
+                while True:
+                    fh.write(b"\0" * 4096)
+        proc = cli("--results-dir", small / "results", "run", path, env=env_for(tmp_path), cwd=tmp_path)
+        assert proc.returncode == 5, proc.stderr
+        assert proc.stderr.splitlines() == [f"snnsim.tune: error: {small / 'results'}: No space left on device"]
+        (small / "fill").unlink()
+        ok(cli("--results-dir", small / "results", "run", path, env=env_for(tmp_path), cwd=tmp_path))
+        assert tune.trial_path(tune.load(path), 0, small / "results").exists()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
