@@ -12,7 +12,6 @@ printed: {"case", "train_s", "torch", "threads", ...}.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -23,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from snnsim.cli import description_of, guarded
+from snnsim.cli import OneLineParser, description_of, guarded
 from snnsim.config import RunConfig
 from snnsim.device import resolve_device
 from snnsim.metrics import discretise
@@ -180,7 +179,7 @@ CASES = {"notebook": NotebookNet, "snntorch": SnnTorchTutorialNet, "norse": Nors
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=description_of(__doc__))
+    ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("case", choices=tuple(CASES))
     ap.add_argument("--readout", default="mean", choices=("mean", "max", "fr"))
     ap.add_argument("--tau", type=float, default=0.02, help="membrane time constant, s")

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from snnsim.atomic_write import write_bytes
-from snnsim.cli import description_of, guarded, positive_float, positive_int
+from snnsim.cli import OneLineParser, description_of, guarded, positive_float, positive_int
 from snnsim.errors import ResultError
 from snnsim.results import NUMERICS_VERSION, check_writable, library_versions
 from snnsim.units import parse_duration
@@ -132,7 +132,7 @@ def machine() -> dict[str, object]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=description_of(__doc__))
+    ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 epoch of 4 batches, 1 run, the smoke grid")
     ap.add_argument("--runs", type=positive_int, default=3, help="repeats per case (median reported)")

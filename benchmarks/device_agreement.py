@@ -11,14 +11,13 @@ Measured on an H200: benchmarks/README.md, "Measured: GPU".
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from snnsim.cli import description_of, guarded
+from snnsim.cli import OneLineParser, description_of, guarded
 from snnsim.config import RunConfig
 from snnsim.device import resolve_device
 from snnsim.studies.ipd import IPDData, IPDStudy, Stimuli
@@ -42,7 +41,7 @@ def train(cfg: RunConfig, data: IPDData, device: torch.device) -> tuple[np.ndarr
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=description_of(__doc__))
+    ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("backends", nargs="+", choices=("fused", "snntorch", "norse"))
     ap.add_argument("--devices", nargs=2, default=("cpu", "cuda"), metavar=("A", "B"))
     ap.add_argument("--epochs", type=int, default=3)

@@ -10,12 +10,11 @@ stack; seconds are samples / rate, summed over the processes and per job process
 
 from __future__ import annotations
 
-import argparse
 import collections
 import re
 from pathlib import Path
 
-from snnsim.cli import description_of, guarded, positive_float
+from snnsim.cli import OneLineParser, description_of, guarded, positive_float
 from snnsim.errors import SnnsimError
 
 #: (stage, the functions that mark it), the first match wins.
@@ -64,7 +63,7 @@ def summarise(lines: list[str], rate: float) -> tuple[dict[str, float], int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=description_of(__doc__))
+    ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("profile", help="py-spy record --format raw output")
     ap.add_argument("--rate", type=positive_float, default=20, help="py-spy's --rate, samples per second")
     args = ap.parse_args(argv)

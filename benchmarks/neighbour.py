@@ -8,15 +8,14 @@ Used with ``profile_ipd.py --epochs N`` (benchmarks/README.md, "Two processes at
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
-from snnsim.cli import description_of, guarded, positive_float, positive_int
+from snnsim.cli import OneLineParser, description_of, guarded, positive_float, positive_int
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=description_of(__doc__))
+    ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("kind", choices=("matmul", "copy"))
     ap.add_argument("--size", type=positive_int, default=128, help="matrix side (matmul)")
     ap.add_argument("--seconds", type=positive_float, default=16.0)

@@ -10,7 +10,6 @@ compiled kernels timed by wrapping their ctypes calls, and evaluation per model.
 
 from __future__ import annotations
 
-import argparse
 import collections
 import resource
 import time
@@ -20,13 +19,13 @@ import torch
 
 from snnsim import allocator
 from snnsim.backends import _native
-from snnsim.cli import description_of, guarded, positive_int
+from snnsim.cli import OneLineParser, description_of, guarded, positive_int
 from snnsim.config import RunConfig
 from snnsim.studies import ipd
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=description_of(__doc__))
+    ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("--readout", default="fr", choices=("mean", "max", "fr"))
     ap.add_argument("--tau", type=float, default=0.002, help="membrane time constant, s")
     ap.add_argument("--models", type=positive_int, default=10, help="seeds trained as one batched model")

@@ -207,3 +207,24 @@ def test_a_benchmark_record_names_the_versions_that_ran_it():
     info = bench_ipd.machine()
     assert info["versions"] == results.library_versions() and info["numerics_version"] == results.NUMERICS_VERSION
     assert json.loads(json.dumps(info)) == info  # as the JSON record holds it
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("baselines.py", "snntorch", "--epochs", "x"),
+        ("bench_ipd.py", "--runs", "0"),
+        ("device_agreement.py", "fused", "--epochs", "x"),
+        ("grid_profile.py",),
+        ("neighbour.py", "copy", "--seconds", "x"),
+        ("profile_ipd.py", "--models", "0"),
+        ("bench_ipd.py", "--only", "x", "--results", "tests"),  # a parser.error of the script's own checks
+    ],
+)
+def test_a_bad_argument_is_one_line(args):
+    """The benchmark scripts' argparse printed its usage (two to four lines) before the error;
+    as every snnsim command, they say it in one line, exit 2."""
+    script, *rest = args
+    proc = subprocess.run([sys.executable, f"benchmarks/{script}", *rest], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{script}: error: "), proc.stderr
