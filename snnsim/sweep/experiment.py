@@ -187,6 +187,10 @@ def find(exp: str | Path, what: str = "experiment file", error: type[Exception] 
         if c.is_file():
             return c
     looked = ", ".join(str(c) for c in [p, *candidates])
+    if p.is_dir():  # "no experiment file 'results'" read as if the folder were not there
+        raise (error or ExperimentError)(
+            f"{exp} is a folder; give the {what} (.toml) or its NAME (looked for {looked})"
+        )
     raise (error or ExperimentError)(f"no {what} {exp!r} (looked for {looked})")
 
 

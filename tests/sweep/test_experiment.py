@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -221,3 +222,19 @@ def test_aliases_are_resolved_before_duplicates_are_counted():
 def test_the_old_key_task_is_read_as_study():
     exp = loads('name = "x"\n[fixed]\ntask = "bmi"\nmodel = "linear"\n[sweep]\nseed = [0, 1]\n')
     assert exp.config(1).study == "bmi" and exp.fixed == {"study": "bmi", "model": "linear"}
+
+
+@pytest.mark.parametrize("module, what", [("snnsim.sweep", "experiment file"), ("snnsim.tune", "tuning spec")])
+def test_a_folder_given_as_the_experiment_is_named_a_folder(tmp_path, monkeypatch, module, what):
+    """A folder where the experiment (or tuning spec) goes was "no experiment file 'results'",
+    as if it were not there; a folder whose NAME is also in experiments/ still finds that file."""
+    (tmp_path / "results").mkdir()
+    proc = subprocess.run([sys.executable, "-m", module, "status", "results"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith(f"{module}: error: results is a folder; give the {what} (.toml) or its NAME"), (
+        proc.stderr
+    )
+    (tmp_path / "ipd_readouts").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert experiment.find("ipd_readouts") == ROOT / "experiments" / "ipd_readouts.toml"
