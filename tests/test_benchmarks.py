@@ -207,6 +207,8 @@ def test_a_benchmark_record_names_the_versions_that_ran_it():
     info = bench_ipd.machine()
     assert info["versions"] == results.library_versions() and info["numerics_version"] == results.NUMERICS_VERSION
     assert json.loads(json.dumps(info)) == info  # as the JSON record holds it
+
+
 @pytest.mark.parametrize(
     "args",
     [

@@ -879,6 +879,8 @@ def test_the_journal_names_the_versions_and_seed_of_the_study(tmp_path):
     assert attrs["seed"] == 5
     assert json.loads(attrs["made_with"]) == {**results.library_versions(), "optuna": optuna.__version__,
                                               "numerics_version": results.NUMERICS_VERSION}  # fmt: skip
+
+
 @pytest.mark.parametrize("damage", ["not a trial file", "another trial's file"])
 def test_merge_refuses_a_trial_file_that_is_not_the_trial(tmp_path, damage):
     """A trial's file replaced by a run's result file (no trial attributes) made ``merge`` a
