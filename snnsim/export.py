@@ -10,7 +10,7 @@ how its input is presented: ``input_encoding`` ``bins`` (one 48-value step per 5
 ``pad_steps`` steps of zero input so that the last bin reaches the output) or ``window`` (the 960
 values as one input vector, fed for ``hold_steps`` steps), in the order ``input_order`` says
 (window: bin-major, input = bin * 48 + neuron, whatever the column order of the data file's MI
-rows; ``x_mean`` and ``x_std`` in the same order), and how the readout's units make the
+rows; ``x_mean`` and ``x_std`` hold one value per neuron (48,), applied to each of its bins), and how the readout's units make the
 outputs: ``push_pull`` (the ``fr`` readout: output d is unit d minus unit n + d) or
 ``readout_units`` consecutive units summed per output (the ``weighted`` readout). An IPD model's
 ``eval`` says how its predictions are scored: ``readout`` (its readout) or ``sum`` (the sum over
