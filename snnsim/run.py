@@ -362,7 +362,13 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: d
     from . import results
 
     clean_and_report(out, "snnsim.run", "runs", leftovers(out) + checkpoint_leftovers(out))
-    results.check_writable(out, overwrite, inputs=inputs)
+    try:
+        results.check_writable(out, overwrite, inputs=inputs)
+    except ResultError as exc:  # the checkpoint a run killed after writing ``out`` left beside it: named
+        if overwrite or not out.is_file() or not (older := checkpoints_older_than(out)):
+            raise
+        raise ResultError(f"{exc}; the checkpoint {older[0].name} beside it is older than it (left by a run killed "
+                          "after writing it, or by --keep-checkpoints): delete it if you do not need it") from None  # fmt: skip
     free = shutil.disk_usage(out.parent if str(out.parent) else ".").free
     if free < MIN_FREE_BYTES:
         raise NotSaved(f"--out: only {free / 1024:.0f} kB free on the file system of {out}; nothing trained")
@@ -470,6 +476,22 @@ def checkpoint_path(out: Path, members: list) -> Path:
 def checkpoints_of(out: Path) -> list[Path]:
     """Every checkpoint (:func:`checkpoint_path`) beside the result file ``out``."""
     return sorted(out.parent.glob(f".{glob.escape(out.name)}.r*-*.ckpt"))
+
+
+def checkpoints_older_than(out: Path) -> list[Path]:
+    """The checkpoints (or sidecars left alone) beside the result file ``out`` last written
+    before it: a run writes its result after its last checkpoint, so these were left by a run
+    killed after writing ``out`` (or kept by ``--keep-checkpoints``), not held by a run now."""
+    try:
+        written = out.stat().st_mtime_ns
+    except OSError:
+        return []
+    found = []
+    for path in checkpoints_of(out) + sorted(out.parent.glob(f".{glob.escape(out.name)}.r*-*.ckpt.json")):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime_ns <= written and Path(str(path).removesuffix(".json")) not in found:
+                found.append(path)
+    return found
 
 
 def checkpoint_leftovers(out: Path) -> list[Path]:

@@ -384,6 +384,78 @@ def test_a_run_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(t
     assert os.listdir(tmp_path) == ["r.h5"]
 
 
+def killed_after_writing(module: str, *args: str) -> None:
+    """Run ``python -m MODULE ARGS`` and SIGKILL it once its result is written, when it starts to
+    remove its checkpoint (held there: a poll for the result file misses that moment at times)."""
+    code = (
+        "import sys, time\n"
+        "from snnsim import training\n"
+        "def held(path):\n"
+        "    print('removing', flush=True)\n"
+        "    time.sleep(120)\n"
+        "training.remove_checkpoint = held\n"
+        f"from {module} import main\n"
+        f"sys.exit(main({list(args)!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)  # fmt: skip
+    assert proc.stdout.readline().strip() == "removing", proc.communicate(timeout=60)
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def test_a_run_killed_after_writing_its_result_names_the_checkpoint_it_left(tmp_path):
+    """SIGKILL between the result file and the removal of its checkpoint left the checkpoint
+    beside the complete result, and the next run of the same --out did not name it."""
+    out = tmp_path / "r.h5"
+    killed_after_writing("snnsim.run", *TINY, "--epochs", "3", "--out", str(out))
+    assert results.load(out).attrs["complete"] == 1
+    left = [p for p in tmp_path.iterdir() if p.name.startswith(".r.h5.r0-0.ckpt")]
+    assert len(left) == 2, left  # the checkpoint and its sidecar
+    proc = snnsim("run", *TINY, "--epochs", "3", "--out", str(out))
+    one_line_error(proc, 2, "exists", "the checkpoint .r.h5.r0-0.ckpt beside it is older than it")
+    assert all(p.exists() for p in left)  # named, not removed: it may be kept by --keep-checkpoints
+    again = snnsim("run", *TINY, "--epochs", "3", "--out", str(out), "--overwrite")
+    assert again.returncode == 0, again.stderr
+    assert os.listdir(tmp_path) == ["r.h5"]
+
+
+def test_a_job_killed_after_writing_its_result_leaves_no_checkpoint_for_good(tmp_path):
+    """SIGKILL between a job's file and the removal of its checkpoint: with every job done,
+    `sweep status` did not name the checkpoint, and `sweep run` and `sweep local` (nothing to
+    run) left it for good. One that a live process's job holds stays."""
+    exp = tmp_path / "s.toml"
+    exp.write_text(SMOKE.replace("epochs = 1", "epochs = 3").replace("seed = [0, 1, 2]", "seed = [0]"))
+    res = ["--results-dir", str(tmp_path / "res")]
+    folder = tmp_path / "res" / "s"
+    killed_after_writing("snnsim.sweep.cli", *res, "run", str(exp), "0")
+    assert results.load(folder / "job-0.h5").attrs["complete"] == 1
+    left = [p for p in folder.iterdir() if p.name.startswith(".job-0.r0-0.ckpt")]
+    assert len(left) == 2, left  # the checkpoint and its sidecar
+    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    assert status["done"] == [0] and status["checkpoints_of_done_jobs"] == [str(folder / ".job-0.r0-0.ckpt")]
+    assert "1 checkpoint(s) of done jobs" in snnsim("sweep", *res, "status", str(exp)).stdout
+    # a live process holds the job (a rerun with --force): its checkpoint is neither named nor removed
+    holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom pathlib import Path\nfrom snnsim.sweep.jobs import JobLock\n"
+                               f"assert JobLock(Path({str(folder / '.job-0.lock')!r})).acquire()\nprint('held', flush=True)\n"
+                               "time.sleep(120)"], stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)["checkpoints_of_done_jobs"] == []
+        assert snnsim("sweep", *res, "local", str(exp), "--quiet").returncode == 0
+        assert snnsim("sweep", *res, "run", str(exp), "0").returncode == 0
+        assert all(p.exists() for p in left)
+    finally:
+        holder.kill()
+        holder.communicate(timeout=60)
+    local = snnsim("sweep", *res, "local", str(exp), "--quiet")
+    assert local.returncode == 0 and "nothing to run" in local.stdout
+    assert "removed the checkpoint .job-0.r0-0.ckpt (epoch 3/3): job 0 of it is done" in local.stdout
+    assert not any(p.name.startswith(".job-0.r0-0.ckpt") for p in folder.iterdir())
+    assert json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)["checkpoints_of_done_jobs"] == []
+
+
 # -- 5. corrupt job files ------------------------------------------------------------------------
 SMOKE = """name = "s"
 [fixed]

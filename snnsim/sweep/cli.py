@@ -330,6 +330,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     if not todo:
         print(f"{exp.name}: nothing to run{' of --indices ' + ns.indices if ns.indices else ''} "
               f"({_nothing_to_run(exp, ns)})")  # fmt: skip
+        jobs_mod.remove_done_checkpoints(exp, ns.results_dir, lambda message: print(f"{exp.name}: {message}"))
         return 0
     jobs_mod.check_data(exp, todo, here=True)
     logdir = jobs_mod.job_dir(exp, ns.results_dir) / "logs"
@@ -470,6 +471,7 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
     temporaries = [
         t for i in range(exp.grid_size) for t in listing.leftovers(jobs_mod.result_path(exp, i, ns.results_dir))
     ] + listing.checkpoint_leftovers()
+    leftover = jobs_mod.done_checkpoints(exp, listing, by["done"])
     if ns.json:
         print(
             json.dumps(
@@ -479,6 +481,7 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
                     **{k: v for k, v in by.items()},
                     "todo_array": jobs_mod.array_spec(todo),
                     "temporaries": [str(t) for t in temporaries],
+                    "checkpoints_of_done_jobs": [str(p) for p in leftover],
                     "reasons": {s.index: s.reason for s in st if s.reason},
                     "wall_seconds": {s.index: s.wall_seconds for s in st if s.wall_seconds is not None},
                     "peak_rss_mb": {s.index: s.peak_rss_mb for s in st if s.peak_rss_mb is not None},
@@ -501,6 +504,13 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
             f"  {len(temporaries)} temporary file(s) of interrupted writes (removed when their job runs again): "
             + ", ".join(t.name for t in temporaries[:5])
             + (" ..." if len(temporaries) > 5 else "")
+        )
+    if leftover:
+        print(
+            f"  {len(leftover)} checkpoint(s) of done jobs, left by jobs killed after writing their results "
+            "(removed by the next `sweep local` or `sweep run`): "
+            + ", ".join(p.name for p in leftover[:5])
+            + (" ..." if len(leftover) > 5 else "")
         )
     walls = [s.wall_seconds for s in st if s.wall_seconds is not None]
     peaks = [s.peak_rss_mb for s in st if s.peak_rss_mb is not None]

@@ -430,8 +430,9 @@ def _remove_orphaned_checkpoints(
     exp: Experiment, root: str | os.PathLike | None, listing: Listing, todo: list[int], log: Callable[[str], None]
 ) -> None:
     """Remove the checkpoints of batched models that cannot resume: one of their jobs is done
-    (a pack killed after some of its results were written), so their other jobs run in another
-    batched model. Not one that this run may form again (its jobs all among ``todo``), nor one
+    (a pack killed after some of its results were written, so their other jobs run in another
+    batched model; or a job killed after its result was written, before it removed its
+    checkpoint). Not one that this run may form again (its jobs all among ``todo``), nor one
     with a job another process runs."""
     for path, batch, progress in listing.checkpoints:
         done = [j for j in batch if found_result(exp, j, root).exists()]
@@ -444,6 +445,18 @@ def _remove_orphaned_checkpoints(
             continue
         log(f"removed the checkpoint {path.name} (epoch {progress[0]}/{progress[1]}): job {array_spec(done)} "
             "of it is done, so it cannot resume")  # fmt: skip
+
+
+def remove_done_checkpoints(exp: Experiment, root: str | os.PathLike | None, log: Callable[[str], None]) -> None:
+    """Remove the checkpoints whose jobs are done and run by no process (see
+    :func:`_remove_orphaned_checkpoints`): for a command with no job to run."""
+    _remove_orphaned_checkpoints(exp, root, list_folder(exp, root), [], log)
+
+
+def done_checkpoints(exp: Experiment, listing: Listing, done: list[int]) -> list[Path]:
+    """The checkpoints in ``listing`` (named by their sidecars) all of whose jobs are among
+    ``done``: left by jobs killed after their results were written."""
+    return [path for path, batch, _ in listing.checkpoints if set(batch) <= set(done)]
 
 
 def checkpoint_progress(
@@ -661,6 +674,8 @@ def run_jobs(
     diverged: set[int] = set()
     with stop_on_signals():  # also around the handlers below: a second signal cannot break a stop
         try:
+            if not keep_checkpoints:  # also with nothing to run: a job killed after writing left its checkpoint
+                _remove_orphaned_checkpoints(exp, root, listing, todo, log)
             if not todo:
                 return code
             for index in todo:
@@ -671,8 +686,6 @@ def run_jobs(
             removed, _ = clean_leftovers(listing.folder, listing.checkpoint_leftovers())  # only of dead writers
             if removed:
                 log(f"removed {len(removed)} temporary file(s) of checkpoints that killed jobs were writing")
-            if not keep_checkpoints:
-                _remove_orphaned_checkpoints(exp, root, listing, todo, log)
             cfgs = [exp.config(i) for i in todo]
 
             def write(i: int, ds: xr.Dataset) -> None:
