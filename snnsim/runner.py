@@ -111,23 +111,47 @@ def available_memory() -> int | None:
     return None
 
 
-def check_memory(cfgs: Sequence[RunConfig], batches: Sequence[Sequence[Member]]) -> None:
-    """Refuse (one line) a run whose data and largest batched model would not fit in memory."""
-    free = available_memory()
-    if free is None:
-        return
+#: Memory of a process's first training that no study's estimate holds (torch's and the
+#: allocator's one-off buffers): about 210 MB of a tiny IPD run's 232 MB (docs/sweeps.md, "Memory").
+FIRST_TRAINING_BYTES = 256 * 10**6
+
+
+def estimate_memory(cfgs: Sequence[RunConfig], batches: Sequence[Sequence[Member]]) -> int:
+    """Estimated peak bytes above the libraries of training ``batches`` one after the other, as
+    :func:`_run` does, from each study's ``memory_bytes``: while batched model k's data are made
+    and it trains, batched model k-1's data and model are still alive, and the data cache keeps
+    the earlier data that a later model, or the result of a config not finished yet, needs. The
+    largest such total over k, plus :data:`FIRST_TRAINING_BYTES`."""
     data: dict[Hashable, int] = {}
-    largest = 0
-    flags = dict.fromkeys(get_study(cfg.study).memory_flags for cfg in cfgs)
+    keys: list[set[Hashable]] = []
+    work: list[int] = []
+    first = {}  # config -> the data key of its first seed (its result's)
     for members in batches:
-        work = 0
+        keys.append(set())
+        work.append(0)
         for i, r in members:
             study = get_study(cfgs[i].study)
             data_bytes, model_bytes = study.memory_bytes(cfgs[i])
-            data[(study.name, study.data_key(cfgs[i], cfgs[i].seed + r))] = data_bytes
-            work += model_bytes
-        largest = max(largest, work)
-    need = sum(data.values()) + largest
+            key = (study.name, study.data_key(cfgs[i], cfgs[i].seed + r))
+            data[key] = data_bytes
+            keys[-1].add(key)
+            work[-1] += model_bytes
+            first[i] = (study.name, study.data_key(cfgs[i], cfgs[i].seed))
+    largest = 0
+    for k in range(len(batches)):
+        later = set().union(*keys[k:]) | {first[i] for members in batches[k:] for i, _ in members}
+        alive = keys[k].union(*keys[max(k - 1, 0) : k], *(keys[j] & later for j in range(k - 1)))
+        largest = max(largest, sum(data[key] for key in alive) + sum(work[max(k - 1, 0) : k + 1]))
+    return largest + FIRST_TRAINING_BYTES
+
+
+def check_memory(cfgs: Sequence[RunConfig], batches: Sequence[Sequence[Member]]) -> None:
+    """Refuse (one line) a run whose estimated peak (:func:`estimate_memory`) would not fit in memory."""
+    free = available_memory()
+    if free is None:
+        return
+    flags = dict.fromkeys(get_study(cfg.study).memory_flags for cfg in cfgs)
+    need = estimate_memory(cfgs, batches)
     if need > 0.8 * free:  # the estimate is rough; leave room for everything else
         fewer = "; or run fewer jobs at once (a smaller --pack)" if len(cfgs) > 1 else ""
         raise SnnsimError(

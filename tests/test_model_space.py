@@ -177,11 +177,10 @@ def test_memory_check_refuses_a_large_allowed_delay(monkeypatch, capsys):
     """A delay within the bound but with a large batch: refused by the memory check, which would
     let the same run without delays through."""
     from snnsim.run import main
-    from snnsim.studies.ipd import STUDY
 
     settings = dict(duration="1s", batch_size=4096, n_train_batches=1, n_test_batches=1, **LIB)
     cfgs = [RunConfig(**settings), RunConfig(delays="learned", max_delay="999ms", **settings)]
-    need = [sum(STUDY.memory_bytes(c)) for c in cfgs]
+    need = [runner.estimate_memory([c], runner.plan([c])) for c in cfgs]
     free = (need[0] + need[1]) / 2 / 0.8  # the runner asks for at most 80% of the memory available
     assert need[0] < 0.8 * free < need[1]
     monkeypatch.setattr(runner, "available_memory", lambda: int(free))

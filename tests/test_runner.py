@@ -1,7 +1,14 @@
 """The runner: its data cache holds only the data that models still to train or report need; its
-warning for a network whose predictions do not depend on the input."""
+memory estimate is above the measured peak of a small run; its warning for a network whose
+predictions do not depend on the input."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 import xarray as xr
 
 from snnsim import runner
@@ -25,6 +32,44 @@ def test_a_pack_on_different_data_holds_one_data_set_at_a_time(monkeypatch, tiny
     assert len(live) >= 6 and max(live) == 2  # the two seeds of one config, never another config's
     alone = runner.run(cfgs[2], progress=False)  # and the numbers are those of a run alone
     assert (alone["test_acc"].values == results[2]["test_acc"].values).all()
+
+
+@pytest.mark.parametrize("kind", ["ipd", "bmi ann"])
+def test_memory_estimate_is_above_the_measured_peak_of_a_small_run(kind, tiny_ipd, bmi_path, tmp_path):
+    """benchmarks/memory_peak.py runs a small run in a child process: its peak resident memory
+    (VmHWM: getrusage's would be pytest's own, carried over at the spawn) above that at the memory
+    check is below the estimate the check used (which was a fifteenth of it for a tiny IPD run,
+    with no allowance for the first training)."""
+    if kind == "ipd":
+        flags = [f"--{k.replace('_', '-')}={v}" for k, v in tiny_ipd.items()]
+    else:
+        flags = ["--study=bmi", "--model=ann", f"--data={bmi_path}", "--epochs=1"]
+    script = Path(__file__).parents[1] / "benchmarks" / "memory_peak.py"
+    proc = subprocess.run([sys.executable, str(script), "snnsim.run", *flags, "--out", str(tmp_path / "r.h5")],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    found = re.search(r"increment (-?\d+) MB; estimate (\d+) MB", proc.stderr)
+    assert found, proc.stderr[-2000:]
+    increment, estimate = map(int, found.groups())
+    assert 0 < increment < estimate, (increment, estimate)
+
+
+def test_memory_estimate_of_a_pack_counts_two_data_sets_at_a_time():
+    """A pack of BMI jobs on different data holds the data of the batched model that trains and
+    of the one before (and the models of both), not every job's data."""
+    from snnsim.studies.bmi import STUDY
+    from snnsim.studies.ipd import STUDY as IPD
+
+    cfgs = [RunConfig(study="bmi", model="ann", n_train_folds=k) for k in (1, 2, 4, 8, 18)]
+    data, model = STUDY.memory_bytes(cfgs[0])
+    assert [STUDY.memory_bytes(c) for c in cfgs] == [(data, model)] * 5
+    assert runner.estimate_memory(cfgs, runner.plan(cfgs)) == 2 * (data + model) + runner.FIRST_TRAINING_BYTES
+    assert runner.estimate_memory(cfgs[:1], runner.plan(cfgs[:1])) == data + model + runner.FIRST_TRAINING_BYTES
+    # one config's repeats on different data (IPD: a data set per seed), two per batched model
+    ipd = [RunConfig(repeats=3, batch_repeats=False)]
+    data, model = IPD.memory_bytes(ipd[0])
+    # the first seed's data stay for the result while the third repeat trains: three data sets
+    assert runner.estimate_memory(ipd, runner.plan(ipd)) == 3 * data + 2 * model + runner.FIRST_TRAINING_BYTES
 
 
 def test_unresponsive_note_names_the_repeats_whose_predictions_are_alike():

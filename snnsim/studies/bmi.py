@@ -554,22 +554,25 @@ class BMIStudy:
 
     def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
         """Data: the data set in float64 (the file's size, or about 26,000 samples of 960 counts
-        for the synthetic set) three times (loaded, split, normalised); training (``snn``): a
-        mini-batch's float32 records and gradients over its steps, and the weights with Adam's
-        moments (``ann``: its one layer; ``linear``: ridge's products, whatever ``hidden``); input
-        delays as in :meth:`IPDStudy.memory_bytes <snnsim.studies.ipd.IPDStudy.memory_bytes>`."""
+        for the synthetic set) three times (loaded, split, normalised), five times for ``ann``
+        and ``linear`` (their flat inputs are normalised in float64); training (``snn``): a
+        mini-batch's float32 records and gradients over its steps, the weights with Adam's moments,
+        and three float32 records of an evaluation chunk (:data:`EVAL_CHUNK` samples) over its steps
+        (``ann``: its one layer; ``linear``: ridge's products, whatever ``hidden``); input delays as
+        in :meth:`IPDStudy.memory_bytes <snnsim.studies.ipd.IPDStudy.memory_bytes>`."""
 
         # os.path.isfile: False, not an OSError, for a name too long for a path (a huge synthetic seed)
         size = os.path.getsize(cfg.data) if cfg.data and os.path.isfile(cfg.data) else 26_000 * 965 * 8
         features = bmi_data.N_NEURONS * bmi_data.N_BINS
         if cfg.model == "linear":  # ridge in float64: a copy of the inputs, and 960 x 960 products per strength
-            return 3 * size, size + 16 * features * features * 8
+            return 5 * size, size + 16 * features * features * 8
         if cfg.model == "ann":  # one ELU layer: weights, gradients, Adam's moments; a batch's activations
             weights = ((features + 1) * cfg.hidden + (cfg.hidden + 1) * len(cfg.dims)) * 4 * 4
-            return 3 * size, weights + cfg.batch_size * (features + 3 * cfg.hidden + 2 * len(cfg.dims)) * 4 * 2
+            return 5 * size, weights + cfg.batch_size * (features + 3 * cfg.hidden + 2 * len(cfg.dims)) * 4 * 2
         steps = steps_of(cfg)
         hidden = sum(cfg.hidden_sizes)
         work = cfg.batch_size * steps * 8 * (hidden + 2 * len(cfg.dims)) * 4
+        work += EVAL_CHUNK * steps * 3 * (hidden + 2 * len(cfg.dims)) * 4
         weights = (bmi_data.N_NEURONS * bmi_data.N_BINS + 2 + hidden) * hidden * 4 * 4
         if cfg.delays != "none":  # the 48 input currents of --encoding bins, padded by the delay's steps
             inputs = bmi_data.N_NEURONS
