@@ -41,7 +41,9 @@ The study lives in ``RESULTS/NAME/optuna.journal``: Optuna's journal file storag
 ``open`` lock file (safe on NFSv3+, unlike SQLite on NFS). Each completed trial writes a normal
 result file ``RESULTS/NAME/trial-N.h5`` (the config, the trial's number and parameters and the
 version of Optuna that chose them as attributes). The study remembers the spec's ``[fixed]`` and ``[search]``: a spec of the same name
-that changes them is refused (``trials``, the sampler, the pruner and the seed may change). A
+that changes them is refused (``trials``, the sampler, the pruner and the seed may change), and so
+is a worker of an snnsim with other numerics (:data:`snnsim.results.NUMERICS_VERSION`) than the
+one that made the study (its ``made_with``): their trials would give other numbers. A
 worker stopped by a signal marks its trial ``stopped``, which does not count against the budget
 (another worker, or one submitted again, runs a new trial in its place); ``status`` lists trials
 left running by workers that died, which do count. A worker whose every trial failed exits 1; a
@@ -419,8 +421,23 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
                         "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip
     if create:  # run, worker: status, best and merge read what the trials made
+        _check_numerics(s, path)
         _check_data(spec, s, path)
     return s
+
+
+def _check_numerics(s: Any, path: Path) -> None:
+    """A study made by an snnsim of other numerics (its ``made_with``): a worker of this one is
+    refused, as a sweep's job files of other numerics are stale: else the pruner and ``best``
+    compare trials whose numbers the two snnsims would not give alike."""
+    from . import results
+
+    made_with = json.loads(s.user_attrs.get("made_with", "{}"))
+    made = made_with.get("numerics_version")
+    if made is not None and made != results.NUMERICS_VERSION:
+        raise SpecError(f"{path}: made by snnsim {made_with.get('snnsim')} with numerics version {made}, and this "
+                        f"snnsim has {results.NUMERICS_VERSION}: its trials would mix with this worker's; run the "
+                        "workers with that snnsim, or give this spec another name")  # fmt: skip
 
 
 def _check_data(spec: Spec, s: Any, path: Path) -> None:

@@ -926,3 +926,28 @@ def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
         assert tune.trial_path(tune.load(path), 0, small / "results").exists()
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def _as_if_made_by_numerics(spec, root, version):
+    """Set the study's recorded ``made_with`` numerics version to ``version``, as an snnsim of
+    those numerics would have left it (the first worker records it)."""
+    s = tune.study(spec, root, create=False)
+    made_with = json.loads(s.user_attrs["made_with"])
+    s.set_user_attr("made_with", json.dumps({**made_with, "numerics_version": version}, sort_keys=True))
+
+
+def test_a_worker_of_other_numerics_does_not_join_the_study(tmp_path):
+    """A worker of an snnsim with other numerics (``NUMERICS_VERSION``) joined a study made by
+    another and added trials to it: the pruner and ``best`` compared trials whose numbers the
+    two would not give alike. It is refused in one line (exit 2), and the journal is left as it
+    was; ``status`` still reads the study."""
+    path, spec, root, env, journal = _one_trial_study(tmp_path)
+    _as_if_made_by_numerics(spec, root, results.NUMERICS_VERSION - 1)
+    path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
+    before = journal.read_bytes()
+    for command in ("run", "worker"):
+        line = one_line_error(cli(command, path, env=env, cwd=tmp_path))
+        assert f"made by snnsim {results.library_versions()['snnsim']} with numerics version " in line, line
+        assert f"{results.NUMERICS_VERSION - 1}, and this snnsim has {results.NUMERICS_VERSION}" in line, line
+        assert journal.read_bytes() == before
+    assert status(path, env, tmp_path)["complete"] == [0]
