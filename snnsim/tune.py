@@ -32,10 +32,16 @@ SPEC is a spec file (``experiments/NAME.toml``) or just its NAME, as for sweeps.
     run    SPEC [-j N]        N local worker processes until the budget is used (default 1)
     worker SPEC               one worker: trials until the budget is used (what SLURM runs)
     submit SPEC [--workers K] sbatch slurm/tune.sh as an array of K workers
-    status SPEC [--json]      best so far; trials complete / running / pruned / failed
+    status SPEC [--json]      best so far; trials complete / running / pruned / failed / stopped / stale
     best   SPEC --out F.toml  the best trial's full config, runnable by python -m snnsim.run --config
     merge  SPEC               every completed trial's result file into RESULTS/NAME.h5 (dim trial); the
                               others (pruned, failed, stopped) listed in its attribute unmerged_trials
+
+A completed trial is **stale**, as a sweep's job is, when its result file was made with other
+numerics than this snnsim's (``NUMERICS_VERSION``), on a BMI data file that has changed since,
+or on a synthetic set that this snnsim (or its cache) gives otherwise now: ``status`` names it
+and why (``stale``, ``reasons``), ``best`` leaves it out (with a note), and ``merge`` refuses it
+unless ``--allow-missing``, which leaves it out (attributes ``stale``, ``stale_reasons``).
 
 The study lives in ``RESULTS/NAME/optuna.journal``: Optuna's journal file storage with an
 ``open`` lock file (safe on NFSv3+, unlike SQLite on NFS). Each completed trial writes a normal
@@ -656,21 +662,71 @@ def _tell(s: Any, trial: Any, value: float | None = None, state: Any = None, **a
 
 def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]:
     """Trials by state (over-budget asks left out; ``stopped``: by a signal, not counted against
-    the budget) and the best completed trial. Reads the study without creating it."""
-    return _summary_of(spec, study(spec, root, create=False))
+    the budget; ``stale``: complete, but made with other numerics or data, see :func:`stale`)
+    and the best completed trial that is not stale. Reads the study without creating it."""
+    return _summary_of(spec, study(spec, root, create=False), root)
 
 
-def _summary_of(spec: Spec, s: Any) -> dict[str, Any]:
+def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None) -> dict[str, Any]:
     """:func:`summary` of the loaded study ``s`` (None: no study yet)."""
     by: dict[str, list[int]] = {"complete": [], "running": [], "pruned": [], "failed": [], "stopped": []}
+    trials = {}
     for t in s.get_trials(deepcopy=False) if s is not None else ():
         if t.user_attrs.get("over_budget"):
             continue
         by[_state(t)].append(t.number)
-    out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by}
+        trials[t.number] = t
+    reasons = stale(spec, s, by["complete"], root) if by["complete"] else {}
+    by["stale"] = sorted(reasons)
+    by["complete"] = [n for n in by["complete"] if n not in reasons]
+    out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by,
+                           "reasons": {str(n): why for n, why in sorted(reasons.items())}}  # fmt: skip
     if by["complete"]:
-        best = s.best_trial
+        best = max((trials[n] for n in by["complete"]), key=lambda t: t.value)  # the first of equals, as Optuna's
         out["best"] = {"number": best.number, "value": best.value, "params": best.params}
+    return out
+
+
+def stale(spec: Spec, s: Any, numbers: list[int], root: str | os.PathLike | None = None) -> dict[int, str]:
+    """Why each of the completed trials ``numbers`` of the loaded study ``s`` is stale, as a sweep's
+    job is (:func:`snnsim.sweep.jobs.file_state`): its result file was made with other numerics
+    than this snnsim's (:data:`snnsim.results.NUMERICS_VERSION`), or on a BMI data file that has
+    changed since, or on a synthetic set that this snnsim's generator (or its cache) gives
+    otherwise now. A trial whose file is gone takes the numerics of the study (``made_with``); a
+    file that cannot be read is left to ``merge`` to refuse. Such trials are listed by
+    ``status``, and left out of ``best`` and ``merge``: their numbers are not this snnsim's."""
+    from . import results
+    from .datasets.bmi import synthetic_sha256
+    from .sweep.jobs import _data_changed, file_attrs
+
+    made_with = json.loads(s.user_attrs.get("made_with", "{}"))
+    out = {}
+    for n in numbers:
+        path = trial_path(spec, n, root)
+        try:
+            attrs = file_attrs(path)
+        except FileNotFoundError:
+            made = made_with.get("numerics_version")
+            if made is not None and made != results.NUMERICS_VERSION:
+                out[n] = (f"numerics version {made} of the study (snnsim {made_with.get('snnsim')}; its file is gone) "
+                          f"!= {results.NUMERICS_VERSION} of this snnsim")  # fmt: skip
+            continue
+        except Exception:  # noqa: BLE001, S112 - h5py raises many kinds for a damaged file: merge names it
+            continue
+        numerics = results.numerics_version(attrs)
+        if numerics != results.NUMERICS_VERSION:
+            out[n] = (f"numerics version {numerics} (snnsim {attrs.get('snnsim_version')}) "
+                      f"!= {results.NUMERICS_VERSION} of this snnsim")  # fmt: skip
+            continue
+        try:
+            data = json.loads(attrs["config"]).get("data")
+        except (KeyError, TypeError, ValueError):
+            continue
+        if changed := _data_changed(data, attrs.get("data_file_sha256")):
+            out[n] = changed
+        elif (then := attrs.get("synthetic_data_sha256")) and (now := synthetic_sha256(data)) != then:
+            out[n] = (f"synthetic data {data or 'synthetic'} with SHA-256 {then[:12]}... then, {now[:12]}... now "
+                      "(this snnsim's generator, or its cache)")  # fmt: skip
     return out
 
 
@@ -699,8 +755,19 @@ def _unmerged(s: Any) -> list[dict[str, Any]]:
 def best_config(spec: Spec, root: str | os.PathLike | None = None) -> RunConfig:
     info = summary(spec, root)
     if "best" not in info:
+        if info["stale"]:
+            raise SnnsimError(f"{spec.name}: no completed trial of this snnsim's numerics and data; "
+                              f"{_stale_text(info)}")  # fmt: skip
         raise SnnsimError(f"{spec.name}: no completed trial yet")
     return spec.config(info["best"]["params"])
+
+
+def _stale_text(info: dict[str, Any]) -> str:
+    """The stale trials of a :func:`summary`, and the first one's reason."""
+    from .sweep.jobs import array_spec
+
+    first = info["stale"][0]
+    return f"stale trials {array_spec(info['stale'])} (trial {first}: {info['reasons'][str(first)]})"
 
 
 def to_toml(cfg: RunConfig, header: str) -> str:
@@ -722,8 +789,9 @@ def to_toml(cfg: RunConfig, header: str) -> str:
 
 def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool = False) -> Path:
     """Every completed trial's result file, stacked along a dim ``trial`` with each searched
-    setting a coordinate over it, into ``RESULTS/NAME.h5``. A completed trial whose file is gone
-    is refused, or left out with ``allow_missing`` (listed in the attribute ``missing``). The
+    setting a coordinate over it, into ``RESULTS/NAME.h5``. A completed trial whose file is gone,
+    or that is stale (:func:`stale`: other numerics or data), is refused, or left out with
+    ``allow_missing`` (listed in the attribute ``missing``, or ``stale`` and ``stale_reasons``). The
     trials that wrote no file (pruned, failed, stopped, running) are listed in the attribute
     ``unmerged_trials`` (JSON: number, state, params, ``epoch_values``, error)."""
 
@@ -733,11 +801,14 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
 
     check_merged_kind(results_dir(root) / f"{spec.name}.h5", "tune")
     s = study(spec, root, create=False)  # read once: the trials to merge and those that wrote no file
-    info = _summary_of(spec, s)
+    info = _summary_of(spec, s, root)
     missing = [n for n in sorted(info["complete"]) if not trial_path(spec, n, root).exists()]
     if missing and not allow_missing:
         raise SnnsimError(f"{spec.name}: completed trials {array_spec(missing)} have no result file in "
                           f"{folder(spec, root)}; merge with --allow-missing to leave them out")  # fmt: skip
+    if info["stale"] and not allow_missing:
+        raise SnnsimError(f"{spec.name}: {_stale_text(info)}: their numbers are not this snnsim's; merge with "
+                          "--allow-missing to leave them out")  # fmt: skip
     numbers = [n for n in sorted(info["complete"]) if n not in missing]
     files = [trial_path(spec, n, root) for n in numbers]
     if not files:
@@ -776,6 +847,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
                                  drop=("trial_number", "trial_params", "objective_value"))  # fmt: skip
     merged.attrs.update({"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
                          "complete": 1, "n_trials": len(files), "missing": json.dumps(missing),
+                         "stale": json.dumps(info["stale"]), "stale_reasons": json.dumps(info["reasons"]),
                          "unmerged_trials": json.dumps(_unmerged(s)),
                          "merged_with": json.dumps({**results.library_versions(), "optuna": metadata.version("optuna")},
                                                    sort_keys=True)})  # fmt: skip
@@ -922,6 +994,9 @@ def _status_line(info: dict[str, Any]) -> str:
     counts = "  ".join(f"{k} {len(info[k])}" for k in ("complete", "running", "pruned", "failed", "stopped"))
     best = info.get("best")
     text = f"{info['name']}: budget {info['budget']}; {counts}"
+    if info["stale"]:  # complete, but of other numerics or data: left out of best and merge
+        text += f"  stale {len(info['stale'])}"
+        text += "".join(f"\n  trial {n} stale: {why}" for n, why in info["reasons"].items())
     if best:
         text += f"\n  best: trial {best['number']}, {info['objective']} = {best['value']:.4f}, {best['params']}"
     return text
@@ -938,7 +1013,10 @@ def cmd_best(spec: Spec, ns: Any) -> int:
     from .results import check_writable
 
     cfg = best_config(spec, ns.results_dir)
-    info = summary(spec, ns.results_dir)["best"]
+    everything = summary(spec, ns.results_dir)
+    info = everything["best"]
+    if everything["stale"]:
+        _log(f"note: left out {_stale_text(everything)}")
     out = check_writable(ns.out, ns.overwrite, example="best.toml", inputs={"the tuning spec": spec.path})
     study_folder = folder(spec, ns.results_dir).resolve()
     if study_folder in out.resolve().parents:  # its trials' files and the study's journal

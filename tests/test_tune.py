@@ -820,7 +820,8 @@ def test_a_data_file_changed_between_workers_is_refused(tmp_path, bmi_path):
     line = one_line_error(cli("run", path, env=env, cwd=tmp_path))
     assert "its trials trained on data file data.pkl with SHA-256" in line and "changed since" in line, line
     assert journal.read_bytes() == before
-    assert status(path, env, tmp_path)["complete"] == [0]  # status still reads it
+    st = status(path, env, tmp_path)  # status still reads it: its trial is stale, as a sweep's job would be
+    assert st["complete"] == [] and st["stale"] == [0] and "data file data.pkl changed since" in st["reasons"]["0"]
     shutil.copyfile(bmi_path, data)  # the file restored: the study goes on
     ok(cli("run", path, env=env, cwd=tmp_path))
     assert status(path, env, tmp_path)["complete"] == [0, 2]  # 1: the ask past the first budget
@@ -951,3 +952,82 @@ def test_a_worker_of_other_numerics_does_not_join_the_study(tmp_path):
         assert f"{results.NUMERICS_VERSION - 1}, and this snnsim has {results.NUMERICS_VERSION}" in line, line
         assert journal.read_bytes() == before
     assert status(path, env, tmp_path)["complete"] == [0]
+
+
+def _rewrite_trial(spec, root, number, **attrs):
+    """Trial ``number``'s result file as another snnsim or another data set would have left it."""
+    ds = results.load(tune.trial_path(spec, number, root))
+    ds.attrs.update(attrs)
+    results.write(ds, tune.trial_path(spec, number, root), overwrite=True)
+
+
+def test_trials_of_other_numerics_are_stale_in_status_best_and_merge(tmp_path):
+    """A trial file made with other numerics (an snnsim whose ``NUMERICS_VERSION`` differs) was
+    taken as any other: ``best`` chose it against the others, ``status`` counted it complete and
+    ``merge`` stacked it (``numerics_version_by_trial``). As a sweep's job of other numerics, it
+    is stale: named by ``status``, left out of ``best`` (with a note), refused by ``merge``
+    unless ``--allow-missing``, which leaves it out and lists it in ``stale``."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2").replace("epochs = 2", "epochs = 1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    env = env_for(root)
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    first = status(path, env, tmp_path)
+    best = first["best"]["number"]
+    other = 1 - best
+    old = results.NUMERICS_VERSION - 1
+    _rewrite_trial(spec, root, best, numerics_version=old)
+    st = status(path, env, tmp_path)
+    assert st["complete"] == [other] and st["stale"] == [best], st
+    assert st["reasons"][str(best)].startswith(f"numerics version {old} (snnsim "), st
+    assert st["best"]["number"] == other
+    text = ok(cli("status", path, env=env, cwd=tmp_path)).stdout
+    assert "stale 1" in text and f"trial {best} stale: numerics version {old}" in text, text
+    proc = ok(cli("best", path, "--out", tmp_path / "best.toml", env=env, cwd=tmp_path))
+    assert f"trial {other}," in proc.stdout and f"left out stale trials {best} (trial {best}: " in proc.stderr
+    assert tune.best_config(spec, root) == spec.config(tune.study(spec, root, create=False).trials[other].params)
+    line = one_line_error(cli("merge", path, env=env, cwd=tmp_path))
+    assert f"learns: stale trials {best} (trial {best}: numerics version {old}" in line, line
+    assert not (root / "learns.h5").exists()
+    ok(cli("merge", path, "--allow-missing", env=env, cwd=tmp_path))
+    merged = results.load(root / "learns.h5")
+    assert merged.trial.values.tolist() == [other] and json.loads(merged.attrs["stale"]) == [best]
+    assert (
+        merged.attrs["numerics_version"] == results.NUMERICS_VERSION and "numerics_version_by_trial" not in merged.attrs
+    )
+    _rewrite_trial(spec, root, other, numerics_version=old)  # no trial left of this snnsim's numerics
+    line = one_line_error(cli("best", path, "--out", tmp_path / "best2.toml", env=env, cwd=tmp_path))
+    assert "learns: no completed trial of this snnsim's numerics and data; stale trials 0-1 (trial 0: " in line
+
+
+@pytest.mark.parametrize("data", ["data file", "synthetic"])
+def test_trials_of_other_data_are_stale_in_status_best_and_merge(tmp_path, bmi_path, data):
+    """A BMI trial file made on other data than the study's now (a data file's SHA-256, or a
+    synthetic set's, that differs) was merged beside the others (``data_file_sha256_by_trial``)
+    and compared by ``best``. It is stale, as a sweep's job on a changed data file: named by
+    ``status`` and left out of ``best`` and ``merge``."""
+    import shutil
+
+    fixed = 'study = "bmi"\nmodel = "ann"\nepochs = 1\nhidden = 4\nn_train_folds = 1\n'
+    if data == "data file":
+        shutil.copyfile(bmi_path, tmp_path / "data.pkl")
+        fixed += 'data = "data.pkl"\n'
+    path = tmp_path / "b.toml"
+    path.write_text(f'name = "b"\ntrials = 2\nsampler = "random"\npruner = "none"\n[fixed]\n{fixed}'
+                    "[search]\nlr = { low = 1e-3, high = 1e-2 }\n")  # fmt: skip
+    env, root = env_for(tmp_path / "results"), tmp_path / "results"
+    ok(cli("run", path, env=env, cwd=tmp_path))
+    spec = tune.load(path)
+    best = status(path, env, tmp_path)["best"]["number"]
+    key = "data_file_sha256" if data == "data file" else "synthetic_data_sha256"
+    assert key in results.load(tune.trial_path(spec, best, root)).attrs
+    _rewrite_trial(spec, root, best, **{key: "0" * 64})
+    st = status(path, env, tmp_path)
+    assert st["stale"] == [best] and st["complete"] == [1 - best] and st["best"]["number"] == 1 - best, st
+    expected = "data file data.pkl changed since" if data == "data file" else "synthetic data synthetic with SHA-256"
+    assert st["reasons"][str(best)].startswith(expected), st
+    line = one_line_error(cli("merge", path, env=env, cwd=tmp_path))
+    assert f"b: stale trials {best} (trial {best}: {expected}" in line, line
+    ok(cli("merge", path, "--allow-missing", env=env, cwd=tmp_path))
+    merged = results.load(root / "b.h5")
+    assert merged.trial.values.tolist() == [1 - best] and f"{key}_by_trial" not in merged.attrs
