@@ -49,7 +49,9 @@ result file ``RESULTS/NAME/trial-N.h5`` (the config, the trial's number and para
 version of Optuna that chose them as attributes). The study remembers the spec's ``[fixed]`` and ``[search]``: a spec of the same name
 that changes them is refused (``trials``, the sampler, the pruner and the seed may change), and so
 is a worker of an snnsim with other numerics (:data:`snnsim.results.NUMERICS_VERSION`) than the
-one that made the study (its ``made_with``): their trials would give other numbers. A
+one that made the study (its ``made_with``): their trials would give other numbers. It remembers
+the SHA-256 of a BMI study's data file, or of its synthetic set, too: a worker that finds the file
+changed, or loads another set (a replaced cache), is refused. A
 worker stopped by a signal marks its trial ``stopped``, which does not count against the budget
 (another worker, or one submitted again, runs a new trial in its place); ``status`` lists trials
 left running by workers that died, which do count. A worker whose every trial failed exits 1; a
@@ -447,25 +449,32 @@ def _check_numerics(s: Any, path: Path) -> None:
 
 
 def _check_data(spec: Spec, s: Any, path: Path) -> None:
-    """A BMI data file named in ``[fixed]``: the study remembers its SHA-256 (the first worker's),
-    and a worker that finds the file changed since is refused, as a sweep's stale jobs are: else
-    trials on two data sets mix, and the pruner and ``best`` compare them."""
-    from .datasets.bmi import file_sha256, is_file_source
+    """A BMI data file named in ``[fixed]``, or the synthetic set it names (the standard one where
+    it names none): the study remembers its SHA-256 (the first worker's), and a worker that finds
+    the file changed since, or loads another set (its cache replaced, another generator), is
+    refused, as a sweep's stale jobs are: else trials on two data sets mix, and the pruner and
+    ``best`` compare them."""
+    from .datasets.bmi import file_sha256, is_file_source, synthetic_sha256
 
     data = spec.fixed.get("data")
-    if spec.fixed.get("study") != "bmi" or not is_file_source(data):
+    if spec.fixed.get("study") != "bmi" or "data" in [p.name for p in spec.search]:
         return
     try:
-        now = file_sha256(data)
-    except OSError:
+        now = file_sha256(data) if is_file_source(data) else synthetic_sha256(data)
+    except (OSError, SnnsimError):
         return  # a trial says why it cannot read it
-    made_on = s.user_attrs.get("data_file_sha256")
+    key = "data_file_sha256" if is_file_source(data) else "synthetic_data_sha256"
+    made_on = s.user_attrs.get(key)
     if made_on is None:
-        s.set_user_attr("data_file_sha256", now)
-    elif made_on != now:
+        s.set_user_attr(key, now)
+    elif made_on != now and key == "data_file_sha256":
         raise SpecError(f"{path}: its trials trained on data file {data} with SHA-256 {made_on[:12]}..., which has "
                         f"changed since ({now[:12]}... now); its trials would mix: restore that file, or give this "
                         "spec another name")  # fmt: skip
+    elif made_on != now:
+        raise SpecError(f"{path}: its trials trained on synthetic data {data or 'synthetic'} with SHA-256 "
+                        f"{made_on[:12]}...; this snnsim's generator or its cache gives {now[:12]}... now; its trials "
+                        "would mix: restore that cache ($SNNSIM_CACHE), or give this spec another name")  # fmt: skip
 
 
 def _damaged(path: Path, why: str) -> SpecError:

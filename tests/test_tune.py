@@ -1031,3 +1031,35 @@ def test_trials_of_other_data_are_stale_in_status_best_and_merge(tmp_path, bmi_p
     ok(cli("merge", path, "--allow-missing", env=env, cwd=tmp_path))
     merged = results.load(root / "b.h5")
     assert merged.trial.values.tolist() == [1 - best] and f"{key}_by_trial" not in merged.attrs
+
+
+def test_a_synthetic_set_changed_between_workers_is_refused(tmp_path, bmi_path):
+    """A study on a synthetic BMI set went on when the set a worker loads had changed since (its
+    cache replaced, or another generator): its trials mixed two data sets, as with a changed data
+    file. The study remembers the set's SHA-256, and such a worker is refused in one line."""
+    import shutil
+
+    from snnsim.datasets import bmi_synthetic
+
+    path = tmp_path / "s.toml"
+    text = ('name = "s"\ntrials = {trials}\nsampler = "random"\npruner = "none"\n[fixed]\nstudy = "bmi"\n'
+            'model = "ann"\nepochs = 1\nhidden = 4\nn_train_folds = 1\ndata = "synthetic:standard:5"\n'
+            "[search]\nlr = { low = 1e-3, high = 1e-2 }\n")  # fmt: skip
+    path.write_text(text.replace("{trials}", "1"))
+    env = {**env_for(tmp_path / "results"), "SNNSIM_CACHE": str(tmp_path / "cache")}
+    ok(cli("run", path, env=env, cwd=tmp_path))
+    cache = tmp_path / "cache" / bmi_synthetic.cache_path(5).name
+    kept = cache.read_bytes()
+    shutil.copyfile(bmi_path, cache)  # another set where the study's was
+    path.write_text(text.replace("{trials}", "2"))
+    journal = tmp_path / "results" / "s" / "optuna.journal"
+    before = journal.read_bytes()
+    line = one_line_error(cli("run", path, env=env, cwd=tmp_path))
+    assert "its trials trained on synthetic data synthetic:standard:5 with SHA-256" in line, line
+    assert "this snnsim's generator or its cache gives" in line, line
+    assert journal.read_bytes() == before
+    st = status(path, env, tmp_path)
+    assert st["stale"] == [0] and st["reasons"]["0"].startswith("synthetic data synthetic:standard:5"), st
+    cache.write_bytes(kept)  # the set restored: the study goes on
+    ok(cli("run", path, env=env, cwd=tmp_path))
+    assert status(path, env, tmp_path)["complete"] == [0, 2]  # 1: the ask past the first budget
