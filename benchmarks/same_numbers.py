@@ -16,10 +16,8 @@ batch 64, 100 steps: 2 threads).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,6 +26,7 @@ import numpy as np
 
 from snnsim import results, runner
 from snnsim import run as runcli
+from snnsim.cli import OneLineParser, description_of, guarded
 
 ALL = ("snntorch", "norse", "fused")
 SNT_NORSE = ("snntorch", "norse")
@@ -101,10 +100,10 @@ CASES = (
     ("bmi linear", "--study bmi --model linear --repeats 2 --n-train-folds 4", ("",)),
 )
 
-PACK_OPTIONS = (("base", "", ALL), ("adaptive", MS + " --tau-adapt 50ms", ADAPT),
-                ("model space", MS + " --hidden 8,6 --recurrent --tau-syn 5ms --learn-tau --delays learned "
+PACK_OPTIONS = (("pack base", "", ALL), ("pack adaptive", MS + " --tau-adapt 50ms", ADAPT),
+                ("pack model space", MS + " --hidden 8,6 --recurrent --tau-syn 5ms --learn-tau --delays learned "
                  "--max-delay 4ms", SNT_NORSE),
-                ("training options", TRAINING + " --n-val-batches 1 --patience 1 --epochs 5 --lr 0.03", ALL))  # fmt: skip
+                ("pack training options", TRAINING + " --n-val-batches 1 --patience 1 --epochs 5 --lr 0.03", ALL))  # fmt: skip
 
 
 def config(flags: str):  # noqa: ANN201
@@ -133,12 +132,16 @@ def cell(names: list[str]) -> str:
     return "same" if not names else "DIFF " + ",".join(names)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="", help="comma-separated labels (substrings) of the cases to run")
+def main(argv: list[str] | None = None) -> int:
+    parser = OneLineParser(description=description_of(__doc__))
+    parser.add_argument("--only", default="", help="comma-separated words; the cases whose labels contain one")
     parser.add_argument("--packs", action="store_true", help="also the IPD pack checks")
-    ns = parser.parse_args()
+    ns = parser.parse_args(argv)
     only = [s.strip() for s in ns.only.split(",") if s.strip()]
+    labels = [label for label, _, _ in CASES + PACK_OPTIONS]
+    unknown = [o for o in only if not any(o in label for label in labels)]
+    if unknown:
+        parser.error(f"--only: no case label contains {unknown[0]!r}; cases: {', '.join(labels)}")
     bad = 0
     print(
         "| case | backend | vars | SNNSIM_THREADS=1 | SNNSIM_THREADS=3 | --no-batch-repeats | s |\n|---|---|---|---|---|---|---|"
@@ -178,4 +181,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(guarded(Path(__file__).name, main))

@@ -98,6 +98,17 @@ def test_device_agreement_is_exact_on_one_device():
         assert len(losses) == 2 and losses[0] == losses[1] and losses[0].count(",") == 1  # 2 epochs
 
 
+def test_same_numbers_compares_threads_and_batching():
+    """Two cases of the model space (the adaptive threshold on two layers of 7 and 5 neurons over
+    23 steps, on norse and fused): each with 1 and 3 kernel threads and unbatched repeats, equal
+    to the default run in every data variable, and a pack against its runs alone."""
+    out = _run("benchmarks/same_numbers.py", "--only", "7+5x23 adaptive,pack adaptive", "--packs")
+    rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ipd 7+5x23 adaptive |")]
+    assert [row[1] for row in rows] == ["norse", "fused"] and all(row[3:6] == ["same"] * 3 for row in rows), out
+    packs = [line for line in out.splitlines() if line.startswith("| pack adaptive |")]
+    assert packs == ["| pack adaptive | norse | same | same |", "| pack adaptive | fused | same | same |"], out
+
+
 def test_device_agreement_refuses_a_missing_gpu():
     import torch
 
@@ -118,6 +129,7 @@ def test_device_agreement_refuses_a_missing_gpu():
     (["grid_profile.py", "README.md"], "grid_profile.py: error: README.md: not a raw py-spy profile"),
     (["neighbour.py", "copy", "--seconds", "nan"], "neighbour.py: error: argument --seconds: must be a finite number"),
     (["bench_ipd.py", "--only", "bogus"], "bench_ipd.py: error: --only: unknown case 'bogus'; cases: "),
+    (["same_numbers.py", "--only", "bogus"], "same_numbers.py: error: --only: no case label contains 'bogus'; cases"),
     (["bench_ipd.py", "--results", "README.md"], "bench_ipd.py: error: --results: README.md is a file"),
     # no GPU: refused before any case runs; a GPU: the grid would time the CPU in a cuda record
     (["bench_ipd.py", "--device", "cuda", "--quick", "--only", "snnsim fused"], "bench_ipd.py: error: --device"),
