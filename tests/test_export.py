@@ -426,7 +426,7 @@ def test_an_exported_model_names_its_numerics_and_synthetic_data(tmp_path):
     the identity of what it learned from, where there is no data file to hash."""
     model = tmp_path / "m.h5"
     assert run_cli.main(["--study", "bmi", "--model", "snn", "--data", "synthetic:standard:1", "--epochs", "1",
-                         "--hidden", "8", "--n-train-folds", "2", "--quiet", "--out", str(model)]) == 0  # fmt: skip
+                         "--neuron", "standard", "--hidden", "8", "--n-train-folds", "2", "--quiet", "--out", str(model)]) == 0  # fmt: skip
     ds = results.load(model)
     assert len(ds.attrs["synthetic_data_sha256"]) == 64
     assert export([str(model), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path).returncode == 0
