@@ -53,18 +53,21 @@ def epoch_saved(folder) -> int:
     return int(info["epoch"]) if info else 0
 
 
-@pytest.mark.slurm
-def test_usr1_requeues_the_task_and_it_resumes_bit_for_bit(cluster, workdir):  # noqa: F811 - fixtures
-    cwd, env = workdir
+def submit_one(cwd, env) -> tuple:
+    """``sweep submit`` of the one-job experiment in ``cwd``: (experiment, its results folder, the
+    SLURM array job id, its task ``JOB_0``)."""
     toml = cwd / "rq.toml"
     toml.write_text(EXPERIMENT)
-    exp = experiment.load(toml)
-    folder = cwd / "results" / "rq"
     sub = sweep("submit", str(toml), env=env, cwd=cwd)
     m = re.search(r"as SLURM array job (\d+) \(--array=0\)", sub.stdout)
     assert m, sub.stdout
-    job = m.group(1)
-    task = f"{job}_0"
+    return experiment.load(toml), cwd / "results" / "rq", m.group(1), f"{m.group(1)}_0"
+
+
+@pytest.mark.slurm
+def test_usr1_requeues_the_task_and_it_resumes_bit_for_bit(cluster, workdir):  # noqa: F811 - fixtures
+    cwd, env = workdir
+    exp, folder, job, task = submit_one(cwd, env)
     err = cwd / "logs" / f"snnsim_{job}_0.err"
     try:
         sent_at = wait_for(lambda: epoch_saved(folder) >= 2 and epoch_saved(folder), 300, "a checkpoint of epoch 2",
@@ -93,13 +96,13 @@ def test_usr1_requeues_the_task_and_it_resumes_bit_for_bit(cluster, workdir):  #
     assert sent_at <= epoch < EPOCHS
     assert log.index("stopped by SIGUSR1") < resumed.start()  # both attempts in one log, in order
     assert f"task {task}: exit code 0" in (cwd / "logs" / f"snnsim_{job}_0.out").read_text()
-    st = json.loads(sweep("status", str(toml), "--json", env=env, cwd=cwd).stdout)
+    st = json.loads(sweep("status", str(exp.path), "--json", env=env, cwd=cwd).stdout)
     assert st["done"] == [0], st
     assert not list(folder.glob(".*.ckpt*"))  # removed once the result was written
 
     # the same experiment through `sweep local`, never stopped, in another results folder
     alone = cwd / "alone"
-    sweep("local", str(toml), "--quiet", env=dict(env, SNNSIM_RESULTS=str(alone)), cwd=cwd)
+    sweep("local", str(exp.path), "--quiet", env=dict(env, SNNSIM_RESULTS=str(alone)), cwd=cwd)
     requeued = results.load(result_path(exp, 0, cwd / "results"))
     local = results.load(result_path(exp, 0, alone))
     assert requeued.attrs["resumed_from_epoch"] == epoch and "resumed_from_epoch" not in local.attrs
@@ -115,15 +118,7 @@ def test_scancel_after_usr1_cancels_the_task_without_a_requeue(cluster, workdir)
     requeued; its checkpoint stays and ``status`` lists it missing. array.sh ignored the TERM
     after a USR1 and requeued the cancelled task (it ran again some 2 minutes later)."""
     cwd, env = workdir
-    toml = cwd / "rq.toml"
-    toml.write_text(EXPERIMENT)
-    exp = experiment.load(toml)
-    folder = cwd / "results" / "rq"
-    sub = sweep("submit", str(toml), env=env, cwd=cwd)
-    m = re.search(r"as SLURM array job (\d+) \(--array=0\)", sub.stdout)
-    assert m, sub.stdout
-    job = m.group(1)
-    task = f"{job}_0"
+    exp, folder, job, task = submit_one(cwd, env)
     try:
         wait_for(lambda: epoch_saved(folder) >= 2, 300, "a checkpoint of epoch 2", interval=0.05)
         subprocess.run(["scancel", "--signal=USR1", "-b", task], check=True, timeout=30)
@@ -135,7 +130,7 @@ def test_scancel_after_usr1_cancels_the_task_without_a_requeue(cluster, workdir)
     err = (cwd / "logs" / f"snnsim_{job}_0.err").read_text()
     assert "TERM: stopping without a result; not requeued" in err, err
     assert "requeueing" not in err, err
-    st = json.loads(sweep("status", str(toml), "--json", env=env, cwd=cwd).stdout)
+    st = json.loads(sweep("status", str(exp.path), "--json", env=env, cwd=cwd).stdout)
     assert st["missing"] == [0] and st["done"] == [], st
     assert epoch_saved(folder) >= 2 and not result_path(exp, 0, cwd / "results").exists()
 
