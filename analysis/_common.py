@@ -17,7 +17,7 @@ import xarray as xr
 
 from snnsim import results
 from snnsim.cli import OneLineParser, description_of, guarded
-from snnsim.errors import ResultError
+from snnsim.errors import DataError, ResultError
 
 
 class WrongResultError(ResultError):
@@ -68,6 +68,44 @@ def load(path: str | os.PathLike, what: str, *, study: str, merged: bool, dims: 
     if lacks:
         raise WrongResultError(f"{path} is {describe(ds)} without {', '.join(lacks)}; not {what}")
     return ds
+
+
+def run_data(path: str | os.PathLike, ds: xr.Dataset, data: str | None) -> str | None:
+    """The data a run's file ``path`` (dataset ``ds``) is to be run on again: ``data`` (``--data``)
+    in place of the path its config records, which may be relative to another folder; refused
+    with :class:`~snnsim.errors.DataError` unless it is the file the run was made from (its
+    recorded ``data_file_sha256``), or, without ``data``, where the recorded file is gone or changed."""
+    from snnsim.datasets.bmi import file_sha256, is_file_source
+
+    recorded = ds.attrs.get("config_data") or None
+    made_from = ds.attrs.get("data_file_sha256")
+    if data is not None and (not is_file_source(recorded) or made_from is None):
+        why = (
+            "records no SHA-256 of its data file"
+            if is_file_source(recorded)
+            else f"was made on {recorded or 'synthetic'}"
+        )
+        raise DataError(f"--data: {path} {why}; no file can be told to be its data: give {path} without --data")
+    if made_from is None:
+        return recorded
+    given = data if data is not None else recorded
+    try:
+        now = file_sha256(given)
+    except IsADirectoryError:
+        raise DataError(f"--data: {given} is a folder; give the data file {path} was made from") from None
+    except OSError:
+        if data is not None:
+            raise DataError(f"--data: no file at {given}") from None
+        where = "a path relative to the folder that run started in, " if not Path(given).is_absolute() else ""
+        raise DataError(f"{path} was made from {given} ({where}{Path(given).resolve()} from here), which does not "
+                        f"exist: give --data FILE, the file of SHA-256 {made_from[:12]}...") from None  # fmt: skip
+    if now != made_from and data is not None:
+        raise DataError(f"--data: {given} has SHA-256 {now[:12]}..., not the {made_from[:12]}... of {recorded}, the "
+                        f"file {path} was made from: give that file")  # fmt: skip
+    if now != made_from:
+        raise DataError(f"{path} was made from {given} with SHA-256 {made_from[:12]}..., which has changed since "
+                        f"(now {now[:12]}...): give --data FILE, the file as it was")  # fmt: skip
+    return given
 
 
 def missing_jobs(ds: xr.Dataset) -> list[int]:

@@ -8,12 +8,16 @@ count per sample or (b) its spikes per step to the z-scored targets. Prints vali
 and training FVAF of the decoder as trained and of both refits.
 
 python analysis/bmi_readout_refit.py weak.h5 fragmented.h5
+
+A run made from a data file reads the file its config names, a path that may be relative to the
+folder the run started in; ``--data FILE`` gives it from elsewhere. Either is refused unless it
+is the file the run was made from (the SHA-256 its result file records).
 """
 
 import numpy as np
 import torch
 import xarray as xr
-from _common import WrongResultError, describe, parser, run
+from _common import WrongResultError, describe, parser, run, run_data
 
 from snnsim.config import RunConfig
 from snnsim.metrics import fvaf
@@ -31,13 +35,14 @@ def refit(features: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str
     return {s: float(fvaf(y[s], np.c_[features[s], np.ones(len(features[s]))] @ w).mean()) for s in SPLITS}
 
 
-def snn_run(path: str) -> tuple[xr.Dataset, RunConfig]:
-    """The run file ``path`` and its config; WrongResultError unless a BMI ``--model snn`` run."""
+def snn_run(path: str, data: str | None = None) -> tuple[xr.Dataset, RunConfig]:
+    """The run file ``path`` and its config, on ``data`` (``--data``) if given; WrongResultError
+    unless a BMI ``--model snn`` run, DataError unless its data file is the one it was made from."""
     ds, cfg = _model_file(path)
     if cfg.study != "bmi" or cfg.model != "snn":
         model = f" of --model {cfg.model}" if cfg.study == "bmi" else ""
         raise WrongResultError(f"{path} is {describe(ds)}{model}, not a BMI --model snn run file")
-    return ds, cfg
+    return ds, cfg.replace(data=run_data(path, ds, data))
 
 
 def hidden_spikes(ds: xr.Dataset, cfg: RunConfig) -> tuple[np.ndarray, dict, dict]:
@@ -64,8 +69,11 @@ def hidden_spikes(ds: xr.Dataset, cfg: RunConfig) -> tuple[np.ndarray, dict, dic
 def main() -> None:
     p = parser(PROG, __doc__)
     p.add_argument("runs", nargs="+", metavar="RUN.h5", help="result files of BMI --model snn runs")
-    paths = p.parse_args().runs
-    runs = [snn_run(path) for path in paths]  # every file checked before the first is run
+    p.add_argument("--data", metavar="FILE", help="the data file the runs were made from, in place of the path "
+                   "their configs record (relative to the folder each run started in)")  # fmt: skip
+    args = p.parse_args()
+    paths = args.runs
+    runs = [snn_run(path, args.data) for path in paths]  # every file checked before the first is run
     print("| file | repeat | hidden spikes per neuron and sample | as trained val / test / train "
           "| refit on counts | refit per step |")  # fmt: skip
     print("|---|---|---|---|---|---|")

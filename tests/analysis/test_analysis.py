@@ -139,10 +139,10 @@ def files(tmp_path_factory) -> dict[str, Path]:
     }
 
 
-def run_script(name: str, *args: object) -> subprocess.CompletedProcess:
-    """``python analysis/NAME.py ARGS`` with this checkout's snnsim."""
+def run_script(name: str, *args: object, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """``python analysis/NAME.py ARGS`` with this checkout's snnsim, in folder ``cwd``."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    return subprocess.run([sys.executable, str(ANALYSIS / f"{name}.py"), *map(str, args)], cwd=ROOT, env=env,
+    return subprocess.run([sys.executable, str(ANALYSIS / f"{name}.py"), *map(str, args)], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
@@ -310,3 +310,57 @@ def test_bmi_table_names_the_files_rmse_unit(tmp_path):
     proc = run_script("bmi_table", results.write(ds, tmp_path / "theta.h5"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].split(" | ")[3] == "test RMSE (rad)"
+
+
+@pytest.mark.slow
+def test_readout_refit_takes_the_runs_data_file_from_another_folder(bmi_path, tmp_path):
+    """A run made from ``--data bmi.pkl`` (relative) and read from another folder: refused in
+    one line naming --data, with nothing on stdout (it printed the table's header, then ``--data:
+    no file at bmi.pkl``, and had no --data); ``--data`` gives the file, checked by its SHA-256."""
+    import pickle
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "bmi.pkl").write_bytes(Path(bmi_path).read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", "snn", "--data", "bmi.pkl",
+                    "--epochs", "1", "--hidden", "4", "--n-train-folds", "2", "--quiet", "--out", "run.h5"],
+                   cwd=run_dir, env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+    run = run_dir / "run.h5"
+    other = tmp_path / "other.pkl"  # the same samples with one fold's counts changed: another file
+    data = pickle.loads(Path(bmi_path).read_bytes())
+    data["MI"][0] = data["MI"][0] + 1
+    other.write_bytes(pickle.dumps(data))
+
+    refusals = [
+        ([run], "a path relative to the folder that run started in"),
+        ([run, "--data", other], "--data: " + str(other) + " has SHA-256 "),
+        ([run, "--data", tmp_path / "nothing.pkl"], "--data: no file at"),
+    ]
+    for args, message in refusals:
+        proc = run_script("bmi_readout_refit", *args)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.splitlines()) == 1 and message in proc.stderr, proc.stderr
+        assert proc.stdout == ""
+    (run_dir / "bmi.pkl").write_bytes(Path(other).read_bytes())  # the run's own path, changed since
+    proc = run_script("bmi_readout_refit", "run.h5", cwd=run_dir)
+    assert proc.returncode == 2 and "which has changed since" in proc.stderr and proc.stdout == "", proc.stderr
+
+    proc = run_script("bmi_readout_refit", run, "--data", bmi_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.splitlines()[2:]
+    assert len(rows) == 1 and rows[0].startswith(f"| {run} | 0 | ")
+    trained = results.load(run)["val_fvaf"].mean("output").values[0]
+    assert rows[0].split(" | ")[3].split(" / ")[0] == f"{trained:.3f}"  # the run's own validation FVAF
+
+
+@pytest.mark.slow
+def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", "snn", "--data",
+                    "synthetic:weak:1", "--epochs", "1", "--hidden", "4", "--n-train-folds", "2", "--quiet", "--out",
+                    "syn.h5"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+    proc = run_script("bmi_readout_refit", tmp_path / "syn.h5", "--data", tmp_path / "syn.h5")
+    assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert "was made on synthetic:weak:1; no file can be told to be its data" in proc.stderr
+    assert proc.stdout == ""
