@@ -39,11 +39,27 @@ def run(prog: str, main: Callable[[], object]) -> NoReturn:
 def describe(ds: xr.Dataset) -> str:
     """What a result file holds, for an error: "a merged 'ipd_readouts' experiment (study ipd)"."""
     study = ds.attrs.get("study") or ds.attrs.get("config_study") or "unknown"
+    if is_predictions(ds):
+        return f"a predictions file (python -m snnsim.predict) of the model in {ds.attrs['model']}"
     if is_tuning(ds):
         return f"a merged '{ds.attrs.get('name')}' tuning (study {study})"
     if "experiment" in ds.attrs:
         return f"a merged '{ds.attrs['experiment']}' experiment (study {study})"
     return f"a single run (study {study})"
+
+
+def is_predictions(ds: xr.Dataset) -> bool:
+    """A ``python -m snnsim.predict`` file: its model's config, but no run of its own (attribute
+    ``model``, the model file it read)."""
+    return "model" in ds.attrs
+
+
+def instead(ds: xr.Dataset, merged: bool) -> str:
+    """What to give in place of predictions file ``ds``: ``; give MODEL.h5`` (its model's run
+    file) to a script that reads runs, the merge of an experiment to one that reads those."""
+    if not is_predictions(ds):
+        return ""
+    return "; give the file of python -m snnsim.sweep merge" if merged else f"; give {ds.attrs['model']}"
 
 
 def is_tuning(ds: xr.Dataset) -> bool:
@@ -59,7 +75,7 @@ def load(path: str | os.PathLike, what: str, *, study: str, merged: bool, dims: 
     ds = results.load(path)
     kind = ds.attrs.get("study") or ds.attrs.get("config_study")
     if kind != study or is_tuning(ds) or ("experiment" in ds.attrs) != merged:
-        raise WrongResultError(f"{path} is {describe(ds)}, not {what}")
+        raise WrongResultError(f"{path} is {describe(ds)}, not {what}{instead(ds, merged)}")
     lacks = (
         [d for d in dims if d not in ds.dims]
         + [v for v in variables if v not in ds]

@@ -17,8 +17,9 @@ is the file the run was made from (the SHA-256 its result file records).
 import numpy as np
 import torch
 import xarray as xr
-from _common import WrongResultError, describe, parser, run, run_data
+from _common import WrongResultError, describe, instead, is_predictions, parser, run, run_data
 
+from snnsim import results
 from snnsim.config import RunConfig
 from snnsim.metrics import fvaf
 from snnsim.network import load_weights
@@ -38,6 +39,8 @@ def refit(features: dict[str, np.ndarray], y: dict[str, np.ndarray]) -> dict[str
 def snn_run(path: str, data: str | None = None) -> tuple[xr.Dataset, RunConfig]:
     """The run file ``path`` and its config, on ``data`` (``--data``) if given; WrongResultError
     unless a BMI ``--model snn`` run, DataError unless its data file is the one it was made from."""
+    if is_predictions(ds := results.load(path)):  # else "holds no trained model (...; a predictions file?)"
+        raise WrongResultError(f"{path} is {describe(ds)}, not a BMI --model snn run file{instead(ds, False)}")
     ds, cfg = _model_file(path)
     if cfg.study != "bmi" or cfg.model != "snn":
         model = f" of --model {cfg.model}" if cfg.study == "bmi" else ""

@@ -120,8 +120,20 @@ def tuning(run: Path, path: Path) -> Path:
     return results.write(ds, path)
 
 
+def predictions(bmi_path: str, root: Path) -> Path:
+    """A ``python -m snnsim.predict`` file of a BMI ridge decoder trained on ``bmi_path``."""
+    from snnsim import predict
+    from snnsim import run as run_cli
+
+    model, out = root / "ridge_model.h5", root / "predictions.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", bmi_path, "--n-train-folds", "2",
+                         "--quiet", "--out", str(model)]) == 0  # fmt: skip
+    assert predict.main([str(model), "--data", bmi_path, "--out", str(out)]) == 0
+    return out
+
+
 @pytest.fixture(scope="module")
-def files(tmp_path_factory) -> dict[str, Path]:
+def files(tmp_path_factory, bmi_path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("results")
     (root / "notes.txt").write_text("not a result file\n")
     readouts = merged_with_holes(READOUTS, root, {4})
@@ -136,6 +148,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
         "ridge": bmi_run(root / "ridge.h5", "linear", [0.45]),
         "curve": bmi_curve(root / "bmi_learning_curve.h5"),
         "tuning": tuning(result_path(loads(READOUTS), 0, root), root / "ipd_tune.h5"),
+        "predictions": predictions(bmi_path, root),
     }
 
 
@@ -180,6 +193,18 @@ BAD_INPUT = [
     ("bmi_heldout_data", ["{notes}.d/"], "notes.txt.d/ names a folder; give a file name such as"),
     ("bmi_heldout_data", ["out.pkl", "--seed", "-1"], "--seed: expected an integer >= 0, got '-1'"),
     ("make_notebooks", ["extra"], "unrecognized arguments: extra"),
+    # a predictions file said "a single run (study unknown)"
+    ("bmi_table", ["{predictions}"], "is a predictions file (python -m snnsim.predict) of the model in "),
+    ("bmi_table", ["{predictions}"], "ridge_model.h5, not a BMI run file; give /"),
+    ("bmi_against_ridge", ["{snn}:{predictions}"], "is a predictions file (python -m snnsim.predict)"),
+    ("bmi_readout_refit", ["{predictions}"], "ridge_model.h5, not a BMI --model snn run file; give /"),
+    ("bmi_learning_curve_table", ["{predictions}"], "is a predictions file (python -m snnsim.predict) of the"),
+    (
+        "ipd_readout_table",
+        ["{predictions}"],
+        "not an IPD readout x tau sweep; give the file of python -m snnsim.sweep merge",
+    ),
+    ("ipd_model_space_table", ["{predictions}"], "is a predictions file (python -m snnsim.predict) of the model"),
 ]
 
 
