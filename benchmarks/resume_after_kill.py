@@ -29,10 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from snnsim.cli import OneLineParser, description_of, guarded
+
 ROOT = Path(__file__).resolve().parents[1]
-WORK = Path(sys.argv[1] if len(sys.argv) > 1 else "resume-after-kill")
-ONLY = set(sys.argv[2].split(",")) if len(sys.argv) > 2 else None
 ENV = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+MODES = ("boundary", "mid-epoch", "threads", "last", "term", "usr1")
 TIMING = {"train_seconds"}
 VARYING = {"created", "resumed_from_epoch", "data_sha256", "resumed_seconds"}
 
@@ -149,15 +150,25 @@ def scalars(folder: Path) -> dict:
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     from snnsim import results
 
+    parser = OneLineParser(description=description_of(__doc__))
+    parser.add_argument("workdir", type=Path, help="the folder the runs go into (made if missing)")
+    parser.add_argument("cases", nargs="?", default="", help="comma-separated case names (default: every case)")
+    ns = parser.parse_args(argv)
+    only = [c for c in ns.cases.split(",") if c]
+    modes = os.environ.get("MODES", "boundary,mid-epoch").split(",")
+    if unknown := [c for c in only if c not in CASES]:
+        parser.error(f"no case {unknown[0]!r}; cases: {', '.join(CASES)}")
+    if unknown := [m for m in modes if m not in MODES]:
+        parser.error(f"MODES: no mode {unknown[0]!r}; modes: {', '.join(MODES)}")
     rng = random.Random(int(os.environ.get("SEED", "1")))
     rows = []
     for name, args in CASES.items():
-        if ONLY and name not in ONLY:
+        if only and name not in only:
             continue
-        base = WORK / name
+        base = ns.workdir / name
         whole = base / "whole" / "r.h5"
         whole.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
@@ -172,7 +183,7 @@ def main() -> None:
         per_epoch = float(np.nanmax(a["train_seconds"].values)) / epochs
         best = a["best_epoch"].values if "best_epoch" in a else None
         ran = int(np.isfinite(a["loss"].values).sum(-1).max()) if "loss" in a else epochs
-        for mode in os.environ.get("MODES", "boundary,mid-epoch").split(","):
+        for mode in modes:
             # threads: killed mid-epoch while on 1 kernel thread, resumed on 2 (the uninterrupted run: 2)
             env_kill = dict(ENV, SNNSIM_THREADS="1") if mode == "threads" else ENV
             env_again = dict(ENV, SNNSIM_THREADS="2") if mode == "threads" else ENV
@@ -214,7 +225,8 @@ def main() -> None:
     print("\n| case | kill | outcome |\n|---|---|---|")
     for r in rows:
         print(f"| {r[0]} | {r[1]} | {r[2]} |")
+    return 0 if all(r[2].endswith("EQUAL") for r in rows) else 1
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(guarded(Path(__file__).name, main))

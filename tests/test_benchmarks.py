@@ -130,6 +130,7 @@ def test_device_agreement_refuses_a_missing_gpu():
     (["neighbour.py", "copy", "--seconds", "nan"], "neighbour.py: error: argument --seconds: must be a finite number"),
     (["bench_ipd.py", "--only", "bogus"], "bench_ipd.py: error: --only: unknown case 'bogus'; cases: "),
     (["same_numbers.py", "--only", "bogus"], "same_numbers.py: error: --only: no case label contains 'bogus'; cases"),
+    (["resume_after_kill.py", "w", "bogus"], "resume_after_kill.py: error: no case 'bogus'; cases: ipd-default"),
     (["bench_ipd.py", "--results", "README.md"], "bench_ipd.py: error: --results: README.md is a file"),
     # no GPU: refused before any case runs; a GPU: the grid would time the CPU in a cuda record
     (["bench_ipd.py", "--device", "cuda", "--quick", "--only", "snnsim fused"], "bench_ipd.py: error: --device"),
