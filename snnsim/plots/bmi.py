@@ -97,6 +97,27 @@ def run_setting(ds: xr.Dataset, name: str) -> Any:
         return None
 
 
+def in_run_order(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with its ``output`` labels in a run's own order, so that output 0 is the one a
+    single run of the same settings calls 0: the order of its ``dims`` (``config_dims``), or for
+    a merge over ``dims`` (whose union of outputs the merge sorts by name: elbow, shoulder) the
+    joints by column index (shoulder, elbow). Only the order changes, never a value."""
+    if "output" not in ds.dims or ds["output"].dtype.kind not in "UO":
+        return ds
+    labels = [str(v) for v in ds["output"].values]
+    dims = ds.attrs.get("config_dims")
+    try:
+        import json
+
+        dims = json.loads(dims) if isinstance(dims, str) else dims
+        order = [JOINT_NAMES[int(d)] for d in dims]
+    except Exception:
+        order = list(JOINT_NAMES)
+    rank = {name: i for i, name in enumerate(order)}
+    ordered = sorted(labels, key=lambda name: rank.get(name, len(rank)))  # stable: other labels keep their places
+    return ds if ordered == labels else ds.sel(output=ordered)
+
+
 def _pick_output(da: xr.DataArray, output: int | str) -> xr.DataArray:
     if "output" not in da.dims:
         return da
@@ -184,6 +205,7 @@ def prediction_trace(
     for name in ("time", "y_true", "y_pred"):
         if name not in ds:
             raise ValueError(f"no variable {name!r} in the dataset: not a BMI result")
+    ds = in_run_order(ds)  # output 0 of a merge over dims: the shoulder, as in a run
     sel = default_point(ds["time"].notnull(), sel or {}, FIGURE1_ROTATION)
     ds = ds.sel(sel) if sel else ds
     if "repeat" in ds["y_pred"].dims:
@@ -298,7 +320,7 @@ def training_size_figure(
     the sample between points). In each panel ``ax.lines[i]`` is split ``i``'s median curve
     (splits present, in train/val/test order).
     """
-    ds = with_settings(ds, ("n_train_folds",))
+    ds = in_run_order(with_settings(ds, ("n_train_folds",)))
     splits = [s for s in SPLITS if f"{s}_{metric}" in ds]
     if not splits or "n_train_folds" not in ds.dims:
         raise ValueError(f"need variables <split>_{metric} and a number of training folds")

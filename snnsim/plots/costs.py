@@ -71,6 +71,15 @@ def _metric_label(ds: xr.Dataset, metric: str, output: int | str | None) -> tupl
     return metric + (f" ({units})" if units else ""), metric
 
 
+def _valueless_note(ds: xr.Dataset, keys: list[dict], ylabel: str) -> str:
+    """'2 grid points without test FVAF of shoulder velocity, left out: ann, dims = 1; linear,
+    dims = 1' (points that ran but have no value of the metric drawn)."""
+    what = ylabel.rsplit(" (", 1)[0]
+    what = what[0].lower() + what[1:]
+    where = "; ".join(format_key(described(ds, k)) for k in keys)
+    return f"{len(keys)} grid point{'s' if len(keys) != 1 else ''} without {what}, left out: {where}"
+
+
 def _pooled(da: xr.DataArray, dims: Sequence[str], key: dict) -> np.ndarray:
     """The values of grid point ``key`` as one flat array over the pooled dims (repeat, seed ...)."""
     da = da.sel(key) if key else da
@@ -100,7 +109,7 @@ def cost_figure(
     lists the points drawn, in order: dicts with ``key``, ``x``, ``y``, ``xerr``, ``yerr``, ``n``;
     point ``i``'s marker is the line of gid ``point:i``.
     """
-    from .bmi import _pick_output, complete_rotations
+    from .bmi import _pick_output, complete_rotations, in_run_order
 
     if ops not in OPS:
         raise ValueError(f"ops {ops!r}: expected one of {', '.join(OPS)}")
@@ -117,7 +126,7 @@ def cost_figure(
     rotations = complete_rotations(ds, metric)  # as Figure 2a: a rotation run at some sizes only
     if rotations is not None:  # (bmi_training_size's rotation 5 at 18 folds) would change the sample there
         ds = ds.sel(rotation=rotations)
-    ds = with_settings(ds, by or ())
+    ds = in_run_order(with_settings(ds, by or ()))  # output 0 of a merge over dims: the shoulder, as in a run
     dims = grouping_dims(ds, by)
     x_da = sum(ds[n] for n in names)
     y_da = ds[metric]
@@ -136,9 +145,12 @@ def cost_figure(
     palette = colours(len(keys))
     first = ds[dims[0]].values.tolist() if dims else []
     points: list[dict[str, Any]] = []
+    valueless: list[dict] = []
     for i, key in enumerate(keys):
         x, y = _pooled(x_da, dims, key), _pooled(y_da, dims, key)
         ok = np.isfinite(x) & np.isfinite(y)
+        if not ok.any() and np.isfinite(x).any():  # it ran, but has no value of the metric (a job of dims [1]
+            valueless.append(key)  # has no shoulder FVAF): said in the title, not dropped silently
         x, y = x[ok], y[ok]
         if not x.size:
             continue
@@ -186,6 +198,7 @@ def cost_figure(
             10,
         )
         + (f"\n{holes}" if (holes := merge_holes(ds)) else "")  # grid points left out: say so
+        + (f"\n{wrapped(_valueless_note(ds, valueless, ylabel), fig, 10)}" if valueless else "")
     )
     ncol = math.ceil(len(points) / LEGEND_ROWS)  # beside the axes, on a figure widened for it
     fig.set_size_inches(6.4 + 2.2 * ncol, 4.2)  # after the title, wrapped to the axes' width

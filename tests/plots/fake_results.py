@@ -172,3 +172,19 @@ def bmi_merged(rng, models=("snn", "ann", "linear"), folds=(1, 2, 4, 8), rotatio
     ds = xr.concat(rows, dim="model", data_vars="all").assign_coords(model=list(models))
     ds.attrs.update({"complete": 1, "study": "bmi", "experiment": "bmi_training_size", "config_target": "dtheta"})
     return ds
+
+
+def dims_merged(rng, dims=("0", "1", "0,1"), **kwargs):
+    """``bmi_merged`` swept over ``dims`` as ``sweep merge`` leaves it: the union of the outputs
+    in the order of their names (elbow, shoulder), NaN at every point for a joint it does not decode."""
+    one = bmi_merged(rng, **kwargs)
+    points = []
+    for value in dims:
+        ds = one.copy(deep=True)
+        undecoded = [joint for i, joint in enumerate(("shoulder", "elbow")) if str(i) not in value.split(",")]
+        for name, da in ds.data_vars.items():
+            if "output" in da.dims and undecoded:
+                ds[name].loc[dict(output=undecoded)] = np.nan
+        points.append(ds)
+    merged = xr.concat(points, dim="dims", data_vars="all").assign_coords(dims=list(dims))
+    return merged.sel(output=sorted(merged["output"].values.tolist()))

@@ -374,3 +374,24 @@ def test_figure_1_of_a_sweep_over_dims_draws_a_point_that_decodes_the_output(bmi
         truth, pred = ax.lines[0].get_ydata(), ax.lines[1].get_ydata()
         assert np.isfinite(truth).sum() > 10 and np.isfinite(pred).sum() > 10, output
         assert ax.get_ylabel().startswith(joint.capitalize())
+
+
+def test_output_0_of_a_merge_over_dims_is_the_shoulder_as_in_a_run(rng):
+    """A merge of dims = [0], [1], [0, 1] orders its outputs by name (elbow, shoulder): Figure 1
+    and Figure 2 drew "output 0" = the elbow (of the dims = 1 point), where a run's output 0 is
+    the shoulder."""
+    from fake_results import dims_merged
+
+    ds = dims_merged(rng, models=("ann", "linear"), folds=(1, 2), rotations=(5,), repeats=1)
+    assert ds["output"].values.tolist() == ["elbow", "shoulder"]
+    ax = plots.prediction_trace(ds, window_length=8).axes[0]
+    assert ax.get_ylabel() == "Shoulder velocity (rad/s)"
+    assert ax.get_title().replace("\n", " ").endswith("shoulder velocity (2 training folds, rotation 5, dims = 0)")
+    truth = ds["y_true"].sel(dims="0", model="ann", n_train_folds=2, rotation=5, output="shoulder").values
+    drawn = labelled(ax)["True"].get_ydata()
+    np.testing.assert_allclose(drawn[np.isfinite(drawn)], truth[np.isfinite(truth)][: np.isfinite(drawn).sum()])
+    fig = plots.fvaf_figure(ds.sel(dims="0,1"))
+    assert fig.axes[0].get_ylabel() == "FVAF of shoulder velocity"
+    test = next(line for line in fig.axes[0].lines if line.get_label() == "Test")
+    expected = ds["test_fvaf"].sel(dims="0,1", model="ann", output="shoulder").squeeze("repeat").sel(rotation=5)
+    np.testing.assert_allclose(test.get_ydata(), expected.values)

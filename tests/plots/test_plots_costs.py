@@ -206,3 +206,30 @@ def test_a_long_legend_stays_off_the_points_and_inside_the_figure(rng):
     assert not box.overlaps(axes), "the legend covers the points"
     assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
     assert axes.height > 0.4 * whole.height
+
+
+def test_a_merge_over_dims_draws_the_shoulder_and_names_the_points_without_it(rng):
+    """A merge of dims = [0], [1], [0, 1] orders its outputs by name (elbow, shoulder): the cost
+    figure drew "output 0" = the elbow and silently dropped the dims = 0 points (no elbow FVAF).
+    It draws the shoulder, as for a run, and its title names the points without a value."""
+    from fake_results import dims_merged
+
+    ds = dims_merged(rng, models=("ann", "linear"), folds=(2,), rotations=(5,), repeats=1).squeeze("n_train_folds")
+    fig = plots.cost_figure(ds)
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "Test FVAF of shoulder velocity (1)"
+    keys = [p["key"] for p in fig.snnsim_points]
+    assert keys == [{"model": m, "dims": d} for m in ("ann", "linear") for d in ("0", "0,1")]
+    for point, line in zip(fig.snnsim_points, markers(ax)):
+        expected = ds["test_fvaf"].sel(point["key"]).sel(output="shoulder").values.ravel()
+        np.testing.assert_allclose(xy(line)[1], [np.median(expected)])
+    note = "2 grid points without test FVAF of shoulder velocity, left out: ann, dims = 1; linear, dims = 1"
+    assert ax.get_title().replace("\n", " ").endswith(note)
+    elbow = plots.cost_figure(ds, output="elbow").axes[0]
+    assert elbow.get_ylabel() == "Test FVAF of elbow velocity (1)"
+    assert (
+        elbow.get_title()
+        .replace("\n", " ")
+        .endswith("without test FVAF of elbow velocity, left out: ann, dims = 0; linear, dims = 0")
+    )
+    assert "left out" not in plots.cost_figure(ds.sel(dims=["0,1"])).axes[0].get_title()
