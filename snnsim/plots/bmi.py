@@ -31,6 +31,7 @@ from .common import (
     colours,
     curve_summary,
     format_setting,
+    merge_holes,
     new_figure,
     sample_dims,
     styled,
@@ -238,10 +239,12 @@ def prediction_trace(
     x, y = gap_breaks(tw, truth.values[inside][order])
     ax.plot(x, y, color="black", linewidth=1.4, label="True", zorder=3)
     palette = colours(len(groups))
+    undrawn = []
     for i, g in enumerate(groups):
         p = pred.sel({by: g}) if g is not None else pred
         p = _first(p, ("sample",), chosen)
         if g is not None and np.isnan(p.values[inside]).all():  # a hole of the merge: no curve, no legend entry
+            undrawn.append(str(g))  # but named in the title
             continue
         x, y = gap_breaks(tw, p.values[inside][order])
         name = "Predicted" + (f" ({g})" if g is not None else "")
@@ -257,7 +260,7 @@ def prediction_trace(
             context[name] = value
     what = ", ".join(format_setting(k, v) if k != "rotation" else f"rotation {v}" for k, v in context.items())
     ax.set_title(wrapped(f"{fold_name(ds, inside)}: true and predicted {label.lower()}" + (f" ({what})" if what else ""),
-                         fig, 10))  # fmt: skip
+                         fig, 10) + (f"\n{_undrawn_note(ds, by, undrawn)}" if undrawn else ""))  # fmt: skip
     ax.annotate(
         "breaks in the lines are gaps in the recording",
         xy=(1, 0),
@@ -270,6 +273,16 @@ def prediction_trace(
     )
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the axes: never over a peak
     return fig
+
+
+def _undrawn_note(ds: xr.Dataset, by: str, undrawn: list[str]) -> str:
+    """Figure 1's line for the ``by`` values (models) without a predicted curve: 'model ann
+    missing from the merge, not drawn' (a merge with holes), else 'no prediction of model ann
+    here (NaN), not drawn'."""
+    names = f"{by} {', '.join(undrawn)}"
+    if merge_holes(ds):
+        return f"{names} missing from the merge, not drawn"
+    return f"no prediction of {names} here (NaN), not drawn"
 
 
 def fold_name(ds: xr.Dataset, inside: np.ndarray) -> str:

@@ -395,3 +395,21 @@ def test_output_0_of_a_merge_over_dims_is_the_shoulder_as_in_a_run(rng):
     test = next(line for line in fig.axes[0].lines if line.get_label() == "Test")
     expected = ds["test_fvaf"].sel(dims="0,1", model="ann", output="shoulder").squeeze("repeat").sel(rotation=5)
     np.testing.assert_allclose(test.get_ydata(), expected.values)
+
+
+def test_figure_1_of_a_merge_without_a_models_job_names_the_model(bmi_grid):
+    """A merge with ``--allow-missing`` where one model's job at the drawn point did not run:
+    Figure 1 showed the other models' curves only, and nothing in it said a model was missing."""
+    ds = holes(bmi_grid, model="snn", rotation=16, n_train_folds=8)
+    ds.attrs.update(missing="[23]", n_jobs=24)  # as sweep merge --allow-missing records them
+    ax = plots.prediction_trace(ds, window_length=8, sel={"rotation": 16}).axes[0]
+    assert list(labelled(ax)) == ["True", "Predicted (ann)", "Predicted (linear)"]
+    assert len([line for line in ax.lines if "Predicted" in line.get_label()]) == 2
+    assert ax.get_title().split("\n")[-1] == "model snn missing from the merge, not drawn"
+    # NaN predictions of a job that is in the merge (no holes recorded): named, not called missing
+    del ds.attrs["missing"]
+    ax = plots.prediction_trace(ds, window_length=8, sel={"rotation": 16}).axes[0]
+    assert ax.get_title().split("\n")[-1] == "no prediction of model snn here (NaN), not drawn"
+    # every model drawn: no such line
+    ax = plots.prediction_trace(bmi_grid, window_length=8, sel={"rotation": 16}).axes[0]
+    assert "not drawn" not in ax.get_title()
