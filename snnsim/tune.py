@@ -706,7 +706,7 @@ def stale(spec: Spec, s: Any, numbers: list[int], root: str | os.PathLike | None
     ``status``, and left out of ``best`` and ``merge``: their numbers are not this snnsim's."""
     from . import results
     from .datasets.bmi import synthetic_sha256
-    from .sweep.jobs import _data_changed, file_attrs
+    from .sweep.jobs import file_attrs, made_otherwise
 
     made_with = json.loads(s.user_attrs.get("made_with", "{}"))
     out = {}
@@ -722,18 +722,13 @@ def stale(spec: Spec, s: Any, numbers: list[int], root: str | os.PathLike | None
             continue
         except Exception:  # noqa: BLE001, S112 - h5py raises many kinds for a damaged file: merge names it
             continue
-        numerics = results.numerics_version(attrs)
-        if numerics != results.NUMERICS_VERSION:
-            out[n] = (f"numerics version {numerics} (snnsim {attrs.get('snnsim_version')}) "
-                      f"!= {results.NUMERICS_VERSION} of this snnsim")  # fmt: skip
-            continue
         try:
-            data = json.loads(attrs["config"]).get("data")
+            data, readable = json.loads(attrs["config"]).get("data"), True
         except (KeyError, TypeError, ValueError):
-            continue
-        if changed := _data_changed(data, attrs.get("data_file_sha256")):
-            out[n] = changed
-        elif (then := attrs.get("synthetic_data_sha256")) and (now := synthetic_sha256(data)) != then:
+            data, readable = None, False
+        if why := made_otherwise(attrs, data):  # other numerics, a changed data file: as a sweep's job
+            out[n] = why
+        elif readable and (then := attrs.get("synthetic_data_sha256")) and (now := synthetic_sha256(data)) != then:
             out[n] = (f"synthetic data {data or 'synthetic'} with SHA-256 {then[:12]}... then, {now[:12]}... now "
                       "(this snnsim's generator, or its cache)")  # fmt: skip
     return out
@@ -761,8 +756,9 @@ def _unmerged(s: Any) -> list[dict[str, Any]]:
     return out
 
 
-def best_config(spec: Spec, root: str | os.PathLike | None = None) -> RunConfig:
-    info = summary(spec, root)
+def best_config(spec: Spec, root: str | os.PathLike | None = None, info: dict[str, Any] | None = None) -> RunConfig:
+    """The best trial's full config; ``info``: the study's :func:`summary`, where the caller has it."""
+    info = summary(spec, root) if info is None else info
     if "best" not in info:
         if info["stale"]:
             raise SnnsimError(f"{spec.name}: no completed trial of this snnsim's numerics and data; "
@@ -1021,8 +1017,8 @@ def cmd_best(spec: Spec, ns: Any) -> int:
     from .atomic_write import write_bytes
     from .results import check_writable
 
-    cfg = best_config(spec, ns.results_dir)
-    everything = summary(spec, ns.results_dir)
+    everything = summary(spec, ns.results_dir)  # read once: the study, its trials' files and data
+    cfg = best_config(spec, ns.results_dir, everything)
     info = everything["best"]
     if everything["stale"]:
         _log(f"note: left out {_stale_text(everything)}")

@@ -17,6 +17,7 @@ adds dims such as ``model``, ``n_train_folds``, ``rotation`` (NaN-padded where m
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -77,10 +78,7 @@ def target_label(ds: xr.Dataset, output: int | str = 0) -> tuple[str, str]:
     if isinstance(joint, (int, np.integer)):
         dims = ds.attrs.get("config_dims") or run_setting(ds, "dims")
         try:
-            import json
-
-            dims = json.loads(dims) if isinstance(dims, str) else dims
-            joint = JOINT_NAMES[int(dims[int(joint)])]
+            joint = _joints_of(dims)[int(joint)]
         except Exception:
             joint = JOINT_NAMES[int(joint)] if 0 <= int(joint) < 2 else f"output {joint}"
     return f"{str(joint).capitalize()} {quantity}", units
@@ -106,17 +104,20 @@ def in_run_order(ds: xr.Dataset) -> xr.Dataset:
     if "output" not in ds.dims or ds["output"].dtype.kind not in "UO":
         return ds
     labels = [str(v) for v in ds["output"].values]
-    dims = ds.attrs.get("config_dims")
     try:
-        import json
-
-        dims = json.loads(dims) if isinstance(dims, str) else dims
-        order = [JOINT_NAMES[int(d)] for d in dims]
+        order = _joints_of(ds.attrs.get("config_dims"))
     except Exception:
         order = list(JOINT_NAMES)
     rank = {name: i for i, name in enumerate(order)}
     ordered = sorted(labels, key=lambda name: rank.get(name, len(rank)))  # stable: other labels keep their places
     return ds if ordered == labels else ds.sel(output=ordered)
+
+
+def _joints_of(dims: Any) -> list[str]:
+    """The joints a run's ``dims`` (a list of column indices, or its JSON text) decode, in its
+    order; raises (TypeError, ValueError, IndexError ...) for anything else."""
+    dims = json.loads(dims) if isinstance(dims, str) else dims
+    return [JOINT_NAMES[int(d)] for d in dims]
 
 
 def _pick_output(da: xr.DataArray, output: int | str) -> xr.DataArray:

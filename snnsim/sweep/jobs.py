@@ -200,17 +200,8 @@ def file_state(
                 "config differs: "
                 + ", ".join(f"{k} {made_by.to_dict().get(k)!r} != {wanted.to_dict()[k]!r}" for k in diff),
             )
-        numerics = results.numerics_version(attrs)
-        if numerics != results.NUMERICS_VERSION:
-            return JobState(
-                index,
-                "stale",
-                f"numerics version {numerics} (snnsim {attrs.get('snnsim_version')}) "
-                f"!= {results.NUMERICS_VERSION} of this snnsim",
-            )
-        changed = _data_changed(wanted.data, attrs.get("data_file_sha256"))
-        if changed:
-            return JobState(index, "stale", changed)
+        if why := made_otherwise(attrs, wanted.data):
+            return JobState(index, "stale", why)
         wall, peak = attrs.get("job_wall_seconds"), attrs.get("peak_rss_mb")
         return JobState(index, "done", "", None if wall is None else float(wall), None if peak is None else float(peak))
     marker = _found_marker(exp, index, root)
@@ -226,6 +217,16 @@ def file_state(
                             f"{array_spec(batch)}) cannot resume: job {array_spec(done)} is done since")  # fmt: skip
         return JobState(index, "missing", f"resumes from its checkpoint after epoch {progress[0]}/{progress[1]}")
     return JobState(index, "missing")
+
+
+def made_otherwise(attrs: dict, data: str | None) -> str | None:
+    """Why the numbers of a complete result file (its attributes ``attrs``, trained on ``data``)
+    are not this snnsim's: made with other numerics, or on a data file that has changed since;
+    None when neither (a sweep's job is then done, a tuning trial counts)."""
+    numerics = results.numerics_version(attrs)
+    if numerics != results.NUMERICS_VERSION:
+        return f"numerics version {numerics} (snnsim {attrs.get('snnsim_version')}) != {results.NUMERICS_VERSION} of this snnsim"
+    return _data_changed(data, attrs.get("data_file_sha256"))
 
 
 def _data_changed(data: str | None, digest: str | None) -> str | None:
