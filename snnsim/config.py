@@ -495,9 +495,16 @@ def coerce(name: str, value: Any) -> Any:
             return value.lower() in ("true", "yes", "1")
         raise _bad(name, f"expected true or false, got {value!r}")
     if kind == "path":
-        if value is None or (isinstance(value, str) and value):
-            return value
-        raise _bad(name, f"expected a file path, got {value!r}")
+        if not (value is None or (isinstance(value, str) and value)):
+            raise _bad(name, f"expected a file path, got {value!r}")
+        if name == "data" and value is not None:  # synthetic:NAME:SEED, or a file
+            from .datasets.bmi_synthetic import parse_source
+
+            try:
+                parse_source(value)
+            except ValueError as exc:
+                raise _bad(name, str(exc)) from None
+        return value
     if kind == "dims":
         return _dims(name, value)
     if kind == "sizes":

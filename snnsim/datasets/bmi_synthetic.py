@@ -49,7 +49,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import seeding
 from ..atomic_write import write_bytes
 from ..config import MAX_SEED
 
@@ -109,18 +108,28 @@ SOURCE_PREFIX = "synthetic"
 
 def parse_source(text: str) -> tuple[str, int] | None:
     """``synthetic``, ``synthetic:NAME`` or ``synthetic:NAME:SEED`` -> (member, seed); None for
-    anything else (a file path). Raises ValueError for an unknown member or a bad seed."""
+    anything else (a file path). Raises ValueError (one line, naming the family and the forms) for
+    any other text that starts with ``synthetic:``: an empty or unknown member, a bad seed, more
+    parts. :func:`snnsim.config.coerce` checks every ``--data`` value with it."""
     parts = text.split(":")
-    if parts[0] != SOURCE_PREFIX or len(parts) > 3:
+    if parts[0] != SOURCE_PREFIX:
         return None
-    member = parts[1] if len(parts) > 1 and parts[1] else "standard"
+    forms = (f"give synthetic, synthetic:NAME or synthetic:NAME:SEED, NAME one of {', '.join(FAMILY)} and SEED "
+             f"an integer in 0..{MAX_SEED}")  # fmt: skip
+    if len(parts) > 3:
+        raise ValueError(f"{text!r} is no synthetic data set; {forms}")
+    if len(parts) == 1:
+        return "standard", DATA_SEED
+    member = parts[1]
+    if not member:
+        raise ValueError(f"{text!r} names no synthetic generator; {forms}")
     if member not in FAMILY:
-        raise ValueError(f"unknown synthetic generator {member!r}; the family: {', '.join(FAMILY)}")
+        raise ValueError(f"unknown synthetic generator {member!r} in {text!r}; {forms}")
     if len(parts) < 3:
         return member, DATA_SEED
     digits = parts[2]  # ASCII digits only: " 3" or another script's digits would name the same data otherwise
     if not (digits.isascii() and digits.isdigit()) or int(digits) > MAX_SEED:
-        raise ValueError(f"the seed of {text!r} must be an integer in 0..{MAX_SEED}")
+        raise ValueError(f"the seed of {text!r} must be an integer in 0..{MAX_SEED}; {forms}")
     return member, int(digits)
 
 
@@ -221,6 +230,8 @@ def generate(
         raise ValueError(f"samples_per_fold must be an integer >= {least} for this generator (up to {gen.blocks[1]} "
                          f"blocks per fold, the first and the last at least {EDGE} samples long), got "
                          f"{samples_per_fold!r}")  # fmt: skip
+    from .. import seeding  # here, not at the top: configs check synthetic sources without torch
+
     rng = seeding.numpy_rng(seed, "bmi-synthetic")
     dt = BIN / SUB
     lead = N_BINS * SUB  # history needed before the first sample of a block (1 s)

@@ -3,6 +3,9 @@ standard member is the default data set, and each member changes what its name s
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -14,7 +17,7 @@ from snnsim.errors import DataError
 @pytest.mark.parametrize(
     "text,expected",
     [("synthetic", ("standard", 0)), ("synthetic:noisy", ("noisy", 0)), ("synthetic:weak:3", ("weak", 3)),
-     ("synthetic::2", ("standard", 2)), ("data/bmi_dataset.pkl", None), ("synthetic.pkl", None)],
+     ("data/bmi_dataset.pkl", None), ("synthetic.pkl", None)],
 )  # fmt: skip
 def test_parse_source(text, expected):
     assert syn.parse_source(text) == expected
@@ -34,6 +37,50 @@ def test_bad_sources_are_one_line(text, message, capsys):
     assert main(["--study", "bmi", "--data", text, "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("snnsim.run: error: --data:") and message in err[0]
+
+
+FAMILY_AND_FORMS = ("standard, sparse, weak, noisy, drifting, lagged, fragmented", "synthetic:NAME:SEED")
+#: Not one of the documented forms (synthetic, synthetic:NAME, synthetic:NAME:SEED): each refused.
+UNDOCUMENTED = ["synthetic:", "synthetic::3", "synthetic:standard:", "synthetic:Standard:1", "synthetic:standard:-1",
+                "synthetic:standard:1.5", "synthetic:standard:1:2"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", UNDOCUMENTED)
+def test_undocumented_forms_are_refused_by_the_config_naming_the_family(text, tmp_path, capsys):
+    """The config refuses them (no run of the standard set instead), so the CLI, experiment files
+    and tuning specs do, each in one line that names the family's members and the forms."""
+    from snnsim import tune
+    from snnsim.config import RunConfig, coerce
+    from snnsim.errors import ConfigError
+    from snnsim.run import main
+    from snnsim.sweep.experiment import ExperimentError, loads
+
+    with pytest.raises(ConfigError, match=r"^--data: ") as info:
+        RunConfig(study="bmi", data=text)
+    assert all(part in str(info.value) for part in FAMILY_AND_FORMS) and repr(text) in str(info.value)
+    with pytest.raises(ConfigError):
+        coerce("data", text)
+    out = tmp_path / "r.h5"
+    assert main(["--study", "bmi", "--model", "linear", "--data", text, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --data:") and FAMILY_AND_FORMS[0] in err[0]
+    assert not out.exists()
+    with pytest.raises(ExperimentError, match="data: .*" + FAMILY_AND_FORMS[0]):
+        loads(f'name = "x"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\ndata = ["synthetic:weak:1", "{text}"]\n')
+    spec = 'name = "t"\ntrials = 2\n[fixed]\nstudy = "bmi"\n{fixed}[search]\n{search}\n'
+    lr = "lr = { low = 1e-3, high = 1e-2, log = true }"
+    for fixed, search in ((f'data = "{text}"\n', lr), ("", f'data = {{ choices = ["synthetic:weak:1", "{text}"] }}')):
+        (tmp_path / "spec.toml").write_text(spec.format(fixed=fixed, search=search))
+        with pytest.raises(tune.SpecError, match=r"\.data: .*" + FAMILY_AND_FORMS[0]):
+            tune.load(tmp_path / "spec.toml")
+
+
+def test_synthetic_sources_are_checked_without_torch():
+    """A config of a synthetic source is checked where torch is absent (sweep count and show)."""
+    code = ("import sys; sys.modules['torch'] = None; from snnsim.config import RunConfig; "
+            "print(RunConfig(study='bmi', data='synthetic:weak:1').data)")  # fmt: skip
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "synthetic:weak:1", proc.stderr
 
 
 def test_cache_names():
