@@ -27,6 +27,7 @@ import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -425,8 +426,20 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         + (f"; {len(unstarted)} jobs not started" if unstarted else "")
     )
     for i, rc in sorted(bad):
-        print(f"  {unit} {i}: " + (unlogged.get(i) or f"exit code {rc}; log {logdir / f'{unit}-{i}.log'}"))
+        print(f"  {unit} {i}: " + (unlogged.get(i) or f"{_ended(rc)}; log {logdir / f'{unit}-{i}.log'}"))
     return 1 if bad else 0
+
+
+def _ended(rc: int) -> str:
+    """How a job's (pack's) process ended: ``exit code 4``, or from Popen's -N, a signal it could
+    not catch (SIGKILL: the out-of-memory killer, kill -9), ``killed by signal 9 (SIGKILL)``."""
+    if rc >= 0:
+        return f"exit code {rc}"
+    try:
+        name = f" ({signal.Signals(-rc).name})"
+    except ValueError:
+        name = ""
+    return f"killed by signal {-rc}{name}"
 
 
 def _nothing_to_run(exp: Experiment, ns: argparse.Namespace, st: list | None = None) -> str:

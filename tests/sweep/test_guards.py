@@ -500,3 +500,28 @@ def test_a_submit_script_that_is_no_file_is_one_line(tmp_path, capsys, monkeypat
         line = one_line(capsys)
         assert line.startswith(f"snnsim.sweep: error: submit: --script: {script}"), line
     assert not (tmp_path / "logs").exists() and not (tmp_path / "r").exists()
+
+
+def test_local_names_a_job_killed_by_a_signal(bmi_path, tmp_path):
+    """`local` whose job is killed by SIGKILL (the out-of-memory killer, kill -9): named as such,
+    not as "exit code -9" (Popen's return code); a job that ran is ok. The job kills itself with a
+    real SIGKILL as its interpreter starts (a sitecustomize on its PYTHONPATH)."""
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, signal, sys\n"  # python -m snnsim.sweep run EXP 1: argv is ['-m', 'run', EXP, '1']
+        "if sys.argv[:2] == ['-m', 'run'] and sys.argv[-1] == '1':\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+    argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "local", str(exp_file)]
+    proc = subprocess.run([*argv, "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    log = tmp_path / "r" / "g" / "logs" / "job-1.log"
+    assert "1 ok, 1 not ok" in proc.stdout and f"  job 1: killed by signal 9 (SIGKILL); log {log}" in proc.stdout, (
+        proc.stdout
+    )
+    assert "-9" not in proc.stdout

@@ -143,7 +143,7 @@ def test_local_sequence(workdir):
     os.kill(pid, signal.SIGKILL)
     out, err = local.communicate(timeout=180)
     assert local.returncode == 1, out + err
-    assert f"job {victim}: exit code -9" in out
+    assert f"job {victim}: killed by signal 9 (SIGKILL); log {log}" in out
     assert checkpoint.exists() and not result_path(exp, victim, cwd / "results").exists()
     st = status(env, cwd, path)
     assert st["missing"] == [victim] and st["todo_array"] == str(victim)
