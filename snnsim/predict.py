@@ -58,7 +58,12 @@ def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
 def check_complete(ds: xr.Dataset, cfg: RunConfig, path: str | Path, also: tuple[str, ...] = ()) -> None:
     """Refuse a model file that lacks a tensor its config's model needs (w1, w2 and the
     model-space tensors; for BMI also its head and normalisation), and those named in ``also``:
-    one line, not a KeyError from xarray (predict) or a graph without them (export)."""
+    one line, not a KeyError from xarray (predict) or a graph without them (export). A
+    predictions file (its model's config, no weights) is named as one, with its model."""
+    if "model" in ds.attrs:  # python -m snnsim.predict's own output: attributes model, model_sha256
+        made_by = ds.attrs["model"] + (f" (SHA-256 {sha[:12]}...)" if (sha := ds.attrs.get("model_sha256")) else "")
+        raise ResultError(f"{path}: a predictions file (python -m snnsim.predict) of the model in {made_by}, not a "
+                          f"trained model; give {ds.attrs['model']}")  # fmt: skip
     if cfg.study == "ipd":
         from .network import Architecture, weight_dims
 
@@ -69,7 +74,7 @@ def check_complete(ds: xr.Dataset, cfg: RunConfig, path: str | Path, also: tuple
         needed = [*weight_dims(cfg), "x_mean", "x_std", "y_mean", "y_std"]
     missing = [name for name in (*needed, *also) if name not in ds]
     if missing:
-        raise ResultError(f"{path}: holds no trained model (no {', '.join(missing)}; a predictions file?)")
+        raise ResultError(f"{path}: holds no trained model (no {', '.join(missing)})")
 
 
 def trained_shapes(cfg: RunConfig) -> dict[str, tuple[int, ...]]:

@@ -393,7 +393,7 @@ def test_a_bmi_model_without_its_head_scaling_or_weights_is_one_line(dropped, bm
     for fmt in ("nir", "pt"):
         assert export_cli.main([str(model), "--format", fmt, "--out", str(tmp_path / f"m.{fmt}")]) == 2
         assert capsys.readouterr().err.splitlines() == [
-            f"snnsim.export: error: {model}: holds no trained model (no {dropped}; a predictions file?)"
+            f"snnsim.export: error: {model}: holds no trained model (no {dropped})"
         ]
         assert not (tmp_path / f"m.{fmt}").exists()
 

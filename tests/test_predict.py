@@ -211,7 +211,13 @@ def test_a_predictions_file_is_no_model(ipd_model, tmp_path, capsys):
     assert in_process(ipd_model, "--stimuli", 4, "--out", first) == 0
     capsys.readouterr()
     assert in_process(first, "--stimuli", 4, "--out", tmp_path / "q.h5") == 2
-    assert "holds no trained model" in capsys.readouterr().err
+    model, sha = results.load(first).attrs["model"], results.load(first).attrs["model_sha256"]
+    assert model == str(Path(ipd_model).resolve())
+    # named as what it is, with the model that made it and what to give instead (was "a predictions file?")
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.predict: error: {first}: a predictions file (python -m snnsim.predict) of the model in {model} "
+        f"(SHA-256 {sha[:12]}...), not a trained model; give {model}"
+    ]
     assert not (tmp_path / "q.h5").exists()
 
 
@@ -469,7 +475,7 @@ def test_an_ipd_model_space_file_without_its_tensors_is_one_line(ipd_model, tmp_
     for model in (dropped, edited):
         assert in_process(model, "--stimuli", 4, "--out", tmp_path / "p.h5") == 2
         assert capsys.readouterr().err.splitlines() == [
-            f"snnsim.predict: error: {model}: holds no trained model (no w_recurrent0; a predictions file?)"
+            f"snnsim.predict: error: {model}: holds no trained model (no w_recurrent0)"
         ]
         assert not (tmp_path / "p.h5").exists()
 
