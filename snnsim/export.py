@@ -19,7 +19,8 @@ time of the output membrane, the notebook's).
 ``--format pt``: a ``torch.save`` dict: ``w1``, ``w2`` (float32, (in, out) layout), ``alpha`` (the
 membrane decay per step), ``threshold``, ``readout``, ``dt`` (s), ``tau`` (s), ``config`` (JSON),
 ``repeat``, ``seed``, ``versions`` (JSON: the libraries that trained it), ``numerics_version``
-(of the snnsim that trained it) and, for a BMI model, ``data_file_sha256`` (trained on a data
+(of the snnsim that trained it), ``exported_with`` (JSON: the snnsim and libraries that exported
+it; for NIR also the nir package) and, for a BMI model, ``data_file_sha256`` (trained on a data
 file) or ``synthetic_data_sha256`` (on a synthetic set); the NIR metadata holds them too.
 
 ``--format nir``: a NIR graph (the Neuromorphic Intermediate Representation, ``nir.write``;
@@ -185,6 +186,20 @@ def _bmi_input(cfg: RunConfig) -> dict:
             "readout_units": 1 if push_pull else cfg.readout_units}  # fmt: skip
 
 
+def exported_with(fmt: str) -> str:
+    """What exports the model (JSON): this snnsim's version and its libraries (and for ``nir`` the
+    nir package's), beside ``versions``, those that trained it."""
+    import json
+    from importlib import metadata
+
+    from .results import library_versions
+
+    versions = library_versions()
+    if fmt == "nir":
+        versions["nir"] = metadata.version("nir")
+    return json.dumps(versions, sort_keys=True)
+
+
 def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = None, overwrite: bool = False) -> Path:
     """Write repeat ``repeat`` of result file ``path`` to ``out`` in format ``fmt``."""
     import io
@@ -194,7 +209,7 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     from .atomic_write import clean_and_report, write_bytes
     from .results import check_writable
 
-    m = model_of(path, repeat)
+    m = {**model_of(path, repeat), "exported_with": exported_with(fmt)}
     if fmt == "nir" and m["neuron"] != "standard":  # no NIR node steps as it does: a graph of another model
         raise ResultError(f"{path}: --format nir cannot carry --neuron {m['neuron']} (it fires from the membrane "
                           "before the step's update and resets a step later, which no NIR node does; the graph "
@@ -209,8 +224,8 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     import nir
 
     graph = network_to_nir(m["w1"], m["w2"], m["alpha"], m["threshold"], m["readout"], m["neuron"], m["dt"])
-    graph.metadata.update({k: m[k] for k in ("config", "repeat", "seed", "eval", "numerics_version", *PROVENANCE)
-                           if k in m})  # fmt: skip
+    graph.metadata.update({k: m[k] for k in ("config", "repeat", "seed", "eval", "numerics_version", *PROVENANCE,
+                                             "exported_with") if k in m})  # fmt: skip
     graph.metadata.update({k: m[k] for k in (*BMI_HEAD, *BMI_SCALING, *BMI_INPUT) if k in m})  # outside the graph (BMI)
     buffer = io.BytesIO()  # in memory, then put in place as one file (never a fixed scratch name beside it)
     nir.write(buffer, graph)

@@ -434,3 +434,27 @@ def test_an_exported_model_names_its_numerics_and_synthetic_data(tmp_path):
     for md in (torch.load(tmp_path / "m.pt"), nir.read(str(tmp_path / "m.nir")).metadata):
         assert md["synthetic_data_sha256"] == ds.attrs["synthetic_data_sha256"]
         assert int(md["numerics_version"]) == int(ds.attrs["numerics_version"]) == results.NUMERICS_VERSION
+
+
+def test_an_export_names_the_snnsim_that_exported_it(trained, tmp_path):
+    """``versions`` are those that trained the model (its result file's); ``exported_with`` names
+    the snnsim (and libraries, nir for a graph) that exported it, which may be another: here a
+    result file recorded as trained by snnsim 0.0.1, whose versions the export keeps as they are."""
+    import json
+
+    import nir
+
+    import snnsim
+
+    ds = results.load(trained["mean", "standard"])
+    old = json.dumps({**json.loads(ds.attrs["versions"]), "snnsim": "0.0.1"}, sort_keys=True)
+    ds.attrs.update(versions=old, snnsim_version="0.0.1")
+    path = results.write(ds, tmp_path / "old.h5")
+    assert export([str(path), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path).returncode == 0
+    assert export([str(path), "--format", "nir", "--out", str(tmp_path / "m.nir")], tmp_path).returncode == 0
+    for fmt, md in (("pt", torch.load(tmp_path / "m.pt")), ("nir", nir.read(str(tmp_path / "m.nir")).metadata)):
+        assert md["versions"] == old  # what trained it, unchanged
+        now = json.loads(md["exported_with"])
+        assert now["snnsim"] == snnsim.__version__ != "0.0.1"
+        assert {k: now[k] for k in results.library_versions()} == results.library_versions()
+        assert ("nir" in now) == (fmt == "nir")
