@@ -160,7 +160,11 @@ class RunConfig:
     )
     delays: str = setting("none", "axonal delays of the input channels: none, fixed (random, drawn once) or "
                           "learned", kind="choice", models=SPIKING, choices=DELAY_MODES)  # fmt: skip
-    max_delay: float = setting(0.02, "largest input delay in whole steps of dt", kind="duration", models=SPIKING)
+    max_delay: float = setting(
+        0.02, "largest input delay with a unit, a whole number of steps of --dt (IPD: time of the stimulus; BMI: "
+        "one step per 50 ms bin whatever --dt, so 20ms at --dt 1ms delays by up to 20 bins)", kind="duration",
+        models=SPIKING,
+    )  # fmt: skip
     rate_reg: float = setting(0.0, "firing-rate regularisation: weight of the mean squared relative deviation "
                               "of each hidden neuron's rate from --rate-target (0: none)", kind="amount",
                               models=SPIKING)  # fmt: skip
@@ -334,10 +338,12 @@ class RunConfig:
         steps = self.steps if self.study == "ipd" else BMI_STEPS
         whole = (f"the whole stimulus of --duration {self.duration:g} s" if self.study == "ipd"
                  else f"a whole BMI sample of {N_BINS} bins and {BMI_STEPS - N_BINS} trailing steps")  # fmt: skip
+        bins = ("" if self.study == "ipd" else f"; a BMI step is one 50 ms bin whatever --dt: {self.max_delay:g} s "
+                f"is a delay of {self.max_delay / self.dt:.4g} bins")  # fmt: skip
         if self.max_delay < self.dt or self.delay_steps > steps - 1:
             raise _bad("max_delay", f"must be in {self.dt:g}..{(steps - 1) * self.dt:g} s, 1 to {steps - 1} steps of "
                                     f"dt={self.dt:g} s (an input delayed by {steps} steps or more, {whole}, never "
-                                    f"reaches the network), got {self.max_delay:g} s")  # fmt: skip
+                                    f"reaches the network), got {self.max_delay:g} s" + bins)  # fmt: skip
         self._check_whole_steps("max_delay")
 
     def _check_whole_steps(self, name: str) -> None:

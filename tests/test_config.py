@@ -265,7 +265,27 @@ def test_max_delay_is_at_most_the_last_step_of_a_sample(settings, accepted):
     message = str(info.value)
     assert message.startswith(f"--max-delay: must be in {ok.dt:g}..{(steps - 1) * ok.dt:g} s, 1 to {steps - 1} "
                               f"steps of dt={ok.dt:g} s (an input delayed by {steps} steps or more")  # fmt: skip
-    assert message.endswith(f"never reaches the network), got {given:g} s") and "\n" not in message
+    bins = "" if ok.study == "ipd" else f"; a BMI step is one 50 ms bin whatever --dt: {given:g} s is a delay of "
+    bins += f"{round(given / ok.dt)} bins" if bins else ""
+    assert message.endswith(f"never reaches the network), got {given:g} s{bins}") and "\n" not in message
+
+
+@pytest.mark.parametrize("dt,given,bins", [("1ms", "30ms", 30), ("2ms", "60ms", 30), ("0.5ms", "12ms", 24)])
+def test_max_delay_says_a_bmi_step_is_a_bin(dt, given, bins):
+    """--max-delay is a duration of steps of --dt for both studies; a BMI step is one 50 ms bin
+    whatever --dt, so its help and a BMI refusal say how many bins the delay is (not only seconds)."""
+    from snnsim.config import describe
+
+    assert "BMI: one step per 50 ms bin whatever --dt, so 20ms at --dt 1ms delays by up to 20 bins" in describe(
+        "max_delay"
+    )
+    with pytest.raises(ConfigError) as info:
+        RunConfig(**DELAYS, study="bmi", dt=dt, max_delay=given)
+    assert str(info.value).endswith(f"; a BMI step is one 50 ms bin whatever --dt: {coerce('max_delay', given):g} s "
+                                    f"is a delay of {bins} bins")  # fmt: skip
+    with pytest.raises(ConfigError) as ipd:  # an IPD step is dt of the stimulus: no bins
+        RunConfig(**DELAYS, dt=dt, max_delay="1s")
+    assert "bin" not in str(ipd.value)
 
 
 def test_bmi_steps_are_those_of_the_bmi_encoder():
