@@ -410,6 +410,22 @@ def config_of(ds: xr.Dataset, where: str | os.PathLike = "the result file") -> R
     return read_config(ds.attrs["config"], where)
 
 
+def _respelled(text: str) -> str:
+    """Config JSON ``text`` with the ``data`` spellings earlier snnsim read and this one refuses
+    (``synthetic:`` and ``synthetic::SEED``, the standard member) written as it names them today,
+    so that the files they made stay readable; any other text unchanged."""
+    try:
+        fields = json.loads(text)
+        data = fields.get("data")
+    except (ValueError, AttributeError):
+        return text
+    if not isinstance(data, str) or not data.startswith("synthetic::") and data != "synthetic:":
+        return text
+    seed = data[len("synthetic::") :]
+    fields["data"] = f"synthetic:standard:{seed}" if seed else "synthetic"
+    return json.dumps(fields)
+
+
 def read_config(text: str, where: str | os.PathLike = "the result file") -> RunConfig:
     """The :class:`~snnsim.config.RunConfig` of a file's ``config`` attribute ``text``.
 
@@ -420,7 +436,7 @@ def read_config(text: str, where: str | os.PathLike = "the result file") -> RunC
     from .config import RunConfig
 
     try:
-        return RunConfig.from_json(text)
+        return RunConfig.from_json(_respelled(text))
     except Exception as exc:  # noqa: BLE001 - not JSON, not a dict, a setting unknown here ...
         reason = str(exc).splitlines()[0].split("; ")[0] if str(exc) else type(exc).__name__  # not the known list
     error = ResultError(f"{where}: its config is not one this snnsim reads ({reason})")

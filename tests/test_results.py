@@ -234,3 +234,16 @@ def test_the_checksum_does_not_depend_on_how_numpy_prints(tmp_path):
         with np.printoptions(legacy="1.25"):
             assert results._digest(f) == stored
     assert str(stored).startswith(results.DIGEST)
+
+
+@pytest.mark.parametrize(
+    ("recorded", "read"),
+    [("synthetic:", "synthetic"), ("synthetic::3", "synthetic:standard:3"), ("synthetic:weak:2", "synthetic:weak:2")],
+)
+def test_a_file_of_an_old_synthetic_spelling_stays_readable(recorded, read):
+    # earlier snnsim ran the standard set for data "synthetic:" and "synthetic::SEED"; the config
+    # refuses those spellings now, but the files they made must still read, as the set they ran
+    text = json.dumps({**json.loads(RunConfig(study="bmi", model="linear").to_json()), "data": recorded})
+    assert results.read_config(text).data == read
+    with pytest.raises(ResultError, match="unknown synthetic generator"):  # other bad values stay refused
+        results.read_config(text.replace(json.dumps(recorded), json.dumps("synthetic:nosuch")))
