@@ -350,6 +350,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
 
     running: dict[int, subprocess.Popen] = {}
     unlogged: dict[int, str] = {}  # the jobs (packs) not started: their log could not be written
+    elsewhere: dict[int, str] = {}  # the jobs another process (a second sweep, SLURM) was running: who
     stopping = threading.Event()
     launching = threading.Lock()  # a job starts, or the stop takes the jobs running: not both at once
 
@@ -363,6 +364,14 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
                 cmd += ["--only", jobs_mod.array_spec([j for j in todo if jobs_mod.pack_of(exp, ns.pack, j) == i])]
         if stopping.is_set():
             return i, None
+        mine = [j for j in todo if (jobs_mod.pack_of(exp, ns.pack, j) if ns.pack else j) == i]
+        for j in mine:  # taken by another process (a second `local`, a SLURM task) since the jobs were chosen
+            if (held := jobs_mod.job_lock(exp, j, ns.results_dir).holder()) is not None:
+                elsewhere[j] = held
+            elif jobs_mod.file_state(exp, j, ns.results_dir, check_data=False).state == "done":
+                elsewhere[j] = "another process"
+        if all(j in elsewhere for j in mine):  # nothing left for a process of its own
+            return i, 0
         path = logdir / f"{unit}-{i}.log"
 
         def not_started(exc: OSError) -> tuple[int, int]:  # a full disk: this job is not started, the others go on
@@ -384,6 +393,10 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
                 running[i] = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
             rc = running[i].wait()
             running.pop(i, None)
+        if rc == 0:  # its jobs that another process holds now: skipped by this one, not run
+            for j in mine:
+                if (held := jobs_mod.job_lock(exp, j, ns.results_dir).holder()) is not None:
+                    elsewhere[j] = held
         return i, rc
 
     start = time.perf_counter()
@@ -418,16 +431,31 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         return 128 + stopped.signum
     wall = time.perf_counter() - start
     packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
-    unstarted = [j for j in todo if (jobs_mod.pack_of(exp, ns.pack, j) if ns.pack else j) in unlogged]
+    unit_of = {j: jobs_mod.pack_of(exp, ns.pack, j) if ns.pack else j for j in todo}
+    unstarted = [j for j in todo if unit_of[j] in unlogged]
+    # a unit all of whose jobs another process was running: skipped, neither run nor ok here
+    skipped = {i for i in entries if all(j in elsewhere for j in todo if unit_of[j] == i)}
+    now = {j: jobs_mod.state(exp, j, ns.results_dir, check_data=False) for j in sorted(elsewhere)}
+    lost = [j for j, s in now.items() if s.state not in ("done", "running")]  # that process ended without it
+    by_other = ""
+    if elsewhere:
+        counts = {k: sum(s.state == k for s in now.values()) for k in ("done", "running")}
+        by_other = (f"; {len(elsewhere)} jobs ({jobs_mod.array_spec(sorted(elsewhere))}) skipped, being run by "
+                    f"another process: {counts['done']} done since, {counts['running']} still running, "
+                    f"{len(lost)} not done")  # fmt: skip
     print(
-        f"{exp.name}: ran {len(todo) - len(unstarted)} jobs{packed} in {wall:.1f} s with -j {ns.processes}; "
-        f"{len(entries) - len(bad)} ok, {len(bad)} not ok"
+        f"{exp.name}: ran {len(todo) - len(unstarted) - len(elsewhere)} jobs{packed} in {wall:.1f} s with "
+        f"-j {ns.processes}; {len(entries) - len(bad) - len(skipped)} ok, {len(bad)} not ok"
         + (" (packs)" if ns.pack else "")
         + (f"; {len(unstarted)} jobs not started" if unstarted else "")
+        + by_other
     )
     for i, rc in sorted(bad):
         print(f"  {unit} {i}: " + (unlogged.get(i) or f"{_ended(rc)}; log {logdir / f'{unit}-{i}.log'}"))
-    return 1 if bad else 0
+    for j in sorted(elsewhere):
+        print(f"  job {j}: skipped, being run by {elsewhere[j]}; now {now[j].state}"
+              + (f": {now[j].reason}" if now[j].reason else ""))  # fmt: skip
+    return 1 if bad or lost else 0
 
 
 def _ended(rc: int) -> str:

@@ -11,6 +11,7 @@ import pickle
 import resource
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 
@@ -525,3 +526,34 @@ def test_local_names_a_job_killed_by_a_signal(bmi_path, tmp_path):
         proc.stdout
     )
     assert "-9" not in proc.stdout
+
+
+def test_local_says_which_jobs_another_process_was_running(tmp_path, bmi_path, capsys):
+    """Two `sweep local` of one folder at once: each skips the jobs the other holds, and each
+    said "ran 2 jobs ...; 2 ok" with exit 0, even for a job the other was still running (and
+    might fail). A real second process takes job 1's lock once `local` has chosen its jobs (its
+    job 0 is running): `local` names job 1 as skipped, being run by that process, and counts
+    only job 0 as run and ok."""
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    exp = loads(exp_file.read_text())
+    code = (
+        "import sys, time\nfrom pathlib import Path\nfrom snnsim.sweep.experiment import load\n"
+        "from snnsim.sweep.jobs import job_lock\n"
+        f"exp, root = load({str(exp_file)!r}), Path({str(tmp_path)!r})\n"
+        "while job_lock(exp, 0, root).holder() is None:\n    time.sleep(0.01)\n"
+        "assert job_lock(exp, 1, root).acquire()\nprint('held', flush=True)\nsys.stdin.read()\n"
+    )
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        argv = ["--results-dir", str(tmp_path), "local", str(exp_file), "--quiet"]
+        assert cli.main(argv) == 0
+        assert other.stdout.readline().strip() == "held"
+        out = capsys.readouterr().out
+        assert "ran 1 jobs in" in out and "1 ok, 0 not ok" in out, out
+        assert "1 jobs (1) skipped, being run by another process: 0 done since, 1 still running" in out, out
+        assert f"job 1: skipped, being run by {socket.gethostname()} pid {other.pid}; now running" in out, out
+        assert [s.state for s in states(exp, tmp_path)] == ["done", "running"]
+    finally:
+        other.communicate("", timeout=60)  # the other process ends without writing job 1
+    assert [s.state for s in states(exp, tmp_path)] == ["done", "missing"]
