@@ -798,7 +798,9 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     or that is stale (:func:`stale`: other numerics or data), is refused, or left out with
     ``allow_missing`` (listed in the attribute ``missing``, or ``stale`` and ``stale_reasons``). The
     trials that wrote no file (pruned, failed, stopped, running) are listed in the attribute
-    ``unmerged_trials`` (JSON: number, state, params, ``epoch_values``, error)."""
+    ``unmerged_trials`` (JSON: number, state, params, ``epoch_values``, error). A study still
+    being worked on is merged as it stands: the attributes ``budget``, ``running_trials`` (JSON)
+    and ``trials_to_go`` (of the budget, not yet asked) say how far it is."""
 
     from . import results
     from .sweep.jobs import array_spec, check_merged_kind, results_dir
@@ -856,6 +858,10 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
                          "unmerged_trials": json.dumps(_unmerged(s)),
                          "merged_with": json.dumps({**results.library_versions(), "optuna": metadata.version("optuna")},
                                                    sort_keys=True)})  # fmt: skip
+    # a study still being worked on: its running trials, and how many of the budget none has asked yet
+    counted = sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "stale"))
+    merged.attrs.update({"budget": spec.trials, "running_trials": json.dumps(info["running"]),
+                         "trials_to_go": max(0, spec.trials - counted)})  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"
     results.write(merged, out, overwrite=True)
     return out
@@ -1034,8 +1040,16 @@ def cmd_best(spec: Spec, ns: Any) -> int:
 
 
 def cmd_merge(spec: Spec, ns: Any) -> int:
+    from .sweep.jobs import array_spec, file_attrs
+
     path = merge(spec, ns.results_dir, ns.allow_missing)
-    print(f"{spec.name}: merged into {path}")
+    attrs = file_attrs(path)
+    print(f"{spec.name}: merged {attrs['n_trials']} trials into {path}")
+    running, to_go = json.loads(attrs["running_trials"]), int(attrs["trials_to_go"])
+    if running or to_go:
+        print(f"  partial: the study is not finished ({f'trials {array_spec(running)} running' if running else ''}"
+              f"{', ' if running and to_go else ''}{f'{to_go} of the budget of {spec.trials} not started' if to_go else ''}); "
+              "merge again once its workers are done")  # fmt: skip
     return 0
 
 

@@ -1063,3 +1063,37 @@ def test_a_synthetic_set_changed_between_workers_is_refused(tmp_path, bmi_path):
     cache.write_bytes(kept)  # the set restored: the study goes on
     ok(cli("run", path, env=env, cwd=tmp_path))
     assert status(path, env, tmp_path)["complete"] == [0, 2]  # 1: the ask past the first budget
+
+
+def test_a_merge_of_a_study_still_worked_on_says_it_is_partial(tmp_path, capsys):
+    """`tune merge` while workers run: it said only "merged into NAME.h5", and the file (complete = 1,
+    n_trials = what was done) looked like the study's merge; the trials not yet asked were nowhere.
+    Now the file carries the budget, the running trials and how many are still to run, and the
+    command says the merge is partial; a finished study's merge says nothing of the kind."""
+    from optuna.trial import TrialState
+
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    root = tmp_path / "results"
+    s = tune.study(tune.load(path), root)
+    running = s.ask()  # trial 0: what a live worker's trial is in the journal
+    assert tune.work(tune.load(path), root, 0, lambda message: None) == 0  # trial 1; the budget of 2 is used
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "4"))  # a bigger budget: 2 to go
+    argv = ["--results-dir", str(root), "merge", str(path)]
+    assert tune.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "learns: merged 1 trials into" in out, out
+    assert "partial: the study is not finished (trials 0 running, 2 of the budget of 4 not started)" in out, out
+    merged = results.load(root / "learns.h5")
+    assert (merged.attrs["budget"], json.loads(merged.attrs["running_trials"]), merged.attrs["trials_to_go"]) == (
+        4,
+        [0],
+        2,
+    )
+    s.tell(running, state=TrialState.FAIL)
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    assert tune.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "merged 1 trials into" in out and "partial" not in out, out
+    merged = results.load(root / "learns.h5")
+    assert (json.loads(merged.attrs["running_trials"]), merged.attrs["trials_to_go"]) == ([], 0)
