@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,9 +31,10 @@ import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import results
+from ..atomic_write import WriteFailed
 from ..errors import ResultError
 from .experiment import UNITS, Experiment, loads
-from .jobs import JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
+from .jobs import JobLock, JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
 
 # per-job attributes dropped from the merged dataset: each job's own (its checksum, when and
 # how long it ran, its full config: the merged file has the experiment file and the coordinates)
@@ -54,6 +57,25 @@ def merge(
     """
     if write and merged_path(exp, root).is_dir():
         raise ResultError(f"{merged_path(exp, root)} is a folder; move it away: the merged results are written there")
+    path = merged_path(exp, root)
+    if not write or not path.parent.is_dir():  # no results folder: no job to merge, nothing to make for a lock
+        return _merge(exp, root, allow_missing, write)
+    # two merges at once: the second reads the jobs (and the merged file it must not lose) once the first has written
+    lock = JobLock(path.with_name(f".{path.name}.lock"))
+    try:
+        if not lock.acquire(wait=0):
+            print(f"snnsim.sweep: waiting for another merge into {path} ({lock.holder() or lock.path})",
+                  file=sys.stderr, flush=True)  # fmt: skip
+            lock.acquire(wait=math.inf)
+    except OSError as exc:  # a folder that cannot be written: the merged file could not be either
+        raise WriteFailed(path, f"cannot take the lock {lock.path} ({exc.strerror or exc})", exc.errno) from None
+    try:
+        return _merge(exp, root, allow_missing, write)
+    finally:
+        lock.release()
+
+
+def _merge(exp: Experiment, root: str | os.PathLike | None, allow_missing: bool, write: bool) -> xr.Dataset:
     st = states(exp, root, check_data=False)  # loading a done file checks its data
     loaded: dict[int, xr.Dataset] = {}
     for s in tqdm(st, desc=f"{exp.name}: reading job files", unit="file", disable=None, leave=False):

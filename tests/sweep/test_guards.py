@@ -557,3 +557,32 @@ def test_local_says_which_jobs_another_process_was_running(tmp_path, bmi_path, c
     finally:
         other.communicate("", timeout=60)  # the other process ends without writing job 1
     assert [s.state for s in states(exp, tmp_path)] == ["done", "missing"]
+
+
+def test_two_merges_at_once_keep_the_later_jobs(tmp_path, capsys):
+    """Two merges into one file at once: a `--allow-missing` merge that read the jobs while job 11
+    was missing, and a merge started after job 11 was written. The first wrote its file last, and
+    replaced the second's complete merge with one where job 11 is NaN (its check that no merged
+    job is lost ran before the other's write). The merges now take turns: the second reads the
+    jobs once the first has written, and the merged file ends complete."""
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    exp = loads(TEXT)
+    for i in range(exp.grid_size - 1):
+        fake_job(exp, i, tmp_path)
+    code = (  # the first merge, held for 3 s as it writes (a large merged file takes that long)
+        "import sys, time\nfrom snnsim import results\nfrom snnsim.sweep.cli import main\nwrite = results.write\n"
+        "def slow(*args, **kwargs):\n    print('writing', flush=True)\n    time.sleep(3)\n"
+        "    return write(*args, **kwargs)\n"
+        "results.write = slow\n"
+        f"sys.exit(main(['--results-dir', {str(tmp_path)!r}, 'merge', {str(exp_file)!r}, '--allow-missing']))\n"
+    )
+    first = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert first.stdout.readline().strip() == "writing"
+    fake_job(exp, exp.grid_size - 1, tmp_path)
+    assert cli.main(["--results-dir", str(tmp_path), "merge", str(exp_file)]) == 0
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    assert "missing (NaN): 11" in out
+    merged = results.load(tmp_path / "m.h5")
+    assert json.loads(merged.attrs["missing"]) == [] and sorted(merged.job_index.values.ravel()) == list(range(12))
