@@ -301,7 +301,7 @@ def main(argv: list[str] | None = None) -> int:
                           "config": ds.attrs["config"], "complete": 1,
                           "seed": int(cfg.seed), "data": ns.data or f"{ns.stimuli} fresh stimuli, seed {ns.seed}",
                           "versions": json.dumps(results.library_versions(), sort_keys=True),
-                          "snnsim_version": results.library_versions()["snnsim"], "device": "cpu",
+                          "snnsim_version": results.library_versions()["snnsim"], "device": "cpu", **results.hardware("cpu"),
                           "numerics_version": results.NUMERICS_VERSION,
                           "created": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
         if ns.stimuli is not None:

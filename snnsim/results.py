@@ -2,7 +2,8 @@
 ``xarray.open_dataset(path, engine="h5netcdf")``.
 
 Every file carries the full config (JSON in attribute ``config``, and each scalar setting as
-``config_<name>``), the seed, library versions, the device, ``complete = 1`` and
+``config_<name>``), the seed, library versions, the device, the kind of CPU (and GPU) that made
+its numbers (:func:`hardware`), ``complete = 1`` and
 ``data_sha256``, a SHA-256 of every stored array, its attributes and every global attribute
 (:data:`DIGEST`): :func:`verify` (used by
 :func:`load` and by the sweep's job states) finds a file whose bytes were damaged after writing.
@@ -70,6 +71,36 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def _cpuinfo(field: str) -> str:
+    """The first value of ``field`` in /proc/cpuinfo ("?" where there is none)."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return "?"
+    return next((ln.split(":", 1)[1].strip() for ln in lines if ln.split(":", 1)[0].strip() == field), "?")
+
+
+def hardware(device: object) -> dict[str, str]:
+    """The hardware a run's numbers depend on, beyond its config, seed and library versions:
+    ``cpu``, torch's CPU capability (its vector kernels; ``$ATEN_CPU_CAPABILITY`` lowers it), the
+    vendor, family, model and name of the CPU, whose vector width and instructions round
+    torch's, numpy's and the compiled kernels' (``-march=native``) sums otherwise (bit-identity
+    holds on one kind of CPU: tests/reference/shipped.py); on a GPU also ``gpu``, its name and
+    compute capability. The thread counts change no number (snnsim.threads) and are not recorded."""
+    import torch
+
+    vendor = _cpuinfo("vendor_id")
+    if vendor == "?":
+        vendor = platform.processor() or platform.machine()
+    info = {"cpu": f"{torch.backends.cpu.get_cpu_capability()} {vendor} family {_cpuinfo('cpu family')} "
+                   f"model {_cpuinfo('model')} ({_cpuinfo('model name')})"}  # fmt: skip
+    device = torch.device(device)
+    if device.type == "cuda":
+        major, minor = torch.cuda.get_device_capability(device)
+        info["gpu"] = f"{torch.cuda.get_device_name(device)} (compute capability {major}.{minor})"
+    return info
+
+
 def provenance_attrs(config: RunConfig, device: str) -> dict:
     """Attributes every result file carries."""
     attrs = {
@@ -77,6 +108,7 @@ def provenance_attrs(config: RunConfig, device: str) -> dict:
         "seed": int(config.seed),
         "study": config.study,
         "device": str(device),
+        **hardware(device),
         "versions": json.dumps(library_versions(), sort_keys=True),
         "snnsim_version": library_versions()["snnsim"],
         "schema_version": SCHEMA_VERSION,

@@ -31,6 +31,24 @@ def test_write_then_load_round_trip(tmp_path):
     assert os.listdir(tmp_path) == ["run.h5"]  # no temporary file left
 
 
+def test_file_names_the_kind_of_cpu_that_made_its_numbers(tmp_path):
+    """torch's vector kernels round otherwise on another kind of CPU, or with a capability
+    lowered by $ATEN_CPU_CAPABILITY: the file says which made its numbers."""
+    import subprocess
+    import sys
+
+    import torch
+
+    path = results.write(_dataset(), tmp_path / "run.h5")
+    cpu = results.load(path).attrs["cpu"]
+    assert cpu.startswith(f"{torch.backends.cpu.get_cpu_capability()} ") and " family " in cpu
+    assert "gpu" not in results.load(path).attrs  # a CPU run
+    code = "from snnsim import results; print(results.hardware('cpu')['cpu'])"
+    env = {**os.environ, "ATEN_CPU_CAPABILITY": "default"}
+    lowered = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert lowered.stdout.strip() == "DEFAULT " + cpu.split(" ", 1)[1]
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
