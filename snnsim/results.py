@@ -80,20 +80,28 @@ def _cpuinfo(field: str) -> str:
     return next((ln.split(":", 1)[1].strip() for ln in lines if ln.split(":", 1)[0].strip() == field), "?")
 
 
+#: Environment variables that change a run's numbers where set: MKL's code path
+#: (``MKL_CBWR=COMPATIBLE`` moved a small BMI recipe run's w1 by 3e-6 and its validation FVAF by 1e-5),
+#: its instruction set, torch's CPU capability, the compiled kernels' flags (snnsim.backends._native).
+NUMERICS_ENV = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "SNNSIM_CFLAGS")
+
+
 def hardware(device: object) -> dict[str, str]:
     """The hardware a run's numbers depend on, beyond its config, seed and library versions:
     ``cpu``, torch's CPU capability (its vector kernels; ``$ATEN_CPU_CAPABILITY`` lowers it), the
     vendor, family, model and name of the CPU, whose vector width and instructions round
     torch's, numpy's and the compiled kernels' (``-march=native``) sums otherwise (bit-identity
     holds on one kind of CPU: tests/reference/shipped.py); on a GPU also ``gpu``, its name and
-    compute capability. The thread counts change no number (snnsim.threads) and are not recorded."""
+    compute capability; ``numerics_env``, JSON of the :data:`NUMERICS_ENV` variables set (``{}``:
+    none). The thread counts change no number (snnsim.threads) and are not recorded."""
     import torch
 
     vendor = _cpuinfo("vendor_id")
     if vendor == "?":
         vendor = platform.processor() or platform.machine()
     info = {"cpu": f"{torch.backends.cpu.get_cpu_capability()} {vendor} family {_cpuinfo('cpu family')} "
-                   f"model {_cpuinfo('model')} ({_cpuinfo('model name')})"}  # fmt: skip
+                   f"model {_cpuinfo('model')} ({_cpuinfo('model name')})",
+            "numerics_env": json.dumps({k: os.environ[k] for k in NUMERICS_ENV if os.environ.get(k)})}  # fmt: skip
     device = torch.device(device)
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)

@@ -49,6 +49,22 @@ def test_file_names_the_kind_of_cpu_that_made_its_numbers(tmp_path):
     assert lowered.stdout.strip() == "DEFAULT " + cpu.split(" ", 1)[1]
 
 
+def test_file_names_the_environment_variables_that_change_numbers(tmp_path, monkeypatch):
+    """MKL_CBWR=COMPATIBLE (MKL's other code path) gave a small BMI recipe run another w1 and validation
+    FVAF: the file names such variables where set, and no other."""
+    for name in results.NUMERICS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # changes no number: not named
+    assert json.loads(results.load(results.write(_dataset(), tmp_path / "plain.h5")).attrs["numerics_env"]) == {}
+    monkeypatch.setenv("MKL_CBWR", "COMPATIBLE")
+    monkeypatch.setenv("SNNSIM_CFLAGS", "-DSNNSIM_KEEP_SUBNORMALS")
+    ds = results.load(results.write(_dataset(), tmp_path / "cbwr.h5"))
+    assert json.loads(ds.attrs["numerics_env"]) == {
+        "MKL_CBWR": "COMPATIBLE",
+        "SNNSIM_CFLAGS": "-DSNNSIM_KEEP_SUBNORMALS",
+    }
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
