@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -45,6 +46,7 @@ from .common import (
     with_settings,
     wrapped,
 )
+from .costs import LEGEND_ROWS
 
 if TYPE_CHECKING:
     from numpy.typing import ArrayLike
@@ -236,7 +238,9 @@ def training_curves(
     )
     if len(ds["epoch"]) <= 20:
         ax.set_xticks(ds["epoch"].values)
-    ax.legend(loc="best", frameon=False, ncol=2 if len(drawn) > 6 else 1)
+    ncol = math.ceil(len(drawn) / LEGEND_ROWS)  # beside the axes (inside, at loc="best", it could hide a curve),
+    fig.set_size_inches(6.0 + 2.2 * ncol, 3.8)  # on a figure widened for it, after the title was wrapped
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol, frameon=False)
     fig.snnsim_groups = drawn
     return fig
 
