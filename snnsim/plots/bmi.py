@@ -413,7 +413,6 @@ CURVE_LABELS = {
     "val_fvaf_curve": "Validation FVAF",
     "train_loss": "Training loss",
     "hidden_rate_curve": "Hidden firing rate",
-    "lr_curve": "Learning rate",
 }
 
 
@@ -421,6 +420,18 @@ def epoch_variables(ds: xr.Dataset) -> list[str]:
     """Per-epoch curves of a run (``loss``, ``val_fvaf_curve`` ...), training loss first."""
     names = [str(n) for n, v in ds.data_vars.items() if "epoch" in v.dims and v.dtype.kind == "f"]
     return sorted(names, key=lambda n: (not n.startswith(("loss", "train")), n))
+
+
+def _curve_label(name: str) -> str:
+    """The row label of per-epoch variable ``name``: :data:`CURVE_LABELS`, the learning rate's
+    from the config's help of ``--lr`` (whose optimiser it is: "Adam learning rate"), else the
+    name in words."""
+    if name == "lr_curve":
+        from ..config import metadata
+
+        help_text = metadata("lr")["help"]
+        return help_text[0].upper() + help_text[1:]
+    return CURVE_LABELS.get(name, name.replace("_", " "))
 
 
 def _kind_of(da: xr.DataArray) -> str:
@@ -471,7 +482,7 @@ def learning_curves(
             if r == len(variables) - 1:
                 ax.set_xlabel("Epoch")
         units = ds[name].attrs.get("units")
-        label = CURVE_LABELS.get(name, name.replace("_", " "))
+        label = _curve_label(name)
         if not units and (kind := _kind_of(ds[name])):  # the loss's kind (MSE ...), the FVAF's outputs
             label += f"\n({kind})"
         axes[r, 0].set_ylabel(f"{label} ({units})" if units else label)

@@ -154,13 +154,14 @@ def test_learning_curves_one_row_per_variable_one_column_per_model(bmi_grid):
 
 def test_learning_curves_name_the_rate_and_learning_rate_rows_and_count_whole_epochs(bmi_grid):
     """The rows of the learning rate and the hidden firing rate read as words, not variable
-    names ("lr curve"); the epoch axis has whole-number ticks (not 2.5, 7.5)."""
+    names ("lr curve"); the learning rate's says which (Adam's, as the help of --lr: it read
+    "Learning rate", no kind); the epoch axis has whole-number ticks (not 2.5, 7.5)."""
     ds = bmi_grid.copy()
     ds["lr_curve"] = xr.full_like(ds["loss"], 0.003)
     ds["hidden_rate_curve"] = xr.full_like(ds["loss"], 12.0).assign_attrs(units="Hz")
     fig = plots.learning_curves(ds, variables=["loss", "lr_curve", "hidden_rate_curve"])
     labels = [fig.axes[3 * r].get_ylabel() for r in range(3)]
-    assert labels == ["Training loss", "Learning rate", "Hidden firing rate (Hz)"]
+    assert labels == ["Training loss", "Adam learning rate", "Hidden firing rate (Hz)"]
     fig.canvas.draw()
     ticks = [t for t in fig.axes[-1].get_xticks() if ds["epoch"].min() <= t <= ds["epoch"].max()]
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
