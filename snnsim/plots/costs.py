@@ -183,9 +183,13 @@ def cost_figure(
     if np.log10(high / low) < 1:  # less than a decade: plain ticks, not a crowd of minor labels
         from matplotlib import ticker
 
-        ax.xaxis.set_major_locator(ticker.MaxNLocator(5))
+        # 1, 2, 5 x 10^k where that gives 3 ticks, else every k x 10^k, else 5 linear ones (MaxNLocator
+        # alone, linear, put 2000 ... 8000 on 900-8500 and left its minor ticks, 900 and 1000, unlabelled)
+        choices = (ticker.LogLocator(subs=(1.0, 2.0, 5.0)), ticker.LogLocator(subs=np.arange(1.0, 10.0)))
+        fits = (c for c in choices if sum(low <= t <= high for t in c.tick_values(low, high)) >= 3)
+        ax.xaxis.set_major_locator(next(fits, ticker.MaxNLocator(5)))
         ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.xaxis.set_minor_locator(ticker.NullLocator())  # every tick drawn is labelled
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     n_max = max(p["n"] for p in points)

@@ -233,3 +233,34 @@ def test_a_merge_over_dims_draws_the_shoulder_and_names_the_points_without_it(rn
         .endswith("without test FVAF of elbow velocity, left out: ann, dims = 0; linear, dims = 0")
     )
     assert "left out" not in plots.cost_figure(ds.sel(dims=["0,1"])).axes[0].get_title()
+
+
+def test_an_axis_of_less_than_a_decade_labels_its_leftmost_tick(rng):
+    """A merge of two tiny BMI runs over ``dims`` (the linear decoder at 960 operations, the
+    spiking one at about 7,700) spans less than a decade: its x axis was ticked at 2000 ... 8000
+    and left the tick at 1000, near the linear point, without a label. Every tick drawn is
+    labelled, the leftmost one too, and the labels reach near both ends of the axis."""
+    from fake_results import dims_merged
+
+    ds = dims_merged(rng, dims=("0", "1"), models=("snn", "linear"), folds=(2,), rotations=(5,), repeats=2)
+    ds = ds.squeeze("n_train_folds")
+    snn = xr.DataArray([[7706.9, 7709.3], [7707.0, 7709.2]], dims=("dims", "repeat"))  # as the tiny runs measured
+    acs = xr.where(ds["model"] == "linear", 960.0, snn).broadcast_like(ds["synops_eff_acs"])
+    ds["synops_eff_acs"] = acs.transpose(*ds["synops_eff_acs"].dims).assign_attrs(ds["synops_eff_acs"].attrs)
+    ds["synops_eff_macs"] = ds["synops_eff_macs"] * 0
+    fig = plots.cost_figure(ds)
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    low, high = ax.get_xlim()
+    assert np.log10(high / low) < 1
+    drawn = []
+    for axis_ticks, formatter in ((ax.xaxis.get_majorticklocs(), ax.xaxis.get_major_formatter()),
+                                  (ax.xaxis.get_minorticklocs(), ax.xaxis.get_minor_formatter())):  # fmt: skip
+        locs = [float(loc) for loc in axis_ticks if low <= loc <= high]
+        drawn += zip(locs, formatter.format_ticks(locs))
+    drawn.sort()
+    assert len(drawn) >= 3
+    assert all(text for _, text in drawn), f"unlabelled ticks: {[loc for loc, text in drawn if not text]}"
+    share = [np.log(loc / low) / np.log(high / low) for loc, _ in drawn]  # where along the axis
+    assert share[0] < 0.2 and share[-1] > 0.5, "no label near an end of the axis"
+    assert [float(text.replace("−", "-")) for _, text in drawn] == [loc for loc, _ in drawn]
