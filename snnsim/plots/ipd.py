@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
     from ..encoders.ipd import IPDStimulus
 
+#: A legend beside the axes (at loc="best" inside them it could lie over a box or a curve).
+BESIDE = {"loc": "upper left", "bbox_to_anchor": (1.01, 1.0), "frameon": False}
+
 #: The notebook's comparison: one box pair per readout x tau.
 READOUT_GROUPS = ("readout", "tau")
 
@@ -105,7 +108,7 @@ def metric_boxplot(
         raise ValueError(f"no values of train_{metric}/test_{metric} to plot")
     labelled = with_settings(ds, by)
     labels = [format_key(described(labelled, dict(k)), "\n") for k in groups]
-    fig = new_figure(max(4.5, 1.1 * len(groups) + 1.5), 3.8)
+    fig = new_figure(max(4.5, 1.1 * len(groups) + 1.5) + 1.2, 3.8)  # + the legend beside the axes
     ax = fig.subplots()
     boxes = []
     for g, values in enumerate(groups.values()):
@@ -142,7 +145,7 @@ def metric_boxplot(
     handles.append(
         Line2D([], [], marker="o", linestyle="", markerfacecolor="white", markeredgecolor="black", label="mean")
     )
-    ax.legend(handles=handles, loc="best", frameon=False)
+    ax.legend(handles=handles, **BESIDE)
     note = f"boxes: median, quartiles, 1.5 IQR whiskers; up to {plural(n, 'training')} per box"
     if holes := merge_holes(ds):
         note += f"\n{holes}"
@@ -169,7 +172,7 @@ def accuracy_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figu
     if n_classes:
         ax.axhline(100 / n_classes, color="0.5", linestyle=":", linewidth=1, label="chance", zorder=0)
         handles = ax.get_legend().legend_handles + [ax.lines[-1]]
-        ax.legend(handles=handles, loc="best", frameon=False)
+        ax.legend(handles=handles, **BESIDE)
     return fig
 
 

@@ -105,6 +105,25 @@ def test_training_curves_leave_out_a_group_whose_jobs_are_missing(ipd_grid):
     assert len(texts) == 5 and "fr, τ = 2 ms" not in texts and "fr, τ = 20 ms" in texts
 
 
+def test_boxplot_legends_stay_off_the_boxes(ipd_grid):
+    """The boxplots' legend (Training, Test, mean, chance) sat inside the axes at loc="best",
+    where a box or whisker could run under it; it goes beside the axes, inside the figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for make, entries in ((plots.accuracy_boxplot, 4), (plots.error_boxplot, 3)):
+        for ds in (ipd_grid, ipd_grid.isel(readout=[0], tau=[0])):  # 6 groups and 1
+            fig = make(ds)
+            canvas = FigureCanvasAgg(fig)  # as save_figure draws it
+            canvas.draw()
+            renderer = canvas.get_renderer()
+            legends = list(fig.legends) + [ax.get_legend() for ax in fig.axes if ax.get_legend()]
+            assert len(legends) == 1 and len(legends[0].get_texts()) == entries
+            box, axes, whole = legends[0].get_window_extent(renderer), fig.axes[0].get_window_extent(renderer), fig.bbox
+            assert not box.overlaps(axes), f"{make.__name__}: the legend lies over the boxes"
+            assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
+            assert axes.width > 0.4 * whole.width
+
+
 def test_training_curves_legend_stays_off_the_curves(ipd_grid):
     """The training curves' legend sat inside the axes at loc="best", where it could hide a
     curve or a band; it goes beside the axes, inside the figure, as every other figure's."""
