@@ -343,7 +343,7 @@ def training_size_figure(
     if rotations is not None and "rotation" in ds.dims:
         ds = ds.sel(rotation=list(rotations))
     models = _by_model(ds, by)
-    fig = new_figure(3.6 * len(models) + 0.6, 3.6)
+    fig = new_figure(3.6 * len(models) + 1.6, 3.6)  # + the legend beside the last panel
     axes = np.atleast_1d(fig.subplots(1, len(models), sharey=True, squeeze=False)).ravel()
     folds = ds["n_train_folds"].values
     label, units = target_label(ds, output)
@@ -372,7 +372,8 @@ def training_size_figure(
             else f"RMSE of {label.lower()}" + (f" ({units})" if units else "")
         )
     )
-    axes[0].legend(loc="best", frameon=False)
+    axes[-1].legend(*axes[0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.02, 1.0),
+                    frameon=False)  # beside the panels: inside the first one it could hide a curve  # fmt: skip
     name = "FVAF" if metric == "fvaf" else metric.upper()
     fig.suptitle(
         wrapped(

@@ -131,7 +131,20 @@ def test_training_size_figure_has_three_curves_per_model(bmi_grid, metric):
             v = da.values.reshape(da.sizes["n_train_folds"], -1)
             np.testing.assert_array_equal(lines[label].get_xdata(), ds.n_train_folds.values)
             np.testing.assert_allclose(lines[label].get_ydata(), np.nanmedian(v, axis=1))
-    assert [t.get_text() for t in axes[0].get_legend().get_texts()] == ["Training", "Validation", "Test"]
+    assert [t.get_text() for t in axes[-1].get_legend().get_texts()] == ["Training", "Validation", "Test"]
+
+
+@pytest.mark.parametrize("metric", ["fvaf", "rmse"])
+def test_training_size_figure_legend_stays_off_the_panels(bmi_grid, metric):
+    """Figures 2a/2b kept their legend inside the first panel at loc="best", where a curve or
+    its band could run under it; it goes beside the last panel, inside the figure."""
+    for ds in (bmi_grid, bmi_grid.sel(model=["snn"])):
+        fig = getattr(plots, f"{metric}_figure")(ds)
+        legends, axes = legend_boxes(fig)
+        assert len(legends) == 1
+        assert not any(box.overlaps(ax) for box in legends for ax in axes), "the legend covers a panel"
+        whole = fig.bbox
+        assert all(whole.x0 <= b.x0 and b.x1 <= whole.x1 and whole.y0 <= b.y0 and b.y1 <= whole.y1 for b in legends)
 
 
 def test_training_size_figure_needs_folds(bmi_ds):
