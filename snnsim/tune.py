@@ -61,7 +61,9 @@ checked before any trial.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import re
 import shlex
@@ -90,7 +92,7 @@ from .cli import (
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import EXIT_FAILED, ConfigError, ResultError, SnnsimError
-from .sweep.experiment import find
+from .sweep.experiment import find, format_settings
 from .units import parse_duration
 
 if TYPE_CHECKING:
@@ -106,6 +108,8 @@ MAX_SEED = 2**31 - 1
 #: Settings that no search may vary: the objective (val_acc or val_fvaf) follows from ``study``.
 UNSEARCHABLE = ("study",)
 STEPPED = ("duration", "max_delay")  # durations simulated as whole steps of dt: a range needs a step
+#: The most corners of a search space whose configs are checked each when a spec is read (:meth:`Spec.corners`).
+MAX_CORNERS = 4096
 SCRIPT = Path(__file__).resolve().parents[1] / "slurm" / "tune.sh"
 
 
@@ -153,10 +157,21 @@ class Spec:
     def config(self, params: dict[str, Any]) -> RunConfig:
         return RunConfig.from_dict({**self.fixed, **params, "repeats": 1})
 
-    def ends(self) -> list[RunConfig]:
-        """The configs at both ends of every range (the first and the last of every choice)."""
-        return [self.config({p.name: (p.choices[0] if p.choices else _typed(p, p.low)) for p in self.search}),
-                self.config({p.name: (p.choices[-1] if p.choices else _typed(p, p.high)) for p in self.search})]  # fmt: skip
+    def corners(self) -> list[dict[str, Any]]:
+        """The searched settings of every corner of the search space: each choice of every setting,
+        and both ends of every range, with each of the others' (at most :data:`MAX_CORNERS`; a
+        larger space: each of a setting's values with the others at their first ends, and at their
+        last). A setting that a trial's config refuses in combination with another (a choice of
+        backend and an option it cannot carry) is refused at one of them."""
+        values = [p.choices or (_typed(p, p.low), _typed(p, p.high)) for p in self.search]
+        names = [p.name for p in self.search]
+        if math.prod(map(len, values)) <= MAX_CORNERS:
+            return [dict(zip(names, point)) for point in itertools.product(*values)]
+        out = []
+        for end in (0, -1):
+            base = {name: v[end] for name, v in zip(names, values)}
+            out += [{**base, name: x} for name, v in zip(names, values) for x in v]
+        return out
 
     @property
     def space(self) -> str:
@@ -183,8 +198,8 @@ def _canonical(space: dict) -> dict:
 
 def load(path: str | Path) -> Spec:
     """Read and check a spec file (a path, or a NAME in ``experiments/``, as for sweeps): every
-    setting through :class:`RunConfig`, the search space by its bounds; the configs at both
-    ends of every range must be valid."""
+    setting through :class:`RunConfig`, the search space by its bounds; the configs of every
+    corner of the space (:meth:`Spec.corners`) must be valid."""
     path = find(path, "tuning spec", SpecError)
     try:
         doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))
@@ -282,11 +297,16 @@ def load(path: str | Path) -> Spec:
         raise SpecError(f"{path}: [search] names no setting")
     spec = Spec(name, trials, choice("sampler", SAMPLERS, "tpe"), choice("pruner", PRUNERS, "median"), seed, fixed,
                 tuple(search), path, str(doc.get("description", "")))  # fmt: skip
-    try:
-        cfgs = spec.ends()
-    except ConfigError as exc:
-        raise SpecError(f"{path}: {exc}") from None
-    _check_stepped(spec, cfgs[0])
+    cfgs, refused = [], None
+    for point in spec.corners():
+        try:
+            cfgs.append(spec.config(point))
+        except ConfigError as exc:
+            refused = refused or SpecError(f"{path}: {exc} (a trial with {format_settings(point)})")
+    if cfgs:  # first: it names the searched step or choice that is no whole number of steps
+        _check_stepped(spec, cfgs[0])
+    if refused is not None:
+        raise refused
     if cfgs[0].study == "ipd" and cfgs[0].n_val_batches < 1:
         raise SpecError(f"{path}: fixed.n_val_batches must be at least 1: trials are scored on validation data")
     return spec
@@ -917,15 +937,15 @@ def check_runnable(spec: Spec, here: bool = True) -> None:
     this machine) a trial on ``cuda`` has a CUDA device here; else every trial would fail."""
     from .datasets import bmi
 
-    for cfg in spec.ends():
-        if here and cfg.device == "cuda":
-            import torch
+    cfgs = [spec.config(point) for point in spec.corners()]
+    if here and any(cfg.device == "cuda" for cfg in cfgs):
+        import torch
 
-            if not torch.cuda.is_available():
-                raise SnnsimError(f"{spec.path}: the trials run on cuda, and this machine has no CUDA device; "
-                                  'submit them to a GPU partition, or set device = "auto"')  # fmt: skip
-        if cfg.study == "bmi" and bmi.is_file_source(cfg.data):
-            bmi.load(cfg.data)
+        if not torch.cuda.is_available():
+            raise SnnsimError(f"{spec.path}: the trials run on cuda, and this machine has no CUDA device; "
+                              'submit them to a GPU partition, or set device = "auto"')  # fmt: skip
+    for data in dict.fromkeys(cfg.data for cfg in cfgs if cfg.study == "bmi" and bmi.is_file_source(cfg.data)):
+        bmi.load(data)
 
 
 def cmd_worker(spec: Spec, ns: Any) -> int:

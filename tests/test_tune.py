@@ -169,6 +169,21 @@ BAD = {
     "a dt choice that does not divide the duration": (
         GOOD.replace("[search]", '[search]\ndt = { choices = ["0.5ms", "0.3ms", "1ms"] }'),
         "search.dt: duration 0.1 s is no whole number of steps of dt=0.0003 s"),
+    # a combination that only some trials draw: every choice with every end of the other settings
+    "a middle choice that the fixed settings refuse": (
+        GOOD.replace('backend = "fused"', 'neuron = "standard"\nrecurrent = true').replace(
+            "[search]", '[search]\nbackend = { choices = ["snntorch", "fused", "norse"] }'),
+        "--recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it (a trial with "
+        "backend=fused lr=0.001 hidden=4 tau=5ms)"),
+    "two choices that refuse each other, not at the ends": (
+        GOOD.replace('backend = "fused"', 'neuron = "standard"').replace(
+            "[search]", '[search]\nbackend = { choices = ["fused", "snntorch"] }\nrecurrent = { choices = [false, true] }'),
+        "--recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it (a trial with "
+        "backend=fused recurrent=True"),
+    "the high end of a range with the first choice of another": (
+        GOOD.replace("[search]", '[search]\ndt = { choices = ["1ms", "0.5ms"] }\ntone_hz = { low = 20, high = 600 }'),
+        "--tone-hz: must be below half the step rate (1 / (2 dt) = 500 Hz), or the sampled tone aliases; got 600 Hz "
+        "(a trial with dt=1ms tone_hz=600"),
 }  # fmt: skip
 
 
@@ -460,6 +475,17 @@ def test_trials_that_cannot_run_here_are_refused_before_any_trial(tmp_path, bmi_
                              'partition, or set device = "auto"')  # fmt: skip
         assert not (tmp_path / "results").exists()
         assert ok(cli("submit", spec, "--dry-run", env=env, cwd=tmp_path)).stdout.startswith("sbatch ")
+
+
+def test_every_data_file_of_the_choices_is_read_before_any_trial(tmp_path, bmi_path):
+    """A data file that only some trials read (the middle of three choices) is refused before any trial."""
+    env = env_for(tmp_path / "results")
+    spec = tmp_path / "b.toml"
+    missing = tmp_path / "none.pkl"
+    spec.write_text(f'name = "b"\ntrials = 1\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[search]\n'
+                    f'data = {{ choices = ["{bmi_path}", "{missing}", "synthetic:standard:0"] }}\n')  # fmt: skip
+    assert one_line_error(cli("run", spec, env=env, cwd=tmp_path)).endswith(f"--data: no file at {missing}")
+    assert not (tmp_path / "results").exists()
 
 
 # -- pruning ---------------------------------------------------------------------------------------
