@@ -281,9 +281,11 @@ def loads(text: str, path: Path | None = None) -> Experiment:
             raise ExperimentError(f"{where}: jobs {seen[point]} and {index} are the same point {exp.settings(index)}")
         seen[point] = index
         try:
-            cfg = exp.config(index)
-        except ExperimentError as exc:
-            raise ExperimentError(f"{exc} (job {index}: {exp.settings(index)})") from None
+            cfg = RunConfig.from_dict({**exp.fixed, **exp.settings(index)})
+        except ConfigError as exc:  # the file, the setting, the first job that has it
+            raise ExperimentError(
+                f"{where}: {exc.field}: {exc.message} (job {index}: {format_settings(exp.settings(index))})"
+            ) from None
         rest = cfg.replace(seed=0, repeats=1)
         for seed in range(cfg.seed, cfg.seed + cfg.repeats):  # repeat r trains with seed + r
             if (other := trained.setdefault((rest, seed), index)) != index:

@@ -238,3 +238,28 @@ def test_a_folder_given_as_the_experiment_is_named_a_folder(tmp_path, monkeypatc
     (tmp_path / "ipd_readouts").mkdir()
     monkeypatch.chdir(tmp_path)
     assert experiment.find("ipd_readouts") == ROOT / "experiments" / "ipd_readouts.toml"
+
+
+@pytest.mark.parametrize(
+    "fixed, swept, message",
+    [
+        ('neuron = "standard"\nrecurrent = true', 'backend = ["snntorch", "fused"]\ntau = ["2ms", "5ms"]',
+         "recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it "
+         "(job 2: backend=fused tau=2ms)"),
+        ("", 'readout = ["mean", "weighted"]',
+         "readout: weighted learns weights of its own, which only the bmi study's model carries "
+         "(job 1: readout=weighted)"),
+        ("", 'target = ["theta", "dtheta"]', "target: a setting of the bmi study; the ipd study does not use it "
+         "(job 0: target=theta)"),
+    ],
+)  # fmt: skip
+def test_a_grid_point_that_a_config_refuses_names_the_file_and_the_point(tmp_path, capsys, fixed, swept, message):
+    """A combination refused at some grid points only: one line naming the file (not only the
+    experiment's name), the setting, and the first job that has it, before anything is made."""
+    path = tmp_path / "x.toml"
+    path.write_text(f'name = "x"\n[fixed]\nstudy = "ipd"\n{fixed}\n[sweep]\n{swept}\n')
+    for command in (["count"], ["submit", "--dry-run"], ["local"]):
+        assert cli.main(["--results-dir", str(tmp_path / "r"), command[0], str(path), *command[1:]]) == 2
+        captured = capsys.readouterr()
+        assert captured.err.splitlines() == [f"snnsim.sweep: error: {path}: {message}"] and captured.out == ""
+    assert not (tmp_path / "r").exists()
