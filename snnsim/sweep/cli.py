@@ -234,6 +234,7 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     jobs_mod.check_data(exp, indices)
     entries = _todo_packs(exp, ns, indices) if ns.pack else indices
     _check_array_size(exp, ns, max(entries))
+    _check_node_memory(exp, ns, indices, entries)
     spec = jobs_mod.array_spec(entries)
     if ns.throttle:
         spec += f"%{ns.throttle}"
@@ -292,6 +293,47 @@ def _check_array_size(exp: Experiment, ns: argparse.Namespace, top: int) -> None
     what = f"pack {top}" if ns.pack else f"job {top}"
     raise SnnsimError(f"submit: {what} is past this cluster's MaxArraySize ({limit}: array indices 0..{limit - 1}); "
                       f"--pack {k} runs the {exp.grid_size} jobs as {jobs_mod.n_packs(exp, k)} array tasks")  # fmt: skip
+
+
+def node_memory() -> int | None:
+    """Bytes of memory of this cluster's largest node (``RealMemory``, MB), None where
+    ``scontrol`` does not tell."""
+    if shutil.which("scontrol") is None:
+        return None
+    try:
+        proc = subprocess.run(["scontrol", "-o", "show", "node"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    sizes = [int(mb) * 2**20 for mb in re.findall(r"\bRealMemory=(\d+)", proc.stdout)]
+    return max(sizes) if sizes else None
+
+
+def _check_node_memory(exp: Experiment, ns: argparse.Namespace, indices: list[int], entries: list[int]) -> None:
+    """Refuse an array task (a job, or the jobs ``indices`` of a pack) whose memory estimate
+    (:func:`snnsim.runner.estimate_memory`, the runner's check when it starts) is past the memory
+    of this cluster's largest node: it would be refused when it starts, after its wait in the queue."""
+    node = node_memory()
+    if node is None:
+        return
+    from .. import runner
+    from ..studies import get_study
+
+    def need(jobs: list[int]) -> int:
+        cfgs = [exp.config(i) for i in jobs]
+        return runner.estimate_memory(cfgs, runner.plan(cfgs))
+
+    todo = set(indices)
+    for entry in entries:
+        jobs = [i for i in jobs_mod.pack_indices(exp, ns.pack, entry) if i in todo] if ns.pack else [entry]
+        if (size := need(jobs)) <= node:
+            continue
+        what = (f"pack {entry} (jobs {jobs_mod.array_spec(jobs)})" if ns.pack
+                else f"job {entry} ({experiment_mod.format_settings(exp.settings(entry))})")  # fmt: skip
+        flags = "; ".join(dict.fromkeys(get_study(exp.config(i).study).memory_flags for i in jobs))
+        fewer = "; or a smaller --pack" if len(jobs) > 1 and all(need([i]) <= node for i in jobs) else ""
+        raise SnnsimError(f"submit: {what} needs about {size / 1e9:.1f} GB of memory (estimated), more than the "
+                          f"{node / 1e9:.1f} GB of this cluster's largest node: it would be refused when it starts; "
+                          f"use smaller settings ({flags}){fewer}; no job submitted")  # fmt: skip
 
 
 def pack_hint(exp: Experiment, n_todo: int, ns: argparse.Namespace) -> str | None:

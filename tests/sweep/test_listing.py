@@ -60,6 +60,7 @@ def listings(monkeypatch, folder: Path, argv: list[str]) -> int:
         m.setattr(os, "scandir", counted(os.scandir))
         m.setattr(os, "listdir", counted(os.listdir))
         m.setattr(cli, "max_array_size", lambda: None)  # `scontrol` can take seconds to say nothing
+        m.setattr(cli, "node_memory", lambda: None)
         cli.main(argv)
     return count
 

@@ -325,6 +325,37 @@ def test_submit_refuses_an_array_past_max_array_size(cluster, workdir):
 
 
 @pytest.mark.slurm
+def test_submit_refuses_a_job_larger_than_the_largest_node(cluster, workdir):
+    """A job whose memory estimate (runner.estimate_memory) is past every node's memory would be
+    refused when it starts, after its wait in the queue: submit refuses it first, naming the job,
+    its settings, the estimate and the node's memory; the jobs that fit are submitted alone."""
+    from snnsim import runner
+
+    cwd, env = workdir
+    shown = subprocess.run(["scontrol", "-o", "show", "node"], capture_output=True, text=True, timeout=60).stdout
+    node = max(int(mb) * 2**20 for mb in re.findall(r"\bRealMemory=(\d+)", shown))
+    assert node > 10**9, shown
+    path = cwd / "huge.toml"
+    path.write_text('name = "huge"\n[fixed]\nstudy = "ipd"\nepochs = 1\n[sweep]\nhidden = [8, 100000]\n')
+    exp = experiment.load(path)
+    for args in ([], ["--pack", "2"]):
+        cfgs = [exp.config(i) for i in ((0, 1) if args else (1,))]
+        need = runner.estimate_memory(cfgs, runner.plan(cfgs))
+        assert need > node
+        refused = sweep("submit", str(path), "--dry-run", *args, env=env, cwd=cwd, check=False)
+        what = "pack 0 (jobs 0-1)" if args else "job 1 (hidden=100000)"
+        assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
+            f"snnsim.sweep: error: submit: {what} needs about {need / 1e9:.1f} GB of memory (estimated), more than "
+            f"the {node / 1e9:.1f} GB of this cluster's largest node: it would be refused when it starts; use smaller "
+            "settings (--batch-size, --hidden, --n-train-batches, --n-test-batches, --repeats, --duration, "
+            "--max-delay); no job submitted"
+        ], refused.stderr
+    path.write_text(path.read_text().replace("100000", "16"))
+    assert "--array=0-1 " in sweep("submit", str(path), "--dry-run", env=env, cwd=cwd).stdout
+    assert not (cwd / "results" / "huge").exists()
+
+
+@pytest.mark.slurm
 def test_jobs_waiting_in_the_queue_are_queued_not_missing(cluster, workdir):
     """`submit --pack 2` held in the queue (`--hold`): `status` shows the 4 jobs queued, not
     missing; a second `submit` and `local` start none of them; `merge` names them. A third `submit` without packs, of only what is not queued, after `scancel` of one
