@@ -91,7 +91,7 @@ from .cli import (
 )
 from .cli import positive_int as _positive
 from .config import RunConfig
-from .errors import EXIT_FAILED, ConfigError, ResultError, SnnsimError
+from .errors import EXIT_FAILED, ConfigError, DataError, ResultError, SnnsimError
 from .sweep.experiment import find, format_settings
 from .units import parse_duration
 
@@ -945,7 +945,10 @@ def check_runnable(spec: Spec, here: bool = True) -> None:
             raise SnnsimError(f"{spec.path}: the trials run on cuda, and this machine has no CUDA device; "
                               'submit them to a GPU partition, or set device = "auto"')  # fmt: skip
     for data in dict.fromkeys(cfg.data for cfg in cfgs if cfg.study == "bmi" and bmi.is_file_source(cfg.data)):
-        bmi.load(data)
+        try:
+            bmi.load(data)
+        except DataError as exc:
+            raise DataError(f"{spec.path}: {exc}") from None
 
 
 def cmd_worker(spec: Spec, ns: Any) -> int:

@@ -484,7 +484,10 @@ def test_every_data_file_of_the_choices_is_read_before_any_trial(tmp_path, bmi_p
     missing = tmp_path / "none.pkl"
     spec.write_text(f'name = "b"\ntrials = 1\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[search]\n'
                     f'data = {{ choices = ["{bmi_path}", "{missing}", "synthetic:standard:0"] }}\n')  # fmt: skip
-    assert one_line_error(cli("run", spec, env=env, cwd=tmp_path)).endswith(f"--data: no file at {missing}")
+    assert (
+        one_line_error(cli("run", spec, env=env, cwd=tmp_path))
+        == f"snnsim.tune: error: {spec}: --data: no file at {missing}"
+    )
     assert not (tmp_path / "results").exists()
 
 

@@ -278,18 +278,19 @@ def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
         if not torch.cuda.is_available():
             raise SnnsimError(f"{exp.name}: jobs {array_spec(on_cuda)} run on cuda, and this machine has no CUDA "
                               "device; submit them to a GPU partition, or set device = \"auto\"; no job started")  # fmt: skip
-    readers: dict[str, int] = {}
+    readers: dict[str, list[int]] = {}
     for i in indices:
         data = exp.config(i).data
         if data is not None:
-            readers[data] = readers.get(data, 0) + 1
-    for data, n in readers.items():
+            readers.setdefault(data, []).append(i)
+    for data, jobs in readers.items():
         try:
             if bmi_synthetic.parse_source(data) is None:
                 bmi.load(data)
         except (DataError, ValueError) as exc:
             message = str(exc) if isinstance(exc, DataError) else f"--data: {exc}"
-            raise DataError(f"{exp.name}: {message} (read by {n} job{'s' * (n > 1)}); no job started") from None
+            raise DataError(f"{exp.path or exp.name}: {message} (read by job{'s' * (len(jobs) > 1)} "
+                            f"{array_spec(jobs)}); no job started") from None  # fmt: skip
 
 
 def file_attrs(path: Path) -> dict:

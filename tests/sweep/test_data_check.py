@@ -39,10 +39,25 @@ def test_a_missing_data_file_starts_nothing(command, tmp_path, capsys):
     assert cli.main(["--results-dir", str(results), verb, str(path), *rest]) == 2
     captured = capsys.readouterr()
     assert captured.err.strip().splitlines() == [
-        f"snnsim.sweep: error: d: --data: no file at {missing} (read by 3 jobs); no job started"
+        f"snnsim.sweep: error: {path}: --data: no file at {missing} (read by jobs 0-2); no job started"
     ]
     assert captured.out == ""
     assert not job_dir(loads(path.read_text(), path), results).exists()  # no log, no marker, no result
+
+
+@pytest.mark.parametrize("command", [["local", "-j", "1"], ["submit", "--dry-run"]])
+def test_a_data_file_missing_at_one_grid_point_names_the_file_and_the_job(command, tmp_path, capsys):
+    """Swept data, one of them missing: the line names the experiment file, the value and its job."""
+    missing = tmp_path / "nowhere.pkl"
+    path = tmp_path / "s.toml"
+    path.write_text(f'name = "s"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\n'
+                    f'data = ["synthetic:standard:0", "{missing}"]\nseed = [0, 1]\n')  # fmt: skip
+    verb, *rest = command
+    assert cli.main(["--results-dir", str(tmp_path / "r"), verb, str(path), *rest]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"snnsim.sweep: error: {path}: --data: no file at {missing} (read by jobs 2-3); no job started"
+    ]
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_malformed_file_and_an_unknown_member_are_one_line(tmp_path):
@@ -53,6 +68,8 @@ def test_a_malformed_file_and_an_unknown_member_are_one_line(tmp_path):
     # an unknown member: refused by the config as the file is read, before any job (tests/datasets/test_bmi_family.py)
     with pytest.raises(ExperimentError, match=r"^experiment: data: unknown synthetic generator 'nosuch'"):
         loads(_experiment("synthetic:nosuch:1", tmp_path).read_text())
+    with pytest.raises(DataError, match=r"^d: --data: unknown synthetic generator 'nosuch'.* \(read by job 2\)"):
+        check_data(loads(_experiment("synthetic:nosuch:1", tmp_path).read_text()), [2])
 
 
 def test_good_data_passes(tmp_path):
