@@ -279,7 +279,8 @@ def load(path: str | Path) -> Spec:
                     raise SpecError(f"{path}: search.{key}: a range needs numbers (one layer for hidden); "
                                     f"give {key} = {{ choices = [..] }}")  # fmt: skip
                 if not low < high:
-                    raise SpecError(f"{path}: search.{key}: low must be below high")
+                    raise SpecError(f"{path}: search.{key}: low must be below high, got low = {desc['low']!r}, "
+                                    f"high = {desc['high']!r}")  # fmt: skip
                 if desc.get("log") and not low > 0:
                     raise SpecError(f"{path}: search.{key}: a log-scale range needs low > 0, got {desc['low']!r}")
                 if key in STEPPED and "step" not in desc:
