@@ -25,7 +25,9 @@ an integer for an integer setting (a duration's may carry a unit: ``step = "10ms
 true or false; ``choices`` is a list of two values or more (one is a ``[fixed]`` setting).
 ``duration`` and ``max_delay`` run as whole steps of ``dt``: their range needs a step (a multiple of ``dt``), or give choices; a searched
 ``dt`` takes choices (or a stepped range) that divide them. A spec that a trial's config would
-refuse on these grounds is refused when it is read.
+refuse on these grounds is refused when it is read, and so is one whose config at any corner of
+the space (each choice, both ends of each range, with each of the others') is refused, naming
+that corner.
 
 SPEC is a spec file (``experiments/NAME.toml``) or just its NAME, as for sweeps. Commands::
 
