@@ -1128,3 +1128,24 @@ def test_a_merge_of_a_study_still_worked_on_says_it_is_partial(tmp_path, capsys)
     assert "merged 1 trials into" in out and "partial" not in out, out
     merged = results.load(root / "learns.h5")
     assert (json.loads(merged.attrs["running_trials"]), merged.attrs["trials_to_go"]) == ([], 0)
+
+
+def test_a_space_past_max_corners_still_checks_every_value(tmp_path):
+    """Past MAX_CORNERS points the corners are each value with the others at their first ends and
+    at their last: a middle choice that the fixed settings refuse is still found."""
+    spec = tmp_path / "spec.toml"
+    many = "\n".join(f"{k} = {{ choices = {list(range(1, 21))} }}" for k in ("seed", "patience", "anf_per_ear"))
+    spec.write_text(GOOD.replace('backend = "fused"', 'neuron = "standard"\nrecurrent = true').replace(
+        "[search]", f'[search]\n{many}\nbackend = {{ choices = ["snntorch", "fused", "norse"] }}'))  # fmt: skip
+    with pytest.raises(tune.SpecError, match=r"the fused backend does not carry it \(a trial with seed=1 patience=1 "):
+        tune.load(spec)
+    spec.write_text(spec.read_text().replace('"fused", ', ""))
+    loaded = tune.load(spec)
+    corners = loaded.corners()
+    # lr, hidden, tau: two ends each; 20 choices of three settings; two backends
+    assert 2**3 * 20**3 * 2 > tune.MAX_CORNERS and len(corners) == 2 * (3 * 2 + 3 * 20 + 2)
+    assert {c["anf_per_ear"] for c in corners} == set(range(1, 21)) and {c["backend"] for c in corners} == {
+        "snntorch",
+        "norse",
+    }
+    assert all(loaded.config(c).recurrent for c in corners)
