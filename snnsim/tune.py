@@ -728,7 +728,6 @@ def stale(spec: Spec, s: Any, numbers: list[int], root: str | os.PathLike | None
     file that cannot be read is left to ``merge`` to refuse. Such trials are listed by
     ``status``, and left out of ``best`` and ``merge``: their numbers are not this snnsim's."""
     from . import results
-    from .datasets.bmi import synthetic_sha256
     from .sweep.jobs import file_attrs, made_otherwise
 
     made_with = json.loads(s.user_attrs.get("made_with", "{}"))
@@ -746,14 +745,11 @@ def stale(spec: Spec, s: Any, numbers: list[int], root: str | os.PathLike | None
         except Exception:  # noqa: BLE001, S112 - h5py raises many kinds for a damaged file: merge names it
             continue
         try:
-            data, readable = json.loads(attrs["config"]).get("data"), True
-        except (KeyError, TypeError, ValueError):
-            data, readable = None, False
-        if why := made_otherwise(attrs, data):  # other numerics, a changed data file: as a sweep's job
+            data = json.loads(attrs["config"]).get("data")
+        except (KeyError, TypeError, ValueError):  # its data unknown: its numerics alone tell
+            data, attrs = None, {k: v for k, v in attrs.items() if k != "synthetic_data_sha256"}
+        if why := made_otherwise(attrs, data):  # other numerics or data: as a sweep's job
             out[n] = why
-        elif readable and (then := attrs.get("synthetic_data_sha256")) and (now := synthetic_sha256(data)) != then:
-            out[n] = (f"synthetic data {data or 'synthetic'} with SHA-256 {then[:12]}... then, {now[:12]}... now "
-                      "(this snnsim's generator, or its cache)")  # fmt: skip
     return out
 
 

@@ -15,7 +15,8 @@ States (:func:`state`):
              this index with this snnsim's numerics (:data:`snnsim.results.NUMERICS_VERSION`);
 ``stale``    a complete file, but its config or numerics version differs from what the
              experiment file and this snnsim now give, or its config is one this snnsim cannot
-             read (a newer snnsim's) (reported; never merged silently, never overwritten unless
+             read (a newer snnsim's), or its data are another now (a data file changed since, a
+             synthetic set this snnsim loads otherwise: :func:`made_otherwise`) (reported; never merged silently, never overwritten unless
              asked);
 ``corrupt``  a ``job-INDEX.h5`` that does not load, whose data do not read back as written, or
              that lacks the complete mark;
@@ -221,12 +222,15 @@ def file_state(
 
 def made_otherwise(attrs: dict, data: str | None) -> str | None:
     """Why the numbers of a complete result file (its attributes ``attrs``, trained on ``data``)
-    are not this snnsim's: made with other numerics, or on a data file that has changed since;
-    None when neither (a sweep's job is then done, a tuning trial counts)."""
+    are not this snnsim's: made with other numerics, or on a data file that has changed since,
+    or on a synthetic set that this snnsim's generator (or its cache) gives otherwise now; None
+    when none of these (a sweep's job is then done, a tuning trial counts)."""
     numerics = results.numerics_version(attrs)
     if numerics != results.NUMERICS_VERSION:
         return f"numerics version {numerics} (snnsim {attrs.get('snnsim_version')}) != {results.NUMERICS_VERSION} of this snnsim"
-    return _data_changed(data, attrs.get("data_file_sha256"))
+    return _data_changed(data, attrs.get("data_file_sha256")) or _synthetic_changed(
+        data, attrs.get("synthetic_data_sha256")
+    )
 
 
 def _data_changed(data: str | None, digest: str | None) -> str | None:
@@ -243,6 +247,24 @@ def _data_changed(data: str | None, digest: str | None) -> str | None:
     return (
         None if now == digest else f"data file {data} changed since (SHA-256 {digest[:12]}... then, {now[:12]}... now)"
     )
+
+
+def _synthetic_changed(data: str | None, digest: str | None) -> str | None:
+    """Why a job that trained on synthetic source ``data`` (None: the standard set), whose arrays
+    had SHA-256 ``digest`` (recorded since snnsim 0.3.0), is stale: this snnsim loads (from its
+    cache, else generated) another set now; None when the same, or it cannot be loaded to tell."""
+    from ..datasets.bmi import synthetic_sha256
+
+    if digest is None:
+        return None
+    try:
+        now = synthetic_sha256(data)
+    except (DataError, OSError):
+        return None
+    if now is None or now == digest:
+        return None
+    return (f"synthetic data {data or 'synthetic'} with SHA-256 {digest[:12]}... then, {now[:12]}... now "
+            "(this snnsim's generator, or its cache)")  # fmt: skip
 
 
 def states(

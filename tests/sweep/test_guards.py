@@ -166,6 +166,39 @@ def test_a_data_file_changed_under_done_jobs_makes_them_stale(tmp_path, bmi_path
     assert [s.state for s in states(exp, res)] == ["done", "done"]
 
 
+def test_a_synthetic_set_changed_under_done_jobs_makes_them_stale(tmp_path, monkeypatch):
+    """Jobs on ``synthetic:NAME:SEED`` whose set this snnsim loads otherwise now (its cache file
+    edited or regenerated, another generator) were done in ``sweep status`` and merged without a
+    word. They are stale, as a tuning trial on such a set is; the set restored, done again."""
+    from snnsim.datasets import bmi_synthetic
+
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data="synthetic:weak:3"))
+    exp = loads(exp_file.read_text())
+    res = tmp_path / "r"
+    assert run_jobs(exp, [0, 1], res, log=lambda m: None) == 0
+    made = results.load(result_path(exp, 0, res)).attrs["synthetic_data_sha256"]
+    cache = bmi_synthetic.cache_path(3, "weak")
+    kept = cache.read_bytes()
+    data = pickle.loads(kept)
+    data["MI"][0][0, 0] += 1  # one spike count more: another set in the same cache file
+    cache.write_bytes(pickle.dumps(data))
+
+    def sweep(*args):  # a new process: none of this one's loaded sets
+        return subprocess.run([sys.executable, "-m", "snnsim.sweep", "--results-dir", str(res), *args, str(exp_file)],
+                              capture_output=True, text=True, timeout=300, env=dict(os.environ))  # fmt: skip
+
+    st = json.loads(sweep("status", "--json").stdout)
+    assert st["done"] == [] and st["stale"] == [0, 1], st
+    assert st["reasons"]["0"].startswith(f"synthetic data synthetic:weak:3 with SHA-256 {made[:12]}... then, "), st
+    proc = sweep("merge")
+    assert proc.returncode != 0 and "stale 0-1" in proc.stderr and not (res / "g.h5").exists(), proc.stderr
+    cache.write_bytes(kept)  # the set restored: the jobs are done again
+    st = json.loads(sweep("status", "--json").stdout)
+    assert st["done"] == [0, 1] and st["stale"] == [], st
+
+
 def test_a_damaged_checkpoint_sidecar_is_no_progress(tmp_path, capsys):
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
