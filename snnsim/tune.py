@@ -43,7 +43,9 @@ A completed trial is **stale**, as a sweep's job is, when its result file was ma
 numerics than this snnsim's (``NUMERICS_VERSION``), on a BMI data file that has changed since,
 or on a synthetic set that this snnsim (or its cache) gives otherwise now: ``status`` names it
 and why (``stale``, ``reasons``), ``best`` leaves it out (with a note), and ``merge`` refuses it
-unless ``--allow-missing``, which leaves it out (attributes ``stale``, ``stale_reasons``).
+unless ``--allow-missing``, which leaves it out (attributes ``stale``, ``stale_reasons``). A stale
+trial does not count against the budget: ``trials = N`` asks for N trials of this snnsim's
+numerics and data, so a worker runs new ones in the places of stale ones (``status`` lists both).
 
 The study lives in ``RESULTS/NAME/optuna.journal``: Optuna's journal file storage with an
 ``open`` lock file (safe on NFSv3+, unlike SQLite on NFS). Each completed trial writes a normal
@@ -615,16 +617,21 @@ def _uncounted(t: Any) -> bool:
     return bool(t.user_attrs.get("over_budget") or t.user_attrs.get("stopped"))
 
 
-def _used(s: Any, number: int) -> int:
-    """The trials before trial ``number`` that count against the budget. Trial numbers are unique
-    and dense across workers, so each trial sees the ones asked before it; a trial stopped later
-    only frees its place for the trials asked after."""
-    return sum(1 for t in s.get_trials(deepcopy=False) if t.number < number and not _uncounted(t))
+def _used(spec: Spec, s: Any, number: int, root: str | os.PathLike | None = None) -> int:
+    """The trials before trial ``number`` that count against the budget: neither uncounted
+    (:func:`_uncounted`) nor stale (:func:`stale`: their numbers are not this snnsim's, so new
+    trials take their places). Trial numbers are unique and dense across workers, so each trial
+    sees the ones asked before it; a trial stopped (or found stale) later only frees its place
+    for the trials asked after."""
+    counted = [t for t in s.get_trials(deepcopy=False) if t.number < number and not _uncounted(t)]
+    complete = [t.number for t in counted if _state(t) == "complete"]
+    reasons = stale(spec, s, complete, root) if complete else {}
+    return sum(1 for t in counted if t.number not in reasons)
 
 
 def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log=print) -> int:  # noqa: ANN001
     """Run trials until the budget is used: ask a trial, stop when the trials before it that
-    count (:func:`_used`) fill the budget."""
+    count (:func:`_used`: stale ones do not) fill the budget."""
     import optuna
     from optuna.trial import TrialState
 
@@ -636,7 +643,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
             try:
                 with signals_held():  # a stop between the ask and its check must not leave the trial running
                     trial = s.ask()
-                    if over := _used(s, trial.number) >= spec.trials:
+                    if over := _used(spec, s, trial.number, root) >= spec.trials:
                         trial.set_user_attr("over_budget", True)  # before tell: a finished trial takes no attrs
                         s.tell(trial, state=TrialState.FAIL)
             except Interrupted as exc:

@@ -781,9 +781,9 @@ def test_a_stop_while_a_trial_is_asked_or_recorded_pruned_leaves_none_running(tm
     if moment == "ask":
         used = tune._used
 
-        def signalled_used(s, number):
+        def signalled_used(*args):
             os.kill(os.getpid(), signal.SIGTERM)
-            return used(s, number)
+            return used(*args)
 
         monkeypatch.setattr(tune, "_used", signalled_used)
     else:
@@ -1149,3 +1149,34 @@ def test_a_space_past_max_corners_still_checks_every_value(tmp_path):
         "norse",
     }
     assert all(loaded.config(c).recurrent for c in corners)
+
+
+def test_stale_trials_do_not_count_against_the_budget(tmp_path):
+    """After the data of a study's trials changed (here the cache of the synthetic sets it
+    searches over, edited), every trial was stale, and still counted against ``trials = N``: a
+    worker ran nothing new, and the study had no trial ``best`` could take. Stale trials are
+    left out of the budget, as stopped ones: the worker runs new trials until N count."""
+    import pickle
+
+    from snnsim.datasets import bmi_synthetic
+
+    path = tmp_path / "d.toml"
+    path.write_text('name = "d"\ntrials = 2\nsampler = "random"\npruner = "none"\n[fixed]\nstudy = "bmi"\n'
+                    'model = "ann"\nepochs = 1\nhidden = 4\nn_train_folds = 1\n[search]\n'
+                    'data = { choices = ["synthetic:weak:3", "synthetic:weak:4"] }\n')  # fmt: skip
+    env = {**env_for(tmp_path / "results"), "SNNSIM_CACHE": str(tmp_path / "cache")}
+    ok(cli("run", path, env=env, cwd=tmp_path, timeout=600))
+    assert status(path, env, tmp_path)["complete"] == [0, 1]
+    for seed in (3, 4):  # one spike count more in each set: every trial's data differ now
+        cache = tmp_path / "cache" / bmi_synthetic.cache_path(seed, "weak").name
+        data = pickle.loads(cache.read_bytes())
+        data["MI"][0][0, 0] += 1
+        cache.write_bytes(pickle.dumps(data))
+    st = status(path, env, tmp_path)
+    assert st["stale"] == [0, 1] and st["complete"] == [] and "best" not in st, st
+    proc = ok(cli("run", path, env=env, cwd=tmp_path, timeout=600))
+    st = status(path, env, tmp_path)
+    # trial 2: the first run's ask past the budget (left out); 3 and 4 run in the places of 0 and 1
+    assert st["stale"] == [0, 1] and st["complete"] == [3, 4] and st["best"]["number"] in (3, 4), (st, proc.stdout)
+    ok(cli("run", path, env=env, cwd=tmp_path, timeout=600))  # the budget used: nothing more
+    assert status(path, env, tmp_path)["complete"] == [3, 4]
