@@ -48,7 +48,8 @@ trial does not count against the budget: ``trials = N`` asks for N trials of thi
 numerics and data, so a worker runs new ones in the places of stale ones (``status`` lists both).
 
 The study lives in ``RESULTS/NAME/optuna.journal``: Optuna's journal file storage with an
-``open`` lock file (safe on NFSv3+, unlike SQLite on NFS). Each completed trial writes a normal
+``open`` lock file (safe on NFSv3+, unlike SQLite on NFS; its holder also holds a ``flock`` on it,
+so that the lock of a worker killed while it wrote is taken over at once: :class:`JournalLock`). Each completed trial writes a normal
 result file ``RESULTS/NAME/trial-N.h5`` (the config, the trial's number and parameters and the
 version of Optuna that chose them as attributes). The study remembers the spec's ``[fixed]`` and ``[search]``: a spec of the same name
 that changes them is refused (``trials``, the sampler, the pruner and the seed may change), and so
@@ -66,6 +67,7 @@ checked before any trial.
 from __future__ import annotations
 
 import itertools
+import fcntl
 import json
 import math
 import os
@@ -404,7 +406,7 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     so that it does not ask the points its first run asked again."""
     import optuna
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+    from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     path = folder(spec, root) / "optuna.journal"
@@ -414,7 +416,7 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     if not create and not path.exists():
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
-    lock = JournalFileOpenLock(str(path))
+    lock = JournalLock(path)
     # epochs are reported from 1 and Optuna prunes from step n_warmup_steps on: never in the first epoch
     pruner = {"median": optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2),
               "halving": optuna.pruners.SuccessiveHalvingPruner(),
@@ -541,19 +543,143 @@ def _drop_unfinished_record(path: Path, lock: Any) -> None:
         return
     lock.acquire()
     try:
-        if size := _unfinished(path):
-            with open(path, "rb") as f:
-                data = f.read(size)
-            keep = data.rfind(b"\n") + 1
-            if not data[keep:].startswith(b'{"op_code":'):  # not a record cut short: leave it to the reader
-                return
-            with open(path, "r+b") as f:
-                f.truncate(keep)
-                os.fsync(f.fileno())
-            print(f"{PROG}: note: {path}: dropped an unfinished last record ({size - keep} bytes; its worker "
-                  "stopped while writing it, and no reader had taken it)", file=sys.stderr)  # fmt: skip
+        _cut_unfinished_record(path)
     finally:
         lock.release()
+
+
+def _cut_unfinished_record(path: Path) -> None:
+    """:func:`_drop_unfinished_record`'s cut, by a caller that holds the journal's lock."""
+    if size := _unfinished(path):
+        with open(path, "rb") as f:
+            data = f.read(size)
+        keep = data.rfind(b"\n") + 1
+        if not data[keep:].startswith(b'{"op_code":'):  # not a record cut short: leave it to the reader
+            return
+        with open(path, "r+b") as f:
+            f.truncate(keep)
+            os.fsync(f.fileno())
+        print(f"{PROG}: note: {path}: dropped an unfinished last record ({size - keep} bytes; its worker "
+              "stopped while writing it, and no reader had taken it)", file=sys.stderr)  # fmt: skip
+
+
+class JournalLock:
+    """The journal's lock for Optuna's ``JournalFileBackend``: Optuna's ``JournalFileOpenLock``
+    (the file ``optuna.journal.lock``, made with ``O_EXCL``, safe on NFSv3+; removed on release),
+    whose holder also holds a ``flock`` on that file and writes its host and process in it. A
+    worker killed while it appended (SIGKILL) leaves the file, and Optuna's lock waits 30 s
+    (``grace``) before it breaks it; here the ``flock`` the kernel let go of (on NFS: the lock
+    manager) says the holder is gone, and the next worker takes the lock over at once (and cuts
+    the dead writer's unfinished record). A lock file whose ``flock`` is held (a live holder), or
+    with no holder written in it (being made, an older snnsim's, or written on a full disk), is
+    waited for as Optuna does, and broken after ``grace`` seconds unchanged, as Optuna breaks it."""
+
+    grace = 30.0  # JournalFileOpenLock's default grace_period
+
+    def __init__(self, journal: str | os.PathLike) -> None:
+        self.journal = Path(journal)
+        self.path = Path(f"{journal}.lock")  # optuna's LOCK_FILE_SUFFIX: older workers exclude us too
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        import time
+
+        pause, seen, since = 0.001, None, time.monotonic()
+        while True:
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o644)
+            except FileExistsError:
+                if self._take_over():
+                    return True
+                try:
+                    mtime = os.stat(self.path).st_mtime_ns
+                except FileNotFoundError:
+                    continue
+                if mtime != seen:
+                    seen, since = mtime, time.monotonic()
+                elif time.monotonic() - since > self.grace:  # Optuna's rule: unchanged that long
+                    print(f"{PROG}: note: {self.path}: held for {self.grace:g} s by "
+                          f"{self._holder() or 'an unknown process'}; broken, as Optuna does", file=sys.stderr)  # fmt: skip
+                    self._remove()
+                    pause = 0.001
+                time.sleep(pause)
+                pause = min(pause * 2, 1.0)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX)  # a waiter's probe holds it for a moment at most
+            except BaseException:
+                os.close(fd)
+                self._remove()
+                raise
+            self._fd = fd
+            self._write_name()
+            return True
+
+    def release(self) -> None:
+        """Remove the lock file (renamed first, as Optuna does), then let go of its ``flock``."""
+        fd, self._fd = self._fd, None
+        try:
+            if not self._remove():
+                raise RuntimeError("Error: did not possess lock")  # Optuna's words
+        finally:
+            if fd is not None:
+                os.close(fd)
+
+    def _take_over(self) -> bool:
+        """Take the lock of a holder that is gone: its lock file names it, and its ``flock`` is
+        free while the file is still the one at the lock's path (a holder removes it before it
+        lets go of the ``flock``)."""
+        try:
+            fd = os.open(self.path, os.O_RDWR)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: a live holder
+            os.close(fd)
+            return False
+        try:
+            mine, now = os.fstat(fd), os.stat(self.path)
+            dead = (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino) and os.pread(fd, 200, 0).strip()
+        except OSError:
+            dead = False
+        if not dead:  # released meanwhile, or its holder has not written its name yet
+            os.close(fd)
+            return False
+        was = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        self._fd = fd
+        self._write_name()
+        print(f"{PROG}: note: {self.path}: its holder ({was}) is gone; lock taken over", file=sys.stderr)
+        _cut_unfinished_record(self.journal)
+        return True
+
+    def _holder(self) -> str | None:
+        try:
+            return self.path.read_text(errors="replace").strip() or None
+        except OSError:
+            return None
+
+    def _remove(self) -> bool:
+        import uuid
+
+        away = f"{self.path}{uuid.uuid4()}.rename"  # optuna's RENAME_FILE_SUFFIX
+        try:
+            os.rename(self.path, away)
+        except OSError:
+            return False
+        os.unlink(away)
+        return True
+
+    def _write_name(self) -> None:
+        """Write who holds the lock in its file (held): on a full disk nothing, and a holder
+        that dies then is waited for as Optuna does (the lock itself takes no block)."""
+        import socket
+
+        try:
+            os.ftruncate(self._fd, 0)
+            os.pwrite(self._fd, f"{socket.gethostname()} pid {os.getpid()}\n".encode(), 0)
+        except OSError:
+            pass
 
 
 def _unfinished(path: Path) -> int:

@@ -1180,3 +1180,39 @@ def test_stale_trials_do_not_count_against_the_budget(tmp_path):
     assert st["stale"] == [0, 1] and st["complete"] == [3, 4] and st["best"]["number"] in (3, 4), (st, proc.stdout)
     ok(cli("run", path, env=env, cwd=tmp_path, timeout=600))  # the budget used: nothing more
     assert status(path, env, tmp_path)["complete"] == [3, 4]
+
+
+def test_a_journal_lock_left_by_a_killed_worker_is_taken_at_once_and_a_live_ones_waited_for(tmp_path):
+    """A worker killed (SIGKILL) while it appended to the journal left Optuna's lock file, and the
+    next worker waited Optuna's 30 s grace period before it broke the lock. The holder of the
+    lock is known to be dead now (it held a ``flock`` on the lock file, which the kernel let go):
+    the next worker takes the lock at once; one held by a live worker is waited for (here 12 s;
+    Optuna's 30 s grace still applies to it)."""
+    import signal
+    import time
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(trials=1, pruner="none"))
+    spec, root = tune.load(path), tmp_path / "results"
+    tune.study(spec, root)  # the study, made
+    lock = root / "tiny" / "optuna.journal.lock"
+    hold = ("import sys, time\nfrom snnsim import tune\ns = tune.study(tune.load(sys.argv[1]), sys.argv[2])\n"
+            "s._storage._backend._lock.acquire()\nprint('held', flush=True)\ntime.sleep(300)\n")  # fmt: skip
+    env = env_for(root)
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(path), str(root)], env=env, stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"held\n" and lock.exists()
+        append = ("import sys\nfrom snnsim import tune\ntune.study(tune.load(sys.argv[1]), sys.argv[2])"
+                  ".set_user_attr('note', 1)\nprint('appended')\n")  # fmt: skip
+        with pytest.raises(subprocess.TimeoutExpired):  # a live holder: the lock is not taken from it
+            subprocess.run([sys.executable, "-c", append, str(path), str(root)], env=env, timeout=12,
+                           capture_output=True)  # fmt: skip
+        assert lock.exists() and holder.poll() is None
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert lock.exists()  # what the killed worker left
+    started = time.monotonic()
+    tune.study(spec, root).set_user_attr("note", 2)  # appends: takes the lock
+    assert time.monotonic() - started < 10, "waited for the lock of a dead worker"
+    assert not lock.exists() and tune.study(spec, root, create=False).user_attrs["note"] == 2
