@@ -619,8 +619,10 @@ class JournalLock:
         """Remove the lock file (renamed first, as Optuna does), then let go of its ``flock``."""
         fd, self._fd = self._fd, None
         try:
-            if not self._remove():
+            if fd is not None and not self._same_file(fd):  # broken after the grace period: not ours to remove
                 raise RuntimeError("Error: did not possess lock")  # Optuna's words
+            if not self._remove():
+                raise RuntimeError("Error: did not possess lock")
         finally:
             if fd is not None:
                 os.close(fd)
@@ -639,8 +641,7 @@ class JournalLock:
             os.close(fd)
             return False
         try:
-            mine, now = os.fstat(fd), os.stat(self.path)
-            dead = (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino) and os.pread(fd, 200, 0).strip()
+            dead = self._same_file(fd) and os.pread(fd, 200, 0).strip()
         except OSError:
             dead = False
         if not dead:  # released meanwhile, or its holder has not written its name yet
@@ -652,6 +653,14 @@ class JournalLock:
         print(f"{PROG}: note: {self.path}: its holder ({was}) is gone; lock taken over", file=sys.stderr)
         _cut_unfinished_record(self.journal)
         return True
+
+    def _same_file(self, fd: int) -> bool:
+        """Whether ``fd`` is the file at the lock's path now."""
+        try:
+            mine, now = os.fstat(fd), os.stat(self.path)
+        except OSError:
+            return False
+        return (mine.st_dev, mine.st_ino) == (now.st_dev, now.st_ino)
 
     def _holder(self) -> str | None:
         try:

@@ -1216,3 +1216,20 @@ def test_a_journal_lock_left_by_a_killed_worker_is_taken_at_once_and_a_live_ones
     tune.study(spec, root).set_user_attr("note", 2)  # appends: takes the lock
     assert time.monotonic() - started < 10, "waited for the lock of a dead worker"
     assert not lock.exists() and tune.study(spec, root, create=False).user_attrs["note"] == 2
+
+
+def test_a_broken_journal_lock_is_not_released_by_its_old_holder(tmp_path):
+    """A worker whose journal lock was broken (held 30 s, as Optuna breaks it) and taken by
+    another removed that other worker's lock file when it released its own, as Optuna's lock
+    does: a third could then take the lock beside the second. It leaves it, and says so."""
+    journal = tmp_path / "optuna.journal"
+    journal.write_bytes(b"")
+    first, second = tune.JournalLock(journal), tune.JournalLock(journal)
+    assert first.acquire()
+    os.rename(f"{journal}.lock", tmp_path / "broken")  # what breaking it does (renamed, then removed)
+    assert second.acquire()
+    with pytest.raises(RuntimeError, match="did not possess lock"):
+        first.release()
+    assert (tmp_path / "optuna.journal.lock").exists()  # the second's, left
+    second.release()
+    assert not (tmp_path / "optuna.journal.lock").exists()
