@@ -66,8 +66,8 @@ checked before any trial.
 
 from __future__ import annotations
 
-import itertools
 import fcntl
+import itertools
 import json
 import math
 import os
@@ -641,13 +641,12 @@ class JournalLock:
             os.close(fd)
             return False
         try:
-            dead = self._same_file(fd) and os.pread(fd, 200, 0).strip()
+            was = os.pread(fd, 200, 0).decode(errors="replace").strip() if self._same_file(fd) else ""
         except OSError:
-            dead = False
-        if not dead:  # released meanwhile, or its holder has not written its name yet
+            was = ""
+        if not _gone(was):  # released meanwhile, its name not written yet, or a holder this host cannot see
             os.close(fd)
             return False
-        was = os.pread(fd, 200, 0).decode(errors="replace").strip()
         self._fd = fd
         self._write_name()
         print(f"{PROG}: note: {self.path}: its holder ({was}) is gone; lock taken over", file=sys.stderr)
@@ -689,6 +688,25 @@ class JournalLock:
             os.pwrite(self._fd, f"{socket.gethostname()} pid {os.getpid()}\n".encode(), 0)
         except OSError:
             pass
+
+
+def _gone(holder: str) -> bool:
+    """Whether the holder a journal lock file names (``HOST pid N``) is a process of this host that
+    has ended. A free ``flock`` alone is not trusted: on an NFS mount with ``local_lock=flock`` (or
+    ``nolock``) a holder on another host holds its ``flock`` where this host cannot see it, so such
+    a lock is left to Optuna's 30 s rule."""
+    import socket
+
+    host, _, pid = holder.rpartition(" pid ")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process: alive
+        return False
+    return False  # alive (or its pid taken again): wait
 
 
 def _unfinished(path: Path) -> int:

@@ -1218,6 +1218,25 @@ def test_a_journal_lock_left_by_a_killed_worker_is_taken_at_once_and_a_live_ones
     assert not lock.exists() and tune.study(spec, root, create=False).user_attrs["note"] == 2
 
 
+def test_a_free_journal_lock_of_another_host_or_a_live_process_is_not_taken_over(tmp_path):
+    """A free ``flock`` alone does not make a holder dead: on NFS with ``local_lock=flock`` a holder
+    on another host holds it where this host cannot see it. Only a process of this host that has
+    ended is taken over at once; the others are left to Optuna's 30 s rule."""
+    import socket
+
+    journal = tmp_path / "optuna.journal"
+    journal.write_bytes(b"")
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    here = socket.gethostname()
+    for holder, taken in [(f"{here}-other pid {dead.stdout.strip()}", False), (f"{here} pid {os.getpid()}", False),
+                          (f"{here} pid {dead.stdout.strip()}", True)]:  # fmt: skip
+        Path(f"{journal}.lock").write_text(holder + "\n")  # nobody holds its flock
+        lock = tune.JournalLock(journal)
+        assert lock._take_over() is taken, holder
+        if taken:
+            lock.release()
+
+
 def test_a_broken_journal_lock_is_not_released_by_its_old_holder(tmp_path):
     """A worker whose journal lock was broken (held 30 s, as Optuna breaks it) and taken by
     another removed that other worker's lock file when it released its own, as Optuna's lock
