@@ -146,7 +146,9 @@ def command_parser(prog: str, description: str, operand: str, metavar: str,
     """The parser of a command with ``--results-dir`` and subcommands that each take one operand
     (``sweep COMMAND EXP``, ``tune COMMAND SPEC``), and the function that adds a subcommand."""
     p = OneLineParser(prog=prog, description=description)
-    p.add_argument("--results-dir", default=None, help="where results go (default $SNNSIM_RESULTS, else 'results')")
+    p.add_argument(
+        "--results-dir", type=user_path, default=None, help="where results go (default $SNNSIM_RESULTS, else 'results')"
+    )
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     def add(name: str, help_: str) -> OneLineParser:
@@ -155,6 +157,13 @@ def command_parser(prog: str, description: str, operand: str, metavar: str,
         return s
 
     return p, add
+
+
+def user_path(text: str) -> str:
+    """argparse type of a path argument: a leading ``~`` is the home folder, as the shell makes of
+    ``--out ~/r.h5``; it leaves ``--out=~/r.h5`` and a quoted ``"~/r.h5"`` as they are, which
+    would make a folder named ``~`` in the current one."""
+    return os.path.expanduser(text)
 
 
 def positive_int(text: str) -> int:

@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cli import OneLineParser, description_of, guarded, process, stop_on_signals
+from .cli import OneLineParser, description_of, guarded, process, stop_on_signals, user_path
 from .cli import index as _index
 from .errors import ResultError
 
@@ -234,10 +234,10 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=description_of(__doc__))
-    p.add_argument("result", help="a result file (python -m snnsim.run --out, or a sweep's job file)")
+    p.add_argument("result", type=user_path, help="a result file (python -m snnsim.run --out, or a sweep's job file)")
     p.add_argument("--repeat", type=_index, default=None, help="which repeat's model (default: the first)")
     p.add_argument("--format", required=True, choices=FORMATS, help="nir (NIR graph, HDF5) or pt (torch.save dict)")
-    p.add_argument("--out", required=True, help="the file to write")
+    p.add_argument("--out", required=True, type=user_path, help="the file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     ns = p.parse_args(argv)
 

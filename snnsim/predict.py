@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import xarray as xr
 
-from .cli import OneLineParser, description_of, guarded, process, stop_on_signals
+from .cli import OneLineParser, description_of, guarded, process, stop_on_signals, user_path
 from .cli import index as _index
 from .cli import positive_int as _positive
 from .config import RunConfig
@@ -250,12 +250,12 @@ def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) ->
 
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=description_of(__doc__))
-    p.add_argument("model", help="a result file holding the trained model (python -m snnsim.run --out)")
-    p.add_argument("--data", help="IPD: an .npz with 'spikes' (and 'ipd'); BMI: a bmi_dataset.pkl")
+    p.add_argument("model", type=user_path, help="a result file holding the trained model (python -m snnsim.run --out)")
+    p.add_argument("--data", type=user_path, help="IPD: an .npz with 'spikes' (and 'ipd'); BMI: a bmi_dataset.pkl")
     p.add_argument("--stimuli", type=_positive, help="IPD: draw this many fresh stimuli instead of --data")
     p.add_argument("--seed", type=_index, help="IPD: seed of the fresh stimuli of --stimuli (default 0)")
     p.add_argument("--fold", type=_index, action="append", help="BMI: predict this fold (repeatable; default all)")
-    p.add_argument("--out", required=True, help="the predictions file (.h5)")
+    p.add_argument("--out", required=True, type=user_path, help="the predictions file (.h5)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     ns = p.parse_args(argv)
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from . import config, recipes
 from .atomic_write import PathTaken, WriteFailed, clean_and_report, leftovers, leftovers_by_target
-from .cli import Interrupted, OneLineParser, description_of, guarded, process, stop_on_signals
+from .cli import Interrupted, OneLineParser, description_of, guarded, process, stop_on_signals, user_path
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
 
@@ -60,19 +60,30 @@ def build_parser() -> OneLineParser:
             kwargs.update(action="append", metavar="D")
         else:
             kwargs["metavar"] = f.name.upper()
+        if meta["kind"] == "path":
+            kwargs["type"] = user_path
         group.add_argument(config.flag(f.name), **kwargs)
     groups["run"].add_argument("--task", dest="task", help=argparse.SUPPRESS)  # the old name of --study
-    groups["run"].add_argument("--config", action=_OneConfig,
+    groups["run"].add_argument("--config", action=_OneConfig, type=user_path,
                                help="a TOML file of settings (RunConfig field names), or a run's result file (.h5) to "
                                     "run again with its settings; flags win over it")  # fmt: skip
     o = p.add_argument_group("output")
-    o.add_argument("--out", help="result file (.h5); default: none written")
+    o.add_argument("--out", type=user_path, help="result file (.h5); default: none written")
     o.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
-    o.add_argument("--fallback-dir", help="if --out cannot be written after training, save the result in this folder")
+    o.add_argument(
+        "--fallback-dir",
+        type=user_path,
+        help="if --out cannot be written after training, save the result in this folder",
+    )
     o.add_argument("--quiet", action="store_true",
                    help="no progress bar and no notes (recipe defaults, settings without effect, durations without "
                         "a unit); warnings and errors still print")  # fmt: skip
-    o.add_argument("--tensorboard", metavar="DIR", help="write per-epoch scalars and weight histograms for TensorBoard")
+    o.add_argument(
+        "--tensorboard",
+        metavar="DIR",
+        type=user_path,
+        help="write per-epoch scalars and weight histograms for TensorBoard",
+    )
     o.add_argument("--keep-checkpoints", action="store_true",
                    help="keep the per-epoch checkpoint beside --out after the result is written")  # fmt: skip
     return p

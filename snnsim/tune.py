@@ -94,6 +94,7 @@ from .cli import (
     process,
     signals_held,
     stop_on_signals,
+    user_path,
 )
 from .cli import positive_int as _positive
 from .config import RunConfig
@@ -1065,7 +1066,7 @@ def build_parser() -> OneLineParser:
     s = add("status", "best so far and trials by state")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s = add("best", "write the best trial's config as TOML")
-    s.add_argument("--out", required=True, help="the TOML file to write")
+    s.add_argument("--out", required=True, type=user_path, help="the TOML file to write")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s = add("merge", "merge the completed trials' result files into RESULTS/NAME.h5")
     s.add_argument("--allow-missing", action="store_true", help="leave out completed trials whose file is gone")

@@ -36,7 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cli import OneLineParser, description_of, dpi, guarded, process
+from ..cli import OneLineParser, description_of, dpi, guarded, process, user_path
 from ..errors import SnnsimError
 from .common import first_trained, merge_holes
 
@@ -48,8 +48,13 @@ PROG = "snnsim.plots"
 
 def build_parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description=description_of(__doc__))
-    p.add_argument("results", help="result file, or results/NAME for a merged experiment")
-    p.add_argument("--out", type=Path, default=Path("figures"), help="output folder (default: figures)")
+    p.add_argument("results", type=user_path, help="result file, or results/NAME for a merged experiment")
+    p.add_argument(
+        "--out",
+        type=lambda text: Path(user_path(text)),
+        default=Path("figures"),
+        help="output folder (default: figures)",
+    )
     p.add_argument(
         "--format",
         dest="formats",

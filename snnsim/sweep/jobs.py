@@ -70,10 +70,11 @@ LEGACY_PREFIX = "task"  # snnsim 0.2's name of a job file
 
 
 def results_dir(override: str | os.PathLike | None = None) -> Path:
-    """``override``, else ``$SNNSIM_RESULTS``, else ``results``."""
+    """``override``, else ``$SNNSIM_RESULTS``, else ``results``; a leading ``~`` is the home folder
+    (``SNNSIM_RESULTS="~/r"``: the shell leaves a quoted one as it is)."""
     if override is not None:
-        return Path(override)
-    return Path(os.environ.get(ENV_RESULTS) or "results")
+        return Path(os.path.expanduser(override))
+    return Path(os.path.expanduser(os.environ.get(ENV_RESULTS) or "results"))
 
 
 def check_results_dir(override: str | None) -> Path:
