@@ -68,3 +68,17 @@ def test_results_env_with_a_tilde(home, monkeypatch):
     monkeypatch.setenv("SNNSIM_RESULTS", "~/res")
     assert results_dir() == home / "res"
     assert results_dir("~/other") == home / "other"
+
+
+SMOKE = Path(__file__).resolve().parents[1] / "experiments" / "smoke.toml"
+
+
+def test_experiment_tensorboard_with_a_tilde(home, tmp_path):
+    """``tensorboard = "~/tb"`` in an experiment file (TOML leaves ``~`` to the program)."""
+    text = SMOKE.read_text().replace("epochs = 16", "epochs = 1")
+    exp = tmp_path / "exp é" / "smoke.toml"
+    exp.parent.mkdir()
+    exp.write_text('tensorboard = "~/tb"\n' + text)
+    assert sweep_cli.main(["--results-dir", str(tmp_path / "res"), "run", str(exp), "0"]) == 0
+    no_tilde_folder()
+    assert any((home / "tb").rglob("events.out.tfevents.*"))

@@ -18,6 +18,11 @@ Keys are :class:`~snnsim.config.RunConfig` field names, and values are checked a
 :func:`snnsim.config.coerce` (durations such as ``tau`` are strings with a unit, ``"2ms"``, or
 numbers in seconds). The key ``task`` of older files is read as ``study``.
 
+**Paths.** A relative path in the file (``data = "bmi.pkl"``, ``tensorboard = "runs"``) is read
+from the current folder of the command that runs the jobs (``sweep local``, ``sweep run``; under
+SLURM the folder ``submit`` or ``sbatch`` was called from), not from the file's folder. A leading
+``~`` in ``tensorboard`` is the home folder.
+
 **Index order.** Jobs are numbered ``0 .. N-1`` with the *last* swept key varying fastest
 (C / row-major order, as ``itertools.product``): above, job 0 is (mean, 20ms, 0), job 1 is
 (mean, 20ms, 1), job 3 is (mean, 2ms, 0) and job 6 is (max, 20ms, 0). The order depends only
@@ -35,6 +40,7 @@ coordinate along that key's dimension (:attr:`Experiment.coordinates`), so it ad
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from dataclasses import dataclass
@@ -268,6 +274,8 @@ def loads(text: str, path: Path | None = None) -> Experiment:
     tensorboard = doc.get("tensorboard")
     if tensorboard is not None and (not isinstance(tensorboard, str) or not tensorboard):
         raise ExperimentError(f"{where}: 'tensorboard' must be a folder name, got {tensorboard!r}")
+    if tensorboard is not None:  # "~/runs": the home folder, not a folder named ~ (TOML leaves it to us)
+        tensorboard = os.path.expanduser(tensorboard)
     exp = Experiment(name=name, fixed=fixed, blocks=tuple(blocks), source=text, path=path, description=description,
                      tensorboard=tensorboard)  # fmt: skip
     if exp.grid_size == 0:
