@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
@@ -511,6 +512,10 @@ def coerce(name: str, value: Any) -> Any:
             except ValueError as exc:
                 raise _bad(name, str(exc)) from None
         return value
+        if value is None or (isinstance(value, str) and value):
+            # a TOML file leaves "~/bmi.pkl" to the program: the home folder, as the shell makes of --data ~/bmi.pkl
+            return value if value is None else os.path.expanduser(value)
+        raise _bad(name, f"expected a file path, got {value!r}")
     if kind == "dims":
         return _dims(name, value)
     if kind == "sizes":

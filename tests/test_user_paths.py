@@ -82,3 +82,21 @@ def test_experiment_tensorboard_with_a_tilde(home, tmp_path):
     assert sweep_cli.main(["--results-dir", str(tmp_path / "res"), "run", str(exp), "0"]) == 0
     no_tilde_folder()
     assert any((home / "tb").rglob("events.out.tfevents.*"))
+
+
+def test_data_with_a_tilde_in_a_config_file_and_an_experiment_file(home, bmi_path, tmp_path):
+    """``data = "~/bmi.pkl"`` in a run's TOML config and in an experiment file: the file in the
+    home folder, as ``--data ~/bmi.pkl`` gives (it was refused: no file at ~/bmi.pkl)."""
+    import shutil
+
+    from snnsim.sweep import experiment
+
+    shutil.copy(bmi_path, home / "bmi é.pkl")
+    (home / "cfg.toml").write_text('study = "bmi"\nmodel = "linear"\nn_train_folds = 2\ndata = "~/bmi é.pkl"\n')
+    assert run_cli.main(["--config", str(home / "cfg.toml"), "--quiet", "--out", str(tmp_path / "r.h5")]) == 0
+    from snnsim import results
+
+    assert results.load(tmp_path / "r.h5").attrs["data_source"] == str(home / "bmi é.pkl")
+    exp = experiment.loads('name = "d"\n[fixed]\nstudy = "bmi"\ndata = "~/bmi é.pkl"\n[sweep]\nseed = [0, 1]\n')
+    assert exp.config(0).data == str(home / "bmi é.pkl")
+    no_tilde_folder()

@@ -21,7 +21,7 @@ numbers in seconds). The key ``task`` of older files is read as ``study``.
 **Paths.** A relative path in the file (``data = "bmi.pkl"``, ``tensorboard = "runs"``) is read
 from the current folder of the command that runs the jobs (``sweep local``, ``sweep run``; under
 SLURM the folder ``submit`` or ``sbatch`` was called from), not from the file's folder. A leading
-``~`` in ``tensorboard`` is the home folder.
+``~`` is the home folder.
 
 **Index order.** Jobs are numbered ``0 .. N-1`` with the *last* swept key varying fastest
 (C / row-major order, as ``itertools.product``): above, job 0 is (mean, 20ms, 0), job 1 is
