@@ -1166,8 +1166,11 @@ def _signal_name(signum: int) -> str:
 
 def cmd_submit(spec: Spec, ns: Any) -> int:
     check_runnable(spec, here=False)
-    cmd = ["sbatch", "--parsable", f"--array=0-{ns.workers - 1}", *shlex.split(ns.sbatch_args), str(SCRIPT),
-           str(spec.path.resolve())]  # fmt: skip
+    try:
+        extra = shlex.split(ns.sbatch_args)
+    except ValueError as exc:  # an unbalanced quote
+        raise SnnsimError(f"submit: --sbatch-args {ns.sbatch_args!r}: {exc}") from None
+    cmd = ["sbatch", "--parsable", f"--array=0-{ns.workers - 1}", *extra, str(SCRIPT), str(spec.path.resolve())]
     if ns.dry_run:
         print(shlex.join(cmd))
         return 0

@@ -1252,3 +1252,16 @@ def test_a_broken_journal_lock_is_not_released_by_its_old_holder(tmp_path):
     assert (tmp_path / "optuna.journal.lock").exists()  # the second's, left
     second.release()
     assert not (tmp_path / "optuna.journal.lock").exists()
+
+
+def test_submit_sbatch_args_with_an_unbalanced_quote_is_one_line(tmp_path, monkeypatch, capsys):
+    """``--sbatch-args "--time='1:00"``: one line and exit code 2, as `sweep submit` says it (a
+    traceback of shlex's ValueError before)."""
+    monkeypatch.chdir(tmp_path)
+    spec = str(ROOT / "experiments" / "ipd_tune.toml")
+    code = tune.main(
+        ["--results-dir", str(tmp_path / "r"), "submit", spec, "--sbatch-args", "--time='1:00", "--dry-run"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err == 'snnsim.tune: error: submit: --sbatch-args "--time=\'1:00": No closing quotation\n'
