@@ -100,3 +100,8 @@ def test_data_with_a_tilde_in_a_config_file_and_an_experiment_file(home, bmi_pat
     exp = experiment.loads('name = "d"\n[fixed]\nstudy = "bmi"\ndata = "~/bmi é.pkl"\n[sweep]\nseed = [0, 1]\n')
     assert exp.config(0).data == str(home / "bmi é.pkl")
     no_tilde_folder()
+
+
+def test_sweep_submit_script_with_a_tilde(home):
+    ns = sweep_cli.build_parser().parse_args(["submit", "smoke", "--script=~/my array.sh"])
+    assert Path(ns.script) == home / "my array.sh"

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cli import Interrupted, OneLineParser, command_parser, description_of, guarded, stop_on_signals
+from ..cli import Interrupted, OneLineParser, command_parser, description_of, guarded, stop_on_signals, user_path
 from ..cli import index as _index
 from ..cli import positive_int as _positive
 from ..errors import EXIT_NOT_WRITTEN, EXIT_STALE, SnnsimError
@@ -104,7 +104,12 @@ def build_parser() -> OneLineParser:
     s.add_argument("--all", action="store_true", help="every index, even those done (they are skipped when run)")
     s.add_argument("--rerun-stale", action="store_true", help="also submit stale jobs (replacing their files)")
     s.add_argument("--failed", action="store_true", help="submit only the failed jobs")
-    s.add_argument("--script", type=Path, default=ARRAY_SCRIPT, help="sbatch script (default %(default)s)")
+    s.add_argument(
+        "--script",
+        type=lambda text: Path(user_path(text)),
+        default=ARRAY_SCRIPT,
+        help="sbatch script (default %(default)s)",
+    )
     s.add_argument("--dry-run", action="store_true", help="print the sbatch command, do not run it")
     s.add_argument(
         "--sbatch-args",
