@@ -173,7 +173,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str =
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ResultError(f"{flag}: cannot create folder {folder}: {exc.strerror}") from None
+        raise ResultError(f"{flag}: cannot create folder {folder}: {_why_not_made(folder, exc)}") from None
     longest = temporary_name(path.with_name(f".{path.name}.r99999-99999.ckpt.json")).name  # a checkpoint's sidecar
     limit = os.pathconf(folder, "PC_NAME_MAX")
     if len(longest.encode()) > limit:
@@ -187,6 +187,15 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str =
     except OSError as exc:
         raise ResultError(f"{flag}: cannot write in {folder}: {exc.strerror}") from None
     return path
+
+
+def _why_not_made(folder: Path, exc: OSError) -> str:
+    """Why ``folder`` could not be made: a symbolic link on its way to nothing (scratch space not
+    mounted here, or purged), which ``mkdir`` reports only as "File exists", else ``exc``'s reason."""
+    for above in (folder, *folder.parents):
+        if above.is_symlink() and not above.exists():
+            return f"{above} is a symbolic link to {os.readlink(above)}, which does not exist"
+    return str(exc.strerror)
 
 
 def encode(ds: xr.Dataset) -> bytes:

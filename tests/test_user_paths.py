@@ -105,3 +105,14 @@ def test_data_with_a_tilde_in_a_config_file_and_an_experiment_file(home, bmi_pat
 def test_sweep_submit_script_with_a_tilde(home):
     ns = sweep_cli.build_parser().parse_args(["submit", "smoke", "--script=~/my array.sh"])
     assert Path(ns.script) == home / "my array.sh"
+
+
+def test_a_symlinked_folder_whose_target_is_gone_is_named(home, capsys):
+    """Scratch space behind a symbolic link that is not there (not mounted on this node, or
+    purged): the one-line error names the link and its target, not only "File exists"."""
+    Path("scratch").symlink_to(home / "gone scratch")
+    assert run_cli.main([*TINY, "--out", "scratch/r é/r.h5"]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"snnsim.run: error: --out: cannot create folder scratch/r é: scratch is a symbolic link to "
+                   f"{home / 'gone scratch'}, which does not exist\n")  # fmt: skip
+    assert not (home / "gone scratch").exists()
