@@ -511,11 +511,8 @@ def coerce(name: str, value: Any) -> Any:
                 parse_source(value)
             except ValueError as exc:
                 raise _bad(name, str(exc)) from None
-        return value
-        if value is None or (isinstance(value, str) and value):
-            # a TOML file leaves "~/bmi.pkl" to the program: the home folder, as the shell makes of --data ~/bmi.pkl
-            return value if value is None else os.path.expanduser(value)
-        raise _bad(name, f"expected a file path, got {value!r}")
+        # a TOML file leaves "~/bmi.pkl" to the program: the home folder, as the shell makes of --data ~/bmi.pkl
+        return value if value is None else os.path.expanduser(value)
     if kind == "dims":
         return _dims(name, value)
     if kind == "sizes":
