@@ -10,6 +10,7 @@ import errno
 import gc
 import math
 import os
+import shlex
 import signal
 import sys
 import warnings
@@ -157,6 +158,15 @@ def command_parser(prog: str, description: str, operand: str, metavar: str,
         return s
 
     return p, add
+
+
+def shell_line(cmd: list[str], env: dict[str, str], *names: str) -> str:
+    """``cmd`` as a shell line to copy (a ``--dry-run``), with the environment variables ``names``
+    that ``env`` (what the real command gets) sets otherwise than this process's environment put
+    before it: ``SNNSIM_RESULTS=/abs/r sbatch ...``, so that the line run by hand does what the
+    command would."""
+    changed = [f"{n}={shlex.quote(env[n])}" for n in names if n in env and env[n] != os.environ.get(n)]
+    return " ".join([*changed, shlex.join(cmd)])
 
 
 def user_path(text: str) -> str:

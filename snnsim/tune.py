@@ -92,6 +92,7 @@ from .cli import (
     description_of,
     guarded,
     process,
+    shell_line,
     signals_held,
     stop_on_signals,
     user_path,
@@ -1171,14 +1172,14 @@ def cmd_submit(spec: Spec, ns: Any) -> int:
     except ValueError as exc:  # an unbalanced quote
         raise SnnsimError(f"submit: --sbatch-args {ns.sbatch_args!r}: {exc}") from None
     cmd = ["sbatch", "--parsable", f"--array=0-{ns.workers - 1}", *extra, str(SCRIPT), str(spec.path.resolve())]
-    if ns.dry_run:
-        print(shlex.join(cmd))
-        return 0
-    if shutil.which("sbatch") is None:
-        raise SnnsimError("submit: sbatch not found (no SLURM here?); use `tune run -j N` on this machine")
     env = dict(os.environ)
     if ns.results_dir is not None:
         env["SNNSIM_RESULTS"] = str(Path(ns.results_dir).resolve())
+    if ns.dry_run:
+        print(shell_line(cmd, env, "SNNSIM_RESULTS"))
+        return 0
+    if shutil.which("sbatch") is None:
+        raise SnnsimError("submit: sbatch not found (no SLURM here?); use `tune run -j N` on this machine")
     Path("logs").mkdir(exist_ok=True)
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -10,7 +10,7 @@ import textwrap
 
 import pytest
 
-from snnsim.cli import GC_YOUNG_THRESHOLD, Interrupted, guarded, signals_held, stop_on_signals
+from snnsim.cli import GC_YOUNG_THRESHOLD, Interrupted, guarded, shell_line, signals_held, stop_on_signals
 from snnsim.errors import DataError
 
 
@@ -100,3 +100,13 @@ def test_a_stop_signal_after_main_returned_keeps_its_exit_code():
         print(code)
     """)
     assert int(code) == 0
+
+
+def test_shell_line_sets_what_the_command_would_get_otherwise(monkeypatch):
+    monkeypatch.setenv("SNNSIM_RESULTS", "here")
+    cmd = ["sbatch", "--array=0-1", "a b.sh"]
+    assert (
+        shell_line(cmd, {"SNNSIM_RESULTS": "/x/my r"}, "SNNSIM_RESULTS")
+        == "SNNSIM_RESULTS='/x/my r' sbatch --array=0-1 'a b.sh'"
+    )
+    assert shell_line(cmd, dict(os.environ), "SNNSIM_RESULTS") == "sbatch --array=0-1 'a b.sh'"  # as it is here

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -1265,3 +1266,16 @@ def test_submit_sbatch_args_with_an_unbalanced_quote_is_one_line(tmp_path, monke
     err = capsys.readouterr().err
     assert code == 2
     assert err == 'snnsim.tune: error: submit: --sbatch-args "--time=\'1:00": No closing quotation\n'
+
+
+def test_a_dry_run_prints_the_results_folder_its_workers_would_write_to(tmp_path, monkeypatch, capsys):
+    """``--results-dir R submit --dry-run`` printed a bare ``sbatch ...``: the real submit passes
+    ``SNNSIM_RESULTS=R`` to sbatch, so the printed line, run by hand, wrote to ./results."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SNNSIM_RESULTS", raising=False)
+    spec = str(ROOT / "experiments" / "ipd_tune.toml")
+    assert tune.main(["--results-dir", "my r", "submit", spec, "--dry-run"]) == 0
+    env, cmd, *_ = shlex.split(capsys.readouterr().out)
+    assert (env, cmd) == (f"SNNSIM_RESULTS={tmp_path / 'my r'}", "sbatch")
+    assert tune.main(["submit", spec, "--dry-run"]) == 0  # no folder given: the line is sbatch's alone
+    assert capsys.readouterr().out.startswith("sbatch ")

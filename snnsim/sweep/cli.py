@@ -35,7 +35,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cli import Interrupted, OneLineParser, command_parser, description_of, guarded, stop_on_signals, user_path
+from ..cli import (
+    Interrupted,
+    OneLineParser,
+    command_parser,
+    description_of,
+    guarded,
+    shell_line,
+    stop_on_signals,
+    user_path,
+)
 from ..cli import index as _index
 from ..cli import positive_int as _positive
 from ..errors import EXIT_NOT_WRITTEN, EXIT_STALE, SnnsimError
@@ -256,7 +265,7 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     if ns.results_dir is not None:
         env[jobs_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
     if ns.dry_run:
-        print(shlex.join(cmd))
+        print(shell_line(cmd, env, jobs_mod.ENV_RESULTS))
         return 0
     if shutil.which("sbatch") is None:
         raise SnnsimError("submit: sbatch not found (no SLURM here?); use `sweep local` to run on this machine")

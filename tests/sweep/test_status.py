@@ -98,7 +98,8 @@ def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
     # --failed: exactly the failed indices in the array
     dry = sweep("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
     assert dry.returncode == 0, dry.stderr
-    cmd = shlex.split(dry.stdout.strip())
+    env, *cmd = shlex.split(dry.stdout.strip())  # the line to copy sets the results folder the jobs write to
+    assert env == f"SNNSIM_RESULTS={Path(res).resolve()}"
     array = [a for a in cmd if a.startswith("--array=")]
     assert len(array) == 1 and parse_array_spec(array[0].split("=", 1)[1]) == diverging
     assert cmd[0] == "sbatch" and cmd[-1] == str(toml.resolve())
