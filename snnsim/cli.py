@@ -239,6 +239,24 @@ def process(main: Callable[[], int]) -> int:
         for s in STOP_SIGNALS:
             signal.signal(s, signal.SIG_IGN)
         gc.freeze()
+        try:  # here, not at the interpreter's exit: a reader gone by now is no "Exception ignored", exit 120
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _drop_stdout()
+
+
+def print_out(line: str) -> None:
+    """Print ``line`` on stdout, or drop it once the reader of stdout has gone (``| head`` has the
+    lines it wanted): the command's work goes on to its end, only its output is lost."""
+    try:
+        print(line)
+    except BrokenPipeError:
+        _drop_stdout()
+
+
+def _drop_stdout() -> None:
+    """Send what follows on stdout (and what is still buffered) to the null device."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
@@ -295,7 +313,7 @@ def guarded(
         )
         return EXIT_FAILED
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _drop_stdout()
         return EXIT_FAILED
     except OSError as exc:
         # a path the user gave (or its folder) that cannot be made or written: a file where a

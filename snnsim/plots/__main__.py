@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..cli import OneLineParser, description_of, dpi, guarded, process, user_path
+from ..cli import OneLineParser, description_of, dpi, guarded, print_out, process
 from ..errors import SnnsimError
 from .common import first_trained, merge_holes
 
@@ -187,7 +188,7 @@ def draw(ns: argparse.Namespace) -> int:
             print(f"{PROG}: {fig_name}: skipped ({exc})", file=sys.stderr)
             continue
         for path in save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi):
-            print(path)
+            print_out(path)  # a reader gone (| head) stops the list, not the figures
         drawn += 1
     if not drawn:
         raise SnnsimError(f"{ns.results}: no figure drawn (each was skipped, as said above)")

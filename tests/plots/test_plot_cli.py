@@ -440,3 +440,23 @@ def test_an_ipd_predictions_file_is_named_as_one(tmp_path, capsys):
     assert code.returncode == 2 and code.stdout == ""
     assert code.stderr == (f"snnsim.plots: error: {tmp_path / 'p.h5'}: an IPD predictions file (snnsim.predict); "
                            "no figure applies: give the model's result file (python -m snnsim.run --out)\n")  # fmt: skip
+
+
+@pytest.mark.parametrize("unbuffered", ["1", ""])
+def test_a_reader_that_goes_away_stops_the_list_not_the_figures(tmp_path, unbuffered):
+    """``python -m snnsim.plots ... | head -1``: with stdout unbuffered (PYTHONUNBUFFERED=1, as
+    job scripts often set) the first path printed after head had gone stopped the command, exit 1,
+    and the figures after it were never drawn, without a word; with stdout buffered, a reader gone
+    before the exit gave Python's "Exception ignored ... BrokenPipeError" and exit code 120."""
+    results.write(ipd_merged(np.random.default_rng(1)), tmp_path / "ipd_readouts.h5")
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered, "MPLBACKEND": "Agg"}
+    cmd = [sys.executable, "-m", "snnsim.plots", str(tmp_path / "ipd_readouts"), "--out", str(tmp_path / "figs"),
+           "--format", "png"]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if unbuffered:
+        assert proc.stdout.readline().endswith(b"_accuracy.png\n")  # head -1: one line, then gone
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 0, err
+    assert "Traceback" not in err and "Exception ignored" not in err and "BrokenPipe" not in err
+    assert len(list((tmp_path / "figs").glob("*.png"))) == 11  # every figure of the grid (see the first test)
