@@ -32,6 +32,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
@@ -355,7 +356,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
         else:
             options.log(f"{options.checkpoint} {_other(saved.get('key'), key)}; starting from epoch 1")
     bar = tqdm(total=epochs * trainer.n_batches, initial=resumed * trainer.n_batches, disable=not options.progress,
-               unit="batch", leave=False, desc=desc)  # fmt: skip
+               unit="batch", leave=False, desc=desc, **_bar_pace())  # fmt: skip
     finished = bool(state.epoch and not state.active.any())
     for epoch in range(state.epoch, epochs):
         if finished:
@@ -398,6 +399,19 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
         return Training(state.losses, lr=state.lr, hidden_rate=rates, resumed_from=resumed, resumed_seconds=before)
     model.load_state_dict(state.best_state)
     return Training(state.losses, state.val_curve, state.best_epoch, state.lr, rates, resumed, before)
+
+
+#: Seconds between two updates of the progress bar written to a log file (stderr not a terminal).
+LOG_BAR_INTERVAL_S = 60.0
+
+
+def _bar_pace() -> dict:
+    """tqdm's update intervals: its own on a terminal; in a log (stderr redirected, a SLURM job)
+    one update a minute and one at the end of each epoch (its loss), not ten a second, which
+    wrote a carriage-return line per mini-batch."""
+    if sys.stderr is not None and sys.stderr.isatty():
+        return {}
+    return {"mininterval": LOG_BAR_INTERVAL_S, "maxinterval": LOG_BAR_INTERVAL_S}
 
 
 def _call_hooks(hooks: Sequence[EpochHook], state: _State, model: nn.Module, weights: WeightAverage | None,

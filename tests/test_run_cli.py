@@ -467,3 +467,20 @@ def test_a_rerun_notes_only_the_settings_its_user_names(tmp_path, capsys):
     assert not [n for n in _notes(capsys.readouterr().err) if n.startswith(unread)]
     assert main(["--config", str(first), "--tau", "5ms"]) == 0
     assert [n for n in _notes(capsys.readouterr().err) if n.startswith(unread)] == [f"{unread} --tau; it has no effect"]
+
+
+def test_the_progress_bar_in_a_log_file_is_not_one_line_per_batch(tmp_path):
+    """stderr redirected to a file (a job's log): the bar updated ten times a second, a
+    carriage-return line of ~100 bytes per mini-batch (651 updates, 66 kB for a default IPD
+    run). In a log it updates once a minute and at the end of each epoch (its loss); it is still
+    shown."""
+    log = tmp_path / "run.err"
+    args = ["--backend", "fused", "--epochs", "3", "--n-train-batches", "100", "--n-test-batches", "1",
+            "--batch-size", "8", "--hidden", "8", "--out", str(tmp_path / "r.h5")]  # fmt: skip
+    with open(log, "w") as err:
+        proc = subprocess.run([sys.executable, "-m", "snnsim.run", *args], stdout=subprocess.PIPE, stderr=err,
+                              text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0
+    updates = log.read_text().replace("\r", "\n").count("batch/s")
+    assert 1 <= updates <= 1 + 3, log.read_text()  # the start, and each of the 3 epochs
+    assert proc.stdout.splitlines()[-1] == f"result file: {tmp_path / 'r.h5'}"
