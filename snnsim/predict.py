@@ -22,6 +22,7 @@ replacing a file unless ``--overwrite``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -29,11 +30,12 @@ import math
 import sys
 import zipfile
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 import xarray as xr
 
 from .cli import OneLineParser, description_of, guarded, process, stop_on_signals, user_path
@@ -42,7 +44,24 @@ from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import DataError, ResultError
 
+if TYPE_CHECKING:
+    import torch
+
 PROG = "snnsim.predict"
+
+
+def _no_grad(f: Callable) -> Callable:
+    """``torch.no_grad()`` as a decorator that imports torch when called, not when this module is
+    imported (``--help`` answers without loading torch)."""
+
+    @functools.wraps(f)
+    def without_gradients(*args: Any, **kwargs: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return f(*args, **kwargs)
+
+    return without_gradients
 
 
 def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
@@ -80,6 +99,8 @@ def check_complete(ds: xr.Dataset, cfg: RunConfig, path: str | Path, also: tuple
 def trained_shapes(cfg: RunConfig) -> dict[str, tuple[int, ...]]:
     """The shapes (per repeat) of the trained tensors, and for BMI of the normalisation, that a
     result file of ``cfg`` holds: those of the model its study builds (``make_model``)."""
+    import torch
+
     from .studies import get_study
 
     model = get_study(cfg.study).make_model([cfg], [0], torch.device("cpu"))
@@ -113,6 +134,8 @@ def ipd_stimuli(
 ) -> tuple[torch.Tensor, torch.Tensor | None, str | None]:
     """Spikes (N, T, C) float, true IPDs (N,) rad or None, and the SHA-256 of the bytes of the
     ``data`` file they were read from (None for drawn stimuli)."""
+    import torch
+
     from .encoders.ipd import IPDStimulus, generate
     from .seeding import generator
 
@@ -150,8 +173,10 @@ def ipd_stimuli(
     return torch.from_numpy(spikes.astype(np.float32)), ipd, hashlib.sha256(raw).hexdigest()
 
 
-@torch.no_grad()
+@_no_grad
 def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch.Tensor | None) -> xr.Dataset:
+    import torch
+
     from .backends import make_backend
     from .functional.lif import LIFParameters
     from .metrics import classification_metrics, continuise
@@ -188,8 +213,10 @@ def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch
     return out
 
 
-@torch.no_grad()
+@_no_grad
 def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | None) -> xr.Dataset:
+    import torch
+
     from .datasets import bmi as bmi_data
     from .metrics import fvaf
     from .studies.bmi import check_target_columns, checked_inputs, weight_dims
@@ -225,6 +252,8 @@ def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) ->
         a = np.c_[x.double().numpy(), np.ones(x.shape[0])]
         return np.stack([a @ wr for wr in w["ridge_w"].double().numpy()])
     # the study's own models and products: the numbers of the result file, bit for bit
+    import torch
+
     from .studies.bmi import ANNRegressor, SNNRegressor
     from .studies.bmi import predict as study_predict
 
