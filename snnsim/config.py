@@ -166,6 +166,8 @@ class RunConfig:
         "one step per 50 ms bin whatever --dt, so 20ms at --dt 1ms delays by up to 20 bins)", kind="duration",
         models=SPIKING,
     )  # fmt: skip
+        0.02, "largest input delay with a unit, a whole number of steps of dt", kind="duration", models=SPIKING
+    )
     rate_reg: float = setting(0.0, "firing-rate regularisation: weight of the mean squared relative deviation "
                               "of each hidden neuron's rate from --rate-target (0: none)", kind="amount",
                               models=SPIKING)  # fmt: skip
@@ -196,7 +198,9 @@ class RunConfig:
     )  # fmt: skip
     tone_hz: float = setting(20.0, "tone frequency, Hz", kind="float", low=0, studies=("ipd",))
     rate_max_hz: float = setting(600.0, "peak firing rate of a fibre, Hz", kind="float", low=0, studies=("ipd",))
-    duration: float = setting(0.1, "stimulus duration in whole steps of dt", kind="duration", studies=("ipd",))
+    duration: float = setting(
+        0.1, "stimulus duration with a unit, a whole number of steps of dt", kind="duration", studies=("ipd",)
+    )
     anf_per_ear: int = setting(100, "auditory-nerve fibres per ear", kind="int", low=1, high=10_000, studies=("ipd",))
     envelope_power: float = setting(2.0, "power of the rate envelope", kind="float", low=0, studies=("ipd",))
     n_classes: int = setting(12, "IPD classes over -90..90 deg", kind="int", low=2, high=10_000, studies=("ipd",))

@@ -296,3 +296,14 @@ def test_bmi_steps_are_those_of_the_bmi_encoder():
     from snnsim.studies.bmi import steps_of
 
     assert BMI_STEPS == N_BINS + PAD == steps_of(RunConfig(study="bmi", **DELAYS))
+
+
+def test_the_help_of_every_duration_says_it_takes_a_unit():
+    """``--duration`` and ``--max-delay`` said "in whole steps of dt (default 100ms)": a number of
+    steps, it read, yet a bare number is refused (a duration needs its unit)."""
+    from snnsim.config import describe
+
+    durations = [n for n in field_names() if metadata(n)["kind"] in ("duration", "span")]
+    assert {"tau", "dt", "duration", "max_delay"} <= set(durations)
+    for name in durations:
+        assert "with a unit" in describe(name), (flag(name), describe(name))
