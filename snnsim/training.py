@@ -358,40 +358,42 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     bar = tqdm(total=epochs * trainer.n_batches, initial=resumed * trainer.n_batches, disable=not options.progress,
                unit="batch", leave=False, desc=desc, **_bar_pace())  # fmt: skip
     finished = bool(state.epoch and not state.active.any())
-    for epoch in range(state.epoch, epochs):
-        if finished:
-            break
-        if lr_at is not None:
-            for group in trainer.optimiser.param_groups:
-                group["lr"] = lr_at(epoch)
-        loss = trainer.epoch(bar.update if weights is None else lambda: (weights.update(), bar.update()))
-        _check_finite(model, loss, n_models, epoch + 1, getattr(trainer, "optimiser", None))
-        rate = trainer.hidden_rate_hz()
-        state.lr[epoch] = _lr(trainer)
-        with nullcontext() if weights is None else weights.applied():
-            score = trainer.validate()
-            if score is not None:
-                finished = _track_best(model, state, epoch, loss, score, rate, patience)
-        if score is None:
-            state.losses[:, epoch] = loss
-            if rate is not None:
-                state.rates[:, epoch] = rate
-            bar.set_postfix(loss=f"{loss.mean():.3f}")
-        else:
-            bar.set_postfix(loss=f"{np.nanmean(state.losses[:, epoch]):.3f}",
-                            val=f"{np.nanmean(state.val_curve[:, epoch]):.3f}")  # fmt: skip
-        state.epoch, state.seconds = epoch + 1, before + time.perf_counter() - start
-        if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
-            try:
-                save_checkpoint(checkpoint, key, model, trainer, state, epochs)
-                options.owned(checkpoint)
-            except WriteFailed as exc:  # a full disk or quota: the training itself goes on
-                if Path(exc.path) != checkpoint:  # the checkpoint is in place, its sidecar is not
+    try:
+        for epoch in range(state.epoch, epochs):
+            if finished:
+                break
+            if lr_at is not None:
+                for group in trainer.optimiser.param_groups:
+                    group["lr"] = lr_at(epoch)
+            loss = trainer.epoch(bar.update if weights is None else lambda: (weights.update(), bar.update()))
+            _check_finite(model, loss, n_models, epoch + 1, getattr(trainer, "optimiser", None))
+            rate = trainer.hidden_rate_hz()
+            state.lr[epoch] = _lr(trainer)
+            with nullcontext() if weights is None else weights.applied():
+                score = trainer.validate()
+                if score is not None:
+                    finished = _track_best(model, state, epoch, loss, score, rate, patience)
+            if score is None:
+                state.losses[:, epoch] = loss
+                if rate is not None:
+                    state.rates[:, epoch] = rate
+                bar.set_postfix(loss=f"{loss.mean():.3f}")
+            else:
+                bar.set_postfix(loss=f"{np.nanmean(state.losses[:, epoch]):.3f}",
+                                val=f"{np.nanmean(state.val_curve[:, epoch]):.3f}")  # fmt: skip
+            state.epoch, state.seconds = epoch + 1, before + time.perf_counter() - start
+            if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
+                try:
+                    save_checkpoint(checkpoint, key, model, trainer, state, epochs)
                     options.owned(checkpoint)
-                options.log(f"checkpoint: cannot write {exc.path} ({exc.reason}); training goes on without them")
-                checkpoint = None
-        _call_hooks(options.hooks, state, model, weights, epoch + 1)
-    bar.close()
+                except WriteFailed as exc:  # a full disk or quota: the training itself goes on
+                    if Path(exc.path) != checkpoint:  # the checkpoint is in place, its sidecar is not
+                        options.owned(checkpoint)
+                    options.log(f"checkpoint: cannot write {exc.path} ({exc.reason}); training goes on without them")
+                    checkpoint = None
+            _call_hooks(options.hooks, state, model, weights, epoch + 1)
+    finally:  # a stop or an error too: its message then starts a line, not the bar's
+        bar.close()
     rates = state.rates if np.isfinite(state.rates).any() else None
     if not state.validated:
         if weights is not None:

@@ -484,3 +484,26 @@ def test_the_progress_bar_in_a_log_file_is_not_one_line_per_batch(tmp_path):
     updates = log.read_text().replace("\r", "\n").count("batch/s")
     assert 1 <= updates <= 1 + 3, log.read_text()  # the start, and each of the 3 epochs
     assert proc.stdout.splitlines()[-1] == f"result file: {tmp_path / 'r.h5'}"
+
+
+def test_a_stop_during_training_is_a_line_of_its_own_after_the_progress_bar(tmp_path):
+    """Ctrl-C while the bar is shown: the stop's line was written right after the bar's text
+    ("... 0/1200 [00:00<?, ?batch/s]snnsim.run: stopped by SIGINT; ..."), one line glued to the
+    bar, since the bar was not closed on the way out. A real SIGINT, sent once the bar is shown."""
+    import signal
+
+    args = ["--backend", "fused", "--epochs", "4", "--n-train-batches", "300", "--n-test-batches", "1",
+            "--batch-size", "16", "--hidden", "8", "--out", str(tmp_path / "r.h5")]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.run", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)  # fmt: skip
+    err = b""
+    while b"batch/s]" not in err:  # the bar's first line: the training has started
+        chunk = proc.stderr.read1(4096)
+        assert chunk, err.decode()
+        err += chunk
+    os.kill(proc.pid, signal.SIGINT)
+    err += proc.stderr.read()
+    assert proc.wait(timeout=300) == 130
+    pieces = [p.strip() for p in err.decode().replace("\r", "\n").splitlines() if p.strip()]
+    assert pieces[-1].startswith("snnsim.run: stopped by SIGINT; no result written"), pieces[-2:]
+    assert "Traceback" not in err.decode() and not (tmp_path / "r.h5").exists()
