@@ -215,6 +215,20 @@ def _int_at_least(text: str, low: int) -> int:
     return value
 
 
+def starting() -> None:
+    """Called by ``snnsim/__init__.py`` when ``python -m snnsim.COMMAND`` starts: a Ctrl-C while
+    the command's modules load (numpy, xarray, torch: seconds on a busy machine) is one line and
+    exit code 130, not a traceback from inside an import. :func:`process` puts Python's own
+    handler back before the command's ``main``. A SIGINT ignored (a background job) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, _interrupted_while_starting)
+
+
+def _interrupted_while_starting(signum: int, frame: object) -> None:
+    os.write(2, b"snnsim: interrupted while starting; nothing done\n")
+    os._exit(EXIT_INTERRUPTED)  # nothing is made yet; the imports half done need no unwinding
+
+
 def process(main: Callable[[], int]) -> int:
     """Run ``main`` as the body of a command-line process (``python -m snnsim.run``, the
     ``snnsim`` command, ``python -m snnsim.sweep`` ...) and return its exit code.
@@ -233,6 +247,8 @@ def process(main: Callable[[], int]) -> int:
     the finished task."""
     gc.set_threshold(GC_YOUNG_THRESHOLD)
     warnings.formatwarning = _one_line_warning
+    if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:  # loaded: Ctrl-C is KeyboardInterrupt again
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         return main()
     finally:

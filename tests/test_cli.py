@@ -110,3 +110,20 @@ def test_shell_line_sets_what_the_command_would_get_otherwise(monkeypatch):
         == "SNNSIM_RESULTS='/x/my r' sbatch --array=0-1 'a b.sh'"
     )
     assert shell_line(cmd, dict(os.environ), "SNNSIM_RESULTS") == "sbatch --array=0-1 'a b.sh'"  # as it is here
+
+
+def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(tmp_path):
+    """A real SIGINT while ``python -m snnsim.run`` loads its modules (numpy, xarray: a second
+    or more on a busy machine): a KeyboardInterrupt traceback from inside an import, and the
+    process killed by the signal. ``-X importtime`` tells when the package is loaded and the
+    command's modules are still to come."""
+    cmd = [sys.executable, "-X", "importtime", "-m", "snnsim.run", "--out", str(tmp_path / "r.h5")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    for line in proc.stderr:
+        if line.rstrip().endswith("| snnsim"):  # the package is imported; snnsim.run's modules load next
+            break
+    os.kill(proc.pid, signal.SIGINT)
+    err = [line for line in proc.stderr.read().splitlines() if not line.startswith("import time:")]
+    assert proc.wait(timeout=300) == 130, err
+    assert err == ["snnsim: interrupted while starting; nothing done"]
+    assert os.listdir(tmp_path) == []
