@@ -166,8 +166,6 @@ class RunConfig:
         "one step per 50 ms bin whatever --dt, so 20ms at --dt 1ms delays by up to 20 bins)", kind="duration",
         models=SPIKING,
     )  # fmt: skip
-        0.02, "largest input delay with a unit, a whole number of steps of dt", kind="duration", models=SPIKING
-    )
     rate_reg: float = setting(0.0, "firing-rate regularisation: weight of the mean squared relative deviation "
                               "of each hidden neuron's rate from --rate-target (0: none)", kind="amount",
                               models=SPIKING)  # fmt: skip

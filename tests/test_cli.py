@@ -112,18 +112,43 @@ def test_shell_line_sets_what_the_command_would_get_otherwise(monkeypatch):
     assert shell_line(cmd, dict(os.environ), "SNNSIM_RESULTS") == "sbatch --array=0-1 'a b.sh'"  # as it is here
 
 
-def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(tmp_path):
+SLOW_LOAD = """
+import time
+class Slow:  # the command's module is located 5 s late: a wide, sure window for the signal
+    def find_spec(self, name, path=None, target=None):
+        if name == MODULE:
+            time.sleep(5)
+        return None
+import sys
+sys.meta_path.insert(0, Slow())
+"""
+
+
+@pytest.mark.parametrize("module", ["snnsim.run", "other.tool"])
+def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(module, tmp_path):
     """A real SIGINT while ``python -m snnsim.run`` loads its modules (numpy, xarray: a second
     or more on a busy machine): a KeyboardInterrupt traceback from inside an import, and the
     process killed by the signal. ``-X importtime`` tells when the package is loaded and the
-    command's modules are still to come."""
-    cmd = [sys.executable, "-X", "importtime", "-m", "snnsim.run", "--out", str(tmp_path / "r.h5")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    command's modules are still to come; a ``sitecustomize`` holds them back 5 s. Another
+    program's ``python -m`` module whose package imports snnsim keeps Python's own Ctrl-C."""
+    site = tmp_path / "site"
+    (site / "other").mkdir(parents=True)
+    (site / "sitecustomize.py").write_text(SLOW_LOAD.replace("MODULE", repr(module)))
+    (site / "other" / "__init__.py").write_text("import snnsim\n")
+    (site / "other" / "tool.py").write_text("")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    cmd = [sys.executable, "-X", "importtime", "-m", module, "--out", str(tmp_path / "r.h5")]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
     for line in proc.stderr:
-        if line.rstrip().endswith("| snnsim"):  # the package is imported; snnsim.run's modules load next
+        if line.split("|")[-1].strip() == "snnsim":  # the package is imported; the command's modules load next
             break
+    assert proc.poll() is None  # still held back by sitecustomize
     os.kill(proc.pid, signal.SIGINT)
     err = [line for line in proc.stderr.read().splitlines() if not line.startswith("import time:")]
-    assert proc.wait(timeout=300) == 130, err
+    code = proc.wait(timeout=300)
+    if module == "other.tool":  # not snnsim's command: Python's KeyboardInterrupt, as without snnsim
+        assert code != 130 and err[-1] == "KeyboardInterrupt", (code, err)
+        return
+    assert code == 130, err
     assert err == ["snnsim: interrupted while starting; nothing done"]
-    assert os.listdir(tmp_path) == []
+    assert sorted(os.listdir(tmp_path)) == ["site"]

@@ -36,8 +36,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cli import OneLineParser, description_of, dpi, guarded, process, user_path
-from ..cli import OneLineParser, description_of, dpi, guarded, print_out, process
+from ..cli import OneLineParser, description_of, dpi, guarded, print_out, process, user_path
 from ..errors import SnnsimError
 from .common import first_trained, merge_holes
 
