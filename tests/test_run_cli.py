@@ -482,7 +482,8 @@ def test_the_progress_bar_in_a_log_file_is_not_one_line_per_batch(tmp_path):
                               text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0
     updates = log.read_text().replace("\r", "\n").count("batch/s")
-    assert 1 <= updates <= 1 + 3, log.read_text()  # the start, and each of the 3 epochs
+    # the start, each of the 3 epochs, and one a minute on a slow machine (per batch: 22 updates)
+    assert 1 <= updates <= 1 + 3 + 4, log.read_text()
     assert proc.stdout.splitlines()[-1] == f"result file: {tmp_path / 'r.h5'}"
 
 
