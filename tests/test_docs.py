@@ -114,3 +114,78 @@ def test_help_describes_a_command_with_its_docstrings_first_paragraph(command, m
     assert stopped.value.code == 0
     shown = " ".join(capsys.readouterr().out.split())
     assert " ".join(doc.strip().split("\n\n")[0].split()) in shown
+
+
+def _environment_variables_read(path: Path) -> set[str]:
+    """The environment variables a module reads: ``os.environ.get(X)``, ``os.getenv(X)``,
+    ``os.environ[X]`` and ``X in os.environ``, where X is a string, a module-level string constant,
+    or the variable of a comprehension over a module-level tuple of strings."""
+    import ast
+
+    tree = ast.parse(path.read_text())
+    constants: dict[str, tuple[str, ...]] = {}
+    for node in tree.body:
+        if isinstance(node, (ast.Assign, ast.AnnAssign)) and isinstance(node.value, (ast.Constant, ast.Tuple)):
+            values = node.value.elts if isinstance(node.value, ast.Tuple) else [node.value]
+            if all(isinstance(v, ast.Constant) and isinstance(v.value, str) for v in values):
+                for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                    if isinstance(target, ast.Name):
+                        constants[target.id] = tuple(v.value for v in values)
+
+    def is_environ(node: ast.AST) -> bool:
+        return isinstance(node, ast.Attribute) and node.attr == "environ"
+
+    found: set[str] = set()
+
+    def names(key: ast.AST, loop: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+        if isinstance(key, ast.Constant) and isinstance(key.value, str):
+            return (key.value,)
+        if isinstance(key, ast.Name):
+            return loop.get(key.id) or constants.get(key.id) or ()
+        return ()
+
+    def visit(node: ast.AST, loop: dict[str, tuple[str, ...]]) -> None:
+        if isinstance(node, (ast.GeneratorExp, ast.ListComp, ast.SetComp, ast.DictComp)):
+            loop = dict(loop)
+            for gen in node.generators:
+                if isinstance(gen.target, ast.Name) and isinstance(gen.iter, ast.Name):
+                    loop[gen.target.id] = constants.get(gen.iter.id, ())
+        if isinstance(node, ast.Call) and node.args:
+            f = node.func
+            if isinstance(f, ast.Attribute) and (
+                (f.attr == "get" and is_environ(f.value)) or (f.attr == "getenv" and not is_environ(f.value))
+            ):
+                found.update(names(node.args[0], loop))
+        elif isinstance(node, ast.Subscript) and is_environ(node.value):
+            found.update(names(node.slice, loop))
+        elif isinstance(node, ast.Compare) and any(isinstance(op, ast.In) for op in node.ops):
+            if any(is_environ(c) for c in node.comparators):
+                found.update(names(node.left, loop))
+        for child in ast.iter_child_nodes(node):
+            visit(child, loop)
+
+    visit(tree, {})
+    return found
+
+
+def test_the_environment_check_finds_every_way_a_module_reads_a_variable(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text(
+        "import os\nONE = 'A_ONE'\nMANY = ('A_TWO', 'A_THREE')\n"
+        "x = os.environ.get(ONE)\ny = os.getenv('A_FOUR', '')\nz = os.environ['A_FIVE']\n"
+        "w = any(n in os.environ for n in MANY)\nv = 'A_SIX' in os.environ\n"
+    )
+    assert _environment_variables_read(module) == {"A_ONE", "A_TWO", "A_THREE", "A_FOUR", "A_FIVE", "A_SIX"}
+
+
+def test_every_environment_variable_snnsim_reads_is_documented():
+    """What ``snnsim/`` and the ``slurm/`` scripts read from the environment is named in README.md or
+    docs/, where a user looks for it (the README's table gives each one's meaning and default)."""
+    read = set().union(*(_environment_variables_read(p) for p in (ROOT / "snnsim").rglob("*.py")))
+    for script in (ROOT / "slurm").glob("*.sh"):
+        read |= set(re.findall(r"\$\{?(SNNSIM_\w+)", script.read_text()))
+    assert {"SNNSIM_THREADS", "SNNSIM_RESULTS", "SNNSIM_CACHE"} <= read  # the check sees the code
+    documents = " ".join(p.read_text() for p in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+    documented = set(re.findall(r"\b[A-Z][A-Z0-9_]*_?\b", documents))
+    missing = sorted(read - documented)
+    assert not missing, f"read from the environment but named in neither README.md nor docs/: {missing}"
