@@ -1,6 +1,6 @@
 """Errors that the command-line entry points turn into one line on stderr and an exit code.
 
-Exit codes of every snnsim command (also in the README):
+Exit codes of every snnsim command (also listed in the README; tests/test_docs.py checks both):
 
 ====  ==========================================================================
 0     success

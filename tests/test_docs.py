@@ -189,3 +189,22 @@ def test_every_environment_variable_snnsim_reads_is_documented():
     documented = set(re.findall(r"\b[A-Z][A-Z0-9_]*_?\b", documents))
     missing = sorted(read - documented)
     assert not missing, f"read from the environment but named in neither README.md nor docs/: {missing}"
+
+
+def _exit_codes(text: str) -> set[int]:
+    """The codes of a list such as ``0 success; 1 a run failed; ...; 130 interrupted``."""
+    return {int(code) for code in re.findall(r"(?:^|;\s+)(\d+) ", text)}
+
+
+def test_the_exit_codes_in_the_readme_and_errors_py_are_the_codes_snnsim_uses():
+    """The README's list and the table of snnsim/errors.py's docstring give exactly the codes of
+    its ``EXIT_*`` constants (128 + N, a signal's, aside)."""
+    from snnsim import errors
+
+    codes = {value for name, value in vars(errors).items() if name.startswith("EXIT_")}
+    assert codes >= {0, 2, 130}
+    table = re.findall(r"^(\d+)\s{2,}\S", errors.__doc__, re.M)
+    assert {int(c) for c in table} == codes, "snnsim/errors.py's table and its EXIT_* constants differ"
+    listed = re.search(r"Exit codes of every command[^:]*: (.*?)\.\n\n", (ROOT / "README.md").read_text(), re.S)
+    assert listed, "README.md no longer lists the exit codes"
+    assert _exit_codes(" ".join(listed.group(1).split())) == codes
