@@ -208,3 +208,22 @@ def test_the_exit_codes_in_the_readme_and_errors_py_are_the_codes_snnsim_uses():
     listed = re.search(r"Exit codes of every command[^:]*: (.*?)\.\n\n", (ROOT / "README.md").read_text(), re.S)
     assert listed, "README.md no longer lists the exit codes"
     assert _exit_codes(" ".join(listed.group(1).split())) == codes
+
+
+def test_the_readme_names_every_attribute_of_a_result_file(tmp_path):
+    """README.md's ``Attributes:`` paragraph names exactly the global attributes that
+    results.write gives a file with the provenance of a run (each setting's ``config_<name>``
+    aside; ``gpu`` only on a GPU)."""
+    import numpy as np
+    import xarray as xr
+
+    from snnsim import results
+    from snnsim.config import RunConfig
+
+    ds = xr.Dataset({"test_acc": ("repeat", np.array([50.0]))}, coords={"repeat": [0]})
+    ds.attrs.update(results.provenance_attrs(RunConfig(), "cpu"))
+    written = set(results.load(results.write(ds, tmp_path / "run.h5")).attrs)
+    paragraph = re.search(r"^Attributes: (.*?)\n\n", (ROOT / "README.md").read_text(), re.M | re.S)
+    assert paragraph, "README.md no longer lists a result file's attributes"
+    named = set(re.findall(r"`(\w+)(?: = 1)?`", paragraph.group(1))) - {"RunConfig"}
+    assert named == {a for a in written if not a.startswith("config_")} | {"gpu"}
