@@ -95,8 +95,9 @@ def spiking(w1: torch.Tensor, w2: torch.Tensor, x: torch.Tensor, hidden_spikes: 
             out_spikes: torch.Tensor | None, dt: float, extra_params: int = 0, neuron: str = "notebook") -> Costs:  # fmt: skip
     """Costs of one spiking decoder: weights ``w1`` (in, hidden), ``w2`` (hidden, out); its inputs
     ``x`` (N, T, in) (spikes or currents), hidden spikes (N, T, hidden) and output spikes (or
-    None for an LI output) on N test samples. ``extra_params``: further parameters (a BMI head);
-    ``neuron``: ``notebook`` or ``standard`` (which steps are integrated: module docstring)."""
+    None for an LI output) on N test samples; ``dt``: the step, s (``hidden_rate_hz`` is in Hz).
+    ``extra_params``: further parameters (a BMI head); ``neuron``: ``notebook`` or ``standard``
+    (which steps are integrated: module docstring)."""
     connections = [Connection(x, w1), Connection(hidden_spikes, w2)]
     return network(connections, [hidden_spikes], out_spikes, w2.shape[1], dt, extra_params, neuron)
 
@@ -110,8 +111,8 @@ def network(connections: list[Connection], hidden: list[torch.Tensor], out_spike
             dt: float, extra_params: int = 0, neuron: str = "notebook", buffers: int = 0) -> Costs:  # fmt: skip
     """Costs of a spiking network of any shape: ``connections``, the first from the inputs, then
     every hidden-layer and recurrent projection; ``hidden``: each hidden layer's spikes (N, T, n);
-    ``out_spikes`` (or None for an LI output layer) of ``n_out`` neurons; ``extra_params``:
-    parameters beyond the weights; ``neuron``: ``notebook`` or ``standard``; ``buffers``: values
+    ``out_spikes`` (or None for an LI output layer) of ``n_out`` neurons; ``dt``: the step, s;
+    ``extra_params``: parameters beyond the weights; ``neuron``: ``notebook`` or ``standard``; ``buffers``: values
     the network stores that are not parameters (in the footprint only)."""
     x = connections[0].activity
     n, steps = x.shape[0], x.shape[1]
@@ -140,7 +141,7 @@ def network(connections: list[Connection], hidden: list[torch.Tensor], out_spike
 def of_decoder(decoder: Decoder, m: int, x: torch.Tensor, hidden_spikes: torch.Tensor, out_spikes: torch.Tensor | None,
                dt: float, extra_params: int = 0) -> Costs:  # fmt: skip
     """Costs of model ``m`` of a :class:`~snnsim.network.Decoder` from its inputs ``x`` (N, T, in),
-    hidden spikes (N, T, all hidden neurons) and output spikes; learned decays and delays
+    hidden spikes (N, T, all hidden neurons), output spikes and the step ``dt`` (s); learned decays and delays
     count as parameters, fixed delays as a buffer (in the footprint). With input delays, the
     first layer's operations are those on the delayed input it integrates (a fractional delay
     spreads a spike over two steps as graded values: multiply-accumulates)."""
