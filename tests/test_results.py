@@ -65,6 +65,16 @@ def test_file_names_the_environment_variables_that_change_numbers(tmp_path, monk
     }
 
 
+def test_file_names_the_switch_that_turns_the_compiled_kernels_off(tmp_path, monkeypatch):
+    """SNNSIM_NO_NATIVE=1 runs the fused backend's torch loops, which round otherwise (a small fused
+    IPD run's final loss 2.6650283 with the kernels, 2.6650281 without): the file says so."""
+    for name in results.NUMERICS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SNNSIM_NO_NATIVE", "1")
+    ds = results.load(results.write(_dataset(), tmp_path / "torch_loops.h5"))
+    assert json.loads(ds.attrs["numerics_env"]) == {"SNNSIM_NO_NATIVE": "1"}
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
