@@ -227,3 +227,30 @@ def test_the_readme_names_every_attribute_of_a_result_file(tmp_path):
     assert paragraph, "README.md no longer lists a result file's attributes"
     named = set(re.findall(r"`(\w+)(?: = 1)?`", paragraph.group(1))) - {"RunConfig"}
     assert named == {a for a in written if not a.startswith("config_")} | {"gpu"}
+
+
+def test_the_registries_architecture_md_and_the_readme_list_are_the_registries():
+    """Every list of a registry's names in docs/architecture.md (its Registries table and the data
+    path diagram) and in the README's flags (``--readout a|b``) is exactly that registry's."""
+    from snnsim.backends import BACKENDS
+    from snnsim.readouts import READOUT_ALIASES, READOUTS
+    from snnsim.studies import STUDIES
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| `snnsim/[\w/.]+` \| (.*) \|$", text, re.M))
+    assert set(rows) == {"STUDIES", "BACKENDS", "READOUTS"}, "architecture.md's Registries table changed shape"
+    assert re.findall(r"`(\w+)`,? ", rows["STUDIES"].split("(")[0]) == list(STUDIES)
+    assert re.findall(r"`(\w+)`,? ", rows["BACKENDS"].split("(")[0]) == list(BACKENDS)
+    readouts, aliases = rows["READOUTS"].split("; `READOUT_ALIASES`: ")
+    assert re.findall(r"`(\w+)`", readouts) == list(READOUTS)
+    assert dict(re.findall(r"`(\w+)` -> `(\w+)`", aliases)) == READOUT_ALIASES
+
+    diagram = re.search(r"^```\n(.*?)^```", text, re.M | re.S).group(1)
+    for module, names in (("readouts.py", READOUTS), ("backends/", BACKENDS)):
+        listed = re.search(rf"{re.escape(module)} \(([\w |]+)\)", diagram)
+        assert listed and listed.group(1).split(" | ") == list(names), f"the diagram's {module} list"
+
+    readme = (ROOT / "README.md").read_text()
+    for flag, names in (("--study", STUDIES), ("--backend", BACKENDS), ("--readout", [*READOUTS, *READOUT_ALIASES])):
+        listed = re.search(rf"`{flag} ([\w|-]+)`", readme)
+        assert listed and set(listed.group(1).split("|")) == set(names), f"the README's {flag} values"
