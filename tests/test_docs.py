@@ -254,3 +254,16 @@ def test_the_registries_architecture_md_and_the_readme_list_are_the_registries()
     for flag, names in (("--study", STUDIES), ("--backend", BACKENDS), ("--readout", [*READOUTS, *READOUT_ALIASES])):
         listed = re.search(rf"`{flag} ([\w|-]+)`", readme)
         assert listed and set(listed.group(1).split("|")) == set(names), f"the README's {flag} values"
+
+
+def test_architecture_md_names_every_module_of_the_package():
+    """Each module and subpackage directly under snnsim/ has its row in docs/architecture.md's
+    Modules table (``snnsim.plot``, the old name of ``snnsim.plots``, is named in that row)."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    table = re.search(r"^## Modules\n(.*?)^## ", text, re.M | re.S).group(1)
+    named = set(re.findall(r"`(\w+\.py|\w+/)`", table)) | set(re.findall(r"`snnsim\.(\w+)`", table))
+    package = ROOT / "snnsim"
+    modules = {p.name for p in package.glob("*.py") if p.name != "__init__.py"}
+    modules |= {f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
+    missing = sorted(m for m in modules if m not in named and m.removesuffix(".py") not in named)
+    assert not missing, f"docs/architecture.md's Modules table does not name {missing}"
