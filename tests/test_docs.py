@@ -267,3 +267,35 @@ def test_architecture_md_names_every_module_of_the_package():
     modules |= {f"{p.name}/" for p in package.iterdir() if (p / "__init__.py").exists()}
     missing = sorted(m for m in modules if m not in named and m.removesuffix(".py") not in named)
     assert not missing, f"docs/architecture.md's Modules table does not name {missing}"
+
+
+def _unresolved(names: set[str]) -> list[str]:
+    """The dotted names ``snnsim.a.b`` that are neither a module nor an attribute of one."""
+    import importlib
+
+    out = []
+    for name in sorted(names):
+        parts = name.split(".")
+        for i in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:i]))
+                break
+            except ImportError:
+                continue
+        for part in parts[i:]:
+            if not hasattr(obj, part):
+                out.append(name)
+                break
+            obj = getattr(obj, part)
+    return out
+
+
+def test_every_snnsim_name_the_docs_give_exists():
+    """Each ``snnsim.module`` / ``snnsim.module.attribute`` README.md and docs/ name is there."""
+    assert _unresolved({"snnsim.results.load", "snnsim.results.no_such_thing"}) == ["snnsim.results.no_such_thing"]
+    names = set()
+    for document in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        names |= set(re.findall(r"(?<![\w/.])(snnsim(?:\.[A-Za-z_]\w*)+)(?![\w-])", document.read_text()))
+    names = {n for n in names if not n.endswith((".py", ".h5", ".toml", ".md"))}
+    assert "snnsim.runner.run_configs" in names  # the pattern finds them
+    assert not _unresolved(names), f"named in the docs but not in the package: {_unresolved(names)}"
