@@ -32,7 +32,8 @@ def continuise(index: _Index, n_classes: int) -> _Index:
 
 def classification_metrics(ipd: torch.Tensor, predicted: torch.Tensor, n_classes: int) -> Classification:
     """Accuracy (%), mean absolute error (deg) between the true IPD and the predicted bin
-    midpoint, and the confusion counts indexed [true_class, pred_class]."""
+    midpoint, and the confusion counts indexed [true_class, pred_class]. ``ipd``: (N,) true IPDs
+    in rad; ``predicted``: (N,) class indices."""
     true_class = discretise(ipd, n_classes)
     accuracy = 100.0 * (true_class == predicted).double().mean().item()
     error_deg = (ipd.double() - continuise(predicted.double(), n_classes)).abs().mean().item() * 180 / math.pi
@@ -42,7 +43,8 @@ def classification_metrics(ipd: torch.Tensor, predicted: torch.Tensor, n_classes
 
 
 def fvaf(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Fraction of variance accounted for, per column: 1 - MSE / VAR (population variance)."""
+    """Fraction of variance accounted for, per column: 1 - MSE / VAR (population variance);
+    dimensionless (``y_true``, ``y_pred``: (N, D))."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     mse = np.mean((y_true - y_pred) ** 2, axis=0)
@@ -50,7 +52,7 @@ def fvaf(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
 
 
 def rmse(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
-    """Root mean squared error per column."""
+    """Root mean squared error per column, in the targets' units (``y_true``, ``y_pred``: (N, D))."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     return np.sqrt(np.mean((y_true - y_pred) ** 2, axis=0))
