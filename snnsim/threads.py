@@ -37,6 +37,15 @@ def kernel_threads() -> int:
     return cpus
 
 
+def share(env: dict[str, str], processes: int) -> dict[str, str]:
+    """``env`` for one of ``processes`` processes started at once on this process's CPUs
+    (``sweep local -j N``, ``tune run -j N``): ``$SNNSIM_THREADS`` is the CPUs this process may run
+    on (its affinity) / N, unless ``env`` sets it already (the numbers do not change)."""
+    if processes > 1:
+        env.setdefault(ENV, str(max(1, kernel_threads() // processes)))
+    return env
+
+
 @contextlib.contextmanager
 def deterministic() -> Iterator[None]:
     """Torch's intra-op threads and every BLAS/OpenMP pool of the process at one thread, then

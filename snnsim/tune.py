@@ -1126,7 +1126,9 @@ def cmd_run(spec: Spec, ns: Any) -> int:
         return work(spec, ns.results_dir, 0, _log)
     logs = folder(spec, ns.results_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ, SNNSIM_THREADS=str(max(1, (os.cpu_count() or 1) // ns.processes)))
+    from . import threads
+
+    env = threads.share(dict(os.environ), ns.processes)  # a SNNSIM_THREADS set is kept, as in sweep local
     procs: list[subprocess.Popen] = []
     try:
         with stop_on_signals():

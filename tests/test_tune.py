@@ -1279,3 +1279,31 @@ def test_a_dry_run_prints_the_results_folder_its_workers_would_write_to(tmp_path
     assert (env, cmd) == (f"SNNSIM_RESULTS={tmp_path / 'my r'}", "sbatch")
     assert tune.main(["submit", spec, "--dry-run"]) == 0  # no folder given: the line is sbatch's alone
     assert capsys.readouterr().out.startswith("sbatch ")
+
+
+def test_local_workers_keep_a_thread_count_that_is_set(tmp_path):
+    """``tune run -j N`` set each worker's ``SNNSIM_THREADS`` to the machine's CPUs / N even where
+    the user had set it (and past the CPUs this process may use, under SLURM or taskset), unlike
+    ``sweep local -j N``. Each worker records the value it got (a ``sitecustomize``)."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys\nif 'worker' in sys.argv:\n"
+        f"    open(os.path.join({str(tmp_path)!r}, f'threads-{{os.getpid()}}'), 'w').write(os.environ['SNNSIM_THREADS'])\n"
+    )
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(trials=1, pruner="none"))
+    env = env_for(tmp_path / "r")
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
+    ok(cli("run", path, "-j", "2", env={**env, "SNNSIM_THREADS": "3"}, cwd=tmp_path))
+    got = [p.read_text() for p in tmp_path.glob("threads-*")]
+    assert got == ["3", "3"]
+
+
+def test_shared_threads_keep_a_set_count_and_follow_the_affinity(monkeypatch):
+    from snnsim import threads
+
+    assert threads.share({"SNNSIM_THREADS": "3"}, 2) == {"SNNSIM_THREADS": "3"}
+    assert threads.share({}, 1) == {}
+    monkeypatch.delenv("SNNSIM_THREADS", raising=False)
+    assert threads.share({}, 2) == {"SNNSIM_THREADS": str(max(1, len(os.sched_getaffinity(0)) // 2))}

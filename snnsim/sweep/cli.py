@@ -35,6 +35,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from .. import threads
 from ..cli import (
     Interrupted,
     OneLineParser,
@@ -48,8 +49,6 @@ from ..cli import (
 from ..cli import index as _index
 from ..cli import positive_int as _positive
 from ..errors import EXIT_NOT_WRITTEN, EXIT_STALE, SnnsimError
-from ..threads import ENV as THREADS_ENV
-from ..threads import kernel_threads
 from . import experiment as experiment_mod
 from . import jobs as jobs_mod
 from . import queue as queue_mod
@@ -395,8 +394,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     env = dict(os.environ)
     if ns.results_dir is not None:
         env[jobs_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
-    if ns.processes > 1:  # the cores are shared by the processes (the numbers do not change)
-        env.setdefault(THREADS_ENV, str(max(1, kernel_threads() // ns.processes)))
+    threads.share(env, ns.processes)  # the cores are shared by the processes (the numbers do not change)
     env.pop("SLURM_ARRAY_TASK_ID", None)
 
     unit = "pack" if ns.pack else "job"
