@@ -9,6 +9,13 @@ Without a compiler, :func:`library` returns None, a warning is issued once and t
 runs its vectorised torch loops instead; ``SNNSIM_NO_NATIVE=1`` does the same without the warning.
 The torch loops can round otherwise in the last bits (a small fused IPD run's final loss
 2.6650283 with the kernels, 2.6650281 without).
+``cc -O3 -fopenmp`` and is cached (keyed by the source, the flags and the CPU) under
+``$SNNSIM_CACHE`` or ``~/.cache/snnsim``. Where the compiler lacks OpenMP, the same kernels are
+built without it (one thread, the same numbers): the first process says so in one line (the
+compiler, how to get OpenMP) and leaves a ``.no-openmp`` file, keyed by the host and the
+compiler's file, so that later processes there go straight to the one-thread build silently.
+Without a compiler (or with ``SNNSIM_NO_NATIVE=1``), :func:`library` returns None, a warning is
+issued once and the fused backend runs its vectorised torch loops instead.
 
 Kernels (time at dimension -2 and neurons contiguous, exactly the notebook's LIF step in the
 input dtype). Each call takes a thread count last (:func:`threads_for`) and splits its work
@@ -38,6 +45,7 @@ numbers do not depend on the thread count (``ctypes`` releases the GIL during a 
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -108,30 +116,102 @@ def _compile(compiler: str, flags: list[str], target: Path) -> None:
         os.replace(out, target)
 
 
+def _target(compiler: str, flags: list[str]) -> Path:
+    """The cached library of ``compiler`` with ``flags`` on this CPU: in :func:`_cache_dir`, or in a
+    per-user temp folder where that cannot be written."""
+    key = hashlib.sha256("\0".join([SOURCE, compiler, *flags, platform.machine(), _cpu_id()]).encode()).hexdigest()
+    target = _cache_dir() / f"lif_kernels_{key[:16]}.so"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not os.access(target.parent, os.W_OK):
+            raise PermissionError(str(target.parent))
+    except OSError:  # read-only home (e.g. some cluster nodes): a per-user temp folder
+        target = Path(tempfile.gettempdir()) / f"snnsim-{os.getuid()}" / target.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def _no_openmp_marker(compiler: str, target: Path) -> Path:
+    """The file that remembers that ``compiler`` could not build (or load) the OpenMP ``target``
+    on this machine: keyed by the host and the compiler's file (its path, size and time), so that
+    another machine sharing the cache, or a changed compiler, tries OpenMP again."""
+    path = shutil.which(compiler) or compiler
+    try:
+        st = os.stat(path)
+        ident = f"{os.path.realpath(path)}\0{st.st_size}\0{st.st_mtime_ns}"
+    except OSError:
+        ident = path
+    key = hashlib.sha256("\0".join([target.name, platform.node(), ident]).encode()).hexdigest()
+    return target.with_name(f"{target.stem}-{key[:12]}.no-openmp")
+
+
+def _compiler_version(compiler: str) -> str:
+    try:
+        out = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return out.strip().splitlines()[0] if out.strip() else ""
+
+
+def _first_error(compiler: str, exc: BaseException) -> str:
+    """The line of a compiler's or loader's message that names OpenMP, else the first error line."""
+    text = str(exc).removeprefix(f"{compiler} failed: ")
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()] or [type(exc).__name__]
+    line = next((ln for ln in lines if "omp" in ln.lower() or "openmp" in ln.lower()), None)
+    line = line or next((ln for ln in lines if "error" in ln.lower()), lines[0])
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _remember_no_openmp(marker: Path, compiler: str, exc: BaseException) -> None:
+    """Write ``marker`` (atomically; a cache folder that cannot take it is only not remembered)
+    and say once, in one line, that the kernels run on one thread and why."""
+    version = _compiler_version(compiler)
+    reason = _first_error(compiler, exc)
+    tmp = marker.with_name(f".{marker.name}.{os.getpid()}")
+    try:
+        tmp.write_text(f"{compiler}\n{version}\n{reason}\n")
+        os.replace(tmp, marker)
+        remembered = f"; remembered in {marker} (delete it to try again)"
+    except OSError:  # e.g. a full disk
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        remembered = ""
+    warnings.warn(
+        f"the compiled CPU kernels run on one thread: {compiler}"
+        + (f" ({version})" if version else "")
+        + f" cannot build them with {OPENMP} ({reason}); install its OpenMP (libgomp for gcc, libomp for"
+        f" clang) or set CC to a compiler with OpenMP{remembered}",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+
+
 def _build() -> ctypes.CDLL:
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
         raise RuntimeError("no C compiler found (cc, gcc or clang)")
-    for flags in ([*_flags(), OPENMP], _flags()):  # without OpenMP: one thread
-        key = hashlib.sha256("\0".join([SOURCE, compiler, *flags, platform.machine(), _cpu_id()]).encode()).hexdigest()
-        target = _cache_dir() / f"lif_kernels_{key[:16]}.so"
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if not os.access(target.parent, os.W_OK):
-                raise PermissionError(str(target.parent))
-        except OSError:  # read-only home (e.g. some cluster nodes): a per-user temp folder
-            target = Path(tempfile.gettempdir()) / f"snnsim-{os.getuid()}" / target.name
-            target.parent.mkdir(parents=True, exist_ok=True)
+    openmp = _target(compiler, [*_flags(), OPENMP])
+    marker = _no_openmp_marker(compiler, openmp)
+    # without OpenMP: one thread (a compiler that failed with OpenMP here before goes straight there)
+    attempts = ([] if marker.exists() else [[*_flags(), OPENMP]]) + [_flags()]
+    announced, failed = False, None
+    for flags in attempts:
+        target = _target(compiler, flags)
         try:
             if not target.exists():
-                print(f"snnsim: compiling the CPU kernels into {target.parent} (once per machine; about 10 s)",
-                      file=sys.stderr, flush=True)  # fmt: skip
+                if not announced:
+                    print(f"snnsim: compiling the CPU kernels into {target.parent} (once per machine; about 10 s)",
+                          file=sys.stderr, flush=True)  # fmt: skip
+                    announced = True
                 _compile(compiler, flags, target)
             lib = ctypes.CDLL(str(target))
             break
-        except (RuntimeError, OSError):
+        except (RuntimeError, OSError) as exc:
             if OPENMP not in flags:
                 raise
+            failed = exc
+    if failed is not None:  # the compiler builds the kernels, but not with OpenMP
+        _remember_no_openmp(marker, compiler, failed)
     for suf in ("f32", "f64"):
         scalar = ctypes.c_float if suf == "f32" else ctypes.c_double
         layer = [_i64] * 3  # rows, steps, columns

@@ -306,3 +306,111 @@ def test_a_first_build_says_it_compiles_and_a_cached_one_is_silent(monkeypatch, 
         assert _native.library() is not None
         assert ("compiling the CPU kernels" in capsys.readouterr().err) == first
     assert len(list(tmp_path.glob("lif_kernels_*.so"))) == 1
+
+
+def _compiler_without_openmp(folder, log):
+    """A ``cc`` that refuses ``-fopenmp`` as gcc without libgomp does (and logs its calls)."""
+    import os
+    import shutil
+
+    real = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    folder.mkdir(parents=True, exist_ok=True)
+    cc = folder / "cc"
+    cc.write_text(f"""#!/bin/sh
+echo "$*" >> "{log}"
+for a in "$@"; do
+  if [ "$a" = "-fopenmp" ]; then echo "cc: error: unrecognized command-line option '-fopenmp'" >&2; exit 1; fi
+done
+exec "{real}" "$@"
+""")
+    os.chmod(cc, 0o755)
+    return cc
+
+
+def _load_in_new_process(monkeypatch):
+    """:func:`_native.library` as a fresh process calls it: (the library, the warnings' messages)."""
+    monkeypatch.setattr(_native, "_tried", False)
+    monkeypatch.setattr(_native, "_lib", None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lib = _native.library()
+    return lib, [str(w.message) for w in caught]
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
+def test_a_compiler_without_openmp_is_tried_once_per_machine_and_named_in_one_line(monkeypatch, tmp_path, capsys):
+    """Where the compiler has no OpenMP, the first process says in one line that the kernels run
+    on one thread, naming the compiler and how to get OpenMP; later processes load the
+    one-thread kernels without retrying OpenMP and print nothing; a changed compiler tries
+    again. The one-thread kernels give the numbers of the OpenMP ones, bit for bit."""
+    p = LIFParameters(alpha=math.exp(-0.5))
+    h, gs, gv = _case(([3], 25, 300), 4, torch.float32)
+
+    def numbers():
+        s, v = fused.lif(h, p)
+        return s, v, _grad((s, v), (gs, gv), h)
+
+    monkeypatch.setattr(_native, "MIN_PARALLEL", 1)
+    monkeypatch.setenv("SNNSIM_THREADS", "3")
+    expected = numbers()  # the OpenMP kernels, on three threads
+
+    log = tmp_path / "calls"
+    cc = _compiler_without_openmp(tmp_path / "bin", log)
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    capsys.readouterr()
+
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is not None
+    assert capsys.readouterr().err.count("compiling the CPU kernels") == 1
+    assert len(said) == 1, said
+    assert "\n" not in said[0] and "one thread" in said[0] and str(cc) in said[0] and "-fopenmp" in said[0]
+    assert "libgomp" in said[0] and "CC" in said[0]
+    for a, b in zip(numbers(), expected):
+        assert torch.equal(a, b)
+
+    calls = log.read_text().count("\n")
+    lib, said = _load_in_new_process(monkeypatch)  # a later process on this machine
+    assert lib is not None and said == []
+    assert capsys.readouterr().err == ""
+    assert log.read_text().count("\n") == calls  # no compiler run at all: OpenMP is not retried
+
+    cc.write_text(cc.read_text() + "# another version\n")  # the compiler changed: OpenMP is tried again
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is not None and len(said) == 1
+    assert "-fopenmp" in log.read_text().splitlines()[calls]
+
+
+CONCURRENT_BUILD = """
+import warnings
+from snnsim.backends import _native
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    assert _native.library() is not None
+print(sum("one thread" in str(w.message) for w in caught))
+"""
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
+def test_two_processes_building_at_once_without_openmp_both_load_the_kernels(tmp_path):
+    """A SLURM array's first tasks build the kernels at once: both load them, each says at most
+    once that they run on one thread, and the cache holds one library and one marker, no
+    leftovers."""
+    import os
+    import subprocess
+    import sys
+
+    cc = _compiler_without_openmp(tmp_path / "bin", tmp_path / "calls")
+    cache = tmp_path / "cache"
+    env = dict(os.environ, CC=str(cc), SNNSIM_CACHE=str(cache))
+    procs = [subprocess.Popen([sys.executable, "-c", CONCURRENT_BUILD], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # fmt: skip
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        assert out.strip() in ("0", "1"), out
+        assert "Traceback" not in err
+    assert sorted(f.suffix for f in cache.iterdir()) == [".no-openmp", ".so"], list(cache.iterdir())
+    later = subprocess.run([sys.executable, "-c", CONCURRENT_BUILD], env=env, capture_output=True, text=True,
+                           timeout=300)  # fmt: skip
+    assert later.returncode == 0 and later.stdout.strip() == "0" and later.stderr == "", later.stderr
