@@ -153,20 +153,27 @@ def _compiler_version(compiler: str) -> str:
     return out.strip().splitlines()[0] if out.strip() else ""
 
 
-def _first_error(compiler: str, exc: BaseException) -> str:
-    """The line of a compiler's or loader's message that names OpenMP, else the first error line."""
-    text = str(exc).removeprefix(f"{compiler} failed: ")
+def _first_error(exc: BaseException, prefer: str = "") -> str:
+    """One line of a compiler's or loader's message (after :func:`_compile`'s "CC failed: "): the
+    first naming ``prefer``, else the first that names an error and is not collect2's exit
+    status, else the first."""
+    head, sep, text = str(exc).partition(" failed: ")
+    if not sep or "\n" in head:
+        head, sep, text = "", "", str(exc)
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()] or [type(exc).__name__]
-    line = next((ln for ln in lines if "omp" in ln.lower() or "openmp" in ln.lower()), None)
-    line = line or next((ln for ln in lines if "error" in ln.lower()), lines[0])
-    return line if len(line) <= 200 else line[:197] + "..."
+    erring = [ln for ln in lines if not ln.startswith("collect2:")]
+    words = ("error", "failed", "cannot", "not found", "no such")
+    line = next((ln for ln in lines if prefer and prefer in ln.lower()), None) or next(
+        (ln for ln in erring if any(w in ln.lower() for w in words)), lines[0]
+    )
+    return head + sep + (line if len(line) <= 300 else line[:297] + "...")
 
 
 def _remember_no_openmp(marker: Path, compiler: str, exc: BaseException) -> None:
     """Write ``marker`` (atomically; a cache folder that cannot take it is only not remembered)
     and say once, in one line, that the kernels run on one thread and why."""
     version = _compiler_version(compiler)
-    reason = _first_error(compiler, exc)
+    reason = _first_error(exc, prefer="omp").removeprefix(f"{compiler} failed: ")
     tmp = marker.with_name(f".{marker.name}.{os.getpid()}")
     try:
         tmp.write_text(f"{compiler}\n{version}\n{reason}\n")
@@ -256,7 +263,7 @@ def library() -> ctypes.CDLL | None:
                     _lib = _build()
                 except Exception as exc:  # noqa: BLE001 - any failure means: use the torch loops
                     warnings.warn(
-                        f"snnsim: compiled CPU kernels unavailable ({exc}); the fused backend and the IPD stimuli use slower torch ops",
+                        f"compiled CPU kernels unavailable ({_first_error(exc)}); the fused backend and the IPD stimuli use slower torch ops",
                         RuntimeWarning,
                         stacklevel=3,
                     )

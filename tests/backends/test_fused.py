@@ -414,3 +414,25 @@ def test_two_processes_building_at_once_without_openmp_both_load_the_kernels(tmp
     later = subprocess.run([sys.executable, "-c", CONCURRENT_BUILD], env=env, capture_output=True, text=True,
                            timeout=300)  # fmt: skip
     assert later.returncode == 0 and later.stdout.strip() == "0" and later.stderr == "", later.stderr
+
+
+def test_a_compiler_that_fails_is_named_in_one_line(monkeypatch, tmp_path):
+    """A compiler whose error runs over several lines (a full disk: ld's "No space left on
+    device", then collect2's exit status) is reported in one line that keeps the cause."""
+    import os
+
+    cc = tmp_path / "cc"
+    cc.write_text("""#!/bin/sh
+echo "/usr/bin/ld: final link failed: No space left on device" >&2
+echo "collect2: error: ld returned 1 exit status" >&2
+exit 1
+""")
+    os.chmod(cc, 0o755)
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is None
+    assert len(said) == 1, said
+    assert "\n" not in said[0], said[0]
+    assert "No space left on device" in said[0] and str(cc) in said[0]
+    assert not said[0].startswith("snnsim:")  # the one-line format adds "snnsim: warning: "
