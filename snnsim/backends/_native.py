@@ -3,19 +3,15 @@ use and called through ``ctypes``.
 
 Why not a torch C++ extension: ``torch.utils.cpp_extension.load_inline`` compiles against the
 torch headers, which is slow and needs ninja; this file needs no torch headers, builds with
-``cc -O3 -fopenmp`` (without OpenMP where the compiler lacks it: one thread) and is cached
-(keyed by the source, the flags and the CPU) under ``$SNNSIM_CACHE`` or ``~/.cache/snnsim``.
-Without a compiler, :func:`library` returns None, a warning is issued once and the fused backend
-runs its vectorised torch loops instead; ``SNNSIM_NO_NATIVE=1`` does the same without the warning.
-The torch loops can round otherwise in the last bits (a small fused IPD run's final loss
-2.6650283 with the kernels, 2.6650281 without).
 ``cc -O3 -fopenmp`` and is cached (keyed by the source, the flags and the CPU) under
 ``$SNNSIM_CACHE`` or ``~/.cache/snnsim``. Where the compiler lacks OpenMP, the same kernels are
 built without it (one thread, the same numbers): the first process says so in one line (the
 compiler, how to get OpenMP) and leaves a ``.no-openmp`` file, keyed by the host and the
 compiler's file, so that later processes there go straight to the one-thread build silently.
-Without a compiler (or with ``SNNSIM_NO_NATIVE=1``), :func:`library` returns None, a warning is
-issued once and the fused backend runs its vectorised torch loops instead.
+Without a compiler, :func:`library` returns None, a warning is issued once and the fused backend
+runs its vectorised torch loops instead; ``SNNSIM_NO_NATIVE=1`` does the same without the warning.
+The torch loops can round otherwise in the last bits (a small fused IPD run's final loss
+2.6650283 with the kernels, 2.6650281 without).
 
 Kernels (time at dimension -2 and neurons contiguous, exactly the notebook's LIF step in the
 input dtype). Each call takes a thread count last (:func:`threads_for`) and splits its work
