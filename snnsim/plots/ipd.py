@@ -317,7 +317,7 @@ def confusion_figure(
     est_hist = counts.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         norm = counts.T / true_hist[None, :]  # rows: estimated class, columns: true class
-    fig = new_figure(9.0, 3.8)
+    fig = new_figure(10.0, 3.8)  # + the histogram's legend beside its axes
     ax_h, ax_c = fig.subplots(1, 2)
     ax_h.bar(mids, true_hist, width=width, alpha=0.6, color="#1f77b4", label="True")
     ax_h.bar(mids, est_hist, width=width, alpha=0.6, color="#ff7f0e", label="Estimated")
@@ -325,7 +325,7 @@ def confusion_figure(
     ax_h.set_ylabel("Test samples")
     ax_h.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts: no tick at 0.25 in a small test set
     ax_h.set_xlim(-90, 90)
-    ax_h.legend(loc="best", frameon=False)
+    ax_h.legend(**BESIDE)  # at loc="best" inside the axes it could lie over a bar
     ax_h.set_title("True and estimated IPD")
     im = ax_c.imshow(
         norm,

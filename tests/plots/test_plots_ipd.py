@@ -142,6 +142,26 @@ def test_training_curves_legend_stays_off_the_curves(ipd_grid):
         assert axes.width > 0.4 * whole.width
 
 
+def test_confusion_histogram_legend_stays_off_the_bars(ipd_grid):
+    """The histogram's legend (True, Estimated) sat inside its axes at loc="best", where it
+    could lie over a bar; it goes beside the axes, inside the figure, as every other figure's."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for ds in (ipd_grid.sel(readout="fr", tau=0.002), ipd_grid.isel(readout=0, tau=0, seed=0)):
+        fig = plots.confusion_figure(ds)
+        canvas = FigureCanvasAgg(fig)  # as save_figure draws it
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        ax_h, ax_c = fig.axes[:2]
+        legend = ax_h.get_legend()
+        assert [t.get_text() for t in legend.get_texts()] == ["True", "Estimated"]
+        box, whole = legend.get_window_extent(renderer), fig.bbox
+        for ax in (ax_h, ax_c):
+            assert not box.overlaps(ax.get_window_extent(renderer)), "the legend lies over the bars or the matrix"
+        assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
+        assert ax_h.get_window_extent(renderer).width > 0.25 * whole.width
+
+
 def test_confusion_figure_plots_normalised_counts_and_histograms(ipd_grid):
     sel = {"readout": "fr", "tau": 0.002}
     fig = plots.confusion_figure(ipd_grid, sel=sel)
