@@ -53,6 +53,7 @@ SETTINGS = (
     "epochs",
     "batch_size",
     "target",
+    "dims",
     "data",
 )
 #: Dims that index the values of one run, never samples.

@@ -264,3 +264,28 @@ def test_an_axis_of_less_than_a_decade_labels_its_leftmost_tick(rng):
     share = [np.log(loc / low) / np.log(high / low) for loc, _ in drawn]  # where along the axis
     assert share[0] < 0.2 and share[-1] > 0.5, "no label near an end of the axis"
     assert [float(text.replace("−", "-")) for _, text in drawn] == [loc for loc, _ in drawn]
+
+
+def test_a_merge_over_dims_0_and_1_keeps_the_dims_apart(rng):
+    """A real sweep over dims [0] and [1] x model: only dims = 0 has a shoulder FVAF, so the
+    check for pooled settings found nothing to mix and ``dims`` (not a setting the figures
+    knew) was pooled: the title said "median and quartiles over dims, repeat", the legend only
+    "snn" / "linear", and the dims = 1 jobs were dropped without a word. ``dims`` is grouped
+    as every other swept setting: a point per model and dims, the points without a shoulder
+    FVAF named."""
+    from fake_results import dims_merged
+
+    ds = dims_merged(rng, dims=("0", "1"), models=("snn", "linear"), folds=(2,), rotations=(5,), repeats=2)
+    ds = ds.squeeze(["n_train_folds", "rotation"])
+    ax = (fig := plots.cost_figure(ds)).axes[0]
+    title = ax.get_title().replace("\n", " ")
+    assert title.startswith("Test FVAF against synaptic operations: median and quartiles over repeat (n ≤ 2)")
+    assert title.endswith(
+        "2 grid points without test FVAF of shoulder velocity, left out: snn, dims = 1; linear, dims = 1"
+    )
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["snn, dims = 0", "linear, dims = 0"]
+    assert [p["key"] for p in fig.snnsim_points] == [{"model": "snn", "dims": "0"}, {"model": "linear", "dims": "0"}]
+    mean = plots.cost_figure(ds, output=None).axes[0]  # the mean over outputs: every job has one
+    assert [t.get_text() for t in mean.get_legend().get_texts()] == [
+        f"{m}, dims = {d}" for m in ("snn", "linear") for d in ("0", "1")
+    ]
