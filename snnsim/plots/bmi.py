@@ -443,6 +443,19 @@ def _kind_of(da: xr.DataArray) -> str:
     return head[start + 1 : end] if 0 <= start < end else ""
 
 
+def _empty_note(name: str, model: Any) -> str:
+    """Why a learning-curve panel of per-epoch variable ``name`` and BMI ``model`` has no curve:
+    no hidden firing rate without a spiking layer (ann, linear), no learning rate for the ridge
+    decoder (fitted in closed form), else no values (a job missing from the merge)."""
+    from ..config import SPIKING, TRAINED
+
+    if model is not None and name == "hidden_rate_curve" and model not in SPIKING:
+        return "no spiking layer"
+    if model is not None and name == "lr_curve" and model not in TRAINED:
+        return "no learning rate\n(ridge, fitted in closed form)"
+    return "no values"
+
+
 @styled
 def learning_curves(
     ds: xr.Dataset,
@@ -478,6 +491,10 @@ def learning_curves(
             colour = SPLIT_COLOURS["val" if name.startswith("val") else "train"]
             ax.plot(epochs, s["median"], color=colour, marker="o", markersize=2.5, label="median")
             ax.fill_between(epochs, s["low"], s["high"], color=colour, alpha=0.2, linewidth=0)
+            if np.isnan(s["median"]).all():  # an empty panel says why (the ANN's hidden firing rate)
+                kind = model if model is not None else ds.attrs.get("config_model")
+                ax.text(0.5, 0.5, _empty_note(name, kind), transform=ax.transAxes, ha="center", va="center",
+                        fontsize=8, color="0.4", gid="empty")  # fmt: skip
             if r == 0:
                 ax.set_title(str(model) if model is not None else str(ds.attrs.get("config_model", "")))
             if r == len(variables) - 1:

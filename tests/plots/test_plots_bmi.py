@@ -427,3 +427,27 @@ def test_figure_1_of_a_merge_without_a_models_job_names_the_model(bmi_grid):
     # every model drawn: no such line
     ax = plots.prediction_trace(bmi_grid, window_length=8, sel={"rotation": 16}).axes[0]
     assert "not drawn" not in ax.get_title()
+
+
+def test_learning_curves_say_why_a_panel_is_empty(bmi_grid):
+    """The ANN's "Hidden firing rate" panel (and the linear decoder's, and its learning rate's)
+    was empty without a word: a reader could take it for a failed run. An empty panel says
+    why: no spiking layer, no learning rate (the ridge decoder), else no values."""
+    ds = bmi_grid.copy()
+    spiking = ds["model"] == "snn"
+    ds["hidden_rate_curve"] = xr.full_like(ds["loss"], 12.0).where(spiking).assign_attrs(units="Hz")
+    ds["lr_curve"] = xr.full_like(ds["loss"], 0.003).where(ds["model"] != "linear")
+    ds["val_loss"] = ds["val_loss"].where(ds["model"] != "ann")  # as a job missing from the merge
+    fig = plots.learning_curves(ds, variables=["hidden_rate_curve", "lr_curve", "val_loss"])
+
+    def note(ax):
+        return [t.get_text() for t in ax.texts if t.get_gid() == "empty"]
+
+    notes = [[note(fig.axes[3 * r + c]) for c in range(3)] for r in range(3)]
+    assert notes == [
+        [[], ["no spiking layer"], ["no spiking layer"]],
+        [[], [], ["no learning rate\n(ridge, fitted in closed form)"]],
+        [[], ["no values"], []],
+    ]
+    for r, c in ((0, 0), (1, 1), (2, 2)):  # a panel with a curve: drawn as before
+        assert np.isfinite(fig.axes[3 * r + c].lines[0].get_ydata()).any()
