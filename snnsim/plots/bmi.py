@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from .common import (
+    DIMENSIONLESS,
     SPLIT_COLOURS,
     SPLIT_LABELS,
     colours,
@@ -38,6 +39,7 @@ from .common import (
     styled,
     symmetric_norm,
     with_settings,
+    with_units,
     wrapped,
 )
 from .ipd import model_drawn, weights_of
@@ -501,9 +503,10 @@ def learning_curves(
                 ax.set_xlabel("Epoch")
         units = ds[name].attrs.get("units")
         label = _curve_label(name)
-        if not units and (kind := _kind_of(ds[name])):  # the loss's kind (MSE ...), the FVAF's outputs
+        kind = _kind_of(ds[name]) if str(units or "") in DIMENSIONLESS else ""
+        if kind:  # the loss's kind (MSE ...), the FVAF's outputs
             label += f"\n({kind})"
-        axes[r, 0].set_ylabel(f"{label} ({units})" if units else label)
+        axes[r, 0].set_ylabel(with_units(label, units))
     axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole (sharex: every panel)
     what = ", ".join(format_setting(k, v) for k, v in (sel or {}).items())
     fig.suptitle(

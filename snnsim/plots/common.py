@@ -333,6 +333,17 @@ def finite(values: ArrayLike) -> np.ndarray:
     return v[np.isfinite(v)]
 
 
+#: Units of a dimensionless quantity: no unit mark on an axis ("FVAF", "Fraction of ...", "Weight").
+DIMENSIONLESS = ("", "1")
+
+
+def with_units(label: str, units: Any) -> str:
+    """An axis label: ``label (units)``, or ``label`` alone for a dimensionless quantity (units
+    '' or '1', :data:`DIMENSIONLESS`), as every figure draws FVAF, fractions, weights and losses."""
+    units = "" if units is None else str(units)
+    return label if units in DIMENSIONLESS else f"{label} ({units})"
+
+
 def units_of(da: xr.DataArray, default: str = "") -> str:
     return str(da.attrs.get("units", default))
 

@@ -32,6 +32,7 @@ from .common import (
     stack_samples,
     styled,
     with_settings,
+    with_units,
     wrapped,
 )
 
@@ -66,9 +67,8 @@ def _metric_label(ds: xr.Dataset, metric: str, output: int | str | None) -> tupl
         from .bmi import target_label
 
         of = "the mean over outputs" if output is None else target_label(ds, output)[0].lower()
-        return f"{split_name} FVAF of {of} (1)", f"{split_name.lower()} FVAF"
-    units = ds[metric].attrs.get("units")
-    return metric + (f" ({units})" if units else ""), metric
+        return f"{split_name} FVAF of {of}", f"{split_name.lower()} FVAF"  # no "(1)": as Figure 2a
+    return with_units(metric, ds[metric].attrs.get("units")), metric
 
 
 def _valueless_note(ds: xr.Dataset, keys: list[dict], ylabel: str) -> str:

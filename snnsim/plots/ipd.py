@@ -44,6 +44,7 @@ from .common import (
     styled,
     symmetric_norm,
     with_settings,
+    with_units,
     wrapped,
 )
 from .costs import LEGEND_ROWS
@@ -264,9 +265,8 @@ LABELS = {"loss": "training loss", "val_loss": "validation loss", "train_loss": 
 
 def _variable_label(da: xr.DataArray) -> str:
     name = da.attrs.get("long_name") or LABELS.get(str(da.name), da.name)
-    units = da.attrs.get("units")
     name = str(name)[0].upper() + str(name)[1:]
-    return f"{name} ({units})" if units else name
+    return with_units(name, da.attrs.get("units"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -369,7 +369,7 @@ def test_a_sweep_over_the_target_labels_each_point_with_its_own(bmi_grid):
         assert ax.get_ylabel() == label
         assert f"true and predicted {label.split(' (')[0].lower()} (" in ax.get_title()
     cost = plots.cost_figure(ds, by=("target", "model", "n_train_folds"))
-    assert cost.axes[0].get_ylabel() == "Test FVAF of shoulder angle / velocity (1)"
+    assert cost.axes[0].get_ylabel() == "Test FVAF of shoulder angle / velocity"
 
 
 def test_figure_1_of_a_sweep_over_dims_draws_a_point_that_decodes_the_output(bmi_grid):

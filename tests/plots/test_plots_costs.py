@@ -83,7 +83,7 @@ def test_the_error_bars_stay_within_the_accuracies(ipd_grid):
 def test_bmi_grid_fvaf_of_the_first_output_per_model_and_training_size(bmi_grid):
     fig = plots.cost_figure(bmi_grid)
     ax = fig.axes[0]
-    assert ax.get_ylabel() == "Test FVAF of shoulder velocity (1)"
+    assert ax.get_ylabel() == "Test FVAF of shoulder velocity"
     assert ax.get_xlabel() == "Effective synaptic operations (ACs + MACs per sample)"
     keys = [{"model": m, "n_train_folds": f} for m in ("snn", "ann", "linear") for f in (1, 2, 4, 8)]
     assert [p["key"] for p in fig.snnsim_points] == keys
@@ -217,7 +217,7 @@ def test_a_merge_over_dims_draws_the_shoulder_and_names_the_points_without_it(rn
     ds = dims_merged(rng, models=("ann", "linear"), folds=(2,), rotations=(5,), repeats=1).squeeze("n_train_folds")
     fig = plots.cost_figure(ds)
     ax = fig.axes[0]
-    assert ax.get_ylabel() == "Test FVAF of shoulder velocity (1)"
+    assert ax.get_ylabel() == "Test FVAF of shoulder velocity"
     keys = [p["key"] for p in fig.snnsim_points]
     assert keys == [{"model": m, "dims": d} for m in ("ann", "linear") for d in ("0", "0,1")]
     for point, line in zip(fig.snnsim_points, markers(ax)):
@@ -226,7 +226,7 @@ def test_a_merge_over_dims_draws_the_shoulder_and_names_the_points_without_it(rn
     note = "2 grid points without test FVAF of shoulder velocity, left out: ann, dims = 1; linear, dims = 1"
     assert ax.get_title().replace("\n", " ").endswith(note)
     elbow = plots.cost_figure(ds, output="elbow").axes[0]
-    assert elbow.get_ylabel() == "Test FVAF of elbow velocity (1)"
+    assert elbow.get_ylabel() == "Test FVAF of elbow velocity"
     assert (
         elbow.get_title()
         .replace("\n", " ")
@@ -289,3 +289,29 @@ def test_a_merge_over_dims_0_and_1_keeps_the_dims_apart(rng):
     assert [t.get_text() for t in mean.get_legend().get_texts()] == [
         f"{m}, dims = {d}" for m in ("snn", "linear") for d in ("0", "1")
     ]
+
+
+def test_dimensionless_axes_carry_no_unit_mark_in_any_figure(bmi_grid):
+    """The cost figure's FVAF axis read "Test FVAF of shoulder velocity (1)" where Figure 2a's
+    read "FVAF of shoulder velocity" and the learning curves' "Validation FVAF": one quantity,
+    two styles. Every other dimensionless axis (fractions, weights, losses, counts) has no unit
+    mark, so none has: FVAF, and a cost variable of units "1" drawn as the metric."""
+    ds = bmi_grid.copy()
+    ds["test_rmse"].attrs["units"] = "rad/s"
+    ds["val_fvaf_curve"] = (ds["loss"] * 0 + 0.5).assign_attrs(units="1", long_name="validation FVAF per epoch")
+    ds["activation_sparsity"].attrs["units"] = "1"  # as snnsim.costs writes it
+    labels = {
+        "cost": plots.cost_figure(ds).axes[0].get_ylabel(),
+        "cost, mean": plots.cost_figure(ds, output=None).axes[0].get_ylabel(),
+        "figure 2a": plots.fvaf_figure(ds).axes[0].get_ylabel(),
+        "learning curves": plots.learning_curves(ds, variables=["val_fvaf_curve"]).axes[0].get_ylabel(),
+        "sparsity": plots.cost_figure(ds, metric="activation_sparsity").axes[0].get_ylabel(),
+    }
+    assert labels == {
+        "cost": "Test FVAF of shoulder velocity",
+        "cost, mean": "Test FVAF of the mean over outputs",
+        "figure 2a": "FVAF of shoulder velocity",
+        "learning curves": "Validation FVAF",
+        "sparsity": "activation_sparsity",
+    }
+    assert plots.cost_figure(ds, metric="test_rmse").axes[0].get_ylabel() == "test_rmse (rad/s)"  # a unit stays
