@@ -105,11 +105,27 @@ def new_figure(width: float = 6.4, height: float = 4.0, **kwargs: Any) -> Figure
 
 
 def wrapped(text: str, fig: Figure, fontsize: float = 11.0) -> str:
-    """``text`` broken into lines that fit the width of ``fig`` at ``fontsize`` pt (a title)."""
+    """``text`` broken into lines that fit the width of ``fig`` at ``fontsize`` pt (a title), at
+    spaces outside any parenthesised group that fits on a line: "(n ≤ 2)" is never split."""
+    chars = max(int(fig.get_figwidth() * 72 / (0.55 * fontsize)), 20)
+    return "\n".join(_fill(line, chars) for line in text.split("\n"))
+
+
+def _fill(line: str, width: int) -> str:
+    """:func:`textwrap.fill` of ``line`` at ``width``, the spaces of each bracketed group of at
+    most ``width`` characters held (a longer group breaks at its spaces, as any text)."""
     import textwrap
 
-    chars = int(fig.get_figwidth() * 72 / (0.55 * fontsize))
-    return "\n".join(textwrap.fill(line, max(chars, 20)) for line in text.split("\n"))
+    glue = "\x1f"  # no space to textwrap, and in no title
+    chars, opened = list(line), []
+    for i, c in enumerate(line):
+        if c == "(":
+            opened.append(i)
+        elif c == ")" and opened:
+            start = opened.pop()
+            if i - start < width:
+                chars[start:i] = [glue if ch == " " else ch for ch in chars[start:i]]
+    return textwrap.fill("".join(chars), width).replace(glue, " ")
 
 
 def plural(n: int, word: str) -> str:

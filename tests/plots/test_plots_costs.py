@@ -315,3 +315,21 @@ def test_dimensionless_axes_carry_no_unit_mark_in_any_figure(bmi_grid):
         "sparsity": "activation_sparsity",
     }
     assert plots.cost_figure(ds, metric="test_rmse").axes[0].get_ylabel() == "test_rmse (rad/s)"  # a unit stays
+
+
+def test_a_title_keeps_a_parenthesised_group_on_one_line(rng):
+    """The cost title of a real merge over dims wrapped as "... over dims, repeat (n ≤" and
+    "2)" alone on the next line. Titles wrap at spaces outside a parenthesised group that fits
+    on a line; a longer group still wraps, and no line is longer than the width allows."""
+    from snnsim.plots.common import new_figure, wrapped
+
+    text = "Test FVAF against synaptic operations: median and quartiles over dims, repeat (n ≤ 2)"
+    fig = plots.cost_figure(bmi_merged(rng, folds=(1, 2), rotations=(15,), repeats=2), title=text)
+    assert fig.axes[0].get_title() == text.replace(" (n ≤ 2)", "\n(n ≤ 2)")
+    width = int(6.4 * 72 / (0.55 * 10))  # the characters wrapped() fits on the cost figure's line
+    long = "Test set: " + "(" + " ".join(["pooled"] * 20) + ") and (n ≤ 2) at the end of a line that is long"
+    lines = wrapped(long, new_figure(6.4), 10).split("\n")
+    assert len(lines) > 2 and all(len(line) <= width for line in lines)
+    assert " ".join(lines) == long
+    assert "(" in lines[0] and ")" not in lines[0], "a group longer than a line breaks at its spaces"
+    assert sum("(n ≤ 2)" in line for line in lines) == 1
