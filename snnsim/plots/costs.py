@@ -137,6 +137,7 @@ def cost_figure(
     if by is None:
         dims += pooled_settings(y_da, dims)
     refuse_pooled_settings(y_da, dims)
+    refuse_pooled_settings(x_da, dims)  # dims [1] has operations but no shoulder FVAF: not seen in y
     ylabel, short = _metric_label(ds, metric, output)
 
     keys = group_keys(ds, dims)

@@ -333,3 +333,18 @@ def test_a_title_keeps_a_parenthesised_group_on_one_line(rng):
     assert " ".join(lines) == long
     assert "(" in lines[0] and ")" not in lines[0], "a group longer than a line breaks at its spaces"
     assert sum("(n ≤ 2)" in line for line in lines) == 1
+
+
+def test_a_by_that_leaves_dims_is_refused(rng):
+    """``by=("model",)`` on a merge over dims [0] and [1]: the check for pooled settings read
+    the metric only, where dims = 1 has no shoulder FVAF, so the figure drew "snn" / "linear"
+    titled "median and quartiles over dims, repeat", the dims = 1 jobs left out unsaid. The
+    operations exist at both dims: such a ``by`` is refused in one line, as any other."""
+    from fake_results import dims_merged
+
+    ds = dims_merged(rng, dims=("0", "1"), models=("snn", "linear"), folds=(2,), rotations=(5,), repeats=2)
+    ds = ds.squeeze(["n_train_folds", "rotation"])
+    with pytest.raises(ValueError, match=r"^would pool different settings \(dims: 0, 1\); select one with sel=$"):
+        plots.cost_figure(ds, by=("model",))
+    fig = plots.cost_figure(ds.sel(dims=["0"]), by=("model",))  # one dims: nothing to mix
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["snn", "linear"]
