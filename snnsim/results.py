@@ -2,8 +2,8 @@
 ``xarray.open_dataset(path, engine="h5netcdf")``.
 
 Every file carries the full config (JSON in attribute ``config``, and each scalar setting as
-``config_<name>``), the seed, library versions, the device, the kind of CPU (and GPU) that made
-its numbers (:func:`hardware`), ``complete = 1`` and
+``config_<name>``), the seed, library versions, the device, the kind of CPU (and GPU) and the loops
+(compiled kernels or torch's) that made its numbers (:func:`hardware`), ``complete = 1`` and
 ``data_sha256``, a SHA-256 of every stored array, its attributes and every global attribute
 (:data:`DIGEST`): :func:`verify` (used by
 :func:`load` and by the sweep's job states) finds a file whose bytes were damaged after writing.
@@ -94,15 +94,21 @@ def hardware(device: object) -> dict[str, str]:
     torch's, numpy's and the compiled kernels' (``-march=native``) sums otherwise (bit-identity
     holds on one kind of CPU: tests/reference/shipped.py); on a GPU also ``gpu``, its name and
     compute capability; ``numerics_env``, JSON of the :data:`NUMERICS_ENV` variables set (``{}``:
-    none). The thread counts change no number (snnsim.threads) and are not recorded."""
+    none); ``kernels``, which loops computed what the compiled CPU kernels compute in this process
+    (:func:`snnsim.backends._native.kernels`: ``compiled (OpenMP)``, ``compiled (one thread)``,
+    ``torch loops (WHY)``, whose sums round otherwise, or ``none``), read without building them.
+    The thread counts change no number (snnsim.threads) and are not recorded."""
     import torch
+
+    from .backends import _native
 
     vendor = _cpuinfo("vendor_id")
     if vendor == "?":
         vendor = platform.processor() or platform.machine()
     info = {"cpu": f"{torch.backends.cpu.get_cpu_capability()} {vendor} family {_cpuinfo('cpu family')} "
                    f"model {_cpuinfo('model')} ({_cpuinfo('model name')})",
-            "numerics_env": json.dumps({k: os.environ[k] for k in NUMERICS_ENV if os.environ.get(k)})}  # fmt: skip
+            "numerics_env": json.dumps({k: os.environ[k] for k in NUMERICS_ENV if os.environ.get(k)}),
+            "kernels": _native.kernels()}  # fmt: skip
     device = torch.device(device)
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)

@@ -75,6 +75,66 @@ def test_file_names_the_switch_that_turns_the_compiled_kernels_off(tmp_path, mon
     assert json.loads(ds.attrs["numerics_env"]) == {"SNNSIM_NO_NATIVE": "1"}
 
 
+def _kernels_of_a_run(folder, name, **env):
+    """The ``kernels`` attribute, ``numerics_env`` and stderr of a tiny fused IPD run in a new
+    process (its own choice of kernels) with ``env`` added."""
+    import subprocess
+    import sys
+
+    tiny = ["--epochs", "1", "--n-train-batches", "2", "--n-test-batches", "1", "--batch-size", "8", "--hidden", "8",
+            "--backend", "fused", "--quiet"]  # fmt: skip
+    out = folder / f"{name}.h5"
+    proc = subprocess.run([sys.executable, "-m", "snnsim.run", *tiny, "--out", str(out)], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    attrs = results.load(out).attrs
+    return attrs["kernels"], json.loads(attrs["numerics_env"]), proc.stderr
+
+
+def test_file_says_which_kernels_computed_it(tmp_path):
+    """The compiled kernels and the fused backend's torch loops round otherwise (w1 2.7e-7 apart
+    after one epoch of a tiny run), and a cache folder on a full disk gives the torch loops with
+    nothing in ``numerics_env`` to tell: the file says which loops made its numbers."""
+    import subprocess
+
+    clean = {name: "" for name in results.NUMERICS_ENV}
+    compiled, env, _ = _kernels_of_a_run(tmp_path, "compiled", **clean)
+    assert compiled in ("compiled (OpenMP)", "compiled (one thread)") and env == {}
+    switched, env, _ = _kernels_of_a_run(tmp_path, "switched", **{**clean, "SNNSIM_NO_NATIVE": "1"})
+    assert switched == "torch loops (SNNSIM_NO_NATIVE=1)" and env == {"SNNSIM_NO_NATIVE": "1"}
+
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)  # root: a real disk
+    try:
+        with open(full / "fill", "wb", buffering=0) as fh:  # every block taken
+            try:
+                while True:
+                    fh.write(b"\0" * 4096)
+            except OSError:
+                pass
+        loops, env, err = _kernels_of_a_run(tmp_path, "full", **clean, SNNSIM_CACHE=str(full / "cache"))
+    finally:
+        subprocess.run(["umount", str(full)], check=True)
+    assert "compiled CPU kernels unavailable" in err
+    assert loops == "torch loops ([Errno 28] No space left on device)" and env == {}
+
+
+def test_file_of_a_run_without_kernels_says_none_and_builds_none(tmp_path):
+    """A BMI linear decoder asks for no compiled kernel: its file says ``none``, and writing it
+    builds none (an empty cache stays without a library)."""
+    import subprocess
+    import sys
+
+    cache, out = tmp_path / "cache", tmp_path / "linear.h5"
+    argv = [sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", "linear", "--quiet", "--out", str(out)]
+    env = {**os.environ, "SNNSIM_CACHE": str(cache), "SNNSIM_NO_NATIVE": ""}
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert results.load(out).attrs["kernels"] == "none"
+    assert list(cache.glob("lif_kernels_*")) == []
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")

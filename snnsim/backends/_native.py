@@ -77,6 +77,7 @@ FLAGS = [
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _tried = False
+_without = ""  # why this process runs the torch loops instead (:func:`kernels`), once it tried
 
 _i64 = ctypes.c_int64
 _p = ctypes.c_void_p
@@ -242,30 +243,43 @@ def _build() -> ctypes.CDLL:
     lib.csc_build.restype = None
     lib.mt_bernoulli_f32.argtypes = [_p, _p, _p, _i64, _p]
     lib.mt_bernoulli_f32.restype = None
+    lib.snnsim_kernels = "compiled (OpenMP)" if OPENMP in flags else "compiled (one thread)"  # for kernels()
     return lib
 
 
 def library() -> ctypes.CDLL | None:
     """The compiled kernels, or None (with one warning) when they cannot be built here."""
-    global _lib, _tried
+    global _lib, _tried, _without
     if _tried:
         return _lib
     with _lock:
         if not _tried:
-            if os.environ.get("SNNSIM_NO_NATIVE", "") not in ("", "0"):
-                _lib = None
+            switch = os.environ.get("SNNSIM_NO_NATIVE", "")
+            if switch not in ("", "0"):
+                _lib, _without = None, f"SNNSIM_NO_NATIVE={switch}"
             else:
                 try:
                     _lib = _build()
                 except Exception as exc:  # noqa: BLE001 - any failure means: use the torch loops
+                    reason = _first_error(exc)
                     warnings.warn(
-                        f"compiled CPU kernels unavailable ({_first_error(exc)}); the fused backend and the IPD stimuli use slower torch ops",
+                        f"compiled CPU kernels unavailable ({reason}); the fused backend and the IPD stimuli use slower torch ops",
                         RuntimeWarning,
                         stacklevel=3,
                     )
-                    _lib = None
+                    _lib, _without = None, reason
             _tried = True
     return _lib
+
+
+def kernels() -> str:
+    """Which loops computed what the compiled kernels compute in this process, for result files:
+    ``compiled (OpenMP)``, ``compiled (one thread)`` (the same numbers), ``torch loops (WHY)``
+    (which round otherwise in the last bits), or ``none`` where nothing in this process asked
+    for them (a GPU run, a ridge decoder). Never builds them."""
+    if not _tried:
+        return "none"
+    return getattr(_lib, "snnsim_kernels", "compiled") if _lib is not None else f"torch loops ({_without})"
 
 
 def supported(*tensors: torch.Tensor) -> bool:

@@ -472,6 +472,24 @@ def test_the_merged_file_keeps_the_jobs_versions_and_device(exp, tmp_path):
     ]
 
 
+def test_the_merged_file_keeps_the_kernels_of_its_jobs(exp, tmp_path):
+    """``kernels`` is carried as ``cpu`` is: as it is where every job has it alike, else by job."""
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    one = results.load(result_path(exp, 0, tmp_path)).attrs
+    assert merge(exp, tmp_path).attrs["kernels"] == one["kernels"]
+    path = result_path(exp, 3, tmp_path)
+    other = results.load(path)
+    other.attrs["kernels"] = "torch loops (SNNSIM_NO_NATIVE=1)"
+    results.write(other, path, overwrite=True)
+    ds = merge(exp, tmp_path)
+    assert "kernels" not in ds.attrs
+    assert [(b["jobs"], b["kernels"]) for b in json.loads(ds.attrs["kernels_by_job"])] == [
+        ("0-2,4-11", one["kernels"]),
+        ("3", "torch loops (SNNSIM_NO_NATIVE=1)"),
+    ]
+
+
 def test_an_attribute_that_differs_between_jobs_is_kept_by_job(tmp_path, bmi_path):
     """A BMI sweep over the rotation: each job's folds differ, so the merged file lists them by
     job (it held the first job's test fold for all before), and the data file's checksum, alike
