@@ -381,6 +381,32 @@ def test_a_compiler_without_openmp_is_tried_once_per_machine_and_named_in_one_li
     assert "-fopenmp" in log.read_text().splitlines()[calls]
 
 
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
+def test_kernels_names_the_build_this_process_got_without_building(monkeypatch, tmp_path):
+    """:func:`_native.kernels` (a result file's ``kernels``): ``none`` before anything asked for
+    the kernels (and asking it builds nothing), then the one-thread build of a compiler without
+    OpenMP, the torch loops of a compiler that fails, and the first build again once the
+    process's own library is back."""
+    before = _native.kernels()
+    assert before in ("compiled (OpenMP)", "compiled (one thread)")
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(_native, "_tried", False)
+    monkeypatch.setattr(_native, "_lib", None)
+    assert _native.kernels() == "none"
+    assert not (tmp_path / "cache").exists()
+    monkeypatch.setenv("CC", str(_compiler_without_openmp(tmp_path / "bin", tmp_path / "calls")))
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        assert _native.library() is not None
+    assert _native.kernels() == "compiled (one thread)"
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is None and said
+    assert _native.kernels().startswith("torch loops (") and "no-such-cc" in _native.kernels()
+    monkeypatch.undo()
+    assert _native.kernels() == before
+
+
 CONCURRENT_BUILD = """
 import warnings
 from snnsim.backends import _native
