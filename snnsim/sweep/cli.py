@@ -405,6 +405,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     running: dict[int, subprocess.Popen] = {}
     unlogged: dict[int, str] = {}  # the jobs (packs) not started: their log could not be written
     elsewhere: dict[int, str] = {}  # the jobs another process (a second sweep, SLURM) was running: who
+    chosen = {j: _file_stamp(jobs_mod.found_result(exp, j, ns.results_dir)) for j in todo}  # their files then
     stopping = threading.Event()
     launching = threading.Lock()  # a job starts, or the stop takes the jobs running: not both at once
 
@@ -422,7 +423,10 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         for j in mine:  # taken by another process (a second `local`, a SLURM task) since the jobs were chosen
             if (held := jobs_mod.job_lock(exp, j, ns.results_dir).holder()) is not None:
                 elsewhere[j] = held
-            elif jobs_mod.file_state(exp, j, ns.results_dir, check_data=False).state == "done":
+            elif (
+                _file_stamp(jobs_mod.found_result(exp, j, ns.results_dir)) != chosen[j]  # written since: not a
+                and jobs_mod.file_state(exp, j, ns.results_dir, check_data=False).state == "done"  # corrupt one
+            ):
                 elsewhere[j] = "another process"
         if all(j in elsewhere for j in mine):  # nothing left for a process of its own
             return i, 0
@@ -510,6 +514,15 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         print(f"  job {j}: skipped, being run by {elsewhere[j]}; now {now[j].state}"
               + (f": {now[j].reason}" if now[j].reason else ""))  # fmt: skip
     return 1 if bad or lost else 0
+
+
+def _file_stamp(path: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime in ns, size) of ``path``, None where there is none: a file written since."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def _ended(rc: int) -> str:
