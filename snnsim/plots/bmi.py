@@ -377,14 +377,42 @@ def training_size_figure(
     axes[-1].legend(*axes[0].get_legend_handles_labels(), loc="upper left", bbox_to_anchor=(1.02, 1.0),
                     frameon=False)  # beside the panels: inside the first one it could hide a curve  # fmt: skip
     name = "FVAF" if metric == "fvaf" else metric.upper()
+    drawn, left_out = _dims_drawn(ds, f"{splits[-1]}_{metric}", output)
     fig.suptitle(
         wrapped(
-            f"{name} against training set size: "
+            f"{name} against training set size"
+            + (f" ({format_setting('dims', ', '.join(drawn))})" if drawn else "")
+            + ": "
             + pooled_over(_pick_output(ds[f"{splits[-1]}_{metric}"], output), ("n_train_folds", by), q, n_max),
             fig,
         )
+        + (f"\n{wrapped(f'{left_out} without {name} of {label.lower()}, left out', fig)}" if left_out else "")
     )
     return fig
+
+
+def _dims_drawn(ds: xr.Dataset, variable: str, output: int | str) -> tuple[list[str], str]:
+    """Of a merge over ``dims`` (the decoded joints): the dims values whose jobs have a value of
+    ``variable`` at ``output`` (drawn: "0" alone in a merge of [0] and [1], the shoulder), and
+    the jobs of the others that ran but decode no such output: "8 jobs of dims = 1" ('' if none).
+    ([], '') for a run or a grid not swept over dims."""
+    if "dims" not in ds.coords:
+        return [], ""
+    values = [str(v) for v in np.atleast_1d(ds["dims"].values).tolist()]
+    if "dims" not in ds[variable].dims:
+        return values, ""
+    da = ds[variable]
+    at = _pick_output(da, output)
+    jobs = [d for d in da.dims if d not in ("dims", "repeat", "output")]  # a job: one point of the grid
+    has = at.notnull().any([d for d in at.dims if d not in ("dims",)]).values
+    ran = da.notnull().any([d for d in da.dims if d not in ("dims", *jobs)])
+    drawn = [v for v, h in zip(values, has) if h]
+    out = [(v, int(ran.isel(dims=i).sum())) for i, (v, h) in enumerate(zip(values, has)) if not h]
+    out = [(v, n) for v, n in out if n]
+    if not out:
+        return drawn, ""
+    n = sum(k for _, k in out)
+    return drawn, f"{n} job{'s' if n != 1 else ''} of {' and '.join(format_setting('dims', v) for v, _ in out)}"
 
 
 def complete_rotations(ds: xr.Dataset, variable: str) -> list[int] | None:

@@ -451,3 +451,27 @@ def test_learning_curves_say_why_a_panel_is_empty(bmi_grid):
     ]
     for r, c in ((0, 0), (1, 1), (2, 2)):  # a panel with a curve: drawn as before
         assert np.isfinite(fig.axes[3 * r + c].lines[0].get_ydata()).any()
+
+
+@pytest.mark.parametrize("make", [plots.fvaf_figure, plots.rmse_figure])
+def test_figure_2_of_a_merge_over_dims_names_the_dims_drawn_and_the_jobs_left_out(rng, make):
+    """Figures 2a/2b of a merge over dims [0] and [1] drew dims = 0's jobs (the shoulder)
+    without saying "dims = 0", and said nothing of the dims = 1 jobs (no shoulder value) they
+    left out; the title names both, as the cost figure does."""
+    from fake_results import dims_merged
+
+    ds = dims_merged(rng, dims=("0", "1"), models=("snn", "linear"), folds=(1, 2), rotations=(5, 6), repeats=2)
+    name = "FVAF" if make is plots.fvaf_figure else "RMSE"
+    lines = make(ds).get_suptitle().split("\n")
+    assert lines[0].startswith(f"{name} against training set size (dims = 0): median over rotation, repeat")
+    assert lines[-1] == f"8 jobs of dims = 1 without {name} of shoulder velocity, left out"  # 2 models x 2 sizes x 2
+    lines = make(ds, output="elbow").get_suptitle().split("\n")
+    assert lines[0].startswith(f"{name} against training set size (dims = 1):")
+    assert lines[-1] == f"8 jobs of dims = 0 without {name} of elbow velocity, left out"
+    ds["test_fvaf"].loc[dict(dims="1", model="linear")] = np.nan  # 4 of those jobs missing from the merge
+    ds["test_rmse"].loc[dict(dims="1", model="linear")] = np.nan
+    assert make(ds).get_suptitle().endswith(f"\n4 jobs of dims = 1 without {name} of shoulder velocity, left out")
+    title = make(ds.sel(dims=["0"])).get_suptitle()
+    assert "(dims = 0)" in title and "left out" not in title
+    title = make(ds.sel(dims="0")).get_suptitle()  # a scalar dims coordinate: the same
+    assert "(dims = 0)" in title and "left out" not in title
