@@ -19,9 +19,11 @@ import xarray as xr
 from matplotlib.figure import Figure
 
 from .common import (
+    REPLICATE_DIMS,
     colours,
     described,
     format_key,
+    format_setting,
     group_keys,
     grouping_dims,
     merge_holes,
@@ -194,11 +196,15 @@ def cost_figure(
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
     n_max = max(p["n"] for p in points)
-    over = ", ".join(sample_dims(x_da, dims)) or "repeats"
+    pooled = sample_dims(x_da, dims)
+    over = ", ".join(d for d in pooled if x_da.sizes[d] > 1)  # one rotation: not pooled
+    summary = f"median and quartiles over {over} (n ≤ {n_max})" if over else "one model per point"
+    fixed = [format_setting(d, x_da[d].values[0].item()) for d in pooled  # one dims: named, as Figure 2a
+             if x_da.sizes[d] == 1 and d not in REPLICATE_DIMS and d in x_da.coords]  # fmt: skip
+    at = f" ({', '.join(fixed)})" if fixed else ""
     ax.set_title(
         wrapped(
-            title
-            or f"{short[0].upper()}{short[1:]} against synaptic operations: median and quartiles over {over} (n ≤ {n_max})",
+            title or f"{short[0].upper()}{short[1:]} against synaptic operations{at}: {summary}",
             fig,
             10,
         )

@@ -37,7 +37,7 @@ def test_ipd_grid_one_point_per_readout_and_tau_at_the_medians(ipd_grid):
     assert ax.get_xscale() == "log"
     assert (
         ax.get_title().replace("\n", " ")
-        == "Test accuracy against synaptic operations: median and quartiles over seed, repeat (n ≤ 3)"
+        == "Test accuracy against synaptic operations: median and quartiles over seed (n ≤ 3)"  # one repeat
     )
     keys = [{"readout": r, "tau": t} for r in ("mean", "max", "fr") for t in (0.02, 0.002)]
     points = markers(ax)
@@ -348,3 +348,25 @@ def test_a_by_that_leaves_dims_is_refused(rng):
         plots.cost_figure(ds, by=("model",))
     fig = plots.cost_figure(ds.sel(dims=["0"]), by=("model",))  # one dims: nothing to mix
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["snn", "linear"]
+
+
+def test_a_dim_of_one_value_is_not_named_as_pooled(rng, ipd_grid):
+    """The title named every pooled dim, one of a single value too: "over dims, repeat" of one
+    dims (by=("model",)), "over rotation, repeat" of one rotation, "over seed, repeat" of one
+    model per point. Only dims of more than one value are pooled; a setting of one is named."""
+    from fake_results import dims_merged
+
+    ds = dims_merged(rng, dims=("0", "1"), models=("snn", "linear"), folds=(2,), rotations=(5,), repeats=2)
+    title = plots.cost_figure(ds.sel(dims=["0"]), by=("model",)).axes[0].get_title().replace("\n", " ")
+    assert (
+        title
+        == "Test FVAF against synaptic operations (dims = 0, 2 training folds): median and quartiles over repeat (n ≤ 2)"
+    )
+    title = plots.cost_figure(ds.sel(dims=["0"])).axes[0].get_title().replace("\n", " ")
+    assert (
+        title == "Test FVAF against synaptic operations: median and quartiles over repeat (n ≤ 2)"
+    )  # rotation 5 alone
+    one = ipd_grid.isel(seed=[0], repeat=[0])
+    assert (
+        plots.cost_figure(one).axes[0].get_title() == "Test accuracy against synaptic operations: one model per point"
+    )
