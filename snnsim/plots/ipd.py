@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch
+from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from .common import (
@@ -340,7 +340,12 @@ def confusion_figure(
     fig.colorbar(im, ax=ax_c, label="Fraction of true-IPD samples")
     ax_c.set_xlabel("True IPD (deg)")
     ax_c.set_ylabel("Estimated IPD (deg)")
-    ax_c.set_title("Confusion matrix")
+    empty = np.flatnonzero(true_hist == 0)  # no test sample of that true IPD: a NaN column, hatched
+    for j in empty:
+        ax_c.add_patch(Rectangle((-90 + j * width, -90), width, 180, hatch="//", fill=False, edgecolor="0.6",
+                                 linewidth=0, gid="no-samples"))  # fmt: skip
+    note = f"\n(hatched: {plural(len(empty), 'true IPD')} without test samples)" if len(empty) else ""
+    ax_c.set_title("Confusion matrix" + note)
     n = int(counts.sum())
     what = format_key(described(ds, sel or {}))
     runs = _pooled_models(ds, sel, repeat)

@@ -561,3 +561,21 @@ def test_model_space_without_validation_says_its_rows_are_sorted_by_test(rng):
     assert medians == sorted(medians, reverse=True)
     assert fig.axes[0].get_ylabel() == "Setting (best test on top)"
     assert plots.model_space_figure(_model_space_grid(rng)).axes[0].get_ylabel() == "Setting (best validation on top)"
+
+
+def test_a_true_ipd_without_test_samples_is_hatched(ipd_ds):
+    """A true class with no test sample is a NaN column of the confusion matrix, drawn white
+    without a word; it is hatched and the title says so."""
+    ds = ipd_ds.copy(deep=True)
+    ds["confusion"].loc[dict(true_class=[2, 7])] = 0
+    ax_c = plots.confusion_figure(ds).axes[1]
+    assert np.ma.getmaskarray(ax_c.images[0].get_array())[:, [2, 7]].all()  # NaN: masked, drawn white
+    width = 180 / ds.sizes["true_class"]
+    hatched = [p for p in ax_c.patches if p.get_gid() == "no-samples"]
+    assert [(p.get_x(), p.get_width(), p.get_y(), p.get_height()) for p in hatched] == [
+        (pytest.approx(-90 + j * width), pytest.approx(width), -90, 180) for j in (2, 7)
+    ]
+    assert all(p.get_hatch() == "//" and not p.get_fill() for p in hatched)
+    assert ax_c.get_title() == "Confusion matrix\n(hatched: 2 true IPDs without test samples)"
+    ax_c = plots.confusion_figure(ipd_ds).axes[1]  # every class sampled: nothing hatched, no note
+    assert not [p for p in ax_c.patches if p.get_gid() == "no-samples"] and ax_c.get_title() == "Confusion matrix"
