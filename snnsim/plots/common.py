@@ -251,8 +251,10 @@ def refuse_pooled_settings(da: xr.DataArray, keep: Iterable[str]) -> None:
     """Raise ValueError naming the settings that pooling ``da`` outside ``keep`` would mix."""
     mixed = pooled_settings(da, keep)
     if mixed:
-        values = "; ".join(f"{d}: {', '.join(str(v) for v in da[d].values.tolist())}" for d in mixed)
-        raise ValueError(f"would pool different settings ({values}); select one with sel=")
+        values = "; ".join(f"{d}: {', '.join(repr(v) for v in da[d].values.tolist())}" for d in mixed)
+        d = mixed[0]
+        raise ValueError(f"would pool different settings ({values}); select one first, e.g. "
+                         f"ds.sel({d}={da[d].values.tolist()[0]!r})")  # fmt: skip
 
 
 def stack_samples(da: xr.DataArray, keep: Iterable[str]) -> xr.DataArray:

@@ -344,7 +344,10 @@ def test_a_by_that_leaves_dims_is_refused(rng):
 
     ds = dims_merged(rng, dims=("0", "1"), models=("snn", "linear"), folds=(2,), rotations=(5,), repeats=2)
     ds = ds.squeeze(["n_train_folds", "rotation"])
-    with pytest.raises(ValueError, match=r"^would pool different settings \(dims: 0, 1\); select one with sel=$"):
+    with pytest.raises(
+        ValueError,
+        match=r"^would pool different settings \(dims: '0', '1'\); select one first, e.g. ds.sel\(dims='0'\)$",
+    ):
         plots.cost_figure(ds, by=("model",))
     fig = plots.cost_figure(ds.sel(dims=["0"]), by=("model",))  # one dims: nothing to mix
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["snn", "linear"]
