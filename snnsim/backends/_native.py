@@ -8,6 +8,8 @@ torch headers, which is slow and needs ninja; this file needs no torch headers, 
 built without it (one thread, the same numbers): the first process says so in one line (the
 compiler, how to get OpenMP) and leaves a ``.no-openmp`` file, keyed by the host and the
 compiler's file, so that later processes there go straight to the one-thread build silently.
+A build killed part-way (SIGKILL, scancel) leaves its folder ``build-HOST-PID-XXXXXXXX`` in the
+cache; the next build removes it once its process is gone (or after an hour, from another host).
 Without a compiler, :func:`library` returns None, a warning is issued once and the fused backend
 runs its vectorised torch loops instead; ``SNNSIM_NO_NATIVE=1`` does the same without the warning.
 The torch loops can round otherwise in the last bits (a small fused IPD run's final loss
@@ -51,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -101,9 +104,66 @@ def _flags() -> list[str]:
     return [*FLAGS, *os.environ.get("SNNSIM_CFLAGS", "").split()]
 
 
+#: A build folder older than this (seconds) is a killed build's: a build takes seconds.
+STALE_BUILD_S = 3600
+
+
+def _host_key() -> str:
+    """This host and its process-id namespace (a container's pids are not the host's)."""
+    try:
+        ns = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        ns = ""
+    return hashlib.sha256(f"{platform.node()}\0{ns}".encode()).hexdigest()[:8]
+
+
+def _build_prefix() -> str:
+    """The name of this process' build folders begins with this: ``build-HOST-PID-``."""
+    return f"build-{_host_key()}-{os.getpid()}-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
+def _remove_killed_builds(folder: Path) -> None:
+    """Remove the build folders that killed builds (SIGKILL, scancel) left in ``folder``: those of
+    this host whose process is gone, and any older than :data:`STALE_BUILD_S` (another host's, or
+    an older snnsim's ``tmpXXXXXXXX`` holding only the source and the library). A live build's
+    folder is never one of them."""
+    try:
+        entries = list(folder.iterdir())
+    except OSError:
+        return
+    host, now = _host_key(), time.time()
+    for entry in entries:
+        parts = entry.name.split("-")
+        ours = len(parts) == 4 and parts[0] == "build" and parts[2].isdigit()
+        legacy = entry.name.startswith("tmp") and len(entry.name) == 11
+        if not (ours or legacy):
+            continue
+        try:
+            if not entry.is_dir() or entry.is_symlink():
+                continue
+            if legacy and any(f.name != "kernels.c" and not f.name.startswith("lif_kernels_") for f in entry.iterdir()):
+                continue
+            dead = ours and parts[1] == host and not _alive(int(parts[2]))
+            if dead or now - entry.stat().st_mtime > STALE_BUILD_S:
+                shutil.rmtree(entry, ignore_errors=True)
+        except OSError:
+            continue
+
+
 def _compile(compiler: str, flags: list[str], target: Path) -> None:
-    """Build the kernels into ``target`` (atomically: concurrent builders never see a partial file)."""
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+    """Build the kernels into ``target`` (atomically: concurrent builders never see a partial file),
+    in a folder named by this host and process (:func:`_remove_killed_builds`)."""
+    with tempfile.TemporaryDirectory(prefix=_build_prefix(), dir=target.parent) as tmp:
         src = Path(tmp).resolve() / "kernels.c"  # absolute: the file includes itself (__FILE__)
         src.write_text(SOURCE)
         out = Path(tmp) / target.name
@@ -198,6 +258,7 @@ def _build() -> ctypes.CDLL:
     marker = _no_openmp_marker(compiler, openmp)
     # without OpenMP: one thread (a compiler that failed with OpenMP here before goes straight there)
     attempts = ([] if marker.exists() else [[*_flags(), OPENMP]]) + [_flags()]
+    _remove_killed_builds(openmp.parent)
     announced, failed = False, None
     for flags in attempts:
         target = _target(compiler, flags)

@@ -462,3 +462,72 @@ exit 1
     assert "\n" not in said[0], said[0]
     assert "No space left on device" in said[0] and str(cc) in said[0]
     assert not said[0].startswith("snnsim:")  # the one-line format adds "snnsim: warning: "
+
+
+SLOW_BUILD = """
+from snnsim.backends import _native
+_native.library()
+"""
+
+
+def _start_slow_build(tmp_path, cache, name):
+    """A process building the kernels with a compiler that hangs (in a session of its own, to be
+    killed with its compiler); returns it once its build folder holds the source."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    cc = tmp_path / f"slow-{name}"
+    started = tmp_path / f"started-{name}"
+    cc.write_text(f'#!/bin/sh\ntouch "{started}"\nexec sleep 300\n')
+    os.chmod(cc, 0o755)
+    env = dict(os.environ, CC=str(cc), SNNSIM_CACHE=str(cache))
+    before = {p for p in cache.iterdir()} if cache.exists() else set()
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_BUILD], env=env, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.time() + 120
+    while not started.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+    assert started.exists(), "the slow compiler never ran"
+    (folder,) = [p for p in cache.iterdir() if p.is_dir() and p not in before]
+    assert (folder / "kernels.c").is_file()
+    return proc, folder
+
+
+def test_a_killed_build_leaves_no_folder_behind_and_a_live_one_is_left_alone(monkeypatch, tmp_path):
+    """A build killed part-way (SIGKILL, scancel) leaves its folder in the cache: the next build
+    removes it, but not the folder of a build still running, nor a young folder it cannot tell
+    dead; an old one (an hour) of an older snnsim is removed."""
+    import os
+    import signal
+
+    cache = tmp_path / "cache"
+    killed, killed_folder = _start_slow_build(tmp_path, cache, "killed")
+    os.killpg(killed.pid, signal.SIGKILL)
+    killed.wait(timeout=60)
+    assert killed_folder.is_dir()  # what the kill left
+    live, live_folder = _start_slow_build(tmp_path, cache, "live")
+    try:
+        old, young = cache / "tmpabcd1234", cache / "tmpwxyz9876"  # an older snnsim's, named by tempfile
+        for folder in (old, young):
+            folder.mkdir()
+            (folder / "kernels.c").write_text("/* a killed build's source */\n")
+        hour_ago = os.stat(old).st_mtime - 2 * 3600  # two hours ago
+        os.utime(old, (hour_ago, hour_ago))
+        other = cache / "build-0000beef-1-abcdefgh"  # another host's live build
+        other.mkdir()
+
+        fails = tmp_path / "fails"
+        fails.write_text("#!/bin/sh\necho 'cc: error: no' >&2\nexit 1\n")
+        os.chmod(fails, 0o755)
+        monkeypatch.setenv("CC", str(fails))
+        monkeypatch.setenv("SNNSIM_CACHE", str(cache))
+        lib, _ = _load_in_new_process(monkeypatch)  # the next build (it fails: that is not the point)
+        assert lib is None
+        left = sorted(p.name for p in cache.iterdir())
+        assert left == sorted([live_folder.name, young.name, other.name]), left
+        assert (live_folder / "kernels.c").is_file()
+    finally:
+        os.killpg(live.pid, signal.SIGKILL)
+        live.wait(timeout=60)
