@@ -503,7 +503,7 @@ def test_a_job_run_by_another_live_process_is_skipped(tmp_path):
                               "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
     log = tmp_path / "res" / "s" / "logs" / "job-0.log"
     deadline = time.time() + 60
-    while not (log.exists() and "job 0/1 of s:" in log.read_text()) and time.time() < deadline:
+    while not (log.exists() and "job 0 (1 of 2) of s:" in log.read_text()) and time.time() < deadline:
         time.sleep(0.2)
     status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
     assert status["running"] == [0] and status["missing"] == [1]
@@ -516,7 +516,7 @@ def test_a_job_run_by_another_live_process_is_skipped(tmp_path):
         and re.search(r"job 0: being run (\(epoch \d+/\d+\) )?by", direct.stderr)
         and "pid" in direct.stderr
     )
-    assert "job 0/1 of s:" in log.read_text()
+    assert "job 0 (1 of 2) of s:" in log.read_text()
     first.send_signal(signal.SIGTERM)  # `sweep local` passes it on to the job it runs
     first.communicate(timeout=60)
     assert first.returncode == 128 + signal.SIGTERM

@@ -737,7 +737,9 @@ def run_jobs(
                 log(f"job {index}: failed: {error}")
 
             for index in todo:
-                log(f"job {index}/{exp.grid_size - 1} of {exp.name}: {format_settings(exp.settings(index))}")
+                log(
+                    f"job {index} ({index + 1} of {exp.grid_size}) of {exp.name}: {format_settings(exp.settings(index))}"
+                )
             started = time.monotonic()
             run_configs(
                 cfgs, progress=progress, on_result=write, on_failure=fail,

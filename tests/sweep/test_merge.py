@@ -296,7 +296,7 @@ def test_sigterm_during_training_writes_nothing(tmp_path):
         env=env,
         cwd=ROOT,
     )
-    assert "job 0/0 of slow" in proc.stderr.readline()
+    assert "job 0 (1 of 1) of slow" in proc.stderr.readline()
     time.sleep(1.5)
     proc.send_signal(signal.SIGTERM)
     rest = proc.stderr.read()
