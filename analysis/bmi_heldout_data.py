@@ -33,7 +33,7 @@ import numpy as np
 from _common import parser
 
 from snnsim.atomic_write import PathTaken, write_bytes
-from snnsim.cli import guarded, index
+from snnsim.cli import guarded, index, user_path
 from snnsim.errors import ResultError
 from snnsim.results import check_writable
 
@@ -170,7 +170,7 @@ PROG = "bmi_heldout_data"
 def write(argv: list[str] | None = None) -> int:
     """The script's body: ResultError when ``out`` exists."""
     p = parser(PROG, __doc__)
-    p.add_argument("out", help="the .pkl file to write (must not exist; its folder is made)")
+    p.add_argument("out", type=user_path, help="the .pkl file to write (must not exist; its folder is made)")
     p.add_argument("--seed", type=index, default=0)
     args = p.parse_args(argv)
     if os.path.lexists(args.out):  # refused before generating (a broken link too)

@@ -13,6 +13,8 @@ import numpy as np
 import xarray as xr
 from _common import WrongResultError, load, missing_jobs, parser, run
 
+from snnsim.cli import user_path
+
 PROG = "bmi_learning_curve_table"
 ORDER = ("snn", "ann", "linear")
 DIMS = ("model", "rotation", "n_train_folds")
@@ -63,7 +65,7 @@ def _cell(value: float, k: int, n: int, sign: str) -> str:
 
 def main() -> None:
     p = parser(PROG, __doc__)
-    p.add_argument("merged", help="a merged BMI learning curve (results/NAME or its .h5 file)")
+    p.add_argument("merged", type=user_path, help="a merged BMI learning curve (results/NAME or its .h5 file)")
     path = p.parse_args().merged
     what = "a BMI learning curve (model x rotation x n_train_folds)"
     ds = load(path, what, study="bmi", merged=True, dims=DIMS, variables=("test_fvaf",))

@@ -20,6 +20,7 @@ import xarray as xr
 from _common import WrongResultError, describe, instead, is_predictions, parser, run, run_data
 
 from snnsim import results
+from snnsim.cli import user_path
 from snnsim.config import RunConfig
 from snnsim.metrics import fvaf
 from snnsim.network import load_weights
@@ -71,9 +72,9 @@ def hidden_spikes(ds: xr.Dataset, cfg: RunConfig) -> tuple[np.ndarray, dict, dic
 
 def main() -> None:
     p = parser(PROG, __doc__)
-    p.add_argument("runs", nargs="+", metavar="RUN.h5", help="result files of BMI --model snn runs")
-    p.add_argument("--data", metavar="FILE", help="the data file the runs were made from, in place of the path "
-                   "their configs record (relative to the folder each run started in)")  # fmt: skip
+    p.add_argument("runs", nargs="+", type=user_path, metavar="RUN.h5", help="result files of BMI --model snn runs")
+    p.add_argument("--data", type=user_path, metavar="FILE", help="the data file the runs were made from, in place of "
+                   "the path their configs record (relative to the folder each run started in)")  # fmt: skip
     args = p.parse_args()
     paths = args.runs
     runs = [snn_run(path, args.data) for path in paths]  # every file checked before the first is run

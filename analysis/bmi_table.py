@@ -8,6 +8,8 @@ python analysis/bmi_table.py snn_last.h5 snn_mean.h5 ann.h5 linear.h5
 import numpy as np
 from _common import SAME, data_name, joints, load, parser, run, spread
 
+from snnsim.cli import user_path
+
 PROG = "bmi_table"
 VARIABLES = ("test_fvaf", "test_rmse", "val_fvaf", "train_fvaf", "train_seconds")
 
@@ -27,7 +29,7 @@ def rows(ds, columns: tuple[str, ...] = ()) -> list[str]:
 
 def main() -> None:
     p = parser(PROG, __doc__)
-    p.add_argument("runs", nargs="+", metavar="RUN.h5", help="result files of BMI runs")
+    p.add_argument("runs", nargs="+", type=user_path, metavar="RUN.h5", help="result files of BMI runs")
     paths = p.parse_args().runs
     what = "a BMI run file"
     files = [

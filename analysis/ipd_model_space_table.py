@@ -12,6 +12,7 @@ import numpy as np
 import xarray as xr
 from _common import WrongResultError, describe, load, missing_jobs, parser, run
 
+from snnsim.cli import user_path
 from snnsim.plots.ipd import MODEL_SPACE_DIMS, model_space_label
 
 PROG = "ipd_model_space_table"
@@ -78,7 +79,7 @@ def effects_table(data: xr.Dataset, dims: list[str]) -> list[str]:
 
 def main() -> None:
     p = parser(PROG, __doc__)
-    p.add_argument("merged", help="the merged model-space experiment (results/NAME or its .h5 file)")
+    p.add_argument("merged", type=user_path, help="the merged model-space experiment (results/NAME or its .h5 file)")
     path = p.parse_args().merged
     what = "an IPD model-space sweep (" + ", ".join(MODEL_SPACE_DIMS) + ")"
     ds = load(path, what, study="ipd", merged=True, variables=NAMES)

@@ -10,6 +10,7 @@ cell pools seeds and repeats only.
 import numpy as np
 from _common import load, missing_jobs, parser, run, spread
 
+from snnsim.cli import user_path
 from snnsim.plots.common import format_setting, group_keys, pooled_settings
 
 PROG = "ipd_readout_table"
@@ -54,7 +55,9 @@ def table(ds, show_ref: bool) -> list[str]:
 
 def main() -> None:
     p = parser(PROG, __doc__)
-    p.add_argument("merged", help="a merged IPD readout x tau experiment (results/NAME or its .h5 file)")
+    p.add_argument(
+        "merged", type=user_path, help="a merged IPD readout x tau experiment (results/NAME or its .h5 file)"
+    )
     p.add_argument("ref", nargs="?", choices=["ref"], help="also print the notebook's figures")
     args = p.parse_args()
     what = "an IPD readout x tau sweep"

@@ -380,6 +380,27 @@ def test_readout_refit_takes_the_runs_data_file_from_another_folder(bmi_path, tm
 
 
 @pytest.mark.slow
+def test_readout_refit_data_and_runs_may_begin_with_a_tilde(bmi_path, tmp_path):
+    """``--data=~/bmi.pkl`` and a quoted ``"~/run.h5"`` (a ``~`` the shell leaves) are in the home
+    folder, as for every snnsim command: the ``--data`` was refused as "no file at ~/bmi.pkl"."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "bmi.pkl").write_bytes(Path(bmi_path).read_bytes())
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(home)}
+    subprocess.run([sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", "snn", "--data", "bmi.pkl",
+                    "--epochs", "1", "--hidden", "4", "--n-train-folds", "2", "--quiet", "--out", "run.h5"],
+                   cwd=home, env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+    work = tmp_path / "work"  # where the run's relative data path is not
+    work.mkdir()
+    proc = subprocess.run([sys.executable, str(ANALYSIS / "bmi_readout_refit.py"), "~/run.h5", "--data=~/bmi.pkl"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    rows = proc.stdout.splitlines()[2:]
+    assert len(rows) == 1 and rows[0].startswith(f"| {home / 'run.h5'} | 0 | "), rows
+    assert list(work.iterdir()) == []
+
+
+@pytest.mark.slow
 def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", "snn", "--data",

@@ -120,3 +120,14 @@ def test_lowpass_is_the_first_order_recursion(heldout):
         y = a * y + (1 - a) * x[t]
         want[t] = y
     np.testing.assert_allclose(heldout.lowpass(x, 0.01), want, atol=1e-12)
+
+
+def test_the_out_path_may_begin_with_a_tilde(heldout, tmp_path, monkeypatch):
+    """``"~/r/heldout.pkl"`` (quoted, so the shell leaves the ``~``) is in the home folder, as for
+    every snnsim command, not in a folder named ``~`` here."""
+    monkeypatch.setattr(heldout, "generate", lambda seed: {"seed": seed})
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.chdir(tmp_path)
+    assert heldout.main(["~/r/heldout.pkl"]) == 0
+    assert pickle.loads((tmp_path / "home" / "r" / "heldout.pkl").read_bytes()) == {"seed": 0}
+    assert not (tmp_path / "~").exists()
