@@ -305,10 +305,13 @@ def test_sigterm_during_training_writes_nothing(tmp_path):
     assert not any((tmp_path / "slow").glob("job-0.*"))
 
 
-def test_result_folders_of_snnsim_0_2_are_read(exp, tmp_path):
+def test_result_folders_of_snnsim_0_2_are_read(tmp_path):
     """Job files named ``task-INDEX.h5`` whose config says ``task`` (snnsim 0.2) are read: done
     when made with today's numerics (they merge), stale when not (a real 0.2.0 file: no
-    numerics version, 0.2.0's numerics); a rerun with --force replaces them under the new name."""
+    numerics version, 0.2.0's numerics); a rerun with --force replaces them under the new name.
+    The grid is :data:`TEXT` with a small training, as the rerun trains for real."""
+    exp = loads(TEXT.replace("epochs = 3\n", "epochs = 3\nn_train_batches = 1\nn_test_batches = 1\nhidden = 8\n"))
+    assert exp.config(1).hidden == 8
     for i in range(exp.grid_size):
         path = fake_job(exp, i, tmp_path)
         if i % 2:
