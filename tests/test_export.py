@@ -138,6 +138,7 @@ def stimuli(seed: int = 3, n: int = 4) -> torch.Tensor:
 
 @pytest.mark.parametrize("lib", ["norse", "snntorch"])
 @pytest.mark.parametrize("readout", ["mean", "fr"])
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_the_nir_graph_reproduces_snnsim_in_norse_and_snntorch(trained, lib, readout, tmp_path):
     ds = results.load(trained[readout, "standard"])
     proc = export([str(trained[readout, "standard"]), "--format", "nir", "--out", str(tmp_path / "net.nir")], tmp_path)
@@ -155,6 +156,7 @@ def test_the_nir_graph_reproduces_snnsim_in_norse_and_snntorch(trained, lib, rea
         torch.testing.assert_close(out, rec.out_membrane[0], rtol=1e-5, atol=1e-4)
 
 
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_the_notebook_neuron_agrees_until_the_first_hidden_spike(trained, tmp_path):
     """The notebook neuron (spike from the pre-update membrane, reset a step later) has no NIR
     node: its graph equals snnsim's network, two steps later, until each hidden neuron's first
@@ -174,6 +176,7 @@ def test_the_notebook_neuron_agrees_until_the_first_hidden_spike(trained, tmp_pa
     assert torch.equal(sim[before_first], nir_spikes[before_first])
 
 
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_a_notebook_neuron_model_is_no_nir_graph(trained, tmp_path):
     """The notebook neuron (snnsim's default) has no NIR node: its graph was written, exit 0, and
     differed from the model after the first hidden spike (a tiny IPD run's test accuracy 18.8 %
@@ -189,6 +192,7 @@ def test_a_notebook_neuron_model_is_no_nir_graph(trained, tmp_path):
     assert torch.load(tmp_path / "n.pt")["neuron"] == "notebook"
 
 
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_pt_export_and_one_line_errors(trained, tmp_path):
     path = trained["mean", "standard"]
     assert export([str(path), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path).returncode == 0
@@ -210,6 +214,7 @@ def test_pt_export_and_one_line_errors(trained, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_an_export_stopped_or_killed_in_its_write_leaves_no_temporary(trained, tmp_path):
     """SIGTERM (scancel) inside the write: exit 143, one line, no temporary (it was left beside
     --out for good, with no message); SIGKILL: the next export removes the killed one's temporary."""
@@ -231,6 +236,7 @@ def test_an_export_stopped_or_killed_in_its_write_leaves_no_temporary(trained, t
     assert not list(tmp_path.glob(".m.pt.*.tmp")) and out.is_file()
 
 
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_the_result_file_is_never_the_out(trained, tmp_path):
     """Even with --overwrite: the export would replace the trained model it reads."""
     path = tmp_path / "m.h5"
@@ -243,6 +249,7 @@ def test_the_result_file_is_never_the_out(trained, tmp_path):
     assert path.read_bytes() == before
 
 
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_a_full_disk_is_one_line_and_nothing_written(trained, tmp_path):
     """A NIR graph was first written by HDF5 to a scratch file beside --out: on a full disk the
     message was HDF5's own, over two lines ("Unable to synchronously create file (file write
@@ -436,6 +443,7 @@ def test_an_exported_model_names_its_numerics_and_synthetic_data(tmp_path):
         assert int(md["numerics_version"]) == int(ds.attrs["numerics_version"]) == results.NUMERICS_VERSION
 
 
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_an_export_names_the_snnsim_that_exported_it(trained, tmp_path):
     """``versions`` are those that trained the model (its result file's); ``exported_with`` names
     the snnsim (and libraries, nir for a graph) that exported it, which may be another: here a

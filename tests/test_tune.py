@@ -287,6 +287,7 @@ def searched(tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("tune-searched")  # one search, on one xdist worker
 def test_run_status_counts_and_trial_files(searched):
     spec, root, env, cwd, st = searched
     ended = st["complete"] + st["pruned"] + st["failed"]
@@ -318,6 +319,7 @@ def test_run_status_counts_and_trial_files(searched):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("tune-searched")  # one search, on one xdist worker
 def test_best_reproduces_the_trial(searched):
     spec, root, env, cwd, st = searched
     out = cwd / "best.toml"
@@ -340,6 +342,7 @@ def test_best_reproduces_the_trial(searched):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("tune-searched")  # one search, on one xdist worker
 def test_merge_stacks_trials(searched):
     spec, root, env, cwd, st = searched
     ok(cli("merge", spec, env=env, cwd=cwd))

@@ -31,6 +31,7 @@ def data(heldout):
     return heldout.generate(0)
 
 
+@pytest.mark.xdist_group("heldout-data")  # one generated data set, on one xdist worker
 def test_the_data_set_has_the_course_format(data):
     folds = validate(data, "heldout")
     assert all(len(folds[k]) == N_FOLDS for k in folds)
@@ -40,6 +41,7 @@ def test_the_data_set_has_the_course_format(data):
     assert 1.0 < rates.min() and rates.max() < 80.0
 
 
+@pytest.mark.xdist_group("heldout-data")  # one generated data set, on one xdist worker
 def test_a_sample_sees_the_twenty_bins_before_it(data):
     """Consecutive samples of a block are one bin apart: sample j+1's bins 0..18 are sample j's 1..19."""
     mi = data["MI"][0].reshape(-1, 48, 20)
@@ -50,6 +52,7 @@ def test_a_sample_sees_the_twenty_bins_before_it(data):
     np.testing.assert_array_equal(mi[first + 1, :, :19], mi[first, :, 1:])
 
 
+@pytest.mark.xdist_group("heldout-data")  # one generated data set, on one xdist worker
 def test_the_arm_stays_in_a_plausible_range(data):
     theta = np.concatenate(data["theta"])
     lo, hi = np.percentile(theta, [1, 99], axis=0)

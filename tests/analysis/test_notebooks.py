@@ -20,6 +20,9 @@ nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
 pytest.importorskip("ipykernel")
 
+# on one xdist worker: each worker that runs one of these builds the smoke grids (smoke_results) anew
+pytestmark = pytest.mark.xdist_group("notebook-grids")
+
 ANALYSIS = Path(__file__).resolve().parents[2] / "analysis"
 KERNEL = "snnsim-test-python"
 
