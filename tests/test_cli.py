@@ -124,6 +124,12 @@ sys.meta_path.insert(0, Slow())
 """
 
 
+def _ctrl_c_as_at_a_terminal() -> None:
+    """A child's SIGINT as a shell in a terminal leaves it: a pytest-xdist worker ignores SIGINT,
+    and its children inherit that (a command then started with SIGINT ignored keeps it so)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("module", ["snnsim.run", "other.tool"])
 def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(module, tmp_path):
     """A real SIGINT while ``python -m snnsim.run`` loads its modules (numpy, xarray: a second
@@ -138,7 +144,8 @@ def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(module, tmp_path)
     (site / "other" / "tool.py").write_text("")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
     cmd = [sys.executable, "-X", "importtime", "-m", module, "--out", str(tmp_path / "r.h5")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+                            preexec_fn=_ctrl_c_as_at_a_terminal)  # fmt: skip
     for line in proc.stderr:
         if line.split("|")[-1].strip() == "snnsim":  # the package is imported; the command's modules load next
             break
