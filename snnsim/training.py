@@ -355,10 +355,13 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                 _call_hooks(options.hooks, state, model, weights, resumed)
         else:
             options.log(f"{options.checkpoint} {_other(saved.get('key'), key)}; starting from epoch 1")
-    bar = tqdm(total=epochs * trainer.n_batches, initial=resumed * trainer.n_batches, disable=not options.progress,
-               unit="batch", leave=False, desc=desc, **_bar_pace())  # fmt: skip
-    finished = bool(state.epoch and not state.active.any())
+    from .cli import signals_held
+
+    finished, bar = bool(state.epoch and not state.active.any()), None
     try:
+        with signals_held():  # a stop as the bar is drawn comes once it can be closed (below)
+            bar = tqdm(total=epochs * trainer.n_batches, initial=resumed * trainer.n_batches,
+                       disable=not options.progress, unit="batch", leave=False, desc=desc, **_bar_pace())  # fmt: skip
         for epoch in range(state.epoch, epochs):
             if finished:
                 break
@@ -393,7 +396,8 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                     checkpoint = None
             _call_hooks(options.hooks, state, model, weights, epoch + 1)
     finally:  # a stop or an error too: its message then starts a line, not the bar's
-        bar.close()
+        if bar is not None:
+            bar.close()
     rates = state.rates if np.isfinite(state.rates).any() else None
     if not state.validated:
         if weights is not None:
