@@ -151,13 +151,16 @@ def leftovers_by_target(folder: Path, names: Iterable[str]) -> dict[str, list[Pa
 def _writer_gone(tmp: Path) -> bool:
     """True when ``tmp`` was made on this host by a process that no longer exists."""
     parts = tmp.name[len(".") :].rsplit(".", 4)  # NAME, HOST, PID, TOKEN, "tmp"
-    if len(parts) != 5 or parts[1] != _host() or not parts[2].isdigit():
-        return False
+    return len(parts) == 5 and parts[1] == _host() and parts[2].isdigit() and process_gone(int(parts[2]))
+
+
+def process_gone(pid: int) -> bool:
+    """True when process ``pid`` of this host no longer exists (another user's is alive)."""
     try:
-        os.kill(int(parts[2]), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except PermissionError:
+    except OSError:  # PermissionError: another user's process
         return False
     return False
 

@@ -699,16 +699,12 @@ def _gone(holder: str) -> bool:
     a lock is left to Optuna's 30 s rule."""
     import socket
 
+    from .atomic_write import process_gone
+
     host, _, pid = holder.rpartition(" pid ")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except OSError:  # another user's process: alive
-        return False
-    return False  # alive (or its pid taken again): wait
+    return (
+        host == socket.gethostname() and pid.isdigit() and process_gone(int(pid))
+    )  # alive, or its pid taken again: wait
 
 
 def _unfinished(path: Path) -> int:

@@ -60,6 +60,7 @@ from pathlib import Path
 
 import torch
 
+from ..atomic_write import process_gone
 from ..threads import kernel_threads
 
 SOURCE = (Path(__file__).parent / "kernels.c").read_text()
@@ -122,16 +123,6 @@ def _build_prefix() -> str:
     return f"build-{_host_key()}-{os.getpid()}-"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # e.g. another user's process
-        return True
-    return True
-
-
 def _remove_killed_builds(folder: Path) -> None:
     """Remove the build folders that killed builds (SIGKILL, scancel) left in ``folder``: those of
     this host whose process is gone, and any older than :data:`STALE_BUILD_S` (another host's, or
@@ -153,7 +144,7 @@ def _remove_killed_builds(folder: Path) -> None:
                 continue
             if legacy and any(f.name != "kernels.c" and not f.name.startswith("lif_kernels_") for f in entry.iterdir()):
                 continue
-            dead = ours and parts[1] == host and not _alive(int(parts[2]))
+            dead = ours and parts[1] == host and process_gone(int(parts[2]))
             if dead or now - entry.stat().st_mtime > STALE_BUILD_S:
                 shutil.rmtree(entry, ignore_errors=True)
         except OSError:
