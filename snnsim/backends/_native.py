@@ -48,6 +48,7 @@ import ctypes
 import hashlib
 import os
 import platform
+import shlex
 import shutil
 import subprocess
 import sys
@@ -151,6 +152,15 @@ def _remove_killed_builds(folder: Path) -> None:
             continue
 
 
+def _command(compiler: str) -> list[str]:
+    """The words of ``compiler`` (``$CC``), split as make's shell splits them: ``ccache gcc``,
+    ``gcc -m64`` or a quoted path with spaces."""
+    try:
+        return shlex.split(compiler)
+    except ValueError as exc:  # an unclosed quote
+        raise RuntimeError(f"CC={compiler!r} cannot be split into a command: {exc}") from None
+
+
 def _compile(compiler: str, flags: list[str], target: Path) -> None:
     """Build the kernels into ``target`` (atomically: concurrent builders never see a partial file),
     in a folder named by this host and process (:func:`_remove_killed_builds`)."""
@@ -158,7 +168,7 @@ def _compile(compiler: str, flags: list[str], target: Path) -> None:
         src = Path(tmp).resolve() / "kernels.c"  # absolute: the file includes itself (__FILE__)
         src.write_text(SOURCE)
         out = Path(tmp) / target.name
-        proc = subprocess.run([compiler, *flags, str(src), "-o", str(out)], capture_output=True, text=True)
+        proc = subprocess.run([*_command(compiler), *flags, str(src), "-o", str(out)], capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[:2000]}")
         os.replace(out, target)
@@ -183,20 +193,22 @@ def _no_openmp_marker(compiler: str, target: Path) -> Path:
     """The file that remembers that ``compiler`` could not build (or load) the OpenMP ``target``
     on this machine: keyed by the host and the compiler's file (its path, size and time), so that
     another machine sharing the cache, or a changed compiler, tries OpenMP again."""
-    path = shutil.which(compiler) or compiler
-    try:
-        st = os.stat(path)
-        ident = f"{os.path.realpath(path)}\0{st.st_size}\0{st.st_mtime_ns}"
-    except OSError:
-        ident = path
-    key = hashlib.sha256("\0".join([target.name, platform.node(), ident]).encode()).hexdigest()
+    idents = []
+    for word in _command(compiler):  # each program of ``ccache gcc``
+        path = shutil.which(word) or word
+        try:
+            st = os.stat(path)
+            idents.append(f"{os.path.realpath(path)}\0{st.st_size}\0{st.st_mtime_ns}")
+        except OSError:
+            idents.append(path)
+    key = hashlib.sha256("\0".join([target.name, platform.node(), *idents]).encode()).hexdigest()
     return target.with_name(f"{target.stem}-{key[:12]}.no-openmp")
 
 
 def _compiler_version(compiler: str) -> str:
     try:
-        out = subprocess.run([compiler, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.SubprocessError):
+        out = subprocess.run([*_command(compiler), "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, RuntimeError, subprocess.SubprocessError):
         return ""
     return out.strip().splitlines()[0] if out.strip() else ""
 
@@ -242,7 +254,7 @@ def _remember_no_openmp(marker: Path, compiler: str, exc: BaseException) -> None
 
 
 def _build() -> ctypes.CDLL:
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    compiler = os.environ.get("CC", "").strip() or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
     if compiler is None:
         raise RuntimeError("no C compiler found (cc, gcc or clang)")
     openmp = _target(compiler, [*_flags(), OPENMP])

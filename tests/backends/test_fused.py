@@ -308,6 +308,34 @@ def test_a_first_build_says_it_compiles_and_a_cached_one_is_silent(monkeypatch, 
     assert len(list(tmp_path.glob("lif_kernels_*.so"))) == 1
 
 
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
+def test_a_compiler_with_words_is_split_as_make_does(monkeypatch, tmp_path):
+    """``CC="ccache gcc"`` (a wrapper and the compiler it runs) is split into its words, quoting
+    as a shell's: a wrapper in a folder with a space, given the real compiler as its argument,
+    builds the kernels; one whose quote is not closed is named in the one-line warning."""
+    import os
+    import shlex
+    import shutil
+
+    real = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    log = tmp_path / "calls"
+    wrapper = tmp_path / "my tools" / "wrap"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$1" >> "{log}"\nexec "$@"\n')  # as ccache: run its arguments
+    os.chmod(wrapper, 0o755)
+    monkeypatch.setenv("CC", f"{shlex.quote(str(wrapper))} {real}")
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is not None and said == []
+    assert _native.kernels() == "compiled (OpenMP)"
+    assert log.read_text().splitlines()[0] == real  # the wrapper ran, with the compiler as its argument
+
+    monkeypatch.setenv("CC", f"'{wrapper} {real}")
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is None and len(said) == 1 and "\n" not in said[0]
+    assert "cannot be split" in said[0] and str(wrapper) in said[0]
+
+
 def _compiler_without_openmp(folder, log):
     """A ``cc`` that refuses ``-fopenmp`` as gcc without libgomp does (and logs its calls)."""
     import os
