@@ -12,6 +12,8 @@ import numpy as np
 import xarray as xr
 from _common import SAME, WrongResultError, data_name, joints, load, parser, run, span
 
+from snnsim.cli import user_path
+
 PROG = "bmi_against_ridge"
 
 HEADER = (
@@ -41,9 +43,10 @@ def rows(snn: xr.Dataset, ridge: xr.Dataset) -> list[str]:
 
 
 def split_pair(pair: str) -> tuple[str, str] | None:
-    """``SNN.h5:RIDGE.h5`` as two paths; a name may hold ':' too (``snn_weak:1.h5``), so where
-    several colons split it, the one split into two existing files; None where none or several do."""
-    splits = [(pair[:i], pair[i + 1 :]) for i, c in enumerate(pair) if c == ":"]
+    """``SNN.h5:RIDGE.h5`` as two paths, each with a leading ``~`` as the home folder (the shell
+    expands only the first); a name may hold ':' too (``snn_weak:1.h5``), so where several colons
+    split it, the one split into two existing files; None where none or several do."""
+    splits = [(user_path(pair[:i]), user_path(pair[i + 1 :])) for i, c in enumerate(pair) if c == ":"]
     if len(splits) > 1:
         splits = [(a, b) for a, b in splits if Path(a).is_file() and Path(b).is_file()]
     return splits[0] if len(splits) == 1 else None

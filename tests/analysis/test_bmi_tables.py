@@ -46,6 +46,18 @@ def test_against_ridge_row():
     )
 
 
+def test_against_ridge_pairs_may_begin_with_a_tilde(monkeypatch, tmp_path):
+    """``~/snn.h5:~/ridge.h5``: the shell expands the first ``~`` only (and none where quoted);
+    both are the home folder, as every snnsim path option has it, also where a name holds ':'."""
+    against = _script("bmi_against_ridge")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("snn:1.h5", "ridge.h5"):
+        (tmp_path / name).write_bytes(b"")
+    assert against.split_pair("~/snn.h5:~/ridge.h5") == (str(tmp_path / "snn.h5"), str(tmp_path / "ridge.h5"))
+    assert against.split_pair("~/snn:1.h5:~/ridge.h5") == (str(tmp_path / "snn:1.h5"), str(tmp_path / "ridge.h5"))
+    assert against.split_pair("snn.h5:ridge.h5") == ("snn.h5", "ridge.h5")  # relative paths as they were
+
+
 def test_a_range_of_negative_fvaf_reads_unambiguously():
     """A spiking decoder worse than the mean (1 training fold) had "[-0.811--0.034]" and
     "[-0.206-0.004]" (is the upper end 0.004 or -0.004?)."""
