@@ -83,7 +83,7 @@ def _cpuinfo(field: str) -> str:
 #: Environment variables that change a run's numbers where set: MKL's code path
 #: (``MKL_CBWR=COMPATIBLE`` moved a small BMI recipe run's w1 by 3e-6 and its validation FVAF by 1e-5),
 #: its instruction set, torch's CPU capability, the compiled kernels' flags and their switch
-#: (snnsim.backends._native: without the kernels the fused backend's torch loops round otherwise).
+#: (snnsim.backends._native: without the kernels every backend's torch ops round otherwise).
 NUMERICS_ENV = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "SNNSIM_CFLAGS", "SNNSIM_NO_NATIVE")
 
 

@@ -10,8 +10,10 @@ compiler, how to get OpenMP) and leaves a ``.no-openmp`` file, keyed by the host
 compiler's file, so that later processes there go straight to the one-thread build silently.
 A build killed part-way (SIGKILL, scancel) leaves its folder ``build-HOST-PID-XXXXXXXX`` in the
 cache; the next build removes it once its process is gone (or after an hour, from another host).
-Without a compiler, :func:`library` returns None, a warning is issued once and the fused backend
-runs its vectorised torch loops instead; ``SNNSIM_NO_NATIVE=1`` does the same without the warning.
+Without a compiler, :func:`library` returns None, a warning is issued once and torch ops run
+instead: with every backend, the product of hidden spikes and output weights
+(:func:`snnsim.network.hidden_product`) and the IPD stimuli and input currents; with the fused
+backend also its vectorised torch loops. ``SNNSIM_NO_NATIVE=1`` does the same without the warning.
 The torch loops can round otherwise in the last bits (a small fused IPD run's final loss
 2.6650283 with the kernels, 2.6650281 without).
 
@@ -327,7 +329,8 @@ def library() -> ctypes.CDLL | None:
                 except Exception as exc:  # noqa: BLE001 - any failure means: use the torch loops
                     reason = _first_error(exc)
                     warnings.warn(
-                        f"compiled CPU kernels unavailable ({reason}); the fused backend and the IPD stimuli use slower torch ops",
+                        f"compiled CPU kernels unavailable ({reason}); slower torch ops take their place with every"
+                        " backend (the hidden spikes' product, the IPD stimuli and input currents, the fused neurons)",
                         RuntimeWarning,
                         stacklevel=3,
                     )

@@ -239,6 +239,36 @@ def test_no_compiler_falls_back_with_warning(monkeypatch):
     assert torch.equal(s, s_ref) and torch.equal(v, v_ref)
 
 
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
+@pytest.mark.parametrize("backend", ["snntorch", "norse"])
+def test_snntorch_and_norse_on_the_cpu_use_the_kernels_as_the_readme_and_the_warning_say(monkeypatch, tmp_path,
+                                                                                          backend):  # fmt: skip
+    """Not only the fused backend: with snntorch or norse on the CPU the product of hidden spikes and
+    output weights runs in the compiled kernels (a tiny IPD run's w1 1.5e-7 apart with
+    SNNSIM_NO_NATIVE=1), as the README's row of SNNSIM_NO_NATIVE and the fallback's warning say."""
+    from pathlib import Path
+
+    from snnsim.backends import make_backend
+    from snnsim.network import Decoder
+    from snnsim.readouts import get_readout
+
+    monkeypatch.setattr(_native, "_tried", False)
+    monkeypatch.setattr(_native, "_lib", None)
+    assert _native.kernels() == "none"
+    model = Decoder(6, 5, 2, make_backend(backend), get_readout("mean"), LIFParameters(alpha=0.9), "fan-in",
+                    [torch.Generator().manual_seed(0)])  # fmt: skip
+    model((torch.rand(1, 3, 10, 6, generator=torch.Generator().manual_seed(1)) < 0.5).float())
+    assert _native.kernels() in ("compiled (OpenMP)", "compiled (one thread)")  # the Decoder asked for them
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `SNNSIM_NO_NATIVE` |"))
+    assert backend in row and "every backend" in row
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is None and len(said) == 1 and "every backend" in said[0]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_cpu():
     p = LIFParameters(alpha=0.9)
