@@ -95,8 +95,9 @@ def hardware(device: object) -> dict[str, str]:
     holds on one kind of CPU: tests/reference/shipped.py); on a GPU also ``gpu``, its name and
     compute capability; ``numerics_env``, JSON of the :data:`NUMERICS_ENV` variables set (``{}``:
     none); ``kernels``, which loops computed what the compiled CPU kernels compute in this process
-    (:func:`snnsim.backends._native.kernels`: ``compiled (OpenMP)``, ``compiled (one thread)``,
-    ``torch loops (WHY)``, whose sums round otherwise, or ``none``), read without building them.
+    on ``device`` (:func:`snnsim.backends._native.kernels`: ``compiled (OpenMP)``, ``compiled (one
+    thread)``, ``torch loops (WHY)``, whose sums round otherwise, on a GPU ``cuda (torch ops)`` or
+    ``cuda (Triton LIF kernels, torch ops)``, or ``none``), read without building them.
     The thread counts change no number (snnsim.threads) and are not recorded."""
     import torch
 
@@ -108,7 +109,7 @@ def hardware(device: object) -> dict[str, str]:
     info = {"cpu": f"{torch.backends.cpu.get_cpu_capability()} {vendor} family {_cpuinfo('cpu family')} "
                    f"model {_cpuinfo('model')} ({_cpuinfo('model name')})",
             "numerics_env": json.dumps({k: os.environ[k] for k in NUMERICS_ENV if os.environ.get(k)}),
-            "kernels": _native.kernels()}  # fmt: skip
+            "kernels": _native.kernels(device)}  # fmt: skip
     device = torch.device(device)
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)

@@ -85,6 +85,8 @@ _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _tried = False
 _without = ""  # why this process runs the torch loops instead (:func:`kernels`), once it tried
+#: Device type (``cuda``) -> what computed the kernels' part there in this process (:func:`kernels`).
+_elsewhere: dict[str, set[str]] = {}
 
 _i64 = ctypes.c_int64
 _p = ctypes.c_void_p
@@ -339,22 +341,38 @@ def library() -> ctypes.CDLL | None:
     return _lib
 
 
-def kernels() -> str:
-    """Which loops computed what the compiled kernels compute in this process, for result files:
-    ``compiled (OpenMP)``, ``compiled (one thread)`` (the same numbers), ``torch loops (WHY)``
-    (which round otherwise in the last bits), or ``none`` where nothing in this process asked
-    for them (a GPU run, a ridge decoder). Never builds them."""
+def kernels(device: object = "cpu") -> str:
+    """Which loops computed what the compiled kernels compute on the CPU, in this process on
+    ``device`` (a run's device), for result files: on the CPU ``compiled (OpenMP)``, ``compiled
+    (one thread)`` (the same numbers) or ``torch loops (WHY)`` (which round otherwise in the
+    last bits); on a GPU ``cuda (torch ops)``, or ``cuda (Triton LIF kernels, torch ops)`` where the
+    fused backend's Triton kernels ran; ``none`` where nothing in this process asked for them
+    there (a ridge decoder). Never builds them."""
+    kind = torch.device(device).type
+    if kind != "cpu":
+        return f"{kind} ({', '.join(sorted(_elsewhere[kind]))})" if kind in _elsewhere else "none"
     if not _tried:
         return "none"
     return getattr(_lib, "snnsim_kernels", "compiled") if _lib is not None else f"torch loops ({_without})"
 
 
+def computed_elsewhere(device: torch.device, how: str = "torch ops") -> None:
+    """Note for :func:`kernels` that ``how`` computed the kernels' part on ``device`` (not the CPU)."""
+    _elsewhere.setdefault(device.type, set()).add(how)
+
+
+def usable(device: torch.device) -> bool:
+    """True when the compiled kernels run on ``device``: the CPU, once they are built; another
+    device computes their part itself (noted for :func:`kernels`)."""
+    if device.type != "cpu":
+        computed_elsewhere(device)
+        return False
+    return library() is not None
+
+
 def supported(*tensors: torch.Tensor) -> bool:
     """True when the compiled kernels can run on these tensors (CPU, float32/float64)."""
-    return (
-        all(t.device.type == "cpu" and t.dtype in (torch.float32, torch.float64) for t in tensors)
-        and library() is not None
-    )
+    return all(t.dtype in (torch.float32, torch.float64) for t in tensors) and all(usable(t.device) for t in tensors)
 
 
 def suffix(dtype: torch.dtype) -> str:

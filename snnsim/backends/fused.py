@@ -66,7 +66,10 @@ def _triton_kernels(h: torch.Tensor) -> ModuleType | None:
             _TRITON = False
         else:
             _TRITON = triton_lif
-    return _TRITON if _TRITON and _TRITON.supported(h) else None
+    if _TRITON and _TRITON.supported(h):
+        _native.computed_elsewhere(h.device, "Triton LIF kernels")  # for a result file's ``kernels``
+        return _TRITON
+    return None
 
 
 def _flat(h: torch.Tensor) -> tuple[torch.Tensor, int, int, int]:

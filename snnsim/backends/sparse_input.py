@@ -132,7 +132,7 @@ class _Project(torch.autograd.Function):
 
 
 def available(device: torch.device) -> bool:
-    return device.type == "cpu" and _native.library() is not None
+    return _native.usable(device)
 
 
 def project(w: torch.Tensor, data: Sequence[SpikeRows], index: torch.Tensor, time_major: bool = False) -> torch.Tensor:

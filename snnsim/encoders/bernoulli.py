@@ -79,6 +79,6 @@ def _stream_known() -> bool:
 
 def draws(generator: torch.Generator) -> Draws | None:
     """Compiled draws from ``generator``'s stream, or None (use the torch ops)."""
-    if generator.device.type != "cpu" or not _stream_known():
+    if not _native.usable(generator.device) or not _stream_known():
         return None
     return Draws(generator, _native.library())

@@ -465,6 +465,23 @@ def test_kernels_names_the_build_this_process_got_without_building(monkeypatch, 
     assert _native.kernels() == before
 
 
+def test_kernels_of_a_gpu_run_say_the_gpu_computed_their_part(monkeypatch):
+    """On a GPU the kernels' part (the hidden spikes' product, the IPD stimuli and input currents,
+    the fused LIF) is computed there, by torch ops and the fused backend's Triton kernels: a CUDA
+    run's file said ``none``, as a ridge run's does. What :func:`_native.kernels` says of a device
+    is what this process computed on it, whatever it built for the CPU."""
+    monkeypatch.setattr(_native, "_elsewhere", {}, raising=False)
+    cpu = _native.kernels("cpu")
+    assert _native.kernels("cuda") == "none"  # nothing asked on the GPU (a ridge run)
+    assert not sparse_input.available(torch.device("cuda"))  # no GPU needed to ask
+    assert _native.kernels("cuda") == _native.kernels("cuda:0") == "cuda (torch ops)"
+    _native.computed_elsewhere(torch.device("cuda"), "Triton LIF kernels")  # as fused's Triton path notes
+    assert _native.kernels(torch.device("cuda", 0)) == "cuda (Triton LIF kernels, torch ops)"
+    assert not _native.supported(torch.empty(3, device="meta"))  # a tensor off the CPU, through supported()
+    assert _native.kernels("meta") == "meta (torch ops)"
+    assert _native.kernels("cpu") == _native.kernels() == cpu  # the CPU's as before
+
+
 CONCURRENT_BUILD = """
 import warnings
 from snnsim.backends import _native
