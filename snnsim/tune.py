@@ -396,6 +396,16 @@ def folder(spec: Spec, root: str | os.PathLike | None = None) -> Path:
 SWEEP_FILES = ("job-*", "task-*", ".job-*", ".jobs-*")
 
 
+def versions() -> dict[str, str]:
+    """The versions of what runs a study, as a study records them: those of a run's result file
+    (:func:`snnsim.results.library_versions`: its ``versions``) and Optuna's (a trial file's
+    ``optuna_version``); the study's ``made_with`` adds its numerics version, a merge's
+    ``merged_with`` is this."""
+    from . import results
+
+    return {**results.library_versions(), "optuna": metadata.version("optuna")}
+
+
 def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, create: bool = True) -> Any:
     """The Optuna study of ``spec`` in its journal file, created by the first worker to come
     (without ``create``: only read, nothing appended to the journal; None when there is none
@@ -452,8 +462,8 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
 
         # what made the study: the sampler's seed, the versions of what ran it
         s.set_user_attr("seed", spec.seed)
-        s.set_user_attr("made_with", json.dumps({**results.library_versions(), "optuna": optuna.__version__,
-                                                 "numerics_version": results.NUMERICS_VERSION}, sort_keys=True))  # fmt: skip
+        made_with = {**versions(), "numerics_version": results.NUMERICS_VERSION}
+        s.set_user_attr("made_with", json.dumps(made_with, sort_keys=True))
     elif changed := [t for t in ("fixed", "search") if _canonical(json.loads(made_by))[t] != json.loads(spec.space)[t]]:
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
                         "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip
@@ -757,7 +767,7 @@ def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None) -> 
     value = float(np.nanmax(curve[0]))
     ds.attrs.update({"trial_number": trial.number, "trial_params": json.dumps(params), "objective": spec.objective,
                      "objective_value": value, "tune_spec": spec.path.read_text(),
-                     "optuna_version": metadata.version("optuna")})  # fmt: skip
+                     "optuna_version": versions()["optuna"]})  # fmt: skip
     results.write(ds, trial_path(spec, trial.number, root), overwrite=True)
     return value
 
@@ -1033,8 +1043,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
                          "complete": 1, "n_trials": len(files), "missing": json.dumps(missing),
                          "stale": json.dumps(info["stale"]), "stale_reasons": json.dumps(info["reasons"]),
                          "unmerged_trials": json.dumps(_unmerged(s)),
-                         "merged_with": json.dumps({**results.library_versions(), "optuna": metadata.version("optuna")},
-                                                   sort_keys=True)})  # fmt: skip
+                         "merged_with": json.dumps(versions(), sort_keys=True)})  # fmt: skip
     # a study still being worked on: its running trials, and how many of the budget none has asked yet
     counted = sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "stale"))
     merged.attrs.update({"budget": spec.trials, "running_trials": json.dumps(info["running"]),

@@ -900,6 +900,25 @@ def test_a_tune_merge_keeps_the_versions_that_made_the_trials(tmp_path):
     assert json.loads(merged.attrs["merged_with"]) == {**results.library_versions(), "optuna": optuna.__version__}
 
 
+def test_a_study_records_the_versions_of_its_trials_result_files(tmp_path):
+    """The journal's ``made_with``, a trial file's ``optuna_version`` and a merge's
+    ``merged_with`` come from one function (:func:`tune.versions`), whose libraries are those
+    of a run's result file (``versions``), with Optuna's beside them."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("epochs = 2", "epochs = 1"))
+    spec = tune.load(path)
+    root = tmp_path / "results"
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    trial = results.load(tune.trial_path(spec, 0, root)).attrs
+    made_with = json.loads(tune.study(spec, root, create=False).user_attrs["made_with"])
+    merged_with = json.loads(results.load(tune.merge(spec, root)).attrs["merged_with"])
+    recorded = {**json.loads(trial["versions"]), "optuna": trial["optuna_version"]}
+    assert made_with == {**recorded, "numerics_version": int(trial["numerics_version"])}
+    assert merged_with == recorded == tune.versions()
+    assert set(recorded) == {"python", "snnsim", "torch", "snntorch", "norse", "numpy", "xarray", "h5py", "h5netcdf",
+                             "optuna"}  # fmt: skip
+
+
 def test_the_journal_names_the_versions_and_seed_of_the_study(tmp_path):
     """The study's attributes in its journal hold, beside the space (``[fixed]`` and ``[search]``),
     the sampler's seed and the versions of snnsim (and its numerics), the libraries and Optuna of
