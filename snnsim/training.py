@@ -462,6 +462,10 @@ def _lr(trainer: Trainer) -> float:
     return float(optimiser.param_groups[0]["lr"]) if optimiser is not None else float("nan")
 
 
+#: What a divergence message names: the settings that make a step too large (any of the three).
+DIVERGENCE_CAUSES = "a setting such as --lr, --weight-decay or --rate-reg is too large"
+
+
 def _check_finite(model: nn.Module, loss: np.ndarray, n_models: int, epoch: int,
                   optimiser: torch.optim.Optimizer | None = None) -> None:  # fmt: skip
     """Raise :class:`DivergedError` for the first model whose loss, weights or optimiser state
@@ -484,7 +488,5 @@ def _check_finite(model: nn.Module, loss: np.ndarray, n_models: int, epoch: int,
         elif not weights_ok[m]:
             what = "its weights are not finite"
         else:
-            what = (
-                "its gradients overflowed the optimiser (a setting such as --weight-decay or --rate-reg is too large)"
-            )
-        raise DivergedError(f"diverged in epoch {epoch}: {what}", model=m, epoch=epoch)
+            what = "its gradients overflowed the optimiser"
+        raise DivergedError(f"diverged in epoch {epoch}: {what} ({DIVERGENCE_CAUSES})", model=m, epoch=epoch)

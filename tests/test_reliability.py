@@ -545,6 +545,17 @@ def test_an_optimiser_that_overflowed_is_divergence_not_frozen_weights(tmp_path)
                           "--weight-decay", "3e38"), 4, "its gradients overflowed the optimiser")  # fmt: skip
 
 
+def test_a_divergence_names_the_settings_that_cause_it(tmp_path):
+    # a learning rate far too large: the loss or weights go NaN, or Adam's moments overflow; each
+    # message named no setting, or only --weight-decay and --rate-reg, which were at 0
+    bmi = ("--study", "bmi", "--model", "ann", "--epochs", "1", "--quiet", "--n-train-folds", "1")
+    for lr, what in (("1e30", "the training loss is nan"), ("3e5", "its gradients overflowed the optimiser")):
+        one_line_error(snnsim("run", *bmi, "--lr", lr), 4, f"diverged in epoch 1: {what}", "--lr")
+    one_line_error(snnsim("run", *TINY, "--lr", "1e20", "--out", str(tmp_path / "r.h5")), 4,
+                   "diverged in epoch 1: its weights are not finite", "--lr")  # fmt: skip
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_diverging_job_fails_with_its_reason_and_the_others_are_written(tmp_path):
     exp = tmp_path / "d.toml"
     exp.write_text(SMOKE.replace("[sweep]\nseed = [0, 1, 2]", "[sweep]\nlr = [0.01, 1e30]\nseed = [0, 1]"))
