@@ -22,6 +22,13 @@ if TYPE_CHECKING:
     from ..training import FitOptions, Training
 
 
+def cell(value: float, decimals: int) -> str:
+    """``value`` as an 11-wide cell of ``snnsim.run``'s table, ``decimals`` after the point; in 4
+    significant digits (``-6.992e+05``) where that would not leave a space before it."""
+    text = f"{value:.{decimals}f}"
+    return f"{text:>11}" if len(text) <= 10 else f"{value:>11.4g}"
+
+
 class Outcome(NamedTuple):
     """What one repeat produced: the study's per-repeat record and its training time (s)."""
 

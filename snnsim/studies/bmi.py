@@ -68,7 +68,7 @@ from ..training import (
     make_optimiser,
     rate_penalty,
 )
-from . import Outcome
+from . import Outcome, cell
 from .ipd import checkpoint_key, cost_variables, epoch_variables
 
 #: One bin of counts, s; with the bins encoding one step of the spiking decoder (firing rates in Hz).
@@ -720,13 +720,16 @@ class BMIStudy:
                 for split in SPLITS:
                     v = ds[f"{split}_{metric}"].sel(output=out).values
                     lines.append(
-                        f"{f'{split} {metric} {out}':{width}}{np.median(v):11.3f}{v.min():11.3f}{v.max():11.3f}"
+                        f"{f'{split} {metric} {out}':{width}}"
+                        + "".join(cell(x, 3) for x in (np.median(v), v.min(), v.max()))
                     )
         for name, label in (("hidden_rate_hz", "hidden Hz"), ("synops_eff_acs", "synops/sample"),
                             ("synops_eff_macs", "MACs/sample"), ("train_seconds", "train s")):  # fmt: skip
             v = ds[name].values if name in ds else np.array([np.nan])
             if np.isfinite(v).any() and (name != "synops_eff_acs" or v.max() > 0):
-                lines.append(f"{label:{width}}{np.nanmedian(v):11.2f}{np.nanmin(v):11.2f}{np.nanmax(v):11.2f}")
+                lines.append(
+                    f"{label:{width}}" + "".join(cell(x, 2) for x in (np.nanmedian(v), np.nanmin(v), np.nanmax(v)))
+                )
         return "\n".join(lines)
 
 

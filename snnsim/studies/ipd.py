@@ -41,7 +41,7 @@ from ..training import (
     make_optimiser,
     rate_penalty,
 )
-from . import Outcome
+from . import Outcome, cell
 
 if TYPE_CHECKING:
     from ..backends.sparse_input import SpikeRows
@@ -456,7 +456,7 @@ class IPDStudy:
             if name not in ds or (name == "synops_eff_macs" and not (ds[name].values > 0).any()):
                 continue  # MACs: only where the input a layer integrates is graded (fractional input delays)
             v = ds[name].values
-            lines.append(f"{label:14}{np.median(v):11.2f}{v.min():11.2f}{v.max():11.2f}")
+            lines.append(f"{label:14}" + "".join(cell(x, 2) for x in (np.median(v), v.min(), v.max())))
         return "\n".join(lines)
 
 

@@ -102,6 +102,28 @@ def test_the_printed_table_has_its_numbers_under_their_column_names():
             assert [float(c) for c in cells] == pytest.approx([np.median(v), v.min(), v.max()], abs=5e-4)
 
 
+def test_the_printed_table_keeps_numbers_of_a_million_and_more_apart():
+    """A diverging but finite run (``--model ann --lr 1``: test FVAF -699167.758) printed its
+    cells run together, "-699167.758-699167.758-699167.758", which no one can read back."""
+    from snnsim.studies.bmi import STUDY
+
+    big = np.array([[-699167.758], [-1.83e22]])
+    values = {f"{s}_{m}": (("repeat", "output"), big * (i + 1))
+              for i, (s, m) in enumerate((s, m) for s in ("train", "val", "test") for m in ("fvaf", "rmse"))}  # fmt: skip
+    values["train_seconds"] = ("repeat", np.array([1.5e9, 2.5e9]))
+    ds = xr.Dataset(values, coords={"repeat": [0, 1], "output": ["shoulder"]})
+    ds.attrs.update(config_model="linear", config_target="dtheta", config_rotation=5, config_n_train_folds=18,
+                    device="cpu")  # fmt: skip
+    header, *rows = STUDY.summarise(ds).splitlines()[1:]
+    ends = [header.index(name) + len(name) for name in ("median", "min", "max")]
+    for row in rows:
+        cells = [row[end - 11 : end] for end in ends]
+        assert all(c[0] == " " and c.strip() for c in cells) and len(row) == ends[-1], row
+        name = "train_seconds" if row.startswith("train s ") else "_".join(row[: ends[0] - 11].split()[:2])
+        v = ds[name].values
+        assert [float(c) for c in cells] == pytest.approx([np.median(v), v.min(), v.max()], rel=1e-3)
+
+
 @pytest.mark.parametrize("readout", ["mean", "max", "fr"])
 def test_snn_same_seed_same_numbers_and_batched(data_path, readout):
     cfg = _cfg(data_path, readout=readout, repeats=2)

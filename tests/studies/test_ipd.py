@@ -90,3 +90,21 @@ def test_the_printed_table_shows_the_multiply_accumulates_of_a_graded_input():
     assert rows["synops/sample"] == ["2.00", "1.00", "3.00"]
     ds["synops_eff_macs"] = ("repeat", np.zeros(2))  # spike inputs: no MACs, no row
     assert "MACs/sample" not in ipd.STUDY.summarise(ds)
+
+
+def test_the_printed_table_keeps_numbers_of_a_million_and_more_apart():
+    """Cells wider than their 11 columns (10_000 classes: millions of synaptic operations per
+    sample) ran into each other: "12345678.9012345678.90"."""
+    import xarray as xr
+
+    values = {name: ("repeat", np.array([1.0, 3.0])) for name in ("test_acc", "train_seconds")}
+    values["synops_eff_acs"] = ("repeat", np.array([123456789.0, 1.5e12]))
+    ds = xr.Dataset(values, coords={"repeat": [0, 1]})
+    ds.attrs.update(config_backend="fused", config_readout="mean", config_tau=0.02, config_phase="per-sample",
+                    config_eval="readout", device="cpu")  # fmt: skip
+    rows = {line[:14].strip(): line[14:] for line in ipd.STUDY.summarise(ds).splitlines()[2:]}
+    cells = rows["synops/sample"]
+    assert len(cells) == 33 and all(cells[i] == " " for i in (0, 11, 22)), cells
+    v = ds["synops_eff_acs"].values
+    assert [float(c) for c in cells.split()] == pytest.approx([np.median(v), v.min(), v.max()], rel=1e-3)
+    assert rows["test acc %"].split() == ["2.00", "1.00", "3.00"]
