@@ -370,6 +370,8 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                     group["lr"] = lr_at(epoch)
             loss = trainer.epoch(bar.update if weights is None else lambda: (weights.update(), bar.update()))
             _check_finite(model, loss, n_models, epoch + 1, getattr(trainer, "optimiser", None))
+            if epoch == 0:  # a fit from the start: state.best_state still holds the initial weights
+                _check_moved(model, state.best_state, n_models, getattr(trainer, "optimiser", None))
             rate = trainer.hidden_rate_hz()
             state.lr[epoch] = _lr(trainer)
             with nullcontext() if weights is None else weights.applied():
@@ -460,6 +462,34 @@ def _track_best(model: nn.Module, state: _State, epoch: int, loss: np.ndarray, s
 def _lr(trainer: Trainer) -> float:
     optimiser = getattr(trainer, "optimiser", None)
     return float(optimiser.param_groups[0]["lr"]) if optimiser is not None else float("nan")
+
+
+def _check_moved(model: nn.Module, initial: dict[str, torch.Tensor], n_models: int,
+                 optimiser: torch.optim.Optimizer | None) -> None:  # fmt: skip
+    """After the first epoch, raise :class:`DivergedError` for the first model none of whose
+    weights changed from ``initial`` although Adam took full steps (a gradient above its ``eps``):
+    each step, about the learning rate, was below half a float32 ulp of its weight (``--lr
+    1e-12``), and the untrained network would be the result. A model without such gradients (a
+    network no spike crosses) is left to the run's warning of an unresponsive network."""
+    if optimiser is None:
+        return
+    eps = optimiser.param_groups[0].get("eps", 0.0)
+    moved = np.zeros(n_models, dtype=bool)
+    pushed = np.zeros(n_models, dtype=bool)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name in initial and initial[name].shape == p.shape:
+                moved |= (p != initial[name]).reshape(n_models, -1).any(1).cpu().numpy()
+            v = optimiser.state.get(p, {}).get("exp_avg_sq")
+            if torch.is_tensor(v) and v.shape == p.shape:
+                pushed |= (v > eps**2).reshape(n_models, -1).any(1).cpu().numpy()
+    stuck = np.flatnonzero(pushed & ~moved)
+    if len(stuck):
+        lr = optimiser.param_groups[0]["lr"]
+        raise DivergedError(
+            f"did not train in epoch 1: none of its weights changed (each step of --lr {lr:g} is below float32's "
+            "resolution of its weight); give a larger --lr", model=int(stuck[0]), epoch=1,
+        )  # fmt: skip
 
 
 #: What a divergence message names: the settings that make a step too large (any of the three).

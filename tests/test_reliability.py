@@ -556,6 +556,19 @@ def test_a_divergence_names_the_settings_that_cause_it(tmp_path):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_learning_rate_too_small_to_move_a_weight_is_refused(tmp_path):
+    # --lr 1e-12: every Adam step is below half a float32 ulp of its weight, so no weight changed
+    # and the untrained network was written as a result, exit 0, without a word
+    out = tmp_path / "r.h5"
+    for val in ([], ["--n-val-batches", "1"]):  # with validation, epoch 1's weights were "the best"
+        one_line_error(snnsim("run", *TINY, *val, "--lr", "1e-12", "--out", str(out)), 4,
+                       "repeat 0 (seed 0) did not train in epoch 1: none of its weights changed", "--lr 1e-12",
+                       "no result written")  # fmt: skip
+        assert os.listdir(tmp_path) == []
+    # a small learning rate that moves some weights trains as before
+    assert snnsim("run", *TINY, "--lr", "1e-8", "--out", str(out)).returncode == 0
+
+
 def test_a_diverging_job_fails_with_its_reason_and_the_others_are_written(tmp_path):
     exp = tmp_path / "d.toml"
     exp.write_text(SMOKE.replace("[sweep]\nseed = [0, 1, 2]", "[sweep]\nlr = [0.01, 1e30]\nseed = [0, 1]"))
