@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from snnsim.cli import OneLineParser, description_of, guarded
+from snnsim.cli import OneLineParser, description_of, guarded, positive_int
 from snnsim.config import RunConfig
 from snnsim.device import resolve_device
 from snnsim.studies.ipd import IPDData, IPDStudy, Stimuli
@@ -46,6 +46,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--devices", nargs=2, default=("cpu", "cuda"), metavar=("A", "B"))
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--n-train-batches", type=int, default=64)
+    ap.add_argument(
+        "--n-test-batches",
+        type=positive_int,
+        default=RunConfig().n_test_batches,
+        help="test batches of the accuracy printed (the loss and weights do not depend on them)",
+    )
     args = ap.parse_args(argv)
     if "cuda" in args.devices and not torch.cuda.is_available():
         ap.error("--devices: cuda asked for, but torch sees no CUDA device here")
@@ -53,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     for backend in args.backends:
         for readout, tau in CASES:
             cfg = RunConfig(study="ipd", backend=backend, readout=readout, tau=tau, epochs=args.epochs,
-                            n_train_batches=args.n_train_batches)  # fmt: skip
+                            n_train_batches=args.n_train_batches, n_test_batches=args.n_test_batches)  # fmt: skip
             data = IPDStudy().make_data(cfg, cfg.seed, torch.device("cpu"))
             (la, acc_a, wa, sa), (lb, acc_b, wb, sb) = train(cfg, data, a), train(cfg, data, b)
             diff = max(float(np.abs(wa[k] - wb[k]).max()) for k in wa)

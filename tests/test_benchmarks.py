@@ -89,7 +89,7 @@ def test_device_agreement_is_exact_on_one_device():
     """The same training twice on the CPU (data copied, same initial weights): equal to the bit,
     so a drift the script shows between two devices is the arithmetic's."""
     out = _run("benchmarks/device_agreement.py", "fused", "norse", "--devices", "cpu", "cpu", "--epochs", "2",
-               "--n-train-batches", "3")  # fmt: skip
+               "--n-train-batches", "3", "--n-test-batches", "1")  # fmt: skip
     lines = [line for line in out.splitlines() if "max |w diff|" in line]
     assert len(lines) == 4  # two backends x two readouts
     for line in lines:
