@@ -29,6 +29,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if item.get_closest_marker("slurm"):
             item.add_marker(pytest.mark.xdist_group("slurm"))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # xdist hands out the groups (largest first), then single tests in this order: the slow ones
+        # first, so that no test of a minute starts last and keeps one worker busy while the other
+        # waits (a stable sort: the rest keep their order; one process, -n 0, is left as collected)
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(autouse=True)

@@ -16,6 +16,7 @@ def _run(*args):
     return out.stdout
 
 
+@pytest.mark.slow
 def test_bench_ipd_quick(tmp_path):
     """Each case in its own process (a baseline and snnsim's CLI), the grid through sweep local;
     the table and the raw JSON record."""
@@ -85,6 +86,7 @@ def test_grid_profile_sums_a_raw_profile_by_stage(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_device_agreement_is_exact_on_one_device():
     """The same training twice on the CPU (data copied, same initial weights): equal to the bit,
     so a drift the script shows between two devices is the arithmetic's."""
@@ -98,6 +100,7 @@ def test_device_agreement_is_exact_on_one_device():
         assert len(losses) == 2 and losses[0] == losses[1] and losses[0].count(",") == 1  # 2 epochs
 
 
+@pytest.mark.slow
 def test_same_numbers_compares_threads_and_batching():
     """Two cases of the model space (the adaptive threshold on two layers of 7 and 5 neurons over
     23 steps, on norse and fused): each with 1 and 3 kernel threads and unbatched repeats, equal

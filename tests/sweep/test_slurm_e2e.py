@@ -122,6 +122,7 @@ def _children_running(parent: int, index: int, path: Path = SMOKE) -> list[int]:
     return out
 
 
+@pytest.mark.slow
 def test_local_sequence(workdir):
     """submit all (sweep local -j 2), SIGKILL one task while it trains (after its first
     checkpoint), status, rerun missing (it resumes from the checkpoint), merge."""
