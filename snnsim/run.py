@@ -10,17 +10,22 @@ refused at once. If the file cannot be written after training (the disk filled u
 or another run wrote the same path first), the result is not silently lost: the message says
 where it could be saved, and with ``--fallback-dir DIR`` it is saved there (exit code 5 either
 way). SIGTERM, SIGUSR1 and Ctrl-C stop the run without leaving a partial or temporary file.
+The checkpoints beside ``--out`` belong to one live run (:class:`CheckpointLock`): another run
+of the same ``--out`` started meanwhile trains without them.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import fcntl
 import glob
 import json
 import os
 import re
 import shutil
+import socket
 import sys
 import tempfile
 from dataclasses import fields
@@ -484,6 +489,66 @@ def checkpoint_path(out: Path, members: list) -> Path:
     return out.with_name(f".{out.name}.r{min(repeats)}-{max(repeats)}.ckpt")
 
 
+class CheckpointLock:
+    """The checkpoints beside the result file ``out`` belong to one live run: the one that holds a
+    ``flock`` on ``.OUT.ckpt.lock`` (released by the kernel when it exits or dies; the file says
+    which host and process hold it, and its holder removes it as it lets go). A run of the same
+    ``--out`` that does not get it trains without checkpoints: it neither resumes, writes nor
+    removes one of the holder's. The lock is held on a file open for reading only (a file open
+    for writing would keep its file system from being remounted read-only)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out.with_name(f".{out.name}.ckpt.lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> str | None:
+        """Take the lock without waiting: None when taken, else why not (who holds it)."""
+        mode = os.O_RDONLY  # no file open for writing while it trains
+        while True:
+            try:
+                fd = os.open(self.path, mode | os.O_CREAT, 0o666)
+            except OSError as exc:
+                return f"{self.path} cannot be made ({exc.strerror or exc})"
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+                os.close(fd)
+                return f"{self.path} is held by {holder or 'another process'}, another run of this --out"
+            except OSError as exc:
+                os.close(fd)
+                if exc.errno == errno.EBADF and mode == os.O_RDONLY:  # NFS: an exclusive lock needs one open to write
+                    mode = os.O_RDWR
+                    continue
+                return f"{self.path} cannot be locked ({exc.strerror or exc})"
+            try:  # the file this lock is on is still the one at the path (not removed by a holder letting go)?
+                here, there = os.fstat(fd), os.stat(self.path)
+                current = (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+            except OSError:
+                current = False
+            if current:
+                break
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        with contextlib.suppress(OSError):  # who holds it, for the message of a run that does not get it
+            holder = os.open(self.path, os.O_WRONLY | os.O_TRUNC)
+            try:
+                os.write(holder, f"{socket.gethostname()} pid {os.getpid()}".encode())
+            finally:
+                os.close(holder)
+        self._fd = fd
+        return None
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            self.path.unlink()
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+        os.close(self._fd)
+        self._fd = None
+
+
 def checkpoints_of(out: Path) -> list[Path]:
     """Every checkpoint (:func:`checkpoint_path`) beside the result file ``out``."""
     return sorted(out.parent.glob(f".{glob.escape(out.name)}.r*-*.ckpt"))
@@ -559,8 +624,7 @@ def execute(
     """Run one config and write its result file when ``out`` is given (see the module docstring).
     With ``out``, a checkpoint beside it after every epoch lets the same command resume.
     ``out`` may be neither the data file nor ``config_file`` (the file the config was read from)."""
-    from . import results, runner
-    from .training import remove_checkpoint
+    from . import results
 
     out = None if out is None else results.file_name(out)
     if fallback_dir is not None and not os.fspath(fallback_dir):  # Path("") would be the current folder
@@ -573,6 +637,25 @@ def execute(
         prepare_out(out, overwrite, fallback, {"the --data file": data, "the --config file": config_file})
     if tensorboard is not None:
         check_tensorboard(tensorboard, out)
+    lock = None if out is None else CheckpointLock(out)
+    if lock is not None and (busy := lock.acquire()):  # another live run's checkpoints: read, write, remove none
+        print(f"snnsim.run: {busy}; this run trains without checkpoints (it resumes, writes and removes none)",
+              file=sys.stderr)  # fmt: skip
+        lock = None
+    try:
+        return _execute(cfg, out, progress, overwrite, fallback, tensorboard, keep_checkpoints, lock is not None)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, fallback: Path | None,
+             tensorboard: str | os.PathLike | None, keep_checkpoints: bool, checkpoints: bool) -> xr.Dataset:  # fmt: skip
+    """:func:`execute` once ``out`` is checked; ``checkpoints``: this run holds the checkpoints of
+    ``out`` (:class:`CheckpointLock`), to write, resume and remove."""
+    from . import runner
+    from .training import remove_checkpoint
+
     if progress and (hint := speed_hint(cfg)):
         print(hint, file=sys.stderr)
     hooks = None
@@ -611,7 +694,7 @@ def execute(
             kept = checkpoints_of(out)
             if exc.saved_to is not None:
                 stuck = []
-                for path in kept if not keep_checkpoints else []:
+                for path in kept if checkpoints and not keep_checkpoints else []:
                     try:
                         remove_checkpoint(path)
                     except OSError:  # the folder that refused the result may refuse this too
@@ -624,7 +707,8 @@ def execute(
                 raise
             raise NotSaved(f"{exc}; {_kept_checkpoint(kept[0])}") from None
         # the result is written: the checkpoints of a killed run with other --repeats or batching are of no more use
-        stale = [path for path in checkpoints_of(out) if path not in own] if not keep_checkpoints else []
+        stale = [path for path in checkpoints_of(out) if path not in own] if checkpoints and not keep_checkpoints \
+            else []  # fmt: skip
         for path in stale:
             with contextlib.suppress(OSError):
                 remove_checkpoint(path)
@@ -636,7 +720,7 @@ def execute(
         try:
             return runner.run_configs(
                 [cfg], progress, on_result=write,
-                hooks=hooks, checkpoints=None if out is None else checkpoint_of,
+                hooks=hooks, checkpoints=checkpoint_of if checkpoints else None,
                 keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
                 owned=mine.add,
             )[0]  # fmt: skip

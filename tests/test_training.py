@@ -441,3 +441,61 @@ def test_train_seconds_of_a_resumed_run_count_the_epochs_before_the_stop(tmp_pat
     assert again.attrs["resumed_from_epoch"] == 2
     # the first epoch's pause came before the checkpoint of epoch 2; epoch 3 alone takes far less
     assert float(again["train_seconds"].values[0]) >= pause
+
+
+def _stopped_at_a_checkpoint(args: list[str], folder: Path) -> tuple[subprocess.Popen, dict]:
+    """Start ``snnsim.run ARGS``, and stop it (SIGSTOP: it stays alive, holding what it holds) once
+    its first checkpoint is written: the process and the sidecar of its checkpoint."""
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.run", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    end = time.monotonic() + 120
+    while not ((info := sidecar(folder)) and info["epoch"] >= 1) and proc.poll() is None and time.monotonic() < end:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGSTOP)
+    assert proc.poll() is None, proc.communicate()
+    return proc, sidecar(folder)
+
+
+def test_a_run_of_other_settings_into_the_same_out_leaves_a_live_runs_checkpoint_alone(tmp_path):
+    """Two runs with one --out and other settings, the second started while the first trains: the
+    second found the first's checkpoint (other models: not resumed), wrote its own epochs over it,
+    and removed it once its result was written. The first, killed then, had lost its epochs. The
+    first run holds the checkpoints of --out now; the second trains without them, and says so."""
+    out = tmp_path / "r.h5"
+    first = [*[a if a != "12" else "400" for a in IPD], "--out", str(out)]
+    proc, held = _stopped_at_a_checkpoint(first, tmp_path)
+    try:
+        other = run(*[a if a != "12" else "2" for a in IPD], "--hidden", "16", "--out", str(out))
+        assert other.returncode == 0, other.stderr
+        assert other.stderr.count("\n") == 1 and "held by" in other.stderr and "without checkpoints" in other.stderr
+        assert "starting from epoch 1" not in other.stderr  # it did not read the first's checkpoint
+        assert sidecar(tmp_path) == held and (tmp_path / ".r.h5.r0-0.ckpt").exists()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGCONT)
+        err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert f"the checkpoint of epoch {held['epoch']} of 400 stays (.r.h5.r0-0.ckpt)" in err
+    assert sidecar(tmp_path) == held
+
+
+def test_a_second_run_of_the_same_command_does_not_take_over_a_live_runs_checkpoint(tmp_path):
+    """The same command started twice at once: the second resumed from the checkpoint the first
+    was still writing, and removed it when it ended. It trains from epoch 1 without checkpoints
+    now; each writes one file (the later one beside --out), with the same numbers."""
+    out = tmp_path / "r.h5"
+    args = [*[a if a != "12" else "4" for a in IPD], "--out", str(out)]
+    proc, held = _stopped_at_a_checkpoint(args, tmp_path)
+    try:
+        second = run(*args)
+        assert second.returncode == 0, second.stderr
+        assert "resuming" not in second.stderr and "held by" in second.stderr, second.stderr
+        assert sidecar(tmp_path) == held
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 5 and "was written by another run while this one trained" in err, err
+    beside = out.with_name(f"r.{proc.pid}.h5")
+    same_numbers(results.load(out), results.load(beside))
+    assert "resumed_from_epoch" not in results.load(out).attrs
+    assert not list(tmp_path.glob(".*ckpt*")), list(tmp_path.iterdir())
