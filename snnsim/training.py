@@ -287,11 +287,19 @@ def _read_checkpoint(options: FitOptions) -> dict[str, Any] | None:
     if options.checkpoint is None or not options.checkpoint.exists():
         return None
     try:  # a GPU node's checkpoint on a CPU-only node reads into memory, for the key to refuse it
-        return torch.load(options.checkpoint, weights_only=False,
-                          map_location=None if torch.cuda.is_available() else "cpu")  # fmt: skip
+        saved = torch.load(options.checkpoint, weights_only=False,
+                           map_location=None if torch.cuda.is_available() else "cpu")  # fmt: skip
     except Exception as exc:  # noqa: BLE001  (torn by a power cut, or not a checkpoint at all)
         options.log(f"{options.checkpoint} is unreadable ({type(exc).__name__}); starting from epoch 1")
         return None
+    if not (isinstance(saved, dict) and CHECKPOINT_ENTRIES <= saved.keys()):  # a file torch reads, of something else
+        options.log(f"{options.checkpoint} is unreadable (not a checkpoint); starting from epoch 1")
+        return None
+    return saved
+
+
+#: What :func:`save_checkpoint` writes, and a checkpoint read back must hold.
+CHECKPOINT_ENTRIES = {"key", "model", "trainer", "loop"}
 
 
 #: The libraries whose versions a checkpoint must have been made with to be resumed: those that

@@ -299,6 +299,28 @@ def test_an_unreadable_checkpoint_is_reported_and_training_starts_over(tmp_path)
     assert results.load(out).attrs.get("resumed_from_epoch") is None and not torn.exists()
 
 
+@pytest.mark.parametrize("content", [[1, 2], "key and nothing else"])
+def test_a_file_torch_reads_that_is_no_checkpoint_is_reported_and_training_starts_over(tmp_path, content):
+    """A file at the checkpoint's path that torch reads but that is not a checkpoint (a list; a dict
+    with the run's key and nothing else) ended the run with a traceback (AttributeError: 'list'
+    object has no attribute 'get'; KeyError: 'model'). One line names it, and the run trains from
+    epoch 1, as for a torn one."""
+    import torch
+
+    out = tmp_path / "r.h5"
+    args = [*[a if a != "12" else "2" for a in IPD], "--out", str(out)]  # 2 epochs
+    path = checkpoint_path(out, [(None, 0)])
+    if content == "key and nothing else":
+        assert run(*args, "--keep-checkpoints").returncode == 0
+        out.unlink()
+        content = {"key": torch.load(path, weights_only=False)["key"]}
+    torch.save(content, path)
+    proc = run(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == f"snnsim.run: {path} is unreadable (not a checkpoint); starting from epoch 1\n"
+    assert results.load(out).attrs.get("resumed_from_epoch") is None and not path.exists()
+
+
 def test_keep_checkpoints_keeps_the_last_one(tmp_path):
     out = tmp_path / "r.h5"
     args = [a if a != "12" else "3" for a in IPD]  # 3 epochs
