@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 
 from snnsim import plots, results
+from snnsim.errors import ResultError
 from snnsim.plots.common import merge_holes
 
 # Jupyter runs a notebook in its own folder (analysis/); relative paths are the repository
@@ -31,6 +32,18 @@ from snnsim.plots.common import merge_holes
 ROOT = Path.cwd().parent if Path.cwd().name == "analysis" else Path.cwd()
 RESULTS = ROOT / (os.environ.get("SNNSIM_RESULTS") or "results")
 FIGURES = os.environ.get("SNNSIM_FIGURES")  # set to a folder to also save PNG + SVG files
+
+
+def load(experiment, study):
+    """RESULTS/experiment (a merged experiment, or a run's file) if it holds results of study;
+    else a one-line ResultError (an experiment of the other study failed deep in a figure)."""
+    ds = results.load(RESULTS / experiment)
+    found = ds.attrs.get("study") or ds.attrs.get("config_study") or "no study's"
+    if found != study:
+        raise ResultError(f"{RESULTS / experiment} holds {found} results, not {study}: this notebook draws "
+                          f"{study.upper()} figures; name an {study.upper()} experiment in "
+                          f"$SNNSIM_{study.upper()}_EXPERIMENT")
+    return ds
 
 
 def show(fig, figure):
@@ -64,7 +77,7 @@ rate per step)."""),
         + """
 
 EXPERIMENT = os.environ.get("SNNSIM_IPD_EXPERIMENT", "ipd_readouts")
-ds = results.load(RESULTS / EXPERIMENT)
+ds = load(EXPERIMENT, "ipd")
 name_holes(ds)
 ds"""
     ),
@@ -134,7 +147,7 @@ The assignment's Figures 1, 2a and 2b from the `bmi_training_size` experiment
         + """
 
 EXPERIMENT = os.environ.get("SNNSIM_BMI_EXPERIMENT", "bmi_training_size")
-ds = results.load(RESULTS / EXPERIMENT)
+ds = load(EXPERIMENT, "bmi")
 name_holes(ds)
 ds"""
     ),

@@ -277,3 +277,28 @@ def test_notebook_runs_as_docs_figures_md_runs_it(kernel_env, smoke_results, mon
     execute(notebook, root / "analysis")
     assert (root / "docs" / "figures" / f"{name}_{'accuracy' if name.startswith('ipd') else 'fvaf'}.png").is_file()
     assert not (root / "analysis" / "docs").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "notebook, variable, other, study",
+    [
+        ("ipd_readouts.ipynb", "SNNSIM_IPD_EXPERIMENT", "bmi_training_size", "IPD"),
+        ("bmi_training_size.ipynb", "SNNSIM_BMI_EXPERIMENT", "ipd_readouts", "BMI"),
+    ],
+)
+def test_notebook_refuses_an_experiment_of_the_other_study(kernel_env, monkeypatch, notebook, variable, other, study):
+    """$SNNSIM_*_EXPERIMENT naming a merged experiment of the other study: the loading cell stops
+    with one line that names the file, its study and the variable to set, and no figure is saved.
+    The IPD notebook drew and saved an IPD input raster under the BMI experiment's name, then
+    stopped deep inside accuracy_boxplot with ``KeyError: "No variable named 'test_acc'"``."""
+    monkeypatch.setenv(variable, other)
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as stopped:
+        execute(notebook, kernel_env)
+    assert stopped.value.ename == "ResultError", stopped.value
+    assert stopped.value.evalue.endswith(
+        f"{other} holds {'bmi' if study == 'IPD' else 'ipd'} results, not {study.lower()}: this notebook draws "
+        f"{study} figures; name an {study} experiment in ${variable}"
+    ), stopped.value.evalue
+    assert "\n" not in stopped.value.evalue
+    assert not list((kernel_env / "figures").glob("*")), sorted((kernel_env / "figures").glob("*"))
