@@ -22,7 +22,8 @@ def member_args(prog: str, doc: str, models: int) -> argparse.Namespace:
     decoders per member, default ``models``); a bad member is refused before any training."""
     ap = parser(prog, doc)
     ap.add_argument("data", nargs="+", help="members of the synthetic family, e.g. weak:1")
-    ap.add_argument("--models", type=positive_int, default=models)
+    ap.add_argument("--models", type=positive_int, default=models, metavar="N",
+                    help=f"decoders trained per member, seeds 0..N-1 (default {models})")  # fmt: skip
     args = ap.parse_args()
     for data in args.data:
         try:

@@ -37,6 +37,7 @@ def scores(data: str, n: int) -> dict[str, tuple[float, float]]:
 def main() -> None:
     args = member_args(PROG, __doc__, 10)
     torch.set_num_threads(1)
+    print(f"{'data':14s} {'decoder':16s} val FVAF (test FVAF)", flush=True)
     for data in args.data:
         for name, (val, test) in scores(data, args.models).items():
             print(f"{data:14s} {name:16s} {val:.3f} ({test:.3f})", flush=True)

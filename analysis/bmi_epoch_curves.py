@@ -57,11 +57,11 @@ def report(data: str, n: int) -> list[str]:
     med_val, med_test = np.median(val, 0), np.median(test, 0)
     top = int(med_test.argmax())
     return [
-        f"{data}: ridge {ridge_val:.3f} ({ridge_test:.3f})",
-        "  epoch " + " ".join(f"{e + 1:6d}" for e in range(val.shape[1])),
-        "  val   " + " ".join(f"{x:6.3f}" for x in med_val),
-        "  test  " + " ".join(f"{x:6.3f}" for x in med_test),
-        f"  best validation epochs {' '.join(str(b) for b in best)}: test {np.median(kept):.3f} "
+        f"{data}: ridge val FVAF {ridge_val:.3f} (test {ridge_test:.3f}); recipe models, median FVAF per epoch:",
+        "  epoch     " + " ".join(f"{e + 1:6d}" for e in range(val.shape[1])),
+        "  val FVAF  " + " ".join(f"{x:6.3f}" for x in med_val),
+        "  test FVAF " + " ".join(f"{x:6.3f}" for x in med_test),
+        f"  best validation epochs {' '.join(str(b) for b in best)}: test FVAF {np.median(kept):.3f} "
         f"[{kept.min():.3f}-{kept.max():.3f}]; best median test of any epoch {med_test[top]:.3f} "
         f"(epoch {top + 1}), ridge {ridge_test:.3f}",
     ]

@@ -171,7 +171,9 @@ def write(argv: list[str] | None = None) -> int:
     """The script's body: ResultError when ``out`` exists."""
     p = parser(PROG, __doc__)
     p.add_argument("out", type=user_path, help="the .pkl file to write (must not exist; its folder is made)")
-    p.add_argument("--seed", type=index, default=0)
+    p.add_argument(
+        "--seed", type=index, default=0, help="the generator's seed; the same seed writes the same data (default 0)"
+    )
     args = p.parse_args(argv)
     if os.path.lexists(args.out):  # refused before generating (a broken link too)
         raise ResultError(f"{args.out} exists; give a new path")

@@ -6,7 +6,7 @@ spiking decoder: Adam with the recipe's learning rate and an L2 weight decay, sh
 mini-batches of the recipe's size (the last partial one dropped), at most the recipe's epochs,
 the best validation epoch kept (stopping after the recipe's patience). One row per weight decay,
 and ridge (closed form, its strength chosen on the validation fold). Prints medians over the
-models of the validation FVAF and, for the record, the test FVAF in brackets. Test scores choose
+models of the validation FVAF and, for the record, the test FVAF in parentheses. Test scores choose
 nothing here.
 
 python analysis/bmi_linear_by_gradient.py weak:1 sparse:3 --models 3
@@ -60,7 +60,10 @@ def fit(d: BMIData, recipe: RunConfig, weight_decay: float, seed: int) -> tuple[
 
 def report(data: str, n: int) -> list[str]:
     _, (row,) = trained(data, "linear", 1)
-    lines = [f"{data}: ridge {row.scores.val.fvaf.mean():.3f} ({row.scores.test.fvaf.mean():.3f})"]
+    lines = [
+        f"{data}: val FVAF (test FVAF), linear decoders' median; ridge {row.scores.val.fvaf.mean():.3f} "
+        f"({row.scores.test.fvaf.mean():.3f})"
+    ]
     d, recipe = prepare(config(data, "linear")), config(data, "snn")
     for wd in WEIGHT_DECAYS:
         val, test = np.array([fit(d, recipe, wd, seed) for seed in range(n)]).T

@@ -410,3 +410,49 @@ def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path):
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert "was made on synthetic:weak:1; no file can be told to be its data" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_bmi_probes_help_says_what_each_option_is():
+    """``--models`` of the probe scripts and ``--seed`` of bmi_heldout_data had no help line
+    (``--models MODELS`` alone): what N counts and its default were in the docstring only,
+    which ``--help`` does not show past its first paragraph."""
+    for name, default in (("bmi_ensemble", 10), ("bmi_epoch_curves", 5), ("bmi_linear_by_gradient", 3)):
+        proc = run_script(name, "--help")
+        assert proc.returncode == 0, proc.stderr
+        assert f"--models N decoders trained per member, seeds 0..N-1 (default {default})" in " ".join(
+            proc.stdout.split()
+        ), proc.stdout
+    proc = run_script("bmi_heldout_data", "--help")
+    assert proc.returncode == 0, proc.stderr
+    assert "--seed SEED the generator's seed; the same seed writes the same data (default 0)" in " ".join(
+        proc.stdout.split()
+    ), proc.stdout
+
+
+def test_bmi_probes_label_the_numbers_they_print(monkeypatch, capsys):
+    """The probe scripts' lines said ``weak:1 ridge 0.400 (0.300)``: no header, nothing naming
+    validation FVAF and, in parentheses, test FVAF. Their training is replaced here by fixed
+    scores; what is checked is what their printing says of those numbers."""
+    import bmi_ensemble
+    import bmi_epoch_curves
+
+    monkeypatch.setattr(bmi_ensemble, "scores", lambda data, n: {"ridge": (0.4, 0.3), "mean of 2": (0.35, 0.25)})
+    monkeypatch.setattr(sys, "argv", ["bmi_ensemble", "weak:1", "--models", "2"])
+    bmi_ensemble.main()
+    assert capsys.readouterr().out.splitlines() == [
+        "data           decoder          val FVAF (test FVAF)",
+        "weak:1         ridge            0.400 (0.300)",
+        "weak:1         mean of 2        0.350 (0.250)",
+    ]
+
+    val, test = np.array([[0.1, 0.3], [0.2, 0.4]]), np.array([[0.05, 0.25], [0.15, 0.35]])
+    monkeypatch.setattr(bmi_epoch_curves, "ridge_scores", lambda data: (0.4, 0.3))
+    monkeypatch.setattr(bmi_epoch_curves, "curves", lambda data, n: (val, test, np.array([2, 2])))
+    assert bmi_epoch_curves.report("weak:1", 2) == [
+        "weak:1: ridge val FVAF 0.400 (test 0.300); recipe models, median FVAF per epoch:",
+        "  epoch          1      2",
+        "  val FVAF   0.150  0.350",
+        "  test FVAF  0.100  0.300",
+        "  best validation epochs 2 2: test FVAF 0.300 [0.250-0.350]; best median test of any epoch 0.300 "
+        "(epoch 2), ridge 0.300",
+    ]
