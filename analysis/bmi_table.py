@@ -1,6 +1,8 @@
-"""Print test FVAF / RMSE (median [min-max] over repeats) of BMI run files, one row per file
-and decoded joint (a run of both joints, ``--dim all``, gives a row for each, named after it).
-Where the files differ in data, rotation, training folds or target, a column says each row's.
+"""Print FVAF (no unit; 1 is a perfect decoder, 0 no better than the mean) and test RMSE (the
+target's unit: rad/s for a velocity, as the file records it) as median [min-max] over repeats,
+and the training time (s per repeat) of BMI run files, one row per file and decoded joint (a run
+of both joints, ``--dim all``, gives a row for each, named after it). Where the files differ in
+data, rotation, training folds or target, a column says each row's.
 
 python analysis/bmi_table.py snn_last.h5 snn_mean.h5 ann.h5 linear.h5
 """

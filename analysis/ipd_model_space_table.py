@@ -1,7 +1,8 @@
 """Print the IPD model-space study's tables from the merged sweep: every setting's median over
-the seeds (validation accuracy first, the column settings are ranked by; test read after), then
-each option's effect: the median over seeds and the other options' settings of the paired
-difference (each swept value minus the first; none for an option swept at one value). Seeds
+the seeds (validation accuracy (%) first, the column settings are ranked by; test accuracy (%),
+test absolute IPD error (degrees) read after; training time (s)), then each option's effect: the
+median over seeds and the other options' settings of the paired difference in accuracy, in
+percentage points (each swept value minus the first; none for an option swept at one value). Seeds
 missing from the merge (``--allow-missing``) are left out: a setting of fewer seeds says how
 many, one of none is listed apart.
 

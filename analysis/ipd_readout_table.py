@@ -1,8 +1,9 @@
-"""Print the readout x tau table of a merged IPD experiment (median [min-max] over seeds);
-with a second argument, beside the notebook's figures (REFERENCE.md section 1). A seed missing
-from the merge (``--allow-missing``) is left out of its cell, which says "(k of n)". Another
-setting the experiment sweeps (``eval``, ``backend`` ...) gets a column, and a row per value: a
-cell pools seeds and repeats only.
+"""Print the readout x tau table of a merged IPD experiment: test accuracy (%), test absolute IPD
+error (degrees) and training accuracy (%), median [min-max] over seeds; with a second argument,
+beside the notebook's figures (README.md, "Seed-compatible results against the notebook"). A
+seed missing from the merge (``--allow-missing``) is left out of its cell, which says "(k of
+n)". Another setting the experiment sweeps (``eval``, ``backend`` ...) gets a column, and a row
+per value: a cell pools seeds and repeats only.
 
     python analysis/ipd_readout_table.py results/ipd_readouts ref
 """

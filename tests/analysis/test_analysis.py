@@ -456,3 +456,26 @@ def test_bmi_probes_label_the_numbers_they_print(monkeypatch, capsys):
         "  best validation epochs 2 2: test FVAF 0.300 [0.250-0.350]; best median test of any epoch 0.300 "
         "(epoch 2), ridge 0.300",
     ]
+
+
+# script: the units its --help names (those of the numbers it prints)
+HELP_UNITS = {
+    "ipd_readout_table": ["accuracy (%)", "error (degrees)"],
+    "ipd_model_space_table": ["accuracy (%)", "error (degrees)", "training time (s)", "percentage points"],
+    "bmi_table": ["FVAF (no unit; 1 is a perfect decoder", "RMSE (the target's unit: rad/s for a velocity"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(HELP_UNITS))
+def test_table_scripts_help_names_the_units_of_their_columns(name):
+    """``--help`` of a table script says what its numbers are measured in; ipd_readout_table's
+    also sent the reader to "REFERENCE.md section 1", a file the repository does not have."""
+    import re
+
+    proc = run_script(name, "--help")
+    assert proc.returncode == 0, proc.stderr
+    shown = " ".join(proc.stdout.split())
+    for unit in HELP_UNITS[name]:
+        assert unit in shown, shown
+    for doc in re.findall(r"[\w/.-]+\.md\b", shown):
+        assert (ROOT / doc).is_file(), f"--help names {doc}, which does not exist"
