@@ -53,6 +53,9 @@ def table(ds: xr.Dataset) -> str:
     if missing := missing_jobs(ds):
         lines.append(f"\nleft out, missing from the merge: job(s) {', '.join(map(str, missing))}; "
                      "(k of n) marks a median of k rotations instead of n")  # fmt: skip
+    elif int(present.min()) < n:  # NaN where the grid ran no job (a sweep of several blocks)
+        lines.append("\n(k of n) marks a median of k rotations instead of n: no job is missing from the merge; "
+                     "the experiment's grid runs the others at other training-set sizes only")  # fmt: skip
     return "\n".join(lines)
 
 

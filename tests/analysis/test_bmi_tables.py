@@ -175,3 +175,21 @@ def test_a_pair_of_files_whose_names_hold_colons_is_split_where_both_exist(tmp_p
     assert against.split_pair(f"{snn}:{ridge}") == (str(snn), str(ridge))
     assert against.split_pair("a.h5:b.h5") == ("a.h5", "b.h5")  # one colon: the files' checks come later
     assert against.split_pair("a.h5") is None
+
+
+def test_learning_curve_table_says_why_a_cell_holds_fewer_rotations_with_no_job_missing():
+    """A grid of two [[sweep]] blocks (bmi_training_size: rotation 5 at the largest training set
+    only) leaves NaN where no job was planned, and the merge names no job missing: the cells
+    said "(2 of 3)" with nothing to say what that meant, or that no job had failed."""
+    curve = _script("bmi_learning_curve_table")
+    ds = _curve(["snn", "linear"])
+    ds["test_fvaf"].loc[{"rotation": 2, "n_train_folds": 8}] = np.nan  # rotation 2 at 18 folds only
+    assert curve.table(ds).splitlines() == [
+        "| training folds | snn | ridge | snn - ridge | snn >= ridge (of 3 rotations) |",
+        "|---|---|---|---|---|",
+        "| 8 | 0.180 (2 of 3) | 0.130 (2 of 3) | +0.050 (2 of 3) | 2 of 2 |",
+        "| 18 | 0.330 | 0.280 | +0.050 | 2 |",
+        "",
+        "(k of n) marks a median of k rotations instead of n: no job is missing from the merge; the "
+        "experiment's grid runs the others at other training-set sizes only",
+    ]
