@@ -37,6 +37,10 @@ FIGURES = os.environ.get("SNNSIM_FIGURES")  # set to a folder to also save PNG +
 def load(experiment, study):
     """RESULTS/experiment (a merged experiment, or a run's file) if it holds results of study;
     else a one-line ResultError (an experiment of the other study failed deep in a figure)."""
+    if not results.resolve(RESULTS / experiment).exists():
+        raise ResultError(f"no result file at {RESULTS / experiment}(.h5): make it with python -m snnsim.sweep local "
+                          f"{experiment}, then python -m snnsim.sweep merge {experiment} (docs/sweeps.md), or set "
+                          "$SNNSIM_RESULTS to the folder that holds it")
     ds = results.load(RESULTS / experiment)
     found = ds.attrs.get("study") or ds.attrs.get("config_study") or "no study's"
     if found != study:

@@ -302,3 +302,23 @@ def test_notebook_refuses_an_experiment_of_the_other_study(kernel_env, monkeypat
     ), stopped.value.evalue
     assert "\n" not in stopped.value.evalue
     assert not list((kernel_env / "figures").glob("*")), sorted((kernel_env / "figures").glob("*"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "notebook, name", [("ipd_readouts.ipynb", "ipd_readouts"), ("bmi_training_size.ipynb", "bmi_training_size")]
+)
+def test_notebook_without_its_results_says_how_to_make_them(kernel_env, tmp_path, monkeypatch, notebook, name):
+    """No merged experiment in $SNNSIM_RESULTS (a student who opens a notebook before running
+    the sweep): the loading cell stops with one line naming the folder looked in and the two
+    commands that make the file; it said only "no result file at .../NAME"."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.setenv("SNNSIM_RESULTS", str(empty))
+    with pytest.raises(nbclient.exceptions.CellExecutionError) as stopped:
+        execute(notebook, kernel_env)
+    assert stopped.value.ename == "ResultError", stopped.value
+    assert stopped.value.evalue == (
+        f"no result file at {empty / name}(.h5): make it with python -m snnsim.sweep local {name}, then "
+        f"python -m snnsim.sweep merge {name} (docs/sweeps.md), or set $SNNSIM_RESULTS to the folder that holds it"
+    ), stopped.value.evalue
