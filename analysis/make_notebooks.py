@@ -98,8 +98,10 @@ white dots are means, the dotted line is chance (1/12). The second figure is the
 absolute IPD error in degrees (the class midpoint against the true IPD)."""),
     new_code_cell('show(plots.accuracy_boxplot(ds), "accuracy")'),
     new_code_cell('show(plots.error_boxplot(ds), "error")'),
-    new_code_cell("""# median over seeds and repeats of the test accuracy (%), per readout x tau
+    new_code_cell("""# median over seeds and repeats of the test accuracy (%), per readout x tau (in ms)
 test = ds["test_acc"]
+if "tau" in test.dims:
+    test = test.assign_coords(tau=[f"{tau * 1e3:g} ms" for tau in test["tau"].values])
 pooled = [d for d in test.dims if d not in ("readout", "tau")]
 if merge_holes(ds):  # jobs missing from the merge: how many trainings each median is of
     print("trainings per median (the others missing from the merge):", test.notnull().sum(pooled).to_pandas(), "", sep="\\n")

@@ -134,6 +134,12 @@ def test_ipd_readouts_notebook_runs(kernel_env):
     )
     assert images(nb) == 12
     assert (kernel_env / "figures" / "ipd_readouts_accuracy.svg").exists()
+    # the median table's tau columns in ms, as the figures and the markdown name them (they read
+    # 0.020 and 0.002: seconds, with no unit)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and 'ds["test_acc"]' in c.source]
+    (out,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    header = out.data["text/plain"].splitlines()[0]
+    assert header.split() == ["tau", "20", "ms", "2", "ms"], header
 
 
 @pytest.mark.slow
