@@ -7,8 +7,8 @@ Exit codes of every snnsim command (also listed in the README; tests/test_docs.p
 1     a run failed (a sweep job raised; its traceback is in its ``.failed`` file)
 2     bad input: a setting, file or argument (one line names it); nothing written
 3     a stale result is in the way (``sweep run`` without ``--force``)
-4     a training diverged (its loss, weights or optimiser moments became NaN or infinite); no
-      result written
+4     a training diverged (its loss, weights or optimiser moments became NaN or infinite), or
+      its first epoch changed no weight (``--lr`` too small); no result written
 5     the result could not be written where asked (disk full, no permission, another run wrote
       the file meanwhile); the message says where it was saved instead, if anywhere
 130   interrupted (Ctrl-C); 128 + N: stopped by signal N; nothing half-written
@@ -50,7 +50,8 @@ class ResultError(SnnsimError, ValueError):
 
 
 class DivergedError(SnnsimError, ArithmeticError):
-    """A training's loss or weights became NaN or infinite. ``model``: its index in the batched
+    """A training's loss or weights became NaN or infinite, or its first epoch changed no weight
+    (every step of ``--lr`` below float32's resolution). ``model``: its index in the batched
     model; the runner names the config and repeat."""
 
     exit_code = EXIT_DIVERGED

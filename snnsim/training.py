@@ -6,7 +6,9 @@ validation score per model); :func:`fit_epochs` runs the epochs.
 
 - **Divergence.** After every epoch the loss, weights and optimiser moments of every model are
   checked: a model with any of them NaN or infinite stops the training with a
-  :class:`~snnsim.errors.DivergedError` naming it and the epoch.
+  :class:`~snnsim.errors.DivergedError` naming it and the epoch. So does, after the first epoch,
+  a model none of whose weights changed although Adam's steps were taken (each below float32's
+  resolution of its weight: ``--lr`` too small).
 - **Early stopping.** With validation, each model keeps its best weights: after ``patience``
   epochs without a new best, a model stops being tracked (its best weights are frozen, the
   other models go on), training ends when no model is tracked, and every model's best weights

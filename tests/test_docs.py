@@ -210,6 +210,30 @@ def test_the_exit_codes_in_the_readme_and_errors_py_are_the_codes_snnsim_uses():
     assert _exit_codes(" ".join(listed.group(1).split())) == codes
 
 
+def test_every_list_of_exit_codes_gives_both_causes_of_code_4():
+    """Exit code 4 (:class:`~snnsim.errors.DivergedError`) is a training gone NaN or infinite, or
+    one whose first epoch changed no weight (``training._check_moved``: ``--lr`` too small). The
+    README said so; errors.py's table, the error's docstring, training.py's and docs/sweeps.md's
+    lists named divergence alone."""
+    from snnsim import errors, training
+
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    sweeps = " ".join((ROOT / "docs" / "sweeps.md").read_text().split())
+    table = re.search(r"^4\s{2,}(.*?)^5\s", errors.__doc__, re.M | re.S)
+    divergence = re.search(r"\*\*Divergence\.\*\*(.*?)- \*\*", training.__doc__, re.S)
+    texts = {
+        "README.md": re.search(r"; 4 (.*?); 5 ", readme).group(1),
+        "docs/sweeps.md": re.search(r"; 4 (.*?); 5 ", sweeps).group(1),
+        "errors.py's table": table.group(1),
+        "DivergedError": errors.DivergedError.__doc__,
+        "training.py": divergence.group(1),
+    }
+    for where, text in texts.items():
+        text = " ".join(text.split())
+        assert "diverged" in text or "NaN" in text, (where, text)
+        assert "first epoch changed no weight" in text or "none of whose weights changed" in text, (where, text)
+
+
 def test_the_readme_names_every_attribute_of_a_result_file(tmp_path):
     """README.md's ``Attributes:`` paragraph names exactly the global attributes that
     results.write gives a file with the provenance of a run (each setting's ``config_<name>``
