@@ -117,6 +117,30 @@ def hardware(device: object) -> dict[str, str]:
     return info
 
 
+def mixed_hardware(attrs: Mapping[str, Any], parts: list[tuple[list[int], tuple[dict, ...]]]) -> list[dict]:
+    """The parts of a resumed training that other hardware computed than the result file's
+    ``attrs`` name (:func:`hardware`: another CPU or GPU, :data:`NUMERICS_ENV`, the torch loops for
+    the compiled kernels), as ``{"repeats": "0,1", "epochs": "1-2", **hardware}``; ``parts``:
+    (repeats, :attr:`snnsim.training.Training.parts`) per batched model. Kernels compiled with
+    or without OpenMP give the same numbers, and a part that used none (``none``) is no mix."""
+
+    def kernels(value: Any) -> str:
+        return "compiled" if str(value).startswith("compiled") else str(value)
+
+    out = []
+    for repeats, steps in parts:
+        for part in steps:
+            fields = {k: v for k, v in part.items() if k != "epochs"}
+            same = all(fields.get(k) == attrs.get(k) for k in ("cpu", "gpu", "numerics_env")) and (
+                "none" in (fields.get("kernels"), attrs.get("kernels"))
+                or kernels(fields.get("kernels")) == kernels(attrs.get("kernels"))
+            )
+            if not same:
+                first, last = part["epochs"]
+                out.append({"repeats": ",".join(map(str, repeats)), "epochs": f"{first}-{last}", **fields})
+    return out
+
+
 def provenance_attrs(config: RunConfig, device: str) -> dict:
     """Attributes every result file carries."""
     attrs = {

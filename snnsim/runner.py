@@ -25,6 +25,7 @@ Every model's numbers equal those of running its config alone: batching is exact
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
@@ -37,6 +38,7 @@ from . import allocator, threads
 from .config import RunConfig
 from .device import resolve_device
 from .errors import DivergedError, SnnsimError
+from .results import mixed_hardware
 from .studies import Outcome, Study, get_study
 from .training import EpochHook, FitOptions, remove_checkpoint
 
@@ -200,6 +202,7 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
     results: list[xr.Dataset | None] = [None] * len(cfgs)
     failed: set[int] = set()
     resumed: dict[int, int] = {}  # config -> the latest epoch one of its batched models resumed after
+    parts: dict[int, list] = {}  # config -> (repeats, the epochs earlier processes trained) per resumed batched model
     pending: list[tuple[Path, set[int]]] = []  # checkpoints and the configs they wait for
     queue = plan(cfgs)
     while queue:
@@ -238,6 +241,8 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
             pending.append((checkpoint, {i for i, _ in members}))
         for i, _ in members:
             resumed[i] = max(resumed.get(i, 0), training.resumed_from)
+        for i in dict.fromkeys(i for i, _ in members) if training.resumed_from else ():
+            parts.setdefault(i, []).append(([r for j, r in members if j == i], training.parts))
         for (i, r), result in zip(members, study.evaluate(model, batch, data, training)):
             outcomes[i][r] = Outcome(result, seconds)
             if len(outcomes[i]) == cfgs[i].repeats:
@@ -245,6 +250,9 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
                 results[i] = study.to_dataset(cfgs[i], outcomes[i], first, device)
                 if resumed.get(i):
                     results[i].attrs["resumed_from_epoch"] = resumed[i]
+                if mixed := mixed_hardware(results[i].attrs, parts.get(i, [])):  # the file names this process's
+                    results[i].attrs["mixed_hardware"] = json.dumps(mixed)
+                    log(_mixed_note(results[i].attrs, mixed))
                 if on_result is not None:
                     on_result(i, results[i])
         for path, waits in pending:
@@ -255,6 +263,16 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
         needed |= {cache.key(c, c.seed) for i, c in enumerate(cfgs) if results[i] is None and i not in failed}
         cache.retain(needed)
     return results
+
+
+def _mixed_note(attrs: dict, mixed: list[dict]) -> str:
+    """One line: which epochs other hardware trained (:func:`~snnsim.results.mixed_hardware`)."""
+    first = mixed[0]
+    what = ", ".join(f"{k} {v} (here {attrs.get(k, 'none')})" for k, v in first.items()
+                     if k not in ("repeats", "epochs") and v != attrs.get(k))  # fmt: skip
+    more = f" (and {len(mixed) - 1} more part(s))" if len(mixed) > 1 else ""
+    return (f"note: epochs {first['epochs']} of repeat(s) {first['repeats']} were trained with {what}{more}: its "
+            "numbers mix both; the result file names that part in mixed_hardware")  # fmt: skip
 
 
 def run(cfg: RunConfig, progress: bool = True) -> xr.Dataset:

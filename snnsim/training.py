@@ -212,6 +212,9 @@ class Training:
     hidden_rate: (M, epochs) Hz, or None.
     resumed_from: the epoch a checkpoint resumed after (0: from the start).
     resumed_seconds: wall time (s) the fit had spent up to that checkpoint, in the stopped run.
+    parts: per earlier process whose epochs the checkpoint held, in order: ``{"epochs": [first,
+    last], **hardware}`` (:func:`snnsim.results.hardware` of that process; none for checkpoints
+    of snnsim versions before 0.3.0).
     """
 
     loss: np.ndarray
@@ -221,6 +224,7 @@ class Training:
     hidden_rate: np.ndarray | None = None
     resumed_from: int = 0
     resumed_seconds: float = 0.0
+    parts: tuple[dict[str, Any], ...] = ()
 
     def lr_of(self, m: int) -> np.ndarray | None:
         """(epochs,) the learning rate of each epoch model ``m`` trained, NaN after it stopped:
@@ -243,13 +247,15 @@ class _State:
         self.validated = False
         self.epoch = 0  # epochs done
         self.seconds = 0.0  # wall time of the fit up to the end of epoch ``epoch``, all runs together
+        self.parts: list[dict[str, Any]] = []  # who trained which epochs (:attr:`Training.parts`)
         self.average = average
 
     ARRAYS = ("losses", "val_curve", "rates", "lr", "best_val", "best_epoch", "active")
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k).copy() for k in self.ARRAYS}
-        out.update(best_state=self.best_state, validated=self.validated, epoch=self.epoch, seconds=self.seconds)
+        out.update(best_state=self.best_state, validated=self.validated, epoch=self.epoch, seconds=self.seconds,
+                   parts=[{**part, "epochs": list(part["epochs"])} for part in self.parts])  # fmt: skip
         if self.average is not None:
             out["average"] = self.average.state_dict()
         return out
@@ -259,6 +265,7 @@ class _State:
             setattr(self, k, d[k].copy())
         self.best_state, self.validated, self.epoch = d["best_state"], d["validated"], d["epoch"]
         self.seconds = d.get("seconds", 0.0)  # not in checkpoints of older versions
+        self.parts = d.get("parts", [])  # nor this
         if self.average is not None:
             self.average.load_state_dict(d["average"])
 
@@ -349,7 +356,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     start = time.perf_counter()
     weights = WeightAverage(model, average) if average else None
     state = _State(model, n_models, epochs, weights)
-    resumed, before = 0, 0.0  # the epochs and seconds of a stopped run this fit resumes
+    resumed, before, earlier = 0, 0.0, ()  # the epochs, seconds and parts of a stopped run this fit resumes
     checkpoint = options.checkpoint
     key = json.dumps({"models": key, "device": next(model.parameters()).device.type, "versions": _computing_versions()})
     saved = _read_checkpoint(options)
@@ -358,7 +365,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             model.load_state_dict(saved["model"])
             trainer.load_state_dict(saved["trainer"])
             state.load(saved["loop"])
-            resumed, before = state.epoch, state.seconds
+            resumed, before, earlier = state.epoch, state.seconds, tuple(state.parts)
             options.log(f"resuming from the checkpoint after epoch {resumed} of {epochs} ({options.checkpoint})")
             options.owned(options.checkpoint)
             if resumed:  # a stop while the hooks wrote that epoch would leave it out of their logs
@@ -368,6 +375,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     from .cli import signals_held
 
     finished, bar = bool(state.epoch and not state.active.any()), None
+    own = None  # this process's entry of state.parts, opened by its first epoch
     try:
         with signals_held():  # a stop as the bar is drawn comes once it can be closed (below)
             bar = tqdm(total=epochs * trainer.n_batches, initial=resumed * trainer.n_batches,
@@ -397,6 +405,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                 bar.set_postfix(loss=f"{np.nanmean(state.losses[:, epoch]):.3f}",
                                 val=f"{np.nanmean(state.val_curve[:, epoch]):.3f}")  # fmt: skip
             state.epoch, state.seconds = epoch + 1, before + time.perf_counter() - start
+            own = _count_part(state, own, model, epoch + 1)
             if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
                 try:
                     save_checkpoint(checkpoint, key, model, trainer, state, epochs)
@@ -414,9 +423,24 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     if not state.validated:
         if weights is not None:
             weights.apply()
-        return Training(state.losses, lr=state.lr, hidden_rate=rates, resumed_from=resumed, resumed_seconds=before)
+        return Training(state.losses, lr=state.lr, hidden_rate=rates, resumed_from=resumed, resumed_seconds=before,
+                        parts=earlier)  # fmt: skip
     model.load_state_dict(state.best_state)
-    return Training(state.losses, state.val_curve, state.best_epoch, state.lr, rates, resumed, before)
+    return Training(state.losses, state.val_curve, state.best_epoch, state.lr, rates, resumed, before, earlier)
+
+
+def _count_part(state: _State, own: dict[str, Any] | None, model: nn.Module, epoch: int) -> dict[str, Any]:
+    """Count epoch ``epoch`` (1-based, done) to this process's entry of ``state.parts``, opened at
+    its first epoch with the hardware that computed it (:func:`snnsim.results.hardware`: the
+    kernels are known once an epoch has used them): a resumed fit's file can say which epochs
+    another process computed, on other hardware."""
+    if own is None:
+        from .results import hardware
+
+        own = {"epochs": [epoch, epoch], **hardware(next(model.parameters()).device)}
+        state.parts.append(own)
+    own["epochs"][1] = epoch
+    return own
 
 
 #: Seconds between two updates of the progress bar written to a log file (stderr not a terminal).

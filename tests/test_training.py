@@ -5,6 +5,7 @@ aside); the checkpoint is removed once the result file is written, unless kept."
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -524,3 +525,47 @@ def test_a_second_run_of_the_same_command_does_not_take_over_a_live_runs_checkpo
     same_numbers(results.load(out), results.load(beside))
     assert "resumed_from_epoch" not in results.load(out).attrs
     assert not list(tmp_path.glob(".*ckpt*")), list(tmp_path.iterdir())
+# python -m snnsim.run stopped by a real SIGTERM once the checkpoint of its epoch 2 is written
+STOPPED_AFTER_EPOCH_2 = """
+import os, signal, sys
+from snnsim import run, training
+call = training._call_hooks
+def stop(hooks, state, model, weights, epoch):
+    call(hooks, state, model, weights, epoch)
+    if epoch == 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+training._call_hooks = stop
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.parametrize("first", [{"SNNSIM_NO_NATIVE": "1"}, {"SNNSIM_THREADS": "1"}], ids=["torch-loops", "threads"])
+def test_epochs_trained_on_other_hardware_are_named_in_the_result_file(first, tmp_path):
+    """Epochs 1-2 trained with the torch loops in place of the compiled kernels (SNNSIM_NO_NATIVE,
+    or a node where they do not build), the rest after a resume with the kernels: the weights
+    are those of neither (w1 9e-7 from the kernels' run), yet the file named only the resumed
+    process's ``kernels`` and ``numerics_env``. It names the earlier part now
+    (``mixed_hardware``), and the run says so. Epochs on one kernel thread (the same numbers)
+    are no mix: the file equals the uninterrupted run's."""
+    args = ["--backend", "fused", "--neuron", "standard", "--epochs", "4", "--n-train-batches", "4",
+            "--n-test-batches", "1", "--batch-size", "16", "--hidden", "8", "--quiet"]  # fmt: skip
+    whole, out = tmp_path / "whole.h5", tmp_path / "r.h5"
+    assert run(*args, "--out", str(whole)).returncode == 0
+    stopped = subprocess.run([sys.executable, "-c", STOPPED_AFTER_EPOCH_2, *args, "--out", str(out)], cwd=ROOT,
+                             env=dict(os.environ, **first), capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr
+    again = run(*args, "--out", str(out))
+    assert again.returncode == 0, again.stderr
+    a, b = results.load(whole), results.load(out)
+    assert b.attrs["resumed_from_epoch"] == 2
+    if "SNNSIM_THREADS" in first:
+        same_numbers(a, b)
+        assert "mixed_hardware" not in b.attrs and "mixed_hardware" not in again.stderr
+        return
+    assert a.attrs["kernels"].startswith("compiled") and b.attrs["kernels"] == a.attrs["kernels"]  # this process's
+    assert not np.array_equal(a["w1"].values, b["w1"].values)  # a mix indeed
+    (part,) = json.loads(b.attrs["mixed_hardware"])
+    assert part == {"repeats": "0", "epochs": "1-2", "cpu": a.attrs["cpu"],
+                    "kernels": "torch loops (SNNSIM_NO_NATIVE=1)", "numerics_env": '{"SNNSIM_NO_NATIVE": "1"}'}  # fmt: skip
+    note = [line for line in again.stderr.splitlines() if "mixed_hardware" in line]
+    assert len(note) == 1 and "epochs 1-2" in note[0] and "torch loops (SNNSIM_NO_NATIVE=1)" in note[0], again.stderr
