@@ -138,6 +138,8 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     from .predict import check_complete, check_shapes
 
     ds = results.load(path)
+    if "config" not in ds.attrs and (merged := results.merged_note(ds.attrs)):  # it holds every job's weights
+        raise ResultError(f"{path}: {merged}")
     cfg = results.config_of(ds, path) if "config" in ds.attrs else None
     if cfg is not None and cfg.study == "bmi" and cfg.model != "snn":
         raise ResultError(f"{path}: this bmi model is not a spiking network; its trained weights are variables of "

@@ -487,8 +487,23 @@ def config_of(ds: xr.Dataset, where: str | os.PathLike = "the result file") -> R
         ResultError: the file has no config, or one this snnsim cannot read (``where`` names it).
     """
     if "config" not in ds.attrs:
-        raise ResultError(f"{where}: not the result file of one run (no config; a merged experiment?)")
+        raise ResultError(f"{where}: {merged_note(ds.attrs) or 'not the result file of one run (no config)'}")
     return read_config(ds.attrs["config"], where)
+
+
+def merged_note(attrs: Mapping[str, Any]) -> str | None:
+    """What a merged file is (``sweep merge``, ``tune merge``) and which files beside it hold one
+    run each, for the commands that take one run's file; None for any other file."""
+    if "experiment" in attrs and "n_jobs" in attrs:
+        what, name, n, one = "results of experiment", attrs["experiment"], int(attrs["n_jobs"]), "job-INDEX"
+    elif "tune_spec" in attrs and "n_trials" in attrs:
+        what, name, n, one = "trials of tuning study", attrs["name"], int(attrs["n_trials"]), "trial-NUMBER"
+    else:
+        return None
+    unit = ("job" if "experiment" in attrs else "trial") + "s" * (n != 1)
+    return (
+        f"the merged {what} {name} ({n} {unit}), not one run's file; give one of its files ({name}/{one}.h5 beside it)"
+    )
 
 
 def _respelled(text: str) -> str:

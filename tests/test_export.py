@@ -466,3 +466,45 @@ def test_an_export_names_the_snnsim_that_exported_it(trained, tmp_path):
         assert now["snnsim"] == snnsim.__version__ != "0.0.1"
         assert {k: now[k] for k in results.library_versions()} == results.library_versions()
         assert ("nir" in now) == (fmt == "nir")
+
+
+def test_a_merged_sweep_or_tuning_study_names_the_files_to_export_from(tmp_path):
+    """A merged sweep holds every job's weights (dim per swept setting), a merged tuning study
+    every trial's: export said "no trained weights (w1, w2) of a single run", which they have,
+    and predict guessed "a merged experiment?". Both name what the file is and the file of one
+    run beside it to give instead, in one line, exit 2."""
+    from snnsim import tune
+    from snnsim.sweep import jobs
+    from snnsim.sweep import merge as sweep_merge
+    from snnsim.sweep.experiment import load as load_experiment
+
+    root = tmp_path / "results"
+    toml = tmp_path / "sw.toml"
+    toml.write_text('name = "sw"\n[fixed]\nstudy = "ipd"\nneuron = "standard"\nepochs = 1\nn_train_batches = 2\n'
+                    'n_test_batches = 1\nbatch_size = 8\nhidden = 8\n[sweep]\nseed = [0, 1]\n')  # fmt: skip
+    exp = load_experiment(toml)
+    assert jobs.run_jobs(exp, [0, 1], root, log=lambda message: None) == 0
+    sweep_merge.merge(exp, root)
+    spec_path = tmp_path / "tn.toml"
+    spec_path.write_text('name = "tn"\ntrials = 1\nsampler = "random"\npruner = "none"\n[fixed]\nstudy = "ipd"\n'
+                         'neuron = "standard"\nepochs = 1\nn_train_batches = 2\nn_test_batches = 1\nn_val_batches = 1\n'
+                         'batch_size = 8\nhidden = 8\n[search]\nlr = { low = 1e-3, high = 1e-2, log = true }\n')  # fmt: skip
+    spec = tune.load(spec_path)
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    tune.merge(spec, root)
+    for merged, what, one, named in [
+        ("sw.h5", "the merged results of experiment sw (2 jobs)", "sw/job-0.h5", "sw/job-INDEX.h5"),
+        ("tn.h5", "the merged trials of tuning study tn (1 trial)", "tn/trial-0.h5", "tn/trial-NUMBER.h5"),
+    ]:
+        path = root / merged
+        assert "w1" in results.load(path) and (root / one).is_file()
+        done = export([str(path), "--format", "nir", "--out", str(tmp_path / "m.nir")], tmp_path)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert done.stderr == (f"snnsim.export: error: {path}: {what}, not one run's file; give one of its files "
+                               f"({named} beside it)\n")  # fmt: skip
+        assert export([str(root / one), "--format", "nir", "--out", str(tmp_path / "m.nir")], tmp_path).returncode == 0
+        (tmp_path / "m.nir").unlink()
+        pred = subprocess.run([sys.executable, "-m", "snnsim.predict", str(path), "--stimuli", "4", "--out",
+                               str(tmp_path / "p.h5")], cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+        assert pred.returncode == 2 and pred.stderr.count("\n") == 1 and what in pred.stderr, pred.stderr
+    assert not (tmp_path / "m.nir").exists() and not (tmp_path / "p.h5").exists()
