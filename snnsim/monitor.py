@@ -10,7 +10,9 @@ A run resumed from its checkpoint writes the checkpoint's epoch again (a stop ma
 events short), and TensorBoard hides the earlier process's events from that epoch on
 (``purge_step``), so each epoch is there once. A run that was stopped without ``--tensorboard``
 (or into another folder) and resumed with it has events from the checkpoint's epoch on only;
-its result file has every epoch.
+its result file has every epoch. A run that starts from epoch 1 in a folder that holds events
+(another run's, or this command's before a start over) hides them the same way, and says so in
+one line: two runs are two TensorBoard runs only in folders of their own.
 
 Every epoch's events are flushed to disk; the writers (an event file and a writer thread each)
 are closed by :meth:`TensorBoardHook.close`, or else when the hook is dropped (the runner holds a
@@ -77,6 +79,12 @@ class TensorBoardHook:
             from torch.utils.tensorboard import SummaryWriter
 
             _quiet_writer_threads()
+            if record.epoch == 1 and not record.again:  # not a resumed fit's own earlier events
+                held = [f for f in self.folders if f.is_dir() and any(f.glob("events.out.tfevents.*"))]
+                if held:
+                    more = f" (and {len(held) - 1} more)" if len(held) > 1 else ""
+                    self.log(f"tensorboard: {held[0]}{more} held the events of an earlier run, which TensorBoard "
+                             "hides from now on (this run's from epoch 1); give each run a TensorBoard folder of its own")  # fmt: skip
 
             # TensorBoard hides the folder's earlier events from this epoch on: those of a run
             # stopped after it (a resumed fit starts with its checkpoint's epoch again), or of an

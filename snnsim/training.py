@@ -83,6 +83,7 @@ class EpochRecord:
     hidden_rate_hz: np.ndarray | None
     model: nn.Module
     tracked: np.ndarray  # (M,) bool: models still training this epoch (not stopped early before it)
+    again: bool = False  # given again by a fit resumed from its checkpoint of this epoch
 
 
 def make_optimiser(model: nn.Module, cfg: Any) -> torch.optim.Adam:
@@ -369,7 +370,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             options.log(f"resuming from the checkpoint after epoch {resumed} of {epochs} ({options.checkpoint})")
             options.owned(options.checkpoint)
             if resumed:  # a stop while the hooks wrote that epoch would leave it out of their logs
-                _call_hooks(options.hooks, state, model, weights, resumed)
+                _call_hooks(options.hooks, state, model, weights, resumed, again=True)
         else:
             options.log(f"{options.checkpoint} {_other(saved.get('key'), key)}; starting from epoch 1")
     from .cli import signals_held
@@ -457,9 +458,9 @@ def _bar_pace() -> dict:
 
 
 def _call_hooks(hooks: Sequence[EpochHook], state: _State, model: nn.Module, weights: WeightAverage | None,
-                epoch: int) -> None:  # fmt: skip
+                epoch: int, again: bool = False) -> None:  # fmt: skip
     """Give ``hooks`` the record of epoch ``epoch`` (1-based, done) as the loop's state holds it:
-    right after the epoch, and again on resuming after it."""
+    right after the epoch, and ``again`` on resuming after it."""
     if not hooks:
         return
     i = epoch - 1
@@ -467,7 +468,7 @@ def _call_hooks(hooks: Sequence[EpochHook], state: _State, model: nn.Module, wei
     score = state.val_curve[:, i] if state.validated else None
     # the models the epoch trained: a model stopped early before it has no loss recorded
     record = EpochRecord(epoch, state.losses[:, i], score, float(state.lr[i]), rate, model,
-                         np.isfinite(state.losses[:, i]))  # fmt: skip
+                         np.isfinite(state.losses[:, i]), again)  # fmt: skip
     with nullcontext() if weights is None else weights.applied():  # the weights validation saw
         for hook in hooks:
             hook(record)

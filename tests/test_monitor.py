@@ -259,3 +259,44 @@ def test_each_run_folder_names_its_config_seed_and_versions(tmp_path):
         assert RunConfig.from_json(json.dumps(made["config"])) == results.config_of(ds)
         assert made["seed"] == 7 + r and made["versions"] == json.loads(ds.attrs["versions"])
         assert made["numerics_version"] == results.NUMERICS_VERSION
+
+
+# python -m snnsim.run stopped by a real SIGTERM once its TensorBoard hook has written epoch 1
+STOPPED_AFTER_EPOCH_1 = """
+import os, signal, sys
+from snnsim import monitor, run
+write = monitor.TensorBoardHook.__call__
+def call(self, record):
+    write(self, record)
+    if record.epoch == 1:
+        os.kill(os.getpid(), signal.SIGTERM)
+monitor.TensorBoardHook.__call__ = call
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+def test_a_second_run_into_the_same_folder_says_that_it_hides_the_first(tmp_path, capsys):
+    """Two runs of other settings with one --tensorboard folder are one TensorBoard run: the
+    second's events hide the first's in repeat-R (as the README says), without a word at run
+    time. The second run says so in one line; a run resumed from its checkpoint of epoch 1, whose
+    folder holds its own stopped process's events, does not."""
+    tb = tmp_path / "tb"
+    args = [*IPD, "--repeats", "1", "--epochs", "2", "--tensorboard", str(tb)]
+    assert run_cli.main([*args, "--out", str(tmp_path / "a.h5")]) == 0
+    capsys.readouterr()
+    assert run_cli.main([*args, "--tau", "5ms", "--out", str(tmp_path / "b.h5")]) == 0
+    assert capsys.readouterr().err == (
+        f"snnsim.run: tensorboard: {tb / 'repeat-0'} held the events of an earlier run, which TensorBoard hides "
+        "from now on (this run's from epoch 1); give each run a TensorBoard folder of its own\n"
+    )
+    shown = [e.value for e in events(tb / "repeat-0").Scalars("loss/train")]
+    assert shown == [float(np.float32(v)) for v in results.load(tmp_path / "b.h5")["loss"].values[0]]
+
+    own = tmp_path / "own"
+    resumed = [*args[:-1], str(own), "--out", str(tmp_path / "c.h5")]
+    first = subprocess.run([sys.executable, "-c", STOPPED_AFTER_EPOCH_1, *resumed], cwd=ROOT, capture_output=True,
+                           text=True, timeout=300)  # fmt: skip
+    assert first.returncode == 128 + signal.SIGTERM, first.stderr
+    assert run_cli.main(resumed) == 0
+    err = capsys.readouterr().err
+    assert "resuming from the checkpoint after epoch 1 of 2" in err and "held the events" not in err, err
