@@ -525,6 +525,8 @@ def test_a_second_run_of_the_same_command_does_not_take_over_a_live_runs_checkpo
     same_numbers(results.load(out), results.load(beside))
     assert "resumed_from_epoch" not in results.load(out).attrs
     assert not list(tmp_path.glob(".*ckpt*")), list(tmp_path.iterdir())
+
+
 # python -m snnsim.run stopped by a real SIGTERM once the checkpoint of its epoch 2 is written
 STOPPED_AFTER_EPOCH_2 = """
 import os, signal, sys
