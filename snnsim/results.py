@@ -402,6 +402,18 @@ def load(path: str | os.PathLike) -> xr.Dataset:
             raise ResultError(f"{path} is not an snnsim result file (an HDF5 file without snnsim's attributes: "
                               "give a file written by python -m snnsim.run, sweep merge or tune merge)")  # fmt: skip
         raise ResultError(f"{path} is incomplete (no 'complete' mark)")
+    return current_names(ds)
+
+
+def current_names(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with the attributes of older files under today's names (snnsim 0.2 wrote ``task`` and
+    ``config_task`` where today's files say ``study`` and ``config_study``): renamed in place."""
+    from snnsim.config import LEGACY_KEYS
+
+    for old, new in LEGACY_KEYS.items():
+        for prefix in ("", "config_"):
+            if prefix + old in ds.attrs and prefix + new not in ds.attrs:
+                ds.attrs[prefix + new] = ds.attrs.pop(prefix + old)
     return ds
 
 

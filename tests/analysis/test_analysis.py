@@ -337,6 +337,19 @@ def test_bmi_table_names_the_files_rmse_unit(tmp_path):
     assert proc.stdout.splitlines()[0].split(" | ")[3] == "test RMSE (rad)"
 
 
+def test_bmi_table_reads_a_run_file_of_snnsim_0_2(tmp_path):
+    # snnsim 0.2 wrote ``task``/``config_task`` for today's ``study``/``config_study``: the script
+    # said "is a single run (study unknown), not a BMI run file"
+    ds = results.load(bmi_run(tmp_path / "a.h5", "ann", [0.4]))
+    ds.attrs["task"], ds.attrs["config_task"] = ds.attrs.pop("study"), ds.attrs.pop("config_study")
+    old = results.write(ds, tmp_path / "old.h5")
+    proc = run_script("bmi_table", old)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[2].startswith("| ann | - | 0.400 ")
+    loaded = results.load(old)
+    assert (loaded.attrs["study"], loaded.attrs["config_study"]) == ("bmi", "bmi") and "task" not in loaded.attrs
+
+
 @pytest.mark.slow
 def test_readout_refit_takes_the_runs_data_file_from_another_folder(bmi_path, tmp_path):
     """A run made from ``--data bmi.pkl`` (relative) and read from another folder: refused in
