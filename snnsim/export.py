@@ -20,8 +20,10 @@ time of the output membrane, the notebook's).
 membrane decay per step), ``threshold``, ``readout``, ``dt`` (s), ``tau`` (s), ``config`` (JSON),
 ``repeat``, ``seed``, ``versions`` (JSON: the libraries that trained it), ``numerics_version``
 (of the snnsim that trained it), ``exported_with`` (JSON: the snnsim and libraries that exported
-it; for NIR also the nir package) and, for a BMI model, ``data_file_sha256`` (trained on a data
-file) or ``synthetic_data_sha256`` (on a synthetic set); the NIR metadata holds them too.
+it; for NIR also the nir package), the hardware that trained it as its result file names it
+(``cpu``, ``gpu`` on CUDA, ``kernels``, ``numerics_env``, ``mixed_hardware`` after a resume on
+other hardware) and, for a BMI model, ``data_file_sha256`` (trained on a data file) or
+``synthetic_data_sha256`` (on a synthetic set); the NIR metadata holds them too.
 
 ``--format nir``: a NIR graph (the Neuromorphic Intermediate Representation, ``nir.write``;
 HDF5) input -> Linear(w1) -> LIF -> Linear(w2) -> LI (readouts mean, max, last) or LIF (fr) ->
@@ -74,8 +76,10 @@ FORMATS = ("nir", "pt")
 BMI_HEAD = ("head_scale", "head_bias", "readout_weights")  # readout_weights: the "weighted" readout only
 BMI_SCALING = ("x_mean", "x_std", "y_mean", "y_std")
 #: What trained the model, from its result file: library versions, (BMI) the data file's SHA-256 or
-#: the synthetic data set's (``numerics_version`` beside them: inferred for files without it).
-PROVENANCE = ("versions", "data_file_sha256", "synthetic_data_sha256")
+#: the synthetic data set's, the hardware (:func:`snnsim.results.hardware`; ``mixed_hardware`` where a
+#: resume mixed two) (``numerics_version`` beside them: inferred for files without it).
+PROVENANCE = ("versions", "data_file_sha256", "synthetic_data_sha256", "cpu", "gpu", "kernels", "numerics_env",
+              "mixed_hardware")  # fmt: skip
 #: How a BMI decoder's input is presented (``hold_steps``: window; ``pad_steps``: bins) and its
 #: readout's units combined into outputs.
 BMI_INPUT = ("input_encoding", "input_order", "hold_steps", "pad_steps", "push_pull", "readout_units")

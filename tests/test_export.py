@@ -407,8 +407,8 @@ def test_a_bmi_model_without_its_head_scaling_or_weights_is_one_line(dropped, bm
 
 def test_an_exported_bmi_model_names_the_libraries_and_data_file_it_was_trained_with(bmi_path, tmp_path):
     """The exported file carries the config and seed, and also (as its result file does) the library
-    versions that trained the model and the SHA-256 of the BMI data file it was trained on: without
-    them a model out of its result file could not be traced to what made it."""
+    versions and hardware that trained the model and the SHA-256 of the BMI data file it was trained
+    on: without them a model out of its result file could not be traced to what made it."""
     import hashlib
     import json
 
@@ -425,6 +425,7 @@ def test_an_exported_bmi_model_names_the_libraries_and_data_file_it_was_trained_
             and json.loads(md["versions"])["torch"] == torch.__version__.split("+")[0]
         )
         assert md["data_file_sha256"] == digest
+        assert all(md[k] == ds.attrs[k] for k in ("cpu", "kernels", "numerics_env")) and "family" in md["cpu"]
 
 
 def test_an_exported_model_names_its_numerics_and_synthetic_data(tmp_path):
