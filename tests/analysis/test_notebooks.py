@@ -118,57 +118,6 @@ def images(nb) -> int:
 
 
 @pytest.mark.slow
-def test_ipd_readouts_notebook_runs(kernel_env):
-    nb = execute("ipd_readouts.ipynb", kernel_env)
-    figures = sorted(p.name for p in (kernel_env / "figures").glob("*.png"))
-    assert figures == sorted(
-        [
-            "ipd_readouts_input_raster.png",
-            "ipd_readouts_accuracy.png",
-            "ipd_readouts_error.png",
-            "ipd_readouts_training_curves.png",
-            "ipd_readouts_weights.png",
-            "ipd_readouts_weight_profiles.png",
-        ]  # run files hold w1, w2
-        + [f"ipd_readouts_confusion_{r}_{t}.png" for r in ("mean", "max", "fr") for t in ("20ms", "2ms")]
-    )
-    assert images(nb) == 12
-    assert (kernel_env / "figures" / "ipd_readouts_accuracy.svg").exists()
-    # the median table's tau columns in ms, as the figures and the markdown name them (they read
-    # 0.020 and 0.002: seconds, with no unit)
-    (cell,) = [c for c in nb.cells if c.cell_type == "code" and 'ds["test_acc"]' in c.source]
-    (out,) = [o for o in cell.outputs if o.output_type == "execute_result"]
-    header = out.data["text/plain"].splitlines()[0]
-    assert header.split() == ["tau", "20", "ms", "2", "ms"], header
-
-
-@pytest.mark.slow
-def test_bmi_training_size_notebook_runs(kernel_env, smoke_results):
-    nb = execute("bmi_training_size.ipynb", kernel_env)
-    figures = sorted(p.name for p in (kernel_env / "figures").glob("*.png"))
-    assert figures == [
-        "bmi_training_size_fvaf.png",
-        "bmi_training_size_learning_curves.png",
-        "bmi_training_size_prediction.png",
-        "bmi_training_size_rmse.png",
-    ]
-    assert images(nb) == 4
-    # the table of test FVAF gives Figure 2a's test curves: rotation 5, run at the largest
-    # training set only, is left out of both (the table pooled it into its last column)
-    from snnsim import plots, results
-
-    (cell,) = [c for c in nb.cells if c.cell_type == "code" and 'ds["test_fvaf"]' in c.source]
-    (out,) = [o for o in cell.outputs if o.output_type == "execute_result"]
-    header, _, *rows = out.data["text/plain"].splitlines()
-    assert header.split() == ["n_train_folds", "1", "2"]
-    table = {row.split()[0]: [float(v) for v in row.split()[1:]] for row in rows}
-    fig = plots.fvaf_figure(results.load(smoke_results / "bmi_training_size"))
-    assert list(table) == [ax.get_title() for ax in fig.axes] == ["snn", "linear"]
-    for ax in fig.axes:
-        np.testing.assert_allclose(table[ax.get_title()], ax.lines[2].get_ydata(), rtol=1e-5)
-
-
-@pytest.mark.slow
 def test_ipd_readouts_notebook_names_the_jobs_missing_from_the_merge(kernel_env, tmp_path, monkeypatch):
     """A merge with a hole (``sweep merge --allow-missing``, job 0 = mean at 20 ms not run): the
     notebook says which jobs are left out, and its median table how many trainings each median
@@ -230,6 +179,13 @@ def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
         assert (tmp_path / name).read_text() == (ANALYSIS / name).read_text(), f"regenerate {name}"
 
 
+IPD_FIGURES = [
+    "input_raster", "accuracy", "error", "training_curves", "weights", "weight_profiles",  # run files hold w1, w2
+    *(f"confusion_{r}_{t}" for r in ("mean", "max", "fr") for t in ("20ms", "2ms")),
+]  # fmt: skip
+BMI_FIGURES = ["fvaf", "learning_curves", "prediction", "rmse"]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "notebook, variable, name",
@@ -238,51 +194,61 @@ def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
         ("bmi_training_size.ipynb", "SNNSIM_BMI_EXPERIMENT", "bmi_training_size"),
     ],
 )
-def test_notebook_figures_are_named_as_snnsim_plots_names_them(
-    kernel_env, smoke_results, monkeypatch, notebook, variable, name
-):
-    """With $SNNSIM_FIGURES, a notebook saves each figure under the name that
-    ``python -m snnsim.plots`` gives it for the experiment loaded, also when the experiment
-    is another one ($SNNSIM_*_EXPERIMENT): never under another experiment's name, where
-    ``SNNSIM_FIGURES=docs/figures`` would replace that experiment's figures."""
+def test_notebook_runs_as_docs_figures_md_runs_it(kernel_env, smoke_results, monkeypatch, notebook, variable, name):
+    """The notebook runs top to bottom and draws every figure, run as docs/figures.md runs it:
+    ``SNNSIM_RESULTS=results SNNSIM_FIGURES=docs/figures jupyter nbconvert --execute
+    analysis/NOTEBOOK`` from the repository root. Jupyter runs a notebook in its own folder
+    (analysis/), and the relative paths are the root's (where the sweeps write results/), so the
+    notebook finds the merged experiment and saves into the root's docs/figures.
+
+    The experiment is another one than the notebook's default ($SNNSIM_*_EXPERIMENT): each figure
+    is saved under the name that ``python -m snnsim.plots`` gives it for the experiment loaded,
+    never under another experiment's name, where ``SNNSIM_FIGURES=docs/figures`` would replace
+    that experiment's figures. (One execution checks all three: each takes half a minute.)"""
     import shutil
 
+    from snnsim import plots, results
     from snnsim.plots.__main__ import main as plots_main
-
-    other = kernel_env / "other"
-    other.mkdir()
-    shutil.copy(smoke_results / f"{name}.h5", other / "renamed_experiment.h5")
-    monkeypatch.setenv("SNNSIM_RESULTS", str(other))
-    monkeypatch.setenv(variable, "renamed_experiment")
-    execute(notebook, kernel_env)
-    saved = {p.name for p in (kernel_env / "figures").glob("*.png")}
-    assert plots_main([str(other / "renamed_experiment"), "--out", str(kernel_env / "cli"), "--format", "png"]) == 0
-    drawn = {p.name for p in (kernel_env / "cli").glob("*.png")}
-    assert saved and all(s.startswith("renamed_experiment_") for s in saved), sorted(saved)
-    assert saved <= drawn, sorted(saved - drawn)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "notebook, name", [("ipd_readouts.ipynb", "ipd_readouts"), ("bmi_training_size.ipynb", "bmi_training_size")]
-)
-def test_notebook_runs_as_docs_figures_md_runs_it(kernel_env, smoke_results, monkeypatch, notebook, name):
-    """docs/figures.md's command, ``SNNSIM_RESULTS=results SNNSIM_FIGURES=docs/figures jupyter
-    nbconvert --execute analysis/NOTEBOOK`` from the repository root: Jupyter runs a notebook
-    in its own folder (analysis/), and the relative paths are the root's (where the sweeps write
-    results/), so the notebook finds the merged experiment and saves into the root's docs/figures."""
-    import shutil
 
     root = kernel_env / "repo"
     (root / "analysis").mkdir(parents=True)
     (root / "results").mkdir()
     shutil.copy(ANALYSIS / notebook, root / "analysis" / notebook)
-    shutil.copy(smoke_results / f"{name}.h5", root / "results" / f"{name}.h5")
+    shutil.copy(smoke_results / f"{name}.h5", root / "results" / "renamed_experiment.h5")
     monkeypatch.setenv("SNNSIM_RESULTS", "results")
     monkeypatch.setenv("SNNSIM_FIGURES", "docs/figures")
-    execute(notebook, root / "analysis")
-    assert (root / "docs" / "figures" / f"{name}_{'accuracy' if name.startswith('ipd') else 'fvaf'}.png").is_file()
+    monkeypatch.setenv(variable, "renamed_experiment")
+    nb = execute(notebook, root / "analysis")
     assert not (root / "analysis" / "docs").exists()
+    figures = root / "docs" / "figures"
+    saved = {p.name for p in figures.glob("*.png")}
+    expected = IPD_FIGURES if name.startswith("ipd") else BMI_FIGURES
+    assert saved == {f"renamed_experiment_{f}.png" for f in expected}, sorted(saved)
+    assert images(nb) == len(expected)
+    assert (figures / f"renamed_experiment_{expected[1] if name.startswith('ipd') else expected[0]}.svg").is_file()
+    assert plots_main([str(root / "results" / "renamed_experiment"), "--out", str(kernel_env / "cli"),
+                       "--format", "png"]) == 0  # fmt: skip
+    drawn = {p.name for p in (kernel_env / "cli").glob("*.png")}
+    assert saved <= drawn, sorted(saved - drawn)
+    if name.startswith("ipd"):
+        # the median table's tau columns in ms, as the figures and the markdown name them (they read
+        # 0.020 and 0.002: seconds, with no unit)
+        (cell,) = [c for c in nb.cells if c.cell_type == "code" and 'ds["test_acc"]' in c.source]
+        (out,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+        header = out.data["text/plain"].splitlines()[0]
+        assert header.split() == ["tau", "20", "ms", "2", "ms"], header
+        return
+    # the table of test FVAF gives Figure 2a's test curves: rotation 5, run at the largest
+    # training set only, is left out of both (the table pooled it into its last column)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and 'ds["test_fvaf"]' in c.source]
+    (out,) = [o for o in cell.outputs if o.output_type == "execute_result"]
+    header, _, *rows = out.data["text/plain"].splitlines()
+    assert header.split() == ["n_train_folds", "1", "2"]
+    table = {row.split()[0]: [float(v) for v in row.split()[1:]] for row in rows}
+    fig = plots.fvaf_figure(results.load(smoke_results / "bmi_training_size"))
+    assert list(table) == [ax.get_title() for ax in fig.axes] == ["snn", "linear"]
+    for ax in fig.axes:
+        np.testing.assert_allclose(table[ax.get_title()], ax.lines[2].get_ydata(), rtol=1e-5)
 
 
 @pytest.mark.slow
