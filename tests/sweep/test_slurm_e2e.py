@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "experiments" / "smoke.toml"
 CLUSTER = ROOT / "slurm" / "local-cluster.sh"
 #: Epochs of the killed sequences' grid: its tasks train for seconds, not milliseconds, so
-#: that a kill after a task's first checkpoint lands while it trains.
-LONG_EPOCHS = 400
+#: that a kill after a task's first checkpoint lands while it trains (as in test_slurm_requeue,
+#: whose one job of these settings is stopped by ``scancel`` after its epoch 2).
+LONG_EPOCHS = 120
 
 
 def sweep(*args, env, cwd, check=True, timeout=300) -> subprocess.CompletedProcess:
