@@ -35,6 +35,7 @@ import torch
 import xarray as xr
 
 from . import allocator, threads
+from .backends import _native
 from .config import RunConfig
 from .device import resolve_device
 from .errors import DivergedError, SnnsimError
@@ -75,6 +76,7 @@ class DataCache:
 
     def __init__(self) -> None:
         self._data: dict[Hashable, Any] = {}
+        self._asked: dict[Hashable, dict] = {}  # what making each asked of the kernels (_native.scope)
 
     @staticmethod
     def key(cfg: RunConfig, seed: int) -> Hashable:
@@ -84,13 +86,16 @@ class DataCache:
     def get(self, study: Study, cfg: RunConfig, seed: int, device: torch.device) -> Any:
         key = self.key(cfg, seed)
         if key not in self._data:
-            self._data[key] = study.make_data(cfg, seed, device)
+            with _native.scope() as asked:
+                self._data[key] = study.make_data(cfg, seed, device)
+            self._asked[key] = asked
+        _native.noted(self._asked[key])  # the run that reads them used what made them
         return self._data[key]
 
     def retain(self, keys: set[Hashable]) -> None:
         """Drop the data of every key not in ``keys``."""
         for key in [k for k in self._data if k not in keys]:
-            del self._data[key]
+            del self._data[key], self._asked[key]
 
     def __len__(self) -> int:
         return len(self._data)
@@ -209,52 +214,53 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
         members = [m for m in queue.pop(0) if m[0] not in failed]
         if not members:
             continue
-        batch = [cfgs[i] for i, _ in members]
-        seeds = [cfgs[i].seed + r for i, r in members]
-        study = get_study(batch[0].study)
-        device = resolve_device(batch[0].device)
-        data = [cache.get(study, c, s, device) for c, s in zip(batch, seeds)]
-        model = study.make_model(batch, seeds, device)
-        checkpoint = checkpoints(cfgs, members) if checkpoints is not None else None
-        options = FitOptions(progress, tuple(hooks(cfgs, members)) if hooks else (), checkpoint, log, owned)
-        _synchronise(device)
-        start = time.perf_counter()
-        try:
-            training = study.fit(model, batch, data, seeds, options)
-        except DivergedError as exc:
-            i, r = members[exc.model]
-            error = DivergedError(
-                f"repeat {r} (seed {seeds[exc.model]}) {exc}; no result written", exc.model, exc.epoch
-            )
+        with _native.scope():  # its result file names the kernels it used, not this process's (_native.kernels)
+            batch = [cfgs[i] for i, _ in members]
+            seeds = [cfgs[i].seed + r for i, r in members]
+            study = get_study(batch[0].study)
+            device = resolve_device(batch[0].device)
+            data = [cache.get(study, c, s, device) for c, s in zip(batch, seeds)]
+            model = study.make_model(batch, seeds, device)
+            checkpoint = checkpoints(cfgs, members) if checkpoints is not None else None
+            options = FitOptions(progress, tuple(hooks(cfgs, members)) if hooks else (), checkpoint, log, owned)
+            _synchronise(device)
+            start = time.perf_counter()
+            try:
+                training = study.fit(model, batch, data, seeds, options)
+            except DivergedError as exc:
+                i, r = members[exc.model]
+                error = DivergedError(
+                    f"repeat {r} (seed {seeds[exc.model]}) {exc}; no result written", exc.model, exc.epoch
+                )
+                if checkpoint is not None:
+                    remove_checkpoint(checkpoint)
+                if on_failure is None:
+                    raise error from None
+                failed.add(i)
+                on_failure(i, error)
+                queue.insert(0, [m for m in members if m[0] != i])  # the others again, without it
+                continue
+            _synchronise(device)
+            # with the time the stopped run spent on the epochs a checkpoint resumed after
+            seconds = (time.perf_counter() - start + training.resumed_seconds) / len(seeds)
             if checkpoint is not None:
-                remove_checkpoint(checkpoint)
-            if on_failure is None:
-                raise error from None
-            failed.add(i)
-            on_failure(i, error)
-            queue.insert(0, [m for m in members if m[0] != i])  # the others again, without it
-            continue
-        _synchronise(device)
-        # with the time the stopped run spent on the epochs a checkpoint resumed after
-        seconds = (time.perf_counter() - start + training.resumed_seconds) / len(seeds)
-        if checkpoint is not None:
-            pending.append((checkpoint, {i for i, _ in members}))
-        for i, _ in members:
-            resumed[i] = max(resumed.get(i, 0), training.resumed_from)
-        for i in dict.fromkeys(i for i, _ in members) if training.resumed_from else ():
-            parts.setdefault(i, []).append(([r for j, r in members if j == i], training.parts))
-        for (i, r), result in zip(members, study.evaluate(model, batch, data, training)):
-            outcomes[i][r] = Outcome(result, seconds)
-            if len(outcomes[i]) == cfgs[i].repeats:
-                first = cache.get(study, cfgs[i], cfgs[i].seed, device)
-                results[i] = study.to_dataset(cfgs[i], outcomes[i], first, device)
-                if resumed.get(i):
-                    results[i].attrs["resumed_from_epoch"] = resumed[i]
-                if mixed := mixed_hardware(results[i].attrs, parts.get(i, [])):  # the file names this process's
-                    results[i].attrs["mixed_hardware"] = json.dumps(mixed)
-                    log(_mixed_note(results[i].attrs, mixed))
-                if on_result is not None:
-                    on_result(i, results[i])
+                pending.append((checkpoint, {i for i, _ in members}))
+            for i, _ in members:
+                resumed[i] = max(resumed.get(i, 0), training.resumed_from)
+            for i in dict.fromkeys(i for i, _ in members) if training.resumed_from else ():
+                parts.setdefault(i, []).append(([r for j, r in members if j == i], training.parts))
+            for (i, r), result in zip(members, study.evaluate(model, batch, data, training)):
+                outcomes[i][r] = Outcome(result, seconds)
+                if len(outcomes[i]) == cfgs[i].repeats:
+                    first = cache.get(study, cfgs[i], cfgs[i].seed, device)
+                    results[i] = study.to_dataset(cfgs[i], outcomes[i], first, device)
+                    if resumed.get(i):
+                        results[i].attrs["resumed_from_epoch"] = resumed[i]
+                    if mixed := mixed_hardware(results[i].attrs, parts.get(i, [])):  # the file names this process's
+                        results[i].attrs["mixed_hardware"] = json.dumps(mixed)
+                        log(_mixed_note(results[i].attrs, mixed))
+                    if on_result is not None:
+                        on_result(i, results[i])
         for path, waits in pending:
             if not keep_checkpoints and all(results[i] is not None or i in failed for i in waits):
                 remove_checkpoint(path)

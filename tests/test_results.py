@@ -351,3 +351,28 @@ def test_a_file_of_an_old_synthetic_spelling_stays_readable(recorded, read):
     assert results.read_config(text).data == read
     with pytest.raises(ResultError, match="unknown synthetic generator"):  # other bad values stay refused
         results.read_config(text.replace(json.dumps(recorded), json.dumps("synthetic:nosuch")))
+
+
+def test_kernels_inside_a_scope_name_only_what_asked_there(monkeypatch):
+    """The runner opens a :func:`snnsim.backends._native.scope` per batched model: inside it
+    ``kernels`` names what that model asked for (on the CPU and on a GPU), not what the process
+    used before; data made in another scope and read from the cache count for the reader."""
+    import torch
+
+    from snnsim.backends import _native
+
+    monkeypatch.setattr(_native, "_elsewhere", {})
+    _native.computed_elsewhere(torch.device("cuda"), "Triton LIF kernels")  # an earlier run on the GPU
+    _native.library()  # and on the CPU
+    cpu = _native.kernels("cpu")
+    assert cpu != "none" and _native.kernels("cuda") == "cuda (Triton LIF kernels)"
+    with _native.scope():
+        assert _native.kernels("cpu") == "none" and _native.kernels("cuda") == "none"
+        with _native.scope() as made:  # a data cache's making
+            _native.computed_elsewhere(torch.device("cuda"))
+            _native.library()
+        assert _native.kernels("cpu") == cpu and _native.kernels("cuda") == "cuda (torch ops)"
+    with _native.scope():
+        _native.noted(made)  # the same data, read from the cache by a later model
+        assert _native.kernels("cpu") == cpu and _native.kernels("cuda") == "cuda (torch ops)"
+    assert _native.kernels("cuda") == "cuda (Triton LIF kernels, torch ops)"  # the process's, outside

@@ -58,7 +58,7 @@ import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import torch
@@ -87,6 +87,9 @@ _tried = False
 _without = ""  # why this process runs the torch loops instead (:func:`kernels`), once it tried
 #: Device type (``cuda``) -> what computed the kernels' part there in this process (:func:`kernels`).
 _elsewhere: dict[str, set[str]] = {}
+#: One record per open :func:`scope`, innermost last: device type -> what computed the kernels'
+#: part there since it opened (``cpu`` -> ``{"asked"}`` once anything asked for the library).
+_scopes: list[dict[str, set[str]]] = []
 
 _i64 = ctypes.c_int64
 _p = ctypes.c_void_p
@@ -318,6 +321,8 @@ def _build() -> ctypes.CDLL:
 def library() -> ctypes.CDLL | None:
     """The compiled kernels, or None (with one warning) when they cannot be built here."""
     global _lib, _tried, _without
+    if _scopes:
+        noted({"cpu": {"asked"}})
     if _tried:
         return _lib
     with _lock:
@@ -347,18 +352,44 @@ def kernels(device: object = "cpu") -> str:
     (one thread)`` (the same numbers) or ``torch loops (WHY)`` (which round otherwise in the
     last bits); on a GPU ``cuda (torch ops)``, or ``cuda (Triton LIF kernels, torch ops)`` where the
     fused backend's Triton kernels ran; ``none`` where nothing in this process asked for them
-    there (a ridge decoder). Never builds them."""
+    there (a ridge decoder). Inside a :func:`scope`, what asked for them within the innermost one
+    (one run of a process that runs several), not in the whole process. Never builds them."""
     kind = torch.device(device).type
+    asked = _scopes[-1] if _scopes else None
     if kind != "cpu":
-        return f"{kind} ({', '.join(sorted(_elsewhere[kind]))})" if kind in _elsewhere else "none"
-    if not _tried:
+        how = _elsewhere.get(kind) if asked is None else asked.get(kind)
+        return f"{kind} ({', '.join(sorted(how))})" if how else "none"
+    if not _tried or (asked is not None and kind not in asked):
         return "none"
     return getattr(_lib, "snnsim_kernels", "compiled") if _lib is not None else f"torch loops ({_without})"
+
+
+@contextlib.contextmanager
+def scope() -> Iterator[dict[str, set[str]]]:
+    """A record of what asks for the kernels inside (device type -> how), which :func:`kernels`
+    reads while it is the innermost one open: the runner opens one per batched model, so that a
+    ridge decoder trained after a spiking one in the same process (a pack, a tuning worker)
+    records ``none``, not the kernels the spiking one used. Every open scope records an ask."""
+    asked: dict[str, set[str]] = {}
+    _scopes.append(asked)
+    try:
+        yield asked
+    finally:
+        _scopes.pop()
+
+
+def noted(asked: dict[str, set[str]]) -> None:
+    """Record in every open :func:`scope` that ``asked`` (a scope's record) computed the kernels'
+    part: what made data that a later scope reads from a cache."""
+    for record in _scopes:
+        for kind, how in asked.items():
+            record.setdefault(kind, set()).update(how)
 
 
 def computed_elsewhere(device: torch.device, how: str = "torch ops") -> None:
     """Note for :func:`kernels` that ``how`` computed the kernels' part on ``device`` (not the CPU)."""
     _elsewhere.setdefault(device.type, set()).add(how)
+    noted({device.type: {how}})
 
 
 def usable(device: torch.device) -> bool:

@@ -204,3 +204,39 @@ def test_a_pack_checkpoint_that_cannot_resume_is_named_and_removed(tmp_path):
     assert not ckpt.exists() and not ckpt.with_name(ckpt.name + ".json").exists()
     assert state(exp, 2, tmp_path).state == "done"
     assert not [p.name for p in (tmp_path / exp.name).iterdir() if ".ckpt" in p.name]
+
+
+def test_each_job_of_a_pack_names_the_kernels_it_used(tmp_path):
+    """A pack runs a spiking decoder, then an ANN and ridge in one process: the spiking one asked
+    for the compiled kernels, the others asked for none. Each file names what computed its own
+    run (``none`` for the ANN and ridge, as alone), not what this process used before it."""
+    import pickle
+
+    from snnsim import results
+    from snnsim.datasets.bmi_synthetic import generate
+
+    data = tmp_path / "small.pkl"
+    with open(data, "wb") as fh:
+        pickle.dump(generate(seed=0, samples_per_fold=300), fh)
+    exp = loads(f"""
+name = "k"
+[fixed]
+study = "bmi"
+data = "{data}"
+backend = "fused"
+readout = "last"
+tau = "2ms"
+hidden = 8
+epochs = 1
+batch_size = 128
+n_train_folds = 2
+[sweep]
+model = ["snn", "ann", "linear"]
+""")
+    assert run_jobs(exp, [0, 1, 2], tmp_path, log=lambda m: None) == 0
+    kernels = {}
+    for i in range(exp.grid_size):
+        attrs = results.load(result_path(exp, i, tmp_path)).attrs
+        kernels[attrs["config_model"]] = attrs["kernels"]
+    assert kernels["snn"].startswith(("compiled", "torch loops")), kernels
+    assert kernels["ann"] == kernels["linear"] == "none", kernels
