@@ -722,7 +722,7 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
                 [cfg], progress, on_result=write,
                 hooks=hooks, checkpoints=checkpoint_of if checkpoints else None,
                 keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
-                owned=mine.add,
+                owned=mine.add, notes=progress,  # --quiet: no bar, no notes
             )[0]  # fmt: skip
         finally:
             for monitor in monitors:

@@ -177,6 +177,7 @@ def run_configs(
     keep_checkpoints: bool = False,
     log: Callable[[str], None] = lambda message: None,
     owned: Callable[[Path], None] = lambda path: None,
+    notes: bool = True,
 ) -> list[xr.Dataset | None]:
     """Run ``cfgs`` in this process and return their result datasets, in order (None for a
     config that failed and was reported to ``on_failure``); see the module docstring.
@@ -186,12 +187,14 @@ def run_configs(
     ``checkpoints(cfgs, members)`` names the checkpoint file of a batched model (members:
     (config index, repeat)); each batched model then saves one after every epoch and resumes
     from it, and it is removed once the results of all its configs are written (unless
-    ``keep_checkpoints``). ``log`` gets one-line messages (a resumed fit says so); ``owned(path)``
-    is told each checkpoint once it holds its batched model's state (:class:`~snnsim.training.FitOptions`)."""
+    ``keep_checkpoints``). ``log`` gets one-line messages (a resumed fit says so), and with
+    ``notes`` the studies' notes on settings (a BMI batch size above its training samples);
+    ``owned(path)`` is told each checkpoint once it holds its batched model's state
+    (:class:`~snnsim.training.FitOptions`)."""
     check_memory(cfgs, plan(cfgs))
     allocator.keep_freed_memory()
     with threads.deterministic():
-        return _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpoints, log, owned)
+        return _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpoints, log, owned, notes)
 
 
 def _import_optimisers() -> None:
@@ -200,7 +203,7 @@ def _import_optimisers() -> None:
     torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
-def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpoints, log, owned) -> list:  # noqa: ANN001
+def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpoints, log, owned, notes) -> list:  # noqa: ANN001
     _import_optimisers()
     cache = DataCache()
     outcomes: list[dict[int, Outcome]] = [{} for _ in cfgs]
@@ -222,7 +225,7 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
             data = [cache.get(study, c, s, device) for c, s in zip(batch, seeds)]
             model = study.make_model(batch, seeds, device)
             checkpoint = checkpoints(cfgs, members) if checkpoints is not None else None
-            options = FitOptions(progress, tuple(hooks(cfgs, members)) if hooks else (), checkpoint, log, owned)
+            options = FitOptions(progress, tuple(hooks(cfgs, members)) if hooks else (), checkpoint, log, owned, notes)
             _synchronise(device)
             start = time.perf_counter()
             try:

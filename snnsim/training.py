@@ -193,13 +193,15 @@ class EpochHook(Protocol):
 class FitOptions:
     """How a fit runs besides its configs: progress bar, hooks, checkpoint file, where messages go.
     ``owned(path)`` is told the checkpoint file once it holds this fit's state (resumed from, or
-    written): until then the file there may be another run's, of other settings."""
+    written): until then the file there may be another run's, of other settings. ``notes``: the
+    study's one-line notes on its settings go to ``log`` too (``snnsim.run --quiet``: not)."""
 
     progress: bool = True
     hooks: Sequence[EpochHook] = ()
     checkpoint: Path | None = None
     log: Callable[[str], None] = field(default=lambda message: None)
     owned: Callable[[Path], None] = field(default=lambda path: None)
+    notes: bool = True
 
 
 @dataclass(frozen=True)

@@ -220,6 +220,23 @@ def test_flags_without_effect_get_a_note(capsys, tmp_path, bmi_path):
     assert notes == ["snnsim.run: note: --tensorboard (ridge regression has no epochs) has no effect"]
 
 
+def test_a_batch_size_above_the_training_samples_gets_a_note(capsys, tmp_path, bmi_path):
+    """--batch-size 5000 with 2 training folds of 300 samples trained on all 600 in one mini-batch
+    per epoch without a word: a note says so, as the notes before a run do (--quiet: none), and
+    the file keeps the asked batch size (its config)."""
+    base = ["--study", "bmi", "--data", bmi_path, "--n-train-folds", "2", "--hidden", "8", "--epochs", "1"]
+    for model in ("snn", "ann"):
+        assert main([*base, "--model", model, "--batch-size", "5000", "--out", str(tmp_path / f"{model}.h5")]) == 0
+        assert results.load(tmp_path / f"{model}.h5").attrs["config_batch_size"] == 5000
+        notes = [line for line in _notes(capsys.readouterr().err) if "--batch-size" in line]
+        assert notes == ["snnsim.run: note: --batch-size 5000 is more than the 600 training samples: each epoch "
+                         "trains on all of them in one mini-batch"], notes  # fmt: skip
+    assert main([*base, "--batch-size", "5000", "--quiet"]) == 0
+    assert "--batch-size" not in capsys.readouterr().err
+    assert main([*base, "--batch-size", "600"]) == 0  # all of them, as asked
+    assert "--batch-size" not in capsys.readouterr().err
+
+
 def _notes(err: str) -> list[str]:
     """The lines snnsim.run writes to stderr (not the progress bars)."""
     return [line for line in err.replace("\r", "\n").splitlines() if line.startswith("snnsim.run")]

@@ -607,6 +607,9 @@ class BMIStudy:
             curve[:, 0] = val
             return Training(loss, curve, np.ones(n, dtype=int))
         trainer = BMITrainer(model, cfg, data[0], seeds)
+        if trainer.batch < cfg.batch_size and options.notes:
+            options.log(f"note: --batch-size {cfg.batch_size} is more than the {trainer.n_samples} training samples: "
+                        "each epoch trains on all of them in one mini-batch")  # fmt: skip
         digest = bmi_data.loaded_sha256(cfg.data) if bmi_data.is_file_source(cfg.data) else None
         return fit_epochs(model, trainer, n, cfg.epochs, cfg.patience, _describe(cfg, n), options,
                           checkpoint_key(cfgs, seeds, digest), lr_at(cfg), cfg.ema)  # fmt: skip
