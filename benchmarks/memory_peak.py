@@ -5,11 +5,17 @@ imports, before any data), the estimate it checks (``runner.estimate_memory``), 
 resident memory at the end (:func:`peak_bytes`), with the increment from the first to the last, which
 is what the estimate is for (docs/sweeps.md, "Memory")."""
 
+import argparse
 import resource
 import runpy
 import sys
+from pathlib import Path
 
 from snnsim import runner
+from snnsim.cli import OneLineParser, description_of, guarded
+
+#: The commands whose runs call the runner's memory check.
+MODULES = ("snnsim.run", "snnsim.sweep")
 
 seen: dict[str, int] = {}
 check = runner.check_memory
@@ -37,18 +43,29 @@ def peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
-runner.check_memory = measured
-module, sys.argv = sys.argv[1], sys.argv[1:]
-try:
-    runpy.run_module(module, run_name="__main__")
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-peak = peak_bytes()
-if "rss" in seen:
-    increment = peak - seen["rss"]
-    print(f"peak {peak / 1e6:.0f} MB; at the check {seen['rss'] / 1e6:.0f} MB; increment {increment / 1e6:.0f} MB; "
-          f"estimate {seen['estimate'] / 1e6:.0f} MB ({seen['estimate'] / increment:.2f} x the increment)",
-          file=sys.stderr)  # fmt: skip
-sys.exit(code)
+def main(argv: list[str] | None = None) -> int:
+    p = OneLineParser(prog=Path(__file__).name, description=description_of(__doc__))
+    p.add_argument(
+        "module", choices=MODULES, metavar="MODULE", help="the command to run and measure: snnsim.run or snnsim.sweep"
+    )
+    p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="its arguments, as given to python -m MODULE")
+    ns = p.parse_args(argv)
+    runner.check_memory = measured
+    sys.argv = [ns.module, *ns.args]
+    try:
+        runpy.run_module(ns.module, run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+    else:
+        code = 0
+    peak = peak_bytes()
+    if "rss" in seen:
+        increment = peak - seen["rss"]
+        print(f"peak {peak / 1e6:.0f} MB; at the check {seen['rss'] / 1e6:.0f} MB; increment {increment / 1e6:.0f} MB; "
+              f"estimate {seen['estimate'] / 1e6:.0f} MB ({seen['estimate'] / increment:.2f} x the increment)",
+              file=sys.stderr)  # fmt: skip
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(guarded(Path(__file__).name, main))

@@ -137,6 +137,9 @@ def test_device_agreement_refuses_a_missing_gpu():
     (["bench_ipd.py", "--results", "README.md"], "bench_ipd.py: error: --results: README.md is a file"),
     # no GPU: refused before any case runs; a GPU: the grid would time the CPU in a cuda record
     (["bench_ipd.py", "--device", "cuda", "--quick", "--only", "snnsim fused"], "bench_ipd.py: error: --device"),
+    # docs/sweeps.md's measuring command: no module, or one that is none, was a traceback
+    (["memory_peak.py"], "memory_peak.py: error: the following arguments are required: MODULE"),
+    (["memory_peak.py", "snnsim.nosuch"], "memory_peak.py: error: argument MODULE: invalid choice: 'snnsim.nosuch'"),
 ])  # fmt: skip
 def test_bad_arguments_are_one_line_and_exit_2(args, message):
     """The benchmark scripts hold to the command-line contract: a bad argument is one line on
