@@ -207,7 +207,14 @@ class RunConfig:
         None, "a bmi_dataset.pkl file, or synthetic:NAME[:SEED] of the generator family (default: the synthetic "
         "data set, synthetic:standard:0)", kind="path", studies=("bmi",),
     )  # fmt: skip
-    target: str = setting("dtheta", "arm variable to decode", kind="choice", choices=BMI_TARGETS, studies=("bmi",))
+    target: str = setting(
+        "dtheta",
+        "arm variable to decode, with its unit (that of the predictions and the RMSE): theta (rad), dtheta (rad/s), "
+        "ddtheta (rad/s^2), torque (N m)",
+        kind="choice",
+        choices=BMI_TARGETS,
+        studies=("bmi",),
+    )
     dims: tuple[int, ...] = setting(
         (0,), "output column: 0 shoulder, 1 elbow; twice, or all", kind="dims", studies=("bmi",), flag="--dim",
     )  # fmt: skip

@@ -307,3 +307,16 @@ def test_the_help_of_every_duration_says_it_takes_a_unit():
     assert {"tau", "dt", "duration", "max_delay"} <= set(durations)
     for name in durations:
         assert "with a unit" in describe(name), (flag(name), describe(name))
+
+
+def test_the_help_of_target_gives_each_variables_unit():
+    """``--target``'s help listed the arm variables without their units, which the result file's
+    ``y_true``, ``y_pred`` and RMSE carry (rad/s for the default ``dtheta``): each variable's
+    unit (``snnsim.studies.bmi.UNITS``) is in the help now."""
+    from snnsim.config import BMI_TARGETS, describe
+    from snnsim.studies.bmi import UNITS
+
+    assert set(UNITS) == set(BMI_TARGETS)
+    text = describe("target")
+    for target, unit in UNITS.items():
+        assert f"{target} ({unit})" in text, (target, text)
