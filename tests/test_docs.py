@@ -340,3 +340,123 @@ def test_every_snnsim_name_the_docs_give_exists():
     names = {n for n in names if not n.endswith((".py", ".h5", ".toml", ".md"))}
     assert "snnsim.runner.run_configs" in names  # the pattern finds them
     assert not _unresolved(names), f"named in the docs but not in the package: {_unresolved(names)}"
+
+
+#: A shell variable a documented command uses and the code block defines (``COMMON="..."``).
+_ASSIGNMENT = re.compile(r'^(\w+)="([^"]*)"$', re.M)
+#: A command of snnsim or of a repository script, as a reader copies it from a document.
+_COMMAND = re.compile(r"python3? (-m snnsim(?:\.\w+)+|(?:analysis|benchmarks)/\w+\.py)\b([^`#\n]*)")
+
+
+def documented_commands(text: str) -> list[tuple[str, str]]:
+    """The ``(command, arguments)`` of every snnsim command and repository script a document
+    shows, in its code blocks (continued lines joined, comments cut, ``$VAR`` expanded from the
+    block's assignments) and inline (`` `python -m snnsim.run --tau 2ms` ``)."""
+    found = []
+    blocks = re.findall(r"^```\w*\n(.*?)^```", text, re.S | re.M)
+    variables = dict(_ASSIGNMENT.findall("\n".join(blocks)))  # prose names them too: `$COMMON --model ann`
+    inline = re.sub(r"\s*\n\s*", " ", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M))
+    for chunk in [*blocks, *re.findall(r"`([^`]*python[^`]*)`", inline)]:
+        chunk = re.sub(r"\\\n\s*", " ", chunk)
+        for line in chunk.splitlines():
+            line = re.sub(r"\$(\w+)", lambda m: variables.get(m.group(1), "1"), line)
+            for command, args in _COMMAND.findall(line):
+                args = re.split(r"\s&&|;|\s\|\s|\)", args)[0]  # the next command, or the end of $(...)
+                found.append((command.removeprefix("-m "), " ".join(args.split())))
+    return found
+
+
+def _as_typed(args: str) -> list[str]:
+    """A documented command's arguments with its placeholders made values: ``[--json]`` ->
+    ``--json``, ``snn|ann|linear`` -> ``snn``, ``{cpu,cuda}`` -> ``cpu``, an upper-case
+    placeholder (``INDEX``, ``R``, ``FILE``) -> ``1``; ``...`` and ``[changes]`` dropped."""
+    import shlex
+
+    args = args.replace("[changes]", "").replace("\\|", "|")
+    args = re.sub(r"\s\|\s+\S+", "", args).replace("[", "").replace("]", "")
+    tokens: list[str] = []
+    for token in shlex.split(args):
+        token = re.sub(r"\{([^,}]*),[^}]*\}", r"\1", token).split("|")[0]
+        if token == "..." and tokens and tokens[-1].startswith("--"):
+            token = "1"  # an option's value: --sbatch-args '...'
+        if token in ("...", ""):
+            continue
+        tokens.append("1" if re.fullmatch(r"[A-Z][A-Z0-9_]*", token) else token)
+    return tokens
+
+
+class _Parsed(Exception):
+    """Raised in place of running a command once its arguments parsed."""
+
+
+def parse_error(command: str, args: list[str]) -> str | None:
+    """The one-line error of ``command``'s own parser on ``args``, or None where they parse. The
+    command is run as a reader runs it (``python -m`` or the script), up to its parser."""
+    import argparse
+    import contextlib
+    import io
+    import runpy
+    import sys
+    from unittest import mock
+
+    def parsed(self, args=None, namespace=None):  # noqa: ANN001, ANN202
+        raise _Parsed(ORIGINAL_PARSE(self, args, namespace))
+
+    ORIGINAL_PARSE = argparse.ArgumentParser.parse_args  # noqa: N806
+    err = io.StringIO()
+    module = {"snnsim.plots": "snnsim.plots.__main__", "snnsim.sweep": "snnsim.sweep.__main__"}.get(command, command)
+    with (
+        mock.patch.object(argparse.ArgumentParser, "parse_args", parsed),
+        mock.patch.object(sys, "argv", [command, *args]),
+        mock.patch.object(sys, "path", [str(ROOT / Path(command).parent), *sys.path]),
+        contextlib.redirect_stderr(err),
+        contextlib.redirect_stdout(io.StringIO()),
+    ):
+        try:
+            if command.endswith(".py"):
+                runpy.run_path(str(ROOT / command), run_name="__main__")
+            else:
+                runpy.run_module(module, run_name="__main__", alter_sys=False)
+        except _Parsed:
+            return None
+        except SystemExit:
+            return err.getvalue().strip().splitlines()[-1] if err.getvalue().strip() else "exited before parsing"
+    return "ran without parsing its arguments"
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules after import:RuntimeWarning")
+def test_the_documented_commands_are_found_and_a_wrong_flag_is_caught():
+    text = (
+        '```bash\nA="--epochs 2"\npython -m snnsim.run $A --tau 2ms \\\n    --out r.h5   # comment\n```\n'
+        "and `python -m snnsim.sweep show EXP [INDEX] [--json]`, `python analysis/bmi_table.py FILE.h5 ...`"
+    )
+    assert documented_commands(text) == [
+        ("snnsim.run", "--epochs 2 --tau 2ms --out r.h5"),
+        ("snnsim.sweep", "show EXP [INDEX] [--json]"),
+        ("analysis/bmi_table.py", "FILE.h5 ..."),
+    ]
+    assert _as_typed("show EXP [INDEX] [--force \\| --rerun-stale] --model snn|ann --device {cpu,cuda}") == [
+        "show", "1", "1", "--force", "--model", "snn", "--device", "cpu",
+    ]  # fmt: skip
+    assert parse_error("snnsim.run", ["--tau", "2ms"]) is None
+    assert "unrecognized arguments: --no-such-flag" in parse_error("snnsim.run", ["--no-such-flag"])
+    assert "invalid choice" in parse_error("snnsim.export", ["r.h5", "--format", "onnx", "--out", "m"])
+    assert "unrecognized arguments: --bogus" in parse_error("analysis/bmi_table.py", ["a.h5", "--bogus"])
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules after import:RuntimeWarning")
+@pytest.mark.parametrize("document", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+def test_every_command_a_document_shows_parses(document):
+    """Each ``python -m snnsim.X ...`` and ``python analysis|benchmarks/SCRIPT.py ...`` that
+    README.md and docs/ show is accepted by that command's own parser, its placeholders
+    (``INDEX``, ``[--json]``, ``snn|ann|linear``) made values: no flag renamed or removed since,
+    no subcommand gone, no choice no longer offered. A bare mention of a command (`` `python -m
+    snnsim.tune` ``), which gives none of its required arguments, is a name, not a command."""
+    failures = []
+    commands = documented_commands(document.read_text())
+    for command, args in commands:
+        error = parse_error(command, _as_typed(args))
+        if error and not (not args or "the following arguments are required" in error and "--" not in args):
+            failures.append(f"`{command} {args}`: {error}")
+    assert commands, f"{document.name} shows no command"
+    assert not failures, f"{document.relative_to(ROOT)}:\n" + "\n".join(failures)
