@@ -460,3 +460,33 @@ def test_every_command_a_document_shows_parses(document):
             failures.append(f"`{command} {args}`: {error}")
     assert commands, f"{document.name} shows no command"
     assert not failures, f"{document.relative_to(ROOT)}:\n" + "\n".join(failures)
+
+
+def _members(protocol: type) -> set[str]:
+    """The attributes and methods a class following ``protocol`` must have."""
+    own = {n for n in vars(protocol) if not n.startswith("_")} | set(getattr(protocol, "__annotations__", {}))
+    return {n for n in own if not n.startswith("_")}
+
+
+def test_architecture_md_names_every_member_of_the_protocols_a_new_study_or_backend_follows():
+    """ "How to add ..." lists what a study (``Study``), its ``Trainer`` and a backend (``Backend``)
+    must have. The ``Trainer`` was "an ``epoch()`` and a ``validate()``", while
+    ``training.fit_epochs`` also reads its ``n_batches`` and calls ``hidden_rate_hz()`` every
+    epoch and ``state_dict()`` / ``load_state_dict()`` for checkpoints: a study written from the
+    page failed in its first epoch."""
+    from snnsim.backends import Backend
+    from snnsim.studies import Study
+    from snnsim.training import Trainer
+
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    study = re.search(r"^\*\*A study\.\*\*(.*?)^The runner then", text, re.M | re.S).group(1)
+    backend = re.search(r"^\*\*A backend\.\*\*(.*?)^\*\*A study", text, re.M | re.S).group(1)
+    trainer = re.search(r"`Trainer` \((.*?)\) passed to", study, re.S).group(1)
+    for name, protocol, where in (
+        ("Study", Study, study),
+        ("Trainer", Trainer, trainer),
+        ("Backend", Backend, backend),
+    ):
+        named = set(re.findall(r"`(\w+)(?:\(|`)", where))
+        missing = sorted(_members(protocol) - named)
+        assert not missing, f"docs/architecture.md's {name} does not name {missing}"
