@@ -193,6 +193,24 @@ def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys):
     assert "done 10  running 0  queued 0  missing 0  failed 0  corrupt 0  stale 2" in out and "stale: 5-6" in out
 
 
+def test_a_job_file_of_another_seed_is_stale(exp, tmp_path):
+    """The swept seeds edited ([0, 1] -> [0, 3]): a job file that trained another seed than its
+    job's is stale, never merged as that job's numbers."""
+    fake_job(exp, 1, tmp_path, seed=3)
+    assert state(exp, 1, tmp_path).state == "stale" and "seed 3 != 1" in state(exp, 1, tmp_path).reason
+
+
+def test_a_corrupt_job_is_listed_missing_in_the_merged_file(exp, tmp_path):
+    """A job file damaged since it was written is a hole of an --allow-missing merge, and the
+    merged file's ``missing`` names it (a later merge reads that list to know what it held)."""
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    result_path(exp, 4, tmp_path).write_bytes(b"damaged")
+    ds = merge(exp, tmp_path, allow_missing=True)
+    assert json.loads(ds.attrs["missing"]) == [4] and json.loads(ds.attrs["stale"]) == []
+    assert np.isnan(ds.sel(exp.settings(4)).test_acc).all()
+
+
 def test_partial_and_temp_files_are_not_complete(exp, tmp_path):
     fake_job(exp, 0, tmp_path)
     d = tmp_path / "m"
