@@ -38,6 +38,8 @@ def test_oc_is_an_alias_of_mean():
         ("phase", "random", "--phase"),
         ("eval", "mean", "--eval"),
         ("seed", -1, "--seed"),
+        ("lr", 0.0, "--lr"),  # a float setting's bound is excluded: no training at lr 0
+        ("threshold", 0, "--threshold"),
     ],
 )
 def test_invalid_settings_name_the_flag(field, value, flag):
@@ -85,6 +87,8 @@ def test_a_study_refuses_the_settings_of_another():
         ("epochs", "7", 7),
         ("lr", "0.003", 0.003),
         ("batch_repeats", "false", False),
+        ("batch_repeats", "1", True),
+        ("batch_repeats", "0", False),
         ("dims", "all", (0, 1)),
         ("dims", ["1", "0"], (1, 0)),
         ("dims", ["0,1"], (0, 1)),  # --dim 0,1 on the command line

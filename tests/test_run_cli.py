@@ -351,6 +351,18 @@ def test_a_file_that_is_not_a_run_is_refused_as_config(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("snnsim.run: error: --config: ") and why in err[0], err
 
 
+def test_a_bad_value_in_a_config_file_is_named_with_the_file(tmp_path, capsys):
+    """A value the config refuses, given in a TOML ``--config`` file, is named with the file and
+    its key, not as a flag the user never gave; nothing is written."""
+    toml = tmp_path / "c.toml"
+    toml.write_text("epochs = 0\n")
+    out = tmp_path / "r.h5"
+    assert main(["--config", str(toml), "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {toml}: epochs: "), err
+    assert not out.exists()
+
+
 def test_bare_durations_in_a_config_file_get_a_note(tmp_path, capsys):
     """``tau = 20`` in a TOML file is 20 s, as documented: a note says so (not for "2ms", a 0 that
     turns a span off, or a duration a flag replaces)."""
