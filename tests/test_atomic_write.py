@@ -1,0 +1,23 @@
+"""snnsim.atomic_write: which temporaries a later writer removes (the rest: tests/test_reliability.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from snnsim import atomic_write
+
+
+def test_a_temporary_of_another_host_is_kept_even_where_its_process_id_is_free_here(tmp_path):
+    """On a shared file system a writer on another node is alive whatever this host's process
+    table says: only this host's temporaries of gone processes are removed."""
+    gone = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True, check=True).stdout)  # fmt: skip
+    assert atomic_write.process_gone(gone)
+    here = tmp_path / f".r.h5.{atomic_write._host()}.{gone}.0a1b2c3d.tmp"
+    there = tmp_path / f".r.h5.otherhost.{gone}.0a1b2c3d.tmp"
+    for tmp in (here, there):
+        tmp.write_bytes(b"\x89HDF half a file")
+    removed, kept = atomic_write.clean_leftovers(tmp_path / "r.h5")
+    assert (removed, kept) == ([here], [there])
+    assert not here.exists() and there.exists()
