@@ -31,6 +31,23 @@ def test_write_then_load_round_trip(tmp_path):
     assert os.listdir(tmp_path) == ["run.h5"]  # no temporary file left
 
 
+def test_the_file_carries_the_seed_and_every_setting_as_an_attribute(tmp_path):
+    """Beside the config's JSON, the seed and each setting (lists as JSON, booleans as 0/1) are
+    attributes of their own, read back from the file as written."""
+    cfg = RunConfig(study="bmi", seed=7, dims=(0, 1), batch_repeats=False, lr=0.003)
+    ds = xr.Dataset({"test_acc": ("repeat", np.array([50.0]))}, coords={"repeat": [0]})
+    ds.attrs.update(results.provenance_attrs(cfg, "cpu"))
+    attrs = results.load(results.write(ds, tmp_path / "run.h5")).attrs
+    assert attrs["seed"] == 7 and results.config_of(results.load(tmp_path / "run.h5")) == cfg
+    for key, value in cfg.to_dict().items():
+        if value is None:  # no value to store (the standard synthetic data set)
+            assert f"config_{key}" not in attrs, key
+        elif isinstance(value, list):
+            assert json.loads(attrs[f"config_{key}"]) == value, key
+        else:
+            assert attrs[f"config_{key}"] == value and type(attrs[f"config_{key}"]) is not bool, key
+
+
 def test_file_names_the_kind_of_cpu_that_made_its_numbers(tmp_path):
     """torch's vector kernels round otherwise on another kind of CPU, or with a capability
     lowered by $ATEN_CPU_CAPABILITY: the file says which made its numbers."""
@@ -286,6 +303,25 @@ def test_a_changed_variable_attribute_fails_the_checksum(attr, value, tmp_path):
         results.load(path)
 
 
+@pytest.mark.parametrize("attr", ["config", "config_tau", "seed", "versions", "complete"])
+def test_a_changed_global_attribute_fails_the_checksum(attr, tmp_path):
+    """The config, seed and versions say which run made the numbers: an edit of any of them after
+    writing is damage, as an edit of the numbers is."""
+    import h5py
+
+    path = results.write(_dataset(), tmp_path / "run.h5")
+    with h5py.File(path, "r+") as f:
+        value = f.attrs[attr]
+        if attr == "config":
+            assert '"tau": 0.02,' in value
+            f.attrs[attr] = value.replace('"tau": 0.02,', '"tau": 0.002,')
+        else:
+            f.attrs[attr] = value + " " if isinstance(value, str) else value + 1
+    assert results.verify(path) == "data damaged after writing (checksum mismatch)"
+    with pytest.raises(ResultError, match="checksum mismatch"):
+        results.load(path)
+
+
 def _rewrite_digest(path, digest):
     import h5py
 
@@ -306,6 +342,9 @@ def test_a_removed_checksum_is_damage(tmp_path):
     assert results.verify(path) == "its checksum (data_sha256) was removed after writing"
     with pytest.raises(ResultError, match=r"run.h5 is not a readable result file: its checksum \(data_sha256\) was"):
         results.load(path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["numerics_version"] = 3  # the first version written with a checksum
+    assert results.verify(path) == "its checksum (data_sha256) was removed after writing"
     with h5py.File(path, "r+") as f:
         f.attrs["numerics_version"] = 2
     assert results.verify(path) is None
