@@ -9,9 +9,11 @@ import xarray as xr
 from snnsim import runner
 from snnsim.backends import MODEL_SPACE
 from snnsim.config import RunConfig, field_names, metadata
+from snnsim.datasets.bmi import fold_split
 from snnsim.datasets.bmi_synthetic import generate
 from snnsim.errors import ConfigError
 from snnsim.run import main
+from snnsim.studies.bmi import RIDGE_GRID, ridge
 
 
 @pytest.fixture(scope="module")
@@ -194,6 +196,44 @@ def test_what_a_baseline_is_said_not_to_read_leaves_its_numbers_alone(data_path)
                 backend = MODEL_SPACE.get(name, ("fused",))[0]  # one that carries it
                 RunConfig(study="bmi", model=model, neuron="standard", backend=backend, **{name: value})
     assert _cfg(data_path).unread(SPIKING_CHANGES) == [] and RunConfig().unread(["readout"]) == []
+
+
+@pytest.mark.parametrize("model", ["linear", "snn"])
+def test_the_test_fold_changes_nothing_that_is_chosen(data_path, tmp_path, model):
+    """Results are chosen on the validation fold only: with the test fold replaced by other
+    samples, the test scores change and nothing chosen or learned does (ridge strength,
+    early stopping, weights, normalisation, training and validation scores)."""
+    cfg = _cfg(data_path, model=model, epochs=3, patience=1)
+    test_fold = fold_split(cfg.rotation, cfg.n_train_folds)[2]
+    with open(data_path, "rb") as fh:
+        data = pickle.load(fh)
+    for folds in data.values():  # an unused fold's samples as the test fold
+        folds[test_fold] = folds[10]
+    other = tmp_path / "other_test_fold.pkl"
+    other.write_bytes(pickle.dumps(data))
+    a, b = runner.run(cfg, progress=False), runner.run(cfg.replace(data=str(other)), progress=False)
+    assert not np.array_equal(a.test_fvaf.values, b.test_fvaf.values)
+    learned = [name for name, v in a.data_vars.items() if v.attrs.get("long_name", "").startswith("trained ")]
+    chosen = ["train_fvaf", "val_fvaf", "train_rmse", "val_rmse", "best_epoch", "ridge_lambda", "loss",
+              "val_fvaf_curve", "x_mean", "x_std", "y_mean", "y_std", *learned]  # fmt: skip
+    assert learned
+    for name in chosen:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_ridge_leaves_the_bias_unpenalised():
+    """An offset added to the targets moves only the bias, by that offset, at every strength of
+    the grid: the strength penalises the weights, not the bias."""
+    rng = np.random.default_rng(0)
+    x, x_val = rng.normal(size=(40, 6)), rng.normal(size=(30, 6))
+    w_true = 0.1 * rng.normal(size=(6, 2))  # a weak signal in the noise: a strong strength is chosen
+    y, y_val = x @ w_true + rng.normal(size=(40, 2)), x_val @ w_true + rng.normal(size=(30, 2))
+    w, lam, score = ridge(x, y, x_val, y_val)
+    w_shifted, lam_shifted, score_shifted = ridge(x, y + 1000.0, x_val, y_val + 1000.0)
+    assert lam_shifted == lam and lam > RIDGE_GRID[0]  # a strength that would shrink a penalised bias
+    np.testing.assert_allclose(w_shifted[:-1], w[:-1], rtol=0, atol=1e-8)
+    np.testing.assert_allclose(w_shifted[-1], w[-1] + 1000.0, rtol=0, atol=1e-8)
+    assert score_shifted == pytest.approx(score, abs=1e-9)
 
 
 def test_run_names_the_flags_a_baseline_does_not_read(data_path, capsys):
