@@ -1,9 +1,13 @@
-"""snnsim.atomic_write: which temporaries a later writer removes (the rest: tests/test_reliability.py)."""
+"""snnsim.atomic_write: the mode of a written file, and which temporaries a later writer removes (the rest:
+tests/test_reliability.py)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 from snnsim import atomic_write
 
@@ -21,3 +25,14 @@ def test_a_temporary_of_another_host_is_kept_even_where_its_process_id_is_free_h
     removed, kept = atomic_write.clean_leftovers(tmp_path / "r.h5")
     assert (removed, kept) == ([here], [there])
     assert not here.exists() and there.exists()
+
+
+@pytest.mark.parametrize("umask, mode", [(0o002, 0o664), (0o022, 0o644), (0o077, 0o600)])
+def test_a_written_file_gets_the_mode_of_the_umask(tmp_path, umask, mode):
+    """As any new file: a group-writable umask (a shared project folder) gives a group-writable file."""
+    old = os.umask(umask)
+    try:
+        path = atomic_write.write_bytes(tmp_path / "r.h5", b"data")
+    finally:
+        os.umask(old)
+    assert path.read_bytes() == b"data" and path.stat().st_mode & 0o777 == mode
