@@ -133,21 +133,14 @@ def test_submit_with_packs_dry_run(tmp_path, capsys):
 BMI_NUMBERS = ("loss", "val_fvaf_curve", "train_fvaf", "val_fvaf", "test_fvaf", "test_rmse", "y_pred", "best_epoch")
 
 
-def test_bmi_pack_equals_jobs_run_alone(tmp_path, monkeypatch):
+def test_bmi_pack_equals_jobs_run_alone(tmp_path, monkeypatch, bmi_path):
     """BMI sweeps pack like IPD: the jobs of each model that differ only by seed train as one
     batched model, and every job's file equals the one it gets alone."""
-    import pickle
-
-    from snnsim.datasets.bmi_synthetic import generate
-
-    data = tmp_path / "small.pkl"
-    with open(data, "wb") as fh:
-        pickle.dump(generate(seed=0, samples_per_fold=300), fh)
     exp = loads(f"""
 name = "b"
 [fixed]
 study = "bmi"
-data = "{data}"
+data = "{bmi_path}"
 backend = "fused"
 readout = "last"
 tau = "2ms"
@@ -206,23 +199,17 @@ def test_a_pack_checkpoint_that_cannot_resume_is_named_and_removed(tmp_path):
     assert not [p.name for p in (tmp_path / exp.name).iterdir() if ".ckpt" in p.name]
 
 
-def test_each_job_of_a_pack_names_the_kernels_it_used(tmp_path):
+def test_each_job_of_a_pack_names_the_kernels_it_used(tmp_path, bmi_path):
     """A pack runs a spiking decoder, then an ANN and ridge in one process: the spiking one asked
     for the compiled kernels, the others asked for none. Each file names what computed its own
     run (``none`` for the ANN and ridge, as alone), not what this process used before it."""
-    import pickle
-
     from snnsim import results
-    from snnsim.datasets.bmi_synthetic import generate
 
-    data = tmp_path / "small.pkl"
-    with open(data, "wb") as fh:
-        pickle.dump(generate(seed=0, samples_per_fold=300), fh)
     exp = loads(f"""
 name = "k"
 [fixed]
 study = "bmi"
-data = "{data}"
+data = "{bmi_path}"
 backend = "fused"
 readout = "last"
 tau = "2ms"
