@@ -61,3 +61,13 @@ def test_perfect_classifier_has_the_floor_error():
     ipd = torch.linspace(-math.pi / 2, math.pi / 2, 120_001, dtype=torch.float64)[:-1]
     m = classification_metrics(ipd, discretise(ipd, 12), 12)
     assert m.acc == 100.0 and m.err_deg == pytest.approx(3.75, abs=1e-3)
+
+
+def test_rmse_and_fvaf_are_per_column():
+    # column 0: y 0, 2, 0, 2 (mean 1, variance 1), every error 0.5 -> MSE 0.25: RMSE 0.5, FVAF 0.75
+    # column 1: y 0, 0, 4, 4 (mean 2, variance 4), every error 2 -> MSE 4: RMSE 2, FVAF 0
+    # (one MSE over both columns, 2.125, would give RMSE 1.458 and FVAF -1.125, 0.469)
+    y = np.array([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0], [2.0, 4.0]])
+    pred = y + np.array([[0.5, 2.0], [-0.5, -2.0], [0.5, 2.0], [-0.5, -2.0]])
+    np.testing.assert_allclose(rmse(y, pred), [0.5, 2.0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(fvaf(y, pred), [0.75, 0.0], rtol=0, atol=1e-15)

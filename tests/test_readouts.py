@@ -41,3 +41,14 @@ def test_last_reads_the_final_step_and_weights_recent_inputs_most():
     early[0, 0, 0] = late[0, 8, 0] = 1.0
     assert READOUTS["last"](None, li_sequence(late, p)) > READOUTS["last"](None, li_sequence(early, p))
     assert READOUTS["mean"](None, li_sequence(late, p)) < READOUTS["mean"](None, li_sequence(early, p))
+
+
+def test_readouts_golden():
+    """Each reduction over time (dim -2) of a hand trace (T = 3 steps, N = 2 units) with negative values."""
+    v = torch.tensor([[-3.0, 1.0], [1.0, -2.0], [-1.0, 0.0]])
+    s = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    torch.testing.assert_close(READOUTS["mean"](s, v), torch.tensor([-1.0, -1.0 / 3]))
+    torch.testing.assert_close(READOUTS["max"](s, v), torch.tensor([1.0, 1.0]))  # not |v|: 3, 2
+    torch.testing.assert_close(READOUTS["last"](s, v), torch.tensor([-1.0, 0.0]))
+    torch.testing.assert_close(READOUTS["fr"](s, v), torch.tensor([2.0 / 3, 1.0 / 3]))
+    torch.testing.assert_close(sum_over_time(v), torch.tensor([-3.0, -1.0]))

@@ -22,7 +22,9 @@ def test_parse_duration_examples(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds, rel=1e-12)
 
 
-@pytest.mark.parametrize("text", ["2", "ms", "2 m", "-2ms", "0ms", "2msec", "two ms", "", "nanms", "2ms3", 10**400])
+@pytest.mark.parametrize(
+    "text", ["2", "ms", "2 m", "-2ms", "0ms", "2msec", "two ms", "", "nanms", "2ms3", "1e999s", 10**400]
+)
 def test_parse_duration_rejects(text):
     with pytest.raises(ValueError):
         parse_duration(text)
@@ -48,3 +50,14 @@ def test_a_default_spelt_in_another_unit_is_the_default():
 
     assert RunConfig(study="bmi", model="linear", duration="100000us") == RunConfig(study="bmi", model="linear")
     assert RunConfig(tau="9ms").tau == RunConfig(tau="0.009s").tau == RunConfig(tau="9000us").tau == 0.009
+
+
+@pytest.mark.parametrize(
+    "seconds, text",
+    [(0.002, "2ms"), (0.001, "1ms"), (1.0, "1s"), (2.5, "2.5s"), (0.1, "100ms"), (1e-6, "1us"), (5e-7, "0.5us"),
+     (0.0123456789, "12.3457ms"), (0, "0")],
+)  # fmt: skip
+def test_format_duration_golden(seconds, text):
+    """The largest unit that gives a value >= 1 (us below 1 us), six significant digits; 0 is
+    ``0`` (an option's "off"), as help texts and sweep labels show them."""
+    assert format_duration(seconds) == text

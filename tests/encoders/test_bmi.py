@@ -29,3 +29,31 @@ def test_window_holds_every_bin_of_every_neuron_as_its_own_channel():
     bins = encode(counts, norm, pad=0)
     for b, n in ((0, 0), (7, 11), (19, 47)):  # channel = bin * 48 + neuron
         assert torch.equal(x[:, 0, b * 48 + n], bins[:, b, n])
+
+
+def test_a_neuron_silent_in_training_is_centred_not_divided_by_zero():
+    counts = _counts(2)
+    counts[..., 5] = 0
+    norm = Normaliser.fit(counts)
+    assert norm.mean[5] == 0 and norm.std[5] == 1
+    x = encode(counts, norm)
+    assert torch.isfinite(x).all() and (x[..., 5] == 0).all()
+    later = counts.copy()
+    later[0, 3, 5] = 2  # a count the training folds never had: its raw value, not inf
+    assert encode(later, norm)[0, 3, 5] == 2
+
+
+def test_the_last_bin_reaches_the_output_membrane():
+    """The notebook's neurons: input step k reaches the hidden spikes at step k + 2 and the output
+    membrane at k + 3, so the padded steps let bin 19, the most recent, reach the readout's last
+    step (one hidden neuron fed by input neuron 0, one output neuron fed by it, weights 1)."""
+    from snnsim.functional.lif import LIFParameters, li_sequence, lif_sequence
+
+    counts = np.zeros((1, 20, 48))
+    counts[0, 19, 0] = 5  # only the most recent bin: above the threshold 1
+    x = encode(counts, Normaliser(np.zeros(48), np.ones(48))).double()[..., :1]
+    p = LIFParameters(alpha=0.9)
+    spikes, _ = lif_sequence(x, p)
+    out = li_sequence(spikes, p)
+    assert out[0, -1, 0] > 0  # bin 19 reaches the last step
+    assert out[0, :22, 0].abs().sum() == 0 and out[0, 22, 0] == 1  # at step 19 + 3, not before

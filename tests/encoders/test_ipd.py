@@ -99,3 +99,24 @@ def test_the_generation_chunk_does_not_change_the_stimulus(monkeypatch, chunk):
     monkeypatch.setattr(ipd, "CHUNK", chunk)
     again = generate(70, stim, torch.Generator().manual_seed(3))
     assert torch.equal(reference[0], again[0]) and torch.equal(reference[1], again[1])
+
+
+def test_probability_matches_notebook_formula_at_other_settings():
+    """dt, tone, rate, fibres and envelope other than the defaults (each enters the formula once)."""
+    stim = IPDStimulus(dt=0.5e-3, duration=0.05, tone_hz=30.0, rate_max_hz=400.0, anf_per_ear=7, envelope_power=3.0)
+    g = np.random.default_rng(1)
+    ipd = g.uniform(-np.pi / 2, np.pi / 2, 4)
+    offset = g.uniform(0, 1, 4)
+    ours = spike_probability(torch.tensor(ipd, dtype=torch.float32), torch.tensor(offset, dtype=torch.float32), stim)
+    assert ours.shape == (4, 100, 14)
+    np.testing.assert_allclose(ours.numpy(), _numpy_probability(ipd, offset, stim), atol=2e-6)
+
+
+@pytest.mark.parametrize("dt", ["1ms", "0.5ms", "0.1ms"])
+def test_steps_are_the_duration_in_whole_steps(dt):
+    """``43ms / 1ms`` is 42.99999999999999 in floats: the steps are the nearest whole number."""
+    from snnsim.units import parse_duration
+
+    per_ms = round(1e-3 / parse_duration(dt))
+    for ms in range(1, 1001):
+        assert IPDStimulus(dt=parse_duration(dt), duration=parse_duration(f"{ms}ms")).steps == ms * per_ms, ms

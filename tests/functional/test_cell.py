@@ -82,3 +82,10 @@ def test_delay_matches_the_loop_with_gradients(max_steps, channels, seed):
     (grad_ref,) = torch.autograd.grad((ref * weights).sum(), d_ref)
     torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(grad, grad_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_adaptation_decays_before_it_raises_the_threshold_by_hand():
+    # threshold 1 + 0.5 A_{t-1}, A_t = 0.5 A_{t-1} + 0.3 s_t: u 1.2 > 1 (A 0.3); 1.2 > 1.15 (A 0.45);
+    # 1.2 < 1.225 (A 0.225); 0.6 + 1.2 = 1.8 > 1.1125 (an undecayed A_{t-1} would give 1.3 at t1: no spike)
+    s, v = _run([[1.2] * 4], CellOptions(adapt_decay=0.5, adapt_jump=0.3))
+    assert s == [[1, 1, 0, 1]] and v == [[0.0, 0.0, 1.2, 0.0]]

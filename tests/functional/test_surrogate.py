@@ -1,6 +1,8 @@
 """The surrogate gradient is the same number for a value wherever it sits in a tensor, so a
 model's gradients do not depend on the models or samples batched with it (float32, CPU)."""
 
+import math
+
 import pytest
 import torch
 
@@ -63,3 +65,21 @@ def test_input_gradients_of_a_model_batched_equal_alone(layer):
             assert torch.equal(alone, grad[m : m + 1]), m
     finally:
         torch.set_num_threads(before)
+
+
+def test_spike_and_surrogate_gradient_golden():
+    """Heaviside (0 at 0, as the notebook's ``input > 0``) and slope * sigmoid' (slope * x), by hand."""
+    values = [-1.0, -0.2, 0.0, 0.3, 2.0]
+    x = torch.tensor(values, dtype=torch.float64, requires_grad=True)
+    s = spike_fn(x, 5.0)
+    assert s.tolist() == [0.0, 0.0, 0.0, 1.0, 1.0]
+    (grad,) = torch.autograd.grad(s.sum(), x)
+
+    def by_hand(v):
+        sig = 1 / (1 + math.exp(-5.0 * v))
+        return 5.0 * sig * (1 - sig)
+
+    torch.testing.assert_close(
+        grad, torch.tensor([by_hand(v) for v in values], dtype=torch.float64), rtol=1e-12, atol=0
+    )
+    assert grad[2].item() == 1.25  # slope / 4 at the threshold
