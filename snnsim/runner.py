@@ -75,8 +75,8 @@ class DataCache:
     job's data at a time, not all of them."""
 
     def __init__(self) -> None:
-        self._data: dict[Hashable, Any] = {}
-        self._asked: dict[Hashable, dict] = {}  # what making each asked of the kernels (_native.scope)
+        # key -> (data, what making them asked of the kernels: a _native.scope record)
+        self._data: dict[Hashable, tuple[Any, dict]] = {}
 
     @staticmethod
     def key(cfg: RunConfig, seed: int) -> Hashable:
@@ -87,15 +87,15 @@ class DataCache:
         key = self.key(cfg, seed)
         if key not in self._data:
             with _native.scope() as asked:
-                self._data[key] = study.make_data(cfg, seed, device)
-            self._asked[key] = asked
-        _native.noted(self._asked[key])  # the run that reads them used what made them
-        return self._data[key]
+                self._data[key] = study.make_data(cfg, seed, device), asked
+        data, asked = self._data[key]
+        _native.noted(asked)  # the run that reads them used what made them
+        return data
 
     def retain(self, keys: set[Hashable]) -> None:
         """Drop the data of every key not in ``keys``."""
         for key in [k for k in self._data if k not in keys]:
-            del self._data[key], self._asked[key]
+            del self._data[key]
 
     def __len__(self) -> int:
         return len(self._data)

@@ -321,7 +321,7 @@ def _build() -> ctypes.CDLL:
 def library() -> ctypes.CDLL | None:
     """The compiled kernels, or None (with one warning) when they cannot be built here."""
     global _lib, _tried, _without
-    if _scopes:
+    if _scopes and "cpu" not in _scopes[-1]:  # noted in every open scope at once: the innermost tells
         noted({"cpu": {"asked"}})
     if _tried:
         return _lib
