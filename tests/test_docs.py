@@ -464,8 +464,7 @@ def test_every_command_a_document_shows_parses(document):
 
 def _members(protocol: type) -> set[str]:
     """The attributes and methods a class following ``protocol`` must have."""
-    own = {n for n in vars(protocol) if not n.startswith("_")} | set(getattr(protocol, "__annotations__", {}))
-    return {n for n in own if not n.startswith("_")}
+    return {n for n in [*vars(protocol), *getattr(protocol, "__annotations__", {})] if not n.startswith("_")}
 
 
 def test_architecture_md_names_every_member_of_the_protocols_a_new_study_or_backend_follows():
