@@ -36,7 +36,7 @@ import xarray as xr
 
 from . import allocator, threads
 from .backends import _native
-from .config import RunConfig
+from .config import TRAINED, RunConfig
 from .device import resolve_device
 from .errors import DivergedError, SnnsimError
 from .results import mixed_hardware
@@ -197,14 +197,16 @@ def run_configs(
         return _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpoints, log, owned, notes)
 
 
-def _import_optimisers() -> None:
+def _import_optimisers(cfgs: Sequence[RunConfig]) -> None:
     """Load what torch's optimisers import at their first use (``torch._dynamo``, seconds on a
-    small CPU), so that this one-off cost of the process is not counted as training time."""
-    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
+    small CPU), so that this one-off cost of the process is not counted as training time; not
+    for runs that train no weights by gradient (ridge), which never pay it."""
+    if any(cfg.model in TRAINED for cfg in cfgs):
+        torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
 def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpoints, log, owned, notes) -> list:  # noqa: ANN001
-    _import_optimisers()
+    _import_optimisers(cfgs)
     cache = DataCache()
     outcomes: list[dict[int, Outcome]] = [{} for _ in cfgs]
     results: list[xr.Dataset | None] = [None] * len(cfgs)

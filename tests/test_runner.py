@@ -99,3 +99,18 @@ def test_unresponsive_note_names_the_repeats_whose_predictions_are_alike():
         "warning: repeats 0, 1 of 3 predict (almost) the same value for every test sample: the decoder does not "
         "respond to its input (do the inputs vary between samples?)"
     )
+
+
+def test_a_ridge_run_does_not_import_what_only_training_by_gradient_needs(bmi_path, tmp_path):
+    """torch's optimisers import ``torch._dynamo`` (about a second of CPU) at their first use; the
+    runner loads it up front only for decoders trained by gradient, never for ridge."""
+    code = (
+        "import sys; from snnsim import run; "
+        f"code = run.main(['--study', 'bmi', '--model', sys.argv[1], '--data', {str(bmi_path)!r}, '--epochs', '1', "
+        "'--n-train-folds', '2', '--quiet', '--out', sys.argv[2]]); "
+        "print(code, 'torch._dynamo' in sys.modules)"
+    )
+    for model, imported in (("linear", False), ("ann", True)):
+        proc = subprocess.run([sys.executable, "-c", code, model, str(tmp_path / f"{model}.h5")],
+                              capture_output=True, text=True, timeout=300)  # fmt: skip
+        assert proc.stdout.split()[-2:] == ["0", str(imported)], proc.stderr
