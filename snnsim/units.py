@@ -57,7 +57,7 @@ def format_duration(seconds: float) -> str:
     if seconds == 0:
         return "0"
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
-        value = seconds / scale
-        if value >= 1 or unit == "us":
-            return f"{value:.6g}{unit}"
+        text = f"{seconds / scale:.6g}"
+        if float(text) >= 1 or unit == "us":  # after rounding: 0.9999999 s is 1s, not 1000ms
+            return f"{text}{unit}"
     raise AssertionError("unreachable")

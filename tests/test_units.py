@@ -55,9 +55,10 @@ def test_a_default_spelt_in_another_unit_is_the_default():
 @pytest.mark.parametrize(
     "seconds, text",
     [(0.002, "2ms"), (0.001, "1ms"), (1.0, "1s"), (2.5, "2.5s"), (0.1, "100ms"), (1e-6, "1us"), (5e-7, "0.5us"),
-     (0.0123456789, "12.3457ms"), (0, "0")],
+     (0.0123456789, "12.3457ms"), (0, "0"), (0.9999999, "1s"), (0.0009999999, "1ms"), (0.9999994, "999.999ms")],
 )  # fmt: skip
 def test_format_duration_golden(seconds, text):
-    """The largest unit that gives a value >= 1 (us below 1 us), six significant digits; 0 is
-    ``0`` (an option's "off"), as help texts and sweep labels show them."""
+    """The largest unit that gives a value >= 1 once rounded (us below 1 us), six significant
+    digits; 0 is ``0`` (an option's "off"), as help texts and sweep labels show them
+    (0.9999999 s showed as ``1000ms``)."""
     assert format_duration(seconds) == text
