@@ -716,14 +716,15 @@ class BMIStudy:
             f"BMI  {desc}  target={a['config_target']}  rotation={a['config_rotation']}  "
             f"train folds={a['config_n_train_folds']}  repeats={ds.sizes['repeat']}  device={a['device']}",
         ]
-        width = max(18, *(len(f"train rmse {out} ") for out in ds["output"].values))  # values under their names
+        unit = {"fvaf": "", "rmse": f" ({UNITS.get(a['config_target'], '?')})"}  # RMSE in the target's unit
+        width = max(18, *(len(f"train rmse {out}{unit['rmse']} ") for out in ds["output"].values))  # values under names
         lines.append(f"{'':{width}}{'median':>11}{'min':>11}{'max':>11}")
         for out in ds["output"].values:
             for metric in ("fvaf", "rmse"):
                 for split in SPLITS:
                     v = ds[f"{split}_{metric}"].sel(output=out).values
                     lines.append(
-                        f"{f'{split} {metric} {out}':{width}}"
+                        f"{f'{split} {metric} {out}{unit[metric]}':{width}}"
                         + "".join(cell(x, 3) for x in (np.median(v), v.min(), v.max()))
                     )
         for name, label in (("hidden_rate_hz", "hidden Hz"), ("synops_eff_acs", "synops/sample"),

@@ -67,7 +67,7 @@ def test_result_file_and_cli(data_path, tmp_path, capsys):
     )
     assert rc == 0
     printed = capsys.readouterr().out
-    assert "test fvaf elbow" in printed and "val rmse shoulder" in printed
+    assert "test fvaf elbow " in printed and "val rmse shoulder (rad/s) " in printed  # RMSE in the target's unit
     ds = xr.open_dataset(out, engine="h5netcdf").load()
     for split in ("train", "val", "test"):
         for metric in ("fvaf", "rmse"):
@@ -99,7 +99,8 @@ def test_the_printed_table_has_its_numbers_under_their_column_names():
         if label == "train s":
             assert [float(c) for c in cells] == [13.0, 12.0, 14.0]
         else:
-            split, metric, out = label.split()
+            split, metric, out, *unit = label.split()
+            assert unit == (["(rad/s)"] if metric == "rmse" else []), label  # dtheta's unit, for RMSE only
             v = ds[f"{split}_{metric}"].sel(output=out).values
             assert [float(c) for c in cells] == pytest.approx([np.median(v), v.min(), v.max()], abs=5e-4)
 
