@@ -85,6 +85,8 @@ def _cpuinfo(field: str) -> str:
 #: its instruction set, torch's CPU capability, the compiled kernels' flags and their switch
 #: (snnsim.backends._native: without the kernels every backend's torch ops round otherwise).
 NUMERICS_ENV = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "SNNSIM_CFLAGS", "SNNSIM_NO_NATIVE")
+#: Those of them that change only the compiled kernels' numbers: no mix where a part used none.
+KERNELS_ENV = ("SNNSIM_CFLAGS", "SNNSIM_NO_NATIVE")
 
 
 def hardware(device: object) -> dict[str, str]:
@@ -122,18 +124,25 @@ def mixed_hardware(attrs: Mapping[str, Any], parts: list[tuple[list[int], tuple[
     ``attrs`` name (:func:`hardware`: another CPU or GPU, :data:`NUMERICS_ENV`, the torch loops for
     the compiled kernels), as ``{"repeats": "0,1", "epochs": "1-2", **hardware}``; ``parts``:
     (repeats, :attr:`snnsim.training.Training.parts`) per batched model. Kernels compiled with
-    or without OpenMP give the same numbers, and a part that used none (``none``) is no mix."""
+    or without OpenMP give the same numbers, and a part that used none (``none``) is no mix, nor
+    are the :data:`KERNELS_ENV` variables then (an ANN resumed with ``SNNSIM_NO_NATIVE`` set)."""
 
     def kernels(value: Any) -> str:
         return "compiled" if str(value).startswith("compiled") else str(value)
+
+    def env(value: Any, ignore: tuple[str, ...]) -> dict:
+        return {k: v for k, v in json.loads(value or "{}").items() if k not in ignore}
 
     out = []
     for repeats, steps in parts:
         for part in steps:
             fields = {k: v for k, v in part.items() if k != "epochs"}
-            same = all(fields.get(k) == attrs.get(k) for k in ("cpu", "gpu", "numerics_env")) and (
-                "none" in (fields.get("kernels"), attrs.get("kernels"))
-                or kernels(fields.get("kernels")) == kernels(attrs.get("kernels"))
+            without = "none" in (fields.get("kernels"), attrs.get("kernels"))
+            ignore = KERNELS_ENV if without else ()
+            same = (
+                all(fields.get(k) == attrs.get(k) for k in ("cpu", "gpu"))
+                and env(fields.get("numerics_env"), ignore) == env(attrs.get("numerics_env"), ignore)
+                and (without or kernels(fields.get("kernels")) == kernels(attrs.get("kernels")))
             )
             if not same:
                 first, last = part["epochs"]

@@ -92,6 +92,26 @@ def test_file_names_the_switch_that_turns_the_compiled_kernels_off(tmp_path, mon
     assert json.loads(ds.attrs["numerics_env"]) == {"SNNSIM_NO_NATIVE": "1"}
 
 
+def test_a_switch_of_the_kernels_is_no_mix_in_a_run_that_used_none():
+    """A part of a resumed run trained with other hardware or numerics is named (``mixed_hardware``);
+    ``SNNSIM_NO_NATIVE``/``SNNSIM_CFLAGS`` change only the compiled kernels' numbers, so between
+    parts of an ANN or ridge run (``kernels = none``) they are no mix, while MKL's code path and
+    another CPU still are; a spiking run on the kernels then on torch's loops is one."""
+    cpu, off = "AVX2 GenuineIntel", json.dumps({"SNNSIM_NO_NATIVE": "1"})
+    attrs = {"cpu": cpu, "numerics_env": "{}", "kernels": "none"}
+
+    def mix(first: dict, last: dict = attrs) -> list:
+        return results.mixed_hardware(last, [([0], ({**attrs, **first, "epochs": (1, 2)},))])
+
+    assert mix({"numerics_env": off}) == []
+    assert mix({"numerics_env": json.dumps({"SNNSIM_CFLAGS": "-O2"})}) == []
+    assert mix({"numerics_env": json.dumps({"MKL_CBWR": "COMPATIBLE"})})[0]["epochs"] == "1-2"
+    assert mix({"numerics_env": off, "cpu": "AVX512 GenuineIntel"})[0]["cpu"] == "AVX512 GenuineIntel"
+    spiking = {**attrs, "kernels": "compiled (OpenMP)"}
+    assert mix({"numerics_env": off, "kernels": "torch loops (SNNSIM_NO_NATIVE)"}, spiking)[0]["repeats"] == "0"
+    assert mix({"kernels": "compiled (one thread)"}, spiking) == []
+
+
 def _kernels_of_a_run(folder, name, **env):
     """The ``kernels`` attribute, ``numerics_env`` and stderr of a tiny fused IPD run in a new
     process (its own choice of kernels) with ``env`` added."""
