@@ -181,7 +181,8 @@ def carried_attrs(
         values: dict[str, tuple[Any, list[int]]] = {}
         for index, a in attrs.items():
             if key in a:
-                values.setdefault(str(a[key]), (a[key], []))[1].append(index)
+                text = json.dumps(_json_value(key, a[key]), sort_keys=True, default=str)  # in full, not str()'s
+                values.setdefault(text, (a[key], []))[1].append(index)
         (value, indices), *others = values.values()
         if not others and len(indices) == len(attrs):
             out[key] = value

@@ -583,3 +583,17 @@ def test_a_merge_keeps_the_versions_that_made_the_jobs(exp, tmp_path):
     assert by_job == {"0,2-11": "0.3.0.dev1", "1": "0.3.0.dev2"}
     versions = {e["jobs"]: e["versions"]["torch"] for e in json.loads(merged.attrs["versions_by_job"])}
     assert versions == {"0,2-11": "2.5.0", "1": "2.6.0"}
+
+
+def test_attributes_that_differ_only_where_their_text_is_shortened_are_by_job():
+    """Pieces' attributes are compared in full: two long arrays apart in the middle only printed
+    alike (numpy shortens them with ``...``) and were merged as one value for every job."""
+    from snnsim.sweep.merge import carried_attrs
+
+    a, b = np.zeros(2000), np.zeros(2000)
+    b[1000] = 1.0
+    assert str(a) == str(b)
+    out = carried_attrs({0: {"w": a, "n": 3}, 1: {"w": b, "n": 3}, 2: {"w": a.copy(), "n": 3}}, varied=())
+    assert out["n"] == 3 and "w" not in out
+    assert [d["jobs"] for d in json.loads(out["w_by_job"])] == ["0,2", "1"]
+    assert json.loads(out["w_by_job"])[1]["w"][1000] == 1.0
