@@ -216,14 +216,16 @@ IN_PROCESS = {i for i, (name, _, _) in enumerate(BAD_INPUT) if any(n == name for
 SILENT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
 
 
-def run_script_here(name: str, *args: str, monkeypatch, capsys) -> subprocess.CompletedProcess:  # noqa: ANN001
-    """:func:`run_script` in this process: ``analysis/NAME.py`` as ``__main__`` with ``args``; its
-    exit code, stdout, and stderr with the warnings a new interpreter would print as lines of it."""
+def run_script_here(name: str, *args: object, monkeypatch, capsys, cwd: Path = ROOT) -> subprocess.CompletedProcess:  # noqa: ANN001
+    """:func:`run_script` in this process: ``analysis/NAME.py`` as ``__main__`` with ``args`` in
+    folder ``cwd``; its exit code, stdout, and stderr with the warnings a new interpreter would
+    print as lines of it."""
     import runpy
     import warnings
 
     path = ANALYSIS / f"{name}.py"
-    monkeypatch.setattr(sys, "argv", [str(path), *args])
+    monkeypatch.chdir(cwd)
+    monkeypatch.setattr(sys, "argv", [str(path), *map(str, args)])
     monkeypatch.syspath_prepend(str(ANALYSIS))
     capsys.readouterr()
     with warnings.catch_warnings(record=True) as caught:
@@ -387,20 +389,39 @@ def test_bmi_table_reads_a_run_file_of_snnsim_0_2(tmp_path):
     assert (loaded.attrs["study"], loaded.attrs["config_study"]) == ("bmi", "bmi") and "task" not in loaded.attrs
 
 
+def train_here(folder: Path, *flags: str) -> Path:
+    """A one-epoch 4-neuron BMI snn run trained in this process with ``flags`` and the paths
+    relative to ``folder``, as ``python -m snnsim.run`` run in it writes it: ``folder/run.h5``."""
+    import contextlib
+
+    from snnsim import run as run_cli
+
+    with contextlib.chdir(folder):
+        assert run_cli.main(["--study", "bmi", "--model", "snn", *flags, "--epochs", "1", "--hidden", "4",
+                             "--n-train-folds", "2", "--quiet", "--out", "run.h5"]) == 0  # fmt: skip
+    return folder / "run.h5"
+
+
+@pytest.fixture(scope="module")
+def refit_run(tmp_path_factory, bmi_path) -> Path:
+    """A folder with ``bmi.pkl`` and ``run.h5``, a run made there from ``--data bmi.pkl``
+    (relative); tests copy the folder before they change it."""
+    folder = tmp_path_factory.mktemp("refit")
+    (folder / "bmi.pkl").write_bytes(Path(bmi_path).read_bytes())
+    train_here(folder, "--data", "bmi.pkl")
+    return folder
+
+
 @pytest.mark.slow
-def test_readout_refit_takes_the_runs_data_file_from_another_folder(bmi_path, tmp_path):
+def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, bmi_path, tmp_path, monkeypatch, capsys):
     """A run made from ``--data bmi.pkl`` (relative) and read from another folder: refused in
     one line naming --data, with nothing on stdout (it printed the table's header, then ``--data:
-    no file at bmi.pkl``, and had no --data); ``--data`` gives the file, checked by its SHA-256."""
+    no file at bmi.pkl``, and had no --data); ``--data`` gives the file, checked by its SHA-256.
+    The first refusal runs the script in a process of its own, the rest in this one."""
     import pickle
+    import shutil
 
-    run_dir = tmp_path / "run"
-    run_dir.mkdir()
-    (run_dir / "bmi.pkl").write_bytes(Path(bmi_path).read_bytes())
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", "snn", "--data", "bmi.pkl",
-                    "--epochs", "1", "--hidden", "4", "--n-train-folds", "2", "--quiet", "--out", "run.h5"],
-                   cwd=run_dir, env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
+    run_dir = shutil.copytree(refit_run, tmp_path / "run")
     run = run_dir / "run.h5"
     other = tmp_path / "other.pkl"  # the same samples with one fold's counts changed: another file
     data = pickle.loads(Path(bmi_path).read_bytes())
@@ -412,16 +433,19 @@ def test_readout_refit_takes_the_runs_data_file_from_another_folder(bmi_path, tm
         ([run, "--data", other], "--data: " + str(other) + " has SHA-256 "),
         ([run, "--data", tmp_path / "nothing.pkl"], "--data: no file at"),
     ]
-    for args, message in refusals:
-        proc = run_script("bmi_readout_refit", *args)
+    for i, (args, message) in enumerate(refusals):
+        if i == 0:
+            proc = run_script("bmi_readout_refit", *args)
+        else:
+            proc = run_script_here("bmi_readout_refit", *args, monkeypatch=monkeypatch, capsys=capsys)
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.splitlines()) == 1 and message in proc.stderr, proc.stderr
         assert proc.stdout == ""
     (run_dir / "bmi.pkl").write_bytes(Path(other).read_bytes())  # the run's own path, changed since
-    proc = run_script("bmi_readout_refit", "run.h5", cwd=run_dir)
+    proc = run_script_here("bmi_readout_refit", "run.h5", monkeypatch=monkeypatch, capsys=capsys, cwd=run_dir)
     assert proc.returncode == 2 and "which has changed since" in proc.stderr and proc.stdout == "", proc.stderr
 
-    proc = run_script("bmi_readout_refit", run, "--data", bmi_path)
+    proc = run_script_here("bmi_readout_refit", run, "--data", bmi_path, monkeypatch=monkeypatch, capsys=capsys)
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.splitlines()[2:]
     assert len(rows) == 1 and rows[0].startswith(f"| {run} | 0 | ")
@@ -430,16 +454,13 @@ def test_readout_refit_takes_the_runs_data_file_from_another_folder(bmi_path, tm
 
 
 @pytest.mark.slow
-def test_readout_refit_data_and_runs_may_begin_with_a_tilde(bmi_path, tmp_path):
+def test_readout_refit_data_and_runs_may_begin_with_a_tilde(refit_run, tmp_path):
     """``--data=~/bmi.pkl`` and a quoted ``"~/run.h5"`` (a ``~`` the shell leaves) are in the home
     folder, as for every snnsim command: the ``--data`` was refused as "no file at ~/bmi.pkl"."""
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "bmi.pkl").write_bytes(Path(bmi_path).read_bytes())
+    import shutil
+
+    home = shutil.copytree(refit_run, tmp_path / "home")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(home)}
-    subprocess.run([sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", "snn", "--data", "bmi.pkl",
-                    "--epochs", "1", "--hidden", "4", "--n-train-folds", "2", "--quiet", "--out", "run.h5"],
-                   cwd=home, env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
     work = tmp_path / "work"  # where the run's relative data path is not
     work.mkdir()
     proc = subprocess.run([sys.executable, str(ANALYSIS / "bmi_readout_refit.py"), "~/run.h5", "--data=~/bmi.pkl"],
@@ -450,13 +471,9 @@ def test_readout_refit_data_and_runs_may_begin_with_a_tilde(bmi_path, tmp_path):
     assert list(work.iterdir()) == []
 
 
-@pytest.mark.slow
-def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "snnsim.run", "--study", "bmi", "--model", "snn", "--data",
-                    "synthetic:weak:1", "--epochs", "1", "--hidden", "4", "--n-train-folds", "2", "--quiet", "--out",
-                    "syn.h5"], cwd=tmp_path, env=env, check=True, capture_output=True, timeout=300)  # fmt: skip
-    proc = run_script("bmi_readout_refit", tmp_path / "syn.h5", "--data", tmp_path / "syn.h5")
+def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path, monkeypatch, capsys):
+    run = train_here(tmp_path, "--data", "synthetic:weak:1")
+    proc = run_script_here("bmi_readout_refit", run, "--data", run, monkeypatch=monkeypatch, capsys=capsys)
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert "was made on synthetic:weak:1; no file can be told to be its data" in proc.stderr
     assert proc.stdout == ""
