@@ -25,6 +25,7 @@ from snnsim.sweep.merge import merge
 
 ROOT = Path(__file__).resolve().parents[2]
 ANALYSIS = ROOT / "analysis"
+REFIT = ANALYSIS / "bmi_readout_refit.py"
 
 READOUTS = """
 name = "ipd_readouts"
@@ -212,34 +213,6 @@ BAD_INPUT = [
 #: this one (two seconds of CPU less each), where a traceback would be an exception that fails the test
 IN_PROCESS = {i for i, (name, _, _) in enumerate(BAD_INPUT) if any(n == name for n, _, _ in BAD_INPUT[:i])}
 
-#: the warnings a new interpreter does not print (its default filters)
-SILENT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
-
-
-def run_script_here(name: str, *args: object, monkeypatch, capsys, cwd: Path = ROOT) -> subprocess.CompletedProcess:  # noqa: ANN001
-    """:func:`run_script` in this process: ``analysis/NAME.py`` as ``__main__`` with ``args`` in
-    folder ``cwd``; its exit code, stdout, and stderr with the warnings a new interpreter would
-    print as lines of it."""
-    import runpy
-    import warnings
-
-    path = ANALYSIS / f"{name}.py"
-    monkeypatch.chdir(cwd)
-    monkeypatch.setattr(sys, "argv", [str(path), *map(str, args)])
-    monkeypatch.syspath_prepend(str(ANALYSIS))
-    capsys.readouterr()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            runpy.run_path(str(path), run_name="__main__")
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    shown = "".join(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in caught
-                    if not issubclass(w.category, SILENT))  # fmt: skip
-    return subprocess.CompletedProcess([name, *args], code, out.out, out.err + shown)
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -247,10 +220,10 @@ def run_script_here(name: str, *args: object, monkeypatch, capsys, cwd: Path = R
     [(i, *c) for i, c in enumerate(BAD_INPUT)],
     ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_INPUT)],
 )
-def test_bad_input_is_one_line_and_exit_code_2(files, case, name, args, message, monkeypatch, capsys):
+def test_bad_input_is_one_line_and_exit_code_2(files, case, name, args, message, in_process):
     args = [a.format(**files) for a in args]
     if case in IN_PROCESS:
-        proc = run_script_here(name, *args, monkeypatch=monkeypatch, capsys=capsys)
+        proc = in_process(ANALYSIS / f"{name}.py", *args, cwd=ROOT)
     else:
         proc = run_script(name, *args)
     assert "Traceback" not in proc.stderr
@@ -413,7 +386,7 @@ def refit_run(tmp_path_factory, bmi_path) -> Path:
 
 
 @pytest.mark.slow
-def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, bmi_path, tmp_path, monkeypatch, capsys):
+def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, bmi_path, tmp_path, in_process):
     """A run made from ``--data bmi.pkl`` (relative) and read from another folder: refused in
     one line naming --data, with nothing on stdout (it printed the table's header, then ``--data:
     no file at bmi.pkl``, and had no --data); ``--data`` gives the file, checked by its SHA-256.
@@ -437,15 +410,15 @@ def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, b
         if i == 0:
             proc = run_script("bmi_readout_refit", *args)
         else:
-            proc = run_script_here("bmi_readout_refit", *args, monkeypatch=monkeypatch, capsys=capsys)
+            proc = in_process(REFIT, *args, cwd=ROOT)
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.splitlines()) == 1 and message in proc.stderr, proc.stderr
         assert proc.stdout == ""
     (run_dir / "bmi.pkl").write_bytes(Path(other).read_bytes())  # the run's own path, changed since
-    proc = run_script_here("bmi_readout_refit", "run.h5", monkeypatch=monkeypatch, capsys=capsys, cwd=run_dir)
+    proc = in_process(REFIT, "run.h5", cwd=run_dir)
     assert proc.returncode == 2 and "which has changed since" in proc.stderr and proc.stdout == "", proc.stderr
 
-    proc = run_script_here("bmi_readout_refit", run, "--data", bmi_path, monkeypatch=monkeypatch, capsys=capsys)
+    proc = in_process(REFIT, run, "--data", bmi_path, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.splitlines()[2:]
     assert len(rows) == 1 and rows[0].startswith(f"| {run} | 0 | ")
@@ -471,9 +444,9 @@ def test_readout_refit_data_and_runs_may_begin_with_a_tilde(refit_run, tmp_path)
     assert list(work.iterdir()) == []
 
 
-def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path, monkeypatch, capsys):
+def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path, in_process):
     run = train_here(tmp_path, "--data", "synthetic:weak:1")
-    proc = run_script_here("bmi_readout_refit", run, "--data", run, monkeypatch=monkeypatch, capsys=capsys)
+    proc = in_process(REFIT, run, "--data", run, cwd=ROOT)
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert "was made on synthetic:weak:1; no file can be told to be its data" in proc.stderr
     assert proc.stdout == ""
