@@ -694,35 +694,49 @@ def test_a_one_row_fold_is_refused(tmp_path):
     (["--rate-max-hz", "5000"], "--rate-max-hz: at most one spike per step of dt=0.001 s: must be <= 1000 Hz"),
     (["--duration", "1ms"], "--duration: must hold at least two steps"),
 ])  # fmt: skip
-def test_bad_settings_one_line_exit_2_nothing_written(args, fragment, tmp_path):
-    one_line_error(snnsim("run", *TINY, *args, cwd=tmp_path), 2, fragment)
+def test_bad_settings_one_line_exit_2_nothing_written(args, fragment, tmp_path, in_process):
+    """The first case in a process of its own, the others in this one."""
+    from snnsim import run
+
+    first = args[0] == "--data"
+    proc = snnsim("run", *TINY, *args, cwd=tmp_path) if first else in_process(run.main, *TINY, *args, cwd=tmp_path)
+    one_line_error(proc, 2, fragment)
     assert os.listdir(tmp_path) == []
 
 
-def test_out_names_that_cannot_be_written_are_refused_before_training(tmp_path):
+def test_out_names_that_cannot_be_written_are_refused_before_training(tmp_path, in_process):
     """A name too long for the checkpoint and temporary files beside it (the training would be
     lost at its first checkpoint), or past the file system's limit; a broken symbolic link; a
-    device or pipe that --overwrite would replace."""
+    device or pipe that --overwrite would replace. The first in a process of its own."""
+    from snnsim import run
+
     room = os.pathconf(tmp_path, "PC_NAME_MAX")
     for n, fragment in [(room - 20, f"is {room - 17} bytes long; at most"), (room + 40, "File name too long")]:
-        one_line_error(snnsim("run", *TINY, "--out", "b" * n + ".h5", cwd=tmp_path), 2, fragment)
+        args = (*TINY, "--out", "b" * n + ".h5")
+        proc = snnsim("run", *args, cwd=tmp_path) if n < room else in_process(run.main, *args, cwd=tmp_path)
+        one_line_error(proc, 2, fragment)
         assert os.listdir(tmp_path) == []
     (tmp_path / "link.h5").symlink_to("nothing")
-    one_line_error(snnsim("run", *TINY, "--out", "link.h5", cwd=tmp_path), 2,
+    one_line_error(in_process(run.main, *TINY, "--out", "link.h5", cwd=tmp_path), 2,
                    "--out: link.h5 exists (a symbolic link to nothing)")  # fmt: skip
     os.mkfifo(tmp_path / "pipe")
-    one_line_error(snnsim("run", *TINY, "--out", "pipe", "--overwrite", cwd=tmp_path), 2,
+    one_line_error(in_process(run.main, *TINY, "--out", "pipe", "--overwrite", cwd=tmp_path), 2,
                    "--out: pipe is not a regular file (a device, pipe or socket)")  # fmt: skip
     assert sorted(os.listdir(tmp_path)) == ["link.h5", "pipe"] and (tmp_path / "link.h5").is_symlink()
 
 
-def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_path):
+def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_path, in_process):
+    """The first in a process of its own, the others in this one."""
+    from snnsim import run
+
     (tmp_path / "afile").write_text("")
     # afile/tb: below a file; passed the check, trained, then "afile/tb: Not a directory" (exit 2, result lost)
     for folder, fragment in [("", "--tensorboard: empty; give a folder"), ("r.h5", "r.h5 is the --out file"),
                              ("afile", "--tensorboard: afile is a file; give a folder"),
                              ("afile/tb", f"--tensorboard: afile/tb is below the file {tmp_path / 'afile'}")]:  # fmt: skip
-        one_line_error(snnsim("run", *TINY, "--out", "r.h5", "--tensorboard", folder, cwd=tmp_path), 2, fragment)
+        args = (*TINY, "--out", "r.h5", "--tensorboard", folder)
+        proc = snnsim("run", *args, cwd=tmp_path) if not folder else in_process(run.main, *args, cwd=tmp_path)
+        one_line_error(proc, 2, fragment)
         assert os.listdir(tmp_path) == ["afile"]
     # a read-only file system (a tmpfs, where this process may mount one; else a folder without write permission)
     locked = tmp_path / "locked"
@@ -732,7 +746,7 @@ def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_
     if not mounted:
         locked.chmod(0o555)
     try:
-        one_line_error(snnsim("run", *TINY, "--out", "r.h5", "--tensorboard", "locked/tb", cwd=tmp_path), 2,
+        one_line_error(in_process(run.main, *TINY, "--out", "r.h5", "--tensorboard", "locked/tb", cwd=tmp_path), 2,
                        f"--tensorboard: cannot write in {locked} (read-only or no permission)")  # fmt: skip
         assert sorted(os.listdir(tmp_path)) == ["afile", "locked"]
     finally:
@@ -741,8 +755,10 @@ def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_
         locked.chmod(0o755)
 
 
-def test_the_out_is_never_an_input_file(bmi_path, tmp_path):
+def test_the_out_is_never_an_input_file(bmi_path, tmp_path, in_process):
     """Even with --overwrite: the result would replace the data or the config it was made from."""
+    from snnsim import run
+
     data = tmp_path / "d.pkl"
     data.write_bytes(Path(bmi_path).read_bytes())
     one_line_error(snnsim("run", "--study", "bmi", "--model", "linear", "--data", str(data), "--out", str(data),
@@ -750,7 +766,7 @@ def test_the_out_is_never_an_input_file(bmi_path, tmp_path):
     assert data.read_bytes() == Path(bmi_path).read_bytes()
     config = tmp_path / "c.toml"
     config.write_text('study = "bmi"\nmodel = "linear"\n')
-    one_line_error(snnsim("run", "--config", str(config), "--data", str(data), "--out", str(config), "--overwrite"),
+    one_line_error(in_process(run.main, "--config", config, "--data", data, "--out", config, "--overwrite"),
                    2, f"--out: {config} is the --config file; write to another file")  # fmt: skip
     assert config.read_text() == 'study = "bmi"\nmodel = "linear"\n'
 
