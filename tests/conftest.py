@@ -91,12 +91,17 @@ def in_process(monkeypatch, capsys):
             monkeypatch.setattr(sys, "argv", [str(main), *argv])
             monkeypatch.syspath_prepend(os.path.dirname(main))
         capsys.readouterr()
+        threads, environ = torch.get_num_threads(), dict(os.environ)  # what a command may set for its process
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 code = main(argv) if callable(main) else runpy.run_path(str(main), run_name="__main__") and 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            finally:
+                torch.set_num_threads(threads)
+                os.environ.clear()
+                os.environ.update(environ)
         out = capsys.readouterr()
         shown = "".join(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in caught
                         if not issubclass(w.category, SILENT_WARNINGS))  # fmt: skip
