@@ -75,7 +75,7 @@ SILENT_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning,
 def in_process(monkeypatch, capsys):
     """``call(main, *args, cwd=None)``: a command run in this process as a process of its own
     runs it, without the seconds of CPU a new interpreter costs: ``main(argv)`` of an snnsim
-    module, or a script's path run as ``__main__``, in folder ``cwd``. Gives a
+    module, or a script's path run as ``__main__``, in folder ``cwd`` with environment ``env``. Gives a
     ``subprocess.CompletedProcess``: the exit code, stdout, and stderr with each warning a new
     interpreter would print as a line of it. An uncaught exception fails the test, as a
     traceback would. Not for what needs a process: signals, exit codes seen by a shell, races."""
@@ -83,7 +83,7 @@ def in_process(monkeypatch, capsys):
     import subprocess
     import warnings
 
-    def call(main, *args, cwd=None) -> subprocess.CompletedProcess:  # noqa: ANN001
+    def call(main, *args, cwd=None, env=None) -> subprocess.CompletedProcess:  # noqa: ANN001
         argv = [str(a) for a in args]
         if cwd is not None:
             monkeypatch.chdir(cwd)
@@ -95,6 +95,9 @@ def in_process(monkeypatch, capsys):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
+                if env is not None:  # the environment of the command's process
+                    os.environ.clear()
+                    os.environ.update(env)
                 code = main(argv) if callable(main) else runpy.run_path(str(main), run_name="__main__") and 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

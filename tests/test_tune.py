@@ -191,11 +191,17 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_malformed_spec_is_one_line_and_exit_2(tmp_path, case):
+def test_malformed_spec_is_one_line_and_exit_2(tmp_path, case, in_process):
+    """The first case in a process of its own, the others in this one."""
     text, message = BAD[case]
     spec = tmp_path / "spec.toml"
     spec.write_text(text)
-    line = one_line_error(cli("status", spec, env=env_for(tmp_path / "results"), cwd=tmp_path))
+    env = env_for(tmp_path / "results")
+    if case == next(iter(BAD)):
+        proc = cli("status", spec, env=env, cwd=tmp_path)
+    else:
+        proc = in_process(tune.main, "status", spec, env=env, cwd=tmp_path)
+    line = one_line_error(proc)
     assert message in line
     assert not (tmp_path / "results").exists(), "a refused spec must not create its study"
 
@@ -228,36 +234,41 @@ def test_dt_searched_as_divisors_of_the_duration_is_accepted(tmp_path):
             )
 
 
-def test_missing_spec_and_usage_errors(tmp_path):
+def test_missing_spec_and_usage_errors(tmp_path, in_process):
+    """The first refusal in a process of its own, the others in this one."""
     env = env_for(tmp_path / "results")
+
+    def here(*args, env, cwd):  # noqa: ANN001
+        return in_process(tune.main, *args, env=env, cwd=cwd)
+
     assert "no tuning spec" in one_line_error(cli("status", tmp_path / "none.toml", env=env, cwd=tmp_path))
-    line = one_line_error(cli("status", "no_such_spec", env=env, cwd=tmp_path))
+    line = one_line_error(here("status", "no_such_spec", env=env, cwd=tmp_path))
     assert "no tuning spec 'no_such_spec'" in line and "experiments/no_such_spec.toml" in line
     # a NAME is a shipped spec, as for sweeps: experiments/NAME.toml of the source tree
     assert status("ipd_tune", env, tmp_path) == status(ROOT / "experiments" / "ipd_tune.toml", env, tmp_path)
     assert status("ipd_tune", env, tmp_path)["name"] == "ipd_tune"
     spec = tmp_path / "spec.toml"
     spec.write_text(GOOD)
-    assert "--out" in one_line_error(cli("best", spec, env=env, cwd=tmp_path))  # --out is required
-    assert "-j" in one_line_error(cli("run", spec, "-j", "0", env=env, cwd=tmp_path))
+    assert "--out" in one_line_error(here("best", spec, env=env, cwd=tmp_path))  # --out is required
+    assert "-j" in one_line_error(here("run", spec, "-j", "0", env=env, cwd=tmp_path))
     # a good spec before any trial: status says so (and makes no study), best refuses
     assert status(spec, env, tmp_path)["complete"] == []
     assert not (tmp_path / "results").exists()
-    assert "no completed trial" in one_line_error(cli("best", spec, "--out", "b.toml", env=env, cwd=tmp_path))
+    assert "no completed trial" in one_line_error(here("best", spec, "--out", "b.toml", env=env, cwd=tmp_path))
     assert not (tmp_path / "b.toml").exists()
     # a worker number that is none
     for task in ("abc", "", "-5"):
         env_task = {**env, "SLURM_ARRAY_TASK_ID": task}
-        line = one_line_error(cli("worker", spec, env=env_task, cwd=tmp_path))
+        line = one_line_error(here("worker", spec, env=env_task, cwd=tmp_path))
         assert line == f"snnsim.tune: error: worker: $SLURM_ARRAY_TASK_ID={task!r} is not a worker number " \
                        "(0..2147483647)"  # fmt: skip
     # results folders in the way
     (tmp_path / "file").write_text("")
-    line = one_line_error(cli("--results-dir", tmp_path / "file", "status", spec, env=env, cwd=tmp_path))
+    line = one_line_error(here("--results-dir", tmp_path / "file", "status", spec, env=env, cwd=tmp_path))
     assert line == f"snnsim.tune: error: --results-dir: {tmp_path / 'file'} is a file; give a folder"
     (tmp_path / "r2").mkdir()
     (tmp_path / "r2" / "tiny").write_text("")
-    line = one_line_error(cli("--results-dir", tmp_path / "r2", "run", spec, env=env, cwd=tmp_path))
+    line = one_line_error(here("--results-dir", tmp_path / "r2", "run", spec, env=env, cwd=tmp_path))
     assert line == f"snnsim.tune: error: {tmp_path / 'r2' / 'tiny'}: exists and is not a folder"
 
 
