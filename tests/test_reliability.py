@@ -525,48 +525,57 @@ def test_a_job_run_by_another_live_process_is_skipped(tmp_path):
 
 
 # -- 7. divergence ---------------------------------------------------------------------------------
-def test_divergence_is_an_error_naming_repeat_and_epoch(tmp_path):
+def test_divergence_is_an_error_naming_repeat_and_epoch(tmp_path, in_process):
+    """The first in a process of its own, the second in this one (as in the next tests)."""
+    from snnsim import run
+
     out = tmp_path / "r.h5"
     one_line_error(snnsim("run", *TINY, "--lr", "1e30", "--repeats", "2", "--out", str(out)), 4,
                    "repeat 0 (seed 0) diverged in epoch 1", "no result written")  # fmt: skip
     assert os.listdir(tmp_path) == []
-    one_line_error(snnsim("run", "--study", "bmi", "--model", "ann", "--lr", "1e30", "--epochs", "2", "--quiet",
-                          "--n-train-folds", "1"), 4, "diverged in epoch 1")  # fmt: skip
+    one_line_error(in_process(run.main, "--study", "bmi", "--model", "ann", "--lr", "1e30", "--epochs", "2", "--quiet",
+                              "--n-train-folds", "1", cwd=ROOT), 4, "diverged in epoch 1")  # fmt: skip
 
 
-def test_an_optimiser_that_overflowed_is_divergence_not_frozen_weights(tmp_path):
+def test_an_optimiser_that_overflowed_is_divergence_not_frozen_weights(tmp_path, in_process):
+    from snnsim import run
+
     # Adam's second moment overflows to inf: every later step is 0 and the weights freeze, while
     # loss and weights stay finite; this was a finished result equal to the untrained model
     out = tmp_path / "r.h5"
     one_line_error(snnsim("run", *TINY, "--weight-decay", "3e38", "--out", str(out)), 4,
                    "diverged in epoch 1: its gradients overflowed the optimiser", "--weight-decay")  # fmt: skip
     assert os.listdir(tmp_path) == []
-    one_line_error(snnsim("run", "--study", "bmi", "--epochs", "1", "--quiet", "--n-train-folds", "1",
-                          "--weight-decay", "3e38"), 4, "its gradients overflowed the optimiser")  # fmt: skip
+    one_line_error(in_process(run.main, "--study", "bmi", "--epochs", "1", "--quiet", "--n-train-folds", "1",
+                              "--weight-decay", "3e38", cwd=ROOT), 4, "its gradients overflowed the optimiser")  # fmt: skip
 
 
-def test_a_divergence_names_the_settings_that_cause_it(tmp_path):
+def test_a_divergence_names_the_settings_that_cause_it(tmp_path, in_process):
     # a learning rate far too large: the loss or weights go NaN, or Adam's moments overflow; each
     # message named no setting, or only --weight-decay and --rate-reg, which were at 0
+    from snnsim import run
+
     bmi = ("--study", "bmi", "--model", "ann", "--epochs", "1", "--quiet", "--n-train-folds", "1")
     for lr, what in (("1e30", "the training loss is nan"), ("3e5", "its gradients overflowed the optimiser")):
-        one_line_error(snnsim("run", *bmi, "--lr", lr), 4, f"diverged in epoch 1: {what}", "--lr")
-    one_line_error(snnsim("run", *TINY, "--lr", "1e20", "--out", str(tmp_path / "r.h5")), 4,
+        one_line_error(in_process(run.main, *bmi, "--lr", lr, cwd=ROOT), 4, f"diverged in epoch 1: {what}", "--lr")
+    one_line_error(in_process(run.main, *TINY, "--lr", "1e20", "--out", tmp_path / "r.h5"), 4,
                    "diverged in epoch 1: its weights are not finite", "--lr")  # fmt: skip
     assert os.listdir(tmp_path) == []
 
 
-def test_a_learning_rate_too_small_to_move_a_weight_is_refused(tmp_path):
+def test_a_learning_rate_too_small_to_move_a_weight_is_refused(tmp_path, in_process):
     # --lr 1e-12: every Adam step is below half a float32 ulp of its weight, so no weight changed
     # and the untrained network was written as a result, exit 0, without a word
+    from snnsim import run
+
     out = tmp_path / "r.h5"
     for val in ([], ["--n-val-batches", "1"]):  # with validation, epoch 1's weights were "the best"
-        one_line_error(snnsim("run", *TINY, *val, "--lr", "1e-12", "--out", str(out)), 4,
+        one_line_error(in_process(run.main, *TINY, *val, "--lr", "1e-12", "--out", out), 4,
                        "repeat 0 (seed 0) did not train in epoch 1: none of its weights changed", "--lr 1e-12",
                        "no result written")  # fmt: skip
         assert os.listdir(tmp_path) == []
     # a small learning rate that moves some weights trains as before
-    assert snnsim("run", *TINY, "--lr", "1e-8", "--out", str(out)).returncode == 0
+    assert in_process(run.main, *TINY, "--lr", "1e-8", "--out", out).returncode == 0
 
 
 def test_a_diverging_job_fails_with_its_reason_and_the_others_are_written(tmp_path):
