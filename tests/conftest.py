@@ -67,47 +67,10 @@ def bmi_path(tmp_path_factory) -> str:
     return str(path)
 
 
-#: the warnings a new interpreter does not print (its default filters)
-SILENT_WARNINGS = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
-
-
 @pytest.fixture
-def in_process(monkeypatch, capsys):
-    """``call(main, *args, cwd=None)``: a command run in this process as a process of its own
-    runs it, without the seconds of CPU a new interpreter costs: ``main(argv)`` of an snnsim
-    module, or a script's path run as ``__main__``, in folder ``cwd`` with environment ``env``. Gives a
-    ``subprocess.CompletedProcess``: the exit code, stdout, and stderr with each warning a new
-    interpreter would print as a line of it. An uncaught exception fails the test, as a
-    traceback would. Not for what needs a process: signals, exit codes seen by a shell, races."""
-    import runpy
-    import subprocess
-    import warnings
+def in_process():
+    """:func:`in_process.run_here`: a command's ``main(argv)`` or a script run in this process
+    as a process of its own runs it (tests/in_process.py)."""
+    from in_process import run_here
 
-    def call(main, *args, cwd=None, env=None) -> subprocess.CompletedProcess:  # noqa: ANN001
-        argv = [str(a) for a in args]
-        if cwd is not None:
-            monkeypatch.chdir(cwd)
-        if not callable(main):  # a script
-            monkeypatch.setattr(sys, "argv", [str(main), *argv])
-            monkeypatch.syspath_prepend(os.path.dirname(main))
-        capsys.readouterr()
-        threads, environ = torch.get_num_threads(), dict(os.environ)  # what a command may set for its process
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                if env is not None:  # the environment of the command's process
-                    os.environ.clear()
-                    os.environ.update(env)
-                code = main(argv) if callable(main) else runpy.run_path(str(main), run_name="__main__") and 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            finally:
-                torch.set_num_threads(threads)
-                os.environ.clear()
-                os.environ.update(environ)
-        out = capsys.readouterr()
-        shown = "".join(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in caught
-                        if not issubclass(w.category, SILENT_WARNINGS))  # fmt: skip
-        return subprocess.CompletedProcess([str(main), *argv], code or 0, out.out, out.err + shown)
-
-    return call
+    return run_here
