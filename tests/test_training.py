@@ -62,8 +62,14 @@ def stop_after_checkpoint(cmd: list[str], folder: Path, at_least: int, timeout: 
 
 
 def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snnsim.run", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    """``python -m snnsim.run ARGS`` run in this process (a second or two of CPU less than a process
+    of its own): for the runs that start, resume or refuse a checkpoint; the runs that are stopped,
+    killed or raced are processes of their own."""
+    from in_process import run_here
+
+    from snnsim import run as run_cli
+
+    return run_here(run_cli.main, *args, cwd=cwd)
 
 
 def test_sigterm_then_the_same_command_resumes_and_ends_bit_for_bit(tmp_path):
