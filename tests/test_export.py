@@ -110,9 +110,26 @@ def snnsim_records(ds, x: torch.Tensor):
         return model(x[None])
 
 
-def export(args, tmp_path):
+def export(args, tmp_path, own_process: bool = False):
+    """``python -m snnsim.export ARGS``: in this process (in_process.run_here), or with
+    ``own_process`` in a process of its own as a user runs it."""
+    from in_process import run_here
+
+    from snnsim import export as export_cli
+
+    if not own_process:
+        return run_here(export_cli.main, *args, cwd=ROOT)
     return subprocess.run([sys.executable, "-m", "snnsim.export", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=300)  # fmt: skip
+
+
+def predict(*args):
+    """``python -m snnsim.predict ARGS`` in this process (tests/test_predict.py runs it as a process)."""
+    from in_process import run_here
+
+    from snnsim import predict as predict_cli
+
+    return run_here(predict_cli.main, *args, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -194,13 +211,14 @@ def test_a_notebook_neuron_model_is_no_nir_graph(trained, tmp_path):
 
 @pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_pt_export_and_one_line_errors(trained, tmp_path):
+    """The first export and the first refusal in processes of their own, the rest in this one."""
     path = trained["mean", "standard"]
-    assert export([str(path), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path).returncode == 0
+    assert export([str(path), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path, True).returncode == 0
     saved = torch.load(tmp_path / "m.pt")
     ds = results.load(path)
     np.testing.assert_array_equal(saved["w1"].numpy(), ds.w1.values[0])
     assert saved["readout"] == "mean" and saved["repeat"] == 0 and 0 < saved["alpha"] < 1
-    taken = export([str(path), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path)
+    taken = export([str(path), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path, True)
     assert taken.returncode == 2 and "exists" in taken.stderr and taken.stderr.count("\n") == 1
     bad = export([str(path), "--format", "pt", "--repeat", "3", "--out", str(tmp_path / "r.pt")], tmp_path)
     assert bad.returncode == 2 and "--repeat: 3 is not a repeat" in bad.stderr
@@ -346,8 +364,7 @@ def test_a_bmi_graph_read_by_its_metadata_gives_the_predictions(flags, bmi_path,
                          "1", "--hidden", "16", "--n-train-folds", "2", "--dim", "all", "--repeats", "1", "--quiet",
                          "--out", str(model), *flags]) == 0  # fmt: skip
     assert export([str(model), "--format", "nir", "--out", str(nir_file)], tmp_path).returncode == 0
-    proc = subprocess.run([sys.executable, "-m", "snnsim.predict", str(model), "--data", bmi_path, "--fold", "0",
-                           "--out", str(pred)], cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+    proc = predict(model, "--data", bmi_path, "--fold", "0", "--out", pred)
     assert proc.returncode == 0, proc.stderr
     expected = results.load(pred)["y_pred"].values[0]
     graph, cfg = nir.read(str(nir_file)), results.config_of(results.load(model))
@@ -505,7 +522,6 @@ def test_a_merged_sweep_or_tuning_study_names_the_files_to_export_from(tmp_path)
                                f"({named} beside it)\n")  # fmt: skip
         assert export([str(root / one), "--format", "nir", "--out", str(tmp_path / "m.nir")], tmp_path).returncode == 0
         (tmp_path / "m.nir").unlink()
-        pred = subprocess.run([sys.executable, "-m", "snnsim.predict", str(path), "--stimuli", "4", "--out",
-                               str(tmp_path / "p.h5")], cwd=ROOT, capture_output=True, text=True)  # fmt: skip
+        pred = predict(path, "--stimuli", "4", "--out", tmp_path / "p.h5")
         assert pred.returncode == 2 and pred.stderr.count("\n") == 1 and what in pred.stderr, pred.stderr
     assert not (tmp_path / "m.nir").exists() and not (tmp_path / "p.h5").exists()
