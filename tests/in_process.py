@@ -26,11 +26,18 @@ def run_here(main: Callable[[list[str]], int] | Path, *args: object, cwd: str | 
     """``main(argv)`` of an snnsim module, or a script's path run as ``__main__``, with ``args``,
     in folder ``cwd`` and environment ``env``. Gives a ``subprocess.CompletedProcess``: the exit
     code, stdout, and stderr with each warning a new interpreter would print as a line of it. An
-    uncaught exception fails the test, as a traceback would. The folder, environment, torch's
-    thread count and ``sys.argv``/``sys.path`` are as before once it returns."""
+    uncaught exception fails the test, as a traceback would. It starts without the data sets this
+    process has read (their SHA-256, kept by :mod:`snnsim.datasets.bmi`), as a new process would;
+    the folder, environment, torch's thread count, ``sys.argv``/``sys.path`` and those are as
+    before once it returns."""
+    from snnsim.datasets import bmi
+
     argv = [str(a) for a in args]
     out, err = io.StringIO(), io.StringIO()
     saved = os.getcwd(), dict(os.environ), torch.get_num_threads(), list(sys.argv), list(sys.path)
+    memos = [(memo, dict(memo)) for memo in (bmi.LOADED, bmi._SHA256, bmi.SYNTHETIC)]  # what a process has read
+    for memo, _ in memos:
+        memo.clear()
     with (
         warnings.catch_warnings(record=True) as caught,
         contextlib.redirect_stdout(out),
@@ -58,6 +65,9 @@ def run_here(main: Callable[[list[str]], int] | Path, *args: object, cwd: str | 
             os.environ.update(saved[1])
             torch.set_num_threads(saved[2])
             sys.argv[:], sys.path[:] = saved[3], saved[4]
+            for memo, before in memos:
+                memo.clear()
+                memo.update(before)
     shown = "".join(f"{w.filename}:{w.lineno}: {w.category.__name__}: {w.message}\n" for w in caught
                     if not issubclass(w.category, SILENT_WARNINGS))  # fmt: skip
     return subprocess.CompletedProcess([str(main), *argv], code or 0, out.getvalue(), err.getvalue() + shown)

@@ -99,7 +99,10 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 
 
 def status(spec: Path, env, cwd) -> dict:
-    return json.loads(ok(cli("status", spec, "--json", env=env, cwd=cwd)).stdout)
+    """``tune status SPEC --json`` run in this process (in_process.run_here), read."""
+    from in_process import run_here
+
+    return json.loads(ok(run_here(tune.main, "status", spec, "--json", env=env, cwd=cwd)).stdout)
 
 
 # -- malformed specs -------------------------------------------------------------------------------
