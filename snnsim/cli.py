@@ -343,3 +343,8 @@ def guarded(
         where = f"{path}: " if path else ""
         print(f"{prog}: error: {where}{what}", file=sys.stderr)
         return EXIT_USAGE if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else EXIT_NOT_WRITTEN
+
+
+def plural(n: int, word: str) -> str:
+    """'1 seed', '3 seeds'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -159,3 +159,10 @@ def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(module, tmp_path)
     assert code == 130, err
     assert err == ["snnsim: interrupted while starting; nothing done"]
     assert sorted(os.listdir(tmp_path)) == ["site"]
+
+
+def test_plural_counts_one_in_the_singular():
+    """``sweep local`` said "ran 1 jobs in 1 packs"; counts in messages go through plural."""
+    from snnsim.cli import plural
+
+    assert [plural(n, "job") for n in (0, 1, 2)] == ["0 jobs", "1 job", "2 jobs"]

@@ -488,7 +488,7 @@ def test_a_damaged_job_file_is_corrupt_rerun_and_named_by_merge(tmp_path):
     merged = snnsim("sweep", *res, "merge", str(exp))
     one_line_error(merged, 2, "corrupt 1")
     again = snnsim("sweep", *res, "local", str(exp), "--pack", "3", "--quiet")
-    assert again.returncode == 0 and "ran 1 jobs" in again.stdout
+    assert again.returncode == 0 and "ran 1 job " in again.stdout
     again = results.load(job)
     for name in ("loss", "test_acc", "w1", "w2"):
         np.testing.assert_array_equal(again[name].values, good[name].values)

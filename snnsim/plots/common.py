@@ -128,11 +128,6 @@ def _fill(line: str, width: int) -> str:
     return textwrap.fill("".join(chars), width).replace(glue, " ")
 
 
-def plural(n: int, word: str) -> str:
-    """'1 seed', '3 seeds'."""
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def is_bmi(ds: xr.Dataset) -> bool:
     """Whether ``ds`` is a BMI result (a run or a merged experiment)."""
     return ds.attrs.get("study") == "bmi" or "y_pred" in ds

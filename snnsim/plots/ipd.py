@@ -23,6 +23,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
+from ..cli import plural
 from .common import (
     SPLIT_COLOURS,
     SPLIT_LABELS,
@@ -37,7 +38,6 @@ from .common import (
     is_bmi,
     merge_holes,
     new_figure,
-    plural,
     pooled_settings,
     refuse_pooled_settings,
     stack_samples,

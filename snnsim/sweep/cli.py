@@ -42,6 +42,7 @@ from ..cli import (
     command_parser,
     description_of,
     guarded,
+    plural,
     shell_line,
     stop_on_signals,
     user_path,
@@ -199,7 +200,9 @@ def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
             indices = [i for i in indices if i in only]
             if not indices:
                 raise SnnsimError(f"run: --only {ns.only}: none of them is in pack {index}")
-        log(f"pack {index} of {jobs_mod.n_packs(exp, ns.pack)} ({len(indices)} jobs): {jobs_mod.array_spec(indices)}")
+        log(
+            f"pack {index} of {jobs_mod.n_packs(exp, ns.pack)} ({plural(len(indices), 'job')}): {jobs_mod.array_spec(indices)}"
+        )
     else:
         indices = [exp.check_index(index)]
     return jobs_mod.run_jobs(exp, indices, ns.results_dir, force=ns.force, progress=ns.progress, log=log,
@@ -278,8 +281,8 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     except OSError as exc:  # the jobs are submitted: say what is lost, do not fail
         print(f"{PROG}: note: could not record array job {job} in {queue_mod.record_path(exp, ns.results_dir)} "
               f"({getattr(exc, 'reason', None) or exc.strerror or exc}); `status` shows its jobs missing until they start", file=sys.stderr)  # fmt: skip
-    packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
-    print(f"{exp.name}: submitted {len(indices)} jobs{packed} as SLURM array job {job} (--array={spec})")
+    packed = f" in {plural(len(entries), 'pack')} of at most {ns.pack}" if ns.pack else ""
+    print(f"{exp.name}: submitted {plural(len(indices), 'job')}{packed} as SLURM array job {job} (--array={spec})")
     return 0
 
 
@@ -488,7 +491,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         )
         return 128 + stopped.signum
     wall = time.perf_counter() - start
-    packed = f" in {len(entries)} packs of at most {ns.pack}" if ns.pack else ""
+    packed = f" in {plural(len(entries), 'pack')} of at most {ns.pack}" if ns.pack else ""
     unit_of = {j: jobs_mod.pack_of(exp, ns.pack, j) if ns.pack else j for j in todo}
     unstarted = [j for j in todo if unit_of[j] in unlogged]
     # a unit all of whose jobs another process was running: skipped, neither run nor ok here
@@ -498,14 +501,14 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     by_other = ""
     if elsewhere:
         counts = {k: sum(s.state == k for s in now.values()) for k in ("done", "running")}
-        by_other = (f"; {len(elsewhere)} jobs ({jobs_mod.array_spec(sorted(elsewhere))}) skipped, being run by "
+        by_other = (f"; {plural(len(elsewhere), 'job')} ({jobs_mod.array_spec(sorted(elsewhere))}) skipped, being run by "
                     f"another process: {counts['done']} done since, {counts['running']} still running, "
                     f"{len(lost)} not done")  # fmt: skip
     print(
-        f"{exp.name}: ran {len(todo) - len(unstarted) - len(elsewhere)} jobs{packed} in {wall:.1f} s with "
+        f"{exp.name}: ran {plural(len(todo) - len(unstarted) - len(elsewhere), 'job')}{packed} in {wall:.1f} s with "
         f"-j {ns.processes}; {len(entries) - len(bad) - len(skipped)} ok, {len(bad)} not ok"
         + (" (packs)" if ns.pack else "")
-        + (f"; {len(unstarted)} jobs not started" if unstarted else "")
+        + (f"; {plural(len(unstarted), 'job')} not started" if unstarted else "")
         + by_other
     )
     for i, rc in sorted(bad):
@@ -597,7 +600,7 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
             )
         )
         return 0
-    print(f"{exp.name}: {exp.grid_size} jobs in {jobs_mod.job_dir(exp, ns.results_dir)}")
+    print(f"{exp.name}: {plural(exp.grid_size, 'job')} in {jobs_mod.job_dir(exp, ns.results_dir)}")
     print("  " + "  ".join(f"{k} {len(v)}" for k, v in by.items()))
     for k in ("queued", "missing", "failed", "corrupt", "stale"):
         if by[k]:

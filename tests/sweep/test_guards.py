@@ -487,7 +487,7 @@ def test_local_indices_with_packs_runs_only_the_jobs_asked_for(tmp_path, bmi_pat
     exp = loads(exp_file.read_text())
     argv = ["--results-dir", str(tmp_path), "local", str(exp_file), "--pack", "2", "--quiet"]
     assert cli.main([*argv, "--indices", "0"]) == 0
-    assert "ran 1 jobs in 1 packs of at most 2" in capsys.readouterr().out
+    assert "ran 1 job in 1 pack of at most 2" in capsys.readouterr().out
     assert [s.state for s in states(exp, tmp_path)] == ["done", "missing"]
     assert cli.main([*argv, "--indices", "1"]) == 0
     assert [s.state for s in states(exp, tmp_path)] == ["done", "done"]
@@ -583,8 +583,8 @@ def test_local_says_which_jobs_another_process_was_running(tmp_path, bmi_path, c
         assert cli.main(argv) == 0
         assert other.stdout.readline().strip() == "held"
         out = capsys.readouterr().out
-        assert "ran 1 jobs in" in out and "1 ok, 0 not ok" in out, out
-        assert "1 jobs (1) skipped, being run by another process: 0 done since, 1 still running" in out, out
+        assert "ran 1 job in" in out and "1 ok, 0 not ok" in out, out
+        assert "1 job (1) skipped, being run by another process: 0 done since, 1 still running" in out, out
         assert f"job 1: skipped, being run by {socket.gethostname()} pid {other.pid}; now running" in out, out
         assert [s.state for s in states(exp, tmp_path)] == ["done", "running"]
     finally:

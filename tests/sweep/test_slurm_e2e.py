@@ -156,7 +156,7 @@ def test_local_sequence(workdir):
     assert refused.returncode == 2 and f"missing {victim}" in refused.stderr
     # rerun: only the missing index runs, from the epoch its checkpoint saved
     again = sweep("local", str(path), "-j", "2", "--quiet", env=env, cwd=cwd)
-    assert "ran 1 jobs" in again.stdout and "1 ok, 0 not ok" in again.stdout
+    assert "ran 1 job " in again.stdout and "1 ok, 0 not ok" in again.stdout
     m = re.search(r"resuming from the checkpoint after epoch (\d+) of (\d+)", log.read_text())
     assert m and 1 <= int(m.group(1)) < LONG_EPOCHS == int(m.group(2)), log.read_text()
     assert status(env, cwd, path)["done"] == list(range(exp.grid_size))
@@ -258,7 +258,7 @@ def test_slurm_sequence(cluster, workdir):
     assert refused.returncode == 2 and f"missing {cancelled}" in refused.stderr
 
     resub = sweep("submit", str(path), env=env, cwd=cwd)
-    m = re.search(r"submitted 1 jobs as SLURM array job (\d+) \(--array=(\S+)\)", resub.stdout)
+    m = re.search(r"submitted 1 job as SLURM array job (\d+) \(--array=(\S+)\)", resub.stdout)
     assert m and m.group(2) == str(cancelled), resub.stdout
     job2 = m.group(1)
     try:
@@ -453,7 +453,7 @@ def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
         st = status(env, cwd, path)
         assert st["stale"] == [0] and st["queued"] == [1, 2, 3], st
         again = sweep("submit", str(path), "--rerun-stale", "--sbatch-args=--hold", env=env, cwd=cwd)
-        m = re.search(r"submitted 1 jobs as SLURM array job (\d+) \(--array=0\)", again.stdout)
+        m = re.search(r"submitted 1 job as SLURM array job (\d+) \(--array=0\)", again.stdout)
         assert m, again.stdout
         jobs.append(m.group(1))
         st = status(env, cwd, path)

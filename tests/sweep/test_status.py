@@ -63,7 +63,7 @@ def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
     local = sweep("local", str(toml), "--pack", "4", "--quiet", results_dir=res, cwd=tmp_path)
     elapsed = time.monotonic() - start
     assert local.returncode == 1, local.stdout + local.stderr
-    assert "ran 4 jobs in 1 packs" in local.stdout and "pack 0: exit code 4" in local.stdout  # EXIT_DIVERGED
+    assert "ran 4 jobs in 1 pack of" in local.stdout and "pack 0: exit code 4" in local.stdout  # EXIT_DIVERGED
     log = (res / "st" / "logs" / "pack-0.log").read_text()
 
     proc = sweep("status", str(toml), "--json", results_dir=res, cwd=tmp_path)
