@@ -47,7 +47,7 @@ def table(ds, show_ref: bool) -> list[str]:
                 values = "".join(f" {format_setting(d, v)} |" for d, v in key.items())
                 lines.append(f"| {r} | {t * 1e3:g} ms |{values} {acc} | {err} | {train} |")
     seconds = ds.train_seconds.values[np.isfinite(ds.train_seconds.values)]
-    lines.append(f"\nmedian training time per task: {np.median(seconds):.1f} s")
+    lines.append(f"\nmedian training time per job: {np.median(seconds):.1f} s")
     if missing := missing_jobs(ds):
         lines.append(f"left out, missing from the merge: job(s) {', '.join(map(str, missing))}; "
                      "(k of n) marks a cell of k seeds instead of n")  # fmt: skip

@@ -247,7 +247,7 @@ def test_readout_table_skips_the_missing_seed_and_says_so(files):
         "| mean | 2 ms | 54.0 [53.0-55.0] (2 of 3) | 84.7 [82.7-86.4] | 2.0 [2.0-2.0] (2 of 3) | 4.3 [4.1-4.5] "
         "| 4.0 [3.0-5.0] (2 of 3) |"
     ) in lines
-    assert "median training time per task: 0.5 s" in lines
+    assert "median training time per job: 0.5 s" in lines
     assert lines[-1] == "left out, missing from the merge: job(s) 4; (k of n) marks a cell of k seeds instead of n"
 
 
