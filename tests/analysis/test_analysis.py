@@ -452,17 +452,18 @@ def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path, in_process):
     assert proc.stdout == ""
 
 
-def test_bmi_probes_help_says_what_each_option_is():
+def test_bmi_probes_help_says_what_each_option_is(in_process):
     """``--models`` of the probe scripts and ``--seed`` of bmi_heldout_data had no help line
     (``--models MODELS`` alone): what N counts and its default were in the docstring only,
-    which ``--help`` does not show past its first paragraph."""
+    which ``--help`` does not show past its first paragraph. (In this process: each script runs
+    in a process of its own in test_bad_input_is_one_line_and_exit_code_2.)"""
     for name, default in (("bmi_ensemble", 10), ("bmi_epoch_curves", 5), ("bmi_linear_by_gradient", 3)):
-        proc = run_script(name, "--help")
+        proc = in_process(ANALYSIS / f"{name}.py", "--help", cwd=ROOT)
         assert proc.returncode == 0, proc.stderr
         assert f"--models N decoders trained per member, seeds 0..N-1 (default {default})" in " ".join(
             proc.stdout.split()
         ), proc.stdout
-    proc = run_script("bmi_heldout_data", "--help")
+    proc = in_process(ANALYSIS / "bmi_heldout_data.py", "--help", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "--seed SEED the generator's seed; the same seed writes the same data (default 0)" in " ".join(
         proc.stdout.split()
