@@ -65,12 +65,3 @@ def bmi_path(tmp_path_factory) -> str:
     path = tmp_path_factory.mktemp("bmi") / "small.pkl"
     path.write_bytes(pickle.dumps(generate(seed=0, samples_per_fold=300)))
     return str(path)
-
-
-@pytest.fixture
-def in_process():
-    """:func:`in_process.run_here`: a command's ``main(argv)`` or a script run in this process
-    as a process of its own runs it (tests/in_process.py)."""
-    from in_process import run_here
-
-    return run_here

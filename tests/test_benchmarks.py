@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from in_process import run_here
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -146,7 +147,7 @@ OWN_PROCESS = (["same_numbers.py", "--only", "bogus"], ["resume_after_kill.py", 
     (["memory_peak.py"], "memory_peak.py: error: the following arguments are required: MODULE"),
     (["memory_peak.py", "snnsim.nosuch"], "memory_peak.py: error: argument MODULE: invalid choice: 'snnsim.nosuch'"),
 ])  # fmt: skip
-def test_bad_arguments_are_one_line_and_exit_2(args, message, in_process):
+def test_bad_arguments_are_one_line_and_exit_2(args, message):
     """The benchmark scripts hold to the command-line contract: a bad argument is one line on
     stderr (after argparse's usage line where argparse refuses it), exit 2, no traceback. Each
     script's first case runs in a process of its own (here, or in test_a_bad_argument_is_one_line),
@@ -155,7 +156,7 @@ def test_bad_arguments_are_one_line_and_exit_2(args, message, in_process):
         proc = subprocess.run([sys.executable, f"benchmarks/{args[0]}", *args[1:]], cwd=ROOT, capture_output=True,
                               text=True, timeout=120)  # fmt: skip
     else:
-        proc = in_process(ROOT / "benchmarks" / args[0], *args[1:], cwd=ROOT)
+        proc = run_here(ROOT / "benchmarks" / args[0], *args[1:], cwd=ROOT)
     lines = proc.stderr.strip().splitlines()
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert lines[-1].startswith(message), lines
@@ -250,12 +251,12 @@ def test_a_benchmark_record_names_the_versions_that_ran_it():
         ("bench_ipd.py", "--only", "x", "--results", "tests"),  # a parser.error of the script's own checks
     ],
 )
-def test_a_bad_argument_is_one_line(args, in_process):
+def test_a_bad_argument_is_one_line(args):
     """The benchmark scripts' argparse printed its usage (two to four lines) before the error;
     as every snnsim command, they say it in one line, exit 2."""
     script, *rest = args
     if script == "bench_ipd.py" and rest[0] == "--only":  # bench_ipd.py's second case: in this process
-        proc = in_process(ROOT / "benchmarks" / script, *rest, cwd=ROOT)
+        proc = run_here(ROOT / "benchmarks" / script, *rest, cwd=ROOT)
     else:
         proc = subprocess.run([sys.executable, f"benchmarks/{script}", *rest], cwd=ROOT, capture_output=True,
                               text=True, timeout=120)  # fmt: skip

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from in_process import run_here
 from signalled_write import signal_in_write
 
 from snnsim import results
@@ -113,8 +114,6 @@ def snnsim_records(ds, x: torch.Tensor):
 def export(args, tmp_path, own_process: bool = False):
     """``python -m snnsim.export ARGS``: in this process (in_process.run_here), or with
     ``own_process`` in a process of its own as a user runs it."""
-    from in_process import run_here
-
     from snnsim import export as export_cli
 
     if not own_process:
@@ -125,8 +124,6 @@ def export(args, tmp_path, own_process: bool = False):
 
 def predict(*args):
     """``python -m snnsim.predict ARGS`` in this process (tests/test_predict.py runs it as a process)."""
-    from in_process import run_here
-
     from snnsim import predict as predict_cli
 
     return run_here(predict_cli.main, *args, cwd=ROOT)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from in_process import run_here
 
 from snnsim import results
 
@@ -525,7 +526,7 @@ def test_a_job_run_by_another_live_process_is_skipped(tmp_path):
 
 
 # -- 7. divergence ---------------------------------------------------------------------------------
-def test_divergence_is_an_error_naming_repeat_and_epoch(tmp_path, in_process):
+def test_divergence_is_an_error_naming_repeat_and_epoch(tmp_path):
     """The first in a process of its own, the second in this one (as in the next tests)."""
     from snnsim import run
 
@@ -533,11 +534,11 @@ def test_divergence_is_an_error_naming_repeat_and_epoch(tmp_path, in_process):
     one_line_error(snnsim("run", *TINY, "--lr", "1e30", "--repeats", "2", "--out", str(out)), 4,
                    "repeat 0 (seed 0) diverged in epoch 1", "no result written")  # fmt: skip
     assert os.listdir(tmp_path) == []
-    one_line_error(in_process(run.main, "--study", "bmi", "--model", "ann", "--lr", "1e30", "--epochs", "2", "--quiet",
+    one_line_error(run_here(run.main, "--study", "bmi", "--model", "ann", "--lr", "1e30", "--epochs", "2", "--quiet",
                               "--n-train-folds", "1", cwd=ROOT), 4, "diverged in epoch 1")  # fmt: skip
 
 
-def test_an_optimiser_that_overflowed_is_divergence_not_frozen_weights(tmp_path, in_process):
+def test_an_optimiser_that_overflowed_is_divergence_not_frozen_weights(tmp_path):
     from snnsim import run
 
     # Adam's second moment overflows to inf: every later step is 0 and the weights freeze, while
@@ -546,36 +547,36 @@ def test_an_optimiser_that_overflowed_is_divergence_not_frozen_weights(tmp_path,
     one_line_error(snnsim("run", *TINY, "--weight-decay", "3e38", "--out", str(out)), 4,
                    "diverged in epoch 1: its gradients overflowed the optimiser", "--weight-decay")  # fmt: skip
     assert os.listdir(tmp_path) == []
-    one_line_error(in_process(run.main, "--study", "bmi", "--epochs", "1", "--quiet", "--n-train-folds", "1",
+    one_line_error(run_here(run.main, "--study", "bmi", "--epochs", "1", "--quiet", "--n-train-folds", "1",
                               "--weight-decay", "3e38", cwd=ROOT), 4, "its gradients overflowed the optimiser")  # fmt: skip
 
 
-def test_a_divergence_names_the_settings_that_cause_it(tmp_path, in_process):
+def test_a_divergence_names_the_settings_that_cause_it(tmp_path):
     # a learning rate far too large: the loss or weights go NaN, or Adam's moments overflow; each
     # message named no setting, or only --weight-decay and --rate-reg, which were at 0
     from snnsim import run
 
     bmi = ("--study", "bmi", "--model", "ann", "--epochs", "1", "--quiet", "--n-train-folds", "1")
     for lr, what in (("1e30", "the training loss is nan"), ("3e5", "its gradients overflowed the optimiser")):
-        one_line_error(in_process(run.main, *bmi, "--lr", lr, cwd=ROOT), 4, f"diverged in epoch 1: {what}", "--lr")
-    one_line_error(in_process(run.main, *TINY, "--lr", "1e20", "--out", tmp_path / "r.h5"), 4,
+        one_line_error(run_here(run.main, *bmi, "--lr", lr, cwd=ROOT), 4, f"diverged in epoch 1: {what}", "--lr")
+    one_line_error(run_here(run.main, *TINY, "--lr", "1e20", "--out", tmp_path / "r.h5"), 4,
                    "diverged in epoch 1: its weights are not finite", "--lr")  # fmt: skip
     assert os.listdir(tmp_path) == []
 
 
-def test_a_learning_rate_too_small_to_move_a_weight_is_refused(tmp_path, in_process):
+def test_a_learning_rate_too_small_to_move_a_weight_is_refused(tmp_path):
     # --lr 1e-12: every Adam step is below half a float32 ulp of its weight, so no weight changed
     # and the untrained network was written as a result, exit 0, without a word
     from snnsim import run
 
     out = tmp_path / "r.h5"
     for val in ([], ["--n-val-batches", "1"]):  # with validation, epoch 1's weights were "the best"
-        one_line_error(in_process(run.main, *TINY, *val, "--lr", "1e-12", "--out", out), 4,
+        one_line_error(run_here(run.main, *TINY, *val, "--lr", "1e-12", "--out", out), 4,
                        "repeat 0 (seed 0) did not train in epoch 1: none of its weights changed", "--lr 1e-12",
                        "no result written")  # fmt: skip
         assert os.listdir(tmp_path) == []
     # a small learning rate that moves some weights trains as before
-    assert in_process(run.main, *TINY, "--lr", "1e-8", "--out", out).returncode == 0
+    assert run_here(run.main, *TINY, "--lr", "1e-8", "--out", out).returncode == 0
 
 
 def test_a_diverging_job_fails_with_its_reason_and_the_others_are_written(tmp_path):
@@ -664,13 +665,13 @@ def bmi_file(tmp_path_factory):
     ("near-constant test target", "(shoulder) is constant in the test fold(s) 4"),
 ])  # fmt: skip
 @pytest.mark.parametrize("model", ["snn", "linear"])
-def test_bad_bmi_data_is_refused(bmi_file, kind, fragment, model, tmp_path, in_process):
+def test_bad_bmi_data_is_refused(bmi_file, kind, fragment, model, tmp_path):
     """The first case in a process of its own, the others in this one (no second of CPU each)."""
     from snnsim import run
 
     out = tmp_path / "r.h5"
     args = ("--study", "bmi", "--model", model, "--data", bmi_file[kind], "--epochs", "1", "--quiet", "--out", out)
-    proc = snnsim("run", *map(str, args)) if (kind, model) == ("complex", "snn") else in_process(run.main, *args)
+    proc = snnsim("run", *map(str, args)) if (kind, model) == ("complex", "snn") else run_here(run.main, *args)
     one_line_error(proc, 2, fragment)
     assert not out.exists()
 
@@ -703,17 +704,17 @@ def test_a_one_row_fold_is_refused(tmp_path):
     (["--rate-max-hz", "5000"], "--rate-max-hz: at most one spike per step of dt=0.001 s: must be <= 1000 Hz"),
     (["--duration", "1ms"], "--duration: must hold at least two steps"),
 ])  # fmt: skip
-def test_bad_settings_one_line_exit_2_nothing_written(args, fragment, tmp_path, in_process):
+def test_bad_settings_one_line_exit_2_nothing_written(args, fragment, tmp_path):
     """The first case in a process of its own, the others in this one."""
     from snnsim import run
 
     first = args[0] == "--data"
-    proc = snnsim("run", *TINY, *args, cwd=tmp_path) if first else in_process(run.main, *TINY, *args, cwd=tmp_path)
+    proc = snnsim("run", *TINY, *args, cwd=tmp_path) if first else run_here(run.main, *TINY, *args, cwd=tmp_path)
     one_line_error(proc, 2, fragment)
     assert os.listdir(tmp_path) == []
 
 
-def test_out_names_that_cannot_be_written_are_refused_before_training(tmp_path, in_process):
+def test_out_names_that_cannot_be_written_are_refused_before_training(tmp_path):
     """A name too long for the checkpoint and temporary files beside it (the training would be
     lost at its first checkpoint), or past the file system's limit; a broken symbolic link; a
     device or pipe that --overwrite would replace. The first in a process of its own."""
@@ -722,19 +723,19 @@ def test_out_names_that_cannot_be_written_are_refused_before_training(tmp_path, 
     room = os.pathconf(tmp_path, "PC_NAME_MAX")
     for n, fragment in [(room - 20, f"is {room - 17} bytes long; at most"), (room + 40, "File name too long")]:
         args = (*TINY, "--out", "b" * n + ".h5")
-        proc = snnsim("run", *args, cwd=tmp_path) if n < room else in_process(run.main, *args, cwd=tmp_path)
+        proc = snnsim("run", *args, cwd=tmp_path) if n < room else run_here(run.main, *args, cwd=tmp_path)
         one_line_error(proc, 2, fragment)
         assert os.listdir(tmp_path) == []
     (tmp_path / "link.h5").symlink_to("nothing")
-    one_line_error(in_process(run.main, *TINY, "--out", "link.h5", cwd=tmp_path), 2,
+    one_line_error(run_here(run.main, *TINY, "--out", "link.h5", cwd=tmp_path), 2,
                    "--out: link.h5 exists (a symbolic link to nothing)")  # fmt: skip
     os.mkfifo(tmp_path / "pipe")
-    one_line_error(in_process(run.main, *TINY, "--out", "pipe", "--overwrite", cwd=tmp_path), 2,
+    one_line_error(run_here(run.main, *TINY, "--out", "pipe", "--overwrite", cwd=tmp_path), 2,
                    "--out: pipe is not a regular file (a device, pipe or socket)")  # fmt: skip
     assert sorted(os.listdir(tmp_path)) == ["link.h5", "pipe"] and (tmp_path / "link.h5").is_symlink()
 
 
-def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_path, in_process):
+def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_path):
     """The first in a process of its own, the others in this one."""
     from snnsim import run
 
@@ -744,7 +745,7 @@ def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_
                              ("afile", "--tensorboard: afile is a file; give a folder"),
                              ("afile/tb", f"--tensorboard: afile/tb is below the file {tmp_path / 'afile'}")]:  # fmt: skip
         args = (*TINY, "--out", "r.h5", "--tensorboard", folder)
-        proc = snnsim("run", *args, cwd=tmp_path) if not folder else in_process(run.main, *args, cwd=tmp_path)
+        proc = snnsim("run", *args, cwd=tmp_path) if not folder else run_here(run.main, *args, cwd=tmp_path)
         one_line_error(proc, 2, fragment)
         assert os.listdir(tmp_path) == ["afile"]
     # a read-only file system (a tmpfs, where this process may mount one; else a folder without write permission)
@@ -755,7 +756,7 @@ def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_
     if not mounted:
         locked.chmod(0o555)
     try:
-        one_line_error(in_process(run.main, *TINY, "--out", "r.h5", "--tensorboard", "locked/tb", cwd=tmp_path), 2,
+        one_line_error(run_here(run.main, *TINY, "--out", "r.h5", "--tensorboard", "locked/tb", cwd=tmp_path), 2,
                        f"--tensorboard: cannot write in {locked} (read-only or no permission)")  # fmt: skip
         assert sorted(os.listdir(tmp_path)) == ["afile", "locked"]
     finally:
@@ -764,7 +765,7 @@ def test_a_tensorboard_folder_that_cannot_be_one_is_refused_before_training(tmp_
         locked.chmod(0o755)
 
 
-def test_the_out_is_never_an_input_file(bmi_path, tmp_path, in_process):
+def test_the_out_is_never_an_input_file(bmi_path, tmp_path):
     """Even with --overwrite: the result would replace the data or the config it was made from."""
     from snnsim import run
 
@@ -775,7 +776,7 @@ def test_the_out_is_never_an_input_file(bmi_path, tmp_path, in_process):
     assert data.read_bytes() == Path(bmi_path).read_bytes()
     config = tmp_path / "c.toml"
     config.write_text('study = "bmi"\nmodel = "linear"\n')
-    one_line_error(in_process(run.main, "--config", config, "--data", data, "--out", config, "--overwrite"),
+    one_line_error(run_here(run.main, "--config", config, "--data", data, "--out", config, "--overwrite"),
                    2, f"--out: {config} is the --config file; write to another file")  # fmt: skip
     assert config.read_text() == 'study = "bmi"\nmodel = "linear"\n'
 

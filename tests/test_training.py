@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from in_process import run_here
 
 from snnsim import results, runner
 from snnsim.config import RunConfig
@@ -65,8 +66,6 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     """``python -m snnsim.run ARGS`` run in this process (a second or two of CPU less than a process
     of its own): for the runs that start, resume or refuse a checkpoint; the runs that are stopped,
     killed or raced are processes of their own."""
-    from in_process import run_here
-
     from snnsim import run as run_cli
 
     return run_here(run_cli.main, *args, cwd=cwd)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from in_process import run_here
 from sweep.test_slurm_e2e import cluster, squeue_states, wait_for  # noqa: F401 - the cluster fixture
 
 from snnsim import results, tune
@@ -100,8 +101,6 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
 
 def status(spec: Path, env, cwd) -> dict:
     """``tune status SPEC --json`` run in this process (in_process.run_here), read."""
-    from in_process import run_here
-
     return json.loads(ok(run_here(tune.main, "status", spec, "--json", env=env, cwd=cwd)).stdout)
 
 
@@ -194,7 +193,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
-def test_malformed_spec_is_one_line_and_exit_2(tmp_path, case, in_process):
+def test_malformed_spec_is_one_line_and_exit_2(tmp_path, case):
     """The first case in a process of its own, the others in this one."""
     text, message = BAD[case]
     spec = tmp_path / "spec.toml"
@@ -203,7 +202,7 @@ def test_malformed_spec_is_one_line_and_exit_2(tmp_path, case, in_process):
     if case == next(iter(BAD)):
         proc = cli("status", spec, env=env, cwd=tmp_path)
     else:
-        proc = in_process(tune.main, "status", spec, env=env, cwd=tmp_path)
+        proc = run_here(tune.main, "status", spec, env=env, cwd=tmp_path)
     line = one_line_error(proc)
     assert message in line
     assert not (tmp_path / "results").exists(), "a refused spec must not create its study"
@@ -237,12 +236,12 @@ def test_dt_searched_as_divisors_of_the_duration_is_accepted(tmp_path):
             )
 
 
-def test_missing_spec_and_usage_errors(tmp_path, in_process):
+def test_missing_spec_and_usage_errors(tmp_path):
     """The first refusal in a process of its own, the others in this one."""
     env = env_for(tmp_path / "results")
 
     def here(*args, env, cwd):  # noqa: ANN001
-        return in_process(tune.main, *args, env=env, cwd=cwd)
+        return run_here(tune.main, *args, env=env, cwd=cwd)
 
     assert "no tuning spec" in one_line_error(cli("status", tmp_path / "none.toml", env=env, cwd=tmp_path))
     line = one_line_error(here("status", "no_such_spec", env=env, cwd=tmp_path))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from in_process import run_here
 
 from snnsim import results
 from snnsim.costs import Costs
@@ -220,10 +221,10 @@ IN_PROCESS = {i for i, (name, _, _) in enumerate(BAD_INPUT) if any(n == name for
     [(i, *c) for i, c in enumerate(BAD_INPUT)],
     ids=[f"{n}-{i}" for i, (n, _, _) in enumerate(BAD_INPUT)],
 )
-def test_bad_input_is_one_line_and_exit_code_2(files, case, name, args, message, in_process):
+def test_bad_input_is_one_line_and_exit_code_2(files, case, name, args, message):
     args = [a.format(**files) for a in args]
     if case in IN_PROCESS:
-        proc = in_process(ANALYSIS / f"{name}.py", *args, cwd=ROOT)
+        proc = run_here(ANALYSIS / f"{name}.py", *args, cwd=ROOT)
     else:
         proc = run_script(name, *args)
     assert "Traceback" not in proc.stderr
@@ -386,7 +387,7 @@ def refit_run(tmp_path_factory, bmi_path) -> Path:
 
 
 @pytest.mark.slow
-def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, bmi_path, tmp_path, in_process):
+def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, bmi_path, tmp_path):
     """A run made from ``--data bmi.pkl`` (relative) and read from another folder: refused in
     one line naming --data, with nothing on stdout (it printed the table's header, then ``--data:
     no file at bmi.pkl``, and had no --data); ``--data`` gives the file, checked by its SHA-256.
@@ -410,15 +411,15 @@ def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, b
         if i == 0:
             proc = run_script("bmi_readout_refit", *args)
         else:
-            proc = in_process(REFIT, *args, cwd=ROOT)
+            proc = run_here(REFIT, *args, cwd=ROOT)
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.splitlines()) == 1 and message in proc.stderr, proc.stderr
         assert proc.stdout == ""
     (run_dir / "bmi.pkl").write_bytes(Path(other).read_bytes())  # the run's own path, changed since
-    proc = in_process(REFIT, "run.h5", cwd=run_dir)
+    proc = run_here(REFIT, "run.h5", cwd=run_dir)
     assert proc.returncode == 2 and "which has changed since" in proc.stderr and proc.stdout == "", proc.stderr
 
-    proc = in_process(REFIT, run, "--data", bmi_path, cwd=ROOT)
+    proc = run_here(REFIT, run, "--data", bmi_path, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.splitlines()[2:]
     assert len(rows) == 1 and rows[0].startswith(f"| {run} | 0 | ")
@@ -444,26 +445,26 @@ def test_readout_refit_data_and_runs_may_begin_with_a_tilde(refit_run, tmp_path)
     assert list(work.iterdir()) == []
 
 
-def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path, in_process):
+def test_readout_refit_refuses_data_for_a_synthetic_run(tmp_path):
     run = train_here(tmp_path, "--data", "synthetic:weak:1")
-    proc = in_process(REFIT, run, "--data", run, cwd=ROOT)
+    proc = run_here(REFIT, run, "--data", run, cwd=ROOT)
     assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, proc.stderr
     assert "was made on synthetic:weak:1; no file can be told to be its data" in proc.stderr
     assert proc.stdout == ""
 
 
-def test_bmi_probes_help_says_what_each_option_is(in_process):
+def test_bmi_probes_help_says_what_each_option_is():
     """``--models`` of the probe scripts and ``--seed`` of bmi_heldout_data had no help line
     (``--models MODELS`` alone): what N counts and its default were in the docstring only,
     which ``--help`` does not show past its first paragraph. (In this process: each script runs
     in a process of its own in test_bad_input_is_one_line_and_exit_code_2.)"""
     for name, default in (("bmi_ensemble", 10), ("bmi_epoch_curves", 5), ("bmi_linear_by_gradient", 3)):
-        proc = in_process(ANALYSIS / f"{name}.py", "--help", cwd=ROOT)
+        proc = run_here(ANALYSIS / f"{name}.py", "--help", cwd=ROOT)
         assert proc.returncode == 0, proc.stderr
         assert f"--models N decoders trained per member, seeds 0..N-1 (default {default})" in " ".join(
             proc.stdout.split()
         ), proc.stdout
-    proc = in_process(ANALYSIS / "bmi_heldout_data.py", "--help", cwd=ROOT)
+    proc = run_here(ANALYSIS / "bmi_heldout_data.py", "--help", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert "--seed SEED the generator's seed; the same seed writes the same data (default 0)" in " ".join(
         proc.stdout.split()
