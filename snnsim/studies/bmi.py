@@ -556,7 +556,7 @@ class BMIStudy:
         """Data: the data set in float64 (the file's size, or about 26,000 samples of 960 counts
         for the synthetic set) three times (loaded, split, normalised), five times for ``ann``
         and ``linear`` (their flat inputs are normalised in float64); training (``snn``): a
-        mini-batch's float32 records and gradients over its steps, the weights with Adam's moments,
+        mini-batch's (at most the data's samples) float32 records and gradients over its steps, the weights with Adam's moments,
         and three float32 records of an evaluation chunk (:data:`EVAL_CHUNK` samples) over its steps
         (``ann``: its one layer; ``linear``: ridge's products, whatever ``hidden``); input delays as
         in :meth:`IPDStudy.memory_bytes <snnsim.studies.ipd.IPDStudy.memory_bytes>`."""
@@ -564,19 +564,22 @@ class BMIStudy:
         # os.path.isfile: False, not an OSError, for a name too long for a path (a huge synthetic seed)
         size = os.path.getsize(cfg.data) if cfg.data and os.path.isfile(cfg.data) else 26_000 * 965 * 8
         features = bmi_data.N_NEURONS * bmi_data.N_BINS
+        # a mini-batch is at most the training set (the trainer cuts a larger --batch-size down): at
+        # most the file's bytes / 960 samples (a byte a count), or the synthetic set's 26,000
+        batch = min(cfg.batch_size, size // features if cfg.data and os.path.isfile(cfg.data) else 26_000)
         if cfg.model == "linear":  # ridge in float64: a copy of the inputs, and 960 x 960 products per strength
             return 5 * size, size + 16 * features * features * 8
         if cfg.model == "ann":  # one ELU layer: weights, gradients, Adam's moments; a batch's activations
             weights = ((features + 1) * cfg.hidden + (cfg.hidden + 1) * len(cfg.dims)) * 4 * 4
-            return 5 * size, weights + cfg.batch_size * (features + 3 * cfg.hidden + 2 * len(cfg.dims)) * 4 * 2
+            return 5 * size, weights + batch * (features + 3 * cfg.hidden + 2 * len(cfg.dims)) * 4 * 2
         steps = steps_of(cfg)
         hidden = sum(cfg.hidden_sizes)
-        work = cfg.batch_size * steps * 8 * (hidden + 2 * len(cfg.dims)) * 4
+        work = batch * steps * 8 * (hidden + 2 * len(cfg.dims)) * 4
         work += EVAL_CHUNK * steps * 3 * (hidden + 2 * len(cfg.dims)) * 4
         weights = (bmi_data.N_NEURONS * bmi_data.N_BINS + 2 + hidden) * hidden * 4 * 4
         if cfg.delays != "none":  # the 48 input currents of --encoding bins, padded by the delay's steps
             inputs = bmi_data.N_NEURONS
-            work += (cfg.batch_size * inputs * (3 * (cfg.delay_steps + steps) + 4 * steps)
+            work += (batch * inputs * (3 * (cfg.delay_steps + steps) + 4 * steps)
                      + 6 * inputs * (cfg.delay_steps + 1)) * 4  # fmt: skip
         return 3 * size, work + weights
 

@@ -382,6 +382,32 @@ def test_the_memory_estimate_follows_the_model(monkeypatch):
     runner.check_memory(cfgs, runner.plan(cfgs))  # one of them fits
 
 
+def test_the_memory_estimate_of_a_batch_larger_than_the_data(data_path):
+    """A --batch-size above the training set (the trainer cuts it down to the set) is estimated
+    as the set: at most the synthetic set's 26,000 samples, or a data file's bytes / 960 (a byte
+    a count); it was estimated as asked, and a full-batch run refused for memory it never uses."""
+    import os
+
+    from snnsim.studies.bmi import STUDY
+
+    def need(**settings):
+        return sum(STUDY.memory_bytes(RunConfig(study="bmi", **settings)))
+
+    for model in ("snn", "ann"):
+        assert need(model=model, batch_size=10**6) == need(model=model, batch_size=26_000) > need(model=model)
+    samples = os.path.getsize(data_path) // 960
+    for model in ("snn", "ann"):
+        assert need(model=model, data=data_path, batch_size=10**6) == need(
+            model=model, data=data_path, batch_size=samples
+        )
+        assert need(model=model, data=data_path, batch_size=samples) > need(
+            model=model, data=data_path, batch_size=samples - 1
+        )
+    assert need(neuron="standard", delays="fixed", batch_size=10**6) == need(
+        neuron="standard", delays="fixed", batch_size=26_000
+    )
+
+
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device: runs only with a GPU")
 @pytest.mark.parametrize("model", ["snn", "ann", "linear"])
 def test_a_run_on_cuda_gets_its_costs_and_the_cpu_numbers(data_path, model):
