@@ -168,6 +168,41 @@ def test_ipd_readouts_notebook_runs_on_a_single_run(kernel_env, smoke_results, m
     assert saved <= {p.name for p in (kernel_env / "cli").glob("*.png")}, sorted(saved)
 
 
+BMI_DIMS = """
+name = "bmi_dims"
+[fixed]
+study = "bmi"
+model = "linear"
+rotation = 15
+[sweep]
+dims = [[0], [1]]
+n_train_folds = [1, 2]
+"""
+
+
+def test_bmi_notebook_fvaf_table_is_the_shoulder_of_a_merge_over_dims(tmp_path):
+    """The BMI notebook's test-FVAF table (commented "shoulder") on a merge over ``dims``, whose
+    outputs the merge sorts by name (elbow, shoulder): it gives the shoulder's FVAF, as Figure 2a
+    beside it draws. It took output 0 of the merged file, the elbow's. The table's cell runs as
+    committed in the notebook, in this process (no kernel)."""
+    from snnsim import plots
+    from snnsim.plots.common import merge_holes
+
+    ds = build_grid(BMI_DIMS, tmp_path)
+    assert list(ds.output.values) == ["elbow", "shoulder"]
+    nb = nbformat.read(ANALYSIS / "bmi_training_size.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and '["test_fvaf"]' in c.source]
+    *body, last = cell.source.rstrip().splitlines()
+    scope = {"ds": ds, "merge_holes": merge_holes}
+    exec("\n".join(body), scope)
+    table = eval(last, scope)
+    shoulder = ds.test_fvaf.sel(output="shoulder").isel(dims=0, repeat=0).values  # the dims = [0] jobs
+    assert np.isfinite(shoulder).all()
+    np.testing.assert_array_equal(table.values, shoulder)
+    (ax,) = plots.fvaf_figure(ds).axes
+    np.testing.assert_allclose(table.values, ax.lines[2].get_ydata(), rtol=1e-12)
+
+
 def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
     """The .ipynb files are exactly what analysis/make_notebooks.py writes (no stale edits)."""
     script = (ANALYSIS / "make_notebooks.py").read_text()
@@ -240,7 +275,7 @@ def test_notebook_runs_as_docs_figures_md_runs_it(kernel_env, smoke_results, mon
         return
     # the table of test FVAF gives Figure 2a's test curves: rotation 5, run at the largest
     # training set only, is left out of both (the table pooled it into its last column)
-    (cell,) = [c for c in nb.cells if c.cell_type == "code" and 'ds["test_fvaf"]' in c.source]
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and '["test_fvaf"]' in c.source]
     (out,) = [o for o in cell.outputs if o.output_type == "execute_result"]
     header, _, *rows = out.data["text/plain"].splitlines()
     assert header.split() == ["n_train_folds", "1", "2"]
