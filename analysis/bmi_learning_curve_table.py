@@ -1,9 +1,9 @@
 """Print a BMI learning curve's table from its merged sweep: median over the rotations of test
-FVAF per model and training-set size, each model's difference to ridge, and at how many
-rotations the spiking decoder reaches ridge. The models are those the sweep ran (`snn` and
-`linear`, and `ann` where present). A rotation missing from the merge (``--allow-missing``) is
-left out: a cell of fewer rotations says "(k of n)", and the last column counts the rotations
-that both decoders hold.
+FVAF per model and training-set size, each model's difference to ridge (of the medians over the
+rotations both hold), and at how many rotations the spiking decoder reaches ridge. The models
+are those the sweep ran (`snn` and `linear`, and `ann` where present). A rotation missing from
+the merge (``--allow-missing``) is left out: a cell of fewer rotations says "(k of n)", and the
+last column counts the rotations that both decoders hold.
 
 python analysis/bmi_learning_curve_table.py results/bmi_learning_curve.h5
 python analysis/bmi_learning_curve_table.py results/bmi_heldout_curve.h5
@@ -48,7 +48,11 @@ def table(ds: xr.Dataset) -> str:
         both = int((snn.notnull() & ridge.notnull()).sum())
         wins = f"{int((snn >= ridge).sum())}" + ("" if both == n else f" of {both}")
         cells = [_cell(m[name], count[name], n, "") for name in models]
-        cells += [_cell(m[name] - m["linear"], min(count[name], count["linear"]), n, "+") for name in others]
+        for name in others:  # the difference of the medians over the rotations both decoders hold
+            other = t.sel(model=name, n_train_folds=k)
+            pair = other.notnull() & ridge.notnull()
+            diff = float(other.where(pair).median()) - float(ridge.where(pair).median()) if pair.any() else np.nan
+            cells.append(_cell(diff, int(pair.sum()), n, "+"))
         lines.append(f"| {k} | " + " | ".join(cells) + f" | {wins} |")
     if missing := missing_jobs(ds):
         lines.append(f"\nleft out, missing from the merge: job(s) {', '.join(map(str, missing))}; "

@@ -193,3 +193,19 @@ def test_learning_curve_table_says_why_a_cell_holds_fewer_rotations_with_no_job_
         "(k of n) marks a median of k rotations instead of n: no job is missing from the merge; the "
         "experiment's grid runs the others at other training-set sizes only",
     ]
+
+
+def test_learning_curve_table_differences_are_over_the_rotations_both_decoders_hold():
+    """A rotation missing for the spiking decoder (a hole of ``merge --allow-missing``) is left
+    out of ridge's side of "snn - ridge" too: the difference is of the rotations both hold, as the
+    cell's "(2 of 3)" says. Here snn is ridge + 0.05 at each of them; the column said +0.000
+    (snn's median over rotations 0 and 2 against ridge's over all three)."""
+    curve = _script("bmi_learning_curve_table")
+    ridge = np.array([0.2, 0.5, 0.3])
+    snn = np.array([0.25, np.nan, 0.35])
+    values = np.stack([snn, ridge])[:, :, None, None]  # (model, rotation, n_train_folds, output)
+    ds = xr.Dataset(
+        {"test_fvaf": (("model", "rotation", "n_train_folds", "output"), values)},
+        coords={"model": ["snn", "linear"], "rotation": np.arange(3), "n_train_folds": [18]},
+    )
+    assert curve.table(ds).splitlines()[2] == "| 18 | 0.300 (2 of 3) | 0.300 | +0.050 (2 of 3) | 2 of 2 |"
