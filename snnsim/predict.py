@@ -14,7 +14,8 @@ training folds. The predictions file names it (``model``) with the SHA-256 of it
 - BMI: ``--data bmi_dataset.pkl`` (the course format) and ``--fold K`` (repeatable; default
   every fold): the file gets ``y_pred`` (repeat, sample, output), ``y_true``, ``time``, ``fold``
   and ``fvaf`` (repeat, output), and the data file's SHA-256 (``data_file_sha256``) as a run's
-  result file has it.
+  result file has it. On the model's own data set, the printed line says how many of the
+  predicted folds trained the model or chose its epoch, and names its test fold.
 
 Bad input gets one line and exit code 2; the predictions are written atomically (never
 replacing a file unless ``--overwrite``).
@@ -38,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
-from .cli import OneLineParser, description_of, guarded, process, stop_on_signals, user_path
+from .cli import OneLineParser, description_of, guarded, plural, process, stop_on_signals, user_path
 from .cli import index as _index
 from .cli import positive_int as _positive
 from .config import RunConfig
@@ -213,6 +214,27 @@ def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch
     return out
 
 
+def _seen(ds: xr.Dataset, cfg: RunConfig, out: xr.Dataset) -> str:
+    """A BMI model predicting its own data set: which of the predicted folds trained it or
+    chose its epoch (or ridge's strength), so that their FVAF is not read as a test score."""
+    from .datasets import bmi as bmi_data
+
+    keys = ("data_file_sha256", "synthetic_data_sha256")
+    if not any(key in out.attrs and out.attrs[key] == ds.attrs.get(key) for key in keys):
+        return ""
+    train, val, test = bmi_data.fold_split(cfg.rotation, cfg.n_train_folds)
+    folds = set(np.unique(out["fold"].values).tolist())
+    trained, validated = len(folds & set(train.tolist())), val in folds
+    if not trained and not validated:
+        return ""
+    chose = "its ridge strength" if cfg.model == "linear" else "its epoch"
+    roles = [f"{trained} trained the model" if trained else "", f"1 chose {chose}" if validated else ""]
+    return (
+        f" over {plural(len(folds), 'fold')}, of which {' and '.join(r for r in roles if r)} "
+        f"(its test fold: --fold {test})"
+    )
+
+
 @_no_grad
 def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | None) -> xr.Dataset:
     import torch
@@ -346,8 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         if "accuracy" in out:
             summary = f"; accuracy {np.median(out.accuracy.values):.1f} % (median over repeats)"
         elif "fvaf" in out:
-            summary = f"; FVAF {np.median(out.fvaf.values):.3f} (median over repeats and outputs)"
-        print(f"{ns.out}: {out.sizes['sample']} samples x {out.sizes['repeat']} repeats{summary}")
+            summary = f"; FVAF {np.median(out.fvaf.values):.3f} (median over repeats and outputs){_seen(ds, cfg, out)}"
+        print(f"{ns.out}: {plural(out.sizes['sample'], 'sample')} x {plural(out.sizes['repeat'], 'repeat')}{summary}")
         return 0
 
     with stop_on_signals():  # scancel in the middle of the write: no temporary left beside --out

@@ -141,6 +141,34 @@ def test_bmi_predictions_reproduce_the_result_files_folds(model, extra, bmi_path
     np.testing.assert_array_equal(results.load(tmp_path / "val.h5")["fvaf"].values, ds["val_fvaf"].values)
 
 
+@pytest.mark.parametrize("model", ["linear", "snn"])
+def test_bmi_summary_names_the_folds_that_trained_the_model(model, bmi_path, tmp_path, capsys):
+    """Predicting every fold of the model's own data set pools its training folds into the
+    printed FVAF: the line says how many trained it and which chose its epoch (ridge: its
+    strength), and names the test fold; a test fold alone, or other data, print no such clause."""
+    import pickle
+
+    from snnsim.datasets.bmi_synthetic import generate
+
+    out = tmp_path / "m.h5"
+    assert run_cli.main(["--study", "bmi", "--model", model, "--epochs", "1", "--hidden", "8", "--n-train-folds",
+                         "3", "--rotation", "7", "--data", bmi_path, "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    chose = "its ridge strength" if model == "linear" else "its epoch"
+    capsys.readouterr()
+    assert in_process(out, "--data", bmi_path, "--out", tmp_path / "all.h5") == 0
+    line = capsys.readouterr().out.strip()
+    assert line.endswith(f"over 20 folds, of which 3 trained the model and 1 chose {chose} (its test fold: --fold 6)")
+    assert in_process(out, "--data", bmi_path, "--fold", "8", "--fold", "5", "--out", tmp_path / "two.h5") == 0
+    assert capsys.readouterr().out.strip().endswith("over 2 folds, of which 1 trained the model and 1 chose "
+                                                    f"{chose} (its test fold: --fold 6)")  # fmt: skip
+    assert in_process(out, "--data", bmi_path, "--fold", "6", "--out", tmp_path / "test.h5") == 0
+    assert capsys.readouterr().out.strip().endswith("(median over repeats and outputs)")
+    other = tmp_path / "other.pkl"
+    other.write_bytes(pickle.dumps(generate(seed=1, samples_per_fold=300)))
+    assert in_process(out, "--data", other, "--out", tmp_path / "other.h5") == 0
+    assert capsys.readouterr().out.strip().endswith("(median over repeats and outputs)")
+
+
 def _npz(folder: Path, name: str, **arrays) -> Path:
     np.savez(folder / name, **arrays)
     return folder / name
