@@ -369,12 +369,11 @@ def pack_hint(exp: Experiment, n_todo: int, ns: argparse.Namespace) -> str | Non
 def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
     """The job indices ``spec`` (sbatch ``--array`` syntax), each checked against the grid."""
     try:
-        only = set(jobs_mod.parse_array_spec(spec))
+        return set(jobs_mod.parse_array_spec(spec, check=exp.check_index))
+    except experiment_mod.ExperimentError:  # an index past the grid: named
+        raise
     except ValueError:
         raise SnnsimError(f"{flag}: expected sbatch --array syntax such as 0-3,7, got {spec!r}") from None
-    for i in only:
-        exp.check_index(i)
-    return only
 
 
 def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:

@@ -359,9 +359,11 @@ def array_spec(indices: list[int]) -> str:
 _ARRAY_PART = re.compile(r"(\d+)(?:-(\d+)(?::(\d+))?)?")
 
 
-def parse_array_spec(spec: str) -> list[int]:
+def parse_array_spec(spec: str, check: Callable[[int], object] | None = None) -> list[int]:
     """Inverse of :func:`array_spec`: sbatch ``--array`` syntax (``0-3,7``, ``0-9:2``, a ``%K``
-    throttle). Raises ValueError for anything else, an empty range (``5-3``) or a step of 0."""
+    throttle). Raises ValueError for anything else, an empty range (``5-3``) or a step of 0.
+    ``check`` is called with each part's largest index before its range is made (a job index
+    past the grid raises there, not after ``0-99999999999`` filled the memory)."""
     spec, _, throttle = spec.strip().partition("%")
     if _ and not (throttle.isascii() and throttle.isdigit() and int(throttle) > 0):
         raise ValueError(f"bad throttle %{throttle}")
@@ -374,6 +376,8 @@ def parse_array_spec(spec: str) -> list[int]:
         a, b, step = int(a), int(a if b is None else b), int(step or 1)
         if b < a or step < 1:
             raise ValueError(f"empty range {part!r}")
+        if check is not None:
+            check(b)
         out += range(a, b + 1, step)
     return sorted(set(out))
 
