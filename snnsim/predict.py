@@ -23,6 +23,7 @@ replacing a file unless ``--overwrite``).
 
 from __future__ import annotations
 
+import argparse
 import functools
 import hashlib
 import io
@@ -42,13 +43,22 @@ import xarray as xr
 from .cli import OneLineParser, description_of, guarded, plural, process, stop_on_signals, user_path
 from .cli import index as _index
 from .cli import positive_int as _positive
-from .config import RunConfig
+from .config import MAX_SEED, RunConfig
 from .errors import DataError, ResultError
 
 if TYPE_CHECKING:
     import torch
 
 PROG = "snnsim.predict"
+
+
+def _seed(text: str) -> int:
+    """argparse type of ``--seed``: an integer in 0..MAX_SEED, as a run's ``--seed`` (one past
+    int64 was a traceback from the write of the predictions file, after the predictions)."""
+    value = _index(text)
+    if value > MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected an integer in 0..{MAX_SEED}, got {text!r}")
+    return value
 
 
 def _no_grad(f: Callable) -> Callable:
@@ -304,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("model", type=user_path, help="a result file holding the trained model (python -m snnsim.run --out)")
     p.add_argument("--data", type=user_path, help="IPD: an .npz with 'spikes' (and 'ipd'); BMI: a bmi_dataset.pkl")
     p.add_argument("--stimuli", type=_positive, help="IPD: draw this many fresh stimuli instead of --data")
-    p.add_argument("--seed", type=_index, help="IPD: seed of the fresh stimuli of --stimuli (default 0)")
+    p.add_argument("--seed", type=_seed, help="IPD: seed of the fresh stimuli of --stimuli (default 0)")
     p.add_argument("--fold", type=_index, action="append", help="BMI: predict this fold (repeatable; default all)")
     p.add_argument("--out", required=True, type=user_path, help="the predictions file (.h5)")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")

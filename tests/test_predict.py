@@ -234,6 +234,19 @@ def test_bad_input_is_one_line_exit_2_and_no_file(case, ipd_model, tmp_path, cap
     assert not out.exists()
 
 
+def test_a_seed_past_a_runs_seeds_is_refused(ipd_model, tmp_path):
+    """--seed past int64 was a traceback from the write of the predictions file's attribute,
+    after the predictions; it takes a run's seeds, 0..4294967295."""
+    from in_process import run_here
+
+    out = tmp_path / "p.h5"
+    proc = run_here(predict.main, ipd_model, "--stimuli", 4, "--seed", 99999999999999999999, "--out", out)
+    assert proc.returncode == 2 and proc.stderr == (
+        "snnsim.predict: error: argument --seed: expected an integer in 0..4294967295, got '99999999999999999999'\n"
+    ), proc.stderr
+    assert not out.exists()
+
+
 def test_a_predictions_file_is_no_model(ipd_model, tmp_path, capsys):
     first = tmp_path / "p.h5"
     assert in_process(ipd_model, "--stimuli", 4, "--out", first) == 0
