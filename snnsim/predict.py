@@ -140,6 +140,15 @@ def check_shapes(ds: xr.Dataset, cfg: RunConfig, path: str | Path) -> None:
                                   f"{tuple(shape)}; its weights and config do not belong together")  # fmt: skip
 
 
+def _check_stimuli_size(n: int, stim: Any) -> None:
+    """``--stimuli n`` whose spikes have more values than torch's sizes (int64) hold: no memory
+    holds them, and torch raised a TypeError or a RuntimeError that is no out-of-memory error (a
+    traceback); refused as out of memory before torch is asked, as 10^8 of them are when torch
+    fails to allocate them (:func:`snnsim.cli.guarded`)."""
+    if n * stim.steps * stim.n_inputs >= 2**63:
+        raise MemoryError(f"{n} stimuli of {stim.steps} steps x {stim.n_inputs} fibres")
+
+
 def ipd_stimuli(
     cfg: RunConfig, data: str | None, n: int | None, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor | None, str | None]:
@@ -152,6 +161,7 @@ def ipd_stimuli(
 
     stim = IPDStimulus.from_config(cfg)
     if data is None:
+        _check_stimuli_size(n, stim)
         ipd, spikes = generate(n, stim, generator(seed, "ipd-predict"))
         return spikes.float(), ipd, None
     if not Path(data).exists():

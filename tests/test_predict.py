@@ -247,6 +247,22 @@ def test_a_seed_past_a_runs_seeds_is_refused(ipd_model, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.parametrize("n", [2**62, 2**70])
+def test_stimuli_past_torchs_sizes_are_out_of_memory(n, ipd_model, tmp_path):
+    """--stimuli whose spikes hold more values than int64 counts was a traceback from torch
+    (RuntimeError "Storage size calculation overflowed", or a TypeError past int64 itself); it is
+    the one line of test_out_of_memory_names_the_option_that_sizes_it, before any draw."""
+    from in_process import run_here
+
+    out = tmp_path / "p.h5"
+    proc = run_here(predict.main, ipd_model, "--stimuli", n, "--out", out)
+    assert proc.returncode == 1 and proc.stderr == (
+        "snnsim.predict: error: out of memory (MemoryError); use smaller settings (--stimuli, or a --data file "
+        "of fewer samples)\n"
+    ), proc.stderr
+    assert not out.exists()
+
+
 def test_a_predictions_file_is_no_model(ipd_model, tmp_path, capsys):
     first = tmp_path / "p.h5"
     assert in_process(ipd_model, "--stimuli", 4, "--out", first) == 0
