@@ -31,7 +31,7 @@ that corner.
 
 SPEC is a spec file (``experiments/NAME.toml``) or just its NAME, as for sweeps. Commands::
 
-    run    SPEC [-j N]        N local worker processes until the budget is used (default 1)
+    run    SPEC [-j N]        N local worker processes (at most trials) until the budget is used
     worker SPEC               one worker: trials until the budget is used (what SLURM runs)
     submit SPEC [--workers K] sbatch slurm/tune.sh as an array of K workers
     status SPEC [--json]      best so far; trials complete / running / pruned / failed / stopped / stale
@@ -1063,7 +1063,13 @@ def build_parser() -> OneLineParser:
     p, add = command_parser(PROG, description_of(__doc__), "spec", "SPEC", "experiments/NAME.toml or NAME")
 
     s = add("run", "run local workers until the budget of trials is used")
-    s.add_argument("-j", "--processes", type=_positive, default=1, help="worker processes at once (default 1)")
+    s.add_argument(
+        "-j",
+        "--processes",
+        type=_positive,
+        default=1,
+        help="worker processes at once, at most the spec's trials (default 1)",
+    )
     add("worker", "one worker: trials until the budget is used ($SLURM_ARRAY_TASK_ID numbers it)")
     s = add("submit", "sbatch slurm/tune.sh as an array of workers")
     s.add_argument("--workers", type=_positive, default=2, help="array tasks (default 2)")
@@ -1127,17 +1133,20 @@ def cmd_worker(spec: Spec, ns: Any) -> int:
 
 def cmd_run(spec: Spec, ns: Any) -> int:
     check_runnable(spec)
-    if ns.processes == 1:
+    # no more workers than trials: one past the budget would load torch only to find it used, and
+    # -j 1000 started a thousand processes at once
+    workers = min(ns.processes, spec.trials)
+    if workers == 1:
         return work(spec, ns.results_dir, 0, _log)
     logs = folder(spec, ns.results_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     from . import threads
 
-    env = threads.share(dict(os.environ), ns.processes)  # a SNNSIM_THREADS set is kept, as in sweep local
+    env = threads.share(dict(os.environ), workers)  # a SNNSIM_THREADS set is kept, as in sweep local
     procs: list[subprocess.Popen] = []
     try:
         with stop_on_signals():
-            for k in range(ns.processes):
+            for k in range(workers):
                 cmd = [sys.executable, "-m", "snnsim.tune",
                        *(["--results-dir", ns.results_dir] if ns.results_dir else []), "worker", str(spec.path)]  # fmt: skip
                 with open(logs / f"worker-{k}.log", "a") as log:

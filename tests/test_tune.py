@@ -1327,12 +1327,24 @@ def test_local_workers_keep_a_thread_count_that_is_set(tmp_path):
         f"    open(os.path.join({str(tmp_path)!r}, f'threads-{{os.getpid()}}'), 'w').write(os.environ['SNNSIM_THREADS'])\n"
     )
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY.format(trials=1, pruner="none"))
+    path.write_text(TINY.format(trials=2, pruner="none"))  # two workers: no more than trials run
     env = env_for(tmp_path / "r")
     env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
     ok(cli("run", path, "-j", "2", env={**env, "SNNSIM_THREADS": "3"}, cwd=tmp_path))
     got = [p.read_text() for p in tmp_path.glob("threads-*")]
     assert got == ["3", "3"]
+
+
+def test_run_starts_no_more_workers_than_trials(tmp_path):
+    """``tune run -j N`` started N worker processes whatever the budget: each past it loaded torch
+    only to find the budget used, and ``-j 99999999999999999999`` started processes until stopped
+    (376 in two minutes). A budget of one trial runs one worker, in this process, as ``-j 1``."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(trials=1, pruner="none"))
+    env = env_for(tmp_path / "r")
+    ok(run_here(tune.main, "run", path, "-j", "3", env=env, cwd=tmp_path))
+    assert not (tmp_path / "r" / "tiny" / "logs").exists()  # no worker process, no worker log
+    assert len(status(path, env, tmp_path)["complete"]) == 1
 
 
 def test_shared_threads_keep_a_set_count_and_follow_the_affinity(monkeypatch):
