@@ -679,6 +679,11 @@ def run_jobs(
             log(f"job {index}: being run {current.reason}; skipped")
         else:
             todo.append(index)
+    for index in todo:  # each job's own file: in a pack, one in the way failed every job's write after training
+        path = result_path(exp, index, root)
+        if path.is_dir() or (path.exists() and not path.is_file()):
+            what = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+            raise ResultError(f"job {index}: {path} is {what}, where its result file goes; move it away")
     results.check_writable(result_path(exp, indices[0], root), overwrite=True, flag="--results-dir")
     locks = {}
     for index in todo:

@@ -258,6 +258,23 @@ def test_results_folders_in_the_way_are_one_line(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "r" / "m").read_text() == ""
 
 
+@pytest.mark.parametrize("args", [["1"], ["0", "--pack", "2"]])
+def test_a_folder_in_the_way_of_a_jobs_file_is_named_before_training(args, tmp_path, bmi_path, capsys):
+    """A folder at job 1's result file: ``run 1`` blamed --results-dir and suggested a file inside
+    that folder; a pack with job 1 trained every job, then lost them all at job 1's write (exit 5,
+    "job 0: not written: cannot write .../job-1.h5")."""
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    root = tmp_path / "r"
+    blocker = root / "g" / "job-1.h5"
+    blocker.mkdir(parents=True)
+    assert cli.main(["--results-dir", str(root), "run", str(exp_file), *args]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == f"snnsim.sweep: error: job 1: {blocker} is a folder, where its result file goes; move it away"
+    assert "Traceback" not in "".join(err) and blocker.is_dir()
+    assert not (root / "g" / "job-0.h5").exists()  # nothing trained: the pack's other job is not left half-run
+
+
 def test_run_on_bad_input_is_one_line_and_a_failed_job(tmp_path, bmi_path, capsys):
     """``sweep run`` (what a SLURM task calls) finds a data file removed since ``submit``."""
     data = tmp_path / "data.pkl"
