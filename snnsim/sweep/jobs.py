@@ -96,7 +96,9 @@ def check_results_dir(override: str | None) -> Path:
 def check_merged_kind(path: Path, kind: str) -> None:
     """Refuse to replace the merged file ``path`` when the other command made it (a ``tune``
     merge has the attribute ``tune_spec``, a ``sweep`` merge ``experiment``): a sweep and a
-    tuning spec of the same name would replace each other's results."""
+    tuning spec of the same name would replace each other's results. Nor a file of one run, or
+    of a model's predictions (a ``config`` and no merge's attribute): ``snnsim.run --out
+    results/NAME.h5`` was replaced by the merge without a word."""
     if not path.is_file():
         return
     try:
@@ -107,6 +109,9 @@ def check_merged_kind(path: Path, kind: str) -> None:
     if theirs not in (None, kind):
         raise SnnsimError(f"{path} holds the merged results of a {theirs} named {path.stem!r}; "
                           f"give this {kind} another name")  # fmt: skip
+    if theirs is None and "config" in attrs:
+        what = "a model's predictions (python -m snnsim.predict)" if "model" in attrs else "the results of one run"
+        raise SnnsimError(f"{path} holds {what}, not a merge; move it away: the {kind}'s merged results go there")
 
 
 def job_dir(exp: Experiment, root: str | os.PathLike | None = None) -> Path:

@@ -119,6 +119,32 @@ def test_a_sweep_and_a_tuning_study_of_one_name_are_refused(tmp_path, capsys):
         tune.merge(tune.load(spec), tmp_path)
 
 
+def test_a_merge_does_not_replace_the_file_of_one_run(tmp_path, capsys):
+    """A run's result file at RESULTS/NAME.h5 (``snnsim.run --out results/m.h5``) was replaced by
+    ``sweep merge`` of an experiment named m without a word, and so by ``tune merge``."""
+    from snnsim import tune
+
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    exp = loads(TEXT)
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    run = tmp_path / "m.h5"
+    shutil.copy(result_path(exp, 0, tmp_path), run)  # a file of one run, as snnsim.run --out writes it
+    before = run.read_bytes()
+    assert cli.main(["--results-dir", str(tmp_path), "merge", str(exp_file)]) == 2
+    assert one_line(capsys) == (f"snnsim.sweep: error: {run} holds the results of one run, not a merge; move it "
+                                "away: the sweep's merged results go there")  # fmt: skip
+    shutil.rmtree(tmp_path / "m")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        'name = "m"\n[fixed]\nstudy = "ipd"\nn_val_batches = 1\n[search]\nlr = { low = 1e-3, high = 1e-2 }\n'
+    )
+    with pytest.raises(tune.SnnsimError, match="holds the results of one run, not a merge; move it away: the tune's"):
+        tune.merge(tune.load(spec), tmp_path)
+    assert run.read_bytes() == before
+
+
 def test_a_swept_list_setting_merges_with_its_text_as_labels(tmp_path, tiny_ipd):
     """``hidden = [8, "8,8"]``: one and two hidden layers; merged, the coordinate is "8", "8,8"."""
     fixed = "\n".join(f"{k} = {json.dumps(v)}" for k, v in {**tiny_ipd, "n_val_batches": 0}.items() if k != "hidden")
