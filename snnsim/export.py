@@ -139,11 +139,12 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     """The trained model of repeat ``repeat`` (the first when None) of an IPD result file."""
     from . import results
     from .config import flag
-    from .predict import check_complete, check_shapes
+    from .predict import check_complete, check_shapes, refuse_predictions
 
     ds = results.load(path)
     if "config" not in ds.attrs and (merged := results.merged_note(ds.attrs)):  # it holds every job's weights
         raise ResultError(f"{path}: {merged}")
+    refuse_predictions(ds, path)  # before the checks of a model: it has its model's config, but no weights
     cfg = results.config_of(ds, path) if "config" in ds.attrs else None
     if cfg is not None and cfg.study == "bmi" and cfg.model != "snn":
         raise ResultError(f"{path}: this bmi model is not a spiking network; its trained weights are variables of "

@@ -85,15 +85,21 @@ def _model_file(path: str | Path) -> tuple[xr.Dataset, RunConfig]:
     return ds, cfg
 
 
+def refuse_predictions(ds: xr.Dataset, path: str | Path) -> None:
+    """Refuse a predictions file (python -m snnsim.predict's own output: attributes ``model``,
+    ``model_sha256``) given as a trained model, naming its model."""
+    if "model" in ds.attrs:
+        made_by = ds.attrs["model"] + (f" (SHA-256 {sha[:12]}...)" if (sha := ds.attrs.get("model_sha256")) else "")
+        raise ResultError(f"{path}: a predictions file (python -m snnsim.predict) of the model in {made_by}, not a "
+                          f"trained model; give {ds.attrs['model']}")  # fmt: skip
+
+
 def check_complete(ds: xr.Dataset, cfg: RunConfig, path: str | Path, also: tuple[str, ...] = ()) -> None:
     """Refuse a model file that lacks a tensor its config's model needs (w1, w2 and the
     model-space tensors; for BMI also its head and normalisation), and those named in ``also``:
     one line, not a KeyError from xarray (predict) or a graph without them (export). A
     predictions file (its model's config, no weights) is named as one, with its model."""
-    if "model" in ds.attrs:  # python -m snnsim.predict's own output: attributes model, model_sha256
-        made_by = ds.attrs["model"] + (f" (SHA-256 {sha[:12]}...)" if (sha := ds.attrs.get("model_sha256")) else "")
-        raise ResultError(f"{path}: a predictions file (python -m snnsim.predict) of the model in {made_by}, not a "
-                          f"trained model; give {ds.attrs['model']}")  # fmt: skip
+    refuse_predictions(ds, path)
     if cfg.study == "ipd":
         from .network import Architecture, weight_dims
 

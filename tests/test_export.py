@@ -229,6 +229,23 @@ def test_pt_export_and_one_line_errors(trained, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+def test_a_predictions_file_is_named_as_one(trained, tmp_path):
+    """A predictions file given as the model: export said "no trained weights (w1, w2) of a single
+    run" (IPD; "this bmi model is not a spiking network" for a ridge model's), not what it is, as
+    predict and run --config say."""
+    model = trained["mean", "standard"]
+    made = tmp_path / "p.h5"
+    assert predict(str(model), "--stimuli", "2", "--out", str(made)).returncode == 0
+    ds = results.load(made)
+    proc = export([str(made), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"snnsim.export: error: {made}: a predictions file (python -m snnsim.predict) of the model in "
+        f"{ds.attrs['model']} (SHA-256 {ds.attrs['model_sha256'][:12]}...), not a trained model; give "
+        f"{ds.attrs['model']}\n"
+    ), proc.stderr
+    assert not (tmp_path / "m.pt").exists()
+
+
 @pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_an_export_stopped_or_killed_in_its_write_leaves_no_temporary(trained, tmp_path):
     """SIGTERM (scancel) inside the write: exit 143, one line, no temporary (it was left beside
