@@ -154,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     from snnsim import results
 
     parser = OneLineParser(description=description_of(__doc__))
-    parser.add_argument("workdir", type=Path, help="the folder the runs go into (made if missing)")
+    # absolute: the runs start in the source tree (cwd=ROOT), and a relative --out would be read from there
+    parser.add_argument("workdir", type=lambda text: Path(text).resolve(),
+                        help="the folder the runs go into (made if missing)")  # fmt: skip
     parser.add_argument("cases", nargs="?", default="", help="comma-separated case names (default: every case)")
     ns = parser.parse_args(argv)
     only = [c for c in ns.cases.split(",") if c]
