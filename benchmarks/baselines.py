@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from snnsim.cli import OneLineParser, description_of, guarded
+from snnsim.cli import OneLineParser, description_of, duration_or_seconds, guarded
 from snnsim.config import RunConfig
 from snnsim.device import resolve_device
 from snnsim.metrics import discretise
@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("case", choices=tuple(CASES))
     ap.add_argument("--readout", default="mean", choices=("mean", "max", "fr"))
-    ap.add_argument("--tau", type=float, default=0.02, help="membrane time constant, s")
+    ap.add_argument("--tau", type=duration_or_seconds, default=0.02, help="membrane time constant (20ms, or seconds)")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--n-train-batches", type=int, default=64)
     ap.add_argument("--device", default="cpu")

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 
 from snnsim.atomic_write import write_bytes
-from snnsim.cli import OneLineParser, description_of, guarded, positive_float, positive_int
+from snnsim.cli import OneLineParser, description_of, duration_or_seconds, guarded, positive_int
 from snnsim.errors import ResultError
 from snnsim.results import NUMERICS_VERSION, check_writable, library_versions
 from snnsim.units import parse_duration
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="smoke run: 1 epoch of 4 batches, 1 run, the smoke grid")
     ap.add_argument("--runs", type=positive_int, default=3, help="repeats per case (median reported)")
     ap.add_argument("--readout", default="mean", choices=("mean", "max", "fr"))
-    ap.add_argument("--tau", type=positive_float, default=0.02, help="membrane time constant, s")
+    ap.add_argument("--tau", type=duration_or_seconds, default=0.02, help="membrane time constant (20ms, or seconds)")
     ap.add_argument("--only", default="", help="comma-separated case names (default: all)")
     ap.add_argument("--no-grid", action="store_true")
     ap.add_argument("--no-tuned", action="store_true", help="skip the one-thread runs")

@@ -19,7 +19,7 @@ import torch
 
 from snnsim import allocator
 from snnsim.backends import _native
-from snnsim.cli import OneLineParser, description_of, guarded, positive_int
+from snnsim.cli import OneLineParser, description_of, duration_or_seconds, guarded, positive_int
 from snnsim.config import RunConfig
 from snnsim.studies import ipd
 
@@ -27,7 +27,7 @@ from snnsim.studies import ipd
 def main(argv=None) -> int:
     ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("--readout", default="fr", choices=("mean", "max", "fr"))
-    ap.add_argument("--tau", type=float, default=0.002, help="membrane time constant, s")
+    ap.add_argument("--tau", type=duration_or_seconds, default=0.002, help="membrane time constant (2ms, or seconds)")
     ap.add_argument("--models", type=positive_int, default=10, help="seeds trained as one batched model")
     ap.add_argument(
         "--epochs", type=positive_int, default=1, help="timed epochs (each one's time is printed); the last is profiled"

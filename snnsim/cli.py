@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_WRITTEN, EXIT_USAGE, SnnsimError
+from .units import parse_duration
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 #: In a command-line process, Python's cyclic garbage collector looks at its young objects after
@@ -190,6 +191,19 @@ def positive_float(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text!r}")
     return value
+
+
+def duration_or_seconds(text: str) -> float:
+    """argparse type of a benchmark script's duration: ``2ms``, ``0.002s``, ``2000us``, or a bare
+    number of seconds (``0.002``, as the scripts' documented commands give it); finite, > 0."""
+    try:
+        number = float(text)
+    except ValueError:
+        number = None
+    try:
+        return parse_duration(text if number is None else number)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def dpi(text: str) -> int:

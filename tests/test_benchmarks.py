@@ -40,7 +40,7 @@ def test_bench_ipd_quick(tmp_path):
 
 
 def test_baseline_runs_in_its_own_process():
-    out = _run("benchmarks/baselines.py", "norse", "--epochs", "1", "--n-train-batches", "2")
+    out = _run("benchmarks/baselines.py", "norse", "--epochs", "1", "--n-train-batches", "2", "--tau", "20ms")
     row = json.loads(out.strip().splitlines()[-1])
     assert row["case"] == "norse" and row["train_s"] > 0 and row["threads"] >= 1
 
@@ -140,7 +140,9 @@ OWN_PROCESS = (["same_numbers.py", "--only", "bogus"], ["resume_after_kill.py", 
 
 
 @pytest.mark.parametrize("args, message", [
-    (["baselines.py", "notebook", "--tau", "0"], "baselines.py: error: --tau: duration must be positive"),
+    (["baselines.py", "notebook", "--tau", "0"], "baselines.py: error: argument --tau: duration must be positive"),
+    (["bench_ipd.py", "--tau", "2 parsecs"], "bench_ipd.py: error: argument --tau: expected a duration with a unit"),
+    (["profile_ipd.py", "--tau", "nan"], "profile_ipd.py: error: argument --tau: duration must be positive and fin"),
     (["baselines.py", "notebook", "--device", "tpu"], "baselines.py: error: --device: unknown device 'tpu'"),
     (["device_agreement.py", "fused", "--devices", "tpu", "cpu"], "device_agreement.py: error: --device: unknown"),
     (["profile_ipd.py", "--models", "0"], "profile_ipd.py: error: argument --models: expected an integer >= 1"),

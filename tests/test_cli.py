@@ -166,3 +166,17 @@ def test_plural_counts_one_in_the_singular():
     from snnsim.cli import plural
 
     assert [plural(n, "job") for n in (0, 1, 2)] == ["0 jobs", "1 job", "2 jobs"]
+
+
+def test_a_benchmark_duration_takes_a_unit_or_bare_seconds():
+    """The benchmark scripts' --tau: 20ms as snnsim.run takes it, or a bare number of seconds as
+    their documented commands give it (a unit was refused: 'invalid float value: 2ms')."""
+    import argparse
+
+    from snnsim.cli import duration_or_seconds
+
+    assert [duration_or_seconds(t) for t in ("2ms", "0.002", "0.002s", "2000us", "2e-3")] == [0.002] * 5
+    assert duration_or_seconds("20") == 20.0
+    for text in ("0", "-1", "nan", "inf", "0ms", "2 parsecs", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            duration_or_seconds(text)
