@@ -206,6 +206,14 @@ def duration_or_seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def seconds_note(prog: str, path: object, bare: Sequence[str]) -> str:
+    """The one-line note of a file that gives durations as bare numbers
+    (:func:`snnsim.config.bare_durations`)."""
+    return (
+        f'{prog}: note: {path} gives {", ".join(bare)} without a unit: read as seconds (e.g. "20ms" for milliseconds)'
+    )
+
+
 def dpi(text: str) -> int:
     """argparse type of ``--dpi``: an integer in 1..2400 (print quality is 300 to 600)."""
     value = _int_at_least(text, 1)

@@ -438,6 +438,21 @@ def metadata(name: str) -> dict[str, Any]:
     return _FIELDS[name].metadata
 
 
+def bare_durations(table: dict[str, Any], prefix: str = "") -> list[str]:
+    """The durations of a TOML table (a run's ``--config``, an experiment's ``[fixed]`` or
+    ``[sweep]``, a tuning spec's ``[search]``) given as bare numbers, which are seconds:
+    ``["tau = 20"]`` (20 s, where ``"20ms"`` was likely meant)."""
+
+    def numbers(value: Any) -> list[Any]:
+        if isinstance(value, dict):
+            return [v for item in value.values() for v in numbers(item)]
+        return [v for item in value for v in numbers(item)] if isinstance(value, list) else [value]
+
+    return [f"{prefix}{name} = {value!r}" for name, value in table.items()
+            if name in _FIELDS and metadata(name)["kind"] in ("duration", "span")
+            and any(type(v) in (int, float) and v for v in numbers(value))]  # fmt: skip
+
+
 def flag(name: str) -> str:
     """The CLI flag of field ``name``: ``batch_size`` -> ``--batch-size``."""
     return metadata(name)["flag"] or "--" + name.replace("_", "-")

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from . import config, recipes
 from .atomic_write import PathTaken, WriteFailed, clean_and_report, leftovers, leftovers_by_target
-from .cli import Interrupted, OneLineParser, description_of, guarded, process, stop_on_signals, user_path
+from .cli import Interrupted, OneLineParser, description_of, guarded, process, seconds_note, stop_on_signals, user_path
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
 
@@ -322,12 +322,8 @@ def unit_note(settings: dict, ns: argparse.Namespace) -> str | None:
     path = getattr(ns, "config", None)
     if path is None or rerun_file(ns) is not None:
         return None
-    bare = [f"{name} = {value!r}" for name, value in settings.items()
-            if config.metadata(name)["kind"] in ("duration", "span") and type(value) in (int, float) and value]  # fmt: skip
-    if not bare:
-        return None
-    return (f"snnsim.run: note: {path} gives {', '.join(bare)} without a unit: read as seconds "
-            '(e.g. "20ms" for milliseconds)')  # fmt: skip
+    bare = config.bare_durations(settings)
+    return seconds_note("snnsim.run", path, bare) if bare else None
 
 
 def rerun_note(ns: argparse.Namespace) -> str | None:

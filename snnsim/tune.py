@@ -92,6 +92,7 @@ from .cli import (
     description_of,
     guarded,
     process,
+    seconds_note,
     shell_line,
     signals_held,
     stop_on_signals,
@@ -202,6 +203,15 @@ def _canonical(space: dict) -> dict:
         return v
 
     return {"fixed": plain(space["fixed"]), "search": sorted(plain(space["search"]), key=lambda p: p["name"])}
+
+
+def spec_bare_durations(spec: Spec) -> list[str]:
+    """The durations that the spec's file gives as bare numbers (seconds), in ``[fixed]`` and
+    ``[search]`` (a range's ends and step, or its choices)."""
+    from .config import bare_durations
+
+    doc = tomllib.loads(spec.path.read_text(encoding="utf-8-sig"))
+    return bare_durations(doc.get("fixed", {}), "fixed.") + bare_durations(doc.get("search", {}), "search.")
 
 
 def load(path: str | Path) -> Spec:
@@ -1092,7 +1102,10 @@ def main(argv: list[str] | None = None) -> int:
         from .sweep.jobs import check_results_dir
 
         check_results_dir(ns.results_dir)
-        return COMMANDS[ns.command](load(ns.spec), ns)
+        spec = load(ns.spec)
+        if ns.command != "worker" and (bare := spec_bare_durations(spec)):  # a worker's log needs it not
+            print(seconds_note(PROG, spec.path, bare), file=sys.stderr)
+        return COMMANDS[ns.command](spec, ns)
 
     from .sweep.jobs import results_dir
 

@@ -663,6 +663,23 @@ def test_a_stop_while_a_finished_trial_is_recorded_waits_for_the_record(tmp_path
     assert tune.trial_path(spec, 0, root).exists()
 
 
+def test_durations_given_as_bare_numbers_are_noted(tmp_path, capsys):
+    """A spec's bare durations (seconds) in [fixed] and in a [search] range or choices are named
+    in one note, as ``snnsim.run --config`` names a run's; the spec's own (with units) are not."""
+    path = tmp_path / "tiny.toml"
+    text = TINY.format(trials=2, pruner="none").replace('high = "20ms"', "high = 0.02")
+    text = text.replace("[search]", 'neuron = "standard"\nduration = 0.1\n\n[search]')
+    path.write_text(text + 'tau_adapt = { choices = ["50ms", 0.1] }\n')
+    assert tune.main(["--results-dir", str(tmp_path / "r"), "status", str(path)]) == 0
+    err = capsys.readouterr().err.strip()
+    assert err == (f"snnsim.tune: note: {path} gives fixed.duration = 0.1, search.tau = {{'low': '5ms', 'high': 0.02}}, "
+                   "search.tau_adapt = {'choices': ['50ms', 0.1]} without a unit: read as seconds (e.g. \"20ms\" for "
+                   "milliseconds)")  # fmt: skip
+    path.write_text(TINY.format(trials=2, pruner="none"))
+    assert tune.main(["--results-dir", str(tmp_path / "r2"), "status", str(path)]) == 0
+    assert "note" not in capsys.readouterr().err
+
+
 def test_best_never_writes_over_the_spec_or_the_study(tmp_path, capsys):
     """``best --out`` with ``--overwrite`` refuses the spec itself, the study's own files and a
     folder, in one line (exit 2), and leaves them as they were."""

@@ -43,6 +43,7 @@ from ..cli import (
     description_of,
     guarded,
     plural,
+    seconds_note,
     shell_line,
     stop_on_signals,
     user_path,
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
 def _command(ns: argparse.Namespace) -> int:
     jobs_mod.check_results_dir(ns.results_dir)
     exp = experiment_mod.load(ns.exp)
+    if ns.command != "run" and (bare := experiment_mod.bare_durations(exp)):  # a job's log needs it not
+        print(seconds_note(PROG, exp.path or exp.name, bare), file=sys.stderr)
     folder = jobs_mod.job_dir(exp, ns.results_dir)
     if (folder / "optuna.journal").exists():
         raise SnnsimError(f"{folder} holds the study of a tuning spec named {exp.name!r}; "

@@ -16,7 +16,8 @@ An experiment file (TOML) looks like::
 
 Keys are :class:`~snnsim.config.RunConfig` field names, and values are checked and converted by
 :func:`snnsim.config.coerce` (durations such as ``tau`` are strings with a unit, ``"2ms"``, or
-numbers in seconds). The key ``task`` of older files is read as ``study``.
+numbers in seconds, which the commands note: :func:`bare_durations`). The key ``task`` of older
+files is read as ``study``.
 
 **Paths.** A relative path in the file (``data = "bmi.pkl"``, ``tensorboard = "runs"``) is read
 from the current folder of the command that runs the jobs (``sweep local``, ``sweep run``; under
@@ -302,6 +303,17 @@ def loads(text: str, path: Path | None = None) -> Experiment:
                     f"trains with seed + r): with repeats = {cfg.repeats}, space the swept seeds {cfg.repeats} apart"
                 )
     return exp
+
+
+def bare_durations(exp: Experiment) -> list[str]:
+    """The durations that the experiment's file gives as bare numbers (seconds):
+    ``["fixed.tau = 20", "sweep.tau_syn = [5, 10]"]``."""
+    doc = tomllib.loads(exp.source) if exp.source else {}
+    blocks = doc.get("sweep", [])
+    blocks = [blocks] if isinstance(blocks, dict) else blocks
+    return config.bare_durations(doc.get("fixed", {}), "fixed.") + [
+        item for block in blocks for item in config.bare_durations(block, "sweep.")
+    ]
 
 
 def _new_name(where: str, table: str, key: str, seen: Any) -> str:

@@ -121,6 +121,23 @@ def test_count_and_show_cli(capsys):
     assert '"readout": "fr"' in out and '"tau": 0.002' in out and '"seed": 9' in out
 
 
+def test_durations_given_as_bare_numbers_are_noted(tmp_path, capsys):
+    """``tau = 2`` is 2 s: as ``snnsim.run --config`` does, the sweep's commands name the bare
+    durations of [fixed] and [sweep] in one note on stderr (stdout, a count, is unchanged);
+    durations with units, and the other numbers, are not named."""
+    path = tmp_path / "bare.toml"
+    path.write_text('name = "bare"\n[fixed]\nstudy = "ipd"\nneuron = "standard"\ntau = 0.02\nepochs = 2\n'
+                    '[sweep]\ntau_syn = [0.005, "10ms"]\nseed = [0, 1]\n')  # fmt: skip
+    assert cli.main(["count", str(path)]) == 0
+    out, err = capsys.readouterr()
+    assert out.strip() == "4"
+    assert err.strip() == (f"snnsim.sweep: note: {path} gives fixed.tau = 0.02, sweep.tau_syn = [0.005, '10ms'] "
+                           'without a unit: read as seconds (e.g. "20ms" for milliseconds)')  # fmt: skip
+    path.write_text(GRID)
+    assert cli.main(["count", str(path)]) == 0
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize(
     "text, fragment",
     [
