@@ -214,6 +214,21 @@ def seconds_note(prog: str, path: object, bare: Sequence[str]) -> str:
     )
 
 
+def sbatch_options(text: str, array: str) -> list[str]:
+    """``submit --sbatch-args TEXT`` as sbatch's arguments. Refused in one line: an unbalanced
+    quote, and ``--array``/``-a`` (or an abbreviation sbatch takes, ``--arr``), which would
+    replace the array that submit sets itself; ``array`` says what sets it."""
+    try:
+        extra = shlex.split(text)
+    except ValueError as exc:  # an unbalanced quote
+        raise SnnsimError(f"submit: --sbatch-args {text!r}: {exc}") from None
+    for token in extra:
+        name = token.split("=", 1)[0]
+        if (len(name) > 3 and "--array".startswith(name)) or (token.startswith("-a") and not token.startswith("--")):
+            raise SnnsimError(f"submit: --sbatch-args: {token} would replace the array that submit sets; {array}")
+    return extra
+
+
 def dpi(text: str) -> int:
     """argparse type of ``--dpi``: an integer in 1..2400 (print quality is 300 to 600)."""
     value = _int_at_least(text, 1)

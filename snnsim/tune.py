@@ -72,7 +72,6 @@ import json
 import math
 import os
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -92,6 +91,7 @@ from .cli import (
     description_of,
     guarded,
     process,
+    sbatch_options,
     seconds_note,
     shell_line,
     signals_held,
@@ -1196,10 +1196,7 @@ def _signal_name(signum: int) -> str:
 
 def cmd_submit(spec: Spec, ns: Any) -> int:
     check_runnable(spec, here=False)
-    try:
-        extra = shlex.split(ns.sbatch_args)
-    except ValueError as exc:  # an unbalanced quote
-        raise SnnsimError(f"submit: --sbatch-args {ns.sbatch_args!r}: {exc}") from None
+    extra = sbatch_options(ns.sbatch_args, "--workers sets it")
     cmd = ["sbatch", "--parsable", f"--array=0-{ns.workers - 1}", *extra, str(SCRIPT), str(spec.path.resolve())]
     env = dict(os.environ)
     if ns.results_dir is not None:

@@ -1320,6 +1320,16 @@ def test_submit_sbatch_args_with_an_unbalanced_quote_is_one_line(tmp_path, monke
     assert err == 'snnsim.tune: error: submit: --sbatch-args "--time=\'1:00": No closing quotation\n'
 
 
+def test_submit_sbatch_args_that_set_the_array_are_refused(tmp_path, monkeypatch, capsys):
+    """``--sbatch-args -a0-7`` replaced the array of ``--workers`` (sbatch takes the last)."""
+    monkeypatch.chdir(tmp_path)
+    spec = str(ROOT / "experiments" / "ipd_tune.toml")
+    code = tune.main(["--results-dir", str(tmp_path / "r"), "submit", spec, "--sbatch-args", "-a0-7", "--dry-run"])
+    assert code == 2
+    assert capsys.readouterr().err == ("snnsim.tune: error: submit: --sbatch-args: -a0-7 would replace the array "
+                                       "that submit sets; --workers sets it\n")  # fmt: skip
+
+
 def test_a_dry_run_prints_the_results_folder_its_workers_would_write_to(tmp_path, monkeypatch, capsys):
     """``--results-dir R submit --dry-run`` printed a bare ``sbatch ...``: the real submit passes
     ``SNNSIM_RESULTS=R`` to sbatch, so the printed line, run by hand, wrote to ./results."""

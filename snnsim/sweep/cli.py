@@ -43,6 +43,7 @@ from ..cli import (
     description_of,
     guarded,
     plural,
+    sbatch_options,
     seconds_note,
     shell_line,
     stop_on_signals,
@@ -257,10 +258,7 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     spec = jobs_mod.array_spec(entries)
     if ns.throttle:
         spec += f"%{ns.throttle}"
-    try:
-        extra = shlex.split(ns.sbatch_args)
-    except ValueError as exc:  # an unbalanced quote
-        raise SnnsimError(f"submit: --sbatch-args {ns.sbatch_args!r}: {exc}") from None
+    extra = sbatch_options(ns.sbatch_args, "it holds the jobs not done (--all, --failed and --throttle choose them)")
     cmd = ["sbatch", "--parsable", f"--array={spec}", *extra, str(ns.script), _exp_arg(exp)]
     if ns.rerun_stale:
         cmd.append("--rerun-stale")

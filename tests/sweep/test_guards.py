@@ -323,6 +323,19 @@ def test_unbalanced_sbatch_args_are_one_line(tmp_path, capsys):
     assert one_line(capsys) == 'snnsim.sweep: error: submit: --sbatch-args "\'unterminated": No closing quotation'
 
 
+@pytest.mark.parametrize("args", ["--array=0-1", "-a 0-1", "-a0-1", "--arr=3", "--time=1:00 --array 5"])
+def test_sbatch_args_that_set_the_array_are_refused(args, tmp_path, capsys):
+    """``--sbatch-args "--array=..."`` came after submit's own ``--array``: sbatch took the last,
+    and ran other jobs than submit recorded and printed. Refused in one line; other options pass."""
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    argv = ["--results-dir", str(tmp_path), "submit", str(exp_file), "--dry-run", f"--sbatch-args={args}"]
+    assert cli.main(argv) == 2
+    assert one_line(capsys).startswith("snnsim.sweep: error: submit: --sbatch-args: -")
+    assert cli.main([*argv[:-1], "--sbatch-args=--account=a -A b --time=1:00"]) == 0
+    assert "--account=a -A b --time=1:00" in capsys.readouterr().out
+
+
 def test_a_complete_mark_that_is_not_one_number_is_corrupt(tmp_path, capsys):
     exp = loads(TEXT)
     path = fake_job(exp, 0, tmp_path)
