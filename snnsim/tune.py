@@ -33,7 +33,7 @@ SPEC is a spec file (``experiments/NAME.toml``) or just its NAME, as for sweeps.
 
     run    SPEC [-j N]        N local worker processes (at most trials) until the budget is used
     worker SPEC               one worker: trials until the budget is used (what SLURM runs)
-    submit SPEC [--workers K] sbatch slurm/tune.sh as an array of K workers
+    submit SPEC [--workers K] sbatch slurm/tune.sh as an array of K workers (at most trials)
     status SPEC [--json]      best so far; trials complete / running / pruned / failed / stopped / stale
     best   SPEC --out F.toml  the best trial's full config, runnable by python -m snnsim.run --config
     merge  SPEC               every completed trial's result file into RESULTS/NAME.h5 (dim trial); the
@@ -90,6 +90,7 @@ from .cli import (
     command_parser,
     description_of,
     guarded,
+    plural,
     process,
     sbatch_options,
     seconds_note,
@@ -1082,7 +1083,7 @@ def build_parser() -> OneLineParser:
     )
     add("worker", "one worker: trials until the budget is used ($SLURM_ARRAY_TASK_ID numbers it)")
     s = add("submit", "sbatch slurm/tune.sh as an array of workers")
-    s.add_argument("--workers", type=_positive, default=2, help="array tasks (default 2)")
+    s.add_argument("--workers", type=_positive, default=2, help="array tasks, at most the spec's trials (default 2)")
     s.add_argument("--dry-run", action="store_true", help="print the sbatch command, do not run it")
     s.add_argument("--sbatch-args", default="", metavar="'OPTIONS'", help="further sbatch options in one string")
     s = add("status", "best so far and trials by state")
@@ -1197,7 +1198,8 @@ def _signal_name(signum: int) -> str:
 def cmd_submit(spec: Spec, ns: Any) -> int:
     check_runnable(spec, here=False)
     extra = sbatch_options(ns.sbatch_args, "--workers sets it")
-    cmd = ["sbatch", "--parsable", f"--array=0-{ns.workers - 1}", *extra, str(SCRIPT), str(spec.path.resolve())]
+    workers = min(ns.workers, spec.trials)  # as run -j: a worker past the budget would find it used
+    cmd = ["sbatch", "--parsable", f"--array=0-{workers - 1}", *extra, str(SCRIPT), str(spec.path.resolve())]
     env = dict(os.environ)
     if ns.results_dir is not None:
         env["SNNSIM_RESULTS"] = str(Path(ns.results_dir).resolve())
@@ -1210,7 +1212,7 @@ def cmd_submit(spec: Spec, ns: Any) -> int:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    print(f"{spec.name}: submitted {ns.workers} workers as SLURM array job {proc.stdout.strip().split(';')[0]}")
+    print(f"{spec.name}: submitted {plural(workers, 'worker')} as SLURM array job {proc.stdout.strip().split(';')[0]}")
     return 0
 
 

@@ -1330,6 +1330,18 @@ def test_submit_sbatch_args_that_set_the_array_are_refused(tmp_path, monkeypatch
                                        "that submit sets; --workers sets it\n")  # fmt: skip
 
 
+def test_submit_starts_no_more_workers_than_trials(tmp_path, monkeypatch, capsys):
+    """``--workers 9`` on a spec of 2 trials: an array of 2 (as ``run -j``); 7 would load torch
+    on a node each only to find the budget used."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(trials=2, pruner="none"))
+    assert tune.main(["--results-dir", str(tmp_path / "r"), "submit", str(path), "--workers", "9", "--dry-run"]) == 0
+    assert " --array=0-1 " in capsys.readouterr().out
+    assert tune.main(["--results-dir", str(tmp_path / "r"), "submit", str(path), "--workers", "1", "--dry-run"]) == 0
+    assert " --array=0-0 " in capsys.readouterr().out
+
+
 def test_a_dry_run_prints_the_results_folder_its_workers_would_write_to(tmp_path, monkeypatch, capsys):
     """``--results-dir R submit --dry-run`` printed a bare ``sbatch ...``: the real submit passes
     ``SNNSIM_RESULTS=R`` to sbatch, so the printed line, run by hand, wrote to ./results."""
