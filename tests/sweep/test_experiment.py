@@ -121,6 +121,20 @@ def test_count_and_show_cli(capsys):
     assert '"readout": "fr"' in out and '"tau": 0.002' in out and '"seed": 9' in out
 
 
+def test_a_grid_past_the_most_jobs_is_refused_at_once():
+    """A grid of 10^7 jobs (seven lists of ten) was checked job by job for minutes by every
+    command (count included) before it said anything; refused in one line from its size."""
+    import time
+
+    lists = "".join(f"{key} = {list(range(1, 11))}\n" for key in
+                    ("seed", "hidden", "epochs", "batch_size", "n_train_batches", "n_test_batches", "n_val_batches"))  # fmt: skip
+    start = time.monotonic()
+    with pytest.raises(ExperimentError, match=r"10,000,000 jobs; an experiment holds at most 100,000 \(split"):
+        loads(f'name = "huge"\n[fixed]\nstudy = "ipd"\n[sweep]\n{lists}')
+    assert time.monotonic() - start < 5
+    assert experiment.MAX_JOBS == 100_000
+
+
 def test_durations_given_as_bare_numbers_are_noted(tmp_path, capsys):
     """``tau = 2`` is 2 s: as ``snnsim.run --config`` does, the sweep's commands name the bare
     durations of [fixed] and [sweep] in one note on stderr (stdout, a count, is unchanged);
