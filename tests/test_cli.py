@@ -180,3 +180,18 @@ def test_a_benchmark_duration_takes_a_unit_or_bare_seconds():
     for text in ("0", "-1", "nan", "inf", "0ms", "2 parsecs", ""):
         with pytest.raises(argparse.ArgumentTypeError):
             duration_or_seconds(text)
+
+
+def test_python_dash_m_snnsim_names_the_commands():
+    """``python -m snnsim`` was Python's "'snnsim' is a package and cannot be directly executed"."""
+    import importlib
+
+    proc = subprocess.run([sys.executable, "-m", "snnsim"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("snnsim: error: give a command: python -m snnsim.run, python -m snnsim.sweep")
+    assert len(proc.stderr.strip().splitlines()) == 1
+    from snnsim.__main__ import COMMANDS
+
+    for name in COMMANDS:  # each one named is a command
+        assert hasattr(importlib.import_module(f"snnsim.{name}"), "__file__")
+        assert f"python -m snnsim.{name}" in proc.stderr
