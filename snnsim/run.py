@@ -381,11 +381,18 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: d
             raise
         raise ResultError(f"{exc}; the checkpoint {older[0].name} beside it is older than it (left by a run killed "
                           "after writing it, or by --keep-checkpoints): delete it if you do not need it") from None  # fmt: skip
-    free = shutil.disk_usage(out.parent if str(out.parent) else ".").free
-    if free < MIN_FREE_BYTES:
-        raise NotSaved(f"--out: only {free / 1024:.0f} kB free on the file system of {out}; nothing trained")
     if fallback_dir is not None and not (fallback_dir.is_dir() and os.access(fallback_dir, os.W_OK)):
         raise ResultError(f"--fallback-dir: {fallback_dir} is not a writable folder")
+    free = shutil.disk_usage(out.parent if str(out.parent) else ".").free
+    if free < MIN_FREE_BYTES:
+        full = f"--out: only {free / 1024:.0f} kB free on the file system of {out}"
+        spare = None if fallback_dir is None else shutil.disk_usage(fallback_dir).free
+        if spare is None or spare < MIN_FREE_BYTES:
+            raise NotSaved(full + ("" if spare is None else f", and {spare / 1024:.0f} kB under --fallback-dir "
+                                   f"{fallback_dir}") + "; nothing trained")  # fmt: skip
+        # the fallback is there for this: train, and save there if --out is still full then
+        print(f"snnsim.run: note: {full}; training anyway: the result goes to --fallback-dir {fallback_dir} if "
+              "--out is still full then", file=sys.stderr)  # fmt: skip
 
 
 def check_tensorboard(given: str | os.PathLike, out: Path | None) -> None:

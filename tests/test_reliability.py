@@ -144,6 +144,42 @@ def test_full_disk_under_out_and_fallback_dir_names_both_and_says_the_result_is_
     assert os.listdir(folder) == ["spare"] and os.listdir(spare) == []
 
 
+def test_a_full_disk_before_training_trains_only_for_a_fallback_dir_with_room(tmp_path):
+    """--out on a file system with no room left: without --fallback-dir (or with one on a full
+    one too) nothing is trained (one line, exit 5); with one that has room, the run trains, says
+    so, and saves its result there (it refused before training, so the fallback never served)."""
+    from snnsim import run
+
+    folder = tmp_path / "full"
+    folder.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
+                                           capture_output=True).returncode:  # fmt: skip
+        pytest.skip("needs root to mount a small file system")
+    try:
+        with open(folder / "filler", "wb", buffering=0) as fh, pytest.raises(OSError):
+            while True:
+                fh.write(b"x" * 4096)
+        out = folder / "r.h5"
+        one_line_error(run_here(run.main, *TINY, "--out", str(out), cwd=ROOT), 5,
+                       f"--out: only 0 kB free on the file system of {out}; nothing trained")  # fmt: skip
+        full_spare = folder / "spare"
+        full_spare.mkdir()
+        one_line_error(run_here(run.main, *TINY, "--out", str(out), "--fallback-dir", str(full_spare), cwd=ROOT), 5,
+                       f"and 0 kB under --fallback-dir {full_spare}; nothing trained")  # fmt: skip
+        spare = tmp_path / "spare"
+        spare.mkdir()
+        proc = run_here(run.main, *TINY, "--out", str(out), "--fallback-dir", str(spare), cwd=ROOT)
+        lines = no_checkpoint(proc, "No space left on device").stderr.splitlines()
+        assert proc.returncode == 5 and len(lines) == 2, proc.stderr
+        assert lines[0] == (f"snnsim.run: note: --out: only 0 kB free on the file system of {out}; training anyway: "
+                            f"the result goes to --fallback-dir {spare} if --out is still full then")  # fmt: skip
+        assert lines[1].endswith(f"the result was saved to {spare / 'r.h5'} (--fallback-dir)")
+        assert results.load(spare / "r.h5").sizes["hidden_unit"] == 8
+        assert sorted(os.listdir(folder)) == ["filler", "spare"] and os.listdir(full_spare) == []
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
 def test_full_disk_in_a_sweep(small_disk, tmp_path):
     folder, limit, reason = small_disk
     exp = tmp_path / "big.toml"
