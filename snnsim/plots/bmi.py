@@ -387,6 +387,7 @@ def training_size_figure(
             fig,
         )
         + (f"\n{wrapped(f'{left_out} without {name} of {label.lower()}, left out', fig)}" if left_out else "")
+        + (f"\n{holes}" if (holes := merge_holes(ds)) else "")  # a gap in a curve, a point of fewer runs
     )
     return fig
 
@@ -544,6 +545,7 @@ def learning_curves(
             + f": {pooled_over(ds[variables[0]], ('epoch', 'output', by), q, n_max)}",
             fig,
         )
+        + (f"\n{holes}" if (holes := merge_holes(ds)) else "")  # a model's panel of fewer runs, or none
     )
     return fig
 

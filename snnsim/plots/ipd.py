@@ -681,6 +681,7 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     seeds = max(v.size for _, vals in rows for v in vals.values())
     ax.set_title(
         wrapped(f"IPD model space: {label.split(' (')[0].lower()} per setting, {plural(seeds, 'seed')}", fig, 10)
+        + (f"\n{holes}" if (holes := merge_holes(ds)) else "")  # a row of fewer seeds, or none
     )
     handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in splits]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, fontsize=8)

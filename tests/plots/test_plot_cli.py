@@ -91,6 +91,31 @@ def test_a_merge_with_holes_is_named_in_the_curves_and_costs_figures_too():
         assert holes not in figure(ipd_merged(np.random.default_rng(1))).axes[0].get_title()
 
 
+def test_a_merge_with_holes_is_named_in_the_bmi_and_model_space_figures_too():
+    """BMI Figures 2a/2b drew a missing job as a gap in a curve, the learning curves and the
+    model-space figure left its seeds or rotations out, each titled as the whole grid (a
+    `sweep merge --allow-missing` of bmi_training_size without job 1: "FVAF against training
+    set size: median over repeat"). Their titles name the holes, as the other figures' do."""
+    from test_plots_bmi import holes
+    from test_plots_ipd import _model_space_grid
+
+    bmi = holes(bmi_merged(np.random.default_rng(1)), model="snn", n_train_folds=2)
+    bmi.attrs.update({"missing": "[1, 5]", "n_jobs": 24})
+    note = "2 of 24 jobs missing from the merge (1,5), left out"
+    for figure in (plots.fvaf_figure, plots.rmse_figure, plots.learning_curves):
+        assert figure(bmi).get_suptitle().splitlines()[-1] == note, figure.__name__
+        assert "missing" not in figure(bmi_merged(np.random.default_rng(1))).get_suptitle()
+    grid = _model_space_grid(np.random.default_rng(1))
+    whole = plots.model_space_figure(grid).axes[0].get_title()
+    grid["val_acc"].loc[dict(tau_syn=0.0, recurrent=False, hidden=30, seed=2)] = np.nan
+    grid.attrs.update({"missing": "[2]", "n_jobs": 24})
+    assert (
+        plots.model_space_figure(grid).axes[0].get_title()
+        == f"{whole}\n1 of 24 jobs missing from the merge (2), left out"
+    )
+    assert "missing" not in whole
+
+
 def test_bmi_grid_and_run(tmp_path):
     results.write(bmi_merged(np.random.default_rng(2)), tmp_path / "bmi_training_size.h5")
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
