@@ -212,9 +212,11 @@ def prediction_trace(
     ds = in_run_order(ds)  # output 0 of a merge over dims: the shoulder, as in a run
     sel = default_point(ds["time"].notnull(), sel or {}, FIGURE1_ROTATION)
     ds = ds.sel(sel) if sel else ds
-    if "repeat" in ds["y_pred"].dims:
-        ds = ds.isel(repeat=repeat)
     chosen: dict = {}
+    if "repeat" in ds["y_pred"].dims:
+        if ds.sizes["repeat"] > 1:  # one of several models: say which, as the weight figures do
+            chosen["repeat"] = ds["repeat"].values[repeat].item() if "repeat" in ds.coords else repeat
+        ds = ds.isel(repeat=repeat)
     # a merge with holes: a job that has a test fold; a sweep over dims: one that decodes ``output``
     point = _first_with_data(_pick_output(ds["y_true"], output).broadcast_like(ds["time"]), ("sample",))
     chosen.update({d: ds[d].values[i].item() if d in ds.coords else int(i) for d, i in point.items()})
@@ -261,7 +263,11 @@ def prediction_trace(
         value = ds.attrs.get(f"config_{name}")
         if name not in context and value is not None and (name != by or groups == [None]):
             context[name] = value
-    what = ", ".join(format_setting(k, v) if k != "rotation" else f"rotation {v}" for k, v in context.items())
+    if "repeat" in context:  # last, after the settings
+        context["repeat"] = context.pop("repeat")
+    what = ", ".join(
+        format_setting(k, v) if k not in ("rotation", "repeat") else f"{k} {v}" for k, v in context.items()
+    )
     ax.set_title(wrapped(f"{fold_name(ds, inside)}: true and predicted {label.lower()}" + (f" ({what})" if what else ""),
                          fig, 10) + (f"\n{_undrawn_note(ds, by, undrawn)}" if undrawn else ""))  # fmt: skip
     ax.annotate(

@@ -294,6 +294,20 @@ def test_suptitles_of_a_one_model_grid_fit_the_figure(bmi_grid, make):
     assert "\n" in fig.get_suptitle()
 
 
+def test_figure_1_names_the_repeat_it_draws(bmi_ds, bmi_grid):
+    """Figure 1 draws one repeat's prediction; of a run or grid of several repeats it said not
+    which (the weight figures say "repeat 0"), as if it were the only model or their median."""
+    fig = plots.prediction_trace(bmi_ds, repeat=1)
+    ax = fig.axes[0]
+    assert ax.get_title().endswith(", repeat 1)")
+    pred = labelled(ax)["Predicted"].get_ydata()
+    t = bmi_ds.time.values
+    inside = t <= t[0] + 20
+    np.testing.assert_allclose(pred[np.isfinite(pred)], bmi_ds.y_pred.isel(repeat=1).sel(output="shoulder")[inside])
+    assert plots.prediction_trace(bmi_grid).axes[0].get_title().endswith(", repeat 0)")
+    assert "repeat" not in plots.prediction_trace(bmi_ds.isel(repeat=[0])).axes[0].get_title()
+
+
 def test_a_window_with_negative_times_is_printed_unambiguously(bmi_ds):
     with pytest.raises(ValueError, match=r"^no test samples in the window \[-5, -1\] s$"):
         plots.prediction_trace(bmi_ds, window=(-5, -1))
