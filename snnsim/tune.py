@@ -84,6 +84,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import config as config_mod
+from .atomic_write import WriteFailed
 from .cli import (
     Interrupted,
     OneLineParser,
@@ -101,7 +102,7 @@ from .cli import (
 )
 from .cli import positive_int as _positive
 from .config import RunConfig
-from .errors import EXIT_FAILED, ConfigError, DataError, ResultError, SnnsimError
+from .errors import EXIT_FAILED, EXIT_NOT_WRITTEN, ConfigError, DataError, ResultError, SnnsimError
 from .sweep.experiment import find, format_settings
 from .units import parse_duration
 
@@ -109,6 +110,7 @@ if TYPE_CHECKING:
     from .training import EpochRecord
 
 PROG = "snnsim.tune"
+NOT_WRITTEN = "could not write a trial's result file"
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "halving", "none")
 TOP_KEYS = ("name", "description", "trials", "sampler", "pruner", "seed", "fixed", "search")
@@ -841,6 +843,11 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 _tell(s, trial, state=TrialState.FAIL, stopped=exc.name)
                 log(f"trial {trial.number}: stopped by {exc.name}; not counted against the budget")
                 return 128 + exc.signum
+            except WriteFailed as exc:  # a full disk: every next trial would train only to lose its file too
+                stop = _tell(s, trial, state=TrialState.FAIL, stopped="unwritten result file", error=str(exc))
+                log(f"trial {trial.number}: {NOT_WRITTEN}: {exc}; not counted against the budget; worker {worker} "
+                    "stops (run again once there is room)")  # fmt: skip
+                return 128 + stop.signum if stop else exc.exit_code
             except Exception as exc:  # noqa: BLE001 - recorded, and the worker goes on
                 error = f"{type(exc).__name__}: {exc}"
                 if stop := _tell(s, trial, state=TrialState.FAIL, error=error):
@@ -872,8 +879,8 @@ def _tell(s: Any, trial: Any, value: float | None = None, state: Any = None, **a
 
 
 def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Trials by state (over-budget asks left out; ``stopped``: by a signal, not counted against
-    the budget; ``stale``: complete, but made with other numerics or data, see :func:`stale`)
+    """Trials by state (over-budget asks left out; ``stopped``: by a signal or by a result file
+    that could not be written, not counted against the budget; ``stale``: complete, but made with other numerics or data, see :func:`stale`)
     and the best completed trial that is not stale. Reads the study without creating it."""
     return _summary_of(spec, study(spec, root, create=False), root)
 
@@ -1179,6 +1186,9 @@ def cmd_run(spec: Spec, ns: Any) -> int:
     info = summary(spec, ns.results_dir)
     print(_status_line(info))
     for k, code in enumerate(codes):
+        if code == EXIT_NOT_WRITTEN:
+            print(f"{spec.name}: worker {k} {NOT_WRITTEN} and stopped (its log: {logs / f'worker-{k}.log'}); "
+                  "that trial is not counted against the budget: run again once there is room", file=sys.stderr)  # fmt: skip
         if code < 0:  # killed by a signal it could not catch (SIGKILL: the out-of-memory killer, kill -9)
             print(f"{spec.name}: worker {k} was killed by {_signal_name(-code)} (its log: {logs / f'worker-{k}.log'}); "
                   "a trial it was running stays running and counts against the budget", file=sys.stderr)  # fmt: skip

@@ -1013,6 +1013,38 @@ def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
         subprocess.run(["umount", str(small)], check=True)
 
 
+def test_a_trial_whose_file_cannot_be_written_stops_the_worker_and_is_not_counted(tmp_path):
+    """A full disk under the trial files (the journal still has room): each trial trained, its
+    file was not written, it was recorded failed against the budget and the worker asked the
+    next; ``tune run -j 2`` used the whole budget so and exited 0, the reason only in the workers'
+    logs. The worker now stops at the first such trial (exit 5), which does not count: once
+    there is room the same command runs the whole budget."""
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=True)
+    try:
+        path = tmp_path / "learns.toml"
+        path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+        spec, root = tune.load(path), small / "results"
+        tune.study(spec, root)  # the journal is made; then another job takes all but 40 kB
+        with open(small / "fill", "wb", buffering=0) as fh:
+            fh.write(b"\0" * (os.statvfs(small).f_bavail * os.statvfs(small).f_frsize - 40_000))
+        proc = cli("--results-dir", root, "run", path, "-j", "2", env=env_for(tmp_path), cwd=tmp_path)
+        assert proc.returncode == 5, f"{proc.stdout}\n{proc.stderr}"
+        assert "could not write a trial's result file" in proc.stderr and "Traceback" not in proc.stderr
+        st = status(path, env_for(root), tmp_path)
+        assert st["complete"] == [] and st["failed"] == [] and st["stopped"], st
+        logs = "".join(p.read_text() for p in (root / "learns" / "logs").iterdir())
+        assert "No space left on device" in logs and "not counted against the budget" in logs, logs
+        (small / "fill").unlink()
+        ok(cli("--results-dir", root, "run", path, env=env_for(tmp_path), cwd=tmp_path))
+        st = status(path, env_for(root), tmp_path)
+        assert len(st["complete"]) == 2 and st["failed"] == [], st
+        assert all(tune.trial_path(spec, n, root).exists() for n in st["complete"])
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
+
+
 def _as_if_made_by_numerics(spec, root, version):
     """Set the study's recorded ``made_with`` numerics version to ``version``, as an snnsim of
     those numerics would have left it (the first worker records it)."""
