@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import results
-from ..atomic_write import WriteFailed, clean_leftovers, leftovers_by_target
+from ..atomic_write import WriteFailed, clean_leftovers, leftovers_by_target, write_bytes
 from ..errors import (
     EXIT_DIVERGED,
     EXIT_FAILED,
@@ -627,10 +627,11 @@ def _mark_failed(
     exp: Experiment, index: int, root: str | os.PathLike | None, text: str, log: Callable[[str], None]
 ) -> None:
     marker = failed_path(exp, index, root)
-    try:
-        marker.write_text(json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text)
-    except OSError as exc:  # e.g. the disk is full: say so, the job stays missing
-        log(f"job {index}: could not write {marker} ({exc.strerror})")
+    text = json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text
+    try:  # in one step: a full disk left an empty marker, a job failed with no reason
+        write_bytes(marker, text.encode(), overwrite=True)
+    except WriteFailed as exc:  # e.g. the disk is full: say so, the job stays missing
+        log(f"job {index}: could not write {marker} ({exc.reason})")
 
 
 def run_jobs(

@@ -315,6 +315,34 @@ def test_run_on_bad_input_is_one_line_and_a_failed_job(tmp_path, bmi_path, capsy
     assert st.state == "failed" and f"no file at {data}" in st.reason
 
 
+def test_a_failed_job_on_a_full_disk_leaves_no_empty_failed_marker(tmp_path, bmi_path, capsys):
+    """``sweep run`` whose job fails (its data file removed since ``submit``) on a full file system
+    (a real tmpfs): the ``.failed`` marker could not be written, and the run said so, but left an
+    empty ``job-0.failed``, so ``status`` listed the job failed with no reason. Nothing is left
+    now: the job is missing, and runs again."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=tmp_path / "gone.pkl"))
+    exp = loads(exp_file.read_text())
+    folder = tmp_path / "small"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
+    try:
+        job_dir(exp, folder).mkdir()
+        job_lock(exp, 0, folder).path.write_text("an earlier holder\n")  # its page, taken again by the run
+        fill(folder)
+        assert cli.main(["--results-dir", str(folder), "run", str(exp_file), "0"]) == 2
+        err = capsys.readouterr().err
+        assert f"could not write {folder / 'g' / 'job-0.failed'} (No space left on device)" in err, err
+        assert "Traceback" not in err
+        assert not (folder / "g" / "job-0.failed").exists()
+        assert not [p.name for p in (folder / "g").iterdir() if p.name.endswith(".tmp")]
+        assert state(exp, 0, folder).state == "missing"
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
 def test_unbalanced_sbatch_args_are_one_line(tmp_path, capsys):
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
