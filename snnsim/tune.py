@@ -8,7 +8,7 @@ accuracy (IPD, ``n_val_batches`` > 0) or validation FVAF (BMI) over the epochs o
     trials = 20                    # the budget, shared by every worker
     sampler = "tpe"                # tpe | random
     pruner = "median"              # median | halving | none: on the per-epoch validation score
-    seed = 0                       # worker k samples with seed + k (restarted: see study())
+    seed = 0                       # worker k samples with seed + k (restarted: see study(), _worker_seed())
 
     [fixed]                        # RunConfig settings of every trial
     study = "ipd"
@@ -466,6 +466,7 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         # a resumed or resubmitted worker: a seed of its own, or it would ask the points again
         # that the same seed asked before (random sampling, and TPE's first trials)
         s.sampler = _sampler(spec, int(np.random.SeedSequence([spec.seed, worker, asked]).generate_state(1)[0]))
+        # (tune.work seeds again at its first ask: :func:`_worker_seed`)
     made_by = s.user_attrs.get("space")
     if made_by is None:
         if not create:
@@ -817,6 +818,8 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
             try:
                 with signals_held():  # a stop between the ask and its check must not leave the trial running
                     trial = s.ask()
+                    if not done:  # its first trial, whose number no other worker has
+                        s.sampler = _sampler(spec, _worker_seed(spec, worker, trial.number))
                     if over := _used(spec, s, trial.number, root) >= spec.trials:
                         trial.set_user_attr("over_budget", True)  # before tell: a finished trial takes no attrs
                         s.tell(trial, state=TrialState.FAIL)
@@ -862,6 +865,17 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 if stop:
                     return 128 + stop.signum
             done += 1
+
+
+def _worker_seed(spec: Spec, worker: int, first: int) -> int:
+    """The sampler seed of worker ``worker`` whose first trial is number ``first``: ``seed + worker``
+    where that is trial 0 (a new study), else drawn from (seed, worker, first), as :func:`study`
+    draws it for a worker that finds ``first`` trials asked. Two workers of one number that load
+    the study at once (two ``tune run``, two arrays submitted) ask different first trials, so they
+    do not sample the same points."""
+    if first == 0:
+        return spec.seed + worker
+    return int(np.random.SeedSequence([spec.seed, worker, first]).generate_state(1)[0])
 
 
 def _tell(s: Any, trial: Any, value: float | None = None, state: Any = None, **attrs: str) -> Interrupted | None:

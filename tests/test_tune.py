@@ -462,6 +462,24 @@ def test_a_resumed_worker_asks_new_points(tmp_path, sampler):
     assert asks(2) == first
 
 
+def test_two_workers_of_one_number_started_at_once_ask_other_points(tmp_path, monkeypatch):
+    """Two workers of the same number (two ``tune run`` at once on one folder, or two ``tune
+    submit`` arrays whose task 0 start together) that load the study before either asked a trial
+    had the same sampler seed, and trained the same points twice: half the budget spent on
+    repeats. Here worker 0 of a second run loads the study, then the first run's worker 0 trains
+    trial 0, then the second trains a trial."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    spec, root = tune.load(path), tmp_path / "results"
+    loaded = tune.study(spec, root, worker=0)  # the second run's worker, as it starts
+    first = tune.load(path.write_text(path.read_text().replace("trials = 2", "trials = 1")) and path)
+    assert tune.work(first, root, 0, log=lambda message: None) == 0  # the first run's worker: trial 0
+    monkeypatch.setattr(tune, "study", lambda *args, **kwargs: loaded)
+    assert tune.work(spec, root, 0, log=lambda message: None) == 0  # its first trial, then the budget is used
+    trials = [t for t in loaded.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+    assert len(trials) == 2 and trials[0].params != trials[1].params, [t.params for t in trials]
+
+
 def test_a_worker_whose_every_trial_failed_exits_1(tmp_path):
     """Every trial diverges (lr 1e29..1e30): recorded failed, with the reason, and the worker's exit
     code says so (a SLURM array shows the task failed)."""
