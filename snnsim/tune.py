@@ -1013,8 +1013,8 @@ def to_toml(cfg: RunConfig, header: str) -> str:
 
 def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool = False) -> Path:
     """Every completed trial's result file, stacked along a dim ``trial`` with each searched
-    setting a coordinate over it, into ``RESULTS/NAME.h5``. A completed trial whose file is gone,
-    or that is stale (:func:`stale`: other numerics or data), is refused, or left out with
+    setting a coordinate over it, into ``RESULTS/NAME.h5``. A completed trial whose file is gone
+    or damaged, or that is stale (:func:`stale`: other numerics or data), is refused, or left out with
     ``allow_missing`` (listed in the attribute ``missing``, or ``stale`` and ``stale_reasons``). The
     trials that wrote no file (pruned, failed, stopped, running) are listed in the attribute
     ``unmerged_trials`` (JSON: number, state, params, ``epoch_values``, error). A study still
@@ -1041,7 +1041,13 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
         raise SnnsimError(f"{spec.name}: no completed trial to merge")
     pieces, loaded, searched = [], {}, []
     for n, path in zip(numbers, files):
-        ds = results.load(path)
+        try:
+            ds = results.load(path)
+        except ResultError as exc:  # damaged (cut short, its data changed): left out as a gone file is
+            if not allow_missing:
+                raise ResultError(f"{exc}; merge with --allow-missing to leave trial {n} out") from None
+            missing.append(n)
+            continue
         # a file put in a trial's place (a run's result, another trial's file) would be merged as that trial
         if not {"trial_number", "trial_params"} <= set(ds.attrs):
             raise ResultError(f"{path}: is not a trial file of {spec.name} (no trial_number, trial_params); "
@@ -1059,6 +1065,10 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
         ds.attrs = {}
         searched.append(params)
         pieces.append(ds.assign(objective_value=attrs["objective_value"]))
+    if not pieces:
+        raise SnnsimError(f"{spec.name}: no completed trial to merge (the files of trials {array_spec(missing)} "
+                          "are gone or damaged)")  # fmt: skip
+    missing.sort()
     # as a sweep's merge: a variable or dim that some trials lack (a second layer) is NaN there
     merged = stack(pieces, {"trial": tuple(loaded)})
     # each searched setting a coordinate over the trials; a list (hidden = [8, 4]) as its text, "8,4"
@@ -1072,7 +1082,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     merged.attrs = carried_attrs(loaded, [p.name for p in spec.search], by="trial",
                                  drop=("trial_number", "trial_params", "objective_value"))  # fmt: skip
     merged.attrs.update({"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
-                         "complete": 1, "n_trials": len(files), "missing": json.dumps(missing),
+                         "complete": 1, "n_trials": len(pieces), "missing": json.dumps(missing),
                          "stale": json.dumps(info["stale"]), "stale_reasons": json.dumps(info["reasons"]),
                          "unmerged_trials": json.dumps(_unmerged(s)),
                          "merged_with": json.dumps(versions(), sort_keys=True)})  # fmt: skip
@@ -1113,7 +1123,9 @@ def build_parser() -> OneLineParser:
     s.add_argument("--out", required=True, type=user_path, help="the TOML file to write")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s = add("merge", "merge the completed trials' result files into RESULTS/NAME.h5")
-    s.add_argument("--allow-missing", action="store_true", help="leave out completed trials whose file is gone")
+    s.add_argument(
+        "--allow-missing", action="store_true", help="leave out completed trials whose file is gone or damaged"
+    )
     return p
 
 

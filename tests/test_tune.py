@@ -1007,6 +1007,28 @@ def test_merge_refuses_a_trial_file_that_is_not_the_trial(tmp_path, damage):
     assert merged.read_bytes() == before
 
 
+def test_merge_with_allow_missing_leaves_out_a_damaged_trial_file(tmp_path):
+    """A trial's file cut short (a disk restored from a broken copy): ``merge`` refused it in one
+    line, and so did ``merge --allow-missing``, which leaves out a sweep's corrupt jobs: no merge of
+    the other trials could be made while the file was there. The refusal now says that
+    ``--allow-missing`` leaves the trial out, and that merge lists it in ``missing``."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    spec, root = tune.load(path), tmp_path / "results"
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    env = env_for(root)
+    trial = tune.trial_path(spec, 1, root)
+    trial.write_bytes(trial.read_bytes()[:3000])
+    line = one_line_error(cli("merge", path, env=env, cwd=tmp_path))
+    assert line.startswith(f"snnsim.tune: error: {trial} is not a readable result file"), line
+    assert line.endswith("merge with --allow-missing to leave trial 1 out"), line
+    assert not (root / "learns.h5").exists()
+    out = ok(run_here(tune.main, "merge", path, "--allow-missing", env=env, cwd=tmp_path)).stdout
+    assert out.startswith(f"learns: merged 1 trials into {root / 'learns.h5'}"), out
+    merged = results.load(root / "learns.h5")
+    assert merged.trial.values.tolist() == [0] and json.loads(merged.attrs["missing"]) == [1]
+
+
 def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
     """``tune run`` with its results folder on a full disk: Optuna's journal write failed with an
     error that names no file, and the one line said only "snnsim.tune: error: No space left on
