@@ -194,7 +194,13 @@ def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
             index = _index(env)
         except argparse.ArgumentTypeError:
             raise SnnsimError(f"run: $SLURM_ARRAY_TASK_ID={env!r} is not a job index") from None
-    log = lambda msg: print(f"{PROG}: {msg}", file=sys.stderr, flush=True)  # noqa: E731
+
+    def log(msg: str) -> None:
+        try:  # a log on a full disk (SLURM's logs/ over a quota): the line is lost, not the jobs
+            print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
+        except OSError:
+            pass
+
     if ns.only is not None and not ns.pack:
         raise SnnsimError("run: --only selects jobs of a pack; give --pack K too")
     if ns.pack:

@@ -786,7 +786,10 @@ def run_jobs(
             return exc.exit_code
         except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
             text = traceback.format_exc()
-            print(text, file=sys.stderr)
+            try:
+                print(text, file=sys.stderr)
+            except OSError:  # a log on a full disk: the traceback goes to the .failed files below
+                pass
             for index in todo:
                 if index not in written and index not in diverged:
                     _mark_failed(exp, index, root, text, log)

@@ -343,6 +343,30 @@ def test_a_failed_job_on_a_full_disk_leaves_no_empty_failed_marker(tmp_path, bmi
         subprocess.run(["umount", str(folder)], check=True)
 
 
+def test_a_job_whose_log_cannot_be_written_still_writes_its_result(tmp_path, bmi_path):
+    """``sweep run`` whose stderr goes to a full file system (SLURM's ``logs/`` in a home folder
+    over its quota, the results on scratch): the first log line raised, and the job ended with
+    exit 1 before it trained, with no result, no ``.failed`` and no word anywhere. The log lines
+    are dropped now, and the jobs train and write their results."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(logs)], check=True)
+    try:
+        fill(logs)
+        with open(logs / "job.err", "wb") as err:
+            argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "run", str(exp_file),
+                    "0", "--pack", "2"]  # fmt: skip
+            proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=err, text=True)
+        assert proc.returncode == 0, proc.stdout
+        assert [s.state for s in states(loads(exp_file.read_text()), tmp_path / "r")] == ["done", "done"]
+    finally:
+        subprocess.run(["umount", str(logs)], check=True)
+
+
 def test_unbalanced_sbatch_args_are_one_line(tmp_path, capsys):
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
