@@ -1148,7 +1148,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _log(message: str) -> None:
-    print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    try:  # a log on a full disk (SLURM's logs/ over a quota): the line is lost, not the trials
+        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
 
 
 def check_runnable(spec: Spec, here: bool = True) -> None:

@@ -1029,6 +1029,30 @@ def test_merge_with_allow_missing_leaves_out_a_damaged_trial_file(tmp_path):
     assert merged.trial.values.tolist() == [0] and json.loads(merged.attrs["missing"]) == [1]
 
 
+def test_a_worker_whose_log_cannot_be_written_runs_the_budget(tmp_path):
+    """A worker whose stderr goes to a full file system (SLURM's ``logs/`` over a home quota, the
+    results elsewhere): its first log line, after its first trial, raised, and the worker ended
+    with exit 1, leaving the rest of its budget unrun. The log lines are dropped now."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(logs)], check=True)
+    try:
+        path = tmp_path / "learns.toml"
+        path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+        with open(logs / "fill", "wb", buffering=0) as fh:  # every block taken
+            with pytest.raises(OSError, match="No space left"):
+                while True:
+                    fh.write(b"\0" * 4096)
+        root = tmp_path / "results"
+        with open(logs / "worker.err", "wb") as err:
+            proc = subprocess.run([sys.executable, "-m", "snnsim.tune", "worker", str(path)], env=env_for(root),
+                                  cwd=tmp_path, stdout=subprocess.PIPE, stderr=err, timeout=180)  # fmt: skip
+        assert proc.returncode == 0
+        assert len(status(path, env_for(root), tmp_path)["complete"]) == 2
+    finally:
+        subprocess.run(["umount", str(logs)], check=True)
+
+
 def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
     """``tune run`` with its results folder on a full disk: Optuna's journal write failed with an
     error that names no file, and the one line said only "snnsim.tune: error: No space left on
