@@ -353,9 +353,9 @@ def documented_commands(text: str) -> list[tuple[str, str]]:
     shows, in its code blocks (continued lines joined, comments cut, ``$VAR`` expanded from the
     block's assignments) and inline (`` `python -m snnsim.run --tau 2ms` ``)."""
     found = []
-    blocks = re.findall(r"^```\w*\n(.*?)^```", text, re.S | re.M)
+    blocks = re.findall(r"^[ \t]*```\w*\n(.*?)^[ \t]*```", text, re.S | re.M)  # also a list item's block
     variables = dict(_ASSIGNMENT.findall("\n".join(blocks)))  # prose names them too: `$COMMON --model ann`
-    inline = re.sub(r"\s*\n\s*", " ", re.sub(r"^```.*?^```", "", text, flags=re.S | re.M))
+    inline = re.sub(r"\s*\n\s*", " ", re.sub(r"^[ \t]*```.*?^[ \t]*```", "", text, flags=re.S | re.M))
     for chunk in [*blocks, *re.findall(r"`([^`]*python[^`]*)`", inline)]:
         chunk = re.sub(r"\\\n\s*", " ", chunk)
         for line in chunk.splitlines():
@@ -369,7 +369,8 @@ def documented_commands(text: str) -> list[tuple[str, str]]:
 def _as_typed(args: str) -> list[str]:
     """A documented command's arguments with its placeholders made values: ``[--json]`` ->
     ``--json``, ``snn|ann|linear`` -> ``snn``, ``{cpu,cuda}`` -> ``cpu``, an upper-case
-    placeholder (``INDEX``, ``R``, ``FILE``) -> ``1``; ``...`` and ``[changes]`` dropped."""
+    placeholder (``INDEX``, ``R``, ``FILE``) or a count made of one (``60/P``) -> ``1``; ``...`` and
+    ``[changes]`` dropped."""
     import shlex
 
     args = args.replace("[changes]", "").replace("\\|", "|")
@@ -381,7 +382,7 @@ def _as_typed(args: str) -> list[str]:
             token = "1"  # an option's value: --sbatch-args '...'
         if token in ("...", ""):
             continue
-        tokens.append("1" if re.fullmatch(r"[A-Z][A-Z0-9_]*", token) else token)
+        tokens.append("1" if re.fullmatch(r"(?:\d+/)?[A-Z][A-Z0-9_]*", token) else token)
     return tokens
 
 
@@ -428,15 +429,17 @@ def parse_error(command: str, args: list[str]) -> str | None:
 def test_the_documented_commands_are_found_and_a_wrong_flag_is_caught():
     text = (
         '```bash\nA="--epochs 2"\npython -m snnsim.run $A --tau 2ms \\\n    --out r.h5   # comment\n```\n'
-        "and `python -m snnsim.sweep show EXP [INDEX] [--json]`, `python analysis/bmi_table.py FILE.h5 ...`"
+        "and `python -m snnsim.sweep show EXP [INDEX] [--json]`, `python analysis/bmi_table.py FILE.h5 ...`\n"
+        "- a list item's block:\n\n  ```\n  perf stat python -m snnsim.plots r.h5 --dpi 90\n  ```\n"
     )
     assert documented_commands(text) == [
         ("snnsim.run", "--epochs 2 --tau 2ms --out r.h5"),
+        ("snnsim.plots", "r.h5 --dpi 90"),
         ("snnsim.sweep", "show EXP [INDEX] [--json]"),
         ("analysis/bmi_table.py", "FILE.h5 ..."),
     ]
-    assert _as_typed("show EXP [INDEX] [--force \\| --rerun-stale] --model snn|ann --device {cpu,cuda}") == [
-        "show", "1", "1", "--force", "--model", "snn", "--device", "cpu",
+    assert _as_typed("show EXP [INDEX] [--force \\| --rerun-stale] --model snn|ann --device {cpu,cuda} --pack 60/P") == [
+        "show", "1", "1", "--force", "--model", "snn", "--device", "cpu", "--pack", "1",
     ]  # fmt: skip
     assert parse_error("snnsim.run", ["--tau", "2ms"]) is None
     assert "unrecognized arguments: --no-such-flag" in parse_error("snnsim.run", ["--no-such-flag"])
@@ -445,7 +448,11 @@ def test_the_documented_commands_are_found_and_a_wrong_flag_is_caught():
 
 
 @pytest.mark.filterwarnings("ignore:.*found in sys.modules after import:RuntimeWarning")
-@pytest.mark.parametrize("document", [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "document",
+    [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
 def test_every_command_a_document_shows_parses(document):
     """Each ``python -m snnsim.X ...`` and ``python analysis|benchmarks/SCRIPT.py ...`` that
     README.md and docs/ show is accepted by that command's own parser, its placeholders
