@@ -469,6 +469,64 @@ def test_every_command_a_document_shows_parses(document):
     assert not failures, f"{document.relative_to(ROOT)}:\n" + "\n".join(failures)
 
 
+#: Other programs' options that the documents name in prose: pip's and sbatch's.
+_FOREIGN_FLAGS = {"--no-deps", "--array"}
+
+
+def _known_flags() -> set[str]:
+    """Every ``--option`` of every command a reader runs (:data:`COMMANDS`, their subcommands too,
+    ``--no-X`` of a boolean option included), as their parsers define them."""
+    import argparse
+    from unittest import mock
+
+    known: set[str] = set()
+    add = argparse._ActionsContainer.add_argument
+
+    def recorded(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        action = add(self, *args, **kwargs)
+        known.update(s for s in action.option_strings if s.startswith("--"))
+        return action
+
+    with mock.patch.object(argparse._ActionsContainer, "add_argument", recorded):
+        for command in COMMANDS:
+            parse_error(command, [])
+    return known
+
+
+def inline_flags(text: str) -> list[tuple[str, str]]:
+    """The ``(--flag, span)`` of every option a document names inline, outside its code blocks
+    (whose commands :func:`test_every_command_a_document_shows_parses` parses): `` `--tau 2ms` ``,
+    `` `--readout mean|max` ``; not in a span of another program (`` `pip install --no-deps` ``),
+    nor an option with ``=`` (sbatch's `` `--mem=2G` ``)."""
+    prose = re.sub(r"^[ \t]*```.*?^[ \t]*```", "", text, flags=re.S | re.M)
+    found = []
+    for span in re.findall(r"`([^`\n]+)`", prose):
+        if re.match(r"\s*(?:pip|jupyter|tensorboard|ruff|py-spy|sbatch|scancel|perf)\b", span):
+            continue
+        found += [(flag, span) for flag in re.findall(r"(?<![\w-])(--[a-z][a-z0-9-]*)(?![\w=-])", span)]
+    return found
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules after import:RuntimeWarning")
+def test_every_option_the_documents_name_inline_exists():
+    """An option named in prose (`` `--keep-checkpoints` ``, `` `--no-batch-repeats` ``) is one of
+    some snnsim command's or repository script's options: the commands the documents show are
+    parsed, but an option named alone was checked by nothing, and a renamed one stayed."""
+    assert inline_flags("`--tau 2ms`, `--mem=2G`, `pip install --no-deps`,\n```\n`--x`\n```\nand `a --b|c`") == [
+        ("--tau", "--tau 2ms"),
+        ("--b", "a --b|c"),
+    ]
+    known = _known_flags()
+    assert {"--tau", "--no-batch-repeats", "--allow-missing", "--dpi", "--stimuli", "--size"} <= known
+    wrong = [
+        f"{document.relative_to(ROOT)}: {flag} (in `{span}`)"
+        for document in [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for flag, span in inline_flags(document.read_text())
+        if flag not in known | _FOREIGN_FLAGS
+    ]
+    assert not wrong, "options no command has:\n" + "\n".join(wrong)
+
+
 def _members(protocol: type) -> set[str]:
     """The attributes and methods a class following ``protocol`` must have."""
     return {n for n in [*vars(protocol), *getattr(protocol, "__annotations__", {})] if not n.startswith("_")}
