@@ -110,7 +110,8 @@ def hardware(device: object) -> dict[str, str]:
         vendor = platform.processor() or platform.machine()
     info = {"cpu": f"{torch.backends.cpu.get_cpu_capability()} {vendor} family {_cpuinfo('cpu family')} "
                    f"model {_cpuinfo('model')} ({_cpuinfo('model name')})",
-            "numerics_env": json.dumps({k: os.environ[k] for k in NUMERICS_ENV if os.environ.get(k)}),
+            "numerics_env": json.dumps({k: os.environ[k] for k in NUMERICS_ENV if os.environ.get(k)
+                                        and (k != "SNNSIM_NO_NATIVE" or _native.switched_off(os.environ[k]))}),
             "kernels": _native.kernels(device)}  # fmt: skip
     device = torch.device(device)
     if device.type == "cuda":

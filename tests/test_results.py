@@ -92,6 +92,17 @@ def test_file_names_the_switch_that_turns_the_compiled_kernels_off(tmp_path, mon
     assert json.loads(ds.attrs["numerics_env"]) == {"SNNSIM_NO_NATIVE": "1"}
 
 
+def test_file_does_not_name_the_switch_where_it_leaves_the_kernels_on(tmp_path, monkeypatch):
+    """``SNNSIM_NO_NATIVE=0`` keeps the compiled kernels (snnsim.backends._native), the numbers of an
+    unset switch: the file named it among the variables that change numbers, so two files of
+    the same numbers differed in ``numerics_env`` (and a run resumed without it was a mix)."""
+    for name in results.NUMERICS_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SNNSIM_NO_NATIVE", "0")
+    ds = results.load(results.write(_dataset(), tmp_path / "kernels_on.h5"))
+    assert json.loads(ds.attrs["numerics_env"]) == {}
+
+
 def test_a_switch_of_the_kernels_is_no_mix_in_a_run_that_used_none():
     """A part of a resumed run trained with other hardware or numerics is named (``mixed_hardware``);
     ``SNNSIM_NO_NATIVE``/``SNNSIM_CFLAGS`` change only the compiled kernels' numbers, so between

@@ -318,6 +318,11 @@ def _build() -> ctypes.CDLL:
     return lib
 
 
+def switched_off(value: str | None) -> bool:
+    """Whether ``value`` of ``$SNNSIM_NO_NATIVE`` turns the kernels off: any value but none, empty or ``0``."""
+    return (value or "") not in ("", "0")
+
+
 def library() -> ctypes.CDLL | None:
     """The compiled kernels, or None (with one warning) when they cannot be built here."""
     global _lib, _tried, _without
@@ -328,7 +333,7 @@ def library() -> ctypes.CDLL | None:
     with _lock:
         if not _tried:
             switch = os.environ.get("SNNSIM_NO_NATIVE", "")
-            if switch not in ("", "0"):
+            if switched_off(switch):
                 _lib, _without = None, f"SNNSIM_NO_NATIVE={switch}"
             else:
                 try:
