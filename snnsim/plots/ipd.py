@@ -486,6 +486,9 @@ def weights_of(
         ds = source.sel(sel) if sel else source
         pick = lambda da: da.isel(repeat=repeat) if "repeat" in da.dims else da  # noqa: E731
         a, b = pick(ds["w1"]), pick(ds["w2"])
+        if "hidden_unit_1" in b.dims and "w_hidden1" in ds and not bool(pick(ds["w_hidden1"]).notnull().any()):
+            # one hidden layer in a merge with deeper networks: its w2 repeated along their hidden_unit_1
+            b = b.isel(hidden_unit_1=0, drop=True)
         extra = [d for d in a.dims if d not in ("input_unit", "hidden_unit")] + [
             d for d in b.dims if d not in ("hidden_unit", "output_unit")
         ]

@@ -232,6 +232,28 @@ def test_weight_figures_skip_grid_points_that_were_not_run():
     assert plot.first_trained(ds["w1"]) is None and "weights" not in plot.figures_for(ds)
 
 
+def test_weight_figures_of_a_grid_of_one_and_two_hidden_layers_draw_its_first_point():
+    """A grid over ``hidden = [8, "8,8"]`` merges ``w2`` over both ``hidden_unit`` and
+    ``hidden_unit_1`` (each job's matrix repeated along the one it lacks: docs/sweeps.md): the
+    weight figures of its first point, a one-hidden-layer network, were skipped as those of a
+    network with several layers; they draw that job's own weights now, and refuse the other point."""
+    from snnsim import runner
+    from snnsim.config import RunConfig
+    from snnsim.sweep.merge import stack
+
+    tiny = dict(study="ipd", backend="fused", neuron="standard", epochs=1, n_train_batches=1, n_test_batches=1,
+                batch_size=8)  # fmt: skip
+    one, two = (runner.run(RunConfig(hidden=h, **tiny), progress=False) for h in ("8", "8,8"))
+    ds = stack([one, two], {"hidden": ("8", "8,8")}).assign_coords(hidden=np.array(["8", "8,8"]))  # as merged
+    assert {"hidden_unit", "hidden_unit_1"} <= set(ds["w2"].dims)
+    assert plot.first_trained(ds["w1"]) == {"hidden": "8"} and "weights" in plot.figures_for(ds)
+    w1, w2 = plots.ipd.weights_of(ds, sel={"hidden": "8"})
+    assert np.array_equal(w1, one["w1"][0].values) and np.array_equal(w2, one["w2"][0].values)
+    with pytest.raises(ValueError, match="several"):
+        plots.ipd.weights_of(ds, sel={"hidden": "8,8"})
+    assert plot.figures_for(ds)["weights"]().axes
+
+
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys):
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
     (tmp_path / "taken").write_text("a file, not a folder")
