@@ -500,7 +500,11 @@ def weights_of(
             where = f" at {format_key(sel)}" if sel else ""
             raise ValueError(f"no trained weights{where} (its job is missing from the merge: NaN); "
                              "plots.common.first_trained(ds['w1']) names a point that was run")  # fmt: skip
-        return a.transpose("input_unit", "hidden_unit").values, b.transpose("hidden_unit", "output_unit").values
+        w1, w2 = a.transpose("input_unit", "hidden_unit").values, b.transpose("hidden_unit", "output_unit").values
+        # a grid over sizes (hidden = [8, 16], encoding) pads a smaller model with NaN to the largest
+        # (trained weights are never NaN): the point's own weights only
+        inputs, hidden = ~np.isnan(w1).all(1), ~np.isnan(w1).all(0)
+        return w1[inputs][:, hidden], w2[hidden][:, ~np.isnan(w2[hidden]).all(0)]
     if w2 is None:
         raise ValueError("pass w1 and w2, or a dataset with variables w1 and w2")
     return np.asarray(source, dtype=float), np.asarray(w2, dtype=float)

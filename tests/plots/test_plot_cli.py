@@ -254,6 +254,35 @@ def test_weight_figures_of_a_grid_of_one_and_two_hidden_layers_draw_its_first_po
     assert plot.figures_for(ds)["weights"]().axes
 
 
+def test_weight_figures_of_a_grid_over_sizes_draw_the_first_points_own_weights():
+    """A grid over ``hidden = [8, 16]`` merges its weights padded with NaN to the largest size
+    (outer alignment): the first point's figures drew 16 hidden neurons, 8 of them empty, and a
+    W1 W2 panel all NaN ("All-NaN slice"); a BMI grid over ``encoding`` drew its 48-input
+    ``bins`` model as a window of 48 neurons x 20 bins, 19 of them empty. They draw the point's
+    own weights now."""
+    from snnsim import runner
+    from snnsim.config import RunConfig
+    from snnsim.sweep.merge import stack
+
+    tiny = dict(study="ipd", backend="fused", epochs=1, n_train_batches=1, n_test_batches=1, batch_size=8)
+    runs = [runner.run(RunConfig(hidden=h, **tiny), progress=False) for h in (8, 16)]
+    ds = stack([r.assign_coords(hidden_unit=np.arange(r.sizes["hidden_unit"])) for r in runs], {"hidden": (8, 16)})
+    assert ds["w1"].sizes["hidden_unit"] == 16  # as the merge gives it
+    w1, w2 = plots.ipd.weights_of(ds, sel={"hidden": 8})
+    assert np.array_equal(w1, runs[0]["w1"][0].values) and np.array_equal(w2, runs[0]["w2"][0].values)
+    fig = plot.figures_for(ds)["weights"]()
+    assert all(np.isfinite(ax.images[0].get_array()).all() for ax in fig.axes if ax.images)
+
+    bmi = dict(study="bmi", model="snn", backend="fused", hidden=8, epochs=1, n_train_folds=1)
+    runs = [runner.run(RunConfig(encoding=e, **bmi), progress=False) for e in ("bins", "window")]
+    ds = stack(
+        [r.assign_coords(input_unit=np.arange(r.sizes["input_unit"])) for r in runs], {"encoding": ("bins", "window")}
+    )
+    assert plots.ipd.weights_of(ds, sel={"encoding": "bins"})[0].shape == (48, 8)
+    shown = " ".join(text.get_text() for text in plots.input_weight_profiles(ds, sel={"encoding": "bins"}).texts)
+    assert "48 recorded neurons" in shown and "x 20 bins" not in shown
+
+
 def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys):
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
     (tmp_path / "taken").write_text("a file, not a folder")
