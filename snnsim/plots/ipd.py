@@ -310,9 +310,18 @@ def confusion_figure(
     """
     refuse_pooled_settings(ds["confusion"].sel(sel) if sel else ds["confusion"], ("true_class", "pred_class"))
     counts = confusion_counts(ds, sel, repeat).transpose("true_class", "pred_class").values.astype(float)
+    mids = None
+    if "class_ipd_deg" in ds.coords:  # a grid over n_classes: each point's own midpoints (stacked over
+        da = ds["class_ipd_deg"].sel({k: v for k, v in (sel or {}).items() if k in ds["class_ipd_deg"].dims})
+        rows = da.transpose(..., "true_class").values.reshape(-1, da.sizes["true_class"])  # the swept dims)
+        rows = rows[~np.isnan(rows).all(1)]
+        if len(rows) and all(np.array_equal(r, rows[0], equal_nan=True) for r in rows):
+            keep = ~np.isnan(rows[0])  # and its fewer classes padded with NaN to the grid's most
+            mids, counts = rows[0][keep], counts[np.ix_(keep, keep)]
     n_classes = counts.shape[0]
     width = 180.0 / n_classes
-    mids = ds["class_ipd_deg"].values if "class_ipd_deg" in ds.coords else -90 + width * (np.arange(n_classes) + 0.5)
+    if mids is None:
+        mids = -90 + width * (np.arange(n_classes) + 0.5)
     true_hist = counts.sum(axis=1)
     est_hist = counts.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -181,6 +181,28 @@ def test_confusion_figure_plots_normalised_counts_and_histograms(ipd_grid):
     assert "accuracy" in fig.get_suptitle()
 
 
+def test_confusion_figure_of_a_grid_over_n_classes_draws_each_points_classes():
+    """A grid over ``n_classes = [6, 12]`` merges ``class_ipd_deg`` per point and pads the 6-class
+    counts with NaN to 12: ``python -m snnsim.plots`` stopped with a matplotlib traceback
+    ("only 0-dimensional arrays can be converted") at the first confusion figure."""
+    from snnsim import runner
+    from snnsim.config import RunConfig
+    from snnsim.sweep.merge import stack
+
+    tiny = dict(study="ipd", backend="fused", epochs=1, hidden=8, n_train_batches=1, n_test_batches=1, batch_size=8)
+    runs = [runner.run(RunConfig(n_classes=n, **tiny), progress=False) for n in (6, 12)]
+    ragged = ("true_class", "pred_class", "output_unit")  # as the merge indexes them
+    pieces = [r.assign_coords({d: np.arange(r.sizes[d]) for d in ragged}) for r in runs]
+    ds = stack(pieces, {"n_classes": (6, 12), "seed": (0,)})
+    assert ds["class_ipd_deg"].dims == ("n_classes", "seed", "true_class")  # as the merge gives it
+    for n, run in zip((6, 12), runs):
+        fig = plots.confusion_figure(ds, sel={"n_classes": n})
+        assert len(fig.axes[0].patches) == 2 * n  # true and estimated, one bar per class of the point
+        bars = fig.axes[0].patches[:n]
+        assert [round(b.get_x() + b.get_width() / 2, 6) for b in bars] == list(run["class_ipd_deg"].values.round(6))
+        assert fig.axes[1].images[0].get_array().shape == (n, n)
+
+
 def test_confusion_histogram_counts_in_whole_samples(ipd_ds):
     """A small test set (one sample per class, two of one): the histogram's y axis counts test
     samples, so its ticks are whole numbers (they were 0, 0.25, 0.5 ...)."""
