@@ -45,7 +45,7 @@ def load(experiment, study):
     found = ds.attrs.get("study") or ds.attrs.get("config_study") or "no study's"
     if found != study:
         raise ResultError(f"{RESULTS / experiment} holds {found} results, not {study}: this notebook draws "
-                          f"{study.upper()} figures; name an {study.upper()} experiment in "
+                          f"{study.upper()} figures; name {'an' if study == 'ipd' else 'a'} {study.upper()} experiment in "
                           f"$SNNSIM_{study.upper()}_EXPERIMENT")
     return ds
 

@@ -305,7 +305,7 @@ def test_notebook_refuses_an_experiment_of_the_other_study(kernel_env, monkeypat
     assert stopped.value.ename == "ResultError", stopped.value
     assert stopped.value.evalue.endswith(
         f"{other} holds {'bmi' if study == 'IPD' else 'ipd'} results, not {study.lower()}: this notebook draws "
-        f"{study} figures; name an {study} experiment in ${variable}"
+        f"{study} figures; name {'an' if study == 'IPD' else 'a'} {study} experiment in ${variable}"
     ), stopped.value.evalue
     assert "\n" not in stopped.value.evalue
     assert not list((kernel_env / "figures").glob("*")), sorted((kernel_env / "figures").glob("*"))
