@@ -6,7 +6,8 @@
 #
 # Each worker runs `python -m snnsim.tune worker SPEC`: it asks the shared study (the journal
 # file results/NAME/optuna.journal, safe on a cluster file system) for trials until the spec's
-# budget is used; array task k samples with seed + k (two arrays at once: apart). A trial's
+# budget is used; a task samples with a seed drawn from the spec's seed, its number k and its first
+# trial's number (seed + k where that is trial 0), so no two tasks share one. A trial's
 # result file is results/NAME/trial-N.h5. USR1 (time limit) and TERM stop the worker; its trial is marked
 # stopped and does not count against the budget (submit again to run the rest; nothing requeues).
 #SBATCH --job-name=snnsim-tune

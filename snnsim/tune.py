@@ -8,7 +8,7 @@ accuracy (IPD, ``n_val_batches`` > 0) or validation FVAF (BMI) over the epochs o
     trials = 20                    # the budget, shared by every worker
     sampler = "tpe"                # tpe | random
     pruner = "median"              # median | halving | none: on the per-epoch validation score
-    seed = 0                       # worker k samples with seed + k (restarted: see study(), _worker_seed())
+    seed = 0                       # the worker that asks trial 0 samples with seed + its number (see _worker_seed())
 
     [fixed]                        # RunConfig settings of every trial
     study = "ipd"
@@ -115,7 +115,7 @@ SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "halving", "none")
 TOP_KEYS = ("name", "description", "trials", "sampler", "pruner", "seed", "fixed", "search")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-#: The largest seed: worker k samples with ``seed + k``, and numpy's seeds end at 2**32 - 1.
+#: The largest seed: a worker may sample with ``seed + k``, and numpy's seeds end at 2**32 - 1.
 MAX_SEED = 2**31 - 1
 #: Settings that no search may vary: the objective (val_acc or val_fvaf) follows from ``study``.
 UNSEARCHABLE = ("study",)
@@ -426,9 +426,10 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     job files, or the study was made by a spec with other fixed settings or search space.
     The first worker records, beside the space, the spec's ``seed`` and ``made_with`` (JSON: the
     versions of snnsim, its numerics, the libraries and Optuna).
-    Worker k samples with seed ``seed + k`` in a new study; in a study that has asked trials
+    Worker k loads it with seed ``seed + k`` in a new study; in a study that has asked trials
     already (a worker restarted or resubmitted) with a seed drawn from (seed, k, trials asked),
-    so that it does not ask the points its first run asked again."""
+    so that it does not ask the points its first run asked again; :func:`work` seeds again at
+    its first ask (:func:`_worker_seed`)."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
