@@ -250,6 +250,19 @@ def _config_of(settings: dict) -> RunConfig:
     return RunConfig.from_dict({**recipe_of(settings), **settings})
 
 
+def _checked_config(ns: argparse.Namespace, settings: dict) -> RunConfig:
+    """:func:`_config_of`, where a check across settings that fails on a key of a TOML ``--config``
+    file (not a flag) names the file and its key, as a bad value there is named
+    (:func:`config_file`), not a flag the user never gave."""
+    try:
+        return _config_of(settings)
+    except ConfigError as exc:
+        path, flags = getattr(ns, "config", None), set(vars(ns)) | ({"study"} if "task" in vars(ns) else set())
+        if path is None or rerun_file(ns) is not None or exc.field in flags or exc.field not in settings:
+            raise
+        raise ConfigError("config", f"{path}: {exc.field}: {exc.message}") from None
+
+
 def _settings(ns: argparse.Namespace) -> dict:
     """The settings a run's ``--config`` file and flags name (flags win)."""
     flags = {k: v for k, v in vars(ns).items() if k not in OUTPUT_FLAGS}
@@ -750,7 +763,7 @@ def main(argv: list[str] | None = None) -> int:
         from .runner import summarise, unresponsive_note
 
         settings = _settings(ns)  # the config file is read once
-        cfg = _config_of(settings)
+        cfg = _checked_config(ns, settings)
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
         given = named(ns, settings)

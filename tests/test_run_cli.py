@@ -363,6 +363,27 @@ def test_a_bad_value_in_a_config_file_is_named_with_the_file(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_settings_of_a_config_file_that_do_not_go_together_are_named_with_the_file(tmp_path, capsys):
+    """A check across settings that fails on a key of a TOML ``--config`` file (a BMI setting in
+    an IPD run, a model-space option without ``--neuron standard``) names the file and its key,
+    as a bad value there is named, not a flag the user never gave; one given as a flag keeps its
+    flag. Nothing is written."""
+    out = tmp_path / "r.h5"
+    for text, key in [("rotation = 3\n", "rotation"), ('tau_syn = "5ms"\n', "tau_syn")]:
+        toml = tmp_path / "c.toml"
+        toml.write_text(text)
+        capsys.readouterr()
+        assert main(["--config", str(toml), "--quiet", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {toml}: {key}: "), err
+        assert not out.exists()
+    toml.write_text("epochs = 1\n")
+    assert main(["--config", str(toml), "--tau-syn", "5ms", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --tau-syn: "), err
+    assert not out.exists()
+
+
 def test_bare_durations_in_a_config_file_get_a_note(tmp_path, capsys):
     """``tau = 20`` in a TOML file is 20 s, as documented: a note says so (not for "2ms", a 0 that
     turns a span off, or a duration a flag replaces)."""
