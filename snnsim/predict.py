@@ -354,11 +354,11 @@ def main(argv: list[str] | None = None) -> int:
             ns.out, ns.overwrite, inputs={"the model file": ns.model, "the --data file": ns.data}
         )
         clean_and_report(target, PROG, "predictions")  # temporaries of predictions killed in their write
-        if cfg.study == "ipd":
-            if (ns.data is None) == (ns.stimuli is None):
-                raise DataError("give --data FILE.npz or --stimuli N (one of them) for an IPD model")
+        if cfg.study == "ipd":  # a flag of the other study first: it says what is wrong with the command
             if ns.fold:
                 raise DataError("--fold is for BMI models; this is an IPD model")
+            if (ns.data is None) == (ns.stimuli is None):
+                raise DataError("give --data FILE.npz or --stimuli N (one of them) for an IPD model")
             if ns.seed is not None and ns.stimuli is None:
                 raise DataError("--seed is the seed of the fresh stimuli of --stimuli; a --data file has its own")
             ns.seed = ns.seed or 0
@@ -366,12 +366,12 @@ def main(argv: list[str] | None = None) -> int:
                 spikes, ipd, data_sha256 = ipd_stimuli(cfg, ns.data, ns.stimuli, ns.seed)
                 out = predict_ipd(ds, cfg, spikes, ipd)
         else:
-            if ns.data is None:
-                raise DataError("--data: give the bmi_dataset.pkl to predict on")
             if ns.stimuli is not None:
                 raise DataError("--stimuli is for IPD models; this is a BMI model")
             if ns.seed is not None:
                 raise DataError("--seed is for IPD models (the seed of --stimuli); this is a BMI model")
+            if ns.data is None:
+                raise DataError("--data: give the bmi_dataset.pkl to predict on")
             with deterministic():
                 out = predict_bmi(ds, cfg, ns.data, ns.fold)
         out.attrs.update({"model": str(Path(ns.model).resolve()), "model_sha256": model_sha256,

@@ -217,6 +217,7 @@ BAD = {
     "damaged compressed .npz": lambda m, d: (m, ["--data", _damaged_compressed_npz(d)], "with an array 'spikes'"),
     "no data": lambda m, d: (m, [], "give --data FILE.npz or --stimuli N"),
     "fold of IPD": lambda m, d: (m, ["--stimuli", "4", "--fold", "1"], "--fold is for BMI models"),
+    "BMI flags only": lambda m, d: (m, ["--fold", "1"], "--fold is for BMI models"),  # not "give --data or --stimuli"
     "seed of a data file": lambda m, d: (m, ["--data", _npz(d, "k.npz", spikes=np.zeros((2, 100, 200))), "--seed",
                                               "3"], "--seed is the seed of the fresh stimuli of --stimuli"),
 }  # fmt: skip
@@ -365,6 +366,20 @@ def test_a_seed_for_a_bmi_model_is_refused(bmi_path, tmp_path, capsys):
     assert in_process(out, "--data", bmi_path, "--seed", 4, "--out", tmp_path / "p.h5") == 2
     assert capsys.readouterr().err.splitlines() == [
         "snnsim.predict: error: --seed is for IPD models (the seed of --stimuli); this is a BMI model"
+    ]
+    assert not (tmp_path / "p.h5").exists()
+
+
+def test_ipd_flags_for_a_bmi_model_are_named(bmi_path, tmp_path, capsys):
+    """An IPD command on a BMI model (``--stimuli N``, no ``--data``) names the flag that does
+    not fit it; it said "--data: give the bmi_dataset.pkl to predict on"."""
+    out = tmp_path / "b.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
+                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert in_process(out, "--stimuli", 4, "--out", tmp_path / "p.h5") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "snnsim.predict: error: --stimuli is for IPD models; this is a BMI model"
     ]
     assert not (tmp_path / "p.h5").exists()
 
