@@ -336,9 +336,32 @@ def _other(saved: Any, key: str) -> str:
         if was["models"] == now["models"] and (changed := [k for k in new if old.get(k) != new[k]]):
             made_with = ", ".join(f"{k} {old.get(k, '?')}" for k in changed)
             return f"was made with {made_with}, this run has {', '.join(f'{k} {new[k]}' for k in changed)}"
+        if why := _other_models(json.loads(was["models"]), json.loads(now["models"])):
+            return why
     except (TypeError, ValueError, KeyError):  # no key, or one of an earlier snnsim version
         pass
     return "holds other models"
+
+
+def _other_models(was: Any, now: Any) -> str | None:
+    """Why the models of a study's checkpoint key ``was`` are not those of ``now`` (both lists:
+    each model's [config, seed], the data's SHA-256, ``{"numerics_version": N}``: ``checkpoint_key``
+    of :mod:`snnsim.studies.ipd`) where the configs and seeds are the same: other data under the
+    same name, or other numerics; None otherwise."""
+    if not (isinstance(was, list) and isinstance(now, list) and len(was) == len(now)):
+        return None
+    differ = [(a, b) for a, b in zip(was, now) if a != b]
+    if not differ:
+        return None
+    if all(isinstance(a, str) and isinstance(b, str) for a, b in differ):  # the data's SHA-256
+        a, b = differ[0]
+        return f"was made from other data under the same name (SHA-256 {a[:12]}..., now {b[:12]}...)"
+    if all(isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys() == {"numerics_version"}
+           for a, b in differ):  # fmt: skip
+        a, b = differ[0]
+        return (f"was made by an snnsim of numerics version {a['numerics_version']}, this run has "
+                f"{b['numerics_version']}")  # fmt: skip
+    return None
 
 
 def remove_checkpoint(path: Path) -> None:

@@ -215,7 +215,9 @@ def test_a_checkpoint_made_on_other_data_under_the_same_path_is_not_resumed(tmp_
     data.write_bytes(pickle.dumps(generate(seed=1, samples_per_fold=300)))  # other data, same path
     other = run(*args)
     assert other.returncode == 0, other.stderr
-    assert "holds other models; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
+    # it says why: the same settings and seed, other data (it said "holds other models")
+    assert "was made from other data under the same name (SHA-256 " in other.stderr, other.stderr
+    assert "; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
 
 
 def test_a_checkpoint_made_with_other_numerics_is_not_resumed(tmp_path):
@@ -231,7 +233,9 @@ def test_a_checkpoint_made_with_other_numerics_is_not_resumed(tmp_path):
     other = subprocess.run([sys.executable, "-c", bumped, *args], cwd=ROOT, capture_output=True, text=True,
                            timeout=300)  # fmt: skip
     assert other.returncode == 0, other.stderr
-    assert "holds other models; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
+    v = results.NUMERICS_VERSION
+    assert (f"was made by an snnsim of numerics version {v}, this run has {v + 1}; starting from epoch 1"
+            in other.stderr and "resuming" not in other.stderr), other.stderr  # fmt: skip
     ds = results.load(out)
     assert ds.attrs.get("resumed_from_epoch") is None and ds.attrs["numerics_version"] == results.NUMERICS_VERSION + 1
 
