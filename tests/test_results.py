@@ -6,6 +6,7 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
+from small_disk import fill, small_disk
 
 from snnsim import results
 from snnsim.config import RunConfig
@@ -143,7 +144,6 @@ def test_file_says_which_kernels_computed_it(tmp_path):
     """The compiled kernels and the fused backend's torch loops round otherwise (w1 2.7e-7 apart
     after one epoch of a tiny run), and a cache folder on a full disk gives the torch loops with
     nothing in ``numerics_env`` to tell: the file says which loops made its numbers."""
-    import subprocess
 
     clean = {name: "" for name in results.NUMERICS_ENV}
     compiled, env, _ = _kernels_of_a_run(tmp_path, "compiled", **clean)
@@ -151,19 +151,9 @@ def test_file_says_which_kernels_computed_it(tmp_path):
     switched, env, _ = _kernels_of_a_run(tmp_path, "switched", **{**clean, "SNNSIM_NO_NATIVE": "1"})
     assert switched == "torch loops (SNNSIM_NO_NATIVE=1)" and env == {"SNNSIM_NO_NATIVE": "1"}
 
-    full = tmp_path / "full"
-    full.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], check=True)  # root: a real disk
-    try:
-        with open(full / "fill", "wb", buffering=0) as fh:  # every block taken
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-            except OSError:
-                pass
+    with small_disk(tmp_path / "full") as full:  # root: a real disk
+        fill(full)  # every block taken
         loops, env, err = _kernels_of_a_run(tmp_path, "full", **clean, SNNSIM_CACHE=str(full / "cache"))
-    finally:
-        subprocess.run(["umount", str(full)], check=True)
     assert "compiled CPU kernels unavailable" in err
     assert loops == "torch loops ([Errno 28] No space left on device)" and env == {}
 

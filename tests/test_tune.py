@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from in_process import run_here
+from small_disk import fill, small_disk
 from sweep.test_slurm_e2e import cluster, squeue_states, wait_for  # noqa: F401 - the cluster fixture
 
 from snnsim import results, tune
@@ -1033,48 +1034,32 @@ def test_a_worker_whose_log_cannot_be_written_runs_the_budget(tmp_path):
     """A worker whose stderr goes to a full file system (SLURM's ``logs/`` over a home quota, the
     results elsewhere): its first log line, after its first trial, raised, and the worker ended
     with exit 1, leaving the rest of its budget unrun. The log lines are dropped now."""
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(logs)], check=True)
-    try:
-        path = tmp_path / "learns.toml"
-        path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
-        with open(logs / "fill", "wb", buffering=0) as fh:  # every block taken
-            with pytest.raises(OSError, match="No space left"):
-                while True:
-                    fh.write(b"\0" * 4096)
-        root = tmp_path / "results"
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    root = tmp_path / "results"
+    with small_disk(tmp_path / "logs") as logs:
         with open(logs / "worker.err", "wb") as err:
+            fill(logs)  # every block taken
             proc = subprocess.run([sys.executable, "-m", "snnsim.tune", "worker", str(path)], env=env_for(root),
                                   cwd=tmp_path, stdout=subprocess.PIPE, stderr=err, timeout=180)  # fmt: skip
-        assert proc.returncode == 0
-        assert len(status(path, env_for(root), tmp_path)["complete"]) == 2
-    finally:
-        subprocess.run(["umount", str(logs)], check=True)
+    assert proc.returncode == 0
+    assert len(status(path, env_for(root), tmp_path)["complete"]) == 2
 
 
 def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
     """``tune run`` with its results folder on a full disk: Optuna's journal write failed with an
     error that names no file, and the one line said only "snnsim.tune: error: No space left on
     device". It names the results folder (exit 5), and once there is room the study runs."""
-    small = tmp_path / "small"
-    small.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)], check=True)
-    try:
-        path = tmp_path / "learns.toml"
-        path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
-        with open(small / "fill", "wb", buffering=0) as fh:  # every block taken
-            with pytest.raises(OSError, match="No space left"):
-                while True:
-                    fh.write(b"\0" * 4096)
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+    with small_disk(tmp_path / "small") as small:
+        fill(small)  # every block taken
         proc = cli("--results-dir", small / "results", "run", path, env=env_for(tmp_path), cwd=tmp_path)
         assert proc.returncode == 5, proc.stderr
         assert proc.stderr.splitlines() == [f"snnsim.tune: error: {small / 'results'}: No space left on device"]
-        (small / "fill").unlink()
+        (small / "filler").unlink()
         ok(cli("--results-dir", small / "results", "run", path, env=env_for(tmp_path), cwd=tmp_path))
         assert tune.trial_path(tune.load(path), 0, small / "results").exists()
-    finally:
-        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_a_trial_whose_file_cannot_be_written_stops_the_worker_and_is_not_counted(tmp_path):
@@ -1083,16 +1068,12 @@ def test_a_trial_whose_file_cannot_be_written_stops_the_worker_and_is_not_counte
     next; ``tune run -j 2`` used the whole budget so and exited 0, the reason only in the workers'
     logs. The worker now stops at the first such trial (exit 5), which does not count: once
     there is room the same command runs the whole budget."""
-    small = tmp_path / "small"
-    small.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(small)], check=True)
-    try:
-        path = tmp_path / "learns.toml"
-        path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    with small_disk(tmp_path / "small", "256k") as small:
         spec, root = tune.load(path), small / "results"
         tune.study(spec, root)  # the journal is made; then another job takes all but 40 kB
-        with open(small / "fill", "wb", buffering=0) as fh:
-            fh.write(b"\0" * (os.statvfs(small).f_bavail * os.statvfs(small).f_frsize - 40_000))
+        fill(small, room=40_000)
         proc = cli("--results-dir", root, "run", path, "-j", "2", env=env_for(tmp_path), cwd=tmp_path)
         assert proc.returncode == 5, f"{proc.stdout}\n{proc.stderr}"
         assert "could not write a trial's result file" in proc.stderr and "Traceback" not in proc.stderr
@@ -1100,13 +1081,11 @@ def test_a_trial_whose_file_cannot_be_written_stops_the_worker_and_is_not_counte
         assert st["complete"] == [] and st["failed"] == [] and st["stopped"], st
         logs = "".join(p.read_text() for p in (root / "learns" / "logs").iterdir())
         assert "No space left on device" in logs and "not counted against the budget" in logs, logs
-        (small / "fill").unlink()
+        (small / "filler").unlink()
         ok(cli("--results-dir", root, "run", path, env=env_for(tmp_path), cwd=tmp_path))
         st = status(path, env_for(root), tmp_path)
         assert len(st["complete"]) == 2 and st["failed"] == [], st
         assert all(tune.trial_path(spec, n, root).exists() for n in st["complete"])
-    finally:
-        subprocess.run(["umount", str(small)], check=True)
 
 
 def _as_if_made_by_numerics(spec, root, version):

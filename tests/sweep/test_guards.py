@@ -19,6 +19,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from small_disk import fill, small_disk
 from sweep.test_merge import TEXT, fake_job
 
 from snnsim import results
@@ -39,15 +40,6 @@ data = "{data}"
 [sweep]
 seed = [0, 1]
 """
-
-
-def fill(folder) -> None:
-    """Fill the (small, real) file system of ``folder`` to its last page."""
-    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
-    with pytest.raises(OSError, match="No space left"):
-        while True:
-            os.write(fd, b"\0" * 4096)
-    os.close(fd)
 
 
 def one_line(capsys) -> str:
@@ -320,15 +312,10 @@ def test_a_failed_job_on_a_full_disk_leaves_no_empty_failed_marker(tmp_path, bmi
     (a real tmpfs): the ``.failed`` marker could not be written, and the run said so, but left an
     empty ``job-0.failed``, so ``status`` listed the job failed with no reason. Nothing is left
     now: the job is missing, and runs again."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
     exp_file = tmp_path / "g.toml"
     exp_file.write_text(BMI.format(data=tmp_path / "gone.pkl"))
     exp = loads(exp_file.read_text())
-    folder = tmp_path / "small"
-    folder.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)], check=True)
-    try:
+    with small_disk(tmp_path / "small") as folder:
         job_dir(exp, folder).mkdir()
         job_lock(exp, 0, folder).path.write_text("an earlier holder\n")  # its page, taken again by the run
         fill(folder)
@@ -339,8 +326,6 @@ def test_a_failed_job_on_a_full_disk_leaves_no_empty_failed_marker(tmp_path, bmi
         assert not (folder / "g" / "job-0.failed").exists()
         assert not [p.name for p in (folder / "g").iterdir() if p.name.endswith(".tmp")]
         assert state(exp, 0, folder).state == "missing"
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_a_job_whose_log_cannot_be_written_still_writes_its_result(tmp_path, bmi_path):
@@ -348,23 +333,16 @@ def test_a_job_whose_log_cannot_be_written_still_writes_its_result(tmp_path, bmi
     over its quota, the results on scratch): the first log line raised, and the job ended with
     exit 1 before it trained, with no result, no ``.failed`` and no word anywhere. The log lines
     are dropped now, and the jobs train and write their results."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a small tmpfs needs root")
     exp_file = tmp_path / "g.toml"
     exp_file.write_text(BMI.format(data=bmi_path))
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(logs)], check=True)
-    try:
-        fill(logs)
+    with small_disk(tmp_path / "logs") as logs:
         with open(logs / "job.err", "wb") as err:
+            fill(logs)
             argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "run", str(exp_file),
                     "0", "--pack", "2"]  # fmt: skip
             proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=err, text=True)
-        assert proc.returncode == 0, proc.stdout
-        assert [s.state for s in states(loads(exp_file.read_text()), tmp_path / "r")] == ["done", "done"]
-    finally:
-        subprocess.run(["umount", str(logs)], check=True)
+    assert proc.returncode == 0, proc.stdout
+    assert [s.state for s in states(loads(exp_file.read_text()), tmp_path / "r")] == ["done", "done"]
 
 
 def test_unbalanced_sbatch_args_are_one_line(tmp_path, capsys):
