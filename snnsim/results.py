@@ -409,7 +409,7 @@ def load(path: str | os.PathLike) -> xr.Dataset:
             raise ResultError(f"{path} is not a readable result file ({type(exc).__name__}: {exc})") from None
     if not is_complete(ds.attrs):
         if not any(k in ds.attrs for k in ("snnsim_version", "config", "experiment", "tune_spec")):
-            raise ResultError(f"{path} is not an snnsim result file (an HDF5 file without snnsim's attributes: "
+            raise ForeignFile(f"{path} is not an snnsim result file (an HDF5 file without snnsim's attributes: "
                               "give a file written by python -m snnsim.run, sweep merge or tune merge)")  # fmt: skip
         raise ResultError(f"{path} is incomplete (no 'complete' mark)")
     return current_names(ds)
@@ -432,6 +432,10 @@ def is_complete(attrs: Mapping[str, Any]) -> bool:
     scalar: a damaged or foreign file may hold anything there)."""
     mark = np.asarray(attrs.get("complete"), dtype=object)
     return mark.size == 1 and type(mark.item()) is not bool and mark.item() == 1
+
+
+class ForeignFile(ResultError):
+    """An HDF5 file without snnsim's attributes (another program's, such as an exported NIR graph)."""
 
 
 class _NotAResultLayout(Exception):

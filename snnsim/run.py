@@ -190,6 +190,10 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
     try:
         ds = results.load(path)
         run = results.config_of(ds, path)
+    except results.ForeignFile:  # its hint names merges, which --config refuses
+        raise ConfigError("config", f"{path} is not an snnsim result file (an HDF5 file without snnsim's attributes): "
+                          "give a run's result file (python -m snnsim.run, or a sweep job's) or a TOML file of "
+                          "settings") from None  # fmt: skip
     except ResultError as exc:
         raise ConfigError("config", str(exc)) from None
     if "model" in ds.attrs:  # python -m snnsim.predict's file: its model's config, not a run of its own

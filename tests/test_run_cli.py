@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 
+import h5py
 import numpy as np
 import pytest
 import xarray as xr
@@ -344,11 +345,18 @@ def test_a_file_that_is_not_a_run_is_refused_as_config(tmp_path, capsys):
     results.write(ds, merged)
     damaged = tmp_path / "damaged.h5"
     damaged.write_bytes(run.read_bytes()[:-300])
-    for path, why in [(merged, "not the result file of one run"), (damaged, "is not a readable result file")]:
+    foreign = tmp_path / "model.nir"  # an HDF5 file of another program (NIR's graph), as exports write them
+    with h5py.File(foreign, "w") as f:
+        f.attrs["version"] = "1.0"
+    cases = [(merged, "not the result file of one run"), (damaged, "is not a readable result file"),
+             (foreign, "is not an snnsim result file (an HDF5 file without snnsim's attributes): give a run's "
+                       "result file (python -m snnsim.run, or a sweep job's) or a TOML file of settings")]  # fmt: skip
+    for path, why in cases:
         capsys.readouterr()
         assert main(["--config", str(path), "--quiet"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("snnsim.run: error: --config: ") and why in err[0], err
+        assert "sweep merge or tune merge" not in err[0], err  # --config runs one run again: no merge
 
 
 def test_a_bad_value_in_a_config_file_is_named_with_the_file(tmp_path, capsys):
