@@ -160,6 +160,7 @@ class Spec:
     search: tuple[Param, ...]
     path: Path
     description: str = ""
+    text: str = ""  # the file as read: what each trial file records (the file may be edited meanwhile)
 
     @property
     def objective(self) -> str:
@@ -223,7 +224,8 @@ def load(path: str | Path) -> Spec:
     corner of the space (:meth:`Spec.corners`) must be valid."""
     path = find(path, "tuning spec", SpecError)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+        text = path.read_text(encoding="utf-8-sig")
+        doc = tomllib.loads(text)
     except OSError as exc:
         raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError:
@@ -318,7 +320,7 @@ def load(path: str | Path) -> Spec:
     if not search:
         raise SpecError(f"{path}: [search] names no setting")
     spec = Spec(name, trials, choice("sampler", SAMPLERS, "tpe"), choice("pruner", PRUNERS, "median"), seed, fixed,
-                tuple(search), path, str(doc.get("description", "")))  # fmt: skip
+                tuple(search), path, str(doc.get("description", "")), text)  # fmt: skip
     cfgs, refused = [], None
     for point in spec.corners():
         try:
@@ -781,7 +783,7 @@ def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None) -> 
     curve = ds["val_acc_curve" if spec.objective == "val_acc" else "val_fvaf_curve"].values
     value = float(np.nanmax(curve[0]))
     ds.attrs.update({"trial_number": trial.number, "trial_params": json.dumps(params), "objective": spec.objective,
-                     "objective_value": value, "tune_spec": spec.path.read_text(),
+                     "objective_value": value, "tune_spec": spec.text,
                      "optuna_version": versions()["optuna"]})  # fmt: skip
     results.write(ds, trial_path(spec, trial.number, root), overwrite=True)
     return value
@@ -1082,7 +1084,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     # libraries and Optuna that made the trials (NAME_by_trial where they differ); the merger's in merged_with
     merged.attrs = carried_attrs(loaded, [p.name for p in spec.search], by="trial",
                                  drop=("trial_number", "trial_params", "objective_value"))  # fmt: skip
-    merged.attrs.update({"tune_spec": spec.path.read_text(), "name": spec.name, "objective": spec.objective,
+    merged.attrs.update({"tune_spec": spec.text, "name": spec.name, "objective": spec.objective,
                          "complete": 1, "n_trials": len(pieces), "missing": json.dumps(missing),
                          "stale": json.dumps(info["stale"]), "stale_reasons": json.dumps(info["reasons"]),
                          "unmerged_trials": json.dumps(_unmerged(s)),

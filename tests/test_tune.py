@@ -481,6 +481,24 @@ def test_two_workers_of_one_number_started_at_once_ask_other_points(tmp_path, mo
     assert len(trials) == 2 and trials[0].params != trials[1].params, [t.params for t in trials]
 
 
+@pytest.mark.parametrize("change", ["edited", "removed"])
+def test_a_spec_file_changed_while_a_worker_runs(tmp_path, change):
+    """The spec file edited (for the next study) or removed while a worker runs: each trial file
+    recorded the spec as it was on disk when the trial ended, not the one the trial ran (the
+    edited text), or the trial failed after training, unwritten (removed: FileNotFoundError), and so
+    did every trial after it. A trial records the spec its worker read."""
+    path = tmp_path / "learns.toml"
+    text = LEARNS.replace("{name}", "learns").replace("{trials}", "1")
+    path.write_text(text)
+    spec, root = tune.load(path), tmp_path / "results"
+    if change == "edited":
+        path.write_text(text.replace("low = 1e-7", "low = 1e-3"))
+    else:
+        path.unlink()
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    assert results.load(tune.trial_path(spec, 0, root)).attrs["tune_spec"] == text
+
+
 def test_a_worker_whose_every_trial_failed_exits_1(tmp_path):
     """Every trial diverges (lr 1e29..1e30): recorded failed, with the reason, and the worker's exit
     code says so (a SLURM array shows the task failed)."""
