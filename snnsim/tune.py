@@ -1094,8 +1094,29 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     merged.attrs.update({"budget": spec.trials, "running_trials": json.dumps(info["running"]),
                          "trials_to_go": max(0, spec.trials - counted)})  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"
+    _check_no_loss(spec, out, set(missing) | set(info["stale"]))
     results.write(merged, out, overwrite=True)
     return out
+
+
+def _check_no_loss(spec: Spec, path: Path, holes: set[int]) -> None:
+    """Refuse to replace the merged file ``path`` of this study with one that leaves out
+    (``--allow-missing``) trials it holds: their files are gone, damaged or stale since, and their
+    numbers would be lost (as :func:`snnsim.sweep.merge._check_no_loss` for a sweep's jobs)."""
+    from . import results
+    from .sweep.jobs import array_spec, file_attrs
+
+    if not holes or not path.is_file():
+        return
+    try:
+        if file_attrs(path).get("name") != spec.name:
+            return
+        had = holes & {int(n) for n in results.load(path)["trial"].values}
+    except Exception:  # noqa: BLE001 - a damaged merged file holds nothing to keep
+        return
+    if had:
+        raise ResultError(f"{path} holds trials {array_spec(sorted(had))}, whose files are gone, damaged or stale now; "
+                          "merging would lose their numbers: move that file away first")  # fmt: skip
 
 
 def _as_value(value: Any) -> Any:

@@ -1064,6 +1064,32 @@ def test_a_worker_whose_log_cannot_be_written_runs_the_budget(tmp_path):
     assert len(status(path, env_for(root), tmp_path)["complete"]) == 2
 
 
+@pytest.mark.parametrize("loss", ["gone", "damaged"])
+def test_merge_with_allow_missing_keeps_a_merged_trial_whose_file_is_lost(tmp_path, loss):
+    """A study merged whole, then a trial's file removed or damaged: ``merge --allow-missing``
+    replaced the merged file with one without that trial, and its numbers, kept nowhere else,
+    were lost. It is refused now in one line (as a sweep's merge refuses it), the merged file
+    left as it was."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    spec, root = tune.load(path), tmp_path / "results"
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    env = env_for(root)
+    ok(run_here(tune.main, "merge", path, env=env, cwd=tmp_path))
+    merged = root / "learns.h5"
+    before = merged.read_bytes()
+    trial = tune.trial_path(spec, 1, root)
+    if loss == "gone":
+        trial.unlink()
+    else:
+        trial.write_bytes(trial.read_bytes()[:3000])
+    proc = run_here(tune.main, "merge", path, "--allow-missing", env=env, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.splitlines() == [f"snnsim.tune: error: {merged} holds trials 1, whose files are gone, damaged or "
+                                        "stale now; merging would lose their numbers: move that file away first"]  # fmt: skip
+    assert merged.read_bytes() == before
+
+
 def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
     """``tune run`` with its results folder on a full disk: Optuna's journal write failed with an
     error that names no file, and the one line said only "snnsim.tune: error: No space left on
