@@ -1212,6 +1212,8 @@ def cmd_run(spec: Spec, ns: Any) -> int:
     workers = min(ns.processes, spec.trials)
     if workers == 1:
         return work(spec, ns.results_dir, 0, _log)
+    # what would refuse every worker (a changed data file, other numerics): one line here, not one per worker's log
+    study(spec, ns.results_dir)
     logs = folder(spec, ns.results_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     from . import threads

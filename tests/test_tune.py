@@ -922,6 +922,9 @@ def test_a_data_file_changed_between_workers_is_refused(tmp_path, bmi_path):
     line = one_line_error(cli("run", path, env=env, cwd=tmp_path))
     assert "its trials trained on data file data.pkl with SHA-256" in line and "changed since" in line, line
     assert journal.read_bytes() == before
+    # with workers: each was refused in its log, and `run` printed the status and exit 2 without a word of why
+    assert one_line_error(cli("run", path, "-j", "2", env=env, cwd=tmp_path)) == line
+    assert journal.read_bytes() == before
     st = status(path, env, tmp_path)  # status still reads it: its trial is stale, as a sweep's job would be
     assert st["complete"] == [] and st["stale"] == [0] and "data file data.pkl changed since" in st["reasons"]["0"]
     shutil.copyfile(bmi_path, data)  # the file restored: the study goes on
