@@ -814,6 +814,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
     from optuna.trial import TrialState
 
     s = study(spec, root, worker)
+    _clean_trial_leftovers(spec, root, log)
     done = failed = 0
     with stop_on_signals():
         while True:
@@ -868,6 +869,20 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 if stop:
                     return 128 + stop.signum
             done += 1
+
+
+def _clean_trial_leftovers(spec: Spec, root: str | os.PathLike | None, log) -> None:  # noqa: ANN001
+    """Remove the temporaries that workers killed while they wrote a trial file left (those of
+    live writers are kept)."""
+    from .atomic_write import clean_leftovers, leftovers_by_target
+
+    where = folder(spec, root)
+    removed = []
+    for target, found in leftovers_by_target(where, os.listdir(where)).items():
+        if re.fullmatch(r"trial-\d+\.h5", target):
+            removed += clean_leftovers(where / target, found)[0]
+    if removed:
+        log(f"removed {len(removed)} temporary file(s) of trial files that killed workers were writing")
 
 
 def _worker_seed(spec: Spec, worker: int, first: int) -> int:
@@ -1320,8 +1335,10 @@ def cmd_best(spec: Spec, ns: Any) -> int:
 
 
 def cmd_merge(spec: Spec, ns: Any) -> int:
-    from .sweep.jobs import array_spec, file_attrs
+    from .atomic_write import clean_and_report
+    from .sweep.jobs import array_spec, file_attrs, results_dir
 
+    clean_and_report(results_dir(ns.results_dir) / f"{spec.name}.h5", PROG, "merges")
     path = merge(spec, ns.results_dir, ns.allow_missing)
     attrs = file_attrs(path)
     print(f"{spec.name}: merged {attrs['n_trials']} trials into {path}")

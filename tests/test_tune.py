@@ -19,10 +19,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from in_process import run_here
+from signalled_write import signal_in_write
 from small_disk import fill, small_disk
 from sweep.test_slurm_e2e import cluster, squeue_states, wait_for  # noqa: F401 - the cluster fixture
 
 from snnsim import results, tune
+from snnsim.atomic_write import temporary_name
 from snnsim.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1091,6 +1093,31 @@ def test_merge_with_allow_missing_keeps_a_merged_trial_whose_file_is_lost(tmp_pa
     assert proc.stderr.splitlines() == [f"snnsim.tune: error: {merged} holds trials 1, whose files are gone, damaged or "
                                         "stale now; merging would lose their numbers: move that file away first"]  # fmt: skip
     assert merged.read_bytes() == before
+
+
+def test_the_temporaries_of_killed_merges_and_trials_are_removed(tmp_path):
+    """A ``tune merge`` killed (SIGKILL) in its write, or a worker killed in a trial file's write,
+    leaves its temporary beside the file: nothing in ``tune`` ever removed one (a trial file's
+    size each, for good), as ``sweep`` merges and jobs remove theirs. The next merge removes the
+    merges' and says so; the next worker those of trial files."""
+    import signal
+
+    path, spec, root, env, _ = _one_trial_study(tmp_path)
+    argv = ["--results-dir", str(root), "merge", str(path)]
+    returncode, err = signal_in_write("snnsim.tune", argv, ".learns.h5.*.tmp", root, signal.SIGKILL)
+    assert returncode == -signal.SIGKILL, err
+    assert len(list(root.glob(".learns.h5.*.tmp"))) == 1
+    proc = ok(run_here(tune.main, *argv, env=env, cwd=tmp_path))
+    assert f"snnsim.tune: removed 1 temporary file(s) of killed merges beside {root / 'learns.h5'}" in proc.stderr
+    assert not list(root.glob(".learns.h5.*.tmp"))
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    trial = tune.trial_path(spec, 0, root)
+    parts = temporary_name(trial).name.rsplit(".", 3)  # .trial-0.h5.HOST, PID, TOKEN, tmp: a writer gone
+    left = trial.with_name(".".join([parts[0], dead.stdout.strip(), *parts[2:]]))
+    left.write_bytes(b"half a trial file")
+    path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
+    assert tune.work(tune.load(path), root, 0, lambda message: None) == 0
+    assert not left.exists()
 
 
 def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
