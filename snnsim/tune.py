@@ -773,9 +773,12 @@ class PruneHook:
             raise optuna.TrialPruned()
 
 
-def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None) -> float:
-    """One trial: suggest, train with pruning, write its result file; the best validation score."""
+def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None, written: Any = None) -> float:
+    """One trial: suggest, train with pruning, write its result file; the best validation score.
+    ``written(value)``: called once the file is in place, with the stop signals held from the
+    write on (:func:`work` records the trial there: a stop in between would call it stopped)."""
     from . import results, runner
+    from .cli import signals_held
 
     params = {p.name: p.suggest(trial) for p in spec.search}
     cfg = spec.config(params)
@@ -785,7 +788,10 @@ def run_trial(spec: Spec, trial: Any, root: str | os.PathLike | None = None) -> 
     ds.attrs.update({"trial_number": trial.number, "trial_params": json.dumps(params), "objective": spec.objective,
                      "objective_value": value, "tune_spec": spec.text,
                      "optuna_version": versions()["optuna"]})  # fmt: skip
-    results.write(ds, trial_path(spec, trial.number, root), overwrite=True)
+    with signals_held():
+        results.write(ds, trial_path(spec, trial.number, root), overwrite=True)
+        if written is not None:
+            written(value)
     return value
 
 
@@ -839,14 +845,24 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                     log(f"every trial of worker {worker} failed ({done}); their errors are above")
                     return EXIT_FAILED
                 return 0
+            recorded: list[float] = []  # its value, once told: the file is in place
+
+            def record(value: float, trial: Any = trial, recorded: list = recorded) -> None:
+                s.tell(trial, value)
+                recorded.append(value)
+
             try:
-                value = run_trial(spec, trial, root)
+                value = run_trial(spec, trial, root, written=record)
             except optuna.TrialPruned:
                 if stop := _tell(s, trial, state=TrialState.PRUNED):
                     log(f"trial {trial.number}: pruned, recorded; then stopped by {stop.name}")
                     return 128 + stop.signum
                 log(f"trial {trial.number}: pruned")
             except Interrupted as exc:
+                if recorded:  # the stop came once its file was in place: complete
+                    log(f"trial {trial.number}: {spec.objective} = {recorded[0]:.4f} {trial.params}, recorded; then "
+                        f"stopped by {exc.name}")  # fmt: skip
+                    return 128 + exc.signum
                 _tell(s, trial, state=TrialState.FAIL, stopped=exc.name)
                 log(f"trial {trial.number}: stopped by {exc.name}; not counted against the budget")
                 return 128 + exc.signum
@@ -862,12 +878,8 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                     return 128 + stop.signum
                 failed += 1
                 log(f"trial {trial.number}: failed: {error}")
-            else:
-                stop = _tell(s, trial, value)  # its file is written
-                log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}"
-                    + (f", recorded; then stopped by {stop.name}" if stop else ""))  # fmt: skip
-                if stop:
-                    return 128 + stop.signum
+            else:  # its file is written, and recorded
+                log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}")
             done += 1
 
 

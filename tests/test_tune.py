@@ -702,6 +702,34 @@ def test_a_stop_while_a_finished_trial_is_recorded_waits_for_the_record(tmp_path
     assert tune.trial_path(spec, 0, root).exists()
 
 
+def test_a_stop_once_the_trial_file_is_in_place_records_the_trial_complete(tmp_path, monkeypatch):
+    """A real SIGTERM (scancel, or SLURM's USR1 at the time limit) that arrives once a trial's file
+    is in place, before its value is told (here: while the file's folder is synced): the trial
+    was recorded ``stopped``, not counted, though its file was written, and a later worker ran
+    another trial in its place; its file was merged by none. It is recorded complete now, then
+    the worker stops."""
+    import signal
+
+    from snnsim import atomic_write
+
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    spec, root = tune.load(path), tmp_path / "results"
+    sync = atomic_write._sync_folder
+
+    def signalled_sync(folder):
+        if tune.trial_path(spec, 0, root).exists():
+            os.kill(os.getpid(), signal.SIGTERM)
+        return sync(folder)
+
+    monkeypatch.setattr(atomic_write, "_sync_folder", signalled_sync)
+    messages = []
+    assert tune.work(spec, root, 0, messages.append) == 128 + signal.SIGTERM
+    assert messages[-1].startswith("trial 0: val_acc = ") and messages[-1].endswith("recorded; then stopped by SIGTERM")
+    info = tune.summary(spec, root)
+    assert info["complete"] == [0] and info["stopped"] == [] and info["running"] == [], info
+
+
 def test_durations_given_as_bare_numbers_are_noted(tmp_path, capsys):
     """A spec's bare durations (seconds) in [fixed] and in a [search] range or choices are named
     in one note, as ``snnsim.run --config`` names a run's; the spec's own (with units) are not."""
