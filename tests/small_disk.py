@@ -12,7 +12,7 @@ import pytest
 
 
 @contextmanager
-def small_disk(folder: Path, size: str = "64k") -> Iterator[Path]:
+def mounted_tmpfs(folder: Path, size: str = "64k") -> Iterator[Path]:
     """Mount a tmpfs of ``size`` at ``folder`` (made if missing) for the ``with`` block, then
     unmount it; skips the test where mounting needs root that it has not."""
     if os.geteuid() != 0:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from in_process import run_here
+from small_disk import fill, mounted_tmpfs
 
 from snnsim import results
 
@@ -150,15 +151,8 @@ def test_a_full_disk_before_training_trains_only_for_a_fallback_dir_with_room(tm
     so, and saves its result there (it refused before training, so the fallback never served)."""
     from snnsim import run
 
-    folder = tmp_path / "full"
-    folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-                                           capture_output=True).returncode:  # fmt: skip
-        pytest.skip("needs root to mount a small file system")
-    try:
-        with open(folder / "filler", "wb", buffering=0) as fh, pytest.raises(OSError):
-            while True:
-                fh.write(b"x" * 4096)
+    with mounted_tmpfs(tmp_path / "full", "1m") as folder:
+        fill(folder)
         out = folder / "r.h5"
         one_line_error(run_here(run.main, *TINY, "--out", str(out), cwd=ROOT), 5,
                        f"--out: only 0 kB free on the file system of {out}; nothing trained")  # fmt: skip
@@ -176,8 +170,6 @@ def test_a_full_disk_before_training_trains_only_for_a_fallback_dir_with_room(tm
         assert lines[1].endswith(f"the result was saved to {spare / 'r.h5'} (--fallback-dir)")
         assert results.load(spare / "r.h5").sizes["hidden_unit"] == 8
         assert sorted(os.listdir(folder)) == ["filler", "spare"] and os.listdir(full_spare) == []
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_full_disk_in_a_sweep(small_disk, tmp_path):

@@ -6,7 +6,7 @@ import h5py
 import numpy as np
 import pytest
 import xarray as xr
-from small_disk import fill, small_disk
+from small_disk import fill, mounted_tmpfs
 
 from snnsim import results
 from snnsim.config import RunConfig
@@ -151,7 +151,7 @@ def test_file_says_which_kernels_computed_it(tmp_path):
     switched, env, _ = _kernels_of_a_run(tmp_path, "switched", **{**clean, "SNNSIM_NO_NATIVE": "1"})
     assert switched == "torch loops (SNNSIM_NO_NATIVE=1)" and env == {"SNNSIM_NO_NATIVE": "1"}
 
-    with small_disk(tmp_path / "full") as full:  # root: a real disk
+    with mounted_tmpfs(tmp_path / "full") as full:  # root: a real disk
         fill(full)  # every block taken
         loops, env, err = _kernels_of_a_run(tmp_path, "full", **clean, SNNSIM_CACHE=str(full / "cache"))
     assert "compiled CPU kernels unavailable" in err

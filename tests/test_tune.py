@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from in_process import run_here
 from signalled_write import signal_in_write
-from small_disk import fill, small_disk
+from small_disk import fill, mounted_tmpfs
 from sweep.test_slurm_e2e import cluster, squeue_states, wait_for  # noqa: F401 - the cluster fixture
 
 from snnsim import results, tune
@@ -1088,7 +1088,7 @@ def test_a_worker_whose_log_cannot_be_written_runs_the_budget(tmp_path):
     path = tmp_path / "learns.toml"
     path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
     root = tmp_path / "results"
-    with small_disk(tmp_path / "logs") as logs:
+    with mounted_tmpfs(tmp_path / "logs") as logs:
         with open(logs / "worker.err", "wb") as err:
             fill(logs)  # every block taken
             proc = subprocess.run([sys.executable, "-m", "snnsim.tune", "worker", str(path)], env=env_for(root),
@@ -1154,7 +1154,7 @@ def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
     device". It names the results folder (exit 5), and once there is room the study runs."""
     path = tmp_path / "learns.toml"
     path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
-    with small_disk(tmp_path / "small") as small:
+    with mounted_tmpfs(tmp_path / "small") as small:
         fill(small)  # every block taken
         proc = cli("--results-dir", small / "results", "run", path, env=env_for(tmp_path), cwd=tmp_path)
         assert proc.returncode == 5, proc.stderr
@@ -1172,7 +1172,7 @@ def test_a_trial_whose_file_cannot_be_written_stops_the_worker_and_is_not_counte
     there is room the same command runs the whole budget."""
     path = tmp_path / "learns.toml"
     path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
-    with small_disk(tmp_path / "small", "256k") as small:
+    with mounted_tmpfs(tmp_path / "small", "256k") as small:
         spec, root = tune.load(path), small / "results"
         tune.study(spec, root)  # the journal is made; then another job takes all but 40 kB
         fill(small, room=40_000)

@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import pytest
 import torch
-from small_disk import fill, small_disk
+from small_disk import fill, mounted_tmpfs
 from sweep.test_merge import TEXT, fake_job
 
 from snnsim import results
@@ -315,7 +315,7 @@ def test_a_failed_job_on_a_full_disk_leaves_no_empty_failed_marker(tmp_path, bmi
     exp_file = tmp_path / "g.toml"
     exp_file.write_text(BMI.format(data=tmp_path / "gone.pkl"))
     exp = loads(exp_file.read_text())
-    with small_disk(tmp_path / "small") as folder:
+    with mounted_tmpfs(tmp_path / "small") as folder:
         job_dir(exp, folder).mkdir()
         job_lock(exp, 0, folder).path.write_text("an earlier holder\n")  # its page, taken again by the run
         fill(folder)
@@ -335,7 +335,7 @@ def test_a_job_whose_log_cannot_be_written_still_writes_its_result(tmp_path, bmi
     are dropped now, and the jobs train and write their results."""
     exp_file = tmp_path / "g.toml"
     exp_file.write_text(BMI.format(data=bmi_path))
-    with small_disk(tmp_path / "logs") as logs:
+    with mounted_tmpfs(tmp_path / "logs") as logs:
         with open(logs / "job.err", "wb") as err:
             fill(logs)
             argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "run", str(exp_file),
