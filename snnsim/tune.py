@@ -465,6 +465,9 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         asked = len(s.get_trials(deepcopy=False))
     except (ValueError, KeyError, TypeError, IndexError, AssertionError) as exc:  # what Optuna's replay raises
         raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+    for t in s.get_trials(deepcopy=False):  # valid JSON of a wrong type, which Optuna's replay takes as it is
+        if t.values is not None and not (len(t.values) == 1 and _real(t.values[0])):
+            raise _damaged(path, f"trial {t.number} has values {t.values!r}, not one number")
     if asked and create:
         # a resumed or resubmitted worker: a seed of its own, or it would ask the points again
         # that the same seed asked before (random sampling, and TPE's first trials)
@@ -488,6 +491,11 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         _check_numerics(s, path)
         _check_data(spec, s, path)
     return s
+
+
+def _real(value: Any) -> bool:
+    """Whether ``value`` is a number (not a boolean), as a trial's value must be."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _check_numerics(s: Any, path: Path) -> None:

@@ -834,6 +834,23 @@ def test_a_journal_cut_short_or_damaged(tmp_path):
             assert journal.read_bytes() == whole + damage
 
 
+@pytest.mark.parametrize("values", ['"x",10.9', "1.0,2.0", '"x"'])
+def test_a_journal_whose_trial_values_are_of_another_type_is_damaged(tmp_path, values):
+    """A journal damaged into valid JSON whose trial value is no number (or two numbers, as a
+    multi-objective study's): ``status`` ended on Optuna's traceback ("This attribute is not
+    available during multi-objective optimization"). It is refused as a damaged journal, in one
+    line, and left as it was."""
+    path, spec, root, env, journal = _one_trial_study(tmp_path)
+    damaged = re.sub(rb'"values":\[[^\]]+\]', b'"values":[' + values.encode() + b"]", journal.read_bytes(), count=1)
+    assert damaged != journal.read_bytes()
+    journal.write_bytes(damaged)
+    for command in ("status", "merge", "run"):
+        line = one_line_error(cli(command, path, env=env, cwd=tmp_path))
+        assert line.startswith(f"snnsim.tune: error: {journal}: damaged, not an Optuna journal"), line
+        assert "trial 0" in line, line
+        assert journal.read_bytes() == damaged
+
+
 def test_status_best_and_merge_only_read_the_journal(tmp_path):
     """``status``, ``best`` and ``merge`` read the study: each appended a record to its journal
     (Optuna's create_study), so they needed its lock (30 s of waiting and lock warnings after a
