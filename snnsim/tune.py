@@ -66,6 +66,7 @@ checked before any trial.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import itertools
 import json
@@ -1256,13 +1257,14 @@ def cmd_run(spec: Spec, ns: Any) -> int:
     env = threads.share(dict(os.environ), workers)  # a SNNSIM_THREADS set is kept, as in sweep local
     procs: list[subprocess.Popen] = []
     try:
-        with stop_on_signals():
-            for k in range(workers):
+        with stop_on_signals(), contextlib.ExitStack() as opened:
+            # every log first: a log that cannot be made (a full disk) must not leave the workers before it running
+            files = [opened.enter_context(open(logs / f"worker-{k}.log", "a")) for k in range(workers)]
+            for k, log in enumerate(files):
                 cmd = [sys.executable, "-m", "snnsim.tune",
                        *(["--results-dir", ns.results_dir] if ns.results_dir else []), "worker", str(spec.path)]  # fmt: skip
-                with open(logs / f"worker-{k}.log", "a") as log:
-                    procs.append(subprocess.Popen(cmd, env={**env, "SLURM_ARRAY_TASK_ID": str(k)}, stdout=log,
-                                                  stderr=subprocess.STDOUT))  # fmt: skip
+                procs.append(subprocess.Popen(cmd, env={**env, "SLURM_ARRAY_TASK_ID": str(k)}, stdout=log,
+                                              stderr=subprocess.STDOUT))  # fmt: skip
             codes = [p.wait() for p in procs]
     except Interrupted as exc:  # pass the signal on: each worker marks its trial stopped and exits
         for p in procs:

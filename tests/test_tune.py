@@ -1587,3 +1587,42 @@ def test_shared_threads_keep_a_set_count_and_follow_the_affinity(monkeypatch):
     assert threads.share({}, 1) == {}
     monkeypatch.delenv("SNNSIM_THREADS", raising=False)
     assert threads.share({}, 2) == {"SNNSIM_THREADS": str(max(1, len(os.sched_getaffinity(0)) // 2))}
+
+
+def _workers_of(spec: Path) -> list[int]:
+    """The process ids of the ``tune worker`` processes of spec file ``spec`` on this host."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:  # ended meanwhile
+            continue
+        if b"snnsim.tune" in args and b"worker" in args and str(spec).encode() in args:
+            pids.append(int(cmdline.parent.name))
+    return pids
+
+
+def test_run_whose_second_worker_log_cannot_be_made_starts_no_worker(tmp_path):
+    """``tune run -j 2`` whose logs folder has room for one more file only (an inode quota, a full
+    file system): the first worker started, opening the second's log failed, and ``run`` exited 5
+    leaving the first worker running on alone, unwaited for, its trials going on after the error.
+    Every log is opened before any worker starts now: nothing runs, and the study is as it was."""
+    import time
+
+    if not Path("/proc/self/cmdline").exists():
+        pytest.skip("finds the workers through Linux's /proc")
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    spec, root = tune.load(path), tmp_path / "results"
+    tune.study(spec, root)
+    with mounted_tmpfs(root / "learns" / "logs", "64k,nr_inodes=2") as logs:  # the folder and one file
+        proc = cli("--results-dir", root, "run", "-j", "2", path, env=env_for(root), cwd=tmp_path)
+        left = _workers_of(path)
+        for pid in left:  # ended, so that the tmpfs can be unmounted
+            os.kill(pid, 9)
+            while Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+                time.sleep(0.05)
+        assert proc.returncode == 5, f"{proc.stdout}\n{proc.stderr}"
+        assert proc.stderr.splitlines() == [f"snnsim.tune: error: {logs / 'worker-1.log'}: No space left on device"]
+        assert left == [], "a worker was left running"
+    assert status(path, env_for(root), tmp_path)["running"] == []
