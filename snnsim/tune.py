@@ -59,7 +59,9 @@ the SHA-256 of a BMI study's data file, or of its synthetic set, too: a worker t
 changed, or loads another set (a replaced cache), is refused. A
 worker stopped by a signal marks its trial ``stopped``, which does not count against the budget
 (another worker, or one submitted again, runs a new trial in its place); ``status`` lists trials
-left running by workers that died, which do count. A worker whose every trial failed exits 1; a
+left running by workers that died, which do count. A trial whose file its worker wrote but could
+not record (the journal's folder read-only or full at that moment) is recorded complete by the
+next worker on that host, once its own worker has ended. A worker whose every trial failed exits 1; a
 BMI data file the trials read, and a CUDA device for trials on ``cuda`` (``run``, ``worker``), are
 checked before any trial.
 """
@@ -830,6 +832,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
 
     s = study(spec, root, worker)
     _clean_trial_leftovers(spec, root, log)
+    _record_left_running(spec, s, root, log)
     done = failed = 0
     with stop_on_signals():
         while True:
@@ -837,6 +840,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
             try:
                 with signals_held():  # a stop between the ask and its check must not leave the trial running
                     trial = s.ask()
+                    trial.set_user_attr("worker", _worker_name())  # whose it is: see _record_left_running()
                     if not done:  # its first trial, whose number no other worker has
                         s.sampler = _sampler(spec, _worker_seed(spec, worker, trial.number))
                     if over := _used(spec, s, trial.number, root) >= spec.trials:
@@ -890,6 +894,45 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
             else:  # its file is written, and recorded
                 log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}")
             done += 1
+
+
+def _worker_name() -> str:
+    """This worker as a trial records it (user attribute ``worker``): ``HOST pid N``."""
+    import socket
+
+    return f"{socket.gethostname()} pid {os.getpid()}"
+
+
+def _record_left_running(spec: Spec, s: Any, root: str | os.PathLike | None, log) -> None:  # noqa: ANN001
+    """Record the trials left running by a worker of this host that has ended, whose result file
+    is in place: the worker could not write the journal when it recorded the trial (its folder
+    read-only or full). Each is recorded complete with its file's value. Trials of workers on
+    other hosts (whose processes this host cannot see) are left as they are."""
+    from optuna.trial import TrialState
+
+    for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        who = t.user_attrs.get("worker", "")
+        if not _gone(who):
+            continue
+        value = _file_value(spec, t.number, root)
+        if value is None:
+            continue
+        s.tell(t.number, value, skip_if_finished=True)  # another worker may have recorded it meanwhile
+        log(f"trial {t.number}: recorded complete ({spec.objective} = {value:.4f}): its file was written, and its "
+            f"worker ({who}) ended before it could record it")  # fmt: skip
+
+
+def _file_value(spec: Spec, number: int, root: str | os.PathLike | None) -> float | None:
+    """The objective value in trial ``number``'s result file, if a file of that trial is in place."""
+    from .sweep.jobs import file_attrs
+
+    try:
+        attrs = file_attrs(trial_path(spec, number, root))
+        if int(attrs["trial_number"]) == number:
+            return float(attrs["objective_value"])
+    except Exception:  # noqa: BLE001, S110 - gone or damaged (h5py raises many kinds): no value to record
+        pass
+    return None
 
 
 def _clean_trial_leftovers(spec: Spec, root: str | os.PathLike | None, log) -> None:  # noqa: ANN001

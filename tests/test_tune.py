@@ -1626,3 +1626,43 @@ def test_run_whose_second_worker_log_cannot_be_made_starts_no_worker(tmp_path):
         assert proc.stderr.splitlines() == [f"snnsim.tune: error: {logs / 'worker-1.log'}: No space left on device"]
         assert left == [], "a worker was left running"
     assert status(path, env_for(root), tmp_path)["running"] == []
+
+
+# a worker whose results folder turns read-only once its first trial's file is in place
+READ_ONLY_AT_RECORD = """
+import os, subprocess, sys
+from snnsim import results, tune
+from snnsim.cli import process
+
+write = results.write
+
+def write_then_read_only(ds, path, **kw):
+    write(ds, path, **kw)
+    subprocess.run(["mount", "-o", "remount,ro", os.environ["READ_ONLY_MOUNT"]], check=True)
+
+results.write = write_then_read_only
+sys.exit(process(tune.main))
+"""
+
+
+def test_a_trial_whose_record_could_not_be_written_is_recorded_by_the_next_worker(tmp_path):
+    """The journal not writable at the moment a trial is recorded (its folder read-only, or full):
+    the trial's file was in place, the worker ended, and the trial stayed running for good
+    (counted against the budget, left out of best and merge). The next worker on this host finds
+    its worker gone and records the trial complete with its file's value."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+    with mounted_tmpfs(tmp_path / "small", "1m") as small:
+        spec, root = tune.load(path), small / "results"
+        proc = subprocess.run([sys.executable, "-c", READ_ONLY_AT_RECORD, "--results-dir", root, "worker", path],
+                              env={**env_for(root), "READ_ONLY_MOUNT": str(small)}, cwd=tmp_path, capture_output=True, text=True, timeout=180)  # fmt: skip
+        assert proc.returncode != 0 and "Read-only file system" in proc.stderr, proc.stderr
+        subprocess.run(["mount", "-o", "remount,rw", str(small)], check=True)
+        assert tune.summary(spec, root)["running"] == [0]
+        value = float(results.load(tune.trial_path(spec, 0, root)).attrs["objective_value"])
+        said = []
+        assert tune.work(spec, root, 0, said.append) == 0
+        info = tune.summary(spec, root)
+        assert info["complete"] == [0] and info["running"] == [], info
+        assert info["best"]["value"] == value
+        assert said[0].startswith("trial 0: recorded complete (val_acc = "), said
