@@ -59,9 +59,10 @@ the SHA-256 of a BMI study's data file, or of its synthetic set, too: a worker t
 changed, or loads another set (a replaced cache), is refused. A
 worker stopped by a signal marks its trial ``stopped``, which does not count against the budget
 (another worker, or one submitted again, runs a new trial in its place); ``status`` lists trials
-left running by workers that died, which do count. A trial whose file its worker wrote but could
-not record (the journal's folder read-only or full at that moment) is recorded complete by the
-next worker on that host, once its own worker has ended. A worker whose every trial failed exits 1; a
+left running by workers that died (killed: SIGKILL, out of memory), which do count: each trial
+records its worker (``HOST pid N``), ``status`` and ``merge`` name those of this host that have
+ended, and the next worker on that host records them failed, or complete where the trial's file
+was written but could not be recorded (the journal's folder read-only or full then). A worker whose every trial failed exits 1; a
 BMI data file the trials read, and a CUDA device for trials on ``cuda`` (``run``, ``worker``), are
 checked before any trial.
 """
@@ -904,10 +905,12 @@ def _worker_name() -> str:
 
 
 def _record_left_running(spec: Spec, s: Any, root: str | os.PathLike | None, log) -> None:  # noqa: ANN001
-    """Record the trials left running by a worker of this host that has ended, whose result file
-    is in place: the worker could not write the journal when it recorded the trial (its folder
-    read-only or full). Each is recorded complete with its file's value. Trials of workers on
-    other hosts (whose processes this host cannot see) are left as they are."""
+    """Record the trials left running by a worker of this host that has ended: complete with its
+    file's value where the trial's result file is in place (the worker could not write the
+    journal when it recorded the trial: its folder read-only or full), else failed (the worker
+    was killed while the trial ran: SIGKILL, the out-of-memory killer), which counts against the
+    budget as a running trial did. Trials of workers on other hosts (whose processes this host
+    cannot see) are left as they are."""
     from optuna.trial import TrialState
 
     for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
@@ -915,7 +918,14 @@ def _record_left_running(spec: Spec, s: Any, root: str | os.PathLike | None, log
         if not _gone(who):
             continue
         value = _file_value(spec, t.number, root)
-        if value is None:
+        if value is None:  # killed while it ran: failed, as a trial that raised (it counts against the budget)
+            error = f"its worker ({who}) ended while it ran (killed: SIGKILL, out of memory?)"
+            try:
+                s._storage.set_trial_user_attr(t._trial_id, "error", error)
+            except RuntimeError:  # another worker recorded it meanwhile
+                continue
+            s.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            log(f"trial {t.number}: recorded failed: {error}")
             continue
         s.tell(t.number, value, skip_if_finished=True)  # another worker may have recorded it meanwhile
         log(f"trial {t.number}: recorded complete ({spec.objective} = {value:.4f}): its file was written, and its "
@@ -995,6 +1005,9 @@ def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None) -> di
     by["complete"] = [n for n in by["complete"] if n not in reasons]
     out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by,
                            "reasons": {str(n): why for n, why in sorted(reasons.items())}}  # fmt: skip
+    # running trials whose worker, a process of this host, has ended (killed): none will finish them
+    out["ended"] = {str(n): trials[n].user_attrs["worker"] for n in by["running"]
+                    if _gone(trials[n].user_attrs.get("worker", ""))}  # fmt: skip
     if by["complete"]:
         best = max((trials[n] for n in by["complete"]), key=lambda t: t.value)  # the first of equals, as Optuna's
         out["best"] = {"number": best.number, "value": best.value, "params": best.params}
@@ -1120,7 +1133,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     numbers = [n for n in sorted(info["complete"]) if n not in missing]
     files = [trial_path(spec, n, root) for n in numbers]
     if not files:
-        raise SnnsimError(f"{spec.name}: no completed trial to merge")
+        raise SnnsimError(f"{spec.name}: no completed trial to merge{''.join(f'; {x}' for x in _ended_lines(info))}")
     pieces, loaded, searched = [], {}, []
     for n, path in zip(numbers, files):
         try:
@@ -1326,7 +1339,7 @@ def cmd_run(spec: Spec, ns: Any) -> int:
                   "that trial is not counted against the budget: run again once there is room", file=sys.stderr)  # fmt: skip
         if code < 0:  # killed by a signal it could not catch (SIGKILL: the out-of-memory killer, kill -9)
             print(f"{spec.name}: worker {k} was killed by {_signal_name(-code)} (its log: {logs / f'worker-{k}.log'}); "
-                  "a trial it was running stays running and counts against the budget", file=sys.stderr)  # fmt: skip
+                  "a trial it was running counts against the budget (running, until the next worker records it failed)", file=sys.stderr)  # fmt: skip
     # as a shell reports a killed process: 128 + N (Popen gives -N, which max() ranked below success)
     return max(128 - code if code < 0 else code for code in codes)
 
@@ -1368,9 +1381,16 @@ def _status_line(info: dict[str, Any]) -> str:
     if info["stale"]:  # complete, but of other numerics or data: left out of best and merge
         text += f"  stale {len(info['stale'])}"
         text += "".join(f"\n  trial {n} stale: {why}" for n, why in info["reasons"].items())
+    text += "".join(f"\n  {line}" for line in _ended_lines(info))
     if best:
         text += f"\n  best: trial {best['number']}, {info['objective']} = {best['value']:.4f}, {best['params']}"
     return text
+
+
+def _ended_lines(info: dict[str, Any]) -> list[str]:
+    """A line for each running trial of a :func:`summary` whose worker has ended."""
+    return [f"trial {n} running: its worker ({who}) has ended (killed?); the next worker on its host "
+            "(tune run, tune worker) records it failed" for n, who in info["ended"].items()]  # fmt: skip
 
 
 def cmd_status(spec: Spec, ns: Any) -> int:
@@ -1408,10 +1428,14 @@ def cmd_merge(spec: Spec, ns: Any) -> int:
     attrs = file_attrs(path)
     print(f"{spec.name}: merged {attrs['n_trials']} trials into {path}")
     running, to_go = json.loads(attrs["running_trials"]), int(attrs["trials_to_go"])
+    info = summary(spec, ns.results_dir) if running else {"ended": {}}
+    running = [n for n in running if str(n) not in info["ended"]]  # of workers that have ended: below
     if running or to_go:
         print(f"  partial: the study is not finished ({f'trials {array_spec(running)} running' if running else ''}"
               f"{', ' if running and to_go else ''}{f'{to_go} of the budget of {spec.trials} not started' if to_go else ''}); "
               "merge again once its workers are done")  # fmt: skip
+    for line in _ended_lines(info):
+        print(f"  {line}")
     return 0
 
 

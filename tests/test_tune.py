@@ -1666,3 +1666,42 @@ def test_a_trial_whose_record_could_not_be_written_is_recorded_by_the_next_worke
         assert info["complete"] == [0] and info["running"] == [], info
         assert info["best"]["value"] == value
         assert said[0].startswith("trial 0: recorded complete (val_acc = "), said
+
+
+def test_a_trial_of_a_killed_worker_is_named_and_recorded_failed_by_the_next_worker(tmp_path):
+    """A worker killed by SIGKILL mid-trial (kill -9, the out-of-memory killer) left its trial
+    running for good, and ``status`` and ``merge`` kept saying the study is being worked on
+    ("merge again once its workers are done") with no worker left. They say now that the trial's
+    worker has ended; the next worker on this host records the trial failed (it still counts
+    against the budget), with why."""
+    import signal
+    import socket
+    import time
+
+    path = tmp_path / "slow.toml"
+    path.write_text(LEARNS.replace("{name}", "slow").replace("{trials}", "1").replace("epochs = 2", "epochs = 500"))
+    spec, root = tune.load(path), tmp_path / "results"
+    env = env_for(root)
+    worker = subprocess.Popen([sys.executable, "-m", "snnsim.tune", "worker", str(path)], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        end = time.monotonic() + 120
+        while time.monotonic() < end and not (tune.summary(spec, root)["running"] if tune.folder(spec, root).exists()
+                                              else []):  # fmt: skip
+            time.sleep(0.2)
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        worker.wait()
+    assert tune.summary(spec, root)["running"] == [0]
+    who = f"{socket.gethostname()} pid {worker.pid}"
+    said = ok(run_here(tune.main, "status", path, env=env, cwd=tmp_path)).stdout
+    assert f"trial 0 running: its worker ({who}) has ended (killed?)" in said, said
+    proc = run_here(tune.main, "merge", path, env=env, cwd=tmp_path)
+    assert proc.returncode == 2 and f"its worker ({who}) has ended (killed?)" in proc.stderr, proc.stderr
+    logged = []
+    assert tune.work(spec, root, 0, logged.append) == 0
+    info = tune.summary(spec, root)
+    assert info["failed"] == [0] and info["running"] == [], info
+    error = tune.study(spec, root, create=False).trials[0].user_attrs["error"]
+    assert error == f"its worker ({who}) ended while it ran (killed: SIGKILL, out of memory?)", error
+    assert logged[0] == f"trial 0: recorded failed: {error}", logged
