@@ -128,12 +128,11 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
 
 def confusion_suffix(name: str, value: object, exact: bool = False) -> str:
     """File-name part of one grid setting: ``20ms`` (tau, 6 digits; 15 with ``exact``), ``fr``
-    (readout), ``recurrent-True``, ``tau_syn-5ms`` (a duration in ms, as the figure's title)."""
-    ms = (
-        f"{float(value) * 1e3:{'.15g' if exact else 'g'}}ms"
-        if name in ("tau", "dt") or name.startswith("tau_")
-        else None
-    )
+    (readout), ``recurrent-True``, ``tau_syn-5ms``, ``duration-50ms`` (a duration in ms, as the
+    figure's title)."""
+    from .common import is_duration
+
+    ms = f"{float(value) * 1e3:{'.15g' if exact else 'g'}}ms" if is_duration(name) else None
     if name == "tau":
         return ms
     if name == "readout":

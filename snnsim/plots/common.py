@@ -303,15 +303,23 @@ def merge_holes(ds: xr.Dataset) -> str:
            f"({array_spec(missing)}), left out"  # fmt: skip
 
 
+def is_duration(name: str) -> bool:
+    """Whether setting ``name`` is a duration (seconds in files, ms in names and labels):
+    ``tau``, ``dt``, ``duration``, ``max_delay``, ``tau_syn`` ..."""
+    from ..config import field_names, metadata
+
+    return name.startswith("tau_") or (name in field_names() and metadata(name)["kind"] in ("duration", "span"))
+
+
 def format_setting(name: str, value: Any) -> str:
-    """Human text for one setting value: ``tau`` in ms, readout names as in the notebook."""
-    if name == "tau" or name == "dt":
-        return f"τ = {float(value) * 1e3:g} ms" if name == "tau" else f"dt = {float(value) * 1e3:g} ms"
+    """Human text for one setting value: durations in ms, readout names as in the notebook."""
+    if name == "tau":
+        return f"τ = {float(value) * 1e3:g} ms"
     if name == "readout":
         return {"mean": "mean (oc)"}.get(str(value), str(value))
     if name == "n_train_folds":
         return f"{value} training fold{'s' if value != 1 else ''}"
-    if name.startswith("tau_"):
+    if is_duration(name):
         return f"{name} = {float(value) * 1e3:g} ms"
     if isinstance(value, (bool, np.bool_, int, np.integer)):
         return f"{name} = {value}"

@@ -575,6 +575,22 @@ def test_confusion_figures_of_a_swept_duration_are_named_in_ms(rng):
     assert "tau_syn = 5 ms" in figures_for(ds)[names[1]]()._suptitle.get_text()
 
 
+def test_confusion_figures_of_a_swept_stimulus_duration_are_named_in_ms(rng):
+    """A grid over the stimulus ``duration`` (or ``max_delay``) named its confusion figures
+    ``confusion_..._duration-0.05`` and titled them "duration = 0.05", seconds without a unit,
+    where tau, dt and tau_syn read ms; every duration setting is named and titled in ms."""
+    from fake_results import ipd_merged
+
+    from snnsim.plots.__main__ import figures_for
+
+    ds = ipd_merged(rng, readouts=("fr",), taus=(0.002,))
+    for name in ("duration", "max_delay"):
+        grid = xr.concat([ds, ds], dim=name).assign_coords({name: [0.05, 0.1]})
+        names = [n for n in figures_for(grid) if n.startswith("confusion")]
+        assert names == [f"confusion_fr_2ms_{name}-50ms", f"confusion_fr_2ms_{name}-100ms"]
+        assert f"{name} = 50 ms" in figures_for(grid)[names[0]]()._suptitle.get_text()
+
+
 def test_model_space_without_validation_says_its_rows_are_sorted_by_test(rng):
     """Runs without validation data (``n_val_batches = 0``) have test scores only: the rows
     are sorted by them, but the axis said "best validation on top"."""
