@@ -166,12 +166,22 @@ def group_label(dims: Sequence[str]) -> str:
 
 @styled
 def accuracy_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
-    """Training and test accuracy (%) per readout x tau, with the chance level (100/classes)."""
+    """Training and test accuracy (%) per readout x tau, with the chance level (100/classes; each
+    box pair its own in a grid over ``n_classes``)."""
     fig = metric_boxplot(ds, "acc", by, ylabel="Accuracy (%)", title="IPD classification accuracy")
     ax = fig.axes[0]
     n_classes = ds.sizes.get("true_class") or ds.attrs.get("config_n_classes")
-    if n_classes:
-        ax.axhline(100 / n_classes, color="0.5", linestyle=":", linewidth=1, label="chance", zorder=0)
+    labelled = with_settings(ds, by)
+    per_box = [described(labelled, dict(k)).get("n_classes") for k in metric_samples(ds, "acc", by)]
+    if per_box and None not in per_box and len(set(per_box)) > 1:  # a grid over n_classes: each point's chance
+        y = [100 / float(n) for n in per_box]
+        g = np.arange(len(per_box))
+        ax.hlines(y, g - 0.5, g + 0.5, color="0.5", linestyle=":", linewidth=1, label="chance", zorder=0)
+        handles = ax.get_legend().legend_handles + [ax.collections[-1]]
+        ax.legend(handles=handles, **BESIDE)
+    elif n_classes:
+        ax.axhline(100 / float(per_box[0] if per_box and per_box[0] else n_classes), color="0.5", linestyle=":",
+                   linewidth=1, label="chance", zorder=0)  # fmt: skip
         handles = ax.get_legend().legend_handles + [ax.lines[-1]]
         ax.legend(handles=handles, **BESIDE)
     return fig

@@ -48,6 +48,27 @@ def test_accuracy_boxplot_of_a_grid_has_one_box_pair_per_readout_and_tau(ipd_gri
     np.testing.assert_allclose(chance[0].get_ydata(), 100 / 12)
 
 
+def test_accuracy_chance_level_of_a_grid_over_n_classes_is_each_points(rng):
+    """A grid over ``n_classes = [6, 12]`` drew one chance line at 100/12 % (the merge's padded
+    ``true_class``) across every box, below the 6-class points' chance of 16.7 %; each box pair
+    gets its own point's chance level now, in the legend once."""
+    from fake_results import ipd_merged
+
+    ds = ipd_merged(rng, readouts=("fr",), taus=(0.002,))
+    ds = xr.concat([ds, ds], dim="n_classes").assign_coords(n_classes=[6, 12])
+    ax = plots.accuracy_boxplot(ds).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [
+        "fr\nτ = 2 ms\nn_classes = 6",
+        "fr\nτ = 2 ms\nn_classes = 12",
+    ]
+    chance = [c for c in ax.collections + ax.lines if c.get_label() == "chance"]
+    assert len(chance) == 1
+    segments = chance[0].get_segments()
+    assert [(x0, x1) for (x0, _), (x1, _) in segments] == [(-0.5, 0.5), (0.5, 1.5)]
+    np.testing.assert_allclose([y for (_, y), _ in segments], [100 / 6, 100 / 12])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["Training", "Test", "mean", "chance"]
+
+
 def test_error_boxplot_of_a_single_run_shows_its_repeats(ipd_ds):
     fig = plots.error_boxplot(ipd_ds)
     ax = fig.axes[0]
