@@ -221,8 +221,13 @@ def grouping_dims(ds: xr.Dataset, by: Sequence[str] | None = None) -> list[str]:
 
 
 def sample_dims(da: xr.DataArray | xr.Dataset, keep: Iterable[str]) -> list[str]:
-    """Dims of ``da`` that are neither in ``keep`` nor per-sample dims: the ones to pool."""
-    keep = set(keep) | set(PER_SAMPLE_DIMS)
+    """Dims of ``da`` that are neither in ``keep`` nor per-sample dims: the ones to pool. A dim
+    named as a per-sample dim and as a setting, whose coordinate holds text, is that swept setting
+    (``neuron = ["notebook", "standard"]``, not a BMI run's recorded neurons)."""
+    from ..config import field_names
+
+    settings = {d for d in PER_SAMPLE_DIMS if d in field_names() and d in da.coords and da[d].dtype.kind in "OUS"}
+    keep = set(keep) | (set(PER_SAMPLE_DIMS) - settings)
     return [d for d in da.dims if d not in keep]
 
 

@@ -612,6 +612,28 @@ def test_confusion_figures_of_a_swept_stimulus_duration_are_named_in_ms(rng):
         assert f"{name} = 50 ms" in figures_for(grid)[names[0]]()._suptitle.get_text()
 
 
+def test_a_swept_neuron_is_a_setting_not_pooled(rng):
+    """A grid over ``neuron = ["notebook", "standard"]``: ``neuron`` is also the name of a BMI
+    per-sample dim (recorded neurons), so the figures took the swept setting for one: each
+    confusion matrix pooled both neurons' models ("pooled over neuron") under a name without
+    them, and the training curves were skipped ("'y1' is not 1-dimensional")."""
+    from fake_results import ipd_merged
+
+    from snnsim.plots.__main__ import figures_for
+
+    ds = ipd_merged(rng, readouts=("fr",), taus=(0.002,))
+    ds = xr.concat([ds, ds], dim="neuron").assign_coords(neuron=np.array(["notebook", "standard"], dtype=object))
+    figures = figures_for(ds)
+    names = [n for n in figures if n.startswith("confusion")]
+    assert names == ["confusion_fr_2ms_neuron-notebook", "confusion_fr_2ms_neuron-standard"]
+    assert "pooled over neuron" not in figures[names[0]]()._suptitle.get_text()
+    assert [t.get_text() for t in plots.accuracy_boxplot(ds).axes[0].get_xticklabels()] == [
+        "fr\nτ = 2 ms\nnotebook",
+        "fr\nτ = 2 ms\nstandard",
+    ]
+    assert len(figures["training_curves"]().axes[0].lines) == 2  # one median per neuron
+
+
 def test_model_space_without_validation_says_its_rows_are_sorted_by_test(rng):
     """Runs without validation data (``n_val_batches = 0``) have test scores only: the rows
     are sorted by them, but the axis said "best validation on top"."""
