@@ -542,7 +542,8 @@ def learning_curves(
         if kind:  # the loss's kind (MSE ...), the FVAF's outputs
             label += f"\n({kind})"
         axes[r, 0].set_ylabel(with_units(label, units))
-    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole (sharex: every panel)
+    # epochs are whole (sharex: every panel), also one alone
+    axes[-1, 0].xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
     what = ", ".join(format_setting(k, v) for k, v in (sel or {}).items())
     fig.suptitle(
         wrapped(

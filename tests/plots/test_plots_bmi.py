@@ -180,6 +180,17 @@ def test_learning_curves_name_the_rate_and_learning_rate_rows_and_count_whole_ep
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
 
 
+def test_learning_curves_of_one_epoch_have_a_whole_epoch_tick(rng):
+    """A run of one epoch (``--epochs 1``, as a quick sweep) labelled its epoch axis 0.945,
+    0.960 ... 1.065: the whole-number locator wants two ticks and gave up. Its one tick is 1."""
+    from fake_results import bmi_run
+
+    fig = plots.learning_curves(bmi_run(rng, epochs=1))
+    fig.canvas.draw()
+    low, high = fig.axes[-1].get_xlim()
+    assert [t for t in fig.axes[-1].get_xticks() if low <= t <= high] == [1]
+
+
 def test_learning_curves_say_what_the_loss_and_the_fvaf_are_of(bmi_grid):
     """The training loss row read "Training loss": no unit, no kind; a BMI run's loss is the
     MSE of z-scored targets (plus the firing-rate penalty with --rate-reg) and its validation
