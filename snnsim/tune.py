@@ -123,6 +123,8 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 MAX_SEED = 2**31 - 1
 #: Settings that no search may vary: the objective (val_acc or val_fvaf) follows from ``study``.
 UNSEARCHABLE = ("study",)
+#: Why a spec cannot set ``repeats``: every trial is one model, scored on its validation data.
+ONE_MODEL = "a trial trains one model (repeats = 1)"
 STEPPED = ("duration", "max_delay")  # durations simulated as whole steps of dt: a range needs a step
 #: The most corners of a search space whose configs are checked each when a spec is read (:meth:`Spec.corners`).
 MAX_CORNERS = 4096
@@ -266,11 +268,16 @@ def load(path: str | Path) -> Spec:
             raise SpecError(f"{path}: fixed.{key}: {exc.message}") from None
         if key not in config_mod.field_names():
             raise SpecError(f"{path}: unknown setting fixed.{key}")
+    if fixed.get("repeats", 1) != 1:  # Spec.config trains one model per trial
+        raise SpecError(f"{path}: fixed.repeats: {ONE_MODEL}; give the seeds to a sweep of the best config, "
+                        f"or run it with --repeats")  # fmt: skip
     search = []
     for key, desc in doc.get("search", {}).items():
         key = _new_name(path, "search", key, [p.name for p in search])
         if key not in config_mod.field_names():
             raise SpecError(f"{path}: unknown setting search.{key}")
+        if key == "repeats":
+            raise SpecError(f"{path}: search.repeats: {ONE_MODEL}")
         if key in UNSEARCHABLE:
             raise SpecError(f"{path}: search.{key}: cannot be searched (the objective follows from it); "
                             f"give one {key} in [fixed], or one spec per {key}")  # fmt: skip

@@ -144,6 +144,12 @@ BAD = {
                           "fixed must be a table [fixed]"),
     "search a list": ("search = [1, 2]\n" + GOOD.split("[search]")[0], "search must be a table [search]"),
     "seed past numpy's": (GOOD.replace("seed = 0", "seed = 5000000000"), "seed must be an integer in 0..2147483647"),
+    # a trial trains one model: a spec's repeats were silently replaced by 1 (its result file said repeats 1)
+    "repeats fixed": (GOOD.replace("epochs = 2", "epochs = 2\nrepeats = 2"),
+                      "fixed.repeats: a trial trains one model (repeats = 1); give the seeds to a sweep of the best "
+                      "config, or run it with --repeats"),
+    "repeats searched": (GOOD.replace("[search]", "[search]\nrepeats = { choices = [1, 2] }"),
+                         "search.repeats: a trial trains one model (repeats = 1)"),
     "study searched": (GOOD.replace('study = "ipd"\n', "").replace("[search]", '[search]\nstudy = { choices = '
                        '["bmi", "ipd"] }'), "search.study: cannot be searched (the objective follows from it)"),
     "task searched": (GOOD.replace('study = "ipd"\n', "").replace("[search]", '[search]\ntask = { choices = '
