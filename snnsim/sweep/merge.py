@@ -243,6 +243,12 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
     keys = tuple(swept)
     if not keys:
         return pieces[0]
+    for ds in pieces:  # xarray would stop on the two sizes of one name deep inside (a ValueError)
+        if clash := next((k for k in keys if k in ds.dims), None):
+            name = next(v for v in ds.variables if clash in ds.variables[v].dims)
+            raise MergeError(f"the swept setting {clash} is also the name of a dimension of {name} in the job files "
+                             f"({ds.sizes[clash]} long), which one merged file cannot hold; sweep {clash} in "
+                             "experiments of their own, one value each, and merge those")  # fmt: skip
     shape = tuple(len(v) for v in swept.values())
     aligned = xr.align(*pieces, join="outer", copy=False)
 

@@ -23,7 +23,7 @@ from snnsim.studies.ipd import IPDRepeat
 from snnsim.sweep import cli
 from snnsim.sweep.experiment import loads
 from snnsim.sweep.jobs import failed_path, result_path, run_job, state, states
-from snnsim.sweep.merge import MergeError, merge
+from snnsim.sweep.merge import MergeError, merge, stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -597,3 +597,19 @@ def test_attributes_that_differ_only_where_their_text_is_shortened_are_by_job():
     assert out["n"] == 3 and "w" not in out
     assert [d["jobs"] for d in json.loads(out["w_by_job"])] == ["0,2", "1"]
     assert json.loads(out["w_by_job"])[1]["w"][1000] == 1.0
+
+
+def test_a_swept_setting_that_names_a_dimension_of_the_jobs_is_one_line():
+    """A BMI ``--encoding window`` sweep over ``neuron = ["notebook", "standard"]``: its job files
+    hold ``x_mean`` over a dimension ``neuron`` (48 recorded neurons), and the merge stopped with
+    xarray's ``ValueError: conflicting sizes for dimension 'neuron'``, a traceback. It is one line
+    naming the setting, the variable and what to do."""
+    pieces = [xr.Dataset({"x_mean": ("neuron", np.zeros(48)), "fvaf": ((), 0.5)}) for _ in range(2)]
+    with pytest.raises(MergeError) as refused:
+        stack(pieces, {"neuron": ("notebook", "standard")})
+    assert str(refused.value) == (
+        "the swept setting neuron is also the name of a dimension of x_mean in the job files (48 long), which one "
+        "merged file cannot hold; sweep neuron in experiments of their own, one value each, and merge those"
+    )
+    merged = stack(pieces, {"readout": ("mean", "fr")})  # a setting that names no dimension: merged as before
+    assert dict(merged.sizes) == {"readout": 2, "neuron": 48}
