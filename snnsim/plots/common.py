@@ -65,7 +65,8 @@ PER_SAMPLE_DIMS = (
     "sample",
     "time",
     "input_unit",
-    "neuron",
+    "recorded_neuron",
+    "neuron",  # BMI files before 0.3 named the recorded neurons so
     "hidden_unit",
     "output_unit",
     "unit",

@@ -676,8 +676,10 @@ class BMIStudy:
         for name, dims in weight_dims(cfg).items():
             variables[name] = (("repeat", *dims), np.stack([r.weights[name] for r in rows]),
                                {"long_name": f"trained {name.replace('_', ' ')}"})  # fmt: skip
-        # per neuron for the spiking decoder (with --encoding window: 960 input units, 48 neurons), else per column
-        features = "feature" if cfg.model != "snn" else ("neuron" if cfg.encoding == "window" else "input_unit")
+        # per recorded neuron (48) for the spiking decoder, whatever its encoding (with --encoding window its 960
+        # input units are 48 neurons x 20 bins), else per column (960): one name for each, or a merge of a grid
+        # over model and encoding broadcast x_mean over all three (23 GB for 12 jobs), and `neuron` is a setting
+        features = "feature" if cfg.model != "snn" else "recorded_neuron"
         variables["x_mean"] = (features, data.x_mean, {"long_name": "input normalisation: mean (training folds)"})
         variables["x_std"] = (features, data.x_std, {"long_name": "input normalisation: standard deviation"})
         variables["y_mean"] = ("output", data.y_mean, {"units": units, "long_name": "target mean (training folds)"})

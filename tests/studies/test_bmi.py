@@ -214,6 +214,11 @@ def test_the_test_fold_changes_nothing_that_is_chosen(data_path, tmp_path, model
     other.write_bytes(pickle.dumps(data))
     a, b = runner.run(cfg, progress=False), runner.run(cfg.replace(data=str(other)), progress=False)
     assert not np.array_equal(a.test_fvaf.values, b.test_fvaf.values)
+    # per recorded neuron for the spiking decoder, per column otherwise: the same name whatever the encoding
+    assert (
+        a.x_mean.dims == ({"snn": "recorded_neuron"}.get(model, "feature"),)
+        and a.x_mean.size == (48, 960)[model != "snn"]
+    )
     learned = [name for name, v in a.data_vars.items() if v.attrs.get("long_name", "").startswith("trained ")]
     chosen = ["train_fvaf", "val_fvaf", "train_rmse", "val_rmse", "best_epoch", "ridge_lambda", "loss",
               "val_fvaf_curve", "x_mean", "x_std", "y_mean", "y_std", *learned]  # fmt: skip
@@ -270,7 +275,9 @@ def test_window_encoding_trains_and_holds_its_input_for_its_steps(data_path):
     b = runner.run(cfg.replace(batch_repeats=False), progress=False)
     np.testing.assert_array_equal(a.y_pred.values, b.y_pred.values)
     assert a.sizes["step"] == 5 and a.readout_weights.dims == ("repeat", "step", "output_unit")
-    assert a.w1.sizes["input_unit"] == 960 and a.x_mean.dims == ("neuron",) and a.sizes["neuron"] == 48
+    assert (
+        a.w1.sizes["input_unit"] == 960 and a.x_mean.dims == ("recorded_neuron",) and a.sizes["recorded_neuron"] == 48
+    )
     assert np.isfinite(a.test_fvaf.values).all() and a.attrs["config_encoding"] == "window"
 
 
