@@ -193,6 +193,16 @@ def positive_float(text: str) -> float:
     return value
 
 
+def log_line(prog: str, message: str) -> None:
+    """``prog: message`` on stderr, for a worker's or job's log. A log that cannot be written
+    (SLURM's ``logs/`` on a full disk or over a quota, the results elsewhere) loses the line, not
+    the work."""
+    try:
+        print(f"{prog}: {message}", file=sys.stderr, flush=True)
+    except OSError:
+        pass
+
+
 def duration_or_seconds(text: str) -> float:
     """argparse type of a benchmark script's duration: ``2ms``, ``0.002s``, ``2000us``, or a bare
     number of seconds (``0.002``, as the scripts' documented commands give it); finite, > 0."""

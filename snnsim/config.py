@@ -449,8 +449,7 @@ def bare_durations(table: dict[str, Any], prefix: str = "") -> list[str]:
         return [v for item in value for v in numbers(item)] if isinstance(value, list) else [value]
 
     return [f"{prefix}{name} = {value!r}" for name, value in table.items()
-            if name in _FIELDS and metadata(name)["kind"] in ("duration", "span")
-            and any(type(v) in (int, float) and v for v in numbers(value))]  # fmt: skip
+            if name in DURATION_FIELDS and any(type(v) in (int, float) and v for v in numbers(value))]  # fmt: skip
 
 
 def flag(name: str) -> str:
@@ -636,3 +635,5 @@ def _dims(name: str, value: Any) -> tuple[int, ...]:
 
 
 _FIELDS = {f.name: f for f in fields(RunConfig)}
+#: The settings that are durations, in seconds (``span``: a duration, or 0 for off).
+DURATION_FIELDS = tuple(name for name, f in _FIELDS.items() if f.metadata["kind"] in ("duration", "span"))

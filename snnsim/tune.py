@@ -95,6 +95,7 @@ from .cli import (
     command_parser,
     description_of,
     guarded,
+    log_line,
     plural,
     process,
     sbatch_options,
@@ -220,7 +221,7 @@ def spec_bare_durations(spec: Spec) -> list[str]:
     ``[search]`` (a range's ends and step, or its choices)."""
     from .config import bare_durations
 
-    doc = tomllib.loads(spec.path.read_text(encoding="utf-8-sig"))
+    doc = tomllib.loads(spec.text)  # as read by load(): the file may have changed since
     return bare_durations(doc.get("fixed", {}), "fixed.") + bare_durations(doc.get("search", {}), "search.")
 
 
@@ -1271,10 +1272,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _log(message: str) -> None:
-    try:  # a log on a full disk (SLURM's logs/ over a quota): the line is lost, not the trials
-        print(f"{PROG}: {message}", file=sys.stderr, flush=True)
-    except OSError:
-        pass
+    log_line(PROG, message)
 
 
 def check_runnable(spec: Spec, here: bool = True) -> None:

@@ -312,9 +312,9 @@ def merge_holes(ds: xr.Dataset) -> str:
 def is_duration(name: str) -> bool:
     """Whether setting ``name`` is a duration (seconds in files, ms in names and labels):
     ``tau``, ``dt``, ``duration``, ``max_delay``, ``tau_syn`` ..."""
-    from ..config import field_names, metadata
+    from ..config import DURATION_FIELDS
 
-    return name.startswith("tau_") or (name in field_names() and metadata(name)["kind"] in ("duration", "span"))
+    return name.startswith("tau_") or name in DURATION_FIELDS
 
 
 def format_setting(name: str, value: Any) -> str:

@@ -22,6 +22,7 @@ Bad input: one line on stderr, exit code 2.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import re
@@ -42,6 +43,7 @@ from ..cli import (
     command_parser,
     description_of,
     guarded,
+    log_line,
     plural,
     sbatch_options,
     seconds_note,
@@ -194,13 +196,7 @@ def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
             index = _index(env)
         except argparse.ArgumentTypeError:
             raise SnnsimError(f"run: $SLURM_ARRAY_TASK_ID={env!r} is not a job index") from None
-
-    def log(msg: str) -> None:
-        try:  # a log on a full disk (SLURM's logs/ over a quota): the line is lost, not the jobs
-            print(f"{PROG}: {msg}", file=sys.stderr, flush=True)
-        except OSError:
-            pass
-
+    log = functools.partial(log_line, PROG)  # a log on a full disk loses its lines, not the jobs
     if ns.only is not None and not ns.pack:
         raise SnnsimError("run: --only selects jobs of a pack; give --pack K too")
     if ns.pack:

@@ -53,7 +53,7 @@ from .. import config
 from ..config import RunConfig, field_names
 from ..errors import ConfigError, SnnsimError
 
-DURATION_KEYS = tuple(k for k in field_names() if config.metadata(k)["kind"] in ("duration", "span"))
+DURATION_KEYS = config.DURATION_FIELDS
 UNITS = {**{k: "s" for k in DURATION_KEYS}, "tone_hz": "Hz", "rate_max_hz": "Hz", "lr": "1"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TOP_KEYS = ("name", "description", "fixed", "sweep", "tensorboard")
