@@ -14,6 +14,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +101,12 @@ def one_line_error(proc: subprocess.CompletedProcess) -> str:
     assert re.match(r"snnsim\.tune( \w+)?: error: ", lines[0]), lines[0]  # argparse names the subcommand
     assert proc.stdout == ""
     return lines[0]
+
+
+def here(*args, env, cwd) -> subprocess.CompletedProcess:
+    """``python -m snnsim.tune ARGS`` run in this process (in_process.run_here): for the cases of a
+    command that need no process of their own (the first case of each is a real one, ``cli``)."""
+    return run_here(tune.main, *args, env=env, cwd=cwd)
 
 
 def status(spec: Path, env, cwd) -> dict:
@@ -248,10 +255,6 @@ def test_dt_searched_as_divisors_of_the_duration_is_accepted(tmp_path):
 def test_missing_spec_and_usage_errors(tmp_path):
     """The first refusal in a process of its own, the others in this one."""
     env = env_for(tmp_path / "results")
-
-    def here(*args, env, cwd):  # noqa: ANN001
-        return run_here(tune.main, *args, env=env, cwd=cwd)
-
     assert "no tuning spec" in one_line_error(cli("status", tmp_path / "none.toml", env=env, cwd=tmp_path))
     line = one_line_error(here("status", "no_such_spec", env=env, cwd=tmp_path))
     assert "no tuning spec 'no_such_spec'" in line and "experiments/no_such_spec.toml" in line
@@ -290,7 +293,8 @@ def test_shipped_specs_load(tmp_path, name):
     assert spec.name == name and spec.objective == {"ipd_tune": "val_acc", "bmi_tune": "val_fvaf"}[name]
     assert {"lr", "hidden", "tau"} <= {p.name for p in spec.search}
     assert spec.config({}).backend == "fused"
-    dry = ok(cli("submit", path, "--workers", "3", "--dry-run", env=env_for(tmp_path / "r"), cwd=tmp_path))
+    command = cli if name == "ipd_tune" else here  # the first in a process of its own
+    dry = ok(command("submit", path, "--workers", "3", "--dry-run", env=env_for(tmp_path / "r"), cwd=tmp_path))
     assert dry.stdout.split()[:3] == ["sbatch", "--parsable", "--array=0-2"]
     assert dry.stdout.split()[-2:] == [str(ROOT / "slurm" / "tune.sh"), str(path)]
 
@@ -303,7 +307,7 @@ def searched(tmp_path_factory):
     spec = cwd / "tiny.toml"
     spec.write_text(TINY.format(trials=4, pruner="median"))
     env = env_for(cwd / "results")
-    run = ok(cli("run", spec, "-j", "2", env=env, cwd=cwd))
+    run = ok(here("run", spec, "-j", "2", env=env, cwd=cwd))
     assert run.stdout.startswith("tiny: budget 4;")
     return spec, cwd / "results", env, cwd, status(spec, env, cwd)
 
@@ -345,7 +349,7 @@ def test_run_status_counts_and_trial_files(searched):
 def test_best_reproduces_the_trial(searched):
     spec, root, env, cwd, st = searched
     out = cwd / "best.toml"
-    made = ok(cli("best", spec, "--out", out, env=env, cwd=cwd))
+    made = ok(here("best", spec, "--out", out, env=env, cwd=cwd))
     assert made.stdout.startswith(f"{out}: trial {st['best']['number']}")
     text = out.read_text()
     ok(cli("--config", out, "--out", cwd / "r.h5", "--quiet", module="snnsim.run", env=env, cwd=cwd))
@@ -357,9 +361,9 @@ def test_best_reproduces_the_trial(searched):
     assert np.nanmax(again.val_acc_curve.values) == st["best"]["value"]
     # an existing --out is not replaced without --overwrite
     out.write_text("# mine\n")
-    assert "exists" in one_line_error(cli("best", spec, "--out", out, env=env, cwd=cwd))
+    assert "exists" in one_line_error(here("best", spec, "--out", out, env=env, cwd=cwd))
     assert out.read_text() == "# mine\n"
-    ok(cli("best", spec, "--out", out, "--overwrite", env=env, cwd=cwd))
+    ok(here("best", spec, "--out", out, "--overwrite", env=env, cwd=cwd))
     assert out.read_text() == text
 
 
@@ -367,7 +371,7 @@ def test_best_reproduces_the_trial(searched):
 @pytest.mark.xdist_group("tune-searched")  # one search, on one xdist worker
 def test_merge_stacks_trials(searched):
     spec, root, env, cwd, st = searched
-    ok(cli("merge", spec, env=env, cwd=cwd))
+    ok(here("merge", spec, env=env, cwd=cwd))
     merged = results.load(root / "tiny.h5")
     assert merged.sizes["trial"] == len(st["complete"])
     assert merged.trial.values.tolist() == sorted(st["complete"])
@@ -427,7 +431,7 @@ def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path
     from optuna.trial import TrialState
 
     path = tmp_path / "learns.toml"
-    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2").replace("epochs = 2", "epochs = 1"))
     spec = tune.load(path)
     root = tmp_path / "results"
     s = tune.study(spec, root)
@@ -534,11 +538,11 @@ def test_trials_that_cannot_run_here_are_refused_before_any_trial(tmp_path, bmi_
     import torch
 
     if not torch.cuda.is_available():  # a GPU machine would run them
-        line = one_line_error(cli("run", spec, env=env, cwd=tmp_path))
+        line = one_line_error(here("run", spec, env=env, cwd=tmp_path))
         assert line.endswith("the trials run on cuda, and this machine has no CUDA device; submit them to a GPU "
                              'partition, or set device = "auto"')  # fmt: skip
         assert not (tmp_path / "results").exists()
-        assert ok(cli("submit", spec, "--dry-run", env=env, cwd=tmp_path)).stdout.startswith("sbatch ")
+        assert ok(here("submit", spec, "--dry-run", env=env, cwd=tmp_path)).stdout.startswith("sbatch ")
 
 
 def test_every_data_file_of_the_choices_is_read_before_any_trial(tmp_path, bmi_path):
@@ -640,8 +644,8 @@ def test_merge_of_choices_that_are_lists(tmp_path):
                     .replace("hidden = { low = 4, high = 12, step = 4 }", "hidden = { choices = [8, [8, 4]] }")
                     .replace("batch_size = 16", 'batch_size = 16\nneuron = "standard"'))  # fmt: skip
     env, root = env_for(tmp_path / "results"), tmp_path / "results"
-    ok(cli("run", spec, env=env, cwd=tmp_path))
-    ok(cli("merge", spec, env=env, cwd=tmp_path))
+    ok(here("run", spec, env=env, cwd=tmp_path))
+    ok(here("merge", spec, env=env, cwd=tmp_path))
     merged = results.load(root / "tiny.h5")
     texts = []
     for n in merged.trial.values:
@@ -812,7 +816,7 @@ def test_best_files_give_every_duration_with_a_unit(tmp_path):
 def _one_trial_study(tmp_path):
     """A study of one completed trial: (spec path, spec, results root, env, its journal)."""
     path = tmp_path / "learns.toml"
-    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("epochs = 2", "epochs = 1"))
     spec, root = tune.load(path), tmp_path / "results"
     assert tune.work(spec, root, 0, lambda message: None) == 0
     return path, spec, root, env_for(root), tune.folder(spec, root) / "optuna.journal"
@@ -827,7 +831,7 @@ def test_a_journal_cut_short_or_damaged(tmp_path):
     whole = journal.read_bytes()
     journal.write_bytes(whole + whole.splitlines(keepends=True)[-1][:40])  # a record cut short
     path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
-    run = ok(cli("run", path, env=env, cwd=tmp_path))
+    run = ok(here("run", path, env=env, cwd=tmp_path))
     assert f"snnsim.tune: note: {journal}: dropped an unfinished last record (40 bytes" in run.stderr
     st = status(path, env, tmp_path)
     assert st["complete"] == [0, 2] and st["running"] == st["failed"] == [], st  # 1: the ask past the budget
@@ -835,7 +839,8 @@ def test_a_journal_cut_short_or_damaged(tmp_path):
     for damage in (b"hello\n", b"\xff\xfe not a record"):
         journal.write_bytes(whole + damage)
         for command in ("run", "status"):
-            line = one_line_error(cli(command, path, env=env, cwd=tmp_path))
+            first = damage == b"hello\n" and command == "run"  # in a process of its own; the others in this one
+            line = one_line_error((cli if first else here)(command, path, env=env, cwd=tmp_path))
             assert line.startswith(f"snnsim.tune: error: {journal}: damaged, not an Optuna journal"), line
             assert journal.read_bytes() == whole + damage
 
@@ -850,8 +855,8 @@ def test_a_journal_whose_trial_values_are_of_another_type_is_damaged(tmp_path, v
     damaged = re.sub(rb'"values":\[[^\]]+\]', b'"values":[' + values.encode() + b"]", journal.read_bytes(), count=1)
     assert damaged != journal.read_bytes()
     journal.write_bytes(damaged)
-    for command in ("status", "merge", "run"):
-        line = one_line_error(cli(command, path, env=env, cwd=tmp_path))
+    for command in ("status", "merge", "run"):  # the first case in processes of their own, the others in this one
+        line = one_line_error((cli if values == '"x",10.9' else here)(command, path, env=env, cwd=tmp_path))
         assert line.startswith(f"snnsim.tune: error: {journal}: damaged, not an Optuna journal"), line
         assert "trial 0" in line, line
         assert journal.read_bytes() == damaged
@@ -866,8 +871,10 @@ def test_status_best_and_merge_only_read_the_journal(tmp_path):
     lock = Path(f"{journal}.lock")
     lock.write_text("")  # a worker killed (-9) while it held the lock
     assert status(path, env, tmp_path)["complete"] == [0]
-    ok(cli("best", path, "--out", tmp_path / "best.toml", env=env, cwd=tmp_path, timeout=20))
-    ok(cli("merge", path, env=env, cwd=tmp_path, timeout=20))
+    for args in (("best", path, "--out", tmp_path / "best.toml"), ("merge", path)):  # in this process: timed here
+        started = time.monotonic()
+        ok(here(*args, env=env, cwd=tmp_path))
+        assert time.monotonic() - started < 20, f"{args[0]} waited for the lock"
     assert journal.read_bytes() == before
 
 
@@ -936,7 +943,7 @@ def test_run_with_a_worker_killed_does_not_exit_0(tmp_path):
     if not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists():
         pytest.skip("finds the workers through Linux's /proc/PID/task/PID/children")
     spec = tmp_path / "tiny.toml"
-    spec.write_text(TINY.format(trials=2, pruner="none"))
+    spec.write_text(TINY.format(trials=2, pruner="none").replace("epochs = 2", "epochs = 1"))
     env = env_for(tmp_path / "results")
     proc = subprocess.Popen([sys.executable, "-m", "snnsim.tune", "run", "-j", "2", str(spec)], env=env, cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
@@ -967,7 +974,7 @@ def test_a_data_file_changed_between_workers_is_refused(tmp_path, bmi_path):
             'epochs = 1\nhidden = 4\nn_train_folds = 1\ndata = "data.pkl"\n[search]\nlr = { low = 1e-3, high = 1e-2 }\n')  # fmt: skip
     path.write_text(text.replace("{trials}", "1"))
     env = env_for(tmp_path / "results")
-    ok(cli("run", path, env=env, cwd=tmp_path))
+    ok(here("run", path, env=env, cwd=tmp_path))
     path.write_text(text.replace("{trials}", "2"))
     data.write_bytes(data.read_bytes() + b"\n")  # another file: a different data set would do the same
     journal = tmp_path / "results" / "b" / "optuna.journal"
@@ -976,12 +983,12 @@ def test_a_data_file_changed_between_workers_is_refused(tmp_path, bmi_path):
     assert "its trials trained on data file data.pkl with SHA-256" in line and "changed since" in line, line
     assert journal.read_bytes() == before
     # with workers: each was refused in its log, and `run` printed the status and exit 2 without a word of why
-    assert one_line_error(cli("run", path, "-j", "2", env=env, cwd=tmp_path)) == line
+    assert one_line_error(here("run", path, "-j", "2", env=env, cwd=tmp_path)) == line
     assert journal.read_bytes() == before
     st = status(path, env, tmp_path)  # status still reads it: its trial is stale, as a sweep's job would be
     assert st["complete"] == [] and st["stale"] == [0] and "data file data.pkl changed since" in st["reasons"]["0"]
     shutil.copyfile(bmi_path, data)  # the file restored: the study goes on
-    ok(cli("run", path, env=env, cwd=tmp_path))
+    ok(here("run", path, env=env, cwd=tmp_path))
     assert status(path, env, tmp_path)["complete"] == [0, 2]  # 1: the ask past the first budget
 
 
@@ -1065,7 +1072,7 @@ def test_merge_refuses_a_trial_file_that_is_not_the_trial(tmp_path, damage):
     KeyError traceback; by another trial's file, a ValueError from inside the stacking. Each is
     now one line naming the file, and the merged file already there is left as it was."""
     path, spec, root, env, _ = _one_trial_study(tmp_path)
-    merged = ok(cli("merge", path, env=env, cwd=tmp_path)) and root / "learns.h5"
+    merged = ok(here("merge", path, env=env, cwd=tmp_path)) and root / "learns.h5"
     before = merged.read_bytes()
     trial = tune.trial_path(spec, 0, root)
     ds = results.load(trial)
@@ -1075,7 +1082,8 @@ def test_merge_refuses_a_trial_file_that_is_not_the_trial(tmp_path, damage):
     else:
         ds.attrs["trial_number"] = 1
     results.write(ds, trial, overwrite=True)
-    line = one_line_error(cli("merge", path, env=env, cwd=tmp_path))
+    proc = (cli if damage == "not a trial file" else here)("merge", path, env=env, cwd=tmp_path)  # the first: a process
+    line = one_line_error(proc)
     expected = "is not a trial file of learns" if damage == "not a trial file" else "holds trial 1, not trial 0"
     assert line.startswith(f"snnsim.tune: error: {trial}: "), line
     assert expected in line, line
@@ -1109,7 +1117,7 @@ def test_a_worker_whose_log_cannot_be_written_runs_the_budget(tmp_path):
     results elsewhere): its first log line, after its first trial, raised, and the worker ended
     with exit 1, leaving the rest of its budget unrun. The log lines are dropped now."""
     path = tmp_path / "learns.toml"
-    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2").replace("epochs = 2", "epochs = 1"))
     root = tmp_path / "results"
     with mounted_tmpfs(tmp_path / "logs") as logs:
         with open(logs / "worker.err", "wb") as err:
@@ -1183,7 +1191,7 @@ def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
         assert proc.returncode == 5, proc.stderr
         assert proc.stderr.splitlines() == [f"snnsim.tune: error: {small / 'results'}: No space left on device"]
         (small / "filler").unlink()
-        ok(cli("--results-dir", small / "results", "run", path, env=env_for(tmp_path), cwd=tmp_path))
+        ok(here("--results-dir", small / "results", "run", path, env=env_for(tmp_path), cwd=tmp_path))
         assert tune.trial_path(tune.load(path), 0, small / "results").exists()
 
 
@@ -1194,12 +1202,12 @@ def test_a_trial_whose_file_cannot_be_written_stops_the_worker_and_is_not_counte
     logs. The worker now stops at the first such trial (exit 5), which does not count: once
     there is room the same command runs the whole budget."""
     path = tmp_path / "learns.toml"
-    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2").replace("epochs = 2", "epochs = 1"))
     with mounted_tmpfs(tmp_path / "small", "256k") as small:
         spec, root = tune.load(path), small / "results"
         tune.study(spec, root)  # the journal is made; then another job takes all but 40 kB
         fill(small, room=40_000)
-        proc = cli("--results-dir", root, "run", path, "-j", "2", env=env_for(tmp_path), cwd=tmp_path)
+        proc = here("--results-dir", root, "run", path, "-j", "2", env=env_for(tmp_path), cwd=tmp_path)
         assert proc.returncode == 5, f"{proc.stdout}\n{proc.stderr}"
         assert "could not write a trial's result file" in proc.stderr and "Traceback" not in proc.stderr
         st = status(path, env_for(root), tmp_path)
@@ -1207,7 +1215,7 @@ def test_a_trial_whose_file_cannot_be_written_stops_the_worker_and_is_not_counte
         logs = "".join(p.read_text() for p in (root / "learns" / "logs").iterdir())
         assert "No space left on device" in logs and "not counted against the budget" in logs, logs
         (small / "filler").unlink()
-        ok(cli("--results-dir", root, "run", path, env=env_for(tmp_path), cwd=tmp_path))
+        ok(here("--results-dir", root, "run", path, env=env_for(tmp_path), cwd=tmp_path))
         st = status(path, env_for(root), tmp_path)
         assert len(st["complete"]) == 2 and st["failed"] == [], st
         assert all(tune.trial_path(spec, n, root).exists() for n in st["complete"])
@@ -1230,8 +1238,8 @@ def test_a_worker_of_other_numerics_does_not_join_the_study(tmp_path):
     _as_if_made_by_numerics(spec, root, results.NUMERICS_VERSION - 1)
     path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
     before = journal.read_bytes()
-    for command in ("run", "worker"):
-        line = one_line_error(cli(command, path, env=env, cwd=tmp_path))
+    for command in ("run", "worker"):  # run in a process of its own, worker in this one
+        line = one_line_error((cli if command == "run" else here)(command, path, env=env, cwd=tmp_path))
         assert f"made by snnsim {results.library_versions()['snnsim']} with numerics version " in line, line
         assert f"{results.NUMERICS_VERSION - 1}, and this snnsim has {results.NUMERICS_VERSION}" in line, line
         assert journal.read_bytes() == before
@@ -1265,22 +1273,22 @@ def test_trials_of_other_numerics_are_stale_in_status_best_and_merge(tmp_path):
     assert st["complete"] == [other] and st["stale"] == [best], st
     assert st["reasons"][str(best)].startswith(f"numerics version {old} (snnsim "), st
     assert st["best"]["number"] == other
-    text = ok(cli("status", path, env=env, cwd=tmp_path)).stdout
+    text = ok(here("status", path, env=env, cwd=tmp_path)).stdout
     assert "stale 1" in text and f"trial {best} stale: numerics version {old}" in text, text
-    proc = ok(cli("best", path, "--out", tmp_path / "best.toml", env=env, cwd=tmp_path))
+    proc = ok(here("best", path, "--out", tmp_path / "best.toml", env=env, cwd=tmp_path))
     assert f"trial {other}," in proc.stdout and f"left out stale trials {best} (trial {best}: " in proc.stderr
     assert tune.best_config(spec, root) == spec.config(tune.study(spec, root, create=False).trials[other].params)
-    line = one_line_error(cli("merge", path, env=env, cwd=tmp_path))
+    line = one_line_error(here("merge", path, env=env, cwd=tmp_path))
     assert f"learns: stale trials {best} (trial {best}: numerics version {old}" in line, line
     assert not (root / "learns.h5").exists()
-    ok(cli("merge", path, "--allow-missing", env=env, cwd=tmp_path))
+    ok(here("merge", path, "--allow-missing", env=env, cwd=tmp_path))
     merged = results.load(root / "learns.h5")
     assert merged.trial.values.tolist() == [other] and json.loads(merged.attrs["stale"]) == [best]
     assert (
         merged.attrs["numerics_version"] == results.NUMERICS_VERSION and "numerics_version_by_trial" not in merged.attrs
     )
     _rewrite_trial(spec, root, other, numerics_version=old)  # no trial left of this snnsim's numerics
-    line = one_line_error(cli("best", path, "--out", tmp_path / "best2.toml", env=env, cwd=tmp_path))
+    line = one_line_error(here("best", path, "--out", tmp_path / "best2.toml", env=env, cwd=tmp_path))
     assert "learns: no completed trial of this snnsim's numerics and data; stale trials 0-1 (trial 0: " in line
 
 
@@ -1300,7 +1308,7 @@ def test_trials_of_other_data_are_stale_in_status_best_and_merge(tmp_path, bmi_p
     path.write_text(f'name = "b"\ntrials = 2\nsampler = "random"\npruner = "none"\n[fixed]\n{fixed}'
                     "[search]\nlr = { low = 1e-3, high = 1e-2 }\n")  # fmt: skip
     env, root = env_for(tmp_path / "results"), tmp_path / "results"
-    ok(cli("run", path, env=env, cwd=tmp_path))
+    ok(here("run", path, env=env, cwd=tmp_path))
     spec = tune.load(path)
     best = status(path, env, tmp_path)["best"]["number"]
     key = "data_file_sha256" if data == "data file" else "synthetic_data_sha256"
@@ -1310,9 +1318,9 @@ def test_trials_of_other_data_are_stale_in_status_best_and_merge(tmp_path, bmi_p
     assert st["stale"] == [best] and st["complete"] == [1 - best] and st["best"]["number"] == 1 - best, st
     expected = "data file data.pkl changed since" if data == "data file" else "synthetic data synthetic with SHA-256"
     assert st["reasons"][str(best)].startswith(expected), st
-    line = one_line_error(cli("merge", path, env=env, cwd=tmp_path))
+    line = one_line_error(here("merge", path, env=env, cwd=tmp_path))
     assert f"b: stale trials {best} (trial {best}: {expected}" in line, line
-    ok(cli("merge", path, "--allow-missing", env=env, cwd=tmp_path))
+    ok(here("merge", path, "--allow-missing", env=env, cwd=tmp_path))
     merged = results.load(root / "b.h5")
     assert merged.trial.values.tolist() == [1 - best] and f"{key}_by_trial" not in merged.attrs
 
@@ -1331,21 +1339,21 @@ def test_a_synthetic_set_changed_between_workers_is_refused(tmp_path, bmi_path):
             "[search]\nlr = { low = 1e-3, high = 1e-2 }\n")  # fmt: skip
     path.write_text(text.replace("{trials}", "1"))
     env = {**env_for(tmp_path / "results"), "SNNSIM_CACHE": str(tmp_path / "cache")}
-    ok(cli("run", path, env=env, cwd=tmp_path))
+    ok(here("run", path, env=env, cwd=tmp_path))
     cache = tmp_path / "cache" / bmi_synthetic.cache_path(5).name
     kept = cache.read_bytes()
     shutil.copyfile(bmi_path, cache)  # another set where the study's was
     path.write_text(text.replace("{trials}", "2"))
     journal = tmp_path / "results" / "s" / "optuna.journal"
     before = journal.read_bytes()
-    line = one_line_error(cli("run", path, env=env, cwd=tmp_path))
+    line = one_line_error(here("run", path, env=env, cwd=tmp_path))
     assert "its trials trained on synthetic data synthetic:standard:5 with SHA-256" in line, line
     assert "this snnsim's generator or its cache gives" in line, line
     assert journal.read_bytes() == before
     st = status(path, env, tmp_path)
     assert st["stale"] == [0] and st["reasons"]["0"].startswith("synthetic data synthetic:standard:5"), st
     cache.write_bytes(kept)  # the set restored: the study goes on
-    ok(cli("run", path, env=env, cwd=tmp_path))
+    ok(here("run", path, env=env, cwd=tmp_path))
     assert status(path, env, tmp_path)["complete"] == [0, 2]  # 1: the ask past the first budget
 
 
@@ -1418,7 +1426,7 @@ def test_stale_trials_do_not_count_against_the_budget(tmp_path):
                     'model = "ann"\nepochs = 1\nhidden = 4\nn_train_folds = 1\n[search]\n'
                     'data = { choices = ["synthetic:weak:3", "synthetic:weak:4"] }\n')  # fmt: skip
     env = {**env_for(tmp_path / "results"), "SNNSIM_CACHE": str(tmp_path / "cache")}
-    ok(cli("run", path, env=env, cwd=tmp_path, timeout=600))
+    ok(here("run", path, env=env, cwd=tmp_path))
     assert status(path, env, tmp_path)["complete"] == [0, 1]
     for seed in (3, 4):  # one spike count more in each set: every trial's data differ now
         cache = tmp_path / "cache" / bmi_synthetic.cache_path(seed, "weak").name
@@ -1427,11 +1435,11 @@ def test_stale_trials_do_not_count_against_the_budget(tmp_path):
         cache.write_bytes(pickle.dumps(data))
     st = status(path, env, tmp_path)
     assert st["stale"] == [0, 1] and st["complete"] == [] and "best" not in st, st
-    proc = ok(cli("run", path, env=env, cwd=tmp_path, timeout=600))
+    proc = ok(here("run", path, env=env, cwd=tmp_path))
     st = status(path, env, tmp_path)
     # trial 2: the first run's ask past the budget (left out); 3 and 4 run in the places of 0 and 1
     assert st["stale"] == [0, 1] and st["complete"] == [3, 4] and st["best"]["number"] in (3, 4), (st, proc.stdout)
-    ok(cli("run", path, env=env, cwd=tmp_path, timeout=600))  # the budget used: nothing more
+    ok(here("run", path, env=env, cwd=tmp_path))  # the budget used: nothing more
     assert status(path, env, tmp_path)["complete"] == [3, 4]
 
 
@@ -1566,10 +1574,12 @@ def test_local_workers_keep_a_thread_count_that_is_set(tmp_path):
         f"    open(os.path.join({str(tmp_path)!r}, f'threads-{{os.getpid()}}'), 'w').write(os.environ['SNNSIM_THREADS'])\n"
     )
     path = tmp_path / "tiny.toml"
-    path.write_text(TINY.format(trials=2, pruner="none"))  # two workers: no more than trials run
+    path.write_text(
+        TINY.format(trials=2, pruner="none").replace("epochs = 2", "epochs = 1")
+    )  # two workers: no more than trials run
     env = env_for(tmp_path / "r")
     env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
-    ok(cli("run", path, "-j", "2", env={**env, "SNNSIM_THREADS": "3"}, cwd=tmp_path))
+    ok(here("run", path, "-j", "2", env={**env, "SNNSIM_THREADS": "3"}, cwd=tmp_path))
     got = [p.read_text() for p in tmp_path.glob("threads-*")]
     assert got == ["3", "3"]
 
@@ -1657,7 +1667,7 @@ def test_a_trial_whose_record_could_not_be_written_is_recorded_by_the_next_worke
     (counted against the budget, left out of best and merge). The next worker on this host finds
     its worker gone and records the trial complete with its file's value."""
     path = tmp_path / "learns.toml"
-    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("epochs = 2", "epochs = 1"))
     with mounted_tmpfs(tmp_path / "small", "1m") as small:
         spec, root = tune.load(path), small / "results"
         proc = subprocess.run([sys.executable, "-c", READ_ONLY_AT_RECORD, "--results-dir", root, "worker", path],
