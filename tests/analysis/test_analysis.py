@@ -161,6 +161,13 @@ def run_script(name: str, *args: object, cwd: Path = ROOT) -> subprocess.Complet
                           capture_output=True, text=True, timeout=300)  # fmt: skip
 
 
+def run_in_here(name: str, *args: object) -> subprocess.CompletedProcess:
+    """``python analysis/NAME.py ARGS`` run in this process (``run_here``), in the repository's
+    folder: for the scripts' outputs, once the first case of each script in
+    test_bad_input_is_one_line_and_exit_code_2 has run it in a process of its own."""
+    return run_here(ANALYSIS / f"{name}.py", *args, cwd=ROOT)
+
+
 # script, its arguments (names of `files` in braces), what the one line says
 BAD_INPUT = [
     ("ipd_readout_table", [], "the following arguments are required"),
@@ -235,7 +242,7 @@ def test_bad_input_is_one_line_and_exit_code_2(files, case, name, args, message)
 
 
 def test_readout_table_skips_the_missing_seed_and_says_so(files):
-    proc = run_script("ipd_readout_table", files["readouts"], "ref")
+    proc = run_in_here("ipd_readout_table", files["readouts"], "ref")
     assert proc.returncode == 0, proc.stderr
     assert "nan" not in proc.stdout.lower()
     lines = proc.stdout.splitlines()
@@ -271,7 +278,7 @@ def test_readout_table_gives_another_swept_setting_its_own_rows(tmp_path):
     """A sweep of eval besides readout x tau: one row per eval, not both pooled into one cell
     (jobs 0, 1 are eval sum: test accuracy 50, 51; jobs 2, 3 eval readout: 52, 53)."""
     path = merged_with_holes(READOUTS_EVAL, tmp_path, set())
-    proc = run_script("ipd_readout_table", path)
+    proc = run_in_here("ipd_readout_table", path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0] == "| readout | tau | eval | test accuracy % | test abs. error deg | train accuracy % |"
@@ -280,7 +287,7 @@ def test_readout_table_gives_another_swept_setting_its_own_rows(tmp_path):
 
 
 def test_model_space_table_shows_short_and_empty_settings(files):
-    proc = run_script("ipd_model_space_table", files["model_space"])
+    proc = run_in_here("ipd_model_space_table", files["model_space"])
     assert proc.returncode == 0, proc.stderr
     # jobs 3-5 are (no syn, rec): no seed; job 7 is (syn 5 ms, ff, seed 1); validation accuracy
     # is 20 + job, test accuracy 50 + job
@@ -306,7 +313,7 @@ def test_model_space_table_compares_each_value_with_the_first(tmp_path):
     # tau_syn swept at three values, recurrent at one: one row per value after the first, none
     # for recurrent (it has no "with" to compare)
     text = MODEL_SPACE.replace('["0", "5ms"]', '["0", "5ms", "10ms"]').replace("[false, true]", "[false]")
-    proc = run_script("ipd_model_space_table", merged_with_holes(text, tmp_path, set()))
+    proc = run_in_here("ipd_model_space_table", merged_with_holes(text, tmp_path, set()))
     assert proc.returncode == 0, proc.stderr
     effects = proc.stdout.split("| pairs |\n|---|---|---|---|\n")[1].splitlines()
     # job = 3 * tau_syn index + seed: validation accuracy 20 + job
@@ -319,7 +326,7 @@ def test_model_space_table_compares_each_value_with_the_first(tmp_path):
 
 
 def test_learning_curve_table_marks_the_missing_rotation(files):
-    proc = run_script("bmi_learning_curve_table", files["curve"])
+    proc = run_in_here("bmi_learning_curve_table", files["curve"])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         "| training folds | snn | ridge | snn - ridge | snn >= ridge (of 3 rotations) |",
@@ -333,7 +340,7 @@ def test_learning_curve_table_marks_the_missing_rotation(files):
 
 
 def test_bmi_table_rows(files):
-    proc = run_script("bmi_table", files["snn"], files["ridge"])
+    proc = run_in_here("bmi_table", files["snn"], files["ridge"])
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[2:] == [
         "| snn | weighted | 0.400 [0.300-0.500] | 0.400 [0.300-0.500] | 0.400 [0.300-0.500] | 0.400 [0.300-0.500] | 1.0 |",
@@ -345,7 +352,7 @@ def test_bmi_table_names_the_files_rmse_unit(tmp_path):
     # the header said rad/s whatever the target; a --target theta run's RMSE is in rad
     ds = results.load(bmi_run(tmp_path / "a.h5", "ann", [0.4]))
     ds["test_rmse"].attrs["units"] = "rad"
-    proc = run_script("bmi_table", results.write(ds, tmp_path / "theta.h5"))
+    proc = run_in_here("bmi_table", results.write(ds, tmp_path / "theta.h5"))
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0].split(" | ")[3] == "test RMSE (rad)"
 
@@ -356,7 +363,7 @@ def test_bmi_table_reads_a_run_file_of_snnsim_0_2(tmp_path):
     ds = results.load(bmi_run(tmp_path / "a.h5", "ann", [0.4]))
     ds.attrs["task"], ds.attrs["config_task"] = ds.attrs.pop("study"), ds.attrs.pop("config_study")
     old = results.write(ds, tmp_path / "old.h5")
-    proc = run_script("bmi_table", old)
+    proc = run_in_here("bmi_table", old)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[2].startswith("| ann | - | 0.400 ")
     loaded = results.load(old)
@@ -434,11 +441,10 @@ def test_readout_refit_data_and_runs_may_begin_with_a_tilde(refit_run, tmp_path)
     import shutil
 
     home = shutil.copytree(refit_run, tmp_path / "home")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(home)}
+    env = {**os.environ, "HOME": str(home)}
     work = tmp_path / "work"  # where the run's relative data path is not
     work.mkdir()
-    proc = subprocess.run([sys.executable, str(ANALYSIS / "bmi_readout_refit.py"), "~/run.h5", "--data=~/bmi.pkl"],
-                          cwd=work, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = run_here(REFIT, "~/run.h5", "--data=~/bmi.pkl", cwd=work, env=env)
     assert proc.returncode == 0, proc.stderr
     rows = proc.stdout.splitlines()[2:]
     assert len(rows) == 1 and rows[0].startswith(f"| {home / 'run.h5'} | 0 | "), rows
@@ -514,7 +520,7 @@ def test_table_scripts_help_names_the_units_of_their_columns(name):
     also sent the reader to "REFERENCE.md section 1", a file the repository does not have."""
     import re
 
-    proc = run_script(name, "--help")
+    proc = run_in_here(name, "--help")
     assert proc.returncode == 0, proc.stderr
     shown = " ".join(proc.stdout.split())
     for unit in HELP_UNITS[name]:
