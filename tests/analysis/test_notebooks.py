@@ -118,19 +118,23 @@ def images(nb) -> int:
 
 
 @pytest.mark.slow
-def test_ipd_readouts_notebook_names_the_jobs_missing_from_the_merge(kernel_env, tmp_path, monkeypatch):
+def test_ipd_readouts_notebook_names_the_jobs_missing_from_the_merge(kernel_env, smoke_results, tmp_path, monkeypatch):
     """A merge with a hole (``sweep merge --allow-missing``, job 0 = mean at 20 ms not run): the
     notebook says which jobs are left out, and its median table how many trainings each median
     is of, as ``python -m snnsim.plots`` and ``analysis/ipd_readout_table.py`` do; the table
-    alone pooled the trainings present without a word."""
+    alone pooled the trainings present without a word. Jobs 1-5 are the job files smoke_results
+    ran (the same experiment and indices: the files run_job writes), merged without job 0."""
+    import shutil
+
     from snnsim.sweep import loads
-    from snnsim.sweep.jobs import run_job
+    from snnsim.sweep.jobs import result_path
     from snnsim.sweep.merge import merge
 
     root = tmp_path / "holes"
     exp = loads(IPD_SMOKE)
     for index in range(1, exp.grid_size):
-        assert run_job(exp, index, root=root, log=lambda *a, **k: None) == 0
+        result_path(exp, index, root).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(result_path(exp, index, smoke_results), result_path(exp, index, root))
     merge(exp, root=root, allow_missing=True)
     monkeypatch.setenv("SNNSIM_RESULTS", str(root))
     nb = execute("ipd_readouts.ipynb", kernel_env)
