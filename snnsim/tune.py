@@ -61,7 +61,8 @@ worker stopped by a signal marks its trial ``stopped``, which does not count aga
 (another worker, or one submitted again, runs a new trial in its place); ``status`` lists trials
 left running by workers that died (killed: SIGKILL, out of memory), which do count: each trial
 records its worker (``HOST pid N``), ``status`` and ``merge`` name those of this host that have
-ended, and the next worker on that host records them failed, or complete where the trial's file
+ended (and trials left without a name for :data:`UNNAMED_MINUTES`: their worker was killed as it
+asked for them), and the next worker on that host (on any host, for those) records them failed, or complete where the trial's file
 was written but could not be recorded (the journal's folder read-only or full then). A worker whose every trial failed exits 1; a
 BMI data file the trials read, and a CUDA device for trials on ``cuda`` (``run``, ``worker``), are
 checked before any trial.
@@ -912,18 +913,41 @@ def _worker_name() -> str:
     return f"{socket.gethostname()} pid {os.getpid()}"
 
 
+#: How long a running trial may go without its worker's name (minutes): a worker writes it just after
+#: asking for the trial (two journal writes, apart by at most a wait for the journal's lock, which
+#: Optuna breaks after 30 s), so one without it after that was killed between the two.
+UNNAMED_MINUTES = 5.0
+
+#: The worker of a trial whose worker was killed before it could write its name.
+UNNAMED = "not named: killed just after it asked for the trial"
+
+
+def _ended_worker(t: Any) -> str | None:
+    """The worker of running trial ``t`` if it has ended (``HOST pid N``, a process of this host
+    that has ended; :data:`UNNAMED` for a trial left without a name, see :data:`UNNAMED_MINUTES`),
+    else None: alive, or on another host."""
+    import datetime
+
+    who = t.user_attrs.get("worker")
+    if who is None:
+        start = t.datetime_start
+        old = start is not None and datetime.datetime.now() - start > datetime.timedelta(minutes=UNNAMED_MINUTES)
+        return UNNAMED if old else None
+    return who if _gone(who) else None
+
+
 def _record_left_running(spec: Spec, s: Any, root: str | os.PathLike | None, log) -> None:  # noqa: ANN001
     """Record the trials left running by a worker of this host that has ended: complete with its
     file's value where the trial's result file is in place (the worker could not write the
     journal when it recorded the trial: its folder read-only or full), else failed (the worker
     was killed while the trial ran: SIGKILL, the out-of-memory killer), which counts against the
-    budget as a running trial did. Trials of workers on other hosts (whose processes this host
+    budget as a running trial did; trials left without a worker's name (:func:`_ended_worker`) too. Trials of workers on other hosts (whose processes this host
     cannot see) are left as they are."""
     from optuna.trial import TrialState
 
     for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        who = t.user_attrs.get("worker", "")
-        if not _gone(who):
+        who = _ended_worker(t)
+        if who is None:
             continue
         value = _file_value(spec, t.number, root)
         if value is None:  # killed while it ran: failed, as a trial that raised (it counts against the budget)
@@ -1014,8 +1038,7 @@ def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None) -> di
     out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by,
                            "reasons": {str(n): why for n, why in sorted(reasons.items())}}  # fmt: skip
     # running trials whose worker, a process of this host, has ended (killed): none will finish them
-    out["ended"] = {str(n): trials[n].user_attrs["worker"] for n in by["running"]
-                    if _gone(trials[n].user_attrs.get("worker", ""))}  # fmt: skip
+    out["ended"] = {str(n): who for n in by["running"] if (who := _ended_worker(trials[n])) is not None}
     if by["complete"]:
         best = max((trials[n] for n in by["complete"]), key=lambda t: t.value)  # the first of equals, as Optuna's
         out["best"] = {"number": best.number, "value": best.value, "params": best.params}
@@ -1394,8 +1417,9 @@ def _status_line(info: dict[str, Any]) -> str:
 
 def _ended_lines(info: dict[str, Any]) -> list[str]:
     """A line for each running trial of a :func:`summary` whose worker has ended."""
-    return [f"trial {n} running: its worker ({who}) has ended (killed?); the next worker on its host "
-            "(tune run, tune worker) records it failed" for n, who in info["ended"].items()]  # fmt: skip
+    return [f"trial {n} running: its worker ({who}) has ended (killed?); the next worker"
+            f"{'' if who == UNNAMED else ' on its host'} (tune run, tune worker) records it failed"
+            for n, who in info["ended"].items()]  # fmt: skip
 
 
 def cmd_status(spec: Spec, ns: Any) -> int:

@@ -1684,6 +1684,42 @@ def test_a_trial_whose_record_could_not_be_written_is_recorded_by_the_next_worke
         assert said[0].startswith("trial 0: recorded complete (val_acc = "), said
 
 
+def _named_running(spec: tune.Spec, root: Path) -> bool:
+    """Whether a trial of the study runs and has its worker's name."""
+    s = tune.study(spec, root, create=False) if tune.folder(spec, root).exists() else None
+    return s is not None and any(t.state.name == "RUNNING" and "worker" in t.user_attrs for t in s.trials)
+
+
+def test_a_trial_left_without_its_workers_name_is_recorded_failed_once_no_worker_can_name_it(tmp_path, monkeypatch):
+    """A worker killed between asking for a trial and writing its name into it (two journal writes)
+    left a running trial that no one named: ``status`` never said its worker had ended, and no
+    worker recorded it, so it counted against the budget for good. Once no live worker can still
+    be writing the name (``tune.UNNAMED_MINUTES``), ``status`` names it and the next worker, of any
+    host, records it failed; before that, it is left to its worker."""
+    import signal
+
+    path = tmp_path / "t.toml"
+    path.write_text(TINY.format(trials=2, pruner="none").replace("epochs = 2", "epochs = 1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    env = env_for(root)
+    code = (
+        "import os, signal, sys; from snnsim import tune\n"
+        "s = tune.study(tune.load(sys.argv[1]), sys.argv[2], 0); s.ask(); os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = subprocess.run([sys.executable, "-c", code, str(path), str(root)], env=env, cwd=tmp_path)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL
+    assert tune.summary(spec, root)["running"] == [0] and tune.summary(spec, root)["ended"] == {}  # just asked
+    monkeypatch.setattr(tune, "UNNAMED_MINUTES", 0.0)  # as if the minutes had passed
+    said = ok(run_here(tune.main, "status", path, env=env, cwd=tmp_path)).stdout
+    assert f"trial 0 running: its worker ({tune.UNNAMED}) has ended (killed?); the next worker (tune" in said, said
+    logged = []
+    assert tune.work(spec, root, 0, logged.append) == 0
+    info = tune.summary(spec, root)
+    assert info["failed"] == [0] and info["complete"] == [1] and info["running"] == [], info
+    assert logged[0] == f"trial 0: recorded failed: its worker ({tune.UNNAMED}) ended while it ran (killed: SIGKILL, " \
+        "out of memory?)", logged  # fmt: skip
+
+
 def test_a_trial_of_a_killed_worker_is_named_and_recorded_failed_by_the_next_worker(tmp_path):
     """A worker killed by SIGKILL mid-trial (kill -9, the out-of-memory killer) left its trial
     running for good, and ``status`` and ``merge`` kept saying the study is being worked on
@@ -1701,9 +1737,8 @@ def test_a_trial_of_a_killed_worker_is_named_and_recorded_failed_by_the_next_wor
     worker = subprocess.Popen([sys.executable, "-m", "snnsim.tune", "worker", str(path)], env=env, cwd=tmp_path,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        end = time.monotonic() + 120
-        while time.monotonic() < end and not (tune.summary(spec, root)["running"] if tune.folder(spec, root).exists()
-                                              else []):  # fmt: skip
+        end = time.monotonic() + 120  # until its trial runs and names its worker (the next journal write)
+        while time.monotonic() < end and not _named_running(spec, root):
             time.sleep(0.2)
     finally:
         worker.send_signal(signal.SIGKILL)
