@@ -1,5 +1,6 @@
 """End to end: the `smoke` experiment on a real one-node SLURM cluster, and the same sequence
-through `sweep local` (always run).
+through `sweep local` (always run); the killed sequences use a copy of it with longer trainings
+and one seed (2 tasks, :func:`long_smoke`).
 
 Sequence: submit every task, kill one task while it trains, see `status` report it missing,
 resubmit only the missing index, merge, and check the merged dataset's dimensions,
@@ -23,9 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from in_process import run_here
 
 from snnsim import results
-from snnsim.sweep import experiment
+from snnsim.sweep import cli, experiment
 from snnsim.sweep.jobs import checkpoint_path, result_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +37,10 @@ CLUSTER = ROOT / "slurm" / "local-cluster.sh"
 #: that a kill after a task's first checkpoint lands while it trains (as in test_slurm_requeue,
 #: whose one job of these settings is stopped by ``scancel`` after its epoch 2).
 LONG_EPOCHS = 120
+#: Seeds of the killed sequences' grid: one (2 tasks, readout mean and fr), so that its tasks run
+#: at once on the 2 CPUs (of `sweep local -j 2` and of the one-node cluster), not in two rounds
+#: of process start-ups; both swept settings stay dimensions of the merged file.
+LONG_SEEDS = "seed = [0]"
 
 
 def sweep(*args, env, cwd, check=True, timeout=300) -> subprocess.CompletedProcess:
@@ -46,16 +52,32 @@ def sweep(*args, env, cwd, check=True, timeout=300) -> subprocess.CompletedProce
     return proc
 
 
-def status(env, cwd, path=SMOKE) -> dict:
+def here(*args, env, cwd, check=True) -> subprocess.CompletedProcess:
+    """``python -m snnsim.sweep ARGS`` run in this process (in_process.run_here): for the further
+    cases of a command whose first case in this module runs as a process of its own."""
+    proc = run_here(cli.main, *args, env=env, cwd=cwd)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"sweep {' '.join(map(str, args))} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def status(env, cwd, path=SMOKE, in_process=False) -> dict:
+    """``sweep status --json``, as a process of its own, or ``in_process`` (:func:`here`)."""
+    if in_process:
+        return json.loads(here("status", path, "--json", env=env, cwd=cwd).stdout)
     return json.loads(sweep("status", str(path), "--json", env=env, cwd=cwd).stdout)
 
 
 def long_smoke(cwd: Path) -> Path:
-    """The smoke grid with :data:`LONG_EPOCHS` epochs, as ``cwd/smoke.toml``."""
+    """The smoke grid with :data:`LONG_EPOCHS` epochs and the seeds :data:`LONG_SEEDS` (2 tasks),
+    as ``cwd/smoke.toml``."""
     text = SMOKE.read_text()
-    assert "\nepochs = 16\n" in text
+    assert "\nepochs = 16\n" in text and "\nseed = [0, 1]\n" in text
     path = cwd / "smoke.toml"
-    path.write_text(text.replace("\nepochs = 16\n", f"\nepochs = {LONG_EPOCHS}\n"))
+    path.write_text(
+        text.replace("\nepochs = 16\n", f"\nepochs = {LONG_EPOCHS}\n").replace("\nseed = [0, 1]\n", f"\n{LONG_SEEDS}\n")
+    )
+    assert experiment.load(path).grid_size == 2
     return path
 
 
@@ -155,14 +177,15 @@ def test_local_sequence(workdir):
     refused = sweep("merge", str(path), env=env, cwd=cwd, check=False)
     assert refused.returncode == 2 and f"missing {victim}" in refused.stderr
     # rerun: only the missing index runs, from the epoch its checkpoint saved
-    again = sweep("local", str(path), "-j", "2", "--quiet", env=env, cwd=cwd)
+    # (the commands' further cases in this process: the job itself still runs as a process of its own)
+    again = here("local", path, "-j", "2", "--quiet", env=env, cwd=cwd)
     assert "ran 1 job " in again.stdout and "1 ok, 0 not ok" in again.stdout
     m = re.search(r"resuming from the checkpoint after epoch (\d+) of (\d+)", log.read_text())
     assert m and 1 <= int(m.group(1)) < LONG_EPOCHS == int(m.group(2)), log.read_text()
-    assert status(env, cwd, path)["done"] == list(range(exp.grid_size))
+    assert status(env, cwd, path, in_process=True)["done"] == list(range(exp.grid_size))
     assert not checkpoint.exists()
-    assert "nothing to run" in sweep("local", str(path), env=env, cwd=cwd).stdout
-    sweep("merge", str(path), env=env, cwd=cwd)
+    assert "nothing to run" in here("local", path, env=env, cwd=cwd).stdout
+    here("merge", path, env=env, cwd=cwd)
     check_merged(cwd / "results", path)
 
 
@@ -269,8 +292,8 @@ def test_slurm_sequence(cluster, workdir):
     err2 = (cwd / "logs" / f"snnsim_{job2}_{cancelled}.err").read_text()
     m = re.search(r"resuming from the checkpoint after epoch (\d+) of (\d+)", err2)
     assert m and 1 <= int(m.group(1)) < LONG_EPOCHS == int(m.group(2)), err2
-    assert status(env, cwd, path)["done"] == list(range(n))
-    sweep("merge", str(path), env=env, cwd=cwd)
+    assert status(env, cwd, path, in_process=True)["done"] == list(range(n))
+    here("merge", path, env=env, cwd=cwd)
     check_merged(cwd / "results", path)
     print(f"slurm e2e: {time.monotonic() - start:.0f} s")
 
@@ -292,12 +315,12 @@ def test_slurm_packs(cluster, workdir):
         subprocess.run(["scancel", job], capture_output=True, timeout=30)
     err = (cwd / "logs" / f"snnsim_{job}_0.err").read_text()
     assert "pack 0 of 2 (2 jobs): 0,2" in err, err
-    assert status(env, cwd)["done"] == list(range(exp.grid_size))
-    sweep("merge", str(SMOKE), env=env, cwd=cwd)
+    assert status(env, cwd, in_process=True)["done"] == list(range(exp.grid_size))
+    here("merge", SMOKE, env=env, cwd=cwd)
     check_merged(cwd / "results")
     alone = cwd / "alone"
     for i in (0, 3):
-        sweep("run", str(SMOKE), str(i), env=dict(env, SNNSIM_RESULTS=str(alone)), cwd=cwd)
+        here("run", SMOKE, i, env=dict(env, SNNSIM_RESULTS=str(alone)), cwd=cwd)
         a = results.load(result_path(exp, i, alone))
         b = results.load(result_path(exp, i, cwd / "results"))
         for name in ("loss", "test_acc", "confusion", "w1"):
@@ -321,7 +344,7 @@ def test_submit_refuses_an_array_past_max_array_size(cluster, workdir):
         f"snnsim.sweep: error: submit: job {n - 1} is past this cluster's MaxArraySize ({limit}: array indices "
         f"0..{limit - 1}); --pack 2 runs the {n} jobs as {-(-n // 2)} array tasks"
     ]
-    packed = sweep("submit", str(path), "--pack", "2", "--dry-run", env=env, cwd=cwd)
+    packed = here("submit", path, "--pack", "2", "--dry-run", env=env, cwd=cwd)
     assert f"--array=0-{-(-n // 2) - 1} " in packed.stdout
     assert not (cwd / "results" / "big").exists()
 
@@ -344,7 +367,8 @@ def test_submit_refuses_a_job_larger_than_the_largest_node(cluster, workdir):
         cfgs = [exp.config(i) for i in ((0, 1) if args else (1,))]
         need = runner.estimate_memory(cfgs, runner.plan(cfgs))
         assert need > node
-        refused = sweep("submit", str(path), "--dry-run", *args, env=env, cwd=cwd, check=False)
+        # the first case as a process of its own, the second in this one
+        refused = (here if args else sweep)("submit", str(path), "--dry-run", *args, env=env, cwd=cwd, check=False)
         what = "pack 0 (jobs 0-1)" if args else "job 1 (hidden=100000)"
         assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
             f"snnsim.sweep: error: submit: {what} needs about {need / 1e9:.1f} GB of memory (estimated), more than "
@@ -353,7 +377,7 @@ def test_submit_refuses_a_job_larger_than_the_largest_node(cluster, workdir):
             "--max-delay); no job submitted"
         ], refused.stderr
     path.write_text(path.read_text().replace("100000", "16"))
-    assert "--array=0-1 " in sweep("submit", str(path), "--dry-run", env=env, cwd=cwd).stdout
+    assert "--array=0-1 " in here("submit", path, "--dry-run", env=env, cwd=cwd).stdout
     assert not (cwd / "results" / "huge").exists()
 
 
@@ -374,37 +398,37 @@ def test_jobs_waiting_in_the_queue_are_queued_not_missing(cluster, workdir):
         st = status(env, cwd)
         assert st["queued"] == list(range(exp.grid_size)) and st["missing"] == [] and st["todo_array"] == "", st
         assert st["reasons"] == {str(i): f"SLURM job {job}_{i % 2} PENDING (JobHeldUser)" for i in range(exp.grid_size)}
-        text = sweep("status", str(SMOKE), env=env, cwd=cwd).stdout
+        text = here("status", SMOKE, env=env, cwd=cwd).stdout
         assert f"queued: 0-3 (SLURM job {job}: 4 PENDING (JobHeldUser))" in text and "to resubmit" not in text, text
-        again = sweep("submit", str(SMOKE), env=env, cwd=cwd)
+        again = here("submit", SMOKE, env=env, cwd=cwd)
         assert "nothing to submit (0 of 4 jobs done; 4 queued in SLURM)" in again.stdout, again.stdout
-        assert "nothing to run" in sweep("local", str(SMOKE), env=env, cwd=cwd).stdout
-        refused = sweep("merge", str(SMOKE), env=env, cwd=cwd, check=False)
+        assert "nothing to run" in here("local", SMOKE, env=env, cwd=cwd).stdout
+        refused = here("merge", SMOKE, env=env, cwd=cwd, check=False)
         assert refused.returncode == 2 and "4 of 4 jobs not done (queued 0-3)" in refused.stderr, refused.stderr
         # pack 1 (jobs 1 and 3) cancelled: those two are missing, and the next submit sends only them
         subprocess.run(["scancel", f"{job}_1"], check=True, timeout=30)
         wait_for(lambda: "1" not in squeue_states(job) and f"{job}_1" not in squeue_states(job), 60, "the cancel")
-        st = status(env, cwd)
+        st = status(env, cwd, in_process=True)
         assert st["queued"] == [0, 2] and st["missing"] == [1, 3], st
-        third = sweep("submit", str(SMOKE), "--sbatch-args=--hold", env=env, cwd=cwd)
+        third = here("submit", SMOKE, "--sbatch-args=--hold", env=env, cwd=cwd)
         assert f"jobs 0,2 wait in the SLURM queue already (SLURM job {job}: 2 PENDING (JobHeldUser))" in third.stdout, (
             third.stdout
         )
         m = re.search(r"submitted 2 jobs as SLURM array job (\d+) \(--array=1,3\)", third.stdout)
         assert m, third.stdout
         jobs.append(m.group(1))
-        st = status(env, cwd)
+        st = status(env, cwd, in_process=True)
         assert st["queued"] == [0, 1, 2, 3] and st["reasons"]["3"] == f"SLURM job {jobs[0]}_3 PENDING (JobHeldUser)", st
     finally:
         subprocess.run(["scancel", job, *jobs], capture_output=True, timeout=30)
     wait_for(lambda: not squeue_states(job) and not squeue_states(jobs[0]), 60, "the jobs to leave the queue")
-    st = status(env, cwd)
+    st = status(env, cwd, in_process=True)
     assert st["missing"] == [0, 1, 2, 3] and st["queued"] == [], st
     # a record that cannot be written: the jobs are submitted all the same, with a note
     record = cwd / "results" / "smoke" / ".slurm-submitted"
     record.unlink()
     record.mkdir()
-    sub = sweep("submit", str(SMOKE), "--sbatch-args=--hold", env=env, cwd=cwd)
+    sub = here("submit", SMOKE, "--sbatch-args=--hold", env=env, cwd=cwd)
     m = re.search(r"submitted 4 jobs as SLURM array job (\d+)", sub.stdout)
     assert m, sub.stdout
     subprocess.run(["scancel", m.group(1)], capture_output=True, timeout=30)
@@ -441,7 +465,7 @@ def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
     (cwd / "logs").mkdir()
     path = cwd / "smoke.toml"
     path.write_text(SMOKE.read_text())
-    sweep("run", str(path), "0", env=env, cwd=cwd)
+    here("run", path, 0, env=env, cwd=cwd)
     path.write_text(SMOKE.read_text().replace("\nepochs = 16\n", "\nepochs = 15\n"))
     st = status(env, cwd, path)
     assert st["stale"] == [0] and st["missing"] == [1, 2, 3], st
@@ -450,13 +474,13 @@ def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
     assert m, sub.stdout
     jobs = [m.group(1)]
     try:
-        st = status(env, cwd, path)
+        st = status(env, cwd, path, in_process=True)
         assert st["stale"] == [0] and st["queued"] == [1, 2, 3], st
-        again = sweep("submit", str(path), "--rerun-stale", "--sbatch-args=--hold", env=env, cwd=cwd)
+        again = here("submit", path, "--rerun-stale", "--sbatch-args=--hold", env=env, cwd=cwd)
         m = re.search(r"submitted 1 job as SLURM array job (\d+) \(--array=0\)", again.stdout)
         assert m, again.stdout
         jobs.append(m.group(1))
-        st = status(env, cwd, path)
+        st = status(env, cwd, path, in_process=True)
         assert st["queued"] == [0, 1, 2, 3] and st["reasons"]["0"] == f"SLURM job {jobs[1]}_0 PENDING (JobHeldUser)", st
     finally:
         subprocess.run(["scancel", *jobs], capture_output=True, timeout=30)
@@ -492,7 +516,7 @@ def test_a_submit_that_cannot_ask_squeue_keeps_the_record(cluster, workdir):
         jobs.append(m.group(1))
         subprocess.run(["scancel", jobs[1]], check=True, timeout=30)
         wait_for(lambda: not squeue_states(jobs[1]), 60, "the second array job to leave the queue")
-        st = status(env, cwd)
+        st = status(env, cwd, in_process=True)
         assert st["queued"] == [0, 1, 2, 3] and st["missing"] == [], st
         assert st["reasons"]["0"] == f"SLURM job {jobs[0]}_0 PENDING (JobHeldUser)", st
     finally:
