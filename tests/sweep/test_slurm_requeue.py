@@ -14,11 +14,12 @@ import sys
 import time
 
 import pytest
+from in_process import run_here
 from sweep.test_slurm_e2e import ROOT, cluster, job_field, squeue_states, wait_for, workdir  # noqa: F401 - fixtures
 from test_training import same_numbers, sidecar
 
 from snnsim import results
-from snnsim.sweep import experiment
+from snnsim.sweep import cli, experiment
 from snnsim.sweep.jobs import result_path
 
 EPOCHS = 120
@@ -100,9 +101,11 @@ def test_usr1_requeues_the_task_and_it_resumes_bit_for_bit(cluster, workdir):  #
     assert st["done"] == [0], st
     assert not list(folder.glob(".*.ckpt*"))  # removed once the result was written
 
-    # the same experiment through `sweep local`, never stopped, in another results folder
+    # the same experiment, never stopped, in another results folder (`sweep run` in this process:
+    # the numbers to compare with, which need no process of their own)
     alone = cwd / "alone"
-    sweep("local", str(exp.path), "--quiet", env=dict(env, SNNSIM_RESULTS=str(alone)), cwd=cwd)
+    ran = run_here(cli.main, "run", exp.path, 0, env=dict(env, SNNSIM_RESULTS=str(alone)), cwd=cwd)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
     requeued = results.load(result_path(exp, 0, cwd / "results"))
     local = results.load(result_path(exp, 0, alone))
     assert requeued.attrs["resumed_from_epoch"] == epoch and "resumed_from_epoch" not in local.attrs
