@@ -13,7 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+from in_process import run_here
+
 from snnsim import results
+from snnsim.sweep import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT = """name = "pr"
@@ -40,6 +43,16 @@ def sweep(*args: str, res: Path, check: bool = True) -> subprocess.CompletedProc
     env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
     proc = subprocess.run([sys.executable, "-m", "snnsim.sweep", "--results-dir", str(res), *args], env=env,
                           cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    if check:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def here(*args: object, res: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """:func:`sweep` in this process (in_process.run_here): for the further cases of a command
+    whose first case in this module runs as a process of its own (the jobs `local` starts still do)."""
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    proc = run_here(cli.main, "--results-dir", res, *args, env=env, cwd=ROOT)
     if check:
         assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc
@@ -101,7 +114,7 @@ def test_sweep_local_suggests_packs_when_each_job_would_start_a_process(tmp_path
         + ", trained together with the same numbers (docs/sweeps.md)"
     ]
     for args, res in ((["--pack", "2"], "b"), (["--quiet"], "c"), (["-j", "2"], "d")):
-        proc = sweep("local", str(toml), *args, res=tmp_path / res)
+        proc = here("local", toml, *args, res=tmp_path / res)
         assert "note:" not in proc.stderr, args
 
 
@@ -130,9 +143,9 @@ def test_a_job_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(t
     folder = res / "pr"
     stale = [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     assert len(stale) == 1 and stale[0].name.startswith("..job-0.r0-0.ckpt."), stale
-    status = sweep("status", str(toml), res=res, check=False)
+    status = here("status", toml, res=res, check=False)
     assert "1 temporary file(s) of interrupted writes" in status.stdout and stale[0].name in status.stdout
-    again = sweep("run", str(toml), "0", res=res)
+    again = here("run", toml, "0", res=res)
     assert "removed 1 temporary file(s) of checkpoints" in again.stdout + again.stderr
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     assert results.load(folder / "job-0.h5").attrs["complete"] == 1
