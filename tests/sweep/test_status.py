@@ -14,8 +14,10 @@ import sys
 import time
 from pathlib import Path
 
+from in_process import run_here
+
 from snnsim import results
-from snnsim.sweep import experiment
+from snnsim.sweep import cli, experiment
 from snnsim.sweep.jobs import failed_path, parse_array_spec, result_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +50,13 @@ def sweep(*args: str, results_dir: Path, cwd: Path) -> subprocess.CompletedProce
         text=True,
         timeout=300,
     )
+
+
+def here(*args: str, results_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
+    """:func:`sweep` in this process (in_process.run_here): for the further cases of a command
+    whose first case here runs as a process of its own."""
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    return run_here(cli.main, "--results-dir", results_dir, *args, env=env, cwd=cwd)
 
 
 def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
@@ -90,7 +99,7 @@ def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
         assert 0 < trained <= wall < elapsed  # the run's wall time covers its training
         assert 30 < peak < 64 * 1024  # MB: a Python process with torch, not bytes or kB
 
-    human = sweep("status", str(toml), results_dir=res, cwd=tmp_path).stdout
+    human = here("status", str(toml), results_dir=res, cwd=tmp_path).stdout
     for i in diverging:
         assert f"job {i} failed: {st['reasons'][str(i)]}" in human
     assert "done jobs: wall time until written" in human and "to resubmit: --array=1,3" in human
@@ -105,11 +114,11 @@ def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
     assert cmd[0] == "sbatch" and cmd[-1] == str(toml.resolve())
     # a job no longer failed (its marker gone, so it is missing) is left out of --failed
     failed_path(exp, 1, res).unlink()
-    dry = sweep("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
+    dry = here("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
     assert re.search(r"--array=3(\s|$)", dry.stdout), dry.stdout
     # none failed any more: nothing to submit, and it does not say that every job is done
     failed_path(exp, 3, res).unlink()
-    dry = sweep("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
+    dry = here("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
     assert dry.returncode == 0 and dry.stdout == (
         "st: nothing to submit (2 of 4 jobs done; none failed (2 missing or corrupt: without --failed they run too))\n"
     ), dry.stdout
