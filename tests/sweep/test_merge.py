@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -61,9 +62,35 @@ def fake_job(exp, index, root, **config_changes):
     return results.write(ds, result_path(exp, index, root))
 
 
-def test_merge_dims_coords_and_values(exp, tmp_path):
+@pytest.fixture(scope="module")
+def written_jobs(tmp_path_factory) -> Path:
+    """The :func:`fake_job` files of every job of :data:`TEXT`, written once for the module (each
+    write takes a quarter of a second): :func:`fake_jobs` copies them where a test needs them."""
+    root = tmp_path_factory.mktemp("fake-jobs")
+    exp = loads(TEXT)
     for i in range(exp.grid_size):
-        fake_job(exp, i, tmp_path)
+        fake_job(exp, i, root)
+    return root
+
+
+@pytest.fixture
+def fake_jobs(written_jobs):
+    """``put(root, skip=())``: ``fake_job(loads(TEXT), i, root)`` for every job ``i`` not in
+    ``skip``, as copies of :func:`written_jobs`' files (the same bytes a write makes)."""
+    exp = loads(TEXT)
+
+    def put(root, skip=()) -> None:
+        for i in range(exp.grid_size):
+            if i not in skip:
+                dest = result_path(exp, i, root)
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(result_path(exp, i, written_jobs), dest)
+
+    return put
+
+
+def test_merge_dims_coords_and_values(exp, tmp_path, fake_jobs):
+    fake_jobs(tmp_path)
     ds = merge(exp, tmp_path)
     assert list(ds.dims)[:3] == ["readout", "tau", "seed"]
     assert dict(ds.sizes) == {
@@ -102,10 +129,8 @@ def test_merge_dims_coords_and_values(exp, tmp_path):
     assert again.test_err_deg.attrs["units"] == "deg"
 
 
-def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys):
-    for i in range(exp.grid_size):
-        if i not in (3, 7):
-            fake_job(exp, i, tmp_path)
+def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys, fake_jobs):
+    fake_jobs(tmp_path, skip=(3, 7))
     with pytest.raises(MergeError, match=r"2 of 12 jobs not done \(missing 3,7\)"):
         merge(exp, tmp_path)
     assert not (tmp_path / "m.h5").exists()
@@ -127,15 +152,13 @@ def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys):
     assert "missing (NaN): 3,7" in capsys.readouterr().out
 
 
-def test_a_job_running_during_a_merge_with_holes_is_listed_missing(exp, tmp_path, capsys):
+def test_a_job_running_during_a_merge_with_holes_is_listed_missing(exp, tmp_path, capsys, fake_jobs):
     """A job another process runs (its lock held) is NaN in a merge with --allow-missing, and so
     listed in `missing`: it was left out of it, so the merged file claimed no hole, and a later
     merge with that job cancelled was refused as if the file held its numbers."""
     from snnsim.sweep.jobs import job_lock
 
-    for i in range(exp.grid_size):
-        if i not in (3, 7):
-            fake_job(exp, i, tmp_path)
+    fake_jobs(tmp_path, skip=(3, 7))
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
     lock = job_lock(exp, 3, tmp_path)
@@ -169,9 +192,9 @@ def test_holes_keep_the_jobs_float32(exp, tmp_path):
     assert results.load(tmp_path / "m.h5").w1.dtype == np.float32
 
 
-def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys):
-    for i in range(exp.grid_size):
-        fake_job(exp, i, tmp_path, **({"epochs": 4} if i == 5 else {}))
+def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys, fake_jobs):
+    fake_jobs(tmp_path, skip=(5,))
+    fake_job(exp, 5, tmp_path, epochs=4)
     # other numerics (an older snnsim) for job 6
     path = result_path(exp, 6, tmp_path)
     ds = results.load(path)
@@ -200,11 +223,10 @@ def test_a_job_file_of_another_seed_is_stale(exp, tmp_path):
     assert state(exp, 1, tmp_path).state == "stale" and "seed 3 != 1" in state(exp, 1, tmp_path).reason
 
 
-def test_a_corrupt_job_is_listed_missing_in_the_merged_file(exp, tmp_path):
+def test_a_corrupt_job_is_listed_missing_in_the_merged_file(exp, tmp_path, fake_jobs):
     """A job file damaged since it was written is a hole of an --allow-missing merge, and the
     merged file's ``missing`` names it (a later merge reads that list to know what it held)."""
-    for i in range(exp.grid_size):
-        fake_job(exp, i, tmp_path)
+    fake_jobs(tmp_path)
     result_path(exp, 4, tmp_path).write_bytes(b"damaged")
     ds = merge(exp, tmp_path, allow_missing=True)
     assert json.loads(ds.attrs["missing"]) == [4] and json.loads(ds.attrs["stale"]) == []
@@ -397,13 +419,12 @@ def assert_stacks_alike(pieces, swept):
         assert got[name].dtype == var.dtype, name
 
 
-def test_stack_equals_xarrays_nested_combine_on_ipd_jobs(exp, tmp_path):
+def test_stack_equals_xarrays_nested_combine_on_ipd_jobs(exp, tmp_path, fake_jobs):
     """Real job files of a grid with holes (the NaN template) and a ragged size: the fast stack
     equals xarray's nested combine, values, dtypes, coordinates and attributes."""
     from snnsim.sweep.merge import _nan_like
 
-    for i in range(exp.grid_size - 2):
-        fake_job(exp, i, tmp_path)
+    fake_jobs(tmp_path, skip=(exp.grid_size - 2, exp.grid_size - 1))
     loaded = [results.load(result_path(exp, i, tmp_path)) for i in range(exp.grid_size - 2)]
     loaded += [_nan_like(loaded[0])] * 2
     pieces = [ds.drop_vars([k for k in exp.keys if k in ds.variables]) for ds in loaded]
@@ -472,9 +493,8 @@ def test_a_setting_that_follows_another_is_a_coordinate_not_a_dimension(tmp_path
     assert wider.coordinates == {} and wider.dims == ("readout", "hidden", "tau")
 
 
-def test_the_merged_file_keeps_the_jobs_versions_and_device(exp, tmp_path):
-    for i in range(exp.grid_size):
-        fake_job(exp, i, tmp_path)
+def test_the_merged_file_keeps_the_jobs_versions_and_device(exp, tmp_path, fake_jobs):
+    fake_jobs(tmp_path)
     one = results.load(result_path(exp, 0, tmp_path)).attrs
     ds = merge(exp, tmp_path)
     assert ds.attrs["versions"] == one["versions"] and ds.attrs["device"] == "cpu"
@@ -493,10 +513,9 @@ def test_the_merged_file_keeps_the_jobs_versions_and_device(exp, tmp_path):
     ]
 
 
-def test_the_merged_file_keeps_the_kernels_of_its_jobs(exp, tmp_path):
+def test_the_merged_file_keeps_the_kernels_of_its_jobs(exp, tmp_path, fake_jobs):
     """``kernels`` is carried as ``cpu`` is: as it is where every job has it alike, else by job."""
-    for i in range(exp.grid_size):
-        fake_job(exp, i, tmp_path)
+    fake_jobs(tmp_path)
     one = results.load(result_path(exp, 0, tmp_path)).attrs
     assert merge(exp, tmp_path).attrs["kernels"] == one["kernels"]
     path = result_path(exp, 3, tmp_path)
@@ -531,11 +550,10 @@ def test_an_attribute_that_differs_between_jobs_is_kept_by_job(tmp_path, bmi_pat
     assert "config_rotation" not in ds.attrs and "config" not in ds.attrs
 
 
-def test_a_merge_stopped_or_killed_in_its_write_leaves_no_temporary(exp, tmp_path):
+def test_a_merge_stopped_or_killed_in_its_write_leaves_no_temporary(exp, tmp_path, fake_jobs):
     """SIGTERM (scancel) inside the merged file's write: exit 143 and no temporary; SIGKILL: the
     next merge removes the temporary and says so. The previous merged file stays byte for byte."""
-    for i in range(exp.grid_size):
-        fake_job(exp, i, tmp_path)
+    fake_jobs(tmp_path)
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
     merge_cmd = ["--results-dir", str(tmp_path), "merge", str(exp_file)]
