@@ -19,8 +19,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from in_process import run_here
 from small_disk import fill, mounted_tmpfs
-from sweep.test_merge import TEXT, fake_job
+from sweep.test_merge import TEXT, fake_job, fake_jobs, written_jobs  # noqa: F401 - fixtures
 
 from snnsim import results
 from snnsim.datasets.bmi_synthetic import generate
@@ -48,10 +49,9 @@ def one_line(capsys) -> str:
     return err[0]
 
 
-def test_allow_missing_does_not_replace_a_jobs_numbers_with_nan(tmp_path):
+def test_allow_missing_does_not_replace_a_jobs_numbers_with_nan(tmp_path, fake_jobs):  # noqa: F811 - fixture
     exp = loads(TEXT)
-    for i in range(exp.grid_size):
-        fake_job(exp, i, tmp_path)
+    fake_jobs(tmp_path)
     merge(exp, tmp_path)
     merged = tmp_path / "m.h5"
     before = merged.read_bytes()
@@ -77,7 +77,7 @@ def test_allow_missing_does_not_replace_a_jobs_numbers_with_nan(tmp_path):
     merge(exp, tmp_path, allow_missing=True)
 
 
-def test_a_sweep_and_a_tuning_study_of_one_name_are_refused(tmp_path, capsys):
+def test_a_sweep_and_a_tuning_study_of_one_name_are_refused(tmp_path, capsys, fake_jobs):  # noqa: F811 - fixture
     from snnsim import tune
 
     exp_file = tmp_path / "m.toml"
@@ -103,15 +103,14 @@ def test_a_sweep_and_a_tuning_study_of_one_name_are_refused(tmp_path, capsys):
     assert "holds the study of a tuning spec named 'm'; give the experiment another name" in one_line(capsys)
     # and a merged file of the one is not replaced by the other's merge
     shutil.rmtree(tmp_path / "m")
-    for i in range(exp.grid_size):
-        fake_job(exp, i, tmp_path)
+    fake_jobs(tmp_path)
     merge(exp, tmp_path)
     shutil.rmtree(tmp_path / "m")
     with pytest.raises(tune.SnnsimError, match="holds the merged results of a sweep named 'm'"):
         tune.merge(tune.load(spec), tmp_path)
 
 
-def test_a_merge_does_not_replace_the_file_of_one_run(tmp_path, capsys):
+def test_a_merge_does_not_replace_the_file_of_one_run(tmp_path, capsys, fake_jobs):  # noqa: F811 - fixture
     """A run's result file at RESULTS/NAME.h5 (``snnsim.run --out results/m.h5``) was replaced by
     ``sweep merge`` of an experiment named m without a word, and so by ``tune merge``."""
     from snnsim import tune
@@ -119,8 +118,7 @@ def test_a_merge_does_not_replace_the_file_of_one_run(tmp_path, capsys):
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
     exp = loads(TEXT)
-    for i in range(exp.grid_size):
-        fake_job(exp, i, tmp_path)
+    fake_jobs(tmp_path)
     run = tmp_path / "m.h5"
     shutil.copy(result_path(exp, 0, tmp_path), run)  # a file of one run, as snnsim.run --out writes it
     before = run.read_bytes()
@@ -203,7 +201,9 @@ def test_a_synthetic_set_changed_under_done_jobs_makes_them_stale(tmp_path, monk
     data["MI"][0][0, 0] += 1  # one spike count more: another set in the same cache file
     cache.write_bytes(pickle.dumps(data))
 
-    def sweep(*args):  # a new process: none of this one's loaded sets
+    def sweep(*args, in_process=False):  # a new process (or run_here): none of this one's loaded sets
+        if in_process:  # the further cases
+            return run_here(cli.main, "--results-dir", res, *args, exp_file, env=dict(os.environ))
         return subprocess.run([sys.executable, "-m", "snnsim.sweep", "--results-dir", str(res), *args, str(exp_file)],
                               capture_output=True, text=True, timeout=300, env=dict(os.environ))  # fmt: skip
 
@@ -213,7 +213,7 @@ def test_a_synthetic_set_changed_under_done_jobs_makes_them_stale(tmp_path, monk
     proc = sweep("merge")
     assert proc.returncode != 0 and "stale 0-1" in proc.stderr and not (res / "g.h5").exists(), proc.stderr
     cache.write_bytes(kept)  # the set restored: the jobs are done again
-    st = json.loads(sweep("status", "--json").stdout)
+    st = json.loads(sweep("status", "--json", in_process=True).stdout)
     assert st["done"] == [0, 1] and st["stale"] == [], st
 
 
@@ -524,7 +524,7 @@ def test_local_on_a_full_disk_names_each_log_it_cannot_write(tmp_path, bmi_path)
             subprocess.run(["umount", str(folder)], check=True)
 
 
-def test_merge_on_a_full_disk_is_one_line_exit_5_and_keeps_the_earlier_merged_file(tmp_path, capsys):
+def test_merge_on_a_full_disk_is_one_line_exit_5_and_keeps_the_earlier_merged_file(tmp_path, capsys, fake_jobs):  # noqa: F811 - fixture
     """docs/sweeps.md: `merge` exits 5 where the merged file cannot be written, and an earlier
     merged file stays as it was (a real full tmpfs, where this process may mount one; else a
     per-file size limit below the merged file's size, RLIMIT_FSIZE)."""
@@ -535,11 +535,9 @@ def test_merge_on_a_full_disk_is_one_line_exit_5_and_keeps_the_earlier_merged_fi
     ).returncode == 0  # fmt: skip
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
-    exp = loads(TEXT)
     old_handler, old_limit = signal.getsignal(signal.SIGXFSZ), resource.getrlimit(resource.RLIMIT_FSIZE)
     try:
-        for i in range(exp.grid_size):
-            fake_job(exp, i, folder)
+        fake_jobs(folder)
         assert cli.main(["--results-dir", str(folder), "merge", str(exp_file)]) == 0
         merged = folder / "m.h5"
         before = merged.read_bytes()
@@ -678,7 +676,7 @@ def test_local_says_which_jobs_another_process_was_running(tmp_path, bmi_path, c
     assert [s.state for s in states(exp, tmp_path)] == ["done", "missing"]
 
 
-def test_two_merges_at_once_keep_the_later_jobs(tmp_path, capsys):
+def test_two_merges_at_once_keep_the_later_jobs(tmp_path, capsys, fake_jobs):  # noqa: F811 - fixture
     """Two merges into one file at once: a `--allow-missing` merge that read the jobs while job 11
     was missing, and a merge started after job 11 was written. The first wrote its file last, and
     replaced the second's complete merge with one where job 11 is NaN (its check that no merged
@@ -687,8 +685,7 @@ def test_two_merges_at_once_keep_the_later_jobs(tmp_path, capsys):
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
     exp = loads(TEXT)
-    for i in range(exp.grid_size - 1):
-        fake_job(exp, i, tmp_path)
+    fake_jobs(tmp_path, skip=(exp.grid_size - 1,))
     code = (  # the first merge, held for 3 s as it writes (a large merged file takes that long)
         "import sys, time\nfrom snnsim import results\nfrom snnsim.sweep.cli import main\nwrite = results.write\n"
         "def slow(*args, **kwargs):\n    print('writing', flush=True)\n    time.sleep(3)\n"
