@@ -34,6 +34,14 @@ def snnsim(module: str, *args: str, cwd: Path | None = None, env: dict | None = 
                           cwd=cwd or ROOT, env=env, timeout=timeout, preexec_fn=preexec_fn)  # fmt: skip
 
 
+def sweep_here(*args: object) -> subprocess.CompletedProcess:
+    """``python -m snnsim.sweep ARGS`` run in this process (its jobs are processes of their own, as
+    ever): for the commands after the first, where the process itself is not what is tested."""
+    from snnsim.sweep import cli
+
+    return run_here(cli.main, *args, cwd=ROOT)
+
+
 def one_line_error(proc: subprocess.CompletedProcess, code: int, *fragments: str) -> str:
     """``proc`` failed with ``code`` and exactly one line on stderr that holds every fragment."""
     err = proc.stderr
@@ -60,11 +68,14 @@ def no_temporaries(folder: Path) -> bool:
 
 # -- 1. overwrite --------------------------------------------------------------------------------
 def test_an_existing_out_is_kept_unless_overwrite_is_asked(tmp_path):
+    """The refusal in a process of its own, the run with --overwrite in this one."""
+    from snnsim import run
+
     out = tmp_path / "r.h5"
     out.write_text("precious")
     one_line_error(snnsim("run", *TINY, "--out", str(out)), 2, "--out", "exists", "--overwrite")
     assert out.read_text() == "precious"
-    proc = snnsim("run", *TINY, "--out", str(out), "--overwrite")
+    proc = run_here(run.main, *TINY, "--out", out, "--overwrite", cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
     assert results.load(out).attrs["complete"] == 1
 
@@ -88,8 +99,18 @@ def test_two_runs_writing_one_path_do_not_both_succeed(tmp_path):
 # -- 2. permissions ------------------------------------------------------------------------------
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600)])
 def test_result_files_get_the_mode_of_the_umask(tmp_path, umask, mode):
+    """The first case in a process started with the umask, the other in this one under it."""
+    from snnsim import run
+
     out = tmp_path / "r.h5"
-    proc = snnsim("run", *TINY, "--out", str(out), preexec_fn=lambda: os.umask(umask))
+    if umask == 0o022:
+        proc = snnsim("run", *TINY, "--out", str(out), preexec_fn=lambda: os.umask(umask))
+    else:
+        before = os.umask(umask)
+        try:
+            proc = run_here(run.main, *TINY, "--out", out, cwd=ROOT)
+        finally:
+            os.umask(before)
     assert proc.returncode == 0, proc.stderr
     assert out.stat().st_mode & 0o777 == mode
 
@@ -118,6 +139,10 @@ def small_disk(tmp_path):
 
 
 def test_full_disk_one_line_nothing_partial_and_the_result_not_lost_silently(small_disk, tmp_path):
+    """The first run in a process of its own; the second in this one where the disk is a real
+    small file system (a per-file limit of a process, the fallback, needs a process of its own)."""
+    from snnsim import run
+
     folder, limit, reason = small_disk
     big = [*TINY, "--hidden", "2000"]  # w1 alone is 1.6 MB: more than the small disk holds
     err = one_line_error(no_checkpoint(snnsim("run", *big, "--out", str(folder / "r.h5"), preexec_fn=limit), reason),
@@ -125,8 +150,9 @@ def test_full_disk_one_line_nothing_partial_and_the_result_not_lost_silently(sma
     assert os.listdir(folder) == [] and "Segmentation" not in err
     spare = tmp_path / "spare"
     spare.mkdir()
-    err = one_line_error(no_checkpoint(snnsim("run", *big, "--out", str(folder / "r.h5"), "--fallback-dir", str(spare),
-                                              preexec_fn=limit), reason), 5, str(spare / "r.h5"))  # fmt: skip
+    second = (*big, "--out", folder / "r.h5", "--fallback-dir", spare)
+    proc = snnsim("run", *map(str, second), preexec_fn=limit) if limit else run_here(run.main, *second, cwd=ROOT)
+    err = one_line_error(no_checkpoint(proc, reason), 5, str(spare / "r.h5"))
     assert os.listdir(folder) == [] and results.load(spare / "r.h5").sizes["hidden_unit"] == 2000
 
 
@@ -387,6 +413,8 @@ def test_a_run_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(t
     """SIGKILL while a checkpoint is written leaves its temporary (``..r.h5.r0-0.ckpt.HOST.PID.TOKEN.tmp``,
     as large as the checkpoint); the next run of the same --out removed only the result's own
     temporaries, so this one stayed for good."""
+    from snnsim import run
+
     out = tmp_path / "r.h5"
     code = (
         "import os, sys, time\n"
@@ -407,7 +435,7 @@ def test_a_run_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(t
     proc.communicate(timeout=60)
     stale = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert len(stale) == 1 and stale[0].name.startswith("..r.h5.r0-0.ckpt."), stale
-    rerun = snnsim("run", *TINY, "--out", str(out))
+    rerun = run_here(run.main, *TINY, "--out", out, cwd=ROOT)  # in this process: the kill was the process's
     assert rerun.returncode == 0, rerun.stderr
     assert "removed 1 temporary file(s) of killed runs" in rerun.stderr
     assert os.listdir(tmp_path) == ["r.h5"]
@@ -436,16 +464,19 @@ def killed_after_writing(module: str, *args: str) -> None:
 
 def test_a_run_killed_after_writing_its_result_names_the_checkpoint_it_left(tmp_path):
     """SIGKILL between the result file and the removal of its checkpoint left the checkpoint
-    beside the complete result, and the next run of the same --out did not name it."""
+    beside the complete result, and the next run of the same --out did not name it. The runs after
+    the killed one in this process."""
+    from snnsim import run
+
     out = tmp_path / "r.h5"
     killed_after_writing("snnsim.run", *TINY, "--epochs", "3", "--out", str(out))
     assert results.load(out).attrs["complete"] == 1
     left = [p for p in tmp_path.iterdir() if p.name.startswith(".r.h5.r0-0.ckpt")]
     assert len(left) == 2, left  # the checkpoint and its sidecar
-    proc = snnsim("run", *TINY, "--epochs", "3", "--out", str(out))
+    proc = run_here(run.main, *TINY, "--epochs", "3", "--out", out, cwd=ROOT)
     one_line_error(proc, 2, "exists", "the checkpoint .r.h5.r0-0.ckpt beside it is older than it")
     assert all(p.exists() for p in left)  # named, not removed: it may be kept by --keep-checkpoints
-    again = snnsim("run", *TINY, "--epochs", "3", "--out", str(out), "--overwrite")
+    again = run_here(run.main, *TINY, "--epochs", "3", "--out", out, "--overwrite", cwd=ROOT)
     assert again.returncode == 0, again.stderr
     assert os.listdir(tmp_path) == ["r.h5"]
 
@@ -453,7 +484,8 @@ def test_a_run_killed_after_writing_its_result_names_the_checkpoint_it_left(tmp_
 def test_a_job_killed_after_writing_its_result_leaves_no_checkpoint_for_good(tmp_path):
     """SIGKILL between a job's file and the removal of its checkpoint: with every job done,
     `sweep status` did not name the checkpoint, and `sweep run` and `sweep local` (nothing to
-    run) left it for good. One that a live process's job holds stays."""
+    run) left it for good. One that a live process's job holds stays. The commands after the killed
+    one in this process (the holder of the job is a process of its own)."""
     exp = tmp_path / "s.toml"
     exp.write_text(SMOKE.replace("epochs = 1", "epochs = 3").replace("seed = [0, 1, 2]", "seed = [0]"))
     res = ["--results-dir", str(tmp_path / "res")]
@@ -462,27 +494,27 @@ def test_a_job_killed_after_writing_its_result_leaves_no_checkpoint_for_good(tmp
     assert results.load(folder / "job-0.h5").attrs["complete"] == 1
     left = [p for p in folder.iterdir() if p.name.startswith(".job-0.r0-0.ckpt")]
     assert len(left) == 2, left  # the checkpoint and its sidecar
-    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    status = json.loads(sweep_here(*res, "status", str(exp), "--json").stdout)
     assert status["done"] == [0] and status["checkpoints_of_done_jobs"] == [str(folder / ".job-0.r0-0.ckpt")]
-    assert "1 checkpoint(s) of done jobs" in snnsim("sweep", *res, "status", str(exp)).stdout
+    assert "1 checkpoint(s) of done jobs" in sweep_here(*res, "status", str(exp)).stdout
     # a live process holds the job (a rerun with --force): its checkpoint is neither named nor removed
     holder = subprocess.Popen([sys.executable, "-c", "import time\nfrom pathlib import Path\nfrom snnsim.sweep.jobs import JobLock\n"
                                f"assert JobLock(Path({str(folder / '.job-0.lock')!r})).acquire()\nprint('held', flush=True)\n"
                                "time.sleep(120)"], stdout=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
     try:
         assert holder.stdout.readline().strip() == "held"
-        assert json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)["checkpoints_of_done_jobs"] == []
-        assert snnsim("sweep", *res, "local", str(exp), "--quiet").returncode == 0
-        assert snnsim("sweep", *res, "run", str(exp), "0").returncode == 0
+        assert json.loads(sweep_here(*res, "status", str(exp), "--json").stdout)["checkpoints_of_done_jobs"] == []
+        assert sweep_here(*res, "local", str(exp), "--quiet").returncode == 0
+        assert sweep_here(*res, "run", str(exp), "0").returncode == 0
         assert all(p.exists() for p in left)
     finally:
         holder.kill()
         holder.communicate(timeout=60)
-    local = snnsim("sweep", *res, "local", str(exp), "--quiet")
+    local = sweep_here(*res, "local", str(exp), "--quiet")
     assert local.returncode == 0 and "nothing to run" in local.stdout
     assert "removed the checkpoint .job-0.r0-0.ckpt (epoch 3/3): job 0 of it is done" in local.stdout
     assert not any(p.name.startswith(".job-0.r0-0.ckpt") for p in folder.iterdir())
-    assert json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)["checkpoints_of_done_jobs"] == []
+    assert json.loads(sweep_here(*res, "status", str(exp), "--json").stdout)["checkpoints_of_done_jobs"] == []
 
 
 # -- 5. corrupt job files ------------------------------------------------------------------------
@@ -509,14 +541,14 @@ def test_a_damaged_job_file_is_corrupt_rerun_and_named_by_merge(tmp_path):
     data = bytearray(job.read_bytes())
     middle = len(data) // 2
     data[middle : middle + 300] = bytes(b ^ 0x5A for b in data[middle : middle + 300])
-    job.write_bytes(bytes(data))
-    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    job.write_bytes(bytes(data))  # the first command in a process of its own, the others in this one
+    status = json.loads(sweep_here(*res, "status", exp, "--json").stdout)
     assert status["corrupt"] == [1] and status["done"] == [0, 2]
-    human = snnsim("sweep", *res, "status", str(exp)).stdout
+    human = sweep_here(*res, "status", exp).stdout
     assert "job 1 corrupt: " in human
-    merged = snnsim("sweep", *res, "merge", str(exp))
+    merged = sweep_here(*res, "merge", exp)
     one_line_error(merged, 2, "corrupt 1")
-    again = snnsim("sweep", *res, "local", str(exp), "--pack", "3", "--quiet")
+    again = sweep_here(*res, "local", exp, "--pack", "3", "--quiet")
     assert again.returncode == 0 and "ran 1 job " in again.stdout
     again = results.load(job)
     for name in ("loss", "test_acc", "w1", "w2"):
@@ -534,12 +566,13 @@ def test_a_job_run_by_another_live_process_is_skipped(tmp_path):
     deadline = time.time() + 60
     while not (log.exists() and "job 0 (1 of 2) of s:" in log.read_text()) and time.time() < deadline:
         time.sleep(0.2)
-    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    # the commands beside the live sweep in this process
+    status = json.loads(sweep_here(*res, "status", exp, "--json").stdout)
     assert status["running"] == [0] and status["missing"] == [1]
     # a second sweep of the same experiment leaves job 0 to its runner, and its log alone
-    second = snnsim("sweep", *res, "local", str(exp), "--indices", "0", "--quiet")
+    second = sweep_here(*res, "local", exp, "--indices", "0", "--quiet")
     assert second.returncode == 0 and "nothing to run" in second.stdout
-    direct = snnsim("sweep", *res, "run", str(exp), "0")
+    direct = sweep_here(*res, "run", exp, "0")
     assert (
         direct.returncode == 0
         and re.search(r"job 0: being run (\(epoch \d+/\d+\) )?by", direct.stderr)
@@ -549,7 +582,7 @@ def test_a_job_run_by_another_live_process_is_skipped(tmp_path):
     first.send_signal(signal.SIGTERM)  # `sweep local` passes it on to the job it runs
     first.communicate(timeout=60)
     assert first.returncode == 128 + signal.SIGTERM
-    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    status = json.loads(sweep_here(*res, "status", exp, "--json").stdout)
     assert status["running"] == [] and status["missing"] == [0, 1]  # the lock died with its holder
 
 
@@ -613,9 +646,9 @@ def test_a_diverging_job_fails_with_its_reason_and_the_others_are_written(tmp_pa
     res = ["--results-dir", str(tmp_path / "res")]
     proc = snnsim("sweep", *res, "run", str(exp), "0", "--pack", "4")
     assert proc.returncode == 4, proc.stderr
-    status = json.loads(snnsim("sweep", *res, "status", str(exp), "--json").stdout)
+    status = json.loads(sweep_here(*res, "status", exp, "--json").stdout)  # status in this process
     assert status["done"] == [0, 1] and status["failed"] == [2, 3]
-    human = snnsim("sweep", *res, "status", str(exp)).stdout
+    human = sweep_here(*res, "status", exp).stdout
     assert "job 2 failed: repeat 0 (seed 0) diverged in epoch 1" in human
 
 
