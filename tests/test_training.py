@@ -166,29 +166,25 @@ def test_a_stop_between_a_checkpoint_and_its_sidecar_names_the_epoch_it_holds(tm
     assert again.returncode == 0 and "resuming from the checkpoint after epoch 2 of 3" in again.stderr, again.stderr
 
 
-LOST_AT_THE_WRITE = """
-import sys
-from pathlib import Path
-from snnsim import results, run
-from snnsim.atomic_write import WriteFailed
-def write(ds, path, overwrite=False):
-    raise WriteFailed(Path(path), "No space left on device", 28)
-results.write = write
-sys.exit(run.main(sys.argv[1:]))
-"""
-
-
-def test_a_checkpoint_of_other_repeats_is_not_left_for_good_nor_named(tmp_path):
+def test_a_checkpoint_of_other_repeats_is_not_left_for_good_nor_named(tmp_path, monkeypatch):
     """A run killed with --repeats 2 (checkpoint .r0-1), then run again with --repeats 3 (.r0-2): the
     .r0-1 checkpoint stayed for good after the result was written, and a result not saved was
-    said to leave "the checkpoint of epoch E of 12 stays (.r.h5.r0-1.ckpt ...)", another run's."""
+    said to leave "the checkpoint of epoch E of 12 stays (.r.h5.r0-1.ckpt ...)", another run's.
+    The killed run is a process of its own, the others run in this one."""
+    from snnsim.atomic_write import WriteFailed
+
     out = tmp_path / "r.h5"
     killed = [sys.executable, "-m", "snnsim.run", *IPD, "--repeats", "2", "--out", str(out)]
     code, _ = stop_after_checkpoint(killed, tmp_path, 1)
     assert code == 128 + signal.SIGTERM and (tmp_path / ".r.h5.r0-1.ckpt").exists()
     short = [*[a if a != "12" else "2" for a in IPD], "--repeats", "3", "--out", str(out)]
-    lost = subprocess.run([sys.executable, "-c", LOST_AT_THE_WRITE, *short], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    with monkeypatch.context() as patched:  # the disk fills up at the write of the result
+
+        def write(ds, path, overwrite=False):
+            raise WriteFailed(Path(path), "No space left on device", 28)
+
+        patched.setattr(results, "write", write)
+        lost = run(*short)
     assert lost.returncode == 5, lost.stderr
     assert "the checkpoint of its last epoch stays (.r.h5.r0-2.ckpt)" in lost.stderr and "r0-1" not in lost.stderr
     done = run(*short)
@@ -220,7 +216,7 @@ def test_a_checkpoint_made_on_other_data_under_the_same_path_is_not_resumed(tmp_
     assert "; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
 
 
-def test_a_checkpoint_made_with_other_numerics_is_not_resumed(tmp_path):
+def test_a_checkpoint_made_with_other_numerics_is_not_resumed(tmp_path, monkeypatch):
     """An snnsim whose numbers differ (another ``NUMERICS_VERSION``: a requeued job after an update)
     resumed the old one's checkpoint and wrote a file that claims its own numerics for epochs
     the other trained."""
@@ -228,16 +224,15 @@ def test_a_checkpoint_made_with_other_numerics_is_not_resumed(tmp_path):
     args = [*[a if a != "12" else "2" for a in IPD], "--out", str(out), "--keep-checkpoints"]  # 2 epochs
     assert run(*args).returncode == 0
     out.unlink()  # the checkpoint of the last epoch stays
-    bumped = ("import sys; from snnsim import results; results.NUMERICS_VERSION += 1\n"
-              "from snnsim.run import main; sys.exit(main(sys.argv[1:]))")  # fmt: skip
-    other = subprocess.run([sys.executable, "-c", bumped, *args], cwd=ROOT, capture_output=True, text=True,
-                           timeout=300)  # fmt: skip
-    assert other.returncode == 0, other.stderr
     v = results.NUMERICS_VERSION
+    with monkeypatch.context() as bumped:  # the updated snnsim, in this process
+        bumped.setattr(results, "NUMERICS_VERSION", v + 1)
+        other = run(*args)
+    assert other.returncode == 0, other.stderr
     assert (f"was made by an snnsim of numerics version {v}, this run has {v + 1}; starting from epoch 1"
             in other.stderr and "resuming" not in other.stderr), other.stderr  # fmt: skip
     ds = results.load(out)
-    assert ds.attrs.get("resumed_from_epoch") is None and ds.attrs["numerics_version"] == results.NUMERICS_VERSION + 1
+    assert ds.attrs.get("resumed_from_epoch") is None and ds.attrs["numerics_version"] == v + 1
 
 
 def _last_checkpoint(tmp_path):
@@ -494,7 +489,8 @@ def test_a_run_of_other_settings_into_the_same_out_leaves_a_live_runs_checkpoint
     and removed it once its result was written. The first, killed then, had lost its epochs. The
     first run holds the checkpoints of --out now; the second trains without them, and says so."""
     out = tmp_path / "r.h5"
-    first = [*[a if a != "12" else "400" for a in IPD], "--out", str(out)]
+    # a long run of 100-batch epochs: alive when stopped after its first checkpoint, and far from its next one
+    first = [*IPD, "--epochs", "400", "--n-train-batches", "100", "--out", str(out)]
     proc, held = _stopped_at_a_checkpoint(first, tmp_path)
     try:
         other = run(*[a if a != "12" else "2" for a in IPD], "--hidden", "16", "--out", str(out))
