@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from in_process import run_here
 from tensorboard.backend.event_processing import event_accumulator as ea
 
 from snnsim import results, runner
@@ -202,15 +203,15 @@ sys.exit(run.main(sys.argv[1:]))
 @pytest.mark.parametrize("when", ["before", "after"])
 def test_a_run_stopped_at_its_hooks_and_resumed_logs_every_epoch_once(tmp_path, when):
     """Stopped while the hook writes epoch 2, the resumed run started after epoch 2 and its logs
-    lacked it; stopped after the hook, the resumed run must not log epoch 2 twice."""
+    lacked it; stopped after the hook, the resumed run must not log epoch 2 twice. The stopped run
+    is a process of its own (a real SIGTERM), the resumed one runs in this process."""
     tb, out = tmp_path / "tb", tmp_path / "r.h5"
     args = [*IPD, "--tensorboard", str(tb), "--out", str(out)]
     first = subprocess.run([sys.executable, "-c", STOPPED_AT_EPOCH_2, when, *args], cwd=ROOT, capture_output=True,
                            text=True, timeout=300)  # fmt: skip
     assert first.returncode == 128 + signal.SIGTERM, first.stderr
     assert not out.exists()
-    again = subprocess.run([sys.executable, "-m", "snnsim.run", *args], cwd=ROOT, capture_output=True, text=True,
-                           timeout=300)  # fmt: skip
+    again = run_here(run_cli.main, *args, cwd=ROOT)
     assert again.returncode == 0 and "resuming from the checkpoint after epoch 2 of 3" in again.stderr, again.stderr
     ds = results.load(out)
     for r in (0, 1):
