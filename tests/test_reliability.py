@@ -656,21 +656,56 @@ def test_a_diverging_job_fails_with_its_reason_and_the_others_are_written(tmp_pa
 NUMBERS = ("loss", "train_acc", "test_acc", "confusion", "w1", "w2", "test_fvaf", "y_pred", "val_fvaf_curve")
 
 
-@pytest.mark.parametrize("args", [
-    ["--backend", "fused", "--epochs", "2", "--n-train-batches", "16", "--n-test-batches", "4", "--repeats", "2"],
-    ["--backend", "snntorch", "--epochs", "1", "--n-train-batches", "6", "--n-test-batches", "2"],
-    ["--study", "bmi", "--backend", "fused", "--readout", "last", "--tau", "2ms", "--epochs", "2", "--batch-size", "256",
-     "--n-train-folds", "6"],
-    ["--study", "bmi", "--model", "linear", "--n-train-folds", "12"],
-], ids=["ipd-fused", "ipd-snntorch", "bmi-snn", "bmi-linear"])  # fmt: skip
-def test_the_thread_count_does_not_change_the_numbers(args, tmp_path):
-    files = []
+THREAD_CASES = {
+    "ipd-fused": ["--backend", "fused", "--epochs", "2", "--n-train-batches", "16", "--n-test-batches", "4", "--repeats",
+                  "2"],
+    "ipd-snntorch": ["--backend", "snntorch", "--epochs", "1", "--n-train-batches", "6", "--n-test-batches", "2"],
+    "bmi-snn": ["--study", "bmi", "--backend", "fused", "--readout", "last", "--tau", "2ms", "--epochs", "2",
+                "--batch-size", "256", "--n-train-folds", "6"],
+    "bmi-linear": ["--study", "bmi", "--model", "linear", "--n-train-folds", "12"],
+}  # fmt: skip
+
+# every case's ``snnsim.run`` command in one process (argv[1]: {case: args}); prints {case: [exit code, stderr]}
+EVERY_CASE = """
+import contextlib, io, json, sys
+from snnsim import run
+said = {}
+for case, args in json.loads(sys.argv[1]).items():
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = run.main(args)
+    said[case] = [code, err.getvalue()]
+print(json.dumps(said))
+"""
+
+
+@pytest.fixture(scope="module")
+def by_thread_count(tmp_path_factory) -> tuple[Path, dict]:
+    """Every case of THREAD_CASES run by one process per thread count (the count set as its
+    process starts, where threads are chosen): the folder of the result files ``CASE-tN.h5``,
+    and per thread count each case's exit code and stderr."""
+    folder = tmp_path_factory.mktemp("threads")
+    said = {}
     for threads in ("1", "2"):
         env = dict(os.environ, OMP_NUM_THREADS=threads, SNNSIM_THREADS=threads, MKL_NUM_THREADS=threads)
-        out = tmp_path / f"t{threads}.h5"
-        proc = snnsim("run", *args, "--quiet", "--out", str(out), env=env, timeout=600)
+        cases = {case: [*args, "--quiet", "--out", str(folder / f"{case}-t{threads}.h5")]
+                 for case, args in THREAD_CASES.items()}  # fmt: skip
+        proc = subprocess.run([sys.executable, "-c", EVERY_CASE, json.dumps(cases)], capture_output=True, text=True,
+                              cwd=ROOT, env=env, timeout=600)  # fmt: skip
         assert proc.returncode == 0, proc.stderr
-        files.append(results.load(out))
+        said[threads] = json.loads(proc.stdout.splitlines()[-1])
+    return folder, said
+
+
+@pytest.mark.xdist_group("thread-count")  # the runs, made once on one xdist worker
+@pytest.mark.parametrize("case", list(THREAD_CASES))
+def test_the_thread_count_does_not_change_the_numbers(case, by_thread_count):
+    folder, said = by_thread_count
+    files = []
+    for threads in ("1", "2"):
+        code, err = said[threads][case]
+        assert code == 0, err
+        files.append(results.load(folder / f"{case}-t{threads}.h5"))
     compared = [n for n in NUMBERS if n in files[0]]
     assert len(compared) >= 4
     for name in compared:
