@@ -255,12 +255,13 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
               f"({_queued_summary(st)}); not submitted again (--all submits every job)")  # fmt: skip
     jobs_mod.check_data(exp, indices)
     entries = _todo_packs(exp, ns, indices) if ns.pack else indices
-    _check_array_size(exp, ns, max(entries))
-    _check_node_memory(exp, ns, indices, entries)
+    extra = sbatch_options(ns.sbatch_args, "it holds the jobs not done (--all, --failed and --throttle choose them)")
+    failed: list[str] = []  # scontrol's failure, once: not asked again
+    _check_array_size(exp, ns, max(entries), failed)
+    _check_node_memory(exp, ns, indices, entries, failed)
     spec = jobs_mod.array_spec(entries)
     if ns.throttle:
         spec += f"%{ns.throttle}"
-    extra = sbatch_options(ns.sbatch_args, "it holds the jobs not done (--all, --failed and --throttle choose them)")
     cmd = ["sbatch", "--parsable", f"--array={spec}", *extra, str(ns.script), _exp_arg(exp)]
     if ns.rerun_stale:
         cmd.append("--rerun-stale")
@@ -289,23 +290,40 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     return 0
 
 
-def max_array_size() -> int | None:
-    """The cluster's ``MaxArraySize`` (array indices run 0 .. MaxArraySize - 1), None where
-    ``scontrol`` does not tell."""
-    if shutil.which("scontrol") is None:
+def _scontrol(args: tuple[str, ...], failed: list[str] | None) -> str | None:
+    """``scontrol ARGS``'s output; None where there is no ``scontrol``, or where it fails (its
+    controller unreachable: some 9 s each time), said once on stderr and added to ``failed``,
+    which then stops the next question (one ``submit`` asks twice)."""
+    if shutil.which("scontrol") is None or failed:
         return None
     try:
-        proc = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
+        proc = subprocess.run(["scontrol", *args], capture_output=True, text=True, timeout=30)
+        reason = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1] if proc.returncode else ""
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        reason = f"{exc}"
+    if not reason:
+        return proc.stdout
+    if failed is not None:
+        failed.append(reason)
+    print(f"{PROG}: note: scontrol {' '.join(args)}: {reason}; this cluster's MaxArraySize and node memory "
+          "are not checked", file=sys.stderr, flush=True)  # fmt: skip
+    return None
+
+
+def max_array_size(failed: list[str] | None = None) -> int | None:
+    """The cluster's ``MaxArraySize`` (array indices run 0 .. MaxArraySize - 1), None where
+    ``scontrol`` does not tell (:func:`_scontrol`)."""
+    out = _scontrol(("show", "config"), failed)
+    if out is None:
         return None
-    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", proc.stdout, re.MULTILINE)
+    match = re.search(r"^MaxArraySize\s*=\s*(\d+)", out, re.MULTILINE)
     return int(match.group(1)) if match else None
 
 
-def _check_array_size(exp: Experiment, ns: argparse.Namespace, top: int) -> None:
+def _check_array_size(exp: Experiment, ns: argparse.Namespace, top: int, failed: list[str]) -> None:
     """Refuse an array whose largest index ``top`` this cluster would refuse (sbatch says only
     "Invalid job array specification"), naming the ``--pack`` that fits."""
-    limit = max_array_size()
+    limit = max_array_size(failed)
     if limit is None or top < limit:
         return
     k = -(-exp.grid_size // limit)  # packs of k jobs: at most `limit` packs
@@ -314,24 +332,22 @@ def _check_array_size(exp: Experiment, ns: argparse.Namespace, top: int) -> None
                       f"--pack {k} runs the {exp.grid_size} jobs as {jobs_mod.n_packs(exp, k)} array tasks")  # fmt: skip
 
 
-def node_memory() -> int | None:
+def node_memory(failed: list[str] | None = None) -> int | None:
     """Bytes of memory of this cluster's largest node (``RealMemory``, MB), None where
     ``scontrol`` does not tell."""
-    if shutil.which("scontrol") is None:
+    out = _scontrol(("-o", "show", "node"), failed)
+    if out is None:
         return None
-    try:
-        proc = subprocess.run(["scontrol", "-o", "show", "node"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    sizes = [int(mb) * 2**20 for mb in re.findall(r"\bRealMemory=(\d+)", proc.stdout)]
+    sizes = [int(mb) * 2**20 for mb in re.findall(r"\bRealMemory=(\d+)", out)]
     return max(sizes) if sizes else None
 
 
-def _check_node_memory(exp: Experiment, ns: argparse.Namespace, indices: list[int], entries: list[int]) -> None:
+def _check_node_memory(exp: Experiment, ns: argparse.Namespace, indices: list[int], entries: list[int],
+                       failed: list[str]) -> None:  # fmt: skip
     """Refuse an array task (a job, or the jobs ``indices`` of a pack) whose memory estimate
     (:func:`snnsim.runner.estimate_memory`, the runner's check when it starts) is past the memory
     of this cluster's largest node: it would be refused when it starts, after its wait in the queue."""
-    node = node_memory()
+    node = node_memory(failed)
     if node is None:
         return
     from .. import runner

@@ -59,8 +59,8 @@ def listings(monkeypatch, folder: Path, argv: list[str]) -> int:
     with monkeypatch.context() as m:
         m.setattr(os, "scandir", counted(os.scandir))
         m.setattr(os, "listdir", counted(os.listdir))
-        m.setattr(cli, "max_array_size", lambda: None)  # `scontrol` can take seconds to say nothing
-        m.setattr(cli, "node_memory", lambda: None)
+        m.setattr(cli, "max_array_size", lambda failed=None: None)  # `scontrol` can take seconds to say nothing
+        m.setattr(cli, "node_memory", lambda failed=None: None)
         cli.main(argv)
     return count
 

@@ -327,6 +327,25 @@ def test_slurm_packs(cluster, workdir):
             np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=f"task {i} {name}")
 
 
+def test_submit_asks_a_controller_that_does_not_answer_once_and_says_what_it_left_unchecked(tmp_path):
+    """SLURM installed, its controller down: ``submit`` asked ``scontrol`` for the array size and
+    then for the nodes' memory (some 9 s each to give up), and printed its line after that without
+    a word of either. It asks once, and says what it could not check. The controller is a real
+    one that does not answer: a configuration naming a port nobody listens on."""
+    if shutil.which("scontrol") is None:
+        pytest.skip("no scontrol here (slurm/local-cluster.sh installs it, as in CI)")
+    conf = tmp_path / "slurm.conf"
+    conf.write_text(
+        "ClusterName=down\nSlurmctldHost=localhost\nSlurmctldPort=1\nMessageTimeout=1\nAuthType=auth/none\n"
+    )
+    env = dict(os.environ, SLURM_CONF=str(conf))
+    proc = run_here(cli.main, "--results-dir", tmp_path / "r", "submit", SMOKE, "--dry-run", env=env, cwd=tmp_path)
+    assert proc.returncode == 0 and " sbatch --parsable --array=0-3 " in proc.stdout, proc.stderr
+    notes = proc.stderr.splitlines()
+    assert len(notes) == 1 and notes[0].startswith("snnsim.sweep: note: scontrol show config: "), notes
+    assert notes[0].endswith("; this cluster's MaxArraySize and node memory are not checked"), notes
+
+
 @pytest.mark.slurm
 def test_submit_refuses_an_array_past_max_array_size(cluster, workdir):
     """sbatch would answer only "Invalid job array specification"; submit names the limit and the
