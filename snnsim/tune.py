@@ -62,10 +62,10 @@ worker stopped by a signal marks its trial ``stopped``, which does not count aga
 left running by workers that died (killed: SIGKILL, out of memory), which do count: each trial
 records its worker (``HOST pid N``), ``status`` and ``merge`` name those of this host that have
 ended (and trials left without a name for :data:`UNNAMED_MINUTES`: their worker was killed as it
-asked for them), and the next worker on that host (on any host, for those) records them failed, or complete where the trial's file
-was written but could not be recorded (the journal's folder read-only or full then). A worker whose every trial failed exits 1; a
-BMI data file the trials read, and a CUDA device for trials on ``cuda`` (``run``, ``worker``), are
-checked before any trial.
+asked for them), and the next worker on that host (on any host, for those) records them failed,
+or complete where the trial's file was written but could not be recorded (the journal's folder
+read-only or full then). A worker whose every trial failed exits 1; a BMI data file the trials
+read, and a CUDA device for trials on ``cuda`` (``run``, ``worker``), are checked before any trial.
 """
 
 from __future__ import annotations
@@ -941,8 +941,9 @@ def _record_left_running(spec: Spec, s: Any, root: str | os.PathLike | None, log
     file's value where the trial's result file is in place (the worker could not write the
     journal when it recorded the trial: its folder read-only or full), else failed (the worker
     was killed while the trial ran: SIGKILL, the out-of-memory killer), which counts against the
-    budget as a running trial did; trials left without a worker's name (:func:`_ended_worker`) too. Trials of workers on other hosts (whose processes this host
-    cannot see) are left as they are."""
+    budget as a running trial did; trials left without a worker's name (:func:`_ended_worker`)
+    too. Trials of workers on other hosts (whose processes this host cannot see) are left as they
+    are."""
     from optuna.trial import TrialState
 
     for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -60,33 +59,6 @@ def fake_job(exp, index, root, **config_changes):
     )
     ds = ipd.STUDY.to_dataset(cfg, {0: Outcome(repeat, 0.5)}, None, "cpu")
     return results.write(ds, result_path(exp, index, root))
-
-
-@pytest.fixture(scope="module")
-def written_jobs(tmp_path_factory) -> Path:
-    """The :func:`fake_job` files of every job of :data:`TEXT`, written once for the module (each
-    write takes a quarter of a second): :func:`fake_jobs` copies them where a test needs them."""
-    root = tmp_path_factory.mktemp("fake-jobs")
-    exp = loads(TEXT)
-    for i in range(exp.grid_size):
-        fake_job(exp, i, root)
-    return root
-
-
-@pytest.fixture
-def fake_jobs(written_jobs):
-    """``put(root, skip=())``: ``fake_job(loads(TEXT), i, root)`` for every job ``i`` not in
-    ``skip``, as copies of :func:`written_jobs`' files (the same bytes a write makes)."""
-    exp = loads(TEXT)
-
-    def put(root, skip=()) -> None:
-        for i in range(exp.grid_size):
-            if i not in skip:
-                dest = result_path(exp, i, root)
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(result_path(exp, i, written_jobs), dest)
-
-    return put
 
 
 def test_merge_dims_coords_and_values(exp, tmp_path, fake_jobs):
