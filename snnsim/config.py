@@ -485,7 +485,9 @@ def whole_steps(value: float, dt: float) -> bool:
 
 def coerce(name: str, value: Any) -> Any:
     """Check ``value`` for field ``name`` and convert it from text or TOML where its kind allows
-    (``"2ms"`` -> 0.002, ``"10"`` -> 10, ``[0, 1]`` -> (0, 1)). Raises :class:`ConfigError`
+    (``"2ms"`` -> 0.002, ``"10"`` -> 10, ``[0, 1]`` -> (0, 1); a whole number of a float setting,
+    TOML's ``lr = 1``, -> 1.0, as the flag gives it: a config, and the checkpoint key made of it,
+    do not depend on how it was spelled). Raises :class:`ConfigError`
     naming the flag; returns ``value`` itself when it is already valid as it is."""
     meta = metadata(name)
     kind = meta["kind"]
@@ -503,7 +505,7 @@ def coerce(name: str, value: Any) -> Any:
         except ValueError as exc:
             raise _bad(name, str(exc) + (" (or 0: off)" if kind == "span" else "")) from None
     if kind == "span":
-        return 0.0 if isinstance(value, str) else value
+        return 0.0
     if kind == "int":
         return _integer(name, value, meta["low"], meta["high"])
     if kind == "float":
@@ -517,7 +519,7 @@ def coerce(name: str, value: Any) -> Any:
                 or number > FLOAT32_MAX):  # fmt: skip
             raise _bad(name, f"must be a number in 0..{FLOAT32_MAX:.3g} (0: off; torch computes in float32), "
                              f"got {_shown(value)}")  # fmt: skip
-        return number
+        return float(number)
     if kind == "bool":
         if isinstance(value, bool):
             return value
@@ -582,7 +584,7 @@ def _number(name: str, value: Any, low: float, high: float | None = None) -> flo
     if value != 0 and not FLOAT32_TINY <= abs(value) <= FLOAT32_MAX:  # torch computes in float32: 0 or inf there
         raise _bad(name, f"{_shown(value)} is out of float32's range ({FLOAT32_TINY:.3g}..{FLOAT32_MAX:.3g} in "
                          "size), in which torch computes")  # fmt: skip
-    return value
+    return float(value)
 
 
 def finite(x: float) -> bool:

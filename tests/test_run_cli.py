@@ -1,5 +1,6 @@
 """The CLI: one clear line and exit code 2 on bad input, nothing written; result files."""
 
+import json
 import os
 import subprocess
 import sys
@@ -402,6 +403,26 @@ def test_bare_durations_in_a_config_file_get_a_note(tmp_path, capsys):
     assert [n for n in _notes(capsys.readouterr().err) if "unit" in n] == [f'{note} (e.g. "20ms" for milliseconds)']
     assert main([*norse, "--config", str(toml), "--tau", "2ms", "--tau-syn", "5ms"]) == 0
     assert not [n for n in _notes(capsys.readouterr().err) if "unit" in n]
+
+
+def test_whole_numbers_in_a_config_file_are_the_flags_numbers(tmp_path, capsys):
+    """``lr = 1`` or ``weight_decay = 0`` in a TOML ``--config`` file is the run of ``--lr 1
+    --weight-decay 0``: the same config in the result file, and a checkpoint of one resumed by the
+    other (the file's whole numbers were recorded as integers, and the run given by flags said the
+    checkpoint "holds other models" and trained from epoch 1)."""
+    toml, out = tmp_path / "c.toml", tmp_path / "r.h5"
+    toml.write_text("lr = 1\nweight_decay = 0\nthreshold = 1\nema = 0\ntau_syn = 0\n")
+    assert main([*TINY, "--config", str(toml), "--out", str(out), "--keep-checkpoints"]) == 0
+    by_file = results.load(out).attrs["config"]
+    out.unlink()  # the checkpoint of the last epoch stays
+    capsys.readouterr()
+    flags = ["--lr", "1", "--weight-decay", "0", "--threshold", "1", "--ema", "0", "--tau-syn", "0"]
+    assert main([*TINY, *flags, "--out", str(out)]) == 0
+    assert "resuming from the checkpoint after epoch 1 of 1" in capsys.readouterr().err
+    assert results.load(out).attrs["config"] == by_file
+    recorded = json.loads(by_file)  # 1.0 and 0.0 in the file, as the flags give them (not 1 and 0)
+    names = ("lr", "weight_decay", "threshold", "ema", "tau_syn")
+    assert [repr(recorded[k]) for k in names] == ["1.0", "0.0", "1.0", "0.0", "0.0"]
 
 
 def test_a_predictions_file_is_refused_as_config(tmp_path, capsys, bmi_path):
