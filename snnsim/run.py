@@ -262,9 +262,53 @@ def _checked_config(ns: argparse.Namespace, settings: dict) -> RunConfig:
         return _config_of(settings)
     except ConfigError as exc:
         path, flags = getattr(ns, "config", None), set(vars(ns)) | ({"study"} if "task" in vars(ns) else set())
-        if path is None or rerun_file(ns) is not None or exc.field in flags or exc.field not in settings:
+        if path is None or exc.field in flags or exc.field not in settings:
             raise
-        raise ConfigError("config", f"{path}: {exc.field}: {exc.message}") from None
+        if rerun_file(ns) is None:
+            raise ConfigError("config", f"{path}: {exc.field}: {exc.message}") from None
+        given = _refused_flags(ns, settings, flags - set(OUTPUT_FLAGS))
+        raise ConfigError("config", f"{path} is a run with {exc.field} = {_shown_setting(exc.field, settings[exc.field])}"
+                          f", which does not go with {given}: {exc.message}") from None  # fmt: skip
+
+
+def _refused_flags(ns: argparse.Namespace, settings: dict, flags: set) -> str:
+    """The flags of ``flags`` (the settings given as flags) that a result file's run, run again
+    with ``settings``, refuses: each one without which (the file's own value) the config is valid;
+    all of them where no one alone is; as typed (``--neuron notebook``)."""
+    own = config_file(ns.config, "data" in flags)
+
+    def valid_without(name: str) -> bool:
+        try:
+            _config_of({k: v for k, v in settings.items() if k != name} | ({name: own[name]} if name in own else {}))
+        except ConfigError:
+            return False
+        return True
+
+    named = [k for k in flags if k in settings and valid_without(k)] or [k for k in flags if k in settings]
+    typed = {"study": ns.task} if "task" in vars(ns) else {}  # --task is --study by its old name
+    order = list(vars(ns))  # as given
+    shown = []
+    for name in sorted(named, key=lambda k: order.index("task" if k in typed else k)):
+        value = typed.get(name, getattr(ns, name, None))
+        if isinstance(value, bool):
+            shown.append(config.flag(name) if value else f"--no-{config.flag(name)[2:]}")
+        else:
+            shown.append(f"{'--task' if name in typed else config.flag(name)} {_typed(value)}")
+    return " ".join(shown)
+
+
+def _typed(value: object) -> str:
+    """A flag's value as typed: ``["0", "1"]`` of ``--dim 0 --dim 1`` as ``0,1``."""
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _shown_setting(name: str, value: object) -> str:
+    """A result file's setting for a message: durations with a unit (``5ms``), lists as ``64,64``."""
+    if config.metadata(name)["kind"] in ("duration", "span") and isinstance(value, (int, float)) and value:
+        from .units import format_duration
+
+        return format_duration(value)
+    return _typed(value)
 
 
 def _settings(ns: argparse.Namespace) -> dict:

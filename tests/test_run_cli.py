@@ -463,6 +463,31 @@ def test_a_result_file_runs_its_own_study_again(tmp_path, capsys):
     _same_run(run, tmp_path / "c.h5")
 
 
+def test_a_flag_that_does_not_go_with_a_result_files_settings_is_named_with_the_file(tmp_path, capsys):
+    """``--config RUN.h5 --neuron notebook`` on a run with a synaptic current names the file, its
+    setting and the flag given; it named ``--tau-syn``, a flag the user never gave. A flag that
+    is refused on its own keeps its flag. Nothing is written."""
+    run, out = tmp_path / "a.h5", tmp_path / "b.h5"
+    norse = [a if a != "fused" else "norse" for a in TINY]
+    assert main([*norse, "--neuron", "standard", "--tau-syn", "5ms", "--out", str(run)]) == 0
+    for flags, why in [
+        (["--neuron", "notebook"], "the model-space neurons step as the libraries' neurons do"),
+        (["--backend", "fused", "--seed", "3"], "runs on --backend snntorch or norse only"),
+    ]:
+        capsys.readouterr()
+        assert main(["--config", str(run), *flags, "--quiet", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(
+            f"snnsim.run: error: --config: {run} is a run with tau_syn = 5ms, which does not go with "
+            f"{' '.join(flags[:2])}: {why}"
+        ), err
+        assert not out.exists()
+    assert main(["--config", str(run), "--tau-syn", "5ms", "--backend", "fused", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --tau-syn: runs on --backend snntorch"), err
+    assert not out.exists()
+
+
 def test_an_empty_or_cut_result_file_is_refused_as_config(tmp_path, capsys):
     """A result file (.h5) cut to nothing, or to fewer bytes than HDF5's signature, is no TOML
     file of no settings: one line, exit 2, and nothing trained or written (an empty one ran the
