@@ -1139,6 +1139,13 @@ def to_toml(cfg: RunConfig, header: str) -> str:
 
 
 def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool = False) -> Path:
+    """:func:`merge_with_summary`, the merged file's path alone."""
+    return merge_with_summary(spec, root, allow_missing)[0]
+
+
+def merge_with_summary(
+    spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool = False
+) -> tuple[Path, dict]:
     """Every completed trial's result file, stacked along a dim ``trial`` with each searched
     setting a coordinate over it, into ``RESULTS/NAME.h5``. A completed trial whose file is gone
     or damaged, or that is stale (:func:`stale`: other numerics or data), is refused, or left out with
@@ -1146,7 +1153,8 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     trials that wrote no file (pruned, failed, stopped, running) are listed in the attribute
     ``unmerged_trials`` (JSON: number, state, params, ``epoch_values``, error). A study still
     being worked on is merged as it stands: the attributes ``budget``, ``running_trials`` (JSON)
-    and ``trials_to_go`` (of the budget, not yet asked) say how far it is."""
+    and ``trials_to_go`` (of the budget, not yet asked) say how far it is. Gives the merged file's
+    path and the study's :func:`summary` it was merged from (made once: it reads every trial file)."""
 
     from . import results
     from .sweep.jobs import array_spec, check_merged_kind, results_dir
@@ -1220,7 +1228,7 @@ def merge(spec: Spec, root: str | os.PathLike | None = None, allow_missing: bool
     out = results_dir(root) / f"{spec.name}.h5"
     _check_no_loss(spec, out, set(missing) | set(info["stale"]))
     results.write(merged, out, overwrite=True)
-    return out
+    return out, info
 
 
 def _check_no_loss(spec: Spec, path: Path, holes: set[int]) -> None:
@@ -1454,11 +1462,10 @@ def cmd_merge(spec: Spec, ns: Any) -> int:
     from .sweep.jobs import array_spec, file_attrs, results_dir
 
     clean_and_report(results_dir(ns.results_dir) / f"{spec.name}.h5", PROG, "merges")
-    path = merge(spec, ns.results_dir, ns.allow_missing)
+    path, info = merge_with_summary(spec, ns.results_dir, ns.allow_missing)  # the summary it was merged from: read once
     attrs = file_attrs(path)
     print(f"{spec.name}: merged {attrs['n_trials']} trials into {path}")
     running, to_go = json.loads(attrs["running_trials"]), int(attrs["trials_to_go"])
-    info = summary(spec, ns.results_dir) if running else {"ended": {}}
     running = [n for n in running if str(n) not in info["ended"]]  # of workers that have ended: below
     if running or to_go:
         print(f"  partial: the study is not finished ({f'trials {array_spec(running)} running' if running else ''}"

@@ -1357,11 +1357,13 @@ def test_a_synthetic_set_changed_between_workers_is_refused(tmp_path, bmi_path):
     assert status(path, env, tmp_path)["complete"] == [0, 2]  # 1: the ask past the first budget
 
 
-def test_a_merge_of_a_study_still_worked_on_says_it_is_partial(tmp_path, capsys):
+def test_a_merge_of_a_study_still_worked_on_says_it_is_partial(tmp_path, capsys, monkeypatch):
     """`tune merge` while workers run: it said only "merged into NAME.h5", and the file (complete = 1,
     n_trials = what was done) looked like the study's merge; the trials not yet asked were nowhere.
     Now the file carries the budget, the running trials and how many are still to run, and the
-    command says the merge is partial; a finished study's merge says nothing of the kind."""
+    command says the merge is partial; a finished study's merge says nothing of the kind. The
+    study's summary (every trial file's attributes read) is made once per merge: made again for
+    the partial line, it took 1.7-2.9 s more of a 200-trial merge's 12-17 s."""
     from optuna.trial import TrialState
 
     path = tmp_path / "learns.toml"
@@ -1372,7 +1374,10 @@ def test_a_merge_of_a_study_still_worked_on_says_it_is_partial(tmp_path, capsys)
     assert tune.work(tune.load(path), root, 0, lambda message: None) == 0  # trial 1; the budget of 2 is used
     path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "4"))  # a bigger budget: 2 to go
     argv = ["--results-dir", str(root), "merge", str(path)]
+    summaries, summary_of = [], tune._summary_of
+    monkeypatch.setattr(tune, "_summary_of", lambda *args: summaries.append(args) or summary_of(*args))
     assert tune.main(argv) == 0
+    assert len(summaries) == 1
     out = capsys.readouterr().out
     assert "learns: merged 1 trials into" in out, out
     assert "partial: the study is not finished (trials 0 running, 2 of the budget of 4 not started)" in out, out
