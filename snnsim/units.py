@@ -14,6 +14,8 @@ _DURATION_UNITS = {"s": 0, "ms": -3, "us": -6, "\u00b5s": -6, "\u03bcs": -6}  # 
 _EXACT = decimal.Context(prec=100, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN, traps=[])
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _DURATION_RE = re.compile(rf"^\s*({_NUMBER})\s*({'|'.join(_DURATION_UNITS)})\s*$")
+#: The longest duration, in seconds: one whose value in ms (labels, file names, plots) is finite.
+MAX_DURATION = 1.7976931348623157e308 / 1e3
 
 
 def parse_duration(text: str | float | int) -> float:
@@ -23,7 +25,8 @@ def parse_duration(text: str | float | int) -> float:
     as a Python number, which is taken as seconds.
 
     Raises:
-        ValueError: malformed text, unknown unit, or a value that is not strictly positive.
+        ValueError: malformed text, unknown unit, or a value that is not strictly positive, or
+            past :data:`MAX_DURATION` (its milliseconds would be infinite).
     """
     if isinstance(text, bool):
         raise ValueError(f"expected a duration such as 2ms, got {text!r}")
@@ -39,6 +42,8 @@ def parse_duration(text: str | float | int) -> float:
         value = _seconds(match.group(1), _DURATION_UNITS[match.group(2)])
     if not value > 0 or value != value or value == float("inf"):
         raise ValueError(f"duration must be positive and finite, got {text!r}")
+    if value > MAX_DURATION:  # 1e308 s is inf ms: a run labelled "tau=infms"
+        raise ValueError(f"duration must be at most {MAX_DURATION:g} s (finite in ms), got {text!r}")
     return value
 
 

@@ -38,6 +38,9 @@ TINY = [
         (["--tau", "2"], "--tau"),
         (["--tau", "-2ms"], "--tau"),
         (["--tau", "2 parsecs"], "--tau"),
+        (["--tau", "1e308s"], "--tau"),  # 1e311 ms: was run as tau=inf ms
+        (["--tau-syn", "1e306s", "--backend", "norse", "--neuron", "standard"], "--tau-syn"),
+        (["--tau-adapt", "1e308s", "--neuron", "standard"], "--tau-adapt"),
         (["--hidden", "0"], "--hidden"),
         (["--batch-size", "-4"], "--batch-size"),
         (["--epochs", "many"], "--epochs"),

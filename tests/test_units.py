@@ -23,11 +23,20 @@ def test_parse_duration_examples(text, seconds):
 
 
 @pytest.mark.parametrize(
-    "text", ["2", "ms", "2 m", "-2ms", "0ms", "2msec", "two ms", "", "nanms", "2ms3", "1e999s", 10**400]
+    "text",
+    ["2", "ms", "2 m", "-2ms", "0ms", "2msec", "two ms", "", "nanms", "2ms3", "1e999s", 10**400, "1e308s", 1e308],
 )
 def test_parse_duration_rejects(text):
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_a_duration_too_long_for_milliseconds_is_refused():
+    """``--tau 1e308s`` was taken: its value in ms (1e311) is past float's range, and the run's
+    labels and result file called it ``infms``. The longest duration is the one whose ms are finite."""
+    with pytest.raises(ValueError, match=r"^duration must be at most 1\.79769e\+305 s \(finite in ms\), got '1e308s'$"):
+        parse_duration("1e308s")
+    assert parse_duration("1e305s") == 1e305 and parse_duration(1e305) == 1e305
 
 
 @given(st.floats(min_value=1e-6, max_value=1e3, allow_nan=False))
