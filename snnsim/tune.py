@@ -863,7 +863,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                         "the budget")  # fmt: skip
                 return 128 + exc.signum
             if over:
-                log(f"{spec.name}: budget of {spec.trials} trials used; worker {worker} stops")
+                log(f"{spec.name}: budget of {plural(spec.trials, 'trial')} used; worker {worker} stops")
                 if done and failed == done:
                     log(f"every trial of worker {worker} failed ({done}); their errors are above")
                     return EXIT_FAILED
@@ -1464,11 +1464,12 @@ def cmd_merge(spec: Spec, ns: Any) -> int:
     clean_and_report(results_dir(ns.results_dir) / f"{spec.name}.h5", PROG, "merges")
     path, info = merge_with_summary(spec, ns.results_dir, ns.allow_missing)  # the summary it was merged from: read once
     attrs = file_attrs(path)
-    print(f"{spec.name}: merged {attrs['n_trials']} trials into {path}")
+    print(f"{spec.name}: merged {plural(int(attrs['n_trials']), 'trial')} into {path}")
     running, to_go = json.loads(attrs["running_trials"]), int(attrs["trials_to_go"])
     running = [n for n in running if str(n) not in info["ended"]]  # of workers that have ended: below
     if running or to_go:
-        print(f"  partial: the study is not finished ({f'trials {array_spec(running)} running' if running else ''}"
+        listed = f"trial{'s' * (len(running) > 1)} {array_spec(running)} running" if running else ""
+        print(f"  partial: the study is not finished ({listed}"
               f"{', ' if running and to_go else ''}{f'{to_go} of the budget of {spec.trials} not started' if to_go else ''}); "
               "merge again once its workers are done")  # fmt: skip
     for line in _ended_lines(info):

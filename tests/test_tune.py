@@ -822,6 +822,17 @@ def _one_trial_study(tmp_path):
     return path, spec, root, env_for(root), tune.folder(spec, root) / "optuna.journal"
 
 
+def test_one_trial_is_counted_in_the_singular(tmp_path):
+    """A study of one trial said "budget of 1 trials used" (the worker's log) and "merged 1 trials"."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("epochs = 2", "epochs = 1"))
+    spec, root, messages = tune.load(path), tmp_path / "results", []
+    assert tune.work(spec, root, 0, messages.append) == 0
+    assert messages[-1].endswith(": budget of 1 trial used; worker 0 stops"), messages
+    out = ok(here("merge", path, env=env_for(root), cwd=tmp_path)).stdout
+    assert out == f"learns: merged 1 trial into {root / 'learns.h5'}\n", out
+
+
 def test_a_journal_cut_short_or_damaged(tmp_path):
     """A journal whose last record was cut short (a worker killed, or a full disk, while it wrote):
     the next worker appended to the unfinished line and left the whole journal unreadable (every
@@ -1107,7 +1118,7 @@ def test_merge_with_allow_missing_leaves_out_a_damaged_trial_file(tmp_path):
     assert line.endswith("merge with --allow-missing to leave trial 1 out"), line
     assert not (root / "learns.h5").exists()
     out = ok(run_here(tune.main, "merge", path, "--allow-missing", env=env, cwd=tmp_path)).stdout
-    assert out.startswith(f"learns: merged 1 trials into {root / 'learns.h5'}"), out
+    assert out.startswith(f"learns: merged 1 trial into {root / 'learns.h5'}"), out
     merged = results.load(root / "learns.h5")
     assert merged.trial.values.tolist() == [0] and json.loads(merged.attrs["missing"]) == [1]
 
@@ -1379,8 +1390,8 @@ def test_a_merge_of_a_study_still_worked_on_says_it_is_partial(tmp_path, capsys,
     assert tune.main(argv) == 0
     assert len(summaries) == 1
     out = capsys.readouterr().out
-    assert "learns: merged 1 trials into" in out, out
-    assert "partial: the study is not finished (trials 0 running, 2 of the budget of 4 not started)" in out, out
+    assert "learns: merged 1 trial into" in out, out
+    assert "partial: the study is not finished (trial 0 running, 2 of the budget of 4 not started)" in out, out
     merged = results.load(root / "learns.h5")
     assert (merged.attrs["budget"], json.loads(merged.attrs["running_trials"]), merged.attrs["trials_to_go"]) == (
         4,
@@ -1391,7 +1402,7 @@ def test_a_merge_of_a_study_still_worked_on_says_it_is_partial(tmp_path, capsys,
     path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "2"))
     assert tune.main(argv) == 0
     out = capsys.readouterr().out
-    assert "merged 1 trials into" in out and "partial" not in out, out
+    assert "merged 1 trial into" in out and "partial" not in out, out
     merged = results.load(root / "learns.h5")
     assert (json.loads(merged.attrs["running_trials"]), merged.attrs["trials_to_go"]) == ([], 0)
 

@@ -564,7 +564,7 @@ def _nothing_to_run(exp: Experiment, ns: argparse.Namespace, st: list | None = N
     by: dict[str, list[int]] = {}
     for s in jobs_mod.states(exp, ns.results_dir) if st is None else st:
         by.setdefault(s.state, []).append(s.index)
-    text = f"{len(by.get('done', []))} of {exp.grid_size} jobs done"
+    text = f"{len(by.get('done', []))} of {plural(exp.grid_size, 'job')} done"
     if by.get("stale") and not ns.rerun_stale:
         stale = by["stale"]
         text += (f"; {len(stale)} stale ({jobs_mod.array_spec(stale)}: made by another config or snnsim), "

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from .. import results
 from ..atomic_write import WriteFailed
+from ..cli import plural
 from ..errors import ResultError
 from .experiment import UNITS, Experiment, loads
 from .jobs import JobLock, JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
@@ -91,7 +92,7 @@ def _merge(exp: Experiment, root: str | os.PathLike | None, allow_missing: bool,
             by_state.setdefault(s.state, []).append(s.index)
         summary = "; ".join(f"{k} {array_spec(v)}" for k, v in by_state.items())
         raise MergeError(
-            f"{exp.name}: {len(bad)} of {exp.grid_size} jobs not done ({summary}); "
+            f"{exp.name}: {len(bad)} of {plural(exp.grid_size, 'job')} not done ({summary}); "
             f"run them, or merge with --allow-missing to leave them NaN"
         )
     if not loaded:

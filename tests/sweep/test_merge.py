@@ -124,6 +124,22 @@ def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys, fake_j
     assert "missing (NaN): 3,7" in capsys.readouterr().out
 
 
+def test_a_one_job_experiment_counts_its_job_in_the_singular(tmp_path, capsys):
+    """A one-job experiment was "1 of 1 jobs not done" in merge and "1 of 1 jobs done" in
+    local and submit; the total takes the singular, as "1 job" elsewhere does."""
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT.replace('readout = ["mean", "max", "fr"]\ntau = ["20ms", "2ms"]\n', "").replace(
+        "seed = [0, 1]", "seed = [0]"))  # fmt: skip
+    exp = loads(exp_file.read_text())
+    assert exp.grid_size == 1
+    with pytest.raises(MergeError, match=r"^m: 1 of 1 job not done \(missing 0\); "):
+        merge(exp, tmp_path)
+    fake_job(exp, 0, tmp_path)
+    for command, verb in (["local"], "run"), (["submit", "--dry-run"], "submit"):  # submit: no SLURM asked
+        assert cli.main(["--results-dir", str(tmp_path), command[0], str(exp_file), *command[1:]]) == 0
+        assert capsys.readouterr().out == f"m: nothing to {verb} (1 of 1 job done)\n"
+
+
 def test_a_job_running_during_a_merge_with_holes_is_listed_missing(exp, tmp_path, capsys, fake_jobs):
     """A job another process runs (its lock held) is NaN in a merge with --allow-missing, and so
     listed in `missing`: it was left out of it, so the merged file claimed no hole, and a later
