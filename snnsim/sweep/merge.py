@@ -17,6 +17,7 @@ the job files' other attributes as :func:`carried_attrs` keeps them: ``snnsim_ve
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import math
@@ -69,6 +70,8 @@ def merge(
                   file=sys.stderr, flush=True)  # fmt: skip
             lock.acquire(wait=math.inf)
     except OSError as exc:  # a folder that cannot be written: the merged file could not be either
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):  # found before any work: bad input, as run --out
+            raise ResultError(f"--results-dir: cannot write in {path.parent}: {exc.strerror}; nothing merged") from None
         raise WriteFailed(path, f"cannot take the lock {lock.path} ({exc.strerror or exc})", exc.errno) from None
     try:
         return _merge(exp, root, allow_missing, write)

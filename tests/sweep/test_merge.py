@@ -140,6 +140,26 @@ def test_a_one_job_experiment_counts_its_job_in_the_singular(tmp_path, capsys):
         assert capsys.readouterr().out == f"m: nothing to {verb} (1 of 1 job done)\n"
 
 
+def test_a_read_only_results_folder_is_bad_input_as_for_run(tmp_path, capsys):
+    """A results folder that cannot be written is found before any job is read: exit 2 (bad
+    input, nothing written), as `run --out` and `sweep run` into it; `merge` said 5 (a result
+    lost at writing time)."""
+    from small_disk import mounted_tmpfs
+
+    from snnsim.run import main as run_main
+
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    with mounted_tmpfs(tmp_path / "ro") as ro:
+        subprocess.run(["mount", "-o", "remount,ro", str(ro)], check=True)
+        assert run_main(["--out", str(ro / "run.h5"), "--quiet"]) == 2  # checked before training
+        assert capsys.readouterr().err == f"snnsim.run: error: --out: cannot write in {ro}: Read-only file system\n"
+        assert cli.main(["--results-dir", str(ro), "merge", str(exp_file)]) == 2
+        assert capsys.readouterr().err == (f"snnsim.sweep: error: --results-dir: cannot write in {ro}: Read-only file "
+                                           "system; nothing merged\n")  # fmt: skip
+        assert os.listdir(ro) == []
+
+
 def test_a_job_running_during_a_merge_with_holes_is_listed_missing(exp, tmp_path, capsys, fake_jobs):
     """A job another process runs (its lock held) is NaN in a merge with --allow-missing, and so
     listed in `missing`: it was left out of it, so the merged file claimed no hole, and a later
