@@ -1019,13 +1019,15 @@ def _tell(s: Any, trial: Any, value: float | None = None, state: Any = None, **a
 
 def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]:
     """Trials by state (over-budget asks left out; ``stopped``: by a signal or by a result file
-    that could not be written, not counted against the budget; ``stale``: complete, but made with other numerics or data, see :func:`stale`)
+    that could not be written, not counted against the budget; ``stale``: complete, but made with other numerics or data, see :func:`stale`;
+    ``damaged``: complete, but its file cannot be read, see :func:`damaged`)
     and the best completed trial that is not stale. Reads the study without creating it."""
     return _summary_of(spec, study(spec, root, create=False), root)
 
 
-def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None) -> dict[str, Any]:
-    """:func:`summary` of the loaded study ``s`` (None: no study yet)."""
+def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None, check_data: bool = True) -> dict[str, Any]:
+    """:func:`summary` of the loaded study ``s`` (None: no study yet); ``check_data=False``
+    (for ``merge``, which loads the files next) skips reading their arrays back."""
     by: dict[str, list[int]] = {"complete": [], "running": [], "pruned": [], "failed": [], "stopped": []}
     trials = {}
     for t in s.get_trials(deepcopy=False) if s is not None else ():
@@ -1033,16 +1035,47 @@ def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None) -> di
             continue
         by[_state(t)].append(t.number)
         trials[t.number] = t
+    damage = damaged(spec, by["complete"], root, check_data)
+    by["complete"] = [n for n in by["complete"] if n not in damage]
     reasons = stale(spec, s, by["complete"], root) if by["complete"] else {}
     by["stale"] = sorted(reasons)
     by["complete"] = [n for n in by["complete"] if n not in reasons]
+    by["damaged"] = sorted(damage)
     out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by,
-                           "reasons": {str(n): why for n, why in sorted(reasons.items())}}  # fmt: skip
+                           "reasons": {str(n): why for n, why in sorted(reasons.items())},
+                           "damage": {str(n): why for n, why in sorted(damage.items())}}  # fmt: skip
     # running trials whose worker, a process of this host, has ended (killed): none will finish them
     out["ended"] = {str(n): who for n in by["running"] if (who := _ended_worker(trials[n])) is not None}
-    if by["complete"]:
-        best = max((trials[n] for n in by["complete"]), key=lambda t: t.value)  # the first of equals, as Optuna's
+    if eligible := sorted(by["complete"] + by["damaged"]):  # a damaged file: the journal still holds its params
+        best = max((trials[n] for n in eligible), key=lambda t: t.value)  # the first of equals, as Optuna's
         out["best"] = {"number": best.number, "value": best.value, "params": best.params}
+    return out
+
+
+def damaged(spec: Spec, numbers: list[int], root: str | os.PathLike | None = None,
+            check_data: bool = True) -> dict[int, str]:  # fmt: skip
+    """Why the file of each of the completed trials ``numbers`` cannot be read, as a sweep's
+    corrupt job's (:func:`snnsim.sweep.jobs.file_state`): cut short, its arrays changed after
+    writing (``check_data``), or without its complete mark. A file that is gone is not damaged
+    (``merge`` names it)."""
+    from . import results
+    from .sweep.jobs import file_attrs
+
+    out = {}
+    for n in numbers:
+        path = trial_path(spec, n, root)
+        if not path.exists():
+            continue
+        if damage := results.verify(path) if check_data else None:
+            out[n] = f"{path}: {damage}"
+            continue
+        try:
+            attrs = file_attrs(path)
+        except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
+            out[n] = f"{path}: unreadable ({type(exc).__name__})"
+            continue
+        if not results.is_complete(attrs):
+            out[n] = f"{path}: no complete mark"
     return out
 
 
@@ -1052,7 +1085,7 @@ def stale(spec: Spec, s: Any, numbers: list[int], root: str | os.PathLike | None
     than this snnsim's (:data:`snnsim.results.NUMERICS_VERSION`), or on a BMI data file that has
     changed since, or on a synthetic set that this snnsim's generator (or its cache) gives
     otherwise now. A trial whose file is gone takes the numerics of the study (``made_with``); a
-    file that cannot be read is left to ``merge`` to refuse. Such trials are listed by
+    file that cannot be read is :func:`damaged`. Such trials are listed by
     ``status``, and left out of ``best`` and ``merge``: their numbers are not this snnsim's."""
     from . import results
     from .sweep.jobs import file_attrs, made_otherwise
@@ -1162,15 +1195,16 @@ def merge_with_summary(
 
     check_merged_kind(results_dir(root) / f"{spec.name}.h5", "tune")
     s = study(spec, root, create=False)  # read once: the trials to merge and those that wrote no file
-    info = _summary_of(spec, s, root)
-    missing = [n for n in sorted(info["complete"]) if not trial_path(spec, n, root).exists()]
+    info = _summary_of(spec, s, root, check_data=False)  # loaded below: a damaged file is refused there
+    complete = sorted(info["complete"] + info["damaged"])
+    missing = [n for n in complete if not trial_path(spec, n, root).exists()]
     if missing and not allow_missing:
         raise SnnsimError(f"{spec.name}: completed trials {array_spec(missing)} have no result file in "
                           f"{folder(spec, root)}; merge with --allow-missing to leave them out")  # fmt: skip
     if info["stale"] and not allow_missing:
         raise SnnsimError(f"{spec.name}: {_stale_text(info)}: their numbers are not this snnsim's; merge with "
                           "--allow-missing to leave them out")  # fmt: skip
-    numbers = [n for n in sorted(info["complete"]) if n not in missing]
+    numbers = [n for n in complete if n not in missing]
     files = [trial_path(spec, n, root) for n in numbers]
     if not files:
         raise SnnsimError(f"{spec.name}: no completed trial to merge{''.join(f'; {x}' for x in _ended_lines(info))}")
@@ -1222,7 +1256,7 @@ def merge_with_summary(
                          "unmerged_trials": json.dumps(_unmerged(s)),
                          "merged_with": json.dumps(versions(), sort_keys=True)})  # fmt: skip
     # a study still being worked on: its running trials, and how many of the budget none has asked yet
-    counted = sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "stale"))
+    counted = sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "stale", "damaged"))
     merged.attrs.update({"budget": spec.trials, "running_trials": json.dumps(info["running"]),
                          "trials_to_go": max(0, spec.trials - counted)})  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"
@@ -1418,6 +1452,10 @@ def _status_line(info: dict[str, Any]) -> str:
     if info["stale"]:  # complete, but of other numerics or data: left out of best and merge
         text += f"  stale {len(info['stale'])}"
         text += "".join(f"\n  trial {n} stale: {why}" for n, why in info["reasons"].items())
+    if info["damaged"]:  # complete in the journal, its file unreadable: merge refuses it, or leaves it out
+        text += f"  damaged {len(info['damaged'])}"
+        text += "".join(f"\n  trial {n} damaged: {why} (merge --allow-missing leaves it out)"
+                        for n, why in info["damage"].items())  # fmt: skip
     text += "".join(f"\n  {line}" for line in _ended_lines(info))
     if best:
         text += f"\n  best: trial {best['number']}, {info['objective']} = {best['value']:.4f}, {best['params']}"

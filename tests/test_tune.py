@@ -1101,6 +1101,32 @@ def test_merge_refuses_a_trial_file_that_is_not_the_trial(tmp_path, damage):
     assert merged.read_bytes() == before
 
 
+def test_status_names_a_damaged_trial_file(tmp_path):
+    """A completed trial whose file was cut short, or whose arrays changed after writing, was
+    counted complete by ``status``, which ``merge`` then refused as not a readable result file.
+    ``status`` says it is damaged and why, as a sweep's corrupt job."""
+    import h5py
+
+    path, spec, root, env, _ = _one_trial_study(tmp_path)
+    trial = tune.trial_path(spec, 0, root)
+    whole = trial.read_bytes()
+    trial.write_bytes(whole[:3000])
+    st = status(path, env, tmp_path)
+    assert st["complete"] == [] and st["damaged"] == [0] and st["stale"] == [], st
+    assert st["damage"]["0"].startswith(f"{trial}: unreadable (OSError: "), st
+    text = ok(here("status", path, env=env, cwd=tmp_path)).stdout
+    assert "complete 0  running 0  pruned 0  failed 0  stopped 0  damaged 1\n" in text, text
+    assert f"\n  trial 0 damaged: {trial}: unreadable (OSError" in text, text
+    trial.write_bytes(whole)
+    with h5py.File(trial, "r+") as f:
+        f["loss"][...] = f["loss"][...] + 1
+    st = status(path, env, tmp_path)
+    assert st["damaged"] == [0] and st["damage"]["0"] == f"{trial}: data damaged after writing (checksum mismatch)"
+    trial.unlink()
+    trial.write_bytes(whole)
+    assert status(path, env, tmp_path)["complete"] == [0]
+
+
 def test_merge_with_allow_missing_leaves_out_a_damaged_trial_file(tmp_path):
     """A trial's file cut short (a disk restored from a broken copy): ``merge`` refused it in one
     line, and so did ``merge --allow-missing``, which leaves out a sweep's corrupt jobs: no merge of
