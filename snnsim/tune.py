@@ -1195,6 +1195,8 @@ def merge_with_summary(
 
     check_merged_kind(results_dir(root) / f"{spec.name}.h5", "tune")
     s = study(spec, root, create=False)  # read once: the trials to merge and those that wrote no file
+    # a folder that cannot take the merged file, found before any trial is read: bad input, as for sweep merge
+    results.check_writable(results_dir(root) / f"{spec.name}.h5", overwrite=True, flag="--results-dir")
     info = _summary_of(spec, s, root, check_data=False)  # loaded below: a damaged file is refused there
     complete = sorted(info["complete"] + info["damaged"])
     missing = [n for n in complete if not trial_path(spec, n, root).exists()]

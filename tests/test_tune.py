@@ -1127,6 +1127,21 @@ def test_status_names_a_damaged_trial_file(tmp_path):
     assert status(path, env, tmp_path)["complete"] == [0]
 
 
+def test_merge_into_a_read_only_results_folder_is_bad_input_as_for_sweep_merge(tmp_path):
+    """A results folder that cannot be written: ``merge`` read and merged every trial, then exited
+    5 (a result lost at writing time), where ``sweep merge`` into it exits 2 before reading any
+    job. It is checked before the trials are read now: one line naming --results-dir, exit 2."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("epochs = 2", "epochs = 1"))
+    spec = tune.load(path)
+    with mounted_tmpfs(tmp_path / "results", "1m") as root:
+        assert tune.work(spec, root, 0, lambda message: None) == 0
+        subprocess.run(["mount", "-o", "remount,ro", str(root)], check=True)
+        line = one_line_error(here("merge", path, env=env_for(root), cwd=tmp_path))
+        assert line == f"snnsim.tune: error: --results-dir: cannot write in {root}: Read-only file system", line
+        assert sorted(os.listdir(root)) == ["learns"]
+
+
 def test_merge_with_allow_missing_leaves_out_a_damaged_trial_file(tmp_path):
     """A trial's file cut short (a disk restored from a broken copy): ``merge`` refused it in one
     line, and so did ``merge --allow-missing``, which leaves out a sweep's corrupt jobs: no merge of
