@@ -1148,10 +1148,16 @@ def best_config(spec: Spec, root: str | os.PathLike | None = None, info: dict[st
 
 def _stale_text(info: dict[str, Any]) -> str:
     """The stale trials of a :func:`summary`, and the first one's reason."""
-    from .sweep.jobs import array_spec
 
     first = info["stale"][0]
-    return f"stale trials {array_spec(info['stale'])} (trial {first}: {info['reasons'][str(first)]})"
+    return f"stale {_trials(info['stale'])} (trial {first}: {info['reasons'][str(first)]})"
+
+
+def _trials(numbers: list[int]) -> str:
+    """``trial 3``, ``trials 0-1,4``."""
+    from .sweep.jobs import array_spec
+
+    return f"trial{'s' * (len(numbers) > 1)} {array_spec(numbers)}"
 
 
 def to_toml(cfg: RunConfig, header: str) -> str:
@@ -1190,7 +1196,7 @@ def merge_with_summary(
     path and the study's :func:`summary` it was merged from (made once: it reads every trial file)."""
 
     from . import results
-    from .sweep.jobs import array_spec, check_merged_kind, results_dir
+    from .sweep.jobs import check_merged_kind, results_dir
     from .sweep.merge import carried_attrs, index_values, stack
 
     check_merged_kind(results_dir(root) / f"{spec.name}.h5", "tune")
@@ -1201,11 +1207,13 @@ def merge_with_summary(
     complete = sorted(info["complete"] + info["damaged"])
     missing = [n for n in complete if not trial_path(spec, n, root).exists()]
     if missing and not allow_missing:
-        raise SnnsimError(f"{spec.name}: completed trials {array_spec(missing)} have no result file in "
-                          f"{folder(spec, root)}; merge with --allow-missing to leave them out")  # fmt: skip
+        one = len(missing) == 1
+        raise SnnsimError(f"{spec.name}: completed {_trials(missing)} {'has' if one else 'have'} no result file in "
+                          f"{folder(spec, root)}; merge with --allow-missing to leave {'it' if one else 'them'} out")  # fmt: skip
     if info["stale"] and not allow_missing:
-        raise SnnsimError(f"{spec.name}: {_stale_text(info)}: their numbers are not this snnsim's; merge with "
-                          "--allow-missing to leave them out")  # fmt: skip
+        one = len(info["stale"]) == 1
+        raise SnnsimError(f"{spec.name}: {_stale_text(info)}: {'its' if one else 'their'} numbers are not this "
+                          f"snnsim's; merge with --allow-missing to leave {'it' if one else 'them'} out")  # fmt: skip
     numbers = [n for n in complete if n not in missing]
     files = [trial_path(spec, n, root) for n in numbers]
     if not files:
@@ -1237,8 +1245,9 @@ def merge_with_summary(
         searched.append(params)
         pieces.append(ds.assign(objective_value=attrs["objective_value"]))
     if not pieces:
-        raise SnnsimError(f"{spec.name}: no completed trial to merge (the files of trials {array_spec(missing)} "
-                          "are gone or damaged)")  # fmt: skip
+        one = len(missing) == 1
+        raise SnnsimError(f"{spec.name}: no completed trial to merge (the file{'' if one else 's'} of "
+                          f"{_trials(missing)} {'is' if one else 'are'} gone or damaged)")  # fmt: skip
     missing.sort()
     # as a sweep's merge: a variable or dim that some trials lack (a second layer) is NaN there
     merged = stack(pieces, {"trial": tuple(loaded)})
@@ -1272,7 +1281,7 @@ def _check_no_loss(spec: Spec, path: Path, holes: set[int]) -> None:
     (``--allow-missing``) trials it holds: their files are gone, damaged or stale since, and their
     numbers would be lost (as :func:`snnsim.sweep.merge._check_no_loss` for a sweep's jobs)."""
     from . import results
-    from .sweep.jobs import array_spec, file_attrs
+    from .sweep.jobs import file_attrs
 
     if not holes or not path.is_file():
         return
@@ -1283,8 +1292,10 @@ def _check_no_loss(spec: Spec, path: Path, holes: set[int]) -> None:
     except Exception:  # noqa: BLE001 - a damaged merged file holds nothing to keep
         return
     if had:
-        raise ResultError(f"{path} holds trials {array_spec(sorted(had))}, whose files are gone, damaged or stale now; "
-                          "merging would lose their numbers: move that file away first")  # fmt: skip
+        one = len(had) == 1
+        raise ResultError(f"{path} holds {_trials(sorted(had))}, whose file{'' if one else 's'} {'is' if one else 'are'} "
+                          f"gone, damaged or stale now; merging would lose {'its' if one else 'their'} numbers: move "
+                          "that file away first")  # fmt: skip
 
 
 def _as_value(value: Any) -> Any:

@@ -444,7 +444,7 @@ def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path
     assert info["stopped"] == [0] and info["complete"] == [1, 2] and info["failed"] == [], info
     assert messages[-1].endswith("budget of 2 trials used; worker 0 stops")
     tune.trial_path(spec, 1, root).unlink()
-    with pytest.raises(tune.SnnsimError, match=r"completed trials 1 have no result file in .*--allow-missing"):
+    with pytest.raises(tune.SnnsimError, match=r"completed trial 1 has no result file in .* leave it out$"):
         tune.merge(spec, root)
     assert not (root / "learns.h5").exists()
     merged = results.load(tune.merge(spec, root, allow_missing=True))
@@ -1117,6 +1117,8 @@ def test_status_names_a_damaged_trial_file(tmp_path):
     text = ok(here("status", path, env=env, cwd=tmp_path)).stdout
     assert "complete 0  running 0  pruned 0  failed 0  stopped 0  damaged 1\n" in text, text
     assert f"\n  trial 0 damaged: {trial}: unreadable (OSError" in text, text
+    line = one_line_error(here("merge", path, "--allow-missing", env=env, cwd=tmp_path))
+    assert line.endswith("learns: no completed trial to merge (the file of trial 0 is gone or damaged)"), line
     trial.write_bytes(whole)
     with h5py.File(trial, "r+") as f:
         f["loss"][...] = f["loss"][...] + 1
@@ -1201,8 +1203,8 @@ def test_merge_with_allow_missing_keeps_a_merged_trial_whose_file_is_lost(tmp_pa
         trial.write_bytes(trial.read_bytes()[:3000])
     proc = run_here(tune.main, "merge", path, "--allow-missing", env=env, cwd=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert proc.stderr.splitlines() == [f"snnsim.tune: error: {merged} holds trials 1, whose files are gone, damaged or "
-                                        "stale now; merging would lose their numbers: move that file away first"]  # fmt: skip
+    assert proc.stderr.splitlines() == [f"snnsim.tune: error: {merged} holds trial 1, whose file is gone, damaged or "
+                                        "stale now; merging would lose its numbers: move that file away first"]  # fmt: skip
     assert merged.read_bytes() == before
 
 
@@ -1328,10 +1330,11 @@ def test_trials_of_other_numerics_are_stale_in_status_best_and_merge(tmp_path):
     text = ok(here("status", path, env=env, cwd=tmp_path)).stdout
     assert "stale 1" in text and f"trial {best} stale: numerics version {old}" in text, text
     proc = ok(here("best", path, "--out", tmp_path / "best.toml", env=env, cwd=tmp_path))
-    assert f"trial {other}," in proc.stdout and f"left out stale trials {best} (trial {best}: " in proc.stderr
+    assert f"trial {other}," in proc.stdout and f"left out stale trial {best} (trial {best}: " in proc.stderr
     assert tune.best_config(spec, root) == spec.config(tune.study(spec, root, create=False).trials[other].params)
     line = one_line_error(here("merge", path, env=env, cwd=tmp_path))
-    assert f"learns: stale trials {best} (trial {best}: numerics version {old}" in line, line
+    assert f"learns: stale trial {best} (trial {best}: numerics version {old}" in line, line
+    assert line.endswith("its numbers are not this snnsim's; merge with --allow-missing to leave it out"), line
     assert not (root / "learns.h5").exists()
     ok(here("merge", path, "--allow-missing", env=env, cwd=tmp_path))
     merged = results.load(root / "learns.h5")
@@ -1371,7 +1374,7 @@ def test_trials_of_other_data_are_stale_in_status_best_and_merge(tmp_path, bmi_p
     expected = "data file data.pkl changed since" if data == "data file" else "synthetic data synthetic with SHA-256"
     assert st["reasons"][str(best)].startswith(expected), st
     line = one_line_error(here("merge", path, env=env, cwd=tmp_path))
-    assert f"b: stale trials {best} (trial {best}: {expected}" in line, line
+    assert f"b: stale trial {best} (trial {best}: {expected}" in line, line
     ok(here("merge", path, "--allow-missing", env=env, cwd=tmp_path))
     merged = results.load(root / "b.h5")
     assert merged.trial.values.tolist() == [1 - best] and f"{key}_by_trial" not in merged.attrs

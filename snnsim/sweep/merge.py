@@ -228,8 +228,10 @@ def _check_no_loss(exp: Experiment, path: Path, holes: set[int]) -> None:
     if had:
         from .jobs import array_spec
 
-        raise MergeError(f"{path} holds jobs {array_spec(sorted(had))}, which are not done now; merging would "
-                         "replace their numbers with NaN: rerun them, or move that file away first")  # fmt: skip
+        one = len(had) == 1
+        raise MergeError(f"{path} holds job{'' if one else 's'} {array_spec(sorted(had))}, which "
+                         f"{'is' if one else 'are'} not done now; merging would replace {'its' if one else 'their'} "
+                         f"numbers with NaN: rerun {'it' if one else 'them'}, or move that file away first")  # fmt: skip
 
 
 def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:

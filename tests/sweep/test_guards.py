@@ -56,17 +56,19 @@ def test_allow_missing_does_not_replace_a_jobs_numbers_with_nan(tmp_path, fake_j
     merged = tmp_path / "m.h5"
     before = merged.read_bytes()
     result_path(exp, 3, tmp_path).write_bytes(b"damaged")  # job 3 was merged, and is corrupt now
-    with pytest.raises(MergeError, match=r"holds jobs 3, which are not done now; merging would replace"):
+    with pytest.raises(
+        MergeError, match=r"holds job 3, which is not done now; merging would replace its numbers with NaN: rerun it,"
+    ):
         merge(exp, tmp_path, allow_missing=True)
     assert merged.read_bytes() == before
     edited = loads("# the same grid, commented\n" + TEXT.replace("\n", "  \n"))
     assert edited.source != exp.source
-    with pytest.raises(MergeError, match=r"holds jobs 3, which are not done now"):
+    with pytest.raises(MergeError, match=r"holds job 3, which is not done now"):
         merge(edited, tmp_path, allow_missing=True)
     assert merged.read_bytes() == before
     rewritten = loads(TEXT.replace("epochs = 3", "epochs = 3\nrepeats = 1").replace('"2ms"', "0.002"))
     assert (rewritten.fixed, rewritten.blocks) != (exp.fixed, exp.blocks)  # the same jobs, written otherwise
-    with pytest.raises(MergeError, match=r"holds jobs 3, which are not done now"):
+    with pytest.raises(MergeError, match=r"holds job 3, which is not done now"):
         merge(rewritten, tmp_path, allow_missing=True)
     assert merged.read_bytes() == before
     # moved away (or another grid): merged with the hole, as asked
