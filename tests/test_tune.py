@@ -1430,7 +1430,7 @@ def test_a_merge_of_a_study_still_worked_on_says_it_is_partial(tmp_path, capsys,
     path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "4"))  # a bigger budget: 2 to go
     argv = ["--results-dir", str(root), "merge", str(path)]
     summaries, summary_of = [], tune._summary_of
-    monkeypatch.setattr(tune, "_summary_of", lambda *args: summaries.append(args) or summary_of(*args))
+    monkeypatch.setattr(tune, "_summary_of", lambda *args, **kw: summaries.append(args) or summary_of(*args, **kw))
     assert tune.main(argv) == 0
     assert len(summaries) == 1
     out = capsys.readouterr().out
