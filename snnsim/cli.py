@@ -47,8 +47,11 @@ class Interrupted(BaseException):
 def _raise_interrupted(signum: int, frame: object) -> None:
     # Stop once. Under SLURM the TERM comes twice (slurmstepd signals every process of the step
     # and array.sh forwards its own): a second one must not interrupt the clean stop itself.
+    global _arrived
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
+    if _arrived is None:  # kept: raised again by stop_if_signalled() where this raise is lost
+        _arrived = signum
     if _held is not None:  # inside signals_held(): raised when its step is over
         _held.append(signum)
         return
@@ -57,6 +60,20 @@ def _raise_interrupted(signum: int, frame: object) -> None:
 
 #: The stop signals that arrived inside :func:`signals_held` (None outside it).
 _held: list[int] | None = None
+#: The first stop signal that arrived inside :func:`stop_on_signals` (None: none yet).
+_arrived: int | None = None
+#: How many :func:`stop_on_signals` are open (the outermost one starts with no signal arrived).
+_depth = 0
+
+
+def stop_if_signalled() -> None:
+    """Raise :class:`Interrupted` if a stop signal has arrived. The handler raises it where the
+    main thread is when the signal comes; there Python may swallow it: in a finalizer the garbage
+    collector runs (``__del__``, "Exception ignored in ..."), the exception is printed and
+    dropped, and the run trained to its end, exit 0, with every later stop signal ignored. Long
+    loops call this at each step (the fit after every batch), so such a stop still stops."""
+    if _arrived is not None and _held is None:
+        raise Interrupted(_arrived)
 
 
 @contextlib.contextmanager
@@ -64,12 +81,17 @@ def stop_on_signals() -> Iterator[None]:
     """SIGTERM (scancel), SIGUSR1 (SLURM's time-limit warning) and SIGINT raise
     :class:`Interrupted` in the main thread, so that a run stops cleanly: temporary files are
     removed on the way out and no result is half-written. The old handlers come back after."""
+    global _arrived, _depth
     old = {s: signal.getsignal(s) for s in STOP_SIGNALS}
+    if not _depth:
+        _arrived = None  # a command run again in this process starts afresh
+    _depth += 1
     for s in STOP_SIGNALS:
         signal.signal(s, _raise_interrupted)
     try:
         yield
     finally:
+        _depth -= 1
         for s, handler in old.items():
             signal.signal(s, handler)
 

@@ -398,9 +398,16 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                 _call_hooks(options.hooks, state, model, weights, resumed, again=True)
         else:
             options.log(f"{options.checkpoint} {_other(saved.get('key'), key)}; starting from epoch 1")
-    from .cli import signals_held
+    from .cli import signals_held, stop_if_signalled
 
     finished, bar = bool(state.epoch and not state.active.any()), None
+
+    def step() -> None:  # after each batch
+        if weights is not None:
+            weights.update()
+        bar.update()
+        stop_if_signalled()  # a stop whose raise was lost (in a finalizer) stops here
+
     own = None  # this process's entry of state.parts, opened by its first epoch
     try:
         with signals_held():  # a stop as the bar is drawn comes once it can be closed (below)
@@ -412,7 +419,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             if lr_at is not None:
                 for group in trainer.optimiser.param_groups:
                     group["lr"] = lr_at(epoch)
-            loss = trainer.epoch(bar.update if weights is None else lambda: (weights.update(), bar.update()))
+            loss = trainer.epoch(step)
             _check_finite(model, loss, n_models, epoch + 1, getattr(trainer, "optimiser", None))
             if epoch == 0:  # a fit from the start: state.best_state still holds the initial weights
                 _check_moved(model, state.best_state, n_models, getattr(trainer, "optimiser", None))
