@@ -537,8 +537,14 @@ HINT_BATCHES = 100
 
 
 def speed_hint(cfg: RunConfig) -> str | None:
-    """A one-line note when a run on a library backend will take long (None otherwise)."""
+    """A one-line note when a run on a library backend will take long (None otherwise); none
+    where the run uses a model-space option that the fused backend does not carry."""
+    from .backends import MODEL_SPACE
+
     if cfg.backend == "fused" or (cfg.study == "bmi" and cfg.model != "snn"):
+        return None
+    if any("fused" not in carriers and getattr(cfg, name) != getattr(RunConfig, name)
+           for name, carriers in MODEL_SPACE.items()):  # fmt: skip
         return None
     batches = cfg.epochs * cfg.repeats * (cfg.n_train_batches if cfg.study == "ipd" else 100)
     if batches < HINT_BATCHES:

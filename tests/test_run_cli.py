@@ -197,6 +197,18 @@ def test_a_long_run_on_a_library_backend_gets_a_hint_toward_fused():
     assert speed_hint(RunConfig(study="bmi", model="linear")) is None
 
 
+def test_no_hint_toward_fused_for_a_model_the_fused_backend_refuses():
+    """A synaptic current, recurrence, learned taus or input delays run on snntorch and norse only:
+    the hint sent such a run to ``--backend fused``, which refuses it (docs/model_space.md)."""
+    from snnsim.config import RunConfig
+    from snnsim.run import speed_hint
+
+    for option in ({"tau_syn": 0.005}, {"recurrent": True}, {"learn_tau": True}, {"delays": "learned"}):
+        cfg = RunConfig(backend="snntorch", neuron="standard", **option)
+        assert speed_hint(cfg) is None, option
+    assert "--backend fused" in speed_hint(RunConfig(backend="norse", neuron="standard", tau_adapt=0.05))
+
+
 def test_a_silent_network_is_named_in_a_warning(capsys):
     """A threshold no membrane reaches: no hidden spike, every test sample the same class."""
     assert main(TINY + ["--threshold", "1e6", "--repeats", "2"]) == 0
