@@ -30,7 +30,7 @@ and about 0.55 with 18 (rotation 5), the figures of the real data (docs/bmi.md).
 :data:`FAMILY`: named :class:`Generator` records that change one aspect each (firing rates,
 tuning strength, noise, drift, lags, number of blocks per fold), so that a recipe can be chosen
 on several generators and seeds instead of fitting one (``--data synthetic:NAME:SEED``, see
-:func:`parse_source`; docs/bmi.md lists them).
+:func:`parse_source`; docs/recipes.md lists them, "The generator family").
 
 The data set is deterministic in its generator and seed and cached after first use under
 ``$SNNSIM_CACHE`` (default ``~/.cache/snnsim/``) as ``bmi_synthetic_v{VERSION}_seed{seed}.pkl``
