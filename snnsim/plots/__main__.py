@@ -68,7 +68,7 @@ def build_parser() -> OneLineParser:
         type=float,
         nargs=2,
         metavar=("START", "STOP"),
-        help="BMI Figure 1: time window in s (default: the first 20 s of the test fold)",
+        help="BMI Figure 1: time window in s of the recording (its time column; default: the first 20 s of the test fold)",
     )
     p.add_argument("--only", action="append", metavar="FIGURE", help="draw only this figure (repeatable)")
     return p

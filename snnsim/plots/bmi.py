@@ -235,7 +235,8 @@ def prediction_trace(
         window = (start, start + window_length)
     inside = ok & (t >= window[0]) & (t <= window[1])
     if not inside.any():
-        raise ValueError(f"no test samples in the window [{window[0]:g}, {window[1]:g}] s")
+        raise ValueError(f"no test samples in the window [{window[0]:g}, {window[1]:g}] s (the test fold spans "
+                         f"{t[ok].min():.1f}-{t[ok].max():.1f} s of the recording)")  # fmt: skip
     order = np.argsort(t[inside], kind="stable")
     tw = t[inside][order]
     label, units = target_label(ds.isel(point, missing_dims="ignore"), output)  # the point drawn

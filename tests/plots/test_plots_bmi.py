@@ -320,8 +320,18 @@ def test_figure_1_names_the_repeat_it_draws(bmi_ds, bmi_grid):
 
 
 def test_a_window_with_negative_times_is_printed_unambiguously(bmi_ds):
-    with pytest.raises(ValueError, match=r"^no test samples in the window \[-5, -1\] s$"):
+    with pytest.raises(ValueError, match=r"^no test samples in the window \[-5, -1\] s \(the test fold "):
         plots.prediction_trace(bmi_ds, window=(-5, -1))
+
+
+def test_a_window_without_test_samples_names_the_test_folds_times(bmi_ds):
+    """``--window`` takes times of the recording (the ``time`` column), not of the test fold from
+    its start: ``--window 5 10`` on a test fold at 325-404 s drew nothing and said only that the
+    window held no test sample, leaving the user to guess which times it takes."""
+    t = bmi_ds.time.values
+    span = rf"\(the test fold spans {np.nanmin(t):.1f}-{np.nanmax(t):.1f} s of the recording\)$"
+    with pytest.raises(ValueError, match=span):
+        plots.prediction_trace(bmi_ds, window=(float(np.nanmax(t)) + 1, float(np.nanmax(t)) + 2))
 
 
 def holes(ds, **point):
