@@ -371,7 +371,8 @@ def main(argv: list[str] | None = None) -> int:
             if ns.seed is not None:
                 raise DataError("--seed is for IPD models (the seed of --stimuli); this is a BMI model")
             if ns.data is None:
-                raise DataError("--data: give the bmi_dataset.pkl to predict on")
+                raise DataError("--data: give the data to predict on: a bmi_dataset.pkl, or synthetic[:NAME[:SEED]] "
+                                f"(the model trained on {cfg.data or 'synthetic:standard:0'})")  # fmt: skip
             with deterministic():
                 out = predict_bmi(ds, cfg, ns.data, ns.fold)
         out.attrs.update({"model": str(Path(ns.model).resolve()), "model_sha256": model_sha256,

@@ -384,6 +384,22 @@ def test_ipd_flags_for_a_bmi_model_are_named(bmi_path, tmp_path, capsys):
     assert not (tmp_path / "p.h5").exists()
 
 
+def test_a_bmi_model_without_data_is_told_what_data_it_can_take(bmi_path, tmp_path, capsys):
+    """A BMI model with no ``--data``: the message asked for "the bmi_dataset.pkl", though a model
+    trained on the synthetic set (the default) predicts on ``--data synthetic``; it names both forms
+    and the data the model trained on."""
+    out = tmp_path / "b.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
+                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert in_process(out, "--fold", 0, "--out", tmp_path / "p.h5") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "snnsim.predict: error: --data: give the data to predict on: a bmi_dataset.pkl, or synthetic[:NAME[:SEED]] "
+        f"(the model trained on {bmi_path})"
+    ]
+    assert not (tmp_path / "p.h5").exists()
+
+
 def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_path, tmp_path):
     """A predictions file names its data file by the path as given (relative to a folder it does not
     record): without the file's SHA-256, as a run's result file has it, the data its predictions and
