@@ -216,7 +216,8 @@ class RunConfig:
         studies=("bmi",),
     )
     dims: tuple[int, ...] = setting(
-        (0,), "output column: 0 shoulder, 1 elbow; twice, or all", kind="dims", studies=("bmi",), flag="--dim",
+        (0,), "output column: 0 shoulder, 1 elbow, or all (both; as --dim 0 --dim 1)", kind="dims",
+        studies=("bmi",), flag="--dim",
     )  # fmt: skip
     rotation: int = setting(5, "fold rotation", kind="int", low=0, high=19, studies=("bmi",))
     n_train_folds: int = setting(18, "training folds", kind="int", low=1, high=18, studies=("bmi",))

@@ -197,6 +197,14 @@ def test_a_long_run_on_a_library_backend_gets_a_hint_toward_fused():
     assert speed_hint(RunConfig(study="bmi", model="linear")) is None
 
 
+def test_the_help_of_dim_says_how_to_decode_both_joints(capsys):
+    """``--dim``'s help read "0 shoulder, 1 elbow; twice, or all": not what is given twice."""
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "--dim 0 --dim 1" in shown and "or all" in shown
+
+
 def test_no_hint_toward_fused_for_a_model_the_fused_backend_refuses():
     """A synaptic current, recurrence, learned taus or input delays run on snntorch and norse only:
     the hint sent such a run to ``--backend fused``, which refuses it (docs/model_space.md)."""
