@@ -554,3 +554,18 @@ def test_architecture_md_names_every_member_of_the_protocols_a_new_study_or_back
         named = set(re.findall(r"`(\w+)(?:\(|`)", where))
         missing = sorted(_members(protocol) - named)
         assert not missing, f"docs/architecture.md's {name} does not name {missing}"
+
+
+def test_the_sections_docs_recipes_md_points_its_probes_to_are_there():
+    """The "where" column of docs/recipes.md's table of what was tried on the members below ridge
+    names the section of each probe ("Nor the stopping rule"): each is the start of a heading or
+    a paragraph of the page (its bold title or its first words), so a reader finds it by search.
+    "Nor a weight decay per data set" was none: the paragraph is "Nor a weight decay chosen per
+    data set"."""
+    text = (ROOT / "docs" / "recipes.md").read_text()
+    table = re.search(r"^\| probe \| weak:1 \| where \|\n(.*?)\n\n", text, re.M | re.S)
+    assert table, "docs/recipes.md no longer has its table of probes"
+    names = {name for row in table.group(1).splitlines() for name in re.findall(r'"([^"]+)"', row.split("|")[-2])}
+    assert "Nor the stopping rule" in names  # the pattern finds them
+    missing = sorted(n for n in names if not re.search(rf"^(?:#+ |\*\*)?{re.escape(n)}", text, re.M))
+    assert not missing, f"docs/recipes.md's table names sections that are not there: {missing}"
