@@ -569,3 +569,20 @@ def test_the_sections_docs_recipes_md_points_its_probes_to_are_there():
     assert "Nor the stopping rule" in names  # the pattern finds them
     missing = sorted(n for n in names if not re.search(rf"^(?:#+ |\*\*)?{re.escape(n)}", text, re.M))
     assert not missing, f"docs/recipes.md's table names sections that are not there: {missing}"
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules after import:RuntimeWarning")
+def test_every_command_in_the_comments_of_experiment_files_and_slurm_scripts_parses():
+    """The usage lines of ``experiments/*.toml`` and ``slurm/*.sh`` (``#   python -m snnsim.sweep
+    local ipd_readouts -j 2 --pack 30``) are commands a reader copies too, which the documents'
+    check did not parse: each is accepted by its command's parser, as those of README.md."""
+    failures, found = [], 0
+    for path in sorted([*(ROOT / "experiments").glob("*.toml"), *(ROOT / "slurm").glob("*.sh")]):
+        usage = [re.sub(r"^#\s*", "", line) for line in path.read_text().splitlines() if re.match(r"#\s+python", line)]
+        for command, args in documented_commands("```\n" + "\n".join(usage) + "\n```\n"):
+            found += 1
+            error = parse_error(command, _as_typed(args))
+            if error and not (not args or "the following arguments are required" in error and "--" not in args):
+                failures.append(f"{path.relative_to(ROOT)}: `{command} {args}`: {error}")
+    assert found >= 20  # the pattern finds them
+    assert not failures, "\n".join(failures)
