@@ -122,3 +122,17 @@ def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
     assert dry.returncode == 0 and dry.stdout == (
         "st: nothing to submit (2 of 4 jobs done; none failed (2 missing or corrupt: without --failed they run too))\n"
     ), dry.stdout
+
+
+def test_the_help_of_status_names_every_state(capsys):
+    """``python -m snnsim.sweep --help`` said that ``status`` counts "done / missing / failed /
+    corrupt / stale jobs"; it counts running and queued jobs too (docs/sweeps.md)."""
+    import pytest
+
+    from snnsim.sweep.jobs import STATES
+
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    line = re.search(r" status (.*?) merge ", shown).group(1)  # its line, wrapped or not
+    assert all(state in line for state in STATES), line
