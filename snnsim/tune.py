@@ -1327,7 +1327,9 @@ def build_parser() -> OneLineParser:
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s = add("merge", "merge the completed trials' result files into RESULTS/NAME.h5")
     s.add_argument(
-        "--allow-missing", action="store_true", help="leave out completed trials whose file is gone or damaged"
+        "--allow-missing",
+        action="store_true",
+        help="leave out completed trials whose file is gone or damaged, or stale (other numerics or data)",
     )
     return p
 

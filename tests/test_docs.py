@@ -586,3 +586,21 @@ def test_every_command_in_the_comments_of_experiment_files_and_slurm_scripts_par
                 failures.append(f"{path.relative_to(ROOT)}: `{command} {args}`: {error}")
     assert found >= 20  # the pattern finds them
     assert not failures, "\n".join(failures)
+
+
+def test_the_help_of_allow_missing_names_every_hole_it_lets_through(capsys):
+    """docs/sweeps.md: with ``--allow-missing`` a sweep's missing, queued, running, failed, corrupt
+    and stale jobs are NaN; README.md: ``tune merge --allow-missing`` leaves out stale trials too.
+    The options' help named neither queued and running jobs nor stale trials."""
+    from snnsim import tune
+    from snnsim.sweep import cli
+    from snnsim.sweep.jobs import STATES
+
+    helps = {}
+    for name, main in (("sweep", cli.main), ("tune", tune.main)):
+        with pytest.raises(SystemExit):
+            main(["merge", "--help"])
+        shown = " ".join(capsys.readouterr().out.split())
+        helps[name] = re.search(r"--allow-missing (.*)$", shown).group(1)
+    assert all(state in helps["sweep"] for state in STATES if state != "done"), helps["sweep"]
+    assert "stale" in helps["tune"], helps["tune"]

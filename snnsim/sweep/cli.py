@@ -148,7 +148,7 @@ def build_parser() -> OneLineParser:
     s.add_argument(
         "--allow-missing",
         action="store_true",
-        help="merge a grid with holes: missing, failed, corrupt and stale points are NaN and listed",
+        help="merge a grid with holes: missing, queued, running, failed, corrupt and stale points are NaN and listed",
     )
     return p
 
