@@ -328,7 +328,11 @@ def _bmi_outputs(cfg: RunConfig, w: dict[str, torch.Tensor], x: torch.Tensor) ->
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=PROG, description=description_of(__doc__))
     p.add_argument("model", type=user_path, help="a result file holding the trained model (python -m snnsim.run --out)")
-    p.add_argument("--data", type=user_path, help="IPD: an .npz with 'spikes' (and 'ipd'); BMI: a bmi_dataset.pkl")
+    p.add_argument(
+        "--data",
+        type=user_path,
+        help="IPD: an .npz with 'spikes' (and 'ipd'); BMI: a bmi_dataset.pkl, or synthetic[:NAME[:SEED]]",
+    )
     p.add_argument("--stimuli", type=_positive, help="IPD: draw this many fresh stimuli instead of --data")
     p.add_argument("--seed", type=_seed, help="IPD: seed of the fresh stimuli of --stimuli (default 0)")
     p.add_argument("--fold", type=_index, action="append", help="BMI: predict this fold (repeatable; default all)")

@@ -400,6 +400,15 @@ def test_a_bmi_model_without_data_is_told_what_data_it_can_take(bmi_path, tmp_pa
     assert not (tmp_path / "p.h5").exists()
 
 
+def test_the_help_of_data_names_the_synthetic_sets(capsys):
+    """``--data`` of a BMI model takes a synthetic set (``--data synthetic:weak:1``), which its help
+    left out ("BMI: a bmi_dataset.pkl")."""
+    with pytest.raises(SystemExit):
+        predict.main(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "synthetic[:NAME[:SEED]]" in shown
+
+
 def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_path, tmp_path):
     """A predictions file names its data file by the path as given (relative to a folder it does not
     record): without the file's SHA-256, as a run's result file has it, the data its predictions and
