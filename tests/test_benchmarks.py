@@ -127,8 +127,11 @@ def test_device_agreement_refuses_a_missing_gpu():
 def test_resume_after_kill_takes_a_workdir_relative_to_where_it_is_called(tmp_path):
     """The runs start in the source tree: a relative WORKDIR was made where the script was called,
     and the runs' results written below the source tree ("no result file at w/.../r.h5", exit 2)."""
-    env = {"MODES": "boundary", "PYTHONPATH": str(ROOT)}
-    case = "ipd-fused-val-ema"  # the fused kernels: the three runs train in a fraction of snnTorch's time
+    # no PATH here: each run's process found /bin/cc, which cannot link without PATH (no ld), so it
+    # spent about 10 s of CPU on two failed compiles of the kernels, warned, and ran the fused
+    # backend's torch loops. Those loops, without the compiles: the kill's window as before
+    env = {"MODES": "boundary", "PYTHONPATH": str(ROOT), "SNNSIM_NO_NATIVE": "1"}
+    case = "ipd-fused-val-ema"  # the fused backend: the three runs train in a fraction of snnTorch's time
     proc = run_here(ROOT / "benchmarks" / "resume_after_kill.py", "w", case, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     assert f"| {case} | boundary |" in proc.stdout and proc.stdout.rstrip().endswith("EQUAL |"), proc.stdout
