@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from in_process import run_here
 
 from snnsim import results
@@ -94,20 +95,30 @@ def test_status_shows_the_epoch_of_a_running_job_and_a_stopped_one_resumes(tmp_p
     assert stopped and int(stopped.group(1)) >= k
 
 
-def test_sweep_local_draws_one_bar_over_the_jobs(tmp_path):
-    toml, res = write(tmp_path, epochs=1), tmp_path / "res"
-    proc = sweep("local", str(toml), res=res)
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess]:
+    """``sweep local pr.toml`` (two jobs of one epoch, one process each), run once for the module
+    as a process of its own: the toml, the results folder and the finished command. Both tests
+    that read it ran this same command, each into a folder of its own."""
+    folder = tmp_path_factory.mktemp("local")
+    toml, res = write(folder, epochs=1), folder / "res"
+    return toml, res, sweep("local", str(toml), res=res)
+
+
+@pytest.mark.xdist_group("sweep-local-run")  # one `sweep local`, on one xdist worker
+def test_sweep_local_draws_one_bar_over_the_jobs(local_run):
+    _, res, proc = local_run
     bars = [part for part in re.split(r"[\r\n]", proc.stderr) if part.startswith("pr:")]
     assert bars and "2/2" in bars[-1] and "100%" in bars[-1], proc.stderr
     assert all(results.load(res / "pr" / f"job-{i}.h5").attrs["complete"] == 1 for i in (0, 1))
 
 
-def test_sweep_local_suggests_packs_when_each_job_would_start_a_process(tmp_path):
+@pytest.mark.xdist_group("sweep-local-run")  # one `sweep local`, on one xdist worker
+def test_sweep_local_suggests_packs_when_each_job_would_start_a_process(local_run, tmp_path):
     """Two jobs on one process: a one-line note toward --pack (one pack of both); none with
     --pack, none with --quiet, none when there is a process per job."""
-    toml = write(tmp_path, epochs=1)
+    toml, _, proc = local_run
     note = "--pack 2 runs them in 1 process"
-    proc = sweep("local", str(toml), res=tmp_path / "a")
     assert [line for line in proc.stderr.splitlines() if "note:" in line] == [
         "snnsim.sweep: note: each of the 2 jobs starts a process of its own and makes its own data; "
         + note
