@@ -114,12 +114,13 @@ def test_same_numbers_compares_threads_and_batching():
 
 
 def test_device_agreement_refuses_a_missing_gpu():
+    """In this process (in_process.run_here): the script's first refusal, in a process of its
+    own, is test_a_bad_argument_is_one_line's; an exception would fail the test, as a traceback."""
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: --devices cpu cuda is valid here")
-    out = subprocess.run([sys.executable, "benchmarks/device_agreement.py", "fused"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    out = run_here(ROOT / "benchmarks" / "device_agreement.py", "fused", cwd=ROOT)
     assert out.returncode == 2 and "no CUDA device" in out.stderr and "Traceback" not in out.stderr
 
 
@@ -181,10 +182,11 @@ def test_bad_arguments_are_one_line_and_exit_2(args, message):
 
 def test_bench_ipd_refuses_a_results_folder_it_cannot_make_before_any_run():
     """--results under a file: refused at the start, not after the runs (which take 25 minutes
-    in full) when the raw record is written and the timings would be lost."""
+    in full) when the raw record is written and the timings would be lost. In this process
+    (in_process.run_here): the script's first refusal, in a process of its own, is
+    test_a_bad_argument_is_one_line's; its runs, had it gone on, would still be processes."""
     args = ["--quick", "--only", "snnsim fused", "--no-grid", "--no-tuned", "--results", "README.md/records"]
-    proc = subprocess.run([sys.executable, "benchmarks/bench_ipd.py", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    proc = run_here(ROOT / "benchmarks" / "bench_ipd.py", *args, cwd=ROOT)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("bench_ipd.py: error: --results: cannot create folder README.md/records"), proc.stderr
