@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from in_process import run_here
 from signalled_write import signal_in_write
 
 from snnsim import predict, results
@@ -30,6 +31,26 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 def in_process(*args: str) -> int:
     return predict.main([str(a) for a in args])
+
+
+def _bmi_linear(folder: Path, bmi_path: str, *extra: str) -> Path:
+    out = folder / "b.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
+                         *extra, "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def bmi_linear(tmp_path_factory, bmi_path) -> Path:
+    """A ridge model of :func:`bmi_path` (2 training folds) trained by the command's main() in
+    this process, once for the tests that only read it."""
+    return _bmi_linear(tmp_path_factory.mktemp("bmi-linear"), bmi_path)
+
+
+@pytest.fixture(scope="module")
+def bmi_linear_dim0(tmp_path_factory, bmi_path) -> Path:
+    """:func:`bmi_linear` of the first output only (``--dim 0``)."""
+    return _bmi_linear(tmp_path_factory.mktemp("bmi-linear-dim0"), bmi_path, "--dim", "0")
 
 
 @pytest.fixture(scope="module")
@@ -238,8 +259,6 @@ def test_bad_input_is_one_line_exit_2_and_no_file(case, ipd_model, tmp_path, cap
 def test_a_seed_past_a_runs_seeds_is_refused(ipd_model, tmp_path):
     """--seed past int64 was a traceback from the write of the predictions file's attribute,
     after the predictions; it takes a run's seeds, 0..4294967295."""
-    from in_process import run_here
-
     out = tmp_path / "p.h5"
     proc = run_here(predict.main, ipd_model, "--stimuli", 4, "--seed", 99999999999999999999, "--out", out)
     assert proc.returncode == 2 and proc.stderr == (
@@ -253,8 +272,6 @@ def test_stimuli_past_torchs_sizes_are_out_of_memory(n, ipd_model, tmp_path):
     """--stimuli whose spikes hold more values than int64 counts was a traceback from torch
     (RuntimeError "Storage size calculation overflowed", or a TypeError past int64 itself); it is
     the one line of test_out_of_memory_names_the_option_that_sizes_it, before any draw."""
-    from in_process import run_here
-
     out = tmp_path / "p.h5"
     proc = run_here(predict.main, ipd_model, "--stimuli", n, "--out", out)
     assert proc.returncode == 1 and proc.stderr == (
@@ -305,7 +322,7 @@ def test_predictions_stopped_or_killed_in_their_write_leave_no_temporary(ipd_mod
             assert err == "snnsim.predict: stopped by SIGTERM; no result written\n"
             assert not list(tmp_path.glob(".p.h5.*.tmp"))
     assert len(list(tmp_path.glob(".p.h5.*.tmp"))) == 1  # the killed writer's
-    done = cli(*args)
+    done = run_here(predict.main, *args, cwd=ROOT)  # the next prediction, in this process: no signal in it
     assert done.returncode == 0, done.stderr
     assert f"snnsim.predict: removed 1 temporary file(s) of killed predictions beside {out}" in done.stderr
     assert not list(tmp_path.glob(".p.h5.*.tmp")) and out.is_file()
@@ -345,10 +362,8 @@ def test_the_data_file_is_never_the_out_and_a_folder_name_is_refused(ipd_model, 
     assert not (tmp_path / "new").exists()
 
 
-def test_a_fold_given_twice_is_refused(bmi_path, tmp_path, capsys):
-    out = tmp_path / "b.h5"
-    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
-                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+def test_a_fold_given_twice_is_refused(bmi_linear, bmi_path, tmp_path, capsys):
+    out = bmi_linear  # the model is only read
     capsys.readouterr()
     assert in_process(out, "--data", bmi_path, "--fold", 0, "--fold", 0, "--out", tmp_path / "p.h5") == 2
     assert capsys.readouterr().err.splitlines() == [
@@ -357,11 +372,9 @@ def test_a_fold_given_twice_is_refused(bmi_path, tmp_path, capsys):
     assert not (tmp_path / "p.h5").exists()
 
 
-def test_a_seed_for_a_bmi_model_is_refused(bmi_path, tmp_path, capsys):
+def test_a_seed_for_a_bmi_model_is_refused(bmi_linear, bmi_path, tmp_path, capsys):
     """--seed draws IPD stimuli only: a BMI prediction ignored it silently (exit 0)."""
-    out = tmp_path / "b.h5"
-    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
-                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    out = bmi_linear  # the model is only read
     capsys.readouterr()
     assert in_process(out, "--data", bmi_path, "--seed", 4, "--out", tmp_path / "p.h5") == 2
     assert capsys.readouterr().err.splitlines() == [
@@ -370,12 +383,10 @@ def test_a_seed_for_a_bmi_model_is_refused(bmi_path, tmp_path, capsys):
     assert not (tmp_path / "p.h5").exists()
 
 
-def test_ipd_flags_for_a_bmi_model_are_named(bmi_path, tmp_path, capsys):
+def test_ipd_flags_for_a_bmi_model_are_named(bmi_linear, bmi_path, tmp_path, capsys):
     """An IPD command on a BMI model (``--stimuli N``, no ``--data``) names the flag that does
     not fit it; it said "--data: give the bmi_dataset.pkl to predict on"."""
-    out = tmp_path / "b.h5"
-    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
-                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    out = bmi_linear  # the model is only read
     capsys.readouterr()
     assert in_process(out, "--stimuli", 4, "--out", tmp_path / "p.h5") == 2
     assert capsys.readouterr().err.splitlines() == [
@@ -409,7 +420,7 @@ def test_the_help_of_data_names_the_synthetic_sets(capsys):
     assert "synthetic[:NAME[:SEED]]" in shown
 
 
-def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_path, tmp_path):
+def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_linear, bmi_path, tmp_path):
     """A predictions file names its data file by the path as given (relative to a folder it does not
     record): without the file's SHA-256, as a run's result file has it, the data its predictions and
     FVAF came from could not be told from a file changed or replaced since."""
@@ -418,9 +429,7 @@ def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_path, 
 
     from snnsim.datasets import bmi as bmi_data
 
-    out = tmp_path / "b.h5"
-    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
-                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    out = bmi_linear  # the model is only read
     other = tmp_path / "other.pkl"  # the same samples with one fold's counts changed: other bytes
     data = pickle.loads(Path(bmi_path).read_bytes())
     data["MI"][0] = data["MI"][0] + 1
@@ -509,11 +518,9 @@ def test_weights_that_do_not_fit_the_config_are_one_line(change, name, ipd_model
     assert not (tmp_path / "p.h5").exists() and not (tmp_path / "m.nir").exists()
 
 
-def test_bmi_weights_that_do_not_fit_the_config_are_one_line(bmi_path, tmp_path, capsys):
+def test_bmi_weights_that_do_not_fit_the_config_are_one_line(bmi_linear, bmi_path, tmp_path, capsys):
     """A BMI ridge model whose config names two outputs but whose weights hold one."""
-    out = tmp_path / "b.h5"
-    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
-                         "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    out = bmi_linear  # the model is only read
     ds = results.load(out)
     cfg = results.config_of(ds)
     ds.attrs["config"] = cfg.replace(dims=(0, 1) if len(cfg.dims) == 1 else (0,)).to_json()
@@ -534,14 +541,12 @@ def test_bmi_weights_that_do_not_fit_the_config_are_one_line(bmi_path, tmp_path,
                  "(largest 1e+200)"),
     ],
 )  # fmt: skip
-def test_bmi_folds_the_run_would_refuse_are_refused(damage, message, bmi_path, tmp_path, capsys):
+def test_bmi_folds_the_run_would_refuse_are_refused(damage, message, bmi_linear_dim0, bmi_path, tmp_path, capsys):
     """A fold whose target is constant (FVAF undefined) or whose counts leave float32 once
     normalised: the run's own one-line refusals, not a scored FVAF of -inf or NaN with exit 0."""
     import pickle
 
-    out = tmp_path / "b.h5"
-    assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
-                         "--dim", "0", "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    out = bmi_linear_dim0  # the model is only read
     target = results.config_of(results.load(out)).target
     data = pickle.loads(Path(bmi_path).read_bytes())
     if damage == "constant":
