@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from fake_results import bmi_merged, bmi_run, ipd_merged
+from in_process import run_here
 
 from snnsim import plots, results
 from snnsim.plots import __main__ as plot
@@ -511,8 +512,9 @@ def test_an_ipd_predictions_file_is_named_as_one(tmp_path, capsys):
     assert run_cli.main(argv) == 0
     assert predict.main([str(model), "--stimuli", "4", "--out", str(tmp_path / "p.h5")]) == 0
     capsys.readouterr()
-    code = subprocess.run([sys.executable, "-m", "snnsim.plots", str(tmp_path / "p.h5"), "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    # in this process: test_module_and_its_old_name runs the command in processes of its own, and
+    # test_a_full_disk_keeps_the_previous_figure its first refusal
+    code = run_here(plot.main, tmp_path / "p.h5", "--out", tmp_path)
     assert code.returncode == 2 and code.stdout == ""
     assert code.stderr == (f"snnsim.plots: error: {tmp_path / 'p.h5'}: an IPD predictions file (snnsim.predict); "
                            "no figure applies: give the model's result file (python -m snnsim.run --out)\n")  # fmt: skip
@@ -524,7 +526,9 @@ def test_a_reader_that_goes_away_stops_the_list_not_the_figures(tmp_path, unbuff
     job scripts often set) the first path printed after head had gone stopped the command, exit 1,
     and the figures after it were never drawn, without a word; with stdout buffered, a reader gone
     before the exit gave Python's "Exception ignored ... BrokenPipeError" and exit code 120."""
-    results.write(ipd_merged(np.random.default_rng(1)), tmp_path / "ipd_readouts.h5")
+    # a grid of one readout and one tau: six figures, the first printed and five after it (the
+    # whole grid of the first test draws the same kinds of figure, eleven, and takes twice as long)
+    results.write(ipd_merged(np.random.default_rng(1), readouts=("mean",), taus=(0.002,)), tmp_path / "ipd_readouts.h5")
     env = {**os.environ, "PYTHONUNBUFFERED": unbuffered, "MPLBACKEND": "Agg"}
     cmd = [sys.executable, "-m", "snnsim.plots", str(tmp_path / "ipd_readouts"), "--out", str(tmp_path / "figs"),
            "--format", "png"]  # fmt: skip
@@ -535,4 +539,5 @@ def test_a_reader_that_goes_away_stops_the_list_not_the_figures(tmp_path, unbuff
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=300) == 0, err
     assert "Traceback" not in err and "Exception ignored" not in err and "BrokenPipe" not in err
-    assert len(list((tmp_path / "figs").glob("*.png"))) == 11  # every figure of the grid (see the first test)
+    every = sorted(f"ipd_readouts_{name}.png" for name in plot.figures_for(results.load(tmp_path / "ipd_readouts")))
+    assert len(every) == 6 and sorted(p.name for p in (tmp_path / "figs").glob("*.png")) == every  # every figure
