@@ -212,7 +212,7 @@ def test_a_synthetic_set_changed_under_done_jobs_makes_them_stale(tmp_path, monk
     st = json.loads(sweep("status", "--json").stdout)
     assert st["done"] == [] and st["stale"] == [0, 1], st
     assert st["reasons"]["0"].startswith(f"synthetic data synthetic:weak:3 with SHA-256 {made[:12]}... then, "), st
-    proc = sweep("merge")
+    proc = sweep("merge", in_process=True)
     assert proc.returncode != 0 and "stale 0-1" in proc.stderr and not (res / "g.h5").exists(), proc.stderr
     cache.write_bytes(kept)  # the set restored: the jobs are done again
     st = json.loads(sweep("status", "--json", in_process=True).stdout)
@@ -637,8 +637,8 @@ def test_local_names_a_job_killed_by_a_signal(bmi_path, tmp_path):
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     env.pop("SLURM_ARRAY_TASK_ID", None)
-    argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "local", str(exp_file)]
-    proc = subprocess.run([*argv, "--quiet"], capture_output=True, text=True, env=env, timeout=300)
+    # `local` itself in this process: its jobs are processes of their own, started with this environment
+    proc = run_here(cli.main, "--results-dir", tmp_path / "r", "local", exp_file, "--quiet", env=env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     log = tmp_path / "r" / "g" / "logs" / "job-1.log"
     assert "1 ok, 1 not ok" in proc.stdout and f"  job 1: killed by signal 9 (SIGKILL); log {log}" in proc.stdout, (
