@@ -311,13 +311,8 @@ def test_a_full_disk_is_one_line_and_nothing_written(trained, tmp_path):
         subprocess.run(["umount", str(small)], check=True)
 
 
-def test_a_bmi_snn_exports_with_its_head_and_scaling_and_an_ann_is_refused(tmp_path):
-    import pickle
-
-    from snnsim.datasets.bmi_synthetic import generate
-
-    data = tmp_path / "small.pkl"
-    data.write_bytes(pickle.dumps(generate(seed=0, samples_per_fold=400)))
+def test_a_bmi_snn_exports_with_its_head_and_scaling_and_an_ann_is_refused(bmi_path, tmp_path):
+    data = bmi_path  # the session's small data set, made once
     files = {}
     for model in ("snn", "ann"):
         files[model] = tmp_path / f"{model}.h5"
