@@ -229,6 +229,7 @@ def test_pt_export_and_one_line_errors(trained, tmp_path):
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_a_predictions_file_is_named_as_one(trained, tmp_path):
     """A predictions file given as the model: export said "no trained weights (w1, w2) of a single
     run" (IPD; "this bmi model is not a spiking network" for a ridge model's), not what it is, as
