@@ -71,6 +71,7 @@ def scored_test_set(ipd_model: Path, folder: Path, repeat: int) -> Path:
     return path
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_ipd_predictions_reproduce_the_result_files_test_scores(ipd_model, tmp_path):
     """Each repeat was tested on its own test set (seed + repeat): predicting that set gives its
     accuracy, error and confusion matrix exactly. The first by a separate process."""
@@ -100,6 +101,7 @@ def test_ipd_predictions_reproduce_the_result_files_test_scores(ipd_model, tmp_p
         )
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     outs = [tmp_path / name for name in ("a.h5", "b.h5", "c.h5")]
     for out, seed in zip(outs, (3, 3, 4)):
@@ -118,6 +120,7 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     assert a.attrs["numerics_version"] == model.attrs["numerics_version"] and a.attrs["device"] == "cpu"
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_a_model_of_other_numerics_gets_a_note(ipd_model, tmp_path, capsys):
     """A model trained by an snnsim of other numerics predicts, with a note that its stored
     scores may not be reproduced; a model of this snnsim's numerics gets none."""
@@ -245,6 +248,7 @@ BAD = {
 
 
 @pytest.mark.parametrize("case", list(BAD))
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_bad_input_is_one_line_exit_2_and_no_file(case, ipd_model, tmp_path, capsys):
     """The command's main(): an uncaught exception (a traceback) would fail the test."""
     model, args, message = BAD[case](ipd_model, tmp_path)
@@ -256,6 +260,7 @@ def test_bad_input_is_one_line_exit_2_and_no_file(case, ipd_model, tmp_path, cap
     assert not out.exists()
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_a_seed_past_a_runs_seeds_is_refused(ipd_model, tmp_path):
     """--seed past int64 was a traceback from the write of the predictions file's attribute,
     after the predictions; it takes a run's seeds, 0..4294967295."""
@@ -268,6 +273,7 @@ def test_a_seed_past_a_runs_seeds_is_refused(ipd_model, tmp_path):
 
 
 @pytest.mark.parametrize("n", [2**62, 2**70])
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_stimuli_past_torchs_sizes_are_out_of_memory(n, ipd_model, tmp_path):
     """--stimuli whose spikes hold more values than int64 counts was a traceback from torch
     (RuntimeError "Storage size calculation overflowed", or a TypeError past int64 itself); it is
@@ -281,6 +287,7 @@ def test_stimuli_past_torchs_sizes_are_out_of_memory(n, ipd_model, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_a_predictions_file_is_no_model(ipd_model, tmp_path, capsys):
     first = tmp_path / "p.h5"
     assert in_process(ipd_model, "--stimuli", 4, "--out", first) == 0
@@ -296,6 +303,7 @@ def test_a_predictions_file_is_no_model(ipd_model, tmp_path, capsys):
     assert not (tmp_path / "q.h5").exists()
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_an_existing_out_is_kept_without_overwrite(ipd_model, tmp_path, capsys):
     out = tmp_path / "p.h5"
     out.write_bytes(b"keep")
@@ -307,6 +315,7 @@ def test_an_existing_out_is_kept_without_overwrite(ipd_model, tmp_path, capsys):
     assert results.load(out).sizes["sample"] == 4
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_predictions_stopped_or_killed_in_their_write_leave_no_temporary(ipd_model, tmp_path):
     """SIGTERM (scancel) inside the write: exit 143, one line, no temporary (it was left beside
     --out for good, with no message); SIGKILL: the next prediction removes the killed one's."""
@@ -328,6 +337,7 @@ def test_predictions_stopped_or_killed_in_their_write_leave_no_temporary(ipd_mod
     assert not list(tmp_path.glob(".p.h5.*.tmp")) and out.is_file()
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_the_model_file_is_never_the_out(ipd_model, tmp_path, capsys):
     """Even with --overwrite: the predictions would replace the trained model."""
     model = tmp_path / "m.h5"
@@ -345,6 +355,7 @@ def test_the_model_file_is_never_the_out(ipd_model, tmp_path, capsys):
     assert model.read_bytes() == Path(ipd_model).read_bytes()
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_the_data_file_is_never_the_out_and_a_folder_name_is_refused(ipd_model, tmp_path, capsys):
     stimuli = tmp_path / "s.npz"
     np.savez(stimuli, spikes=np.zeros((2, 100, 200)))
@@ -362,6 +373,7 @@ def test_the_data_file_is_never_the_out_and_a_folder_name_is_refused(ipd_model, 
     assert not (tmp_path / "new").exists()
 
 
+@pytest.mark.xdist_group("predict-bmi-linear")  # the models, trained once on one xdist worker
 def test_a_fold_given_twice_is_refused(bmi_linear, bmi_path, tmp_path, capsys):
     out = bmi_linear  # the model is only read
     capsys.readouterr()
@@ -372,6 +384,7 @@ def test_a_fold_given_twice_is_refused(bmi_linear, bmi_path, tmp_path, capsys):
     assert not (tmp_path / "p.h5").exists()
 
 
+@pytest.mark.xdist_group("predict-bmi-linear")  # the models, trained once on one xdist worker
 def test_a_seed_for_a_bmi_model_is_refused(bmi_linear, bmi_path, tmp_path, capsys):
     """--seed draws IPD stimuli only: a BMI prediction ignored it silently (exit 0)."""
     out = bmi_linear  # the model is only read
@@ -383,6 +396,7 @@ def test_a_seed_for_a_bmi_model_is_refused(bmi_linear, bmi_path, tmp_path, capsy
     assert not (tmp_path / "p.h5").exists()
 
 
+@pytest.mark.xdist_group("predict-bmi-linear")  # the models, trained once on one xdist worker
 def test_ipd_flags_for_a_bmi_model_are_named(bmi_linear, bmi_path, tmp_path, capsys):
     """An IPD command on a BMI model (``--stimuli N``, no ``--data``) names the flag that does
     not fit it; it said "--data: give the bmi_dataset.pkl to predict on"."""
@@ -420,6 +434,7 @@ def test_the_help_of_data_names_the_synthetic_sets(capsys):
     assert "synthetic[:NAME[:SEED]]" in shown
 
 
+@pytest.mark.xdist_group("predict-bmi-linear")  # the models, trained once on one xdist worker
 def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_linear, bmi_path, tmp_path):
     """A predictions file names its data file by the path as given (relative to a folder it does not
     record): without the file's SHA-256, as a run's result file has it, the data its predictions and
@@ -446,6 +461,7 @@ def test_bmi_predictions_record_the_sha256_of_the_data_file_they_read(bmi_linear
     assert attrs["synthetic_data_sha256"] == bmi_data.arrays_sha256(bmi_data.load("synthetic:weak:1"))
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_ipd_predictions_record_the_sha256_of_the_data_file_they_read(ipd_model, tmp_path):
     """An IPD predictions file of a --data FILE.npz carries the file's SHA-256, as a BMI one does:
     two files of other bytes give other digests, each that of its own bytes; drawn stimuli have none."""
@@ -462,6 +478,7 @@ def test_ipd_predictions_record_the_sha256_of_the_data_file_they_read(ipd_model,
     assert "data_file_sha256" not in results.load(tmp_path / "fresh.h5").attrs
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_out_of_memory_names_the_option_that_sizes_it(ipd_model, tmp_path):
     """Under a real 8 GB address-space limit, 10^8 stimuli (some 16 TB of spikes) cannot be made."""
     import resource
@@ -482,6 +499,7 @@ def test_out_of_memory_names_the_option_that_sizes_it(ipd_model, tmp_path):
     ("[1, 2]", "its config is not one this snnsim reads ("),
     ('{"study": "ipd", "new_setting": 1}', "its config is not one this snnsim reads (--new-setting: unknown setting)"),
 ])  # fmt: skip
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_a_model_file_whose_config_cannot_be_read_is_one_line(config, reason, ipd_model, tmp_path, capsys):
     """An intact file (its checksum matches) of another snnsim, or edited by hand: predict and
     export name the file in one line, not a JSONDecodeError or AttributeError traceback."""
@@ -500,6 +518,7 @@ def test_a_model_file_whose_config_cannot_be_read_is_one_line(config, reason, ip
 
 
 @pytest.mark.parametrize("change, name", [({"hidden": 7}, "w1"), ({"n_classes": 10}, "w2")])
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_weights_that_do_not_fit_the_config_are_one_line(change, name, ipd_model, tmp_path, capsys):
     """A model file whose config was edited (its checksum recomputed): predict and export name
     the tensor that does not fit, not a RuntimeError from torch, and export writes no NIR file."""
@@ -518,6 +537,7 @@ def test_weights_that_do_not_fit_the_config_are_one_line(change, name, ipd_model
     assert not (tmp_path / "p.h5").exists() and not (tmp_path / "m.nir").exists()
 
 
+@pytest.mark.xdist_group("predict-bmi-linear")  # the models, trained once on one xdist worker
 def test_bmi_weights_that_do_not_fit_the_config_are_one_line(bmi_linear, bmi_path, tmp_path, capsys):
     """A BMI ridge model whose config names two outputs but whose weights hold one."""
     out = bmi_linear  # the model is only read
@@ -541,6 +561,7 @@ def test_bmi_weights_that_do_not_fit_the_config_are_one_line(bmi_linear, bmi_pat
                  "(largest 1e+200)"),
     ],
 )  # fmt: skip
+@pytest.mark.xdist_group("predict-bmi-linear")  # the models, trained once on one xdist worker
 def test_bmi_folds_the_run_would_refuse_are_refused(damage, message, bmi_linear_dim0, bmi_path, tmp_path, capsys):
     """A fold whose target is constant (FVAF undefined) or whose counts leave float32 once
     normalised: the run's own one-line refusals, not a scored FVAF of -inf or NaN with exit 0."""
@@ -562,6 +583,7 @@ def test_bmi_folds_the_run_would_refuse_are_refused(damage, message, bmi_linear_
     assert not (tmp_path / "p.h5").exists()
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_an_ipd_model_space_file_without_its_tensors_is_one_line(ipd_model, tmp_path, capsys):
     """An IPD model file whose config needs recurrent weights that it does not hold (dropped from
     the file, or the config edited): one line and exit 2, not xarray's KeyError traceback."""
@@ -582,6 +604,7 @@ def test_an_ipd_model_space_file_without_its_tensors_is_one_line(ipd_model, tmp_
         assert not (tmp_path / "p.h5").exists()
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_predictions_name_the_bytes_of_their_model_file(ipd_model, tmp_path):
     """A predictions file names its model by path and by the SHA-256 of the file it read: a model
     file trained again under the same name (``--overwrite``) is not taken for the one that
