@@ -49,6 +49,7 @@ def one_line(capsys) -> str:
     return err[0]
 
 
+@pytest.mark.xdist_group("guards-fake-jobs")  # the fake jobs, written once on one xdist worker
 def test_allow_missing_does_not_replace_a_jobs_numbers_with_nan(tmp_path, fake_jobs):
     exp = loads(TEXT)
     fake_jobs(tmp_path)
@@ -79,6 +80,7 @@ def test_allow_missing_does_not_replace_a_jobs_numbers_with_nan(tmp_path, fake_j
     merge(exp, tmp_path, allow_missing=True)
 
 
+@pytest.mark.xdist_group("guards-fake-jobs")  # the fake jobs, written once on one xdist worker
 def test_a_sweep_and_a_tuning_study_of_one_name_are_refused(tmp_path, capsys, fake_jobs):
     from snnsim import tune
 
@@ -112,6 +114,7 @@ def test_a_sweep_and_a_tuning_study_of_one_name_are_refused(tmp_path, capsys, fa
         tune.merge(tune.load(spec), tmp_path)
 
 
+@pytest.mark.xdist_group("guards-fake-jobs")  # the fake jobs, written once on one xdist worker
 def test_a_merge_does_not_replace_the_file_of_one_run(tmp_path, capsys, fake_jobs):
     """A run's result file at RESULTS/NAME.h5 (``snnsim.run --out results/m.h5``) was replaced by
     ``sweep merge`` of an experiment named m without a word, and so by ``tune merge``."""
@@ -526,6 +529,7 @@ def test_local_on_a_full_disk_names_each_log_it_cannot_write(tmp_path, bmi_path)
             subprocess.run(["umount", str(folder)], check=True)
 
 
+@pytest.mark.xdist_group("guards-fake-jobs")  # the fake jobs, written once on one xdist worker
 def test_merge_on_a_full_disk_is_one_line_exit_5_and_keeps_the_earlier_merged_file(tmp_path, capsys, fake_jobs):
     """docs/sweeps.md: `merge` exits 5 where the merged file cannot be written, and an earlier
     merged file stays as it was (a real full tmpfs, where this process may mount one; else a
@@ -678,6 +682,7 @@ def test_local_says_which_jobs_another_process_was_running(tmp_path, bmi_path, c
     assert [s.state for s in states(exp, tmp_path)] == ["done", "missing"]
 
 
+@pytest.mark.xdist_group("guards-fake-jobs")  # the fake jobs, written once on one xdist worker
 def test_two_merges_at_once_keep_the_later_jobs(tmp_path, capsys, fake_jobs):
     """Two merges into one file at once: a `--allow-missing` merge that read the jobs while job 11
     was missing, and a merge started after job 11 was written. The first wrote its file last, and
