@@ -43,6 +43,15 @@ seed = [0, 1]
 """
 
 
+@pytest.fixture
+def no_scontrol_questions(monkeypatch):
+    """``submit`` without asking ``scontrol`` for MaxArraySize and node memory, which these tests
+    do not check: where it is installed and its controller is down (a SLURM test's cluster
+    stopped), each question takes some 9 s to say nothing (as in tests/sweep/test_listing.py)."""
+    monkeypatch.setattr(cli, "max_array_size", lambda failed=None: None)
+    monkeypatch.setattr(cli, "node_memory", lambda failed=None: None)
+
+
 def one_line(capsys) -> str:
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("snnsim.sweep: error: "), err
@@ -153,7 +162,7 @@ def test_a_swept_list_setting_merges_with_its_text_as_labels(tmp_path, tiny_ipd)
     assert results.load(tmp_path / "h.h5").hidden.values.tolist() == ["8", "8,8"]
 
 
-def test_a_data_file_changed_under_done_jobs_makes_them_stale(tmp_path, bmi_path, capsys):
+def test_a_data_file_changed_under_done_jobs_makes_them_stale(tmp_path, bmi_path, capsys, no_scontrol_questions):
     data = tmp_path / "data.pkl"
     shutil.copy(bmi_path, data)
     exp_file = tmp_path / "g.toml"
@@ -359,7 +368,7 @@ def test_unbalanced_sbatch_args_are_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args", ["--array=0-1", "-a 0-1", "-a0-1", "--arr=3", "--time=1:00 --array 5"])
-def test_sbatch_args_that_set_the_array_are_refused(args, tmp_path, capsys):
+def test_sbatch_args_that_set_the_array_are_refused(args, tmp_path, capsys, no_scontrol_questions):
     """``--sbatch-args "--array=..."`` came after submit's own ``--array``: sbatch took the last,
     and ran other jobs than submit recorded and printed. Refused in one line; other options pass."""
     exp_file = tmp_path / "m.toml"
