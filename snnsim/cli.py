@@ -50,7 +50,7 @@ def _raise_interrupted(signum: int, frame: object) -> None:
     global _arrived
     for s in STOP_SIGNALS:
         signal.signal(s, signal.SIG_IGN)
-    if _arrived is None:  # kept: raised again by stop_if_signalled() where this raise is lost
+    if _arrived is None and _depth:  # kept: raised again by stop_if_signalled() where this raise is lost
         _arrived = signum
     if _held is not None:  # inside signals_held(): raised when its step is over
         _held.append(signum)
@@ -60,7 +60,7 @@ def _raise_interrupted(signum: int, frame: object) -> None:
 
 #: The stop signals that arrived inside :func:`signals_held` (None outside it).
 _held: list[int] | None = None
-#: The first stop signal that arrived inside :func:`stop_on_signals` (None: none yet).
+#: The first stop signal that arrived inside :func:`stop_on_signals` (None: none yet, or outside).
 _arrived: int | None = None
 #: How many :func:`stop_on_signals` are open (the outermost one starts with no signal arrived).
 _depth = 0
@@ -83,8 +83,6 @@ def stop_on_signals() -> Iterator[None]:
     removed on the way out and no result is half-written. The old handlers come back after."""
     global _arrived, _depth
     old = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    if not _depth:
-        _arrived = None  # a command run again in this process starts afresh
     _depth += 1
     for s in STOP_SIGNALS:
         signal.signal(s, _raise_interrupted)
@@ -92,6 +90,8 @@ def stop_on_signals() -> Iterator[None]:
         yield
     finally:
         _depth -= 1
+        if not _depth:
+            _arrived = None  # outside: no stop is pending (a fit called on its own never stops)
         for s, handler in old.items():
             signal.signal(s, handler)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -195,3 +196,16 @@ def test_python_dash_m_snnsim_names_the_commands():
     for name in COMMANDS:  # each one named is a command
         assert hasattr(importlib.import_module(f"snnsim.{name}"), "__file__")
         assert f"python -m snnsim.{name}" in proc.stderr
+
+
+def test_a_stop_is_pending_only_inside_the_stop_handlers():
+    """A stop signal is kept for :func:`stop_if_signalled` (a raise a finalizer swallowed) until the
+    outermost :func:`stop_on_signals` is left: a fit called afterwards on its own is not stopped by
+    it (it was, by a signal of an earlier command in the same process)."""
+    from snnsim.cli import stop_if_signalled
+
+    with pytest.raises(Interrupted), stop_on_signals(), stop_on_signals():
+        with contextlib.suppress(Interrupted):  # the raise lost, as in a finalizer
+            os.kill(os.getpid(), signal.SIGTERM)
+        stop_if_signalled()  # still stops: inside the handlers
+    stop_if_signalled()  # outside them: nothing pending
