@@ -1486,7 +1486,13 @@ def _ended_lines(info: dict[str, Any]) -> list[str]:
 
 def cmd_status(spec: Spec, ns: Any) -> int:
     info = summary(spec, ns.results_dir)
-    print(json.dumps(info) if ns.json else _status_line(info))
+    if ns.json:
+        print(json.dumps(info))
+        return 0
+    print(_status_line(info))
+    journal = folder(spec, ns.results_dir) / "optuna.journal"
+    if not journal.exists():  # all zeros: say why, and where it was looked for
+        print(f"  not started: no study in {journal.parent}; start it with: python -m snnsim.tune run {spec.path}")
     return 0
 
 

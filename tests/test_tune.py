@@ -1816,3 +1816,17 @@ def test_a_trial_of_a_killed_worker_is_named_and_recorded_failed_by_the_next_wor
     error = tune.study(spec, root, create=False).trials[0].user_attrs["error"]
     assert error == f"its worker ({who}) ended while it ran (killed: SIGKILL, out of memory?)", error
     assert logged[0] == f"trial 0: recorded failed: {error}", logged
+
+
+def test_status_of_a_study_never_run_says_it_is_not_started(tmp_path):
+    """``tune status`` before any ``tune run``: all counts 0, exit 0, and nothing said that no study
+    exists there (a wrong ``--results-dir`` looked like a study with nothing done). It names the
+    folder looked in and the command that starts it; it still creates nothing."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text(GOOD)
+    env = env_for(tmp_path / "results")
+    out = ok(here("status", spec, env=env, cwd=tmp_path)).stdout.splitlines()
+    assert out[0].endswith("complete 0  running 0  pruned 0  failed 0  stopped 0")
+    assert out[1:] == [f"  not started: no study in {tmp_path / 'results' / 'tiny'}; start it with: python -m "
+                       f"snnsim.tune run {spec}"]  # fmt: skip
+    assert not (tmp_path / "results").exists()
