@@ -420,6 +420,11 @@ def folder(spec: Spec, root: str | os.PathLike | None = None) -> Path:
     return results_dir(root) / spec.name
 
 
+def journal_path(spec: Spec, root: str | os.PathLike | None = None) -> Path:
+    """The study's Optuna journal: it exists once a worker has started the study."""
+    return folder(spec, root) / "optuna.journal"
+
+
 # what a sweep leaves in its folder, done or not: results, failure markers, locks, checkpoints
 SWEEP_FILES = ("job-*", "task-*", ".job-*", ".jobs-*")
 
@@ -450,7 +455,7 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     from optuna.storages.journal import JournalFileBackend
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    path = folder(spec, root) / "optuna.journal"
+    path = journal_path(spec, root)
     if any(any(path.parent.glob(p)) for p in SWEEP_FILES):
         raise SpecError(f"{path.parent} holds the job files of a sweep named {spec.name!r}; "
                         "give the tuning spec another name")  # fmt: skip
@@ -1055,27 +1060,16 @@ def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None, check
 def damaged(spec: Spec, numbers: list[int], root: str | os.PathLike | None = None,
             check_data: bool = True) -> dict[int, str]:  # fmt: skip
     """Why the file of each of the completed trials ``numbers`` cannot be read, as a sweep's
-    corrupt job's (:func:`snnsim.sweep.jobs.file_state`): cut short, its arrays changed after
+    corrupt job's (:func:`snnsim.sweep.jobs.damage_of`): cut short, its arrays changed after
     writing (``check_data``), or without its complete mark. A file that is gone is not damaged
     (``merge`` names it)."""
-    from . import results
-    from .sweep.jobs import file_attrs
+    from .sweep.jobs import damage_of
 
     out = {}
     for n in numbers:
         path = trial_path(spec, n, root)
-        if not path.exists():
-            continue
-        if damage := results.verify(path) if check_data else None:
+        if path.exists() and (damage := damage_of(path, check_data)[0]):
             out[n] = f"{path}: {damage}"
-            continue
-        try:
-            attrs = file_attrs(path)
-        except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
-            out[n] = f"{path}: unreadable ({type(exc).__name__})"
-            continue
-        if not results.is_complete(attrs):
-            out[n] = f"{path}: no complete mark"
     return out
 
 
@@ -1490,7 +1484,7 @@ def cmd_status(spec: Spec, ns: Any) -> int:
         print(json.dumps(info))
         return 0
     print(_status_line(info))
-    journal = folder(spec, ns.results_dir) / "optuna.journal"
+    journal = journal_path(spec, ns.results_dir)
     if not journal.exists():  # all zeros: say why, and where it was looked for
         print(f"  not started: no study in {journal.parent}; start it with: python -m snnsim.tune run {spec.path}")
     return 0
@@ -1518,7 +1512,7 @@ def cmd_best(spec: Spec, ns: Any) -> int:
 
 def cmd_merge(spec: Spec, ns: Any) -> int:
     from .atomic_write import clean_and_report
-    from .sweep.jobs import array_spec, file_attrs, results_dir
+    from .sweep.jobs import file_attrs, results_dir
 
     clean_and_report(results_dir(ns.results_dir) / f"{spec.name}.h5", PROG, "merges")
     path, info = merge_with_summary(spec, ns.results_dir, ns.allow_missing)  # the summary it was merged from: read once
@@ -1527,7 +1521,7 @@ def cmd_merge(spec: Spec, ns: Any) -> int:
     running, to_go = json.loads(attrs["running_trials"]), int(attrs["trials_to_go"])
     running = [n for n in running if str(n) not in info["ended"]]  # of workers that have ended: below
     if running or to_go:
-        listed = f"trial{'s' * (len(running) > 1)} {array_spec(running)} running" if running else ""
+        listed = f"{_trials(running)} running" if running else ""
         print(f"  partial: the study is not finished ({listed}"
               f"{', ' if running and to_go else ''}{f'{to_go} of the budget of {spec.trials} not started' if to_go else ''}); "
               "merge again once its workers are done")  # fmt: skip

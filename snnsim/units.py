@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import decimal
 import re
+import sys
 
 #: Each unit as a power of ten of a second.
 _DURATION_UNITS = {"s": 0, "ms": -3, "us": -6, "\u00b5s": -6, "\u03bcs": -6}  # micro sign and Greek mu
@@ -15,7 +16,7 @@ _EXACT = decimal.Context(prec=100, Emax=decimal.MAX_EMAX, Emin=decimal.MIN_EMIN,
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _DURATION_RE = re.compile(rf"^\s*({_NUMBER})\s*({'|'.join(_DURATION_UNITS)})\s*$")
 #: The longest duration, in seconds: one whose value in ms (labels, file names, plots) is finite.
-MAX_DURATION = 1.7976931348623157e308 / 1e3
+MAX_DURATION = sys.float_info.max / 1e3
 
 
 def parse_duration(text: str | float | int) -> float:

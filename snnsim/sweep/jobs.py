@@ -173,6 +173,20 @@ def state(
     return file_state(exp, index, root, check_data, listing)
 
 
+def damage_of(path: Path, check_data: bool = True) -> tuple[str | None, dict]:
+    """Why the result file ``path`` cannot be read (cut short, its arrays changed after writing
+    (``check_data``), unreadable, or without its complete mark), or None; and its attributes
+    (empty where it cannot be read)."""
+    damage = results.verify(path) if check_data else None
+    if damage:
+        return damage, {}
+    try:
+        attrs = file_attrs(path)
+    except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
+        return f"unreadable ({type(exc).__name__})", {}
+    return (None if results.is_complete(attrs) else "no complete mark"), attrs
+
+
 def file_state(
     exp: Experiment,
     index: int,
@@ -183,15 +197,9 @@ def file_state(
     """The state of one job from its files alone, whoever holds its lock (the holder asks)."""
     path = found_result(exp, index, root)
     if path.exists():
-        damage = results.verify(path) if check_data else None
+        damage, attrs = damage_of(path, check_data)
         if damage:
             return JobState(index, "corrupt", damage)
-        try:
-            attrs = file_attrs(path)
-        except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
-            return JobState(index, "corrupt", f"unreadable ({type(exc).__name__})")
-        if not results.is_complete(attrs):
-            return JobState(index, "corrupt", "no complete mark")
         if "config" not in attrs:
             return JobState(index, "corrupt", "no config")
         try:
