@@ -103,6 +103,7 @@ from .cli import (
     seconds_note,
     shell_line,
     signals_held,
+    stop_if_signalled,
     stop_on_signals,
     user_path,
 )
@@ -852,6 +853,11 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
     with stop_on_signals():
         while True:
             over = False
+            try:  # a stop whose raise was lost (in a finalizer) since the last trial: no next one
+                stop_if_signalled()
+            except Interrupted as exc:
+                log(f"worker {worker}: stopped by {exc.name} before its next trial")
+                return 128 + exc.signum
             try:
                 with signals_held():  # a stop between the ask and its check must not leave the trial running
                     trial = s.ask()

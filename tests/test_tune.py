@@ -740,6 +740,40 @@ def test_a_stop_once_the_trial_file_is_in_place_records_the_trial_complete(tmp_p
     assert info["complete"] == [0] and info["stopped"] == [] and info["running"] == [], info
 
 
+def test_a_stop_whose_raise_a_finalizer_swallowed_between_trials_stops_the_worker(tmp_path, monkeypatch):
+    """SIGTERM handled while a finalizer (``__del__``) runs between two trials (here: as the
+    finished trial is logged): Python prints the raised stop as "Exception ignored" and drops it,
+    and every later stop signal is ignored. The worker asked the next trial and trained it; it
+    stops before asking one now (exit 143), the finished trial recorded complete."""
+    import signal
+
+    from snnsim.cli import Interrupted
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
+            for _ in range(1000):
+                pass
+
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "3"))
+    spec, root = tune.load(path), tmp_path / "results"
+    messages, lost = [], []
+
+    def log(message: str) -> None:
+        messages.append(message)
+        if message.startswith("trial 0: "):
+            Finalized()  # made and finalized here: the stop is raised inside __del__
+
+    monkeypatch.setattr(sys, "unraisablehook", lost.append)
+    assert tune.work(spec, root, 0, log) == 128 + signal.SIGTERM, messages
+    assert [type(u.exc_value) for u in lost] == [Interrupted]  # the raise was lost where it landed
+    assert messages[-1] == "worker 0: stopped by SIGTERM before its next trial", messages
+    info = tune.summary(spec, root)
+    assert info["complete"] == [0] and info["running"] == [] and info["stopped"] == [], info
+    assert not tune.trial_path(spec, 1, root).exists()
+
+
 def test_durations_given_as_bare_numbers_are_noted(tmp_path, capsys):
     """A spec's bare durations (seconds) in [fixed] and in a [search] range or choices are named
     in one note, as ``snnsim.run --config`` names a run's; the spec's own (with units) are not."""
