@@ -48,6 +48,7 @@ from ..cli import (
     sbatch_options,
     seconds_note,
     shell_line,
+    stop_if_signalled,
     stop_on_signals,
     user_path,
 )
@@ -396,7 +397,7 @@ def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
 
 
 def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
     from tqdm import tqdm
 
@@ -488,11 +489,15 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         futures = [pool.submit(one, i) for i in entries]
         try:
             with stop_on_signals():
-                for fut in as_completed(futures):
-                    i, rc = fut.result()
-                    if rc and rc != EXIT_STALE:  # 3: a pack's stale jobs, left alone as not asked for
-                        bad.append((i, rc))
-                    bar.update(1)
+                pending = set(futures)
+                while pending:  # in steps of a second: a stop whose raise was lost (in a finalizer) stops too
+                    done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        i, rc = fut.result()
+                        if rc and rc != EXIT_STALE:  # 3: a pack's stale jobs, left alone as not asked for
+                            bad.append((i, rc))
+                        bar.update(1)
+                    stop_if_signalled()
         except Interrupted as exc:  # pass the signal on to the jobs running, start no more
             stopped = exc
             with launching:

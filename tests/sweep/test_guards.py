@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import h5py
 import numpy as np
@@ -658,6 +659,50 @@ def test_local_names_a_job_killed_by_a_signal(bmi_path, tmp_path):
         proc.stdout
     )
     assert "code -9" not in proc.stdout.replace(str(tmp_path), "TMP")  # not Popen's code; tmp_path may hold "-9"
+
+
+def test_local_stopped_by_a_signal_whose_raise_a_finalizer_swallowed(bmi_path, tmp_path, monkeypatch):
+    """`local` waiting on its jobs, whose SIGTERM is handled while a finalizer (``__del__``) runs
+    (here: as the end of job 0 is counted): Python prints the raised stop as "Exception ignored"
+    and drops it, and every later stop signal is ignored. `local` waited for every job to end and
+    exited 0; it stops now as after any SIGTERM: job 1 (which waits 30 s as its interpreter
+    starts, a sitecustomize on its PYTHONPATH) is stopped too, and `local` exits 143."""
+    import tqdm
+
+    from snnsim.cli import Interrupted
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
+            for _ in range(1000):
+                pass
+
+    update, lost = tqdm.tqdm.update, []
+
+    def counted(self, n=1):
+        Finalized()  # made and finalized here: the stop is raised inside __del__
+        return update(self, n)
+
+    monkeypatch.setattr(tqdm.tqdm, "update", counted)
+    monkeypatch.setattr(sys, "unraisablehook", lost.append)
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys, time\n"  # python -m snnsim.sweep run EXP 1: argv is ['-m', 'run', EXP, '1']
+        "if sys.argv[:2] == ['-m', 'run'] and sys.argv[-1] == '1':\n"
+        "    time.sleep(30)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+    start = time.monotonic()
+    proc = run_here(cli.main, "--results-dir", tmp_path / "r", "local", exp_file, "--quiet", env=env)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stdout + proc.stderr
+    assert [type(u.exc_value) for u in lost] == [Interrupted]  # the raise was lost where it landed
+    assert "g: stopped by SIGTERM; the jobs running were stopped too" in proc.stderr, proc.stderr
+    assert time.monotonic() - start < 25  # job 1 did not wait out its 30 s
+    assert [s.state for s in states(loads(exp_file.read_text()), tmp_path / "r")] == ["done", "missing"]
 
 
 def test_local_says_which_jobs_another_process_was_running(tmp_path, bmi_path, capsys):
