@@ -100,7 +100,9 @@ def stop_on_signals() -> Iterator[None]:
 def signals_held() -> Iterator[None]:
     """Hold the stop signals over a short step that must not be cut in two (a trial's file written
     but not yet recorded): one that arrives meanwhile raises :class:`Interrupted` after the step.
-    Inside another such step, the outer one holds them until it is over."""
+    Inside another such step, the outer one holds them until it is over. Where the step raises
+    another error (a write failed), that error goes up, the one to report, and the stop stays
+    pending: a caller that handles the error and goes on must call :func:`stop_if_signalled`."""
     global _held
     if _held is not None:
         yield

@@ -448,6 +448,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                         options.owned(checkpoint)
                     options.log(f"checkpoint: cannot write {exc.path} ({exc.reason}); training goes on without them")
                     checkpoint = None
+                    stop_if_signalled()  # a stop held while the sidecar failed: after the last epoch no batch looks
             _call_hooks(options.hooks, state, model, weights, epoch + 1)
     finally:  # a stop or an error too: its message then starts a line, not the bar's
         if bar is not None:

@@ -209,3 +209,21 @@ def test_a_stop_is_pending_only_inside_the_stop_handlers():
             os.kill(os.getpid(), signal.SIGTERM)
         stop_if_signalled()  # still stops: inside the handlers
     stop_if_signalled()  # outside them: nothing pending
+
+
+def test_a_stop_in_a_held_step_that_fails_stays_pending():
+    """A stop that arrives in a held step which then raises another error (a write failed): that
+    error goes up (it is the one to report) and the stop is not forgotten: the caller that handles
+    the error and goes on stops at its next :func:`stop_if_signalled`."""
+    import errno
+
+    from snnsim.cli import stop_if_signalled
+
+    with stop_on_signals():
+        with pytest.raises(OSError, match="No space left"):
+            with signals_held():
+                os.kill(os.getpid(), signal.SIGTERM)
+                raise OSError(errno.ENOSPC, "No space left on device")
+        with pytest.raises(Interrupted) as stopped:
+            stop_if_signalled()
+    assert stopped.value.signum == signal.SIGTERM

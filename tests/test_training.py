@@ -610,3 +610,35 @@ def test_a_stop_whose_raise_a_finalizer_swallowed_still_stops(tmp_path, monkeypa
     assert not out.exists()
     last = capsys.readouterr().err.strip().splitlines()[-1]
     assert last.startswith("snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch 1 of 3 stays")
+
+
+def test_a_stop_held_while_the_last_checkpoint_fails_to_write_still_stops(tmp_path, monkeypatch, capsys):
+    """SIGTERM that arrives while the last epoch's checkpoint sidecar is written (the stop signals
+    held), whose write then fails (a full disk): the write failure went up, the held stop was
+    dropped with it, and the training, which goes on without checkpoints, was out of batches to
+    look for it after. The run wrote its result and exited 0. The write failure is reported (its
+    log line) and the stop is not forgotten: the run stops as after any SIGTERM, no result written."""
+    import errno
+
+    from snnsim import atomic_write
+    from snnsim import run as run_cli
+
+    real = atomic_write.write_bytes
+
+    def write_bytes(path, data, overwrite=False, durable=True):
+        if str(path).endswith(".ckpt.json") and json.loads(data)["epoch"] == 2:  # the last epoch's sidecar
+            os.kill(os.getpid(), signal.SIGTERM)  # held: raised once the write is over
+            raise atomic_write.WriteFailed(path, "No space left on device", errno.ENOSPC)
+        return real(path, data, overwrite, durable)
+
+    monkeypatch.setattr(atomic_write, "write_bytes", write_bytes)
+    out = tmp_path / "r.h5"
+    args = [*[a if a != "12" else "2" for a in IPD], "--out", str(out)]  # 2 epochs
+    assert run_cli.main(args) == 128 + signal.SIGTERM
+    assert not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert any("checkpoint: cannot write" in line and "No space left on device" in line for line in err), err
+    assert err[-1] == ("snnsim.run: stopped by SIGTERM; no result written; its checkpoint stays (.r.h5.r0-0.ckpt): "
+                       "the same command resumes from it"), err  # fmt: skip
+    assert run_cli.main(args) == 0 and out.exists()
+    assert "resuming from the checkpoint after epoch 2 of 2" in capsys.readouterr().err
