@@ -1407,7 +1407,13 @@ def cmd_run(spec: Spec, ns: Any) -> int:
                        *(["--results-dir", ns.results_dir] if ns.results_dir else []), "worker", str(spec.path)]  # fmt: skip
                 procs.append(subprocess.Popen(cmd, env={**env, "SLURM_ARRAY_TASK_ID": str(k)}, stdout=log,
                                               stderr=subprocess.STDOUT))  # fmt: skip
-            codes = [p.wait() for p in procs]
+            for p in procs:  # in steps of a second: a stop whose raise was lost (in a finalizer) stops too
+                while p.poll() is None:
+                    with contextlib.suppress(subprocess.TimeoutExpired):
+                        p.wait(timeout=1.0)
+                    stop_if_signalled()
+            stop_if_signalled()
+            codes = [p.returncode for p in procs]
     except Interrupted as exc:  # pass the signal on: each worker marks its trial stopped and exits
         for p in procs:
             if p.poll() is None:

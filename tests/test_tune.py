@@ -686,6 +686,52 @@ def test_sigterm_to_run_with_workers_stops_them(tmp_path):
     assert info["running"] == [] and len(info["stopped"]) == 2, info
 
 
+def test_run_with_workers_stopped_by_a_signal_whose_raise_a_finalizer_swallowed(tmp_path, monkeypatch):
+    """``tune run -j 2`` waiting on its workers, whose SIGTERM is handled while a finalizer
+    (``__del__``) runs (here: once worker 0 has ended): Python prints the raised stop as
+    "Exception ignored" and drops it, and every later stop signal is ignored. The run waited for
+    every worker to end; it stops now as after any SIGTERM: worker 1 (which waits 30 s as its
+    interpreter starts, a sitecustomize on its PYTHONPATH) is stopped too, and the run exits 143."""
+    import signal
+    import time
+
+    from snnsim.cli import Interrupted
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
+            for _ in range(1000):
+                pass
+
+    wait, lost = subprocess.Popen.wait, []
+
+    def waited(self, timeout=None):
+        code = wait(self, timeout)
+        if code == 0 and not lost:  # worker 0 ended: the stop is raised inside __del__
+            Finalized()
+        return code
+
+    monkeypatch.setattr(subprocess.Popen, "wait", waited)
+    monkeypatch.setattr(sys, "unraisablehook", lost.append)
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(trials=2, pruner="none").replace("epochs = 2", "epochs = 1"))
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import os, sys, time\n"  # python -m snnsim.tune worker SPEC: argv is ['-m', 'worker', SPEC]
+        "if sys.argv[:2] == ['-m', 'worker']:\n"
+        "    time.sleep(30) if os.environ['SLURM_ARRAY_TASK_ID'] == '1' else os._exit(0)\n"
+    )
+    env = env_for(tmp_path / "results")
+    env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
+    start = time.monotonic()
+    proc = here("run", "-j", "2", spec, env=env, cwd=tmp_path)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stdout + proc.stderr
+    assert [type(u.exc_value) for u in lost] == [Interrupted]  # the raise was lost where it landed
+    assert "tiny: stopped by SIGTERM; the workers were stopped too" in proc.stderr, proc.stderr
+    assert time.monotonic() - start < 25  # worker 1 did not wait out its 30 s
+
+
 def test_a_stop_while_a_finished_trial_is_recorded_waits_for_the_record(tmp_path, monkeypatch):
     """A real SIGTERM sent at the moment the worker tells Optuna a finished trial's value (its
     file written): the trial is recorded complete, not left running for good, then the worker stops."""
