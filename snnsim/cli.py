@@ -315,9 +315,15 @@ def process(main: Callable[[], int]) -> int:
     Once ``main`` has returned, its exit code is final: the stop signals (:data:`STOP_SIGNALS`)
     are ignored while the interpreter exits (up to a second with torch loaded). A USR1 there
     killed the process (exit 138) after its results were written, and slurm/array.sh requeued
-    the finished task."""
+    the finished task.
+
+    A stop raised in a finalizer, which Python drops, prints nothing ("Exception ignored in ..."
+    and a traceback from this module before): it stays pending (:func:`stop_if_signalled`), and
+    the command's own line reports the stop."""
     gc.set_threshold(GC_YOUNG_THRESHOLD)
     warnings.formatwarning = _one_line_warning
+    unraisable = sys.unraisablehook
+    sys.unraisablehook = lambda u: None if isinstance(u.exc_value, Interrupted) else unraisable(u)
     if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:  # loaded: Ctrl-C is KeyboardInterrupt again
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -325,6 +331,7 @@ def process(main: Callable[[], int]) -> int:
     finally:
         for s in STOP_SIGNALS:
             signal.signal(s, signal.SIG_IGN)
+        sys.unraisablehook = unraisable
         gc.freeze()
         try:  # here, not at the interpreter's exit: a reader gone by now is no "Exception ignored", exit 120
             sys.stdout.flush()

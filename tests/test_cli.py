@@ -227,3 +227,31 @@ def test_a_stop_in_a_held_step_that_fails_stays_pending():
         with pytest.raises(Interrupted) as stopped:
             stop_if_signalled()
     assert stopped.value.signum == signal.SIGTERM
+
+
+def test_a_stop_raised_in_a_finalizer_is_one_line_not_a_traceback():
+    """A stop signal handled while a finalizer (``__del__``) runs: Python printed the raised stop
+    as "Exception ignored in ..." and its traceback from inside snnsim.cli, above the command's
+    own "stopped by SIGTERM" line. The stop is kept (raised again at the next check), so the
+    command's one line is all it prints."""
+    code = textwrap.dedent("""
+        import os, signal
+        import snnsim.cli as cli
+
+        class Finalized:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
+                for _ in range(1000):
+                    pass
+
+        def body():
+            with cli.stop_on_signals():
+                Finalized()  # made and finalized here: the stop is raised inside __del__
+                cli.stop_if_signalled()
+            return 0
+
+        print(cli.process(lambda: cli.guarded("prog", body)))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == [str(128 + signal.SIGTERM)], out.stdout + out.stderr
+    assert out.stderr == "prog: stopped by SIGTERM; no result written\n"
