@@ -36,6 +36,7 @@ import xarray as xr
 
 from . import allocator, threads
 from .backends import _native
+from .cli import stop_if_signalled
 from .config import TRAINED, RunConfig
 from .device import resolve_device
 from .errors import DivergedError, SnnsimError
@@ -216,6 +217,7 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
     pending: list[tuple[Path, set[int]]] = []  # checkpoints and the configs they wait for
     queue = plan(cfgs)
     while queue:
+        stop_if_signalled()  # a stop whose raise was lost (in a finalizer): a ridge decoder has no batch to look
         members = [m for m in queue.pop(0) if m[0] not in failed]
         if not members:
             continue
