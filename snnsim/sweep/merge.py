@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from .. import results
 from ..atomic_write import WriteFailed
-from ..cli import plural
+from ..cli import plural, stop_if_signalled
 from ..errors import ResultError
 from .experiment import UNITS, Experiment, loads
 from .jobs import JobLock, JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
@@ -88,6 +88,7 @@ def _merge(exp: Experiment, root: str | os.PathLike | None, allow_missing: bool,
                 loaded[s.index] = results.load(found_result(exp, s.index, root))
             except ResultError as exc:
                 st[s.index] = JobState(s.index, "corrupt", str(exc))
+        stop_if_signalled()  # a stop whose raise was lost (in a finalizer): the previous merged file stays
     bad = [s for s in st if s.state != "done"]
     if bad and not allow_missing:
         by_state: dict[str, list[int]] = {}
@@ -165,6 +166,7 @@ def _merge(exp: Experiment, root: str | os.PathLike | None, allow_missing: bool,
     )
     merged.attrs = attrs
     if write:
+        stop_if_signalled()
         check_merged_kind(merged_path(exp, root), "sweep")
         _check_no_loss(exp, merged_path(exp, root), set(missing + stale))
         results.write(merged, merged_path(exp, root), overwrite=True)  # a merge replaces the previous one

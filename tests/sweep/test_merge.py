@@ -582,6 +582,44 @@ def test_a_merge_stopped_or_killed_in_its_write_leaves_no_temporary(exp, tmp_pat
     assert not list(tmp_path.glob(".m.h5.*.tmp"))
 
 
+def test_a_merge_stopped_by_a_signal_whose_raise_a_finalizer_swallowed_keeps_the_merged_file(
+    exp, tmp_path, fake_jobs, capsys, monkeypatch
+):
+    """SIGTERM (scancel, or Ctrl-C) handled while a finalizer (``__del__``) runs as the merge
+    reads its job files: Python drops the raised stop, and every later stop signal is ignored.
+    The merge read on and replaced the merged file, exit 0. It stops now as after any stop: exit
+    143, the previous merged file stays byte for byte."""
+    from snnsim.cli import Interrupted
+
+    class Finalized:
+        def __del__(self) -> None:
+            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
+            for _ in range(1000):
+                pass
+
+    fake_jobs(tmp_path)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    merge_cmd = ["--results-dir", str(tmp_path), "merge", str(exp_file)]
+    assert cli.main(merge_cmd) == 0
+    merged = tmp_path / "m.h5"
+    before = merged.read_bytes()
+    load, lost = results.load, []
+
+    def read(*args, **kwargs):
+        if not lost:
+            Finalized()  # made and finalized here: the stop is raised inside __del__
+        return load(*args, **kwargs)
+
+    monkeypatch.setattr(results, "load", read)
+    monkeypatch.setattr(sys, "unraisablehook", lost.append)
+    capsys.readouterr()
+    assert cli.main(merge_cmd) == 128 + signal.SIGTERM
+    assert [type(u.exc_value) for u in lost] == [Interrupted]  # the raise was lost where it landed
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "snnsim.sweep: stopped by SIGTERM; no result written"
+    assert merged.read_bytes() == before
+
+
 def test_a_merge_keeps_the_versions_that_made_the_jobs(exp, tmp_path):
     """The merged file's ``snnsim_version`` is that of the snnsim that made the jobs, not the one
     that merged them (recorded apart, in ``merged_with``); jobs made by different versions (of
