@@ -7,7 +7,8 @@ Exit codes of every snnsim command (also listed in the README; tests/test_docs.p
 1     a run failed (a sweep job raised; its traceback is in its ``.failed`` file)
 2     bad input: a setting, file or argument (one line names it); nothing written. Also a
       destination that a check before any work finds read-only or without permission
-      (``run --out``, ``sweep run``, ``sweep merge``'s and ``tune merge``'s results folder)
+      (``run --out``, ``plots --out``, ``sweep run``, ``sweep merge``'s and ``tune merge``'s
+      results folder)
 3     a stale result is in the way (``sweep run`` without ``--force``)
 4     a training diverged (its loss, weights or optimiser moments became NaN or infinite), or
       its first epoch changed no weight (``--lr`` too small); no result written

@@ -24,19 +24,25 @@ are drawn again after each merge; give result files of one name each their own `
 A figure that cannot be drawn (no test samples in ``--window``) is skipped with a line on
 stderr; ``--window`` where that figure is not drawn is
 noted and ignored. A missing or invalid file, an empty or reversed
-``--window``, or a run where every figure was skipped: one line on stderr, exit code 2.
+``--window``, an ``--out`` that cannot be written (found before any figure is drawn), or a run
+where every figure was skipped: one line on stderr, exit code 2. A figure that cannot be written
+after all (a full disk): one line, exit code 5; the figures printed before it are whole, and no
+part of it is left.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..cli import OneLineParser, description_of, dpi, guarded, print_out, process, user_path
+from ..atomic_write import WriteFailed
+from ..cli import PATH_ERRORS, OneLineParser, description_of, dpi, guarded, print_out, process, user_path
 from ..errors import SnnsimError
 from .common import first_trained, merge_holes
 
@@ -140,6 +146,22 @@ def confusion_suffix(name: str, value: object, exact: bool = False) -> str:
     return f"{name}-{ms or value}"
 
 
+def check_out(out: Path) -> None:
+    """Refuse (bad input, exit 2) an ``--out`` that cannot be written or made, before any figure is
+    drawn: a probe file in it, or in the nearest folder above it that is there (nothing made)."""
+    folder = out
+    while not os.path.lexists(folder) and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise SnnsimError(f"--out: {folder} is not a folder; give the folder the figures go to")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".snnsim-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise SnnsimError(f"--out: cannot write in {folder}: {exc.strerror}; nothing drawn") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
     return guarded(PROG, lambda: draw(ns), memory="--dpi", out=ns.out)
@@ -178,6 +200,7 @@ def draw(ns: argparse.Namespace) -> int:
     if holes := merge_holes(ds):
         print(f"{PROG}: note: {ns.results}: {holes} of every figure", file=sys.stderr)
     formats = tuple(dict.fromkeys(ns.formats or ("png", "svg")))
+    check_out(ns.out)
     drawn = 0
     for fig_name, make in figures.items():
         try:
@@ -185,7 +208,13 @@ def draw(ns: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"{PROG}: {fig_name}: skipped ({exc})", file=sys.stderr)
             continue
-        for path in save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi):
+        try:
+            paths = save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi)
+        except OSError as exc:  # found as it was written, after the drawing: exit 5 (errors.py), not bad input
+            if exc.errno not in PATH_ERRORS:
+                raise
+            raise WriteFailed(Path(exc.filename or ns.out), exc.strerror or str(exc), exc.errno) from None
+        for path in paths:
             print_out(path)  # a reader gone (| head) stops the list, not the figures
         drawn += 1
     if not drawn:

@@ -14,6 +14,7 @@ import pytest
 import xarray as xr
 from fake_results import bmi_merged, bmi_run, ipd_merged
 from in_process import run_here
+from small_disk import mounted_tmpfs
 
 from snnsim import plots, results
 from snnsim.plots import __main__ as plot
@@ -338,7 +339,9 @@ def test_a_bad_window_or_nothing_drawn_is_an_error(tmp_path, capsys):
 
 def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
     """A real read-only file system, and a real full one (tmpfs, where this process may mount
-    them; else a folder without write permission, which a non-root user gets)."""
+    them; else a folder without write permission, which a non-root user gets). The read-only
+    one is found before any figure is drawn (bad input, exit 2); the full one as the figure is
+    written (exit 5, errors.py's table)."""
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
     for options, code, reason in [
         ("ro,size=1m", 2, "Read-only file system"),
@@ -353,12 +356,41 @@ def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
             code, reason = 2, "Permission denied"
         try:
             assert plot.main([str(tmp_path / "one.h5"), "--out", str(folder), "--format", "png"]) == code
-            err = capsys.readouterr().err
-            assert err.count("\n") == 1 and err.startswith(f"snnsim.plots: error: {folder}") and reason in err, err
-            assert list(folder.iterdir()) == []  # no half-written figure
+            out, err = capsys.readouterr()
+            start = f"--out: cannot write in {folder}: " if code == 2 else f"cannot write {folder}/"
+            assert err.count("\n") == 1 and err.startswith(f"snnsim.plots: error: {start}") and reason in err, err
+            assert out == "" and list(folder.iterdir()) == []  # no half-written figure
         finally:
             if mounted:
                 subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_an_out_folder_that_turns_read_only_while_drawing_is_exit_5(tmp_path, capsys, monkeypatch):
+    """A write that fails after the drawing (a real tmpfs remounted read-only while the second
+    figure is drawn, past the check of --out) is exit 5, as errors.py's table says (it was 2, bad
+    input): the first figure stays whole, printed; no part of the second is left."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    folder = tmp_path / "figs"
+    with mounted_tmpfs(folder, "1m"):
+        figures_for = plot.figures_for
+
+        def remounting(ds, window=None):  # the first two figures; the folder turns read-only as the second is drawn
+            (first, draw_first), (second, draw_second) = list(figures_for(ds, window).items())[:2]
+
+            def draw_then_remount():
+                fig = draw_second()
+                subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+                return fig
+
+            return {first: draw_first, second: draw_then_remount}
+
+        monkeypatch.setattr(plot, "figures_for", remounting)
+        assert plot.main([str(tmp_path / "one.h5"), "--out", str(folder), "--format", "png"]) == 5
+        out, err = capsys.readouterr()
+        first, second = (f"one_{name}.png" for name in list(figures_for(results.load(tmp_path / "one.h5")))[:2])
+        assert err.count("\n") == 1, err
+        assert err.startswith(f"snnsim.plots: error: cannot write {folder / second}: Read-only file system"), err
+        assert out == f"{folder / first}\n" and sorted(p.name for p in folder.iterdir()) == [first]
 
 
 def test_a_figure_already_there_is_replaced_by_the_new_results_and_nothing_else_is(tmp_path, capsys):
@@ -413,7 +445,9 @@ def test_a_full_disk_keeps_the_previous_figure(tmp_path):
 
         proc = subprocess.run([*argv, "--dpi", "300"], capture_output=True, text=True, preexec_fn=limit)
         assert proc.returncode == 5, proc.stderr
-        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"snnsim.plots: error: {figure}: {reason}")
+        assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(
+            f"snnsim.plots: error: cannot write {figure}: {reason}"
+        )
         assert figure.read_bytes() == before  # the previous figure, whole
         assert sorted(p.name for p in folder.iterdir()) == ["filler", "one_prediction.png"][1 - mounted :]
     finally:
