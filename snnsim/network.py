@@ -147,6 +147,11 @@ def unit_dim(k: int) -> str:
     return "hidden_unit" if k == 0 else f"hidden_unit_{k}"
 
 
+#: Units of the trained tensors that hold a physical quantity (the weights and decays have none):
+#: the input delays are counted in network steps (IPD: of dt; BMI: of one 50 ms bin), as the network uses them.
+WEIGHT_UNITS = {"input_delay": "steps"}
+
+
 def weight_dims(arch: Architecture) -> dict[str, tuple[str, ...]]:
     """The trained tensors of a decoder in a result file: name -> dims after ``repeat``
     (``w1``, ``w2`` and, beyond the default network, the model-space parameters)."""

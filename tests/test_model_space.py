@@ -4,6 +4,7 @@ files that carry every trained tensor, the firing-rate penalty and BMI dropout."
 import numpy as np
 import pytest
 import torch
+import xarray as xr
 
 from snnsim import results, runner
 from snnsim.config import RunConfig
@@ -86,6 +87,8 @@ def test_ipd_model_space_result_file_and_costs(tmp_path):
     assert np.isfinite(ds["test_acc"].values).all() and (ds["hidden_rate_hz"].values > 0).all()
     path = results.write(ds, tmp_path / "ms.h5")
     assert results.config_of(results.load(path)) == cfg
+    with xr.open_dataset(path, engine="h5netcdf") as opened:  # the delays' units, as xarray users read them
+        assert opened["input_delay"].attrs["units"] == "steps", opened["input_delay"].attrs
 
 
 def test_bmi_dropout_and_model_space_batched_equals_alone(bmi_path):
@@ -98,6 +101,15 @@ def test_bmi_dropout_and_model_space_batched_equals_alone(bmi_path):
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
     plain = runner.run(cfg.replace(dropout=0.0, repeats=1), progress=False)
     assert not np.array_equal(plain["w1"].values[0], a["w1"].values[0])
+
+
+def test_bmi_input_delays_are_written_with_their_units(bmi_path, tmp_path):
+    """A BMI decoder's delays are counted in steps of one 50 ms bin, as IPD's in steps of dt."""
+    cfg = RunConfig(study="bmi", data=bmi_path, delays="learned", max_delay="3ms", hidden=4, epochs=1,
+                    batch_size=128, n_train_folds=1, **LIB)  # fmt: skip
+    path = results.write(runner.run(cfg, progress=False), tmp_path / "bmi.h5")
+    with xr.open_dataset(path, engine="h5netcdf") as opened:
+        assert opened["input_delay"].attrs["units"] == "steps" and (opened["input_delay"].values <= 3).all()
 
 
 def test_model_space_registry_names_config_fields():

@@ -53,7 +53,7 @@ from ..errors import DataError
 from ..functional.cell import per_model
 from ..functional.lif import LIFParameters
 from ..metrics import fvaf, rmse
-from ..network import Architecture, Decoder, NetworkOutput, per_model_matmul
+from ..network import WEIGHT_UNITS, Architecture, Decoder, NetworkOutput, per_model_matmul
 from ..network import weight_dims as decoder_weight_dims
 from ..network import weight_values as decoder_weight_values
 from ..readouts import get_readout
@@ -675,7 +675,8 @@ class BMIStudy:
         })  # fmt: skip
         for name, dims in weight_dims(cfg).items():
             variables[name] = (("repeat", *dims), np.stack([r.weights[name] for r in rows]),
-                               {"long_name": f"trained {name.replace('_', ' ')}"})  # fmt: skip
+                               {"long_name": f"trained {name.replace('_', ' ')}",
+                                **({"units": WEIGHT_UNITS[name]} if name in WEIGHT_UNITS else {})})  # fmt: skip
         # per recorded neuron (48) for the spiking decoder, whatever its encoding (with --encoding window its 960
         # input units are 48 neurons x 20 bins), else per column (960): one name for each, or a merge of a grid
         # over model and encoding broadcast x_mean over all three (23 GB for 12 jobs), and `neuron` is a setting

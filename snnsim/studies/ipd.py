@@ -28,7 +28,7 @@ from ..costs import of_decoder as decoder_costs
 from ..encoders.ipd import CHUNK, IPDStimulus, generate
 from ..functional.lif import LIFParameters
 from ..metrics import Classification, classification_metrics, continuise, discretise
-from ..network import Architecture, Decoder, NetworkOutput, PartOutput, weight_dims, weight_values
+from ..network import WEIGHT_UNITS, Architecture, Decoder, NetworkOutput, PartOutput, weight_dims, weight_values
 from ..readouts import get_readout, sum_over_time
 from ..results import provenance_attrs
 from ..training import (
@@ -408,7 +408,8 @@ class IPDStudy:
         )  # fmt: skip
         for name, dims in weight_dims(Architecture.from_config(cfg)).items():
             variables[name] = (("repeat", *dims), np.stack([r.weights[name] for r in rows]),
-                               {"long_name": LONG_NAMES.get(name, f"trained {name.replace('_', ' ')}")})  # fmt: skip
+                               {"long_name": LONG_NAMES.get(name, f"trained {name.replace('_', ' ')}"),
+                                **({"units": WEIGHT_UNITS[name]} if name in WEIGHT_UNITS else {})})  # fmt: skip
         variables.update(epoch_variables(rows))
         if cfg.n_val_batches:
             variables["val_acc"] = ("repeat", np.array([r.val.acc for r in rows]),
