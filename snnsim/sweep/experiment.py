@@ -54,7 +54,7 @@ from ..config import RunConfig, field_names
 from ..errors import ConfigError, SnnsimError
 
 DURATION_KEYS = config.DURATION_FIELDS
-UNITS = {**{k: "s" for k in DURATION_KEYS}, "tone_hz": "Hz", "rate_max_hz": "Hz", "lr": "1"}
+UNITS = {**{k: "s" for k in DURATION_KEYS}, "tone_hz": "Hz", "rate_max_hz": "Hz", "rate_target": "Hz", "lr": "1"}
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 TOP_KEYS = ("name", "description", "fixed", "sweep", "tensorboard")
 #: The most jobs an experiment holds: each command reads and checks every job's config (100,000

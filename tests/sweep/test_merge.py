@@ -101,6 +101,29 @@ def test_merge_dims_coords_and_values(exp, tmp_path, fake_jobs):
     assert again.test_err_deg.attrs["units"] == "deg"
 
 
+def test_a_swept_setting_with_a_unit_carries_it_in_the_merged_file(tmp_path):
+    """Every swept setting that is a physical quantity (durations in s, rates and frequencies in
+    Hz) has its ``units`` in the merged file as xarray opens it; ``rate_target`` (Hz) had none."""
+    exp = loads("""
+name = "u"
+[fixed]
+study = "ipd"
+epochs = 1
+n_classes = 4
+rate_reg = 0.1
+[sweep]
+rate_target = [10.0, 20.0]
+tone_hz = [20.0, 40.0]
+tau = ["20ms", "2ms"]
+""")
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    merge(exp, tmp_path)
+    with xr.open_dataset(tmp_path / "u.h5", engine="h5netcdf") as opened:
+        units = {k: opened[k].attrs.get("units") for k in ("rate_target", "tone_hz", "tau")}
+    assert units == {"rate_target": "Hz", "tone_hz": "Hz", "tau": "s"}
+
+
 def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys, fake_jobs):
     fake_jobs(tmp_path, skip=(3, 7))
     with pytest.raises(MergeError, match=r"2 of 12 jobs not done \(missing 3,7\)"):
