@@ -110,7 +110,7 @@ from .cli import (
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import EXIT_FAILED, EXIT_NOT_WRITTEN, ConfigError, DataError, ResultError, SnnsimError
-from .sweep.experiment import find, format_settings
+from .sweep.experiment import UNITS, find, format_settings
 from .units import parse_duration
 
 if TYPE_CHECKING:
@@ -1255,6 +1255,8 @@ def merge_with_summary(
     names = list(dict.fromkeys(k for params in searched for k in params))
     merged = merged.assign_coords({k: ("trial", index_values(tuple(_as_value(p.get(k)) for p in searched)))
                                    for k in names})  # fmt: skip
+    for k in names:  # with their units (durations in s), as a sweep's merge gives its swept settings
+        merged[k].attrs = {"long_name": f"searched setting {k}", **({"units": UNITS[k]} if k in UNITS else {})}
     for var in merged.variables.values():
         var.encoding = {}  # the trial files' int encodings cannot hold the NaN of the padding
     # the settings every trial shares (not what the search set per trial), and the versions of snnsim, the

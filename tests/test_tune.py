@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import xarray as xr
 from in_process import run_here
 from signalled_write import signal_in_write
 from small_disk import fill, mounted_tmpfs
@@ -654,6 +655,19 @@ def test_merge_of_choices_that_are_lists(tmp_path):
         texts.append(",".join(map(str, hidden)) if isinstance(hidden, list) else str(hidden))
         np.testing.assert_array_equal(merged.sel(trial=n).w1.isel(hidden_unit=slice(0, 8)).values, trial.w1.values)
     assert merged.hidden.values.tolist() == texts and set(texts) == {"8", "8,4"}
+
+
+def test_a_merge_gives_the_searched_settings_their_units(tmp_path):
+    """Merged, a searched duration (``tau``) is a coordinate in seconds with ``units = "s"``, as a
+    sweep's merge gives it (and ``lr`` ``"1"``), as xarray opens the file; it had no units."""
+    spec = tmp_path / "units.toml"
+    spec.write_text(TINY.format(trials=2, pruner="none").replace("hidden = { low = 4, high = 12, step = 4 }\n", ""))
+    env, root = env_for(tmp_path / "results"), tmp_path / "results"
+    ok(here("run", spec, env=env, cwd=tmp_path))
+    ok(here("merge", spec, env=env, cwd=tmp_path))
+    with xr.open_dataset(root / "tiny.h5", engine="h5netcdf") as merged:
+        assert (merged.tau.values >= 0.005).all() and (merged.tau.values <= 0.02).all()
+        assert {k: merged[k].attrs.get("units") for k in ("tau", "lr")} == {"tau": "s", "lr": "1"}
 
 
 def test_sigterm_to_run_with_workers_stops_them(tmp_path):
