@@ -64,6 +64,9 @@ _held: list[int] | None = None
 _arrived: int | None = None
 #: How many :func:`stop_on_signals` are open (the outermost one starts with no signal arrived).
 _depth = 0
+#: A stop whose raise Python dropped in a finalizer and no :func:`stop_if_signalled` raised again
+#: (None: none); :func:`process` notes it once the command has ended.
+_lost: int | None = None
 
 
 def stop_if_signalled() -> None:
@@ -72,7 +75,9 @@ def stop_if_signalled() -> None:
     collector runs (``__del__``, "Exception ignored in ..."), the exception is printed and
     dropped, and the run trained to its end, exit 0, with every later stop signal ignored. Long
     loops call this at each step (the fit after every batch), so such a stop still stops."""
+    global _lost
     if _arrived is not None and _held is None:
+        _lost = None
         raise Interrupted(_arrived)
 
 
@@ -319,11 +324,22 @@ def process(main: Callable[[], int]) -> int:
 
     A stop raised in a finalizer, which Python drops, prints nothing ("Exception ignored in ..."
     and a traceback from this module before): it stays pending (:func:`stop_if_signalled`), and
-    the command's own line reports the stop."""
+    the command's own line reports the stop. One that no later check raised again (it came as the
+    command ended) is noted in a line: the command was not stopped, what it wrote is whole."""
+    global _lost
     gc.set_threshold(GC_YOUNG_THRESHOLD)
     warnings.formatwarning = _one_line_warning
     unraisable = sys.unraisablehook
-    sys.unraisablehook = lambda u: None if isinstance(u.exc_value, Interrupted) else unraisable(u)
+    _lost = None
+
+    def dropped(u: Any) -> None:
+        global _lost
+        if isinstance(u.exc_value, Interrupted):
+            _lost = u.exc_value.signum
+        else:
+            unraisable(u)
+
+    sys.unraisablehook = dropped
     if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:  # loaded: Ctrl-C is KeyboardInterrupt again
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
@@ -332,6 +348,12 @@ def process(main: Callable[[], int]) -> int:
         for s in STOP_SIGNALS:
             signal.signal(s, signal.SIG_IGN)
         sys.unraisablehook = unraisable
+        if _lost is not None:
+            spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+            prog = spec.name.removesuffix(".__main__") if spec is not None else "snnsim"
+            print(f"{prog}: note: {signal.Signals(_lost).name} came as the command ended and did not stop it "
+                  "(Python dropped it in a finalizer); what it wrote is whole", file=sys.stderr)  # fmt: skip
+            _lost = None
         gc.freeze()
         try:  # here, not at the interpreter's exit: a reader gone by now is no "Exception ignored", exit 120
             sys.stdout.flush()

@@ -255,3 +255,32 @@ def test_a_stop_raised_in_a_finalizer_is_one_line_not_a_traceback():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.stdout.split() == [str(128 + signal.SIGTERM)], out.stdout + out.stderr
     assert out.stderr == "prog: stopped by SIGTERM; no result written\n"
+
+
+def test_a_stop_lost_in_a_finalizer_that_no_check_raised_again_is_noted():
+    """A stop raised in a finalizer as the command ends, with no :func:`stop_if_signalled` after
+    it: the command ends as it would have (exit 0, its output whole), and one line says that the
+    signal came and did not stop it, rather than nothing (Python's traceback is dropped)."""
+    code = textwrap.dedent("""
+        import os, signal
+        import snnsim.cli as cli
+
+        class Finalized:
+            def __del__(self):
+                os.kill(os.getpid(), signal.SIGTERM)
+                for _ in range(1000):
+                    pass
+
+        def body():
+            with cli.stop_on_signals():
+                Finalized()
+            return 0
+
+        print(cli.process(lambda: cli.guarded("prog", body)))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.stdout.split() == ["0"], out.stdout + out.stderr
+    assert out.stderr == (
+        "snnsim: note: SIGTERM came as the command ended and did not stop it (Python dropped it in a "
+        "finalizer); what it wrote is whole\n"
+    )
