@@ -11,7 +11,8 @@ compiler's file, so that later processes there go straight to the one-thread bui
 A build killed part-way (SIGKILL, scancel) leaves its folder ``build-HOST-PID-XXXXXXXX`` in the
 cache; the next build removes it once its process is gone (or after an hour, from another host).
 Without a compiler, :func:`library` returns None, a warning is issued once and torch ops run
-instead: with every backend, the product of hidden spikes and output weights
+instead (a compiler that fails is remembered in a ``.failed`` file, keyed as the ``.no-openmp``
+one and by the source and ``$PATH``, so that later processes there fall back at once): with every backend, the product of hidden spikes and output weights
 (:func:`snnsim.network.hidden_product`) and the IPD stimuli and input currents; with the fused
 backend also its vectorised torch loops. ``SNNSIM_NO_NATIVE=1`` does the same without the warning.
 The torch loops can round otherwise in the last bits (a small fused IPD run's final loss
@@ -168,6 +169,15 @@ def _command(compiler: str) -> list[str]:
         raise RuntimeError(f"CC={compiler!r} cannot be split into a command: {exc}") from None
 
 
+class CompileFailed(RuntimeError):
+    """The compiler ran and failed; ``lasting`` when running it again would fail again (not a
+    compiler killed by a signal, nor a full disk)."""
+
+    def __init__(self, message: str, lasting: bool) -> None:
+        super().__init__(message)
+        self.lasting = lasting
+
+
 def _compile(compiler: str, flags: list[str], target: Path) -> None:
     """Build the kernels into ``target`` (atomically: concurrent builders never see a partial file),
     in a folder named by this host and process (:func:`_remove_killed_builds`)."""
@@ -177,7 +187,8 @@ def _compile(compiler: str, flags: list[str], target: Path) -> None:
         out = Path(tmp) / target.name
         proc = subprocess.run([*_command(compiler), *flags, str(src), "-o", str(out)], capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"{compiler} failed: {proc.stderr.strip()[:2000]}")
+            lasting = proc.returncode > 0 and "No space left on device" not in proc.stderr
+            raise CompileFailed(f"{compiler} failed: {proc.stderr.strip()[:2000]}", lasting)
         os.replace(out, target)
 
 
@@ -196,20 +207,63 @@ def _target(compiler: str, flags: list[str]) -> Path:
     return target
 
 
-def _no_openmp_marker(compiler: str, target: Path) -> Path:
-    """The file that remembers that ``compiler`` could not build (or load) the OpenMP ``target``
-    on this machine: keyed by the host and the compiler's file (its path, size and time), so that
-    another machine sharing the cache, or a changed compiler, tries OpenMP again."""
+def _compiler_files(compiler: str) -> list[str]:
+    """Each program of ``compiler`` (``ccache gcc``) as its file: its real path, size and time."""
     idents = []
-    for word in _command(compiler):  # each program of ``ccache gcc``
+    for word in _command(compiler):
         path = shutil.which(word) or word
         try:
             st = os.stat(path)
             idents.append(f"{os.path.realpath(path)}\0{st.st_size}\0{st.st_mtime_ns}")
         except OSError:
             idents.append(path)
-    key = hashlib.sha256("\0".join([target.name, platform.node(), *idents]).encode()).hexdigest()
+    return idents
+
+
+def _no_openmp_marker(compiler: str, target: Path) -> Path:
+    """The file that remembers that ``compiler`` could not build (or load) the OpenMP ``target``
+    on this machine: keyed by the host and the compiler's file (its path, size and time), so that
+    another machine sharing the cache, or a changed compiler, tries OpenMP again."""
+    key = hashlib.sha256("\0".join([target.name, platform.node(), *_compiler_files(compiler)]).encode()).hexdigest()
     return target.with_name(f"{target.stem}-{key[:12]}.no-openmp")
+
+
+def _failed_marker(compiler: str, target: Path) -> Path:
+    """The file that remembers that ``compiler`` failed to build ``target`` (the one-thread
+    kernels, whose name keys the source, the flags and the CPU) on this machine: keyed also by
+    the host, the compiler's file and ``$PATH`` (where gcc finds ``ld``), so that another machine,
+    a changed compiler, source or ``PATH`` tries again."""
+    words = [target.name, platform.node(), *_compiler_files(compiler), os.environ.get("PATH", "")]
+    key = hashlib.sha256("\0".join(words).encode()).hexdigest()
+    return target.with_name(f"{target.stem}-{key[:12]}.failed")
+
+
+def _remember_failure(marker: Path, exc: BaseException) -> str:
+    """Write ``marker`` (atomically) with the compiler's line that names the cause; return the note
+    for the warning, or "" where the cache cannot take it (e.g. a full disk)."""
+    tmp = marker.with_name(f".{marker.name}.{os.getpid()}")
+    try:
+        tmp.write_text(_first_error(exc) + "\n")
+        os.replace(tmp, marker)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        return ""
+    return _failure_note(marker)
+
+
+def _failure_note(marker: Path) -> str:
+    return f"; not tried again while {marker} remembers the failure (delete it to try again)"
+
+
+class BuildFailed(RuntimeError):
+    """The compiler failed to build these kernels, in this process or (remembered by
+    :func:`_failed_marker`) an earlier one: ``note`` says where that is remembered and how to try
+    again."""
+
+    def __init__(self, message: str, note: str) -> None:
+        super().__init__(message)
+        self.note = note
 
 
 def _compiler_version(compiler: str) -> str:
@@ -265,6 +319,13 @@ def _build() -> ctypes.CDLL:
     if compiler is None:
         raise RuntimeError("no C compiler found (cc, gcc or clang)")
     openmp = _target(compiler, [*_flags(), OPENMP])
+    failed_marker = _failed_marker(compiler, _target(compiler, _flags()))
+    if failed_marker.exists():  # this compiler failed here before: the torch loops at once
+        try:
+            reason = failed_marker.read_text().strip().splitlines()[0]
+        except (OSError, IndexError):
+            reason = f"{compiler} failed"
+        raise BuildFailed(reason, _failure_note(failed_marker))
     marker = _no_openmp_marker(compiler, openmp)
     # without OpenMP: one thread (a compiler that failed with OpenMP here before goes straight there)
     attempts = ([] if marker.exists() else [[*_flags(), OPENMP]]) + [_flags()]
@@ -283,6 +344,8 @@ def _build() -> ctypes.CDLL:
             break
         except (RuntimeError, OSError) as exc:
             if OPENMP not in flags:
+                if isinstance(exc, CompileFailed) and exc.lasting:
+                    raise BuildFailed(str(exc), _remember_failure(failed_marker, exc)) from exc
                 raise
             failed = exc
     if failed is not None:  # the compiler builds the kernels, but not with OpenMP
@@ -342,7 +405,8 @@ def library() -> ctypes.CDLL | None:
                     reason = _first_error(exc)
                     warnings.warn(
                         f"compiled CPU kernels unavailable ({reason}); slower torch ops take their place with every"
-                        " backend (the hidden spikes' product, the IPD stimuli and input currents, the fused neurons)",
+                        " backend (the hidden spikes' product, the IPD stimuli and input currents, the fused neurons)"
+                        + getattr(exc, "note", ""),
                         RuntimeWarning,
                         stacklevel=3,
                     )

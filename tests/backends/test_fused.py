@@ -540,6 +540,55 @@ exit 1
     assert "\n" not in said[0], said[0]
     assert "No space left on device" in said[0] and str(cc) in said[0]
     assert not said[0].startswith("snnsim:")  # the one-line format adds "snnsim: warning: "
+    assert not list((tmp_path / "cache").glob("*.failed"))  # a full disk passes: the next process tries again
+
+
+def test_a_compiler_that_fails_is_tried_once_and_a_changed_one_or_source_again(monkeypatch, tmp_path, capsys):
+    """A compiler that runs but fails (gcc without ``ld`` on the PATH: every process paid about
+    10 s of two builds before the torch loops) is remembered in the cache: a later process
+    falls back at once, without running the compiler or announcing a build, and still says in
+    one line that the kernels are not used and how to try again; a changed compiler or kernel
+    source is tried again."""
+    import os
+
+    log = tmp_path / "calls"
+    cc = tmp_path / "cc"
+    cc.write_text(f"""#!/bin/sh
+echo "$*" >> "{log}"
+echo "collect2: fatal error: cannot find 'ld'" >&2
+echo "compilation terminated." >&2
+exit 1
+""")
+    os.chmod(cc, 0o755)
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    capsys.readouterr()
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is None and len(said) == 1 and "\n" not in said[0], said
+    assert "cannot find 'ld'" in said[0] and "delete" in said[0]
+    assert "compiling the CPU kernels" in capsys.readouterr().err
+    calls = log.read_text().count("\n")
+    assert calls >= 1
+
+    lib, said = _load_in_new_process(monkeypatch)  # a later process: no compiler run, no announcement
+    assert lib is None and len(said) == 1 and "\n" not in said[0], said
+    assert "compiled CPU kernels unavailable" in said[0] and "cannot find 'ld'" in said[0]
+    (marker,) = (tmp_path / "cache").glob("*.failed")
+    assert str(marker) in said[0] and "delete" in said[0]
+    assert log.read_text().count("\n") == calls
+    assert capsys.readouterr().err == ""
+    assert _native.kernels() == "torch loops (" + str(cc) + " failed: collect2: fatal error: cannot find 'ld')"
+
+    monkeypatch.setattr(_native, "SOURCE", _native.SOURCE + "\n/* another version */\n")  # the source changed
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is None and log.read_text().count("\n") > calls
+    monkeypatch.undo()
+    monkeypatch.setenv("CC", str(cc))
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    calls = log.read_text().count("\n")
+    cc.write_text(cc.read_text() + "# another version\n")  # the compiler changed: tried again
+    lib, said = _load_in_new_process(monkeypatch)
+    assert lib is None and log.read_text().count("\n") > calls
 
 
 SLOW_BUILD = """
@@ -603,7 +652,7 @@ def test_a_killed_build_leaves_no_folder_behind_and_a_live_one_is_left_alone(mon
         monkeypatch.setenv("SNNSIM_CACHE", str(cache))
         lib, _ = _load_in_new_process(monkeypatch)  # the next build (it fails: that is not the point)
         assert lib is None
-        left = sorted(p.name for p in cache.iterdir())
+        left = sorted(p.name for p in cache.iterdir() if p.suffix != ".failed")  # the failure is remembered
         assert left == sorted([live_folder.name, young.name, other.name]), left
         assert (live_folder / "kernels.c").is_file()
     finally:
