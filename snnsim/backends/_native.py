@@ -192,10 +192,27 @@ def _compile(compiler: str, flags: list[str], target: Path) -> None:
         os.replace(out, target)
 
 
+def _compiler_paths(compiler: str) -> list[str]:
+    """The words of ``compiler`` with each program as the file it runs and as its name in its
+    real folder: ``/bin/cc`` and ``/usr/bin/cc`` are one compiler where ``/bin`` links to
+    ``/usr/bin`` (merged /usr); ``cc`` switched to another compiler (``alternatives``) is another,
+    and so is one wrapper by two names (ccache as ``gcc`` and as ``clang``)."""
+    paths = []
+    for word in _command(compiler):
+        path = shutil.which(word)
+        if path is None:  # a flag (``gcc -m64``)
+            paths.append(word)
+            continue
+        folder, name = os.path.split(os.path.abspath(path))
+        paths.append(f"{os.path.realpath(path)}\0{os.path.join(os.path.realpath(folder), name)}")
+    return paths
+
+
 def _target(compiler: str, flags: list[str]) -> Path:
     """The cached library of ``compiler`` with ``flags`` on this CPU: in :func:`_cache_dir`, or in a
     per-user temp folder where that cannot be written."""
-    key = hashlib.sha256("\0".join([SOURCE, compiler, *flags, platform.machine(), _cpu_id()]).encode()).hexdigest()
+    words = [SOURCE, *_compiler_paths(compiler), *flags, platform.machine(), _cpu_id()]
+    key = hashlib.sha256("\0".join(words).encode()).hexdigest()
     target = _cache_dir() / f"lif_kernels_{key[:16]}.so"
     try:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -520,6 +520,33 @@ def test_two_processes_building_at_once_without_openmp_both_load_the_kernels(tmp
     assert lib is not None and said == [] and capsys.readouterr().err == "", said
 
 
+def test_one_compiler_by_two_paths_shares_its_cached_kernels(monkeypatch, tmp_path):
+    """``/bin/cc`` and ``/usr/bin/cc`` are one file where ``/bin`` links to ``/usr/bin`` (merged
+    /usr): ``env -i`` (``PATH`` unset: ``/bin`` first) built the kernels a second time beside the
+    ``/usr/bin/cc`` ones. The cache key resolves the folders, but keeps apart a compiler switched
+    behind a link (``alternatives``) and the names of one wrapper (ccache as ``gcc``, as ``clang``)."""
+    import os
+
+    real = tmp_path / "usr" / "bin"
+    real.mkdir(parents=True)
+    (tmp_path / "bin").symlink_to(real)  # as a merged /usr
+    for name in ("gcc-12", "clang-16", "ccache"):
+        (real / name).write_text(f"#!/bin/sh\n# {name}\n")
+        os.chmod(real / name, 0o755)
+    (real / "cc").symlink_to(real / "gcc-12")
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    flags = _native._flags()
+    target = _native._target(str(real / "cc"), flags)
+    assert _native._target(str(tmp_path / "bin" / "cc"), flags) == target
+    assert _native._target(f"{tmp_path / 'bin' / 'cc'} -m64", flags) == _native._target(f"{real / 'cc'} -m64", flags)
+    (real / "cc").unlink()
+    (real / "cc").symlink_to(real / "clang-16")  # update-alternatives: another compiler behind cc
+    assert _native._target(str(real / "cc"), flags) != target
+    for name in ("gcc", "clang"):
+        (real / name).symlink_to(real / "ccache")
+    assert _native._target(str(real / "gcc"), flags) != _native._target(str(real / "clang"), flags)
+
+
 def test_a_compiler_that_fails_is_named_in_one_line(monkeypatch, tmp_path):
     """A compiler whose error runs over several lines (a full disk: ld's "No space left on
     device", then collect2's exit status) is reported in one line that keeps the cause."""
