@@ -298,7 +298,8 @@ def _scontrol(args: tuple[str, ...], failed: list[str] | None) -> str | None:
     if shutil.which("scontrol") is None or failed:
         return None
     try:
-        proc = subprocess.run(["scontrol", *args], capture_output=True, text=True, timeout=30)
+        what = "for this cluster's MaxArraySize and node memory"
+        proc = queue_mod.ask_slurm(["scontrol", *args], f"scontrol {' '.join(args)}", what)
         reason = (proc.stderr.strip().splitlines() or [f"exit {proc.returncode}"])[-1] if proc.returncode else ""
     except (OSError, subprocess.TimeoutExpired) as exc:
         reason = f"{exc}"

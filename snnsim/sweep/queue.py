@@ -31,6 +31,34 @@ from .jobs import JobLock, job_dir, pack_indices
 RECORD = ".slurm-submitted"
 
 
+#: Seconds a SLURM command may take before a line on stderr says what it waits for (a controller
+#: that does not answer takes some 9 s to give up; one that answers, a fraction of a second).
+SAY_AFTER_S = 1.0
+
+
+def ask_slurm(argv: list[str], shown: str, what: str, env: dict[str, str] | None = None,
+              timeout: float = 30) -> subprocess.CompletedProcess:  # fmt: skip
+    """``subprocess.run(argv)`` of a SLURM client (``scontrol``, ``squeue``) with its output
+    captured; where it has not answered after :data:`SAY_AFTER_S`, one line on stderr says what it
+    waits for (``shown``: the command as named there; ``what``: what its answer is for) and for
+    how long at most. Raises as ``run``: ``OSError``, ``subprocess.TimeoutExpired`` after
+    ``timeout`` seconds (the command killed)."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    with proc:
+        try:
+            out, err = proc.communicate(timeout=min(SAY_AFTER_S, timeout))
+        except subprocess.TimeoutExpired:
+            print(f"snnsim.sweep: waiting for the SLURM controller: {shown} ({what}), at most "
+                  f"{timeout:g} s ...", file=sys.stderr, flush=True)  # fmt: skip
+            try:
+                out, err = proc.communicate(timeout=max(timeout - SAY_AFTER_S, 0))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
 def _squeue_env() -> dict[str, str]:
     """The environment without the user's ``SQUEUE_*`` defaults (``SQUEUE_STATES``,
     ``SQUEUE_PARTITION`` ...), which would hide some of the queued tasks."""
@@ -82,7 +110,7 @@ def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str
     return out
 
 
-def _queue(why: list[str] | None = None) -> dict[str, dict[int, str]] | None:
+def _queue(why: list[str] | None = None, what: str = "the jobs in the queue") -> dict[str, dict[int, str]] | None:
     """This user's array tasks in the SLURM queue: array job id -> task id -> state, with the
     reason a task waits (``PENDING (Priority)``, ``PENDING (JobHeldUser)``, ``RUNNING``, ...);
     None where ``squeue`` is absent or does not answer. The user by number: a name from $USER
@@ -93,8 +121,8 @@ def _queue(why: list[str] | None = None) -> dict[str, dict[int, str]] | None:
             why.append("squeue not found")
         return None
     try:
-        proc = subprocess.run(["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%F|%K|%T|%r"], env=_squeue_env(),
-                              capture_output=True, text=True, timeout=30)  # fmt: skip
+        argv = ["squeue", "-h", "-r", "-u", str(os.getuid()), "-o", "%F|%K|%T|%r"]
+        proc = ask_slurm(argv, "squeue", what, env=_squeue_env())
     except (OSError, subprocess.TimeoutExpired) as exc:
         if why is not None:
             why.append("squeue timed out after 30 s" if isinstance(exc, subprocess.TimeoutExpired) else str(exc))
@@ -122,7 +150,8 @@ def queued(exp: Experiment, root: str | os.PathLike | None = None, stale: Collec
     if not recorded:
         return {}
     why: list[str] = []
-    queue = _queue(why)
+    jobs = ", ".join(j for j, _, _ in recorded)
+    queue = _queue(why, f"which jobs of array job(s) {jobs} still wait")
     if queue is None:  # the jobs of these array jobs would show missing, and be submitted again
         print(f"snnsim.sweep: note: could not ask SLURM which jobs of array job(s) "
               f"{', '.join(j for j, _, _ in recorded)} still wait ({why[0] if why else 'no answer'}); "
@@ -147,7 +176,7 @@ def record(exp: Experiment, root: str | os.PathLike | None, job: str, pack: int,
     or not) that ``sweep submit`` sent, keeping only the recorded jobs still in the queue (all
     of them where ``squeue`` does not answer: one that does not is no sign they have left).
     Call it inside :func:`submitting`: two writers at once would each drop the other's line."""
-    queue = _queue()
+    queue = _queue(what="which recorded array jobs are still in the queue")
     kept = [r for r in _recorded(exp, root) if queue is None or r[0] in queue]
     path = record_path(exp, root)
     path.parent.mkdir(parents=True, exist_ok=True)

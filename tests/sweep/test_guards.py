@@ -368,6 +368,59 @@ def test_unbalanced_sbatch_args_are_one_line(tmp_path, capsys):
     assert one_line(capsys) == 'snnsim.sweep: error: submit: --sbatch-args "\'unterminated": No closing quotation'
 
 
+def slow_slurm_command(folder, name, release):
+    """A SLURM client ``name`` (``scontrol``, ``squeue``) whose controller does not answer: it
+    waits until the file ``release`` exists (at most 15 s), then fails as one that gave up."""
+    folder.mkdir(exist_ok=True)
+    path = folder / name
+    path.write_text(f"""#!/bin/sh
+for i in $(seq 150); do [ -e "{release}" ] && break; sleep 0.1; done
+echo "{name}: error: Unable to contact slurm controller (connect failure)" >&2
+exit 1
+""")
+    os.chmod(path, 0o755)
+    return path
+
+
+def first_line_while_waiting(argv, env, release):
+    """``argv``'s first line on stderr while the SLURM command it runs waits for ``release``
+    (None where none comes within 8 s), then the finished process and the rest of its stderr."""
+    import select
+
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = proc.stderr.readline() if select.select([proc.stderr], [], [], 8)[0] else None
+    finally:
+        release.touch()
+        out, err = proc.communicate(timeout=60)
+    return first, proc, out, err
+
+
+def test_submit_says_what_it_waits_for_while_the_slurm_controller_does_not_answer(tmp_path):
+    """SLURM installed, its controller down: ``submit --dry-run`` sat silent for some 9 s (scontrol
+    giving up) before its note and its line. After a second without an answer it says on stderr
+    what it waits for; a controller that answers at once (here: fails at once) adds no such line."""
+    release = tmp_path / "release"
+    slow_slurm_command(tmp_path / "bin", "scontrol", release)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "submit", str(exp_file),
+            "--dry-run"]  # fmt: skip
+    first, proc, out, err = first_line_while_waiting(argv, env, release)
+    assert first is not None, "nothing on stderr while scontrol waited"
+    assert first.startswith("snnsim.sweep: waiting for the SLURM controller: scontrol show config (for this "
+                            "cluster's MaxArraySize and node memory)"), first  # fmt: skip
+    assert proc.returncode == 0 and " sbatch --parsable --array=0-11 " in out, err
+    assert err.splitlines() == [
+        "snnsim.sweep: note: scontrol show config: scontrol: error: Unable to contact slurm controller (connect "
+        "failure); this cluster's MaxArraySize and node memory are not checked"
+    ]
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)  # it answers at once now
+    assert proc.returncode == 0 and len(proc.stderr.splitlines()) == 1, proc.stderr
+    assert proc.stderr.startswith("snnsim.sweep: note: scontrol show config: ")
+
+
 @pytest.mark.parametrize("args", ["--array=0-1", "-a 0-1", "-a0-1", "--arr=3", "--time=1:00 --array 5"])
 def test_sbatch_args_that_set_the_array_are_refused(args, tmp_path, capsys, no_scontrol_questions):
     """``--sbatch-args "--array=..."`` came after submit's own ``--array``: sbatch took the last,

@@ -136,3 +136,33 @@ def test_the_help_of_status_names_every_state(capsys):
     shown = " ".join(capsys.readouterr().out.split())
     line = re.search(r" status (.*?) merge ", shown).group(1)  # its line, wrapped or not
     assert all(state in line for state in STATES), line
+
+
+def test_status_says_what_it_waits_for_while_squeue_does_not_answer(tmp_path):
+    """``status`` of a grid with a recorded array job asks ``squeue`` which of its jobs still
+    wait; with the SLURM controller down it sat silent for some 9 s (squeue giving up). After a
+    second without an answer it says on stderr what it waits for, then notes as before that the
+    waiting jobs show as missing."""
+    from sweep.test_guards import first_line_while_waiting, slow_slurm_command
+
+    from snnsim.sweep.queue import record_path
+
+    release = tmp_path / "release"
+    slow_slurm_command(tmp_path / "bin", "squeue", release)
+    exp_file = tmp_path / "st.toml"
+    exp_file.write_text(EXPERIMENT)
+    record = record_path(experiment.loads(EXPERIMENT), tmp_path / "r")
+    record.parent.mkdir(parents=True)
+    record.write_text("4242 0 0\n")  # as `sweep submit` records its array job
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{env['PATH']}"
+    argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "status", str(exp_file)]
+    first, proc, out, err = first_line_while_waiting(argv, env, release)
+    assert first is not None, "nothing on stderr while squeue waited"
+    assert first.startswith("snnsim.sweep: waiting for the SLURM controller: squeue (which jobs of array job(s) "
+                            "4242 still wait)"), first  # fmt: skip
+    assert proc.returncode == 0 and "missing 4" in out, (out, err)
+    assert err.splitlines() == [
+        "snnsim.sweep: note: could not ask SLURM which jobs of array job(s) 4242 still wait (squeue: error: Unable"
+        " to contact slurm controller (connect failure)); jobs waiting in the queue show as missing"
+    ]
