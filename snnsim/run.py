@@ -813,10 +813,7 @@ def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
 
     def body() -> int:
-        from . import results
-        from .runner import summarise, unresponsive_note
-
-        settings = _settings(ns)  # the config file is read once
+        settings = _settings(ns)  # the config file is read once (torch and xarray not yet: a refusal is quick)
         cfg = _checked_config(ns, settings)
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
@@ -824,6 +821,9 @@ def main(argv: list[str] | None = None) -> int:
         for note in (unread_note(cfg, given), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns)):
             if note and not getattr(ns, "quiet", False):
                 print(note, file=sys.stderr)
+        from . import results
+        from .runner import summarise, unresponsive_note
+
         out = getattr(ns, "out", None)
         ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
                      getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),
