@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from .atomic_write import WriteFailed, temporary_name, write_bytes
 from .errors import ResultError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # xarray loads where a file is read (a second): not for --help or a refusal
     import h5py
+    import xarray as xr
 
     from .config import RunConfig
 
@@ -385,6 +385,8 @@ def load(path: str | os.PathLike) -> xr.Dataset:
     Raises:
         ResultError: the file is missing, not a result file, damaged or incomplete.
     """
+    import xarray as xr
+
     path = resolve(path)
     if not path.exists():
         raise ResultError(f"no result file at {path}")
@@ -456,6 +458,7 @@ def read(path: str | os.PathLike) -> tuple[xr.Dataset, str | None]:
     """
     import h5py
     import numpy as np
+    import xarray as xr
 
     with h5py.File(path, "r") as f:
         datasets = dict(f.items())
