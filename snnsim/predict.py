@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 
 from .cli import OneLineParser, description_of, guarded, plural, process, stop_on_signals, user_path
 from .cli import index as _index
@@ -46,8 +45,9 @@ from .cli import positive_int as _positive
 from .config import MAX_SEED, RunConfig
 from .errors import DataError, ResultError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # torch and xarray load where a model predicts: not for --help or a refusal
     import torch
+    import xarray as xr
 
 PROG = "snnsim.predict"
 
@@ -203,6 +203,7 @@ def ipd_stimuli(
 @_no_grad
 def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch.Tensor | None) -> xr.Dataset:
     import torch
+    import xarray as xr
 
     from .backends import make_backend
     from .functional.lif import LIFParameters
@@ -264,6 +265,7 @@ def _seen(ds: xr.Dataset, cfg: RunConfig, out: xr.Dataset) -> str:
 @_no_grad
 def predict_bmi(ds: xr.Dataset, cfg: RunConfig, data: str, folds: list[int] | None) -> xr.Dataset:
     import torch
+    import xarray as xr
 
     from .datasets import bmi as bmi_data
     from .metrics import fvaf

@@ -385,8 +385,6 @@ def load(path: str | os.PathLike) -> xr.Dataset:
     Raises:
         ResultError: the file is missing, not a result file, damaged or incomplete.
     """
-    import xarray as xr
-
     path = resolve(path)
     if not path.exists():
         raise ResultError(f"no result file at {path}")
@@ -403,6 +401,8 @@ def load(path: str | os.PathLike) -> xr.Dataset:
     if damage:
         raise ResultError(f"{path} is not a readable result file: {damage}")
     if ds is None:  # a layout the fast reader does not know: xarray's own reader
+        import xarray as xr
+
         try:
             # phony_dims: a foreign HDF5 file's dims without names (h5netcdf warns when not given)
             with xr.open_dataset(path, engine=ENGINE, phony_dims="access") as opened:

@@ -4,6 +4,7 @@ and bad input gets one line on stderr, exit code 2 and no file."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -616,3 +617,20 @@ def test_predictions_name_the_bytes_of_their_model_file(ipd_model, tmp_path):
     attrs = results.load(out).attrs
     assert attrs["model"] == str(Path(ipd_model).resolve())
     assert attrs["model_sha256"] == hashlib.sha256(Path(ipd_model).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["no-such-model.h5", "--out", "p.h5"]])
+def test_help_and_a_missing_model_need_neither_torch_nor_xarray(argv, tmp_path):
+    """``python -m snnsim.predict --help`` imported xarray (0.4 s of a 0.8 s answer here), and so
+    did the refusal of a model file that is not there: both answer before either loads."""
+    code = (
+        "import runpy, sys; sys.modules['torch'] = None; sys.modules['xarray'] = None; "
+        f"sys.argv = ['snnsim.predict', *{argv!r}]; runpy.run_module('snnsim.predict', run_name='__main__')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    if argv == ["--help"]:
+        assert proc.returncode == 0 and proc.stdout.startswith("usage: snnsim.predict"), proc.stderr
+    else:
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == "snnsim.predict: error: no result file at no-such-model.h5\n"
+    assert os.listdir(tmp_path) == []
