@@ -695,11 +695,14 @@ def execute(
     With ``out``, a checkpoint beside it after every epoch lets the same command resume.
     ``out`` may be neither the data file nor ``config_file`` (the file the config was read from)."""
     from . import results
+    from .datasets import bmi as bmi_data
 
     out = None if out is None else results.file_name(out)
     if fallback_dir is not None and not os.fspath(fallback_dir):  # Path("") would be the current folder
         raise ResultError("--fallback-dir: empty; give a folder for the result if --out cannot be written")
     fallback = None if fallback_dir is None else Path(fallback_dir)
+    if cfg.study == "bmi" and bmi_data.is_file_source(cfg.data):  # before torch loads, and --out's folder is made
+        bmi_data.check_file(cfg.data)
     if out is not None:
         from .datasets.bmi_synthetic import source_file
 
@@ -821,13 +824,13 @@ def main(argv: list[str] | None = None) -> int:
         for note in (unread_note(cfg, given), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns)):
             if note and not getattr(ns, "quiet", False):
                 print(note, file=sys.stderr)
-        from . import results
-        from .runner import summarise, unresponsive_note
-
         out = getattr(ns, "out", None)
         ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
                      getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),
                      getattr(ns, "keep_checkpoints", False), getattr(ns, "config", None))  # fmt: skip
+        from . import results
+        from .runner import summarise, unresponsive_note
+
         try:
             print(summarise(ds))
             if out is not None:

@@ -62,18 +62,26 @@ def test_bad_input_one_line_exit_2_nothing_written(argv, flag, tmp_path, capsys)
 
 @pytest.mark.parametrize("argv, flag", [(["--tau", "-1ms"], "--tau"), (["--hidden", "0"], "--hidden"),
                                         (["--dim", "7", "--study", "bmi"], "--dim"),
-                                        (["--backend", "fused", "--tau-syn", "5ms"], "--tau-syn")])  # fmt: skip
-def test_a_refusal_needs_neither_torch_nor_xarray(argv, flag):
+                                        (["--backend", "fused", "--tau-syn", "5ms"], "--tau-syn"),
+                                        (["--out", "taken.h5"], "--out"), (["--tensorboard", "taken.h5"], "--tensorboard"),
+                                        (["--study", "bmi", "--data", "no-such.pkl", "--out", "new/r.h5", "--quiet"], "--data"),
+                                        (["--study", "bmi", "--data", "folder", "--out", "new/r.h5", "--quiet"], "--data")])  # fmt: skip
+def test_a_refusal_needs_neither_torch_nor_xarray(argv, flag, tmp_path):
     """Bad input is refused before torch and xarray load (``--tau -1ms``: 2.75 s, nearly all of it
     their imports, against 0.33 s): a refusal answers at once, in one line and exit 2, as
-    ``--help`` does, even where neither could be imported."""
+    ``--help`` does, even where neither could be imported. A file in the way of ``--out`` or
+    ``--tensorboard``, and a ``--data`` file that is not there, too; the last without making
+    ``--out``'s folder first."""
+    (tmp_path / "taken.h5").write_bytes(b"another run's")
+    (tmp_path / "folder").mkdir()
     code = (
         "import sys; sys.modules['torch'] = None; sys.modules['xarray'] = None; from snnsim.run import main; "
         f"sys.exit(main({argv!r}))"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"snnsim.run: error: {flag}:"), proc.stderr
+    assert sorted(os.listdir(tmp_path)) == ["folder", "taken.h5"]
 
 
 def test_accepted_values_are_listed(capsys):

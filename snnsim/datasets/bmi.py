@@ -162,6 +162,16 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
     return out
 
 
+def check_file(path: str | Path) -> Path:
+    """``--data``'s file ``path``, refused in one line where it is missing or a folder."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"--data: no file at {path}")
+    if path.is_dir():
+        raise DataError(f"--data: {path} is a folder; give the bmi_dataset.pkl file")
+    return path
+
+
 def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.ndarray]]:
     """Load and validate ``path``; ``None`` -> the cached synthetic data set; ``synthetic:NAME:SEED``
     -> a member of the synthetic generator family (:mod:`snnsim.datasets.bmi_synthetic`)."""
@@ -176,11 +186,7 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         out = validate(bmi_synthetic.load_or_generate(member_seed, member), f"synthetic data {path or ''}".strip())
         SYNTHETIC[(member, member_seed)] = arrays_sha256(out)
         return out
-    path = Path(path)
-    if not path.exists():
-        raise DataError(f"--data: no file at {path}")
-    if path.is_dir():
-        raise DataError(f"--data: {path} is a folder; give the bmi_dataset.pkl file")
+    path = check_file(path)
     try:
         raw = path.read_bytes()
         try:
