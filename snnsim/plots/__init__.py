@@ -4,52 +4,31 @@
 figure that applies to a results file.
 """
 
-from .bmi import (
-    fvaf_figure,
-    gap_breaks,
-    input_weight_profiles,
-    learning_curves,
-    prediction_trace,
-    rmse_figure,
-    training_size_figure,
-)
-from .common import save_figure, stack_samples, with_settings
-from .costs import cost_figure
-from .ipd import (
-    accuracy_boxplot,
-    confusion_figure,
-    error_boxplot,
-    hidden_weight_profiles,
-    input_raster,
-    metric_boxplot,
-    metric_samples,
-    model_space_figure,
-    reorder_hidden,
-    training_curves,
-    weight_matrices,
-)
+import importlib
 
-__all__ = [
-    "accuracy_boxplot",
-    "confusion_figure",
-    "cost_figure",
-    "error_boxplot",
-    "fvaf_figure",
-    "gap_breaks",
-    "hidden_weight_profiles",
-    "input_raster",
-    "input_weight_profiles",
-    "learning_curves",
-    "metric_boxplot",
-    "metric_samples",
-    "model_space_figure",
-    "prediction_trace",
-    "reorder_hidden",
-    "rmse_figure",
-    "save_figure",
-    "stack_samples",
-    "training_curves",
-    "training_size_figure",
-    "weight_matrices",
-    "with_settings",
-]
+#: The figure functions of each module, imported at first use (xarray and matplotlib take a
+#: second or more: ``python -m snnsim.plots --help`` and its refusals need neither).
+_MODULES = {
+    "bmi": ("fvaf_figure", "gap_breaks", "input_weight_profiles", "learning_curves", "prediction_trace",
+            "rmse_figure", "training_size_figure"),
+    "common": ("save_figure", "stack_samples", "with_settings"),
+    "costs": ("cost_figure",),
+    "ipd": ("accuracy_boxplot", "confusion_figure", "error_boxplot", "hidden_weight_profiles", "input_raster",
+            "metric_boxplot", "metric_samples", "model_space_figure", "reorder_hidden", "training_curves",
+            "weight_matrices"),
+}  # fmt: skip
+_EXPORTS = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    if name in _MODULES:  # plots.bmi, as before a figure function was used
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS, *_MODULES})

@@ -169,9 +169,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def draw(ns: argparse.Namespace) -> int:
     """Draw the figures asked for by parsed arguments ``ns``; print each file's path."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from .. import results
     from .common import save_figure
 
@@ -180,6 +177,9 @@ def draw(ns: argparse.Namespace) -> int:
     if ns.window and not (math.isfinite(ns.window[0]) and math.isfinite(ns.window[1]) and ns.window[0] < ns.window[1]):
         raise SnnsimError(f"--window: START must be below STOP, both finite (s), got {ns.window[0]:g} {ns.window[1]:g}")
     ds = results.load(ns.results)
+    import matplotlib  # once the file is read: a refusal before needs it not (a second)
+
+    matplotlib.use("Agg")
     figures = figures_for(ds, ns.window)
     if ns.only:
         unknown = [n for n in ns.only if n not in figures]

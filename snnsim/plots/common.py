@@ -24,13 +24,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
-import xarray as xr
-from matplotlib.figure import Figure
 
 from ..atomic_write import WriteFailed, write_bytes
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # xarray and matplotlib load where a figure is drawn, not for --help or a refusal
+    import xarray as xr
     from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
     from numpy.typing import ArrayLike
 
 _P = ParamSpec("_P")
@@ -99,6 +99,7 @@ RC = {
 def new_figure(width: float = 6.4, height: float = 4.0, **kwargs: Any) -> Figure:
     """A Figure (constrained layout) outside pyplot, with the library's style."""
     import matplotlib as mpl
+    from matplotlib.figure import Figure
 
     with mpl.rc_context(RC):
         fig = Figure(figsize=(width, height), layout="constrained", **kwargs)
