@@ -42,20 +42,18 @@ def ask_slurm(argv: list[str], shown: str, what: str, env: dict[str, str] | None
     captured; where it has not answered after :data:`SAY_AFTER_S`, one line on stderr says what it
     waits for (``shown``: the command as named there; ``what``: what its answer is for) and for
     how long at most. Raises as ``run``: ``OSError``, ``subprocess.TimeoutExpired`` after
-    ``timeout`` seconds (the command killed)."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    with proc:
+    ``timeout`` seconds; the command is killed on the way out of any exception (Ctrl-C too)."""
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
         try:
-            out, err = proc.communicate(timeout=min(SAY_AFTER_S, timeout))
-        except subprocess.TimeoutExpired:
-            print(f"snnsim.sweep: waiting for the SLURM controller: {shown} ({what}), at most "
-                  f"{timeout:g} s ...", file=sys.stderr, flush=True)  # fmt: skip
             try:
-                out, err = proc.communicate(timeout=max(timeout - SAY_AFTER_S, 0))
+                out, err = proc.communicate(timeout=min(SAY_AFTER_S, timeout))
             except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-                raise
+                print(f"snnsim.sweep: waiting for the SLURM controller: {shown} ({what}), at most "
+                      f"{timeout:g} s ...", file=sys.stderr, flush=True)  # fmt: skip
+                out, err = proc.communicate(timeout=max(timeout - SAY_AFTER_S, 0))
+        except BaseException:  # the time-out, Ctrl-C, a stop signal: the command ends too (as run's)
+            proc.kill()
+            raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
 

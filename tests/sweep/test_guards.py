@@ -421,6 +421,47 @@ def test_submit_says_what_it_waits_for_while_the_slurm_controller_does_not_answe
     assert proc.stderr.startswith("snnsim.sweep: note: scontrol show config: ")
 
 
+def test_a_submit_stopped_while_it_asks_slurm_leaves_no_slurm_command_behind(tmp_path):
+    """Ctrl-C while ``submit`` waits for ``scontrol`` (a controller that does not answer) stops
+    the submit, and its ``scontrol`` with it, as ``subprocess.run`` did; it is not left waiting
+    on its own."""
+    import time
+
+    pid_file = tmp_path / "scontrol.pid"
+    (tmp_path / "bin").mkdir()
+    scontrol = tmp_path / "bin" / "scontrol"
+    scontrol.write_text(f'#!/bin/sh\necho $$ > "{pid_file}"\nexec sleep 60\n')
+    os.chmod(scontrol, 0o755)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "submit", str(exp_file),
+            "--dry-run"]  # fmt: skip
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as at a terminal # fmt: skip
+    try:
+        assert "waiting for the SLURM controller" in proc.stderr.readline()
+        proc.send_signal(signal.SIGINT)  # Ctrl-C, to the submit alone
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    pid = int(pid_file.read_text())
+    deadline = time.time() + 10
+    while time.time() < deadline and not process_gone(pid):
+        time.sleep(0.1)
+    assert process_gone(pid), "scontrol still runs after its submit stopped"
+
+
+def process_gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie left to a reaper counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 @pytest.mark.parametrize("args", ["--array=0-1", "-a 0-1", "-a0-1", "--arr=3", "--time=1:00 --array 5"])
 def test_sbatch_args_that_set_the_array_are_refused(args, tmp_path, capsys, no_scontrol_questions):
     """``--sbatch-args "--array=..."`` came after submit's own ``--array``: sbatch took the last,
