@@ -114,7 +114,9 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
         if not isinstance(folds, (list, tuple)):
             raise DataError(f"{source}: {key} must be a list of {N_FOLDS} fold arrays, got {type(folds).__name__}")
         if len(folds) != N_FOLDS:
-            raise DataError(f"{source}: {key} has {len(folds)} folds, expected {N_FOLDS}")
+            raise DataError(
+                f"{source}: {key} has {len(folds)} fold{'' if len(folds) == 1 else 's'}, expected {N_FOLDS}"
+            )
         arrays = []
         for i, fold in enumerate(folds):
             if np.ma.isMaskedArray(fold):  # np.asarray would use the masked values as data

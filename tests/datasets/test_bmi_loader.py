@@ -40,6 +40,7 @@ def test_synthetic_format_and_determinism(small, tmp_path):
     [
         (lambda d: d.pop("torque"), "missing key 'torque'"),
         (lambda d: d["MI"].pop(), "MI has 19 folds, expected 20"),
+        (lambda d: d.update({k: v[:1] for k, v in d.items()}), "MI has 1 fold, expected 20"),
         (lambda d: d["theta"].__setitem__(3, d["theta"][3][:-5]), "fold 3 has mismatched row counts"),
         (
             lambda d: d["MI"].__setitem__(2, d["MI"][2][:, :959]),
