@@ -181,6 +181,7 @@ def ipd_stimuli(
             raise KeyError("spikes")
         spikes = np.asarray(arrays["spikes"])
         ipd = np.asarray(arrays["ipd"]) if "ipd" in arrays.files else None
+        unread = [name for name in arrays.files if name not in ("spikes", "ipd")]
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         # EOFError: an empty file; zlib.error: a damaged member of an np.savez_compressed file
         raise DataError(f"--data: {data} is not an .npz file with an array 'spikes' ({type(exc).__name__})") from None
@@ -197,6 +198,10 @@ def ipd_stimuli(
             raise DataError(f"--data: ipd must lie in -pi/2..pi/2 rad (-90..90 deg), got {ipd.min():g}..{ipd.max():g}"
                             + (" (degrees?)" if math.pi < np.abs(ipd).max() <= 90 else ""))  # fmt: skip
         ipd = torch.from_numpy(ipd.astype(np.float32))
+    if unread:  # true IPDs under another name would go unscored without a word
+        print(f"{PROG}: note: --data: {data} has arrays it does not read: {', '.join(unread)} (it reads 'spikes' and "
+              "'ipd', the true IPDs in rad" + ("); no true IPDs, so no scores" if ipd is None else ")"),
+              file=sys.stderr)  # fmt: skip
     return torch.from_numpy(spikes.astype(np.float32)), ipd, hashlib.sha256(raw).hexdigest()
 
 

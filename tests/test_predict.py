@@ -480,6 +480,27 @@ def test_ipd_predictions_record_the_sha256_of_the_data_file_they_read(ipd_model,
 
 
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
+def test_arrays_of_an_npz_that_are_not_read_are_named(ipd_model, tmp_path, capsys):
+    """True IPDs saved under another name than ``ipd`` (``ipds``, ``ipd_deg``) are not read, and
+    the predictions have no scores: a note names the arrays left unread; a file of ``spikes`` and
+    ``ipd`` only gets none."""
+    spikes = np.random.default_rng(0).random((3, 100, 200)) < 0.05
+    plain = _npz(tmp_path, "plain.npz", spikes=spikes, ipd=np.array([-1.0, 0.0, 1.0]))
+    other = _npz(tmp_path, "other.npz", spikes=spikes, ipd_deg=np.array([-60.0, 0.0, 60.0]))
+    capsys.readouterr()
+    assert in_process(ipd_model, "--data", plain, "--out", tmp_path / "plain.h5") == 0
+    assert "note" not in capsys.readouterr().err
+    assert in_process(ipd_model, "--data", other, "--out", tmp_path / "other.h5") == 0
+    err = capsys.readouterr().err
+    assert f"snnsim.predict: note: --data: {other} has arrays it does not read: ipd_deg" in err, err
+    assert "no true IPDs, so no scores" in err, err
+    assert "accuracy" not in results.load(tmp_path / "other.h5")
+    bad = _npz(tmp_path, "bad.npz", spikes=spikes, ipd=np.zeros(2), seed=np.array(3))  # refused: its one line only
+    assert in_process(ipd_model, "--data", bad, "--out", tmp_path / "bad.h5") == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_out_of_memory_names_the_option_that_sizes_it(ipd_model, tmp_path):
     """Under a real 8 GB address-space limit, 10^8 stimuli (some 16 TB of spikes) cannot be made."""
     import resource
