@@ -722,6 +722,13 @@ def execute(
             lock.release()
 
 
+def _say(message: str) -> None:
+    """One line on stderr while a run trains: on a line of its own, not after the progress bar's text."""
+    from tqdm import tqdm
+
+    tqdm.write(f"snnsim.run: {message}", file=sys.stderr)
+
+
 def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, fallback: Path | None,
              tensorboard: str | os.PathLike | None, keep_checkpoints: bool, checkpoints: bool) -> xr.Dataset:  # fmt: skip
     """:func:`execute` once ``out`` is checked; ``checkpoints``: this run holds the checkpoints of
@@ -736,13 +743,10 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
     if tensorboard is not None:
         from .monitor import TensorBoardHook, provenance_text
 
-        def say(message: str) -> None:
-            print(f"snnsim.run: {message}", file=sys.stderr)
-
         def hooks(cfgs: list, members: list) -> list:
             labels = [f"repeat-{r}" for _, r in members]
             made = [provenance_text(cfgs[i], cfgs[i].seed + r) for i, r in members]
-            monitors.append(TensorBoardHook(tensorboard, labels, log=say, provenance=made))
+            monitors.append(TensorBoardHook(tensorboard, labels, log=_say, provenance=made))
             return monitors[-1:]
 
     written: list[Path] = []  # the result file, once written
@@ -794,7 +798,7 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
             return runner.run_configs(
                 [cfg], progress, on_result=write,
                 hooks=hooks, checkpoints=checkpoint_of if checkpoints else None,
-                keep_checkpoints=keep_checkpoints, log=lambda message: print(f"snnsim.run: {message}", file=sys.stderr),
+                keep_checkpoints=keep_checkpoints, log=_say,
                 owned=mine.add, notes=progress,  # --quiet: no bar, no notes
             )[0]  # fmt: skip
         finally:

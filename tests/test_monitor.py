@@ -247,6 +247,24 @@ def test_a_full_disk_under_tensorboard_costs_the_events_not_the_result(tmp_path)
         subprocess.run(["umount", str(small)], check=True)
 
 
+def test_a_full_disk_under_tensorboard_is_said_on_a_line_of_its_own_beside_the_bar(tmp_path):
+    """With the progress bar on (no --quiet), the line that the event files cannot be written is
+    a line of its own, as a terminal shows it (the text after a line's last carriage return).
+    Before, it was printed after the bar's text: "x1:   0%|          | 0/12 [...]snnsim.run: ..."."""
+    from small_disk import fill, mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path / "small") as small:
+        fill(small)
+        out = tmp_path / "r.h5"
+        args = [a for a in IPD if a != "--quiet"]
+        proc = subprocess.run([sys.executable, "-m", "snnsim.run", *args, "--tensorboard", str(small / "tb"), "--out",
+                               str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    shown = [line.rsplit("\r", 1)[-1] for line in proc.stderr.split("\n")]  # each line as a terminal shows it
+    said = [line for line in shown if "tensorboard: cannot write in" in line]
+    assert len(said) == 1 and said[0].startswith("snnsim.run: tensorboard: cannot write in"), proc.stderr
+
+
 def test_each_run_folder_names_its_config_seed_and_versions(tmp_path):
     """Every TensorBoard run (one per repeat, one per sweep job) carries, as a text summary
     ``provenance``, the full config, the model's seed (``seed + repeat``), the library versions
