@@ -32,6 +32,10 @@ N_FOLDS = 20
 N_NEURONS = 48
 N_BINS = 20
 JOINTS = ("shoulder", "elbow")
+#: The first bytes of files of other formats that a ``--data`` file may be by mistake, and their names.
+OTHER_FORMATS = ((b"PK\x03\x04", "a zip archive (an .npz?)"), (b"PK\x05\x06", "a zip archive (an .npz?)"),
+                 (b"\x93NUMPY", "an .npy file"), (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+                 (b"MATLAB", "a MATLAB file"))  # fmt: skip
 #: SHA-256 of each data file this process loaded (by resolved path): what its runs trained on.
 LOADED: dict[str, str] = {}
 _SHA256: dict[tuple[str, int, int], str] = {}
@@ -189,6 +193,7 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         SYNTHETIC[(member, member_seed)] = arrays_sha256(out)
         return out
     path = check_file(path)
+    raw = b""  # a file that cannot be read: its reason
     try:
         raw = path.read_bytes()
         try:
@@ -196,6 +201,9 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         except UnicodeDecodeError:  # a Python 2 pickle: numpy's array bytes were str there
             data = pickle.loads(raw, encoding="latin1")
     except Exception as exc:  # pickle raises many types for a damaged file
+        if what := next((name for head, name in OTHER_FORMATS if raw.startswith(head)), None):
+            raise DataError(f"--data: {path} is {what}, not a pickle; give the course's bmi_dataset.pkl, a pickled "
+                            f"dict of {', '.join(KEYS)}") from None  # fmt: skip
         raise DataError(f"--data: {path} is not a readable pickle ({type(exc).__name__}: {exc})") from None
     out = validate(data, str(path))
     LOADED[str(path.resolve())] = hashlib.sha256(raw).hexdigest()

@@ -104,6 +104,27 @@ def test_missing_and_unreadable_files(tmp_path):
         bmi.load(bad)
 
 
+@pytest.mark.parametrize(
+    "name, save, what",
+    [
+        ("d.npz", lambda p: np.savez(p, MI=np.zeros((3, 960))), "a zip archive (an .npz?)"),
+        ("d.npy", lambda p: np.save(p, np.zeros((3, 960))), "an .npy file"),
+        ("d.h5", lambda p: __import__("h5py").File(p, "w").close(), "an HDF5 file"),
+        ("d.mat", lambda p: p.write_bytes(b"MATLAB 5.0 MAT-file, Platform: GLNXA64" + b" " * 100), "a MATLAB file"),
+    ],
+)
+def test_a_file_of_another_format_is_named_as_one(name, save, what, tmp_path):
+    """A data file of another format was "not a readable pickle" with the unpickler's reason ("A load
+    persistent id instruction was encountered", "pickle data was truncated"), as if a pickle were
+    damaged: its format is named, and what the loader reads."""
+    path = tmp_path / name
+    save(path)
+    with pytest.raises(DataError) as err:
+        bmi.load(path)
+    assert str(err.value) == (f"--data: {path} is {what}, not a pickle; give the course's bmi_dataset.pkl, a pickled "
+                              "dict of MI, theta, dtheta, ddtheta, torque, time")  # fmt: skip
+
+
 def test_cli_bad_data_exit_2(small, tmp_path, capsys):
     data = _copy(small)
     data.pop("time")
