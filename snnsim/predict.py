@@ -171,6 +171,9 @@ def ipd_stimuli(
         ipd, spikes = generate(n, stim, generator(seed, "ipd-predict"))
         return spikes.float(), ipd, None
     if not Path(data).exists():
+        if data == "synthetic" or data.startswith("synthetic:"):  # the BMI study's --data synthetic:NAME:SEED
+            raise DataError(f"--data: {data} is a synthetic BMI data set; an IPD model takes --data FILE.npz or "
+                            "--stimuli N")  # fmt: skip
         raise DataError(f"--data: no file at {data}")
     if Path(data).is_dir():
         raise DataError(f"--data: {data} is a folder; give the .npz file of stimuli")

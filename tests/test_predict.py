@@ -235,6 +235,8 @@ BAD = {
                                                                        ipd=np.array([2.0, 0.0]))],
                                                   "(-90..90 deg), got 0..2$"),  # not taken for degrees
     "no data file": lambda m, d: (m, ["--data", str(d / "nope.npz")], f"--data: no file at {d / 'nope.npz'}$"),
+    "BMI's synthetic data": lambda m, d: (m, ["--data", "synthetic:weak:1"], "--data: synthetic:weak:1 is a synthetic "
+                                          "BMI data set; an IPD model takes --data FILE.npz or --stimuli N$"),
     "a folder as data": lambda m, d: (m, ["--data", str(d)], "is a folder; give the .npz file of stimuli"),
     "empty .npz": lambda m, d: (m, ["--data", _bytes(d / "z.npz", b"")], "with an array 'spikes' (EOFError)"),
     "not a zip": lambda m, d: (m, ["--data", _bytes(d / "t.npz", b"PK\x03\x04 not a zip")],
