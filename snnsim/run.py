@@ -708,6 +708,8 @@ def execute(
 
         data = source_file(cfg.data) if cfg.study == "bmi" else getattr(cfg, "data", None)  # a synthetic set's cache
         prepare_out(out, overwrite, fallback, {"the --data file": data, "the --config file": config_file})
+    if cfg.study == "bmi" and cfg.model == "linear":  # no epochs: nothing to log (idle_note says so)
+        tensorboard = None
     if tensorboard is not None:
         check_tensorboard(tensorboard, out)
     lock = None if out is None else CheckpointLock(out)
