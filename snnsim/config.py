@@ -15,6 +15,7 @@ the edges. Importing this module does not import torch.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -430,6 +431,12 @@ class RunConfig:
 
 
 # -- checks and conversion -----------------------------------------------------------------------
+def config_digest(config_json: str) -> str:
+    """A short SHA-256 of a run config's JSON (:meth:`RunConfig.to_json`): a checkpoint's sidecar
+    names the configs it was made by with these (:func:`snnsim.training.key_configs`)."""
+    return hashlib.sha256(config_json.encode()).hexdigest()[:16]
+
+
 def field_names() -> list[str]:
     return [f.name for f in fields(RunConfig)]
 

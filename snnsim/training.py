@@ -275,7 +275,8 @@ class _State:
 
 def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, state: _State, epochs: int) -> None:
     """Write the checkpoint of a fit after epoch ``state.epoch`` atomically, and a small JSON
-    beside it (``PATH.json``: epoch, epochs) that status commands read without torch."""
+    beside it (``PATH.json``: epoch, epochs, the digests of its configs) that status commands read
+    without torch."""
     from .atomic_write import write_bytes
     from .cli import signals_held
 
@@ -284,14 +285,27 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
                buffer)  # fmt: skip
     write_bytes(path, buffer.getvalue(), overwrite=True, durable=False)  # atomic; read back with a check
     sidecar = Path(f"{path}.json")
+    info = {"epoch": state.epoch, "epochs": epochs, "configs": key_configs(key)}
     with signals_held():  # the checkpoint is in place: a stop now would leave the previous epoch's sidecar
         try:
-            write_bytes(sidecar, json.dumps({"epoch": state.epoch, "epochs": epochs}).encode(), overwrite=True,
-                        durable=False)  # fmt: skip
+            write_bytes(sidecar, json.dumps(info).encode(), overwrite=True, durable=False)
         except WriteFailed:  # the old sidecar names an epoch before the checkpoint's: no sidecar says less, not wrong
             with suppress(OSError):
                 sidecar.unlink()
             raise
+
+
+def key_configs(key: str) -> list[str]:
+    """The :func:`~snnsim.config.config_digest` of every config among a checkpoint key's models (a study's
+    ``checkpoint_key``: ``[[config, seed], ...]``), for a checkpoint's sidecar: `sweep status`
+    tells from them, without torch, whether a job's config now is one the checkpoint was made by."""
+    try:
+        from .config import config_digest
+
+        models = json.loads(json.loads(key)["models"])
+        return sorted({config_digest(m[0]) for m in models if isinstance(m, list) and isinstance(m[0], str)})
+    except (TypeError, ValueError, KeyError, IndexError):
+        return []
 
 
 def _read_checkpoint(options: FitOptions) -> dict[str, Any] | None:

@@ -17,7 +17,7 @@ import pytest
 from in_process import run_here
 
 from snnsim import results, runner
-from snnsim.config import RunConfig
+from snnsim.config import RunConfig, config_digest
 from snnsim.run import checkpoint_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -331,7 +331,9 @@ def test_keep_checkpoints_keeps_the_last_one(tmp_path):
     args = [a if a != "12" else "3" for a in IPD]  # 3 epochs
     assert run(*args, "--out", str(out), "--keep-checkpoints").returncode == 0
     kept = list(tmp_path.glob(".r.h5.*.ckpt"))
-    assert len(kept) == 1 and json.loads(Path(f"{kept[0]}.json").read_text()) == {"epoch": 3, "epochs": 3}
+    assert len(kept) == 1
+    sidecar = json.loads(Path(f"{kept[0]}.json").read_text())
+    assert sidecar == {"epoch": 3, "epochs": 3, "configs": [config_digest(results.load(out).attrs["config"])]}
 
 
 class Stop(Exception):

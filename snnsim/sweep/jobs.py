@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING
 
 from .. import results
 from ..atomic_write import WriteFailed, clean_leftovers, leftovers_by_target, write_bytes
+from ..config import config_digest
 from ..errors import (
     EXIT_DIVERGED,
     EXIT_FAILED,
@@ -230,6 +231,10 @@ def file_state(
             # its pack runs without the done jobs: another batched model, another checkpoint
             return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}, of jobs "
                             f"{array_spec(batch)}) cannot resume: job {array_spec(done)} is done since")  # fmt: skip
+        made_by = listing.checkpoint_configs.get(index)
+        if made_by is not None and config_digest(exp.config(index).to_json()) not in made_by:  # the file edited since
+            return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made by another "
+                            "config (the experiment file changed since): it starts from epoch 1")  # fmt: skip
         return JobState(index, "missing", f"resumes from its checkpoint after epoch {progress[0]}/{progress[1]}")
     return JobState(index, "missing")
 
@@ -522,8 +527,9 @@ class Listing:
     names: tuple[str, ...]  # in the order listed
 
     @cached_property
-    def checkpoints(self) -> list[tuple[Path, list[int], tuple[int, int]]]:
-        """The checkpoints with a readable sidecar: (checkpoint path, its jobs, (epochs done, epochs))."""
+    def _sidecars(self) -> list[tuple[Path, list[int], tuple[int, int], frozenset[str] | None]]:
+        """The checkpoints with a readable sidecar: (checkpoint path, its jobs, (epochs done, epochs),
+        the digests of the configs it was made by, None in a sidecar of an earlier snnsim)."""
         out = []
         for name in self.names:
             match = _SIDECAR.fullmatch(name)
@@ -533,10 +539,23 @@ class Listing:
                 info = json.loads((self.folder / name).read_text())
                 progress = (int(info["epoch"]), int(info["epochs"]))
                 indices = parse_array_spec(match.group(1))
+                configs = frozenset(map(str, info["configs"])) if "configs" in info else None
             except (OSError, ValueError, KeyError, TypeError):  # damaged, or not ours: no progress to show
                 continue
-            out.append((self.folder / name.removesuffix(".json"), indices, progress))
+            out.append((self.folder / name.removesuffix(".json"), indices, progress, configs))
         return out
+
+    @cached_property
+    def checkpoints(self) -> list[tuple[Path, list[int], tuple[int, int]]]:
+        """The checkpoints with a readable sidecar: (checkpoint path, its jobs, (epochs done, epochs))."""
+        return [(path, indices, progress) for path, indices, progress, _ in self._sidecars]
+
+    @cached_property
+    def checkpoint_configs(self) -> dict[int, frozenset[str]]:
+        """Job index -> the :func:`~snnsim.config.config_digest` of the configs its checkpoint was
+        made by (not for a checkpoint whose sidecar does not say)."""
+        return {index: configs for _, indices, _, configs in self._sidecars if configs is not None
+                for index in indices}  # fmt: skip
 
     @cached_property
     def progress(self) -> dict[int, tuple[int, int]]:

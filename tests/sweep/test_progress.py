@@ -160,3 +160,22 @@ def test_a_job_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(t
     assert "removed 1 temporary file(s) of checkpoints" in again.stdout + again.stderr
     assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     assert results.load(folder / "job-0.h5").attrs["complete"] == 1
+
+
+def test_a_checkpoint_of_another_config_is_not_said_to_resume(tmp_path):
+    """The experiment file edited (``lr``, ``epochs``) after a job was stopped: its run starts from
+    epoch 1 ("holds other models"), but `sweep status` said that it resumes from its checkpoint."""
+    toml, res = write(tmp_path, epochs=2), tmp_path / "res"
+    here("run", toml, "0", "--keep-checkpoints", res=res)
+    (res / "pr" / "job-0.h5").unlink()  # as a job stopped after its last epoch: only its checkpoint stays
+    st = json.loads(here("status", toml, "--json", res=res).stdout)
+    assert st["reasons"]["0"] == "resumes from its checkpoint after epoch 2/2"
+    toml.write_text(EXPERIMENT.format(epochs=2).replace("hidden = 16", "hidden = 16\nlr = 0.02"))
+    st = json.loads(here("status", toml, "--json", res=res).stdout)
+    assert 0 in st["missing"]
+    assert st["reasons"]["0"] == (
+        "its checkpoint (epoch 2/2) was made by another config (the experiment file changed since): "
+        "it starts from epoch 1"
+    ), st["reasons"]
+    again = here("run", toml, "0", res=res)
+    assert "holds other models; starting from epoch 1" in again.stdout + again.stderr
