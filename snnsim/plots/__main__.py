@@ -176,6 +176,9 @@ def draw(ns: argparse.Namespace) -> int:
         raise SnnsimError(f"--out: {ns.out} is a file; give the folder the figures go to")
     if ns.window and not (math.isfinite(ns.window[0]) and math.isfinite(ns.window[1]) and ns.window[0] < ns.window[1]):
         raise SnnsimError(f"--window: START must be below STOP, both finite (s), got {ns.window[0]:g} {ns.window[1]:g}")
+    if Path(ns.results).suffix == ".toml" and Path(ns.results).is_file():  # the experiment, not its results
+        raise SnnsimError(f"{ns.results} is a TOML file (an experiment or a tuning spec), not results: "
+                          + _merge_hint(Path(ns.results)))  # fmt: skip
     ds = results.load(ns.results)
     import matplotlib  # once the file is read: a refusal before needs it not (a second)
 
@@ -220,6 +223,19 @@ def draw(ns: argparse.Namespace) -> int:
     if not drawn:
         raise SnnsimError(f"{ns.results}: no figure drawn (each was skipped, as said above)")
     return 0
+
+
+def _merge_hint(toml: Path) -> str:
+    """What to give instead of the experiment file (or tuning spec) ``toml``: its merged results."""
+    import tomllib
+
+    try:
+        name = tomllib.loads(toml.read_text(encoding="utf-8-sig")).get("name")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        name = None
+    name = name if isinstance(name, str) and name else "NAME"
+    return (f"merge its jobs (python -m snnsim.sweep merge {toml}, or python -m snnsim.tune merge {toml}) and give "
+            f"results/{name}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -164,6 +164,20 @@ def test_missing_or_invalid_file_is_one_line_and_exit_2(tmp_path, capsys):
     assert not (tmp_path / "figures").exists()
 
 
+def test_an_experiment_file_given_for_its_results_names_the_merge_to_give(tmp_path, capsys):
+    """The experiment file (or a tuning spec) given where its merged results go was "not a readable
+    result file: unreadable (OSError)", as if results were damaged."""
+    toml = tmp_path / "mine.toml"
+    toml.write_text('name = "mine"\n[sweep]\nseed = [0, 1]\n')
+    assert plot.main([str(toml), "--out", str(tmp_path / "figs")]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"snnsim.plots: error: {toml} is a TOML file (an experiment or a tuning spec), not results: merge its "
+        f"jobs (python -m snnsim.sweep merge {toml}, or python -m snnsim.tune merge {toml}) and give results/mine\n"
+    )
+    assert not (tmp_path / "figs").exists()
+
+
 def test_a_dpi_past_what_a_figure_can_hold_is_refused(tmp_path, capsys):
     """Not an out-of-memory message that names training settings."""
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
