@@ -164,11 +164,46 @@ def _command(ns: argparse.Namespace) -> int:
     exp = experiment_mod.load(ns.exp)
     if ns.command != "run" and (bare := experiment_mod.bare_durations(exp)):  # a job's log needs it not
         print(seconds_note(PROG, exp.path or exp.name, bare), file=sys.stderr)
+    if ns.command != "run":
+        for note in repeated_trainings(exp):
+            print(f"{PROG}: note: {exp.path or exp.name}: {note}", file=sys.stderr)
     folder = jobs_mod.job_dir(exp, ns.results_dir)
     if (folder / "optuna.journal").exists():
         raise SnnsimError(f"{folder} holds the study of a tuning spec named {exp.name!r}; "
                           "give the experiment another name")  # fmt: skip
     return COMMANDS[ns.command](exp, ns)
+
+
+def repeated_trainings(exp: Experiment) -> list[str]:
+    """One line per BMI decoder (``--model ann``, ``linear``) whose jobs differ from earlier jobs
+    only by swept settings it does not read (:meth:`~snnsim.config.RunConfig.unread`: ridge reads no
+    ``hidden``): the same training again, and equal cells in the merge (``snnsim.run`` notes such a
+    setting too; a union of ``[[sweep]]`` blocks leaves those jobs out)."""
+    models = exp.swept.get("model", (exp.fixed.get("model", "snn"),))
+    if not {"ann", "linear"} & set(models):  # only these decoders leave settings unread
+        return []
+    first: dict[str, int] = {}
+    by_model: dict[str, tuple[list[int], list[int], list[str]]] = {}
+    for i in range(exp.grid_size):
+        cfg = exp.config(i)
+        if not (unread := cfg.unread(exp.keys)):
+            continue
+        same = json.dumps({k: v for k, v in cfg.to_dict().items() if k not in unread}, sort_keys=True)
+        if (j := first.setdefault(same, i)) == i:
+            continue
+        repeats, originals, differ = by_model.setdefault(cfg.model, ([], [], []))
+        repeats.append(i)
+        originals.append(j)
+        at_i, at_j = exp.settings(i), exp.settings(j)
+        differ += [k for k in unread if at_i[k] != at_j[k] and k not in differ]
+    out = []
+    for model, (repeats, originals, differ) in by_model.items():
+        one = len(set(originals)) == 1
+        differ = sorted(differ, key=exp.keys.index)  # in the file's order
+        out.append(f"jobs {jobs_mod.array_spec(repeats)} (--model {model}) repeat the training of "
+                   f"job{'' if one else 's'} {jobs_mod.array_spec(originals)}: they differ from "
+                   f"{'it' if one else 'them'} only by {', '.join(differ)}, which --model {model} does not read")  # fmt: skip
+    return out
 
 
 # -- commands ----------------------------------------------------------------------------------
