@@ -176,6 +176,23 @@ def test_jobs_apart_only_by_a_setting_their_decoder_does_not_read_are_noted(tmp_
 
 
 @pytest.mark.parametrize(
+    "key, hint",
+    [
+        ("learning_rate", "did you mean lr, lr_schedule, learn_tau?"),
+        ("num_epochs", "did you mean epochs?"),
+        ("tua", "did you mean tau?"),
+        ("n_hidden", "did you mean hidden?"),
+    ],
+)
+def test_a_misspelled_setting_is_told_the_settings_it_may_mean(key, hint):
+    """``learning_rate`` was asked "did you mean learn_tau?" (whether to learn the time constants),
+    not ``lr``; ``num_epochs``, ``tua`` or ``n_hidden`` got the list of every setting."""
+    with pytest.raises(ExperimentError) as info:
+        loads(f'name = "x"\n[sweep]\n{key} = [1, 2]\n')
+    assert str(info.value) == f"experiment: unknown setting sweep.{key}; {hint}"
+
+
+@pytest.mark.parametrize(
     "text, fragment",
     [
         ('name = "x"\n[sweep]\nreadot = ["mean"]\n', "unknown setting sweep.readot"),
