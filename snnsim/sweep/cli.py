@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import hashlib
 import json
 import os
 import re
@@ -63,6 +64,9 @@ if TYPE_CHECKING:
     from .experiment import Experiment
 
 PROG = "snnsim.sweep"
+#: The SHA-256 of the experiment file's text that `sweep local` chose its jobs from, for the
+#: `sweep run` processes it starts: a file edited meanwhile is refused, not run at the old indices.
+ENV_EXPERIMENT = "SNNSIM_EXPERIMENT_SHA256"
 ARRAY_SCRIPT = Path(__file__).resolve().parents[2] / "slurm" / "array.sh"
 
 
@@ -174,6 +178,11 @@ def _command(ns: argparse.Namespace) -> int:
     return COMMANDS[ns.command](exp, ns)
 
 
+def source_digest(exp: Experiment) -> str:
+    """The SHA-256 of the text the experiment was read from."""
+    return hashlib.sha256(exp.source.encode()).hexdigest()
+
+
 def repeated_trainings(exp: Experiment) -> list[str]:
     """One line per BMI decoder (``--model ann``, ``linear``) whose jobs differ from earlier jobs
     only by swept settings it does not read (:meth:`~snnsim.config.RunConfig.unread`: ridge reads no
@@ -233,6 +242,9 @@ def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
         except argparse.ArgumentTypeError:
             raise SnnsimError(f"run: $SLURM_ARRAY_TASK_ID={env!r} is not a job index") from None
     log = functools.partial(log_line, PROG)  # a log on a full disk loses its lines, not the jobs
+    if (chosen := os.environ.get(ENV_EXPERIMENT)) is not None and chosen != source_digest(exp):
+        raise SnnsimError(f"run: {exp.path or exp.name} changed since `sweep local` read it: this job was not run; "
+                          "run `sweep local` again for the file as it is now")  # fmt: skip
     if ns.only is not None and not ns.pack:
         raise SnnsimError("run: --only selects jobs of a pack; give --pack K too")
     if ns.pack:
@@ -454,6 +466,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         env[jobs_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
     threads.share(env, ns.processes)  # the cores are shared by the processes (the numbers do not change)
     env.pop("SLURM_ARRAY_TASK_ID", None)
+    env[ENV_EXPERIMENT] = source_digest(exp)  # each job reads the file again: the one its jobs were chosen from
 
     unit = "pack" if ns.pack else "job"
     entries = _todo_packs(exp, ns, todo) if ns.pack else todo

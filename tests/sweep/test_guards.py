@@ -43,6 +43,21 @@ data = "{data}"
 seed = [0, 1]
 """
 
+TINY_IPD_GRID = """
+name = "ed"
+[fixed]
+study = "ipd"
+backend = "fused"
+epochs = {epochs}
+n_train_batches = 2
+n_test_batches = 1
+batch_size = 16
+hidden = 8
+[sweep]
+readout = ["mean", "fr"]
+seed = [0, 1]
+"""
+
 
 @pytest.fixture
 def no_scontrol_questions(monkeypatch):
@@ -857,3 +872,39 @@ def test_two_merges_at_once_keep_the_later_jobs(tmp_path, capsys, fake_jobs):
     assert "missing (NaN): 11" in out
     merged = results.load(tmp_path / "m.h5")
     assert json.loads(merged.attrs["missing"]) == [] and sorted(merged.job_index.values.ravel()) == list(range(12))
+
+
+def test_an_experiment_file_edited_while_local_runs_is_not_run_half_old_half_new(tmp_path):
+    """`sweep local` chose its jobs from the file as it was, and each job's process read the file
+    again: edited while job 0 trained (its seeds swapped, fewer epochs), jobs 1-3 ran the new file's points at
+    the old indices, and `local` said "4 ok" for a grid that was half the old file's (two jobs
+    stale at once). The jobs started after the edit are refused in one line now (exit 2)."""
+    toml, res = tmp_path / "ed.toml", tmp_path / "res"
+    text = TINY_IPD_GRID.format(epochs=3000)
+    toml.write_text(text)
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    local = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", "--results-dir", str(res), "local", str(toml),
+                              "--quiet"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not list((res / "ed").glob(".job-0.*.ckpt.json")):  # job 0 trains
+            assert local.poll() is None and time.monotonic() < deadline, local.communicate()
+            time.sleep(0.05)
+        toml.write_text(TINY_IPD_GRID.format(epochs=2).replace("seed = [0, 1]", "seed = [1, 0]"))
+        os.kill(job_lock_holder_pid(res / "ed" / ".job-0.lock"), signal.SIGTERM)  # job 0 stops: no wait for it
+        out, err = local.communicate(timeout=240)
+    finally:
+        if local.poll() is None:
+            local.kill()
+    assert local.returncode == 1, out + err
+    for i in (1, 2, 3):
+        assert not (res / "ed" / f"job-{i}.h5").exists(), out
+        log = (res / "ed" / "logs" / f"job-{i}.log").read_text()
+        assert log.splitlines()[-1] == (f"snnsim.sweep: error: run: {toml} changed since `sweep local` read it: "
+                                        "this job was not run; run `sweep local` again for the file as it is now")  # fmt: skip
+    assert "job 1: exit code 2" in out
+
+
+def job_lock_holder_pid(lock) -> int:
+    """The process id a job's lock file names (``HOST pid N``)."""
+    return int(lock.read_text().split("pid")[1].split()[0])
