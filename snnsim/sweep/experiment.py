@@ -363,10 +363,15 @@ def _make_config(name: str, settings: dict[str, Any]) -> RunConfig:
 
 
 def format_settings(settings: dict[str, Any]) -> str:
-    """``readout=mean tau=20ms seed=3`` (durations with units)."""
+    """``readout=mean tau=20ms seed=3 hidden=64,64`` (durations with units; a list as the merge labels
+    it, and as the flags take it)."""
     from ..units import format_duration
 
     parts = []
     for k, v in settings.items():
-        parts.append(f"{k}={format_duration(v)}" if k in DURATION_KEYS and isinstance(v, float) else f"{k}={v}")
+        if k in DURATION_KEYS and isinstance(v, float):
+            v = format_duration(v)
+        elif isinstance(v, (tuple, list)):
+            v = ",".join(map(str, v))
+        parts.append(f"{k}={v}")
     return " ".join(parts)

@@ -121,6 +121,20 @@ def test_count_and_show_cli(capsys):
     assert '"readout": "fr"' in out and '"tau": 0.002' in out and '"seed": 9' in out
 
 
+def test_show_gives_list_settings_as_the_merge_labels_them(tmp_path, capsys):
+    """``show`` printed a swept list setting as a Python tuple (``hidden=(8, 8)``, ``dims=(0,)``), which
+    is neither how the file, the flags (``--hidden 8,8``) nor the merged coordinates (``ds.sel(hidden="8,8")``)
+    write it; it gives their text now, as the merge does."""
+    path = tmp_path / "lists.toml"
+    path.write_text('name = "lists"\n[fixed]\nstudy = "ipd"\nneuron = "standard"\nbackend = "fused"\n'
+                    '[sweep]\nhidden = [8, "8,8"]\n')  # fmt: skip
+    assert cli.main(["show", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines() == ["0\thidden=8", "1\thidden=8,8"]
+    path.write_text('name = "lists"\n[fixed]\nstudy = "bmi"\n[sweep]\ndims = [[0], [0, 1]]\n')
+    assert cli.main(["show", str(path), "1"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["1\tdims=0,1"]
+
+
 def test_a_grid_past_the_most_jobs_is_refused_at_once():
     """A grid of 10^7 jobs (seven lists of ten) was checked job by job for minutes by every
     command (count included) before it said anything; refused in one line from its size."""
