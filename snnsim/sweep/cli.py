@@ -34,6 +34,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -179,8 +180,10 @@ def _command(ns: argparse.Namespace) -> int:
 
 
 def source_digest(exp: Experiment) -> str:
-    """The SHA-256 of the text the experiment was read from."""
-    return hashlib.sha256(exp.source.encode()).hexdigest()
+    """The SHA-256 of what the experiment's file says but its description: a comment, a description
+    or the layout edited while `sweep local` runs it changes no job."""
+    doc = {k: v for k, v in tomllib.loads(exp.source).items() if k != "description"}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def repeated_trainings(exp: Experiment) -> list[str]:

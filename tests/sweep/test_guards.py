@@ -908,3 +908,20 @@ def test_an_experiment_file_edited_while_local_runs_is_not_run_half_old_half_new
 def job_lock_holder_pid(lock) -> int:
     """The process id a job's lock file names (``HOST pid N``)."""
     return int(lock.read_text().split("pid")[1].split()[0])
+
+
+def test_a_comment_or_description_edited_while_local_runs_changes_no_job(tmp_path):
+    """What `sweep local` passes its jobs (:func:`cli.source_digest`) leaves out comments, the
+    description and the layout: such an edit while it runs does not refuse the jobs started after."""
+    toml, res = tmp_path / "ed.toml", tmp_path / "res"
+    text = TINY_IPD_GRID.format(epochs=1)
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    env[cli.ENV_EXPERIMENT] = cli.source_digest(loads(text))  # as `sweep local` gives its jobs
+    toml.write_text('description = "edited"\n# a comment\n' + text.replace("epochs = 1", "epochs   =   1"))
+    proc = run_here(cli.main, "--results-dir", res, "run", toml, "0", env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert (res / "ed" / "job-0.h5").exists()
+    toml.write_text(text.replace("epochs = 1", "epochs = 2"))
+    proc = run_here(cli.main, "--results-dir", res, "run", toml, "1", env=env)
+    assert proc.returncode == 2 and "changed since `sweep local` read it" in proc.stderr, proc.stderr
+    assert not (res / "ed" / "job-1.h5").exists()
