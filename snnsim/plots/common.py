@@ -56,6 +56,9 @@ SETTINGS = (
     "dims",
     "data",
 )
+#: Settings whose text values name the setting themselves ("snn", "fused", "dtheta"): labelled
+#: by value alone; any other (``delays = none``, ``eval = readout``) with its name.
+SELF_NAMED = ("task", "study", "backend", "readout", "model", "target", "data")
 #: Dims that index the values of one run, never samples.
 PER_SAMPLE_DIMS = (
     "epoch",
@@ -332,9 +335,9 @@ def format_setting(name: str, value: Any) -> str:
         return f"{name} = {value}"
     if isinstance(value, float):
         return f"{name} = {value:g}"
-    if not any(c.isalpha() for c in str(value)):  # "0,1" (dims) reads as a number alone; "snn" does not
-        return f"{name} = {value}"
-    return str(value)
+    if name in SELF_NAMED and any(c.isalpha() for c in str(value)):  # "snn", "fused", "dtheta": no name needed
+        return str(value)
+    return f"{name} = {value}"  # "0,1" (dims); "none" (delays), "readout" (eval), "notebook" (init, neuron)
 
 
 def described(ds: xr.Dataset, key: dict) -> dict:

@@ -628,10 +628,28 @@ def test_a_swept_neuron_is_a_setting_not_pooled(rng):
     assert names == ["confusion_fr_2ms_neuron-notebook", "confusion_fr_2ms_neuron-standard"]
     assert "pooled over neuron" not in figures[names[0]]()._suptitle.get_text()
     assert [t.get_text() for t in plots.accuracy_boxplot(ds).axes[0].get_xticklabels()] == [
-        "fr\nτ = 2 ms\nnotebook",
-        "fr\nτ = 2 ms\nstandard",
+        "fr\nτ = 2 ms\nneuron = notebook",
+        "fr\nτ = 2 ms\nneuron = standard",
     ]
     assert len(figures["training_curves"]().axes[0].lines) == 2  # one median per neuron
+
+
+def test_a_swept_setting_whose_values_do_not_name_it_is_labelled_with_its_name(rng):
+    """A grid over ``eval = ["readout", "sum"]`` and ``delays = ["none", "learned"]`` (as
+    ipd_model_space sweeps delays): the boxes and curves were labelled with the bare values, "fr
+    τ = 2 ms readout none", where "readout" reads as the readout and "none" names nothing."""
+    from fake_results import ipd_merged
+
+    ds = ipd_merged(rng, readouts=("fr",), taus=(0.002,))
+    ds = xr.concat([ds, ds], dim="eval").assign_coords(eval=np.array(["readout", "sum"], dtype=object))
+    ds = xr.concat([ds, ds], dim="delays").assign_coords(delays=np.array(["none", "learned"], dtype=object))
+    labels = [t.get_text() for t in plots.accuracy_boxplot(ds).axes[0].get_xticklabels()]
+    assert labels[:2] == ["fr\nτ = 2 ms\ndelays = none\neval = readout", "fr\nτ = 2 ms\ndelays = none\neval = sum"]
+    curves = plots.training_curves(ds.sel(eval="sum"))
+    assert [t.get_text() for t in curves.axes[0].get_legend().get_texts()] == [
+        "fr, τ = 2 ms, delays = none",
+        "fr, τ = 2 ms, delays = learned",
+    ]
 
 
 def test_model_space_without_validation_says_its_rows_are_sorted_by_test(rng):
