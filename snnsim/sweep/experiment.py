@@ -305,10 +305,12 @@ def loads(text: str, path: Path | None = None) -> Experiment:
         rest = cfg.replace(seed=0, repeats=1)
         for seed in range(cfg.seed, cfg.seed + cfg.repeats):  # repeat r trains with seed + r
             if (other := trained.setdefault((rest, seed), index)) != index:
-                raise ExperimentError(
-                    f"{where}: jobs {other} and {index} both train seed {seed} with the same settings (repeat r "
-                    f"trains with seed + r): with repeats = {cfg.repeats}, space the swept seeds {cfg.repeats} apart"
-                )
+                n = max(cfg.repeats, exp.config(other).repeats)
+                fix = (f"with repeats = {n}, space the swept seeds {n} apart" if "seed" in exp.keys else
+                       f"each job with repeats = {n} trains seeds seed..seed + {n - 1}; sweep seed too, its values "
+                       f"{n} apart")  # fmt: skip
+                raise ExperimentError(f"{where}: jobs {other} and {index} both train seed {seed} with the same "
+                                      f"settings (repeat r trains with seed + r): {fix}")  # fmt: skip
     return exp
 
 

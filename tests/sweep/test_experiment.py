@@ -227,6 +227,9 @@ def test_a_misspelled_setting_is_told_the_settings_it_may_mean(key, hint):
          "space the swept seeds 3 apart"),
         ('name = "x"\n[[sweep]]\nrepeats = [2]\nseed = [0]\n[[sweep]]\nrepeats = [1]\nseed = [1]\n',
          "jobs 0 and 1 both train seed 1"),
+        ('name = "x"\n[sweep]\nrepeats = [1, 5]\n',  # no seed swept: no swept seeds to space
+         "jobs 0 and 1 both train seed 0 with the same settings (repeat r trains with seed + r): each job with "
+         "repeats = 5 trains seeds seed..seed + 4; sweep seed too, its values 5 apart"),
         ('name = "x"\n[fixed]\ntask = "ipd"\nstudy = "bmi"\n[sweep]\nseed = [0]\n',
          "[fixed]: task and study are the same setting (task is its old name); give one"),
         ('name = "x"\n[sweep]\nstudy = ["ipd"]\ntask = ["bmi"]\n', "[sweep]: task and study are the same setting"),
