@@ -591,7 +591,18 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     for j in sorted(elsewhere):
         print(f"  job {j}: skipped, being run by {elsewhere[j]}; now {now[j].state}"
               + (f": {now[j].reason}" if now[j].reason else ""))  # fmt: skip
+    if bad and exp.path is not None and _edited(exp):  # its jobs started since refused it (exit code 2)
+        print(f"  {exp.path} changed while the jobs ran: those started after the change were not run; "
+              "run `sweep local` again for the file as it is now")  # fmt: skip
     return 1 if bad or lost else 0
+
+
+def _edited(exp: Experiment) -> bool:
+    """Whether the experiment's file says otherwise now than when ``exp`` was read from it (or is gone)."""
+    try:
+        return source_digest(experiment_mod.load(exp.path)) != source_digest(exp)
+    except SnnsimError:
+        return True
 
 
 def _file_stamp(path: Path) -> tuple[int, int, int] | None:

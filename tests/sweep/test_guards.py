@@ -903,6 +903,8 @@ def test_an_experiment_file_edited_while_local_runs_is_not_run_half_old_half_new
         assert log.splitlines()[-1] == (f"snnsim.sweep: error: run: {toml} changed since `sweep local` read it: "
                                         "this job was not run; run `sweep local` again for the file as it is now")  # fmt: skip
     assert "job 1: exit code 2" in out
+    assert (f"  {toml} changed while the jobs ran: those started after the change were not run; run `sweep local` "
+            "again for the file as it is now") in out.splitlines()  # fmt: skip
 
 
 def job_lock_holder_pid(lock) -> int:
