@@ -52,6 +52,12 @@ CPU_MODELS_PER_BATCH = 10
 Member = tuple[int, int]  # (config index, repeat)
 
 
+def _on_cpu(device: str) -> bool:
+    """Whether ``device`` trains on the CPU, without asking this machine for the CUDA device it
+    names: ``sweep submit`` plans the jobs of a GPU node on a login node that has none."""
+    return device == "cpu" or (device == "auto" and not torch.cuda.is_available())
+
+
 def plan(cfgs: Sequence[RunConfig]) -> list[list[Member]]:
     """The batched models that train ``cfgs``: lists of (config index, repeat), models with the
     same readout and tau side by side."""
@@ -64,7 +70,7 @@ def plan(cfgs: Sequence[RunConfig]) -> list[list[Member]]:
     batches = []
     for members in groups.values():
         members.sort(key=lambda m: (cfgs[m[0]].readout, cfgs[m[0]].tau))
-        cpu = resolve_device(cfgs[members[0][0]].device).type == "cpu"
+        cpu = _on_cpu(cfgs[members[0][0]].device)
         size = CPU_MODELS_PER_BATCH if cpu else len(members)
         batches += [members[k : k + size] for k in range(0, len(members), size)]
     return batches

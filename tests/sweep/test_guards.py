@@ -280,6 +280,21 @@ def test_local_checks_the_device_and_the_tensorboard_folder_first(tmp_path, caps
     assert not (tmp_path / "t").exists()
 
 
+def test_submit_of_cuda_jobs_from_a_machine_without_cuda(tmp_path, capsys, monkeypatch):
+    """A login node has no GPU: ``submit`` of jobs on ``device = "cuda"`` (for a GPU partition)
+    was refused there by the node memory check, which asked this machine for CUDA."""
+    monkeypatch.setattr(cli, "max_array_size", lambda failed=None: None)
+    monkeypatch.setattr(cli, "node_memory", lambda failed=None: 64 * 2**30)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    exp_file = tmp_path / "c.toml"
+    exp_file.write_text(
+        'name = "c"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\ndevice = "cuda"\n[sweep]\nseed = [0, 1]\n'
+    )
+    assert cli.main(["--results-dir", str(tmp_path), "submit", str(exp_file), "--dry-run"]) == 0
+    out = capsys.readouterr()
+    assert "--array=0-1 " in out.out and out.err == ""
+
+
 def test_results_folders_in_the_way_are_one_line(tmp_path, capsys, monkeypatch):
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
