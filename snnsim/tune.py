@@ -1464,7 +1464,16 @@ def cmd_submit(spec: Spec, ns: Any) -> int:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
-    print(f"{spec.name}: submitted {plural(workers, 'worker')} as SLURM array job {proc.stdout.strip().split(';')[0]}")
+    job = proc.stdout.strip().split(";")[0]
+    try:  # for `status` until the study starts
+        from .sweep.queue import record_workers
+
+        record_workers(folder(spec, ns.results_dir), job)
+    except OSError as exc:  # the workers are submitted: say what is lost, do not fail
+        print(f"snnsim.tune: note: could not record array job {job} in {folder(spec, ns.results_dir)} "
+              f"({getattr(exc, 'reason', None) or exc.strerror or exc}); `status` does not show its workers waiting",
+              file=sys.stderr)  # fmt: skip
+    print(f"{spec.name}: submitted {plural(workers, 'worker')} as SLURM array job {job}")
     return 0
 
 
@@ -1500,7 +1509,12 @@ def cmd_status(spec: Spec, ns: Any) -> int:
     print(_status_line(info))
     journal = journal_path(spec, ns.results_dir)
     if not journal.exists():  # all zeros: say why, and where it was looked for
-        print(f"  not started: no study in {journal.parent}; start it with: python -m snnsim.tune run {spec.path}")
+        from .sweep.queue import waiting_workers
+
+        if waiting := waiting_workers(journal.parent):  # submitted: the first worker to start makes the study
+            print(f"  not started: its workers wait in SLURM ({waiting})")
+        else:
+            print(f"  not started: no study in {journal.parent}; start it with: python -m snnsim.tune run {spec.path}")
     return 0
 
 

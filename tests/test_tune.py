@@ -637,6 +637,25 @@ def test_slurm_workers(cluster, tmp_path):  # noqa: F811 - the imported fixture
         assert int(ds.attrs["trial_number"]) == n
 
 
+@pytest.mark.slurm
+def test_status_while_submitted_workers_wait_says_so(cluster, tmp_path):  # noqa: F811 - the imported fixture
+    """``tune status`` while the workers of ``tune submit`` wait in the queue (no study yet) said
+    "not started ... start it with: python -m snnsim.tune run": as if nothing were submitted."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(trials=3, pruner="none"))
+    env = env_for(tmp_path / "results")
+    sub = ok(cli("submit", spec, "--workers", "2", "--sbatch-args=--hold", env=env, cwd=tmp_path, timeout=30))
+    job = re.search(r"submitted 2 workers as SLURM array job (\d+)", sub.stdout).group(1)
+    try:
+        out = ok(cli("status", spec, env=env, cwd=tmp_path, timeout=60)).stdout.splitlines()
+    finally:
+        subprocess.run(["scancel", job], capture_output=True, timeout=30)
+    assert out[1:] == [f"  not started: its workers wait in SLURM (array job {job}: 2 PENDING (JobHeldUser))"], out
+    wait_for(lambda: not squeue_states(job), 60, f"job {job} to leave the queue", interval=0.5)
+    out = ok(cli("status", spec, env=env, cwd=tmp_path, timeout=60)).stdout.splitlines()
+    assert out[1].startswith("  not started: no study in "), out
+
+
 def test_merge_of_choices_that_are_lists(tmp_path):
     """``hidden = { choices = [8, [8, 4]] }``: merged, each trial's hidden is a text coordinate as
     a sweep's (``"8"``, ``"8,4"``), and its first layer's weights are the trial's."""

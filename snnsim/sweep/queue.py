@@ -180,3 +180,38 @@ def record(exp: Experiment, root: str | os.PathLike | None, job: str, pack: int,
     path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(f"{j} {p} {int(s)}\n" for j, p, s in [*kept, (job, pack, rerun_stale)])
     atomic_write.write_bytes(path, text.encode(), overwrite=True)
+
+
+def record_workers(folder: Path, job: str) -> None:
+    """Record the array job ``job`` of tuning workers that ``tune submit`` sent, in
+    ``FOLDER/.slurm-workers`` (one id a line, keeping those still in the queue), for
+    :func:`waiting_workers`."""
+    path = folder / ".slurm-workers"
+    queue = _queue()
+    try:
+        kept = [j for j in path.read_text().split() if j.isdigit() and (queue is None or j in queue)]
+    except OSError:
+        kept = []
+    folder.mkdir(parents=True, exist_ok=True)
+    atomic_write.write_bytes(path, "".join(f"{j}\n" for j in [*kept, job]).encode(), overwrite=True)
+
+
+def waiting_workers(folder: Path) -> str | None:
+    """The recorded array jobs of tuning workers still in the SLURM queue, as ``"array job 462:
+    2 PENDING (JobHeldUser)"``; None where none is recorded, none waits, or ``squeue`` does not
+    answer."""
+    try:
+        jobs = [j for j in (folder / ".slurm-workers").read_text().split() if j.isdigit()]
+    except OSError:
+        return None
+    queue = _queue() if jobs else None
+    if not queue:
+        return None
+    parts = []
+    for job in jobs:
+        count: dict[str, int] = {}
+        for state in queue.get(job, {}).values():
+            count[state] = count.get(state, 0) + 1
+        if count:
+            parts.append(f"array job {job}: " + ", ".join(f"{n} {k}" for k, n in count.items()))
+    return "; ".join(parts) or None
