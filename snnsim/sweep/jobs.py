@@ -235,7 +235,11 @@ def file_state(
         if made_by is not None and config_digest(exp.config(index).to_json()) not in made_by:  # the file edited since
             return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made by another "
                             "config (the experiment file changed since): it starts from epoch 1")  # fmt: skip
-        return JobState(index, "missing", f"resumes from its checkpoint after epoch {progress[0]}/{progress[1]}")
+        resumes = f"resumes from its checkpoint after epoch {progress[0]}/{progress[1]}"
+        if len(set(batch)) > 1:  # a pack's batched model: run alone (or in another pack), the job starts anew
+            resumes += (f" when jobs {array_spec(batch)} run again in one pack (the --pack they ran with); "
+                        "run otherwise, from epoch 1")  # fmt: skip
+        return JobState(index, "missing", resumes)
     return JobState(index, "missing")
 
 

@@ -177,6 +177,26 @@ seed = [0, 1, 2]
     assert not np.array_equal(snn0.y_pred.values, snn1.y_pred.values)
 
 
+def test_a_pack_checkpoint_says_it_resumes_only_in_its_pack(tmp_path):
+    """A pack stopped before any of its results: `status` said each job "resumes from its
+    checkpoint", and the resubmit it suggests, without --pack, ran each job alone from epoch 1
+    (another batched model, another checkpoint). It says that the pack's checkpoint resumes in
+    the pack only."""
+    exp = loads(TEXT.replace("seed = [0, 1, 2]", "seed = [0]"))
+    pack = pack_indices(exp, 2, 0)
+    assert run_jobs(exp, pack, tmp_path, log=lambda m: None, keep_checkpoints=True) == 0
+    for i in pack:  # as a pack stopped after its last epoch, before its result files
+        result_path(exp, i, tmp_path).unlink()
+    for i in pack:
+        st = state(exp, i, tmp_path)
+        assert st.state == "missing"
+        assert st.reason == ("resumes from its checkpoint after epoch 2/2 when jobs 0,2 run again in one pack "
+                             "(the --pack they ran with); run otherwise, from epoch 1"), st.reason  # fmt: skip
+    logs = []
+    assert run_jobs(exp, [0], tmp_path, log=logs.append) == 0
+    assert not any("resuming" in m for m in logs), logs  # alone: trained from epoch 1, as status said
+
+
 def test_a_pack_checkpoint_that_cannot_resume_is_named_and_removed(tmp_path):
     """A pack stopped after one of its results was written: its other jobs run in another batched
     model, which does not resume from the pack's checkpoint. `status` says so (not "resumes"),
