@@ -1319,7 +1319,7 @@ def build_parser() -> OneLineParser:
     )
     add("worker", "one worker: trials until the budget is used ($SLURM_ARRAY_TASK_ID numbers it)")
     s = add("submit", "sbatch slurm/tune.sh as an array of workers")
-    s.add_argument("--workers", type=_positive, default=2, help="array tasks, at most the spec's trials (default 2)")
+    s.add_argument("--workers", type=_positive, default=2, help="array tasks, at most the trials to run (default 2)")
     s.add_argument("--dry-run", action="store_true", help="print the sbatch command, do not run it")
     s.add_argument("--sbatch-args", default="", metavar="'OPTIONS'", help="further sbatch options in one string")
     s = add("status", "best so far and trials by state")
@@ -1451,6 +1451,13 @@ def cmd_submit(spec: Spec, ns: Any) -> int:
     check_runnable(spec, here=False)
     extra = sbatch_options(ns.sbatch_args, "--workers sets it")
     workers = min(ns.workers, spec.trials)  # as run -j: a worker past the budget would find it used
+    if journal_path(spec, ns.results_dir).exists():  # a study under way: only the trials it still needs
+        info = summary(spec, ns.results_dir)
+        used = sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))  # as _used
+        if used >= spec.trials:
+            print(f"{spec.name}: nothing to submit (the budget of {plural(spec.trials, 'trial')} is used)")
+            return 0
+        workers = min(workers, spec.trials - used)
     cmd = ["sbatch", "--parsable", f"--array=0-{workers - 1}", *extra, str(SCRIPT), str(spec.path.resolve())]
     env = dict(os.environ)
     if ns.results_dir is not None:

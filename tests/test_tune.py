@@ -1723,6 +1723,23 @@ def test_submit_starts_no_more_workers_than_trials(tmp_path, monkeypatch, capsys
     assert " --array=0-0 " in capsys.readouterr().out
 
 
+def test_submit_of_a_study_whose_budget_is_used_sends_no_worker(tmp_path, monkeypatch, capsys):
+    """``tune submit`` of a finished study sent its workers all the same: each waited in the
+    queue and loaded torch on a node only to find the budget used. It submits nothing, as
+    ``sweep submit`` of a finished grid."""
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.format(trials=2, pruner="none"))
+    root = ["--results-dir", str(tmp_path / "r")]
+    assert tune.main([*root, "run", str(path)]) == 0
+    capsys.readouterr()
+    assert tune.main([*root, "submit", str(path), "--workers", "2", "--dry-run"]) == 0
+    assert capsys.readouterr().out == "tiny: nothing to submit (the budget of 2 trials is used)\n"
+    path.write_text(TINY.format(trials=3, pruner="none"))  # one trial to go: one worker
+    assert tune.main([*root, "submit", str(path), "--workers", "2", "--dry-run"]) == 0
+    assert " --array=0-0 " in capsys.readouterr().out
+
+
 def test_a_dry_run_prints_the_results_folder_its_workers_would_write_to(tmp_path, monkeypatch, capsys):
     """``--results-dir R submit --dry-run`` printed a bare ``sbatch ...``: the real submit passes
     ``SNNSIM_RESULTS=R`` to sbatch, so the printed line, run by hand, wrote to ./results."""
