@@ -261,10 +261,17 @@ def sbatch_options(text: str, array: str) -> list[str]:
         extra = shlex.split(text)
     except ValueError as exc:  # an unbalanced quote
         raise SnnsimError(f"submit: --sbatch-args {text!r}: {exc}") from None
-    for token in extra:
+    for k, token in enumerate(extra):
         name = token.split("=", 1)[0]
         if (len(name) > 3 and "--array".startswith(name)) or (token.startswith("-a") and not token.startswith("--")):
             raise SnnsimError(f"submit: --sbatch-args: {token} would replace the array that submit sets; {array}")
+        if len(name) > 4 and "--export".startswith(name):  # --exp is no other sbatch option's prefix
+            value = token.split("=", 1)[1] if "=" in token else (extra[k + 1] if k + 1 < len(extra) else "")
+            if value.split(",", 1)[0] != "ALL":  # NONE, or only the variables named
+                shown = token if "=" in token else f"{token} {value}"
+                raise SnnsimError(f"submit: --sbatch-args: {shown} would keep this environment (SNNSIM_RESULTS, "
+                                  "SNNSIM_PYTHON, PYTHONPATH ...) from the jobs, which then write elsewhere or run "
+                                  "another python; give --export=ALL,NAME=VALUE")  # fmt: skip
     return extra
 
 

@@ -505,6 +505,20 @@ def test_sbatch_args_that_set_the_array_are_refused(args, tmp_path, capsys, no_s
     assert "--account=a -A b --time=1:00" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("args", ["--export=NONE", "--export NONE", "--exp=PATH", "--export=SNNSIM_THREADS=2"])
+def test_sbatch_args_that_keep_the_environment_from_the_jobs_are_refused(args, tmp_path, capsys, no_scontrol_questions):
+    """``--sbatch-args=--export=NONE``: the array tasks ran without ``SNNSIM_RESULTS`` and
+    ``SNNSIM_PYTHON`` (python3 without snnsim: exit 1 and no ``.failed``; or results in another
+    folder), and ``status`` showed them missing with no reason. Refused in one line."""
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    argv = ["--results-dir", str(tmp_path), "submit", str(exp_file), "--dry-run", f"--sbatch-args={args}"]
+    assert cli.main(argv) == 2
+    assert one_line(capsys).startswith(f"snnsim.sweep: error: submit: --sbatch-args: {args} would keep ")
+    assert cli.main([*argv[:-1], "--sbatch-args=--export=ALL,SNNSIM_THREADS=2"]) == 0
+    assert "--export=ALL,SNNSIM_THREADS=2" in capsys.readouterr().out
+
+
 def test_a_complete_mark_that_is_not_one_number_is_corrupt(tmp_path, capsys):
     exp = loads(TEXT)
     path = fake_job(exp, 0, tmp_path)
