@@ -120,9 +120,10 @@ def build_parser() -> OneLineParser:
         metavar="K",
         help="one array task per pack of at most K jobs (shared data, batched seeds)",
     )
-    s.add_argument("--all", action="store_true", help="every index, even those done (they are skipped when run)")
+    which = s.add_mutually_exclusive_group()  # each chooses the jobs: --failed --all submitted every job
+    which.add_argument("--all", action="store_true", help="every index, even those done (they are skipped when run)")
     s.add_argument("--rerun-stale", action="store_true", help="also submit stale jobs (replacing their files)")
-    s.add_argument("--failed", action="store_true", help="submit only the failed jobs")
+    which.add_argument("--failed", action="store_true", help="submit only the failed jobs")
     s.add_argument(
         "--script",
         type=lambda text: Path(user_path(text)),

@@ -519,6 +519,19 @@ def test_sbatch_args_that_keep_the_environment_from_the_jobs_are_refused(args, t
     assert "--export=ALL,SNNSIM_THREADS=2" in capsys.readouterr().out
 
 
+def test_submit_failed_with_all_is_refused(tmp_path, capsys, no_scontrol_questions):
+    """``submit --failed --all`` submitted every job, the done ones too, where --failed asks for
+    the failed jobs only: the two choose the jobs apart, so the pair is refused in one line."""
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    argv = ["--results-dir", str(tmp_path), "submit", str(exp_file), "--dry-run", "--failed", "--all"]
+    with pytest.raises(SystemExit) as exc:
+        cli.main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1].endswith("error: argument --all: not allowed with argument --failed"), err
+
+
 def test_a_complete_mark_that_is_not_one_number_is_corrupt(tmp_path, capsys):
     exp = loads(TEXT)
     path = fake_job(exp, 0, tmp_path)
