@@ -75,21 +75,26 @@ def submitting(exp: Experiment, root: str | os.PathLike | None = None) -> Iterat
     again where the block recorded nothing (a submit refused, or with nothing to submit)."""
     lock = JobLock(record_path(exp, root).with_name(RECORD + ".lock"))
     made = [p for p in (lock.path.parent, *lock.path.parent.parents) if not p.exists()]  # innermost first
+
+    def remove_made() -> None:  # leave no folder of a submit that sent nothing
+        if made and not record_path(exp, root).exists():
+            with contextlib.suppress(OSError):
+                lock.path.unlink(missing_ok=True)
+                for folder in made:
+                    folder.rmdir()
+
     try:
         if not lock.acquire(wait=0):
             print(f"snnsim.sweep: waiting for another `sweep submit` of {exp.name} ({lock.holder() or lock.path})",
                   file=sys.stderr, flush=True)  # fmt: skip
             lock.acquire(wait=math.inf)
-    except OSError as exc:
+    except OSError as exc:  # a full disk: its empty lock file and folders are not left behind
+        remove_made()
         raise SnnsimError(f"submit: cannot take the lock {lock.path}: {exc.strerror or exc}") from None
     try:
         yield
     finally:
-        if made and not record_path(exp, root).exists():  # leave no folder of a submit that sent nothing
-            with contextlib.suppress(OSError):
-                lock.path.unlink()
-                for folder in made:
-                    folder.rmdir()
+        remove_made()
         lock.release()
 
 

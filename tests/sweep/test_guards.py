@@ -532,6 +532,18 @@ def test_submit_failed_with_all_is_refused(tmp_path, capsys, no_scontrol_questio
     assert err[-1].endswith("error: argument --all: not allowed with argument --failed"), err
 
 
+def test_submit_on_a_full_disk_leaves_no_folder(tmp_path, capsys):
+    """``submit`` on a full results disk: one line naming its lock, and no job folder left behind
+    with an empty lock file in it (a submit that sent nothing leaves no folder)."""
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    with mounted_tmpfs(tmp_path / "small") as folder:
+        fill(folder)
+        assert cli.main(["--results-dir", str(folder), "submit", str(exp_file)]) == 2
+        assert "cannot take the lock" in one_line(capsys)
+        assert sorted(p.name for p in folder.iterdir()) == ["filler"]
+
+
 def test_a_complete_mark_that_is_not_one_number_is_corrupt(tmp_path, capsys):
     exp = loads(TEXT)
     path = fake_job(exp, 0, tmp_path)
