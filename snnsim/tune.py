@@ -1516,10 +1516,14 @@ def cmd_status(spec: Spec, ns: Any) -> int:
     print(_status_line(info))
     journal = journal_path(spec, ns.results_dir)
     if not journal.exists():  # all zeros: say why, and where it was looked for
-        from .sweep.queue import waiting_workers
+        from .sweep.queue import ended_workers, waiting_workers
 
         if waiting := waiting_workers(journal.parent):  # submitted: the first worker to start makes the study
             print(f"  not started: its workers wait in SLURM ({waiting})")
+        elif ended := ended_workers(journal.parent):  # submitted, and each worker was refused (a bad setting)
+            print(f"  not started: the workers of SLURM array job {', '.join(ended)} left the queue without "
+                  f"starting it (cancelled, or refused: logs/snnsim-tune_{ended[-1]}_K.err where they were "
+                  "submitted says why)")  # fmt: skip
         else:
             print(f"  not started: no study in {journal.parent}; start it with: python -m snnsim.tune run {spec.path}")
     return 0

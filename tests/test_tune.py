@@ -653,7 +653,33 @@ def test_status_while_submitted_workers_wait_says_so(cluster, tmp_path):  # noqa
     assert out[1:] == [f"  not started: its workers wait in SLURM (array job {job}: 2 PENDING (JobHeldUser))"], out
     wait_for(lambda: not squeue_states(job), 60, f"job {job} to leave the queue", interval=0.5)
     out = ok(cli("status", spec, env=env, cwd=tmp_path, timeout=60)).stdout.splitlines()
-    assert out[1].startswith("  not started: no study in "), out
+    assert out[1].startswith(f"  not started: the workers of SLURM array job {job} left the queue "), out
+
+
+@pytest.mark.slurm
+def test_status_after_submitted_workers_were_refused_says_so(cluster, tmp_path, bmi_path):  # noqa: F811
+    """Workers of ``tune submit`` that each ended without starting the study (its data file removed
+    since): ``status`` said "start it with: python -m snnsim.tune run", not that they had ended."""
+    import shutil
+
+    data = tmp_path / "data.pkl"
+    shutil.copyfile(bmi_path, data)
+    spec = tmp_path / "b.toml"
+    spec.write_text(f'name = "b"\n[fixed]\nstudy = "bmi"\nmodel = "ann"\ndata = "{data}"\n'
+                    "[search]\nlr = { low = 1e-3, high = 1e-2 }\n")  # fmt: skip
+    env = env_for(tmp_path / "results")
+    sub = ok(cli("submit", spec, "--workers", "2", "--sbatch-args=--hold", env=env, cwd=tmp_path, timeout=30))
+    job = re.search(r"as SLURM array job (\d+)", sub.stdout).group(1)
+    data.unlink()
+    try:
+        subprocess.run(["scontrol", "release", job], capture_output=True, timeout=30)
+        wait_for(lambda: not squeue_states(job), 120, f"job {job} to leave the queue", interval=0.5)
+    finally:
+        subprocess.run(["scancel", job], capture_output=True, timeout=30)
+    assert "no file at" in (tmp_path / "logs" / f"snnsim-tune_{job}_0.err").read_text()
+    out = ok(cli("status", spec, env=env, cwd=tmp_path, timeout=60)).stdout.splitlines()
+    assert out[1:] == [f"  not started: the workers of SLURM array job {job} left the queue without starting it "
+                       f"(cancelled, or refused: logs/snnsim-tune_{job}_K.err where they were submitted says why)"], out  # fmt: skip
 
 
 def test_merge_of_choices_that_are_lists(tmp_path):

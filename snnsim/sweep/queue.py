@@ -201,6 +201,17 @@ def record_workers(folder: Path, job: str) -> None:
     atomic_write.write_bytes(path, "".join(f"{j}\n" for j in [*kept, job]).encode(), overwrite=True)
 
 
+def ended_workers(folder: Path) -> list[str]:
+    """The recorded array jobs of tuning workers (:func:`record_workers`) no longer in the SLURM
+    queue; none where ``squeue`` does not answer."""
+    try:
+        jobs = [j for j in (folder / ".slurm-workers").read_text().split() if j.isdigit()]
+    except OSError:
+        return []
+    queue = _queue() if jobs else None
+    return [] if queue is None else [j for j in jobs if j not in queue]
+
+
 def waiting_workers(folder: Path) -> str | None:
     """The recorded array jobs of tuning workers still in the SLURM queue, as ``"array job 462:
     2 PENDING (JobHeldUser)"``; None where none is recorded, none waits, or ``squeue`` does not
