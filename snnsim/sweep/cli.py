@@ -65,8 +65,9 @@ if TYPE_CHECKING:
     from .experiment import Experiment
 
 PROG = "snnsim.sweep"
-#: The SHA-256 of the experiment file's text that `sweep local` chose its jobs from, for the
-#: `sweep run` processes it starts: a file edited meanwhile is refused, not run at the old indices.
+#: ``COMMAND DIGEST``: the command (``local``, ``submit``) that chose the jobs and the
+#: :func:`source_digest` of the experiment file it chose them from, for the `sweep run` processes
+#: it starts (SLURM's tasks too): a file edited meanwhile is refused, not run at the old indices.
 ENV_EXPERIMENT = "SNNSIM_EXPERIMENT_SHA256"
 ARRAY_SCRIPT = Path(__file__).resolve().parents[2] / "slurm" / "array.sh"
 
@@ -246,9 +247,11 @@ def cmd_run(exp: Experiment, ns: argparse.Namespace) -> int:
         except argparse.ArgumentTypeError:
             raise SnnsimError(f"run: $SLURM_ARRAY_TASK_ID={env!r} is not a job index") from None
     log = functools.partial(log_line, PROG)  # a log on a full disk loses its lines, not the jobs
-    if (chosen := os.environ.get(ENV_EXPERIMENT)) is not None and chosen != source_digest(exp):
-        raise SnnsimError(f"run: {exp.path or exp.name} changed since `sweep local` read it: this job was not run; "
-                          "run `sweep local` again for the file as it is now")  # fmt: skip
+    command, _, chosen = os.environ.get(ENV_EXPERIMENT, "").rpartition(" ")
+    if chosen and chosen != source_digest(exp):
+        command = f"sweep {command}" if command in ("local", "submit") else "sweep local or submit"
+        raise SnnsimError(f"run: {exp.path or exp.name} changed since `{command}` read it: this job was not run; "
+                          f"run `{command}` again for the file as it is now")  # fmt: skip
     if ns.only is not None and not ns.pack:
         raise SnnsimError("run: --only selects jobs of a pack; give --pack K too")
     if ns.pack:
@@ -322,6 +325,7 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     env = dict(os.environ)
     if ns.results_dir is not None:
         env[jobs_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
+    env[ENV_EXPERIMENT] = f"submit {source_digest(exp)}"  # a task reads the file as it starts: the one submitted
     if ns.dry_run:
         print(shell_line(cmd, env, jobs_mod.ENV_RESULTS))
         return 0
@@ -470,7 +474,7 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
         env[jobs_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
     threads.share(env, ns.processes)  # the cores are shared by the processes (the numbers do not change)
     env.pop("SLURM_ARRAY_TASK_ID", None)
-    env[ENV_EXPERIMENT] = source_digest(exp)  # each job reads the file again: the one its jobs were chosen from
+    env[ENV_EXPERIMENT] = f"local {source_digest(exp)}"  # each job reads the file again: the one chosen from
 
     unit = "pack" if ns.pack else "job"
     entries = _todo_packs(exp, ns, todo) if ns.pack else todo

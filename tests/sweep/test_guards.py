@@ -972,7 +972,7 @@ def test_a_comment_or_description_edited_while_local_runs_changes_no_job(tmp_pat
     toml, res = tmp_path / "ed.toml", tmp_path / "res"
     text = TINY_IPD_GRID.format(epochs=1)
     env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
-    env[cli.ENV_EXPERIMENT] = cli.source_digest(loads(text))  # as `sweep local` gives its jobs
+    env[cli.ENV_EXPERIMENT] = f"local {cli.source_digest(loads(text))}"  # as `sweep local` gives its jobs
     toml.write_text('description = "edited"\n# a comment\n' + text.replace("epochs = 1", "epochs   =   1"))
     proc = run_here(cli.main, "--results-dir", res, "run", toml, "0", env=env)
     assert proc.returncode == 0, proc.stderr

@@ -476,6 +476,36 @@ def test_two_submits_at_once_send_each_job_once(cluster, workdir):
 
 
 @pytest.mark.slurm
+def test_tasks_of_an_experiment_edited_after_submit_are_refused(cluster, workdir):
+    """An array task reads the experiment file as it starts: one edited since `submit` (here a
+    fixed setting, while the tasks are held) would run the new file's points at the old indices.
+    Each task refuses instead (one line in its log naming `sweep submit`), writes nothing, and
+    `status` shows the jobs missing, to submit again."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    toml = cwd / "smoke.toml"
+    text = SMOKE.read_text()
+    assert "\nepochs = 16\n" in text
+    toml.write_text(text)
+    sub = sweep("submit", str(toml), "--sbatch-args=--hold", env=env, cwd=cwd)
+    m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", sub.stdout)
+    assert m, sub.stdout
+    job = m.group(1)
+    try:
+        toml.write_text(text.replace("\nepochs = 16\n", "\nepochs = 2\n"))
+        subprocess.run(["scontrol", "release", job], check=True, timeout=30)
+        wait_for(lambda: not squeue_states(job), 240, "the edited experiment's tasks to end")
+    finally:
+        subprocess.run(["scancel", job], capture_output=True, timeout=30)
+    for i in range(4):
+        err = (cwd / "logs" / f"snnsim_{job}_{i}.err").read_text()
+        assert (f"snnsim.sweep: error: run: {toml} changed since `sweep submit` read it: this job was not run; "
+                "run `sweep submit` again for the file as it is now") in err, err  # fmt: skip
+        assert not result_path(experiment.load(toml), i, cwd / "results").exists()
+    assert status(env, cwd, toml, in_process=True)["missing"] == [0, 1, 2, 3]
+
+
+@pytest.mark.slurm
 def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
     """A pack held in the queue that holds a stale job: the task will leave that job alone (it
     was not sent with --rerun-stale), so `status` shows it stale, not queued, and a `submit
