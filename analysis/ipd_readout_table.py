@@ -44,7 +44,8 @@ def table(ds, show_ref: bool) -> list[str]:
                 if show_ref:
                     ref_acc, ref_err = REF.get((str(r), float(t)), "- | -").split(" | ")
                     acc, err = f"{acc} | {ref_acc}", f"{err} | {ref_err}"
-                values = "".join(f" {format_setting(d, v)} |" for d, v in key.items())
+                # a column of its own: the value alone ("readout", not "eval = readout" as a figure labels it)
+                values = "".join(f" {format_setting(d, v).removeprefix(f'{d} = ')} |" for d, v in key.items())
                 lines.append(f"| {r} | {t * 1e3:g} ms |{values} {acc} | {err} | {train} |")
     seconds = ds.train_seconds.values[np.isfinite(ds.train_seconds.values)]
     lines.append(f"\nmedian training time per job: {np.median(seconds):.1f} s")
