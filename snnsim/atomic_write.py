@@ -89,6 +89,20 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
     return path
 
 
+def cannot_write_in(folder: str | os.PathLike) -> str | None:
+    """Why a file cannot be made in ``folder`` (read-only, no permission, full: the OS's words),
+    found by making and removing a probe file there; None where it can."""
+    import tempfile
+
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".snnsim-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return None
+
+
 def _link_new(tmp: Path, path: Path) -> None:
     """Put ``tmp`` in place as ``path`` only if ``path`` does not exist (FileExistsError)."""
     try:

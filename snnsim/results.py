@@ -21,7 +21,6 @@ import io
 import json
 import os
 import platform
-import tempfile
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .atomic_write import WriteFailed, temporary_name, write_bytes
+from .atomic_write import WriteFailed, cannot_write_in, temporary_name, write_bytes
 from .errors import ResultError
 
 if TYPE_CHECKING:  # xarray loads where a file is read (a second): not for --help or a refusal
@@ -222,12 +221,8 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str =
         room = limit - (len(longest.encode()) - len(path.name.encode()))
         raise ResultError(f"{flag}: the file name {path.name[:20]}... is {len(path.name.encode())} bytes long; at "
                           f"most {room} here (temporary and checkpoint files beside it add to it)")  # fmt: skip
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".snnsim-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ResultError(f"{flag}: cannot write in {folder}: {exc.strerror}") from None
+    if why := cannot_write_in(folder):
+        raise ResultError(f"{flag}: cannot write in {folder}: {why}")
     return path
 
 

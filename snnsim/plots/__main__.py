@@ -36,12 +36,11 @@ import argparse
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic_write import WriteFailed
+from ..atomic_write import WriteFailed, cannot_write_in
 from ..cli import PATH_ERRORS, OneLineParser, description_of, dpi, guarded, print_out, process, user_path
 from ..errors import SnnsimError
 from .common import first_trained, merge_holes
@@ -154,12 +153,8 @@ def check_out(out: Path) -> None:
         folder = folder.parent
     if not folder.is_dir():
         raise SnnsimError(f"--out: {folder} is not a folder; give the folder the figures go to")
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".snnsim-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise SnnsimError(f"--out: cannot write in {folder}: {exc.strerror}; nothing drawn") from None
+    if why := cannot_write_in(folder):
+        raise SnnsimError(f"--out: cannot write in {folder}: {why}; nothing drawn")
 
 
 def main(argv: list[str] | None = None) -> int:
