@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from lost_stop import StopInFinalizer
 
 from snnsim import runner
 from snnsim.config import RunConfig
@@ -123,20 +124,13 @@ def test_a_stop_whose_raise_a_finalizer_swallowed_between_batched_models_stops_t
     (here: as it is handed on): Python drops the raised stop, and every later stop signal is
     ignored. Ridge decoders train without batches, so no batch looked for the stop: a pack's next
     batched model trained and was written too. The runner looks for it before each batched model."""
-    import os
     import signal
 
     from snnsim.cli import Interrupted, stop_on_signals
 
-    class Finalized:
-        def __del__(self) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
-            for _ in range(1000):
-                pass
-
     def on_result(i, ds) -> None:
         done.append(i)
-        Finalized()  # made and finalized here: the stop is raised inside __del__
+        StopInFinalizer()  # made and finalized here: the stop is raised inside __del__
 
     cfgs = [RunConfig(study="bmi", model="linear", data=bmi_path, n_train_folds=folds) for folds in (2, 3)]
     assert len(runner.plan(cfgs)) == 2  # two batched models

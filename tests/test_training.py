@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from in_process import run_here
+from lost_stop import StopInFinalizer
 
 from snnsim import results, runner
 from snnsim.config import RunConfig, config_digest
@@ -590,18 +591,12 @@ def test_a_stop_whose_raise_a_finalizer_swallowed_still_stops(tmp_path, monkeypa
     from snnsim import training
     from snnsim.cli import Interrupted
 
-    class Finalized:
-        def __del__(self) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
-            for _ in range(1000):
-                pass
-
     call, lost = training._call_hooks, []
 
     def after(hooks, state, model, weights, epoch, again=False):
         call(hooks, state, model, weights, epoch, again)
         if epoch == 1:
-            Finalized()  # made and finalized here: the stop is raised inside __del__
+            StopInFinalizer()  # made and finalized here: the stop is raised inside __del__
 
     monkeypatch.setattr(training, "_call_hooks", after)
     monkeypatch.setattr(sys, "unraisablehook", lost.append)

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from in_process import run_here
+from lost_stop import StopInFinalizer
 from signalled_write import signal_in_write
 from small_disk import fill, mounted_tmpfs
 from sweep.test_slurm_e2e import cluster, squeue_states, wait_for  # noqa: F401 - the cluster fixture
@@ -756,18 +757,12 @@ def test_run_with_workers_stopped_by_a_signal_whose_raise_a_finalizer_swallowed(
 
     from snnsim.cli import Interrupted
 
-    class Finalized:
-        def __del__(self) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
-            for _ in range(1000):
-                pass
-
     wait, lost = subprocess.Popen.wait, []
 
     def waited(self, timeout=None):
         code = wait(self, timeout)
         if code == 0 and not lost:  # worker 0 ended: the stop is raised inside __del__
-            Finalized()
+            StopInFinalizer()
         return code
 
     monkeypatch.setattr(subprocess.Popen, "wait", waited)
@@ -854,12 +849,6 @@ def test_a_stop_whose_raise_a_finalizer_swallowed_between_trials_stops_the_worke
 
     from snnsim.cli import Interrupted
 
-    class Finalized:
-        def __del__(self) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
-            for _ in range(1000):
-                pass
-
     path = tmp_path / "learns.toml"
     path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "3"))
     spec, root = tune.load(path), tmp_path / "results"
@@ -868,7 +857,7 @@ def test_a_stop_whose_raise_a_finalizer_swallowed_between_trials_stops_the_worke
     def log(message: str) -> None:
         messages.append(message)
         if message.startswith("trial 0: "):
-            Finalized()  # made and finalized here: the stop is raised inside __del__
+            StopInFinalizer()  # made and finalized here: the stop is raised inside __del__
 
     monkeypatch.setattr(sys, "unraisablehook", lost.append)
     assert tune.work(spec, root, 0, log) == 128 + signal.SIGTERM, messages

@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import torch
 from in_process import run_here
+from lost_stop import StopInFinalizer
 from small_disk import fill, mounted_tmpfs
 from sweep.test_merge import TEXT, fake_job
 
@@ -834,16 +835,10 @@ def test_local_stopped_by_a_signal_whose_raise_a_finalizer_swallowed(bmi_path, t
 
     from snnsim.cli import Interrupted
 
-    class Finalized:
-        def __del__(self) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
-            for _ in range(1000):
-                pass
-
     update, lost = tqdm.tqdm.update, []
 
     def counted(self, n=1):
-        Finalized()  # made and finalized here: the stop is raised inside __del__
+        StopInFinalizer()  # made and finalized here: the stop is raised inside __del__
         return update(self, n)
 
     monkeypatch.setattr(tqdm.tqdm, "update", counted)

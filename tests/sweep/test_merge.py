@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from lost_stop import StopInFinalizer
 from signalled_write import signal_in_write
 
 from snnsim import results, runner
@@ -614,12 +615,6 @@ def test_a_merge_stopped_by_a_signal_whose_raise_a_finalizer_swallowed_keeps_the
     143, the previous merged file stays byte for byte."""
     from snnsim.cli import Interrupted
 
-    class Finalized:
-        def __del__(self) -> None:
-            os.kill(os.getpid(), signal.SIGTERM)  # the handler runs at this method's next steps
-            for _ in range(1000):
-                pass
-
     fake_jobs(tmp_path)
     exp_file = tmp_path / "m.toml"
     exp_file.write_text(TEXT)
@@ -631,7 +626,7 @@ def test_a_merge_stopped_by_a_signal_whose_raise_a_finalizer_swallowed_keeps_the
 
     def read(*args, **kwargs):
         if not lost:
-            Finalized()  # made and finalized here: the stop is raised inside __del__
+            StopInFinalizer()  # made and finalized here: the stop is raised inside __del__
         return load(*args, **kwargs)
 
     monkeypatch.setattr(results, "load", read)
