@@ -44,6 +44,7 @@ import dataclasses
 import numbers
 import os
 import pickle
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -307,6 +308,9 @@ def load_or_generate(seed: int = DATA_SEED, member: str = "standard") -> dict[st
                 return pickle.load(fh)
         except Exception:  # a damaged cache is rebuilt
             pass
+    if sys.stderr is not None and sys.stderr.isatty():  # seconds of silence otherwise; a log gets no line
+        print(f"snnsim: generating the synthetic BMI data set {member} (seed {seed}), once: it is cached in {path}",
+              file=sys.stderr, flush=True)  # fmt: skip
     data = generate(seed, gen=FAMILY[member])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@ standard member is the default data set, and each member changes what its name s
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
 
@@ -132,3 +133,26 @@ def test_a_run_never_writes_over_a_synthetic_sets_cache(monkeypatch, tmp_path, c
             capsys.readouterr().err.strip()
             == f"snnsim.run: error: --out: {cache} is the --data file; write to another file"
         )
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_generating_the_synthetic_set_says_so_on_a_terminal(monkeypatch, tmp_path):
+    """The first use of a synthetic set generates it for seconds: a line on a terminal says why it
+    waits; a log (stderr not a terminal, as the progress bar paces itself) and the cached set get none."""
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path))
+    small = syn.generate
+    monkeypatch.setattr(syn, "generate", lambda seed, gen: small(seed, samples_per_fold=300, gen=gen))
+    for tty, seed in ((False, 1), (True, 2)):
+        err = _Terminal() if tty else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        syn.load_or_generate(seed, "sparse")
+        syn.load_or_generate(seed, "sparse")  # cached: silent
+        expected = (
+            f"snnsim: generating the synthetic BMI data set sparse (seed {seed}), once: it is cached in "
+            f"{syn.cache_path(seed, 'sparse')}\n"
+        )
+        assert err.getvalue() == (expected if tty else "")
