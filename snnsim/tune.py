@@ -1514,6 +1514,11 @@ def cmd_status(spec: Spec, ns: Any) -> int:
         print(json.dumps(info))
         return 0
     print(_status_line(info))
+    # stopped workers (scancel, Ctrl-C) with budget left and none still at work: the next run asks the rest
+    left = spec.trials - sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))
+    if info["stopped"] and left > 0 and all(str(n) in info["ended"] for n in info["running"]):
+        print(f"  {left} of the budget of {plural(spec.trials, 'trial')} not run (stopped trials do not count): run "
+              f"them with: python -m snnsim.tune run {spec.path} (or on SLURM: python -m snnsim.tune submit {spec.path})")  # fmt: skip
     journal = journal_path(spec, ns.results_dir)
     if not journal.exists():  # all zeros: say why, and where it was looked for
         from .sweep.queue import ended_workers, waiting_workers

@@ -1975,3 +1975,27 @@ def test_status_of_a_study_never_run_says_it_is_not_started(tmp_path):
     assert out[1:] == [f"  not started: no study in {tmp_path / 'results' / 'tiny'}; start it with: python -m "
                        f"snnsim.tune run {spec}"]  # fmt: skip
     assert not (tmp_path / "results").exists()
+
+
+def test_status_of_stopped_trials_with_budget_left_says_how_to_go_on(tmp_path):
+    """Workers stopped (scancel, Ctrl-C of ``tune run``) leave their trials stopped, not counted:
+    ``status`` says how the rest of the budget runs; with no budget left, or trials still
+    running, it says nothing of the kind."""
+    from optuna.trial import TrialState
+
+    path = tmp_path / "spec.toml"
+    path.write_text(TINY.format(trials=2, pruner="none"))
+    spec, env = tune.load(path), env_for(tmp_path / "results")
+    s = tune.study(spec, tmp_path / "results")
+    stopped = s.ask()  # what work() records when SIGTERM arrives mid-trial
+    stopped.set_user_attr("stopped", "SIGTERM")
+    s.tell(stopped, state=TrialState.FAIL)
+    out = ok(here("status", path, env=env, cwd=tmp_path)).stdout.splitlines()
+    assert out == ["tiny: budget 2; complete 0  running 0  pruned 0  failed 0  stopped 1",
+                   f"  2 of the budget of 2 trials not run (stopped trials do not count): run them with: python -m "
+                   f"snnsim.tune run {path} (or on SLURM: python -m snnsim.tune submit {path})"]  # fmt: skip
+    running = s.ask()  # a worker still at work runs the rest itself
+    assert len(ok(here("status", path, env=env, cwd=tmp_path)).stdout.splitlines()) == 1
+    s.tell(running, state=TrialState.PRUNED)
+    s.tell(s.ask(), state=TrialState.PRUNED)  # the budget used
+    assert len(ok(here("status", path, env=env, cwd=tmp_path)).stdout.splitlines()) == 1
