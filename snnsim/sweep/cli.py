@@ -453,10 +453,6 @@ def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
 
 
 def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
-
-    from tqdm import tqdm
-
     todo = _todo(exp, ns, ns.rerun_stale)
     if ns.indices is not None:
         only = _parse_indices(exp, "local: --indices", ns.indices)
@@ -469,6 +465,20 @@ def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
     jobs_mod.check_data(exp, todo, here=True)
     logdir = jobs_mod.job_dir(exp, ns.results_dir) / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
+    record = jobs_mod.LocalRecord(exp, todo, ns.results_dir)  # for `status`: these jobs wait here, not missing
+    record.acquire()
+    try:
+        return _local_jobs(exp, ns, todo, logdir)
+    finally:
+        record.release()
+
+
+def _local_jobs(exp: Experiment, ns: argparse.Namespace, todo: list[int], logdir: Path) -> int:
+    """Run ``todo`` (the jobs :func:`cmd_local` chose) in processes of their own, logs in ``logdir``."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from tqdm import tqdm
+
     env = dict(os.environ)
     if ns.results_dir is not None:
         env[jobs_mod.ENV_RESULTS] = str(Path(ns.results_dir).resolve())
@@ -670,6 +680,7 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
     for s in st:
         by[s.state].append(s.index)
     todo = sorted(by["missing"] + by["failed"] + by["corrupt"])
+    local = {i: who for i, who in jobs_mod.waiting_in_local(listing).items() if i in todo}
     temporaries = [
         t for i in range(exp.grid_size) for t in listing.leftovers(jobs_mod.result_path(exp, i, ns.results_dir))
     ] + listing.checkpoint_leftovers()
@@ -719,7 +730,10 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
     if walls:
         print(f"  done jobs: wall time until written {min(walls):.1f}-{max(walls):.1f} s, "
               f"peak memory {min(peaks):.0f}-{max(peaks):.0f} MB")  # fmt: skip
-    if todo:
+    for who in sorted(set(local.values())):  # not started yet by a `sweep local` that runs: not to resubmit
+        waiting = [i for i, w in local.items() if w == who]
+        print(f"  waiting in a running `sweep local` ({who}): {jobs_mod.array_spec(waiting)}")
+    if todo := [i for i in todo if i not in local]:
         print(f"  to resubmit: --array={jobs_mod.array_spec(todo)}")
     return 0
 

@@ -32,6 +32,7 @@ States (:func:`state`):
 from __future__ import annotations
 
 import fcntl
+import fnmatch
 import json
 import os
 import re
@@ -614,6 +615,77 @@ def tensorboard_hooks(exp: Experiment, todo: list[int]) -> Callable:
 
 def job_lock(exp: Experiment, index: int, root: str | os.PathLike | None = None) -> JobLock:
     return JobLock(job_dir(exp, root) / f".{PREFIX}-{exp.check_index(index)}.lock")
+
+
+class LocalRecord:
+    """The jobs a running ``sweep local`` will run, for ``status``: the hidden file
+    ``.local-HOST-PID.lock`` in the job folder, ``flock``-ed while that ``local`` runs (as a
+    :class:`JobLock`: the kernel releases it when the process ends, killed too), removed when it
+    ends. A record nobody holds is stale (its ``local`` was killed) and says nothing."""
+
+    PATTERN = ".local-*.lock"
+
+    def __init__(self, exp: Experiment, jobs: list[int], root: str | os.PathLike | None = None) -> None:
+        self.path = job_dir(exp, root) / f".local-{socket.gethostname()}-{os.getpid()}.lock"
+        self.jobs = list(jobs)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Write and hold the record; where it cannot be written (a full disk) hold none: ``status``
+        then shows the jobs as it did before (missing), and ``local`` runs them all the same."""
+        for old in self.path.parent.glob(self.PATTERN):  # stale ones of killed runs: nobody holds them
+            if _record_holder(old) is None:
+                old.unlink(missing_ok=True)
+        text = json.dumps({"holder": f"{socket.gethostname()} pid {os.getpid()}", "jobs": self.jobs})
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
+        except OSError:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.write(fd, text.encode())
+        except OSError:
+            os.close(fd)
+            self.path.unlink(missing_ok=True)
+            return
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+
+def _record_holder(path: Path) -> dict | None:
+    """The record at ``path`` (``holder``, ``jobs``) while its ``sweep local`` holds it, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                return json.loads(os.pread(fd, 1 << 20, 0).decode())
+            except ValueError:  # being written this moment: as none
+                return None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def waiting_in_local(listing: Listing) -> dict[int, str]:
+    """The jobs a running ``sweep local`` will run (:class:`LocalRecord`s in the job folder's
+    ``listing``): index -> its holder (``HOST pid N``)."""
+    out: dict[int, str] = {}
+    for name in sorted(n for n in listing.names if fnmatch.fnmatchcase(n, LocalRecord.PATTERN)):
+        if (record := _record_holder(listing.folder / name)) is not None:
+            out.update(dict.fromkeys(record.get("jobs", []), record.get("holder", "another process")))
+    return out
 
 
 # -- running jobs ----------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -166,3 +167,34 @@ def test_status_says_what_it_waits_for_while_squeue_does_not_answer(tmp_path):
         "snnsim.sweep: note: could not ask SLURM which jobs of array job(s) 4242 still wait (squeue: error: Unable"
         " to contact slurm controller (connect failure)); jobs waiting in the queue show as missing"
     ]
+
+
+def test_status_shows_jobs_waiting_in_a_running_local_not_to_resubmit(tmp_path):
+    """``sweep local -j 1`` runs job 0 and keeps jobs 1-3 for later: ``status`` meanwhile names
+    them waiting in that ``local`` (its pid), not missing to resubmit. Once it is stopped, or a
+    record is left that nobody holds (its ``local`` killed), they are missing to resubmit again."""
+    import signal
+
+    toml = tmp_path / "st.toml"
+    toml.write_text(EXPERIMENT.replace("epochs = 2", "epochs = 5000"))
+    exp = experiment.load(toml)
+    res = tmp_path / "res"
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", "--results-dir", str(res), "local", str(toml),
+                             "-j", "1", "--quiet"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        end = time.monotonic() + 120
+        while "running 1" not in (text := here("status", str(toml), results_dir=res, cwd=tmp_path).stdout):
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+            time.sleep(0.5)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    host = socket.gethostname()
+    assert f"  waiting in a running `sweep local` ({host} pid {proc.pid}): 1-3\n" in text, text
+    assert "to resubmit" not in text, text
+    (exp_dir := res / exp.name).mkdir(exist_ok=True)
+    (exp_dir / f".local-{host}-1.lock").write_text(json.dumps({"holder": f"{host} pid 1", "jobs": [0, 1, 2, 3]}))
+    text = here("status", str(toml), results_dir=res, cwd=tmp_path).stdout
+    assert "waiting in" not in text and "to resubmit: --array=0-3" in text, text
