@@ -177,16 +177,28 @@ def ipd_stimuli(
         raise DataError(f"--data: no file at {data}")
     if Path(data).is_dir():
         raise DataError(f"--data: {data} is a folder; give the .npz file of stimuli")
+    needed = (f"give an .npz with an array 'spikes' (samples, {stim.steps}, {stim.n_inputs}) of 0/1 and optionally "
+              "'ipd' (rad)")  # fmt: skip
     try:
         raw = Path(data).read_bytes()  # read once: the digest is of the bytes the arrays came from
+        if not raw:
+            raise DataError(f"--data: {data} is empty; {needed}")
         arrays = np.load(io.BytesIO(raw))
         if not isinstance(arrays, np.lib.npyio.NpzFile):  # an .npy file: one array, no names
-            raise KeyError("spikes")
+            raise DataError(f"--data: {data} holds one array without a name (an .npy file); {needed}")
+        if "spikes" not in arrays.files:  # an .npz file of other arrays, or a zip file of none (a torch checkpoint)
+            if not any(name.endswith(".npy") for name in arrays.zip.namelist()):
+                torch_file = any(name.endswith("data.pkl") for name in arrays.zip.namelist())
+                raise DataError(f"--data: {data} is a zip file with no arrays"
+                                + (" (a torch checkpoint?)" if torch_file else "") + f"; {needed}")  # fmt: skip
+            raise DataError(f"--data: {data} holds arrays {', '.join(arrays.files)}; {needed}")
         spikes = np.asarray(arrays["spikes"])
         ipd = np.asarray(arrays["ipd"]) if "ipd" in arrays.files else None
         unread = [name for name in arrays.files if name not in ("spikes", "ipd")]
+    except DataError:
+        raise
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        # EOFError: an empty file; zlib.error: a damaged member of an np.savez_compressed file
+        # EOFError: a cut file; zlib.error: a damaged member of an np.savez_compressed file
         raise DataError(f"--data: {data} is not an .npz file with an array 'spikes' ({type(exc).__name__})") from None
     if spikes.ndim != 3 or spikes.shape[1:] != (stim.steps, stim.n_inputs) or not len(spikes):
         raise DataError(f"--data: spikes have shape {spikes.shape}; the model takes (samples, {stim.steps}, "

@@ -209,6 +209,11 @@ def _bytes(path: Path, data: bytes) -> Path:
     return path
 
 
+def _torch_file(path: Path) -> Path:
+    torch.save({"w1": torch.zeros(2)}, path)  # a zip file, which np.load opens as an .npz of no arrays
+    return path
+
+
 def _damaged_compressed_npz(folder: Path) -> Path:
     """An ``np.savez_compressed`` file whose deflated spikes have bytes flipped: the zip's
     directory reads, its member's compressed stream does not."""
@@ -221,9 +226,14 @@ def _damaged_compressed_npz(folder: Path) -> Path:
 
 BAD = {
     "missing model": lambda m, d: (d / "nope.h5", ["--stimuli", "4"], "no result file"),
-    "no spikes": lambda m, d: (m, ["--data", _npz(d, "x.npz", x=np.zeros(3))], "with an array 'spikes'"),
+    "no spikes": lambda m, d: (m, ["--data", _npz(d, "x.npz", X=np.zeros(3), y=np.zeros(3))],
+                               "x.npz holds arrays X, y; give an .npz with an array 'spikes' (samples, 100, 200) of 0/1 "
+                               "and optionally 'ipd' (rad)$"),  # it is an .npz file: not "not an .npz file (KeyError)"
+    "a torch checkpoint": lambda m, d: (m, ["--data", _torch_file(d / "model.pt")],
+                                        "model.pt is a zip file with no arrays (a torch checkpoint?); give an .npz"),
     "wrong shape": lambda m, d: (m, ["--data", _npz(d, "s.npz", spikes=np.zeros((4, 10, 3)))], "have shape (4, 10, 3)"),
-    "an .npy": lambda m, d: (m, ["--data", _npy(d, "a.npy", np.zeros((4, 100, 200)))], "'spikes'"),
+    "an .npy": lambda m, d: (m, ["--data", _npy(d, "a.npy", np.zeros((4, 100, 200)))],
+                             "a.npy holds one array without a name (an .npy file); give an .npz with an array 'spikes'"),
     "no samples": lambda m, d: (m, ["--data", _npz(d, "e.npz", spikes=np.zeros((0, 100, 200)))], "at least one"),
     "not spikes": lambda m, d: (m, ["--data", _npz(d, "h.npz", spikes=np.full((2, 100, 200), 2))], "0 or 1"),
     "ipd per sample": lambda m, d: (m, ["--data", _npz(d, "i.npz", spikes=np.zeros((4, 100, 200)), ipd=np.zeros(3))],
@@ -238,7 +248,7 @@ BAD = {
     "BMI's synthetic data": lambda m, d: (m, ["--data", "synthetic:weak:1"], "--data: synthetic:weak:1 is a synthetic "
                                           "BMI data set; an IPD model takes --data FILE.npz or --stimuli N$"),
     "a folder as data": lambda m, d: (m, ["--data", str(d)], "is a folder; give the .npz file of stimuli"),
-    "empty .npz": lambda m, d: (m, ["--data", _bytes(d / "z.npz", b"")], "with an array 'spikes' (EOFError)"),
+    "empty .npz": lambda m, d: (m, ["--data", _bytes(d / "z.npz", b"")], "z.npz is empty; give an .npz with an array 'spikes'"),
     "not a zip": lambda m, d: (m, ["--data", _bytes(d / "t.npz", b"PK\x03\x04 not a zip")],
                                "with an array 'spikes' (BadZipFile)"),
     "damaged compressed .npz": lambda m, d: (m, ["--data", _damaged_compressed_npz(d)], "with an array 'spikes'"),
