@@ -425,6 +425,31 @@ def test_a_file_that_is_not_a_run_is_refused_as_config(tmp_path, capsys):
         assert "sweep merge or tune merge" not in err[0], err  # --config runs one run again: no merge
 
 
+def test_a_binary_file_as_config_is_named_for_what_it_is(tmp_path, capsys):
+    """A torch checkpoint, a pickle, an .npz or other bytes given as ``--config`` said only "is
+    not UTF-8 text"; the line names what the file seems to be and what --config takes."""
+    import pickle
+
+    import torch
+
+    torch.save({"w1": torch.zeros(2)}, tmp_path / "model.pt")
+    (tmp_path / "m.pkl").write_bytes(pickle.dumps({"epochs": 1}))
+    np.savez(tmp_path / "x.npz", X=np.zeros(2))
+    (tmp_path / "r.bin").write_bytes(bytes(range(128, 256)))
+    takes = ': --config takes a TOML file of RunConfig fields (durations as "2ms") or a run\'s result file (.h5)'
+    cases = {"model.pt": "is a torch checkpoint (a zip file), not a TOML file of settings",
+             "m.pkl": "is a pickle file, not a TOML file of settings",
+             "x.npz": "is an .npz file of arrays, not a TOML file of settings",
+             "r.bin": "is not UTF-8 text, so not a TOML file of settings"}  # fmt: skip
+    out = tmp_path / "r.h5"
+    for name, what in cases.items():
+        capsys.readouterr()
+        assert main(["--config", str(tmp_path / name), "--quiet", "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"snnsim.run: error: --config: {tmp_path / name} {what}{takes}"], err
+        assert not out.exists()
+
+
 def test_a_bad_value_in_a_config_file_is_named_with_the_file(tmp_path, capsys):
     """A value the config refuses, given in a TOML ``--config`` file, is named with the file and
     its key, not as a flag the user never gave; nothing is written."""
