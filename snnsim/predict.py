@@ -377,7 +377,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{results.NUMERICS_VERSION}: its predictions here can differ from the scores it stored (in "
                   "the last bits, or more)", file=sys.stderr)  # fmt: skip
         target = results.check_writable(
-            ns.out, ns.overwrite, inputs={"the model file": ns.model, "the --data file": ns.data}
+            ns.out,
+            ns.overwrite,
+            inputs={"the model file": ns.model, "the --data file": ns.data},
+            hdf5="a predictions file",
         )
         clean_and_report(target, PROG, "predictions")  # temporaries of predictions killed in their write
         if cfg.study == "ipd":  # a flag of the other study first: it says what is wrong with the command

@@ -193,16 +193,36 @@ def file_name(text: str | os.PathLike, flag: str = "--out", example: str = "run.
     return Path(text)
 
 
+#: Extensions of files of other formats, which an HDF5 result or predictions file under that
+#: name would belie (a name without one, or .h5, .hdf5, .nc, is taken as it is).
+OTHER_FORMATS = {".csv": "CSV", ".tsv": "TSV", ".json": "JSON", ".txt": "text", ".toml": "TOML", ".yaml": "YAML",
+                 ".yml": "YAML", ".npz": "NumPy .npz", ".npy": "NumPy .npy", ".pt": "torch", ".pth": "torch",
+                 ".pkl": "pickle", ".pickle": "pickle", ".mat": "MATLAB", ".parquet": "Parquet", ".xlsx": "Excel",
+                 ".png": "PNG", ".pdf": "PDF", ".svg": "SVG", ".nir": "NIR", ".zarr": "Zarr"}  # fmt: skip
+
+
+def check_hdf5_name(path: str | os.PathLike, flag: str = "--out", what: str = "a result file") -> None:
+    """Refuse a name whose extension names another format (``--out preds.csv``): the file
+    written is HDF5 whatever its name."""
+    suffix = Path(path).suffix.lower()
+    if suffix in OTHER_FORMATS:
+        raise ResultError(f"{flag}: {path} names a {OTHER_FORMATS[suffix]} file, but {what} is HDF5; give a name "
+                          f"such as {Path(path).with_suffix('.h5')} (.h5, .hdf5 or .nc)")  # fmt: skip
+
+
 def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str = "--out",
-                   example: str = "run.h5", inputs: dict | None = None) -> Path:  # fmt: skip
+                   example: str = "run.h5", inputs: dict | None = None, hdf5: str | None = None) -> Path:  # fmt: skip
     """Fail early (before any training) if ``path`` cannot be written, exists and ``overwrite``
-    is false, or is one of the ``inputs`` (``{"the model file": path}``; None values skipped).
+    is false, or is one of the ``inputs`` (``{"the model file": path}``; None values skipped),
+    or (``hdf5``: what is written, "a result file") has the extension of another format.
     Creates the folder. Returns the path. ``example``: a file name the message for a folder
     suggests."""
     path = file_name(path, flag, example)
     for what, given in (inputs or {}).items():
         if given is not None and same_file(path, given):
             raise ResultError(f"{flag}: {path} is {what}; write to another file")
+    if hdf5 is not None:
+        check_hdf5_name(path, flag, hdf5)
     folder = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise ResultError(f"{flag}: {path} is a folder; give a file name such as {path / example}")

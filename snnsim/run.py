@@ -464,7 +464,7 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: d
 
     clean_and_report(out, "snnsim.run", "runs", leftovers(out) + checkpoint_leftovers(out))
     try:
-        results.check_writable(out, overwrite, inputs=inputs)
+        results.check_writable(out, overwrite, inputs=inputs, hdf5="a result file")
     except ResultError as exc:  # the checkpoint a run killed after writing ``out`` left beside it: named
         if overwrite or not out.is_file() or not (older := checkpoints_older_than(out)):
             raise

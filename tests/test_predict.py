@@ -274,6 +274,18 @@ def test_bad_input_is_one_line_exit_2_and_no_file(case, ipd_model, tmp_path, cap
 
 
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
+def test_an_out_named_as_another_format_is_refused(ipd_model, tmp_path):
+    """``--out preds.csv`` wrote an HDF5 file under that name without a word; refused before any work."""
+    out = tmp_path / "preds.csv"
+    proc = run_here(predict.main, ipd_model, "--stimuli", 4, "--out", out)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"snnsim.predict: error: --out: {out} names a CSV file, but a predictions file is HDF5; give a name such as "
+        f"{tmp_path / 'preds.h5'} (.h5, .hdf5 or .nc)\n"
+    ), proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_a_seed_past_a_runs_seeds_is_refused(ipd_model, tmp_path):
     """--seed past int64 was a traceback from the write of the predictions file's attribute,
     after the predictions; it takes a run's seeds, 0..4294967295."""

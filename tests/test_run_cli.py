@@ -84,6 +84,27 @@ def test_a_refusal_needs_neither_torch_nor_xarray(argv, flag, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["folder", "taken.h5"]
 
 
+@pytest.mark.parametrize("name, kind", [("r.csv", "CSV"), ("r.json", "JSON"), ("r.NPZ", "NumPy .npz"),
+                                        ("r.pt", "torch"), ("sub/r.pkl", "pickle")])  # fmt: skip
+def test_an_out_named_as_another_format_is_refused(name, kind, tmp_path):
+    """``--out r.csv`` wrote an HDF5 file under that name without a word; it is refused in one
+    line before any work (and before torch loads), nothing made."""
+    code = f"import sys; sys.modules['torch'] = None; from snnsim.run import main; sys.exit(main({['--out', name]!r}))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    stem = name.rsplit(".", 1)[0]
+    assert proc.returncode == 2 and proc.stderr == (
+        f"snnsim.run: error: --out: {name} names a {kind} file, but a result file is HDF5; give a name such as "
+        f"{stem}.h5 (.h5, .hdf5 or .nc)\n"
+    ), proc.stderr
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["r.hdf5", "r.nc", "r", "run_lr0.01"])
+def test_an_out_of_hdf5_or_no_extension_is_taken(name, tmp_path):
+    assert main([*TINY, "--quiet", "--out", str(tmp_path / name)]) == 0
+    assert (tmp_path / name).read_bytes()[:8] == b"\x89HDF\r\n\x1a\n"
+
+
 def test_accepted_values_are_listed(capsys):
     assert main(["--readout", "median"]) == 2
     assert "accepted: mean, max, fr, last, weighted, oc" in capsys.readouterr().err
