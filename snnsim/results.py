@@ -206,7 +206,9 @@ def check_hdf5_name(path: str | os.PathLike, flag: str = "--out", what: str = "a
     written is HDF5 whatever its name."""
     suffix = Path(path).suffix.lower()
     if suffix in OTHER_FORMATS:
-        raise ResultError(f"{flag}: {path} names a {OTHER_FORMATS[suffix]} file, but {what} is HDF5; give a name "
+        kind = OTHER_FORMATS[suffix]
+        article = "an" if kind in ("Excel", "SVG") else "a"  # "an SVG file", "a NumPy .npz file"
+        raise ResultError(f"{flag}: {path} names {article} {kind} file, but {what} is HDF5; give a name "
                           f"such as {Path(path).with_suffix('.h5')} (.h5, .hdf5 or .nc)")  # fmt: skip
 
 

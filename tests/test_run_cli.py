@@ -84,8 +84,8 @@ def test_a_refusal_needs_neither_torch_nor_xarray(argv, flag, tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["folder", "taken.h5"]
 
 
-@pytest.mark.parametrize("name, kind", [("r.csv", "CSV"), ("r.json", "JSON"), ("r.NPZ", "NumPy .npz"),
-                                        ("r.pt", "torch"), ("sub/r.pkl", "pickle")])  # fmt: skip
+@pytest.mark.parametrize("name, kind", [("r.csv", "a CSV"), ("r.json", "a JSON"), ("r.NPZ", "a NumPy .npz"),
+                                        ("r.pt", "a torch"), ("sub/r.pkl", "a pickle"), ("r.svg", "an SVG")])  # fmt: skip
 def test_an_out_named_as_another_format_is_refused(name, kind, tmp_path):
     """``--out r.csv`` wrote an HDF5 file under that name without a word; it is refused in one
     line before any work (and before torch loads), nothing made."""
@@ -93,7 +93,7 @@ def test_an_out_named_as_another_format_is_refused(name, kind, tmp_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
     stem = name.rsplit(".", 1)[0]
     assert proc.returncode == 2 and proc.stderr == (
-        f"snnsim.run: error: --out: {name} names a {kind} file, but a result file is HDF5; give a name such as "
+        f"snnsim.run: error: --out: {name} names {kind} file, but a result file is HDF5; give a name such as "
         f"{stem}.h5 (.h5, .hdf5 or .nc)\n"
     ), proc.stderr
     assert os.listdir(tmp_path) == []
