@@ -335,8 +335,8 @@ def load(path: str | Path) -> Spec:
         raise SpecError(f"{path}: [search] names no setting")
     spec = Spec(name, trials, choice("sampler", SAMPLERS, "tpe"), choice("pruner", PRUNERS, "median"), seed, fixed,
                 tuple(search), path, str(doc.get("description", "")), text)  # fmt: skip
-    cfgs, refused = [], None
-    for point in spec.corners():
+    cfgs, refused, points = [], None, spec.corners()
+    for point in points:
         try:
             cfgs.append(spec.config(point))
         except ConfigError as exc:
@@ -345,8 +345,11 @@ def load(path: str | Path) -> Spec:
         _check_stepped(spec, cfgs[0])
     if refused is not None:
         raise refused
-    if cfgs[0].study == "ipd" and cfgs[0].n_val_batches < 1:
-        raise SpecError(f"{path}: fixed.n_val_batches must be at least 1: trials are scored on validation data")
+    for point, cfg in zip(points, cfgs):  # each corner (all made: none refused): a searched n_val_batches may draw 0
+        if cfg.study == "ipd" and cfg.n_val_batches < 1:
+            searched = "n_val_batches" in point
+            raise SpecError(f"{path}: {'search' if searched else 'fixed'}.n_val_batches must be at least 1: trials are "
+                            "scored on validation data" + (f" (a trial with {format_settings(point)})" if searched else ""))  # fmt: skip
     return spec
 
 

@@ -207,6 +207,11 @@ BAD = {
         GOOD.replace("[search]", '[search]\ndt = { choices = ["1ms", "0.5ms"] }\ntone_hz = { low = 20, high = 600 }'),
         "--tone-hz: must be below half the step rate (1 / (2 dt) = 500 Hz), or the sampled tone aliases; got 600 Hz "
         "(a trial with dt=1ms tone_hz=600"),
+    # only the first corner was checked: the trials that drew 0 failed one by one (KeyError: val_acc_curve)
+    "a searched choice of no validation data (IPD)": (
+        GOOD.replace("n_val_batches = 1\n", "").replace("[search]", "[search]\nn_val_batches = { choices = [1, 0] }"),
+        "search.n_val_batches must be at least 1: trials are scored on validation data (a trial with "
+        "n_val_batches=0"),
 }  # fmt: skip
 
 
