@@ -506,13 +506,35 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         s.set_user_attr("seed", spec.seed)
         made_with = {**versions(), "numerics_version": results.NUMERICS_VERSION}
         s.set_user_attr("made_with", json.dumps(made_with, sort_keys=True))
-    elif changed := [t for t in ("fixed", "search") if _canonical(json.loads(made_by))[t] != json.loads(spec.space)[t]]:
+    elif changed := [
+        t
+        for t in ("fixed", "search")
+        if _canonical(json.loads(made_by))[t] != json.loads(spec.space)[t]
+        and not (t == "fixed" and _same_configs(json.loads(made_by)["fixed"], spec.fixed))
+    ]:
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
                         "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip
     if create:  # run, worker: status, best and merge read what the trials made
         _check_numerics(s, path)
         _check_data(spec, s, path)
     return s
+
+
+def _same_configs(made_by: dict[str, Any], fixed: dict[str, Any]) -> bool:
+    """Whether the ``[fixed]`` settings ``made_by`` (a study's, as :attr:`Spec.space` wrote them)
+    and ``fixed`` (a spec's) differ only in defaults given or left out (``seed = 0``): the same trials."""
+    from dataclasses import fields
+
+    defaults = {f.name: f.default for f in fields(RunConfig)}
+    keys = sorted(set(made_by) | set(fixed))
+    if any(k not in defaults for k in keys):
+        return False
+    try:
+        old = {k: made_by[k] if k in made_by else config_mod.coerce(k, defaults[k]) for k in keys}
+        new = {k: fixed[k] if k in fixed else config_mod.coerce(k, defaults[k]) for k in keys}
+    except (ConfigError, TypeError, ValueError):  # a default this snnsim cannot write as a spec's: not the same
+        return False
+    return _canonical({"fixed": old, "search": []}) == _canonical({"fixed": new, "search": []})
 
 
 def _real(value: Any) -> bool:

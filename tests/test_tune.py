@@ -430,6 +430,9 @@ def test_a_changed_spec_of_the_same_name_is_refused(tmp_path):
     path.write_text("\n".join([*lines[:-2], lines[-1].replace("0.0", "0"), lines[-2]]) + "\n")
     assert tune.load(path).search[0].name == "weight_decay"
     tune.study(tune.load(path), root)
+    # the same fixed settings written otherwise: a default given (seed = 0): its trials are the same
+    path.write_text(text.replace("hidden = 16\n", 'hidden = 16\nseed = 0\nreadout = "mean"\n'))
+    tune.study(tune.load(path), root)
 
 
 def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path):
