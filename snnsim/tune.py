@@ -1080,6 +1080,10 @@ def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None, check
     out: dict[str, Any] = {"name": spec.name, "objective": spec.objective, "budget": spec.trials, **by,
                            "reasons": {str(n): why for n, why in sorted(reasons.items())},
                            "damage": {str(n): why for n, why in sorted(damage.items())}}  # fmt: skip
+    # complete, but its file removed since: merge refuses it, or leaves it out (as a damaged one)
+    gone = {n: trial_path(spec, n, root) for n in by["complete"]}
+    out["gone"] = [n for n, path in gone.items() if not path.exists()]
+    out["gone_files"] = {str(n): str(gone[n]) for n in out["gone"]}
     # running trials whose worker, a process of this host, has ended (killed): none will finish them
     out["ended"] = {str(n): who for n in by["running"] if (who := _ended_worker(trials[n])) is not None}
     if eligible := sorted(by["complete"] + by["damaged"]):  # a damaged file: the journal still holds its params
@@ -1520,6 +1524,10 @@ def _status_line(info: dict[str, Any]) -> str:
         text += f"  damaged {len(info['damaged'])}"
         text += "".join(f"\n  trial {n} damaged: {why} (merge --allow-missing leaves it out)"
                         for n, why in info["damage"].items())  # fmt: skip
+    if info["gone"]:  # complete in the journal, its file removed since: merge refuses it, or leaves it out
+        text += f"  gone {len(info['gone'])}"
+        text += "".join(f"\n  trial {n} gone: {path} (merge --allow-missing leaves it out)"
+                        for n, path in info["gone_files"].items())  # fmt: skip
     text += "".join(f"\n  {line}" for line in _ended_lines(info))
     if best:
         text += f"\n  best: trial {best['number']}, {info['objective']} = {best['value']:.4f}, {best['params']}"

@@ -454,6 +454,10 @@ def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path
     assert info["stopped"] == [0] and info["complete"] == [1, 2] and info["failed"] == [], info
     assert messages[-1].endswith("budget of 2 trials used; worker 0 stops")
     tune.trial_path(spec, 1, root).unlink()
+    # status named no gone file: "complete 2" (and trial 1 best), then merge refused trial 1
+    shown = ok(here("status", path, env=env_for(root), cwd=tmp_path)).stdout
+    assert f"trial 1 gone: {tune.trial_path(spec, 1, root)} (merge --allow-missing leaves it out)" in shown, shown
+    assert tune.summary(spec, root)["gone"] == [1]
     with pytest.raises(tune.SnnsimError, match=r"completed trial 1 has no result file in .* leave it out$"):
         tune.merge(spec, root)
     assert not (root / "learns.h5").exists()
