@@ -905,10 +905,13 @@ def test_best_never_writes_over_the_spec_or_the_study(tmp_path, capsys):
     spec, root = tune.load(path), tmp_path / "results"
     assert tune.work(spec, root, 0, lambda message: None) == 0
     trial = tune.trial_path(spec, 0, root)
-    before = {p: p.read_bytes() for p in (path, trial)}
+    merged = tune.merge(spec, root)  # RESULTS/learns.h5, beside the study's folder: it was replaced with TOML
+    before = {p: p.read_bytes() for p in (path, trial, merged)}
     (tmp_path / "folder").mkdir()
     for out, reason in [(path, f"--out: {path} is the tuning spec; write to another file"),
                         (trial, f"--out: {trial} is in the study's folder {tune.folder(spec, root).resolve()}"),
+                        (merged, f"--out: {merged} is a result file (HDF5); best writes a TOML config: give "
+                                 "another name, such as best.toml"),
                         (tmp_path / "folder", "is a folder; give a file name such as")]:  # fmt: skip
         code = tune.main(["--results-dir", str(root), "best", str(path), "--out", str(out), "--overwrite"])
         err = capsys.readouterr().err.strip().splitlines()
