@@ -481,12 +481,19 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
                                   pruner=pruner)  # fmt: skip
         elif not create:
             return None
+        elif stray := sorted(path.parent.glob("trial-*.h5"), key=lambda p: (len(p.name), p.name)):
+            s = None  # a journal removed or emptied: a new study's trials would write over these files
         else:
             s = optuna.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed + worker),
                                     pruner=pruner, direction="maximize", load_if_exists=True)  # fmt: skip
-        asked = len(s.get_trials(deepcopy=False))
+        asked = len(s.get_trials(deepcopy=False)) if s is not None else 0
     except (ValueError, KeyError, TypeError, IndexError, AssertionError) as exc:  # what Optuna's replay raises
         raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+    if s is None:
+        names = ", ".join(p.name for p in stray[:3]) + (", ..." if len(stray) > 3 else "")
+        raise SpecError(f"{path.parent} holds the result files of trials ({names}) but its journal {path.name} "
+                        "holds no study (removed or emptied?): a new study would write over them; move them away, "
+                        "or give this spec another name")  # fmt: skip
     for t in s.get_trials(deepcopy=False):  # valid JSON of a wrong type, which Optuna's replay takes as it is
         if t.values is not None and not (len(t.values) == 1 and _real(t.values[0])):
             raise _damaged(path, f"trial {t.number} has values {t.values!r}, not one number")

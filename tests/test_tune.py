@@ -465,6 +465,29 @@ def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path
     assert merged.trial.values.tolist() == [2] and json.loads(merged.attrs["missing"]) == [1]
 
 
+@pytest.mark.parametrize("journal", ["removed", "emptied"])
+def test_a_study_whose_journal_is_gone_does_not_write_over_its_trial_files(tmp_path, journal):
+    """A study folder with trial files and no study in its journal (removed, or emptied): ``tune run``
+    started a new study, whose trials 0, 1, ... replaced the old trials' files without a word."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("epochs = 2", "epochs = 1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    trial = tune.trial_path(spec, 0, root)
+    before = trial.read_bytes()
+    if journal == "removed":
+        tune.journal_path(spec, root).unlink()
+    else:
+        tune.journal_path(spec, root).write_bytes(b"")
+    proc = here("run", path, env=env_for(root), cwd=tmp_path)
+    assert one_line_error(proc) == (
+        f"snnsim.tune: error: {tune.folder(spec, root)} holds the result files of trials (trial-0.h5) but its "
+        f"journal {tune.journal_path(spec, root).name} holds no study (removed or emptied?): a new study would "
+        "write over them; move them away, or give this spec another name"
+    )
+    assert trial.read_bytes() == before
+
+
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
 def test_a_resumed_worker_asks_new_points(tmp_path, sampler):
     """A worker started again (resumed after a signal, resubmitted) had the same sampler seed and
