@@ -481,7 +481,7 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
                                   pruner=pruner)  # fmt: skip
         elif not create:
             return None
-        elif stray := sorted(path.parent.glob("trial-*.h5"), key=lambda p: (len(p.name), p.name)):
+        elif stray := _trial_files(path.parent):
             s = None  # a journal removed or emptied: a new study's trials would write over these files
         else:
             s = optuna.create_study(study_name=spec.name, storage=storage, sampler=_sampler(spec, spec.seed + worker),
@@ -490,8 +490,7 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     except (ValueError, KeyError, TypeError, IndexError, AssertionError) as exc:  # what Optuna's replay raises
         raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
     if s is None:
-        names = ", ".join(p.name for p in stray[:3]) + (", ..." if len(stray) > 3 else "")
-        raise SpecError(f"{path.parent} holds the result files of trials ({names}) but its journal {path.name} "
+        raise SpecError(f"{path.parent} holds the result files of trials ({_names(stray)}) but its journal {path.name} "
                         "holds no study (removed or emptied?): a new study would write over them; move them away, "
                         "or give this spec another name")  # fmt: skip
     for t in s.get_trials(deepcopy=False):  # valid JSON of a wrong type, which Optuna's replay takes as it is
@@ -542,6 +541,15 @@ def _same_configs(made_by: dict[str, Any], fixed: dict[str, Any]) -> bool:
     except (ConfigError, TypeError, ValueError):  # a default this snnsim cannot write as a spec's: not the same
         return False
     return _canonical({"fixed": old, "search": []}) == _canonical({"fixed": new, "search": []})
+
+
+def _trial_files(where: Path) -> list[Path]:
+    """The trials' result files in the study folder ``where``, by trial number."""
+    return sorted(where.glob("trial-*.h5"), key=lambda p: (len(p.name), p.name))
+
+
+def _names(paths: list[Path]) -> str:
+    return ", ".join(p.name for p in paths[:3]) + (", ..." if len(paths) > 3 else "")
 
 
 def _real(value: Any) -> bool:
@@ -1560,7 +1568,11 @@ def cmd_status(spec: Spec, ns: Any) -> int:
         print(f"  {left} of the budget of {plural(spec.trials, 'trial')} not run (stopped trials do not count): run "
               f"them with: python -m snnsim.tune run {spec.path} (or on SLURM: python -m snnsim.tune submit {spec.path})")  # fmt: skip
     journal = journal_path(spec, ns.results_dir)
-    if not journal.exists():  # all zeros: say why, and where it was looked for
+    counted = any(info[k] for k in ("complete", "running", "pruned", "failed", "stopped", "stale", "damaged"))
+    if not counted and (stray := _trial_files(journal.parent)):  # its journal removed or emptied: run refuses
+        print(f"  no study in {journal} (removed or emptied?), but the result files of trials ({_names(stray)}): "
+              "tune run refuses to write over them")  # fmt: skip
+    elif not journal.exists():  # all zeros: say why, and where it was looked for
         from .sweep.queue import ended_workers, waiting_workers
 
         if waiting := waiting_workers(journal.parent):  # submitted: the first worker to start makes the study

@@ -486,6 +486,12 @@ def test_a_study_whose_journal_is_gone_does_not_write_over_its_trial_files(tmp_p
         "write over them; move them away, or give this spec another name"
     )
     assert trial.read_bytes() == before
+    # status said "not started: no study in ...; start it with: python -m snnsim.tune run" (or nothing)
+    shown = ok(here("status", path, env=env_for(root), cwd=tmp_path)).stdout
+    assert shown.splitlines()[1] == (
+        f"  no study in {tune.journal_path(spec, root)} (removed or emptied?), but the result files of trials "
+        "(trial-0.h5): tune run refuses to write over them"
+    ), shown
 
 
 @pytest.mark.parametrize("sampler", ["random", "tpe"])
