@@ -516,7 +516,7 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
         t
         for t in ("fixed", "search")
         if _canonical(json.loads(made_by))[t] != json.loads(spec.space)[t]
-        and not (t == "fixed" and _same_configs(json.loads(made_by)["fixed"], spec.fixed))
+        and not (t == "fixed" and _same_configs(json.loads(made_by)["fixed"], spec.fixed, s))
     ]:
         raise SpecError(f"{path}: made by a spec named {spec.name!r} with other {' and '.join(changed)} settings; "
                         "its trials would mix: give this spec another name, or remove that folder")  # fmt: skip
@@ -526,11 +526,16 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     return s
 
 
-def _same_configs(made_by: dict[str, Any], fixed: dict[str, Any]) -> bool:
+def _same_configs(made_by: dict[str, Any], fixed: dict[str, Any], s: Any) -> bool:
     """Whether the ``[fixed]`` settings ``made_by`` (a study's, as :attr:`Spec.space` wrote them)
-    and ``fixed`` (a spec's) differ only in defaults given or left out (``seed = 0``): the same trials."""
+    and ``fixed`` (a spec's) differ only in defaults given or left out (``seed = 0``): the same trials.
+    Only for a study ``s`` made by this snnsim: another's defaults may differ."""
     from dataclasses import fields
 
+    from . import __version__
+
+    if json.loads(s.user_attrs.get("made_with", "{}")).get("snnsim") != __version__:
+        return False
     defaults = {f.name: f.default for f in fields(RunConfig)}
     keys = sorted(set(made_by) | set(fixed))
     if any(k not in defaults for k in keys):

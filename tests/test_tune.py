@@ -432,7 +432,11 @@ def test_a_changed_spec_of_the_same_name_is_refused(tmp_path):
     tune.study(tune.load(path), root)
     # the same fixed settings written otherwise: a default given (seed = 0): its trials are the same
     path.write_text(text.replace("hidden = 16\n", 'hidden = 16\nseed = 0\nreadout = "mean"\n'))
-    tune.study(tune.load(path), root)
+    s = tune.study(tune.load(path), root)
+    # ... by this snnsim: another's defaults may have been others
+    s.set_user_attr("made_with", json.dumps({**json.loads(s.user_attrs["made_with"]), "snnsim": "0.0.1"}))
+    with pytest.raises(tune.SpecError, match="with other fixed settings; its trials would mix"):
+        tune.study(tune.load(path), root)
 
 
 def test_stopped_trials_leave_the_budget_and_missing_files_stop_a_merge(tmp_path):
