@@ -244,9 +244,13 @@ def load(path: str | Path) -> Spec:
     unknown = [k for k in doc if k not in TOP_KEYS]
     if unknown:
         raise SpecError(f"{path}: unknown key {unknown[0]!r}; expected {', '.join(TOP_KEYS)}")
+    if "name" not in doc:  # the study's folder and merged file are named by it
+        raise SpecError(f"{path}: no 'name'; give the study one at the top, such as name = \"{Path(path).stem}\"")
     name = doc.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise SpecError(f"{path}: 'name' must be letters, digits, '_', '-', '.'; got {name!r}")
+    if not isinstance(doc.get("description", ""), str):
+        raise SpecError(f"{path}: 'description' must be a string")
 
     def choice(key: str, accepted: tuple[str, ...], default: str) -> str:
         value = doc.get(key, default)

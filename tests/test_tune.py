@@ -119,6 +119,10 @@ def status(spec: Path, env, cwd) -> dict:
 # -- malformed specs -------------------------------------------------------------------------------
 GOOD = TINY.format(trials=4, pruner="median")
 BAD = {
+    "no name": (GOOD.replace('name = "tiny"\n', ""),
+                "spec.toml: no 'name'; give the study one at the top, such as name = \"spec\""),
+    "a description not text": (GOOD.replace('name = "tiny"\n', 'name = "tiny"\ndescription = 3\n'),
+                               "spec.toml: 'description' must be a string"),
     "objective on the test set": (GOOD.replace('seed = 0\n', 'seed = 0\nobjective = "test_acc"\n', 1),
                                   "unknown key 'objective'"),
     "low above high": (GOOD.replace("low = 1e-3, high = 3e-2", "low = 3e-2, high = 1e-3"),

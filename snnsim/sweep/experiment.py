@@ -230,6 +230,9 @@ def loads(text: str, path: Path | None = None) -> Experiment:
             f"{where}: unknown top-level key {unknown[0]!r}; expected {', '.join(TOP_KEYS)} "
             f"(settings go under [fixed] or [sweep])"
         )
+    if "name" not in doc:  # the results folder and merged file are named by it
+        example = Path(where).stem if where.endswith(".toml") else "my_sweep"
+        raise ExperimentError(f"{where}: no 'name'; give the experiment one at the top, such as name = \"{example}\"")
     name = doc.get("name")
     if not isinstance(name, str) or not NAME_RE.match(name):
         raise ExperimentError(f"{where}: 'name' must be a string of letters, digits, '_', '-', '.'; got {name!r}")

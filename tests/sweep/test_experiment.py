@@ -216,7 +216,7 @@ def test_a_misspelled_setting_is_told_the_settings_it_may_mean(key, hint):
         ('name = "x"\n[sweep]\nseed = []\n', "non-empty list"),
         ('name = "x"\n[sweep]\nseed = [0, 0]\n', "twice"),
         ('name = "x"\n[fixed]\nseed = 1\n[sweep]\nseed = [0]\n', "both fixed and swept"),
-        ("[sweep]\nseed = [0]\n", "'name'"),
+        ("[sweep]\nseed = [0]\n", "experiment: no 'name'; give the experiment one at the top, such as name = \"my_sweep\""),
         ('name = "x"\nsweeps = 1\n', "unknown top-level key"),
         ('name = "x"\n[sweep]\nseed = [[0, 1]]\n', "seed: expected an integer"),
         ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nreadout = ["fr"]\n', "same keys"),
