@@ -692,7 +692,8 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
                     "experiment": exp.name,
                     "n_jobs": exp.grid_size,
                     **{k: v for k, v in by.items()},
-                    "todo_array": jobs_mod.array_spec(todo),
+                    "todo_array": jobs_mod.array_spec([i for i in todo if i not in local]),  # to resubmit
+                    "waiting_local": local,  # index -> the running `sweep local` that will run it
                     "temporaries": [str(t) for t in temporaries],
                     "checkpoints_of_done_jobs": [str(p) for p in leftover],
                     "reasons": {s.index: s.reason for s in st if s.reason},

@@ -188,13 +188,18 @@ def test_status_shows_jobs_waiting_in_a_running_local_not_to_resubmit(tmp_path):
         while "running 1" not in (text := here("status", str(toml), results_dir=res, cwd=tmp_path).stdout):
             assert proc.poll() is None and time.monotonic() < end, proc.communicate()
             time.sleep(0.5)
+        st = json.loads(here("status", str(toml), "--json", results_dir=res, cwd=tmp_path).stdout)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=120)
     host = socket.gethostname()
     assert f"  waiting in a running `sweep local` ({host} pid {proc.pid}): 1-3\n" in text, text
     assert "to resubmit" not in text, text
+    holder = f"{host} pid {proc.pid}"
+    assert st["todo_array"] == "" and st["waiting_local"] == {"1": holder, "2": holder, "3": holder}, st
     (exp_dir := res / exp.name).mkdir(exist_ok=True)
     (exp_dir / f".local-{host}-1.lock").write_text(json.dumps({"holder": f"{host} pid 1", "jobs": [0, 1, 2, 3]}))
     text = here("status", str(toml), results_dir=res, cwd=tmp_path).stdout
     assert "waiting in" not in text and "to resubmit: --array=0-3" in text, text
+    st = json.loads(here("status", str(toml), "--json", results_dir=res, cwd=tmp_path).stdout)
+    assert st["todo_array"] == "0-3" and st["waiting_local"] == {}, st
