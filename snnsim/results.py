@@ -39,6 +39,8 @@ if TYPE_CHECKING:  # xarray loads where a file is read (a second): not for --hel
     from .config import RunConfig
 
 ENGINE = "h5netcdf"
+#: The first bytes of an HDF5 file, and so of every result file.
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 SCHEMA_VERSION = 1
 #: Bumped whenever a change of snnsim changes the numbers some config produces; a sweep's job
 #: file made with other numerics is stale. (Files without the attribute: snnsim 0.2.0 -> 1.)
@@ -182,6 +184,16 @@ def same_file(path: str | os.PathLike, other: str | os.PathLike) -> bool:
         if Path(path).resolve() == other.resolve():
             return True
         return Path(path).exists() and other.exists() and os.path.samefile(path, other)
+    except OSError:
+        return False
+
+
+def is_hdf5(path: str | os.PathLike) -> bool:
+    """Whether ``path`` starts as HDF5 files do (a result file, or another); False where it cannot
+    be read."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
     except OSError:
         return False
 

@@ -110,10 +110,6 @@ class _OneConfig(argparse.Action):
 OUTPUT_FLAGS = ("out", "overwrite", "fallback_dir", "quiet", "config", "tensorboard", "keep_checkpoints")
 
 
-#: The first bytes of an HDF5 file, and so of every result file.
-HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
-
-
 def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     """The settings of a config file: a TOML table of RunConfig field names (durations as "2ms"),
     or a run's result file (an HDF5 file, or any ``.h5`` file: :func:`result_settings`;
@@ -157,6 +153,7 @@ def _binary_kind(path: Path) -> str | None:
     checkpoint, an .npz), an .npy or a pickle file; None: not known."""
     import zipfile
 
+    head = b""
     try:
         with path.open("rb") as f:
             head = f.read(8)
@@ -180,13 +177,9 @@ def _binary_kind(path: Path) -> str | None:
 def _is_result_file(path: Path) -> bool:
     """Whether ``--config`` names a result file: a ``.h5`` file (an empty or cut one is no TOML
     file of no settings), or any file that starts as HDF5 files do."""
-    if path.suffix.lower() == ".h5":
-        return True
-    try:
-        with path.open("rb") as f:
-            return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
-    except OSError:  # config_file names what is wrong
-        return False
+    from .results import is_hdf5
+
+    return path.suffix.lower() == ".h5" or is_hdf5(path)  # one not read: config_file names what is wrong
 
 
 def rerun_file(ns: argparse.Namespace) -> Path | None:

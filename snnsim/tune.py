@@ -1597,7 +1597,7 @@ def cmd_status(spec: Spec, ns: Any) -> int:
 
 def cmd_best(spec: Spec, ns: Any) -> int:
     from .atomic_write import write_bytes
-    from .results import check_writable
+    from .results import check_writable, is_hdf5
 
     everything = summary(spec, ns.results_dir)  # read once: the study, its trials' files and data
     cfg = best_config(spec, ns.results_dir, everything)
@@ -1608,7 +1608,7 @@ def cmd_best(spec: Spec, ns: Any) -> int:
     study_folder = folder(spec, ns.results_dir).resolve()
     if study_folder in out.resolve().parents:  # its trials' files and the study's journal
         raise SnnsimError(f"--out: {out} is in the study's folder {study_folder}; write elsewhere")
-    if _is_hdf5(out):  # a result file (the study's merge, a run's): --overwrite replaced its numbers with TOML
+    if is_hdf5(out):  # a result file (the study's merge, a run's): --overwrite replaced its numbers with TOML
         raise ResultError(f"--out: {out} is a result file (HDF5); best writes a TOML config: give another name, "
                           "such as best.toml")  # fmt: skip
     header = (f"best trial {info['number']} of {spec.name} ({spec.path}): {spec.objective} = {info['value']:.4f}\n"
@@ -1616,15 +1616,6 @@ def cmd_best(spec: Spec, ns: Any) -> int:
     write_bytes(out, to_toml(cfg, header).encode(), overwrite=ns.overwrite)
     print(f"{out}: trial {info['number']}, {spec.objective} = {info['value']:.4f}")
     return 0
-
-
-def _is_hdf5(path: Path) -> bool:
-    """Whether ``path`` is an HDF5 file (a result file), by its signature; False where it cannot be read."""
-    try:
-        with open(path, "rb") as f:
-            return f.read(8) == b"\x89HDF\r\n\x1a\n"
-    except OSError:
-        return False
 
 
 def cmd_merge(spec: Spec, ns: Any) -> int:

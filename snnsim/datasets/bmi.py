@@ -26,6 +26,7 @@ from typing import Generic, NamedTuple, TypeVar
 import numpy as np
 
 from ..errors import DataError
+from ..results import HDF5_SIGNATURE
 
 KEYS = ("MI", "theta", "dtheta", "ddtheta", "torque", "time")
 N_FOLDS = 20
@@ -34,7 +35,7 @@ N_BINS = 20
 JOINTS = ("shoulder", "elbow")
 #: The first bytes of files of other formats that a ``--data`` file may be by mistake, and their names.
 OTHER_FORMATS = ((b"PK\x03\x04", "a zip archive (an .npz?)"), (b"PK\x05\x06", "a zip archive (an .npz?)"),
-                 (b"\x93NUMPY", "an .npy file"), (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+                 (b"\x93NUMPY", "an .npy file"), (HDF5_SIGNATURE, "an HDF5 file"),
                  (b"MATLAB", "a MATLAB file"))  # fmt: skip
 #: SHA-256 of each data file this process loaded (by resolved path): what its runs trained on.
 LOADED: dict[str, str] = {}

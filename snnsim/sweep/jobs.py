@@ -416,8 +416,9 @@ class JobLock:
         self.path = path
         self._fd: int | None = None
 
-    def acquire(self, wait: float = 1.0) -> bool:
-        """Take the lock, trying for ``wait`` seconds (a ``status`` probe holds it for a moment).
+    def acquire(self, wait: float = 1.0, note: str = "") -> bool:
+        """Take the lock, trying for ``wait`` seconds (a ``status`` probe holds it for a moment);
+        the file says who holds it, then ``note`` (for :meth:`held_text`).
         Raises :class:`~snnsim.atomic_write.WriteFailed`, naming the lock file and holding nothing,
         where the holder cannot be written in it (a full disk)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -434,7 +435,7 @@ class JobLock:
                 time.sleep(0.05)
         try:  # who holds it, for `status`: a full disk is said here, naming the lock, not as a bare errno
             os.ftruncate(fd, 0)
-            os.write(fd, f"{socket.gethostname()} pid {os.getpid()}\n".encode())
+            os.write(fd, f"{socket.gethostname()} pid {os.getpid()}\n{note}".encode())
         except OSError as exc:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
@@ -450,6 +451,12 @@ class JobLock:
 
     def holder(self) -> str | None:
         """Who holds the lock ("host pid N"), or None when nobody does."""
+        held = self.held_text()
+        return None if held is None else held.partition("\n")[0].strip() or "another process"
+
+    def held_text(self) -> str | None:
+        """What the lock file says while another process holds the lock (its holder's line, then
+        the ``note`` of :meth:`acquire`); None when none does."""
         if self._fd is not None or not self.path.exists():
             return None
         try:
@@ -460,7 +467,7 @@ class JobLock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                return os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                return os.pread(fd, 1 << 20, 0).decode(errors="replace")
             finally:
                 os.close(fd)
         fcntl.flock(fd, fcntl.LOCK_UN)
@@ -619,63 +626,33 @@ def job_lock(exp: Experiment, index: int, root: str | os.PathLike | None = None)
 
 class LocalRecord:
     """The jobs a running ``sweep local`` will run, for ``status``: the hidden file
-    ``.local-HOST-PID.lock`` in the job folder, ``flock``-ed while that ``local`` runs (as a
-    :class:`JobLock`: the kernel releases it when the process ends, killed too), removed when it
-    ends. A record nobody holds is stale (its ``local`` was killed) and says nothing."""
+    ``.local-HOST-PID.lock`` in the job folder, a :class:`JobLock` held while that ``local`` runs
+    (the kernel releases it when the process ends, killed too) whose note lists the jobs, removed
+    when it ends. A record nobody holds is stale (its ``local`` was killed) and says nothing."""
 
     PATTERN = ".local-*.lock"
 
     def __init__(self, exp: Experiment, jobs: list[int], root: str | os.PathLike | None = None) -> None:
-        self.path = job_dir(exp, root) / f".local-{socket.gethostname()}-{os.getpid()}.lock"
+        self.lock = JobLock(job_dir(exp, root) / f".local-{socket.gethostname()}-{os.getpid()}.lock")
         self.jobs = list(jobs)
-        self._fd: int | None = None
+        self._held = False
 
     def acquire(self) -> None:
         """Write and hold the record; where it cannot be written (a full disk) hold none: ``status``
         then shows the jobs as it did before (missing), and ``local`` runs them all the same."""
-        for old in self.path.parent.glob(self.PATTERN):  # stale ones of killed runs: nobody holds them
-            if _record_holder(old) is None:
+        for old in self.lock.path.parent.glob(self.PATTERN):  # stale ones of killed runs: nobody holds them
+            if JobLock(old).holder() is None:
                 old.unlink(missing_ok=True)
-        text = json.dumps({"holder": f"{socket.gethostname()} pid {os.getpid()}", "jobs": self.jobs})
         try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o666)
-        except OSError:
-            return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.write(fd, text.encode())
-        except OSError:
-            os.close(fd)
-            self.path.unlink(missing_ok=True)
-            return
-        self._fd = fd
+            self._held = self.lock.acquire(wait=0, note=json.dumps(self.jobs))
+        except (OSError, WriteFailed):
+            self.lock.path.unlink(missing_ok=True)
 
     def release(self) -> None:
-        if self._fd is not None:
-            self.path.unlink(missing_ok=True)
-            fcntl.flock(self._fd, fcntl.LOCK_UN)
-            os.close(self._fd)
-            self._fd = None
-
-
-def _record_holder(path: Path) -> dict | None:
-    """The record at ``path`` (``holder``, ``jobs``) while its ``sweep local`` holds it, else None."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                return json.loads(os.pread(fd, 1 << 20, 0).decode())
-            except ValueError:  # being written this moment: as none
-                return None
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return None
-    finally:
-        os.close(fd)
+        if self._held:
+            self.lock.path.unlink(missing_ok=True)
+            self.lock.release()
+            self._held = False
 
 
 def waiting_in_local(listing: Listing) -> dict[int, str]:
@@ -683,8 +660,15 @@ def waiting_in_local(listing: Listing) -> dict[int, str]:
     ``listing``): index -> its holder (``HOST pid N``)."""
     out: dict[int, str] = {}
     for name in sorted(n for n in listing.names if fnmatch.fnmatchcase(n, LocalRecord.PATTERN)):
-        if (record := _record_holder(listing.folder / name)) is not None:
-            out.update(dict.fromkeys(record.get("jobs", []), record.get("holder", "another process")))
+        if (held := JobLock(listing.folder / name).held_text()) is None:
+            continue
+        holder, _, note = held.partition("\n")
+        try:
+            jobs = json.loads(note)
+        except ValueError:  # being written this moment: as none
+            continue
+        if isinstance(jobs, list):
+            out.update(dict.fromkeys(jobs, holder.strip() or "another process"))
     return out
 
 
