@@ -870,7 +870,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         return 0
 
-    with stop_on_signals():  # around the error handling too: a second signal cannot break a stop
+    from .datasets.bmi_synthetic import quiet
+
+    # around the error handling too: a second signal cannot break a stop; --quiet: no line on a set generated
+    with stop_on_signals(), quiet(getattr(ns, "quiet", False)):
         return guarded("snnsim.run", body)
 
 

@@ -156,3 +156,21 @@ def test_generating_the_synthetic_set_says_so_on_a_terminal(monkeypatch, tmp_pat
             f"{syn.cache_path(seed, 'sparse')}\n"
         )
         assert err.getvalue() == (expected if tty else "")
+
+
+def test_a_quiet_run_does_not_say_it_generates_the_synthetic_set(monkeypatch, tmp_path):
+    """``snnsim.run --quiet`` prints no notes: the line on the set it generates neither, on a
+    terminal too; without ``--quiet`` the same run says it."""
+    from snnsim.run import main
+
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path))
+    monkeypatch.setattr(bmi_data, "SYNTHETIC", {})
+    small = syn.generate
+    monkeypatch.setattr(syn, "generate", lambda seed, gen: small(seed, samples_per_fold=300, gen=gen))
+    for quiet, seed in ((True, 3), (False, 4)):
+        err = _Terminal()
+        monkeypatch.setattr(sys, "stderr", err)
+        assert main(["--study", "bmi", "--model", "linear", "--data", f"synthetic:sparse:{seed}",
+                     *["--quiet"] * quiet]) == 0  # fmt: skip
+        assert syn.cache_path(seed, "sparse").exists()
+        assert ("snnsim: generating the synthetic BMI data set" in err.getvalue()) is not quiet
