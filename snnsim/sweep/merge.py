@@ -25,10 +25,9 @@ import os
 import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import xarray as xr
 from tqdm.auto import tqdm
 
 from .. import results
@@ -37,6 +36,9 @@ from ..cli import plural, stop_if_signalled
 from ..errors import ResultError
 from .experiment import UNITS, Experiment, loads
 from .jobs import JobLock, JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
+
+if TYPE_CHECKING:  # xarray loads where job files are stacked (half a second): not for a refusal
+    import xarray as xr
 
 # per-job attributes dropped from the merged dataset: each job's own (its checksum, when and
 # how long it ran, its full config: the merged file has the experiment file and the coordinates)
@@ -248,6 +250,8 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
     stays as it is, else it is stacked too. Unlike ``combine_attrs="drop"``, each stacked
     variable keeps the first piece's attributes (``units``, ``long_name``).
     """
+    import xarray as xr
+
     keys = tuple(swept)
     if not keys:
         return pieces[0]

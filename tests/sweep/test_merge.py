@@ -148,6 +148,24 @@ def test_holes_refused_then_nan_with_allow_missing(exp, tmp_path, capsys, fake_j
     assert "missing (NaN): 3,7" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("flags", [[], ["--allow-missing"]])
+def test_a_merge_with_no_job_done_is_refused_before_xarray_loads(tmp_path, flags):
+    """``merge`` of an experiment with no job done imported xarray (half a second) before its
+    one-line refusal; it answers without it now, as ``--help`` and the other refusals do."""
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    argv = ["--results-dir", str(tmp_path), "merge", str(exp_file), *flags]
+    code = (
+        "import runpy, sys; sys.modules['torch'] = None; sys.modules['xarray'] = None; "
+        f"sys.argv = ['snnsim.sweep', *{argv!r}]; runpy.run_module('snnsim.sweep', run_name='__main__')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 2, proc.stderr
+    reason = "no completed job to merge" if flags else "12 of 12 jobs not done (missing 0-11)"
+    assert proc.stderr.startswith(f"snnsim.sweep: error: m: {reason}") and proc.stderr.count("\n") == 1, proc.stderr
+    assert not (tmp_path / "m.h5").exists()
+
+
 def test_a_one_job_experiment_counts_its_job_in_the_singular(tmp_path, capsys):
     """A one-job experiment was "1 of 1 jobs not done" in merge and "1 of 1 jobs done" in
     local and submit; the total takes the singular, as "1 job" elsewhere does."""
