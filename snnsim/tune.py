@@ -1623,7 +1623,9 @@ def cmd_merge(spec: Spec, ns: Any) -> int:
     from .sweep.jobs import file_attrs, results_dir
 
     clean_and_report(results_dir(ns.results_dir) / f"{spec.name}.h5", PROG, "merges")
-    path, info = merge_with_summary(spec, ns.results_dir, ns.allow_missing)  # the summary it was merged from: read once
+    # scancel in the middle: no temporary left beside the merged file; the summary it was merged from: read once
+    with stop_on_signals():
+        path, info = merge_with_summary(spec, ns.results_dir, ns.allow_missing)
     attrs = file_attrs(path)
     print(f"{spec.name}: merged {plural(int(attrs['n_trials']), 'trial')} into {path}")
     running, to_go = json.loads(attrs["running_trials"]), int(attrs["trials_to_go"])

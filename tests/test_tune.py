@@ -1413,6 +1413,24 @@ def test_the_temporaries_of_killed_merges_and_trials_are_removed(tmp_path):
     assert not left.exists()
 
 
+def test_a_merge_stopped_by_sigterm_keeps_the_merged_file_and_leaves_no_temporary(tmp_path):
+    """SIGTERM (scancel, Ctrl-C's SIGINT alike) in a ``tune merge``'s write killed it outright:
+    its temporary stayed beside the merged file, as a SIGKILL's does. It stops as ``sweep merge``
+    does now: exit 143, one line, the previous merged file byte for byte, no temporary."""
+    import signal
+
+    path, _, root, env, _ = _one_trial_study(tmp_path)
+    argv = ["--results-dir", str(root), "merge", str(path)]
+    ok(run_here(tune.main, *argv, env=env, cwd=tmp_path))
+    merged = root / "learns.h5"
+    before = merged.read_bytes()
+    returncode, err = signal_in_write("snnsim.tune", argv, ".learns.h5.*.tmp", root, signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, err
+    assert "snnsim.tune: stopped by SIGTERM; no result written" in err, err
+    assert merged.read_bytes() == before
+    assert not list(root.glob(".learns.h5.*.tmp"))
+
+
 def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
     """``tune run`` with its results folder on a full disk: Optuna's journal write failed with an
     error that names no file, and the one line said only "snnsim.tune: error: No space left on
