@@ -50,6 +50,7 @@ from ..cli import (
     sbatch_options,
     seconds_note,
     shell_line,
+    signals_held,
     stop_if_signalled,
     stop_on_signals,
     user_path,
@@ -553,9 +554,11 @@ def _local_jobs(exp: Experiment, ns: argparse.Namespace, todo: list[int], logdir
         ThreadPoolExecutor(max_workers=ns.processes) as pool,
         tqdm(total=len(entries), desc=exp.name, unit=unit, disable=ns.quiet, file=sys.stderr) as bar,
     ):
-        futures = [pool.submit(one, i) for i in entries]
+        futures = []
         try:
-            with stop_on_signals():
+            with stop_on_signals():  # open before a job starts: a stop in between would leave it running, orphaned
+                with signals_held():  # a stop meanwhile comes once every job is handed over, to be cancelled
+                    futures = [pool.submit(one, i) for i in entries]
                 pending = set(futures)
                 while pending:  # in steps of a second: a stop whose raise was lost (in a finalizer) stops too
                     done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)

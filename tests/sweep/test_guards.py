@@ -5,6 +5,7 @@ cannot run on this machine (checked before any job starts)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pickle
@@ -861,6 +862,57 @@ def test_local_stopped_by_a_signal_whose_raise_a_finalizer_swallowed(bmi_path, t
     assert "g: stopped by SIGTERM; the jobs running were stopped too" in proc.stderr, proc.stderr
     assert time.monotonic() - start < 25  # job 1 did not wait out its 30 s
     assert [s.state for s in states(loads(exp_file.read_text()), tmp_path / "r")] == ["done", "missing"]
+
+
+def test_local_stopped_as_its_first_job_starts_stops_that_job_too(tmp_path):
+    """SIGTERM (scancel) in the moment `local` has handed its jobs to its threads, a job's process
+    started, but the stop handling not yet open: `local` died of the signal (exit -15) and its job
+    ran on, orphaned. The stop handling is open before any job starts now: `local` stops that job
+    and exits 143. Made deterministic in `local`'s own process: its pool's ``submit`` waits until
+    the job's process is started, then sends the SIGTERM; each job waits 30 s as its interpreter
+    starts (a sitecustomize on its PYTHONPATH)."""
+    exp_file = tmp_path / "ed.toml"
+    exp_file.write_text(TINY_IPD_GRID.format(epochs=1))
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys, time\n"  # python -m snnsim.sweep run EXP I: argv is ['-m', 'run', EXP, I]
+        "if sys.argv[:2] == ['-m', 'run']:\n"
+        "    time.sleep(30)\n"
+    )
+    pids = tmp_path / "pids"
+    code = (
+        "import concurrent.futures, os, signal, subprocess, sys, threading\n"
+        "started, Popen, submit = threading.Event(), subprocess.Popen, concurrent.futures.ThreadPoolExecutor.submit\n"
+        "class Noted(Popen):\n"
+        "    def __init__(self, *args, **kwargs):\n"
+        "        super().__init__(*args, **kwargs)\n"
+        f"        with open({str(pids)!r}, 'a') as f: print(self.pid, file=f)\n"
+        "        started.set()\n"
+        "def handed(self, *args, **kwargs):\n"
+        "    future = submit(self, *args, **kwargs)\n"
+        "    if started.wait(60) and not hasattr(handed, 'sent'):\n"
+        "        handed.sent = os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return future\n"
+        "subprocess.Popen, concurrent.futures.ThreadPoolExecutor.submit = Noted, handed\n"
+        "from snnsim.sweep.cli import main\n"
+        f"sys.exit(main(['--results-dir', {str(tmp_path / 'r')!r}, 'local', {str(exp_file)!r}, '--quiet']))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+    start = time.monotonic()
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 128 + signal.SIGTERM, proc.stdout + proc.stderr
+        assert "ed: stopped by SIGTERM; the jobs running were stopped too" in proc.stderr, proc.stderr
+        assert time.monotonic() - start < 25  # the job did not wait out its 30 s
+        job = int(pids.read_text().split()[0])
+        with pytest.raises(ProcessLookupError):  # ended, and waited for by `local`
+            os.kill(job, 0)
+    finally:  # an orphaned job of a `local` that died would run on
+        for pid in pids.read_text().split() if pids.exists() else []:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
 
 
 def test_local_says_which_jobs_another_process_was_running(tmp_path, bmi_path, capsys):
