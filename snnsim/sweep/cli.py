@@ -163,8 +163,11 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from ..datasets.bmi_synthetic import quiet
+
     ns = build_parser().parse_args(argv)
-    return guarded(PROG, lambda: _command(ns))
+    with quiet(getattr(ns, "quiet", False)):  # local --quiet: no line on a set generated to check its jobs
+        return guarded(PROG, lambda: _command(ns))
 
 
 def _command(ns: argparse.Namespace) -> int:

@@ -915,6 +915,36 @@ def test_local_stopped_as_its_first_job_starts_stops_that_job_too(tmp_path):
                 os.kill(int(pid), signal.SIGKILL)
 
 
+def test_a_quiet_local_does_not_say_it_generates_the_synthetic_set(tmp_path, monkeypatch):
+    """`local --quiet` prints no progress bar and no notes; checking its done jobs' synthetic data
+    where the set's cache is gone, it generated the set and said so on a terminal all the same.
+    Without ``--quiet`` it says so."""
+    import io
+
+    from snnsim.datasets import bmi as bmi_data
+    from snnsim.datasets import bmi_synthetic as syn
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+    monkeypatch.setattr(syn, "generate", lambda seed, gen: generate(seed, samples_per_fold=300, gen=gen))
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data="synthetic:sparse:9").replace("seed = [0, 1]", "seed = [0]"))
+    root = ["--results-dir", str(tmp_path / "r")]
+    assert cli.main([*root, "run", str(exp_file), "0"]) == 0  # the done job, in this process
+    for quiet in (True, False):
+        syn.cache_path(9, "sparse").unlink()
+        monkeypatch.setattr(bmi_data, "SYNTHETIC", {})  # as a new process: the set not read
+        err = Terminal()
+        monkeypatch.setattr(sys, "stderr", err)
+        assert cli.main([*root, "local", str(exp_file), *["--quiet"] * quiet]) == 0
+        assert syn.cache_path(9, "sparse").exists()  # the set was made again, to check the job
+        assert ("snnsim: generating the synthetic BMI data set" in err.getvalue()) is not quiet
+
+
 def test_local_says_which_jobs_another_process_was_running(tmp_path, bmi_path, capsys):
     """Two `sweep local` of one folder at once: each skips the jobs the other holds, and each
     said "ran 2 jobs ...; 2 ok" with exit 0, even for a job the other was still running (and
