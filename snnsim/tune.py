@@ -1613,7 +1613,8 @@ def cmd_best(spec: Spec, ns: Any) -> int:
                           "such as best.toml")  # fmt: skip
     header = (f"best trial {info['number']} of {spec.name} ({spec.path}): {spec.objective} = {info['value']:.4f}\n"
               f"run it: python -m snnsim.run --config {out}")  # fmt: skip
-    write_bytes(out, to_toml(cfg, header).encode(), overwrite=ns.overwrite)
+    with stop_on_signals():  # scancel in the write: the previous file stays, no temporary left beside it
+        write_bytes(out, to_toml(cfg, header).encode(), overwrite=ns.overwrite)
     print(f"{out}: trial {info['number']}, {spec.objective} = {info['value']:.4f}")
     return 0
 

@@ -1431,6 +1431,22 @@ def test_a_merge_stopped_by_sigterm_keeps_the_merged_file_and_leaves_no_temporar
     assert not list(root.glob(".learns.h5.*.tmp"))
 
 
+def test_best_stopped_by_sigterm_keeps_the_previous_config_and_leaves_no_temporary(tmp_path):
+    """SIGTERM in the write of ``best --out FILE --overwrite`` killed it outright, its temporary
+    left beside FILE. It stops as ``merge`` does: exit 143, FILE as before, no temporary."""
+    import signal
+
+    path, _, root, env, _ = _one_trial_study(tmp_path)
+    out = tmp_path / "best.toml"
+    out.write_text("# the previous best\n")
+    argv = ["--results-dir", str(root), "best", str(path), "--out", str(out), "--overwrite"]
+    returncode, err = signal_in_write("snnsim.tune", argv, ".best.toml.*.tmp", tmp_path, signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, err
+    assert "snnsim.tune: stopped by SIGTERM; no result written" in err, err
+    assert out.read_text() == "# the previous best\n"
+    assert not list(tmp_path.glob(".best.toml.*.tmp"))
+
+
 def test_a_full_disk_under_the_journal_names_the_results_folder(tmp_path):
     """``tune run`` with its results folder on a full disk: Optuna's journal write failed with an
     error that names no file, and the one line said only "snnsim.tune: error: No space left on
