@@ -41,7 +41,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..atomic_write import WriteFailed, cannot_write_in
-from ..cli import PATH_ERRORS, OneLineParser, description_of, dpi, guarded, print_out, process, user_path
+from ..cli import (
+    PATH_ERRORS,
+    Interrupted,
+    OneLineParser,
+    description_of,
+    dpi,
+    guarded,
+    print_out,
+    process,
+    stop_on_signals,
+    user_path,
+)
 from ..errors import SnnsimError
 from .common import first_trained, merge_holes
 
@@ -159,7 +170,8 @@ def check_out(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
-    return guarded(PROG, lambda: draw(ns), memory="--dpi", out=ns.out)
+    with stop_on_signals():  # scancel in a figure's write: the previous figure stays, no temporary left beside it
+        return guarded(PROG, lambda: draw(ns), memory="--dpi", out=ns.out)
 
 
 def draw(ns: argparse.Namespace) -> int:
@@ -199,22 +211,27 @@ def draw(ns: argparse.Namespace) -> int:
         print(f"{PROG}: note: {ns.results}: {holes} of every figure", file=sys.stderr)
     formats = tuple(dict.fromkeys(ns.formats or ("png", "svg")))
     check_out(ns.out)
-    drawn = 0
-    for fig_name, make in figures.items():
-        try:
-            fig = make()
-        except ValueError as exc:
-            print(f"{PROG}: {fig_name}: skipped ({exc})", file=sys.stderr)
-            continue
-        try:
-            paths = save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi)
-        except OSError as exc:  # found as it was written, after the drawing: exit 5 (errors.py), not bad input
-            if exc.errno not in PATH_ERRORS:
-                raise
-            raise WriteFailed(Path(exc.filename or ns.out), exc.strerror or str(exc), exc.errno) from None
-        for path in paths:
-            print_out(path)  # a reader gone (| head) stops the list, not the figures
-        drawn += 1
+    drawn, written = 0, []
+    try:
+        for fig_name, make in figures.items():
+            try:
+                fig = make()
+            except ValueError as exc:
+                print(f"{PROG}: {fig_name}: skipped ({exc})", file=sys.stderr)
+                continue
+            try:
+                paths = save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi)
+            except OSError as exc:  # found as it was written, after the drawing: exit 5 (errors.py), not bad input
+                if exc.errno not in PATH_ERRORS:
+                    raise
+                raise WriteFailed(Path(exc.filename or ns.out), exc.strerror or str(exc), exc.errno) from None
+            for path in paths:
+                print_out(path)  # a reader gone (| head) stops the list, not the figures
+            written += paths
+            drawn += 1
+    except Interrupted as exc:  # the figures listed before it are written
+        exc.written = written[-1] if written else None
+        raise
     if not drawn:
         raise SnnsimError(f"{ns.results}: no figure drawn (each was skipped, as said above)")
     return 0

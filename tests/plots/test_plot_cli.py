@@ -469,6 +469,48 @@ def test_a_full_disk_keeps_the_previous_figure(tmp_path):
             subprocess.run(["umount", str(folder)], check=True)
 
 
+def test_a_figure_stopped_by_sigterm_in_its_write_keeps_the_previous_one(tmp_path):
+    """SIGTERM (scancel) in a figure's write killed the command outright, its temporary left
+    beside the figure. It stops as ``sweep merge`` does: exit 143, one line, the previous figure
+    byte for byte, no temporary."""
+    from signalled_write import signal_in_write
+
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    folder = tmp_path / "figs"
+    args = [str(tmp_path / "one.h5"), "--out", str(folder), "--format", "png", "--only", "prediction"]
+    assert plot.main(args) == 0
+    figure = folder / "one_prediction.png"
+    before = figure.read_bytes()
+    returncode, err = signal_in_write("snnsim.plots.__main__", args, ".one_prediction.png.*.tmp", folder,
+                                      signal.SIGTERM)  # fmt: skip
+    assert returncode == 128 + signal.SIGTERM, err
+    assert "snnsim.plots: stopped by SIGTERM" in err and err.count("\n") == 1, err
+    assert figure.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["one_prediction.png"]
+
+
+def test_a_stop_after_a_figure_is_written_names_it(tmp_path, capsys, monkeypatch):
+    """A stop after the first of two figures is written does not say "no result written": it
+    names the figure written before it (a real SIGTERM, sent as the second figure is saved)."""
+    from snnsim.plots import common
+
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    save, saved = common.save_figure, []
+
+    def second_stopped(fig, path, *args, **kwargs):
+        if saved:  # not where the default action would end the tests' process
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None), "SIGTERM is not handled"
+            os.kill(os.getpid(), signal.SIGTERM)
+        saved.append(path)
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(common, "save_figure", second_stopped)
+    assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "figs"), "--format", "png"]) == 143
+    first = saved[0].with_suffix(".png")
+    assert capsys.readouterr().err == f"snnsim.plots: stopped by SIGTERM after writing the result file {first}\n"
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [first.name]
+
+
 def test_a_format_given_twice_is_written_and_printed_once(tmp_path, capsys):
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
     argv = [str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--only", "prediction"]
