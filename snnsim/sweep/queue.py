@@ -20,10 +20,12 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from .. import atomic_write
+from ..cli import stop_on_signals
 from ..errors import SnnsimError
 from .experiment import Experiment
 from .jobs import JobLock, job_dir, pack_indices
@@ -42,8 +44,14 @@ def ask_slurm(argv: list[str], shown: str, what: str, env: dict[str, str] | None
     captured; where it has not answered after :data:`SAY_AFTER_S`, one line on stderr says what it
     waits for (``shown``: the command as named there; ``what``: what its answer is for) and for
     how long at most. Raises as ``run``: ``OSError``, ``subprocess.TimeoutExpired`` after
-    ``timeout`` seconds; the command is killed on the way out of any exception (Ctrl-C too)."""
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc:
+    ``timeout`` seconds; the command is killed on the way out of any exception (Ctrl-C too, and
+    SIGTERM, which raises :class:`~snnsim.cli.Interrupted` meanwhile: by default it ended this
+    process at once and left the command running until its own time-out)."""
+    main = threading.current_thread() is threading.main_thread()  # only there can a handler be set
+    with (
+        stop_on_signals() if main else contextlib.nullcontext(),
+        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc,
+    ):
         try:
             try:
                 out, err = proc.communicate(timeout=min(SAY_AFTER_S, timeout))

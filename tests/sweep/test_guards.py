@@ -453,10 +453,12 @@ def test_submit_says_what_it_waits_for_while_the_slurm_controller_does_not_answe
     assert proc.stderr.startswith("snnsim.sweep: note: scontrol show config: ")
 
 
-def test_a_submit_stopped_while_it_asks_slurm_leaves_no_slurm_command_behind(tmp_path):
-    """Ctrl-C while ``submit`` waits for ``scontrol`` (a controller that does not answer) stops
-    the submit, and its ``scontrol`` with it, as ``subprocess.run`` did; it is not left waiting
-    on its own."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_submit_stopped_while_it_asks_slurm_leaves_no_slurm_command_behind(signum, tmp_path):
+    """Ctrl-C (or SIGTERM: ``kill``, a batch system's stop) while ``submit`` waits for
+    ``scontrol`` (a controller that does not answer) stops the submit, and its ``scontrol`` with
+    it, as ``subprocess.run`` did; it is not left waiting on its own. SIGTERM ended the submit
+    and left ``scontrol`` running until its own time-out."""
     import time
 
     pid_file = tmp_path / "scontrol.pid"
@@ -473,11 +475,11 @@ def test_a_submit_stopped_while_it_asks_slurm_leaves_no_slurm_command_behind(tmp
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as at a terminal # fmt: skip
     try:
         assert "waiting for the SLURM controller" in proc.stderr.readline()
-        proc.send_signal(signal.SIGINT)  # Ctrl-C, to the submit alone
+        proc.send_signal(signum)  # to the submit alone
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == 128 + signum, err
     pid = int(pid_file.read_text())
     deadline = time.time() + 10
     while time.time() < deadline and not process_gone(pid):
