@@ -669,7 +669,7 @@ def _nothing_to_run(exp: Experiment, ns: argparse.Namespace, st: list | None = N
 
 def _queued_summary(st: list) -> str:
     """The queued jobs by SLURM array job and task state: ``"SLURM job 472: 5 PENDING (Priority),
-    1 RUNNING"``."""
+    1 PENDING (JobHeldUser)"`` (a job whose task SLURM runs is running: :func:`jobs_mod.states`)."""
     count: dict[str, dict[str, int]] = {}
     for s in st:
         if s.state == "queued":  # reason "SLURM job 472_3 PENDING (Priority)"

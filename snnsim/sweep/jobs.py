@@ -9,7 +9,8 @@ files ``task-INDEX.h5`` (and ``task-INDEX.failed``); they are read as they are.
 
 States (:func:`state`):
 
-``running``  a live process holds the job's lock (:class:`JobLock`);
+``running``  a live process holds the job's lock (:class:`JobLock`), or (:func:`states`) SLURM
+             runs the task of a recorded array job that will run it (``(starting)``);
 ``done``     the file loads, its data read back as written (:func:`snnsim.results.verify`), it has
              ``complete = 1``, and it was made by this experiment's config for
              this index with this snnsim's numerics (:data:`snnsim.results.NUMERICS_VERSION`);
@@ -296,14 +297,21 @@ def states(
 ) -> list[JobState]:
     """The state of every job, with one listing of the job folder (``listing``, else a new one),
     and one question to the SLURM queue: a job neither done nor running that a queued task will
-    run is ``queued``."""
+    run is ``queued``, or ``running`` where SLURM runs that task already (its ``sweep run`` still
+    starting, before it takes the job's lock)."""
     from .queue import queued
 
     listing = list_folder(exp, root) if listing is None else listing
     out = [state(exp, i, root, check_data, listing) for i in range(exp.grid_size)]
     waiting = queued(exp, root, stale={s.index for s in out if s.state == "stale"})
-    return [JobState(s.index, "queued", waiting[s.index]) if s.index in waiting and s.state not in ("done", "running")
-            else s for s in out]  # fmt: skip
+
+    def in_queue(s: JobState) -> JobState:
+        task, _, slurm_state = waiting[s.index].removeprefix("SLURM job ").partition(" ")
+        if slurm_state == "RUNNING":
+            return JobState(s.index, "running", f"(starting) in SLURM job {task}")
+        return JobState(s.index, "queued", waiting[s.index])
+
+    return [in_queue(s) if s.index in waiting and s.state not in ("done", "running") else s for s in out]
 
 
 def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:

@@ -598,3 +598,32 @@ def test_status_asks_squeue_for_this_user_by_number(cluster, workdir):
     finally:
         subprocess.run(["scancel", m.group(1)], capture_output=True, timeout=30)
     wait_for(lambda: not squeue_states(m.group(1)), 60, "the jobs to leave the queue")
+
+
+@pytest.mark.slurm
+def test_a_task_that_slurm_runs_is_running_before_it_takes_its_lock(cluster, workdir):
+    """A task that SLURM runs but whose `sweep run` has not taken its job's lock yet (Python still
+    starting) was `queued`: `status` said "running 0 queued 4" where squeue showed 2 tasks
+    running, and a `submit` a moment later "2 running; 2 queued". It is running now, starting in
+    its SLURM task. The tasks here are a script that only sleeps (`submit --script`): they never
+    take the lock, so the window stays open."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    script = cwd / "slow.sh"
+    script.write_text("#!/bin/bash\n#SBATCH --output=logs/%x_%A_%a.out\n#SBATCH --mem=100M\nsleep 120\n")
+    sub = sweep("submit", str(SMOKE), "--script", str(script), env=env, cwd=cwd)
+    m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", sub.stdout)
+    assert m, sub.stdout
+    job = m.group(1)
+    try:
+        tasks = wait_for(lambda: [t for t, s in squeue_states(job).items() if s == "RUNNING"], 60, "a task to run")
+        running = sorted(int(t.rsplit("_", 1)[1]) for t in tasks)
+        st = status(env, cwd)
+        assert st["running"] == running and st["queued"] == [i for i in range(4) if i not in running], st
+        assert st["reasons"][str(running[0])] == f"(starting) in SLURM job {job}_{running[0]}", st
+        text = here("status", SMOKE, env=env, cwd=cwd).stdout
+        assert f"running {len(running)}  queued {4 - len(running)}" in text, text
+        assert f"job {running[0]} running (starting) in SLURM job {job}_{running[0]}" in text, text
+    finally:
+        subprocess.run(["scancel", job], capture_output=True, timeout=30)
+    wait_for(lambda: not squeue_states(job), 60, "the jobs to leave the queue")
