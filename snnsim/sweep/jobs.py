@@ -303,7 +303,10 @@ def states(
 
     listing = list_folder(exp, root) if listing is None else listing
     out = [state(exp, i, root, check_data, listing) for i in range(exp.grid_size)]
-    waiting = queued(exp, root, stale={s.index for s in out if s.state == "stale"})
+    failed: dict[int, str] = {}  # missing jobs whose SLURM task's log says they failed (no marker: a full disk)
+    waiting = queued(exp, root, stale={s.index for s in out if s.state == "stale"},
+                     missing=[s.index for s in out if s.state == "missing"], failed=failed)  # fmt: skip
+    out = [JobState(s.index, "failed", failed[s.index]) if s.index in failed else s for s in out]
 
     def in_queue(s: JobState) -> JobState:
         task, _, slurm_state = waiting[s.index].removeprefix("SLURM job ").partition(" ")

@@ -1,13 +1,15 @@
 """The jobs of an experiment that wait in (or run from) a SLURM queue.
 
 ``sweep submit`` records each array job it submits in ``RESULTS/NAME/.slurm-submitted``
-(one line: ``JOBID PACK STALE``, ``PACK`` 0 without ``--pack``, ``STALE`` 1 with
-``--rerun-stale``, else 0). :func:`queued` asks ``squeue`` which tasks of those array jobs are
+(one line: ``JOBID PACK STALE LOG``, ``PACK`` 0 without ``--pack``, ``STALE`` 1 with
+``--rerun-stale``, else 0, ``LOG`` where its tasks write their stderr, as SLURM says, if it does). :func:`queued` asks ``squeue`` which tasks of those array jobs are
 still in the queue, so that ``status`` shows their jobs as *queued*, not missing, and a second
 ``submit`` does not submit them again. A ``submit`` holds the experiment's lock
 ``.slurm-submitted.lock`` from reading the jobs' states until it has recorded its array job
 (:func:`submitting`): of two at once, the second waits, then sees the first one's jobs queued. A stale job stays *stale* unless its array job was sent
-with ``--rerun-stale``: without it, the task leaves the job as it is. An array job sent
+with ``--rerun-stale``: without it, the task leaves the job as it is. A job whose task has left the
+queue without a result or a ``.failed`` marker (the marker could not be written: a full disk) is
+*failed* where the task's log says so (:func:`queued`'s ``failed``). An array job sent
 by ``sbatch slurm/array.sh`` directly is not recorded, and its jobs stay *missing* until they
 start.
 """
@@ -15,8 +17,11 @@ start.
 from __future__ import annotations
 
 import contextlib
+import errno
 import math
 import os
+import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -28,7 +33,7 @@ from .. import atomic_write
 from ..cli import stop_on_signals
 from ..errors import SnnsimError
 from .experiment import Experiment
-from .jobs import JobLock, job_dir, pack_indices
+from .jobs import JobLock, job_dir, pack_indices, pack_of
 
 RECORD = ".slurm-submitted"
 
@@ -106,19 +111,89 @@ def submitting(exp: Experiment, root: str | os.PathLike | None = None) -> Iterat
         lock.release()
 
 
-def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str, int, bool]]:
-    """The recorded ``(array job id, pack size, reruns stale jobs)``; none where the record is
-    absent or unreadable (a line of two fields, as snnsim wrote them first: not rerunning stale)."""
+def _recorded(exp: Experiment, root: str | os.PathLike | None) -> list[tuple[str, int, bool, str | None]]:
+    """The recorded ``(array job id, pack size, reruns stale jobs, its tasks' stderr log as
+    :func:`_log_pattern` gives it or None)``; none where the record is absent or unreadable (a
+    line of two fields, as snnsim wrote them first: not rerunning stale)."""
     try:
         lines = record_path(exp, root).read_text().splitlines()
     except OSError:
         return []
     out = []
     for line in lines:
-        parts = line.split()
-        if len(parts) in (2, 3) and all(p.isdigit() for p in parts):
-            out.append((parts[0], int(parts[1]), len(parts) == 3 and parts[2] == "1"))
+        parts = line.split(maxsplit=3)
+        if len(parts) >= 2 and all(p.isdigit() for p in parts[:3]):
+            out.append((parts[0], int(parts[1]), len(parts) >= 3 and parts[2] == "1", (parts[3:] or [None])[0]))
     return out
+
+
+#: A task's one-line error that counts as its jobs' failure (:func:`_failed_in_log`): a full disk.
+WRITE_ERRORS = tuple(os.strerror(e) for e in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG))
+
+
+def _fill_in(pattern: str, fields: dict[str, str], keep: str) -> str | None:
+    """``pattern`` (an sbatch ``--error`` file name) with its ``%x``-style fields in ``fields``
+    filled in (``%3a``: zero-padded to 3), those in ``keep`` left as they are; None where it has
+    another (``%j``, ``%N``: not known here)."""
+    unknown = []
+
+    def one(m: re.Match) -> str:
+        if m.group(2) in fields:
+            return fields[m.group(2)].zfill(int(m.group(1) or 0))
+        if m.group(2) not in keep:
+            unknown.append(m.group(0))
+        return m.group(0)
+
+    out = re.sub(r"%(\d*)([A-Za-z%])", one, pattern)
+    return None if unknown else out
+
+
+def _log_pattern(job: str) -> str | None:
+    """Where the tasks of array job ``job`` write their stderr, as SLURM has it (``squeue -O
+    STDERR``), with the job's name, id and user filled in and ``%a`` (the task) left: for
+    :func:`_failed_in_log` once the task has left the queue. None where SLURM does not tell, or
+    the name has a field known only to the task (``%j``, ``%N``)."""
+    try:
+        proc = ask_slurm(["squeue", "-h", "-j", job, "-O", "STDERR:4096|,Name:256"], "squeue",
+                         f"where array job {job} writes its logs", env=_squeue_env())  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    line = proc.stdout.splitlines()[0] if proc.returncode == 0 and proc.stdout.strip() else ""
+    pattern, name = line[:4096].strip(), line[4097:].strip()
+    if not pattern or "\n" in pattern:
+        return None
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:  # a user id with no name here: a %u is not filled in
+        user = None
+    fields = {"x": name, "A": job} | ({"u": user} if user else {})
+    filled = _fill_in(pattern, fields, keep="a%")
+    return None if filled is None else str(Path(filled).absolute())
+
+
+def _failed_in_log(path: Path, index: int) -> str | None:
+    """Why job ``index`` failed, as the last of its lines in the SLURM stderr log ``path`` of
+    its task says (``job 2: not written: cannot write ...: No space left on device``, or the
+    task's one-line error where a write failed); None where that line says otherwise (it started,
+    was stopped, wrote its result, was refused: an experiment file edited since ``submit``) or
+    there is none."""
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(fh.seek(0, os.SEEK_END) - 65536, 0))
+            lines = fh.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    own, start = f"snnsim.sweep: job {index}: ", f"snnsim.sweep: job {index} ("
+    for line in reversed(lines):
+        if line.startswith("snnsim.sweep: error: "):  # the task's one line: only a write counts (not a refusal)
+            what = line.removeprefix("snnsim.sweep: error: ")
+            return what if what.startswith("cannot write ") or any(e in what for e in WRITE_ERRORS) else None
+        if line.startswith(own):
+            what = line.removeprefix(own)
+            return what if what.startswith(("not written: ", "failed")) else None
+        if line.startswith(start):
+            return None
+    return None
 
 
 def _queue(why: list[str] | None = None, what: str = "the jobs in the queue") -> dict[str, dict[int, str]] | None:
@@ -152,24 +227,32 @@ def _queue(why: list[str] | None = None, what: str = "the jobs in the queue") ->
     return out
 
 
-def queued(exp: Experiment, root: str | os.PathLike | None = None, stale: Collection[int] = ()) -> dict[int, str]:
+def queued(
+    exp: Experiment,
+    root: str | os.PathLike | None = None,
+    stale: Collection[int] = (),
+    missing: Collection[int] = (),
+    failed: dict[int, str] | None = None,
+) -> dict[int, str]:
     """Job index -> where it waits (``"SLURM job 123_4 PENDING (Priority)"``), for the jobs of
     the array jobs ``sweep submit`` recorded that are still in the queue, the ``stale`` jobs only
     where the array job reruns them (``--rerun-stale``); {} where none is recorded or ``squeue``
-    does not answer."""
+    does not answer. ``failed``: where given, the ``missing`` jobs (no result, no ``.failed``
+    marker) whose last recorded task has left the queue and whose SLURM log says they failed
+    are added to it, index -> why (their marker could not be written: a full disk)."""
     recorded = _recorded(exp, root)
     if not recorded:
         return {}
     why: list[str] = []
-    jobs = ", ".join(j for j, _, _ in recorded)
+    jobs = ", ".join(j for j, *_ in recorded)
     queue = _queue(why, f"which jobs of array job(s) {jobs} still wait")
     if queue is None:  # the jobs of these array jobs would show missing, and be submitted again
         print(f"snnsim.sweep: note: could not ask SLURM which jobs of array job(s) "
-              f"{', '.join(j for j, _, _ in recorded)} still wait ({why[0] if why else 'no answer'}); "
+              f"{', '.join(j for j, *_ in recorded)} still wait ({why[0] if why else 'no answer'}); "
               "jobs waiting in the queue show as missing", file=sys.stderr)  # fmt: skip
         return {}
     out: dict[int, str] = {}
-    for job, pack, rerun_stale in recorded:
+    for job, pack, rerun_stale, _ in recorded:
         for task, state in queue.get(job, {}).items():
             try:
                 indices = pack_indices(exp, pack, task) if pack else [exp.check_index(task)]
@@ -179,6 +262,18 @@ def queued(exp: Experiment, root: str | os.PathLike | None = None, stale: Collec
                 if index in stale and not rerun_stale:  # the task leaves it alone
                     continue
                 out.setdefault(index, f"SLURM job {job}_{task} {state}")
+    for index in [] if failed is None else [i for i in missing if i not in out]:
+        for job, pack, _, pattern in reversed(recorded):  # the last array job that ran it
+            try:
+                task = pack_of(exp, pack, index) if pack else index
+            except SnnsimError:
+                continue
+            log = None if pattern is None else _fill_in(pattern, {"a": str(task), "%": "%"}, keep="")
+            if task in queue.get(job, {}) or log is None or not Path(log).exists():
+                continue  # waits yet (stale, not rerun), or this array job had no such task
+            if why := _failed_in_log(Path(log), index):
+                failed[index] = f"{why} (SLURM job {job}_{task}, log {log})"
+            break
     return out
 
 
@@ -191,7 +286,8 @@ def record(exp: Experiment, root: str | os.PathLike | None, job: str, pack: int,
     kept = [r for r in _recorded(exp, root) if queue is None or r[0] in queue]
     path = record_path(exp, root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(f"{j} {p} {int(s)}\n" for j, p, s in [*kept, (job, pack, rerun_stale)])
+    rows = [*kept, (job, pack, rerun_stale, _log_pattern(job))]
+    text = "".join(f"{j} {p} {int(s)}" + (f" {log}" if log else "") + "\n" for j, p, s, log in rows)
     atomic_write.write_bytes(path, text.encode(), overwrite=True)
 
 

@@ -470,7 +470,7 @@ def test_two_submits_at_once_send_each_job_once(cluster, workdir):
         assert len(sent) == 1, outs
         assert any("nothing to submit (0 of 4 jobs done; 4 queued in SLURM)" in out for out, _ in outs), outs
         record = (cwd / "results" / "smoke" / ".slurm-submitted").read_text()
-        assert record == f"{sent[0]} 0 0\n", record
+        assert record == f"{sent[0]} 0 0 {cwd / 'logs' / f'snnsim_{sent[0]}_%a.err'}\n", record  # where its tasks log
     finally:
         subprocess.run(["scancel", *sent], capture_output=True, timeout=30)
 
@@ -627,3 +627,38 @@ def test_a_task_that_slurm_runs_is_running_before_it_takes_its_lock(cluster, wor
     finally:
         subprocess.run(["scancel", job], capture_output=True, timeout=30)
     wait_for(lambda: not squeue_states(job), 60, "the jobs to leave the queue")
+
+
+@pytest.mark.slurm
+def test_a_task_on_a_full_results_disk_is_failed_with_its_reason(cluster, workdir):
+    """The results on a full file system (a real tmpfs), the tasks' SLURM logs elsewhere: each task
+    ended with exit code 5 and its reason in its log, but no `.failed` marker could be written, so
+    `status` listed the jobs missing, with no sign that the disk was full. It reads the failure
+    from the task's log now (submit records where the tasks log): failed, with the reason and the
+    log; `submit --failed` sends them again."""
+    from small_disk import fill, mounted_tmpfs
+
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    with mounted_tmpfs(cwd / "results", size="256k") as folder:
+        sub = sweep("submit", str(SMOKE), "--sbatch-args=--hold", env=env, cwd=cwd)
+        m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", sub.stdout)
+        assert m, sub.stdout
+        job = m.group(1)
+        try:
+            fill(folder)
+            subprocess.run(["scontrol", "release", job], check=True, timeout=30)
+            wait_for(lambda: not squeue_states(job), 120, f"job {job} to finish")
+        finally:
+            subprocess.run(["scancel", job], capture_output=True, timeout=30)
+        assert "No space left on device" in (cwd / "logs" / f"snnsim_{job}_0.err").read_text()
+        st = status(env, cwd)
+        assert st["failed"] == [0, 1, 2, 3] and st["missing"] == [], st
+        for i in range(4):
+            assert st["reasons"][str(i)] == (
+                f"cannot write {folder / 'smoke' / f'.job-{i}.lock'}: No space left on device; nothing written "
+                f"there (SLURM job {job}_{i}, log {cwd / 'logs' / f'snnsim_{job}_{i}.err'})"
+            ), st
+        text = here("status", SMOKE, env=env, cwd=cwd).stdout
+        assert f"job 0 failed: cannot write {folder / 'smoke' / '.job-0.lock'}: No space left on device" in text
+        assert "--array=0-3 " in here("submit", SMOKE, "--failed", "--dry-run", env=env, cwd=cwd).stdout
