@@ -340,13 +340,23 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     if proc.returncode != 0:
         raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
     job = proc.stdout.strip().split(";")[0]
+    stopped: Interrupted | None = None
     try:
-        queue_mod.record(exp, ns.results_dir, job, ns.pack or 0, ns.rerun_stale)
+        try:
+            queue_mod.record(exp, ns.results_dir, job, ns.pack or 0, ns.rerun_stale)
+        except Interrupted as exc:  # while it asked squeue: the array job is taken, record it all the same
+            stopped = exc
+            with signals_held():
+                queue_mod.record(exp, ns.results_dir, job, ns.pack or 0, ns.rerun_stale, ask=False)
     except OSError as exc:  # the jobs are submitted: say what is lost, do not fail
         print(f"{PROG}: note: could not record array job {job} in {queue_mod.record_path(exp, ns.results_dir)} "
               f"({getattr(exc, 'reason', None) or exc.strerror or exc}); `status` shows its jobs missing until they start", file=sys.stderr)  # fmt: skip
     packed = f" in {plural(len(entries), 'pack')} of at most {ns.pack}" if ns.pack else ""
     print(f"{exp.name}: submitted {plural(len(indices), 'job')}{packed} as SLURM array job {job} (--array={spec})")
+    if stopped is not None:
+        print(f"{PROG}: stopped by {stopped.name} after submitting array job {job} (`scancel {job}` cancels it)",
+              file=sys.stderr)  # fmt: skip
+        return 128 + stopped.signum
     return 0
 
 

@@ -277,16 +277,19 @@ def queued(
     return out
 
 
-def record(exp: Experiment, root: str | os.PathLike | None, job: str, pack: int, rerun_stale: bool = False) -> None:
+def record(
+    exp: Experiment, root: str | os.PathLike | None, job: str, pack: int, rerun_stale: bool = False, ask: bool = True
+) -> None:
     """Record the array job ``job`` (of packs of ``pack`` jobs, 0: none; rerunning stale jobs
     or not) that ``sweep submit`` sent, keeping only the recorded jobs still in the queue (all
     of them where ``squeue`` does not answer: one that does not is no sign they have left).
-    Call it inside :func:`submitting`: two writers at once would each drop the other's line."""
-    queue = _queue(what="which recorded array jobs are still in the queue")
+    Call it inside :func:`submitting`: two writers at once would each drop the other's line.
+    ``ask=False``: without asking ``squeue`` (a submit stopped while it asked: all kept, no log)."""
+    queue = _queue(what="which recorded array jobs are still in the queue") if ask else None
     kept = [r for r in _recorded(exp, root) if queue is None or r[0] in queue]
     path = record_path(exp, root)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [*kept, (job, pack, rerun_stale, _log_pattern(job))]
+    rows = [*kept, (job, pack, rerun_stale, _log_pattern(job) if ask else None)]
     text = "".join(f"{j} {p} {int(s)}" + (f" {log}" if log else "") + "\n" for j, p, s, log in rows)
     atomic_write.write_bytes(path, text.encode(), overwrite=True)
 

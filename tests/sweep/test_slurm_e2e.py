@@ -662,3 +662,39 @@ def test_a_task_on_a_full_results_disk_is_failed_with_its_reason(cluster, workdi
         text = here("status", SMOKE, env=env, cwd=cwd).stdout
         assert f"job 0 failed: cannot write {folder / 'smoke' / '.job-0.lock'}: No space left on device" in text
         assert "--array=0-3 " in here("submit", SMOKE, "--failed", "--dry-run", env=env, cwd=cwd).stdout
+
+
+@pytest.mark.slurm
+def test_a_submit_stopped_after_sbatch_still_records_and_names_its_array_job(cluster, workdir):
+    """SIGTERM (or Ctrl-C) to `submit` while it asked squeue, after sbatch had taken the array job
+    (here a squeue that does not answer): it said "stopped by SIGTERM; no result written", with
+    neither the array job's id on stdout nor its record, so `status` showed the jobs missing and
+    the next `submit` sent them all again. The array job is recorded (without asking squeue) and
+    named now, and the submit still ends as stopped."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    bin_dir = cwd / "bin"
+    bin_dir.mkdir()
+    for tool in ("sbatch", "scontrol"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    (bin_dir / "squeue").write_text("#!/bin/sh\nexec sleep 60\n")
+    (bin_dir / "squeue").chmod(0o755)
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", "submit", str(SMOKE), "--sbatch-args=--hold"],
+                            env=dict(env, PATH=f"{bin_dir}{os.pathsep}{env['PATH']}"), cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert "waiting for the SLURM controller: squeue" in proc.stderr.readline()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    m = re.search(r"submitted 4 jobs as SLURM array job (\d+) \(--array=0-3\)", out)
+    try:
+        assert m, (out, err)
+        assert proc.returncode == 128 + signal.SIGTERM, err
+        assert f"stopped by SIGTERM after submitting array job {m.group(1)}" in err, err
+        st = status(env, cwd)
+        assert st["queued"] == [0, 1, 2, 3] and st["missing"] == [], st
+    finally:
+        if m:
+            subprocess.run(["scancel", m.group(1)], capture_output=True, timeout=30)
