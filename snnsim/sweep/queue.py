@@ -254,6 +254,8 @@ def queued(
     out: dict[int, str] = {}
     for job, pack, rerun_stale, _ in recorded:
         for task, state in queue.get(job, {}).items():
+            if state == "COMPLETING":  # ending (cancelled, or its jobs written or failed): runs no job
+                continue
             try:
                 indices = pack_indices(exp, pack, task) if pack else [exp.check_index(task)]
             except SnnsimError:  # the experiment file changed since: not a task of this grid
@@ -269,7 +271,7 @@ def queued(
             except SnnsimError:
                 continue
             log = None if pattern is None else _fill_in(pattern, {"a": str(task), "%": "%"}, keep="")
-            if task in queue.get(job, {}) or log is None or not Path(log).exists():
+            if queue.get(job, {}).get(task, "COMPLETING") != "COMPLETING" or log is None or not Path(log).exists():
                 continue  # waits yet (stale, not rerun), or this array job had no such task
             if why := _failed_in_log(Path(log), index):
                 failed[index] = f"{why} (SLURM job {job}_{task}, log {log})"

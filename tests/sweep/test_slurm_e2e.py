@@ -698,3 +698,31 @@ def test_a_submit_stopped_after_sbatch_still_records_and_names_its_array_job(clu
     finally:
         if m:
             subprocess.run(["scancel", m.group(1)], capture_output=True, timeout=30)
+
+
+@pytest.mark.slurm
+def test_tasks_ending_after_scancel_are_not_queued(cluster, workdir):
+    """`scancel` of a `submit`ted array mid-way: its running tasks stay COMPLETING in squeue while
+    they stop (here a script that takes 10 s to stop). `status` listed their jobs queued ("2
+    COMPLETING") and a `submit` then left them out as waiting in the queue already: they never
+    ran. A completing task runs no job: they are missing, and submitted again."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    script = cwd / "slow.sh"
+    script.write_text("#!/bin/bash\n#SBATCH --output=logs/%x_%A_%a.out\n#SBATCH --mem=100M\n"
+                      "trap 'sleep 10' TERM\nsleep 120 &\nwait\n")  # fmt: skip
+    sub = sweep("submit", str(SMOKE), "--script", str(script), env=env, cwd=cwd)
+    m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", sub.stdout)
+    assert m, sub.stdout
+    job = m.group(1)
+    try:
+        tasks = wait_for(lambda: [t for t, s in squeue_states(job).items() if s == "RUNNING"], 60, "a task to run")
+        subprocess.run(["scancel", job], check=True, timeout=30)
+        wait_for(lambda: set(squeue_states(job)) == set(tasks), 20, "the other tasks to leave the queue")
+        assert set(squeue_states(job).values()) == {"COMPLETING"}, squeue_states(job)
+        st = status(env, cwd)
+        assert st["missing"] == [0, 1, 2, 3] and st["queued"] == [] and st["running"] == [], st
+        assert "--array=0-3 " in here("submit", SMOKE, "--dry-run", env=env, cwd=cwd).stdout
+    finally:
+        subprocess.run(["scancel", job], capture_output=True, timeout=30)
+    wait_for(lambda: not squeue_states(job), 60, "the jobs to leave the queue")
