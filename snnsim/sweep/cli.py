@@ -336,7 +336,20 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     if shutil.which("sbatch") is None:
         raise SnnsimError("submit: sbatch not found (no SLURM here?); use `sweep local` to run on this machine")
     Path("logs").mkdir(exist_ok=True)  # slurm does not create the --output folder
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    with stop_on_signals():  # SIGTERM too, as Ctrl-C: sbatch is killed on the way out, not left to send alone
+        sbatch = None
+        try:
+            with signals_held():  # a stop while sbatch starts: raised once it has, to kill it
+                sbatch = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            out, err = sbatch.communicate()
+        except Interrupted as exc:
+            if sbatch is not None:
+                sbatch.kill()
+                sbatch.communicate()
+            exc.kept = ("sbatch was stopped too: `squeue` shows whether it had sent the array job "
+                        "(not recorded: `sweep status` shows its jobs missing)")  # fmt: skip
+            raise
+    proc = subprocess.CompletedProcess(cmd, sbatch.returncode, out, err)
     if proc.returncode != 0:
         raise SnnsimError(f"submit: sbatch failed: {proc.stderr.strip() or proc.stdout.strip()}")
     job = proc.stdout.strip().split(";")[0]

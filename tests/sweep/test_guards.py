@@ -487,6 +487,43 @@ def test_a_submit_stopped_while_it_asks_slurm_leaves_no_slurm_command_behind(sig
     assert process_gone(pid), "scontrol still runs after its submit stopped"
 
 
+def test_a_submit_stopped_while_sbatch_runs_stops_sbatch_and_says_so(tmp_path):
+    """SIGTERM to ``submit`` while ``sbatch`` waits (a slow controller; here a fake sbatch first on
+    PATH): the submit died by the signal with nothing on stderr, and sbatch ran on alone, to send
+    an array job that nothing recorded or named. sbatch is stopped with it now, and one line
+    says so and how to see whether it had sent the array."""
+    import time
+
+    pid_file = tmp_path / "sbatch.pid"
+    (tmp_path / "bin").mkdir()
+    sbatch = tmp_path / "bin" / "sbatch"
+    sbatch.write_text(f'#!/bin/sh\necho $$ > "{pid_file}"\nexec sleep 60\n')
+    os.chmod(sbatch, 0o755)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "submit", str(exp_file)]
+    proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (pid_file.exists() and pid_file.read_text().strip()):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)  # to the submit alone
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert err.splitlines() == [
+        "snnsim.sweep: stopped by SIGTERM; no result written; sbatch was stopped too: `squeue` shows whether "
+        "it had sent the array job (not recorded: `sweep status` shows its jobs missing)"
+    ], err
+    pid = int(pid_file.read_text())
+    deadline = time.time() + 10
+    while time.time() < deadline and not process_gone(pid):
+        time.sleep(0.1)
+    assert process_gone(pid), "sbatch still runs after its submit stopped"
+
+
 def process_gone(pid: int) -> bool:
     """Whether process ``pid`` has ended (a zombie left to a reaper counts as ended)."""
     try:
