@@ -30,7 +30,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 
 from .. import atomic_write
-from ..cli import stop_on_signals
+from ..cli import signals_held, stop_on_signals
 from ..errors import SnnsimError
 from .experiment import Experiment
 from .jobs import JobLock, job_dir, pack_indices, pack_of
@@ -53,11 +53,11 @@ def ask_slurm(argv: list[str], shown: str, what: str, env: dict[str, str] | None
     SIGTERM, which raises :class:`~snnsim.cli.Interrupted` meanwhile: by default it ended this
     process at once and left the command running until its own time-out)."""
     main = threading.current_thread() is threading.main_thread()  # only there can a handler be set
-    with (
-        stop_on_signals() if main else contextlib.nullcontext(),
-        subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as proc,
-    ):
+    with stop_on_signals() if main else contextlib.nullcontext():
+        proc = None
         try:
+            with signals_held() if main else contextlib.nullcontext():  # a stop while it starts: raised once it has
+                proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             try:
                 out, err = proc.communicate(timeout=min(SAY_AFTER_S, timeout))
             except subprocess.TimeoutExpired:
@@ -65,7 +65,9 @@ def ask_slurm(argv: list[str], shown: str, what: str, env: dict[str, str] | None
                       f"{timeout:g} s ...", file=sys.stderr, flush=True)  # fmt: skip
                 out, err = proc.communicate(timeout=max(timeout - SAY_AFTER_S, 0))
         except BaseException:  # the time-out, Ctrl-C, a stop signal: the command ends too (as run's)
-            proc.kill()
+            if proc is not None:
+                proc.kill()
+                proc.communicate()
             raise
     return subprocess.CompletedProcess(argv, proc.returncode, out, err)
 
