@@ -152,6 +152,44 @@ def mixed_hardware(attrs: Mapping[str, Any], parts: list[tuple[list[int], tuple[
     return out
 
 
+def computed_otherwise(attrs: Mapping[str, Any]) -> list[str]:
+    """What a result file's ``attrs`` name that computes its numbers otherwise than this process
+    would on the CPU, as ``"torch 2.3.0 (here 2.4.1)"``: the libraries that compute
+    (:data:`snnsim.training.COMPUTING`), the CPU, the :data:`NUMERICS_ENV` variables, and the
+    torch loops or the compiled kernels (compiled with or without OpenMP: the same numbers; a run
+    that used none of them: neither they nor :data:`KERNELS_ENV` count; for one that used them,
+    the kernels are built here, as its run would)."""
+    from .backends import _native
+    from .training import COMPUTING
+
+    out = []
+    try:
+        was, now = json.loads(attrs.get("versions") or "{}"), library_versions()
+    except ValueError:
+        was, now = {}, {}
+    out += [
+        f"{name} {was[name]} (here {now.get(name)})" for name in COMPUTING if name in was and was[name] != now.get(name)
+    ]
+    here = hardware("cpu")
+    if attrs.get("cpu") and attrs["cpu"] != here["cpu"]:
+        out.append(f"the CPU {attrs['cpu']} (here {here['cpu']})")
+    kernels = str(attrs.get("kernels", ""))
+    counted = kernels.startswith(("compiled", "torch loops"))
+    own = "compiled" if counted and _native.library() is not None else "torch loops"  # the run builds them anyway
+    if counted and not kernels.startswith(own):
+        out.append(f"the kernels' {kernels} (here {own})")
+    skip = {"SNNSIM_NO_NATIVE"} | (set() if counted else set(KERNELS_ENV))  # the kernels said it, or unused
+    try:
+        env, env_here = json.loads(attrs.get("numerics_env") or "{}"), json.loads(here["numerics_env"])
+    except ValueError:
+        env, env_here = {}, {}
+    for name in sorted((set(env) | set(env_here)) - skip):
+        if env.get(name) != env_here.get(name):
+            was_set = f"${name}={env[name]}" if name in env else f"${name} unset"
+            out.append(f"{was_set} (here {env_here.get(name, 'unset')})")
+    return out
+
+
 def provenance_attrs(config: RunConfig, device: str) -> dict:
     """Attributes every result file carries."""
     attrs = {

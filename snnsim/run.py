@@ -410,15 +410,20 @@ def unit_note(settings: dict, ns: argparse.Namespace) -> str | None:
 
 def rerun_note(ns: argparse.Namespace) -> str | None:
     """A one-line note where ``--config`` is a result file made by an snnsim of other numerics
-    (:data:`snnsim.results.NUMERICS_VERSION`): its run, again, gives other numbers."""
+    (:data:`snnsim.results.NUMERICS_VERSION`), or computed with other libraries, CPU, variables or
+    kernel loops (:func:`snnsim.results.computed_otherwise`): its run, again, gives other numbers."""
     path = rerun_file(ns)
     if path is None:
         return None
     from . import results
 
-    made = results.numerics_version(results.load(path).attrs)
+    attrs = results.load(path).attrs
+    made = results.numerics_version(attrs)
     if made == results.NUMERICS_VERSION:
-        return None
+        if not (otherwise := results.computed_otherwise(attrs)):
+            return None
+        return (f"snnsim.run: note: {path} was computed with {', '.join(otherwise)}: its run gives other numbers "
+                "here (in the last bits, or more)")  # fmt: skip
     return (f"snnsim.run: note: {path} was made by an snnsim of numerics version {made}, this one has "
             f"{results.NUMERICS_VERSION}: its run gives other numbers here (in the last bits, or more)")  # fmt: skip
 

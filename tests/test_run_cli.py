@@ -671,6 +671,41 @@ def test_a_result_file_of_other_numerics_gets_a_note(tmp_path, capsys, monkeypat
     assert not [n for n in _notes(capsys.readouterr().err) if "numerics" in n]
 
 
+def test_a_result_file_computed_otherwise_gets_a_note(tmp_path, capsys, monkeypatch):
+    """A file whose numbers came from the torch loops (``SNNSIM_NO_NATIVE=1``, set at start-up:
+    its own process) or another torch reruns here with other numbers (w1 about 1e-7 apart after
+    one epoch); a note names what differs, as for another numerics version. Before, nothing did."""
+    first = tmp_path / "a.h5"
+    env = {**os.environ, "SNNSIM_NO_NATIVE": "1"}
+    proc = subprocess.run([sys.executable, "-m", "snnsim.run", *TINY, "--out", str(first)], capture_output=True,
+                          text=True, timeout=300, env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    monkeypatch.delenv("SNNSIM_NO_NATIVE", raising=False)
+    again = tmp_path / "b.h5"
+    assert main(["--config", str(first), "--out", str(again)]) == 0
+    notes = [n for n in _notes(capsys.readouterr().err) if "computed" in n]
+    assert notes == [
+        f"snnsim.run: note: {first} was computed with the kernels' torch loops (SNNSIM_NO_NATIVE=1) "
+        "(here compiled): its run gives other numbers here (in the last bits, or more)"
+    ]
+    assert not np.array_equal(results.load(first)["w1"].values, results.load(again)["w1"].values)
+    assert main(["--config", str(again), "--quiet"]) == 0  # --quiet: no notes
+    assert capsys.readouterr().err == ""
+    versions = {**results.library_versions(), "torch": "1.0.0"}
+    monkeypatch.setattr(results, "library_versions", lambda: versions)  # a file of an older torch
+    other = tmp_path / "c.h5"
+    assert main(["--config", str(again), "--quiet", "--out", str(other)]) == 0
+    monkeypatch.undo()
+    capsys.readouterr()
+    assert main(["--config", str(other)]) == 0
+    assert [n for n in _notes(capsys.readouterr().err) if "computed" in n] == [
+        f"snnsim.run: note: {other} was computed with torch 1.0.0 (here {results.library_versions()['torch']}): "
+        "its run gives other numbers here (in the last bits, or more)"
+    ]
+    assert main(["--config", str(again)]) == 0  # made here: no note
+    assert not [n for n in _notes(capsys.readouterr().err) if "computed" in n]
+
+
 def test_a_rerun_notes_only_the_settings_its_user_names(tmp_path, capsys):
     """The unread-setting note of a ridge run names the flags given; run again from its file, the
     run names none (the file's settings were not typed), and names a flag given then."""
