@@ -376,6 +376,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{PROG}: note: {ns.model} was trained by an snnsim of numerics version {made}, this one has "
                   f"{results.NUMERICS_VERSION}: its predictions here can differ from the scores it stored (in "
                   "the last bits, or more)", file=sys.stderr)  # fmt: skip
+        elif otherwise := results.computed_otherwise(ds.attrs):  # the loops, libraries, CPU, variables
+            print(f"{PROG}: note: {ns.model} was computed with {', '.join(otherwise)}: its predictions here can differ "
+                  "from the scores it stored (in the last bits, or more)", file=sys.stderr)  # fmt: skip
         target = results.check_writable(
             ns.out,
             ns.overwrite,

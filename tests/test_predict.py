@@ -4,6 +4,7 @@ and bad input gets one line on stderr, exit code 2 and no file."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -136,6 +137,34 @@ def test_a_model_of_other_numerics_gets_a_note(ipd_model, tmp_path, capsys):
         expected = (f"snnsim.predict: note: {model} was trained by an snnsim of numerics version "
                     f"{results.NUMERICS_VERSION - 1}, this one has {results.NUMERICS_VERSION}")  # fmt: skip
         assert (expected in err) == note, err
+
+
+@pytest.mark.xdist_group("predict-ipd-model")
+def test_a_model_computed_otherwise_gets_a_note(ipd_model, tmp_path, capsys):
+    """A model whose numbers came from the kernels' torch loops (``SNNSIM_NO_NATIVE=1``) or another
+    torch predicts here with other numbers in the last bits (a BMI test fold's FVAF 2e-10 apart):
+    a note names what differs, as for other numerics. Before, nothing did."""
+    ds = results.load(ipd_model)
+    ds.attrs["kernels"] = "torch loops (SNNSIM_NO_NATIVE=1)"
+    ds.attrs["numerics_env"] = '{"SNNSIM_NO_NATIVE": "1"}'
+    loops = tmp_path / "loops.h5"
+    results.write(ds, loops)
+    ds = results.load(ipd_model)
+    ds.attrs["versions"] = json.dumps({**json.loads(ds.attrs["versions"]), "torch": "1.0.0"}, sort_keys=True)
+    older = tmp_path / "older.h5"
+    results.write(ds, older)
+    capsys.readouterr()
+    expected = {
+        ipd_model: None,
+        loops: "the kernels' torch loops (SNNSIM_NO_NATIVE=1) (here compiled)",
+        older: f"torch 1.0.0 (here {results.library_versions()['torch']})",
+    }
+    for model, what in expected.items():
+        assert in_process(model, "--stimuli", 8, "--out", tmp_path / f"{model.stem}_p.h5") == 0
+        notes = [n for n in capsys.readouterr().err.splitlines() if "computed with" in n]
+        assert notes == ([] if what is None else [
+            f"snnsim.predict: note: {model} was computed with {what}: its predictions here can differ from the "
+            "scores it stored (in the last bits, or more)"])  # fmt: skip
 
 
 @pytest.mark.parametrize(
