@@ -148,6 +148,28 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     return settings
 
 
+def check_config_data(ns: argparse.Namespace, cfg: RunConfig) -> None:
+    """The BMI data file that a TOML ``--config`` file names (``data = ...``, not ``--data``),
+    refused where missing or a folder naming the file and its key; a relative path is read from
+    the current folder, not the config file's, and the message says so."""
+    from .datasets import bmi as bmi_data
+    from .errors import DataError
+
+    path = getattr(ns, "config", None)
+    if path is None or rerun_file(ns) is not None or "data" in vars(ns) or cfg.study != "bmi" \
+            or not bmi_data.is_file_source(cfg.data):  # fmt: skip
+        return
+    try:
+        bmi_data.check_file(cfg.data)
+    except DataError as exc:
+        why = str(exc).removeprefix("--data: ")
+        if not Path(cfg.data).is_absolute():
+            beside = Path(path).parent / cfg.data
+            there = f"; {beside} is there: give its full path" if beside.exists() else ""
+            why += f" (a relative path is read from the current folder, {Path.cwd()}, not the config file's{there})"
+        raise ConfigError("config", f"{path}: data: {why}") from None
+
+
 def _binary_kind(path: Path) -> str | None:
     """What a file that is no UTF-8 text seems to be, by its first bytes: a zip file (a torch
     checkpoint, an .npz), an .npy or a pickle file; None: not known."""
@@ -850,6 +872,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         settings = _settings(ns)  # the config file is read once (torch and xarray not yet: a refusal is quick)
         cfg = _checked_config(ns, settings)
+        check_config_data(ns, cfg)
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
         given = named(ns, settings)

@@ -538,6 +538,33 @@ def test_whole_numbers_in_a_config_file_are_the_flags_numbers(tmp_path, capsys):
     assert [repr(recorded[k]) for k in names] == ["1.0", "0.0", "1.0", "0.0", "0.0"]
 
 
+def test_a_data_file_a_config_file_names_is_named_with_the_file(tmp_path, capsys, monkeypatch, bmi_path):
+    """``data = "data.pkl"`` in a TOML ``--config`` file whose file is not there was refused as
+    ``--data: no file at data.pkl``, a flag the user never gave, without saying from which folder a
+    relative path is read. It names the file and its key, the folder it was read from (the current
+    one, as for experiment files) and the file beside the config that was likely meant."""
+    import shutil
+
+    folder, elsewhere = tmp_path / "cfg", tmp_path / "elsewhere"
+    folder.mkdir(), elsewhere.mkdir()
+    shutil.copy(bmi_path, folder / "data.pkl")
+    toml = folder / "c.toml"
+    toml.write_text('study = "bmi"\nmodel = "linear"\ndata = "data.pkl"\n')
+    monkeypatch.chdir(elsewhere)
+    assert main(["--config", str(toml), "--quiet", "--out", "r.h5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"snnsim.run: error: --config: {toml}: data: no file at data.pkl (a relative path is read from the "
+                   f"current folder, {elsewhere}, not the config file's; {folder / 'data.pkl'} is there: give its "
+                   "full path)"], err  # fmt: skip
+    toml.write_text(f'study = "bmi"\nmodel = "linear"\ndata = "{tmp_path / "none.pkl"}"\n')
+    assert main(["--config", str(toml), "--quiet", "--out", "r.h5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"snnsim.run: error: --config: {toml}: data: no file at {tmp_path / 'none.pkl'}"], err
+    assert main(["--config", str(toml), "--data", "data.pkl", "--quiet", "--out", "r.h5"]) == 2  # a flag: its flag
+    assert capsys.readouterr().err.strip().splitlines() == ["snnsim.run: error: --data: no file at data.pkl"]
+    assert os.listdir(elsewhere) == []
+
+
 def test_a_predictions_file_is_refused_as_config(tmp_path, capsys, bmi_path):
     """A predictions file (python -m snnsim.predict) carries the config of its model's run but
     not that run's data file SHA-256: taken as a run's file it would train again, on a data file
