@@ -132,6 +132,9 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
                           'as "2ms") or a run\'s result file (.h5)') from None  # fmt: skip
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("config", f"{path} is not valid TOML ({exc})") from None
+    if not doc:  # a script that wrote nothing, or a file cut to 0 bytes: no run's settings
+        raise ConfigError("config", f"{path} holds no settings (it is empty, or comments only): give settings such "
+                          'as tau = "2ms", or leave --config out to run the defaults')  # fmt: skip
     settings: dict = {}
     for key, value in doc.items():
         if config.LEGACY_KEYS.get(key, key) not in config.field_names():

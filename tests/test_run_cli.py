@@ -484,6 +484,20 @@ def test_a_bad_value_in_a_config_file_is_named_with_the_file(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_config_file_of_no_settings_is_refused(tmp_path, capsys):
+    """An empty TOML ``--config`` file (a config script that wrote nothing, a file cut to 0 bytes)
+    or one of comments only ran the defaults without a word, as if it had given the run's settings;
+    it is refused in one line, and nothing is trained or written."""
+    toml, out = tmp_path / "c.toml", tmp_path / "r.h5"
+    for text in ["", "\n\n", '# tau = "2ms"\n# epochs = 3\n']:
+        toml.write_text(text)
+        assert main(["--config", str(toml), *TINY, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"snnsim.run: error: --config: {toml} holds no settings (it is empty, or comments only): give "
+                       'settings such as tau = "2ms", or leave --config out to run the defaults'], err  # fmt: skip
+        assert not out.exists()
+
+
 def test_settings_of_a_config_file_that_do_not_go_together_are_named_with_the_file(tmp_path, capsys):
     """A check across settings that fails on a key of a TOML ``--config`` file (a BMI setting in
     an IPD run, a model-space option without ``--neuron standard``) names the file and its key,
