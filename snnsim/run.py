@@ -201,10 +201,13 @@ def _binary_kind(path: Path) -> str | None:
 
 def _is_result_file(path: Path) -> bool:
     """Whether ``--config`` names a result file: a ``.h5`` file (an empty or cut one is no TOML
-    file of no settings), or any file that starts as HDF5 files do."""
+    file of no settings), or any regular file that starts as HDF5 files do (a pipe, ``--config
+    <(...)`` or ``/dev/stdin``, is read once, as TOML: a look at its first bytes would take them)."""
     from .results import is_hdf5
 
-    return path.suffix.lower() == ".h5" or is_hdf5(path)  # one not read: config_file names what is wrong
+    if path.suffix.lower() == ".h5":
+        return True
+    return path.is_file() and is_hdf5(path)  # one not read: config_file names what is wrong
 
 
 def rerun_file(ns: argparse.Namespace) -> Path | None:

@@ -232,6 +232,18 @@ def test_module_entry_point_runs(tmp_path):
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
 
 
+def test_a_config_given_as_a_pipe_is_read(tmp_path):
+    """``--config <(...)`` (a pipe, as ``/dev/stdin`` is) was read twice: once for the first bytes
+    of an HDF5 file, which took its whole text, then as TOML, which found nothing left, and the run
+    trained without the settings (RunConfig's defaults, exit 0). The pipe's settings are the run's."""
+    out = tmp_path / "r.h5"
+    script = f"""exec "$0" -m snnsim.run --config <(printf 'readout = "fr"\\nseed = 7\\n') "$@" --out {out}"""
+    proc = subprocess.run(["bash", "-c", script, sys.executable, *TINY], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ds = results.load(out)
+    assert (ds.attrs["config_readout"], ds.attrs["seed"], ds.attrs["config_epochs"]) == ("fr", 7, 1)
+
+
 def test_a_long_run_on_a_library_backend_gets_a_hint_toward_fused():
     from snnsim.config import RunConfig
     from snnsim.run import speed_hint
