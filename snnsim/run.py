@@ -138,7 +138,7 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     settings: dict = {}
     for key, value in doc.items():
         if config.LEGACY_KEYS.get(key, key) not in config.field_names():
-            raise ConfigError("config", f"{path}: {_not_a_setting(key)}")
+            raise ConfigError("config", f"{path}: {_not_a_setting(key, value)}")
         try:
             name = config.current_name(key, settings)
         except ConfigError as exc:
@@ -283,13 +283,17 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
     return full
 
 
-def _not_a_setting(key: str) -> str:
-    """Why ``key`` of a run's config file is refused."""
+def _not_a_setting(key: str, value: object = None) -> str:
+    """Why ``key`` (of ``value``) of a run's config file is refused."""
     if key in OUTPUT_FLAGS:
         return f"{key!r} is a command-line option, not a setting: give --{key.replace('_', '-')} on the command line"
     if key in ("fixed", "sweep", "search", "name"):
         return (f"{key!r} is not a setting: a run's config file is one table of settings; [fixed], [sweep] and "
                 "[search] belong in experiment and tuning files (python -m snnsim.sweep, python -m snnsim.tune)")  # fmt: skip
+    if isinstance(value, dict):  # [training] over settings that go at the top
+        known = [k for k in value if config.LEGACY_KEYS.get(k, k) in config.field_names()]
+        return (f"[{key}] is a table; a run's config file is one table of settings, without [sections]"
+                + (f": give {', '.join(known)} at the top of the file" if known else ""))  # fmt: skip
     return f"{key!r} is not a setting; known settings: {', '.join(config.field_names())}"
 
 

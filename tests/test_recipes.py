@@ -128,6 +128,25 @@ def test_a_config_file_key_that_is_no_setting_is_named_as_a_key(tmp_path, capsys
         assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {toml}: {why}"), err
 
 
+def test_a_table_of_settings_in_a_config_file_is_named_as_a_table(tmp_path, capsys):
+    """A run's config file grouped under ``[training]`` was refused as "'training' is not a setting;
+    known settings: ..." (55 names), as if a key were misspelled. It names the table and the
+    settings in it, which go at the top of the file without it."""
+    from snnsim.run import main
+
+    toml = tmp_path / "c.toml"
+    for text, why in [('study = "ipd"\n[training]\nepochs = 3\nlr = 0.01\n',
+                       "[training] is a table; a run's config file is one table of settings, without [sections]: "
+                       "give epochs, lr at the top of the file"),
+                      ('[training.optimiser]\nlr = 0.01\n',
+                       "[training] is a table; a run's config file is one table of settings, without [sections]")]:  # fmt: skip
+        toml.write_text(text)
+        assert main(["--config", str(toml), "--quiet"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {toml}: {why}"), err
+        assert "known settings" not in err[0], err
+
+
 def test_a_byte_order_mark_is_no_setting(tmp_path):
     """Some editors start a UTF-8 file with one; TOML readers refuse it."""
     from snnsim import tune
