@@ -890,9 +890,15 @@ def main(argv: list[str] | None = None) -> int:
             if note and not getattr(ns, "quiet", False):
                 print(note, file=sys.stderr)
         out = getattr(ns, "out", None)
-        ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
-                     getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),
-                     getattr(ns, "keep_checkpoints", False), getattr(ns, "config", None))  # fmt: skip
+        try:
+            ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
+                         getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),
+                         getattr(ns, "keep_checkpoints", False), getattr(ns, "config", None))  # fmt: skip
+        except ConfigError as exc:  # refused where it runs (device = "cuda" without CUDA): a TOML file's key?
+            if getattr(ns, "config", None) is None or rerun_file(ns) is not None or exc.field in vars(ns) \
+                    or exc.field not in settings:  # fmt: skip
+                raise
+            raise ConfigError("config", f"{ns.config}: {exc.field}: {exc.message}") from None
         from . import results
         from .runner import summarise, unresponsive_note
 

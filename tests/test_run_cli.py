@@ -510,6 +510,27 @@ def test_a_config_file_of_no_settings_is_refused(tmp_path, capsys):
         assert not out.exists()
 
 
+def test_a_device_a_config_file_names_is_named_with_the_file(tmp_path, capsys):
+    """``device = "cuda"`` in a TOML ``--config`` file, on a machine without CUDA, was refused as
+    ``--device: cuda requested ...``, a flag the user never gave; it names the file and its key,
+    as the config's other refusals of the file's values do. A flag keeps its flag."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    toml, out = tmp_path / "c.toml", tmp_path / "r.h5"
+    toml.write_text('device = "cuda"\n')
+    assert main(["--config", str(toml), *TINY, "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"snnsim.run: error: --config: {toml}: device: cuda requested but no CUDA device is available; "
+                   "accepted here: cpu, auto"], err  # fmt: skip
+    toml.write_text("seed = 1\n")
+    assert main(["--config", str(toml), *TINY, "--device", "cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --device: cuda requested"), err
+    assert not out.exists()
+
+
 def test_settings_of_a_config_file_that_do_not_go_together_are_named_with_the_file(tmp_path, capsys):
     """A check across settings that fails on a key of a TOML ``--config`` file (a BMI setting in
     an IPD run, a model-space option without ``--neuron standard``) names the file and its key,
