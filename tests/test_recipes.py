@@ -121,11 +121,26 @@ def test_a_config_file_key_that_is_no_setting_is_named_as_a_key(tmp_path, capsys
     for text, why in [('out = "r.h5"\n', "'out' is a command-line option, not a setting: give --out on the command line"),
                       ('[fixed]\nstudy = "bmi"\n', "'fixed' is not a setting: a run's config file is one table of "
                                                    "settings; [fixed], [sweep] and [search] belong in experiment"),
-                      ("epoch = 3\n", "'epoch' is not a setting; known settings: study, ")]:  # fmt: skip
+                      ("colour = 3\n", "'colour' is not a setting; known settings: study, ")]:  # fmt: skip
         toml.write_text(text)
         assert main(["--config", str(toml), "--quiet"]) == 2
         err = capsys.readouterr().err.splitlines()
         assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {toml}: {why}"), err
+
+
+def test_a_misspelled_key_of_a_config_file_gets_the_settings_it_may_mean(tmp_path, capsys):
+    """A misspelled key of a run's config file (``hiden``, ``batch-size`` as the flag spells it,
+    ``learning_rate``) was answered with the list of all 55 settings; an experiment file's gets the
+    settings it may mean. So does a run's config file now."""
+    from snnsim.run import main
+
+    toml = tmp_path / "c.toml"
+    for key, meant in [("hiden", "hidden"), ("batch-size", "batch_size, batch_repeats"),
+                       ("learning_rate", "lr, lr_schedule, learn_tau"), ("num_epochs", "epochs")]:  # fmt: skip
+        toml.write_text(f"{key} = 3\n")
+        assert main(["--config", str(toml), "--quiet"]) == 2
+        err = capsys.readouterr().err.splitlines()
+        assert err == [f"snnsim.run: error: --config: {toml}: {key!r} is not a setting; did you mean {meant}?"], err
 
 
 def test_a_table_of_settings_in_a_config_file_is_named_as_a_table(tmp_path, capsys):
