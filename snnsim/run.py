@@ -765,6 +765,10 @@ def execute(
     fallback = None if fallback_dir is None else Path(fallback_dir)
     if cfg.study == "bmi" and bmi_data.is_file_source(cfg.data):  # before torch loads, and --out's folder is made
         bmi_data.check_file(cfg.data)
+    if cfg.device != "cpu":  # no CUDA here: refused before --out's folder is made (this loads torch)
+        from .device import resolve_device
+
+        resolve_device(cfg.device)
     if out is not None:
         from .datasets.bmi_synthetic import source_file
 

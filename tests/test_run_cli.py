@@ -531,6 +531,20 @@ def test_a_device_a_config_file_names_is_named_with_the_file(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_device_the_machine_lacks_makes_no_folder_of_out(tmp_path, capsys):
+    """``--device cuda`` on a machine without CUDA was refused after ``--out``'s folders were made,
+    and left them behind, empty; it is refused before, and nothing is made."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    out = tmp_path / "new" / "sub" / "r.h5"
+    assert main([*TINY, "--device", "cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --device: cuda requested"), err
+    assert os.listdir(tmp_path) == []
+
+
 def test_settings_of_a_config_file_that_do_not_go_together_are_named_with_the_file(tmp_path, capsys):
     """A check across settings that fails on a key of a TOML ``--config`` file (a BMI setting in
     an IPD run, a model-space option without ``--neuron standard``) names the file and its key,
