@@ -518,6 +518,16 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: d
               "--out is still full then", file=sys.stderr)  # fmt: skip
 
 
+def missing_folders(out: Path) -> list[Path]:
+    """The folders above the file ``out`` that do not exist yet, deepest first (made by :func:`prepare_out`)."""
+    missing = []
+    for folder in out.absolute().parents:
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
+    return missing
+
+
 def check_tensorboard(given: str | os.PathLike, out: Path | None) -> None:
     """Before training: ``--tensorboard`` names a folder (made if missing) that is not the result
     file, and where this process may write."""
@@ -773,7 +783,17 @@ def execute(
         from .datasets.bmi_synthetic import source_file
 
         data = source_file(cfg.data) if cfg.study == "bmi" else getattr(cfg, "data", None)  # a synthetic set's cache
+        made = missing_folders(out)
         prepare_out(out, overwrite, fallback, {"the --data file": data, "the --config file": config_file})
+        from . import runner
+
+        try:  # the run's memory (torch loads): refused, it leaves no folder that --out's check made
+            runner.check_memory([cfg], runner.plan([cfg]))
+        except SnnsimError:
+            for folder in made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
     if cfg.study == "bmi" and cfg.model == "linear":  # no epochs: nothing to log (idle_note says so)
         tensorboard = None
     if tensorboard is not None:

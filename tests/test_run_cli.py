@@ -545,6 +545,22 @@ def test_a_device_the_machine_lacks_makes_no_folder_of_out(tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_run_too_large_for_memory_makes_no_folder_of_out(tmp_path, capsys):
+    """A run refused for the memory it would need (one line, exit 2) left ``--out``'s folders,
+    made by the checks of ``--out`` just before, behind, empty; they are removed again. A folder
+    that was there stays."""
+    out = tmp_path / "new" / "sub" / "r.h5"
+    huge = ["--n-train-batches", "100000", "--batch-size", "100000"]
+    for there in [[], ["new"]]:  # no folder yet; new/ there before the run
+        for name in there:
+            (tmp_path / name).mkdir()
+        assert main([*TINY, *huge, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("snnsim.run: error: this run needs about "), err
+        assert sorted(os.listdir(tmp_path)) == there
+    assert os.listdir(tmp_path / "new") == []
+
+
 def test_settings_of_a_config_file_that_do_not_go_together_are_named_with_the_file(tmp_path, capsys):
     """A check across settings that fails on a key of a TOML ``--config`` file (a BMI setting in
     an IPD run, a model-space option without ``--neuron standard``) names the file and its key,
