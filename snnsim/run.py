@@ -779,25 +779,27 @@ def execute(
         from .device import resolve_device
 
         resolve_device(cfg.device)
+    made: list[Path] = []  # the folders of --out that its checks make
     if out is not None:
         from .datasets.bmi_synthetic import source_file
 
         data = source_file(cfg.data) if cfg.study == "bmi" else getattr(cfg, "data", None)  # a synthetic set's cache
         made = missing_folders(out)
         prepare_out(out, overwrite, fallback, {"the --data file": data, "the --config file": config_file})
-        from . import runner
-
-        try:  # the run's memory (torch loads): refused, it leaves no folder that --out's check made
-            runner.check_memory([cfg], runner.plan([cfg]))
-        except SnnsimError:
-            for folder in made:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            raise
     if cfg.study == "bmi" and cfg.model == "linear":  # no epochs: nothing to log (idle_note says so)
         tensorboard = None
-    if tensorboard is not None:
-        check_tensorboard(tensorboard, out)
+    try:  # refused after --out's checks: it leaves no folder that they made
+        if tensorboard is not None:
+            check_tensorboard(tensorboard, out)
+        if out is not None:
+            from . import runner
+
+            runner.check_memory([cfg], runner.plan([cfg]))  # the run's memory (torch loads)
+    except SnnsimError:
+        for folder in made:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        raise
     lock = None if out is None else CheckpointLock(out)
     if lock is not None and (busy := lock.acquire()):  # another live run's checkpoints: read, write, remove none
         print(f"snnsim.run: {busy}; this run trains without checkpoints (it resumes, writes and removes none)",

@@ -561,6 +561,17 @@ def test_a_run_too_large_for_memory_makes_no_folder_of_out(tmp_path, capsys):
     assert os.listdir(tmp_path / "new") == []
 
 
+def test_a_tensorboard_refused_makes_no_folder_of_out(tmp_path, capsys):
+    """``--out new/sub/r.h5 --tensorboard FILE`` was refused (a file, not a folder) after ``--out``'s
+    folders were made, and left them behind, empty; they are removed again."""
+    (tmp_path / "events").write_text("")
+    out = tmp_path / "new" / "sub" / "r.h5"
+    assert main([*TINY, "--out", str(out), "--tensorboard", str(tmp_path / "events")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"snnsim.run: error: --tensorboard: {tmp_path / 'events'} is a file; give a folder"], err
+    assert os.listdir(tmp_path) == ["events"]
+
+
 def test_settings_of_a_config_file_that_do_not_go_together_are_named_with_the_file(tmp_path, capsys):
     """A check across settings that fails on a key of a TOML ``--config`` file (a BMI setting in
     an IPD run, a model-space option without ``--neuron standard``) names the file and its key,
