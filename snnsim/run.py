@@ -143,6 +143,10 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
             name = config.current_name(key, settings)
         except ConfigError as exc:
             raise ConfigError("config", f"{path}: {exc.message}") from None
+        if isinstance(value, list) and config.metadata(name)["kind"] not in ("dims", "sizes"):  # an experiment's
+            raise ConfigError("config", f"{path}: {key}: {json.dumps(value, default=str)} is a list of values; a run "
+                              "takes one: give one, or sweep the list in an experiment file's [sweep] (python -m "
+                              "snnsim.sweep)")  # fmt: skip
         try:
             config.coerce(name, value)  # a bad value is named with its file, not as a flag never given
         except ConfigError as exc:

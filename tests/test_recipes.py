@@ -101,7 +101,7 @@ def test_a_study_or_model_that_is_no_name_is_one_line(tmp_path, capsys):
     from snnsim.run import main
 
     toml = tmp_path / "c.toml"
-    for text, line in [('model = ["snn"]\n', "model: expected one of snn, ann, linear, got ['snn']"),
+    for text, line in [('model = ["snn"]\n', 'model: ["snn"] is a list of values; a run takes one'),
                        ('study = "bmi"\nmodel = {a = 1}\n', "model: expected one of snn, ann, linear, got {'a': 1}"),
                        ('study = ["bmi"]\n', "study: "), ("seed = 1e3\n", "seed: expected an integer, got 1000.0"),
                        ('tau = "abc"\n', "tau: expected a duration")]:  # fmt: skip

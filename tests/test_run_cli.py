@@ -572,6 +572,23 @@ def test_a_tensorboard_refused_makes_no_folder_of_out(tmp_path, capsys):
     assert os.listdir(tmp_path) == ["events"]
 
 
+def test_a_sweep_list_in_a_config_file_is_named_as_one(tmp_path, capsys):
+    """A list copied from an experiment file's ``[sweep]`` (``readout = ["mean", "fr"]``, ``seed =
+    [0, 1]``) was refused as a value of the wrong type ("expected an integer, got [0, 1]"); the line
+    says that a run takes one value and where a list of them is swept. Lists that are one value
+    (``dims``, ``hidden``'s layers) are read as before."""
+    toml, out = tmp_path / "c.toml", tmp_path / "r.h5"
+    for text, key in [('readout = ["mean", "fr"]\n', "readout"), ("seed = [0, 1]\n", "seed"),
+                      ('tau = ["2ms", "20ms"]\n', "tau")]:  # fmt: skip
+        toml.write_text(text)
+        assert main(["--config", str(toml), *TINY, "--out", str(out)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        shown = text.split(" = ")[1].strip()
+        assert err == [f"snnsim.run: error: --config: {toml}: {key}: {shown} is a list of values; a run takes one: "
+                       "give one, or sweep the list in an experiment file's [sweep] (python -m snnsim.sweep)"], err  # fmt: skip
+        assert not out.exists()
+
+
 def test_settings_of_a_config_file_that_do_not_go_together_are_named_with_the_file(tmp_path, capsys):
     """A check across settings that fails on a key of a TOML ``--config`` file (a BMI setting in
     an IPD run, a model-space option without ``--neuron standard``) names the file and its key,
