@@ -15,6 +15,7 @@ the edges. Importing this module does not import torch.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 import math
@@ -483,6 +484,19 @@ def describe(name: str) -> str:
     elif default is None:  # the text says what is used instead
         return text
     return f"{text} (default {default})"
+
+
+def setting_hint(key: str, known: set[str]) -> str:
+    """The settings an unknown ``key`` may mean: those whose help names its words when it has several
+    (``learning_rate``: lr, "Adam learning rate"), those spelled alike (``tua``: tau; ``num_epochs``:
+    epochs), then those it begins (``readouts``); else the list of every setting (experiment files,
+    a run's config file)."""
+    words = re.sub(r"[_\-]+", " ", key).strip().lower()
+    named = [k for k in sorted(known) if " " in words and words in describe(k).lower()]
+    alike = difflib.get_close_matches(key.replace("-", "_"), sorted(known), n=3, cutoff=0.6)
+    begun = [k for k in sorted(known) if k.startswith(key[:3])]
+    close = list(dict.fromkeys(named + alike + begun))[:4]
+    return f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(known))}"
 
 
 def whole_steps(value: float, dt: float) -> bool:

@@ -298,9 +298,7 @@ def _not_a_setting(key: str, value: object = None) -> str:
         known = [k for k in value if config.LEGACY_KEYS.get(k, k) in config.field_names()]
         return (f"[{key}] is a table; a run's config file is one table of settings, without [sections]"
                 + (f": give {', '.join(known)} at the top of the file" if known else ""))  # fmt: skip
-    from .sweep.experiment import _hint  # the settings a misspelled key may mean, as an experiment file's gets
-
-    if (hint := _hint(key, set(config.field_names()))).startswith("; did you mean"):
+    if (hint := config.setting_hint(key, set(config.field_names()))).startswith("; did you mean"):
         return f"{key!r} is not a setting{hint}"
     return f"{key!r} is not a setting; known settings: {', '.join(config.field_names())}"
 

@@ -40,7 +40,6 @@ coordinate along that key's dimension (:attr:`Experiment.coordinates`), so it ad
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -337,19 +336,7 @@ def _new_name(where: str, table: str, key: str, seen: Any) -> str:
 
 def _check_key(where: str, table: str, key: str, known: set[str]) -> None:
     if key not in known:
-        raise ExperimentError(f"{where}: unknown setting {table}.{key}{_hint(key, known)}")
-
-
-def _hint(key: str, known: set[str]) -> str:
-    """The settings an unknown ``key`` may mean: those whose help names its words when it has several
-    (``learning_rate``: lr, "Adam learning rate"), those spelled alike (``tua``: tau; ``num_epochs``:
-    epochs), then those it begins (``readouts``); else the list of every setting."""
-    words = re.sub(r"[_\-]+", " ", key).strip().lower()
-    named = [k for k in sorted(known) if " " in words and words in config.describe(k).lower()]
-    alike = difflib.get_close_matches(key.replace("-", "_"), sorted(known), n=3, cutoff=0.6)
-    begun = [k for k in sorted(known) if k.startswith(key[:3])]
-    close = list(dict.fromkeys(named + alike + begun))[:4]
-    return f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(known))}"
+        raise ExperimentError(f"{where}: unknown setting {table}.{key}{config.setting_hint(key, known)}")
 
 
 def _convert(where: str, key: str, value: Any) -> Any:
