@@ -30,6 +30,7 @@ from .common import (
     DIMENSIONLESS,
     SPLIT_COLOURS,
     SPLIT_LABELS,
+    checked_sel,
     colours,
     curve_summary,
     format_setting,
@@ -210,7 +211,7 @@ def prediction_trace(
         if name not in ds:
             raise ValueError(f"no variable {name!r} in the dataset: not a BMI result")
     ds = in_run_order(ds)  # output 0 of a merge over dims: the shoulder, as in a run
-    sel = default_point(ds["time"].notnull(), sel or {}, FIGURE1_ROTATION)
+    sel = default_point(ds["time"].notnull(), checked_sel(ds, sel), FIGURE1_ROTATION)
     ds = ds.sel(sel) if sel else ds
     chosen: dict = {}
     if "repeat" in ds["y_pred"].dims:
@@ -511,8 +512,7 @@ def learning_curves(
     variables = list(variables or epoch_variables(ds))
     if not variables:
         raise ValueError("no per-epoch variables in the dataset")
-    if sel is None:
-        sel = default_point(ds[variables[0]].notnull(), {})
+    sel = default_point(ds[variables[0]].notnull(), {}) if sel is None else checked_sel(ds, sel)
     ds = ds.sel(sel) if sel else ds
     models = _by_model(ds, by)
     fig = new_figure(3.2 * len(models) + 0.6, 2.4 * len(variables) + 0.6)

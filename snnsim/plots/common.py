@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import numpy as np
 
 from ..atomic_write import WriteFailed, write_bytes
+from ..errors import SnnsimError
 
 if TYPE_CHECKING:  # xarray and matplotlib load where a figure is drawn, not for --help or a refusal
     import xarray as xr
@@ -199,6 +200,38 @@ def save_figure(
 def setting_value(ds: xr.Dataset, name: str) -> Any:
     """The value of setting ``name`` of a single run (``config_<name>`` attribute), or None."""
     return ds.attrs.get(f"config_{name}")
+
+
+class SelectionError(SnnsimError, ValueError):
+    """A figure's ``sel`` names a setting or value that the dataset does not hold."""
+
+
+def checked_sel(ds: xr.Dataset, sel: dict | None) -> dict:
+    """``sel`` (a grid point: ``{setting: value}``) checked against ``ds``: a setting that is no
+    dim or coordinate of ``ds``, or a value its coordinate does not hold, is refused in one line
+    (:class:`SelectionError`) naming what there is, not xarray's KeyError. A setting that every
+    run of ``ds`` shares (its ``config_<name>`` attribute: a single run, or a setting not swept)
+    is left out where ``sel`` gives that value."""
+    out = {}
+    for name, value in (sel or {}).items():
+        wanted = list(value) if isinstance(value, (list, tuple, np.ndarray)) else [value]
+        if name in ds.indexes:
+            held = ds.indexes[name].tolist()
+            if absent := [v for v in wanted if v not in held]:
+                raise SelectionError(f"sel: {name} = {absent[0]!r} is not in the dataset "
+                                     f"({name}: {', '.join(repr(v) for v in held)})")  # fmt: skip
+            out[name] = value
+        elif name in ds.dims or name in ds.coords:
+            out[name] = value
+        elif (own := setting_value(ds, name)) is not None:
+            own = own.item() if isinstance(own, np.generic) else own
+            if any(v != own for v in wanted):
+                raise SelectionError(f"sel: {name} = {wanted[0]!r}: every run here has {name} = {own!r}")
+        else:
+            dims = [d for d in sample_dims(ds, ()) if d in ds.indexes]
+            raise SelectionError(f"sel: no setting {name!r} in the dataset; select among its dims: "
+                                 f"{', '.join(map(str, dims)) or 'none (a single run)'}")  # fmt: skip
+    return out
 
 
 def with_settings(ds: xr.Dataset, names: Iterable[str]) -> xr.Dataset:

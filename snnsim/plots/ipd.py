@@ -27,6 +27,7 @@ from ..cli import plural
 from .common import (
     SPLIT_COLOURS,
     SPLIT_LABELS,
+    checked_sel,
     colours,
     curve_summary,
     described,
@@ -318,6 +319,7 @@ def confusion_figure(
     ``repeat`` one trained model; otherwise the counts of all remaining runs are pooled (seeds
     and repeats only: a ``sel`` that leaves a varying setting is refused, ValueError).
     """
+    sel = checked_sel(ds, sel) or None
     refuse_pooled_settings(ds["confusion"].sel(sel) if sel else ds["confusion"], ("true_class", "pred_class"))
     counts = confusion_counts(ds, sel, repeat).transpose("true_class", "pred_class").values.astype(float)
     mids = None
@@ -502,6 +504,7 @@ def weights_of(
     if isinstance(source, xr.Dataset):
         if "w1" not in source or "w2" not in source:
             raise ValueError("the dataset has no weights (variables w1 and w2)")
+        sel = checked_sel(source, sel)
         ds = source.sel(sel) if sel else source
         pick = lambda da: da.isel(repeat=repeat) if "repeat" in da.dims else da  # noqa: E731
         a, b = pick(ds["w1"]), pick(ds["w2"])

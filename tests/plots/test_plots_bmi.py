@@ -510,3 +510,14 @@ def test_figure_2_of_a_merge_over_dims_names_the_dims_drawn_and_the_jobs_left_ou
     assert "(dims = 0)" in title and "left out" not in title
     title = make(ds.sel(dims="0")).get_suptitle()  # a scalar dims coordinate: the same
     assert "(dims = 0)" in title and "left out" not in title
+
+
+def test_a_sel_of_a_value_or_setting_not_in_the_merge_is_one_line(bmi_grid):
+    """Figure 1 and the learning curves of ``sel={"rotation": 5}`` on a merge of rotations 15
+    and 16 (or of a setting it does not sweep) ended on xarray's KeyError."""
+    from snnsim.errors import SnnsimError
+
+    with pytest.raises(SnnsimError, match=r"^sel: rotation = 5 is not in the dataset \(rotation: 15, 16\)$"):
+        plots.prediction_trace(bmi_grid, sel={"rotation": 5})
+    with pytest.raises(SnnsimError, match=r"^sel: no setting 'rotaton' in the dataset; select among its dims: "):
+        plots.learning_curves(bmi_grid, sel={"rotaton": 16})

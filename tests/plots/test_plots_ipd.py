@@ -678,3 +678,25 @@ def test_a_true_ipd_without_test_samples_is_hatched(ipd_ds):
     assert ax_c.get_title() == "Confusion matrix\n(hatched: 2 true IPDs without test samples)"
     ax_c = plots.confusion_figure(ipd_ds).axes[1]  # every class sampled: nothing hatched, no note
     assert not [p for p in ax_c.patches if p.get_gid() == "no-samples"] and ax_c.get_title() == "Confusion matrix"
+
+
+def test_a_sel_of_a_setting_or_value_not_in_the_dataset_names_what_there_is(ipd_grid, ipd_ds):
+    """``confusion_figure(ds, sel={"neuron": ...})`` on a merge that does not sweep it (or a value
+    it does not hold) ended on xarray's KeyError; it is one line naming the dims there are."""
+    from snnsim.errors import SnnsimError
+
+    with pytest.raises(SnnsimError, match=r"sel: no setting .neuron. in the dataset; select among its dims: ") as info:
+        plots.confusion_figure(ipd_grid, sel={"neuron": "standard"})
+    named = str(info.value).split(": ")[-1].split(", ")
+    assert "\n" not in str(info.value) and {"readout", "tau", "seed"} <= set(named)
+    with pytest.raises(SnnsimError, match=r"sel: readout = 'last' is not in the dataset \(readout: 'mean', 'max', "):
+        plots.confusion_figure(ipd_grid, sel={"readout": "last"})
+    with pytest.raises(SnnsimError, match=r"sel: readout = 'max': every run here has readout = 'fr'"):
+        plots.confusion_figure(ipd_ds, sel={"readout": "max"})  # a single run: its own setting
+    fig = plots.confusion_figure(ipd_ds, sel={"readout": "fr"})  # which it is: the run itself
+    counts = ipd_ds.confusion.sum("repeat").values.astype(float)
+    np.testing.assert_allclose(fig.axes[1].images[0].get_array(), counts.T / counts.sum(axis=1))
+    with pytest.raises(SnnsimError, match=r"sel: no setting 'neuron'"):
+        plots.weight_matrices(ipd_ds.assign(w1=(("repeat", "input_unit", "hidden_unit"), np.ones((3, 4, 2))),
+                                            w2=(("repeat", "hidden_unit", "output_unit"), np.ones((3, 2, 12)))),
+                              sel={"neuron": "standard"})  # fmt: skip
