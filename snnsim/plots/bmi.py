@@ -30,6 +30,7 @@ from .common import (
     DIMENSIONLESS,
     SPLIT_COLOURS,
     SPLIT_LABELS,
+    checked_by,
     checked_sel,
     colours,
     curve_summary,
@@ -211,6 +212,7 @@ def prediction_trace(
         if name not in ds:
             raise ValueError(f"no variable {name!r} in the dataset: not a BMI result")
     ds = in_run_order(ds)  # output 0 of a merge over dims: the shoulder, as in a run
+    checked_by(ds, (by,))
     sel = default_point(ds["time"].notnull(), checked_sel(ds, sel), FIGURE1_ROTATION)
     ds = ds.sel(sel) if sel else ds
     chosen: dict = {}
@@ -322,6 +324,7 @@ def pooled_over(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float], n
 
 
 def _by_model(ds: xr.Dataset, by: str) -> list:
+    checked_by(ds, (by,))
     return ds[by].values.tolist() if by in ds.dims else [None]
 
 

@@ -234,6 +234,24 @@ def checked_sel(ds: xr.Dataset, sel: dict | None) -> dict:
     return out
 
 
+def checked_by(ds: xr.Dataset, by: Sequence[str] | None) -> None:
+    """Refuse (:class:`SelectionError`, one line) a name of ``by`` that is no dim, coordinate or
+    setting of ``ds`` (nor a setting of any run: an older file's own settings are skipped), with
+    the names it may mean: ``by=("tua",)`` grouped as if ``by`` were not given."""
+    import difflib
+
+    from ..config import field_names
+
+    known = {*map(str, ds.dims), *map(str, ds.coords), *field_names()}
+    for name in by or ():
+        if name in known or setting_value(ds, name) is not None:
+            continue
+        here = [str(d) for d in sample_dims(ds, ()) if d in ds.indexes]
+        close = difflib.get_close_matches(str(name), [*here, *sorted(known - set(here))], n=3, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise SelectionError(f"by: no setting {name!r} in the dataset{hint} (its dims: {', '.join(here) or 'none'})")
+
+
 def with_settings(ds: xr.Dataset, names: Iterable[str]) -> xr.Dataset:
     """Promote settings held only as ``config_<name>`` attributes to length-1 dims.
 
@@ -253,7 +271,8 @@ def with_settings(ds: xr.Dataset, names: Iterable[str]) -> xr.Dataset:
 
 
 def grouping_dims(ds: xr.Dataset, by: Sequence[str] | None = None) -> list[str]:
-    """The grouping dims of ``ds``: ``by`` when given (those present), else every swept setting."""
+    """The grouping dims of ``ds``: ``by`` when given (those present: the figures refuse a name
+    that is no setting first, :func:`checked_by`), else every swept setting."""
     names = SETTINGS if by is None else by
     return [n for n in names if n in ds.dims]
 

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 
 from .common import (
     REPLICATE_DIMS,
+    checked_by,
     colours,
     described,
     format_key,
@@ -128,6 +129,7 @@ def cost_figure(
     rotations = complete_rotations(ds, metric)  # as Figure 2a: a rotation run at some sizes only
     if rotations is not None:  # (bmi_training_size's rotation 5 at 18 folds) would change the sample there
         ds = ds.sel(rotation=rotations)
+    checked_by(ds, by)
     ds = in_run_order(with_settings(ds, by or ()))  # output 0 of a merge over dims: the shoulder, as in a run
     dims = grouping_dims(ds, by)
     x_da = sum(ds[n] for n in names)

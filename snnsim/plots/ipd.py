@@ -27,6 +27,7 @@ from ..cli import plural
 from .common import (
     SPLIT_COLOURS,
     SPLIT_LABELS,
+    checked_by,
     checked_sel,
     colours,
     curve_summary,
@@ -80,8 +81,10 @@ def metric_samples(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
     single run's ``config_readout`` / ``config_tau`` count as length-1 dims) and of every other
     swept setting that varies (``recurrent``, ``tau_syn`` ...: :func:`pooled_settings`); only
     replicates (repeat, seed) are pooled; NaN (missing grid points) is dropped. Groups without
-    any value are left out.
+    any value are left out. A ``by`` name that is no dim, coordinate or setting (``"tua"``) is
+    refused in one line with the names it may mean (:func:`~snnsim.plots.common.checked_by`).
     """
+    checked_by(ds, by)
     ds = with_settings(ds, by)
     dims = grouping_dims(ds, by)
     dims += pooled_settings(ds[f"test_{metric}"], dims)
@@ -210,12 +213,14 @@ def training_curves(
     ``q`` percentile band over repeats (and every other pooled dim) shaded.
 
     ``by`` defaults to the swept settings present (readout, tau, model, recurrent ...); a ``by``
-    that leaves another varying setting to pool is refused (ValueError). ``ax.lines[i]``
+    that leaves another varying setting to pool is refused (ValueError), as is a misspelled
+    name (``"tua"``, :func:`~snnsim.plots.common.checked_by`). ``ax.lines[i]``
     is group ``i``'s median curve; ``fig.snnsim_groups`` lists the group keys in that order. A
     group with no data (its jobs missing from a merge) is left out.
     """
     if variable not in ds:
         raise ValueError(f"no variable {variable!r} in the dataset")
+    checked_by(ds, by)
     ds = with_settings(ds, READOUT_GROUPS if by is None and "true_class" in ds.dims else (by or ()))
     dims = grouping_dims(ds, by)
     if by is None:

@@ -700,3 +700,19 @@ def test_a_sel_of_a_setting_or_value_not_in_the_dataset_names_what_there_is(ipd_
         plots.weight_matrices(ipd_ds.assign(w1=(("repeat", "input_unit", "hidden_unit"), np.ones((3, 4, 2))),
                                             w2=(("repeat", "hidden_unit", "output_unit"), np.ones((3, 2, 12)))),
                               sel={"neuron": "standard"})  # fmt: skip
+
+
+def test_a_misspelled_by_is_refused_with_a_hint(ipd_grid, ipd_ds):
+    """``accuracy_boxplot(ds, by=("tua",))`` drew the readout x tau boxes as if ``by`` were not
+    given (``training_curves`` pooled every setting and said "would pool"): a name that is no
+    setting, dim or coordinate is refused in one line with the names it may mean."""
+    from snnsim.errors import SnnsimError
+
+    for draw in (plots.accuracy_boxplot, plots.error_boxplot, plots.training_curves, plots.cost_figure):
+        with pytest.raises(SnnsimError, match=r"^by: no setting 'tua' in the dataset; did you mean tau\?"):
+            draw(ipd_grid, by=("tua",))
+    with pytest.raises(SnnsimError, match=r"^by: no setting 'redout' .*did you mean readout\b"):
+        plots.accuracy_boxplot(ipd_ds, by=("redout", "tau"))
+    # a setting every run shares (not swept) is a box of its own, as before
+    fig = plots.accuracy_boxplot(ipd_grid, by=("readout", "neuron"))
+    assert len(fig.snnsim_boxes) == 2 * 6
