@@ -161,6 +161,20 @@ def styled(fn: Callable[_P, _R]) -> Callable[_P, _R]:
     return wrapper
 
 
+def widen_for_legend(fig: Figure, legend: Any, axes_width: float) -> None:
+    """Widen ``fig`` to ``axes_width`` inches (the axes with their labels) plus the width of its
+    ``legend`` beside them, where that is wider than it is: a legend of long labels (a grid over
+    several settings, each named) ran off the figure or squeezed the axes to a sliver."""
+    import warnings
+
+    with warnings.catch_warnings():  # the layout of the narrow figure, drawn only to measure the legend
+        warnings.filterwarnings("ignore", "constrained_layout not applied", UserWarning)
+        fig.draw_without_rendering()
+    need = axes_width + legend.get_window_extent().width / fig.dpi + 0.2
+    if need > fig.get_figwidth():
+        fig.set_size_inches(need, fig.get_figheight())
+
+
 def save_figure(
     fig: Figure, path_stem: str | os.PathLike, formats: Sequence[str] = FORMATS, dpi: int = 120
 ) -> list[Path]:

@@ -34,6 +34,7 @@ from .common import (
     sample_dims,
     stack_samples,
     styled,
+    widen_for_legend,
     with_settings,
     with_units,
     wrapped,
@@ -216,6 +217,7 @@ def cost_figure(
     ncol = math.ceil(len(points) / LEGEND_ROWS)  # beside the axes, on a figure widened for it
     fig.set_size_inches(6.4 + 2.2 * ncol, 4.2)  # after the title, wrapped to the axes' width
     legend_title = ", ".join(dims) if dims else None
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol, frameon=False, title=legend_title)
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol, frameon=False, title=legend_title)
+    widen_for_legend(fig, legend, 6.4)  # long labels: more than 2.2 inches a column
     fig.snnsim_points = points
     return fig

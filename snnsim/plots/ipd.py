@@ -45,6 +45,7 @@ from .common import (
     stack_samples,
     styled,
     symmetric_norm,
+    widen_for_legend,
     with_settings,
     with_units,
     wrapped,
@@ -260,7 +261,8 @@ def training_curves(
         ax.set_xticks(ds["epoch"].values)
     ncol = math.ceil(len(drawn) / LEGEND_ROWS)  # beside the axes (inside, at loc="best", it could hide a curve),
     fig.set_size_inches(6.0 + 2.2 * ncol, 3.8)  # on a figure widened for it, after the title was wrapped
-    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol, frameon=False)
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), ncol=ncol, frameon=False)
+    widen_for_legend(fig, legend, 6.0)  # long labels: more than 2.2 inches a column
     fig.snnsim_groups = drawn
     return fig
 

@@ -716,3 +716,22 @@ def test_a_misspelled_by_is_refused_with_a_hint(ipd_grid, ipd_ds):
     # a setting every run shares (not swept) is a box of its own, as before
     fig = plots.accuracy_boxplot(ipd_grid, by=("readout", "neuron"))
     assert len(fig.snnsim_boxes) == 2 * 6
+
+
+def test_a_legend_of_long_labels_stays_inside_the_figure(ipd_grid):
+    """A grid over two settings labelled with their names (``neuron``, ``delays``) gave the
+    training curves labels of some 50 characters, in a column 2.2 inches wide: the legend ran off
+    the figure (the labels cut, a second column not drawn). The figure is widened to its legend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    grid = ipd_grid.expand_dims(neuron=["notebook", "standard"], delays=["none", "learned"])
+    for fig in (plots.training_curves(grid), plots.cost_figure(grid)):
+        canvas = FigureCanvasAgg(fig)  # as save_figure draws it
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        legend = fig.axes[0].get_legend()
+        assert len(legend.get_texts()) == 24 and max(len(t.get_text()) for t in legend.get_texts()) > 45
+        box, axes, whole = legend.get_window_extent(renderer), fig.axes[0].get_window_extent(renderer), fig.bbox
+        assert not box.overlaps(axes)
+        assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
+        assert axes.width > 0.3 * whole.width
