@@ -156,8 +156,23 @@ def metric_boxplot(
     if holes := merge_holes(ds):
         note += f"\n{holes}"
     fig.supxlabel(note, x=0.01, ha="left", fontsize=7, color="0.4")  # laid out below the axes
+    _widen_for_labels(fig, ax, len(groups))
     fig.snnsim_boxes = boxes
     return fig
+
+
+def _widen_for_labels(fig: Figure, ax: matplotlib.axes.Axes, n: int) -> None:
+    """Widen ``fig`` where its ``n`` box labels need more room than their share of the axis (1.1
+    inches a box pair): lines such as "envelope_power = 3.5" ran into the next box's label."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "constrained_layout not applied", UserWarning)
+        fig.draw_without_rendering()
+    widest = max(t.get_window_extent().width for t in ax.get_xticklabels()) / fig.dpi
+    short = n * (widest + 0.15) - ax.get_window_extent().width / fig.dpi
+    if short > 0:
+        fig.set_size_inches(fig.get_figwidth() + short, fig.get_figheight())
 
 
 AXIS_NAMES = {"readout": "readout", "tau": "membrane time constant"}

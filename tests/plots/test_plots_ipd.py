@@ -735,3 +735,19 @@ def test_a_legend_of_long_labels_stays_inside_the_figure(ipd_grid):
         assert not box.overlaps(axes)
         assert whole.x0 <= box.x0 and box.x1 <= whole.x1 and whole.y0 <= box.y0 and box.y1 <= whole.y1
         assert axes.width > 0.3 * whole.width
+
+
+def test_box_labels_of_long_setting_names_do_not_run_into_each_other(ipd_grid):
+    """A box pair had 1.1 inches of the axis whatever its label: lines such as "envelope_power =
+    3.5" and "rate_max_hz = 1200" of neighbouring boxes ran into each other, unreadable."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    grid = ipd_grid.expand_dims(envelope_power=[2.0, 3.5], rate_max_hz=[600.0, 1200.0])
+    fig = plots.accuracy_boxplot(grid)
+    canvas = FigureCanvasAgg(fig)  # as save_figure draws it
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in fig.axes[0].get_xticklabels()]
+    assert len(boxes) == 24 and "envelope_power = 3.5" in fig.axes[0].get_xticklabels()[-1].get_text()
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), "neighbouring box labels overlap"
+    assert fig.bbox.x0 <= boxes[0].x0 and boxes[-1].x1 <= fig.bbox.x1
