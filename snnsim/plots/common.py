@@ -248,14 +248,16 @@ def checked_sel(ds: xr.Dataset, sel: dict | None) -> dict:
     return out
 
 
-def checked_by(ds: xr.Dataset, by: Sequence[str] | None) -> None:
-    """Refuse (:class:`SelectionError`, one line) a name of ``by`` that is no dim, coordinate or
-    setting of ``ds`` (nor a setting of any run: an older file's own settings are skipped), with
-    the names it may mean: ``by=("tua",)`` grouped as if ``by`` were not given."""
+def checked_by(ds: xr.Dataset, by: str | Sequence[str] | None) -> tuple[str, ...] | None:
+    """``by`` as a tuple of names (one name given as text is that name: ``by="readout"`` was read
+    letter by letter). A name that is no dim, coordinate or setting of ``ds`` (nor a setting of
+    any run: an older file's own settings are skipped) is refused (:class:`SelectionError`, one
+    line) with the names it may mean: ``by=("tua",)`` grouped as if ``by`` were not given."""
     import difflib
 
     from ..config import field_names
 
+    by = (by,) if isinstance(by, str) else by
     known = {*map(str, ds.dims), *map(str, ds.coords), *field_names()}
     for name in by or ():
         if name in known or setting_value(ds, name) is not None:
@@ -264,6 +266,7 @@ def checked_by(ds: xr.Dataset, by: Sequence[str] | None) -> None:
         close = difflib.get_close_matches(str(name), [*here, *sorted(known - set(here))], n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise SelectionError(f"by: no setting {name!r} in the dataset{hint} (its dims: {', '.join(here) or 'none'})")
+    return None if by is None else tuple(by)
 
 
 def with_settings(ds: xr.Dataset, names: Iterable[str]) -> xr.Dataset:

@@ -95,7 +95,7 @@ def cost_figure(
     ds: xr.Dataset,
     metric: str | None = None,
     ops: str = "effective",
-    by: Sequence[str] | None = None,
+    by: str | Sequence[str] | None = None,
     output: int | str | None = 0,
     title: str | None = None,
 ) -> Figure:
@@ -130,7 +130,7 @@ def cost_figure(
     rotations = complete_rotations(ds, metric)  # as Figure 2a: a rotation run at some sizes only
     if rotations is not None:  # (bmi_training_size's rotation 5 at 18 folds) would change the sample there
         ds = ds.sel(rotation=rotations)
-    checked_by(ds, by)
+    by = checked_by(ds, by)
     ds = in_run_order(with_settings(ds, by or ()))  # output 0 of a merge over dims: the shoulder, as in a run
     dims = grouping_dims(ds, by)
     x_da = sum(ds[n] for n in names)

@@ -75,7 +75,7 @@ HORIZONTAL = (
 # readout comparison boxplots
 
 
-def metric_samples(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROUPS) -> dict:
+def metric_samples(ds: xr.Dataset, metric: str, by: str | Sequence[str] = READOUT_GROUPS) -> dict:
     """``{group key: {"train": values, "test": values}}`` for ``<split>_<metric>``.
 
     ``metric`` is ``acc`` or ``err_deg``. Groups are the combinations of the ``by`` dims (a
@@ -85,7 +85,7 @@ def metric_samples(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
     any value are left out. A ``by`` name that is no dim, coordinate or setting (``"tua"``) is
     refused in one line with the names it may mean (:func:`~snnsim.plots.common.checked_by`).
     """
-    checked_by(ds, by)
+    by = checked_by(ds, by)
     ds = with_settings(ds, by)
     dims = grouping_dims(ds, by)
     dims += pooled_settings(ds[f"test_{metric}"], dims)
@@ -100,7 +100,11 @@ def metric_samples(ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROU
 
 @styled
 def metric_boxplot(
-    ds: xr.Dataset, metric: str, by: Sequence[str] = READOUT_GROUPS, ylabel: str | None = None, title: str | None = None
+    ds: xr.Dataset,
+    metric: str,
+    by: str | Sequence[str] = READOUT_GROUPS,
+    ylabel: str | None = None,
+    title: str | None = None,
 ) -> Figure:
     """Boxplot of ``train_<metric>`` and ``test_<metric>`` per group, means marked (white dots).
 
@@ -109,6 +113,7 @@ def metric_boxplot(
     median line and mean marker of group ``g`` carry the gids ``box:<split>:<g>``,
     ``median:<split>:<g>`` and ``mean:<split>:<g>``.
     """
+    by = checked_by(ds, by)  # one name as text: that name
     groups = metric_samples(ds, metric, by)
     if not groups:
         raise ValueError(f"no values of train_{metric}/test_{metric} to plot")
@@ -185,9 +190,10 @@ def group_label(dims: Sequence[str]) -> str:
 
 
 @styled
-def accuracy_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
+def accuracy_boxplot(ds: xr.Dataset, by: str | Sequence[str] = READOUT_GROUPS) -> Figure:
     """Training and test accuracy (%) per readout x tau, with the chance level (100/classes; each
     box pair its own in a grid over ``n_classes``)."""
+    by = checked_by(ds, by)  # one name as text: that name
     fig = metric_boxplot(ds, "acc", by, ylabel="Accuracy (%)", title="IPD classification accuracy")
     ax = fig.axes[0]
     n_classes = ds.sizes.get("true_class") or ds.attrs.get("config_n_classes")
@@ -207,7 +213,7 @@ def accuracy_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figu
     return fig
 
 
-def error_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
+def error_boxplot(ds: xr.Dataset, by: str | Sequence[str] = READOUT_GROUPS) -> Figure:
     """Training and test mean absolute IPD error (deg) per readout x tau."""
     return metric_boxplot(ds, "err_deg", by, ylabel="Mean absolute IPD error (deg)", title="IPD absolute error")
 
@@ -220,7 +226,7 @@ def error_boxplot(ds: xr.Dataset, by: Sequence[str] = READOUT_GROUPS) -> Figure:
 def training_curves(
     ds: xr.Dataset,
     variable: str = "loss",
-    by: Sequence[str] | None = None,
+    by: str | Sequence[str] | None = None,
     ylabel: str | None = None,
     title: str | None = None,
     q: tuple[float, float] = (25, 75),
@@ -236,7 +242,7 @@ def training_curves(
     """
     if variable not in ds:
         raise ValueError(f"no variable {variable!r} in the dataset")
-    checked_by(ds, by)
+    by = checked_by(ds, by)
     ds = with_settings(ds, READOUT_GROUPS if by is None and "true_class" in ds.dims else (by or ()))
     dims = grouping_dims(ds, by)
     if by is None:

@@ -751,3 +751,16 @@ def test_box_labels_of_long_setting_names_do_not_run_into_each_other(ipd_grid):
     assert len(boxes) == 24 and "envelope_power = 3.5" in fig.axes[0].get_xticklabels()[-1].get_text()
     assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), "neighbouring box labels overlap"
     assert fig.bbox.x0 <= boxes[0].x0 and boxes[-1].x1 <= fig.bbox.x1
+
+
+def test_a_by_of_one_name_as_text_is_that_setting(ipd_grid):
+    """``by="readout"`` was read letter by letter (``"r"``, ``"e"`` ...), none a setting: the
+    training curves and cost figure pooled every readout and refused ("would pool different
+    settings"), the boxplots drew as if ``by`` were not given. It is the setting ``readout``."""
+    grid = ipd_grid.isel(tau=[0])
+    assert plots.training_curves(grid, by="readout").snnsim_groups == [{"readout": r} for r in ("mean", "max", "fr")]
+    assert [p["key"] for p in plots.cost_figure(grid, by="readout").snnsim_points] == [
+        {"readout": r} for r in ("mean", "max", "fr")
+    ]
+    fig = plots.accuracy_boxplot(grid, by="readout")
+    assert fig.axes[0].get_xlabel() == "Readout" and len(fig.snnsim_boxes) == 6
