@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import numpy as np
 
 from ..atomic_write import WriteFailed, write_bytes
-from ..errors import SnnsimError
+from ..errors import ResultError, SnnsimError
 
 if TYPE_CHECKING:  # xarray and matplotlib load where a figure is drawn, not for --help or a refusal
     import xarray as xr
@@ -218,6 +218,20 @@ def setting_value(ds: xr.Dataset, name: str) -> Any:
 
 class SelectionError(SnnsimError, ValueError):
     """A figure's ``sel`` names a setting or value that the dataset does not hold."""
+
+
+def require(ds: xr.Dataset, names: Sequence[str], study: str = "ipd") -> None:
+    """Refuse (:class:`~snnsim.errors.ResultError`, a ValueError: one line) a dataset without the
+    variables ``names`` that a figure of ``study`` draws, not xarray's KeyError: 'no variables
+    train_acc, test_acc in the dataset: not an IPD result', or with the metrics there are."""
+    if all(n in ds for n in names):
+        return
+    if study == "ipd" and is_bmi(ds):
+        why = ": not an IPD result (a BMI result)"
+    else:
+        metrics = sorted({str(v)[5:] for v in ds.data_vars if str(v).startswith("test_")})
+        why = f" (its test metrics: {', '.join(metrics) or 'none'})"
+    raise ResultError(f"no variable{'s' if len(names) > 1 else ''} {', '.join(names)} in the dataset{why}")
 
 
 def checked_sel(ds: xr.Dataset, sel: dict | None) -> dict:

@@ -42,6 +42,7 @@ from .common import (
     new_figure,
     pooled_settings,
     refuse_pooled_settings,
+    require,
     stack_samples,
     styled,
     symmetric_norm,
@@ -86,6 +87,7 @@ def metric_samples(ds: xr.Dataset, metric: str, by: str | Sequence[str] = READOU
     refused in one line with the names it may mean (:func:`~snnsim.plots.common.checked_by`).
     """
     by = checked_by(ds, by)
+    require(ds, (f"train_{metric}", f"test_{metric}"))
     ds = with_settings(ds, by)
     dims = grouping_dims(ds, by)
     dims += pooled_settings(ds[f"test_{metric}"], dims)
@@ -347,6 +349,7 @@ def confusion_figure(
     ``repeat`` one trained model; otherwise the counts of all remaining runs are pooled (seeds
     and repeats only: a ``sel`` that leaves a varying setting is refused, ValueError).
     """
+    require(ds, ("confusion",))
     sel = checked_sel(ds, sel) or None
     refuse_pooled_settings(ds["confusion"].sel(sel) if sel else ds["confusion"], ("true_class", "pred_class"))
     counts = confusion_counts(ds, sel, repeat).transpose("true_class", "pred_class").values.astype(float)
@@ -706,6 +709,8 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     if not dims:
         raise ValueError("no model-space dimension (tau_syn, tau_adapt, recurrent, learn_tau, delays, hidden) to plot")
     splits = [s for s in ("val", "test") if f"{s}_{metric}" in ds]
+    if not splits:
+        require(ds, (f"val_{metric}", f"test_{metric}"))
     dims += pooled_settings(ds[f"{splits[0]}_{metric}"], dims)
     rows = []
     for key in group_keys(ds, dims):

@@ -764,3 +764,23 @@ def test_a_by_of_one_name_as_text_is_that_setting(ipd_grid):
     ]
     fig = plots.accuracy_boxplot(grid, by="readout")
     assert fig.axes[0].get_xlabel() == "Readout" and len(fig.snnsim_boxes) == 6
+
+
+def test_a_figure_of_a_dataset_without_its_variables_is_one_line(ipd_grid, bmi_ds):
+    """The IPD figure functions given a BMI result, or a metric the dataset has not, ended on
+    xarray's KeyError ("No variable named 'test_acc'") or an IndexError ("list index out of
+    range", the model-space figure of ``metric="fvaf"``)."""
+    from snnsim.errors import SnnsimError
+
+    space = ipd_grid.expand_dims(recurrent=[False, True])
+    cases = [
+        (lambda: plots.metric_boxplot(ipd_grid, "accuracy"), r"no variables train_accuracy, test_accuracy"),
+        (lambda: plots.accuracy_boxplot(bmi_ds), r"no variables train_acc, test_acc .*not an IPD result"),
+        (lambda: plots.error_boxplot(bmi_ds), r"no variables train_err_deg, test_err_deg"),
+        (lambda: plots.confusion_figure(bmi_ds), r"no variable confusion .*not an IPD result"),
+        (lambda: plots.model_space_figure(space, "fvaf"), r"no variables val_fvaf, test_fvaf"),
+    ]
+    for draw, message in cases:
+        with pytest.raises(SnnsimError, match=message) as info:
+            draw()
+        assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
