@@ -30,6 +30,7 @@ from .common import (
     DIMENSIONLESS,
     SPLIT_COLOURS,
     SPLIT_LABELS,
+    SelectionError,
     checked_by,
     checked_sel,
     colours,
@@ -125,13 +126,18 @@ def _joints_of(dims: Any) -> list[str]:
 
 
 def _pick_output(da: xr.DataArray, output: int | str) -> xr.DataArray:
+    """Output ``output`` (its label, or its index) of ``da``; one that is neither is refused in
+    one line (:class:`~snnsim.plots.common.SelectionError`) naming the outputs there are."""
     if "output" not in da.dims:
         return da
-    if isinstance(output, (int, np.integer)) and not (
-        da["output"].dtype.kind in "iu" and output in da["output"].values
-    ):
-        return da.isel(output=int(output))
-    return da.sel(output=output)
+    labels = da["output"].values.tolist() if "output" in da.coords else list(range(da.sizes["output"]))
+    if isinstance(output, (int, np.integer)) and not (da["output"].dtype.kind in "iu" and output in labels):
+        if -len(labels) <= output < len(labels):
+            return da.isel(output=int(output))
+    elif output in labels:
+        return da.sel(output=output)
+    there = ", ".join(f"{i} {label}" for i, label in enumerate(labels))
+    raise SelectionError(f"output: no output {output!r} here (outputs: {there})")
 
 
 def _first(da: xr.DataArray, keep: Sequence[str], chosen: dict) -> xr.DataArray:

@@ -521,3 +521,22 @@ def test_a_sel_of_a_value_or_setting_not_in_the_merge_is_one_line(bmi_grid):
         plots.prediction_trace(bmi_grid, sel={"rotation": 5})
     with pytest.raises(SnnsimError, match=r"^sel: no setting 'rotaton' in the dataset; select among its dims: "):
         plots.learning_curves(bmi_grid, sel={"rotaton": 16})
+
+
+def test_an_output_not_decoded_is_one_line(bmi_ds, bmi_grid):
+    """``output="wrist"`` (or ``output=2`` of two outputs) ended on xarray's KeyError ("not all
+    values found in index 'output'") or IndexError; it names the outputs there are."""
+    from snnsim.errors import SnnsimError
+
+    cases = [
+        lambda: plots.prediction_trace(bmi_ds, output="wrist"),
+        lambda: plots.prediction_trace(bmi_ds, output=2),
+        lambda: plots.fvaf_figure(bmi_grid, output="wrist"),
+        lambda: plots.cost_figure(bmi_grid, output=5),
+    ]
+    for draw in cases:
+        with pytest.raises(
+            SnnsimError, match=r"^output: no output (2|5|'wrist') here \(outputs: 0 shoulder, 1 elbow\)$"
+        ):
+            draw()
+    assert plots.prediction_trace(bmi_ds, output="elbow").axes[0].get_ylabel().startswith("Elbow")
