@@ -32,6 +32,7 @@ from .common import (
     SPLIT_LABELS,
     SelectionError,
     checked_by,
+    checked_repeat,
     checked_sel,
     colours,
     curve_summary,
@@ -219,6 +220,7 @@ def prediction_trace(
             raise ValueError(f"no variable {name!r} in the dataset: not a BMI result")
     ds = in_run_order(ds)  # output 0 of a merge over dims: the shoulder, as in a run
     checked_by(ds, (by,))
+    checked_repeat(ds, repeat)
     sel = default_point(ds["time"].notnull(), checked_sel(ds, sel), FIGURE1_ROTATION)
     ds = ds.sel(sel) if sel else ds
     chosen: dict = {}

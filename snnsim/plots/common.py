@@ -234,6 +234,15 @@ def require(ds: xr.Dataset, names: Sequence[str], study: str = "ipd") -> None:
     raise ResultError(f"no variable{'s' if len(names) > 1 else ''} {', '.join(names)} in the dataset{why}")
 
 
+def checked_repeat(ds: xr.Dataset, repeat: int | None) -> None:
+    """Refuse (:class:`SelectionError`, one line) a ``repeat`` (an index, as numpy's: -1 the last)
+    that the dataset's ``repeat`` dim does not have, not numpy's IndexError."""
+    n = ds.sizes.get("repeat", 1)
+    if repeat is not None and not -n <= repeat < n:
+        raise SelectionError(f"repeat: {repeat} is not a repeat here: the dataset has {n} "
+                             f"({f'0-{n - 1}' if n > 1 else '0'})")  # fmt: skip
+
+
 def checked_sel(ds: xr.Dataset, sel: dict | None) -> dict:
     """``sel`` (a grid point: ``{setting: value}``) checked against ``ds``: a setting that is no
     dim or coordinate of ``ds``, or a value its coordinate does not hold, is refused in one line

@@ -28,6 +28,7 @@ from .common import (
     SPLIT_COLOURS,
     SPLIT_LABELS,
     checked_by,
+    checked_repeat,
     checked_sel,
     colours,
     curve_summary,
@@ -350,6 +351,7 @@ def confusion_figure(
     and repeats only: a ``sel`` that leaves a varying setting is refused, ValueError).
     """
     require(ds, ("confusion",))
+    checked_repeat(ds, repeat)
     sel = checked_sel(ds, sel) or None
     refuse_pooled_settings(ds["confusion"].sel(sel) if sel else ds["confusion"], ("true_class", "pred_class"))
     counts = confusion_counts(ds, sel, repeat).transpose("true_class", "pred_class").values.astype(float)
@@ -536,6 +538,7 @@ def weights_of(
         if "w1" not in source or "w2" not in source:
             raise ValueError("the dataset has no weights (variables w1 and w2)")
         sel = checked_sel(source, sel)
+        checked_repeat(source, repeat)
         ds = source.sel(sel) if sel else source
         pick = lambda da: da.isel(repeat=repeat) if "repeat" in da.dims else da  # noqa: E731
         a, b = pick(ds["w1"]), pick(ds["w2"])

@@ -540,3 +540,12 @@ def test_an_output_not_decoded_is_one_line(bmi_ds, bmi_grid):
         ):
             draw()
     assert plots.prediction_trace(bmi_ds, output="elbow").axes[0].get_ylabel().startswith("Elbow")
+
+
+def test_a_repeat_out_of_range_is_one_line(bmi_ds):
+    """Figure 1 of ``repeat=5`` of a run of fewer repeats ended on numpy's IndexError."""
+    from snnsim.errors import SnnsimError
+
+    n = bmi_ds.sizes["repeat"]
+    with pytest.raises(SnnsimError, match=rf"^repeat: 5 is not a repeat here: the dataset has {n} \(0-{n - 1}\)$"):
+        plots.prediction_trace(bmi_ds, repeat=5)

@@ -784,3 +784,16 @@ def test_a_figure_of_a_dataset_without_its_variables_is_one_line(ipd_grid, bmi_d
         with pytest.raises(SnnsimError, match=message) as info:
             draw()
         assert isinstance(info.value, ValueError) and "\n" not in str(info.value)
+
+
+def test_a_repeat_out_of_range_is_one_line(ipd_ds):
+    """``confusion_figure(run, repeat=3)`` of a run of 3 repeats (and the weight figures') ended on
+    numpy's IndexError ("index 3 is out of bounds for axis 0 with size 3")."""
+    from snnsim.errors import SnnsimError
+
+    ds = ipd_ds.assign(w1=(("repeat", "input_unit", "hidden_unit"), np.ones((3, 4, 2))),
+                       w2=(("repeat", "hidden_unit", "output_unit"), np.ones((3, 2, 12))))  # fmt: skip
+    for draw in (plots.confusion_figure, plots.weight_matrices, plots.hidden_weight_profiles):
+        with pytest.raises(SnnsimError, match=r"^repeat: 3 is not a repeat here: the dataset has 3 \(0-2\)$"):
+            draw(ds, repeat=3)
+    assert "(one model," in plots.confusion_figure(ds, repeat=-1).get_suptitle()  # the last, as numpy's
