@@ -24,6 +24,7 @@ from matplotlib.patches import Patch, Rectangle
 from matplotlib.ticker import MaxNLocator
 
 from ..cli import plural
+from ..errors import ResultError
 from .common import (
     SPLIT_COLOURS,
     SPLIT_LABELS,
@@ -476,6 +477,9 @@ def input_raster(
     ``ax.images[0].get_array()`` of panel ``i`` is ``spikes[i].T``.
     """
     if spikes is None:
+        if ds is not None and is_bmi(ds):
+            raise ResultError("input_raster: a BMI result has no IPD stimuli (its input is recorded spike counts: "
+                              "plots.input_weight_profiles draws what the decoder reads of them)")  # fmt: skip
         stimulus = stimulus or stimulus_of(ds)
         ipd, spikes = make_stimuli(n, stimulus, seed)
         dt = dt or stimulus.dt

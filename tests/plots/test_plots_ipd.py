@@ -797,3 +797,12 @@ def test_a_repeat_out_of_range_is_one_line(ipd_ds):
         with pytest.raises(SnnsimError, match=r"^repeat: 3 is not a repeat here: the dataset has 3 \(0-2\)$"):
             draw(ds, repeat=3)
     assert "(one model," in plots.confusion_figure(ds, repeat=-1).get_suptitle()  # the last, as numpy's
+
+
+def test_input_raster_of_a_bmi_result_is_refused(bmi_ds):
+    """``input_raster(ds=BMI)`` drew 8 IPD stimuli of the default settings as if they were the
+    BMI run's input; a BMI result has no IPD stimuli."""
+    from snnsim.errors import SnnsimError
+
+    with pytest.raises(SnnsimError, match=r"^input_raster: a BMI result has no IPD stimuli"):
+        plots.input_raster(ds=bmi_ds)
