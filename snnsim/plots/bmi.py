@@ -26,6 +26,7 @@ import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..errors import ResultError
 from .common import (
     DIMENSIONLESS,
     SPLIT_COLOURS,
@@ -523,6 +524,9 @@ def learning_curves(
     variables = list(variables or epoch_variables(ds))
     if not variables:
         raise ValueError("no per-epoch variables in the dataset")
+    if absent := [v for v in variables if v not in ds]:
+        raise ResultError(f"variables: no variable {absent[0]!r} in the dataset "
+                          f"(its per-epoch ones: {', '.join(epoch_variables(ds)) or 'none'})")  # fmt: skip
     sel = default_point(ds[variables[0]].notnull(), {}) if sel is None else checked_sel(ds, sel)
     ds = ds.sel(sel) if sel else ds
     models = _by_model(ds, by)

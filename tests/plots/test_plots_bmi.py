@@ -549,3 +549,11 @@ def test_a_repeat_out_of_range_is_one_line(bmi_ds):
     n = bmi_ds.sizes["repeat"]
     with pytest.raises(SnnsimError, match=rf"^repeat: 5 is not a repeat here: the dataset has {n} \(0-{n - 1}\)$"):
         plots.prediction_trace(bmi_ds, repeat=5)
+
+
+def test_learning_curves_of_a_variable_not_there_is_one_line(bmi_grid):
+    """``learning_curves(ds, variables=["loss", "val_fvf"])`` ended on xarray's KeyError."""
+    from snnsim.errors import SnnsimError
+
+    with pytest.raises(SnnsimError, match=r"^variables: no variable 'val_fvf' in the dataset \(its per-epoch ones: "):
+        plots.learning_curves(bmi_grid, variables=["loss", "val_fvf"])
