@@ -552,10 +552,10 @@ def weights_of(
         extra = [d for d in a.dims if d not in ("input_unit", "hidden_unit")] + [
             d for d in b.dims if d not in ("hidden_unit", "output_unit")
         ]
-        if "hidden_unit_1" in extra:
-            raise ValueError("the figure draws one hidden layer's weights; this network has several")
+        if grid := sorted(set(extra) - {"hidden_unit_1"}):  # several models (a grid over depths, too): one first
+            raise ValueError(f"select one model first (sel=...): dims {grid} left")
         if extra:
-            raise ValueError(f"select one model first (sel=...): dims {sorted(set(extra))} left")
+            raise ValueError("the figure draws one hidden layer's weights; this network has several")
         if not bool(a.notnull().any()):
             where = f" at {format_key(sel)}" if sel else ""
             raise ValueError(f"no trained weights{where} (its job is missing from the merge: NaN); "

@@ -806,3 +806,22 @@ def test_input_raster_of_a_bmi_result_is_refused(bmi_ds):
 
     with pytest.raises(SnnsimError, match=r"^input_raster: a BMI result has no IPD stimuli"):
         plots.input_raster(ds=bmi_ds)
+
+
+def test_weights_of_a_grid_over_depths_without_sel_ask_for_one_model():
+    """``weight_matrices(ds)`` of a merge of ``hidden = [8, "8,8"]`` said "this network has several"
+    hidden layers, though the grid holds a one-layer network too: it asks for one model first."""
+    rng = np.random.default_rng(0)
+    one = xr.Dataset({"w1": (("input_unit", "hidden_unit"), rng.normal(size=(4, 3))),
+                      "w2": (("hidden_unit", "output_unit"), rng.normal(size=(3, 2)))})  # fmt: skip
+    two = one.assign(w_hidden1=(("hidden_unit", "hidden_unit_1"), rng.normal(size=(3, 3))),
+                     w2=(("hidden_unit_1", "output_unit"), rng.normal(size=(3, 2))))  # fmt: skip
+    one = one.assign(w_hidden1=(("hidden_unit", "hidden_unit_1"), np.full((3, 3), np.nan)))
+    one["w2"] = one["w2"].expand_dims(hidden_unit_1=3, axis=-1)  # as the merge repeats it (docs/sweeps.md)
+    two["w2"] = two["w2"].expand_dims(hidden_unit=3)
+    grid = xr.concat([one, two], "hidden").assign_coords(hidden=["3", "3,3"])
+    with pytest.raises(ValueError, match=r"^select one model first \(sel=\.\.\.\): dims \['hidden'\] left$"):
+        weights_of(grid)
+    assert [w.shape for w in weights_of(grid, sel={"hidden": "3"})] == [(4, 3), (3, 2)]
+    with pytest.raises(ValueError, match="this network has several$"):
+        weights_of(grid, sel={"hidden": "3,3"})
