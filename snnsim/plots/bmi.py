@@ -362,6 +362,8 @@ def training_size_figure(
         raise ValueError(f"need variables <split>_{metric} and a number of training folds")
     if rotations is None:
         rotations = complete_rotations(ds, f"{splits[-1]}_{metric}")
+    else:  # rotations asked for: each one run (a rotation the merge has not was xarray's KeyError)
+        checked_sel(ds, {"rotation": list(rotations)}, "rotations")
     if rotations is not None and "rotation" in ds.dims:
         ds = ds.sel(rotation=list(rotations))
     models = _by_model(ds, by)

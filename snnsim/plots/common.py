@@ -243,7 +243,7 @@ def checked_repeat(ds: xr.Dataset, repeat: int | None) -> None:
                              f"({f'0-{n - 1}' if n > 1 else '0'})")  # fmt: skip
 
 
-def checked_sel(ds: xr.Dataset, sel: dict | None) -> dict:
+def checked_sel(ds: xr.Dataset, sel: dict | None, what: str = "sel") -> dict:
     """``sel`` (a grid point: ``{setting: value}``) checked against ``ds``: a setting that is no
     dim or coordinate of ``ds``, or a value its coordinate does not hold, is refused in one line
     (:class:`SelectionError`) naming what there is, not xarray's KeyError. A setting that every
@@ -255,7 +255,7 @@ def checked_sel(ds: xr.Dataset, sel: dict | None) -> dict:
         if name in ds.indexes:
             held = ds.indexes[name].tolist()
             if absent := [v for v in wanted if v not in held]:
-                raise SelectionError(f"sel: {name} = {absent[0]!r} is not in the dataset "
+                raise SelectionError(f"{what}: {name} = {absent[0]!r} is not in the dataset "
                                      f"({name}: {', '.join(repr(v) for v in held)})")  # fmt: skip
             out[name] = value
         elif name in ds.dims or name in ds.coords:
@@ -263,10 +263,10 @@ def checked_sel(ds: xr.Dataset, sel: dict | None) -> dict:
         elif (own := setting_value(ds, name)) is not None:
             own = own.item() if isinstance(own, np.generic) else own
             if any(v != own for v in wanted):
-                raise SelectionError(f"sel: {name} = {wanted[0]!r}: every run here has {name} = {own!r}")
+                raise SelectionError(f"{what}: {name} = {wanted[0]!r}: every run here has {name} = {own!r}")
         else:
             dims = [d for d in sample_dims(ds, ()) if d in ds.indexes]
-            raise SelectionError(f"sel: no setting {name!r} in the dataset; select among its dims: "
+            raise SelectionError(f"{what}: no setting {name!r} in the dataset; select among its dims: "
                                  f"{', '.join(map(str, dims)) or 'none (a single run)'}")  # fmt: skip
     return out
 

@@ -557,3 +557,16 @@ def test_learning_curves_of_a_variable_not_there_is_one_line(bmi_grid):
 
     with pytest.raises(SnnsimError, match=r"^variables: no variable 'val_fvf' in the dataset \(its per-epoch ones: "):
         plots.learning_curves(bmi_grid, variables=["loss", "val_fvf"])
+
+
+def test_rotations_not_in_the_merge_are_one_line(bmi_grid, bmi_ds):
+    """Figures 2a/2b of ``rotations=[3]`` on a merge of rotations 15 and 16 ended on xarray's
+    KeyError; on a run of rotation 15 alone the rotations were ignored without a word."""
+    from snnsim.errors import SnnsimError
+
+    with pytest.raises(SnnsimError, match=r"^rotations: rotation = 3 is not in the dataset \(rotation: 15, 16\)$"):
+        plots.fvaf_figure(bmi_grid, rotations=[3])
+    grid = bmi_grid.isel(rotation=0, drop=True).assign_attrs(config_rotation=15)
+    with pytest.raises(SnnsimError, match=r"^rotations: rotation = 3: every run here has rotation = 15$"):
+        plots.rmse_figure(grid, rotations=[3])
+    assert plots.fvaf_figure(grid, rotations=[15])  # its own rotation: drawn
