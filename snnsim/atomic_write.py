@@ -168,6 +168,13 @@ def _writer_gone(tmp: Path) -> bool:
     return len(parts) == 5 and parts[1] == _host() and parts[2].isdigit() and process_gone(int(parts[2]))
 
 
+def writer_alive(tmp: Path) -> bool:
+    """True when ``tmp`` was made on this host by a process that still exists: a write under way,
+    not one that was interrupted (a writer on another host cannot be asked: False)."""
+    parts = tmp.name[len(".") :].rsplit(".", 4)  # NAME, HOST, PID, TOKEN, "tmp"
+    return len(parts) == 5 and parts[1] == _host() and parts[2].isdigit() and not process_gone(int(parts[2]))
+
+
 def process_gone(pid: int) -> bool:
     """True when process ``pid`` of this host no longer exists (another user's is alive)."""
     try:

@@ -38,7 +38,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import threads
+from .. import atomic_write, threads
 from ..cli import (
     Interrupted,
     OneLineParser,
@@ -713,6 +713,7 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
     temporaries = [
         t for i in range(exp.grid_size) for t in listing.leftovers(jobs_mod.result_path(exp, i, ns.results_dir))
     ] + listing.checkpoint_leftovers()
+    temporaries = [t for t in temporaries if not atomic_write.writer_alive(t)]  # those being written: no leftovers
     leftover = jobs_mod.done_checkpoints(exp, listing, by["done"])
     if ns.json:
         print(

@@ -129,10 +129,9 @@ def test_sweep_local_suggests_packs_when_each_job_would_start_a_process(local_ru
         assert "note:" not in proc.stderr, args
 
 
-def test_a_job_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(tmp_path):
-    """SIGKILL in a checkpoint's write leaves its temporary (``..job-0.r0-0.ckpt.HOST.PID.TOKEN.tmp``);
-    `sweep status` did not list it and the job's next run removed only its result's temporaries."""
-    toml, res = write(tmp_path, 2), tmp_path / "res"
+def held_in_a_checkpoint_write(toml: Path, res: Path) -> subprocess.Popen:
+    """``sweep run`` of job 0 in a process of its own, held (60 s) in its first checkpoint's write
+    once it has printed "writing": its temporary is there, and its writer alive."""
     code = (
         "import os, sys, time\n"
         "real = os.replace\n"
@@ -149,6 +148,31 @@ def test_a_job_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(t
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT, env=env)  # fmt: skip
     assert proc.stdout.readline().strip() == "writing"
+    return proc
+
+
+def test_status_does_not_call_a_live_writers_temporary_an_interrupted_write(tmp_path):
+    """A running job writes a checkpoint after every epoch (and at the end its result) through a
+    temporary file; `sweep status` listed that temporary as one "of interrupted writes" (and in
+    ``--json`` ``temporaries``) while its writer was alive and writing it (docs/sweeps.md: the
+    temporaries of killed writers)."""
+    toml, res = write(tmp_path, 2), tmp_path / "res"
+    proc = held_in_a_checkpoint_write(toml, res)
+    try:
+        assert [p for p in (res / "pr").iterdir() if p.name.endswith(".tmp")]
+        status = here("status", toml, res=res)
+        assert "running" in status.stdout and "interrupted" not in status.stdout, status.stdout
+        assert json.loads(here("status", toml, "--json", res=res).stdout)["temporaries"] == []
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+
+
+def test_a_job_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(tmp_path):
+    """SIGKILL in a checkpoint's write leaves its temporary (``..job-0.r0-0.ckpt.HOST.PID.TOKEN.tmp``);
+    `sweep status` did not list it and the job's next run removed only its result's temporaries."""
+    toml, res = write(tmp_path, 2), tmp_path / "res"
+    proc = held_in_a_checkpoint_write(toml, res)
     proc.kill()
     proc.communicate(timeout=60)
     folder = res / "pr"
