@@ -242,6 +242,10 @@ def load(path: str | Path) -> Spec:
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None
     unknown = [k for k in doc if k not in TOP_KEYS]
+    if "sweep" in doc and "search" not in doc:  # experiments/ holds experiment files (sweeps) too
+        raise SpecError(
+            f"{path}: an experiment file (it has [sweep]), not a tuning spec: give it to python -m snnsim.sweep"
+        )
     if unknown:
         raise SpecError(f"{path}: unknown key {unknown[0]!r}; expected {', '.join(TOP_KEYS)}")
     if "name" not in doc:  # the study's folder and merged file are named by it

@@ -123,6 +123,10 @@ BAD = {
                 "spec.toml: no 'name'; give the study one at the top, such as name = \"spec\""),
     "a description not text": (GOOD.replace('name = "tiny"\n', 'name = "tiny"\ndescription = 3\n'),
                                "spec.toml: 'description' must be a string"),
+    # an experiment file (experiments/ holds both) was told "unknown key 'sweep'; expected name, ..."
+    "an experiment file": ((ROOT / "experiments" / "smoke.toml").read_text(),
+                           "spec.toml: an experiment file (it has [sweep]), not a tuning spec: give it to "
+                           "python -m snnsim.sweep"),
     "objective on the test set": (GOOD.replace('seed = 0\n', 'seed = 0\nobjective = "test_acc"\n', 1),
                                   "unknown key 'objective'"),
     "low above high": (GOOD.replace("low = 1e-3, high = 3e-2", "low = 3e-2, high = 1e-3"),

@@ -224,6 +224,12 @@ def loads(text: str, path: Path | None = None) -> Experiment:
     except tomllib.TOMLDecodeError as exc:
         raise ExperimentError(f"{where}: not valid TOML ({exc})") from None
     unknown = [k for k in doc if k not in TOP_KEYS]
+    spec_keys = [k if k != "search" else "[search]" for k in ("trials", "sampler", "pruner", "search") if k in doc]
+    if spec_keys and "sweep" not in doc:  # experiments/ holds tuning specs too
+        raise ExperimentError(
+            f"{where}: a tuning spec (it has {', '.join(spec_keys)}), not an experiment file: "
+            "give it to python -m snnsim.tune"
+        )
     if unknown:
         raise ExperimentError(
             f"{where}: unknown top-level key {unknown[0]!r}; expected {', '.join(TOP_KEYS)} "

@@ -218,6 +218,10 @@ def test_a_misspelled_setting_is_told_the_settings_it_may_mean(key, hint):
         ('name = "x"\n[fixed]\nseed = 1\n[sweep]\nseed = [0]\n', "both fixed and swept"),
         ("[sweep]\nseed = [0]\n", "experiment: no 'name'; give the experiment one at the top, such as name = \"my_sweep\""),
         ('name = "x"\nsweeps = 1\n', "unknown top-level key"),
+        # a tuning spec (experiments/ holds both) was told "unknown top-level key 'trials'; ... (settings
+        # go under [fixed] or [sweep])", as if moving `trials` would make it a sweep
+        ('name = "x"\ntrials = 4\n[fixed]\nstudy = "ipd"\n[search]\nlr = { low = 1e-3, high = 1e-2 }\n',
+         "experiment: a tuning spec (it has trials, [search]), not an experiment file: give it to python -m snnsim.tune"),
         ('name = "x"\n[sweep]\nseed = [[0, 1]]\n', "seed: expected an integer"),
         ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nreadout = ["fr"]\n', "same keys"),
         ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nseed = [0]\n', "same point"),
