@@ -77,6 +77,7 @@ import json
 import math
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -1569,6 +1570,13 @@ def _ended_lines(info: dict[str, Any]) -> list[str]:
             for n, who in info["ended"].items()]  # fmt: skip
 
 
+def _command(sub: str, spec: Spec, ns: Any) -> str:
+    """``python -m snnsim.tune SUB SPEC`` to suggest, with this command's ``--results-dir`` (without
+    it the suggested command would work in ``results/`` or ``$SNNSIM_RESULTS``)."""
+    where = f" --results-dir {shlex.quote(str(ns.results_dir))}" if ns.results_dir is not None else ""
+    return f"python -m snnsim.tune{where} {sub} {shlex.quote(str(spec.path))}"
+
+
 def cmd_status(spec: Spec, ns: Any) -> int:
     info = summary(spec, ns.results_dir)
     if ns.json:
@@ -1579,7 +1587,7 @@ def cmd_status(spec: Spec, ns: Any) -> int:
     left = spec.trials - sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))
     if info["stopped"] and left > 0 and all(str(n) in info["ended"] for n in info["running"]):
         print(f"  {left} of the budget of {plural(spec.trials, 'trial')} not run (stopped trials do not count): run "
-              f"them with: python -m snnsim.tune run {spec.path} (or on SLURM: python -m snnsim.tune submit {spec.path})")  # fmt: skip
+              f"them with: {_command('run', spec, ns)} (or on SLURM: {_command('submit', spec, ns)})")  # fmt: skip
     journal = journal_path(spec, ns.results_dir)
     counted = any(info[k] for k in ("complete", "running", "pruned", "failed", "stopped", "stale", "damaged"))
     if not counted and (stray := _trial_files(journal.parent)):  # its journal removed or emptied: run refuses
@@ -1595,7 +1603,7 @@ def cmd_status(spec: Spec, ns: Any) -> int:
                   f"starting it (cancelled, or refused: logs/snnsim-tune_{ended[-1]}_K.err where they were "
                   "submitted says why)")  # fmt: skip
         else:
-            print(f"  not started: no study in {journal.parent}; start it with: python -m snnsim.tune run {spec.path}")
+            print(f"  not started: no study in {journal.parent}; start it with: {_command('run', spec, ns)}")
     return 0
 
 

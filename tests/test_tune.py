@@ -2067,6 +2067,27 @@ def test_status_of_a_study_never_run_says_it_is_not_started(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_the_commands_status_suggests_keep_its_results_dir(tmp_path):
+    """``tune --results-dir DIR status`` suggested ``python -m snnsim.tune run SPEC``, which starts
+    (or goes on with) the study in ``results/`` (or ``$SNNSIM_RESULTS``), not in DIR."""
+    from optuna.trial import TrialState
+
+    path, root = tmp_path / "spec.toml", tmp_path / "elsewhere"
+    path.write_text(TINY.format(trials=2, pruner="none"))
+    env = {k: v for k, v in env_for(tmp_path / "results").items() if k != "SNNSIM_RESULTS"}
+    out = ok(here("--results-dir", root, "status", path, env=env, cwd=tmp_path)).stdout.splitlines()
+    assert out[1:] == [f"  not started: no study in {root / 'tiny'}; start it with: python -m snnsim.tune "
+                       f"--results-dir {root} run {path}"]  # fmt: skip
+    s = tune.study(tune.load(path), root)
+    stopped = s.ask()
+    stopped.set_user_attr("stopped", "SIGTERM")
+    s.tell(stopped, state=TrialState.FAIL)
+    out = ok(here("--results-dir", root, "status", path, env=env, cwd=tmp_path)).stdout.splitlines()
+    assert out[1] == (f"  2 of the budget of 2 trials not run (stopped trials do not count): run them with: python -m "
+                      f"snnsim.tune --results-dir {root} run {path} (or on SLURM: python -m snnsim.tune --results-dir "
+                      f"{root} submit {path})")  # fmt: skip
+
+
 def test_status_of_stopped_trials_with_budget_left_says_how_to_go_on(tmp_path):
     """Workers stopped (scancel, Ctrl-C of ``tune run``) leave their trials stopped, not counted:
     ``status`` says how the rest of the budget runs; with no budget left, or trials still
