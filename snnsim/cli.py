@@ -172,11 +172,23 @@ def _attach_dashed_values(parser: argparse.ArgumentParser, args: list[str]) -> l
     return out
 
 
+class _CommandParser(OneLineParser):
+    """The parser of ``sweep`` and ``tune``: ``--results-dir`` given after the command is told
+    where it goes (argparse says only "unrecognized arguments")."""
+
+    def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:") and any(
+            word.split("=", 1)[0] == "--results-dir" for word in message.split()
+        ):
+            message += f"; --results-dir goes before the command: python -m {self.prog} --results-dir DIR COMMAND ..."
+        super().error(message)
+
+
 def command_parser(prog: str, description: str, operand: str, metavar: str,
                    operand_help: str) -> tuple[OneLineParser, Callable[[str, str], OneLineParser]]:  # fmt: skip
     """The parser of a command with ``--results-dir`` and subcommands that each take one operand
     (``sweep COMMAND EXP``, ``tune COMMAND SPEC``), and the function that adds a subcommand."""
-    p = OneLineParser(prog=prog, description=description)
+    p = _CommandParser(prog=prog, description=description)
     p.add_argument(
         "--results-dir", type=user_path, default=None, help="where results go (default $SNNSIM_RESULTS, else 'results')"
     )

@@ -11,7 +11,15 @@ import textwrap
 
 import pytest
 
-from snnsim.cli import GC_YOUNG_THRESHOLD, Interrupted, guarded, shell_line, signals_held, stop_on_signals
+from snnsim.cli import (
+    GC_YOUNG_THRESHOLD,
+    Interrupted,
+    command_parser,
+    guarded,
+    shell_line,
+    signals_held,
+    stop_on_signals,
+)
 from snnsim.errors import DataError
 
 
@@ -160,6 +168,21 @@ def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(module, tmp_path)
     assert code == 130, err
     assert err == ["snnsim: interrupted while starting; nothing done"]
     assert sorted(os.listdir(tmp_path)) == ["site"]
+
+
+@pytest.mark.parametrize("extra", [["--results-dir", "r"], ["--results-dir=r"]])
+def test_results_dir_after_the_command_is_told_where_it_goes(capsys, extra):
+    """docs/sweeps.md: ``--results-dir DIR`` goes before the command; ``sweep status EXP
+    --results-dir DIR`` said only "unrecognized arguments: --results-dir DIR"."""
+    parser, add = command_parser("snnsim.sweep", "", "exp", "EXP", "")
+    add("status", "")
+    assert parser.parse_args(["--results-dir", "r", "status", "x"]).results_dir is not None
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["status", "x", *extra])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err == (f"snnsim.sweep: error: unrecognized arguments: {' '.join(extra)}; --results-dir goes before "
+                   "the command: python -m snnsim.sweep --results-dir DIR COMMAND ...\n")  # fmt: skip
 
 
 def test_plural_counts_one_in_the_singular():
