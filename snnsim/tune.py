@@ -248,7 +248,11 @@ def load(path: str | Path) -> Spec:
             f"{path}: an experiment file (it has [sweep]), not a tuning spec: give it to python -m snnsim.sweep"
         )
     if unknown:
-        raise SpecError(f"{path}: unknown key {unknown[0]!r}; expected {', '.join(TOP_KEYS)}")
+        hint = ""
+        if unknown[0] in config_mod.field_names():  # a setting at the top: a run's config file, or a slip
+            hint = (" (settings go under [fixed] or [search]; a run's config file, settings alone, is for "
+                    "python -m snnsim.run --config)")  # fmt: skip
+        raise SpecError(f"{path}: unknown key {unknown[0]!r}; expected {', '.join(TOP_KEYS)}{hint}")
     if "name" not in doc:  # the study's folder and merged file are named by it
         raise SpecError(f"{path}: no 'name'; give the study one at the top, such as name = \"{Path(path).stem}\"")
     name = doc.get("name")

@@ -127,6 +127,11 @@ BAD = {
     "an experiment file": ((ROOT / "experiments" / "smoke.toml").read_text(),
                            "spec.toml: an experiment file (it has [sweep]), not a tuning spec: give it to "
                            "python -m snnsim.sweep"),
+    # a run's config (experiments/ipd_best.toml) was told "unknown key 'study'; expected name, ..."
+    "a run's config file": ((ROOT / "experiments" / "ipd_best.toml").read_text(),
+                            "spec.toml: unknown key 'study'; expected name, description, trials, sampler, pruner, "
+                            "seed, fixed, search (settings go under [fixed] or [search]; a run's config file, "
+                            "settings alone, is for python -m snnsim.run --config)"),
     "objective on the test set": (GOOD.replace('seed = 0\n', 'seed = 0\nobjective = "test_acc"\n', 1),
                                   "unknown key 'objective'"),
     "low above high": (GOOD.replace("low = 1e-3, high = 3e-2", "low = 3e-2, high = 1e-3"),
