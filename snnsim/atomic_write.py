@@ -162,17 +162,22 @@ def leftovers_by_target(folder: Path, names: Iterable[str]) -> dict[str, list[Pa
     return {target: sorted(paths) for target, paths in out.items()}
 
 
+def _writer_here(tmp: Path) -> int | None:
+    """The id of the process of this host that made ``tmp`` (``.NAME.HOST.PID.TOKEN.tmp``); None
+    where another host made it, or the name is not one of ours."""
+    parts = tmp.name[len(".") :].rsplit(".", 4)  # NAME, HOST, PID, TOKEN, "tmp"
+    return int(parts[2]) if len(parts) == 5 and parts[1] == _host() and parts[2].isdigit() else None
+
+
 def _writer_gone(tmp: Path) -> bool:
     """True when ``tmp`` was made on this host by a process that no longer exists."""
-    parts = tmp.name[len(".") :].rsplit(".", 4)  # NAME, HOST, PID, TOKEN, "tmp"
-    return len(parts) == 5 and parts[1] == _host() and parts[2].isdigit() and process_gone(int(parts[2]))
+    return (pid := _writer_here(tmp)) is not None and process_gone(pid)
 
 
 def writer_alive(tmp: Path) -> bool:
     """True when ``tmp`` was made on this host by a process that still exists: a write under way,
     not one that was interrupted (a writer on another host cannot be asked: False)."""
-    parts = tmp.name[len(".") :].rsplit(".", 4)  # NAME, HOST, PID, TOKEN, "tmp"
-    return len(parts) == 5 and parts[1] == _host() and parts[2].isdigit() and not process_gone(int(parts[2]))
+    return (pid := _writer_here(tmp)) is not None and not process_gone(pid)
 
 
 def process_gone(pid: int) -> bool:
