@@ -426,12 +426,23 @@ def _flags(settings: dict) -> str:
 BASELINES = {"ann": "a non-spiking network", "linear": "ridge regression, fitted in closed form"}
 
 
-def unread_note(cfg: RunConfig, settings: dict) -> str | None:
+def given_as(names: list[str], ns: argparse.Namespace) -> str:
+    """Settings ``names`` as their user gave them: flags (``--patience``), then the keys of the
+    TOML ``--config`` file that no flag gave (``patience, hidden in q.toml``)."""
+    path = getattr(ns, "config", None)
+    if path is None or rerun_file(ns) is not None:
+        return ", ".join(map(config.flag, names))
+    keys = [name for name in names if name not in vars(ns)]
+    flags = [config.flag(name) for name in names if name in vars(ns)]
+    return ", ".join(flags + ([f"{', '.join(keys)} in {path}"] if keys else []))
+
+
+def unread_note(cfg: RunConfig, settings: dict, ns: argparse.Namespace) -> str | None:
     """A one-line note naming the settings a run gave that its BMI decoder does not read."""
     names = cfg.unread(settings)
     if not names:
         return None
-    listed = ", ".join(config.flag(name) for name in names)
+    listed = given_as(names, ns)
     effect = "it has" if len(names) == 1 else "they have"
     return f"snnsim.run: note: --model {cfg.model} ({BASELINES[cfg.model]}) does not read {listed}; {effect} no effect"
 
@@ -474,7 +485,7 @@ def idle_note(cfg: RunConfig, settings: dict, ns: argparse.Namespace) -> str | N
                  ("--fallback-dir", getattr(ns, "fallback_dir", None)),
                  ("--keep-checkpoints", getattr(ns, "keep_checkpoints", False))) if given]  # fmt: skip
     if cfg.study == "ipd" and "patience" in settings and cfg.n_val_batches == 0:
-        idle.append("--patience (no --n-val-batches: early stopping needs validation data)")
+        idle.append(f"{given_as(['patience'], ns)} (no --n-val-batches: early stopping needs validation data)")
     if cfg.study == "bmi" and cfg.model == "linear" and getattr(ns, "tensorboard", None):
         idle.append("--tensorboard (ridge regression has no epochs)")
     if not idle:
@@ -918,7 +929,7 @@ def main(argv: list[str] | None = None) -> int:
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
         given = named(ns, settings)
-        for note in (unread_note(cfg, given), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns)):
+        for note in (unread_note(cfg, given, ns), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns)):
             if note and not getattr(ns, "quiet", False):
                 print(note, file=sys.stderr)
         out = getattr(ns, "out", None)

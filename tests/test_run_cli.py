@@ -841,6 +841,27 @@ def test_a_result_file_computed_otherwise_gets_a_note(tmp_path, capsys, monkeypa
     assert not [n for n in _notes(capsys.readouterr().err) if "computed" in n]
 
 
+def test_notes_name_a_config_files_settings_as_its_keys(tmp_path, capsys):
+    """A setting without effect that a TOML --config file gave is named as its key in that file,
+    not as a flag its user never typed (ridge reads neither patience nor hidden); a flag given too
+    is named as the flag."""
+    path = tmp_path / "q.toml"
+    path.write_text('patience = 3\nstudy = "bmi"\nmodel = "linear"\nn_train_folds = 2\nhidden = 50\n')
+    assert main(["--config", str(path)]) == 0
+    notes = [n for n in _notes(capsys.readouterr().err) if "no effect" in n]
+    assert notes == [f"snnsim.run: note: --model linear (ridge regression, fitted in closed form) does not read "
+                     f"patience, hidden in {path}; they have no effect"]  # fmt: skip
+    path.write_text("patience = 3\nepochs = 1\nn_train_batches = 2\nn_test_batches = 1\nhidden = 8\n")
+    assert main(["--config", str(path)]) == 0
+    assert [n for n in _notes(capsys.readouterr().err) if "no effect" in n] == [
+        f"snnsim.run: note: patience in {path} (no --n-val-batches: early stopping needs validation data) has no effect"
+    ]
+    assert main(["--config", str(path), "--patience", "4"]) == 0
+    assert [n for n in _notes(capsys.readouterr().err) if "no effect" in n] == [
+        "snnsim.run: note: --patience (no --n-val-batches: early stopping needs validation data) has no effect"
+    ]
+
+
 def test_a_rerun_notes_only_the_settings_its_user_names(tmp_path, capsys):
     """The unread-setting note of a ridge run names the flags given; run again from its file, the
     run names none (the file's settings were not typed), and names a flag given then."""
