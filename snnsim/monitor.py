@@ -12,7 +12,9 @@ events short), and TensorBoard hides the earlier process's events from that epoc
 (or into another folder) and resumed with it has events from the checkpoint's epoch on only;
 its result file has every epoch. A run that starts from epoch 1 in a folder that holds events
 (another run's, or this command's before a start over) hides them the same way, and says so in
-one line: two runs are two TensorBoard runs only in folders of their own.
+one line: two runs are two TensorBoard runs only in folders of their own. So does a resumed run
+whose folder shows another run's events (another config or seed in their ``provenance``): it
+hides them from epoch 1, not from its checkpoint's epoch on.
 
 Every epoch's events are flushed to disk; the writers (an event file and a writer thread each)
 are closed by :meth:`TensorBoardHook.close`, or else when the hook is dropped (the runner holds a
@@ -79,18 +81,23 @@ class TensorBoardHook:
             from torch.utils.tensorboard import SummaryWriter
 
             _quiet_writer_threads()
+            purge = [record.epoch] * len(self.folders)
             if record.epoch == 1 and not record.again:  # not a resumed fit's own earlier events
                 held = [f for f in self.folders if f.is_dir() and any(f.glob("events.out.tfevents.*"))]
-                if held:
-                    more = f" (and {len(held) - 1} more)" if len(held) > 1 else ""
-                    self.log(f"tensorboard: {held[0]}{more} held the events of an earlier run, which TensorBoard "
-                             "hides from now on (this run's from epoch 1); give each run a TensorBoard folder of its own")  # fmt: skip
+            else:  # resumed: events before its checkpoint's epoch are its stopped process's, or another run's
+                held = [f for f, text in zip(self.folders, self.provenance) if _another_run(f, text)]
+                purge = [1 if f in held else epoch for f, epoch in zip(self.folders, purge)]
+            if held:
+                more = f" (and {len(held) - 1} more)" if len(held) > 1 else ""
+                self.log(f"tensorboard: {held[0]}{more} held the events of an earlier run, which TensorBoard "
+                         f"hides from now on (this run's from epoch {record.epoch}); give each run a TensorBoard "
+                         "folder of its own")  # fmt: skip
 
             # TensorBoard hides the folder's earlier events from this epoch on: those of a run
             # stopped after it (a resumed fit starts with its checkpoint's epoch again), or of an
-            # earlier run of the same name
-            for f in self.folders:  # one by one: those opened before a failure are closed
-                self.writers.append(SummaryWriter(log_dir=str(f), purge_step=record.epoch))
+            # earlier run of the same name (from epoch 1: a resumed fit's too)
+            for f, step in zip(self.folders, purge):  # one by one: those opened before a failure are closed
+                self.writers.append(SummaryWriter(log_dir=str(f), purge_step=step))
             for writer, text in zip(self.writers, self.provenance):
                 writer.add_text("provenance", text, record.epoch)
         params = weights_of(record.model)
@@ -134,6 +141,33 @@ def weights_of(model: nn.Module) -> dict[str, torch.Tensor]:
             for name in module.parametrizations:
                 out[f"{prefix}.{name}" if prefix else name] = getattr(module, name).detach()
     return out
+
+
+def _another_run(folder: Path, provenance: str) -> bool:
+    """Whether the events TensorBoard shows in ``folder`` are of a run other than the one of
+    ``provenance`` (:func:`provenance_text`): another config or seed, or no provenance at all."""
+    if not (folder.is_dir() and any(folder.glob("events.out.tfevents.*"))):
+        return False
+    import logging
+
+    from tensorboard.backend.event_processing import plugin_event_accumulator as accumulator
+
+    logger, level = logging.getLogger("tensorboard"), logging.getLogger("tensorboard").level
+    logger.setLevel(logging.ERROR)  # not its note on the steps a resumed run's purge hides (as TensorBoard does)
+    try:
+        shown = accumulator.EventAccumulator(str(folder), size_guidance={accumulator.TENSORS: 0})
+        shown.Reload()
+        texts = [e.tensor_proto.string_val[0] for e in shown.Tensors("provenance/text_summary")]
+    except (KeyError, IndexError, OSError):  # events of no snnsim run, or not readable
+        return True
+    finally:
+        logger.setLevel(level)
+    this = json.loads(provenance)
+    try:
+        made = [json.loads(text) for text in texts]
+        return not made or any((m["config"], m["seed"]) != (this["config"], this["seed"]) for m in made)
+    except (TypeError, ValueError, KeyError):
+        return True
 
 
 def _close_writers(writers: Sequence) -> None:

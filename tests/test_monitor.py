@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from in_process import run_here
 from tensorboard.backend.event_processing import event_accumulator as ea
+from tensorboard.backend.event_processing import plugin_event_accumulator as pa
 
 from snnsim import results, runner
 from snnsim import run as run_cli
@@ -319,3 +320,41 @@ def test_a_second_run_into_the_same_folder_says_that_it_hides_the_first(tmp_path
     assert run_cli.main(resumed) == 0
     err = capsys.readouterr().err
     assert "resuming from the checkpoint after epoch 1 of 2" in err and "held the events" not in err, err
+
+
+# python -m snnsim.run stopped by a real SIGTERM once the checkpoint of epoch 2 is written
+STOPPED_AFTER_CHECKPOINT_2 = """
+import os, signal, sys
+from snnsim import run, training
+save = training.save_checkpoint
+def stop(path, key, model, trainer, state, epochs):
+    save(path, key, model, trainer, state, epochs)
+    if state.epoch == 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+training.save_checkpoint = stop
+sys.exit(run.main(sys.argv[1:]))
+"""
+
+
+def test_a_run_resumed_into_a_folder_of_another_runs_events_hides_them_all(tmp_path, capsys):
+    """A run stopped without --tensorboard and resumed with it, into a folder that holds another
+    run's events (other seed), logs from its checkpoint's epoch on. Before, TensorBoard showed the
+    other run's epochs before that one and this run's after it as one curve, without a word. The
+    other run's events are hidden now, from epoch 1, and the run says so in one line."""
+    tb, out = tmp_path / "tb", tmp_path / "b.h5"
+    args = [*IPD, "--repeats", "1"]
+    assert run_cli.main([*args, "--seed", "5", "--tensorboard", str(tb), "--out", str(tmp_path / "a.h5")]) == 0
+    first = subprocess.run([sys.executable, "-c", STOPPED_AFTER_CHECKPOINT_2, *args, "--out", str(out)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert first.returncode == 128 + signal.SIGTERM, first.stderr
+    capsys.readouterr()
+    assert run_cli.main([*args, "--tensorboard", str(tb), "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert "resuming from the checkpoint after epoch 2 of 3" in err, err
+    assert err.count(f"tensorboard: {tb / 'repeat-0'} held the events of an earlier run") == 1, err
+    shown = events(tb / "repeat-0").Scalars("loss/train")
+    assert [e.step for e in shown] == [2, 3]
+    assert [e.value for e in shown] == [float(np.float32(v)) for v in results.load(out)["loss"].values[0][1:]]
+    shown = pa.EventAccumulator(str(tb / "repeat-0"), size_guidance={pa.TENSORS: 0})  # purges tensors as TensorBoard
+    shown.Reload()
+    assert [json.loads(e.tensor_proto.string_val[0])["seed"] for e in shown.Tensors("provenance/text_summary")] == [0]
