@@ -551,6 +551,11 @@ def check_tensorboard(given: str | os.PathLike, out: Path | None) -> None:
         raise ResultError(f"--tensorboard: {folder} is a file; give a folder")
     if out is not None and folder.resolve() == out.resolve():
         raise ResultError(f"--tensorboard: {folder} is the --out file; give another folder")
+    for link in (folder, *folder.parents):  # a link to a folder that is gone (a purged scratch space)
+        if link.is_symlink() and not link.exists():
+            raise ResultError(
+                f"--tensorboard: {link} is a link to {os.readlink(link)}, which is not there; give a folder"
+            )
     made_in = folder.resolve()
     while not made_in.exists():  # the folder, or the nearest one above that exists
         made_in = made_in.parent

@@ -159,6 +159,21 @@ def test_unwritable_out(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "--out" in err
 
 
+@pytest.mark.parametrize("below", [(), ("exp1",)])
+def test_a_tensorboard_folder_through_a_broken_link_is_refused(tmp_path, capsys, below):
+    """``--tensorboard runs`` (or ``runs/exp1``) where ``runs`` is a link to a folder that is gone
+    (a purged scratch space) trained, then said "tensorboard: cannot write in runs (No such file or
+    directory)" and wrote no events; it is refused before training now, in one line, as a folder
+    that cannot be written is."""
+    (tmp_path / "runs").symlink_to(tmp_path / "scratch" / "runs")
+    assert main([*TINY, "--out", str(tmp_path / "r.h5"), "--tensorboard", str(tmp_path.joinpath("runs", *below))]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.run: error: --tensorboard: {tmp_path / 'runs'} is a link to {tmp_path / 'scratch' / 'runs'}, "
+        "which is not there; give a folder"
+    ]
+    assert os.listdir(tmp_path) == ["runs"]
+
+
 def test_cuda_requested_without_gpu(capsys):
     import torch
 
