@@ -328,6 +328,10 @@ def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
 
     if exp.tensorboard is not None and Path(exp.tensorboard).exists() and not Path(exp.tensorboard).is_dir():
         raise SnnsimError(f"{exp.name}: tensorboard = {exp.tensorboard!r} is a file; give a folder; no job started")
+    for link in () if exp.tensorboard is None else (Path(exp.tensorboard), *Path(exp.tensorboard).parents):
+        if link.is_symlink() and not link.exists():  # a link to a folder that is gone (a purged scratch space)
+            raise SnnsimError(f"{exp.name}: tensorboard = {exp.tensorboard!r}: {link} is a link to {os.readlink(link)}, "
+                              "which is not there; give a folder; no job started")  # fmt: skip
     on_cuda = [i for i in indices if exp.config(i).device == "cuda"]
     if here and on_cuda:
         import torch

@@ -282,6 +282,20 @@ def test_local_checks_the_device_and_the_tensorboard_folder_first(tmp_path, caps
     assert not (tmp_path / "t").exists()
 
 
+def test_local_refuses_a_tensorboard_folder_through_a_broken_link(tmp_path, capsys):
+    """``tensorboard = "runs"`` where ``runs`` is a link to a folder that is gone (a purged scratch
+    space): every job trained, said "tensorboard: cannot write in runs (No such file or directory)"
+    and logged nothing. It is refused before any job starts now, as a file there is."""
+    (tmp_path / "runs").symlink_to(tmp_path / "gone")
+    exp_file = tmp_path / "t.toml"
+    exp_file.write_text(f'name = "t"\ntensorboard = "{tmp_path / "runs"}"\n[fixed]\nstudy = "ipd"\nbackend = "fused"\n'
+                        'epochs = 1\nn_train_batches = 1\nn_test_batches = 1\nhidden = 8\n[sweep]\nseed = [0]\n')  # fmt: skip
+    assert cli.main(["--results-dir", str(tmp_path), "local", str(exp_file), "--quiet"]) == 2
+    assert one_line(capsys).endswith(f"{tmp_path / 'runs'} is a link to {tmp_path / 'gone'}, which is not there; "
+                                     "give a folder; no job started")  # fmt: skip
+    assert not (tmp_path / "t").exists()
+
+
 def test_submit_of_cuda_jobs_from_a_machine_without_cuda(tmp_path, capsys, monkeypatch):
     """A login node has no GPU: ``submit`` of jobs on ``device = "cuda"`` (for a GPU partition)
     was refused there by the node memory check, which asked this machine for CUDA."""
