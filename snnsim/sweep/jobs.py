@@ -326,12 +326,8 @@ def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
     with ``here`` (the jobs run on this machine) a job on ``cuda`` needs a CUDA device here."""
     from ..datasets import bmi, bmi_synthetic
 
-    if exp.tensorboard is not None and Path(exp.tensorboard).exists() and not Path(exp.tensorboard).is_dir():
-        raise SnnsimError(f"{exp.name}: tensorboard = {exp.tensorboard!r} is a file; give a folder; no job started")
-    for link in () if exp.tensorboard is None else (Path(exp.tensorboard), *Path(exp.tensorboard).parents):
-        if link.is_symlink() and not link.exists():  # a link to a folder that is gone (a purged scratch space)
-            raise SnnsimError(f"{exp.name}: tensorboard = {exp.tensorboard!r}: {link} is a link to {os.readlink(link)}, "
-                              "which is not there; give a folder; no job started")  # fmt: skip
+    if exp.tensorboard is not None:
+        _check_tensorboard(exp, here)
     on_cuda = [i for i in indices if exp.config(i).device == "cuda"]
     if here and on_cuda:
         import torch
@@ -620,6 +616,27 @@ def list_folder(exp: Experiment, root: str | os.PathLike | None = None) -> Listi
             return Listing(folder, tuple(entry.name for entry in entries))
     except PermissionError:
         return Listing(folder, ())
+
+
+def _check_tensorboard(exp: Experiment, here: bool) -> None:
+    """The experiment's ``tensorboard`` folder can be one (made if missing): not a file, nor below
+    one, nor through a link to a folder that is gone; with ``here``, one this process may write in."""
+    from ..atomic_write import cannot_write_in
+
+    folder, named = Path(exp.tensorboard), f"{exp.name}: tensorboard = {exp.tensorboard!r}"
+    if folder.exists() and not folder.is_dir():
+        raise SnnsimError(f"{named} is a file; give a folder; no job started")
+    for link in (folder, *folder.parents):
+        if link.is_symlink() and not link.exists():  # a link to a folder that is gone (a purged scratch space)
+            raise SnnsimError(f"{named}: {link} is a link to {os.readlink(link)}, which is not there; give a folder; "
+                              "no job started")  # fmt: skip
+    made_in = folder.resolve()
+    while not made_in.exists():  # the folder, or the nearest one above that exists
+        made_in = made_in.parent
+    if not made_in.is_dir():
+        raise SnnsimError(f"{named} is below the file {made_in}; give a folder; no job started")
+    if here and (why := cannot_write_in(made_in)):
+        raise SnnsimError(f"{named}: cannot write in {made_in} ({why}); no job started")
 
 
 def tensorboard_hooks(exp: Experiment, todo: list[int]) -> Callable:

@@ -296,6 +296,27 @@ def test_local_refuses_a_tensorboard_folder_through_a_broken_link(tmp_path, caps
     assert not (tmp_path / "t").exists()
 
 
+def test_local_refuses_a_tensorboard_folder_it_cannot_make(tmp_path, capsys):
+    """``tensorboard`` below a file, or in a read-only file system: every job trained, said
+    "tensorboard: cannot write in ..." and logged nothing (``snnsim.run --tensorboard`` refuses
+    both). Refused before any job starts now."""
+    (tmp_path / "afile").write_text("")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    text = (
+        '[fixed]\nstudy = "ipd"\nbackend = "fused"\nepochs = 1\nn_train_batches = 1\nn_test_batches = 1\nhidden = 8\n'
+    )
+    with mounted_tmpfs(locked):
+        subprocess.run(["mount", "-o", "remount,ro", str(locked)], check=True)
+        for folder, fragment in [("afile/tb", f"is below the file {tmp_path / 'afile'}; give a folder; no job started"),
+                                 ("locked/tb", f"cannot write in {locked} (Read-only file system); no job started")]:  # fmt: skip
+            exp_file = tmp_path / "t.toml"
+            exp_file.write_text(f'name = "t"\ntensorboard = "{tmp_path / folder}"\n{text}[sweep]\nseed = [0]\n')
+            assert cli.main(["--results-dir", str(tmp_path), "local", str(exp_file), "--quiet"]) == 2
+            assert one_line(capsys).endswith(fragment)
+            assert not (tmp_path / "t").exists()
+
+
 def test_submit_of_cuda_jobs_from_a_machine_without_cuda(tmp_path, capsys, monkeypatch):
     """A login node has no GPU: ``submit`` of jobs on ``device = "cuda"`` (for a GPU partition)
     was refused there by the node memory check, which asked this machine for CUDA."""
