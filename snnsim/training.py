@@ -275,8 +275,8 @@ class _State:
 
 def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, state: _State, epochs: int) -> None:
     """Write the checkpoint of a fit after epoch ``state.epoch`` atomically, and a small JSON
-    beside it (``PATH.json``: epoch, epochs, the digests of its configs) that status commands read
-    without torch."""
+    beside it (``PATH.json``: epoch, epochs, the digests of its configs, the versions of the
+    libraries that computed it) that status commands read without torch."""
     from .atomic_write import write_bytes
     from .cli import signals_held
 
@@ -285,7 +285,8 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
                buffer)  # fmt: skip
     write_bytes(path, buffer.getvalue(), overwrite=True, durable=False)  # atomic; read back with a check
     sidecar = Path(f"{path}.json")
-    info = {"epoch": state.epoch, "epochs": epochs, "configs": key_configs(key)}
+    info = {"epoch": state.epoch, "epochs": epochs, "configs": key_configs(key),
+            "versions": json.loads(key).get("versions", {})}  # fmt: skip
     with signals_held():  # the checkpoint is in place: a stop now would leave the previous epoch's sidecar
         try:
             write_bytes(sidecar, json.dumps(info).encode(), overwrite=True, durable=False)

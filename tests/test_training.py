@@ -17,7 +17,7 @@ import pytest
 from in_process import run_here
 from lost_stop import StopInFinalizer
 
-from snnsim import results, runner
+from snnsim import results, runner, training
 from snnsim.config import RunConfig, config_digest
 from snnsim.run import checkpoint_path
 
@@ -334,7 +334,9 @@ def test_keep_checkpoints_keeps_the_last_one(tmp_path):
     kept = list(tmp_path.glob(".r.h5.*.ckpt"))
     assert len(kept) == 1
     sidecar = json.loads(Path(f"{kept[0]}.json").read_text())
-    assert sidecar == {"epoch": 3, "epochs": 3, "configs": [config_digest(results.load(out).attrs["config"])]}
+    versions = {k: v for k, v in json.loads(results.load(out).attrs["versions"]).items() if k in training.COMPUTING}
+    assert sidecar == {"epoch": 3, "epochs": 3, "configs": [config_digest(results.load(out).attrs["config"])],
+                       "versions": versions}  # fmt: skip
 
 
 class Stop(Exception):

@@ -43,8 +43,9 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -237,6 +238,11 @@ def file_state(
         if made_by is not None and config_digest(exp.config(index).to_json()) not in made_by:  # the file edited since
             return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made by another "
                             "config (the experiment file changed since): it starts from epoch 1")  # fmt: skip
+        made_with, now = listing.checkpoint_versions.get(index, {}), _library_versions()
+        if changed := [k for k, v in made_with.items() if v != now.get(k, v)]:
+            return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made with "
+                            f"{', '.join(f'{k} {made_with[k]}' for k in changed)}, this snnsim has "
+                            f"{', '.join(f'{k} {now[k]}' for k in changed)}: it starts from epoch 1")  # fmt: skip
         resumes = f"resumes from its checkpoint after epoch {progress[0]}/{progress[1]}"
         if len(set(batch)) > 1:  # a pack's batched model: run alone (or in another pack), the job starts anew
             resumes += (f" when jobs {array_spec(batch)} run again in one pack (the --pack they ran with); "
@@ -538,6 +544,14 @@ def checkpoint_progress(
 
 
 _SIDECAR = re.compile(r"\.jobs?-([0-9,-]+)\.r\d+-\d+\.ckpt\.json")
+
+
+@cache
+def _library_versions() -> dict[str, str]:
+    """:func:`snnsim.results.library_versions`, read once per process (status: once, not per job)."""
+    return results.library_versions()
+
+
 _CHECKPOINT = re.compile(r"\.jobs?-[0-9,-]+\.r\d+-\d+\.ckpt(\.json)?")
 
 
@@ -584,6 +598,17 @@ class Listing:
     def progress(self) -> dict[int, tuple[int, int]]:
         """See :func:`checkpoint_progress`."""
         return {index: progress for _, indices, progress in self.checkpoints for index in indices}
+
+    @cached_property
+    def checkpoint_versions(self) -> dict[int, dict[str, str]]:
+        """Job index -> the versions of the libraries its checkpoint was computed with (none for a
+        checkpoint whose sidecar does not say: of an earlier snnsim)."""
+        out = {}
+        for path, indices, _ in self.checkpoints:
+            with suppress(OSError, ValueError, AttributeError):
+                versions = json.loads(Path(f"{path}.json").read_text()).get("versions") or {}
+                out.update({index: {str(k): str(v) for k, v in versions.items()} for index in indices})
+        return out
 
     @cached_property
     def checkpoint_jobs(self) -> dict[int, list[int]]:

@@ -203,3 +203,22 @@ def test_a_checkpoint_of_another_config_is_not_said_to_resume(tmp_path):
     ), st["reasons"]
     again = here("run", toml, "0", res=res)
     assert "holds other models; starting from epoch 1" in again.stdout + again.stderr
+
+
+def test_a_checkpoint_made_with_other_library_versions_is_not_said_to_resume(tmp_path, monkeypatch):
+    """A job stopped, then torch upgraded: its run starts from epoch 1 ("was made with torch 1.0"),
+    but `sweep status` said that it resumes from its checkpoint (the sidecar named no versions)."""
+    toml, res = write(tmp_path, epochs=2), tmp_path / "res"
+    with monkeypatch.context() as before_the_upgrade:
+        now = results.library_versions()
+        before_the_upgrade.setattr(results, "library_versions", lambda: {**now, "torch": "1.0"})
+        here("run", toml, "0", "--keep-checkpoints", res=res)
+    (res / "pr" / "job-0.h5").unlink()  # as a job stopped after its last epoch: only its checkpoint stays
+    st = json.loads(here("status", toml, "--json", res=res).stdout)
+    assert 0 in st["missing"]
+    assert st["reasons"]["0"] == (
+        f"its checkpoint (epoch 2/2) was made with torch 1.0, this snnsim has torch {now['torch']}: "
+        "it starts from epoch 1"
+    ), st["reasons"]
+    again = here("run", toml, "0", res=res)
+    assert "was made with torch 1.0" in again.stdout + again.stderr
