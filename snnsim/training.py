@@ -286,7 +286,7 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
     write_bytes(path, buffer.getvalue(), overwrite=True, durable=False)  # atomic; read back with a check
     sidecar = Path(f"{path}.json")
     info = {"epoch": state.epoch, "epochs": epochs, "configs": key_configs(key),
-            "versions": json.loads(key).get("versions", {})}  # fmt: skip
+            "versions": json.loads(key).get("versions", {}), "numerics_version": key_numerics(key)}  # fmt: skip
     with signals_held():  # the checkpoint is in place: a stop now would leave the previous epoch's sidecar
         try:
             write_bytes(sidecar, json.dumps(info).encode(), overwrite=True, durable=False)
@@ -307,6 +307,16 @@ def key_configs(key: str) -> list[str]:
         return sorted({config_digest(m[0]) for m in models if isinstance(m, list) and isinstance(m[0], str)})
     except (TypeError, ValueError, KeyError, IndexError):
         return []
+
+
+def key_numerics(key: str) -> int | None:
+    """The numerics version among a checkpoint key's models (a study's ``checkpoint_key`` ends with
+    ``{"numerics_version": N}``), for a checkpoint's sidecar; None where the key has none."""
+    try:
+        models = json.loads(json.loads(key)["models"])
+        return next((m["numerics_version"] for m in models if isinstance(m, dict) and "numerics_version" in m), None)
+    except (TypeError, ValueError, KeyError):
+        return None
 
 
 def _read_checkpoint(options: FitOptions) -> dict[str, Any] | None:

@@ -238,7 +238,14 @@ def file_state(
         if made_by is not None and config_digest(exp.config(index).to_json()) not in made_by:  # the file edited since
             return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made by another "
                             "config (the experiment file changed since): it starts from epoch 1")  # fmt: skip
-        made_with, now = listing.checkpoint_versions.get(index, {}), _library_versions()
+        info = listing.checkpoint_info.get(index, {})
+        numerics, versions = info.get("numerics_version"), info.get("versions")
+        if numerics is not None and numerics != results.NUMERICS_VERSION:
+            return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made by an "
+                            f"snnsim of numerics version {numerics}, this one has {results.NUMERICS_VERSION}: it "
+                            "starts from epoch 1")  # fmt: skip
+        made_with = {str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else {}
+        now = _library_versions()
         if changed := [k for k, v in made_with.items() if v != now.get(k, v)]:
             return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made with "
                             f"{', '.join(f'{k} {made_with[k]}' for k in changed)}, this snnsim has "
@@ -600,14 +607,14 @@ class Listing:
         return {index: progress for _, indices, progress in self.checkpoints for index in indices}
 
     @cached_property
-    def checkpoint_versions(self) -> dict[int, dict[str, str]]:
-        """Job index -> the versions of the libraries its checkpoint was computed with (none for a
-        checkpoint whose sidecar does not say: of an earlier snnsim)."""
+    def checkpoint_info(self) -> dict[int, dict]:
+        """Job index -> its checkpoint's sidecar as read (``versions``, ``numerics_version``: none in
+        a sidecar of an earlier snnsim)."""
         out = {}
         for path, indices, _ in self.checkpoints:
-            with suppress(OSError, ValueError, AttributeError):
-                versions = json.loads(Path(f"{path}.json").read_text()).get("versions") or {}
-                out.update({index: {str(k): str(v) for k, v in versions.items()} for index in indices})
+            with suppress(OSError, ValueError):
+                info = json.loads(Path(f"{path}.json").read_text())
+                out.update({index: info for index in indices if isinstance(info, dict)})
         return out
 
     @cached_property

@@ -222,3 +222,21 @@ def test_a_checkpoint_made_with_other_library_versions_is_not_said_to_resume(tmp
     ), st["reasons"]
     again = here("run", toml, "0", res=res)
     assert "was made with torch 1.0" in again.stdout + again.stderr
+
+
+def test_a_checkpoint_of_other_numerics_is_not_said_to_resume(tmp_path, monkeypatch):
+    """A job stopped, then snnsim upgraded to other numerics: its run starts from epoch 1 ("was
+    made by an snnsim of numerics version ..."), but `sweep status` said that it resumes."""
+    toml, res = write(tmp_path, epochs=2), tmp_path / "res"
+    with monkeypatch.context() as before_the_upgrade:
+        before_the_upgrade.setattr(results, "NUMERICS_VERSION", results.NUMERICS_VERSION - 1)
+        here("run", toml, "0", "--keep-checkpoints", res=res)
+    (res / "pr" / "job-0.h5").unlink()  # as a job stopped after its last epoch: only its checkpoint stays
+    st = json.loads(here("status", toml, "--json", res=res).stdout)
+    assert 0 in st["missing"]
+    assert st["reasons"]["0"] == (
+        f"its checkpoint (epoch 2/2) was made by an snnsim of numerics version {results.NUMERICS_VERSION - 1}, "
+        f"this one has {results.NUMERICS_VERSION}: it starts from epoch 1"
+    ), st["reasons"]
+    again = here("run", toml, "0", res=res)
+    assert f"numerics version {results.NUMERICS_VERSION - 1}" in again.stdout + again.stderr
