@@ -179,18 +179,15 @@ def ipd_stimuli(
         raise DataError(f"--data: {data} is a folder; give the .npz file of stimuli")
     needed = (f"give an .npz with an array 'spikes' (samples, {stim.steps}, {stim.n_inputs}) of 0/1 and optionally "
               "'ipd' (rad)")  # fmt: skip
+    from .results import file_kind
+
+    # a file of another format (a torch checkpoint, an .npy, a result file): named as every command names it
+    if (kind := file_kind(data)) not in (None, "an .npz file of arrays"):
+        raise DataError(f"--data: {data} is {kind}, not an .npz file of stimuli; {needed}")
     try:
         raw = Path(data).read_bytes()  # read once: the digest is of the bytes the arrays came from
-        if not raw:
-            raise DataError(f"--data: {data} is empty; {needed}")
         arrays = np.load(io.BytesIO(raw))
-        if not isinstance(arrays, np.lib.npyio.NpzFile):  # an .npy file: one array, no names
-            raise DataError(f"--data: {data} holds one array without a name (an .npy file); {needed}")
-        if "spikes" not in arrays.files:  # an .npz file of other arrays, or a zip file of none (a torch checkpoint)
-            if not any(name.endswith(".npy") for name in arrays.zip.namelist()):
-                torch_file = any(name.endswith("data.pkl") for name in arrays.zip.namelist())
-                raise DataError(f"--data: {data} is a zip file with no arrays"
-                                + (" (a torch checkpoint?)" if torch_file else "") + f"; {needed}")  # fmt: skip
+        if "spikes" not in arrays.files:  # an .npz file of other arrays
             raise DataError(f"--data: {data} holds arrays {', '.join(arrays.files)}; {needed}")
         spikes = np.asarray(arrays["spikes"])
         ipd = np.asarray(arrays["ipd"]) if "ipd" in arrays.files else None

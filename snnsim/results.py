@@ -236,6 +236,64 @@ def is_hdf5(path: str | os.PathLike) -> bool:
         return False
 
 
+UTF16 = "a UTF-16 text file (snnsim reads UTF-8)"
+#: The first bytes of files of other formats that a file given to snnsim may be by mistake, and
+#: their names as every command words them (``X is a pickle file, not a result file``).
+SIGNATURES = ((HDF5_SIGNATURE, "an HDF5 file"), (b"\x93NUMPY", "an .npy file of an array"),
+              (b"\x1f\x8b", "a gzip file"), (b"MATLAB", "a MATLAB file"),
+              (b"\xff\xfe", UTF16), (b"\xfe\xff", UTF16))  # fmt: skip
+
+
+def file_kind(path: str | os.PathLike) -> str | None:
+    """What a file seems to be, by its first bytes, as a phrase for "``path`` is KIND, not ...":
+    an HDF5 file, a torch checkpoint or an .npz (zip files), an .npy, a pickle, a gzip or a
+    MATLAB file, UTF-16 text, a TOML file or other UTF-8 text, an empty file; None: not known,
+    or not a regular file that can be read."""
+    import zipfile
+
+    path = Path(path)
+    try:
+        if not path.is_file():
+            return None
+        with path.open("rb") as f:
+            head = f.read(1 << 16)
+            whole = not f.read(1)
+    except OSError:
+        return None
+    if not head:
+        return "an empty file"
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
+        try:
+            with zipfile.ZipFile(path) as z:
+                names = z.namelist()
+        except (OSError, zipfile.BadZipFile):  # a damaged one: its reader names what is wrong
+            return None
+        if any(name.endswith("data.pkl") for name in names):
+            return "a torch checkpoint (a zip file)"
+        if names and all(name.endswith(".npy") for name in names):
+            return "an .npz file of arrays"
+        return "a zip file"
+    if what := next((name for start, name in SIGNATURES if head.startswith(start)), None):
+        return what
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "a pickle file"
+    try:
+        text = head.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:  # text cut inside a character at the end of what was read
+        if whole or exc.start < len(head) - 3:
+            return None
+        text = head[: exc.start].decode("utf-8-sig")
+    if "\x00" in text:
+        return None
+    import tomllib
+
+    try:
+        tomllib.loads(text) if whole else None
+    except tomllib.TOMLDecodeError:
+        return "a text file"
+    return "a TOML file" if whole else "a text file"
+
+
 def file_name(text: str | os.PathLike, flag: str = "--out", example: str = "run.h5") -> Path:
     """``text`` as the path of a file to write; a name that ends with a slash is a folder."""
     if str(text).endswith(("/", os.sep)):
@@ -458,6 +516,8 @@ def load(path: str | os.PathLike) -> xr.Dataset:
     if path.is_dir():
         raise ResultError(f"{path} is a folder, not a result file; give a run's .h5 file, or results/NAME of an "
                           "experiment merged by `python -m snnsim.sweep merge NAME`")  # fmt: skip
+    if not is_hdf5(path) and (kind := file_kind(path)) is not None:  # a file of another format, named as such
+        raise ResultError(f"{path} is {kind}, not a result file (HDF5)")
     try:
         ds, damage = read(path)
     except _NotAResultLayout:

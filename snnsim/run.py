@@ -126,7 +126,10 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     except OSError as exc:
         raise ConfigError("config", f"cannot read {path} ({exc.strerror})") from None
     except UnicodeDecodeError:
-        kind = _binary_kind(path)
+        from .results import file_kind
+
+        kind = file_kind(path)
+        kind = None if kind in ("a text file", "a TOML file") else kind  # UTF-8 as far as it looked
         raise ConfigError("config", f"{path} is " + (f"{kind}, not" if kind else "not UTF-8 text, so not")
                           + " a TOML file of settings: --config takes a TOML file of RunConfig fields (durations "
                           'as "2ms") or a run\'s result file (.h5)') from None  # fmt: skip
@@ -175,32 +178,6 @@ def check_config_data(ns: argparse.Namespace, cfg: RunConfig) -> None:
             there = f"; {beside} is there: give its full path" if beside.exists() else ""
             why += f" (a relative path is read from the current folder, {Path.cwd()}, not the config file's{there})"
         raise ConfigError("config", f"{path}: data: {why}") from None
-
-
-def _binary_kind(path: Path) -> str | None:
-    """What a file that is no UTF-8 text seems to be, by its first bytes: a zip file (a torch
-    checkpoint, an .npz), an .npy or a pickle file; None: not known."""
-    import zipfile
-
-    head = b""
-    try:
-        with path.open("rb") as f:
-            head = f.read(8)
-        if head.startswith(b"PK\x03\x04"):
-            with zipfile.ZipFile(path) as z:
-                names = z.namelist()
-            if any(name.endswith("data.pkl") for name in names):
-                return "a torch checkpoint (a zip file)"
-            if names and all(name.endswith(".npy") for name in names):
-                return "an .npz file of arrays"
-            return "a zip file"
-    except (OSError, zipfile.BadZipFile):
-        return "a zip file" if head.startswith(b"PK") else None
-    if head.startswith(b"\x93NUMPY"):
-        return "an .npy file of an array"
-    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
-        return "a pickle file"
-    return None
 
 
 def _is_result_file(path: Path) -> bool:

@@ -239,6 +239,10 @@ def load(path: str | Path) -> Spec:
     except OSError as exc:
         raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError:
+        from .results import file_kind
+
+        if (kind := file_kind(path)) not in (None, "a text file", "a TOML file"):  # a result file, a checkpoint
+            raise SpecError(f"{path} is {kind}, not a tuning spec (TOML)") from None
         raise SpecError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise SpecError(f"{path}: not valid TOML ({exc})") from None

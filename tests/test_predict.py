@@ -262,10 +262,13 @@ BAD = {
                                "x.npz holds arrays X, y; give an .npz with an array 'spikes' (samples, 100, 200) of 0/1 "
                                "and optionally 'ipd' (rad)$"),  # it is an .npz file: not "not an .npz file (KeyError)"
     "a torch checkpoint": lambda m, d: (m, ["--data", _torch_file(d / "model.pt")],
-                                        "model.pt is a zip file with no arrays (a torch checkpoint?); give an .npz"),
+                                        "model.pt is a torch checkpoint (a zip file), not an .npz file of stimuli; "
+                                        "give an .npz"),
+    "a result file as data": lambda m, d: (m, ["--data", m], "r.h5 is an HDF5 file, not an .npz file of stimuli"),
     "wrong shape": lambda m, d: (m, ["--data", _npz(d, "s.npz", spikes=np.zeros((4, 10, 3)))], "have shape (4, 10, 3)"),
     "an .npy": lambda m, d: (m, ["--data", _npy(d, "a.npy", np.zeros((4, 100, 200)))],
-                             "a.npy holds one array without a name (an .npy file); give an .npz with an array 'spikes'"),
+                             "a.npy is an .npy file of an array, not an .npz file of stimuli; give an .npz with an "
+                             "array 'spikes'"),
     "no samples": lambda m, d: (m, ["--data", _npz(d, "e.npz", spikes=np.zeros((0, 100, 200)))], "at least one"),
     "not spikes": lambda m, d: (m, ["--data", _npz(d, "h.npz", spikes=np.full((2, 100, 200), 2))], "0 or 1"),
     "ipd per sample": lambda m, d: (m, ["--data", _npz(d, "i.npz", spikes=np.zeros((4, 100, 200)), ipd=np.zeros(3))],
@@ -280,7 +283,7 @@ BAD = {
     "BMI's synthetic data": lambda m, d: (m, ["--data", "synthetic:weak:1"], "--data: synthetic:weak:1 is a synthetic "
                                           "BMI data set; an IPD model takes --data FILE.npz or --stimuli N$"),
     "a folder as data": lambda m, d: (m, ["--data", str(d)], "is a folder; give the .npz file of stimuli"),
-    "empty .npz": lambda m, d: (m, ["--data", _bytes(d / "z.npz", b"")], "z.npz is empty; give an .npz with an array 'spikes'"),
+    "empty .npz": lambda m, d: (m, ["--data", _bytes(d / "z.npz", b"")], "z.npz is an empty file, not an .npz file of stimuli; give an .npz with an array 'spikes'"),
     "not a zip": lambda m, d: (m, ["--data", _bytes(d / "t.npz", b"PK\x03\x04 not a zip")],
                                "with an array 'spikes' (BadZipFile)"),
     "damaged compressed .npz": lambda m, d: (m, ["--data", _damaged_compressed_npz(d)], "with an array 'spikes'"),

@@ -188,7 +188,7 @@ def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
 def test_load_rejects_missing_damaged_and_incomplete(tmp_path):
     with pytest.raises(ResultError, match="no result file"):
         results.load(tmp_path / "nope.h5")
-    (tmp_path / "bad.h5").write_bytes(b"not hdf5")
+    (tmp_path / "bad.h5").write_bytes(b"\x89HDF\r\n\x1a\n not hdf5")
     with pytest.raises(ResultError, match="not a readable result file"):
         results.load(tmp_path / "bad.h5")
     ds = _dataset()
@@ -438,3 +438,68 @@ def test_kernels_inside_a_scope_name_only_what_asked_there(monkeypatch):
         _native.noted(made)  # the same data, read from the cache by a later model
         assert _native.kernels("cpu") == cpu and _native.kernels("cuda") == "cuda (torch ops)"
     assert _native.kernels("cuda") == "cuda (Triton LIF kernels, torch ops)"  # the process's, outside
+
+
+def _wrong_files(folder):
+    """A file of each format given by mistake, and how every command names it."""
+    import pickle
+
+    import torch
+
+    files = {"model.pt": "a torch checkpoint (a zip file)", "x.npz": "an .npz file of arrays",
+             "a.npy": "an .npy file of an array", "m.pkl": "a pickle file", "d.gz": "a gzip file",
+             "other.h5": "an HDF5 file", "c.toml": "a TOML file", "u16.toml": results.UTF16, "e.h5": "an empty file"}  # fmt: skip
+    torch.save({"w1": torch.zeros(2)}, folder / "model.pt")
+    np.savez(folder / "x.npz", X=np.zeros(2))
+    np.save(folder / "a.npy", np.zeros(2))
+    (folder / "m.pkl").write_bytes(pickle.dumps({"MI": 1}))
+    (folder / "d.gz").write_bytes(__import__("gzip").compress(b"epochs = 1\n"))
+    h5py.File(folder / "other.h5", "w").close()
+    (folder / "c.toml").write_text("epochs = 1\n")
+    (folder / "u16.toml").write_bytes("epochs = 1\n".encode("utf-16"))
+    (folder / "e.h5").write_bytes(b"")
+    return {folder / name: kind for name, kind in files.items()}
+
+
+def test_file_kind_names_each_format(tmp_path):
+    for path, kind in _wrong_files(tmp_path).items():
+        assert results.file_kind(path) == kind, path
+    (tmp_path / "r.bin").write_bytes(bytes(range(128, 256)))
+    (tmp_path / "cut.zip").write_bytes(b"PK\x03\x04 a damaged zip")
+    (tmp_path / "notes.txt").write_text("epochs = = 1\n")
+    assert [results.file_kind(tmp_path / n) for n in ("r.bin", "cut.zip", "notes.txt", "nope")] == [
+        None, None, "a text file", None]  # fmt: skip
+    assert results.file_kind(tmp_path) is None  # a folder
+
+
+def test_a_file_of_another_format_is_named_alike_by_every_command(tmp_path):
+    """The same wrong file was named three ways by three commands, or not at all: a torch
+    checkpoint was "a torch checkpoint (a zip file)" to ``run --config``, "a zip archive (an
+    .npz?)" to ``run --data``, "a zip file with no arrays (a torch checkpoint?)" to ``predict
+    --data`` and "not a readable result file: unreadable (OSError)" to ``predict`` and
+    ``export``; an HDF5 file was "not UTF-8 text" to ``sweep``. Every command now says "FILE is
+    KIND, not WHAT IT TAKES" in one line, exit 2, and writes nothing."""
+    from in_process import run_here
+
+    from snnsim import export, predict, run
+    from snnsim.sweep import cli as sweep
+
+    out = tmp_path / "out.h5"
+    commands = {  # each command's refusal of a file of another format, and the formats it reads
+        "run --config": (run.main, lambda f: ["--config", f, "--quiet", "--out", out], ("a TOML file", "an HDF5 file")),
+        "run --data": (run.main, lambda f: ["--study", "bmi", "--data", f, "--quiet", "--out", out], ("a pickle file",)),
+        "predict": (predict.main, lambda f: [f, "--stimuli", "4", "--out", out], ("an HDF5 file",)),
+        "export": (export.main, lambda f: [f, "--format", "pt", "--out", tmp_path / "out.pt"], ("an HDF5 file",)),
+        "sweep": (sweep.main, lambda f: ["count", f], ("a TOML file", "an empty file")),
+    }  # fmt: skip
+    prog = {"run --config": "run", "run --data": "run"}
+    for path, kind in _wrong_files(tmp_path).items():
+        for command, (main, args, reads) in commands.items():
+            if kind in reads or (command == "run --config" and path.suffix == ".h5"):
+                continue  # what the command reads, or a result file to it (an empty .h5 is one, cut)
+            proc = run_here(main, *args(path))
+            err = proc.stderr.splitlines()
+            assert proc.returncode == 2 and len(err) == 1, (command, path, proc.stderr)
+            assert err[0].startswith(f"snnsim.{prog.get(command, command)}: error: "), (command, err)
+            assert f"{path} is {kind}, not " in err[0], (command, err)
+            assert not out.exists() and not (tmp_path / "out.pt").exists()

@@ -26,17 +26,13 @@ from typing import Generic, NamedTuple, TypeVar
 import numpy as np
 
 from ..errors import DataError
-from ..results import HDF5_SIGNATURE
+from ..results import file_kind
 
 KEYS = ("MI", "theta", "dtheta", "ddtheta", "torque", "time")
 N_FOLDS = 20
 N_NEURONS = 48
 N_BINS = 20
 JOINTS = ("shoulder", "elbow")
-#: The first bytes of files of other formats that a ``--data`` file may be by mistake, and their names.
-OTHER_FORMATS = ((b"PK\x03\x04", "a zip archive (an .npz?)"), (b"PK\x05\x06", "a zip archive (an .npz?)"),
-                 (b"\x93NUMPY", "an .npy file"), (HDF5_SIGNATURE, "an HDF5 file"),
-                 (b"MATLAB", "a MATLAB file"))  # fmt: skip
 #: SHA-256 of each data file this process loaded (by resolved path): what its runs trained on.
 LOADED: dict[str, str] = {}
 _SHA256: dict[tuple[str, int, int], str] = {}
@@ -202,7 +198,7 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         except UnicodeDecodeError:  # a Python 2 pickle: numpy's array bytes were str there
             data = pickle.loads(raw, encoding="latin1")
     except Exception as exc:  # pickle raises many types for a damaged file
-        if what := next((name for head, name in OTHER_FORMATS if raw.startswith(head)), None):
+        if (what := file_kind(path)) not in (None, "a pickle file"):  # a damaged pickle: its reason below
             raise DataError(f"--data: {path} is {what}, not a pickle; give the course's bmi_dataset.pkl, a pickled "
                             f"dict of {', '.join(KEYS)}") from None  # fmt: skip
         raise DataError(f"--data: {path} is not a readable pickle ({type(exc).__name__}: {exc})") from None

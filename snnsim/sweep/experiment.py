@@ -212,6 +212,10 @@ def load(exp: str | Path) -> Experiment:
     except OSError as exc:
         raise ExperimentError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
+        from ..results import file_kind
+
+        if (kind := file_kind(path)) not in (None, "a text file", "a TOML file"):  # a result file, a checkpoint
+            raise ExperimentError(f"{path} is {kind}, not an experiment file (TOML)") from None
         raise ExperimentError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
     return loads(text, path=path)
 

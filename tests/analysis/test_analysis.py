@@ -171,7 +171,7 @@ def run_in_here(name: str, *args: object) -> subprocess.CompletedProcess:
 # script, its arguments (names of `files` in braces), what the one line says
 BAD_INPUT = [
     ("ipd_readout_table", [], "the following arguments are required"),
-    ("ipd_readout_table", ["{notes}"], "is not a readable result file"),
+    ("ipd_readout_table", ["{notes}"], "notes.txt is a text file, not a result file (HDF5)"),
     ("ipd_readout_table", ["{readouts}", "table"], "invalid choice: 'table'"),
     ("ipd_readout_table", ["{curve}"], "is a merged 'bmi_learning_curve' experiment (study bmi), not an IPD readout"),
     ("ipd_readout_table", ["{ipd_run}"], "is a single run (study ipd), not an IPD readout x tau sweep"),
@@ -187,7 +187,7 @@ BAD_INPUT = [
     ("bmi_table", ["{ipd_run}"], "is a single run (study ipd), not a BMI run file"),
     ("bmi_against_ridge", ["{snn}"], "give SNN.h5:RIDGE.h5, two run files joined by ':'"),
     ("bmi_against_ridge", ["{ridge}:{snn}"], "give SNN.h5:RIDGE.h5 (a --model snn and a --model linear run)"),
-    ("bmi_against_ridge", ["{snn}:{notes}"], "is not a readable result file"),
+    ("bmi_against_ridge", ["{snn}:{notes}"], "notes.txt is a text file, not a result file (HDF5)"),
     ("bmi_readout_refit", [], "the following arguments are required: RUN.h5"),
     ("bmi_readout_refit", ["{curve}"], "not the result file of one run"),
     ("bmi_readout_refit", ["{ipd_run}"], "is a single run (study ipd), not a BMI --model snn run file"),

@@ -99,7 +99,7 @@ def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(DataError, match="no file"):
         bmi.load(tmp_path / "nope.pkl")
     bad = tmp_path / "bad.pkl"
-    bad.write_bytes(b"not a pickle")
+    bad.write_bytes(b"\x80\x04 a damaged pickle")
     with pytest.raises(DataError, match="not a readable pickle"):
         bmi.load(bad)
 
@@ -107,8 +107,11 @@ def test_missing_and_unreadable_files(tmp_path):
 @pytest.mark.parametrize(
     "name, save, what",
     [
-        ("d.npz", lambda p: np.savez(p, MI=np.zeros((3, 960))), "a zip archive (an .npz?)"),
-        ("d.npy", lambda p: np.save(p, np.zeros((3, 960))), "an .npy file"),
+        ("d.npz", lambda p: np.savez(p, MI=np.zeros((3, 960))), "an .npz file of arrays"),
+        ("d.npy", lambda p: np.save(p, np.zeros((3, 960))), "an .npy file of an array"),
+        ("d.pt", lambda p: __import__("torch").save({"MI": 1}, p), "a torch checkpoint (a zip file)"),
+        ("d.toml", lambda p: p.write_text("epochs = 1\n"), "a TOML file"),
+        ("d.pkl", lambda p: p.write_bytes(b""), "an empty file"),
         ("d.h5", lambda p: __import__("h5py").File(p, "w").close(), "an HDF5 file"),
         ("d.mat", lambda p: p.write_bytes(b"MATLAB 5.0 MAT-file, Platform: GLNXA64" + b" " * 100), "a MATLAB file"),
     ],

@@ -156,6 +156,10 @@ def test_missing_or_invalid_file_is_one_line_and_exit_2(tmp_path, capsys):
     (tmp_path / "bad.h5").write_text("not hdf5")
     assert plot.main([str(tmp_path / "bad.h5")]) == 2
     err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "bad.h5 is a text file, not a result file (HDF5)" in err
+    (tmp_path / "cut.h5").write_bytes(b"\x89HDF\r\n")  # HDF5's signature, cut
+    assert plot.main([str(tmp_path / "cut.h5")]) == 2
+    err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a readable result file" in err
     (tmp_path / "runs").mkdir()
     assert plot.main([str(tmp_path / "runs")]) == 2

@@ -62,7 +62,7 @@ def test_a_data_file_missing_at_one_grid_point_names_the_file_and_the_job(comman
 
 def test_a_malformed_file_and_an_unknown_member_are_one_line(tmp_path):
     damaged = tmp_path / "damaged.pkl"
-    damaged.write_text("not a pickle")
+    damaged.write_bytes(b"\x80\x04 not a pickle")  # a damaged pickle (a text file is named as one)
     with pytest.raises(DataError, match=r"^d: --data: .*damaged.pkl is not a readable pickle .*; no job started$"):
         check_data(loads(_experiment(str(damaged), tmp_path).read_text()), [0, 1])
     # an unknown member: refused by the config as the file is read, before any job (tests/datasets/test_bmi_family.py)
