@@ -222,7 +222,7 @@ def same_file(path: str | os.PathLike, other: str | os.PathLike) -> bool:
         if Path(path).resolve() == other.resolve():
             return True
         return Path(path).exists() and other.exists() and os.path.samefile(path, other)
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Path.resolve of Python 3.11)
         return False
 
 

@@ -503,3 +503,17 @@ def test_a_file_of_another_format_is_named_alike_by_every_command(tmp_path):
             assert err[0].startswith(f"snnsim.{prog.get(command, command)}: error: "), (command, err)
             assert f"{path} is {kind}, not " in err[0], (command, err)
             assert not out.exists() and not (tmp_path / "out.pt").exists()
+
+
+def test_a_symlink_loop_given_as_a_file_is_refused_in_one_line(tmp_path):
+    """A symbolic link to itself given as ``predict --data`` or ``--out`` or ``export --out`` was a
+    traceback (RuntimeError: Symlink loop, which Python 3.11's Path.resolve raises) from the
+    check that an output is not one of the inputs."""
+    loop = tmp_path / "loop"
+    loop.symlink_to("loop")
+    model = tmp_path / "model.h5"
+    model.write_bytes(b"")
+    assert not results.same_file(loop, model) and not results.same_file(model, loop)
+    with pytest.raises(ResultError, match="loop exists"):
+        results.check_writable(loop, inputs={"the model file": model})
+    assert results.check_writable(tmp_path / "p.h5", inputs={"the model file": model, "the data": loop})
