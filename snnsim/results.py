@@ -228,8 +228,10 @@ def same_file(path: str | os.PathLike, other: str | os.PathLike) -> bool:
 
 def is_hdf5(path: str | os.PathLike) -> bool:
     """Whether ``path`` starts as HDF5 files do (a result file, or another); False where it cannot
-    be read."""
+    be read, and for a pipe (``--config <(...)``), whose bytes a look would take from its reader."""
     try:
+        if not Path(path).is_file():
+            return False
         with open(path, "rb") as f:
             return f.read(len(HDF5_SIGNATURE)) == HDF5_SIGNATURE
     except OSError:
