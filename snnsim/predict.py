@@ -186,6 +186,9 @@ def ipd_stimuli(
         raise DataError(f"--data: {data} is {kind}, not an .npz file of stimuli; {needed}")
     try:
         raw = Path(data).read_bytes()  # read once: the digest is of the bytes the arrays came from
+    except OSError as exc:
+        raise DataError(f"--data: cannot read {data} ({exc.strerror})") from None
+    try:
         arrays = np.load(io.BytesIO(raw))
         if "spikes" not in arrays.files:  # an .npz file of other arrays
             raise DataError(f"--data: {data} holds arrays {', '.join(arrays.files)}; {needed}")

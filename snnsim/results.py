@@ -518,6 +518,11 @@ def load(path: str | os.PathLike) -> xr.Dataset:
     if path.is_dir():
         raise ResultError(f"{path} is a folder, not a result file; give a run's .h5 file, or results/NAME of an "
                           "experiment merged by `python -m snnsim.sweep merge NAME`")  # fmt: skip
+    try:
+        if path.is_file():
+            open(path, "rb").close()  # noqa: SIM115 - a file without read permission: named as one
+    except OSError as exc:
+        raise ResultError(f"cannot read {path} ({exc.strerror})") from None
     if not is_hdf5(path) and (kind := file_kind(path)) is not None:  # a file of another format, named as such
         raise ResultError(f"{path} is {kind}, not a result file (HDF5)")
     try:

@@ -517,3 +517,34 @@ def test_a_symlink_loop_given_as_a_file_is_refused_in_one_line(tmp_path):
     with pytest.raises(ResultError, match="loop exists"):
         results.check_writable(loop, inputs={"the model file": model})
     assert results.check_writable(tmp_path / "p.h5", inputs={"the model file": model, "the data": loop})
+
+
+def test_a_file_without_read_permission_is_named_as_one(tmp_path):
+    """A file that its user may not read was "not a readable result file: unreadable
+    (PermissionError)" to predict, export and ``run --config``, and "not a readable pickle
+    (PermissionError: ...)" to ``run --data``, as if it were damaged. Run without root's power
+    to read any file (setpriv drops it), as a user would meet it."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root (to drop the power to read any file) and setpriv")
+    locked = tmp_path / "r.h5"
+    h5py.File(locked, "w").close()
+    (tmp_path / "d.pkl").write_bytes(b"\x80\x04.")
+    for path in (locked, tmp_path / "d.pkl"):
+        path.chmod(0)
+    caps = "-dac_override,-dac_read_search"
+    drop = ["setpriv", "--bounding-set", caps, "--inh-caps", caps]
+    out = str(tmp_path / "out.h5")
+    for argv, flag in ((["predict", locked, "--stimuli", "4", "--out", out], ""),
+                       (["export", locked, "--format", "pt", "--out", tmp_path / "out.pt"], ""),
+                       (["run", "--config", locked, "--out", out], "--config: "),
+                       (["run", "--study", "bmi", "--data", tmp_path / "d.pkl", "--out", out], "--data: ")):  # fmt: skip
+        proc = subprocess.run([*drop, sys.executable, "-m", f"snnsim.{argv[0]}", *map(str, argv[1:])],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        path = tmp_path / "d.pkl" if flag == "--data: " else locked
+        errors = [line for line in proc.stderr.splitlines() if ": error: " in line]  # run --study bmi: its recipe note
+        assert errors == [f"snnsim.{argv[0]}: error: {flag}cannot read {path} (Permission denied)"], proc.stderr

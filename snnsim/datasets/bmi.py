@@ -190,9 +190,11 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         SYNTHETIC[(member, member_seed)] = arrays_sha256(out)
         return out
     path = check_file(path)
-    raw = b""  # a file that cannot be read: its reason
     try:
         raw = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"--data: cannot read {path} ({exc.strerror})") from None
+    try:
         try:
             data = pickle.loads(raw)
         except UnicodeDecodeError:  # a Python 2 pickle: numpy's array bytes were str there
