@@ -43,6 +43,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from functools import cached_property
@@ -197,6 +198,10 @@ def find(exp: str | Path, what: str = "experiment file", error: type[Exception] 
         if c.is_file():
             return c
     looked = ", ".join(str(c) for c in [p, *candidates])
+    if p.exists() and not p.is_dir():  # a named pipe, a shell's <(cat exp.toml), /dev/null: not read twice
+        raise (error or ExperimentError)(
+            f"{exp} is {'a pipe' if stat.S_ISFIFO(p.stat().st_mode) else 'a device'}, not a file; give the {what} (.toml) or its NAME (later commands read it again by its path)"
+        )
     if p.is_dir():  # "no experiment file 'results'" read as if the folder were not there
         raise (error or ExperimentError)(
             f"{exp} is a folder; give the {what} (.toml) or its NAME (looked for {looked})"

@@ -369,3 +369,15 @@ def test_a_grid_point_that_a_config_refuses_names_the_file_and_the_point(tmp_pat
         captured = capsys.readouterr()
         assert captured.err.splitlines() == [f"snnsim.sweep: error: {path}: {message}"] and captured.out == ""
     assert not (tmp_path / "r").exists()
+
+
+def test_a_pipe_given_as_the_experiment_is_named_a_pipe(tmp_path):
+    """A named pipe, or a shell's ``<(cat exp.toml)``, given as the experiment was "no experiment
+    file '/dev/fd/63'", as if it were not there; it is named as what it is (sweeps and tunings
+    read their file again, by its path, in later commands)."""
+    fifo = tmp_path / "exp.toml"
+    os.mkfifo(fifo)
+    with pytest.raises(ExperimentError) as err:
+        experiment.find(fifo)
+    assert str(err.value) == (f"{fifo} is a pipe, not a file; give the experiment file (.toml) or its NAME (later "
+                              "commands read it again by its path)")  # fmt: skip
