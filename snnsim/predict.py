@@ -182,7 +182,7 @@ def ipd_stimuli(
     from .results import file_kind
 
     # a file of another format (a torch checkpoint, an .npy, a result file): named as every command names it
-    if (kind := file_kind(data)) not in (None, "an .npz file of arrays"):
+    if (kind := file_kind(data)) not in (None, "an .npz file of arrays", "a pipe"):  # a pipe: --data <(...)
         raise DataError(f"--data: {data} is {kind}, not an .npz file of stimuli; {needed}")
     try:
         raw = Path(data).read_bytes()  # read once: the digest is of the bytes the arrays came from

@@ -249,14 +249,17 @@ SIGNATURES = ((HDF5_SIGNATURE, "an HDF5 file"), (b"\x93NUMPY", "an .npy file of 
 def file_kind(path: str | os.PathLike) -> str | None:
     """What a file seems to be, by its first bytes, as a phrase for "``path`` is KIND, not ...":
     an HDF5 file, a torch checkpoint or an .npz (zip files), an .npy, a pickle, a gzip or a
-    MATLAB file, UTF-16 text, a TOML file or other UTF-8 text, an empty file; None: not known,
-    or not a regular file that can be read."""
+    MATLAB file, UTF-16 text, a TOML file or other UTF-8 text, an empty file, a pipe or a device
+    (not read); None: not known, a folder, or not there or not to be read."""
+    import stat
     import zipfile
 
     path = Path(path)
     try:
         if not path.is_file():
-            return None
+            if path.is_dir() or not path.exists():
+                return None
+            return "a pipe" if stat.S_ISFIFO(path.stat().st_mode) else "a device"
         with path.open("rb") as f:
             head = f.read(1 << 16)
             whole = not f.read(1)

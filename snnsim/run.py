@@ -129,7 +129,7 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
         from .results import file_kind
 
         kind = file_kind(path)
-        kind = None if kind in ("a text file", "a TOML file") else kind  # UTF-8 as far as it looked
+        kind = None if kind in ("a text file", "a TOML file", "a pipe") else kind  # UTF-8 as far as it looked
         raise ConfigError("config", f"{path} is " + (f"{kind}, not" if kind else "not UTF-8 text, so not")
                           + " a TOML file of settings: --config takes a TOML file of RunConfig fields (durations "
                           'as "2ms") or a run\'s result file (.h5)') from None  # fmt: skip

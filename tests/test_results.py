@@ -548,3 +548,22 @@ def test_a_file_without_read_permission_is_named_as_one(tmp_path):
         path = tmp_path / "d.pkl" if flag == "--data: " else locked
         errors = [line for line in proc.stderr.splitlines() if ": error: " in line]  # run --study bmi: its recipe note
         assert errors == [f"snnsim.{argv[0]}: error: {flag}cannot read {path} (Permission denied)"], proc.stderr
+
+
+def test_a_pipe_given_as_a_result_file_is_refused_not_waited_on(tmp_path):
+    """A named pipe given as the model (``predict``, ``export``) waited for ever in HDF5's open,
+    which no pipe can satisfy (it reads a file at many places); ``/dev/null`` was "unreadable
+    (OSError)". Both are named for what they are at once."""
+    import subprocess
+    import sys
+
+    fifo = tmp_path / "model.h5"
+    os.mkfifo(fifo)
+    for argv in (["predict", fifo, "--stimuli", "4", "--out", tmp_path / "p.h5"],
+                 ["export", fifo, "--format", "pt", "--out", tmp_path / "e.pt"]):  # fmt: skip
+        proc = subprocess.run([sys.executable, "-m", f"snnsim.{argv[0]}", *map(str, argv[1:])], capture_output=True,
+                              text=True, timeout=60)  # fmt: skip
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == f"snnsim.{argv[0]}: error: {fifo} is a pipe, not a result file (HDF5)\n", proc.stderr
+    with pytest.raises(ResultError, match="^/dev/null is a device, not a result file"):
+        results.load("/dev/null")

@@ -200,7 +200,7 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         except UnicodeDecodeError:  # a Python 2 pickle: numpy's array bytes were str there
             data = pickle.loads(raw, encoding="latin1")
     except Exception as exc:  # pickle raises many types for a damaged file
-        if (what := file_kind(path)) not in (None, "a pickle file"):  # a damaged pickle: its reason below
+        if (what := file_kind(path)) not in (None, "a pickle file", "a pipe"):  # a damaged pickle: its reason below
             raise DataError(f"--data: {path} is {what}, not a pickle; give the course's bmi_dataset.pkl, a pickled "
                             f"dict of {', '.join(KEYS)}") from None  # fmt: skip
         raise DataError(f"--data: {path} is not a readable pickle ({type(exc).__name__}: {exc})") from None
