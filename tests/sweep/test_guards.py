@@ -488,22 +488,36 @@ def test_submit_says_what_it_waits_for_while_the_slurm_controller_does_not_answe
     assert proc.stderr.startswith("snnsim.sweep: note: scontrol show config: ")
 
 
+def sleeping_slurm_command(tmp_path, name: str, exp_text: str) -> tuple:
+    """A fake ``name`` (scontrol, sbatch) first on PATH that writes its pid, then sleeps 60 s (a
+    controller that does not answer), and an experiment file of ``exp_text``: (pid file,
+    experiment file, environment)."""
+    pid_file = tmp_path / f"{name}.pid"
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / name
+    fake.write_text(f'#!/bin/sh\necho $$ > "{pid_file}"\nexec sleep 60\n')
+    os.chmod(fake, 0o755)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(exp_text)
+    return pid_file, exp_file, dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+
+
+def assert_gone_soon(pid: int, what: str) -> None:
+    """Process ``pid`` ends within 10 s (killed, then reaped by its parent)."""
+    deadline = time.time() + 10
+    while time.time() < deadline and not process_gone(pid):
+        time.sleep(0.1)
+    assert process_gone(pid), what
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_submit_stopped_while_it_asks_slurm_leaves_no_slurm_command_behind(signum, tmp_path):
     """Ctrl-C (or SIGTERM: ``kill``, a batch system's stop) while ``submit`` waits for
     ``scontrol`` (a controller that does not answer) stops the submit, and its ``scontrol`` with
     it, as ``subprocess.run`` did; it is not left waiting on its own. SIGTERM ended the submit
     and left ``scontrol`` running until its own time-out."""
-    import time
 
-    pid_file = tmp_path / "scontrol.pid"
-    (tmp_path / "bin").mkdir()
-    scontrol = tmp_path / "bin" / "scontrol"
-    scontrol.write_text(f'#!/bin/sh\necho $$ > "{pid_file}"\nexec sleep 60\n')
-    os.chmod(scontrol, 0o755)
-    exp_file = tmp_path / "m.toml"
-    exp_file.write_text(TEXT)
-    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    pid_file, exp_file, env = sleeping_slurm_command(tmp_path, "scontrol", TEXT)
     argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "submit", str(exp_file),
             "--dry-run"]  # fmt: skip
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -515,11 +529,7 @@ def test_a_submit_stopped_while_it_asks_slurm_leaves_no_slurm_command_behind(sig
     finally:
         proc.kill()
     assert proc.returncode == 128 + signum, err
-    pid = int(pid_file.read_text())
-    deadline = time.time() + 10
-    while time.time() < deadline and not process_gone(pid):
-        time.sleep(0.1)
-    assert process_gone(pid), "scontrol still runs after its submit stopped"
+    assert_gone_soon(int(pid_file.read_text()), "scontrol still runs after its submit stopped")
 
 
 def test_a_submit_stopped_while_sbatch_runs_stops_sbatch_and_says_so(tmp_path):
@@ -527,16 +537,7 @@ def test_a_submit_stopped_while_sbatch_runs_stops_sbatch_and_says_so(tmp_path):
     PATH): the submit died by the signal with nothing on stderr, and sbatch ran on alone, to send
     an array job that nothing recorded or named. sbatch is stopped with it now, and one line
     says so and how to see whether it had sent the array."""
-    import time
-
-    pid_file = tmp_path / "sbatch.pid"
-    (tmp_path / "bin").mkdir()
-    sbatch = tmp_path / "bin" / "sbatch"
-    sbatch.write_text(f'#!/bin/sh\necho $$ > "{pid_file}"\nexec sleep 60\n')
-    os.chmod(sbatch, 0o755)
-    exp_file = tmp_path / "m.toml"
-    exp_file.write_text(TEXT)
-    env = dict(os.environ, PATH=f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    pid_file, exp_file, env = sleeping_slurm_command(tmp_path, "sbatch", TEXT)
     argv = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path / "r"), "submit", str(exp_file)]
     proc = subprocess.Popen(argv, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -552,11 +553,7 @@ def test_a_submit_stopped_while_sbatch_runs_stops_sbatch_and_says_so(tmp_path):
         "snnsim.sweep: stopped by SIGTERM; no result written; sbatch was stopped too: `squeue` shows whether "
         "it had sent the array job (not recorded: `sweep status` shows its jobs missing)"
     ], err
-    pid = int(pid_file.read_text())
-    deadline = time.time() + 10
-    while time.time() < deadline and not process_gone(pid):
-        time.sleep(0.1)
-    assert process_gone(pid), "sbatch still runs after its submit stopped"
+    assert_gone_soon(int(pid_file.read_text()), "sbatch still runs after its submit stopped")
 
 
 def process_gone(pid: int) -> bool:

@@ -600,6 +600,19 @@ def test_status_asks_squeue_for_this_user_by_number(cluster, workdir):
     wait_for(lambda: not squeue_states(m.group(1)), 60, "the jobs to leave the queue")
 
 
+def submit_script(workdir, body: str) -> str:
+    """``sweep submit SMOKE --script`` of a script running ``body`` in place of the jobs (they
+    take no lock and write nothing): its array job's id."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    script = cwd / "slow.sh"
+    script.write_text(f"#!/bin/bash\n#SBATCH --output=logs/%x_%A_%a.out\n#SBATCH --mem=100M\n{body}")
+    sub = sweep("submit", str(SMOKE), "--script", str(script), env=env, cwd=cwd)
+    m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", sub.stdout)
+    assert m, sub.stdout
+    return m.group(1)
+
+
 @pytest.mark.slurm
 def test_a_task_that_slurm_runs_is_running_before_it_takes_its_lock(cluster, workdir):
     """A task that SLURM runs but whose `sweep run` has not taken its job's lock yet (Python still
@@ -608,13 +621,7 @@ def test_a_task_that_slurm_runs_is_running_before_it_takes_its_lock(cluster, wor
     its SLURM task. The tasks here are a script that only sleeps (`submit --script`): they never
     take the lock, so the window stays open."""
     cwd, env = workdir
-    (cwd / "logs").mkdir()
-    script = cwd / "slow.sh"
-    script.write_text("#!/bin/bash\n#SBATCH --output=logs/%x_%A_%a.out\n#SBATCH --mem=100M\nsleep 120\n")
-    sub = sweep("submit", str(SMOKE), "--script", str(script), env=env, cwd=cwd)
-    m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", sub.stdout)
-    assert m, sub.stdout
-    job = m.group(1)
+    job = submit_script(workdir, "sleep 120\n")
     try:
         tasks = wait_for(lambda: [t for t, s in squeue_states(job).items() if s == "RUNNING"], 60, "a task to run")
         running = sorted(int(t.rsplit("_", 1)[1]) for t in tasks)
@@ -707,14 +714,7 @@ def test_tasks_ending_after_scancel_are_not_queued(cluster, workdir):
     COMPLETING") and a `submit` then left them out as waiting in the queue already: they never
     ran. A completing task runs no job: they are missing, and submitted again."""
     cwd, env = workdir
-    (cwd / "logs").mkdir()
-    script = cwd / "slow.sh"
-    script.write_text("#!/bin/bash\n#SBATCH --output=logs/%x_%A_%a.out\n#SBATCH --mem=100M\n"
-                      "trap 'sleep 10' TERM\nsleep 120 &\nwait\n")  # fmt: skip
-    sub = sweep("submit", str(SMOKE), "--script", str(script), env=env, cwd=cwd)
-    m = re.search(r"as SLURM array job (\d+) \(--array=0-3\)", sub.stdout)
-    assert m, sub.stdout
-    job = m.group(1)
+    job = submit_script(workdir, "trap 'sleep 10' TERM\nsleep 120 &\nwait\n")
     try:
         tasks = wait_for(lambda: [t for t, s in squeue_states(job).items() if s == "RUNNING"], 60, "a task to run")
         subprocess.run(["scancel", job], check=True, timeout=30)
