@@ -274,9 +274,16 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
                         log(_mixed_note(results[i].attrs, mixed))
                     if on_result is not None:
                         on_result(i, results[i])
-        for path, waits in pending:
-            if not keep_checkpoints and all(results[i] is not None or i in failed for i in waits):
-                remove_checkpoint(path)
+        for path, waits in list(pending):
+            if all(results[i] is not None or i in failed for i in waits):
+                pending.remove((path, waits))  # once: a leftover is named once
+                try:
+                    if not keep_checkpoints:
+                        remove_checkpoint(path)
+                except OSError as exc:  # its results are written (on_result): a leftover fails no run
+                    done = "the result is written" if on_result is not None else "the run is done"
+                    log(f"warning: {done}, but its checkpoint {exc.filename or path} could not be removed "
+                        f"({exc.strerror or exc}): delete it")  # fmt: skip
         # keep the data of the models still to train, and each unfinished config's first seed (its result's)
         needed = {cache.key(cfgs[i], cfgs[i].seed + r) for members in queue for i, r in members if i not in failed}
         needed |= {cache.key(c, c.seed) for i, c in enumerate(cfgs) if results[i] is None and i not in failed}

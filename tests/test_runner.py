@@ -140,3 +140,25 @@ def test_a_stop_whose_raise_a_finalizer_swallowed_between_batched_models_stops_t
         runner.run_configs(cfgs, progress=False, on_result=on_result)
     assert [type(u.exc_value) for u in lost] == [Interrupted]  # the raise was lost where it landed
     assert stopped.value.signum == signal.SIGTERM and done == [0]
+
+
+def test_a_checkpoint_that_cannot_be_removed_after_the_result_is_written_is_a_warning(tiny_ipd, tmp_path):
+    """A folder where the checkpoint's sidecar goes (or any leftover that cannot be deleted): the
+    result file was written, then the run ended with exit 2 and ``error: .r.h5.r0-0.ckpt.json: Is a
+    directory``, which did not say the result was saved. It ends with exit 0 and a warning that
+    names the leftover to delete."""
+    from in_process import run_here
+
+    from snnsim import results
+    from snnsim import run as run_cli
+
+    (tmp_path / ".r.h5.r0-0.ckpt.json").mkdir()
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in tiny_ipd.items()]
+    proc = run_here(run_cli.main, *flags, "--quiet", "--out", "r.h5", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert results.load(tmp_path / "r.h5").sizes["repeat"] == 1
+    warned = [line for line in proc.stderr.splitlines() if "checkpoint" in line and "warning" in line]
+    assert warned == [
+        "snnsim.run: warning: the result is written, but its checkpoint .r.h5.r0-0.ckpt.json could not be "
+        "removed (Is a directory): delete it"
+    ], proc.stderr
