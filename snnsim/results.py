@@ -238,6 +238,17 @@ def is_hdf5(path: str | os.PathLike) -> bool:
         return False
 
 
+def _cut_signature(path: Path) -> bool:
+    """Whether ``path`` holds fewer bytes than HDF5's signature, all of them its first: an HDF5 file
+    cut short (damaged), not a file of another format."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(len(HDF5_SIGNATURE))
+    except OSError:
+        return False
+    return len(head) < len(HDF5_SIGNATURE) and HDF5_SIGNATURE.startswith(head)
+
+
 UTF16 = "a UTF-16 text file (snnsim reads UTF-8)"
 #: The first bytes of files of other formats that a file given to snnsim may be by mistake, and
 #: their names as every command words them (``X is a pickle file, not a result file``).
@@ -528,6 +539,8 @@ def load(path: str | os.PathLike) -> xr.Dataset:
         raise ResultError(f"cannot read {path} ({exc.strerror})") from None
     if not is_hdf5(path) and (kind := file_kind(path)) is not None:  # a file of another format, named as such
         raise ResultError(f"{path} is {kind}, not a result file (HDF5)")
+    if not is_hdf5(path) and not _cut_signature(path):  # bytes of no format known: not "unreadable (OSError)"
+        raise ResultError(f"{path} is not an HDF5 file (a result file is)")
     try:
         ds, damage = read(path)
     except _NotAResultLayout:

@@ -505,6 +505,29 @@ def test_a_file_of_another_format_is_named_alike_by_every_command(tmp_path):
             assert not out.exists() and not (tmp_path / "out.pt").exists()
 
 
+def test_a_file_of_random_bytes_is_named_not_an_hdf5_file(tmp_path):
+    """A file of bytes of no format known (here random ones) given as the model was "not a readable
+    result file: unreadable (OSError)" to ``predict``, ``export`` and ``plots``, as if a result file
+    were damaged. It is named as no HDF5 file; an HDF5 file cut within its signature stays damaged."""
+    from in_process import run_here
+
+    from snnsim import export, predict
+
+    garbage = tmp_path / "garbage.bin"
+    garbage.write_bytes(np.random.default_rng(0).bytes(4096))
+    assert results.file_kind(garbage) is None
+    for name, main, args in (("predict", predict.main, ["--stimuli", "4", "--out", tmp_path / "p.h5"]),
+                             ("export", export.main, ["--format", "pt", "--out", tmp_path / "m.pt"])):  # fmt: skip
+        proc = run_here(main, garbage, *args)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr == f"snnsim.{name}: error: {garbage} is not an HDF5 file (a result file is)\n"
+    assert not (tmp_path / "p.h5").exists() and not (tmp_path / "m.pt").exists()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(results.HDF5_SIGNATURE[:5])
+    with pytest.raises(ResultError, match="cut.h5 is not a readable result file"):
+        results.load(cut)
+
+
 def test_a_symlink_loop_given_as_a_file_is_refused_in_one_line(tmp_path):
     """A symbolic link to itself given as ``predict --data`` or ``--out`` or ``export --out`` was a
     traceback (RuntimeError: Symlink loop, which Python 3.11's Path.resolve raises) from the
