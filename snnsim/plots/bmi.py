@@ -33,6 +33,7 @@ from .common import (
     SPLIT_LABELS,
     SelectionError,
     checked_by,
+    checked_count,
     checked_repeat,
     checked_sel,
     colours,
@@ -586,6 +587,7 @@ def input_weight_profiles(ds: xr.Dataset, *, n: int = 15, repeat: int = 0, sel: 
     from ..datasets.bmi import N_BINS, N_NEURONS
     from ..studies.bmi import BIN_SECONDS
 
+    checked_count(n, "n", "hidden neurons")
     a, _ = weights_of(ds, None, repeat, sel)
     if a.shape[0] not in (N_NEURONS, N_NEURONS * N_BINS):
         raise ValueError(f"{a.shape[0]} input units: expected {N_NEURONS} (bins) or {N_NEURONS * N_BINS} (window)")

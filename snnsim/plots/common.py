@@ -243,6 +243,13 @@ def checked_repeat(ds: xr.Dataset, repeat: int | None) -> None:
                              f"({f'0-{n - 1}' if n > 1 else '0'})")  # fmt: skip
 
 
+def checked_count(value: int, name: str, what: str) -> None:
+    """Refuse (:class:`SelectionError`, one line) a number ``name`` of ``what`` to draw that is not a
+    whole number of 1 or more, not matplotlib's "Number of rows must be a positive integer"."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise SelectionError(f"{name}: {value!r} is not a number of {what} to draw (give 1 or more)")
+
+
 def checked_sel(ds: xr.Dataset, sel: dict | None, what: str = "sel") -> dict:
     """``sel`` (a grid point: ``{setting: value}``) checked against ``ds``: a setting that is no
     dim or coordinate of ``ds``, or a value its coordinate does not hold, is refused in one line

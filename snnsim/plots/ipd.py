@@ -29,6 +29,7 @@ from .common import (
     SPLIT_COLOURS,
     SPLIT_LABELS,
     checked_by,
+    checked_count,
     checked_repeat,
     checked_sel,
     colours,
@@ -476,7 +477,9 @@ def input_raster(
     stimuli with the stimulus settings of ``ds`` (or the defaults) and ``seed``.
     ``ax.images[0].get_array()`` of panel ``i`` is ``spikes[i].T``.
     """
+    checked_count(ncols, "ncols", "columns")
     if spikes is None:
+        checked_count(n, "n", "stimuli")
         if ds is not None and is_bmi(ds):
             raise ResultError("input_raster: a BMI result has no IPD stimuli (its input is recorded spike counts: "
                               "plots.input_weight_profiles draws what the decoder reads of them)")  # fmt: skip
@@ -640,6 +643,7 @@ def hidden_weight_profiles(
     reaches ``threshold`` are shown; when none does, the ``n`` with the largest |weight|. IPD
     only: a BMI dataset is refused (see :func:`snnsim.plots.bmi.input_weight_profiles`).
     """
+    checked_count(n, "n", "hidden neurons")
     if isinstance(w1, xr.Dataset) and is_bmi(w1):
         raise ValueError("a BMI result has no ears or phase delays: draw plots.bmi.input_weight_profiles")
     if w2 is None and not isinstance(w1, xr.Dataset):

@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from snnsim import plots
+from snnsim.plots.common import SelectionError
 
 
 def labelled(ax):
@@ -279,6 +280,8 @@ def test_weight_profiles_of_a_bmi_bins_run_are_weights_per_recorded_neuron(bmi_d
         np.testing.assert_allclose(ax.lines[0].get_ydata(), w1[:, j])
     with pytest.raises(ValueError, match="BMI"):
         plots.hidden_weight_profiles(ds)
+    with pytest.raises(SelectionError, match=r"^n: 0 is not a number of hidden neurons to draw \(give 1 or more\)$"):
+        plots.input_weight_profiles(ds, n=0)  # matplotlib's "Number of rows must be a positive integer" before
 
 
 def test_figure_2_refuses_to_pool_a_swept_hidden_size(bmi_grid):

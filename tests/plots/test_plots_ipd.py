@@ -385,6 +385,21 @@ def test_hidden_weight_profiles_show_strong_neurons_per_ear(weights):
     assert [any(t.get_visible() and t.get_text() for t in ax.get_xticklabels()) for ax in axes] == below
 
 
+@pytest.mark.parametrize("draw", [lambda w1, w2, n: plots.input_raster(n=n),
+                                  lambda w1, w2, n: plots.input_raster(n=2, ncols=n),
+                                  lambda w1, w2, n: plots.hidden_weight_profiles(w1, w2, n=n)])  # fmt: skip
+def test_a_number_of_panels_below_one_is_refused_in_one_line(weights, draw):
+    """``n=0`` went to matplotlib ("Number of rows must be a positive integer, not 0"), ``ncols=0``
+    divided by zero, and ``n=-1`` drew every strong neuron but the last (a slice ``[:-1]``)."""
+    from snnsim.plots.common import SelectionError
+
+    for n in (0, -1):
+        with pytest.raises(
+            SelectionError, match=rf"^(n|ncols): {n} is not a number of [a-z ]+ to draw \(give 1 or more\)$"
+        ):
+            draw(*weights, n)
+
+
 def test_hidden_weight_profiles_legend_covers_no_panel(weights):
     """The ears' legend sat inside the first panel, over its curves; it goes outside every panel."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
