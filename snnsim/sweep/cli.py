@@ -283,6 +283,20 @@ def _todo(exp: Experiment, ns: argparse.Namespace, rerun_stale: bool, st: list |
     return [s.index for s in (jobs_mod.states(exp, ns.results_dir) if st is None else st) if s.state in wanted]
 
 
+def _note_failures(st: list, todo: list[int], most: int = 5) -> None:
+    """A note on stderr per job of ``todo`` that failed last time, with the reason its ``.failed``
+    marker records (the first ``most``, then a count): a job that failed for its settings (an
+    ``lr`` too small) fails again the same way when run as it is."""
+    chosen = set(todo)
+    failed = [s for s in st if s.state == "failed" and s.reason and s.index in chosen]
+    for s in failed[:most]:
+        print(f"{PROG}: note: job {s.index} failed last time (run as it is, it will likely fail again): {s.reason}",
+              file=sys.stderr)  # fmt: skip
+    if len(failed) > most:
+        print(f"{PROG}: note: {len(failed) - most} more of these jobs failed last time "
+              "(`sweep status` lists why)", file=sys.stderr)  # fmt: skip
+
+
 def _todo_packs(exp: Experiment, ns: argparse.Namespace, todo: list[int]) -> list[int]:
     """The packs (of ``ns.pack`` jobs) holding at least one of the jobs ``todo``."""
     return sorted({jobs_mod.pack_of(exp, ns.pack, i) for i in todo})
@@ -308,6 +322,7 @@ def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
     if not indices:
         print(f"{exp.name}: nothing to submit ({_nothing_to_run(exp, ns, st)})")
         return 0
+    _note_failures(st, indices)
     waiting = [s.index for s in st if s.state == "queued"]
     if waiting and not ns.all:
         print(f"{exp.name}: jobs {jobs_mod.array_spec(waiting)} wait in the SLURM queue already "
@@ -480,15 +495,17 @@ def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
 
 
 def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
-    todo = _todo(exp, ns, ns.rerun_stale)
+    st = jobs_mod.states(exp, ns.results_dir)
+    todo = _todo(exp, ns, ns.rerun_stale, st)
     if ns.indices is not None:
         only = _parse_indices(exp, "local: --indices", ns.indices)
         todo = [i for i in todo if i in only]
     if not todo:
         print(f"{exp.name}: nothing to run{' of --indices ' + ns.indices if ns.indices else ''} "
-              f"({_nothing_to_run(exp, ns)})")  # fmt: skip
+              f"({_nothing_to_run(exp, ns, st)})")  # fmt: skip
         jobs_mod.remove_done_checkpoints(exp, ns.results_dir, lambda message: print(f"{exp.name}: {message}"))
         return 0
+    _note_failures(st, todo)
     jobs_mod.check_data(exp, todo, here=True)
     logdir = jobs_mod.job_dir(exp, ns.results_dir) / "logs"
     logdir.mkdir(parents=True, exist_ok=True)

@@ -125,6 +125,28 @@ def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
     ), dry.stdout
 
 
+def test_local_and_submit_name_why_a_job_they_run_again_failed_last_time(tmp_path):
+    """A job that failed for its own setting (lr 1e-30: no weight changes) was run again by `sweep
+    local` and sent again by `submit --failed` without a word of why it failed: it fails again the
+    same way. Both name the reason its ``.failed`` marker records, one note per job."""
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(EXPERIMENT.replace('name = "st"', 'name = "tiny"').replace("seed = [0, 1]\n", "")
+                    .replace("lr = [0.01, 1e30]", "lr = [0.01, 1e-30]").replace("epochs = 2", "epochs = 1"))  # fmt: skip
+    exp = experiment.load(toml)
+    res = tmp_path / "res"
+    first = sweep("local", str(toml), "--pack", "2", "--quiet", results_dir=res, cwd=tmp_path)
+    assert first.returncode == 1 and "note: job" not in first.stderr, first.stdout + first.stderr
+    reason = [line for line in failed_path(exp, 1, res).read_text().splitlines() if line.strip()][-1]
+    assert "none of its weights changed" in reason and "--lr 1e-30" in reason
+    note = f"snnsim.sweep: note: job 1 failed last time (run as it is, it will likely fail again): {reason}"
+    dry = here("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
+    assert dry.returncode == 0 and "--array=1 " in dry.stdout, dry.stdout
+    assert dry.stderr.splitlines() == [note], dry.stderr
+    again = sweep("local", str(toml), "--quiet", results_dir=res, cwd=tmp_path)
+    assert again.returncode == 1 and "ran 1 job" in again.stdout, again.stdout + again.stderr
+    assert [line for line in again.stderr.splitlines() if "note: job" in line] == [note], again.stderr
+
+
 def test_the_help_of_status_names_every_state(capsys):
     """``python -m snnsim.sweep --help`` said that ``status`` counts "done / missing / failed /
     corrupt / stale jobs"; it counts running and queued jobs too (docs/sweeps.md)."""
