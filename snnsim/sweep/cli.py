@@ -286,12 +286,11 @@ def _todo(exp: Experiment, ns: argparse.Namespace, rerun_stale: bool, st: list |
 def _note_failures(st: list, todo: list[int], most: int = 5) -> None:
     """A note on stderr per job of ``todo`` that failed last time, with the reason its ``.failed``
     marker records (the first ``most``, then a count): a job that failed for its settings (an
-    ``lr`` too small) fails again the same way when run as it is."""
+    ``lr`` too small) fails again the same way when run as it is; one that met a full disk may not."""
     chosen = set(todo)
     failed = [s for s in st if s.state == "failed" and s.reason and s.index in chosen]
     for s in failed[:most]:
-        print(f"{PROG}: note: job {s.index} failed last time (run as it is, it will likely fail again): {s.reason}",
-              file=sys.stderr)  # fmt: skip
+        print(f"{PROG}: note: job {s.index} failed last time: {s.reason}", file=sys.stderr)
     if len(failed) > most:
         print(f"{PROG}: note: {len(failed) - most} more of these jobs failed last time "
               "(`sweep status` lists why)", file=sys.stderr)  # fmt: skip
