@@ -209,3 +209,49 @@ def test_per_sample_kernels_without_records_refuse_a_backward_pass():
     trace, _ = fused_network._PerSample.apply(w1, w2, data, index, params, False, False)
     with pytest.raises(RuntimeError, match="without records"):
         trace.sum().backward()
+
+
+@pytest.mark.parametrize("adaptive", [False, True], ids=["lif", "adaptive"])
+@pytest.mark.parametrize("spiking", [False, True], ids=["li", "lif-output"])
+def test_standard_network_equals_the_plain_equations_float64(spiking, adaptive):
+    """The whole-network op of an IPD run of the standard neuron (per-sample kernels; with
+    --tau-adapt the layer kernels), leaky or spiking (``fr``) output, against the plain loops
+    of its equations written here: trace, spike counts and weight gradients (float64)."""
+    from snnsim.functional.cell import CellOptions
+    from snnsim.functional.surrogate import spike_fn
+
+    model, data, index, dense, params, upstream = _case("fr" if spiking else "mean", 0.005, torch.float64)
+    params = params._replace(neuron="standard")
+    rho, jump = (math.exp(-1 / 20), 0.5) if adaptive else (0.0, 0.0)
+    w1, w2 = model.w1.detach().clone().requires_grad_(), model.w2.detach().clone().requires_grad_()
+    opts = CellOptions(0.0, rho, jump)
+    trace, counts = fused_network.network(w1, w2, data, index, params, spiking, opts)
+    (trace * upstream).sum().backward()
+
+    def plain(h, fire, rho=0.0, jump=0.0):  # u = alpha v + h; s = u > 1 + rho A; A = rho A + jump s
+        v = adapt = torch.zeros_like(h[..., 0, :])
+        spikes, membranes = [], []
+        for h_t in h.unbind(-2):
+            u = params.alpha * v + h_t
+            s = spike_fn(u - params.v_th - rho * adapt, params.slope) if fire else torch.zeros_like(u)
+            adapt = rho * adapt + jump * s
+            v = u * (1 - s)
+            spikes.append(s)
+            membranes.append(v)
+        return torch.stack(spikes, -2), torch.stack(membranes, -2)
+
+    r1, r2 = model.w1.detach().clone().requires_grad_(), model.w2.detach().clone().requires_grad_()
+    s1, _ = plain(torch.matmul(dense, r1.unsqueeze(1)), True, rho, jump)
+    s2, v2 = plain(torch.matmul(s1, r2.unsqueeze(1)), spiking)  # the output layer does not adapt
+    ref = s2 if spiking else v2
+    (ref * upstream).sum().backward()
+    assert 0 < s1.sum() < s1.numel() / 2 and (not spiking or 0 < s2.sum() < s2.numel())
+    if adaptive:
+        assert s1.sum() < plain(torch.matmul(dense, r1.detach().unsqueeze(1)), True)[0].sum(), "the adaptation must act"
+    torch.testing.assert_close(counts, s1.detach().sum((1, 2, 3)))
+    if spiking:
+        assert torch.equal(trace, ref)
+    torch.testing.assert_close(trace, ref, rtol=1e-12, atol=1e-12)
+    for got, want in ((w1.grad, r1.grad), (w2.grad, r2.grad)):
+        assert want.abs().sum() > 0
+        torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
