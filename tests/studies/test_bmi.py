@@ -424,3 +424,68 @@ def test_a_run_on_cuda_gets_its_costs_and_the_cpu_numbers(data_path, model):
     cpu, gpu = runner.run(cfg, progress=False), runner.run(cfg.replace(device="cuda"), progress=False)
     for name in ("synops_eff_acs", "synops_eff_macs", "n_params", "footprint_bytes"):
         np.testing.assert_allclose(gpu[name].values, cpu[name].values, rtol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("neuron", ["notebook", "standard"])
+@pytest.mark.parametrize("backend", ["snntorch", "norse", "fused"])
+def test_weighted_readout_equals_the_plain_equations(backend, neuron):
+    """The BMI recipe's network (window encoding held for its steps, the ``weighted`` readout with
+    two units per output, the affine head) on each backend against plain loops of its equations
+    and the readout written out: predictions and the gradients of every trained tensor (float64)."""
+    import torch
+
+    from snnsim.functional.surrogate import spike_fn
+    from snnsim.studies.bmi import SNNRegressor
+
+    cfg = RunConfig(study="bmi", backend=backend, neuron=neuron, encoding="window", window_steps=6,
+                    readout="weighted", readout_units=2, hidden=9, tau="5ms", init="fan-in")  # fmt: skip
+    model = SNNRegressor(cfg, 2, [torch.Generator().manual_seed(m) for m in range(2)]).double()
+    g = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        model.decoder.w1.mul_(40.0)  # the hidden layer spikes and stays silent in places
+        model.decoder.w2.mul_(4.0)
+        model.readout_weights.copy_(torch.rand(model.readout_weights.shape, generator=g, dtype=torch.float64))
+        model.scale.copy_(torch.rand(model.scale.shape, generator=g, dtype=torch.float64) + 0.5)
+        model.bias.normal_(generator=g)
+    x = torch.rand(2, 5, 1, 960, generator=g, dtype=torch.float64)
+    target = torch.randn(2, 5, 2, generator=g, dtype=torch.float64)
+    names = ["decoder.w1", "decoder.w2", "scale", "bias", "readout_weights"]
+    params = [dict(model.named_parameters())[name] for name in names]
+    assert len(list(model.parameters())) == len(names)  # every trained tensor
+    got = model(x)
+    grads = torch.autograd.grad((got - target).pow(2).sum(), params)
+
+    alpha, steps = cfg.alpha, cfg.window_steps
+
+    def layer(h, fire):
+        """The notebook neuron: s_{t+1} = v_t > 1, v_{t+1} = (alpha v_t + h_t)(1 - s_t), records
+        from the zero state; the standard one: u = alpha v + h_t, s = u > 1, v = u (1 - s)."""
+        v = s = torch.zeros_like(h[..., 0, :])
+        spikes, membranes = [], []
+        for t in range(steps):
+            if neuron == "notebook":
+                spikes.append(s)
+                membranes.append(v)
+                s_next = spike_fn(v - 1.0) if fire else torch.zeros_like(v)
+                v, s = (alpha * v + h[..., t, :]) * (1 - s), s_next
+            else:
+                u = alpha * v + h[..., t, :]
+                s = spike_fn(u - 1.0) if fire else torch.zeros_like(u)
+                v = u * (1 - s)
+                spikes.append(s)
+                membranes.append(v)
+        return torch.stack(spikes, -2), torch.stack(membranes, -2)
+
+    leaves = [p.detach().clone().requires_grad_() for p in params]
+    w1, w2, scale, bias, weights = leaves
+    h1 = torch.matmul(x, w1.unsqueeze(1)).expand(-1, -1, steps, -1)  # the window held for its steps
+    s1, _ = layer(h1, True)
+    _, v2 = layer(torch.matmul(s1, w2.unsqueeze(1)), False)  # the output layer: a leaky integrator
+    z = (v2 * weights.unsqueeze(1)).sum(-2)  # (M, B, 4): a weight per step and unit, summed over steps
+    want = scale * (z[..., 0::2] + z[..., 1::2]) + bias  # each output's two units summed
+    want_grads = torch.autograd.grad((want - target).pow(2).sum(), leaves)
+    assert 0 < s1.sum() < s1.numel() / 2, "the hidden layer must spike and stay silent in places"
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    for a, b in zip(grads, want_grads):
+        assert b.abs().sum() > 0
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
