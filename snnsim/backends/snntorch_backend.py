@@ -90,7 +90,7 @@ class SnnTorchBackend:
         if neuron is None:
             neuron = self._snn.Leaky(
                 beta=torch.tensor(p.alpha, dtype=like.dtype),  # of the layer's dtype: no conversion per step
-                threshold=p.v_th,
+                threshold=torch.tensor(p.v_th, dtype=like.dtype),  # a float would be stored in float32
                 spike_grad=SigmoidSpike(p.slope) if spiking else Step(),
                 reset_mechanism="none",
                 init_hidden=False,
