@@ -118,10 +118,10 @@ def _decoder(backend, n_models, seed0=0):
     return Decoder(10, 7, 4, make_backend(backend), get_readout("mean"), P, "notebook", gens, _arch()).double()
 
 
-def _reference(model, x, layers=None):
+def _reference(model, x, layers=None, spiking=False):
     """The same network from the plain references: delays, the cells, the hidden-to-hidden
-    product, the LI output and the mean readout (each hidden layer's spikes appended to
-    ``layers``, when given); the options the model does not have are left out."""
+    product, the LI output (``spiking``: a LIF output) and the mean readout (each hidden layer's
+    spikes appended to ``layers``, when given); the options the model does not have are left out."""
     arch = model.arch
     if model.delays is not None:
         x = delay(x, model.delays, arch.max_delay)
@@ -133,7 +133,8 @@ def _reference(model, x, layers=None):
         s, _ = cell_sequence(h, P, arch.cell, alpha, model.recurrent_weights[k] if arch.recurrent else None)
         if layers is not None:
             layers.append(s)
-    return li_sequence(torch.matmul(s, model.w2.unsqueeze(1)), P).mean(-2)
+    h2 = torch.matmul(s, model.w2.unsqueeze(1))
+    return (lif_sequence(h2, P)[0] if spiking else li_sequence(h2, P)).mean(-2)
 
 
 @pytest.mark.parametrize("backend", ["snntorch", "norse"])
@@ -159,6 +160,46 @@ def test_model_space_decoder_matches_the_composed_reference_and_batches(backend)
     for a, b in zip(alone.parameters(), model.parameters()):
         assert torch.equal(a[0], b[1])
     assert torch.equal(alone.read(alone(x[1:])), logits[1:].detach())
+
+
+@pytest.mark.parametrize(
+    "backend,arch,readout",
+    [
+        ("snntorch", Architecture((7, 5), CellOptions(0.5, 0.0, 0.0), learn_tau=True, delays="fixed", max_delay=3),
+         "fr"),
+        ("norse", Architecture((7, 5), CellOptions(0.5, 0.9, 0.3), recurrent=True, delays="fixed", max_delay=3), "fr"),
+        ("norse", Architecture((7,), CellOptions(0.0, 0.9, 0.3), learn_tau=True, delays="learned", max_delay=2),
+         "mean"),
+        ("fused", Architecture((7, 5)), "fr"),
+        ("fused", Architecture((7, 5)), "mean"),
+    ],
+    ids=["snntorch-fixed-delays-fr", "norse-adaptive-layers-fr", "norse-adaptive-learned", "fused-layers-fr",
+         "fused-layers-mean"],
+)  # fmt: skip
+def test_decoder_options_match_the_composed_reference(backend, arch, readout):
+    """Combinations the test above leaves out, each as the CLI runs it: fixed delays, the adaptive
+    threshold in a model-space network (Norse), several plain layers (fused), a spiking output
+    (``fr``) after the model-space layers: logits and the gradients of every trained tensor (float64)."""
+    gens = [torch.Generator().manual_seed(m) for m in range(2)]
+    model = Decoder(10, 7, 4, make_backend(backend), get_readout(readout), P, "notebook", gens, arch).double()
+    x = (torch.rand(2, 4, 30, 10, generator=torch.Generator().manual_seed(6), dtype=torch.float64) < 0.5).double()
+    with torch.no_grad():
+        model.w1.mul_(3.0)
+        model.w2.mul_(4.0)
+        for w in model.hidden_weights:
+            w.mul_(3.0)
+    logits = model.read(model(x))
+    layers = []
+    ref = _reference(model, x, layers, spiking=readout == "fr")
+    for s in layers:
+        assert 0 < s.sum() < s.numel() / 2, "every layer must spike and stay silent in places"
+    assert ref.abs().sum() > 0
+    torch.testing.assert_close(logits, ref, rtol=1e-10, atol=1e-12)
+    leaves = list(model.parameters())
+    grads = torch.autograd.grad(logits.pow(2).sum(), leaves)
+    for got, want in zip(grads, torch.autograd.grad(ref.pow(2).sum(), leaves)):
+        assert want.abs().sum() > 0
+        torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
 def test_fused_several_hidden_layers_match_the_composed_reference():
