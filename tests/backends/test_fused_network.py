@@ -211,18 +211,23 @@ def test_per_sample_kernels_without_records_refuse_a_backward_pass():
         trace.sum().backward()
 
 
+@pytest.mark.parametrize("v_th,slope", [(1.0, 5.0), (0.3, 12.0)])
 @pytest.mark.parametrize("adaptive", [False, True], ids=["lif", "adaptive"])
 @pytest.mark.parametrize("spiking", [False, True], ids=["li", "lif-output"])
-def test_standard_network_equals_the_plain_equations_float64(spiking, adaptive):
+def test_standard_network_equals_the_plain_equations_float64(spiking, adaptive, v_th, slope):
     """The whole-network op of an IPD run of the standard neuron (per-sample kernels; with
-    --tau-adapt the layer kernels), leaky or spiking (``fr``) output, against the plain loops
-    of its equations written here: trace, spike counts and weight gradients (float64)."""
+    --tau-adapt the layer kernels), leaky or spiking (``fr``) output, at the default and another
+    --threshold and --surrogate-slope, against the plain loops of its equations written here:
+    trace, spike counts and weight gradients (float64)."""
     from snnsim.functional.cell import CellOptions
     from snnsim.functional.surrogate import spike_fn
 
     model, data, index, dense, params, upstream = _case("fr" if spiking else "mean", 0.005, torch.float64)
-    params = params._replace(neuron="standard")
-    rho, jump = (math.exp(-1 / 20), 0.5) if adaptive else (0.0, 0.0)
+    params = params._replace(neuron="standard", v_th=v_th, slope=slope)
+    with torch.no_grad():
+        model.w1.mul_(v_th)
+        model.w2.mul_(v_th)
+    rho, jump = (math.exp(-1 / 20), 0.5 * v_th) if adaptive else (0.0, 0.0)
     w1, w2 = model.w1.detach().clone().requires_grad_(), model.w2.detach().clone().requires_grad_()
     opts = CellOptions(0.0, rho, jump)
     trace, counts = fused_network.network(w1, w2, data, index, params, spiking, opts)
