@@ -426,6 +426,31 @@ def test_a_run_on_cuda_gets_its_costs_and_the_cpu_numbers(data_path, model):
         np.testing.assert_allclose(gpu[name].values, cpu[name].values, rtol=1e-6, err_msg=name)
 
 
+def _plain_layer(h, alpha, neuron, fire):
+    """A layer over currents h (..., T, N) as plain loops, threshold 1. The notebook neuron:
+    s_{t+1} = v_t > 1, v_{t+1} = (alpha v_t + h_t)(1 - s_t), records from the zero state; the
+    standard one: u = alpha v + h_t, s = u > 1, v = u (1 - s). ``fire``: False for a leaky integrator."""
+    import torch
+
+    from snnsim.functional.surrogate import spike_fn
+
+    v = s = torch.zeros_like(h[..., 0, :])
+    spikes, membranes = [], []
+    for t in range(h.shape[-2]):
+        if neuron == "notebook":
+            spikes.append(s)
+            membranes.append(v)
+            s_next = spike_fn(v - 1.0) if fire else torch.zeros_like(v)
+            v, s = (alpha * v + h[..., t, :]) * (1 - s), s_next
+        else:
+            u = alpha * v + h[..., t, :]
+            s = spike_fn(u - 1.0) if fire else torch.zeros_like(u)
+            v = u * (1 - s)
+            spikes.append(s)
+            membranes.append(v)
+    return torch.stack(spikes, -2), torch.stack(membranes, -2)
+
+
 @pytest.mark.parametrize("neuron", ["notebook", "standard"])
 @pytest.mark.parametrize("backend", ["snntorch", "norse", "fused"])
 def test_weighted_readout_equals_the_plain_equations(backend, neuron):
@@ -434,7 +459,6 @@ def test_weighted_readout_equals_the_plain_equations(backend, neuron):
     and the readout written out: predictions and the gradients of every trained tensor (float64)."""
     import torch
 
-    from snnsim.functional.surrogate import spike_fn
     from snnsim.studies.bmi import SNNRegressor
 
     cfg = RunConfig(study="bmi", backend=backend, neuron=neuron, encoding="window", window_steps=6,
@@ -455,36 +479,61 @@ def test_weighted_readout_equals_the_plain_equations(backend, neuron):
     got = model(x)
     grads = torch.autograd.grad((got - target).pow(2).sum(), params)
 
-    alpha, steps = cfg.alpha, cfg.window_steps
-
-    def layer(h, fire):
-        """The notebook neuron: s_{t+1} = v_t > 1, v_{t+1} = (alpha v_t + h_t)(1 - s_t), records
-        from the zero state; the standard one: u = alpha v + h_t, s = u > 1, v = u (1 - s)."""
-        v = s = torch.zeros_like(h[..., 0, :])
-        spikes, membranes = [], []
-        for t in range(steps):
-            if neuron == "notebook":
-                spikes.append(s)
-                membranes.append(v)
-                s_next = spike_fn(v - 1.0) if fire else torch.zeros_like(v)
-                v, s = (alpha * v + h[..., t, :]) * (1 - s), s_next
-            else:
-                u = alpha * v + h[..., t, :]
-                s = spike_fn(u - 1.0) if fire else torch.zeros_like(u)
-                v = u * (1 - s)
-                spikes.append(s)
-                membranes.append(v)
-        return torch.stack(spikes, -2), torch.stack(membranes, -2)
-
     leaves = [p.detach().clone().requires_grad_() for p in params]
     w1, w2, scale, bias, weights = leaves
-    h1 = torch.matmul(x, w1.unsqueeze(1)).expand(-1, -1, steps, -1)  # the window held for its steps
-    s1, _ = layer(h1, True)
-    _, v2 = layer(torch.matmul(s1, w2.unsqueeze(1)), False)  # the output layer: a leaky integrator
+    h1 = torch.matmul(x, w1.unsqueeze(1)).expand(-1, -1, cfg.window_steps, -1)  # the window held for its steps
+    s1, _ = _plain_layer(h1, cfg.alpha, neuron, True)
+    _, v2 = _plain_layer(torch.matmul(s1, w2.unsqueeze(1)), cfg.alpha, neuron, False)  # the output: a leaky integrator
     z = (v2 * weights.unsqueeze(1)).sum(-2)  # (M, B, 4): a weight per step and unit, summed over steps
     want = scale * (z[..., 0::2] + z[..., 1::2]) + bias  # each output's two units summed
     want_grads = torch.autograd.grad((want - target).pow(2).sum(), leaves)
     assert 0 < s1.sum() < s1.numel() / 2, "the hidden layer must spike and stay silent in places"
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    for a, b in zip(grads, want_grads):
+        assert b.abs().sum() > 0
+        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("readout", ["fr", "last"])
+@pytest.mark.parametrize("backend", ["snntorch", "norse", "fused"])
+def test_push_pull_and_last_readouts_equal_the_plain_equations(backend, readout):
+    """The BMI decoder's other readouts on each backend against plain loops: ``fr`` (a spiking
+    output layer of two units per output, read as the difference of their rates: push-pull) and
+    ``last`` (the output membrane at the last step); predictions and every gradient (float64)."""
+    import torch
+
+    from snnsim.studies.bmi import SNNRegressor
+
+    cfg = RunConfig(study="bmi", backend=backend, neuron="standard", encoding="window", window_steps=7,
+                    readout=readout, hidden=9, tau="5ms", init="fan-in")  # fmt: skip
+    model = SNNRegressor(cfg, 2, [torch.Generator().manual_seed(m) for m in range(2)]).double()
+    g = torch.Generator().manual_seed(4)
+    with torch.no_grad():
+        model.decoder.w1.mul_(40.0)
+        model.decoder.w2.mul_(6.0)  # the output layer spikes too (fr)
+        model.scale.copy_(torch.rand(model.scale.shape, generator=g, dtype=torch.float64) + 0.5)
+        model.bias.normal_(generator=g)
+    x = torch.rand(2, 5, 1, 960, generator=g, dtype=torch.float64)
+    target = torch.randn(2, 5, 2, generator=g, dtype=torch.float64)
+    names = ["decoder.w1", "decoder.w2", "scale", "bias"]
+    params = [dict(model.named_parameters())[name] for name in names]
+    assert len(list(model.parameters())) == len(names)
+    got = model(x)
+    grads = torch.autograd.grad((got - target).pow(2).sum(), params)
+
+    leaves = [p.detach().clone().requires_grad_() for p in params]
+    w1, w2, scale, bias = leaves
+    s1, _ = _plain_layer(torch.matmul(x, w1.unsqueeze(1)).expand(-1, -1, 7, -1), cfg.alpha, "standard", True)
+    s2, v2 = _plain_layer(torch.matmul(s1, w2.unsqueeze(1)), cfg.alpha, "standard", readout == "fr")
+    if readout == "fr":
+        assert 0 < s2.sum() < s2.numel(), "the output layer must spike and stay silent in places"
+        rate = s2.mean(-2)  # (M, B, 4): units 0-1 push, 2-3 pull
+        z = rate[..., :2] - rate[..., 2:]
+    else:
+        z = v2[..., -1, :]
+    want = scale * z + bias
+    want_grads = torch.autograd.grad((want - target).pow(2).sum(), leaves)
+    assert 0 < s1.sum() < s1.numel(), "the hidden layer must spike and stay silent in places"
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
     for a, b in zip(grads, want_grads):
         assert b.abs().sum() > 0
