@@ -78,34 +78,42 @@ def test_backend_cell_matches_the_reference(backend, case):
     slope=st.floats(0.5, 20.0),
     alpha=st.floats(0.05, 0.99),
     neuron=st.sampled_from(["notebook", "standard"]),
-    syn=st.sampled_from([0.0, 0.6]),
-    adapt=st.booleans(),
+    options=st.tuples(st.sampled_from([0.0, 0.6]), st.booleans(), st.booleans(), st.booleans()),
     seed=st.integers(0, 2**16),
 )
-def test_every_layer_equals_the_reference_at_any_threshold_and_slope(backend, v_th, slope, alpha, neuron, syn, adapt,
+def test_every_layer_equals_the_reference_at_any_threshold_and_slope(backend, v_th, slope, alpha, neuron, options,
                                                                      seed):  # fmt: skip
     """``--threshold`` and ``--surrogate-slope`` other than 1 and 5: each backend's LIF layer, leaky
-    integrator and model-space layer (the options it carries) equal the references (float64),
-    spikes, membranes and input gradients (a threshold or slope rounded to float32 shifts them)."""
+    integrator and model-space layer (synaptic current, adaptive threshold, recurrence, learned
+    decays: those it carries) equal the references (float64): spikes, membranes and the gradients
+    of the inputs, recurrent weights and decays (a threshold or slope rounded to float32 shifts them)."""
+    syn, adapt, rec, learn = options
     p = LIFParameters(alpha=alpha, v_th=v_th, slope=slope, neuron=neuron)
     g = torch.Generator().manual_seed(seed)
     h = (torch.rand(2, 2, 16, 5, generator=g, dtype=torch.float64) * 0.8 * v_th * (1 - alpha)
          + torch.rand(2, 2, 1, 5, generator=g, dtype=torch.float64) * 0.6 * v_th).requires_grad_()  # fmt: skip
     gs, gv = (torch.randn(h.shape, generator=g, dtype=torch.float64) for _ in range(2))
-    b = make_backend(backend)
-    layers = [(b.lif, lif_sequence), (lambda x, q: (x.new_zeros(()), b.li(x, q)),
-                                      lambda x, q: (x.new_zeros(()), li_sequence(x, q)))]  # fmt: skip
+    v_rec = ((torch.rand(2, 5, 5, generator=g, dtype=torch.float64) - 0.5) * v_th).requires_grad_() if rec else None
+    decays = (torch.rand(2, 1, 5, generator=g, dtype=torch.float64) * 0.95).requires_grad_() if learn else None
+    layer = make_backend(backend)
+    cases = [(layer.lif, lif_sequence, [h]), (lambda x, q: (x.new_zeros(()), layer.li(x, q)),
+                                              lambda x, q: (x.new_zeros(()), li_sequence(x, q)), [h])]  # fmt: skip
     opts = CellOptions(syn, 0.9 if adapt else 0.0, 0.4 * v_th if adapt else 0.0)
-    carried = (not syn or backend in MODEL_SPACE["tau_syn"]) and (not adapt or backend in MODEL_SPACE["tau_adapt"])
+    carried = all(backend in MODEL_SPACE[name] for name, on in
+                  (("tau_syn", syn), ("tau_adapt", adapt), ("recurrent", rec), ("learn_tau", learn)) if on)  # fmt: skip
     if neuron == "standard" and carried:
-        layers.append((lambda x, q: b.cell(x, q, opts), lambda x, q: cell_sequence(x, q, opts)))
-    for layer, reference in layers:
-        s, v = layer(h, p)
+        cases.append((lambda x, q: layer.cell(x, q, opts, decays, v_rec),
+                      lambda x, q: cell_sequence(x, q, opts, decays, v_rec),
+                      [t for t in (h, v_rec, decays) if t is not None]))  # fmt: skip
+    for run, reference, leaves in cases:
+        s, v = run(h, p)
         s_ref, v_ref = reference(h, p)
-        grad, grad_ref = (torch.autograd.grad((a * gs).sum() + (b * gv).sum(), h) for a, b in ((s, v), (s_ref, v_ref)))
+        grads, grads_ref = (torch.autograd.grad((a * gs).sum() + (b * gv).sum(), leaves)
+                            for a, b in ((s, v), (s_ref, v_ref)))  # fmt: skip
         assert torch.equal(s, s_ref)
         torch.testing.assert_close(v, v_ref, rtol=1e-10, atol=1e-12)
-        torch.testing.assert_close(grad, grad_ref, rtol=1e-8, atol=1e-10)
+        for got, want in zip(grads, grads_ref):
+            torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
 
 
 def _arch():
