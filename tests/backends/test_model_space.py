@@ -112,8 +112,8 @@ def test_every_layer_equals_the_reference_at_any_threshold_and_slope(backend, v_
                             for a, b in ((s, v), (s_ref, v_ref)))  # fmt: skip
         assert torch.equal(s, s_ref)
         torch.testing.assert_close(v, v_ref, rtol=1e-10, atol=1e-12)
-        for got, want in zip(grads, grads_ref):
-            torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10)
+        for got, want in zip(grads, grads_ref):  # recurrent gradients can grow to 1e6 and cancel: to their scale
+            torch.testing.assert_close(got, want, rtol=1e-8, atol=1e-10 * (1 + want.abs().max().item()))
 
 
 def _arch():
