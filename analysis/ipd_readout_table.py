@@ -47,7 +47,10 @@ def table(ds, show_ref: bool) -> list[str]:
                 # a column of its own: the value alone ("readout", not "eval = readout" as a figure labels it)
                 values = "".join(f" {format_setting(d, v).removeprefix(f'{d} = ')} |" for d, v in key.items())
                 lines.append(f"| {r} | {t * 1e3:g} ms |{values} {acc} | {err} | {train} |")
-    seconds = ds.train_seconds.values[np.isfinite(ds.train_seconds.values)]
+    per_job = ds.train_seconds  # per repeat: a job's time is that of all its repeats
+    if "repeat" in per_job.dims:
+        per_job = per_job.sum("repeat", min_count=1)
+    seconds = per_job.values[np.isfinite(per_job.values)]
     lines.append(f"\nmedian training time per job: {np.median(seconds):.1f} s")
     if missing := missing_jobs(ds):
         lines.append(f"left out, missing from the merge: job(s) {', '.join(map(str, missing))}; "

@@ -259,6 +259,26 @@ def test_readout_table_skips_the_missing_seed_and_says_so(files):
     assert lines[-1] == "left out, missing from the merge: job(s) 4; (k of n) marks a cell of k seeds instead of n"
 
 
+def test_readout_table_times_a_job_of_several_repeats_by_all_of_them(tmp_path):
+    """A job of 2 repeats trained for 0.5 s + 0.7 s (``train_seconds`` is per repeat): the table's
+    "training time per job" is 1.2 s, not the 0.6 s median of single repeats."""
+    exp = loads(READOUTS.replace("hidden = 4", "hidden = 4\nrepeats = 2").replace("[0, 1, 2]", "[0, 2]"))
+    for i in range(exp.grid_size):
+        cfg = exp.config(i)
+        conf = np.zeros((cfg.n_classes, cfg.n_classes), dtype=int)
+        dims = weight_dims(Architecture.from_config(cfg))
+        shapes = {"input_unit": 2 * cfg.anf_per_ear, "hidden_unit": cfg.hidden, "output_unit": cfg.n_classes}
+        weights = {name: np.zeros([shapes.get(d, 1) for d in names]) for name, names in dims.items()}
+        row = IPDRepeat(np.zeros(cfg.epochs), Classification(1.0, 1.0, conf), Classification(50.0, 2.0, conf),
+                        weights, Costs(*(0.0 for _ in Costs._fields)))  # fmt: skip
+        outcomes = {0: Outcome(row, 0.5), 1: Outcome(row, 0.7)}
+        results.write(ipd.STUDY.to_dataset(cfg, outcomes, None, "cpu"), result_path(exp, i, tmp_path))
+    merge(exp, tmp_path)
+    proc = run_in_here("ipd_readout_table", tmp_path / f"{exp.name}.h5")
+    assert proc.returncode == 0, proc.stderr
+    assert "median training time per job: 1.2 s" in proc.stdout.splitlines()
+
+
 READOUTS_EVAL = """
 name = "ipd_readouts_eval"
 [fixed]
