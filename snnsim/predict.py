@@ -212,7 +212,8 @@ def ipd_stimuli(
         if np.abs(ipd).max() > math.pi / 2 + 1e-6:  # the classes cover -90..90 deg; outside, the end classes
             raise DataError(f"--data: ipd must lie in -pi/2..pi/2 rad (-90..90 deg), got {ipd.min():g}..{ipd.max():g}"
                             + (" (degrees?)" if math.pi < np.abs(ipd).max() <= 90 else ""))  # fmt: skip
-        ipd = torch.from_numpy(ipd.astype(np.float32))
+        # scored as given: float32 as the study's own stimuli, anything else in float64 (not rounded to float32)
+        ipd = torch.from_numpy(ipd.astype(np.float32 if ipd.dtype == np.float32 else np.float64))
     if unread:  # true IPDs under another name would go unscored without a word
         print(f"{PROG}: note: --data: {data} has arrays it does not read: {', '.join(unread)} (it reads 'spikes' and "
               "'ipd', the true IPDs in rad" + ("); no true IPDs, so no scores" if ipd is None else ")"),

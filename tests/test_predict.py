@@ -539,6 +539,31 @@ def test_ipd_predictions_record_the_sha256_of_the_data_file_they_read(ipd_model,
 
 
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
+def test_true_ipds_of_a_float64_file_are_scored_as_given(ipd_model, tmp_path):
+    """A user's float64 IPDs (a 5-degree grid, on the classes' 15-degree edges too) are scored as
+    the file gives them: ``ipd_deg`` is their value in degrees, and accuracy and error are the
+    notebook's formulas on them in float64 (class ``floor((ipd + pi/2) * 12 / pi)``, error against
+    the predicted bin midpoint). Before, they were rounded to float32 first: ``ipd_deg`` -74.99999...,
+    and -75 deg in class 1 where the formula on the file's value gives 0."""
+    ipd = np.radians(np.arange(-90.0, 90.0, 5.0))
+    spikes = np.random.default_rng(0).random((len(ipd), 100, 200)) < 0.05
+    out = tmp_path / "p.h5"
+    assert in_process(ipd_model, "--data", _npz(tmp_path, "grid.npz", spikes=spikes, ipd=ipd), "--out", out) == 0
+    p = results.load(out)
+    np.testing.assert_array_equal(p["ipd_deg"].values, np.degrees(ipd))
+    true = np.floor((ipd + np.pi / 2) * 12 / np.pi).astype(int)
+    for r in (0, 1):
+        predicted = p["predicted_class"].sel(repeat=r).values
+        assert float(p["accuracy"].sel(repeat=r)) == 100 * np.mean(predicted == true)
+        error = np.mean(np.abs(np.degrees(ipd) - p["predicted_ipd_deg"].sel(repeat=r).values))
+        assert float(p["error_deg"].sel(repeat=r)) == pytest.approx(error, rel=1e-12)
+    # the scores of every class the file's IPDs are in: a predictor of exactly those would score 100 %
+    from snnsim.metrics import classification_metrics
+
+    assert classification_metrics(torch.from_numpy(ipd), torch.from_numpy(true), 12).acc == 100.0
+
+
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_arrays_of_an_npz_that_are_not_read_are_named(ipd_model, tmp_path, capsys):
     """True IPDs saved under another name than ``ipd`` (``ipds``, ``ipd_deg``) are not read, and
     the predictions have no scores: a note names the arrays left unread; a file of ``spikes`` and
