@@ -75,6 +75,8 @@ from .ipd import checkpoint_key, cost_variables, epoch_variables
 BIN_SECONDS = 0.05
 RIDGE_GRID = tuple(10.0**k for k in np.arange(-1, 5.5, 0.5))
 EVAL_CHUNK = 4096
+#: The order of the 960 inputs of the ANN and ridge (``feature``): not the data file's MI columns.
+FEATURE_ORDER = "feature = bin * 48 + neuron (bin 0 first, whatever --mi-order)"
 SPLITS = Splits._fields
 UNITS = {"theta": "rad", "dtheta": "rad/s", "ddtheta": "rad/s^2", "torque": "N m"}
 
@@ -674,15 +676,18 @@ class BMIStudy:
                        {"units": units, "long_name": f"predicted {cfg.target} (test fold)"}),
         })  # fmt: skip
         for name, dims in weight_dims(cfg).items():
+            rows_are = {"ridge_w": f"; rows: {FEATURE_ORDER}, then the bias", "ann_w1": f"; rows: {FEATURE_ORDER}"}
             variables[name] = (("repeat", *dims), np.stack([r.weights[name] for r in rows]),
-                               {"long_name": f"trained {name.replace('_', ' ')}",
+                               {"long_name": f"trained {name.replace('_', ' ')}{rows_are.get(name, '')}",
                                 **({"units": WEIGHT_UNITS[name]} if name in WEIGHT_UNITS else {})})  # fmt: skip
         # per recorded neuron (48) for the spiking decoder, whatever its encoding (with --encoding window its 960
         # input units are 48 neurons x 20 bins), else per column (960): one name for each, or a merge of a grid
         # over model and encoding broadcast x_mean over all three (23 GB for 12 jobs), and `neuron` is a setting
         features = "feature" if cfg.model != "snn" else "recorded_neuron"
-        variables["x_mean"] = (features, data.x_mean, {"long_name": "input normalisation: mean (training folds)"})
-        variables["x_std"] = (features, data.x_std, {"long_name": "input normalisation: standard deviation"})
+        order = f"; {FEATURE_ORDER}" if features == "feature" else ""
+        variables["x_mean"] = (features, data.x_mean,
+                               {"long_name": f"input normalisation: mean (training folds){order}"})  # fmt: skip
+        variables["x_std"] = (features, data.x_std, {"long_name": f"input normalisation: standard deviation{order}"})
         variables["y_mean"] = ("output", data.y_mean, {"units": units, "long_name": "target mean (training folds)"})
         variables["y_std"] = ("output", data.y_std, {"units": units, "long_name": "target standard deviation"})
         variables.update(epoch_variables(rows))

@@ -227,6 +227,37 @@ def test_the_test_fold_changes_nothing_that_is_chosen(data_path, tmp_path, model
         np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
 
 
+@pytest.mark.parametrize("mi_order", ["neuron-major", "bin-major"])
+def test_ridge_weights_match_the_closed_form_in_the_feature_order_the_file_names(data_path, mi_order):
+    """The stored ridge weights equal the closed form (numpy's lstsq of the augmented system,
+    bias unpenalised) on the data file's MI columns, taken in the order that the file's
+    ``ridge_w`` and ``x_mean`` name: feature = bin * 48 + neuron, whatever ``--mi-order``. The
+    order was named nowhere, and with the default neuron-major columns ``ridge_w[k]`` is not
+    column k's weight (0.06 apart on the synthetic set)."""
+    ds = runner.run(_cfg(data_path, model="linear", mi_order=mi_order), progress=False)
+    order = "feature = bin * 48 + neuron (bin 0 first, whatever --mi-order)"
+    for name in ("ridge_w", "x_mean", "x_std"):
+        assert order in ds[name].attrs["long_name"], name
+    with open(data_path, "rb") as fh:
+        data = pickle.load(fh)
+    train, val, _ = fold_split(5, 2)
+    bins, neurons = np.meshgrid(np.arange(20), np.arange(48), indexing="ij")  # feature f = bin * 48 + neuron
+    column = (neurons * 20 + bins if mi_order == "neuron-major" else bins * 48 + neurons).ravel()
+    x = np.concatenate([data["MI"][f] for f in train])[:, column].astype(float)
+    y = np.concatenate([data["dtheta"][f] for f in train])[:, :1]
+    mean, std = x.mean(0), x.std(0)
+    std[std == 0] = 1.0
+    np.testing.assert_allclose(ds.x_mean.values, mean, rtol=0, atol=1e-12)
+    a = np.c_[(x - mean) / std, np.ones(len(x))]
+    lam = float(ds.ridge_lambda.values[0])
+    penalty = np.sqrt(lam) * np.eye(a.shape[1])
+    penalty[-1, -1] = 0.0  # the bias is not penalised
+    target = np.r_[(y - y.mean(0)) / y.std(0), np.zeros((a.shape[1], 1))]
+    w = np.linalg.lstsq(np.r_[a, penalty], target, rcond=None)[0]
+    np.testing.assert_allclose(ds.ridge_w.values[0], w, rtol=0, atol=1e-6)
+    assert val == (5 + 18) % 20
+
+
 def test_ridge_leaves_the_bias_unpenalised():
     """An offset added to the targets moves only the bias, by that offset, at every strength of
     the grid: the strength penalises the weights, not the bias."""
