@@ -17,6 +17,8 @@ import nbformat
 from _common import parser, run
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from snnsim.atomic_write import write_bytes
+
 HERE = Path(__file__).resolve().parent
 
 SETUP = '''%matplotlib inline
@@ -208,7 +210,8 @@ def main() -> None:
     for name, cells in NOTEBOOKS.items():
         nb = build(cells)
         nbformat.validate(nb)
-        nbformat.write(nb, HERE / name)
+        text = nbformat.writes(nb)  # as nbformat.write has it, but in one step: never a notebook cut off mid-cell
+        write_bytes(HERE / name, (text if text.endswith("\n") else text + "\n").encode(), overwrite=True)
         print(HERE / name)
 
 

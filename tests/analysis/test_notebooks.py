@@ -221,6 +221,26 @@ def test_committed_notebooks_are_generated_by_make_notebooks(tmp_path):
         assert (tmp_path / name).read_text() == (ANALYSIS / name).read_text(), f"regenerate {name}"
 
 
+def test_make_notebooks_on_a_full_disk_keeps_the_notebooks_it_had(tmp_path):
+    """A disk that fills while make_notebooks.py writes: one line naming the notebook, exit 5, and
+    each notebook as it was (it left the first one cut off mid-cell, which Jupyter cannot open)."""
+    from small_disk import fill, mounted_tmpfs
+
+    old = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}\n'
+    with mounted_tmpfs(tmp_path / "disk", "256k") as disk:
+        for name in ("make_notebooks.py", "_common.py"):
+            (disk / name).write_text((ANALYSIS / name).read_text())
+        for name in ("ipd_readouts.ipynb", "bmi_training_size.ipynb"):
+            (disk / name).write_text(old)
+        fill(disk)
+        proc = subprocess.run([sys.executable, str(disk / "make_notebooks.py")], capture_output=True, text=True)
+        assert proc.returncode == 5, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "No space left" in proc.stderr, proc.stderr
+        assert "ipd_readouts.ipynb" in proc.stderr, proc.stderr
+        assert [(disk / n).read_text() for n in ("ipd_readouts.ipynb", "bmi_training_size.ipynb")] == [old, old]
+        assert sorted(p.name for p in disk.iterdir() if p.name.startswith(".")) == []  # no temporary left
+
+
 IPD_FIGURES = [
     "input_raster", "accuracy", "error", "training_curves", "weights", "weight_profiles",  # run files hold w1, w2
     *(f"confusion_{r}_{t}" for r in ("mean", "max", "fr") for t in ("20ms", "2ms")),
