@@ -3,7 +3,9 @@ ARGS...`` runs ``python -m MODULE ARGS...`` (``snnsim.run`` or ``snnsim.sweep``)
 and prints, on stderr, the process's resident memory when the runner checks memory (after the
 imports, before any data), the estimate it checks (``runner.estimate_memory``), and the peak
 resident memory at the end (:func:`peak_bytes`), with the increment from the first to the last, which
-is what the estimate is for (docs/sweeps.md, "Memory")."""
+is what the estimate is for (docs/sweeps.md, "Memory"). ``snnsim.sweep local`` and ``submit``, whose
+jobs run in processes of their own, are refused; a command that reaches no memory check here (a
+job already complete) says that nothing was measured, exit 1."""
 
 import argparse
 import resource
@@ -13,9 +15,12 @@ from pathlib import Path
 
 from snnsim import runner
 from snnsim.cli import OneLineParser, description_of, guarded
+from snnsim.errors import EXIT_FAILED
 
 #: The commands whose runs call the runner's memory check.
 MODULES = ("snnsim.run", "snnsim.sweep")
+#: The sweep commands whose jobs run in processes of their own (or on SLURM), out of this one's sight.
+ELSEWHERE = ("local", "submit")
 
 seen: dict[str, int] = {}
 check = runner.check_memory
@@ -43,6 +48,17 @@ def peak_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def sweep_command(args: list[str]) -> str | None:
+    """The command of ``python -m snnsim.sweep ARGS`` (``local`` of ``--results-dir DIR local EXP``)."""
+    words = iter(args)
+    for word in words:
+        if word == "--results-dir":
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = OneLineParser(prog=Path(__file__).name, description=description_of(__doc__))
     p.add_argument(
@@ -50,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="its arguments, as given to python -m MODULE")
     ns = p.parse_args(argv)
+    if ns.module == "snnsim.sweep" and (command := sweep_command(ns.args)) in ELSEWHERE:
+        p.error(f"snnsim.sweep {command} runs its jobs in processes of their own, which this one cannot measure; "
+                "measure one job or pack: snnsim.sweep run EXP INDEX [--pack K]")  # fmt: skip
     runner.check_memory = measured
     sys.argv = [ns.module, *ns.args]
     try:
@@ -59,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         code = 0
     peak = peak_bytes()
+    if "rss" not in seen and code == 0 and not {"-h", "--help"} & set(ns.args):
+        print(f"{p.prog}: error: nothing measured: no run of python -m {ns.module} reached the memory check in "
+              "this process (a job already complete is skipped)", file=sys.stderr)  # fmt: skip
+        return EXIT_FAILED
     if "rss" in seen:
         increment = peak - seen["rss"]
         print(f"peak {peak / 1e6:.0f} MB; at the check {seen['rss'] / 1e6:.0f} MB; increment {increment / 1e6:.0f} MB; "

@@ -1,6 +1,7 @@
 """The benchmark scripts run (smoke runs: the figures themselves are measured, not tested)."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -282,3 +283,46 @@ def test_a_bad_argument_is_one_line(args):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"{script}: error: "), proc.stderr
+
+
+TINY_SWEEP = """
+name = "tiny"
+[fixed]
+study = "ipd"
+backend = "fused"
+epochs = 1
+n_train_batches = 1
+n_test_batches = 1
+batch_size = 16
+hidden = 4
+[sweep]
+seed = [0, 1]
+"""
+
+
+def test_memory_peak_says_when_it_measured_nothing(tmp_path):
+    """docs/sweeps.md's measuring command ran `sweep local`'s jobs in processes of their own, out
+    of its sight, and a `sweep run` of a job already complete trained nothing: both printed no
+    measurement and exit 0, as if there were nothing to say. `local` (and `submit`) are refused
+    before any job runs; a run that reached no memory check says so in one line, exit 1."""
+    (tmp_path / "tiny.toml").write_text(TINY_SWEEP)
+    script = [sys.executable, str(ROOT / "benchmarks" / "memory_peak.py"), "snnsim.sweep", "--results-dir", "res"]
+
+    def measure(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*script, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+
+    proc = measure("local", "tiny.toml", "-j", "1", "--quiet")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "memory_peak.py: error: snnsim.sweep local runs its jobs in processes of their own, which this one cannot "
+        "measure; measure one job or pack: snnsim.sweep run EXP INDEX [--pack K]"
+    ]
+    assert not (tmp_path / "res").exists()  # no job ran
+    proc = measure("run", "tiny.toml", "0")
+    assert proc.returncode == 0 and re.search(r"increment -?\d+ MB; estimate \d+ MB", proc.stderr), proc.stderr
+    proc = measure("run", "tiny.toml", "0")  # complete: skipped
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "memory_peak.py: error: nothing measured: no run of python -m snnsim.sweep reached the memory check "
+        "in this process (a job already complete is skipped)"
+    )
