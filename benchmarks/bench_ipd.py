@@ -37,7 +37,8 @@ from pathlib import Path
 
 from snnsim.atomic_write import write_bytes
 from snnsim.cli import OneLineParser, description_of, duration_or_seconds, guarded, positive_int
-from snnsim.errors import ResultError
+from snnsim.config import RunConfig
+from snnsim.errors import ConfigError, ResultError
 from snnsim.results import NUMERICS_VERSION, check_writable, library_versions
 from snnsim.units import parse_duration
 
@@ -161,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted({s.strip() for s in args.only.split(",") if s.strip()} - names)
     if unknown:
         ap.error(f"--only: unknown case {unknown[0]!r}; cases: {', '.join(sorted(names))}")
+    for name in sorted({s.strip() for s in args.only.split(",") if s.strip()} or names):
+        backend = {"backend": name.removeprefix("snnsim ")} if name.startswith("snnsim ") else {}
+        try:  # a setting a case refuses: one line now, not a traceback when its turn comes (minutes on)
+            RunConfig(readout=args.readout, tau=args.tau, epochs=args.epochs, n_train_batches=args.n_train_batches,
+                      **backend)  # fmt: skip
+        except ConfigError as exc:
+            ap.error(f"{name}: {exc}")
     runs = 1 if args.quick else args.runs
     user_env = dict(os.environ)
     settings = {"default": user_env}

@@ -194,6 +194,20 @@ def test_bench_ipd_refuses_a_results_folder_it_cannot_make_before_any_run():
     assert "run 1" not in proc.stdout, proc.stdout  # nothing measured
 
 
+def test_bench_ipd_refuses_a_tau_a_backend_cannot_run_before_any_run(tmp_path):
+    """A --tau that one backend refuses (norse: no decay within float precision) was a traceback
+    (RuntimeError: ... failed) when that case's turn came, after the speed probe, the kernels'
+    build and every case before it. It is one line now, naming the case, before anything runs."""
+    args = ["--quick", "--tau", "1e15", "--only", "snnsim fused,snnsim norse", "--no-grid", "--no-tuned",
+            "--results", str(tmp_path)]  # fmt: skip
+    proc = run_here(ROOT / "benchmarks" / "bench_ipd.py", *args, cwd=ROOT)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()[-1:]
+    assert line.startswith("bench_ipd.py: error: snnsim norse: --tau: 1e+15 s is so long against dt"), proc.stderr
+    assert "machine speed" not in proc.stdout and "run 1" not in proc.stdout, proc.stdout  # nothing measured
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_readme_numbers_are_those_of_the_stored_records():
     """Every stored CPU record is quoted in benchmarks/README.md as its script computes it: each
     case's repeats, their median and its ratio to the notebook loop's median, and the grids'
