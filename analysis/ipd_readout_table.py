@@ -3,13 +3,14 @@ error (degrees) and training accuracy (%), median [min-max] over seeds; with a s
 beside the notebook's figures (README.md, "Seed-compatible results against the notebook"). A
 seed missing from the merge (``--allow-missing``) is left out of its cell, which says "(k of
 n)". Another setting the experiment sweeps (``eval``, ``backend`` ...) gets a column, and a row
-per value: a cell pools seeds and repeats only.
+per value: a cell pools seeds and repeats only. The notebook's figures are shown beside an
+experiment of its seed-compatible settings only (``--phase per-dataset --eval sum --init notebook``).
 
     python analysis/ipd_readout_table.py results/ipd_readouts ref
 """
 
 import numpy as np
-from _common import load, missing_jobs, parser, run, spread
+from _common import WrongResultError, load, missing_jobs, parser, run, spread
 
 from snnsim.cli import user_path
 from snnsim.plots.common import format_setting, group_keys, pooled_settings
@@ -24,6 +25,15 @@ REF = {
     ("fr", 0.002): "58.6 [54.0-64.2] | 8.2 [6.9-8.8]",
 }
 VARIABLES = ("test_acc", "test_err_deg", "train_acc", "train_seconds")
+#: the settings of the notebook's figures that a run's defaults do not share (README.md, seed quirks)
+NOTEBOOK = {"phase": "per-dataset", "eval": "sum", "init": "notebook"}
+
+
+def unlike_notebook(ds) -> list[str]:
+    """The seed-compatible settings in which the experiment ``ds`` (swept or fixed) differs from
+    the notebook's, as ``phase = per-sample``; a setting its file does not record is not named."""
+    values = {k: ds[k].values if k in ds.dims else [ds.attrs.get(f"config_{k}")] for k in NOTEBOOK}
+    return [f"{k} = {v}" for k, vs in values.items() for v in map(str, vs) if v not in (NOTEBOOK[k], "None")]
 
 
 def table(ds, show_ref: bool) -> list[str]:
@@ -67,6 +77,9 @@ def main() -> None:
     args = p.parse_args()
     what = "an IPD readout x tau sweep"
     ds = load(args.merged, what, study="ipd", merged=True, dims=("readout", "tau"), variables=VARIABLES)
+    if args.ref and (unlike := unlike_notebook(ds)):
+        raise WrongResultError(f"ref: the notebook's figures are of its seed-compatible settings (--phase per-dataset "
+                               f"--eval sum --init notebook); {args.merged} has {', '.join(unlike)}; leave out ref")  # fmt: skip
     print("\n".join(table(ds, args.ref is not None)))
 
 

@@ -35,11 +35,16 @@ study = "ipd"
 epochs = 2
 n_classes = 4
 hidden = 4
+phase = "per-dataset"
+eval = "sum"
 [sweep]
 readout = ["mean", "max"]
 tau = ["20ms", "2ms"]
 seed = [0, 1, 2]
 """
+
+#: the same grid with the corrected stimulus (a phase per sample), as ipd_readouts_corrected
+CORRECTED = READOUTS.replace('phase = "per-dataset"\n', "").replace("ipd_readouts", "ipd_readouts_corrected")
 
 MODEL_SPACE = """
 name = "ipd_model_space"
@@ -144,6 +149,7 @@ def files(tmp_path_factory, bmi_path) -> dict[str, Path]:
         "notes": root / "notes.txt",
         "readouts": readouts,
         "readouts_no_err": results.write(no_err, root / "no_err.h5"),
+        "corrected": merged_with_holes(CORRECTED, root / "corrected", set()),
         "model_space": merged_with_holes(MODEL_SPACE, root / "ms", {3, 4, 5, 7}),
         "ipd_run": result_path(loads(READOUTS), 0, root),
         "snn": bmi_run(root / "snn.h5", "snn", [0.4, 0.5, 0.3]),
@@ -178,6 +184,9 @@ BAD_INPUT = [
     ("ipd_readout_table", ["{tuning}"], "is a merged 'ipd_tune' tuning (study ipd), not an IPD readout x tau sweep"),
     ("bmi_table", ["{tuning}"], "is a merged 'ipd_tune' tuning (study ipd), not a BMI run file"),
     ("ipd_readout_table", ["{readouts_no_err}"], "without test_err_deg; not an IPD readout x tau sweep"),
+    # the notebook's figures beside a study of other settings (the corrected stimulus): not comparable
+    ("ipd_readout_table", ["{corrected}", "ref"], "ref: the notebook's figures are of its seed-compatible settings"),
+    ("ipd_readout_table", ["{corrected}", "ref"], "ipd_readouts_corrected.h5 has phase = per-sample; leave out ref"),
     ("ipd_model_space_table", ["{readouts}/nothing.h5"], "no result file at"),
     ("ipd_model_space_table", ["{readouts}"], "'ipd_readouts' experiment (study ipd) without val_acc"),
     ("bmi_learning_curve_table", ["{readouts}"], "is a merged 'ipd_readouts' experiment (study ipd), not a BMI"),
