@@ -53,10 +53,10 @@ def load(experiment, study):
 
 
 def show(fig, figure):
-    """Save the figure when SNNSIM_FIGURES is set, as EXPERIMENT_FIGURE (the name that
-    python -m snnsim.plots gives it); return it for display."""
+    """Save the figure when SNNSIM_FIGURES is set, as STEM_FIGURE, STEM the file's name without
+    its folder and .h5 (the name that python -m snnsim.plots gives it); return it for display."""
     if FIGURES:
-        plots.save_figure(fig, ROOT / FIGURES / f"{EXPERIMENT}_{figure}")
+        plots.save_figure(fig, ROOT / FIGURES / f"{results.resolve(RESULTS / EXPERIMENT).stem}_{figure}")
     return fig
 
 

@@ -175,6 +175,32 @@ def test_ipd_readouts_notebook_runs_on_a_single_run(kernel_env, smoke_results, m
     assert saved <= {p.name for p in (kernel_env / "cli").glob("*.png")}, sorted(saved)
 
 
+@pytest.mark.parametrize("experiment", ["one_run.h5", "jobs/job-0.h5"])
+def test_notebook_saves_a_run_files_figures_under_the_name_snnsim_plots_gives_them(tmp_path, monkeypatch, experiment):
+    """$SNNSIM_IPD_EXPERIMENT naming a run's file with its extension, or a job's file in its
+    experiment's folder: each figure is saved as snnsim.plots names it, FILE-STEM_FIGURE in
+    $SNNSIM_FIGURES. They were saved as ``one_run.h5_accuracy.png``, and in a folder ``jobs/``
+    below $SNNSIM_FIGURES, beside (never replacing) the figures of that name. The notebook's first
+    cell runs here, in this process (no kernel), and its ``show`` saves a figure."""
+    import matplotlib.pyplot as plt
+
+    from snnsim import run as run_cli
+
+    out = tmp_path / "results" / experiment
+    args = ["--epochs", "1", "--n-train-batches", "1", "--n-test-batches", "1", "--hidden", "4", "--quiet"]
+    assert run_cli.main([*args, "--out", str(out)]) == 0
+    monkeypatch.setenv("SNNSIM_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SNNSIM_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("SNNSIM_IPD_EXPERIMENT", experiment)
+    nb = nbformat.read(ANALYSIS / "ipd_readouts.ipynb", as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code").source.replace("%matplotlib inline\n", "")
+    scope: dict = {}
+    exec(setup, scope)
+    scope["show"](plt.figure(), "accuracy")
+    saved = sorted(str(p.relative_to(tmp_path / "figures")) for p in (tmp_path / "figures").rglob("*.*"))
+    assert saved == [f"{Path(experiment).stem}_accuracy.png", f"{Path(experiment).stem}_accuracy.svg"], saved
+
+
 BMI_DIMS = """
 name = "bmi_dims"
 [fixed]
