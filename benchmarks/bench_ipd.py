@@ -15,7 +15,8 @@ A *tuned* column runs every case again with one thread (``OMP_NUM_THREADS=1``,
 ``SNNSIM_THREADS=1``) and reports each case at its better setting; the main column is the
 default. Each figure is the median of ``--runs`` repeats. The raw timings, the machine, torch's
 build, the versions of snnsim (its commit and numerics version) and the libraries, and every
-command go to ``benchmarks/results/<device>-<time>.json``.
+command go to ``benchmarks/results/<device>-<time>.json``, written after every measurement
+(``"complete": false`` until the last, so that a run stopped part-way keeps its timings).
 
     python benchmarks/bench_ipd.py                       # CPU, the table in benchmarks/README.md
     python benchmarks/bench_ipd.py --quick               # smoke run (tiny trainings, one run)
@@ -183,6 +184,23 @@ def main(argv: list[str] | None = None) -> int:
     speed = {"before": speed_probe(probe_seconds)}
     print(f"# machine speed: {speed['before']:,.0f} matrix products per second (256 x 256, one thread)", flush=True)
     times: dict[str, dict[str, list[float]]] = {}
+    grids: list[dict] = []
+    record = args.results / f"{args.device}-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
+    written = False
+
+    def save(complete: bool) -> None:
+        """The record as it stands, in one step: after every measurement, so that a run stopped
+        part-way (a time limit, scancel) keeps the timings it made (``complete`` false)."""
+        nonlocal written
+        medians = {n: {s: statistics.median(v) for s, v in by.items()} for n, by in times.items()}
+        # the first write never replaces another run's record, the later ones this run's own
+        write_bytes(record, json.dumps({
+            "machine": info, "settings": {k: {e: v[e] for e in ONE_THREAD if e in v} for k, v in settings.items()},
+            "args": {k: str(v) for k, v in vars(args).items()}, "commands": commands, "times": times,
+            "medians": medians, "grids": grids, "speed_probe": speed, "complete": complete,
+        }, indent=1).encode(), overwrite=written)  # fmt: skip
+        written = True
+
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run.h5"
         commands = cases(args, out)
@@ -195,13 +213,14 @@ def main(argv: list[str] | None = None) -> int:
                     seconds = measure(cmd, env, out)
                     times.setdefault(name, {}).setdefault(setting, []).append(seconds)
                     print(f"  run {r + 1}: {name} ({setting}): {seconds:.2f} s", flush=True)
-    grids = []
+                    save(complete=False)
     if not args.no_grid:
         experiment = "smoke" if args.quick else "ipd_readouts_corrected"
         for processes in [info["cores"]] if args.quick else sorted({1, info["cores"]}):  # a smoke run: once
             seconds, cmd = grid(experiment, processes, user_env)
             grids.append({"experiment": experiment, "processes": processes, "seconds": seconds, "command": cmd})
             print(f"  grid {experiment}, {processes} process(es): {seconds:.1f} s", flush=True)
+            save(complete=False)
 
     speed["after"] = speed_probe(probe_seconds)
     print(f"# machine speed after the runs: {speed['after']:,.0f} matrix products per second "
@@ -219,13 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {by['default']:.2f} | {ratio} | {by[best]:.2f} ({best}) | {tuned} |")
     for g in grids:
         print(f"grid: {g['experiment']} with {g['processes']} process(es): {g['seconds']:.1f} s")
-    record = args.results / f"{args.device}-{time.strftime('%Y%m%d-%H%M%S')}{'-quick' if args.quick else ''}.json"
-    # in one step: never a half-written record, never another run's record replaced
-    write_bytes(record, json.dumps({
-        "machine": info, "settings": {k: {e: v[e] for e in ONE_THREAD if e in v} for k, v in settings.items()},
-        "args": {k: str(v) for k, v in vars(args).items()}, "commands": commands, "times": times,
-        "medians": medians, "grids": grids, "speed_probe": speed,
-    }, indent=1).encode())  # fmt: skip
+    save(complete=True)
     print(f"raw timings: {record}")
     return 0
 

@@ -33,6 +33,7 @@ def test_bench_ipd_quick(tmp_path):
     data = json.loads(record.read_text())
     assert set(data["times"]) == {"notebook loop", "snnsim fused"} and data["grids"][0]["experiment"] == "smoke"
     assert "snnsim.run" in data["commands"]["snnsim fused"] and data["machine"]["torch"]
+    assert data["complete"] is True  # a run stopped part-way: false (test_bench_ipd_stopped_part_way_...)
     # which processor: two machines of one vendor name differed 3x in speed
     assert data["machine"]["simd"] in {"AVX-512", "AVX2", "other"} and data["machine"]["cpu_family"]
     # how fast the shared machine ran, before the cases and after the grid (its own process)
@@ -206,6 +207,31 @@ def test_bench_ipd_refuses_a_tau_a_backend_cannot_run_before_any_run(tmp_path):
     assert line.startswith("bench_ipd.py: error: snnsim norse: --tau: 1e+15 s is so long against dt"), proc.stderr
     assert "machine speed" not in proc.stdout and "run 1" not in proc.stdout, proc.stdout  # nothing measured
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_bench_ipd_stopped_part_way_keeps_the_timings_it_made(tmp_path):
+    """A run stopped part-way (a device session's time limit, scancel: SIGTERM) wrote no record:
+    its JSON went out only after the last case, and benchmarks/README.md ("Measured: GPU") lost
+    two calls' timings so. The record is written after every measurement now, marked incomplete
+    until the end."""
+    import signal
+
+    args = ["--quick", "--only", "notebook loop,snnsim fused", "--no-grid", "--no-tuned", "--results", str(tmp_path)]
+    proc = subprocess.Popen([sys.executable, "benchmarks/bench_ipd.py", *args], cwd=ROOT, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        for line in proc.stdout:
+            if line.startswith("  run 1: notebook loop"):
+                break
+        proc.send_signal(signal.SIGTERM)  # while snnsim fused runs (or before it starts)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    (record,) = tmp_path.glob("cpu-*-quick.json")
+    data = json.loads(record.read_text())
+    assert data["complete"] is False and list(data["times"]) == ["notebook loop"], data
+    assert len(data["times"]["notebook loop"]["default"]) == 1 and data["speed_probe"]["before"] > 0
 
 
 def test_readme_numbers_are_those_of_the_stored_records():
