@@ -136,8 +136,9 @@ def machine() -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    ap.add_argument("--quick", action="store_true", help="smoke run: 1 epoch of 4 batches, 1 run, the smoke grid")
-    ap.add_argument("--runs", type=positive_int, default=3, help="repeats per case (median reported)")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke run: 1 epoch of 4 batches, 1 run (unless --runs), the smoke grid")  # fmt: skip
+    ap.add_argument("--runs", type=positive_int, help="repeats per case (median reported; default 3, 1 with --quick)")
     ap.add_argument("--readout", default="mean", choices=("mean", "max", "fr"))
     ap.add_argument("--tau", type=duration_or_seconds, default=0.02, help="membrane time constant (20ms, or seconds)")
     ap.add_argument("--only", default="", help="comma-separated case names (default: all)")
@@ -170,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                       **backend)  # fmt: skip
         except ConfigError as exc:
             ap.error(f"{name}: {exc}")
-    runs = 1 if args.quick else args.runs
+    runs = args.runs = args.runs or (1 if args.quick else 3)  # the record names the runs made
     user_env = dict(os.environ)
     settings = {"default": user_env}
     if not args.no_tuned:

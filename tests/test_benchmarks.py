@@ -234,6 +234,15 @@ def test_bench_ipd_stopped_part_way_keeps_the_timings_it_made(tmp_path):
     assert len(data["times"]["notebook loop"]["default"]) == 1 and data["speed_probe"]["before"] > 0
 
 
+def test_bench_ipd_quick_takes_the_runs_asked_for(tmp_path):
+    """--quick with --runs 2 timed each case once without a word (a smoke run's one run won over
+    the repeats asked for): the median was of one run. --runs given is the number of runs."""
+    _run("benchmarks/bench_ipd.py", "--quick", "--runs", "2", "--only", "snnsim fused", "--no-grid", "--no-tuned",
+         "--results", str(tmp_path))  # fmt: skip
+    (record,) = tmp_path.glob("cpu-*-quick.json")
+    assert len(json.loads(record.read_text())["times"]["snnsim fused"]["default"]) == 2
+
+
 def test_readme_numbers_are_those_of_the_stored_records():
     """Every stored CPU record is quoted in benchmarks/README.md as its script computes it: each
     case's repeats, their median and its ratio to the notebook loop's median, and the grids'
