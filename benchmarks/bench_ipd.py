@@ -213,15 +213,15 @@ def main(argv: list[str] | None = None) -> int:
                 for setting, env in settings.items():
                     seconds = measure(cmd, env, out)
                     times.setdefault(name, {}).setdefault(setting, []).append(seconds)
+                    save(complete=False)  # before the line that says it is done
                     print(f"  run {r + 1}: {name} ({setting}): {seconds:.2f} s", flush=True)
-                    save(complete=False)
     if not args.no_grid:
         experiment = "smoke" if args.quick else "ipd_readouts_corrected"
         for processes in [info["cores"]] if args.quick else sorted({1, info["cores"]}):  # a smoke run: once
             seconds, cmd = grid(experiment, processes, user_env)
             grids.append({"experiment": experiment, "processes": processes, "seconds": seconds, "command": cmd})
-            print(f"  grid {experiment}, {processes} process(es): {seconds:.1f} s", flush=True)
             save(complete=False)
+            print(f"  grid {experiment}, {processes} process(es): {seconds:.1f} s", flush=True)
 
     speed["after"] = speed_probe(probe_seconds)
     print(f"# machine speed after the runs: {speed['after']:,.0f} matrix products per second "
