@@ -39,7 +39,7 @@ from pathlib import Path
 from snnsim.atomic_write import write_bytes
 from snnsim.cli import OneLineParser, description_of, duration_or_seconds, guarded, positive_int
 from snnsim.config import RunConfig
-from snnsim.errors import ConfigError, ResultError
+from snnsim.errors import EXIT_FAILED, ConfigError, ResultError, SnnsimError
 from snnsim.results import NUMERICS_VERSION, check_writable, library_versions
 from snnsim.units import parse_duration
 
@@ -68,11 +68,23 @@ def cases(args: argparse.Namespace, out: Path) -> dict[str, list[str]]:
     }
 
 
-def measure(cmd: list[str], env: dict[str, str], out: Path) -> float:
-    """Training seconds of one case in a fresh process."""
+class CaseFailed(SnnsimError):
+    """A case's (or the grid's) command failed: one line, exit 1; the timings before it are recorded."""
+
+    exit_code = EXIT_FAILED
+
+
+def failed(what: str, proc: subprocess.CompletedProcess) -> CaseFailed:
+    """``what`` failed: the command's exit code and the last line it wrote (its one-line error)."""
+    lines = (proc.stderr or proc.stdout or "").strip().splitlines()
+    return CaseFailed(f"{what} failed (exit {proc.returncode}): {lines[-1] if lines else 'no message'}")
+
+
+def measure(cmd: list[str], env: dict[str, str], out: Path, what: str) -> float:
+    """Training seconds of one case in a fresh process (``what``: the case, named if it fails)."""
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr[-2000:]}")
+        raise failed(what, proc)
     if "snnsim.run" in cmd:
         import h5py
 
@@ -92,7 +104,7 @@ def grid(experiment: str, processes: int, env: dict[str, str]) -> tuple[float, l
         proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
-            raise RuntimeError(f"grid failed: {proc.stdout}{proc.stderr}")
+            raise failed(f"grid {experiment} with {processes} process(es)", proc)
     return seconds, cmd
 
 
@@ -211,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in range(runs):
             for name, cmd in chosen.items():
                 for setting, env in settings.items():
-                    seconds = measure(cmd, env, out)
+                    seconds = measure(cmd, env, out, f"{name} ({setting}), run {r + 1}")
                     times.setdefault(name, {}).setdefault(setting, []).append(seconds)
                     save(complete=False)  # before the line that says it is done
                     print(f"  run {r + 1}: {name} ({setting}): {seconds:.2f} s", flush=True)

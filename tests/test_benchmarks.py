@@ -1,6 +1,7 @@
 """The benchmark scripts run (smoke runs: the figures themselves are measured, not tested)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -241,6 +242,29 @@ def test_bench_ipd_quick_takes_the_runs_asked_for(tmp_path):
          "--results", str(tmp_path))  # fmt: skip
     (record,) = tmp_path.glob("cpu-*-quick.json")
     assert len(json.loads(record.read_text())["times"]["snnsim fused"]["default"]) == 2
+
+
+@pytest.mark.slow
+def test_bench_ipd_names_a_failed_case_in_one_line(tmp_path):
+    """A case whose command fails (here snnsim's run, which cannot write its result file in a
+    full $TMPDIR) ended on a traceback (RuntimeError) with the command's whole stderr. It is one
+    line now naming the case, the run and the command's own last line, exit 1, and the timings
+    made before it are in the record."""
+    from small_disk import fill, mounted_tmpfs
+
+    args = ["--quick", "--only", "notebook loop,snnsim fused", "--no-grid", "--no-tuned",
+            "--results", str(tmp_path / "records")]  # fmt: skip
+    with mounted_tmpfs(tmp_path / "tmp", "256k") as tmp:
+        fill(tmp, room=64 * 1024)  # room for the temporary folder, not for a result file
+        env = {**os.environ, "TMPDIR": str(tmp)}
+        proc = subprocess.run([sys.executable, "benchmarks/bench_ipd.py", *args], cwd=ROOT, env=env,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("bench_ipd.py: error: snnsim fused (default), run 1 failed (exit 5): snnsim.run: "), line
+    assert "error: --out: only 64 kB free on the file system of " in line, line
+    (record,) = (tmp_path / "records").glob("cpu-*-quick.json")
+    assert list(json.loads(record.read_text())["times"]) == ["notebook loop"]
 
 
 def test_readme_numbers_are_those_of_the_stored_records():
