@@ -44,6 +44,10 @@ def load(experiment, study):
                           f"{experiment}, then python -m snnsim.sweep merge {experiment} (docs/sweeps.md), or set "
                           "$SNNSIM_RESULTS to the folder that holds it")
     ds = results.load(RESULTS / experiment)
+    if "model" in ds.attrs:  # python -m snnsim.predict's file: its model's run file, no run of its own
+        raise ResultError(f"{RESULTS / experiment} is a predictions file (python -m snnsim.predict) of the model in "
+                          f"{ds.attrs['model']}, not an experiment's results: give the run's file "
+                          f"({ds.attrs['model']}) or the experiment it belongs to")
     found = ds.attrs.get("study") or ds.attrs.get("config_study") or "no study's"
     if found != study:
         raise ResultError(f"{RESULTS / experiment} holds {found} results, not {study}: this notebook draws "

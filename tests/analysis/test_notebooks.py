@@ -201,6 +201,30 @@ def test_notebook_saves_a_run_files_figures_under_the_name_snnsim_plots_gives_th
     assert saved == [f"{Path(experiment).stem}_accuracy.png", f"{Path(experiment).stem}_accuracy.svg"], saved
 
 
+def test_notebook_names_a_predictions_file_as_one(tmp_path, monkeypatch):
+    """A ``python -m snnsim.predict`` file as $SNNSIM_BMI_EXPERIMENT was refused as holding "no
+    study's results", though it holds a BMI model's predictions; it is named now, with the run's
+    file to give instead, as the analysis scripts name it. The notebook's first cell, here."""
+    from snnsim import predict
+    from snnsim import run as run_cli
+    from snnsim.errors import ResultError
+
+    model, out = tmp_path / "ridge.h5", tmp_path / "preds.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "linear", "--n-train-folds", "1", "--quiet", "--out",
+                         str(model)]) == 0  # fmt: skip
+    assert predict.main([str(model), "--data", "synthetic", "--out", str(out)]) == 0
+    monkeypatch.setenv("SNNSIM_RESULTS", str(tmp_path))
+    monkeypatch.setenv("SNNSIM_BMI_EXPERIMENT", "preds")
+    nb = nbformat.read(ANALYSIS / "bmi_training_size.ipynb", as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code").source.replace("%matplotlib inline\n", "")
+    with pytest.raises(ResultError) as refused:
+        exec(setup, {})
+    assert str(refused.value) == (
+        f"{tmp_path / 'preds'} is a predictions file (python -m snnsim.predict) of the model in {model}, not an "
+        f"experiment's results: give the run's file ({model}) or the experiment it belongs to"
+    )
+
+
 BMI_DIMS = """
 name = "bmi_dims"
 [fixed]
