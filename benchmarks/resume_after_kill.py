@@ -3,7 +3,8 @@
     python benchmarks/resume_after_kill.py WORKDIR [CASE,CASE...]      # MODES=..., SEED=... in the environment
 
 For each case (tiny settings; :data:`CASES`): one uninterrupted ``python -m snnsim.run`` into
-``WORKDIR/CASE/whole``, then for each mode a run into ``WORKDIR/CASE/MODE`` killed with SIGKILL
+``WORKDIR/CASE/whole`` (one of an earlier call is reused where its settings, snnsim numerics and
+versions are those of this call; else it is run again, with a line saying why), then for each mode a run into ``WORKDIR/CASE/MODE`` killed with SIGKILL
 and the same command again, which resumes from the checkpoint; every data variable and attribute
 of its result file (timings and resume attributes aside) compared exactly with the uninterrupted
 run's, and the TensorBoard scalars where the case writes them. Modes (``MODES``, comma-separated;
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,6 +88,33 @@ CASES = {
 def cmd(args: list[str], out: Path) -> list[str]:
     args = [str(out.parent / "tb") if a == "TB" else a for a in args]
     return [sys.executable, "-m", "snnsim.run", *args, "--out", str(out)]
+
+
+def outdated(whole: Path, args: list[str]) -> str | None:
+    """Why the uninterrupted run ``whole`` of an earlier call is not what ``args`` would make now
+    (None: it is, and is reused): unreadable, other settings, other snnsim numerics or versions."""
+    from snnsim import results
+    from snnsim.errors import SnnsimError
+    from snnsim.run import build_parser, config_from_args
+
+    try:
+        attrs = results.load(whole).attrs
+        was = json.loads(attrs["config"])
+    except (OSError, ValueError, KeyError, SnnsimError) as exc:
+        return f"cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+    now = json.loads(config_from_args(build_parser().parse_args(cmd(args, whole)[3:])).to_json())
+    if differ := sorted(k for k in set(was) | set(now) if was.get(k) != now.get(k)):
+        return f"has other settings ({', '.join(differ)})"
+    if results.numerics_version(dict(attrs)) != results.NUMERICS_VERSION:
+        return f"has snnsim numerics {results.numerics_version(dict(attrs))} (here {results.NUMERICS_VERSION})"
+    try:
+        versions = json.loads(attrs.get("versions") or "{}")
+    except ValueError:
+        versions = {}
+    here = results.library_versions()
+    if differ := sorted(k for k in set(versions) | set(here) if versions.get(k) != here.get(k)):
+        return "was made with " + ", ".join(f"{k} {versions.get(k)} (here {here.get(k)})" for k in differ)
+    return None
 
 
 def sidecar(folder: Path) -> dict | None:
@@ -174,7 +203,12 @@ def main(argv: list[str] | None = None) -> int:
         whole = base / "whole" / "r.h5"
         whole.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.monotonic()
-        if not whole.exists():
+        stale = outdated(whole, args) if whole.exists() else None
+        if stale:
+            print(f"{name}: the reference whole/r.h5 of an earlier call {stale}: running it again", flush=True)
+            shutil.rmtree(whole.parent)  # its TensorBoard events and checkpoints too
+            whole.parent.mkdir(parents=True)
+        if stale or not whole.exists():
             p = subprocess.run(cmd(args, whole), cwd=ROOT, env=ENV, capture_output=True, text=True)
             if p.returncode:
                 rows.append((name, "whole", f"FAILED rc {p.returncode}: {p.stderr.strip().splitlines()[-1:]}"))

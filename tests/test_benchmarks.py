@@ -142,6 +142,35 @@ def test_resume_after_kill_takes_a_workdir_relative_to_where_it_is_called(tmp_pa
     assert (tmp_path / "w" / case / "whole" / "r.h5").is_file()
 
 
+@pytest.mark.slow
+def test_resume_after_kill_runs_again_a_reference_of_other_settings(tmp_path):
+    """A WORKDIR of an earlier call whose uninterrupted run was made with other settings (here one
+    epoch, as by an earlier version of the case): it was reused, and every resumed run compared
+    against it ("DIFFER", exit 1). It is run again now, with a line that says why; one of the
+    same settings and versions is still reused."""
+    from snnsim import run as run_cli
+
+    env = {"MODES": "boundary", "PYTHONPATH": str(ROOT), "SNNSIM_NO_NATIVE": "1"}
+    case = "ipd-fused-val-ema"
+    script = ROOT / "benchmarks" / "resume_after_kill.py"
+    sys.path.insert(0, str(script.parent))
+    try:
+        import resume_after_kill as rak
+    finally:
+        sys.path.remove(str(script.parent))
+    whole = tmp_path / "w" / case / "whole" / "r.h5"
+    old = [a if a != "6" else "1" for a in rak.CASES[case]]
+    assert run_here(run_cli.main, *old, "--out", whole, cwd=ROOT, env=env).returncode == 0
+    proc = run_here(script, tmp_path / "w", case, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"{case}: the reference whole/r.h5 of an earlier call has other settings (epochs)" in proc.stdout
+    assert proc.stdout.rstrip().endswith("EQUAL |"), proc.stdout
+    made = whole.stat().st_mtime_ns
+    again = run_here(script, tmp_path / "w", case, cwd=tmp_path, env=env)  # its own reference: reused
+    assert again.returncode == 0 and "running it again" not in again.stdout, again.stdout
+    assert whole.stat().st_mtime_ns == made
+
+
 #: the scripts' cases of test_bad_arguments_are_one_line_and_exit_2 that run in a process of their
 #: own: one of each script that test_a_bad_argument_is_one_line does not run
 OWN_PROCESS = (["same_numbers.py", "--only", "bogus"], ["resume_after_kill.py", "w", "bogus"], ["memory_peak.py"])
