@@ -537,10 +537,11 @@ def load(path: str | os.PathLike) -> xr.Dataset:
             open(path, "rb").close()  # noqa: SIM115 - a file without read permission: named as one
     except OSError as exc:
         raise ResultError(f"cannot read {path} ({exc.strerror})") from None
-    if not is_hdf5(path) and (kind := file_kind(path)) is not None:  # a file of another format, named as such
-        raise ResultError(f"{path} is {kind}, not a result file (HDF5)")
-    if not is_hdf5(path) and not _cut_signature(path):  # bytes of no format known: not "unreadable (OSError)"
-        raise ResultError(f"{path} is not an HDF5 file (a result file is)")
+    if not is_hdf5(path):
+        if (kind := file_kind(path)) is not None:  # a file of another format, named as such
+            raise ResultError(f"{path} is {kind}, not a result file (HDF5)")
+        if not _cut_signature(path):  # bytes of no format known: not "unreadable (OSError)"
+            raise ResultError(f"{path} is not an HDF5 file (a result file is)")
     try:
         ds, damage = read(path)
     except _NotAResultLayout:

@@ -442,8 +442,9 @@ def rerun_note(ns: argparse.Namespace) -> str | None:
     if path is None:
         return None
     from . import results
+    from .sweep.jobs import file_attrs
 
-    attrs = results.load(path).attrs
+    attrs = file_attrs(path)  # its attributes only: result_settings loaded and checked the file already
     made = results.numerics_version(attrs)
     if made == results.NUMERICS_VERSION:
         if not (otherwise := results.computed_otherwise(attrs)):

@@ -322,10 +322,10 @@ def states(
     out = [JobState(s.index, "failed", failed[s.index]) if s.index in failed else s for s in out]
 
     def in_queue(s: JobState) -> JobState:
-        task, _, slurm_state = waiting[s.index].removeprefix("SLURM job ").partition(" ")
+        task, slurm_state = waiting[s.index]
         if slurm_state == "RUNNING":
             return JobState(s.index, "running", f"(starting) in SLURM job {task}")
-        return JobState(s.index, "queued", waiting[s.index])
+        return JobState(s.index, "queued", f"SLURM job {task} {slurm_state}")
 
     return [in_queue(s) if s.index in waiting and s.state not in ("done", "running") else s for s in out]
 

@@ -235,8 +235,9 @@ def queued(
     stale: Collection[int] = (),
     missing: Collection[int] = (),
     failed: dict[int, str] | None = None,
-) -> dict[int, str]:
-    """Job index -> where it waits (``"SLURM job 123_4 PENDING (Priority)"``), for the jobs of
+) -> dict[int, tuple[str, str]]:
+    """Job index -> the array task that will run it and its state there (``("123_4", "PENDING
+    (Priority)")``, ``("123_5", "RUNNING")``), for the jobs of
     the array jobs ``sweep submit`` recorded that are still in the queue, the ``stale`` jobs only
     where the array job reruns them (``--rerun-stale``); {} where none is recorded or ``squeue``
     does not answer. ``failed``: where given, the ``missing`` jobs (no result, no ``.failed``
@@ -253,7 +254,7 @@ def queued(
               f"{', '.join(j for j, *_ in recorded)} still wait ({why[0] if why else 'no answer'}); "
               "jobs waiting in the queue show as missing", file=sys.stderr)  # fmt: skip
         return {}
-    out: dict[int, str] = {}
+    out: dict[int, tuple[str, str]] = {}
     for job, pack, rerun_stale, _ in recorded:
         for task, state in queue.get(job, {}).items():
             if state == "COMPLETING":  # ending (cancelled, or its jobs written or failed): runs no job
@@ -265,7 +266,7 @@ def queued(
             for index in indices:
                 if index in stale and not rerun_stale:  # the task leaves it alone
                     continue
-                out.setdefault(index, f"SLURM job {job}_{task} {state}")
+                out.setdefault(index, (f"{job}_{task}", state))
     for index in [] if failed is None else [i for i in missing if i not in out]:
         for job, pack, _, pattern in reversed(recorded):  # the last array job that ran it
             try:
