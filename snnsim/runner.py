@@ -26,6 +26,7 @@ Every model's numbers equal those of running its config alone: batching is exact
 from __future__ import annotations
 
 import json
+import resource
 import time
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
@@ -113,16 +114,30 @@ def _synchronise(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or None."""
+def _proc_bytes(path: str, key: str) -> int | None:
+    """The bytes of the line ``KEY: N kB`` of the /proc file ``path``, or None."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(f"{key}:"):
                     return int(line.split()[1]) * 1024
     except OSError:
         return None
     return None
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new allocations (Linux ``MemAvailable``), or None."""
+    return _proc_bytes("/proc/meminfo", "MemAvailable")
+
+
+def peak_memory() -> int:
+    """This process's peak resident memory, bytes: ``VmHWM`` of /proc/self/status, which starts
+    anew at the exec; ``getrusage``'s ``ru_maxrss`` keeps the resident memory of the process that
+    started this one (Linux carries it across fork and exec), so a job started from a process of
+    2 GB had 2 GB. ``getrusage`` where there is no /proc."""
+    peak = _proc_bytes("/proc/self/status", "VmHWM")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 if peak is None else peak
 
 
 #: Memory of a process's first training that no study's estimate holds (torch's and the

@@ -37,7 +37,6 @@ import fnmatch
 import json
 import os
 import re
-import resource
 import socket
 import sys
 import time
@@ -817,7 +816,7 @@ def run_jobs(
     be written (disk full ...); 128+N stopped by signal N (results already written stay).
     """
     from ..cli import Interrupted, signals_held, stop_on_signals
-    from ..runner import run_configs
+    from ..runner import peak_memory, run_configs
     from .experiment import format_settings
 
     todo, code = [], EXIT_OK
@@ -882,7 +881,7 @@ def run_jobs(
             def write(i: int, ds: xr.Dataset) -> None:
                 index = todo[i]
                 ds.attrs["job_wall_seconds"] = time.monotonic() - started
-                ds.attrs["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                ds.attrs["peak_rss_mb"] = peak_memory() / 2**20
                 with signals_held():  # a stop once the file is in place would say it was not written
                     path = results.write(ds, result_path(exp, index, root), overwrite=True)  # the job is locked
                     marker = failed_path(exp, index, root)

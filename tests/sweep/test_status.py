@@ -125,6 +125,25 @@ def test_status_json_reasons_times_memory_and_submit_failed(tmp_path):
     ), dry.stdout
 
 
+def test_peak_memory_of_a_job_is_its_own_not_that_of_the_process_that_started_it(tmp_path):
+    """A job's ``peak_rss_mb`` was ``getrusage``'s ``ru_maxrss``, which Linux carries across fork
+    and exec: `sweep run` started from a process holding 2 GB (a notebook's kernel with its data)
+    recorded 2 GB for a tiny job, and `status` showed it. It is the job process's own peak
+    (``VmHWM``), some 0.7 GB with torch."""
+    toml = tmp_path / "one.toml"
+    toml.write_text(EXPERIMENT.replace('name = "st"', 'name = "one"').replace("lr = [0.01, 1e30]", "")
+                    .replace("seed = [0, 1]", "seed = [0]").replace("epochs = 2", "epochs = 1"))  # fmt: skip
+    res = tmp_path / "res"
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+    big = "import subprocess, sys; held = bytearray(2 * 10**9); sys.exit(subprocess.run(sys.argv[1:]).returncode)"
+    proc = subprocess.run([sys.executable, "-c", big, sys.executable, "-m", "snnsim.sweep", "--results-dir", str(res),
+                           "run", str(toml), "0"], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    peak = results.load(result_path(experiment.load(toml), 0, res)).attrs["peak_rss_mb"]
+    assert 30 < peak < 1500, peak  # MB: its own (0.7 GB), not the 2 GB of the process that started it
+
+
 def test_local_and_submit_name_why_a_job_they_run_again_failed_last_time(tmp_path):
     """A job that failed for its own setting (lr 1e-30: no weight changes) was run again by `sweep
     local` and sent again by `submit --failed` without a word of why it failed: it fails again the
