@@ -2,8 +2,8 @@
 ARGS...`` runs ``python -m MODULE ARGS...`` (``snnsim.run`` or ``snnsim.sweep``) in this process
 and prints, on stderr, the process's resident memory when the runner checks memory (after the
 imports, before any data), the estimate it checks (``runner.estimate_memory``), and the peak
-resident memory at the end (:func:`peak_bytes`), with the increment from the first to the last, which
-is what the estimate is for (docs/sweeps.md, "Memory"). ``snnsim.sweep local`` and ``submit``, whose
+resident memory at the end (``runner.peak_memory``), with the increment from the first to the
+last, which is what the estimate is for (docs/sweeps.md, "Memory"). ``snnsim.sweep local`` and ``submit``, whose
 jobs run in processes of their own, are refused; a command that reaches no memory check here (a
 job already complete) says that nothing was measured, exit 1."""
 
@@ -31,21 +31,6 @@ def measured(cfgs, batches):  # noqa: ANN001, ANN201
         seen["rss"] = int(fh.read().split()[1]) * resource.getpagesize()
     seen["estimate"] = runner.estimate_memory(cfgs, batches)
     return check(cfgs, batches)
-
-
-def peak_bytes() -> int:
-    """This process's peak resident memory: ``VmHWM`` of /proc/self/status, which starts anew at
-    the exec; ``getrusage``'s ``ru_maxrss`` keeps the resident memory of the process that started
-    this one (Linux carries it across fork and exec): the peak of a run started from pytest's
-    process, 900 MB with its data, was that process's. ``getrusage`` where there is no /proc."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def sweep_command(args: list[str]) -> str | None:
@@ -77,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         code = exc.code
     else:
         code = 0
-    peak = peak_bytes()
+    peak = runner.peak_memory()
     if "rss" not in seen and code == 0 and not {"-h", "--help"} & set(ns.args):
         print(f"{p.prog}: error: nothing measured: no run of python -m {ns.module} reached the memory check in "
               "this process (a job already complete is skipped)", file=sys.stderr)  # fmt: skip

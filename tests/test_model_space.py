@@ -129,9 +129,7 @@ DELAY_RUN = ["--epochs", "1", "--n-train-batches", "1", "--n-test-batches", "1",
 MEASURE = """
 import sys, torch
 from snnsim.functional.delay import delay
-def peak():
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmHWM:"))
+from snnsim.runner import peak_memory as peak
 def once(b, t, d):
     x = (torch.rand(1, b, t, 200, generator=torch.Generator().manual_seed(0)) < 0.1).float()
     lag = (torch.rand(1, 200, generator=torch.Generator().manual_seed(1)) * d).requires_grad_()
