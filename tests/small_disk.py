@@ -12,13 +12,15 @@ import pytest
 
 
 @contextmanager
-def mounted_tmpfs(folder: Path, size: str = "64k") -> Iterator[Path]:
-    """Mount a tmpfs of ``size`` at ``folder`` (made if missing) for the ``with`` block, then
-    unmount it; skips the test where mounting needs root that it has not."""
+def mounted_tmpfs(folder: Path, size: str = "64k", read_only: bool = False) -> Iterator[Path]:
+    """Mount a tmpfs of ``size`` (``read_only``: mounted read-only) at ``folder`` (made if
+    missing) for the ``with`` block, then unmount it; skips the test where mounting needs root
+    that it has not."""
     if os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
     folder.mkdir(exist_ok=True)
-    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], check=True)
+    options = f"ro,size={size}" if read_only else f"size={size}"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=True)
     try:
         yield folder
     finally:

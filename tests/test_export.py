@@ -287,29 +287,17 @@ def test_a_full_disk_is_one_line_and_nothing_written(trained, tmp_path):
     """A NIR graph was first written by HDF5 to a scratch file beside --out: on a full disk the
     message was HDF5's own, over two lines ("Unable to synchronously create file (file write
     failed: time = ...", the scratch name, a buffer address). The pt format said it in one line."""
-    import os
+    from small_disk import fill, mounted_tmpfs
 
-    small = tmp_path / "small"
-    small.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)],
-                                           capture_output=True).returncode:  # fmt: skip
-        pytest.skip("needs root to mount a small file system")
-    try:
-        with open(small / "fill", "wb", buffering=0) as fh:  # every block taken
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-            except OSError:
-                pass
+    with mounted_tmpfs(tmp_path / "small") as small:
+        fill(small)  # every block taken
         for fmt in ("nir", "pt"):
             out = small / f"model.{fmt}"
             proc = export([str(trained["mean", "standard"]), "--format", fmt, "--out", str(out)], tmp_path)
             assert proc.returncode == 5, proc.stderr
             assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
             assert f"cannot write {out}: No space left on device; nothing written there" in proc.stderr
-            assert sorted(p.name for p in small.iterdir()) == ["fill"]
-    finally:
-        subprocess.run(["umount", str(small)], check=True)
+            assert sorted(p.name for p in small.iterdir()) == ["filler"]
 
 
 def test_a_bmi_snn_exports_with_its_head_and_scaling_and_an_ann_is_refused(bmi_path, tmp_path):

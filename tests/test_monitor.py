@@ -224,18 +224,10 @@ def test_a_full_disk_under_tensorboard_costs_the_events_not_the_result(tmp_path)
     result, exits 0 and says so in one line. Before, the writer's OSError ended the run with
     "snnsim.run: error: No space left on device" (exit 5, no path named, the trained result lost)
     after a traceback from TensorBoard's writer thread."""
-    small = tmp_path / "small"
-    small.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(small)],
-                                           capture_output=True).returncode:  # fmt: skip
-        pytest.skip("needs root to mount a small file system")
-    try:
-        with open(small / "fill", "wb", buffering=0) as fh:  # every block taken
-            try:
-                while True:
-                    fh.write(b"\0" * 4096)
-            except OSError:
-                pass
+    from small_disk import fill, mounted_tmpfs
+
+    with mounted_tmpfs(tmp_path / "small") as small:
+        fill(small)  # every block taken
         out = tmp_path / "r.h5"
         proc = subprocess.run([sys.executable, "-m", "snnsim.run", *IPD, "--tensorboard", str(small / "tb"), "--out",
                                str(out)], cwd=ROOT, capture_output=True, text=True, timeout=300)  # fmt: skip
@@ -244,8 +236,6 @@ def test_a_full_disk_under_tensorboard_costs_the_events_not_the_result(tmp_path)
         assert f"tensorboard: cannot write in {small / 'tb'} (No space left on device)" in proc.stderr
         assert "training goes on without it" in proc.stderr
         assert results.load(out).attrs["complete"] == 1
-    finally:
-        subprocess.run(["umount", str(small)], check=True)
 
 
 def test_a_full_disk_under_tensorboard_is_said_on_a_line_of_its_own_beside_the_bar(tmp_path):

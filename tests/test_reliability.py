@@ -295,12 +295,7 @@ def test_a_sidecar_that_cannot_be_written_does_not_name_an_older_epoch(tmp_path)
     again" of a checkpoint that holds epoch 2 (sweep status showed epoch 1 too)."""
     import torch
 
-    folder = tmp_path / "small"
-    folder.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(folder)],
-                                           capture_output=True).returncode:  # fmt: skip
-        pytest.skip("needs root to mount a small file system")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "1m") as folder:
         proc = subprocess.run([sys.executable, "-c", FULL_BEFORE_SIDECAR, str(folder / "other-job"), *TINY, "--epochs",
                                "3", "--out", str(folder / "r.h5")], cwd=ROOT, capture_output=True, text=True,
                               timeout=300)  # fmt: skip
@@ -309,8 +304,6 @@ def test_a_sidecar_that_cannot_be_written_does_not_name_an_older_epoch(tmp_path)
         assert torch.load(ckpt, weights_only=False)["loop"]["epoch"] == 2
         assert not (folder / ".r.h5.r0-0.ckpt.json").exists()
         assert "its checkpoint stays (.r.h5.r0-0.ckpt): the same command resumes from it" in err
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 # -- 4. signals and leftover temporaries -----------------------------------------------------------
