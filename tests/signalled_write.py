@@ -1,4 +1,5 @@
-"""A command stopped by a signal inside its atomic write (the tests of export, predict and sweep merge)."""
+"""A command stopped by a signal inside its atomic write (the tests of export, predict and sweep merge), or held
+in its first checkpoint's write (the tests of run and sweep run)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,24 @@ def signal_in_write(module: str, argv: list[str], temporaries: str, folder: Path
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     return proc.returncode, err
+
+
+def held_in_checkpoint_write(module: str, argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``module``'s ``main(argv)`` in a process of its own, held (60 s) in its first checkpoint's
+    write once it has printed "writing": its temporary is there, and its writer alive."""
+    code = (
+        "import os, sys, time\n"
+        "real = os.replace\n"
+        "def held(src, dst):\n"
+        "    if '.ckpt' in str(dst):\n"
+        "        print('writing', flush=True)\n"
+        "        time.sleep(60)\n"
+        "    real(src, dst)\n"
+        "os.replace = held\n"
+        f"from {module} import main\n"
+        f"sys.exit(main({argv!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, env=env)  # fmt: skip
+    assert proc.stdout.readline().strip() == "writing"
+    return proc

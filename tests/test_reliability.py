@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from in_process import run_here
+from signalled_write import held_in_checkpoint_write
 from small_disk import fill, mounted_tmpfs
 
 from snnsim import results
@@ -409,21 +410,7 @@ def test_a_run_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(t
     from snnsim import run
 
     out = tmp_path / "r.h5"
-    code = (
-        "import os, sys, time\n"
-        "real = os.replace\n"
-        "def held(src, dst):\n"
-        "    if '.ckpt' in str(dst):\n"
-        "        print('writing', flush=True)\n"
-        "        time.sleep(60)\n"
-        "    real(src, dst)\n"
-        "os.replace = held\n"
-        "from snnsim.run import main\n"
-        f"sys.exit(main({[*TINY, '--out', str(out)]!r}))\n"
-    )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT)  # fmt: skip
-    assert proc.stdout.readline().strip() == "writing"
+    proc = held_in_checkpoint_write("snnsim.run", [*TINY, "--out", str(out)])
     proc.kill()
     proc.communicate(timeout=60)
     stale = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]

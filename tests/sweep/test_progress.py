@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from in_process import run_here
+from signalled_write import held_in_checkpoint_write
 
 from snnsim import results
 from snnsim.sweep import cli
@@ -132,23 +133,8 @@ def test_sweep_local_suggests_packs_when_each_job_would_start_a_process(local_ru
 def held_in_a_checkpoint_write(toml: Path, res: Path) -> subprocess.Popen:
     """``sweep run`` of job 0 in a process of its own, held (60 s) in its first checkpoint's write
     once it has printed "writing": its temporary is there, and its writer alive."""
-    code = (
-        "import os, sys, time\n"
-        "real = os.replace\n"
-        "def held(src, dst):\n"
-        "    if '.ckpt' in str(dst):\n"
-        "        print('writing', flush=True)\n"
-        "        time.sleep(60)\n"
-        "    real(src, dst)\n"
-        "os.replace = held\n"
-        "from snnsim.sweep.cli import main\n"
-        f"sys.exit(main(['--results-dir', {str(res)!r}, 'run', {str(toml)!r}, '0']))\n"
-    )
     env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT, env=env)  # fmt: skip
-    assert proc.stdout.readline().strip() == "writing"
-    return proc
+    return held_in_checkpoint_write("snnsim.sweep.cli", ["--results-dir", str(res), "run", str(toml), "0"], env)
 
 
 def test_status_does_not_call_a_live_writers_temporary_an_interrupted_write(tmp_path):
