@@ -89,6 +89,23 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
     return path
 
 
+def folder_blocked(folder: Path) -> tuple[str | None, Path, Path]:
+    """What keeps files from being made in ``folder`` (made if missing), by its path alone:
+    ``(why, where, made_in)``, ``why`` one of ``"file"`` (``folder`` is a file), ``"link"``
+    (``where`` is a link on its way to a folder that is gone: a purged scratch space), ``"below"``
+    (``where`` is the file it would be below) or None; ``made_in``: ``folder``, or the nearest
+    folder above it that exists, where the files are made (see :func:`cannot_write_in`)."""
+    if folder.exists() and not folder.is_dir():
+        return "file", folder, folder
+    for link in (folder, *folder.parents):
+        if link.is_symlink() and not link.exists():
+            return "link", link, folder
+    made_in = folder.resolve()
+    while not made_in.exists():  # the folder, or the nearest one above that exists
+        made_in = made_in.parent
+    return (None if made_in.is_dir() else "below"), made_in, made_in
+
+
 def cannot_write_in(folder: str | os.PathLike) -> str | None:
     """Why a file cannot be made in ``folder`` (read-only, no permission, full: the OS's words),
     found by making and removing a probe file there; None where it can."""

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import config, recipes
-from .atomic_write import PathTaken, WriteFailed, clean_and_report, leftovers, leftovers_by_target
+from .atomic_write import PathTaken, WriteFailed, clean_and_report, folder_blocked, leftovers, leftovers_by_target
 from .cli import Interrupted, OneLineParser, description_of, guarded, process, seconds_note, stop_on_signals, user_path
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
@@ -525,19 +525,16 @@ def check_tensorboard(given: str | os.PathLike, out: Path | None) -> None:
     if not os.fspath(given):
         raise ResultError("--tensorboard: empty; give a folder for the event files")
     folder = Path(given)
-    if folder.exists() and not folder.is_dir():
+    why, where, made_in = folder_blocked(folder)
+    if why == "file":
         raise ResultError(f"--tensorboard: {folder} is a file; give a folder")
     if out is not None and folder.resolve() == out.resolve():
         raise ResultError(f"--tensorboard: {folder} is the --out file; give another folder")
-    for link in (folder, *folder.parents):  # a link to a folder that is gone (a purged scratch space)
-        if link.is_symlink() and not link.exists():
-            raise ResultError(
-                f"--tensorboard: {link} is a link to {os.readlink(link)}, which is not there; give a folder"
-            )
-    made_in = folder.resolve()
-    while not made_in.exists():  # the folder, or the nearest one above that exists
-        made_in = made_in.parent
-    if not made_in.is_dir():
+    if why == "link":
+        raise ResultError(
+            f"--tensorboard: {where} is a link to {os.readlink(where)}, which is not there; give a folder"
+        )
+    if why == "below":
         raise ResultError(f"--tensorboard: {folder} is below the file {made_in}; give a folder")
     if not os.access(made_in, os.W_OK):
         raise ResultError(f"--tensorboard: cannot write in {made_in} (read-only or no permission); give another folder")

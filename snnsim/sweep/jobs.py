@@ -652,19 +652,16 @@ def list_folder(exp: Experiment, root: str | os.PathLike | None = None) -> Listi
 def _check_tensorboard(exp: Experiment, here: bool) -> None:
     """The experiment's ``tensorboard`` folder can be one (made if missing): not a file, nor below
     one, nor through a link to a folder that is gone; with ``here``, one this process may write in."""
-    from ..atomic_write import cannot_write_in
+    from ..atomic_write import cannot_write_in, folder_blocked
 
-    folder, named = Path(exp.tensorboard), f"{exp.name}: tensorboard = {exp.tensorboard!r}"
-    if folder.exists() and not folder.is_dir():
+    named = f"{exp.name}: tensorboard = {exp.tensorboard!r}"
+    why, where, made_in = folder_blocked(Path(exp.tensorboard))
+    if why == "file":
         raise SnnsimError(f"{named} is a file; give a folder; no job started")
-    for link in (folder, *folder.parents):
-        if link.is_symlink() and not link.exists():  # a link to a folder that is gone (a purged scratch space)
-            raise SnnsimError(f"{named}: {link} is a link to {os.readlink(link)}, which is not there; give a folder; "
-                              "no job started")  # fmt: skip
-    made_in = folder.resolve()
-    while not made_in.exists():  # the folder, or the nearest one above that exists
-        made_in = made_in.parent
-    if not made_in.is_dir():
+    if why == "link":
+        raise SnnsimError(f"{named}: {where} is a link to {os.readlink(where)}, which is not there; give a folder; "
+                          "no job started")  # fmt: skip
+    if why == "below":
         raise SnnsimError(f"{named} is below the file {made_in}; give a folder; no job started")
     if here and (why := cannot_write_in(made_in)):
         raise SnnsimError(f"{named}: cannot write in {made_in} ({why}); no job started")
