@@ -70,6 +70,21 @@ def name_holes(ds):
     if holes := merge_holes(ds):
         print(f"{EXPERIMENT}: {holes}")'''
 
+
+def setup_cell(study: str, experiment: str) -> nbformat.NotebookNode:
+    """The first code cell: :data:`SETUP`, then the merged results of ``experiment`` (or of the
+    experiment that ``$SNNSIM_<STUDY>_EXPERIMENT`` names) as ``ds``, with its holes named."""
+    return new_code_cell(
+        SETUP
+        + f"""
+
+EXPERIMENT = os.environ.get("SNNSIM_{study.upper()}_EXPERIMENT", "{experiment}")
+ds = load(EXPERIMENT, "{study}")
+name_holes(ds)
+ds"""
+    )
+
+
 IPD = [
     new_markdown_cell("""# IPD readouts: mean, max and firing-rate readouts at τ = 20 ms and 2 ms
 
@@ -82,15 +97,7 @@ and calls `snnsim.plots`; the same figures come from
 Readouts: **mean** (the notebook's *oc*: mean membrane potential of non-spiking output
 neurons over time), **max** (maximum over time) and **fr** (spiking output neurons, firing
 rate per step)."""),
-    new_code_cell(
-        SETUP
-        + """
-
-EXPERIMENT = os.environ.get("SNNSIM_IPD_EXPERIMENT", "ipd_readouts")
-ds = load(EXPERIMENT, "ipd")
-name_holes(ds)
-ds"""
-    ),
+    setup_cell("ipd", "ipd_readouts"),
     new_markdown_cell("""## Input stimuli
 
 Spike rasters of eight stimuli (fibres 0-99 one ear, 100-199 the other; each fibre has its
@@ -154,15 +161,7 @@ The assignment's Figures 1, 2a and 2b from the `bmi_training_size` experiment
 1..18 at rotation 15, plus rotation 5 with 18 folds for Figure 1), merged with
 `python -m snnsim.sweep merge bmi_training_size`. The same figures come from
 `python -m snnsim.plot results/bmi_training_size --out docs/figures`."""),
-    new_code_cell(
-        SETUP
-        + """
-
-EXPERIMENT = os.environ.get("SNNSIM_BMI_EXPERIMENT", "bmi_training_size")
-ds = load(EXPERIMENT, "bmi")
-name_holes(ds)
-ds"""
-    ),
+    setup_cell("bmi", "bmi_training_size"),
     new_markdown_cell("""## Figure 1: true and predicted shoulder velocity on the test fold
 
 A 20 s window of the test fold (rotation 5 and the largest training set when present), one
