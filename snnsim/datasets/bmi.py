@@ -128,6 +128,10 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
                 raise DataError(
                     f"{source}: {key} fold {i} is not a rectangular array (rows of different lengths)"
                 ) from None
+            except Exception as exc:  # an object numpy cannot read, such as a torch tensor that requires grad
+                raise DataError(
+                    f"{source}: {key} fold {i} cannot be read as an array ({type(exc).__name__}: {exc})"
+                ) from None
             if kind not in "iuf":
                 what = {"b": "boolean", "c": "complex"}.get(kind, "not numbers")
                 raise DataError(f"{source}: {key} fold {i} is {what}; expected real numbers")

@@ -55,6 +55,10 @@ def test_synthetic_format_and_determinism(small, tmp_path):
             lambda d: d["MI"].__setitem__(1, [list(r) for r in d["MI"][1][:3]] + [[1.0]]),
             "MI fold 1 is not a rectangular array",
         ),
+        (  # numpy cannot read it: a traceback (RuntimeError) from the check
+            lambda d: d["dtheta"].__setitem__(2, __import__("torch").from_numpy(d["dtheta"][2]).requires_grad_()),
+            r"dtheta fold 2 cannot be read as an array \(RuntimeError: Can't call numpy\(\) on Tensor that requires grad",
+        ),
     ],
 )
 def test_bad_input_one_clear_error(small, tmp_path, mutate, match):
