@@ -17,6 +17,7 @@ naming the problem (missing key, wrong fold count, mismatched rows, wrong MI wid
 from __future__ import annotations
 
 import hashlib
+import numbers
 import pickle
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -124,6 +125,8 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
                 raise DataError(f"{source}: {key} fold {i} is a masked array; give plain arrays without masked values")
             try:
                 kind = np.asarray(fold).dtype.kind
+                if kind == "O" and all(_is_real(v) for v in np.asarray(fold).flat):
+                    kind = "f"  # numbers as Python objects: np.array(rows, dtype=object), a mixed frame's .values
             except ValueError:  # rows of different lengths
                 raise DataError(
                     f"{source}: {key} fold {i} is not a rectangular array (rows of different lengths)"
@@ -139,6 +142,8 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
                 a = np.asarray(fold, dtype=np.float64)
             except (TypeError, ValueError):
                 raise DataError(f"{source}: {key} fold {i} is not a numeric array") from None
+            except OverflowError:  # a Python int past float64's range
+                raise DataError(f"{source}: {key} fold {i} holds numbers beyond float64's range") from None
             if key == "time":
                 if a.ndim == 2 and a.shape[1] == 1:
                     a = a[:, 0]
@@ -167,6 +172,11 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
         if rows["MI"] == 0:
             raise DataError(f"{source}: fold {i} is empty")
     return out
+
+
+def _is_real(value: object) -> bool:
+    """Whether ``value`` (an item of an object array) is a real number, not a boolean."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def check_file(path: str | Path) -> Path:

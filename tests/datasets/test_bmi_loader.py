@@ -7,6 +7,7 @@ import pytest
 
 from snnsim.config import RunConfig
 from snnsim.datasets import bmi
+from snnsim.datasets.bmi import KEYS
 from snnsim.datasets.bmi_synthetic import generate
 from snnsim.errors import ConfigError, DataError
 from snnsim.run import main
@@ -97,6 +98,23 @@ def test_a_python_2_pickle_loads(small, tmp_path):
     data, expected = bmi.load(path), bmi.load(_write(tmp_path, small))
     assert data.keys() == expected.keys()
     assert all(np.array_equal(a, b) for k in data for a, b in zip(data[k], expected[k]))
+
+
+def test_numbers_held_as_python_objects_load(small, tmp_path):
+    """A fold of dtype object whose items are all numbers (``np.array(rows, dtype=object)``, a pandas
+    frame's ``.values`` over columns of mixed types) was refused as "not numbers"."""
+    data = _copy(small)
+    data["MI"][0] = data["MI"][0].astype(object)
+    data["MI"][1] = np.array([[int(v) for v in row] for row in small["MI"][1]], dtype=object)
+    data["dtheta"][2] = data["dtheta"][2].astype(object)
+    loaded, expected = bmi.load(_write(tmp_path, data)), bmi.load(_write(tmp_path, small, "plain.pkl"))
+    assert all(np.array_equal(a, b) and a.dtype == np.float64 for k in KEYS for a, b in zip(loaded[k], expected[k]))
+    data["MI"][0][3, 7] = 10**400  # a number float64 cannot hold
+    with pytest.raises(DataError, match="MI fold 0 holds numbers beyond float64's range"):
+        bmi.load(_write(tmp_path, data))
+    data["MI"][0][3, 7] = None  # not a number: still refused
+    with pytest.raises(DataError, match="MI fold 0 is not numbers"):
+        bmi.load(_write(tmp_path, data))
 
 
 def test_missing_and_unreadable_files(tmp_path):
