@@ -123,6 +123,8 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
         for i, fold in enumerate(folds):
             if np.ma.isMaskedArray(fold):  # np.asarray would use the masked values as data
                 raise DataError(f"{source}: {key} fold {i} is a masked array; give plain arrays without masked values")
+            if type(fold).__module__.startswith("scipy.sparse") and hasattr(fold, "toarray"):
+                fold = fold.toarray()  # a sparse matrix or array: np.asarray makes it one object, not its values
             try:
                 kind = np.asarray(fold).dtype.kind
                 if kind == "O" and all(_is_real(v) for v in np.asarray(fold).flat):

@@ -117,6 +117,17 @@ def test_numbers_held_as_python_objects_load(small, tmp_path):
         bmi.load(_write(tmp_path, data))
 
 
+def test_sparse_folds_load(small, tmp_path):
+    """Spike counts are mostly 0: an MI fold saved as a scipy sparse matrix (or array) was refused
+    as "MI fold 0 is not numbers"."""
+    sparse = pytest.importorskip("scipy.sparse")
+    data = _copy(small)
+    data["MI"][0] = sparse.csr_matrix(data["MI"][0])
+    data["MI"][1] = sparse.coo_array(data["MI"][1])
+    loaded, expected = bmi.load(_write(tmp_path, data)), bmi.load(_write(tmp_path, small, "plain.pkl"))
+    assert all(np.array_equal(a, b) and type(a) is np.ndarray for k in KEYS for a, b in zip(loaded[k], expected[k]))
+
+
 def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(DataError, match="no file"):
         bmi.load(tmp_path / "nope.pkl")
