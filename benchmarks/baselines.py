@@ -180,12 +180,21 @@ CASES = {"notebook": NotebookNet, "snntorch": SnnTorchTutorialNet, "norse": Nors
 
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(description=description_of(__doc__))
-    ap.add_argument("case", choices=tuple(CASES))
-    ap.add_argument("--readout", default="mean", choices=("mean", "max", "fr"))
-    ap.add_argument("--tau", type=duration_or_seconds, default=0.02, help="membrane time constant (20ms, or seconds)")
-    ap.add_argument("--epochs", type=int, default=10)
-    ap.add_argument("--n-train-batches", type=int, default=64)
-    ap.add_argument("--device", default="cpu")
+    ap.add_argument(
+        "case", choices=tuple(CASES), help="the loop to time: the notebook's, or the snnTorch or Norse tutorial's"
+    )
+    ap.add_argument(
+        "--readout", default="mean", choices=("mean", "max", "fr"), help="how the output is read (default mean)"
+    )
+    ap.add_argument(
+        "--tau",
+        type=duration_or_seconds,
+        default=0.02,
+        help="membrane time constant with a unit, or seconds (default 20ms)",
+    )
+    ap.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
+    ap.add_argument("--n-train-batches", type=int, default=64, help="training set size in batches of 64 (default 64)")
+    ap.add_argument("--device", default="cpu", help="where to train: cpu, cuda or auto (default cpu)")
     args = ap.parse_args(argv)
     device = resolve_device(args.device)
     cfg = RunConfig(readout=args.readout, tau=args.tau, epochs=args.epochs, n_train_batches=args.n_train_batches,

@@ -147,16 +147,25 @@ def machine() -> dict[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(description=description_of(__doc__))
-    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    ap.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the trainings run (default cpu)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 epoch of 4 batches, 1 run (unless --runs), the smoke grid")  # fmt: skip
     ap.add_argument("--runs", type=positive_int, help="repeats per case (median reported; default 3, 1 with --quick)")
-    ap.add_argument("--readout", default="mean", choices=("mean", "max", "fr"))
-    ap.add_argument("--tau", type=duration_or_seconds, default=0.02, help="membrane time constant (20ms, or seconds)")
+    ap.add_argument(
+        "--readout", default="mean", choices=("mean", "max", "fr"), help="readout of every case (default mean)"
+    )
+    ap.add_argument(
+        "--tau",
+        type=duration_or_seconds,
+        default=0.02,
+        help="membrane time constant with a unit, or seconds (default 20ms)",
+    )
     ap.add_argument("--only", default="", help="comma-separated case names (default: all)")
-    ap.add_argument("--no-grid", action="store_true")
+    ap.add_argument("--no-grid", action="store_true", help="skip the grid of trainings (sweep local)")
     ap.add_argument("--no-tuned", action="store_true", help="skip the one-thread runs")
-    ap.add_argument("--results", type=Path, default=HERE / "results", help="folder of the JSON record")
+    ap.add_argument(
+        "--results", type=Path, default=HERE / "results", help="folder of the JSON record (default benchmarks/results)"
+    )
     args = ap.parse_args(argv)
     if args.results.exists() and not args.results.is_dir():
         ap.error(f"--results: {args.results} is a file; give the folder of the JSON records")

@@ -42,15 +42,17 @@ def train(cfg: RunConfig, data: IPDData, device: torch.device) -> tuple[np.ndarr
 
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(description=description_of(__doc__))
-    ap.add_argument("backends", nargs="+", choices=("fused", "snntorch", "norse"))
-    ap.add_argument("--devices", nargs=2, default=("cpu", "cuda"), metavar=("A", "B"))
-    ap.add_argument("--epochs", type=int, default=3)
-    ap.add_argument("--n-train-batches", type=int, default=64)
+    ap.add_argument("backends", nargs="+", choices=("fused", "snntorch", "norse"), help="the backends to train on")
+    ap.add_argument("--devices", nargs=2, default=("cpu", "cuda"), metavar=("A", "B"),
+                    help="the two devices compared (default cpu cuda)")  # fmt: skip
+    ap.add_argument("--epochs", type=int, default=3, help="training epochs (default 3)")
+    ap.add_argument("--n-train-batches", type=int, default=64, help="training set size in batches (default 64)")
     ap.add_argument(
         "--n-test-batches",
         type=positive_int,
         default=RunConfig().n_test_batches,
-        help="test batches of the accuracy printed (the loss and weights do not depend on them)",
+        help="test batches of the accuracy printed (the loss and weights do not depend on them; default "
+        f"{RunConfig().n_test_batches})",
     )
     args = ap.parse_args(argv)
     if "cuda" in args.devices and not torch.cuda.is_available():

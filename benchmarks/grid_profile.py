@@ -65,7 +65,7 @@ def summarise(lines: list[str], rate: float) -> tuple[dict[str, float], int]:
 def main(argv: list[str] | None = None) -> int:
     ap = OneLineParser(description=description_of(__doc__))
     ap.add_argument("profile", help="py-spy record --format raw output")
-    ap.add_argument("--rate", type=positive_float, default=20, help="py-spy's --rate, samples per second")
+    ap.add_argument("--rate", type=positive_float, default=20, help="py-spy's --rate, samples per second (default 20)")
     args = ap.parse_args(argv)
     try:
         with open(args.profile) as f:

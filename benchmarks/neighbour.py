@@ -16,9 +16,9 @@ from snnsim.cli import OneLineParser, description_of, guarded, positive_float, p
 
 def main(argv=None) -> int:
     ap = OneLineParser(description=description_of(__doc__))
-    ap.add_argument("kind", choices=("matmul", "copy"))
-    ap.add_argument("--size", type=positive_int, default=128, help="matrix side (matmul)")
-    ap.add_argument("--seconds", type=positive_float, default=16.0)
+    ap.add_argument("kind", choices=("matmul", "copy"), help="matrix products (one thread) or copies of 64 MB arrays")
+    ap.add_argument("--size", type=positive_int, default=128, help="matrix side (matmul; default 128)")
+    ap.add_argument("--seconds", type=positive_float, default=16.0, help="how long the loop runs, s (default 16)")
     args = ap.parse_args(argv)
     if args.kind == "matmul":
         import torch

@@ -26,11 +26,21 @@ from snnsim.studies import ipd
 
 def main(argv=None) -> int:
     ap = OneLineParser(description=description_of(__doc__))
-    ap.add_argument("--readout", default="fr", choices=("mean", "max", "fr"))
-    ap.add_argument("--tau", type=duration_or_seconds, default=0.002, help="membrane time constant (2ms, or seconds)")
-    ap.add_argument("--models", type=positive_int, default=10, help="seeds trained as one batched model")
     ap.add_argument(
-        "--epochs", type=positive_int, default=1, help="timed epochs (each one's time is printed); the last is profiled"
+        "--readout", default="fr", choices=("mean", "max", "fr"), help="how the output is read (default fr)"
+    )
+    ap.add_argument(
+        "--tau",
+        type=duration_or_seconds,
+        default=0.002,
+        help="membrane time constant with a unit, or seconds (default 2ms)",
+    )
+    ap.add_argument("--models", type=positive_int, default=10, help="seeds trained as one batched model (default 10)")
+    ap.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=1,
+        help="timed epochs (each one's time is printed); the last is profiled (default 1)",
     )
     args = ap.parse_args(argv)
     torch.set_num_threads(1)

@@ -473,24 +473,54 @@ def test_every_command_a_document_shows_parses(document):
 _FOREIGN_FLAGS = {"--no-deps", "--array"}
 
 
-def _known_flags() -> set[str]:
-    """Every ``--option`` of every command a reader runs (:data:`COMMANDS`, their subcommands too,
-    ``--no-X`` of a boolean option included), as their parsers define them."""
+def _arguments() -> list[tuple[str, object]]:
+    """``(command, action)`` of every argument of every command a reader runs (:data:`COMMANDS`,
+    their subcommands too), as their parsers define them."""
     import argparse
     from unittest import mock
 
-    known: set[str] = set()
+    found: list[tuple[str, object]] = []
     add = argparse._ActionsContainer.add_argument
+    command = ""
 
     def recorded(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         action = add(self, *args, **kwargs)
-        known.update(s for s in action.option_strings if s.startswith("--"))
+        found.append((command, action))
         return action
 
     with mock.patch.object(argparse._ActionsContainer, "add_argument", recorded):
         for command in COMMANDS:
             parse_error(command, [])
-    return known
+    return found
+
+
+def _known_flags() -> set[str]:
+    """Every ``--option`` of every command a reader runs (:data:`COMMANDS`, their subcommands too,
+    ``--no-X`` of a boolean option included), as their parsers define them."""
+    return {s for _, action in _arguments() for s in action.option_strings if s.startswith("--")}
+
+
+@pytest.mark.filterwarnings("ignore:.*found in sys.modules after import:RuntimeWarning")
+def test_every_argument_of_every_command_says_what_it_takes_and_its_default():
+    """``--help`` of each command says what each of its arguments is, and its default where it
+    has one: benchmarks/device_agreement.py listed ``--devices A B`` with no word of which devices
+    it compares unless told (cpu and cuda), neighbour.py ``--seconds`` with no default, and
+    ``--tau`` of the benchmarks read "(20ms, or seconds)", an example more than the default."""
+    import argparse
+
+    arguments = _arguments()
+    assert {c for c, _ in arguments} == set(COMMANDS)  # the check sees every command
+    unsaid, no_default = [], []
+    for command, action in arguments:
+        name = "/".join(action.option_strings) or action.dest
+        if action.help == argparse.SUPPRESS or isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+            continue  # a hidden old name (--task), -h, or the subcommands (each with its help)
+        if not (action.help or "").strip():
+            unsaid.append(f"{command} {name}")
+        elif action.default not in (None, False, "", argparse.SUPPRESS) and "default" not in action.help:
+            no_default.append(f"{command} {name} (default {action.default!r})")
+    assert not unsaid, "arguments without a help text:\n" + "\n".join(unsaid)
+    assert not no_default, "arguments whose help does not give their default:\n" + "\n".join(no_default)
 
 
 def inline_flags(text: str) -> list[tuple[str, str]]:
