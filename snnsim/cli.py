@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import errno
 import gc
 import math
@@ -137,13 +138,40 @@ class OneLineParser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments:"):
+            words = message.removeprefix("unrecognized arguments:").split(";")[0].split()
+            if meant := _flags_meant(self, words):
+                message += f"; did you mean {', '.join(meant)}?"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
     def parse_known_args(
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
     ) -> tuple[argparse.Namespace, list[str]]:
         args = list(sys.argv[1:] if args is None else args)
+        self._given = args  # for error(): the subcommand whose flags a misspelt one may mean
         return super().parse_known_args(_attach_dashed_values(self, args), namespace)
+
+
+def _flags_meant(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
+    """The flags that the unrecognized ``words`` likely mean: a setting's key as a flag
+    (``--batch_size``: ``--batch-size``) or a flag spelled nearly so (``--dims``: ``--dim``,
+    ``--epoch``: ``--epochs``), among the flags of ``parser`` and of the subcommand it was given."""
+    parsers = [parser]
+    given = getattr(parser, "_given", [])
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            parsers += [action.choices[w] for w in given if w in action.choices][:1]
+    flags = [s for p in parsers for a in p._actions if a.help != argparse.SUPPRESS
+             for s in a.option_strings if s.startswith("--")]  # fmt: skip
+    meant: list[str] = []
+    for word in words:
+        word = word.split("=", 1)[0]
+        if not word.startswith("--") or word in flags:  # a value, or a flag of the wrong place (--results-dir)
+            continue
+        dashed = word.replace("_", "-")
+        close = [dashed] if dashed in flags else difflib.get_close_matches(word, flags, n=1, cutoff=0.75)
+        meant += [c for c in close if c not in meant]
+    return meant
 
 
 def _attach_dashed_values(parser: argparse.ArgumentParser, args: list[str]) -> list[str]:

@@ -185,6 +185,32 @@ def test_results_dir_after_the_command_is_told_where_it_goes(capsys, extra):
                    "the command: python -m snnsim.sweep --results-dir DIR COMMAND ...\n")  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "command, args, said",
+    [
+        ("run", ["--batch_size", "32"], "--batch_size 32; did you mean --batch-size?"),
+        ("run", ["--dims", "0"], "--dims 0; did you mean --dim?"),
+        ("run", ["--epoch=3", "--hiden", "8"], "--epoch=3 --hiden 8; did you mean --epochs, --hidden?"),
+        ("run", ["--no-such-flag"], "--no-such-flag"),
+        ("sweep", ["local", "smoke", "--indexes", "0-1"], "--indexes 0-1; did you mean --indices?"),
+        ("sweep", ["merge", "smoke", "--allow_missing"], "--allow_missing; did you mean --allow-missing?"),
+    ],
+)
+def test_a_flag_spelled_as_its_setting_or_almost_is_named(command, args, said, capsys):
+    """docs/sweeps.md: the keys of experiment files are the run's flags "with ``_`` for ``-``",
+    so ``--batch_size 32`` (and ``--dims``, the key of ``--dim``) is a mistake a reader makes; it got
+    "unrecognized arguments: --batch_size 32" and no word of the flag meant. The flag of that
+    command (a subcommand's own) is named; a word like none is left as it was."""
+    from snnsim import run
+    from snnsim.sweep import cli as sweep_cli
+
+    parser = {"run": run.build_parser, "sweep": sweep_cli.build_parser}[command]()
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(args)
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"snnsim.{command}: error: unrecognized arguments: {said}\n"
+
+
 def test_plural_counts_one_in_the_singular():
     """``sweep local`` said "ran 1 jobs in 1 packs"; counts in messages go through plural."""
     from snnsim.cli import plural
