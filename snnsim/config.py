@@ -118,7 +118,12 @@ class RunConfig:
     )
     dt: float = setting(1e-3, "simulation step with a unit", kind="duration", models=SPIKING)
     hidden: int | tuple[int, ...] = setting(
-        30, "hidden LIF neurons; several hidden layers as 64,64", kind="sizes", models=TRAINED, low=1, high=100_000
+        30,
+        "hidden LIF neurons (of --model ann: its ELU units); several hidden layers of the spiking network as 64,64",
+        kind="sizes",
+        models=TRAINED,
+        low=1,
+        high=100_000,
     )
     threshold: float = setting(1.0, "spike threshold", kind="float", models=SPIKING, low=0)
     surrogate_slope: float = setting(

@@ -1,6 +1,7 @@
 import dataclasses
 import json
 import pickle
+import re
 
 import pytest
 
@@ -324,3 +325,17 @@ def test_the_help_of_target_gives_each_variables_unit():
     text = describe("target")
     for target, unit in UNITS.items():
         assert f"{target} ({unit})" in text, (target, text)
+
+
+def test_the_help_of_a_setting_the_ann_reads_says_what_it_is_there():
+    """``--hidden`` read "hidden LIF neurons", while ``--model ann`` reads it as its ELU units
+    (docs/bmi.md: "960 z-scored inputs -> ``--hidden`` ELU units"): a setting the ANN reads whose
+    help speaks of the spiking network says what it is for the ANN."""
+    from snnsim.config import describe
+
+    read_by_ann = [n for n in field_names() if "ann" in metadata(n)["models"] and metadata(n)["studies"] != ("ipd",)]
+    assert "hidden" in read_by_ann
+    for name in read_by_ann:
+        text = describe(name)
+        if re.search(r"\bLIF\b|spik", text):
+            assert "--model ann" in text and "ELU" in text, (flag(name), text)
