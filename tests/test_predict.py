@@ -104,6 +104,31 @@ def test_ipd_predictions_reproduce_the_result_files_test_scores(ipd_model, tmp_p
         )
 
 
+def test_predictions_of_a_model_scored_by_the_sum_over_time_reproduce_its_test_scores(tmp_path):
+    """A ``--readout max --eval sum`` model (seed quirk 4) is scored by the argmax of its summed
+    output: its predictions give the file's confusion matrix, and the same weights scored by their
+    readout (``eval`` set to ``readout`` in a copy) another one. Only ``--eval readout`` models had
+    been predicted: predictions that ignored ``--eval sum`` passed."""
+    out = tmp_path / "r.h5"
+    flags = [*IPD[: IPD.index("--repeats")], "--quiet", "--readout", "max", "--eval", "sum"]
+    assert run_cli.main([*flags, "--out", str(out)]) == 0
+    ds = results.load(out)
+    readout = tmp_path / "readout.h5"
+    copy = ds.copy()
+    copy.attrs["config"] = json.dumps({**json.loads(ds.attrs["config"]), "eval": "readout"})
+    results.write(copy, readout)
+    data = scored_test_set(out, tmp_path, 0)
+    true = discretise(torch.from_numpy(np.load(data)["ipd"]), results.config_of(ds).n_classes).numpy()
+    confusions = []
+    for model in (out, readout):
+        assert in_process(model, "--data", data, "--out", tmp_path / f"p-{model.stem}.h5") == 0
+        confusion = np.zeros_like(ds["confusion"].values[0])
+        np.add.at(confusion, (true, results.load(tmp_path / f"p-{model.stem}.h5")["predicted_class"].values[0]), 1)
+        confusions.append(confusion)
+    np.testing.assert_array_equal(confusions[0], ds["confusion"].sel(repeat=0).values)
+    assert not np.array_equal(confusions[1], confusions[0]), "the case must tell the two evaluations apart"
+
+
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     outs = [tmp_path / name for name in ("a.h5", "b.h5", "c.h5")]

@@ -23,6 +23,22 @@ def test_sum_evaluation_differs_only_for_max(tiny_ipd):
         np.testing.assert_array_equal(a.test_acc.values, b.test_acc.values)
 
 
+@torch.no_grad()
+def test_sum_evaluation_scores_the_argmax_of_the_summed_trace():
+    """Quirk 4 for ``max``: ``--eval sum`` predicts the argmax of the output membrane summed over
+    time, ``--eval readout`` that of its maximum, computed here from the dense network's records
+    (float64). The runs above check only that the sum leaves ``mean`` and ``fr`` alone: a ``--eval
+    sum`` that scored with the readout passed them."""
+    cfg = RunConfig(backend="fused", readout="max", hidden=8, batch_size=16, n_test_batches=4)
+    sets = [ipd.make_stimuli(cfg, s, torch.device("cpu"), "test") for s in (0, 1)]
+    model = ipd.IPDStudy().make_model([cfg, cfg], [0, 1], torch.device("cpu")).double()
+    membrane = model(torch.stack([s.spikes for s in sets]).double()).out_membrane  # (M, N, T, classes)
+    by_sum, by_max = membrane.sum(-2).argmax(-1), membrane.amax(-2).argmax(-1)
+    assert (by_sum != by_max).any(), "the case must tell the two evaluations apart"
+    assert torch.equal(ipd.predict(model, cfg.replace(eval="sum"), sets), by_sum)
+    assert torch.equal(ipd.predict(model, cfg.replace(eval="readout"), sets), by_max)
+
+
 def test_the_loss_of_a_rate_regularised_run_is_named_with_its_penalty(tiny_ipd):
     """``loss`` is the loss trained on: with --rate-reg it holds the firing-rate penalty too, and
     its name (the figures' axis label) says so; it said "NLL" alone."""
