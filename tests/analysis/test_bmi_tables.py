@@ -91,13 +91,18 @@ def test_against_ridge_compares_each_joint_with_its_own():
 
 
 def test_bmi_table_gives_each_joint_its_row():
+    """Each joint's row, each column of its own variable: test FVAF, test RMSE (10 x test FVAF),
+    val FVAF, train FVAF (val + 0.5), all different (val and train FVAF were equal here, and the
+    table with those two columns swapped passed)."""
     table = _script("bmi_table")
     ds = _both_joints("ann", [[0.40, 0.20], [0.44, 0.24], [0.42, 0.22]], [[0.30, 0.10], [0.36, 0.16], [0.33, 0.13]])
-    ds = ds.assign(train_fvaf=ds.val_fvaf, test_rmse=ds.test_fvaf * 10)
+    ds = ds.assign(train_fvaf=ds.val_fvaf + 0.5, test_rmse=ds.test_fvaf * 10)
     assert table.rows(ds) == [
-        "| ann (shoulder) | - | 0.330 [0.300-0.360] | 3.300 [3.000-3.600] | 0.420 [0.400-0.440] | 0.420 [0.400-0.440] | 1.0 |",
-        "| ann (elbow) | - | 0.130 [0.100-0.160] | 1.300 [1.000-1.600] | 0.220 [0.200-0.240] | 0.220 [0.200-0.240] | 1.0 |",
+        "| ann (shoulder) | - | 0.330 [0.300-0.360] | 3.300 [3.000-3.600] | 0.420 [0.400-0.440] | 0.920 [0.900-0.940] | 1.0 |",
+        "| ann (elbow) | - | 0.130 [0.100-0.160] | 1.300 [1.000-1.600] | 0.220 [0.200-0.240] | 0.720 [0.700-0.740] | 1.0 |",
     ]
+    header = table.table([ds])[0].split(" | ")
+    assert header[2:6] == ["test FVAF", "test RMSE (rad/s)", "val FVAF", "train FVAF"]
 
 
 def test_bmi_table_names_the_data_set_of_each_row_where_they_differ():
