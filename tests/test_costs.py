@@ -59,6 +59,42 @@ def test_golden_values_by_hand_for_the_standard_neuron_and_a_recurrent_projectio
     assert r.synops_eff_acs == pytest.approx((6 + (2 + 1 + 1) + 3) / 2)
     with pytest.raises(ValueError, match="integrates none"):
         costs.spiking(w1, w2, x[:, :1], s1[:, :1], None, dt=1e-3)  # one notebook step: nothing integrated
+    two = costs.spiking(w1, w2, x[:, :2], s1[:, :2], None, dt=1e-3)  # two notebook steps: the first integrated
+    assert two.synops_eff_acs == pytest.approx(1 / 2) and two.synops_dense == 1 * (6 + 2)  # input 0 at step 0
+
+
+def test_counts_past_the_integers_float32_holds_are_exact():
+    """2**24 + 1 samples of one step, each with its one input active (fan-out 3) and no hidden
+    spike: 3 accumulates per sample. Counted in float32 (exact below 2**24 only), the sum is 2**24
+    and each sample gets 3 * 2**24 / (2**24 + 1)."""
+    n = 2**24 + 1
+    w1, w2 = torch.ones(1, 3), torch.ones(3, 1)
+    x, s1 = torch.ones(n, 1, 1, dtype=torch.bool), torch.zeros(n, 1, 3, dtype=torch.bool)
+    c = costs.spiking(w1, w2, x, s1, None, dt=1e-3, neuron="standard")
+    assert c.synops_eff_acs == 3.0 and c.synops_eff_macs == 0
+
+
+def test_a_decoders_costs_are_those_of_its_projections_by_hand():
+    """``of_decoder`` on the recurrent network of the standard-neuron golden test (the same records;
+    hidden 1 reaches both neurons through the recurrent weights). The hidden-to-output projection
+    integrates every step's spikes and only the recurrent one all but the last; a decoder's costs
+    had been checked with no hidden spike, where marking the output projection recurrent changed
+    nothing."""
+    from snnsim.network import Architecture
+
+    model = Decoder(3, 2, 1, make_backend("snntorch"), get_readout("mean"), LIFParameters(0.9, neuron="standard"),
+                    "fan-in", [torch.Generator().manual_seed(0)], Architecture((2,), recurrent=True))  # fmt: skip
+    with torch.no_grad():
+        model.w1.copy_(torch.tensor([[[1.0, 0.0], [0.5, 0.5], [2.0, 1.0]]]))
+        model.recurrent_weights[0].copy_(torch.ones(1, 2, 2))
+        model.w2.copy_(torch.tensor([[[0.0], [1.0]]]))
+    x = torch.zeros(2, 4, 3)
+    x[0, 0, 0] = x[0, 1, 1] = x[1, 2, 2] = x[1, 3, 0] = 1  # fan-outs 1, 2, 2, 1 -> 6 input ACs
+    s1 = torch.zeros(2, 4, 2)
+    s1[0, 1, 0] = s1[0, 2, 1] = s1[1, 1, 1] = s1[1, 3, 1] = 1  # to the output: 0, 1, 1, 1 -> 3 ACs
+    c = costs.of_decoder(model, 0, x, s1, None, 1e-3)  # recurrent: 2, 2, 2 (not the last step's) -> 6 ACs
+    assert c.n_params == 12 and c.synops_dense == 4 * (6 + 4 + 2)
+    assert c.synops_eff_acs == pytest.approx((6 + 6 + 3) / 2) and c.synops_eff_macs == 0
 
 
 def test_input_delays_count_the_delayed_input_the_first_layer_integrates():
@@ -167,6 +203,42 @@ def test_every_metric_equals_neurobench_on_the_snntorch_backend(readout, neuron)
     assert ops["Effective_ACs"] == pytest.approx(ours.synops_eff_acs, rel=1e-12)
     assert ops["Effective_MACs"] == pytest.approx(ours.synops_eff_macs) == 0.0
     assert 0 < ours.activation_sparsity < 1 and np.isfinite(ours.hidden_rate_hz)
+
+
+def test_the_ann_and_ridge_costs_equal_neurobench():
+    """The BMI baselines' costs (``costs.dense``: an ANN inputs -> ELU -> outputs, and ridge, one
+    layer, both with biases) against NeuroBench on the same nn.Linear layers, with zero weights and
+    zero inputs: they had been checked nowhere (the spiking decoder's are above)."""
+    from neurobench.benchmarks import Benchmark
+    from neurobench.metrics.static import ConnectionSparsity, Footprint, ParameterCount
+    from neurobench.metrics.workload import SynapticOperations
+    from neurobench.models import TorchModel
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    g = torch.Generator().manual_seed(0)
+    n, n_in, n_hidden, n_out = 5, 6, 4, 2
+    x = torch.randn(n, n_in, generator=g)
+    x[x.abs() < 0.5] = 0  # zero inputs cost nothing
+    ann = nn.Sequential(nn.Linear(n_in, n_hidden), nn.ELU(), nn.Linear(n_hidden, n_out))
+    ridge = nn.Sequential(nn.Linear(n_in, n_out))
+    with torch.no_grad():
+        ann[0].weight[0, :2] = 0
+        ann[2].weight[1, 1] = 0
+        ridge[0].weight[0, 3:] = 0
+    loader = DataLoader(TensorDataset(x, torch.zeros(n)), batch_size=n)
+    for net in (ann, ridge):
+        layers = [m for m in net if isinstance(m, nn.Linear)]
+        ours = costs.dense([m.weight.detach().T for m in layers], [m.bias.detach() for m in layers], x)
+        theirs = Benchmark(TorchModel(net), loader, [], [], [[Footprint, ParameterCount, ConnectionSparsity],
+                                                             [SynapticOperations]]).run(quiet=True)  # fmt: skip
+        assert theirs["ParameterCount"] == ours.n_params and theirs["Footprint"] == ours.footprint_bytes
+        assert theirs["ConnectionSparsity"] == pytest.approx(ours.connection_sparsity, abs=1e-4)  # NB: 4 places
+        ops = theirs["SynapticOperations"]
+        assert ops["Dense"] == ours.synops_dense
+        assert ops["Effective_MACs"] == pytest.approx(ours.synops_eff_macs, rel=1e-12)
+        assert ops["Effective_ACs"] == ours.synops_eff_acs == 0.0
+        assert 0 < ours.connection_sparsity and ours.synops_eff_macs < ours.synops_dense
 
 
 @pytest.mark.parametrize("mode", ["fixed", "learned"])
