@@ -466,6 +466,13 @@ class JobLock:
         self._fd = fd
         return True
 
+    def acquire_waiting(self, what: str) -> None:
+        """Take the lock however long it takes; where another process holds it, say once on stderr
+        that this one waits for ``what`` (and who holds it). Raises as :meth:`acquire`."""
+        if not self.acquire(wait=0):
+            print(f"snnsim.sweep: waiting for {what} ({self.holder() or self.path})", file=sys.stderr, flush=True)
+            self.acquire(wait=float("inf"))
+
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)

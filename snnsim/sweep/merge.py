@@ -20,9 +20,7 @@ from __future__ import annotations
 import errno
 import itertools
 import json
-import math
 import os
-import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -67,10 +65,7 @@ def merge(
     # two merges at once: the second reads the jobs (and the merged file it must not lose) once the first has written
     lock = JobLock(path.with_name(f".{path.name}.lock"))
     try:
-        if not lock.acquire(wait=0):
-            print(f"snnsim.sweep: waiting for another merge into {path} ({lock.holder() or lock.path})",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            lock.acquire(wait=math.inf)
+        lock.acquire_waiting(f"another merge into {path}")
     except OSError as exc:  # a folder that cannot be written: the merged file could not be either
         if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):  # found before any work: bad input, as run --out
             raise ResultError(f"--results-dir: cannot write in {path.parent}: {exc.strerror}; nothing merged") from None

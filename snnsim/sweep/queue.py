@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import pwd
 import re
@@ -99,10 +98,7 @@ def submitting(exp: Experiment, root: str | os.PathLike | None = None) -> Iterat
                     folder.rmdir()
 
     try:
-        if not lock.acquire(wait=0):
-            print(f"snnsim.sweep: waiting for another `sweep submit` of {exp.name} ({lock.holder() or lock.path})",
-                  file=sys.stderr, flush=True)  # fmt: skip
-            lock.acquire(wait=math.inf)
+        lock.acquire_waiting(f"another `sweep submit` of {exp.name}")
     except OSError as exc:  # a full disk: its empty lock file and folders are not left behind
         remove_made()
         raise SnnsimError(f"submit: cannot take the lock {lock.path}: {exc.strerror or exc}") from None

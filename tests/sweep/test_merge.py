@@ -624,6 +624,26 @@ def test_a_merge_stopped_or_killed_in_its_write_leaves_no_temporary(exp, tmp_pat
     assert not list(tmp_path.glob(".m.h5.*.tmp"))
 
 
+def test_a_merge_waits_for_another_merge_into_the_same_file_and_says_so(tmp_path, fake_jobs, capsys):
+    """Two merges at once: the second says whom it waits for, then merges once the first is done."""
+    import socket
+    import threading
+
+    from snnsim.sweep.jobs import JobLock
+
+    fake_jobs(tmp_path)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    first = JobLock(tmp_path / ".m.h5.lock")  # another merge's, as it holds it while it writes
+    assert first.acquire(wait=0)
+    threading.Timer(1.0, first.release).start()
+    assert cli.main(["--results-dir", str(tmp_path), "merge", str(exp_file)]) == 0
+    err = capsys.readouterr().err
+    assert (f"snnsim.sweep: waiting for another merge into {tmp_path / 'm.h5'} ({socket.gethostname()} pid "
+            f"{os.getpid()})\n") in err, err  # fmt: skip
+    assert results.load(tmp_path / "m.h5").attrs["complete"] == 1
+
+
 def test_a_merge_stopped_by_a_signal_whose_raise_a_finalizer_swallowed_keeps_the_merged_file(
     exp, tmp_path, fake_jobs, capsys, monkeypatch
 ):
