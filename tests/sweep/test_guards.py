@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -872,21 +873,28 @@ def test_a_submit_script_that_is_no_file_is_one_line(tmp_path, capsys, monkeypat
     assert not (tmp_path / "logs").exists() and not (tmp_path / "r").exists()
 
 
+def jobs_starting_with(tmp_path: Path, action: str, job: str | None = None) -> dict[str, str]:
+    """The environment of a `local` whose jobs (``job``: only that index) run ``action``, a line of
+    Python (``os``, ``signal`` and ``time`` imported), as their interpreter starts: a sitecustomize
+    on their PYTHONPATH (`python -m snnsim.sweep run EXP I`: argv is ['-m', 'run', EXP, I])."""
+    site = tmp_path / "site"
+    site.mkdir()
+    which = "" if job is None else f" and sys.argv[-1] == {job!r}"
+    (site / "sitecustomize.py").write_text(
+        f"import os, signal, sys, time\nif sys.argv[:2] == ['-m', 'run']{which}:\n    {action}\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
+    env.pop("SLURM_ARRAY_TASK_ID", None)
+    return env
+
+
 def test_local_names_a_job_killed_by_a_signal(bmi_path, tmp_path):
     """`local` whose job is killed by SIGKILL (the out-of-memory killer, kill -9): named as such,
     not as "exit code -9" (Popen's return code); a job that ran is ok. The job kills itself with a
     real SIGKILL as its interpreter starts (a sitecustomize on its PYTHONPATH)."""
     exp_file = tmp_path / "g.toml"
     exp_file.write_text(BMI.format(data=bmi_path))
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(
-        "import os, signal, sys\n"  # python -m snnsim.sweep run EXP 1: argv is ['-m', 'run', EXP, '1']
-        "if sys.argv[:2] == ['-m', 'run'] and sys.argv[-1] == '1':\n"
-        "    os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    env.pop("SLURM_ARRAY_TASK_ID", None)
+    env = jobs_starting_with(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)", job="1")
     # `local` itself in this process: its jobs are processes of their own, started with this environment
     proc = run_here(cli.main, "--results-dir", tmp_path / "r", "local", exp_file, "--quiet", env=env)
     assert proc.returncode == 1, proc.stdout + proc.stderr
@@ -917,15 +925,7 @@ def test_local_stopped_by_a_signal_whose_raise_a_finalizer_swallowed(bmi_path, t
     monkeypatch.setattr(sys, "unraisablehook", lost.append)
     exp_file = tmp_path / "g.toml"
     exp_file.write_text(BMI.format(data=bmi_path))
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(
-        "import sys, time\n"  # python -m snnsim.sweep run EXP 1: argv is ['-m', 'run', EXP, '1']
-        "if sys.argv[:2] == ['-m', 'run'] and sys.argv[-1] == '1':\n"
-        "    time.sleep(30)\n"
-    )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    env.pop("SLURM_ARRAY_TASK_ID", None)
+    env = jobs_starting_with(tmp_path, "time.sleep(30)", job="1")
     start = time.monotonic()
     proc = run_here(cli.main, "--results-dir", tmp_path / "r", "local", exp_file, "--quiet", env=env)
     assert proc.returncode == 128 + signal.SIGTERM, proc.stdout + proc.stderr
@@ -944,13 +944,7 @@ def test_local_stopped_as_its_first_job_starts_stops_that_job_too(tmp_path):
     starts (a sitecustomize on its PYTHONPATH)."""
     exp_file = tmp_path / "ed.toml"
     exp_file.write_text(TINY_IPD_GRID.format(epochs=1))
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(
-        "import sys, time\n"  # python -m snnsim.sweep run EXP I: argv is ['-m', 'run', EXP, I]
-        "if sys.argv[:2] == ['-m', 'run']:\n"
-        "    time.sleep(30)\n"
-    )
+    env = jobs_starting_with(tmp_path, "time.sleep(30)")
     pids = tmp_path / "pids"
     code = (
         "import concurrent.futures, os, signal, subprocess, sys, threading\n"
@@ -969,8 +963,6 @@ def test_local_stopped_as_its_first_job_starts_stops_that_job_too(tmp_path):
         "from snnsim.sweep.cli import main\n"
         f"sys.exit(main(['--results-dir', {str(tmp_path / 'r')!r}, 'local', {str(exp_file)!r}, '--quiet']))\n"
     )
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
-    env.pop("SLURM_ARRAY_TASK_ID", None)
     start = time.monotonic()
     try:
         proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
