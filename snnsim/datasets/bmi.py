@@ -17,12 +17,14 @@ naming the problem (missing key, wrong fold count, mismatched rows, wrong MI wid
 from __future__ import annotations
 
 import hashlib
+import io
 import numbers
 import pickle
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, NoReturn, TypeVar
 
 import numpy as np
 
@@ -216,13 +218,47 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         except UnicodeDecodeError:  # a Python 2 pickle: numpy's array bytes were str there
             data = pickle.loads(raw, encoding="latin1")
     except Exception as exc:  # pickle raises many types for a damaged file
-        if (what := file_kind(path)) not in (None, "a pickle file", "a pipe"):  # a damaged pickle: its reason below
-            raise DataError(f"--data: {path} is {what}, not a pickle; give the course's bmi_dataset.pkl, a pickled "
-                            f"dict of {', '.join(KEYS)}") from None  # fmt: skip
-        raise DataError(f"--data: {path} is not a readable pickle ({type(exc).__name__}: {exc})") from None
+        if _is_joblib(raw):  # joblib.dump's arrays follow its pickle's records: only joblib reads them
+            data = _load_joblib(raw, path)
+        else:
+            _refuse_unpickled(path, exc)
     out = validate(data, str(path))
     LOADED[str(path.resolve())] = hashlib.sha256(raw).hexdigest()
     return out
+
+
+def _is_joblib(raw: bytes) -> bool:
+    """Whether ``raw`` is a file of ``joblib.dump``: a pickle naming joblib's array wrapper, as it
+    is or compressed with zlib (``compress=N``)."""
+    head = raw[: 1 << 16]
+    if head[:1] == b"x":  # a zlib stream's first byte
+        try:
+            head = zlib.decompressobj().decompress(head, 1 << 16)
+        except zlib.error:
+            return False
+    return b"joblib.numpy_pickle" in head
+
+
+def _load_joblib(raw: bytes, path: Path) -> object:
+    """The object of joblib file ``raw`` (read from ``path``), or one line: joblib missing, or the file damaged."""
+    try:
+        import joblib
+    except ImportError:
+        raise DataError(f"--data: {path} is a joblib file (joblib.dump), which needs joblib to read: install it, or "
+                        "give a pickle.dump of the dict") from None  # fmt: skip
+    try:
+        return joblib.load(io.BytesIO(raw))
+    except Exception as exc:  # as pickle's, many types for a damaged file
+        raise DataError(f"--data: {path} is not a readable joblib file ({type(exc).__name__}: {exc})") from None
+
+
+def _refuse_unpickled(path: Path, exc: Exception) -> NoReturn:
+    """Refuse ``path``, which pickle could not read (``exc``): a file of another format by its name,
+    a damaged pickle by the unpickler's reason."""
+    if (what := file_kind(path)) not in (None, "a pickle file", "a pipe"):  # a damaged pickle: its reason below
+        raise DataError(f"--data: {path} is {what}, not a pickle; give the course's bmi_dataset.pkl, a pickled "
+                        f"dict of {', '.join(KEYS)}") from None  # fmt: skip
+    raise DataError(f"--data: {path} is not a readable pickle ({type(exc).__name__}: {exc})") from None
 
 
 def fold_split(rotation: int, n_train: int, n_folds: int = N_FOLDS) -> tuple[np.ndarray, int, int]:

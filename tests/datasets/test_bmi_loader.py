@@ -128,6 +128,21 @@ def test_sparse_folds_load(small, tmp_path):
     assert all(np.array_equal(a, b) and type(a) is np.ndarray for k in KEYS for a, b in zip(loaded[k], expected[k]))
 
 
+@pytest.mark.parametrize("compress", [0, 3])
+def test_a_joblib_file_loads(small, tmp_path, compress):
+    """``joblib.dump(data, "bmi.pkl")`` (scikit-learn's way to save) writes a pickle with the arrays'
+    bytes beside it, which pickle cannot read: it was "not a readable pickle (UnpicklingError: invalid
+    load key, '\\x05'.)", as if the file were damaged."""
+    joblib = pytest.importorskip("joblib")
+    path = tmp_path / "bmi.pkl"
+    joblib.dump(small, path, compress=compress)
+    with pytest.raises(pickle.UnpicklingError):
+        pickle.loads(path.read_bytes())
+    loaded, expected = bmi.load(path), bmi.load(_write(tmp_path, small, "plain.pkl"))
+    assert all(np.array_equal(a, b) for k in KEYS for a, b in zip(loaded[k], expected[k]))
+    assert bmi.loaded_sha256(path) == bmi.file_sha256(path)
+
+
 def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(DataError, match="no file"):
         bmi.load(tmp_path / "nope.pkl")
