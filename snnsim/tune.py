@@ -357,7 +357,10 @@ def load(path: str | Path) -> Spec:
         try:
             cfgs.append(spec.config(point))
         except ConfigError as exc:
-            refused = refused or SpecError(f"{path}: {exc} (a trial with {format_settings(point)})")
+            # named as the spec's key (as an experiment file's), not as the flag (--tau-adapt) it has not
+            table = "search." if exc.field in point else "fixed." if exc.field in spec.fixed else ""
+            refused = refused or SpecError(f"{path}: {table}{exc.field}: {exc.message} (a trial with "
+                                           f"{format_settings(point)})")  # fmt: skip
     if cfgs:  # first: it names the searched step or choice that is no whole number of steps
         _check_stepped(spec, cfgs[0])
     if refused is not None:

@@ -209,17 +209,24 @@ BAD = {
     "a middle choice that the fixed settings refuse": (
         GOOD.replace('backend = "fused"', 'neuron = "standard"\nrecurrent = true').replace(
             "[search]", '[search]\nbackend = { choices = ["snntorch", "fused", "norse"] }'),
-        "--recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it (a trial with "
-        "backend=fused lr=0.001 hidden=4 tau=5ms)"),
+        "fixed.recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it (a trial "
+        "with backend=fused lr=0.001 hidden=4 tau=5ms)"),
     "two choices that refuse each other, not at the ends": (
         GOOD.replace('backend = "fused"', 'neuron = "standard"').replace(
             "[search]", '[search]\nbackend = { choices = ["fused", "snntorch"] }\nrecurrent = { choices = [false, true] }'),
-        "--recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it (a trial with "
-        "backend=fused recurrent=True"),
+        "search.recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it (a trial "
+        "with backend=fused recurrent=True"),
     "the high end of a range with the first choice of another": (
         GOOD.replace("[search]", '[search]\ndt = { choices = ["1ms", "0.5ms"] }\ntone_hz = { low = 20, high = 600 }'),
-        "--tone-hz: must be below half the step rate (1 / (2 dt) = 500 Hz), or the sampled tone aliases; got 600 Hz "
+        "search.tone_hz: must be below half the step rate (1 / (2 dt) = 500 Hz), or the sampled tone aliases; got 600 Hz "
         "(a trial with dt=1ms tone_hz=600"),
+    # a spec's settings are named as its keys, as an experiment file's are: the error named the flag
+    # (--dim), which the spec does not have
+    "a fixed setting of the other study": (GOOD.replace('backend = "fused"', 'backend = "fused"\ndims = 1'),
+                                           "spec.toml: fixed.dims: a setting of the bmi study; the ipd study does not "
+                                           "use it (a trial with "),
+    "a fixed option the backend lacks": (GOOD.replace('backend = "fused"', 'backend = "fused"\nlearn_tau = true'),
+                                         "spec.toml: fixed.learn_tau: runs on --backend snntorch or norse only"),
     # only the first corner was checked: the trials that drew 0 failed one by one (KeyError: val_acc_curve)
     "a searched choice of no validation data (IPD)": (
         GOOD.replace("n_val_batches = 1\n", "").replace("[search]", "[search]\nn_val_batches = { choices = [1, 0] }"),
