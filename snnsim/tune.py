@@ -1442,8 +1442,9 @@ def check_runnable(spec: Spec, here: bool = True) -> None:
     for data in dict.fromkeys(cfg.data for cfg in cfgs if cfg.study == "bmi" and bmi.is_file_source(cfg.data)):
         try:
             bmi.load(data)
-        except DataError as exc:
-            raise DataError(f"{spec.path}: {exc}") from None
+        except DataError as exc:  # named as the spec's key, not as the flag --data it has not
+            table = "fixed" if "data" in spec.fixed else "search"
+            raise DataError(f"{spec.path}: {table}.data: {str(exc).removeprefix('--data: ')}") from None
 
 
 def cmd_worker(spec: Spec, ns: Any) -> int:

@@ -598,7 +598,7 @@ def test_trials_that_cannot_run_here_are_refused_before_any_trial(tmp_path, bmi_
     text = 'name = "b"\n[fixed]\nstudy = "bmi"\nmodel = "ann"\ndata = "{data}"\n[search]\nlr = { low = 1e-3, high = 1e-2 }\n'
     spec.write_text(text.replace("{data}", str(tmp_path / "none.pkl")))
     assert one_line_error(cli("run", spec, env=env, cwd=tmp_path)).endswith(
-        f"--data: no file at {tmp_path / 'none.pkl'}"
+        f"fixed.data: no file at {tmp_path / 'none.pkl'}"
     )
     assert not (tmp_path / "results").exists()
     spec.write_text(text.replace("{data}", bmi_path).replace('model = "ann"', 'model = "ann"\ndevice = "cuda"'))
@@ -613,7 +613,8 @@ def test_trials_that_cannot_run_here_are_refused_before_any_trial(tmp_path, bmi_
 
 
 def test_every_data_file_of_the_choices_is_read_before_any_trial(tmp_path, bmi_path):
-    """A data file that only some trials read (the middle of three choices) is refused before any trial."""
+    """A data file that only some trials read (the middle of three choices) is refused before any trial,
+    named as the spec's key (``search.data``; it said ``--data``, a flag the spec does not have)."""
     env = env_for(tmp_path / "results")
     spec = tmp_path / "b.toml"
     missing = tmp_path / "none.pkl"
@@ -621,7 +622,7 @@ def test_every_data_file_of_the_choices_is_read_before_any_trial(tmp_path, bmi_p
                     f'data = {{ choices = ["{bmi_path}", "{missing}", "synthetic:standard:0"] }}\n')  # fmt: skip
     assert (
         one_line_error(cli("run", spec, env=env, cwd=tmp_path))
-        == f"snnsim.tune: error: {spec}: --data: no file at {missing}"
+        == f"snnsim.tune: error: {spec}: search.data: no file at {missing}"
     )
     assert not (tmp_path / "results").exists()
 

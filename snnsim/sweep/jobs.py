@@ -357,8 +357,8 @@ def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
             if bmi_synthetic.parse_source(data) is None:
                 bmi.load(data)
         except (DataError, ValueError) as exc:
-            message = str(exc) if isinstance(exc, DataError) else f"--data: {exc}"
-            raise DataError(f"{exp.path or exp.name}: {message} (read by job{'s' * (len(jobs) > 1)} "
+            why = str(exc).removeprefix("--data: ")  # the file's key, not a flag it (or sweep) has not
+            raise DataError(f"{exp.path or exp.name}: data: {why} (read by job{'s' * (len(jobs) > 1)} "
                             f"{array_spec(jobs)}); no job started") from None  # fmt: skip
 
 

@@ -32,6 +32,8 @@ seed = [0, 1, 2]
 
 @pytest.mark.parametrize("command", [["local", "-j", "1"], ["submit", "--dry-run"]])
 def test_a_missing_data_file_starts_nothing(command, tmp_path, capsys):
+    """One line naming the experiment file and its key ``data`` (it said ``--data``, a flag that
+    neither the file nor ``sweep`` has), before any job."""
     missing = tmp_path / "nowhere.pkl"
     path = _experiment(str(missing), tmp_path)
     results = tmp_path / "r"
@@ -39,7 +41,7 @@ def test_a_missing_data_file_starts_nothing(command, tmp_path, capsys):
     assert cli.main(["--results-dir", str(results), verb, str(path), *rest]) == 2
     captured = capsys.readouterr()
     assert captured.err.strip().splitlines() == [
-        f"snnsim.sweep: error: {path}: --data: no file at {missing} (read by jobs 0-2); no job started"
+        f"snnsim.sweep: error: {path}: data: no file at {missing} (read by jobs 0-2); no job started"
     ]
     assert captured.out == ""
     assert not job_dir(loads(path.read_text(), path), results).exists()  # no log, no marker, no result
@@ -55,7 +57,7 @@ def test_a_data_file_missing_at_one_grid_point_names_the_file_and_the_job(comman
     verb, *rest = command
     assert cli.main(["--results-dir", str(tmp_path / "r"), verb, str(path), *rest]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
-        f"snnsim.sweep: error: {path}: --data: no file at {missing} (read by jobs 2-3); no job started"
+        f"snnsim.sweep: error: {path}: data: no file at {missing} (read by jobs 2-3); no job started"
     ]
     assert not (tmp_path / "r").exists()
 
@@ -63,7 +65,7 @@ def test_a_data_file_missing_at_one_grid_point_names_the_file_and_the_job(comman
 def test_a_malformed_file_and_an_unknown_member_are_one_line(tmp_path):
     damaged = tmp_path / "damaged.pkl"
     damaged.write_bytes(b"\x80\x04 not a pickle")  # a damaged pickle (a text file is named as one)
-    with pytest.raises(DataError, match=r"^d: --data: .*damaged.pkl is not a readable pickle .*; no job started$"):
+    with pytest.raises(DataError, match=r"^d: data: .*damaged.pkl is not a readable pickle .*; no job started$"):
         check_data(loads(_experiment(str(damaged), tmp_path).read_text()), [0, 1])
     # an unknown member: refused by the config as the file is read, before any job (tests/datasets/test_bmi_family.py)
     with pytest.raises(ExperimentError, match=r"^experiment: data: unknown synthetic generator 'nosuch'"):
