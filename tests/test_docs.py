@@ -683,3 +683,22 @@ def test_model_space_md_says_which_bmi_decoders_read_each_option_of_its_table():
         others = [m for m in metadata(fields[flag])["models"] if m != "snn" and fields[flag] not in MODEL_SPACE]
         for model in others:
             assert re.search(rf"`{flag}`[^.]*`--model {model}`|`--model {model}`[^.]*`{flag}`", prose), (flag, model)
+
+
+def test_the_readme_says_which_jobs_sweep_submit_sends():
+    """README.md summed ``submit`` up as "only missing jobs", while it sends the failed and corrupt
+    ones too (``sweep.cli._todo``, docs/sweeps.md), and named its throttle ``%K``, the letter of
+    ``--pack K`` in the same sentence (``--throttle J``/``-K J`` in ``--help``)."""
+    import argparse
+
+    from snnsim.sweep import cli
+    from snnsim.sweep.jobs import STATES
+
+    jobs = [argparse.Namespace(index=i, state=s) for i, s in enumerate(STATES)]
+    sent = [STATES[i] for i in cli._todo(None, argparse.Namespace(results_dir=None), False, st=jobs)]
+    assert "missing" in sent and "done" not in sent  # the check sees what submit sends
+    text = " ".join((ROOT / "README.md").read_text().split())
+    summary = re.search(r"`submit` \(([^)]*)\)", text)
+    assert summary, "README.md no longer sums up submit"
+    assert all(state in summary.group(1) for state in sent), (sent, summary.group(1))
+    assert "%K" not in summary.group(1) and "--pack K" in text
