@@ -130,6 +130,19 @@ def test_sweep_local_suggests_packs_when_each_job_would_start_a_process(local_ru
         assert "note:" not in proc.stderr, args
 
 
+def test_the_help_of_local_quiet_names_the_notes_it_drops(capsys):
+    """``local --quiet`` drops the note toward ``--pack`` (above) and the line of a synthetic data
+    set made to check the jobs, not only the progress bar that its help named alone; the notes of
+    jobs that failed last time still print."""
+    from snnsim.sweep import cli
+
+    with pytest.raises(SystemExit):
+        cli.main(["local", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    quiet = re.search(r"--quiet (.*)$", shown).group(1)
+    assert "progress bar" in quiet and "--pack" in quiet and "synthetic" in quiet and "failed" in quiet, quiet
+
+
 def held_in_a_checkpoint_write(toml: Path, res: Path) -> subprocess.Popen:
     """``sweep run`` of job 0 in a process of its own, held (60 s) in its first checkpoint's write
     once it has printed "writing": its temporary is there, and its writer alive."""
