@@ -489,6 +489,29 @@ def test_submit_says_what_it_waits_for_while_the_slurm_controller_does_not_answe
     assert proc.stderr.startswith("snnsim.sweep: note: scontrol show config: ")
 
 
+def test_submit_names_the_settings_of_a_job_too_large_for_every_node_as_the_file_keys(tmp_path, monkeypatch, capsys):
+    """A job past the largest node's memory is refused by ``submit`` naming the settings that size
+    it as the experiment file's keys (``hidden``, ``batch_size``): it named the run's flags
+    (``--batch-size``), which neither the file nor ``sweep`` has. (A cluster of one 1000 MB node,
+    told by an ``scontrol`` first on PATH; tests/sweep/test_slurm_e2e.py asks a real one.)"""
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "scontrol"
+    fake.write_text(
+        '#!/bin/sh\ncase "$*" in *config*) echo "MaxArraySize = 1001";; *) echo "NodeName=n1 RealMemory=1000";; esac\n'
+    )
+    os.chmod(fake, 0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    exp_file = tmp_path / "huge.toml"
+    exp_file.write_text('name = "huge"\n[fixed]\nstudy = "ipd"\nepochs = 1\n[sweep]\nhidden = [8, 100000]\n')
+    assert cli.main(["--results-dir", str(tmp_path / "r"), "submit", str(exp_file), "--dry-run"]) == 2
+    line = one_line(capsys)
+    assert line.startswith("snnsim.sweep: error: submit: job 1 (hidden=100000) needs about "), line
+    assert line.endswith("GB of this cluster's largest node: it would be refused when it starts; use smaller "
+                         "settings (batch_size, hidden, n_train_batches, n_test_batches, repeats, duration, max_delay); "
+                         "no job submitted"), line  # fmt: skip
+    assert not (tmp_path / "r").exists()
+
+
 def sleeping_slurm_command(tmp_path, name: str, exp_text: str) -> tuple:
     """A fake ``name`` (scontrol, sbatch) first on PATH that writes its pid, then sleeps 60 s (a
     controller that does not answer), and an experiment file of ``exp_text``: (pid file,

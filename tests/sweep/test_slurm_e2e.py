@@ -392,8 +392,8 @@ def test_submit_refuses_a_job_larger_than_the_largest_node(cluster, workdir):
         assert refused.returncode == 2 and refused.stderr.strip().splitlines() == [
             f"snnsim.sweep: error: submit: {what} needs about {need / 1e9:.1f} GB of memory (estimated), more than "
             f"the {node / 1e9:.1f} GB of this cluster's largest node: it would be refused when it starts; use smaller "
-            "settings (--batch-size, --hidden, --n-train-batches, --n-test-batches, --repeats, --duration, "
-            "--max-delay); no job submitted"
+            "settings (batch_size, hidden, n_train_batches, n_test_batches, repeats, duration, max_delay); no job "
+            "submitted"
         ], refused.stderr
     path.write_text(path.read_text().replace("100000", "16"))
     assert "--array=0-1 " in here("submit", path, "--dry-run", env=env, cwd=cwd).stdout
