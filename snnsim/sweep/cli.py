@@ -82,7 +82,7 @@ def build_parser() -> OneLineParser:
     s = add("show", "print the settings of a job (all jobs without INDEX)")
     s.add_argument("index", metavar="INDEX", type=_index, nargs="?", help="job index (default: every job)")
     s.add_argument("--json", action="store_true", help="the full run config as JSON")
-    s = add("run", "run one job, or one pack of jobs (skipped when complete)")
+    s = add("run", "run one job, or one pack of jobs (skipped when done)")
     s.add_argument(
         "index",
         metavar="INDEX",

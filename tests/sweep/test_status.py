@@ -181,6 +181,25 @@ def test_the_help_of_status_names_every_state(capsys):
     assert all(state in line for state in STATES), line
 
 
+def test_the_help_of_every_sweep_command_names_a_job_state_as_status_does(capsys):
+    """A job's states are ``STATES`` (``done``, not "complete": that is a tuning trial's and a
+    result file's word); ``sweep run``'s help said "skipped when complete" of a job ``status``
+    calls done, and docs/sweeps.md "skipped if done"."""
+    import pytest
+
+    from snnsim.sweep.jobs import STATES
+
+    assert "done" in STATES and "complete" not in STATES
+    shown = []
+    for args in (["--help"], *([c, "--help"] for c in ("count", "show", "run", "submit", "local", "status", "merge"))):
+        with pytest.raises(SystemExit):
+            cli.main(args)
+        shown.append(" ".join(capsys.readouterr().out.split()))
+    assert not [text for text in shown if re.search(r"\bcomplete\b", text)], [
+        re.search(r".{60}\bcomplete\b.{20}", text).group(0) for text in shown if re.search(r"\bcomplete\b", text)
+    ]
+
+
 def test_status_says_what_it_waits_for_while_squeue_does_not_answer(tmp_path):
     """``status`` of a grid with a recorded array job asks ``squeue`` which of its jobs still
     wait; with the SLURM controller down it sat silent for some 9 s (squeue giving up). After a
