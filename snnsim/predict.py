@@ -4,7 +4,10 @@ on new data, with every repeat of the model.
 MODEL is a result file (``python -m snnsim.run --out``, or a sweep's job file): it holds the
 trained weights of each repeat and the full config, and for BMI the normalisation of the
 training folds. The predictions file names it (``model``) with the SHA-256 of its bytes
-(``model_sha256``).
+(``model_sha256``), and what trained it as the model file records it (``model_versions``,
+``model_numerics_version``, ``model_cpu``, ``model_kernels``, for BMI ``model_data_file_sha256``
+or ``model_synthetic_data_sha256`` ...); ``versions``, ``numerics_version`` and ``cpu`` are those
+that predicted.
 
 - IPD: ``--data FILE.npz`` with an array ``spikes`` (samples, steps, 2 x fibres per ear) of 0/1
   values, and optionally ``ipd`` (samples,) in rad; or ``--stimuli N [--seed S]``: N fresh
@@ -367,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
         from . import results
         from .atomic_write import clean_and_report
         from .datasets import bmi as bmi_data
+        from .export import PROVENANCE
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
@@ -415,6 +419,9 @@ def main(argv: list[str] | None = None) -> int:
                           "snnsim_version": results.library_versions()["snnsim"], "device": "cpu", **results.hardware("cpu"),
                           "numerics_version": results.NUMERICS_VERSION,
                           "created": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
+        # what trained the model, as its file says (``versions`` and the rest above: what predicted)
+        out.attrs.update({f"model_{k}": ds.attrs[k] for k in PROVENANCE if k in ds.attrs})
+        out.attrs["model_numerics_version"] = made
         if ns.stimuli is not None:
             out.attrs["stimuli_seed"] = int(ns.seed)
         if cfg.study == "bmi" and bmi_data.is_file_source(ns.data):  # the bytes it read, as a run's file has it

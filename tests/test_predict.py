@@ -166,6 +166,26 @@ def test_a_model_of_other_numerics_gets_a_note(ipd_model, tmp_path, capsys):
 
 
 @pytest.mark.xdist_group("predict-ipd-model")
+def test_predictions_record_what_trained_their_model(ipd_model, tmp_path):
+    """A predictions file records what trained its model, as its model file says (``model_versions``,
+    ``model_numerics_version``, ``model_kernels`` ...), beside what predicted (``versions``,
+    ``numerics_version``): a model trained by another snnsim was otherwise named only by the note
+    on stderr, lost with the terminal once the model file is gone or trained again."""
+    ds = results.load(ipd_model)
+    ds.attrs["numerics_version"] = results.NUMERICS_VERSION - 1
+    ds.attrs["versions"] = json.dumps({**json.loads(ds.attrs["versions"]), "torch": "1.0.0"}, sort_keys=True)
+    ds.attrs["kernels"] = "torch loops (SNNSIM_NO_NATIVE=1)"
+    older = results.write(ds, tmp_path / "older.h5")
+    assert in_process(older, "--stimuli", 8, "--out", tmp_path / "p.h5") == 0
+    attrs = results.load(tmp_path / "p.h5").attrs
+    assert attrs["model_numerics_version"] == results.NUMERICS_VERSION - 1
+    assert json.loads(attrs["model_versions"])["torch"] == "1.0.0"
+    assert attrs["model_kernels"] == "torch loops (SNNSIM_NO_NATIVE=1)" and attrs["model_cpu"] == ds.attrs["cpu"]
+    assert attrs["numerics_version"] == results.NUMERICS_VERSION  # what predicted: this snnsim
+    assert json.loads(attrs["versions"]) == results.library_versions()
+
+
+@pytest.mark.xdist_group("predict-ipd-model")
 def test_a_model_computed_otherwise_gets_a_note(ipd_model, tmp_path, capsys):
     """A model whose numbers came from the kernels' torch loops (``SNNSIM_NO_NATIVE=1``) or another
     torch predicts here with other numbers in the last bits (a BMI test fold's FVAF 2e-10 apart):
