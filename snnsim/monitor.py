@@ -21,7 +21,8 @@ are closed by :meth:`TensorBoardHook.close`, or else when the hook is dropped (t
 batched model's hooks only while it trains) and at the latest when the process exits.
 
 Each run folder also holds, as the text summary ``provenance`` (JSON), the model's full config,
-its seed (``seed + repeat``), the library versions and the numerics version (:func:`provenance_text`).
+its seed (``seed + repeat``), the library versions and the numerics version, and for BMI the
+SHA-256 of its data (:func:`provenance_text`).
 
 Monitoring never costs the training: when the folder cannot be written (a full disk, a quota),
 the hook says so in one line and writes nothing more; the run goes on and writes its result.
@@ -122,11 +123,20 @@ class TensorBoardHook:
 
 def provenance_text(cfg: RunConfig, seed: int) -> str:
     """What made a model's run, as JSON: its full config, its seed, the library versions and the
-    numerics version (as its result file has them)."""
+    numerics version, and for BMI the SHA-256 of its data (``data_file_sha256`` of a data file,
+    ``synthetic_data_sha256`` of a synthetic set), as its result file has them."""
     from .results import NUMERICS_VERSION, library_versions
 
-    return json.dumps({"config": json.loads(cfg.to_json()), "seed": int(seed), "versions": library_versions(),
-                       "numerics_version": NUMERICS_VERSION}, sort_keys=True)  # fmt: skip
+    made = {"config": json.loads(cfg.to_json()), "seed": int(seed), "versions": library_versions(),
+            "numerics_version": NUMERICS_VERSION}  # fmt: skip
+    if cfg.study == "bmi":
+        from .datasets import bmi as bmi_data
+
+        if bmi_data.is_file_source(cfg.data):
+            made["data_file_sha256"] = bmi_data.loaded_sha256(cfg.data)
+        else:
+            made["synthetic_data_sha256"] = bmi_data.synthetic_sha256(cfg.data)
+    return json.dumps(made, sort_keys=True)
 
 
 def weights_of(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -271,6 +271,21 @@ def test_each_run_folder_names_its_config_seed_and_versions(tmp_path):
         assert made["numerics_version"] == results.NUMERICS_VERSION
 
 
+def test_a_bmi_run_folder_names_the_sha256_of_its_data(bmi_path, tmp_path):
+    """A BMI run's ``provenance`` names its data as its result file does: a data file by the
+    SHA-256 of its bytes (``data_file_sha256``), a synthetic set by its arrays'
+    (``synthetic_data_sha256``). It named the data file by its path alone (in ``config``), which
+    says nothing once the file is changed or replaced."""
+    common = ["--study", "bmi", "--model", "snn", "--backend", "fused", "--epochs", "1", "--hidden", "4",
+              "--batch-size", "256", "--n-train-folds", "1", "--input-rank", "0", "--quiet"]  # fmt: skip
+    for name, data, key in (("file", ["--data", bmi_path], "data_file_sha256"),
+                            ("synthetic", [], "synthetic_data_sha256")):  # fmt: skip
+        tb, out = tmp_path / name, tmp_path / f"{name}.h5"
+        assert run_cli.main([*common, *data, "--tensorboard", str(tb), "--out", str(out)]) == 0
+        made = provenance_of(tb / "repeat-0")
+        assert made[key] == results.load(out).attrs[key], name
+
+
 # python -m snnsim.run stopped by a real SIGTERM once its TensorBoard hook has written epoch 1
 STOPPED_AFTER_EPOCH_1 = """
 import os, signal, sys
