@@ -1636,11 +1636,31 @@ def cmd_best(spec: Spec, ns: Any) -> int:
         raise ResultError(f"--out: {out} is a result file (HDF5); best writes a TOML config: give another name, "
                           "such as best.toml")  # fmt: skip
     header = (f"best trial {info['number']} of {spec.name} ({spec.path}): {spec.objective} = {info['value']:.4f}\n"
+              f"{_made_by(trial_path(spec, info['number'], ns.results_dir))}"
               f"run it: python -m snnsim.run --config {out}")  # fmt: skip
     with stop_on_signals():  # scancel in the write: the previous file stays, no temporary left beside it
         write_bytes(out, to_toml(cfg, header).encode(), overwrite=ns.overwrite)
     print(f"{out}: trial {info['number']}, {spec.objective} = {info['value']:.4f}")
     return 0
+
+
+def _made_by(trial: Path) -> str:
+    """Lines of a best file's header on what made the trial, from its result file ``trial``: the
+    file, the snnsim (numerics version), libraries and Optuna, and a BMI trial's data SHA-256
+    (nothing where the file cannot be read)."""
+    from .sweep.jobs import file_attrs
+
+    try:
+        attrs = file_attrs(trial)
+        versions = json.loads(attrs["versions"])
+    except (OSError, KeyError, ValueError):
+        return ""
+    made = ", ".join(f"{name} {versions[name]}" for name in ("torch", "snntorch", "norse", "numpy") if name in versions)
+    lines = [f"its result file: {trial.resolve()}",
+             f"made with snnsim {versions.get('snnsim')} (numerics version {attrs.get('numerics_version')}), {made}"
+             + (f", optuna {attrs['optuna_version']}" if "optuna_version" in attrs else "")]  # fmt: skip
+    lines += [f"{key} = {attrs[key]}" for key in ("data_file_sha256", "synthetic_data_sha256") if key in attrs]
+    return "".join(f"{line}\n" for line in lines)
 
 
 def cmd_merge(spec: Spec, ns: Any) -> int:

@@ -974,6 +974,32 @@ def test_best_never_writes_over_the_spec_or_the_study(tmp_path, capsys):
     assert tune.main(["--results-dir", str(root), "best", str(path), "--out", str(tmp_path / "best.toml")]) == 0
 
 
+def test_best_files_name_the_trial_file_versions_and_data_that_made_it(tmp_path, bmi_path):
+    """``tune best`` wrote the config and the score alone: a best.toml passed on named neither the
+    trial's result file, nor the snnsim (numerics), libraries and Optuna that made it, nor the
+    SHA-256 of the data it was scored on, so a rerun on other versions or a changed data file
+    could not be told from the trial. Its header names them now, from the trial's file."""
+    import shutil
+
+    shutil.copyfile(bmi_path, tmp_path / "data.pkl")
+    path = tmp_path / "b.toml"
+    path.write_text('name = "b"\ntrials = 1\nsampler = "random"\npruner = "none"\n[fixed]\nstudy = "bmi"\n'
+                    'model = "ann"\nepochs = 1\nhidden = 4\nn_train_folds = 1\ndata = "data.pkl"\n'
+                    "[search]\nlr = { low = 1e-3, high = 1e-2 }\n")  # fmt: skip
+    env, root = env_for(tmp_path / "results"), tmp_path / "results"
+    ok(here("run", path, env=env, cwd=tmp_path))
+    ok(here("best", path, "--out", tmp_path / "best.toml", env=env, cwd=tmp_path))
+    attrs = results.load(tune.trial_path(tune.load(path), 0, root)).attrs
+    header = [line for line in (tmp_path / "best.toml").read_text().splitlines() if line.startswith("#")]
+    versions = json.loads(attrs["versions"])
+    assert header[1] == f"# its result file: {tune.trial_path(tune.load(path), 0, root).resolve()}"
+    assert header[2] == (f"# made with snnsim {versions['snnsim']} (numerics version {results.NUMERICS_VERSION}), "
+                         f"torch {versions['torch']}, snntorch {versions['snntorch']}, norse {versions['norse']}, "
+                         f"numpy {versions['numpy']}, optuna {attrs['optuna_version']}")  # fmt: skip
+    assert header[3] == f"# data_file_sha256 = {attrs['data_file_sha256']}"
+    assert header[-1] == f"# run it: python -m snnsim.run --config {tmp_path / 'best.toml'}"
+
+
 def test_the_median_pruner_never_prunes_a_first_epoch(tmp_path):
     """Epochs are reported from 1: after 3 complete trials, a trial below their median is pruned
     from its second epoch, not in its first (Optuna's warm-up counts steps)."""
