@@ -23,7 +23,9 @@ membrane decay per step), ``threshold``, ``readout``, ``dt`` (s), ``tau`` (s), `
 it; for NIR also the nir package), the hardware that trained it as its result file names it
 (``cpu``, ``gpu`` on CUDA, ``kernels``, ``numerics_env``, ``mixed_hardware`` after a resume on
 other hardware) and, for a BMI model, ``data_file_sha256`` (trained on a data file) or
-``synthetic_data_sha256`` (on a synthetic set); the NIR metadata holds them too.
+``synthetic_data_sha256`` (on a synthetic set), and the result file it was exported from
+(``result_file``, its path, and ``result_sha256``, the SHA-256 of its bytes); the NIR metadata
+holds them too.
 
 ``--format nir``: a NIR graph (the Neuromorphic Intermediate Representation, ``nir.write``;
 HDF5) input -> Linear(w1) -> LIF -> Linear(w2) -> LI (readouts mean, max, last) or LIF (fr) ->
@@ -214,9 +216,11 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     import torch
 
     from .atomic_write import clean_and_report, write_bytes
-    from .results import check_writable
+    from .datasets.bmi import file_sha256
+    from .results import check_writable, resolve
 
-    m = {**model_of(path, repeat), "exported_with": exported_with(fmt)}
+    m = {**model_of(path, repeat), "exported_with": exported_with(fmt),  # the result file it read, as predict names it
+         "result_file": str(resolve(path).resolve()), "result_sha256": file_sha256(resolve(path))}  # fmt: skip
     if fmt == "nir" and m["neuron"] != "standard":  # no NIR node steps as it does: a graph of another model
         raise ResultError(f"{path}: --format nir cannot carry --neuron {m['neuron']} (it fires from the membrane "
                           "before the step's update and resets a step later, which no NIR node does; the graph "
@@ -232,7 +236,7 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
 
     graph = network_to_nir(m["w1"], m["w2"], m["alpha"], m["threshold"], m["readout"], m["neuron"], m["dt"])
     graph.metadata.update({k: m[k] for k in ("config", "repeat", "seed", "eval", "numerics_version", *PROVENANCE,
-                                             "exported_with") if k in m})  # fmt: skip
+                                             "exported_with", "result_file", "result_sha256") if k in m})  # fmt: skip
     graph.metadata.update({k: m[k] for k in (*BMI_HEAD, *BMI_SCALING, *BMI_INPUT) if k in m})  # outside the graph (BMI)
     buffer = io.BytesIO()  # in memory, then put in place as one file (never a fixed scratch name beside it)
     nir.write(buffer, graph)

@@ -484,6 +484,23 @@ def test_an_export_names_the_snnsim_that_exported_it(trained, tmp_path):
         assert ("nir" in now) == (fmt == "nir")
 
 
+def test_an_export_names_the_bytes_of_its_result_file(trained, tmp_path):
+    """An export names the result file it was read from, by path and by the SHA-256 of its bytes
+    (``result_file``, ``result_sha256``), as a predictions file names its model: a result file
+    trained again under the same name (``--overwrite``) is not taken for the one exported. It named
+    neither."""
+    import hashlib
+
+    import nir
+
+    path = trained["mean", "standard"]
+    assert export([str(path), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path).returncode == 0
+    assert export([str(path), "--format", "nir", "--out", str(tmp_path / "m.nir")], tmp_path).returncode == 0
+    for md in (torch.load(tmp_path / "m.pt"), nir.read(str(tmp_path / "m.nir")).metadata):
+        assert md["result_file"] == str(Path(path).resolve())
+        assert md["result_sha256"] == hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def test_a_merged_sweep_or_tuning_study_names_the_files_to_export_from(tmp_path):
     """A merged sweep holds every job's weights (dim per swept setting), a merged tuning study
     every trial's: export said "no trained weights (w1, w2) of a single run", which they have,
