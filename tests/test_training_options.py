@@ -165,6 +165,54 @@ def test_fit_validates_and_keeps_the_averaged_weights(validate):
         assert training.val_curve is None
 
 
+class _Scripted:
+    """A trainer of 2 models whose epoch k (1-based) sets both models' weight to k, with training
+    loss 10 - k, and whose validation scores are given per epoch."""
+
+    n_batches = 1
+
+    def __init__(self, model, scores):
+        self.model, self.scores, self.epochs = model, iter(scores), 0
+
+    def epoch(self, on_batch):
+        self.epochs += 1
+        with torch.no_grad():
+            self.model.w.fill_(float(self.epochs))
+        on_batch()
+        return np.full(2, 10.0 - self.epochs)
+
+    def validate(self):
+        return np.array(next(self.scores), dtype=float)
+
+    def hidden_rate_hz(self):
+        return None
+
+
+def test_early_stopping_keeps_each_models_best_epoch_and_stops_after_patience_epochs():
+    """Patience 2, by hand. Model 0 scores 1, 3, 3, 2: epoch 2 is its best (a tie is no new best),
+    and after epochs 3 and 4 without a new best it stops, its curves NaN from epoch 5; model 1
+    improves every epoch and trains on. Each ends with its best epoch's weights. When no model
+    improves for 2 epochs the fit ends there."""
+    from snnsim.training import FitOptions, fit_epochs
+
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.zeros(2, 1))
+    trainer = _Scripted(model, [(1, 1), (3, 2), (3, 3), (2, 4), (9, 5), (9, 6)])
+    training = fit_epochs(model, trainer, 2, 6, 2, "", FitOptions(progress=False))
+    nan = np.nan
+    assert trainer.epochs == 6 and list(training.best_epoch) == [2, 6]
+    np.testing.assert_array_equal(training.val_curve, [[1, 3, 3, 2, nan, nan], [1, 2, 3, 4, 5, 6]])
+    np.testing.assert_array_equal(training.loss, [[9, 8, 7, 6, nan, nan], [9, 8, 7, 6, 5, 4]])
+    np.testing.assert_array_equal(model.w[:, 0].detach().numpy(), [2, 6])
+
+    model.w.data.zero_()
+    trainer = _Scripted(model, [(1, 1), (3, 2), (2, 2), (3, 1), (9, 9), (9, 9)])
+    training = fit_epochs(model, trainer, 2, 6, 2, "", FitOptions(progress=False))
+    assert trainer.epochs == 4 and list(training.best_epoch) == [2, 2]
+    np.testing.assert_array_equal(training.val_curve[:, 4:], np.full((2, 2), nan))
+    np.testing.assert_array_equal(model.w[:, 0].detach().numpy(), [2, 2])
+
+
 def test_clipping_off_leaves_gradients():
     model = torch.nn.Linear(2, 2)
     model.weight.grad = torch.full((2, 2), 100.0)
