@@ -656,22 +656,23 @@ def list_folder(exp: Experiment, root: str | os.PathLike | None = None) -> Listi
         return Listing(folder, ())
 
 
-def _check_tensorboard(exp: Experiment, here: bool) -> None:
+def _check_tensorboard(exp: Experiment, here: bool, refused: str = "no job started") -> None:
     """The experiment's ``tensorboard`` folder can be one (made if missing): not a file, nor below
-    one, nor through a link to a folder that is gone; with ``here``, one this process may write in."""
+    one, nor through a link to a folder that is gone; with ``here``, one this process may write in.
+    ``refused`` ends the error's line (what was not done)."""
     from ..atomic_write import cannot_write_in, folder_blocked
 
     named = f"{exp.name}: tensorboard = {exp.tensorboard!r}"
     why, where, made_in = folder_blocked(Path(exp.tensorboard))
     if why == "file":
-        raise SnnsimError(f"{named} is a file; give a folder; no job started")
+        raise SnnsimError(f"{named} is a file; give a folder; {refused}")
     if why == "link":
         raise SnnsimError(f"{named}: {where} is a link to {os.readlink(where)}, which is not there; give a folder; "
-                          "no job started")  # fmt: skip
+                          f"{refused}")  # fmt: skip
     if why == "below":
-        raise SnnsimError(f"{named} is below the file {made_in}; give a folder; no job started")
+        raise SnnsimError(f"{named} is below the file {made_in}; give a folder; {refused}")
     if here and (why := cannot_write_in(made_in)):
-        raise SnnsimError(f"{named}: cannot write in {made_in} ({why}); no job started")
+        raise SnnsimError(f"{named}: cannot write in {made_in} ({why}); {refused}")
 
 
 def tensorboard_hooks(exp: Experiment, todo: list[int]) -> Callable:
@@ -872,6 +873,8 @@ def run_jobs(
                 _remove_orphaned_checkpoints(exp, root, listing, todo, log)
             if not todo:
                 return code
+            if exp.tensorboard is not None:  # checked at submit; since made read-only, or gone: each job .failed
+                _check_tensorboard(exp, here=True, refused="not trained")
             for index in todo:
                 path = result_path(exp, index, root)
                 removed, kept = clean_leftovers(path, listing.leftovers(path))

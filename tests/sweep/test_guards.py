@@ -318,6 +318,28 @@ def test_local_refuses_a_tensorboard_folder_it_cannot_make(tmp_path, capsys):
             assert not (tmp_path / "t").exists()
 
 
+def test_run_refuses_a_tensorboard_folder_made_read_only_since_submit(tmp_path, capsys):
+    """``sweep run`` (a SLURM task) whose experiment's ``tensorboard`` folder became read-only
+    after ``submit`` checked it: each job trained, said "tensorboard: cannot write in ...; training
+    goes on without it", wrote its result (exit 0) and its events were lost. The jobs not done are
+    refused now before training, each in one line and a ``.failed`` naming why (exit 2, as
+    ``snnsim.run --tensorboard`` refuses such a folder); a done job is left alone."""
+    exp_file = tmp_path / "t.toml"
+    with mounted_tmpfs(tmp_path / "locked", "256k") as locked:
+        exp_file.write_text(f'name = "t"\ntensorboard = "{locked / "tb"}"\n[fixed]\nstudy = "ipd"\nbackend = "fused"\n'
+                            'epochs = 1\nn_train_batches = 1\nn_test_batches = 1\nhidden = 8\n[sweep]\nseed = [0, 1]\n')  # fmt: skip
+        exp = loads(exp_file.read_text())
+        assert cli.main(["--results-dir", str(tmp_path), "run", str(exp_file), "0"]) == 0
+        subprocess.run(["mount", "-o", "remount,ro", str(locked)], check=True)
+        capsys.readouterr()
+        assert cli.main(["--results-dir", str(tmp_path), "run", str(exp_file), "0", "--pack", "2"]) == 2
+    err = capsys.readouterr().err
+    reason = f"t: tensorboard = '{locked / 'tb'}': cannot write in {locked / 'tb'} (Read-only file system); not trained"
+    assert err.splitlines()[1:] == [f"snnsim.sweep: job 0: already done ({result_path(exp, 0, tmp_path)}); skipped",
+                                    f"snnsim.sweep: job 1: failed: {reason}"], err  # fmt: skip
+    assert [(s.state, s.reason) for s in states(exp, tmp_path)] == [("done", ""), ("failed", reason)]
+
+
 def test_submit_of_cuda_jobs_from_a_machine_without_cuda(tmp_path, capsys, monkeypatch):
     """A login node has no GPU: ``submit`` of jobs on ``device = "cuda"`` (for a GPU partition)
     was refused there by the node memory check, which asked this machine for CUDA."""
