@@ -17,6 +17,7 @@ naming the problem (missing key, wrong fold count, mismatched rows, wrong MI wid
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
 import numbers
 import pickle
@@ -212,19 +213,40 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         raw = path.read_bytes()
     except OSError as exc:
         raise DataError(f"--data: cannot read {path} ({exc.strerror})") from None
+    compression, content = _decompressed(raw, path)
     try:
         try:
-            data = pickle.loads(raw)
+            data = pickle.loads(content)
         except UnicodeDecodeError:  # a Python 2 pickle: numpy's array bytes were str there
-            data = pickle.loads(raw, encoding="latin1")
+            data = pickle.loads(content, encoding="latin1")
     except Exception as exc:  # pickle raises many types for a damaged file
-        if _is_joblib(raw):  # joblib.dump's arrays follow its pickle's records: only joblib reads them
+        if _is_joblib(content):  # joblib.dump's arrays follow its pickle's records: only joblib reads them
             data = _load_joblib(raw, path)
+        elif compression:
+            raise DataError(f"--data: {path} is a {compression} file whose content is not a readable pickle "
+                            f"({type(exc).__name__}: {exc})") from None  # fmt: skip
         else:
             _refuse_unpickled(path, exc)
     out = validate(data, str(path))
     LOADED[str(path.resolve())] = hashlib.sha256(raw).hexdigest()
     return out
+
+
+#: Compressions of a pickle that :func:`load` reads (pandas' ``to_pickle`` picks one by the extension):
+#: (first bytes, name, module).
+COMPRESSIONS = ((b"\x1f\x8b", "gzip", "gzip"), (b"BZh", "bz2", "bz2"), (b"\xfd7zXZ\x00", "xz", "lzma"))
+
+
+def _decompressed(raw: bytes, path: Path) -> tuple[str, bytes]:
+    """(compression, content) of data file ``raw``: a gzip, bz2 or xz file decompressed, else
+    ("", raw); a damaged compressed file is refused in one line."""
+    for start, name, module in COMPRESSIONS:
+        if raw.startswith(start):
+            try:
+                return name, importlib.import_module(module).decompress(raw)
+            except Exception as exc:  # OSError, EOFError, LZMAError, ... for a damaged or truncated file
+                raise DataError(f"--data: {path} is a damaged {name} file ({type(exc).__name__}: {exc})") from None
+    return "", raw
 
 
 def _is_joblib(raw: bytes) -> bool:

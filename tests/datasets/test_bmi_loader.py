@@ -143,6 +143,27 @@ def test_a_joblib_file_loads(small, tmp_path, compress):
     assert bmi.loaded_sha256(path) == bmi.file_sha256(path)
 
 
+@pytest.mark.parametrize("module, name", [("gzip", "bmi.pkl.gz"), ("bz2", "bmi.pkl.bz2"), ("lzma", "bmi.pkl.xz")])
+def test_a_compressed_pickle_loads(small, tmp_path, module, name):
+    """A compressed pickle (pandas' ``to_pickle("bmi.pkl.gz")`` compresses by the extension) was
+    refused: gzip as "a gzip file, not a pickle", bz2 and xz as "not a readable pickle (pickle data
+    was truncated)", as if damaged."""
+    compress = __import__(module).compress
+    tiny = {k: [a[:20] for a in v] for k, v in small.items()}
+    path = tmp_path / name
+    path.write_bytes(compress(pickle.dumps(tiny)))
+    loaded, expected = bmi.load(path), bmi.load(_write(tmp_path, tiny, "plain.pkl"))
+    assert all(np.array_equal(a, b) for k in KEYS for a, b in zip(loaded[k], expected[k]))
+    assert bmi.loaded_sha256(path) == bmi.file_sha256(path)  # the file's bytes, as the result files record
+    path.write_bytes(path.read_bytes()[:500])
+    with pytest.raises(DataError, match=f"^--data: {path} is a damaged {module.replace('lzma', 'xz')} file"):
+        bmi.load(path)
+    path.write_bytes(compress(b"epochs = 1\n"))
+    with pytest.raises(DataError, match=f"^--data: {path} is a {module.replace('lzma', 'xz')} file whose content is not "
+                                        "a readable pickle"):  # fmt: skip
+        bmi.load(path)
+
+
 def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(DataError, match="no file"):
         bmi.load(tmp_path / "nope.pkl")
