@@ -114,9 +114,16 @@ class RunConfig:
         "mean", "how the output layer is read (oc = mean)", kind="choice", models=SPIKING, choices=READOUT_NAMES
     )
     tau: float = setting(
-        0.02, "membrane time constant with a unit: 2ms, 0.002s, 2000us", kind="duration", models=SPIKING
+        0.02,
+        "membrane time constant with a unit: 2ms, 0.002s, 2000us (BMI: in steps of --dt, see there)",
+        kind="duration",
+        models=SPIKING,
     )
-    dt: float = setting(1e-3, "simulation step with a unit", kind="duration", models=SPIKING)
+    dt: float = setting(
+        1e-3, "simulation step with a unit (BMI: a step is one 50 ms bin of --encoding bins, or one of the "
+        "--window-steps held steps, whatever --dt: the durations count in steps, so --tau 20ms at --dt 1ms is 20 "
+        "bins, 1 s of the recording)", kind="duration", models=SPIKING,
+    )  # fmt: skip
     hidden: int | tuple[int, ...] = setting(
         30,
         "hidden LIF neurons (of --model ann: its ELU units); several hidden layers of the spiking network as 64,64",
@@ -156,13 +163,16 @@ class RunConfig:
     device: str = setting("cpu", "where to train", kind="choice", choices=DEVICES)
     # the model space (snnsim.functional.cell, snnsim.functional.delay): library backends, standard neuron
     tau_syn: float = setting(
-        0.0, "synaptic current time constant with a unit, e.g. 5ms (0: none)", kind="span", models=SPIKING
+        0.0,
+        "synaptic current time constant with a unit, e.g. 5ms (0: none; BMI: in steps of --dt, see there)",
+        kind="span",
+        models=SPIKING,
     )
     recurrent: bool = setting(False, "all-to-all recurrent weights in every hidden layer", kind="bool", models=SPIKING)
     learn_tau: bool = setting(False, "train a membrane time constant per hidden neuron (starting at --tau)",
                               kind="bool", models=SPIKING)  # fmt: skip
     tau_adapt: float = setting(0.0, "adaptive threshold: its decay time constant with a unit, e.g. 100ms (0: a "
-                               "fixed threshold)", kind="span", models=SPIKING)  # fmt: skip
+                               "fixed threshold; BMI: in steps of --dt, see there)", kind="span", models=SPIKING)  # fmt: skip
     adapt_jump: float = setting(
         0.5, "threshold increase per spike of the adaptive threshold", kind="float", models=SPIKING, low=0
     )

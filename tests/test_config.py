@@ -314,6 +314,21 @@ def test_the_help_of_every_duration_says_it_takes_a_unit():
         assert "with a unit" in describe(name), (flag(name), describe(name))
 
 
+def test_the_help_of_the_durations_of_a_bmi_network_says_a_step_is_a_bin():
+    """The BMI spiking decoder runs one step of ``dt`` per 50 ms bin (``--encoding bins``; a held
+    step with ``window``), so its durations count in steps, not in time of the recording:
+    ``--tau 20ms`` at ``--dt 1ms`` is 20 bins, a second of it. ``--max-delay``'s help said so;
+    ``--dt``'s, ``--tau``'s, ``--tau-syn``'s and ``--tau-adapt``'s read as times of the recording."""
+    from snnsim.config import describe
+
+    durations = [n for n in field_names() if metadata(n)["kind"] in ("duration", "span")
+                 and "bmi" in metadata(n)["studies"] and "snn" in metadata(n)["models"]]  # fmt: skip
+    assert {"tau", "dt", "tau_syn", "tau_adapt", "max_delay"} <= set(durations)
+    assert "one 50 ms bin" in describe("dt") and "--window-steps" in describe("dt"), describe("dt")
+    for name in durations:
+        assert "BMI" in describe(name) and ("--dt" in describe(name) or name == "dt"), (flag(name), describe(name))
+
+
 def test_the_help_of_target_gives_each_variables_unit():
     """``--target``'s help listed the arm variables without their units, which the result file's
     ``y_true``, ``y_pred`` and RMSE carry (rad/s for the default ``dtheta``): each variable's
