@@ -210,6 +210,11 @@ def draw(ns: argparse.Namespace) -> int:
     if holes := merge_holes(ds):
         print(f"{PROG}: note: {ns.results}: {holes} of every figure", file=sys.stderr)
     formats = tuple(dict.fromkeys(ns.formats or ("png", "svg")))
+    # in every figure's metadata: the file it shows, by path and checksum (which covers its config and versions)
+    from .. import __version__
+
+    source = (f"drawn by snnsim {__version__} from {results.resolve(ns.results).resolve()} "
+              f"(data_sha256 {ds.attrs.get('data_sha256', 'none')})")  # fmt: skip
     check_out(ns.out)
     drawn, written = 0, []
     try:
@@ -220,7 +225,7 @@ def draw(ns: argparse.Namespace) -> int:
                 print(f"{PROG}: {fig_name}: skipped ({exc})", file=sys.stderr)
                 continue
             try:
-                paths = save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi)
+                paths = save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi, source=source)
             except OSError as exc:  # found as it was written, after the drawing: exit 5 (errors.py), not bad input
                 if exc.errno not in PATH_ERRORS:
                     raise

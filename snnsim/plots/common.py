@@ -176,9 +176,16 @@ def widen_for_legend(fig: Figure, legend: Any, axes_width: float) -> None:
 
 
 def save_figure(
-    fig: Figure, path_stem: str | os.PathLike, formats: Sequence[str] = FORMATS, dpi: int = 120
+    fig: Figure,
+    path_stem: str | os.PathLike,
+    formats: Sequence[str] = FORMATS,
+    dpi: int = 120,
+    source: str | None = None,
 ) -> list[Path]:
     """Write ``fig`` to ``<path_stem>.png`` and ``<path_stem>.svg`` (or ``formats``); return the paths.
+
+    ``source``: what the figure was drawn from (``python -m snnsim.plots``: the result file and its
+    ``data_sha256``), kept in each file's metadata: PNG and SVG ``Source``, PDF ``Subject``.
 
     A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``); a
     format listed twice is written once.
@@ -201,6 +208,8 @@ def save_figure(
             metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "Software": None}}.get(
                 fmt, {"Software": None}
             )
+            if source is not None:
+                metadata["Subject" if fmt == "pdf" else "Source"] = source
             image = io.BytesIO()
             fig.savefig(image, format=fmt, dpi=dpi, metadata=metadata)
             try:  # in one step: a full disk leaves the previous figure, not half of the new one

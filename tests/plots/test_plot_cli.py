@@ -537,6 +537,25 @@ def test_a_figure_drawn_again_later_is_the_same_bytes(tmp_path):
         assert a.read_bytes() == b.read_bytes(), a.suffix
 
 
+def test_each_figure_names_the_result_file_it_was_drawn_from(tmp_path):
+    """A figure carried nothing of where it came from (matplotlib's own stamps are removed for
+    same bytes): a PNG in docs/figures could not be traced to its results. Each format now names
+    the result file by path and checksum (``data_sha256``, which covers its config and versions)
+    and the snnsim that drew it: PNG and SVG as ``Source``, PDF as ``Subject``."""
+    from PIL import Image
+
+    import snnsim
+
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    digest = results.load(tmp_path / "one.h5").attrs["data_sha256"]
+    argv = [str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--only", "prediction"]
+    assert plot.main([*argv, "--format", "png", "--format", "svg", "--format", "pdf"]) == 0
+    source = f"drawn by snnsim {snnsim.__version__} from {tmp_path / 'one.h5'} (data_sha256 {digest})"
+    assert Image.open(tmp_path / "f" / "one_prediction.png").text["Source"] == source
+    assert f"<dc:source>{source}</dc:source>" in (tmp_path / "f" / "one_prediction.svg").read_text()
+    assert digest.encode() in (tmp_path / "f" / "one_prediction.pdf").read_bytes()
+
+
 def test_a_bmi_predictions_file_names_its_folds_and_the_models_target(bmi_path, tmp_path, capsys):
     """Figure 1 of a ``snnsim.predict`` file of an elbow-angle decoder, predicted on its
     validation fold: the title said "Test fold ... elbow velocity" and the axis "Elbow velocity
