@@ -252,7 +252,7 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
             checkpoint = checkpoints(cfgs, members) if checkpoints is not None else None
             options = FitOptions(progress, tuple(hooks(cfgs, members)) if hooks else (), checkpoint, log, owned, notes)
             _synchronise(device)
-            start = time.perf_counter()
+            start, built = time.perf_counter(), _native.build_seconds
             try:
                 training = study.fit(model, batch, data, seeds, options)
             except DivergedError as exc:
@@ -269,8 +269,10 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
                 queue.insert(0, [m for m in members if m[0] != i])  # the others again, without it
                 continue
             _synchronise(device)
-            # with the time the stopped run spent on the epochs a checkpoint resumed after
-            seconds = (time.perf_counter() - start + training.resumed_seconds) / len(seeds)
+            # with the time the stopped run spent on the epochs a checkpoint resumed after, without
+            # the kernels' build at their first use (a one-off cost of the machine, not the training's)
+            spent = time.perf_counter() - start - (_native.build_seconds - built)
+            seconds = (spent + training.resumed_seconds) / len(seeds)
             if checkpoint is not None:
                 pending.append((checkpoint, {i for i, _ in members}))
             for i, _ in members:

@@ -48,6 +48,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .atomic_write import WriteFailed
+from .backends import _native
 from .errors import DivergedError
 
 if TYPE_CHECKING:
@@ -404,7 +405,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     versions of the libraries that compute (:data:`COMPUTING`), is not resumed.
     ``lr_at(epoch)`` (0-based) sets the learning rate of ``trainer.optimiser`` before each epoch.
     ``average``: the decay per mini-batch of the weight average (:class:`WeightAverage`; 0: none)."""
-    start = time.perf_counter()
+    start, built = time.perf_counter(), _native.build_seconds  # the kernels' build is no training time
     weights = WeightAverage(model, average) if average else None
     state = _State(model, n_models, epochs, weights)
     resumed, before, earlier = 0, 0.0, ()  # the epochs, seconds and parts of a stopped run this fit resumes
@@ -462,7 +463,8 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             else:
                 bar.set_postfix(loss=f"{np.nanmean(state.losses[:, epoch]):.3f}",
                                 val=f"{np.nanmean(state.val_curve[:, epoch]):.3f}")  # fmt: skip
-            state.epoch, state.seconds = epoch + 1, before + time.perf_counter() - start
+            state.epoch = epoch + 1
+            state.seconds = before + time.perf_counter() - start - (_native.build_seconds - built)
             own = _count_part(state, own, model, epoch + 1)
             if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
                 try:

@@ -86,6 +86,9 @@ _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _tried = False
 _without = ""  # why this process runs the torch loops instead (:func:`kernels`), once it tried
+#: wall seconds this process spent building (or failing to build) the kernels: a training that
+#: builds them at its first use leaves them out of its ``train_seconds``
+build_seconds = 0.0
 #: Device type (``cuda``) -> what computed the kernels' part there in this process (:func:`kernels`).
 _elsewhere: dict[str, set[str]] = {}
 #: One record per open :func:`scope`, innermost last: device type -> what computed the kernels'
@@ -405,13 +408,14 @@ def switched_off(value: str | None) -> bool:
 
 def library() -> ctypes.CDLL | None:
     """The compiled kernels, or None (with one warning) when they cannot be built here."""
-    global _lib, _tried, _without
+    global _lib, _tried, _without, build_seconds
     if _scopes and "cpu" not in _scopes[-1]:  # noted in every open scope at once: the innermost tells
         noted({"cpu": {"asked"}})
     if _tried:
         return _lib
     with _lock:
         if not _tried:
+            start = time.perf_counter()
             switch = os.environ.get("SNNSIM_NO_NATIVE", "")
             if switched_off(switch):
                 _lib, _without = None, f"SNNSIM_NO_NATIVE={switch}"
@@ -429,6 +433,7 @@ def library() -> ctypes.CDLL | None:
                     )
                     _lib, _without = None, reason
             _tried = True
+            build_seconds += time.perf_counter() - start
     return _lib
 
 
