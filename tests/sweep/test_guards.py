@@ -595,7 +595,8 @@ def test_a_submit_stopped_while_sbatch_runs_stops_sbatch_and_says_so(tmp_path):
     finally:
         proc.kill()
     assert proc.returncode == 128 + signal.SIGTERM, err
-    assert err.splitlines() == [
+    # where SLURM is installed with its controller down, submit's questions to scontrol say so first
+    assert [line for line in err.splitlines() if "scontrol show config" not in line] == [
         "snnsim.sweep: stopped by SIGTERM; no result written; sbatch was stopped too: `squeue` shows whether "
         "it had sent the array job (not recorded: `sweep status` shows its jobs missing)"
     ], err
