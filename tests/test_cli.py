@@ -247,6 +247,16 @@ def test_python_dash_m_snnsim_names_the_commands():
         assert f"python -m snnsim.{name}" in proc.stderr
 
 
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_python_dash_m_snnsim_help_names_the_commands_exit_0(flag):
+    """``python -m snnsim --help`` answered "snnsim: error: give a command" with exit 2: asking
+    for help is no error; it names the commands on stdout, exit 0."""
+    proc = subprocess.run([sys.executable, "-m", "snnsim", flag], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert proc.stdout.startswith("snnsim: the commands are python -m snnsim.run, python -m snnsim.sweep")
+    assert len(proc.stdout.strip().splitlines()) == 1
+
+
 def test_a_stop_is_pending_only_inside_the_stop_handlers():
     """A stop signal is kept for :func:`stop_if_signalled` (a raise a finalizer swallowed) until the
     outermost :func:`stop_on_signals` is left: a fit called afterwards on its own is not stopped by
