@@ -613,7 +613,9 @@ def _number(name: str, value: Any, low: float, high: float | None = None) -> flo
         try:
             value = float(value.strip())
         except ValueError:
-            raise _bad(name, f"expected a number, got {value!r}") from None
+            given = value.strip()  # "10Hz" for a rate: the help gives its unit, the value takes none
+            hint = f" (a number of Hz, without the unit: {given[:-2].strip()})" if given.lower().endswith("hz") else ""
+            raise _bad(name, f"expected a number, got {value!r}{hint}") from None
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value <= low
             or (high is not None and value > high)):  # fmt: skip
         raise _bad(name, f"must be a finite number > {low:g}" + (f" and <= {high:g}" if high is not None else "")

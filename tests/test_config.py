@@ -204,6 +204,18 @@ def test_a_tone_above_the_nyquist_frequency_of_dt_is_refused():
     assert RunConfig(tone_hz=1000.0, dt="0.1ms", rate_max_hz=600.0).tone_hz == 1000.0  # a finer step carries it
 
 
+@pytest.mark.parametrize("name, given", [("rate_target", "10Hz"), ("tone_hz", "20 Hz"), ("rate_max_hz", "600hz")])
+def test_a_rate_given_with_its_unit_says_to_give_the_number_alone(name, given):
+    """The help gives these in Hz, so ``--rate-target 10Hz`` is what a reader types; it got
+    "expected a number, got '10Hz'" with no word that the value takes no unit."""
+    number = given[:-2].strip()
+    with pytest.raises(ConfigError, match=rf"^{flag(name)}: expected a number, got '{given}' \(a number of Hz, "
+                                          rf"without the unit: {number}\)$"):  # fmt: skip
+        RunConfig.from_dict({name: given})
+    with pytest.raises(ConfigError, match=r"expected a number, got 'fast'$"):  # no unit: no word of one
+        RunConfig.from_dict({name: "fast"})
+
+
 def test_a_peak_rate_above_one_spike_per_step_names_dt_and_the_bound():
     with pytest.raises(ConfigError, match=r"^--rate-max-hz: at most one spike per step of dt=0.002 s: must be <= "
                                           r"500 Hz \(or a smaller --dt\), got 600 Hz"):  # fmt: skip
