@@ -243,7 +243,9 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
     NaN where a piece lacks an index value), then every variable is stacked by numpy. A
     variable that some pieces lack is NaN there; a non-index coordinate equal in every piece
     stays as it is, else it is stacked too. Unlike ``combine_attrs="drop"``, each stacked
-    variable keeps the first piece's attributes (``units``, ``long_name``).
+    variable keeps the first piece's attributes (``units``, ``long_name``), but a ``long_name``
+    that differs between pieces is each distinct text joined by `` | `` (x_mean of a grid over
+    ``model``: the feature order of the ridge and ANN jobs, not only the spiking job's text).
     """
     import xarray as xr
 
@@ -284,7 +286,11 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
                     fill = present[0].dtype if kind in "fc" else np.float64 if kind in "iu" else object
                     hole = np.full(common, np.nan, dtype=fill)
                 arrays.append(hole)
-        return xr.Variable(keys + dims, np.stack(arrays).reshape(shape + common), attrs=present[0].attrs)
+        attrs = dict(present[0].attrs)
+        names = dict.fromkeys(str(v.attrs["long_name"]) for v in present if "long_name" in v.attrs)
+        if len(names) > 1:
+            attrs["long_name"] = " | ".join(names)
+        return xr.Variable(keys + dims, np.stack(arrays).reshape(shape + common), attrs=attrs)
 
     variables = {name: stacked(name) for name in union("data_vars")}
     coords: dict[str, xr.Variable] = {k: xr.Variable((k,), index_values(v)) for k, v in swept.items()}

@@ -442,7 +442,8 @@ def test_jobs_of_different_sizes_merge_nan_padded(tmp_path):
 
 def reference_stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
     """:func:`snnsim.sweep.merge.stack` as xarray's nested combine computes it (the merge's
-    implementation up to snnsim 0.3.0: one concatenation per nesting level and point)."""
+    implementation up to snnsim 0.3.0: one concatenation per nesting level and point), with a
+    long_name that differs between pieces joined as stack joins it."""
     keys = list(swept)
     points = iter(pieces)
 
@@ -454,10 +455,15 @@ def reference_stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dat
     tree = nest((), 0)
     if not keys:
         return tree
-    return xr.combine_nested(
+    combined = xr.combine_nested(
         tree, concat_dim=keys, join="outer", combine_attrs="override", data_vars="all", coords="different",
         compat="equals",
     )  # fmt: skip
+    for name, var in combined.variables.items():  # the one attribute stack sets otherwise: all long_names
+        names = dict.fromkeys(p[name].attrs["long_name"] for p in pieces if name in p and "long_name" in p[name].attrs)
+        if len(names) > 1:
+            var.attrs["long_name"] = " | ".join(names)
+    return combined
 
 
 def assert_stacks_alike(pieces, swept):
@@ -733,3 +739,13 @@ def test_a_swept_setting_that_names_a_dimension_of_the_jobs_is_one_line():
     )
     merged = stack(pieces, {"readout": ("mean", "fr")})  # a setting that names no dimension: merged as before
     assert dict(merged.sizes) == {"readout": 2, "neuron": 48}
+
+
+def test_a_long_name_that_differs_between_jobs_keeps_every_jobs_text():
+    """A BMI grid over ``model = ["snn", "ann", "linear"]``: x_mean's long_name of the ridge and
+    ANN jobs carries the feature order, the spiking one's does not. The merged variable kept the
+    first (spiking) job's long_name, losing the feature order; now it holds each distinct text."""
+    snn = xr.Dataset({"x_mean": ("recorded_neuron", np.zeros(2), {"long_name": "mean", "units": "Hz"})})
+    ann = xr.Dataset({"x_mean": ("feature", np.zeros(3), {"long_name": "mean; feature order", "units": "Hz"})})
+    merged = stack([snn, ann, ann], {"model": ("snn", "ann", "linear")})
+    assert merged["x_mean"].attrs == {"long_name": "mean | mean; feature order", "units": "Hz"}
