@@ -69,7 +69,7 @@ def target_label(ds: xr.Dataset, output: int | str = 0) -> tuple[str, str]:
     """(``"Shoulder velocity"``, ``"rad/s"``) for the run's target and output column (a
     predictions file of ``snnsim.predict`` has the model's settings in its ``config`` only). Of a
     sweep over ``target``, the target of ``ds`` (a point: a scalar coordinate), or the swept ones
-    ("Shoulder angle / velocity", no units): the merged ``y_true`` has the first job's units."""
+    ("Shoulder angle / velocity", no units): the merged ``y_true`` has every job's units ("rad | rad/s")."""
     if "target" in ds.coords:
         targets = [str(t) for t in dict.fromkeys(np.atleast_1d(ds["target"].values).tolist())]
         quantity = " / ".join(TARGET_NAMES.get(t, (t, ""))[0] for t in targets)

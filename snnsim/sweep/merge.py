@@ -244,8 +244,9 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
     variable that some pieces lack is NaN there; a non-index coordinate equal in every piece
     stays as it is, else it is stacked too. Unlike ``combine_attrs="drop"``, each stacked
     variable keeps the first piece's attributes (``units``, ``long_name``), but a ``long_name``
-    that differs between pieces is each distinct text joined by `` | `` (x_mean of a grid over
-    ``model``: the feature order of the ridge and ANN jobs, not only the spiking job's text).
+    or ``units`` that differs between pieces is each distinct text joined by `` | `` (x_mean of
+    a grid over ``model``: the feature order of the ridge and ANN jobs, not only the spiking
+    job's text; y_true of a grid over ``target``: ``rad | rad/s``, not the first target's units).
     """
     import xarray as xr
 
@@ -287,9 +288,10 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
                     hole = np.full(common, np.nan, dtype=fill)
                 arrays.append(hole)
         attrs = dict(present[0].attrs)
-        names = dict.fromkeys(str(v.attrs["long_name"]) for v in present if "long_name" in v.attrs)
-        if len(names) > 1:
-            attrs["long_name"] = " | ".join(names)
+        for key in ("long_name", "units"):
+            texts = dict.fromkeys(str(v.attrs[key]) for v in present if key in v.attrs)
+            if len(texts) > 1:
+                attrs[key] = " | ".join(texts)
         return xr.Variable(keys + dims, np.stack(arrays).reshape(shape + common), attrs=attrs)
 
     variables = {name: stacked(name) for name in union("data_vars")}

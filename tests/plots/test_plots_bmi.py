@@ -392,16 +392,16 @@ def test_the_titles_name_what_the_curves_pool(bmi_grid):
 
 
 def test_a_sweep_over_the_target_labels_each_point_with_its_own(bmi_grid):
-    """A merged sweep of ``target = ["theta", "dtheta"]`` has no ``config_target`` and the first
-    job's ``y_true`` units ("rad"): Figure 1 of the velocity point said "Shoulder velocity
-    (rad)", of the angle point "Shoulder velocity", and the cost axis "FVAF of shoulder velocity"
-    of points of both targets."""
+    """A merged sweep of ``target = ["theta", "dtheta"]`` has no ``config_target`` and ``y_true``
+    units of every job ("rad | rad/s"; the first job's, "rad", up to snnsim 0.3.0): Figure 1 of
+    the velocity point said "Shoulder velocity (rad)", of the angle point "Shoulder velocity",
+    and the cost axis "FVAF of shoulder velocity" of points of both targets."""
     import xarray as xr
 
     ds = bmi_grid.copy()
     del ds.attrs["config_target"]
     ds = xr.concat([ds, ds], "target", data_vars="all").assign_coords(target=["theta", "dtheta"])
-    ds["y_true"].attrs["units"] = "rad"  # the merge keeps the first job's attributes
+    ds["y_true"].attrs["units"] = "rad | rad/s"  # as the merge writes them
     for target, label in (("theta", "Shoulder angle (rad)"), ("dtheta", "Shoulder velocity (rad/s)")):
         ax = plots.prediction_trace(ds, window_length=8, sel={"target": target}).axes[0]
         assert ax.get_ylabel() == label

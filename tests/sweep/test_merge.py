@@ -443,7 +443,7 @@ def test_jobs_of_different_sizes_merge_nan_padded(tmp_path):
 def reference_stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
     """:func:`snnsim.sweep.merge.stack` as xarray's nested combine computes it (the merge's
     implementation up to snnsim 0.3.0: one concatenation per nesting level and point), with a
-    long_name that differs between pieces joined as stack joins it."""
+    long_name or units that differ between pieces joined as stack joins them."""
     keys = list(swept)
     points = iter(pieces)
 
@@ -459,10 +459,11 @@ def reference_stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dat
         tree, concat_dim=keys, join="outer", combine_attrs="override", data_vars="all", coords="different",
         compat="equals",
     )  # fmt: skip
-    for name, var in combined.variables.items():  # the one attribute stack sets otherwise: all long_names
-        names = dict.fromkeys(p[name].attrs["long_name"] for p in pieces if name in p and "long_name" in p[name].attrs)
-        if len(names) > 1:
-            var.attrs["long_name"] = " | ".join(names)
+    for name, var in combined.variables.items():  # the attributes stack sets otherwise: all long_names, units
+        for key in ("long_name", "units"):
+            texts = dict.fromkeys(p[name].attrs[key] for p in pieces if name in p and key in p[name].attrs)
+            if len(texts) > 1:
+                var.attrs[key] = " | ".join(texts)
     return combined
 
 
@@ -749,3 +750,33 @@ def test_a_long_name_that_differs_between_jobs_keeps_every_jobs_text():
     ann = xr.Dataset({"x_mean": ("feature", np.zeros(3), {"long_name": "mean; feature order", "units": "Hz"})})
     merged = stack([snn, ann, ann], {"model": ("snn", "ann", "linear")})
     assert merged["x_mean"].attrs == {"long_name": "mean | mean; feature order", "units": "Hz"}
+
+
+def test_units_that_differ_between_jobs_are_not_the_first_jobs_and_the_figures_say_so(tmp_path, bmi_path, capsys):
+    """A BMI grid over ``target = ["theta", "dtheta"]`` (and ``model``): y_true, y_pred, y_mean and
+    the RMSEs of the velocity jobs are in rad/s, but the merged variables had the first (angle)
+    job's units, "rad", for all. Each distinct unit is kept now, as the long names are, and the
+    figures of ``python -m snnsim.plots`` name each point's own units."""
+    from snnsim import plots
+    from snnsim.plots import __main__ as plot
+
+    exp = loads(f'name = "t"\n[fixed]\nstudy = "bmi"\nn_train_folds = 2\nepochs = 1\nhidden = 8\ndata = "{bmi_path}"\n'
+                '[sweep]\nmodel = ["linear", "ann"]\ntarget = ["theta", "dtheta"]\n')  # fmt: skip
+    for i in range(exp.grid_size):
+        assert run_job(exp, i, tmp_path, log=lambda _: None) == 0
+    ds = merge(exp, tmp_path)
+    for name in ("y_true", "y_pred", "y_mean", "y_std", "train_rmse", "val_rmse", "test_rmse"):
+        assert ds[name].attrs["units"] == "rad | rad/s", name
+    assert ds["y_true"].attrs["long_name"] == "true theta (test fold) | true dtheta (test fold)"
+    assert ds["train_seconds"].attrs["units"] == "s"  # alike in every job: as it is
+    merged = tmp_path / "t.h5"
+    assert plot.main([str(merged), "--out", str(tmp_path / "figs"), "--format", "png"]) == 0
+    drawn = sorted(Path(p).stem for p in capsys.readouterr().out.split())
+    assert drawn == ["t_costs", "t_prediction"]  # learning curves would pool the targets: skipped, said on stderr
+    figures = plot.figures_for(results.load(merged))
+    assert figures["prediction"]().axes[0].get_ylabel() == "Shoulder angle (rad)"  # the first point: theta
+    ds = results.load(merged)
+    velocity = plots.prediction_trace(ds, sel={"model": "ann", "target": "dtheta"}).axes[0]
+    assert velocity.get_ylabel() == "Shoulder velocity (rad/s)"
+    assert figures["costs"]().axes[0].get_ylabel() == "Test FVAF of shoulder angle / velocity"
+    assert plots.cost_figure(ds, metric="test_rmse").axes[0].get_ylabel() == "test_rmse (rad | rad/s)"
