@@ -489,12 +489,25 @@ def _curve_label(name: str) -> str:
     return CURVE_LABELS.get(name, name.replace("_", " "))
 
 
-def _kind_of(da: xr.DataArray) -> str:
+def _kind_of(da: xr.DataArray, ds: xr.Dataset | None = None) -> str:
     """What the long name of a per-epoch curve says in brackets before its first ';':
-    "MSE, z-scored targets" of "mean training loss (MSE, z-scored targets); NaN after ..."."""
-    head = str(da.attrs.get("long_name", "")).split(";")[0]
-    start, end = head.find("("), head.rfind(")")
-    return head[start + 1 : end] if 0 <= start < end else ""
+    "MSE, z-scored targets" of "mean training loss (MSE, z-scored targets); NaN after ...". Of a
+    merge whose jobs' long names differ (joined by " | "), each kind, joined the same way; the
+    loss of jobs with and without ``--rate-reg`` as ``ds``'s ``rate_reg`` says: the penalty in
+    every point drawn, in none, or "where rate_reg > 0"."""
+    from ..training import PENALTY
+
+    kinds: dict[str, None] = {}
+    for text in str(da.attrs.get("long_name", "")).split(" | "):
+        head = text.split(";")[0]
+        start, end = head.find("("), head.rfind(")")
+        kinds[head[start + 1 : end] if 0 <= start < end else ""] = None
+    bases = {kind.removesuffix(PENALTY) for kind in kinds}
+    if len(kinds) > 1 and len(bases) == 1 and ds is not None and "rate_reg" in ds.coords:
+        reg = np.atleast_1d(ds["rate_reg"].values)
+        penalty = "" if not (reg > 0).any() else PENALTY if (reg > 0).all() else f"{PENALTY} where rate_reg > 0"
+        return bases.pop() + penalty
+    return " | ".join(kind for kind in kinds if kind)
 
 
 def _empty_note(name: str, model: Any) -> str:
@@ -557,7 +570,7 @@ def learning_curves(
                 ax.set_xlabel("Epoch")
         units = ds[name].attrs.get("units")
         label = _curve_label(name)
-        kind = _kind_of(ds[name]) if str(units or "") in DIMENSIONLESS else ""
+        kind = _kind_of(ds[name], ds) if str(units or "") in DIMENSIONLESS else ""
         if kind:  # the loss's kind (MSE ...), the FVAF's outputs
             label += f"\n({kind})"
         axes[r, 0].set_ylabel(with_units(label, units))

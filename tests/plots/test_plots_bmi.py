@@ -209,6 +209,24 @@ def test_learning_curves_say_what_the_loss_and_the_fvaf_are_of(bmi_grid):
     assert fig.axes[0].get_ylabel() == "Training loss\n(MSE, z-scored targets + firing-rate penalty)"
 
 
+def test_learning_curves_of_a_point_of_a_rate_reg_grid_say_whether_its_loss_has_the_penalty(bmi_grid):
+    """A merged sweep ``rate_reg = [0, 0.1]``: the loss's long name is both jobs' ("... (MSE,
+    z-scored targets); ... | ... (MSE, z-scored targets + firing-rate penalty); ..."), and the
+    curves of the point rate_reg = 0.1 said "(MSE, z-scored targets)", the first job's kind, as
+    if its loss had no penalty. Each point's kind is named now, and both where a figure pools them."""
+    import xarray as xr
+
+    ds = xr.concat([bmi_grid, bmi_grid], "rate_reg", data_vars="all").assign_coords(rate_reg=[0.0, 0.1])
+    ds["loss"].attrs["long_name"] = (
+        "mean training loss (MSE, z-scored targets); NaN after early stop | "
+        "mean training loss (MSE, z-scored targets + firing-rate penalty); NaN after early stop"
+    )
+    for reg, kind in ((0.0, "MSE, z-scored targets"), (0.1, "MSE, z-scored targets + firing-rate penalty")):
+        fig = plots.learning_curves(ds, variables=["loss"], sel={"rate_reg": reg, "n_train_folds": 8})
+        assert fig.axes[0].get_ylabel() == f"Training loss\n({kind})"
+    assert plots.bmi._kind_of(ds["loss"], ds) == "MSE, z-scored targets + firing-rate penalty where rate_reg > 0"
+
+
 def test_rotation_swept_at_one_size_only_is_left_out_of_figure_2(bmi_grid):
     ds = bmi_grid.copy(deep=True)
     for name in ("train_fvaf", "val_fvaf", "test_fvaf"):
