@@ -21,11 +21,12 @@ import io
 import json
 import os
 import platform
+import sys
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -224,6 +225,42 @@ def same_file(path: str | os.PathLike, other: str | os.PathLike) -> bool:
         return Path(path).exists() and other.exists() and os.path.samefile(path, other)
     except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Path.resolve of Python 3.11)
         return False
+
+
+#: Seconds the open of a named pipe (FIFO) waits for a writer before one line says that it waits.
+FIFO_NOTE_SECONDS = 2.0
+
+
+def open_input(path: str | os.PathLike, mode: str = "rb", encoding: str | None = None, *, flag: str,
+               prog: str = "snnsim") -> IO:  # fmt: skip
+    """``open(path, mode, encoding=encoding)`` of a file given as ``flag``. A named pipe (FIFO) is
+    opened as any file, once (``--config <(...)`` is read so), and its open waits for a writer;
+    where none has come after :data:`FIFO_NOTE_SECONDS`, one line on stderr says so (a FIFO given
+    by mistake waited in silence), and the open goes on waiting."""
+    import stat
+    import threading
+
+    try:
+        fifo = stat.S_ISFIFO(os.stat(path).st_mode)
+    except OSError:  # not there, or not to be read: the open says why
+        fifo = False
+    if not fifo:
+        return open(path, mode, encoding=encoding)
+
+    def say() -> None:
+        try:
+            print(f"{prog}: {flag}: waiting for a writer on the FIFO {path}; stop with Ctrl-C", file=sys.stderr,
+                  flush=True)  # fmt: skip
+        except (OSError, ValueError):  # a log that cannot be written (or closed meanwhile) loses the line
+            pass
+
+    timer = threading.Timer(FIFO_NOTE_SECONDS, say)
+    timer.daemon = True  # a stop (Ctrl-C) ends the process, not this line
+    timer.start()
+    try:
+        return open(path, mode, encoding=encoding)  # returns once a writer has opened it
+    finally:
+        timer.cancel()
 
 
 def is_hdf5(path: str | os.PathLike) -> bool:

@@ -116,11 +116,14 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     ``data_given``: ``--data`` is a flag)."""
     import tomllib
 
+    from .results import open_input
+
     path = Path(path)
     if _is_result_file(path):
         return result_settings(path, data_given)
     try:
-        doc = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark some editors write is no setting
+        with open_input(path, "r", encoding="utf-8-sig", flag="--config", prog="snnsim.run") as fh:  # a FIFO: once
+            doc = tomllib.loads(fh.read())  # a byte-order mark some editors write is no setting
     except FileNotFoundError:
         raise ConfigError("config", f"no file {path}") from None
     except OSError as exc:

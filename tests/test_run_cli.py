@@ -259,6 +259,30 @@ def test_a_config_given_as_a_pipe_is_read(tmp_path):
     assert (ds.attrs["config_readout"], ds.attrs["seed"], ds.attrs["config_epochs"]) == ("fr", 7, 1)
 
 
+def test_a_config_fifo_without_a_writer_says_that_it_waits(tmp_path):
+    """``--config FIFO`` (a named pipe given by mistake, no writer) waited in silence until stopped.
+    It still waits (a pipe is read), but says so in one line after 2 s; then a writer's settings
+    are the run's."""
+    import select
+
+    fifo, out = tmp_path / "settings", tmp_path / "r.h5"
+    os.mkfifo(fifo)
+    argv = [sys.executable, "-m", "snnsim.run", "--config", str(fifo), *TINY, "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready, _, _ = select.select([proc.stderr], [], [], 120)  # no writer until the line is there
+        assert ready, "no line while waiting for a writer"
+        line = proc.stderr.readline()
+        assert line == f"snnsim.run: --config: waiting for a writer on the FIFO {fifo}; stop with Ctrl-C\n"
+        fifo.write_text('readout = "fr"\nseed = 7\n')
+        _, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and "waiting for a writer" not in err, err
+    ds = results.load(out)
+    assert (ds.attrs["config_readout"], ds.attrs["seed"]) == ("fr", 7)
+
+
 def test_a_long_run_on_a_library_backend_gets_a_hint_toward_fused():
     from snnsim.config import RunConfig
     from snnsim.run import speed_hint

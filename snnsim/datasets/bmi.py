@@ -30,7 +30,7 @@ from typing import Generic, NamedTuple, NoReturn, TypeVar
 import numpy as np
 
 from ..errors import DataError
-from ..results import file_kind
+from ..results import file_kind, open_input
 
 KEYS = ("MI", "theta", "dtheta", "ddtheta", "torque", "time")
 N_FOLDS = 20
@@ -210,7 +210,8 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         return out
     path = check_file(path)
     try:
-        raw = path.read_bytes()
+        with open_input(path, flag="--data") as fh:  # a FIFO without a writer: a line says it waits
+            raw = fh.read()
     except OSError as exc:
         raise DataError(f"--data: cannot read {path} ({exc.strerror})") from None
     compression, content = _decompressed(raw, path)

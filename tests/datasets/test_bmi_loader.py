@@ -1,6 +1,8 @@
 """BMI loader: format validation (one clear DataError per bad input), folds, MI order."""
 
+import os
 import pickle
+import time
 
 import numpy as np
 import pytest
@@ -195,6 +197,43 @@ def test_a_file_of_another_format_is_named_as_one(name, save, what, tmp_path):
         bmi.load(path)
     assert str(err.value) == (f"--data: {path} is {what}, not a pickle; give the course's bmi_dataset.pkl, a pickled "
                               "dict of MI, theta, dtheta, ddtheta, torque, time")  # fmt: skip
+
+
+def test_a_data_fifo_says_while_it_waits_for_a_writer_and_a_pipe_is_read_once(small, tmp_path, capsys):
+    """``--data FIFO`` with no writer waited in silence until stopped. It says so in one line once
+    no writer has come (after 2 s) and goes on waiting; a pipe that has its writer
+    (``--data <(...)``) is not named even where its bytes come late; both are read in full, once."""
+    import threading
+
+    raw = pickle.dumps(small)
+    fifo = tmp_path / "data.pkl"
+    os.mkfifo(fifo)
+    loaded = []
+    reader = threading.Thread(target=lambda: loaded.append(bmi.load(fifo)), daemon=True)
+    reader.start()
+    err, deadline = "", time.monotonic() + 30
+    while "waiting" not in err and time.monotonic() < deadline:  # no writer until the line is there
+        time.sleep(0.05)
+        err += capsys.readouterr().err
+    assert err == f"snnsim: --data: waiting for a writer on the FIFO {fifo}; stop with Ctrl-C\n"
+    fifo.write_bytes(raw)
+    reader.join(60)
+    assert np.array_equal(loaded[0]["MI"][3], small["MI"][3]) and capsys.readouterr().err == ""
+
+    read_end, write_end = os.pipe()
+
+    def write() -> None:
+        with open(write_end, "wb") as fh:
+            fh.write(raw)
+
+    writer = threading.Timer(2.5, write)
+    writer.start()  # its bytes after more than the 2 s, with the writer there: no line
+    try:
+        data = bmi.load(f"/dev/fd/{read_end}")
+    finally:
+        os.close(read_end)
+    writer.join(60)
+    assert np.array_equal(data["MI"][3], small["MI"][3]) and capsys.readouterr().err == ""
 
 
 def test_cli_bad_data_exit_2(small, tmp_path, capsys):
