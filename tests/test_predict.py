@@ -129,6 +129,46 @@ def test_predictions_of_a_model_scored_by_the_sum_over_time_reproduce_its_test_s
     assert not np.array_equal(confusions[1], confusions[0]), "the case must tell the two evaluations apart"
 
 
+def test_a_model_of_other_stimulus_settings_is_predicted_with_its_own(tmp_path):
+    """A model trained on another stimulus (8 classes of 22.5 deg, a 50 Hz tone, 20 fibres per ear,
+    30 ms in steps of 0.5 ms, another peak rate and envelope) is predicted with the settings its
+    file holds, not the defaults: its test set gives the file's scores and confusion matrix, its
+    classes are the 8 bin midpoints, and fresh stimuli have its steps and fibres. Only models of
+    the default stimulus had been predicted: predictions that drew or scored with the defaults
+    passed."""
+    out = tmp_path / "r.h5"
+    stimulus = ["--n-classes", "8", "--tone-hz", "50", "--anf-per-ear", "20", "--dt", "0.5ms", "--duration", "30ms",
+                "--rate-max-hz", "900", "--envelope-power", "3"]  # fmt: skip
+    assert run_cli.main([*IPD, *stimulus, "--out", str(out)]) == 0
+    ds = results.load(out)
+    midpoints = -90 + 22.5 * (np.arange(8) + 0.5)
+    np.testing.assert_allclose(ds["class_ipd_deg"].values, midpoints)
+    for r in (0, 1):
+        data, p = scored_test_set(out, tmp_path, r), tmp_path / f"p{r}.h5"
+        assert np.load(data)["spikes"].shape == (64, 60, 40)
+        assert in_process(out, "--data", data, "--out", p) == 0
+        p = results.load(p)
+        assert float(p["accuracy"].sel(repeat=r)) == float(ds["test_acc"].sel(repeat=r))
+        assert float(p["error_deg"].sel(repeat=r)) == float(ds["test_err_deg"].sel(repeat=r))
+        ipd = np.load(data)["ipd"].astype(np.float64)
+        true = np.floor((ipd + np.pi / 2) * 8 / np.pi).astype(int)
+        predicted = p["predicted_class"].sel(repeat=r).values
+        confusion = np.zeros((8, 8), dtype=int)
+        np.add.at(confusion, (true, predicted), 1)
+        np.testing.assert_array_equal(confusion, ds["confusion"].sel(repeat=r).values)
+        np.testing.assert_allclose(p["predicted_ipd_deg"].sel(repeat=r).values, midpoints[predicted])
+    fresh = tmp_path / "fresh.h5"
+    assert in_process(out, "--stimuli", 5, "--out", fresh) == 0
+    assert np.isclose(results.load(fresh)["predicted_ipd_deg"].values[..., None], midpoints).any(-1).all()
+    # the fresh stimuli are the model's: those the encoder draws with its settings for that seed
+    from snnsim.encoders.ipd import IPDStimulus, generate
+    from snnsim.seeding import generator
+
+    ipd, spikes = generate(5, IPDStimulus.from_config(results.config_of(ds)), generator(0, "ipd-predict"))
+    assert spikes.shape == (5, 60, 40)
+    np.testing.assert_array_equal(results.load(fresh)["ipd_deg"].values, np.degrees(ipd.double().numpy()))
+
+
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     outs = [tmp_path / name for name in ("a.h5", "b.h5", "c.h5")]
