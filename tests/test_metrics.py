@@ -63,6 +63,30 @@ def test_perfect_classifier_has_the_floor_error():
     assert m.acc == 100.0 and m.err_deg == pytest.approx(3.75, abs=1e-3)
 
 
+@pytest.mark.parametrize("n", [2, 8, 13, 36])
+def test_classes_midpoints_and_floor_of_other_class_counts(n):
+    """``--n-classes n``: n bins of 180/n deg from -90 deg, each IPD in the bin it falls in (away
+    from the edges, where rounding decides), a class read as its midpoint, and a perfect classifier's
+    error the floor 45/n deg (a quarter bin; 3.75 deg for 12). The golden cases above are all of 12
+    classes: a 12 written for ``n_classes`` in the metrics passed them."""
+    width = 180 / n
+    lower = -90 + width * np.arange(n)
+    inside = np.radians(np.stack([lower + 0.01 * width, lower + 0.5 * width, lower + 0.99 * width], 1)).ravel()
+    assert discretise(torch.from_numpy(inside), n).tolist() == np.repeat(np.arange(n), 3).tolist()
+    np.testing.assert_allclose(np.degrees(continuise(np.arange(n, dtype=float), n)), lower + width / 2, atol=1e-12)
+    samples = 360_360  # a whole number of samples per bin for every n here, none on an edge
+    ipd = -math.pi / 2 + (torch.arange(samples, dtype=torch.float64) + 0.5) * math.pi / samples
+    m = classification_metrics(ipd, discretise(ipd, n), n)
+    assert m.acc == 100.0 and m.err_deg == pytest.approx(45 / n, abs=1e-3)
+    np.testing.assert_array_equal(m.confusion, np.diag(np.full(n, samples // n)))
+    # every IPD read as the class beside its own (one bin up, the last one down): one bin's width off
+    # on average ... and never scored right
+    beside = discretise(ipd, n)
+    beside = torch.where(beside < n - 1, beside + 1, beside - 1)
+    shifted = classification_metrics(ipd, beside, n)
+    assert shifted.acc == 0.0 and shifted.err_deg == pytest.approx(width, abs=1e-3)
+
+
 def test_rmse_and_fvaf_are_per_column():
     # column 0: y 0, 2, 0, 2 (mean 1, variance 1), every error 0.5 -> MSE 0.25: RMSE 0.5, FVAF 0.75
     # column 1: y 0, 0, 4, 4 (mean 2, variance 4), every error 2 -> MSE 4: RMSE 2, FVAF 0
