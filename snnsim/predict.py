@@ -161,8 +161,9 @@ def _check_stimuli_size(n: int, stim: Any) -> None:
 def ipd_stimuli(
     cfg: RunConfig, data: str | None, n: int | None, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor | None, str | None]:
-    """Spikes (N, T, C) float, true IPDs (N,) rad or None, and the SHA-256 of the bytes of the
-    ``data`` file they were read from (None for drawn stimuli)."""
+    """Spikes (N, T, C) bool (made float one batch at a time, as a run keeps its data: a float32
+    copy of them all took 4 bytes a spike more), true IPDs (N,) rad or None, and the SHA-256 of the
+    bytes of the ``data`` file they were read from (None for drawn stimuli)."""
     import torch
 
     from .encoders.ipd import IPDStimulus, generate
@@ -172,7 +173,7 @@ def ipd_stimuli(
     if data is None:
         _check_stimuli_size(n, stim)
         ipd, spikes = generate(n, stim, generator(seed, "ipd-predict"))
-        return spikes.float(), ipd, None
+        return spikes, ipd, None
     if not Path(data).exists():
         if data == "synthetic" or data.startswith("synthetic:"):  # the BMI study's --data synthetic:NAME:SEED
             raise DataError(f"--data: {data} is a synthetic BMI data set; an IPD model takes --data FILE.npz or "
@@ -221,7 +222,7 @@ def ipd_stimuli(
         print(f"{PROG}: note: --data: {data} has arrays it does not read: {', '.join(unread)} (it reads 'spikes' and "
               "'ipd', the true IPDs in rad" + ("); no true IPDs, so no scores" if ipd is None else ")"),
               file=sys.stderr)  # fmt: skip
-    return torch.from_numpy(spikes.astype(np.float32)), ipd, hashlib.sha256(raw).hexdigest()
+    return torch.from_numpy(spikes.astype(bool)), ipd, hashlib.sha256(raw).hexdigest()
 
 
 @_no_grad
@@ -243,7 +244,7 @@ def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch
     load_weights(model, {name: torch.from_numpy(ds[name].values) for name in weight_dims(arch)})
     classes = []
     for start in range(0, spikes.shape[0], cfg.batch_size):
-        x = spikes[start : start + cfg.batch_size].unsqueeze(0).expand(len(repeats), -1, -1, -1)
+        x = spikes[start : start + cfg.batch_size].float().unsqueeze(0).expand(len(repeats), -1, -1, -1)
         score = model.read(model(x), sum_over_time if cfg.eval == "sum" else None)
         classes.append(score.argmax(-1))
     predicted = torch.cat(classes, 1)
