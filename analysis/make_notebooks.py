@@ -58,9 +58,11 @@ def load(experiment, study):
 
 def show(fig, figure):
     """Save the figure when SNNSIM_FIGURES is set, as STEM_FIGURE, STEM the file's name without
-    its folder and .h5 (the name that python -m snnsim.plots gives it); return it for display."""
+    its folder and .h5 (the name that python -m snnsim.plots gives it), naming the file it shows in
+    its metadata as python -m snnsim.plots does; return it for display."""
     if FIGURES:
-        plots.save_figure(fig, ROOT / FIGURES / f"{results.resolve(RESULTS / EXPERIMENT).stem}_{figure}")
+        plots.save_figure(fig, ROOT / FIGURES / f"{results.resolve(RESULTS / EXPERIMENT).stem}_{figure}",
+                          source=plots.figure_source(RESULTS / EXPERIMENT))  # the file it shows, as snnsim.plots
     return fig
 
 

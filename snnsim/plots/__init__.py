@@ -11,7 +11,7 @@ import importlib
 _MODULES = {
     "bmi": ("fvaf_figure", "gap_breaks", "input_weight_profiles", "learning_curves", "prediction_trace",
             "rmse_figure", "training_size_figure"),
-    "common": ("save_figure", "stack_samples", "with_settings"),
+    "common": ("figure_source", "save_figure", "stack_samples", "with_settings"),
     "costs": ("cost_figure",),
     "ipd": ("accuracy_boxplot", "confusion_figure", "error_boxplot", "hidden_weight_profiles", "input_raster",
             "metric_boxplot", "metric_samples", "model_space_figure", "reorder_hidden", "training_curves",

@@ -177,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
 def draw(ns: argparse.Namespace) -> int:
     """Draw the figures asked for by parsed arguments ``ns``; print each file's path."""
     from .. import results
-    from .common import save_figure
+    from .common import figure_source, save_figure
 
     if ns.out.exists() and not ns.out.is_dir():
         raise SnnsimError(f"--out: {ns.out} is a file; give the folder the figures go to")
@@ -210,11 +210,7 @@ def draw(ns: argparse.Namespace) -> int:
     if holes := merge_holes(ds):
         print(f"{PROG}: note: {ns.results}: {holes} of every figure", file=sys.stderr)
     formats = tuple(dict.fromkeys(ns.formats or ("png", "svg")))
-    # in every figure's metadata: the file it shows, by path and checksum (which covers its config and versions)
-    from .. import __version__
-
-    source = (f"drawn by snnsim {__version__} from {results.resolve(ns.results).resolve()} "
-              f"(data_sha256 {ds.attrs.get('data_sha256', 'none')})")  # fmt: skip
+    source = figure_source(ns.results)  # in every figure's metadata: the file it shows
     check_out(ns.out)
     drawn, written = 0, []
     try:

@@ -175,6 +175,22 @@ def widen_for_legend(fig: Figure, legend: Any, axes_width: float) -> None:
         fig.set_size_inches(need, fig.get_figheight())
 
 
+def figure_source(path: str | os.PathLike) -> str:
+    """What a figure drawn from result file ``path`` names as its source (``save_figure``'s
+    ``source``): the file by its full path and checksum (``data_sha256``, which covers its config,
+    seed and versions), and the snnsim that drew it."""
+    import h5py
+
+    from .. import __version__
+    from ..results import resolve
+
+    path = resolve(path).resolve()
+    with h5py.File(path, "r") as f:
+        digest = f.attrs.get("data_sha256", "none")
+    digest = digest.decode() if isinstance(digest, bytes) else str(digest)
+    return f"drawn by snnsim {__version__} from {path} (data_sha256 {digest})"
+
+
 def save_figure(
     fig: Figure,
     path_stem: str | os.PathLike,

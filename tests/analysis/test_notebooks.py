@@ -201,6 +201,32 @@ def test_notebook_saves_a_run_files_figures_under_the_name_snnsim_plots_gives_th
     assert saved == [f"{Path(experiment).stem}_accuracy.png", f"{Path(experiment).stem}_accuracy.svg"], saved
 
 
+def test_a_notebooks_saved_figure_names_its_result_file_as_snnsim_plots_does(tmp_path, monkeypatch):
+    """A figure the notebook saves in $SNNSIM_FIGURES names the result file it was drawn from in
+    its metadata, as ``python -m snnsim.plots`` does (PNG ``Source``: path and ``data_sha256``);
+    the notebook's figures carried nothing of it."""
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from snnsim import plots, results
+    from snnsim import run as run_cli
+
+    out = tmp_path / "results" / "one_run.h5"
+    args = ["--epochs", "1", "--n-train-batches", "1", "--n-test-batches", "1", "--hidden", "4", "--quiet"]
+    assert run_cli.main([*args, "--out", str(out)]) == 0
+    monkeypatch.setenv("SNNSIM_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SNNSIM_FIGURES", str(tmp_path / "figures"))
+    monkeypatch.setenv("SNNSIM_IPD_EXPERIMENT", "one_run")
+    nb = nbformat.read(ANALYSIS / "ipd_readouts.ipynb", as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code").source.replace("%matplotlib inline\n", "")
+    scope: dict = {}
+    exec(setup, scope)
+    scope["show"](plt.figure(), "accuracy")
+    source = Image.open(tmp_path / "figures" / "one_run_accuracy.png").text["Source"]
+    assert source == plots.figure_source(out)
+    assert str(out) in source and results.load(out).attrs["data_sha256"] in source
+
+
 def test_notebook_names_a_predictions_file_as_one(tmp_path, monkeypatch):
     """A ``python -m snnsim.predict`` file as $SNNSIM_BMI_EXPERIMENT was refused as holding "no
     study's results", though it holds a BMI model's predictions; it is named now, with the run's
