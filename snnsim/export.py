@@ -209,6 +209,24 @@ def exported_with(fmt: str) -> str:
     return json.dumps(versions, sort_keys=True)
 
 
+def _check_name(out: str | Path, fmt: str) -> None:
+    """Refuse an ``--out`` whose extension names another format than ``fmt`` writes: a torch file
+    named ``.h5`` (with ``--overwrite``, over another run's result file) or ``.nir``, a NIR graph
+    named ``.pt`` or as any other format."""
+    from .results import OTHER_FORMATS
+
+    suffix = Path(out).suffix.lower()
+    if fmt == "pt" and suffix in (".h5", ".hdf5", ".nc", ".nir"):
+        kind = "a NIR" if suffix == ".nir" else "an HDF5"
+        raise ResultError(f"--out: {out} names {kind} file, but --format pt writes a torch file; give a name such "
+                          f"as {Path(out).with_suffix('.pt')}")  # fmt: skip
+    if fmt == "nir" and suffix in OTHER_FORMATS and suffix != ".nir":
+        kind = OTHER_FORMATS[suffix]
+        article = "an" if kind in ("Excel", "SVG") else "a"
+        raise ResultError(f"--out: {out} names {article} {kind} file, but --format nir writes a NIR graph (HDF5); "
+                          f"give a name such as {Path(out).with_suffix('.nir')}")  # fmt: skip
+
+
 def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = None, overwrite: bool = False) -> Path:
     """Write repeat ``repeat`` of result file ``path`` to ``out`` in format ``fmt``."""
     import io
@@ -217,7 +235,7 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
 
     from .atomic_write import clean_and_report, write_bytes
     from .datasets.bmi import file_sha256
-    from .results import check_writable, resolve
+    from .results import check_writable, resolve, same_file
 
     m = {**model_of(path, repeat), "exported_with": exported_with(fmt),  # the result file it read, as predict names it
          "result_file": str(resolve(path).resolve()), "result_sha256": file_sha256(resolve(path))}  # fmt: skip
@@ -226,6 +244,8 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
                           "before the step's update and resets a step later, which no NIR node does; the graph "
                           "would differ from the model after the first hidden spike): use --format pt, or train "
                           "with --neuron standard")  # fmt: skip
+    if not same_file(out, path):  # the result file itself: check_writable says so
+        _check_name(out, fmt)
     out = check_writable(out, overwrite, example=f"model.{fmt}", inputs={"the result file": path})
     clean_and_report(out, PROG, "exports")  # temporaries of exports killed in their write
     if fmt == "pt":

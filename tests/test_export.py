@@ -283,6 +283,27 @@ def test_the_result_file_is_never_the_out(trained, tmp_path):
 
 
 @pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
+def test_an_out_named_as_another_format_is_refused(trained, tmp_path):
+    """``--format pt --out other.h5 --overwrite`` replaced another run's result file with a torch
+    pickle under its HDF5 name (and a new ``x.h5`` was a torch file that every reader of result
+    files called "not an HDF5 file"); a NIR graph named ``.pt`` the same. Refused in one line, the
+    file left as it was, as ``snnsim.predict`` refuses an ``--out`` named as another format."""
+    path = trained["mean", "standard"]
+    other = tmp_path / "other.h5"
+    other.write_bytes(path.read_bytes())
+    before = other.read_bytes()
+    for fmt, out, why in (("pt", other, f"--out: {other} names an HDF5 file, but --format pt writes a torch file; "
+                                        f"give a name such as {tmp_path / 'other.pt'}"),
+                          ("pt", tmp_path / "m.nir", "names a NIR file, but --format pt writes a torch file"),
+                          ("nir", tmp_path / "m.pt", f"--out: {tmp_path / 'm.pt'} names a torch file, but --format "
+                                                     f"nir writes a NIR graph (HDF5); give a name such as "
+                                                     f"{tmp_path / 'm.nir'}")):  # fmt: skip
+        done = export([str(path), "--format", fmt, "--out", str(out), "--overwrite"], tmp_path)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and why in done.stderr, done.stderr
+    assert other.read_bytes() == before and not (tmp_path / "m.nir").exists() and not (tmp_path / "m.pt").exists()
+
+
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_a_full_disk_is_one_line_and_nothing_written(trained, tmp_path):
     """A NIR graph was first written by HDF5 to a scratch file beside --out: on a full disk the
     message was HDF5's own, over two lines ("Unable to synchronously create file (file write
