@@ -974,6 +974,23 @@ def test_best_never_writes_over_the_spec_or_the_study(tmp_path, capsys):
     assert tune.main(["--results-dir", str(root), "best", str(path), "--out", str(tmp_path / "best.toml")]) == 0
 
 
+def test_best_refuses_an_out_named_as_another_format(tmp_path, capsys):
+    """``best --out best.h5`` wrote TOML under an HDF5 name, which ``snnsim.run --config`` then
+    refused as "a TOML file, not a result file (HDF5)"; ``best.json`` the same. Refused in one line
+    (exit 2) before anything is written, naming a ``.toml`` name to give."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    assert tune.work(spec, root, 0, lambda message: None) == 0
+    capsys.readouterr()
+    for name, kind in (("best.h5", "an HDF5"), ("best.json", "a JSON")):
+        code = tune.main(["--results-dir", str(root), "best", str(path), "--out", str(tmp_path / name)])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and err == [f"snnsim.tune: error: --out: {tmp_path / name} names {kind} file, but best "
+                                     f"writes a TOML config; give a name such as {tmp_path / 'best.toml'}"], err  # fmt: skip
+        assert not (tmp_path / name).exists()
+
+
 def test_best_files_name_the_trial_file_versions_and_data_that_made_it(tmp_path, bmi_path):
     """``tune best`` wrote the config and the score alone: a best.toml passed on named neither the
     trial's result file, nor the snnsim (numerics), libraries and Optuna that made it, nor the
