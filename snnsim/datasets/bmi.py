@@ -115,9 +115,10 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
         raise DataError(f"{source}: missing key {missing[0]!r} (expected keys: {', '.join(KEYS)})")
     out: dict[str, list[np.ndarray]] = {}
     for key in KEYS:
-        folds = data[key]
+        folds = _fold_list(data[key])
         if not isinstance(folds, (list, tuple)):
-            raise DataError(f"{source}: {key} must be a list of {N_FOLDS} fold arrays, got {type(folds).__name__}")
+            got = f"one array of shape {folds.shape}" if isinstance(folds, np.ndarray) else type(folds).__name__
+            raise DataError(f"{source}: {key} must be a list of {N_FOLDS} fold arrays, got {got}")
         if len(folds) != N_FOLDS:
             raise DataError(
                 f"{source}: {key} has {len(folds)} fold{'' if len(folds) == 1 else 's'}, expected {N_FOLDS}"
@@ -177,6 +178,19 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
         if rows["MI"] == 0:
             raise DataError(f"{source}: fold {i} is empty")
     return out
+
+
+def _fold_list(folds: object) -> object:
+    """The folds of a key as a list where they come in a numpy array: an object array of one
+    fold per item (a MATLAB cell array through loadmat: (1, n) or (n, 1)), or equal-length folds
+    stacked along the first axis (at least 2-D); anything else as it is."""
+    if not isinstance(folds, np.ndarray) or np.ma.isMaskedArray(folds):
+        return folds
+    if folds.dtype == object and (folds.ndim == 1 or (folds.ndim == 2 and 1 in folds.shape)):
+        return list(folds.reshape(-1))
+    if folds.dtype != object and folds.ndim >= 2 and len(folds) == N_FOLDS:
+        return list(folds)
+    return folds
 
 
 def _is_real(value: object) -> bool:

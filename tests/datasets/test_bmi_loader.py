@@ -166,6 +166,34 @@ def test_a_compressed_pickle_loads(small, tmp_path, module, name):
         bmi.load(path)
 
 
+def _cells(folds, shape):
+    """``folds`` in a numpy object array of ``shape``, as scipy.io.loadmat gives a MATLAB cell array."""
+    cells = np.empty(len(folds), dtype=object)
+    cells[:] = folds
+    return cells.reshape(shape)
+
+
+@pytest.mark.parametrize(
+    "container",
+    [lambda v: _cells(v, (20,)), lambda v: _cells(v, (1, 20)), lambda v: _cells(v, (20, 1)), np.stack],
+    ids=["object", "cells-row", "cells-column", "stacked"],
+)
+def test_folds_in_a_numpy_array_load(small, tmp_path, container):
+    """The 20 folds of a key in a numpy array (an object array, a MATLAB cell array through loadmat,
+    or equal-length folds stacked) were refused as "MI must be a list of 20 fold arrays, got ndarray"."""
+    lists = {k: [a[:30] for a in v] for k, v in small.items()}
+    data = {k: container(v) for k, v in lists.items()}
+    loaded, expected = bmi.load(_write(tmp_path, data)), bmi.load(_write(tmp_path, lists, "lists.pkl"))
+    assert all(len(loaded[k]) == 20 and all(map(np.array_equal, loaded[k], expected[k])) for k in KEYS)
+
+
+def test_samples_not_split_into_folds_are_named(small, tmp_path):
+    data = _copy(small)
+    data["MI"] = np.concatenate(small["MI"])
+    with pytest.raises(DataError, match=r"MI must be a list of 20 fold arrays, got one array of shape \(4600, 960\)$"):
+        bmi.load(_write(tmp_path, data))
+
+
 def test_missing_and_unreadable_files(tmp_path):
     with pytest.raises(DataError, match="no file"):
         bmi.load(tmp_path / "nope.pkl")
