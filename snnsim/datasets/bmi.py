@@ -40,6 +40,7 @@ JOINTS = ("shoulder", "elbow")
 #: SHA-256 of each data file this process loaded (by resolved path): what its runs trained on.
 LOADED: dict[str, str] = {}
 _SHA256: dict[tuple[str, int, int], str] = {}
+_SIZES: dict[tuple[str, int, int], int] = {}
 #: SHA-256 of the arrays of each synthetic data set this process loaded (:func:`arrays_sha256`),
 #: by (member, seed): what its runs trained on, whether generated or read from the cache.
 SYNTHETIC: dict[tuple[str, int], str] = {}
@@ -250,6 +251,39 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
 #: Compressions of a pickle that :func:`load` reads (pandas' ``to_pickle`` picks one by the extension):
 #: (first bytes, name, module).
 COMPRESSIONS = ((b"\x1f\x8b", "gzip", "gzip"), (b"BZh", "bz2", "bz2"), (b"\xfd7zXZ\x00", "xz", "lzma"))
+
+
+def data_bytes(path: str | Path) -> int:
+    """The bytes of data file ``path`` as the loader reads them, for the memory check: a compressed
+    file's content (gzip, bz2, xz, or joblib's zlib; counted once per path, size and mtime), else
+    the file's size."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key not in _SIZES:
+        _SIZES[key] = _content_bytes(p, st.st_size)
+    return _SIZES[key]
+
+
+def _content_bytes(path: Path, size: int) -> int:
+    """The decompressed length of ``path`` (``size`` bytes), streamed; ``size`` where it is not
+    compressed or cannot be read through (the loader names what is wrong with it)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(6)
+            module = next((m for start, _, m in COMPRESSIONS if head.startswith(start)), None)
+            if module is None and head[:1] != b"x":  # not compressed (b"x": a zlib stream, as joblib writes)
+                return size
+            f.seek(0)
+            if module is not None:
+                with importlib.import_module(module).open(f, "rb") as stream:
+                    return sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 20), b""))
+            unzip, total = zlib.decompressobj(), 0
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                total += len(unzip.decompress(chunk))
+            return total + len(unzip.flush())
+    except Exception:  # OSError, EOFError, zlib.error, LZMAError, ...: damaged, or text that starts with "x"
+        return size
 
 
 def _decompressed(raw: bytes, path: Path) -> tuple[str, bytes]:

@@ -555,8 +555,8 @@ class BMIStudy:
         return (cfg.data, cfg.rotation, cfg.n_train_folds, cfg.target, cfg.dims, cfg.mi_order, kind)
 
     def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
-        """Data: the data set in float64 (the file's size, or about 26,000 samples of 960 counts
-        for the synthetic set) three times (loaded, split, normalised), five times for ``ann``
+        """Data: the data set in float64 (the file's size, its content's where it is compressed, or
+        about 26,000 samples of 960 counts for the synthetic set) three times (loaded, split, normalised), five times for ``ann``
         and ``linear`` (their flat inputs are normalised in float64); training (``snn``): a
         mini-batch's (at most the data's samples) float32 records and gradients over its steps, the weights with Adam's moments,
         and three float32 records of an evaluation chunk (:data:`EVAL_CHUNK` samples) over its steps
@@ -564,7 +564,7 @@ class BMIStudy:
         in :meth:`IPDStudy.memory_bytes <snnsim.studies.ipd.IPDStudy.memory_bytes>`."""
 
         # os.path.isfile: False, not an OSError, for a name too long for a path (a huge synthetic seed)
-        size = os.path.getsize(cfg.data) if cfg.data and os.path.isfile(cfg.data) else 26_000 * 965 * 8
+        size = bmi_data.data_bytes(cfg.data) if cfg.data and os.path.isfile(cfg.data) else 26_000 * 965 * 8
         features = bmi_data.N_NEURONS * bmi_data.N_BINS
         # a mini-batch is at most the training set (the trainer cuts a larger --batch-size down): at
         # most the file's bytes / 960 samples (a byte a count), or the synthetic set's 26,000

@@ -420,6 +420,21 @@ def test_the_memory_estimate_follows_the_model(monkeypatch):
     runner.check_memory(cfgs, runner.plan(cfgs))  # one of them fits
 
 
+@pytest.mark.parametrize("module, suffix", [("gzip", ".gz"), ("bz2", ".bz2"), ("lzma", ".xz")])
+def test_the_memory_estimate_of_a_compressed_data_file(data_path, tmp_path, module, suffix):
+    """A compressed pickle (which the loader reads) is estimated by its content, not by its file's
+    bytes: spike counts compress 40-75 times, and so did the estimate."""
+    from snnsim.studies.bmi import STUDY
+
+    packed = tmp_path / f"bmi.pkl{suffix}"
+    packed.write_bytes(__import__(module).compress(open(data_path, "rb").read()))
+    assert packed.stat().st_size < open(data_path, "rb").seek(0, 2) / 5
+    for model in ("snn", "ann", "linear"):
+        plain, compressed = (STUDY.memory_bytes(RunConfig(study="bmi", model=model, data=str(p), batch_size=10**6))
+                             for p in (data_path, packed))  # fmt: skip
+        assert compressed == plain
+
+
 def test_the_memory_estimate_of_a_batch_larger_than_the_data(data_path):
     """A --batch-size above the training set (the trainer cuts it down to the set) is estimated
     as the set: at most the synthetic set's 26,000 samples, or a data file's bytes / 960 (a byte
