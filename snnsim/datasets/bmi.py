@@ -109,6 +109,8 @@ def loaded_sha256(path: str | Path) -> str:
 
 def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
     """Check the format; return a dict of float arrays (``time`` flattened to (n,))."""
+    if _is_pandas(data) and hasattr(data, "columns"):  # a DataFrame: a column per key, a row per fold
+        data = {column: data[column] for column in data.columns}
     if not isinstance(data, dict):
         raise DataError(f"{source}: expected a dict with keys {', '.join(KEYS)}, got {type(data).__name__}")
     missing = [k for k in KEYS if k not in data]
@@ -184,7 +186,9 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
 def _fold_list(folds: object) -> object:
     """The folds of a key as a list where they come in a numpy array: an object array of one
     fold per item (a MATLAB cell array through loadmat: (1, n) or (n, 1)), or equal-length folds
-    stacked along the first axis (at least 2-D); anything else as it is."""
+    stacked along the first axis (at least 2-D), or a pandas Series; anything else as it is."""
+    if _is_pandas(folds) and getattr(folds, "ndim", None) == 1:  # a Series of one fold per item
+        return list(folds)
     if not isinstance(folds, np.ndarray) or np.ma.isMaskedArray(folds):
         return folds
     if folds.dtype == object and (folds.ndim == 1 or (folds.ndim == 2 and 1 in folds.shape)):
@@ -192,6 +196,11 @@ def _fold_list(folds: object) -> object:
     if folds.dtype != object and folds.ndim >= 2 and len(folds) == N_FOLDS:
         return list(folds)
     return folds
+
+
+def _is_pandas(value: object) -> bool:
+    """Whether ``value`` is a pandas object (without importing pandas)."""
+    return type(value).__module__.split(".")[0] == "pandas"
 
 
 def _is_real(value: object) -> bool:

@@ -187,6 +187,20 @@ def test_folds_in_a_numpy_array_load(small, tmp_path, container):
     assert all(len(loaded[k]) == 20 and all(map(np.array_equal, loaded[k], expected[k])) for k in KEYS)
 
 
+def test_folds_in_pandas_objects_load(small, tmp_path):
+    """A key's folds in a pandas Series, or the whole data set as a DataFrame of one row per fold
+    and a column per key (``pd.to_pickle(df)``), were refused as "got Series" and "expected a dict
+    ..., got DataFrame"."""
+    pd = pytest.importorskip("pandas")
+    lists = {k: [a[:30] for a in v] for k, v in small.items()}
+    expected = bmi.load(_write(tmp_path, lists, "lists.pkl"))
+    for data in ({k: pd.Series(v) for k, v in lists.items()}, pd.DataFrame(lists)):
+        loaded = bmi.load(_write(tmp_path, data))
+        assert all(len(loaded[k]) == 20 and all(map(np.array_equal, loaded[k], expected[k])) for k in KEYS)
+    with pytest.raises(DataError, match="missing key 'time'"):  # a frame's columns are its keys
+        bmi.load(_write(tmp_path, pd.DataFrame(lists).drop(columns="time")))
+
+
 def test_samples_not_split_into_folds_are_named(small, tmp_path):
     data = _copy(small)
     data["MI"] = np.concatenate(small["MI"])
