@@ -10,6 +10,10 @@ each a list of 20 numpy arrays (one per fold, rows = samples every 50 ms):
 - ``theta``, ``dtheta``, ``ddtheta``, ``torque``: (n, 2), column 0 shoulder, 1 elbow.
 - ``time``: (n,) or (n, 1) time stamps, s.
 
+Also read: the folds of a key in a tuple, a numpy array (:func:`_fold_list`) or a pandas Series,
+the whole set as a DataFrame (a column per key), fold arrays of dtype object that hold numbers,
+scipy sparse MI folds, a gzip, bz2 or xz compressed pickle and a ``joblib.dump`` file.
+
 :func:`load` checks all of this and raises :class:`~snnsim.errors.DataError` with one line
 naming the problem (missing key, wrong fold count, mismatched rows, wrong MI width, NaNs).
 """
