@@ -261,9 +261,10 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
     return out
 
 
-#: Compressions of a pickle that :func:`load` reads (pandas' ``to_pickle`` picks one by the extension):
-#: (first bytes, name, module).
-COMPRESSIONS = ((b"\x1f\x8b", "gzip", "gzip"), (b"BZh", "bz2", "bz2"), (b"\xfd7zXZ\x00", "xz", "lzma"))
+#: Compressions of a pickle that :func:`load` reads (pandas' ``to_pickle`` picks one by the extension;
+#: ``joblib.dump(compress=("lzma", N))`` writes the legacy .lzma format): (first bytes, name, module).
+COMPRESSIONS = ((b"\x1f\x8b", "gzip", "gzip"), (b"BZh", "bz2", "bz2"), (b"\xfd7zXZ\x00", "xz", "lzma"),
+                (b"\x5d\x00\x00", "lzma", "lzma"))  # fmt: skip
 
 
 def data_bytes(path: str | Path) -> int:

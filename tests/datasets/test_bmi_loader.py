@@ -130,7 +130,7 @@ def test_sparse_folds_load(small, tmp_path):
     assert all(np.array_equal(a, b) and type(a) is np.ndarray for k in KEYS for a, b in zip(loaded[k], expected[k]))
 
 
-@pytest.mark.parametrize("compress", [0, 3])
+@pytest.mark.parametrize("compress", [0, 3, ("gzip", 3), ("lzma", 3)], ids=["plain", "zlib", "gzip", "lzma"])
 def test_a_joblib_file_loads(small, tmp_path, compress):
     """``joblib.dump(data, "bmi.pkl")`` (scikit-learn's way to save) writes a pickle with the arrays'
     bytes beside it, which pickle cannot read: it was "not a readable pickle (UnpicklingError: invalid
