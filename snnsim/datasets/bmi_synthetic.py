@@ -120,6 +120,8 @@ def parse_source(text: str) -> tuple[str, int] | None:
         return None
     forms = (f"give synthetic, synthetic:NAME or synthetic:NAME:SEED, NAME one of {', '.join(FAMILY)} and SEED "
              f"an integer in 0..{MAX_SEED}")  # fmt: skip
+    if os.path.isfile(text):  # a data file whose name starts with "synthetic:"
+        forms += f"; a file of that name is here: give ./{text} to read it"
     if len(parts) > 3:
         raise ValueError(f"{text!r} is no synthetic data set; {forms}")
     if len(parts) == 1:

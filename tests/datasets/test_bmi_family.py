@@ -40,6 +40,24 @@ def test_bad_sources_are_one_line(text, message, capsys):
     assert len(err) == 1 and err[0].startswith("snnsim.run: error: --data:") and message in err[0]
 
 
+def test_a_file_named_as_a_bad_source_is_pointed_to(tmp_path, monkeypatch, capsys):
+    """A data file whose name starts with ``synthetic:`` (``synthetic:heldout.pkl``) is read as a
+    synthetic set and refused; the refusal said nothing of the file that is there, nor how to read it."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "synthetic:heldout.pkl").write_bytes(b"")
+    hint = "; a file of that name is here: give ./synthetic:heldout.pkl to read it"
+    with pytest.raises(DataError, match=f"unknown synthetic generator 'heldout.pkl'.*{hint}$"):
+        bmi_data.load("synthetic:heldout.pkl")
+    from snnsim.run import main
+
+    assert main(["--study", "bmi", "--model", "linear", "--data", "synthetic:heldout.pkl", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith(hint)
+    assert syn.parse_source("./synthetic:heldout.pkl") is None  # the form the hint gives is a file
+    with pytest.raises(ValueError, match="unknown synthetic generator 'other.pkl'.*SEED an integer in 0..4294967295$"):
+        syn.parse_source("synthetic:other.pkl")  # no such file: no hint
+
+
 FAMILY_AND_FORMS = ("standard, sparse, weak, noisy, drifting, lagged, fragmented", "synthetic:NAME:SEED")
 #: Not one of the documented forms (synthetic, synthetic:NAME, synthetic:NAME:SEED): each refused.
 UNDOCUMENTED = ["synthetic:", "synthetic::3", "synthetic:standard:", "synthetic:Standard:1", "synthetic:standard:-1",
