@@ -556,8 +556,8 @@ class BMIStudy:
 
     def memory_bytes(self, cfg: RunConfig) -> tuple[int, int]:
         """Data: the data set in float64 (the file's size, its content's where it is compressed, or
-        about 26,000 samples of 960 counts for the synthetic set) three times (loaded, split, normalised), five times for ``ann``
-        and ``linear`` (their flat inputs are normalised in float64); training (``snn``): a
+        about 26,000 samples of 960 counts for the synthetic set) three times (loaded, split,
+        normalised), five times for ``ann`` and ``linear`` (their flat inputs are normalised in float64); training (``snn``): a
         mini-batch's (at most the data's samples) float32 records and gradients over its steps, the weights with Adam's moments,
         and three float32 records of an evaluation chunk (:data:`EVAL_CHUNK` samples) over its steps
         (``ann``: its one layer; ``linear``: ridge's products, whatever ``hidden``); input delays as
