@@ -481,6 +481,14 @@ def flag(name: str) -> str:
     return metadata(name)["flag"] or "--" + name.replace("_", "-")
 
 
+def as_keys(text: str) -> str:
+    """``text`` with the settings it names by their flags (``--batch-size``) named by their keys
+    (``batch_size``), as an experiment file or a tune spec gives them; other flags (``--pack``),
+    and paths that hold a flag's letters (``my--data.pkl``), stay."""
+    keys = {flag(name): name for name in field_names()}
+    return re.sub(r"(?<![\w./-])--[a-z][a-z-]*(?![\w./])", lambda m: keys.get(m.group(0), m.group(0)), text)
+
+
 def describe(name: str) -> str:
     """The help line of field ``name`` with its accepted values or range and its default."""
     meta = metadata(name)

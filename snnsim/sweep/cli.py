@@ -457,7 +457,6 @@ def _check_node_memory(exp: Experiment, ns: argparse.Namespace, indices: list[in
         cfgs = [exp.config(i) for i in jobs]
         return runner.estimate_memory(cfgs, runner.plan(cfgs))
 
-    keys = {config_mod.flag(name): name for name in config_mod.field_names()}  # named as the file's keys
     todo = set(indices)
     for entry in entries:
         jobs = [i for i in jobs_mod.pack_indices(exp, ns.pack, entry) if i in todo] if ns.pack else [entry]
@@ -466,7 +465,7 @@ def _check_node_memory(exp: Experiment, ns: argparse.Namespace, indices: list[in
         what = (f"pack {entry} (jobs {jobs_mod.array_spec(jobs)})" if ns.pack
                 else f"job {entry} ({experiment_mod.format_settings(exp.settings(entry))})")  # fmt: skip
         flags = "; ".join(dict.fromkeys(get_study(exp.config(i).study).memory_flags for i in jobs))
-        flags = re.sub(r"--[a-z][a-z-]*", lambda m: keys.get(m.group(0), m.group(0)), flags)
+        flags = config_mod.as_keys(flags)  # named as the file's keys
         fewer = "; or a smaller --pack" if len(jobs) > 1 and all(need([i]) <= node for i in jobs) else ""
         raise SnnsimError(f"submit: {what} needs about {size / 1e9:.1f} GB of memory (estimated), more than the "
                           f"{node / 1e9:.1f} GB of this cluster's largest node: it would be refused when it starts; "

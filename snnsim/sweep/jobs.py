@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING
 
 from .. import results
 from ..atomic_write import WriteFailed, clean_leftovers, leftovers_by_target, write_bytes
-from ..config import config_digest
+from ..config import as_keys, config_digest
 from ..errors import (
     EXIT_DIVERGED,
     EXIT_FAILED,
@@ -778,6 +778,12 @@ def run_job(
     return run_jobs(exp, [index], root, force, progress, log, keep_checkpoints)
 
 
+def _failure_text(error: Exception) -> str:
+    """A job's failure as its experiment file names its settings: by their keys (``data``,
+    ``batch_size``), not by the run's flags (``--data``), which neither the file nor ``sweep`` has."""
+    return as_keys(str(error))
+
+
 def _mark_failed(
     exp: Experiment, index: int, root: str | os.PathLike | None, text: str, log: Callable[[str], None]
 ) -> None:
@@ -905,8 +911,8 @@ def run_jobs(
             def fail(i: int, error: Exception) -> None:
                 index = todo[i]
                 diverged.add(index)
-                _mark_failed(exp, index, root, f"{error}", log)
-                log(f"job {index}: failed: {error}")
+                _mark_failed(exp, index, root, _failure_text(error), log)
+                log(f"job {index}: failed: {_failure_text(error)}")
 
             for index in todo:
                 log(
@@ -938,8 +944,8 @@ def run_jobs(
         except SnnsimError as exc:  # bad input found by the run (a data file gone since submit ...)
             for index in todo:
                 if index not in written and index not in diverged:
-                    _mark_failed(exp, index, root, f"{exc}", log)
-                    log(f"job {index}: failed: {exc}")
+                    _mark_failed(exp, index, root, _failure_text(exc), log)
+                    log(f"job {index}: failed: {_failure_text(exc)}")
             return exc.exit_code
         except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
             text = traceback.format_exc()

@@ -407,9 +407,34 @@ def test_run_on_bad_input_is_one_line_and_a_failed_job(tmp_path, bmi_path, capsy
     data.unlink()
     assert cli.main(["--results-dir", str(tmp_path / "r"), "run", str(exp_file), "0"]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and f"job 0: failed: --data: no file at {data}" in err, err
+    assert "Traceback" not in err and f"job 0: failed: data: no file at {data}" in err, err
     st = state(loads(exp_file.read_text()), 0, tmp_path / "r")
     assert st.state == "failed" and f"no file at {data}" in st.reason
+
+
+@pytest.mark.parametrize("case", ["data file gone", "too large"])
+def test_a_failed_jobs_reason_names_the_experiments_keys_not_the_runs_flags(case, tmp_path, bmi_path, capsys):
+    """A job that ``sweep run`` refuses (its data file removed since ``submit``; its memory past
+    this machine's) names the settings as the experiment file's keys, in its log line, its
+    ``.failed`` marker and ``status``: it named the run's flags (``--data: no file at ...``,
+    ``use smaller settings (--batch-size, ...)``), which neither the file nor ``sweep`` has."""
+    exp_file = tmp_path / "g.toml"
+    if case == "data file gone":
+        exp_file.write_text(BMI.format(data=tmp_path / "gone.pkl"))
+        expected = f"data: no file at {tmp_path / 'gone.pkl'}"
+    else:
+        exp_file.write_text(TINY_IPD_GRID.format(epochs=1).replace("n_train_batches = 2", "n_train_batches = 1000000"))
+        expected = ("available; use smaller settings (batch_size, hidden, n_train_batches, n_test_batches, repeats, "
+                    "duration, max_delay)")  # fmt: skip
+    root = tmp_path / "r"
+    assert cli.main(["--results-dir", str(root), "run", str(exp_file), "0"]) == 2
+    logged = capsys.readouterr().err.splitlines()[-1]
+    assert logged.startswith("snnsim.sweep: job 0: failed: ") and logged.endswith(expected), logged
+    reason = state(loads(exp_file.read_text()), 0, root).reason
+    assert reason == logged.removeprefix("snnsim.sweep: job 0: failed: "), reason  # the .failed marker's last line
+    assert cli.main(["--results-dir", str(root), "status", str(exp_file)]) == 0
+    assert f"job 0 failed: {reason}\n" in capsys.readouterr().out
+    assert "--" not in reason.replace(str(tmp_path), "")
 
 
 def test_a_failed_job_on_a_full_disk_leaves_no_empty_failed_marker(tmp_path, bmi_path, capsys):
