@@ -26,6 +26,7 @@ from matplotlib.ticker import MaxNLocator
 from ..cli import plural
 from ..errors import ResultError
 from .common import (
+    DIMENSIONLESS,
     SPLIT_COLOURS,
     SPLIT_LABELS,
     checked_by,
@@ -277,6 +278,12 @@ def training_curves(
     ax.set_xlabel("Epoch")
     if ylabel is None and variable == "loss" and "confusion" in ds:
         ylabel = "Mean training loss (NLL" + _penalty_note(ds) + ")"
+    elif ylabel is None and " | " in str(ds[variable].attrs.get("long_name", "")):  # jobs' long names differ
+        from .bmi import _curve_label, _kind_of  # each point's kind, as learning_curves names it
+
+        units = ds[variable].attrs.get("units")
+        kind = _kind_of(ds[variable], ds) if str(units or "") in DIMENSIONLESS else ""
+        ylabel = with_units(_curve_label(variable) + (f" ({kind})" if kind else ""), units)
     ax.set_ylabel(ylabel or _variable_label(ds[variable]))
     holes = merge_holes(ds)  # a group left out above: say so, as the boxplots' footnote
     ax.set_title(

@@ -99,6 +99,24 @@ def test_training_curves_of_a_sweep_of_rate_reg_say_where_the_loss_holds_the_pen
     )
 
 
+def test_training_curves_of_a_bmi_rate_reg_grid_name_its_losss_kind_not_the_joined_long_names(bmi_grid):
+    """A merged BMI sweep ``rate_reg = [0, 0.1]``: the loss's long name is both jobs' joined by
+    " | ", and the y label was that whole text ("Mean training loss (MSE, z-scored targets); NaN
+    after early stop | mean training loss (MSE, ... + firing-rate penalty); ..."), long and not
+    saying which part applies. It names the kind of the points drawn, as ``learning_curves`` does."""
+    ds = xr.concat([bmi_grid, bmi_grid], "rate_reg", data_vars="all").assign_coords(rate_reg=[0.0, 0.1])
+    ds["loss"].attrs["long_name"] = (
+        "mean training loss (MSE, z-scored targets); NaN after early stop | "
+        "mean training loss (MSE, z-scored targets + firing-rate penalty); NaN after early stop"
+    )
+    kind = "MSE, z-scored targets + firing-rate penalty"
+    assert plots.training_curves(ds, "loss").axes[0].get_ylabel() == f"Training loss ({kind} where rate_reg > 0)"
+    assert plots.training_curves(ds.sel(rate_reg=[0.1]), "loss").axes[0].get_ylabel() == f"Training loss ({kind})"
+    assert plots.training_curves(ds.sel(rate_reg=[0.0]), "loss").axes[0].get_ylabel() == (
+        "Training loss (MSE, z-scored targets)"
+    )
+
+
 def test_training_curves_plot_the_median_over_seeds_per_group(ipd_grid):
     fig = plots.training_curves(ipd_grid)
     ax = fig.axes[0]
