@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from snnsim.config import RunConfig
 from snnsim.encoders.ipd import IPDStimulus, draw_offsets, generate, spike_probability
 
 
@@ -18,8 +19,14 @@ def _numpy_probability(ipd, offset, stim):
     return stim.rate_max_hz * stim.dt * (0.5 * (1 + np.sin(theta))) ** stim.envelope_power
 
 
+#: The notebook's stimulus: 100 fibres per ear, 600 Hz peak, a 20 Hz tone, envelope power 2,
+#: 100 steps of 1 ms (the defaults of IPDStimulus and of RunConfig).
+NOTEBOOK = IPDStimulus(dt=1e-3, duration=0.1, tone_hz=20.0, rate_max_hz=600.0, anf_per_ear=100, envelope_power=2.0)
+
+
 def test_probability_matches_notebook_formula():
     stim = IPDStimulus()
+    assert stim == NOTEBOOK == IPDStimulus.from_config(RunConfig())  # the formula below reads its constants
     g = np.random.default_rng(0)
     ipd = g.uniform(-np.pi / 2, np.pi / 2, 5)
     offset = g.uniform(0, 1, 5)
