@@ -91,6 +91,27 @@ def test_costs_come_from_the_records_the_predictions_use():
     np.testing.assert_allclose([c.hidden_rate_hz for c in got], counts.numpy() / seconds, rtol=1e-12)
 
 
+def test_the_training_hidden_rate_is_spikes_per_neuron_second_of_the_epoch():
+    """The hidden rate of an epoch (``hidden_rate_curve``, Hz): the hidden spikes over all its
+    training samples / (samples x neurons x steps x dt), at dt = 2 ms. The weights stay as they
+    are (steps of lr 1e-30 round away in float64), so the spikes are those of the dense network
+    run on the training set.
+    It had been compared only with itself (the TensorBoard events, the result file)."""
+    cfg = RunConfig(backend="fused", hidden=8, batch_size=16, n_train_batches=3, lr=1e-30, dt="2ms", rate_max_hz=400.0)
+    seeds = [0, 1]
+    sets = [ipd.make_stimuli(cfg, s, torch.device("cpu"), "train") for s in seeds]
+    model = ipd.IPDStudy().make_model([cfg, cfg], seeds, torch.device("cpu")).double()
+    trainer = ipd.IPDTrainer(model, cfg, sets, seeds)
+    before = model.w1.detach().clone()
+    trainer.epoch(lambda: None)
+    assert torch.equal(model.w1, before)
+    with torch.no_grad():
+        spikes = model(torch.stack([s.spikes for s in sets]).double()).hidden_spikes.sum((1, 2, 3))
+    assert spikes.min() > 0
+    expected = spikes.numpy() / (48 * 8 * 50 * 2e-3)  # samples x neurons x steps x seconds per step
+    np.testing.assert_allclose(trainer.hidden_rate_hz(), expected, rtol=1e-12)
+
+
 def test_the_printed_table_shows_the_multiply_accumulates_of_a_graded_input():
     """With fractional input delays the first layer integrates graded values (MACs, most of the
     operations): the table showed the accumulates only, as "synops/sample"."""
