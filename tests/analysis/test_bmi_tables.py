@@ -178,6 +178,8 @@ def test_a_pair_of_files_whose_names_hold_colons_is_split_where_both_exist(tmp_p
     assert against.split_pair(f"{snn}:{ridge}") is None  # neither file exists: no split is known
     snn.touch(), ridge.touch()
     assert against.split_pair(f"{snn}:{ridge}") == (str(snn), str(ridge))
+    (tmp_path / "snn_weak").touch()  # one side of another split exists: that split is still not the pair
+    assert against.split_pair(f"{snn}:{ridge}") == (str(snn), str(ridge))
     assert against.split_pair("a.h5:b.h5") == ("a.h5", "b.h5")  # one colon: the files' checks come later
     assert against.split_pair("a.h5") is None
 
