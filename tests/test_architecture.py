@@ -154,3 +154,62 @@ def test_the_config_takes_its_names_from_the_registries():
     assert config.BACKENDS == tuple(BACKENDS)
     assert config.READOUT_NAMES == tuple(READOUTS) + tuple(READOUT_ALIASES)
     assert set(READOUT_ALIASES.values()) <= set(READOUTS)
+
+
+DOC = PACKAGE.parent / "docs" / "architecture.md"
+
+
+def _section(title: str) -> str:
+    text = DOC.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end >= 0 else len(text)]
+
+
+def _registry_rows() -> dict[str, tuple[str, str]]:
+    """The page's registries table: name -> (module path, entries cell)."""
+    rows = {}
+    for line in _section("Registries").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            rows[cells[0].strip("`")] = (cells[1].strip("`"), cells[2])
+    return rows
+
+
+def _named_registries() -> set[tuple[str, str]]:
+    """(module path, name) of each registry in the package: a public module-level dict literal with
+    string keys, in a module the config reads its accepted names from (imports), whose names an
+    error lists (``', '.join(NAME)``)."""
+    config_path = PACKAGE / "config.py"
+    read = {_module_name(config_path)}
+    for node in ast.walk(ast.parse(config_path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            read.add("snnsim." + (node.module or ""))
+    found = set()
+    for path in PACKAGE.rglob("*.py"):
+        if _module_name(path) not in read:
+            continue
+        source = path.read_text()
+        for node in ast.parse(source).body:
+            target = (
+                node.target
+                if isinstance(node, ast.AnnAssign)
+                else (node.targets[0] if isinstance(node, ast.Assign) else None)
+            )
+            value = getattr(node, "value", None)
+            if not (isinstance(target, ast.Name) and isinstance(value, ast.Dict)) or target.id.startswith("_"):
+                continue
+            if value.keys and all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in value.keys):
+                if f"join({target.id})" in source:
+                    found.add((str(path.relative_to(PACKAGE.parent)), target.id))
+    return found
+
+
+def test_every_registry_of_the_package_is_in_the_registries_table():
+    """docs/architecture.md's Registries table has a row for each registry, in the module it names,
+    and none other: it lacked ``FAMILY``, the synthetic BMI data sets ``--data synthetic:NAME``
+    accepts."""
+    rows = _registry_rows()
+    found = _named_registries()
+    assert {("snnsim/backends/__init__.py", "BACKENDS"), ("snnsim/readouts.py", "READOUTS")} <= found
+    assert found == {(path, name) for name, (path, _) in rows.items()}

@@ -257,13 +257,17 @@ def test_the_registries_architecture_md_and_the_readme_list_are_the_registries()
     """Every list of a registry's names in docs/architecture.md (its Registries table and the data
     path diagram) and in the README's flags (``--readout a|b``) is exactly that registry's."""
     from snnsim.backends import BACKENDS
+    from snnsim.datasets.bmi_synthetic import FAMILY
     from snnsim.readouts import READOUT_ALIASES, READOUTS
     from snnsim.studies import STUDIES
 
     text = (ROOT / "docs" / "architecture.md").read_text()
     rows = dict(re.findall(r"^\| `(\w+)` \| `snnsim/[\w/.]+` \| (.*) \|$", text, re.M))
-    assert set(rows) == {"STUDIES", "BACKENDS", "READOUTS"}, "architecture.md's Registries table changed shape"
+    assert set(rows) == {"STUDIES", "BACKENDS", "READOUTS", "FAMILY"}, (
+        "architecture.md's Registries table changed shape"
+    )
     assert re.findall(r"`(\w+)`,? ", rows["STUDIES"].split("(")[0]) == list(STUDIES)
+    assert re.findall(r"`(\w+)`,? ", rows["FAMILY"].split("(")[0]) == list(FAMILY)
     assert re.findall(r"`(\w+)`,? ", rows["BACKENDS"].split("(")[0]) == list(BACKENDS)
     readouts, aliases = rows["READOUTS"].split("; `READOUT_ALIASES`: ")
     assert re.findall(r"`(\w+)`", readouts) == list(READOUTS)
