@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -213,3 +214,29 @@ def test_every_registry_of_the_package_is_in_the_registries_table():
     found = _named_registries()
     assert {("snnsim/backends/__init__.py", "BACKENDS"), ("snnsim/readouts.py", "READOUTS")} <= found
     assert found == {(path, name) for name, (path, _) in rows.items()}
+
+
+def test_every_module_has_its_mirrored_test_file_or_the_page_says_where_its_tests_are():
+    """docs/architecture.md said ``tests/`` mirrors the package, while 19 modules (``run.py``,
+    ``seeding.py``, ``sweep/jobs.py``, ...) have no ``test_NAME.py`` of their own: each has its
+    mirrored file or a row of the page's Tests table, and the files a row names exist."""
+    tests = PACKAGE.parent / "tests"
+    rows = {}
+    for line in _section("Tests").splitlines():
+        cells = line.strip().strip("|").split("|")
+        if len(cells) == 2 and cells[0].strip().startswith("`"):
+            for module in re.findall(r"`([\w/]+\.py)`", cells[0]):
+                rows[module] = re.findall(r"`(tests/[\w/]+\.py)`", cells[1])
+    unplaced, absent = [], []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        module = path.relative_to(PACKAGE).as_posix()
+        mirrored = tests / Path(module).parent / f"test_{path.name}"
+        if module in rows:
+            assert rows[module], f"the Tests table names no test file for {module}"
+            absent += [t for t in rows[module] if not (PACKAGE.parent / t).is_file()]
+        elif not mirrored.is_file():
+            unplaced.append(module)
+    assert not unplaced, f"no mirrored test file and no row in docs/architecture.md's Tests table: {unplaced}"
+    assert not absent, f"docs/architecture.md's Tests table names test files that are not there: {absent}"
