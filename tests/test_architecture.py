@@ -240,3 +240,20 @@ def test_every_module_has_its_mirrored_test_file_or_the_page_says_where_its_test
             unplaced.append(module)
     assert not unplaced, f"no mirrored test file and no row in docs/architecture.md's Tests table: {unplaced}"
     assert not absent, f"docs/architecture.md's Tests table names test files that are not there: {absent}"
+
+
+def test_the_page_names_every_field_of_a_fits_options():
+    """ "A study" lists what ``fit`` is given in ``options`` (:class:`snnsim.training.FitOptions`);
+    it lacked ``notes``, which a study reads before it prints a note on its settings (a BMI
+    batch size above the training set's)."""
+    from dataclasses import fields
+
+    from snnsim.training import FitOptions
+
+    text = " ".join(_section("How to add ...").split())
+    described = re.search(r"\(`options`: a `training\.FitOptions` of (.*?)\): usually", text)
+    assert described, "docs/architecture.md no longer says what a fit's options hold"
+    named = set(re.findall(r"`(\w+)`", described.group(1)))
+    assert named >= {"progress", "owned"}  # the pattern finds them
+    missing = sorted(f.name for f in fields(FitOptions) if f.name not in named)
+    assert not missing, f"docs/architecture.md does not name FitOptions' {missing}"
