@@ -257,3 +257,17 @@ def test_the_page_names_every_field_of_a_fits_options():
     assert named >= {"progress", "owned"}  # the pattern finds them
     missing = sorted(f.name for f in fields(FitOptions) if f.name not in named)
     assert not missing, f"docs/architecture.md does not name FitOptions' {missing}"
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"]])
+def test_the_modules_row_of_python_dash_m_snnsim_gives_its_exit_codes(argv, monkeypatch, capsys):
+    """The Modules table gave ``python -m snnsim`` as exit 2 alone; with ``--help`` it exits 0."""
+    import runpy
+
+    row = re.search(r"^\| `__main__\.py` \| (.*) \|$", DOC.read_text(), re.M)
+    assert row, "docs/architecture.md's Modules table has no row __main__.py"
+    monkeypatch.setattr(sys, "argv", ["snnsim", *argv])
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_module("snnsim", run_name="__main__")
+    assert capsys.readouterr() != ("", "")  # it said something
+    assert f"exit {stopped.value.code}" in row.group(1), row.group(1)
