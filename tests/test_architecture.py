@@ -271,3 +271,31 @@ def test_the_modules_row_of_python_dash_m_snnsim_gives_its_exit_codes(argv, monk
         runpy.run_module("snnsim", run_name="__main__")
     assert capsys.readouterr() != ("", "")  # it said something
     assert f"exit {stopped.value.code}" in row.group(1), row.group(1)
+
+
+def test_a_backend_is_told_of_every_table_and_test_that_names_the_backends():
+    """ "A backend" names each place a new backend must be added besides its module: the tables of
+    ``snnsim/backends/__init__.py`` that name backends (it left out ``MODEL_SPACE``, so a new
+    backend's model-space options were refused by the config), and the test files that list every
+    backend by name (it named only the equivalence test, which takes them from ``BACKENDS``)."""
+    text = " ".join(_section("How to add ...").split())
+    paragraph = re.search(r"\*\*A backend\.\*\*(.*?)\*\*A study\.\*\*", text).group(1)
+    named = set(re.findall(r"`([\w/.]+)`", paragraph))
+    backends = set(BACKENDS)
+    tables = []
+    for node in ast.parse((PACKAGE / "backends" / "__init__.py").read_text()).body:
+        if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Dict):
+            target = node.target if isinstance(node, ast.AnnAssign) else node.targets[0]
+            words = {c.value for c in ast.walk(node.value) if isinstance(c, ast.Constant)}
+            if isinstance(target, ast.Name) and words & backends:
+                tables.append(target.id)
+    assert {"BACKENDS", "MODEL_SPACE"} <= set(tables)
+    listing = []
+    for path in sorted((PACKAGE.parent / "tests").rglob("test_*.py")):
+        for listed in re.findall(r'parametrize\(\s*"backend",\s*\[([^\]]*)\]', path.read_text()):
+            if backends <= set(re.findall(r'"(\w+)"', listed)):
+                listing.append(path.relative_to(PACKAGE.parent).as_posix())
+                break
+    assert "tests/backends/test_standard_neuron.py" in listing  # the pattern finds them
+    missing = sorted(set(tables + listing) - named)
+    assert not missing, f"docs/architecture.md's 'A backend' does not name {missing}"
