@@ -299,3 +299,23 @@ def test_a_backend_is_told_of_every_table_and_test_that_names_the_backends():
     assert "tests/backends/test_standard_neuron.py" in listing  # the pattern finds them
     missing = sorted(set(tables + listing) - named)
     assert not missing, f"docs/architecture.md's 'A backend' does not name {missing}"
+
+
+def test_a_study_added_as_the_page_says_leaves_the_run_command_working():
+    """ "A study" said a new study is a file and an entry in ``STUDIES``; with a third entry every
+    setting's default ``studies`` is a tuple ``snnsim/run.py``'s ``GROUPS`` lacked, and
+    ``python -m snnsim.run`` (``--help`` too) ended in a KeyError. A toy study is added here as
+    the page says, ``GROUPS`` only where the page names it, and the command's parser is built."""
+    text = " ".join(_section("How to add ...").split())
+    paragraph = re.search(r"\*\*A study\.\*\*(.*?) The file provides", text).group(1)
+    groups = "`GROUPS` of `snnsim/run.py`" in paragraph
+    code = (
+        "import snnsim.studies as s; s.STUDIES['toy'] = s.STUDIES['ipd']\n"
+        "from snnsim import config, run\n"
+        "assert config.STUDIES == ('ipd', 'bmi', 'toy')\n"
+        f"if {groups}:\n"
+        "    run.GROUPS[config.STUDIES] = run.GROUPS.pop(('ipd', 'bmi')); run.GROUPS[('toy',)] = 'toy'\n"
+        "run.build_parser()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.strip().splitlines()[-1:]
