@@ -335,3 +335,27 @@ def test_each_module_the_modules_table_says_has_no_torch_imports_without_it():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]", f"{light} import torch"
+
+
+def test_the_page_names_every_model_a_study_builds():
+    """The data path drew every model as ``network.py (Decoder)`` through ``backends/`` and
+    ``readouts.py``; BMI's ``--model linear`` (``RidgeRegressor``, fitted in closed form) was not
+    named anywhere, nor that it and ``--model ann`` leave that path. Each class a study's
+    ``make_model`` builds is named on the page."""
+    import importlib
+
+    from torch import nn
+
+    built = set()
+    for path in sorted((PACKAGE / "studies").glob("*.py")):
+        module = importlib.import_module(_module_name(path))
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "make_model":
+                calls = (c.func for c in ast.walk(node) if isinstance(c, ast.Call))
+                names = {f.id for f in calls if isinstance(f, ast.Name)}
+                built |= {n for n in names if isinstance(getattr(module, n, None), type)
+                          and issubclass(getattr(module, n), nn.Module)}  # fmt: skip
+    assert {"Decoder", "SNNRegressor"} <= built  # the walk finds them
+    text = DOC.read_text()
+    missing = sorted(name for name in built if f"`{name}`" not in text)
+    assert not missing, f"docs/architecture.md does not name the models {missing}"
