@@ -101,6 +101,8 @@ def network_to_nir(
     layout, ``alpha`` the decay per step of ``step_s`` seconds (see the module docstring)."""
     import nir
 
+    from .readouts import get_readout
+
     if not 0.0 < alpha < 1.0:
         raise ResultError(f"alpha must be in (0, 1) to be written as a NIR time constant, got {alpha}")
     w1, w2 = np.asarray(w1, dtype=np.float64), np.asarray(w2, dtype=np.float64)
@@ -114,7 +116,7 @@ def network_to_nir(
         return nir.LIF(tau=full(n, tau), r=full(n, 1.0), v_leak=full(n, 0.0), v_threshold=full(n, threshold),
                        v_reset=full(n, 0.0))  # fmt: skip
 
-    spiking_out = readout == "fr"
+    spiking_out = get_readout(readout).spiking_output  # the registry says which readouts spike (fr), not a name here
     out = lif(n_out) if spiking_out else nir.LI(tau=full(n_out, tau), r=full(n_out, 1.0), v_leak=full(n_out, 0.0))
     nodes = {
         "input": nir.Input(input_type=np.array([n_in])),

@@ -561,3 +561,22 @@ def test_a_merged_sweep_or_tuning_study_names_the_files_to_export_from(tmp_path)
         pred = predict(path, "--stimuli", "4", "--out", tmp_path / "p.h5")
         assert pred.returncode == 2 and pred.stderr.count("\n") == 1 and what in pred.stderr, pred.stderr
     assert not (tmp_path / "m.nir").exists() and not (tmp_path / "p.h5").exists()
+
+
+def test_a_spiking_readout_is_exported_with_a_spiking_output_by_the_registrys_word(monkeypatch):
+    """The NIR graph's output layer spikes where the readout says it reads spikes
+    (``Readout.spiking_output``); export asked ``readout == "fr"``, so a spiking readout added to
+    the registry as docs/architecture.md says was written with a non-spiking LI output."""
+    import dataclasses
+
+    import nir
+
+    from snnsim import readouts
+    from snnsim.export import network_to_nir
+
+    monkeypatch.setitem(readouts.READOUTS, "fr_last", dataclasses.replace(readouts.READOUTS["last"], name="fr_last",
+                                                                         spiking_output=True))  # fmt: skip
+    w1, w2 = np.full((4, 3), 0.1), np.full((3, 2), 0.2)
+    kinds = {name: type(network_to_nir(w1, w2, 0.9, 1.0, name, "standard", 1e-3).nodes["out"])
+             for name in ("mean", "fr", "fr_last", "last")}  # fmt: skip
+    assert kinds == {"mean": nir.LI, "fr": nir.LIF, "fr_last": nir.LIF, "last": nir.LI}
