@@ -90,8 +90,9 @@ def build_parser() -> OneLineParser:
     return p
 
 
-def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
-    """``{figure name: callable returning a Figure}`` for every figure that applies to ``ds``."""
+def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None, path: Path | None = None) -> dict:
+    """``{figure name: callable returning a Figure}`` for every figure that applies to ``ds``
+    (read from the file ``path``, which a skipped figure's line may name)."""
     from .. import plots
     from .common import group_keys, grouping_dims, is_bmi, pooled_settings, with_settings
     from .costs import METRICS
@@ -117,7 +118,9 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
             out["confusion" + ("_" + suffix if suffix else "")] = lambda k=key: plots.confusion_figure(
                 ds, sel=k or None
             )
-        out["input_raster"] = lambda: plots.input_raster(ds=ds)
+        out["input_raster"] = lambda: plots.input_raster(
+            ds=ds, stimulus=plots.ipd.stimulus_of(ds, _raster_advice(ds, path))
+        )
     if "confusion" in ds and any(d in ds.dims for d in plots.ipd.MODEL_SPACE_DIMS):
         out["model_space"] = lambda: plots.model_space_figure(ds)
     if {"w1", "w2"} <= set(ds.data_vars) and (sel := first_trained(ds["w1"])) is not None:
@@ -140,6 +143,15 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None) -> dict:
     if "confusion" not in ds and "epoch" in ds.dims and plots.bmi.epoch_variables(ds):
         out["learning_curves"] = lambda: plots.learning_curves(ds)
     return out
+
+
+def _raster_advice(ds: xr.Dataset, path: Path | None) -> str:
+    """What a command-line user can do where a merge sweeps the stimulus (no one stimulus is its
+    own): draw the raster of one job's (a tuning's: one trial's) result file, which has one."""
+    kind, file = ("trial", "trial-N.h5") if "tune_spec" in ds.attrs else ("job", "job-INDEX.h5")
+    if path is None or ("experiment" not in ds.attrs and kind == "job"):
+        return "draw it from one run's result file (python -m snnsim.plots RUN.h5 --only input_raster)"
+    return f"draw it from one {kind}'s result file: python -m snnsim.plots {path.with_suffix('') / file} --only input_raster"
 
 
 def confusion_suffix(name: str, value: object, exact: bool = False) -> str:
@@ -190,7 +202,7 @@ def draw(ns: argparse.Namespace) -> int:
     import matplotlib  # once the file is read: a refusal before needs it not (a second)
 
     matplotlib.use("Agg")
-    figures = figures_for(ds, ns.window)
+    figures = figures_for(ds, ns.window, results.resolve(ns.results))
     if ns.only:
         unknown = [n for n in ns.only if n not in figures]
         if unknown:

@@ -423,11 +423,11 @@ def confusion_figure(
 # input raster
 
 
-def stimulus_of(ds: xr.Dataset | None) -> IPDStimulus:
+def stimulus_of(ds: xr.Dataset | None, advice: str = "pass stimulus=IPDStimulus(...) to draw one") -> IPDStimulus:
     """The :class:`~snnsim.encoders.ipd.IPDStimulus` of a run (defaults when unknown). A merged
     experiment's stimulus settings are its fixed ones (``config_<name>``) and those it sweeps
     with a single value; one swept with several values (``dt``, ``phase`` ...) is refused
-    (ValueError): no single stimulus is the experiment's."""
+    (ValueError, ending with ``advice``): no single stimulus is the experiment's."""
     from ..encoders.ipd import IPDStimulus
 
     if ds is None:
@@ -449,8 +449,7 @@ def stimulus_of(ds: xr.Dataset | None) -> IPDStimulus:
             elif f"config_{n}" in ds.attrs:
                 kwargs[n] = ds.attrs[f"config_{n}"]
         if varying:
-            raise ValueError(f"the experiment sweeps the stimulus: {'; '.join(varying)}; "
-                             "pass stimulus=IPDStimulus(...) to draw one") from None  # fmt: skip
+            raise ValueError(f"the experiment sweeps the stimulus: {'; '.join(varying)}; {advice}") from None
         return IPDStimulus(**kwargs)
 
 

@@ -182,6 +182,25 @@ def test_an_experiment_file_given_for_its_results_names_the_merge_to_give(tmp_pa
     assert not (tmp_path / "figs").exists()
 
 
+def test_a_merge_that_sweeps_the_stimulus_names_the_file_to_draw_its_raster_from(tmp_path, capsys):
+    """A merged grid over a stimulus setting (dt) has no one stimulus: the raster was skipped with
+    "pass stimulus=IPDStimulus(...) to draw one", which a command-line user cannot do. The line
+    names one job's (a tuning's: one trial's) result file instead; the API keeps its advice."""
+    ds = ipd_merged(np.random.default_rng(1), taus=(0.02,)).isel(tau=0).expand_dims(dt=[0.0005, 0.001])
+    with pytest.raises(ValueError, match=r"pass stimulus=IPDStimulus\(...\) to draw one"):
+        plots.input_raster(ds=ds)
+    for kind, attrs, file in (("job", {}, "job-INDEX.h5"), ("trial", {"tune_spec": "x"}, "trial-N.h5")):
+        path = tmp_path / f"grid_{kind}.h5"
+        results.write(ds.assign_attrs(attrs), path)
+        argv = [str(tmp_path / f"grid_{kind}"), "--out", str(tmp_path / "figs"), "--format", "png"]
+        assert plot.main([*argv, "--only", "input_raster", "--only", "accuracy"]) == 0
+        err = capsys.readouterr().err
+        assert err == (
+            "snnsim.plots: input_raster: skipped (the experiment sweeps the stimulus: dt (dt = 0.5 ms, dt = 1 ms); "
+            f"draw it from one {kind}'s result file: python -m snnsim.plots {tmp_path / f'grid_{kind}' / file} --only input_raster)\n"
+        )
+
+
 def test_a_dpi_past_what_a_figure_can_hold_is_refused(tmp_path, capsys):
     """Not an out-of-memory message that names training settings."""
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
@@ -392,8 +411,8 @@ def test_an_out_folder_that_turns_read_only_while_drawing_is_exit_5(tmp_path, ca
     with mounted_tmpfs(folder, "1m"):
         figures_for = plot.figures_for
 
-        def remounting(ds, window=None):  # the first two figures; the folder turns read-only as the second is drawn
-            (first, draw_first), (second, draw_second) = list(figures_for(ds, window).items())[:2]
+        def remounting(ds, window=None, path=None):  # the first two figures; read-only as the second is drawn
+            (first, draw_first), (second, draw_second) = list(figures_for(ds, window, path).items())[:2]
 
             def draw_then_remount():
                 fig = draw_second()
