@@ -156,15 +156,20 @@ def _raster_advice(ds: xr.Dataset, path: Path | None) -> str:
 
 def confusion_suffix(name: str, value: object, exact: bool = False) -> str:
     """File-name part of one grid setting: ``20ms`` (tau, 6 digits; 15 with ``exact``), ``fr``
-    (readout), ``recurrent-True``, ``tau_syn-5ms``, ``duration-50ms`` (a duration in ms, as the
-    figure's title)."""
+    (readout), ``recurrent-True``, ``tau_syn-5ms``, ``duration-50ms`` (a duration in ms),
+    ``tone_hz-20`` (a number as the figure's title writes it)."""
+    import numpy as np
+
     from .common import is_duration
 
-    ms = f"{float(value) * 1e3:{'.15g' if exact else 'g'}}ms" if is_duration(name) else None
+    digits = ".15g" if exact else "g"
+    ms = f"{float(value) * 1e3:{digits}}ms" if is_duration(name) else None
     if name == "tau":
         return ms
     if name == "readout":
         return str(value)
+    if ms is None and isinstance(value, (float, np.floating)):
+        return f"{name}-{value:{digits}}"
     return f"{name}-{ms or value}"
 
 

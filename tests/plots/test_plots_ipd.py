@@ -645,6 +645,24 @@ def test_confusion_figures_of_a_swept_stimulus_duration_are_named_in_ms(rng):
         assert f"{name} = 50 ms" in figures_for(grid)[names[0]]()._suptitle.get_text()
 
 
+def test_confusion_figures_of_a_swept_number_are_named_as_titled(rng):
+    """A grid over ``tone_hz`` (a float setting) named its confusion figures
+    ``confusion_..._tone_hz-20.0`` where their titles read "tone_hz = 20": the file name is
+    written as the title writes the value (6 digits; all digits where two would be alike)."""
+    from fake_results import ipd_merged
+
+    from snnsim.plots.__main__ import figures_for
+
+    ds = ipd_merged(rng, readouts=("fr",), taus=(0.002,))
+    grid = xr.concat([ds, ds], dim="tone_hz").assign_coords(tone_hz=[20.0, 50.5])
+    names = [n for n in figures_for(grid) if n.startswith("confusion")]
+    assert names == ["confusion_fr_2ms_tone_hz-20", "confusion_fr_2ms_tone_hz-50.5"]
+    assert "tone_hz = 20 " in figures_for(grid)[names[0]]()._suptitle.get_text() + " "
+    alike = xr.concat([ds, ds], dim="lr").assign_coords(lr=[0.01, 0.0100000001])
+    names = [n for n in figures_for(alike) if n.startswith("confusion")]
+    assert names == ["confusion_fr_2ms_lr-0.01", "confusion_fr_2ms_lr-0.0100000001"]
+
+
 def test_a_swept_neuron_is_a_setting_not_pooled(rng):
     """A grid over ``neuron = ["notebook", "standard"]``: ``neuron`` is also the name of a BMI
     per-sample dim (recorded neurons), so the figures took the swept setting for one: each
