@@ -458,6 +458,19 @@ def rerun_note(ns: argparse.Namespace) -> str | None:
             f"{results.NUMERICS_VERSION}: its run gives other numbers here (in the last bits, or more)")  # fmt: skip
 
 
+def synthetic_note(cfg: RunConfig) -> str | None:
+    """A one-line note where a BMI run's ``--data`` names a built-in synthetic set (``synthetic``,
+    ``synthetic:NAME[:SEED]``) and a file of that name is in the current folder: the set is read,
+    not the file (a refused name points to its file the same way: bmi_synthetic.parse_source)."""
+    from .datasets import bmi as bmi_data
+
+    if cfg.study != "bmi" or cfg.data is None or bmi_data.is_file_source(cfg.data) or not os.path.isfile(cfg.data):
+        return None
+    which = "the" if cfg.data == "synthetic" else "a"
+    return (f"snnsim.run: note: --data {cfg.data} is {which} built-in synthetic set; a file of that name is here: "
+            f"give ./{cfg.data} to read it")  # fmt: skip
+
+
 def idle_note(cfg: RunConfig, settings: dict, ns: argparse.Namespace) -> str | None:
     """A one-line note naming the flags a run gave that have no effect with its other settings."""
     idle = []
@@ -912,7 +925,9 @@ def main(argv: list[str] | None = None) -> int:
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
         given = named(ns, settings)
-        for note in (unread_note(cfg, given, ns), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns)):
+        notes = (unread_note(cfg, given, ns), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns),
+                 synthetic_note(cfg))  # fmt: skip
+        for note in notes:
             if note and not getattr(ns, "quiet", False):
                 print(note, file=sys.stderr)
         out = getattr(ns, "out", None)

@@ -432,6 +432,26 @@ def test_a_result_file_whose_data_file_changed_is_refused(tmp_path, capsys, bmi_
     assert main(["--config", str(first), "--data", str(data), "--out", str(tmp_path / "b.h5"), "--quiet"]) == 0
 
 
+def test_a_synthetic_source_with_a_file_of_its_name_here_gets_a_note(tmp_path, capsys, monkeypatch):
+    """``--data synthetic`` in a folder that holds a file named ``synthetic`` trained on the
+    built-in set without a word (exit 0), as a refused ``synthetic:...`` name points to its file
+    (bmi_synthetic.parse_source): a note says which set it is and how to read the file."""
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    ridge = ["--study", "bmi", "--model", "linear", "--n-train-folds", "2"]
+    assert main([*ridge, "--data", "synthetic"]) == 0
+    assert "synthetic" not in "".join(_notes(capsys.readouterr().err))  # no file of that name: no note
+    for data, which in (("synthetic", "the"), ("synthetic:weak:1", "a")):
+        (tmp_path / data).write_bytes(b"a file of that name")
+        assert main([*ridge, "--data", data]) == 0
+        assert _notes(capsys.readouterr().err) == [
+            f"snnsim.run: note: --data {data} is {which} built-in synthetic set; a file of that name is here: "
+            f"give ./{data} to read it"
+        ]
+    assert main([*ridge, "--data", "synthetic", "--quiet"]) == 0
+    assert "note:" not in capsys.readouterr().err
+
+
 def test_a_synthetic_run_names_its_arrays_and_a_changed_cache_is_refused(tmp_path, capsys, monkeypatch):
     """A run on a synthetic member records the SHA-256 of the arrays it trained on (here computed
     from the cache file by hand); a cache changed since (edited, or left by another generator of
