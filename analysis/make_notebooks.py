@@ -102,15 +102,29 @@ rate per step)."""),
     setup_cell("ipd", "ipd_readouts"),
     new_markdown_cell("""## Input stimuli
 
-Spike rasters of eight stimuli (fibres 0-99 one ear, 100-199 the other; each fibre has its
-own phase delay, and the IPD shifts the second ear's pattern). Drawn fresh with the
-experiment's stimulus settings."""),
+The experiment's IPD classes and input fibres (each value of a setting it sweeps), which the
+figures below take from the results:"""),
+    new_code_cell("""def setting(name, default):
+    # the values of setting name: swept (a coordinate of ds), else the run's or the experiment's own
+    if name in ds.coords:
+        return sorted(set(ds[name].values.tolist()))
+    return [int(ds.attrs.get(f"config_{name}", default))]
+
+
+n_classes = setting("n_classes", ds.sizes.get("true_class"))
+anf_per_ear = setting("anf_per_ear", ds.sizes.get("input_unit", 0) // 2)
+print("IPD classes:", ", ".join(f"{n} (chance {100 / n:.1f}%, each class {180 / n:g} deg wide)" for n in n_classes))
+print("fibres per ear:", ", ".join(f"{n} (0-{n - 1} one ear, {n}-{2 * n - 1} the other)" for n in anf_per_ear))"""),
+    new_markdown_cell("""Spike rasters of eight stimuli (the first half of the fibres one ear, the second half the
+other, as the title numbers them; each fibre has its own phase delay, and the IPD shifts the
+second ear's pattern). Drawn fresh with the experiment's stimulus settings."""),
     new_code_cell('show(plots.input_raster(ds=ds, seed=0), "input_raster")'),
     new_markdown_cell("""## Accuracy and error per readout and time constant
 
 One pair of boxes (training, test) per readout x τ over the independent trainings (seeds);
-white dots are means, the dotted line is chance (1/12). The second figure is the mean
-absolute IPD error in degrees (the class midpoint against the true IPD)."""),
+white dots are means, the dotted line is chance (one over the number of classes, as printed
+above). The second figure is the mean absolute IPD error in degrees (the class midpoint
+against the true IPD)."""),
     new_code_cell('show(plots.accuracy_boxplot(ds), "accuracy")'),
     new_code_cell('show(plots.error_boxplot(ds), "error")'),
     new_code_cell("""# median over seeds and repeats of the test accuracy (%), per readout x tau (in ms)
@@ -129,7 +143,8 @@ Mean training loss (NLL) per epoch: median over seeds, inter-quartile range shad
 
 For each readout x τ: left, the histogram of true and estimated test IPDs; right, the
 confusion matrix with each true-IPD column normalised to 1 (pooled over seeds). A sharp
-diagonal is good; mass off the diagonal near it means errors of one class (15 deg)."""),
+diagonal is good; mass off the diagonal near it means errors of one class (its width as
+printed above)."""),
     new_code_cell("""# one per grid point that was run (readout x tau, and any other swept setting), as python -m
 # snnsim.plots draws and names them; a single run's file: its one matrix
 from snnsim.plots.__main__ import figures_for

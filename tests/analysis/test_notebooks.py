@@ -227,6 +227,39 @@ def test_a_notebooks_saved_figure_names_its_result_file_as_snnsim_plots_does(tmp
     assert str(out) in source and results.load(out).attrs["data_sha256"] in source
 
 
+def test_ipd_notebook_names_the_classes_and_fibres_of_the_experiment_it_loads(tmp_path, monkeypatch, capsys):
+    """$SNNSIM_IPD_EXPERIMENT naming an experiment of other settings (``--n-classes 8``,
+    ``--anf-per-ear 20``): the notebook's text said "chance (1/12)", "fibres 0-99" and "errors of
+    one class (15 deg)", the default experiment's numbers. Its code prints the loaded experiment's
+    (each value of a swept setting), and its text states none of its own. The cells run as
+    committed, in this process (no kernel)."""
+    from snnsim import run as run_cli
+
+    out = tmp_path / "results" / "other.h5"
+    args = ["--epochs", "1", "--n-train-batches", "1", "--n-test-batches", "1", "--hidden", "4", "--quiet"]
+    assert run_cli.main([*args, "--n-classes", "8", "--anf-per-ear", "20", "--out", str(out)]) == 0
+    monkeypatch.setenv("SNNSIM_RESULTS", str(tmp_path / "results"))
+    monkeypatch.setenv("SNNSIM_IPD_EXPERIMENT", "other")
+    monkeypatch.delenv("SNNSIM_FIGURES", raising=False)
+    nb = nbformat.read(ANALYSIS / "ipd_readouts.ipynb", as_version=4)
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    scope: dict = {}
+    exec(code[0].replace("%matplotlib inline\n", ""), scope)
+    (facts,) = [c for c in code if "n_classes" in c]
+    capsys.readouterr()
+    exec(facts, scope)
+    assert capsys.readouterr().out.splitlines() == [
+        "IPD classes: 8 (chance 12.5%, each class 22.5 deg wide)",
+        "fibres per ear: 20 (0-19 one ear, 20-39 the other)",
+    ]
+    exec(facts, {**scope, "ds": scope["ds"].expand_dims(anf_per_ear=[10, 20])})  # a grid over it
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "fibres per ear: 10 (0-9 one ear, 10-19 the other), 20 (0-19 one ear, 20-39 the other)"
+    )
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert not [n for n in ("1/12", "0-99", "100-199", "15 deg") if n in text], text
+
+
 def test_notebook_names_a_predictions_file_as_one(tmp_path, monkeypatch):
     """A ``python -m snnsim.predict`` file as $SNNSIM_BMI_EXPERIMENT was refused as holding "no
     study's results", though it holds a BMI model's predictions; it is named now, with the run's
