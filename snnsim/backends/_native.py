@@ -355,9 +355,13 @@ def _build() -> ctypes.CDLL:
         target = _target(compiler, flags)
         try:
             if not target.exists():
-                if not announced:
-                    print(f"snnsim: compiling the CPU kernels into {target.parent} (once per machine; about 10 s)",
-                          file=sys.stderr, flush=True)  # fmt: skip
+                if not announced:  # on a line of its own, not after a progress bar's text (a BMI run's)
+                    from tqdm import tqdm
+
+                    tqdm.write(f"snnsim: compiling the CPU kernels into {target.parent} (once per machine; about 10 s)",
+                               file=sys.stderr)  # fmt: skip
+                    if sys.stderr is not None:
+                        sys.stderr.flush()
                     announced = True
                 _compile(compiler, flags, target)
             lib = ctypes.CDLL(str(target))

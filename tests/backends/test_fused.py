@@ -339,6 +339,28 @@ def test_a_first_build_says_it_compiles_and_a_cached_one_is_silent(monkeypatch, 
 
 
 @pytest.mark.skipif(not NATIVE, reason="no C compiler")
+def test_a_first_build_under_a_progress_bar_says_so_on_a_line_of_its_own(monkeypatch, tmp_path, capsys):
+    """A BMI run on the fused backend draws its training bar before the first batch builds the
+    kernels: the build's line was written after the bar's text ("... 0/91 [00:00<?,
+    ?batch/s]snnsim: compiling the CPU kernels ..."), glued to it on a terminal and in a log."""
+    import sys
+
+    from tqdm import tqdm
+
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path))
+    monkeypatch.setattr(_native, "_tried", False)
+    monkeypatch.setattr(_native, "_lib", None)
+    bar = tqdm(total=91, desc="bmi snn fused weighted x1", unit="batch", file=sys.stderr)
+    try:
+        assert _native.library() is not None
+    finally:
+        bar.close()
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    said = [line for line in lines if "compiling the CPU kernels" in line]
+    assert len(said) == 1 and said[0].startswith("snnsim: compiling the CPU kernels"), lines
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
 def test_a_compiler_with_words_is_split_as_make_does(monkeypatch, tmp_path):
     """``CC="ccache gcc"`` (a wrapper and the compiler it runs) is split into its words, quoting
     as a shell's: a wrapper in a folder with a space, given the real compiler as its argument,
