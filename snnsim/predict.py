@@ -229,6 +229,7 @@ def ipd_stimuli(
 def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch.Tensor | None) -> xr.Dataset:
     import torch
     import xarray as xr
+    from tqdm.auto import tqdm
 
     from .backends import make_backend
     from .functional.lif import LIFParameters
@@ -243,10 +244,13 @@ def predict_ipd(ds: xr.Dataset, cfg: RunConfig, spikes: torch.Tensor, ipd: torch
                     get_readout(cfg.readout), params, cfg.init, [torch.Generator() for _ in repeats], arch)  # fmt: skip
     load_weights(model, {name: torch.from_numpy(ds[name].values) for name in weight_dims(arch)})
     classes = []
-    for start in range(0, spikes.shape[0], cfg.batch_size):
-        x = spikes[start : start + cfg.batch_size].float().unsqueeze(0).expand(len(repeats), -1, -1, -1)
-        score = model.read(model(x), sum_over_time if cfg.eval == "sum" else None)
-        classes.append(score.argmax(-1))
+    # a bar on a terminal (--stimuli 20000: a minute), cleared at the end or a stop; none in a log, as merge's
+    with tqdm(total=spikes.shape[0], desc=PROG, unit="sample", disable=None, leave=False) as bar:
+        for start in range(0, spikes.shape[0], cfg.batch_size):
+            x = spikes[start : start + cfg.batch_size].float().unsqueeze(0).expand(len(repeats), -1, -1, -1)
+            score = model.read(model(x), sum_over_time if cfg.eval == "sum" else None)
+            classes.append(score.argmax(-1))
+            bar.update(x.shape[1])
     predicted = torch.cat(classes, 1)
     out = xr.Dataset(
         {"predicted_class": (("repeat", "sample"), predicted.numpy()),

@@ -15,6 +15,7 @@ import pytest
 import torch
 from in_process import run_here
 from signalled_write import signal_in_write
+from terminal import on_a_terminal
 
 from snnsim import predict, results
 from snnsim import run as run_cli
@@ -208,6 +209,20 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     assert a.attrs["seed"] == model.attrs["seed"] and (a.attrs["stimuli_seed"], c.attrs["stimuli_seed"]) == (3, 4)
     assert a.attrs["versions"] == model.attrs["versions"] and a.attrs["snnsim_version"] == model.attrs["snnsim_version"]
     assert a.attrs["numerics_version"] == model.attrs["numerics_version"] and a.attrs["device"] == "cpu"
+
+
+@pytest.mark.xdist_group("predict-ipd-model")
+def test_predicting_many_stimuli_shows_a_progress_bar_on_a_terminal_not_in_a_log(ipd_model, tmp_path):
+    """``--stimuli 20000`` predicted for a minute without a word (a tiny model, 2 cores); a
+    terminal shows a bar of the samples predicted, cleared at the end; a log (stderr not a
+    terminal) gets no bar."""
+    code, out, shown = on_a_terminal([sys.executable, "-m", "snnsim.predict", str(ipd_model), "--stimuli", "640",
+                                      "--out", str(tmp_path / "p.h5")], cwd=ROOT)  # fmt: skip
+    assert code == 0 and out.startswith(f"{tmp_path / 'p.h5'}: 640 samples"), (out, shown)
+    assert "snnsim.predict:" in shown and "/640 [" in shown, shown
+    assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
+    proc = cli(str(ipd_model), "--stimuli", "640", "--out", str(tmp_path / "q.h5"))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
