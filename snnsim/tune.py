@@ -1463,9 +1463,11 @@ def cmd_run(spec: Spec, ns: Any) -> int:
     if workers == 1:
         return work(spec, ns.results_dir, 0, _log)
     # what would refuse every worker (a changed data file, other numerics): one line here, not one per worker's log
-    study(spec, ns.results_dir)
+    s = study(spec, ns.results_dir)  # read again for the bar below
     logs = folder(spec, ns.results_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    from tqdm.auto import tqdm
+
     from . import threads
 
     env = threads.share(dict(os.environ), workers)  # a SNNSIM_THREADS set is kept, as in sweep local
@@ -1479,11 +1481,17 @@ def cmd_run(spec: Spec, ns: Any) -> int:
                        *(["--results-dir", ns.results_dir] if ns.results_dir else []), "worker", str(spec.path)]  # fmt: skip
                 procs.append(subprocess.Popen(cmd, env={**env, "SLURM_ARRAY_TASK_ID": str(k)}, stdout=log,
                                               stderr=subprocess.STDOUT))  # fmt: skip
+            # the trials done, on a terminal (the workers log to their files); cleared at the end or a stop
+            bar = opened.enter_context(tqdm(total=spec.trials, initial=_done(spec, s), desc=spec.name, unit="trial",
+                                            disable=None, leave=False))  # fmt: skip
             for p in procs:  # in steps of a second: a stop whose raise was lost (in a finalizer) stops too
                 while p.poll() is None:
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         p.wait(timeout=1.0)
                     stop_if_signalled()
+                    if not bar.disable:
+                        with contextlib.suppress(OSError, ValueError):  # a journal unreadable now: next second
+                            bar.update(_done(spec, s) - bar.n)
             stop_if_signalled()
             codes = [p.returncode for p in procs]
     except Interrupted as exc:  # pass the signal on: each worker marks its trial stopped and exits
@@ -1506,6 +1514,14 @@ def cmd_run(spec: Spec, ns: Any) -> int:
                   "a trial it was running counts against the budget (running, until the next worker records it failed)", file=sys.stderr)  # fmt: skip
     # as a shell reports a killed process: 128 + N (Popen gives -N, which max() ranked below success)
     return max(128 - code if code < 0 else code for code in codes)
+
+
+def _done(spec: Spec, s: Any) -> int:
+    """The trials of the loaded study ``s`` that have ended (complete, pruned or failed): what
+    ``run -j``'s bar counts, up to the budget."""
+    ended = sum(1 for t in s.get_trials(deepcopy=False) if not t.user_attrs.get("over_budget")
+                and _state(t) in ("complete", "pruned", "failed"))  # fmt: skip
+    return min(ended, spec.trials)
 
 
 def _signal_name(signum: int) -> str:

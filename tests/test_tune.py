@@ -25,6 +25,7 @@ from lost_stop import StopInFinalizer
 from signalled_write import signal_in_write
 from small_disk import fill, mounted_tmpfs
 from sweep.test_slurm_e2e import cluster, squeue_states, wait_for  # noqa: F401 - the cluster fixture
+from terminal import on_a_terminal
 
 from snnsim import results, tune
 from snnsim.atomic_write import temporary_name
@@ -850,6 +851,24 @@ def test_run_with_workers_stopped_by_a_signal_whose_raise_a_finalizer_swallowed(
     assert [type(u.exc_value) for u in lost] == [Interrupted]  # the raise was lost where it landed
     assert "tiny: stopped by SIGTERM; the workers were stopped too" in proc.stderr, proc.stderr
     assert time.monotonic() - start < 25  # worker 1 did not wait out its 30 s
+
+
+def test_run_of_several_workers_shows_the_trials_done_on_a_terminal(tmp_path):
+    """``tune run -j 2``: the workers log to their files, and the terminal showed nothing until
+    the end (40 trials of minutes each: an hour without a word), where ``-j 1`` says a line per
+    trial. A bar counts the trials done on a terminal and is cleared before the status line;
+    a log (stderr not a terminal) gets no bar."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(trials=3, pruner="none"))
+    env = env_for(tmp_path / "results")
+    cmd = [sys.executable, "-m", "snnsim.tune", "run", "-j", "2", str(spec)]
+    code, out, shown = on_a_terminal(cmd, env=env, cwd=tmp_path)
+    assert code == 0 and out.startswith("tiny: budget 3; complete 3"), (out, shown)
+    assert "tiny:" in shown and "/3 [" in shown and "trial" in shown, shown
+    assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
+    spec.write_text(TINY.format(trials=5, pruner="none"))  # two more, with stderr in a log
+    proc = ok(cli("run", "-j", "2", spec, env=env, cwd=tmp_path))
+    assert proc.stdout.startswith("tiny: budget 5; complete 5") and proc.stderr == "", proc.stderr
 
 
 def test_a_stop_while_a_finished_trial_is_recorded_waits_for_the_record(tmp_path, monkeypatch):
