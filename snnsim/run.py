@@ -833,6 +833,7 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
     """:func:`execute` once ``out`` is checked; ``checkpoints``: this run holds the checkpoints of
     ``out`` (:class:`CheckpointLock`), to write, resume and remove."""
     from . import runner
+    from .backends import _native
     from .training import remove_checkpoint
 
     if progress and (hint := speed_hint(cfg)):
@@ -894,12 +895,13 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
 
     try:
         try:
-            return runner.run_configs(
-                [cfg], progress, on_result=write,
-                hooks=hooks, checkpoints=checkpoint_of if checkpoints else None,
-                keep_checkpoints=keep_checkpoints, log=_say,
-                owned=mine.add, notes=progress,  # --quiet: no bar, no notes
-            )[0]  # fmt: skip
+            with _native.quiet(not progress):  # --quiet: no line on the kernels' first build either
+                return runner.run_configs(
+                    [cfg], progress, on_result=write,
+                    hooks=hooks, checkpoints=checkpoint_of if checkpoints else None,
+                    keep_checkpoints=keep_checkpoints, log=_say,
+                    owned=mine.add, notes=progress,  # --quiet: no bar, no notes
+                )[0]  # fmt: skip
         finally:
             for monitor in monitors:
                 monitor.close()

@@ -361,6 +361,22 @@ def test_a_first_build_under_a_progress_bar_says_so_on_a_line_of_its_own(monkeyp
 
 
 @pytest.mark.skipif(not NATIVE, reason="no C compiler")
+def test_a_quiet_run_does_not_say_it_compiles_the_kernels(monkeypatch, tmp_path, capsys):
+    """``snnsim.run --quiet`` prints no notes and no bar: the line on the kernels' first build
+    neither (the synthetic set's line is dropped the same way); the build itself happens."""
+    from snnsim.run import main
+
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path))
+    monkeypatch.setattr(_native, "_tried", False)
+    monkeypatch.setattr(_native, "_lib", None)
+    args = ["--backend", "fused", "--epochs", "1", "--n-train-batches", "1", "--n-test-batches", "1",
+            "--batch-size", "8", "--hidden", "4", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    assert "compiling the CPU kernels" not in capsys.readouterr().err
+    assert len(list(tmp_path.glob("lif_kernels_*.so"))) == 1
+
+
+@pytest.mark.skipif(not NATIVE, reason="no C compiler")
 def test_a_compiler_with_words_is_split_as_make_does(monkeypatch, tmp_path):
     """``CC="ccache gcc"`` (a wrapper and the compiler it runs) is split into its words, quoting
     as a shell's: a wrapper in a folder with a space, given the real compiler as its argument,
