@@ -1287,32 +1287,39 @@ def merge_with_summary(
     files = [trial_path(spec, n, root) for n in numbers]
     if not files:
         raise SnnsimError(f"{spec.name}: no completed trial to merge{''.join(f'; {x}' for x in _ended_lines(info))}")
+    from tqdm.auto import tqdm
+
     pieces, loaded, searched = [], {}, []
-    for n, path in zip(numbers, files):
-        try:
-            ds = results.load(path)
-        except ResultError as exc:  # damaged (cut short, its data changed): left out as a gone file is
-            if not allow_missing:
-                raise ResultError(f"{exc}; merge with --allow-missing to leave trial {n} out") from None
-            missing.append(n)
-            continue
-        # a file put in a trial's place (a run's result, another trial's file) would be merged as that trial
-        if not {"trial_number", "trial_params"} <= set(ds.attrs):
-            raise ResultError(f"{path}: is not a trial file of {spec.name} (no trial_number, trial_params); "
-                              f"move it away, then merge with --allow-missing to leave the trial out")  # fmt: skip
-        number = int(ds.attrs["trial_number"])
-        if number != n:
-            raise ResultError(f"{path}: holds trial {number}, not trial {n}; move it away, "
-                              "then merge with --allow-missing to leave the trial out")  # fmt: skip
-        params = json.loads(ds.attrs["trial_params"])
-        ds = ds.drop_vars([k for k in params if k in ds.variables])
-        # a searched size (hidden ...) changes the length of a dim without coordinates: index it,
-        # so that trials of different sizes align (NaN-padded) instead of refusing to concatenate
-        ds = ds.assign_coords({d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes})
-        attrs = loaded[number] = dict(ds.attrs)
-        ds.attrs = {}
-        searched.append(params)
-        pieces.append(ds.assign(objective_value=attrs["objective_value"]))
+    # a bar on a terminal, as sweep merge's: hundreds of files take minutes on a loaded machine; closed before
+    # a refusal's line
+    with tqdm(total=len(files), desc=f"{spec.name}: reading trial files", unit="file", disable=None,
+              leave=False) as bar:  # fmt: skip
+        for n, path in zip(numbers, files):
+            bar.update()
+            try:
+                ds = results.load(path)
+            except ResultError as exc:  # damaged (cut short, its data changed): left out as a gone file is
+                if not allow_missing:
+                    raise ResultError(f"{exc}; merge with --allow-missing to leave trial {n} out") from None
+                missing.append(n)
+                continue
+            # a file put in a trial's place (a run's result, another trial's file) would be merged as that trial
+            if not {"trial_number", "trial_params"} <= set(ds.attrs):
+                raise ResultError(f"{path}: is not a trial file of {spec.name} (no trial_number, trial_params); "
+                                  f"move it away, then merge with --allow-missing to leave the trial out")  # fmt: skip
+            number = int(ds.attrs["trial_number"])
+            if number != n:
+                raise ResultError(f"{path}: holds trial {number}, not trial {n}; move it away, "
+                                  "then merge with --allow-missing to leave the trial out")  # fmt: skip
+            params = json.loads(ds.attrs["trial_params"])
+            ds = ds.drop_vars([k for k in params if k in ds.variables])
+            # a searched size (hidden ...) changes the length of a dim without coordinates: index it,
+            # so that trials of different sizes align (NaN-padded) instead of refusing to concatenate
+            ds = ds.assign_coords({d: np.arange(n) for d, n in ds.sizes.items() if d not in ds.indexes})
+            attrs = loaded[number] = dict(ds.attrs)
+            ds.attrs = {}
+            searched.append(params)
+            pieces.append(ds.assign(objective_value=attrs["objective_value"]))
     if not pieces:
         one = len(missing) == 1
         raise SnnsimError(f"{spec.name}: no completed trial to merge (the file{'' if one else 's'} of "

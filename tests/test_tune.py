@@ -871,6 +871,21 @@ def test_run_of_several_workers_shows_the_trials_done_on_a_terminal(tmp_path):
     assert proc.stdout.startswith("tiny: budget 5; complete 5") and proc.stderr == "", proc.stderr
 
 
+def test_merge_shows_the_trial_files_read_on_a_terminal(tmp_path):
+    """``tune merge`` read every trial file (a second or more each, on a loaded machine: minutes
+    for hundreds) without a word, where ``sweep merge`` shows a bar of the job files read. The
+    same bar now, on a terminal only, cleared before the merged file's line."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(trials=2, pruner="none"))
+    env = env_for(tmp_path / "results")
+    ok(here("run", spec, env=env, cwd=tmp_path))
+    code, out, shown = on_a_terminal([sys.executable, "-m", "snnsim.tune", "merge", str(spec)], env=env, cwd=tmp_path)
+    assert code == 0 and "tiny" in out, (out, shown)
+    assert "tiny: reading trial files" in shown and "/2 [" in shown, shown
+    assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
+    assert ok(cli("merge", spec, env=env, cwd=tmp_path)).stderr == ""  # a log: no bar
+
+
 def test_a_stop_while_a_finished_trial_is_recorded_waits_for_the_record(tmp_path, monkeypatch):
     """A real SIGTERM sent at the moment the worker tells Optuna a finished trial's value (its
     file written): the trial is recorded complete, not left running for good, then the worker stops."""
