@@ -239,6 +239,26 @@ def shell_line(cmd: list[str], env: dict[str, str], *names: str) -> str:
     return " ".join([*changed, shlex.join(cmd)])
 
 
+_quiet = False  # the one-time notes of a slow first step are not said (``--quiet``; see quiet())
+
+
+@contextlib.contextmanager
+def quiet(on: bool = True) -> Iterator[None]:
+    """With ``on``, the one-time notes of a slow first step inside (the synthetic BMI set
+    generated, the kernels built) are not said (``snnsim.run --quiet``, ``sweep local --quiet``)."""
+    global _quiet
+    before, _quiet = _quiet, _quiet or on
+    try:
+        yield
+    finally:
+        _quiet = before
+
+
+def announcing() -> bool:
+    """Whether a one-time note of a slow first step is said (no :func:`quiet` is open)."""
+    return not _quiet
+
+
 def user_path(text: str) -> str:
     """argparse type of a path argument: a leading ``~`` is the home folder, as the shell makes of
     ``--out ~/r.h5``; it leaves ``--out=~/r.h5`` and a quoted ``"~/r.h5"`` as they are, which

@@ -34,7 +34,17 @@ from typing import TYPE_CHECKING
 
 from . import config, recipes
 from .atomic_write import PathTaken, WriteFailed, clean_and_report, folder_blocked, leftovers, leftovers_by_target
-from .cli import Interrupted, OneLineParser, description_of, guarded, process, seconds_note, stop_on_signals, user_path
+from .cli import (
+    Interrupted,
+    OneLineParser,
+    description_of,
+    guarded,
+    process,
+    quiet,
+    seconds_note,
+    stop_on_signals,
+    user_path,
+)
 from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
 
@@ -833,7 +843,6 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
     """:func:`execute` once ``out`` is checked; ``checkpoints``: this run holds the checkpoints of
     ``out`` (:class:`CheckpointLock`), to write, resume and remove."""
     from . import runner
-    from .backends import _native
     from .training import remove_checkpoint
 
     if progress and (hint := speed_hint(cfg)):
@@ -895,7 +904,7 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
 
     try:
         try:
-            with _native.quiet(not progress):  # --quiet: no line on the kernels' first build either
+            with quiet(not progress):  # --quiet: no line on the kernels' first build either
                 return runner.run_configs(
                     [cfg], progress, on_result=write,
                     hooks=hooks, checkpoints=checkpoint_of if checkpoints else None,
@@ -956,8 +965,6 @@ def main(argv: list[str] | None = None) -> int:
                 exc.written = results.file_name(out)
             raise
         return 0
-
-    from .datasets.bmi_synthetic import quiet
 
     # around the error handling too: a second signal cannot break a stop; --quiet: no line on a set generated
     with stop_on_signals(), quiet(getattr(ns, "quiet", False)):

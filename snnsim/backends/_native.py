@@ -85,18 +85,6 @@ FLAGS = [
 _lock = threading.Lock()
 _lib: ctypes.CDLL | None = None
 _tried = False
-_announce = True  # whether a first build says so (snnsim.run --quiet: not; see quiet())
-
-
-@contextlib.contextmanager
-def quiet(on: bool = True) -> Iterator[None]:
-    """With ``on``, a first build inside does not say so (``snnsim.run --quiet``)."""
-    global _announce
-    before, _announce = _announce, _announce and not on
-    try:
-        yield
-    finally:
-        _announce = before
 
 
 _without = ""  # why this process runs the torch loops instead (:func:`kernels`), once it tried
@@ -369,7 +357,11 @@ def _build() -> ctypes.CDLL:
         target = _target(compiler, flags)
         try:
             if not target.exists():
-                if not announced and _announce:  # on a line of its own, not after a progress bar's text (a BMI run's)
+                from ..cli import announcing
+
+                if (
+                    not announced and announcing()
+                ):  # on a line of its own, not after a progress bar's text (a BMI run's)
                     from tqdm import tqdm
 
                     tqdm.write(f"snnsim: compiling the CPU kernels into {target.parent} (once per machine; about 10 s)",

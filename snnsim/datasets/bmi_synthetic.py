@@ -40,13 +40,11 @@ The data set is deterministic in its generator and seed and cached after first u
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import numbers
 import os
 import pickle
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,7 +60,6 @@ N_BINS = 20
 BIN = 0.05  # s, one sample and one MI bin
 SUB = 5  # simulation sub-steps per bin (10 ms)
 DATA_SEED = 0  # the seed of the default synthetic data set
-_announce = True  # whether generating a set says so on a terminal (snnsim.run --quiet: not; see quiet())
 
 # calibration (see module docstring)
 SAMPLES_PER_FOLD = 1300
@@ -303,17 +300,6 @@ def generate(
     return out
 
 
-@contextlib.contextmanager
-def quiet(on: bool = True) -> Iterator[None]:
-    """With ``on``, no set generated inside says so on a terminal (``snnsim.run --quiet``)."""
-    global _announce
-    before, _announce = _announce, _announce and not on
-    try:
-        yield
-    finally:
-        _announce = before
-
-
 def load_or_generate(seed: int = DATA_SEED, member: str = "standard") -> dict[str, list[np.ndarray]]:
     """The cached synthetic data set of family member ``member``, generated (and cached
     atomically) on first use."""
@@ -324,7 +310,11 @@ def load_or_generate(seed: int = DATA_SEED, member: str = "standard") -> dict[st
                 return pickle.load(fh)
         except Exception:  # a damaged cache is rebuilt
             pass
-    if _announce and sys.stderr is not None and sys.stderr.isatty():  # seconds of silence otherwise; a log gets no line
+    from ..cli import announcing
+
+    if (
+        announcing() and sys.stderr is not None and sys.stderr.isatty()
+    ):  # seconds of silence otherwise; a log gets no line
         print(f"snnsim: generating the synthetic BMI data set {member} (seed {seed}), once: it is cached in {path}",
               file=sys.stderr, flush=True)  # fmt: skip
     data = generate(seed, gen=FAMILY[member])

@@ -165,7 +165,7 @@ def build_parser() -> OneLineParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..datasets.bmi_synthetic import quiet
+    from ..cli import quiet
 
     ns = build_parser().parse_args(argv)
     with quiet(getattr(ns, "quiet", False)):  # local --quiet: no line on a set generated to check its jobs
