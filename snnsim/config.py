@@ -616,14 +616,27 @@ def _integer(name: str, value: Any, low: int, high: int | None) -> int:
     return value
 
 
+def _hz_hint(name: str, given: str) -> str:
+    """``" (a number of Hz, without the unit: 10)"`` where a rate (its help gives Hz) was given with
+    its unit (``10Hz``, ``1kHz``: 1000); else ``""`` (``--lr 1Hz``, ``Hz`` alone)."""
+    number, scale = given.strip()[:-2].strip(), 1.0
+    if not given.strip().lower().endswith("hz") or "Hz" not in metadata(name)["help"]:
+        return ""
+    if number[-1:] in ("k", "K"):
+        number, scale = number[:-1].strip(), 1000.0
+    try:
+        hz = float(number) * scale
+    except ValueError:
+        return ""
+    return f" (a number of Hz, without the unit: {hz:g})" if finite(hz) else ""
+
+
 def _number(name: str, value: Any, low: float, high: float | None = None) -> float:
     if isinstance(value, str):
         try:
             value = float(value.strip())
         except ValueError:
-            given = value.strip()  # "10Hz" for a rate: the help gives its unit, the value takes none
-            hint = f" (a number of Hz, without the unit: {given[:-2].strip()})" if given.lower().endswith("hz") else ""
-            raise _bad(name, f"expected a number, got {value!r}{hint}") from None
+            raise _bad(name, f"expected a number, got {value!r}{_hz_hint(name, value)}") from None
     if (isinstance(value, bool) or not isinstance(value, (int, float)) or not finite(value) or value <= low
             or (high is not None and value > high)):  # fmt: skip
         raise _bad(name, f"must be a finite number > {low:g}" + (f" and <= {high:g}" if high is not None else "")

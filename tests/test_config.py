@@ -216,6 +216,15 @@ def test_a_rate_given_with_its_unit_says_to_give_the_number_alone(name, given):
         RunConfig.from_dict({name: "fast"})
 
 
+@pytest.mark.parametrize("name, given, hint", [("tone_hz", "1kHz", " (a number of Hz, without the unit: 1000)"),
+                                               ("rate_target", "Hz", ""), ("lr", "1Hz", "")])  # fmt: skip
+def test_a_unit_hint_gives_a_number_the_setting_takes(name, given, hint):
+    """The hint on a rate given with its unit named "1k" for ``--tone-hz 1kHz`` (refused again), an
+    empty number for ``Hz`` alone, and "a number of Hz" for ``--lr 1Hz``, which is no rate."""
+    with pytest.raises(ConfigError, match=rf"^{flag(name)}: expected a number, got '{given}'{re.escape(hint)}$"):
+        RunConfig.from_dict({name: given})
+
+
 def test_a_peak_rate_above_one_spike_per_step_names_dt_and_the_bound():
     with pytest.raises(ConfigError, match=r"^--rate-max-hz: at most one spike per step of dt=0.002 s: must be <= "
                                           r"500 Hz \(or a smaller --dt\), got 600 Hz"):  # fmt: skip
