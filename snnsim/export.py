@@ -213,13 +213,16 @@ def exported_with(fmt: str) -> str:
 
 def _check_name(out: str | Path, fmt: str) -> None:
     """Refuse an ``--out`` whose extension names another format than ``fmt`` writes: a torch file
-    named ``.h5`` (with ``--overwrite``, over another run's result file) or ``.nir``, a NIR graph
-    named ``.pt`` or as any other format."""
+    named ``.h5`` (with ``--overwrite``, over another run's result file), ``.nir`` or as any other
+    format (``.toml``, ``.npz``), a NIR graph named ``.pt`` or as any other format."""
     from .results import OTHER_FORMATS
 
     suffix = Path(out).suffix.lower()
-    if fmt == "pt" and suffix in (".h5", ".hdf5", ".nc", ".nir"):
-        kind = "a NIR" if suffix == ".nir" else "an HDF5"
+    if fmt == "pt" and (
+        suffix in (".h5", ".hdf5", ".nc") or (suffix in OTHER_FORMATS and suffix not in (".pt", ".pth"))
+    ):
+        kind = OTHER_FORMATS.get(suffix, "HDF5")
+        kind = f"{'an' if kind in ('HDF5', 'Excel', 'SVG') else 'a'} {kind}"
         raise ResultError(f"--out: {out} names {kind} file, but --format pt writes a torch file; give a name such "
                           f"as {Path(out).with_suffix('.pt')}")  # fmt: skip
     if fmt == "nir" and suffix in OTHER_FORMATS and suffix != ".nir":

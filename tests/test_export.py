@@ -304,6 +304,20 @@ def test_an_out_named_as_another_format_is_refused(trained, tmp_path):
 
 
 @pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
+def test_a_torch_file_named_as_any_other_format_is_refused(trained, tmp_path):
+    """``--format pt`` refused only HDF5 and NIR names: ``--out best.toml --overwrite`` replaced a
+    config with a torch pickle, and ``--out model.npz`` wrote one that numpy cannot read."""
+    config = tmp_path / "best.toml"
+    config.write_text("epochs = 1\n")
+    for out, kind in ((config, "a TOML"), (tmp_path / "model.npz", "a NumPy .npz")):
+        done = export([str(trained["mean", "standard"]), "--format", "pt", "--out", str(out), "--overwrite"], tmp_path)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+        assert (f"--out: {out} names {kind} file, but --format pt writes a torch file; give a name such as "
+                f"{out.with_suffix('.pt')}") in done.stderr, done.stderr  # fmt: skip
+    assert config.read_text() == "epochs = 1\n" and not (tmp_path / "model.npz").exists()
+
+
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_a_full_disk_is_one_line_and_nothing_written(trained, tmp_path):
     """A NIR graph was first written by HDF5 to a scratch file beside --out: on a full disk the
     message was HDF5's own, over two lines ("Unable to synchronously create file (file write
