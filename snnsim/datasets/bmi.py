@@ -248,6 +248,8 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
             data = pickle.loads(content)
         except UnicodeDecodeError:  # a Python 2 pickle: numpy's array bytes were str there
             data = pickle.loads(content, encoding="latin1")
+    except MemoryError:  # a good file too large for this machine: out of memory, not unreadable
+        raise
     except Exception as exc:  # pickle raises many types for a damaged file
         if _is_joblib(content):  # joblib.dump's arrays follow its pickle's records: only joblib reads them
             data = _load_joblib(raw, path)
@@ -307,6 +309,8 @@ def _decompressed(raw: bytes, path: Path) -> tuple[str, bytes]:
         if raw.startswith(start):
             try:
                 return name, importlib.import_module(module).decompress(raw)
+            except MemoryError:  # a good file whose content does not fit: out of memory, not damaged
+                raise
             except Exception as exc:  # OSError, EOFError, LZMAError, ... for a damaged or truncated file
                 raise DataError(f"--data: {path} is a damaged {name} file ({type(exc).__name__}: {exc})") from None
     return "", raw

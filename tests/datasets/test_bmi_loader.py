@@ -145,6 +145,31 @@ def test_a_joblib_file_loads(small, tmp_path, compress):
     assert bmi.loaded_sha256(path) == bmi.file_sha256(path)
 
 
+def test_a_compressed_file_larger_than_memory_is_out_of_memory_not_damaged(tmp_path):
+    """A gzip file whose content did not fit in memory was refused as "a damaged gzip file
+    (MemoryError)": a good file called broken. The MemoryError goes on, to be said as out of memory."""
+    import gzip
+    import subprocess
+    import sys
+
+    path = tmp_path / "bmi.pkl.gz"
+    with gzip.open(path, "wb", compresslevel=1) as fh:  # 600 MB of content in about 1 MB
+        for _ in range(600):
+            fh.write(bytes(1 << 20))
+    code = (
+        "import resource, sys\n"
+        "from snnsim.datasets import bmi\n"
+        "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize:')).split()[1]) * 1024\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        "    bmi.load(sys.argv[1])\n"
+        "except BaseException as exc:\n"
+        "    print(type(exc).__name__, str(exc)[:200])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("MemoryError"), done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("module, name", [("gzip", "bmi.pkl.gz"), ("bz2", "bmi.pkl.bz2"), ("lzma", "bmi.pkl.xz")])
 def test_a_compressed_pickle_loads(small, tmp_path, module, name):
     """A compressed pickle (pandas' ``to_pickle("bmi.pkl.gz")`` compresses by the extension) was
