@@ -337,6 +337,8 @@ def _load_joblib(raw: bytes, path: Path) -> object:
                         "give a pickle.dump of the dict") from None  # fmt: skip
     try:
         return joblib.load(io.BytesIO(raw))
+    except MemoryError:  # a good file whose arrays do not fit: out of memory, not unreadable
+        raise
     except Exception as exc:  # as pickle's, many types for a damaged file
         raise DataError(f"--data: {path} is not a readable joblib file ({type(exc).__name__}: {exc})") from None
 

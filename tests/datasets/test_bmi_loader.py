@@ -164,7 +164,31 @@ def test_a_compressed_file_larger_than_memory_is_out_of_memory_not_damaged(tmp_p
         "try:\n"
         "    bmi.load(sys.argv[1])\n"
         "except BaseException as exc:\n"
-        "    print(type(exc).__name__, str(exc)[:200])\n"
+        "    print('MemoryError' if isinstance(exc, MemoryError) else type(exc).__name__, str(exc)[:200])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("MemoryError"), done.stdout + done.stderr
+
+
+def test_a_joblib_file_larger_than_memory_is_out_of_memory_not_unreadable(tmp_path):
+    """A joblib file whose arrays did not fit in memory was refused as "not a readable joblib file
+    (MemoryError: Unable to allocate ...)": a good file called broken. The MemoryError goes on."""
+    import subprocess
+    import sys
+
+    joblib = pytest.importorskip("joblib")
+    path = tmp_path / "bmi.pkl"
+    joblib.dump({"MI": [np.zeros((75_000, 1000))]}, path, compress=3)  # 600 MB of arrays in about 3 MB
+    code = (
+        "import resource, sys\n"
+        "from snnsim.datasets import bmi\n"
+        "import joblib\n"
+        "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize:')).split()[1]) * 1024\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))\n"
+        "try:\n"
+        "    bmi.load(sys.argv[1])\n"
+        "except BaseException as exc:\n"
+        "    print('MemoryError' if isinstance(exc, MemoryError) else type(exc).__name__, str(exc)[:200])\n"
     )
     done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
     assert done.stdout.startswith("MemoryError"), done.stdout + done.stderr
