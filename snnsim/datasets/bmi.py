@@ -144,6 +144,8 @@ def validate(data: object, source: str = "data") -> dict[str, list[np.ndarray]]:
                 raise DataError(
                     f"{source}: {key} fold {i} is not a rectangular array (rows of different lengths)"
                 ) from None
+            except MemoryError:  # numbers that do not fit in this machine's memory as an array: not unreadable
+                raise
             except Exception as exc:  # an object numpy cannot read, such as a torch tensor that requires grad
                 raise DataError(
                     f"{source}: {key} fold {i} cannot be read as an array ({type(exc).__name__}: {exc})"

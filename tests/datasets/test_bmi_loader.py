@@ -194,6 +194,27 @@ def test_a_joblib_file_larger_than_memory_is_out_of_memory_not_unreadable(tmp_pa
     assert done.stdout.startswith("MemoryError"), done.stdout + done.stderr
 
 
+def test_folds_of_rows_larger_than_memory_are_out_of_memory_not_unreadable():
+    """Folds given as lists of rows whose array did not fit in memory were refused as "cannot be read
+    as an array (MemoryError: Unable to allocate ...)": good data called broken. The MemoryError goes on."""
+    import subprocess
+    import sys
+
+    code = (
+        "import resource\n"
+        "from snnsim.datasets import bmi\n"
+        "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize:')).split()[1]) * 1024\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))\n"
+        "rows = [[0.0] * 960] * 100_000  # one row held 100,000 times: 730 MB as an array\n"
+        "try:\n"
+        "    bmi.validate({k: [rows] * bmi.N_FOLDS for k in bmi.KEYS})\n"
+        "except BaseException as exc:\n"
+        "    print('MemoryError' if isinstance(exc, MemoryError) else type(exc).__name__, str(exc)[:200])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.startswith("MemoryError"), done.stdout + done.stderr
+
+
 @pytest.mark.parametrize("module, name", [("gzip", "bmi.pkl.gz"), ("bz2", "bmi.pkl.bz2"), ("lzma", "bmi.pkl.xz")])
 def test_a_compressed_pickle_loads(small, tmp_path, module, name):
     """A compressed pickle (pandas' ``to_pickle("bmi.pkl.gz")`` compresses by the extension) was
