@@ -158,9 +158,12 @@ def _flags_meant(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
     ``--epoch``: ``--epochs``), among the flags of ``parser`` and of the subcommand it was given."""
     parsers = [parser]
     given = getattr(parser, "_given", [])
+    # the words that are no option's value (--results-dir status: a folder, not the command status)
+    valued = {s for a in parser._actions if a.option_strings and a.nargs != 0 for s in a.option_strings}
+    words_free = [w for i, w in enumerate(given) if not (i and given[i - 1] in valued)]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
-            parsers += [action.choices[w] for w in given if w in action.choices][:1]
+            parsers += [action.choices[w] for w in words_free if w in action.choices][:1]
     flags = [s for p in parsers for a in p._actions if a.help != argparse.SUPPRESS
              for s in a.option_strings if s.startswith("--")]  # fmt: skip
     meant: list[str] = []

@@ -194,6 +194,13 @@ def test_results_dir_after_the_command_is_told_where_it_goes(capsys, extra):
         ("run", ["--no-such-flag"], "--no-such-flag"),
         ("sweep", ["local", "smoke", "--indexes", "0-1"], "--indexes 0-1; did you mean --indices?"),
         ("sweep", ["merge", "smoke", "--allow_missing"], "--allow_missing; did you mean --allow-missing?"),
+        # a results folder named as a command is no command: local's flags, not status's --json
+        ("sweep", ["--results-dir", "status", "local", "smoke", "--jsn"], "--jsn"),
+        (
+            "sweep",
+            ["--results-dir=run", "local", "smoke", "--indexes", "0-1"],
+            "--indexes 0-1; did you mean --indices?",
+        ),
     ],
 )
 def test_a_flag_spelled_as_its_setting_or_almost_is_named(command, args, said, capsys):
