@@ -371,3 +371,51 @@ def test_mi_order():
     seq = bmi.mi_to_sequence(mi, "neuron-major")
     assert seq.shape == (1, 20, 48) and seq[0, 3, 2] == 2 * 20 + 3
     assert bmi.mi_to_sequence(mi, "bin-major")[0, 3, 2] == 3 * 48 + 2
+
+
+def _tagged(n_rows=3):
+    """20 folds whose every value names its fold: MI row = fold * 1000 + column, theta = fold * 10 +
+    column (dtheta, ddtheta, torque: + 0.25, 0.5, 0.75), time = fold + row / 100."""
+    data = {key: [] for key in KEYS}
+    for f in range(bmi.N_FOLDS):
+        data["MI"].append(np.tile(f * 1000.0 + np.arange(960.0), (n_rows, 1)))
+        for offset, key in enumerate(("theta", "dtheta", "ddtheta", "torque")):
+            data[key].append(np.tile(f * 10.0 + np.arange(2.0), (n_rows, 1)) + 0.25 * offset)
+        data["time"].append(f + np.arange(n_rows) / 100)
+    return data
+
+
+def test_extract_takes_each_split_its_folds_target_columns_and_mi_order():
+    data = _tagged()
+    splits = bmi.extract(data, rotation=19, n_train=2, target="theta", dims=(1, 0), mi_order="bin-major")
+    for got, folds in zip(splits, ([19, 0], [17], [18])):  # training, validation (r+18), test (r+19), in order
+        assert got.folds == tuple(folds)
+        rows = np.repeat(folds, 3)
+        np.testing.assert_array_equal(got.y, np.c_[rows * 10.0 + 1, rows * 10.0 + 0])  # column 1, then 0
+        np.testing.assert_array_equal(got.time, rows + np.tile(np.arange(3) / 100, len(folds)))
+        assert got.counts.shape == (3 * len(folds), 20, 48)
+        np.testing.assert_array_equal(got.counts[:, 3, 2], rows * 1000.0 + 3 * 48 + 2)  # bin 3, neuron 2
+    neuron_major = bmi.extract(data, rotation=5, n_train=2, target="torque", dims=(0,))
+    assert neuron_major.test.folds == (4,)
+    np.testing.assert_array_equal(neuron_major.test.counts[:, 3, 2], 4 * 1000.0 + 2 * 20 + 3)
+    np.testing.assert_array_equal(neuron_major.test.y[:, 0], 4 * 10.0 + 0.75)  # torque, not theta
+
+
+def test_arrays_sha256_tells_shapes_and_dtypes_apart():
+    """The digest names each fold's shape and dtype: folds of the same bytes split otherwise, or
+    read as another dtype, are another data set."""
+    data = _tagged()
+    digest = bmi.arrays_sha256(data)
+    assert len(digest) == 64 and bmi.arrays_sha256(_copy(data)) == digest
+    reshaped = _copy(data)  # fold 0's theta (3, 2) as (2, 3): the same bytes
+    reshaped["theta"][0] = reshaped["theta"][0].reshape(2, 3)
+    assert bmi.arrays_sha256(reshaped) != digest
+    retyped = _copy(data)
+    retyped["time"][0] = retyped["time"][0].view(np.int64)
+    assert bmi.arrays_sha256(retyped) != digest
+    changed = _copy(data)
+    changed["torque"][19][2, 1] += 1e-9
+    assert bmi.arrays_sha256(changed) != digest
+    fortran = _copy(data)
+    fortran["MI"][7] = np.asfortranarray(fortran["MI"][7])
+    assert bmi.arrays_sha256(fortran) == digest
