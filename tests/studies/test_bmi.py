@@ -584,3 +584,32 @@ def test_push_pull_and_last_readouts_equal_the_plain_equations(backend, readout)
     for a, b in zip(grads, want_grads):
         assert b.abs().sum() > 0
         torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
+
+
+@pytest.mark.parametrize("noise, dropout", [(0.3, 0.0), (0.0, 0.2), (0.3, 0.2)])
+def test_input_noise_and_dropout_of_a_training_batch(data_path, noise, dropout):
+    """--input-noise S adds Gaussian noise of sd S to a training batch's inputs; --dropout P zeroes
+    each input with probability P and scales the others by 1 / (1 - P) (inverted dropout: the
+    mean input unchanged); each model draws from its own streams (the same batched or alone)."""
+    import torch
+
+    from snnsim import seeding
+    from snnsim.studies import bmi
+
+    cfg = _cfg(data_path, input_noise=noise, dropout=dropout, repeats=2)
+    data = bmi.prepare(cfg)
+    model = bmi.SNNRegressor(cfg, 1, [seeding.generator(s, "init") for s in (0, 1)])
+    trainer = bmi.BMITrainer(model, cfg, data, [0, 1])
+    x = torch.full((2, 500, 960), 2.0, dtype=torch.float64)
+    got = trainer._noisy(x).numpy()
+    assert not np.array_equal(got[0], got[1])
+    alone = bmi.BMITrainer(bmi.SNNRegressor(cfg, 1, [seeding.generator(1, "init")]), cfg, data, [1])
+    np.testing.assert_array_equal(alone._noisy(x[1:]).numpy()[0], got[1])  # model 1's draws, batched or not
+    for one in got:
+        kept = one != 0
+        assert abs((1 - kept.mean()) - dropout) < 0.005
+        np.testing.assert_allclose(one.mean(), 2.0, atol=0.01)
+        if noise:
+            np.testing.assert_allclose(one[kept].std(), noise / (1 - dropout), rtol=0.01)
+        else:
+            np.testing.assert_array_equal(one[kept], 2.0 / (1 - dropout))
