@@ -145,3 +145,24 @@ def test_the_printed_table_keeps_numbers_of_a_million_and_more_apart():
     v = ds["synops_eff_acs"].values
     assert [float(c) for c in cells.split()] == pytest.approx([np.median(v), v.min(), v.max()], rel=1e-3)
     assert rows["test acc %"].split() == ["2.00", "1.00", "3.00"]
+
+
+def test_fresh_data_trains_each_epoch_on_a_new_set_of_its_own():
+    """``fresh_data``: epoch 1 trains on the seed's training set, epoch k > 1 on the set of stream
+    ``ipd-train-epoch-{k-1}`` of the model's seed, a new one each epoch (not one extra set reused).
+    The runs of tests/test_training_options.py check only that later epochs differ from the first."""
+    from snnsim.metrics import discretise
+
+    cfg = RunConfig(backend="fused", hidden=8, batch_size=16, n_train_batches=2, fresh_data=True)
+    seeds = [0, 1]
+    cpu = torch.device("cpu")
+    sets = [ipd.make_stimuli(cfg, s, cpu, "train") for s in seeds]
+    trainer = ipd.IPDTrainer(ipd.IPDStudy().make_model([cfg, cfg], seeds, cpu), cfg, sets, seeds)
+    seen = []
+    for epoch in range(3):
+        trainer.epoch(lambda: None)
+        want = [s if epoch == 0 else ipd.make_stimuli(cfg, seed, cpu, "train", epoch) for seed, s in zip(seeds, sets)]
+        expected = torch.stack([discretise(s.ipd, cfg.n_classes) for s in want])
+        assert torch.equal(trainer.labels, expected), epoch
+        seen.append(trainer.labels.clone())
+    assert not torch.equal(seen[1], seen[2]) and not torch.equal(seen[0], seen[1])
