@@ -419,3 +419,27 @@ def test_arrays_sha256_tells_shapes_and_dtypes_apart():
     fortran = _copy(data)
     fortran["MI"][7] = np.asfortranarray(fortran["MI"][7])
     assert bmi.arrays_sha256(fortran) == digest
+
+
+def test_loaded_sha256_is_of_the_bytes_loaded_and_file_sha256_of_the_file_now(small, tmp_path):
+    """A run records the SHA-256 of the data it loaded, even where the file changes after; the
+    file's own SHA-256 follows the file, also a rewrite of the same size (its mtime tells)."""
+    import hashlib
+
+    tiny = {k: [a[:20] for a in v] for k, v in small.items()}
+    path = _write(tmp_path, tiny)
+    loaded = hashlib.sha256(path.read_bytes()).hexdigest()
+    bmi.load(path)
+    assert bmi.file_sha256(path) == loaded
+    raw = bytearray(path.read_bytes())
+    raw[-2] ^= 1  # the same size, other bytes
+    stamp = path.stat().st_mtime_ns
+    path.write_bytes(bytes(raw))
+    os.utime(path, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
+    assert bmi.file_sha256(path) == hashlib.sha256(bytes(raw)).hexdigest() != loaded
+    assert bmi.loaded_sha256(path) == loaded
+    path.write_bytes(bytes(raw) + b"\0")  # another size (the mtime may be the same)
+    os.utime(path, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
+    assert bmi.file_sha256(path) == hashlib.sha256(bytes(raw) + b"\0").hexdigest()
+    assert bmi.loaded_sha256(path) == loaded
+    assert bmi.loaded_sha256(_write(tmp_path, tiny, "never_loaded.pkl")) == loaded  # not loaded: as it is now
