@@ -443,3 +443,18 @@ def test_loaded_sha256_is_of_the_bytes_loaded_and_file_sha256_of_the_file_now(sm
     assert bmi.file_sha256(path) == hashlib.sha256(bytes(raw) + b"\0").hexdigest()
     assert bmi.loaded_sha256(path) == loaded
     assert bmi.loaded_sha256(_write(tmp_path, tiny, "never_loaded.pkl")) == loaded  # not loaded: as it is now
+
+
+def test_data_bytes_follows_the_file_as_it_is_now(small, tmp_path):
+    """The memory check's bytes of a data file: a compressed file's content, and a file rewritten
+    since (other content, another size) counted anew."""
+    import gzip
+
+    tiny = {k: [a[:20] for a in v] for k, v in small.items()}
+    path = _write(tmp_path, tiny, "bmi.pkl.gz")
+    content = path.read_bytes()
+    assert bmi.data_bytes(path) == len(content)  # not compressed: its size
+    stamp = path.stat().st_mtime_ns
+    path.write_bytes(gzip.compress(content + content))
+    os.utime(path, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
+    assert bmi.data_bytes(path) == 2 * len(content)
