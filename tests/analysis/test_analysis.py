@@ -62,24 +62,27 @@ seed = [0, 1, 2]
 """
 
 
-def fake_ipd_job(exp, index: int, root: Path) -> None:
+def fake_ipd_job(exp, index: int, root: Path, value: float | None = None, seconds: float = 0.5) -> None:
     """A job file shaped like a real IPD result: train accuracy = index, test accuracy = 50 +
-    index, validation accuracy = 20 + index, test error 2 deg, 0.5 s of training."""
+    index, validation accuracy = 20 + index, test error 2 deg, 0.5 s of training (``value``
+    for index in these, ``seconds`` for 0.5 where given)."""
     cfg = exp.config(index)
+    value = float(index) if value is None else value
     conf = np.zeros((cfg.n_classes, cfg.n_classes), dtype=int)
     shapes = {"input_unit": 2 * cfg.anf_per_ear, "hidden_unit": cfg.hidden, "output_unit": cfg.n_classes}
     dims = weight_dims(Architecture.from_config(cfg))
     weights = {name: np.zeros([shapes.get(d, 1) for d in names]) for name, names in dims.items()}
     repeat = IPDRepeat(
         np.zeros(cfg.epochs),
-        Classification(float(index), 1.0, conf),
-        Classification(50.0 + index, 2.0, conf),
+        Classification(value, 1.0, conf),
+        Classification(50.0 + value, 2.0, conf),
         weights,
         Costs(*(0.0 for _ in Costs._fields)),
-        val=Classification(20.0 + index, 3.0, conf) if cfg.n_val_batches else None,
+        val=Classification(20.0 + value, 3.0, conf) if cfg.n_val_batches else None,
         val_curve=np.zeros(cfg.epochs) if cfg.n_val_batches else None,
     )
-    results.write(ipd.STUDY.to_dataset(cfg, {0: Outcome(repeat, 0.5)}, None, "cpu"), result_path(exp, index, root))
+    outcomes = {0: Outcome(repeat, seconds)}
+    results.write(ipd.STUDY.to_dataset(cfg, outcomes, None, "cpu"), result_path(exp, index, root))
 
 
 def merged_with_holes(text: str, root: Path, missing: set[int]) -> Path:
@@ -313,6 +316,39 @@ def test_readout_table_gives_another_swept_setting_its_own_rows(tmp_path):
     assert lines[0] == "| readout | tau | eval | test accuracy % | test abs. error deg | train accuracy % |"
     assert "| mean | 20 ms | sum | 50.5 [50.0-51.0] | 2.0 [2.0-2.0] | 0.5 [0.0-1.0] |" in lines
     assert "| mean | 20 ms | readout | 52.5 [52.0-53.0] | 2.0 [2.0-2.0] | 2.5 [2.0-3.0] |" in lines
+
+
+def skewed_merge(text: str, root: Path, outlier: int) -> Path:
+    """``text``'s experiment merged from fake jobs whose values are their index, but job
+    ``outlier``'s 10 higher and its training 10 s (0.5 s each other job's): a median of its
+    cell differs from the mean."""
+    exp = loads(text)
+    for i in range(exp.grid_size):
+        fake_ipd_job(exp, i, root, value=i + 10.0 * (i == outlier), seconds=10.0 if i == outlier else 0.5)
+    merge(exp, root)
+    return root / f"{exp.name}.h5"
+
+
+def test_readout_table_cells_are_medians_not_means(tmp_path):
+    """Job 2 (mean, 20 ms, seed 2) an outlier (train accuracy 12, test 62, 10 s): its cell's
+    median is that of 0, 1, 12 (1; the mean is 4.3), the training time the median 0.5 s (not 1.3 s)."""
+    proc = run_in_here("ipd_readout_table", skewed_merge(READOUTS, tmp_path, 2))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "| mean | 20 ms | 51.0 [50.0-62.0] | 2.0 [2.0-2.0] | 1.0 [0.0-12.0] |" in lines
+    assert "median training time per job: 0.5 s" in lines
+
+
+def test_model_space_table_gives_medians_not_means(tmp_path):
+    """Job 11 (syn 5 ms, rec, seed 2) an outlier (validation accuracy 41, not 31): its setting's
+    median is that of 29, 30, 41 (30; the mean is 33.3), and the differences of the pairs it is
+    in are 16 and 13 among 6s and 3s: medians +6 and +3 (the means +7.67 and +4.67)."""
+    proc = run_in_here("ipd_model_space_table", skewed_merge(MODEL_SPACE, tmp_path, 11))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[2] == "| syn 5 ms, rec | 30.00 | 60.00 | 2.00 | 0 |"
+    assert "| syn 5 ms (vs no syn) | +6.00 [+6.00 to +16.00] | +6.00 | 6 of 6 |" in lines
+    assert "| rec (vs ff) | +3.00 [+3.00 to +13.00] | +3.00 | 6 of 6 |" in lines
 
 
 def test_model_space_table_shows_short_and_empty_settings(files):
