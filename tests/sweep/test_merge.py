@@ -726,6 +726,19 @@ def test_attributes_that_differ_only_where_their_text_is_shortened_are_by_job():
     assert json.loads(out["w_by_job"])[1]["w"][1000] == 1.0
 
 
+def test_an_attribute_that_only_some_jobs_have_is_kept_by_job():
+    """Jobs of an older snnsim without ``kernels`` beside jobs that have it: the merged file says
+    which jobs it is of, not that every job's numbers came from those loops."""
+    from snnsim.sweep.merge import carried_attrs
+
+    out = carried_attrs(
+        {0: {"kernels": "compiled (OpenMP)", "n": 3}, 1: {"n": 3}, 2: {"kernels": "compiled (OpenMP)", "n": 3}},
+        varied=(),
+    )
+    assert out["n"] == 3 and "kernels" not in out
+    assert json.loads(out["kernels_by_job"]) == [{"jobs": "0,2", "kernels": "compiled (OpenMP)"}]
+
+
 def test_a_swept_setting_that_names_a_dimension_of_the_jobs_is_one_line():
     """A BMI ``--encoding window`` sweep over ``neuron = ["notebook", "standard"]``: its job files
     hold ``x_mean`` over a dimension ``neuron`` (48 recorded neurons), and the merge stopped with
