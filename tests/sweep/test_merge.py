@@ -225,6 +225,19 @@ def test_a_job_running_during_a_merge_with_holes_is_listed_missing(exp, tmp_path
     assert "missing (NaN): 3,7" in capsys.readouterr().out
 
 
+def test_a_job_queued_during_a_merge_with_holes_is_listed_missing(exp, tmp_path, monkeypatch, fake_jobs):
+    """A job that a SLURM task still waits to run (squeue's answer given here: no cluster) is NaN
+    in a merge with --allow-missing, and so listed in `missing` as a running one is."""
+    from snnsim.sweep import queue
+
+    fake_jobs(tmp_path, skip=(3, 7))
+    monkeypatch.setattr(queue, "queued", lambda *args, **kwargs: {3: ("123_3", "PENDING (Priority)")})
+    assert [s.state for s in states(exp, tmp_path)][3] == "queued"
+    ds = merge(exp, tmp_path, allow_missing=True)
+    assert json.loads(ds.attrs["missing"]) == [3, 7]
+    assert np.isnan(ds.sel(exp.settings(3)).test_acc).all()
+
+
 def test_holes_keep_the_jobs_float32(exp, tmp_path):
     """A hole is NaN in the jobs' own float type: float32 weights stay float32 (not twice the size)."""
     for i in range(exp.grid_size):
