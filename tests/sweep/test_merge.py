@@ -523,6 +523,17 @@ def test_stack_equals_xarrays_nested_combine_on_bmi_models(tmp_path, bmi_path):
     assert_stacks_alike(pieces, {"model": ("linear", "ann"), "copy": (0, 1)})
 
 
+def test_a_coordinate_that_some_pieces_lack_is_stacked_nan_there():
+    """A non-index coordinate of one piece only (``class_ipd_deg`` of a job, none in a job of an
+    older snnsim) is stacked, NaN at the piece without it: not the first piece's values for both."""
+    a = xr.Dataset({"v": ("x", [1.0, 2.0])}, coords={"c": ("x", [10.0, 20.0])})
+    b = xr.Dataset({"v": ("x", [3.0, 4.0])})
+    merged = stack([a, b], {"k": (0, 1)})
+    assert merged["c"].dims == ("k", "x")
+    np.testing.assert_array_equal(merged["c"].values, [[10.0, 20.0], [np.nan, np.nan]])
+    np.testing.assert_array_equal(merged["v"].values, [[1.0, 2.0], [3.0, 4.0]])
+
+
 UNION = """
 name = "u"
 [fixed]
