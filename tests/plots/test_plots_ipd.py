@@ -220,6 +220,15 @@ def test_confusion_figure_plots_normalised_counts_and_histograms(ipd_grid):
     assert "accuracy" in fig.get_suptitle()
 
 
+def test_confusion_histogram_of_a_file_without_class_midpoints_centres_each_bar_on_its_class(ipd_grid):
+    """A file without ``class_ipd_deg`` (an older snnsim's): the 12 bars stand at the classes'
+    midpoints -82.5, -67.5 ... 82.5 deg (15 deg wide), not at their left edges."""
+    fig = plots.confusion_figure(ipd_grid.drop_vars("class_ipd_deg"), sel={"readout": "fr", "tau": 0.002})
+    bars = fig.axes[0].patches
+    np.testing.assert_allclose([b.get_x() + b.get_width() / 2 for b in bars[:12]], np.arange(-82.5, 90, 15))
+    np.testing.assert_allclose([b.get_width() for b in bars[:12]], 15)
+
+
 def test_confusion_figure_of_a_grid_over_n_classes_draws_each_points_classes():
     """A grid over ``n_classes = [6, 12]`` merges ``class_ipd_deg`` per point and pads the 6-class
     counts with NaN to 12: ``python -m snnsim.plots`` stopped with a matplotlib traceback
@@ -350,6 +359,15 @@ def test_reorder_hidden_matches_the_notebook(weights):
     np.testing.assert_array_equal(a, w1[:, order])
 
 
+def test_reorder_hidden_keeps_a_neuron_at_the_threshold_among_the_strong():
+    """Weak means a largest |weight| below the threshold (the notebook's ``< 0.5``): neuron 2,
+    whose largest is 0.5 exactly (weighted mean 2 * 0.5 / 3), goes before the weak neuron 1
+    (0.4), after neuron 0 (weighted mean 0)."""
+    w1 = np.array([[0.9, 0.0, 0.0], [0.0, 0.4, 0.0], [0.0, 0.0, 0.5]])
+    _, _, order = plots.reorder_hidden(w1, np.eye(3))
+    assert order.tolist() == [0, 2, 1]
+
+
 def test_weight_matrices_from_arrays_and_from_a_dataset(weights, ipd_ds):
     w1, w2 = weights
     a, b = notebook_reorder(w1, w2)
@@ -366,6 +384,20 @@ def test_weight_matrices_from_arrays_and_from_a_dataset(weights, ipd_ds):
     )
     fig = plots.weight_matrices(ds, repeat=1)
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), a)
+
+
+def test_weight_matrices_name_the_repeat_drawn_by_its_coordinate(weights, ipd_ds):
+    """Of repeats 1 and 2 kept (``ds.isel(repeat=[1, 2])``), ``repeat=1`` draws repeat 2's weights,
+    and the title names repeat 2, not the position 1."""
+    w1, w2 = weights
+    a, _ = notebook_reorder(w1 * 2, w2)
+    ds = ipd_ds.assign(
+        w1=(("repeat", "input_unit", "hidden_unit"), np.stack([w1 * 0, w1, w1 * 2])),
+        w2=(("repeat", "hidden_unit", "output_unit"), np.stack([w2, w2, w2])),
+    ).assign_coords(repeat=[0, 1, 2])
+    fig = plots.weight_matrices(ds.isel(repeat=[1, 2]), repeat=1)
+    np.testing.assert_allclose(fig.axes[0].images[0].get_array(), a)
+    assert fig._suptitle.get_text().endswith("Model: repeat 2")
 
 
 @pytest.mark.parametrize("outputs", [1, 2, 12])
