@@ -66,6 +66,18 @@ def test_union_of_blocks_numbers_blocks_in_order():
     assert loads(GRID).coordinates == {}
 
 
+def test_a_setting_of_one_value_in_a_union_is_a_dimension_not_a_coordinate():
+    """tau and seed take one value in every block: each follows readout trivially, but a merged
+    file keeps them as length-1 dimensions (``ds.sel(tau=0.02)`` works as in a single grid)."""
+    exp = loads(
+        'name = "one"\n[fixed]\nstudy = "ipd"\n'
+        '[[sweep]]\nreadout = ["mean"]\ntau = ["20ms"]\nseed = [0]\n'
+        '[[sweep]]\nreadout = ["max", "fr"]\ntau = ["20ms"]\nseed = [0]\n'
+    )
+    assert exp.coordinates == {}
+    assert exp.dims == ("readout", "tau", "seed")
+
+
 def test_shipped_experiments():
     ipd = experiment.load("ipd_readouts")
     assert ipd.grid_size == 60 and ipd.keys == ("readout", "tau", "seed")
