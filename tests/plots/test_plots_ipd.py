@@ -350,6 +350,21 @@ def weights():
     return w1, rng.normal(0, 0.3, (30, 12))
 
 
+def test_training_curves_shade_the_quartiles_of_the_seeds():
+    """Five seeds of losses 0, 10, 20, 30, 40 (epoch 0) and 1, 2, 3, 4, 100 (epoch 1): the line is
+    their median (20, 3), the band their 25th to 75th percentiles (10-30, 2-4), hand-computed;
+    with ``q = (10, 90)`` 4-36 and 1.4-61.6."""
+    loss = xr.DataArray([[0.0, 10, 20, 30, 40], [1, 2, 3, 4, 100]], dims=("epoch", "seed"))
+    ds = xr.Dataset({"loss": loss}, coords={"epoch": [0, 1], "seed": np.arange(5)})
+    for q, low, high in (((25, 75), [10, 2], [30, 4]), ((10, 90), [4, 1.4], [36, 61.6])):
+        ax = plots.training_curves(ds, q=q).axes[0]
+        np.testing.assert_allclose(ax.lines[0].get_ydata(), [20, 3])
+        band = ax.collections[0].get_paths()[0].vertices
+        for e in (0, 1):
+            at = band[np.isclose(band[:, 0], e), 1]
+            np.testing.assert_allclose([at.min(), at.max()], [low[e], high[e]])
+
+
 def test_reorder_hidden_matches_the_notebook(weights):
     w1, w2 = weights
     a, b, order = plots.reorder_hidden(w1, w2)
