@@ -42,6 +42,9 @@ def test_accuracy_boxplot_of_a_grid_has_one_box_pair_per_readout_and_tau(ipd_gri
             assert values.size == (2 if (split, r, t) == ("test", "max", 0.002) else 3)
             np.testing.assert_allclose(med.get_ydata(), np.median(values))
             np.testing.assert_allclose(mean.get_ydata(), np.mean(values))
+    # each group's training box left of its tick, its test box right (as the legend lists them)
+    for split, side in (("train", -0.19), ("test", 0.19)):
+        np.testing.assert_allclose([m.get_xdata().mean() for m in by_gid(ax, f"median:{split}:")], np.arange(6) + side)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["Training", "Test", "mean", "chance"]
     chance = [line for line in ax.lines if line.get_label() == "chance"]
