@@ -22,6 +22,14 @@ def test_gap_breaks_inserts_nan_after_each_gap():
     np.testing.assert_array_equal(x[np.isfinite(x)], t)
 
 
+def test_a_short_gap_is_a_gap_beside_a_long_one():
+    """A gap is a step over 1.5 times the median step (0.1 s): the 0.2 s step is one, though
+    the 5 s gap raises the mean step to 0.95 s."""
+    t = np.array([0, 0.1, 0.2, 0.3, 0.5, 0.6, 5.6])
+    (x,) = plots.gap_breaks(t)
+    np.testing.assert_array_equal(np.flatnonzero(np.isnan(x)), [4, 7])
+
+
 def test_prediction_trace_of_a_run_shows_gaps_as_gaps(bmi_ds):
     t = bmi_ds.time.values
     window = (float(t[0]), float(t[0]) + 12)
@@ -179,6 +187,18 @@ def test_learning_curves_name_the_rate_and_learning_rate_rows_and_count_whole_ep
     fig.canvas.draw()
     ticks = [t for t in fig.axes[-1].get_xticks() if ds["epoch"].min() <= t <= ds["epoch"].max()]
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+
+
+def test_learning_curves_draw_the_median_over_repeats_of_the_mean_over_outputs():
+    """Validation FVAF of 3 repeats and 2 outputs (shoulder, elbow): per repeat the mean of the
+    outputs (epoch 0: 0.2, 0.4, 0.6; epoch 1: 0.3, 0.5, 0.5), then their median 0.4, 0.5
+    (hand-computed; the shoulder's alone would be 0.3, 0.4)."""
+    shoulder = [[0.1, 0.2], [0.3, 0.4], [0.5, 0.9]]
+    elbow = [[0.3, 0.4], [0.5, 0.6], [0.7, 0.1]]
+    curve = xr.DataArray(np.stack([shoulder, elbow], -1), dims=("repeat", "epoch", "output"))
+    ds = xr.Dataset({"val_fvaf_curve": curve}, coords={"epoch": [0, 1]}, attrs={"config_model": "snn"})
+    ax = plots.learning_curves(ds).axes[0]
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.4, 0.5])
 
 
 def test_learning_curves_of_one_epoch_have_a_whole_epoch_tick(rng):
