@@ -279,6 +279,16 @@ def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys, fake_jobs):
     assert "done 10  running 0  queued 0  missing 0  failed 0  corrupt 0  stale 2" in out and "stale: 5-6" in out
 
 
+def test_a_merge_with_holes_again_with_the_same_stale_job_is_not_refused(exp, tmp_path, fake_jobs):
+    """Job 5 stale in the merged file and still stale: merging again with --allow-missing loses
+    nothing (the file holds NaN there), so it replaces the file instead of refusing."""
+    fake_jobs(tmp_path, skip=(5,))
+    fake_job(exp, 5, tmp_path, epochs=4)
+    merge(exp, tmp_path, allow_missing=True)
+    ds = merge(exp, tmp_path, allow_missing=True)
+    assert json.loads(ds.attrs["stale"]) == [5]
+
+
 def test_a_job_file_of_another_seed_is_stale(exp, tmp_path):
     """The swept seeds edited ([0, 1] -> [0, 3]): a job file that trained another seed than its
     job's is stale, never merged as that job's numbers."""
