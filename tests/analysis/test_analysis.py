@@ -339,6 +339,19 @@ def test_readout_table_cells_are_medians_not_means(tmp_path):
     assert "median training time per job: 0.5 s" in lines
 
 
+def test_readout_table_times_the_jobs_that_ran_only(tmp_path):
+    """Job i trained for i + 1 s, job 4 missing from the merge: the median time is that of the 11
+    jobs that ran (7 s), not of 12 with the missing one counted as 0 s (6.5 s)."""
+    exp = loads(READOUTS)
+    for i in range(exp.grid_size):
+        if i != 4:
+            fake_ipd_job(exp, i, tmp_path, seconds=i + 1.0)
+    merge(exp, tmp_path, allow_missing=True)
+    proc = run_in_here("ipd_readout_table", tmp_path / f"{exp.name}.h5")
+    assert proc.returncode == 0, proc.stderr
+    assert "median training time per job: 7.0 s" in proc.stdout.splitlines()
+
+
 def test_model_space_table_gives_medians_not_means(tmp_path):
     """Job 11 (syn 5 ms, rec, seed 2) an outlier (validation accuracy 41, not 31): its setting's
     median is that of 29, 30, 41 (30; the mean is 33.3), and the differences of the pairs it is
