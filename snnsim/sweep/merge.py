@@ -242,7 +242,8 @@ def stack(pieces: list[xr.Dataset], swept: dict[str, tuple]) -> xr.Dataset:
     checks it), without its pairwise concatenations: the pieces are aligned once (outer join:
     NaN where a piece lacks an index value), then every variable is stacked by numpy. A
     variable that some pieces lack is NaN there; a non-index coordinate equal in every piece
-    stays as it is, else it is stacked too. Unlike ``combine_attrs="drop"``, each stacked
+    stays as it is, else it is stacked too, NaN in the pieces that lack it (where xarray keeps
+    the coordinate of the pieces that have it unstacked). Unlike ``combine_attrs="drop"``, each stacked
     variable keeps the first piece's attributes (``units``, ``long_name``), but a ``long_name``
     or ``units`` that differs between pieces is each distinct text joined by `` | `` (x_mean of
     a grid over ``model``: the feature order of the ridge and ANN jobs, not only the spiking
