@@ -145,74 +145,59 @@ def test_a_joblib_file_loads(small, tmp_path, compress):
     assert bmi.loaded_sha256(path) == bmi.file_sha256(path)
 
 
+def _raised_under_a_memory_limit(call: str, *setup: str) -> str:
+    """What ``call`` (Python text, after the lines ``setup``) raises in a process allowed 300 MB of
+    address space more than it holds once snnsim is imported: "MemoryError ..." or the other
+    exception's name and text (a real limit, RLIMIT_AS, not a mocked MemoryError)."""
+    import subprocess
+    import sys
+
+    code = "\n".join([
+        "import resource, sys",
+        "from snnsim.datasets import bmi",
+        *setup,
+        "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize:')).split()[1]) * 1024",
+        "resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))",
+        "try:",
+        f"    {call}",
+        "except BaseException as exc:",
+        "    print('MemoryError' if isinstance(exc, MemoryError) else type(exc).__name__, str(exc)[:200])",
+    ])  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    return done.stdout + done.stderr
+
+
 def test_a_compressed_file_larger_than_memory_is_out_of_memory_not_damaged(tmp_path):
     """A gzip file whose content did not fit in memory was refused as "a damaged gzip file
     (MemoryError)": a good file called broken. The MemoryError goes on, to be said as out of memory."""
     import gzip
-    import subprocess
-    import sys
 
     path = tmp_path / "bmi.pkl.gz"
     with gzip.open(path, "wb", compresslevel=1) as fh:  # 600 MB of content in about 1 MB
         for _ in range(600):
             fh.write(bytes(1 << 20))
-    code = (
-        "import resource, sys\n"
-        "from snnsim.datasets import bmi\n"
-        "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize:')).split()[1]) * 1024\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))\n"
-        "try:\n"
-        "    bmi.load(sys.argv[1])\n"
-        "except BaseException as exc:\n"
-        "    print('MemoryError' if isinstance(exc, MemoryError) else type(exc).__name__, str(exc)[:200])\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
-    assert done.stdout.startswith("MemoryError"), done.stdout + done.stderr
+    said = _raised_under_a_memory_limit(f"bmi.load({str(path)!r})")
+    assert said.startswith("MemoryError"), said
 
 
 def test_a_joblib_file_larger_than_memory_is_out_of_memory_not_unreadable(tmp_path):
     """A joblib file whose arrays did not fit in memory was refused as "not a readable joblib file
     (MemoryError: Unable to allocate ...)": a good file called broken. The MemoryError goes on."""
-    import subprocess
-    import sys
-
     joblib = pytest.importorskip("joblib")
     path = tmp_path / "bmi.pkl"
     joblib.dump({"MI": [np.zeros((75_000, 1000))]}, path, compress=3)  # 600 MB of arrays in about 3 MB
-    code = (
-        "import resource, sys\n"
-        "from snnsim.datasets import bmi\n"
-        "import joblib\n"
-        "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize:')).split()[1]) * 1024\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))\n"
-        "try:\n"
-        "    bmi.load(sys.argv[1])\n"
-        "except BaseException as exc:\n"
-        "    print('MemoryError' if isinstance(exc, MemoryError) else type(exc).__name__, str(exc)[:200])\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=120)
-    assert done.stdout.startswith("MemoryError"), done.stdout + done.stderr
+    said = _raised_under_a_memory_limit(f"bmi.load({str(path)!r})", "import joblib")
+    assert said.startswith("MemoryError"), said
 
 
 def test_folds_of_rows_larger_than_memory_are_out_of_memory_not_unreadable():
     """Folds given as lists of rows whose array did not fit in memory were refused as "cannot be read
     as an array (MemoryError: Unable to allocate ...)": good data called broken. The MemoryError goes on."""
-    import subprocess
-    import sys
-
-    code = (
-        "import resource\n"
-        "from snnsim.datasets import bmi\n"
-        "vm = int(next(l for l in open('/proc/self/status') if l.startswith('VmSize:')).split()[1]) * 1024\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (vm + 300 * 2**20, resource.RLIM_INFINITY))\n"
-        "rows = [[0.0] * 960] * 100_000  # one row held 100,000 times: 730 MB as an array\n"
-        "try:\n"
-        "    bmi.validate({k: [rows] * bmi.N_FOLDS for k in bmi.KEYS})\n"
-        "except BaseException as exc:\n"
-        "    print('MemoryError' if isinstance(exc, MemoryError) else type(exc).__name__, str(exc)[:200])\n"
+    said = _raised_under_a_memory_limit(
+        "bmi.validate({k: [rows] * bmi.N_FOLDS for k in bmi.KEYS})",
+        "rows = [[0.0] * 960] * 100_000  # one row held 100,000 times: 730 MB as an array",
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.stdout.startswith("MemoryError"), done.stdout + done.stderr
+    assert said.startswith("MemoryError"), said
 
 
 @pytest.mark.parametrize("module, name", [("gzip", "bmi.pkl.gz"), ("bz2", "bmi.pkl.bz2"), ("lzma", "bmi.pkl.xz")])
