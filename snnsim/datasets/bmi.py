@@ -26,7 +26,7 @@ import io
 import numbers
 import pickle
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, NamedTuple, NoReturn, TypeVar
@@ -50,14 +50,20 @@ _SIZES: dict[tuple[str, int, int], int] = {}
 SYNTHETIC: dict[tuple[str, int], str] = {}
 
 
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 (hex) of the file at ``path`` now; computed once per path, size and mtime."""
+def _of_file_now(cache: dict[tuple[str, int, int], T], path: str | Path, compute: Callable[[Path, int], T]) -> T:
+    """``compute(resolved path, size)`` of the file at ``path`` as it is now: kept in ``cache``
+    per path, size and mtime (a file rewritten is computed again)."""
     p = Path(path).resolve()
     st = p.stat()
     key = (str(p), st.st_size, st.st_mtime_ns)
-    if key not in _SHA256:
-        _SHA256[key] = hashlib.sha256(p.read_bytes()).hexdigest()
-    return _SHA256[key]
+    if key not in cache:
+        cache[key] = compute(p, st.st_size)
+    return cache[key]
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 (hex) of the file at ``path`` now; computed once per path, size and mtime."""
+    return _of_file_now(_SHA256, path, lambda p, _: hashlib.sha256(p.read_bytes()).hexdigest())
 
 
 def arrays_sha256(data: dict[str, list[np.ndarray]]) -> str:
@@ -275,12 +281,7 @@ def data_bytes(path: str | Path) -> int:
     """The bytes of data file ``path`` as the loader reads them, for the memory check: a compressed
     file's content (gzip, bz2, xz, or joblib's zlib; counted once per path, size and mtime), else
     the file's size."""
-    p = Path(path).resolve()
-    st = p.stat()
-    key = (str(p), st.st_size, st.st_mtime_ns)
-    if key not in _SIZES:
-        _SIZES[key] = _content_bytes(p, st.st_size)
-    return _SIZES[key]
+    return _of_file_now(_SIZES, path, _content_bytes)
 
 
 def _content_bytes(path: Path, size: int) -> int:
