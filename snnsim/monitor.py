@@ -32,6 +32,7 @@ the hook says so in one line and writes nothing more; the run goes on and writes
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import warnings
@@ -97,6 +98,7 @@ class TensorBoardHook:
             # TensorBoard hides the folder's earlier events from this epoch on: those of a run
             # stopped after it (a resumed fit starts with its checkpoint's epoch again), or of an
             # earlier run of the same name (from epoch 1: a resumed fit's too)
+            after_earlier_files(self.folders)  # read after them: its purge step is for their events
             for f, step in zip(self.folders, purge):  # one by one: those opened before a failure are closed
                 self.writers.append(SummaryWriter(log_dir=str(f), purge_step=step))
             for writer, text in zip(self.writers, self.provenance):
@@ -119,6 +121,22 @@ class TensorBoardHook:
     def close(self) -> None:
         """Flush and close the writers (once; later calls do nothing)."""
         self._close()
+
+
+def after_earlier_files(folders: Sequence[Path]) -> None:
+    """Wait, where needed (at most a second), until an event file opened now sorts after those in
+    ``folders``: TensorBoard reads a folder's files in name order, which starts with the second
+    each was opened, then host and pid as text. A resumed run's file of the same second as its
+    stopped run's could be read first, and the older events after it then hid its epochs."""
+    import time
+
+    latest = -1
+    for folder in folders:
+        for path in folder.glob("events.out.tfevents.*") if folder.is_dir() else ():
+            with contextlib.suppress(IndexError, ValueError):
+                latest = max(latest, int(path.name.split(".")[3]))
+    if (wait := latest + 1 - time.time()) > 0:
+        time.sleep(wait)
 
 
 def provenance_text(cfg: RunConfig, seed: int) -> str:

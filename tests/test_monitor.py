@@ -363,3 +363,25 @@ def test_a_run_resumed_into_a_folder_of_another_runs_events_hides_them_all(tmp_p
     shown = pa.EventAccumulator(str(tb / "repeat-0"), size_guidance={pa.TENSORS: 0})  # purges tensors as TensorBoard
     shown.Reload()
     assert [json.loads(e.tensor_proto.string_val[0])["seed"] for e in shown.Tensors("provenance/text_summary")] == [0]
+
+
+def test_a_writer_opened_after_the_folders_files_sorts_after_them(tmp_path):
+    """TensorBoard reads a folder's event files in name order (the second each was opened, then
+    host and pid as text): a resumed run's file opened in the same second as its stopped run's
+    could sort first, and the stopped run's events read after it hid the resumed epochs
+    (test_a_run_stopped_at_its_hooks_and_resumed_logs_every_epoch_once failed so, now and then).
+    A file of this second whose host and pid sort last stands for the stopped run's."""
+    import time
+
+    from torch.utils.tensorboard import SummaryWriter
+
+    from snnsim.monitor import after_earlier_files
+
+    folder = tmp_path / "repeat-0"
+    folder.mkdir()
+    earlier = folder / f"events.out.tfevents.{int(time.time())}.zzzz.99999999.0"
+    earlier.write_bytes(b"")
+    after_earlier_files([folder, tmp_path / "not-made"])
+    with SummaryWriter(log_dir=str(folder), purge_step=3) as writer:
+        writer.add_scalar("loss/train", 1.0, 3)
+    assert sorted(p.name for p in folder.iterdir())[0] == earlier.name
