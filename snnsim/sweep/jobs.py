@@ -10,7 +10,8 @@ files ``task-INDEX.h5`` (and ``task-INDEX.failed``); they are read as they are.
 States (:func:`state`):
 
 ``running``  a live process holds the job's lock (:class:`JobLock`), or (:func:`states`) SLURM
-             runs the task of a recorded array job that will run it (``(starting)``);
+             runs the task of a recorded array job that will run it, and that task holds none of
+             its jobs' locks yet (``(starting)``);
 ``done``     the file loads, its data read back as written (:func:`snnsim.results.verify`), it has
              ``complete = 1``, and it was made by this experiment's config for
              this index with this snnsim's numerics (:data:`snnsim.results.NUMERICS_VERSION`);
@@ -320,10 +321,14 @@ def states(
                      missing=[s.index for s in out if s.state == "missing"], failed=failed)  # fmt: skip
     out = [JobState(s.index, "failed", failed[s.index]) if s.index in failed else s for s in out]
 
+    # a running task that holds one of its jobs' locks has started: it will not come back to a job
+    # of its pack it has failed (or one that was not its to run)
+    started = {waiting[s.index][0] for s in out if s.index in waiting and s.state == "running"}
+
     def in_queue(s: JobState) -> JobState:
         task, slurm_state = waiting[s.index]
         if slurm_state == "RUNNING":
-            return JobState(s.index, "running", f"(starting) in SLURM job {task}")
+            return s if task in started else JobState(s.index, "running", f"(starting) in SLURM job {task}")
         return JobState(s.index, "queued", f"SLURM job {task} {slurm_state}")
 
     return [in_queue(s) if s.index in waiting and s.state not in ("done", "running") else s for s in out]
@@ -811,7 +816,9 @@ def run_jobs(
     for IPD, by readout or tau) train as one batched model and share their data. Each job's
     result file is written as soon as its batched model is trained, with exactly the numbers
     (and config) of running that job alone. A job another live process is running (its lock is
-    held) is skipped; temporary files that killed writers left are removed. Every batched model
+    held) is skipped; each job's lock is let go once its result file or ``.failed`` marker is
+    written, so that ``status`` shows it done or failed while the rest of a pack trains on.
+    Temporary files that killed writers left are removed. Every batched model
     saves a checkpoint after each epoch (:func:`checkpoint_path`) and a run of the same jobs
     resumes from it (a requeued SLURM task, or a rerun after a kill); it is removed when the
     jobs' files are written, unless ``keep_checkpoints``. Each job file records the process's
@@ -906,12 +913,14 @@ def run_jobs(
                         if old.exists():
                             old.unlink()  # a failure marker, or a replaced result of an older name
                     written.add(index)
+                    locks.pop(index).release()  # done: `status` shows it so while the pack trains on
                     log(f"job {index}: wrote {path}")
 
             def fail(i: int, error: Exception) -> None:
                 index = todo[i]
                 diverged.add(index)
                 _mark_failed(exp, index, root, _failure_text(error), log)
+                locks.pop(index).release()  # failed: `status` shows it so while the pack trains on
                 log(f"job {index}: failed: {_failure_text(error)}")
 
             for index in todo:

@@ -537,6 +537,33 @@ def test_a_stale_job_in_a_queued_pack_stays_stale(cluster, workdir):
 
 
 @pytest.mark.slurm
+def test_a_job_its_running_pack_has_failed_is_failed_not_starting(cluster, workdir):
+    """A pack task running in SLURM that has failed one of its jobs (job 0 diverges in its first
+    epoch) while it trains the other: `status` showed job 0 running ("(starting)", its task
+    RUNNING), as if the task would still run it; it is failed, to resubmit."""
+    cwd, env = workdir
+    (cwd / "logs").mkdir()
+    path = cwd / "pk.toml"
+    path.write_text(
+        'name = "pk"\n[fixed]\nstudy = "ipd"\nbackend = "fused"\nn_train_batches = 2\nn_test_batches = 1\n'
+        "batch_size = 8\n[[sweep]]\nhidden = [8]\nlr = [1e30]\nepochs = [1]\n"
+        "[[sweep]]\nhidden = [16]\nlr = [0.01]\nepochs = [100000]\n"
+    )
+    sub = sweep("submit", str(path), "--pack", "2", env=env, cwd=cwd)
+    m = re.search(r"as SLURM array job (\d+) \(--array=0\)", sub.stdout)
+    assert m, sub.stdout
+    try:
+        wait_for(lambda: (cwd / "results" / "pk" / "job-0.failed").exists(), 240, "job 0 to fail")
+        st = status(env, cwd, path, in_process=True)
+        assert squeue_states(m.group(1)) == {f"{m.group(1)}_0": "RUNNING"}, "the pack ended before the status was read"
+    finally:
+        subprocess.run(["scancel", m.group(1)], capture_output=True, timeout=30)
+    assert st["failed"] == [0] and st["running"] == [1], st
+    assert "diverged in epoch 1" in st["reasons"]["0"], st
+    wait_for(lambda: not squeue_states(m.group(1)), 60, "the pack to leave the queue")
+
+
+@pytest.mark.slurm
 def test_a_submit_that_cannot_ask_squeue_keeps_the_record(cluster, workdir):
     """A second `submit` while `squeue` cannot answer (here: a PATH with sbatch and scontrol but
     no squeue; on a loaded cluster, a time-out) still records the first array job: once the

@@ -264,3 +264,59 @@ def test_status_shows_jobs_waiting_in_a_running_local_not_to_resubmit(tmp_path):
     assert "waiting in" not in text and "to resubmit: --array=0-3" in text, text
     st = json.loads(here("status", str(toml), "--json", results_dir=res, cwd=tmp_path).stdout)
     assert st["todo_array"] == "0-3" and st["waiting_local"] == {}, st
+
+
+# three blocks that train as three models in one pack: job 0 diverges in its first epoch, job 1 is
+# written after one epoch, job 2 trains on
+PACKED = """name = "pk"
+[fixed]
+study = "ipd"
+backend = "fused"
+n_train_batches = 2
+n_test_batches = 1
+batch_size = 8
+[[sweep]]
+hidden = [8]
+lr = [1e30]
+epochs = [1]
+[[sweep]]
+hidden = [12]
+lr = [0.01]
+epochs = [1]
+[[sweep]]
+hidden = [16]
+lr = [0.01]
+epochs = [100000]
+"""
+
+
+def test_jobs_a_pack_has_ended_are_failed_or_done_while_it_trains_on(tmp_path):
+    """A pack holds every job's lock while it runs: a job it had failed (or written) showed
+    `running` until the last job of the pack ended; each lock is let go as its job ends."""
+    import signal
+
+    toml = tmp_path / "pk.toml"
+    toml.write_text(PACKED)
+    res = tmp_path / "res"
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_ARRAY_TASK_ID"}
+
+    def status() -> dict:
+        return json.loads(here("status", str(toml), "--json", results_dir=res, cwd=tmp_path).stdout)
+
+    proc = subprocess.Popen([sys.executable, "-m", "snnsim.sweep", "--results-dir", str(res), "run", str(toml), "0",
+                             "--pack", "3"], env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        end = time.monotonic() + 120
+        while not ((res / "pk" / "job-0.failed").exists() and (res / "pk" / "job-1.h5").exists()):
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+            time.sleep(0.2)
+        end = time.monotonic() + 20  # the lock is let go just after the file is in place
+        while (st := status())["running"] != [2] and time.monotonic() < end:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the pack ended before the status was read"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=120)
+    assert st["failed"] == [0] and st["done"] == [1] and st["running"] == [2], st
+    assert "diverged in epoch 1" in st["reasons"]["0"], st
