@@ -179,11 +179,18 @@ def leftovers_by_target(folder: Path, names: Iterable[str]) -> dict[str, list[Pa
     return {target: sorted(paths) for target, paths in out.items()}
 
 
-def _writer_here(tmp: Path) -> int | None:
-    """The id of the process of this host that made ``tmp`` (``.NAME.HOST.PID.TOKEN.tmp``); None
-    where another host made it, or the name is not one of ours."""
+def writer_of(tmp: Path) -> tuple[str, int] | None:
+    """The host (its dots as ``_``) and process id that made ``tmp`` (``.NAME.HOST.PID.TOKEN.tmp``);
+    None where the name is not one of ours."""
     parts = tmp.name[len(".") :].rsplit(".", 4)  # NAME, HOST, PID, TOKEN, "tmp"
-    return int(parts[2]) if len(parts) == 5 and parts[1] == _host() and parts[2].isdigit() else None
+    return (parts[1], int(parts[2])) if len(parts) == 5 and parts[2].isdigit() else None
+
+
+def _writer_here(tmp: Path) -> int | None:
+    """The id of the process of this host that made ``tmp``; None where another host made it, or
+    the name is not one of ours."""
+    writer = writer_of(tmp)
+    return writer[1] if writer is not None and writer[0] == _host() else None
 
 
 def _writer_gone(tmp: Path) -> bool:

@@ -732,7 +732,10 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
     temporaries = [
         t for i in range(exp.grid_size) for t in listing.leftovers(jobs_mod.result_path(exp, i, ns.results_dir))
     ] + listing.checkpoint_leftovers()
-    temporaries = [t for t in temporaries if not atomic_write.writer_alive(t)]  # those being written: no leftovers
+    writing = jobs_mod.lock_holders(exp, by["running"], ns.results_dir)  # on any host: their files are being written
+    temporaries = [
+        t for t in temporaries if not atomic_write.writer_alive(t) and atomic_write.writer_of(t) not in writing
+    ]
     leftover = jobs_mod.done_checkpoints(exp, listing, by["done"])
     if ns.json:
         print(

@@ -510,6 +510,18 @@ class JobLock:
         return None
 
 
+def lock_holders(exp: Experiment, indices: list[int], root: str | os.PathLike | None = None) -> set[tuple[str, int]]:
+    """The processes holding the locks of jobs ``indices``, as (host with its dots as ``_``, pid),
+    as :func:`snnsim.atomic_write.writer_of` names the writer of a temporary file: a process on
+    another host writing a job's file is not one that was killed."""
+    out = set()
+    for index in indices:
+        m = re.fullmatch(r"(.*) pid (\d+)", job_lock(exp, index, root).holder() or "")
+        if m:
+            out.add((m.group(1).replace(".", "_") or "host", int(m.group(2))))
+    return out
+
+
 def checkpoint_path(
     exp: Experiment, jobs: list[int], repeats: list[int], root: str | os.PathLike | None = None
 ) -> Path:

@@ -167,6 +167,30 @@ def test_status_does_not_call_a_live_writers_temporary_an_interrupted_write(tmp_
         proc.communicate(timeout=60)
 
 
+def test_status_does_not_call_a_temporary_of_a_live_job_on_another_host_an_interrupted_write(tmp_path):
+    """On a cluster the job runs on another node: its lock names that host and its temporary
+    files carry that host's name. `sweep status` could not ask that host whether the writer was
+    alive and listed its temporary as one "of interrupted writes"; it is the file of the process
+    that holds the job's lock. Once that process is gone, the temporary is listed."""
+    toml, res = write(tmp_path, 2), tmp_path / "res"
+    proc = held_in_a_checkpoint_write(toml, res)
+    try:
+        (tmp,) = [p for p in (res / "pr").iterdir() if p.name.endswith(".tmp")]
+        target, _, _, token, _ = tmp.name[1:].rsplit(".", 4)
+        away = tmp.rename(tmp.with_name(f".{target}.node7_cluster.{proc.pid}.{token}.tmp"))
+        (res / "pr" / ".job-0.lock").write_text(f"node7.cluster pid {proc.pid}\n")  # the holder keeps its flock
+        status = here("status", toml, res=res)
+        assert "by node7.cluster pid" in status.stdout and "interrupted" not in status.stdout, status.stdout
+        assert json.loads(here("status", toml, "--json", res=res).stdout)["temporaries"] == []
+    finally:
+        proc.kill()
+        proc.communicate(timeout=60)
+    status = here("status", toml, res=res)
+    assert (
+        f"1 temporary file(s) of interrupted writes (removed when their job runs again): {away.name}" in status.stdout
+    )
+
+
 def test_a_job_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(tmp_path):
     """SIGKILL in a checkpoint's write leaves its temporary (``..job-0.r0-0.ckpt.HOST.PID.TOKEN.tmp``);
     `sweep status` did not list it and the job's next run removed only its result's temporaries."""
