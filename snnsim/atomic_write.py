@@ -11,7 +11,8 @@ process's umask; flushes it to disk; then puts it in place:
 A process killed during the write leaves at most its temporary file, never a partial target.
 :func:`leftovers` lists the temporaries of a target (:func:`leftovers_by_target`: of every target
 in a folder, from one listing); :func:`clean_leftovers` removes those whose writer is gone (same
-host, no such process) and returns the others.
+host, no such process; any host, where the caller holds the lock every writer holds) and returns
+the others.
 """
 
 from __future__ import annotations
@@ -215,12 +216,16 @@ def process_gone(pid: int) -> bool:
     return False
 
 
-def clean_leftovers(path: str | os.PathLike, found: list[Path] | None = None) -> tuple[list[Path], list[Path]]:
+def clean_leftovers(
+    path: str | os.PathLike, found: list[Path] | None = None, locked: bool = False
+) -> tuple[list[Path], list[Path]]:
     """Remove the temporaries of ``path`` whose writer is gone; return (removed, kept).
-    ``found``: those temporaries, where the caller has listed them (:func:`leftovers_by_target`)."""
+    ``found``: those temporaries, where the caller has listed them (:func:`leftovers_by_target`).
+    ``locked``: the caller holds the lock that every writer of ``path`` holds while it writes, so
+    a writer on another host is gone too (only a live process of this host is not asked)."""
     removed, kept = [], []
     for tmp in leftovers(path) if found is None else found:
-        if _writer_gone(tmp):
+        if _writer_gone(tmp) or (locked and writer_of(tmp) is not None and not writer_alive(tmp)):
             _remove(tmp)
             removed.append(tmp)
         else:

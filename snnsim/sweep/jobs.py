@@ -582,7 +582,7 @@ def _library_versions() -> dict[str, str]:
     return results.library_versions()
 
 
-_CHECKPOINT = re.compile(r"\.jobs?-[0-9,-]+\.r\d+-\d+\.ckpt(\.json)?")
+_CHECKPOINT = re.compile(r"\.jobs?-([0-9,-]+)\.r\d+-\d+\.ckpt(\.json)?")
 
 
 @dataclass(frozen=True)
@@ -656,8 +656,20 @@ class Listing:
     def checkpoint_leftovers(self) -> list[Path]:
         """Temporaries of the folder's checkpoints and their sidecars (:func:`checkpoint_path`),
         left by jobs killed while they wrote one."""
-        found = {tmp for target, paths in self._temporaries.items() if _CHECKPOINT.fullmatch(target) for tmp in paths}
-        return sorted(found)
+        return sorted(tmp for paths in self.checkpoint_leftovers_by_jobs().values() for tmp in paths)
+
+    def checkpoint_leftovers_by_jobs(self) -> dict[tuple[int, ...] | None, list[Path]]:
+        """:meth:`checkpoint_leftovers` by the jobs of their checkpoint (None: a name that does
+        not say which)."""
+        out: dict[tuple[int, ...] | None, set[Path]] = {}
+        for target, paths in self._temporaries.items():
+            if match := _CHECKPOINT.fullmatch(target):
+                try:
+                    jobs = tuple(parse_array_spec(match.group(1)))
+                except (SnnsimError, ValueError):
+                    jobs = None
+                out.setdefault(jobs, set()).update(paths)
+        return {jobs: sorted(paths) for jobs, paths in out.items()}
 
 
 def list_folder(exp: Experiment, root: str | os.PathLike | None = None) -> Listing:
@@ -900,12 +912,16 @@ def run_jobs(
                 return code
             if exp.tensorboard is not None:  # checked at submit; since made read-only, or gone: each job .failed
                 _check_tensorboard(exp, here=True, refused="not trained")
-            for index in todo:
+            for index in todo:  # its lock held: a writer of its file on another node is gone too
                 path = result_path(exp, index, root)
-                removed, kept = clean_leftovers(path, listing.leftovers(path))
+                removed, kept = clean_leftovers(path, listing.leftovers(path), locked=True)
                 if removed:
                     log(f"job {index}: removed {len(removed)} temporary file(s) of killed writers")
-            removed, _ = clean_leftovers(listing.folder, listing.checkpoint_leftovers())  # only of dead writers
+            removed = []
+            for batch, found in listing.checkpoint_leftovers_by_jobs().items():  # another host's: of locked jobs
+                removed += clean_leftovers(listing.folder, found, locked=batch is not None and set(batch) <= set(todo))[
+                    0
+                ]
             if removed:
                 log(f"removed {len(removed)} temporary file(s) of checkpoints that killed jobs were writing")
             cfgs = [exp.config(i) for i in todo]

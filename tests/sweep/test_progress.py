@@ -263,3 +263,25 @@ def test_a_checkpoint_of_other_numerics_is_not_said_to_resume(tmp_path, monkeypa
     ), st["reasons"]
     again = here("run", toml, "0", res=res)
     assert f"numerics version {results.NUMERICS_VERSION - 1}" in again.stdout + again.stderr
+
+
+def test_a_job_run_again_removes_the_temporaries_a_killed_job_left_on_another_host(tmp_path):
+    """A job killed on one node and run again on another: its temporaries (of its result file and
+    of its checkpoint) carry the first node's name, and the new run could not ask that host
+    whether their writer was alive, so it kept them for good, while `status` said they are
+    "removed when their job runs again". The run holds the job's lock, which every writer of
+    them held: they are removed. Another job's temporary is left alone."""
+    toml, res = write(tmp_path, 1), tmp_path / "res"
+    folder = res / "pr"
+    folder.mkdir(parents=True)
+    mine = [folder / ".job-0.h5.node7_cluster.4242.0badc0de.tmp", folder / "..job-0.r0-0.ckpt.node7_cluster.4242.1.tmp"]
+    other = folder / ".job-1.h5.node7_cluster.4343.0badc0de.tmp"
+    for path in [*mine, other]:
+        path.write_bytes(b"half")
+    status = here("status", toml, res=res)
+    assert "3 temporary file(s) of interrupted writes (removed when their job runs again)" in status.stdout, status
+    run = here("run", toml, "0", res=res)
+    assert "job 0: removed 1 temporary file(s) of killed writers" in run.stdout + run.stderr
+    assert "removed 1 temporary file(s) of checkpoints" in run.stdout + run.stderr
+    assert not any(p.exists() for p in mine) and other.exists()
+    assert results.load(folder / "job-0.h5").attrs["complete"] == 1
