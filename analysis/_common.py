@@ -91,7 +91,8 @@ def run_data(path: str | os.PathLike, ds: xr.Dataset, data: str | None) -> str |
     in place of the path its config records, which may be relative to another folder; refused
     with :class:`~snnsim.errors.DataError` unless it is the file the run was made from (its
     recorded ``data_file_sha256``), or, without ``data``, where the recorded file is gone or changed."""
-    from snnsim.datasets.bmi import file_sha256, is_file_source
+    from snnsim.datasets.bmi import is_file_source
+    from snnsim.results import file_sha256
 
     recorded = ds.attrs.get("config_data") or None
     made_from = ds.attrs.get("data_file_sha256")

@@ -239,8 +239,7 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
     import torch
 
     from .atomic_write import clean_and_report, write_bytes
-    from .datasets.bmi import file_sha256
-    from .results import check_writable, resolve, same_file
+    from .results import check_writable, file_sha256, resolve, same_file
 
     m = {**model_of(path, repeat), "exported_with": exported_with(fmt),  # the result file it read, as predict names it
          "result_file": str(resolve(path).resolve()), "result_sha256": file_sha256(resolve(path))}  # fmt: skip

@@ -379,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
-        model_sha256 = bmi_data.file_sha256(results.resolve(ns.model))  # the model it read
+        model_sha256 = results.file_sha256(results.resolve(ns.model))  # the model it read
         data_sha256 = None
         made = results.numerics_version(ds.attrs)
         if made != results.NUMERICS_VERSION:

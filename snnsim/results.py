@@ -22,11 +22,11 @@ import json
 import os
 import platform
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -225,6 +225,29 @@ def same_file(path: str | os.PathLike, other: str | os.PathLike) -> bool:
         return Path(path).exists() and other.exists() and os.path.samefile(path, other)
     except (OSError, RuntimeError):  # RuntimeError: a symbolic link loop (Path.resolve of Python 3.11)
         return False
+
+
+T = TypeVar("T")
+#: SHA-256 of each file :func:`file_sha256` read, by (resolved path, size, mtime): result files,
+#: data files, any file snnsim names by its bytes.
+_SHA256: dict[tuple[str, int, int], str] = {}
+
+
+def of_file_now(cache: dict[tuple[str, int, int], T], path: str | os.PathLike, compute: Callable[[Path, int], T]) -> T:
+    """``compute(resolved path, size)`` of the file at ``path`` as it is now: kept in ``cache``
+    per path, size and mtime (a file rewritten is computed again)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key not in cache:
+        cache[key] = compute(p, st.st_size)
+    return cache[key]
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The SHA-256 (hex) of the file at ``path`` now (a result file, a data file); computed once
+    per path, size and mtime."""
+    return of_file_now(_SHA256, path, lambda p, _: hashlib.sha256(p.read_bytes()).hexdigest())
 
 
 #: Seconds the open of a named pipe (FIFO) waits for a writer before one line says that it waits.

@@ -243,7 +243,7 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
         raise ConfigError("config", f"{path} is a predictions file (python -m snnsim.predict) of the model in "
                           f"{ds.attrs['model']}, not a run's result file; give {ds.attrs['model']}")  # fmt: skip
     if (made_from := ds.attrs.get("data_file_sha256")) and not data_given:
-        from .datasets.bmi import file_sha256
+        from .results import file_sha256
 
         data = Path(run.data)
         try:

@@ -602,7 +602,8 @@ def _check_data(spec: Spec, s: Any, path: Path) -> None:
     the file changed since, or loads another set (its cache replaced, another generator), is
     refused, as a sweep's stale jobs are: else trials on two data sets mix, and the pruner and
     ``best`` compare them."""
-    from .datasets.bmi import file_sha256, is_file_source, synthetic_sha256
+    from .datasets.bmi import is_file_source, synthetic_sha256
+    from .results import file_sha256
 
     data = spec.fixed.get("data")
     if spec.fixed.get("study") != "bmi" or "data" in [p.name for p in spec.search]:

@@ -27,15 +27,16 @@ def run_here(main: Callable[[list[str]], int] | Path, *args: object, cwd: str | 
     in folder ``cwd`` and environment ``env``. Gives a ``subprocess.CompletedProcess``: the exit
     code, stdout, and stderr with each warning a new interpreter would print as a line of it. An
     uncaught exception fails the test, as a traceback would. It starts without the data sets this
-    process has read (their SHA-256, kept by :mod:`snnsim.datasets.bmi`), as a new process would;
-    the folder, environment, torch's thread count, ``sys.argv``/``sys.path`` and those are as
+    process has read (their SHA-256, kept by :mod:`snnsim.datasets.bmi` and :mod:`snnsim.results`),
+    as a new process would; the folder, environment, torch's thread count, ``sys.argv``/``sys.path`` and those are as
     before once it returns."""
+    from snnsim import results
     from snnsim.datasets import bmi
 
     argv = [str(a) for a in args]
     out, err = io.StringIO(), io.StringIO()
     saved = os.getcwd(), dict(os.environ), torch.get_num_threads(), list(sys.argv), list(sys.path)
-    memos = [(memo, dict(memo)) for memo in (bmi.LOADED, bmi._SHA256, bmi.SYNTHETIC)]  # what a process has read
+    memos = [(memo, dict(memo)) for memo in (bmi.LOADED, results._SHA256, bmi.SYNTHETIC)]  # what a process has read
     for memo, _ in memos:
         memo.clear()
     with (

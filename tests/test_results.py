@@ -196,6 +196,26 @@ def test_file_of_a_run_without_kernels_says_none_and_builds_none(tmp_path, bmi_p
     assert list(cache.glob("lif_kernels_*")) == []
 
 
+def test_file_sha256_of_a_result_file_is_hashlibs_of_its_bytes_now(tmp_path):
+    """The SHA-256 that ``export`` (``result_sha256``) and ``predict`` (``model_sha256``) record of
+    the result file they read: hashlib's of its bytes, and of its new bytes once it is rewritten
+    (the same size or another; a digest kept by path alone had passed the first check)."""
+    import hashlib
+
+    path = results.write(_dataset(), tmp_path / "run.h5")
+    assert results.file_sha256(path) == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert results.file_sha256(tmp_path / "run.h5") == results.file_sha256(str(path))
+    raw = bytearray(path.read_bytes())
+    raw[-1] ^= 1  # the same size, other bytes
+    stamp = path.stat().st_mtime_ns
+    path.write_bytes(bytes(raw))
+    os.utime(path, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
+    assert results.file_sha256(path) == hashlib.sha256(bytes(raw)).hexdigest()
+    path.write_bytes(bytes(raw) + b"\0")  # another size, the mtime kept
+    os.utime(path, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
+    assert results.file_sha256(path) == hashlib.sha256(bytes(raw) + b"\0").hexdigest()
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")

@@ -26,7 +26,7 @@ import io
 import numbers
 import pickle
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Generic, NamedTuple, NoReturn, TypeVar
@@ -34,7 +34,7 @@ from typing import Generic, NamedTuple, NoReturn, TypeVar
 import numpy as np
 
 from ..errors import DataError
-from ..results import file_kind, open_input
+from ..results import file_kind, file_sha256, of_file_now, open_input
 
 KEYS = ("MI", "theta", "dtheta", "ddtheta", "torque", "time")
 N_FOLDS = 20
@@ -43,27 +43,10 @@ N_BINS = 20
 JOINTS = ("shoulder", "elbow")
 #: SHA-256 of each data file this process loaded (by resolved path): what its runs trained on.
 LOADED: dict[str, str] = {}
-_SHA256: dict[tuple[str, int, int], str] = {}
 _SIZES: dict[tuple[str, int, int], int] = {}
 #: SHA-256 of the arrays of each synthetic data set this process loaded (:func:`arrays_sha256`),
 #: by (member, seed): what its runs trained on, whether generated or read from the cache.
 SYNTHETIC: dict[tuple[str, int], str] = {}
-
-
-def _of_file_now(cache: dict[tuple[str, int, int], T], path: str | Path, compute: Callable[[Path, int], T]) -> T:
-    """``compute(resolved path, size)`` of the file at ``path`` as it is now: kept in ``cache``
-    per path, size and mtime (a file rewritten is computed again)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    key = (str(p), st.st_size, st.st_mtime_ns)
-    if key not in cache:
-        cache[key] = compute(p, st.st_size)
-    return cache[key]
-
-
-def file_sha256(path: str | Path) -> str:
-    """The SHA-256 (hex) of the file at ``path`` now; computed once per path, size and mtime."""
-    return _of_file_now(_SHA256, path, lambda p, _: hashlib.sha256(p.read_bytes()).hexdigest())
 
 
 def arrays_sha256(data: dict[str, list[np.ndarray]]) -> str:
@@ -281,7 +264,7 @@ def data_bytes(path: str | Path) -> int:
     """The bytes of data file ``path`` as the loader reads them, for the memory check: a compressed
     file's content (gzip, bz2, xz, or joblib's zlib; counted once per path, size and mtime), else
     the file's size."""
-    return _of_file_now(_SIZES, path, _content_bytes)
+    return of_file_now(_SIZES, path, _content_bytes)
 
 
 def _content_bytes(path: Path, size: int) -> int:

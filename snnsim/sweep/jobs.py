@@ -274,7 +274,8 @@ def made_otherwise(attrs: dict, data: str | None) -> str | None:
 def _data_changed(data: str | None, digest: str | None) -> str | None:
     """Why a job that trained on data file ``data`` (SHA-256 ``digest``, recorded since snnsim
     0.3.0) is stale: the file differs now; None when it is the same, or cannot be read to tell."""
-    from ..datasets.bmi import file_sha256, is_file_source
+    from ..datasets.bmi import is_file_source
+    from ..results import file_sha256
 
     if digest is None or not is_file_source(data):
         return None
