@@ -47,6 +47,41 @@ def _decoder(backend, readout, tau, w1, w2):
     return model
 
 
+def test_lif_parameters_default_to_the_notebooks_neuron_and_the_configs():
+    """``LIFParameters(alpha)`` is the notebook's neuron (threshold 1, sigmoid surrogate of slope
+    beta = 5, spike from the membrane before the update): its spikes, membranes and gradients are
+    the oracle's; its defaults are the config's (``--threshold``, ``--surrogate-slope``,
+    ``--neuron``), and its threshold is that of the libraries' LIF neurons (snnTorch's ``Leaky``,
+    Norse's ``LIFParameters``). snnsim passes every field, so a changed default had passed the
+    other tests."""
+    import inspect
+
+    import snntorch
+
+    make_backend("norse")  # imports Norse without its deprecation warning
+    from norse.torch.functional.lif import LIFParameters as NorseLIFParameters
+
+    from snnsim.config import RunConfig
+    from snnsim.functional.lif import lif_sequence
+
+    p = LIFParameters(alpha=float(np.exp(-nb.dt / 20e-3)))
+    assert LIFParameters._field_defaults == {"v_th": 1.0, "slope": float(nb.beta), "neuron": "notebook"}
+    cfg = RunConfig()
+    assert (p.v_th, p.slope, p.neuron) == (cfg.threshold, cfg.surrogate_slope, cfg.neuron)
+    assert inspect.signature(snntorch.Leaky).parameters["threshold"].default == p.v_th
+    assert float(NorseLIFParameters().v_th) == p.v_th
+
+    x, w1, _, _ = _inputs(seed=3)
+    weights = torch.randn(BATCH, STEPS, N_HID, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    s_ref, v_ref = nb.layer(x, w1, tau=20e-3)
+    (g_ref,) = torch.autograd.grad((s_ref * weights).sum(), w1)
+    s, v = lif_sequence(torch.einsum("abc,cd->abd", x, w1), p)
+    (g,) = torch.autograd.grad((s * weights).sum(), w1)
+    assert s_ref.sum() > 0 and torch.equal(s, s_ref)
+    torch.testing.assert_close(v, v_ref, rtol=0, atol=1e-10)
+    torch.testing.assert_close(g, g_ref, rtol=0, atol=1e-8)
+
+
 @pytest.mark.parametrize("backend", sorted(BACKENDS))
 @pytest.mark.parametrize("readout", ["mean", "max", "fr"])
 @pytest.mark.parametrize("tau", [2e-3, 20e-3])

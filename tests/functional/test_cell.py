@@ -50,6 +50,19 @@ def test_all_options_off_is_the_standard_lif_with_per_neuron_decays():
     assert torch.equal(cell_sequence(h, P, CellOptions(), alpha=alpha)[1], v)
 
 
+def test_cell_options_default_to_no_model_space_option():
+    """``CellOptions()`` is the plain LIF layer (no synaptic current, a fixed threshold): what a
+    default config's architecture holds, which therefore takes the plain network's path. snnsim
+    passes every field, so a changed default had passed the other tests."""
+    from snnsim.config import RunConfig
+    from snnsim.network import Architecture
+
+    assert CellOptions._field_defaults == {"syn_decay": 0.0, "adapt_decay": 0.0, "adapt_jump": 0.0}
+    for cfg in (RunConfig(), RunConfig(study="bmi")):
+        arch = Architecture.from_config(cfg)
+        assert arch.cell == CellOptions() and not arch.general
+
+
 def _delay_loop(x, d, max_steps):
     out = torch.zeros_like(x)
     for m in range(x.shape[0]):
