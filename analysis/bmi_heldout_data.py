@@ -20,22 +20,29 @@ rotations 5, 10, 15), never on a spiking decoder: the first version's ridge test
 the slow private noise and a tuning depth of 0.1-0.5 instead of 0.2-0.8 brought it to 0.35-0.44,
 near the issue's held-out data (0.19-0.40) and the course's real data (about 0.55).
 
+Beside the data file, ``OUT.json`` records what made it: the seed, the generator's settings,
+the SHA-256 of this script and of the data file, and the versions (python, snnsim, numpy); the
+pickle itself holds the course's keys only.
+
 python analysis/bmi_heldout_data.py results/bmi_heldout0.pkl --seed 0
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import pickle
 import sys
+from pathlib import Path
 
 import numpy as np
 from _common import parser
 
+from snnsim import results
 from snnsim.atomic_write import PathTaken, write_bytes
 from snnsim.cli import guarded, index, user_path
 from snnsim.errors import ResultError
-from snnsim.results import check_writable
 
 N_FOLDS, N_NEURONS, N_BINS = 20, 48, 20
 N_TUNED = 36
@@ -45,6 +52,7 @@ SUB = 25  # steps of 2 ms per bin
 DT = BIN / SUB
 PRIVATE = 0.5  # sd of each neuron's slow log-rate noise (300 ms)
 MID = np.array([0.4, 1.4])  # rad, the springs' rest posture (shoulder, elbow)
+FOLD_SAMPLES = (1000, 1600)  # samples per fold (inclusive range)
 
 
 def lowpass(x: np.ndarray, tau: float) -> np.ndarray:
@@ -110,9 +118,10 @@ def renewal_counts(rate: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return counts
 
 
-def generate(seed: int = 0, fold_samples: tuple[int, int] = (1000, 1600)) -> dict[str, list[np.ndarray]]:
+def generate(seed: int = 0, fold_samples: tuple[int, int] | None = None) -> dict[str, list[np.ndarray]]:
     """The data set of ``seed`` in the course's format (see the module docstring); each fold
-    holds ``fold_samples`` samples (inclusive range; at least 200)."""
+    holds ``fold_samples`` samples (inclusive range; at least 200; None: :data:`FOLD_SAMPLES`)."""
+    fold_samples = FOLD_SAMPLES if fold_samples is None else fold_samples
     rng = np.random.default_rng([seed, 2718])
     base = np.exp(rng.uniform(np.log(3.0), np.log(30.0), N_NEURONS))  # Hz
     tuned = np.arange(N_NEURONS) < N_TUNED
@@ -167,23 +176,47 @@ def generate(seed: int = 0, fold_samples: tuple[int, int] = (1000, 1600)) -> dic
 PROG = "bmi_heldout_data"
 
 
+def record(argv: list[str], seed: int, raw: bytes) -> dict:
+    """What made data file ``raw`` (the pickle's bytes), for ``OUT.json``."""
+    versions = results.library_versions()
+    settings = {"n_tuned": N_TUNED, "lags_steps": list(LAGS), "step_s": DT, "bin_s": BIN, "private_noise_sd": PRIVATE}
+    return {"made_by": f"analysis/{Path(__file__).name}", "command": [f"analysis/{Path(__file__).name}", *argv],
+            "seed": seed, "fold_samples": list(FOLD_SAMPLES), "settings": settings,
+            "script_sha256": results.file_sha256(__file__), "sha256": hashlib.sha256(raw).hexdigest(),
+            "versions": {k: versions[k] for k in ("python", "snnsim", "numpy")}}  # fmt: skip
+
+
 def write(argv: list[str] | None = None) -> int:
-    """The script's body: ResultError when ``out`` exists."""
+    """The script's body: ResultError when ``out`` or its record ``out.json`` exists."""
+    argv = sys.argv[1:] if argv is None else argv
     p = parser(PROG, __doc__)
-    p.add_argument("out", type=user_path, help="the .pkl file to write (must not exist; its folder is made)")
+    p.add_argument(
+        "out",
+        type=user_path,
+        help="the .pkl file to write (must not exist; its folder is made); what made it goes to OUT.json",
+    )
     p.add_argument(
         "--seed", type=index, default=0, help="the generator's seed; the same seed writes the same data (default 0)"
     )
     args = p.parse_args(argv)
-    if os.path.lexists(args.out):  # refused before generating (a broken link too)
-        raise ResultError(f"{args.out} exists; give a new path")
-    check_writable(args.out, flag="OUT", example="heldout.pkl")  # a folder name, an empty name, a read-only folder
-    data = generate(args.seed)
-    try:  # in one step: a full disk leaves no partial file that would block the next try
-        write_bytes(args.out, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL))
+    made = Path(f"{args.out}.json")
+    for path in (args.out, made):
+        if os.path.lexists(path):  # refused before generating (a broken link too)
+            raise ResultError(f"{path} exists; give a new path")
+    results.check_writable(args.out, flag="OUT", example="heldout.pkl")  # a folder name, an empty name, read-only
+    raw = pickle.dumps(generate(args.seed), protocol=pickle.HIGHEST_PROTOCOL)
+    try:  # each in one step: a full disk leaves no partial file that would block the next try
+        write_bytes(args.out, raw)
     except PathTaken:
         raise ResultError(f"{args.out} exists; give a new path") from None
-    print(f"wrote {args.out} (seed {args.seed})")
+    try:  # the data file is not left without its record (a full disk, Ctrl-C)
+        write_bytes(made, (json.dumps(record(argv, args.seed, raw), indent=1) + "\n").encode())
+    except BaseException as exc:
+        os.unlink(args.out)
+        if isinstance(exc, PathTaken):
+            raise ResultError(f"{made} exists; give a new path") from None
+        raise
+    print(f"wrote {args.out} (seed {args.seed}) and what made it, {made}")
     return 0
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import json
 import pickle
 import resource
 import signal
@@ -12,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from small_disk import fill, mounted_tmpfs
 
+from snnsim.datasets import bmi
 from snnsim.datasets.bmi import N_FOLDS, validate
 
 SCRIPT = Path(__file__).resolve().parents[2] / "analysis" / "bmi_heldout_data.py"
@@ -112,6 +116,53 @@ def test_a_full_disk_leaves_no_partial_file(tmp_path):
     proc = subprocess.run([sys.executable, "-c", code, str(out)], capture_output=True, text=True, cwd=SCRIPT.parent)
     assert proc.returncode == 0, proc.stderr
     assert pickle.loads(out.read_bytes())["MI"].shape == (500_000,)
+
+
+def test_the_file_has_a_record_of_what_made_it(heldout, tmp_path, capsys, monkeypatch):
+    """Beside the data file, ``OUT.json`` names what made it: the seed, the generator's settings,
+    the script's and the file's SHA-256 and the versions; the data regenerated from it are the
+    file's. The pickle stays the course's format (the loader reads it as before)."""
+    monkeypatch.setattr(heldout, "FOLD_SAMPLES", (200, 300))  # a small set, recorded as used
+    out = tmp_path / "heldout.pkl"
+    assert heldout.main([str(out), "--seed", "3"]) == 0
+    record = Path(f"{out}.json")
+    assert str(record) in capsys.readouterr().out
+    made = json.loads(record.read_text())
+    assert made["seed"] == 3 and made["fold_samples"] == [200, 300]
+    assert made["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    assert made["script_sha256"] == hashlib.sha256(SCRIPT.read_bytes()).hexdigest()
+    assert made["versions"]["numpy"] == np.__version__
+    assert made["command"] == ["analysis/bmi_heldout_data.py", str(out), "--seed", "3"]
+    data = pickle.loads(out.read_bytes())
+    assert sorted(data) == sorted(bmi.KEYS)
+    again = heldout.generate(made["seed"], tuple(made["fold_samples"]))
+    for key in bmi.KEYS:
+        for a, b in zip(data[key], again[key], strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert len(bmi.load(out)["MI"]) == N_FOLDS
+    assert heldout.main([str(tmp_path / "other.pkl"), "--seed", "3"]) == 0  # same seed, same bytes
+    assert (tmp_path / "other.pkl").read_bytes() == out.read_bytes()
+    out.unlink()  # a record left without its file is not overwritten either
+    assert heldout.main([str(out), "--seed", "4"]) == 2
+    assert capsys.readouterr().err.strip().endswith(f"{record} exists; give a new path")
+    assert json.loads(record.read_text())["seed"] == 3
+
+
+def test_a_disk_full_for_the_record_leaves_neither_file(heldout, tmp_path, capsys, monkeypatch):
+    """The data file fits on a real small file system but its record does not: one line naming
+    the record, exit 5, and no data file without its record; with room, both are written."""
+    monkeypatch.setattr(heldout, "generate", lambda seed: {"seed": seed})
+    with mounted_tmpfs(tmp_path / "disk", "256k") as disk:
+        out = disk / "heldout.pkl"
+        fill(disk, room=4096)  # one page: the pickle's
+        assert heldout.main([str(out), "--seed", "3"]) == 5
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{out}.json" in err and "No space left" in err
+        assert sorted(p.name for p in disk.iterdir()) == ["filler"]
+        (disk / "filler").unlink()
+        assert heldout.main([str(out), "--seed", "3"]) == 0
+        assert pickle.loads(out.read_bytes()) == {"seed": 3}
+        assert json.loads(Path(f"{out}.json").read_text())["seed"] == 3
 
 
 def test_lowpass_is_the_first_order_recursion(heldout):
