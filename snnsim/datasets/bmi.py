@@ -41,6 +41,9 @@ N_FOLDS = 20
 N_NEURONS = 48
 N_BINS = 20
 JOINTS = ("shoulder", "elbow")
+#: One bin of counts (and the time between samples), s; with the bins encoding one step of the
+#: spiking decoder (firing rates in Hz).
+BIN_SECONDS = 0.05
 #: SHA-256 of each data file this process loaded (by resolved path): what its runs trained on.
 LOADED: dict[str, str] = {}
 _SIZES: dict[tuple[str, int, int], int] = {}

@@ -597,8 +597,7 @@ def input_weight_profiles(ds: xr.Dataset, *, n: int = 15, repeat: int = 0, sel: 
     encoding (48 inputs, each neuron's current over the 20 bins): weight against recorded neuron.
     ``fig.snnsim_neurons`` lists the hidden neurons drawn.
     """
-    from ..datasets.bmi import N_BINS, N_NEURONS
-    from ..studies.bmi import BIN_SECONDS
+    from ..datasets.bmi import BIN_SECONDS, N_BINS, N_NEURONS
 
     checked_count(n, "n", "hidden neurons")
     a, _ = weights_of(ds, None, repeat, sel)

@@ -47,7 +47,7 @@ from ..backends import make_backend
 from ..config import RunConfig
 from ..costs import Costs
 from ..datasets import bmi as bmi_data
-from ..datasets.bmi import Folds, Splits
+from ..datasets.bmi import BIN_SECONDS, Folds, Splits
 from ..encoders.bmi import PAD, Normaliser, encode, encode_window
 from ..errors import DataError
 from ..functional.cell import per_model
@@ -71,8 +71,6 @@ from ..training import (
 from . import Outcome, cell
 from .ipd import checkpoint_key, cost_variables, epoch_variables
 
-#: One bin of counts, s; with the bins encoding one step of the spiking decoder (firing rates in Hz).
-BIN_SECONDS = 0.05
 RIDGE_GRID = tuple(10.0**k for k in np.arange(-1, 5.5, 0.5))
 EVAL_CHUNK = 4096
 #: The order of the 960 inputs of the ANN and ridge (``feature``): not the data file's MI columns.

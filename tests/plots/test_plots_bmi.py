@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -320,6 +323,21 @@ def test_weight_profiles_of_a_bmi_bins_run_are_weights_per_recorded_neuron(bmi_d
         plots.hidden_weight_profiles(ds)
     with pytest.raises(SelectionError, match=r"^n: 0 is not a number of hidden neurons to draw \(give 1 or more\)$"):
         plots.input_weight_profiles(ds, n=0)  # matplotlib's "Number of rows must be a positive integer" before
+
+
+def test_weight_profiles_of_a_bmi_run_draw_without_torch(bmi_ds, tmp_path):
+    """A BMI decoder's weight profiles are drawn where torch cannot be imported: they imported the
+    BMI study (torch, the network, the backends: seconds of a plot command) for the width of a
+    bin, a constant of the data set (``snnsim.datasets.bmi.BIN_SECONDS``)."""
+    for n_inputs in (960, 48):
+        with_weights(bmi_ds, n_inputs).to_netcdf(tmp_path / f"w{n_inputs}.nc", engine="h5netcdf")
+    code = (
+        "import sys; sys.modules['torch'] = None; import xarray as xr; from snnsim import plots; "
+        f"[plots.input_weight_profiles(xr.load_dataset({str(tmp_path)!r} + f'/w{{n}}.nc', engine='h5netcdf'), n=3) "
+        "for n in (960, 48)]"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
 
 
 def test_figure_2_refuses_to_pool_a_swept_hidden_size(bmi_grid):
