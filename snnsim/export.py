@@ -66,6 +66,7 @@ import numpy as np
 from .cli import OneLineParser, description_of, guarded, process, stop_on_signals, user_path
 from .cli import index as _index
 from .errors import ResultError
+from .results import PROVENANCE
 
 if TYPE_CHECKING:
     from .config import RunConfig
@@ -77,11 +78,6 @@ FORMATS = ("nir", "pt")
 #: A BMI decoder's affine head on its readout (per output) and its input and target scaling.
 BMI_HEAD = ("head_scale", "head_bias", "readout_weights")  # readout_weights: the "weighted" readout only
 BMI_SCALING = ("x_mean", "x_std", "y_mean", "y_std")
-#: What trained the model, from its result file: library versions, (BMI) the data file's SHA-256 or
-#: the synthetic data set's, the hardware (:func:`snnsim.results.hardware`; ``mixed_hardware`` where a
-#: resume mixed two) (``numerics_version`` beside them: inferred for files without it).
-PROVENANCE = ("versions", "data_file_sha256", "synthetic_data_sha256", "cpu", "gpu", "kernels", "numerics_env",
-              "mixed_hardware")  # fmt: skip
 #: How a BMI decoder's input is presented (``hold_steps``: window; ``pad_steps``: bins) and its
 #: readout's units combined into outputs.
 BMI_INPUT = ("input_encoding", "input_order", "hold_steps", "pad_steps", "push_pull", "readout_units")

@@ -375,7 +375,6 @@ def main(argv: list[str] | None = None) -> int:
         from . import results
         from .atomic_write import clean_and_report
         from .datasets import bmi as bmi_data
-        from .export import PROVENANCE
         from .threads import deterministic
 
         ds, cfg = _model_file(ns.model)
@@ -425,7 +424,7 @@ def main(argv: list[str] | None = None) -> int:
                           "numerics_version": results.NUMERICS_VERSION,
                           "created": datetime.now(UTC).isoformat(timespec="seconds")})  # fmt: skip
         # what trained the model, as its file says (``versions`` and the rest above: what predicted)
-        out.attrs.update({f"model_{k}": ds.attrs[k] for k in PROVENANCE if k in ds.attrs})
+        out.attrs.update({f"model_{k}": ds.attrs[k] for k in results.PROVENANCE if k in ds.attrs})
         out.attrs["model_numerics_version"] = made
         if ns.stimuli is not None:
             out.attrs["stimuli_seed"] = int(ns.seed)

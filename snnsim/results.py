@@ -216,6 +216,14 @@ def provenance_attrs(config: RunConfig, device: str) -> dict:
     return attrs
 
 
+#: What trained a model, of the attributes its result file carries (:func:`provenance_attrs` and the
+#: study's): library versions, (BMI) the data file's SHA-256 or the synthetic data set's, the
+#: hardware (:func:`hardware`; ``mixed_hardware`` where a resume mixed two); ``export`` and
+#: ``predict`` carry them (``numerics_version`` beside them: inferred for files without it).
+PROVENANCE = ("versions", "data_file_sha256", "synthetic_data_sha256", "cpu", "gpu", "kernels", "numerics_env",
+              "mixed_hardware")  # fmt: skip
+
+
 def same_file(path: str | os.PathLike, other: str | os.PathLike) -> bool:
     """Whether ``path`` and ``other`` (``results/NAME`` resolved as :func:`load` does) name one file."""
     other = resolve(other)

@@ -216,6 +216,16 @@ def test_file_sha256_of_a_result_file_is_hashlibs_of_its_bytes_now(tmp_path):
     assert results.file_sha256(path) == hashlib.sha256(bytes(raw) + b"\0").hexdigest()
 
 
+def test_provenance_is_every_attribute_of_what_trained_a_model():
+    """``results.PROVENANCE``, what ``export`` and ``predict`` carry of a model's result file: each
+    attribute :func:`results.hardware` gives (a GPU's name on CUDA), the versions, a resume's mixed
+    hardware and the BMI data's SHA-256; a hardware attribute added without it would be lost there."""
+    hardware = set(results.hardware("cpu")) | {"gpu"}
+    assert hardware <= set(results.provenance_attrs(RunConfig(), "cpu")) | {"gpu"}
+    extra = {"versions", "mixed_hardware", "data_file_sha256", "synthetic_data_sha256"}
+    assert set(results.PROVENANCE) == hardware | extra and len(results.PROVENANCE) == len(hardware | extra)
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")
