@@ -585,6 +585,25 @@ def resolve(path: str | os.PathLike) -> Path:
     return path
 
 
+def file_attrs(path: str | os.PathLike) -> dict:
+    """The global attributes of result file ``path``, read with h5py (much faster than opening it
+    with xarray or :func:`load`): text as ``str``, one-element arrays and numpy scalars as Python
+    values; unchecked (:func:`verify` checks the file)."""
+    import h5py
+
+    out = {}
+    with h5py.File(path, "r") as f:
+        for key, value in f.attrs.items():
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            elif isinstance(value, np.ndarray) and value.size == 1:
+                value = value.item()
+            elif isinstance(value, np.generic):
+                value = value.item()
+            out[key] = value
+    return out
+
+
 def load(path: str | os.PathLike) -> xr.Dataset:
     """Load a result file (a run, or a merged experiment given as ``results/NAME``) into memory.
 

@@ -455,7 +455,7 @@ def rerun_note(ns: argparse.Namespace) -> str | None:
     if path is None:
         return None
     from . import results
-    from .sweep.jobs import file_attrs
+    from .results import file_attrs
 
     attrs = file_attrs(path)  # its attributes only: result_settings loaded and checked the file already
     made = results.numerics_version(attrs)

@@ -1044,7 +1044,7 @@ def _record_left_running(spec: Spec, s: Any, root: str | os.PathLike | None, log
 
 def _file_value(spec: Spec, number: int, root: str | os.PathLike | None) -> float | None:
     """The objective value in trial ``number``'s result file, if a file of that trial is in place."""
-    from .sweep.jobs import file_attrs
+    from .results import file_attrs
 
     try:
         attrs = file_attrs(trial_path(spec, number, root))
@@ -1158,7 +1158,8 @@ def stale(spec: Spec, s: Any, numbers: list[int], root: str | os.PathLike | None
     file that cannot be read is :func:`damaged`. Such trials are listed by
     ``status``, and left out of ``best`` and ``merge``: their numbers are not this snnsim's."""
     from . import results
-    from .sweep.jobs import file_attrs, made_otherwise
+    from .results import file_attrs
+    from .sweep.jobs import made_otherwise
 
     made_with = json.loads(s.user_attrs.get("made_with", "{}"))
     out = {}
@@ -1360,7 +1361,7 @@ def _check_no_loss(spec: Spec, path: Path, holes: set[int]) -> None:
     (``--allow-missing``) trials it holds: their files are gone, damaged or stale since, and their
     numbers would be lost (as :func:`snnsim.sweep.merge._check_no_loss` for a sweep's jobs)."""
     from . import results
-    from .sweep.jobs import file_attrs
+    from .results import file_attrs
 
     if not holes or not path.is_file():
         return
@@ -1677,7 +1678,7 @@ def _made_by(trial: Path) -> str:
     """Lines of a best file's header on what made the trial, from its result file ``trial``: the
     file, the snnsim (numerics version), libraries and Optuna, and a BMI trial's data SHA-256
     (nothing where the file cannot be read)."""
-    from .sweep.jobs import file_attrs
+    from .results import file_attrs
 
     try:
         attrs = file_attrs(trial)
@@ -1694,7 +1695,8 @@ def _made_by(trial: Path) -> str:
 
 def cmd_merge(spec: Spec, ns: Any) -> int:
     from .atomic_write import clean_and_report
-    from .sweep.jobs import file_attrs, results_dir
+    from .results import file_attrs
+    from .sweep.jobs import results_dir
 
     clean_and_report(results_dir(ns.results_dir) / f"{spec.name}.h5", PROG, "merges")
     # scancel in the middle: no temporary left beside the merged file; the summary it was merged from: read once

@@ -226,6 +226,19 @@ def test_provenance_is_every_attribute_of_what_trained_a_model():
     assert set(results.PROVENANCE) == hardware | extra and len(results.PROVENANCE) == len(hardware | extra)
 
 
+def test_file_attrs_are_the_attributes_load_gives(tmp_path):
+    """``results.file_attrs``, the quick read of a result file's attributes (job states, merges,
+    ``--config RUN.h5``, tune): each one as :func:`results.load` gives it, as plain Python values."""
+    ds = _dataset()
+    ds.attrs.update(one=np.array([3.5]), count=np.int64(7))
+    path = results.write(ds, tmp_path / "run.h5")
+    attrs, loaded = results.file_attrs(path), results.load(path).attrs
+    assert attrs.keys() == loaded.keys() and {"config", "seed", "versions", "data_sha256", "one"} <= attrs.keys()
+    for key, value in attrs.items():
+        assert type(value) in (str, int, float) and value == loaded[key], key
+    assert attrs["one"] == 3.5 and attrs["count"] == 7 and attrs["seed"] == 0
+
+
 def test_failed_write_leaves_nothing(tmp_path, monkeypatch):
     def boom(*args, **kwargs):
         raise RuntimeError("disk full")

@@ -106,7 +106,7 @@ def check_merged_kind(path: Path, kind: str) -> None:
     if not path.is_file():
         return
     try:
-        attrs = file_attrs(path)
+        attrs = results.file_attrs(path)
     except Exception:  # noqa: BLE001 - a damaged file is replaced, as before
         return
     theirs = "tune" if "tune_spec" in attrs else "sweep" if "experiment" in attrs else None
@@ -185,7 +185,7 @@ def damage_of(path: Path, check_data: bool = True) -> tuple[str | None, dict]:
     if damage:
         return damage, {}
     try:
-        attrs = file_attrs(path)
+        attrs = results.file_attrs(path)
     except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
         return f"unreadable ({type(exc).__name__})", {}
     return (None if results.is_complete(attrs) else "no complete mark"), attrs
@@ -366,24 +366,6 @@ def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
             why = str(exc).removeprefix("--data: ")  # the file's key, not a flag it (or sweep) has not
             raise DataError(f"{exp.path or exp.name}: data: {why} (read by job{'s' * (len(jobs) > 1)} "
                             f"{array_spec(jobs)}); no job started") from None  # fmt: skip
-
-
-def file_attrs(path: Path) -> dict:
-    """The file's global attributes, read with h5py (much faster than opening it with xarray)."""
-    import h5py
-    import numpy as np
-
-    out = {}
-    with h5py.File(path, "r") as f:
-        for key, value in f.attrs.items():
-            if isinstance(value, bytes):
-                value = value.decode("utf-8", "replace")
-            elif isinstance(value, np.ndarray) and value.size == 1:
-                value = value.item()
-            elif isinstance(value, np.generic):
-                value = value.item()
-            out[key] = value
-    return out
 
 
 def _last_line(path: Path) -> str:

@@ -33,7 +33,7 @@ from ..atomic_write import WriteFailed
 from ..cli import plural, stop_if_signalled
 from ..errors import ResultError
 from .experiment import UNITS, Experiment, loads
-from .jobs import JobLock, JobState, array_spec, check_merged_kind, file_attrs, found_result, merged_path, states
+from .jobs import JobLock, JobState, array_spec, check_merged_kind, found_result, merged_path, states
 
 if TYPE_CHECKING:  # xarray loads where job files are stacked (half a second): not for a refusal
     import xarray as xr
@@ -218,7 +218,7 @@ def _check_no_loss(exp: Experiment, path: Path, holes: set[int]) -> None:
     if not holes or not path.is_file():
         return
     try:
-        attrs = file_attrs(path)
+        attrs = results.file_attrs(path)
         if attrs.get("experiment") != exp.name or not _same_grid(loads(attrs["experiment_toml"]), exp):
             return  # another grid: replaced, as every merge replaces the previous one
         had = holes - set(json.loads(attrs["missing"])) - set(json.loads(attrs["stale"]))
