@@ -297,9 +297,20 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
             raise
 
 
+def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int], data_sha256: str | None = None) -> str:
+    """What a checkpoint must have been made by to be resumed: the models' configs and seeds,
+    the SHA-256 of the data file they train on (a config names only its path), and the numerics
+    version of snnsim (:data:`snnsim.results.NUMERICS_VERSION`: epochs trained by an snnsim whose
+    numbers differ are not continued under this one's)."""
+    from . import results
+
+    key = [[c.to_json(), s] for c, s in zip(cfgs, seeds)] + ([data_sha256] if data_sha256 else [])
+    return json.dumps([*key, {"numerics_version": results.NUMERICS_VERSION}])
+
+
 def key_configs(key: str) -> list[str]:
     """The :func:`~snnsim.config.config_digest` of every config among a checkpoint key's models (a study's
-    ``checkpoint_key``: ``[[config, seed], ...]``), for a checkpoint's sidecar: `sweep status`
+    :func:`checkpoint_key`: ``[[config, seed], ...]``), for a checkpoint's sidecar: `sweep status`
     tells from them, without torch, whether a job's config now is one the checkpoint was made by."""
     try:
         from .config import config_digest
@@ -311,8 +322,8 @@ def key_configs(key: str) -> list[str]:
 
 
 def key_numerics(key: str) -> int | None:
-    """The numerics version among a checkpoint key's models (a study's ``checkpoint_key`` ends with
-    ``{"numerics_version": N}``), for a checkpoint's sidecar; None where the key has none."""
+    """The numerics version among a checkpoint key's models (a study's :func:`checkpoint_key` ends
+    with ``{"numerics_version": N}``), for a checkpoint's sidecar; None where the key has none."""
     try:
         models = json.loads(json.loads(key)["models"])
         return next((m["numerics_version"] for m in models if isinstance(m, dict) and "numerics_version" in m), None)
@@ -371,9 +382,9 @@ def _other(saved: Any, key: str) -> str:
 
 def _other_models(was: Any, now: Any) -> str | None:
     """Why the models of a study's checkpoint key ``was`` are not those of ``now`` (both lists:
-    each model's [config, seed], the data's SHA-256, ``{"numerics_version": N}``: ``checkpoint_key``
-    of :mod:`snnsim.studies.ipd`) where the configs and seeds are the same: other data under the
-    same name, or other numerics; None otherwise."""
+    each model's [config, seed], the data's SHA-256, ``{"numerics_version": N}``:
+    :func:`checkpoint_key`) where the configs and seeds are the same: other data under the same
+    name, or other numerics; None otherwise."""
     if not (isinstance(was, list) and isinstance(now, list) and len(was) == len(now)):
         return None
     differ = [(a, b) for a, b in zip(was, now) if a != b]

@@ -72,6 +72,21 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return run_here(run_cli.main, *args, cwd=cwd)
 
 
+def test_a_checkpoint_key_reads_back_its_configs_and_numerics():
+    """The key a study's checkpoint is made under (``training.checkpoint_key``: each model's config
+    and seed, the data's SHA-256, the numerics version), as ``fit_epochs`` wraps it, gives its
+    sidecar the configs' digests and the numerics version, which ``sweep status`` reads."""
+    cfgs = [RunConfig(study="bmi", seed=3), RunConfig(study="bmi", seed=3, tau=0.01)]
+    key = training.checkpoint_key(cfgs, [3, 4], "ab" * 32)
+    assert json.loads(key)[2] == "ab" * 32
+    full = json.dumps({"models": key, "device": "cpu", "versions": {}})
+    assert training.key_configs(full) == sorted(config_digest(c.to_json()) for c in cfgs)
+    assert training.key_numerics(full) == results.NUMERICS_VERSION
+    assert training.key_numerics(json.dumps({"models": training.checkpoint_key(cfgs[:1], [3])})) == (
+        results.NUMERICS_VERSION
+    )
+
+
 def test_sigterm_then_the_same_command_resumes_and_ends_bit_for_bit(tmp_path):
     whole, resumed = tmp_path / "whole" / "r.h5", tmp_path / "resumed" / "r.h5"
     whole.parent.mkdir()

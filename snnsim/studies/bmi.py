@@ -62,6 +62,7 @@ from ..training import (
     PENALTY,
     FitOptions,
     Training,
+    checkpoint_key,
     clip_gradients,
     fit_epochs,
     lr_at,
@@ -69,7 +70,7 @@ from ..training import (
     rate_penalty,
 )
 from . import Outcome, cell
-from .ipd import checkpoint_key, cost_variables, epoch_variables
+from .ipd import cost_variables, epoch_variables
 
 RIDGE_GRID = tuple(10.0**k for k in np.arange(-1, 5.5, 0.5))
 EVAL_CHUNK = 4096

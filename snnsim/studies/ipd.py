@@ -9,7 +9,6 @@ streams, so a model's numbers do not depend on what it is batched with.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -35,6 +34,7 @@ from ..training import (
     PENALTY,
     FitOptions,
     Training,
+    checkpoint_key,
     clip_gradients,
     fit_epochs,
     lr_at,
@@ -272,17 +272,6 @@ def cost_variables(costs: Sequence[Costs]) -> dict:
     return {name: ("repeat", np.array([getattr(c, name) for c in costs], dtype=float),
                    {"units": units, "long_name": long})
             for name, units, long in COST_VARIABLES}  # fmt: skip
-
-
-def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int], data_sha256: str | None = None) -> str:
-    """What a checkpoint must have been made by to be resumed: the models' configs and seeds,
-    the SHA-256 of the data file they train on (a config names only its path), and the numerics
-    version of snnsim (:data:`snnsim.results.NUMERICS_VERSION`: epochs trained by an snnsim whose
-    numbers differ are not continued under this one's)."""
-    from .. import results
-
-    key = [[c.to_json(), s] for c, s in zip(cfgs, seeds)] + ([data_sha256] if data_sha256 else [])
-    return json.dumps([*key, {"numerics_version": results.NUMERICS_VERSION}])
 
 
 def _describe(cfgs: Sequence[RunConfig]) -> str:
