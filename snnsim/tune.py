@@ -70,18 +70,21 @@ read, and a CUDA device for trials on ``cuda`` (``run``, ``worker``), are checke
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import itertools
 import json
 import math
 import os
+import pickle
 import re
 import shlex
 import shutil
 import subprocess
 import sys
 import tomllib
+import zlib
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -115,6 +118,8 @@ from .sweep.experiment import UNITS, find, format_settings
 from .units import parse_duration
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .training import EpochRecord
 
 PROG = "snnsim.tune"
@@ -473,7 +478,8 @@ def study(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, cr
     Worker k loads it with seed ``seed + k`` in a new study; in a study that has asked trials
     already (a worker restarted or resubmitted) with a seed drawn from (seed, k, trials asked),
     so that it does not ask the points its first run asked again; :func:`work` seeds again at
-    its first ask (:func:`_worker_seed`)."""
+    its first ask (:func:`_worker_seed`), or goes on with its last run's sampler
+    (:func:`_resumed_sampler`)."""
     import optuna
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
@@ -915,8 +921,10 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
     s = study(spec, root, worker)
     _clean_trial_leftovers(spec, root, log)
     _record_left_running(spec, s, root, log)
+    # the sampler of its first ask: its last run's, where it was started again (a seed of its own else)
+    resumed = _resumed_sampler(spec, s, worker)
     done = failed = 0
-    with stop_on_signals():
+    with stop_on_signals(), _sampler_kept(spec, s, worker) as asked:
         while True:
             over = False
             try:  # a stop whose raise was lost (in a finalizer) since the last trial: no next one
@@ -926,10 +934,18 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 return 128 + exc.signum
             try:
                 with signals_held():  # a stop between the ask and its check must not leave the trial running
+                    if not done and resumed:  # its last run's sampler, as it was when it asked the next trial
+                        s.sampler = resumed[0]
+                    asking = _frozen(s.sampler)
                     trial = s.ask()
                     trial.set_user_attr("worker", _worker_name())  # whose it is: see _record_left_running()
+                    trial.set_user_attr("worker_number", worker)  # whose sampler asked it: _resumed_sampler()
                     if not done:  # its first trial, whose number no other worker has
-                        s.sampler = _sampler(spec, _worker_seed(spec, worker, trial.number))
+                        if resumed and not _asked_since(s, worker, resumed[2], trial.number):
+                            s.sampler = resumed[1] or s.sampler
+                        else:
+                            s.sampler = _sampler(spec, _worker_seed(spec, worker, trial.number))
+                    asked.append((trial, asking, None if done else _frozen(s.sampler)))
                     if over := _used(spec, s, trial.number, root) >= spec.trials:
                         trial.set_user_attr("over_budget", True)  # before tell: a finished trial takes no attrs
                         s.tell(trial, state=TrialState.FAIL)
@@ -1078,6 +1094,95 @@ def _worker_seed(spec: Spec, worker: int, first: int) -> int:
     if first == 0:
         return spec.seed + worker
     return int(np.random.SeedSequence([spec.seed, worker, first]).generate_state(1)[0])
+
+
+def _frozen(sampler: Any) -> str:
+    """``sampler`` as text for a trial's user attributes: pickled, as Optuna's docs save a sampler
+    to resume a study with it (its random state, where it stands in its sequence)."""
+    return base64.b64encode(zlib.compress(pickle.dumps(sampler))).decode("ascii")
+
+
+def _optuna() -> str:
+    return metadata.version("optuna")
+
+
+def _thawed(spec: Spec, text: Any) -> Any:
+    """The sampler of :func:`_frozen` text, or None: no text, unreadable, or not the spec's sampler."""
+    try:
+        sampler = pickle.loads(zlib.decompress(base64.b64decode(text)))  # noqa: S301 - the study's own journal
+    except Exception:  # noqa: BLE001 - absent or damaged: the worker samples with a seed of its own
+        return None
+    return sampler if type(sampler) is type(_sampler(spec, 0)) else None
+
+
+def _kept_key(worker: int) -> str:
+    """The study's user attribute that keeps worker ``worker``'s sampler as it stopped (:func:`_keep_sampler`)."""
+    return f"sampler_of_worker_{worker}"
+
+
+@contextlib.contextmanager
+def _sampler_kept(spec: Spec, s: Any, worker: int) -> Iterator[list[tuple[Any, str, str | None]]]:
+    """A list for :func:`work` to add each trial it asks to (the trial, the sampler that asked it,
+    the one that drew its settings: None for the same), whose last :func:`_keep_sampler` keeps at the end."""
+    asked: list[tuple[Any, str, str | None]] = []
+    try:
+        yield asked
+    finally:
+        _keep_sampler(spec, s, worker, asked)
+
+
+def _keep_sampler(spec: Spec, s: Any, worker: int, asked: list[tuple[Any, str, str | None]]) -> None:
+    """Keep in the study where worker ``worker``, ending, leaves its sampler, for a worker of its
+    number started again (:func:`_resumed_sampler`): after its last trial (``asked[-1]``: the
+    trial, the sampler that asked it and the one that drew its settings, None for the same), the
+    sampler now where that trial counts (complete, pruned, failed), else (stopped, or an ask past
+    the budget: not counted) the ones that asked it and drew its settings, so that its point is
+    asked again. Nothing where it asked none, or its trial is left running (an error); a journal
+    that cannot be written (a full disk) leaves the worker started again a seed of its own."""
+    from optuna.trial import TrialState
+
+    if not asked:
+        return
+    trial, asking, drawing = asked[-1]
+    last = next(t for t in s.get_trials(deepcopy=False) if t.number == trial.number)
+    if last.state == TrialState.RUNNING:
+        return
+    kept = (asking, drawing) if _uncounted(last) else (_frozen(s.sampler), None)
+    record = {"trial": trial.number, "seed": spec.seed, "sampler": spec.sampler, "optuna": _optuna(),
+              "asking": kept[0], "drawing": kept[1]}  # fmt: skip
+    with contextlib.suppress(Exception, Interrupted), signals_held():  # noqa: BLE001 - kept where it can be
+        s.set_user_attr(_kept_key(worker), json.dumps(record))
+
+
+def _resumed_sampler(spec: Spec, s: Any, worker: int) -> tuple[Any, Any, int] | None:
+    """Where worker ``worker`` started again goes on sampling, as an uninterrupted worker would
+    have (:func:`_keep_sampler`): (the sampler to ask its first trial with; the one to draw that
+    trial's settings with, None for the same; the number of its last run's last trial). None
+    where its last run kept none (killed: SIGKILL, out of memory), or asked a trial since (two
+    workers of one number at once), or the spec's seed or sampler or Optuna's version changed
+    since: a seed of its own then (:func:`_worker_seed`)."""
+    try:
+        kept = json.loads(s.user_attrs.get(_kept_key(worker), "{}"))
+        mine = [t.number for t in s.get_trials(deepcopy=False) if t.user_attrs.get("worker_number") == worker]
+        if not mine or kept.get("trial") != mine[-1]:
+            return None
+        if [kept.get(k) for k in ("seed", "sampler", "optuna")] != [spec.seed, spec.sampler, _optuna()]:
+            return None
+    except (TypeError, ValueError, AttributeError):  # not what _keep_sampler wrote
+        return None
+    asking = _thawed(spec, kept.get("asking"))
+    drawing = None if kept.get("drawing") is None else _thawed(spec, kept["drawing"])
+    if asking is None or (kept.get("drawing") is not None and drawing is None):
+        return None
+    return asking, drawing, mine[-1]
+
+
+def _asked_since(s: Any, worker: int, last: int, number: int) -> bool:
+    """Whether another process of worker number ``worker`` asked a trial between trial ``last``
+    (its last run's) and trial ``number`` (this one's first): two of one number started at once,
+    which must not both go on with the same sampler."""
+    return any(last < t.number < number and t.user_attrs.get("worker_number") == worker
+               for t in s.get_trials(deepcopy=False))  # fmt: skip
 
 
 def _tell(s: Any, trial: Any, value: float | None = None, state: Any = None, **attrs: str) -> Interrupted | None:

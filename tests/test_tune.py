@@ -543,6 +543,42 @@ def test_a_resumed_worker_asks_new_points(tmp_path, sampler):
     assert asks(2) == first
 
 
+@pytest.mark.parametrize(("sampler", "trials", "stop"), [("random", 4, 2), ("tpe", 12, 10)])
+def test_a_stopped_and_resumed_worker_asks_what_an_uninterrupted_one_asks(tmp_path, monkeypatch, sampler, trials, stop):
+    """A worker stopped by a real SIGTERM mid-trial (scancel, Ctrl-C) and started again sampled
+    with a new seed: its trials differed from those of the same spec run without a stop, so a
+    search could not be reproduced. It goes on with the sampler its first run had (the stopped
+    trial's point again, then the uninterrupted run's; for TPE past its random start-up trials too)."""
+    import signal
+
+    def spec_of(name: str) -> tune.Spec:
+        text = LEARNS.replace("{name}", name).replace("{trials}", str(trials)).replace("epochs = 2", "epochs = 1")
+        (tmp_path / f"{name}.toml").write_text(text.replace('"random"', f'"{sampler}"').replace("hidden = 16\n", "")
+                                               + "hidden = { low = 4, high = 12, step = 4 }\n")  # fmt: skip
+        return tune.load(tmp_path / f"{name}.toml")
+
+    def points(spec: tune.Spec) -> list[dict]:
+        s = tune.study(spec, root, create=False)
+        return [t.params for t in s.get_trials(deepcopy=False) if t.state.name == "COMPLETE"]
+
+    root = tmp_path / "results"
+    plain, stopped = spec_of("plain"), spec_of("stopped")
+    assert tune.work(plain, root, 0, log=lambda message: None) == 0
+    hook = tune.PruneHook.__call__
+
+    def signalled(self, record):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return hook(self, record)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(tune.PruneHook, "__call__", lambda self, record: (signalled if self.trial.number == stop
+                                                                          else hook)(self, record))  # fmt: skip
+        assert tune.work(stopped, root, 0, log=lambda message: None) == 128 + signal.SIGTERM
+    assert tune.summary(stopped, root)["stopped"] == [stop]
+    assert tune.work(stopped, root, 0, log=lambda message: None) == 0
+    assert points(stopped) == points(plain), (points(stopped), points(plain))
+
+
 def test_two_workers_of_one_number_started_at_once_ask_other_points(tmp_path, monkeypatch):
     """Two workers of the same number (two ``tune run`` at once on one folder, or two ``tune
     submit`` arrays whose task 0 start together) that load the study before either asked a trial
