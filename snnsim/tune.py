@@ -1106,11 +1106,35 @@ def _optuna() -> str:
     return metadata.version("optuna")
 
 
+class _SamplerUnpickler(pickle.Unpickler):
+    """Unpickles what a pickled sampler holds and nothing else: the classes and functions of
+    Optuna's samplers, distributions and search spaces, and numpy's random state (a journal that
+    others can write to must not run their code)."""
+
+    NUMPY = {("numpy", "dtype"), ("numpy", "ndarray"), ("numpy._core.multiarray", "_reconstruct"),
+             ("numpy.core.multiarray", "_reconstruct"), ("numpy.random._mt19937", "MT19937"),
+             ("numpy.random._pickle", "__bit_generator_ctor"), ("numpy.random._pickle", "__randomstate_ctor")}  # fmt: skip
+    OPTUNA = ("optuna.samplers.", "optuna.distributions", "optuna.search_space.")
+
+    def find_class(self, module: str, name: str) -> Any:
+        import inspect
+
+        if (module, name) in self.NUMPY:
+            return super().find_class(module, name)
+        if module.startswith(self.OPTUNA) and "." not in name:
+            found = super().find_class(module, name)
+            if (inspect.isclass(found) or inspect.isfunction(found)) and found.__module__ == module:
+                return found
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a sampler")
+
+
 def _thawed(spec: Spec, text: Any) -> Any:
     """The sampler of :func:`_frozen` text, or None: no text, unreadable, or not the spec's sampler."""
+    import io
+
     try:
-        sampler = pickle.loads(zlib.decompress(base64.b64decode(text)))  # noqa: S301 - the study's own journal
-    except Exception:  # noqa: BLE001 - absent or damaged: the worker samples with a seed of its own
+        sampler = _SamplerUnpickler(io.BytesIO(zlib.decompress(base64.b64decode(text)))).load()
+    except Exception:  # noqa: BLE001 - absent, damaged or not a sampler: the worker samples with a seed of its own
         return None
     return sampler if type(sampler) is type(_sampler(spec, 0)) else None
 

@@ -579,6 +579,33 @@ def test_a_stopped_and_resumed_worker_asks_what_an_uninterrupted_one_asks(tmp_pa
     assert points(stopped) == points(plain), (points(stopped), points(plain))
 
 
+def test_a_kept_sampler_runs_no_code_of_whoever_wrote_the_journal(tmp_path):
+    """The sampler a worker keeps in the study for a worker started again is unpickled with only
+    Optuna's samplers and numpy's random state allowed: a journal that another user can write to
+    (a shared results folder) must not run their code in the next worker; it samples with a seed of
+    its own then."""
+    import base64
+    import pickle
+    import zlib
+
+    class Payload:
+        def __reduce__(self):
+            return os.system, (f"touch {tmp_path / 'ran'}",)
+
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("epochs = 2", "epochs = 1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    assert tune.work(spec, root, 0, log=lambda message: None) == 0
+    s = tune.study(spec, root, create=False)
+    kept = json.loads(s.user_attrs["sampler_of_worker_0"])
+    kept["asking"] = base64.b64encode(zlib.compress(pickle.dumps(Payload()))).decode("ascii")
+    s.set_user_attr("sampler_of_worker_0", json.dumps(kept))
+    path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
+    assert tune.work(tune.load(path), root, 0, log=lambda message: None) == 0
+    assert not (tmp_path / "ran").exists()
+    assert tune.summary(spec, root)["complete"] == [0, 2]  # trial 1: the first run's ask past its budget
+
+
 def test_two_workers_of_one_number_started_at_once_ask_other_points(tmp_path, monkeypatch):
     """Two workers of the same number (two ``tune run`` at once on one folder, or two ``tune
     submit`` arrays whose task 0 start together) that load the study before either asked a trial
