@@ -118,7 +118,7 @@ from .sweep.experiment import UNITS, find, format_settings
 from .units import parse_duration
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Collection, Iterable, Iterator
 
     from .training import EpochRecord
 
@@ -939,6 +939,8 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                     asking = _frozen(s.sampler)
                     trial = s.ask()
                     trial.set_user_attr("worker", _worker_name())  # whose it is: see _record_left_running()
+                    if job := _slurm_job():  # asked of SLURM where its host cannot be: _ended_slurm_jobs()
+                        trial.set_user_attr("slurm_job", job)
                     trial.set_user_attr("worker_number", worker)  # whose sampler asked it: _resumed_sampler()
                     if not done:  # its first trial, whose number no other worker has
                         if resumed and not _asked_since(s, worker, resumed[2], trial.number):
@@ -1015,10 +1017,11 @@ UNNAMED_MINUTES = 5.0
 UNNAMED = "not named: killed just after it asked for the trial"
 
 
-def _ended_worker(t: Any) -> str | None:
+def _ended_worker(t: Any, ended_jobs: Collection[str] = ()) -> str | None:
     """The worker of running trial ``t`` if it has ended (``HOST pid N``, a process of this host
-    that has ended; :data:`UNNAMED` for a trial left without a name, see :data:`UNNAMED_MINUTES`),
-    else None: alive, or on another host."""
+    that has ended, or one of another host whose SLURM job is among ``ended_jobs``, see
+    :func:`_ended_slurm_jobs`; :data:`UNNAMED` for a trial left without a name, see
+    :data:`UNNAMED_MINUTES`), else None: alive, or on another host and not known to have ended."""
     import datetime
 
     who = t.user_attrs.get("worker")
@@ -1026,7 +1029,43 @@ def _ended_worker(t: Any) -> str | None:
         start = t.datetime_start
         old = start is not None and datetime.datetime.now() - start > datetime.timedelta(minutes=UNNAMED_MINUTES)
         return UNNAMED if old else None
-    return who if _gone(who) else None
+    return who if _gone(who) or t.user_attrs.get("slurm_job") in ended_jobs else None
+
+
+def _slurm_job() -> str | None:
+    """This process's SLURM job id (an array task's own), None outside SLURM."""
+    job = os.environ.get("SLURM_JOB_ID", "")
+    return job if job.isascii() and job.isdigit() else None
+
+
+#: SLURM job states in which a worker's process may still run; in any other (ended, or requeued and
+#: waiting to start again) it is gone, as it is once the job has left the queue.
+SLURM_LIVE = ("RUNNING", "COMPLETING", "SUSPENDED", "CONFIGURING", "STOPPED", "SIGNALING", "STAGE_OUT", "RESIZING")
+
+
+def _ended_slurm_jobs(trials: Iterable[Any]) -> set[str]:
+    """The SLURM jobs of the workers of running ``trials`` on other hosts (whose processes this
+    host cannot see) in which no worker runs any more, as ``squeue`` says: the job has left the
+    queue, ended, or was requeued. Empty where ``squeue`` is absent or does not answer."""
+    import socket
+
+    from .sweep.queue import ask_slurm
+
+    here = socket.gethostname()
+    jobs = sorted({job for t in trials if (job := t.user_attrs.get("slurm_job"))
+                   and not str(t.user_attrs.get("worker", "")).startswith(f"{here} pid ")})  # fmt: skip
+    if not jobs or shutil.which("squeue") is None:
+        return set()
+    try:
+        proc = ask_slurm(["squeue", "-h", "-j", ",".join(jobs), "-o", "%A|%T"], "squeue",
+                         "whether the workers of running trials still run")  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return set()
+    if proc.returncode != 0:  # one job asked for that has left the queue: "Invalid job id specified"
+        return set(jobs) if len(jobs) == 1 and "Invalid job id" in proc.stderr else set()
+    live = {job for job, _, state in (line.strip().partition("|") for line in proc.stdout.splitlines())
+            if state in SLURM_LIVE}  # fmt: skip
+    return set(jobs) - live
 
 
 def _record_left_running(spec: Spec, s: Any, root: str | os.PathLike | None, log) -> None:  # noqa: ANN001
@@ -1039,8 +1078,10 @@ def _record_left_running(spec: Spec, s: Any, root: str | os.PathLike | None, log
     are."""
     from optuna.trial import TrialState
 
-    for t in s.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        who = _ended_worker(t)
+    running = s.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    ended_jobs = _ended_slurm_jobs(running)
+    for t in running:
+        who = _ended_worker(t, ended_jobs)
         if who is None:
             continue
         value = _file_value(spec, t.number, root)
@@ -1255,7 +1296,8 @@ def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None, check
     out["gone"] = [n for n, path in gone.items() if not path.exists()]
     out["gone_files"] = {str(n): str(gone[n]) for n in out["gone"]}
     # running trials whose worker, a process of this host, has ended (killed): none will finish them
-    out["ended"] = {str(n): who for n in by["running"] if (who := _ended_worker(trials[n])) is not None}
+    ended_jobs = _ended_slurm_jobs(trials[n] for n in by["running"])
+    out["ended"] = {str(n): who for n in by["running"] if (who := _ended_worker(trials[n], ended_jobs)) is not None}
     if eligible := sorted(by["complete"] + by["damaged"]):  # a damaged file: the journal still holds its params
         best = max((trials[n] for n in eligible), key=lambda t: t.value)  # the first of equals, as Optuna's
         out["best"] = {"number": best.number, "value": best.value, "params": best.params}
@@ -1731,8 +1773,11 @@ def _status_line(info: dict[str, Any]) -> str:
 
 def _ended_lines(info: dict[str, Any]) -> list[str]:
     """A line for each running trial of a :func:`summary` whose worker has ended."""
+    import socket
+
+    here = f"{socket.gethostname()} pid "  # another host's: its SLURM job has ended, and any worker asks SLURM
     return [f"trial {n} running: its worker ({who}) has ended (killed?); the next worker"
-            f"{'' if who == UNNAMED else ' on its host'} (tune run, tune worker) records it failed"
+            f"{' on its host' if who.startswith(here) else ''} (tune run, tune worker) records it failed"
             for n, who in info["ended"].items()]  # fmt: skip
 
 

@@ -766,6 +766,51 @@ def test_slurm_workers(cluster, tmp_path):  # noqa: F811 - the imported fixture
     for n in range(3):
         ds = results.load(tmp_path / "results" / "tiny" / f"trial-{n}.h5")
         assert int(ds.attrs["trial_number"]) == n
+    # each trial names the SLURM job of its worker (an array task's own id), for _ended_slurm_jobs
+    named = {t.user_attrs["slurm_job"] for t in tune.study(tune.load(spec), tmp_path / "results", create=False).trials}
+    assert 1 <= len(named) <= 2 and all(n.isdigit() and int(n) >= int(job) for n in named), (named, job)
+
+
+@pytest.mark.slurm
+def test_a_trial_of_a_worker_whose_slurm_job_on_another_host_ended_is_recorded_failed(cluster, tmp_path):  # noqa: F811
+    """A worker killed on another node (the out-of-memory killer) left its trial running for good:
+    this host cannot see that node's processes, so `status` and `merge` never said its worker had
+    ended and no worker recorded it, while it counted against the budget. Its trial names its
+    SLURM job: once that job has left the queue, it is ended, and the next worker, on any host,
+    records it failed; a trial whose job still runs is left to it."""
+    from types import SimpleNamespace
+
+    path = tmp_path / "t.toml"
+    path.write_text(TINY.format(trials=3, pruner="none").replace("epochs = 2", "epochs = 1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    env = env_for(root)
+    ended = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "true"], capture_output=True,
+                           text=True, check=True, timeout=30).stdout.strip()  # fmt: skip
+    live = subprocess.run(["sbatch", "--parsable", "-o", "/dev/null", "--wrap", "sleep 600"], capture_output=True,
+                          text=True, check=True, timeout=30).stdout.strip()  # fmt: skip
+    try:
+        wait_for(lambda: not squeue_states(ended), 120, f"job {ended} to end", interval=0.5)
+        wait_for(lambda: squeue_states(live).get(live) == "RUNNING", 120, f"job {live} to run", interval=0.5)
+        s = tune.study(spec, root, 0)
+        for job in (ended, live):
+            t = s.ask()
+            t.set_user_attr("worker", f"node07.cluster pid {4198 + t.number}")
+            t.set_user_attr("slurm_job", job)
+        said = ok(run_here(tune.main, "status", path, env=env, cwd=tmp_path)).stdout
+        assert "trial 0 running: its worker (node07.cluster pid 4198) has ended (killed?); the next worker " \
+            "(tune run, tune worker) records it failed" in said, said  # fmt: skip
+        assert "trial 1 running: its worker" not in said, said
+        logged = []
+        assert tune.work(spec, root, 0, logged.append) == 0
+    finally:
+        subprocess.run(["scancel", live], capture_output=True, timeout=30)
+    info = tune.summary(spec, root)
+    assert info["failed"] == [0] and info["running"] == [1] and info["complete"] == [2], info
+    assert logged[0] == "trial 0: recorded failed: its worker (node07.cluster pid 4198) ended while it ran " \
+        "(killed: SIGKILL, out of memory?)", logged  # fmt: skip
+    # one job asked for, gone from the controller's memory: squeue exits 1, "Invalid job id specified"
+    gone = SimpleNamespace(user_attrs={"worker": "node07.cluster pid 1", "slurm_job": "999999999"})
+    assert tune._ended_slurm_jobs([gone]) == {"999999999"}
 
 
 @pytest.mark.slurm
