@@ -483,10 +483,24 @@ def flag(name: str) -> str:
 
 def as_keys(text: str) -> str:
     """``text`` with the settings it names by their flags (``--batch-size``) named by their keys
-    (``batch_size``), as an experiment file or a tune spec gives them; other flags (``--pack``),
-    and paths that hold a flag's letters (``my--data.pkl``), stay."""
+    (``batch_size``), as an experiment file, a tune spec or a run's config file gives them: a choice
+    with its values as the file writes them (``--neuron standard``: ``neuron = "standard"``;
+    ``--backend norse or fused``: ``backend = "norse" or "fused"``), a switch as turned on
+    (``--learn-tau``: ``learn_tau = true``; ``learn_tau`` where it leads a message, ``--learn-tau:
+    ...``); other flags (``--pack``), and paths that hold a flag's letters (``my--data.pkl``), stay."""
     keys = {flag(name): name for name in field_names()}
-    return re.sub(r"(?<![\w./-])--[a-z][a-z-]*(?![\w./])", lambda m: keys.get(m.group(0), m.group(0)), text)
+
+    def key(m: re.Match) -> str:
+        name, values = keys.get(m.group(1)), m.group(2).split(" or ") if m.group(2) else []
+        if name is None:
+            return m.group(0)
+        meta = metadata(name)
+        if values and meta["kind"] == "choice" and all(v in meta["choices"] for v in values):
+            return f"{name} = " + " or ".join(f'"{v}"' for v in values)
+        on = meta["kind"] == "bool" and not m.string.startswith(":", m.end())  # not a message's lead (--learn-tau: ...)
+        return name + (" = true" if on else "") + (f" {m.group(2)}" if values else "")
+
+    return re.sub(r"(?<![\w./-])(--[a-z][a-z-]*)(?![\w./])(?: ([a-z][\w-]*(?: or [a-z][\w-]*)*))?", key, text)
 
 
 def describe(name: str) -> str:

@@ -166,7 +166,7 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
         try:
             config.coerce(name, value)  # a bad value is named with its file, not as a flag never given
         except ConfigError as exc:
-            raise ConfigError("config", f"{path}: {key}: {exc.message}") from None
+            raise ConfigError("config", f"{path}: {key}: {config.as_keys(exc.message)}") from None
         settings[name] = value
     return settings
 
@@ -314,7 +314,7 @@ def _checked_config(ns: argparse.Namespace, settings: dict) -> RunConfig:
         if path is None or exc.field in flags or exc.field not in settings:
             raise
         if rerun_file(ns) is None:
-            raise ConfigError("config", f"{path}: {exc.field}: {exc.message}") from None
+            raise ConfigError("config", f"{path}: {exc.field}: {config.as_keys(exc.message)}") from None
         given = _refused_flags(ns, settings, flags - set(OUTPUT_FLAGS))
         raise ConfigError("config", f"{path} is a run with {exc.field} = {_shown_setting(exc.field, settings[exc.field])}"
                           f", which does not go with {given}: {exc.message}") from None  # fmt: skip
@@ -950,7 +950,7 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(ns, "config", None) is None or rerun_file(ns) is not None or exc.field in vars(ns) \
                     or exc.field not in settings:  # fmt: skip
                 raise
-            raise ConfigError("config", f"{ns.config}: {exc.field}: {exc.message}") from None
+            raise ConfigError("config", f"{ns.config}: {exc.field}: {config.as_keys(exc.message)}") from None
         from . import results
         from .runner import summarise, unresponsive_note
 

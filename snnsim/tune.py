@@ -290,7 +290,7 @@ def load(path: str | Path) -> Spec:
         try:
             fixed[key] = config_mod.coerce(key, value) if key in config_mod.field_names() else None
         except ConfigError as exc:
-            raise SpecError(f"{path}: fixed.{key}: {exc.message}") from None
+            raise SpecError(f"{path}: fixed.{key}: {config_mod.as_keys(exc.message)}") from None
         if key not in config_mod.field_names():
             raise SpecError(f"{path}: unknown setting fixed.{key}")
     if fixed.get("repeats", 1) != 1:  # Spec.config trains one model per trial
@@ -351,7 +351,7 @@ def load(path: str | Path) -> Spec:
                 step = _step(f"{path}: search.{key}", step, low, high, _integer(key))
                 param = Param(key, float(low), float(high), bool(desc.get("log", False)), step)
         except ConfigError as exc:
-            raise SpecError(f"{path}: search.{key}: {exc.message}") from None
+            raise SpecError(f"{path}: search.{key}: {config_mod.as_keys(exc.message)}") from None
         search.append(param)
     if not search:
         raise SpecError(f"{path}: [search] names no setting")
@@ -364,7 +364,7 @@ def load(path: str | Path) -> Spec:
         except ConfigError as exc:
             # named as the spec's key (as an experiment file's), not as the flag (--tau-adapt) it has not
             table = "search." if exc.field in point else "fixed." if exc.field in spec.fixed else ""
-            refused = refused or SpecError(f"{path}: {table}{exc.field}: {exc.message} (a trial with "
+            refused = refused or SpecError(f"{path}: {table}{exc.field}: {config_mod.as_keys(exc.message)} (a trial with "
                                            f"{format_settings(point)})")  # fmt: skip
     if cfgs:  # first: it names the searched step or choice that is no whole number of steps
         _check_stepped(spec, cfgs[0])

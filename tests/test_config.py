@@ -375,3 +375,55 @@ def test_the_help_of_a_setting_the_ann_reads_says_what_it_is_there():
         text = describe(name)
         if re.search(r"\bLIF\b|spik", text):
             assert "--model ann" in text and "ELU" in text, (flag(name), text)
+
+
+# Every check across settings whose message names another setting by its flag, with the key form an
+# experiment file, a tune spec or a run's config file gives it in (config.as_keys).
+ACROSS = [
+    (dict(tau_syn="5ms"), 'add neuron = "standard"'),
+    (dict(duration="3ms"), 'give more steps, or neuron = "standard"'),
+    (dict(rate_max_hz=2000), "(or a smaller dt)"),
+    (dict(tau_adapt="50ms", neuron="standard"), 'runs on backend = "norse" or "fused" only'),
+    (dict(study="bmi", readout="last", readout_units=2), 'use it with readout = "weighted"'),
+    (dict(study="bmi", window_steps=4), 'a setting of encoding = "window"; add it'),
+    (dict(study="bmi", model="ann", input_rank=4), 'spiking decoder (model = "snn"), not of model = "ann"'),
+    (dict(study="bmi", input_rank=100), 'at most the 48 inputs of encoding = "bins", got 100'),
+    (dict(study="bmi", encoding="window", delays="fixed", neuron="standard", backend="norse"),
+     'encoding = "window" holds one input'),
+    (dict(backend="norse", tau=1e14), 'use backend = "snntorch" or "fused", or a shorter tau'),
+    (dict(learn_tau=True, neuron="standard", backend="norse", tau="1s"), "with learn_tau = true, must be below"),
+    (dict(adapt_jump=0.2), "a setting of tau_adapt, which is off; set tau_adapt too"),
+    (dict(delays="fixed", neuron="standard", backend="norse", max_delay="200ms"), "the whole stimulus of duration 0.1 s"),
+    (dict(study="bmi", delays="fixed", neuron="standard", backend="norse", max_delay="30ms"),
+     "a BMI step is one 50 ms bin whatever dt:"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("settings, keyed", ACROSS, ids=[str(s) for s, _ in ACROSS])
+def test_a_refusal_across_settings_names_them_as_keys_in_a_file(settings, keyed):
+    """A refusal names the other settings it needs by their flags (``add --neuron standard``), as
+    ``python -m snnsim.run`` takes them; :func:`~snnsim.config.as_keys` names them as a file's keys
+    with their values as the file writes them (``add neuron = "standard"``), no flag left."""
+    from snnsim.config import as_keys
+
+    with pytest.raises(ConfigError) as info:
+        RunConfig(**settings)
+    message = info.value.message
+    assert re.search(r"(?<![\w-])--[a-z]", message), message  # the CLI's message names flags
+    keys = as_keys(message)
+    assert keyed in keys, keys
+    assert not re.search(r"(?<![\w-])--[a-z]", keys), keys
+
+
+def test_as_keys_leaves_other_flags_values_and_paths():
+    """Only the flags of settings become keys: a flag of a command (``--pack``) stays, a value that is
+    not one of a choice's stays as it was, and so does a path that holds a flag's letters."""
+    from snnsim.config import as_keys
+
+    assert as_keys("a smaller --pack, or --batch-size") == "a smaller --pack, or batch_size"
+    assert as_keys("set --tau-adapt too") == "set tau_adapt too"
+    assert as_keys("--backend gpu or fused") == "backend gpu or fused"
+    assert as_keys("no file at my--data.pkl or ./--neuron") == "no file at my--data.pkl or ./--neuron"
+    assert as_keys("--phase per-dataset, --no-batch-repeats") == 'phase = "per-dataset", --no-batch-repeats'
+    # a message's lead names the setting itself, a switch too (a job's failure text), not its value
+    assert as_keys("--learn-tau: runs on --backend norse only") == 'learn_tau: runs on backend = "norse" only'

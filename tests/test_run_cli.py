@@ -646,8 +646,9 @@ def test_a_sweep_list_in_a_config_file_is_named_as_one(tmp_path, capsys):
 def test_settings_of_a_config_file_that_do_not_go_together_are_named_with_the_file(tmp_path, capsys):
     """A check across settings that fails on a key of a TOML ``--config`` file (a BMI setting in
     an IPD run, a model-space option without ``--neuron standard``) names the file and its key,
-    as a bad value there is named, not a flag the user never gave; one given as a flag keeps its
-    flag. Nothing is written."""
+    as a bad value there is named, not a flag the user never gave, and so are the other settings
+    it asks for (it said "add --neuron standard"); one given as a flag keeps its flag, and the
+    flags it asks for. Nothing is written."""
     out = tmp_path / "r.h5"
     for text, key in [("rotation = 3\n", "rotation"), ('tau_syn = "5ms"\n', "tau_syn")]:
         toml = tmp_path / "c.toml"
@@ -657,10 +658,18 @@ def test_settings_of_a_config_file_that_do_not_go_together_are_named_with_the_fi
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --config: {toml}: {key}: "), err
         assert not out.exists()
+    standard = "the model-space neurons step as the libraries' neurons do (spike from the updated membrane); add "
+    assert err == [f'snnsim.run: error: --config: {toml}: tau_syn: {standard}neuron = "standard"'], err
+    toml.write_text("rate_max_hz = 2000\n")
+    assert main(["--config", str(toml), "--quiet", "--out", str(out)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"snnsim.run: error: --config: {toml}: rate_max_hz: at most one spike per step of dt=0.001 s: must be <= "
+        "1000 Hz (or a smaller dt), got 2000 Hz"
+    ]
     toml.write_text("epochs = 1\n")
     assert main(["--config", str(toml), "--tau-syn", "5ms", "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --tau-syn: "), err
+    assert err == [f"snnsim.run: error: --tau-syn: {standard}--neuron standard"], err
     assert not out.exists()
 
 

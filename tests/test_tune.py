@@ -210,12 +210,12 @@ BAD = {
     "a middle choice that the fixed settings refuse": (
         GOOD.replace('backend = "fused"', 'neuron = "standard"\nrecurrent = true').replace(
             "[search]", '[search]\nbackend = { choices = ["snntorch", "fused", "norse"] }'),
-        "fixed.recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it (a trial "
+        'fixed.recurrent: runs on backend = "snntorch" or "norse" only; the fused backend does not carry it (a trial '
         "with backend=fused lr=0.001 hidden=4 tau=5ms)"),
     "two choices that refuse each other, not at the ends": (
         GOOD.replace('backend = "fused"', 'neuron = "standard"').replace(
             "[search]", '[search]\nbackend = { choices = ["fused", "snntorch"] }\nrecurrent = { choices = [false, true] }'),
-        "search.recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it (a trial "
+        'search.recurrent: runs on backend = "snntorch" or "norse" only; the fused backend does not carry it (a trial '
         "with backend=fused recurrent=True"),
     "the high end of a range with the first choice of another": (
         GOOD.replace("[search]", '[search]\ndt = { choices = ["1ms", "0.5ms"] }\ntone_hz = { low = 20, high = 600 }'),
@@ -227,7 +227,16 @@ BAD = {
                                            "spec.toml: fixed.dims: a setting of the bmi study; the ipd study does not "
                                            "use it (a trial with "),
     "a fixed option the backend lacks": (GOOD.replace('backend = "fused"', 'backend = "fused"\nlearn_tau = true'),
-                                         "spec.toml: fixed.learn_tau: runs on --backend snntorch or norse only"),
+                                         'spec.toml: fixed.learn_tau: runs on backend = "snntorch" or "norse" only'),
+    # and so are the other settings such a refusal asks for (it said "add --neuron standard")
+    "a fixed option of the standard neuron": (
+        GOOD.replace('backend = "fused"', 'backend = "norse"\ntau_syn = "30ms"'),
+        "spec.toml: fixed.tau_syn: the model-space neurons step as the libraries' neurons do (spike from the updated "
+        'membrane); add neuron = "standard" (a trial with '),
+    "a fixed rate above one spike per searched step": (
+        GOOD.replace("[search]", '[search]\ndt = { choices = ["0.5ms", "1ms"] }').replace("epochs = 2", "epochs = 2\nrate_max_hz = 2000"),
+        "spec.toml: fixed.rate_max_hz: at most one spike per step of dt=0.001 s: must be <= 1000 Hz (or a smaller "
+        "dt), got 2000 Hz"),
     # only the first corner was checked: the trials that drew 0 failed one by one (KeyError: val_acc_curve)
     "a searched choice of no validation data (IPD)": (
         GOOD.replace("n_val_batches = 1\n", "").replace("[search]", "[search]\nn_val_batches = { choices = [1, 0] }"),

@@ -317,7 +317,7 @@ def loads(text: str, path: Path | None = None) -> Experiment:
             cfg = RunConfig.from_dict({**exp.fixed, **exp.settings(index)})
         except ConfigError as exc:  # the file, the setting, the first job that has it
             raise ExperimentError(
-                f"{where}: {exc.field}: {exc.message} (job {index}: {format_settings(exp.settings(index))})"
+                f"{where}: {exc.field}: {config.as_keys(exc.message)} (job {index}: {format_settings(exp.settings(index))})"
             ) from None
         rest = cfg.replace(seed=0, repeats=1)
         for seed in range(cfg.seed, cfg.seed + cfg.repeats):  # repeat r trains with seed + r
@@ -359,14 +359,14 @@ def _convert(where: str, key: str, value: Any) -> Any:
     try:
         return config.coerce(key, value)
     except ConfigError as exc:
-        raise ExperimentError(f"{where}: {key}: {exc.message}") from None
+        raise ExperimentError(f"{where}: {key}: {config.as_keys(exc.message)}") from None
 
 
 def _make_config(name: str, settings: dict[str, Any]) -> RunConfig:
     try:
         return RunConfig.from_dict(settings)
     except ConfigError as exc:
-        raise ExperimentError(f"{name}: {exc.field}: {exc.message}") from None
+        raise ExperimentError(f"{name}: {exc.field}: {config.as_keys(exc.message)}") from None
 
 
 def format_settings(settings: dict[str, Any]) -> str:

@@ -362,8 +362,13 @@ def test_a_folder_given_as_the_experiment_is_named_a_folder(tmp_path, monkeypatc
     "fixed, swept, message",
     [
         ('neuron = "standard"\nrecurrent = true', 'backend = ["snntorch", "fused"]\ntau = ["2ms", "5ms"]',
-         "recurrent: runs on --backend snntorch or norse only; the fused backend does not carry it "
+         'recurrent: runs on backend = "snntorch" or "norse" only; the fused backend does not carry it '
          "(job 2: backend=fused tau=2ms)"),
+        # the other settings a refusal needs are named as the file's keys, not as the run's flags
+        ('tau_syn = "5ms"', 'tau = ["2ms", "5ms"]', 'tau_syn: the model-space neurons step as the libraries\' '
+         'neurons do (spike from the updated membrane); add neuron = "standard" (job 0: tau=2ms)'),
+        ("rate_max_hz = 2000", 'dt = ["0.5ms", "1ms"]', "rate_max_hz: at most one spike per step of dt=0.001 s: "
+         "must be <= 1000 Hz (or a smaller dt), got 2000 Hz (job 1: dt=1ms)"),
         ("", 'readout = ["mean", "weighted"]',
          "readout: weighted learns weights of its own, which only the bmi study's model carries "
          "(job 1: readout=weighted)"),
