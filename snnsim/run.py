@@ -46,7 +46,7 @@ from .cli import (
     user_path,
 )
 from .config import RunConfig
-from .errors import EXIT_NOT_WRITTEN, ConfigError, ResultError, SnnsimError
+from .errors import EXIT_NOT_WRITTEN, ConfigError, DataError, ResultError, SnnsimError
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -191,6 +191,17 @@ def check_config_data(ns: argparse.Namespace, cfg: RunConfig) -> None:
             there = f"; {beside} is there: give its full path" if beside.exists() else ""
             why += f" (a relative path is read from the current folder, {Path.cwd()}, not the config file's{there})"
         raise ConfigError("config", f"{path}: data: {why}") from None
+
+
+def _in_config_file(ns: argparse.Namespace, settings: dict, exc: DataError) -> DataError:
+    """A data refusal of the run that names a setting by its flag (``--data: ...``, ``--target:
+    ...``) where a TOML ``--config`` file gave it, not a flag: named with the file and its keys, as
+    :func:`check_config_data` names a missing data file; else ``exc`` as it is."""
+    path, flag = getattr(ns, "config", None), re.match(r"(--[a-z][a-z-]*): ", str(exc))
+    name = config.as_keys(flag.group(1)) if flag else None
+    if path is None or rerun_file(ns) is not None or name not in settings or name in vars(ns):
+        return exc
+    return DataError(f"--config: {path}: {name}: {config.as_keys(str(exc)[flag.end() :])}")
 
 
 def _is_result_file(path: Path) -> bool:
@@ -951,6 +962,8 @@ def main(argv: list[str] | None = None) -> int:
                     or exc.field not in settings:  # fmt: skip
                 raise
             raise ConfigError("config", f"{ns.config}: {exc.field}: {config.as_keys(exc.message)}") from None
+        except DataError as exc:  # the data file (or target) of a TOML file's key, refused as the run loads it
+            raise _in_config_file(ns, settings, exc) from None
         from . import results
         from .runner import summarise, unresponsive_note
 

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -731,6 +732,38 @@ def test_a_data_file_a_config_file_names_is_named_with_the_file(tmp_path, capsys
     assert main(["--config", str(toml), "--data", "data.pkl", "--quiet", "--out", "r.h5"]) == 2  # a flag: its flag
     assert capsys.readouterr().err.strip().splitlines() == ["snnsim.run: error: --data: no file at data.pkl"]
     assert os.listdir(elsewhere) == []
+
+
+def test_a_data_file_a_config_file_names_that_its_run_refuses_is_named_with_the_file(tmp_path, capsys, bmi_path):
+    """A data file that a TOML ``--config`` file names (``data = ...``) and that the run refuses as
+    it loads it (no pickle; a target constant in its folds) was named as ``--data: ...`` or
+    ``--target: ...; choose another --target, --dim, --rotation or data set``, flags the user never
+    gave, without the config file. It names the file and its keys, as a missing data file is named;
+    given as flags, the same refusals name the flags."""
+    import pickle
+
+    text = tmp_path / "notes.pkl"
+    text.write_text("hello\n")
+    data = pickle.loads(Path(bmi_path).read_bytes())
+    data["dtheta"] = [np.zeros_like(fold) for fold in data["dtheta"]]
+    flat = tmp_path / "flat.pkl"
+    flat.write_bytes(pickle.dumps(data))
+    toml = tmp_path / "c.toml"
+    no_pickle = ("is a text file, not a pickle; give the course's bmi_dataset.pkl, a pickled dict of MI, theta, "
+                 "dtheta, ddtheta, torque, time")  # fmt: skip
+    constant = "dtheta (shoulder) is constant in the train fold(s) "
+    for path, flags, line in [
+        (text, [], f"--config: {toml}: data: {text} {no_pickle}"),
+        (flat, [], f"--config: {toml}: target: {constant}"),
+        (text, ["--data", str(text)], f"--data: {text} {no_pickle}"),
+        (flat, ["--data", str(flat), "--target", "dtheta"], f"--target: {constant}"),
+    ]:
+        toml.write_text(f'study = "bmi"\nmodel = "linear"\ntarget = "dtheta"\ndata = "{path}"\n')
+        assert main(["--config", str(toml), *flags, "--quiet", "--out", str(tmp_path / "r.h5")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: {line}"), err
+        assert ("choose another target, dims, rotation or data set" in err[0]) == (path == flat and not flags), err
+    assert not (tmp_path / "r.h5").exists()
 
 
 def test_a_predictions_file_is_refused_as_config(tmp_path, capsys, bmi_path):
