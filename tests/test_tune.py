@@ -665,6 +665,25 @@ def test_a_worker_whose_every_trial_failed_exits_1(tmp_path):
     assert tune.summary(spec, tmp_path)["failed"] == [0, 1]
 
 
+def test_a_failed_trials_reason_names_the_specs_keys_not_the_runs_flags(tmp_path):
+    """A trial that fails as it runs (every step of its lr below float32's resolution) was recorded
+    and logged as "... each step of --lr 3.5e-30 ...; give a larger --lr", a flag that neither the
+    spec nor ``tune`` has (``sweep run`` names an experiment's keys, as here). The reason names the
+    spec's key, in the worker's log and in what ``merge`` lists of the trial."""
+    path = tmp_path / "stuck.toml"
+    path.write_text(LEARNS.replace("{name}", "stuck").replace("{trials}", "1").replace("1e-7", "1e-30")
+                    .replace("high = 1e-1", "high = 1e-29"))  # fmt: skip
+    spec = tune.load(path)
+    messages = []
+    assert tune.work(spec, tmp_path, 0, messages.append) == 1
+    failed = [m for m in messages if m.startswith("trial 0: failed: DivergedError: ")]
+    error = tune.study(spec, tmp_path, create=False).trials[0].user_attrs["error"]
+    assert len(failed) == 1 and failed[0] == f"trial 0: failed: {error}", messages
+    assert re.search(r"\(each step of lr [0-9.e-]+ is below float32's resolution of its weight\); give a larger lr;",
+                     error), error  # fmt: skip
+    assert "--" not in error, error
+
+
 def test_trials_that_cannot_run_here_are_refused_before_any_trial(tmp_path, bmi_path):
     env = env_for(tmp_path / "results")
     spec = tmp_path / "b.toml"
