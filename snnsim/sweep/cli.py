@@ -195,7 +195,7 @@ def source_digest(exp: Experiment) -> str:
 
 
 def repeated_trainings(exp: Experiment) -> list[str]:
-    """One line per BMI decoder (``--model ann``, ``linear``) whose jobs differ from earlier jobs
+    """One line per BMI decoder (``model = "ann"``, ``"linear"``) whose jobs differ from earlier jobs
     only by swept settings it does not read (:meth:`~snnsim.config.RunConfig.unread`: ridge reads no
     ``hidden``): the same training again, and equal cells in the merge (``snnsim.run`` notes such a
     setting too; a union of ``[[sweep]]`` blocks leaves those jobs out)."""
@@ -220,9 +220,10 @@ def repeated_trainings(exp: Experiment) -> list[str]:
     for model, (repeats, originals, differ) in by_model.items():
         one = len(set(originals)) == 1
         differ = sorted(differ, key=exp.keys.index)  # in the file's order
-        out.append(f"jobs {jobs_mod.array_spec(repeats)} (--model {model}) repeat the training of "
+        decoder = f'model = "{model}"'  # as the file gives it, not the run's flag
+        out.append(f"jobs {jobs_mod.array_spec(repeats)} ({decoder}) repeat the training of "
                    f"job{'' if one else 's'} {jobs_mod.array_spec(originals)}: they differ from "
-                   f"{'it' if one else 'them'} only by {', '.join(differ)}, which --model {model} does not read")  # fmt: skip
+                   f"{'it' if one else 'them'} only by {', '.join(differ)}, which {decoder} does not read")  # fmt: skip
     return out
 
 

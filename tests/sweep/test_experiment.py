@@ -181,7 +181,8 @@ def test_durations_given_as_bare_numbers_are_noted(tmp_path, capsys):
 def test_jobs_apart_only_by_a_setting_their_decoder_does_not_read_are_noted(tmp_path, capsys):
     """A product of ``model = ["snn", "linear"]`` and ``hidden = [8, 16]``: ridge reads no hidden
     size, so its two jobs train the same thing twice, and the merge holds two equal cells. The
-    commands said nothing (``snnsim.run --model linear --hidden 16`` notes it has no effect)."""
+    commands said nothing (``snnsim.run --model linear --hidden 16`` notes it has no effect). The
+    note names the decoder as the file gives it (it said ``--model linear``, a flag the file has not)."""
     path = tmp_path / "unread.toml"
     path.write_text('name = "unread"\n[fixed]\nstudy = "bmi"\n[sweep]\nmodel = ["snn", "linear", "ann"]\n'
                     'hidden = [8, 16]\ntau = ["2ms", "20ms"]\n')  # fmt: skip
@@ -189,10 +190,10 @@ def test_jobs_apart_only_by_a_setting_their_decoder_does_not_read_are_noted(tmp_
     out, err = capsys.readouterr()
     assert out.strip() == "12"
     assert err.splitlines() == [
-        f"snnsim.sweep: note: {path}: jobs 5-7 (--model linear) repeat the training of job 4: they differ "
-        "from it only by hidden, tau, which --model linear does not read",
-        f"snnsim.sweep: note: {path}: jobs 9,11 (--model ann) repeat the training of jobs 8,10: they differ "
-        "from them only by tau, which --model ann does not read",
+        f'snnsim.sweep: note: {path}: jobs 5-7 (model = "linear") repeat the training of job 4: they differ '
+        'from it only by hidden, tau, which model = "linear" does not read',
+        f'snnsim.sweep: note: {path}: jobs 9,11 (model = "ann") repeat the training of jobs 8,10: they differ '
+        'from them only by tau, which model = "ann" does not read',
     ]
     path.write_text(
         'name = "read"\n[fixed]\nstudy = "bmi"\n[sweep]\nmodel = ["snn", "linear"]\nn_train_folds = [2, 4]\n'
