@@ -292,7 +292,7 @@ def load(path: str | Path) -> Spec:
         except ConfigError as exc:
             raise SpecError(f"{path}: fixed.{key}: {config_mod.as_keys(exc.message)}") from None
         if key not in config_mod.field_names():
-            raise SpecError(f"{path}: unknown setting fixed.{key}")
+            raise SpecError(f"{path}: unknown setting fixed.{key}{_hint(key)}")
     if fixed.get("repeats", 1) != 1:  # Spec.config trains one model per trial
         raise SpecError(f"{path}: fixed.repeats: {ONE_MODEL}; give the seeds to a sweep of the best config, "
                         f"or run it with --repeats")  # fmt: skip
@@ -300,7 +300,7 @@ def load(path: str | Path) -> Spec:
     for key, desc in doc.get("search", {}).items():
         key = _new_name(path, "search", key, [p.name for p in search])
         if key not in config_mod.field_names():
-            raise SpecError(f"{path}: unknown setting search.{key}")
+            raise SpecError(f"{path}: unknown setting search.{key}{_hint(key)}")
         if key == "repeats":
             raise SpecError(f"{path}: search.repeats: {ONE_MODEL}")
         if key in UNSEARCHABLE:
@@ -376,6 +376,12 @@ def load(path: str | Path) -> Spec:
             raise SpecError(f"{path}: {'search' if searched else 'fixed'}.n_val_batches must be at least 1: trials are "
                             "scored on validation data" + (f" (a trial with {format_settings(point)})" if searched else ""))  # fmt: skip
     return spec
+
+
+def _hint(key: str) -> str:
+    """The settings an unknown key of ``[fixed]`` or ``[search]`` may mean, as an experiment file's
+    (:func:`snnsim.config.setting_hint`)."""
+    return config_mod.setting_hint(key, set(config_mod.field_names()))
 
 
 def _check_stepped(spec: Spec, cfg: RunConfig) -> None:

@@ -141,8 +141,14 @@ BAD = {
                              "search.tau: low must be below high, got low = '5ms', high = 0.005"),
     "unknown sampler": (GOOD.replace('"random"', '"grid"'), "sampler must be one of tpe, random, got 'grid'"),
     "unknown pruner": (GOOD.replace('pruner = "median"', 'pruner = "hyperband"'), "pruner must be one of"),
-    "search key not a setting": (GOOD.replace("lr = {", "learning_rate = {"), "unknown setting search.learning_rate"),
-    "fixed key not a setting": (GOOD.replace("epochs = 2", "epoch = 2"), "unknown setting fixed.epoch"),
+    # with the settings it may mean, as an experiment file's and a run's config file's (it named none)
+    "search key not a setting": (GOOD.replace("lr = {", "learning_rate = {"),
+                                 "spec.toml: unknown setting search.learning_rate; did you mean lr, lr_schedule, "
+                                 "learn_tau?"),
+    "fixed key not a setting": (GOOD.replace("epochs = 2", "epoch = 2"),
+                                "spec.toml: unknown setting fixed.epoch; did you mean epochs?"),
+    "fixed key far from any setting": (GOOD.replace("epochs = 2", "epochs = 2\nzzz = 1"),
+                                       "spec.toml: unknown setting fixed.zzz; known: adapt_jump, anf_per_ear, "),
     "fixed value invalid": (GOOD.replace('backend = "fused"', 'backend = "gpu"'), "fixed.backend"),
     "searched value invalid": (GOOD.replace('"5ms"', '"5"'), "search.tau"),
     "no validation data (IPD)": (GOOD.replace("n_val_batches = 1\n", ""), "n_val_batches must be at least 1"),
