@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
 import errno
 import gc
 import math
@@ -153,9 +152,13 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def _flags_meant(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:
-    """The flags that the unrecognized ``words`` likely mean: a setting's key as a flag
-    (``--batch_size``: ``--batch-size``) or a flag spelled nearly so (``--dims``: ``--dim``,
-    ``--epoch``: ``--epochs``), among the flags of ``parser`` and of the subcommand it was given."""
+    """The flags that the unrecognized ``words`` likely mean, among the flags of ``parser`` and of
+    the subcommand it was given, guessed as a file's keys are (:func:`snnsim.config.close_names`,
+    by their names and help): a setting's key as a flag (``--batch_size``: ``--batch-size``
+    alone), a flag spelled nearly so (``--dims``: ``--dim``; ``--epoch``: ``--epochs``) or named
+    in its help (``--learning-rate``: ``--lr``, ``--lr-schedule``, ...)."""
+    from .config import close_names
+
     parsers = [parser]
     given = getattr(parser, "_given", [])
     # the words that are no option's value (--results-dir status: a folder, not the command status)
@@ -164,15 +167,17 @@ def _flags_meant(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             parsers += [action.choices[w] for w in words_free if w in action.choices][:1]
-    flags = [s for p in parsers for a in p._actions if a.help != argparse.SUPPRESS
-             for s in a.option_strings if s.startswith("--")]  # fmt: skip
+    actions = [a for p in parsers for a in p._actions if a.help != argparse.SUPPRESS]
+    flags = [s for a in actions for s in a.option_strings if s.startswith("--")]
+    # guessed as a file's keys are (config.close_names), by their names (batch_size) and help; not as --no-X
+    named = {s[2:].replace("-", "_"): (s, a.help or "") for a in actions for s in a.option_strings
+             if s.startswith("--") and not (isinstance(a, argparse.BooleanOptionalAction) and s.startswith("--no-"))}  # fmt: skip
     meant: list[str] = []
     for word in words:
         word = word.split("=", 1)[0]
         if not word.startswith("--") or word in flags:  # a value, or a flag of the wrong place (--results-dir)
             continue
-        dashed = word.replace("_", "-")
-        close = [dashed] if dashed in flags else difflib.get_close_matches(word, flags, n=1, cutoff=0.75)
+        close = [named[k][0] for k in close_names(word[2:], named, lambda k: named[k][1])]
         meant += [c for c in close if c not in meant]
     return meant
 

@@ -21,7 +21,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -523,16 +523,26 @@ def describe(name: str) -> str:
     return f"{text} (default {default})"
 
 
+def close_names(word: str, known: Iterable[str], helps: Callable[[str], str]) -> list[str]:
+    """At most four of the names ``known`` that an unknown ``word`` may mean: the one it is but for
+    ``-`` and ``_`` (``batch-size``: batch_size) alone; else those whose help (``helps(name)``)
+    names its words when it has several (``learning_rate``: lr, "Adam learning rate"), those
+    spelled alike (``tua``: tau; ``num_epochs``: epochs), then those it begins (``readouts``). A
+    file's keys (:func:`setting_hint`) and a command's flags (``snnsim.cli``) are guessed by it."""
+    known, key = sorted(known), word.replace("-", "_")
+    if key in known:
+        return [key]
+    words = re.sub(r"[_\-]+", " ", word).strip().lower()
+    named = [k for k in known if " " in words and words in helps(k).lower()]
+    alike = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+    begun = [k for k in known if k.startswith(key[:3])]
+    return list(dict.fromkeys(named + alike + begun))[:4]
+
+
 def setting_hint(key: str, known: set[str]) -> str:
-    """The settings an unknown ``key`` may mean: those whose help names its words when it has several
-    (``learning_rate``: lr, "Adam learning rate"), those spelled alike (``tua``: tau; ``num_epochs``:
-    epochs), then those it begins (``readouts``); else the list of every setting (experiment files,
-    a run's config file)."""
-    words = re.sub(r"[_\-]+", " ", key).strip().lower()
-    named = [k for k in sorted(known) if " " in words and words in describe(k).lower()]
-    alike = difflib.get_close_matches(key.replace("-", "_"), sorted(known), n=3, cutoff=0.6)
-    begun = [k for k in sorted(known) if k.startswith(key[:3])]
-    close = list(dict.fromkeys(named + alike + begun))[:4]
+    """The settings an unknown ``key`` may mean (:func:`close_names`); else the list of every
+    setting (experiment files, a run's config file, a tune spec)."""
+    close = close_names(key, known, describe)
     return f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(known))}"
 
 

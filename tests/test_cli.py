@@ -218,6 +218,39 @@ def test_a_flag_spelled_as_its_setting_or_almost_is_named(command, args, said, c
     assert capsys.readouterr().err == f"snnsim.{command}: error: unrecognized arguments: {said}\n"
 
 
+@pytest.mark.parametrize(
+    "key", ["learning_rate", "readouts", "tau_mem", "n_train", "repeat", "num_epochs", "tua", "n_hidden", "dims"]
+)
+def test_a_flag_misspelt_is_told_the_settings_that_key_is_told_in_a_file(key, capsys):
+    """A run's flags and a file's keys are one set of settings, and a misspelling of one is told the
+    same settings in both (:func:`snnsim.config.close_names`): the flags had a guesser of their own
+    (one guess, spelled alike to 0.75), so ``--learning-rate`` got no word where ``learning_rate``
+    in an experiment file is told lr, lr_schedule, learn_tau, and ``--readouts`` only ``--readout``."""
+    from snnsim import config, run
+
+    hint = config.setting_hint(key, set(config.field_names()))
+    assert hint.startswith("; did you mean "), hint
+    flags = [config.flag(k) for k in hint.removeprefix("; did you mean ").removesuffix("?").split(", ")]
+    word = "--" + key.replace("_", "-")
+    with pytest.raises(SystemExit):
+        run.build_parser().parse_args([word, "1"])
+    assert (
+        capsys.readouterr().err
+        == f"snnsim.run: error: unrecognized arguments: {word} 1; did you mean {', '.join(flags)}?\n"
+    )
+
+
+def test_a_key_that_is_a_setting_but_for_its_dashes_is_told_that_one_alone():
+    """``--batch_size`` on the command line is told ``--batch-size`` alone; ``batch-size`` in a file
+    was told "batch_size, batch_repeats" (the settings it begins too). Both guess alike now."""
+    from snnsim import config, run
+
+    assert config.setting_hint("batch-size", set(config.field_names())) == "; did you mean batch_size?"
+    from snnsim.cli import _flags_meant
+
+    assert _flags_meant(run.build_parser(), ["--batch_size"]) == ["--batch-size"]
+
+
 def test_plural_counts_one_in_the_singular():
     """``sweep local`` said "ran 1 jobs in 1 packs"; counts in messages go through plural."""
     from snnsim.cli import plural

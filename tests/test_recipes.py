@@ -131,11 +131,12 @@ def test_a_config_file_key_that_is_no_setting_is_named_as_a_key(tmp_path, capsys
 def test_a_misspelled_key_of_a_config_file_gets_the_settings_it_may_mean(tmp_path, capsys):
     """A misspelled key of a run's config file (``hiden``, ``batch-size`` as the flag spells it,
     ``learning_rate``) was answered with the list of all 55 settings; an experiment file's gets the
-    settings it may mean. So does a run's config file now."""
+    settings it may mean. So does a run's config file now; ``batch-size``, a setting but for its
+    dash, is told that one alone, as ``--batch_size`` on the command line is."""
     from snnsim.run import main
 
     toml = tmp_path / "c.toml"
-    for key, meant in [("hiden", "hidden"), ("batch-size", "batch_size, batch_repeats"),
+    for key, meant in [("hiden", "hidden"), ("batch-size", "batch_size"),
                        ("learning_rate", "lr, lr_schedule, learn_tau"), ("num_epochs", "epochs")]:  # fmt: skip
         toml.write_text(f"{key} = 3\n")
         assert main(["--config", str(toml), "--quiet"]) == 2
