@@ -427,6 +427,12 @@ def _flags(settings: dict) -> str:
 BASELINES = {"ann": "a non-spiking network", "linear": "ridge regression, fitted in closed form"}
 
 
+def in_file(name: str, ns: argparse.Namespace) -> bool:
+    """Whether setting ``name`` is one of a TOML ``--config`` file's (or its default there), not a
+    flag: a note names it as the file's key (``n_val_batches``, ``model = "linear"``)."""
+    return getattr(ns, "config", None) is not None and rerun_file(ns) is None and name not in vars(ns)
+
+
 def given_as(names: list[str], ns: argparse.Namespace) -> str:
     """Settings ``names`` as their user gave them: flags (``--patience``), then the keys of the
     TOML ``--config`` file that no flag gave (``patience, hidden in q.toml``)."""
@@ -445,7 +451,8 @@ def unread_note(cfg: RunConfig, settings: dict, ns: argparse.Namespace) -> str |
         return None
     listed = given_as(names, ns)
     effect = "it has" if len(names) == 1 else "they have"
-    return f"snnsim.run: note: --model {cfg.model} ({BASELINES[cfg.model]}) does not read {listed}; {effect} no effect"
+    model = f'model = "{cfg.model}"' if in_file("model", ns) else f"--model {cfg.model}"
+    return f"snnsim.run: note: {model} ({BASELINES[cfg.model]}) does not read {listed}; {effect} no effect"
 
 
 def unit_note(settings: dict, ns: argparse.Namespace) -> str | None:
@@ -479,15 +486,19 @@ def rerun_note(ns: argparse.Namespace) -> str | None:
             f"{results.NUMERICS_VERSION}: its run gives other numbers here (in the last bits, or more)")  # fmt: skip
 
 
-def synthetic_note(cfg: RunConfig) -> str | None:
+def synthetic_note(cfg: RunConfig, ns: argparse.Namespace) -> str | None:
     """A one-line note where a BMI run's ``--data`` names a built-in synthetic set (``synthetic``,
     ``synthetic:NAME[:SEED]``) and a file of that name is in the current folder: the set is read,
-    not the file (a refused name points to its file the same way: bmi_synthetic.parse_source)."""
+    not the file (a refused name points to its file the same way: bmi_synthetic.parse_source).
+    Given by a TOML ``--config`` file, named as its key there."""
     from .datasets import bmi as bmi_data
 
     if cfg.study != "bmi" or cfg.data is None or bmi_data.is_file_source(cfg.data) or not os.path.isfile(cfg.data):
         return None
     which = "the" if cfg.data == "synthetic" else "a"
+    if in_file("data", ns):
+        return (f'snnsim.run: note: data = "{cfg.data}" in {ns.config} is {which} built-in synthetic set; a file of '
+                f'that name is here: give "./{cfg.data}" to read it')  # fmt: skip
     return (f"snnsim.run: note: --data {cfg.data} is {which} built-in synthetic set; a file of that name is here: "
             f"give ./{cfg.data} to read it")  # fmt: skip
 
@@ -500,7 +511,8 @@ def idle_note(cfg: RunConfig, settings: dict, ns: argparse.Namespace) -> str | N
                  ("--fallback-dir", getattr(ns, "fallback_dir", None)),
                  ("--keep-checkpoints", getattr(ns, "keep_checkpoints", False))) if given]  # fmt: skip
     if cfg.study == "ipd" and "patience" in settings and cfg.n_val_batches == 0:
-        idle.append(f"{given_as(['patience'], ns)} (no --n-val-batches: early stopping needs validation data)")
+        val = "n_val_batches" if in_file("patience", ns) else "--n-val-batches"  # named as patience is
+        idle.append(f"{given_as(['patience'], ns)} (no {val}: early stopping needs validation data)")
     if cfg.study == "bmi" and cfg.model == "linear" and getattr(ns, "tensorboard", None):
         idle.append("--tensorboard (ridge regression has no epochs)")
     if not idle:
@@ -948,7 +960,7 @@ def main(argv: list[str] | None = None) -> int:
             print(note, file=sys.stderr)
         given = named(ns, settings)
         notes = (unread_note(cfg, given, ns), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns),
-                 synthetic_note(cfg))  # fmt: skip
+                 synthetic_note(cfg, ns))  # fmt: skip
         for note in notes:
             if note and not getattr(ns, "quiet", False):
                 print(note, file=sys.stderr)

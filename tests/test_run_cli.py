@@ -436,7 +436,8 @@ def test_a_result_file_whose_data_file_changed_is_refused(tmp_path, capsys, bmi_
 def test_a_synthetic_source_with_a_file_of_its_name_here_gets_a_note(tmp_path, capsys, monkeypatch):
     """``--data synthetic`` in a folder that holds a file named ``synthetic`` trained on the
     built-in set without a word (exit 0), as a refused ``synthetic:...`` name points to its file
-    (bmi_synthetic.parse_source): a note says which set it is and how to read the file."""
+    (bmi_synthetic.parse_source): a note says which set it is and how to read the file; given in a
+    config file, as the file's key (it said ``--data``)."""
     monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
     monkeypatch.chdir(tmp_path)
     ridge = ["--study", "bmi", "--model", "linear", "--n-train-folds", "2"]
@@ -451,6 +452,14 @@ def test_a_synthetic_source_with_a_file_of_its_name_here_gets_a_note(tmp_path, c
         ]
     assert main([*ridge, "--data", "synthetic", "--quiet"]) == 0
     assert "note:" not in capsys.readouterr().err
+    # given by a TOML --config file's key, named as the key, not as the flag --data it has not
+    toml = tmp_path / "c.toml"
+    toml.write_text('data = "synthetic:weak:1"\n')
+    assert main([*ridge, "--config", str(toml)]) == 0
+    assert _notes(capsys.readouterr().err) == [
+        f'snnsim.run: note: data = "synthetic:weak:1" in {toml} is a built-in synthetic set; a file of that name is '
+        'here: give "./synthetic:weak:1" to read it'
+    ]
 
 
 def test_a_synthetic_run_names_its_arrays_and_a_changed_cache_is_refused(tmp_path, capsys, monkeypatch):
@@ -940,18 +949,23 @@ def test_a_result_file_computed_otherwise_gets_a_note(tmp_path, capsys, monkeypa
 
 def test_notes_name_a_config_files_settings_as_its_keys(tmp_path, capsys):
     """A setting without effect that a TOML --config file gave is named as its key in that file,
-    not as a flag its user never typed (ridge reads neither patience nor hidden); a flag given too
-    is named as the flag."""
+    not as a flag its user never typed (ridge reads neither patience nor hidden), and so are the
+    settings it is read with (the file's decoder was named "--model linear", and its missing
+    validation data "no --n-val-batches"); a flag given too is named as the flag."""
     path = tmp_path / "q.toml"
     path.write_text('patience = 3\nstudy = "bmi"\nmodel = "linear"\nn_train_folds = 2\nhidden = 50\n')
     assert main(["--config", str(path)]) == 0
+    notes = [n for n in _notes(capsys.readouterr().err) if "no effect" in n]
+    assert notes == [f'snnsim.run: note: model = "linear" (ridge regression, fitted in closed form) does not read '
+                     f"patience, hidden in {path}; they have no effect"]  # fmt: skip
+    assert main(["--config", str(path), "--model", "linear"]) == 0
     notes = [n for n in _notes(capsys.readouterr().err) if "no effect" in n]
     assert notes == [f"snnsim.run: note: --model linear (ridge regression, fitted in closed form) does not read "
                      f"patience, hidden in {path}; they have no effect"]  # fmt: skip
     path.write_text("patience = 3\nepochs = 1\nn_train_batches = 2\nn_test_batches = 1\nhidden = 8\n")
     assert main(["--config", str(path)]) == 0
     assert [n for n in _notes(capsys.readouterr().err) if "no effect" in n] == [
-        f"snnsim.run: note: patience in {path} (no --n-val-batches: early stopping needs validation data) has no effect"
+        f"snnsim.run: note: patience in {path} (no n_val_batches: early stopping needs validation data) has no effect"
     ]
     assert main(["--config", str(path), "--patience", "4"]) == 0
     assert [n for n in _notes(capsys.readouterr().err) if "no effect" in n] == [
