@@ -473,6 +473,39 @@ def test_every_command_a_document_shows_parses(document):
     assert not failures, f"{document.relative_to(ROOT)}:\n" + "\n".join(failures)
 
 
+def outs_written_twice(text: str) -> list[str]:
+    """The ``--out`` files that two different commands of one code block write, the later without
+    ``--overwrite``: run as written, the later one stops with "exists". The same command given
+    again (a stopped run resumed) and the figure folder of ``snnsim.plots`` are no such case."""
+    twice = []
+    for block in re.findall(r"^[ \t]*```\w*\n(.*?)^[ \t]*```", text, re.S | re.M):
+        first: dict[str, tuple[str, str]] = {}
+        for command, args in documented_commands(f"```\n{block}```\n"):
+            out = re.search(r"--out[ =](\S+)", args)
+            if not out or command == "snnsim.plots":
+                continue
+            if first.setdefault(out[1], (command, args)) != (command, args) and "--overwrite" not in args:
+                twice.append(f"{out[1]}: `{' '.join(first[out[1]])}`, then `{command} {args}`")
+    return twice
+
+
+def test_no_code_block_writes_one_out_file_with_two_commands():
+    """README.md's life-cycle block predicted with an IPD model and then a BMI model into the same
+    ``--out predictions.h5``: a reader running the block as written had the second refused
+    (``--out: predictions.h5 exists``, exit 2)."""
+    block = "```\npython -m snnsim.run --out r.h5   # ^C\npython -m snnsim.run --out r.h5\n"
+    block += "python -m snnsim.predict r.h5 --out p.h5\npython -m snnsim.predict b.h5 --out p.h5\n```\n"
+    assert outs_written_twice(block) == [
+        "p.h5: `snnsim.predict r.h5 --out p.h5`, then `snnsim.predict b.h5 --out p.h5`"
+    ]  # fmt: skip
+    twice = [
+        f"{document.relative_to(ROOT)}: {case}"
+        for document in [ROOT / "README.md", ROOT / "benchmarks" / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+        for case in outs_written_twice(document.read_text())
+    ]
+    assert not twice, "one file written by two commands of a block:\n" + "\n".join(twice)
+
+
 #: Other programs' options that the documents name in prose: pip's and sbatch's.
 _FOREIGN_FLAGS = {"--no-deps", "--array"}
 
