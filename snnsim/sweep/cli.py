@@ -488,13 +488,21 @@ def pack_hint(exp: Experiment, n_todo: int, ns: argparse.Namespace) -> str | Non
 
 
 def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
-    """The job indices ``spec`` (sbatch ``--array`` syntax), each checked against the grid."""
+    """The job indices ``spec`` (sbatch ``--array`` syntax), each checked against the grid. A
+    ``%K`` throttle is refused: ``local`` runs ``-j N`` jobs at once, and would drop it silently."""
     try:
-        return set(jobs_mod.parse_array_spec(spec, check=exp.check_index))
+        indices = set(jobs_mod.parse_array_spec(spec, check=exp.check_index))
     except experiment_mod.ExperimentError:  # an index past the grid: named
         raise
     except ValueError:
         raise SnnsimError(f"{flag}: expected sbatch --array syntax such as 0-3,7, got {spec!r}") from None
+    if "%" in spec:
+        jobs, _, throttle = spec.partition("%")
+        raise SnnsimError(
+            f"{flag}: %{throttle.strip()}: a throttle, which has no effect here (-j N sets how many jobs run at "
+            f"once); give the indices alone: {jobs.strip()}"
+        )
+    return indices
 
 
 def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:

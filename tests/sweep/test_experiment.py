@@ -333,6 +333,21 @@ def test_local_refuses_bad_indices(indices, tmp_path, capsys):
     assert not (tmp_path / "r" / "x").exists()
 
 
+@pytest.mark.parametrize("args", [["local", "{exp}", "-j", "2", "--indices", "0-1%1"],
+                                  ["run", "{exp}", "0", "--pack", "2", "--only", "0-1%1"]])  # fmt: skip
+def test_a_throttle_that_would_be_ignored_is_refused(args, tmp_path, capsys):
+    """docs/sweeps.md: ``--indices`` takes sbatch's ``--array`` syntax. ``local -j 2 --indices
+    0-1%1`` read the ``%1`` throttle and ran both jobs at once all the same: a limit the user set,
+    dropped without a word. ``-j`` is the limit of ``local``."""
+    exp_file = tmp_path / "x.toml"
+    exp_file.write_text('name = "x"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = [0, 1]\n')
+    args = [a.format(exp=exp_file) for a in args]
+    assert cli.main(["--results-dir", str(tmp_path / "r"), *args]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and "%1: a throttle, which has no effect here" in err[0] and "-j" in err[0], err
+    assert not (tmp_path / "r" / "x").exists()
+
+
 def test_aliases_are_resolved_before_duplicates_are_counted():
     with pytest.raises(ExperimentError, match="twice"):
         loads('name = "x"\n[sweep]\nreadout = ["mean", "oc"]\n')
