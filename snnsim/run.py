@@ -776,13 +776,13 @@ def _kept_checkpoint(path: Path, stopped: bool = False) -> str:
         info = json.loads(Path(f"{path}.json").read_text())
         epoch, epochs = int(info["epoch"]), int(info["epochs"])
     except (OSError, ValueError, KeyError, TypeError):
-        return f"its checkpoint stays ({path.name}): the same command resumes from it"
+        return f"its checkpoint stays ({path}): the same command resumes from it"
     if epoch >= epochs:
-        return f"the checkpoint of its last epoch stays ({path.name}): the same command resumes from it and only " \
+        return f"the checkpoint of its last epoch stays ({path}): the same command resumes from it and only " \
                "writes the result"  # fmt: skip
     if stopped:
-        return f"the checkpoint of epoch {epoch} of {epochs} stays ({path.name}): the same command resumes from it"
-    return f"the checkpoint of epoch {epoch} of {epochs} stays ({path.name}; later ones could not be written): " \
+        return f"the checkpoint of epoch {epoch} of {epochs} stays ({path}): the same command resumes from it"
+    return f"the checkpoint of epoch {epoch} of {epochs} stays ({path}; later ones could not be written): " \
            f"the same command resumes from it and trains epochs {epoch + 1}-{epochs} again"  # fmt: skip
 
 
@@ -945,7 +945,7 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
                     remove_checkpoint(path)
         elif kept := [path for path in dict.fromkeys(own) if path in mine and path.exists()]:  # what a rerun resumes
             exc.kept = _kept_checkpoint(kept[0], stopped=True) if len(kept) == 1 else \
-                f"their checkpoints stay ({', '.join(p.name for p in kept)}): the same command resumes from them"  # fmt: skip
+                f"their checkpoints stay ({', '.join(map(str, kept))}): the same command resumes from them"  # fmt: skip
         raise
 
 

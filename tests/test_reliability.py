@@ -260,12 +260,12 @@ def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
     ckpt = tmp_path / ".r.h5.r0-0.ckpt"
     side = tmp_path / ".r.h5.r0-0.ckpt.json"
     side.write_text('{"epoch": 20, "epochs": 60}')
-    assert _kept_checkpoint(ckpt).startswith("the checkpoint of epoch 20 of 60 stays (.r.h5.r0-0.ckpt; later ones")
+    assert _kept_checkpoint(ckpt).startswith(f"the checkpoint of epoch 20 of 60 stays ({ckpt}; later ones")
     assert _kept_checkpoint(ckpt).endswith("resumes from it and trains epochs 21-60 again")
     side.write_text('{"epoch": 60, "epochs": 60}')
     assert "of its last epoch stays" in _kept_checkpoint(ckpt) and "only writes the result" in _kept_checkpoint(ckpt)
     side.write_text("{")
-    assert _kept_checkpoint(ckpt) == "its checkpoint stays (.r.h5.r0-0.ckpt): the same command resumes from it"
+    assert _kept_checkpoint(ckpt) == f"its checkpoint stays ({ckpt}): the same command resumes from it"
 
 
 # ``python -m snnsim.run`` whose disk fills up (another job on it) right after the checkpoint of
@@ -304,7 +304,7 @@ def test_a_sidecar_that_cannot_be_written_does_not_name_an_older_epoch(tmp_path)
         ckpt = folder / ".r.h5.r0-0.ckpt"
         assert torch.load(ckpt, weights_only=False)["loop"]["epoch"] == 2
         assert not (folder / ".r.h5.r0-0.ckpt.json").exists()
-        assert "its checkpoint stays (.r.h5.r0-0.ckpt): the same command resumes from it" in err
+        assert f"its checkpoint stays ({ckpt}): the same command resumes from it" in err
 
 
 # -- 4. signals and leftover temporaries -----------------------------------------------------------

@@ -102,7 +102,7 @@ def test_sigterm_then_the_same_command_resumes_and_ends_bit_for_bit(tmp_path):
     assert 2 <= stopped_at < 12
     assert err.strip().splitlines()[-1] == (  # the stop names what a rerun resumes from
         f"snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch {stopped_at} of 12 stays "
-        f"(.r.h5.r0-0.ckpt): the same command resumes from it"
+        f"({resumed.parent / '.r.h5.r0-0.ckpt'}): the same command resumes from it"
     )
 
     again = run(*IPD, "--out", str(resumed))
@@ -175,8 +175,8 @@ def test_a_stop_between_a_checkpoint_and_its_sidecar_names_the_epoch_it_holds(tm
     held = torch.load(tmp_path / ".r.h5.r0-0.ckpt", weights_only=False)["loop"]["epoch"]
     assert held == 2 and sidecar(tmp_path)["epoch"] == held
     assert proc.stderr.strip().splitlines()[-1] == (
-        "snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch 2 of 3 stays (.r.h5.r0-0.ckpt): "
-        "the same command resumes from it"
+        f"snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch 2 of 3 stays "
+        f"({tmp_path / '.r.h5.r0-0.ckpt'}): the same command resumes from it"
     )
     again = run(*args)
     assert again.returncode == 0 and "resuming from the checkpoint after epoch 2 of 3" in again.stderr, again.stderr
@@ -202,7 +202,8 @@ def test_a_checkpoint_of_other_repeats_is_not_left_for_good_nor_named(tmp_path, 
         patched.setattr(results, "write", write)
         lost = run(*short)
     assert lost.returncode == 5, lost.stderr
-    assert "the checkpoint of its last epoch stays (.r.h5.r0-2.ckpt)" in lost.stderr and "r0-1" not in lost.stderr
+    assert f"the checkpoint of its last epoch stays ({tmp_path / '.r.h5.r0-2.ckpt'})" in lost.stderr
+    assert "r0-1" not in lost.stderr
     done = run(*short)
     assert done.returncode == 0, done.stderr
     assert f"removed the checkpoint(s) of an earlier run of {out} with other settings: .r.h5.r0-1.ckpt" in done.stderr
@@ -527,7 +528,7 @@ def test_a_run_of_other_settings_into_the_same_out_leaves_a_live_runs_checkpoint
     # writing that (a save finishes before a signal is acted on)
     final = sidecar(tmp_path)
     assert final == held or final == {**held, "epoch": held["epoch"] + 1}, (final, held)
-    assert f"the checkpoint of epoch {final['epoch']} of 400 stays (.r.h5.r0-0.ckpt)" in err
+    assert f"the checkpoint of epoch {final['epoch']} of 400 stays ({tmp_path / '.r.h5.r0-0.ckpt'})" in err
 
 
 def test_a_second_run_of_the_same_command_does_not_take_over_a_live_runs_checkpoint(tmp_path):
@@ -652,8 +653,8 @@ def test_a_stop_held_while_the_last_checkpoint_fails_to_write_still_stops(tmp_pa
     assert not out.exists()
     err = capsys.readouterr().err.strip().splitlines()
     assert any("checkpoint: cannot write" in line and "No space left on device" in line for line in err), err
-    assert err[-1] == ("snnsim.run: stopped by SIGTERM; no result written; its checkpoint stays (.r.h5.r0-0.ckpt): "
-                       "the same command resumes from it"), err  # fmt: skip
+    assert err[-1] == (f"snnsim.run: stopped by SIGTERM; no result written; its checkpoint stays "
+                       f"({tmp_path / '.r.h5.r0-0.ckpt'}): the same command resumes from it"), err  # fmt: skip
     assert run_cli.main(args) == 0 and out.exists()
     assert "resuming from the checkpoint after epoch 2 of 2" in capsys.readouterr().err
 
