@@ -223,6 +223,10 @@ def provenance_attrs(config: RunConfig, device: str) -> dict:
 PROVENANCE = ("versions", "data_file_sha256", "synthetic_data_sha256", "cpu", "gpu", "kernels", "numerics_env",
               "mixed_hardware")  # fmt: skip
 
+#: What a run's ``loss`` adds to its task loss when ``rate_reg`` > 0 (its long name says so; the
+#: figures read it back from there, without torch).
+PENALTY = " + firing-rate penalty"
+
 
 def same_file(path: str | os.PathLike, other: str | os.PathLike) -> bool:
     """Whether ``path`` and ``other`` (``results/NAME`` resolved as :func:`load` does) name one file."""

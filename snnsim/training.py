@@ -110,10 +110,6 @@ def lr_at(cfg: Any) -> Callable[[int], float] | None:
     return None if cfg.lr_schedule == "constant" else lambda epoch: epoch_lr(cfg, epoch)
 
 
-#: What a run's ``loss`` adds to its task loss when ``rate_reg`` > 0 (its long name says so).
-PENALTY = " + firing-rate penalty"
-
-
 def rate_penalty(hidden_spikes: torch.Tensor, cfg: RunConfig, step_seconds: float) -> torch.Tensor:
     """Firing-rate regularisation per model (M,): ``rate_reg`` times the mean over hidden neurons
     of ((r - r*) / r*)^2, with r a neuron's rate (Hz) over the mini-batch's samples and steps

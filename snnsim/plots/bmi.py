@@ -27,6 +27,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..errors import ResultError
+from ..results import PENALTY
 from .common import (
     DIMENSIONLESS,
     SPLIT_COLOURS,
@@ -495,8 +496,6 @@ def _kind_of(da: xr.DataArray, ds: xr.Dataset | None = None) -> str:
     merge whose jobs' long names differ (joined by " | "), each kind, joined the same way; the
     loss of jobs with and without ``--rate-reg`` as ``ds``'s ``rate_reg`` says: the penalty in
     every point drawn, in none, or "where rate_reg > 0"."""
-    from ..training import PENALTY
-
     kinds: dict[str, None] = {}
     for text in str(da.attrs.get("long_name", "")).split(" | "):
         head = text.split(";")[0]

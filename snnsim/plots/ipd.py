@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..cli import plural
 from ..errors import ResultError
+from ..results import PENALTY
 from .common import (
     DIMENSIONLESS,
     SPLIT_COLOURS,
@@ -303,8 +304,6 @@ def training_curves(
 def _penalty_note(ds: xr.Dataset) -> str:
     """What an IPD ``loss`` holds besides the NLL: the firing-rate penalty of ``--rate-reg``
     (added to the loss it trains on), in every run or where ``rate_reg`` (swept) is above 0."""
-    from ..training import PENALTY
-
     reg = np.atleast_1d(ds["rate_reg"].values if "rate_reg" in ds.coords else ds.attrs.get("config_rate_reg", 0.0))
     if not (reg > 0).any():
         return ""

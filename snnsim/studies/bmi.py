@@ -57,9 +57,8 @@ from ..network import WEIGHT_UNITS, Architecture, Decoder, NetworkOutput, per_mo
 from ..network import weight_dims as decoder_weight_dims
 from ..network import weight_values as decoder_weight_values
 from ..readouts import get_readout
-from ..results import provenance_attrs
+from ..results import PENALTY, provenance_attrs
 from ..training import (
-    PENALTY,
     FitOptions,
     Training,
     checkpoint_key,

@@ -29,9 +29,8 @@ from ..functional.lif import LIFParameters
 from ..metrics import Classification, classification_metrics, continuise, discretise
 from ..network import WEIGHT_UNITS, Architecture, Decoder, NetworkOutput, PartOutput, weight_dims, weight_values
 from ..readouts import get_readout, sum_over_time
-from ..results import provenance_attrs
+from ..results import PENALTY, provenance_attrs
 from ..training import (
-    PENALTY,
     FitOptions,
     Training,
     checkpoint_key,

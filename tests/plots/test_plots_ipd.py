@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -118,6 +121,34 @@ def test_training_curves_of_a_bmi_rate_reg_grid_name_its_losss_kind_not_the_join
     assert plots.training_curves(ds.sel(rate_reg=[0.0]), "loss").axes[0].get_ylabel() == (
         "Training loss (MSE, z-scored targets)"
     )
+
+
+def test_curves_of_a_rate_reg_grid_draw_without_torch(ipd_grid, bmi_grid, tmp_path):
+    """The curves of a ``rate_reg`` sweep name the firing-rate penalty, a label that was imported
+    from :mod:`snnsim.training`, and so torch (seconds of a plot command); they are drawn where
+    torch cannot be imported."""
+    ipd = ipd_grid.isel(readout=[0], tau=[0]).expand_dims(rate_reg=[0.0, 1.0])
+    bmi = xr.concat([bmi_grid, bmi_grid], "rate_reg", data_vars="all").assign_coords(rate_reg=[0.0, 0.1])
+    bmi["loss"].attrs["long_name"] = (
+        "mean training loss (MSE, z-scored targets); NaN after early stop | "
+        "mean training loss (MSE, z-scored targets + firing-rate penalty); NaN after early stop"
+    )
+    ipd.to_netcdf(tmp_path / "ipd.nc", engine="h5netcdf")
+    bmi.to_netcdf(tmp_path / "bmi.nc", engine="h5netcdf")
+    code = (
+        "import sys; sys.modules['torch'] = None; import xarray as xr; from snnsim import plots; "
+        f"ipd = xr.load_dataset({str(tmp_path / 'ipd.nc')!r}, engine='h5netcdf'); "
+        f"bmi = xr.load_dataset({str(tmp_path / 'bmi.nc')!r}, engine='h5netcdf'); "
+        "print(plots.training_curves(ipd).axes[0].get_ylabel()); "
+        "print(plots.learning_curves(bmi, variables=['loss'], sel={'rate_reg': 0.1, 'n_train_folds': 8})"
+        ".axes[0].get_ylabel().replace(chr(10), ' '))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "Mean training loss (NLL + firing-rate penalty where rate_reg > 0)",
+        "Training loss (MSE, z-scored targets + firing-rate penalty)",
+    ]
 
 
 def test_training_curves_plot_the_median_over_seeds_per_group(ipd_grid):
