@@ -73,6 +73,12 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+#: The libraries of :func:`library_versions` that compute a run's numbers: a checkpoint must have
+#: been made with their versions to be resumed (a result file names one set of versions for all
+#: its epochs), and a file made with others computed otherwise (:func:`computed_otherwise`).
+COMPUTING = ("torch", "snntorch", "norse", "numpy")
+
+
 def _cpuinfo(field: str) -> str:
     """The first value of ``field`` in /proc/cpuinfo ("?" where there is none)."""
     try:
@@ -156,12 +162,11 @@ def mixed_hardware(attrs: Mapping[str, Any], parts: list[tuple[list[int], tuple[
 def computed_otherwise(attrs: Mapping[str, Any]) -> list[str]:
     """What a result file's ``attrs`` name that computes its numbers otherwise than this process
     would on the CPU, as ``"torch 2.3.0 (here 2.4.1)"``: the libraries that compute
-    (:data:`snnsim.training.COMPUTING`), the CPU, the :data:`NUMERICS_ENV` variables, and the
+    (:data:`COMPUTING`), the CPU, the :data:`NUMERICS_ENV` variables, and the
     torch loops or the compiled kernels (compiled with or without OpenMP: the same numbers; a run
     that used none of them: neither they nor :data:`KERNELS_ENV` count; for one that used them,
     the kernels are built here, as its run would)."""
     from .backends import _native
-    from .training import COMPUTING
 
     out = []
     try:

@@ -347,13 +347,8 @@ def _read_checkpoint(options: FitOptions) -> dict[str, Any] | None:
 CHECKPOINT_ENTRIES = {"key", "model", "trainer", "loop"}
 
 
-#: The libraries whose versions a checkpoint must have been made with to be resumed: those that
-#: compute (a result file names one set of versions for all its epochs).
-COMPUTING = ("torch", "snntorch", "norse", "numpy")
-
-
 def _computing_versions() -> dict[str, str]:
-    from .results import library_versions
+    from .results import COMPUTING, library_versions
 
     versions = library_versions()
     return {name: versions[name] for name in COMPUTING}
@@ -409,7 +404,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
     at most ``epochs`` epochs; see the module docstring. ``key`` identifies the models in a
     checkpoint (their configs and seeds): a checkpoint with another key, made on another kind
     of device (``--device auto`` may pick a GPU on the node a requeued job lands on) or with other
-    versions of the libraries that compute (:data:`COMPUTING`), is not resumed.
+    versions of the libraries that compute (:data:`snnsim.results.COMPUTING`), is not resumed.
     ``lr_at(epoch)`` (0-based) sets the learning rate of ``trainer.optimiser`` before each epoch.
     ``average``: the decay per mini-batch of the weight average (:class:`WeightAverage`; 0: none)."""
     start, built = time.perf_counter(), _native.build_seconds  # the kernels' build is no training time

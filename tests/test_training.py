@@ -350,7 +350,7 @@ def test_keep_checkpoints_keeps_the_last_one(tmp_path):
     kept = list(tmp_path.glob(".r.h5.*.ckpt"))
     assert len(kept) == 1
     sidecar = json.loads(Path(f"{kept[0]}.json").read_text())
-    versions = {k: v for k, v in json.loads(results.load(out).attrs["versions"]).items() if k in training.COMPUTING}
+    versions = {k: v for k, v in json.loads(results.load(out).attrs["versions"]).items() if k in results.COMPUTING}
     assert sidecar == {"epoch": 3, "epochs": 3, "configs": [config_digest(results.load(out).attrs["config"])],
                        "versions": versions, "numerics_version": results.NUMERICS_VERSION}  # fmt: skip
 
