@@ -27,7 +27,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..errors import ResultError
-from ..results import PENALTY
 from .common import (
     DIMENSIONLESS,
     SPLIT_COLOURS,
@@ -38,8 +37,10 @@ from .common import (
     checked_repeat,
     checked_sel,
     colours,
+    curve_label,
     curve_summary,
     format_setting,
+    kind_of,
     merge_holes,
     new_figure,
     sample_dims,
@@ -463,50 +464,10 @@ def rmse_figure(ds: xr.Dataset, output: int | str = 0, **kwargs: Any) -> Figure:
     return training_size_figure(ds, "rmse", output, **kwargs)
 
 
-CURVE_LABELS = {
-    "loss": "Training loss",
-    "val_loss": "Validation loss",
-    "val_fvaf_curve": "Validation FVAF",
-    "train_loss": "Training loss",
-    "hidden_rate_curve": "Hidden firing rate",
-}
-
-
 def epoch_variables(ds: xr.Dataset) -> list[str]:
     """Per-epoch curves of a run (``loss``, ``val_fvaf_curve`` ...), training loss first."""
     names = [str(n) for n, v in ds.data_vars.items() if "epoch" in v.dims and v.dtype.kind == "f"]
     return sorted(names, key=lambda n: (not n.startswith(("loss", "train")), n))
-
-
-def _curve_label(name: str) -> str:
-    """The row label of per-epoch variable ``name``: :data:`CURVE_LABELS`, the learning rate's
-    from the config's help of ``--lr`` (whose optimiser it is: "Adam learning rate"), else the
-    name in words."""
-    if name == "lr_curve":
-        from ..config import metadata
-
-        help_text = metadata("lr")["help"]
-        return help_text[0].upper() + help_text[1:]
-    return CURVE_LABELS.get(name, name.replace("_", " "))
-
-
-def _kind_of(da: xr.DataArray, ds: xr.Dataset | None = None) -> str:
-    """What the long name of a per-epoch curve says in brackets before its first ';':
-    "MSE, z-scored targets" of "mean training loss (MSE, z-scored targets); NaN after ...". Of a
-    merge whose jobs' long names differ (joined by " | "), each kind, joined the same way; the
-    loss of jobs with and without ``--rate-reg`` as ``ds``'s ``rate_reg`` says: the penalty in
-    every point drawn, in none, or "where rate_reg > 0"."""
-    kinds: dict[str, None] = {}
-    for text in str(da.attrs.get("long_name", "")).split(" | "):
-        head = text.split(";")[0]
-        start, end = head.find("("), head.rfind(")")
-        kinds[head[start + 1 : end] if 0 <= start < end else ""] = None
-    bases = {kind.removesuffix(PENALTY) for kind in kinds}
-    if len(kinds) > 1 and len(bases) == 1 and ds is not None and "rate_reg" in ds.coords:
-        reg = np.atleast_1d(ds["rate_reg"].values)
-        penalty = "" if not (reg > 0).any() else PENALTY if (reg > 0).all() else f"{PENALTY} where rate_reg > 0"
-        return bases.pop() + penalty
-    return " | ".join(kind for kind in kinds if kind)
 
 
 def _empty_note(name: str, model: Any) -> str:
@@ -568,8 +529,8 @@ def learning_curves(
             if r == len(variables) - 1:
                 ax.set_xlabel("Epoch")
         units = ds[name].attrs.get("units")
-        label = _curve_label(name)
-        kind = _kind_of(ds[name], ds) if str(units or "") in DIMENSIONLESS else ""
+        label = curve_label(name)
+        kind = kind_of(ds[name], ds) if str(units or "") in DIMENSIONLESS else ""
         if kind:  # the loss's kind (MSE ...), the FVAF's outputs
             label += f"\n({kind})"
         axes[r, 0].set_ylabel(with_units(label, units))

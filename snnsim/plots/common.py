@@ -27,6 +27,7 @@ import numpy as np
 
 from ..atomic_write import WriteFailed, write_bytes
 from ..errors import ResultError, SnnsimError
+from ..results import PENALTY
 
 if TYPE_CHECKING:  # xarray and matplotlib load where a figure is drawn, not for --help or a refusal
     import xarray as xr
@@ -501,6 +502,46 @@ def with_units(label: str, units: Any) -> str:
 
 def units_of(da: xr.DataArray, default: str = "") -> str:
     return str(da.attrs.get("units", default))
+
+
+CURVE_LABELS = {
+    "loss": "Training loss",
+    "val_loss": "Validation loss",
+    "val_fvaf_curve": "Validation FVAF",
+    "train_loss": "Training loss",
+    "hidden_rate_curve": "Hidden firing rate",
+}
+
+
+def curve_label(name: str) -> str:
+    """The row label of per-epoch variable ``name``: :data:`CURVE_LABELS`, the learning rate's
+    from the config's help of ``--lr`` (whose optimiser it is: "Adam learning rate"), else the
+    name in words."""
+    if name == "lr_curve":
+        from ..config import metadata
+
+        help_text = metadata("lr")["help"]
+        return help_text[0].upper() + help_text[1:]
+    return CURVE_LABELS.get(name, name.replace("_", " "))
+
+
+def kind_of(da: xr.DataArray, ds: xr.Dataset | None = None) -> str:
+    """What the long name of a per-epoch curve says in brackets before its first ';':
+    "MSE, z-scored targets" of "mean training loss (MSE, z-scored targets); NaN after ...". Of a
+    merge whose jobs' long names differ (joined by " | "), each kind, joined the same way; the
+    loss of jobs with and without ``--rate-reg`` as ``ds``'s ``rate_reg`` says: the penalty in
+    every point drawn, in none, or "where rate_reg > 0"."""
+    kinds: dict[str, None] = {}
+    for text in str(da.attrs.get("long_name", "")).split(" | "):
+        head = text.split(";")[0]
+        start, end = head.find("("), head.rfind(")")
+        kinds[head[start + 1 : end] if 0 <= start < end else ""] = None
+    bases = {kind.removesuffix(PENALTY) for kind in kinds}
+    if len(kinds) > 1 and len(bases) == 1 and ds is not None and "rate_reg" in ds.coords:
+        reg = np.atleast_1d(ds["rate_reg"].values)
+        penalty = "" if not (reg > 0).any() else PENALTY if (reg > 0).all() else f"{PENALTY} where rate_reg > 0"
+        return bases.pop() + penalty
+    return " | ".join(kind for kind in kinds if kind)
 
 
 def curve_summary(da: xr.DataArray, keep: Sequence[str], q: tuple[float, float] = (25, 75)) -> dict:

@@ -35,6 +35,7 @@ from .common import (
     checked_repeat,
     checked_sel,
     colours,
+    curve_label,
     curve_summary,
     described,
     finite,
@@ -43,6 +44,7 @@ from .common import (
     group_keys,
     grouping_dims,
     is_bmi,
+    kind_of,
     merge_holes,
     new_figure,
     pooled_settings,
@@ -280,11 +282,9 @@ def training_curves(
     if ylabel is None and variable == "loss" and "confusion" in ds:
         ylabel = "Mean training loss (NLL" + _penalty_note(ds) + ")"
     elif ylabel is None and " | " in str(ds[variable].attrs.get("long_name", "")):  # jobs' long names differ
-        from .bmi import _curve_label, _kind_of  # each point's kind, as learning_curves names it
-
         units = ds[variable].attrs.get("units")
-        kind = _kind_of(ds[variable], ds) if str(units or "") in DIMENSIONLESS else ""
-        ylabel = with_units(_curve_label(variable) + (f" ({kind})" if kind else ""), units)
+        kind = kind_of(ds[variable], ds) if str(units or "") in DIMENSIONLESS else ""
+        ylabel = with_units(curve_label(variable) + (f" ({kind})" if kind else ""), units)
     ax.set_ylabel(ylabel or _variable_label(ds[variable]))
     holes = merge_holes(ds)  # a group left out above: say so, as the boxplots' footnote
     ax.set_title(

@@ -247,7 +247,7 @@ def test_learning_curves_of_a_point_of_a_rate_reg_grid_say_whether_its_loss_has_
     for reg, kind in ((0.0, "MSE, z-scored targets"), (0.1, "MSE, z-scored targets + firing-rate penalty")):
         fig = plots.learning_curves(ds, variables=["loss"], sel={"rate_reg": reg, "n_train_folds": 8})
         assert fig.axes[0].get_ylabel() == f"Training loss\n({kind})"
-    assert plots.bmi._kind_of(ds["loss"], ds) == "MSE, z-scored targets + firing-rate penalty where rate_reg > 0"
+    assert plots.common.kind_of(ds["loss"], ds) == "MSE, z-scored targets + firing-rate penalty where rate_reg > 0"
 
 
 def test_rotation_swept_at_one_size_only_is_left_out_of_figure_2(bmi_grid):
