@@ -23,8 +23,8 @@ from snnsim import results
 from snnsim.cli import user_path
 from snnsim.config import RunConfig
 from snnsim.metrics import fvaf
+from snnsim.model_file import load_model
 from snnsim.network import load_weights
-from snnsim.predict import _model_file
 from snnsim.studies.bmi import SNNRegressor, prepare, ridge, weight_dims
 
 PROG = "bmi_readout_refit"
@@ -42,7 +42,7 @@ def snn_run(path: str, data: str | None = None) -> tuple[xr.Dataset, RunConfig]:
     unless a BMI ``--model snn`` run, DataError unless its data file is the one it was made from."""
     if is_predictions(ds := results.load(path)):  # else "holds no trained model (...; a predictions file?)"
         raise WrongResultError(f"{path} is {describe(ds)}, not a BMI --model snn run file{instead(ds, False)}")
-    ds, cfg = _model_file(path)
+    ds, cfg = load_model(path)
     if cfg.study != "bmi" or cfg.model != "snn":
         model = f" of --model {cfg.model}" if cfg.study == "bmi" else ""
         raise WrongResultError(f"{path} is {describe(ds)}{model}, not a BMI --model snn run file")

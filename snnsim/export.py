@@ -139,7 +139,7 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     """The trained model of repeat ``repeat`` (the first when None) of an IPD result file."""
     from . import results
     from .config import flag
-    from .predict import check_complete, check_shapes, refuse_predictions
+    from .model_file import check_complete, check_shapes, refuse_predictions
 
     ds = results.load(path)
     if "config" not in ds.attrs and (merged := results.merged_note(ds.attrs)):  # it holds every job's weights
