@@ -33,6 +33,7 @@ previous step's spikes: its effective operations count the spikes of all but the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -73,6 +74,13 @@ class Costs(NamedTuple):
     synops_eff_macs: float
     synops_eff_acs: float
     hidden_rate_hz: float
+
+
+def cost_variables(costs: Sequence[Costs]) -> dict:
+    """The cost metrics of per-repeat records as result variables over ``repeat``."""
+    return {name: ("repeat", np.array([getattr(c, name) for c in costs], dtype=float),
+                   {"units": units, "long_name": long})
+            for name, units, long in VARIABLES}  # fmt: skip
 
 
 def _is_binary(x: torch.Tensor) -> bool:

@@ -232,6 +232,22 @@ class Training:
         return None if self.lr is None else np.where(np.isnan(self.loss[m]), np.nan, self.lr)
 
 
+def epoch_variables(rows: Sequence) -> dict:
+    """The learning rate and hidden firing rate per epoch of per-repeat records (``lr``,
+    ``hidden_rate``), as result variables over (repeat, epoch)."""
+    out = {}
+    if all(r.lr is not None for r in rows):
+        out["lr_curve"] = (
+            ("repeat", "epoch"),
+            np.stack([r.lr for r in rows]),
+            {"long_name": "learning rate per epoch"},
+        )
+    if all(r.hidden_rate is not None for r in rows):
+        out["hidden_rate_curve"] = (("repeat", "epoch"), np.stack([r.hidden_rate for r in rows]),
+                                    {"units": "Hz", "long_name": "hidden firing rate per epoch (training)"})  # fmt: skip
+    return out
+
+
 class _State:
     """The loop's own state (saved in checkpoints)."""
 

@@ -45,7 +45,7 @@ from torch.nn.utils import parametrize
 from .. import seeding
 from ..backends import make_backend
 from ..config import RunConfig
-from ..costs import Costs
+from ..costs import Costs, cost_variables
 from ..datasets import bmi as bmi_data
 from ..datasets.bmi import BIN_SECONDS, Folds, Splits
 from ..encoders.bmi import PAD, Normaliser, encode, encode_window
@@ -63,13 +63,13 @@ from ..training import (
     Training,
     checkpoint_key,
     clip_gradients,
+    epoch_variables,
     fit_epochs,
     lr_at,
     make_optimiser,
     rate_penalty,
 )
 from . import Outcome, cell
-from .ipd import cost_variables, epoch_variables
 
 RIDGE_GRID = tuple(10.0**k for k in np.arange(-1, 5.5, 0.5))
 EVAL_CHUNK = 4096

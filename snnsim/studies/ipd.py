@@ -21,8 +21,7 @@ import xarray as xr
 from .. import seeding
 from ..backends import make_backend
 from ..config import RunConfig
-from ..costs import VARIABLES as COST_VARIABLES
-from ..costs import Costs
+from ..costs import Costs, cost_variables
 from ..costs import of_decoder as decoder_costs
 from ..encoders.ipd import CHUNK, IPDStimulus, generate
 from ..functional.lif import LIFParameters
@@ -35,6 +34,7 @@ from ..training import (
     Training,
     checkpoint_key,
     clip_gradients,
+    epoch_variables,
     fit_epochs,
     lr_at,
     make_optimiser,
@@ -248,29 +248,6 @@ def cost_of(model: Decoder, cfgs: Sequence[RunConfig], sets: Sequence[Stimuli]) 
         costs.append(decoder_costs(model, m, spikes[m], o.hidden_spikes[k],
                                    None if o.out_spikes is None else o.out_spikes[k], cfg.dt))  # fmt: skip
     return costs
-
-
-def epoch_variables(rows: Sequence) -> dict:
-    """The learning rate and hidden firing rate per epoch of per-repeat records (``lr``,
-    ``hidden_rate``), as result variables over (repeat, epoch)."""
-    out = {}
-    if all(r.lr is not None for r in rows):
-        out["lr_curve"] = (
-            ("repeat", "epoch"),
-            np.stack([r.lr for r in rows]),
-            {"long_name": "learning rate per epoch"},
-        )
-    if all(r.hidden_rate is not None for r in rows):
-        out["hidden_rate_curve"] = (("repeat", "epoch"), np.stack([r.hidden_rate for r in rows]),
-                                    {"units": "Hz", "long_name": "hidden firing rate per epoch (training)"})  # fmt: skip
-    return out
-
-
-def cost_variables(costs: Sequence[Costs]) -> dict:
-    """The cost metrics of per-repeat records as result variables over ``repeat``."""
-    return {name: ("repeat", np.array([getattr(c, name) for c in costs], dtype=float),
-                   {"units": units, "long_name": long})
-            for name, units, long in COST_VARIABLES}  # fmt: skip
 
 
 def _describe(cfgs: Sequence[RunConfig]) -> str:
