@@ -30,6 +30,10 @@ LIGHT = (
     "snnsim.sweep.merge",
     "snnsim.sweep.cli",
     "snnsim.tune",
+    "snnsim.plots.common",
+    "snnsim.plots.ipd",
+    "snnsim.plots.bmi",
+    "snnsim.plots.costs",
 )
 
 
