@@ -302,6 +302,14 @@ def test_array_spec_round_trip(indices, spec):
         assert parse_array_spec(spec + "%4") == sorted(indices)
 
 
+@pytest.mark.parametrize(
+    "spec, indices", [("0-9:2", [0, 2, 4, 6, 8]), ("1-7:3", [1, 4, 7]), ("2-4:5", [2]), ("0-5:2,9", [0, 2, 4, 9])]
+)
+def test_parse_array_spec_takes_the_step_of_a_range(spec, indices):
+    """sbatch's ``A-B:S`` is every S-th index from A to B (B included only if on the step)."""
+    assert parse_array_spec(spec) == indices
+
+
 @pytest.mark.parametrize("spec", ["", ",", "5-3", "1,,2", "4%abc", "4%0", "0-3:0", "a", "-1", "1-", "3%"])
 def test_parse_array_spec_refuses_what_sbatch_refuses(spec):
     """An empty list, an empty range or a bad throttle is refused, not read as no job (or every job)."""
