@@ -227,6 +227,10 @@ BAD = {
         GOOD.replace("[search]", '[search]\ndt = { choices = ["1ms", "0.5ms"] }\ntone_hz = { low = 20, high = 600 }'),
         "search.tone_hz: must be below half the step rate (1 / (2 dt) = 500 Hz), or the sampled tone aliases; got 600 Hz "
         "(a trial with dt=1ms tone_hz=600"),
+    # a stepped range of dt: its every point is a trial's dt, the high end (1.5 ms) included
+    "a dt range whose high end does not divide the duration": (
+        GOOD.replace("[search]", '[search]\ndt = { low = "0.5ms", high = "1.5ms", step = "0.5ms" }'),
+        "search.dt: duration 0.1 s is no whole number of steps of dt=0.0015 s"),
     # a spec's settings are named as its keys, as an experiment file's are: the error named the flag
     # (--dim), which the spec does not have
     "a fixed setting of the other study": (GOOD.replace('backend = "fused"', 'backend = "fused"\ndims = 1'),
