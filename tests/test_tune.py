@@ -282,6 +282,19 @@ def test_a_stepped_duration_takes_a_step_with_a_unit(tmp_path):
     assert [RunConfig(duration=d).steps for d in points] == [50, 60, 70, 80, 90, 100]
 
 
+def test_a_stepped_integer_range_draws_only_its_steps(tmp_path):
+    """``hidden = { low = 4, high = 12, step = 4 }``: the trials draw 4, 8 and 12 only, each of them."""
+    import optuna
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text(GOOD)
+    param = next(p for p in tune.load(spec).search if p.name == "hidden")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(0))
+    drawn = {param.suggest(study.ask()) for _ in range(40)}
+    assert drawn == {4, 8, 12}
+
+
 def test_dt_searched_as_divisors_of_the_duration_is_accepted(tmp_path):
     """dt as choices (or a stepped range) that divide the duration: every trial's config is valid."""
     spec = tmp_path / "spec.toml"
