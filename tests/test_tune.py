@@ -775,6 +775,29 @@ def test_prune_hook_prunes_a_worse_trial(tmp_path):
         assert t.value == np.nanmax(curve)
 
 
+def test_the_best_trial_is_the_first_of_the_highest_completed(tmp_path):
+    """A study's best: the highest value of the completed trials (a pruned trial's higher epoch
+    value and an ask past the budget left out), the first of equals as Optuna's own best_trial."""
+    import optuna
+    from optuna.trial import TrialState
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(GOOD)
+    spec = tune.load(spec)
+    study = optuna.create_study(direction="maximize")
+    for value, state in ((0.2, TrialState.COMPLETE), (0.5, TrialState.COMPLETE), (0.9, TrialState.PRUNED),
+                         (0.5, TrialState.COMPLETE), (None, TrialState.FAIL), (0.95, TrialState.COMPLETE)):  # fmt: skip
+        trial = study.ask()
+        trial.report(value or 0.0, 1)
+        if value == 0.95:
+            trial.set_user_attr("over_budget", True)
+        study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+    info = tune._summary_of(spec, study, tmp_path)
+    assert (info["complete"], info["pruned"], info["failed"]) == ([0, 1, 3], [2], [4])
+    assert (info["best"]["number"], info["best"]["value"]) == (1, 0.5)
+
+
 def test_worker_records_pruned_trials(tmp_path):
     """tune.work on the study's journal with the spec's median pruner (3 startup trials): the
     trial that cannot learn is recorded pruned, `status` counts it, and the budget holds."""
