@@ -594,3 +594,23 @@ def test_a_spiking_readout_is_exported_with_a_spiking_output_by_the_registrys_wo
     kinds = {name: type(network_to_nir(w1, w2, 0.9, 1.0, name, "standard", 1e-3).nodes["out"])
              for name in ("mean", "fr", "fr_last", "last")}  # fmt: skip
     assert kinds == {"mean": nir.LI, "fr": nir.LIF, "fr_last": nir.LIF, "last": nir.LI}
+
+
+def test_the_graph_holds_the_neurons_time_constants_and_the_weights_gain():
+    """alpha 0.8 per 1 ms step, as NIR's Euler step of dt 1e-4 s: tau = dt / (1 - alpha) = 5e-4 s,
+    the weights times 1 / (1 - alpha) = 5; the metadata's ``tau_s`` is the model's own membrane time
+    constant (alpha = exp(-step / tau_s)), not the graph's."""
+    import nir
+
+    from snnsim.export import network_to_nir
+
+    w1, w2 = np.arange(12.0).reshape(4, 3) / 10, np.arange(6.0).reshape(3, 2) / 10
+    graph = network_to_nir(w1, w2, 0.8, 1.5, "mean", "standard", 1e-3)
+    np.testing.assert_allclose(graph.nodes["fc1"].weight, w1.T * 5, rtol=1e-6)
+    np.testing.assert_allclose(graph.nodes["fc2"].weight, w2.T * 5, rtol=1e-6)
+    for node in ("lif1", "out"):
+        np.testing.assert_allclose(graph.nodes[node].tau, 5e-4, rtol=1e-6)
+    assert isinstance(graph.nodes["out"], nir.LI) and graph.nodes["lif1"].tau.shape == (3,)
+    np.testing.assert_array_equal(graph.nodes["lif1"].v_threshold, 1.5)
+    assert graph.metadata["tau_s"] == pytest.approx(4.4814e-3, rel=1e-4)
+    assert np.exp(-1e-3 / graph.metadata["tau_s"]) == pytest.approx(0.8, rel=1e-12)
