@@ -614,3 +614,19 @@ def test_the_graph_holds_the_neurons_time_constants_and_the_weights_gain():
     np.testing.assert_array_equal(graph.nodes["lif1"].v_threshold, 1.5)
     assert graph.metadata["tau_s"] == pytest.approx(4.4814e-3, rel=1e-4)
     assert np.exp(-1e-3 / graph.metadata["tau_s"]) == pytest.approx(0.8, rel=1e-12)
+
+
+def test_repeat_r_exports_the_weights_and_seed_of_that_repeat(tmp_path):
+    """``--repeat 1`` of a run of two repeats (seed 7): the weights of repeat 1 (not the first's), and
+    seed 8, the seed repeat 1 trained with (seed + repeat)."""
+    out = tmp_path / "r.h5"
+    assert run_cli.main([*TINY, "--repeats", "2", "--seed", "7", "--out", str(out)]) == 0
+    ds = results.load(out)
+    assert not np.array_equal(ds.w1.values[0], ds.w1.values[1])
+    for repeat in (1, 0):
+        pt = tmp_path / f"r{repeat}.pt"
+        assert export([str(out), "--format", "pt", "--repeat", str(repeat), "--out", str(pt)], tmp_path).returncode == 0
+        saved = torch.load(pt)
+        assert (saved["repeat"], saved["seed"]) == (repeat, 7 + repeat)
+        np.testing.assert_array_equal(saved["w1"].numpy(), ds.w1.values[repeat])
+        np.testing.assert_array_equal(saved["w2"].numpy(), ds.w2.values[repeat])
