@@ -327,6 +327,19 @@ def test_a_second_run_into_the_same_folder_says_that_it_hides_the_first(tmp_path
     assert "resuming from the checkpoint after epoch 1 of 2" in err and "held the events" not in err, err
 
 
+def test_a_second_run_of_two_repeats_names_the_first_folder_and_counts_the_other(tmp_path, capsys):
+    """Both repeats' folders held the first run's events: the line names repeat-0 and counts one more."""
+    tb = tmp_path / "tb"
+    args = [*IPD, "--epochs", "1", "--tensorboard", str(tb)]
+    assert run_cli.main([*args, "--out", str(tmp_path / "a.h5")]) == 0
+    capsys.readouterr()
+    assert run_cli.main([*args, "--tau", "5ms", "--out", str(tmp_path / "b.h5")]) == 0
+    assert capsys.readouterr().err == (
+        f"snnsim.run: tensorboard: {tb / 'repeat-0'} (and 1 more) held the events of an earlier run, which "
+        "TensorBoard hides from now on (this run's from epoch 1); give each run a TensorBoard folder of its own\n"
+    )
+
+
 # python -m snnsim.run stopped by a real SIGTERM once the checkpoint of epoch 2 is written
 STOPPED_AFTER_CHECKPOINT_2 = """
 import os, signal, sys
