@@ -401,6 +401,9 @@ BAD = {
     "ipd in radians, out of range": lambda m, d: (m, ["--data", _npz(d, "r.npz", spikes=np.zeros((2, 100, 200)),
                                                                        ipd=np.array([2.0, 0.0]))],
                                                   "(-90..90 deg), got 0..2$"),  # not taken for degrees
+    "ipd just past 90 deg": lambda m, d: (m, ["--data", _npz(d, "q.npz", spikes=np.zeros((2, 100, 200)),
+                                                               ipd=np.array([-1.0, 1.6]))],
+                                          "(-90..90 deg), got -1..1.6$"),  # 91.7 deg: past the last class's edge
     "no data file": lambda m, d: (m, ["--data", str(d / "nope.npz")], f"--data: no file at {d / 'nope.npz'}$"),
     "BMI's synthetic data": lambda m, d: (m, ["--data", "synthetic:weak:1"], "--data: synthetic:weak:1 is a synthetic "
                                           "BMI data set; an IPD model takes --data FILE.npz or --stimuli N$"),
