@@ -1,0 +1,53 @@
+"""The SLURM queue's bookkeeping that needs no cluster: a task's log name filled in from sbatch's
+``--error`` pattern, and a job's failure read from its task's log (``tests/sweep/test_slurm_e2e.py``
+runs them on a cluster)."""
+
+from __future__ import annotations
+
+import pytest
+
+from snnsim.sweep.queue import _failed_in_log, _fill_in
+
+
+@pytest.mark.parametrize(
+    "pattern, fields, keep, expected",
+    [
+        ("logs/%x_%A_%a.err", {"x": "smoke", "A": "42"}, "a%", "logs/smoke_42_%a.err"),  # as submit records it
+        ("logs/smoke_42_%a.err", {"a": "7", "%": "%"}, "", "logs/smoke_42_7.err"),  # then a task's
+        ("logs/%x_%A_%4a.err", {"x": "s", "A": "42", "a": "7"}, "", "logs/s_42_0007.err"),  # %4a: zero-padded to 4
+        ("logs/%3A-%2a.err", {"A": "42", "a": "123"}, "", "logs/042-123.err"),  # padding never cuts
+        ("logs/100%%-%a.err", {"a": "3", "%": "%"}, "", "logs/100%-3.err"),
+        ("logs/%x_%j.err", {"x": "s"}, "a%", None),  # %j: the task's own job id, not known here
+        ("logs/%N.err", {}, "a%", None),
+    ],
+)
+def test_fill_in_a_log_pattern(pattern, fields, keep, expected):
+    assert _fill_in(pattern, fields, keep) == expected
+
+
+LOG = """snnsim.sweep: job 2 (1 of 4) of smoke: readout=max seed=0
+snnsim.sweep: job 2: not written: cannot write results/smoke/job-2.h5: No space left on device
+snnsim.sweep: job 12 (2 of 4) of smoke: readout=fr seed=0
+snnsim.sweep: job 12: wrote results/smoke/job-12.h5
+"""
+
+
+def test_a_jobs_failure_is_the_last_of_its_lines_in_its_tasks_log(tmp_path):
+    """A job's last line in the log tells: not written (or failed) is its failure; a start after it
+    (the job run again by a requeued task), a result written, or no line of it at all are none. The
+    task's own one-line error counts where a write failed (a full disk), not where it was refused."""
+    log = tmp_path / "task.err"
+    log.write_text(LOG)
+    why = "not written: cannot write results/smoke/job-2.h5: No space left on device"
+    assert _failed_in_log(log, 2) == why
+    assert _failed_in_log(log, 12) is None and _failed_in_log(log, 1) is None
+    log.write_text(LOG + "snnsim.sweep: job 2 (1 of 4) of smoke: readout=max seed=0\n")  # requeued: it runs again
+    assert _failed_in_log(log, 2) is None
+    log.write_text(LOG + "snnsim.sweep: job 12: failed: hidden: must be positive\n")
+    assert (_failed_in_log(log, 2), _failed_in_log(log, 12)) == (why, "failed: hidden: must be positive")
+    full = "cannot write results/smoke/.job-1.lock: No space left on device; nothing written there"
+    log.write_text(f"snnsim.sweep: error: {full}\n")
+    assert _failed_in_log(log, 1) == full
+    log.write_text("snnsim.sweep: error: x.toml: no 'name'\n")  # refused: the file edited since submit
+    assert _failed_in_log(log, 1) is None
+    assert _failed_in_log(tmp_path / "none.err", 1) is None
