@@ -167,6 +167,19 @@ def test_local_and_submit_name_why_a_job_they_run_again_failed_last_time(tmp_pat
     assert [line for line in again.stderr.splitlines() if "note: job" in line] == [note], again.stderr
 
 
+def test_the_notes_on_failed_jobs_name_five_and_count_the_rest(capsys):
+    """Seven of the jobs to run failed last time (and one not to run): a note each for the first
+    five, then one line counting the other two."""
+    from snnsim.sweep.jobs import JobState
+
+    st = [JobState(i, "failed", f"reason {i}") for i in range(8)] + [JobState(8, "missing")]
+    cli._note_failures(st, [0, 1, 2, 3, 5, 6, 7, 8])
+    assert capsys.readouterr().err.splitlines() == [
+        *(f"snnsim.sweep: note: job {i} failed last time: reason {i}" for i in (0, 1, 2, 3, 5)),
+        "snnsim.sweep: note: 2 more of these jobs failed last time (`sweep status` lists why)",
+    ]
+
+
 def test_the_help_of_status_names_every_state(capsys):
     """``python -m snnsim.sweep --help`` said that ``status`` counts "done / missing / failed /
     corrupt / stale jobs"; it counts running and queued jobs too (docs/sweeps.md)."""
