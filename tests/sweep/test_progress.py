@@ -130,6 +130,21 @@ def test_sweep_local_suggests_packs_when_each_job_would_start_a_process(local_ru
         assert "note:" not in proc.stderr, args
 
 
+def test_the_pack_note_sizes_its_packs_by_the_processes(tmp_path):
+    """5 jobs on 2 processes: packs of 3 (ceil(5 / 2)), 2 processes; no note below two jobs per process."""
+    from types import SimpleNamespace
+
+    from snnsim.sweep.experiment import loads
+
+    exp = loads('name = "p"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = [0, 1, 2, 3, 4]\n')
+    ns = SimpleNamespace(pack=0, processes=2)
+    assert "of the 5 jobs starts a process of its own and makes its own data; --pack 3 runs them in 2 processes," in (
+        cli.pack_hint(exp, 5, ns)
+    )
+    assert cli.pack_hint(exp, 4, ns) is not None and cli.pack_hint(exp, 3, ns) is None
+    assert cli.pack_hint(exp, 5, SimpleNamespace(pack=2, processes=1)) is None
+
+
 def test_the_help_of_local_quiet_names_the_notes_it_drops(capsys):
     """``local --quiet`` drops the note toward ``--pack`` (above) and the line of a synthetic data
     set made to check the jobs, not only the progress bar that its help named alone; the notes of
