@@ -4,6 +4,8 @@ runs them on a cluster)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from snnsim.sweep.queue import _failed_in_log, _fill_in
@@ -51,3 +53,35 @@ def test_a_jobs_failure_is_the_last_of_its_lines_in_its_tasks_log(tmp_path):
     log.write_text("snnsim.sweep: error: x.toml: no 'name'\n")  # refused: the file edited since submit
     assert _failed_in_log(log, 1) is None
     assert _failed_in_log(tmp_path / "none.err", 1) is None
+
+
+QUEUE = """name = "q"
+[fixed]
+study = "bmi"
+model = "linear"
+[sweep]
+seed = [0, 1, 2, 3, 4]
+"""
+
+
+def test_queued_jobs_are_those_of_the_recorded_tasks_still_waiting(tmp_path, monkeypatch):
+    """Three recorded array jobs, an ``squeue`` that answers as SLURM does (``%F|%K|%T|%r``): a task of
+    packs of 2 runs pack 1 (jobs 1 and 4, every third job), a task without packs its own job; an
+    ending (COMPLETING) task runs none, a stale job is waited for only where its array job reruns
+    stale jobs, and a job that is no array has no task."""
+    from snnsim.sweep.experiment import loads
+    from snnsim.sweep.queue import queued, record_path
+
+    exp = loads(QUEUE)
+    record = record_path(exp, tmp_path / "r")
+    record.parent.mkdir(parents=True)
+    record.write_text("4242 2 0\n4343 0 1\n4444 0 0\n")  # id, pack size, reruns stale jobs
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text("#!/bin/sh\nprintf '4242|1|PENDING|Priority\\n4343|3|RUNNING|None\\n"
+                                    "4343|0|COMPLETING|None\\n4444|2|PENDING|JobHeldUser\\n999|N/A|RUNNING|None\\n'\n")  # fmt: skip
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    waiting = {1: ("4242_1", "PENDING (Priority)"), 4: ("4242_1", "PENDING (Priority)"), 3: ("4343_3", "RUNNING")}
+    assert queued(exp, tmp_path / "r", stale={2, 3}) == waiting  # 4343 reruns stale jobs, 4444 does not
+    assert queued(exp, tmp_path / "r") == {**waiting, 2: ("4444_2", "PENDING (JobHeldUser)")}
