@@ -5,6 +5,7 @@ runs them on a cluster)."""
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 
@@ -85,3 +86,47 @@ def test_queued_jobs_are_those_of_the_recorded_tasks_still_waiting(tmp_path, mon
     waiting = {1: ("4242_1", "PENDING (Priority)"), 4: ("4242_1", "PENDING (Priority)"), 3: ("4343_3", "RUNNING")}
     assert queued(exp, tmp_path / "r", stale={2, 3}) == waiting  # 4343 reruns stale jobs, 4444 does not
     assert queued(exp, tmp_path / "r") == {**waiting, 2: ("4444_2", "PENDING (JobHeldUser)")}
+
+
+def test_states_of_jobs_queued_running_in_slurm_and_failed_in_a_tasks_log(tmp_path, monkeypatch):
+    """No job has a file: one whose task SLURM runs is running (starting), one whose task waits is
+    queued (but running where a process holds its lock), and one whose task has left the queue failed
+    where the log of the last array job that ran it says so (an older array job's log says
+    otherwise); the other is missing."""
+    from snnsim.sweep.experiment import loads
+    from snnsim.sweep.jobs import job_lock, states
+    from snnsim.sweep.queue import record_path
+
+    exp = loads(QUEUE)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "4100_0.err").write_text("snnsim.sweep: job 0: failed: an older reason\n")
+    (logs / "4242_0.err").write_text("snnsim.sweep: job 0 (1 of 5) of q: seed=0\n"
+                                     "snnsim.sweep: job 0: not written: cannot write x.h5: No space left on device\n")  # fmt: skip
+    record = record_path(exp, tmp_path / "r")
+    record.parent.mkdir(parents=True)
+    record.write_text(f"4100 0 0 {logs}/4100_%a.err\n4242 0 0 {logs}/4242_%a.err\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text(
+        "#!/bin/sh\nprintf '4242|1|RUNNING|None\\n4242|2|PENDING|Priority\\n4242|3|PENDING|Priority\\n'\n"
+    )
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    lock = job_lock(exp, 3, tmp_path / "r")
+    assert lock.acquire(wait=0)
+    try:
+        got = [(s.index, s.state, s.reason) for s in states(exp, tmp_path / "r")]
+    finally:
+        lock.release()
+    assert got == [
+        (
+            0,
+            "failed",
+            f"not written: cannot write x.h5: No space left on device (SLURM job 4242_0, log {logs}/4242_0.err)",
+        ),
+        (1, "running", "(starting) in SLURM job 4242_1"),
+        (2, "queued", "SLURM job 4242_2 PENDING (Priority)"),
+        (3, "running", f"by {socket.gethostname()} pid {os.getpid()}"),
+        (4, "missing", ""),
+    ]
