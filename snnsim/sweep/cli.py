@@ -473,13 +473,14 @@ def _check_node_memory(exp: Experiment, ns: argparse.Namespace, indices: list[in
                           f"use smaller settings ({flags}){fewer}; no job submitted")  # fmt: skip
 
 
-def pack_hint(exp: Experiment, n_todo: int, ns: argparse.Namespace) -> str | None:
-    """A one-line note when ``local`` would start one process per job for at least two jobs per
-    process (None otherwise): packs share start-up and data, with the same numbers."""
+def pack_hint(exp: Experiment, todo: list[int], ns: argparse.Namespace) -> str | None:
+    """A one-line note when ``local`` would start one process per job of ``todo`` for at least two
+    jobs per process (None otherwise): packs share start-up and data, with the same numbers."""
+    n_todo = len(todo)
     if ns.pack or n_todo < 2 * ns.processes:
         return None
     size = -(-exp.grid_size // ns.processes)
-    packs = jobs_mod.n_packs(exp, size)
+    packs = len({jobs_mod.pack_of(exp, size, i) for i in todo})  # those holding the jobs to run: `local` runs no other
     return (
         f"snnsim.sweep: note: each of the {n_todo} jobs starts a process of its own and makes its own data; "
         f"--pack {size} runs them in {packs} process{'es' if packs > 1 else ''}, trained together with the "
@@ -543,7 +544,7 @@ def _local_jobs(exp: Experiment, ns: argparse.Namespace, todo: list[int], logdir
 
     unit = "pack" if ns.pack else "job"
     entries = _todo_packs(exp, ns, todo) if ns.pack else todo
-    if not ns.quiet and (note := pack_hint(exp, len(todo), ns)):
+    if not ns.quiet and (note := pack_hint(exp, todo, ns)):
         print(note, file=sys.stderr)
 
     running: dict[int, subprocess.Popen] = {}

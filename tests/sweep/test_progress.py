@@ -139,10 +139,22 @@ def test_the_pack_note_sizes_its_packs_by_the_processes(tmp_path):
     exp = loads('name = "p"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = [0, 1, 2, 3, 4]\n')
     ns = SimpleNamespace(pack=0, processes=2)
     assert "of the 5 jobs starts a process of its own and makes its own data; --pack 3 runs them in 2 processes," in (
-        cli.pack_hint(exp, 5, ns)
+        cli.pack_hint(exp, [0, 1, 2, 3, 4], ns)
     )
-    assert cli.pack_hint(exp, 4, ns) is not None and cli.pack_hint(exp, 3, ns) is None
-    assert cli.pack_hint(exp, 5, SimpleNamespace(pack=2, processes=1)) is None
+    assert cli.pack_hint(exp, [0, 1, 2, 4], ns) is not None and cli.pack_hint(exp, [0, 1, 2], ns) is None
+    assert cli.pack_hint(exp, [0, 1, 2, 3, 4], SimpleNamespace(pack=2, processes=1)) is None
+
+
+def test_the_pack_note_counts_the_packs_that_hold_the_jobs_to_run(tmp_path):
+    """Jobs 0, 2, 4, 6 of 10 left to run on 2 processes: packs of 5 are every second job, so all four
+    are in pack 0, one process (``local -j 2 --pack 5`` runs one pack); the note said 2 processes."""
+    from types import SimpleNamespace
+
+    from snnsim.sweep.experiment import loads
+
+    exp = loads(f'name = "p"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = {list(range(10))}\n')
+    note = cli.pack_hint(exp, [0, 2, 4, 6], SimpleNamespace(pack=0, processes=2))
+    assert "of the 4 jobs starts a process of its own and makes its own data; --pack 5 runs them in 1 process," in note
 
 
 def test_the_help_of_local_quiet_names_the_notes_it_drops(capsys):
