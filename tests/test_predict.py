@@ -340,6 +340,8 @@ def test_bmi_summary_names_the_folds_that_trained_the_model(model, bmi_path, tmp
     assert in_process(out, "--data", bmi_path, "--fold", "8", "--fold", "5", "--out", tmp_path / "two.h5") == 0
     assert capsys.readouterr().out.strip().endswith("over 2 folds, of which 1 trained the model and 1 chose "
                                                     f"{chose} (its test fold: --fold 6)")  # fmt: skip
+    assert in_process(out, "--data", bmi_path, "--fold", "5", "--out", tmp_path / "val.h5") == 0  # validation alone
+    assert capsys.readouterr().out.strip().endswith(f"over 1 fold, of which 1 chose {chose} (its test fold: --fold 6)")
     assert in_process(out, "--data", bmi_path, "--fold", "6", "--out", tmp_path / "test.h5") == 0
     assert capsys.readouterr().out.strip().endswith("(median over repeats and outputs)")
     other = tmp_path / "other.pkl"
