@@ -280,6 +280,12 @@ def test_a_stepped_duration_takes_a_step_with_a_unit(tmp_path):
     assert (param.low, param.high, param.step) == (0.05, 0.1, 0.01)
     points = [param.low + k * param.step for k in range(6)]  # as Optuna's stepped float range draws them
     assert [RunConfig(duration=d).steps for d in points] == [50, 60, 70, 80, 90, 100]
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(0))
+    drawn = {RunConfig(duration=param.suggest(study.ask())).steps for _ in range(40)}  # refuses a part step
+    assert drawn == {50, 60, 70, 80, 90, 100}
 
 
 def test_a_stepped_integer_range_draws_only_its_steps(tmp_path):
