@@ -176,6 +176,12 @@ def test_durations_given_as_bare_numbers_are_noted(tmp_path, capsys):
     path.write_text(GRID)
     assert cli.main(["count", str(path)]) == 0
     assert capsys.readouterr().err == ""
+    # a union of [[sweep]] blocks: each block's bare durations, in the file's order
+    path.write_text('name = "bare"\n[fixed]\nstudy = "ipd"\n[[sweep]]\ntau = ["20ms"]\nseed = [0]\n'
+                    '[[sweep]]\ntau = [0.002]\nseed = [1]\n')  # fmt: skip
+    assert cli.main(["count", str(path)]) == 0
+    assert capsys.readouterr().err.strip() == (f"snnsim.sweep: note: {path} gives sweep.tau = [0.002] without a unit: "
+                                               'read as seconds (e.g. "20ms" for milliseconds)')  # fmt: skip
 
 
 def test_jobs_apart_only_by_a_setting_their_decoder_does_not_read_are_noted(tmp_path, capsys):
