@@ -130,3 +130,21 @@ def test_states_of_jobs_queued_running_in_slurm_and_failed_in_a_tasks_log(tmp_pa
         (3, "running", f"by {socket.gethostname()} pid {os.getpid()}"),
         (4, "missing", ""),
     ]
+
+
+def test_the_record_of_submitted_array_jobs_is_read_line_by_line(tmp_path):
+    """``sweep submit``'s record: id, pack size, reruns stale jobs, where its tasks log (a path with a
+    space kept whole); a line of two fields, as snnsim wrote them first, reruns no stale job; a line
+    of no array job is skipped."""
+    from snnsim.sweep.experiment import loads
+    from snnsim.sweep.queue import _recorded, record_path
+
+    exp = loads(QUEUE)
+    record = record_path(exp, tmp_path)
+    record.parent.mkdir(parents=True)
+    record.write_text("4100 0\n4242 2 1 /my logs/q_%a.err\nnot a record\n4343 0 0\n")
+    assert _recorded(exp, tmp_path) == [
+        ("4100", 0, False, None),
+        ("4242", 2, True, "/my logs/q_%a.err"),
+        ("4343", 0, False, None),
+    ]
