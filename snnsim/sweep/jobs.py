@@ -307,16 +307,24 @@ def _synthetic_changed(data: str | None, digest: str | None) -> str | None:
 
 
 def states(
-    exp: Experiment, root: str | os.PathLike | None = None, check_data: bool = True, listing: Listing | None = None
+    exp: Experiment,
+    root: str | os.PathLike | None = None,
+    check_data: bool = True,
+    listing: Listing | None = None,
+    progress: str | None = None,
 ) -> list[JobState]:
     """The state of every job, with one listing of the job folder (``listing``, else a new one),
     and one question to the SLURM queue: a job neither done nor running that a queued task will
     run is ``queued``, or ``running`` where SLURM runs that task already (its ``sweep run`` still
-    starting, before it takes the job's lock)."""
+    starting, before it takes the job's lock). With ``progress``, a bar of that description
+    counts the jobs checked, on a terminal only (seconds for hundreds of jobs), and is cleared."""
+    from tqdm.auto import tqdm
+
     from .queue import queued
 
     listing = list_folder(exp, root) if listing is None else listing
-    out = [state(exp, i, root, check_data, listing) for i in range(exp.grid_size)]
+    indices = tqdm(range(exp.grid_size), desc=progress, unit="job", disable=None if progress else True, leave=False)
+    out = [state(exp, i, root, check_data, listing) for i in indices]
     failed: dict[int, str] = {}  # missing jobs whose SLURM task's log says they failed (no marker: a full disk)
     waiting = queued(exp, root, stale={s.index for s in out if s.state == "stale"},
                      missing=[s.index for s in out if s.state == "missing"], failed=failed)  # fmt: skip

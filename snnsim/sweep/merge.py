@@ -21,6 +21,7 @@ import errno
 import itertools
 import json
 import os
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +31,7 @@ from tqdm.auto import tqdm
 
 from .. import results
 from ..atomic_write import WriteFailed
-from ..cli import plural, stop_if_signalled
+from ..cli import announcing, plural, stop_if_signalled
 from ..errors import ResultError
 from .experiment import UNITS, Experiment, loads
 from .jobs import JobLock, JobState, array_spec, check_merged_kind, found_result, merged_path, states
@@ -77,7 +78,7 @@ def merge(
 
 
 def _merge(exp: Experiment, root: str | os.PathLike | None, allow_missing: bool, write: bool) -> xr.Dataset:
-    st = states(exp, root, check_data=False)  # loading a done file checks its data
+    st = states(exp, root, check_data=False, progress=f"{exp.name}: checking job files")  # loading checks the data
     loaded: dict[int, xr.Dataset] = {}
     for s in tqdm(st, desc=f"{exp.name}: reading job files", unit="file", disable=None, leave=False):
         if s.state == "done":
@@ -98,6 +99,9 @@ def _merge(exp: Experiment, root: str | os.PathLike | None, allow_missing: bool,
         )
     if not loaded:
         raise MergeError(f"{exp.name}: no completed job to merge")
+    if announcing() and sys.stderr is not None and sys.stderr.isatty():  # seconds for hundreds; a log gets no line
+        into = f" and writing {merged_path(exp, root)}" if write else ""
+        print(f"{exp.name}: combining {plural(len(loaded), 'job')}{into}", file=sys.stderr, flush=True)
 
     # a swept size (hidden = [30, 100]) changes the length of dims without coordinates: index
     # those dims, so that jobs of different sizes align (NaN-padded) instead of refusing to combine

@@ -15,6 +15,7 @@ import pytest
 import xarray as xr
 from lost_stop import StopInFinalizer
 from signalled_write import signal_in_write
+from terminal import on_a_terminal
 
 from snnsim import results, runner
 from snnsim.costs import Costs
@@ -827,3 +828,24 @@ def test_units_that_differ_between_jobs_are_not_the_first_jobs_and_the_figures_s
     assert velocity.get_ylabel() == "Shoulder velocity (rad/s)"
     assert figures["costs"]().axes[0].get_ylabel() == "Test FVAF of shoulder angle / velocity"
     assert plots.cost_figure(ds, metric="test_rmse").axes[0].get_ylabel() == "test_rmse (rad | rad/s)"
+
+
+def test_merge_shows_each_long_step_on_a_terminal_and_nothing_in_a_log(tmp_path, fake_jobs):
+    """``sweep merge`` of 240 jobs sat silent for some 2.6 s before its bar of the job files read
+    (checking the jobs' states) and 2 s after it (combining the jobs, writing the merged file). A
+    terminal shows a bar of the job files checked, then the bar of those read (both cleared), then
+    one line for the combining and the write; a log (stderr not a terminal) gets none of them."""
+    fake_jobs(tmp_path)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    cmd = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path), "merge", str(exp_file)]
+    code, out, shown = on_a_terminal(cmd, cwd=ROOT)
+    assert code == 0 and out.startswith(f"m: merged into {tmp_path / 'm.h5'}"), (out, shown)
+    checked, read = shown.find("m: checking job files"), shown.find("m: reading job files")
+    line = f"m: combining 12 jobs and writing {tmp_path / 'm.h5'}\r\n"
+    assert 0 <= checked < read < shown.find(line), shown
+    assert "/12 [" in shown[checked:read], shown
+    bars = shown.split("m: combining")[0]  # the bars' line is clear before the line of the combining
+    assert not bars.replace("\r\n", "\n").split("\r")[-1].strip(), shown
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
