@@ -102,7 +102,11 @@ def ipd_stimuli(
     stim = IPDStimulus.from_config(cfg)
     if data is None:
         _check_stimuli_size(n, stim)
-        ipd, spikes = generate(n, stim, generator(seed, "ipd-predict"))
+        from tqdm.auto import tqdm
+
+        # a bar on a terminal (20,000 stimuli: seconds, more on a loaded machine), as the predicting one
+        with tqdm(total=n, desc=f"{PROG}: drawing stimuli", unit="sample", disable=None, leave=False) as bar:
+            ipd, spikes = generate(n, stim, generator(seed, "ipd-predict"), bar.update)
         return spikes, ipd, None
     if not Path(data).exists():
         if data == "synthetic" or data.startswith("synthetic:"):  # the BMI study's --data synthetic:NAME:SEED

@@ -28,6 +28,8 @@ import torch
 from . import bernoulli
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ..config import RunConfig
 
 CHUNK = 32  # samples per generation chunk: a float32 working set of ~2.6 MB that stays in cache
@@ -89,8 +91,11 @@ def draw_offsets(n: int, phase: str, generator: torch.Generator) -> torch.Tensor
     raise ValueError(f"unknown phase mode {phase!r}; accepted: per-sample, per-dataset")
 
 
-def generate(n: int, stim: IPDStimulus, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Draw ``n`` IPDs and their spike trains on the generator's device.
+def generate(
+    n: int, stim: IPDStimulus, generator: torch.Generator, progress: Callable[[int], object] | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``n`` IPDs and their spike trains on the generator's device; ``progress(k)`` is told
+    each chunk of ``k`` samples drawn (a progress bar's ``update``: the same draws).
 
     Returns:
         ipd: (n,) float32, rad, in [-pi/2, pi/2).
@@ -110,6 +115,8 @@ def generate(n: int, stim: IPDStimulus, generator: torch.Generator) -> tuple[tor
             compiled(prob, spikes[start:stop])
         else:
             torch.lt(torch.rand(prob.shape, generator=generator, device=device), prob, out=spikes[start:stop])
+        if progress is not None:
+            progress(stop - start)
     if compiled is not None:
         compiled.close()
     return ipd, spikes
