@@ -314,9 +314,12 @@ def load_or_generate(seed: int = DATA_SEED, member: str = "standard") -> dict[st
 
     if (
         announcing() and sys.stderr is not None and sys.stderr.isatty()
-    ):  # seconds of silence otherwise; a log gets no line
-        print(f"snnsim: generating the synthetic BMI data set {member} (seed {seed}), once: it is cached in {path}",
-              file=sys.stderr, flush=True)  # fmt: skip
+    ):  # seconds of silence otherwise; a log gets no line; on a line of its own, not after a bar's text (status')
+        from tqdm import tqdm
+
+        tqdm.write(f"snnsim: generating the synthetic BMI data set {member} (seed {seed}), once: it is cached in {path}",
+                   file=sys.stderr)  # fmt: skip
+        sys.stderr.flush()
     data = generate(seed, gen=FAMILY[member])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -304,6 +304,12 @@ def _todo_packs(exp: Experiment, ns: argparse.Namespace, todo: list[int]) -> lis
     return sorted({jobs_mod.pack_of(exp, ns.pack, i) for i in todo})
 
 
+def _checking(exp: Experiment) -> str:
+    """The description of the bar of the job files checked (on a terminal only: seconds for
+    hundreds of jobs, each file verified) of ``status``, ``local`` and ``submit``, as ``merge``'s."""
+    return f"{exp.name}: checking job files"
+
+
 def _exp_arg(exp: Experiment) -> str:
     return str(Path(exp.path).resolve()) if exp.path else exp.name
 
@@ -319,7 +325,7 @@ def cmd_submit(exp: Experiment, ns: argparse.Namespace) -> int:
 
 
 def _submit(exp: Experiment, ns: argparse.Namespace) -> int:
-    st = jobs_mod.states(exp, ns.results_dir)
+    st = jobs_mod.states(exp, ns.results_dir, progress=_checking(exp))
     indices = list(range(exp.grid_size)) if ns.all else _todo(exp, ns, ns.rerun_stale, st)
     if not indices:
         print(f"{exp.name}: nothing to submit ({_nothing_to_run(exp, ns, st)})")
@@ -507,7 +513,7 @@ def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
 
 
 def cmd_local(exp: Experiment, ns: argparse.Namespace) -> int:
-    st = jobs_mod.states(exp, ns.results_dir)
+    st = jobs_mod.states(exp, ns.results_dir, progress=None if ns.quiet else _checking(exp))
     todo = _todo(exp, ns, ns.rerun_stale, st)
     if ns.indices is not None:
         only = _parse_indices(exp, "local: --indices", ns.indices)
@@ -733,7 +739,7 @@ def _queued_summary(st: list) -> str:
 
 def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
     listing = jobs_mod.list_folder(exp, ns.results_dir)  # once: not once per job
-    st = jobs_mod.states(exp, ns.results_dir, listing=listing)
+    st = jobs_mod.states(exp, ns.results_dir, listing=listing, progress=_checking(exp))
     by: dict[str, list[int]] = {k: [] for k in jobs_mod.STATES}
     for s in st:
         by[s.state].append(s.index)

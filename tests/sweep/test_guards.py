@@ -1079,6 +1079,38 @@ def test_a_quiet_local_does_not_say_it_generates_the_synthetic_set(tmp_path, mon
         assert ("snnsim: generating the synthetic BMI data set" in err.getvalue()) is not quiet
 
 
+def test_the_synthetic_sets_line_is_not_glued_to_the_bar_of_the_job_files_checked(tmp_path, monkeypatch):
+    """`status` on a terminal draws a bar of the job files it checks; checking a done job of a
+    synthetic set whose cache is gone generates the set, and its line was printed after the bar's
+    text, on the bar's line (``g: checking job files:   0%|   | 0/1 [...]snnsim: generating ...``).
+    It is a line of its own."""
+    import io
+
+    from snnsim.datasets import bmi as bmi_data
+    from snnsim.datasets import bmi_synthetic as syn
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+    monkeypatch.setattr(syn, "generate", lambda seed, gen: generate(seed, samples_per_fold=300, gen=gen))
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data="synthetic:sparse:9").replace("seed = [0, 1]", "seed = [0]"))
+    root = ["--results-dir", str(tmp_path / "r")]
+    assert cli.main([*root, "run", str(exp_file), "0"]) == 0  # the done job, in this process
+    syn.cache_path(9, "sparse").unlink()
+    monkeypatch.setattr(bmi_data, "SYNTHETIC", {})  # as a new process: the set not read
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert cli.main([*root, "status", str(exp_file)]) == 0
+    shown = err.getvalue()
+    assert "g: checking job files" in shown and "snnsim: generating the synthetic BMI data set" in shown, shown
+    before = shown[: shown.index("snnsim: generating")]
+    assert not before.split("\n")[-1].split("\r")[-1].strip(), shown  # nothing of the bar on the line's start
+
+
 def test_local_says_which_jobs_another_process_was_running(tmp_path, bmi_path, capsys):
     """Two `sweep local` of one folder at once: each skips the jobs the other holds, and each
     said "ran 2 jobs ...; 2 ok" with exit 0, even for a job the other was still running (and

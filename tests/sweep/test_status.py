@@ -333,3 +333,27 @@ def test_jobs_a_pack_has_ended_are_failed_or_done_while_it_trains_on(tmp_path):
         proc.communicate(timeout=120)
     assert st["failed"] == [0] and st["done"] == [1] and st["running"] == [2], st
     assert "diverged in epoch 1" in st["reasons"]["0"], st
+
+
+def test_commands_that_check_every_job_file_show_a_bar_on_a_terminal(tmp_path, fake_jobs):
+    """``status``, ``local`` and ``submit`` read and verify every job file before a word (8 s for
+    240 jobs on a loaded machine, ``status`` of a finished sweep; ``local`` 13 s to say "nothing
+    to run"). A terminal shows a bar of the job files checked, cleared before their output;
+    ``local --quiet`` and a log (stderr not a terminal) get no bar."""
+    from sweep.test_merge import TEXT
+    from terminal import on_a_terminal
+
+    fake_jobs(tmp_path)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    sweep = [sys.executable, "-m", "snnsim.sweep", "--results-dir", str(tmp_path)]
+    for args, said in ((["status"], "m: 12 jobs in"), (["local"], "m: nothing to run"),
+                       (["submit", "--dry-run"], "m: nothing to submit")):  # fmt: skip
+        code, out, shown = on_a_terminal([*sweep, args[0], str(exp_file), *args[1:]], cwd=ROOT)
+        assert code == 0 and out.startswith(said), (args, out, shown)
+        assert "m: checking job files" in shown and "/12 [" in shown, (args, shown)
+        assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), (args, shown)  # the bar's line is clear
+    code, out, shown = on_a_terminal([*sweep, "local", str(exp_file), "--quiet"], cwd=ROOT)
+    assert code == 0 and out.startswith("m: nothing to run") and shown == "", (out, shown)
+    proc = subprocess.run([*sweep, "status", str(exp_file)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
