@@ -97,6 +97,7 @@ from .atomic_write import WriteFailed
 from .cli import (
     Interrupted,
     OneLineParser,
+    announcing,
     command_parser,
     description_of,
     guarded,
@@ -1270,17 +1271,27 @@ def _tell(s: Any, trial: Any, value: float | None = None, state: Any = None, **a
     return None
 
 
-def summary(spec: Spec, root: str | os.PathLike | None = None) -> dict[str, Any]:
+def summary(spec: Spec, root: str | os.PathLike | None = None, progress: str | None = None) -> dict[str, Any]:
     """Trials by state (over-budget asks left out; ``stopped``: by a signal or by a result file
     that could not be written, not counted against the budget; ``stale``: complete, but made with other numerics or data, see :func:`stale`;
     ``damaged``: complete, but its file cannot be read, see :func:`damaged`)
-    and the best completed trial that is not stale. Reads the study without creating it."""
-    return _summary_of(spec, study(spec, root, create=False), root)
+    and the best completed trial that is not stale. Reads the study without creating it. With
+    ``progress``, a bar of that description counts the trial files checked, on a terminal only."""
+    return _summary_of(spec, study(spec, root, create=False), root, progress=progress)
 
 
-def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None, check_data: bool = True) -> dict[str, Any]:
+def _checking(spec: Spec) -> str:
+    """The description of the bar of the trial files checked (``status``, ``best``, ``merge``)."""
+    return f"{spec.name}: checking trial files"
+
+
+def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None, check_data: bool = True,
+                progress: str | None = None) -> dict[str, Any]:  # fmt: skip
     """:func:`summary` of the loaded study ``s`` (None: no study yet); ``check_data=False``
-    (for ``merge``, which loads the files next) skips reading their arrays back."""
+    (for ``merge``, which loads the files next) skips reading their arrays back; ``progress``:
+    the description of a bar of the trial files checked (on a terminal only), else none."""
+    from tqdm.auto import tqdm
+
     by: dict[str, list[int]] = {"complete": [], "running": [], "pruned": [], "failed": [], "stopped": []}
     trials = {}
     for t in s.get_trials(deepcopy=False) if s is not None else ():
@@ -1288,9 +1299,14 @@ def _summary_of(spec: Spec, s: Any, root: str | os.PathLike | None = None, check
             continue
         by[_state(t)].append(t.number)
         trials[t.number] = t
-    damage = damaged(spec, by["complete"], root, check_data)
+    damage, reasons = {}, {}
+    # a bar on a terminal, as sweep status' of its job files: seconds for hundreds of files, each read and verified
+    for n in tqdm(by["complete"], desc=progress, unit="file", disable=None if progress else True, leave=False):
+        if found := damaged(spec, [n], root, check_data):
+            damage.update(found)
+        else:
+            reasons.update(stale(spec, s, [n], root))
     by["complete"] = [n for n in by["complete"] if n not in damage]
-    reasons = stale(spec, s, by["complete"], root) if by["complete"] else {}
     by["stale"] = sorted(reasons)
     by["complete"] = [n for n in by["complete"] if n not in reasons]
     by["damaged"] = sorted(damage)
@@ -1451,7 +1467,7 @@ def merge_with_summary(
     s = study(spec, root, create=False)  # read once: the trials to merge and those that wrote no file
     # a folder that cannot take the merged file, found before any trial is read: bad input, as for sweep merge
     results.check_writable(results_dir(root) / f"{spec.name}.h5", overwrite=True, flag="--results-dir")
-    info = _summary_of(spec, s, root, check_data=False)  # loaded below: a damaged file is refused there
+    info = _summary_of(spec, s, root, check_data=False, progress=_checking(spec))  # a damaged file: refused below
     complete = sorted(info["complete"] + info["damaged"])
     missing = [n for n in complete if not trial_path(spec, n, root).exists()]
     if missing and not allow_missing:
@@ -1504,6 +1520,9 @@ def merge_with_summary(
         raise SnnsimError(f"{spec.name}: no completed trial to merge (the file{'' if one else 's'} of "
                           f"{_trials(missing)} {'is' if one else 'are'} gone or damaged)")  # fmt: skip
     missing.sort()
+    if announcing() and sys.stderr is not None and sys.stderr.isatty():  # seconds for hundreds; a log gets no line
+        print(f"{spec.name}: combining {plural(len(pieces), 'trial')} and writing {results_dir(root) / f'{spec.name}.h5'}",
+              file=sys.stderr, flush=True)  # fmt: skip
     # as a sweep's merge: a variable or dim that some trials lack (a second layer) is NaN there
     merged = stack(pieces, {"trial": tuple(loaded)})
     # each searched setting a coordinate over the trials; a list (hidden = [8, 4]) as its text, "8,4"
@@ -1795,7 +1814,7 @@ def _command(sub: str, spec: Spec, ns: Any) -> str:
 
 
 def cmd_status(spec: Spec, ns: Any) -> int:
-    info = summary(spec, ns.results_dir)
+    info = summary(spec, ns.results_dir, progress=_checking(spec))
     if ns.json:
         print(json.dumps(info))
         return 0
@@ -1828,7 +1847,7 @@ def cmd_best(spec: Spec, ns: Any) -> int:
     from .atomic_write import write_bytes
     from .results import OTHER_FORMATS, check_writable, is_hdf5
 
-    everything = summary(spec, ns.results_dir)  # read once: the study, its trials' files and data
+    everything = summary(spec, ns.results_dir, progress=_checking(spec))  # once: the study, its trials' files, data
     cfg = best_config(spec, ns.results_dir, everything)
     info = everything["best"]
     if everything["stale"]:

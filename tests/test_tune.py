@@ -1070,8 +1070,35 @@ def test_merge_shows_the_trial_files_read_on_a_terminal(tmp_path):
     code, out, shown = on_a_terminal([sys.executable, "-m", "snnsim.tune", "merge", str(spec)], env=env, cwd=tmp_path)
     assert code == 0 and "tiny" in out, (out, shown)
     assert "tiny: reading trial files" in shown and "/2 [" in shown, shown
-    assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
+    bars = shown.split("tiny: combining")[0]  # the bar's line is clear before the line of the combining
+    assert not bars.replace("\r\n", "\n").split("\r")[-1].strip(), shown
     assert ok(cli("merge", spec, env=env, cwd=tmp_path)).stderr == ""  # a log: no bar
+
+
+def test_commands_that_check_every_trial_file_show_a_bar_on_a_terminal(tmp_path):
+    """``tune status``, ``best`` and ``merge`` read (``status`` and ``best``: verify) every trial
+    file before a word, as ``sweep status`` its job files, and ``merge`` combined the trials and
+    wrote the merged file after its bar without one. A terminal shows a bar of the trial files
+    checked (cleared, before ``merge``'s bar of those read) and ``merge`` one line for the
+    combining and the write; a log (stderr not a terminal) gets none of them."""
+    spec = tmp_path / "tiny.toml"
+    spec.write_text(TINY.format(trials=2, pruner="none"))
+    env = env_for(tmp_path / "results")
+    ok(here("run", spec, env=env, cwd=tmp_path))
+    merged = tmp_path / "results" / "tiny.h5"
+    for args in (["status"], ["best", "--out", str(tmp_path / "best.toml")], ["merge"]):
+        cmd = [sys.executable, "-m", "snnsim.tune", args[0], str(spec), *args[1:]]
+        code, out, shown = on_a_terminal(cmd, env=env, cwd=tmp_path)
+        assert code == 0, (args, out, shown)
+        checked = shown.find("tiny: checking trial files")
+        assert checked >= 0 and "/2 [" in shown[checked:], (args, shown)
+        bars = shown.split("tiny: combining")[0]  # merge: the bars' line is clear before its line
+        assert not bars.replace("\r\n", "\n").split("\r")[-1].strip(), (args, shown)
+    read = shown.find("tiny: reading trial files")
+    line = shown.find(f"tiny: combining 2 trials and writing {merged}\r\n")
+    assert 0 <= checked < read < line and shown.endswith("\r\n"), shown
+    for args in (["status"], ["merge"]):  # a log: no bar, no line
+        assert ok(cli(*args, spec, env=env, cwd=tmp_path)).stderr == "", args
 
 
 def test_a_stop_while_a_finished_trial_is_recorded_waits_for_the_record(tmp_path, monkeypatch):
