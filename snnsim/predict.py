@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cli import OneLineParser, description_of, guarded, plural, process, stop_on_signals, user_path
+from .cli import OneLineParser, announcing, description_of, guarded, plural, process, stop_on_signals, user_path
 from .cli import index as _index
 from .cli import positive_int as _positive
 from .config import MAX_SEED, RunConfig
@@ -122,6 +122,8 @@ def ipd_stimuli(
     # a file of another format (a torch checkpoint, an .npy, a result file): named as every command names it
     if (kind := file_kind(data)) not in (None, "an .npz file of arrays", "a pipe"):  # a pipe: --data <(...)
         raise DataError(f"--data: {data} is {kind}, not an .npz file of stimuli; {needed}")
+    if announcing() and sys.stderr is not None and sys.stderr.isatty():  # 20,000 stimuli: seconds; a log gets no line
+        print(f"{PROG}: reading the stimuli in {data}", file=sys.stderr, flush=True)
     try:
         raw = Path(data).read_bytes()  # read once: the digest is of the bytes the arrays came from
     except OSError as exc:

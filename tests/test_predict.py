@@ -242,6 +242,21 @@ def test_drawing_many_stimuli_shows_a_progress_bar_on_a_terminal_not_in_a_log(ip
     np.testing.assert_array_equal(a["ipd_deg"].values, b["ipd_deg"].values)
 
 
+@pytest.mark.xdist_group("predict-ipd-model")
+def test_reading_a_data_file_of_stimuli_says_so_on_a_terminal_not_in_a_log(ipd_model, tmp_path):
+    """``--data stimuli.npz`` of 20,000 stimuli (400 MB) read and checked the file for a minute and
+    a half on a loaded machine without a word before the bar of the samples predicted. A terminal
+    shows one line first; a log (stderr not a terminal) gets none."""
+    data = scored_test_set(ipd_model, tmp_path, 0)
+    cmd = [sys.executable, "-m", "snnsim.predict", str(ipd_model), "--data", str(data), "--out", str(tmp_path / "p.h5")]
+    code, out, shown = on_a_terminal(cmd, cwd=ROOT)
+    assert code == 0 and out.startswith(f"{tmp_path / 'p.h5'}: 64 samples"), (out, shown)
+    line = f"snnsim.predict: reading the stimuli in {data}\r\n"
+    assert shown.startswith(line) and "/64 [" in shown[len(line) :], shown
+    proc = cli(str(ipd_model), "--data", str(data), "--out", str(tmp_path / "q.h5"))
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_a_model_of_other_numerics_gets_a_note(ipd_model, tmp_path, capsys):
     """A model trained by an snnsim of other numerics predicts, with a note that its stored
