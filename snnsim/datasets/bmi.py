@@ -25,6 +25,7 @@ import importlib
 import io
 import numbers
 import pickle
+import sys
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -231,6 +232,13 @@ def load(path: str | Path | None, seed: int | None = None) -> dict[str, list[np.
         SYNTHETIC[(member, member_seed)] = arrays_sha256(out)
         return out
     path = check_file(path)
+    from ..cli import announcing
+
+    if announcing() and sys.stderr is not None and sys.stderr.isatty():  # 400 MB: seconds; a log gets no line
+        from tqdm import tqdm
+
+        tqdm.write(f"snnsim: reading the BMI data file {path}", file=sys.stderr)  # its own line, under a bar too
+        sys.stderr.flush()
     try:
         with open_input(path, flag="--data") as fh:  # a FIFO without a writer: a line says it waits
             raw = fh.read()

@@ -151,8 +151,9 @@ def build_parser() -> OneLineParser:
     )
     s.add_argument("--rerun-stale", action="store_true", help="also rerun stale jobs (replacing their files)")
     s.add_argument("--indices", default=None, help="only these indices (sbatch --array syntax, e.g. 0-3,7)")
-    s.add_argument("--quiet", action="store_true", help="no progress bar and no notes (the --pack hint, a synthetic "
-                   "data set made to check the jobs); the jobs that failed last time are still named")  # fmt: skip
+    s.add_argument("--quiet", action="store_true", help="no progress bars and no notes (the --pack hint, the lines "
+                   "of a data file read or a synthetic data set made to check the jobs); the jobs that failed last "
+                   "time are still named")  # fmt: skip
     s = add("status", "count done / running / queued / missing / failed / corrupt / stale jobs")
     s.add_argument("--json", action="store_true", help="machine-readable output")
     s = add("merge", "merge the job files into RESULTS/NAME.h5")

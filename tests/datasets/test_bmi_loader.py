@@ -443,3 +443,26 @@ def test_data_bytes_follows_the_file_as_it_is_now(small, tmp_path):
     path.write_bytes(gzip.compress(content + content))
     os.utime(path, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
     assert bmi.data_bytes(path) == 2 * len(content)
+
+
+def test_reading_a_data_file_says_so_on_a_terminal(bmi_path, monkeypatch):
+    """A BMI data file of a course's size (20 folds of 2,600 samples: 400 MB) took 4 s to read, 6 s
+    gzipped, and more on a loaded machine, without a word before the run's first bar. A line on a
+    terminal says what is read; ``quiet()`` (``run --quiet``) and a log (stderr not a terminal)
+    get none."""
+    import io
+    import sys
+
+    from snnsim.cli import quiet
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    for tty, hushed in ((True, False), (True, True), (False, False)):
+        err = Terminal() if tty else io.StringIO()
+        monkeypatch.setattr(sys, "stderr", err)
+        with quiet(hushed):
+            bmi.load(bmi_path)
+        said = f"snnsim: reading the BMI data file {bmi_path}\n"
+        assert err.getvalue() == (said if tty and not hushed else ""), (tty, hushed)

@@ -168,6 +168,7 @@ def test_the_help_of_local_quiet_names_the_notes_it_drops(capsys):
     shown = " ".join(capsys.readouterr().out.split())
     quiet = re.search(r"--quiet (.*)$", shown).group(1)
     assert "progress bar" in quiet and "--pack" in quiet and "synthetic" in quiet and "failed" in quiet, quiet
+    assert "data file read" in quiet, quiet  # the BMI data file's line on a terminal
 
 
 def held_in_a_checkpoint_write(toml: Path, res: Path) -> subprocess.Popen:
