@@ -357,3 +357,38 @@ def test_commands_that_check_every_job_file_show_a_bar_on_a_terminal(tmp_path, f
     assert code == 0 and out.startswith("m: nothing to run") and shown == "", (out, shown)
     proc = subprocess.run([*sweep, "status", str(exp_file)], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+
+
+def test_a_stop_while_the_job_files_are_checked_is_a_line_of_its_own(tmp_path, fake_jobs, monkeypatch):
+    """Ctrl-C while ``status`` drew its bar of the job files checked: the stop's line was written
+    after the bar's text, on the bar's line (``big: checking job files:  17%|... 41/240 [...]snnsim.sweep:
+    interrupted; ...``), as the bar was not closed on the way out. It is closed first now."""
+    import io
+    import signal
+
+    from sweep.test_merge import TEXT
+
+    from snnsim.sweep import jobs
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    fake_jobs(tmp_path)
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    state = jobs.state
+
+    def stopped_at_the_third(exp, index, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003
+        if index == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # a real Ctrl-C, as the third file is checked
+        return state(exp, index, *args, **kwargs)
+
+    monkeypatch.setattr(jobs, "state", stopped_at_the_third)
+    err = Terminal()
+    monkeypatch.setattr(sys, "stderr", err)
+    assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 130
+    shown = err.getvalue()
+    assert "m: checking job files" in shown and "snnsim.sweep: interrupted" in shown, shown
+    before = shown[: shown.index("snnsim.sweep: interrupted")]
+    assert not before.split("\n")[-1].split("\r")[-1].strip(), shown  # nothing of the bar on the line's start
