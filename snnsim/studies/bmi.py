@@ -367,12 +367,17 @@ def predictions(model: nn.Module, x: torch.Tensor, n_models: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, n_models: int) -> torch.Tensor:
-    """Predictions (M, N, n_out) in z-scored units."""
+def predict(
+    model: nn.Module, x: torch.Tensor, n_models: int, progress: Callable[[int], object] | None = None
+) -> torch.Tensor:
+    """Predictions (M, N, n_out) in z-scored units; ``progress(k)`` is told each chunk of ``k``
+    samples predicted (a progress bar's ``update``: the same numbers)."""
     out = []
     for start in range(0, x.shape[0], EVAL_CHUNK):
         chunk = x[start : start + EVAL_CHUNK]
         out.append(model(chunk.unsqueeze(0).expand(n_models, *chunk.shape)))
+        if progress is not None:
+            progress(chunk.shape[0])
     return torch.cat(out, dim=1)
 
 
