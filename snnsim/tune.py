@@ -1708,7 +1708,7 @@ def cmd_run(spec: Spec, ns: Any) -> int:
         print(f"{spec.name}: stopped by {exc.name}; the workers were stopped too (their trials are not counted; "
               "run again to go on)", file=sys.stderr)  # fmt: skip
         return 128 + exc.signum
-    info = summary(spec, ns.results_dir)
+    info = summary(spec, ns.results_dir, progress=_checking(spec))
     print(_status_line(info))
     for k, code in enumerate(codes):
         if code == EXIT_NOT_WRITTEN:

@@ -1053,6 +1053,8 @@ def test_run_of_several_workers_shows_the_trials_done_on_a_terminal(tmp_path):
     code, out, shown = on_a_terminal(cmd, env=env, cwd=tmp_path)
     assert code == 0 and out.startswith("tiny: budget 3; complete 3"), (out, shown)
     assert "tiny:" in shown and "/3 [" in shown and "trial" in shown, shown
+    # then a bar of the trial files checked for the status line (each verified: seconds for hundreds)
+    assert shown.find("/3 [") < shown.find("tiny: checking trial files"), shown
     assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
     spec.write_text(TINY.format(trials=5, pruner="none"))  # two more, with stderr in a log
     proc = ok(cli("run", "-j", "2", spec, env=env, cwd=tmp_path))
