@@ -228,8 +228,49 @@ def _check_name(out: str | Path, fmt: str) -> None:
                           f"give a name such as {Path(out).with_suffix('.nir')}")  # fmt: skip
 
 
+def _refuse_neuron(path: str | Path, neuron: str) -> None:
+    """Refuse ``--format nir`` of a model whose neuron no NIR node steps as it does."""
+    if neuron != "standard":  # a graph of another model
+        raise ResultError(f"{path}: --format nir cannot carry --neuron {neuron} (it fires from the membrane "
+                          "before the step's update and resets a step later, which no NIR node does; the graph "
+                          "would differ from the model after the first hidden spike): use --format pt, or train "
+                          "with --neuron standard")  # fmt: skip
+
+
+def _refuse_neuron_early(path: str | Path) -> None:
+    """The refusal of :func:`_refuse_neuron` from the file's attributes and names alone, before
+    torch and nir load (seconds): only for a file :func:`model_of` reads as a whole spiking model,
+    whose own refusals (a merged or predictions file, a BMI baseline, another network, a tensor
+    left out) come first; any other file, or one h5py cannot read, is left to :func:`model_of`."""
+    import h5py
+
+    from .results import file_attrs, read_config, resolve
+
+    try:
+        attrs = file_attrs(resolve(path))
+        with h5py.File(resolve(path), "r") as f:
+            names = set(f.keys())
+    except OSError:  # no file, not HDF5: model_of says so
+        return
+    if "config" not in attrs or "model" in attrs:
+        return
+    cfg = read_config(attrs["config"], path)
+    if cfg.study == "bmi":
+        if cfg.model != "snn":
+            return
+        needed = {"w1", "w2", "head_scale", "head_bias", *BMI_SCALING}
+        if cfg.readout == "weighted":
+            needed.add("readout_weights")
+    else:
+        needed = {"w1", "w2"}
+    if needed <= names and not [k for k in cfg.model_space if k != "rate_reg"]:
+        _refuse_neuron(path, getattr(cfg, "neuron", "notebook"))
+
+
 def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = None, overwrite: bool = False) -> Path:
     """Write repeat ``repeat`` of result file ``path`` to ``out`` in format ``fmt``."""
+    if fmt == "nir":
+        _refuse_neuron_early(path)
     import io
 
     import torch
@@ -239,11 +280,8 @@ def export(path: str | Path, fmt: str, out: str | Path, repeat: int | None = Non
 
     m = {**model_of(path, repeat), "exported_with": exported_with(fmt),  # the result file it read, as predict names it
          "result_file": str(resolve(path).resolve()), "result_sha256": file_sha256(resolve(path))}  # fmt: skip
-    if fmt == "nir" and m["neuron"] != "standard":  # no NIR node steps as it does: a graph of another model
-        raise ResultError(f"{path}: --format nir cannot carry --neuron {m['neuron']} (it fires from the membrane "
-                          "before the step's update and resets a step later, which no NIR node does; the graph "
-                          "would differ from the model after the first hidden spike): use --format pt, or train "
-                          "with --neuron standard")  # fmt: skip
+    if fmt == "nir":
+        _refuse_neuron(path, m["neuron"])
     if not same_file(out, path):  # the result file itself: check_writable says so
         _check_name(out, fmt)
     out = check_writable(out, overwrite, example=f"model.{fmt}", inputs={"the result file": path})

@@ -207,6 +207,20 @@ def test_a_notebook_neuron_model_is_no_nir_graph(trained, tmp_path):
 
 
 @pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
+def test_a_notebook_neuron_is_refused_before_torch_loads(trained, tmp_path):
+    """The refusal of ``--format nir`` of a notebook-neuron model came after torch and nir had
+    loaded (10.5 s on a loaded 2-core machine): it is read from the file's config, without torch
+    (``sys.modules['torch'] = None`` makes every ``import torch`` fail)."""
+    out = tmp_path / "n.nir"
+    argv = [str(trained["mean", "notebook"]), "--format", "nir", "--out", str(out)]
+    code = f"import sys; sys.modules['torch'] = None; from snnsim.export import main; sys.exit(main({argv!r}))"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("snnsim.export: error: ") and "--neuron notebook" in proc.stderr, proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_pt_export_and_one_line_errors(trained, tmp_path):
     """The first export and the first refusal in processes of their own, the rest in this one."""
     path = trained["mean", "standard"]
