@@ -32,6 +32,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -100,9 +101,16 @@ class BMIData:
 
 def prepare(cfg: RunConfig, device: torch.device | str = "cpu") -> BMIData:
     """Load, split and normalise the data of ``cfg`` (inputs and targets on ``device``)."""
-    folds = bmi_data.extract(
-        bmi_data.load(cfg.data), cfg.rotation, cfg.n_train_folds, cfg.target, cfg.dims, cfg.mi_order
-    )
+    raw = bmi_data.load(cfg.data)
+    from ..cli import announcing
+
+    if cfg.model == "linear" and announcing() and sys.stderr is not None and sys.stderr.isatty():  # a log gets no line
+        from tqdm import tqdm  # seconds without a bar: the ridge has no epochs
+
+        tqdm.write(f"snnsim: splitting and normalising the BMI data, then fitting the ridge regression "
+                   f"({len(RIDGE_GRID)} strengths, chosen on the validation fold)", file=sys.stderr)  # fmt: skip
+        sys.stderr.flush()
+    folds = bmi_data.extract(raw, cfg.rotation, cfg.n_train_folds, cfg.target, cfg.dims, cfg.mi_order)
     check_targets(cfg, folds)
     y_mean, y_std = folds.train.y.mean(0), folds.train.y.std(0)
     y_std = np.where(y_std > 0, y_std, 1.0)
