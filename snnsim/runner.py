@@ -279,7 +279,7 @@ def _run(cfgs, progress, on_result, on_failure, hooks, checkpoints, keep_checkpo
                 resumed[i] = max(resumed.get(i, 0), training.resumed_from)
             for i in dict.fromkeys(i for i, _ in members) if training.resumed_from else ():
                 parts.setdefault(i, []).append(([r for j, r in members if j == i], training.parts))
-            for (i, r), result in zip(members, study.evaluate(model, batch, data, training)):
+            for (i, r), result in zip(members, study.evaluate(model, batch, data, training, progress)):
                 outcomes[i][r] = Outcome(result, seconds)
                 if len(outcomes[i]) == cfgs[i].repeats:
                     first = cache.get(study, cfgs[i], cfgs[i].seed, device)

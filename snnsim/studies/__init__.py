@@ -67,8 +67,9 @@ class Study(Protocol):
         """Train in place (model m on ``data[m]``); gradient-trained studies pass ``options``
         (progress, hooks, checkpoint) to :func:`snnsim.training.fit_epochs`."""
 
-    def evaluate(self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[Any], training: Training) -> list:
-        """One per-repeat record per model."""
+    def evaluate(self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[Any], training: Training,
+                 progress: bool = False) -> list:  # fmt: skip
+        """One per-repeat record per model; with ``progress``, a progress bar on a terminal."""
 
     def to_dataset(
         self, cfg: RunConfig, outcomes: Mapping[int, Outcome], data: Any, device: torch.device

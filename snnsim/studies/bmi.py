@@ -630,9 +630,8 @@ class BMIStudy:
         return fit_epochs(model, trainer, n, cfg.epochs, cfg.patience, _describe(cfg, n), options,
                           checkpoint_key(cfgs, seeds, digest), lr_at(cfg), cfg.ema)  # fmt: skip
 
-    def evaluate(
-        self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], training: Training
-    ) -> list[BMIRepeat]:
+    def evaluate(self, model: nn.Module, cfgs: Sequence[RunConfig], data: Sequence[BMIData], training: Training,
+                 progress: bool = False) -> list[BMIRepeat]:  # fmt: skip
         d, n = data[0], len(cfgs)
         model.eval()
         scores = []

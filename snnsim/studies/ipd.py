@@ -218,8 +218,10 @@ class IPDTrainer:
 
 
 @torch.no_grad()
-def predict(model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli]) -> torch.Tensor:
-    """Predicted class (M, N) with the training readout or the notebook's sum over time."""
+def predict(model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli], step: Callable[[], None] | None = None
+            ) -> torch.Tensor:  # fmt: skip
+    """Predicted class (M, N) with the training readout or the notebook's sum over time; ``step``
+    is called after each batch (a progress bar's update)."""
     inputs = InputCurrents(cfg, sets)
     n = sets[0].ipd.shape[0]
     device = sets[0].spikes.device
@@ -228,6 +230,8 @@ def predict(model: Decoder, cfg: RunConfig, sets: Sequence[Stimuli]) -> torch.Te
         index = torch.arange(start, min(n, start + cfg.batch_size), device=device).expand(len(sets), -1)
         score = model.read(inputs.network(model, index), sum_over_time if cfg.eval == "sum" else None)
         out.append(score.argmax(-1))
+        if step is not None:
+            step()
     return torch.cat(out, dim=1)
 
 
@@ -320,17 +324,26 @@ class IPDStudy:
                           checkpoint_key(cfgs, seeds), lr_at(cfg), cfg.ema)  # fmt: skip
 
     def evaluate(self, model: Decoder, cfgs: Sequence[RunConfig], data: Sequence[IPDData],
-                 training: Training) -> list[IPDRepeat]:  # fmt: skip
+                 training: Training, progress: bool = False) -> list[IPDRepeat]:  # fmt: skip
+        from tqdm.auto import tqdm
+
         cfg = cfgs[0]
         scores = {}
-        for split in ("train", "test", "val"):
-            sets = [getattr(d, split) for d in data]
-            if any(s is None for s in sets):
-                scores[split] = [None] * len(data)
-                continue
-            predicted = predict(model, cfg, sets)
-            scores[split] = [classification_metrics(s.ipd, predicted[m], cfg.n_classes) for m, s in enumerate(sets)]
-        costs = cost_of(model, cfgs, [d.test for d in data])
+        splits = [split for split in ("train", "test", "val") if all(getattr(d, split) is not None for d in data)]
+        batches = sum(-(-getattr(data[0], split).ipd.shape[0] // cfg.batch_size) for split in splits)
+        # seconds after the training bar (a default run's sets): a bar on a terminal, then the costs; none in a log
+        with tqdm(total=batches + 1, desc=f"{_describe(cfgs)} evaluating", unit="batch", leave=False,
+                  disable=None if progress else True) as bar:  # fmt: skip
+            for split in ("train", "test", "val"):
+                sets = [getattr(d, split) for d in data]
+                if split not in splits:
+                    scores[split] = [None] * len(data)
+                    continue
+                predicted = predict(model, cfg, sets, bar.update)
+                scores[split] = [classification_metrics(s.ipd, predicted[m], cfg.n_classes)
+                                 for m, s in enumerate(sets)]  # fmt: skip
+            costs = cost_of(model, cfgs, [d.test for d in data])
+            bar.update()
         return [
             IPDRepeat(
                 training.loss[m],

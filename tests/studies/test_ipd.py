@@ -166,3 +166,29 @@ def test_fresh_data_trains_each_epoch_on_a_new_set_of_its_own():
         assert torch.equal(trainer.labels, expected), epoch
         seen.append(trainer.labels.clone())
     assert not torch.equal(seen[1], seen[2]) and not torch.equal(seen[0], seen[1])
+
+
+def test_the_evaluation_after_training_shows_a_bar_on_a_terminal_not_in_a_log(tmp_path):
+    """After the training bar, the scoring of the training and test sets (3 s of a default run on
+    a loaded machine) passed without a word. A terminal shows a bar of the batches evaluated,
+    after the training bar and cleared as it is; ``--quiet`` and a log (stderr not a terminal) get
+    no bar."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from terminal import on_a_terminal
+
+    root = Path(__file__).resolve().parents[2]
+    run_cli = [sys.executable, "-m", "snnsim.run", "--backend", "fused", "--epochs", "1", "--n-train-batches", "3",
+               "--n-test-batches", "2", "--batch-size", "16", "--hidden", "8"]  # fmt: skip
+    code, out, shown = on_a_terminal([*run_cli, "--out", str(tmp_path / "a.h5")], cwd=root)
+    assert code == 0, (out, shown)
+    trained, evaluated = shown.find("fused mean/tau=20ms x1:"), shown.find("\rfused mean/tau=20ms x1 evaluating:")
+    assert 0 <= trained < evaluated and "/6 [" in shown[evaluated:], shown  # 3 + 2 batches scored, then the costs
+    assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
+    code, out, shown = on_a_terminal([*run_cli, "--quiet", "--out", str(tmp_path / "b.h5")], cwd=root)
+    assert code == 0 and "evaluating" not in shown, shown
+    proc = subprocess.run([*run_cli, "--out", str(tmp_path / "c.h5")], cwd=root, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert proc.returncode == 0 and "evaluating" not in proc.stderr, proc.stderr
