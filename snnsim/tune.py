@@ -1056,7 +1056,7 @@ def _ended_slurm_jobs(trials: Iterable[Any]) -> set[str]:
     queue, ended, or was requeued. Empty where ``squeue`` is absent or does not answer."""
     import socket
 
-    from .sweep.queue import ask_slurm
+    from .sweep.queue import _squeue_env, ask_slurm
 
     here = socket.gethostname()
     jobs = sorted({job for t in trials if (job := t.user_attrs.get("slurm_job"))
@@ -1065,7 +1065,7 @@ def _ended_slurm_jobs(trials: Iterable[Any]) -> set[str]:
         return set()
     try:
         proc = ask_slurm(["squeue", "-h", "-j", ",".join(jobs), "-o", "%A|%T"], "squeue",
-                         "whether the workers of running trials still run")  # fmt: skip
+                         "whether the workers of running trials still run", env=_squeue_env())  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return set()
     if proc.returncode != 0:  # one job asked for that has left the queue: "Invalid job id specified"

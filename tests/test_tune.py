@@ -893,6 +893,27 @@ def test_a_trial_of_a_worker_whose_slurm_job_on_another_host_ended_is_recorded_f
     assert tune._ended_slurm_jobs([gone]) == {"999999999"}
 
 
+def test_the_users_squeue_defaults_do_not_end_the_trials_of_live_workers(tmp_path, monkeypatch):
+    """The user's own ``$SQUEUE_STATES`` (here ``PENDING``, to watch what waits) hid the running
+    jobs of live workers on other hosts from ``squeue``: their trials were taken for those of ended
+    workers, told ended by ``status`` and recorded failed by the next worker while they trained.
+    (An ``squeue`` first on PATH that lists the jobs asked for as running, filtered by
+    ``$SQUEUE_STATES`` as SLURM's is; tests above ask a real one.)"""
+    from types import SimpleNamespace
+
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "squeue"
+    fake.write_text('#!/bin/sh\ncase "${SQUEUE_STATES:-RUNNING}" in *R*) ;; *) exit 0;; esac\n'
+                    'for job in $(echo "$3" | tr , " "); do echo "$job|RUNNING"; done\n')  # fmt: skip
+    os.chmod(fake, 0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    live = [SimpleNamespace(user_attrs={"worker": f"node07.cluster pid {n}", "slurm_job": str(4000 + n)})
+            for n in range(2)]  # fmt: skip
+    assert tune._ended_slurm_jobs(live) == set()
+    monkeypatch.setenv("SQUEUE_STATES", "PENDING")
+    assert tune._ended_slurm_jobs(live) == set()
+
+
 @pytest.mark.slurm
 def test_status_while_submitted_workers_wait_says_so(cluster, tmp_path):  # noqa: F811 - the imported fixture
     """``tune status`` while the workers of ``tune submit`` wait in the queue (no study yet) said
