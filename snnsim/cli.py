@@ -10,6 +10,7 @@ import errno
 import gc
 import math
 import os
+import re
 import shlex
 import signal
 import sys
@@ -172,12 +173,18 @@ def _flags_meant(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
     # guessed as a file's keys are (config.close_names), by their names (batch_size) and help; not as --no-X
     named = {s[2:].replace("-", "_"): (s, a.help or "") for a in actions for s in a.option_strings
              if s.startswith("--") and not (isinstance(a, argparse.BooleanOptionalAction) and s.startswith("--no-"))}  # fmt: skip
+    # a switch turned off (--no_recurrent): guessed among the --no-X flags, not told the one that turns it on
+    negated = {s[5:].replace("-", "_"): (s, a.help or "") for a in actions for s in a.option_strings
+               if isinstance(a, argparse.BooleanOptionalAction) and s.startswith("--no-")}  # fmt: skip
     meant: list[str] = []
     for word in words:
         word = word.split("=", 1)[0]
         if not word.startswith("--") or word in flags:  # a value, or a flag of the wrong place (--results-dir)
             continue
-        close = [named[k][0] for k in close_names(word[2:], named, lambda k: named[k][1])]
+        off = re.fullmatch(r"--no[-_](.+)", word)
+        among = negated if off and negated and word[2:].replace("-", "_") not in named else named
+        close = [among[k][0] for k in close_names(off.group(1) if among is negated else word[2:], among,
+                                                  lambda k, among=among: among[k][1])]  # fmt: skip
         meant += [c for c in close if c not in meant]
     return meant
 

@@ -251,6 +251,22 @@ def test_a_key_that_is_a_setting_but_for_its_dashes_is_told_that_one_alone():
     assert _flags_meant(run.build_parser(), ["--batch_size"]) == ["--batch-size"]
 
 
+@pytest.mark.parametrize(
+    "word, meant",
+    [("--no_batch_repeats", "--no-batch-repeats"), ("--no-fresh_data", "--no-fresh-data"),
+     ("--no-learn-taus", "--no-learn-tau"), ("--no_recurent", "--no-recurrent")],
+)  # fmt: skip
+def test_a_switch_turned_off_misspelt_is_told_the_flag_that_turns_it_off(word, meant, capsys):
+    """``--no_batch_repeats`` (the file's key ``batch_repeats`` turned off) was told
+    ``--batch-repeats``, the flag that turns it on: the opposite of what was meant. It is told
+    the ``--no-`` flag, as it was before the flags were guessed as a file's keys."""
+    from snnsim import run
+
+    with pytest.raises(SystemExit):
+        run.build_parser().parse_args([word])
+    assert capsys.readouterr().err == f"snnsim.run: error: unrecognized arguments: {word}; did you mean {meant}?\n"
+
+
 def test_plural_counts_one_in_the_singular():
     """``sweep local`` said "ran 1 jobs in 1 packs"; counts in messages go through plural."""
     from snnsim.cli import plural
