@@ -948,6 +948,8 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                     trial.set_user_attr("worker", _worker_name())  # whose it is: see _record_left_running()
                     if job := _slurm_job():  # asked of SLURM where its host cannot be: _ended_slurm_jobs()
                         trial.set_user_attr("slurm_job", job)
+                        if restart := _slurm_restart():  # the job requeued: its earlier attempts' trials have ended
+                            trial.set_user_attr("slurm_restart", restart)
                     trial.set_user_attr("worker_number", worker)  # whose sampler asked it: _resumed_sampler()
                     if not done:  # its first trial, whose number no other worker has
                         if resumed and not _asked_since(s, worker, resumed[2], trial.number):
@@ -1027,7 +1029,8 @@ UNNAMED = "not named: killed just after it asked for the trial"
 def _ended_worker(t: Any, ended_jobs: Collection[str] = ()) -> str | None:
     """The worker of running trial ``t`` if it has ended (``HOST pid N``, a process of this host
     that has ended, or one of another host whose SLURM job is among ``ended_jobs``, see
-    :func:`_ended_slurm_jobs`; :data:`UNNAMED` for a trial left without a name, see
+    :func:`_ended_slurm_jobs`, or of an earlier attempt of this process's requeued job, see
+    :func:`_earlier_attempt`; :data:`UNNAMED` for a trial left without a name, see
     :data:`UNNAMED_MINUTES`), else None: alive, or on another host and not known to have ended."""
     import datetime
 
@@ -1036,13 +1039,29 @@ def _ended_worker(t: Any, ended_jobs: Collection[str] = ()) -> str | None:
         start = t.datetime_start
         old = start is not None and datetime.datetime.now() - start > datetime.timedelta(minutes=UNNAMED_MINUTES)
         return UNNAMED if old else None
-    return who if _gone(who) or t.user_attrs.get("slurm_job") in ended_jobs else None
+    job = t.user_attrs.get("slurm_job")
+    return who if _gone(who) or job in ended_jobs or _earlier_attempt(job, t.user_attrs.get("slurm_restart", 0)) \
+        else None  # fmt: skip
 
 
 def _slurm_job() -> str | None:
     """This process's SLURM job id (an array task's own), None outside SLURM."""
     job = os.environ.get("SLURM_JOB_ID", "")
     return job if job.isascii() and job.isdigit() else None
+
+
+def _slurm_restart() -> int:
+    """How many times SLURM has started this process's job again (requeued: a node failure,
+    ``scontrol requeue``); 0 outside SLURM."""
+    count = os.environ.get("SLURM_RESTART_COUNT", "")
+    return int(count) if count.isascii() and count.isdigit() else 0
+
+
+def _earlier_attempt(job: Any, restart: Any) -> bool:
+    """Whether a trial asked in SLURM job ``job`` at its ``restart``-th start is of an earlier
+    attempt of this process's own job, requeued since (on another node, maybe): its worker has
+    ended, while ``squeue`` says the job runs (:func:`_ended_slurm_jobs` cannot tell)."""
+    return job is not None and job == _slurm_job() and isinstance(restart, int) and restart < _slurm_restart()
 
 
 #: SLURM job states in which a worker's process may still run; in any other (ended, or requeued and

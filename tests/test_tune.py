@@ -914,6 +914,40 @@ def test_the_users_squeue_defaults_do_not_end_the_trials_of_live_workers(tmp_pat
     assert tune._ended_slurm_jobs(live) == set()
 
 
+def test_a_trial_of_a_worker_whose_slurm_job_was_requeued_elsewhere_is_recorded_failed(tmp_path, monkeypatch):
+    """A node failure requeues the worker's SLURM job (JobRequeue), and SLURM starts it again with
+    the same job id on another node: ``squeue`` says that job runs, so the trial its first attempt
+    left running on the failed node was taken for a live worker's, by the restarted worker too,
+    and left running for good, counted against the budget. The restarted worker (its
+    ``$SLURM_RESTART_COUNT`` past the trial's) knows it is of an earlier attempt and records it
+    failed. (An ``squeue`` first on PATH says the job runs, as SLURM's does once it restarted.)"""
+    path = tmp_path / "t.toml"
+    path.write_text(TINY.format(trials=2, pruner="none").replace("epochs = 2", "epochs = 1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    (tmp_path / "bin").mkdir()
+    fake = tmp_path / "bin" / "squeue"
+    fake.write_text('#!/bin/sh\nfor job in $(echo "$3" | tr , " "); do echo "$job|RUNNING"; done\n')
+    os.chmod(fake, 0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("SLURM_JOB_ID", "4000")
+    monkeypatch.delenv("SLURM_RESTART_COUNT", raising=False)
+    s = tune.study(spec, root, 0)
+    t = s.ask()  # the first attempt's trial, on the node that failed
+    t.set_user_attr("worker", "node07.cluster pid 4198")
+    t.set_user_attr("slurm_job", "4000")
+    assert tune._ended_worker(s.trials[0], tune._ended_slurm_jobs(s.trials)) is None  # a worker of its job: alive
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")  # the job, requeued, runs again here
+    logged = []
+    assert tune.work(spec, root, 0, logged.append) == 0
+    info = tune.summary(spec, root)
+    assert info["failed"] == [0] and info["complete"] == [1] and info["running"] == [], info
+    assert logged[0] == "trial 0: recorded failed: its worker (node07.cluster pid 4198) ended while it ran " \
+        "(killed: SIGKILL, out of memory?)", logged  # fmt: skip
+    # a trial this attempt asked is its own, alive while the job runs
+    mine = tune.study(spec, root, create=False).trials[1]
+    assert mine.user_attrs["slurm_restart"] == 1 and tune._ended_worker(mine) is None
+
+
 @pytest.mark.slurm
 def test_status_while_submitted_workers_wait_says_so(cluster, tmp_path):  # noqa: F811 - the imported fixture
     """``tune status`` while the workers of ``tune submit`` wait in the queue (no study yet) said
