@@ -497,7 +497,8 @@ def pack_hint(exp: Experiment, todo: list[int], ns: argparse.Namespace) -> str |
 
 def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
     """The job indices ``spec`` (sbatch ``--array`` syntax), each checked against the grid. A
-    ``%K`` throttle is refused: ``local`` runs ``-j N`` jobs at once, and would drop it silently."""
+    ``%K`` throttle is refused: ``local`` runs ``-j N`` jobs at once, and a pack (``run --only``)
+    all of them in one process; each would drop it silently."""
     try:
         indices = set(jobs_mod.parse_array_spec(spec, check=exp.check_index))
     except experiment_mod.ExperimentError:  # an index past the grid: named
@@ -506,9 +507,11 @@ def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
         raise SnnsimError(f"{flag}: expected sbatch --array syntax such as 0-3,7, got {spec!r}") from None
     if "%" in spec:
         jobs, _, throttle = spec.partition("%")
+        # run --only: a pack, which has no -j (local's)
+        why = "a pack runs its jobs in one process" if flag == "--only" else "-j N sets how many jobs run at once"
         raise SnnsimError(
-            f"{flag}: %{throttle.strip()}: a throttle, which has no effect here (-j N sets how many jobs run at "
-            f"once); give the indices alone: {jobs.strip()}"
+            f"{flag}: %{throttle.strip()}: a throttle, which has no effect here ({why}); give the indices alone: "
+            f"{jobs.strip()}"
         )
     return indices
 

@@ -347,8 +347,7 @@ def test_local_refuses_bad_indices(indices, tmp_path, capsys):
     assert not (tmp_path / "r" / "x").exists()
 
 
-@pytest.mark.parametrize("args", [["local", "{exp}", "-j", "2", "--indices", "0-1%1"],
-                                  ["run", "{exp}", "0", "--pack", "2", "--only", "0-1%1"]])  # fmt: skip
+@pytest.mark.parametrize("args", [["local", "{exp}", "-j", "2", "--indices", "0-1%1"]])
 def test_a_throttle_that_would_be_ignored_is_refused(args, tmp_path, capsys):
     """docs/sweeps.md: ``--indices`` takes sbatch's ``--array`` syntax. ``local -j 2 --indices
     0-1%1`` read the ``%1`` throttle and ran both jobs at once all the same: a limit the user set,
@@ -359,6 +358,20 @@ def test_a_throttle_that_would_be_ignored_is_refused(args, tmp_path, capsys):
     assert cli.main(["--results-dir", str(tmp_path / "r"), *args]) == 2
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and "%1: a throttle, which has no effect here" in err[0] and "-j" in err[0], err
+    assert not (tmp_path / "r" / "x").exists()
+
+
+def test_a_throttle_of_a_packs_only_names_no_flag_that_run_lacks(tmp_path, capsys):
+    """``sweep run --pack 2 --only 0-1%1`` was refused with "(-j N sets how many jobs run at once)":
+    a flag ``sweep run`` does not have (``-j`` is ``local``'s). A pack trains its jobs as one
+    process, together: the refusal says so."""
+    exp_file = tmp_path / "x.toml"
+    exp_file.write_text('name = "x"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = [0, 1]\n')
+    args = ["run", str(exp_file), "0", "--pack", "2", "--only", "0-1%1"]
+    assert cli.main(["--results-dir", str(tmp_path / "r"), *args]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == ["snnsim.sweep: error: --only: %1: a throttle, which has no effect here (a pack runs its jobs "
+                   "in one process); give the indices alone: 0-1"], err  # fmt: skip
     assert not (tmp_path / "r" / "x").exists()
 
 
