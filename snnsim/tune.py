@@ -1259,7 +1259,7 @@ def _resumed_sampler(spec: Spec, s: Any, worker: int) -> tuple[Any, Any, int] | 
             return None
         if [kept.get(k) for k in ("seed", "sampler", "optuna")] != [spec.seed, spec.sampler, _optuna()]:
             return None
-    except (TypeError, ValueError, AttributeError):  # not what _keep_sampler wrote
+    except (TypeError, ValueError, AttributeError, RecursionError):  # not what _keep_sampler wrote (nested too deep)
         return None
     asking = _thawed(spec, kept.get("asking"))
     drawing = None if kept.get("drawing") is None else _thawed(spec, kept["drawing"])

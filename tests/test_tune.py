@@ -644,6 +644,21 @@ def test_a_kept_sampler_runs_no_code_of_whoever_wrote_the_journal(tmp_path):
     assert tune.summary(spec, root)["complete"] == [0, 2]  # trial 1: the first run's ask past its budget
 
 
+def test_a_kept_sampler_record_nested_past_pythons_depth_lets_the_worker_run(tmp_path):
+    """A kept sampler's record in the journal that is JSON nested too deep for Python's reader (a
+    damaged or hostile journal: others may write to a shared folder) stopped the worker started
+    again with a traceback (RecursionError), where any other record that is not one samples with
+    a seed of its own."""
+    path = tmp_path / "learns.toml"
+    path.write_text(LEARNS.replace("{name}", "learns").replace("{trials}", "1").replace("epochs = 2", "epochs = 1"))
+    spec, root = tune.load(path), tmp_path / "results"
+    assert tune.work(spec, root, 0, log=lambda message: None) == 0
+    tune.study(spec, root, create=False).set_user_attr("sampler_of_worker_0", "[" * 100_000)
+    path.write_text(path.read_text().replace("trials = 1", "trials = 2"))
+    assert tune.work(tune.load(path), root, 0, log=lambda message: None) == 0
+    assert tune.summary(spec, root)["complete"] == [0, 2]  # trial 1: the first run's ask past its budget
+
+
 def test_two_workers_of_one_number_started_at_once_ask_other_points(tmp_path, monkeypatch):
     """Two workers of the same number (two ``tune run`` at once on one folder, or two ``tune
     submit`` arrays whose task 0 start together) that load the study before either asked a trial
