@@ -1195,12 +1195,20 @@ class _SamplerUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"{module}.{name} is not part of a sampler")
 
 
+#: The most bytes a kept sampler unpacks to (:func:`_thawed`): a TPE or random sampler pickles to some kB.
+KEPT_SAMPLER_BYTES = 16 * 2**20
+
+
 def _thawed(spec: Spec, text: Any) -> Any:
     """The sampler of :func:`_frozen` text, or None: no text, unreadable, or not the spec's sampler."""
     import io
 
     try:
-        sampler = _SamplerUnpickler(io.BytesIO(zlib.decompress(base64.b64decode(text)))).load()
+        unpack = zlib.decompressobj()
+        raw = unpack.decompress(base64.b64decode(text), KEPT_SAMPLER_BYTES)
+        if unpack.unconsumed_tail:  # no sampler is that large: a zlib bomb would take the worker's memory
+            return None
+        sampler = _SamplerUnpickler(io.BytesIO(raw)).load()
     except Exception:  # noqa: BLE001 - absent, damaged or not a sampler: the worker samples with a seed of its own
         return None
     return sampler if type(sampler) is type(_sampler(spec, 0)) else None

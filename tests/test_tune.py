@@ -644,6 +644,26 @@ def test_a_kept_sampler_runs_no_code_of_whoever_wrote_the_journal(tmp_path):
     assert tune.summary(spec, root)["complete"] == [0, 2]  # trial 1: the first run's ask past its budget
 
 
+def test_a_kept_sampler_that_unpacks_to_hundreds_of_megabytes_is_not_unpacked():
+    """A kept sampler is some kilobytes once unpacked. One in the journal of a fifth of a megabyte
+    that unpacks to 200 MB (a zlib bomb: others may write to a shared folder) was unpacked whole by
+    the worker started again: a journal record of some megabytes had its memory, and under a job's
+    memory limit the worker was killed. It is unpacked up to a bound, then left (a seed of its own)."""
+    import base64
+    import tracemalloc
+    import zlib
+    from types import SimpleNamespace
+
+    bomb = base64.b64encode(zlib.compress(bytes(200_000_000), 9)).decode("ascii")
+    tracemalloc.start()
+    try:
+        assert tune._thawed(SimpleNamespace(sampler="random"), bomb) is None
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 50_000_000, f"{peak / 1e6:.0f} MB"
+
+
 def test_a_kept_sampler_record_nested_past_pythons_depth_lets_the_worker_run(tmp_path):
     """A kept sampler's record in the journal that is JSON nested too deep for Python's reader (a
     damaged or hostile journal: others may write to a shared folder) stopped the worker started
