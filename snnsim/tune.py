@@ -1083,7 +1083,7 @@ def _ended_slurm_jobs(trials: Iterable[Any]) -> set[str]:
     if not jobs or shutil.which("squeue") is None:
         return set()
     try:
-        proc = ask_slurm(["squeue", "-h", "-j", ",".join(jobs), "-o", "%A|%T"], "squeue",
+        proc = ask_slurm(["squeue", "-h", "--all", "-j", ",".join(jobs), "-o", "%A|%T"], "squeue",
                          "whether the workers of running trials still run", env=_squeue_env())  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return set()

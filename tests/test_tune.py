@@ -933,13 +933,17 @@ def test_the_users_squeue_defaults_do_not_end_the_trials_of_live_workers(tmp_pat
     jobs of live workers on other hosts from ``squeue``: their trials were taken for those of ended
     workers, told ended by ``status`` and recorded failed by the next worker while they trained.
     (An ``squeue`` first on PATH that lists the jobs asked for as running, filtered by
-    ``$SQUEUE_STATES`` as SLURM's is; tests above ask a real one.)"""
+    ``$SQUEUE_STATES`` as SLURM's is, and only with ``--all``, as SLURM's lists jobs of a hidden
+    partition; tests above ask a real one.)"""
     from types import SimpleNamespace
 
     (tmp_path / "bin").mkdir()
     fake = tmp_path / "bin" / "squeue"
+    # the jobs run in a hidden partition: listed with --all only, as SLURM's squeue lists them
     fake.write_text('#!/bin/sh\ncase "${SQUEUE_STATES:-RUNNING}" in *R*) ;; *) exit 0;; esac\n'
-                    'for job in $(echo "$3" | tr , " "); do echo "$job|RUNNING"; done\n')  # fmt: skip
+                    'case " $* " in *" --all "*) ;; *) exit 0;; esac\n'
+                    'jobs=$(echo " $* " | sed "s/.* -j \\([^ ]*\\) .*/\\1/")\n'
+                    'for job in $(echo "$jobs" | tr , " "); do echo "$job|RUNNING"; done\n')  # fmt: skip
     os.chmod(fake, 0o755)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     live = [SimpleNamespace(user_attrs={"worker": f"node07.cluster pid {n}", "slurm_job": str(4000 + n)})
@@ -961,7 +965,8 @@ def test_a_trial_of_a_worker_whose_slurm_job_was_requeued_elsewhere_is_recorded_
     spec, root = tune.load(path), tmp_path / "results"
     (tmp_path / "bin").mkdir()
     fake = tmp_path / "bin" / "squeue"
-    fake.write_text('#!/bin/sh\nfor job in $(echo "$3" | tr , " "); do echo "$job|RUNNING"; done\n')
+    fake.write_text('#!/bin/sh\njobs=$(echo " $* " | sed "s/.* -j \\([^ ]*\\) .*/\\1/")\n'
+                    'for job in $(echo "$jobs" | tr , " "); do echo "$job|RUNNING"; done\n')  # fmt: skip
     os.chmod(fake, 0o755)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("SLURM_JOB_ID", "4000")
