@@ -6,6 +6,7 @@ cannot run on this machine (checked before any job starts)."""
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import pickle
@@ -1049,18 +1050,17 @@ def test_local_stopped_as_its_first_job_starts_stops_that_job_too(tmp_path):
                 os.kill(int(pid), signal.SIGKILL)
 
 
-def test_a_quiet_local_does_not_say_it_generates_the_synthetic_set(tmp_path, monkeypatch):
-    """`local --quiet` prints no progress bar and no notes; checking its done jobs' synthetic data
-    where the set's cache is gone, it generated the set and said so on a terminal all the same.
-    Without ``--quiet`` it says so."""
-    import io
+class Terminal(io.StringIO):
+    """A stderr that says it is a terminal."""
 
-    from snnsim.datasets import bmi as bmi_data
+    def isatty(self) -> bool:
+        return True
+
+
+def _a_done_job_of_a_synthetic_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    """An experiment of one BMI job on ``synthetic:sparse:9`` (small folds), run in this process
+    with the set cached under ``tmp_path``: its file and the ``--results-dir`` arguments."""
     from snnsim.datasets import bmi_synthetic as syn
-
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
 
     monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
@@ -1069,6 +1069,17 @@ def test_a_quiet_local_does_not_say_it_generates_the_synthetic_set(tmp_path, mon
     exp_file.write_text(BMI.format(data="synthetic:sparse:9").replace("seed = [0, 1]", "seed = [0]"))
     root = ["--results-dir", str(tmp_path / "r")]
     assert cli.main([*root, "run", str(exp_file), "0"]) == 0  # the done job, in this process
+    return exp_file, root
+
+
+def test_a_quiet_local_does_not_say_it_generates_the_synthetic_set(tmp_path, monkeypatch):
+    """`local --quiet` prints no progress bar and no notes; checking its done jobs' synthetic data
+    where the set's cache is gone, it generated the set and said so on a terminal all the same.
+    Without ``--quiet`` it says so."""
+    from snnsim.datasets import bmi as bmi_data
+    from snnsim.datasets import bmi_synthetic as syn
+
+    exp_file, root = _a_done_job_of_a_synthetic_set(tmp_path, monkeypatch)
     for quiet in (True, False):
         syn.cache_path(9, "sparse").unlink()
         monkeypatch.setattr(bmi_data, "SYNTHETIC", {})  # as a new process: the set not read
@@ -1084,22 +1095,10 @@ def test_the_synthetic_sets_line_is_not_glued_to_the_bar_of_the_job_files_checke
     synthetic set whose cache is gone generates the set, and its line was printed after the bar's
     text, on the bar's line (``g: checking job files:   0%|   | 0/1 [...]snnsim: generating ...``).
     It is a line of its own."""
-    import io
-
     from snnsim.datasets import bmi as bmi_data
     from snnsim.datasets import bmi_synthetic as syn
 
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
-    monkeypatch.setattr(syn, "generate", lambda seed, gen: generate(seed, samples_per_fold=300, gen=gen))
-    exp_file = tmp_path / "g.toml"
-    exp_file.write_text(BMI.format(data="synthetic:sparse:9").replace("seed = [0, 1]", "seed = [0]"))
-    root = ["--results-dir", str(tmp_path / "r")]
-    assert cli.main([*root, "run", str(exp_file), "0"]) == 0  # the done job, in this process
+    exp_file, root = _a_done_job_of_a_synthetic_set(tmp_path, monkeypatch)
     syn.cache_path(9, "sparse").unlink()
     monkeypatch.setattr(bmi_data, "SYNTHETIC", {})  # as a new process: the set not read
     err = Terminal()
