@@ -323,12 +323,14 @@ def states(
     from .queue import queued
 
     listing = list_folder(exp, root) if listing is None else listing
-    out = []
-    # closed on the way out too: a stop's line is its own, not after the bar's text
-    with tqdm(total=exp.grid_size, desc=progress, unit="job", disable=None if progress else True, leave=False) as bar:
-        for i in range(exp.grid_size):
-            out.append(state(exp, i, root, check_data, listing))
-            bar.update()
+    if progress is None:  # no bar at all (``local --quiet``, ``run``): nothing of tqdm runs
+        out = [state(exp, i, root, check_data, listing) for i in range(exp.grid_size)]
+    else:  # closed on the way out too: a stop's line is its own, not after the bar's text
+        out = []
+        with tqdm(total=exp.grid_size, desc=progress, unit="job", disable=None, leave=False) as bar:
+            for i in range(exp.grid_size):
+                out.append(state(exp, i, root, check_data, listing))
+                bar.update()
     failed: dict[int, str] = {}  # missing jobs whose SLURM task's log says they failed (no marker: a full disk)
     waiting = queued(exp, root, stale={s.index for s in out if s.state == "stale"},
                      missing=[s.index for s in out if s.state == "missing"], failed=failed)  # fmt: skip
