@@ -387,7 +387,12 @@ def test_a_stop_while_the_job_files_are_checked_is_a_line_of_its_own(tmp_path, f
     monkeypatch.setattr(jobs, "state", stopped_at_the_third)
     err = Terminal()
     monkeypatch.setattr(sys, "stderr", err)
-    assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 130
+    # Ctrl-C as at a terminal: a process started in the background (CI's) inherits SIGINT ignored
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 130
+    finally:
+        signal.signal(signal.SIGINT, before)
     shown = err.getvalue()
     assert "m: checking job files" in shown and "snnsim.sweep: interrupted" in shown, shown
     before = shown[: shown.index("snnsim.sweep: interrupted")]
