@@ -481,13 +481,19 @@ def flag(name: str) -> str:
     return metadata(name)["flag"] or "--" + name.replace("_", "-")
 
 
-def as_keys(text: str) -> str:
+def as_keys(text: str, keep: Iterable = ()) -> str:
     """``text`` with the settings it names by their flags (``--batch-size``) named by their keys
     (``batch_size``), as an experiment file, a tune spec or a run's config file gives them: a choice
     with its values as the file writes them (``--neuron standard``: ``neuron = "standard"``;
     ``--backend norse or fused``: ``backend = "norse" or "fused"``), a switch as turned on
     (``--learn-tau``: ``learn_tau = true``; ``learn_tau`` where it leads a message, ``--learn-tau:
-    ...``); other flags (``--pack``), and paths that hold a flag's letters (``my--data.pkl``), stay."""
+    ...``); other flags (``--pack``), and paths that hold a flag's letters (``my--data.pkl``), stay.
+    So do the values of ``keep`` (the file's values) where the text quotes them: a path that starts
+    as a flag does (``data = "--data notes.pkl"``) is the file's path, not a flag."""
+    values = sorted({v for v in keep if isinstance(v, str) and "--" in v}, key=len, reverse=True)
+    if values:  # the values as given, the text between them as keys
+        parts = re.split("(" + "|".join(map(re.escape, values)) + ")", text)
+        return "".join(part if i % 2 else as_keys(part) for i, part in enumerate(parts))
     keys = {flag(name): name for name in field_names()}
 
     def key(m: re.Match) -> str:

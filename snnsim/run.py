@@ -166,7 +166,7 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
         try:
             config.coerce(name, value)  # a bad value is named with its file, not as a flag never given
         except ConfigError as exc:
-            raise ConfigError("config", f"{path}: {key}: {config.as_keys(exc.message)}") from None
+            raise ConfigError("config", f"{path}: {key}: {config.as_keys(exc.message, [value])}") from None
         settings[name] = value
     return settings
 
@@ -201,7 +201,7 @@ def _in_config_file(ns: argparse.Namespace, settings: dict, exc: DataError) -> D
     name = config.as_keys(flag.group(1)) if flag else None
     if path is None or rerun_file(ns) is not None or name not in settings or name in vars(ns):
         return exc
-    return DataError(f"--config: {path}: {name}: {config.as_keys(str(exc)[flag.end() :])}")
+    return DataError(f"--config: {path}: {name}: {config.as_keys(str(exc)[flag.end() :], settings.values())}")
 
 
 def _is_result_file(path: Path) -> bool:
@@ -325,7 +325,9 @@ def _checked_config(ns: argparse.Namespace, settings: dict) -> RunConfig:
         if path is None or exc.field in flags or exc.field not in settings:
             raise
         if rerun_file(ns) is None:
-            raise ConfigError("config", f"{path}: {exc.field}: {config.as_keys(exc.message)}") from None
+            raise ConfigError(
+                "config", f"{path}: {exc.field}: {config.as_keys(exc.message, settings.values())}"
+            ) from None
         given = _refused_flags(ns, settings, flags - set(OUTPUT_FLAGS))
         raise ConfigError("config", f"{path} is a run with {exc.field} = {_shown_setting(exc.field, settings[exc.field])}"
                           f", which does not go with {given}: {exc.message}") from None  # fmt: skip
@@ -973,7 +975,9 @@ def main(argv: list[str] | None = None) -> int:
             if getattr(ns, "config", None) is None or rerun_file(ns) is not None or exc.field in vars(ns) \
                     or exc.field not in settings:  # fmt: skip
                 raise
-            raise ConfigError("config", f"{ns.config}: {exc.field}: {config.as_keys(exc.message)}") from None
+            raise ConfigError(
+                "config", f"{ns.config}: {exc.field}: {config.as_keys(exc.message, settings.values())}"
+            ) from None
         except DataError as exc:  # the data file (or target) of a TOML file's key, refused as the run loads it
             raise _in_config_file(ns, settings, exc) from None
         from . import results

@@ -425,5 +425,9 @@ def test_as_keys_leaves_other_flags_values_and_paths():
     assert as_keys("--backend gpu or fused") == "backend gpu or fused"
     assert as_keys("no file at my--data.pkl or ./--neuron") == "no file at my--data.pkl or ./--neuron"
     assert as_keys("--phase per-dataset, --no-batch-repeats") == 'phase = "per-dataset", --no-batch-repeats'
+    # a file's value quoted in the text stays as the file gives it, the flags around it become keys
+    assert as_keys("--data: --data notes.pkl is a text file; give --data", keep=["--data notes.pkl", 3]) == (
+        "data: --data notes.pkl is a text file; give data"
+    )
     # a message's lead names the setting itself, a switch too (a job's failure text), not its value
     assert as_keys("--learn-tau: runs on --backend norse only") == 'learn_tau: runs on backend = "norse" only'

@@ -775,6 +775,20 @@ def test_a_data_file_a_config_file_names_that_its_run_refuses_is_named_with_the_
     assert not (tmp_path / "r.h5").exists()
 
 
+def test_a_data_path_that_starts_as_a_flag_is_named_as_the_config_file_gives_it(tmp_path, capsys, monkeypatch):
+    """A config file's data path that starts as a flag does (``data = "--data notes.pkl"``, a text
+    file) was named mangled, as if it were the flag: ``data: data notes.pkl is a text file``. Only
+    the flags of a message become keys; the file's path is named as the file gives it."""
+    monkeypatch.chdir(tmp_path)
+    Path("--data notes.pkl").write_text("hello\n")
+    Path("c.toml").write_text('study = "bmi"\nmodel = "linear"\ndata = "--data notes.pkl"\n')
+    assert main(["--config", "c.toml", "--quiet", "--out", "r.h5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --config: c.toml: data: --data notes.pkl is a "
+                                               "text file, not a pickle;"), err  # fmt: skip
+    assert not Path("r.h5").exists()
+
+
 def test_a_predictions_file_is_refused_as_config(tmp_path, capsys, bmi_path):
     """A predictions file (python -m snnsim.predict) carries the config of its model's run but
     not that run's data file SHA-256: taken as a run's file it would train again, on a data file
