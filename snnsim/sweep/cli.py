@@ -35,6 +35,7 @@ import sys
 import threading
 import time
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -482,12 +483,22 @@ def _check_node_memory(exp: Experiment, ns: argparse.Namespace, indices: list[in
 
 def pack_hint(exp: Experiment, todo: list[int], ns: argparse.Namespace) -> str | None:
     """A one-line note when ``local`` would start one process per job of ``todo`` for at least two
-    jobs per process (None otherwise): packs share start-up and data, with the same numbers."""
+    jobs per process (None otherwise): packs share start-up and data, with the same numbers. Its
+    packs are sized from the jobs of ``todo``, not the grid (strided packs of the grid's size can
+    hold them all in one): the largest whose packs holding them (`local` runs no other) fill the
+    ``-j`` processes, none with more of them than an even share."""
     n_todo = len(todo)
     if ns.pack or n_todo < 2 * ns.processes:
         return None
-    size = -(-exp.grid_size // ns.processes)
-    packs = len({jobs_mod.pack_of(exp, size, i) for i in todo})  # those holding the jobs to run: `local` runs no other
+    share = -(-n_todo // ns.processes)
+    for n in range(1, exp.grid_size + 1):  # at n = the grid's size, one job per pack: always found
+        size = -(-exp.grid_size // n)
+        held = Counter(jobs_mod.pack_of(exp, size, i) for i in todo)
+        if len(held) >= ns.processes and max(held.values()) <= share:
+            break
+    if size < 2:
+        return None
+    packs = len(held)
     return (
         f"snnsim.sweep: note: each of the {n_todo} jobs starts a process of its own and makes its own data; "
         f"--pack {size} runs them in {packs} process{'es' if packs > 1 else ''}, trained together with the "

@@ -145,16 +145,22 @@ def test_the_pack_note_sizes_its_packs_by_the_processes(tmp_path):
     assert cli.pack_hint(exp, [0, 1, 2, 3, 4], SimpleNamespace(pack=2, processes=1)) is None
 
 
-def test_the_pack_note_counts_the_packs_that_hold_the_jobs_to_run(tmp_path):
-    """Jobs 0, 2, 4, 6 of 10 left to run on 2 processes: packs of 5 are every second job, so all four
-    are in pack 0, one process (``local -j 2 --pack 5`` runs one pack); the note said 2 processes."""
+def test_the_pack_note_sizes_its_packs_by_the_jobs_to_run(tmp_path):
+    """Jobs 0, 2, 4, 6 of 10 left to run on 2 processes: packs of 5 (the grid's 10 over 2) are every
+    second job, so all four are in pack 0, and the note suggested ``--pack 5``: one process where
+    ``-j 2`` allows two. It sizes the packs from the jobs that will run: ``--pack 4`` puts them in
+    3 packs (0 and 6, 2, 4), each running at most 2 of them, so both processes work."""
     from types import SimpleNamespace
 
+    from snnsim.sweep import jobs
     from snnsim.sweep.experiment import loads
 
     exp = loads(f'name = "p"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = {list(range(10))}\n')
     note = cli.pack_hint(exp, [0, 2, 4, 6], SimpleNamespace(pack=0, processes=2))
-    assert "of the 4 jobs starts a process of its own and makes its own data; --pack 5 runs them in 1 process," in note
+    assert (
+        "of the 4 jobs starts a process of its own and makes its own data; --pack 4 runs them in 3 processes," in note
+    )
+    assert sorted(jobs.pack_of(exp, 4, i) for i in [0, 2, 4, 6]) == [0, 0, 1, 2]  # what `local --pack 4` runs
 
 
 def test_the_help_of_local_quiet_names_the_notes_it_drops(capsys):
