@@ -92,7 +92,7 @@ def run_data(path: str | os.PathLike, ds: xr.Dataset, data: str | None) -> str |
     with :class:`~snnsim.errors.DataError` unless it is the file the run was made from (its
     recorded ``data_file_sha256``), or, without ``data``, where the recorded file is gone or changed."""
     from snnsim.datasets.bmi import is_file_source
-    from snnsim.results import file_sha256
+    from snnsim.results import data_changed, file_sha256
 
     recorded = ds.attrs.get("config_data") or None
     made_from = ds.attrs.get("data_file_sha256")
@@ -119,9 +119,8 @@ def run_data(path: str | os.PathLike, ds: xr.Dataset, data: str | None) -> str |
     if now != made_from and data is not None:
         raise DataError(f"--data: {given} has SHA-256 {now[:12]}..., not the {made_from[:12]}... of {recorded}, the "
                         f"file {path} was made from: give that file")  # fmt: skip
-    if now != made_from:
-        raise DataError(f"{path} was made from {given} with SHA-256 {made_from[:12]}..., which has changed since "
-                        f"(now {now[:12]}...): give --data FILE, the file as it was")  # fmt: skip
+    if changed := data_changed(given, made_from, "give --data FILE, the file as it was"):
+        raise DataError(f"{path}: {changed}")
     return given
 
 

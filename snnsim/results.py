@@ -267,6 +267,24 @@ def file_sha256(path: str | os.PathLike) -> str:
     return of_file_now(_SHA256, path, lambda p, _: hashlib.sha256(p.read_bytes()).hexdigest())
 
 
+def data_changed(data: str | os.PathLike, digest: str | None, hint: str = "") -> str | None:
+    """Why data file ``data``, read when it had SHA-256 ``digest``, is not the file it was: it has
+    changed since, in the one wording of every command (``run --config RUN.h5``, ``tune``, a
+    sweep's stale job, the analysis scripts), ``hint`` appended: what the user must do in that
+    command. None when it is the same, when no ``digest`` was recorded, or when it cannot be read
+    now (the caller names a missing file where it matters)."""
+    if digest is None:
+        return None
+    try:
+        now = file_sha256(data)
+    except OSError:
+        return None
+    if now == digest:
+        return None
+    why = f"data file {data} changed since (SHA-256 {digest[:12]}... then, {now[:12]}... now)"
+    return f"{why}: {hint}" if hint else why
+
+
 #: Seconds the open of a named pipe (FIFO) waits for a writer before one line says that it waits.
 FIFO_NOTE_SECONDS = 2.0
 

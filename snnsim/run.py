@@ -254,7 +254,7 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
         raise ConfigError("config", f"{path} is a predictions file (python -m snnsim.predict) of the model in "
                           f"{ds.attrs['model']}, not a run's result file; give {ds.attrs['model']}")  # fmt: skip
     if (made_from := ds.attrs.get("data_file_sha256")) and not data_given:
-        from .results import file_sha256
+        from .results import data_changed, file_sha256
 
         data = Path(run.data)
         try:
@@ -266,10 +266,8 @@ def result_settings(path: Path, data_given: bool = False) -> dict:
             raise ConfigError("config", f"{path} was made from {run.data} with SHA-256 {made_from[:12]}..., a path "
                               f"relative to the folder that run started in; from this folder it is {data.resolve()}, "
                               f"{found}: run from that folder, or give --data FILE")  # fmt: skip
-        if now is not None and now != made_from:
-            raise ConfigError("config", f"{path} was made from {run.data} with SHA-256 {made_from[:12]}..., "
-                              f"which has changed since (now {now[:12]}...); give --data {run.data} to run on "
-                              "it as it is now")  # fmt: skip
+        if changed := data_changed(run.data, made_from, f"give --data {run.data} to run on it as it is now"):
+            raise ConfigError("config", f"{path}: {changed}")
     if (made_from := ds.attrs.get("synthetic_data_sha256")) and not data_given:
         from .datasets.bmi import synthetic_sha256
 

@@ -616,7 +616,7 @@ def _check_data(spec: Spec, s: Any, path: Path) -> None:
     refused, as a sweep's stale jobs are: else trials on two data sets mix, and the pruner and
     ``best`` compare them."""
     from .datasets.bmi import is_file_source, synthetic_sha256
-    from .results import file_sha256
+    from .results import data_changed, file_sha256
 
     data = spec.fixed.get("data")
     if spec.fixed.get("study") != "bmi" or "data" in [p.name for p in spec.search]:
@@ -629,10 +629,10 @@ def _check_data(spec: Spec, s: Any, path: Path) -> None:
     made_on = s.user_attrs.get(key)
     if made_on is None:
         s.set_user_attr(key, now)
-    elif made_on != now and key == "data_file_sha256":
-        raise SpecError(f"{path}: its trials trained on data file {data} with SHA-256 {made_on[:12]}..., which has "
-                        f"changed since ({now[:12]}... now); its trials would mix: restore that file, or give this "
-                        "spec another name")  # fmt: skip
+    elif key == "data_file_sha256":
+        if changed := data_changed(data, made_on, "the study's trials trained on it as it was and would mix "
+                                   "with this worker's: restore that file, or give this spec another name"):  # fmt: skip
+            raise SpecError(f"{path}: {changed}")
     elif made_on != now:
         raise SpecError(f"{path}: its trials trained on synthetic data {data or 'synthetic'} with SHA-256 "
                         f"{made_on[:12]}...; this snnsim's generator or its cache gives {now[:12]}... now; its trials "

@@ -216,6 +216,25 @@ def test_file_sha256_of_a_result_file_is_hashlibs_of_its_bytes_now(tmp_path):
     assert results.file_sha256(path) == hashlib.sha256(bytes(raw) + b"\0").hexdigest()
 
 
+def test_data_changed_is_the_one_refusal_of_a_data_file_changed_since(tmp_path):
+    """``run --config RUN.h5``, ``tune``, a sweep's stale job and the analysis scripts refuse a data
+    file changed since with :func:`results.data_changed`: the file, both digests and each command's
+    hint; nothing where it is the same, no digest was recorded, or it cannot be read to tell."""
+    import hashlib
+
+    data = tmp_path / "data.pkl"
+    data.write_bytes(b"then")
+    then = hashlib.sha256(b"then").hexdigest()
+    assert results.data_changed(data, then, "restore it") is None
+    assert results.data_changed(data, None) is None and results.data_changed(tmp_path / "gone.pkl", then) is None
+    data.write_bytes(b"now!")  # the same size: the stamp tells it
+    os.utime(data, ns=(data.stat().st_mtime_ns + 10**9,) * 2)
+    now = hashlib.sha256(b"now!").hexdigest()
+    why = f"data file {data} changed since (SHA-256 {then[:12]}... then, {now[:12]}... now)"
+    assert results.data_changed(data, then) == why
+    assert results.data_changed(str(data), then, "restore it") == f"{why}: restore it"
+
+
 def test_provenance_is_every_attribute_of_what_trained_a_model():
     """``results.PROVENANCE``, what ``export`` and ``predict`` carry of a model's result file: each
     attribute :func:`results.hardware` gives (a GPU's name on CUDA), the versions, a resume's mixed

@@ -427,8 +427,8 @@ def test_a_result_file_whose_data_file_changed_is_refused(tmp_path, capsys, bmi_
     capsys.readouterr()
     assert main(["--config", str(first), "--out", str(tmp_path / "b.h5")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"snnsim.run: error: --config: {first} was made from {data} with SHA-256 {made[:12]}..., "
-                   f"which has changed since (now {now[:12]}...); give --data {data} to run on it as it is now"]  # fmt: skip
+    assert err == [f"snnsim.run: error: --config: {first}: data file {data} changed since (SHA-256 {made[:12]}... "
+                   f"then, {now[:12]}... now): give --data {data} to run on it as it is now"]  # fmt: skip
     assert not (tmp_path / "b.h5").exists()
     assert main(["--config", str(first), "--data", str(data), "--out", str(tmp_path / "b.h5"), "--quiet"]) == 0
 

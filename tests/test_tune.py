@@ -1577,7 +1577,7 @@ def test_a_data_file_changed_between_workers_is_refused(tmp_path, bmi_path):
     journal = tmp_path / "results" / "b" / "optuna.journal"
     before = journal.read_bytes()
     line = one_line_error(cli("run", path, env=env, cwd=tmp_path))
-    assert "its trials trained on data file data.pkl with SHA-256" in line and "changed since" in line, line
+    assert "data file data.pkl changed since (SHA-256" in line and "restore that file" in line, line
     assert journal.read_bytes() == before
     # with workers: each was refused in its log, and `run` printed the status and exit 2 without a word of why
     assert one_line_error(here("run", path, "-j", "2", env=env, cwd=tmp_path)) == line

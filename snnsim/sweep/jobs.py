@@ -275,17 +275,8 @@ def _data_changed(data: str | None, digest: str | None) -> str | None:
     """Why a job that trained on data file ``data`` (SHA-256 ``digest``, recorded since snnsim
     0.3.0) is stale: the file differs now; None when it is the same, or cannot be read to tell."""
     from ..datasets.bmi import is_file_source
-    from ..results import file_sha256
 
-    if digest is None or not is_file_source(data):
-        return None
-    try:
-        now = file_sha256(data)
-    except OSError:
-        return None
-    return (
-        None if now == digest else f"data file {data} changed since (SHA-256 {digest[:12]}... then, {now[:12]}... now)"
-    )
+    return results.data_changed(data, digest) if is_file_source(data) else None
 
 
 def _synthetic_changed(data: str | None, digest: str | None) -> str | None:

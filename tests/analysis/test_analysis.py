@@ -502,7 +502,8 @@ def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, b
         assert proc.stdout == ""
     (run_dir / "bmi.pkl").write_bytes(Path(other).read_bytes())  # the run's own path, changed since
     proc = run_here(REFIT, "run.h5", cwd=run_dir)
-    assert proc.returncode == 2 and "which has changed since" in proc.stderr and proc.stdout == "", proc.stderr
+    assert proc.returncode == 2 and "data file bmi.pkl changed since (SHA-256" in proc.stderr, proc.stderr
+    assert "give --data FILE, the file as it was" in proc.stderr and proc.stdout == "", proc.stderr
 
     proc = run_here(REFIT, run, "--data", bmi_path, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr
