@@ -763,7 +763,7 @@ def cmd_status(exp: Experiment, ns: argparse.Namespace) -> int:
     temporaries = [
         t for i in range(exp.grid_size) for t in listing.leftovers(jobs_mod.result_path(exp, i, ns.results_dir))
     ] + listing.checkpoint_leftovers()
-    writing = jobs_mod.lock_holders(exp, by["running"], ns.results_dir)  # on any host: their files are being written
+    writing = jobs_mod.lock_holders(st)  # on any host: their files are being written
     temporaries = [
         t for t in temporaries if not atomic_write.writer_alive(t) and atomic_write.writer_of(t) not in writing
     ]

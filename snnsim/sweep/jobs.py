@@ -157,6 +157,7 @@ class JobState:
     reason: str = ""
     wall_seconds: float | None = None  # done jobs: the process's wall time until the file was written
     peak_rss_mb: float | None = None  # done jobs: the process's peak memory then
+    holder: str | None = None  # running jobs: who holds the job's lock ("host pid N"), as its lock file says
 
 
 def state(
@@ -173,7 +174,7 @@ def state(
     if holder is not None:
         progress = checkpoint_progress(exp, root, listing).get(index)
         at = f"(epoch {progress[0]}/{progress[1]}) " if progress else ""
-        return JobState(index, "running", f"{at}by {holder}")
+        return JobState(index, "running", f"{at}by {holder}", holder=holder)
     return file_state(exp, index, root, check_data, listing)
 
 
@@ -498,14 +499,13 @@ class JobLock:
         return None
 
 
-def lock_holders(exp: Experiment, indices: list[int], root: str | os.PathLike | None = None) -> set[tuple[str, int]]:
-    """The processes holding the locks of jobs ``indices``, as (host with its dots as ``_``, pid),
-    as :func:`snnsim.atomic_write.writer_of` names the writer of a temporary file: a process on
-    another host writing a job's file is not one that was killed."""
+def lock_holders(st: list[JobState]) -> set[tuple[str, int]]:
+    """The processes holding the locks of the running jobs of ``st`` (as :func:`state` read them),
+    as (host with its dots as ``_``, pid), as :func:`snnsim.atomic_write.writer_of` names the writer
+    of a temporary file: a process on another host writing a job's file is not one that was killed."""
     out = set()
-    for index in indices:
-        m = re.fullmatch(r"(.*) pid (\d+)", job_lock(exp, index, root).holder() or "")
-        if m:
+    for s in st:
+        if m := re.fullmatch(r"(.*) pid (\d+)", s.holder or ""):
             out.add((m.group(1).replace(".", "_") or "host", int(m.group(2))))
     return out
 

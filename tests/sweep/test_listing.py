@@ -92,3 +92,40 @@ def test_leftovers_by_target_are_the_leftovers_of_each_target(tmp_path):
     for target in ("job-1.h5", "job-10.h5", "job-2.h5", "job-3.h5", "job-4.h5", "job-1", "job"):
         assert found.get(target, []) == leftovers(tmp_path / target), target
     assert [p.name for p in found["job-1.h5"]] == [".job-1.h5..tmp", ".job-1.h5.a.tmp", ".job-1.h5.host.1.ab.tmp"]
+
+
+def test_status_reads_each_running_jobs_lock_once(tmp_path, monkeypatch, capsys):
+    """`sweep status` read each running job's lock file twice: for its state, then again for the
+    host and pid whose temporaries are not those of interrupted writes. It reads it once: what the
+    holder's temporary is and what it says are as before (a job run on another host)."""
+    import fcntl
+
+    from snnsim.sweep.jobs import JobLock
+
+    toml, folder = job_folder(tmp_path, 6)
+    held = []
+    for i in (0, 4):  # running on node7 of the cluster: its lock held, its checkpoint being written
+        (folder / f".job-{i}.lock").write_text(f"node7.cluster pid {100 + i}\n")
+        fd = os.open(folder / f".job-{i}.lock", os.O_RDWR)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        held.append(fd)
+        (folder / f".job-{i}.r0-0.ckpt.node7_cluster.{100 + i}.abcd1234.tmp").write_bytes(b"")
+    reads: dict[str, int] = {}
+    real = JobLock.held_text
+
+    def counted(self):
+        text = real(self)
+        if text is not None:
+            reads[self.path.name] = reads.get(self.path.name, 0) + 1
+        return text
+
+    monkeypatch.setattr(JobLock, "held_text", counted)
+    try:
+        assert cli.main(["--results-dir", str(folder.parent), "status", str(toml)]) == 0
+    finally:
+        for fd in held:
+            os.close(fd)
+    out = capsys.readouterr().out
+    assert "job 0 running by node7.cluster pid 100" in out and "job 4 running by node7.cluster pid 104" in out, out
+    assert "1 temporary file(s) of interrupted writes" in out and ".job-3.h5.otherhost.123.abcd1234.tmp" in out, out
+    assert reads == {".job-0.lock": 1, ".job-4.lock": 1}, reads
