@@ -795,10 +795,11 @@ def run_job(
     return run_jobs(exp, [index], root, force, progress, log, keep_checkpoints)
 
 
-def _failure_text(error: Exception) -> str:
+def _failure_text(error: Exception, exp: Experiment, index: int) -> str:
     """A job's failure as its experiment file names its settings: by their keys (``data``,
-    ``batch_size``), not by the run's flags (``--data``), which neither the file nor ``sweep`` has."""
-    return as_keys(str(error))
+    ``batch_size``), not by the run's flags (``--data``), which neither the file nor ``sweep`` has;
+    job ``index``'s values as the file gives them (``data = "--data notes.pkl"``: not a flag)."""
+    return as_keys(str(error), {**exp.fixed, **exp.settings(index)}.values())
 
 
 def _mark_failed(
@@ -935,9 +936,9 @@ def run_jobs(
             def fail(i: int, error: Exception) -> None:
                 index = todo[i]
                 diverged.add(index)
-                _mark_failed(exp, index, root, _failure_text(error), log)
+                _mark_failed(exp, index, root, _failure_text(error, exp, index), log)
                 locks.pop(index).release()  # failed: `status` shows it so while the pack trains on
-                log(f"job {index}: failed: {_failure_text(error)}")
+                log(f"job {index}: failed: {_failure_text(error, exp, index)}")
 
             for index in todo:
                 log(
@@ -969,8 +970,8 @@ def run_jobs(
         except SnnsimError as exc:  # bad input found by the run (a data file gone since submit ...)
             for index in todo:
                 if index not in written and index not in diverged:
-                    _mark_failed(exp, index, root, _failure_text(exc), log)
-                    log(f"job {index}: failed: {_failure_text(exc)}")
+                    _mark_failed(exp, index, root, _failure_text(exc, exp, index), log)
+                    log(f"job {index}: failed: {_failure_text(exc, exp, index)}")
             return exc.exit_code
         except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
             text = traceback.format_exc()

@@ -438,6 +438,19 @@ def test_a_failed_jobs_reason_names_the_experiments_keys_not_the_runs_flags(case
     assert "--" not in reason.replace(str(tmp_path), "")
 
 
+def test_a_failed_jobs_reason_names_a_data_path_starting_as_a_flag_as_given(tmp_path, capsys, monkeypatch):
+    """An experiment file's data path that starts as a flag does (``data = "--data notes.pkl"``, a
+    text file) was named mangled in the job's failure, as if it were the flag: ``data: data
+    notes.pkl is a text file``. The file's path is named as the file gives it."""
+    monkeypatch.chdir(tmp_path)
+    Path("--data notes.pkl").write_text("hello\n")
+    Path("g.toml").write_text(BMI.format(data="--data notes.pkl"))
+    assert cli.main(["--results-dir", "r", "run", "g.toml", "0"]) == 2
+    reason = capsys.readouterr().err.splitlines()[-1].removeprefix("snnsim.sweep: job 0: failed: ")
+    assert reason.startswith("data: --data notes.pkl is a text file, not a pickle;"), reason
+    assert state(loads(Path("g.toml").read_text()), 0, "r").reason == reason  # the .failed marker's last line
+
+
 def test_a_failed_job_on_a_full_disk_leaves_no_empty_failed_marker(tmp_path, bmi_path, capsys):
     """``sweep run`` whose job fails (its data file removed since ``submit``) on a full file system
     (a real tmpfs): the ``.failed`` marker could not be written, and the run said so, but left an
