@@ -999,7 +999,8 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                     "stops (run again once there is room)")  # fmt: skip
                 return 128 + stop.signum if stop else exc.exit_code
             except Exception as exc:  # noqa: BLE001 - recorded, and the worker goes on
-                error = f"{type(exc).__name__}: {config_mod.as_keys(str(exc))}"  # the spec's keys, not the run's flags
+                # the spec's keys, not the run's flags; its values (a path that starts as a flag) as given
+                error = f"{type(exc).__name__}: {config_mod.as_keys(str(exc), [*spec.fixed.values(), *trial.params.values()])}"
                 if stop := _tell(s, trial, state=TrialState.FAIL, error=error):
                     log(f"trial {trial.number}: failed: {error}; recorded, then stopped by {stop.name}")
                     return 128 + stop.signum

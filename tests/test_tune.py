@@ -2512,3 +2512,31 @@ def test_status_of_stopped_trials_with_budget_left_says_how_to_go_on(tmp_path):
     s.tell(running, state=TrialState.PRUNED)
     s.tell(s.ask(), state=TrialState.PRUNED)  # the budget used
     assert len(ok(here("status", path, env=env, cwd=tmp_path)).stdout.splitlines()) == 1
+
+
+def test_a_failed_trials_reason_names_a_data_path_starting_as_a_flag_as_given(tmp_path, bmi_path, monkeypatch):
+    """A trial's failure is named by the spec's keys (as_keys), but the spec's own values stay as
+    given: a data file named ``--data notes.pkl``, gone after the first trial, was named
+    ``data notes.pkl`` in the second trial's recorded reason."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copyfile(bmi_path, tmp_path / "--data notes.pkl")
+    path = tmp_path / "b.toml"
+    path.write_text('name = "b"\ntrials = 2\nsampler = "random"\npruner = "none"\n[fixed]\nstudy = "bmi"\n'
+                    'model = "ann"\nepochs = 1\nhidden = 4\nn_train_folds = 1\ndata = "--data notes.pkl"\n'
+                    '[search]\nlr = { low = 1e-3, high = 1e-2 }\n')  # fmt: skip
+    spec = tune.load(path)
+    messages = []
+
+    def log(message: str) -> None:
+        messages.append(message)
+        if message.startswith("trial 0: "):  # its file is written: the data file goes
+            (tmp_path / "--data notes.pkl").unlink()
+
+    tune.work(spec, tmp_path / "results", 0, log)
+    failed = [m for m in messages if m.startswith("trial 1: failed: ")]
+    assert len(failed) == 1, messages
+    assert "--data notes.pkl" in failed[0], failed[0]
+    error = tune.study(spec, tmp_path / "results", create=False).trials[1].user_attrs["error"]
+    assert "--data notes.pkl" in error, error
