@@ -69,6 +69,17 @@ def test_rate_penalty_golden():
     torch.testing.assert_close(got, torch.tensor([0.25, 2.0], dtype=torch.float64))
 
 
+def test_rate_penalty_takes_the_rate_over_the_whole_mini_batch():
+    """r is a neuron's rate over all the mini-batch's samples, squared once: 1 model, 2 samples
+    of 2 steps of 10 ms, 2 neurons, target 50 Hz. Neuron 0 fires at 100 Hz in sample 0 and not in
+    sample 1: 50 Hz, no penalty; neuron 1 at 100 and 50 Hz: 75 Hz, ((75-50)/50)^2 = 0.25; 2 * the
+    mean 0.125 = 0.25 (by hand). Penalising each sample's rate, (1 + 1) / 2 and (1 + 0) / 2, would
+    give 2 * 0.75 = 1.5."""
+    s = torch.tensor([[[[1, 1], [1, 1]], [[0, 1], [0, 0]]]], dtype=torch.float64)  # (M, B, T, N)
+    got = rate_penalty(s, RunConfig(rate_reg=2.0, rate_target=50.0), 0.01)
+    torch.testing.assert_close(got, torch.tensor([0.25], dtype=torch.float64))
+
+
 def test_ipd_model_space_result_file_and_costs(tmp_path):
     cfg = RunConfig(hidden="8,6", recurrent=True, tau_syn="5ms", tau_adapt="50ms", learn_tau=True, delays="learned",
                     max_delay="4ms", rate_reg=0.1, tau="5ms", epochs=2, n_train_batches=2, n_test_batches=1,
