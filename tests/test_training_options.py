@@ -75,6 +75,19 @@ def test_optimiser_updates_a_model_alike_batched_and_alone(n):
     assert torch.equal(batched.w[1], alone.w[0])
 
 
+def test_weight_decay_is_adams_l2_term_golden():
+    """``--weight-decay`` adds wd * w to the gradient before Adam's moments (L2, as the notebook's
+    Adam): weights 1, -2 with gradients 0, 0.1 and wd 0.1 give gradients 0.1, -0.1, and Adam's first
+    step is lr * g / (|g| + eps) = -/+ 0.01 (by hand): 0.99, -1.99. Without the decay they are 1,
+    -2.01; with AdamW's decoupled decay (w * (1 - lr * wd), then Adam's step) 0.999, -2.008."""
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.tensor([[1.0, -2.0]]))
+    optimiser = make_optimiser(model, RunConfig(lr=0.01, weight_decay=0.1))
+    model.w.grad = torch.tensor([[0.0, 0.1]])
+    optimiser.step()
+    torch.testing.assert_close(model.w.detach(), torch.tensor([[0.99, -1.99]]), rtol=0, atol=1e-6)
+
+
 def test_weight_average_golden_values():
     """Decay 0.5 over weights 1, 3, 7: sums 0.5, 0.25 + 1.5 = 1.75, 0.875 + 3.5 = 4.375, divided
     by 1 - 0.5^n = 0.5, 0.75, 0.875: averages 1, 7/3, 5 (by hand). Outside the block the model
