@@ -226,6 +226,33 @@ def test_early_stopping_keeps_each_models_best_epoch_and_stops_after_patience_ep
     np.testing.assert_array_equal(model.w[:, 0].detach().numpy(), [2, 2])
 
 
+class _Scheduled(_Scripted):
+    """:class:`_Scripted` with an optimiser whose learning rate each epoch records as it trains."""
+
+    def __init__(self, model, scores):
+        super().__init__(model, scores)
+        self.optimiser = torch.optim.SGD([model.w], lr=1.0)
+        self.seen = []
+
+    def epoch(self, on_batch):
+        self.seen.append(self.optimiser.param_groups[0]["lr"])
+        return super().epoch(on_batch)
+
+
+def test_each_epoch_trains_at_the_learning_rate_of_its_own_index():
+    """``lr_at`` is given each epoch's 0-based index before the epoch trains: lr 0.1, 0.2, 0.3
+    for lr_at(e) = 0.1 * (e + 1), seen by the trainer and recorded (by hand). The cosine schedule's
+    first epoch is at the full ``--lr`` only so."""
+    from snnsim.training import FitOptions, fit_epochs
+
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.zeros(2, 1))
+    trainer = _Scheduled(model, [(1, 1), (2, 2), (3, 3)])
+    training = fit_epochs(model, trainer, 2, 3, 5, "", FitOptions(progress=False), lr_at=lambda e: 0.1 * (e + 1))
+    assert trainer.seen == pytest.approx([0.1, 0.2, 0.3])
+    np.testing.assert_allclose(training.lr, [0.1, 0.2, 0.3])
+
+
 def test_clipping_off_leaves_gradients():
     model = torch.nn.Linear(2, 2)
     model.weight.grad = torch.full((2, 2), 100.0)
