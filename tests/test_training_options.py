@@ -253,6 +253,29 @@ def test_each_epoch_trains_at_the_learning_rate_of_its_own_index():
     np.testing.assert_allclose(training.lr, [0.1, 0.2, 0.3])
 
 
+class _Firing(_Scheduled):
+    """:class:`_Scheduled` whose hidden rates in epoch k are 10 k Hz (model 0) and 20 k Hz (model 1)."""
+
+    def hidden_rate_hz(self):
+        return np.array([10.0, 20.0]) * self.epochs
+
+
+def test_a_model_stopped_early_has_no_rate_nor_learning_rate_after_its_stop():
+    """The scores of the early-stopping test above (patience 2): model 0 stops after epoch 4, model 1
+    trains 6 epochs. Model 0's hidden rate and learning rate are those of its 4 epochs, then NaN,
+    as if it had been trained alone (by hand); model 1's go on."""
+    from snnsim.training import FitOptions, fit_epochs
+
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.zeros(2, 1))
+    trainer = _Firing(model, [(1, 1), (3, 2), (3, 3), (2, 4), (9, 5), (9, 6)])
+    training = fit_epochs(model, trainer, 2, 6, 2, "", FitOptions(progress=False), lr_at=lambda e: 0.5)
+    nan = np.nan
+    np.testing.assert_array_equal(training.hidden_rate, [[10, 20, 30, 40, nan, nan], [20, 40, 60, 80, 100, 120]])
+    np.testing.assert_array_equal(training.lr_of(0), [0.5, 0.5, 0.5, 0.5, nan, nan])
+    np.testing.assert_array_equal(training.lr_of(1), [0.5] * 6)
+
+
 def test_clipping_off_leaves_gradients():
     model = torch.nn.Linear(2, 2)
     model.weight.grad = torch.full((2, 2), 100.0)
