@@ -57,3 +57,5 @@ def test_the_last_bin_reaches_the_output_membrane():
     out = li_sequence(spikes, p)
     assert out[0, -1, 0] > 0  # bin 19 reaches the last step
     assert out[0, :22, 0].abs().sum() == 0 and out[0, 22, 0] == 1  # at step 19 + 3, not before
+    # ... and that step is the last: 3 padded steps, none more (a fourth would read bin 19 decayed)
+    assert x.shape[1] == 23 and out[0, -1, 0] == 1
