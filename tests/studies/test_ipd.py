@@ -91,13 +91,16 @@ def test_costs_come_from_the_records_the_predictions_use():
     np.testing.assert_allclose([c.hidden_rate_hz for c in got], counts.numpy() / seconds, rtol=1e-12)
 
 
-def test_the_training_hidden_rate_is_spikes_per_neuron_second_of_the_epoch():
+@pytest.mark.parametrize("hidden, neurons, neuron", [(8, 8, "notebook"), ("8,6", 14, "standard")])
+def test_the_training_hidden_rate_is_spikes_per_neuron_second_of_the_epoch(hidden, neurons, neuron):
     """The hidden rate of an epoch (``hidden_rate_curve``, Hz): the hidden spikes over all its
-    training samples / (samples x neurons x steps x dt), at dt = 2 ms. The weights stay as they
+    training samples / (samples x neurons x steps x dt), at dt = 2 ms; the neurons of every
+    hidden layer (8 + 6 with ``--hidden 8,6``, of the standard neuron). The weights stay as they
     are (steps of lr 1e-30 round away in float64), so the spikes are those of the dense network
     run on the training set.
     It had been compared only with itself (the TensorBoard events, the result file)."""
-    cfg = RunConfig(backend="fused", hidden=8, batch_size=16, n_train_batches=3, lr=1e-30, dt="2ms", rate_max_hz=400.0)
+    cfg = RunConfig(backend="fused", hidden=hidden, neuron=neuron, batch_size=16, n_train_batches=3, lr=1e-30,
+                    dt="2ms", rate_max_hz=400.0)  # fmt: skip
     seeds = [0, 1]
     sets = [ipd.make_stimuli(cfg, s, torch.device("cpu"), "train") for s in seeds]
     model = ipd.IPDStudy().make_model([cfg, cfg], seeds, torch.device("cpu")).double()
@@ -108,7 +111,7 @@ def test_the_training_hidden_rate_is_spikes_per_neuron_second_of_the_epoch():
     with torch.no_grad():
         spikes = model(torch.stack([s.spikes for s in sets]).double()).hidden_spikes.sum((1, 2, 3))
     assert spikes.min() > 0
-    expected = spikes.numpy() / (48 * 8 * 50 * 2e-3)  # samples x neurons x steps x seconds per step
+    expected = spikes.numpy() / (48 * neurons * 50 * 2e-3)  # samples x neurons x steps x seconds per step
     np.testing.assert_allclose(trainer.hidden_rate_hz(), expected, rtol=1e-12)
 
 
