@@ -273,6 +273,23 @@ def test_ridge_leaves_the_bias_unpenalised():
     assert score_shifted == pytest.approx(score, abs=1e-9)
 
 
+def test_the_validation_score_is_the_mean_fvaf_of_the_metrics():
+    """Early stopping's score (``val_fvaf_curve``) is the FVAF of snnsim.metrics, population
+    variance, averaged over the outputs: by hand, FVAF 0.75 and 0 (mean 0.375) for model 0's
+    errors, 1 for model 1's perfect predictions. The sample variance would give 0.8125 and 0.25."""
+    import torch
+
+    from snnsim.metrics import fvaf
+    from snnsim.studies.bmi import _fvaf_torch
+
+    y = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 4.0], [2.0, 4.0]])
+    errors = torch.tensor([[0.5, 2.0], [-0.5, -2.0], [0.5, 2.0], [-0.5, -2.0]])
+    pred = torch.stack([y + errors, y])
+    score = _fvaf_torch(y, pred).numpy()
+    np.testing.assert_allclose(score, [0.375, 1.0], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(score[0], fvaf(y.numpy(), (y + errors).numpy()).mean(), rtol=0, atol=1e-12)
+
+
 def test_run_names_the_flags_a_baseline_does_not_read(data_path, capsys):
     argv = ["--study", "bmi", "--model", "linear", "--data", data_path, "--readout", "last", "--epochs", "3"]
     assert main(argv) == 0
