@@ -69,6 +69,22 @@ def test_spike_rate_matches_probability():
     assert 0 < rate_hz < stim.rate_max_hz
 
 
+@pytest.mark.parametrize("phase, offsets", [("per-dataset", 1), ("per-sample", 50)])
+def test_the_stimulus_reads_the_stream_in_order_ipds_offsets_spikes(phase, offsets):
+    """A seed's stimulus is the generator's stream read in this order: the n IPDs, the phase
+    offsets (one for the whole set with ``per-dataset``, n with ``per-sample``), then one uniform
+    draw per sample, step and fibre, compared with its probability: rebuilt here with plain torch
+    ops. An offset drawn n times and used once would shift every spike draw of a seed."""
+    stim = IPDStimulus(phase=phase)
+    ipd, spikes = generate(50, stim, torch.Generator().manual_seed(9))
+    g = torch.Generator().manual_seed(9)
+    want_ipd = torch.rand(50, generator=g) * math.pi - math.pi / 2
+    offset = torch.rand(offsets, generator=g).expand(50)
+    p = spike_probability(want_ipd, offset, stim)
+    assert torch.equal(ipd, want_ipd)
+    assert torch.equal(spikes, torch.rand(p.shape, generator=g) < p)
+
+
 def test_phase_modes():
     g = torch.Generator().manual_seed(0)
     shared = draw_offsets(50, "per-dataset", g)
