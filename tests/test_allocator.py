@@ -8,6 +8,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from snnsim import allocator
 
 # Five 4 MiB tensors per step, written and freed together, as a training step's records are:
@@ -45,9 +47,12 @@ def test_freed_tensors_are_reused_instead_of_page_faulted_in_again() -> None:
     assert kept < PAGES_PER_TENSOR  # not even one tensor's pages in 20 steps
 
 
-def test_the_users_own_malloc_settings_are_left_alone() -> None:
-    # glibc's first mmap threshold (128 KiB) set by the user, fixed: every block of the steps is
-    # mapped anew, and the count above sees each of its pages faulted in
-    applied, fresh = faults(MALLOC_MMAP_THRESHOLD_="131072")
+@pytest.mark.parametrize(
+    "setting", [{"MALLOC_MMAP_THRESHOLD_": "131072"}, {"GLIBC_TUNABLES": "glibc.malloc.mmap_threshold=131072"}]
+)
+def test_the_users_own_malloc_settings_are_left_alone(setting) -> None:
+    # glibc's first mmap threshold (128 KiB) set by the user, fixed, by either of glibc's ways: every
+    # block of the steps is mapped anew, and the count above sees each of its pages faulted in
+    applied, fresh = faults(**setting)
     assert applied == "False"
     assert fresh >= 20 * 5 * PAGES_PER_TENSOR
