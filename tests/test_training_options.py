@@ -297,6 +297,17 @@ def test_a_model_stopped_early_has_no_rate_nor_learning_rate_after_its_stop():
     np.testing.assert_array_equal(training.lr_of(1), [0.5] * 6)
 
 
+def test_clipping_a_gradient_whose_square_overflows_float32():
+    """The norm is summed in float64: a float32 gradient (3e20, 4e20), whose squares are past
+    float32's range, has norm 5e20 and is clipped to (0.6, 0.8) at --grad-clip 1 (by hand); a norm
+    summed in float32 is inf, and the step's gradient became 0. The other model is left alone."""
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.zeros(2, 2))
+    model.w.grad = torch.tensor([[3e20, 4e20], [0.3, 0.4]])
+    clip_gradients(model, 2, 1.0)
+    torch.testing.assert_close(model.w.grad, torch.tensor([[0.6, 0.8], [0.3, 0.4]]))
+
+
 def test_clipping_off_leaves_gradients():
     model = torch.nn.Linear(2, 2)
     model.weight.grad = torch.full((2, 2), 100.0)
