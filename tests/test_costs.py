@@ -34,6 +34,11 @@ def test_golden_values_by_hand():
     assert c.synops_eff_acs == pytest.approx((5 + 2) / 2) and c.synops_eff_macs == 0
     assert c.activation_sparsity == pytest.approx(1 - 3 / (2 * 3 * 3))  # 3 integrated spikes, 3 neurons x 3 steps
     assert c.hidden_rate_hz == pytest.approx(4 / (2 * 2 * 4 * 1e-3))
+    # a spiking output (fr): its spikes of the integrated steps count, that of the last step not
+    out = torch.zeros(2, 4, 1)
+    out[0, 2, 0] = out[1, 3, 0] = 1
+    o = costs.spiking(w1, w2, x, s1, out, dt=1e-3)
+    assert o.activation_sparsity == pytest.approx(1 - (3 + 1) / (2 * 3 * 3))
     # currents instead of spikes: multiply-accumulates
     m = costs.spiking(w1, w2, x * 0.5, s1, None, dt=1e-3)
     assert m.synops_eff_macs == pytest.approx(5 / 2) and m.synops_eff_acs == pytest.approx(2 / 2)
