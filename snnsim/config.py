@@ -312,7 +312,7 @@ class RunConfig:
         """The IPD stimulus against the step ``dt``: its duration, tone and peak rate."""
         if not self.duration / self.dt < MAX_STEPS + 0.5:  # an infinite duration too
             raise _bad("duration", f"must hold at most {MAX_STEPS:,} steps of dt={self.dt} s, got {self.duration} s")
-        self._check_whole_steps("duration")
+        self._check_whole_steps("duration", least=2)
         if self.steps < 2:  # counted in steps: 2 * 0.05 ms is 9.999999999999999e-05 s
             raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
         if self.tone_hz * self.dt >= 0.5:
@@ -374,14 +374,16 @@ class RunConfig:
                                     f"reaches the network), got {self.max_delay:g} s" + bins)  # fmt: skip
         self._check_whole_steps("max_delay")
 
-    def _check_whole_steps(self, name: str) -> None:
-        """The duration ``name`` is a whole number of steps of ``dt`` (it is simulated as one)."""
+    def _check_whole_steps(self, name: str, least: int = 1) -> None:
+        """The duration ``name`` is a whole number of steps of ``dt`` (it is simulated as one), of
+        at least ``least`` steps where it is not: the durations offered instead are ones it takes."""
         value = getattr(self, name)
         steps = value / self.dt
         if not whole_steps(value, self.dt):
-            lo, hi = math.floor(steps), math.ceil(steps)
+            offered = " s or ".join(f"{n * self.dt:g}" for n in sorted({max(math.floor(steps), least),
+                                                                        max(math.ceil(steps), least)}))  # fmt: skip
             raise _bad(name, f"must be a whole number of steps of dt={self.dt:g} s, got {value:.10g} s ({steps:.10g} "
-                             f"steps): give {lo * self.dt:g} s or {hi * self.dt:g} s")  # fmt: skip
+                             f"steps): give {offered} s")  # fmt: skip
 
     @property
     def model_space(self) -> list[str]:

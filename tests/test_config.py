@@ -246,6 +246,10 @@ DELAYS = dict(delays="learned", neuron="standard", backend="norse")
         (dict(**DELAYS, max_delay="99.4ms"), "max_delay", "0.0994 s (99.4 steps)", "0.099", "0.1"),
         (dict(**DELAYS, max_delay="2.5ms"), "max_delay", "0.0025 s (2.5 steps)", "0.002", "0.003"),
         (dict(**DELAYS, study="bmi", max_delay="1.5ms"), "max_delay", "0.0015 s (1.5 steps)", "0.001", "0.002"),
+        # two steps are the least: a duration below them is offered those alone, not 0 s, which is refused
+        (dict(duration="0.4ms", neuron="standard"), "duration", "0.0004 s (0.4 steps)", None, "0.002"),
+        (dict(duration="1.5ms", neuron="standard"), "duration", "0.0015 s (1.5 steps)", None, "0.002"),
+        (dict(duration="2.5ms", neuron="standard"), "duration", "0.0025 s (2.5 steps)", "0.002", "0.003"),
     ],
 )
 def test_a_duration_that_is_no_whole_number_of_steps_is_refused(settings, name, given, lo, hi):
@@ -254,8 +258,11 @@ def test_a_duration_that_is_no_whole_number_of_steps_is_refused(settings, name, 
     dt = coerce("dt", settings.get("dt", "1ms"))
     with pytest.raises(ConfigError) as info:
         RunConfig(**settings)
+    offered = f"{lo} s or {hi} s" if lo is not None else f"{hi} s"
     assert str(info.value) == (f"{flag(name)}: must be a whole number of steps of dt={dt:g} s, got {given}: "
-                               f"give {lo} s or {hi} s")  # fmt: skip
+                               f"give {offered}")  # fmt: skip
+    if lo is None:  # the one offered is taken
+        assert RunConfig(**{**settings, name: float(hi)}).steps == 2
     # a whole number of steps, in float (0.1 / 0.001 = 100.00000000000001; 333 * 0.3 ms) is taken
     assert RunConfig(duration=0.1).steps == 100 and RunConfig(dt="0.3ms", duration=333 * 0.0003).steps == 333
     assert RunConfig(**DELAYS, max_delay=0.007).delay_steps == 7
