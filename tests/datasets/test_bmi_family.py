@@ -126,6 +126,22 @@ def test_members_change_what_they_say():
     np.testing.assert_array_equal(standard["dtheta"][0][:50], sparse["dtheta"][0][:50])
 
 
+def test_each_sample_holds_the_20_bins_before_it_neuron_major_the_newest_last():
+    """``MI`` is neuron-major (column = neuron * 20 + bin) with bin 19 the newest 50 ms: within a
+    block, the next sample (50 ms later) sees the same counts one bin older, so its bins 0..18 of
+    each neuron are this sample's bins 1..19. The layout had not been checked: bin-major columns,
+    or the bins in reverse order, passed every test."""
+    data = syn.generate(0, samples_per_fold=300)
+    shifts = 0
+    for mi, t in zip(data["MI"][:3], data["time"][:3]):
+        windows = mi.reshape(len(mi), syn.N_NEURONS, syn.N_BINS)
+        same_block = np.flatnonzero(np.isclose(np.diff(t[:, 0]), syn.BIN))  # j and j + 1 in one block
+        assert len(same_block) >= len(mi) - 6
+        np.testing.assert_array_equal(windows[same_block + 1, :, :-1], windows[same_block, :, 1:])
+        shifts += int((windows[same_block + 1, :, -1] != windows[same_block, :, -1]).sum())
+    assert shifts > 0  # the newest bin is new: not a window of constant counts
+
+
 def test_folds_too_small_for_the_blocks_are_refused_by_name():
     """A fold holds up to ``blocks`` blocks, the first and last at least EDGE samples long."""
     frag = syn.FAMILY["fragmented"]
