@@ -307,6 +307,17 @@ def test_a_corrupt_job_is_listed_missing_in_the_merged_file(exp, tmp_path, fake_
     assert np.isnan(ds.sel(exp.settings(4)).test_acc).all()
 
 
+def test_a_failed_job_is_listed_missing_in_the_merged_file(exp, tmp_path, fake_jobs):
+    """A job that failed (its marker, no result file) is a hole of an --allow-missing merge, and
+    the merged file's ``missing`` names it, as it names a job never run, running, queued or corrupt."""
+    fake_jobs(tmp_path, skip=(2, 6))
+    failed_path(exp, 2, tmp_path).write_text("Traceback ...\nRuntimeError: loss became NaN\n")
+    assert [s.state for s in states(exp, tmp_path)][2] == "failed"
+    ds = merge(exp, tmp_path, allow_missing=True)
+    assert json.loads(ds.attrs["missing"]) == [2, 6] and json.loads(ds.attrs["stale"]) == []
+    assert np.isnan(ds.sel(exp.settings(2)).test_acc).all()
+
+
 def test_partial_and_temp_files_are_not_complete(exp, tmp_path):
     fake_job(exp, 0, tmp_path)
     d = tmp_path / "m"
