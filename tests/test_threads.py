@@ -46,3 +46,26 @@ def test_a_command_line_says_it_in_one_line():
     warned = [line for line in proc.stderr.splitlines() if "SNNSIM_THREADS" in line or "warnings.warn" in line]
     assert warned == ["snnsim: warning: SNNSIM_THREADS='abc' is not a positive integer; using the "
                       f"{len(os.sched_getaffinity(0))} CPU(s) of this process"]  # fmt: skip
+
+
+def test_a_run_holds_torch_and_blas_at_one_thread_and_gives_back_the_counts_it_found():
+    """Inside :func:`deterministic` torch's intra-op threads and the BLAS pools are one thread
+    (the numbers do not depend on them); after it, torch has the count it had before (a notebook's
+    own torch code after a run is not left on one thread), and after an error inside too."""
+    import torch
+    from threadpoolctl import threadpool_info
+
+    from snnsim.threads import deterministic
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(3)
+    try:
+        with deterministic():
+            assert torch.get_num_threads() == 1
+            assert all(pool["num_threads"] == 1 for pool in threadpool_info())
+        assert torch.get_num_threads() == 3
+        with pytest.raises(RuntimeError, match="inside"), deterministic():
+            raise RuntimeError("an error inside a run")
+        assert torch.get_num_threads() == 3
+    finally:
+        torch.set_num_threads(before)
