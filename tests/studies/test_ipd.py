@@ -195,3 +195,20 @@ def test_the_evaluation_after_training_shows_a_bar_on_a_terminal_not_in_a_log(tm
     proc = subprocess.run([*run_cli, "--out", str(tmp_path / "c.h5")], cwd=root, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert proc.returncode == 0 and "evaluating" not in proc.stderr, proc.stderr
+
+
+def test_runs_that_differ_only_in_their_validation_set_each_validate_on_their_own(tiny_ipd):
+    """The data cache keeps one seed's sets per stimulus and set sizes: runs of one seed with 0, 1
+    and 2 validation batches, run together (a pack, a sweep over ``n_val_batches``), each validate
+    on a set of their own size, as when run alone (sharing one cached set had validated the runs
+    of 2 batches on 1, and those of 1 on none)."""
+    from snnsim import runner
+
+    cfgs = [RunConfig(**tiny_ipd, n_val_batches=n) for n in (0, 1, 2)]
+    together = {}
+    runner.run_configs(cfgs, progress=False, on_result=together.__setitem__)
+    assert "val_acc" not in together[0]
+    for i in (1, 2):
+        alone = run(cfgs[i], progress=False)
+        np.testing.assert_array_equal(together[i].val_acc_curve.values, alone.val_acc_curve.values)
+        np.testing.assert_array_equal(together[i].val_acc.values, alone.val_acc.values)
