@@ -326,6 +326,19 @@ def test_the_confusion_title_names_what_it_pools(ipd_grid, ipd_ds):
     assert f"({seeds} models pooled over seed," in title and "repeat" not in title  # as ipd_readouts
 
 
+def test_the_confusion_title_gives_the_accuracy_of_the_counts_drawn(ipd_ds):
+    """The title's accuracy is that of the test samples counted (correct / all), not the mean of
+    the normalised matrix's diagonal (the balanced accuracy): a test set of 10 samples of one IPD,
+    all right, and 1 of each of the 11 others, all wrong, is 10 / 21 = 47.6 % right."""
+    ds = ipd_ds.isel(repeat=[0]).copy(deep=True)
+    counts = np.zeros((ds.sizes["true_class"], ds.sizes["pred_class"]), dtype=int)
+    counts[0, 0] = 10
+    counts[np.arange(1, 12), 0] = 1
+    ds["confusion"].values[0] = counts
+    title = plots.confusion_figure(ds).get_suptitle().replace("\n", " ")
+    assert "(one model, 21 samples, accuracy 47.6%)" in title, title
+
+
 def test_input_raster_is_a_2x4_panel_of_the_given_spikes():
     ipd, spikes = plots.ipd.make_stimuli(8, seed=3)
     fig = plots.input_raster(ipd, spikes, dt=1e-3)
