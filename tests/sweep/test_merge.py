@@ -596,6 +596,28 @@ def test_a_setting_that_follows_another_is_a_coordinate_not_a_dimension(tmp_path
     assert wider.coordinates == {} and wider.dims == ("readout", "hidden", "tau")
 
 
+def test_points_of_a_union_of_grids_in_no_block_are_nan_with_job_index_minus_1(tmp_path):
+    """Two blocks (mean and max at 20 ms, max and fr at 2 ms): the merged dims are their union,
+    and the two points no block holds (mean at 2 ms, fr at 20 ms) are NaN with ``job_index`` -1,
+    as docs/sweeps.md says; every other point holds its own job. They are no jobs: the merged
+    file lists none missing."""
+    exp = loads(UNION.split("[[sweep]]")[0] + '[[sweep]]\nreadout = ["mean", "max"]\ntau = ["20ms"]\n'
+                '[[sweep]]\nreadout = ["max", "fr"]\ntau = ["2ms"]\n')  # fmt: skip
+    assert exp.grid_size == 4 and exp.dims == ("readout", "tau")
+    for i in range(exp.grid_size):
+        fake_job(exp, i, tmp_path)
+    ds = merge(exp, tmp_path)
+    assert json.loads(ds.attrs["missing"]) == []
+    jobs = {("mean", 0.02): 0, ("max", 0.02): 1, ("max", 0.002): 2, ("fr", 0.002): 3}
+    for readout in ("mean", "max", "fr"):
+        for tau in (0.02, 0.002):
+            point = ds.sel(readout=readout, tau=tau)
+            if (readout, tau) in jobs:
+                assert int(point.job_index) == jobs[readout, tau] == float(point.train_acc.squeeze())
+            else:
+                assert int(point.job_index) == -1 and point.train_acc.isnull().all()
+
+
 def test_the_merged_file_keeps_the_jobs_versions_and_device(exp, tmp_path, fake_jobs):
     fake_jobs(tmp_path)
     one = results.load(result_path(exp, 0, tmp_path)).attrs
