@@ -112,6 +112,20 @@ def test_dense_operations_and_bad_requests(ipd_grid):
         plots.cost_figure(ipd_grid, ops="flops")
 
 
+def test_accumulates_and_multiply_accumulates_are_each_their_own(ipd_grid, bmi_grid):
+    """``ops="acs"`` draws the effective accumulates alone, ``ops="macs"`` the multiply-accumulates
+    alone (BMI: the snn's spiking hidden layer does accumulates, every model's real inputs MACs)."""
+    fig = plots.cost_figure(ipd_grid, ops="acs")
+    assert fig.axes[0].get_xlabel() == "Effective synaptic accumulates (ACs per sample)"
+    for line, point in zip(markers(fig.axes[0]), fig.snnsim_points):
+        np.testing.assert_allclose(xy(line)[0], [np.median(pooled(ipd_grid.synops_eff_acs, point["key"]))])
+    fig = plots.cost_figure(bmi_grid, ops="macs")
+    assert fig.axes[0].get_xlabel() == "Effective synaptic multiply-accumulates (MACs per sample)"
+    assert len(fig.snnsim_points) == 12
+    for line, point in zip(markers(fig.axes[0]), fig.snnsim_points):
+        np.testing.assert_allclose(xy(line)[0], [np.median(pooled(bmi_grid.synops_eff_macs, point["key"]))])
+
+
 def test_cli_draws_costs_for_a_merged_grid(tmp_path, capsys):
     results.write(ipd_merged(np.random.default_rng(7)), tmp_path / "grid.h5")
     assert (
