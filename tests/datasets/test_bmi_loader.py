@@ -50,6 +50,10 @@ def test_synthetic_format_and_determinism(small, tmp_path):
             r"MI fold 2 has shape \(230, 959\), expected \(n, 960\)",
         ),
         (lambda d: d["dtheta"][4].__setitem__((7, 0), np.nan), "dtheta fold 4 contains NaN"),
+        (  # rates or smoothed counts given for the spike counts
+            lambda d: d["MI"][5].__setitem__((7, 0), 0.5),
+            r"MI fold 5 holds values that are not spike counts \(negative or not whole numbers\)",
+        ),
         (
             lambda d: d["MI"].__setitem__(3, np.ma.masked_array(d["MI"][3], mask=d["MI"][3] > 5)),
             "MI fold 3 is a masked array; give plain arrays without masked values",
