@@ -36,3 +36,15 @@ def test_a_written_file_gets_the_mode_of_the_umask(tmp_path, umask, mode):
     finally:
         os.umask(old)
     assert path.read_bytes() == b"data" and path.stat().st_mode & 0o777 == mode
+
+
+def test_a_write_without_overwrite_refuses_an_existing_file_and_keeps_it(tmp_path):
+    """Without ``overwrite`` the file is put in place only where none is (of two writers of one
+    path one is told, :class:`PathTaken`); with it, it replaces the one there. No temporary is
+    left either way."""
+    path = atomic_write.write_bytes(tmp_path / "r.h5", b"first")
+    with pytest.raises(atomic_write.PathTaken, match=r"r\.h5: the file exists \(another run wrote it\)"):
+        atomic_write.write_bytes(path, b"second")
+    assert path.read_bytes() == b"first" and os.listdir(tmp_path) == ["r.h5"]
+    atomic_write.write_bytes(path, b"third", overwrite=True)
+    assert path.read_bytes() == b"third" and os.listdir(tmp_path) == ["r.h5"]
