@@ -651,3 +651,18 @@ def test_input_noise_and_dropout_of_a_training_batch(data_path, noise, dropout):
             np.testing.assert_allclose(one[kept].std(), noise / (1 - dropout), rtol=0.01)
         else:
             np.testing.assert_array_equal(one[kept], 2.0 / (1 - dropout))
+
+
+def test_runs_that_differ_only_in_their_target_or_decoded_joints_each_get_their_own(data_path):
+    """The data cache keeps one split per data set, folds, target, joints and input kind: ridge
+    decoders of ``dtheta`` and of ``theta`` (and of both joints), run together (a pack, a sweep
+    over ``target``), each decode their own target, as when run alone."""
+    cfgs = [_cfg(data_path, model="linear", target=t, dims=d) for t, d in (("dtheta", (0,)), ("theta", (0,)),
+                                                                           ("theta", (0, 1)))]  # fmt: skip
+    together = {}
+    runner.run_configs(cfgs, progress=False, on_result=together.__setitem__)
+    data = generate(seed=0, samples_per_fold=400)
+    _, _, test = fold_split(cfgs[0].rotation, cfgs[0].n_train_folds)
+    for i, cfg in enumerate(cfgs):
+        np.testing.assert_array_equal(together[i].y_true.values, data[cfg.target][test][:, list(cfg.dims)])
+        np.testing.assert_array_equal(together[i].y_pred.values, runner.run(cfg, progress=False).y_pred.values)
