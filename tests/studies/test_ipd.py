@@ -212,3 +212,18 @@ def test_runs_that_differ_only_in_their_validation_set_each_validate_on_their_ow
         alone = run(cfgs[i], progress=False)
         np.testing.assert_array_equal(together[i].val_acc_curve.values, alone.val_acc_curve.values)
         np.testing.assert_array_equal(together[i].val_acc.values, alone.val_acc.values)
+
+
+def test_the_training_validation_and_test_sets_of_a_seed_are_drawn_apart():
+    """Each split of a seed has its own stream: no two splits of one seed share their IPDs (a
+    validation set drawn as the test set would pick the early-stopping epoch on the test set),
+    and a split is the same when drawn again."""
+    cfg = RunConfig(study="ipd", batch_size=16, n_train_batches=1, n_test_batches=1, n_val_batches=1)
+    cpu = torch.device("cpu")
+    sets = {split: ipd.make_stimuli(cfg, 0, cpu, split) for split in ("train", "val", "test")}
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert not torch.equal(sets[a].ipd, sets[b].ipd), (a, b)
+    for split, drawn in sets.items():
+        again = ipd.make_stimuli(cfg, 0, cpu, split)
+        assert torch.equal(again.ipd, drawn.ipd) and torch.equal(again.spikes, drawn.spikes)
+        assert not torch.equal(ipd.make_stimuli(cfg, 1, cpu, split).ipd, drawn.ipd)
