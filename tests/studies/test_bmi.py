@@ -666,3 +666,13 @@ def test_runs_that_differ_only_in_their_target_or_decoded_joints_each_get_their_
     for i, cfg in enumerate(cfgs):
         np.testing.assert_array_equal(together[i].y_true.values, data[cfg.target][test][:, list(cfg.dims)])
         np.testing.assert_array_equal(together[i].y_pred.values, runner.run(cfg, progress=False).y_pred.values)
+
+
+@pytest.mark.parametrize("target, units", [("theta", "rad"), ("dtheta", "rad/s"), ("ddtheta", "rad/s^2"),
+                                           ("torque", "N m")])  # fmt: skip
+def test_every_target_carries_its_units(data_path, target, units):
+    """The true and predicted values and the RMSEs of each ``--target`` are in its units: angle in
+    rad, velocity rad/s, acceleration rad/s^2, torque N m (only rad and rad/s had been checked)."""
+    ds = runner.run(_cfg(data_path, model="linear", target=target), progress=False)
+    for name in ("y_true", "y_pred", "train_rmse", "test_rmse"):
+        assert ds[name].attrs["units"] == units, name
