@@ -466,6 +466,24 @@ def test_a_sweep_over_the_target_labels_each_point_with_its_own(bmi_grid):
     assert cost.axes[0].get_ylabel() == "Test FVAF of shoulder angle / velocity"
 
 
+def test_a_sweep_over_every_target_names_each_quantity_and_its_units(bmi_grid):
+    """Figure 1 of each point of a sweep over the four targets names its quantity and units:
+    angle (rad), velocity (rad/s), acceleration (rad/s²), torque (N m); only the angle and the
+    velocity had been drawn."""
+    import xarray as xr
+
+    ds = bmi_grid.copy()
+    del ds.attrs["config_target"]
+    targets = ["theta", "dtheta", "ddtheta", "torque"]
+    ds = xr.concat([ds] * 4, "target", data_vars="all").assign_coords(target=targets)
+    ds["y_true"].attrs["units"] = "rad | rad/s | rad/s^2 | N m"  # as the merge writes them
+    labels = ["Shoulder angle (rad)", "Shoulder velocity (rad/s)", "Shoulder acceleration (rad/s²)",
+              "Shoulder torque (N m)"]  # fmt: skip
+    for target, label in zip(targets, labels):
+        ax = plots.prediction_trace(ds, window_length=8, sel={"target": target}).axes[0]
+        assert ax.get_ylabel() == label
+
+
 def test_figure_1_of_a_sweep_over_dims_draws_a_point_that_decodes_the_output(bmi_grid):
     """A sweep ``dims = [[1], [0]]`` merges the outputs as a union: at each point the joint it
     does not decode is NaN. Figure 1 took the first point (the elbow decoder) and its output 0
