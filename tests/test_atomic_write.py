@@ -48,3 +48,18 @@ def test_a_write_without_overwrite_refuses_an_existing_file_and_keeps_it(tmp_pat
     assert path.read_bytes() == b"first" and os.listdir(tmp_path) == ["r.h5"]
     atomic_write.write_bytes(path, b"third", overwrite=True)
     assert path.read_bytes() == b"third" and os.listdir(tmp_path) == ["r.h5"]
+
+
+def test_under_the_writers_lock_every_temporary_but_a_live_writers_of_this_host_is_removed(tmp_path):
+    """``locked``: the caller holds the lock every writer of the path holds, so a temporary of
+    another host's writer is a killed writer's and goes; one of a live process of this host
+    (the caller itself, writing) stays, as does a file whose name is not one of ours."""
+    host = atomic_write._host()
+    alive = tmp_path / f".r.h5.{host}.{os.getpid()}.0a1b2c3d.tmp"
+    there = tmp_path / ".r.h5.otherhost.12345.0a1b2c3d.tmp"
+    foreign = tmp_path / ".r.h5.someone-elses.tmp"
+    for tmp in (alive, there, foreign):
+        tmp.write_bytes(b"\x89HDF half a file")
+    removed, kept = atomic_write.clean_leftovers(tmp_path / "r.h5", locked=True)
+    assert (removed, sorted(kept)) == ([there], sorted([alive, foreign]))
+    assert alive.exists() and foreign.exists() and not there.exists()
