@@ -556,6 +556,18 @@ def test_a_coordinate_that_some_pieces_lack_is_stacked_nan_there():
     np.testing.assert_array_equal(merged["v"].values, [[1.0, 2.0], [3.0, 4.0]])
 
 
+def test_a_coordinate_that_differs_between_pieces_is_stacked_and_one_alike_kept():
+    """A non-index coordinate that differs between pieces (``class_ipd_deg`` of a grid over
+    ``n_classes``) is stacked over the swept keys, each piece's own values; one alike in every
+    piece stays as it is: not the first piece's values for all."""
+    a = xr.Dataset({"v": ("x", [1.0, 2.0])}, coords={"c": ("x", [10.0, 20.0]), "same": ("x", [5.0, 6.0])})
+    b = xr.Dataset({"v": ("x", [3.0, 4.0])}, coords={"c": ("x", [30.0, 40.0]), "same": ("x", [5.0, 6.0])})
+    merged = stack([a, b], {"k": (0, 1)})
+    assert merged["c"].dims == ("k", "x") and merged["same"].dims == ("x",)
+    np.testing.assert_array_equal(merged["c"].values, [[10.0, 20.0], [30.0, 40.0]])
+    np.testing.assert_array_equal(merged["same"].values, [5.0, 6.0])
+
+
 UNION = """
 name = "u"
 [fixed]
