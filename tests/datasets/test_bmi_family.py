@@ -156,6 +156,27 @@ def test_each_sample_holds_the_20_bins_before_it_neuron_major_the_newest_last():
     assert shifts > 0  # the newest bin is new: not a window of constant counts
 
 
+def test_the_torque_is_that_of_the_arms_energy_balance():
+    """``torque`` follows two-link rigid-body dynamics without gravity: the power the torques put
+    in, less that of the viscous damping, is the rate of change of the arm's kinetic energy
+    ``q'ᵀ H(q) q' / 2`` (H of the module's arm), along a smooth movement of both joints. A
+    Coriolis or centripetal term of the wrong sign or size, or no damping, breaks the balance."""
+    m1, m2, l1, r1, r2, i1, i2, b = 1.9, 1.7, 0.3, 0.16, 0.19, 0.017, 0.026, 0.05  # the module's arm
+    t = np.linspace(0.0, 2.0, 20001)
+    dt = t[1] - t[0]
+    q = np.stack([0.4 + 0.6 * np.sin(2.1 * t), 1.2 + 0.7 * np.sin(3.3 * t + 0.5)], axis=1)
+    dq = np.stack([0.6 * 2.1 * np.cos(2.1 * t), 0.7 * 3.3 * np.cos(3.3 * t + 0.5)], axis=1)
+    ddq = np.stack([-0.6 * 2.1**2 * np.sin(2.1 * t), -0.7 * 3.3**2 * np.sin(3.3 * t + 0.5)], axis=1)
+    c2 = np.cos(q[:, 1])
+    h11 = i1 + i2 + m1 * r1**2 + m2 * (l1**2 + r2**2 + 2 * l1 * r2 * c2)
+    h12 = i2 + m2 * (r2**2 + l1 * r2 * c2)
+    h22 = i2 + m2 * r2**2
+    kinetic = 0.5 * (h11 * dq[:, 0] ** 2 + 2 * h12 * dq[:, 0] * dq[:, 1] + h22 * dq[:, 1] ** 2)
+    torque = syn._torque(q, dq, ddq)
+    power = (torque * dq).sum(1) - b * (dq**2).sum(1)
+    np.testing.assert_allclose(np.gradient(kinetic, dt)[1:-1], power[1:-1], atol=1e-5 * np.abs(power).max())
+
+
 def test_folds_too_small_for_the_blocks_are_refused_by_name():
     """A fold holds up to ``blocks`` blocks, the first and last at least EDGE samples long."""
     frag = syn.FAMILY["fragmented"]
