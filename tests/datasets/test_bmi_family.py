@@ -156,6 +156,17 @@ def test_each_sample_holds_the_20_bins_before_it_neuron_major_the_newest_last():
     assert shifts > 0  # the newest bin is new: not a window of constant counts
 
 
+def test_the_arms_velocity_and_acceleration_are_the_derivatives_of_its_angles():
+    """The minimum-jerk reaches' ``dtheta`` and ``ddtheta`` are exact: the time derivatives of
+    ``theta`` and ``dtheta`` (central differences at the 10 ms steps, pauses included; the
+    acceleration jumps where a reach starts, within a step)."""
+    dt = syn.BIN / syn.SUB
+    theta, dtheta, ddtheta = syn._min_jerk(2000, dt, np.random.default_rng(4), np.array([0.45, 1.3]))
+    assert np.ptp(theta, axis=0).min() > 0.5  # the arm moves
+    for x, dx, within in ((theta, dtheta, 0.01), (dtheta, ddtheta, 0.05)):  # a reach starts at a step's end
+        np.testing.assert_allclose(np.gradient(x, dt, axis=0)[1:-1], dx[1:-1], atol=within * np.abs(dx).max())
+
+
 def test_the_torque_is_that_of_the_arms_energy_balance():
     """``torque`` follows two-link rigid-body dynamics without gravity: the power the torques put
     in, less that of the viscous damping, is the rate of change of the arm's kinetic energy
