@@ -15,8 +15,8 @@ figures apply is decided from the variables present:
   of its strongest hidden neurons over recorded neurons x 50 ms bins (``weight_profiles``).
 - A merged grid (a swept setting such as ``readout``, ``model`` or ``recurrent`` is a dim) with cost variables
   (``synops_eff_acs`` ...): ``costs``, the test accuracy (IPD) or test FVAF (BMI) against the
-  effective synaptic operations per sample, one marker per grid point (mean and s.d. over
-  repeats, log x axis).
+  effective synaptic operations per sample, one marker per grid point (median and quartiles
+  over repeats, log x axis).
 
 Each figure is written as ``DIR/<name>_<figure>.png`` and ``.svg`` (``name``: the results
 file's stem) and its path printed; a figure already there is replaced, in one step (figures

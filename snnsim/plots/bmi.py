@@ -80,7 +80,7 @@ def target_label(ds: xr.Dataset, output: int | str = 0) -> tuple[str, str]:
         target = str(ds.attrs.get("config_target") or run_setting(ds, "target") or "dtheta")
         quantity, units = TARGET_NAMES.get(target, (target, ""))
         if "y_true" in ds and ds["y_true"].attrs.get("units"):
-            units = str(ds["y_true"].attrs["units"])
+            units = str(ds["y_true"].attrs["units"]).replace("^2", "²")  # as a sweep's label gives it
     joint = output
     if "output" in ds.coords:
         values = ds["output"].values.tolist()

@@ -482,6 +482,14 @@ def test_a_sweep_over_every_target_names_each_quantity_and_its_units(bmi_grid):
     for target, label in zip(targets, labels):
         ax = plots.prediction_trace(ds, window_length=8, sel={"target": target}).axes[0]
         assert ax.get_ylabel() == label
+    # one run of each target (its units from the result file, "rad/s^2") gets the same label
+    for target, label in zip(targets, labels):
+        one = bmi_grid.copy()
+        one.attrs["config_target"] = target
+        one["y_true"].attrs["units"] = {"theta": "rad", "dtheta": "rad/s", "ddtheta": "rad/s^2", "torque": "N m"}[
+            target
+        ]
+        assert plots.prediction_trace(one, window_length=8).axes[0].get_ylabel() == label
 
 
 def test_figure_1_of_a_sweep_over_dims_draws_a_point_that_decodes_the_output(bmi_grid):

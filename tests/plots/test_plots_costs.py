@@ -1,5 +1,5 @@
 """Accuracy / FVAF against synaptic operations: labels, one marker per grid point, and each
-marker and error bar at the mean and s.d. of the merged data over its samples."""
+marker at the median of the merged data over its samples, its error bars at their quartiles."""
 
 from __future__ import annotations
 
