@@ -464,7 +464,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                 for group in trainer.optimiser.param_groups:
                     group["lr"] = lr_at(epoch)
             loss = trainer.epoch(step)
-            _check_finite(model, loss, n_models, epoch + 1, getattr(trainer, "optimiser", None))
+            _check_finite(model, loss, n_models, epoch + 1, getattr(trainer, "optimiser", None), state.active)
             if epoch == 0:  # a fit from the start: state.best_state still holds the initial weights
                 _check_moved(model, state.best_state, n_models, getattr(trainer, "optimiser", None))
             rate = trainer.hidden_rate_hz()
@@ -610,9 +610,12 @@ DIVERGENCE_CAUSES = "a setting such as --lr, --weight-decay or --rate-reg is too
 
 
 def _check_finite(model: nn.Module, loss: np.ndarray, n_models: int, epoch: int,
-                  optimiser: torch.optim.Optimizer | None = None) -> None:  # fmt: skip
+                  optimiser: torch.optim.Optimizer | None = None, active: np.ndarray | None = None) -> None:  # fmt: skip
     """Raise :class:`DivergedError` for the first model whose loss, weights or optimiser state
-    are not finite (once Adam's moments overflow, every later step is 0: the weights freeze)."""
+    are not finite (once Adam's moments overflow, every later step is 0: the weights freeze).
+    ``active``: the models early stopping still tracks (None: all); a model stopped before is
+    left out: its kept weights are its best epoch's, and what its slice of a batched model does
+    while the others train on is no part of its result (alone, it would not have trained)."""
     loss_ok = np.isfinite(loss)
     weights_ok = np.ones(n_models, dtype=bool)
     moments_ok = np.ones(n_models, dtype=bool)
@@ -624,6 +627,8 @@ def _check_finite(model: nn.Module, loss: np.ndarray, n_models: int, epoch: int,
                 if torch.is_tensor(v) and v.shape == p.shape:
                     moments_ok &= v.reshape(n_models, -1).isfinite().all(1).cpu().numpy()
     ok = loss_ok & weights_ok & moments_ok
+    if active is not None:
+        ok |= ~active
     if not ok.all():
         m = int(np.flatnonzero(~ok)[0])
         if not loss_ok[m]:

@@ -355,6 +355,26 @@ def test_keep_checkpoints_keeps_the_last_one(tmp_path):
                        "versions": versions, "numerics_version": results.NUMERICS_VERSION}  # fmt: skip
 
 
+def test_a_repeat_stopped_early_is_not_failed_by_the_epochs_its_batch_trains_after_its_stop(tmp_path):
+    """A batched model trains on until its last repeat stops; a repeat that stopped before keeps
+    its best weights, and what its slice does in those later epochs is no part of its result.
+    Here seed 2 stops after epoch 4 and seed 4 trains to epoch 5, in which seed 2's weights
+    become infinite (an --lr far too large): the batched run failed with "repeat 0 (seed 2)
+    diverged in epoch 5" (exit 4) while the same repeats trained one by one ended, each alone."""
+    args = ["--backend", "fused", "--epochs", "15", "--n-train-batches", "1", "--n-test-batches", "1",
+            "--n-val-batches", "1", "--patience", "2", "--hidden", "16", "--lr", "2.8e19", "--seed", "2",
+            "--repeats", "3", "--quiet"]  # fmt: skip
+    alone = run(*args, "--no-batch-repeats", "--out", str(tmp_path / "alone.h5"))
+    assert alone.returncode == 0, alone.stderr
+    batched = run(*args, "--out", str(tmp_path / "batched.h5"))
+    assert batched.returncode == 0, batched.stderr
+    a, b = results.load(tmp_path / "alone.h5"), results.load(tmp_path / "batched.h5")
+    epochs = np.isfinite(a["loss"].values).sum(1)
+    assert epochs[0] < epochs.max(), epochs  # seed 2 stops while the batch trains on: not vacuous
+    for name in sorted(set(a.data_vars) - TIMING):
+        np.testing.assert_array_equal(b[name].values, a[name].values, err_msg=name)
+
+
 class Stop(Exception):
     """Raised by a hook after an epoch: the fit stops there, as a killed process would."""
 
