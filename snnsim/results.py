@@ -159,11 +159,11 @@ def mixed_hardware(attrs: Mapping[str, Any], parts: list[tuple[list[int], tuple[
     return out
 
 
-def computed_otherwise(attrs: Mapping[str, Any]) -> list[str]:
+def computed_otherwise(attrs: Mapping[str, Any], device: str = "cpu") -> list[str]:
     """What a result file's ``attrs`` name that computes its numbers otherwise than this process
     would on the CPU, as ``"torch 2.3.0 (here 2.4.1)"``: the libraries that compute
-    (:data:`COMPUTING`), the CPU, the :data:`NUMERICS_ENV` variables, and the
-    torch loops or the compiled kernels (compiled with or without OpenMP: the same numbers; a run
+    (:data:`COMPUTING`), the CPU, a GPU (a file of a ``cuda`` device, where ``device`` is the
+    CPU), the :data:`NUMERICS_ENV` variables, and the torch loops or the compiled kernels (compiled with or without OpenMP: the same numbers; a run
     that used none of them: neither they nor :data:`KERNELS_ENV` count; for one that used them,
     the kernels are built here, as its run would)."""
     from .backends import _native
@@ -179,6 +179,8 @@ def computed_otherwise(attrs: Mapping[str, Any]) -> list[str]:
     here = hardware("cpu")
     if attrs.get("cpu") and attrs["cpu"] != here["cpu"]:
         out.append(f"the CPU {attrs['cpu']} (here {here['cpu']})")
+    if device == "cpu" and str(attrs.get("device", "cpu")).startswith("cuda"):  # CUDA's generators: other data
+        out.append(f"the GPU {attrs.get('gpu') or attrs['device']} (here the CPU)")
     kernels = str(attrs.get("kernels", ""))
     counted = kernels.startswith(("compiled", "torch loops"))
     own = "compiled" if counted and _native.library() is not None else "torch loops"  # the run builds them anyway

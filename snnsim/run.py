@@ -465,20 +465,25 @@ def unit_note(settings: dict, ns: argparse.Namespace) -> str | None:
     return seconds_note("snnsim.run", path, bare) if bare else None
 
 
-def rerun_note(ns: argparse.Namespace) -> str | None:
+def rerun_note(ns: argparse.Namespace, cfg: RunConfig) -> str | None:
     """A one-line note where ``--config`` is a result file made by an snnsim of other numerics
-    (:data:`snnsim.results.NUMERICS_VERSION`), or computed with other libraries, CPU, variables or
-    kernel loops (:func:`snnsim.results.computed_otherwise`): its run, again, gives other numbers."""
+    (:data:`snnsim.results.NUMERICS_VERSION`), or computed with other libraries, CPU, variables,
+    kernel loops or on a GPU where ``cfg`` runs on the CPU (:func:`snnsim.results.computed_otherwise`):
+    its run, again, gives other numbers."""
     path = rerun_file(ns)
     if path is None:
         return None
+    import torch
+
     from . import results
     from .results import file_attrs
+
+    on_gpu = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
 
     attrs = file_attrs(path)  # its attributes only: result_settings loaded and checked the file already
     made = results.numerics_version(attrs)
     if made == results.NUMERICS_VERSION:
-        if not (otherwise := results.computed_otherwise(attrs)):
+        if not (otherwise := results.computed_otherwise(attrs, "cuda" if on_gpu else "cpu")):
             return None
         return (f"snnsim.run: note: {path} was computed with {', '.join(otherwise)}: its run gives other numbers "
                 "here (in the last bits, or more)")  # fmt: skip
@@ -959,7 +964,7 @@ def main(argv: list[str] | None = None) -> int:
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
         given = named(ns, settings)
-        notes = (unread_note(cfg, given, ns), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns),
+        notes = (unread_note(cfg, given, ns), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns, cfg),
                  synthetic_note(cfg, ns))  # fmt: skip
         for note in notes:
             if note and not getattr(ns, "quiet", False):

@@ -961,6 +961,30 @@ def test_a_result_file_computed_otherwise_gets_a_note(tmp_path, capsys, monkeypa
     assert not [n for n in _notes(capsys.readouterr().err) if "computed" in n]
 
 
+def test_a_result_file_made_on_a_gpu_gets_a_note_on_the_cpu(tmp_path, capsys):
+    """A run of ``--device auto`` on a GPU node records ``device`` cuda:0, its ``gpu`` and the CUDA
+    kernels; its file run again on a CPU node (auto: the CPU) draws other stimuli (CUDA's
+    generators) and rounds otherwise, so other numbers. Where the node's CPU is of the file's kind
+    (its ``cpu`` attribute is this one's), nothing said so: the note named only the CPU, libraries,
+    variables and the CPU kernels' loops, and a GPU's "cuda (...)" kernels were not counted."""
+    first = tmp_path / "a.h5"
+    assert main([*TINY, "--device", "auto", "--out", str(first)]) == 0
+    ds = results.load(first)  # this CPU's file, as a GPU node with this kind of CPU would have made it
+    ds.attrs.update(device="cuda:0", gpu="NVIDIA H200 (compute capability 9.0)",
+                    kernels="cuda (Triton LIF kernels, torch ops)")  # fmt: skip
+    gpu = tmp_path / "gpu.h5"
+    results.write(ds, gpu)
+    capsys.readouterr()
+    assert main(["--config", str(gpu), "--out", str(tmp_path / "again.h5")]) == 0
+    assert [n for n in _notes(capsys.readouterr().err) if "computed" in n] == [
+        f"snnsim.run: note: {gpu} was computed with the GPU NVIDIA H200 (compute capability 9.0) (here the CPU): "
+        "its run gives other numbers here (in the last bits, or more)"
+    ]
+    assert main(["--config", str(first), "--out", str(tmp_path / "again2.h5")]) == 0  # made on this CPU: no note
+    assert not [n for n in _notes(capsys.readouterr().err) if "computed" in n]
+    assert not [w for w in results.computed_otherwise(results.load(gpu).attrs, "cuda") if "GPU" in w]  # on a GPU
+
+
 def test_notes_name_a_config_files_settings_as_its_keys(tmp_path, capsys):
     """A setting without effect that a TOML --config file gave is named as its key in that file,
     not as a flag its user never typed (ridge reads neither patience nor hidden), and so are the
