@@ -468,8 +468,8 @@ def unit_note(settings: dict, ns: argparse.Namespace) -> str | None:
 def rerun_note(ns: argparse.Namespace, cfg: RunConfig) -> str | None:
     """A one-line note where ``--config`` is a result file made by an snnsim of other numerics
     (:data:`snnsim.results.NUMERICS_VERSION`), or computed with other libraries, CPU, variables,
-    kernel loops or on a GPU where ``cfg`` runs on the CPU (:func:`snnsim.results.computed_otherwise`):
-    its run, again, gives other numbers."""
+    kernel loops or on a GPU where ``cfg`` runs on the CPU (:func:`snnsim.results.computed_otherwise`),
+    in all its epochs or (a resumed run's ``mixed_hardware``) some: its run, again, gives other numbers."""
     path = rerun_file(ns)
     if path is None:
         return None
@@ -483,7 +483,18 @@ def rerun_note(ns: argparse.Namespace, cfg: RunConfig) -> str | None:
     attrs = file_attrs(path)  # its attributes only: result_settings loaded and checked the file already
     made = results.numerics_version(attrs)
     if made == results.NUMERICS_VERSION:
-        if not (otherwise := results.computed_otherwise(attrs, "cuda" if on_gpu else "cpu")):
+        device = "cuda" if on_gpu else "cpu"
+        otherwise = results.computed_otherwise(attrs, device)
+        try:  # a resumed run's epochs that another process computed otherwise (its attributes: the last one's)
+            parts = json.loads(attrs.get("mixed_hardware") or "[]")
+        except ValueError:
+            parts = []
+        for part in parts if isinstance(parts, list) else []:
+            if isinstance(part, dict):
+                where = f" in epochs {part.get('epochs', '?')} of repeat(s) {part.get('repeats', '?')}"
+                otherwise += [w + where for w in results.computed_otherwise({**attrs, **part}, device)
+                              if w not in otherwise]  # fmt: skip
+        if not otherwise:
             return None
         return (f"snnsim.run: note: {path} was computed with {', '.join(otherwise)}: its run gives other numbers "
                 "here (in the last bits, or more)")  # fmt: skip

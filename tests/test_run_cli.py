@@ -985,6 +985,29 @@ def test_a_result_file_made_on_a_gpu_gets_a_note_on_the_cpu(tmp_path, capsys):
     assert not [w for w in results.computed_otherwise(results.load(gpu).attrs, "cuda") if "GPU" in w]  # on a GPU
 
 
+def test_a_result_file_whose_first_epochs_were_computed_otherwise_gets_a_note(tmp_path, capsys):
+    """A run stopped after epoch 1 of the torch loops (``SNNSIM_NO_NATIVE=1``) and resumed with the
+    compiled kernels names that first part in ``mixed_hardware`` (its file's ``kernels``: the
+    resumed process's, compiled). Run again here, all compiled, its numbers differ (w1 after
+    4 epochs, measured); the note had compared the file's last process only: nothing was said."""
+    if _native.library() is None:  # this process runs the torch loops too: no difference
+        pytest.skip("no C compiler: compiled kernels unavailable")
+    first = tmp_path / "a.h5"
+    assert main([*TINY, "--out", str(first)]) == 0
+    ds = results.load(first)  # as the resumed run writes it: the earlier process's part, named
+    part = {"repeats": "0", "epochs": "1-1", "cpu": ds.attrs["cpu"], "numerics_env": '{"SNNSIM_NO_NATIVE": "1"}',
+            "kernels": "torch loops (SNNSIM_NO_NATIVE=1)"}  # fmt: skip
+    ds.attrs.update(mixed_hardware=json.dumps([part]), resumed_from_epoch=1)
+    mixed = tmp_path / "mixed.h5"
+    results.write(ds, mixed)
+    capsys.readouterr()
+    assert main(["--config", str(mixed), "--out", str(tmp_path / "again.h5")]) == 0
+    assert [n for n in _notes(capsys.readouterr().err) if "computed" in n] == [
+        f"snnsim.run: note: {mixed} was computed with the kernels' torch loops (SNNSIM_NO_NATIVE=1) (here compiled) "
+        "in epochs 1-1 of repeat(s) 0: its run gives other numbers here (in the last bits, or more)"
+    ]
+
+
 def test_notes_name_a_config_files_settings_as_its_keys(tmp_path, capsys):
     """A setting without effect that a TOML --config file gave is named as its key in that file,
     not as a flag its user never typed (ridge reads neither patience nor hidden), and so are the
