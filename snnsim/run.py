@@ -491,7 +491,9 @@ def rerun_note(ns: argparse.Namespace, cfg: RunConfig) -> str | None:
             parts = []
         for part in parts if isinstance(parts, list) else []:
             if isinstance(part, dict):
-                where = f" in epochs {part.get('epochs', '?')} of repeat(s) {part.get('repeats', '?')}"
+                first, _, last = str(part.get("epochs", "?")).partition("-")
+                epochs = f"epoch {first}" if last in ("", first) else f"epochs {first}-{last}"
+                where = f" in {epochs} of repeat(s) {part.get('repeats', '?')}"
                 otherwise += [w + where for w in results.computed_otherwise({**attrs, **part}, device)
                               if w not in otherwise]  # fmt: skip
         if not otherwise:

@@ -1004,7 +1004,7 @@ def test_a_result_file_whose_first_epochs_were_computed_otherwise_gets_a_note(tm
     assert main(["--config", str(mixed), "--out", str(tmp_path / "again.h5")]) == 0
     assert [n for n in _notes(capsys.readouterr().err) if "computed" in n] == [
         f"snnsim.run: note: {mixed} was computed with the kernels' torch loops (SNNSIM_NO_NATIVE=1) (here compiled) "
-        "in epochs 1-1 of repeat(s) 0: its run gives other numbers here (in the last bits, or more)"
+        "in epoch 1 of repeat(s) 0: its run gives other numbers here (in the last bits, or more)"
     ]
 
 
