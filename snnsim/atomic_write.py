@@ -63,15 +63,7 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
     path = Path(path)
     tmp = temporary_name(path)
     try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
-        try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
+        _write_temporary(tmp, data, durable)
         if overwrite:
             os.replace(tmp, path)
         else:
@@ -88,6 +80,46 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
         _remove(tmp)
         raise
     return path
+
+
+def replace_together(files: Iterable[tuple[str | os.PathLike, bytes | memoryview]]) -> list[Path]:
+    """Write each ``(path, data)`` of ``files`` (a figure's formats), replacing what is there: all
+    of them in temporaries first, then each put in place with a rename, so that a write that
+    fails (a full disk) leaves every path as it was and no temporary (:class:`WriteFailed`)."""
+    made: list[tuple[Path, Path]] = []
+    try:
+        for path, data in files:
+            path = Path(path)
+            made.append((temporary_name(path), path))
+            try:
+                _write_temporary(made[-1][0], data, durable=True)
+            except OSError as exc:
+                raise WriteFailed(path, exc.strerror or str(exc), exc.errno) from None
+        for tmp, path in made:
+            try:
+                os.replace(tmp, path)
+            except OSError as exc:
+                raise WriteFailed(path, exc.strerror or str(exc), exc.errno) from None
+    except BaseException:  # a stop signal too: no temporary left behind
+        for tmp, _ in made:
+            _remove(tmp)
+        raise
+    for folder in dict.fromkeys(path.parent for _, path in made):
+        _sync_folder(folder)
+    return [path for _, path in made]
+
+
+def _write_temporary(tmp: Path, data: bytes | memoryview, durable: bool) -> None:
+    """Write ``data`` to the new file ``tmp`` (the caller removes it where that fails)."""
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as for any new file
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def folder_blocked(folder: Path) -> tuple[str | None, Path, Path]:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import numpy as np
 
-from ..atomic_write import WriteFailed, write_bytes
+from ..atomic_write import WriteFailed, replace_together
 from ..errors import ResultError, SnnsimError
 from ..results import PENALTY
 
@@ -207,9 +207,9 @@ def save_figure(
     A suffix on ``path_stem`` that is one of the formats is dropped (``fig.png`` -> ``fig``); a
     format listed twice is written once.
     Folders are created. Every format is deterministic: the same figure gives the same bytes (SVG: fixed hash
-    salt; SVG and PDF: no date). Each file is
-    put in place in one step (:func:`~snnsim.atomic_write.write_bytes`): a figure that cannot be
-    written (full disk) leaves the previous one, if any, and no partial file.
+    salt; SVG and PDF: no date). The files are
+    put in place together (:func:`~snnsim.atomic_write.replace_together`): a figure that cannot be
+    written (full disk) leaves the previous one, if any, in every format, and no partial file.
     """
     import matplotlib as mpl
 
@@ -218,10 +218,9 @@ def save_figure(
     if stem.suffix.lstrip(".") in formats:
         stem = stem.with_suffix("")
     stem.parent.mkdir(parents=True, exist_ok=True)
-    written = []
+    images = []
     with mpl.rc_context(RC):
         for fmt in formats:
-            path = stem.with_name(f"{stem.name}.{fmt}")
             metadata = {"svg": {"Date": None}, "pdf": {"CreationDate": None, "Software": None}}.get(
                 fmt, {"Software": None}
             )
@@ -229,12 +228,11 @@ def save_figure(
                 metadata["Subject" if fmt == "pdf" else "Source"] = source
             image = io.BytesIO()
             fig.savefig(image, format=fmt, dpi=dpi, metadata=metadata)
-            try:  # in one step: a full disk leaves the previous figure, not half of the new one
-                write_bytes(path, image.getbuffer(), overwrite=True)
-            except WriteFailed as exc:  # the path and reason, as any other write error of the command
-                raise OSError(exc.errno_, exc.reason, str(path)) from None
-            written.append(path)
-    return written
+            images.append((stem.with_name(f"{stem.name}.{fmt}"), image.getbuffer()))
+    try:  # every format or none: a full disk leaves the previous figure, not half of the new one
+        return replace_together(images)
+    except WriteFailed as exc:  # the path and reason, as any other write error of the command
+        raise OSError(exc.errno_, exc.reason, str(exc.path)) from None
 
 
 def setting_value(ds: xr.Dataset, name: str) -> Any:

@@ -14,7 +14,7 @@ import pytest
 import xarray as xr
 from fake_results import bmi_merged, bmi_run, ipd_merged
 from in_process import run_here
-from small_disk import mounted_tmpfs
+from small_disk import fill, mounted_tmpfs
 
 from snnsim import plots, results
 from snnsim.plots import __main__ as plot
@@ -490,6 +490,28 @@ def test_a_full_disk_keeps_the_previous_figure(tmp_path):
     finally:
         if mounted:
             subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_between_a_figures_formats_leaves_none_of_them(tmp_path, capsys):
+    """A disk with room for a figure's PNG but not its SVG (a real tmpfs): the PNG was put in
+    place, not printed, and the one-line error named the SVG alone, so the folder held half of
+    a figure that the command never listed (a new PNG beside the previous SVG, where there was
+    one). A figure's formats are put in place together now: none of them, exit 5, nothing left."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    args = ["--only", "prediction", "--format", "png", "--format", "svg"]
+    assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "sizes"), *args]) == 0
+    capsys.readouterr()
+    png, svg = ((tmp_path / "sizes" / f"one_prediction.{fmt}").stat().st_size for fmt in ("png", "svg"))
+    page = 4096
+    room = -(-png // page) * page + page  # the PNG, a page to spare, and not the SVG
+    assert -(-svg // page) * page > page
+    folder = tmp_path / "small"
+    with mounted_tmpfs(folder, "1m"):
+        fill(folder, room=room)
+        assert plot.main([str(tmp_path / "one.h5"), "--out", str(folder), *args]) == 5
+        out, err = capsys.readouterr()
+        assert err.count("\n") == 1 and "No space left on device" in err, err
+        assert out == "" and sorted(p.name for p in folder.iterdir()) == ["filler"]
 
 
 def test_a_figure_stopped_by_sigterm_in_its_write_keeps_the_previous_one(tmp_path):
