@@ -471,10 +471,13 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str =
 
 def _why_not_made(folder: Path, exc: OSError) -> str:
     """Why ``folder`` could not be made: a symbolic link on its way to nothing (scratch space not
-    mounted here, or purged), which ``mkdir`` reports only as "File exists", else ``exc``'s reason."""
+    mounted here, or purged) or a file where a folder must go, which ``mkdir`` reports only as
+    "File exists" or "Not a directory", else ``exc``'s reason."""
     for above in (folder, *folder.parents):
         if above.is_symlink() and not above.exists():
             return f"{above} is a symbolic link to {os.readlink(above)}, which does not exist"
+        if above.exists() and not above.is_dir():
+            return f"{above} is a file, not a folder"
     return str(exc.strerror)
 
 

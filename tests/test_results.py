@@ -304,6 +304,18 @@ def test_check_writable(tmp_path):
         results.check_writable(tmp_path)
 
 
+def test_a_file_where_the_out_folder_must_go_is_named(tmp_path):
+    """``--out notes.txt/r.h5`` with notes.txt a file was refused as "cannot create folder
+    notes.txt: File exists" (as if the folder were there), and one level deeper as "Not a
+    directory": the line names the file in the way now."""
+    (tmp_path / "notes.txt").write_text("x")
+    for out in (tmp_path / "notes.txt" / "r.h5", tmp_path / "notes.txt" / "sub" / "r.h5"):
+        with pytest.raises(ResultError) as info:
+            results.check_writable(out)
+        assert str(info.value) == (f"--out: cannot create folder {out.parent}: {tmp_path / 'notes.txt'} is a file, "
+                                   "not a folder")  # fmt: skip
+
+
 def test_version_in_result_files_is_the_package_version():
     """The version that marks results stale is the code's own, the same as pyproject's."""
     import re
