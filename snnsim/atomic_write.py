@@ -60,14 +60,19 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
     :class:`PathTaken` or :class:`WriteFailed` (an ``OSError``) with nothing left behind.
     ``durable=False`` skips the two syncs: still atomic for a killed process, not for a power
     cut (for files that are rewritten often and checked when read, such as checkpoints)."""
+    from .cli import signals_held
+
     path = Path(path)
     tmp = temporary_name(path)
+    placed = False
     try:
         _write_temporary(tmp, data, durable)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _link_new(tmp, path)
+        with signals_held():  # a stop as the file is put in place comes once it is known to be there
+            if overwrite:
+                os.replace(tmp, path)
+            else:
+                _link_new(tmp, path)
+            placed = True
         if durable:
             _sync_folder(path.parent)
     except FileExistsError:
@@ -76,8 +81,10 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
     except OSError as exc:
         _remove(tmp)
         raise WriteFailed(path, exc.strerror or str(exc), exc.errno) from None
-    except BaseException:  # a stop signal or Ctrl-C in the middle: no temporary left behind
+    except BaseException as exc:  # a stop signal or Ctrl-C in the middle: no temporary left behind
         _remove(tmp)
+        if placed and getattr(exc, "written", False) is None:  # a stop once the file is in place: it is written
+            exc.written = path
         raise
     return path
 

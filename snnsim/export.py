@@ -311,8 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     ns = p.parse_args(argv)
 
     def body() -> int:
+        from .cli import Interrupted
+
         path = export(ns.result, ns.format, ns.out, ns.repeat, ns.overwrite)
-        print(f"{path} ({ns.format}, repeat {model_of(ns.result, ns.repeat)['repeat']} of {ns.result})")
+        try:
+            print(f"{path} ({ns.format}, repeat {model_of(ns.result, ns.repeat)['repeat']} of {ns.result})")
+        except Interrupted as exc:  # the file is written: say so
+            exc.written = path
+            raise
         return 0
 
     with stop_on_signals():  # scancel in the middle of the write: no temporary left beside --out

@@ -42,7 +42,17 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .cli import OneLineParser, announcing, description_of, guarded, plural, process, stop_on_signals, user_path
+from .cli import (
+    Interrupted,
+    OneLineParser,
+    announcing,
+    description_of,
+    guarded,
+    plural,
+    process,
+    stop_on_signals,
+    user_path,
+)
 from .cli import index as _index
 from .cli import positive_int as _positive
 from .config import MAX_SEED, RunConfig
@@ -374,13 +384,19 @@ def main(argv: list[str] | None = None) -> int:
             out.attrs["synthetic_data_sha256"] = digest
         elif cfg.study == "ipd" and data_sha256:  # the same for an IPD model's .npz
             out.attrs["data_file_sha256"] = data_sha256
-        results.write(out, ns.out, overwrite=ns.overwrite)
-        summary = ""
-        if "accuracy" in out:
-            summary = f"; accuracy {np.median(out.accuracy.values):.1f} % (median over repeats)"
-        elif "fvaf" in out:
-            summary = f"; FVAF {np.median(out.fvaf.values):.3f} (median over repeats and outputs){_seen(ds, cfg, out)}"
-        print(f"{ns.out}: {plural(out.sizes['sample'], 'sample')} x {plural(out.sizes['repeat'], 'repeat')}{summary}")
+        path = results.write(out, ns.out, overwrite=ns.overwrite)
+        try:
+            summary = ""
+            if "accuracy" in out:
+                summary = f"; accuracy {np.median(out.accuracy.values):.1f} % (median over repeats)"
+            elif "fvaf" in out:
+                summary = f"; FVAF {np.median(out.fvaf.values):.3f} (median over repeats and outputs)" \
+                          f"{_seen(ds, cfg, out)}"  # fmt: skip
+            print(f"{ns.out}: {plural(out.sizes['sample'], 'sample')} x {plural(out.sizes['repeat'], 'repeat')}"
+                  f"{summary}")  # fmt: skip
+        except Interrupted as exc:  # the file is written: say so
+            exc.written = path
+            raise
         return 0
 
     with stop_on_signals():  # scancel in the middle of the write: no temporary left beside --out

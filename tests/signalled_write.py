@@ -47,3 +47,23 @@ def held_in_checkpoint_write(module: str, argv: list[str], env: dict[str, str] |
                             cwd=ROOT, env=env)  # fmt: skip
     assert proc.stdout.readline().strip() == "writing"
     return proc
+
+
+def signal_once_written(module: str, argv: list[str], target: Path, sig: int) -> tuple[int, str]:
+    """Run ``module``'s ``main(argv)`` in its own process, hold it in the last step of its write
+    (the folder's ``os.fsync``, once ``target`` is in place), send ``sig``; returns the exit code
+    and stderr."""
+    code = (
+        f"import os, sys, time\nfrom {module} import main\n"
+        "real = os.fsync\n"
+        f"os.fsync = lambda fd: (print('written', flush=True), time.sleep(60)) if os.path.exists({str(target)!r}) "
+        "else real(fd)\n"
+        f"sys.exit(main({argv!r}))\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT)  # fmt: skip
+    assert proc.stdout.readline().strip() == "written"
+    assert target.is_file(), "the signal should come once the file is in place"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    return proc.returncode, err

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 from in_process import run_here
-from signalled_write import signal_in_write
+from signalled_write import signal_in_write, signal_once_written
 
 from snnsim import results
 from snnsim import run as run_cli
@@ -281,6 +281,21 @@ def test_an_export_stopped_or_killed_in_its_write_leaves_no_temporary(trained, t
     assert done.returncode == 0, done.stderr
     assert f"snnsim.export: removed 1 temporary file(s) of killed exports beside {out}" in done.stderr
     assert not list(tmp_path.glob(".m.pt.*.tmp")) and out.is_file()
+
+
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
+def test_a_stop_once_the_export_is_in_place_names_it(trained, tmp_path):
+    """SIGTERM once the file is in place (in the last step of its write, or as the command reads
+    the model again for its line) said "no result written", exit 143, while the file was there,
+    whole: a user told nothing was written found --out taken. The line names the file now."""
+    import signal
+
+    out = tmp_path / "m.pt"
+    args = [str(trained["mean", "standard"]), "--format", "pt", "--out", str(out)]
+    returncode, err = signal_once_written("snnsim.export", args, out, signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, err
+    assert err == f"snnsim.export: stopped by SIGTERM after writing the result file {out}\n"
+    assert out.is_file() and not list(tmp_path.glob(".m.pt.*.tmp"))
 
 
 @pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 from in_process import run_here
-from signalled_write import signal_in_write
+from signalled_write import signal_in_write, signal_once_written
 from terminal import on_a_terminal
 
 from snnsim import predict, results
@@ -576,6 +576,20 @@ def test_predictions_stopped_or_killed_in_their_write_leave_no_temporary(ipd_mod
     assert done.returncode == 0, done.stderr
     assert f"snnsim.predict: removed 1 temporary file(s) of killed predictions beside {out}" in done.stderr
     assert not list(tmp_path.glob(".p.h5.*.tmp")) and out.is_file()
+
+
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
+def test_a_stop_once_the_predictions_are_in_place_names_them(ipd_model, tmp_path):
+    """SIGTERM once the predictions file is in place (the last step of its write) said "no
+    result written", exit 143, while the file was there, whole. The line names the file now."""
+    import signal
+
+    out = tmp_path / "p.h5"
+    args = [str(ipd_model), "--stimuli", "4", "--out", str(out)]
+    returncode, err = signal_once_written("snnsim.predict", args, out, signal.SIGTERM)
+    assert returncode == 128 + signal.SIGTERM, err
+    assert err == f"snnsim.predict: stopped by SIGTERM after writing the result file {out}\n"
+    assert results.load(out).sizes["sample"] == 4 and not list(tmp_path.glob(".p.h5.*.tmp"))
 
 
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
