@@ -42,6 +42,7 @@ from .cli import (
     process,
     quiet,
     seconds_note,
+    signals_held,
     stop_on_signals,
     user_path,
 )
@@ -866,10 +867,21 @@ def execute(
               file=sys.stderr)  # fmt: skip
         lock = None
     try:
-        return _execute(cfg, out, progress, overwrite, fallback, tensorboard, keep_checkpoints, lock is not None)
-    finally:
+        ds = _execute(cfg, out, progress, overwrite, fallback, tensorboard, keep_checkpoints, lock is not None)
+    except BaseException:
         if lock is not None:
             lock.release()
+        raise
+    if lock is not None:
+        try:
+            with signals_held():  # let go in one step: a stop meanwhile comes after it
+                lock.release()
+        except Interrupted as exc:  # the result file is written: say so
+            from . import results
+
+            exc.written = results.file_name(out)
+            raise
+    return ds
 
 
 def _say(message: str) -> None:

@@ -367,6 +367,9 @@ if when == "folder sync":
 elif when == "summary":
     summarise = runner.summarise
     runner.summarise = lambda ds: (stop(), summarise(ds))[1]
+elif when == "lock release":  # the lock of --out's checkpoints, let go once the result is written
+    release = run.CheckpointLock.release
+    run.CheckpointLock.release = lambda self: (stop(), release(self))[1]
 else:
     close = monitor.TensorBoardHook.close
     monitor.TensorBoardHook.close = lambda self: (stop(), close(self))[1]
@@ -374,10 +377,11 @@ sys.exit(run.main(sys.argv[1:]))
 """
 
 
-@pytest.mark.parametrize("when", ["folder sync", "summary", "tensorboard"])
+@pytest.mark.parametrize("when", ["folder sync", "summary", "tensorboard", "lock release"])
 def test_a_stop_after_the_result_is_written_says_so(when, tmp_path):
     """It said "stopped by SIGTERM; no result written" (exit 143) beside a complete result file,
-    and the checkpoint could stay beside it for good."""
+    and the checkpoint could stay beside it for good (a stop as the checkpoints' lock was let go,
+    after the write, said so too, and left the lock's file)."""
     out = tmp_path / "r.h5"
     proc = subprocess.run([sys.executable, "-c", STOPPED_AFTER_THE_WRITE, when, *TINY, "--epochs", "2", "--out",
                            str(out), "--tensorboard", str(tmp_path / "tb")], cwd=ROOT, capture_output=True, text=True,
