@@ -89,6 +89,10 @@ def check_results_dir(override: str | None) -> Path:
     root = results_dir(override)
     if root.exists() and not root.is_dir():
         raise SnnsimError(f"{where or 'the results folder'}: {root} is a file; give a folder")
+    for link in (root, *root.parents):  # scratch space behind a link, not mounted here or purged
+        if link.is_symlink() and not link.exists():
+            raise SnnsimError(f"{where or 'the results folder'}: {root}: {link} is a symbolic link to "
+                              f"{os.readlink(link)}, which does not exist")  # fmt: skip
     for above in root.absolute().parents:  # a file above it: no job's file can be there
         if above.exists():
             if not above.is_dir():

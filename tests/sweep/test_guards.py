@@ -382,6 +382,23 @@ def test_results_folders_in_the_way_are_one_line(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "r" / "m").read_text() == ""
 
 
+def test_a_results_folder_behind_a_link_to_nothing_is_named(tmp_path, capsys):
+    """Results on scratch space behind a symbolic link that is not there (not mounted on this node,
+    or purged): ``local`` said "snnsim.sweep: error: scratch: File exists", and ``status`` counted
+    every job missing (exit 0), as if none had run. Each names the link and its target, exit 2, as
+    ``snnsim.run --out`` does."""
+    exp_file = tmp_path / "m.toml"
+    exp_file.write_text(TEXT)
+    link = tmp_path / "scratch"
+    link.symlink_to(tmp_path / "gone")
+    for root in (link, link / "results"):
+        for command in ("local", "merge", "status"):
+            assert cli.main(["--results-dir", str(root), command, str(exp_file)]) == 2
+            assert one_line(capsys) == (f"snnsim.sweep: error: --results-dir: {root}: {link} is a symbolic link to "
+                                        f"{tmp_path / 'gone'}, which does not exist")  # fmt: skip
+    assert not (tmp_path / "gone").exists()
+
+
 @pytest.mark.parametrize("args", [["1"], ["0", "--pack", "2"]])
 def test_a_folder_in_the_way_of_a_jobs_file_is_named_before_training(args, tmp_path, bmi_path, capsys):
     """A folder at job 1's result file: ``run 1`` blamed --results-dir and suggested a file inside
