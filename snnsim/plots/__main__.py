@@ -179,6 +179,9 @@ def check_out(out: Path) -> None:
     folder = out
     while not os.path.lexists(folder) and folder != folder.parent:
         folder = folder.parent
+    if folder.is_symlink() and not folder.exists():  # scratch space behind a link, not mounted here or purged
+        raise SnnsimError(f"--out: {folder} is a symbolic link to {os.readlink(folder)}, which does not exist; "
+                          "give the folder the figures go to")  # fmt: skip
     if not folder.is_dir():
         raise SnnsimError(f"--out: {folder} is not a folder; give the folder the figures go to")
     if why := cannot_write_in(folder):

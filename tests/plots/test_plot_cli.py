@@ -402,6 +402,22 @@ def test_a_read_only_or_full_out_folder_is_one_line(tmp_path, capsys):
                 subprocess.run(["umount", str(folder)], check=True)
 
 
+def test_an_out_folder_behind_a_link_to_nothing_is_named(tmp_path, capsys):
+    """``--out scratch`` (or ``scratch/figs``) with scratch a symbolic link to a folder that is not
+    there (scratch space not mounted here, or purged) was refused as "--out: scratch is not a
+    folder", where the user sees a folder of theirs; the line names the link and its target, as
+    ``snnsim.run --tensorboard`` and ``--out`` do. Nothing is drawn or made."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    link = tmp_path / "scratch"
+    link.symlink_to(tmp_path / "gone")
+    for out in (link, link / "figs"):
+        assert plot.main([str(tmp_path / "one.h5"), "--out", str(out), "--only", "prediction"]) == 2
+        err = capsys.readouterr().err
+        assert err == (f"snnsim.plots: error: --out: {link} is a symbolic link to {tmp_path / 'gone'}, which does not "
+                       "exist; give the folder the figures go to\n")  # fmt: skip
+    assert not (tmp_path / "gone").exists()
+
+
 def test_an_out_folder_that_turns_read_only_while_drawing_is_exit_5(tmp_path, capsys, monkeypatch):
     """A write that fails after the drawing (a real tmpfs remounted read-only while the second
     figure is drawn, past the check of --out) is exit 5, as errors.py's table says (it was 2, bad
