@@ -92,8 +92,12 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
 def replace_together(files: Iterable[tuple[str | os.PathLike, bytes | memoryview]]) -> list[Path]:
     """Write each ``(path, data)`` of ``files`` (a figure's formats), replacing what is there: all
     of them in temporaries first, then each put in place with a rename, so that a write that
-    fails (a full disk) leaves every path as it was and no temporary (:class:`WriteFailed`)."""
+    fails (a full disk) leaves every path as it was and no temporary (:class:`WriteFailed`). A
+    stop signal during the renames comes after the last one, and names it (``written``)."""
+    from .cli import signals_held
+
     made: list[tuple[Path, Path]] = []
+    placed = False
     try:
         for path, data in files:
             path = Path(path)
@@ -102,17 +106,21 @@ def replace_together(files: Iterable[tuple[str | os.PathLike, bytes | memoryview
                 _write_temporary(made[-1][0], data, durable=True)
             except OSError as exc:
                 raise WriteFailed(path, exc.strerror or str(exc), exc.errno) from None
-        for tmp, path in made:
-            try:
-                os.replace(tmp, path)
-            except OSError as exc:
-                raise WriteFailed(path, exc.strerror or str(exc), exc.errno) from None
-    except BaseException:  # a stop signal too: no temporary left behind
+        with signals_held():  # every file in place before a stop is taken, not some of them
+            for tmp, path in made:
+                try:
+                    os.replace(tmp, path)
+                except OSError as exc:
+                    raise WriteFailed(path, exc.strerror or str(exc), exc.errno) from None
+            placed = True
+        for folder in dict.fromkeys(path.parent for _, path in made):
+            _sync_folder(folder)
+    except BaseException as exc:  # a stop signal too: no temporary left behind
         for tmp, _ in made:
             _remove(tmp)
+        if placed and made and getattr(exc, "written", False) is None:  # a stop once they are in place
+            exc.written = made[-1][1]
         raise
-    for folder in dict.fromkeys(path.parent for _, path in made):
-        _sync_folder(folder)
     return [path for _, path in made]
 
 

@@ -250,8 +250,9 @@ def draw(ns: argparse.Namespace) -> int:
                 print_out(path)  # a reader gone (| head) stops the list, not the figures
             written += paths
             drawn += 1
-    except Interrupted as exc:  # the figures listed before it are written
-        exc.written = written[-1] if written else None
+    except Interrupted as exc:  # the figures listed before it are written (or the one whose write it came after)
+        if exc.written is None:
+            exc.written = written[-1] if written else None
         raise
     if not drawn:
         raise SnnsimError(f"{ns.results}: no figure drawn (each was skipped, as said above)")

@@ -572,6 +572,29 @@ def test_a_stop_after_a_figure_is_written_names_it(tmp_path, capsys, monkeypatch
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [first.name]
 
 
+def test_a_stop_between_a_figures_formats_leaves_it_whole(tmp_path, capsys, monkeypatch):
+    """SIGTERM as a figure's PNG was in place and its SVG not yet (a real signal, sent as the SVG
+    is put in place) left half of the figure and said "no result written" beside its PNG. The
+    formats are put in place before the stop is taken: both there, and the line names the last."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    replace = os.replace
+
+    def stopped_at_the_svg(src, dst, *args, **kwargs):
+        if str(dst).endswith(".svg"):
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_DFL, None), "SIGTERM is not handled"
+            os.kill(os.getpid(), signal.SIGTERM)
+        return replace(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(os, "replace", stopped_at_the_svg)
+    folder = tmp_path / "figs"
+    args = [str(tmp_path / "one.h5"), "--out", str(folder), "--only", "prediction", "--format", "png"]
+    args += ["--format", "svg"]
+    assert plot.main(args) == 143
+    svg = folder / "one_prediction.svg"
+    assert capsys.readouterr().err == f"snnsim.plots: stopped by SIGTERM after writing the result file {svg}\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["one_prediction.png", "one_prediction.svg"]
+
+
 def test_a_format_given_twice_is_written_and_printed_once(tmp_path, capsys):
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
     argv = [str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--only", "prediction"]
