@@ -78,7 +78,7 @@ def build_parser() -> OneLineParser:
         choices=("png", "svg", "pdf"),
         help="file format; repeat for several (default: png and svg)",
     )
-    p.add_argument("--dpi", type=dpi, default=120, help="PNG resolution in dots per inch (default 120, at most 2400)")
+    p.add_argument("--dpi", type=dpi, default=120, help="PNG resolution in dots per inch (default 120, 10 to 2400)")
     p.add_argument(
         "--window",
         type=float,

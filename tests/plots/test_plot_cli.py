@@ -213,6 +213,22 @@ def test_a_dpi_past_what_a_figure_can_hold_is_refused(tmp_path, capsys):
     assert not (tmp_path / "f").exists()
 
 
+def test_a_dpi_too_small_for_the_text_is_refused(tmp_path, capsys):
+    """``--dpi 1`` to ``5`` ended in a traceback from FreeType ("FT_Set_Char_Size ... invalid ppem
+    value": the text smaller than a pixel), exit 1. Refused now in one line, nothing drawn; the
+    smallest accepted draws every figure of a run."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    for small in ("1", "5", "9"):
+        with pytest.raises(SystemExit) as stop:  # argparse's exit
+            plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--dpi", small])
+        assert stop.value.code == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"snnsim.plots: error: argument --dpi: expected at least 10 (smaller text is under a pixel), got '{small}'"
+        ]
+    assert not (tmp_path / "f").exists()
+    assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--dpi", "10", "--format", "png"]) == 0
+
+
 def test_unknown_figure_name(tmp_path, capsys):
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
     assert plot.main([str(tmp_path / "one.h5"), "--only", "accuracy"]) == 2
