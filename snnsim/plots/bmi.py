@@ -271,7 +271,8 @@ def prediction_trace(
         name = "Predicted" + (f" ({g})" if g is not None else "")
         ax.plot(x, y, color=palette[i] if g is not None else "#d62728", linewidth=1.0, alpha=0.9, label=name)
     ax.axhline(0, color="0.8", linewidth=0.6, zorder=0)
-    ax.set_xlim(*window)
+    low, high = max(window[0], t[ok].min()), min(window[1], t[ok].max())  # a window past the fold: the fold
+    ax.set_xlim(*((low, high) if low < high else window))
     ax.set_xlabel("Time (s)")
     ax.set_ylabel(f"{label} ({units})" if units else label)
     context = {**sel, **{k: v for k, v in chosen.items() if k not in ("output", by)}}

@@ -393,6 +393,22 @@ def test_a_window_without_test_samples_names_the_test_folds_times(bmi_ds):
         plots.prediction_trace(bmi_ds, window=(float(np.nanmax(t)) + 1, float(np.nanmax(t)) + 2))
 
 
+def test_a_window_past_the_test_fold_is_drawn_over_the_fold(bmi_ds):
+    """``--window 0 1e9`` (every test sample) drew the test fold as a vertical line at the left of
+    an axis a billion seconds long, and ``--window 0 1e308`` printed numpy's overflow warnings
+    from the axis ticks as well. The axis spans the test samples in the window now."""
+    import io
+    import warnings
+
+    t = bmi_ds.time.values
+    for stop in (1e9, 1e308):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            fig = plots.prediction_trace(bmi_ds, window=(0.0, stop))
+            fig.savefig(io.BytesIO(), format="png")
+        assert fig.axes[0].get_xlim() == pytest.approx((np.nanmin(t), np.nanmax(t)))
+
+
 def holes(ds, **point):
     """``ds`` as ``sweep merge --allow-missing`` leaves it when the jobs at ``point`` did not run."""
     ds = ds.copy(deep=True)
