@@ -350,13 +350,14 @@ def test_a_torch_file_named_as_any_other_format_is_refused(trained, tmp_path):
 def test_a_full_disk_is_one_line_and_nothing_written(trained, tmp_path):
     """A NIR graph was first written by HDF5 to a scratch file beside --out: on a full disk the
     message was HDF5's own, over two lines ("Unable to synchronously create file (file write
-    failed: time = ...", the scratch name, a buffer address). The pt format said it in one line."""
+    failed: time = ...", the scratch name, a buffer address). The pt format said it in one line.
+    An --out in new folders left them behind, empty; they are removed again."""
     from small_disk import fill, mounted_tmpfs
 
     with mounted_tmpfs(tmp_path / "small") as small:
         fill(small)  # every block taken
-        for fmt in ("nir", "pt"):
-            out = small / f"model.{fmt}"
+        places = (small, small / "new" / "sub")
+        for fmt, out in [(fmt, where / f"model.{fmt}") for fmt in ("nir", "pt") for where in places]:
             proc = export([str(trained["mean", "standard"]), "--format", fmt, "--out", str(out)], tmp_path)
             assert proc.returncode == 5, proc.stderr
             assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr, proc.stderr
