@@ -33,6 +33,7 @@ part of it is left.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -232,6 +233,9 @@ def draw(ns: argparse.Namespace) -> int:
     formats = tuple(dict.fromkeys(ns.formats or ("png", "svg")))
     source = figure_source(ns.results)  # in every figure's metadata: the file it shows
     check_out(ns.out)
+    from ..run import missing_folders
+
+    made = missing_folders(ns.out / "figure")  # --out and the folders above it that the first figure makes
     drawn, written = 0, []
     try:
         for fig_name, make in figures.items():
@@ -253,10 +257,23 @@ def draw(ns: argparse.Namespace) -> int:
     except Interrupted as exc:  # the figures listed before it are written (or the one whose write it came after)
         if exc.written is None:
             exc.written = written[-1] if written else None
+        if exc.written is None:
+            _remove_empty(made)
+        raise
+    except BaseException:
+        if not written:  # a full disk at the first figure: no empty folder left either
+            _remove_empty(made)
         raise
     if not drawn:
         raise SnnsimError(f"{ns.results}: no figure drawn (each was skipped, as said above)")
     return 0
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (deepest first) where they are empty: those made for figures not written."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def _merge_hint(toml: Path) -> str:

@@ -434,6 +434,18 @@ def test_an_out_folder_behind_a_link_to_nothing_is_named(tmp_path, capsys):
     assert not (tmp_path / "gone").exists()
 
 
+def test_a_full_disk_leaves_no_new_out_folder(tmp_path, capsys):
+    """``--out new/figs`` on a full disk (a real tmpfs): exit 5, "nothing written there", and the
+    folders made for the first figure stayed behind, empty. They are removed again."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    with mounted_tmpfs(tmp_path / "small", "64k") as small:
+        fill(small)
+        assert plot.main([str(tmp_path / "one.h5"), "--out", str(small / "new" / "figs"), "--format", "png"]) == 5
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "No space left on device" in err, err
+        assert sorted(p.name for p in small.iterdir()) == ["filler"]
+
+
 def test_an_out_folder_that_turns_read_only_while_drawing_is_exit_5(tmp_path, capsys, monkeypatch):
     """A write that fails after the drawing (a real tmpfs remounted read-only while the second
     figure is drawn, past the check of --out) is exit 5, as errors.py's table says (it was 2, bad
