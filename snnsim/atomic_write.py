@@ -22,7 +22,8 @@ import os
 import secrets
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import EXIT_NOT_WRITTEN, SnnsimError
@@ -135,6 +136,32 @@ def _write_temporary(tmp: Path, data: bytes | memoryview, durable: bool) -> None
             os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def missing_folders(path: str | os.PathLike) -> list[Path]:
+    """The folders above the file ``path`` that do not exist yet, deepest first: those its write
+    (or the check of its folder) makes."""
+    missing = []
+    for folder in Path(path).absolute().parents:
+        if os.path.lexists(folder):
+            break
+        missing.append(folder)
+    return missing
+
+
+@contextmanager
+def no_empty_folders(path: str | os.PathLike, catch: type[BaseException] | tuple = BaseException) -> Iterator[None]:
+    """Where the block raises ``catch`` (a refusal, a full disk, a stop), remove the folders above
+    the file ``path`` that it made and left empty, deepest first: a command that wrote nothing
+    leaves nothing; a folder that holds a file (one written before the stop) stays."""
+    made = missing_folders(path)
+    try:
+        yield
+    except catch:
+        for folder in made:
+            with suppress(OSError):
+                folder.rmdir()
+        raise
 
 
 def folder_blocked(folder: Path) -> tuple[str | None, Path, Path]:

@@ -14,6 +14,7 @@ import re
 import shlex
 import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
@@ -110,8 +111,8 @@ def signals_held() -> Iterator[None]:
     another error (a write failed), that error goes up, the one to report, and the stop stays
     pending: a caller that handles the error and goes on must call :func:`stop_if_signalled`."""
     global _held
-    if _held is not None:
-        yield
+    if _held is not None or threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: a stop held here would be raised in this one
         return
     arrived = _held = []
     try:
@@ -501,7 +502,7 @@ def guarded(
         print(f"{prog}: interrupted; nothing half-written", file=sys.stderr)
         return EXIT_INTERRUPTED
     except Interrupted as exc:
-        done = f" after writing the result file {exc.written}" if exc.written is not None else "; no result written"
+        done = f" after writing {exc.written}" if exc.written is not None else "; no result written"  # a figure too
         done += f"; {exc.kept}" if exc.kept else ""
         print(f"{prog}: stopped by {exc.name}{done}", file=sys.stderr)
         return 128 + exc.signum

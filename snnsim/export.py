@@ -56,7 +56,6 @@ against 25.0 %; a BMI decoder's outputs off by 170 %); its metadata says so.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
 from pathlib import Path
@@ -312,17 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     ns = p.parse_args(argv)
 
     def body() -> int:
+        from .atomic_write import no_empty_folders
         from .cli import Interrupted
-        from .run import missing_folders
 
-        made = missing_folders(Path(ns.out))  # made by the check of --out: none left where nothing is written
-        try:
+        with no_empty_folders(ns.out):  # made by the check of --out: none left where nothing is written
             path = export(ns.result, ns.format, ns.out, ns.repeat, ns.overwrite)
-        except BaseException:
-            for folder in made:  # deepest first; one that holds a file stays
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            raise
         try:
             print(f"{path} ({ns.format}, repeat {model_of(ns.result, ns.repeat)['repeat']} of {ns.result})")
         except Interrupted as exc:  # the file is written: say so

@@ -27,7 +27,6 @@ replacing a file unless ``--overwrite``).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import hashlib
 import io
@@ -403,16 +402,10 @@ def main(argv: list[str] | None = None) -> int:
     def tidy() -> int:
         """:func:`body`, leaving no folder that the check of ``--out`` made where nothing was
         written there (bad input found after it, a full disk, a stop)."""
-        from .run import missing_folders
+        from .atomic_write import no_empty_folders
 
-        made = missing_folders(Path(ns.out))
-        try:
+        with no_empty_folders(ns.out):
             return body()
-        except BaseException:
-            for folder in made:  # deepest first; one that holds a file stays
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
-            raise
 
     with stop_on_signals():  # scancel in the middle of the write: no temporary left beside --out
         return guarded(PROG, tidy, memory="--stimuli, or a --data file of fewer samples")

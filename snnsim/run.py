@@ -28,12 +28,21 @@ import shutil
 import socket
 import sys
 import tempfile
+from contextlib import nullcontext
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import config, recipes
-from .atomic_write import PathTaken, WriteFailed, clean_and_report, folder_blocked, leftovers, leftovers_by_target
+from .atomic_write import (
+    PathTaken,
+    WriteFailed,
+    clean_and_report,
+    folder_blocked,
+    leftovers,
+    leftovers_by_target,
+    no_empty_folders,
+)
 from .cli import (
     Interrupted,
     OneLineParser,
@@ -577,16 +586,6 @@ def prepare_out(out: Path, overwrite: bool, fallback_dir: Path | None, inputs: d
               "--out is still full then", file=sys.stderr)  # fmt: skip
 
 
-def missing_folders(out: Path) -> list[Path]:
-    """The folders above the file ``out`` that do not exist yet, deepest first (made by :func:`prepare_out`)."""
-    missing = []
-    for folder in out.absolute().parents:
-        if os.path.lexists(folder):
-            break
-        missing.append(folder)
-    return missing
-
-
 def check_tensorboard(given: str | os.PathLike, out: Path | None) -> None:
     """Before training: ``--tensorboard`` names a folder (made if missing) that is not the result
     file, and where this process may write."""
@@ -840,27 +839,23 @@ def execute(
         from .device import resolve_device
 
         resolve_device(cfg.device)
-    made: list[Path] = []  # the folders of --out that its checks make
-    if out is not None:
-        from .datasets.bmi_synthetic import source_file
+    # refused after --out's checks: it leaves no folder that they made
+    with nullcontext() if out is None else no_empty_folders(out, SnnsimError):
+        if out is not None:
+            from .datasets.bmi_synthetic import source_file
 
-        data = source_file(cfg.data) if cfg.study == "bmi" else getattr(cfg, "data", None)  # a synthetic set's cache
-        made = missing_folders(out)
-        prepare_out(out, overwrite, fallback, {"the --data file": data, "the --config file": config_file})
-    if cfg.study == "bmi" and cfg.model == "linear":  # no epochs: nothing to log (idle_note says so)
-        tensorboard = None
-    try:  # refused after --out's checks: it leaves no folder that they made
+            data = (
+                source_file(cfg.data) if cfg.study == "bmi" else getattr(cfg, "data", None)
+            )  # a synthetic set's cache
+            prepare_out(out, overwrite, fallback, {"the --data file": data, "the --config file": config_file})
+        if cfg.study == "bmi" and cfg.model == "linear":  # no epochs: nothing to log (idle_note says so)
+            tensorboard = None
         if tensorboard is not None:
             check_tensorboard(tensorboard, out)
         if out is not None:
             from . import runner
 
             runner.check_memory([cfg], runner.plan([cfg]))  # the run's memory (torch loads)
-    except SnnsimError:
-        for folder in made:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
-        raise
     lock = None if out is None else CheckpointLock(out)
     if lock is not None and (busy := lock.acquire()):  # another live run's checkpoints: read, write, remove none
         print(f"snnsim.run: {busy}; this run trains without checkpoints (it resumes, writes and removes none)",

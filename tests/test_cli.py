@@ -96,6 +96,33 @@ def test_a_stop_inside_nested_held_steps_waits_for_the_outer_one():
     assert steps == ["inner", "outer"] and stopped.value.signum == signal.SIGTERM
 
 
+def test_a_step_held_in_another_thread_holds_no_stop_of_the_main_thread():
+    """A step held in a thread other than the main one (a file put in place there) holds no
+    stop: signals reach the main thread only, and a stop held for the thread's step was raised in
+    that thread, so the main thread went on past the signal."""
+    import threading
+
+    inside, release, steps = threading.Event(), threading.Event(), []
+
+    def worker() -> None:
+        with signals_held():
+            inside.set()
+            release.wait(10)
+        steps.append("worker done")
+
+    thread = threading.Thread(target=worker)
+    with stop_on_signals(), pytest.raises(Interrupted) as stopped:
+        thread.start()
+        try:
+            assert inside.wait(10)
+            os.kill(os.getpid(), signal.SIGTERM)  # raised here, in the main thread, while the worker's step is open
+            steps.append("main went on")
+        finally:
+            release.set()
+            thread.join(10)
+    assert steps == ["worker done"] and stopped.value.signum == signal.SIGTERM
+
+
 def test_a_stop_signal_after_main_returned_keeps_its_exit_code():
     """A stop signal while the interpreter exits (after ``main`` returned) is ignored: the exit
     code stays main's. Under SLURM a USR1 there killed a task whose results were written (exit

@@ -294,7 +294,7 @@ def test_a_stop_once_the_export_is_in_place_names_it(trained, tmp_path):
     args = [str(trained["mean", "standard"]), "--format", "pt", "--out", str(out)]
     returncode, err = signal_once_written("snnsim.export", args, out, signal.SIGTERM)
     assert returncode == 128 + signal.SIGTERM, err
-    assert err == f"snnsim.export: stopped by SIGTERM after writing the result file {out}\n"
+    assert err == f"snnsim.export: stopped by SIGTERM after writing {out}\n"
     assert out.is_file() and not list(tmp_path.glob(".m.pt.*.tmp"))
 
 

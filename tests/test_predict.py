@@ -590,7 +590,7 @@ def test_a_stop_once_the_predictions_are_in_place_names_them(ipd_model, tmp_path
     args = [str(ipd_model), "--stimuli", "4", "--out", str(out)]
     returncode, err = signal_once_written("snnsim.predict", args, out, signal.SIGTERM)
     assert returncode == 128 + signal.SIGTERM, err
-    assert err == f"snnsim.predict: stopped by SIGTERM after writing the result file {out}\n"
+    assert err == f"snnsim.predict: stopped by SIGTERM after writing {out}\n"
     assert results.load(out).sizes["sample"] == 4 and not list(tmp_path.glob(".p.h5.*.tmp"))
 
 

@@ -387,7 +387,7 @@ def test_a_stop_after_the_result_is_written_says_so(when, tmp_path):
                            str(out), "--tensorboard", str(tmp_path / "tb")], cwd=ROOT, capture_output=True, text=True,
                           timeout=300)  # fmt: skip
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
-    assert proc.stderr.splitlines()[-1] == f"snnsim.run: stopped by SIGTERM after writing the result file {out}"
+    assert proc.stderr.splitlines()[-1] == f"snnsim.run: stopped by SIGTERM after writing {out}"
     assert "no result written" not in proc.stderr and "Traceback" not in proc.stderr
     assert results.load(out).attrs["complete"] == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.h5", "tb"]  # no checkpoint, no temporary

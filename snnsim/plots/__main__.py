@@ -33,7 +33,6 @@ part of it is left.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import sys
@@ -41,7 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic_write import WriteFailed, cannot_write_in
+from ..atomic_write import WriteFailed, cannot_write_in, no_empty_folders
 from ..cli import (
     PATH_ERRORS,
     Interrupted,
@@ -233,47 +232,33 @@ def draw(ns: argparse.Namespace) -> int:
     formats = tuple(dict.fromkeys(ns.formats or ("png", "svg")))
     source = figure_source(ns.results)  # in every figure's metadata: the file it shows
     check_out(ns.out)
-    from ..run import missing_folders
-
-    made = missing_folders(ns.out / "figure")  # --out and the folders above it that the first figure makes
     drawn, written = 0, []
-    try:
-        for fig_name, make in figures.items():
-            try:
-                fig = make()
-            except ValueError as exc:
-                print(f"{PROG}: {fig_name}: skipped ({exc})", file=sys.stderr)
-                continue
-            try:
-                paths = save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi, source=source)
-            except OSError as exc:  # found as it was written, after the drawing: exit 5 (errors.py), not bad input
-                if exc.errno not in PATH_ERRORS:
-                    raise
-                raise WriteFailed(Path(exc.filename or ns.out), exc.strerror or str(exc), exc.errno) from None
-            for path in paths:
-                print_out(path)  # a reader gone (| head) stops the list, not the figures
-            written += paths
-            drawn += 1
-    except Interrupted as exc:  # the figures listed before it are written (or the one whose write it came after)
-        if exc.written is None:
-            exc.written = written[-1] if written else None
-        if exc.written is None:
-            _remove_empty(made)
-        raise
-    except BaseException:
-        if not written:  # a full disk at the first figure: no empty folder left either
-            _remove_empty(made)
-        raise
+    # --out and the folders above it that the first figure makes: none left where no figure is written
+    with no_empty_folders(ns.out / "figure"):
+        try:
+            for fig_name, make in figures.items():
+                try:
+                    fig = make()
+                except ValueError as exc:
+                    print(f"{PROG}: {fig_name}: skipped ({exc})", file=sys.stderr)
+                    continue
+                try:
+                    paths = save_figure(fig, ns.out / f"{name}_{fig_name}", formats, dpi=ns.dpi, source=source)
+                except OSError as exc:  # found as it was written, after the drawing: exit 5 (errors.py), not bad input
+                    if exc.errno not in PATH_ERRORS:
+                        raise
+                    raise WriteFailed(Path(exc.filename or ns.out), exc.strerror or str(exc), exc.errno) from None
+                for path in paths:
+                    print_out(path)  # a reader gone (| head) stops the list, not the figures
+                written += paths
+                drawn += 1
+        except Interrupted as exc:  # the figures listed before it are written (or the one whose write it came after)
+            if exc.written is None:
+                exc.written = written[-1] if written else None
+            raise
     if not drawn:
         raise SnnsimError(f"{ns.results}: no figure drawn (each was skipped, as said above)")
     return 0
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove ``folders`` (deepest first) where they are empty: those made for figures not written."""
-    for folder in folders:
-        with contextlib.suppress(OSError):
-            folder.rmdir()
 
 
 def _merge_hint(toml: Path) -> str:

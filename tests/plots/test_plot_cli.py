@@ -596,7 +596,7 @@ def test_a_stop_after_a_figure_is_written_names_it(tmp_path, capsys, monkeypatch
     monkeypatch.setattr(common, "save_figure", second_stopped)
     assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "figs"), "--format", "png"]) == 143
     first = saved[0].with_suffix(".png")
-    assert capsys.readouterr().err == f"snnsim.plots: stopped by SIGTERM after writing the result file {first}\n"
+    assert capsys.readouterr().err == f"snnsim.plots: stopped by SIGTERM after writing {first}\n"
     assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == [first.name]
 
 
@@ -619,7 +619,7 @@ def test_a_stop_between_a_figures_formats_leaves_it_whole(tmp_path, capsys, monk
     args += ["--format", "svg"]
     assert plot.main(args) == 143
     svg = folder / "one_prediction.svg"
-    assert capsys.readouterr().err == f"snnsim.plots: stopped by SIGTERM after writing the result file {svg}\n"
+    assert capsys.readouterr().err == f"snnsim.plots: stopped by SIGTERM after writing {svg}\n"
     assert sorted(p.name for p in folder.iterdir()) == ["one_prediction.png", "one_prediction.svg"]
 
 
