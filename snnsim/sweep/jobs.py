@@ -42,6 +42,7 @@ import socket
 import sys
 import time
 import traceback
+import unicodedata
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
@@ -378,11 +379,24 @@ def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
                             f"{array_spec(jobs)}); no job started") from None  # fmt: skip
 
 
+#: Unicode categories of characters a marker the runner wrote has none of (control, format, private)
+_NOT_TEXT = ("Cc", "Cf", "Co", "Cs")
+
+
 def _last_line(path: Path) -> str:
+    """The last line of the ``.failed`` marker ``path`` (its error); a marker that is not text
+    (damaged: random bytes, control characters) or cannot be read is named as such, in one line."""
     try:
-        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
-    except OSError:
-        return ""
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"its .failed marker is unreadable ({exc.strerror or type(exc).__name__})"
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        text = None
+    if text is None or any(unicodedata.category(ch) in _NOT_TEXT and ch not in "\t\n\r" for ch in text):
+        return f"its .failed marker is unreadable: {len(data)} bytes not text"
+    lines = [ln for ln in text.splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 
 

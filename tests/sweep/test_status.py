@@ -397,3 +397,33 @@ def test_a_stop_while_the_job_files_are_checked_is_a_line_of_its_own(tmp_path, f
     assert "m: checking job files" in shown and "snnsim.sweep: interrupted" in shown, shown
     before = shown[: shown.index("snnsim.sweep: interrupted")]
     assert not before.split("\n")[-1].split("\r")[-1].strip(), shown  # nothing of the bar on the line's start
+
+
+def test_a_damaged_failed_marker_is_named_in_one_line_not_printed_raw(tmp_path):
+    """A job's ``.failed`` marker of random bytes (a damaged disk, a file copied over it) was shown
+    as its reason by `status`, `status --json` and the notes of `submit --failed`: control
+    characters and all, straight to the terminal. Now it is named as such, in one printable line;
+    a marker that is text (as the runner writes it) stays as it is."""
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(EXPERIMENT.replace('name = "st"', 'name = "tiny"'))
+    exp = experiment.load(toml)
+    res = tmp_path / "res"
+    failed_path(exp, 0, res).parent.mkdir(parents=True)
+    failed_path(exp, 0, res).write_text('{"index": 0}\nTraceback ...\nValueError: lr 1e30 diverged\n')
+    damaged = bytes(range(256)) + b"\x1b[2J\xff\xfe\n\x07\x00"
+    failed_path(exp, 1, res).write_bytes(damaged)
+    coloured = b'{"index": 2}\nnot \x1b[31mtext\x1b[0m\n'
+    failed_path(exp, 2, res).write_bytes(coloured)
+    failed_path(exp, 3, res).mkdir()  # not a file: cannot be read
+    why = f"its .failed marker is unreadable: {len(damaged)} bytes not text"
+    status = here("status", str(toml), results_dir=res, cwd=tmp_path)
+    lines = status.stdout.splitlines()
+    assert "    job 0 failed: ValueError: lr 1e30 diverged" in lines, status.stdout
+    assert f"    job 1 failed: {why}" in lines, status.stdout
+    assert f"    job 2 failed: its .failed marker is unreadable: {len(coloured)} bytes not text" in lines, status.stdout
+    assert any(re.fullmatch(r"    job 3 failed: its \.failed marker is unreadable \(.+\)", ln) for ln in lines), lines
+    assert all(ch.isprintable() for ch in status.stdout.replace("\n", "")), status.stdout
+    reasons = json.loads(here("status", str(toml), "--json", results_dir=res, cwd=tmp_path).stdout)["reasons"]
+    assert reasons["0"] == "ValueError: lr 1e30 diverged" and reasons["1"] == why, reasons
+    dry = here("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
+    assert f"snnsim.sweep: note: job 1 failed last time: {why}" in dry.stderr.splitlines(), dry.stderr
