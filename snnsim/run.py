@@ -136,9 +136,9 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     ``data_given``: ``--data`` is a flag)."""
     import tomllib
 
-    from .results import open_input
+    from .results import open_input, resolve
 
-    path = Path(path)
+    path = resolve(path)  # results/NAME, a sweep's folder: its merged results/NAME.h5, as plots, predict, export
     if _is_result_file(path):
         return result_settings(path, data_given)
     try:
@@ -227,8 +227,10 @@ def _is_result_file(path: Path) -> bool:
 
 def rerun_file(ns: argparse.Namespace) -> Path | None:
     """The result file whose run ``--config`` runs again (None: no ``--config``, or a TOML file)."""
+    from .results import resolve
+
     path = getattr(ns, "config", None)
-    return Path(path) if path is not None and _is_result_file(Path(path)) else None
+    return resolve(path) if path is not None and _is_result_file(resolve(path)) else None
 
 
 def named(ns: argparse.Namespace, settings: dict) -> dict:

@@ -523,6 +523,29 @@ def test_a_file_that_is_not_a_run_is_refused_as_config(tmp_path, capsys):
         assert "sweep merge or tune merge" not in err[0], err  # --config runs one run again: no merge
 
 
+def test_a_sweeps_results_folder_as_config_names_its_merged_file(tmp_path, capsys):
+    """``--config results/NAME``, the folder of a sweep's job files beside the merged
+    ``results/NAME.h5``, said only ``cannot read results/NAME (Is a directory)``, where
+    ``snnsim.plots``, ``predict`` and ``export`` read ``results/NAME.h5``. It reads that file too:
+    a merged file is no one run, refused in one line that names it and the job files beside it."""
+    run = tmp_path / "a.h5"
+    assert main([*TINY, "--out", str(run)]) == 0
+    folder = tmp_path / "results" / "exp"
+    folder.mkdir(parents=True)
+    (folder / "job-0.h5").write_bytes(run.read_bytes())
+    ds = results.load(run)
+    del ds.attrs["config"]
+    ds.attrs.update({"experiment": "exp", "n_jobs": 1})  # as `sweep merge` writes it
+    results.write(ds, folder.with_name("exp.h5"))
+    for given in (folder, f"{folder}/"):
+        capsys.readouterr()
+        assert main(["--config", str(given), "--out", str(tmp_path / "b.h5"), "--quiet"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"snnsim.run: error: --config: {folder}.h5: the merged results of experiment exp (1 job), not "
+                       "one run's file; give one of its files (exp/job-INDEX.h5 beside it)"], err  # fmt: skip
+        assert not (tmp_path / "b.h5").exists()
+
+
 def test_a_binary_file_as_config_is_named_for_what_it_is(tmp_path, capsys):
     """A torch checkpoint, a pickle, an .npz or other bytes given as ``--config`` said only "is
     not UTF-8 text"; the line names what the file seems to be and what --config takes."""
