@@ -388,6 +388,8 @@ def _last_line(path: Path) -> str:
     (damaged: random bytes, control characters) or cannot be read is named as such, in one line."""
     try:
         data = path.read_bytes()
+    except FileNotFoundError:  # removed since it was found: the job runs again, and says nothing of why it failed
+        return ""
     except OSError as exc:
         return f"its .failed marker is unreadable ({exc.strerror or type(exc).__name__})"
     try:

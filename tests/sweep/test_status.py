@@ -18,7 +18,7 @@ from pathlib import Path
 from in_process import run_here
 
 from snnsim import results
-from snnsim.sweep import cli, experiment
+from snnsim.sweep import cli, experiment, jobs
 from snnsim.sweep.jobs import failed_path, parse_array_spec, result_path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -427,3 +427,5 @@ def test_a_damaged_failed_marker_is_named_in_one_line_not_printed_raw(tmp_path):
     assert reasons["0"] == "ValueError: lr 1e30 diverged" and reasons["1"] == why, reasons
     dry = here("submit", str(toml), "--failed", "--dry-run", results_dir=res, cwd=tmp_path)
     assert f"snnsim.sweep: note: job 1 failed last time: {why}" in dry.stderr.splitlines(), dry.stderr
+    # a marker removed between its listing and its read (the job started again) is no unreadable one
+    assert jobs._last_line(tmp_path / "gone.failed") == ""
