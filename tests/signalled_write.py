@@ -14,15 +14,19 @@ def signal_in_write(module: str, argv: list[str], temporaries: str, folder: Path
     """Run ``module``'s ``main(argv)`` in its own process, hold it in the write (``os.fsync``
     sleeps), check that its temporary (``folder.glob(temporaries)``) is there, send ``sig``;
     returns the exit code and stderr."""
-    code = (
-        f"import os, sys, time\nfrom {module} import main\n"
-        "os.fsync = lambda fd: (print('writing', flush=True), time.sleep(60))\n"
-        f"sys.exit(main({argv!r}))\n"
-    )
+    fsync = "lambda fd: (print('writing', flush=True), time.sleep(60))"
+    return _signalled(module, argv, fsync, "writing", lambda: list(folder.glob(temporaries)), sig)
+
+
+def _signalled(module: str, argv: list[str], fsync: str, said: str, check, sig: int) -> tuple[int, str]:  # noqa: ANN001
+    """``module``'s ``main(argv)`` in its own process with ``os.fsync`` replaced by ``fsync`` (the
+    code of a function that prints ``said`` and sleeps where the signal is to come); once it is
+    said, ``check()`` must hold; then ``sig``: the exit code and stderr."""
+    code = f"import os, sys, time\nfrom {module} import main\nreal = os.fsync\nos.fsync = {fsync}\nsys.exit(main({argv!r}))\n"
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=ROOT)  # fmt: skip
-    assert proc.stdout.readline().strip() == "writing"
-    assert list(folder.glob(temporaries)), "the signal should hit the write"
+    assert proc.stdout.readline().strip() == said
+    assert check(), f"the signal should come where {said!r} is said"
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     return proc.returncode, err
@@ -53,17 +57,7 @@ def signal_once_written(module: str, argv: list[str], target: Path, sig: int) ->
     """Run ``module``'s ``main(argv)`` in its own process, hold it in the last step of its write
     (the folder's ``os.fsync``, once ``target`` is in place), send ``sig``; returns the exit code
     and stderr."""
-    code = (
-        f"import os, sys, time\nfrom {module} import main\n"
-        "real = os.fsync\n"
-        f"os.fsync = lambda fd: (print('written', flush=True), time.sleep(60)) if os.path.exists({str(target)!r}) "
-        "else real(fd)\n"
-        f"sys.exit(main({argv!r}))\n"
+    fsync = (
+        f"lambda fd: (print('written', flush=True), time.sleep(60)) if os.path.exists({str(target)!r}) else real(fd)"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            cwd=ROOT)  # fmt: skip
-    assert proc.stdout.readline().strip() == "written"
-    assert target.is_file(), "the signal should come once the file is in place"
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=60)
-    return proc.returncode, err
+    return _signalled(module, argv, fsync, "written", target.is_file, sig)
