@@ -56,11 +56,13 @@ def temporary_name(path: Path) -> Path:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bool = False,
-                durable: bool = True) -> Path:  # fmt: skip
+                durable: bool = True, result: bool = True) -> Path:  # fmt: skip
     """Write ``data`` to ``path`` atomically (see the module docstring). Raises
     :class:`PathTaken` or :class:`WriteFailed` (an ``OSError``) with nothing left behind.
     ``durable=False`` skips the two syncs: still atomic for a killed process, not for a power
-    cut (for files that are rewritten often and checked when read, such as checkpoints)."""
+    cut (for files that are rewritten often and checked when read, such as checkpoints).
+    A stop once the file is in place names it (``written``) unless ``result=False`` (a checkpoint,
+    a cache, a record: not the command's result)."""
     from .cli import signals_held
 
     path = Path(path)
@@ -84,7 +86,7 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
         raise WriteFailed(path, exc.strerror or str(exc), exc.errno) from None
     except BaseException as exc:  # a stop signal or Ctrl-C in the middle: no temporary left behind
         _remove(tmp)
-        if placed and getattr(exc, "written", False) is None:  # a stop once the file is in place: it is written
+        if result and placed and getattr(exc, "written", False) is None:  # a stop once the file is in place
             exc.written = path
         raise
     return path

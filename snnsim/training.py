@@ -296,13 +296,13 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
     buffer = io.BytesIO()
     torch.save({"key": key, "model": model.state_dict(), "trainer": trainer.state_dict(), "loop": state.to_dict()},
                buffer)  # fmt: skip
-    write_bytes(path, buffer.getvalue(), overwrite=True, durable=False)  # atomic; read back with a check
+    write_bytes(path, buffer.getvalue(), overwrite=True, durable=False, result=False)  # read back with a check
     sidecar = Path(f"{path}.json")
     info = {"epoch": state.epoch, "epochs": epochs, "configs": key_configs(key),
             "versions": json.loads(key).get("versions", {}), "numerics_version": key_numerics(key)}  # fmt: skip
     with signals_held():  # the checkpoint is in place: a stop now would leave the previous epoch's sidecar
         try:
-            write_bytes(sidecar, json.dumps(info).encode(), overwrite=True, durable=False)
+            write_bytes(sidecar, json.dumps(info).encode(), overwrite=True, durable=False, result=False)
         except WriteFailed:  # the old sidecar names an epoch before the checkpoint's: no sidecar says less, not wrong
             with suppress(OSError):
                 sidecar.unlink()

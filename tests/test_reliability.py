@@ -274,7 +274,7 @@ FULL_BEFORE_SIDECAR = """
 import sys
 from snnsim import atomic_write, run
 real, fill, sidecars = atomic_write.write_bytes, sys.argv.pop(1), []
-def write_bytes(path, data, overwrite=False, durable=True):
+def write_bytes(path, data, overwrite=False, durable=True, **kw):
     if str(path).endswith(".ckpt.json"):
         sidecars.append(path)
         if len(sidecars) == 2:
@@ -284,7 +284,7 @@ def write_bytes(path, data, overwrite=False, durable=True):
                         fh.write(bytes(4096))
                 except OSError:
                     pass
-    return real(path, data, overwrite, durable)
+    return real(path, data, overwrite, durable, **kw)
 atomic_write.write_bytes = write_bytes
 sys.exit(run.main(sys.argv[1:]))
 """
@@ -423,6 +423,28 @@ def test_a_run_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(t
     assert rerun.returncode == 0, rerun.stderr
     assert "removed 1 temporary file(s) of killed runs" in rerun.stderr
     assert os.listdir(tmp_path) == ["r.h5"]
+
+
+def test_a_stop_as_a_checkpoint_is_put_in_place_says_no_result_was_written(tmp_path):
+    """SIGTERM as the first checkpoint was put in place (held until it is there) said "stopped by
+    SIGTERM after writing the result file .r.h5.r0-0.ckpt": the checkpoint named as the result,
+    while no result was written. The line says that none was."""
+    out = tmp_path / "r.h5"
+    code = (
+        "import os, signal, sys\n"
+        "real = os.replace\n"
+        "def stopped(src, dst):\n"
+        "    if str(dst).endswith('.ckpt'):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    real(src, dst)\n"
+        "os.replace = stopped\n"
+        "from snnsim.run import main\n"
+        f"sys.exit(main({[*TINY, '--epochs', '2', '--out', str(out)]!r}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert proc.stderr == "snnsim.run: stopped by SIGTERM; no result written\n", proc.stderr
+    assert not out.exists() and (tmp_path / ".r.h5.r0-0.ckpt").is_file()
 
 
 def killed_after_writing(module: str, *args: str) -> None:

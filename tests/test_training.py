@@ -150,12 +150,12 @@ STOPPED_BEFORE_THE_SIDECAR = """
 import os, signal, sys
 from snnsim import atomic_write, run
 real, sidecars = atomic_write.write_bytes, []
-def write_bytes(path, data, overwrite=False, durable=True):
+def write_bytes(path, data, overwrite=False, durable=True, **kw):
     if str(path).endswith(".ckpt.json"):
         sidecars.append(path)
         if len(sidecars) == 2:  # the checkpoint of epoch 2 is in place, its sidecar not yet
             os.kill(os.getpid(), signal.SIGTERM)
-    return real(path, data, overwrite, durable)
+    return real(path, data, overwrite, durable, **kw)
 atomic_write.write_bytes = write_bytes
 sys.exit(run.main(sys.argv[1:]))
 """
@@ -660,11 +660,11 @@ def test_a_stop_held_while_the_last_checkpoint_fails_to_write_still_stops(tmp_pa
 
     real = atomic_write.write_bytes
 
-    def write_bytes(path, data, overwrite=False, durable=True):
+    def write_bytes(path, data, overwrite=False, durable=True, **kw):
         if str(path).endswith(".ckpt.json") and json.loads(data)["epoch"] == 2:  # the last epoch's sidecar
             os.kill(os.getpid(), signal.SIGTERM)  # held: raised once the write is over
             raise atomic_write.WriteFailed(path, "No space left on device", errno.ENOSPC)
-        return real(path, data, overwrite, durable)
+        return real(path, data, overwrite, durable, **kw)
 
     monkeypatch.setattr(atomic_write, "write_bytes", write_bytes)
     out = tmp_path / "r.h5"

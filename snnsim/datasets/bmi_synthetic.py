@@ -323,7 +323,7 @@ def load_or_generate(seed: int = DATA_SEED, member: str = "standard") -> dict[st
     data = generate(seed, gen=FAMILY[member])
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_bytes(path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL), overwrite=True)
+        write_bytes(path, pickle.dumps(data, protocol=pickle.HIGHEST_PROTOCOL), overwrite=True, result=False)
     except OSError:  # read-only home or full disk: run without a cache (no temporary left)
         pass
     return data

@@ -828,7 +828,7 @@ def _mark_failed(
     marker = failed_path(exp, index, root)
     text = json.dumps({"index": index, "settings": exp.settings(index)}) + "\n" + text
     try:  # in one step: a full disk left an empty marker, a job failed with no reason
-        write_bytes(marker, text.encode(), overwrite=True)
+        write_bytes(marker, text.encode(), overwrite=True, result=False)
     except WriteFailed as exc:  # e.g. the disk is full: say so, the job stays missing
         log(f"job {index}: could not write {marker} ({exc.reason})")
 

@@ -292,7 +292,7 @@ def record(
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = [*kept, (job, pack, rerun_stale, _log_pattern(job) if ask else None)]
     text = "".join(f"{j} {p} {int(s)}" + (f" {log}" if log else "") + "\n" for j, p, s, log in rows)
-    atomic_write.write_bytes(path, text.encode(), overwrite=True)
+    atomic_write.write_bytes(path, text.encode(), overwrite=True, result=False)
 
 
 def record_workers(folder: Path, job: str) -> None:
@@ -306,7 +306,7 @@ def record_workers(folder: Path, job: str) -> None:
     except OSError:
         kept = []
     folder.mkdir(parents=True, exist_ok=True)
-    atomic_write.write_bytes(path, "".join(f"{j}\n" for j in [*kept, job]).encode(), overwrite=True)
+    atomic_write.write_bytes(path, "".join(f"{j}\n" for j in [*kept, job]).encode(), overwrite=True, result=False)
 
 
 def ended_workers(folder: Path) -> list[str]:
