@@ -372,16 +372,17 @@ class RunConfig:
             raise _bad("max_delay", f"must be in {self.dt:g}..{(steps - 1) * self.dt:g} s, 1 to {steps - 1} steps of "
                                     f"dt={self.dt:g} s (an input delayed by {steps} steps or more, {whole}, never "
                                     f"reaches the network), got {self.max_delay:g} s" + bins)  # fmt: skip
-        self._check_whole_steps("max_delay")
+        self._check_whole_steps("max_delay", most=steps - 1)
 
-    def _check_whole_steps(self, name: str, least: int = 1) -> None:
+    def _check_whole_steps(self, name: str, least: int = 1, most: int | None = None) -> None:
         """The duration ``name`` is a whole number of steps of ``dt`` (it is simulated as one), of
-        at least ``least`` steps where it is not: the durations offered instead are ones it takes."""
+        ``least`` to ``most`` steps where it is not: the durations offered instead are ones it takes."""
         value = getattr(self, name)
         steps = value / self.dt
         if not whole_steps(value, self.dt):
-            offered = " s or ".join(f"{n * self.dt:g}" for n in sorted({max(math.floor(steps), least),
-                                                                        max(math.ceil(steps), least)}))  # fmt: skip
+            top = math.inf if most is None else most
+            offered = " s or ".join(f"{n * self.dt:g}" for n in sorted({min(max(math.floor(steps), least), top),
+                                                                        min(max(math.ceil(steps), least), top)}))  # fmt: skip
             raise _bad(name, f"must be a whole number of steps of dt={self.dt:g} s, got {value:.10g} s ({steps:.10g} "
                              f"steps): give {offered} s")  # fmt: skip
 

@@ -243,7 +243,10 @@ DELAYS = dict(delays="learned", neuron="standard", backend="norse")
         (dict(dt="0.3ms"), "duration", "0.1 s (333.3333333 steps)", "0.0999", "0.1002"),
         # float error is not a part of a step: 600000.4 steps of 1 us are none
         (dict(dt="1us", duration="0.6000004s"), "duration", "0.6000004 s (600000.4 steps)", "0.6", "0.600001"),
-        (dict(**DELAYS, max_delay="99.4ms"), "max_delay", "0.0994 s (99.4 steps)", "0.099", "0.1"),
+        # 99 steps are the most of a 100 ms stimulus: not 0.1 s, which is refused
+        (dict(**DELAYS, max_delay="99.4ms"), "max_delay", "0.0994 s (99.4 steps)", "0.099", None),
+        (dict(**DELAYS, duration="30ms", max_delay="29.5ms"), "max_delay", "0.0295 s (29.5 steps)", "0.029", None),
+        (dict(**DELAYS, max_delay="98.6ms"), "max_delay", "0.0986 s (98.6 steps)", "0.098", "0.099"),
         (dict(**DELAYS, max_delay="2.5ms"), "max_delay", "0.0025 s (2.5 steps)", "0.002", "0.003"),
         (dict(**DELAYS, study="bmi", max_delay="1.5ms"), "max_delay", "0.0015 s (1.5 steps)", "0.001", "0.002"),
         # two steps are the least: a duration below them is offered those alone, not 0 s, which is refused
@@ -258,10 +261,12 @@ def test_a_duration_that_is_no_whole_number_of_steps_is_refused(settings, name, 
     dt = coerce("dt", settings.get("dt", "1ms"))
     with pytest.raises(ConfigError) as info:
         RunConfig(**settings)
-    offered = f"{lo} s or {hi} s" if lo is not None else f"{hi} s"
+    offered = [v for v in (lo, hi) if v is not None]
     assert str(info.value) == (f"{flag(name)}: must be a whole number of steps of dt={dt:g} s, got {given}: "
-                               f"give {offered}")  # fmt: skip
-    if lo is None:  # the one offered is taken
+                               f"give {' s or '.join(offered)} s")  # fmt: skip
+    for value in offered:  # each one offered is taken
+        RunConfig(**{**settings, name: float(value)})
+    if lo is None:
         assert RunConfig(**{**settings, name: float(hi)}).steps == 2
     # a whole number of steps, in float (0.1 / 0.001 = 100.00000000000001; 333 * 0.3 ms) is taken
     assert RunConfig(duration=0.1).steps == 100 and RunConfig(dt="0.3ms", duration=333 * 0.0003).steps == 333
