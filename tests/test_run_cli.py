@@ -659,6 +659,17 @@ def test_a_tensorboard_refused_makes_no_folder_of_out(tmp_path, capsys):
     assert os.listdir(tmp_path) == ["events"]
 
 
+def test_a_fallback_dir_refused_makes_no_folder_of_out(tmp_path, capsys):
+    """``--out new/sub/r.h5 --fallback-dir MISSING`` was refused (not a writable folder) by the
+    checks of ``--out``, after they had made its folders, and left them behind, empty; they are
+    removed again."""
+    out = tmp_path / "new" / "sub" / "r.h5"
+    assert main([*TINY, "--out", str(out), "--fallback-dir", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"snnsim.run: error: --fallback-dir: {tmp_path / 'nowhere'} is not a writable folder"], err
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_sweep_list_in_a_config_file_is_named_as_one(tmp_path, capsys):
     """A list copied from an experiment file's ``[sweep]`` (``readout = ["mean", "fr"]``, ``seed =
     [0, 1]``) was refused as a value of the wrong type ("expected an integer, got [0, 1]"); the line
