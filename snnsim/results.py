@@ -163,7 +163,7 @@ def computed_otherwise(attrs: Mapping[str, Any], device: str = "cpu") -> list[st
     """What a result file's ``attrs`` name that computes its numbers otherwise than this process
     would on the CPU, as ``"torch 2.3.0 (here 2.4.1)"``: the libraries that compute
     (:data:`COMPUTING`), the CPU, a GPU (a file of a ``cuda`` device, where ``device`` is the
-    CPU), the :data:`NUMERICS_ENV` variables, and the torch loops or the compiled kernels (compiled with or without OpenMP: the same numbers; a run
+    CPU, or one of the CPU where it is not), the :data:`NUMERICS_ENV` variables, and the torch loops or the compiled kernels (compiled with or without OpenMP: the same numbers; a run
     that used none of them: neither they nor :data:`KERNELS_ENV` count; for one that used them,
     the kernels are built here, as its run would)."""
     from .backends import _native
@@ -179,8 +179,11 @@ def computed_otherwise(attrs: Mapping[str, Any], device: str = "cpu") -> list[st
     here = hardware("cpu")
     if attrs.get("cpu") and attrs["cpu"] != here["cpu"]:
         out.append(f"the CPU {attrs['cpu']} (here {here['cpu']})")
-    if device == "cpu" and str(attrs.get("device", "cpu")).startswith("cuda"):  # CUDA's generators: other data
+    made_on_gpu = str(attrs.get("device", "cpu")).startswith("cuda")
+    if device == "cpu" and made_on_gpu:  # CUDA's generators: other data
         out.append(f"the GPU {attrs.get('gpu') or attrs['device']} (here the CPU)")
+    elif device != "cpu" and "device" in attrs and not made_on_gpu:  # and the other way round
+        out.append("the CPU (here a GPU)")
     kernels = str(attrs.get("kernels", ""))
     counted = kernels.startswith(("compiled", "torch loops"))
     own = "compiled" if counted and _native.library() is not None else "torch loops"  # the run builds them anyway

@@ -1019,6 +1019,24 @@ def test_a_result_file_made_on_a_gpu_gets_a_note_on_the_cpu(tmp_path, capsys):
     assert not [w for w in results.computed_otherwise(results.load(gpu).attrs, "cuda") if "GPU" in w]  # on a GPU
 
 
+def test_a_result_file_made_on_the_cpu_gets_a_note_on_a_gpu(tmp_path):
+    """The other way round: a file of ``--device auto`` made on a CPU node, run again on a GPU node
+    (auto, or ``--device cuda``: CUDA's generators draw other stimuli), got no note: a GPU was named
+    only where the run is on the CPU. The note of a run on the GPU is asked of ``rerun_note`` here,
+    which reads only the config's device (this machine may have no GPU to train on)."""
+    from snnsim.run import build_parser, config_from_args, rerun_note
+
+    first = tmp_path / "a.h5"
+    assert main([*TINY, "--device", "auto", "--out", str(first)]) == 0
+    ns = build_parser().parse_args(["--config", str(first), "--device", "cuda", "--out", str(tmp_path / "b.h5")])
+    assert rerun_note(ns, config_from_args(ns)) == (
+        f"snnsim.run: note: {first} was computed with the CPU (here a GPU): its run gives other numbers here (in "
+        "the last bits, or more)"
+    )
+    ns = build_parser().parse_args(["--config", str(first), "--device", "cpu", "--out", str(tmp_path / "b.h5")])
+    assert rerun_note(ns, config_from_args(ns)) is None  # on the CPU, as it was made
+
+
 def test_a_result_file_whose_first_epochs_were_computed_otherwise_gets_a_note(tmp_path, capsys):
     """A run stopped after epoch 1 of the torch loops (``SNNSIM_NO_NATIVE=1``) and resumed with the
     compiled kernels names that first part in ``mixed_hardware`` (its file's ``kernels``: the
