@@ -104,6 +104,8 @@ def replace_together(files: Iterable[tuple[str | os.PathLike, bytes | memoryview
     try:
         for path, data in files:
             path = Path(path)
+            if path.is_dir() and not path.is_symlink():  # its rename would fail once others are in place
+                raise WriteFailed(path, os.strerror(errno.EISDIR), errno.EISDIR)
             made.append((temporary_name(path), path))
             try:
                 _write_temporary(made[-1][0], data, durable=True)

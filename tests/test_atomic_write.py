@@ -63,3 +63,18 @@ def test_under_the_writers_lock_every_temporary_but_a_live_writers_of_this_host_
     removed, kept = atomic_write.clean_leftovers(tmp_path / "r.h5", locked=True)
     assert (removed, sorted(kept)) == ([there], sorted([alive, foreign]))
     assert alive.exists() and foreign.exists() and not there.exists()
+
+
+def test_files_put_in_place_together_leave_every_path_as_it_was_where_one_is_a_folder(tmp_path):
+    """``replace_together`` (a figure's formats): where one target is a folder (``fig.svg/``), its
+    rename failed after the one before had replaced ``fig.png``, and the error said "nothing
+    written there" beside half a figure, a new PNG without its SVG. It is refused before any
+    file is put in place: every path stays as it was, and no temporary is left."""
+    png, svg = tmp_path / "fig.png", tmp_path / "fig.svg"
+    png.write_bytes(b"old png")
+    svg.mkdir()
+    with pytest.raises(atomic_write.WriteFailed) as info:
+        atomic_write.replace_together([(png, b"new png"), (svg, b"new svg")])
+    assert info.value.path == svg and "Is a directory" in str(info.value)
+    assert png.read_bytes() == b"old png" and svg.is_dir()
+    assert sorted(os.listdir(tmp_path)) == ["fig.png", "fig.svg"]
