@@ -354,8 +354,11 @@ def sbatch_options(text: str, array: str) -> list[str]:
 def dpi(text: str) -> int:
     """argparse type of ``--dpi``: an integer in 10..2400 (print quality is 300 to 600; below 10
     the figures' text is under a pixel, which FreeType refuses)."""
-    value = _int_at_least(text, 1)
-    if value < 10:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer from 10 to 2400, got {text!r}") from None
+    if value < 10:  # 0 and negative too: one smallest value named
         raise argparse.ArgumentTypeError(f"expected at least 10 (smaller text is under a pixel), got {text!r}")
     if value > 2400:
         raise argparse.ArgumentTypeError(f"expected at most 2400 (print quality is 300 to 600), got {text!r}")

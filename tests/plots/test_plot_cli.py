@@ -218,13 +218,18 @@ def test_a_dpi_too_small_for_the_text_is_refused(tmp_path, capsys):
     value": the text smaller than a pixel), exit 1. Refused now in one line, nothing drawn; the
     smallest accepted draws every figure of a run."""
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
-    for small in ("1", "5", "9"):
+    for small in ("-3", "0", "1", "5", "9"):  # 0 and below were told ">= 1", and 1 was refused next
         with pytest.raises(SystemExit) as stop:  # argparse's exit
             plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--dpi", small])
         assert stop.value.code == 2
         assert capsys.readouterr().err.splitlines() == [
             f"snnsim.plots: error: argument --dpi: expected at least 10 (smaller text is under a pixel), got '{small}'"
         ]
+    with pytest.raises(SystemExit):
+        plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--dpi", "ten"])
+    assert capsys.readouterr().err.splitlines() == [
+        "snnsim.plots: error: argument --dpi: expected an integer from 10 to 2400, got 'ten'"
+    ]
     assert not (tmp_path / "f").exists()
     assert plot.main([str(tmp_path / "one.h5"), "--out", str(tmp_path / "f"), "--dpi", "10", "--format", "png"]) == 0
 
