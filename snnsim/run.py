@@ -841,23 +841,28 @@ def execute(
         from .device import resolve_device
 
         resolve_device(cfg.device)
-    # refused after --out's checks: it leaves no folder that they made
+    # refused by --out's checks or after them (a --data file refused as it loads): no folder that they made left
     with nullcontext() if out is None else no_empty_folders(out, SnnsimError):
-        if out is not None:
-            from .datasets.bmi_synthetic import source_file
+        return _checked(cfg, out, progress, overwrite, fallback, tensorboard, keep_checkpoints, config_file)
 
-            data = (
-                source_file(cfg.data) if cfg.study == "bmi" else getattr(cfg, "data", None)
-            )  # a synthetic set's cache
-            prepare_out(out, overwrite, fallback, {"the --data file": data, "the --config file": config_file})
-        if cfg.study == "bmi" and cfg.model == "linear":  # no epochs: nothing to log (idle_note says so)
-            tensorboard = None
-        if tensorboard is not None:
-            check_tensorboard(tensorboard, out)
-        if out is not None:
-            from . import runner
 
-            runner.check_memory([cfg], runner.plan([cfg]))  # the run's memory (torch loads)
+def _checked(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, fallback: Path | None,
+             tensorboard: str | os.PathLike | None, keep_checkpoints: bool,
+             config_file: str | os.PathLike | None) -> xr.Dataset:  # fmt: skip
+    """:func:`execute` from the checks of ``out`` on."""
+    if out is not None:
+        from .datasets.bmi_synthetic import source_file
+
+        data = source_file(cfg.data) if cfg.study == "bmi" else getattr(cfg, "data", None)  # a synthetic set's cache
+        prepare_out(out, overwrite, fallback, {"the --data file": data, "the --config file": config_file})
+    if cfg.study == "bmi" and cfg.model == "linear":  # no epochs: nothing to log (idle_note says so)
+        tensorboard = None
+    if tensorboard is not None:
+        check_tensorboard(tensorboard, out)
+    if out is not None:
+        from . import runner
+
+        runner.check_memory([cfg], runner.plan([cfg]))  # the run's memory (torch loads)
     lock = None if out is None else CheckpointLock(out)
     if lock is not None and (busy := lock.acquire()):  # another live run's checkpoints: read, write, remove none
         print(f"snnsim.run: {busy}; this run trains without checkpoints (it resumes, writes and removes none)",

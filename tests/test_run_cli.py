@@ -670,6 +670,19 @@ def test_a_fallback_dir_refused_makes_no_folder_of_out(tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_data_file_refused_as_it_loads_makes_no_folder_of_out(tmp_path, capsys):
+    """``--out new/sub/r.h5 --data notes.pkl`` (a text file, refused as the run loads it, after the
+    checks of ``--out`` made its folders) left them behind, empty, as a refusal by those checks
+    did; they are removed again."""
+    notes = tmp_path / "notes.pkl"
+    notes.write_text("hello\n")
+    out = tmp_path / "new" / "sub" / "r.h5"
+    assert main(["--study", "bmi", "--model", "linear", "--data", str(notes), "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"snnsim.run: error: --data: {notes} is a text file"), err
+    assert os.listdir(tmp_path) == ["notes.pkl"]
+
+
 def test_a_sweep_list_in_a_config_file_is_named_as_one(tmp_path, capsys):
     """A list copied from an experiment file's ``[sweep]`` (``readout = ["mean", "fr"]``, ``seed =
     [0, 1]``) was refused as a value of the wrong type ("expected an integer, got [0, 1]"); the line
