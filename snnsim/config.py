@@ -312,7 +312,7 @@ class RunConfig:
         """The IPD stimulus against the step ``dt``: its duration, tone and peak rate."""
         if not self.duration / self.dt < MAX_STEPS + 0.5:  # an infinite duration too
             raise _bad("duration", f"must hold at most {MAX_STEPS:,} steps of dt={self.dt} s, got {self.duration} s")
-        self._check_whole_steps("duration", least=2)
+        self._check_whole_steps("duration", least=2, most=MAX_STEPS)
         if self.steps < 2:  # counted in steps: 2 * 0.05 ms is 9.999999999999999e-05 s
             raise _bad("duration", f"must hold at least two steps of dt={self.dt} s, got {self.duration} s")
         if self.tone_hz * self.dt >= 0.5:

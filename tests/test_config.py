@@ -243,6 +243,8 @@ DELAYS = dict(delays="learned", neuron="standard", backend="norse")
         (dict(dt="0.3ms"), "duration", "0.1 s (333.3333333 steps)", "0.0999", "0.1002"),
         # float error is not a part of a step: 600000.4 steps of 1 us are none
         (dict(dt="1us", duration="0.6000004s"), "duration", "0.6000004 s (600000.4 steps)", "0.6", "0.600001"),
+        # a million steps are the most a stimulus holds: not 1000.001 s, which is refused
+        (dict(duration="1000.0004s"), "duration", "1000.0004 s (1000000.4 steps)", "1000", None),
         # 99 steps are the most of a 100 ms stimulus: not 0.1 s, which is refused
         (dict(**DELAYS, max_delay="99.4ms"), "max_delay", "0.0994 s (99.4 steps)", "0.099", None),
         (dict(**DELAYS, duration="30ms", max_delay="29.5ms"), "max_delay", "0.0295 s (29.5 steps)", "0.029", None),
