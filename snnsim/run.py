@@ -841,8 +841,9 @@ def execute(
         from .device import resolve_device
 
         resolve_device(cfg.device)
-    # refused by --out's checks or after them (a --data file refused as it loads): no folder that they made left
-    with nullcontext() if out is None else no_empty_folders(out, SnnsimError):
+    # refused by --out's checks or after them (a --data file refused as it loads), or stopped before anything is
+    # written there: no folder that they made left
+    with nullcontext() if out is None else no_empty_folders(out):
         return _checked(cfg, out, progress, overwrite, fallback, tensorboard, keep_checkpoints, config_file)
 
 

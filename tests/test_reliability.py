@@ -447,6 +447,28 @@ def test_a_stop_as_a_checkpoint_is_put_in_place_says_no_result_was_written(tmp_p
     assert not out.exists() and (tmp_path / ".r.h5.r0-0.ckpt").is_file()
 
 
+def test_a_stop_before_anything_is_written_leaves_no_folder_of_out(tmp_path):
+    """SIGTERM once the checks of ``--out new/sub/r.h5`` had made its folders, before the run
+    wrote anything there, left them behind, empty, beside "no result written" (a refusal there
+    removed them, as ``predict``, ``export`` and ``plots`` do for a stop too). They are removed."""
+    out = tmp_path / "new" / "sub" / "r.h5"
+    code = (
+        "import os, signal, sys\n"
+        "from snnsim import runner\n"
+        "real = runner.check_memory\n"
+        "def stopped(*args):\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return real(*args)\n"
+        "runner.check_memory = stopped\n"
+        "from snnsim.run import main\n"
+        f"sys.exit(main({[*TINY, '--out', str(out)]!r}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert proc.stderr == "snnsim.run: stopped by SIGTERM; no result written\n", proc.stderr
+    assert os.listdir(tmp_path) == []
+
+
 def killed_after_writing(module: str, *args: str) -> None:
     """Run ``python -m MODULE ARGS`` and SIGKILL it once its result is written, when it starts to
     remove its checkpoint (held there: a poll for the result file misses that moment at times)."""
