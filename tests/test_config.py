@@ -243,6 +243,14 @@ DELAYS = dict(delays="learned", neuron="standard", backend="norse")
         (dict(dt="0.3ms"), "duration", "0.1 s (333.3333333 steps)", "0.0999", "0.1002"),
         # float error is not a part of a step: 600000.4 steps of 1 us are none
         (dict(dt="1us", duration="0.6000004s"), "duration", "0.6000004 s (600000.4 steps)", "0.6", "0.600001"),
+        # offered in as many digits as they take: not 299.999 s or 300 s, neither a whole number of steps
+        (
+            dict(dt="0.3ms", duration="299.99965s"),
+            "duration",
+            "299.99965 s (999998.8333 steps)",
+            "299.9994",
+            "299.9997",
+        ),
         # a million steps are the most a stimulus holds: not 1000.001 s, which is refused
         (dict(duration="1000.0004s"), "duration", "1000.0004 s (1000000.4 steps)", "1000", None),
         # 99 steps are the most of a 100 ms stimulus: not 0.1 s, which is refused
