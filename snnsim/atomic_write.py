@@ -146,7 +146,7 @@ def missing_folders(path: str | os.PathLike) -> list[Path]:
     """The folders above the file ``path`` that do not exist yet, deepest first: those its write
     (or the check of its folder) makes."""
     missing = []
-    for folder in Path(path).absolute().parents:
+    for folder in Path(os.path.abspath(path)).parents:  # "a/../b": b, not a path through a folder made on the way
         if os.path.lexists(folder):
             break
         missing.append(folder)

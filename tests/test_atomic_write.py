@@ -78,3 +78,24 @@ def test_files_put_in_place_together_leave_every_path_as_it_was_where_one_is_a_f
     assert info.value.path == svg and "Is a directory" in str(info.value)
     assert png.read_bytes() == b"old png" and svg.is_dir()
     assert sorted(os.listdir(tmp_path)) == ["fig.png", "fig.svg"]
+
+
+def test_no_empty_folders_removes_only_the_folders_it_made_and_left_empty(tmp_path):
+    """The folders above a file that a failed command made are removed, deepest first; one that
+    holds a file stays, and a folder of the user's reached through ``..`` (``new/../mine``) is not
+    one it made: it was listed as missing (``new`` was), then removed once the write had made
+    ``new``."""
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    with pytest.raises(OSError), atomic_write.no_empty_folders(tmp_path / "new" / ".." / "mine" / "r.h5"):
+        (tmp_path / "new").mkdir()  # as mkdir(parents=True) makes it on the way
+        raise OSError("refused")
+    assert mine.is_dir()
+    with pytest.raises(KeyboardInterrupt), atomic_write.no_empty_folders(tmp_path / "a" / "b" / "c" / "r.h5"):
+        (tmp_path / "a" / "b" / "c").mkdir(parents=True)
+        (tmp_path / "a" / "kept.txt").write_text("x")
+        raise KeyboardInterrupt
+    assert sorted(p.name for p in (tmp_path / "a").iterdir()) == ["kept.txt"]  # b and c gone, a stays
+    with atomic_write.no_empty_folders(tmp_path / "d" / "r.h5"):  # no error: nothing removed
+        (tmp_path / "d").mkdir()
+    assert (tmp_path / "d").is_dir()
