@@ -430,18 +430,15 @@ def test_a_stop_as_a_checkpoint_is_put_in_place_says_no_result_was_written(tmp_p
     SIGTERM after writing the result file .r.h5.r0-0.ckpt": the checkpoint named as the result,
     while no result was written. The line says that none was."""
     out = tmp_path / "r.h5"
-    code = (
-        "import os, signal, sys\n"
+    proc = _terminated_in(
         "real = os.replace\n"
         "def stopped(src, dst):\n"
         "    if str(dst).endswith('.ckpt'):\n"
         "        os.kill(os.getpid(), signal.SIGTERM)\n"
         "    real(src, dst)\n"
-        "os.replace = stopped\n"
-        "from snnsim.run import main\n"
-        f"sys.exit(main({[*TINY, '--epochs', '2', '--out', str(out)]!r}))\n"
+        "os.replace = stopped\n",
+        [*TINY, "--epochs", "2", "--out", str(out)],
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
     assert proc.stderr == "snnsim.run: stopped by SIGTERM; no result written\n", proc.stderr
     assert not out.exists() and (tmp_path / ".r.h5.r0-0.ckpt").is_file()
@@ -452,21 +449,25 @@ def test_a_stop_before_anything_is_written_leaves_no_folder_of_out(tmp_path):
     wrote anything there, left them behind, empty, beside "no result written" (a refusal there
     removed them, as ``predict``, ``export`` and ``plots`` do for a stop too). They are removed."""
     out = tmp_path / "new" / "sub" / "r.h5"
-    code = (
-        "import os, signal, sys\n"
+    proc = _terminated_in(
         "from snnsim import runner\n"
         "real = runner.check_memory\n"
         "def stopped(*args):\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    return real(*args)\n"
-        "runner.check_memory = stopped\n"
-        "from snnsim.run import main\n"
-        f"sys.exit(main({[*TINY, '--out', str(out)]!r}))\n"
+        "runner.check_memory = stopped\n",
+        [*TINY, "--out", str(out)],
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
     assert proc.stderr == "snnsim.run: stopped by SIGTERM; no result written\n", proc.stderr
     assert os.listdir(tmp_path) == []
+
+
+def _terminated_in(patch: str, argv: list[str]) -> subprocess.CompletedProcess:
+    """``snnsim.run``'s ``main(argv)`` in a process of its own, after the code ``patch`` (which
+    replaces a function by one that sends the process SIGTERM where the stop is to come)."""
+    code = f"import os, signal, sys\n{patch}from snnsim.run import main\nsys.exit(main({argv!r}))\n"
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
 
 
 def killed_after_writing(module: str, *args: str) -> None:
