@@ -141,6 +141,9 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     path = resolve(path)  # results/NAME, a sweep's folder: its merged results/NAME.h5, as plots, predict, export
     if _is_result_file(path):
         return result_settings(path, data_given)
+    if path.is_dir():  # named as export and plots name one, not by open()'s "Is a directory"
+        raise ConfigError("config", f"{path} is a folder, not a config file; give a TOML file of settings or a run's "
+                                    "result file (.h5)")  # fmt: skip
     try:
         with open_input(path, "r", encoding="utf-8-sig", flag="--config", prog="snnsim.run") as fh:  # a FIFO: once
             doc = tomllib.loads(fh.read())  # a byte-order mark some editors write is no setting

@@ -544,6 +544,13 @@ def test_a_sweeps_results_folder_as_config_names_its_merged_file(tmp_path, capsy
         assert err == [f"snnsim.run: error: --config: {folder}.h5: the merged results of experiment exp (1 job), not "
                        "one run's file; give one of its files (exp/job-INDEX.h5 beside it)"], err  # fmt: skip
         assert not (tmp_path / "b.h5").exists()
+    (tmp_path / "lone").mkdir()  # a folder with no merged file beside it: named as one, as export names it
+    capsys.readouterr()
+    assert main(["--config", str(tmp_path / "lone"), "--out", str(tmp_path / "b.h5"), "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"snnsim.run: error: --config: {tmp_path / 'lone'} is a folder, not a config file; give a TOML file of "
+        "settings or a run's result file (.h5)"
+    ]
 
 
 def test_a_binary_file_as_config_is_named_for_what_it_is(tmp_path, capsys):
