@@ -381,8 +381,8 @@ class RunConfig:
         steps = value / self.dt
         if not whole_steps(value, self.dt):
             top = math.inf if most is None else most
-            offered = " s or ".join(f"{n * self.dt:.10g}" for n in sorted({min(max(math.floor(steps), least), top),
-                                                                        min(max(math.ceil(steps), least), top)}))  # fmt: skip
+            taken = sorted({min(max(n, least), top) for n in (math.floor(steps), math.ceil(steps))})
+            offered = " s or ".join(f"{n * self.dt:.10g}" for n in taken)
             raise _bad(name, f"must be a whole number of steps of dt={self.dt:g} s, got {value:.10g} s ({steps:.10g} "
                              f"steps): give {offered} s")  # fmt: skip
 

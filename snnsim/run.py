@@ -233,7 +233,8 @@ def rerun_file(ns: argparse.Namespace) -> Path | None:
     from .results import resolve
 
     path = getattr(ns, "config", None)
-    return resolve(path) if path is not None and _is_result_file(resolve(path)) else None
+    path = None if path is None else resolve(path)
+    return path if path is not None and _is_result_file(path) else None
 
 
 def named(ns: argparse.Namespace, settings: dict) -> dict:

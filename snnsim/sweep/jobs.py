@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import results
-from ..atomic_write import WriteFailed, clean_leftovers, leftovers_by_target, write_bytes
+from ..atomic_write import WriteFailed, clean_leftovers, folder_blocked, leftovers_by_target, write_bytes
 from ..config import as_keys, config_digest
 from ..errors import (
     EXIT_DIVERGED,
@@ -88,17 +88,16 @@ def check_results_dir(override: str | None) -> Path:
     if override == "":
         raise SnnsimError("--results-dir: empty; give a folder")
     root = results_dir(override)
-    if root.exists() and not root.is_dir():
-        raise SnnsimError(f"{where or 'the results folder'}: {root} is a file; give a folder")
-    for link in (root, *root.parents):  # scratch space behind a link, not mounted here or purged
-        if link.is_symlink() and not link.exists():
-            raise SnnsimError(f"{where or 'the results folder'}: {root}: {link} is a symbolic link to "
-                              f"{os.readlink(link)}, which does not exist")  # fmt: skip
-    for above in root.absolute().parents:  # a file above it: no job's file can be there
-        if above.exists():
-            if not above.is_dir():
-                raise SnnsimError(f"{where or 'the results folder'}: {root}: {above} is a file, not a folder")
-            break
+    name = where or "the results folder"
+    why, blocker, _ = folder_blocked(root)
+    if why == "file":
+        raise SnnsimError(f"{name}: {root} is a file; give a folder")
+    if why == "link":  # scratch space behind a link, not mounted here or purged
+        raise SnnsimError(
+            f"{name}: {root}: {blocker} is a symbolic link to {os.readlink(blocker)}, which does not exist"
+        )
+    if why == "below":  # a file above it: no job's file can be there
+        raise SnnsimError(f"{name}: {root}: {blocker} is a file, not a folder")
     return root
 
 
@@ -697,7 +696,7 @@ def _check_tensorboard(exp: Experiment, here: bool, refused: str = "no job start
     """The experiment's ``tensorboard`` folder can be one (made if missing): not a file, nor below
     one, nor through a link to a folder that is gone; with ``here``, one this process may write in.
     ``refused`` ends the error's line (what was not done)."""
-    from ..atomic_write import cannot_write_in, folder_blocked
+    from ..atomic_write import cannot_write_in
 
     named = f"{exp.name}: tensorboard = {exp.tensorboard!r}"
     why, where, made_in = folder_blocked(Path(exp.tensorboard))
@@ -956,9 +955,10 @@ def run_jobs(
             def fail(i: int, error: Exception) -> None:
                 index = todo[i]
                 diverged.add(index)
-                _mark_failed(exp, index, root, _failure_text(error, exp, index), log)
+                text = _failure_text(error, exp, index)
+                _mark_failed(exp, index, root, text, log)
                 locks.pop(index).release()  # failed: `status` shows it so while the pack trains on
-                log(f"job {index}: failed: {_failure_text(error, exp, index)}")
+                log(f"job {index}: failed: {text}")
 
             for index in todo:
                 log(
@@ -990,8 +990,9 @@ def run_jobs(
         except SnnsimError as exc:  # bad input found by the run (a data file gone since submit ...)
             for index in todo:
                 if index not in written and index not in diverged:
-                    _mark_failed(exp, index, root, _failure_text(exc, exp, index), log)
-                    log(f"job {index}: failed: {_failure_text(exc, exp, index)}")
+                    text = _failure_text(exc, exp, index)
+                    _mark_failed(exp, index, root, text, log)
+                    log(f"job {index}: failed: {text}")
             return exc.exit_code
         except Exception:  # noqa: BLE001 - any failure of the run is recorded for `status`
             text = traceback.format_exc()
