@@ -28,7 +28,7 @@ import shutil
 import socket
 import sys
 import tempfile
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -59,6 +59,8 @@ from .config import RunConfig
 from .errors import EXIT_NOT_WRITTEN, ConfigError, DataError, ResultError, SnnsimError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import xarray as xr
 
 #: Free space a result file's file system must have before training starts.
@@ -986,6 +988,25 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
         raise
 
 
+@contextmanager
+def _named_where_given(ns: argparse.Namespace, settings: dict) -> Iterator[None]:
+    """A setting refused where the run starts (``device = "cuda"`` without CUDA) named where it
+    was given: a TOML ``--config`` file's key, or the run of a result file, not a flag the user
+    never gave."""
+    try:
+        yield
+    except ConfigError as exc:
+        if getattr(ns, "config", None) is None or exc.field in vars(ns) or exc.field not in settings:
+            raise
+        if rerun_file(ns) is not None:
+            raise ConfigError("config", f"{ns.config} is a run with {exc.field} = "
+                              f"{_shown_setting(exc.field, settings[exc.field])}: {exc.message} (give "
+                              f"{config.flag(exc.field)} to run it otherwise)") from None  # fmt: skip
+        raise ConfigError(
+            "config", f"{ns.config}: {exc.field}: {config.as_keys(exc.message, settings.values())}"
+        ) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     ns = build_parser().parse_args(argv)
 
@@ -995,6 +1016,11 @@ def main(argv: list[str] | None = None) -> int:
         check_config_data(ns, cfg)
         if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
             print(note, file=sys.stderr)
+        if cfg.device != "cpu":  # no CUDA here: refused before the notes of a run that will not run
+            from .device import resolve_device
+
+            with _named_where_given(ns, settings):
+                resolve_device(cfg.device)
         given = named(ns, settings)
         notes = (unread_note(cfg, given, ns), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns, cfg),
                  synthetic_note(cfg, ns))  # fmt: skip
@@ -1003,16 +1029,10 @@ def main(argv: list[str] | None = None) -> int:
                 print(note, file=sys.stderr)
         out = getattr(ns, "out", None)
         try:
-            ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
-                         getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),
-                         getattr(ns, "keep_checkpoints", False), getattr(ns, "config", None))  # fmt: skip
-        except ConfigError as exc:  # refused where it runs (device = "cuda" without CUDA): a TOML file's key?
-            if getattr(ns, "config", None) is None or rerun_file(ns) is not None or exc.field in vars(ns) \
-                    or exc.field not in settings:  # fmt: skip
-                raise
-            raise ConfigError(
-                "config", f"{ns.config}: {exc.field}: {config.as_keys(exc.message, settings.values())}"
-            ) from None
+            with _named_where_given(ns, settings):
+                ds = execute(cfg, out, not getattr(ns, "quiet", False), getattr(ns, "overwrite", False),
+                             getattr(ns, "fallback_dir", None), getattr(ns, "tensorboard", None),
+                             getattr(ns, "keep_checkpoints", False), getattr(ns, "config", None))  # fmt: skip
         except DataError as exc:  # the data file (or target) of a TOML file's key, refused as the run loads it
             raise _in_config_file(ns, settings, exc) from None
         from . import results

@@ -1164,3 +1164,31 @@ def test_a_stop_during_training_is_a_line_of_its_own_after_the_progress_bar(tmp_
     pieces = [p.strip() for p in err.decode().replace("\r", "\n").splitlines() if p.strip()]
     assert pieces[-1].startswith("snnsim.run: stopped by SIGINT; no result written"), pieces[-2:]
     assert "Traceback" not in err.decode() and not (tmp_path / "r.h5").exists()
+
+
+def test_a_result_file_of_a_gpu_run_is_refused_on_the_cpu_with_its_file_named(tmp_path, capsys):
+    """``run --config RUN.h5`` of a run made with ``--device cuda``, on a machine without CUDA, was
+    refused as ``--device: cuda requested ...``, a flag the user never gave, after a note that the
+    file "was computed with the CPU (here a GPU)", of a run that does not run. It names the file's
+    run and the flag that runs it otherwise, in one line; a flag keeps its flag."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    first = tmp_path / "a.h5"
+    assert main([*TINY, "--out", str(first)]) == 0
+    ds = results.load(first)  # as a run of --device cuda writes its config
+    ds.attrs["config"] = json.dumps({**json.loads(ds.attrs["config"]), "device": "cuda"})
+    gpu = tmp_path / "gpu.h5"
+    results.write(ds, gpu)
+    capsys.readouterr()
+    out = tmp_path / "again.h5"
+    assert main(["--config", str(gpu), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"snnsim.run: error: --config: {gpu} is a run with device = cuda: cuda requested but no CUDA "
+                   "device is available; accepted here: cpu, auto (give --device to run it otherwise)"], err  # fmt: skip
+    assert main(["--config", str(gpu), "--device", "cuda", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --device: cuda requested"), err
+    assert not out.exists()
+    assert main(["--config", str(gpu), "--device", "cpu", "--out", str(out), "--quiet"]) == 0
