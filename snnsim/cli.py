@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_WRITTEN, EXIT_USAGE, SnnsimError
+from .threads import check_openmp
 from .units import parse_duration
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
@@ -432,15 +433,18 @@ def process(main: Callable[[], int]) -> int:
     if signal.getsignal(signal.SIGINT) is _interrupted_while_starting:  # loaded: Ctrl-C is KeyboardInterrupt again
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
+        try:
+            check_openmp()  # before main imports torch, whose OpenMP library reads it as it loads
+        except SnnsimError as exc:
+            print(f"{_prog()}: error: {exc}", file=sys.stderr)
+            return exc.exit_code
         return main()
     finally:
         for s in STOP_SIGNALS:
             signal.signal(s, signal.SIG_IGN)
         sys.unraisablehook = unraisable
         if _lost is not None:
-            spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-            prog = spec.name.removesuffix(".__main__") if spec is not None else "snnsim"
-            print(f"{prog}: note: {signal.Signals(_lost).name} came as the command ended and did not stop it "
+            print(f"{_prog()}: note: {signal.Signals(_lost).name} came as the command ended and did not stop it "
                   "(Python dropped it in a finalizer); what it wrote is whole", file=sys.stderr)  # fmt: skip
             _lost = None
         gc.freeze()
@@ -448,6 +452,12 @@ def process(main: Callable[[], int]) -> int:
             sys.stdout.flush()
         except BrokenPipeError:
             _drop_stdout()
+
+
+def _prog() -> str:
+    """The running command's name as its lines give it (``snnsim.run``, ``snnsim.sweep``)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec.name.removesuffix(".__main__") if spec is not None else "snnsim"
 
 
 def print_out(line: str) -> None:

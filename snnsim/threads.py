@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
+
+from .errors import SnnsimError
 
 ENV = "SNNSIM_THREADS"
+#: OpenMP's thread count, read by its library (libgomp) as torch loads it
+OMP = "OMP_NUM_THREADS"
+_OMP_COUNTS = re.compile(r"\s*\+?0*[1-9]\d*\s*(,\s*\+?0*[1-9]\d*\s*)*")
 
 
 def kernel_threads() -> int:
@@ -35,6 +41,21 @@ def kernel_threads() -> int:
         warnings.warn(f"{ENV}={value!r} is not a positive integer; using the {cpus} CPU(s) of this process",
                       stacklevel=2)  # fmt: skip
     return cpus
+
+
+def check_openmp(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Before torch loads (:func:`snnsim.cli.process`): an empty ``$OMP_NUM_THREADS`` is unset
+    (OpenMP's library printed "Invalid value" for it); one that is not a positive integer, or a
+    comma-separated list of them, raises :class:`~snnsim.errors.SnnsimError` (exit 2) in one line,
+    where OpenMP's library printed its line and went on. The numbers do not depend on it."""
+    value = environ.get(OMP)
+    if value is None or _OMP_COUNTS.fullmatch(value):
+        return
+    if not value.strip():
+        del environ[OMP]
+        return
+    raise SnnsimError(f"{OMP}={value!r} is not a thread count: give a positive integer "
+                      "(or a comma-separated list of them, one per nesting level), or unset it")  # fmt: skip
 
 
 def share(env: dict[str, str], processes: int) -> dict[str, str]:

@@ -69,3 +69,36 @@ def test_a_run_holds_torch_and_blas_at_one_thread_and_gives_back_the_counts_it_f
         assert torch.get_num_threads() == 3
     finally:
         torch.set_num_threads(before)
+
+
+def _run_with_omp(value: str, out):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, OMP_NUM_THREADS=value)
+    return subprocess.run([sys.executable, "-m", "snnsim.run", "--epochs", "1", "--n-train-batches", "1",
+                           "--n-test-batches", "1", "--hidden", "4", "--backend", "fused", "--quiet", "--out", str(out)],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True)  # fmt: skip
+
+
+def test_an_empty_omp_num_threads_is_unset_without_openmps_complaint(tmp_path):
+    """``OMP_NUM_THREADS=`` (a shell's ``export OMP_NUM_THREADS=$N`` with N unset) is no count:
+    the run goes on as without it, and OpenMP's "Invalid value" lines are not printed."""
+    proc = _run_with_omp("", tmp_path / "r.h5")
+    assert proc.returncode == 0, proc.stderr
+    assert "libgomp" not in proc.stderr and "OMP_NUM_THREADS" not in proc.stderr, proc.stderr
+    assert (tmp_path / "r.h5").is_file()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "2,0"])
+def test_an_omp_num_threads_that_is_no_count_is_refused_in_one_line(tmp_path, value):
+    """OpenMP's library printed "Invalid value for environment variable" on stderr and the run went
+    on (exit 0); it is bad input: one line naming the variable and what it takes, exit 2, no file."""
+    proc = _run_with_omp(value, tmp_path / "r.h5")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"snnsim.run: error: OMP_NUM_THREADS={value!r} is not a thread count: give a positive integer "
+        "(or a comma-separated list of them, one per nesting level), or unset it"
+    ]
+    assert not (tmp_path / "r.h5").exists()
