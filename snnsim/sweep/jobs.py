@@ -378,13 +378,17 @@ def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
                             f"{array_spec(jobs)}); no job started") from None  # fmt: skip
 
 
-#: Unicode categories of characters a marker the runner wrote has none of (control, format, private)
+#: Unicode categories of characters a marker's shown line has none of (control, format, private)
 _NOT_TEXT = ("Cc", "Cf", "Co", "Cs")
+#: ANSI escape sequences (colours, links) of a library that colours its messages: CSI, OSC, two-byte
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
 
 
 def _last_line(path: Path) -> str:
-    """The last line of the ``.failed`` marker ``path`` (its error); a marker that is not text
-    (damaged: random bytes, control characters) or cannot be read is named as such, in one line."""
+    """The last line of the ``.failed`` marker ``path`` (its error), without the ANSI escape
+    sequences of a library that colours its messages and with any other control character made
+    printable (``\\x07``); a marker that is not text (damaged: bytes that are not UTF-8, NUL bytes)
+    or cannot be read is named as such, in one line."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:  # removed since it was found: the job runs again, and says nothing of why it failed
@@ -395,10 +399,11 @@ def _last_line(path: Path) -> str:
         text = data.decode()
     except UnicodeDecodeError:
         text = None
-    if text is None or any(unicodedata.category(ch) in _NOT_TEXT and ch not in "\t\n\r" for ch in text):
+    if text is None or "\x00" in text:
         return f"its .failed marker is unreadable: {len(data)} bytes not text"
-    lines = [ln for ln in text.splitlines() if ln.strip()]
-    return lines[-1] if lines else ""
+    lines = [ln for ln in _ESCAPES.sub("", text).splitlines() if ln.strip()]
+    last = lines[-1] if lines else ""
+    return "".join(ascii(ch)[1:-1] if unicodedata.category(ch) in _NOT_TEXT else ch for ch in last)
 
 
 def array_spec(indices: list[int]) -> str:

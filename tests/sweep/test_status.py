@@ -420,7 +420,7 @@ def test_a_damaged_failed_marker_is_named_in_one_line_not_printed_raw(tmp_path):
     lines = status.stdout.splitlines()
     assert "    job 0 failed: ValueError: lr 1e30 diverged" in lines, status.stdout
     assert f"    job 1 failed: {why}" in lines, status.stdout
-    assert f"    job 2 failed: its .failed marker is unreadable: {len(coloured)} bytes not text" in lines, status.stdout
+    assert "    job 2 failed: not text" in lines, status.stdout  # colour codes: text (next test)
     assert any(re.fullmatch(r"    job 3 failed: its \.failed marker is unreadable \(.+\)", ln) for ln in lines), lines
     assert all(ch.isprintable() for ch in status.stdout.replace("\n", "")), status.stdout
     reasons = json.loads(here("status", str(toml), "--json", results_dir=res, cwd=tmp_path).stdout)["reasons"]
@@ -429,3 +429,26 @@ def test_a_damaged_failed_marker_is_named_in_one_line_not_printed_raw(tmp_path):
     assert f"snnsim.sweep: note: job 1 failed last time: {why}" in dry.stderr.splitlines(), dry.stderr
     # a marker removed between its listing and its read (the job started again) is no unreadable one
     assert jobs._last_line(tmp_path / "gone.failed") == ""
+
+
+def test_a_failed_marker_in_colour_is_shown_without_its_colour_codes(tmp_path):
+    """A failure message from a library that colours its output (ANSI escape sequences) made the
+    job's ``.failed`` marker "unreadable: N bytes not text" in `status`; it is text: its last line
+    is shown without the escape sequences, and another control character in it made printable.
+    A marker of NUL bytes (cut by a crash) or of bytes that are not UTF-8 is still named damaged."""
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(EXPERIMENT.replace('name = "st"', 'name = "tiny"'))
+    exp = experiment.load(toml)
+    res = tmp_path / "res"
+    failed_path(exp, 0, res).parent.mkdir(parents=True)
+    failed_path(exp, 0, res).write_bytes(
+        b'{"index": 0}\nTraceback ...\n\x1b[1;31mRuntimeError\x1b[0m: \x1b]8;;https://x\x07CUDA\x1b]8;;\x1b\\ failed\n'
+    )
+    status = here("status", str(toml), results_dir=res, cwd=tmp_path)
+    assert "    job 0 failed: RuntimeError: CUDA failed" in status.stdout.splitlines(), status.stdout
+    marker = tmp_path / "m.failed"
+    marker.write_bytes(b"\x1b[33mwarning\x1b[m\nbell\x07 \xc3\xa9t\xc3\xa9\n")
+    assert jobs._last_line(marker) == "bell\\x07 \u00e9t\u00e9"
+    for damaged in (b"\x00" * 4096, b"ok\n\xff\xfe\n"):
+        marker.write_bytes(damaged)
+        assert jobs._last_line(marker) == f"its .failed marker is unreadable: {len(damaged)} bytes not text"
