@@ -16,6 +16,7 @@ start.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import errno
 import os
@@ -169,6 +170,25 @@ def _log_pattern(job: str) -> str | None:
     return None if filled is None else str(Path(filled).absolute())
 
 
+#: How many bytes of a SLURM log's end :func:`_log_tail` reads
+LOG_TAIL = 65536
+
+
+def _log_tail(path: Path) -> list[str]:
+    """The whole lines of the last :data:`LOG_TAIL` bytes of the log ``path``, no character cut:
+    the line where the read begins is left out unless it begins there, and a last character not
+    yet all written (the task writes its line) is dropped. Bytes that are not UTF-8 in the log
+    itself are U+FFFD. Raises OSError."""
+    with open(path, "rb") as fh:
+        start = max(fh.seek(0, os.SEEK_END) - LOG_TAIL, 0)
+        fh.seek(max(start - 1, 0))  # the byte before: a newline there, and the first line is whole
+        data = fh.read()
+    if start:
+        newline = data.find(b"\n")
+        data = data[newline + 1 :] if newline >= 0 else b""
+    return codecs.getincrementaldecoder("utf-8")(errors="replace").decode(data, final=False).splitlines()
+
+
 def _failed_in_log(path: Path, index: int) -> str | None:
     """Why job ``index`` failed, as the last of its lines in the SLURM stderr log ``path`` of
     its task says (``job 2: not written: cannot write ...: No space left on device``, or the
@@ -176,9 +196,7 @@ def _failed_in_log(path: Path, index: int) -> str | None:
     was stopped, wrote its result, was refused: an experiment file edited since ``submit``) or
     there is none."""
     try:
-        with open(path, "rb") as fh:
-            fh.seek(max(fh.seek(0, os.SEEK_END) - 65536, 0))
-            lines = fh.read().decode(errors="replace").splitlines()
+        lines = _log_tail(path)
     except OSError:
         return None
     own, start = f"snnsim.sweep: job {index}: ", f"snnsim.sweep: job {index} ("

@@ -9,6 +9,7 @@ import socket
 
 import pytest
 
+from snnsim.sweep import queue
 from snnsim.sweep.queue import _failed_in_log, _fill_in
 
 
@@ -54,6 +55,28 @@ def test_a_jobs_failure_is_the_last_of_its_lines_in_its_tasks_log(tmp_path):
     log.write_text("snnsim.sweep: error: x.toml: no 'name'\n")  # refused: the file edited since submit
     assert _failed_in_log(log, 1) is None
     assert _failed_in_log(tmp_path / "none.err", 1) is None
+
+
+def test_a_log_read_from_its_end_cuts_no_character(tmp_path):
+    """The log's tail is read by bytes: where the read began, or the task was still writing, inside
+    a character of more than one byte (a path with an accent), the lines had U+FFFD in them, and
+    `status` showed a job's failure with one. Now the line cut where the read began is left out
+    and a character not yet all written is dropped."""
+    log = tmp_path / "task.err"
+    log.write_bytes("snnsim.sweep: job 2: not written: cannot write r\u00e9s\u00e9".encode()[:-1])
+    assert _failed_in_log(log, 2) == "not written: cannot write r\u00e9s"
+    start = "snnsim.sweep: job 1: not written: cannot write caf\u00e9/" + "\u00e9" * 40_000 + "\n"
+    lines = ["snnsim.sweep: job 5 (1 of 4) of smoke: seed=10", "snnsim.sweep: job 5: wrote r\u00e9s/job-5.h5"]
+    data = start.encode() + "\n".join(lines).encode() + b"\n"
+    cut = len(data) - queue.LOG_TAIL
+    assert cut > 0 and data[cut] & 0xC0 == 0x80, "the read begins inside a character"
+    log.write_bytes(data)
+    assert queue._log_tail(log) == lines
+    log.write_bytes(data + "snnsim.sweep: job 2: not written: cannot write r\u00e9s\u00e9".encode()[:-1])
+    assert queue._log_tail(log) == [*lines, "snnsim.sweep: job 2: not written: cannot write r\u00e9s"]
+    assert _failed_in_log(log, 2) == "not written: cannot write r\u00e9s"
+    log.write_bytes(b"snnsim.sweep: job 2: failed: bad \xff byte\n")  # not UTF-8 in the log itself: shown as such
+    assert _failed_in_log(log, 2) == "failed: bad \ufffd byte"
 
 
 QUEUE = """name = "q"
