@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic_write import WriteFailed, cannot_write_in, no_empty_folders
+from ..atomic_write import WriteFailed, cannot_write_in, folder_blocked, no_empty_folders
 from ..cli import (
     PATH_ERRORS,
     Interrupted,
@@ -175,17 +175,19 @@ def confusion_suffix(name: str, value: object, exact: bool = False) -> str:
 
 def check_out(out: Path) -> None:
     """Refuse (bad input, exit 2) an ``--out`` that cannot be written or made, before any figure is
-    drawn: a probe file in it, or in the nearest folder above it that is there (nothing made)."""
-    folder = out
-    while not os.path.lexists(folder) and folder != folder.parent:
-        folder = folder.parent
-    if folder.is_symlink() and not folder.exists():  # scratch space behind a link, not mounted here or purged
-        raise SnnsimError(f"--out: {folder} is a symbolic link to {os.readlink(folder)}, which does not exist; "
+    drawn (:func:`~snnsim.atomic_write.folder_blocked`: a file, below one, behind a link to a folder
+    that is gone; then a probe file in it, or in the nearest folder above it that is there; nothing
+    made)."""
+    why, where, made_in = folder_blocked(out)
+    if why == "link":  # scratch space behind a link, not mounted here or purged
+        raise SnnsimError(f"--out: {where} is a symbolic link to {os.readlink(where)}, which does not exist; "
                           "give the folder the figures go to")  # fmt: skip
-    if not folder.is_dir():
-        raise SnnsimError(f"--out: {folder} is not a folder; give the folder the figures go to")
-    if why := cannot_write_in(folder):
-        raise SnnsimError(f"--out: cannot write in {folder}: {why}; nothing drawn")
+    if why == "file":
+        raise SnnsimError(f"--out: {out} is a file; give the folder the figures go to")
+    if why == "below":
+        raise SnnsimError(f"--out: {out} is below the file {where}; give the folder the figures go to")
+    if why := cannot_write_in(made_in):
+        raise SnnsimError(f"--out: cannot write in {made_in}: {why}; nothing drawn")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -359,6 +359,22 @@ def test_bad_arguments_are_one_line_and_exit_2(tmp_path, capsys):
     assert (tmp_path / "taken").read_text() == "a file, not a folder"
 
 
+def test_an_out_folder_below_a_file_names_the_file(tmp_path, capsys):
+    """``--out taken/figs`` (and through a link to that file) is refused before any figure is drawn,
+    one line naming the file it would be below, exit 2; nothing is made."""
+    results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
+    taken = tmp_path / "taken"
+    taken.write_text("a file, not a folder")
+    (tmp_path / "link").symlink_to(taken)
+    for out in (taken / "figs", tmp_path / "link" / "figs" / "more"):
+        assert plot.main([str(tmp_path / "one.h5"), "--out", str(out), "--only", "prediction"]) == 2
+        err = capsys.readouterr().err
+        why = f"--out: {out} is below the file {taken}; give the folder the figures go to"
+        assert err == f"snnsim.plots: error: {why}\n"
+    assert taken.read_text() == "a file, not a folder"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "one.h5", "taken"]
+
+
 def test_module_and_its_old_name(tmp_path):
     """``python -m snnsim.plots`` and the alias ``python -m snnsim.plot`` draw the same figures."""
     results.write(bmi_run(np.random.default_rng(3)), tmp_path / "one.h5")
