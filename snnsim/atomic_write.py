@@ -27,6 +27,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from .errors import EXIT_NOT_WRITTEN, SnnsimError
+from .signals import signals_held
 
 
 class WriteFailed(SnnsimError, OSError):
@@ -63,8 +64,6 @@ def write_bytes(path: str | os.PathLike, data: bytes | memoryview, overwrite: bo
     cut (for files that are rewritten often and checked when read, such as checkpoints).
     A stop once the file is in place names it (``written``) unless ``result=False`` (a checkpoint,
     a cache, a record: not the command's result)."""
-    from .cli import signals_held
-
     path = Path(path)
     tmp = temporary_name(path)
     placed = False
@@ -97,8 +96,6 @@ def replace_together(files: Iterable[tuple[str | os.PathLike, bytes | memoryview
     of them in temporaries first, then each put in place with a rename, so that a write that
     fails (a full disk) leaves every path as it was and no temporary (:class:`WriteFailed`). A
     stop signal during the renames comes after the last one, and names it (``written``)."""
-    from .cli import signals_held
-
     made: list[tuple[Path, Path]] = []
     placed = False
     try:

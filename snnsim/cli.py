@@ -14,114 +14,24 @@ import re
 import shlex
 import signal
 import sys
-import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, NoReturn
 
+from . import signals as _signals
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_WRITTEN, EXIT_USAGE, SnnsimError
+from .signals import STOP_SIGNALS, Interrupted
+from .signals import signals_held as signals_held  # the commands take the stop signals from here
+from .signals import stop_if_signalled as stop_if_signalled
+from .signals import stop_on_signals as stop_on_signals
 from .threads import check_openmp
 from .units import parse_duration
 
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 #: In a command-line process, Python's cyclic garbage collector looks at its young objects after
 #: this many new ones (Python's default: 700); see :func:`process`.
 GC_YOUNG_THRESHOLD = 100_000
 #: How torch's allocators say that memory ran out.
 OUT_OF_MEMORY = ("can't allocate memory", "out of memory", "not enough memory")
-
-
-class Interrupted(BaseException):
-    """Raised by :func:`stop_on_signals` when a stop signal arrives: stop now, write nothing."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(signum)
-        self.signum = signum
-        #: the result file, where the signal came after it was written (the stop then cut short only what follows)
-        self.written: str | os.PathLike | None = None
-        #: what a rerun resumes from, where no result was written and a checkpoint stays
-        self.kept: str | None = None
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.signum).name
-
-
-def _raise_interrupted(signum: int, frame: object) -> None:
-    # Stop once. Under SLURM the TERM comes twice (slurmstepd signals every process of the step
-    # and array.sh forwards its own): a second one must not interrupt the clean stop itself.
-    global _arrived
-    for s in STOP_SIGNALS:
-        signal.signal(s, signal.SIG_IGN)
-    if _arrived is None and _depth:  # kept: raised again by stop_if_signalled() where this raise is lost
-        _arrived = signum
-    if _held is not None:  # inside signals_held(): raised when its step is over
-        _held.append(signum)
-        return
-    raise Interrupted(signum)
-
-
-#: The stop signals that arrived inside :func:`signals_held` (None outside it).
-_held: list[int] | None = None
-#: The first stop signal that arrived inside :func:`stop_on_signals` (None: none yet, or outside).
-_arrived: int | None = None
-#: How many :func:`stop_on_signals` are open (the outermost one starts with no signal arrived).
-_depth = 0
-#: A stop whose raise Python dropped in a finalizer and no :func:`stop_if_signalled` raised again
-#: (None: none); :func:`process` notes it once the command has ended.
-_lost: int | None = None
-
-
-def stop_if_signalled() -> None:
-    """Raise :class:`Interrupted` if a stop signal has arrived. The handler raises it where the
-    main thread is when the signal comes; there Python may swallow it: in a finalizer the garbage
-    collector runs (``__del__``, "Exception ignored in ..."), the exception is printed and
-    dropped, and the run trained to its end, exit 0, with every later stop signal ignored. Long
-    loops call this at each step (the fit after every batch), so such a stop still stops."""
-    global _lost
-    if _arrived is not None and _held is None:
-        _lost = None
-        raise Interrupted(_arrived)
-
-
-@contextlib.contextmanager
-def stop_on_signals() -> Iterator[None]:
-    """SIGTERM (scancel), SIGUSR1 (SLURM's time-limit warning) and SIGINT raise
-    :class:`Interrupted` in the main thread, so that a run stops cleanly: temporary files are
-    removed on the way out and no result is half-written. The old handlers come back after."""
-    global _arrived, _depth
-    old = {s: signal.getsignal(s) for s in STOP_SIGNALS}
-    _depth += 1
-    for s in STOP_SIGNALS:
-        signal.signal(s, _raise_interrupted)
-    try:
-        yield
-    finally:
-        _depth -= 1
-        if not _depth:
-            _arrived = None  # outside: no stop is pending (a fit called on its own never stops)
-        for s, handler in old.items():
-            signal.signal(s, handler)
-
-
-@contextlib.contextmanager
-def signals_held() -> Iterator[None]:
-    """Hold the stop signals over a short step that must not be cut in two (a trial's file written
-    but not yet recorded): one that arrives meanwhile raises :class:`Interrupted` after the step.
-    Inside another such step, the outer one holds them until it is over. Where the step raises
-    another error (a write failed), that error goes up, the one to report, and the stop stays
-    pending: a caller that handles the error and goes on must call :func:`stop_if_signalled`."""
-    global _held
-    if _held is not None or threading.current_thread() is not threading.main_thread():
-        yield  # signals reach the main thread only: a stop held here would be raised in this one
-        return
-    arrived = _held = []
-    try:
-        yield
-    finally:
-        _held = None
-    if arrived:
-        raise Interrupted(arrived[0])
 
 
 def description_of(doc: str | None) -> str:
@@ -416,16 +326,14 @@ def process(main: Callable[[], int]) -> int:
     and a traceback from this module before): it stays pending (:func:`stop_if_signalled`), and
     the command's own line reports the stop. One that no later check raised again (it came as the
     command ended) is noted in a line: the command was not stopped, what it wrote is whole."""
-    global _lost
     gc.set_threshold(GC_YOUNG_THRESHOLD)
     warnings.formatwarning = _one_line_warning
     unraisable = sys.unraisablehook
-    _lost = None
+    _signals._lost = None
 
     def dropped(u: Any) -> None:
-        global _lost
         if isinstance(u.exc_value, Interrupted):
-            _lost = u.exc_value.signum
+            _signals._lost = u.exc_value.signum
         else:
             unraisable(u)
 
@@ -443,10 +351,10 @@ def process(main: Callable[[], int]) -> int:
         for s in STOP_SIGNALS:
             signal.signal(s, signal.SIG_IGN)
         sys.unraisablehook = unraisable
-        if _lost is not None:
-            print(f"{_prog()}: note: {signal.Signals(_lost).name} came as the command ended and did not stop it "
+        if _signals._lost is not None:
+            print(f"{_prog()}: note: {signal.Signals(_signals._lost).name} came as the command ended and did not stop it "
                   "(Python dropped it in a finalizer); what it wrote is whole", file=sys.stderr)  # fmt: skip
-            _lost = None
+            _signals._lost = None
         gc.freeze()
         try:  # here, not at the interpreter's exit: a reader gone by now is no "Exception ignored", exit 120
             sys.stdout.flush()
