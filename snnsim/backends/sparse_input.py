@@ -23,6 +23,14 @@ import torch
 
 from . import _native
 
+#: The most inputs and steps that :class:`SpikeRows` holds: it lists them as int16 indices.
+MAX_INDEX = 32767
+
+
+def holds(shape: Sequence[int]) -> bool:
+    """Whether :class:`SpikeRows` can list spikes of ``shape`` (samples, steps, inputs)."""
+    return shape[-2] <= MAX_INDEX and shape[-1] <= MAX_INDEX
+
 
 class SpikeRows:
     """Binary spikes (S, T, C) of one data set as lists of active inputs (int16 indices):
@@ -40,8 +48,8 @@ class SpikeRows:
             raise ValueError(f"expected spikes (samples, steps, inputs), got shape {tuple(spikes.shape)}")
         self.shape = tuple(spikes.shape)
         n_samples, steps, n_in = self.shape
-        if n_in > 32767 or steps > 32767:
-            raise ValueError("at most 32767 inputs and steps")
+        if not holds(spikes.shape):
+            raise ValueError(f"at most {MAX_INDEX} inputs and steps")
         flat = spikes.reshape(-1, n_in).contiguous()
         if flat.dtype != torch.bool:
             flat = flat != 0

@@ -56,10 +56,11 @@ class Stimuli:
 
     def sparse(self) -> SpikeRows | None:
         """The spikes as lists of active inputs (:class:`~snnsim.backends.sparse_input.SpikeRows`),
-        built once, or None where the compiled CPU kernels cannot use them."""
+        built once, or None where the compiled CPU kernels cannot use them (also more steps than
+        the lists hold: the dense spikes then)."""
         from ..backends import sparse_input
 
-        if self._rows is None and sparse_input.available(self.spikes.device):
+        if self._rows is None and sparse_input.holds(self.spikes.shape) and sparse_input.available(self.spikes.device):
             self._rows = sparse_input.SpikeRows(self.spikes)
         return self._rows
 

@@ -227,3 +227,28 @@ def test_the_training_validation_and_test_sets_of_a_seed_are_drawn_apart():
         again = ipd.make_stimuli(cfg, 0, cpu, split)
         assert torch.equal(again.ipd, drawn.ipd) and torch.equal(again.spikes, drawn.spikes)
         assert not torch.equal(ipd.make_stimuli(cfg, 1, cpu, split).ipd, drawn.ipd)
+
+
+def test_a_stimulus_longer_than_the_input_lists_hold_runs_on_the_dense_spikes():
+    """The lists of active inputs (:class:`~snnsim.backends.sparse_input.SpikeRows`) hold at most
+    32767 steps (int16); the config takes up to a million (``--dt 0.01ms --duration 400ms``: 40000).
+    A longer stimulus has no lists and runs on its dense spikes: the same records as the decoder on
+    them. It had stopped every CPU run with a traceback ("at most 32767 inputs and steps")."""
+    from snnsim.backends import make_backend
+    from snnsim.functional.lif import LIFParameters
+    from snnsim.network import Decoder
+    from snnsim.readouts import get_readout
+
+    steps = 32768
+    spikes = torch.rand(2, steps, 6, generator=torch.Generator().manual_seed(0)) < 0.05
+    assert ipd.Stimuli(torch.zeros(2), spikes[:, : steps - 1]).sparse() is not None  # the longest that fits
+    long = ipd.Stimuli(torch.zeros(2), spikes)
+    assert long.sparse() is None
+    model = Decoder(6, 3, 2, make_backend("fused"), get_readout("mean"), LIFParameters(0.9, 0.5, 5.0), "fan-in",
+                    [torch.Generator().manual_seed(1)])  # fmt: skip
+    index = torch.tensor([[1, 0]])
+    with torch.no_grad():
+        out = ipd.InputCurrents(RunConfig(backend="fused", hidden=3), [long]).network(model, index)
+        want = model(spikes[index[0]].unsqueeze(0).float())
+    assert want.hidden_spikes.sum() > 0
+    assert torch.equal(out.trace, want.trace)
