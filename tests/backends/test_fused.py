@@ -723,3 +723,29 @@ def test_a_killed_build_leaves_no_folder_behind_and_a_live_one_is_left_alone(mon
     finally:
         os.killpg(live.pid, signal.SIGKILL)
         live.wait(timeout=60)
+
+
+@pytest.mark.parametrize("neuron", ["notebook", "standard"])
+def test_a_membrane_exactly_at_the_threshold_does_not_fire(impl, neuron):
+    """A neuron fires when its membrane is above the threshold, strictly (the reference's
+    ``spike_fn(v - v_th)``, snnTorch's and Norse's Heaviside): membranes that reach ``v_th``
+    exactly (sums of powers of two, exact in floating point) stay silent, one just above it
+    fires. Random currents never hit the threshold exactly, so ``>=`` had passed every test."""
+    from snnsim.functional.cell import CellOptions, cell_sequence
+
+    p = LIFParameters(alpha=0.5, v_th=1.5, slope=5.0, neuron=neuron)
+    eps = 2.0**-20
+    # column 0: 1.5 at once; column 1: 1 then 0.5 * 1 + 1 = 1.5; column 2: just above, fires
+    h = torch.tensor([[1.5, 1.0, 1.5 + eps], [0.0, 1.0, 0.0], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]], dtype=torch.float64)
+    if neuron == "standard":  # the spike of the updated membrane, in the same step
+        want = torch.tensor([[0, 0, 1], [0, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=torch.float64)
+    else:  # the spike of the membrane one step before: v[1] for columns 0 and 2, v[2] for column 1
+        want = torch.tensor([[0, 0, 0], [0, 0, 0], [0, 0, 1], [0, 0, 0]], dtype=torch.float64)
+    for dtype in (torch.float64, torch.float32):
+        s, v = fused.lif(h.to(dtype), p)
+        assert torch.equal(s, want.to(dtype)), (dtype, s)
+        assert torch.equal(s, lif_sequence(h.to(dtype), p)[0])
+    if neuron == "standard":  # the adaptive threshold: z = u - v_th - rho * A = 0 at the first step
+        opts = CellOptions(0.0, 0.5, 0.25)
+        s, _ = fused.adaptive_lif(h, p, opts)
+        assert torch.equal(s, want) and torch.equal(s, cell_sequence(h, p, opts)[0])
