@@ -260,3 +260,35 @@ def test_standard_network_equals_the_plain_equations_float64(spiking, adaptive, 
     for got, want in ((w1.grad, r1.grad), (w2.grad, r2.grad)):
         assert want.abs().sum() > 0
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("neuron", ["notebook", "standard"])
+def test_membranes_exactly_at_the_threshold_do_not_fire_in_the_network_op(neuron):
+    """The whole-network op with a spiking output, where a hidden and an output membrane reach
+    the threshold exactly (sums of powers of two): they stay silent (``v > v_th``), forward and in
+    the backward pass, which computes the output spikes again from the records; trace and weight
+    gradients equal the references composed by hand (float64). Random weights never hit the
+    threshold exactly: a ``>=`` there had passed every test."""
+    from snnsim.functional.lif import lif_sequence
+
+    p = LIFParameters(alpha=0.5, v_th=1.0, slope=5.0, neuron=neuron)
+    steps = 8
+    x = torch.zeros(1, steps, 1)
+    x[0, 0, 0] = 1  # one input spike at the first step
+    data = [sparse_input.SpikeRows(x > 0)]
+    index = torch.zeros(1, 1, dtype=torch.int64)
+    # hidden currents 2 (fires) and 1 (exactly at the threshold); the firing neuron's output
+    # currents 1 (exactly at the threshold) and 1.25 (fires)
+    w1 = torch.tensor([[[2.0, 1.0]]], dtype=torch.float64, requires_grad=True)
+    w2 = torch.tensor([[[1.0, 1.25], [3.0, 3.0]]], dtype=torch.float64, requires_grad=True)
+    upstream = torch.randn(1, 1, steps, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    trace, counts = fused_network.network(w1, w2, data, index, p, True)
+    g1, g2 = torch.autograd.grad((trace * upstream).sum(), (w1, w2))
+    s1, _ = lif_sequence(x.double().unsqueeze(0) @ w1.unsqueeze(1), p)
+    s2, _ = lif_sequence(s1 @ w2.unsqueeze(1), p)
+    r1, r2 = torch.autograd.grad((s2 * upstream).sum(), (w1, w2))
+    assert s1.sum() == 1 and s2.sum() == 1 and s2[..., 1].sum() == 1  # only the ones above the threshold
+    assert torch.equal(trace, s2) and counts.item() == 1
+    torch.testing.assert_close(g1, r1, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(g2, r2, rtol=1e-10, atol=1e-12)
+    assert g2.abs().sum() > 0
