@@ -292,3 +292,16 @@ def test_membranes_exactly_at_the_threshold_do_not_fire_in_the_network_op(neuron
     torch.testing.assert_close(g1, r1, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(g2, r2, rtol=1e-10, atol=1e-12)
     assert g2.abs().sum() > 0
+
+
+def test_the_output_weights_alone_get_their_gradient():
+    """Input weights without a gradient (frozen, or detached) and output weights with one: the
+    op keeps its records for the backward pass and gives the output weights the decoder's
+    gradient (float64). Records kept only for the input weights' gradient had passed the tests,
+    which always asked for both."""
+    model, data, index, dense, params, upstream = _case("fr", 0.02, torch.float64)
+    fast, _ = fused_network.network(model.w1.detach(), model.w2, data, index, params, True)
+    (g2,) = torch.autograd.grad((fast * upstream).sum(), model.w2)
+    (want,) = torch.autograd.grad((model(dense).trace * upstream).sum(), model.w2)
+    torch.testing.assert_close(g2, want, rtol=1e-10, atol=1e-12)
+    assert g2.abs().sum() > 0
