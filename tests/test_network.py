@@ -4,6 +4,7 @@ Decoder.forward_currents gives the same records for time-major and sample-major 
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -58,3 +59,32 @@ def test_time_major_currents_give_the_sample_major_records_for_the_model_space(b
     assert b.trace.shape == a.trace.shape == (1, 6, 11, 4)
     torch.testing.assert_close(b.hidden_spikes, a.hidden_spikes, rtol=0, atol=0)
     torch.testing.assert_close(b.trace, a.trace, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("backend", ["snntorch", "norse"])
+def test_learned_decays_are_clamped_to_the_allowed_range_in_the_network_and_its_weights(backend):
+    """Learned membrane decays outside [0, ALPHA_MAX] run (and are stored by ``weight_values``)
+    as the clamped ones: the network equals the reference layer with the clamped decays
+    (float64). A clamp to [0, 1] or none had passed every test: no decay had left the range."""
+    from snnsim.functional.cell import ALPHA_MAX, CellOptions, cell_sequence
+    from snnsim.functional.lif import li_sequence
+    from snnsim.network import Architecture, weight_values
+
+    p = LIFParameters(alpha=0.8, v_th=1.0, slope=5.0, neuron="standard")
+    model = Decoder(6, 4, 3, make_backend(backend), get_readout("mean"), p, "fan-in",
+                    [torch.Generator().manual_seed(2)], Architecture((4,), learn_tau=True)).double()  # fmt: skip
+    learned = torch.tensor([1.2, -0.3, 0.9995, 0.7], dtype=torch.float64)
+    clamped = torch.tensor([ALPHA_MAX, 0.0, ALPHA_MAX, 0.7], dtype=torch.float64)
+    with torch.no_grad():
+        model.decays[0].copy_(learned.view(1, 1, 4))
+        model.w1.mul_(3)
+    x = (torch.rand(1, 2, 20, 6, generator=torch.Generator().manual_seed(3)) < 0.4).double()
+    got = model.read(model(x))
+    s, _ = cell_sequence(x @ model.w1.unsqueeze(1), p, CellOptions(), clamped.view(1, 1, 4))
+    want = li_sequence(s @ model.w2.unsqueeze(1), p).mean(-2)
+    assert s.sum() > 0
+    torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
+    # the membranes (not only the spikes) of the clamped decays: the surrogate gradients
+    for a, b in zip(torch.autograd.grad(got.pow(2).sum(), model.w1), torch.autograd.grad(want.pow(2).sum(), model.w1)):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(weight_values(model, 0)["alpha_hidden0"], clamped.numpy())
