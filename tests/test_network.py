@@ -88,3 +88,22 @@ def test_learned_decays_are_clamped_to_the_allowed_range_in_the_network_and_its_
     for a, b in zip(torch.autograd.grad(got.pow(2).sum(), model.w1), torch.autograd.grad(want.pow(2).sum(), model.w1)):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
     np.testing.assert_array_equal(weight_values(model, 0)["alpha_hidden0"], clamped.numpy())
+
+
+@pytest.mark.parametrize("backend", ["fused", "snntorch"])
+def test_time_major_currents_give_the_sample_major_records(backend):
+    """forward_currents(time_major=True) of the plain network (one LIF layer; two parts of other
+    time constants, a spiking output) returns every record as the sample-major call does, (M, B,
+    T, ...) with each sample's own steps: records read back as (M, B, T) without the transpose
+    had passed the tests, which took time-major currents only through the model-space layers."""
+    g = torch.Generator().manual_seed(5)
+    params = [LIFParameters(alpha=math.exp(-1 / tau), v_th=1.0, slope=5.0) for tau in (2, 2, 5)]
+    model = Decoder(30, 9, 4, make_backend(backend), get_readout("fr"), params, "fan-in",
+                    [torch.Generator().manual_seed(m) for m in range(3)]).double()  # fmt: skip
+    h = torch.rand(3, 6, 11, 9, generator=g, dtype=torch.float64) * 2  # (M, B, T, hidden): 6 samples, 11 steps
+    a = model.forward_currents(h)
+    b = model.forward_currents(h.transpose(1, 2).contiguous(), time_major=True)
+    assert len(model.parts) == 2 and a.hidden_spikes.sum() > 0 and a.out_spikes.sum() > 0
+    for name in ("hidden_spikes", "out_spikes", "out_membrane", "trace"):
+        assert getattr(b, name).shape == (3, 6, 11, 9 if name == "hidden_spikes" else 4)
+        torch.testing.assert_close(getattr(b, name), getattr(a, name), rtol=1e-12, atol=1e-12)
