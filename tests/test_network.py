@@ -107,3 +107,32 @@ def test_time_major_currents_give_the_sample_major_records(backend):
     for name in ("hidden_spikes", "out_spikes", "out_membrane", "trace"):
         assert getattr(b, name).shape == (3, 6, 11, 9 if name == "hidden_spikes" else 4)
         torch.testing.assert_close(getattr(b, name), getattr(a, name), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("backend", ["fused", "snntorch", "norse"])
+def test_models_of_other_time_constants_batched_give_their_own_records(backend):
+    """A decoder of models that differ by time constant and readout (parts) gives each model the
+    records of a decoder of that model alone (float64). Parts merged by their readout alone,
+    every model then run with the first one's time constant, passed every test but a count of
+    the parts."""
+    g = torch.Generator().manual_seed(6)
+    taus, readouts = (2, 2, 5, 5), ("fr", "fr", "fr", "mean")
+    params = [LIFParameters(alpha=math.exp(-1 / tau), v_th=1.0, slope=5.0) for tau in taus]
+    x = (torch.rand(4, 3, 15, 20, generator=g) < 0.3).double()
+
+    def decoder(models):
+        return Decoder(20, 9, 4, make_backend(backend), [get_readout(readouts[m]) for m in models],
+                       [params[m] for m in models], "fan-in", [torch.Generator().manual_seed(m) for m in models],
+                       ).double()  # fmt: skip
+
+    with torch.no_grad():
+        together = decoder(range(4))
+        together.w1.mul_(4)
+        out = together(x)
+        for m in range(4):
+            alone = decoder([m])
+            alone.w1.mul_(4)
+            one = alone(x[m : m + 1])
+            assert one.hidden_spikes.sum() > 0
+            torch.testing.assert_close(out.hidden_spikes[m : m + 1], one.hidden_spikes, rtol=0, atol=0)
+            torch.testing.assert_close(out.trace[m : m + 1], one.trace, rtol=1e-12, atol=1e-12)
