@@ -161,6 +161,21 @@ def test_a_grid_past_the_most_jobs_is_refused_at_once():
     assert experiment.MAX_JOBS == 100_000
 
 
+def test_one_job_past_the_most_is_refused():
+    """The limit is MAX_JOBS jobs: 100,001 (11 x 9,091) are refused, as the message says."""
+    seeds = list(range(9091))
+    with pytest.raises(ExperimentError, match=r"100,001 jobs; an experiment holds at most 100,000 \(split"):
+        loads(f'name = "huge"\n[fixed]\nstudy = "ipd"\n[sweep]\nseed = {seeds}\nepochs = {list(range(1, 12))}\n')
+
+
+def test_a_tensorboard_folder_under_home_is_the_home_folder(monkeypatch, tmp_path):
+    """``tensorboard = "~/runs"`` is the home folder's ``runs`` (as the module says), not a folder
+    named ``~`` in the current folder: TOML leaves the ``~`` as it is."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    exp = loads('name = "x"\ntensorboard = "~/runs"\n[sweep]\nseed = [0]\n')
+    assert exp.tensorboard == str(tmp_path / "runs")
+
+
 def test_durations_given_as_bare_numbers_are_noted(tmp_path, capsys):
     """``tau = 2`` is 2 s: as ``snnsim.run --config`` does, the sweep's commands name the bare
     durations of [fixed] and [sweep] in one note on stderr (stdout, a count, is unchanged);
@@ -243,6 +258,9 @@ def test_a_misspelled_setting_is_told_the_settings_it_may_mean(key, hint):
          "experiment: a tuning spec (it has trials, [search]), not an experiment file: give it to python -m snnsim.tune"),
         ('name = "x"\n[sweep]\nseed = [[0, 1]]\n', "seed: expected an integer"),
         ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nreadout = ["fr"]\n', "same keys"),
+        # the same keys in another order: block 2 had been numbered in its own order
+        ('name = "x"\n[[sweep]]\nseed = [0]\nreadout = ["fr"]\n[[sweep]]\nreadout = ["max"]\nseed = [1]\n',
+         "every [[sweep]] block must sweep the same keys in the same order (seed, readout); block 2 sweeps readout, seed"),
         ('name = "x"\n[[sweep]]\nseed = [0]\n[[sweep]]\nseed = [0]\n', "same point"),
         ('name = "x"\n[sweep\n', "not valid TOML"),
         ('name = "x"\n[fixed]\nrepeats = 3\n[sweep]\nreadout = ["fr", "max"]\nseed = [0, 10, 12]\n',
@@ -253,6 +271,8 @@ def test_a_misspelled_setting_is_told_the_settings_it_may_mean(key, hint):
         ('name = "x"\n[sweep]\nrepeats = [1, 5]\n',  # no seed swept: no swept seeds to space
          "jobs 0 and 1 both train seed 0 with the same settings (repeat r trains with seed + r): each job with "
          "repeats = 5 trains seeds seed..seed + 4; sweep seed too, its values 5 apart"),
+        ('name = "x"\n[sweep]\nrepeats = [5, 1]\n',  # the job of more repeats first: its count is the one to give
+         "each job with repeats = 5 trains seeds seed..seed + 4; sweep seed too, its values 5 apart"),
         ('name = "x"\n[fixed]\ntask = "ipd"\nstudy = "bmi"\n[sweep]\nseed = [0]\n',
          "[fixed]: task and study are the same setting (task is its old name); give one"),
         ('name = "x"\n[sweep]\nstudy = ["ipd"]\ntask = ["bmi"]\n', "[sweep]: task and study are the same setting"),
