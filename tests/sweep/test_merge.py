@@ -101,6 +101,9 @@ def test_merge_dims_coords_and_values(exp, tmp_path, fake_jobs):
     kept = {name: {k: again[name].attrs.get(k) for k in ("units", "long_name")} for name in job.data_vars}
     assert kept == {name: {k: v.attrs.get(k) for k in ("units", "long_name")} for name, v in job.data_vars.items()}
     assert again.test_err_deg.attrs["units"] == "deg"
+    # a swept setting is told by its coordinate, not again by job in the attributes; a fixed one is kept
+    assert {f"config_{k}{by}" for k in exp.keys for by in ("", "_by_job")} & set(again.attrs) == set()
+    assert again.attrs["config_epochs"] == exp.config(0).epochs
 
 
 def test_a_swept_setting_with_a_unit_carries_it_in_the_merged_file(tmp_path):
