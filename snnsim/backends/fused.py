@@ -41,6 +41,7 @@ written yet (no GPU to test them).
 
 from __future__ import annotations
 
+import functools
 from types import ModuleType
 from typing import Any
 
@@ -149,15 +150,18 @@ def leaky_filter_matrix(alpha: float, steps: int, dtype: torch.dtype, device: to
     return mat.to(dtype)
 
 
-_FILTERS: dict[tuple, torch.Tensor] = {}
+#: How many leaky filter matrices (one per decay, step count, dtype and device) are kept: a tuning
+#: session of many time constants in one process would otherwise keep one (T, T) matrix for each.
+FILTERS_KEPT = 16
 
 
 def _filter(alpha: float, steps: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    key = (alpha, steps, dtype, str(device))
-    mat = _FILTERS.get(key)
-    if mat is None:
-        mat = _FILTERS[key] = leaky_filter_matrix(alpha, steps, dtype, device)
-    return mat
+    return _kept_filter(alpha, steps, dtype, str(device))
+
+
+@functools.lru_cache(maxsize=FILTERS_KEPT)
+def _kept_filter(alpha: float, steps: int, dtype: torch.dtype, device: str) -> torch.Tensor:
+    return leaky_filter_matrix(alpha, steps, dtype, torch.device(device))
 
 
 def _li_torch(h: torch.Tensor, alpha: float) -> torch.Tensor:

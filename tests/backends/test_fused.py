@@ -749,3 +749,16 @@ def test_a_membrane_exactly_at_the_threshold_does_not_fire(impl, neuron):
         opts = CellOptions(0.0, 0.5, 0.25)
         s, _ = fused.adaptive_lif(h, p, opts)
         assert torch.equal(s, want) and torch.equal(s, cell_sequence(h, p, opts)[0])
+
+
+def test_the_leaky_filters_kept_are_bounded():
+    """Off the compiled kernels the leaky integrator is a product with a (T, T) matrix per decay,
+    kept for the next call; one process that runs many time constants (a tuning session on a GPU)
+    kept every one of them. At most ``FILTERS_KEPT`` are kept; each still gives its own filter."""
+    alphas = [0.5 + i / 200 for i in range(3 * fused.FILTERS_KEPT)]
+    for alpha in alphas:
+        mat = fused._filter(alpha, 7, torch.float32, torch.device("cpu"))
+        assert torch.equal(mat, fused.leaky_filter_matrix(alpha, 7, torch.float32, torch.device("cpu")))
+    assert fused._kept_filter.cache_info().currsize <= fused.FILTERS_KEPT
+    again = fused._filter(alphas[-1], 7, torch.float32, torch.device("cpu"))
+    assert again is fused._filter(alphas[-1], 7, torch.float32, torch.device("cpu"))  # kept between calls
