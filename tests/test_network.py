@@ -136,3 +136,19 @@ def test_models_of_other_time_constants_batched_give_their_own_records(backend):
             assert one.hidden_spikes.sum() > 0
             torch.testing.assert_close(out.hidden_spikes[m : m + 1], one.hidden_spikes, rtol=0, atol=0)
             torch.testing.assert_close(out.trace[m : m + 1], one.trace, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["notebook", "fan-in"])
+def test_initial_weights_are_uniform_within_the_bound_of_their_mode(mode):
+    """U(-b, b) from the generator's float64 stream: ``notebook`` b = 1/sqrt(columns) (the
+    notebook's fan-in of an (in, out) matrix), ``fan-in`` b = 1/sqrt(rows). The two bounds
+    swapped had passed every test here."""
+    from snnsim.network import init_weight
+
+    shape = (400, 4)  # bounds 1/2 (notebook) and 1/20 (fan-in)
+    bound = 0.5 if mode == "notebook" else 0.05
+    w = init_weight(shape, mode, torch.Generator().manual_seed(7))
+    u = torch.rand(shape, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    assert w.dtype == torch.float32
+    torch.testing.assert_close(w, (u * 2 * bound - bound).float(), rtol=0, atol=0)
+    assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
