@@ -152,3 +152,15 @@ def test_initial_weights_are_uniform_within_the_bound_of_their_mode(mode):
     assert w.dtype == torch.float32
     torch.testing.assert_close(w, (u * 2 * bound - bound).float(), rtol=0, atol=0)
     assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
+
+
+def test_the_largest_delay_counts_the_nearest_whole_steps():
+    """``--max-delay 0.3ms`` at ``--dt 0.1ms`` is 3 steps, though 0.3 / 0.1 is 2.9999999999999996
+    in floating point (the config takes it as whole steps): truncated, the delays had lost a step
+    unnoticed."""
+    from snnsim.config import RunConfig
+    from snnsim.network import Architecture
+
+    cfg = RunConfig(backend="snntorch", neuron="standard", delays="learned", max_delay="0.3ms", dt="0.1ms")
+    assert cfg.max_delay / cfg.dt < 3
+    assert Architecture.from_config(cfg).max_delay == 3
