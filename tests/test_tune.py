@@ -679,6 +679,27 @@ def test_a_kept_sampler_record_nested_past_pythons_depth_lets_the_worker_run(tmp
     assert tune.summary(spec, root)["complete"] == [0, 2]  # trial 1: the first run's ask past its budget
 
 
+def test_the_worker_that_asks_trial_0_samples_with_the_seed_plus_its_number(tmp_path):
+    """As the spec's ``seed`` says: the worker that asks a new study's trial 0 samples with seed +
+    its number, so worker 1 of seed 0 asks what worker 0 of seed 1 asks, and not what worker 0 of
+    seed 0 asks (every worker number, and so every array task, had sampled with the seed alone)."""
+    root = tmp_path / "results"
+
+    def first_point(name: str, seed: int, worker: int) -> dict:
+        path = tmp_path / f"{name}.toml"
+        text = LEARNS.replace("{name}", name).replace("{trials}", "1").replace("epochs = 2", "epochs = 1")
+        path.write_text(text.replace('pruner = "median"\n', f'pruner = "median"\nseed = {seed}\n'))
+        spec = tune.load(path)
+        assert tune.work(spec, root, worker, log=lambda message: None) == 0
+        trials = tune.study(spec, root, create=False).get_trials(deepcopy=False)
+        (trial,) = [t for t in trials if t.state.name == "COMPLETE"]  # the others: asks past the budget
+        return trial.params
+
+    one = first_point("worker1", 0, 1)
+    assert one == first_point("seed1", 1, 0)
+    assert one != first_point("seed0", 0, 0)
+
+
 def test_two_workers_of_one_number_started_at_once_ask_other_points(tmp_path, monkeypatch):
     """Two workers of the same number (two ``tune run`` at once on one folder, or two ``tune
     submit`` arrays whose task 0 start together) that load the study before either asked a trial
