@@ -463,7 +463,7 @@ def test_an_ipd_graph_says_how_its_predictions_are_scored(tmp_path):
         assert (metadata["readout"], metadata["eval"]) == ("max", mode)
 
 
-@pytest.mark.parametrize("dropped", ["head_scale", "readout_weights", "x_mean", "y_std", "w2"])
+@pytest.mark.parametrize("dropped", ["head_scale", "readout_weights", "x_mean", "x_std", "y_std", "w2"])
 def test_a_bmi_model_without_its_head_scaling_or_weights_is_one_line(dropped, bmi_path, tmp_path, capsys):
     """A BMI snn result file lacking its affine head or its readout's weights (the recipe's
     weighted readout) was exported without them, a graph whose outputs are not the model's, exit

@@ -863,6 +863,20 @@ def test_bmi_weights_that_do_not_fit_the_config_are_one_line(bmi_linear, bmi_pat
     assert not (tmp_path / "p.h5").exists()
 
 
+@pytest.mark.xdist_group("predict-bmi-linear")  # the models, trained once on one xdist worker
+def test_a_bmi_model_without_its_predictions_is_one_line(bmi_linear, bmi_path, tmp_path, capsys):
+    """A BMI model file whose y_pred is gone (the units its predictions take come from it) is
+    refused in one line naming it, and no predictions file is written."""
+    ds = results.load(bmi_linear)
+    model = results.write(ds.drop_vars("y_pred"), tmp_path / "m.h5")
+    capsys.readouterr()
+    assert in_process(model, "--data", bmi_path, "--out", tmp_path / "p.h5") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.predict: error: {model}: holds no trained model (no y_pred)"
+    ]
+    assert not (tmp_path / "p.h5").exists()
+
+
 @pytest.mark.parametrize(
     "damage, message",
     [
