@@ -294,6 +294,16 @@ def test_load_rejects_missing_damaged_and_incomplete(tmp_path):
             results.load(folder)
 
 
+def test_a_file_given_without_h5_is_that_file_not_its_namesake_with_h5(tmp_path):
+    """``results/NAME`` is ``results/NAME.h5`` only where ``results/NAME`` is no file: a result file
+    named ``run`` beside another ``run.h5`` is loaded itself."""
+    ds = _dataset()
+    results.write(ds, tmp_path / "run")
+    results.write(ds.assign(test_acc=ds.test_acc + 1), tmp_path / "run.h5")
+    assert results.load(tmp_path / "run").test_acc.values.tolist() == [50.0, 60.0]
+    assert results.load(tmp_path / "run.h5").test_acc.values.tolist() == [51.0, 61.0]
+
+
 def test_check_writable(tmp_path):
     assert results.check_writable(tmp_path / "a.h5") == tmp_path / "a.h5"
     assert results.check_writable(tmp_path / "new" / "a.h5").parent.is_dir()  # like mkdir -p
