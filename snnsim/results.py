@@ -706,7 +706,7 @@ def is_complete(attrs: Mapping[str, Any]) -> bool:
     """Whether a file's attributes carry the mark of a completed write (``complete = 1``, a
     scalar: a damaged or foreign file may hold anything there)."""
     mark = np.asarray(attrs.get("complete"), dtype=object)
-    return mark.size == 1 and type(mark.item()) is not bool and mark.item() == 1
+    return mark.size == 1 and not isinstance(mark.item(), (bool, np.bool_)) and mark.item() == 1  # h5py: np.True_
 
 
 class ForeignFile(ResultError):

@@ -294,6 +294,21 @@ def test_load_rejects_missing_damaged_and_incomplete(tmp_path):
             results.load(folder)
 
 
+def test_a_complete_mark_of_true_is_no_complete_mark(tmp_path):
+    """``complete`` must be the number 1: a file whose mark is a boolean True (not what snnsim
+    writes; another program's, or one edited) is incomplete, for load and for a sweep's states.
+    load read it as numpy's True and took the file as complete, where a sweep's states did not."""
+    ds = _dataset()
+    del ds.attrs["numerics_version"]  # xarray's writer adds no checksum: a file from before version 3
+    ds.to_netcdf(tmp_path / "marked.h5", engine="h5netcdf")
+    with h5py.File(tmp_path / "marked.h5", "a") as f:
+        f.attrs["complete"] = np.bool_(True)
+    assert results.file_attrs(tmp_path / "marked.h5")["complete"] is True
+    assert not results.is_complete(results.file_attrs(tmp_path / "marked.h5"))
+    with pytest.raises(ResultError, match="incomplete"):
+        results.load(tmp_path / "marked.h5")
+
+
 def test_a_file_given_without_h5_is_that_file_not_its_namesake_with_h5(tmp_path):
     """``results/NAME`` is ``results/NAME.h5`` only where ``results/NAME`` is no file: a result file
     named ``run`` beside another ``run.h5`` is loaded itself."""
