@@ -95,3 +95,16 @@ def test_rmse_and_fvaf_are_per_column():
     pred = y + np.array([[0.5, 2.0], [-0.5, -2.0], [0.5, 2.0], [-0.5, -2.0]])
     np.testing.assert_allclose(rmse(y, pred), [0.5, 2.0], rtol=0, atol=1e-15)
     np.testing.assert_allclose(fvaf(y, pred), [0.75, 0.0], rtol=0, atol=1e-15)
+
+
+def test_fvaf_of_float32_values_is_computed_in_float64():
+    """A model's predictions are float32 (torch) values; FVAF converts them to float64 before it
+    averages. Targets near 1e7 (whole numbers, exact in float32): column 0 y 1e7 + 0..3 (variance
+    1.25), one error of 1 -> FVAF 0.8; column 1 y 1e7 + 0, 2, 4, 6 (variance 5), one error of 2 ->
+    0.8. In float32 the mean 1e7 + 1.5 rounds and column 0's variance comes out 1.2: FVAF 0.833."""
+    y = np.float32(1e7) + np.array([[0, 0], [1, 2], [2, 4], [3, 6]], dtype=np.float32)
+    pred = y + np.array([[1, 0], [0, 2], [0, 0], [0, 0]], dtype=np.float32)
+    assert y.dtype == pred.dtype == np.float32
+    np.testing.assert_allclose(fvaf(y, pred), [0.8, 0.8], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(fvaf(torch.from_numpy(y), torch.from_numpy(pred)), [0.8, 0.8], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rmse(y, pred), [0.5, 1.0], rtol=0, atol=1e-12)
