@@ -52,3 +52,5 @@ def test_readouts_golden():
     torch.testing.assert_close(READOUTS["last"](s, v), torch.tensor([-1.0, 0.0]))
     torch.testing.assert_close(READOUTS["fr"](s, v), torch.tensor([2.0 / 3, 1.0 / 3]))
     torch.testing.assert_close(sum_over_time(v), torch.tensor([-3.0, -1.0]))
+    # ``weighted`` learns its weights over time in the BMI model; its reduction is the one it starts as, ``mean``
+    torch.testing.assert_close(READOUTS["weighted"](s, v), torch.tensor([-1.0, -1.0 / 3]))
