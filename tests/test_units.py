@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snnsim.units import format_duration, parse_duration
+from snnsim.units import MAX_DURATION, format_duration, parse_duration
 
 
 @pytest.mark.parametrize(
@@ -16,6 +16,9 @@ from snnsim.units import format_duration, parse_duration
         ("2µs", 2e-6),
         ("2\u03bcs", 2e-6),  # Greek mu, as many keyboards type it, beside the micro sign
         (".5ms", 0.0005),
+        ("+2ms", 0.002),  # an explicit sign
+        ("2e+3us", 0.002),  # a signed exponent, as format_duration writes 1e+06s
+        (" 2ms ", 0.002),  # spaces around it, as a TOML string or a shell variable may carry
     ],
 )
 def test_parse_duration_examples(text, seconds):
@@ -37,6 +40,12 @@ def test_a_duration_too_long_for_milliseconds_is_refused():
     with pytest.raises(ValueError, match=r"^duration must be at most 1\.79769e\+305 s \(finite in ms\), got '1e308s'$"):
         parse_duration("1e308s")
     assert parse_duration("1e305s") == 1e305 and parse_duration(1e305) == 1e305
+    assert parse_duration(MAX_DURATION) == MAX_DURATION  # "at most": the longest itself is taken
+
+
+def test_a_long_duration_formatted_with_an_exponent_is_read_back():
+    """``format_duration`` writes 1e6 s as ``1e+06s`` (six significant digits), which must parse."""
+    assert format_duration(1e6) == "1e+06s" and parse_duration("1e+06s") == 1e6
 
 
 @given(st.floats(min_value=1e-6, max_value=1e3, allow_nan=False))
