@@ -143,3 +143,26 @@ def test_steps_are_the_duration_in_whole_steps(dt):
     per_ms = round(1e-3 / parse_duration(dt))
     for ms in range(1, 1001):
         assert IPDStimulus(dt=parse_duration(dt), duration=parse_duration(f"{ms}ms")).steps == ms * per_ms, ms
+
+
+def test_the_stimulus_of_a_config_is_every_setting_of_it():
+    """``IPDStimulus.from_config`` reads every stimulus setting, the phase mode too: read without it, a
+    ``--phase per-dataset`` run (the notebook's seed-compatible stimulus) would draw per-sample phases.
+    Only the default config had been checked, whose phase is the dataclass' default."""
+    cfg = RunConfig(dt="0.5ms", duration="30ms", tone_hz=50.0, rate_max_hz=900.0, anf_per_ear=20,
+                    envelope_power=3.0, phase="per-dataset")  # fmt: skip
+    want = IPDStimulus(dt=0.5e-3, duration=0.03, tone_hz=50.0, rate_max_hz=900.0, anf_per_ear=20,
+                       envelope_power=3.0, phase="per-dataset")  # fmt: skip
+    assert IPDStimulus.from_config(cfg) == want
+
+
+@pytest.mark.parametrize("n", [1, 32, 70])
+def test_progress_is_told_each_sample_once(n):
+    """``progress`` (a progress bar's ``update``) is told the samples of each chunk: n in all,
+    also where the last chunk is short (70 = 32 + 32 + 6), so a bar ends at n, not past it."""
+    from snnsim.encoders.ipd import CHUNK
+
+    assert CHUNK == 32
+    told = []
+    generate(n, IPDStimulus(duration=0.01, anf_per_ear=2), torch.Generator().manual_seed(0), told.append)
+    assert told == [min(CHUNK, n - k) for k in range(0, n, CHUNK)] and sum(told) == n
