@@ -59,3 +59,15 @@ def test_the_last_bin_reaches_the_output_membrane():
     assert out[0, :22, 0].abs().sum() == 0 and out[0, 22, 0] == 1  # at step 19 + 3, not before
     # ... and that step is the last: 3 padded steps, none more (a fourth would read bin 19 decayed)
     assert x.shape[1] == 23 and out[0, -1, 0] == 1
+
+
+def test_the_normaliser_is_fitted_in_float64():
+    """Counts that float32 cannot hold (2**24 + 1 rounds to 2**24) give their exact mean and
+    standard deviation: neuron 0 counts 2**24 + 1 and 2**24 + 3 (mean 2**24 + 2, sd 1), so the
+    currents are exactly -1 and 1 (fitted in float32, the counts read 2**24 and 2**24 + 4: sd 2)."""
+    counts = np.zeros((2, 20, 48), dtype=np.int64)
+    counts[0, :, 0], counts[1, :, 0] = 2**24 + 1, 2**24 + 3
+    norm = Normaliser.fit(counts)
+    assert norm.mean[0] == 2**24 + 2 and norm.std[0] == 1
+    x = encode(counts, norm)
+    assert (x[0, :20, 0] == -1).all() and (x[1, :20, 0] == 1).all()
