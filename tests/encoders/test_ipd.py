@@ -166,3 +166,17 @@ def test_progress_is_told_each_sample_once(n):
     told = []
     generate(n, IPDStimulus(duration=0.01, anf_per_ear=2), torch.Generator().manual_seed(0), told.append)
     assert told == [min(CHUNK, n - k) for k in range(0, n, CHUNK)] and sum(told) == n
+
+
+@pytest.mark.parametrize("dt", ["0.3ms", "0.7ms", "3ms", "7ms"])
+def test_steps_of_a_step_that_is_no_power_of_ten_are_whole(dt):
+    """``3ms / 0.3ms`` is 10.000000000000002 in floats, just above the whole number (and
+    ``4.001s / 1ms`` 4001.0000000000005): the steps are the nearest whole number, not one more."""
+    from decimal import Decimal
+
+    from snnsim.units import parse_duration
+
+    step = Decimal(dt[:-2])
+    for k in range(2, 1001):
+        assert IPDStimulus(dt=parse_duration(dt), duration=parse_duration(f"{step * k}ms")).steps == k, k
+    assert IPDStimulus(dt=1e-3, duration=parse_duration("4.001s")).steps == 4001
