@@ -342,7 +342,8 @@ def process(main: Callable[[], int]) -> int:
         signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         try:
-            check_openmp()  # before main imports torch, whose OpenMP library reads it as it loads
+            if not _asks_for_help(sys.argv[1:]):  # --help loads no torch: answered whatever the variable says
+                check_openmp()  # before main imports torch, whose OpenMP library reads it as it loads
         except SnnsimError as exc:
             print(f"{_prog()}: error: {exc}", file=sys.stderr)
             return exc.exit_code
@@ -360,6 +361,16 @@ def process(main: Callable[[], int]) -> int:
             sys.stdout.flush()
         except BrokenPipeError:
             _drop_stdout()
+
+
+def _asks_for_help(args: list[str]) -> bool:
+    """Whether the command line ``args`` asks for a command's usage (``-h``/``--help`` before any ``--``)."""
+    for arg in args:
+        if arg == "--":
+            return False
+        if arg in ("-h", "--help"):
+            return True
+    return False
 
 
 def _prog() -> str:

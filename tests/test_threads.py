@@ -102,3 +102,19 @@ def test_an_omp_num_threads_that_is_no_count_is_refused_in_one_line(tmp_path, va
         "(or a comma-separated list of them, one per nesting level), or unset it"
     ]
     assert not (tmp_path / "r.h5").exists()
+
+
+@pytest.mark.parametrize("command", ["snnsim.run", "snnsim.sweep", "snnsim.plots"])
+def test_a_help_request_is_answered_whatever_omp_num_threads_says(command):
+    """``--help`` loads no torch (OpenMP's library never reads the variable): it was refused as
+    ``OMP_NUM_THREADS='abc' is not a thread count``, exit 2, where the user asked how to run the
+    command. It prints the usage, exit 0; the run itself is still refused (above)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, OMP_NUM_THREADS="abc")
+    proc = subprocess.run([sys.executable, "-m", command, "--help"], cwd=Path(__file__).resolve().parents[1],
+                          env=env, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"usage: {command}") and proc.stderr == "", proc.stderr
