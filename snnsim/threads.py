@@ -25,6 +25,8 @@ ENV = "SNNSIM_THREADS"
 #: OpenMP's thread count, read by its library (libgomp) as torch loads it
 OMP = "OMP_NUM_THREADS"
 _OMP_COUNTS = re.compile(r"\s*\+?0*[1-9]\d*\s*(,\s*\+?0*[1-9]\d*\s*)*")
+#: The largest count OpenMP's library takes (a C long); one above is "Invalid value" there too
+_OMP_MOST = 2**63 - 1
 
 
 def kernel_threads() -> int:
@@ -49,13 +51,19 @@ def check_openmp(environ: MutableMapping[str, str] = os.environ) -> None:
     comma-separated list of them, raises :class:`~snnsim.errors.SnnsimError` (exit 2) in one line,
     where OpenMP's library printed its line and went on. The numbers do not depend on it."""
     value = environ.get(OMP)
-    if value is None or _OMP_COUNTS.fullmatch(value):
+    if value is None or (_OMP_COUNTS.fullmatch(value) and all(_held_by_openmp(n) for n in value.split(","))):
         return
     if not value.strip():
         del environ[OMP]
         return
     raise SnnsimError(f"{OMP}={value!r} is not a thread count: give a positive integer "
                       "(or a comma-separated list of them, one per nesting level), or unset it")  # fmt: skip
+
+
+def _held_by_openmp(count: str) -> bool:
+    """Whether the count ``count`` (digits, maybe a ``+`` and spaces) is one OpenMP's library holds."""
+    digits = count.strip().lstrip("+").lstrip("0")
+    return len(digits) <= len(str(_OMP_MOST)) and int(digits) <= _OMP_MOST
 
 
 def share(env: dict[str, str], processes: int) -> dict[str, str]:

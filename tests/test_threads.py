@@ -118,3 +118,36 @@ def test_a_help_request_is_answered_whatever_omp_num_threads_says(command):
                           env=env, capture_output=True, text=True)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith(f"usage: {command}") and proc.stderr == "", proc.stderr
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "9223372036854775807",
+        "9223372036854775808",
+        "2,99999999999999999999",
+        "4, 2",
+        pytest.param("1" * 5000, id="5000 digits"),
+    ],
+)
+def test_a_thread_count_is_refused_exactly_where_openmps_library_refuses_it(value):
+    """A count that OpenMP's library cannot hold (above 2**63 - 1: "Invalid value" as torch loads)
+    was taken as a thread count, and the run went on after libgomp's line; the check refuses
+    what the library refuses, no more."""
+    import subprocess
+    import sys
+
+    from snnsim.errors import SnnsimError
+    from snnsim.threads import check_openmp
+
+    env = dict(os.environ, OMP_NUM_THREADS=value)
+    proc = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
+    invalid = "Invalid value for environment variable OMP_NUM_THREADS" in proc.stderr
+    assert invalid == (value not in ("9223372036854775807", "4, 2")), proc.stderr  # what the library does
+    environ = {"OMP_NUM_THREADS": value}
+    if invalid:
+        with pytest.raises(SnnsimError, match="is not a thread count"):
+            check_openmp(environ)
+    else:
+        check_openmp(environ)
+        assert environ == {"OMP_NUM_THREADS": value}
