@@ -1014,13 +1014,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = _settings(ns)  # the config file is read once (torch and xarray not yet: a refusal is quick)
         cfg = _checked_config(ns, settings)
         check_config_data(ns, cfg)
-        if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
-            print(note, file=sys.stderr)
         if cfg.device != "cpu":  # no CUDA here: refused before the notes of a run that will not run
             from .device import resolve_device
 
             with _named_where_given(ns, settings):
                 resolve_device(cfg.device)
+        if (note := _note_of(settings)) and not getattr(ns, "quiet", False):
+            print(note, file=sys.stderr)
         given = named(ns, settings)
         notes = (unread_note(cfg, given, ns), idle_note(cfg, given, ns), unit_note(settings, ns), rerun_note(ns, cfg),
                  synthetic_note(cfg, ns))  # fmt: skip

@@ -1192,3 +1192,18 @@ def test_a_result_file_of_a_gpu_run_is_refused_on_the_cpu_with_its_file_named(tm
     assert len(err) == 1 and err[0].startswith("snnsim.run: error: --device: cuda requested"), err
     assert not out.exists()
     assert main(["--config", str(gpu), "--device", "cpu", "--out", str(out), "--quiet"]) == 0
+
+
+def test_a_cuda_run_refused_on_the_cpu_says_no_recipe_note_first(tmp_path, capsys):
+    """``--study bmi --device cuda`` on a machine without CUDA printed the BMI recipe's note of the
+    defaults it would run with, then the refusal: two lines for a run that does not run. The
+    refusal is the one line."""
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("needs a machine without CUDA")
+    out = tmp_path / "r.h5"
+    assert main(["--study", "bmi", "--device", "cuda", "--epochs", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("snnsim.run: error: --device: cuda requested"), err
+    assert not out.exists()
