@@ -24,7 +24,7 @@ from .errors import SnnsimError
 ENV = "SNNSIM_THREADS"
 #: OpenMP's thread count, read by its library (libgomp) as torch loads it
 OMP = "OMP_NUM_THREADS"
-_OMP_COUNTS = re.compile(r"\s*\+?0*[1-9]\d*\s*(,\s*\+?0*[1-9]\d*\s*)*")
+_OMP_COUNTS = re.compile(r"\s*\+?0*[1-9]\d*\s*(,\s*\+?0*[1-9]\d*\s*)*", re.ASCII)  # C's digits and spaces
 #: The largest count OpenMP's library takes (a C long); one above is "Invalid value" there too
 _OMP_MOST = 2**63 - 1
 

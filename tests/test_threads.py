@@ -151,3 +151,26 @@ def test_a_thread_count_is_refused_exactly_where_openmps_library_refuses_it(valu
     else:
         check_openmp(environ)
         assert environ == {"OMP_NUM_THREADS": value}
+
+
+@pytest.mark.parametrize("value, valid", [("\u0664", False), ("4\u00a0", False), ("1\u0664", False), ("\t4\n", True)])
+def test_digits_and_spaces_are_those_openmps_library_reads(value, valid):
+    """OpenMP's library reads ASCII digits and C's white space: a count of other digits (Arabic-Indic
+    ``\u0664``) or spaces (a no-break space pasted from a web page) was taken, and libgomp printed
+    "Invalid value" as torch loaded; it is refused in one line, as the library refuses it."""
+    import subprocess
+    import sys
+
+    from snnsim.errors import SnnsimError
+    from snnsim.threads import check_openmp
+
+    proc = subprocess.run([sys.executable, "-c", "import torch"], env=dict(os.environ, OMP_NUM_THREADS=value),
+                          capture_output=True, text=True)  # fmt: skip
+    assert ("Invalid value for environment variable OMP_NUM_THREADS" not in proc.stderr) == valid, proc.stderr
+    environ = {"OMP_NUM_THREADS": value}
+    if valid:
+        check_openmp(environ)
+        assert environ == {"OMP_NUM_THREADS": value}
+    else:
+        with pytest.raises(SnnsimError, match="is not a thread count"):
+            check_openmp(environ)
