@@ -660,3 +660,19 @@ def test_repeat_r_exports_the_weights_and_seed_of_that_repeat(tmp_path):
         assert (saved["repeat"], saved["seed"]) == (repeat, 7 + repeat)
         np.testing.assert_array_equal(saved["w1"].numpy(), ds.w1.values[repeat])
         np.testing.assert_array_equal(saved["w2"].numpy(), ds.w2.values[repeat])
+
+
+def test_repeat_r_of_a_bmi_model_exports_the_head_and_readout_weights_of_that_repeat(bmi_path, tmp_path):
+    """``--repeat 1`` of a BMI run of two repeats (the weighted readout and affine head): the head
+    and readout weights of repeat 1 with its w1, as predict uses them, not those of repeat 0."""
+    out = tmp_path / "r.h5"
+    assert run_cli.main(["--study", "bmi", "--model", "snn", "--data", bmi_path, "--epochs", "1", "--hidden", "8",
+                         "--n-train-folds", "2", "--repeats", "2", "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    ds = results.load(out)
+    for repeat in (1, 0):
+        pt = tmp_path / f"r{repeat}.pt"
+        assert export([str(out), "--format", "pt", "--repeat", str(repeat), "--out", str(pt)], tmp_path).returncode == 0
+        saved = torch.load(pt)
+        for name in ("w1", "head_scale", "head_bias", "readout_weights"):
+            assert not np.array_equal(ds[name].values[0], ds[name].values[1]), name
+            np.testing.assert_array_equal(np.asarray(saved[name]), ds[name].values[repeat], err_msg=name)
