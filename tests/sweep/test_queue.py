@@ -171,3 +171,28 @@ def test_the_record_of_submitted_array_jobs_is_read_line_by_line(tmp_path):
         ("4242", 2, True, "/my logs/q_%a.err"),
         ("4343", 0, False, None),
     ]
+
+
+@pytest.mark.parametrize("answers", [True, False])
+def test_a_submit_keeps_the_recorded_array_jobs_still_queued_and_all_where_squeue_does_not_answer(
+    tmp_path, monkeypatch, answers
+):
+    """``record`` adds the new array job and keeps those of the record that ``squeue`` lists; where
+    ``squeue`` does not answer it keeps every one (no answer is no sign that they have left the
+    queue: dropped, their waiting jobs would show missing and be submitted again)."""
+    from snnsim.sweep.experiment import loads
+    from snnsim.sweep.queue import _recorded, record, record_path
+
+    exp = loads(QUEUE)
+    path = record_path(exp, tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_text("4100 0 0\n4242 2 1\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = 'case "$*" in *-O*) exit 0;; esac\nprintf "4242|1|PENDING|Priority\\n"\n' if answers else "exit 1\n"
+    (bin_dir / "squeue").write_text("#!/bin/sh\n" + script)
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    record(exp, tmp_path, "4343", 0)
+    kept = [("4242", 2, True, None)] if answers else [("4100", 0, False, None), ("4242", 2, True, None)]
+    assert _recorded(exp, tmp_path) == [*kept, ("4343", 0, False, None)]
