@@ -196,3 +196,32 @@ def test_a_submit_keeps_the_recorded_array_jobs_still_queued_and_all_where_squeu
     record(exp, tmp_path, "4343", 0)
     kept = [("4242", 2, True, None)] if answers else [("4100", 0, False, None), ("4242", 2, True, None)]
     assert _recorded(exp, tmp_path) == [*kept, ("4343", 0, False, None)]
+
+
+def test_a_job_that_a_running_pack_task_has_failed_is_failed_not_starting(tmp_path, monkeypatch):
+    """A SLURM task of packs of 2 runs pack 1 (jobs 1 and 4) and holds job 1's lock: it has started,
+    so its job 4, failed already (its marker), is failed, not ``running (starting)`` as a job of a
+    task that has not taken any lock yet is."""
+    from snnsim.sweep.experiment import loads
+    from snnsim.sweep.jobs import failed_path, job_lock, states
+    from snnsim.sweep.queue import record_path
+
+    exp = loads(QUEUE)
+    root = tmp_path / "r"
+    record = record_path(exp, root)
+    record.parent.mkdir(parents=True)
+    record.write_text("4242 2 0\n")
+    failed_path(exp, 4, root).write_text('{"index": 4}\nfailed: hidden: must be positive\n')
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text("#!/bin/sh\nprintf '4242|1|RUNNING|None\\n'\n")
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    lock = job_lock(exp, 1, root)
+    assert lock.acquire(wait=0)
+    try:
+        got = {s.index: (s.state, s.reason) for s in states(exp, root)}
+    finally:
+        lock.release()
+    assert got[1] == ("running", f"by {socket.gethostname()} pid {os.getpid()}")
+    assert got[4] == ("failed", "failed: hidden: must be positive")
