@@ -935,6 +935,22 @@ def test_local_indices_with_packs_runs_only_the_jobs_asked_for(tmp_path, bmi_pat
     assert one_line(capsys).endswith("run: --only selects jobs of a pack; give --pack K too")
 
 
+def test_run_refuses_an_only_of_no_job_of_the_pack_and_a_task_id_that_is_no_index(
+    tmp_path, bmi_path, capsys, monkeypatch
+):
+    """``run 0 --pack 1 --only 1`` (pack 0 holds job 0 alone) runs nothing: one line, exit 2, not a
+    run of no job; a ``$SLURM_ARRAY_TASK_ID`` that is no index is named in one line too."""
+    exp_file = tmp_path / "g.toml"
+    exp_file.write_text(BMI.format(data=bmi_path))
+    run = ["--results-dir", str(tmp_path), "run", str(exp_file)]
+    assert cli.main([*run, "0", "--pack", "1", "--only", "1"]) == 2
+    assert one_line(capsys).endswith("run: --only 1: none of them is in pack 0")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "x1")
+    assert cli.main(run) == 2
+    assert one_line(capsys).endswith("run: $SLURM_ARRAY_TASK_ID='x1' is not a job index")
+    assert not (tmp_path / "g").exists() or not any((tmp_path / "g").glob("job-*.h5"))
+
+
 def test_a_stop_once_the_result_is_in_place_counts_it_written(tmp_path, bmi_path):
     """A stop (SIGTERM, SLURM's USR1) that lands after a job's result file is in place, while its
     folder is synced: the job said "stopped; no result written" and exited 143, and under SLURM
