@@ -1571,7 +1571,8 @@ def merge_with_summary(
                          "unmerged_trials": json.dumps(_unmerged(s)),
                          "merged_with": json.dumps(versions(), sort_keys=True)})  # fmt: skip
     # a study still being worked on: its running trials, and how many of the budget none has asked yet
-    counted = sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "stale", "damaged"))
+    # (a stale trial counts not against the budget, as in _used(): a worker runs a new one in its place)
+    counted = sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))
     merged.attrs.update({"budget": spec.trials, "running_trials": json.dumps(info["running"]),
                          "trials_to_go": max(0, spec.trials - counted)})  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"

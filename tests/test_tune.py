@@ -1977,9 +1977,12 @@ def test_trials_of_other_numerics_are_stale_in_status_best_and_merge(tmp_path):
     assert f"learns: stale trial {best} (trial {best}: numerics version {old}" in line, line
     assert line.endswith("its numbers are not this snnsim's; merge with --allow-missing to leave it out"), line
     assert not (root / "learns.h5").exists()
-    ok(here("merge", path, "--allow-missing", env=env, cwd=tmp_path))
+    out = ok(here("merge", path, "--allow-missing", env=env, cwd=tmp_path)).stdout
     merged = results.load(root / "learns.h5")
     assert merged.trial.values.tolist() == [other] and json.loads(merged.attrs["stale"]) == [best]
+    # a stale trial does not count against the budget: a worker runs a new one in its place
+    assert merged.attrs["trials_to_go"] == 1
+    assert "partial: the study is not finished (1 of the budget of 2 not started)" in out, out
     assert (
         merged.attrs["numerics_version"] == results.NUMERICS_VERSION and "numerics_version_by_trial" not in merged.attrs
     )
