@@ -452,3 +452,18 @@ def test_a_failed_marker_in_colour_is_shown_without_its_colour_codes(tmp_path):
     for damaged in (b"\x00" * 4096, b"ok\n\xff\xfe\n"):
         marker.write_bytes(damaged)
         assert jobs._last_line(marker) == f"its .failed marker is unreadable: {len(damaged)} bytes not text"
+
+
+def test_a_corrupt_job_is_to_resubmit_with_the_missing_ones(tmp_path):
+    """A job whose file is damaged (here: bytes that are no HDF5) is run again by ``local`` and
+    ``submit``: ``status`` lists it among those to resubmit, in its text and its JSON."""
+    toml = tmp_path / "st.toml"
+    toml.write_text(EXPERIMENT)
+    res = tmp_path / "res"
+    exp = experiment.load(toml)
+    result_path(exp, 1, res).parent.mkdir(parents=True)
+    result_path(exp, 1, res).write_bytes(b"not a result file")
+    st = json.loads(here("status", str(toml), "--json", results_dir=res, cwd=tmp_path).stdout)
+    assert (st["corrupt"], st["missing"], st["todo_array"]) == ([1], [0, 2, 3], "0-3"), st
+    text = here("status", str(toml), results_dir=res, cwd=tmp_path).stdout
+    assert "  corrupt: 1\n" in text and text.rstrip().endswith("to resubmit: --array=0-3"), text
