@@ -461,3 +461,16 @@ def test_a_pipe_given_as_the_experiment_is_named_a_pipe(tmp_path):
         experiment.find(fifo)
     assert str(err.value) == (f"{fifo} is a pipe, not a file; give the experiment file (.toml) or its NAME (later "
                               "commands read it again by its path)")  # fmt: skip
+
+
+def test_an_experiment_not_found_names_the_paths_looked_for(tmp_path, monkeypatch):
+    """A NAME is looked for in experiments/ here and in the source tree; a path ending in .toml only
+    where it is (not as experiments/NAME.toml.toml): the message names exactly what was tried."""
+    monkeypatch.chdir(tmp_path)
+    source = Path(experiment.__file__).resolve().parents[2] / "experiments"
+    with pytest.raises(ExperimentError) as info:
+        experiment.load("nope")
+    assert str(info.value) == f"no experiment file 'nope' (looked for nope, experiments/nope.toml, {source}/nope.toml)"
+    with pytest.raises(ExperimentError) as info:
+        experiment.load("nope.toml")
+    assert str(info.value) == "no experiment file 'nope.toml' (looked for nope.toml)"
