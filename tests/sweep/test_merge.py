@@ -281,6 +281,8 @@ def test_stale_files_are_reported_not_merged(exp, tmp_path, capsys, fake_jobs):
     assert cli.main(["--results-dir", str(tmp_path), "status", str(exp_file)]) == 0
     out = capsys.readouterr().out
     assert "done 10  running 0  queued 0  missing 0  failed 0  corrupt 0  stale 2" in out and "stale: 5-6" in out
+    assert "\n    job 5 stale: config differs: epochs 4 != 3\n" in out, out  # why each is stale
+    assert "\n    job 6 stale: numerics version 0 " in out, out
 
 
 def test_a_merge_with_holes_again_with_the_same_stale_job_is_not_refused(exp, tmp_path, fake_jobs):
