@@ -280,7 +280,9 @@ def queued(
             for index in indices:
                 if index in stale and not rerun_stale:  # the task leaves it alone
                     continue
-                out.setdefault(index, (f"{job}_{task}", state))
+                # the first recorded task that holds it; one that runs it over one that waits
+                if index not in out or (state == "RUNNING" and out[index][1] != "RUNNING"):
+                    out[index] = (f"{job}_{task}", state)
     for index in [] if failed is None else [i for i in missing if i not in out]:
         for job, pack, _, pattern in reversed(recorded):  # the last array job that ran it
             try:

@@ -111,6 +111,27 @@ def test_queued_jobs_are_those_of_the_recorded_tasks_still_waiting(tmp_path, mon
     assert queued(exp, tmp_path / "r") == {**waiting, 2: ("4444_2", "PENDING (JobHeldUser)")}
 
 
+def test_a_job_two_array_jobs_hold_is_shown_in_the_task_that_runs_it(tmp_path, monkeypatch):
+    """A job submitted twice (a second ``submit`` while the first array job still waits) is in the
+    tasks of both: the first recorded one was shown, though the later one runs it (``queued``,
+    where the job runs in another task). A task that runs it is shown over one that waits; of
+    two that wait, the first recorded, as before."""
+    from snnsim.sweep.experiment import loads
+    from snnsim.sweep.queue import queued, record_path
+
+    exp = loads(QUEUE)
+    record = record_path(exp, tmp_path / "r")
+    record.parent.mkdir(parents=True)
+    record.write_text("4242 0 0\n4343 0 0\n4444 0 0\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text("#!/bin/sh\nprintf '4242|1|PENDING|Priority\\n4343|1|RUNNING|None\\n"
+                                    "4444|1|PENDING|Priority\\n4242|2|PENDING|Priority\\n4444|2|PENDING|Resources\\n'\n")  # fmt: skip
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    assert queued(exp, tmp_path / "r") == {1: ("4343_1", "RUNNING"), 2: ("4242_2", "PENDING (Priority)")}
+
+
 def test_states_of_jobs_queued_running_in_slurm_and_failed_in_a_tasks_log(tmp_path, monkeypatch):
     """No job has a file: one whose task SLURM runs is running (starting), one whose task waits is
     queued (but running where a process holds its lock), and one whose task has left the queue failed
