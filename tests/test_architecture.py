@@ -94,6 +94,16 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def _imported_from(node: ast.ImportFrom, package: str) -> str:
+    """The module a ``from ... import`` in a module of ``package`` names, relative ones resolved."""
+    base = node.module or ""
+    if node.level:
+        anchor = package.split(".")
+        anchor = anchor[: len(anchor) - (node.level - 1)]
+        base = ".".join(anchor + ([base] if base else []))
+    return base
+
+
 def _imports(path: Path, modules: set[str]) -> set[str]:
     """The snnsim modules a module imports at its top level (not inside functions: those run
     later, after every module has loaded)."""
@@ -104,11 +114,7 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
         if isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("snnsim")}
         elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                anchor = package.split(".")
-                anchor = anchor[: len(anchor) - (node.level - 1)]
-                base = ".".join(anchor + ([base] if base else []))
+            base = _imported_from(node, package)
             if not base.startswith("snnsim"):
                 continue
             for alias in node.names:
@@ -166,11 +172,7 @@ def test_how_files_are_written_and_stops_are_held_import_no_command_line_code():
         found = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
-                base = node.module or ""
-                if node.level:
-                    anchor = package.split(".")
-                    anchor = anchor[: len(anchor) - (node.level - 1)]
-                    base = ".".join(anchor + ([base] if base else []))
+                base = _imported_from(node, package)
                 found |= {base} | {f"{base}.{a.name}" for a in node.names}
             elif isinstance(node, ast.Import):
                 found |= {a.name for a in node.names}

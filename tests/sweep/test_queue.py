@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from snnsim.sweep import queue
 from snnsim.sweep.queue import _failed_in_log, _fill_in
+
+if TYPE_CHECKING:
+    from snnsim.sweep.experiment import Experiment
 
 
 @pytest.mark.parametrize(
@@ -88,24 +93,35 @@ seed = [0, 1, 2, 3, 4]
 """
 
 
+def _recorded_in_a_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, record: str, lines: str) -> Experiment:
+    """Experiment ``QUEUE`` whose ``record`` of submitted array jobs (``id pack reruns-stale`` lines)
+    is written under ``tmp_path / "r"``, and an ``squeue`` on the PATH that answers ``lines``
+    (``%F|%K|%T|%r``, ``\\n`` between them) as SLURM does."""
+    from snnsim.sweep.experiment import loads
+    from snnsim.sweep.queue import record_path
+
+    exp = loads(QUEUE)
+    path = record_path(exp, tmp_path / "r")
+    path.parent.mkdir(parents=True)
+    path.write_text(record)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text(f"#!/bin/sh\nprintf '{lines}\\n'\n")
+    (bin_dir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    return exp
+
+
 def test_queued_jobs_are_those_of_the_recorded_tasks_still_waiting(tmp_path, monkeypatch):
     """Three recorded array jobs, an ``squeue`` that answers as SLURM does (``%F|%K|%T|%r``): a task of
     packs of 2 runs pack 1 (jobs 1 and 4, every third job), a task without packs its own job; an
     ending (COMPLETING) task runs none, a stale job is waited for only where its array job reruns
     stale jobs, and a job that is no array has no task."""
-    from snnsim.sweep.experiment import loads
-    from snnsim.sweep.queue import queued, record_path
+    from snnsim.sweep.queue import queued
 
-    exp = loads(QUEUE)
-    record = record_path(exp, tmp_path / "r")
-    record.parent.mkdir(parents=True)
-    record.write_text("4242 2 0\n4343 0 1\n4444 0 0\n")  # id, pack size, reruns stale jobs
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "squeue").write_text("#!/bin/sh\nprintf '4242|1|PENDING|Priority\\n4343|3|RUNNING|None\\n"
-                                    "4343|0|COMPLETING|None\\n4444|2|PENDING|JobHeldUser\\n999|N/A|RUNNING|None\\n'\n")  # fmt: skip
-    (bin_dir / "squeue").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    exp = _recorded_in_a_queue(tmp_path, monkeypatch, "4242 2 0\n4343 0 1\n4444 0 0\n",  # id, pack size, reruns stale
+                               "4242|1|PENDING|Priority\\n4343|3|RUNNING|None\\n4343|0|COMPLETING|None\\n"
+                               "4444|2|PENDING|JobHeldUser\\n999|N/A|RUNNING|None")  # fmt: skip
     waiting = {1: ("4242_1", "PENDING (Priority)"), 4: ("4242_1", "PENDING (Priority)"), 3: ("4343_3", "RUNNING")}
     assert queued(exp, tmp_path / "r", stale={2, 3}) == waiting  # 4343 reruns stale jobs, 4444 does not
     assert queued(exp, tmp_path / "r") == {**waiting, 2: ("4444_2", "PENDING (JobHeldUser)")}
@@ -116,19 +132,11 @@ def test_a_job_two_array_jobs_hold_is_shown_in_the_task_that_runs_it(tmp_path, m
     tasks of both: the first recorded one was shown, though the later one runs it (``queued``,
     where the job runs in another task). A task that runs it is shown over one that waits; of
     two that wait, the first recorded, as before."""
-    from snnsim.sweep.experiment import loads
-    from snnsim.sweep.queue import queued, record_path
+    from snnsim.sweep.queue import queued
 
-    exp = loads(QUEUE)
-    record = record_path(exp, tmp_path / "r")
-    record.parent.mkdir(parents=True)
-    record.write_text("4242 0 0\n4343 0 0\n4444 0 0\n")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "squeue").write_text("#!/bin/sh\nprintf '4242|1|PENDING|Priority\\n4343|1|RUNNING|None\\n"
-                                    "4444|1|PENDING|Priority\\n4242|2|PENDING|Priority\\n4444|2|PENDING|Resources\\n'\n")  # fmt: skip
-    (bin_dir / "squeue").chmod(0o755)
-    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    exp = _recorded_in_a_queue(tmp_path, monkeypatch, "4242 0 0\n4343 0 0\n4444 0 0\n",
+                               "4242|1|PENDING|Priority\\n4343|1|RUNNING|None\\n4444|1|PENDING|Priority\\n"
+                               "4242|2|PENDING|Priority\\n4444|2|PENDING|Resources")  # fmt: skip
     assert queued(exp, tmp_path / "r") == {1: ("4343_1", "RUNNING"), 2: ("4242_2", "PENDING (Priority)")}
 
 
