@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 from . import signals as _signals
 from .errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_NOT_WRITTEN, EXIT_USAGE, SnnsimError
 from .signals import STOP_SIGNALS, Interrupted
+from .signals import after_writing as after_writing
 from .signals import signals_held as signals_held  # the commands take the stop signals from here
 from .signals import stop_if_signalled as stop_if_signalled
 from .signals import stop_on_signals as stop_on_signals

@@ -312,15 +312,12 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         from .atomic_write import no_empty_folders
-        from .cli import Interrupted
+        from .cli import after_writing
 
         with no_empty_folders(ns.out):  # made by the check of --out: none left where nothing is written
             path = export(ns.result, ns.format, ns.out, ns.repeat, ns.overwrite)
-        try:
+        with after_writing(path):
             print(f"{path} ({ns.format}, repeat {model_of(ns.result, ns.repeat)['repeat']} of {ns.result})")
-        except Interrupted as exc:  # the file is written: say so
-            exc.written = path
-            raise
         return 0
 
     with stop_on_signals():  # scancel in the middle of the write: no temporary left beside --out

@@ -43,8 +43,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .cli import (
-    Interrupted,
     OneLineParser,
+    after_writing,
     announcing,
     description_of,
     guarded,
@@ -385,7 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         elif cfg.study == "ipd" and data_sha256:  # the same for an IPD model's .npz
             out.attrs["data_file_sha256"] = data_sha256
         path = results.write(out, ns.out, overwrite=ns.overwrite)
-        try:
+        with after_writing(path):
             summary = ""
             if "accuracy" in out:
                 summary = f"; accuracy {np.median(out.accuracy.values):.1f} % (median over repeats)"
@@ -394,9 +394,6 @@ def main(argv: list[str] | None = None) -> int:
                           f"{_seen(ds, cfg, out)}"  # fmt: skip
             print(f"{ns.out}: {plural(out.sizes['sample'], 'sample')} x {plural(out.sizes['repeat'], 'repeat')}"
                   f"{summary}")  # fmt: skip
-        except Interrupted as exc:  # the file is written: say so
-            exc.written = path
-            raise
         return 0
 
     def tidy() -> int:

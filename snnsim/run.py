@@ -46,6 +46,7 @@ from .atomic_write import (
 from .cli import (
     Interrupted,
     OneLineParser,
+    after_writing,
     description_of,
     guarded,
     process,
@@ -882,14 +883,10 @@ def _checked(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
             lock.release()
         raise
     if lock is not None:
-        try:
-            with signals_held():  # let go in one step: a stop meanwhile comes after it
-                lock.release()
-        except Interrupted as exc:  # the result file is written: say so
-            from . import results
+        from . import results
 
-            exc.written = results.file_name(out)
-            raise
+        with after_writing(results.file_name(out)), signals_held():  # let go in one step: a stop comes after it
+            lock.release()
     return ds
 
 
@@ -1038,16 +1035,12 @@ def main(argv: list[str] | None = None) -> int:
         from . import results
         from .runner import summarise, unresponsive_note
 
-        try:
+        with after_writing(None if out is None else results.file_name(out)):
             print(summarise(ds))
             if out is not None:
                 print(f"result file: {out}")
             if note := unresponsive_note(ds):
                 print(f"snnsim.run: {note}", file=sys.stderr)
-        except Interrupted as exc:  # the result file is written: say so
-            if out is not None:
-                exc.written = results.file_name(out)
-            raise
         return 0
 
     # around the error handling too: a second signal cannot break a stop; --quiet: no line on a set generated

@@ -90,6 +90,18 @@ def stop_on_signals() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def after_writing(path: str | os.PathLike | None) -> Iterator[None]:
+    """A block run once the command's result ``path`` is written (its summary printed, a lock let
+    go): a stop there names the file (:attr:`Interrupted.written`), whole; None: nothing written."""
+    try:
+        yield
+    except Interrupted as exc:
+        if path is not None:
+            exc.written = path
+        raise
+
+
+@contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Hold the stop signals over a short step that must not be cut in two (a trial's file written
     but not yet recorded): one that arrives meanwhile raises :class:`Interrupted` after the step.
