@@ -346,7 +346,7 @@ def process(main: Callable[[], int]) -> int:
             if not _asks_for_help(sys.argv[1:]):  # --help loads no torch: answered whatever the variable says
                 check_openmp()  # before main imports torch, whose OpenMP library reads it as it loads
         except SnnsimError as exc:
-            print(f"{_prog()}: error: {exc}", file=sys.stderr)
+            print(f"{_prog(main)}: error: {exc}", file=sys.stderr)
             return exc.exit_code
         return main()
     finally:
@@ -354,7 +354,7 @@ def process(main: Callable[[], int]) -> int:
             signal.signal(s, signal.SIG_IGN)
         sys.unraisablehook = unraisable
         if _signals._lost is not None:
-            print(f"{_prog()}: note: {signal.Signals(_signals._lost).name} came as the command ended and did not stop it "
+            print(f"{_prog(main)}: note: {signal.Signals(_signals._lost).name} came as the command ended and did not stop it "
                   "(Python dropped it in a finalizer); what it wrote is whole", file=sys.stderr)  # fmt: skip
             _signals._lost = None
         gc.freeze()
@@ -374,10 +374,14 @@ def _asks_for_help(args: list[str]) -> bool:
     return False
 
 
-def _prog() -> str:
-    """The running command's name as its lines give it (``snnsim.run``, ``snnsim.sweep``)."""
+def _prog(main: Callable[[], int]) -> str:
+    """The running command's name as its lines give it (``snnsim.run``, ``snnsim.sweep``): the
+    module run with ``-m``, or, for the ``snnsim`` console script (no module), the module of its
+    ``main`` (``snnsim.run``, the name its own errors give); else ``snnsim``."""
     spec = getattr(sys.modules.get("__main__"), "__spec__", None)
-    return spec.name.removesuffix(".__main__") if spec is not None else "snnsim"
+    if spec is not None:
+        return spec.name.removesuffix(".__main__")
+    return main.__module__ if main.__module__.startswith("snnsim.") else "snnsim"
 
 
 def print_out(line: str) -> None:

@@ -180,15 +180,15 @@ def test_ctrl_c_while_a_command_loads_is_one_line_and_exit_130(module, tmp_path)
     (site / "other" / "tool.py").write_text("")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
     cmd = [sys.executable, "-X", "importtime", "-m", module, "--out", str(tmp_path / "r.h5")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
-                            preexec_fn=_ctrl_c_as_at_a_terminal)  # fmt: skip
-    for line in proc.stderr:
-        if line.split("|")[-1].strip() == "snnsim":  # the package is imported; the command's modules load next
-            break
-    assert proc.poll() is None  # still held back by sitecustomize
-    os.kill(proc.pid, signal.SIGINT)
-    err = [line for line in proc.stderr.read().splitlines() if not line.startswith("import time:")]
-    code = proc.wait(timeout=300)
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path, env=env,
+                          preexec_fn=_ctrl_c_as_at_a_terminal) as proc:  # fmt: skip
+        for line in proc.stderr:
+            if line.split("|")[-1].strip() == "snnsim":  # the package is imported; the command's modules load next
+                break
+        assert proc.poll() is None  # still held back by sitecustomize
+        os.kill(proc.pid, signal.SIGINT)
+        err = [line for line in proc.stderr.read().splitlines() if not line.startswith("import time:")]
+        code = proc.wait(timeout=300)
     if module == "other.tool":  # not snnsim's command: Python's KeyboardInterrupt, as without snnsim
         assert code != 130 and err[-1] == "KeyboardInterrupt", (code, err)
         return

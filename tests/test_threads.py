@@ -104,6 +104,24 @@ def test_an_omp_num_threads_that_is_no_count_is_refused_in_one_line(tmp_path, va
     assert not (tmp_path / "r.h5").exists()
 
 
+def test_the_snnsim_command_names_itself_as_its_other_errors_do(tmp_path):
+    """The ``snnsim`` console script (no ``-m`` module) refused a bad ``OMP_NUM_THREADS`` as
+    ``snnsim: error:`` while its other errors say ``snnsim.run: error:``; both say the latter."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("snnsim")
+    env = dict(os.environ, OMP_NUM_THREADS="abc")
+    refused = subprocess.run([str(script), "--out", str(tmp_path / "r.h5")], env=env, capture_output=True, text=True)
+    assert refused.returncode == 2 and refused.stderr.startswith("snnsim.run: error: OMP_NUM_THREADS='abc'"), (
+        refused.stderr
+    )
+    bad_flag = subprocess.run([str(script), "--tau", "abc"], capture_output=True, text=True)
+    assert bad_flag.returncode == 2 and bad_flag.stderr.startswith("snnsim.run: error: "), bad_flag.stderr
+    assert not (tmp_path / "r.h5").exists()
+
+
 @pytest.mark.parametrize("command", ["snnsim.run", "snnsim.sweep", "snnsim.plots"])
 def test_a_help_request_is_answered_whatever_omp_num_threads_says(command):
     """``--help`` loads no torch (OpenMP's library never reads the variable): it was refused as
