@@ -398,6 +398,47 @@ def _drop_stdout() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
+class _ReaderMayGo:
+    """``sys.stdout`` while a command runs: a write or flush that finds its reader gone (``| head``
+    has the lines it wanted; a ``BrokenPipeError``) sends what follows to the null device and
+    returns as if written, so that the command's work and exit code stay its own (with stdout
+    unbuffered, ``PYTHONUNBUFFERED=1``, every ``print`` writes at once)."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            _drop_stdout()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            _drop_stdout()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _stdout_reader_may_go() -> Iterator[None]:
+    """Run the block with ``sys.stdout`` as :class:`_ReaderMayGo`; the stream as it was after."""
+    stream = sys.stdout
+    if stream is None or isinstance(stream, _ReaderMayGo):
+        yield
+        return
+    sys.stdout = wrapper = _ReaderMayGo(stream)
+    try:
+        yield
+    finally:
+        if sys.stdout is wrapper:
+            sys.stdout = stream
+
+
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
 _format_warning = warnings.formatwarning
 
@@ -425,12 +466,13 @@ def guarded(
     """Run a command's ``body`` and return its exit code; a :class:`~snnsim.errors.SnnsimError`
     becomes one line on stderr and the error's exit code, a path that cannot be made or written
     (a file in the way of a folder, no permission, a read-only file system) one line and exit
-    code 2 (5 for a full disk), Ctrl-C exit code 130, and a closed output pipe (``| head``) a
-    quiet stop. ``memory``: the options that size the command's memory, named when it runs out;
+    code 2 (5 for a full disk), Ctrl-C exit code 130; output to a closed pipe (``| head``) is
+    dropped quietly and the command goes on to its own exit code. ``memory``: the options that size the command's memory, named when it runs out;
     ``out``: the command's output, named when a write error carries no path (a full disk under
     matplotlib)."""
     try:
-        return body()
+        with _stdout_reader_may_go():
+            return body()
     except SnnsimError as exc:
         one_line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # quoted library text
         print(f"{prog}: error: {one_line}", file=sys.stderr)
