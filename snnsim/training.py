@@ -296,11 +296,12 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
     buffer = io.BytesIO()
     torch.save({"key": key, "model": model.state_dict(), "trainer": trainer.state_dict(), "loop": state.to_dict()},
                buffer)  # fmt: skip
-    write_bytes(path, buffer.getvalue(), overwrite=True, durable=False, result=False)  # read back with a check
     sidecar = Path(f"{path}.json")
     info = {"epoch": state.epoch, "epochs": epochs, "configs": key_configs(key),
             "versions": json.loads(key).get("versions", {}), "numerics_version": key_numerics(key)}  # fmt: skip
-    with signals_held():  # the checkpoint is in place: a stop now would leave the previous epoch's sidecar
+    # a stop as the checkpoint is put in place comes after its sidecar: not with the previous epoch's
+    with signals_held():
+        write_bytes(path, buffer.getvalue(), overwrite=True, durable=False, result=False)  # read back with a check
         try:
             write_bytes(sidecar, json.dumps(info).encode(), overwrite=True, durable=False, result=False)
         except WriteFailed:  # the old sidecar names an epoch before the checkpoint's: no sidecar says less, not wrong
@@ -486,8 +487,9 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             own = _count_part(state, own, model, epoch + 1)
             if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
                 try:
-                    save_checkpoint(checkpoint, key, model, trainer, state, epochs)
-                    options.owned(checkpoint)
+                    with signals_held():  # a stop comes once the run knows the checkpoint for its own
+                        save_checkpoint(checkpoint, key, model, trainer, state, epochs)
+                        options.owned(checkpoint)
                 except WriteFailed as exc:  # a full disk or quota: the training itself goes on
                     if Path(exc.path) != checkpoint:  # the checkpoint is in place, its sidecar is not
                         options.owned(checkpoint)

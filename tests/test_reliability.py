@@ -440,8 +440,41 @@ def test_a_stop_as_a_checkpoint_is_put_in_place_says_no_result_was_written(tmp_p
         [*TINY, "--epochs", "2", "--out", str(out)],
     )
     assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
-    assert proc.stderr == "snnsim.run: stopped by SIGTERM; no result written\n", proc.stderr
+    assert proc.stderr == ("snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch 1 of 2 stays "
+                           f"({tmp_path / '.r.h5.r0-0.ckpt'}): the same command resumes from it\n"), proc.stderr  # fmt: skip
     assert not out.exists() and (tmp_path / ".r.h5.r0-0.ckpt").is_file()
+
+
+def test_a_stop_as_a_later_checkpoint_is_put_in_place_names_the_epoch_it_holds(tmp_path):
+    """SIGTERM as the checkpoint of epoch 2 was put in place (held until it is there) stopped the
+    run before its sidecar was written: the line said "the checkpoint of epoch 1 of 3 stays" (the
+    old sidecar's epoch) of a checkpoint that held epoch 2, from which the rerun resumed. The stop
+    comes once the checkpoint and its sidecar name one epoch."""
+    import json
+
+    from snnsim import run
+
+    out = tmp_path / "r.h5"
+    proc = _terminated_in(
+        "real = os.replace\n"
+        "seen = []\n"
+        "def stopped(src, dst):\n"
+        "    if str(dst).endswith('.ckpt'):\n"
+        "        seen.append(dst)\n"
+        "        if len(seen) == 2:\n"
+        "            os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    real(src, dst)\n"
+        "os.replace = stopped\n",
+        [*TINY, "--epochs", "3", "--out", str(out)],
+    )
+    checkpoint = tmp_path / ".r.h5.r0-0.ckpt"
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert proc.stderr == ("snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch 2 of 3 stays "
+                           f"({checkpoint}): the same command resumes from it\n"), proc.stderr  # fmt: skip
+    assert json.loads(Path(f"{checkpoint}.json").read_text())["epoch"] == 2
+    rerun = run_here(run.main, *[a for a in TINY if a != "--quiet"], "--epochs", "3", "--out", out, cwd=ROOT)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming from the checkpoint after epoch 2 of 3" in rerun.stderr
 
 
 def test_a_stop_before_anything_is_written_leaves_no_folder_of_out(tmp_path):
