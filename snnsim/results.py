@@ -582,6 +582,18 @@ def _damage(stored: object, datasets: dict[str, tuple[object, object]], attrs: d
     return None if _intact(stored, datasets, attrs, dataset_attrs) else "data damaged after writing (checksum mismatch)"
 
 
+def _unreadable(exc: Exception) -> str:
+    """Why h5py could not read a result file, as :func:`load` words it: a file cut short (a copy or
+    download that stopped) with the bytes it holds and those its header names, else the kind of
+    error."""
+    import re
+
+    if cut := re.search(r"truncated file: eof = (\d+).*?stored_eof = (\d+)", str(exc)):
+        held, whole = int(cut[1]), int(cut[2])
+        return f"cut short ({held:,} of its {whole:,} bytes; a copy or download that did not finish?)"
+    return f"unreadable ({type(exc).__name__})"
+
+
 def verify(path: str | os.PathLike) -> str | None:
     """None when every array and attribute of the result file ``path`` reads back as written
     (its ``data_sha256``; files older than numerics version 3 without one: every array reads),
@@ -670,7 +682,7 @@ def load(path: str | os.PathLike) -> xr.Dataset:
         damage = verify(path)
         ds = None
     except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
-        raise ResultError(f"{path} is not a readable result file: unreadable ({type(exc).__name__})") from None
+        raise ResultError(f"{path} is not a readable result file: {_unreadable(exc)}") from None
     if damage:
         raise ResultError(f"{path} is not a readable result file: {damage}")
     if ds is None:  # a layout the fast reader does not know: xarray's own reader

@@ -294,6 +294,19 @@ def test_load_rejects_missing_damaged_and_incomplete(tmp_path):
             results.load(folder)
 
 
+def test_a_result_file_cut_short_is_named_so_with_its_bytes(tmp_path):
+    """A result file cut short (a copy or download that stopped) was "not a readable result file:
+    unreadable (OSError)" to every command that reads one, though h5py names the cut. It says the
+    file is cut short, with the bytes it holds and those its header names."""
+    whole = results.write(_dataset(), tmp_path / "r.h5").read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(whole[: len(whole) // 2])
+    expected = f"{cut} is not a readable result file: cut short ({len(whole) // 2:,} of its {len(whole):,} bytes; "
+    with pytest.raises(ResultError) as refused:
+        results.load(cut)
+    assert str(refused.value).startswith(expected), refused.value
+
+
 def test_a_complete_mark_of_true_is_no_complete_mark(tmp_path):
     """``complete`` must be the number 1: a file whose mark is a boolean True (not what snnsim
     writes; another program's, or one edited) is incomplete, for load and for a sweep's states.
