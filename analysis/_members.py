@@ -4,6 +4,7 @@ number of decoders), the run config of a member, and a trained batch of decoders
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 
 import torch
@@ -18,18 +19,25 @@ from snnsim.training import FitOptions
 
 
 def member_args(prog: str, doc: str, models: int) -> argparse.Namespace:
-    """Parse ``DATA... [--models N]`` (members of the synthetic BMI family, ``weak:1``; ``N``
-    decoders per member, default ``models``); a bad member is refused before any training."""
+    """Parse ``DATA... [--models N]`` (members of the synthetic BMI family, ``weak:1``, also as
+    ``--data`` spells them, ``synthetic:weak:1``; ``N`` decoders per member, default ``models``); a
+    bad member, or a file, is refused before any training."""
     ap = parser(prog, doc)
     ap.add_argument("data", nargs="+", help="members of the synthetic family, e.g. weak:1")
     ap.add_argument("--models", type=positive_int, default=models, metavar="N",
                     help=f"decoders trained per member, seeds 0..N-1 (default {models})")  # fmt: skip
     args = ap.parse_args()
-    for data in args.data:
+    for i, data in enumerate(args.data):
+        # --data's spelling (synthetic:weak:1, synthetic) names the same member
+        text = data if data == "synthetic" or data.startswith("synthetic:") else f"synthetic:{data}"
         try:
-            parse_source(f"synthetic:{data}")
+            parse_source(text)
         except ValueError as exc:
+            if os.path.exists(data):  # a run's result file, a data file: no member
+                ap.error(f"{data} is a {'folder' if os.path.isdir(data) else 'file'}, not a member of the synthetic "
+                         "family; give members such as weak:1 (each is generated and trained on here)")  # fmt: skip
             ap.error(f"{data}: {exc}")
+        args.data[i] = text.removeprefix("synthetic").removeprefix(":") or "standard"
     return args
 
 

@@ -209,6 +209,14 @@ BAD_INPUT = [
     ("bmi_epoch_curves", ["weak:1", "--models", "0"], "--models: expected an integer >= 1, got '0'"),
     ("bmi_linear_by_gradient", ["weak:1", "nonsense:1"], "nonsense:1: unknown synthetic generator 'nonsense'"),
     ("bmi_linear_by_gradient", ["weak:1", "--models", "0"], "--models: expected an integer >= 1, got '0'"),
+    # a member as --data spells it was "'synthetic:synthetic:weak:1' is no synthetic data set", and a
+    # run's file "unknown synthetic generator 'r.h5' in 'synthetic:r.h5'"
+    (
+        "bmi_ensemble",
+        ["synthetic:weak:1", "synthetic:nonsense:1"],
+        "synthetic:nonsense:1: unknown synthetic generator 'nonsense' in 'synthetic:nonsense:1'",
+    ),
+    ("bmi_epoch_curves", ["synthetic", "{snn}"], "is a file, not a member of the synthetic family; give members"),
     ("bmi_heldout_data", ["{notes}"], "notes.txt exists; give a new path"),
     ("bmi_heldout_data", ["{notes}/x.pkl"], "notes.txt"),
     ("bmi_heldout_data", ["{notes}.d/"], "notes.txt.d/ names a folder; give a file name such as"),
