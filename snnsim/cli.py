@@ -53,7 +53,9 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
             words = message.removeprefix("unrecognized arguments:").split(";")[0].split()
-            if meant := _flags_meant(self, words):
+            if split := _unit_apart(getattr(self, "_given", []), words):
+                message = split
+            elif meant := _flags_meant(self, words):
                 message += f"; did you mean {', '.join(meant)}?"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -63,6 +65,26 @@ class OneLineParser(argparse.ArgumentParser):
         args = list(sys.argv[1:] if args is None else args)
         self._given = args  # for error(): the subcommand whose flags a misspelt one may mean
         return super().parse_known_args(_attach_dashed_values(self, args), namespace)
+
+
+def _unit_apart(given: list[str], words: list[str]) -> str | None:
+    """The error of a duration setting's flag given its unit as a word apart (``--tau 2 ms``, which
+    argparse calls "unrecognized arguments: ms"): the flag, and the value as one word; None for
+    other ``words``."""
+    from .config import DURATION_FIELDS
+    from .units import _DURATION_UNITS
+
+    for i, word in enumerate(given):
+        if word not in _DURATION_UNITS or word not in words or i == 0:
+            continue
+        flag, _, value = given[i - 1].partition("=")  # --tau=2 ms
+        if not value and i >= 2:
+            flag, value = given[i - 2], given[i - 1]  # --tau 2 ms
+        duration = flag.startswith("--") and flag[2:].replace("-", "_") in DURATION_FIELDS
+        if duration and re.fullmatch(r"[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value):
+            return (f"{flag}: {value} {word} is a number and a unit apart; give them as one word, "
+                    f"{flag} {value}{word}")  # fmt: skip
+    return None
 
 
 def _flags_meant(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:

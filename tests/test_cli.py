@@ -457,3 +457,26 @@ def test_a_reader_gone_before_the_last_line_leaves_the_exit_code_of_the_work(tmp
         assert done.returncode == 0, (module, done.stderr)
         assert done.stderr == "" and (tmp_path / out).stat().st_size > 0
     assert int(results.load(tmp_path / "p.h5").sizes["sample"]) == 4
+
+
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["--tau", "2", "ms"], "--tau: 2 ms is a number and a unit apart; give them as one word, --tau 2ms"),
+        (["--tau=2", "ms"], "--tau: 2 ms is a number and a unit apart; give them as one word, --tau 2ms"),
+        (
+            ["--tau-syn", "0.5", "µs"],
+            "--tau-syn: 0.5 µs is a number and a unit apart; give them as one word, --tau-syn 0.5µs",
+        ),
+        (["--epochs", "2", "s"], "unrecognized arguments: s"),  # no duration: no unit to join
+    ],
+)
+def test_a_duration_given_with_its_unit_apart_is_told_to_join_them(args, said, capsys):
+    """``--tau 2 ms`` (the unit as a shell word of its own) was "unrecognized arguments: ms", which
+    names neither the flag nor the fix. A duration's flag says its value and unit go together."""
+    from snnsim import run
+
+    with pytest.raises(SystemExit) as info:
+        run.build_parser().parse_args([*args, "--out", "r.h5"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"snnsim.run: error: {said}\n"
