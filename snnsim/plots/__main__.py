@@ -124,7 +124,8 @@ def figures_for(ds: xr.Dataset, window: Sequence[float] | None = None, path: Pat
     if "confusion" in ds and any(d in ds.dims for d in plots.ipd.MODEL_SPACE_DIMS):
         out["model_space"] = lambda: plots.model_space_figure(ds)
     if {"w1", "w2"} <= set(ds.data_vars) and (sel := first_trained(ds["w1"])) is not None:
-        out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None)
+        threshold = None if is_bmi(ds) else 0.5  # the notebook's re-ordering is the IPD network's
+        out["weights"] = lambda: plots.weight_matrices(ds, sel=sel or None, threshold=threshold)
         profiles = plots.input_weight_profiles if is_bmi(ds) else plots.hidden_weight_profiles
         out["weight_profiles"] = lambda: profiles(ds, sel=sel or None)
     if {"time", "y_true", "y_pred"} <= set(ds.data_vars):

@@ -595,7 +595,7 @@ def weight_matrices(
     w1: xr.Dataset | ArrayLike,
     w2: ArrayLike | None = None,
     *,
-    threshold: float = 0.5,
+    threshold: float | None = 0.5,
     repeat: int = 0,
     sel: dict | None = None,
 ) -> Figure:
@@ -603,15 +603,23 @@ def weight_matrices(
     output) and W1 W2 (input x output), each with a colour bar.
 
     ``w1``/``w2`` are numpy arrays, or ``w1`` is a dataset with variables ``w1`` (repeat,
-    input, hidden) and ``w2`` (repeat, hidden, output).
+    input, hidden) and ``w2`` (repeat, hidden, output). ``threshold``: the notebook's re-ordering
+    (:func:`reorder_hidden`, whose 0.5 fits the IPD network's weights); None draws the hidden
+    neurons in index order (a BMI decoder: its weights lie far below 0.5).
     """
     a, b = weights_of(w1, w2, repeat, sel)
-    a, b, order = reorder_hidden(a, b, threshold)
+    if threshold is None:
+        order = np.arange(a.shape[1])
+        how = "Weights, hidden neurons in index order"
+    else:
+        a, b, order = reorder_hidden(a, b, threshold)
+        how = f"Weights, hidden neurons sorted by weighted mean input index (|w| < {threshold:g} last)"
     fig = new_figure(10.0, 3.2)
     axes = fig.subplots(1, 3)
+    hidden = "Hidden neuron" if threshold is None else "Hidden neuron (re-ordered)"
     panels = (
-        (a, "$W_1$", "Hidden neuron (re-ordered)", "Input neuron index"),
-        (b, "$W_2$", "Output neuron index", "Hidden neuron (re-ordered)"),
+        (a, "$W_1$", hidden, "Input neuron index"),
+        (b, "$W_2$", "Output neuron index", hidden),
         (a @ b, "$W_1W_2$", "Output neuron index", "Input neuron index"),
     )
     for ax, (m, title, xlabel, ylabel) in zip(axes, panels):
@@ -624,8 +632,7 @@ def weight_matrices(
         fig.colorbar(im, ax=ax, label="Weight")
     fig.suptitle(
         wrapped(
-            f"Weights, hidden neurons sorted by weighted mean input index (|w| < {threshold:g} last)"
-            + model_drawn(w1, repeat, sel),
+            how + model_drawn(w1, repeat, sel),
             fig,
         )
     )

@@ -310,6 +310,25 @@ def test_weight_profiles_of_a_bmi_window_run_are_neuron_by_bin_images(bmi_ds):
         np.testing.assert_allclose(ax.images[0].get_array(), w1[:, j].reshape(20, 48).T)  # bin-major channels
 
 
+def test_weight_matrices_of_a_bmi_run_draw_the_hidden_neurons_in_index_order(bmi_ds):
+    """The CLI's weights figure of a BMI result used the notebook's re-ordering of the IPD network,
+    whose 0.5 lies far above a BMI decoder's weights: every neuron counted "weak", the order was
+    argsort's of equal keys, and the title said "sorted by weighted mean input index (|w| < 0.5
+    last)". It draws the neurons in index order and says so; an IPD result keeps the notebook's."""
+    from snnsim.plots.__main__ import figures_for
+
+    ds = with_weights(bmi_ds, 960)
+    ds = ds.assign(w1=ds.w1 * 0.08, w2=ds.w2 * 0.08)  # a BMI decoder's scale
+    fig = figures_for(ds)["weights"]()
+    assert fig.get_suptitle().startswith("Weights, hidden neurons in index order"), fig.get_suptitle()
+    assert "|w|" not in fig.get_suptitle() and "re-ordered" not in " ".join(figure_texts(fig))
+    np.testing.assert_array_equal(fig.snnsim_order, np.arange(6))
+    w1, w2 = ds.w1.isel(repeat=0).values, ds.w2.isel(repeat=0).values
+    panels = [ax for ax in fig.axes if ax.images]
+    np.testing.assert_allclose(panels[0].images[0].get_array(), w1)
+    np.testing.assert_allclose(panels[1].images[0].get_array(), w2)
+
+
 def test_weight_profiles_of_a_bmi_bins_run_are_weights_per_recorded_neuron(bmi_ds):
     ds = with_weights(bmi_ds, 48)
     fig = plots.input_weight_profiles(ds, n=4)
