@@ -22,9 +22,11 @@ def _run(*args):
 @pytest.mark.slow
 def test_bench_ipd_quick(tmp_path):
     """Each case in its own process (a baseline and snnsim's CLI), the grid through sweep local;
-    the table and the raw JSON record."""
-    out = _run("benchmarks/bench_ipd.py", "--quick", "--only", "notebook loop,snnsim fused", "--no-tuned",
-               "--results", str(tmp_path))  # fmt: skip
+    the table and the raw JSON record. --quick with --runs 2 timed each case once without a word
+    (a smoke run's one run won over the repeats asked for): the median was of one run. --runs
+    given is the number of runs."""
+    out = _run("benchmarks/bench_ipd.py", "--quick", "--runs", "2", "--only", "notebook loop,snnsim fused",
+               "--no-tuned", "--results", str(tmp_path))  # fmt: skip
     rows = {
         line.split("|")[1].strip(): line for line in out.splitlines() if line.startswith("| ") and "case" not in line
     }
@@ -33,6 +35,7 @@ def test_bench_ipd_quick(tmp_path):
     (record,) = tmp_path.glob("cpu-*-quick.json")
     data = json.loads(record.read_text())
     assert set(data["times"]) == {"notebook loop", "snnsim fused"} and data["grids"][0]["experiment"] == "smoke"
+    assert [len(by["default"]) for by in data["times"].values()] == [2, 2]  # the runs asked for
     assert "snnsim.run" in data["commands"]["snnsim fused"] and data["machine"]["torch"]
     assert data["complete"] is True  # a run stopped part-way: false (test_bench_ipd_stopped_part_way_...)
     # which processor: two machines of one vendor name differed 3x in speed
@@ -262,15 +265,6 @@ def test_bench_ipd_stopped_part_way_keeps_the_timings_it_made(tmp_path):
     data = json.loads(record.read_text())
     assert data["complete"] is False and list(data["times"]) == ["notebook loop"], data
     assert len(data["times"]["notebook loop"]["default"]) == 1 and data["speed_probe"]["before"] > 0
-
-
-def test_bench_ipd_quick_takes_the_runs_asked_for(tmp_path):
-    """--quick with --runs 2 timed each case once without a word (a smoke run's one run won over
-    the repeats asked for): the median was of one run. --runs given is the number of runs."""
-    _run("benchmarks/bench_ipd.py", "--quick", "--runs", "2", "--only", "snnsim fused", "--no-grid", "--no-tuned",
-         "--results", str(tmp_path))  # fmt: skip
-    (record,) = tmp_path.glob("cpu-*-quick.json")
-    assert len(json.loads(record.read_text())["times"]["snnsim fused"]["default"]) == 2
 
 
 @pytest.mark.slow
