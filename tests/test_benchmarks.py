@@ -131,30 +131,21 @@ def test_device_agreement_refuses_a_missing_gpu():
 
 
 @pytest.mark.slow
-def test_resume_after_kill_takes_a_workdir_relative_to_where_it_is_called(tmp_path):
-    """The runs start in the source tree: a relative WORKDIR was made where the script was called,
-    and the runs' results written below the source tree ("no result file at w/.../r.h5", exit 2)."""
+def test_resume_after_kill_runs_again_a_reference_of_other_settings(tmp_path):
+    """A WORKDIR of an earlier call whose uninterrupted run was made with other settings (here one
+    epoch, as by an earlier version of the case): it was reused, and every resumed run compared
+    against it ("DIFFER", exit 1). It is run again now, with a line that says why; one of the
+    same settings and versions is still reused. The WORKDIR is given relative to where the script
+    is called: the runs start in the source tree, and a relative WORKDIR was made where the script
+    was called and the runs' results written below the source tree ("no result file at
+    w/.../r.h5", exit 2)."""
+    from snnsim import run as run_cli
+
     # no PATH here: each run's process found /bin/cc, which cannot link without PATH (no ld), so it
     # spent about 10 s of CPU on two failed compiles of the kernels, warned, and ran the fused
     # backend's torch loops. Those loops, without the compiles: the kill's window as before
     env = {"MODES": "boundary", "PYTHONPATH": str(ROOT), "SNNSIM_NO_NATIVE": "1"}
     case = "ipd-fused-val-ema"  # the fused backend: the three runs train in a fraction of snnTorch's time
-    proc = run_here(ROOT / "benchmarks" / "resume_after_kill.py", "w", case, cwd=tmp_path, env=env)
-    assert proc.returncode == 0, proc.stderr
-    assert f"| {case} | boundary |" in proc.stdout and proc.stdout.rstrip().endswith("EQUAL |"), proc.stdout
-    assert (tmp_path / "w" / case / "whole" / "r.h5").is_file()
-
-
-@pytest.mark.slow
-def test_resume_after_kill_runs_again_a_reference_of_other_settings(tmp_path):
-    """A WORKDIR of an earlier call whose uninterrupted run was made with other settings (here one
-    epoch, as by an earlier version of the case): it was reused, and every resumed run compared
-    against it ("DIFFER", exit 1). It is run again now, with a line that says why; one of the
-    same settings and versions is still reused."""
-    from snnsim import run as run_cli
-
-    env = {"MODES": "boundary", "PYTHONPATH": str(ROOT), "SNNSIM_NO_NATIVE": "1"}
-    case = "ipd-fused-val-ema"
     script = ROOT / "benchmarks" / "resume_after_kill.py"
     sys.path.insert(0, str(script.parent))
     try:
@@ -164,10 +155,11 @@ def test_resume_after_kill_runs_again_a_reference_of_other_settings(tmp_path):
     whole = tmp_path / "w" / case / "whole" / "r.h5"
     old = [a if a != "6" else "1" for a in rak.CASES[case]]
     assert run_here(run_cli.main, *old, "--out", whole, cwd=ROOT, env=env).returncode == 0
-    proc = run_here(script, tmp_path / "w", case, cwd=tmp_path, env=env)
+    proc = run_here(script, "w", case, cwd=tmp_path, env=env)  # relative to the call's folder
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{case}: the reference whole/r.h5 of an earlier call has other settings (epochs)" in proc.stdout
-    assert proc.stdout.rstrip().endswith("EQUAL |"), proc.stdout
+    assert f"| {case} | boundary |" in proc.stdout and proc.stdout.rstrip().endswith("EQUAL |"), proc.stdout
+    assert whole.is_file() and (tmp_path / "w" / case / "boundary" / "r.h5").is_file()
     made = whole.stat().st_mtime_ns
     again = run_here(script, tmp_path / "w", case, cwd=tmp_path, env=env)  # its own reference: reused
     assert again.returncode == 0 and "running it again" not in again.stdout, again.stdout
