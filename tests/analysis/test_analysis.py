@@ -242,6 +242,7 @@ BAD_INPUT = [
 IN_PROCESS = {i for i, (name, _, _) in enumerate(BAD_INPUT) if any(n == name for n, _, _ in BAD_INPUT[:i])}
 
 
+@pytest.mark.xdist_group("analysis-files")  # the files, made once on one xdist worker
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("case", "name", "args", "message"),
@@ -261,6 +262,7 @@ def test_bad_input_is_one_line_and_exit_code_2(files, case, name, args, message)
     assert proc.stdout == ""
 
 
+@pytest.mark.xdist_group("analysis-files")  # the files, made once on one xdist worker
 def test_readout_table_skips_the_missing_seed_and_says_so(files):
     proc = run_in_here("ipd_readout_table", files["readouts"], "ref")
     assert proc.returncode == 0, proc.stderr
@@ -372,6 +374,7 @@ def test_model_space_table_gives_medians_not_means(tmp_path):
     assert "| rec (vs ff) | +3.00 [+3.00 to +13.00] | +3.00 | 6 of 6 |" in lines
 
 
+@pytest.mark.xdist_group("analysis-files")  # the files, made once on one xdist worker
 def test_model_space_table_shows_short_and_empty_settings(files):
     proc = run_in_here("ipd_model_space_table", files["model_space"])
     assert proc.returncode == 0, proc.stderr
@@ -411,6 +414,7 @@ def test_model_space_table_compares_each_value_with_the_first(tmp_path):
     ]
 
 
+@pytest.mark.xdist_group("analysis-files")  # the files, made once on one xdist worker
 def test_learning_curve_table_marks_the_missing_rotation(files):
     proc = run_in_here("bmi_learning_curve_table", files["curve"])
     assert proc.returncode == 0, proc.stderr
@@ -425,6 +429,7 @@ def test_learning_curve_table_marks_the_missing_rotation(files):
     ]
 
 
+@pytest.mark.xdist_group("analysis-files")  # the files, made once on one xdist worker
 def test_bmi_table_rows(files):
     proc = run_in_here("bmi_table", files["snn"], files["ridge"])
     assert proc.returncode == 0, proc.stderr
@@ -479,6 +484,7 @@ def refit_run(tmp_path_factory, bmi_path) -> Path:
     return folder
 
 
+@pytest.mark.xdist_group("analysis-refit")  # the run, made once on one xdist worker
 @pytest.mark.slow
 def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, bmi_path, tmp_path):
     """A run made from ``--data bmi.pkl`` (relative) and read from another folder: refused in
@@ -521,6 +527,7 @@ def test_readout_refit_takes_the_runs_data_file_from_another_folder(refit_run, b
     assert rows[0].split(" | ")[3].split(" / ")[0] == f"{trained:.3f}"  # the run's own validation FVAF
 
 
+@pytest.mark.xdist_group("analysis-refit")  # the run, made once on one xdist worker
 @pytest.mark.slow
 def test_readout_refit_data_and_runs_may_begin_with_a_tilde(refit_run, tmp_path):
     """``--data=~/bmi.pkl`` and a quoted ``"~/run.h5"`` (a ``~`` the shell leaves) are in the home
