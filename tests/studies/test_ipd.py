@@ -176,11 +176,13 @@ def test_the_evaluation_after_training_shows_a_bar_on_a_terminal_not_in_a_log(tm
     a loaded machine) passed without a word. A terminal shows a bar of the batches evaluated,
     after the training bar and cleared as it is; ``--quiet`` and a log (stderr not a terminal) get
     no bar."""
-    import subprocess
     import sys
     from pathlib import Path
 
+    from in_process import run_here
     from terminal import on_a_terminal
+
+    from snnsim import run as run_module
 
     root = Path(__file__).resolve().parents[2]
     run_cli = [sys.executable, "-m", "snnsim.run", "--backend", "fused", "--epochs", "1", "--n-train-batches", "3",
@@ -192,8 +194,8 @@ def test_the_evaluation_after_training_shows_a_bar_on_a_terminal_not_in_a_log(tm
     assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
     code, out, shown = on_a_terminal([*run_cli, "--quiet", "--out", str(tmp_path / "b.h5")], cwd=root)
     assert code == 0 and "evaluating" not in shown, shown
-    proc = subprocess.run([*run_cli, "--out", str(tmp_path / "c.h5")], cwd=root, capture_output=True, text=True,
-                          timeout=300)  # fmt: skip
+    # a log: in this process (in_process.run_here), its stderr not a terminal; the terminal's runs are processes
+    proc = run_here(run_module.main, *run_cli[3:], "--out", tmp_path / "c.h5", cwd=root)
     assert proc.returncode == 0 and "evaluating" not in proc.stderr, proc.stderr
 
 
