@@ -247,6 +247,77 @@ def test_early_stopping_keeps_each_models_best_epoch_and_stops_after_patience_ep
     np.testing.assert_array_equal(model.w[:, 0].detach().numpy(), [2, 2])
 
 
+def test_hooks_see_which_models_each_epoch_trained():
+    """The early-stopping scores above (patience 2): model 0 stops after epoch 4, so the records of
+    epochs 5 and 6 given to the hooks say it did not train them (a monitor leaves it out there)."""
+    from snnsim.training import FitOptions, fit_epochs
+
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.zeros(2, 1))
+    seen = []
+    trainer = _Scripted(model, [(1, 1), (3, 2), (3, 3), (2, 4), (9, 5), (9, 6)])
+    fit_epochs(model, trainer, 2, 6, 2, "", FitOptions(progress=False, hooks=[lambda r: seen.append(r.tracked)]))
+    assert [list(t) for t in seen] == [[True, True]] * 4 + [[False, True]] * 2
+
+
+class _Resumable(_Scripted):
+    """:class:`_Scripted` that a checkpoint can hold (it has no state besides its epoch count)."""
+
+    def state_dict(self):
+        return {"epochs": self.epochs}
+
+    def load_state_dict(self, state):
+        self.epochs = state["epochs"]
+
+
+def test_a_fit_resumed_after_every_model_stopped_early_trains_no_more_epochs(tmp_path):
+    """Patience 1: both models score their best in epoch 1, so both stop after epoch 2 and the
+    checkpoint of epoch 2 holds no tracked model. A fit resumed from it (a stop after the last
+    checkpoint, before the result was written) trains no epoch more and keeps epoch 1's weights."""
+    from snnsim.training import FitOptions, fit_epochs
+
+    def fit(trainer):
+        model.w.data.zero_()
+        return fit_epochs(model, trainer, 2, 5, 1, "", FitOptions(progress=False, checkpoint=tmp_path / "c.pt"))
+
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.zeros(2, 1))
+    first = fit(_Resumable(model, [(2, 2), (1, 1)]))
+    again = _Resumable(model, [(9, 9)] * 3)
+    resumed = fit(again)
+    assert resumed.resumed_from == 2 and again.epochs == 2  # none trained after the checkpoint's
+    np.testing.assert_array_equal(resumed.loss, first.loss)
+    np.testing.assert_array_equal(model.w[:, 0].detach().numpy(), [1, 1])
+
+
+def test_a_learning_rate_too_small_for_small_gradients_is_refused():
+    """Gradients of 1e-5 are well above Adam's eps (1e-8): its steps are full steps of about the
+    learning rate, 1e-12, which is below float32's resolution of a weight of 1, so no weight moves.
+    That is refused after epoch 1, as for large gradients (a small gradient does not hide it)."""
+    from snnsim.errors import DivergedError
+    from snnsim.training import FitOptions, fit_epochs
+
+    class Small(_Scripted):
+        def __init__(self, model):
+            super().__init__(model, [])
+            self.optimiser = torch.optim.Adam([model.w], lr=1e-12)
+
+        def epoch(self, on_batch):
+            self.optimiser.zero_grad()
+            (1e-5 * self.model.w.sum()).backward()
+            self.optimiser.step()
+            on_batch()
+            return np.zeros(2)
+
+        def validate(self):
+            return None
+
+    model = torch.nn.Module()
+    model.w = torch.nn.Parameter(torch.ones(2, 1))
+    with pytest.raises(DivergedError, match="did not train in epoch 1"):
+        fit_epochs(model, Small(model), 2, 2, 5, "", FitOptions(progress=False))
+
+
 class _Scheduled(_Scripted):
     """:class:`_Scripted` with an optimiser whose learning rate each epoch records as it trains."""
 
