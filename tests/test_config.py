@@ -453,3 +453,39 @@ def test_as_keys_leaves_other_flags_values_and_paths():
     )
     # a message's lead names the setting itself, a switch too (a job's failure text), not its value
     assert as_keys("--learn-tau: runs on --backend norse only") == 'learn_tau: runs on backend = "norse" only'
+
+
+@pytest.mark.parametrize(
+    "settings, message",
+    [
+        # inverted dropout divides the kept inputs by 1 - p: p = 1 zeroes every input and divides by 0
+        (dict(study="bmi", dropout=1.0), "--dropout: must be below 1"),
+        (dict(study="bmi", input_rank=49), "--input-rank: at most the 48 inputs of --encoding bins, got 49"),
+        (dict(rate_target=5.0), "--rate-target: a setting of --rate-reg, which is off"),
+        (dict(duration="1ms", neuron="standard"), "--duration: must hold at least two steps of dt=0.001 s"),
+        (dict(duration="1000.001s"), "--duration: must hold at most 1,000,000 steps of dt=0.001 s"),
+    ],
+)
+def test_a_setting_just_past_its_bound_is_refused(settings, message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        RunConfig(**settings)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(study="bmi", dropout=0.999),
+        dict(study="bmi", input_rank=48),
+        dict(duration="2ms", neuron="standard"),
+        dict(duration="1000s"),
+    ],  # fmt: skip
+)
+def test_a_setting_at_its_bound_is_taken(settings):
+    RunConfig(**settings)
+
+
+@pytest.mark.parametrize("dims, want", [("0,0", (0,)), (["all", 1], (0, 1)), ([1, "1", 0], (1, 0))])
+def test_an_output_column_given_twice_is_decoded_once(dims, want):
+    """A column named twice (``--dim 0 --dim 0``, ``all`` and ``1``) is one output, not two
+    outputs of the same name in the result file."""
+    assert RunConfig(study="bmi", dims=dims).dims == want
