@@ -162,3 +162,16 @@ def test_a_checkpoint_that_cannot_be_removed_after_the_result_is_written_is_a_wa
         "snnsim.run: warning: the result is written, but its checkpoint .r.h5.r0-0.ckpt.json could not be "
         "removed (Is a directory): delete it"
     ], proc.stderr
+
+
+def test_unresponsive_note_needs_every_output_alike():
+    """A decoder of two outputs that follows one of them (elbow) and not the other (shoulder) does
+    respond to its input: no warning. Both alike: the warning."""
+    from snnsim.runner import unresponsive_note
+
+    t = np.linspace(-1.0, 1.0, 50)
+    y_true = np.stack([t, -t], axis=-1)
+    one = np.stack([np.zeros_like(t), -0.5 * t], axis=-1)[None]  # (repeat, sample, output)
+    ds = xr.Dataset({"y_pred": (("repeat", "sample", "output"), one), "y_true": (("sample", "output"), y_true)})
+    assert unresponsive_note(ds) is None
+    assert unresponsive_note(ds.assign(y_pred=ds["y_pred"] * 0)).startswith("warning: repeat 0 of 1 predicts")
