@@ -254,3 +254,46 @@ def test_a_quiet_run_does_not_say_it_generates_the_synthetic_set(monkeypatch, tm
                      *["--quiet"] * quiet]) == 0  # fmt: skip
         assert syn.cache_path(seed, "sparse").exists()
         assert ("snnsim: generating the synthetic BMI data set" in err.getvalue()) is not quiet
+
+
+def test_the_blocks_per_fold_take_both_ends_of_a_members_range():
+    """``blocks = (4, 6)``: 4 to 6 blocks, both ends included (20 folds of seed 0 draw each count)."""
+    assert sorted(set(_blocks(syn.generate(0, samples_per_fold=300)))) == [4, 5, 6]
+    fragmented = syn.generate(0, samples_per_fold=300, gen=syn.FAMILY["fragmented"])
+    assert sorted(set(_blocks(fragmented))) == [8, 9, 10, 11, 12]
+
+
+def test_a_generators_rate_ceiling_bounds_its_firing_rates():
+    """The soft saturation ``r / (1 + r / max_rate_hz)`` keeps every rate below ``max_rate_hz``: a
+    generator of a 2 Hz ceiling fires below 2 Hz on average (the standard one well above)."""
+    rate = lambda d: np.mean([mi.mean() for mi in d["MI"]]) / syn.BIN  # noqa: E731  (Hz)
+    low = syn.generate(0, samples_per_fold=300, gen=syn.Generator(max_rate_hz=2.0))
+    assert rate(low) < 2.0 < rate(syn.generate(0, samples_per_fold=300))
+
+
+def test_the_largest_seed_is_a_synthetic_source():
+    assert syn.parse_source(f"synthetic:noisy:{syn.MAX_SEED}") == ("noisy", syn.MAX_SEED)
+
+
+#: SHA-256 (first 16 hex digits) of the spike counts of each member, seed 0, 211 samples per fold,
+#: as generator VERSION 2 makes them. The cache file names the version only: a change to the
+#: generator that does not bump VERSION would have runs read another generator's cached data.
+COUNTS_SHA256 = {
+    "standard": "5ec18aed87e32a56",
+    "sparse": "64816747e3897419",
+    "weak": "e9cc9c3c95368796",
+    "noisy": "8a9c351473b2578c",
+    "drifting": "37b90b3c3550383a",
+    "lagged": "0f27873f594911cc",
+    "fragmented": "ad198a5cf77966fc",
+}
+
+
+@pytest.mark.parametrize("member", list(syn.FAMILY))
+def test_a_member_makes_the_counts_of_its_version(member):
+    import hashlib
+
+    assert syn.VERSION == 2, "the generator changed: record its members' digests below anew"
+    data = syn.generate(0, samples_per_fold=211, gen=syn.FAMILY[member])
+    digest = hashlib.sha256(np.concatenate(data["MI"]).astype(np.int64).tobytes()).hexdigest()[:16]
+    assert digest == COUNTS_SHA256[member], "the generator changed: bump VERSION (and these digests)"
