@@ -254,3 +254,41 @@ def test_a_stimulus_longer_than_the_input_lists_hold_runs_on_the_dense_spikes():
         want = model(spikes[index[0]].unsqueeze(0).float())
     assert want.hidden_spikes.sum() > 0
     assert torch.equal(out.trace, want.trace)
+
+
+#: Training settings the IPD study passes to the training loop, each changed from its default.
+TRAINING_CHANGES = dict(lr_schedule="cosine", weight_decay=0.1, grad_clip=1e-3, ema=0.5)
+
+
+def test_each_training_setting_changes_what_an_ipd_run_learns(tiny_ipd):
+    """Each of --lr-schedule, --weight-decay, --grad-clip and --ema reaches the training: it changes
+    the trained weights; the cosine schedule's learning rates are recorded per epoch."""
+    from snnsim.training import epoch_lr
+
+    cfg = RunConfig(**{**tiny_ipd, "epochs": 3})
+    base = run(cfg, progress=False)
+    for name, value in TRAINING_CHANGES.items():
+        other = run(cfg.replace(**{name: value}), progress=False)
+        assert not np.array_equal(base.w1.values, other.w1.values), name
+    cosine = cfg.replace(lr_schedule="cosine")
+    np.testing.assert_allclose(run(cosine, progress=False).lr_curve.values[0], [epoch_lr(cosine, e) for e in range(3)])
+
+
+def test_an_ipd_run_stops_each_repeat_after_patience_epochs_without_a_better_validation_accuracy(tiny_ipd):
+    """--patience 1: a repeat trains until the first epoch whose validation accuracy is no better
+    than its best so far, and no further (its curve is NaN after it); the kept weights are the best
+    epoch's, whose accuracy is the result's val_acc."""
+    cfg = RunConfig(**{**tiny_ipd, "epochs": 6, "n_val_batches": 1, "patience": 1, "repeats": 4, "lr": 0.003})
+    ds = run(cfg, progress=False)
+    stopped = 0
+    for r in range(cfg.repeats):
+        curve, best = ds.val_acc_curve.values[r], -np.inf
+        for e, acc in enumerate(curve):
+            if acc > best:
+                best = acc
+            else:  # no better: the last epoch trained
+                assert np.isnan(curve[e + 1 :]).all(), (r, curve)
+                stopped += 1
+                break
+        assert ds.best_epoch.values[r] == np.nanargmax(curve) + 1 and ds.val_acc.values[r] == best
+    assert stopped  # at least one repeat stopped early: the rule was put to the test
