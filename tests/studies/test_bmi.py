@@ -676,3 +676,42 @@ def test_every_target_carries_its_units(data_path, target, units):
     ds = runner.run(_cfg(data_path, model="linear", target=target), progress=False)
     for name in ("y_true", "y_pred", "train_rmse", "test_rmse"):
         assert ds[name].attrs["units"] == units, name
+
+
+def test_predictions_are_in_the_targets_units_mean_included(data_path):
+    """The ridge decoder has an unpenalised bias: its fit's training MSE plus penalty is at most
+    that of predicting the training mean (w = 0), so its training FVAF in the target's own units
+    is >= 0 (by hand). The joint angles have means far from 0 (0.45 and 1.3 rad): predictions
+    that left out the training folds' mean the targets were z-scored with would fail this."""
+    ds = runner.run(_cfg(data_path, model="linear", target="theta", dims="all"), progress=False)
+    assert (ds.train_fvaf.values >= 0).all(), ds.train_fvaf.values
+    assert (np.abs(ds.y_pred.mean("sample") - ds.y_true.mean("sample")) < ds.y_true.std("sample")).all()
+
+
+def test_the_bmi_rate_penalty_counts_rates_per_bin_whatever_dt(data_path):
+    """A BMI step is one 50 ms bin whatever --dt (durations count in steps): --dt 2ms --tau 40ms is
+    the network of --dt 1ms --tau 20ms, and with --rate-reg its firing rates (Hz of the bins), its
+    penalty and so its training are the same."""
+    kw = dict(rate_reg=0.5, rate_target=5.0, epochs=2)
+    a = runner.run(_cfg(data_path, dt="1ms", tau="20ms", **kw), progress=False)
+    b = runner.run(_cfg(data_path, dt="2ms", tau="40ms", **kw), progress=False)
+    np.testing.assert_allclose(a.loss.values, b.loss.values, rtol=1e-6)
+
+
+def test_a_bmi_run_stops_each_repeat_after_patience_epochs_without_a_better_validation_fvaf(data_path):
+    """--patience 1: a repeat trains until the first epoch whose validation FVAF is no better than
+    its best so far, and no further (NaN after it); best_epoch is its best."""
+    cfg = _cfg(data_path, epochs=6, patience=1, repeats=4, lr=0.05)
+    ds = runner.run(cfg, progress=False)
+    stopped = 0
+    for r in range(cfg.repeats):
+        curve, best = ds.val_fvaf_curve.values[r], -np.inf
+        for e, score in enumerate(curve):
+            if score > best:
+                best = score
+            else:
+                assert np.isnan(curve[e + 1 :]).all(), (r, curve)
+                stopped += 1
+                break
+        assert ds.best_epoch.values[r] == np.nanargmax(curve) + 1
+    assert stopped  # at least one repeat stopped early: the rule was put to the test
