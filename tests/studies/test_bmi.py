@@ -715,3 +715,21 @@ def test_a_bmi_run_stops_each_repeat_after_patience_epochs_without_a_better_vali
                 break
         assert ds.best_epoch.values[r] == np.nanargmax(curve) + 1
     assert stopped  # at least one repeat stopped early: the rule was put to the test
+
+
+def test_validation_leaves_the_training_hidden_rate_alone(data_path):
+    """The hidden rate of an epoch is that of its training batches: validating after it (the
+    validation fold's spikes) does not change it, and it is not 0 (spikes were counted)."""
+    import torch
+
+    from snnsim.studies import bmi
+
+    cfg = _cfg(data_path, repeats=2)
+    data = bmi.STUDY.make_data(cfg, 0, torch.device("cpu"))
+    model = bmi.STUDY.make_model([cfg, cfg], [0, 1], torch.device("cpu"))
+    trainer = bmi.BMITrainer(model, cfg, data, [0, 1])
+    trainer.epoch(lambda: None)
+    trained = trainer.hidden_rate_hz().copy()
+    trainer.validate()
+    np.testing.assert_array_equal(trainer.hidden_rate_hz(), trained)
+    assert (trained > 0).all()
