@@ -702,6 +702,18 @@ def test_a_learning_rate_too_small_to_move_a_weight_is_refused(tmp_path):
     assert run_here(run.main, *TINY, "--lr", "1e-8", "--out", out).returncode == 0
 
 
+def test_a_run_that_diverges_after_its_first_checkpoint_leaves_no_checkpoint(tmp_path):
+    """One step per epoch at --lr 1e30: epoch 1 ends with finite weights near 1e30 (its checkpoint
+    written), epoch 2 diverges. The run writes no result, and the checkpoint of epoch 1, of a
+    training that cannot go on, is removed with its sidecar (a rerun would resume into the same
+    divergence)."""
+    from snnsim import run
+
+    args = [*TINY, "--epochs", "3", "--n-train-batches", "1", "--lr", "1e30", "--out", tmp_path / "r.h5"]
+    one_line_error(run_here(run.main, *args), 4, "repeat 0 (seed 0) diverged in epoch 2", "no result written")
+    assert os.listdir(tmp_path) == []
+
+
 def test_a_diverging_job_fails_with_its_reason_and_the_others_are_written(tmp_path):
     exp = tmp_path / "d.toml"
     exp.write_text(SMOKE.replace("[sweep]\nseed = [0, 1, 2]", "[sweep]\nlr = [0.01, 1e30]\nseed = [0, 1]"))
