@@ -292,3 +292,15 @@ def test_an_ipd_run_stops_each_repeat_after_patience_epochs_without_a_better_val
                 break
         assert ds.best_epoch.values[r] == np.nanargmax(curve) + 1 and ds.val_acc.values[r] == best
     assert stopped  # at least one repeat stopped early: the rule was put to the test
+
+
+def test_the_epoch_loss_is_the_mean_over_samples_whatever_the_batch_size(tiny_ipd):
+    """The training loss of an epoch is the mean cross-entropy per sample: the same 128 samples in
+    8 batches of 16 or 2 batches of 64, with weights that barely move (--lr 1e-9), give the same
+    loss; a sum over batches, or a division by the samples, would differ by the batch size. Its
+    scale is a cross-entropy's over 12 classes: near ln 12 for a network that has not learned."""
+    cfg = RunConfig(**{**tiny_ipd, "epochs": 1, "lr": 1e-9, "batch_size": 16, "n_train_batches": 8})
+    small = run(cfg, progress=False).loss.values
+    large = run(cfg.replace(batch_size=64, n_train_batches=2), progress=False).loss.values
+    np.testing.assert_allclose(small, large, rtol=1e-5)
+    assert 0.5 * np.log(12) < small.item() < 3 * np.log(12), small
