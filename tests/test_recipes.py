@@ -201,3 +201,16 @@ def test_an_empty_config_name_is_refused_not_ignored(capsys):
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["snnsim.run: error: --config: empty; give a TOML file of settings or a run's result file (.h5)"]
+
+
+def test_the_bmi_recipe_runs_with_the_patience_its_documentation_names():
+    """docs/recipes.md's "Current BMI recipe" names its early stopping's patience, which the
+    shipped file leaves to RunConfig's default: a change of that default changed the recipe
+    (and every number documented for it) with no test failing."""
+    import re
+
+    text = (ROOT / "docs" / "recipes.md").read_text()
+    paragraph = text[text.index("Current BMI recipe") :].split("\n\n")[0]
+    (patience,) = re.findall(r"patience (\d+)", paragraph)
+    recipe = RunConfig.from_dict(config_file(ROOT / recipes.RECIPE_FILES["bmi", "snn"]))
+    assert recipe.patience == int(patience) and cfg_of("--study", "bmi").patience == int(patience)
