@@ -1,6 +1,7 @@
 """``python -m snnsim``: not a command itself; names the commands, in one line, exit 2
 (``--help``/``-h``: the same line on stdout, exit 0)."""
 
+import os
 import sys
 
 COMMANDS = ("run", "sweep", "tune", "predict", "export", "plots")
@@ -8,7 +9,10 @@ COMMANDS = ("run", "sweep", "tune", "predict", "export", "plots")
 if __name__ == "__main__":
     listed = ", ".join(f"python -m snnsim.{name}" for name in COMMANDS)
     if sys.argv[1:] and sys.argv[1] in ("-h", "--help"):  # asked for: an answer, not an error
-        print(f"snnsim: the commands are {listed} (each has --help)")
+        try:
+            print(f"snnsim: the commands are {listed} (each has --help)", flush=True)
+        except BrokenPipeError:  # the reader has gone (| head -0): the line is dropped, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(0)
     print(f"snnsim: error: give a command: {listed} (each has --help)", file=sys.stderr)
     sys.exit(2)

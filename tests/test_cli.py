@@ -340,6 +340,21 @@ def test_python_dash_m_snnsim_help_names_the_commands_exit_0(flag):
     assert len(proc.stdout.strip().splitlines()) == 1
 
 
+def test_python_dash_m_snnsim_help_to_a_reader_gone_exits_0_quietly():
+    """``python -m snnsim --help`` whose reader had gone (``| head -0``, a pager quit) died with a
+    BrokenPipeError traceback, exit 1, where every command drops its output quietly. Exit 0, no
+    line."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before the line is printed
+    try:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "snnsim", "--help"]
+        proc = subprocess.run(cmd, stdout=write, stderr=subprocess.PIPE, text=True, env=env, timeout=60)
+    finally:
+        os.close(write)
+    assert (proc.returncode, proc.stderr) == (0, "")
+
+
 def test_a_stop_is_pending_only_inside_the_stop_handlers():
     """A stop signal is kept for :func:`stop_if_signalled` (a raise a finalizer swallowed) until the
     outermost :func:`stop_on_signals` is left: a fit called afterwards on its own is not stopped by
