@@ -70,7 +70,7 @@ class OneLineParser(argparse.ArgumentParser):
 def _unit_apart(given: list[str], words: list[str]) -> str | None:
     """The error of a duration setting's flag given its unit as a word apart (``--tau 2 ms``, which
     argparse calls "unrecognized arguments: ms"): the flag, and the value as one word; None for
-    other ``words``."""
+    other ``words`` and for a flag that the command has not (itself among ``words``)."""
     from .config import DURATION_FIELDS
     from .units import _DURATION_UNITS
 
@@ -78,9 +78,11 @@ def _unit_apart(given: list[str], words: list[str]) -> str | None:
         if word not in _DURATION_UNITS or word not in words or i == 0:
             continue
         flag, _, value = given[i - 1].partition("=")  # --tau=2 ms
+        taken = given[i - 1]  # the word that holds the flag
         if not value and i >= 2:
-            flag, value = given[i - 2], given[i - 1]  # --tau 2 ms
-        duration = flag.startswith("--") and flag[2:].replace("-", "_") in DURATION_FIELDS
+            flag, value, taken = given[i - 2], given[i - 1], given[i - 2]  # --tau 2 ms
+        # a flag of this command (taken, not unrecognized itself: snnsim.predict has no --duration)
+        duration = flag.startswith("--") and flag[2:].replace("-", "_") in DURATION_FIELDS and taken not in words
         if duration and re.fullmatch(r"[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value):
             return (f"{flag}: {value} {word} is a number and a unit apart; give them as one word, "
                     f"{flag} {value}{word}")  # fmt: skip

@@ -495,3 +495,16 @@ def test_a_duration_given_with_its_unit_apart_is_told_to_join_them(args, said, c
         run.build_parser().parse_args([*args, "--out", "r.h5"])
     assert info.value.code == 2
     assert capsys.readouterr().err == f"snnsim.run: error: {said}\n"
+
+
+def test_a_duration_flag_the_command_has_not_is_not_told_to_join_its_unit(capsys):
+    """``snnsim.predict ... --duration 1 s`` (predict has no --duration) was told "--duration: 1 s is
+    a number and a unit apart; give them as one word, --duration 1s", advice that is refused in
+    turn ("unrecognized arguments: --duration 1s"). A flag the command has not keeps argparse's
+    message, which names it."""
+    from snnsim import predict
+
+    with pytest.raises(SystemExit) as info:
+        predict.main(["r.h5", "--out", "p.h5", "--duration", "1", "s"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "snnsim.predict: error: unrecognized arguments: --duration 1 s\n"
