@@ -423,10 +423,11 @@ def _drop_stdout() -> None:
 
 
 class _ReaderMayGo:
-    """``sys.stdout`` while a command runs: a write or flush that finds its reader gone (``| head``
-    has the lines it wanted; a ``BrokenPipeError``) sends what follows to the null device and
-    returns as if written, so that the command's work and exit code stay its own (with stdout
-    unbuffered, ``PYTHONUNBUFFERED=1``, every ``print`` writes at once)."""
+    """``sys.stdout`` (and ``sys.stderr``) while a command runs: a write or flush that finds its
+    reader gone (``| head`` has the lines it wanted, ``2>&1 | head`` too; a ``BrokenPipeError``)
+    sends what follows on that stream to the null device and returns as if written, so that the
+    command's work and exit code stay its own (with stdout unbuffered, ``PYTHONUNBUFFERED=1``,
+    every ``print`` writes at once; the progress bar writes to stderr as it goes)."""
 
     def __init__(self, stream: Any) -> None:
         self._stream = stream
@@ -435,14 +436,18 @@ class _ReaderMayGo:
         try:
             return self._stream.write(text)
         except BrokenPipeError:
-            _drop_stdout()
+            self._drop()
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
         except BrokenPipeError:
-            _drop_stdout()
+            self._drop()
+
+    def _drop(self) -> None:
+        """Send what follows on the stream (and what is still buffered) to the null device."""
+        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -450,17 +455,22 @@ class _ReaderMayGo:
 
 @contextlib.contextmanager
 def _stdout_reader_may_go() -> Iterator[None]:
-    """Run the block with ``sys.stdout`` as :class:`_ReaderMayGo`; the stream as it was after."""
-    stream = sys.stdout
-    if stream is None or isinstance(stream, _ReaderMayGo):
+    """Run the block with ``sys.stdout`` and ``sys.stderr`` as :class:`_ReaderMayGo`; the streams
+    as they were after."""
+    with contextlib.ExitStack() as stack:
+        for name in ("stdout", "stderr"):
+            stream = getattr(sys, name)
+            if stream is None or isinstance(stream, _ReaderMayGo):
+                continue
+            setattr(sys, name, wrapper := _ReaderMayGo(stream))
+            stack.callback(_put_back, name, wrapper, stream)
         yield
-        return
-    sys.stdout = wrapper = _ReaderMayGo(stream)
-    try:
-        yield
-    finally:
-        if sys.stdout is wrapper:
-            sys.stdout = stream
+
+
+def _put_back(name: str, wrapper: _ReaderMayGo, stream: Any) -> None:
+    """``sys.NAME`` as it was before :func:`_stdout_reader_may_go`, unless the command replaced it."""
+    if getattr(sys, name) is wrapper:
+        setattr(sys, name, stream)
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))

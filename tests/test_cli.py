@@ -508,3 +508,22 @@ def test_a_duration_flag_the_command_has_not_is_not_told_to_join_its_unit(capsys
         predict.main(["r.h5", "--out", "p.h5", "--duration", "1", "s"])
     assert info.value.code == 2
     assert capsys.readouterr().err == "snnsim.predict: error: unrecognized arguments: --duration 1 s\n"
+
+
+def test_a_reader_of_stdout_and_stderr_gone_leaves_the_run_its_result_and_exit_code(tmp_path):
+    """``python -m snnsim.run ... 2>&1 | head -1``: once the reader had gone, the progress bar's
+    write to stderr met the closed pipe and the run stopped, exit 1 ("a run failed"), no result
+    written. What goes to stderr is dropped as stdout's is: the run writes its result, exit 0."""
+    from snnsim import results
+
+    read, write = os.pipe()
+    os.close(read)  # the reader of both streams has gone
+    out = tmp_path / "r.h5"
+    cmd = [sys.executable, "-m", "snnsim.run", "--backend", "fused", "--epochs", "1", "--n-train-batches", "1",
+           "--n-test-batches", "1", "--batch-size", "16", "--hidden", "4", "--out", str(out)]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, stdout=write, stderr=write, timeout=300)
+    finally:
+        os.close(write)
+    assert proc.returncode == 0
+    assert int(results.load(out).sizes["repeat"]) == 1
