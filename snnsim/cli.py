@@ -504,9 +504,14 @@ def guarded(
     dropped quietly and the command goes on to its own exit code. ``memory``: the options that size the command's memory, named when it runs out;
     ``out``: the command's output, named when a write error carries no path (a full disk under
     matplotlib)."""
+    with _stdout_reader_may_go():  # its error lines too: a reader of stderr gone leaves the exit code
+        return _reported(prog, body, memory, out)
+
+
+def _reported(prog: str, body: Callable[[], int], memory: str, out: str | os.PathLike | None) -> int:
+    """:func:`guarded`'s body: ``body()``, its errors as lines and exit codes."""
     try:
-        with _stdout_reader_may_go():
-            return body()
+        return body()
     except SnnsimError as exc:
         one_line = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())  # quoted library text
         print(f"{prog}: error: {one_line}", file=sys.stderr)

@@ -527,3 +527,18 @@ def test_a_reader_of_stdout_and_stderr_gone_leaves_the_run_its_result_and_exit_c
         os.close(write)
     assert proc.returncode == 0
     assert int(results.load(out).sizes["repeat"]) == 1
+
+
+def test_an_error_whose_stderr_reader_has_gone_keeps_its_exit_code(tmp_path):
+    """An error line written to a stderr whose reader had gone (``2>&1 | head -0``) raised
+    BrokenPipeError in guarded's report of it: exit 1, not the error's own code (2 for a missing
+    file)."""
+    read, write = os.pipe()
+    os.close(read)  # the reader of both streams has gone
+    cmd = [sys.executable, "-m", "snnsim.predict", str(tmp_path / "none.h5"), "--stimuli", "3", "--out",
+           str(tmp_path / "p.h5")]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, stdout=write, stderr=write, timeout=300)
+    finally:
+        os.close(write)
+    assert proc.returncode == 2
