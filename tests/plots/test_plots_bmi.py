@@ -312,9 +312,10 @@ def test_weight_profiles_of_a_bmi_window_run_are_neuron_by_bin_images(bmi_ds):
 
 def test_weight_matrices_of_a_bmi_run_draw_the_hidden_neurons_in_index_order(bmi_ds):
     """The CLI's weights figure of a BMI result used the notebook's re-ordering of the IPD network,
-    whose 0.5 lies far above a BMI decoder's weights: every neuron counted "weak", the order was
-    argsort's of equal keys, and the title said "sorted by weighted mean input index (|w| < 0.5
-    last)". It draws the neurons in index order and says so; an IPD result keeps the notebook's."""
+    whose 0.5 lies far above a BMI decoder's weights: every neuron counted "weak", none was sorted
+    (argsort of equal keys kept index order), and the title said "sorted by weighted mean input
+    index (|w| < 0.5 last)". It draws the neurons in index order and says so; an IPD result keeps
+    the notebook's."""
     from snnsim.plots.__main__ import figures_for
 
     ds = with_weights(bmi_ds, 960)
