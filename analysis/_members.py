@@ -36,6 +36,8 @@ def member_args(prog: str, doc: str, models: int) -> argparse.Namespace:
             if os.path.exists(data):  # a run's result file, a data file: no member
                 ap.error(f"{data} is a {'folder' if os.path.isdir(data) else 'file'}, not a member of the synthetic "
                          "family; give members such as weak:1 (each is generated and trained on here)")  # fmt: skip
+            if text != data:  # the message as the user spelt the member: no "synthetic:" they never wrote
+                exc = str(exc).replace(f" in {text!r}", "").replace(repr(text), repr(data))
             ap.error(f"{data}: {exc}")
         args.data[i] = text.removeprefix("synthetic").removeprefix(":") or "standard"
     return args

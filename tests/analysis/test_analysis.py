@@ -217,6 +217,9 @@ BAD_INPUT = [
         "synthetic:nonsense:1: unknown synthetic generator 'nonsense' in 'synthetic:nonsense:1'",
     ),
     ("bmi_epoch_curves", ["synthetic", "{snn}"], "is a file, not a member of the synthetic family; give members"),
+    # a bare member's refusal quoted "synthetic:bogus", which the user never wrote
+    ("bmi_ensemble", ["bogus"], "error: bogus: unknown synthetic generator 'bogus'; give synthetic,"),
+    ("bmi_linear_by_gradient", ["weak:1:2:3"], "error: weak:1:2:3: 'weak:1:2:3' is no synthetic data set; give"),
     ("bmi_heldout_data", ["{notes}"], "notes.txt exists; give a new path"),
     ("bmi_heldout_data", ["{notes}/x.pkl"], "notes.txt"),
     ("bmi_heldout_data", ["{notes}.d/"], "notes.txt.d/ names a folder; give a file name such as"),
