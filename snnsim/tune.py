@@ -1848,19 +1848,23 @@ def cmd_status(spec: Spec, ns: Any) -> int:
         print(json.dumps(info))
         return 0
     print(_status_line(info))
-    # stopped workers (scancel, Ctrl-C) with budget left and none still at work: the next run asks the rest
-    left = spec.trials - sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))
-    if info["stopped"] and left > 0 and all(str(n) in info["ended"] for n in info["running"]):
-        print(f"  {left} of the budget of {plural(spec.trials, 'trial')} not run (stopped trials do not count): run "
-              f"them with: {_command('run', spec, ns)} (or on SLURM: {_command('submit', spec, ns)})")  # fmt: skip
     journal = journal_path(spec, ns.results_dir)
     counted = any(info[k] for k in ("complete", "running", "pruned", "failed", "stopped", "stale", "damaged"))
+    # budget left and no worker at work (stopped by scancel or Ctrl-C, or the spec's trials raised since
+    # the study ended): the next run asks the rest. Workers waiting in SLURM will ask them themselves.
+    from .sweep.queue import ended_workers, waiting_workers
+
+    left = spec.trials - sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))
+    idle = all(str(n) in info["ended"] for n in info["running"])
+    if counted and left > 0 and idle and not waiting_workers(journal.parent):
+        uncounted = " and ".join(k for k in ("stopped", "stale") if info[k])
+        why = f" ({uncounted} trials do not count)" if uncounted else ""
+        print(f"  {left} of the budget of {plural(spec.trials, 'trial')} not run{why}: run them with: "
+              f"{_command('run', spec, ns)} (or on SLURM: {_command('submit', spec, ns)})")  # fmt: skip
     if not counted and (stray := _trial_files(journal.parent)):  # its journal removed or emptied: run refuses
         print(f"  no study in {journal} (removed or emptied?), but the result files of trials ({_names(stray)}): "
               "tune run refuses to write over them")  # fmt: skip
     elif not journal.exists():  # all zeros: say why, and where it was looked for
-        from .sweep.queue import ended_workers, waiting_workers
-
         if waiting := waiting_workers(journal.parent):  # submitted: the first worker to start makes the study
             print(f"  not started: its workers wait in SLURM ({waiting})")
         elif ended := ended_workers(journal.parent):  # submitted, and each worker was refused (a bad setting)

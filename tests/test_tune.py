@@ -2514,6 +2514,26 @@ def test_the_commands_status_suggests_keep_its_results_dir(tmp_path):
                       f"{root} submit {path})")  # fmt: skip
 
 
+def test_status_of_a_budget_raised_after_the_study_ended_says_how_to_go_on(tmp_path):
+    """``trials`` raised in the spec after the study used its budget: status said "budget 3;
+    pruned 2" and nothing of the trial not run, a hint only stopped trials got. It says how the
+    rest runs, as for stopped trials."""
+    from optuna.trial import TrialState
+
+    path = tmp_path / "spec.toml"
+    path.write_text(TINY.format(trials=2, pruner="none"))
+    spec, env = tune.load(path), env_for(tmp_path / "results")
+    s = tune.study(spec, tmp_path / "results")
+    for _ in range(2):
+        s.tell(s.ask(), state=TrialState.PRUNED)
+    assert len(ok(here("status", path, env=env, cwd=tmp_path)).stdout.splitlines()) == 1  # the budget used
+    path.write_text(TINY.format(trials=3, pruner="none"))
+    out = ok(here("status", path, env=env, cwd=tmp_path)).stdout.splitlines()
+    assert out == ["tiny: budget 3; complete 0  running 0  pruned 2  failed 0  stopped 0",
+                   f"  1 of the budget of 3 trials not run: run them with: python -m snnsim.tune run {path} (or on "
+                   f"SLURM: python -m snnsim.tune submit {path})"]  # fmt: skip
+
+
 def test_status_of_stopped_trials_with_budget_left_says_how_to_go_on(tmp_path):
     """Workers stopped (scancel, Ctrl-C of ``tune run``) leave their trials stopped, not counted:
     ``status`` says how the rest of the budget runs; with no budget left, or trials still
