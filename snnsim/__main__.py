@@ -1,7 +1,6 @@
 """``python -m snnsim``: not a command itself; names the commands, in one line, exit 2
 (``--help``/``-h``: the same line on stdout, exit 0)."""
 
-import os
 import sys
 
 COMMANDS = ("run", "sweep", "tune", "predict", "export", "plots")
@@ -12,7 +11,9 @@ if __name__ == "__main__":
         try:
             print(f"snnsim: the commands are {listed} (each has --help)", flush=True)
         except BrokenPipeError:  # the reader has gone (| head -0): the line is dropped, quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            from .cli import to_null  # loaded with the package already (python -m snnsim)
+
+            to_null(sys.stdout)
         sys.exit(0)
     print(f"snnsim: error: give a command: {listed} (each has --help)", file=sys.stderr)
     sys.exit(2)

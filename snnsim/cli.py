@@ -385,7 +385,7 @@ def process(main: Callable[[], int]) -> int:
         try:  # here, not at the interpreter's exit: a reader gone by now is no "Exception ignored", exit 120
             sys.stdout.flush()
         except BrokenPipeError:
-            _drop_stdout()
+            to_null(sys.stdout)
 
 
 def _asks_for_help(args: list[str]) -> bool:
@@ -414,12 +414,15 @@ def print_out(line: str) -> None:
     try:
         print(line)
     except BrokenPipeError:
-        _drop_stdout()
+        to_null(sys.stdout)
 
 
-def _drop_stdout() -> None:
-    """Send what follows on stdout (and what is still buffered) to the null device."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+def to_null(stream: Any) -> None:
+    """Send what follows on ``stream`` (and what it still buffers) to the null device: its reader
+    has gone (a ``BrokenPipeError``), and the command goes on without a word."""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, stream.fileno())
+    os.close(null)
 
 
 class _ReaderMayGo:
@@ -436,18 +439,14 @@ class _ReaderMayGo:
         try:
             return self._stream.write(text)
         except BrokenPipeError:
-            self._drop()
+            to_null(self._stream)
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
         except BrokenPipeError:
-            self._drop()
-
-    def _drop(self) -> None:
-        """Send what follows on the stream (and what is still buffered) to the null device."""
-        os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+            to_null(self._stream)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
@@ -533,7 +532,7 @@ def _reported(prog: str, body: Callable[[], int], memory: str, out: str | os.Pat
         )
         return EXIT_FAILED
     except BrokenPipeError:
-        _drop_stdout()
+        to_null(sys.stdout)
         return EXIT_FAILED
     except OSError as exc:
         # a path the user gave (or its folder) that cannot be made or written: a file where a

@@ -289,9 +289,9 @@ class _State:
 def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, state: _State, epochs: int) -> None:
     """Write the checkpoint of a fit after epoch ``state.epoch`` atomically, and a small JSON
     beside it (``PATH.json``: epoch, epochs, the digests of its configs, the versions of the
-    libraries that computed it) that status commands read without torch."""
+    libraries that computed it) that status commands read without torch. The caller holds the stop
+    signals (:func:`fit_epochs`): a stop comes after the sidecar, not beside the previous epoch's."""
     from .atomic_write import write_bytes
-    from .cli import signals_held
 
     buffer = io.BytesIO()
     torch.save({"key": key, "model": model.state_dict(), "trainer": trainer.state_dict(), "loop": state.to_dict()},
@@ -299,15 +299,13 @@ def save_checkpoint(path: Path, key: str, model: nn.Module, trainer: Trainer, st
     sidecar = Path(f"{path}.json")
     info = {"epoch": state.epoch, "epochs": epochs, "configs": key_configs(key),
             "versions": json.loads(key).get("versions", {}), "numerics_version": key_numerics(key)}  # fmt: skip
-    # a stop as the checkpoint is put in place comes after its sidecar: not with the previous epoch's
-    with signals_held():
-        write_bytes(path, buffer.getvalue(), overwrite=True, durable=False, result=False)  # read back with a check
-        try:
-            write_bytes(sidecar, json.dumps(info).encode(), overwrite=True, durable=False, result=False)
-        except WriteFailed:  # the old sidecar names an epoch before the checkpoint's: no sidecar says less, not wrong
-            with suppress(OSError):
-                sidecar.unlink()
-            raise
+    write_bytes(path, buffer.getvalue(), overwrite=True, durable=False, result=False)  # read back with a check
+    try:
+        write_bytes(sidecar, json.dumps(info).encode(), overwrite=True, durable=False, result=False)
+    except WriteFailed:  # the old sidecar names an epoch before the checkpoint's: no sidecar says less, not wrong
+        with suppress(OSError):
+            sidecar.unlink()
+        raise
 
 
 def checkpoint_key(cfgs: Sequence[RunConfig], seeds: Sequence[int], data_sha256: str | None = None) -> str:
@@ -487,7 +485,7 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
             own = _count_part(state, own, model, epoch + 1)
             if checkpoint is not None:  # before the hooks: a hook that stops the fit keeps this epoch
                 try:
-                    with signals_held():  # a stop comes once the run knows the checkpoint for its own
+                    with signals_held():  # a stop comes once the checkpoint, its sidecar and the run agree
                         save_checkpoint(checkpoint, key, model, trainer, state, epochs)
                         options.owned(checkpoint)
                 except WriteFailed as exc:  # a full disk or quota: the training itself goes on

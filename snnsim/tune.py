@@ -919,6 +919,12 @@ def _used(spec: Spec, s: Any, number: int, root: str | os.PathLike | None = None
     return sum(1 for t in counted if t.number not in reasons)
 
 
+def _budget_used(info: dict[str, Any]) -> int:
+    """The trials of a :func:`summary` that count against the budget, as :func:`_used` counts them:
+    stopped and stale ones do not (a worker runs a new trial in each one's place)."""
+    return sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))
+
+
 def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log=print) -> int:  # noqa: ANN001
     """Run trials until the budget is used: ask a trial, stop when the trials before it that
     count (:func:`_used`: stale ones do not) fill the budget."""
@@ -1571,10 +1577,8 @@ def merge_with_summary(
                          "unmerged_trials": json.dumps(_unmerged(s)),
                          "merged_with": json.dumps(versions(), sort_keys=True)})  # fmt: skip
     # a study still being worked on: its running trials, and how many of the budget none has asked yet
-    # (a stale trial counts not against the budget, as in _used(): a worker runs a new one in its place)
-    counted = sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))
     merged.attrs.update({"budget": spec.trials, "running_trials": json.dumps(info["running"]),
-                         "trials_to_go": max(0, spec.trials - counted)})  # fmt: skip
+                         "trials_to_go": max(0, spec.trials - _budget_used(info))})  # fmt: skip
     out = results_dir(root) / f"{spec.name}.h5"
     _check_no_loss(spec, out, set(missing) | set(info["stale"]))
     results.write(merged, out, overwrite=True)
@@ -1773,7 +1777,7 @@ def cmd_submit(spec: Spec, ns: Any) -> int:
     workers = min(ns.workers, spec.trials)  # as run -j: a worker past the budget would find it used
     if journal_path(spec, ns.results_dir).exists():  # a study under way: only the trials it still needs
         info = summary(spec, ns.results_dir)
-        used = sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))  # as _used
+        used = _budget_used(info)
         if used >= spec.trials:
             print(f"{spec.name}: nothing to submit (the budget of {plural(spec.trials, 'trial')} is used)")
             return 0
@@ -1854,7 +1858,7 @@ def cmd_status(spec: Spec, ns: Any) -> int:
     # the study ended): the next run asks the rest. Workers waiting in SLURM will ask them themselves.
     from .sweep.queue import ended_workers, waiting_workers
 
-    left = spec.trials - sum(len(info[k]) for k in ("complete", "running", "pruned", "failed", "damaged"))
+    left = spec.trials - _budget_used(info)
     idle = all(str(n) in info["ended"] for n in info["running"])
     if counted and left > 0 and idle and not waiting_workers(journal.parent):
         uncounted = " and ".join(k for k in ("stopped", "stale") if info[k])
