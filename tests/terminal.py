@@ -28,5 +28,6 @@ def on_a_terminal(cmd: list[str], timeout: float = 300, **popen) -> tuple[int, s
             break
         shown += chunk
     os.close(screen)
-    out = proc.stdout.read()
-    return proc.wait(timeout=timeout), out, shown.decode()
+    with proc:  # closes the stdout pipe
+        out = proc.stdout.read()
+        return proc.wait(timeout=timeout), out, shown.decode()

@@ -2176,6 +2176,7 @@ def test_a_journal_lock_left_by_a_killed_worker_is_taken_at_once_and_a_live_ones
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
+        holder.stdout.close()
     assert lock.exists()  # what the killed worker left
     started = time.monotonic()
     tune.study(spec, root).set_user_attr("note", 2)  # appends: takes the lock
