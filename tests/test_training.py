@@ -511,6 +511,35 @@ def test_train_seconds_of_a_resumed_run_count_the_epochs_before_the_stop(tmp_pat
     assert float(again["train_seconds"].values[0]) >= pause
 
 
+@pytest.mark.parametrize("kept_first", [True, False], ids=["first-at-its-end", "first-lost"])
+def test_repeats_of_several_batched_models_record_the_latest_epoch_resumed_after(kept_first, tmp_path):
+    """12 repeats train as two batched models on the CPU (10 and 2). Stopped after epoch 1 of the
+    second, the first had its checkpoint of epoch 3 of 3: the rerun resumes them after epochs 3
+    and 1, and ``resumed_from_epoch`` is the latest (3), not the last model's; with the first's
+    checkpoint lost (trained again from epoch 1), it is the second's (1)."""
+    cfg = RunConfig(study="ipd", backend="fused", epochs=3, n_train_batches=1, n_test_batches=1, batch_size=16,
+                    hidden=4, repeats=12)  # fmt: skip
+    assert [len(m) for m in runner.plan([cfg])] == [10, 2]
+
+    def ckpt(cfgs, members):
+        return tmp_path / f"r{members[0][1]}-{members[-1][1]}.ckpt"
+
+    def stop_the_second(cfgs, members):
+        return stop_at(1)(cfgs, members) if members[0][1] == 10 else []
+
+    with pytest.raises(Stop):
+        runner.run_configs([cfg], progress=False, hooks=stop_the_second, checkpoints=ckpt)
+    first = tmp_path / "r0-9.ckpt"
+    assert json.loads(Path(f"{first}.json").read_text())["epoch"] == 3
+    if not kept_first:
+        first.unlink()
+        Path(f"{first}.json").unlink()
+    messages = []
+    again = runner.run_configs([cfg], progress=False, checkpoints=ckpt, log=messages.append)[0]
+    assert sum("resuming" in m for m in messages) == (2 if kept_first else 1), messages
+    assert again.attrs["resumed_from_epoch"] == (3 if kept_first else 1)
+
+
 def _stopped_at_a_checkpoint(args: list[str], folder: Path) -> tuple[subprocess.Popen, dict]:
     """Start ``snnsim.run ARGS``, and stop it (SIGSTOP: it stays alive, holding what it holds) once
     its first checkpoint is written: the process and the sidecar of its checkpoint."""
