@@ -145,11 +145,11 @@ def model_of(path: str | Path, repeat: int | None) -> dict:
     if "config" not in ds.attrs and (merged := results.merged_note(ds.attrs)):  # it holds every job's weights
         raise ResultError(f"{path}: {merged}")
     refuse_predictions(ds, path)  # before the checks of a model: it has its model's config, but no weights
-    cfg = results.config_of(ds, path) if "config" in ds.attrs else None
-    if cfg is not None and cfg.study == "bmi" and cfg.model != "snn":
+    cfg = results.config_of(ds, path)  # a file without one is named so, whether or not it holds weights
+    if cfg.study == "bmi" and cfg.model != "snn":
         raise ResultError(f"{path}: this bmi model is not a spiking network; its trained weights are variables of "
                           "the result file (snnsim.results.load)")  # fmt: skip
-    if "w1" not in ds or cfg is None:
+    if "w1" not in ds:
         raise ResultError(f"{path}: no trained weights (w1, w2) of a single run; export takes a result file of "
                           "python -m snnsim.run or a sweep's job file")  # fmt: skip
     check_shapes(ds, cfg, path)

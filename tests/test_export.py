@@ -261,6 +261,23 @@ def test_a_predictions_file_is_named_as_one(trained, tmp_path):
     assert not (tmp_path / "m.pt").exists()
 
 
+def test_a_result_file_without_its_config_is_named_so(tmp_path):
+    """A result file whose ``config`` attribute was removed (its weights kept): export said "no
+    trained weights (w1, w2)", which it has; it names the missing config now, as predict does."""
+    trained = tmp_path / "r.h5"
+    assert run_cli.main([*TINY, "--out", str(trained)]) == 0
+    ds = results.load(trained)
+    del ds.attrs["config"]
+    model = results.write(ds, tmp_path / "m.h5")
+    assert "w1" in results.load(model)
+    proc = export([str(model), "--format", "pt", "--out", str(tmp_path / "m.pt")], tmp_path)
+    assert proc.returncode == 2 and proc.stderr == (
+        f"snnsim.export: error: {model}: not the result file of one run (no config)\n"
+    ), proc.stderr
+    assert predict(str(model), "--out", str(tmp_path / "p.csv")).stderr == proc.stderr.replace("export", "predict")
+    assert not (tmp_path / "m.pt").exists()
+
+
 @pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_an_export_stopped_or_killed_in_its_write_leaves_no_temporary(trained, tmp_path):
     """SIGTERM (scancel) inside the write: exit 143, one line, no temporary (it was left beside
