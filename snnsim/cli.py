@@ -53,9 +53,10 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
             words = message.removeprefix("unrecognized arguments:").split(";")[0].split()
-            if split := _unit_apart(getattr(self, "_given", []), words):
-                message = split
-            elif meant := _flags_meant(self, words):
+            apart, words = _units_apart(getattr(self, "_given", []), words)
+            if apart:
+                message = "; ".join([*apart, *([f"unrecognized arguments: {' '.join(words)}"] if words else [])])
+            if meant := _flags_meant(self, words):
                 message += f"; did you mean {', '.join(meant)}?"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
 
@@ -67,26 +68,36 @@ class OneLineParser(argparse.ArgumentParser):
         return super().parse_known_args(_attach_dashed_values(self, args), namespace)
 
 
-def _unit_apart(given: list[str], words: list[str]) -> str | None:
-    """The error of a duration setting's flag given its unit as a word apart (``--tau 2 ms``, which
-    argparse calls "unrecognized arguments: ms"): the flag, and the value as one word; None for
-    other ``words`` and for a flag that the command has not (itself among ``words``)."""
-    from .config import DURATION_FIELDS
+def _units_apart(given: list[str], words: list[str]) -> tuple[list[str], list[str]]:
+    """The errors of duration settings' flags given their unit as a word apart (``--tau 2 ms``,
+    which argparse calls "unrecognized arguments: ms"), and the unrecognized ``words`` left: each
+    such flag with its value as one word, or the setting's refusal of that word (``--tau -2 ms``:
+    "duration must be positive"). Not for a flag that the command has not (itself among ``words``)."""
+    from .config import DURATION_FIELDS, coerce
+    from .errors import ConfigError
     from .units import _DURATION_UNITS
 
+    said, left = [], list(words)
     for i, word in enumerate(given):
-        if word not in _DURATION_UNITS or word not in words or i == 0:
+        if word not in _DURATION_UNITS or word not in left or i == 0:
             continue
         flag, _, value = given[i - 1].partition("=")  # --tau=2 ms
         taken = given[i - 1]  # the word that holds the flag
         if not value and i >= 2:
             flag, value, taken = given[i - 2], given[i - 1], given[i - 2]  # --tau 2 ms
         # a flag of this command (taken, not unrecognized itself: snnsim.predict has no --duration)
-        duration = flag.startswith("--") and flag[2:].replace("-", "_") in DURATION_FIELDS and taken not in words
-        if duration and re.fullmatch(r"[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value):
-            return (f"{flag}: {value} {word} is a number and a unit apart; give them as one word, "
-                    f"{flag} {value}{word}")  # fmt: skip
-    return None
+        name = flag[2:].replace("-", "_")
+        duration = flag.startswith("--") and name in DURATION_FIELDS and taken not in words
+        if duration and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value):
+            left.remove(word)
+            try:
+                coerce(name, value + word)
+            except ConfigError as exc:  # refused as one word too (a negative duration): say why, once
+                said.append(str(exc))
+                continue
+            said.append(f"{flag}: {value} {word} is a number and a unit apart; give them as one word, "
+                        f"{flag} {value}{word}")  # fmt: skip
+    return said, left
 
 
 def _flags_meant(parser: argparse.ArgumentParser, words: list[str]) -> list[str]:

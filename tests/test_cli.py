@@ -484,11 +484,29 @@ def test_a_reader_gone_before_the_last_line_leaves_the_exit_code_of_the_work(tmp
             "--tau-syn: 0.5 µs is a number and a unit apart; give them as one word, --tau-syn 0.5µs",
         ),
         (["--epochs", "2", "s"], "unrecognized arguments: s"),  # no duration: no unit to join
+        # refused as one word too: why, as --tau -2ms is told (was "unrecognized arguments: ms")
+        (["--tau", "-2", "ms"], "--tau: duration must be positive and finite, got '-2ms'"),
+        (["--tau=-2", "ms"], "--tau: duration must be positive and finite, got '-2ms'"),
+        (
+            ["--tau", "2", "ms", "ms"],  # was told --tau 2ms alone, then refused "unrecognized arguments: ms"
+            "--tau: 2 ms is a number and a unit apart; give them as one word, --tau 2ms; unrecognized arguments: ms",
+        ),
+        (
+            ["--tau", "2", "ms", "--dt", "0.1", "ms"],
+            "--tau: 2 ms is a number and a unit apart; give them as one word, --tau 2ms; --dt: 0.1 ms is a number "
+            "and a unit apart; give them as one word, --dt 0.1ms",
+        ),
+        (
+            ["--tau", "2", "ms", "--epoch", "3"],
+            "--tau: 2 ms is a number and a unit apart; give them as one word, --tau 2ms; unrecognized arguments: "
+            "--epoch 3; did you mean --epochs?",
+        ),
     ],
 )
 def test_a_duration_given_with_its_unit_apart_is_told_to_join_them(args, said, capsys):
     """``--tau 2 ms`` (the unit as a shell word of its own) was "unrecognized arguments: ms", which
-    names neither the flag nor the fix. A duration's flag says its value and unit go together."""
+    names neither the flag nor the fix. A duration's flag says its value and unit go together; the
+    other unrecognized words are named with it, and a value refused as one word is told why."""
     from snnsim import run
 
     with pytest.raises(SystemExit) as info:
