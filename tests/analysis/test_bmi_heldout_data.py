@@ -185,3 +185,21 @@ def test_the_out_path_may_begin_with_a_tilde(heldout, tmp_path, monkeypatch):
     assert heldout.main(["~/r/heldout.pkl"]) == 0
     assert pickle.loads((tmp_path / "home" / "r" / "heldout.pkl").read_bytes()) == {"seed": 0}
     assert not (tmp_path / "~").exists()
+
+
+@pytest.mark.parametrize(("name", "kind"), [("x.h5", "an HDF5"), ("x.HDF5", "an HDF5"), ("x.csv", "a CSV"),
+                                            ("x.npz", "a NumPy .npz"), ("x.json", "a JSON")])  # fmt: skip
+def test_a_name_of_another_format_is_refused(heldout, name, kind, tmp_path, capsys, monkeypatch):
+    """``bmi_heldout_data.py x.h5`` wrote a pickle named as HDF5 (the loader reads it by its bytes;
+    h5py, a result reader or a user are misled): one line, exit 2, nothing written."""
+    monkeypatch.setattr(heldout, "generate", lambda seed: {"seed": seed})  # the writing, not the data
+    out = tmp_path / name
+    assert heldout.main([str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"{heldout.PROG}: error: OUT: {out} names {kind} file, but this script writes a pickle; give a name such as "
+        f"{out.with_suffix('.pkl')}\n"
+    )
+    assert list(tmp_path.iterdir()) == []
+    for good in ("x.pkl", "x.pickle", "x"):  # a name without an extension is taken as it is
+        assert heldout.main([str(tmp_path / good)]) == 0, capsys.readouterr().err
+        assert pickle.loads((tmp_path / good).read_bytes()) == {"seed": 0}
