@@ -795,10 +795,11 @@ def checkpoint_leftovers(out: Path) -> list[Path]:
     return sorted(found)
 
 
-def _kept_checkpoint(path: Path, stopped: bool = False) -> str:
+def _kept_checkpoint(path: Path, trained: int | None = None) -> str:
     """What the checkpoint ``path`` left by a run whose result was not saved lets a rerun skip:
-    its sidecar says which epoch it holds (one that could not be written is older than the last,
-    unless the run was ``stopped`` by a signal)."""
+    its sidecar says which epoch it holds, and where that is before ``trained`` (the last epoch
+    the run trained; None: all, a run that ended), that later ones could not be written and the
+    epochs a rerun trains again."""
     try:
         info = json.loads(Path(f"{path}.json").read_text())
         epoch, epochs = int(info["epoch"]), int(info["epochs"])
@@ -807,10 +808,12 @@ def _kept_checkpoint(path: Path, stopped: bool = False) -> str:
     if epoch >= epochs:
         return f"the checkpoint of its last epoch stays ({path}): the same command resumes from it and only " \
                "writes the result"  # fmt: skip
-    if stopped:
+    last = epochs if trained is None else min(trained, epochs)
+    if last <= epoch:  # stopped after this checkpoint's epoch, before the next was done
         return f"the checkpoint of epoch {epoch} of {epochs} stays ({path}): the same command resumes from it"
+    again = f"epoch {last}" if last == epoch + 1 else f"epochs {epoch + 1}-{last}"
     return f"the checkpoint of epoch {epoch} of {epochs} stays ({path}; later ones could not be written): " \
-           f"the same command resumes from it and trains epochs {epoch + 1}-{epochs} again"  # fmt: skip
+           f"the same command resumes from it and trains {again} again"  # fmt: skip
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -906,16 +909,22 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
 
     if progress and (hint := speed_hint(cfg)):
         print(hint, file=sys.stderr)
-    hooks = None
     monitors: list = []  # closed when the run ends, however it ends
-    if tensorboard is not None:
-        from .monitor import TensorBoardHook, provenance_text
+    trained: dict[Path, int] = {}  # a checkpoint -> the last epoch its batched model trained (a stop's line)
 
-        def hooks(cfgs: list, members: list) -> list:
+    def hooks(cfgs: list, members: list) -> list:
+        made = []
+        if checkpoints:
+            path = checkpoint_path(out, members)
+            made.append(lambda record: trained.__setitem__(path, record.epoch))
+        if tensorboard is not None:
+            from .monitor import TensorBoardHook, provenance_text
+
             labels = [f"repeat-{r}" for _, r in members]
-            made = [provenance_text(cfgs[i], cfgs[i].seed + r) for i, r in members]
-            monitors.append(TensorBoardHook(tensorboard, labels, log=_say, provenance=made))
-            return monitors[-1:]
+            texts = [provenance_text(cfgs[i], cfgs[i].seed + r) for i, r in members]
+            monitors.append(TensorBoardHook(tensorboard, labels, log=_say, provenance=texts))
+            made.append(monitors[-1])
+        return made
 
     written: list[Path] = []  # the result file, once written
     own: list[Path] = []  # this run's checkpoints, one per batched model (others: of killed runs of other settings)
@@ -980,7 +989,7 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
                 with contextlib.suppress(OSError):
                     remove_checkpoint(path)
         elif kept := [path for path in dict.fromkeys(own) if path in mine and path.exists()]:  # what a rerun resumes
-            exc.kept = _kept_checkpoint(kept[0], stopped=True) if len(kept) == 1 else \
+            exc.kept = _kept_checkpoint(kept[0], trained.get(kept[0], 0)) if len(kept) == 1 else \
                 f"their checkpoints stay ({', '.join(map(str, kept))}): the same command resumes from them"  # fmt: skip
         raise
 
