@@ -204,11 +204,7 @@ def write(argv: list[str] | None = None) -> int:
         if os.path.lexists(path):  # refused before generating (a broken link too)
             raise ResultError(f"{path} exists; give a new path")
     results.check_writable(args.out, flag="OUT", example="heldout.pkl")  # a folder name, an empty name, read-only
-    suffix = Path(args.out).suffix.lower()  # a pickle named as another format misleads h5py, readers, users
-    if suffix in (".h5", ".hdf5", ".nc") or (suffix in results.OTHER_FORMATS and suffix not in (".pkl", ".pickle")):
-        kind = results.OTHER_FORMATS.get(suffix, "HDF5")
-        raise ResultError(f"OUT: {args.out} names {'an' if kind in ('HDF5', 'Excel', 'SVG') else 'a'} {kind} file, "
-                          f"but this script writes a pickle; give a name such as {Path(args.out).with_suffix('.pkl')}")  # fmt: skip
+    results.check_format_name(args.out, "this script writes a pickle", (".pkl", ".pickle"), flag="OUT")
     raw = pickle.dumps(generate(args.seed), protocol=pickle.HIGHEST_PROTOCOL)
     try:  # each in one step: a full disk leaves no partial file that would block the next try
         write_bytes(args.out, raw)

@@ -211,21 +211,12 @@ def _check_name(out: str | Path, fmt: str) -> None:
     """Refuse an ``--out`` whose extension names another format than ``fmt`` writes: a torch file
     named ``.h5`` (with ``--overwrite``, over another run's result file), ``.nir`` or as any other
     format (``.toml``, ``.npz``), a NIR graph named ``.pt`` or as any other format."""
-    from .results import OTHER_FORMATS
+    from .results import HDF5_SUFFIXES, check_format_name
 
-    suffix = Path(out).suffix.lower()
-    if fmt == "pt" and (
-        suffix in (".h5", ".hdf5", ".nc") or (suffix in OTHER_FORMATS and suffix not in (".pt", ".pth"))
-    ):
-        kind = OTHER_FORMATS.get(suffix, "HDF5")
-        kind = f"{'an' if kind in ('HDF5', 'Excel', 'SVG') else 'a'} {kind}"
-        raise ResultError(f"--out: {out} names {kind} file, but --format pt writes a torch file; give a name such "
-                          f"as {Path(out).with_suffix('.pt')}")  # fmt: skip
-    if fmt == "nir" and suffix in OTHER_FORMATS and suffix != ".nir":
-        kind = OTHER_FORMATS[suffix]
-        article = "an" if kind in ("Excel", "SVG") else "a"
-        raise ResultError(f"--out: {out} names {article} {kind} file, but --format nir writes a NIR graph (HDF5); "
-                          f"give a name such as {Path(out).with_suffix('.nir')}")  # fmt: skip
+    if fmt == "pt":
+        check_format_name(out, "--format pt writes a torch file", (".pt", ".pth"))
+    else:
+        check_format_name(out, "--format nir writes a NIR graph (HDF5)", (".nir", *HDF5_SUFFIXES))
 
 
 def _refuse_neuron(path: str | Path, neuron: str) -> None:

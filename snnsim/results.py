@@ -425,15 +425,29 @@ OTHER_FORMATS = {".csv": "CSV", ".tsv": "TSV", ".json": "JSON", ".txt": "text", 
                  ".png": "PNG", ".pdf": "PDF", ".svg": "SVG", ".nir": "NIR", ".zarr": "Zarr"}  # fmt: skip
 
 
+#: Extensions of HDF5 files (a result, predictions or NIR file).
+HDF5_SUFFIXES = (".h5", ".hdf5", ".nc")
+
+
+def check_format_name(path: str | os.PathLike, writes: str, ours: tuple[str, ...], flag: str = "--out") -> None:
+    """Refuse a name whose extension names another format than the one written (``--out
+    preds.csv`` for an HDF5 file): ``writes`` says what is written ("a result file is HDF5"),
+    ``ours`` the extensions it takes (the first suggested); a name without a known extension is
+    taken as it is."""
+    suffix = Path(path).suffix.lower()
+    kind = "HDF5" if suffix in HDF5_SUFFIXES else OTHER_FORMATS.get(suffix)
+    if kind is None or suffix in ours:
+        return
+    article = "an" if kind in ("HDF5", "Excel", "SVG") else "a"  # "an SVG file", "a NumPy .npz file"
+    takes = f" ({', '.join(ours[:-1])} or {ours[-1]})" if len(ours) > 1 else ""
+    raise ResultError(f"{flag}: {path} names {article} {kind} file, but {writes}; give a name such as "
+                      f"{Path(path).with_suffix(ours[0])}{takes}")  # fmt: skip
+
+
 def check_hdf5_name(path: str | os.PathLike, flag: str = "--out", what: str = "a result file") -> None:
     """Refuse a name whose extension names another format (``--out preds.csv``): the file
     written is HDF5 whatever its name."""
-    suffix = Path(path).suffix.lower()
-    if suffix in OTHER_FORMATS:
-        kind = OTHER_FORMATS[suffix]
-        article = "an" if kind in ("Excel", "SVG") else "a"  # "an SVG file", "a NumPy .npz file"
-        raise ResultError(f"{flag}: {path} names {article} {kind} file, but {what} is HDF5; give a name "
-                          f"such as {Path(path).with_suffix('.h5')} (.h5, .hdf5 or .nc)")  # fmt: skip
+    check_format_name(path, f"{what} is HDF5", HDF5_SUFFIXES, flag)
 
 
 def check_writable(path: str | os.PathLike, overwrite: bool = False, flag: str = "--out",

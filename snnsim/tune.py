@@ -1882,7 +1882,7 @@ def cmd_status(spec: Spec, ns: Any) -> int:
 
 def cmd_best(spec: Spec, ns: Any) -> int:
     from .atomic_write import write_bytes
-    from .results import OTHER_FORMATS, check_writable, is_hdf5
+    from .results import check_format_name, check_writable, is_hdf5
 
     everything = summary(spec, ns.results_dir, progress=_checking(spec))  # once: the study, its trials' files, data
     cfg = best_config(spec, ns.results_dir, everything)
@@ -1896,11 +1896,7 @@ def cmd_best(spec: Spec, ns: Any) -> int:
     if is_hdf5(out):  # a result file (the study's merge, a run's): --overwrite replaced its numbers with TOML
         raise ResultError(f"--out: {out} is a result file (HDF5); best writes a TOML config: give another name, "
                           "such as best.toml")  # fmt: skip
-    suffix = out.suffix.lower()  # TOML under another format's name: snnsim.run --config refuses it
-    if suffix in (".h5", ".hdf5", ".nc") or (suffix in OTHER_FORMATS and suffix != ".toml"):
-        kind = "HDF5" if suffix in (".h5", ".hdf5", ".nc") else OTHER_FORMATS[suffix]
-        raise ResultError(f"--out: {out} names {'an' if kind in ('HDF5', 'Excel', 'SVG') else 'a'} {kind} file, "
-                          f"but best writes a TOML config; give a name such as {out.with_suffix('.toml')}")  # fmt: skip
+    check_format_name(out, "best writes a TOML config", (".toml",))  # snnsim.run --config refuses another
     header = (f"best trial {info['number']} of {spec.name} ({spec.path}): {spec.objective} = {info['value']:.4f}\n"
               f"{_made_by(trial_path(spec, info['number'], ns.results_dir))}"
               f"run it: python -m snnsim.run --config {out}")  # fmt: skip

@@ -197,7 +197,7 @@ def test_a_name_of_another_format_is_refused(heldout, name, kind, tmp_path, caps
     assert heldout.main([str(out)]) == 2
     assert capsys.readouterr().err == (
         f"{heldout.PROG}: error: OUT: {out} names {kind} file, but this script writes a pickle; give a name such as "
-        f"{out.with_suffix('.pkl')}\n"
+        f"{out.with_suffix('.pkl')} (.pkl or .pickle)\n"
     )
     assert list(tmp_path.iterdir()) == []
     for good in ("x.pkl", "x.pickle", "x"):  # a name without an extension is taken as it is
