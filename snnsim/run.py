@@ -989,8 +989,16 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
                 with contextlib.suppress(OSError):
                     remove_checkpoint(path)
         elif kept := [path for path in dict.fromkeys(own) if path in mine and path.exists()]:  # what a rerun resumes
-            exc.kept = _kept_checkpoint(kept[0], trained.get(kept[0], 0)) if len(kept) == 1 else \
-                f"their checkpoints stay ({', '.join(map(str, kept))}): the same command resumes from them"  # fmt: skip
+            models = runner.plan([cfg])  # the batched models of no checkpoint kept train from epoch 1 again
+            others = sum(len(members) for members in models if checkpoint_path(out, members) not in kept)
+            if len(kept) == 1 and not others:
+                exc.kept = _kept_checkpoint(kept[0], trained.get(kept[0], 0))
+            else:
+                exc.kept = (f"{'their checkpoints stay' if len(kept) > 1 else 'its checkpoint stays'} "
+                            f"({', '.join(map(str, kept))}): the same command resumes from "
+                            f"{'them' if len(kept) > 1 else 'it'}"
+                            + (f" and trains the other {others} of {cfg.repeats} repeats from epoch 1" if others
+                               else ""))  # fmt: skip
         raise
 
 

@@ -512,6 +512,33 @@ def test_a_stop_after_checkpoints_failed_says_the_later_epochs_are_trained_again
     assert not out.exists()
 
 
+@pytest.mark.parametrize(("batching", "first"), [(["--repeats", "12"], "r0-9"),
+                                                 (["--repeats", "3", "--no-batch-repeats"], "r0-0")])  # fmt: skip
+def test_a_stop_before_the_next_batched_model_has_a_checkpoint_says_it_trains_again(batching, first, tmp_path):
+    """SIGTERM as the second batched model (repeats 10-11 of 12; repeat 1 with --no-batch-repeats)
+    started, the first's checkpoint at its last epoch: the stop said "the same command resumes
+    from it and only writes the result", but the rerun trains the other repeats from epoch 1."""
+    out = tmp_path / "r.h5"
+    proc = _terminated_in(
+        "from snnsim import training\n"
+        "real = training._read_checkpoint\n"
+        "def read(options):\n"
+        f"    if not str(options.checkpoint).endswith('.{first}.ckpt'):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    return real(options)\n"
+        "training._read_checkpoint = read\n",
+        [*TINY, *batching, "--out", str(out)],
+    )
+    checkpoint = tmp_path / f".r.h5.{first}.ckpt"
+    total = 12 if first == "r0-9" else 3
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert proc.stderr.splitlines()[-1] == (
+        f"snnsim.run: stopped by SIGTERM; no result written; its checkpoint stays ({checkpoint}): the same command "
+        f"resumes from it and trains the other 2 of {total} repeats from epoch 1"
+    ), proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [checkpoint.name, f"{checkpoint.name}.json"]
+
+
 def test_a_stop_before_anything_is_written_leaves_no_folder_of_out(tmp_path):
     """SIGTERM once the checks of ``--out new/sub/r.h5`` had made its folders, before the run
     wrote anything there, left them behind, empty, beside "no result written" (a refusal there
