@@ -798,8 +798,8 @@ def checkpoint_leftovers(out: Path) -> list[Path]:
 def _kept_checkpoint(path: Path, trained: int | None = None) -> str:
     """What the checkpoint ``path`` left by a run whose result was not saved lets a rerun skip:
     its sidecar says which epoch it holds, and where that is before ``trained`` (the last epoch
-    the run trained; None: all, a run that ended), that later ones could not be written and the
-    epochs a rerun trains again."""
+    the run trained, its last where ``--patience`` ended it; None: all its epochs), that later ones
+    could not be written and the epochs a rerun trains again."""
     try:
         info = json.loads(Path(f"{path}.json").read_text())
         epoch, epochs = int(info["epoch"]), int(info["epochs"])
@@ -959,7 +959,8 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
             kept = [path for path in kept if path in mine]  # the one a rerun of this command resumes from
             if not kept:
                 raise
-            raise NotSaved(f"{exc}; {_kept_checkpoint(kept[0])}") from None
+            # the epoch it trained last: --patience may have ended it before --epochs
+            raise NotSaved(f"{exc}; {_kept_checkpoint(kept[0], trained.get(kept[0]))}") from None
         # the result is written: the checkpoints of a killed run with other --repeats or batching are of no more use
         stale = [path for path in checkpoints_of(out) if path not in own] if checkpoints and not keep_checkpoints \
             else []  # fmt: skip

@@ -539,6 +539,27 @@ def test_a_stop_before_the_next_batched_model_has_a_checkpoint_says_it_trains_ag
     assert sorted(p.name for p in tmp_path.iterdir()) == [checkpoint.name, f"{checkpoint.name}.json"]
 
 
+def test_a_result_not_saved_after_patience_ended_the_run_does_not_say_checkpoints_failed(tmp_path):
+    """--patience ended the run at epoch N of 30, its checkpoint of epoch N written, and the result
+    could not be: the line said "later ones could not be written ... trains epochs N+1-30 again",
+    though none failed and the rerun resumes and writes the result, training no epoch."""
+    out = tmp_path / "r.h5"
+    proc = _terminated_in(
+        "from snnsim import run\n"
+        "def save(ds, out, overwrite, fallback):\n"
+        "    raise run.NotSaved(f'cannot write {out} (No space left on device); no result written')\n"
+        "run.save = save\n",
+        [*TINY, "--epochs", "30", "--n-val-batches", "1", "--patience", "1", "--out", str(out)],
+    )
+    checkpoint = tmp_path / ".r.h5.r0-0.ckpt"
+    epoch = json.loads(Path(f"{checkpoint}.json").read_text())["epoch"]
+    assert proc.returncode == 5 and epoch < 30, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"snnsim.run: error: cannot write {out} (No space left on device); no result written; the checkpoint of "
+        f"epoch {epoch} of 30 stays ({checkpoint}): the same command resumes from it"
+    ], proc.stderr
+
+
 def test_a_stop_before_anything_is_written_leaves_no_folder_of_out(tmp_path):
     """SIGTERM once the checks of ``--out new/sub/r.h5`` had made its folders, before the run
     wrote anything there, left them behind, empty, beside "no result written" (a refusal there
