@@ -934,6 +934,16 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
         own.append(checkpoint_path(out, members))
         return own[-1]
 
+    def kept_line(kept: list[Path], ended: bool) -> str:
+        """What this run's checkpoints ``kept`` let the same command skip, the run ``ended`` (its
+        result not saved) or stopped: the repeats of a batched model without one train from epoch 1."""
+        others = sum(len(members) for members in runner.plan([cfg]) if checkpoint_path(out, members) not in kept)
+        if len(kept) == 1 and not others:  # the epoch it trained last: --patience may have ended it before --epochs
+            return _kept_checkpoint(kept[0], trained.get(kept[0], None if ended else 0))
+        line = (f"{'their checkpoints stay' if len(kept) > 1 else 'its checkpoint stays'} ({', '.join(map(str, kept))}): "
+                f"the same command resumes from {'them' if len(kept) > 1 else 'it'}")  # fmt: skip
+        return line + (f" and trains the other {others} of {cfg.repeats} repeats from epoch 1" if others else "")
+
     def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
         if out is None:
             return
@@ -956,11 +966,10 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
                 if stuck:
                     raise NotSaved(f"{exc}; its checkpoint {stuck[0]} could not be removed", exc.saved_to) from None
                 raise
-            kept = [path for path in kept if path in mine]  # the one a rerun of this command resumes from
+            kept = [path for path in kept if path in mine]  # those a rerun of this command resumes from
             if not kept:
                 raise
-            # the epoch it trained last: --patience may have ended it before --epochs
-            raise NotSaved(f"{exc}; {_kept_checkpoint(kept[0], trained.get(kept[0]))}") from None
+            raise NotSaved(f"{exc}; {kept_line(kept, ended=True)}") from None
         # the result is written: the checkpoints of a killed run with other --repeats or batching are of no more use
         stale = [path for path in checkpoints_of(out) if path not in own] if checkpoints and not keep_checkpoints \
             else []  # fmt: skip
@@ -990,16 +999,7 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
                 with contextlib.suppress(OSError):
                     remove_checkpoint(path)
         elif kept := [path for path in dict.fromkeys(own) if path in mine and path.exists()]:  # what a rerun resumes
-            models = runner.plan([cfg])  # the batched models of no checkpoint kept train from epoch 1 again
-            others = sum(len(members) for members in models if checkpoint_path(out, members) not in kept)
-            if len(kept) == 1 and not others:
-                exc.kept = _kept_checkpoint(kept[0], trained.get(kept[0], 0))
-            else:
-                exc.kept = (f"{'their checkpoints stay' if len(kept) > 1 else 'its checkpoint stays'} "
-                            f"({', '.join(map(str, kept))}): the same command resumes from "
-                            f"{'them' if len(kept) > 1 else 'it'}"
-                            + (f" and trains the other {others} of {cfg.repeats} repeats from epoch 1" if others
-                               else ""))  # fmt: skip
+            exc.kept = kept_line(kept, ended=False)
         raise
 
 

@@ -560,6 +560,27 @@ def test_a_result_not_saved_after_patience_ended_the_run_does_not_say_checkpoint
     ], proc.stderr
 
 
+def test_a_result_not_saved_names_the_checkpoints_of_every_batched_model(tmp_path):
+    """12 repeats train as two batched models on the CPU (10 and 2), each with its checkpoint: a
+    result that could not be written named the first alone ("the checkpoint of its last epoch
+    stays (.r.h5.r0-9.ckpt): ... only writes the result"), though the rerun needs both."""
+    out = tmp_path / "r.h5"
+    proc = _terminated_in(
+        "from snnsim import run\n"
+        "def save(ds, out, overwrite, fallback):\n"
+        "    raise run.NotSaved(f'cannot write {out} (No space left on device); no result written')\n"
+        "run.save = save\n",
+        [*TINY, "--repeats", "12", "--out", str(out)],
+    )
+    first, second = tmp_path / ".r.h5.r0-9.ckpt", tmp_path / ".r.h5.r10-11.ckpt"
+    assert proc.returncode == 5, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"snnsim.run: error: cannot write {out} (No space left on device); no result written; their checkpoints "
+        f"stay ({first}, {second}): the same command resumes from them"
+    ], proc.stderr
+    assert first.exists() and second.exists()
+
+
 def test_a_stop_before_anything_is_written_leaves_no_folder_of_out(tmp_path):
     """SIGTERM once the checks of ``--out new/sub/r.h5`` had made its folders, before the run
     wrote anything there, left them behind, empty, beside "no result written" (a refusal there
