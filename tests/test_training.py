@@ -134,7 +134,9 @@ def test_a_stop_before_the_first_checkpoint_does_not_name_another_runs_checkpoin
     code, _ = stop_after_checkpoint([sys.executable, "-m", "snnsim.run", *IPD, "--out", str(out)], tmp_path, 1)
     assert code == 128 + signal.SIGTERM
     held = sidecar(tmp_path)["epoch"]
-    other = [*[a if a != "12" else "400" for a in IPD], "--out", str(out)]  # other settings, a long first epoch
+    # other settings, a long first epoch (about 2.5 s here): 64 times the hidden neurons, not more batches, whose
+    # data were made before the line it waits for
+    other = [*[a if a != "32" else "2048" for a in IPD], "--out", str(out)]
     proc = subprocess.Popen([sys.executable, "-m", "snnsim.run", *other], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     assert "holds other models; starting from epoch 1" in proc.stderr.readline()
     proc.send_signal(signal.SIGTERM)
