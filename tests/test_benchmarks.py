@@ -19,6 +19,15 @@ def _run(*args):
     return out.stdout
 
 
+def _here(script, *args):
+    """:func:`_run` of ``benchmarks/SCRIPT`` in this process (in_process.run_here): for a script
+    that computes in its own process, whose refusals in a process of its own are
+    test_a_bad_argument_is_one_line's (the seconds of a new interpreter's torch import saved)."""
+    out = run_here(ROOT / "benchmarks" / script, *args, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
 @pytest.mark.slow
 def test_bench_ipd_quick(tmp_path):
     """Each case in its own process (a baseline and snnsim's CLI), the grid through sweep local;
@@ -52,14 +61,14 @@ def test_baseline_runs_in_its_own_process():
 
 
 def test_profile_ipd_one_model():
-    out = _run("benchmarks/profile_ipd.py", "--models", "1", "--readout", "mean", "--tau", "0.02")
+    out = _here("profile_ipd.py", "--models", "1", "--readout", "mean", "--tau", "0.02")
     assert "ms per model and batch" in out and "minor page faults per batch" in out
     assert "net_fwd_f32" in out and "net_bwd_f32" in out
 
 
 def test_neighbour_loops_report_their_rate():
-    assert "products per second" in _run("benchmarks/neighbour.py", "matmul", "--seconds", "0.2")
-    assert "GB/s" in _run("benchmarks/neighbour.py", "copy", "--seconds", "0.2")
+    assert "products per second" in _here("neighbour.py", "matmul", "--seconds", "0.2")
+    assert "GB/s" in _here("neighbour.py", "copy", "--seconds", "0.2")
 
 
 def test_grid_profile_sums_a_raw_profile_by_stage(tmp_path):
@@ -97,8 +106,8 @@ def test_grid_profile_sums_a_raw_profile_by_stage(tmp_path):
 def test_device_agreement_is_exact_on_one_device():
     """The same training twice on the CPU (data copied, same initial weights): equal to the bit,
     so a drift the script shows between two devices is the arithmetic's."""
-    out = _run("benchmarks/device_agreement.py", "fused", "norse", "--devices", "cpu", "cpu", "--epochs", "2",
-               "--n-train-batches", "3", "--n-test-batches", "1")  # fmt: skip
+    out = _here("device_agreement.py", "fused", "norse", "--devices", "cpu", "cpu", "--epochs", "2",
+                "--n-train-batches", "3", "--n-test-batches", "1")  # fmt: skip
     lines = [line for line in out.splitlines() if "max |w diff|" in line]
     assert len(lines) == 4  # two backends x two readouts
     for line in lines:
@@ -112,7 +121,7 @@ def test_same_numbers_compares_threads_and_batching():
     """Two cases of the model space (the adaptive threshold on two layers of 7 and 5 neurons over
     23 steps, on norse and fused): each with 1 and 3 kernel threads and unbatched repeats, equal
     to the default run in every data variable, and a pack against its runs alone."""
-    out = _run("benchmarks/same_numbers.py", "--only", "7+5x23 adaptive,pack adaptive", "--packs")
+    out = _here("same_numbers.py", "--only", "7+5x23 adaptive,pack adaptive", "--packs")
     rows = [line.split(" | ") for line in out.splitlines() if line.startswith("| ipd 7+5x23 adaptive |")]
     assert [row[1] for row in rows] == ["norse", "fused"] and all(row[3:6] == ["same"] * 3 for row in rows), out
     packs = [line for line in out.splitlines() if line.startswith("| pack adaptive |")]
