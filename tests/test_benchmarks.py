@@ -402,14 +402,18 @@ def test_memory_peak_says_when_it_measured_nothing(tmp_path):
     """docs/sweeps.md's measuring command ran `sweep local`'s jobs in processes of their own, out
     of its sight, and a `sweep run` of a job already complete trained nothing: both printed no
     measurement and exit 0, as if there were nothing to say. `local` (and `submit`) are refused
-    before any job runs; a run that reached no memory check says so in one line, exit 1."""
+    before any job runs; a run that reached no memory check says so in one line, exit 1. (The
+    refusal, before the script replaces the runner's memory check, in this process: its first in
+    a process of its own is test_bad_arguments_are_one_line_and_exit_2's; the measuring runs in
+    processes of their own.)"""
     (tmp_path / "tiny.toml").write_text(TINY_SWEEP)
     script = [sys.executable, str(ROOT / "benchmarks" / "memory_peak.py"), "snnsim.sweep", "--results-dir", "res"]
 
     def measure(*args: str) -> subprocess.CompletedProcess:
         return subprocess.run([*script, *args], cwd=tmp_path, capture_output=True, text=True, timeout=300)
 
-    proc = measure("local", "tiny.toml", "-j", "1", "--quiet")
+    proc = run_here(ROOT / "benchmarks" / "memory_peak.py", *script[2:], "local", "tiny.toml", "-j", "1", "--quiet",
+                    cwd=tmp_path)  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "memory_peak.py: error: snnsim.sweep local runs its jobs in processes of their own, which this one cannot "
