@@ -37,6 +37,12 @@ def in_process(*args: str) -> int:
     return predict.main([str(a) for a in args])
 
 
+def in_a_log(*args: object) -> subprocess.CompletedProcess:
+    """:func:`cli` with stderr a log (a StringIO, not a terminal), in this process
+    (in_process.run_here): the bar tests' terminal runs beside it are processes on a pseudo-terminal."""
+    return run_here(predict.main, *args, cwd=ROOT)
+
+
 def _bmi_linear(folder: Path, bmi_path: str, *extra: str) -> Path:
     out = folder / "b.h5"
     assert run_cli.main(["--study", "bmi", "--model", "linear", "--data", str(bmi_path), "--n-train-folds", "2",
@@ -228,7 +234,7 @@ def test_predicting_many_stimuli_shows_a_progress_bar_on_a_terminal_not_in_a_log
     assert code == 0 and out.startswith(f"{tmp_path / 'p.h5'}: 640 samples"), (out, shown)
     assert "snnsim.predict:" in shown and "/640 [" in shown, shown
     assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
-    proc = cli(str(ipd_model), "--stimuli", "640", "--out", str(tmp_path / "q.h5"))
+    proc = in_a_log(str(ipd_model), "--stimuli", "640", "--out", str(tmp_path / "q.h5"))
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
@@ -243,7 +249,7 @@ def test_drawing_many_stimuli_shows_a_progress_bar_on_a_terminal_not_in_a_log(ip
     drawn, predicted = shown.find("\rsnnsim.predict: drawing stimuli"), shown.find("\rsnnsim.predict:  ")
     assert 0 <= drawn < predicted and "/640 [" in shown[drawn:predicted], shown  # drawn, then predicted
     assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
-    proc = cli(str(ipd_model), "--stimuli", "640", "--out", str(tmp_path / "q.h5"))
+    proc = in_a_log(str(ipd_model), "--stimuli", "640", "--out", str(tmp_path / "q.h5"))
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     a, b = results.load(tmp_path / "p.h5"), results.load(tmp_path / "q.h5")
     np.testing.assert_array_equal(a["ipd_deg"].values, b["ipd_deg"].values)
@@ -260,7 +266,7 @@ def test_reading_a_data_file_of_stimuli_says_so_on_a_terminal_not_in_a_log(ipd_m
     assert code == 0 and out.startswith(f"{tmp_path / 'p.h5'}: 64 samples"), (out, shown)
     line = f"snnsim.predict: reading the stimuli in {data}\r\n"
     assert shown.startswith(line) and "/64 [" in shown[len(line) :], shown
-    proc = cli(str(ipd_model), "--data", str(data), "--out", str(tmp_path / "q.h5"))
+    proc = in_a_log(str(ipd_model), "--data", str(data), "--out", str(tmp_path / "q.h5"))
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
 
 
@@ -372,7 +378,7 @@ def test_predicting_a_bmi_data_set_shows_a_progress_bar_on_a_terminal_not_in_a_l
     assert code == 0 and out.startswith(f"{tmp_path / 'p.h5'}: 6000 samples"), (out, shown)
     assert "\rsnnsim.predict:" in shown and "/6000 [" in shown, shown
     assert not shown.replace("\r\n", "\n").split("\r")[-1].strip(), shown  # the bar's line is clear
-    proc = cli(str(model), "--data", str(bmi_path), "--out", str(tmp_path / "q.h5"))
+    proc = in_a_log(str(model), "--data", str(bmi_path), "--out", str(tmp_path / "q.h5"))
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     a, b = results.load(tmp_path / "p.h5"), results.load(tmp_path / "q.h5")
     np.testing.assert_array_equal(a["y_pred"].values, b["y_pred"].values)
