@@ -1190,7 +1190,7 @@ def test_merge_shows_the_trial_files_read_on_a_terminal(tmp_path):
     assert "tiny: reading trial files" in shown and "/2 [" in shown, shown
     bars = shown.split("tiny: combining")[0]  # the bar's line is clear before the line of the combining
     assert not bars.replace("\r\n", "\n").split("\r")[-1].strip(), shown
-    assert ok(cli("merge", spec, env=env, cwd=tmp_path)).stderr == ""  # a log: no bar
+    assert ok(here("merge", spec, env=env, cwd=tmp_path)).stderr == ""  # a log (in this process): no bar
 
 
 def test_commands_that_check_every_trial_file_show_a_bar_on_a_terminal(tmp_path):
@@ -1215,8 +1215,8 @@ def test_commands_that_check_every_trial_file_show_a_bar_on_a_terminal(tmp_path)
     read = shown.find("tiny: reading trial files")
     line = shown.find(f"tiny: combining 2 trials and writing {merged}\r\n")
     assert 0 <= checked < read < line and shown.endswith("\r\n"), shown
-    for args in (["status"], ["merge"]):  # a log: no bar, no line
-        assert ok(cli(*args, spec, env=env, cwd=tmp_path)).stderr == "", args
+    for args in (["status"], ["merge"]):  # a log (in this process): no bar, no line
+        assert ok(here(*args, spec, env=env, cwd=tmp_path)).stderr == "", args
 
 
 def test_a_stop_while_a_finished_trial_is_recorded_waits_for_the_record(tmp_path, monkeypatch):

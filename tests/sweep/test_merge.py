@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from in_process import run_here
 from lost_stop import StopInFinalizer
 from signalled_write import signal_in_write
 from terminal import on_a_terminal
@@ -897,5 +898,5 @@ def test_merge_shows_each_long_step_on_a_terminal_and_nothing_in_a_log(tmp_path,
     assert "/12 [" in shown[checked:read], shown
     bars = shown.split("m: combining")[0]  # the bars' line is clear before the line of the combining
     assert not bars.replace("\r\n", "\n").split("\r")[-1].strip(), shown
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = run_here(cli.main, *cmd[3:], cwd=ROOT)  # a log, in this process
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
