@@ -528,6 +528,15 @@ def test_a_seed_past_a_runs_seeds_is_refused(ipd_model, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
+def test_the_last_seed_of_a_run_is_taken(ipd_model, tmp_path):
+    """4294967295, the largest seed a run takes, draws stimuli as any other and is recorded."""
+    out = tmp_path / "p.h5"
+    proc = run_here(predict.main, ipd_model, "--stimuli", 2, "--seed", 4294967295, "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    assert results.load(out).attrs["stimuli_seed"] == 4294967295
+
+
 @pytest.mark.parametrize("n", [2**62, 2**70])
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_stimuli_past_torchs_sizes_are_out_of_memory(n, ipd_model, tmp_path):
@@ -541,6 +550,17 @@ def test_stimuli_past_torchs_sizes_are_out_of_memory(n, ipd_model, tmp_path):
         "of fewer samples)\n"
     ), proc.stderr
     assert not out.exists()
+
+
+def test_stimuli_of_exactly_two_to_the_63_values_are_out_of_memory():
+    """2**63 spike values (possible where steps x fibres is a power of two) already overflow
+    torch's sizes, as more do: refused as out of memory, not left to torch."""
+    from types import SimpleNamespace
+
+    with pytest.raises(RuntimeError, match="overflow"):
+        torch.empty((2**62, 2, 1), dtype=torch.bool)
+    with pytest.raises(MemoryError):
+        predict._check_stimuli_size(2**62, SimpleNamespace(steps=2, n_inputs=1))
 
 
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
