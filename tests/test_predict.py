@@ -799,11 +799,12 @@ def test_arrays_of_an_npz_that_are_not_read_are_named(ipd_model, tmp_path, capsy
     the predictions have no scores: a note names the arrays left unread; a file of ``spikes`` and
     ``ipd`` only gets none."""
     spikes = np.random.default_rng(0).random((3, 100, 200)) < 0.05
-    plain = _npz(tmp_path, "plain.npz", spikes=spikes, ipd=np.array([-1.0, 0.0, 1.0]))
+    plain = _npz(tmp_path, "plain.npz", spikes=spikes, ipd=np.array([-1, 0, 1]))  # whole radians: integers do
     other = _npz(tmp_path, "other.npz", spikes=spikes, ipd_deg=np.array([-60.0, 0.0, 60.0]))
     capsys.readouterr()
     assert in_process(ipd_model, "--data", plain, "--out", tmp_path / "plain.h5") == 0
     assert "note" not in capsys.readouterr().err
+    np.testing.assert_array_equal(results.load(tmp_path / "plain.h5")["ipd_deg"].values, np.degrees([-1, 0, 1]))
     assert in_process(ipd_model, "--data", other, "--out", tmp_path / "other.h5") == 0
     err = capsys.readouterr().err
     assert f"snnsim.predict: note: --data: {other} has arrays it does not read: ipd_deg" in err, err
