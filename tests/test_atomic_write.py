@@ -99,3 +99,45 @@ def test_no_empty_folders_removes_only_the_folders_it_made_and_left_empty(tmp_pa
     with atomic_write.no_empty_folders(tmp_path / "d" / "r.h5"):  # no error: nothing removed
         (tmp_path / "d").mkdir()
     assert (tmp_path / "d").is_dir()
+
+
+@pytest.mark.parametrize("result", [True, False], ids=["a result", "no result"])
+def test_a_stop_once_the_file_is_in_place_names_it_only_where_it_is_the_result(result, tmp_path, monkeypatch):
+    """A stop in the folder's sync (the file is in place, whole) names the file as written where it
+    is the command's result; a checkpoint or a cache (``result=False``) is not named as one."""
+    import signal
+
+    from snnsim.signals import Interrupted
+
+    target = tmp_path / "f.bin"
+
+    def fsync(fd: int) -> None:  # the stop comes as the folder is synced, once the file is there
+        if target.exists():
+            raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(Interrupted) as info:
+        atomic_write.write_bytes(target, b"whole", result=result)
+    assert info.value.written == (target if result else None)
+    assert target.read_bytes() == b"whole" and os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_a_stop_as_the_file_is_put_in_place_comes_once_it_is_there(tmp_path, monkeypatch):
+    """SIGTERM between the hard link that puts the file in place and the removal of its
+    temporary: held until the step is over, then the stop names the file, whole, and no
+    temporary is left."""
+    import signal
+
+    from snnsim.signals import Interrupted, stop_on_signals
+
+    target, real = tmp_path / "f.bin", os.link
+
+    def link(src: str, dst: str) -> None:
+        real(src, dst)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(os, "link", link)
+    with pytest.raises(Interrupted) as info, stop_on_signals():
+        atomic_write.write_bytes(target, b"whole")
+    assert info.value.written == target
+    assert target.read_bytes() == b"whole" and os.listdir(tmp_path) == ["f.bin"]
