@@ -141,3 +141,23 @@ def test_a_stop_as_the_file_is_put_in_place_comes_once_it_is_there(tmp_path, mon
         atomic_write.write_bytes(target, b"whole")
     assert info.value.written == target
     assert target.read_bytes() == b"whole" and os.listdir(tmp_path) == ["f.bin"]
+
+
+def test_a_stop_once_files_put_in_place_together_are_there_names_the_last(tmp_path, monkeypatch):
+    """``replace_together``: a stop in the folder's sync, once every file is in place, names the
+    last one put in place (the line the command prints), and every file is whole."""
+    import signal
+
+    from snnsim.signals import Interrupted
+
+    png, svg = tmp_path / "fig.png", tmp_path / "fig.svg"
+
+    def fsync(fd: int) -> None:
+        if png.exists() and svg.exists():
+            raise Interrupted(signal.SIGTERM)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(Interrupted) as info:
+        atomic_write.replace_together([(png, b"png"), (svg, b"svg")])
+    assert info.value.written == svg
+    assert png.read_bytes() == b"png" and svg.read_bytes() == b"svg" and len(os.listdir(tmp_path)) == 2
