@@ -43,6 +43,7 @@ def test_synthetic_format_and_determinism(small, tmp_path):
     [
         (lambda d: d.pop("torque"), "missing key 'torque'"),
         (lambda d: d["MI"].pop(), "MI has 19 folds, expected 20"),
+        (lambda d: d["MI"].append(d["MI"][0]), "MI has 21 folds, expected 20"),  # not the first 20 of them
         (lambda d: d.update({k: v[:1] for k, v in d.items()}), "MI has 1 fold, expected 20"),
         (lambda d: d["theta"].__setitem__(3, d["theta"][3][:-5]), "fold 3 has mismatched row counts"),
         (
@@ -50,6 +51,14 @@ def test_synthetic_format_and_determinism(small, tmp_path):
             r"MI fold 2 has shape \(230, 959\), expected \(n, 960\)",
         ),
         (lambda d: d["dtheta"][4].__setitem__((7, 0), np.nan), "dtheta fold 4 contains NaN"),
+        (lambda d: d["theta"][6].__setitem__((2, 1), -np.inf), "theta fold 6 contains NaN or infinite values"),
+        (lambda d: d["MI"][5].__setitem__((7, 0), -1), r"MI fold 5 holds values that are not spike counts"),
+        (lambda d: d.update({k: [*v[:3], v[3][:0], *v[4:]] for k, v in d.items()}), "fold 3 is empty"),
+        (lambda d: d["dtheta"].__setitem__(0, d["dtheta"][0] > 0), "dtheta fold 0 is boolean; expected real numbers"),
+        (  # booleans held as Python objects are no numbers either
+            lambda d: d["MI"].__setitem__(0, (d["MI"][0] > 0).astype(object)),
+            "MI fold 0 is not numbers; expected real numbers",
+        ),
         (  # rates or smoothed counts given for the spike counts
             lambda d: d["MI"][5].__setitem__((7, 0), 0.5),
             r"MI fold 5 holds values that are not spike counts \(negative or not whole numbers\)",
