@@ -161,3 +161,32 @@ def test_a_stop_once_files_put_in_place_together_are_there_names_the_last(tmp_pa
         atomic_write.replace_together([(png, b"png"), (svg, b"svg")])
     assert info.value.written == svg
     assert png.read_bytes() == b"png" and svg.read_bytes() == b"svg" and len(os.listdir(tmp_path)) == 2
+
+
+def test_without_hard_links_an_existing_file_is_still_refused_and_kept(tmp_path, monkeypatch):
+    """On a file system without hard links (``os.link`` fails with EPERM), the write without
+    ``overwrite`` checks the target and renames: an existing file is refused and kept, a new one
+    written, and no temporary is left."""
+    import errno
+
+    def no_link(src: str, dst: str) -> None:
+        raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(os, "link", no_link)
+    kept, new = tmp_path / "kept.bin", tmp_path / "new.bin"
+    kept.write_bytes(b"mine")
+    with pytest.raises(atomic_write.PathTaken):
+        atomic_write.write_bytes(kept, b"other")
+    atomic_write.write_bytes(new, b"new")
+    assert kept.read_bytes() == b"mine" and new.read_bytes() == b"new"
+    assert sorted(os.listdir(tmp_path)) == ["kept.bin", "new.bin"]
+
+
+def test_a_hidden_file_named_like_a_temporary_but_not_ours_is_kept(tmp_path):
+    """A user's ``.r.h5.my.notes.v2.tmp`` beside ``r.h5`` has no process id where a temporary of
+    ours has it: kept, not a crash of the cleanup (``int("notes")``)."""
+    theirs = tmp_path / ".r.h5.my.notes.v2.tmp"
+    theirs.write_text("notes")
+    assert atomic_write.writer_of(theirs) is None
+    assert atomic_write.clean_leftovers(tmp_path / "r.h5", locked=True) == ([], [theirs])
+    assert theirs.is_file()
