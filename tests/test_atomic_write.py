@@ -190,3 +190,18 @@ def test_a_hidden_file_named_like_a_temporary_but_not_ours_is_kept(tmp_path):
     assert atomic_write.writer_of(theirs) is None
     assert atomic_write.clean_leftovers(tmp_path / "r.h5", locked=True) == ([], [theirs])
     assert theirs.is_file()
+
+
+def test_a_temporary_of_another_users_live_process_is_kept(tmp_path, monkeypatch):
+    """A writer of this host that signal 0 cannot reach (EPERM: another user's process, alive)
+    is not gone: its temporary stays, without the lock and with it."""
+    tmp = tmp_path / f".r.h5.{atomic_write._host()}.4242.abcd.tmp"
+    tmp.write_bytes(b"theirs")
+
+    def kill(pid: int, sig: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert atomic_write.clean_leftovers(tmp_path / "r.h5") == ([], [tmp])
+    assert atomic_write.clean_leftovers(tmp_path / "r.h5", locked=True) == ([], [tmp])
+    assert tmp.is_file()
