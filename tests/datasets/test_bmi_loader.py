@@ -419,6 +419,11 @@ def test_arrays_sha256_tells_shapes_and_dtypes_apart():
     assert bmi.arrays_sha256(fortran) == digest
 
 
+def test_a_folder_as_data_is_named_as_one(tmp_path):
+    with pytest.raises(DataError, match=f"^--data: {tmp_path} is a folder; give the bmi_dataset.pkl file$"):
+        bmi.load(tmp_path)
+
+
 def test_loaded_sha256_is_of_the_bytes_loaded_and_file_sha256_of_the_file_now(small, tmp_path):
     """A run records the SHA-256 of the data it loaded, even where the file changes after; the
     file's own SHA-256 follows the file, also a rewrite of the same size (its mtime tells)."""
