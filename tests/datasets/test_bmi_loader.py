@@ -449,9 +449,10 @@ def test_loaded_sha256_is_of_the_bytes_loaded_and_file_sha256_of_the_file_now(sm
 
 
 def test_data_bytes_follows_the_file_as_it_is_now(small, tmp_path):
-    """The memory check's bytes of a data file: a compressed file's content, and a file rewritten
+    """The memory check's bytes of a data file: a compressed file's content (gzip, zlib), and a file rewritten
     since (other content, another size) counted anew."""
     import gzip
+    import zlib
 
     tiny = {k: [a[:20] for a in v] for k, v in small.items()}
     path = _write(tmp_path, tiny, "bmi.pkl.gz")
@@ -461,6 +462,9 @@ def test_data_bytes_follows_the_file_as_it_is_now(small, tmp_path):
     path.write_bytes(gzip.compress(content + content))
     os.utime(path, ns=(stamp + 1_000_000_000, stamp + 1_000_000_000))
     assert bmi.data_bytes(path) == 2 * len(content)
+    path.write_bytes(zlib.compress(content))  # a zlib stream, as joblib.dump(compress=3) writes
+    os.utime(path, ns=(stamp + 2_000_000_000, stamp + 2_000_000_000))
+    assert bmi.data_bytes(path) == len(content)
 
 
 def test_reading_a_data_file_says_so_on_a_terminal(bmi_path, monkeypatch):
