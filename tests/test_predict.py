@@ -794,6 +794,18 @@ def test_true_ipds_of_a_float64_file_are_scored_as_given(ipd_model, tmp_path):
 
 
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
+def test_true_ipds_at_the_ends_widened_from_float32_are_taken(ipd_model, tmp_path):
+    """+-pi/2 rad drawn in float32 (as the study draws them) and saved as float64 lie 4e-8 rad past
+    pi/2: the ends of the class range, taken, not refused as past 90 deg."""
+    ipd = np.array([-np.pi / 2, np.pi / 2], dtype=np.float32).astype(np.float64)
+    assert np.abs(ipd).max() > np.pi / 2
+    out = tmp_path / "p.h5"
+    assert in_process(ipd_model, "--data", _npz(tmp_path, "e.npz", spikes=np.zeros((2, 100, 200)), ipd=ipd),
+                      "--out", out) == 0  # fmt: skip
+    np.testing.assert_array_equal(results.load(out)["ipd_deg"].values, np.degrees(ipd))
+
+
+@pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_arrays_of_an_npz_that_are_not_read_are_named(ipd_model, tmp_path, capsys):
     """True IPDs saved under another name than ``ipd`` (``ipds``, ``ipd_deg``) are not read, and
     the predictions have no scores: a note names the arrays left unread; a file of ``spikes`` and
