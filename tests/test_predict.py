@@ -664,13 +664,16 @@ def test_the_data_file_is_never_the_out_and_a_folder_name_is_refused(ipd_model, 
 
 
 @pytest.mark.xdist_group("predict-bmi-linear")  # the models, trained once on one xdist worker
-def test_a_fold_given_twice_is_refused(bmi_linear, bmi_path, tmp_path, capsys):
+def test_a_fold_given_twice_or_past_the_last_is_refused(bmi_linear, bmi_path, tmp_path, capsys):
     out = bmi_linear  # the model is only read
     capsys.readouterr()
     assert in_process(out, "--data", bmi_path, "--fold", 0, "--fold", 0, "--out", tmp_path / "p.h5") == 2
     assert capsys.readouterr().err.splitlines() == [
         "snnsim.predict: error: --fold: fold 0 is given twice (its samples would count twice)"
     ]
+    assert not (tmp_path / "p.h5").exists()
+    assert in_process(out, "--data", bmi_path, "--fold", 20, "--out", tmp_path / "p.h5") == 2  # one past the last
+    assert capsys.readouterr().err.splitlines() == ["snnsim.predict: error: --fold: 20 is not a fold (0..19)"]
     assert not (tmp_path / "p.h5").exists()
 
 
