@@ -205,3 +205,15 @@ def test_a_temporary_of_another_users_live_process_is_kept(tmp_path, monkeypatch
     assert atomic_write.clean_leftovers(tmp_path / "r.h5") == ([], [tmp])
     assert atomic_write.clean_leftovers(tmp_path / "r.h5", locked=True) == ([], [tmp])
     assert tmp.is_file()
+
+
+def test_only_hidden_files_are_temporaries(tmp_path):
+    """Temporaries are hidden (``.r.h5.HOST.PID.TOKEN.tmp``): a user's visible file whose name
+    ends the same way (``xr.h5.HOST.PID.TOKEN.tmp``) is none of ``r.h5``'s, and is never removed."""
+    name = f"r.h5.{atomic_write._host()}.999999999.abcd.tmp"
+    theirs, ours = tmp_path / f"x{name}", tmp_path / f".{name}"
+    theirs.write_text("mine")
+    ours.write_text("killed writer's")
+    assert atomic_write.leftovers(tmp_path / "r.h5") == [ours]
+    assert atomic_write.clean_leftovers(tmp_path / "r.h5") == ([ours], [])
+    assert theirs.is_file()
