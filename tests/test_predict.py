@@ -222,6 +222,10 @@ def test_fresh_stimuli_are_deterministic(ipd_model, tmp_path):
     assert a.attrs["seed"] == model.attrs["seed"] and (a.attrs["stimuli_seed"], c.attrs["stimuli_seed"]) == (3, 4)
     assert a.attrs["versions"] == model.attrs["versions"] and a.attrs["snnsim_version"] == model.attrs["snnsim_version"]
     assert a.attrs["numerics_version"] == model.attrs["numerics_version"] and a.attrs["device"] == "cpu"
+    # without --seed: seed 0, as --help says, and recorded as such
+    assert in_process(ipd_model, "--stimuli", 2, "--out", tmp_path / "d.h5") == 0
+    d = results.load(tmp_path / "d.h5")
+    assert (d.attrs["stimuli_seed"], d.attrs["data"]) == (0, "2 fresh stimuli, seed 0")
 
 
 @pytest.mark.xdist_group("predict-ipd-model")
