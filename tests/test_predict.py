@@ -812,6 +812,20 @@ def test_true_ipds_at_the_ends_widened_from_float32_are_taken(ipd_model, tmp_pat
     np.testing.assert_array_equal(results.load(out)["ipd_deg"].values, np.degrees(ipd))
 
 
+def test_the_printed_accuracy_is_the_median_over_repeats(tmp_path, capsys):
+    """The line names the median of the repeats' accuracies, as it says: with 3 repeats, not their mean."""
+    model, out = tmp_path / "m.h5", tmp_path / "p.h5"
+    assert run_cli.main(["--backend", "fused", "--epochs", "1", "--n-train-batches", "1", "--n-test-batches", "1",
+                         "--batch-size", "32", "--hidden", "4", "--repeats", "3", "--quiet", "--out", str(model)]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert in_process(model, "--stimuli", 50, "--out", out) == 0
+    accuracy = results.load(out)["accuracy"].values
+    assert np.median(accuracy) != np.mean(accuracy)  # these repeats tell the two apart
+    assert capsys.readouterr().out == (
+        f"{out}: 50 samples x 3 repeats; accuracy {np.median(accuracy):.1f} % (median over repeats)\n"
+    )
+
+
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
 def test_arrays_of_an_npz_that_are_not_read_are_named(ipd_model, tmp_path, capsys):
     """True IPDs saved under another name than ``ipd`` (``ipds``, ``ipd_deg``) are not read, and
