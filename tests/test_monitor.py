@@ -398,3 +398,31 @@ def test_a_writer_opened_after_the_folders_files_sorts_after_them(tmp_path):
     with SummaryWriter(log_dir=str(folder), purge_step=3) as writer:
         writer.add_scalar("loss/train", 1.0, 3)
     assert sorted(p.name for p in folder.iterdir())[0] == earlier.name
+
+
+def test_writers_are_closed_as_soon_as_the_folder_cannot_be_written(tmp_path, monkeypatch):
+    """A write that fails (a full disk: ENOSPC from the writer) is said once, and the hook closes
+    its writers then, not when it is dropped: no event file stays open, no writer thread left,
+    while the training goes on."""
+    import errno
+
+    import torch
+    from torch.utils.tensorboard import SummaryWriter
+
+    from snnsim.monitor import TensorBoardHook
+    from snnsim.training import EpochRecord
+
+    before, said = open_writers(), []
+    hook = TensorBoardHook(tmp_path / "tb", ["repeat-0", "repeat-1"], log=said.append)
+    record = EpochRecord(1, np.ones(2), None, 0.1, None, torch.nn.Linear(2, 2), np.ones(2, bool))
+    hook(record)
+    assert open_writers() != before  # opened: two event files, two threads
+
+    def full(*args: object, **kwargs: object) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(SummaryWriter, "add_scalar", full)
+    hook(EpochRecord(2, np.ones(2), None, 0.1, None, record.model, np.ones(2, bool)))
+    assert said == [f"tensorboard: cannot write in {tmp_path / 'tb'} (No space left on device); training goes on "
+                    "without it"]  # fmt: skip
+    assert open_writers() == before
