@@ -426,3 +426,29 @@ def test_writers_are_closed_as_soon_as_the_folder_cannot_be_written(tmp_path, mo
     assert said == [f"tensorboard: cannot write in {tmp_path / 'tb'} (No space left on device); training goes on "
                     "without it"]  # fmt: skip
     assert open_writers() == before
+
+
+def test_the_hook_flushes_each_epoch_into_a_file_that_sorts_after_the_folders(tmp_path):
+    """The hook itself: an epoch's events are on disk once it returns (a run killed later keeps
+    them; the writer alone flushes every 2 minutes), in a file that sorts after one of this
+    second already in the folder (see test_a_writer_opened_after_the_folders_files_sorts_after_them)."""
+    import time
+
+    import torch
+
+    from snnsim.monitor import TensorBoardHook
+    from snnsim.training import EpochRecord
+
+    folder = tmp_path / "tb" / "repeat-0"
+    folder.mkdir(parents=True)
+    earlier = folder / f"events.out.tfevents.{int(time.time())}.zzzz.99999999.0"
+    earlier.write_bytes(b"")
+    said: list[str] = []
+    hook = TensorBoardHook(tmp_path / "tb", ["repeat-0"], log=said.append)
+    try:
+        hook(EpochRecord(1, np.array([0.5]), None, 0.1, None, torch.nn.Linear(2, 2), np.ones(1, bool)))
+        assert sorted(p.name for p in folder.iterdir())[0] == earlier.name
+        assert [e.value for e in events(folder).Scalars("loss/train")] == [0.5]
+    finally:
+        hook.close()
+    assert len(said) == 1 and "held the events of an earlier run" in said[0]
