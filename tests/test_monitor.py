@@ -452,3 +452,42 @@ def test_the_hook_flushes_each_epoch_into_a_file_that_sorts_after_the_folders(tm
     finally:
         hook.close()
     assert len(said) == 1 and "held the events of an earlier run" in said[0]
+
+
+def test_events_of_another_seed_or_of_no_snnsim_run_are_another_runs(tmp_path):
+    """A resumed run hides the events in its folder from epoch 1 where they are another run's:
+    another seed of the same config, or events without the provenance an snnsim run writes."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    from snnsim.monitor import _another_run, provenance_text
+
+    cfg = RunConfig()
+    mine, theirs, plain = tmp_path / "mine", tmp_path / "theirs", tmp_path / "plain"
+    for folder, text in ((mine, provenance_text(cfg, 3)), (theirs, provenance_text(cfg, 4)), (plain, None)):
+        with SummaryWriter(log_dir=str(folder)) as writer:
+            writer.add_scalar("loss/train", 1.0, 1)
+            if text is not None:
+                writer.add_text("provenance", text, 1)
+    this = provenance_text(cfg, 3)
+    assert [_another_run(f, this) for f in (mine, theirs, plain, tmp_path / "none")] == [False, True, True, False]
+
+
+def test_only_the_event_writers_os_errors_are_kept_quiet(monkeypatch):
+    """The hook reports a writer thread's OSError itself; any other thread's error still reaches
+    the excepthook (a traceback), an OSError too."""
+    from snnsim.monitor import _quiet_writer_threads
+
+    seen: list[str] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: seen.append(type(args.thread).__name__))
+    _quiet_writer_threads()
+
+    class _AsyncWriterThread(threading.Thread):  # named as TensorBoard's writer thread
+        pass
+
+    def fail() -> None:
+        raise OSError(28, "No space left on device")
+
+    for thread in (_AsyncWriterThread(target=fail), threading.Thread(target=fail)):
+        thread.start()
+        thread.join()
+    assert seen == ["Thread"]
