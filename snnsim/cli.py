@@ -127,8 +127,8 @@ def _flags_meant(parser: argparse.ArgumentParser, words: list[str]) -> list[str]
     meant: list[str] = []
     for word in words:
         word = word.split("=", 1)[0]
-        if not word.startswith("--") or word in flags:  # a value, or a flag of the wrong place (--results-dir)
-            continue
+        if not word.startswith("--") or word in flags or word == "--":  # a value, a flag of the wrong place
+            continue  # (--results-dir), or the end of the flags: no flag misspelt
         off = re.fullmatch(r"--no[-_](.+)", word)
         among = negated if off and negated and word[2:].replace("-", "_") not in named else named
         close = [among[k][0] for k in close_names(off.group(1) if among is negated else word[2:], among,

@@ -560,3 +560,15 @@ def test_an_error_whose_stderr_reader_has_gone_keeps_its_exit_code(tmp_path):
     finally:
         os.close(write)
     assert proc.returncode == 2
+
+
+def test_the_end_of_the_flags_is_named_unrecognized_without_flags_it_might_mean(capsys):
+    """``snnsim.run -- --tau -1ms``: "--" ends the flags, so the words after it are unrecognized as
+    given. It was told "did you mean --adapt-jump, --anf-per-ear, --backend, --batch-repeats?", flags
+    guessed for "--" as if it were one misspelt, which none of them is."""
+    from snnsim import run
+
+    with pytest.raises(SystemExit) as info:
+        run.build_parser().parse_args(["--", "--tau", "-1ms"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == "snnsim.run: error: unrecognized arguments: -- --tau -1ms\n"
