@@ -562,6 +562,20 @@ def test_an_error_whose_stderr_reader_has_gone_keeps_its_exit_code(tmp_path):
     assert proc.returncode == 2
 
 
+def test_argument_types_take_their_bounds_and_refuse_past_them():
+    """Each argument type takes its smallest and largest value and refuses the next one past them,
+    in argparse's one-line way: 0 is no positive number (``--seconds 0``), nor are inf and nan."""
+    import argparse
+
+    from snnsim.cli import dpi, index, positive_float, positive_int
+
+    assert (positive_int("1"), index("0"), dpi("10"), dpi("2400"), positive_float("1e-9")) == (1, 0, 10, 2400, 1e-9)
+    for kind, text in ((positive_int, "0"), (index, "-1"), (dpi, "9"), (dpi, "2401"), (positive_float, "0"),
+                       (positive_float, "-1"), (positive_float, "inf"), (positive_float, "nan")):  # fmt: skip
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(text)):
+            kind(text)
+
+
 def test_the_end_of_the_flags_is_named_unrecognized_without_flags_it_might_mean(capsys):
     """``snnsim.run -- --tau -1ms``: "--" ends the flags, so the words after it are unrecognized as
     given. It was told "did you mean --adapt-jump, --anf-per-ear, --backend, --batch-repeats?", flags
