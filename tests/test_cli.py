@@ -576,6 +576,26 @@ def test_argument_types_take_their_bounds_and_refuse_past_them():
             kind(text)
 
 
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["ms", "--tau=2"], "unrecognized arguments: ms"),  # a unit before any flag belongs to none
+        (["--out", "--"], "argument --out: expected one argument"),  # "--" ends the flags: no value
+        (["--out", "--quiet"], "argument --out: expected one argument"),  # a flag is no value
+    ],
+)
+def test_a_flag_without_its_value_is_refused_not_given_the_next_word(args, said, capsys):
+    """``--out --quiet`` is a missing value, not a result file named ``--quiet`` (a value that
+    starts with ``-`` is taken only where it is no flag of the command: ``--tau -1ms``); a unit
+    word first on the line is named as unrecognized, not joined to the last flag's value."""
+    from snnsim import run
+
+    with pytest.raises(SystemExit) as info:
+        run.build_parser().parse_args(args)
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"snnsim.run: error: {said}\n"
+
+
 def test_the_end_of_the_flags_is_named_unrecognized_without_flags_it_might_mean(capsys):
     """``snnsim.run -- --tau -1ms``: "--" ends the flags, so the words after it are unrecognized as
     given. It was told "did you mean --adapt-jump, --anf-per-ear, --backend, --batch-repeats?", flags
