@@ -668,7 +668,7 @@ def process_gone(pid: int) -> bool:
         return True
 
 
-@pytest.mark.parametrize("args", ["--array=0-1", "-a 0-1", "-a0-1", "--arr=3", "--time=1:00 --array 5"])
+@pytest.mark.parametrize("args", ["--array=0-1", "-a 0-1", "-a0-1", "--arr=3", "--ar 2", "--time=1:00 --array 5"])
 def test_sbatch_args_that_set_the_array_are_refused(args, tmp_path, capsys, no_scontrol_questions):
     """``--sbatch-args "--array=..."`` came after submit's own ``--array``: sbatch took the last,
     and ran other jobs than submit recorded and printed. Refused in one line; other options pass."""
