@@ -606,3 +606,14 @@ def test_the_end_of_the_flags_is_named_unrecognized_without_flags_it_might_mean(
         run.build_parser().parse_args(["--", "--tau", "-1ms"])
     assert info.value.code == 2
     assert capsys.readouterr().err == "snnsim.run: error: unrecognized arguments: -- --tau -1ms\n"
+
+
+def test_a_ctrl_c_in_a_commands_body_is_one_line_and_exit_130(capsys):
+    """A ``KeyboardInterrupt`` out of a command's body is one line saying nothing is half-written,
+    and exit code 130 as a shell gives a command that Ctrl-C ended (not 1, a failure)."""
+
+    def body() -> int:
+        raise KeyboardInterrupt
+
+    assert guarded("snnsim.x", body) == 130
+    assert capsys.readouterr().err == "snnsim.x: interrupted; nothing half-written\n"
