@@ -192,3 +192,18 @@ def test_digits_and_spaces_are_those_openmps_library_reads(value, valid):
     else:
         with pytest.raises(SnnsimError, match="is not a thread count"):
             check_openmp(environ)
+
+
+def test_a_help_flag_after_the_end_of_the_flags_is_no_help_request(tmp_path):
+    """``-h`` after ``--`` is a word, not a request for the usage: the command runs (here, is
+    refused by its parser), so a bad ``OMP_NUM_THREADS`` is refused first, in one line, before torch
+    loads and OpenMP's library complains."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, OMP_NUM_THREADS="abc")
+    proc = subprocess.run([sys.executable, "-m", "snnsim.run", "--", "-h"], cwd=Path(__file__).resolve().parents[1],
+                          env=env, capture_output=True, text=True)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("snnsim.run: error: OMP_NUM_THREADS='abc' is not a thread count"), proc.stderr
