@@ -617,3 +617,46 @@ def test_a_ctrl_c_in_a_commands_body_is_one_line_and_exit_130(capsys):
 
     assert guarded("snnsim.x", body) == 130
     assert capsys.readouterr().err == "snnsim.x: interrupted; nothing half-written\n"
+
+
+def test_out_of_memory_is_one_line_naming_the_settings_that_size_it_and_other_errors_are_not(capsys):
+    """A ``RuntimeError`` of torch's allocator that ran out is one line naming the options that
+    size the command's memory, exit 1; a ``RuntimeError`` of anything else is no memory problem
+    and reaches the interpreter as it is (a bug, with its traceback)."""
+
+    def oom() -> int:
+        raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    assert guarded("snnsim.x", oom, memory="--batch-size") == 1
+    assert (
+        capsys.readouterr().err
+        == "snnsim.x: error: out of memory (RuntimeError); use smaller settings (--batch-size)\n"
+    )
+
+    def bug() -> int:
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        guarded("snnsim.x", bug)
+
+
+def test_a_path_that_cannot_be_written_is_one_line_and_a_full_disk_exit_5(tmp_path, capsys):
+    """A write refused for its path is one line naming it, exit 2 (``--out`` where an error of
+    matplotlib names no path); a full disk exit 5 (the result not written); a file in the way of a
+    folder is said to be one."""
+    import errno
+
+    def failing(exc: OSError):
+        def body() -> int:
+            raise exc
+
+        return body
+
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "r.h5"))
+    assert guarded("snnsim.x", failing(full)) == 5
+    assert capsys.readouterr().err == f"snnsim.x: error: {tmp_path / 'r.h5'}: No space left on device\n"
+    assert guarded("snnsim.x", failing(PermissionError(errno.EACCES, "Permission denied")), out="f.png") == 2
+    assert capsys.readouterr().err == "snnsim.x: error: f.png: Permission denied\n"
+    (tmp_path / "f").write_text("")
+    assert guarded("snnsim.x", failing(FileExistsError(errno.EEXIST, "File exists", str(tmp_path / "f")))) == 2
+    assert capsys.readouterr().err == f"snnsim.x: error: {tmp_path / 'f'}: exists and is not a folder\n"
