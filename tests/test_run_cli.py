@@ -292,6 +292,9 @@ def test_a_long_run_on_a_library_backend_gets_a_hint_toward_fused():
     assert "--backend fused" in speed_hint(RunConfig(backend="norse", study="bmi", epochs=30))
     assert speed_hint(RunConfig(backend="fused")) is None
     assert speed_hint(RunConfig(backend="snntorch", epochs=1, n_train_batches=4)) is None  # a short run
+    long = RunConfig(backend="snntorch", epochs=2, repeats=2, n_train_batches=25)  # 100 mini-batches: hinted
+    assert "--backend fused" in speed_hint(long)
+    assert speed_hint(RunConfig(backend="snntorch", epochs=1, repeats=3, n_train_batches=33)) is None  # 99
     assert speed_hint(RunConfig(study="bmi", model="linear")) is None
 
 
