@@ -660,3 +660,21 @@ def test_a_path_that_cannot_be_written_is_one_line_and_a_full_disk_exit_5(tmp_pa
     (tmp_path / "f").write_text("")
     assert guarded("snnsim.x", failing(FileExistsError(errno.EEXIST, "File exists", str(tmp_path / "f")))) == 2
     assert capsys.readouterr().err == f"snnsim.x: error: {tmp_path / 'f'}: exists and is not a folder\n"
+
+
+def test_a_stream_the_command_replaced_stays_replaced(monkeypatch):
+    """``guarded`` puts back ``sys.stdout`` and ``sys.stderr`` as it found them, but not over a
+    stream that the command itself put in their place: that one stays."""
+    import io
+
+    monkeypatch.setattr(sys, "stdout", found := io.StringIO())
+    mine = io.StringIO()
+
+    def body() -> int:
+        assert sys.stdout is not found  # the reader-may-go wrapper while the command runs
+        sys.stdout = mine
+        return 0
+
+    assert guarded("snnsim.x", body) == 0
+    assert sys.stdout is mine
+    assert guarded("snnsim.x", lambda: 0) == 0 and sys.stdout is mine  # put back as found
