@@ -153,6 +153,25 @@ def test_an_empty_fallback_dir_is_refused(tmp_path, capsys):
     assert os.listdir(tmp_path) == []
 
 
+def test_a_read_only_fallback_dir_is_refused_before_training(tmp_path, capsys):
+    """A ``--fallback-dir`` that is a folder but cannot be written in (a read-only file system) is
+    no place to save a result: refused before training, as a missing one is."""
+    from contextlib import nullcontext
+
+    from small_disk import mounted_tmpfs
+
+    ro = tmp_path / "ro"
+    if os.geteuid() == 0:  # root writes in a folder of any mode: a read-only file system
+        where = mounted_tmpfs(ro, read_only=True)
+    else:
+        ro.mkdir(mode=0o555)
+        where = nullcontext(ro)
+    with where:
+        assert main([*TINY, "--out", str(tmp_path / "r.h5"), "--fallback-dir", str(ro)]) == 2
+    assert capsys.readouterr().err.splitlines() == [f"snnsim.run: error: --fallback-dir: {ro} is not a writable folder"]
+    assert not (tmp_path / "r.h5").exists()
+
+
 def test_unwritable_out(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code = main(TINY + ["--out", str(tmp_path / "file" / "r.h5")])
