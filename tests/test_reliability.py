@@ -253,6 +253,26 @@ def test_an_out_folder_that_breaks_during_training_leaves_the_result_in_the_fall
             folder.chmod(0o755)
 
 
+def test_a_fallback_dir_holding_a_result_of_that_name_keeps_it_and_saves_beside_it(tmp_path):
+    """Where ``--out`` cannot be written and ``--fallback-dir`` holds a file of its name already (an
+    earlier run's result), that file is kept and this result saved beside it, named by the process."""
+    from plots.fake_results import bmi_run
+
+    from snnsim import run
+
+    ds = bmi_run(np.random.default_rng(3), repeats=1, epochs=1)
+    (tmp_path / "out").write_text("")  # a file where --out's folder must be
+    spare = tmp_path / "spare"
+    spare.mkdir()
+    (spare / "r.h5").write_bytes(b"an earlier result")
+    with pytest.raises(run.NotSaved) as info:
+        run.save(ds, tmp_path / "out" / "r.h5", False, spare)
+    other = spare / f"r.{os.getpid()}.h5"
+    assert info.value.saved_to == other and f"the result was saved to {other} (--fallback-dir)" in str(info.value)
+    assert results.load(other).attrs["complete"] == 1
+    assert (spare / "r.h5").read_bytes() == b"an earlier result"
+
+
 def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
     """The disk may fill before the last checkpoint: the message says what a rerun trains again."""
     from snnsim.run import _kept_checkpoint
