@@ -273,6 +273,29 @@ def test_a_fallback_dir_holding_a_result_of_that_name_keeps_it_and_saves_beside_
     assert (spare / "r.h5").read_bytes() == b"an earlier result"
 
 
+def test_a_checkpoint_lock_let_go_as_it_is_taken_is_taken_on_the_file_at_its_path(tmp_path, monkeypatch):
+    """A run that opens the lock file just before its holder lets go (removing it) locks a file no
+    longer at the path, which a third run would make and lock anew: two holders. It takes the lock
+    again on the file at the path."""
+    import fcntl
+
+    from snnsim import run
+
+    holder, taker = run.CheckpointLock(tmp_path / "r.h5"), run.CheckpointLock(tmp_path / "r.h5")
+    assert holder.acquire() is None
+    real = fcntl.flock
+
+    def let_go_first(fd: int, op: int) -> None:
+        if holder._fd is not None and op & fcntl.LOCK_EX:
+            holder.release()  # between the taker's open and its flock
+        real(fd, op)
+
+    monkeypatch.setattr(run.fcntl, "flock", let_go_first)
+    assert taker.acquire() is None
+    assert os.fstat(taker._fd).st_ino == os.stat(taker.path).st_ino
+    taker.release()
+
+
 def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
     """The disk may fill before the last checkpoint: the message says what a rerun trains again."""
     from snnsim.run import _kept_checkpoint
