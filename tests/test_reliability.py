@@ -296,6 +296,17 @@ def test_a_checkpoint_lock_let_go_as_it_is_taken_is_taken_on_the_file_at_its_pat
     taker.release()
 
 
+def test_the_temporaries_of_a_checkpoint_and_of_its_sidecar_are_leftovers_of_the_out(tmp_path):
+    """A run killed while it wrote a checkpoint (``.r.h5.r0-3.ckpt``) or its sidecar (``.ckpt.json``) left a temporary of
+    either: both are the out's leftovers, which the next run removes; another out's are not."""
+    from snnsim import run
+
+    names = ["..r.h5.r0-3.ckpt.host.1.ab.tmp", "..r.h5.r0-3.ckpt.json.host.1.cd.tmp", "..q.h5.r0-3.ckpt.host.1.ef.tmp"]
+    for name in names:
+        (tmp_path / name).write_text("")
+    assert run.checkpoint_leftovers(tmp_path / "r.h5") == sorted(tmp_path / name for name in names[:2])
+
+
 def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
     """The disk may fill before the last checkpoint: the message says what a rerun trains again."""
     from snnsim.run import _kept_checkpoint
