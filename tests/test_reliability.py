@@ -307,6 +307,19 @@ def test_the_temporaries_of_a_checkpoint_and_of_its_sidecar_are_leftovers_of_the
     assert run.checkpoint_leftovers(tmp_path / "r.h5") == sorted(tmp_path / name for name in names[:2])
 
 
+def test_a_checkpoint_written_in_the_same_tick_as_the_result_is_older_than_it(tmp_path):
+    """A file system of coarse times (a second, on some network ones) gives the last checkpoint
+    and the result written after it the same time: that checkpoint is as old as the result, left
+    by the run that wrote it, and named; one written later is a live run's, and not."""
+    from snnsim import run
+
+    out, left, live = tmp_path / "r.h5", tmp_path / ".r.h5.r0-0.ckpt", tmp_path / ".r.h5.r1-1.ckpt"
+    for path, ns in ((out, 5 * 10**18), (left, 5 * 10**18), (live, 5 * 10**18 + 1)):
+        path.write_bytes(b"")
+        os.utime(path, ns=(ns, ns))
+    assert run.checkpoints_older_than(out) == [left]
+
+
 def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
     """The disk may fill before the last checkpoint: the message says what a rerun trains again."""
     from snnsim.run import _kept_checkpoint
