@@ -320,6 +320,21 @@ def test_a_checkpoint_written_in_the_same_tick_as_the_result_is_older_than_it(tm
     assert run.checkpoints_older_than(out) == [left]
 
 
+def test_a_kept_checkpoint_names_the_one_epoch_or_the_epochs_a_rerun_trains_again(tmp_path):
+    """The line of a checkpoint of epoch 2 of 5 whose run trained on past it says what a rerun
+    trains again: "epoch 3" for one, "epochs 3-4" for more."""
+    from snnsim import run
+
+    path = tmp_path / ".r.h5.r0-0.ckpt"
+    (tmp_path / ".r.h5.r0-0.ckpt.json").write_text(json.dumps({"epoch": 2, "epochs": 5}))
+    assert run._kept_checkpoint(path, 3).endswith("resumes from it and trains epoch 3 again")
+    assert run._kept_checkpoint(path, 4).endswith("resumes from it and trains epochs 3-4 again")
+    assert (
+        run._kept_checkpoint(path, 2)
+        == f"the checkpoint of epoch 2 of 5 stays ({path}): the same command resumes from it"
+    )
+
+
 def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
     """The disk may fill before the last checkpoint: the message says what a rerun trains again."""
     from snnsim.run import _kept_checkpoint
