@@ -209,6 +209,7 @@ def test_run_writes_a_complete_result_file(tmp_path, capsys):
     assert main(TINY + ["--readout", "fr", "--tau", "2ms", "--repeats", "2", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "test acc %" in printed and "train s" in printed
+    assert printed.splitlines()[-1] == f"result file: {out}"  # where the result went, last
     rows = [line for line in printed.splitlines() if line[:14].strip() and line[14:].split()]
     body = [r for r in rows if not r.startswith(("IPD", "result file"))]
     assert body and all(len(r[14:].split()) == 3 for r in body[1:]), body  # three separate numbers per row
