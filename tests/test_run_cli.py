@@ -172,6 +172,16 @@ def test_a_read_only_fallback_dir_is_refused_before_training(tmp_path, capsys):
     assert not (tmp_path / "r.h5").exists()
 
 
+def test_keep_checkpoints_keeps_an_earlier_runs_checkpoint_too(tmp_path, capsys):
+    """``--keep-checkpoints`` keeps the checkpoints beside ``--out``: the one of an earlier run with
+    other settings (other repeats) too, which a run without it removes once its result is written."""
+    other = tmp_path / ".r.h5.r5-6.ckpt"
+    other.write_bytes(b"")
+    assert main([*TINY, "--quiet", "--out", str(tmp_path / "r.h5"), "--keep-checkpoints"]) == 0
+    assert other.exists() and "removed the checkpoint" not in capsys.readouterr().err
+    assert (tmp_path / ".r.h5.r0-0.ckpt").exists()
+
+
 def test_unwritable_out(tmp_path, capsys):
     (tmp_path / "file").write_text("x")
     code = main(TINY + ["--out", str(tmp_path / "file" / "r.h5")])
