@@ -560,38 +560,39 @@ def test_a_stop_as_a_later_checkpoint_is_put_in_place_names_the_epoch_it_holds(t
 
 
 def test_a_stop_after_checkpoints_failed_says_the_later_epochs_are_trained_again(tmp_path):
-    """The disk filled after the checkpoint of epoch 1 (the run said so and trained on), and
-    SIGTERM came after epoch 3: the stop said "the checkpoint of epoch 1 of 5 stays: the same
-    command resumes from it", as of a run stopped right after its checkpoint. It says, as a run
-    that ended does, that later ones could not be written and which epochs a rerun trains again."""
-    out = tmp_path / "r.h5"
-    proc = _terminated_in(
-        "from pathlib import Path\n"
-        "from snnsim import atomic_write, training\n"
-        "real, written = atomic_write.write_bytes, []\n"
-        "def write_bytes(path, data, *args, **kwargs):\n"
-        "    if str(path).endswith('.ckpt'):\n"
-        "        written.append(path)\n"
-        "        if len(written) > 1:\n"
-        "            raise atomic_write.WriteFailed(Path(path), 'No space left on device')\n"
-        "    return real(path, data, *args, **kwargs)\n"
-        "atomic_write.write_bytes = write_bytes\n"
-        "call = training._call_hooks\n"
-        "def stopped(hooks, state, model, weights, epoch, again=False):\n"
-        "    call(hooks, state, model, weights, epoch, again)\n"
-        "    if epoch == 3:\n"
-        "        os.kill(os.getpid(), signal.SIGTERM)\n"
-        "training._call_hooks = stopped\n",
-        [*TINY, "--epochs", "5", "--out", str(out)],
-    )
-    checkpoint = tmp_path / ".r.h5.r0-0.ckpt"
-    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
-    assert proc.stderr.splitlines() == [
-        f"snnsim.run: checkpoint: cannot write {checkpoint} (No space left on device); training goes on without them",
-        f"snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch 1 of 5 stays ({checkpoint}; "
-        "later ones could not be written): the same command resumes from it and trains epochs 2-3 again",
-    ], proc.stderr
-    assert not out.exists()
+    """The disk filled after the checkpoint of epoch 1 (a real small file system, filled as epoch
+    1 ends; the run said so and trained on), and SIGTERM came after epoch 3: the stop said "the
+    checkpoint of epoch 1 of 5 stays: the same command resumes from it", as of a run stopped right
+    after its checkpoint. It says, as a run that ended does, that later ones could not be written
+    and which epochs a rerun trains again."""
+    with mounted_tmpfs(tmp_path / "small", "1m") as small:
+        out = small / "r.h5"
+        proc = _terminated_in(
+            "from snnsim import training\n"
+            "call = training._call_hooks\n"
+            "def stopped(hooks, state, model, weights, epoch, again=False):\n"
+            "    call(hooks, state, model, weights, epoch, again)\n"
+            "    if epoch == 1:  # the disk is full from now on\n"
+            f"        with open({str(small / 'filler')!r}, 'wb', buffering=0) as fh:\n"
+            "            try:\n"
+            "                while True:\n"
+            "                    fh.write(bytes(4096))\n"
+            "            except OSError:\n"
+            "                pass\n"
+            "    if epoch == 3:\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "training._call_hooks = stopped\n",
+            [*TINY, "--epochs", "5", "--out", str(out)],
+        )
+        checkpoint = small / ".r.h5.r0-0.ckpt"
+        assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+        assert proc.stderr.splitlines() == [
+            f"snnsim.run: checkpoint: cannot write {checkpoint} (No space left on device); training goes on without "
+            "them",
+            f"snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch 1 of 5 stays ({checkpoint}; "
+            "later ones could not be written): the same command resumes from it and trains epochs 2-3 again",
+        ], proc.stderr
+        assert not out.exists()
 
 
 @pytest.mark.parametrize(("batching", "first"), [(["--repeats", "12"], "r0-9"),
