@@ -400,32 +400,31 @@ def test_a_writer_opened_after_the_folders_files_sorts_after_them(tmp_path):
     assert sorted(p.name for p in folder.iterdir())[0] == earlier.name
 
 
-def test_writers_are_closed_as_soon_as_the_folder_cannot_be_written(tmp_path, monkeypatch):
-    """A write that fails (a full disk: ENOSPC from the writer) is said once, and the hook closes
-    its writers then, not when it is dropped: no event file stays open, no writer thread left,
-    while the training goes on."""
-    import errno
-
+def test_writers_are_closed_as_soon_as_the_folder_cannot_be_written(tmp_path):
+    """A write that fails (a real small file system, filled after the first epoch's events, until
+    the events of a later epoch no longer fit) is said once, and the hook closes its writers
+    then, not when it is dropped: no event file stays open, no writer thread left, while the
+    training goes on."""
     import torch
-    from torch.utils.tensorboard import SummaryWriter
+    from small_disk import fill, mounted_tmpfs
 
     from snnsim.monitor import TensorBoardHook
     from snnsim.training import EpochRecord
 
-    before, said = open_writers(), []
-    hook = TensorBoardHook(tmp_path / "tb", ["repeat-0", "repeat-1"], log=said.append)
-    record = EpochRecord(1, np.ones(2), None, 0.1, None, torch.nn.Linear(2, 2), np.ones(2, bool))
-    hook(record)
-    assert open_writers() != before  # opened: two event files, two threads
-
-    def full(*args: object, **kwargs: object) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(SummaryWriter, "add_scalar", full)
-    hook(EpochRecord(2, np.ones(2), None, 0.1, None, record.model, np.ones(2, bool)))
-    assert said == [f"tensorboard: cannot write in {tmp_path / 'tb'} (No space left on device); training goes on "
-                    "without it"]  # fmt: skip
-    assert open_writers() == before
+    with mounted_tmpfs(tmp_path / "small", "1m") as small:
+        before, said = open_writers(), []
+        hook = TensorBoardHook(small / "tb", ["repeat-0", "repeat-1"], log=said.append)
+        record = EpochRecord(1, np.ones(2), None, 0.1, None, torch.nn.Linear(2, 2), np.ones(2, bool))
+        hook(record)
+        assert open_writers() != before and said == []  # opened: two event files, two threads
+        fill(small)  # every block taken: an epoch's events still fit in what is left of an event file's last page
+        for epoch in range(2, 200):
+            hook(EpochRecord(epoch, np.ones(2), None, 0.1, None, record.model, np.ones(2, bool)))
+            if said:
+                break
+        assert said == [f"tensorboard: cannot write in {small / 'tb'} (No space left on device); training goes on "
+                        "without it"]  # fmt: skip
+        assert open_writers() == before
 
 
 def test_the_hook_flushes_each_epoch_into_a_file_that_sorts_after_the_folders(tmp_path):
