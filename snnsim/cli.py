@@ -419,15 +419,6 @@ def _prog(main: Callable[[], int]) -> str:
     return main.__module__ if main.__module__.startswith("snnsim.") else "snnsim"
 
 
-def print_out(line: str) -> None:
-    """Print ``line`` on stdout, or drop it once the reader of stdout has gone (``| head`` has the
-    lines it wanted): the command's work goes on to its end, only its output is lost."""
-    try:
-        print(line)
-    except BrokenPipeError:
-        to_null(sys.stdout)
-
-
 def to_null(stream: Any) -> None:
     """Send what follows on ``stream`` (and what it still buffers) to the null device: its reader
     has gone (a ``BrokenPipeError``), and the command goes on without a word."""
@@ -511,9 +502,9 @@ def guarded(
     becomes one line on stderr and the error's exit code, a path that cannot be made or written
     (a file in the way of a folder, no permission, a read-only file system) one line and exit
     code 2 (5 for a full disk), Ctrl-C exit code 130; output to a closed pipe (``| head``) is
-    dropped quietly and the command goes on to its own exit code. ``memory``: the options that size the command's memory, named when it runs out;
-    ``out``: the command's output, named when a write error carries no path (a full disk under
-    matplotlib)."""
+    dropped quietly and the command goes on to its own exit code. ``memory``: the options that
+    size the command's memory, named when it runs out; ``out``: the command's output, named when
+    a write error carries no path (a full disk under matplotlib)."""
     with _stdout_reader_may_go():  # its error lines too: a reader of stderr gone leaves the exit code
         return _reported(prog, body, memory, out)
 

@@ -48,7 +48,6 @@ from ..cli import (
     description_of,
     dpi,
     guarded,
-    print_out,
     process,
     stop_on_signals,
     user_path,
@@ -252,7 +251,7 @@ def draw(ns: argparse.Namespace) -> int:
                         raise
                     raise WriteFailed(Path(exc.filename or ns.out), exc.strerror or str(exc), exc.errno) from None
                 for path in paths:
-                    print_out(path)  # a reader gone (| head) stops the list, not the figures
+                    print(path)  # a reader gone (| head) stops the list, not the figures (guarded)
                 written += paths
                 drawn += 1
         except Interrupted as exc:  # the figures listed before it are written (or the one whose write it came after)
