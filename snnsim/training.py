@@ -493,8 +493,10 @@ def fit_epochs(model: nn.Module, trainer: Trainer, n_models: int, epochs: int, p
                         options.owned(checkpoint)
                     options.log(f"checkpoint: cannot write {exc.path} ({exc.reason}); training goes on without them")
                     checkpoint = None
-                    stop_if_signalled()  # a stop held while the sidecar failed: after the last epoch no batch looks
             _call_hooks(options.hooks, state, model, weights, epoch + 1)
+            # a stop held while a checkpoint write failed: after this epoch's hooks (a run's stop line counts the
+            # epoch as trained, its checkpoint not written); after the last epoch no batch looks
+            stop_if_signalled()
     finally:  # a stop or an error too: its message then starts a line, not the bar's
         if bar is not None:
             bar.close()

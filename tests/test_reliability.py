@@ -595,6 +595,47 @@ def test_a_stop_after_checkpoints_failed_says_the_later_epochs_are_trained_again
         assert not out.exists()
 
 
+def test_a_stop_during_a_failing_checkpoint_write_says_that_epoch_is_trained_again(tmp_path):
+    """The disk filled as epoch 1 ended (a real small file system) and SIGTERM came during the
+    write of epoch 2's checkpoint, which the full disk refused: the stop was raised before epoch
+    2's hooks, and said "the checkpoint of epoch 1 of 5 stays: the same command resumes from it",
+    as of a run stopped before epoch 2 was done, while a rerun trains epoch 2 again. It says so."""
+    with mounted_tmpfs(tmp_path / "small", "1m") as small:
+        out = small / "r.h5"
+        proc = _terminated_in(
+            "from snnsim import atomic_write, training\n"
+            "call = training._call_hooks\n"
+            "def filled(hooks, state, model, weights, epoch, again=False):\n"
+            "    call(hooks, state, model, weights, epoch, again)\n"
+            "    if epoch == 1:  # the disk is full from now on\n"
+            f"        with open({str(small / 'filler')!r}, 'wb', buffering=0) as fh:\n"
+            "            try:\n"
+            "                while True:\n"
+            "                    fh.write(bytes(4096))\n"
+            "            except OSError:\n"
+            "                pass\n"
+            "training._call_hooks = filled\n"
+            "real, seen = atomic_write.write_bytes, []\n"
+            "def stopped(path, *args, **kwargs):  # the signal comes as the real write on the full disk starts\n"
+            "    if str(path).endswith('.ckpt'):\n"
+            "        seen.append(path)\n"
+            "        if len(seen) == 2:\n"
+            "            os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return real(path, *args, **kwargs)\n"
+            "atomic_write.write_bytes = stopped\n",
+            [*TINY, "--epochs", "5", "--out", str(out)],
+        )
+        checkpoint = small / ".r.h5.r0-0.ckpt"
+        assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+        assert proc.stderr.splitlines() == [
+            f"snnsim.run: checkpoint: cannot write {checkpoint} (No space left on device); training goes on without "
+            "them",
+            f"snnsim.run: stopped by SIGTERM; no result written; the checkpoint of epoch 1 of 5 stays ({checkpoint}; "
+            "later ones could not be written): the same command resumes from it and trains epoch 2 again",
+        ], proc.stderr
+        assert not out.exists()
+
+
 @pytest.mark.parametrize(("batching", "first"), [(["--repeats", "12"], "r0-9"),
                                                  (["--repeats", "3", "--no-batch-repeats"], "r0-0")])  # fmt: skip
 def test_a_stop_before_the_next_batched_model_has_a_checkpoint_says_it_trains_again(batching, first, tmp_path):
