@@ -1179,6 +1179,26 @@ def test_the_out_is_never_an_input_file(bmi_path, tmp_path):
     assert config.read_text() == 'study = "bmi"\nmodel = "linear"\n'
 
 
+def test_an_out_refused_with_overwrite_does_not_say_to_delete_an_older_checkpoint(bmi_path, tmp_path):
+    """With --overwrite an older checkpoint beside --out is replaced by the run, not in its way:
+    where --out is still refused (here: it is the --config file), the line says why and tells
+    nothing of that checkpoint (kills ``overwrite or`` dropped in prepare_out)."""
+    from snnsim import run
+
+    data = tmp_path / "d.pkl"
+    data.write_bytes(Path(bmi_path).read_bytes())
+    config = tmp_path / "c.toml"
+    config.write_text('study = "bmi"\nmodel = "linear"\n')
+    older = tmp_path / ".c.toml.r0-0.ckpt"
+    older.write_bytes(b"a checkpoint")
+    os.utime(older, ns=(config.stat().st_mtime_ns - 10**9,) * 2)  # last written before --out
+    proc = run_here(run.main, "--config", config, "--data", data, "--out", config, "--overwrite")
+    assert proc.returncode == 2 and proc.stderr == (
+        f"snnsim.run: error: --out: {config} is the --config file; write to another file\n"
+    ), proc.stderr
+    assert older.read_bytes() == b"a checkpoint"
+
+
 def test_every_flag_named_in_a_message_exists():
     from snnsim import config
     from snnsim.run import build_parser
