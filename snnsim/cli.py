@@ -52,9 +52,10 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
-            words = message.removeprefix("unrecognized arguments:").split(";")[0].split()
+            said = message.removeprefix("unrecognized arguments:").split(";")[0].split()
+            words = _numbers_put_back(getattr(self, "_given", []), said)
             apart, words = _units_apart(getattr(self, "_given", []), words)
-            if apart:
+            if apart or words != said:
                 message = "; ".join([*apart, *([f"unrecognized arguments: {' '.join(words)}"] if words else [])])
             if meant := _flags_meant(self, words):
                 message += f"; did you mean {', '.join(meant)}?"
@@ -66,6 +67,34 @@ class OneLineParser(argparse.ArgumentParser):
         args = list(sys.argv[1:] if args is None else args)
         self._given = args  # for error(): the subcommand whose flags a misspelt one may mean
         return super().parse_known_args(_attach_dashed_values(self, args), namespace)
+
+
+#: A number as a shell word (a duration's value given apart from its unit).
+_NUMBER = r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?"
+
+
+def _numbers_put_back(given: list[str], words: list[str]) -> list[str]:
+    """The unrecognized ``words`` with the number of an unrecognized flag given a duration with its
+    unit apart put back where a positional took it (``snnsim.plots --dt 1 ms``: the 1 went to
+    RESULTS, and argparse said "unrecognized arguments: --dt ms"): what the user typed. ``words``
+    as they are where they are not the ``given`` words in order."""
+    from .units import _DURATION_UNITS
+
+    at, j = [], 0  # the index in given of each word
+    for word in words:
+        while j < len(given) and given[j] != word:
+            j += 1
+        if j == len(given):
+            return words
+        at.append(j)
+        j += 1
+    out = list(words)
+    for n in reversed(range(1, len(words))):
+        k = at[n]
+        if (words[n] in _DURATION_UNITS and at[n - 1] == k - 2 and words[n - 1].startswith("--")
+                and "=" not in words[n - 1] and re.fullmatch(_NUMBER, given[k - 1])):  # fmt: skip
+            out.insert(n, given[k - 1])
+    return out
 
 
 def _units_apart(given: list[str], words: list[str]) -> tuple[list[str], list[str]]:
@@ -88,7 +117,7 @@ def _units_apart(given: list[str], words: list[str]) -> tuple[list[str], list[st
         # a flag of this command (taken, not unrecognized itself: snnsim.predict has no --duration)
         name = flag[2:].replace("-", "_")
         duration = flag.startswith("--") and name in DURATION_FIELDS and taken not in words
-        if duration and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", value):
+        if duration and re.fullmatch(_NUMBER, value):
             left.remove(word)
             try:
                 coerce(name, value + word)

@@ -528,6 +528,26 @@ def test_a_duration_flag_the_command_has_not_is_not_told_to_join_its_unit(capsys
     assert capsys.readouterr().err == "snnsim.predict: error: unrecognized arguments: --duration 1 s\n"
 
 
+@pytest.mark.parametrize(
+    "args, said",
+    [
+        (["--dt", "1", "ms"], "--dt 1 ms"),  # was "--dt ms": RESULTS took the 1
+        (["r.h5", "--dt", "1", "ms"], "--dt 1 ms"),
+        (["--dt", "1", "ms", "--dt", "2", "ms"], "--dt 1 ms --dt 2 ms"),
+        (["--dt", "1", "ms", "--dpis", "3"], "--dt 1 ms --dpis 3; did you mean --dpi?"),
+    ],
+)
+def test_a_flag_the_command_has_not_is_named_with_the_number_a_positional_took(args, said, capsys):
+    """``snnsim.plots --dt 1 ms`` (plots has no --dt) said "unrecognized arguments: --dt ms": its
+    RESULTS took the 1. The line names what was typed."""
+    from snnsim.plots.__main__ import build_parser
+
+    with pytest.raises(SystemExit) as info:
+        build_parser().parse_args(args)
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"snnsim.plots: error: unrecognized arguments: {said}\n"
+
+
 def test_a_reader_of_stdout_and_stderr_gone_leaves_the_run_its_result_and_exit_code(tmp_path):
     """``python -m snnsim.run ... 2>&1 | head -1``: once the reader had gone, the progress bar's
     write to stderr met the closed pipe and the run stopped, exit 1 ("a run failed"), no result
