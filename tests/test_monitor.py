@@ -471,6 +471,32 @@ def test_events_of_another_seed_or_of_no_snnsim_run_are_another_runs(tmp_path):
     assert [_another_run(f, this) for f in (mine, theirs, plain, tmp_path / "none")] == [False, True, True, False]
 
 
+def test_events_shown_whose_provenance_a_restart_hid_are_another_runs(tmp_path):
+    """A folder shows the step-0 events of a writer without provenance; this run's provenance (epoch
+    1) is hidden by a later writer opened at epoch 1 (its restart) that stopped before writing its
+    own: the provenance tag is there with no events. What shows is of no snnsim run: another run's
+    (kills ``not made`` dropped from _another_run, which took it for this run's)."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator as accumulator
+    from torch.utils.tensorboard import SummaryWriter
+
+    from snnsim.monitor import _another_run, after_earlier_files, provenance_text
+
+    this, folder = provenance_text(RunConfig(), 3), tmp_path / "repeat-0"
+    with SummaryWriter(log_dir=str(folder)) as writer:  # no snnsim run's
+        writer.add_scalar("loss/train", 2.0, 0)
+    after_earlier_files([folder])
+    with SummaryWriter(log_dir=str(folder), purge_step=1) as writer:
+        writer.add_text("provenance", this, 1)
+        writer.add_scalar("loss/train", 1.0, 1)
+    after_earlier_files([folder])
+    SummaryWriter(log_dir=str(folder), purge_step=1).close()  # stopped before its provenance
+    shown = accumulator.EventAccumulator(str(folder), size_guidance={accumulator.TENSORS: 0})
+    shown.Reload()
+    assert shown.Tensors("provenance/text_summary") == []
+    assert [(e.step, e.tensor_proto.float_val[0]) for e in shown.Tensors("loss/train")] == [(0, 2.0)]
+    assert _another_run(folder, this)
+
+
 def test_only_the_event_writers_os_errors_are_kept_quiet(monkeypatch):
     """The hook reports a writer thread's OSError itself; any other thread's error still reaches
     the excepthook (a traceback), an OSError too."""
