@@ -816,6 +816,38 @@ def _kept_checkpoint(path: Path, trained: int | None = None) -> str:
            f"the same command resumes from it and trains {again} again"  # fmt: skip
 
 
+def _kept_checkpoints(paths: list[Path], trained: dict[Path, int | None], others: int, repeats: int) -> str:
+    """What the checkpoints ``paths`` of several batched models, left by a run whose result was
+    not saved, let a rerun skip, as :func:`_kept_checkpoint` says it of one: the epoch each holds
+    (its sidecar), the epochs a rerun trains again where one holds an epoch before the last its
+    model trained (``trained``: checkpoint -> that epoch, None: all), and the ``others`` of the
+    ``repeats`` without one, which train from epoch 1."""
+    names = ", ".join(map(str, paths))
+    tail = f" and trains the other {others} of {repeats} repeats from epoch 1" if others else ""
+    try:
+        held = [json.loads(Path(f"{path}.json").read_text()) for path in paths]
+        held = [(int(info["epoch"]), int(info["epochs"])) for info in held]
+    except (OSError, ValueError, KeyError, TypeError):
+        held = []
+    if not held or len({epochs for _, epochs in held}) > 1:
+        return f"their checkpoints stay ({names}): the same command resumes from them{tail}"
+    epochs = held[0][1]
+    if all(epoch >= epochs for epoch, _ in held) and not others:
+        return f"the checkpoints of their last epoch stay ({names}): the same command resumes from them and only " \
+               "writes the result"  # fmt: skip
+    again = []
+    for path, (epoch, _) in zip(paths, held, strict=True):
+        last = epochs if trained[path] is None else min(trained[path], epochs)
+        if last > epoch:  # later ones could not be written
+            first, final = re.fullmatch(r".*\.r(\d+)-(\d+)\.ckpt", path.name).groups()
+            which = f"repeat {first}" if first == final else f"repeats {first}-{final}"
+            again.append(f"epoch {last} of {which}" if last == epoch + 1 else f"epochs {epoch + 1}-{last} of {which}")
+    held_epochs = [str(epoch) for epoch, _ in held]
+    line = (f"their checkpoints of epochs {', '.join(held_epochs[:-1])} and {held_epochs[-1]} of {epochs} stay "
+            f"({names}{'; later ones could not be written' if again else ''}): the same command resumes from them")  # fmt: skip
+    return line + (f" and trains {' and '.join(again)} again" if again else "") + tail
+
+
 def _identity(path: Path) -> tuple[int, int] | None:
     """Which file ``path`` is (device, inode), or None: a file put in place by an atomic write is a new one."""
     try:
@@ -940,9 +972,11 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
         others = sum(len(members) for members in runner.plan([cfg]) if checkpoint_path(out, members) not in kept)
         if len(kept) == 1 and not others:  # the epoch it trained last: --patience may have ended it before --epochs
             return _kept_checkpoint(kept[0], trained.get(kept[0], None if ended else 0))
-        line = (f"{'their checkpoints stay' if len(kept) > 1 else 'its checkpoint stays'} ({', '.join(map(str, kept))}): "
-                f"the same command resumes from {'them' if len(kept) > 1 else 'it'}")  # fmt: skip
-        return line + (f" and trains the other {others} of {cfg.repeats} repeats from epoch 1" if others else "")
+        if len(kept) > 1:
+            return _kept_checkpoints(kept, {path: trained.get(path, None if ended else 0) for path in kept}, others,
+                                     cfg.repeats)  # fmt: skip
+        return f"its checkpoint stays ({kept[0]}): the same command resumes from it and trains the other {others} " \
+               f"of {cfg.repeats} repeats from epoch 1"  # fmt: skip
 
     def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
         if out is None:

@@ -699,10 +699,76 @@ def test_a_result_not_saved_names_the_checkpoints_of_every_batched_model(tmp_pat
     first, second = tmp_path / ".r.h5.r0-9.ckpt", tmp_path / ".r.h5.r10-11.ckpt"
     assert proc.returncode == 5, proc.stderr
     assert proc.stderr.splitlines() == [
-        f"snnsim.run: error: cannot write {out} (No space left on device); no result written; their checkpoints "
-        f"stay ({first}, {second}): the same command resumes from them"
+        f"snnsim.run: error: cannot write {out} (No space left on device); no result written; the checkpoints of "
+        f"their last epoch stay ({first}, {second}): the same command resumes from them and only writes the result"
     ], proc.stderr
     assert first.exists() and second.exists()
+
+
+@pytest.mark.parametrize(("batching", "first", "second"), [(["--repeats", "12"], "r0-9", "r10-11"),
+                                                           (["--repeats", "2", "--no-batch-repeats"], "r0-0", "r1-1")])  # fmt: skip
+def test_a_stop_with_several_checkpoints_names_the_epoch_of_each(batching, first, second, tmp_path):
+    """SIGTERM after epoch 1 of the second batched model (the first's checkpoint at epoch 3 of 3):
+    the stop said "their checkpoints stay (...): the same command resumes from them", not from
+    which epochs. It names them; the rerun resumes from those epochs."""
+    from snnsim import run
+
+    out = tmp_path / "r.h5"
+    proc = _terminated_in(
+        "from snnsim import training\n"
+        "call, seen = training._call_hooks, []\n"
+        "def stopped(hooks, state, model, weights, epoch, again=False):\n"
+        "    call(hooks, state, model, weights, epoch, again)\n"
+        "    seen.append(epoch)\n"
+        "    if seen == [1, 2, 3, 1]:  # epoch 1 of the second model\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "training._call_hooks = stopped\n",
+        [*TINY, *batching, "--epochs", "3", "--out", str(out)],
+    )
+    a, b = tmp_path / f".r.h5.{first}.ckpt", tmp_path / f".r.h5.{second}.ckpt"
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"snnsim.run: stopped by SIGTERM; no result written; their checkpoints of epochs 3 and 1 of 3 stay ({a}, {b}): "
+        "the same command resumes from them"
+    ], proc.stderr
+    rerun = run_here(run.main, *[w for w in TINY if w != "--quiet"], *batching, "--epochs", "3", "--out", out, cwd=ROOT)
+    assert rerun.returncode == 0, rerun.stderr
+    assert "resuming from the checkpoint after epoch 3 of 3" in rerun.stderr
+    assert "resuming from the checkpoint after epoch 1 of 3" in rerun.stderr
+
+
+def test_a_stop_with_several_checkpoints_after_failed_writes_says_which_epochs_train_again(tmp_path):
+    """The disk filled (a real small file system) after epoch 1 of the second batched model, and
+    SIGTERM came after its epoch 3 of 4: the line names the epoch each checkpoint holds and the
+    epochs of that model a rerun trains again."""
+    with mounted_tmpfs(tmp_path / "small", "4m") as small:
+        out = small / "r.h5"
+        proc = _terminated_in(
+            "from snnsim import training\n"
+            "call, seen = training._call_hooks, []\n"
+            "def stopped(hooks, state, model, weights, epoch, again=False):\n"
+            "    call(hooks, state, model, weights, epoch, again)\n"
+            "    seen.append(epoch)\n"
+            "    if seen == [1, 2, 3, 4, 1]:  # the disk is full from now on\n"
+            f"        with open({str(small / 'filler')!r}, 'wb', buffering=0) as fh:\n"
+            "            try:\n"
+            "                while True:\n"
+            "                    fh.write(bytes(4096))\n"
+            "            except OSError:\n"
+            "                pass\n"
+            "    if seen == [1, 2, 3, 4, 1, 2, 3]:\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "training._call_hooks = stopped\n",
+            [*TINY, "--repeats", "12", "--epochs", "4", "--out", str(out)],
+        )
+        a, b = small / ".r.h5.r0-9.ckpt", small / ".r.h5.r10-11.ckpt"
+        assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+        assert proc.stderr.splitlines() == [
+            f"snnsim.run: checkpoint: cannot write {b} (No space left on device); training goes on without them",
+            f"snnsim.run: stopped by SIGTERM; no result written; their checkpoints of epochs 4 and 1 of 4 stay ({a}, "
+            f"{b}; later ones could not be written): the same command resumes from them and trains epochs 2-3 of "
+            "repeats 10-11 again",
+        ], proc.stderr
 
 
 def test_a_stop_before_anything_is_written_leaves_no_folder_of_out(tmp_path):
