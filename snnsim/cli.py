@@ -52,11 +52,14 @@ class OneLineParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments:"):
-            said = message.removeprefix("unrecognized arguments:").split(";")[0].split()
+            # what follows the first ";" (a hint of _CommandParser, or the rest of a word with a ";") stays as it is
+            said, semicolon, rest = message.removeprefix("unrecognized arguments:").partition(";")
+            said = said.split()
             words = _numbers_put_back(getattr(self, "_given", []), said)
             apart, words = _units_apart(getattr(self, "_given", []), words)
             if apart or words != said:
                 message = "; ".join([*apart, *([f"unrecognized arguments: {' '.join(words)}"] if words else [])])
+                message += semicolon + rest
             if meant := _flags_meant(self, words):
                 message += f"; did you mean {', '.join(meant)}?"
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")

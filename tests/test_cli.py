@@ -548,6 +548,27 @@ def test_a_flag_the_command_has_not_is_named_with_the_number_a_positional_took(a
     assert capsys.readouterr().err == f"snnsim.plots: error: unrecognized arguments: {said}\n"
 
 
+@pytest.mark.parametrize(
+    "build, args, said",
+    [  # tune's SPEC took the 1; the hint of --results-dir was dropped with the number put back
+        ("snnsim.tune", ["run", "--dt", "1", "ms", "--results-dir", "r"], "--dt 1 ms --results-dir r; --results-dir "
+         "goes before the command: python -m snnsim.tune --results-dir DIR COMMAND ..."),
+        ("snnsim.plots", ["--dt", "1", "ms", "x;y", "x"], "--dt 1 ms x;y x"),  # was "--dt 1 ms x": x;y cut at its ;
+    ],
+)  # fmt: skip
+def test_a_number_put_back_keeps_what_follows_the_unrecognized_words(build, args, said, capsys):
+    """Where a number a positional took was put back, the line was made again from the words
+    before the first ";" alone: the sweep/tune hint that --results-dir goes before the command,
+    or the rest of a word with a ";", was lost."""
+    import importlib
+
+    module = importlib.import_module("snnsim.plots.__main__" if build == "snnsim.plots" else build)
+    with pytest.raises(SystemExit) as info:
+        module.build_parser().parse_args(args)
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"{build}: error: unrecognized arguments: {said}\n"
+
+
 def test_a_reader_of_stdout_and_stderr_gone_leaves_the_run_its_result_and_exit_code(tmp_path):
     """``python -m snnsim.run ... 2>&1 | head -1``: once the reader had gone, the progress bar's
     write to stderr met the closed pipe and the run stopped, exit 1 ("a run failed"), no result
