@@ -839,7 +839,8 @@ def _kept_checkpoints(paths: list[Path], trained: dict[Path, int | None], others
     for path, (epoch, _) in zip(paths, held, strict=True):
         last = epochs if trained[path] is None else min(trained[path], epochs)
         if last > epoch:  # later ones could not be written
-            first, final = re.fullmatch(r".*\.r(\d+)-(\d+)\.ckpt", path.name).groups()
+            # DOTALL: an --out name may hold a newline
+            first, final = re.fullmatch(r".*\.r(\d+)-(\d+)\.ckpt", path.name, re.DOTALL).groups()
             which = f"repeat {first}" if first == final else f"repeats {first}-{final}"
             again.append(f"epoch {last} of {which}" if last == epoch + 1 else f"epochs {epoch + 1}-{last} of {which}")
     held_epochs = [str(epoch) for epoch, _ in held]

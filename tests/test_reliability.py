@@ -771,6 +771,39 @@ def test_a_stop_with_several_checkpoints_after_failed_writes_says_which_epochs_t
         ], proc.stderr
 
 
+def test_a_stop_with_several_checkpoints_after_failed_writes_names_them_whatever_the_out_name(tmp_path):
+    """As above with a newline in the --out file's name: the repeats of each checkpoint were read
+    from its name by a pattern whose ``.*`` stops at a newline, and the stop ended in a traceback
+    (AttributeError) instead of its line."""
+    with mounted_tmpfs(tmp_path / "small", "4m") as small:
+        out = small / "r\n.h5"
+        proc = _terminated_in(
+            "from snnsim import training\n"
+            "call, seen = training._call_hooks, []\n"
+            "def stopped(hooks, state, model, weights, epoch, again=False):\n"
+            "    call(hooks, state, model, weights, epoch, again)\n"
+            "    seen.append(epoch)\n"
+            "    if seen == [1, 2, 1]:  # the disk is full from now on\n"
+            f"        with open({str(small / 'filler')!r}, 'wb', buffering=0) as fh:\n"
+            "            try:\n"
+            "                while True:\n"
+            "                    fh.write(bytes(4096))\n"
+            "            except OSError:\n"
+            "                pass\n"
+            "    if seen == [1, 2, 1, 2]:\n"
+            "        os.kill(os.getpid(), signal.SIGTERM)\n"
+            "training._call_hooks = stopped\n",
+            [*TINY, "--repeats", "12", "--epochs", "2", "--out", str(out)],
+        )
+        a, b = small / ".r\n.h5.r0-9.ckpt", small / ".r\n.h5.r10-11.ckpt"
+        assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+        assert proc.stderr.endswith(
+            f"snnsim.run: stopped by SIGTERM; no result written; their checkpoints of epochs 2 and 1 of 2 stay ({a}, "
+            f"{b}; later ones could not be written): the same command resumes from them and trains epoch 2 of "
+            "repeats 10-11 again\n"
+        ), proc.stderr
+
+
 def test_a_stop_before_anything_is_written_leaves_no_folder_of_out(tmp_path):
     """SIGTERM once the checks of ``--out new/sub/r.h5`` had made its folders, before the run
     wrote anything there, left them behind, empty, beside "no result written" (a refusal there
