@@ -803,7 +803,7 @@ def _kept_checkpoint(path: Path, trained: int | None = None) -> str:
     try:
         info = json.loads(Path(f"{path}.json").read_text())
         epoch, epochs = int(info["epoch"]), int(info["epochs"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):  # OverflowError: Infinity
         return f"its checkpoint stays ({path}): the same command resumes from it"
     if epoch >= epochs:
         return f"the checkpoint of its last epoch stays ({path}): the same command resumes from it and only " \
@@ -827,7 +827,7 @@ def _kept_checkpoints(paths: list[Path], trained: dict[Path, int | None], others
     try:
         held = [json.loads(Path(f"{path}.json").read_text()) for path in paths]
         held = [(int(info["epoch"]), int(info["epochs"])) for info in held]
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, OverflowError):  # OverflowError: Infinity
         held = []
     if not held or len({epochs for _, epochs in held}) > 1:
         return f"their checkpoints stay ({names}): the same command resumes from them{tail}"

@@ -335,6 +335,27 @@ def test_a_kept_checkpoint_names_the_one_epoch_or_the_epochs_a_rerun_trains_agai
     )
 
 
+@pytest.mark.parametrize("damaged", ['{"epoch": Infinity, "epochs": 3}', '{"epoch": 1, "epochs": -Infinity}'])
+def test_a_sidecar_whose_epoch_is_infinite_reads_as_damaged(damaged, tmp_path):
+    """A damaged sidecar whose epoch is JSON's Infinity (json.loads reads it; int() raises
+    OverflowError, which none caught) ended the stop line of one or several kept checkpoints, and
+    `sweep status`'s listing of checkpoints, in a traceback. It reads as any damaged sidecar."""
+    from snnsim import run
+    from snnsim.sweep.jobs import Listing
+
+    a, b = tmp_path / ".r.h5.r0-9.ckpt", tmp_path / ".r.h5.r10-11.ckpt"
+    Path(f"{a}.json").write_text(damaged)
+    Path(f"{b}.json").write_text('{"epoch": 1, "epochs": 3}')
+    assert run._kept_checkpoint(a, 3) == f"its checkpoint stays ({a}): the same command resumes from it"
+    assert run._kept_checkpoints([a, b], {a: 3, b: 3}, 0, 12) == (
+        f"their checkpoints stay ({a}, {b}): the same command resumes from them"
+    )
+    (tmp_path / ".job-3.r0-0.ckpt.json").write_text(damaged)
+    (tmp_path / ".job-4.r0-0.ckpt.json").write_text('{"epoch": 1, "epochs": 3}')
+    listing = Listing(tmp_path, (".job-3.r0-0.ckpt.json", ".job-4.r0-0.ckpt.json"))
+    assert listing.checkpoints == [(tmp_path / ".job-4.r0-0.ckpt", [4], (1, 3))]
+
+
 def test_a_result_not_saved_names_the_epoch_its_checkpoint_holds(tmp_path):
     """The disk may fill before the last checkpoint: the message says what a rerun trains again."""
     from snnsim.run import _kept_checkpoint

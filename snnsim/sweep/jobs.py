@@ -619,7 +619,7 @@ class Listing:
                 progress = (int(info["epoch"]), int(info["epochs"]))
                 indices = parse_array_spec(match.group(1))
                 configs = frozenset(map(str, info["configs"])) if "configs" in info else None
-            except (OSError, ValueError, KeyError, TypeError):  # damaged, or not ours: no progress to show
+            except (OSError, ValueError, KeyError, TypeError, OverflowError):  # damaged (Infinity), or not ours
                 continue
             out.append((self.folder / name.removesuffix(".json"), indices, progress, configs))
         return out
