@@ -110,6 +110,7 @@ def _units_apart(given: list[str], words: list[str]) -> tuple[list[str], list[st
     from .units import _DURATION_UNITS
 
     said, left = [], list(words)
+    given = given[: given.index("--")] if "--" in given else given  # after it no word is a flag: a positional's
     for i, word in enumerate(given):
         if word not in _DURATION_UNITS or word not in left or i == 0:
             continue

@@ -649,6 +649,20 @@ def test_the_end_of_the_flags_is_named_unrecognized_without_flags_it_might_mean(
     assert capsys.readouterr().err == "snnsim.run: error: unrecognized arguments: -- --tau -1ms\n"
 
 
+@pytest.mark.parametrize("prog", ["snnsim.plots", "snnsim.tune"])
+def test_a_word_after_the_end_of_the_flags_is_not_told_to_join_its_unit(prog, capsys):
+    """``snnsim.plots -- --dt 1 ms``: after "--" the word --dt is RESULTS (tune run: SPEC), no flag.
+    It was told "--dt: 1 ms is a number and a unit apart; give them as one word, --dt 1ms" (plots
+    and tune have no --dt) and "unrecognized arguments: 1". argparse's words stay."""
+    import importlib
+
+    module = importlib.import_module("snnsim.plots.__main__" if prog == "snnsim.plots" else prog)
+    with pytest.raises(SystemExit) as info:
+        module.build_parser().parse_args([*(["run"] if prog == "snnsim.tune" else []), "--", "--dt", "1", "ms"])
+    assert info.value.code == 2
+    assert capsys.readouterr().err == f"{prog}: error: unrecognized arguments: 1 ms\n"
+
+
 def test_a_ctrl_c_in_a_commands_body_is_one_line_and_exit_130(capsys):
     """A ``KeyboardInterrupt`` out of a command's body is one line saying nothing is half-written,
     and exit code 130 as a shell gives a command that Ctrl-C ended (not 1, a failure)."""
