@@ -672,7 +672,9 @@ def hidden_weight_profiles(
     delays = np.linspace(0, 90, half)
     cols = min(5, max(1, len(strong)))
     rows = int(np.ceil(len(strong) / cols))
-    fig = new_figure(2.1 * cols + 0.4, 1.8 * rows + 0.6)
+    # at least two panels wide: one panel's width wraps the title into a column that the ears'
+    # legend, outside at the upper right, lies over
+    fig = new_figure(2.1 * max(cols, 2) + 0.4, 1.8 * rows + 0.6)
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, squeeze=False)).ravel()
     for ax, j in zip(axes, strong):
         ax.plot(delays, a[:half, j], label="Ear 1")

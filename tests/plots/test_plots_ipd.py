@@ -528,6 +528,27 @@ def test_hidden_weight_profiles_legend_covers_no_panel(weights):
     assert len(panels) == 15 and not any(box.overlaps(p) for p in panels), "the legend covers a panel"
 
 
+@pytest.mark.parametrize("strong", [1, 2, 6])
+def test_hidden_weight_profiles_legend_covers_no_title(strong):
+    """With one strong neuron the figure was one panel (2.5 in) wide: its title wrapped into a
+    narrow column under the ears' legend, which lay over it; the legend covers neither the title
+    nor a panel whatever the number of panels."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rng = np.random.default_rng(7)
+    w1 = rng.normal(0, 0.1, (200, 8))
+    w1[:, :strong] *= 8  # these neurons reach |w| >= 0.5, the others stay below
+    fig = plots.hidden_weight_profiles(w1, rng.normal(0, 0.3, (8, 12)))
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    panels = [ax.get_window_extent(renderer) for ax in fig.axes if ax.get_visible()]
+    assert len(panels) == strong
+    box = fig.legends[0].get_window_extent(renderer)
+    assert not box.overlaps(fig._suptitle.get_window_extent(renderer)), "the legend covers the title"
+    assert not any(box.overlaps(p) for p in panels), "the legend covers a panel"
+
+
 def test_weights_missing_from_a_dataset_is_a_clear_error(ipd_ds):
     with pytest.raises(ValueError, match="no weights"):
         plots.weight_matrices(ipd_ds)
