@@ -404,7 +404,28 @@ def _other_models(was: Any, now: Any) -> str | None:
         a, b = differ[0]
         return (f"was made by an snnsim of numerics version {a['numerics_version']}, this run has "
                 f"{b['numerics_version']}")  # fmt: skip
-    return None
+    return _other_settings(differ)
+
+
+def _other_settings(differ: list[tuple[Any, Any]]) -> str | None:
+    """The settings (and seed) in which the first of the ``differ`` models' ``[config, seed]``
+    pairs differ ("was made with epochs=40, this run has epochs=50", durations with their unit);
+    None where they are not such pairs."""
+    from .sweep.experiment import format_settings
+
+    try:
+        (was, seed_was), (now, seed_now) = differ[0]
+        was, now = json.loads(was), json.loads(now)
+    except (TypeError, ValueError):
+        return None
+    if not (isinstance(was, dict) and isinstance(now, dict)):
+        return None
+    names = [k for k in now if k in was and was[k] != now[k]]
+    old = {k: was[k] for k in names} | ({"seed": seed_was} if seed_was != seed_now else {})
+    new = {k: now[k] for k in names} | ({"seed": seed_now} if seed_was != seed_now else {})
+    if not old or set(was) != set(now):  # other fields: the config of another snnsim
+        return None
+    return f"was made with {format_settings(old)}, this run has {format_settings(new)}"
 
 
 def remove_checkpoint(path: Path) -> None:

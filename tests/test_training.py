@@ -121,7 +121,11 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
     assert code == 128 + signal.SIGTERM
     other = run(*[a if a != "12" else "2" for a in IPD], "--out", str(out))  # other settings: 2 epochs
     assert other.returncode == 0, other.stderr
-    assert "holds other models; starting from epoch 1" in other.stderr and "resuming" not in other.stderr
+    # it names the settings that differ (it said "holds other models" of the same model trained longer)
+    assert (
+        "was made with epochs=12 n_train_batches=12, this run has epochs=2 n_train_batches=2; starting from epoch 1"
+    ) in other.stderr, other.stderr
+    assert "resuming" not in other.stderr
     assert results.load(out).attrs.get("resumed_from_epoch") is None
 
 
@@ -138,7 +142,7 @@ def test_a_stop_before_the_first_checkpoint_does_not_name_another_runs_checkpoin
     # data were made before the line it waits for
     other = [*[a if a != "32" else "2048" for a in IPD], "--out", str(out)]
     proc = subprocess.Popen([sys.executable, "-m", "snnsim.run", *other], cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    assert "holds other models; starting from epoch 1" in proc.stderr.readline()
+    assert "was made with hidden=32, this run has hidden=2048; starting from epoch 1" in proc.stderr.readline()
     proc.send_signal(signal.SIGTERM)
     err = proc.communicate(timeout=120)[1]
     assert proc.returncode == 128 + signal.SIGTERM, err
@@ -738,3 +742,20 @@ def test_train_seconds_leave_out_the_first_build_of_the_kernels(study, tmp_path,
     assert time.perf_counter() - start >= 3  # the kernels were built in this run
     assert ds.attrs["kernels"].startswith("compiled")
     assert float(ds["train_seconds"].values[0]) < 2.5
+
+
+def test_a_checkpoint_of_other_settings_names_them_with_units():
+    """Why a checkpoint is not resumed names the settings that differ, durations with their unit,
+    and the seed (it said "holds other models"); a checkpoint of more models says that."""
+    from snnsim.config import RunConfig
+    from snnsim.training import _other, checkpoint_key
+
+    def key(cfgs: list[RunConfig], seeds: list[int]) -> str:
+        return json.dumps({"models": checkpoint_key(cfgs, seeds), "device": "cpu", "versions": {}})
+
+    was = RunConfig(epochs=40, tau=0.02)
+    now = was.replace(epochs=50, tau=0.002, seed=3)
+    assert _other(key([was], [0]), key([now], [3])) == (
+        "was made with epochs=40 seed=0 tau=20ms, this run has epochs=50 seed=3 tau=2ms"
+    )
+    assert _other(key([was, was], [0, 1]), key([was], [0])) == "holds other models"

@@ -245,7 +245,7 @@ def test_a_job_killed_while_it_wrote_a_checkpoint_leaves_no_temporary_for_good(t
 
 def test_a_checkpoint_of_another_config_is_not_said_to_resume(tmp_path):
     """The experiment file edited (``lr``, ``epochs``) after a job was stopped: its run starts from
-    epoch 1 ("holds other models"), but `sweep status` said that it resumes from its checkpoint."""
+    epoch 1 (and says which settings differ), but `sweep status` said that it resumes from its checkpoint."""
     toml, res = write(tmp_path, epochs=2), tmp_path / "res"
     here("run", toml, "0", "--keep-checkpoints", res=res)
     (res / "pr" / "job-0.h5").unlink()  # as a job stopped after its last epoch: only its checkpoint stays
@@ -259,7 +259,7 @@ def test_a_checkpoint_of_another_config_is_not_said_to_resume(tmp_path):
         "it starts from epoch 1"
     ), st["reasons"]
     again = here("run", toml, "0", res=res)
-    assert "holds other models; starting from epoch 1" in again.stdout + again.stderr
+    assert "this run has lr=0.02; starting from epoch 1" in again.stdout + again.stderr
 
 
 def test_a_checkpoint_made_with_other_library_versions_is_not_said_to_resume(tmp_path, monkeypatch):
