@@ -353,6 +353,12 @@ def unresponsive_note(ds: xr.Dataset) -> str | None:
     if not np.isfinite(hz).all():  # a decoder without spiking neurons (BMI ridge, ANN)
         return f"{head}: the decoder does not respond to its input (do the inputs vary between samples?)"
     rates = " (hidden Hz: " + ", ".join(f"{r:.2f}" for r in hz) + ")" if hz.size else ""
+    layers = json.loads(ds.attrs.get("config", "{}")).get("hidden")
+    if hz.size and (hz > 0).all() and isinstance(layers, int):  # its one hidden layer fires into the output
+        return (
+            f"{head}{rates}: the hidden neurons fire, but the output does not yet tell the inputs apart, as after "
+            "a short training (more --epochs or --n-train-batches, or another --lr, may change that)"
+        )
     return (
         f"{head}{rates}: the network does not respond to its input, as when no hidden spike reaches the output "
         "(fewer layers, a lower --threshold or another --init may change that)"

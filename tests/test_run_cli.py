@@ -1240,3 +1240,34 @@ def test_a_cuda_run_refused_on_the_cpu_says_no_recipe_note_first(tmp_path, capsy
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("snnsim.run: error: --device: cuda requested"), err
     assert not out.exists()
+
+
+def test_a_firing_network_that_predicts_one_class_is_not_sent_to_the_threshold():
+    """A one-layer network whose hidden neurons fire (186 Hz after one mini-batch of training) but
+    whose output gives one class was told "as when no hidden spike reaches the output (fewer layers,
+    a lower --threshold or another --init ...)": its spikes reach the output, and a lower threshold
+    only makes more. It is pointed to the training; a silent or deeper network keeps that hint."""
+    import json
+
+    import numpy as np
+    import xarray as xr
+
+    from snnsim.config import RunConfig
+    from snnsim.runner import unresponsive_note
+
+    def result(hz: float, cfg: RunConfig) -> xr.Dataset:
+        confusion = np.zeros((1, 12, 12))
+        confusion[0, :, 3] = 5  # every test sample in class 3
+        return xr.Dataset(
+            {"confusion": (("repeat", "true_class", "pred_class"), confusion), "hidden_rate_hz": ("repeat", [hz])},
+            attrs={"config": cfg.to_json()},
+        )
+
+    firing = unresponsive_note(result(186.76, RunConfig()))
+    assert firing == (
+        "warning: repeat 0 of 1 predicts one class for every test sample (hidden Hz: 186.76): the hidden neurons "
+        "fire, but the output does not yet tell the inputs apart, as after a short training (more --epochs or "
+        "--n-train-batches, or another --lr, may change that)"
+    )
+    for hz, cfg in ((0.0, RunConfig()), (186.76, RunConfig(hidden=(8, 8), neuron="standard"))):
+        assert "a lower --threshold" in unresponsive_note(result(hz, cfg)), (hz, json.loads(cfg.to_json())["hidden"])
