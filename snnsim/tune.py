@@ -993,7 +993,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 log(f"trial {trial.number}: pruned")
             except Interrupted as exc:
                 if recorded:  # the stop came once its file was in place: complete
-                    log(f"trial {trial.number}: {spec.objective} = {recorded[0]:.4f} {trial.params}, recorded; then "
+                    log(f"trial {trial.number}: {spec.objective} = {recorded[0]:.4f} ({format_settings(trial.params)}), recorded; then "
                         f"stopped by {exc.name}")  # fmt: skip
                     return 128 + exc.signum
                 _tell(s, trial, state=TrialState.FAIL, stopped=exc.name)
@@ -1013,7 +1013,7 @@ def work(spec: Spec, root: str | os.PathLike | None = None, worker: int = 0, log
                 failed += 1
                 log(f"trial {trial.number}: failed: {error}")
             else:  # its file is written, and recorded
-                log(f"trial {trial.number}: {spec.objective} = {value:.4f} {trial.params}")
+                log(f"trial {trial.number}: {spec.objective} = {value:.4f} ({format_settings(trial.params)})")
             done += 1
 
 
@@ -1825,7 +1825,7 @@ def _status_line(info: dict[str, Any]) -> str:
                         for n, path in info["gone_files"].items())  # fmt: skip
     text += "".join(f"\n  {line}" for line in _ended_lines(info))
     if best:
-        text += f"\n  best: trial {best['number']}, {info['objective']} = {best['value']:.4f}, {best['params']}"
+        text += f"\n  best: trial {best['number']}, {info['objective']} = {best['value']:.4f} ({format_settings(best['params'])})"
     return text
 
 

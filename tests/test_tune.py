@@ -412,6 +412,21 @@ def test_run_status_counts_and_trial_files(searched):
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("tune-searched")  # one search, on one xdist worker
+def test_trial_lines_and_the_best_give_durations_with_their_unit(searched):
+    """The workers' trial lines and `status`'s best printed the searched settings as a Python dict
+    of seconds ("{'lr': 0.0023, 'hidden': 8, 'tau': 0.0131}"), a tau with no unit, which
+    `snnsim.run --tau` refuses; they print them as a sweep's settings, durations with their unit."""
+    spec, root, env, cwd, st = searched
+    setting = r"lr=[0-9.e-]+ hidden=\d+ tau=[0-9.]+(s|ms|us)"
+    lines = [line for log in (root / "tiny" / "logs").glob("worker-*.log") for line in log.read_text().splitlines()
+             if re.match(r"snnsim\.tune: trial \d+: val_acc = ", line)]  # fmt: skip
+    assert lines and all(re.search(rf"= [0-9.]+ \({setting}\)$", line) for line in lines), lines
+    best = ok(here("status", spec, env=env, cwd=cwd)).stdout.splitlines()[-1]
+    assert re.fullmatch(rf"  best: trial {st['best']['number']}, val_acc = [0-9.]+ \({setting}\)", best), best
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("tune-searched")  # one search, on one xdist worker
 def test_best_reproduces_the_trial(searched):
     spec, root, env, cwd, st = searched
     out = cwd / "best.toml"
