@@ -614,11 +614,15 @@ def verify(path: str | os.PathLike) -> str | None:
     else the reason."""
     import h5py
 
+    if not is_hdf5(path) and (kind := file_kind(path)) is not None:  # named as load names it
+        return f"{kind}, not a result file (HDF5)"
     try:
         with h5py.File(path, "r") as f:
             stored = f.attrs.get("data_sha256")
             contents = _contents(f)
     except Exception as exc:  # noqa: BLE001 - h5py raises many kinds for a damaged file
+        if (why := _unreadable(exc)).startswith("cut short"):
+            return why
         return f"unreadable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
     return _damage(stored, *contents)
 

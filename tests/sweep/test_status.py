@@ -467,3 +467,32 @@ def test_a_corrupt_job_is_to_resubmit_with_the_missing_ones(tmp_path):
     assert (st["corrupt"], st["missing"], st["todo_array"]) == ([1], [0, 2, 3], "0-3"), st
     text = here("status", str(toml), results_dir=res, cwd=tmp_path).stdout
     assert "  corrupt: 1\n" in text and text.rstrip().endswith("to resubmit: --array=0-3"), text
+
+
+def test_a_corrupt_job_is_named_as_a_run_names_its_file(tmp_path):
+    """``status`` gave a job file of text, an empty one and one cut short h5py's words, "unreadable
+    (OSError: Unable to synchronously open file (file signature not found))" and "(truncated file:
+    eof = 2000, sblock->base_addr = 0, stored_eof = ...)", where every command that reads a result
+    file says what it is: "a text file", "an empty file", "cut short (2,000 of its ... bytes ...)"."""
+    import h5py
+    import numpy as np
+
+    toml = tmp_path / "st.toml"
+    toml.write_text(EXPERIMENT)
+    res = tmp_path / "res"
+    exp = experiment.load(toml)
+    result_path(exp, 1, res).parent.mkdir(parents=True)
+    result_path(exp, 1, res).write_bytes(b"not a result file\n")
+    result_path(exp, 2, res).write_bytes(b"")
+    whole = tmp_path / "whole.h5"
+    with h5py.File(whole, "w") as f:
+        f["x"] = np.arange(4096.0)
+    size = whole.stat().st_size
+    result_path(exp, 3, res).write_bytes(whole.read_bytes()[:2000])
+    text = here("status", str(toml), results_dir=res, cwd=tmp_path).stdout
+    lines = [line.strip() for line in text.splitlines() if "corrupt:" in line and line.strip().startswith("job")]
+    assert lines == [
+        "job 1 corrupt: a text file, not a result file (HDF5)",
+        "job 2 corrupt: an empty file, not a result file (HDF5)",
+        f"job 3 corrupt: cut short (2,000 of its {size:,} bytes; a copy or download that did not finish?)",
+    ], text
