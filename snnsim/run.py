@@ -151,7 +151,10 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
         with open_input(path, "r", encoding="utf-8-sig", flag="--config", prog="snnsim.run") as fh:  # a FIFO: once
             doc = tomllib.loads(fh.read())  # a byte-order mark some editors write is no setting
     except FileNotFoundError:
-        raise ConfigError("config", f"no file {path}") from None
+        # the docs' `--config experiments/ipd_best.toml`, given from another folder than snnsim's
+        shipped = Path(__file__).resolve().parents[1] / "experiments" / Path(path).name
+        there = f" ({shipped} is snnsim's: give its full path)" if shipped.is_file() else ""
+        raise ConfigError("config", f"no file {path}{there}") from None
     except OSError as exc:
         raise ConfigError("config", f"cannot read {path} ({exc.strerror})") from None
     except UnicodeDecodeError:

@@ -1271,3 +1271,19 @@ def test_a_firing_network_that_predicts_one_class_is_not_sent_to_the_threshold()
     )
     for hz, cfg in ((0.0, RunConfig()), (186.76, RunConfig(hidden=(8, 8), neuron="standard"))):
         assert "a lower --threshold" in unresponsive_note(result(hz, cfg)), (hz, json.loads(cfg.to_json())["hidden"])
+
+
+def test_a_shipped_config_named_from_another_folder_is_pointed_to(tmp_path, capsys, monkeypatch):
+    """The README's ``--config experiments/ipd_best.toml``, given from another folder than snnsim's
+    (or as ``--config ipd_best.toml``, as the sweep and tune commands take a NAME), was refused as
+    "no file experiments/ipd_best.toml" alone; the line names the shipped file to give."""
+    shipped = Path(__file__).resolve().parents[1] / "experiments" / "ipd_best.toml"
+    monkeypatch.chdir(tmp_path)
+    for given in ("experiments/ipd_best.toml", "ipd_best.toml"):
+        assert main(["--config", given, "--quiet"]) == 2
+        assert capsys.readouterr().err.strip().splitlines() == [
+            f"snnsim.run: error: --config: no file {given} ({shipped} is snnsim's: give its full path)"
+        ]
+    assert main(["--config", "none.toml", "--quiet"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == ["snnsim.run: error: --config: no file none.toml"]
+    assert os.listdir(tmp_path) == []
