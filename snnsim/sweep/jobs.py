@@ -374,8 +374,15 @@ def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
                 bmi.load(data)
         except (DataError, ValueError) as exc:
             why = str(exc).removeprefix("--data: ")  # the file's key, not a flag it (or sweep) has not
+            where = ""
+            if exp.path is not None and not Path(data).expanduser().is_absolute():  # as snnsim.run --config says
+                beside = Path(os.path.abspath(Path(exp.path).parent / data))  # full, as the hint asks
+                there = f"; {beside} is there: give its full path" if beside.exists() else ""
+                where = (
+                    f"; a relative path is read from the current folder, {Path.cwd()}, not the experiment file's{there}"
+                )
             raise DataError(f"{exp.path or exp.name}: data: {why} (read by job{'s' * (len(jobs) > 1)} "
-                            f"{array_spec(jobs)}); no job started") from None  # fmt: skip
+                            f"{array_spec(jobs)}{where}); no job started") from None  # fmt: skip
 
 
 #: Unicode categories of characters a marker's shown line has none of (control, format, private)

@@ -78,3 +78,22 @@ def test_good_data_passes(tmp_path):
         pickle.dump(generate(seed=0, samples_per_fold=300), fh)
     for source in (str(data), "synthetic:weak:3"):
         check_data(loads(_experiment(source, tmp_path).read_text()), [0, 1, 2])  # raises nothing
+
+
+def test_a_relative_data_path_missing_here_says_where_it_is_read_from(tmp_path, capsys, monkeypatch):
+    """``data = "bmi.pkl"`` beside the experiment file, `sweep local` started from another folder:
+    the line said "no file at bmi.pkl" alone, as if the file were not there. It says that a relative
+    path is read from the current folder and names the file beside the experiment, as `snnsim.run
+    --config` does for a config file's data."""
+    folder, elsewhere = tmp_path / "exp", tmp_path / "elsewhere"
+    folder.mkdir(), elsewhere.mkdir()
+    path = _experiment("bmi.pkl", folder)
+    (folder / "bmi.pkl").write_bytes(b"")  # there is a file, beside the experiment (its contents are not read)
+    monkeypatch.chdir(elsewhere)
+    assert cli.main(["--results-dir", str(tmp_path / "r"), "local", str(path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"snnsim.sweep: error: {path}: data: no file at bmi.pkl (read by jobs 0-2; a relative path is read from the "
+        f"current folder, {elsewhere}, not the experiment file's; {folder / 'bmi.pkl'} is there: give its full "
+        "path); no job started"
+    ]
+    assert not (tmp_path / "r").exists() and list(elsewhere.iterdir()) == []
