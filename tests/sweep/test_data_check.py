@@ -97,3 +97,17 @@ def test_a_relative_data_path_missing_here_says_where_it_is_read_from(tmp_path, 
         "path); no job started"
     ]
     assert not (tmp_path / "r").exists() and list(elsewhere.iterdir()) == []
+
+
+def test_a_relative_data_file_there_but_damaged_is_not_said_to_be_read_from_elsewhere(tmp_path, capsys, monkeypatch):
+    """A damaged data file in the current folder: the line names what is wrong with it, not that a
+    relative path is read from the current folder."""
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    path = _experiment("bmi.pkl", folder)
+    (tmp_path / "bmi.pkl").write_bytes(b"not a pickle")  # there, in the current folder: damaged
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--results-dir", str(tmp_path / "r"), "local", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{path}: data: " in err[0] and "no job started" in err[0], err
+    assert "a relative path is read from" not in err[0], err
