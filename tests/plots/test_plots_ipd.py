@@ -991,3 +991,25 @@ def test_weights_of_a_grid_over_depths_without_sel_ask_for_one_model():
     assert [w.shape for w in weights_of(grid, sel={"hidden": "3"})] == [(4, 3), (3, 2)]
     with pytest.raises(ValueError, match="this network has several$"):
         weights_of(grid, sel={"hidden": "3,3"})
+
+
+def test_a_group_with_training_values_only_keeps_its_training_box(ipd_grid):
+    """A grid point whose test values are all NaN but whose training values exist is still a group:
+    its training box is drawn, its test box left out."""
+    ds = ipd_grid.copy(deep=True)
+    ds["test_acc"].loc[dict(readout="max", tau=0.002)] = np.nan
+    groups = plots.metric_samples(ds, "acc")
+    key = (("readout", "max"), ("tau", 0.002))
+    assert key in groups and groups[key]["test"].size == 0
+    np.testing.assert_array_equal(groups[key]["train"], ds["train_acc"].sel(readout="max", tau=0.002).values.ravel())
+    ax = plots.accuracy_boxplot(ds).axes[0]
+    assert len(by_gid(ax, "box:train:")) == 6 and len(by_gid(ax, "box:test:")) == 5
+
+
+def test_boxplot_footnote_counts_the_fullest_box(ipd_grid):
+    """'up to N trainings per box': N is the most values in a box (3 seeds), not the fewest (a
+    grid point with a seed missing has 2)."""
+    ds = ipd_grid.copy(deep=True)
+    ds["test_acc"].loc[dict(readout="fr", tau=0.02, seed=1)] = np.nan
+    note = plots.accuracy_boxplot(ds)._supxlabel.get_text()
+    assert note.endswith(f"up to {ds.sizes['seed']} trainings per box")
