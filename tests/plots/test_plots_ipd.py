@@ -1013,3 +1013,21 @@ def test_boxplot_footnote_counts_the_fullest_box(ipd_grid):
     ds["test_acc"].loc[dict(readout="fr", tau=0.02, seed=1)] = np.nan
     note = plots.accuracy_boxplot(ds)._supxlabel.get_text()
     assert note.endswith(f"up to {ds.sizes['seed']} trainings per box")
+
+
+def test_training_curves_keep_a_group_that_stopped_early(ipd_grid):
+    """A group whose every seed stopped early (NaN after epoch 2) is drawn, to its last epoch."""
+    ds = ipd_grid.copy(deep=True)
+    ds["loss"].loc[dict(readout="max", tau=0.02, epoch=[3, 4])] = np.nan
+    fig = plots.training_curves(ds)
+    assert len(fig.axes[0].lines) == 6
+    line = fig.axes[0].lines[[dict(k) for k in fig.snnsim_groups].index({"readout": "max", "tau": 0.02})]
+    expected = np.median(ds["loss"].sel(readout="max", tau=0.02).transpose(..., "epoch").values.reshape(-1, 4), axis=0)
+    np.testing.assert_allclose(line.get_ydata(), expected)  # NaN at epochs 3 and 4
+
+
+def test_training_curves_title_counts_the_fullest_group(ipd_grid):
+    """'n ≤ 3': the most seeds of any group, not of the group drawn last (fr, 2 ms: 2 seeds here)."""
+    ds = ipd_grid.copy(deep=True)
+    ds["loss"].loc[dict(readout="fr", tau=0.002, seed=0)] = np.nan
+    assert "(n ≤ 3)" in plots.training_curves(ds).axes[0].get_title()
