@@ -1031,3 +1031,20 @@ def test_training_curves_title_counts_the_fullest_group(ipd_grid):
     ds = ipd_grid.copy(deep=True)
     ds["loss"].loc[dict(readout="fr", tau=0.002, seed=0)] = np.nan
     assert "(n ≤ 3)" in plots.training_curves(ds).axes[0].get_title()
+
+
+def test_hidden_weight_profiles_put_each_fibre_at_its_phase_delay(weights):
+    """Fibre i of either ear has phase delay linspace(0, pi/2, fibres per ear)[i] (the encoder's), in deg."""
+    w1, w2 = weights
+    half = w1.shape[0] // 2
+    fig = plots.hidden_weight_profiles(w1, w2, n=2)
+    for line in fig.axes[0].lines:
+        np.testing.assert_allclose(line.get_xdata(), np.degrees(np.linspace(0, np.pi / 2, half)))
+
+
+def test_input_raster_time_axis_spans_the_stimulus_in_ms():
+    ipd, spikes = plots.ipd.make_stimuli(2, seed=0)
+    ax = plots.input_raster(ipd, spikes, dt=2e-3).axes[0]
+    steps, inputs = spikes.shape[1:]
+    np.testing.assert_allclose(ax.images[0].get_extent(), (0, steps * 2.0, -0.5, inputs - 0.5))
+    assert ax.get_xlabel() == "Time (ms)"
