@@ -1048,3 +1048,29 @@ def test_input_raster_time_axis_spans_the_stimulus_in_ms():
     steps, inputs = spikes.shape[1:]
     np.testing.assert_allclose(ax.images[0].get_extent(), (0, steps * 2.0, -0.5, inputs - 0.5))
     assert ax.get_xlabel() == "Time (ms)"
+
+
+def test_confusion_figure_of_a_grid_over_n_classes_with_a_hole_draws_the_points_classes(rng):
+    """A grid over ``n_classes = [6, 12]`` x 2 seeds whose (6 classes, seed 1) job is missing from
+    the merge (its ``class_ipd_deg`` all NaN): the 6-class figure still draws 6 bars at the 6
+    classes' midpoints, from the seed that ran."""
+    conf = np.full((2, 2, 1, 12, 12), np.nan)
+    mids = np.full((2, 2, 12), np.nan)
+    for i, n in enumerate((6, 12)):
+        for seed in (0, 1):
+            c = rng.integers(0, 5, (n, n)).astype(float)
+            c[np.arange(n), np.arange(n)] += 20
+            conf[i, seed, 0, :n, :n] = c
+            mids[i, seed, :n] = -90 + 180 / n * (np.arange(n) + 0.5)
+    conf[0, 1], mids[0, 1] = np.nan, np.nan  # the missing job
+    ds = xr.Dataset(
+        {"confusion": (("n_classes", "seed", "repeat", "true_class", "pred_class"), conf)},
+        coords={"n_classes": [6, 12], "seed": [0, 1], "repeat": [0], "true_class": np.arange(12),
+                "pred_class": np.arange(12), "class_ipd_deg": (("n_classes", "seed", "true_class"), mids)},
+        attrs={"study": "ipd"},
+    )  # fmt: skip
+    fig = plots.confusion_figure(ds, sel={"n_classes": 6})
+    bars = fig.axes[0].patches
+    assert len(bars) == 12  # true and estimated, one bar per class of the point
+    np.testing.assert_allclose([b.get_x() + b.get_width() / 2 for b in bars[:6]], -90 + 30 * (np.arange(6) + 0.5))
+    np.testing.assert_allclose([b.get_height() for b in bars[:6]], conf[0, 0, 0, :6, :6].sum(1))
