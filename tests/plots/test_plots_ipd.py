@@ -1074,3 +1074,10 @@ def test_confusion_figure_of_a_grid_over_n_classes_with_a_hole_draws_the_points_
     assert len(bars) == 12  # true and estimated, one bar per class of the point
     np.testing.assert_allclose([b.get_x() + b.get_width() / 2 for b in bars[:6]], -90 + 30 * (np.arange(6) + 0.5))
     np.testing.assert_allclose([b.get_height() for b in bars[:6]], conf[0, 0, 0, :6, :6].sum(1))
+
+
+def test_input_raster_labels_the_time_axis_of_every_panel_without_one_below():
+    """6 stimuli in rows of 4: the last row's panels and the two above its empty slots get "Time (ms)"."""
+    ipd, spikes = plots.ipd.make_stimuli(6, seed=0)
+    axes = [ax for ax in plots.input_raster(ipd, spikes, dt=1e-3).axes if ax.get_visible()]
+    assert [ax.get_xlabel() for ax in axes] == ["", "", "Time (ms)", "Time (ms)", "Time (ms)", "Time (ms)"]
