@@ -691,3 +691,19 @@ def test_rotations_not_in_the_merge_are_one_line(bmi_grid, bmi_ds):
     with pytest.raises(SnnsimError, match=r"^rotations: rotation = 3: every run here has rotation = 15$"):
         plots.rmse_figure(grid, rotations=[3])
     assert plots.fvaf_figure(grid, rotations=[15])  # its own rotation: drawn
+
+
+def test_prediction_trace_draws_samples_in_time_order(bmi_ds):
+    """Samples stored out of time order (a predictions file of several folds) are drawn in time
+    order: the line runs forward in time, truth and prediction at their own times."""
+    order = np.random.default_rng(1).permutation(bmi_ds.sizes["sample"])
+    shuffled = bmi_ds.isel(sample=order)
+    fig = plots.prediction_trace(shuffled, window_length=12)
+    lines = labelled(fig.axes[0])
+    x = lines["True"].get_xdata()
+    assert np.all(np.diff(x[np.isfinite(x)]) > 0)
+    t = bmi_ds.time.values
+    inside = t <= t.min() + 12
+    true_y, pred = lines["True"].get_ydata(), lines["Predicted"].get_ydata()
+    np.testing.assert_allclose(true_y[np.isfinite(true_y)], bmi_ds.y_true.sel(output="shoulder").values[inside])
+    np.testing.assert_allclose(pred[np.isfinite(pred)], bmi_ds.y_pred.isel(repeat=0).sel(output="shoulder")[inside])
