@@ -1081,3 +1081,17 @@ def test_input_raster_labels_the_time_axis_of_every_panel_without_one_below():
     ipd, spikes = plots.ipd.make_stimuli(6, seed=0)
     axes = [ax for ax in plots.input_raster(ipd, spikes, dt=1e-3).axes if ax.get_visible()]
     assert [ax.get_xlabel() for ax in axes] == ["", "", "Time (ms)", "Time (ms)", "Time (ms)", "Time (ms)"]
+
+
+def test_boxplots_split_a_setting_that_varies_at_some_points_only(ipd_grid):
+    """A union of grids: tau swept for readouts mean and fr but run at one value for max. Boxes by
+    readout still keep fr's two taus apart (tau varies there), not one box of both."""
+    ds = ipd_grid.copy(deep=True)
+    for name in ("train_acc", "test_acc"):
+        ds[name].loc[dict(readout="max", tau=0.002)] = np.nan
+    groups = plots.metric_samples(ds, "acc", by="readout")
+    assert [dict(k) for k in groups] == [
+        {"readout": r, "tau": t}
+        for r, t in (("mean", 0.02), ("mean", 0.002), ("max", 0.02), ("fr", 0.02), ("fr", 0.002))
+    ]
+    assert all(v["test"].size == ds.sizes["seed"] for v in groups.values())
