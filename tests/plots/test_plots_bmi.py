@@ -707,3 +707,31 @@ def test_prediction_trace_draws_samples_in_time_order(bmi_ds):
     true_y, pred = lines["True"].get_ydata(), lines["Predicted"].get_ydata()
     np.testing.assert_allclose(true_y[np.isfinite(true_y)], bmi_ds.y_true.sel(output="shoulder").values[inside])
     np.testing.assert_allclose(pred[np.isfinite(pred)], bmi_ds.y_pred.isel(repeat=0).sel(output="shoulder")[inside])
+
+
+def test_learning_curves_draw_training_and_validation_rows_in_their_splits_colours(bmi_grid):
+    """The training loss row in the training colour, the validation loss row in the validation
+    colour, as Figure 2's curves and every legend of the splits."""
+    from matplotlib.colors import to_hex
+
+    from snnsim.plots.common import SPLIT_COLOURS
+
+    fig = plots.learning_curves(bmi_grid)
+    assert {to_hex(ax.lines[0].get_color()) for ax in fig.axes[:3]} == {SPLIT_COLOURS["train"]}
+    assert {to_hex(ax.lines[0].get_color()) for ax in fig.axes[3:]} == {SPLIT_COLOURS["val"]}
+
+
+def test_figure_1_draws_a_prediction_with_some_nan_where_it_has_values(bmi_grid):
+    """A model whose prediction is NaN at a few samples of the window still gets its curve (NaN
+    there), not dropped as a model missing from the merge."""
+    ds = bmi_grid.copy(deep=True)
+    point = dict(model="ann", rotation=16, n_train_folds=8)
+    ds["y_pred"].loc[{**point, "sample": [2, 3]}] = np.nan
+    lines = labelled(plots.prediction_trace(ds, window_length=8, sel={"rotation": 16}).axes[0])
+    assert list(lines) == ["True", "Predicted (snn)", "Predicted (ann)", "Predicted (linear)"]
+    t = ds.time.sel(point).values
+    inside = np.isfinite(t) & (t <= np.nanmin(t) + 8)
+    expected = ds.y_pred.sel(point).isel(repeat=0).sel(output="shoulder").values[inside]
+    y = lines["Predicted (ann)"].get_ydata()
+    np.testing.assert_allclose(y[~np.isnan(y)], expected[~np.isnan(expected)])
+    assert np.isnan(y).sum() >= 2
