@@ -387,3 +387,16 @@ def test_a_dim_of_one_value_is_not_named_as_pooled(rng, ipd_grid):
     assert (
         plots.cost_figure(one).axes[0].get_title() == "Test accuracy against synaptic operations: one model per point"
     )
+
+
+def test_a_sample_without_operations_is_left_out_of_its_point(ipd_grid):
+    """A seed whose cost variables are NaN (a job of an older snnsim in the merge) but whose
+    accuracy exists: the point is the median of the seeds with both, n = 2."""
+    ds = ipd_grid.copy(deep=True)
+    key = {"readout": "fr", "tau": 0.02}
+    ds["synops_eff_acs"].loc[{**key, "seed": 1}] = np.nan
+    point = next(p for p in plots.cost_figure(ds).snnsim_points if p["key"] == key)
+    x, y = pooled(ds.synops_eff_acs + ds.synops_eff_macs, key), pooled(ds.test_acc, key)
+    ok = np.isfinite(x)
+    assert point["n"] == ok.sum() == 2
+    np.testing.assert_allclose([point["x"], point["y"]], [np.median(x[ok]), np.median(y[ok])])
