@@ -400,3 +400,16 @@ def test_a_sample_without_operations_is_left_out_of_its_point(ipd_grid):
     ok = np.isfinite(x)
     assert point["n"] == ok.sum() == 2
     np.testing.assert_allclose([point["x"], point["y"]], [np.median(x[ok]), np.median(y[ok])])
+
+
+def test_a_grid_point_that_never_ran_is_not_called_one_without_the_metric(ipd_grid):
+    """A hole of the merge (no operations, no accuracy) is no 'grid point without test accuracy';
+    a point that ran but has no accuracy is."""
+    ds = ipd_grid.copy(deep=True)
+    for name in ("test_acc", "synops_eff_acs", "synops_eff_macs"):
+        ds[name].loc[dict(readout="fr", tau=0.002)] = np.nan
+    fig = plots.cost_figure(ds)
+    assert len(fig.snnsim_points) == 5 and "without" not in fig.axes[0].get_title()
+    ds["test_acc"].loc[dict(readout="max", tau=0.02)] = np.nan
+    title = plots.cost_figure(ds).axes[0].get_title().replace("\n", " ")
+    assert title.endswith("1 grid point without test accuracy, left out: max, τ = 20 ms")
