@@ -1095,3 +1095,17 @@ def test_boxplots_split_a_setting_that_varies_at_some_points_only(ipd_grid):
         for r, t in (("mean", 0.02), ("mean", 0.002), ("max", 0.02), ("fr", 0.02), ("fr", 0.002))
     ]
     assert all(v["test"].size == ds.sizes["seed"] for v in groups.values())
+
+
+def test_save_figure_drops_a_format_suffix_and_writes_each_format_once(tmp_path):
+    """``fig.png`` is the stem ``fig`` (not ``fig.png.png``); a format listed twice is one file; the
+    folders are made; the source is in the PNG's metadata."""
+    from PIL import Image
+
+    fig = plots.input_raster(*plots.ipd.make_stimuli(1, seed=0))
+    paths = plots.save_figure(fig, tmp_path / "new" / "fig.png", ("png", "svg", "png"), dpi=20, source="from x.h5")
+    assert paths == [tmp_path / "new" / "fig.png", tmp_path / "new" / "fig.svg"]
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["fig.png", "fig.svg"]
+    with Image.open(paths[0]) as image:
+        assert image.info["Source"] == "from x.h5"
+    assert "from x.h5" in paths[1].read_text()
