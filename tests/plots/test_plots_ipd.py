@@ -1109,3 +1109,15 @@ def test_save_figure_drops_a_format_suffix_and_writes_each_format_once(tmp_path)
     with Image.open(paths[0]) as image:
         assert image.info["Source"] == "from x.h5"
     assert "from x.h5" in paths[1].read_text()
+
+
+def test_weight_colours_are_centred_on_0_and_hold_the_most_negative_weight():
+    """Each panel's colour scale runs from -max|w| to max|w|: a weight of -3 beside positive ones
+    below 1 is not clipped to the colour of -1."""
+    w1 = np.full((4, 3), 0.5)
+    w1[1, 2] = -3.0
+    w2 = np.array([[0.2], [-0.1], [0.4]])
+    fig = plots.weight_matrices(w1, w2, threshold=None)
+    for ax, m in zip(fig.axes[:3], (w1, w2, w1 @ w2)):
+        lim = np.abs(m).max()
+        assert ax.images[0].norm.vmin == pytest.approx(-lim) and ax.images[0].norm.vmax == pytest.approx(lim)
