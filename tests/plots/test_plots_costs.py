@@ -413,3 +413,9 @@ def test_a_grid_point_that_never_ran_is_not_called_one_without_the_metric(ipd_gr
     ds["test_acc"].loc[dict(readout="max", tau=0.02)] = np.nan
     title = plots.cost_figure(ds).axes[0].get_title().replace("\n", " ")
     assert title.endswith("1 grid point without test accuracy, left out: max, τ = 20 ms")
+
+
+def test_points_share_a_marker_per_value_of_the_first_setting(ipd_grid):
+    """One marker shape per readout (the first grid setting), the taus of a readout alike."""
+    ax = plots.cost_figure(ipd_grid).axes[0]
+    assert [line.get_marker() for line in markers(ax)] == ["o", "o", "s", "s", "^", "^"]
