@@ -50,6 +50,7 @@ from .common import (
     pooled_settings,
     refuse_pooled_settings,
     require,
+    sample_dims,
     stack_samples,
     styled,
     symmetric_norm,
@@ -727,8 +728,9 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     """Validation and test ``metric`` (``acc`` or ``err_deg``) of every model-space setting,
     one row per setting sorted by the median validation score (best on top; test read after;
     by the test score, as the axis says, for runs without validation data),
-    seeds pooled (any other varying setting, such as ``readout``, is part of the row): boxes of
-    the seeds and their median, validation above test, every seed a dot in its split's colour.
+    seeds pooled (and repeats: the title then counts trainings, not seeds; any other varying
+    setting, such as ``readout``, is part of the row): boxes of the seeds and their median,
+    validation above test, every seed a dot in its split's colour.
     ``fig.snnsim_rows`` records ``(label, val values, test values)`` from top to bottom."""
     dims = [d for d in MODEL_SPACE_DIMS if d in ds.dims]
     if not dims:
@@ -766,8 +768,10 @@ def model_space_figure(ds: xr.Dataset, metric: str = "acc") -> Figure:
     ax.set_xlabel(label)
     ax.set_ylabel(f"Setting (best {SPLIT_LABELS[splits[0]].lower()} on top)")  # test where no validation
     seeds = max(v.size for _, vals in rows for v in vals.values())
+    pooled = [d for d in sample_dims(ds[f"{splits[0]}_{metric}"], dims) if ds.sizes[d] > 1]
+    unit = "seed" if set(pooled) <= {"seed"} else "training"  # seeds x repeats: trainings, as the boxplots
     ax.set_title(
-        wrapped(f"IPD model space: {label.split(' (')[0].lower()} per setting, {plural(seeds, 'seed')}", fig, 10)
+        wrapped(f"IPD model space: {label.split(' (')[0].lower()} per setting, {plural(seeds, unit)}", fig, 10)
         + (f"\n{holes}" if (holes := merge_holes(ds)) else "")  # a row of fewer seeds, or none
     )
     handles = [Patch(facecolor=SPLIT_COLOURS[s], alpha=0.55, label=SPLIT_LABELS[s]) for s in splits]

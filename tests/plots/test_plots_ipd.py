@@ -1121,3 +1121,12 @@ def test_weight_colours_are_centred_on_0_and_hold_the_most_negative_weight():
     for ax, m in zip(fig.axes[:3], (w1, w2, w1 @ w2)):
         lim = np.abs(m).max()
         assert ax.images[0].norm.vmin == pytest.approx(-lim) and ax.images[0].norm.vmax == pytest.approx(lim)
+
+
+def test_model_space_of_seeds_and_repeats_counts_trainings_not_seeds(rng):
+    """3 seeds x 2 repeats per setting are 6 trained models, not '6 seeds'."""
+    ds = _model_space_grid(rng)
+    ds = xr.concat([ds, ds + 1], "repeat").assign_coords(repeat=[0, 1])
+    fig = plots.model_space_figure(ds)
+    assert all(r[1].size == 6 for r in fig.snnsim_rows)
+    assert fig.axes[0].get_title().endswith("per setting, 6 trainings")
