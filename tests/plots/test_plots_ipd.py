@@ -1130,3 +1130,15 @@ def test_model_space_of_seeds_and_repeats_counts_trainings_not_seeds(rng):
     fig = plots.model_space_figure(ds)
     assert all(r[1].size == 6 for r in fig.snnsim_rows)
     assert fig.axes[0].get_title().endswith("per setting, 6 trainings")
+
+
+def test_no_confusion_figure_for_a_grid_point_missing_from_the_merge(ipd_grid):
+    """A grid point whose jobs are all missing (confusion NaN) gets no confusion figure (it would
+    be an empty matrix titled '0 samples'); the others each get theirs."""
+    from snnsim.plots.__main__ import figures_for
+
+    ds = ipd_grid.copy(deep=True)
+    ds["confusion"] = ds["confusion"].astype(float)
+    ds["confusion"].loc[dict(readout="fr", tau=0.002)] = np.nan
+    names = [n for n in figures_for(ds) if n.startswith("confusion")]
+    assert names == [f"confusion_{r}_{t}ms" for r in ("mean", "max", "fr") for t in (20, 2)][:-1]
