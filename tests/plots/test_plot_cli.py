@@ -802,3 +802,24 @@ def test_help_and_a_missing_file_need_neither_xarray_nor_matplotlib(module, argv
         assert proc.returncode == 2, proc.stderr
         assert proc.stderr == "snnsim.plots: error: no result file at no-such.h5\n"
     assert os.listdir(tmp_path) == []
+
+
+def test_figures_are_named_after_the_whole_result_name_at_the_dpi_asked(tmp_path, capsys):
+    """``results/readouts.v2`` (the file readouts.v2.h5) names its figures ``readouts.v2_...``, not
+    ``readouts_...``; ``--dpi 30`` gives a PNG of 30 pixels an inch."""
+    from PIL import Image
+
+    results.write(ipd_merged(np.random.default_rng(3)), tmp_path / "readouts.v2.h5")
+    argv = [str(tmp_path / "readouts.v2"), "--out", str(tmp_path / "f"), "--format", "png", "--only", "accuracy"]
+    assert plot.main([*argv, "--dpi", "30"]) == 0
+    png = tmp_path / "f" / "readouts.v2_accuracy.png"
+    assert capsys.readouterr().out.split() == [str(png)]
+    with Image.open(png) as image:
+        assert image.info["dpi"] == pytest.approx((30, 30), abs=0.01)
+
+
+def test_an_ipd_run_gets_training_curves_not_the_bmi_learning_curves(rng):
+    from fake_results import ipd_run
+
+    names = list(plot.figures_for(ipd_run(rng)))
+    assert "training_curves" in names and "learning_curves" not in names
