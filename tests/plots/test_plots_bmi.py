@@ -735,3 +735,16 @@ def test_figure_1_draws_a_prediction_with_some_nan_where_it_has_values(bmi_grid)
     y = lines["Predicted (ann)"].get_ydata()
     np.testing.assert_allclose(y[~np.isnan(y)], expected[~np.isnan(expected)])
     assert np.isnan(y).sum() >= 2
+
+
+def test_an_output_given_by_index_draws_that_output(bmi_ds, bmi_grid):
+    """``output=1`` is the elbow (the second output), as ``output="elbow"``: its label and its values."""
+    lines = labelled(plots.prediction_trace(bmi_ds, output=1).axes[0])
+    t = bmi_ds.time.values
+    inside = t <= t.min() + 20
+    true_y = lines["True"].get_ydata()
+    np.testing.assert_allclose(true_y[np.isfinite(true_y)], bmi_ds.y_true.sel(output="elbow").values[inside])
+    ax = plots.fvaf_figure(bmi_grid, output=1).axes[0]
+    assert ax.get_ylabel() == "FVAF of elbow velocity"
+    da = bmi_grid.test_fvaf.sel(model="snn", output="elbow").transpose("n_train_folds", ...)
+    np.testing.assert_allclose(labelled(ax)["Test"].get_ydata(), np.nanmedian(da.values.reshape(4, -1), axis=1))
