@@ -748,3 +748,8 @@ def test_an_output_given_by_index_draws_that_output(bmi_ds, bmi_grid):
     assert ax.get_ylabel() == "FVAF of elbow velocity"
     da = bmi_grid.test_fvaf.sel(model="snn", output="elbow").transpose("n_train_folds", ...)
     np.testing.assert_allclose(labelled(ax)["Test"].get_ydata(), np.nanmedian(da.values.reshape(4, -1), axis=1))
+
+
+def test_figure_1_of_one_training_fold_says_fold(bmi_grid):
+    title = plots.prediction_trace(bmi_grid, sel={"rotation": 16, "n_train_folds": 1}).axes[0].get_title()
+    assert "1 training fold," in title.replace("\n", " ")

@@ -1142,3 +1142,14 @@ def test_no_confusion_figure_for_a_grid_point_missing_from_the_merge(ipd_grid):
     ds["confusion"].loc[dict(readout="fr", tau=0.002)] = np.nan
     names = [n for n in figures_for(ds) if n.startswith("confusion")]
     assert names == [f"confusion_{r}_{t}ms" for r in ("mean", "max", "fr") for t in (20, 2)][:-1]
+
+
+def test_boxes_of_a_grid_over_readout_at_one_tau_name_that_tau(rng):
+    """A merge over readout whose tau is fixed (``config_tau``): each box is labelled with both."""
+    from fake_results import ipd_merged
+
+    ds = ipd_merged(rng, readouts=("mean", "fr"), taus=(0.002,)).isel(tau=0, drop=True)
+    ds.attrs["config_tau"] = 0.002
+    ax = plots.accuracy_boxplot(ds).axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["mean (oc)\nτ = 2 ms", "fr\nτ = 2 ms"]
+    assert ax.get_xlabel() == "Readout, membrane time constant"
