@@ -70,7 +70,10 @@ def _metric_label(ds: xr.Dataset, metric: str, output: int | str | None) -> tupl
     if kind == "fvaf":
         from .bmi import target_label
 
-        of = "the mean over outputs" if output is None else target_label(ds, output)[0].lower()
+        # a merge over dims: a point of one joint is that joint's FVAF, not a mean of both
+        each = "dims" in ds.dims and ds.sizes["dims"] > 1
+        of = target_label(ds, output)[0].lower() if output is not None else \
+            "the mean over the outputs each point decodes" if each else "the mean over outputs"  # fmt: skip
         return f"{split_name} FVAF of {of}", f"{split_name.lower()} FVAF"  # no "(1)": as Figure 2a
     return with_units(metric, ds[metric].attrs.get("units")), metric
 

@@ -300,6 +300,7 @@ def test_a_merge_over_dims_0_and_1_keeps_the_dims_apart(rng):
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["snn, dims = 0", "linear, dims = 0"]
     assert [p["key"] for p in fig.snnsim_points] == [{"model": "snn", "dims": "0"}, {"model": "linear", "dims": "0"}]
     mean = plots.cost_figure(ds, output=None).axes[0]  # the mean over outputs: every job has one
+    assert mean.get_ylabel() == "Test FVAF of the mean over the outputs each point decodes"  # dims = 0: its one
     assert [t.get_text() for t in mean.get_legend().get_texts()] == [
         f"{m}, dims = {d}" for m in ("snn", "linear") for d in ("0", "1")
     ]
