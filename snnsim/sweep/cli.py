@@ -512,8 +512,8 @@ def _parse_indices(exp: Experiment, flag: str, spec: str) -> set[int]:
     all of them in one process; each would drop it silently."""
     try:
         indices = set(jobs_mod.parse_array_spec(spec, check=exp.check_index))
-    except experiment_mod.ExperimentError:  # an index past the grid: named
-        raise
+    except experiment_mod.ExperimentError as e:  # an index past the grid: named, with the flag
+        raise SnnsimError(f"{flag}: {e}") from None
     except ValueError:
         raise SnnsimError(f"{flag}: expected sbatch --array syntax such as 0-3,7, got {spec!r}") from None
     if "%" in spec:

@@ -343,17 +343,18 @@ def test_parse_array_spec_refuses_what_sbatch_refuses(spec):
         parse_array_spec(spec)
 
 
-@pytest.mark.parametrize("args", [["local", "--indices", "0-99999999999999999999"],
-                                  ["run", "0", "--pack", "2", "--only", "1,0-99999999999999999999"]])  # fmt: skip
-def test_indices_past_the_grid_are_refused_before_their_range_is_made(args, tmp_path, capsys):
+@pytest.mark.parametrize("args, flag", [(["local", "--indices", "0-99999999999999999999"], "local: --indices"),
+                                        (["run", "0", "--pack", "2", "--only", "1,0-99999999999999999999"], "--only")])  # fmt: skip
+def test_indices_past_the_grid_are_refused_before_their_range_is_made(args, flag, tmp_path, capsys):
     """A range past the grid was made before its indices were checked: an index past C's ssize_t a
-    traceback (OverflowError), one of 0-99999999999 the memory of a list of 10^11 indices."""
+    traceback (OverflowError), one of 0-99999999999 the memory of a list of 10^11 indices. The
+    refusal names the flag that gave the index, as the flag's other refusals do."""
     exp_file = tmp_path / "x.toml"
     exp_file.write_text('name = "x"\n[fixed]\nstudy = "bmi"\nmodel = "linear"\n[sweep]\nseed = [0, 1]\n')
     command, *rest = args
     assert cli.main(["--results-dir", str(tmp_path / "r"), command, str(exp_file), *rest]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err == ["snnsim.sweep: error: x: job index 99999999999999999999 out of range 0..1"], err
+    assert err == [f"snnsim.sweep: error: {flag}: x: job index 99999999999999999999 out of range 0..1"], err
     assert not (tmp_path / "r" / "x").exists()
 
 
