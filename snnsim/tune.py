@@ -115,7 +115,7 @@ from .cli import (
 from .cli import positive_int as _positive
 from .config import RunConfig
 from .errors import EXIT_FAILED, EXIT_NOT_WRITTEN, ConfigError, DataError, ResultError, SnnsimError
-from .sweep.experiment import UNITS, find, format_settings
+from .sweep.experiment import UNITS, find, format_settings, not_text
 from .units import parse_duration
 
 if TYPE_CHECKING:
@@ -241,13 +241,13 @@ def load(path: str | Path) -> Spec:
     path = find(path, "tuning spec", SpecError)
     try:
         text = path.read_text(encoding="utf-8-sig")
+        if not text and (kind := not_text(path)):  # 0 bytes: named as such, not as a spec missing its 'name'
+            raise SpecError(f"{path} is {kind}, not a tuning spec (TOML)")
         doc = tomllib.loads(text)
     except OSError as exc:
         raise SpecError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError:
-        from .results import file_kind
-
-        if (kind := file_kind(path)) not in (None, "a text file", "a TOML file"):  # a result file, a checkpoint
+        if kind := not_text(path):  # a result file, a checkpoint
             raise SpecError(f"{path} is {kind}, not a tuning spec (TOML)") from None
         raise SpecError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:

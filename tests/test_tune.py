@@ -122,6 +122,8 @@ GOOD = TINY.format(trials=4, pruner="median")
 BAD = {
     "no name": (GOOD.replace('name = "tiny"\n', ""),
                 "spec.toml: no 'name'; give the study one at the top, such as name = \"spec\""),
+    # an empty file (a spec cut to 0 bytes) was told "no 'name'", whereas run --config says what it is
+    "an empty file": ("", "spec.toml is an empty file, not a tuning spec (TOML)"),
     "a description not text": (GOOD.replace('name = "tiny"\n', 'name = "tiny"\ndescription = 3\n'),
                                "spec.toml: 'description' must be a string"),
     # an experiment file (experiments/ holds both) was told "unknown key 'sweep'; expected name, ..."

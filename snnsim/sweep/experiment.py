@@ -209,6 +209,16 @@ def find(exp: str | Path, what: str = "experiment file", error: type[Exception] 
     raise (error or ExperimentError)(f"no {what} {exp!r} (looked for {looked})")
 
 
+def not_text(path: Path) -> str | None:
+    """What file ``path`` is where it holds no TOML text, as :func:`snnsim.results.file_kind` words
+    it for ``run --config`` ("an empty file", "an HDF5 file", a checkpoint ...); None: text, or not
+    known."""
+    from ..results import file_kind
+
+    kind = file_kind(path)
+    return None if kind in ("a text file", "a TOML file") else kind
+
+
 def load(exp: str | Path) -> Experiment:
     """Read and check an experiment file (a path, or a NAME in ``experiments/``)."""
     path = find(exp)
@@ -217,11 +227,11 @@ def load(exp: str | Path) -> Experiment:
     except OSError as exc:
         raise ExperimentError(f"{path}: cannot read ({exc.strerror})") from None
     except UnicodeDecodeError as exc:
-        from ..results import file_kind
-
-        if (kind := file_kind(path)) not in (None, "a text file", "a TOML file"):  # a result file, a checkpoint
+        if kind := not_text(path):  # a result file, a checkpoint
             raise ExperimentError(f"{path} is {kind}, not an experiment file (TOML)") from None
         raise ExperimentError(f"{path}: not UTF-8 text (byte {exc.start}); TOML files are UTF-8") from None
+    if not text and (kind := not_text(path)):  # 0 bytes: named as such, not as a file missing its 'name'
+        raise ExperimentError(f"{path} is {kind}, not an experiment file (TOML)")
     return loads(text, path=path)
 
 

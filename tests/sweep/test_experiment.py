@@ -301,6 +301,17 @@ def test_index_out_of_range():
         exp.config(-1)
 
 
+@pytest.mark.parametrize("name", ["empty.h5", "empty.toml"])
+def test_an_empty_file_is_named_as_run_config_names_it(name, tmp_path, capsys):
+    """An empty file given as the experiment was told "no 'name'; give the experiment one", whereas
+    ``run --config`` says it "is an empty file": both say what the file is."""
+    path = tmp_path / name
+    path.write_bytes(b"")
+    assert cli.main(["count", str(path)]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [f"snnsim.sweep: error: {path} is an empty file, not an experiment file (TOML)"], err
+
+
 def test_cli_bad_input_exit_code_2(tmp_path, capsys):
     assert cli.main(["show", "ipd_readouts", "60"]) == 2
     err = capsys.readouterr().err
