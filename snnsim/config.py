@@ -343,11 +343,16 @@ class RunConfig:
             if getattr(self, sub) != _FIELDS[sub].default and getattr(self, main) == _FIELDS[main].default:
                 raise _bad(sub, f"a setting of {flag(main)}, which is off; set {flag(main)} too")
         for name in self.model_space:
-            if self.backend not in MODEL_SPACE[name]:
-                raise _bad(name, f"runs on --backend {' or '.join(MODEL_SPACE[name])} only; the {self.backend} "
-                                 "backend does not carry it")  # fmt: skip
-            if self.study == "bmi" and self.model != "snn":
+            if self.study == "bmi" and self.model != "snn":  # first: no backend or neuron would make it run
                 raise _bad(name, f"a setting of the spiking decoder (--model snn), not of --model {self.model}")
+            if self.backend not in MODEL_SPACE[name]:
+                backends = " or ".join(MODEL_SPACE[name])
+                if name != "rate_reg" and self.neuron != "standard":  # both refusals in one line, not two tries
+                    raise _bad(name, f"runs on --backend {backends} only, with --neuron standard; the {self.backend} "
+                                     f"backend does not carry it, and the {self.neuron} neuron does not step as the "
+                                     "model-space neurons do (spike from the updated membrane): give --backend "
+                                     f"{backends} and --neuron standard")  # fmt: skip
+                raise _bad(name, f"runs on --backend {backends} only; the {self.backend} backend does not carry it")
             if name != "rate_reg" and self.neuron != "standard":
                 raise _bad(name, "the model-space neurons step as the libraries' neurons do (spike from the updated "
                                  "membrane); add --neuron standard")  # fmt: skip

@@ -26,6 +26,14 @@ LIB = dict(backend="norse", neuron="standard")
             "--tau-adapt: runs on --backend norse or fused only",
         ),
         (dict(recurrent=True, backend="norse"), "--recurrent: the model-space neurons step as the libraries'"),
+        # both refusals in one line: the backend's alone asked for a second try to learn of the neuron's
+        (
+            dict(tau_adapt="50ms", backend="snntorch", neuron="notebook"),
+            "^--tau-adapt: runs on --backend norse or fused only, with --neuron standard; the snntorch backend "
+            "does not carry it, and the notebook neuron .*: give --backend norse or fused and --neuron standard$",
+        ),
+        # a BMI decoder that is no spiking network is named first: no backend or neuron would run it
+        (dict(study="bmi", model="linear", tau_adapt="50ms"), "--tau-adapt: a setting of the spiking decoder"),
         (dict(delays="learned", backend="fused"), "--delays: runs on --backend snntorch or norse only"),
         (dict(adapt_jump=1.0), "--adapt-jump: a setting of --tau-adapt, which is off"),
         (dict(max_delay="5ms"), "--max-delay: a setting of --delays, which is off"),
@@ -47,7 +55,7 @@ def test_refusals_name_the_flag(settings, message):
 def test_cli_refusal_is_one_line(capsys):
     from snnsim.run import main
 
-    assert main(["--tau-syn", "5ms", "--backend", "fused"]) == 2
+    assert main(["--tau-syn", "5ms", "--backend", "fused", "--neuron", "standard"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["snnsim.run: error: --tau-syn: runs on --backend snntorch or norse only; the fused backend does "
                    "not carry it"]  # fmt: skip
