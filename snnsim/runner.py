@@ -331,7 +331,9 @@ def summarise(ds: xr.Dataset) -> str:
 def unresponsive_note(ds: xr.Dataset) -> str | None:
     """A one-line warning naming the repeats whose test predictions are all alike, as a hidden
     layer without spikes gives (BMI: every output's spread over the test samples is below 1 % of
-    the target's; IPD: one class for every sample); None otherwise."""
+    the target's; IPD: one class for every sample), with a likely cause: a network silent at test
+    that fired in its first epoch of training (``hidden_rate_curve``, Hz) is pointed to ``--lr``.
+    None otherwise."""
     import numpy as np
 
     if "y_pred" in ds:
@@ -358,6 +360,13 @@ def unresponsive_note(ds: xr.Dataset) -> str | None:
         return (
             f"{head}{rates}: the hidden neurons fire, but the output does not yet tell the inputs apart, as after "
             "a short training (more --epochs or --n-train-batches, or another --lr, may change that)"
+        )
+    start = ds["hidden_rate_curve"].values[repeats, 0] if "hidden_rate_curve" in ds and ds.sizes["epoch"] else None
+    if hz.size and (hz == 0).all() and start is not None and (start > 0).all():  # fired in epoch 1, silent at test
+        fired = ", ".join(f"{r:.2f}" for r in start)
+        return (
+            f"{head}{rates}: the hidden neurons fired in the first epoch of training ({fired} Hz) and went silent in "
+            "training (a smaller --lr may change that)"
         )
     return (
         f"{head}{rates}: the network does not respond to its input, as when no hidden spike reaches the output "

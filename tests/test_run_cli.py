@@ -1273,6 +1273,33 @@ def test_a_firing_network_that_predicts_one_class_is_not_sent_to_the_threshold()
         assert "a lower --threshold" in unresponsive_note(result(hz, cfg)), (hz, json.loads(cfg.to_json())["hidden"])
 
 
+def test_a_network_that_went_silent_in_training_is_pointed_to_the_lr():
+    """``--lr 1e6`` (one mini-batch): the hidden neurons fired in the first epoch of training (222 Hz)
+    and not at test (0 Hz); the warning sent the user to --threshold and --init, not to the learning
+    rate. A network silent from the start keeps that hint."""
+    import numpy as np
+    import xarray as xr
+
+    from snnsim.config import RunConfig
+    from snnsim.runner import unresponsive_note
+
+    def result(first_epoch_hz: float) -> xr.Dataset:
+        confusion = np.zeros((1, 12, 12))
+        confusion[0, :, 3] = 5  # every test sample in class 3
+        return xr.Dataset(
+            {"confusion": (("repeat", "true_class", "pred_class"), confusion), "hidden_rate_hz": ("repeat", [0.0]),
+             "hidden_rate_curve": (("repeat", "epoch"), [[first_epoch_hz]])},
+            attrs={"config": RunConfig(lr=1e6).to_json()},
+        )  # fmt: skip
+
+    assert unresponsive_note(result(222.34)) == (
+        "warning: repeat 0 of 1 predicts one class for every test sample (hidden Hz: 0.00): the hidden neurons "
+        "fired in the first epoch of training (222.34 Hz) and went silent in training (a smaller --lr may change "
+        "that)"
+    )
+    assert "a lower --threshold" in unresponsive_note(result(0.0))
+
+
 def test_a_shipped_config_named_from_another_folder_is_pointed_to(tmp_path, capsys, monkeypatch):
     """The README's ``--config experiments/ipd_best.toml``, given from another folder than snnsim's
     (or as ``--config ipd_best.toml``, as the sweep and tune commands take a NAME), was refused as
