@@ -386,6 +386,66 @@ def test_a_stop_in_a_held_step_that_fails_stays_pending():
     assert stopped.value.signum == signal.SIGTERM
 
 
+def test_a_second_stop_signal_does_not_cut_the_clean_stop_short():
+    """Under SLURM the TERM comes twice (slurmstepd's, then array.sh's): the first stops the
+    command; the second, as the stop cleans up (temporary files removed), is ignored, not raised
+    again in the middle of the clean-up."""
+    steps = []
+    with stop_on_signals():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            steps.append("not stopped")
+        except Interrupted:
+            os.kill(os.getpid(), signal.SIGTERM)  # the second TERM, in the clean-up
+            steps.append("cleaned up")
+    assert steps == ["cleaned up"]
+
+
+def test_a_held_step_that_checks_for_a_stop_is_not_cut_in_two():
+    """A stop inside a held step is raised once the step is over, even where the step's own code
+    checks for a pending stop (:func:`stop_if_signalled`): the check there does not cut it."""
+    from snnsim.cli import stop_if_signalled
+
+    steps = []
+    with stop_on_signals(), pytest.raises(Interrupted) as stopped:
+        with signals_held():
+            os.kill(os.getpid(), signal.SIGTERM)
+            stop_if_signalled()
+            steps.append("step done")
+    assert steps == ["step done"] and stopped.value.signum == signal.SIGTERM
+
+
+def test_a_stop_lost_inside_an_inner_command_stays_pending_for_the_outer_one():
+    """A stop whose raise was lost (in a finalizer) inside an inner :func:`stop_on_signals` is
+    still pending once the inner one is left: the outer command's next check stops it."""
+    from snnsim.cli import stop_if_signalled
+
+    with stop_on_signals():
+        with stop_on_signals(), contextlib.suppress(Interrupted):  # the raise lost, as in a finalizer
+            os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(Interrupted) as stopped:
+            stop_if_signalled()
+    assert stopped.value.signum == signal.SIGTERM
+
+
+def test_the_handlers_found_come_back_after_the_stop_handlers():
+    """Once :func:`stop_on_signals` is left, each stop signal goes to the handler it had before
+    (a library's, the caller's), not to snnsim's."""
+    seen = []
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    try:
+        for s in before:
+            signal.signal(s, lambda signum, frame: seen.append(signum))
+        with stop_on_signals():
+            pass
+        for s in before:
+            os.kill(os.getpid(), s)
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+    assert seen == [signal.SIGTERM, signal.SIGUSR1, signal.SIGINT]
+
+
 def test_a_stop_raised_in_a_finalizer_is_one_line_not_a_traceback():
     """A stop signal handled while a finalizer (``__del__``) runs: Python printed the raised stop
     as "Exception ignored in ..." and its traceback from inside snnsim.cli, above the command's
