@@ -316,6 +316,29 @@ def test_a_stop_once_the_export_is_in_place_names_it(trained, tmp_path):
 
 
 @pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
+def test_a_stop_as_the_export_is_named_names_it(trained, tmp_path, monkeypatch):
+    """SIGTERM after the write, as the command reads the model again for its line (a real signal):
+    the line names the file written, exit 143."""
+    import os
+    import signal
+
+    from snnsim import export as export_cli
+
+    out, model_of = tmp_path / "m.pt", export_cli.model_of
+
+    def stopped_once_written(*args, **kwargs):
+        if out.exists():
+            os.kill(os.getpid(), signal.SIGTERM)
+        return model_of(*args, **kwargs)
+
+    monkeypatch.setattr(export_cli, "model_of", stopped_once_written)
+    proc = export([str(trained["mean", "standard"]), "--format", "pt", "--out", str(out)], tmp_path)
+    assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+    assert proc.stderr == f"snnsim.export: stopped by SIGTERM after writing {out}\n"
+    assert out.is_file()
+
+
+@pytest.mark.xdist_group("export-trained")  # the trained files, made once on one xdist worker
 def test_the_result_file_is_never_the_out(trained, tmp_path):
     """Even with --overwrite: the export would replace the trained model it reads."""
     path = tmp_path / "m.h5"
