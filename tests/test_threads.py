@@ -31,6 +31,15 @@ def test_unset_is_the_cpus_without_a_warning(monkeypatch):
         assert kernel_threads() == len(os.sched_getaffinity(0))
 
 
+def test_more_processes_than_cpus_get_one_thread_each(monkeypatch):
+    """``sweep local -j N`` with more processes than CPUs: each gets one kernel thread, not
+    ``SNNSIM_THREADS=0`` (a warning in every process, which then used every CPU)."""
+    from snnsim.threads import share
+
+    monkeypatch.delenv("SNNSIM_THREADS", raising=False)
+    assert share({}, len(os.sched_getaffinity(0)) + 1) == {"SNNSIM_THREADS": "1"}
+
+
 def test_a_command_line_says_it_in_one_line():
     """In a command's process the warning is one line naming snnsim, not Python's two (a file
     and line, then the source line of the call)."""
@@ -91,6 +100,17 @@ def test_an_empty_omp_num_threads_is_unset_without_openmps_complaint(tmp_path):
     assert (tmp_path / "r.h5").is_file()
 
 
+@pytest.mark.parametrize("value", ["", "  ", "\t"])
+def test_a_blank_omp_num_threads_is_unset_as_an_empty_one(value):
+    """Spaces only (``export OMP_NUM_THREADS=" $N"`` with N unset) are no count either: OpenMP's
+    library prints "Invalid value" for them too; they are unset, not refused."""
+    from snnsim.threads import check_openmp
+
+    environ = {"OMP_NUM_THREADS": value, "OTHER": "1"}
+    check_openmp(environ)
+    assert environ == {"OTHER": "1"}
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "2,0"])
 def test_an_omp_num_threads_that_is_no_count_is_refused_in_one_line(tmp_path, value):
     """OpenMP's library printed "Invalid value for environment variable" on stderr and the run went
@@ -146,6 +166,7 @@ def test_a_help_request_is_answered_whatever_omp_num_threads_says(command):
         "2,99999999999999999999",
         "4, 2",
         pytest.param("1" * 5000, id="5000 digits"),
+        pytest.param("+" + "0" * 30 + "4", id="a plus and leading zeros"),
     ],
 )
 def test_a_thread_count_is_refused_exactly_where_openmps_library_refuses_it(value):
@@ -161,7 +182,7 @@ def test_a_thread_count_is_refused_exactly_where_openmps_library_refuses_it(valu
     env = dict(os.environ, OMP_NUM_THREADS=value)
     proc = subprocess.run([sys.executable, "-c", "import torch"], env=env, capture_output=True, text=True)
     invalid = "Invalid value for environment variable OMP_NUM_THREADS" in proc.stderr
-    assert invalid == (value not in ("9223372036854775807", "4, 2")), proc.stderr  # what the library does
+    assert invalid == (value not in ("9223372036854775807", "4, 2", "+" + "0" * 30 + "4")), proc.stderr  # the library's
     environ = {"OMP_NUM_THREADS": value}
     if invalid:
         with pytest.raises(SnnsimError, match="is not a thread count"):
