@@ -34,6 +34,9 @@ def test_golden_values_by_hand():
     assert c.synops_eff_acs == pytest.approx((5 + 2) / 2) and c.synops_eff_macs == 0
     assert c.activation_sparsity == pytest.approx(1 - 3 / (2 * 3 * 3))  # 3 integrated spikes, 3 neurons x 3 steps
     assert c.hidden_rate_hz == pytest.approx(4 / (2 * 2 * 4 * 1e-3))
+    # parameters beyond the weights (a BMI head): in the count and footprint, not in the weights' sparsity
+    h = costs.spiking(w1, w2, x, s1, None, dt=1e-3, extra_params=4)
+    assert (h.n_params, h.footprint_bytes, h.connection_sparsity) == (12, 48, pytest.approx(2 / 8))
     # a spiking output (fr): its spikes of the integrated steps count, that of the last step not
     out = torch.zeros(2, 4, 1)
     out[0, 2, 0] = out[1, 3, 0] = 1
@@ -66,6 +69,17 @@ def test_golden_values_by_hand_for_the_standard_neuron_and_a_recurrent_projectio
         costs.spiking(w1, w2, x[:, :1], s1[:, :1], None, dt=1e-3)  # one notebook step: nothing integrated
     two = costs.spiking(w1, w2, x[:, :2], s1[:, :2], None, dt=1e-3)  # two notebook steps: the first integrated
     assert two.synops_eff_acs == pytest.approx(1 / 2) and two.synops_dense == 1 * (6 + 2)  # input 0 at step 0
+
+
+def test_counts_of_the_fast_path_are_exact():
+    """2**11 + 1 samples of one step, each with its one input active (fan-out 3): counted on the
+    fast path (below 2**24 rows), still exactly 3 accumulates per sample (a float narrower than
+    float32, float16, holds the integers up to 2**11 only)."""
+    n = 2**11 + 1
+    w1, w2 = torch.ones(1, 3), torch.ones(3, 1)
+    x, s1 = torch.ones(n, 1, 1, dtype=torch.bool), torch.zeros(n, 1, 3, dtype=torch.bool)
+    c = costs.spiking(w1, w2, x, s1, None, dt=1e-3, neuron="standard")
+    assert c.synops_eff_acs == 3.0 and c.synops_eff_macs == 0
 
 
 def test_counts_past_the_integers_float32_holds_are_exact():
@@ -263,3 +277,21 @@ def test_footprint_counts_the_delays_as_neurobench_does(mode):
     c = costs.of_decoder(model, 0, x, rec.hidden_spikes[0], None, 1e-3)
     assert c.n_params == 4 * 3 + 3 * 2 + (4 if mode == "learned" else 0) == ParameterCount()(TorchModel(model))
     assert c.footprint_bytes == 4 * (4 * 3 + 3 * 2 + 4) == Footprint()(TorchModel(model))
+
+
+def test_learned_decays_are_parameters_as_neurobench_counts_them():
+    """A trained membrane decay per hidden neuron (``--learn-tau``) is a parameter of the model:
+    counted, and in the footprint, as NeuroBench counts it."""
+    from neurobench.metrics.static import Footprint, ParameterCount
+    from neurobench.models import TorchModel
+
+    from snnsim.network import Architecture
+
+    model = Decoder(4, 3, 2, make_backend("snntorch"), get_readout("mean"), LIFParameters(0.9, neuron="standard"),
+                    "fan-in", [torch.Generator().manual_seed(0)], Architecture((3,), learn_tau=True))  # fmt: skip
+    x = (torch.rand(2, 5, 4, generator=torch.Generator().manual_seed(1)) < 0.5).float()
+    with torch.no_grad():
+        rec = model(x[None])
+    c = costs.of_decoder(model, 0, x, rec.hidden_spikes[0], None, 1e-3)
+    assert c.n_params == 4 * 3 + 3 * 2 + 3 == ParameterCount()(TorchModel(model))
+    assert c.footprint_bytes == 4 * c.n_params == Footprint()(TorchModel(model))
