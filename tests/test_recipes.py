@@ -60,7 +60,8 @@ def test_a_model_space_option_the_recipes_backend_lacks_drops_that_backend():
     """``--recurrent`` (snnTorch and Norse only) with the BMI recipe runs on RunConfig's default
     backend instead of being refused for the recipe's ``fused``; the rest of the recipe holds."""
     recipe = recipes.defaults("bmi", "snn")
-    for option in (["--recurrent"], ["--tau-syn", "5ms"], ["--learn-tau"], ["--delays", "fixed"]):
+    off_then_on = ["--tau-syn", "0ms", "--recurrent"]  # one option off, a later one on
+    for option in (["--recurrent"], ["--tau-syn", "5ms"], ["--learn-tau"], ["--delays", "fixed"], off_then_on):
         cfg = cfg_of("--study", "bmi", "--neuron", "standard", *option)
         assert cfg.backend == RunConfig.backend != recipe["backend"], option
         assert (cfg.lr, cfg.input_rank, cfg.readout) == (recipe["lr"], recipe["input_rank"], recipe["readout"])
