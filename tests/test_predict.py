@@ -581,6 +581,16 @@ def test_a_predictions_file_is_no_model(ipd_model, tmp_path, capsys):
         f"(SHA-256 {sha[:12]}...), not a trained model; give {model}"
     ]
     assert not (tmp_path / "q.h5").exists()
+    # one of a snnsim that did not record its model's SHA-256 yet: named as one all the same
+    ds = results.load(first)
+    del ds.attrs["model_sha256"]
+    older = results.write(ds, tmp_path / "older.h5")
+    assert in_process(older, "--stimuli", 4, "--out", tmp_path / "q.h5") == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.predict: error: {older}: a predictions file (python -m snnsim.predict) of the model in {model}, "
+        f"not a trained model; give {model}"
+    ]
+    assert not (tmp_path / "q.h5").exists()
 
 
 @pytest.mark.xdist_group("predict-ipd-model")  # the model, trained once on one xdist worker
