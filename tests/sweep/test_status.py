@@ -178,6 +178,33 @@ def test_the_notes_on_failed_jobs_name_five_and_count_the_rest(capsys):
         *(f"snnsim.sweep: note: job {i} failed last time: reason {i}" for i in (0, 1, 2, 3, 5)),
         "snnsim.sweep: note: 2 more of these jobs failed last time (`sweep status` lists why)",
     ]
+    cli._note_failures(st, [0, 1, 2, 3, 4])  # five: no count of more
+    assert capsys.readouterr().err.splitlines() == [
+        f"snnsim.sweep: note: job {i} failed last time: reason {i}" for i in range(5)
+    ]
+
+
+def test_the_jobs_to_run_again_and_why_none_are_left(capsys):
+    """``local`` and ``submit`` run the missing, failed and corrupt jobs (and the stale ones with
+    ``--rerun-stale``), not those done, running or queued; ``--failed`` only the failed ones. With
+    nothing to run they say how many are done and which are left stale, running or queued."""
+    import argparse
+    from types import SimpleNamespace
+
+    from snnsim.sweep.jobs import STATES, JobState
+
+    st = [JobState(i, state) for i, state in enumerate(STATES)]  # done 0, running 1, ... stale 6
+    ns, exp = argparse.Namespace(failed=False, rerun_stale=False, results_dir=None), SimpleNamespace(grid_size=7)
+    assert cli._todo(None, ns, False, st) == [3, 4, 5]
+    assert cli._todo(None, ns, True, st) == [3, 4, 5, 6]
+    assert cli._todo(None, argparse.Namespace(failed=True), True, st) == [4]
+    left = [s for s in st if s.state in ("done", "running", "queued", "stale")]
+    assert cli._nothing_to_run(exp, ns, left) == (
+        "1 of 7 jobs done; 1 stale (6: made by another config or snnsim), rerun with --rerun-stale; 1 running; "
+        "1 queued in SLURM"
+    )
+    ns.rerun_stale = True
+    assert cli._nothing_to_run(exp, ns, left) == "1 of 7 jobs done; 1 running; 1 queued in SLURM"
 
 
 def test_the_help_of_status_names_every_state(capsys):
