@@ -12,8 +12,9 @@ import pytest
 
 from snnsim import allocator
 
-# Five 4 MiB tensors per step, written and freed together, as a training step's records are:
-# after warm-up steps, the page faults of the later steps.
+# Five 4 MiB tensors per step, written and freed together, as a training step's records are, then a
+# 12 MiB one and a 4 MiB one (the memory they free lies at the top of the heap, which glibc trims
+# past its trim threshold): after warm-up steps, the page faults of the later steps.
 STEPS = textwrap.dedent(
     """
     import resource, torch
@@ -22,6 +23,8 @@ STEPS = textwrap.dedent(
     def step():
         blocks = [torch.empty(1 << 20).fill_(1.0) for _ in range(5)]
         del blocks
+        for size in (3 << 20, 1 << 20):
+            torch.empty(size).fill_(1.0)
     for _ in range(10):
         step()
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
