@@ -819,12 +819,14 @@ def _kept_checkpoint(path: Path, trained: int | None = None) -> str:
            f"the same command resumes from it and trains {again} again"  # fmt: skip
 
 
-def _kept_checkpoints(paths: list[Path], trained: dict[Path, int | None], others: int, repeats: int) -> str:
+def _kept_checkpoints(paths: list[Path], trained: dict[Path, int | None], others: int, repeats: int,
+                      settled: bool = True) -> str:  # fmt: skip
     """What the checkpoints ``paths`` of several batched models, left by a run whose result was
     not saved, let a rerun skip, as :func:`_kept_checkpoint` says it of one: the epoch each holds
     (its sidecar), the epochs a rerun trains again where one holds an epoch before the last its
     model trained (``trained``: checkpoint -> that epoch, None: all), and the ``others`` of the
-    ``repeats`` without one, which train from epoch 1."""
+    ``repeats`` without one, which train from epoch 1; not ``settled``: other checkpoints may hold
+    models that a rerun resumes (a rerun does more than write the result)."""
     names = ", ".join(map(str, paths))
     tail = f" and trains the other {others} of {repeats} repeats from epoch 1" if others else ""
     try:
@@ -835,7 +837,7 @@ def _kept_checkpoints(paths: list[Path], trained: dict[Path, int | None], others
     if not held or len({epochs for _, epochs in held}) > 1:
         return f"their checkpoints stay ({names}): the same command resumes from them{tail}"
     epochs = held[0][1]
-    if all(epoch >= epochs for epoch, _ in held) and not others:
+    if all(epoch >= epochs for epoch, _ in held) and not others and settled:
         return f"the checkpoints of their last epoch stay ({names}): the same command resumes from them and only " \
                "writes the result"  # fmt: skip
     again = []
@@ -970,17 +972,52 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
         own.append(checkpoint_path(out, members))
         return own[-1]
 
-    def kept_line(kept: list[Path], ended: bool) -> str:
-        """What this run's checkpoints ``kept`` let the same command skip, the run ``ended`` (its
-        result not saved) or stopped: the repeats of a batched model without one train from epoch 1."""
-        others = sum(len(members) for members in runner.plan([cfg]) if checkpoint_path(out, members) not in kept)
-        if len(kept) == 1 and not others:  # the epoch it trained last: --patience may have ended it before --epochs
-            return _kept_checkpoint(kept[0], trained.get(kept[0], None if ended else 0))
-        if len(kept) > 1:
-            return _kept_checkpoints(kept, {path: trained.get(path, None if ended else 0) for path in kept}, others,
-                                     cfg.repeats)  # fmt: skip
-        return f"its checkpoint stays ({kept[0]}): the same command resumes from it and trains the other {others} " \
-               f"of {cfg.repeats} repeats from epoch 1"  # fmt: skip
+    def kept_line(kept: list[Path], ended: bool) -> str | None:
+        """What this run's checkpoints ``kept`` and those an earlier run of this command left of the
+        models it had not reached let the same command skip, the run ``ended`` (its result not
+        saved) or stopped: the repeats of a batched model without one train from epoch 1; None
+        where there is none."""
+        from .sweep.jobs import sidecar_refusal
+
+        earlier, maybe, others = [], [], 0
+        for members in runner.plan([cfg]):
+            path = checkpoint_path(out, members)
+            if path in kept:
+                continue
+            # an earlier run's, of a model this one had not reached (or stopped before it trained): its sidecar says
+            if checkpoints and path not in trained and path.exists():
+                try:
+                    info = json.loads(Path(f"{path}.json").read_text())
+                    int(info["epoch"]), int(info["epochs"])
+                    why = sidecar_refusal(info, cfg.to_json())
+                except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError):  # none, or damaged
+                    maybe.append(path)
+                    continue
+                if why is None:
+                    earlier.append(path)
+                    continue
+            others += len(members)
+        paths = [path for path in (checkpoint_path(out, m) for m in runner.plan([cfg])) if path in kept + earlier]
+        if not paths and not maybe:
+            return None
+        if maybe:  # a rerun reads them to tell
+            names = ", ".join(map(str, maybe))
+            also = f"{'they hold' if len(maybe) > 1 else 'it holds'} its models (else their repeats train from epoch 1)"
+            if not paths:
+                return f"{'checkpoints stay' if len(maybe) > 1 else 'a checkpoint stays'} ({names}): the same " \
+                       f"command resumes from {'them' if len(maybe) > 1 else 'it'} where {also}" + (
+                           f" and trains the other {others} of {cfg.repeats} repeats from epoch 1" if others else "")  # fmt: skip
+            others_line = f"; it resumes from {names} too where {also}"
+        else:
+            others_line = ""
+        # this run's: the epoch it trained last (--patience may have ended it before --epochs); an earlier run's: none
+        last = {path: trained.get(path, None if ended else 0) if path in kept else 0 for path in paths}
+        if len(paths) == 1 and not others and not maybe:
+            return _kept_checkpoint(paths[0], last[paths[0]])
+        if len(paths) > 1:
+            return _kept_checkpoints(paths, last, others, cfg.repeats, settled=not maybe) + others_line
+        return f"its checkpoint stays ({paths[0]}): the same command resumes from it" + (
+            f" and trains the other {others} of {cfg.repeats} repeats from epoch 1" if others else "") + others_line  # fmt: skip
 
     def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
         if out is None:
@@ -1004,10 +1041,10 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
                 if stuck:
                     raise NotSaved(f"{exc}; its checkpoint {stuck[0]} could not be removed", exc.saved_to) from None
                 raise
-            kept = [path for path in kept if path in mine]  # those a rerun of this command resumes from
-            if not kept:
+            # those a rerun of this command resumes from (and those of an earlier run beside them)
+            if not (line := kept_line([path for path in kept if path in mine], ended=True)):
                 raise
-            raise NotSaved(f"{exc}; {kept_line(kept, ended=True)}") from None
+            raise NotSaved(f"{exc}; {line}") from None
         # the result is written: the checkpoints of a killed run with other --repeats or batching are of no more use
         stale = [path for path in checkpoints_of(out) if path not in own] if checkpoints and not keep_checkpoints \
             else []  # fmt: skip
@@ -1036,8 +1073,8 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
             for path in own if not keep_checkpoints else []:
                 with contextlib.suppress(OSError):
                     remove_checkpoint(path)
-        elif kept := [path for path in dict.fromkeys(own) if path in mine and path.exists()]:  # what a rerun resumes
-            exc.kept = kept_line(kept, ended=False)
+        elif out is not None:  # what a rerun resumes: this run's checkpoints, and an earlier run's of the others
+            exc.kept = kept_line([path for path in dict.fromkeys(own) if path in mine and path.exists()], ended=False)
         raise
 
 

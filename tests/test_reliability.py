@@ -1338,3 +1338,116 @@ def test_experiment_files_that_are_not_utf8_and_a_results_dir_that_is_a_file(tmp
     dup = tmp_path / "dup.toml"
     dup.write_text('name = "x"\n[sweep]\nreadout = ["mean", "oc"]\n')
     one_line_error(snnsim("sweep", "count", str(dup)), 2, "twice")
+
+
+_THREE = ["--repeats", "3", "--no-batch-repeats", "--epochs", "2"]
+_AFTER_MODEL_2_EPOCH_1 = (  # the first run: stopped after epoch 1 of the third model (repeat 2)
+    "from snnsim import training\n"
+    "call, seen = training._call_hooks, []\n"
+    "def stopped(hooks, state, model, weights, epoch, again=False):\n"
+    "    call(hooks, state, model, weights, epoch, again)\n"
+    "    seen.append(epoch)\n"
+    "    if seen == [1, 2, 1, 2, 1]:\n"
+    "        os.kill(os.getpid(), signal.SIGTERM)\n"
+    "training._call_hooks = stopped\n"
+)
+_IN_MODEL_0_RESUME = (  # the second run: stopped in the first model's resume (its hooks told the epoch resumed)
+    "from snnsim import training\n"
+    "call = training._call_hooks\n"
+    "def stopped(hooks, state, model, weights, epoch, again=False):\n"
+    "    call(hooks, state, model, weights, epoch, again)\n"
+    "    if again:\n"
+    "        os.kill(os.getpid(), signal.SIGTERM)\n"
+    "training._call_hooks = stopped\n"
+)
+
+
+def test_a_stop_while_a_run_resumes_names_the_checkpoints_of_the_models_it_had_not_reached(tmp_path):
+    """A run stopped after epoch 1 of repeat 2 of 3 (one model each), its rerun stopped as repeat 0
+    resumed: the second stop said "its checkpoint stays (.r.h5.r0-0.ckpt): ... trains the other 2
+    of 3 repeats from epoch 1", while the first run's checkpoints of repeats 1 and 2 stayed and a
+    third run resumed them. The line names them with their epochs; the third run resumes them."""
+    from snnsim import run
+
+    out = tmp_path / "r.h5"
+    a, b, c = (tmp_path / f".r.h5.r{r}-{r}.ckpt" for r in range(3))
+    said = (f"snnsim.run: stopped by SIGTERM; no result written; their checkpoints of epochs 2, 2 and 1 of 2 stay "
+            f"({a}, {b}, {c}): the same command resumes from them")  # fmt: skip
+    first = _terminated_in(_AFTER_MODEL_2_EPOCH_1, [*TINY, *_THREE, "--out", str(out)])
+    assert first.returncode == 128 + signal.SIGTERM and first.stderr.splitlines() == [said], first.stderr
+    second = _terminated_in(_IN_MODEL_0_RESUME, [*TINY, *_THREE, "--out", str(out)])
+    assert second.returncode == 128 + signal.SIGTERM and second.stderr.splitlines() == [
+        f"snnsim.run: resuming from the checkpoint after epoch 2 of 2 ({a})",
+        said,
+    ], second.stderr
+    third = run_here(run.main, *[w for w in TINY if w != "--quiet"], *_THREE, "--out", out, cwd=ROOT)
+    assert third.returncode == 0, third.stderr
+    for path, epoch in ((a, 2), (b, 2), (c, 1)):
+        assert f"resuming from the checkpoint after epoch {epoch} of 2 ({path})" in third.stderr, third.stderr
+    assert results.load(out).attrs["complete"] == 1
+
+
+@pytest.mark.parametrize("left", ["damaged sidecar", "other seed"])
+def test_a_stop_while_a_run_resumes_says_what_an_earlier_checkpoint_it_cannot_judge_or_refuses_does(left, tmp_path):
+    """As above, with repeat 2's checkpoint one whose sidecar is damaged (the line cannot tell
+    without torch whether it holds the run's model: it says so), or one of a run with another
+    --seed (its sidecar names another config: the repeat trains from epoch 1, as the rerun says)."""
+    from snnsim import run
+
+    out = tmp_path / "r.h5"
+    a, b, c = (tmp_path / f".r.h5.r{r}-{r}.ckpt" for r in range(3))
+    first = _terminated_in(_AFTER_MODEL_2_EPOCH_1, [*TINY, *_THREE, "--out", str(out)])
+    assert first.returncode == 128 + signal.SIGTERM, first.stderr
+    if left == "damaged sidecar":
+        Path(f"{c}.json").write_text("{")
+    else:
+        other = tmp_path / "o.h5"
+        proc = _terminated_in(_AFTER_MODEL_2_EPOCH_1, [*TINY, *_THREE, "--seed", "7", "--out", str(other)])
+        assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+        for suffix in ("", ".json"):
+            os.replace(tmp_path / f".o.h5.r2-2.ckpt{suffix}", f"{c}{suffix}")
+    second = _terminated_in(_IN_MODEL_0_RESUME, [*TINY, *_THREE, "--out", str(out)])
+    head = (f"snnsim.run: stopped by SIGTERM; no result written; their checkpoints of epochs 2 and 2 of 2 stay ({a}, "
+            f"{b}): the same command resumes from them")  # fmt: skip
+    assert second.returncode == 128 + signal.SIGTERM, second.stderr
+    if left == "damaged sidecar":
+        said = f"{head}; it resumes from {c} too where it holds its models (else their repeats train from epoch 1)"
+    else:
+        said = f"{head} and trains the other 1 of 3 repeats from epoch 1"
+    assert second.stderr.splitlines()[-1] == said, second.stderr
+    third = run_here(run.main, *[w for w in TINY if w != "--quiet"], *_THREE, "--out", out, cwd=ROOT)
+    assert third.returncode == 0, third.stderr
+    assert f"resuming from the checkpoint after epoch 2 of 2 ({b})" in third.stderr, third.stderr
+    if left == "damaged sidecar":  # it held the run's model
+        assert f"resuming from the checkpoint after epoch 1 of 2 ({c})" in third.stderr, third.stderr
+    else:
+        assert f"{c} holds other models; starting from epoch 1" in third.stderr, third.stderr
+
+
+def test_a_result_not_saved_after_a_run_resumed_names_every_checkpoint_it_resumed(tmp_path, monkeypatch):
+    """The two stops above on a real small file system, then the disk filled as the third run
+    resumed repeat 2 (at epoch 1 of 2): its result is not saved, and the line names the three
+    checkpoints, the epochs they hold and the epoch of repeat 2 that could not be written."""
+    from snnsim import run, training
+
+    with mounted_tmpfs(tmp_path / "small", "4m") as small:
+        out = small / "r.h5"
+        a, b, c = (small / f".r.h5.r{r}-{r}.ckpt" for r in range(3))
+        for patch in (_AFTER_MODEL_2_EPOCH_1, _IN_MODEL_0_RESUME):
+            proc = _terminated_in(patch, [*TINY, *_THREE, "--out", str(out)])
+            assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+        call = training._call_hooks
+
+        def filled(hooks, state, model, weights, epoch, again=False):
+            call(hooks, state, model, weights, epoch, again)
+            if again and epoch == 1:  # repeat 2 resumed: the disk is full from now on
+                fill(small)
+
+        monkeypatch.setattr(training, "_call_hooks", filled)
+        proc = no_checkpoint(run_here(run.main, *TINY, *_THREE, "--out", out, cwd=ROOT), "No space left on device")
+        assert proc.returncode == 5, proc.stderr
+        assert proc.stderr.splitlines()[-1].endswith(
+            f"; their checkpoints of epochs 2, 2 and 1 of 2 stay ({a}, {b}, {c}; later ones could not "
+            "be written): the same command resumes from them and trains epoch 2 of repeat 2 again"
+        ), proc.stderr
+        assert not out.exists()

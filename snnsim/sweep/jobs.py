@@ -196,6 +196,31 @@ def damage_of(path: Path, check_data: bool = True) -> tuple[str | None, dict]:
     return (None if results.is_complete(attrs) else "no complete mark"), attrs
 
 
+#: :func:`sidecar_refusal` of a checkpoint made by other configs.
+OTHER_CONFIG = "was made by another config"
+
+
+def sidecar_refusal(info: dict, config_json: str) -> str | None:
+    """Why a checkpoint whose sidecar reads ``info`` (:func:`snnsim.training.save_checkpoint`) is
+    not resumed by a model of the config ``config_json`` (:meth:`RunConfig.to_json`), as far as
+    the sidecar tells without torch: made by other configs (:data:`OTHER_CONFIG`), by an snnsim of
+    other numerics, or with other computing libraries; None where it says none of these (a
+    sidecar of an earlier snnsim may not say)."""
+    made_by = info.get("configs")
+    if made_by is not None and config_digest(config_json) not in (map(str, made_by) if isinstance(made_by, list)
+                                                                  else ()):  # fmt: skip
+        return OTHER_CONFIG
+    numerics, versions = info.get("numerics_version"), info.get("versions")
+    if numerics is not None and numerics != results.NUMERICS_VERSION:
+        return f"was made by an snnsim of numerics version {numerics}, this one has {results.NUMERICS_VERSION}"
+    made_with = {str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else {}
+    now = _library_versions()
+    if changed := [k for k, v in made_with.items() if v != now.get(k, v)]:
+        return (f"was made with {', '.join(f'{k} {made_with[k]}' for k in changed)}, this snnsim has "
+                f"{', '.join(f'{k} {now[k]}' for k in changed)}")  # fmt: skip
+    return None
+
+
 def file_state(
     exp: Experiment,
     index: int,
@@ -239,22 +264,11 @@ def file_state(
             # its pack runs without the done jobs: another batched model, another checkpoint
             return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}, of jobs "
                             f"{array_spec(batch)}) cannot resume: job {array_spec(done)} is done since")  # fmt: skip
-        made_by = listing.checkpoint_configs.get(index)
-        if made_by is not None and config_digest(exp.config(index).to_json()) not in made_by:  # the file edited since
-            return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made by another "
-                            "config (the experiment file changed since): it starts from epoch 1")  # fmt: skip
         info = listing.checkpoint_info.get(index, {})
-        numerics, versions = info.get("numerics_version"), info.get("versions")
-        if numerics is not None and numerics != results.NUMERICS_VERSION:
-            return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made by an "
-                            f"snnsim of numerics version {numerics}, this one has {results.NUMERICS_VERSION}: it "
+        if why := sidecar_refusal(info, exp.config(index).to_json()):
+            edited = " (the experiment file changed since)" if why == OTHER_CONFIG else ""  # the file edited since
+            return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) {why}{edited}: it "
                             "starts from epoch 1")  # fmt: skip
-        made_with = {str(k): str(v) for k, v in versions.items()} if isinstance(versions, dict) else {}
-        now = _library_versions()
-        if changed := [k for k, v in made_with.items() if v != now.get(k, v)]:
-            return JobState(index, "missing", f"its checkpoint (epoch {progress[0]}/{progress[1]}) was made with "
-                            f"{', '.join(f'{k} {made_with[k]}' for k in changed)}, this snnsim has "
-                            f"{', '.join(f'{k} {now[k]}' for k in changed)}: it starts from epoch 1")  # fmt: skip
         resumes = f"resumes from its checkpoint after epoch {progress[0]}/{progress[1]}"
         if len(set(batch)) > 1:  # a pack's batched model: run alone (or in another pack), the job starts anew
             resumes += (f" when jobs {array_spec(batch)} run again in one pack (the --pack they ran with); "
