@@ -470,8 +470,8 @@ def test_a_synthetic_source_with_a_file_of_its_name_here_gets_a_note(tmp_path, c
     """``--data synthetic`` in a folder that holds a file named ``synthetic`` trained on the
     built-in set without a word (exit 0), as a refused ``synthetic:...`` name points to its file
     (bmi_synthetic.parse_source): a note says which set it is and how to read the file; given in a
-    config file, as the file's key (it said ``--data``)."""
-    monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
+    config file, as the file's key (it said ``--data``). The sets are read from the cache every BMI
+    run on its default data reads (not drawn again in a cache of its own: 3 s of CPU each)."""
     monkeypatch.chdir(tmp_path)
     ridge = ["--study", "bmi", "--model", "linear", "--n-train-folds", "2"]
     assert main([*ridge, "--data", "synthetic"]) == 0
