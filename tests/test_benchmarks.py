@@ -55,7 +55,7 @@ def test_bench_ipd_quick(tmp_path):
 
 
 def test_baseline_runs_in_its_own_process():
-    out = _run("benchmarks/baselines.py", "norse", "--epochs", "1", "--n-train-batches", "2", "--tau", "20ms")
+    out = _run("benchmarks/baselines.py", "norse", "--epochs", "1", "--n-train-batches", "1", "--tau", "20ms")
     row = json.loads(out.strip().splitlines()[-1])
     assert row["case"] == "norse" and row["train_s"] > 0 and row["threads"] >= 1
 
