@@ -498,12 +498,17 @@ def test_a_synthetic_source_with_a_file_of_its_name_here_gets_a_note(tmp_path, c
 def test_a_synthetic_run_names_its_arrays_and_a_changed_cache_is_refused(tmp_path, capsys, monkeypatch):
     """A run on a synthetic member records the SHA-256 of the arrays it trained on (here computed
     from the cache file by hand); a cache changed since (edited, or left by another generator of
-    the same version) gives other numbers: `--config` refuses it in one line, unless --data."""
+    the same version) gives other numbers: `--config` refuses it in one line, unless --data. The
+    cache this test edits is its own: a copy of the shared one's file (drawn there once, 3 s of CPU)."""
     import hashlib
     import pickle
+    import shutil
 
-    from snnsim.datasets import bmi
+    from snnsim.datasets import bmi, bmi_synthetic
 
+    bmi_synthetic.load_or_generate(1, "weak")  # in the shared cache, as other tests read it
+    (tmp_path / "cache").mkdir()
+    shutil.copy(bmi_synthetic.cache_path(1, "weak"), tmp_path / "cache")
     monkeypatch.setenv("SNNSIM_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(bmi, "SYNTHETIC", {})
     first = tmp_path / "a.h5"
