@@ -389,8 +389,9 @@ def check_data(exp: Experiment, indices: list[int], here: bool = False) -> None:
         except (DataError, ValueError) as exc:
             why = str(exc).removeprefix("--data: ")  # the file's key, not a flag it (or sweep) has not
             where = ""
-            missing = isinstance(exc, DataError) and not Path(data).expanduser().exists()  # not a damaged file
-            if missing and exp.path is not None and not Path(data).expanduser().is_absolute():  # as run --config says
+            full = Path(os.path.expanduser(data))  # "~nobody/x" as it is, as the run reads it (Path.expanduser raises)
+            missing = isinstance(exc, DataError) and not full.exists()  # not a damaged file
+            if missing and exp.path is not None and not full.is_absolute():  # as run --config says
                 beside = Path(os.path.abspath(Path(exp.path).parent / data))  # full, as the hint asks
                 there = f"; {beside} is there: give its full path" if beside.exists() else ""
                 where = (

@@ -111,3 +111,15 @@ def test_a_relative_data_file_there_but_damaged_is_not_said_to_be_read_from_else
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"{path}: data: " in err[0] and "no job started" in err[0], err
     assert "a relative path is read from" not in err[0], err
+
+
+def test_a_data_path_of_an_unknown_users_home_is_one_line(tmp_path, capsys, monkeypatch):
+    """``data = "~nosuchuser/bmi.pkl"``: the relative-path note's Path.expanduser raised
+    RuntimeError ("Could not determine home directory") and sweep ended in a traceback; the line
+    names the missing file, as before that note."""
+    path = _experiment("~snnsim-no-such-user/bmi.pkl", tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["--results-dir", str(tmp_path / "r"), "local", str(path)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "data: no file at ~snnsim-no-such-user/bmi.pkl (read by jobs 0-2" in err[0], err
+    assert err[0].endswith("no job started") and not (tmp_path / "r").exists()
