@@ -348,10 +348,12 @@ class RunConfig:
             if self.backend not in MODEL_SPACE[name]:
                 backends = " or ".join(MODEL_SPACE[name])
                 if name != "rate_reg" and self.neuron != "standard":  # both refusals in one line, not two tries
+                    # the backends that carry every option on, so that the combination given then runs
+                    common = [b for b in BACKENDS if all(b in MODEL_SPACE[n] for n in self.model_space)]
                     raise _bad(name, f"runs on --backend {backends} only, with --neuron standard; the {self.backend} "
                                      f"backend does not carry it, and the {self.neuron} neuron does not step as the "
                                      "model-space neurons do (spike from the updated membrane): give --backend "
-                                     f"{backends} and --neuron standard")  # fmt: skip
+                                     f"{' or '.join(common or MODEL_SPACE[name])} and --neuron standard")  # fmt: skip
                 raise _bad(name, f"runs on --backend {backends} only; the {self.backend} backend does not carry it")
             if name != "rate_reg" and self.neuron != "standard":
                 raise _bad(name, "the model-space neurons step as the libraries' neurons do (spike from the updated "

@@ -32,6 +32,12 @@ LIB = dict(backend="norse", neuron="standard")
             "^--tau-adapt: runs on --backend norse or fused only, with --neuron standard; the snntorch backend "
             "does not carry it, and the notebook neuron .*: give --backend norse or fused and --neuron standard$",
         ),
+        # the combination the line gives runs: tau_syn's snntorch would refuse tau_adapt
+        (
+            dict(tau_syn="5ms", tau_adapt="50ms", backend="fused", neuron="notebook"),
+            "^--tau-syn: runs on --backend snntorch or norse only, with --neuron standard; .*: give --backend "
+            "norse and --neuron standard$",
+        ),
         # a BMI decoder that is no spiking network is named first: no backend or neuron would run it
         (dict(study="bmi", model="linear", tau_adapt="50ms"), "--tau-adapt: a setting of the spiking decoder"),
         (dict(delays="learned", backend="fused"), "--delays: runs on --backend snntorch or norse only"),
@@ -59,6 +65,24 @@ def test_cli_refusal_is_one_line(capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["snnsim.run: error: --tau-syn: runs on --backend snntorch or norse only; the fused backend does "
                    "not carry it"]  # fmt: skip
+
+
+def test_the_backend_and_neuron_a_refusal_gives_run_every_model_space_option():
+    """Every pair of model-space options on a backend that does not carry the first, with the
+    notebook neuron: the backend and neuron the line gives make a config that is accepted."""
+    import itertools
+    import re
+
+    on = dict(hidden="8,8", tau_syn="5ms", recurrent=True, learn_tau=True, tau_adapt="50ms", delays="learned")
+    for (a, va), (b, vb) in itertools.combinations(on.items(), 2):
+        for backend in ("snntorch", "norse", "fused"):
+            settings = {a: va, b: vb, "backend": backend, "neuron": "notebook"}
+            try:
+                RunConfig(**settings)
+            except ConfigError as exc:
+                given = re.search(r"give --backend (\w+)(?: or \w+)? and --neuron standard$", str(exc))
+                if given:
+                    RunConfig(**(settings | {"backend": given[1], "neuron": "standard"}))  # raises nothing
 
 
 def test_hidden_sizes_round_trip():
