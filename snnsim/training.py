@@ -425,6 +425,9 @@ def _other_settings(differ: list[tuple[Any, Any]]) -> str | None:
     new = {k: now[k] for k in names} | ({"seed": seed_now} if seed_was != seed_now else {})
     if not old or set(was) != set(now):  # other fields: the config of another snnsim
         return None
+    for k in names:  # a duration that differs past the 6 digits shown: in full, in seconds
+        if format_settings({k: old[k]}) == format_settings({k: new[k]}) and isinstance(old[k], float):
+            old[k], new[k] = f"{old[k]!r}s", f"{new[k]!r}s"
     return f"was made with {format_settings(old)}, this run has {format_settings(new)}"
 
 

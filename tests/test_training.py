@@ -759,3 +759,7 @@ def test_a_checkpoint_of_other_settings_names_them_with_units():
         "was made with epochs=40 seed=0 tau=20ms, this run has epochs=50 seed=3 tau=2ms"
     )
     assert _other(key([was, was], [0, 1]), key([was], [0])) == "holds other models"
+    # a duration that differs past the digits a setting is shown with: not "tau=20ms, ... tau=20ms"
+    assert _other(key([was], [0]), key([was.replace(tau=0.0200000001)], [0])) == (
+        "was made with tau=0.02s, this run has tau=0.0200000001s"
+    )
