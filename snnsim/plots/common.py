@@ -111,10 +111,11 @@ def new_figure(width: float = 6.4, height: float = 4.0, **kwargs: Any) -> Figure
     return fig
 
 
-def wrapped(text: str, fig: Figure, fontsize: float = 11.0) -> str:
-    """``text`` broken into lines that fit the width of ``fig`` at ``fontsize`` pt (a title), at
-    spaces outside any parenthesised group that fits on a line: "(n ≤ 2)" is never split."""
-    chars = max(int(fig.get_figwidth() * 72 / (0.55 * fontsize)), 20)
+def wrapped(text: str, fig: Figure, fontsize: float = 11.0, width: float | None = None) -> str:
+    """``text`` broken into lines that fit the width of ``fig`` (or ``width``, inches) at ``fontsize``
+    pt (a title), at spaces outside any parenthesised group that fits on a line: "(n ≤ 2)" is never
+    split."""
+    chars = max(int((fig.get_figwidth() if width is None else width) * 72 / (0.55 * fontsize)), 20)
     return "\n".join(_fill(line, chars) for line in text.split("\n"))
 
 

@@ -691,7 +691,12 @@ def hidden_weight_profiles(
             ax.set_ylabel("Weight")
     fig.legend(*axes[0].get_legend_handles_labels(), loc="outside right upper", frameon=False)  # off the curves
     fig.suptitle(
-        wrapped(f"Individual $W_1$ weights (re-ordered hidden neurons, {note})" + model_drawn(w1, repeat, sel), fig)
+        # centred, clear of the legend (about 0.8 in) at the upper right: narrower by twice its width
+        wrapped(
+            f"Individual $W_1$ weights (re-ordered hidden neurons, {note})" + model_drawn(w1, repeat, sel),
+            fig,
+            width=fig.get_figwidth() - 1.6,
+        )
     )
     fig.snnsim_neurons = strong
     return fig

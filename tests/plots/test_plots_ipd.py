@@ -549,6 +549,22 @@ def test_hidden_weight_profiles_legend_covers_no_title(strong):
     assert not any(box.overlaps(p) for p in panels), "the legend covers a panel"
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_hidden_weight_profiles_legend_covers_no_title_where_no_neuron_is_strong(n):
+    """No neuron reaches the threshold and ``n`` of 1 or 2: the longer note ("none with |w| >= 0.5:
+    largest |w| shown") wrapped the title to the figure's whole width, under the ears' legend."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    rng = np.random.default_rng(7)
+    fig = plots.hidden_weight_profiles(rng.normal(0, 0.1, (200, 8)), rng.normal(0, 0.3, (8, 12)), n=n)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    assert "largest |w| shown" in fig._suptitle.get_text()
+    box = fig.legends[0].get_window_extent(renderer)
+    assert not box.overlaps(fig._suptitle.get_window_extent(renderer)), "the legend covers the title"
+
+
 def test_weights_missing_from_a_dataset_is_a_clear_error(ipd_ds):
     with pytest.raises(ValueError, match="no weights"):
         plots.weight_matrices(ipd_ds)
