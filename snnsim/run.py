@@ -153,6 +153,8 @@ def config_file(path: str | os.PathLike, data_given: bool = False) -> dict:
     except FileNotFoundError:
         # the docs' `--config experiments/ipd_best.toml`, given from another folder than snnsim's
         shipped = Path(__file__).resolve().parents[1] / "experiments" / Path(path).name
+        if not shipped.suffix:  # a NAME, as sweep and tune take one: "ipd_best"
+            shipped = shipped.with_name(shipped.name + ".toml")
         there = f" ({shipped} is snnsim's: give its full path)" if shipped.is_file() else ""
         raise ConfigError("config", f"no file {path}{there}") from None
     except OSError as exc:

@@ -1311,7 +1311,7 @@ def test_a_shipped_config_named_from_another_folder_is_pointed_to(tmp_path, caps
     "no file experiments/ipd_best.toml" alone; the line names the shipped file to give."""
     shipped = Path(__file__).resolve().parents[1] / "experiments" / "ipd_best.toml"
     monkeypatch.chdir(tmp_path)
-    for given in ("experiments/ipd_best.toml", "ipd_best.toml"):
+    for given in ("experiments/ipd_best.toml", "ipd_best.toml", "ipd_best"):
         assert main(["--config", given, "--quiet"]) == 2
         assert capsys.readouterr().err.strip().splitlines() == [
             f"snnsim.run: error: --config: no file {given} ({shipped} is snnsim's: give its full path)"
