@@ -345,6 +345,7 @@ class RunConfig:
         for name in self.model_space:
             if self.study == "bmi" and self.model != "snn":  # first: no backend or neuron would make it run
                 raise _bad(name, f"a setting of the spiking decoder (--model snn), not of --model {self.model}")
+        for name in self.model_space:
             if self.backend not in MODEL_SPACE[name]:
                 backends = " or ".join(MODEL_SPACE[name])
                 if name != "rate_reg" and self.neuron != "standard":  # both refusals in one line, not two tries
@@ -355,6 +356,7 @@ class RunConfig:
                                      "model-space neurons do (spike from the updated membrane): give --backend "
                                      f"{' or '.join(common or MODEL_SPACE[name])} and --neuron standard")  # fmt: skip
                 raise _bad(name, f"runs on --backend {backends} only; the {self.backend} backend does not carry it")
+        for name in self.model_space:  # after every option's backend: "add --neuron standard" then runs
             if name != "rate_reg" and self.neuron != "standard":
                 raise _bad(name, "the model-space neurons step as the libraries' neurons do (spike from the updated "
                                  "membrane); add --neuron standard")  # fmt: skip

@@ -38,6 +38,12 @@ LIB = dict(backend="norse", neuron="standard")
             "^--tau-syn: runs on --backend snntorch or norse only, with --neuron standard; .*: give --backend "
             "norse and --neuron standard$",
         ),
+        # every option's backend before the neuron: "add --neuron standard" alone, and delays then refused fused
+        (
+            dict(tau_adapt="50ms", delays="learned", backend="fused", neuron="notebook"),
+            "^--delays: runs on --backend snntorch or norse only, with --neuron standard; .*: give --backend norse "
+            "and --neuron standard$",
+        ),
         # a BMI decoder that is no spiking network is named first: no backend or neuron would run it
         (dict(study="bmi", model="linear", tau_adapt="50ms"), "--tau-adapt: a setting of the spiking decoder"),
         (dict(delays="learned", backend="fused"), "--delays: runs on --backend snntorch or norse only"),
@@ -83,6 +89,8 @@ def test_the_backend_and_neuron_a_refusal_gives_run_every_model_space_option():
                 given = re.search(r"give --backend (\w+)(?: or \w+)? and --neuron standard$", str(exc))
                 if given:
                     RunConfig(**(settings | {"backend": given[1], "neuron": "standard"}))  # raises nothing
+                elif str(exc).endswith("add --neuron standard"):
+                    RunConfig(**(settings | {"neuron": "standard"}))  # raises nothing
 
 
 def test_hidden_sizes_round_trip():
