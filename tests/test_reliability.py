@@ -1333,7 +1333,27 @@ _IN_MODEL_0_RESUME = (  # the second run: stopped in the first model's resume (i
 )
 
 
-def test_a_stop_while_a_run_resumes_names_the_checkpoints_of_the_models_it_had_not_reached(tmp_path):
+@pytest.fixture(scope="module")
+def stopped_in_repeat_2(tmp_path_factory) -> tuple[Path, str]:
+    """The first run of the tests below, once: ``_THREE`` stopped after epoch 1 of repeat 2 (its
+    folder, holding the three checkpoints and their sidecars, and its stderr)."""
+    folder = tmp_path_factory.mktemp("stopped")
+    first = _terminated_in(_AFTER_MODEL_2_EPOCH_1, [*TINY, *_THREE, "--out", str(folder / "r.h5")])
+    assert first.returncode == 128 + signal.SIGTERM, first.stderr
+    return folder, first.stderr
+
+
+def _first_run_into(stopped: tuple[Path, str], folder: Path) -> None:
+    """The checkpoints (and sidecars) the first run left, copied beside ``folder / "r.h5"``."""
+    import shutil
+
+    for path in sorted(stopped[0].glob(".r.h5.r*")):
+        shutil.copy2(path, folder / path.name)
+
+
+def test_a_stop_while_a_run_resumes_names_the_checkpoints_of_the_models_it_had_not_reached(
+    stopped_in_repeat_2, tmp_path
+):
     """A run stopped after epoch 1 of repeat 2 of 3 (one model each), its rerun stopped as repeat 0
     resumed: the second stop said "its checkpoint stays (.r.h5.r0-0.ckpt): ... trains the other 2
     of 3 repeats from epoch 1", while the first run's checkpoints of repeats 1 and 2 stayed and a
@@ -1344,8 +1364,12 @@ def test_a_stop_while_a_run_resumes_names_the_checkpoints_of_the_models_it_had_n
     a, b, c = (tmp_path / f".r.h5.r{r}-{r}.ckpt" for r in range(3))
     said = (f"snnsim.run: stopped by SIGTERM; no result written; their checkpoints of epochs 2, 2 and 1 of 2 stay "
             f"({a}, {b}, {c}): the same command resumes from them")  # fmt: skip
-    first = _terminated_in(_AFTER_MODEL_2_EPOCH_1, [*TINY, *_THREE, "--out", str(out)])
-    assert first.returncode == 128 + signal.SIGTERM and first.stderr.splitlines() == [said], first.stderr
+    made = [stopped_in_repeat_2[0] / path.name for path in (a, b, c)]
+    assert stopped_in_repeat_2[1].splitlines() == [
+        f"snnsim.run: stopped by SIGTERM; no result written; their checkpoints of epochs 2, 2 and 1 of 2 stay "
+        f"({', '.join(map(str, made))}): the same command resumes from them"
+    ], stopped_in_repeat_2[1]
+    _first_run_into(stopped_in_repeat_2, tmp_path)
     second = _terminated_in(_IN_MODEL_0_RESUME, [*TINY, *_THREE, "--out", str(out)])
     assert second.returncode == 128 + signal.SIGTERM and second.stderr.splitlines() == [
         f"snnsim.run: resuming from the checkpoint after epoch 2 of 2 ({a})",
@@ -1359,7 +1383,9 @@ def test_a_stop_while_a_run_resumes_names_the_checkpoints_of_the_models_it_had_n
 
 
 @pytest.mark.parametrize("left", ["damaged sidecar", "other seed"])
-def test_a_stop_while_a_run_resumes_says_what_an_earlier_checkpoint_it_cannot_judge_or_refuses_does(left, tmp_path):
+def test_a_stop_while_a_run_resumes_says_what_an_earlier_checkpoint_it_cannot_judge_or_refuses_does(
+    left, stopped_in_repeat_2, tmp_path
+):
     """As above, with repeat 2's checkpoint one whose sidecar is damaged (the line cannot tell
     without torch whether it holds the run's model: it says so), or one of a run with another
     --seed (its sidecar names another config: the repeat trains from epoch 1, as the rerun says)."""
@@ -1367,8 +1393,7 @@ def test_a_stop_while_a_run_resumes_says_what_an_earlier_checkpoint_it_cannot_ju
 
     out = tmp_path / "r.h5"
     a, b, c = (tmp_path / f".r.h5.r{r}-{r}.ckpt" for r in range(3))
-    first = _terminated_in(_AFTER_MODEL_2_EPOCH_1, [*TINY, *_THREE, "--out", str(out)])
-    assert first.returncode == 128 + signal.SIGTERM, first.stderr
+    _first_run_into(stopped_in_repeat_2, tmp_path)
     if left == "damaged sidecar":
         Path(f"{c}.json").write_text("{")
     else:
@@ -1396,7 +1421,8 @@ def test_a_stop_while_a_run_resumes_says_what_an_earlier_checkpoint_it_cannot_ju
                          third.stderr), third.stderr  # fmt: skip
 
 
-def test_a_result_not_saved_after_a_run_resumed_names_every_checkpoint_it_resumed(tmp_path, monkeypatch):
+def test_a_result_not_saved_after_a_run_resumed_names_every_checkpoint_it_resumed(stopped_in_repeat_2, tmp_path,
+                                                                                   monkeypatch):  # fmt: skip
     """The two stops above on a real small file system, then the disk filled as the third run
     resumed repeat 2 (at epoch 1 of 2): its result is not saved, and the line names the three
     checkpoints, the epochs they hold and the epoch of repeat 2 that could not be written."""
@@ -1405,9 +1431,9 @@ def test_a_result_not_saved_after_a_run_resumed_names_every_checkpoint_it_resume
     with mounted_tmpfs(tmp_path / "small", "4m") as small:
         out = small / "r.h5"
         a, b, c = (small / f".r.h5.r{r}-{r}.ckpt" for r in range(3))
-        for patch in (_AFTER_MODEL_2_EPOCH_1, _IN_MODEL_0_RESUME):
-            proc = _terminated_in(patch, [*TINY, *_THREE, "--out", str(out)])
-            assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
+        _first_run_into(stopped_in_repeat_2, small)
+        proc = _terminated_in(_IN_MODEL_0_RESUME, [*TINY, *_THREE, "--out", str(out)])
+        assert proc.returncode == 128 + signal.SIGTERM, proc.stderr
         call = training._call_hooks
 
         def filled(hooks, state, model, weights, epoch, again=False):
