@@ -981,10 +981,11 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
         where there is none."""
         from .sweep.jobs import sidecar_refusal
 
-        earlier, maybe, others = [], [], 0
+        paths, maybe, others = [], [], 0  # paths: those a rerun resumes, in the runner's order
         for members in runner.plan([cfg]):
             path = checkpoint_path(out, members)
             if path in kept:
+                paths.append(path)
                 continue
             # an earlier run's, of a model this one had not reached (or stopped before it trained): its sidecar says
             if checkpoints and path not in trained and path.exists():
@@ -996,30 +997,27 @@ def _execute(cfg: RunConfig, out: Path | None, progress: bool, overwrite: bool, 
                     maybe.append(path)
                     continue
                 if why is None:
-                    earlier.append(path)
+                    paths.append(path)
                     continue
             others += len(members)
-        paths = [path for path in (checkpoint_path(out, m) for m in runner.plan([cfg])) if path in kept + earlier]
         if not paths and not maybe:
             return None
+        tail = f" and trains the other {others} of {cfg.repeats} repeats from epoch 1" if others else ""
+        others_line = ""
         if maybe:  # a rerun reads them to tell
             names = ", ".join(map(str, maybe))
             also = f"{'they hold' if len(maybe) > 1 else 'it holds'} its models (else their repeats train from epoch 1)"
             if not paths:
                 return f"{'checkpoints stay' if len(maybe) > 1 else 'a checkpoint stays'} ({names}): the same " \
-                       f"command resumes from {'them' if len(maybe) > 1 else 'it'} where {also}" + (
-                           f" and trains the other {others} of {cfg.repeats} repeats from epoch 1" if others else "")  # fmt: skip
+                       f"command resumes from {'them' if len(maybe) > 1 else 'it'} where {also}{tail}"  # fmt: skip
             others_line = f"; it resumes from {names} too where {also}"
-        else:
-            others_line = ""
         # this run's: the epoch it trained last (--patience may have ended it before --epochs); an earlier run's: none
         last = {path: trained.get(path, None if ended else 0) if path in kept else 0 for path in paths}
         if len(paths) == 1 and not others and not maybe:
             return _kept_checkpoint(paths[0], last[paths[0]])
         if len(paths) > 1:
             return _kept_checkpoints(paths, last, others, cfg.repeats, settled=not maybe) + others_line
-        return f"its checkpoint stays ({paths[0]}): the same command resumes from it" + (
-            f" and trains the other {others} of {cfg.repeats} repeats from epoch 1" if others else "") + others_line  # fmt: skip
+        return f"its checkpoint stays ({paths[0]}): the same command resumes from it{tail}{others_line}"
 
     def write(i: int, ds: xr.Dataset) -> None:  # before the checkpoints are removed
         if out is None:
